@@ -1,0 +1,97 @@
+# streamguard - build, test, run, bench.
+#
+#   make run     install missing Debian packages, build, make dev certificates, serve on 127.0.0.1:8443
+#   make test    install missing packages, build, run unit and integration tests
+#   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
+#   make valgrind  the integration tests with the server under valgrind (leaks are errors)
+#   make bench   streamguard against nginx, same certificate, same run (not part of make test)
+
+CC      ?= gcc
+BUILD   ?= build
+SAN     ?=
+PKGS    := libmicrohttpd openssl libcjson
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lssl -lcrypto -lcjson)
+
+OPT     := -O2
+SANFLAGS :=
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined
+OPT     := -O1 $(SANFLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -MMD -MP \
+           -DSTREAMGUARD_COMMIT='"$(COMMIT)"' $(PKG_CFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+CORE_SRC := $(wildcard src/util/*.c src/admission/*.c src/tls/*.c)
+BIN_SRC  := $(wildcard src/server/*.c src/cli/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test test-only unit integration check valgrind bench clean format
+all: $(BUILD)/streamguard
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcore.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/streamguard: $(BIN_OBJ) $(BUILD)/libcore.a
+	$(CC) $(LDFLAGS) -o $@ $(BIN_OBJ) $(BUILD)/libcore.a $(LDLIBS)
+
+# Unit tests include the .c under test when they need its static functions.
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS) -lcmocka
+
+deps:
+	@scripts/deps.sh build
+
+certs/dev/tls.crt: | $(BUILD)/streamguard
+	$(BUILD)/streamguard certs generate --out certs/dev --host localhost --host 127.0.0.1 --host ::1 >/dev/null
+
+run: deps all certs/dev/tls.crt
+	$(BUILD)/streamguard serve --listen 127.0.0.1:8443 --tls-cert certs/dev/tls.crt \
+	    --tls-key certs/dev/tls.key --policies policies/
+
+test: deps
+	@$(MAKE) --no-print-directory test-only
+
+test-only: unit integration
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+integration: $(BUILD)/streamguard
+	tests/integration/server_test.sh $(BUILD)/streamguard
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test-only
+
+valgrind: deps all
+	@scripts/deps.sh valgrind
+	WRAP="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+	      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+	      --log-file=$(BUILD)/valgrind-%p.log" \
+	    tests/integration/server_test.sh $(BUILD)/streamguard
+
+bench: deps all
+	@scripts/deps.sh bench
+	tests/bench/bench.sh $(BUILD)/streamguard
+
+format:
+	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

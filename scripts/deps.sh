@@ -1,0 +1,37 @@
+#!/bin/sh
+# deps.sh - install the Debian packages a task needs, when they are missing.
+#   scripts/deps.sh build      compilers' libraries, cmocka, curl, openssl (for make run/test)
+#   scripts/deps.sh valgrind   valgrind
+#   scripts/deps.sh bench      nginx and wrk
+# As root it runs apt-get (update first); otherwise it prints the command to run.
+set -eu
+
+case "${1:-build}" in
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev curl openssl ca-certificates" ;;
+valgrind) pkgs="valgrind" ;;
+bench)    pkgs="nginx-light wrk procps" ;;
+*) echo "usage: scripts/deps.sh build|valgrind|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+# nginx-light is one of several nginx flavours: any installed nginx binary will do.
+if echo "$missing" | grep -q nginx-light && command -v nginx >/dev/null 2>&1; then
+    missing=$(echo "$missing" | sed 's/ nginx-light//')
+fi
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages:$missing" >&2
+    echo "install them with: sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >&2

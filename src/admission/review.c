@@ -1,0 +1,347 @@
+/* review.c - AdmissionReview decoding and encoding; see review.h.
+ *
+ * The decoder is strict about what the decision depends on (apiVersion, kind, uid,
+ * operation, the kind of the object, object and oldObject) and names the first wrong field in
+ * a "review.schema" diag, so that a client bug is a 400 with a reason, never a request let
+ * through. Fields it does not read are ignored, as kube-apiserver adds fields over time. */
+#include "review.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/buf.h"
+
+#define API_V1      "admission.k8s.io/v1"
+#define API_V1BETA1 "admission.k8s.io/v1beta1"
+
+static const char *const op_names[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
+
+const char *admission_op_name(enum admission_op op)
+{
+    return op_names[op];
+}
+
+/* Reads an optional string member; a wrong type is an error. Returns 0 or -1. */
+static int get_string(const cJSON *obj, const char *key, bool required, const char **out,
+                      const char *where, diag_list *dl)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    srcpos at = {.file = "<request>"};
+    if (it == NULL || cJSON_IsNull(it)) {
+        *out = "";
+        if (!required)
+            return 0;
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "%s%s is missing", where, key);
+        return -1;
+    }
+    if (!cJSON_IsString(it)) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "%s%s must be a string", where, key);
+        return -1;
+    }
+    *out = it->valuestring;
+    return 0;
+}
+
+/* Reads an optional member that must be an object (or null/absent, giving NULL). */
+static int get_object(const cJSON *obj, const char *key, const cJSON **out, const char *where,
+                      diag_list *dl)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (it == NULL || cJSON_IsNull(it))
+        return 0;
+    if (!cJSON_IsObject(it)) {
+        srcpos at = {.file = "<request>"};
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "%s%s must be an object or null", where,
+                 key);
+        return -1;
+    }
+    *out = it;
+    return 0;
+}
+
+static int get_gvk(const cJSON *req, const char *key, bool required, admission_gvk *out,
+                   diag_list *dl)
+{
+    const cJSON *o;
+    char where[64];
+    out->group = out->version = out->kind = "";
+    if (get_object(req, key, &o, "request.", dl) != 0)
+        return -1;
+    if (o == NULL) {
+        if (!required)
+            return 0;
+        srcpos at = {.file = "<request>"};
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "request.%s is missing", key);
+        return -1;
+    }
+    snprintf(where, sizeof where, "request.%s.", key);
+    if (get_string(o, "group", false, &out->group, where, dl) != 0 ||
+        get_string(o, "version", true, &out->version, where, dl) != 0 ||
+        get_string(o, "kind", true, &out->kind, where, dl) != 0)
+        return -1;
+    return 0;
+}
+
+static int get_gvr(const cJSON *req, admission_gvr *out, diag_list *dl)
+{
+    const cJSON *o;
+    out->group = out->version = out->resource = "";
+    if (get_object(req, "resource", &o, "request.", dl) != 0)
+        return -1;
+    if (o == NULL)
+        return 0;
+    if (get_string(o, "group", false, &out->group, "request.resource.", dl) != 0 ||
+        get_string(o, "version", false, &out->version, "request.resource.", dl) != 0 ||
+        get_string(o, "resource", false, &out->resource, "request.resource.", dl) != 0)
+        return -1;
+    return 0;
+}
+
+static int get_operation(const cJSON *req, enum admission_op *out, diag_list *dl)
+{
+    const char *op;
+    if (get_string(req, "operation", true, &op, "request.", dl) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++) {
+        if (strcmp(op, op_names[i]) == 0) {
+            *out = (enum admission_op)i;
+            return 0;
+        }
+    }
+    srcpos at = {.file = "<request>"};
+    diag_add(dl, DIAG_ERROR, "review.schema", &at,
+             "request.operation must be CREATE, UPDATE, DELETE or CONNECT, not '%.64s'", op);
+    return -1;
+}
+
+/* Checks apiVersion and kind of the envelope and sets 'version'. */
+static int decode_envelope(const cJSON *doc, admission_request *r, diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    const char *kind;
+    if (!cJSON_IsObject(doc)) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "the body must be a JSON object");
+        return -1;
+    }
+    if (get_string(doc, "apiVersion", true, &r->api_version, "", dl) != 0 ||
+        get_string(doc, "kind", true, &kind, "", dl) != 0)
+        return -1;
+    if (strcmp(r->api_version, API_V1) == 0) {
+        r->version = ADMISSION_V1;
+    } else if (strcmp(r->api_version, API_V1BETA1) == 0) {
+        r->version = ADMISSION_V1BETA1;
+    } else {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at,
+                 "apiVersion must be %s or %s, not '%.64s'", API_V1, API_V1BETA1,
+                 r->api_version);
+        return -1;
+    }
+    if (strcmp(kind, "AdmissionReview") != 0) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at,
+                 "kind must be AdmissionReview, not '%.64s'", kind);
+        return -1;
+    }
+    return 0;
+}
+
+static int decode_request(const cJSON *req, admission_request *r, diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    if (get_string(req, "uid", true, &r->uid, "request.", dl) != 0)
+        return -1;
+    if (r->uid[0] == '\0') {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "request.uid must not be empty");
+        return -1;
+    }
+    if (get_gvk(req, "kind", true, &r->kind, dl) != 0 || get_gvr(req, &r->resource, dl) != 0 ||
+        get_gvk(req, "requestKind", false, &r->request_kind, dl) != 0 ||
+        get_string(req, "subResource", false, &r->sub_resource, "request.", dl) != 0 ||
+        get_string(req, "name", false, &r->name, "request.", dl) != 0 ||
+        get_string(req, "namespace", false, &r->namespace_, "request.", dl) != 0 ||
+        get_operation(req, &r->operation, dl) != 0 ||
+        get_object(req, "userInfo", &r->user_info, "request.", dl) != 0 ||
+        get_object(req, "object", &r->object, "request.", dl) != 0 ||
+        get_object(req, "oldObject", &r->old_object, "request.", dl) != 0 ||
+        get_object(req, "options", &r->options, "request.", dl) != 0)
+        return -1;
+    if (r->request_kind.kind[0] == '\0')
+        r->request_kind = r->kind;
+    r->username = "";
+    if (r->user_info != NULL &&
+        get_string(r->user_info, "username", false, &r->username, "request.userInfo.", dl) != 0)
+        return -1;
+    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(req, "dryRun");
+    if (dry != NULL && !cJSON_IsNull(dry) && !cJSON_IsBool(dry)) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "request.dryRun must be a boolean");
+        return -1;
+    }
+    r->dry_run = cJSON_IsTrue(dry);
+    /* A decision about a CREATE or UPDATE without the object would be a guess. */
+    if ((r->operation == ADMISSION_CREATE || r->operation == ADMISSION_UPDATE) &&
+        r->object == NULL) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "request.object is required for %s",
+                 admission_op_name(r->operation));
+        return -1;
+    }
+    return 0;
+}
+
+admission_request *admission_request_decode(arena *a, const char *body, size_t len,
+                                            diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    const char *end = NULL;
+    admission_request *r = arena_calloc(a, 1, sizeof *r);
+    if (r == NULL) {
+        diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
+        return NULL;
+    }
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    if (doc == NULL) {
+        size_t off = end && end >= body ? (size_t)(end - body) : 0;
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON at byte %zu%s", off,
+                 off >= len ? " (unexpected end of input)" : "");
+        return NULL;
+    }
+    if ((size_t)(end - body) != len) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
+                 (size_t)(end - body));
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    r->doc = doc;
+    if (decode_envelope(doc, r, dl) != 0)
+        goto err;
+    if (get_object(doc, "request", &r->request, "", dl) != 0)
+        goto err;
+    if (r->request == NULL) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at, "request is missing");
+        goto err;
+    }
+    if (decode_request(r->request, r, dl) != 0)
+        goto err;
+    return r;
+err:
+    cJSON_Delete(doc);
+    r->doc = NULL;
+    return NULL;
+}
+
+void admission_request_free(admission_request *req)
+{
+    if (req == NULL)
+        return;
+    cJSON_Delete(req->doc);
+    req->doc = NULL;
+}
+
+/* Prints 'root', deletes it, and returns the text. */
+static char *print_and_delete(cJSON *root, size_t *len)
+{
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (s != NULL)
+        *len = strlen(s);
+    return s;
+}
+
+static int add_status(cJSON *resp, const admission_response *ar)
+{
+    cJSON *st = cJSON_AddObjectToObject(resp, "status");
+    if (st == NULL || cJSON_AddNumberToObject(st, "code", ar->status_code) == NULL)
+        return -1;
+    if (!ar->allowed && cJSON_AddStringToObject(st, "status", "Failure") == NULL)
+        return -1;
+    if (ar->status_reason && cJSON_AddStringToObject(st, "reason", ar->status_reason) == NULL)
+        return -1;
+    if (ar->status_message &&
+        cJSON_AddStringToObject(st, "message", ar->status_message) == NULL)
+        return -1;
+    return 0;
+}
+
+static int add_patch(cJSON *resp, const admission_response *ar)
+{
+    char *b64 = malloc(base64_encoded_len(ar->patch_len) + 1);
+    if (b64 == NULL)
+        return -1;
+    base64_encode(ar->patch, ar->patch_len, b64);
+    int rc = cJSON_AddStringToObject(resp, "patchType", "JSONPatch") != NULL &&
+                     cJSON_AddStringToObject(resp, "patch", b64) != NULL
+                 ? 0
+                 : -1;
+    free(b64);
+    return rc;
+}
+
+static int add_extras(cJSON *resp, const admission_response *ar)
+{
+    if (ar->n_warnings > 0) {
+        cJSON *w = cJSON_AddArrayToObject(resp, "warnings");
+        if (w == NULL)
+            return -1;
+        for (size_t i = 0; i < ar->n_warnings; i++) {
+            cJSON *s = cJSON_CreateString(ar->warnings[i]);
+            if (s == NULL || !cJSON_AddItemToArray(w, s)) {
+                cJSON_Delete(s);
+                return -1;
+            }
+        }
+    }
+    if (ar->n_audit > 0) {
+        cJSON *m = cJSON_AddObjectToObject(resp, "auditAnnotations");
+        if (m == NULL)
+            return -1;
+        for (size_t i = 0; i < ar->n_audit; i++) {
+            if (cJSON_AddStringToObject(m, ar->audit[i].key, ar->audit[i].value) == NULL)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+char *admission_response_encode(const admission_request *req, const admission_response *ar,
+                                size_t *len)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (root == NULL)
+        return NULL;
+    cJSON *resp = NULL;
+    if (cJSON_AddStringToObject(root, "apiVersion", req->api_version) == NULL ||
+        cJSON_AddStringToObject(root, "kind", "AdmissionReview") == NULL)
+        goto err;
+    resp = cJSON_AddObjectToObject(root, "response");
+    if (resp == NULL || cJSON_AddStringToObject(resp, "uid", req->uid) == NULL ||
+        cJSON_AddBoolToObject(resp, "allowed", ar->allowed) == NULL)
+        goto err;
+    if (ar->status_code != 0 && add_status(resp, ar) != 0)
+        goto err;
+    if (ar->patch != NULL && add_patch(resp, ar) != 0)
+        goto err;
+    if (add_extras(resp, ar) != 0)
+        goto err;
+    return print_and_delete(root, len);
+err:
+    cJSON_Delete(root);
+    return NULL;
+}
+
+char *admission_status_encode(int code, const char *reason, const char *message, size_t *len)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (root == NULL)
+        return NULL;
+    if (cJSON_AddStringToObject(root, "kind", "Status") == NULL ||
+        cJSON_AddStringToObject(root, "apiVersion", "v1") == NULL ||
+        cJSON_AddObjectToObject(root, "metadata") == NULL ||
+        cJSON_AddStringToObject(root, "status", "Failure") == NULL ||
+        cJSON_AddStringToObject(root, "message", message) == NULL ||
+        cJSON_AddStringToObject(root, "reason", reason) == NULL ||
+        cJSON_AddNumberToObject(root, "code", code) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return print_and_delete(root, len);
+}

@@ -1,0 +1,93 @@
+/* review.h - AdmissionReview JSON <-> structs (admission.k8s.io v1 and v1beta1).
+ *
+ * Pure: bytes in, structs out, and back. The decoder checks the shape kube-apiserver sends
+ * and names the first field that is wrong; the encoder answers in the version that was
+ * asked. No sockets, no policy: see decide.h for the decision. */
+#ifndef SG_ADMISSION_REVIEW_H
+#define SG_ADMISSION_REVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "../util/arena.h"
+#include "../util/diag.h"
+
+enum admission_version { ADMISSION_V1, ADMISSION_V1BETA1 };
+
+enum admission_op { ADMISSION_CREATE, ADMISSION_UPDATE, ADMISSION_DELETE, ADMISSION_CONNECT };
+
+typedef struct admission_gvk {
+    const char *group, *version, *kind; /* "" when absent; group "" is the core group */
+} admission_gvk;
+
+typedef struct admission_gvr {
+    const char *group, *version, *resource;
+} admission_gvr;
+
+/* A decoded request. Strings and cJSON pointers are borrowed from 'doc' and stay valid until
+ * admission_request_free(). Absent optional strings are "", absent objects NULL. */
+typedef struct admission_request {
+    cJSON *doc; /* the parsed body: the one malloc-owned thing */
+    enum admission_version version;
+    const char *api_version; /* as sent: "admission.k8s.io/v1" or ".../v1beta1" */
+    const char *uid;
+    admission_gvk kind;         /* request.kind */
+    admission_gvr resource;     /* request.resource */
+    const char *sub_resource;   /* request.subResource, "status" for status updates */
+    admission_gvk request_kind; /* request.requestKind, or 'kind' when absent */
+    const char *name;           /* empty for a CREATE with generateName */
+    const char *namespace_;     /* empty for cluster-scoped objects */
+    enum admission_op operation;
+    const char *username;      /* request.userInfo.username */
+    const cJSON *request;      /* request as a whole, for policies that read other fields */
+    const cJSON *user_info;    /* request.userInfo */
+    const cJSON *object;       /* NULL on DELETE (JSON null) */
+    const cJSON *old_object;   /* NULL on CREATE */
+    const cJSON *options;      /* request.options */
+    bool dry_run;
+} admission_request;
+
+/* Decodes one AdmissionReview from 'body' of 'len' bytes; body[len] must be '\0' (a buf
+ * guarantees that). Returns a request whose struct is allocated from 'a', or NULL when the
+ * body is not JSON ("input.json") or not an AdmissionReview request ("review.schema"), with
+ * the reason appended to 'dl'. Free the result with admission_request_free(). */
+admission_request *admission_request_decode(arena *a, const char *body, size_t len,
+                                            diag_list *dl);
+
+/* Deletes the parsed tree of 'req'; the struct itself goes with its arena. NULL is accepted. */
+void admission_request_free(admission_request *req);
+
+/* Returns "CREATE", "UPDATE", "DELETE" or "CONNECT". */
+const char *admission_op_name(enum admission_op op);
+
+typedef struct admission_kv {
+    const char *key, *value;
+} admission_kv;
+
+/* What the webhook answers. Strings are borrowed. */
+typedef struct admission_response {
+    bool allowed;
+    int status_code;            /* 0 for no status; 403 when denied by a policy */
+    const char *status_reason;  /* "Forbidden"; NULL for none */
+    const char *status_message; /* NULL for none */
+    const char *const *warnings;
+    size_t n_warnings;
+    const char *patch; /* a JSON Patch document (not yet base64); NULL for none */
+    size_t patch_len;
+    const admission_kv *audit; /* auditAnnotations */
+    size_t n_audit;
+} admission_response;
+
+/* Encodes the AdmissionReview answering 'req' (same apiVersion, response.uid = request.uid).
+ * Returns a malloc-owned NUL-terminated JSON text and sets '*len', or NULL when out of
+ * memory. */
+char *admission_response_encode(const admission_request *req, const admission_response *resp,
+                                size_t *len);
+
+/* Encodes a Kubernetes Status object ({"kind":"Status",...,"code":CODE}) for an HTTP error
+ * reply. Returns a malloc-owned JSON text and sets '*len', or NULL when out of memory. */
+char *admission_status_encode(int code, const char *reason, const char *message, size_t *len);
+
+#endif

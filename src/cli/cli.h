@@ -1,0 +1,8 @@
+/* cli.h - subcommands of the streamguard binary. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit code. */
+#ifndef SG_CLI_H
+#define SG_CLI_H
+
+int cli_cmd_certs(int argc, char **argv);
+
+#endif

@@ -1,0 +1,490 @@
+/* http.c - libmicrohttpd transport for the webhook; see http.h.
+ *
+ * libmicrohttpd calls on_request() several times per request: once when the headers are
+ * in (we route and reject early: 404, 405, 415, 413 by Content-Length), once per chunk of
+ * body (we append up to the cap and enforce the request deadline), and once at the end
+ * (we answer). on_completed() runs when the reply is sent or the connection is gone; it
+ * writes the log line, records the metrics and frees the request. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "../admission/decide.h"
+#include "../util/arena.h"
+#include "../util/buf.h"
+#include "../util/log.h"
+#include "metrics.h"
+
+/* A chunked body larger than this many caps is not even read: the connection is closed. */
+#define DISCARD_FACTOR 4
+
+struct server {
+    struct MHD_Daemon *daemon;
+    server_config cfg;
+    unsigned port;
+    MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
+    _Atomic int ready;
+    _Atomic int draining;
+};
+
+/* State of one request, from its headers to its completion. */
+struct request {
+    enum server_endpoint ep;
+    char method[16];
+    struct timespec start;
+    int status;   /* HTTP status queued; 0 until then */
+    int decision; /* enum admission_decision, or -1 */
+    bool too_large;
+    size_t discarded;
+    buf body;
+    arena *arena;
+    admission_result res;
+    const char *reason; /* why an error status was sent */
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static enum server_endpoint route(const char *url)
+{
+    static const struct {
+        const char *path;
+        enum server_endpoint ep;
+    } routes[] = {{"/validate", EP_VALIDATE}, {"/mutate", EP_MUTATE}, {"/healthz", EP_HEALTHZ},
+                  {"/readyz", EP_READYZ},     {"/metrics", EP_METRICS}};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(url, routes[i].path) == 0)
+            return routes[i].ep;
+    }
+    return EP_OTHER;
+}
+
+/* Queues 'body' (malloc-owned, or static when 'owned' is false) with 'status'. */
+static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request *r, int status,
+                             const char *ctype, char *body, size_t len, bool owned)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        if (owned)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                r->ep == EP_VALIDATE || r->ep == EP_MUTATE ? "POST" : "GET, HEAD");
+    if (atomic_load(&s->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    return ok;
+}
+
+/* Replies with a Kubernetes Status object naming the problem. */
+static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
+                                   int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
+                                   int status, const char *reason, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len = 0;
+    char *body = admission_status_encode(status, reason, msg, &len);
+    if (r->arena == NULL)
+        r->arena = arena_new(4096);
+    r->reason = r->arena ? arena_strdup(r->arena, msg) : NULL;
+    if (body == NULL)
+        return MHD_NO;
+    return reply(s, c, r, status, "application/json", body, len, true);
+}
+
+/* True for "application/json", any case, with optional parameters. */
+static bool is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    char next = ct[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Runs when the headers are in. Returns true when a reply was queued (or queuing failed,
+ * in which case '*ret' is MHD_NO). */
+static bool check_headers(server *s, struct MHD_Connection *c, struct request *r,
+                          const char *url, enum MHD_Result *ret)
+{
+    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
+    bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (r->ep == EP_OTHER) {
+        *ret = reply_error(s, c, r, 404, "NotFound",
+                           "no such endpoint: %.100s (use /validate, /mutate, /healthz, "
+                           "/readyz or /metrics)", url);
+        return true;
+    }
+    if (review ? strcmp(r->method, "POST") != 0 : !get) {
+        *ret = reply_error(s, c, r, 405, "MethodNotAllowed", "method %.16s is not allowed; use %s",
+                           r->method, review ? "POST" : "GET");
+        return true;
+    }
+    if (!review)
+        return false;
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!is_json_type(ct)) {
+        *ret = reply_error(s, c, r, 415, "UnsupportedMediaType",
+                           "content type '%.64s' is not supported; use application/json",
+                           ct ? ct : "");
+        return true;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (n > s->cfg.max_body) {
+            *ret = reply_error(s, c, r, 413, "RequestEntityTooLarge",
+                               "the body is larger than %zu bytes", s->cfg.max_body);
+            return true;
+        }
+        /* One allocation for the whole body instead of doublings. */
+        if (n > 0 && buf_append(&r->body, "", 0) == 0 && n + 1 > r->body.alloc) {
+            char *p = realloc(r->body.data, (size_t)n + 1);
+            if (p != NULL) {
+                r->body.data = p;
+                r->body.alloc = (size_t)n + 1;
+            }
+        }
+    }
+    return false;
+}
+
+static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct request *r)
+{
+    r->arena = arena_new(ARENA_REQUEST_BUDGET);
+    if (r->arena == NULL)
+        return MHD_NO;
+    const char *body = r->body.data ? r->body.data : "";
+    admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
+                      r->body.len, r->arena, &r->res);
+    buf_clear(&r->body);
+    r->decision = (int)r->res.decision;
+    r->reason = r->res.reason;
+    if (r->res.body == NULL)
+        return reply_error(s, c, r, 500, "InternalError", "out of memory");
+    char *out = r->res.body;
+    r->res.body = NULL;
+    return reply(s, c, r, r->res.http_status, "application/json", out, r->res.body_len, true);
+}
+
+static enum MHD_Result answer_probe(server *s, struct MHD_Connection *c, struct request *r)
+{
+    static char ok[] = "ok\n", draining[] = "draining\n", not_ready[] = "not ready\n";
+    if (r->ep == EP_HEALTHZ)
+        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
+    if (r->ep == EP_READYZ) {
+        if (atomic_load(&s->draining))
+            return reply(s, c, r, 503, "text/plain", draining, sizeof draining - 1, false);
+        if (!atomic_load(&s->ready))
+            return reply(s, c, r, 503, "text/plain", not_ready, sizeof not_ready - 1, false);
+        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
+    }
+    buf out;
+    buf_init(&out, (size_t)1 << 20);
+    if (metrics_render(&out) != 0 || out.data == NULL) {
+        buf_clear(&out);
+        return reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");
+    }
+    size_t len = out.len;
+    return reply(s, c, r, 200, "text/plain; version=0.0.4", buf_take(&out), len, true);
+}
+
+/* Takes one chunk of body. Returns MHD_NO to drop a connection that is too slow or sends
+ * far more than the cap. */
+static enum MHD_Result take_body(server *s, struct request *r, const char *data, size_t *size)
+{
+    if (seconds_since(&r->start) > (double)s->cfg.request_timeout_s) {
+        r->reason = "request body deadline exceeded";
+        return MHD_NO;
+    }
+    if (!r->too_large && buf_append(&r->body, data, *size) != 0) {
+        r->too_large = true;
+        r->discarded = r->body.len;
+        buf_clear(&r->body);
+    }
+    if (r->too_large) {
+        r->discarded += *size;
+        if (r->discarded > DISCARD_FACTOR * s->cfg.max_body) {
+            r->reason = "body far over the cap";
+            return MHD_NO;
+        }
+    }
+    *size = 0;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    server *s = cls;
+    struct request *r = *con_cls;
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        r->ep = route(url);
+        snprintf(r->method, sizeof r->method, "%s", method);
+        r->decision = -1;
+        buf_init(&r->body, s->cfg.max_body);
+        *con_cls = r;
+        metrics_in_flight_add(1);
+        enum MHD_Result ret = MHD_YES;
+        if (check_headers(s, c, r, url, &ret))
+            return ret;
+        return MHD_YES;
+    }
+    if (r->status != 0) { /* answered early; ignore whatever body follows */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size > 0)
+        return take_body(s, r, upload_data, upload_size);
+    if (r->too_large)
+        return reply_error(s, c, r, 413, "RequestEntityTooLarge",
+                           "the body is larger than %zu bytes", s->cfg.max_body);
+    if (r->ep == EP_VALIDATE || r->ep == EP_MUTATE)
+        return answer_review(s, c, r);
+    return answer_probe(s, c, r);
+}
+
+static void log_request(const struct request *r, enum MHD_RequestTerminationCode toe, double secs)
+{
+    char q1[256], q2[256], q3[256];
+    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
+    enum log_level lv = review || r->status >= 400 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
+                            ? LOG_INFO
+                            : LOG_DEBUG;
+    if (!log_enabled(lv))
+        return;
+    const char *decision = r->decision >= 0 ? admission_decision_name(r->decision) : "-";
+    const char *end = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted";
+    if (review && r->res.uid != NULL)
+        log_msg(lv, "http",
+                "msg=review endpoint=%s status=%d uid=%s op=%s kind=%s ns=%s name=%s "
+                "decision=%s dry_run=%s warnings=%zu patched=%s ms=%.3f end=%s reason=%s",
+                metrics_endpoint_name(r->ep), r->status, log_quote(q1, sizeof q1, r->res.uid),
+                r->res.operation, r->res.kind, r->res.namespace_,
+                log_quote(q2, sizeof q2, r->res.name), decision, r->res.dry_run ? "true" : "false",
+                r->res.n_warnings, r->res.patched ? "true" : "false", secs * 1e3, end,
+                log_quote(q3, sizeof q3, r->reason));
+    else
+        log_msg(lv, "http", "msg=request endpoint=%s method=%s status=%d ms=%.3f end=%s reason=%s",
+                metrics_endpoint_name(r->ep), log_quote(q1, sizeof q1, r->method), r->status,
+                secs * 1e3, end, log_quote(q3, sizeof q3, r->reason));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    struct request *r = *con_cls;
+    if (r == NULL)
+        return;
+    double secs = seconds_since(&r->start);
+    log_request(r, toe, secs);
+    metrics_request_done(r->ep, r->status, r->decision, secs);
+    metrics_in_flight_add(-1);
+    free(r->res.body);
+    buf_clear(&r->body);
+    arena_free(r->arena);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)socket_context;
+    metrics_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512], q[600];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+        msg[--n] = '\0';
+    log_debug("mhd", "msg=%s", log_quote(q, sizeof q, msg));
+}
+
+int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigned *port,
+                        bool *ipv6, diag_list *dl)
+{
+    srcpos at = {.file = "--listen"};
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen;
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    if (colon == NULL)
+        goto bad;
+    if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen + 1 > host_cap)
+        goto bad;
+    if (hlen == 0) {
+        snprintf(host, host_cap, "0.0.0.0");
+    } else {
+        memcpy(host, h, hlen);
+        host[hlen] = '\0';
+    }
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || p > 65535)
+        goto bad;
+    *port = (unsigned)p;
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, host, tmp) == 1) {
+        *ipv6 = false;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, tmp) == 1) {
+        *ipv6 = true;
+        return 0;
+    }
+bad:
+    diag_add(dl, DIAG_ERROR, "usage.listen", &at,
+             "'%.100s' is not ADDR:PORT with a numeric IPv4 or [IPv6] address", listen);
+    return -1;
+}
+
+server *server_start(const server_config *cfg, diag_list *dl)
+{
+    char host[64];
+    unsigned port;
+    bool ipv6;
+    if (server_parse_listen(cfg->listen, host, sizeof host, &port, &ipv6, dl) != 0)
+        return NULL;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (ipv6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        inet_pton(AF_INET6, host, &a6->sin6_addr);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, host, &a4->sin_addr);
+    }
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->cfg = *cfg;
+    s->quiesced_fd = MHD_INVALID_SOCKET;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        srcpos at = {.file = "--listen"};
+        diag_add(dl, DIAG_ERROR, "server.start", &at,
+                 "cannot serve on %s (address in use, or TLS setup failed; run with "
+                 "--log-level debug for libmicrohttpd's reason)", cfg->listen);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : port;
+    return s;
+}
+
+unsigned server_port(const server *s)
+{
+    return s->port;
+}
+
+void server_set_ready(server *s, bool ready)
+{
+    atomic_store(&s->ready, ready ? 1 : 0);
+    metrics_set_ready(ready && !atomic_load(&s->draining));
+}
+
+void server_begin_drain(server *s)
+{
+    atomic_store(&s->draining, 1);
+    metrics_set_ready(false);
+}
+
+void server_stop_accepting(server *s)
+{
+    if (s->quiesced_fd != MHD_INVALID_SOCKET)
+        return;
+    /* The listening socket is ours now, but must stay open until MHD_stop_daemon(). */
+    s->quiesced_fd = MHD_quiesce_daemon(s->daemon);
+}
+
+bool server_wait_idle(server *s, unsigned timeout_ms)
+{
+    (void)s;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (metrics_in_flight() > 0) {
+        if (seconds_since(&t0) * 1e3 >= timeout_ms)
+            return false;
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    return true;
+}
+
+void server_free(server *s)
+{
+    if (s == NULL)
+        return;
+    MHD_stop_daemon(s->daemon);
+    if (s->quiesced_fd != MHD_INVALID_SOCKET)
+        close(s->quiesced_fd);
+    free(s);
+}

@@ -1,0 +1,61 @@
+/* http.h - the HTTPS server: libmicrohttpd with GnuTLS, routes, body cap, drain.
+ *
+ * Routes: POST /validate and /mutate (AdmissionReview), GET /healthz, /readyz, /metrics.
+ * The server does only transport: it collects the body up to the cap, hands it to
+ * admission_process(), and sends the reply. Every request, good or bad, gets one log line
+ * and is counted in the metrics. */
+#ifndef SG_SERVER_HTTP_H
+#define SG_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../util/diag.h"
+
+#define SERVER_MAX_BODY ((size_t)3 << 20) /* kube-apiserver's own request limit */
+
+/* GnuTLS priorities: TLS 1.2 and 1.3 only, AEAD ciphers, forward-secret key exchange. */
+#define SERVER_TLS_PRIORITIES                                                                  \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"     \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
+typedef struct server_config {
+    const char *listen;       /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; port 0 picks one */
+    const char *cert_pem;     /* serving chain and key, PEM; borrowed until server_free() */
+    const char *key_pem;
+    unsigned threads;         /* worker threads, each with its own epoll loop */
+    unsigned max_connections; /* further connections are refused */
+    unsigned idle_timeout_s;  /* a connection with no traffic for this long is closed */
+    unsigned request_timeout_s; /* a request whose body takes longer is cut off */
+    size_t max_body;          /* larger bodies get 413 */
+} server_config;
+
+typedef struct server server;
+
+/* Parses 'listen' into an address; exposed for tests. Returns 0, or -1 with a diag. */
+int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigned *port,
+                        bool *ipv6, diag_list *dl);
+
+/* Starts serving with 'cfg' (copied; its strings are borrowed). Returns the server, or NULL
+ * with diags when the address cannot be bound or TLS cannot be set up. */
+server *server_start(const server_config *cfg, diag_list *dl);
+
+/* Returns the port actually bound (useful with port 0). */
+unsigned server_port(const server *s);
+
+/* Sets whether /readyz answers 200 (certificates and policies loaded). */
+void server_set_ready(server *s, bool ready);
+
+/* Starts draining: /readyz answers 503 and replies carry "Connection: close". */
+void server_begin_drain(server *s);
+
+/* Stops accepting new connections; open ones are still served. */
+void server_stop_accepting(server *s);
+
+/* Waits until no request is in flight or 'timeout_ms' passes. Returns true when idle. */
+bool server_wait_idle(server *s, unsigned timeout_ms);
+
+/* Stops the workers, closes every connection, and frees 's'. NULL is accepted. */
+void server_free(server *s);
+
+#endif

@@ -1,0 +1,176 @@
+/* metrics.c - Prometheus counters; see metrics.h. */
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "../util/version.h"
+
+/* HTTP codes get their own series; anything else is counted under "other". */
+static const int tracked_codes[] = {200, 400, 404, 405, 413, 415, 500, 503};
+#define N_CODES    (sizeof tracked_codes / sizeof tracked_codes[0] + 1)
+#define N_DECISION 5 /* the admission decisions, then "none" */
+
+static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                   0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+#define N_BUCKETS (sizeof bucket_le / sizeof bucket_le[0])
+
+static const char *const endpoint_names[EP_COUNT] = {"validate", "mutate",  "healthz",
+                                                     "readyz",   "metrics", "other"};
+
+static _Atomic unsigned long long requests[EP_COUNT][N_CODES][N_DECISION];
+static _Atomic unsigned long long hist_bucket[2][N_BUCKETS + 1];
+static _Atomic unsigned long long hist_sum_ns[2];
+static _Atomic long in_flight;
+static _Atomic long connections;
+static _Atomic long long cert_not_after;
+static _Atomic int ready;
+static long long start_time;
+
+const char *metrics_endpoint_name(enum server_endpoint ep)
+{
+    return endpoint_names[ep];
+}
+
+static size_t code_index(int code)
+{
+    for (size_t i = 0; i + 1 < N_CODES; i++) {
+        if (tracked_codes[i] == code)
+            return i;
+    }
+    return N_CODES - 1;
+}
+
+void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds)
+{
+    size_t d = decision >= 0 && decision < N_DECISION - 1 ? (size_t)decision : N_DECISION - 1;
+    atomic_fetch_add_explicit(&requests[ep][code_index(http_code)][d], 1, memory_order_relaxed);
+    if (ep != EP_VALIDATE && ep != EP_MUTATE)
+        return;
+    size_t b = 0;
+    while (b < N_BUCKETS && seconds > bucket_le[b])
+        b++;
+    atomic_fetch_add_explicit(&hist_bucket[ep][b], 1, memory_order_relaxed);
+    unsigned long long ns = seconds > 0 ? (unsigned long long)(seconds * 1e9) : 0;
+    atomic_fetch_add_explicit(&hist_sum_ns[ep], ns, memory_order_relaxed);
+}
+
+void metrics_in_flight_add(int delta)
+{
+    atomic_fetch_add_explicit(&in_flight, delta, memory_order_relaxed);
+}
+
+void metrics_connections_add(int delta)
+{
+    atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
+}
+
+long metrics_in_flight(void)
+{
+    return atomic_load_explicit(&in_flight, memory_order_relaxed);
+}
+
+void metrics_set_cert_not_after(long long t)
+{
+    atomic_store_explicit(&cert_not_after, t, memory_order_relaxed);
+}
+
+void metrics_set_ready(bool r)
+{
+    if (start_time == 0)
+        start_time = (long long)time(NULL);
+    atomic_store_explicit(&ready, r ? 1 : 0, memory_order_relaxed);
+}
+
+static const char *decision_label(size_t d)
+{
+    return d < N_DECISION - 1 ? admission_decision_name((enum admission_decision)d) : "none";
+}
+
+static int render_requests(buf *out)
+{
+    int rc = buf_puts(out, "# HELP streamguard_http_requests_total HTTP requests answered, by "
+                           "endpoint, status code and admission decision.\n"
+                           "# TYPE streamguard_http_requests_total counter\n");
+    for (size_t e = 0; e < EP_COUNT; e++) {
+        for (size_t c = 0; c < N_CODES; c++) {
+            for (size_t d = 0; d < N_DECISION; d++) {
+                unsigned long long v = atomic_load_explicit(&requests[e][c][d], memory_order_relaxed);
+                if (v == 0)
+                    continue;
+                char code[16];
+                if (c + 1 < N_CODES)
+                    snprintf(code, sizeof code, "%d", tracked_codes[c]);
+                else
+                    snprintf(code, sizeof code, "other");
+                rc |= buf_printf(out,
+                                 "streamguard_http_requests_total{endpoint=\"%s\",code=\"%s\","
+                                 "decision=\"%s\"} %llu\n",
+                                 endpoint_names[e], code, decision_label(d), v);
+            }
+        }
+    }
+    return rc;
+}
+
+static int render_histogram(buf *out)
+{
+    int rc = buf_puts(out, "# HELP streamguard_review_duration_seconds Time from the first byte "
+                           "of a review request to its answer being queued.\n"
+                           "# TYPE streamguard_review_duration_seconds histogram\n");
+    for (int e = 0; e < 2; e++) {
+        unsigned long long cum = 0;
+        for (size_t b = 0; b <= N_BUCKETS; b++) {
+            cum += atomic_load_explicit(&hist_bucket[e][b], memory_order_relaxed);
+            if (b < N_BUCKETS)
+                rc |= buf_printf(out, "streamguard_review_duration_seconds_bucket{endpoint=\"%s\","
+                                      "le=\"%g\"} %llu\n", endpoint_names[e], bucket_le[b], cum);
+            else
+                rc |= buf_printf(out, "streamguard_review_duration_seconds_bucket{endpoint=\"%s\","
+                                      "le=\"+Inf\"} %llu\n", endpoint_names[e], cum);
+        }
+        double sum = (double)atomic_load_explicit(&hist_sum_ns[e], memory_order_relaxed) / 1e9;
+        rc |= buf_printf(out, "streamguard_review_duration_seconds_sum{endpoint=\"%s\"} %.9f\n",
+                         endpoint_names[e], sum);
+        rc |= buf_printf(out, "streamguard_review_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+                         endpoint_names[e], cum);
+    }
+    return rc;
+}
+
+int metrics_render(buf *out)
+{
+    int rc = render_requests(out);
+    rc |= render_histogram(out);
+    rc |= buf_printf(out,
+                     "# HELP streamguard_http_requests_in_flight Requests being processed now.\n"
+                     "# TYPE streamguard_http_requests_in_flight gauge\n"
+                     "streamguard_http_requests_in_flight %ld\n"
+                     "# HELP streamguard_connections_open Client connections open now.\n"
+                     "# TYPE streamguard_connections_open gauge\n"
+                     "streamguard_connections_open %ld\n",
+                     atomic_load_explicit(&in_flight, memory_order_relaxed),
+                     atomic_load_explicit(&connections, memory_order_relaxed));
+    rc |= buf_printf(out,
+                     "# HELP streamguard_ready Whether /readyz answers 200.\n"
+                     "# TYPE streamguard_ready gauge\n"
+                     "streamguard_ready %d\n"
+                     "# HELP streamguard_tls_certificate_not_after_seconds The serving "
+                     "certificate's notAfter as a Unix timestamp.\n"
+                     "# TYPE streamguard_tls_certificate_not_after_seconds gauge\n"
+                     "streamguard_tls_certificate_not_after_seconds %lld\n"
+                     "# HELP streamguard_process_start_time_seconds Start time of the process "
+                     "since the Unix epoch.\n"
+                     "# TYPE streamguard_process_start_time_seconds gauge\n"
+                     "streamguard_process_start_time_seconds %lld\n",
+                     atomic_load_explicit(&ready, memory_order_relaxed),
+                     atomic_load_explicit(&cert_not_after, memory_order_relaxed), start_time);
+    rc |= buf_printf(out,
+                     "# HELP streamguard_build_info Version and commit of this build.\n"
+                     "# TYPE streamguard_build_info gauge\n"
+                     "streamguard_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+                     STREAMGUARD_VERSION, STREAMGUARD_COMMIT);
+    return rc;
+}

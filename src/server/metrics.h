@@ -1,0 +1,52 @@
+/* metrics.h - process-wide counters rendered in the Prometheus text format.
+ *
+ * Lock-free: every counter is a relaxed atomic, so recording costs a few atomic adds on the
+ * request path. Rendering reads them without stopping writers; a scrape may see a request
+ * in the counter and not yet in the histogram, which Prometheus tolerates. */
+#ifndef SG_SERVER_METRICS_H
+#define SG_SERVER_METRICS_H
+
+#include <stdbool.h>
+
+#include "../admission/decide.h"
+#include "../util/buf.h"
+
+enum server_endpoint {
+    EP_VALIDATE,
+    EP_MUTATE,
+    EP_HEALTHZ,
+    EP_READYZ,
+    EP_METRICS,
+    EP_OTHER,
+    EP_COUNT
+};
+
+/* Returns "validate", "mutate", "healthz", "readyz", "metrics" or "other". */
+const char *metrics_endpoint_name(enum server_endpoint ep);
+
+/* Records one finished request. 'decision' is < 0 for requests that carry no review
+ * (probes, errors before the body was read). 'seconds' feeds the latency histogram of the
+ * review endpoints. */
+void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds);
+
+/* Adds 'delta' to the in-flight requests gauge. */
+void metrics_in_flight_add(int delta);
+
+/* Adds 'delta' to the open connections gauge. */
+void metrics_connections_add(int delta);
+
+/* Returns the number of requests in flight now. */
+long metrics_in_flight(void);
+
+/* Publishes the serving certificate's notAfter (Unix seconds). */
+void metrics_set_cert_not_after(long long t);
+
+/* Publishes whether the server reports ready (certificates and policies loaded, not
+ * draining). */
+void metrics_set_ready(bool ready);
+
+/* Appends the text exposition of every metric to 'out'. Returns 0, or -1 when 'out' is
+ * full. */
+int metrics_render(buf *out);
+
+#endif

@@ -1,0 +1,234 @@
+/* serve.c - 'streamguard serve'; see serve.h.
+ *
+ * Start-up checks everything it can before it listens: the certificate and key (parse,
+ * match, validity), the policies directory. Signals are blocked in every thread and taken
+ * by the main thread with sigwait(), so the handlers are ordinary code. SIGTERM and SIGINT
+ * drain: /readyz turns 503, after --drain-delay new connections stop, requests in flight
+ * finish (at most --drain-timeout), and the process exits 0. SIGHUP is reserved for reload. */
+#include "serve.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tls/certs.h"
+#include "../util/log.h"
+#include "../util/num.h"
+#include "http.h"
+#include "metrics.h"
+
+struct serve_opts {
+    server_config cfg;
+    const char *cert_file, *key_file, *policies;
+    unsigned drain_delay_s, drain_timeout_s;
+    enum log_format log_format;
+    enum log_level log_level;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: streamguard serve --tls-cert FILE --tls-key FILE [options]\n"
+            "\n"
+            "Runs the admission webhook over HTTPS (TLS 1.2 and 1.3 only).\n"
+            "Endpoints: POST /validate, POST /mutate (AdmissionReview v1 and v1beta1),\n"
+            "GET /healthz, GET /readyz, GET /metrics (Prometheus text format).\n"
+            "\n"
+            "options:\n"
+            "  --listen ADDR:PORT       address to listen on (default 0.0.0.0:8443;\n"
+            "                           [::]:8443 for IPv6; port 0 picks a free port)\n"
+            "  --tls-cert FILE          serving certificate chain, PEM (required)\n"
+            "  --tls-key FILE           its private key, PEM, unencrypted (required)\n"
+            "  --policies DIR           policy directory (default policies/)\n"
+            "  --threads N              worker threads (default: number of CPUs)\n"
+            "  --max-connections N      connections served at once (default 1024)\n"
+            "  --idle-timeout SECONDS   close a connection idle this long (default 60)\n"
+            "  --request-timeout SECONDS\n"
+            "                           cut off a request whose body takes longer (default 10)\n"
+            "  --drain-delay SECONDS    on SIGTERM, answer /readyz 503 this long before\n"
+            "                           refusing new connections (default 0)\n"
+            "  --drain-timeout SECONDS  on SIGTERM, wait at most this long for requests in\n"
+            "                           flight (default 25)\n"
+            "  --log-format logfmt|json (default logfmt)\n"
+            "  --log-level debug|info|warn|error (default info)\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "Signals: SIGTERM or SIGINT drains and exits 0; SIGHUP is reserved for reload.\n");
+}
+
+/* Parses a bounded number option; prints the problem and returns -1 when it is bad. */
+static int opt_uint(const char *name, const char *arg, unsigned long long min,
+                    unsigned long long max, unsigned *out)
+{
+    unsigned long long v;
+    if (num_parse_uint(arg, min, max, &v) != 0) {
+        fprintf(stderr, "streamguard serve: %s must be a whole number from %llu to %llu, not '%s'\n",
+                name, min, max, arg);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct serve_opts *o)
+{
+    static const struct option longs[] = {
+        {"listen", required_argument, NULL, 'l'},       {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},      {"policies", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 't'},      {"max-connections", required_argument, NULL, 'm'},
+        {"idle-timeout", required_argument, NULL, 'i'}, {"request-timeout", required_argument, NULL, 'r'},
+        {"drain-delay", required_argument, NULL, 'd'},  {"drain-timeout", required_argument, NULL, 'D'},
+        {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (struct serve_opts){
+        .cfg = {.listen = "0.0.0.0:8443", .threads = cpus > 0 ? (unsigned)cpus : 1,
+                .max_connections = 1024, .idle_timeout_s = 60, .request_timeout_s = 10,
+                .max_body = SERVER_MAX_BODY},
+        .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO};
+    int c, rc = 0;
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'l': o->cfg.listen = optarg; break;
+        case 'c': o->cert_file = optarg; break;
+        case 'k': o->key_file = optarg; break;
+        case 'p': o->policies = optarg; break;
+        case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
+        case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
+        case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
+        case 'r': rc = opt_uint("--request-timeout", optarg, 1, 3600, &o->cfg.request_timeout_s); break;
+        case 'd': rc = opt_uint("--drain-delay", optarg, 0, 3600, &o->drain_delay_s); break;
+        case 'D': rc = opt_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout_s); break;
+        case 'f':
+            if (log_parse_format(optarg, &o->log_format) != 0) {
+                fprintf(stderr, "streamguard serve: --log-format must be logfmt or json\n");
+                rc = -1;
+            }
+            break;
+        case 'L':
+            if (log_parse_level(optarg, &o->log_level) != 0) {
+                fprintf(stderr, "streamguard serve: --log-level must be debug, info, warn or error\n");
+                rc = -1;
+            }
+            break;
+        case 'h': usage(stdout); return 1;
+        default: rc = -1; break;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        fprintf(stderr, "streamguard serve: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && (o->cert_file == NULL || o->key_file == NULL)) {
+        fprintf(stderr, "streamguard serve: --tls-cert and --tls-key are required\n");
+        rc = -1;
+    }
+    if (rc != 0)
+        fprintf(stderr, "Run 'streamguard serve --help' for the options.\n");
+    return rc;
+}
+
+static void log_diags(const diag_list *dl)
+{
+    char line[2048], q[2100];
+    for (size_t i = 0; i < dl->count; i++)
+        log_error("serve", "msg=%s", log_quote(q, sizeof q, diag_format(&dl->items[i], line, sizeof line)));
+}
+
+/* Checks that the policy directory is there. The policy engine will load it. */
+static int check_policies(const char *dir, diag_list *dl)
+{
+    struct stat st;
+    srcpos at = {.file = dir};
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        diag_add(dl, DIAG_ERROR, "policy.dir", &at, "the policy directory does not exist");
+        return -1;
+    }
+    return 0;
+}
+
+static void drain(server *s, const struct serve_opts *o, int sig)
+{
+    log_info("serve", "msg=draining signal=%s in_flight=%ld drain_delay_s=%u",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", metrics_in_flight(), o->drain_delay_s);
+    server_begin_drain(s);
+    if (o->drain_delay_s > 0)
+        sleep(o->drain_delay_s);
+    server_stop_accepting(s);
+    if (!server_wait_idle(s, o->drain_timeout_s * 1000u))
+        log_warn("serve", "msg=\"drain timeout; closing requests still in flight\" in_flight=%ld",
+                 metrics_in_flight());
+    server_free(s);
+    log_info("serve", "msg=stopped");
+}
+
+static int wait_for_signals(server *s, const struct serve_opts *o, const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_info("serve", "msg=\"SIGHUP received; reload is not available in this version\"");
+            continue;
+        }
+        drain(s, o, sig);
+        return 0;
+    }
+}
+
+int server_cmd_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    int prc = parse_opts(argc, argv, &o);
+    if (prc != 0)
+        return prc > 0 ? 0 : 2;
+    log_setup(o.log_format, o.log_level, 2);
+    diag_list dl;
+    diag_list_init(&dl);
+    tls_pair pair;
+    if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 || check_policies(o.policies, &dl) != 0) {
+        log_diags(&dl);
+        diag_list_clear(&dl);
+        return 1;
+    }
+    long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
+    if (days_left < 7)
+        log_warn("serve", "msg=\"certificate expires soon\" days_left=%lld", days_left);
+    metrics_set_cert_not_after(pair.info.not_after);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread exists, so all inherit it */
+    signal(SIGPIPE, SIG_IGN);
+
+    o.cfg.cert_pem = pair.cert_pem;
+    o.cfg.key_pem = pair.key_pem;
+    server *s = server_start(&o.cfg, &dl);
+    if (s == NULL) {
+        log_diags(&dl);
+        diag_list_clear(&dl);
+        tls_pair_clear(&pair);
+        return 1;
+    }
+    char q[300];
+    log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s cert_serial=%s "
+             "cert_not_after=%lld",
+             o.cfg.listen, server_port(s), o.cfg.threads, log_quote(q, sizeof q, o.policies),
+             pair.info.serial, pair.info.not_after);
+    server_set_ready(s, true);
+    int rc = wait_for_signals(s, &o, &set);
+    tls_pair_clear(&pair);
+    diag_list_clear(&dl);
+    return rc;
+}

@@ -1,0 +1,351 @@
+/* certs.c - certificate checks and generation with OpenSSL; see certs.h.
+ *
+ * OpenSSL reports through a thread-local error queue; every failure here drains it into the
+ * diag message so the user sees OpenSSL's reason ("key values mismatch"), not just ours. */
+#include "certs.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "../util/buf.h"
+#include "../util/file.h"
+
+#define PEM_MAX ((size_t)1 << 20)
+
+/* Appends a diag with 'what' and the drained OpenSSL error queue. */
+static void ssl_diag(diag_list *dl, const char *code, const char *file, const char *what)
+{
+    char reasons[512] = "";
+    size_t n = 0;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        char one[256];
+        ERR_error_string_n(e, one, sizeof one);
+        const char *r = ERR_reason_error_string(e);
+        int w = snprintf(reasons + n, sizeof reasons - n, "%s%s", n ? "; " : "", r ? r : one);
+        if (w > 0 && (size_t)w < sizeof reasons - n)
+            n += (size_t)w;
+    }
+    srcpos at = {.file = file};
+    if (n > 0)
+        diag_add(dl, DIAG_ERROR, code, &at, "%s: %s", what, reasons);
+    else
+        diag_add(dl, DIAG_ERROR, code, &at, "%s", what);
+}
+
+static long long asn1_to_unix(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (long long)timegm(&tm);
+}
+
+static void fill_info(X509 *x, tls_cert_info *info)
+{
+    info->not_before = asn1_to_unix(X509_get0_notBefore(x));
+    info->not_after = asn1_to_unix(X509_get0_notAfter(x));
+    info->serial[0] = '\0';
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    if (hex != NULL)
+        snprintf(info->serial, sizeof info->serial, "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    info->subject[0] = '\0';
+    BIO *mem = BIO_new(BIO_s_mem());
+    if (mem != NULL && X509_NAME_print_ex(mem, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(mem, info->subject, (int)sizeof info->subject - 1);
+        info->subject[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(mem);
+}
+
+/* Checks the pair in 'out' (PEM already read). Returns 0 or -1. */
+static int check_pair(const char *cert_file, const char *key_file, tls_pair *out,
+                      diag_list *dl)
+{
+    int rc = -1;
+    EVP_PKEY *key = NULL;
+    BIO *cb = BIO_new_mem_buf(out->cert_pem, -1);
+    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    if (x == NULL) {
+        ssl_diag(dl, "tls.cert", cert_file, "no PEM certificate could be read");
+        goto done;
+    }
+    BIO *kb = BIO_new_mem_buf(out->key_pem, -1);
+    key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    BIO_free(kb);
+    if (key == NULL) {
+        ssl_diag(dl, "tls.key", key_file, "no unencrypted PEM private key could be read");
+        goto done;
+    }
+    if (X509_check_private_key(x, key) != 1) {
+        ssl_diag(dl, "tls.mismatch", key_file, "the private key does not match the certificate");
+        goto done;
+    }
+    fill_info(x, &out->info);
+    time_t now = time(NULL);
+    if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0) {
+        srcpos at = {.file = cert_file};
+        diag_add(dl, DIAG_ERROR, "tls.not_yet_valid", &at,
+                 "the certificate is not valid before %lld (Unix time)", out->info.not_before);
+        goto done;
+    }
+    if (X509_cmp_time(X509_get0_notAfter(x), &now) < 0) {
+        srcpos at = {.file = cert_file};
+        diag_add(dl, DIAG_ERROR, "tls.expired", &at,
+                 "the certificate expired at %lld (Unix time); issue a new one", out->info.not_after);
+        goto done;
+    }
+    rc = 0;
+done:
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    X509_free(x);
+    BIO_free(cb);
+    return rc;
+}
+
+int tls_pair_load(const char *cert_file, const char *key_file, tls_pair *out, diag_list *dl)
+{
+    buf cb, kb;
+    memset(out, 0, sizeof *out);
+    buf_init(&cb, PEM_MAX);
+    buf_init(&kb, PEM_MAX);
+    if (file_read(cert_file, PEM_MAX, &cb, dl) != 0 || file_read(key_file, PEM_MAX, &kb, dl) != 0) {
+        buf_clear(&cb);
+        if (kb.data != NULL)
+            OPENSSL_cleanse(kb.data, kb.len);
+        buf_clear(&kb);
+        return -1;
+    }
+    out->cert_pem = buf_take(&cb);
+    out->key_pem = buf_take(&kb);
+    if (check_pair(cert_file, key_file, out, dl) != 0) {
+        tls_pair_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+void tls_pair_clear(tls_pair *p)
+{
+    if (p->key_pem != NULL)
+        OPENSSL_cleanse(p->key_pem, strlen(p->key_pem));
+    free(p->key_pem);
+    free(p->cert_pem);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- generation ---- */
+
+static bool is_ip(const char *h)
+{
+    unsigned char tmp[16];
+    return inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1;
+}
+
+/* A DNS name for a SAN: labels of [A-Za-z0-9-], an optional leading "*." wildcard. */
+static bool is_dns_name(const char *h)
+{
+    size_t len = strlen(h);
+    if (len == 0 || len > 253)
+        return false;
+    if (h[0] == '*' && h[1] == '.')
+        h += 2;
+    size_t label = 0;
+    for (const char *p = h; *p; p++) {
+        char c = *p;
+        if (c == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-';
+        if (!ok || ++label > 63)
+            return false;
+    }
+    return label > 0;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL)
+        return -1;
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok == 1 ? 0 : -1;
+}
+
+/* Creates an unsigned certificate for 'key' with a random 127-bit serial. */
+static X509 *new_cert(EVP_PKEY *key, const char *cn, const tls_gen_opts *o)
+{
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_new();
+    if (x == NULL || bn == NULL || X509_set_version(x, 2) != 1 ||
+        BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+        BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL ||
+        X509_gmtime_adj(X509_getm_notBefore(x), (long)o->not_before_offset) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), o->days, (long)o->not_before_offset, NULL) ==
+            NULL ||
+        X509_set_pubkey(x, key) != 1)
+        goto err;
+    X509_NAME *name = X509_get_subject_name(x);
+    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"streamguard",
+                                   -1, -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                   0) != 1)
+        goto err;
+    BN_free(bn);
+    return x;
+err:
+    BN_free(bn);
+    X509_free(x);
+    return NULL;
+}
+
+static X509 *make_ca(EVP_PKEY *key, const tls_gen_opts *o)
+{
+    X509 *x = new_cert(key, "streamguard-ca", o);
+    if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
+        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") != 0 ||
+        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") != 0 ||
+        add_ext(x, x, NID_subject_key_identifier, "hash") != 0 ||
+        X509_sign(x, key, EVP_sha256()) == 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static X509 *make_leaf(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *san,
+                       const tls_gen_opts *o)
+{
+    X509 *x = new_cert(key, o->hosts[0], o);
+    if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
+        add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
+        add_ext(x, ca, NID_key_usage, "critical,digitalSignature") != 0 ||
+        add_ext(x, ca, NID_ext_key_usage, "serverAuth") != 0 ||
+        add_ext(x, ca, NID_subject_key_identifier, "hash") != 0 ||
+        add_ext(x, ca, NID_authority_key_identifier, "keyid:always") != 0 ||
+        add_ext(x, ca, NID_subject_alt_name, san) != 0 || X509_sign(x, ca_key, EVP_sha256()) == 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Builds "DNS:a,IP:1.2.3.4" from the hosts, refusing anything that is neither. */
+static int build_san(const tls_gen_opts *o, buf *san, diag_list *dl)
+{
+    srcpos at = {.file = o->out_dir};
+    if (o->n_hosts == 0) {
+        diag_add(dl, DIAG_ERROR, "tls.generate", &at, "at least one host is needed");
+        return -1;
+    }
+    for (size_t i = 0; i < o->n_hosts; i++) {
+        const char *h = o->hosts[i];
+        const char *kind = is_ip(h) ? "IP" : is_dns_name(h) ? "DNS" : NULL;
+        if (kind == NULL) {
+            diag_add(dl, DIAG_ERROR, "tls.generate", &at,
+                     "'%.100s' is neither a DNS name nor an IP address", h);
+            return -1;
+        }
+        if (buf_printf(san, "%s%s:%s", i ? "," : "", kind, h) != 0) {
+            diag_add(dl, DIAG_ERROR, "tls.generate", &at, "too many hosts");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Writes the PEM of a certificate (key == NULL) or of a key to DIR/NAME. */
+static int write_pem(const char *dir, const char *name, X509 *x, EVP_PKEY *key, char **copy,
+                     diag_list *dl)
+{
+    char path[4096];
+    char *data = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    BIO *mem = BIO_new(BIO_s_mem());
+    int ok = mem != NULL && (key ? PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)
+                                 : PEM_write_bio_X509(mem, x));
+    long len = ok ? BIO_get_mem_data(mem, &data) : 0;
+    if (!ok || len <= 0) {
+        ssl_diag(dl, "tls.generate", path, "cannot encode PEM");
+        BIO_free(mem);
+        return -1;
+    }
+    int rc = file_write_atomic(path, data, (size_t)len, key ? 0600 : 0644, dl);
+    if (rc == 0 && copy != NULL) {
+        *copy = malloc((size_t)len + 1);
+        if (*copy != NULL) {
+            memcpy(*copy, data, (size_t)len);
+            (*copy)[len] = '\0';
+        }
+    }
+    if (key != NULL)
+        OPENSSL_cleanse(data, (size_t)len);
+    BIO_free(mem);
+    return rc;
+}
+
+int tls_certs_generate(const tls_gen_opts *o, char **ca_pem, diag_list *dl)
+{
+    int rc = -1;
+    buf san;
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *leaf = NULL;
+    buf_init(&san, 16384);
+    if (ca_pem != NULL)
+        *ca_pem = NULL;
+    if (o->days <= 0 || o->days > 3650) {
+        srcpos at = {.file = o->out_dir};
+        diag_add(dl, DIAG_ERROR, "tls.generate", &at, "days must be between 1 and 3650");
+        goto done;
+    }
+    if (build_san(o, &san, dl) != 0)
+        goto done;
+    ca_key = EVP_EC_gen("P-256");
+    key = EVP_EC_gen("P-256");
+    ca = ca_key ? make_ca(ca_key, o) : NULL;
+    leaf = ca && key ? make_leaf(key, ca, ca_key, san.data, o) : NULL;
+    if (leaf == NULL) {
+        ssl_diag(dl, "tls.generate", o->out_dir, "cannot create the certificates");
+        goto done;
+    }
+    if (write_pem(o->out_dir, "ca.crt", ca, NULL, ca_pem, dl) != 0 ||
+        write_pem(o->out_dir, "tls.key", NULL, key, NULL, dl) != 0 ||
+        write_pem(o->out_dir, "tls.crt", leaf, NULL, NULL, dl) != 0)
+        goto done;
+    rc = 0;
+done:
+    ERR_clear_error();
+    X509_free(leaf);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    buf_clear(&san);
+    if (rc != 0 && ca_pem != NULL) {
+        free(*ca_pem);
+        *ca_pem = NULL;
+    }
+    return rc;
+}

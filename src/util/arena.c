@@ -1,0 +1,146 @@
+/* arena.c - bump allocator with a byte cap; see arena.h.
+ *
+ * Blocks come from malloc and are chained; a request that does not fit the current block
+ * gets a new block of max(request, 8 KiB, twice the previous block). The first block is
+ * allocated together with the arena header, so a small request costs one malloc. */
+#include "arena.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_ALIGN    16
+#define ARENA_FIRST    4096
+#define ARENA_MIN_NEXT 8192
+
+struct block {
+    struct block *next;
+    size_t size, used;
+    _Alignas(ARENA_ALIGN) unsigned char data[];
+};
+
+struct arena {
+    struct block *head;
+    size_t cap, handed;
+};
+
+static struct block *block_new(size_t size)
+{
+    struct block *b = malloc(sizeof *b + size);
+    if (b == NULL)
+        return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+arena *arena_new(size_t cap)
+{
+    arena *a = malloc(sizeof *a);
+    if (a == NULL)
+        return NULL;
+    a->head = block_new(ARENA_FIRST);
+    if (a->head == NULL) {
+        free(a);
+        return NULL;
+    }
+    a->cap = cap;
+    a->handed = 0;
+    return a;
+}
+
+void arena_free(arena *a)
+{
+    if (a == NULL)
+        return;
+    struct block *b = a->head;
+    while (b != NULL) {
+        struct block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(a);
+}
+
+void *arena_alloc(arena *a, size_t n)
+{
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX - ARENA_ALIGN)
+        return NULL;
+    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need > a->cap - a->handed)
+        return NULL;
+    struct block *b = a->head;
+    if (b->size - b->used < need) {
+        size_t size = b->size * 2;
+        if (size < ARENA_MIN_NEXT)
+            size = ARENA_MIN_NEXT;
+        if (size < need)
+            size = need;
+        struct block *nb = block_new(size);
+        if (nb == NULL)
+            return NULL;
+        nb->next = b;
+        a->head = nb;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += need;
+    a->handed += need;
+    return p;
+}
+
+void *arena_calloc(arena *a, size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    void *p = arena_alloc(a, count * size);
+    if (p != NULL)
+        memset(p, 0, count * size);
+    return p;
+}
+
+char *arena_strndup(arena *a, const char *s, size_t len)
+{
+    if (len == SIZE_MAX)
+        return NULL;
+    char *p = arena_alloc(a, len + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *arena_strdup(arena *a, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_sprintf(arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *p = arena_alloc(a, (size_t)n + 1);
+    if (p == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+size_t arena_used(const arena *a)
+{
+    return a->handed;
+}

@@ -1,0 +1,41 @@
+/* arena.h - a bump allocator with a hard byte cap.
+ *
+ * One arena per request (and one per policy set): everything allocated from it is freed at
+ * once by arena_free(). Allocation returns NULL once the cap would be exceeded, so a hostile
+ * request cannot make the process grow without bound. Not thread-safe: one owner at a time. */
+#ifndef SG_ARENA_H
+#define SG_ARENA_H
+
+#include <stddef.h>
+
+#define ARENA_REQUEST_BUDGET ((size_t)64 << 20) /* 64 MiB: far above any sane review */
+
+typedef struct arena arena;
+
+/* Creates an arena that hands out at most 'cap' bytes in total. Returns NULL when out of
+ * memory. Free it with arena_free(). */
+arena *arena_new(size_t cap);
+
+/* Frees every block of 'a' and 'a' itself. NULL is accepted. */
+void arena_free(arena *a);
+
+/* Returns 'n' bytes aligned for any object type, owned by 'a', or NULL when the cap would
+ * be exceeded or memory is exhausted. The memory is not zeroed. */
+void *arena_alloc(arena *a, size_t n);
+
+/* Like arena_alloc() but zeroed; 'count' * 'size' is checked for overflow. */
+void *arena_calloc(arena *a, size_t count, size_t size);
+
+/* Returns an arena-owned, NUL-terminated copy of 'len' bytes at 's', or NULL. */
+char *arena_strndup(arena *a, const char *s, size_t len);
+
+/* Returns an arena-owned copy of the C string 's' (NULL gives NULL). */
+char *arena_strdup(arena *a, const char *s);
+
+/* Returns an arena-owned string formatted like printf, or NULL. */
+char *arena_sprintf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Returns how many bytes have been handed out so far (the figure the cap applies to). */
+size_t arena_used(const arena *a);
+
+#endif

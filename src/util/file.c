@@ -1,0 +1,97 @@
+/* file.c - file reading and atomic writing; see file.h. */
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int file_read(const char *path, size_t cap, buf *out, diag_list *dl)
+{
+    srcpos at = {.file = path};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        diag_add(dl, DIAG_ERROR, "io.read", &at, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    buf_clear(out);
+    out->cap = cap;
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            diag_add(dl, DIAG_ERROR, "io.read", &at, "cannot read: %s", strerror(errno));
+            goto err;
+        }
+        if (n == 0)
+            break;
+        if (buf_append(out, chunk, (size_t)n) != 0) {
+            diag_add(dl, DIAG_ERROR, "io.too_large", &at, "file is larger than %zu bytes", cap);
+            goto err;
+        }
+    }
+    close(fd);
+    if (out->data == NULL && buf_append(out, "", 0) != 0) {
+        diag_add(dl, DIAG_ERROR, "io.read", &at, "out of memory");
+        return -1;
+    }
+    return 0;
+err:
+    close(fd);
+    buf_clear(out);
+    return -1;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      diag_list *dl)
+{
+    srcpos at = {.file = path};
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (tmp == NULL) {
+        diag_add(dl, DIAG_ERROR, "io.write", &at, "out of memory");
+        return -1;
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        diag_add(dl, DIAG_ERROR, "io.write", &at, "cannot create a temporary file: %s",
+                 strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto err;
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
+        goto err;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto err;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto err;
+    free(tmp);
+    return 0;
+err:
+    diag_add(dl, DIAG_ERROR, "io.write", &at, "cannot write: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}

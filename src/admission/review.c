@@ -116,6 +116,46 @@ static int get_operation(const cJSON *req, enum admission_op *out, diag_list *dl
     return -1;
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Returns the first key that appears twice in one object of the tree under 'node', or NULL.
+ * cJSON keeps the first of duplicate keys and Go's decoder the last; a review that means
+ * one thing to us and another to kube-apiserver is refused. Recursion is bounded by cJSON's
+ * nesting limit. Sorting keeps hostile objects with many keys at n log n. */
+static const char *find_duplicate_key(const cJSON *node)
+{
+    if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+        return NULL;
+    size_t n = 0;
+    for (const cJSON *c = node->child; c != NULL; c = c->next) {
+        const char *dup = find_duplicate_key(c);
+        if (dup != NULL)
+            return dup;
+        n++;
+    }
+    if (!cJSON_IsObject(node) || n < 2)
+        return NULL;
+    const char *small[16];
+    const char **keys = n <= 16 ? small : malloc(n * sizeof *keys);
+    if (keys == NULL)
+        return "(out of memory)";
+    size_t i = 0;
+    for (const cJSON *c = node->child; c != NULL; c = c->next)
+        keys[i++] = c->string;
+    qsort(keys, n, sizeof *keys, cmp_str_ptr);
+    const char *dup = NULL;
+    for (i = 1; i < n && dup == NULL; i++) {
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            dup = keys[i];
+    }
+    if (keys != small)
+        free(keys);
+    return dup;
+}
+
 /* Checks apiVersion and kind of the envelope and sets 'version'. */
 static int decode_envelope(const cJSON *doc, admission_request *r, diag_list *dl)
 {
@@ -201,8 +241,10 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
     if (doc == NULL) {
         size_t off = end && end >= body ? (size_t)(end - body) : 0;
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON at byte %zu%s", off,
-                 off >= len ? " (unexpected end of input)" : "");
+        if (len == 0)
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
+        else
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
         return NULL;
     }
     if ((size_t)(end - body) != len) {
@@ -212,6 +254,11 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
         return NULL;
     }
     r->doc = doc;
+    const char *dup = find_duplicate_key(doc);
+    if (dup != NULL) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "duplicate key '%.64s' in one object", dup);
+        goto err;
+    }
     if (decode_envelope(doc, r, dl) != 0)
         goto err;
     if (get_object(doc, "request", &r->request, "", dl) != 0)

@@ -353,9 +353,12 @@ int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigne
     size_t hlen = colon ? (size_t)(colon - listen) : 0;
     if (colon == NULL)
         goto bad;
-    if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
+    bool bracketed = hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']';
+    if (bracketed) {
         h++;
         hlen -= 2;
+    } else if (memchr(listen, ':', hlen) != NULL) {
+        goto bad; /* "::1:8443" is ambiguous: IPv6 addresses go in brackets */
     }
     if (hlen + 1 > host_cap)
         goto bad;
@@ -375,7 +378,7 @@ int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigne
         *ipv6 = false;
         return 0;
     }
-    if (inet_pton(AF_INET6, host, tmp) == 1) {
+    if (bracketed && inet_pton(AF_INET6, host, tmp) == 1) {
         *ipv6 = true;
         return 0;
     }

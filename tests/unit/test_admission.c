@@ -1,0 +1,429 @@
+/* test_admission.c - AdmissionReview codec (review.c) and the review round trip (decide.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admission/decide.h"
+#include "admission/review.h"
+#include "util/buf.h"
+#include "util/file.h"
+
+#define FIXTURES "tests/fixtures/admission/"
+
+/* Every request captured from kube-apiserver decodes to what it says. */
+static const struct {
+    const char *file;
+    enum admission_version version;
+    const char *uid, *kind, *ns, *name;
+    enum admission_op op;
+    bool dry_run, has_object, has_old;
+} fixtures[] = {
+    {"flinkdeployment-create-v1.json", ADMISSION_V1, "655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833",
+     "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_CREATE, false, true, false},
+    {"flinkdeployment-create-v1beta1.json", ADMISSION_V1BETA1, "1432a94b-101c-43e3-a916-f2fa8808a48c",
+     "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_CREATE, false, true, false},
+    {"flinkdeployment-create-dryrun-v1.json", ADMISSION_V1, NULL, "FlinkDeployment", "default",
+     "basic-reactive-example", ADMISSION_CREATE, true, true, false},
+    {"flinkdeployment-create-dryrun-v1beta1.json", ADMISSION_V1BETA1,
+     "5252be7f-1b38-4a0a-a04f-aa6a25c51e6a", "FlinkDeployment", "default", "basic-reactive-example",
+     ADMISSION_CREATE, true, true, false},
+    {"flinkdeployment-create-v1-2.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
+     ADMISSION_CREATE, false, true, false},
+    {"flinkdeployment-create-v1beta1-2.json", ADMISSION_V1BETA1, NULL, "FlinkDeployment", "default",
+     NULL, ADMISSION_CREATE, false, true, false},
+    {"flinkdeployment-update-v1.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
+     ADMISSION_UPDATE, false, true, true},
+    {"flinkdeployment-delete-v1.json", ADMISSION_V1, "6de7f968-4826-4f04-9c2c-8208f5964082",
+     "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_DELETE, false, false, true},
+    {"flinksessionjob-create-v1.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
+     ADMISSION_CREATE, false, true, false},
+    {"flinksessionjob-create-v1-2.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
+     ADMISSION_CREATE, false, true, false},
+    {"k8ssandracluster-create-v1.json", ADMISSION_V1, NULL, "K8ssandraCluster", NULL, NULL,
+     ADMISSION_CREATE, false, true, false},
+    {"cassandradatacenter-create-v1.json", ADMISSION_V1, NULL, "CassandraDatacenter", NULL, NULL,
+     ADMISSION_CREATE, false, true, false},
+};
+
+static void read_fixture(const char *name, buf *b)
+{
+    char path[256];
+    diag_list dl;
+    diag_list_init(&dl);
+    snprintf(path, sizeof path, FIXTURES "%s", name);
+    buf_init(b, 8u << 20);
+    if (file_read(path, 8u << 20, b, &dl) != 0)
+        fail_msg("cannot read %s (run the tests from the repository root)", path);
+    diag_list_clear(&dl);
+}
+
+static void test_decode_fixtures(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        buf b;
+        read_fixture(fixtures[i].file, &b);
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_request *r = admission_request_decode(a, b.data, b.len, &dl);
+        if (r == NULL)
+            fail_msg("%s: %s", fixtures[i].file, dl.count ? dl.items[0].msg : "?");
+        assert_int_equal(r->version, fixtures[i].version);
+        if (fixtures[i].uid)
+            assert_string_equal(r->uid, fixtures[i].uid);
+        assert_true(r->uid[0] != '\0');
+        assert_string_equal(r->kind.kind, fixtures[i].kind);
+        assert_string_equal(r->request_kind.kind, fixtures[i].kind);
+        if (fixtures[i].ns)
+            assert_string_equal(r->namespace_, fixtures[i].ns);
+        if (fixtures[i].name)
+            assert_string_equal(r->name, fixtures[i].name);
+        assert_int_equal(r->operation, fixtures[i].op);
+        assert_int_equal(r->dry_run, fixtures[i].dry_run);
+        assert_int_equal(r->object != NULL, fixtures[i].has_object);
+        assert_int_equal(r->old_object != NULL, fixtures[i].has_old);
+        assert_string_equal(r->username, "admin");
+        assert_non_null(r->options);
+        assert_int_equal(dl.count, 0);
+        admission_request_free(r);
+        arena_free(a);
+        buf_clear(&b);
+    }
+}
+
+#define ENV  "\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\""
+#define KIND "\"kind\":{\"group\":\"flink.apache.org\",\"version\":\"v1beta1\",\"kind\":\"FlinkDeployment\"}"
+#define OBJ  "\"object\":{\"metadata\":{\"name\":\"x\"}}"
+#define REQ(extra) "{" ENV ",\"request\":{\"uid\":\"u1\"," KIND ",\"operation\":\"CREATE\"," OBJ extra "}}"
+
+/* Each malformed body is refused with a reason that names the problem. */
+static const struct {
+    const char *body, *code, *msg;
+} malformed[] = {
+    {"", "input.json", "the body is empty"},
+    {"{", "input.json", "invalid JSON near byte"},
+    {"{\"a\":1,}", "input.json", "invalid JSON near byte"},
+    {"{} x", "input.json", "invalid JSON"},
+    {"\xff\xfe{}", "input.json", "invalid JSON"},
+    {"[]", "review.schema", "the body must be a JSON object"},
+    {"null", "review.schema", "the body must be a JSON object"},
+    {"\"AdmissionReview\"", "review.schema", "the body must be a JSON object"},
+    {"{\"kind\":\"AdmissionReview\"}", "review.schema", "apiVersion is missing"},
+    {"{\"apiVersion\":1,\"kind\":\"AdmissionReview\"}", "review.schema", "apiVersion must be a string"},
+    {"{\"apiVersion\":\"admission.k8s.io/v2\",\"kind\":\"AdmissionReview\",\"request\":{}}",
+     "review.schema", "apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1"},
+    {"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Pod\"}", "review.schema",
+     "kind must be AdmissionReview, not 'Pod'"},
+    {"{" ENV "}", "review.schema", "request is missing"},
+    {"{" ENV ",\"request\":null}", "review.schema", "request is missing"},
+    {"{" ENV ",\"request\":\"x\"}", "review.schema", "request must be an object or null"},
+    {"{" ENV ",\"request\":{}}", "review.schema", "request.uid is missing"},
+    {"{" ENV ",\"request\":{\"uid\":5}}", "review.schema", "request.uid must be a string"},
+    {"{" ENV ",\"request\":{\"uid\":\"\"}}", "review.schema", "request.uid must not be empty"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"}}", "review.schema", "request.kind is missing"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\",\"kind\":[]}}", "review.schema",
+     "request.kind must be an object"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\",\"kind\":{\"version\":\"v1\"}}}", "review.schema",
+     "request.kind.kind is missing"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND "}}", "review.schema", "request.operation is missing"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"PATCH\"}}", "review.schema",
+     "request.operation must be CREATE, UPDATE, DELETE or CONNECT, not 'PATCH'"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\"}}", "review.schema",
+     "request.object is required for CREATE"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"UPDATE\",\"object\":null}}",
+     "review.schema", "request.object is required for UPDATE"},
+    {REQ(",\"object\":\"s\""), "input.json", "duplicate key 'object' in one object"},
+    {"{" ENV ",\"kind\":\"AdmissionReview\",\"request\":{}}", "input.json", "duplicate key 'kind'"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":{\"spec\":"
+     "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,"
+     "\"l\":12,\"m\":13,\"n\":14,\"o\":15,\"p\":16,\"q\":17,\"a\":18}}}}",
+     "input.json", "duplicate key 'a'"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":[1]}}",
+     "review.schema", "request.object must be an object or null"},
+    {REQ(",\"oldObject\":7"), "review.schema", "request.oldObject must be an object or null"},
+    {REQ(",\"dryRun\":\"yes\""), "review.schema", "request.dryRun must be a boolean"},
+    {REQ(",\"name\":5"), "review.schema", "request.name must be a string"},
+    {REQ(",\"namespace\":{}"), "review.schema", "request.namespace must be a string"},
+    {REQ(",\"userInfo\":{\"username\":false}"), "review.schema",
+     "request.userInfo.username must be a string"},
+    {REQ(",\"resource\":{\"resource\":1}"), "review.schema", "request.resource.resource must be a string"},
+};
+
+static void test_decode_malformed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_request *r =
+            admission_request_decode(a, malformed[i].body, strlen(malformed[i].body), &dl);
+        if (r != NULL)
+            fail_msg("case %zu: %s decoded", i, malformed[i].body);
+        if (dl.count != 1 || strcmp(dl.items[0].code, malformed[i].code) != 0 ||
+            strstr(dl.items[0].msg, malformed[i].msg) == NULL)
+            fail_msg("case %zu: %s => [%s] %s, want [%s] %s", i, malformed[i].body,
+                     dl.count ? dl.items[0].code : "-", dl.count ? dl.items[0].msg : "-",
+                     malformed[i].code, malformed[i].msg);
+        diag_list_clear(&dl);
+        arena_free(a);
+    }
+}
+
+/* Bytes that are not text: an embedded NUL must not make a shorter document acceptable. */
+static void test_decode_embedded_nul(void **state)
+{
+    (void)state;
+    static const char body[] = REQ("") "\0trailing";
+    arena *a = arena_new(4096);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(admission_request_decode(a, body, sizeof body - 1, &dl));
+    assert_string_equal(dl.items[0].code, "input.json");
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
+/* Deep nesting is refused by the parser, not by the stack. */
+static void test_decode_deep_nesting(void **state)
+{
+    (void)state;
+    size_t depth = 100000;
+    buf b;
+    buf_init(&b, 4 * depth + 1024);
+    buf_puts(&b, "{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":{\"a\":");
+    for (size_t i = 0; i < depth; i++)
+        buf_puts(&b, "[");
+    for (size_t i = 0; i < depth; i++)
+        buf_puts(&b, "]");
+    buf_puts(&b, "}}}");
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(admission_request_decode(a, b.data, b.len, &dl));
+    assert_string_equal(dl.items[0].code, "input.json");
+    diag_list_clear(&dl);
+    arena_free(a);
+    buf_clear(&b);
+}
+
+/* A review close to the 3 MiB cap, with unicode in names and values, decodes. */
+static void test_decode_large_unicode(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 4u << 20);
+    buf_puts(&b, "{" ENV ",\"request\":{\"uid\":\"ü-1\"," KIND ",\"operation\":\"CREATE\","
+                 "\"name\":\"flink-ñ-日本\",\"namespace\":\"équipe\",\"object\":{\"metadata\":"
+                 "{\"name\":\"flink-ñ-日本\",\"annotations\":{\"big\":\"");
+    while (b.len < (3u << 20) - 4096)
+        buf_puts(&b, "données-\\u00e9-\\ud83d\\ude00-");
+    buf_puts(&b, "\"}}}}}");
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    admission_request *r = admission_request_decode(a, b.data, b.len, &dl);
+    assert_non_null(r);
+    assert_string_equal(r->name, "flink-ñ-日本");
+    assert_string_equal(r->namespace_, "équipe");
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r->object, "metadata"), "annotations");
+    const char *big = cJSON_GetObjectItemCaseSensitive(ann, "big")->valuestring;
+    assert_true(strlen(big) > (3u << 19));
+    assert_memory_equal(big, "données-é-😀-", strlen("données-é-😀-"));
+    admission_response resp = {.allowed = true};
+    size_t len = 0;
+    char *out = admission_response_encode(r, &resp, &len);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"uid\":\"ü-1\""));
+    free(out);
+    admission_request_free(r);
+    arena_free(a);
+    buf_clear(&b);
+}
+
+static cJSON *encode_and_parse(const admission_request *r, const admission_response *resp)
+{
+    size_t len = 0;
+    char *out = admission_response_encode(r, resp, &len);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    cJSON *doc = cJSON_Parse(out);
+    free(out);
+    assert_non_null(doc);
+    return doc;
+}
+
+static const char *str_at(const cJSON *o, const char *k)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+/* The answer echoes the version and uid and carries status, warnings, patch, annotations. */
+static void test_encode_full_response(void **state)
+{
+    (void)state;
+    static const char *const versions[] = {"admission.k8s.io/v1", "admission.k8s.io/v1beta1"};
+    for (size_t v = 0; v < 2; v++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"abc\","
+                 KIND ",\"operation\":\"DELETE\",\"object\":null}}", versions[v]);
+        arena *a = arena_new(4096);
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_request *r = admission_request_decode(a, body, strlen(body), &dl);
+        assert_non_null(r);
+        static const char *const warnings[] = {"[p1] first", "[p2] ünïcode \"quoted\""};
+        static const admission_kv audit[] = {{"streamguard.dev/policy", "p1"}};
+        static const char patch[] = "[{\"op\":\"add\",\"path\":\"/spec/x\",\"value\":1}]";
+        admission_response resp = {.allowed = false, .status_code = 403,
+                                   .status_reason = "Forbidden", .status_message = "[p1] denied",
+                                   .warnings = warnings, .n_warnings = 2,
+                                   .patch = patch, .patch_len = sizeof patch - 1,
+                                   .audit = audit, .n_audit = 1};
+        cJSON *doc = encode_and_parse(r, &resp);
+        assert_string_equal(str_at(doc, "apiVersion"), versions[v]);
+        assert_string_equal(str_at(doc, "kind"), "AdmissionReview");
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(doc, "response");
+        assert_string_equal(str_at(out, "uid"), "abc");
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(out, "allowed")));
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(out, "status");
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(st, "code")->valueint, 403);
+        assert_string_equal(str_at(st, "reason"), "Forbidden");
+        assert_string_equal(str_at(st, "message"), "[p1] denied");
+        assert_string_equal(str_at(st, "status"), "Failure");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(out, "warnings");
+        assert_int_equal(cJSON_GetArraySize(w), 2);
+        assert_string_equal(cJSON_GetArrayItem(w, 1)->valuestring, warnings[1]);
+        assert_string_equal(str_at(out, "patchType"), "JSONPatch");
+        unsigned char decoded[256];
+        const char *p64 = str_at(out, "patch");
+        long n = base64_decode(p64, strlen(p64), decoded);
+        assert_int_equal(n, (long)(sizeof patch - 1));
+        assert_memory_equal(decoded, patch, sizeof patch - 1);
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(out, "auditAnnotations");
+        assert_string_equal(str_at(ann, "streamguard.dev/policy"), "p1");
+        cJSON_Delete(doc);
+        admission_request_free(r);
+        arena_free(a);
+    }
+}
+
+/* A plain allow has exactly uid and allowed: nothing the apiserver would misread. */
+static void test_encode_minimal_allow(void **state)
+{
+    (void)state;
+    static const char body[] = REQ("");
+    arena *a = arena_new(4096);
+    diag_list dl;
+    diag_list_init(&dl);
+    admission_request *r = admission_request_decode(a, body, sizeof body - 1, &dl);
+    admission_response resp = {.allowed = true};
+    size_t len;
+    char *out = admission_response_encode(r, &resp, &len);
+    assert_string_equal(out, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                             "\"response\":{\"uid\":\"u1\",\"allowed\":true}}");
+    free(out);
+    admission_request_free(r);
+    arena_free(a);
+}
+
+static void test_status_encode(void **state)
+{
+    (void)state;
+    size_t len;
+    char *s = admission_status_encode(413, "RequestEntityTooLarge", "too \"big\"", &len);
+    assert_string_equal(s, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                           "\"status\":\"Failure\",\"message\":\"too \\\"big\\\"\","
+                           "\"reason\":\"RequestEntityTooLarge\",\"code\":413}");
+    assert_int_equal(len, strlen(s));
+    free(s);
+}
+
+/* The round trip the server runs: every fixture is answered 200 in its own version. */
+static void test_process_fixtures(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        for (int mode = ADMISSION_VALIDATE; mode <= ADMISSION_MUTATE; mode++) {
+            buf b;
+            read_fixture(fixtures[i].file, &b);
+            arena *a = arena_new(ARENA_REQUEST_BUDGET);
+            admission_result res;
+            admission_process((enum admission_mode)mode, b.data, b.len, a, &res);
+            assert_int_equal(res.http_status, 200);
+            assert_int_equal(res.decision, ADMISSION_ALLOWED);
+            assert_string_equal(res.kind, fixtures[i].kind);
+            assert_int_equal(res.dry_run, fixtures[i].dry_run);
+            cJSON *doc = cJSON_Parse(res.body);
+            assert_non_null(doc);
+            assert_string_equal(str_at(doc, "apiVersion"), fixtures[i].version == ADMISSION_V1
+                                                               ? "admission.k8s.io/v1"
+                                                               : "admission.k8s.io/v1beta1");
+            const cJSON *out = cJSON_GetObjectItemCaseSensitive(doc, "response");
+            assert_string_equal(str_at(out, "uid"), res.uid);
+            cJSON_Delete(doc);
+            free(res.body);
+            arena_free(a);
+            buf_clear(&b);
+        }
+    }
+}
+
+static void test_process_malformed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        admission_result res;
+        admission_process(ADMISSION_VALIDATE, malformed[i].body, strlen(malformed[i].body), a, &res);
+        assert_int_equal(res.http_status, 400);
+        assert_int_equal(res.decision, ADMISSION_INVALID);
+        cJSON *doc = cJSON_Parse(res.body);
+        assert_non_null(doc);
+        assert_string_equal(str_at(doc, "kind"), "Status");
+        assert_int_equal(cJSON_GetObjectItemCaseSensitive(doc, "code")->valueint, 400);
+        const char *msg = str_at(doc, "message");
+        if (strstr(msg, malformed[i].msg) == NULL)
+            fail_msg("case %zu: message '%s' lacks '%s'", i, msg, malformed[i].msg);
+        cJSON_Delete(doc);
+        free(res.body);
+        arena_free(a);
+    }
+}
+
+/* When the arena runs out the answer is an error, never an allow. */
+static void test_process_arena_exhausted(void **state)
+{
+    (void)state;
+    static const char body[] = REQ("");
+    arena *a = arena_new(16);
+    admission_result res;
+    admission_process(ADMISSION_VALIDATE, body, sizeof body - 1, a, &res);
+    assert_int_not_equal(res.http_status, 200);
+    assert_int_not_equal(res.decision, ADMISSION_ALLOWED);
+    free(res.body);
+    arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_fixtures),      cmocka_unit_test(test_decode_malformed),
+        cmocka_unit_test(test_decode_embedded_nul),  cmocka_unit_test(test_decode_deep_nesting),
+        cmocka_unit_test(test_decode_large_unicode), cmocka_unit_test(test_encode_full_response),
+        cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),
+        cmocka_unit_test(test_process_fixtures),     cmocka_unit_test(test_process_malformed),
+        cmocka_unit_test(test_process_arena_exhausted),
+    };
+    return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
+}

@@ -1,0 +1,143 @@
+/* test_server.c - the pure parts of server/: listen addresses, content types, routes,
+ * metrics. The sockets are tested end to end by tests/integration/server_test.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "server/http.c"
+#include "server/metrics.c"
+
+static const struct {
+    const char *listen;
+    int rc;
+    const char *host;
+    unsigned port;
+    bool ipv6;
+} listen_cases[] = {
+    {"0.0.0.0:8443", 0, "0.0.0.0", 8443, false},
+    {"127.0.0.1:0", 0, "127.0.0.1", 0, false},
+    {":9443", 0, "0.0.0.0", 9443, false},
+    {"[::1]:8443", 0, "::1", 8443, true},
+    {"[::]:443", 0, "::", 443, true},
+    {"localhost:8443", -1, NULL, 0, false}, /* names are not resolved: say an address */
+    {"127.0.0.1", -1, NULL, 0, false},
+    {"127.0.0.1:", -1, NULL, 0, false},
+    {"127.0.0.1:65536", -1, NULL, 0, false},
+    {"127.0.0.1:-1", -1, NULL, 0, false},
+    {"127.0.0.1:80x", -1, NULL, 0, false},
+    {"::1:8443", -1, NULL, 0, false}, /* IPv6 needs brackets */
+    {"", -1, NULL, 0, false},
+};
+
+static void test_parse_listen_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof listen_cases / sizeof listen_cases[0]; i++) {
+        char host[64] = "";
+        unsigned port = 99;
+        bool v6 = false;
+        diag_list dl;
+        diag_list_init(&dl);
+        int rc = server_parse_listen(listen_cases[i].listen, host, sizeof host, &port, &v6, &dl);
+        if (rc != listen_cases[i].rc)
+            fail_msg("case %zu (%s): rc %d", i, listen_cases[i].listen, rc);
+        if (rc == 0 && (strcmp(host, listen_cases[i].host) != 0 || port != listen_cases[i].port ||
+                        v6 != listen_cases[i].ipv6))
+            fail_msg("case %zu (%s): %s %u %d", i, listen_cases[i].listen, host, port, v6);
+        if (rc != 0 && (dl.count != 1 || strcmp(dl.items[0].code, "usage.listen") != 0))
+            fail_msg("case %zu: no usage.listen diag", i);
+        diag_list_clear(&dl);
+    }
+}
+
+static void test_content_types(void **state)
+{
+    (void)state;
+    assert_true(is_json_type("application/json"));
+    assert_true(is_json_type("application/json; charset=utf-8"));
+    assert_true(is_json_type("Application/JSON"));
+    assert_false(is_json_type(NULL));
+    assert_false(is_json_type(""));
+    assert_false(is_json_type("text/plain"));
+    assert_false(is_json_type("application/jsonx"));
+    assert_false(is_json_type("application/json-patch+json"));
+    assert_false(is_json_type("application/yaml"));
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    assert_int_equal(route("/validate"), EP_VALIDATE);
+    assert_int_equal(route("/mutate"), EP_MUTATE);
+    assert_int_equal(route("/healthz"), EP_HEALTHZ);
+    assert_int_equal(route("/readyz"), EP_READYZ);
+    assert_int_equal(route("/metrics"), EP_METRICS);
+    assert_int_equal(route("/validate/"), EP_OTHER);
+    assert_int_equal(route("/VALIDATE"), EP_OTHER);
+    assert_int_equal(route("/"), EP_OTHER);
+    assert_int_equal(route(""), EP_OTHER);
+}
+
+/* Counts and the histogram come out in the exposition format, cumulative by bucket. */
+static void test_metrics_render(void **state)
+{
+    (void)state;
+    metrics_request_done(EP_VALIDATE, 200, ADMISSION_ALLOWED, 0.0003);
+    metrics_request_done(EP_VALIDATE, 200, ADMISSION_ALLOWED, 0.002);
+    metrics_request_done(EP_VALIDATE, 400, ADMISSION_INVALID, 0.00005);
+    metrics_request_done(EP_MUTATE, 200, ADMISSION_DENIED, 5.0);
+    metrics_request_done(EP_HEALTHZ, 200, -1, 0.0);
+    metrics_request_done(EP_OTHER, 418, -1, 0.0);
+    metrics_in_flight_add(3);
+    metrics_in_flight_add(-1);
+    metrics_set_cert_not_after(1826778236);
+    metrics_set_ready(true);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(metrics_render(&b), 0);
+    static const char *const want[] = {
+        "streamguard_http_requests_total{endpoint=\"validate\",code=\"200\",decision=\"allowed\"} 2\n",
+        "streamguard_http_requests_total{endpoint=\"validate\",code=\"400\",decision=\"invalid\"} 1\n",
+        "streamguard_http_requests_total{endpoint=\"mutate\",code=\"200\",decision=\"denied\"} 1\n",
+        "streamguard_http_requests_total{endpoint=\"healthz\",code=\"200\",decision=\"none\"} 1\n",
+        "streamguard_http_requests_total{endpoint=\"other\",code=\"other\",decision=\"none\"} 1\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.0001\"} 1\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.0005\"} 2\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"validate\",le=\"0.0025\"} 3\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"validate\",le=\"+Inf\"} 3\n",
+        "streamguard_review_duration_seconds_count{endpoint=\"validate\"} 3\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"mutate\",le=\"2.5\"} 0\n",
+        "streamguard_review_duration_seconds_bucket{endpoint=\"mutate\",le=\"+Inf\"} 1\n",
+        "streamguard_review_duration_seconds_sum{endpoint=\"mutate\"} 5.000000000\n",
+        "streamguard_http_requests_in_flight 2\n",
+        "streamguard_ready 1\n",
+        "streamguard_tls_certificate_not_after_seconds 1826778236\n",
+        "# TYPE streamguard_review_duration_seconds histogram\n",
+        "streamguard_build_info{version=\"" STREAMGUARD_VERSION "\",commit=\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (strstr(b.data, want[i]) == NULL)
+            fail_msg("missing: %s\n--- got:\n%s", want[i], b.data);
+    }
+    /* Probes do not feed the review histogram. */
+    assert_null(strstr(b.data, "endpoint=\"healthz\",le="));
+    buf_clear(&b);
+    /* A full buffer is reported, not overrun. */
+    buf_init(&b, 100);
+    assert_int_equal(metrics_render(&b), -1);
+    assert_true(b.data == NULL || b.len <= 100);
+    buf_clear(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_listen_table),
+        cmocka_unit_test(test_content_types),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_metrics_render),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}

@@ -1,0 +1,261 @@
+/* test_tls.c - certificate generation and the start-up checks of a serving pair. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tls/certs.h"
+
+static char tmp[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmp, sizeof tmp, "/tmp/sg-tls-XXXXXX");
+    return mkdtemp(tmp) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void sub(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", tmp, name);
+}
+
+/* Generates into tmp/DIR; returns the rc of tls_certs_generate. */
+static int gen(const char *dir, const char *const *hosts, size_t n, int days, long long offset,
+               diag_list *dl)
+{
+    char path[128];
+    sub(path, sizeof path, dir);
+    mkdir(path, 0755);
+    tls_gen_opts o = {.out_dir = path, .hosts = hosts, .n_hosts = n, .days = days,
+                      .not_before_offset = offset};
+    char *ca = NULL;
+    int rc = tls_certs_generate(&o, &ca, dl);
+    if (rc == 0) {
+        assert_non_null(ca);
+        assert_non_null(strstr(ca, "-----BEGIN CERTIFICATE-----"));
+    } else {
+        assert_null(ca);
+    }
+    free(ca);
+    return rc;
+}
+
+static int load(const char *cert_dir, const char *key_dir, tls_pair *p, diag_list *dl)
+{
+    char cert[128], key[128];
+    snprintf(cert, sizeof cert, "%s/%s/tls.crt", tmp, cert_dir);
+    snprintf(key, sizeof key, "%s/%s/tls.key", tmp, key_dir);
+    return tls_pair_load(cert, key, p, dl);
+}
+
+static void test_generate_and_load(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"streamguard.streamguard-system.svc", "localhost",
+                                        "127.0.0.1", "::1", "*.example.com"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("a", hosts, 5, 30, 0, &dl), 0);
+    char path[128];
+    struct stat st;
+    sub(path, sizeof path, "a/tls.key");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    sub(path, sizeof path, "a/ca.key");
+    assert_int_not_equal(stat(path, &st), 0); /* the CA key is not kept */
+    tls_pair p;
+    assert_int_equal(load("a", "a", &p, &dl), 0);
+    assert_int_equal(dl.count, 0);
+    assert_true(strlen(p.info.serial) >= 30);
+    assert_non_null(strstr(p.info.subject, "CN=streamguard.streamguard-system.svc"));
+    long long now = (long long)time(NULL);
+    assert_true(p.info.not_before <= now && p.info.not_before > now - 60);
+    assert_true(llabs(p.info.not_after - (now + 30LL * 86400)) < 60);
+    tls_pair_clear(&p);
+    assert_null(p.key_pem);
+    /* The chain verifies, and the SANs are those asked for. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl verify -CAfile %s/a/ca.crt %s/a/tls.crt >/dev/null && "
+             "openssl x509 -in %s/a/tls.crt -noout -ext subjectAltName | tr -d ' \\n' | "
+             "grep -q 'DNS:streamguard.streamguard-system.svc,DNS:localhost,IPAddress:127.0.0.1,"
+             "IPAddress:0:0:0:0:0:0:0:1,DNS:\\*.example.com'",
+             tmp, tmp, tmp);
+    assert_int_equal(system(cmd), 0);
+    diag_list_clear(&dl);
+}
+
+static void test_two_generations_differ(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"localhost"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("s1", hosts, 1, 1, 0, &dl), 0);
+    assert_int_equal(gen("s2", hosts, 1, 1, 0, &dl), 0);
+    tls_pair p1, p2;
+    assert_int_equal(load("s1", "s1", &p1, &dl), 0);
+    assert_int_equal(load("s2", "s2", &p2, &dl), 0);
+    assert_string_not_equal(p1.info.serial, p2.info.serial);
+    tls_pair_clear(&p1);
+    tls_pair_clear(&p2);
+    diag_list_clear(&dl);
+}
+
+static void test_mismatch_expired_not_yet_valid(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"localhost"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("m1", hosts, 1, 10, 0, &dl), 0);
+    assert_int_equal(gen("m2", hosts, 1, 10, 0, &dl), 0);
+    assert_int_equal(gen("old", hosts, 1, 1, -3 * 86400LL, &dl), 0);
+    assert_int_equal(gen("future", hosts, 1, 10, 86400, &dl), 0);
+    tls_pair p;
+    static const struct {
+        const char *cert, *key, *code, *msg;
+    } cases[] = {
+        {"m1", "m2", "tls.mismatch", "the private key does not match the certificate"},
+        {"old", "old", "tls.expired", "the certificate expired"},
+        {"future", "future", "tls.not_yet_valid", "not valid before"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        diag_list_clear(&dl);
+        assert_int_equal(load(cases[i].cert, cases[i].key, &p, &dl), -1);
+        assert_null(p.cert_pem);
+        assert_null(p.key_pem);
+        if (dl.count != 1 || strcmp(dl.items[0].code, cases[i].code) != 0 ||
+            strstr(dl.items[0].msg, cases[i].msg) == NULL)
+            fail_msg("case %zu: [%s] %s", i, dl.count ? dl.items[0].code : "-",
+                     dl.count ? dl.items[0].msg : "-");
+    }
+    diag_list_clear(&dl);
+}
+
+/* Files that are not what they should be: garbage, empty, missing, swapped. */
+static void test_bad_files(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"localhost"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("g", hosts, 1, 10, 0, &dl), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "cd %s/g && echo garbage > junk && : > empty && cp tls.key key-as-cert && "
+             "cp tls.crt cert-as-key", tmp);
+    assert_int_equal(system(cmd), 0);
+    static const struct {
+        const char *cert, *key, *code;
+        bool blames_cert; /* whether the diag names the certificate file or the key file */
+    } cases[] = {
+        {"junk", "tls.key", "tls.cert", true},         {"empty", "tls.key", "tls.cert", true},
+        {"tls.crt", "junk", "tls.key", false},         {"tls.crt", "empty", "tls.key", false},
+        {"key-as-cert", "tls.key", "tls.cert", true},  {"tls.crt", "cert-as-key", "tls.key", false},
+        {"missing", "tls.key", "io.read", true},       {"tls.crt", "missing", "io.read", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cert[128], key[128];
+        tls_pair p;
+        snprintf(cert, sizeof cert, "%s/g/%s", tmp, cases[i].cert);
+        snprintf(key, sizeof key, "%s/g/%s", tmp, cases[i].key);
+        diag_list_clear(&dl);
+        assert_int_equal(tls_pair_load(cert, key, &p, &dl), -1);
+        if (dl.count < 1 || strcmp(dl.items[0].code, cases[i].code) != 0)
+            fail_msg("case %zu: got [%s], want [%s]", i, dl.count ? dl.items[0].code : "-",
+                     cases[i].code);
+        assert_string_equal(dl.items[0].at.file, cases[i].blames_cert ? cert : key);
+    }
+    diag_list_clear(&dl);
+}
+
+/* cert-manager issues RSA keys by default: a pair made by the openssl tool loads too. */
+static void test_rsa_pair_from_openssl(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/rsa && cd %s/rsa && openssl req -x509 -newkey rsa:2048 -nodes "
+             "-keyout tls.key -out tls.crt -days 2 -subj /CN=rsa.test "
+             "-addext subjectAltName=DNS:rsa.test 2>/dev/null",
+             tmp, tmp);
+    assert_int_equal(system(cmd), 0);
+    diag_list dl;
+    diag_list_init(&dl);
+    tls_pair p;
+    assert_int_equal(load("rsa", "rsa", &p, &dl), 0);
+    assert_non_null(strstr(p.info.subject, "CN=rsa.test"));
+    tls_pair_clear(&p);
+    diag_list_clear(&dl);
+}
+
+static void test_generate_refuses_bad_input(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *host;
+        int days;
+        const char *msg;
+    } cases[] = {
+        {"a,DNS:evil.com", 10, "neither a DNS name nor an IP address"},
+        {"with space", 10, "neither a DNS name nor an IP address"},
+        {"", 10, "neither a DNS name nor an IP address"},
+        {"a..b", 10, "neither a DNS name nor an IP address"},
+        {"trailing.", 10, "neither a DNS name nor an IP address"},
+        {"localhost", 0, "days must be between 1 and 3650"},
+        {"localhost", 3651, "days must be between 1 and 3650"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        diag_list dl;
+        diag_list_init(&dl);
+        const char *hosts[] = {cases[i].host};
+        assert_int_equal(gen("bad", hosts, 1, cases[i].days, 0, &dl), -1);
+        if (strstr(dl.items[0].msg, cases[i].msg) == NULL)
+            fail_msg("case %zu: %s", i, dl.items[0].msg);
+        diag_list_clear(&dl);
+    }
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("bad", NULL, 0, 10, 0, &dl), -1);
+    assert_non_null(strstr(dl.items[0].msg, "at least one host"));
+    diag_list_clear(&dl);
+    /* An output directory that does not exist is an io.write error, not a crash. */
+    static const char *const hosts[] = {"localhost"};
+    tls_gen_opts o = {.out_dir = "/nonexistent/dir", .hosts = hosts, .n_hosts = 1, .days = 1};
+    diag_list_init(&dl);
+    assert_int_equal(tls_certs_generate(&o, NULL, &dl), -1);
+    assert_string_equal(dl.items[0].code, "io.write");
+    diag_list_clear(&dl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_and_load),
+        cmocka_unit_test(test_two_generations_differ),
+        cmocka_unit_test(test_mismatch_expired_not_yet_valid),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_rsa_pair_from_openssl),
+        cmocka_unit_test(test_generate_refuses_bad_input),
+    };
+    return cmocka_run_group_tests_name("tls", tests, setup, teardown);
+}

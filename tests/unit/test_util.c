@@ -1,0 +1,285 @@
+/* test_util.c - arena, buf, base64, diag, log, num, file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/diag.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/num.h"
+
+static void test_arena_cap(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1000);
+    assert_non_null(a);
+    void *p = arena_alloc(a, 600);
+    assert_non_null(p);
+    assert_true(((uintptr_t)p & 15) == 0);
+    memset(p, 1, 600);
+    assert_null(arena_alloc(a, 600)); /* over the cap */
+    assert_non_null(arena_alloc(a, 300));
+    assert_null(arena_alloc(a, SIZE_MAX));         /* overflow guard */
+    assert_null(arena_calloc(a, SIZE_MAX / 2, 4)); /* count * size overflow */
+    arena_free(a);
+}
+
+static void test_arena_large_and_strings(void **state)
+{
+    (void)state;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    char *big = arena_alloc(a, 1 << 20); /* bigger than any block: gets its own */
+    assert_non_null(big);
+    memset(big, 'x', 1 << 20);
+    for (int i = 0; i < 1000; i++)
+        assert_non_null(arena_alloc(a, 100));
+    assert_string_equal(arena_strdup(a, "héllo"), "héllo");
+    assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
+    assert_string_equal(arena_sprintf(a, "%d-%s", 42, "x"), "42-x");
+    assert_null(arena_strdup(a, NULL));
+    assert_true(arena_used(a) >= (1 << 20) + 100000);
+    arena_free(a);
+    arena_free(NULL);
+}
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_puts(&b, "hello"), 0);
+    assert_int_equal(buf_printf(&b, "%d", 1234), 0);
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(buf_puts(&b, "xy"), -1); /* 11 > 10: refused, unchanged */
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(buf_puts(&b, "z"), 0);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(buf_printf(&b, "%s", "q"), -1);
+    char *t = buf_take(&b);
+    assert_string_equal(t, "hello1234z");
+    free(t);
+    assert_null(b.data);
+    assert_int_equal(b.cap, 10);
+    buf_clear(&b);
+}
+
+static const struct {
+    const char *plain, *b64;
+} b64_cases[] = {
+    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+    {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
+    {"[{\"op\":\"add\",\"path\":\"/spec/x\",\"value\":1}]",
+     "W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMveCIsInZhbHVlIjoxfV0="},
+};
+
+static void test_base64_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof b64_cases / sizeof b64_cases[0]; i++) {
+        char out[256];
+        unsigned char back[256];
+        size_t n = strlen(b64_cases[i].plain);
+        assert_int_equal(base64_encoded_len(n), strlen(b64_cases[i].b64));
+        base64_encode(b64_cases[i].plain, n, out);
+        if (strcmp(out, b64_cases[i].b64) != 0)
+            fail_msg("case %zu: %s => %s, want %s", i, b64_cases[i].plain, out, b64_cases[i].b64);
+        long m = base64_decode(out, strlen(out), back);
+        assert_int_equal(m, (long)n);
+        assert_memory_equal(back, b64_cases[i].plain, n);
+    }
+    static const char *const bad[] = {"Zg=", "Z===", "Zm9v!A==", "=Zm9", "Zg==Zg=="};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char back[16];
+        if (base64_decode(bad[i], strlen(bad[i]), back) != -1)
+            fail_msg("bad case %zu (%s) decoded", i, bad[i]);
+    }
+}
+
+static void test_diag_format_and_cap(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    srcpos at = {.file = "policies/p.yaml", .line = 14, .col = 22, .path = "spec.x"};
+    diag_add(&dl, DIAG_ERROR, "expr.syntax", &at, "expected '%c'", ')');
+    diag_add(&dl, DIAG_WARNING, "tls.soon", NULL, "expires in %d days", 3);
+    char line[256];
+    assert_string_equal(diag_format(&dl.items[0], line, sizeof line),
+                        "policies/p.yaml:14:22: error[expr.syntax]: expected ')' (at spec.x)");
+    assert_string_equal(diag_format(&dl.items[1], line, sizeof line),
+                        "warning[tls.soon]: expires in 3 days");
+    assert_true(diag_has_errors(&dl));
+    for (int i = 0; i < 100; i++)
+        diag_add(&dl, DIAG_ERROR, "x.y", &at, "n%d", i);
+    assert_int_equal(dl.count, DIAG_MAX);
+    assert_int_equal(dl.dropped, 52);
+    assert_int_equal(dl.errors, 101);
+    char tiny[12];
+    diag_format(&dl.items[0], tiny, sizeof tiny); /* cut, never overrun */
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+    diag_list_clear(&dl);
+    assert_int_equal(dl.count, 0);
+    assert_false(diag_has_errors(&dl));
+}
+
+static const struct {
+    const char *line, *json;
+} logfmt_cases[] = {
+    {"a=1 b=x", "{\"a\":1,\"b\":\"x\"}"},
+    {"msg=\"two words\" ms=0.125", "{\"msg\":\"two words\",\"ms\":0.125}"},
+    {"q=\"say \\\"hi\\\"\" n=-3", "{\"q\":\"say \\\"hi\\\"\",\"n\":-3}"},
+    {"v=007 w=1.", "{\"v\":\"007\",\"w\":\"1.\"}"},
+    {"e= f", "{\"e\":\"\",\"f\":\"\"}"},
+    {"s=\"a\\\\nb\"", "{\"s\":\"a\\\\nb\"}"}, /* an escaped backslash then n, not a newline */
+    {"nl=\"x\\ny\"", "{\"nl\":\"x\\u000ay\"}"},
+    {"id=\"1234\"", "{\"id\":\"1234\"}"}, /* quoted stays a string */
+};
+
+static void test_log_json_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof logfmt_cases / sizeof logfmt_cases[0]; i++) {
+        char out[512];
+        log_logfmt_to_json(logfmt_cases[i].line, out, sizeof out);
+        if (strcmp(out, logfmt_cases[i].json) != 0)
+            fail_msg("case %zu: %s => %s, want %s", i, logfmt_cases[i].line, out,
+                     logfmt_cases[i].json);
+    }
+    char small[16];
+    size_t n = log_logfmt_to_json("key=\"a very long value indeed\"", small, sizeof small);
+    assert_int_equal(n, strlen(small));
+    assert_true(n < sizeof small);
+    assert_int_equal(small[n - 1], '}');
+}
+
+static void test_log_quote(void **state)
+{
+    (void)state;
+    char q[32];
+    assert_string_equal(log_quote(q, sizeof q, "plain-value"), "plain-value");
+    assert_string_equal(log_quote(q, sizeof q, "two words"), "\"two words\"");
+    assert_string_equal(log_quote(q, sizeof q, "a\"b\\c"), "\"a\\\"b\\\\c\"");
+    assert_string_equal(log_quote(q, sizeof q, ""), "\"\"");
+    assert_string_equal(log_quote(q, sizeof q, NULL), "-");
+    assert_string_equal(log_quote(q, sizeof q, "k=v"), "\"k=v\"");
+    const char *cut = log_quote(q, 8, "0123456789 abc");
+    assert_true(strlen(cut) < 8);
+    assert_int_equal(cut[strlen(cut) - 1], '"');
+}
+
+static void test_log_lines(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    log_setup(LOG_FORMAT_JSON, LOG_INFO, fd);
+    log_debug("t", "hidden=1");
+    log_info("t", "uid=%s n=%d", "abc", 5);
+    log_setup(LOG_FORMAT_LOGFMT, LOG_WARN, fd);
+    log_info("t", "hidden=2");
+    log_error("t", "msg=%s", "boom");
+    log_setup(LOG_FORMAT_LOGFMT, LOG_INFO, 2);
+    char text[1024] = "";
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    assert_true(n > 0);
+    text[n] = '\0';
+    close(fd);
+    unlink(path);
+    assert_null(strstr(text, "hidden"));
+    assert_non_null(strstr(text, "\"level\":\"info\",\"component\":\"t\",\"uid\":\"abc\",\"n\":5}\n"));
+    assert_non_null(strstr(text, "level=error component=t msg=boom\n"));
+    enum log_level lv;
+    enum log_format lf;
+    assert_int_equal(log_parse_level("warn", &lv), 0);
+    assert_int_equal(lv, LOG_WARN);
+    assert_int_equal(log_parse_level("WARN", &lv), -1);
+    assert_int_equal(log_parse_format("json", &lf), 0);
+    assert_int_equal(log_parse_format("yaml", &lf), -1);
+}
+
+static const struct {
+    const char *s;
+    unsigned long long min, max;
+    int rc;
+    unsigned long long want;
+} num_cases[] = {
+    {"0", 0, 10, 0, 0},   {"10", 0, 10, 0, 10},  {"11", 0, 10, -1, 0},
+    {"-1", 0, 10, -1, 0}, {"+1", 0, 10, -1, 0},  {" 1", 0, 10, -1, 0},
+    {"1x", 0, 10, -1, 0}, {"", 0, 10, -1, 0},    {"0", 1, 10, -1, 0},
+    {"99999999999999999999999", 0, ~0ULL, -1, 0}, {"65535", 0, 65535, 0, 65535},
+};
+
+static void test_num_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof num_cases / sizeof num_cases[0]; i++) {
+        unsigned long long v = 0;
+        int rc = num_parse_uint(num_cases[i].s, num_cases[i].min, num_cases[i].max, &v);
+        if (rc != num_cases[i].rc || (rc == 0 && v != num_cases[i].want))
+            fail_msg("case %zu: '%s' => rc %d v %llu", i, num_cases[i].s, rc, v);
+    }
+    unsigned long long v;
+    assert_int_equal(num_parse_uint(NULL, 0, 1, &v), -1);
+}
+
+static void test_file_roundtrip(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-file-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(file_write_atomic(path, "hello\n", 6, 0600, &dl), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    buf b;
+    buf_init(&b, 100);
+    assert_int_equal(file_read(path, 100, &b, &dl), 0);
+    assert_string_equal(b.data, "hello\n");
+    assert_int_equal(file_read(path, 3, &b, &dl), -1); /* over the cap */
+    assert_string_equal(dl.items[0].code, "io.too_large");
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_int_equal(file_read(path, 100, &b, &dl), -1);
+    assert_string_equal(dl.items[1].code, "io.read");
+    snprintf(path, sizeof path, "%s/no/such/dir/f", dir);
+    assert_int_equal(file_write_atomic(path, "x", 1, 0644, &dl), -1);
+    assert_string_equal(dl.items[2].code, "io.write");
+    snprintf(path, sizeof path, "%s/empty", dir);
+    assert_int_equal(file_write_atomic(path, "", 0, 0644, &dl), 0);
+    assert_int_equal(file_read(path, 100, &b, &dl), 0);
+    assert_non_null(b.data);
+    assert_int_equal(b.len, 0);
+    buf_clear(&b);
+    diag_list_clear(&dl);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_cap),        cmocka_unit_test(test_arena_large_and_strings),
+        cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
+        cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_json_table),
+        cmocka_unit_test(test_log_quote),        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}

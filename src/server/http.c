@@ -415,20 +415,22 @@ server *server_start(const server_config *cfg, diag_list *dl)
     s->quiesced_fd = MHD_INVALID_SOCKET;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
+    unsigned pool = cfg->threads > 1 ? cfg->threads : 0;
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
         MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
-        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+        MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_END);
     if (s->daemon == NULL) {
         srcpos at = {.file = "--listen"};

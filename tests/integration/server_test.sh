@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# server_test.sh BIN - end-to-end tests of 'streamguard serve' over real TLS.
+#
+# Starts the real server on a free loopback port (--listen 127.0.0.1:0) and talks to it with
+# curl --cacert (certificate verification on) and openssl s_client. Covers every endpoint,
+# every error code, TLS versions, keep-alive, slow clients, the connection cap, start-up
+# checks and a SIGTERM drain. Set WRAP to run the server under a tool (make valgrind does);
+# every server is stopped with SIGTERM and its exit code checked, so a tool's error exit
+# fails the test. Prints "N passed, N failed" last; exits 1 if anything failed.
+set -u
+
+BIN=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FIX="$ROOT/tests/fixtures/admission"
+WRAP=${WRAP:-}
+TMP=$(mktemp -d)
+PASS=0
+FAIL=0
+SLOW=1
+[ -n "$WRAP" ] && SLOW=4 # valgrind is several times slower: stretch the waits
+
+# The sleeps that hold client connections open are direct children (exec sleep in a process
+# substitution): reap them so that nothing outlives the test or holds its output pipe.
+reap_sleeps() { pkill -P $$ -x sleep 2>/dev/null || true; }
+cleanup() {
+    jobs -p | xargs -r kill 2>/dev/null
+    reap_sleeps
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
+check() { # check NAME COMMAND...: passes when the command succeeds
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# start_server NAME [serve options]: sets PID and PORT; logs go to $TMP/NAME.log.
+start_server() {
+    local name=$1
+    shift
+    LOG="$TMP/$name.log"
+    $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" \
+        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "$@" 2>"$LOG" &
+    PID=$!
+    for _ in $(seq 1 $((300 * SLOW))); do
+        PORT=$(grep 'listening' "$LOG" 2>/dev/null | grep -o 'port=[0-9]*\|"port":[0-9]*' | grep -o '[0-9]*$')
+        [ -n "$PORT" ] && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "server $name did not start:" >&2
+    cat "$LOG" >&2
+    return 1
+}
+
+# stop_server: SIGTERM, then wait; returns the server's exit code.
+stop_server() {
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID"
+}
+
+CURL=(curl -sS --max-time $((10 * SLOW)) --cacert "$TMP/certs/ca.crt")
+url() { echo "https://localhost:$PORT$1"; }
+
+# post PATH FILE [curl options]: prints the body, then the status code on the last line.
+post() {
+    local path=$1 file=$2
+    shift 2
+    "${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$file" "$@" \
+        -w '\n%{http_code}' "$(url "$path")"
+}
+status_of() { tail -n 1 <<<"$1"; }
+body_of() { sed '$d' <<<"$1"; }
+
+mkdir -p "$TMP/policies"
+"$BIN" certs generate --out "$TMP/certs" --host localhost --host 127.0.0.1 >"$TMP/ca.b64" 2>/dev/null
+check "certs generate prints the CA bundle in base64" \
+    cmp -s <(base64 -d "$TMP/ca.b64") "$TMP/certs/ca.crt"
+"$BIN" certs generate --out "$TMP/other" --host localhost >/dev/null 2>&1
+
+# ---------------------------------------------------------------- CLI surface
+for cmd in serve certs version; do
+    check "$cmd --help exits 0 and shows usage" \
+        bash -c "'$BIN' $cmd --help | grep -q '^usage: streamguard $cmd'"
+done
+check "streamguard --help lists the commands" bash -c "'$BIN' --help | grep -q '^  serve '"
+check "version prints the version" bash -c "'$BIN' version | grep -Eq '^streamguard [0-9]+\.[0-9]+\.[0-9]+ '"
+"$BIN" frobnicate >/dev/null 2>&1
+check "an unknown command exits 2" test $? -eq 2
+"$BIN" serve --listen 127.0.0.1:0 >/dev/null 2>&1
+check "serve without --tls-cert exits 2" test $? -eq 2
+"$BIN" serve --tls-cert a --tls-key b --threads 0 >/dev/null 2>&1
+check "serve --threads 0 exits 2" test $? -eq 2
+
+# ---------------------------------------------------------------- start-up checks
+startup_fails() { # startup_fails NAME PATTERN [serve options]: exit 1 and a clear log line
+    local name=$1 pattern=$2
+    shift 2
+    $WRAP "$BIN" serve --listen 127.0.0.1:0 --policies "$TMP/policies" "$@" 2>"$TMP/$name.log"
+    local rc=$?
+    if [ $rc -eq 1 ] && grep -q "$pattern" "$TMP/$name.log"; then ok "start-up refuses: $name"; else
+        not_ok "start-up refuses: $name" "exit $rc" "$(cat "$TMP/$name.log")"; fi
+}
+"$BIN" certs generate --out "$TMP/a" >/dev/null 2>&1
+startup_fails "key of another certificate" "tls.mismatch" \
+    --tls-cert "$TMP/a/tls.crt" --tls-key "$TMP/other/tls.key"
+# An expired certificate, made with 'openssl ca', the one tool that backdates on OpenSSL 3.0.
+mkdir -p "$TMP/exp/db" && : >"$TMP/exp/db/index" && echo 01 >"$TMP/exp/db/serial"
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s\nserial=%s\nnew_certs_dir=%s\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' \
+    "$TMP/exp/db/index" "$TMP/exp/db/serial" "$TMP/exp/db" >"$TMP/exp/ca.cnf"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/exp/old.key" \
+    -out "$TMP/exp/old.csr" -subj /CN=localhost 2>/dev/null
+openssl ca -batch -config "$TMP/exp/ca.cnf" -selfsign -keyfile "$TMP/exp/old.key" -in "$TMP/exp/old.csr" \
+    -out "$TMP/exp/old.crt" -startdate 20200101000000Z -enddate 20200102000000Z -notext >/dev/null 2>&1
+startup_fails "expired certificate" "tls.expired.*the certificate expired" \
+    --tls-cert "$TMP/exp/old.crt" --tls-key "$TMP/exp/old.key"
+startup_fails "missing certificate file" "io.read" --tls-cert "$TMP/nope.crt" --tls-key "$TMP/a/tls.key"
+startup_fails "missing policy directory" "policy.dir" --tls-cert "$TMP/a/tls.crt" \
+    --tls-key "$TMP/a/tls.key" --policies "$TMP/no-such-dir"
+
+# ---------------------------------------------------------------- the main server
+start_server main --threads 2 --idle-timeout 3 --request-timeout 4 --drain-delay 1 \
+    --drain-timeout 20 || exit 1
+MAIN_PID=$PID
+
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /healthz)")
+check "GET /healthz is 200 ok" test "$(status_of "$r")" = 200 -a "$(body_of "$r")" = ok
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /readyz)")
+check "GET /readyz is 200 once certificate and policies are loaded" test "$(status_of "$r")" = 200
+r=$("${CURL[@]}" -I -w '%{http_code}' -o /dev/null "$(url /healthz)")
+check "HEAD /healthz is 200" test "$r" = 200
+curl -sS --max-time 5 --cacert "$TMP/other/ca.crt" "$(url /healthz)" >/dev/null 2>&1
+check "a client trusting another CA is refused (verification is really on)" test $? -ne 0
+r=$("${CURL[@]}" -w '\n%{http_code}' "https://127.0.0.1:$PORT/healthz")
+check "the certificate covers the IP address SAN" test "$(status_of "$r")" = 200
+
+# Every request captured from kube-apiserver, to both review endpoints.
+for f in "$FIX"/*.json; do
+    name=$(basename "$f" .json)
+    uid=$(grep -m1 -o '"uid": *"[^"]*"' "$f" | sed 's/.*"\([^"]*\)"$/\1/')
+    apiv=$(grep -m1 -o '"apiVersion": *"admission[^"]*"' "$f" | sed 's/.*"\([^"]*\)"$/\1/')
+    for ep in validate mutate; do
+        r=$(post "/$ep?timeout=5s" "$f")
+        b=$(body_of "$r")
+        if [ "$(status_of "$r")" = 200 ] &&
+            grep -q "^{\"apiVersion\":\"$apiv\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":\"$uid\",\"allowed\":true" <<<"$b"; then
+            ok "$ep $name: 200, $apiv, uid echoed, allowed"
+        else
+            not_ok "$ep $name" "$r"
+        fi
+    done
+done
+check "one log line per review, with uid, op, kind, namespace, name, decision, latency" \
+    grep -Eq 'msg=review endpoint=validate status=200 uid=655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833 op=CREATE kind=FlinkDeployment ns=default name=basic-checkpoint-ha-example decision=allowed dry_run=false .*ms=[0-9.]+' "$TMP/main.log"
+check "dry-run reviews are logged as such" grep -q 'name=basic-reactive-example decision=allowed dry_run=true' "$TMP/main.log"
+check "DELETE reviews are logged with their operation" grep -q 'op=DELETE kind=FlinkDeployment' "$TMP/main.log"
+
+# Errors: each a bounded JSON Status naming the problem.
+expect_error() { # expect_error NAME CODE PATTERN CURL-ARGS...
+    local name=$1 code=$2 pattern=$3
+    shift 3
+    local r
+    r=$("${CURL[@]}" -w '\n%{http_code}' "$@")
+    if [ "$(status_of "$r")" = "$code" ] && grep -q "\"kind\":\"Status\".*$pattern.*\"code\":$code}" <<<"$(body_of "$r")"; then
+        ok "$name: $code"
+    else
+        not_ok "$name: $code" "$r"
+    fi
+}
+printf '{"apiVersion":"admission.k8s.io/v1",' >"$TMP/truncated.json"
+printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}' >"$TMP/norequest.json"
+printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":{}}}' >"$TMP/nouid.json"
+printf '{"apiVersion":"admission.k8s.io/v1","kind":"ConfigMap","request":{}}' >"$TMP/wrongkind.json"
+printf '[1,2,3]' >"$TMP/array.json"
+: >"$TMP/empty.json"
+J=(-H 'Content-Type: application/json')
+expect_error "malformed JSON" 400 '"message":"invalid AdmissionReview: invalid JSON near byte' "${J[@]}" --data-binary @"$TMP/truncated.json" "$(url /validate)"
+expect_error "empty body" 400 'the body is empty' "${J[@]}" --data-binary @"$TMP/empty.json" "$(url /validate)"
+expect_error "missing request" 400 'request is missing' "${J[@]}" --data-binary @"$TMP/norequest.json" "$(url /mutate)"
+expect_error "missing uid" 400 'request.uid is missing' "${J[@]}" --data-binary @"$TMP/nouid.json" "$(url /validate)"
+expect_error "wrong kind" 400 "kind must be AdmissionReview, not 'ConfigMap'" "${J[@]}" --data-binary @"$TMP/wrongkind.json" "$(url /validate)"
+expect_error "JSON that is not an object" 400 'the body must be a JSON object' "${J[@]}" --data-binary @"$TMP/array.json" "$(url /validate)"
+expect_error "unknown path" 404 'no such endpoint: /admit' "$(url /admit)"
+expect_error "root path" 404 'no such endpoint' -X POST "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /)"
+expect_error "GET /validate" 405 'method GET is not allowed; use POST' "$(url /validate)"
+expect_error "PUT /mutate" 405 'method PUT is not allowed' -X PUT "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /mutate)"
+expect_error "POST /healthz" 405 'use GET' -X POST -d x "$(url /healthz)"
+check "405 carries an Allow header" bash -c "$(printf '%q ' "${CURL[@]}") -D - -o /dev/null '$(url /validate)' | grep -qi '^allow: POST'"
+expect_error "text/plain body" 415 "content type 'text/plain' is not supported" -H 'Content-Type: text/plain' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
+expect_error "no content type" 415 'is not supported; use application/json' -H 'Content-Type:' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
+expect_error "form content type" 415 'application/x-www-form-urlencoded' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
+
+# Body cap: 3 MiB. Over it by Content-Length: 413 before reading. Chunked: 413 without
+# buffering. Just under it: a real review that is answered.
+head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$TMP/huge.json"
+expect_error "4 MiB body" 413 'the body is larger than 3145728 bytes' "${J[@]}" --data-binary @"$TMP/huge.json" "$(url /validate)"
+expect_error "4 MiB chunked body" 413 'the body is larger than 3145728 bytes' "${J[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/huge.json" "$(url /validate)"
+{
+    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","name":"big","namespace":"default","object":{"metadata":{"name":"big","annotations":{"pad":"'
+    head -c $((3 * 1024 * 1024 - 400)) /dev/zero | tr '\0' 'y'
+    printf '"}}}}}'
+} >"$TMP/large.json"
+r=$(post /validate "$TMP/large.json")
+check "a review just under 3 MiB is answered ($(stat -c %s "$TMP/large.json") bytes)" \
+    grep -q '"uid":"big-1","allowed":true' <<<"$r"
+expect_error "metrics stays up after abuse" 405 'use GET' -X DELETE "$(url /metrics)"
+
+# Hostile JSON: deep nesting and many keys are refused or answered, never a crash.
+python_free_nest() { printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"n","kind":{"version":"v1","kind":"X"},"operation":"CREATE","object":{"a":'
+    head -c 200000 /dev/zero | tr '\0' '['
+    head -c 200000 /dev/zero | tr '\0' ']'
+    printf '}}}'; }
+python_free_nest >"$TMP/nested.json"
+expect_error "200000 levels of nesting" 400 'invalid JSON' "${J[@]}" --data-binary @"$TMP/nested.json" "$(url /validate)"
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /healthz)")
+check "the server is alive after the hostile bodies" test "$(status_of "$r")" = 200
+
+# TLS versions: 1.2 and 1.3 accepted, 1.0 and 1.1 refused by the server (the client is told
+# to offer them with SECLEVEL=0, so a refusal is the server's).
+handshake() { # handshake VERSION: prints the negotiated cipher or (NONE)
+    openssl s_client -connect "127.0.0.1:$PORT" "-$1" -cipher 'DEFAULT@SECLEVEL=0' \
+        -CAfile "$TMP/certs/ca.crt" </dev/null 2>&1 | grep -o 'Cipher is .*' | head -1
+}
+for v in tls1_2 tls1_3; do
+    c=$(handshake $v)
+    check "TLS $v is accepted ($c)" bash -c "[ -n '$c' ] && [ '$c' != 'Cipher is (NONE)' ]"
+done
+for v in tls1 tls1_1; do
+    out=$(openssl s_client -connect "127.0.0.1:$PORT" "-$v" -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1)
+    if grep -q 'Cipher is (NONE)' <<<"$out" && ! grep -q 'no protocols available' <<<"$out"; then
+        ok "TLS $v is refused by the server"
+    else
+        not_ok "TLS $v is refused by the server" "$(grep -E 'Cipher|error' <<<"$out" | head -3)"
+    fi
+done
+c=$(openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -cipher 'AES128-SHA' </dev/null 2>&1 | grep -o 'Cipher is .*' | head -1)
+check "TLS 1.2 without forward secrecy (RSA key exchange, CBC) is refused" test "$c" = 'Cipher is (NONE)'
+
+# Keep-alive: several requests on one connection (kube-apiserver pools connections).
+out=$("${CURL[@]}" -v -o /dev/null -o /dev/null "$(url /healthz)" "$(url /readyz)" --next \
+    --cacert "$TMP/certs/ca.crt" -o /dev/null -H 'Content-Type: application/json' \
+    --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)" 2>&1)
+check "keep-alive: three requests, one TLS connection" \
+    test "$(grep -c 'Re-using existing connection' <<<"$out")" -ge 2 -a "$(grep -c 'SSL connection using' <<<"$out")" -eq 1
+
+# Slow clients: headers that never finish are cut by the idle timeout (3 s); a body that
+# trickles in under the idle timeout is cut by the request deadline (4 s). The client's
+# input comes through process substitution so that only its own lifetime is timed: it ends
+# when the server closes the connection.
+t0=$(date +%s)
+timeout $((30 * SLOW)) openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+    < <(printf 'POST /validate HTTP/1.1\r\nHost: x\r\n'; exec sleep $((30 * SLOW))) >/dev/null 2>&1
+t=$(($(date +%s) - t0))
+reap_sleeps
+check "slowloris headers are cut off by the idle timeout (closed after ${t}s)" test $t -le $((8 * SLOW))
+t0=$(date +%s)
+timeout 40 openssl s_client -quiet -connect "127.0.0.1:$PORT" < <(
+    printf 'POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n'
+    for _ in $(seq 1 30); do printf '{'; sleep 1; done) >/dev/null 2>&1
+t=$(($(date +%s) - t0))
+check "a trickling body is cut off by the request deadline (closed after ${t}s)" test $t -le $((12 * SLOW))
+
+# Metrics reflect what happened.
+m=$("${CURL[@]}" "$(url /metrics)")
+for want in 'streamguard_http_requests_total{endpoint="validate",code="200",decision="allowed"}' \
+    'streamguard_http_requests_total{endpoint="mutate",code="200",decision="allowed"}' \
+    'streamguard_http_requests_total{endpoint="validate",code="400",decision="invalid"}' \
+    'streamguard_http_requests_total{endpoint="validate",code="413",decision="none"}' \
+    'streamguard_http_requests_total{endpoint="validate",code="415",decision="none"}' \
+    'streamguard_http_requests_total{endpoint="validate",code="405",decision="none"}' \
+    'streamguard_http_requests_total{endpoint="other",code="404",decision="none"}' \
+    'streamguard_review_duration_seconds_bucket{endpoint="validate",le="+Inf"}' \
+    'streamguard_http_requests_in_flight 1' 'streamguard_ready 1' 'streamguard_build_info{version='; do
+    check "metrics: $want" grep -qF "$want" <<<"$m"
+done
+check "metrics: the certificate's notAfter" grep -Eq '^streamguard_tls_certificate_not_after_seconds [1-9][0-9]{9}$' <<<"$m"
+
+# SIGTERM: readyz turns 503 (during --drain-delay), a request in flight completes, new
+# connections are refused after the delay, and the process exits 0.
+{
+    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"in-flight-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","object":{"metadata":{"annotations":{"pad":"'
+    head -c 800000 /dev/zero | tr '\0' 'z'
+    printf '"}}}}}'
+} >"$TMP/slow.json"
+post /validate "$TMP/slow.json" --limit-rate 400k >"$TMP/inflight.out" 2>&1 &
+SLOW_CURL=$!
+sleep 0.5
+kill -TERM "$MAIN_PID"
+sleep 0.3
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /readyz)")
+check "readyz is 503 while draining" test "$(status_of "$r")" = 503 -a "$(body_of "$r")" = draining
+wait "$SLOW_CURL"
+check "the request in flight at SIGTERM completes (200, allowed)" \
+    grep -q '"uid":"in-flight-1","allowed":true' "$TMP/inflight.out"
+sleep $((1 * SLOW))
+curl -sS --max-time 3 --cacert "$TMP/certs/ca.crt" "$(url /healthz)" >/dev/null 2>&1
+check "new connections are refused after the drain delay" test $? -ne 0
+wait "$MAIN_PID"
+rc=$?
+check "the server exits 0 after draining" test $rc -eq 0
+check "the drain is logged" bash -c "grep -q 'msg=draining signal=SIGTERM' '$TMP/main.log' && grep -q 'msg=stopped' '$TMP/main.log'"
+
+# Connection cap: with 4 idle connections held open (and a long idle timeout, so nothing
+# frees a slot by itself) a fifth client is not served: it waits in the listen backlog until
+# its own timeout. Service resumes as soon as the idle connections go.
+start_server cap --threads 2 --max-connections 4 --idle-timeout 120 || exit 1
+mkfifo "$TMP/hold"
+exec 7<>"$TMP/hold" # an input that never ends and never sends: the clients just sit there
+HOLDERS=()
+for _ in 1 2 3 4; do
+    openssl s_client -quiet -connect "127.0.0.1:$PORT" <"$TMP/hold" >/dev/null 2>&1 &
+    HOLDERS+=($!)
+done
+sleep $((2 * SLOW))
+curl -sS --max-time $((2 * SLOW)) --cacert "$TMP/certs/ca.crt" "$(url /healthz)" >/dev/null 2>&1
+check "a connection over --max-connections is not served" test $? -ne 0
+kill "${HOLDERS[@]}" 2>/dev/null
+wait "${HOLDERS[@]}" 2>/dev/null
+exec 7>&-
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /healthz)")
+check "service resumes once the connections close" test "$(status_of "$r")" = 200
+stop_server
+check "the capped server exits 0" test $? -eq 0
+
+# JSON logs, and a clean exit on SIGINT.
+start_server json --log-format json --threads 1 || exit 1
+post /validate "$FIX/flinkdeployment-create-v1.json" >/dev/null
+stop_server
+rc=$?
+check "SIGINT/SIGTERM with nothing in flight exits 0" test $rc -eq 0
+check "--log-format json writes one JSON object per line" \
+    bash -c "grep -q '^{\"ts\":\"[0-9T:.Z-]*\",\"level\":\"info\",\"component\":\"http\",\"msg\":\"review\",.*\"decision\":\"allowed\"' '$TMP/json.log' && ! grep -qv '^{.*}$' '$TMP/json.log'"
+
+# A port in use is a clear start-up error.
+start_server holder --threads 1 || exit 1
+HOLD_PORT=$PORT
+$WRAP "$BIN" serve --listen "127.0.0.1:$HOLD_PORT" --tls-cert "$TMP/certs/tls.crt" \
+    --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" 2>"$TMP/inuse.log"
+rc=$?
+check "a port in use exits 1 with a reason" bash -c "[ $rc -eq 1 ] && grep -q 'server.start.*cannot serve on' '$TMP/inuse.log'"
+stop_server
+
+if [ -n "$WRAP" ]; then
+    check "no valgrind errors in the server logs" bash -c "! grep -l 'ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|indirectly lost: [1-9]' $ROOT/build/valgrind-*.log 2>/dev/null | grep -q ."
+fi
+
+echo
+echo "integration: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

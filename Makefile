@@ -79,6 +79,7 @@ check: deps
 
 valgrind: deps all
 	@scripts/deps.sh valgrind
+	@rm -f $(BUILD)/valgrind-*.log
 	WRAP="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
 	      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	      --log-file=$(BUILD)/valgrind-%p.log" \

@@ -197,6 +197,7 @@ int server_cmd_serve(int argc, char **argv)
     if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 || check_policies(o.policies, &dl) != 0) {
         log_diags(&dl);
         diag_list_clear(&dl);
+        tls_pair_clear(&pair); /* empty when the load itself failed */
         return 1;
     }
     long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;

@@ -7,7 +7,7 @@
 set -eu
 
 case "${1:-build}" in
-build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev curl openssl ca-certificates procps" ;;
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
 *) echo "usage: scripts/deps.sh build|valgrind|bench" >&2; exit 2 ;;

@@ -26,6 +26,11 @@
 #include "../util/log.h"
 #include "metrics.h"
 
+/* Per-connection memory of libmicrohttpd: request line, headers and the read buffer (the body
+ * streams through on_request() in pieces). It is zeroed for every request, so it is kept
+ * small; kube-apiserver's headers take about 400 bytes. */
+#define SERVER_CONNECTION_POOL ((size_t)16 * 1024)
+
 /* A chunked body larger than this many caps is not even read: the connection is closed. */
 #define DISCARD_FACTOR 4
 
@@ -427,7 +432,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, SERVER_CONNECTION_POOL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,

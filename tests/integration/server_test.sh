@@ -208,6 +208,13 @@ check "a review just under 3 MiB is answered ($(stat -c %s "$TMP/large.json") by
     grep -q '"uid":"big-1","allowed":true' <<<"$r"
 expect_error "metrics stays up after abuse" 405 'use GET' -X DELETE "$(url /metrics)"
 
+# Request lines and headers larger than the 16 KiB connection pool.
+BIG=$(head -c 20000 /dev/zero | tr '\0' a)
+r=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H "X-Big: $BIG" "$(url /healthz)")
+check "20 KB of headers: 431" test "$r" = 431
+r=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$(url "/$BIG")")
+check "a 20 KB URI: 414" test "$r" = 414
+
 # Hostile JSON: deep nesting and many keys are refused or answered, never a crash.
 python_free_nest() { printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"n","kind":{"version":"v1","kind":"X"},"operation":"CREATE","object":{"a":'
     head -c 200000 /dev/zero | tr '\0' '['

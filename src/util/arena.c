@@ -21,8 +21,15 @@ struct block {
     _Alignas(ARENA_ALIGN) unsigned char data[];
 };
 
+struct deferred {
+    struct deferred *next;
+    void (*fn)(void *);
+    void *ptr;
+};
+
 struct arena {
     struct block *head;
+    struct deferred *defers;
     size_t cap, handed;
 };
 
@@ -47,6 +54,7 @@ arena *arena_new(size_t cap)
         free(a);
         return NULL;
     }
+    a->defers = NULL;
     a->cap = cap;
     a->handed = 0;
     return a;
@@ -56,6 +64,8 @@ void arena_free(arena *a)
 {
     if (a == NULL)
         return;
+    for (struct deferred *d = a->defers; d != NULL; d = d->next)
+        d->fn(d->ptr);
     struct block *b = a->head;
     while (b != NULL) {
         struct block *next = b->next;
@@ -138,6 +148,20 @@ char *arena_sprintf(arena *a, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return p;
+}
+
+int arena_defer(arena *a, void (*fn)(void *), void *ptr)
+{
+    struct deferred *d = arena_alloc(a, sizeof *d);
+    if (d == NULL) {
+        fn(ptr);
+        return -1;
+    }
+    d->fn = fn;
+    d->ptr = ptr;
+    d->next = a->defers;
+    a->defers = d;
+    return 0;
 }
 
 size_t arena_used(const arena *a)

@@ -35,6 +35,11 @@ char *arena_strdup(arena *a, const char *s);
 /* Returns an arena-owned string formatted like printf, or NULL. */
 char *arena_sprintf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Registers 'fn(ptr)' to run when 'a' is freed, in reverse order of registration: for
+ * resources owned by something allocated in 'a' (a compiled regex). Returns 0, or -1 when
+ * the cap is reached, in which case 'fn(ptr)' is called at once so nothing leaks. */
+int arena_defer(arena *a, void (*fn)(void *), void *ptr);
+
 /* Returns how many bytes have been handed out so far (the figure the cap applies to). */
 size_t arena_used(const arena *a);
 

@@ -1,0 +1,243 @@
+/* check.c - name resolution and function checking; expr_compile = parse + check.
+ *
+ * Runs once per expression at load time and reports every problem it finds: an identifier
+ * that is neither a binding, a comprehension variable nor a type name; an unknown function;
+ * a wrong number of arguments; a regular expression literal that does not compile. */
+#include "expr_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "re.h"
+
+static const char *const type_names[] = {"int",  "uint", "double",    "bool",
+                                         "string", "bytes", "list",   "map",
+                                         "null_type", "type", "optional_type", "dyn"};
+
+void expr_diag(diag_list *dl, const char *code, const char *src, expr_span span,
+               const srcpos *at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Line and column of the span's start, relative to where the expression sits. */
+    srcpos pos = at ? *at : (srcpos){0};
+    int line = pos.line > 0 ? pos.line : 1, col = pos.col > 0 ? pos.col : 1;
+    for (uint32_t i = 0; i < span.start && src[i]; i++) {
+        if (src[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    pos.line = line;
+    pos.col = col;
+    diag_add(dl, DIAG_ERROR, code, &pos, "%s", msg);
+}
+
+const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
+{
+    for (size_t i = 0; i < expr_n_std_fns; i++)
+        if (strcmp(expr_std_fns[i].name, name) == 0)
+            return &expr_std_fns[i];
+    for (size_t i = 0; decls && i < decls->n_fns; i++)
+        if (strcmp(decls->fns[i].name, name) == 0)
+            return &decls->fns[i];
+    return NULL;
+}
+
+typedef struct checker {
+    const char *src;
+    const expr_decls *decls;
+    const srcpos *at;
+    diag_list *dl;
+    arena *a;
+    const char *scope[EXPR_MAX_DEPTH + 1]; /* comprehension variables, innermost last */
+    int nscope;
+    int errors;
+} checker;
+
+static bool is_var(const checker *k, const char *name)
+{
+    for (int i = k->nscope - 1; i >= 0; i--)
+        if (strcmp(k->scope[i], name) == 0)
+            return true;
+    for (size_t i = 0; k->decls && i < k->decls->n_vars; i++)
+        if (strcmp(k->decls->vars[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void cerr(checker *k, const char *code, expr_span span, const char *fmt, const char *name)
+{
+    k->errors++;
+    expr_diag(k->dl, code, k->src, span, k->at, fmt, name);
+}
+
+static void check_node(checker *k, expr_node *n);
+
+static void check_ident(checker *k, expr_node *n)
+{
+    if (is_var(k, n->name))
+        return;
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) {
+        if (strcmp(n->name, type_names[i]) == 0 && strcmp(n->name, "dyn") != 0) {
+            n->is_type = true;
+            n->lit = ev_type(type_names[i]);
+            return;
+        }
+    }
+    if (k->decls && k->decls->allow_any_var)
+        return;
+    cerr(k, "expr.undeclared", n->span, "undeclared reference to '%s'", n->name);
+}
+
+static void check_call(checker *k, expr_node *n)
+{
+    /* optional.of(x) parses as a member call on the name 'optional'. */
+    if (n->member && n->a->op == N_IDENT && strcmp(n->a->name, "optional") == 0 &&
+        !is_var(k, "optional")) {
+        n->name = arena_sprintf(k->a, "optional.%s", n->name);
+        n->member = false;
+        n->a = NULL;
+    }
+    if (n->member)
+        check_node(k, n->a);
+    for (uint32_t i = 0; i < n->nargs; i++)
+        check_node(k, n->args[i]);
+    if (n->name == NULL)
+        return;
+    const expr_fn_def *fn = expr_find_fn(n->name, k->decls);
+    if (fn == NULL) {
+        cerr(k, "expr.undeclared", n->span, "undeclared function '%s'", n->name);
+        return;
+    }
+    if (!(fn->style & (n->member ? EXPR_MEMBER : EXPR_GLOBAL))) {
+        cerr(k, "expr.undeclared", n->span,
+             n->member ? "'%s' is not a method; call it as a function"
+                       : "'%s' is a method; call it on a value (x.f())",
+             n->name);
+        return;
+    }
+    /* For functions callable both ways the table counts the arguments after the subject,
+     * which a global call passes first: size(x) is x.size(). */
+    uint32_t given = n->nargs;
+    if (!n->member && fn->style == EXPR_BOTH) {
+        if (given == 0) {
+            cerr(k, "expr.arity", n->span, "'%s' needs a value to work on", n->name);
+            return;
+        }
+        given--;
+    }
+    if (given < fn->min_args || given > fn->max_args) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "'%%s' takes %u to %u arguments, not %u", fn->min_args,
+                 fn->max_args, given);
+        if (fn->min_args == fn->max_args)
+            snprintf(msg, sizeof msg, "'%%s' takes %u argument%s, not %u", fn->min_args,
+                     fn->min_args == 1 ? "" : "s", given);
+        cerr(k, "expr.arity", n->span, msg, n->name);
+        return;
+    }
+    n->fn = fn;
+    /* A literal pattern is compiled once, here, and kept with the program. */
+    if (strcmp(n->name, "matches") == 0) {
+        const expr_node *pat = n->args[n->nargs - 1];
+        if (pat->op == N_LIT && pat->lit.kind == EXPR_STRING) {
+            char err[256];
+            const expr_regex *re = expr_regex_compile(k->a, pat->lit.v.s, pat->lit.len, true, err,
+                                                      sizeof err);
+            if (re == NULL)
+                cerr(k, "expr.regex", pat->span, "invalid regular expression: %s", err);
+            else
+                n->re = re;
+        }
+    }
+}
+
+/* "a.b.c" for a chain of plain field selections on a name, or NULL. */
+static const char *dotted(arena *a, const expr_node *n)
+{
+    if (n->op == N_IDENT)
+        return n->name;
+    if (n->op != N_SELECT || n->optional)
+        return NULL;
+    const char *left = dotted(a, n->a);
+    return left ? arena_sprintf(a, "%s.%s", left, n->name) : NULL;
+}
+
+/* Records the dotted name of a selection when it could name a binding (CEL resolves the
+ * longest qualified name first: with a binding "a.b", a.b.c is that binding's field c). */
+static void check_select(checker *k, expr_node *n)
+{
+    const char *q = dotted(k->a, n);
+    if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var)))
+        n->qualified = q;
+    if (n->a->op == N_IDENT && !is_var(k, n->a->name) && q != NULL && n->qualified != NULL &&
+        !(k->decls && k->decls->allow_any_var))
+        return; /* a.b is itself a binding: 'a' alone need not be */
+    check_node(k, n->a);
+}
+
+static void check_node(checker *k, expr_node *n)
+{
+    if (n == NULL)
+        return;
+    switch (n->op) {
+    case N_LIT: return;
+    case N_SELECT: check_select(k, n); return;
+    case N_IDENT: check_ident(k, n); return;
+    case N_CALL: check_call(k, n); return;
+    case N_COMP:
+        check_node(k, n->a);
+        if (k->nscope <= EXPR_MAX_DEPTH) {
+            k->scope[k->nscope++] = n->name;
+            check_node(k, n->b);
+            check_node(k, n->c);
+            k->nscope--;
+        }
+        return;
+    case N_LIST:
+    case N_MAP:
+        for (uint32_t i = 0; i < n->nargs; i++)
+            check_node(k, n->args[i]);
+        return;
+    default:
+        check_node(k, n->a);
+        check_node(k, n->b);
+        check_node(k, n->c);
+        return;
+    }
+}
+
+int expr_check(arena *a, expr_node *root, const char *src, const expr_decls *decls,
+               const srcpos *at, diag_list *dl)
+{
+    checker k = {.src = src, .decls = decls, .at = at, .dl = dl, .a = a};
+    check_node(&k, root);
+    return k.errors > 0 ? -1 : 0;
+}
+
+expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
+                        const srcpos *at, diag_list *dl)
+{
+    char *copy = arena_strndup(a, src, len);
+    expr_prog *p = arena_calloc(a, 1, sizeof *p);
+    if (copy == NULL || p == NULL) {
+        expr_diag(dl, "expr.limit", src, (expr_span){0, 0}, at, "out of memory");
+        return NULL;
+    }
+    expr_node *root = expr_parse(a, copy, len, at, dl);
+    if (root == NULL)
+        return NULL;
+    if (expr_check(a, root, copy, decls, at, dl) != 0)
+        return NULL;
+    p->root = root;
+    p->src = copy;
+    p->len = len;
+    return p;
+}

@@ -1,0 +1,609 @@
+/* eval.c - tree-walking evaluator for checked expressions.
+ *
+ * Runs an expr_prog against an environment of named bindings. It never fails hard: runtime
+ * problems become EXPR_ERROR values carrying the span of the failing node. Errors
+ * propagate left to right, except where CEL says otherwise: && and || absorb an error when
+ * the other side decides, and so do all() and exists(). Every node evaluated costs a step;
+ * past the budget the result is an expr.limit error. Allocates only from the caller's arena;
+ * recursion is bounded by the parser's height cap. */
+#include "expr_int.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "re.h"
+
+typedef struct local {
+    const char *name;
+    expr_value v;
+} local;
+
+typedef struct evalctx {
+    arena *a;
+    const expr_env *env;
+    uint32_t steps, max_steps;
+    local locals[EXPR_MAX_DEPTH + 1];
+    int nlocals;
+} evalctx;
+
+#define ERR(e, code, span, ...) expr_error_new((e)->a, code, span, __VA_ARGS__)
+
+static expr_value eval(evalctx *e, const expr_node *n);
+
+static const char *op_name(enum bin_op op)
+{
+    static const char *const names[] = {"_+_",  "_-_",  "_*_", "_/_",  "_%_", "_==_",
+                                        "_!=_", "_<_",  "_<=_", "_>_", "_>=_", "@in"};
+    return names[op];
+}
+
+static expr_value no_overload(evalctx *e, expr_span span, const char *fn, const expr_value *a,
+                              const expr_value *b)
+{
+    if (b == NULL)
+        return ERR(e, "expr.no_overload", span, "no matching overload for '%s' applied to (%s)",
+                   fn, expr_type_name(a));
+    return ERR(e, "expr.no_overload", span, "no matching overload for '%s' applied to (%s, %s)",
+               fn, expr_type_name(a), expr_type_name(b));
+}
+
+static bool is_map(const expr_value *v) { return v->kind == EXPR_MAP; }
+
+/* Field selection on a value that is not optional. 'opt': .?f semantics. */
+static expr_value select_field(evalctx *e, const expr_value *t, const char *name, bool opt,
+                               expr_span span)
+{
+    if (!is_map(t))
+        return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
+                   expr_type_name(t), name);
+    expr_value key = ev_str(name, (uint32_t)strlen(name)), out;
+    if (ev_map_find(t, &key, &out))
+        return opt ? ev_optional(e->a, &out) : out;
+    if (opt)
+        return ev_optional(e->a, NULL);
+    return ERR(e, "expr.no_such_key", span, "no such key: %s", name);
+}
+
+static bool find_binding(const evalctx *e, const char *name, expr_value *out)
+{
+    for (int i = e->nlocals - 1; i >= 0; i--) {
+        if (strcmp(e->locals[i].name, name) == 0) {
+            *out = e->locals[i].v;
+            return true;
+        }
+    }
+    for (size_t i = 0; e->env && i < e->env->n_vars; i++) {
+        if (strcmp(e->env->vars[i].name, name) == 0) {
+            *out = e->env->vars[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+static expr_value eval_select(evalctx *e, const expr_node *n)
+{
+    expr_value q;
+    if (n->qualified != NULL && find_binding(e, n->qualified, &q))
+        return q;
+    expr_value t = eval(e, n->a);
+    if (ev_is_error(&t))
+        return t;
+    if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
+        if (t.v.opt == NULL)
+            return t;
+        return select_field(e, t.v.opt, n->name, true, n->span);
+    }
+    return select_field(e, &t, n->name, n->optional, n->span);
+}
+
+/* A list index: int, uint, or a double with an integral value. */
+static bool list_index(const expr_value *k, int64_t *out)
+{
+    if (k->kind == EXPR_INT) {
+        *out = k->v.i;
+        return true;
+    }
+    if (k->kind == EXPR_UINT) {
+        *out = k->v.u > INT64_MAX ? -1 : (int64_t)k->v.u;
+        return true;
+    }
+    if (k->kind == EXPR_DOUBLE && k->v.d == trunc(k->v.d) && fabs(k->v.d) < 9.2e18) {
+        *out = (int64_t)k->v.d;
+        return true;
+    }
+    return false;
+}
+
+static expr_value index_value(evalctx *e, const expr_value *t, const expr_value *k, bool opt,
+                              expr_span span)
+{
+    if (t->kind == EXPR_LIST) {
+        int64_t i;
+        if (!list_index(k, &i))
+            return no_overload(e, span, "_[_]", t, k);
+        if (i < 0 || i >= (int64_t)ev_size(t)) {
+            if (opt)
+                return ev_optional(e->a, NULL);
+            return ERR(e, "expr.index", span, "index out of bounds: %lld", (long long)i);
+        }
+        expr_value v = ev_list_at(t, (uint32_t)i);
+        return opt ? ev_optional(e->a, &v) : v;
+    }
+    if (is_map(t)) {
+        if (k->kind != EXPR_STRING && k->kind != EXPR_INT && k->kind != EXPR_UINT &&
+            k->kind != EXPR_BOOL && k->kind != EXPR_DOUBLE)
+            return no_overload(e, span, "_[_]", t, k);
+        expr_value out;
+        if (ev_map_find(t, k, &out))
+            return opt ? ev_optional(e->a, &out) : out;
+        if (opt)
+            return ev_optional(e->a, NULL);
+        if (k->kind == EXPR_STRING)
+            return ERR(e, "expr.no_such_key", span, "no such key: %.*s", (int)k->len, k->v.s);
+        return ERR(e, "expr.no_such_key", span, "no such key");
+    }
+    return no_overload(e, span, "_[_]", t, k);
+}
+
+static expr_value eval_index(evalctx *e, const expr_node *n)
+{
+    expr_value t = eval(e, n->a);
+    if (ev_is_error(&t))
+        return t;
+    expr_value k = eval(e, n->b);
+    if (ev_is_error(&k))
+        return k;
+    if (t.kind == EXPR_OPTIONAL) {
+        if (t.v.opt == NULL)
+            return t;
+        return index_value(e, t.v.opt, &k, true, n->span);
+    }
+    return index_value(e, &t, &k, n->optional, n->span);
+}
+
+static expr_value eval_has(evalctx *e, const expr_node *n)
+{
+    const expr_node *sel = n->a;
+    expr_value t = eval(e, sel->a);
+    if (ev_is_error(&t))
+        return t;
+    if (t.kind == EXPR_OPTIONAL) {
+        if (t.v.opt == NULL)
+            return ev_bool(false);
+        t = *t.v.opt;
+    }
+    if (!is_map(&t))
+        return ERR(e, "expr.no_such_field", n->span, "has() on type '%s', which has no fields",
+                   expr_type_name(&t));
+    expr_value key = ev_str(sel->name, (uint32_t)strlen(sel->name)), out;
+    return ev_bool(ev_map_find(&t, &key, &out));
+}
+
+static expr_value lookup(evalctx *e, const expr_node *n)
+{
+    expr_value v;
+    if (n->is_type)
+        return n->lit;
+    if (find_binding(e, n->name, &v))
+        return v;
+    return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);
+}
+
+static expr_value eval_list(evalctx *e, const expr_node *n)
+{
+    expr_list *l = ev_list_new(e->a, n->nargs);
+    if (l == NULL)
+        return ERR(e, "expr.limit", n->span, "out of memory");
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        expr_value v = eval(e, n->args[i]);
+        if (ev_is_error(&v))
+            return v;
+        if (n->opt[i]) {
+            if (v.kind != EXPR_OPTIONAL)
+                return ERR(e, "expr.no_overload", n->args[i]->span,
+                           "an optional element (?x) must be an optional, not %s", expr_type_name(&v));
+            if (v.v.opt == NULL)
+                continue;
+            v = *v.v.opt;
+        }
+        l->items[k++] = v;
+    }
+    l->n = k;
+    expr_value out = {.kind = EXPR_LIST};
+    out.v.list = l;
+    return out;
+}
+
+static expr_value eval_map(evalctx *e, const expr_node *n)
+{
+    expr_map *m = ev_map_new(e->a, n->nargs / 2);
+    if (m == NULL)
+        return ERR(e, "expr.limit", n->span, "out of memory");
+    m->n = 0;
+    expr_value out = {.kind = EXPR_MAP};
+    out.v.map = m;
+    for (uint32_t i = 0; i + 1 < n->nargs; i += 2) {
+        expr_value k = eval(e, n->args[i]);
+        if (ev_is_error(&k))
+            return k;
+        expr_value v = eval(e, n->args[i + 1]);
+        if (ev_is_error(&v))
+            return v;
+        if (k.kind != EXPR_STRING && k.kind != EXPR_INT && k.kind != EXPR_UINT && k.kind != EXPR_BOOL)
+            return ERR(e, "expr.no_overload", n->args[i]->span, "unsupported map key type: %s",
+                       expr_type_name(&k));
+        if (n->opt[i / 2]) {
+            if (v.kind != EXPR_OPTIONAL)
+                return ERR(e, "expr.no_overload", n->args[i + 1]->span,
+                           "an optional entry (?k: v) needs an optional value, not %s",
+                           expr_type_name(&v));
+            if (v.v.opt == NULL)
+                continue;
+            v = *v.v.opt;
+        }
+        expr_value dup;
+        if (ev_map_find(&out, &k, &dup))
+            return ERR(e, "expr.duplicate_key", n->args[i]->span, "Failed with repeated key");
+        m->kv[2 * m->n] = k;
+        m->kv[2 * m->n + 1] = v;
+        m->n++;
+    }
+    return out;
+}
+
+static expr_value eval_logic(evalctx *e, const expr_node *n)
+{
+    bool is_and = n->op == N_AND;
+    expr_value l = eval(e, n->a);
+    if (l.kind == EXPR_BOOL && l.v.b != is_and)
+        return l; /* false && x, true || x */
+    expr_value r = eval(e, n->b);
+    if (r.kind == EXPR_BOOL && r.v.b != is_and)
+        return r; /* x && false, x || true: decides even when x is an error */
+    if (ev_is_error(&l))
+        return l;
+    if (ev_is_error(&r))
+        return r;
+    if (l.kind != EXPR_BOOL || r.kind != EXPR_BOOL)
+        return no_overload(e, n->span, is_and ? "_&&_" : "_||_", &l, &r);
+    return ev_bool(is_and);
+}
+
+static expr_value arith_int(evalctx *e, enum bin_op op, int64_t x, int64_t y, expr_span span)
+{
+    int64_t r;
+    bool over = false;
+    switch (op) {
+    case B_ADD: over = __builtin_add_overflow(x, y, &r); break;
+    case B_SUB: over = __builtin_sub_overflow(x, y, &r); break;
+    case B_MUL: over = __builtin_mul_overflow(x, y, &r); break;
+    case B_DIV:
+    case B_MOD:
+        if (y == 0)
+            return ERR(e, "expr.div_zero", span, op == B_DIV ? "division by zero" : "modulus by zero");
+        if (x == INT64_MIN && y == -1)
+            over = true;
+        else
+            r = op == B_DIV ? x / y : x % y;
+        break;
+    default: r = 0; break;
+    }
+    if (over)
+        return ERR(e, "expr.overflow", span, "integer overflow");
+    return ev_int(r);
+}
+
+static expr_value arith_uint(evalctx *e, enum bin_op op, uint64_t x, uint64_t y, expr_span span)
+{
+    uint64_t r;
+    bool over = false;
+    switch (op) {
+    case B_ADD: over = __builtin_add_overflow(x, y, &r); break;
+    case B_SUB: over = __builtin_sub_overflow(x, y, &r); break;
+    case B_MUL: over = __builtin_mul_overflow(x, y, &r); break;
+    case B_DIV:
+    case B_MOD:
+        if (y == 0)
+            return ERR(e, "expr.div_zero", span, op == B_DIV ? "division by zero" : "modulus by zero");
+        r = op == B_DIV ? x / y : x % y;
+        break;
+    default: r = 0; break;
+    }
+    if (over)
+        return ERR(e, "expr.overflow", span, "unsigned integer overflow");
+    return ev_uint(r);
+}
+
+/* Concatenates two strings, bytes or lists. */
+static expr_value concat(evalctx *e, const expr_value *x, const expr_value *y, expr_span span)
+{
+    if (x->kind == EXPR_LIST) {
+        uint32_t n = ev_size(x), m = ev_size(y);
+        if ((uint64_t)n + m > EXPR_MAX_ELEMENTS)
+            return ERR(e, "expr.limit", span, "list larger than %u elements", EXPR_MAX_ELEMENTS);
+        expr_list *l = ev_list_new(e->a, n + m);
+        if (l == NULL)
+            return ERR(e, "expr.limit", span, "out of memory");
+        for (uint32_t i = 0; i < n; i++)
+            l->items[i] = ev_list_at(x, i);
+        for (uint32_t i = 0; i < m; i++)
+            l->items[n + i] = ev_list_at(y, i);
+        expr_value v = {.kind = EXPR_LIST};
+        v.v.list = l;
+        return v;
+    }
+    if ((uint64_t)x->len + y->len > EXPR_MAX_STRING)
+        return ERR(e, "expr.limit", span, "string larger than %u bytes", EXPR_MAX_STRING);
+    char *s = arena_alloc(e->a, (size_t)x->len + y->len + 1);
+    if (s == NULL)
+        return ERR(e, "expr.limit", span, "out of memory");
+    memcpy(s, x->v.s, x->len);
+    memcpy(s + x->len, y->v.s, y->len);
+    s[x->len + y->len] = '\0';
+    expr_value v = *x;
+    v.v.s = s;
+    v.len = x->len + y->len;
+    return v;
+}
+
+static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, expr_span span)
+{
+    if (c->kind == EXPR_LIST) {
+        uint32_t n = ev_size(c);
+        for (uint32_t i = 0; i < n; i++) {
+            expr_value el = ev_list_at(c, i);
+            if (expr_equal(x, &el))
+                return ev_bool(true);
+        }
+        return ev_bool(false);
+    }
+    if (is_map(c)) {
+        expr_value out;
+        return ev_bool(ev_map_find(c, x, &out));
+    }
+    return no_overload(e, span, "@in", x, c);
+}
+
+static expr_value eval_bin(evalctx *e, const expr_node *n)
+{
+    expr_value x = eval(e, n->a);
+    if (ev_is_error(&x))
+        return x;
+    expr_value y = eval(e, n->b);
+    if (ev_is_error(&y))
+        return y;
+    enum bin_op op = (enum bin_op)n->sub;
+    switch (op) {
+    case B_EQ: return ev_bool(expr_equal(&x, &y));
+    case B_NE: return ev_bool(!expr_equal(&x, &y));
+    case B_IN: return eval_in(e, &x, &y, n->span);
+    case B_LT: case B_LE: case B_GT: case B_GE: {
+        bool ok;
+        int c = ev_compare(&x, &y, &ok);
+        if (!ok) {
+            bool nan = (x.kind == EXPR_DOUBLE && isnan(x.v.d)) || (y.kind == EXPR_DOUBLE && isnan(y.v.d));
+            if (nan)
+                return ev_bool(false);
+            return no_overload(e, n->span, op_name(op), &x, &y);
+        }
+        return ev_bool(op == B_LT ? c < 0 : op == B_LE ? c <= 0 : op == B_GT ? c > 0 : c >= 0);
+    }
+    default: break;
+    }
+    if (x.kind != y.kind)
+        return no_overload(e, n->span, op_name(op), &x, &y);
+    switch (x.kind) {
+    case EXPR_INT: return arith_int(e, op, x.v.i, y.v.i, n->span);
+    case EXPR_UINT: return arith_uint(e, op, x.v.u, y.v.u, n->span);
+    case EXPR_DOUBLE:
+        switch (op) {
+        case B_ADD: return ev_double(x.v.d + y.v.d);
+        case B_SUB: return ev_double(x.v.d - y.v.d);
+        case B_MUL: return ev_double(x.v.d * y.v.d);
+        case B_DIV: return ev_double(x.v.d / y.v.d);
+        default: break;
+        }
+        break;
+    case EXPR_STRING:
+    case EXPR_BYTES:
+    case EXPR_LIST:
+        if (op == B_ADD)
+            return concat(e, &x, &y, n->span);
+        break;
+    default: break;
+    }
+    return no_overload(e, n->span, op_name(op), &x, &y);
+}
+
+static expr_value eval_unary(evalctx *e, const expr_node *n)
+{
+    expr_value x = eval(e, n->a);
+    if (ev_is_error(&x))
+        return x;
+    if (n->op == N_NOT) {
+        if (x.kind != EXPR_BOOL)
+            return no_overload(e, n->span, "!_", &x, NULL);
+        return ev_bool(!x.v.b);
+    }
+    if (x.kind == EXPR_INT) {
+        if (x.v.i == INT64_MIN)
+            return ERR(e, "expr.overflow", n->span, "integer overflow");
+        return ev_int(-x.v.i);
+    }
+    if (x.kind == EXPR_DOUBLE)
+        return ev_double(-x.v.d);
+    return no_overload(e, n->span, "-_", &x, NULL);
+}
+
+static expr_value eval_cond(evalctx *e, const expr_node *n)
+{
+    expr_value c = eval(e, n->a);
+    if (ev_is_error(&c))
+        return c;
+    if (c.kind != EXPR_BOOL)
+        return no_overload(e, n->a->span, "_?_:_", &c, NULL);
+    return eval(e, c.v.b ? n->b : n->c);
+}
+
+static expr_value eval_call(evalctx *e, const expr_node *n)
+{
+    expr_value recv, args[16];
+    if (n->nargs > 16)
+        return ERR(e, "expr.limit", n->span, "too many arguments");
+    if (n->member) {
+        recv = eval(e, n->a);
+        if (ev_is_error(&recv))
+            return recv;
+    }
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        args[i] = eval(e, n->args[i]);
+        if (ev_is_error(&args[i]))
+            return args[i];
+    }
+    if (n->re != NULL) { /* matches() with a pattern compiled at load time */
+        const expr_value *s = n->member ? &recv : &args[0];
+        if (s->kind != EXPR_STRING)
+            return no_overload(e, n->span, "matches", s, NULL);
+        char err[256];
+        int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
+        if (m < 0)
+            return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
+        return ev_bool(m == 1);
+    }
+    expr_call c = {.a = e->a, .span = n->span};
+    return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+}
+
+/* Binds the comprehension variable; returns false when nesting is too deep. */
+static bool push_local(evalctx *e, const char *name)
+{
+    if (e->nlocals > EXPR_MAX_DEPTH)
+        return false;
+    e->locals[e->nlocals].name = name;
+    e->locals[e->nlocals].v = ev_null();
+    e->nlocals++;
+    return true;
+}
+
+static expr_value eval_opt_comp(evalctx *e, const expr_node *n, const expr_value *r)
+{
+    if (r->kind != EXPR_OPTIONAL)
+        return no_overload(e, n->span, n->sub == M_OPT_MAP ? "optMap" : "optFlatMap", r, NULL);
+    if (r->v.opt == NULL)
+        return *r;
+    e->locals[e->nlocals - 1].v = *r->v.opt;
+    expr_value v = eval(e, n->b);
+    if (ev_is_error(&v) || n->sub == M_OPT_FLAT_MAP) {
+        if (!ev_is_error(&v) && v.kind != EXPR_OPTIONAL)
+            return ERR(e, "expr.no_overload", n->span, "optFlatMap() needs an optional result");
+        return v;
+    }
+    return ev_optional(e->a, &v);
+}
+
+static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
+{
+    uint32_t len = ev_size(r), count = 0, kept = 0;
+    bool is_list = r->kind == EXPR_LIST;
+    expr_value err = {.kind = EXPR_NULL};
+    expr_list *out = NULL;
+    if (n->sub == M_MAP || n->sub == M_FILTER) {
+        out = ev_list_new(e->a, len);
+        if (out == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        expr_value el = is_list ? ev_list_at(r, i) : ev_map_key(r, i);
+        e->locals[e->nlocals - 1].v = el;
+        expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
+        if (n->sub == M_ALL || n->sub == M_EXISTS) {
+            bool decisive = n->sub == M_EXISTS;
+            if (p.kind == EXPR_BOOL && p.v.b == decisive)
+                return ev_bool(decisive);
+            if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
+                err = ev_is_error(&p) ? p : no_overload(e, n->b->span, n->sub == M_ALL ? "all" : "exists", &p, NULL);
+            continue;
+        }
+        if (ev_is_error(&p))
+            return p;
+        if (p.kind != EXPR_BOOL)
+            return no_overload(e, n->b->span, "predicate", &p, NULL);
+        if (n->sub == M_EXISTS_ONE) {
+            count += p.v.b;
+            continue;
+        }
+        if (!p.v.b)
+            continue;
+        if (n->sub == M_MAP) {
+            el = eval(e, n->c);
+            if (ev_is_error(&el))
+                return el;
+        }
+        out->items[kept++] = el;
+    }
+    switch (n->sub) {
+    case M_ALL: return err.kind == EXPR_ERROR ? err : ev_bool(true);
+    case M_EXISTS: return err.kind == EXPR_ERROR ? err : ev_bool(false);
+    case M_EXISTS_ONE: return ev_bool(count == 1);
+    default: {
+        out->n = kept;
+        expr_value v = {.kind = EXPR_LIST};
+        v.v.list = out;
+        return v;
+    }
+    }
+}
+
+static expr_value eval_comp(evalctx *e, const expr_node *n)
+{
+    expr_value r = eval(e, n->a);
+    if (ev_is_error(&r))
+        return r;
+    if (!push_local(e, n->name))
+        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    expr_value v;
+    if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
+        v = eval_opt_comp(e, n, &r);
+    else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
+        v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));
+    else
+        v = comp_loop(e, n, &r);
+    e->nlocals--;
+    return v;
+}
+
+static expr_value eval(evalctx *e, const expr_node *n)
+{
+    if (++e->steps > e->max_steps)
+        return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
+    switch (n->op) {
+    case N_LIT:
+        if (n->int_overflow)
+            return ERR(e, "expr.overflow", n->span, "int literal out of range");
+        return n->lit;
+    case N_IDENT: return lookup(e, n);
+    case N_SELECT: return eval_select(e, n);
+    case N_INDEX: return eval_index(e, n);
+    case N_CALL: return eval_call(e, n);
+    case N_LIST: return eval_list(e, n);
+    case N_MAP: return eval_map(e, n);
+    case N_NOT:
+    case N_NEG: return eval_unary(e, n);
+    case N_BIN: return eval_bin(e, n);
+    case N_AND:
+    case N_OR: return eval_logic(e, n);
+    case N_COND: return eval_cond(e, n);
+    case N_HAS: return eval_has(e, n);
+    case N_COMP: return eval_comp(e, n);
+    default: return ERR(e, "expr.internal", n->span, "unknown node");
+    }
+}
+
+expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
+{
+    evalctx e = {.a = a, .env = env};
+    e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
+    return eval(&e, p->root);
+}

@@ -1,0 +1,183 @@
+/* expr.h - the policy expression language: a faithful subset of CEL (cel-spec).
+ *
+ * Compile once (parse + check), evaluate many times. A compiled program is immutable and
+ * may be shared by threads. Evaluation never fails hard: runtime problems (a missing field,
+ * division by zero, a type mismatch, a limit) become error values that carry the span of
+ * the failing node. JSON inputs are evaluated in place: borrowed cJSON nodes, no copy.
+ * The module knows nothing about Kubernetes; domain functions plug in as extension
+ * functions (expr_fn_def). */
+#ifndef SG_EXPR_H
+#define SG_EXPR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "../util/arena.h"
+#include "../util/diag.h"
+
+#define EXPR_MAX_DEPTH    100     /* parser nesting of (), [], {} and calls */
+#define EXPR_MAX_STEPS    200000  /* evaluation steps per evaluation */
+#define EXPR_MAX_ELEMENTS 100000  /* elements of a list or map built during evaluation */
+#define EXPR_MAX_STRING   (1u << 20) /* bytes of a string built during evaluation */
+#define EXPR_MAX_SOURCE   (64u << 10) /* bytes of one expression */
+
+typedef struct expr_span {
+    uint32_t start, end; /* byte offsets into the expression text */
+} expr_span;
+
+enum expr_kind {
+    EXPR_NULL,
+    EXPR_BOOL,
+    EXPR_INT,
+    EXPR_UINT,
+    EXPR_DOUBLE,
+    EXPR_STRING,
+    EXPR_BYTES,
+    EXPR_LIST,
+    EXPR_MAP,
+    EXPR_TYPE,
+    EXPR_OPTIONAL,
+    EXPR_OPAQUE, /* an extension value, e.g. a Kubernetes quantity */
+    EXPR_ERROR,
+};
+
+typedef struct expr_value expr_value;
+typedef struct expr_list expr_list;
+typedef struct expr_map expr_map;
+typedef struct expr_error expr_error;
+typedef struct expr_opaque expr_opaque;
+
+/* A value. Small and copied by value; what it points to is arena-owned or borrowed from the
+ * input JSON, and lives as long as the evaluation's arena. */
+struct expr_value {
+    uint8_t kind;    /* enum expr_kind */
+    uint8_t json;    /* EXPR_LIST/EXPR_MAP: 1 when 'j' is a borrowed cJSON array/object */
+    uint32_t len;    /* EXPR_STRING/EXPR_BYTES: length in bytes */
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        const char *s;          /* string (UTF-8) or bytes; not NUL-terminated in general */
+        const cJSON *j;         /* borrowed JSON list or map */
+        const expr_list *list;  /* built list */
+        const expr_map *map;    /* built map */
+        const char *type;       /* type name: "int", "list", "optional_type", ... */
+        const expr_value *opt;  /* optional: NULL is optional.none() */
+        const expr_opaque *obj; /* extension value */
+        const expr_error *err;
+    } v;
+};
+
+struct expr_list {
+    uint32_t n;
+    expr_value items[];
+};
+
+struct expr_map {
+    uint32_t n;
+    expr_value kv[]; /* key, value, key, value, ... */
+};
+
+struct expr_error {
+    const char *code; /* "expr.no_such_key", "expr.overflow", "expr.limit", ... */
+    const char *msg;
+    expr_span span;
+};
+
+/* An extension value type: name and the operations CEL needs on it. */
+typedef struct expr_opaque_type {
+    const char *name;                                           /* type(x) gives this */
+    bool (*equal)(const expr_opaque *a, const expr_opaque *b);  /* == and != */
+    const char *(*to_string)(const expr_opaque *o, arena *a);   /* string(x) and printing */
+} expr_opaque_type;
+
+struct expr_opaque {
+    const expr_opaque_type *type;
+    const void *data;
+};
+
+/* The evaluation context a function gets: for allocation and errors. */
+typedef struct expr_call {
+    arena *a;
+    expr_span span; /* the call's span, for errors */
+} expr_call;
+
+/* A function implementation. 'recv' is the receiver for member-style calls (a.f(x)) and NULL
+ * for global calls (f(a, x)); 'args' excludes it. Returns a value or an error value. */
+typedef expr_value (*expr_fn)(const expr_call *c, const expr_value *recv, const expr_value *args,
+                              size_t nargs);
+
+enum expr_call_style { EXPR_GLOBAL = 1, EXPR_MEMBER = 2, EXPR_BOTH = 3 };
+
+typedef struct expr_fn_def {
+    const char *name;
+    uint8_t style;    /* enum expr_call_style */
+    uint8_t min_args; /* not counting the receiver */
+    uint8_t max_args;
+    expr_fn fn;
+} expr_fn_def;
+
+/* What a compilation may use: variable names and extension functions. */
+typedef struct expr_decls {
+    const char *const *vars; /* names of the bindings, e.g. object, oldObject, params */
+    size_t n_vars;
+    const expr_fn_def *fns; /* extension functions, looked up after the standard ones */
+    size_t n_fns;
+    bool allow_any_var; /* conformance tests: every free identifier is a binding */
+} expr_decls;
+
+typedef struct expr_prog expr_prog;
+
+/* Parses and checks 'len' bytes of 'src'. Errors go to 'dl' with positions relative to 'at'
+ * (the file position of the expression's first byte; NULL for none) and codes
+ * "expr.syntax", "expr.limit", "expr.undeclared", "expr.arity", "expr.regex". Returns a
+ * program allocated from 'a' (which must outlive it), or NULL when there were errors. */
+expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
+                        const srcpos *at, diag_list *dl);
+
+/* The bindings of one evaluation, by the names the program was compiled with. */
+typedef struct expr_binding {
+    const char *name;
+    expr_value value;
+} expr_binding;
+
+typedef struct expr_env {
+    const expr_binding *vars;
+    size_t n_vars;
+    uint32_t max_steps; /* 0 means EXPR_MAX_STEPS */
+} expr_env;
+
+/* Evaluates 'p' in 'env', allocating from 'a'. Returns the value; an evaluation error is
+ * returned as an EXPR_ERROR value, never a crash. */
+expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a);
+
+/* Returns the value of a JSON node: null, bool, string, list, map; a number is an int when
+ * it is integral and fits int64 (JSON has no int type: 3 and 3.0 are both the int 3), and a
+ * double otherwise. Borrows 'j'. */
+expr_value expr_from_json(const cJSON *j);
+
+/* Makes an error value; 'msg' is formatted into 'a'. */
+expr_value expr_error_new(arena *a, const char *code, expr_span span, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Returns the CEL type name of 'v' ("int", "list", "map", "optional_type", ...). */
+const char *expr_type_name(const expr_value *v);
+
+/* Heterogeneous CEL equality: 1 == 1u == 1.0; lists and maps deep; other kinds differ. Errors
+ * are never equal (callers test for errors first). */
+bool expr_equal(const expr_value *a, const expr_value *b);
+
+/* Appends 'v' as JSON to a malloc'd string: plain JSON (ints as numbers, bytes as base64), or
+ * with 'typed' the tagged form of the cel-spec vectors ({"int":"5"}). Returns NULL on
+ * failure (an error value, or out of memory). Free with free(). */
+char *expr_to_json(const expr_value *v, bool typed);
+
+/* Builds a value from the tagged JSON form of the cel-spec vectors, allocating from 'a'.
+ * Returns an EXPR_ERROR value (code "expr.input") when 'j' is not in that form. */
+expr_value expr_from_typed_json(const cJSON *j, arena *a);
+
+#endif

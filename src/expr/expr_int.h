@@ -1,0 +1,132 @@
+/* expr_int.h - shared by the files of src/expr/ only: tokens, syntax tree, program. */
+#ifndef SG_EXPR_INT_H
+#define SG_EXPR_INT_H
+
+#include "expr.h"
+
+enum tok {
+    T_EOF, T_ERROR, T_INT, T_UINT, T_DOUBLE, T_STRING, T_BYTES, T_IDENT,
+    T_TRUE, T_FALSE, T_NULL, T_IN,
+    T_LPAREN, T_RPAREN, T_LBRACKET, T_RBRACKET, T_LBRACE, T_RBRACE,
+    T_DOT, T_COMMA, T_COLON, T_QUESTION,
+    T_PLUS, T_MINUS, T_STAR, T_SLASH, T_PERCENT, T_NOT,
+    T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_AND, T_OR,
+};
+
+typedef struct token {
+    enum tok t;
+    expr_span span;
+    union {
+        int64_t i;
+        uint64_t u;
+        double d;
+        struct {
+            const char *s; /* decoded, arena-owned (T_STRING, T_BYTES, T_IDENT) */
+            uint32_t len;
+        } str;
+    } v;
+    bool int_overflow; /* T_INT 9223372036854775808: only valid under unary minus */
+    bool quoted;       /* T_IDENT written as `name`: only valid as a field name */
+    const char *err;   /* T_ERROR: what is wrong */
+} token;
+
+typedef struct lexer {
+    const char *src;
+    size_t len, pos;
+    arena *a;
+} lexer;
+
+/* Reads the next token. Never fails hard: bad input gives T_ERROR with 'err' set. */
+token lex_next(lexer *lx);
+
+enum node_op {
+    N_LIT, N_IDENT, N_SELECT, N_INDEX, N_CALL, N_LIST, N_MAP,
+    N_NOT, N_NEG, N_BIN, N_AND, N_OR, N_COND, N_HAS, N_COMP,
+};
+
+enum bin_op { B_ADD, B_SUB, B_MUL, B_DIV, B_MOD, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_IN };
+
+enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_OPT_FLAT_MAP };
+
+typedef struct expr_node expr_node;
+struct expr_node {
+    uint8_t op;       /* enum node_op */
+    uint8_t sub;      /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
+    uint8_t optional; /* N_SELECT .?f, N_INDEX [?k] */
+    uint8_t member;   /* N_CALL: receiver style, receiver in 'a' */
+    expr_span span;
+    expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
+    const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
+    expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform */
+    expr_node **args;     /* N_CALL arguments; N_LIST items; N_MAP key, value, key, ... */
+    uint8_t *opt;         /* N_LIST/N_MAP: which entries are optional (?x) */
+    uint32_t nargs;
+    const expr_fn_def *fn; /* N_CALL: resolved by the checker */
+    bool is_type;          /* N_IDENT that names a type */
+    bool int_overflow;     /* N_LIT 9223372036854775808, valid only when negated */
+    const struct expr_regex *re; /* N_CALL matches() with a literal pattern, compiled once */
+    const char *qualified; /* N_SELECT chain of plain names ("a.b.c"): may name a binding */
+    uint16_t height;       /* longest path to a leaf; capped against deep recursion */
+};
+
+#define EXPR_MAX_HEIGHT 400
+
+struct expr_prog {
+    expr_node *root;
+    const char *src;
+    size_t len;
+};
+
+/* Parses into a tree allocated from 'a'. Returns NULL with diags on syntax errors. */
+expr_node *expr_parse(arena *a, const char *src, size_t len, const srcpos *at, diag_list *dl);
+
+/* Resolves names and functions of the tree parsed from 'src', compiling literal regexes into
+ * 'a' (the program's arena); returns 0, or -1 with diags. */
+int expr_check(arena *a, expr_node *root, const char *src, const expr_decls *decls,
+               const srcpos *at, diag_list *dl);
+
+/* Adds a diag for the span [start, end) of 'src', positioned relative to 'at'. */
+void expr_diag(diag_list *dl, const char *code, const char *src, expr_span span,
+               const srcpos *at, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The standard function table (builtins.c). */
+extern const expr_fn_def expr_std_fns[];
+extern const size_t expr_n_std_fns;
+
+/* Looks a function up in the standard table, then in 'decls'. */
+const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls);
+
+/* Value helpers used across files (value.c). */
+static inline expr_value ev_bool(bool b) { expr_value v = {.kind = EXPR_BOOL}; v.v.b = b; return v; }
+static inline expr_value ev_int(int64_t i) { expr_value v = {.kind = EXPR_INT}; v.v.i = i; return v; }
+static inline expr_value ev_uint(uint64_t u) { expr_value v = {.kind = EXPR_UINT}; v.v.u = u; return v; }
+static inline expr_value ev_double(double d) { expr_value v = {.kind = EXPR_DOUBLE}; v.v.d = d; return v; }
+static inline expr_value ev_null(void) { expr_value v = {.kind = EXPR_NULL}; return v; }
+static inline expr_value ev_type(const char *t) { expr_value v = {.kind = EXPR_TYPE}; v.v.type = t; return v; }
+static inline expr_value ev_str(const char *s, uint32_t len) { expr_value v = {.kind = EXPR_STRING, .len = len}; v.v.s = s; return v; }
+static inline expr_value ev_bytes(const char *s, uint32_t len) { expr_value v = {.kind = EXPR_BYTES, .len = len}; v.v.s = s; return v; }
+static inline bool ev_is_error(const expr_value *v) { return v->kind == EXPR_ERROR; }
+
+expr_value ev_optional(arena *a, const expr_value *inner); /* NULL inner: none */
+expr_value ev_cstr(arena *a, const char *s);               /* copies */
+
+/* Length of a list or map value. */
+uint32_t ev_size(const expr_value *v);
+/* Element i of a list value. */
+expr_value ev_list_at(const expr_value *v, uint32_t i);
+/* Key i / value i of a map value. */
+expr_value ev_map_key(const expr_value *v, uint32_t i);
+expr_value ev_map_val(const expr_value *v, uint32_t i);
+/* Looks 'key' up in a map; returns true and sets '*out' when present. */
+bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out);
+/* Builds a list of 'n' items (copied) from 'a'; NULL when out of memory. */
+expr_list *ev_list_new(arena *a, uint32_t n);
+expr_map *ev_map_new(arena *a, uint32_t n);
+/* -1, 0, 1 for ordered kinds; sets '*ok' false when a and b do not order. */
+int ev_compare(const expr_value *a, const expr_value *b, bool *ok);
+/* Counts UTF-8 code points. */
+uint32_t utf8_count(const char *s, uint32_t len);
+/* true when 's' is valid UTF-8. */
+bool utf8_valid(const char *s, uint32_t len);
+
+#endif

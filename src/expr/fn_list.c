@@ -1,0 +1,112 @@
+/* fn_list.c - the Kubernetes CEL list library: isSorted, sum, min, max, indexOf,
+ * lastIndexOf (the last two dispatch here from builtins.c for list receivers). */
+#include "fn_int.h"
+
+static bool is_list(const expr_value *v) { return v->kind == EXPR_LIST; }
+
+expr_value fn_is_sorted(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    if (!is_list(r))
+        return fn_no_overload(c, "isSorted", r);
+    uint32_t cnt = ev_size(r);
+    for (uint32_t i = 1; i < cnt; i++) {
+        expr_value x = ev_list_at(r, i - 1), y = ev_list_at(r, i);
+        bool ok;
+        int cmp = ev_compare(&x, &y, &ok);
+        if (!ok)
+            return fn_no_overload(c, "isSorted", &y);
+        if (cmp > 0)
+            return ev_bool(false);
+    }
+    return ev_bool(true);
+}
+
+expr_value fn_sum(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    if (!is_list(r))
+        return fn_no_overload(c, "sum", r);
+    uint32_t cnt = ev_size(r);
+    if (cnt == 0)
+        return ev_int(0);
+    expr_value acc = ev_list_at(r, 0);
+    if (acc.kind != EXPR_INT && acc.kind != EXPR_UINT && acc.kind != EXPR_DOUBLE)
+        return fn_no_overload(c, "sum", &acc);
+    for (uint32_t i = 1; i < cnt; i++) {
+        expr_value x = ev_list_at(r, i);
+        if (x.kind != acc.kind)
+            return fn_no_overload(c, "sum", &x);
+        bool over = false;
+        if (x.kind == EXPR_INT)
+            over = __builtin_add_overflow(acc.v.i, x.v.i, &acc.v.i);
+        else if (x.kind == EXPR_UINT)
+            over = __builtin_add_overflow(acc.v.u, x.v.u, &acc.v.u);
+        else
+            acc.v.d += x.v.d;
+        if (over)
+            return fn_error(c, "expr.overflow", "integer overflow in sum()");
+    }
+    return acc;
+}
+
+static expr_value extreme(const expr_call *c, const expr_value *r, bool want_max)
+{
+    const char *name = want_max ? "max" : "min";
+    if (!is_list(r))
+        return fn_no_overload(c, name, r);
+    uint32_t cnt = ev_size(r);
+    if (cnt == 0)
+        return fn_error(c, "expr.index", want_max ? "max() of an empty list" : "min() of an empty list");
+    expr_value best = ev_list_at(r, 0);
+    for (uint32_t i = 1; i < cnt; i++) {
+        expr_value x = ev_list_at(r, i);
+        bool ok;
+        int cmp = ev_compare(&x, &best, &ok);
+        if (!ok)
+            return fn_no_overload(c, name, &x);
+        if (want_max ? cmp > 0 : cmp < 0)
+            best = x;
+    }
+    if (cnt == 1) { /* a single element must still be orderable */
+        bool ok;
+        ev_compare(&best, &best, &ok);
+        if (!ok)
+            return fn_no_overload(c, name, &best);
+    }
+    return best;
+}
+
+expr_value fn_min(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    return extreme(c, r, false);
+}
+
+expr_value fn_max(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    return extreme(c, r, true);
+}
+
+expr_value fn_list_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
+                            bool last)
+{
+    if (n > 1)
+        return fn_no_overload(c, last ? "lastIndexOf" : "indexOf", r);
+    uint32_t cnt = ev_size(r);
+    int64_t found = -1;
+    for (uint32_t i = 0; i < cnt; i++) {
+        expr_value x = ev_list_at(r, i);
+        if (expr_equal(&x, &a[0])) {
+            found = i;
+            if (!last)
+                break;
+        }
+    }
+    return ev_int(found);
+}

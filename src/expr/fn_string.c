@@ -1,0 +1,277 @@
+/* fn_string.c - the Kubernetes CEL string library: lowerAscii, upperAscii, trim, split,
+ * join, replace, indexOf, lastIndexOf, substring, charAt. Indexes count code points, as in
+ * Kubernetes; results are capped at EXPR_MAX_STRING bytes and EXPR_MAX_ELEMENTS elements. */
+#include "fn_int.h"
+
+#include <string.h>
+
+static bool is_str(const expr_value *v) { return v->kind == EXPR_STRING; }
+
+static expr_value too_big(const expr_call *c)
+{
+    return fn_error(c, "expr.limit", "string result too large");
+}
+
+static expr_value map_ascii(const expr_call *c, const expr_value *r, bool upper)
+{
+    if (!is_str(r))
+        return fn_no_overload(c, upper ? "upperAscii" : "lowerAscii", r);
+    char *s = arena_alloc(c->a, r->len + 1);
+    if (s == NULL)
+        return too_big(c);
+    for (uint32_t i = 0; i < r->len; i++) {
+        char ch = r->v.s[i];
+        if (upper && ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 32);
+        else if (!upper && ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch + 32);
+        s[i] = ch;
+    }
+    s[r->len] = '\0';
+    return ev_str(s, r->len);
+}
+
+expr_value fn_lower_ascii(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    return map_ascii(c, r, false);
+}
+
+expr_value fn_upper_ascii(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    return map_ascii(c, r, true);
+}
+
+static bool is_space(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+}
+
+expr_value fn_trim(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    if (!is_str(r))
+        return fn_no_overload(c, "trim", r);
+    uint32_t s = 0, e = r->len;
+    while (s < e && is_space((unsigned char)r->v.s[s]))
+        s++;
+    while (e > s && is_space((unsigned char)r->v.s[e - 1]))
+        e--;
+    return ev_str(r->v.s + s, e - s);
+}
+
+/* Byte offset of code point 'cp' in s (len bytes); len when cp == count. */
+static uint32_t cp_offset(const char *s, uint32_t len, uint32_t cp)
+{
+    uint32_t i = 0;
+    while (i < len && cp > 0) {
+        i++;
+        while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+        cp--;
+    }
+    return i;
+}
+
+static uint32_t next_cp(const char *s, uint32_t len, uint32_t i)
+{
+    i++;
+    while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80)
+        i++;
+    return i;
+}
+
+static const char *find(const char *h, uint32_t hl, const char *nd, uint32_t nl)
+{
+    return nl == 0 ? h : memmem(h, hl, nd, nl);
+}
+
+expr_value fn_split(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    if (!is_str(r) || !is_str(&a[0]) || (n > 1 && a[1].kind != EXPR_INT))
+        return fn_no_overload(c, "split", r);
+    int64_t limit = n > 1 ? a[1].v.i : -1;
+    /* At most one element per byte, plus the tail; never more than the element cap. */
+    uint32_t cap = r->len + 1 < EXPR_MAX_ELEMENTS ? r->len + 1 : EXPR_MAX_ELEMENTS;
+    expr_list *l = ev_list_new(c->a, cap);
+    if (l == NULL)
+        return too_big(c);
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = l;
+    l->n = 0;
+    if (limit == 0)
+        return v;
+    const expr_value *sep = &a[0];
+    uint32_t k = 0, pos = 0;
+    while (pos < r->len || (sep->len > 0 && pos == r->len)) {
+        if (limit > 0 && k + 1 == (uint64_t)limit)
+            break;
+        uint32_t end;
+        if (sep->len == 0) {
+            end = next_cp(r->v.s, r->len, pos); /* one code point per element */
+        } else {
+            const char *hit = find(r->v.s + pos, r->len - pos, sep->v.s, sep->len);
+            if (hit == NULL)
+                break;
+            end = (uint32_t)(hit - r->v.s);
+        }
+        if (k + 1 >= cap)
+            return too_big(c);
+        l->items[k++] = ev_str(r->v.s + pos, end - pos);
+        pos = end + sep->len;
+    }
+    /* The tail: always with a separator (Split("a,", ",") ends in ""), and with an empty
+     * separator only when a limit stopped the loop early. */
+    if (sep->len > 0 || pos < r->len)
+        l->items[k++] = ev_str(r->v.s + pos, r->len - pos);
+    l->n = k;
+    return v;
+}
+
+expr_value fn_join(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    if (r->kind != EXPR_LIST || (n > 0 && !is_str(&a[0])))
+        return fn_no_overload(c, "join", r);
+    uint32_t cnt = ev_size(r);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        expr_value it = ev_list_at(r, i);
+        if (!is_str(&it))
+            return fn_no_overload(c, "join", &it);
+        total += it.len + (n > 0 && i > 0 ? a[0].len : 0);
+    }
+    if (total > EXPR_MAX_STRING)
+        return too_big(c);
+    char *s = arena_alloc(c->a, total + 1);
+    if (s == NULL)
+        return too_big(c);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        expr_value it = ev_list_at(r, i);
+        if (n > 0 && i > 0) {
+            memcpy(s + k, a[0].v.s, a[0].len);
+            k += a[0].len;
+        }
+        memcpy(s + k, it.v.s, it.len);
+        k += it.len;
+    }
+    s[k] = '\0';
+    return ev_str(s, k);
+}
+
+expr_value fn_replace(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    if (!is_str(r) || !is_str(&a[0]) || !is_str(&a[1]) || (n > 2 && a[2].kind != EXPR_INT))
+        return fn_no_overload(c, "replace", r);
+    int64_t limit = n > 2 ? a[2].v.i : -1;
+    const expr_value *old = &a[0], *rep = &a[1];
+    /* Upper bound of the result: every position replaced. */
+    uint64_t max = (uint64_t)r->len + (uint64_t)(r->len + 1) * rep->len;
+    if (max > EXPR_MAX_STRING)
+        max = EXPR_MAX_STRING;
+    char *s = arena_alloc(c->a, max + 1);
+    if (s == NULL)
+        return too_big(c);
+    uint64_t k = 0;
+    uint32_t pos = 0;
+    int64_t done = 0;
+    while (pos <= r->len && (limit < 0 || done < limit)) {
+        const char *hit = find(r->v.s + pos, r->len - pos, old->v.s, old->len);
+        if (hit == NULL)
+            break;
+        uint32_t at = (uint32_t)(hit - r->v.s);
+        uint32_t step = old->len == 0 ? (at < r->len ? next_cp(r->v.s, r->len, at) - at : 0) : 0;
+        if (k + (at - pos) + rep->len + step > max)
+            return too_big(c);
+        memcpy(s + k, r->v.s + pos, at - pos);
+        k += at - pos;
+        memcpy(s + k, rep->v.s, rep->len);
+        k += rep->len;
+        done++;
+        if (old->len == 0) { /* empty pattern: after each code point */
+            memcpy(s + k, r->v.s + at, step);
+            k += step;
+            pos = at + step;
+            if (step == 0)
+                break;
+        } else {
+            pos = at + old->len;
+        }
+    }
+    if (pos < r->len) {
+        if (k + (r->len - pos) > max)
+            return too_big(c);
+        memcpy(s + k, r->v.s + pos, r->len - pos);
+        k += r->len - pos;
+    }
+    s[k] = '\0';
+    return ev_str(s, (uint32_t)k);
+}
+
+static expr_value index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
+                           bool last)
+{
+    const char *name = last ? "lastIndexOf" : "indexOf";
+    if (!is_str(r) || !is_str(&a[0]) || (n > 1 && a[1].kind != EXPR_INT))
+        return fn_no_overload(c, name, r);
+    uint32_t count = utf8_count(r->v.s, r->len);
+    int64_t off = n > 1 ? a[1].v.i : (last ? (int64_t)count : 0);
+    if (off < 0 || off > (int64_t)count)
+        return fn_error(c, "expr.index", "index out of range");
+    const expr_value *sub = &a[0];
+    if (!last) {
+        uint32_t b = cp_offset(r->v.s, r->len, (uint32_t)off);
+        const char *hit = find(r->v.s + b, r->len - b, sub->v.s, sub->len);
+        if (hit == NULL)
+            return ev_int(-1);
+        return ev_int((int64_t)utf8_count(r->v.s, (uint32_t)(hit - r->v.s)));
+    }
+    /* Last match starting at or before code point 'off'. */
+    uint32_t limit = cp_offset(r->v.s, r->len, (uint32_t)off);
+    int64_t best = -1;
+    for (uint32_t i = 0; i <= limit && i <= r->len; i = i < r->len ? next_cp(r->v.s, r->len, i) : r->len + 1) {
+        if (sub->len <= r->len - i && memcmp(r->v.s + i, sub->v.s, sub->len) == 0)
+            best = i;
+    }
+    return ev_int(best < 0 ? -1 : (int64_t)utf8_count(r->v.s, (uint32_t)best));
+}
+
+expr_value fn_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    return index_of(c, r, a, n, false);
+}
+
+expr_value fn_last_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    return index_of(c, r, a, n, true);
+}
+
+expr_value fn_substring(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    if (!is_str(r) || a[0].kind != EXPR_INT || (n > 1 && a[1].kind != EXPR_INT))
+        return fn_no_overload(c, "substring", r);
+    int64_t count = utf8_count(r->v.s, r->len);
+    int64_t s = a[0].v.i, e = n > 1 ? a[1].v.i : count;
+    if (s < 0 || s > count || e < 0 || e > count || s > e)
+        return fn_error(c, "expr.index", "substring index out of range");
+    uint32_t bs = cp_offset(r->v.s, r->len, (uint32_t)s);
+    uint32_t be = cp_offset(r->v.s, r->len, (uint32_t)e);
+    return ev_str(r->v.s + bs, be - bs);
+}
+
+expr_value fn_char_at(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)n;
+    if (!is_str(r) || a[0].kind != EXPR_INT)
+        return fn_no_overload(c, "charAt", r);
+    int64_t count = utf8_count(r->v.s, r->len), i = a[0].v.i;
+    if (i < 0 || i > count)
+        return fn_error(c, "expr.index", "charAt index out of range");
+    uint32_t b = cp_offset(r->v.s, r->len, (uint32_t)i);
+    uint32_t e = b < r->len ? next_cp(r->v.s, r->len, b) : b;
+    return ev_str(r->v.s + b, e - b);
+}

@@ -1,0 +1,508 @@
+/* value.c - the values of the expression language: JSON in place, equality, ordering,
+ * and conversion to and from JSON (plain and the tagged form of the cel-spec vectors).
+ *
+ * The JSON number rule, applied everywhere a JSON number becomes a value: a number that is
+ * integral and within int64 is an int (3 and 3.0 alike, as JSON does not tell them apart);
+ * anything else is a double. */
+#include "expr_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/buf.h"
+
+expr_value expr_error_new(arena *a, const char *code, expr_span span, const char *fmt, ...)
+{
+    expr_value v = {.kind = EXPR_ERROR};
+    static const expr_error oom = {"expr.limit", "out of memory", {0, 0}};
+    expr_error *e = arena_alloc(a, sizeof *e);
+    if (e == NULL) {
+        v.v.err = &oom;
+        return v;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    e->msg = arena_strdup(a, msg);
+    if (e->msg == NULL)
+        e->msg = "out of memory";
+    e->span = span;
+    v.v.err = e;
+    return v;
+}
+
+expr_value ev_optional(arena *a, const expr_value *inner)
+{
+    expr_value v = {.kind = EXPR_OPTIONAL};
+    if (inner == NULL)
+        return v;
+    expr_value *box = arena_alloc(a, sizeof *box);
+    if (box == NULL)
+        return expr_error_new(a, "expr.limit", (expr_span){0, 0}, "out of memory");
+    *box = *inner;
+    v.v.opt = box;
+    return v;
+}
+
+expr_value ev_cstr(arena *a, const char *s)
+{
+    char *c = arena_strdup(a, s);
+    return c ? ev_str(c, (uint32_t)strlen(c))
+             : expr_error_new(a, "expr.limit", (expr_span){0, 0}, "out of memory");
+}
+
+expr_value expr_from_json(const cJSON *j)
+{
+    expr_value v = {0};
+    if (j == NULL || cJSON_IsNull(j)) {
+        v.kind = EXPR_NULL;
+    } else if (cJSON_IsBool(j)) {
+        v = ev_bool(cJSON_IsTrue(j));
+    } else if (cJSON_IsNumber(j)) {
+        double d = j->valuedouble;
+        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            v = ev_int((int64_t)d);
+        else
+            v = ev_double(d);
+    } else if (cJSON_IsString(j)) {
+        v = ev_str(j->valuestring, (uint32_t)strlen(j->valuestring));
+    } else if (cJSON_IsArray(j)) {
+        v.kind = EXPR_LIST;
+        v.json = 1;
+        v.v.j = j;
+    } else {
+        v.kind = EXPR_MAP;
+        v.json = 1;
+        v.v.j = j;
+    }
+    return v;
+}
+
+uint32_t ev_size(const expr_value *v)
+{
+    if (v->json)
+        return (uint32_t)cJSON_GetArraySize(v->v.j);
+    return v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
+}
+
+expr_value ev_list_at(const expr_value *v, uint32_t i)
+{
+    if (v->json)
+        return expr_from_json(cJSON_GetArrayItem(v->v.j, (int)i));
+    return v->v.list->items[i];
+}
+
+expr_value ev_map_key(const expr_value *v, uint32_t i)
+{
+    if (v->json) {
+        const cJSON *c = cJSON_GetArrayItem(v->v.j, (int)i);
+        return ev_str(c->string, (uint32_t)strlen(c->string));
+    }
+    return v->v.map->kv[2 * i];
+}
+
+expr_value ev_map_val(const expr_value *v, uint32_t i)
+{
+    if (v->json)
+        return expr_from_json(cJSON_GetArrayItem(v->v.j, (int)i));
+    return v->v.map->kv[2 * i + 1];
+}
+
+bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
+{
+    if (m->json) {
+        if (key->kind != EXPR_STRING)
+            return false;
+        for (const cJSON *c = m->v.j->child; c != NULL; c = c->next) {
+            if (strlen(c->string) == key->len && memcmp(c->string, key->v.s, key->len) == 0) {
+                *out = expr_from_json(c);
+                return true;
+            }
+        }
+        return false;
+    }
+    for (uint32_t i = 0; i < m->v.map->n; i++) {
+        if (expr_equal(&m->v.map->kv[2 * i], key)) {
+            *out = m->v.map->kv[2 * i + 1];
+            return true;
+        }
+    }
+    return false;
+}
+
+expr_list *ev_list_new(arena *a, uint32_t n)
+{
+    expr_list *l = arena_alloc(a, sizeof *l + (size_t)n * sizeof(expr_value));
+    if (l)
+        l->n = n;
+    return l;
+}
+
+expr_map *ev_map_new(arena *a, uint32_t n)
+{
+    expr_map *m = arena_alloc(a, sizeof *m + (size_t)n * 2 * sizeof(expr_value));
+    if (m)
+        m->n = n;
+    return m;
+}
+
+uint32_t utf8_count(const char *s, uint32_t len)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+bool utf8_valid(const char *s, uint32_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t n = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
+        if (n == 0 || i + n >= len) /* the continuation bytes p[i+1..i+n] must exist */
+            return false;
+        uint32_t cp = n == 1 ? c & 0x1F : n == 2 ? c & 0x0F : c & 0x07;
+        for (uint32_t k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+static bool is_num(const expr_value *v)
+{
+    return v->kind == EXPR_INT || v->kind == EXPR_UINT || v->kind == EXPR_DOUBLE;
+}
+
+/* Compares numbers of any two numeric kinds. With a double on either side both are compared
+ * as doubles (as cel-go does: 9223372036854775807 == 9223372036854775808.0); int and uint
+ * compare exactly. */
+static int num_cmp(const expr_value *a, const expr_value *b, bool *ok)
+{
+    *ok = true;
+    if (a->kind == EXPR_DOUBLE || b->kind == EXPR_DOUBLE) {
+        double x = a->kind == EXPR_DOUBLE ? a->v.d : a->kind == EXPR_INT ? (double)a->v.i : (double)a->v.u;
+        double y = b->kind == EXPR_DOUBLE ? b->v.d : b->kind == EXPR_INT ? (double)b->v.i : (double)b->v.u;
+        if (isnan(x) || isnan(y)) {
+            *ok = false;
+            return 0;
+        }
+        return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (a->kind == EXPR_INT && b->kind == EXPR_INT)
+        return a->v.i < b->v.i ? -1 : a->v.i > b->v.i;
+    if (a->kind == EXPR_UINT && b->kind == EXPR_UINT)
+        return a->v.u < b->v.u ? -1 : a->v.u > b->v.u;
+    if (a->kind == EXPR_INT) /* int vs uint */
+        return a->v.i < 0 ? -1 : (uint64_t)a->v.i < b->v.u ? -1 : (uint64_t)a->v.i > b->v.u;
+    return -num_cmp(b, a, ok);
+}
+
+static int bytes_cmp(const expr_value *a, const expr_value *b)
+{
+    uint32_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->v.s, b->v.s, n);
+    if (c != 0)
+        return c < 0 ? -1 : 1;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+int ev_compare(const expr_value *a, const expr_value *b, bool *ok)
+{
+    if (is_num(a) && is_num(b))
+        return num_cmp(a, b, ok);
+    *ok = a->kind == b->kind;
+    if (!*ok)
+        return 0;
+    switch (a->kind) {
+    case EXPR_STRING:
+    case EXPR_BYTES: return bytes_cmp(a, b);
+    case EXPR_BOOL: return a->v.b == b->v.b ? 0 : a->v.b ? 1 : -1;
+    default: *ok = false; return 0;
+    }
+}
+
+bool expr_equal(const expr_value *a, const expr_value *b)
+{
+    if (is_num(a) && is_num(b)) {
+        bool ok;
+        int c = num_cmp(a, b, &ok);
+        return ok && c == 0;
+    }
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case EXPR_NULL: return true;
+    case EXPR_BOOL: return a->v.b == b->v.b;
+    case EXPR_STRING:
+    case EXPR_BYTES: return a->len == b->len && memcmp(a->v.s, b->v.s, a->len) == 0;
+    case EXPR_TYPE: return strcmp(a->v.type, b->v.type) == 0;
+    case EXPR_OPTIONAL:
+        if (a->v.opt == NULL || b->v.opt == NULL)
+            return a->v.opt == b->v.opt;
+        return expr_equal(a->v.opt, b->v.opt);
+    case EXPR_OPAQUE:
+        return a->v.obj->type == b->v.obj->type && a->v.obj->type->equal(a->v.obj, b->v.obj);
+    case EXPR_LIST: {
+        uint32_t n = ev_size(a);
+        if (n != ev_size(b))
+            return false;
+        for (uint32_t i = 0; i < n; i++) {
+            expr_value x = ev_list_at(a, i), y = ev_list_at(b, i);
+            if (!expr_equal(&x, &y))
+                return false;
+        }
+        return true;
+    }
+    case EXPR_MAP: {
+        uint32_t n = ev_size(a);
+        if (n != ev_size(b))
+            return false;
+        for (uint32_t i = 0; i < n; i++) {
+            expr_value k = ev_map_key(a, i), x = ev_map_val(a, i), y;
+            if (!ev_map_find(b, &k, &y) || !expr_equal(&x, &y))
+                return false;
+        }
+        return true;
+    }
+    default: return false;
+    }
+}
+
+const char *expr_type_name(const expr_value *v)
+{
+    static const char *const names[] = {"null_type", "bool", "int",  "uint",          "double",
+                                        "string",    "bytes", "list", "map",          "type",
+                                        "optional_type", "opaque", "error"};
+    if (v->kind == EXPR_OPAQUE)
+        return v->v.obj->type->name;
+    return names[v->kind];
+}
+
+/* ---- JSON out ---- */
+
+static cJSON *tagged(const char *tag, cJSON *inner)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || inner == NULL || !cJSON_AddItemToObject(o, tag, inner)) {
+        cJSON_Delete(o);
+        cJSON_Delete(inner);
+        return NULL;
+    }
+    return o;
+}
+
+static cJSON *to_cjson(const expr_value *v, bool typed, int depth);
+
+static cJSON *double_json(double d, bool typed)
+{
+    if (isnan(d) || isinf(d))
+        return typed ? cJSON_CreateString(isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity")
+                     : NULL;
+    return cJSON_CreateNumber(d);
+}
+
+static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
+{
+    uint32_t n = ev_size(v);
+    cJSON *out = v->kind == EXPR_LIST || typed ? cJSON_CreateArray() : cJSON_CreateObject();
+    for (uint32_t i = 0; out && i < n; i++) {
+        if (v->kind == EXPR_LIST) {
+            expr_value x = ev_list_at(v, i);
+            cJSON *c = to_cjson(&x, typed, depth + 1);
+            if (c == NULL || !cJSON_AddItemToArray(out, c))
+                goto err;
+            continue;
+        }
+        expr_value k = ev_map_key(v, i), x = ev_map_val(v, i);
+        cJSON *cv = to_cjson(&x, typed, depth + 1);
+        if (cv == NULL)
+            goto err;
+        if (typed) {
+            cJSON *pair = cJSON_CreateArray(), *ck = to_cjson(&k, true, depth + 1);
+            if (!pair || !ck || !cJSON_AddItemToArray(pair, ck) || !cJSON_AddItemToArray(pair, cv) ||
+                !cJSON_AddItemToArray(out, pair))
+                goto err;
+        } else {
+            char key[64];
+            const char *name = key;
+            if (k.kind == EXPR_STRING) {
+                char *s = strndup(k.v.s, k.len);
+                if (s == NULL || !cJSON_AddItemToObject(out, s, cv)) {
+                    free(s);
+                    goto err;
+                }
+                free(s);
+                continue;
+            }
+            if (k.kind == EXPR_INT) snprintf(key, sizeof key, "%lld", (long long)k.v.i);
+            else if (k.kind == EXPR_UINT) snprintf(key, sizeof key, "%llu", (unsigned long long)k.v.u);
+            else name = k.v.b ? "true" : "false";
+            if (!cJSON_AddItemToObject(out, name, cv))
+                goto err;
+        }
+    }
+    return typed ? tagged(v->kind == EXPR_LIST ? "list" : "map", out) : out;
+err:
+    cJSON_Delete(out);
+    return NULL;
+}
+
+static cJSON *to_cjson(const expr_value *v, bool typed, int depth)
+{
+    char num[32];
+    if (depth > 200)
+        return NULL;
+    switch (v->kind) {
+    case EXPR_NULL: return typed ? tagged("null", cJSON_CreateNull()) : cJSON_CreateNull();
+    case EXPR_BOOL: return typed ? tagged("bool", cJSON_CreateBool(v->v.b)) : cJSON_CreateBool(v->v.b);
+    case EXPR_INT:
+        if (!typed)
+            return cJSON_CreateNumber((double)v->v.i);
+        snprintf(num, sizeof num, "%lld", (long long)v->v.i);
+        return tagged("int", cJSON_CreateString(num));
+    case EXPR_UINT:
+        if (!typed)
+            return cJSON_CreateNumber((double)v->v.u);
+        snprintf(num, sizeof num, "%llu", (unsigned long long)v->v.u);
+        return tagged("uint", cJSON_CreateString(num));
+    case EXPR_DOUBLE: return typed ? tagged("double", double_json(v->v.d, true)) : double_json(v->v.d, false);
+    case EXPR_STRING: {
+        char *s = strndup(v->v.s, v->len);
+        cJSON *c = s ? cJSON_CreateString(s) : NULL;
+        free(s);
+        return typed ? tagged("string", c) : c;
+    }
+    case EXPR_BYTES: {
+        char *b = malloc(base64_encoded_len(v->len) + 1);
+        if (b == NULL)
+            return NULL;
+        base64_encode(v->v.s, v->len, b);
+        cJSON *c = cJSON_CreateString(b);
+        free(b);
+        return typed ? tagged("bytes_b64", c) : c;
+    }
+    case EXPR_LIST:
+    case EXPR_MAP: return aggregate_json(v, typed, depth);
+    case EXPR_TYPE: return typed ? tagged("type", cJSON_CreateString(v->v.type)) : cJSON_CreateString(v->v.type);
+    case EXPR_OPTIONAL:
+        if (v->v.opt == NULL)
+            return typed ? tagged("optional", cJSON_CreateNull()) : cJSON_CreateNull();
+        return typed ? tagged("optional", to_cjson(v->v.opt, true, depth + 1)) : to_cjson(v->v.opt, false, depth + 1);
+    case EXPR_OPAQUE: {
+        arena *a = arena_new(4096);
+        const char *s = a ? v->v.obj->type->to_string(v->v.obj, a) : NULL;
+        cJSON *c = s ? cJSON_CreateString(s) : NULL;
+        arena_free(a);
+        return typed ? tagged(v->v.obj->type->name, c) : c;
+    }
+    default: return NULL;
+    }
+}
+
+char *expr_to_json(const expr_value *v, bool typed)
+{
+    cJSON *c = to_cjson(v, typed, 0);
+    char *s = c ? cJSON_PrintUnformatted(c) : NULL;
+    cJSON_Delete(c);
+    return s;
+}
+
+/* ---- tagged JSON in ---- */
+
+static expr_value bad_input(arena *a, const char *what)
+{
+    return expr_error_new(a, "expr.input", (expr_span){0, 0}, "%s", what);
+}
+
+static expr_value typed_aggregate(const cJSON *inner, bool is_map, arena *a)
+{
+    expr_value v = {.kind = is_map ? EXPR_MAP : EXPR_LIST};
+    uint32_t n = (uint32_t)cJSON_GetArraySize(inner);
+    expr_list *l = is_map ? NULL : ev_list_new(a, n);
+    expr_map *m = is_map ? ev_map_new(a, n) : NULL;
+    if (!cJSON_IsArray(inner) || (l == NULL && m == NULL))
+        return bad_input(a, "list and map values are arrays");
+    uint32_t i = 0;
+    for (const cJSON *c = inner->child; c != NULL; c = c->next, i++) {
+        if (!is_map) {
+            l->items[i] = expr_from_typed_json(c, a);
+            if (ev_is_error(&l->items[i]))
+                return l->items[i];
+            continue;
+        }
+        if (cJSON_GetArraySize(c) != 2)
+            return bad_input(a, "map entries are [key, value] pairs");
+        m->kv[2 * i] = expr_from_typed_json(c->child, a);
+        m->kv[2 * i + 1] = expr_from_typed_json(c->child->next, a);
+        if (ev_is_error(&m->kv[2 * i]) || ev_is_error(&m->kv[2 * i + 1]))
+            return ev_is_error(&m->kv[2 * i]) ? m->kv[2 * i] : m->kv[2 * i + 1];
+    }
+    if (is_map)
+        v.v.map = m;
+    else
+        v.v.list = l;
+    return v;
+}
+
+expr_value expr_from_typed_json(const cJSON *j, arena *a)
+{
+    if (!cJSON_IsObject(j) || j->child == NULL || j->child->next != NULL)
+        return bad_input(a, "a typed value is an object with one key, such as {\"int\": \"5\"}");
+    const char *tag = j->child->string;
+    const cJSON *in = j->child;
+    if (strcmp(tag, "null") == 0)
+        return ev_null();
+    if (strcmp(tag, "bool") == 0 && cJSON_IsBool(in))
+        return ev_bool(cJSON_IsTrue(in));
+    if ((strcmp(tag, "int") == 0 || strcmp(tag, "uint") == 0) && cJSON_IsString(in)) {
+        char *end;
+        if (tag[0] == 'i') {
+            long long x = strtoll(in->valuestring, &end, 10);
+            return *end ? bad_input(a, "bad int") : ev_int(x);
+        }
+        unsigned long long x = strtoull(in->valuestring, &end, 10);
+        return *end ? bad_input(a, "bad uint") : ev_uint(x);
+    }
+    if (strcmp(tag, "double") == 0) {
+        if (cJSON_IsNumber(in))
+            return ev_double(in->valuedouble);
+        if (cJSON_IsString(in))
+            return ev_double(strcmp(in->valuestring, "NaN") == 0 ? NAN
+                             : in->valuestring[0] == '-'      ? -INFINITY
+                                                               : INFINITY);
+    }
+    if (strcmp(tag, "string") == 0 && cJSON_IsString(in))
+        return ev_cstr(a, in->valuestring);
+    if (strcmp(tag, "bytes_b64") == 0 && cJSON_IsString(in)) {
+        size_t n = strlen(in->valuestring);
+        unsigned char *out = arena_alloc(a, n + 1);
+        long m = out ? base64_decode(in->valuestring, n, out) : -1;
+        return m < 0 ? bad_input(a, "bad base64") : ev_bytes((const char *)out, (uint32_t)m);
+    }
+    if (strcmp(tag, "list") == 0 || strcmp(tag, "map") == 0)
+        return typed_aggregate(in, tag[0] == 'm', a);
+    if (strcmp(tag, "type") == 0 && cJSON_IsString(in)) {
+        char *t = arena_strdup(a, in->valuestring);
+        return t ? ev_type(t) : bad_input(a, "out of memory");
+    }
+    return bad_input(a, "unknown or malformed value tag");
+}

@@ -1,0 +1,215 @@
+/* functions.c - quantity and memory-size functions for policies; see functions.h.
+ *
+ * A quantity is an opaque value of type kubernetes.Quantity holding an exact k8s_quantity.
+ * The three memory parsers differ on purpose (DOMAIN-RULES §4): flinkMemory("1G") is 1 GiB,
+ * quantity("1G") is 10^9 bytes, jvmMemory("1G") is 1 GiB; all return quantities of bytes so
+ * that they compare with each other and with quantity(). */
+#include "functions.h"
+
+#include <string.h>
+
+#include "../k8s/quantity.h"
+
+static bool q_equal(const expr_opaque *a, const expr_opaque *b)
+{
+    return k8s_quantity_cmp(a->data, b->data) == 0;
+}
+
+static const char *q_to_string(const expr_opaque *o, arena *a)
+{
+    char buf[80];
+    k8s_quantity_format(o->data, buf, sizeof buf);
+    return arena_strdup(a, buf);
+}
+
+static const expr_opaque_type quantity_type = {"kubernetes.Quantity", q_equal, q_to_string};
+
+static expr_value err(const expr_call *c, const char *code, const char *what, const char *why)
+{
+    return expr_error_new(c->a, code, c->span, "%s: %s", what, why);
+}
+
+static expr_value make_quantity(const expr_call *c, k8s_quantity q)
+{
+    k8s_quantity *d = arena_alloc(c->a, sizeof *d);
+    expr_opaque *o = arena_alloc(c->a, sizeof *o);
+    if (d == NULL || o == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    *d = q;
+    o->type = &quantity_type;
+    o->data = d;
+    expr_value v = {.kind = EXPR_OPAQUE};
+    v.v.obj = o;
+    return v;
+}
+
+static const k8s_quantity *as_quantity(const expr_value *v)
+{
+    return v->kind == EXPR_OPAQUE && v->v.obj->type == &quantity_type ? v->v.obj->data : NULL;
+}
+
+static expr_value wrong_type(const expr_call *c, const char *fn, const expr_value *v)
+{
+    return expr_error_new(c->a, "expr.no_overload", c->span,
+                          "no matching overload for '%s' applied to (%s)", fn, expr_type_name(v));
+}
+
+static expr_value fn_quantity(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_STRING)
+        return wrong_type(c, "quantity", &a[0]);
+    k8s_quantity q;
+    const char *why;
+    if (k8s_quantity_parse(a[0].v.s, a[0].len, &q, &why) != 0)
+        return err(c, "expr.quantity", "invalid quantity", why);
+    return make_quantity(c, q);
+}
+
+static expr_value fn_is_quantity(const expr_call *c, const expr_value *r, const expr_value *a,
+                                 size_t n)
+{
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_STRING)
+        return wrong_type(c, "isQuantity", &a[0]);
+    k8s_quantity q;
+    const char *why;
+    expr_value v = {.kind = EXPR_BOOL};
+    v.v.b = k8s_quantity_parse(a[0].v.s, a[0].len, &q, &why) == 0;
+    return v;
+}
+
+/* flinkMemory, flinkResourceMemory, jvmMemory: a string to a quantity of bytes. */
+static expr_value memory(const expr_call *c, const expr_value *a, char which)
+{
+    const char *name = which == 'f' ? "flinkMemory" : which == 'r' ? "flinkResourceMemory" : "jvmMemory";
+    if (a[0].kind != EXPR_STRING)
+        return wrong_type(c, name, &a[0]);
+    const char *why;
+    int64_t bytes;
+    k8s_quantity q;
+    int rc;
+    if (which == 'r') {
+        rc = k8s_flink_resource_memory_parse(a[0].v.s, a[0].len, &q, &why);
+    } else {
+        rc = which == 'f' ? k8s_flink_memory_parse(a[0].v.s, a[0].len, &bytes, &why)
+                          : k8s_jvm_memory_parse(a[0].v.s, a[0].len, &bytes, &why);
+        q = k8s_quantity_from_int(bytes);
+    }
+    if (rc != 0)
+        return expr_error_new(c->a, "expr.quantity", c->span, "%s('%.*s'): %s", name,
+                              (int)(a[0].len > 64 ? 64 : a[0].len), a[0].v.s, why);
+    return make_quantity(c, q);
+}
+
+static expr_value fn_flink_memory(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)r;
+    (void)n;
+    return memory(c, a, 'f');
+}
+
+static expr_value fn_flink_resource_memory(const expr_call *c, const expr_value *r,
+                                           const expr_value *a, size_t n)
+{
+    (void)r;
+    (void)n;
+    return memory(c, a, 'r');
+}
+
+static expr_value fn_jvm_memory(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)r;
+    (void)n;
+    return memory(c, a, 'j');
+}
+
+/* The methods: the receiver must be a quantity; 'name' picks the operation. */
+static expr_value method(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
+                         const char *name)
+{
+    const k8s_quantity *q = as_quantity(r);
+    if (q == NULL)
+        return wrong_type(c, name, r);
+    expr_value v = {.kind = EXPR_BOOL};
+    if (n == 0) {
+        if (strcmp(name, "isInteger") == 0) {
+            v.v.b = k8s_quantity_is_integer(q);
+            return v;
+        }
+        if (strcmp(name, "sign") == 0) {
+            v.kind = EXPR_INT;
+            v.v.i = q->nano > 0 ? 1 : q->nano < 0 ? -1 : 0;
+            return v;
+        }
+        if (strcmp(name, "asApproximateFloat") == 0) {
+            v.kind = EXPR_DOUBLE;
+            v.v.d = k8s_quantity_to_double(q);
+            return v;
+        }
+        v.kind = EXPR_INT; /* asInteger */
+        if (k8s_quantity_to_int(q, &v.v.i) != 0)
+            return expr_error_new(c->a, "expr.range", c->span,
+                                  "asInteger(): the quantity is not an integer within int64");
+        return v;
+    }
+    k8s_quantity other;
+    const k8s_quantity *o = as_quantity(&a[0]);
+    bool arith = strcmp(name, "add") == 0 || strcmp(name, "sub") == 0;
+    if (o == NULL && arith && a[0].kind == EXPR_INT) {
+        other = k8s_quantity_from_int(a[0].v.i);
+        o = &other;
+    }
+    if (o == NULL)
+        return wrong_type(c, name, &a[0]);
+    if (arith) {
+        k8s_quantity out;
+        if (k8s_quantity_add(q, o, name[0] == 's', &out) != 0)
+            return expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+        return make_quantity(c, out);
+    }
+    int cmp = k8s_quantity_cmp(q, o);
+    if (strcmp(name, "compareTo") == 0) {
+        v.kind = EXPR_INT;
+        v.v.i = cmp;
+        return v;
+    }
+    v.v.b = strcmp(name, "isLessThan") == 0 ? cmp < 0 : cmp > 0;
+    return v;
+}
+
+#define METHOD(fname, cname)                                                                   \
+    static expr_value fname(const expr_call *c, const expr_value *r, const expr_value *a,      \
+                            size_t n)                                                          \
+    {                                                                                          \
+        return method(c, r, a, n, cname);                                                      \
+    }
+METHOD(fn_is_integer, "isInteger")
+METHOD(fn_sign, "sign")
+METHOD(fn_as_float, "asApproximateFloat")
+METHOD(fn_as_integer, "asInteger")
+METHOD(fn_add, "add")
+METHOD(fn_sub, "sub")
+METHOD(fn_compare_to, "compareTo")
+METHOD(fn_is_less, "isLessThan")
+METHOD(fn_is_greater, "isGreaterThan")
+
+const expr_fn_def policy_functions[] = {
+    {"quantity", EXPR_GLOBAL, 1, 1, fn_quantity},
+    {"isQuantity", EXPR_GLOBAL, 1, 1, fn_is_quantity},
+    {"flinkMemory", EXPR_GLOBAL, 1, 1, fn_flink_memory},
+    {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
+    {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
+    {"isInteger", EXPR_MEMBER, 0, 0, fn_is_integer},
+    {"sign", EXPR_MEMBER, 0, 0, fn_sign},
+    {"asApproximateFloat", EXPR_MEMBER, 0, 0, fn_as_float},
+    {"asInteger", EXPR_MEMBER, 0, 0, fn_as_integer},
+    {"add", EXPR_MEMBER, 1, 1, fn_add},
+    {"sub", EXPR_MEMBER, 1, 1, fn_sub},
+    {"compareTo", EXPR_MEMBER, 1, 1, fn_compare_to},
+    {"isLessThan", EXPR_MEMBER, 1, 1, fn_is_less},
+    {"isGreaterThan", EXPR_MEMBER, 1, 1, fn_is_greater},
+};
+const size_t policy_n_functions = sizeof policy_functions / sizeof policy_functions[0];

@@ -4,5 +4,6 @@
 #define SG_CLI_H
 
 int cli_cmd_certs(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 
 #endif

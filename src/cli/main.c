@@ -15,6 +15,7 @@ static const struct command {
 } commands[] = {
     {"serve", server_cmd_serve, "run the admission webhook over HTTPS"},
     {"certs", cli_cmd_certs, "create development certificates (certs generate)"},
+    {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON inputs"},
     {"version", cmd_version, "print the version and commit"},
 };
 

@@ -149,8 +149,10 @@ static token lex_number(lexer *lx, token t)
         i = 2;
         uint64_t v = 0;
         bool over = false;
-        if (i >= rest || !is_hex(s[i]))
+        if (i >= rest || !is_hex(s[i])) {
+            lx->pos += i;
             return tok_error(t, "invalid hexadecimal literal");
+        }
         for (; i < rest && is_hex(s[i]); i++) {
             over |= v > (UINT64_MAX >> 4);
             v = v << 4 | (uint64_t)hex_val(s[i]);
@@ -192,8 +194,10 @@ static token lex_number(lexer *lx, token t)
         }
     }
     char buf[400];
-    if (i >= sizeof buf)
+    if (i >= sizeof buf) {
+        lx->pos += i;
         return tok_error(t, "number literal too long");
+    }
     memcpy(buf, s, i);
     buf[i] = '\0';
     lx->pos += i;
@@ -339,6 +343,9 @@ token lex_next(lexer *lx)
             t = tok_error(t, "unexpected character");
         }
     }
+    /* Every token consumes input, errors included, or a caller skipping errors would spin. */
+    if (lx->pos == t.span.start)
+        lx->pos++;
     t.span.end = (uint32_t)lx->pos;
     return t;
 }

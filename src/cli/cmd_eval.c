@@ -1,0 +1,218 @@
+/* cmd_eval.c - 'streamguard eval': evaluate one expression against JSON inputs. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../expr/expr.h"
+#include "../policy/functions.h"
+#include "../util/buf.h"
+#include "../util/file.h"
+#include "cli.h"
+
+#define INPUT_MAX ((size_t)8 << 20)
+#define MAX_BINDINGS 64
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: streamguard eval EXPR [--object FILE] [--old-object FILE] [--params FILE]\n"
+            "                            [--bindings FILE] [--typed]\n"
+            "\n"
+            "Evaluates one CEL expression and prints its value as JSON.\n"
+            "Bindings: object, oldObject, params (JSON files; absent ones are null), request\n"
+            "(null) and variables (an empty map), plus those of --bindings. Functions: standard\n"
+            "CEL, the Kubernetes string, list and quantity libraries, flinkMemory,\n"
+            "flinkResourceMemory and jvmMemory (docs/cel-compat.md).\n"
+            "\n"
+            "options:\n"
+            "  --object FILE      the object, JSON\n"
+            "  --old-object FILE  the old object, JSON\n"
+            "  --params FILE      the policy parameters, JSON\n"
+            "  --bindings FILE    more variables: a JSON object of name -> value in the tagged\n"
+            "                     form of the cel-spec vectors, e.g. {\"x\": {\"int\": \"5\"}}\n"
+            "  --typed            print the value in that tagged form ({\"int\":\"5\"})\n"
+            "  -h, --help         show this help\n"
+            "\n"
+            "Exit codes: 0 a value, 1 an evaluation error, 2 a syntax, usage or input error.\n");
+}
+
+/* Prints the line of 'src' holding byte 'off' and a caret under it. */
+static void caret(const char *src, size_t len, size_t off, FILE *f)
+{
+    size_t b = off, e = off;
+    while (b > 0 && src[b - 1] != '\n')
+        b--;
+    while (e < len && src[e] != '\n')
+        e++;
+    fprintf(f, "    %.*s\n    ", (int)(e - b), src + b);
+    for (size_t i = b; i < off && i < e; i++)
+        fputc(src[i] == '\t' ? '\t' : ' ', f);
+    fprintf(f, "^\n");
+}
+
+static size_t offset_of(const char *src, size_t len, int line, int col)
+{
+    size_t off = 0;
+    for (int l = 1; l < line && off < len; off++)
+        if (src[off] == '\n')
+            l++;
+    off += col > 0 ? (size_t)col - 1 : 0;
+    return off > len ? len : off;
+}
+
+static cJSON *read_json(const char *path, diag_list *dl)
+{
+    buf b;
+    buf_init(&b, INPUT_MAX);
+    if (file_read(path, INPUT_MAX, &b, dl) != 0)
+        return NULL;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, 1);
+    if (j == NULL) {
+        srcpos at = {.file = path};
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "not valid JSON near byte %zu",
+                 end ? (size_t)(end - b.data) : 0);
+    }
+    buf_clear(&b);
+    return j;
+}
+
+struct inputs {
+    cJSON *object, *old_object, *params, *bindings;
+};
+
+static void inputs_free(struct inputs *in)
+{
+    cJSON_Delete(in->object);
+    cJSON_Delete(in->old_object);
+    cJSON_Delete(in->params);
+    cJSON_Delete(in->bindings);
+}
+
+/* Fills the bindings; returns their count, or -1 with diags. */
+static int bind(const struct inputs *in, arena *a, const char **names, expr_binding *vars,
+                diag_list *dl)
+{
+    static cJSON empty_map = {.type = cJSON_Object};
+    int n = 0;
+    vars[n++] = (expr_binding){"object", expr_from_json(in->object)};
+    vars[n++] = (expr_binding){"oldObject", expr_from_json(in->old_object)};
+    vars[n++] = (expr_binding){"params", expr_from_json(in->params)};
+    vars[n++] = (expr_binding){"request", expr_from_json(NULL)};
+    vars[n++] = (expr_binding){"variables", expr_from_json(&empty_map)};
+    if (in->bindings != NULL && !cJSON_IsObject(in->bindings)) {
+        diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "--bindings must hold a JSON object");
+        return -1;
+    }
+    for (const cJSON *b = in->bindings ? in->bindings->child : NULL; b; b = b->next) {
+        if (n == MAX_BINDINGS) {
+            diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "more than %d bindings", MAX_BINDINGS);
+            return -1;
+        }
+        expr_value v = expr_from_typed_json(b, a);
+        if (v.kind == EXPR_ERROR) {
+            diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "binding '%s': %s", b->string,
+                     v.v.err->msg);
+            return -1;
+        }
+        vars[n++] = (expr_binding){b->string, v};
+    }
+    for (int i = 0; i < n; i++)
+        names[i] = vars[i].name;
+    return n;
+}
+
+static int run(const char *src, const struct inputs *in, bool typed)
+{
+    int rc = 2;
+    size_t len = strlen(src);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *names[MAX_BINDINGS];
+    expr_binding vars[MAX_BINDINGS];
+    int nv = a ? bind(in, a, names, vars, &dl) : -1;
+    expr_decls decls = {.vars = names, .n_vars = nv > 0 ? (size_t)nv : 0,
+                        .fns = policy_functions, .n_fns = policy_n_functions};
+    srcpos at = {.file = "<expr>", .line = 1, .col = 1};
+    expr_prog *p = nv >= 0 ? expr_compile(a, src, len, &decls, &at, &dl) : NULL;
+    if (p == NULL) {
+        char line[2048];
+        for (size_t i = 0; i < dl.count; i++) {
+            fprintf(stderr, "%s\n", diag_format(&dl.items[i], line, sizeof line));
+            if (dl.items[i].at.file && strcmp(dl.items[i].at.file, "<expr>") == 0)
+                caret(src, len, offset_of(src, len, dl.items[i].at.line, dl.items[i].at.col), stderr);
+        }
+        goto done;
+    }
+    expr_env env = {.vars = vars, .n_vars = (size_t)nv};
+    expr_value v = expr_eval(p, &env, a);
+    if (v.kind == EXPR_ERROR) {
+        fprintf(stderr, "<expr>:1:%u: error[%s]: %s\n", v.v.err->span.start + 1, v.v.err->code,
+                v.v.err->msg);
+        caret(src, len, v.v.err->span.start, stderr);
+        rc = 1;
+        goto done;
+    }
+    char *out = expr_to_json(&v, typed);
+    if (out == NULL) {
+        fprintf(stderr, "streamguard eval: the value has no plain JSON form (NaN or infinity); "
+                        "use --typed\n");
+        rc = 1;
+        goto done;
+    }
+    printf("%s\n", out);
+    free(out);
+    rc = 0;
+done:
+    diag_list_clear(&dl);
+    arena_free(a);
+    return rc;
+}
+
+int cli_cmd_eval(int argc, char **argv)
+{
+    static const struct option longs[] = {{"object", required_argument, NULL, 'o'},
+                                           {"old-object", required_argument, NULL, 'O'},
+                                           {"params", required_argument, NULL, 'p'},
+                                           {"bindings", required_argument, NULL, 'b'},
+                                           {"typed", no_argument, NULL, 't'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+    const char *files[4] = {NULL, NULL, NULL, NULL};
+    bool typed = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'o': files[0] = optarg; break;
+        case 'O': files[1] = optarg; break;
+        case 'p': files[2] = optarg; break;
+        case 'b': files[3] = optarg; break;
+        case 't': typed = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "streamguard eval: give exactly one expression\n\n");
+        usage(stderr);
+        return 2;
+    }
+    struct inputs in = {0};
+    cJSON **slots[4] = {&in.object, &in.old_object, &in.params, &in.bindings};
+    diag_list dl;
+    diag_list_init(&dl);
+    for (int i = 0; i < 4; i++) {
+        if (files[i] != NULL && (*slots[i] = read_json(files[i], &dl)) == NULL) {
+            diag_list_print(&dl, stderr);
+            diag_list_clear(&dl);
+            inputs_free(&in);
+            return 2;
+        }
+    }
+    int rc = run(argv[optind], &in, typed);
+    inputs_free(&in);
+    return rc;
+}

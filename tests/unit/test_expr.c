@@ -1,0 +1,267 @@
+/* test_expr.c - the expression language: the tests/fixtures/expr/ case tables (evaluation
+ * against JSON objects), syntax and checking errors with their positions, and the limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr/expr_int.h"
+#include "policy/functions.h"
+#include "util/buf.h"
+#include "util/file.h"
+
+static const char *const var_names[] = {"object", "oldObject", "params"};
+static const expr_decls decls = {.vars = var_names, .n_vars = 3, .fns = policy_functions,
+                                 .n_fns = 0 /* set in main */};
+static expr_decls the_decls;
+
+/* Compiles and evaluates 'src' against the JSON 'input' as 'object'; returns the result as
+ * plain JSON, "!code" for an error, or "!!code" for a compile error. malloc'd. */
+static char *run(const char *src, const char *input)
+{
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    cJSON *obj = cJSON_Parse(input);
+    if (obj == NULL)
+        fail_msg("bad test input JSON: %s", input);
+    diag_list dl;
+    diag_list_init(&dl);
+    char *out;
+    expr_prog *p = expr_compile(a, src, strlen(src), &the_decls, NULL, &dl);
+    if (p == NULL) {
+        out = NULL;
+        if (asprintf(&out, "!!%s", dl.count ? dl.items[0].code : "?") < 0)
+            out = NULL;
+    } else {
+        expr_binding vars[] = {{"object", expr_from_json(obj)}};
+        expr_env env = {.vars = vars, .n_vars = 1};
+        expr_value v = expr_eval(p, &env, a);
+        if (v.kind == EXPR_ERROR) {
+            if (asprintf(&out, "!%s", v.v.err->code) < 0)
+                out = NULL;
+        } else {
+            out = expr_to_json(&v, false);
+        }
+    }
+    diag_list_clear(&dl);
+    cJSON_Delete(obj);
+    arena_free(a);
+    return out;
+}
+
+/* Compares JSON texts by meaning (key order and number spelling aside). */
+static bool json_same(const char *a, const char *b)
+{
+    if (a[0] == '!' || b[0] == '!')
+        return strcmp(a, b) == 0;
+    cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+    bool same = x && y && cJSON_Compare(x, y, true);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return same;
+}
+
+static void run_cases_file(const char *path)
+{
+    buf b;
+    diag_list dl;
+    diag_list_init(&dl);
+    buf_init(&b, 1 << 20);
+    if (file_read(path, 1 << 20, &b, &dl) != 0)
+        fail_msg("cannot read %s", path);
+    char *lines[4096];
+    int n = 0;
+    for (char *save = NULL, *l = strtok_r(b.data, "\n", &save); l && n < 4096;
+         l = strtok_r(NULL, "\n", &save)) {
+        if (l[0] != '#' && l[0] != '\0')
+            lines[n++] = l;
+    }
+    if (n % 3 != 0)
+        fail_msg("%s: %d lines, not groups of three", path, n);
+    for (int i = 0; i < n; i += 3) {
+        char *got = run(lines[i], lines[i + 1]);
+        if (got == NULL || !json_same(got, lines[i + 2]))
+            fail_msg("%s case %d: %s\n  input %s\n  got   %s\n  want  %s", path, i / 3 + 1,
+                     lines[i], lines[i + 1], got ? got : "(null)", lines[i + 2]);
+        free(got);
+    }
+    buf_clear(&b);
+}
+
+static void test_policy_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/policy.cases");
+}
+
+static void test_limit_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/limits.cases");
+}
+
+/* Compile errors: code and line:col, relative to where the expression sits in its file. */
+static const struct {
+    const char *src, *code;
+    int line, col;
+} compile_errors[] = {
+    {"1 +", "expr.syntax", 10, 8},
+    {"(1 + 2", "expr.syntax", 10, 11},
+    {"object.", "expr.syntax", 10, 12},
+    {"a b", "expr.syntax", 10, 7},
+    {"'unterminated", "expr.syntax", 10, 5},
+    {"\"a\nb\"", "expr.syntax", 10, 5},
+    {"'\\q'", "expr.syntax", 10, 5},
+    {"b'\\u00ff'", "expr.syntax", 10, 5},
+    {"9223372036854775809", "expr.syntax", 10, 5},
+    {"18446744073709551616u", "expr.syntax", 10, 5},
+    {"if", "expr.syntax", 10, 5},
+    {"object.x.all(1, true)", "expr.syntax", 10, 18},
+    {"has(object)", "expr.syntax", 10, 5},
+    {"Foo{a: 1}", "expr.unsupported", 10, 8},
+    {"nope.x", "expr.undeclared", 10, 5},
+    {"object.x &&\n  frobnicate(1)", "expr.undeclared", 11, 3},
+    {"size()", "expr.arity", 10, 5},
+    {"'a'.startsWith()", "expr.arity", 10, 5},
+    {"'a'.int()", "expr.undeclared", 10, 5},
+    {"'x'.matches('(')", "expr.regex", 10, 17},
+    {"`a`", "expr.syntax", 10, 5},
+    {"1 @ 2", "expr.syntax", 10, 7},
+};
+
+static void test_compile_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof compile_errors / sizeof compile_errors[0]; i++) {
+        arena *a = arena_new(1 << 20);
+        diag_list dl;
+        diag_list_init(&dl);
+        srcpos at = {.file = "policies/p.yaml", .line = 10, .col = 5};
+        const char *src = compile_errors[i].src;
+        expr_prog *p = expr_compile(a, src, strlen(src), &the_decls, &at, &dl);
+        if (p != NULL || dl.count == 0)
+            fail_msg("case %zu (%s): compiled", i, src);
+        const diag *d = &dl.items[0];
+        if (strcmp(d->code, compile_errors[i].code) != 0 || d->at.line != compile_errors[i].line ||
+            d->at.col != compile_errors[i].col || strcmp(d->at.file, "policies/p.yaml") != 0)
+            fail_msg("case %zu (%s): %s:%d:%d [%s] %s, want %d:%d [%s]", i, src, d->at.file,
+                     d->at.line, d->at.col, d->code, d->msg, compile_errors[i].line,
+                     compile_errors[i].col, compile_errors[i].code);
+        diag_list_clear(&dl);
+        arena_free(a);
+    }
+}
+
+/* One pass reports several problems. */
+static void test_reports_several_errors(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *src = "foo(1) + bar(2) + nope";
+    assert_null(expr_compile(a, src, strlen(src), &the_decls, NULL, &dl));
+    assert_int_equal(dl.count, 3);
+    diag_list_clear(&dl);
+    const char *syn = "(1 + ) * (2 + ) ]";
+    assert_null(expr_compile(a, syn, strlen(syn), &the_decls, NULL, &dl));
+    assert_true(dl.count >= 2);
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
+/* Deep nesting, long chains, huge sources: a limit error, not a crash. */
+static void test_hostile_sources(void **state)
+{
+    (void)state;
+    static const struct { const char *open, *close; int reps; } shapes[] = {
+        {"(", ")", 100000}, {"[", "]", 5000}, {"{1:", "}", 5000}, {"!", "", 100000},
+        {"-", "", 100000},  {"f(", ")", 5000}, {"1 + ", "", 20000}, {"a.", "b", 20000},
+        {"true ? 1 : ", "0", 5000}, {"x.map(y, ", ")", 5000},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        buf b;
+        buf_init(&b, 8 << 20);
+        for (int k = 0; k < shapes[i].reps; k++)
+            buf_puts(&b, shapes[i].open);
+        buf_puts(&b, "1");
+        for (int k = 0; k < shapes[i].reps; k++)
+            buf_puts(&b, shapes[i].close);
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        diag_list dl;
+        diag_list_init(&dl);
+        expr_prog *p = expr_compile(a, b.data, b.len, &the_decls, NULL, &dl);
+        if (p != NULL)
+            fail_msg("shape %zu compiled", i);
+        bool limit = false;
+        for (size_t d = 0; d < dl.count; d++)
+            limit |= strcmp(dl.items[d].code, "expr.limit") == 0;
+        if (!limit)
+            fail_msg("shape %zu: no expr.limit (first: %s)", i, dl.count ? dl.items[0].msg : "-");
+        diag_list_clear(&dl);
+        arena_free(a);
+        buf_clear(&b);
+    }
+}
+
+/* The JSON number rule: integral numbers are ints, others doubles. */
+static void test_json_numbers(void **state)
+{
+    (void)state;
+    static const struct { const char *json, *type; } cases[] = {
+        {"3", "int"}, {"3.0", "int"}, {"-0", "int"}, {"1e3", "int"}, {"2.5", "double"},
+        {"1e300", "double"}, {"9223372036854775807", "double"}, {"-9223372036854775808", "int"},
+        {"\"3\"", "string"}, {"true", "bool"}, {"null", "null_type"}, {"[]", "list"}, {"{}", "map"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *j = cJSON_Parse(cases[i].json);
+        expr_value v = expr_from_json(j);
+        if (strcmp(expr_type_name(&v), cases[i].type) != 0)
+            fail_msg("case %zu: %s is %s, want %s", i, cases[i].json, expr_type_name(&v), cases[i].type);
+        cJSON_Delete(j);
+    }
+}
+
+/* A compiled program is immutable: evaluating it many times, with different inputs, gives
+ * independent answers. */
+static void test_compile_once_eval_many(void **state)
+{
+    (void)state;
+    arena *pa = arena_new(1 << 20);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *src = "object.n * 2";
+    expr_prog *p = expr_compile(pa, src, strlen(src), &the_decls, NULL, &dl);
+    assert_non_null(p);
+    for (int i = 0; i < 100; i++) {
+        char in[32];
+        snprintf(in, sizeof in, "{\"n\":%d}", i);
+        cJSON *obj = cJSON_Parse(in);
+        arena *a = arena_new(4096);
+        expr_binding vars[] = {{"object", expr_from_json(obj)}};
+        expr_env env = {.vars = vars, .n_vars = 1};
+        expr_value v = expr_eval(p, &env, a);
+        assert_int_equal(v.kind, EXPR_INT);
+        assert_int_equal(v.v.i, 2 * i);
+        arena_free(a);
+        cJSON_Delete(obj);
+    }
+    arena_free(pa);
+}
+
+int main(void)
+{
+    the_decls = decls;
+    the_decls.n_fns = policy_n_functions;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
+        cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
+        cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),
+        cmocka_unit_test(test_compile_once_eval_many),
+    };
+    return cmocka_run_group_tests_name("expr", tests, NULL, NULL);
+}

@@ -38,7 +38,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration check valgrind bench clean format
+.PHONY: all deps run test test-only unit integration check valgrind bench fuzz clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -76,6 +76,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 integration: $(BUILD)/streamguard
+	tests/integration/cli_test.sh $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
 
 check: deps
@@ -90,9 +91,31 @@ valgrind: deps all
 	      --log-file=$(BUILD)/valgrind-%p.log" \
 	    tests/integration/server_test.sh $(BUILD)/streamguard
 
-bench: deps all
+$(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
+
+bench: deps all $(BUILD)/bench_expr
 	@scripts/deps.sh bench
+	@echo "== expression language: compiled once, evaluated 10^6 times"
+	$(BUILD)/bench_expr 1000000
+	@echo "== server"
 	tests/bench/bench.sh $(BUILD)/streamguard
+
+# libFuzzer on parse + check + eval, under ASan and UBSan. New inputs go to tests/fuzz/corpus
+# (replayed by make test); FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 600
+FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c)
+build/fuzz/fuzz_expr: tests/fuzz/fuzz_expr.c $(FUZZ_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8) \
+	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8)
+
+fuzz: deps
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_expr
+	build/fuzz/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+	    -max_len=4096 tests/fuzz/corpus tests/fuzz/seeds
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

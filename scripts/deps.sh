@@ -3,6 +3,7 @@
 #   scripts/deps.sh build      compilers' libraries, cmocka, curl, openssl (for make run/test)
 #   scripts/deps.sh valgrind   valgrind
 #   scripts/deps.sh bench      nginx and wrk
+#   scripts/deps.sh fuzz       clang and its libFuzzer runtime
 # As root it runs apt-get (update first); otherwise it prints the command to run.
 set -eu
 
@@ -10,7 +11,8 @@ case "${1:-build}" in
 build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
-*) echo "usage: scripts/deps.sh build|valgrind|bench" >&2; exit 2 ;;
+fuzz)     pkgs="clang libclang-rt-14-dev" ;;
+*) echo "usage: scripts/deps.sh build|valgrind|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=""

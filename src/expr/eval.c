@@ -50,6 +50,16 @@ static expr_value no_overload(evalctx *e, expr_span span, const char *fn, const 
 static bool is_map(const expr_value *v) { return v->kind == EXPR_MAP; }
 
 /* Field selection on a value that is not optional. 'opt': .?f semantics. */
+/* The span of the field name of a selection (a.b: the 'b'), where errors point. */
+static expr_span field_span(const expr_node *n)
+{
+    uint32_t len = (uint32_t)strlen(n->name);
+    expr_span s = n->span;
+    if (s.end - s.start > len)
+        s.start = s.end - len;
+    return s;
+}
+
 static expr_value select_field(evalctx *e, const expr_value *t, const char *name, bool opt,
                                expr_span span)
 {
@@ -92,9 +102,9 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
     if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
         if (t.v.opt == NULL)
             return t;
-        return select_field(e, t.v.opt, n->name, true, n->span);
+        return select_field(e, t.v.opt, n->name, true, field_span(n));
     }
-    return select_field(e, &t, n->name, n->optional, n->span);
+    return select_field(e, &t, n->name, n->optional, field_span(n));
 }
 
 /* A list index: int, uint, or a double with an integral value. */
@@ -326,10 +336,15 @@ static expr_value concat(evalctx *e, const expr_value *x, const expr_value *y, e
         expr_list *l = ev_list_new(e->a, n + m);
         if (l == NULL)
             return ERR(e, "expr.limit", span, "out of memory");
-        for (uint32_t i = 0; i < n; i++)
-            l->items[i] = ev_list_at(x, i);
-        for (uint32_t i = 0; i < m; i++)
-            l->items[n + i] = ev_list_at(y, i);
+        ev_iter it;
+        expr_value el;
+        uint32_t k = 0;
+        ev_iter_init(&it, x);
+        while (ev_iter_next(&it, NULL, &el))
+            l->items[k++] = el;
+        ev_iter_init(&it, y);
+        while (ev_iter_next(&it, NULL, &el))
+            l->items[k++] = el;
         expr_value v = {.kind = EXPR_LIST};
         v.v.list = l;
         return v;
@@ -351,12 +366,12 @@ static expr_value concat(evalctx *e, const expr_value *x, const expr_value *y, e
 static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, expr_span span)
 {
     if (c->kind == EXPR_LIST) {
-        uint32_t n = ev_size(c);
-        for (uint32_t i = 0; i < n; i++) {
-            expr_value el = ev_list_at(c, i);
+        ev_iter it;
+        expr_value el;
+        ev_iter_init(&it, c);
+        while (ev_iter_next(&it, NULL, &el))
             if (expr_equal(x, &el))
                 return ev_bool(true);
-        }
         return ev_bool(false);
     }
     if (is_map(c)) {
@@ -507,15 +522,18 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
 {
     uint32_t len = ev_size(r), count = 0, kept = 0;
     bool is_list = r->kind == EXPR_LIST;
-    expr_value err = {.kind = EXPR_NULL};
+    expr_value err = {.kind = EXPR_NULL}, key, el;
+    ev_iter it;
+    ev_iter_init(&it, r);
     expr_list *out = NULL;
     if (n->sub == M_MAP || n->sub == M_FILTER) {
         out = ev_list_new(e->a, len);
         if (out == NULL)
             return ERR(e, "expr.limit", n->span, "out of memory");
     }
-    for (uint32_t i = 0; i < len; i++) {
-        expr_value el = is_list ? ev_list_at(r, i) : ev_map_key(r, i);
+    while (ev_iter_next(&it, &key, &el)) {
+        if (!is_list)
+            el = key; /* a map's comprehension ranges over its keys */
         e->locals[e->nlocals - 1].v = el;
         expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
         if (n->sub == M_ALL || n->sub == M_EXISTS) {

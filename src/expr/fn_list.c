@@ -10,15 +10,19 @@ expr_value fn_is_sorted(const expr_call *c, const expr_value *r, const expr_valu
     (void)n;
     if (!is_list(r))
         return fn_no_overload(c, "isSorted", r);
-    uint32_t cnt = ev_size(r);
-    for (uint32_t i = 1; i < cnt; i++) {
-        expr_value x = ev_list_at(r, i - 1), y = ev_list_at(r, i);
+    ev_iter it;
+    expr_value x, y;
+    ev_iter_init(&it, r);
+    if (!ev_iter_next(&it, NULL, &x))
+        return ev_bool(true);
+    while (ev_iter_next(&it, NULL, &y)) {
         bool ok;
         int cmp = ev_compare(&x, &y, &ok);
         if (!ok)
             return fn_no_overload(c, "isSorted", &y);
         if (cmp > 0)
             return ev_bool(false);
+        x = y;
     }
     return ev_bool(true);
 }
@@ -29,14 +33,14 @@ expr_value fn_sum(const expr_call *c, const expr_value *r, const expr_value *a, 
     (void)n;
     if (!is_list(r))
         return fn_no_overload(c, "sum", r);
-    uint32_t cnt = ev_size(r);
-    if (cnt == 0)
+    ev_iter it;
+    expr_value acc, x;
+    ev_iter_init(&it, r);
+    if (!ev_iter_next(&it, NULL, &acc))
         return ev_int(0);
-    expr_value acc = ev_list_at(r, 0);
     if (acc.kind != EXPR_INT && acc.kind != EXPR_UINT && acc.kind != EXPR_DOUBLE)
         return fn_no_overload(c, "sum", &acc);
-    for (uint32_t i = 1; i < cnt; i++) {
-        expr_value x = ev_list_at(r, i);
+    while (ev_iter_next(&it, NULL, &x)) {
         if (x.kind != acc.kind)
             return fn_no_overload(c, "sum", &x);
         bool over = false;
@@ -57,12 +61,14 @@ static expr_value extreme(const expr_call *c, const expr_value *r, bool want_max
     const char *name = want_max ? "max" : "min";
     if (!is_list(r))
         return fn_no_overload(c, name, r);
-    uint32_t cnt = ev_size(r);
-    if (cnt == 0)
+    ev_iter it;
+    expr_value best, x;
+    ev_iter_init(&it, r);
+    if (!ev_iter_next(&it, NULL, &best))
         return fn_error(c, "expr.index", want_max ? "max() of an empty list" : "min() of an empty list");
-    expr_value best = ev_list_at(r, 0);
-    for (uint32_t i = 1; i < cnt; i++) {
-        expr_value x = ev_list_at(r, i);
+    uint32_t cnt = 1;
+    while (ev_iter_next(&it, NULL, &x)) {
+        cnt++;
         bool ok;
         int cmp = ev_compare(&x, &best, &ok);
         if (!ok)
@@ -98,10 +104,11 @@ expr_value fn_list_index_of(const expr_call *c, const expr_value *r, const expr_
 {
     if (n > 1)
         return fn_no_overload(c, last ? "lastIndexOf" : "indexOf", r);
-    uint32_t cnt = ev_size(r);
-    int64_t found = -1;
-    for (uint32_t i = 0; i < cnt; i++) {
-        expr_value x = ev_list_at(r, i);
+    ev_iter it;
+    expr_value x;
+    int64_t found = -1, i = 0;
+    ev_iter_init(&it, r);
+    for (; ev_iter_next(&it, NULL, &x); i++) {
         if (expr_equal(&x, &a[0])) {
             found = i;
             if (!last)

@@ -136,10 +136,11 @@ expr_value fn_join(const expr_call *c, const expr_value *r, const expr_value *a,
 {
     if (r->kind != EXPR_LIST || (n > 0 && !is_str(&a[0])))
         return fn_no_overload(c, "join", r);
-    uint32_t cnt = ev_size(r);
     uint64_t total = 0;
-    for (uint32_t i = 0; i < cnt; i++) {
-        expr_value it = ev_list_at(r, i);
+    ev_iter iter;
+    expr_value it;
+    ev_iter_init(&iter, r);
+    for (uint32_t i = 0; ev_iter_next(&iter, NULL, &it); i++) {
         if (!is_str(&it))
             return fn_no_overload(c, "join", &it);
         total += it.len + (n > 0 && i > 0 ? a[0].len : 0);
@@ -150,8 +151,8 @@ expr_value fn_join(const expr_call *c, const expr_value *r, const expr_value *a,
     if (s == NULL)
         return too_big(c);
     uint32_t k = 0;
-    for (uint32_t i = 0; i < cnt; i++) {
-        expr_value it = ev_list_at(r, i);
+    ev_iter_init(&iter, r);
+    for (uint32_t i = 0; ev_iter_next(&iter, NULL, &it); i++) {
         if (n > 0 && i > 0) {
             memcpy(s + k, a[0].v.s, a[0].len);
             k += a[0].len;

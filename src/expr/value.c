@@ -98,20 +98,36 @@ expr_value ev_list_at(const expr_value *v, uint32_t i)
     return v->v.list->items[i];
 }
 
-expr_value ev_map_key(const expr_value *v, uint32_t i)
+void ev_iter_init(ev_iter *it, const expr_value *v)
 {
-    if (v->json) {
-        const cJSON *c = cJSON_GetArrayItem(v->v.j, (int)i);
-        return ev_str(c->string, (uint32_t)strlen(c->string));
-    }
-    return v->v.map->kv[2 * i];
+    it->v = v;
+    it->i = 0;
+    it->c = v->json ? v->v.j->child : NULL;
+    it->n = v->json ? 0 : v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
 }
 
-expr_value ev_map_val(const expr_value *v, uint32_t i)
+bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
 {
-    if (v->json)
-        return expr_from_json(cJSON_GetArrayItem(v->v.j, (int)i));
-    return v->v.map->kv[2 * i + 1];
+    if (it->v->json) {
+        if (it->c == NULL)
+            return false;
+        if (key != NULL && it->v->kind == EXPR_MAP)
+            *key = ev_str(it->c->string, (uint32_t)strlen(it->c->string));
+        *val = expr_from_json(it->c);
+        it->c = it->c->next;
+        return true;
+    }
+    if (it->i >= it->n)
+        return false;
+    if (it->v->kind == EXPR_LIST) {
+        *val = it->v->v.list->items[it->i];
+    } else {
+        if (key != NULL)
+            *key = it->v->v.map->kv[2 * it->i];
+        *val = it->v->v.map->kv[2 * it->i + 1];
+    }
+    it->i++;
+    return true;
 }
 
 bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
@@ -262,25 +278,26 @@ bool expr_equal(const expr_value *a, const expr_value *b)
     case EXPR_OPAQUE:
         return a->v.obj->type == b->v.obj->type && a->v.obj->type->equal(a->v.obj, b->v.obj);
     case EXPR_LIST: {
-        uint32_t n = ev_size(a);
-        if (n != ev_size(b))
+        if (ev_size(a) != ev_size(b))
             return false;
-        for (uint32_t i = 0; i < n; i++) {
-            expr_value x = ev_list_at(a, i), y = ev_list_at(b, i);
+        ev_iter ia, ib;
+        expr_value x, y;
+        ev_iter_init(&ia, a);
+        ev_iter_init(&ib, b);
+        while (ev_iter_next(&ia, NULL, &x) && ev_iter_next(&ib, NULL, &y))
             if (!expr_equal(&x, &y))
                 return false;
-        }
         return true;
     }
     case EXPR_MAP: {
-        uint32_t n = ev_size(a);
-        if (n != ev_size(b))
+        if (ev_size(a) != ev_size(b))
             return false;
-        for (uint32_t i = 0; i < n; i++) {
-            expr_value k = ev_map_key(a, i), x = ev_map_val(a, i), y;
+        ev_iter it;
+        expr_value k, x, y;
+        ev_iter_init(&it, a);
+        while (ev_iter_next(&it, &k, &x))
             if (!ev_map_find(b, &k, &y) || !expr_equal(&x, &y))
                 return false;
-        }
         return true;
     }
     default: return false;
@@ -322,17 +339,17 @@ static cJSON *double_json(double d, bool typed)
 
 static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
 {
-    uint32_t n = ev_size(v);
     cJSON *out = v->kind == EXPR_LIST || typed ? cJSON_CreateArray() : cJSON_CreateObject();
-    for (uint32_t i = 0; out && i < n; i++) {
+    ev_iter it;
+    expr_value k, x;
+    ev_iter_init(&it, v);
+    while (out && ev_iter_next(&it, &k, &x)) {
         if (v->kind == EXPR_LIST) {
-            expr_value x = ev_list_at(v, i);
             cJSON *c = to_cjson(&x, typed, depth + 1);
             if (c == NULL || !cJSON_AddItemToArray(out, c))
                 goto err;
             continue;
         }
-        expr_value k = ev_map_key(v, i), x = ev_map_val(v, i);
         cJSON *cv = to_cjson(&x, typed, depth + 1);
         if (cv == NULL)
             goto err;

@@ -75,6 +75,22 @@ void arena_free(arena *a)
     free(a);
 }
 
+void arena_reset(arena *a)
+{
+    for (struct deferred *d = a->defers; d != NULL; d = d->next)
+        d->fn(d->ptr);
+    a->defers = NULL;
+    struct block *b = a->head;
+    while (b->next != NULL) { /* the first block is the last in the chain */
+        struct block *next = b->next;
+        free(b);
+        b = next;
+    }
+    b->used = 0;
+    a->head = b;
+    a->handed = 0;
+}
+
 void *arena_alloc(arena *a, size_t n)
 {
     if (n == 0)

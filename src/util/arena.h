@@ -19,6 +19,10 @@ arena *arena_new(size_t cap);
 /* Frees every block of 'a' and 'a' itself. NULL is accepted. */
 void arena_free(arena *a);
 
+/* Forgets everything allocated from 'a' (running deferred cleanups) and keeps its first
+ * block for reuse, so that a loop of short-lived uses costs no malloc. */
+void arena_reset(arena *a);
+
 /* Returns 'n' bytes aligned for any object type, owned by 'a', or NULL when the cap would
  * be exceeded or memory is exhausted. The memory is not zeroed. */
 void *arena_alloc(arena *a, size_t n);

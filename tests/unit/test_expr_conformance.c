@@ -38,24 +38,18 @@ static bool same(const expr_value *a, const expr_value *b)
         return false;
     switch (a->kind) {
     case EXPR_DOUBLE: return (isnan(a->v.d) && isnan(b->v.d)) || a->v.d == b->v.d;
-    case EXPR_LIST: {
-        uint32_t n = ev_size(a);
-        if (n != ev_size(b))
-            return false;
-        for (uint32_t i = 0; i < n; i++) {
-            expr_value x = ev_list_at(a, i), y = ev_list_at(b, i);
-            if (!same(&x, &y))
-                return false;
-        }
-        return true;
-    }
+    case EXPR_LIST:
     case EXPR_MAP: {
-        uint32_t n = ev_size(a);
-        if (n != ev_size(b))
+        if (ev_size(a) != ev_size(b))
             return false;
-        for (uint32_t i = 0; i < n; i++) {
-            expr_value k = ev_map_key(a, i), x = ev_map_val(a, i), y;
-            if (!ev_map_find(b, &k, &y) || !same(&x, &y))
+        ev_iter ia, ib;
+        expr_value k, x, y;
+        ev_iter_init(&ia, a);
+        ev_iter_init(&ib, b);
+        while (ev_iter_next(&ia, &k, &x)) {
+            if (a->kind == EXPR_LIST ? !ev_iter_next(&ib, NULL, &y) : !ev_map_find(b, &k, &y))
+                return false;
+            if (!same(&x, &y))
                 return false;
         }
         return true;

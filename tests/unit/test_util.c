@@ -52,6 +52,39 @@ static void test_arena_large_and_strings(void **state)
     arena_free(NULL);
 }
 
+static int deferred_calls;
+static void count_call(void *p)
+{
+    deferred_calls += *(int *)p;
+}
+
+static void test_arena_reset_and_defer(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    static int one = 1, ten = 10;
+    deferred_calls = 0;
+    assert_int_equal(arena_defer(a, count_call, &one), 0);
+    for (int i = 0; i < 100; i++)
+        assert_non_null(arena_alloc(a, 5000)); /* several blocks */
+    arena_reset(a);
+    assert_int_equal(deferred_calls, 1);
+    assert_int_equal(arena_used(a), 0);
+    for (int round = 0; round < 1000; round++) { /* reuse never hits the cap */
+        assert_non_null(arena_alloc(a, 3000));
+        arena_reset(a);
+    }
+    assert_int_equal(arena_defer(a, count_call, &ten), 0);
+    arena_free(a);
+    assert_int_equal(deferred_calls, 11);
+    arena *tiny = arena_new(16);
+    assert_non_null(arena_alloc(tiny, 16));
+    assert_int_equal(arena_defer(tiny, count_call, &one), -1); /* over the cap: run now */
+    assert_int_equal(deferred_calls, 12);
+    arena_free(tiny);
+    assert_int_equal(deferred_calls, 12);
+}
+
 static void test_buf_cap(void **state)
 {
     (void)state;
@@ -276,6 +309,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap),        cmocka_unit_test(test_arena_large_and_strings),
+        cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_json_table),
         cmocka_unit_test(test_log_quote),        cmocka_unit_test(test_log_lines),

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# cli_test.sh BIN - the command line as a user types it: eval (exit codes, output forms,
+# bindings, errors with a caret), help texts. Prints "N passed, N failed" last.
+set -u
+BIN=$(realpath "$1")
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+PASS=0
+FAIL=0
+
+# matches FILE PATTERN: the file matches the extended regex, or is empty when PATTERN is '-'.
+matches() {
+    if [ "$2" = - ]; then [ ! -s "$1" ]; else grep -qE -- "$2" "$1"; fi
+}
+
+# expect NAME WANT_EXIT WANT_STDOUT_PATTERN WANT_STDERR_PATTERN ARGS...  ('-': nothing printed)
+expect() {
+    local name=$1 rc_want=$2 out_pat=$3 err_pat=$4
+    shift 4
+    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    if [ "$rc" -eq "$rc_want" ] && matches "$TMP/out" "$out_pat" && matches "$TMP/err" "$err_pat"; then
+        PASS=$((PASS + 1))
+        echo "ok - $name"
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL - $name (exit $rc, want $rc_want)"
+        sed 's/^/    out: /' "$TMP/out" | head -5
+        sed 's/^/    err: /' "$TMP/err" | head -5
+    fi
+}
+
+cat >"$TMP/flinkdep.json" <<'JSON'
+{"apiVersion":"flink.apache.org/v1beta1","kind":"FlinkDeployment",
+ "metadata":{"name":"basic-example"},
+ "spec":{"mode":"native","flinkConfiguration":{"scheduler-mode":"REACTIVE"},
+         "jobManager":{"resource":{"memory":"2048m","cpu":1}},"job":{"jarURI":"local:///x.jar"}}}
+JSON
+echo '{"maxMemory":"64Gi"}' >"$TMP/params.json"
+echo '{"x":{"int":"41"},"names":{"list":[{"string":"a"},{"string":"b"}]}}' >"$TMP/bindings.json"
+echo '{"metadata":' >"$TMP/broken.json"
+
+expect "eval prints plain JSON" 0 '^7$' - eval '1 + 2 * 3'
+expect "eval --typed prints the tagged form" 0 '^\{"uint":"3"\}$' - eval --typed '1u + 2u'
+expect "eval reads --object" 0 '^true$' - eval --object "$TMP/flinkdep.json" \
+    "object.spec.flinkConfiguration['scheduler-mode'].upperAscii() == 'REACTIVE' && object.spec.mode != 'standalone'"
+expect "eval reads --params" 0 '^true$' - eval --object "$TMP/flinkdep.json" --params "$TMP/params.json" \
+    "flinkMemory(object.spec.jobManager.resource.memory).isLessThan(quantity(params.maxMemory))"
+expect "eval reads --bindings in the tagged form" 0 '^"a-b-42"$' - eval --bindings "$TMP/bindings.json" \
+    "names.join('-') + '-' + string(x + 1)"
+expect "oldObject is null without --old-object" 0 '^null$' - eval 'oldObject'
+expect "a map prints as a JSON object" 0 '^\{"a":\[1,2\.5\]\}$' - eval "{'a': [1, 2.5]}"
+expect "an evaluation error exits 1 with a caret" 1 - 'error\[expr.no_such_key\]: no such key: nope' \
+    eval --object "$TMP/flinkdep.json" 'object.spec.nope == 1'
+expect "the caret stands under the missing field" 1 - '^                               \^$' eval --object "$TMP/flinkdep.json" 'has(object.spec) && object.nope'
+expect "a syntax error exits 2 with line:col" 2 - '^<expr>:1:4: error\[expr.syntax\]' eval '1 +'
+expect "an unknown function exits 2" 2 - "undeclared function 'frob'" eval 'frob(1)'
+expect "an unknown variable exits 2" 2 - "undeclared reference to 'nope'" eval 'nope + 1'
+expect "a broken --object file exits 2" 2 - 'input.json' eval --object "$TMP/broken.json" '1'
+expect "a missing --object file exits 2" 2 - 'io.read' eval --object "$TMP/none.json" '1'
+expect "bad --bindings exits 2" 2 - 'input.bindings' eval --bindings "$TMP/params.json" '1'
+expect "no expression is a usage error" 2 - 'give exactly one expression' eval
+expect "NaN needs --typed" 1 - 'no plain JSON form' eval '0.0 / 0.0'
+expect "NaN with --typed" 0 '^\{"double":"NaN"\}$' - eval --typed '0.0 / 0.0'
+expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
+    '[0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, [0,1,2,3,4,5,6,7,8,9].map(c, [0,1,2,3,4,5,6,7,8,9].map(d, [0,1,2,3,4,5,6,7,8,9].map(e, a)))))'
+expect "catastrophic regex backtracking hits the match limit" 1 - 'match limit' eval \
+    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'.matches('(a+)+\$')"
+expect "RE2-only syntax: backreferences are refused" 2 - 'backreferences are not supported' eval "'aa'.matches('(a)\\\\1')"
+expect "eval --help" 0 '^usage: streamguard eval' - eval --help
+expect "help eval is eval --help" 0 '^usage: streamguard eval' - help eval
+expect "the command list names eval" 0 '^  eval ' - --help
+
+echo
+echo "cli: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

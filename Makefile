@@ -9,11 +9,11 @@
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?=
-PKGS    := libmicrohttpd openssl libcjson libpcre2-8
+PKGS    := libmicrohttpd openssl libcjson libpcre2-8 yaml-0.1
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lssl -lcrypto -lcjson -lpcre2-8)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lssl -lcrypto -lcjson -lpcre2-8 -lyaml)
 
 OPT     := -O2
 SANFLAGS :=
@@ -108,8 +108,8 @@ FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c)
 build/fuzz/fuzz_expr: tests/fuzz/fuzz_expr.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8) \
-	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8)
+	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1) \
+	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
 
 fuzz: deps
 	@scripts/deps.sh fuzz

@@ -6,6 +6,7 @@
 
 #include "../expr/expr.h"
 #include "../policy/functions.h"
+#include "../policy/yamldoc.h"
 #include "../util/buf.h"
 #include "../util/file.h"
 #include "cli.h"
@@ -20,15 +21,15 @@ static void usage(FILE *f)
             "                            [--bindings FILE] [--typed]\n"
             "\n"
             "Evaluates one CEL expression and prints its value as JSON.\n"
-            "Bindings: object, oldObject, params (JSON files; absent ones are null), request\n"
+            "Bindings: object, oldObject, params (files; absent ones are null), request\n"
             "(null) and variables (an empty map), plus those of --bindings. Functions: standard\n"
             "CEL, the Kubernetes string, list and quantity libraries, flinkMemory,\n"
             "flinkResourceMemory and jvmMemory (docs/cel-compat.md).\n"
             "\n"
             "options:\n"
-            "  --object FILE      the object, JSON\n"
-            "  --old-object FILE  the old object, JSON\n"
-            "  --params FILE      the policy parameters, JSON\n"
+            "  --object FILE      the object: JSON, or YAML of one document\n"
+            "  --old-object FILE  the old object, likewise\n"
+            "  --params FILE      the policy parameters, likewise\n"
             "  --bindings FILE    more variables: a JSON object of name -> value in the tagged\n"
             "                     form of the cel-spec vectors, e.g. {\"x\": {\"int\": \"5\"}}\n"
             "  --typed            print the value in that tagged form ({\"int\":\"5\"})\n"
@@ -61,7 +62,8 @@ static size_t offset_of(const char *src, size_t len, int line, int col)
     return off > len ? len : off;
 }
 
-static cJSON *read_json(const char *path, diag_list *dl)
+/* Reads a JSON file, or else a YAML file of one document. */
+static cJSON *read_input(const char *path, diag_list *dl)
 {
     buf b;
     buf_init(&b, INPUT_MAX);
@@ -70,9 +72,17 @@ static cJSON *read_json(const char *path, diag_list *dl)
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, 1);
     if (j == NULL) {
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        ydoc *docs = NULL;
+        size_t partial;
+        long n = a ? yaml_load(a, path, b.data, b.len, &docs, &partial, dl) : -1;
         srcpos at = {.file = path};
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "not valid JSON near byte %zu",
-                 end ? (size_t)(end - b.data) : 0);
+        if (n == 0 || n > 1)
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at,
+                     "expected one YAML or JSON document, found %ld", n);
+        else if (n == 1)
+            j = yaml_to_json(docs[0].root, path, dl);
+        arena_free(a);
     }
     buf_clear(&b);
     return j;
@@ -205,7 +215,7 @@ int cli_cmd_eval(int argc, char **argv)
     diag_list dl;
     diag_list_init(&dl);
     for (int i = 0; i < 4; i++) {
-        if (files[i] != NULL && (*slots[i] = read_json(files[i], &dl)) == NULL) {
+        if (files[i] != NULL && (*slots[i] = read_input(files[i], &dl)) == NULL) {
             diag_list_print(&dl, stderr);
             diag_list_clear(&dl);
             inputs_free(&in);

@@ -56,7 +56,24 @@ expect "the caret stands under the missing field" 1 - '^                        
 expect "a syntax error exits 2 with line:col" 2 - '^<expr>:1:4: error\[expr.syntax\]' eval '1 +'
 expect "an unknown function exits 2" 2 - "undeclared function 'frob'" eval 'frob(1)'
 expect "an unknown variable exits 2" 2 - "undeclared reference to 'nope'" eval 'nope + 1'
-expect "a broken --object file exits 2" 2 - 'input.json' eval --object "$TMP/broken.json" '1'
+cat >"$TMP/dep.yaml" <<'YAML'
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: basic-example
+spec:
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: "2"
+    high-availability:
+      type: kubernetes
+  jobManager:
+    resource: {memory: "2048m", cpu: 1}
+YAML
+printf 'a: 1\n---\nb: 2\n' >"$TMP/two.yaml"
+expect "eval reads a YAML manifest" 0 '^true$' - eval --object "$TMP/dep.yaml" \
+    "object.spec.flinkConfiguration['high-availability'].type == 'kubernetes' && object.spec.jobManager.resource.cpu == 1"
+expect "a broken --object file exits 2" 2 - 'input.yaml' eval --object "$TMP/broken.json" '1'
+expect "two documents are not one object" 2 - 'expected one YAML or JSON document, found 2' eval --object "$TMP/two.yaml" '1'
 expect "a missing --object file exits 2" 2 - 'io.read' eval --object "$TMP/none.json" '1'
 expect "bad --bindings exits 2" 2 - 'input.bindings' eval --bindings "$TMP/params.json" '1'
 expect "no expression is a usage error" 2 - 'give exactly one expression' eval

@@ -1,0 +1,375 @@
+/* yamldoc.c - libyaml events to position-carrying nodes, and nodes to JSON; see yamldoc.h. */
+#include "yamldoc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+/* A node being built: its children so far (malloc'd, copied into the arena when done). */
+struct frame {
+    ynode *node;
+    ynode **kids;
+    size_t n, cap;
+};
+
+struct anchor {
+    char *name; /* malloc'd */
+    ynode *node;
+};
+
+typedef struct loader {
+    arena *a;
+    const char *file;
+    diag_list *dl;
+    struct frame stack[YAML_MAX_DEPTH + 1];
+    int depth;
+    struct anchor *anchors;
+    size_t n_anchors, cap_anchors;
+    ynode *root;
+} loader;
+
+static void err_at(loader *ld, int line, int col, const char *code, const char *fmt, const char *arg)
+{
+    srcpos at = {.file = ld->file, .line = line, .col = col};
+    diag_add(ld->dl, DIAG_ERROR, code, &at, fmt, arg);
+}
+
+static ynode *new_node(loader *ld, enum ynode_kind kind, const yaml_mark_t *m)
+{
+    ynode *n = arena_calloc(ld->a, 1, sizeof *n);
+    if (n != NULL) {
+        n->kind = (unsigned char)kind;
+        n->line = (int)m->line + 1;
+        n->col = (int)m->column + 1;
+    }
+    return n;
+}
+
+static void remember_anchor(loader *ld, const yaml_char_t *name, ynode *n)
+{
+    if (name == NULL)
+        return;
+    if (ld->n_anchors == ld->cap_anchors) {
+        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 16;
+        struct anchor *p = realloc(ld->anchors, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        ld->anchors = p;
+        ld->cap_anchors = cap;
+    }
+    ld->anchors[ld->n_anchors].name = strdup((const char *)name);
+    ld->anchors[ld->n_anchors].node = n;
+    ld->n_anchors++;
+}
+
+static ynode *find_anchor(loader *ld, const yaml_char_t *name)
+{
+    for (size_t i = ld->n_anchors; i-- > 0;)
+        if (ld->anchors[i].name && strcmp(ld->anchors[i].name, (const char *)name) == 0)
+            return ld->anchors[i].node;
+    return NULL;
+}
+
+static void forget_anchors(loader *ld)
+{
+    for (size_t i = 0; i < ld->n_anchors; i++)
+        free(ld->anchors[i].name);
+    ld->n_anchors = 0;
+}
+
+/* Adds a finished node to its parent, or makes it the document root. */
+static int attach(loader *ld, ynode *n)
+{
+    if (ld->depth == 0) {
+        ld->root = n;
+        return 0;
+    }
+    struct frame *f = &ld->stack[ld->depth - 1];
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        ynode **p = realloc(f->kids, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        f->kids = p;
+        f->cap = cap;
+    }
+    f->kids[f->n++] = n;
+    return 0;
+}
+
+static int open_container(loader *ld, enum ynode_kind kind, const yaml_event_t *ev)
+{
+    if (ld->depth >= YAML_MAX_DEPTH) {
+        err_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "input.limit",
+               "nesting deeper than %s levels", "100");
+        return -1;
+    }
+    ynode *n = new_node(ld, kind, &ev->start_mark);
+    if (n == NULL)
+        return -1;
+    const yaml_char_t *anchor = kind == YNODE_MAP ? ev->data.mapping_start.anchor
+                                                  : ev->data.sequence_start.anchor;
+    remember_anchor(ld, anchor, n);
+    ld->stack[ld->depth++] = (struct frame){.node = n};
+    return 0;
+}
+
+static int close_container(loader *ld)
+{
+    struct frame *f = &ld->stack[--ld->depth];
+    ynode *n = f->node;
+    n->items = arena_alloc(ld->a, (f->n ? f->n : 1) * sizeof *n->items);
+    if (n->items == NULL) {
+        free(f->kids);
+        return -1;
+    }
+    memcpy(n->items, f->kids, f->n * sizeof *n->items);
+    n->n = n->kind == YNODE_MAP ? f->n / 2 : f->n;
+    free(f->kids);
+    return attach(ld, n);
+}
+
+static int on_scalar(loader *ld, const yaml_event_t *ev)
+{
+    ynode *n = new_node(ld, YNODE_SCALAR, &ev->start_mark);
+    if (n == NULL)
+        return -1;
+    yaml_scalar_style_t st = ev->data.scalar.style;
+    n->quoted = st != YAML_PLAIN_SCALAR_STYLE;
+    n->block = st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
+    n->len = ev->data.scalar.length;
+    n->str = arena_strndup(ld->a, (const char *)ev->data.scalar.value, n->len);
+    if (n->str == NULL)
+        return -1;
+    remember_anchor(ld, ev->data.scalar.anchor, n);
+    return attach(ld, n);
+}
+
+static void unwind(loader *ld)
+{
+    while (ld->depth > 0)
+        free(ld->stack[--ld->depth].kids);
+}
+
+/* Appends a finished document; returns -1 when out of memory. */
+static int push_doc(loader *ld, ydoc **docs, size_t *n, size_t *cap, const yaml_mark_t *start,
+                    const yaml_mark_t *end)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 4;
+        ydoc *p = arena_alloc(ld->a, c * sizeof *p);
+        if (p == NULL)
+            return -1;
+        if (*n)
+            memcpy(p, *docs, *n * sizeof *p);
+        *docs = p;
+        *cap = c;
+    }
+    (*docs)[(*n)++] = (ydoc){.root = ld->root, .line = (int)start->line + 1,
+                             .size = end->index - start->index};
+    return 0;
+}
+
+long yaml_load(arena *a, const char *file, const char *text, size_t len, ydoc **docs,
+               size_t *partial, diag_list *dl)
+{
+    loader ld = {.a = a, .file = file, .dl = dl};
+    yaml_parser_t p;
+    size_t n = 0, cap = 0;
+    long rc = -1;
+    yaml_mark_t doc_start = {0, 0, 0};
+    *docs = NULL;
+    if (!yaml_parser_initialize(&p)) {
+        diag_add(dl, DIAG_ERROR, "input.yaml", NULL, "out of memory");
+        return -1;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            srcpos at = {.file = file, .line = (int)p.problem_mark.line + 1,
+                         .col = (int)p.problem_mark.column + 1};
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "%s%s%s", p.problem ? p.problem : "invalid YAML",
+                     p.context ? " " : "", p.context ? p.context : "");
+            break;
+        }
+        int bad = 0;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: rc = (long)n; break;
+        case YAML_DOCUMENT_START_EVENT:
+            doc_start = ev.start_mark;
+            ld.root = NULL;
+            forget_anchors(&ld);
+            break;
+        case YAML_DOCUMENT_END_EVENT:
+            bad = push_doc(&ld, docs, &n, &cap, &doc_start, &ev.end_mark);
+            break;
+        case YAML_MAPPING_START_EVENT: bad = open_container(&ld, YNODE_MAP, &ev); break;
+        case YAML_SEQUENCE_START_EVENT: bad = open_container(&ld, YNODE_SEQ, &ev); break;
+        case YAML_MAPPING_END_EVENT:
+        case YAML_SEQUENCE_END_EVENT: bad = close_container(&ld); break;
+        case YAML_SCALAR_EVENT: bad = on_scalar(&ld, &ev); break;
+        case YAML_ALIAS_EVENT: {
+            ynode *target = find_anchor(&ld, ev.data.alias.anchor);
+            if (target == NULL) {
+                err_at(&ld, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                       "input.yaml", "unknown alias '%s'", (const char *)ev.data.alias.anchor);
+                bad = -1;
+            } else {
+                bad = attach(&ld, target);
+            }
+            break;
+        }
+        default: break;
+        }
+        yaml_event_delete(&ev);
+        if (bad != 0 || rc >= 0)
+            break;
+    }
+    unwind(&ld);
+    forget_anchors(&ld);
+    free(ld.anchors);
+    yaml_parser_delete(&p);
+    *partial = n;
+    return rc;
+}
+
+const ynode *yaml_get(const ynode *m, const char *key)
+{
+    if (m == NULL || m->kind != YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        const ynode *k = m->items[2 * i];
+        if (k->kind == YNODE_SCALAR && strcmp(k->str, key) == 0)
+            return m->items[2 * i + 1];
+    }
+    return NULL;
+}
+
+/* ---- to JSON ---- */
+
+static bool is_one_of(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A plain scalar as go-yaml v2 resolves it (YAML 1.1): null, bool, int, float, or string. */
+static cJSON *resolve_plain(const char *s)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    static const char *const trues[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
+                                        "on", "On", "ON"};
+    static const char *const falses[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE",
+                                         "off", "Off", "OFF"};
+    if (is_one_of(s, nulls, 5))
+        return cJSON_CreateNull();
+    if (is_one_of(s, trues, 11))
+        return cJSON_CreateTrue();
+    if (is_one_of(s, falses, 11))
+        return cJSON_CreateFalse();
+    char buf[128];
+    size_t k = 0;
+    for (const char *p = s; *p && k + 1 < sizeof buf; p++)
+        if (*p != '_')
+            buf[k++] = *p;
+    buf[k] = '\0';
+    if (k == 0 || strlen(s) >= sizeof buf)
+        return cJSON_CreateString(s);
+    const char *d = buf + (buf[0] == '-' || buf[0] == '+');
+    bool neg = buf[0] == '-';
+    char *end;
+    errno = 0;
+    if (d[0] == '0' && (d[1] == 'b' || d[1] == 'B') && d[2]) {
+        unsigned long long v = strtoull(d + 2, &end, 2);
+        if (*end == '\0' && errno == 0)
+            return cJSON_CreateNumber(neg ? -(double)v : (double)v);
+    } else if (d[0] >= '0' && d[0] <= '9') {
+        long long v = strtoll(buf, &end, 0);
+        if (*end == '\0')
+            return cJSON_CreateNumber(errno == ERANGE ? strtod(buf, NULL) : (double)v);
+    }
+    /* Floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+    const char *p = d;
+    bool digits = false;
+    while (*p >= '0' && *p <= '9') {
+        p++;
+        digits = true;
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+            digits = true;
+        }
+    }
+    if (digits && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return cJSON_CreateString(s);
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (digits && *p == '\0')
+        return cJSON_CreateNumber(strtod(buf, NULL));
+    return cJSON_CreateString(s); /* .inf and .nan have no JSON form: kept as text */
+}
+
+static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *budget, int depth)
+{
+    if (*budget == 0 || depth > YAML_MAX_DEPTH) {
+        srcpos at = {.file = file, .line = n->line, .col = n->col};
+        diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                 *budget == 0 ? "the document expands to more than %d nodes (aliases)"
+                              : "nesting deeper than %d levels",
+                 *budget == 0 ? YAML_MAX_NODES : YAML_MAX_DEPTH);
+        return NULL;
+    }
+    (*budget)--;
+    if (n->kind == YNODE_SCALAR)
+        return n->quoted ? cJSON_CreateString(n->str) : resolve_plain(n->str);
+    cJSON *out = n->kind == YNODE_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
+    for (size_t i = 0; out != NULL && i < n->n; i++) {
+        if (n->kind == YNODE_SEQ) {
+            cJSON *c = convert(n->items[i], file, dl, budget, depth + 1);
+            if (c == NULL || !cJSON_AddItemToArray(out, c))
+                goto err;
+            continue;
+        }
+        const ynode *k = n->items[2 * i], *v = n->items[2 * i + 1];
+        srcpos at = {.file = file, .line = k->line, .col = k->col};
+        if (k->kind != YNODE_SCALAR) {
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
+            goto err;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(out, k->str) != NULL) {
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "key '%.100s' is given twice", k->str);
+            goto err;
+        }
+        cJSON *c = convert(v, file, dl, budget, depth + 1);
+        if (c == NULL || !cJSON_AddItemToObject(out, k->str, c)) {
+            cJSON_Delete(c);
+            goto err;
+        }
+    }
+    return out;
+err:
+    cJSON_Delete(out);
+    return NULL;
+}
+
+cJSON *yaml_to_json(const ynode *n, const char *file, diag_list *dl)
+{
+    size_t budget = YAML_MAX_NODES;
+    if (n == NULL)
+        return cJSON_CreateNull();
+    return convert(n, file, dl, &budget, 0);
+}

@@ -1,0 +1,240 @@
+/* test_policy.c - the policy layer: YAML documents with positions (yamldoc.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/yamldoc.h"
+#include "util/buf.h"
+#include "util/file.h"
+
+/* Loads one document and returns its JSON form as compact text (malloc'd), or "!code". */
+static char *to_json_text(const char *yaml)
+{
+    arena *a = arena_new(1 << 24);
+    diag_list dl;
+    diag_list_init(&dl);
+    ydoc *docs;
+    size_t partial;
+    long n = yaml_load(a, "t.yaml", yaml, strlen(yaml), &docs, &partial, &dl);
+    char *out = NULL;
+    if (n < 1) {
+        if (asprintf(&out, "!%s", dl.count ? dl.items[0].code : "none") < 0)
+            out = NULL;
+    } else {
+        cJSON *j = yaml_to_json(docs[0].root, "t.yaml", &dl);
+        if (j == NULL) {
+            if (asprintf(&out, "!%s", dl.count ? dl.items[0].code : "?") < 0)
+                out = NULL;
+        } else {
+            out = cJSON_PrintUnformatted(j);
+        }
+        cJSON_Delete(j);
+    }
+    diag_list_clear(&dl);
+    arena_free(a);
+    return out;
+}
+
+/* Plain scalars resolve as Kubernetes' decoder (go-yaml v2, YAML 1.1) resolves them. */
+static const struct { const char *yaml, *json; } scalars[] = {
+    {"a: 1", "{\"a\":1}"},                 {"a: -12", "{\"a\":-12}"},
+    {"a: 0x1F", "{\"a\":31}"},             {"a: 010", "{\"a\":8}"},
+    {"a: 0b101", "{\"a\":5}"},             {"a: 1_000", "{\"a\":1000}"},
+    {"a: 1.5", "{\"a\":1.5}"},             {"a: 1e3", "{\"a\":1000}"},
+    {"a: .5", "{\"a\":0.5}"},              {"a: 4.0", "{\"a\":4}"},
+    {"a: '1'", "{\"a\":\"1\"}"},           {"a: \"1.5\"", "{\"a\":\"1.5\"}"},
+    {"a: true", "{\"a\":true}"},           {"a: False", "{\"a\":false}"},
+    {"a: yes", "{\"a\":true}"},            {"a: off", "{\"a\":false}"},
+    {"a: 'yes'", "{\"a\":\"yes\"}"},       {"a: ~", "{\"a\":null}"},
+    {"a:", "{\"a\":null}"},                {"a: null", "{\"a\":null}"},
+    {"a: 2048m", "{\"a\":\"2048m\"}"},     {"a: 1Gi", "{\"a\":\"1Gi\"}"},
+    {"a: 500m", "{\"a\":\"500m\"}"},       {"a: 0.25", "{\"a\":0.25}"},
+    {"a: .inf", "{\"a\":\".inf\"}"},       {"a: 1.2.3", "{\"a\":\"1.2.3\"}"},
+    {"a: file:///flink-data/ha", "{\"a\":\"file:///flink-data/ha\"}"},
+    {"a: |\n  line1\n  line2\n", "{\"a\":\"line1\\nline2\\n\"}"},
+    {"a: >-\n  folded\n  text\n", "{\"a\":\"folded text\"}"},
+    {"a: [1, two, {b: c}]", "{\"a\":[1,\"two\",{\"b\":\"c\"}]}"},
+    {"base: &b {x: 1}\nuse: *b", "{\"base\":{\"x\":1},\"use\":{\"x\":1}}"},
+    {"- a\n- b", "[\"a\",\"b\"]"},
+    {"plain", "\"plain\""},
+};
+
+static void test_scalar_resolution(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+        char *got = to_json_text(scalars[i].yaml);
+        if (got == NULL || strcmp(got, scalars[i].json) != 0)
+            fail_msg("case %zu: %s => %s, want %s", i, scalars[i].yaml, got ? got : "(null)",
+                     scalars[i].json);
+        free(got);
+    }
+}
+
+/* Bad and hostile YAML: a diag with a code, never a crash. */
+static const struct { const char *yaml, *want; } bad[] = {
+    {"a: [1, 2", "!input.yaml"},
+    {"a: b: c", "!input.yaml"},
+    {"a:\n\t- tab", "!input.yaml"},
+    {"a: *nope", "!input.yaml"},
+    {"a: 1\na: 2", "!input.yaml"},
+    {"? [1, 2]\n: x", "!input.yaml"},
+    {"a: 'unterminated", "!input.yaml"},
+    {"a: &x [*x]", "!input.limit"},
+};
+
+static void test_bad_yaml(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *got = to_json_text(bad[i].yaml);
+        if (got == NULL || strcmp(got, bad[i].want) != 0)
+            fail_msg("case %zu: %s => %s, want %s", i, bad[i].yaml, got ? got : "(null)", bad[i].want);
+        free(got);
+    }
+}
+
+static void test_deep_nesting_and_alias_bombs(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 1 << 20);
+    for (int i = 0; i < 5000; i++)
+        buf_puts(&b, "[");
+    for (int i = 0; i < 5000; i++)
+        buf_puts(&b, "]");
+    char *got = to_json_text(b.data);
+    assert_string_equal(got, "!input.limit");
+    free(got);
+    buf_clear(&b);
+    /* "Billion laughs": nine levels of ten aliases each would be 10^9 nodes. */
+    buf_puts(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 10; i++)
+        buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                   i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    got = to_json_text(b.data);
+    assert_string_equal(got, "!input.limit");
+    free(got);
+    buf_clear(&b);
+}
+
+/* Positions: documents start where they start; nodes keep line and column. */
+static void test_positions_and_documents(void **state)
+{
+    (void)state;
+    const char *text = "# comment\n"
+                       "apiVersion: v1\n"
+                       "kind: ConfigMap\n"
+                       "---\n"
+                       "kind: FlinkDeployment\n"
+                       "spec:\n"
+                       "  job:\n"
+                       "    upgradeMode: last-state\n"
+                       "---\n"
+                       "---\n"
+                       "- x\n";
+    arena *a = arena_new(1 << 20);
+    diag_list dl;
+    diag_list_init(&dl);
+    ydoc *docs;
+    size_t partial;
+    assert_int_equal(yaml_load(a, "m.yaml", text, strlen(text), &docs, &partial, &dl), 4);
+    assert_int_equal(docs[0].line, 2);
+    assert_int_equal(docs[1].line, 4);
+    /* An empty document: libyaml gives an empty plain scalar, which is JSON null. */
+    assert_int_equal(docs[2].root->kind, YNODE_SCALAR);
+    assert_string_equal(docs[2].root->str, "");
+    cJSON *null_doc = yaml_to_json(docs[2].root, "m.yaml", &dl);
+    assert_true(cJSON_IsNull(null_doc));
+    cJSON_Delete(null_doc);
+    assert_int_equal(docs[3].root->kind, YNODE_SEQ);
+    const ynode *mode = yaml_get(yaml_get(yaml_get(docs[1].root, "spec"), "job"), "upgradeMode");
+    assert_non_null(mode);
+    assert_string_equal(mode->str, "last-state");
+    assert_int_equal(mode->line, 8);
+    assert_int_equal(mode->col, 18);
+    assert_null(yaml_get(docs[1].root, "nope"));
+    arena_free(a);
+    diag_list_clear(&dl);
+    /* An error in the third document still returns the first two. */
+    const char *broken = "a: 1\n---\nb: 2\n---\nc: [\n";
+    a = arena_new(1 << 20);
+    assert_int_equal(yaml_load(a, "m.yaml", broken, strlen(broken), &docs, &partial, &dl), -1);
+    assert_int_equal(partial, 2);
+    assert_string_equal(dl.items[0].code, "input.yaml");
+    assert_int_equal(dl.items[0].at.line, 6);
+    arena_free(a);
+    diag_list_clear(&dl);
+}
+
+/* Every real upstream manifest loads and converts. */
+static int load_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        fail_msg("cannot open %s", dir);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_type == DT_DIR) {
+            files += load_tree(path);
+            continue;
+        }
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+            continue;
+        buf b;
+        diag_list dl;
+        diag_list_init(&dl);
+        buf_init(&b, 8 << 20);
+        assert_int_equal(file_read(path, 8 << 20, &b, &dl), 0);
+        arena *a = arena_new(1 << 24);
+        ydoc *docs;
+        size_t partial;
+        long n = yaml_load(a, path, b.data, b.len, &docs, &partial, &dl);
+        if (n < 1)
+            fail_msg("%s: %s", path, dl.count ? dl.items[0].msg : "no documents");
+        for (long i = 0; i < n; i++) {
+            cJSON *j = yaml_to_json(docs[i].root, path, &dl);
+            if (j == NULL)
+                fail_msg("%s document %ld: %s", path, i + 1, dl.count ? dl.items[0].msg : "?");
+            cJSON_Delete(j);
+        }
+        arena_free(a);
+        buf_clear(&b);
+        diag_list_clear(&dl);
+        files++;
+    }
+    closedir(d);
+    return files;
+}
+
+static void test_upstream_manifests(void **state)
+{
+    (void)state;
+    int n = load_tree("tests/fixtures/upstream");
+    assert_true(n >= 100);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scalar_resolution),
+        cmocka_unit_test(test_bad_yaml),
+        cmocka_unit_test(test_deep_nesting_and_alias_bombs),
+        cmocka_unit_test(test_positions_and_documents),
+        cmocka_unit_test(test_upstream_manifests),
+    };
+    return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}

@@ -10,6 +10,7 @@
 #include "../util/buf.h"
 #include "../util/file.h"
 #include "cli.h"
+#include "diagprint.h"
 
 #define INPUT_MAX ((size_t)8 << 20)
 #define MAX_BINDINGS 64
@@ -36,30 +37,6 @@ static void usage(FILE *f)
             "  -h, --help         show this help\n"
             "\n"
             "Exit codes: 0 a value, 1 an evaluation error, 2 a syntax, usage or input error.\n");
-}
-
-/* Prints the line of 'src' holding byte 'off' and a caret under it. */
-static void caret(const char *src, size_t len, size_t off, FILE *f)
-{
-    size_t b = off, e = off;
-    while (b > 0 && src[b - 1] != '\n')
-        b--;
-    while (e < len && src[e] != '\n')
-        e++;
-    fprintf(f, "    %.*s\n    ", (int)(e - b), src + b);
-    for (size_t i = b; i < off && i < e; i++)
-        fputc(src[i] == '\t' ? '\t' : ' ', f);
-    fprintf(f, "^\n");
-}
-
-static size_t offset_of(const char *src, size_t len, int line, int col)
-{
-    size_t off = 0;
-    for (int l = 1; l < line && off < len; off++)
-        if (src[off] == '\n')
-            l++;
-    off += col > 0 ? (size_t)col - 1 : 0;
-    return off > len ? len : off;
 }
 
 /* Reads a JSON file, or else a YAML file of one document. */
@@ -148,20 +125,23 @@ static int run(const char *src, const struct inputs *in, bool typed)
     srcpos at = {.file = "<expr>", .line = 1, .col = 1};
     expr_prog *p = nv >= 0 ? expr_compile(a, src, len, &decls, &at, &dl) : NULL;
     if (p == NULL) {
-        char line[2048];
-        for (size_t i = 0; i < dl.count; i++) {
-            fprintf(stderr, "%s\n", diag_format(&dl.items[i], line, sizeof line));
-            if (dl.items[i].at.file && strcmp(dl.items[i].at.file, "<expr>") == 0)
-                caret(src, len, offset_of(src, len, dl.items[i].at.line, dl.items[i].at.col), stderr);
-        }
+        cli_print_diags(&dl, "<expr>", src, stderr);
         goto done;
     }
     expr_env env = {.vars = vars, .n_vars = (size_t)nv};
     expr_value v = expr_eval(p, &env, a);
     if (v.kind == EXPR_ERROR) {
-        fprintf(stderr, "<expr>:1:%u: error[%s]: %s\n", v.v.err->span.start + 1, v.v.err->code,
-                v.v.err->msg);
-        caret(src, len, v.v.err->span.start, stderr);
+        diag_list_clear(&dl);
+        srcpos epos = {.file = "<expr>", .line = 1, .col = 1};
+        for (uint32_t i = 0; i < v.v.err->span.start && i < len; i++) {
+            epos.col++;
+            if (src[i] == '\n') {
+                epos.line++;
+                epos.col = 1;
+            }
+        }
+        diag_add(&dl, DIAG_ERROR, v.v.err->code, &epos, "%s", v.v.err->msg);
+        cli_print_diags(&dl, "<expr>", src, stderr);
         rc = 1;
         goto done;
     }
@@ -216,7 +196,7 @@ int cli_cmd_eval(int argc, char **argv)
     diag_list_init(&dl);
     for (int i = 0; i < 4; i++) {
         if (files[i] != NULL && (*slots[i] = read_input(files[i], &dl)) == NULL) {
-            diag_list_print(&dl, stderr);
+            cli_print_diags(&dl, NULL, NULL, stderr);
             diag_list_clear(&dl);
             inputs_free(&in);
             return 2;

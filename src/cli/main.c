@@ -15,7 +15,8 @@ static const struct command {
 } commands[] = {
     {"serve", server_cmd_serve, "run the admission webhook over HTTPS"},
     {"certs", cli_cmd_certs, "create development certificates (certs generate)"},
-    {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON inputs"},
+    {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON or YAML inputs"},
+    {"lint", cli_cmd_lint, "check policy files: format, expressions, names"},
     {"version", cmd_version, "print the version and commit"},
 };
 

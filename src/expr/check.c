@@ -80,6 +80,14 @@ static void cerr(checker *k, const char *code, expr_span span, const char *fmt, 
 
 static void check_node(checker *k, expr_node *n);
 
+static bool is_type_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+        if (strcmp(name, type_names[i]) == 0)
+            return true;
+    return false;
+}
+
 static void check_ident(checker *k, expr_node *n)
 {
     if (is_var(k, n->name))
@@ -177,9 +185,16 @@ static void check_select(checker *k, expr_node *n)
     const char *q = dotted(k->a, n);
     if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var)))
         n->qualified = q;
-    if (n->a->op == N_IDENT && !is_var(k, n->a->name) && q != NULL && n->qualified != NULL &&
-        !(k->decls && k->decls->allow_any_var))
-        return; /* a.b is itself a binding: 'a' alone need not be */
+    if (n->a->op == N_IDENT && !is_var(k, n->a->name) && q != NULL &&
+        !(k->decls && k->decls->allow_any_var)) {
+        /* a.b is itself a binding, so 'a' alone need not be; or neither is, and the message
+         * names the whole of it ('variables.ha', not 'variables'). */
+        if (n->qualified == NULL && !is_type_name(n->a->name))
+            cerr(k, "expr.undeclared", n->span, "undeclared reference to '%s'", q);
+        else if (n->qualified == NULL)
+            check_node(k, n->a);
+        return;
+    }
     check_node(k, n->a);
 }
 

@@ -88,7 +88,7 @@ static bool find_binding(const evalctx *e, const char *name, expr_value *out)
             return true;
         }
     }
-    return false;
+    return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
 }
 
 static expr_value eval_select(evalctx *e, const expr_node *n)

@@ -149,6 +149,11 @@ typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
     uint32_t max_steps; /* 0 means EXPR_MAX_STEPS */
+    /* Names not in 'vars' (a qualified one such as "variables.ha" first, as CEL resolves
+     * the longest name) are asked of 'resolve', when set: it returns true and sets '*out'
+     * when it knows the name. Policies use it to evaluate their variables lazily. */
+    bool (*resolve)(void *ctx, const char *name, arena *a, expr_value *out);
+    void *resolve_ctx;
 } expr_env;
 
 /* Evaluates 'p' in 'env', allocating from 'a'. Returns the value; an evaluation error is

@@ -101,6 +101,28 @@ static const char *decode_escape(const char *src, size_t end, size_t *p, bool by
     return "invalid escape sequence";
 }
 
+/* After a bad escape: moves past the literal's closing quote (or to the line's end). */
+static void skip_to_quote(lexer *lx, char q, bool triple)
+{
+    while (lx->pos < lx->len) {
+        char c = lx->src[lx->pos];
+        if (c == '\\' && lx->pos + 1 < lx->len) {
+            lx->pos += 2;
+            continue;
+        }
+        if (!triple && (c == '\n' || c == q)) {
+            lx->pos += c == q;
+            return;
+        }
+        if (triple && c == q && lx->pos + 2 < lx->len && lx->src[lx->pos + 1] == q &&
+            lx->src[lx->pos + 2] == q) {
+            lx->pos += 3;
+            return;
+        }
+        lx->pos++;
+    }
+}
+
 static token lex_string(lexer *lx, token t, bool raw, bool bytes)
 {
     const char *src = lx->src;
@@ -125,8 +147,10 @@ static token lex_string(lexer *lx, token t, bool raw, bool bytes)
         if (c == '\\' && !raw) {
             lx->pos++;
             const char *err = decode_escape(src, lx->len, &lx->pos, bytes, out, &n);
-            if (err != NULL)
+            if (err != NULL) {
+                skip_to_quote(lx, q, triple); /* one error per literal, not a cascade */
                 return tok_error(t, err);
+            }
             continue;
         }
         out[n++] = c;

@@ -24,6 +24,8 @@ struct anchor {
 typedef struct loader {
     arena *a;
     const char *file;
+    const char *text;
+    size_t len;
     diag_list *dl;
     struct frame stack[YAML_MAX_DEPTH + 1];
     int depth;
@@ -141,6 +143,18 @@ static int on_scalar(loader *ld, const yaml_event_t *ev)
     yaml_scalar_style_t st = ev->data.scalar.style;
     n->quoted = st != YAML_PLAIN_SCALAR_STYLE;
     n->block = st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
+    if (n->block) { /* the text starts on the line after the | or >, at its indentation */
+        size_t i = ev->start_mark.index;
+        while (i < ld->len && ld->text[i] != '\n')
+            i++;
+        if (i < ld->len) {
+            int indent = 0;
+            for (i++; i < ld->len && ld->text[i] == ' '; i++)
+                indent++;
+            n->line++;
+            n->col = indent + 1;
+        }
+    }
     n->len = ev->data.scalar.length;
     n->str = arena_strndup(ld->a, (const char *)ev->data.scalar.value, n->len);
     if (n->str == NULL)
@@ -177,7 +191,7 @@ static int push_doc(loader *ld, ydoc **docs, size_t *n, size_t *cap, const yaml_
 long yaml_load(arena *a, const char *file, const char *text, size_t len, ydoc **docs,
                size_t *partial, diag_list *dl)
 {
-    loader ld = {.a = a, .file = file, .dl = dl};
+    loader ld = {.a = a, .file = file, .text = text, .len = len, .dl = dl};
     yaml_parser_t p;
     size_t n = 0, cap = 0;
     long rc = -1;

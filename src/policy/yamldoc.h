@@ -27,8 +27,8 @@ typedef struct ynode ynode;
 struct ynode {
     unsigned char kind;   /* enum ynode_kind */
     bool quoted;          /* scalar written in quotes or as a block: always a string */
-    bool block;           /* scalar written as | or >: its text starts on the next line */
-    int line, col;        /* 1-based position of the node */
+    bool block;           /* scalar written as | or > */
+    int line, col;        /* 1-based position of the node; for a block scalar, of its text */
     const char *str;      /* scalar text, NUL-terminated (may hold NULs: see len) */
     size_t len;
     ynode **items;        /* sequence items; mapping keys at 2i and values at 2i+1 */

@@ -84,6 +84,17 @@ expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
 expect "catastrophic regex backtracking hits the match limit" 1 - 'match limit' eval \
     "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!'.matches('(a+)+\$')"
 expect "RE2-only syntax: backreferences are refused" 2 - 'backreferences are not supported' eval "'aa'.matches('(a)\\\\1')"
+L="$(dirname "$0")/../fixtures/policy/lint"
+expect "lint passes a valid policy" 0 '^1 policy, no problems$' - lint "$L/good.yaml"
+expect "lint reports each problem with file:line:col and a caret" 1 - \
+    'bad-schema.yaml:6:11: error\[policy.schema\]: spec.action must be one of Deny, Warn, Audit' lint "$L/bad-schema.yaml"
+expect "lint puts the caret under the expression's error" 1 - '^                                         \^$' \
+    lint "$L/bad-expressions.yaml"
+expect "lint counts the errors" 1 - '^8 errors$' lint "$L/bad-expressions.yaml"
+expect "lint finds duplicate names across files" 1 - 'policy.duplicate' lint "$L/good.yaml" "$L/duplicate.yaml"
+expect "lint of a directory without policies" 0 '^0 policies, no problems$' - lint "$(dirname "$0")/../fixtures/admission"
+expect "lint of a missing path" 1 - 'io.read' lint "$TMP/none"
+expect "lint --help" 0 '^usage: streamguard lint' - lint --help
 expect "eval --help" 0 '^usage: streamguard eval' - eval --help
 expect "help eval is eval --help" 0 '^usage: streamguard eval' - help eval
 expect "the command list names eval" 0 '^  eval ' - --help

@@ -1,4 +1,5 @@
-/* test_policy.c - the policy layer: YAML documents with positions (yamldoc.c). */
+/* test_policy.c - the policy layer: YAML documents with positions (yamldoc.c) and the policy
+ * loader (load.c, set.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/policy.h"
 #include "policy/yamldoc.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -227,6 +229,121 @@ static void test_upstream_manifests(void **state)
     assert_true(n >= 100);
 }
 
+
+#define LINT "tests/fixtures/policy/lint/"
+
+/* Every problem of a broken policy file, by code and position. */
+static const struct {
+    const char *file;
+    const char *want[12]; /* "line:col code" */
+} lint_cases[] = {
+    {"bad-schema.yaml",
+     {"1:13 policy.schema", "16:3 policy.schema", "6:11 policy.schema", "7:18 policy.schema",
+      "12:9 policy.schema", "10:16 policy.schema", "11:30 policy.schema", "10:9 policy.schema",
+      "15:15 policy.schema"}},
+    {"bad-expressions.yaml",
+     {"10:19 expr.undeclared", "12:23 expr.syntax", "14:42 expr.undeclared", "16:38 expr.syntax",
+      "17:48 expr.regex", "20:31 policy.schema", "21:11 policy.schema", "22:11 policy.schema"}},
+    {"broken.yaml", {"4:5 input.yaml"}},
+};
+
+static void test_lint_fixtures(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof lint_cases / sizeof lint_cases[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, LINT "%s", lint_cases[i].file);
+        diag_list dl;
+        diag_list_init(&dl);
+        assert_null(policy_set_load_dir(path, &dl));
+        size_t want = 0;
+        while (want < 12 && lint_cases[i].want[want])
+            want++;
+        for (size_t k = 0; k < want || k < dl.count; k++) {
+            char got[128] = "(none)";
+            if (k < dl.count)
+                snprintf(got, sizeof got, "%d:%d %s", dl.items[k].at.line, dl.items[k].at.col,
+                         dl.items[k].code);
+            if (k >= want || strcmp(got, lint_cases[i].want[k]) != 0)
+                fail_msg("%s diag %zu: got %s (%s), want %s", lint_cases[i].file, k, got,
+                         k < dl.count ? dl.items[k].msg : "", k < want ? lint_cases[i].want[k] : "(none)");
+        }
+        diag_list_clear(&dl);
+    }
+}
+
+static void test_duplicate_names(void **state)
+{
+    (void)state;
+    const char *paths[] = {LINT "good.yaml", LINT "duplicate.yaml"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(policy_set_load_paths(paths, 2, &dl));
+    bool dup = false;
+    for (size_t i = 0; i < dl.count; i++)
+        dup |= strcmp(dl.items[i].code, "policy.duplicate") == 0 &&
+               strstr(dl.items[i].msg, "example-reactive-requires-standalone") != NULL;
+    assert_true(dup);
+    diag_list_clear(&dl);
+}
+
+/* The valid policy loads into what it says. */
+static void test_good_policy(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(LINT "good.yaml", &dl);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "?");
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(p->name, "example-reactive-requires-standalone");
+    assert_non_null(strstr(p->description, "standalone application clusters"));
+    assert_int_equal(p->action, POLICY_DENY);
+    assert_int_equal(p->failure, POLICY_FAIL);
+    assert_int_equal(p->match.n_rules, 1);
+    assert_string_equal(p->match.rules[0].api_groups.v[0], "flink.apache.org");
+    assert_int_equal(p->match.rules[0].ops, 0x3u); /* CREATE | UPDATE */
+    assert_int_equal(p->match.ns_exclude.n, 1);
+    assert_true(p->match.objects.set);
+    assert_int_equal(p->match.objects.n, 2);
+    assert_int_equal(p->match.objects.reqs[1].op, LABEL_NOT_IN);
+    assert_int_equal(p->match.excluded_users.n, 1);
+    assert_int_equal(cJSON_GetObjectItem(p->params, "maxTaskManagers")->valueint, 8);
+    assert_int_equal(p->n_vars, 2);
+    assert_int_equal(p->n_validations, 2);
+    assert_string_equal(p->validations[0].field, "spec.mode");
+    assert_string_equal(p->validations[0].reason, "Invalid");
+    assert_non_null(p->validations[1].message_expr);
+    assert_int_equal(p->n_mutations, 1);
+    assert_int_equal(p->mutations[0].n_ops, 2);
+    assert_non_null(p->mutations[0].ops[0].value);
+    assert_non_null(p->mutations[0].ops[1].value_expr);
+    policy_set *r = policy_set_ref(s);
+    policy_set_unref(s);
+    policy_set_unref(r);
+    diag_list_clear(&dl);
+}
+
+/* A directory with no policy files is an empty set; a missing path is an error. */
+static void test_empty_and_missing(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("tests/fixtures/admission", &dl);
+    assert_non_null(s);
+    size_t n;
+    policy_set_items(s, &n);
+    assert_int_equal(n, 0);
+    policy_set_unref(s);
+    assert_null(policy_set_load_dir("tests/fixtures/no-such-dir", &dl));
+    assert_string_equal(dl.items[0].code, "io.read");
+    diag_list_clear(&dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +352,10 @@ int main(void)
         cmocka_unit_test(test_deep_nesting_and_alias_bombs),
         cmocka_unit_test(test_positions_and_documents),
         cmocka_unit_test(test_upstream_manifests),
+        cmocka_unit_test(test_lint_fixtures),
+        cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_good_policy),
+        cmocka_unit_test(test_empty_and_missing),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1,0 +1,129 @@
+/* policy.h - policies: the loaded form of a policy file, and the set the server shares.
+ *
+ * A policy file is a YAML document shaped like Kubernetes' ValidatingAdmissionPolicy
+ * (DESIGN.md, docs/policy-authoring.md). Loading checks every field and compiles every
+ * expression, reporting each problem with file:line:col; a set with errors is not used.
+ * A loaded set is immutable, shared by all threads, and reference-counted. */
+#ifndef SG_POLICY_H
+#define SG_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "../expr/expr.h"
+#include "../util/arena.h"
+#include "../util/diag.h"
+
+#define POLICY_API_VERSION "streamguard.dev/v1alpha1"
+#define POLICY_MAX_FILE    ((size_t)1 << 20)
+
+enum policy_action { POLICY_DENY, POLICY_WARN, POLICY_AUDIT };
+enum policy_failure { POLICY_FAIL, POLICY_IGNORE };
+
+/* Operations as a bit mask: 1 << admission_op (CREATE, UPDATE, DELETE, CONNECT). */
+#define POLICY_OPS_ALL 0xFu
+
+typedef struct policy_strs {
+    const char **v;
+    size_t n;
+} policy_strs;
+
+typedef struct policy_resource_rule {
+    policy_strs api_groups; /* "" is the core group, "*" any */
+    policy_strs kinds;      /* "*" any */
+    policy_strs subresources; /* "status"...; empty: the main resource only */
+    unsigned ops;           /* mask; 0 is read as every operation */
+} policy_resource_rule;
+
+enum label_op { LABEL_IN, LABEL_NOT_IN, LABEL_EXISTS, LABEL_DOES_NOT_EXIST };
+
+typedef struct policy_label_req {
+    const char *key;
+    enum label_op op;
+    policy_strs values;
+} policy_label_req;
+
+typedef struct policy_selector {
+    bool set;               /* false: matches everything */
+    policy_label_req *reqs; /* matchLabels become LABEL_IN with one value */
+    size_t n;
+} policy_selector;
+
+typedef struct policy_match {
+    policy_resource_rule *rules;
+    size_t n_rules;
+    policy_strs ns_include, ns_exclude;
+    policy_selector objects;
+    policy_strs excluded_users, excluded_groups;
+} policy_match;
+
+typedef struct policy_variable {
+    const char *name;
+    const expr_prog *prog;
+} policy_variable;
+
+typedef struct policy_validation {
+    const expr_prog *expr;
+    const char *message;          /* NULL: use the expression text */
+    const expr_prog *message_expr; /* NULL when none */
+    const char *field, *reason;    /* NULL when none */
+    srcpos at;
+} policy_validation;
+
+enum patch_op { PATCH_ADD, PATCH_REPLACE, PATCH_REMOVE };
+
+typedef struct policy_patch {
+    enum patch_op op;
+    const char *path;         /* a JSON Pointer */
+    const cJSON *value;       /* a fixed value (owned by the set), or NULL */
+    const expr_prog *value_expr;
+} policy_patch;
+
+typedef struct policy_mutation {
+    const expr_prog *when; /* NULL: always */
+    policy_patch *ops;
+    size_t n_ops;
+    srcpos at;
+} policy_mutation;
+
+typedef struct policy {
+    const char *name, *description;
+    srcpos at; /* file and line of the document */
+    enum policy_action action;
+    enum policy_failure failure;
+    policy_match match;
+    const cJSON *params; /* owned by the set; NULL when none */
+    policy_variable *vars;
+    size_t n_vars;
+    policy_validation *validations;
+    size_t n_validations;
+    policy_mutation *mutations;
+    size_t n_mutations;
+} policy;
+
+typedef struct policy_set policy_set;
+
+/* Loads every .yaml and .yml file under 'dir' (recursively, sorted by path) into a new set.
+ * Reports every problem to 'dl'; returns the set, or NULL when there were errors. A
+ * directory without policies gives an empty set. */
+policy_set *policy_set_load_dir(const char *dir, diag_list *dl);
+
+/* Loads the given files (or directories) into one set. Same returns. */
+policy_set *policy_set_load_paths(const char *const *paths, size_t n, diag_list *dl);
+
+/* Takes another reference to 's' (thread-safe). */
+policy_set *policy_set_ref(policy_set *s);
+
+/* Drops a reference; the last one frees the set. NULL is accepted. */
+void policy_set_unref(policy_set *s);
+
+/* The policies of 's', in load order. */
+const policy *policy_set_items(const policy_set *s, size_t *n);
+
+/* The names a policy expression may use (object, oldObject, request, params, variables.*). */
+extern const char *const policy_bindings[];
+extern const size_t policy_n_bindings;
+
+#endif

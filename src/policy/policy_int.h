@@ -1,0 +1,25 @@
+/* policy_int.h - shared by the files of src/policy/ only. */
+#ifndef SG_POLICY_INT_H
+#define SG_POLICY_INT_H
+
+#include "policy.h"
+#include "yamldoc.h"
+
+#define POLICY_MAX_VARIABLES 64
+
+typedef struct loader {
+    arena *a;
+    const char *file;
+    diag_list *dl;
+    int errors;
+    expr_decls decls; /* bindings, and the variables declared so far */
+    const char *names[POLICY_MAX_VARIABLES + 8];
+} loader;
+
+/* Compiles the expression in scalar 'n' with the loader's declarations; NULL on errors. */
+const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);
+
+/* Reads one policy document into 'out'; returns 0, or -1 with diags. */
+int policy_parse(loader *ld, const ydoc *doc, policy *out);
+
+#endif

@@ -1,7 +1,10 @@
 /* decide.c - the decision point and the review round trip; see decide.h. */
 #include "decide.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "../k8s/jsonpatch.h"
 
 
 static const char *const decision_names[] = {"allowed", "denied", "invalid", "error"};
@@ -11,17 +14,115 @@ const char *admission_decision_name(enum admission_decision d)
     return decision_names[d];
 }
 
-int admission_decide(enum admission_mode mode, const admission_request *req, arena *a,
-                     admission_response *resp, diag_list *dl)
+void admission_to_policy_request(const admission_request *req, const policy_lookup *lookup,
+                                 policy_request *out)
 {
-    (void)mode;
-    (void)req;
-    (void)a;
-    (void)dl;
-    memset(resp, 0, sizeof *resp);
-    /* No policy engine yet: every well-formed review is allowed, with no patch. */
-    resp->allowed = true;
+    *out = (policy_request){
+        .group = req->kind.group, .version = req->kind.version, .kind = req->kind.kind,
+        .sub_resource = req->sub_resource, .namespace_ = req->namespace_, .name = req->name,
+        .op = (unsigned)req->operation, .username = req->username,
+        .groups = req->user_info ? cJSON_GetObjectItemCaseSensitive(req->user_info, "groups") : NULL,
+        .object = req->object, .old_object = req->old_object, .request = req->request,
+        .lookup = lookup};
+}
+
+/* The HTTP code of a deny, from the rule's reason (ValidatingAdmissionPolicy's mapping). */
+static int deny_code(const char *reason)
+{
+    if (reason == NULL || strcmp(reason, "Forbidden") == 0)
+        return 403;
+    if (strcmp(reason, "Invalid") == 0)
+        return 422;
+    if (strcmp(reason, "Unauthorized") == 0)
+        return 401;
+    return 413; /* RequestEntityTooLarge */
+}
+
+/* Joins the messages of the findings with 'action' ("; "), or NULL when there are none. */
+static const char *join(const policy_outcome *o, enum policy_action action, arena *a)
+{
+    char *out = NULL;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        if (o->findings[i].action != action)
+            continue;
+        out = out ? arena_sprintf(a, "%s; %s", out, o->findings[i].message)
+                  : arena_strdup(a, o->findings[i].message);
+        if (out == NULL)
+            return NULL;
+    }
+    return out;
+}
+
+static int fill_response(const policy_outcome *o, arena *a, admission_response *resp)
+{
+    size_t nw = 0, na = 0;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        nw += o->findings[i].action == POLICY_WARN;
+        na += o->findings[i].action == POLICY_AUDIT;
+    }
+    const char **warnings = arena_calloc(a, nw + 1, sizeof *warnings);
+    admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
+    if (warnings == NULL || audit == NULL)
+        return -1;
+    const char *reason = NULL;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        const policy_finding *f = &o->findings[i];
+        if (f->action == POLICY_WARN)
+            warnings[resp->n_warnings++] = f->message;
+        else if (f->action == POLICY_AUDIT)
+            audit[resp->n_audit++] = (admission_kv){
+                arena_sprintf(a, "streamguard.dev/%s", f->policy->name), f->message};
+        else if (reason == NULL)
+            reason = f->reason ? f->reason : "Forbidden";
+    }
+    resp->warnings = warnings;
+    resp->audit = audit;
+    resp->allowed = !o->denied;
+    if (o->denied) {
+        resp->status_code = deny_code(reason);
+        resp->status_reason = reason;
+        resp->status_message = join(o, POLICY_DENY, a);
+        if (resp->status_message == NULL)
+            return -1;
+    }
     return 0;
+}
+
+int admission_decide(enum admission_mode mode, const admission_request *req,
+                     const admission_policy *pol, arena *a, admission_response *resp,
+                     policy_outcome *outcome, diag_list *dl)
+{
+    policy_outcome local;
+    policy_outcome *o = outcome ? outcome : &local;
+    memset(resp, 0, sizeof *resp);
+    memset(o, 0, sizeof *o);
+    resp->allowed = true;
+    if (pol == NULL || pol->set == NULL)
+        return 0;
+    policy_request pr;
+    admission_to_policy_request(req, pol->lookup, &pr);
+    if (policy_engine_run(pol->set, mode == ADMISSION_VALIDATE ? ENGINE_VALIDATE : ENGINE_MUTATE,
+                          &pr, pol->warn_only, a, o) != 0) {
+        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "the request arena ran out");
+        return -1;
+    }
+    int rc = fill_response(o, a, resp);
+    if (rc == 0 && o->mutated != NULL) {
+        bool oom;
+        char *patch = jsonpatch_diff(req->object, o->mutated, &oom);
+        if (patch != NULL) {
+            resp->patch = arena_strdup(a, patch);
+            resp->patch_len = strlen(patch);
+            rc = resp->patch ? 0 : -1;
+        }
+        free(patch);
+        rc = oom ? -1 : rc;
+    }
+    if (outcome == NULL)
+        cJSON_Delete(o->mutated);
+    if (rc != 0)
+        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
+    return rc;
 }
 
 static const char *or_dash(arena *a, const char *s)
@@ -39,8 +140,9 @@ static void fail(admission_result *out, int code, const char *reason, const char
     out->body = admission_status_encode(code, reason, msg, &out->body_len);
 }
 
-static void process_decoded(enum admission_mode mode, const admission_request *req, arena *a,
-                            admission_result *out, diag_list *dl)
+static void process_decoded(enum admission_mode mode, const admission_request *req,
+                            const admission_policy *pol, arena *a, admission_result *out,
+                            diag_list *dl)
 {
     admission_response resp;
     out->uid = or_dash(a, req->uid);
@@ -49,7 +151,7 @@ static void process_decoded(enum admission_mode mode, const admission_request *r
     out->namespace_ = or_dash(a, req->namespace_);
     out->name = or_dash(a, req->name);
     out->dry_run = req->dry_run;
-    if (admission_decide(mode, req, a, &resp, dl) != 0) {
+    if (admission_decide(mode, req, pol, a, &resp, NULL, dl) != 0) {
         fail(out, 500, "InternalError", "the request could not be decided");
         return;
     }
@@ -62,10 +164,11 @@ static void process_decoded(enum admission_mode mode, const admission_request *r
     out->decision = resp.allowed ? ADMISSION_ALLOWED : ADMISSION_DENIED;
     out->patched = resp.patch != NULL;
     out->n_warnings = resp.n_warnings;
+    out->denied_by = resp.allowed ? NULL : resp.status_message;
 }
 
-void admission_process(enum admission_mode mode, const char *body, size_t len, arena *a,
-                       admission_result *out)
+void admission_process(enum admission_mode mode, const char *body, size_t len,
+                       const admission_policy *pol, arena *a, admission_result *out)
 {
     diag_list dl;
     diag_list_init(&dl);
@@ -81,7 +184,7 @@ void admission_process(enum admission_mode mode, const char *body, size_t len, a
         }
         fail(out, 400, "BadRequest", msg);
     } else {
-        process_decoded(mode, req, a, out, &dl);
+        process_decoded(mode, req, pol, a, out, &dl);
     }
     admission_request_free(req);
     diag_list_clear(&dl);

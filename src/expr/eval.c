@@ -487,7 +487,7 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
             return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
         return ev_bool(m == 1);
     }
-    expr_call c = {.a = e->a, .span = n->span};
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL};
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
 }
 
@@ -617,6 +617,11 @@ static expr_value eval(evalctx *e, const expr_node *n)
     case N_COMP: return eval_comp(e, n);
     default: return ERR(e, "expr.internal", n->span, "unknown node");
     }
+}
+
+const char *expr_source(const expr_prog *p)
+{
+    return p->src;
 }
 
 expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)

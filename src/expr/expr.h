@@ -104,6 +104,7 @@ struct expr_opaque {
 typedef struct expr_call {
     arena *a;
     expr_span span; /* the call's span, for errors */
+    void *ctx;      /* the environment's fn_ctx: what extension functions need per request */
 } expr_call;
 
 /* A function implementation. 'recv' is the receiver for member-style calls (a.f(x)) and NULL
@@ -154,11 +155,15 @@ typedef struct expr_env {
      * when it knows the name. Policies use it to evaluate their variables lazily. */
     bool (*resolve)(void *ctx, const char *name, arena *a, expr_value *out);
     void *resolve_ctx;
+    void *fn_ctx; /* passed to extension functions as expr_call.ctx */
 } expr_env;
 
 /* Evaluates 'p' in 'env', allocating from 'a'. Returns the value; an evaluation error is
  * returned as an EXPR_ERROR value, never a crash. */
 expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a);
+
+/* The text 'p' was compiled from (NUL-terminated, owned by the program's arena). */
+const char *expr_source(const expr_prog *p);
 
 /* Returns the value of a JSON node: null, bool, string, list, map; a number is an int when
  * it is integral and fits int64 (JSON has no int type: 3 and 3.0 are both the int 3), and a

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../k8s/quantity.h"
+#include "engine.h"
 
 static bool q_equal(const expr_opaque *a, const expr_opaque *b)
 {
@@ -126,6 +127,25 @@ static expr_value fn_jvm_memory(const expr_call *c, const expr_value *r, const e
     return memory(c, a, 'j');
 }
 
+/* lookup(apiVersion, kind, namespace, name): a related object, or null when it cannot be
+ * found or nothing can be looked up (the server has no cache of the cluster yet). Policies
+ * treat null as "cannot verify". */
+static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    (void)r;
+    const char *s[4];
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind != EXPR_STRING && !(i == 2 && a[i].kind == EXPR_NULL))
+            return wrong_type(c, "lookup", &a[i]);
+        s[i] = a[i].kind == EXPR_STRING ? arena_strndup(c->a, a[i].v.s, a[i].len) : "";
+        if (s[i] == NULL)
+            return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    }
+    const policy_lookup *lk = c->ctx;
+    const cJSON *found = lk && lk->find ? lk->find(lk->data, s[0], s[1], s[2], s[3]) : NULL;
+    return expr_from_json(found);
+}
+
 /* The methods: the receiver must be a quantity; 'name' picks the operation. */
 static expr_value method(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
                          const char *name)
@@ -202,6 +222,7 @@ const expr_fn_def policy_functions[] = {
     {"flinkMemory", EXPR_GLOBAL, 1, 1, fn_flink_memory},
     {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
+    {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
     {"isInteger", EXPR_MEMBER, 0, 0, fn_is_integer},
     {"sign", EXPR_MEMBER, 0, 0, fn_sign},
     {"asApproximateFloat", EXPR_MEMBER, 0, 0, fn_as_float},

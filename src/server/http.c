@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -41,6 +42,8 @@ struct server {
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
     _Atomic int ready;
     _Atomic int draining;
+    pthread_mutex_t policies_lock; /* guards 'policies' between a swap and a request's ref */
+    policy_set *policies;
 };
 
 /* State of one request, from its headers to its completion. */
@@ -54,6 +57,7 @@ struct request {
     size_t discarded;
     buf body;
     arena *arena;
+    policy_set *policies; /* the set this request runs with (a reference) */
     admission_result res;
     const char *reason; /* why an error status was sent */
 };
@@ -189,8 +193,12 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     if (r->arena == NULL)
         return MHD_NO;
     const char *body = r->body.data ? r->body.data : "";
+    pthread_mutex_lock(&s->policies_lock);
+    r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
+    pthread_mutex_unlock(&s->policies_lock);
+    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only};
     admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
-                      r->body.len, r->arena, &r->res);
+                      r->body.len, &pol, r->arena, &r->res);
     buf_clear(&r->body);
     r->decision = (int)r->res.decision;
     r->reason = r->res.reason;
@@ -303,7 +311,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                 r->res.operation, r->res.kind, r->res.namespace_,
                 log_quote(q2, sizeof q2, r->res.name), decision, r->res.dry_run ? "true" : "false",
                 r->res.n_warnings, r->res.patched ? "true" : "false", secs * 1e3, end,
-                log_quote(q3, sizeof q3, r->reason));
+                log_quote(q3, sizeof q3, r->res.denied_by ? r->res.denied_by : r->reason));
     else
         log_msg(lv, "http", "msg=request endpoint=%s method=%s status=%d ms=%.3f end=%s reason=%s",
                 metrics_endpoint_name(r->ep), log_quote(q1, sizeof q1, r->method), r->status,
@@ -324,6 +332,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     metrics_in_flight_add(-1);
     free(r->res.body);
     buf_clear(&r->body);
+    policy_set_unref(r->policies);
     arena_free(r->arena);
     free(r);
     *con_cls = NULL;
@@ -418,6 +427,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         return NULL;
     s->cfg = *cfg;
     s->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&s->policies_lock, NULL);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
@@ -442,6 +452,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         diag_add(dl, DIAG_ERROR, "server.start", &at,
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
+        pthread_mutex_destroy(&s->policies_lock);
         free(s);
         return NULL;
     }
@@ -453,6 +464,15 @@ server *server_start(const server_config *cfg, diag_list *dl)
 unsigned server_port(const server *s)
 {
     return s->port;
+}
+
+void server_set_policies(server *s, policy_set *set)
+{
+    pthread_mutex_lock(&s->policies_lock);
+    policy_set *old = s->policies;
+    s->policies = set;
+    pthread_mutex_unlock(&s->policies_lock);
+    policy_set_unref(old);
 }
 
 void server_set_ready(server *s, bool ready)
@@ -496,5 +516,7 @@ void server_free(server *s)
     MHD_stop_daemon(s->daemon);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
+    policy_set_unref(s->policies);
+    pthread_mutex_destroy(&s->policies_lock);
     free(s);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../policy/policy.h"
 #include "../util/diag.h"
 
 #define SERVER_MAX_BODY ((size_t)3 << 20) /* kube-apiserver's own request limit */
@@ -28,6 +29,7 @@ typedef struct server_config {
     unsigned idle_timeout_s;  /* a connection with no traffic for this long is closed */
     unsigned request_timeout_s; /* a request whose body takes longer is cut off */
     size_t max_body;          /* larger bodies get 413 */
+    bool warn_only;           /* --enforcement warn: denies become warnings */
 } server_config;
 
 typedef struct server server;
@@ -42,6 +44,10 @@ server *server_start(const server_config *cfg, diag_list *dl);
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned server_port(const server *s);
+
+/* Makes 'set' (a reference the server takes over) the policies of new requests; requests in
+ * flight finish with the set they started with. The previous set is released. */
+void server_set_policies(server *s, policy_set *set);
 
 /* Sets whether /readyz answers 200 (certificates and policies loaded). */
 void server_set_ready(server *s, bool ready);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../policy/policy.h"
 #include "../tls/certs.h"
 #include "../util/log.h"
 #include "../util/num.h"
@@ -45,7 +46,10 @@ static void usage(FILE *f)
             "                           [::]:8443 for IPv6; port 0 picks a free port)\n"
             "  --tls-cert FILE          serving certificate chain, PEM (required)\n"
             "  --tls-key FILE           its private key, PEM, unencrypted (required)\n"
-            "  --policies DIR           policy directory (default policies/)\n"
+            "  --policies DIR           policy directory (default policies/); a policy with an\n"
+            "                           error stops the start, each error is logged\n"
+            "  --enforcement deny|warn  warn: every deny becomes a warning, for rollouts\n"
+            "                           (default deny)\n"
             "  --threads N              worker threads (default: number of CPUs)\n"
             "  --max-connections N      connections served at once (default 1024)\n"
             "  --idle-timeout SECONDS   close a connection idle this long (default 60)\n"
@@ -85,6 +89,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"idle-timeout", required_argument, NULL, 'i'}, {"request-timeout", required_argument, NULL, 'r'},
         {"drain-delay", required_argument, NULL, 'd'},  {"drain-timeout", required_argument, NULL, 'D'},
         {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
+        {"enforcement", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
@@ -118,6 +123,13 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
                 rc = -1;
             }
             break;
+        case 'e':
+            if (strcmp(optarg, "warn") != 0 && strcmp(optarg, "deny") != 0) {
+                fprintf(stderr, "streamguard serve: --enforcement must be deny or warn\n");
+                rc = -1;
+            }
+            o->cfg.warn_only = strcmp(optarg, "warn") == 0;
+            break;
         case 'h': usage(stdout); return 1;
         default: rc = -1; break;
         }
@@ -142,16 +154,16 @@ static void log_diags(const diag_list *dl)
         log_error("serve", "msg=%s", log_quote(q, sizeof q, diag_format(&dl->items[i], line, sizeof line)));
 }
 
-/* Checks that the policy directory is there. The policy engine will load it. */
-static int check_policies(const char *dir, diag_list *dl)
+/* Loads the policies; a set with any error is refused as a whole. */
+static policy_set *load_policies(const char *dir, diag_list *dl)
 {
     struct stat st;
     srcpos at = {.file = dir};
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         diag_add(dl, DIAG_ERROR, "policy.dir", &at, "the policy directory does not exist");
-        return -1;
+        return NULL;
     }
-    return 0;
+    return policy_set_load_dir(dir, dl);
 }
 
 static void drain(server *s, const struct serve_opts *o, int sig)
@@ -194,12 +206,16 @@ int server_cmd_serve(int argc, char **argv)
     diag_list dl;
     diag_list_init(&dl);
     tls_pair pair;
-    if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 || check_policies(o.policies, &dl) != 0) {
+    policy_set *policies = NULL;
+    if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 ||
+        (policies = load_policies(o.policies, &dl)) == NULL) {
         log_diags(&dl);
         diag_list_clear(&dl);
         tls_pair_clear(&pair); /* empty when the load itself failed */
         return 1;
     }
+    size_t n_policies;
+    policy_set_items(policies, &n_policies);
     long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
     if (days_left < 7)
         log_warn("serve", "msg=\"certificate expires soon\" days_left=%lld", days_left);
@@ -220,13 +236,15 @@ int server_cmd_serve(int argc, char **argv)
         log_diags(&dl);
         diag_list_clear(&dl);
         tls_pair_clear(&pair);
+        policy_set_unref(policies);
         return 1;
     }
+    server_set_policies(s, policies);
     char q[300];
-    log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s cert_serial=%s "
-             "cert_not_after=%lld",
+    log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s policy_count=%zu "
+             "enforcement=%s cert_serial=%s cert_not_after=%lld",
              o.cfg.listen, server_port(s), o.cfg.threads, log_quote(q, sizeof q, o.policies),
-             pair.info.serial, pair.info.not_after);
+             n_policies, o.cfg.warn_only ? "warn" : "deny", pair.info.serial, pair.info.not_after);
     server_set_ready(s, true);
     int rc = wait_for_signals(s, &o, &set);
     tls_pair_clear(&pair);

@@ -359,7 +359,7 @@ static void test_process_fixtures(void **state)
             read_fixture(fixtures[i].file, &b);
             arena *a = arena_new(ARENA_REQUEST_BUDGET);
             admission_result res;
-            admission_process((enum admission_mode)mode, b.data, b.len, a, &res);
+            admission_process((enum admission_mode)mode, b.data, b.len, NULL, a, &res);
             assert_int_equal(res.http_status, 200);
             assert_int_equal(res.decision, ADMISSION_ALLOWED);
             assert_string_equal(res.kind, fixtures[i].kind);
@@ -385,7 +385,7 @@ static void test_process_malformed(void **state)
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
         arena *a = arena_new(ARENA_REQUEST_BUDGET);
         admission_result res;
-        admission_process(ADMISSION_VALIDATE, malformed[i].body, strlen(malformed[i].body), a, &res);
+        admission_process(ADMISSION_VALIDATE, malformed[i].body, strlen(malformed[i].body), NULL, a, &res);
         assert_int_equal(res.http_status, 400);
         assert_int_equal(res.decision, ADMISSION_INVALID);
         cJSON *doc = cJSON_Parse(res.body);
@@ -408,7 +408,7 @@ static void test_process_arena_exhausted(void **state)
     static const char body[] = REQ("");
     arena *a = arena_new(16);
     admission_result res;
-    admission_process(ADMISSION_VALIDATE, body, sizeof body - 1, a, &res);
+    admission_process(ADMISSION_VALIDATE, body, sizeof body - 1, NULL, a, &res);
     assert_int_not_equal(res.http_status, 200);
     assert_int_not_equal(res.decision, ADMISSION_ALLOWED);
     free(res.body);

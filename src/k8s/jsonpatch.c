@@ -1,0 +1,209 @@
+/* jsonpatch.c - RFC 6902 operations and a document diff; see jsonpatch.h. */
+#include "jsonpatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKEN 1024
+
+/* Reads the next reference token of 'p' (after a '/') into 'out', unescaping ~1 and ~0.
+ * Returns the rest of the pointer, or NULL for a bad escape or a token too long. */
+static const char *next_token(const char *p, char *out)
+{
+    size_t n = 0;
+    for (; *p && *p != '/'; p++) {
+        char c = *p;
+        if (c == '~') {
+            if (p[1] != '0' && p[1] != '1')
+                return NULL;
+            c = p[1] == '0' ? '~' : '/';
+            p++;
+        }
+        if (n + 1 >= MAX_TOKEN)
+            return NULL;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return p;
+}
+
+/* An array index: digits only, no leading zeros; '-' is 'size' for add. */
+static long array_index(const char *tok, int size, bool for_add)
+{
+    if (for_add && strcmp(tok, "-") == 0)
+        return size;
+    if (tok[0] == '\0' || (tok[0] == '0' && tok[1] != '\0'))
+        return -1;
+    long v = 0;
+    for (const char *t = tok; *t; t++) {
+        if (*t < '0' || *t > '9' || v > 100000000)
+            return -1;
+        v = v * 10 + (*t - '0');
+    }
+    return v;
+}
+
+int jsonpatch_apply(cJSON *doc, enum jsonpatch_op op, const char *path, const cJSON *value,
+                    char *err, size_t errcap)
+{
+    char tok[MAX_TOKEN];
+    if (path[0] != '/') {
+        snprintf(err, errcap, "path '%s' is not a JSON Pointer", path);
+        return -1;
+    }
+    cJSON *cur = doc;
+    const char *p = path;
+    for (;;) {
+        p = next_token(p + 1, tok);
+        if (p == NULL) {
+            snprintf(err, errcap, "bad escape or overlong token in path '%s'", path);
+            return -1;
+        }
+        bool last = *p == '\0';
+        if (cJSON_IsArray(cur)) {
+            int size = cJSON_GetArraySize(cur);
+            long i = array_index(tok, size, last && op == JSONPATCH_ADD);
+            if (i < 0 || i > size || (i == size && !(last && op == JSONPATCH_ADD))) {
+                snprintf(err, errcap, "index '%s' out of range in path '%s'", tok, path);
+                return -1;
+            }
+            if (!last) {
+                cur = cJSON_GetArrayItem(cur, (int)i);
+                continue;
+            }
+            if (op == JSONPATCH_REMOVE) {
+                cJSON_DeleteItemFromArray(cur, (int)i);
+                return 0;
+            }
+            cJSON *copy = cJSON_Duplicate(value, 1);
+            if (copy == NULL)
+                goto oom;
+            if (op == JSONPATCH_REPLACE)
+                return cJSON_ReplaceItemInArray(cur, (int)i, copy) ? 0 : (cJSON_Delete(copy), -1);
+            if (i == size)
+                return cJSON_AddItemToArray(cur, copy) ? 0 : (cJSON_Delete(copy), -1);
+            return cJSON_InsertItemInArray(cur, (int)i, copy) ? 0 : (cJSON_Delete(copy), -1);
+        }
+        if (!cJSON_IsObject(cur)) {
+            snprintf(err, errcap, "path '%s' goes through a value that is neither object nor array", path);
+            return -1;
+        }
+        cJSON *child = cJSON_GetObjectItemCaseSensitive(cur, tok);
+        if (!last) {
+            if (child == NULL && op == JSONPATCH_ADD) { /* create the missing parent */
+                child = cJSON_AddObjectToObject(cur, tok);
+                if (child == NULL)
+                    goto oom;
+            } else if (child == NULL) {
+                snprintf(err, errcap, "path '%s' does not exist ('%s' is missing)", path, tok);
+                return -1;
+            }
+            cur = child;
+            continue;
+        }
+        if (op != JSONPATCH_ADD && child == NULL) {
+            snprintf(err, errcap, "path '%s' does not exist", path);
+            return -1;
+        }
+        if (op == JSONPATCH_REMOVE) {
+            cJSON_DeleteItemFromObjectCaseSensitive(cur, tok);
+            return 0;
+        }
+        cJSON *copy = cJSON_Duplicate(value, 1);
+        if (copy == NULL)
+            goto oom;
+        if (child != NULL)
+            return cJSON_ReplaceItemInObjectCaseSensitive(cur, tok, copy) ? 0 : (cJSON_Delete(copy), -1);
+        return cJSON_AddItemToObject(cur, tok, copy) ? 0 : (cJSON_Delete(copy), -1);
+    }
+oom:
+    snprintf(err, errcap, "out of memory");
+    return -1;
+}
+
+/* Appends the escaped token to the pointer in 'ptr' (malloc'd growing string). */
+static char *push_token(const char *base, const char *tok)
+{
+    size_t n = strlen(base), extra = 1;
+    for (const char *t = tok; *t; t++)
+        extra += (*t == '~' || *t == '/') ? 2 : 1;
+    char *out = malloc(n + extra + 1);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, base, n);
+    char *w = out + n;
+    *w++ = '/';
+    for (const char *t = tok; *t; t++) {
+        if (*t == '~' || *t == '/') {
+            *w++ = '~';
+            *w++ = *t == '~' ? '0' : '1';
+        } else {
+            *w++ = *t;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+static bool add_op(cJSON *ops, const char *op, const char *path, const cJSON *value)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddStringToObject(o, "op", op) || !cJSON_AddStringToObject(o, "path", path))
+        goto err;
+    if (value != NULL) {
+        cJSON *v = cJSON_Duplicate(value, 1);
+        if (v == NULL || !cJSON_AddItemToObject(o, "value", v)) {
+            cJSON_Delete(v);
+            goto err;
+        }
+    }
+    if (cJSON_AddItemToArray(ops, o))
+        return true;
+err:
+    cJSON_Delete(o);
+    return false;
+}
+
+static bool diff(const cJSON *a, const cJSON *b, const char *path, cJSON *ops)
+{
+    if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
+        bool ok = true;
+        for (const cJSON *c = a->child; c && ok; c = c->next) {
+            if (cJSON_GetObjectItemCaseSensitive(b, c->string) != NULL)
+                continue;
+            char *p = push_token(path, c->string);
+            ok = p && add_op(ops, "remove", p, NULL);
+            free(p);
+        }
+        for (const cJSON *c = b->child; c && ok; c = c->next) {
+            const cJSON *old = cJSON_GetObjectItemCaseSensitive(a, c->string);
+            char *p = push_token(path, c->string);
+            if (p == NULL)
+                return false;
+            if (old == NULL)
+                ok = add_op(ops, "add", p, c);
+            else if (!cJSON_Compare(old, c, true))
+                ok = diff(old, c, p, ops);
+            free(p);
+        }
+        return ok;
+    }
+    if (cJSON_Compare(a, b, true))
+        return true;
+    return add_op(ops, "replace", path, b); /* path "" replaces the whole document */
+}
+
+char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom)
+{
+    *oom = false;
+    cJSON *ops = cJSON_CreateArray();
+    if (ops == NULL || !diff(from, to, "", ops)) {
+        cJSON_Delete(ops);
+        *oom = true;
+        return NULL;
+    }
+    char *text = cJSON_GetArraySize(ops) > 0 ? cJSON_PrintUnformatted(ops) : NULL;
+    cJSON_Delete(ops);
+    return text;
+}

@@ -1,0 +1,317 @@
+/* eval.c - running policies on a request; see engine.h.
+ *
+ * Runs on each request, reads no files, and allocates only from the request arena (the
+ * working copy of a mutated object is the one malloc-owned thing, handed to the caller).
+ * Variables are evaluated at most once per policy and request, and only when used: the
+ * expression evaluator asks resolve_variable() for "variables.NAME". */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../k8s/jsonpatch.h"
+
+static bool has(const policy_strs *s, const char *v)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], "*") == 0 || strcmp(s->v[i], v) == 0)
+            return true;
+    return false;
+}
+
+static bool rule_matches(const policy_resource_rule *rule, const policy_request *r)
+{
+    unsigned ops = rule->ops ? rule->ops : POLICY_OPS_ALL;
+    if (!(ops & (1u << r->op)))
+        return false;
+    if (rule->api_groups.n > 0 && !has(&rule->api_groups, r->group))
+        return false;
+    if (!has(&rule->kinds, r->kind))
+        return false;
+    /* Status and other subresources only when a rule names them. */
+    if (r->sub_resource[0] != '\0')
+        return has(&rule->subresources, r->sub_resource);
+    return true;
+}
+
+static const char *label(const cJSON *labels, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(labels, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool selector_matches(const policy_selector *sel, const cJSON *obj)
+{
+    if (!sel->set)
+        return true;
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+    for (size_t i = 0; i < sel->n; i++) {
+        const policy_label_req *q = &sel->reqs[i];
+        const char *v = label(labels, q->key);
+        bool in = false;
+        for (size_t k = 0; v && k < q->values.n; k++)
+            in |= strcmp(v, q->values.v[k]) == 0;
+        bool ok = q->op == LABEL_IN ? in : q->op == LABEL_NOT_IN ? !in
+                : q->op == LABEL_EXISTS ? v != NULL : v == NULL;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool policy_matches(const policy *p, const policy_request *r)
+{
+    const policy_match *m = &p->match;
+    bool any = false;
+    for (size_t i = 0; i < m->n_rules && !any; i++)
+        any = rule_matches(&m->rules[i], r);
+    if (!any)
+        return false;
+    if (m->ns_include.n > 0 && !has(&m->ns_include, r->namespace_))
+        return false;
+    if (m->ns_exclude.n > 0 && r->namespace_[0] && has(&m->ns_exclude, r->namespace_))
+        return false;
+    if (!selector_matches(&m->objects, r->object ? r->object : r->old_object))
+        return false;
+    if (has(&m->excluded_users, r->username))
+        return false;
+    for (const cJSON *g = r->groups ? r->groups->child : NULL; g; g = g->next)
+        if (cJSON_IsString(g) && has(&m->excluded_groups, g->valuestring))
+            return false;
+    return true;
+}
+
+/* ---- one policy's evaluation context ---- */
+
+typedef struct run {
+    const policy *p;
+    arena *a;
+    expr_env env;
+    expr_binding vars[4];
+    expr_value *values; /* variables, once evaluated */
+    unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
+} run;
+
+static bool resolve_variable(void *ctx, const char *name, arena *a, expr_value *out)
+{
+    run *rn = ctx;
+    if (strncmp(name, "variables.", 10) != 0)
+        return false;
+    for (size_t i = 0; i < rn->p->n_vars; i++) {
+        if (strcmp(rn->p->vars[i].name, name + 10) != 0)
+            continue;
+        if (rn->state[i] == 1) { /* cannot happen: variables see only earlier ones */
+            *out = expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself", name + 10);
+            return true;
+        }
+        if (rn->state[i] == 0) {
+            rn->state[i] = 1;
+            rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);
+            rn->state[i] = 2;
+        }
+        *out = rn->values[i];
+        return true;
+    }
+    return false;
+}
+
+static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object, arena *a)
+{
+    rn->p = p;
+    rn->a = a;
+    rn->values = arena_calloc(a, p->n_vars + 1, sizeof *rn->values);
+    rn->state = arena_calloc(a, p->n_vars + 1, 1);
+    if (rn->values == NULL || rn->state == NULL)
+        return -1;
+    rn->vars[0] = (expr_binding){"object", expr_from_json(object)};
+    rn->vars[1] = (expr_binding){"oldObject", expr_from_json(r->old_object)};
+    rn->vars[2] = (expr_binding){"request", expr_from_json(r->request)};
+    rn->vars[3] = (expr_binding){"params", expr_from_json(p->params)};
+    rn->env = (expr_env){.vars = rn->vars, .n_vars = 4, .resolve = resolve_variable,
+                         .resolve_ctx = rn, .fn_ctx = (void *)r->lookup};
+    return 0;
+}
+
+/* ---- findings ---- */
+
+typedef struct findings {
+    policy_finding *v;
+    size_t n, cap;
+    arena *a;
+} findings;
+
+static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
+                       const char *msg, const char *field, const char *reason, const srcpos *at)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        policy_finding *v = arena_alloc(f->a, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        if (f->n)
+            memcpy(v, f->v, f->n * sizeof *v);
+        f->v = v;
+        f->cap = cap;
+    }
+    const char *text = field ? arena_sprintf(f->a, "[%s] %s: %s", p->name, field, msg)
+                             : arena_sprintf(f->a, "[%s] %s", p->name, msg);
+    if (text == NULL)
+        return -1;
+    f->v[f->n++] = (policy_finding){.policy = p, .result = res, .action = act, .message = text,
+                                    .field = field, .reason = reason, .at = *at};
+    return 0;
+}
+
+/* An expression that could not be evaluated: the policy's failurePolicy decides. */
+static int eval_error(findings *f, const policy *p, const char *what, const expr_value *v,
+                      const srcpos *at)
+{
+    const char *msg = arena_sprintf(f->a, "could not be evaluated: %s: %s", what,
+                                    v->kind == EXPR_ERROR ? v->v.err->msg : "not a boolean");
+    if (msg == NULL)
+        return -1;
+    return add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
+                       msg, NULL, NULL, at);
+}
+
+static const char *failure_message(run *rn, const policy_validation *val)
+{
+    if (val->message_expr != NULL) {
+        expr_value m = expr_eval(val->message_expr, &rn->env, rn->a);
+        if (m.kind == EXPR_STRING && m.len > 0)
+            return arena_strndup(rn->a, m.v.s, m.len);
+    }
+    if (val->message != NULL)
+        return val->message;
+    return arena_sprintf(rn->a, "failed expression: %s", expr_source(val->expr));
+}
+
+static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
+{
+    run rn;
+    if (run_init(&rn, p, r, r->object, a) != 0)
+        return -1;
+    for (size_t i = 0; i < p->n_validations; i++) {
+        const policy_validation *val = &p->validations[i];
+        expr_value v = expr_eval(val->expr, &rn.env, a);
+        int rc = 0;
+        if (v.kind != EXPR_BOOL)
+            rc = eval_error(f, p, "validation", &v, &val->at);
+        else if (!v.v.b)
+            rc = add_finding(f, p, p->action == POLICY_WARN ? RULE_WARN : RULE_FAIL, p->action,
+                             failure_message(&rn, val), val->field, val->reason, &val->at);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A value for a patch: the fixed one, or the expression's result through JSON. The
+ * returned node is malloc-owned when '*owned'. */
+static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, expr_value *err)
+{
+    *owned = false;
+    if (op->value_expr == NULL)
+        return op->value;
+    expr_value v = expr_eval(op->value_expr, &rn->env, rn->a);
+    char *text = v.kind == EXPR_ERROR ? NULL : expr_to_json(&v, false);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (j == NULL) {
+        *err = v.kind == EXPR_ERROR ? v
+                                    : expr_error_new(rn->a, "expr.json", (expr_span){0, 0},
+                                                     "the value has no JSON form");
+        return NULL;
+    }
+    *owned = true;
+    return j;
+}
+
+static int mutate(const policy *p, const policy_request *r, cJSON *work, findings *f, arena *a)
+{
+    static const enum jsonpatch_op ops[] = {JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE};
+    for (size_t i = 0; i < p->n_mutations; i++) {
+        const policy_mutation *m = &p->mutations[i];
+        run rn; /* fresh per mutation: later rules see earlier changes */
+        if (run_init(&rn, p, r, work, a) != 0)
+            return -1;
+        if (m->when != NULL) {
+            expr_value w = expr_eval(m->when, &rn.env, a);
+            if (w.kind != EXPR_BOOL) {
+                if (eval_error(f, p, "when", &w, &m->at) != 0)
+                    return -1;
+                continue;
+            }
+            if (!w.v.b)
+                continue;
+        }
+        for (size_t k = 0; k < m->n_ops; k++) {
+            const policy_patch *op = &m->ops[k];
+            bool owned;
+            expr_value err;
+            const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, &rn, &owned, &err);
+            char why[256];
+            int rc;
+            if (op->op != PATCH_REMOVE && val == NULL) {
+                rc = eval_error(f, p, "valueExpression", &err, &m->at);
+            } else if (jsonpatch_apply(work, ops[op->op], op->path, val, why, sizeof why) != 0) {
+                const char *msg = arena_sprintf(a, "could not apply %s %s: %s",
+                                                op->op == PATCH_ADD ? "add" : op->op == PATCH_REPLACE ? "replace" : "remove",
+                                                op->path, why);
+                rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
+                                       msg, NULL, NULL, &m->at)
+                         : -1;
+            } else {
+                rc = 0;
+            }
+            if (op->op != PATCH_REMOVE && val != NULL && owned)
+                cJSON_Delete((cJSON *)val);
+            if (rc != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
+                      bool warn_only, arena *a, policy_outcome *out)
+{
+    findings f = {.a = a};
+    size_t n;
+    const policy *ps = policy_set_items(s, &n);
+    memset(out, 0, sizeof *out);
+    cJSON *work = NULL;
+    if (mode == ENGINE_MUTATE && r->object != NULL) {
+        work = cJSON_Duplicate(r->object, 1);
+        if (work == NULL)
+            return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const policy *p = &ps[i];
+        bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
+        if (!relevant || !policy_matches(p, r))
+            continue;
+        if (mode == ENGINE_MUTATE && work == NULL)
+            continue; /* nothing to mutate on DELETE */
+        out->n_matched++;
+        int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a) : mutate(p, r, work, &f, a);
+        if (rc != 0) {
+            cJSON_Delete(work);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.v[i].action == POLICY_DENY && warn_only)
+            f.v[i].action = POLICY_WARN;
+        out->denied |= f.v[i].action == POLICY_DENY;
+    }
+    out->findings = f.v;
+    out->n_findings = f.n;
+    if (work != NULL && !cJSON_Compare(work, r->object, true))
+        out->mutated = work;
+    else
+        cJSON_Delete(work);
+    return 0;
+}

@@ -27,6 +27,7 @@ typedef struct token {
     } v;
     bool int_overflow; /* T_INT 9223372036854775808: only valid under unary minus */
     bool quoted;       /* T_IDENT written as `name`: only valid as a field name */
+    bool reserved;     /* T_IDENT that is a reserved word: valid as a field name only */
     const char *err;   /* T_ERROR: what is wrong */
 } token;
 

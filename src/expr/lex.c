@@ -279,10 +279,11 @@ static token lex_ident(lexer *lx, token t)
             return t;
         }
     }
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+    /* Reserved words may not name variables or functions, but may name fields:
+     * object.metadata.namespace is valid CEL (SELECTOR excludes only the keywords). */
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (strlen(reserved[i]) == n && memcmp(s, reserved[i], n) == 0)
-            return tok_error(t, "reserved word used as an identifier");
-    }
+            t.reserved = true;
     t.t = T_IDENT;
     t.v.str.s = arena_strndup(lx->a, s, n);
     t.v.str.len = (uint32_t)n;

@@ -310,6 +310,12 @@ static expr_node *parse_primary(parser *p)
         t = p->cur;
         /* fall through */
     case T_IDENT: {
+        if (t.reserved) {
+            perr(p, t.span, "expr.syntax", "'%s' is a reserved word and cannot name a variable or function",
+                 t.v.str.s);
+            advance(p);
+            return error_node(p, t.span);
+        }
         if (t.quoted) {
             perr(p, t.span, "expr.syntax", "a quoted name (`%s`) is only allowed as a field name",
                  t.v.str.s);
@@ -353,7 +359,7 @@ static expr_node *parse_member(parser *p)
                 return e;
             }
             advance(p);
-            if (!opt && !id.quoted && accept(p, T_LPAREN)) {
+            if (!opt && !id.quoted && !id.reserved && accept(p, T_LPAREN)) {
                 e = parse_call(p, e, id.v.str.s, join(e->span, id.span));
                 continue;
             }

@@ -22,17 +22,17 @@ static bool has(const policy_strs *s, const char *v)
 
 static bool rule_matches(const policy_resource_rule *rule, const policy_request *r)
 {
-    unsigned ops = rule->ops ? rule->ops : POLICY_OPS_ALL;
-    if (!(ops & (1u << r->op)))
+    if (!(rule->ops & (1u << r->op)))
         return false;
     if (rule->api_groups.n > 0 && !has(&rule->api_groups, r->group))
         return false;
     if (!has(&rule->kinds, r->kind))
         return false;
-    /* Status and other subresources only when a rule names them. */
-    if (r->sub_resource[0] != '\0')
-        return has(&rule->subresources, r->sub_resource);
-    return true;
+    /* Subresources as in webhook rules: a rule without them covers the main resource only;
+     * a rule with them covers exactly those ("" names the main resource, "*" any). */
+    if (rule->subresources.n == 0)
+        return r->sub_resource[0] == '\0';
+    return has(&rule->subresources, r->sub_resource);
 }
 
 static const char *label(const cJSON *labels, const char *key)

@@ -126,7 +126,7 @@ static unsigned parse_ops(loader *ld, const ynode *n)
 {
     static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", "CONNECT", "*", NULL};
     if (n == NULL)
-        return POLICY_OPS_ALL;
+        return POLICY_OPS_DEFAULT;
     if (n->kind != YNODE_SEQ) {
         perr(ld, n, "policy.schema", "operations must be a list");
         return POLICY_OPS_ALL;

@@ -22,8 +22,11 @@
 enum policy_action { POLICY_DENY, POLICY_WARN, POLICY_AUDIT };
 enum policy_failure { POLICY_FAIL, POLICY_IGNORE };
 
-/* Operations as a bit mask: 1 << admission_op (CREATE, UPDATE, DELETE, CONNECT). */
-#define POLICY_OPS_ALL 0xFu
+/* Operations as a bit mask: 1 << admission_op (CREATE, UPDATE, DELETE, CONNECT). A rule
+ * that names none covers CREATE and UPDATE, the operations that carry a new object: on
+ * DELETE 'object' is null, and a policy must ask for DELETE to be run there. */
+#define POLICY_OPS_ALL     0xFu
+#define POLICY_OPS_DEFAULT 0x3u
 
 typedef struct policy_strs {
     const char **v;
@@ -34,7 +37,7 @@ typedef struct policy_resource_rule {
     policy_strs api_groups; /* "" is the core group, "*" any */
     policy_strs kinds;      /* "*" any */
     policy_strs subresources; /* "status"...; empty: the main resource only */
-    unsigned ops;           /* mask; 0 is read as every operation */
+    unsigned ops;           /* mask */
 } policy_resource_rule;
 
 enum label_op { LABEL_IN, LABEL_NOT_IN, LABEL_EXISTS, LABEL_DOES_NOT_EXIST };

@@ -1,4 +1,5 @@
-/* test_k8s.c - Kubernetes quantities, Flink memory sizes and JVM heap sizes (k8s/quantity.c).
+/* test_k8s.c - Kubernetes quantities, Flink memory sizes and JVM heap sizes (k8s/quantity.c),
+ * and JSON Patch (k8s/jsonpatch.c).
  * Expected values follow Kubernetes' resource.ParseQuantity, Flink's MemorySize.parseBytes,
  * the Flink operator's ResourceConfigUtils and the JVM's -Xmx, as DOMAIN-RULES §4 records. */
 #include <setjmp.h>
@@ -8,8 +9,10 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "k8s/jsonpatch.h"
 #include "k8s/quantity.h"
 
 #define BAD "!" /* expected: a parse error */
@@ -185,6 +188,104 @@ static void test_jvm_memory_table(void **state)
     }
 }
 
+
+/* JSON Patch operations: document, op, path, value -> result, or "!" for an error. */
+static const struct { const char *doc; enum jsonpatch_op op; const char *path, *value, *want; } patch_cases[] = {
+    {"{}", JSONPATCH_ADD, "/a", "1", "{\"a\":1}"},
+    {"{\"a\":1}", JSONPATCH_ADD, "/a", "2", "{\"a\":2}"},
+    {"{}", JSONPATCH_ADD, "/spec/flinkConfiguration/restart-strategy.type", "\"fixed-delay\"",
+     "{\"spec\":{\"flinkConfiguration\":{\"restart-strategy.type\":\"fixed-delay\"}}}"},
+    {"{\"a\":[1,2]}", JSONPATCH_ADD, "/a/-", "3", "{\"a\":[1,2,3]}"},
+    {"{\"a\":[1,2]}", JSONPATCH_ADD, "/a/0", "0", "{\"a\":[0,1,2]}"},
+    {"{\"a\":[1,2]}", JSONPATCH_ADD, "/a/2", "3", "{\"a\":[1,2,3]}"},
+    {"{\"a\":[1,2]}", JSONPATCH_ADD, "/a/3", "3", "!"},
+    {"{\"a\":[1,2]}", JSONPATCH_ADD, "/a/01", "3", "!"},
+    {"{\"a\":[1,2]}", JSONPATCH_REPLACE, "/a/1", "9", "{\"a\":[1,9]}"},
+    {"{\"a\":[1,2]}", JSONPATCH_REMOVE, "/a/0", NULL, "{\"a\":[2]}"},
+    {"{\"a\":[1,2]}", JSONPATCH_REMOVE, "/a/-", NULL, "!"},
+    {"{\"a\":1}", JSONPATCH_REPLACE, "/b", "2", "!"},
+    {"{\"a\":1}", JSONPATCH_REMOVE, "/b", NULL, "!"},
+    {"{\"a\":1,\"b\":2}", JSONPATCH_REMOVE, "/a", NULL, "{\"b\":2}"},
+    {"{\"a/b\":1,\"m~n\":2}", JSONPATCH_REPLACE, "/a~1b", "3", "{\"a/b\":3,\"m~n\":2}"},
+    {"{\"a/b\":1,\"m~n\":2}", JSONPATCH_REMOVE, "/m~0n", NULL, "{\"a/b\":1}"},
+    {"{\"a\":1}", JSONPATCH_ADD, "/a~2", "1", "!"},
+    {"{\"a\":\"s\"}", JSONPATCH_ADD, "/a/b", "1", "!"},
+    {"{\"metadata\":{\"labels\":{}}}", JSONPATCH_ADD, "/metadata/labels/app.kubernetes.io~1name", "\"flink\"",
+     "{\"metadata\":{\"labels\":{\"app.kubernetes.io/name\":\"flink\"}}}"},
+    {"{}", JSONPATCH_ADD, "a", "1", "!"},
+};
+
+static void test_jsonpatch_apply_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof patch_cases / sizeof patch_cases[0]; i++) {
+        cJSON *doc = cJSON_Parse(patch_cases[i].doc);
+        cJSON *val = patch_cases[i].value ? cJSON_Parse(patch_cases[i].value) : NULL;
+        char err[256];
+        int rc = jsonpatch_apply(doc, patch_cases[i].op, patch_cases[i].path, val, err, sizeof err);
+        char *got = rc == 0 ? cJSON_PrintUnformatted(doc) : strdup("!");
+        if (strcmp(got, patch_cases[i].want) != 0)
+            fail_msg("case %zu: %s %s => %s (%s), want %s", i, patch_cases[i].doc, patch_cases[i].path,
+                     got, rc ? err : "", patch_cases[i].want);
+        free(got);
+        cJSON_Delete(doc);
+        cJSON_Delete(val);
+    }
+}
+
+/* Applies a whole patch document; returns 0 or -1. */
+static int apply_all(cJSON *doc, const char *patch)
+{
+    cJSON *ops = cJSON_Parse(patch);
+    int rc = ops ? 0 : -1;
+    for (const cJSON *o = ops ? ops->child : NULL; o && rc == 0; o = o->next) {
+        const char *op = cJSON_GetObjectItem(o, "op")->valuestring;
+        enum jsonpatch_op k = strcmp(op, "add") == 0 ? JSONPATCH_ADD
+                              : strcmp(op, "replace") == 0 ? JSONPATCH_REPLACE : JSONPATCH_REMOVE;
+        char err[256];
+        rc = jsonpatch_apply(doc, k, cJSON_GetObjectItem(o, "path")->valuestring,
+                             cJSON_GetObjectItem(o, "value"), err, sizeof err);
+    }
+    cJSON_Delete(ops);
+    return rc;
+}
+
+/* diff(a, b) applied to a gives b, and is empty exactly when a equals b. */
+static const struct { const char *from, *to, *want; } diff_cases[] = {
+    {"{\"a\":1}", "{\"a\":1}", NULL},
+    {"{\"a\":1}", "{\"a\":2}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":2}]"},
+    {"{\"a\":1,\"b\":2}", "{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"/b\"}]"},
+    {"{\"spec\":{}}", "{\"spec\":{\"x\":{\"y\":1}}}", "[{\"op\":\"add\",\"path\":\"/spec/x\",\"value\":{\"y\":1}}]"},
+    {"{\"a\":[1,2]}", "{\"a\":[1,3]}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":[1,3]}]"},
+    {"{\"a/b\":{\"c\":1}}", "{\"a/b\":{\"c\":2}}", "[{\"op\":\"replace\",\"path\":\"/a~1b/c\",\"value\":2}]"},
+    {"{\"a\":{\"b\":1}}", "{\"a\":\"x\"}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":\"x\"}]"},
+    {"{\"k\":1,\"m\":{\"n\":[1],\"o\":null}}", "{\"m\":{\"n\":[1],\"o\":true,\"p\":{}},\"q\":0}", ""},
+};
+
+static void test_jsonpatch_diff_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof diff_cases / sizeof diff_cases[0]; i++) {
+        cJSON *from = cJSON_Parse(diff_cases[i].from), *to = cJSON_Parse(diff_cases[i].to);
+        bool oom;
+        char *patch = jsonpatch_diff(from, to, &oom);
+        assert_false(oom);
+        if (diff_cases[i].want == NULL) {
+            assert_null(patch);
+        } else {
+            assert_non_null(patch);
+            if (diff_cases[i].want[0] && strcmp(patch, diff_cases[i].want) != 0)
+                fail_msg("case %zu: %s", i, patch);
+            assert_int_equal(apply_all(from, patch), 0);
+            if (!cJSON_Compare(from, to, true))
+                fail_msg("case %zu: applying %s does not give the target", i, patch);
+        }
+        free(patch);
+        cJSON_Delete(from);
+        cJSON_Delete(to);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_flink_memory_table),
         cmocka_unit_test(test_flink_resource_memory_table),
         cmocka_unit_test(test_jvm_memory_table),
+        cmocka_unit_test(test_jsonpatch_apply_table),
+        cmocka_unit_test(test_jsonpatch_diff_table),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

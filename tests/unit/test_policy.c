@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/engine.h"
 #include "policy/policy.h"
 #include "policy/yamldoc.h"
 #include "util/buf.h"
@@ -344,6 +345,182 @@ static void test_empty_and_missing(void **state)
     diag_list_clear(&dl);
 }
 
+
+/* ---- the engine ---- */
+
+static policy_set *engine_set;
+
+static const cJSON *find_settings(void *data, const char *api, const char *kind, const char *ns,
+                                  const char *name)
+{
+    (void)api;
+    static cJSON *cm;
+    if (cm == NULL)
+        cm = cJSON_Parse("{\"kind\":\"ConfigMap\",\"data\":{}}");
+    return data && strcmp(kind, "ConfigMap") == 0 && strcmp(ns, "team-a") == 0 &&
+                   strcmp(name, "settings") == 0 ? cm : NULL;
+}
+
+/* Each case: the request, then the expected findings as "result action policy", and whether
+ * the request is denied. */
+static const struct {
+    const char *object;
+    const char *ns, *user, *sub;
+    unsigned op;
+    bool warn_only, with_lookup;
+    bool denied;
+    const char *want[6];
+} engine_cases[] = {
+    {"{\"spec\":{\"replicas\":3},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "", 0,
+     false, false, false, {NULL}},
+    {"{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "", 0,
+     false, false, true, {"fail deny deny-big-replicas"}},
+    {"{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "kube-system", "bob", "", 0,
+     false, false, false, {NULL}},
+    {"{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "admin", "", 0,
+     false, false, false, {NULL}},
+    {"{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "", 2,
+     false, false, false, {NULL}}, /* DELETE is not matched */
+    {"{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "", 0,
+     true, false, false, {"fail warn deny-big-replicas"}}, /* --enforcement warn */
+    {"{\"spec\":{},\"metadata\":{}}", "team-a", "bob", "", 0, false, false, false,
+     {"warn warn warn-no-team"}},
+    {"{\"spec\":{},\"metadata\":{\"labels\":{\"tier\":\"test\"}}}", "team-a", "bob", "", 0, false,
+     false, false, {NULL}},
+    {"{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"image\":\"nginx\"}]}}},\"metadata\":{\"labels\":{\"team\":\"a\"}}}",
+     "team-a", "bob", "", 0, false, false, false, {"fail audit audit-images"}},
+    {"{\"spec\":{},\"metadata\":{\"labels\":{\"team\":\"a\",\"broken\":\"yes\"}}}", "team-a", "bob", "", 0,
+     false, false, true, {"error deny broken-fail", "error warn broken-ignore"}},
+    {"{\"spec\":{\"replicas\":1},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "status", 1,
+     false, false, true, {"fail deny status-only"}},
+    {"{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":{\"team\":\"a\",\"config\":\"check\"}}}",
+     "team-a", "bob", "", 0, false, false, true, {"fail deny needs-config"}}, /* lookup gives null */
+    {"{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":{\"team\":\"a\",\"config\":\"check\"}}}",
+     "team-a", "bob", "", 0, false, true, false, {NULL}},
+};
+
+static const char *const result_names[] = {"pass", "fail", "warn", "error", "skip"};
+static const char *const action_names[] = {"deny", "warn", "audit"};
+
+static void make_request(policy_request *r, const cJSON *obj, const char *ns, const char *user,
+                         const char *sub, unsigned op, const policy_lookup *lk)
+{
+    *r = (policy_request){.group = "apps", .version = "v1", .kind = "Deployment",
+                          .sub_resource = sub, .namespace_ = ns, .name = "web", .op = op,
+                          .username = user, .object = op == 2 ? NULL : obj,
+                          .old_object = op == 0 ? NULL : obj, .lookup = lk};
+}
+
+static void test_engine_validate(void **state)
+{
+    (void)state;
+    static cJSON masters = {.type = cJSON_Array};
+    (void)masters;
+    for (size_t i = 0; i < sizeof engine_cases / sizeof engine_cases[0]; i++) {
+        cJSON *obj = cJSON_Parse(engine_cases[i].object);
+        policy_lookup lk = {.find = find_settings, .data = (void *)1};
+        policy_request r;
+        make_request(&r, obj, engine_cases[i].ns, engine_cases[i].user, engine_cases[i].sub,
+                     engine_cases[i].op, engine_cases[i].with_lookup ? &lk : NULL);
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        policy_outcome o;
+        assert_int_equal(policy_engine_run(engine_set, ENGINE_VALIDATE, &r, engine_cases[i].warn_only, a, &o), 0);
+        size_t want = 0;
+        while (want < 6 && engine_cases[i].want[want])
+            want++;
+        for (size_t k = 0; k < want || k < o.n_findings; k++) {
+            char got[200] = "(none)";
+            if (k < o.n_findings)
+                snprintf(got, sizeof got, "%s %s %s", result_names[o.findings[k].result],
+                         action_names[o.findings[k].action], o.findings[k].policy->name);
+            if (k >= want || strcmp(got, engine_cases[i].want[k]) != 0)
+                fail_msg("case %zu finding %zu: got %s (%s), want %s", i, k, got,
+                         k < o.n_findings ? o.findings[k].message : "",
+                         k < want ? engine_cases[i].want[k] : "(none)");
+        }
+        if (o.denied != engine_cases[i].denied)
+            fail_msg("case %zu: denied %d", i, o.denied);
+        arena_free(a);
+        cJSON_Delete(obj);
+    }
+}
+
+/* Messages: [policy] field: text, from messageExpression with variables and params. */
+static void test_engine_messages(void **state)
+{
+    (void)state;
+    cJSON *obj = cJSON_Parse("{\"spec\":{\"replicas\":9},\"metadata\":{\"labels\":{\"team\":\"a\",\"broken\":\"yes\"}}}");
+    policy_request r;
+    make_request(&r, obj, "team-a", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(engine_set, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_true(o.n_findings >= 3);
+    assert_string_equal(o.findings[0].message, "[deny-big-replicas] spec.replicas: replicas 9 exceed 5");
+    assert_string_equal(o.findings[0].reason, "Invalid");
+    assert_non_null(strstr(o.findings[1].message, "[broken-fail] could not be evaluated: validation: no such key: missing"));
+    assert_int_equal(o.findings[0].at.line, 18);
+    arena_free(a);
+    cJSON_Delete(obj);
+}
+
+static char *mutate_once(const char *object, policy_outcome *o, arena *a)
+{
+    cJSON *obj = cJSON_Parse(object);
+    policy_request r;
+    make_request(&r, obj, "team-a", "bob", "", 0, NULL);
+    assert_int_equal(policy_engine_run(engine_set, ENGINE_MUTATE, &r, false, a, o), 0);
+    char *out = o->mutated ? cJSON_PrintUnformatted(o->mutated) : NULL;
+    cJSON_Delete(o->mutated);
+    cJSON_Delete(obj);
+    return out;
+}
+
+/* Mutations apply in order, later ones see earlier changes, and a second pass changes nothing. */
+static void test_engine_mutate(void **state)
+{
+    (void)state;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    char *once = mutate_once("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"replicas\":0}}", &o, a);
+    assert_string_equal(once, "{\"metadata\":{\"name\":\"web\",\"labels\":{\"managed-by\":\"streamguard\"}},"
+                              "\"spec\":{\"replicas\":0,\"paused\":true}}");
+    assert_int_equal(o.n_findings, 0);
+    char *twice = mutate_once(once, &o, a);
+    assert_null(twice); /* idempotent: nothing left to change */
+    free(once);
+    /* A patch that cannot apply is an error (here failurePolicy Ignore: a warning), never
+     * silently skipped. */
+    char *bad = mutate_once("{\"metadata\":{\"labels\":{\"broken\":\"yes\",\"managed-by\":\"x\"}},\"spec\":{}}", &o, a);
+    assert_null(bad);
+    assert_int_equal(o.n_findings, 1);
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_int_equal(o.findings[0].action, POLICY_WARN);
+    assert_non_null(strstr(o.findings[0].message, "could not apply replace /spec/nothing/here"));
+    arena_free(a);
+}
+
+static int load_engine_set(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    engine_set = policy_set_load_dir("tests/fixtures/policy/engine", &dl);
+    if (engine_set == NULL) {
+        diag_list_print(&dl, stderr);
+        return -1;
+    }
+    diag_list_clear(&dl);
+    return 0;
+}
+
+static int free_engine_set(void **state)
+{
+    (void)state;
+    policy_set_unref(engine_set);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +533,9 @@ int main(void)
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),
+        cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
+        cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
+        cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

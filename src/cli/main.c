@@ -16,6 +16,7 @@ static const struct command {
     {"serve", server_cmd_serve, "run the admission webhook over HTTPS"},
     {"certs", cli_cmd_certs, "create development certificates (certs generate)"},
     {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON or YAML inputs"},
+    {"check", cli_cmd_check, "check manifests against the policies (the dry run, for CI)"},
     {"lint", cli_cmd_lint, "check policy files: format, expressions, names"},
     {"version", cmd_version, "print the version and commit"},
 };

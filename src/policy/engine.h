@@ -63,6 +63,13 @@ typedef struct policy_outcome {
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out);
 
+/* Applies the mutations of one policy 'p' (which must match 'r') to 'work', the working copy
+ * of the object, appending findings to 'out' (whose arrays come from 'a'). For callers that
+ * report each policy's patch on its own (streamguard check). Returns 0, or -1 when the arena
+ * ran out. */
+int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
+                             policy_outcome *out);
+
 /* True when policy 'p' applies to 'r' (resources, operation, namespaces, labels, users). */
 bool policy_matches(const policy *p, const policy_request *r);
 

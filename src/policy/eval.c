@@ -275,6 +275,19 @@ static int mutate(const policy *p, const policy_request *r, cJSON *work, finding
     return 0;
 }
 
+int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
+                             policy_outcome *out)
+{
+    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a};
+    int rc = mutate(p, r, work, &f, a);
+    out->findings = f.v;
+    out->n_findings = f.n;
+    out->n_matched++;
+    for (size_t i = 0; i < f.n; i++)
+        out->denied |= f.v[i].action == POLICY_DENY;
+    return rc;
+}
+
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {

@@ -1,0 +1,54 @@
+/* check_out.h - the report of 'streamguard check': text, JSON, JUnit or SARIF. */
+#ifndef SG_CLI_CHECK_OUT_H
+#define SG_CLI_CHECK_OUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "../policy/engine.h"
+#include "../policy/yamldoc.h"
+
+/* One checked document (or one item of a List). */
+typedef struct check_doc {
+    const char *file;
+    int index; /* 1-based document number in the file */
+    int line;  /* where the document (or the List item) starts */
+    const ynode *root;
+    cJSON *json;
+    const char *api_version, *kind, *namespace_, *name;
+    bool context_only; /* from --cluster-state: for lookup(), not checked */
+} check_doc;
+
+enum check_format { CHECK_TEXT, CHECK_JSON, CHECK_JUNIT, CHECK_SARIF };
+
+typedef struct check_report check_report;
+
+/* Parses "text", "json", "junit" or "sarif". Returns 0, or -1. */
+int check_parse_format(const char *s, enum check_format *out);
+
+check_report *check_report_new(enum check_format fmt);
+
+/* An input that could not be checked: file, document number (0: the file), line. */
+void check_report_error(check_report *r, const char *file, int doc, int line, const char *msg);
+
+/* A rule that fired on 'd'. Its line is the line of the finding's field in the manifest,
+ * when the field is given and found, else the document's. */
+void check_report_finding(check_report *r, const check_doc *d, const policy_finding *f);
+
+/* A mutation of 'd' by policy 'policy' ('patch' is a JSON Patch text). */
+void check_report_patch(check_report *r, const check_doc *d, const char *policy, const char *patch);
+
+/* 'd' was checked ('matched': some policy applied to it). */
+void check_report_document(check_report *r, const check_doc *d, bool matched);
+
+/* Prints the report to 'f', frees it, and returns the exit code: 2 when there were input
+ * errors, 1 when something was denied, 0 otherwise. */
+int check_report_finish(check_report *r, FILE *f);
+
+/* The line of 'field' ("spec.flinkConfiguration.high-availability.storageDir",
+ * "spec.containers[0].image") under 'root', or 'dflt' when it is not there. */
+int check_field_line(const ynode *root, const char *field, int dflt);
+
+#endif

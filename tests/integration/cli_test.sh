@@ -95,6 +95,100 @@ expect "lint finds duplicate names across files" 1 - 'policy.duplicate' lint "$L
 expect "lint of a directory without policies" 0 '^0 policies, no problems$' - lint "$(dirname "$0")/../fixtures/admission"
 expect "lint of a missing path" 1 - 'io.read' lint "$TMP/none"
 expect "lint --help" 0 '^usage: streamguard lint' - lint --help
+# ---- check
+P="$(dirname "$0")/../fixtures/policy/check"
+cat >"$TMP/good.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: flink-settings, namespace: team-a}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: ok, namespace: team-a}
+spec:
+  flinkConfiguration:
+    high-availability.storageDir: s3://bucket/ha
+  job: {jarURI: local:///x.jar, parallelism: 4}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: team-a}
+YAML
+cat >"$TMP/bad.yaml" <<'YAML'
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: local-ha, namespace: team-b}
+spec:
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: "2"
+    high-availability.storageDir: file:///flink-data/ha
+  job: {jarURI: local:///x.jar}
+YAML
+cat >"$TMP/list.yaml" <<'YAML'
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: flink.apache.org/v1beta1
+    kind: FlinkDeployment
+    metadata: {name: in-list, namespace: team-a}
+    spec:
+      flinkConfiguration: {high-availability.storageDir: "file:///x"}
+YAML
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flink-settings, namespace: team-b}\n' >"$TMP/cm-b.yaml"
+cat >"$TMP/inputs.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: fine}
+---
+- just
+- a list
+---
+kind: NoApiVersion
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: still-checked}
+spec: {flinkConfiguration: {high-availability.storageDir: "file:///y"}}
+---
+a: [unclosed
+YAML
+expect "check: nothing denied exits 0" 0 '^3 documents checked, 1 matched by a policy: 0 denied, 0 warned' - \
+    check -p "$P" "$TMP/good.yaml"
+expect "check: a deny exits 1 and points at the field's line" 1 "bad.yaml:7: deny \\[test-deny-local-ha\\] spec.flinkConfiguration.high-availability.storageDir: HA storage on a local path" - \
+    check -p "$P" "$TMP/bad.yaml"
+expect "check: lookup() without the object warns" 1 "bad.yaml:1: warn \\[test-needs-configmap\\]" - check -p "$P" "$TMP/bad.yaml"
+expect "check: --cluster-state feeds lookup()" 1 '0 warned' - check -p "$P" --cluster-state "$TMP/cm-b.yaml" "$TMP/bad.yaml"
+expect "check: mutations are reported as patches" 1 'document 1: patch \[test-default-parallelism\] \[\{"op":"add","path":"/spec/job/parallelism","value":2\}\]' - \
+    check -p "$P" "$TMP/bad.yaml"
+expect "check: --enforcement warn never denies" 0 'warn \[test-deny-local-ha\]' - check -p "$P" --enforcement warn "$TMP/bad.yaml"
+expect "check: kind List is expanded" 1 'list.yaml:8: deny \[test-deny-local-ha\]' - check -p "$P" "$TMP/list.yaml"
+expect "check: reads standard input" 1 '<stdin>:7: deny' - check -p "$P" - <"$TMP/bad.yaml"
+expect "check: bad documents are errors, the others are still checked (exit 2)" 2 'inputs.yaml:13: deny \[test-deny-local-ha\]' - \
+    check -p "$P" "$TMP/inputs.yaml"
+expect "check: a document that is not a mapping" 2 'inputs.yaml:5: error: the document is not a mapping' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: a document without apiVersion" 2 'inputs.yaml:8: error: the document has no apiVersion' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: invalid YAML" 2 'inputs.yaml:1[56]: error: .*flow' - check -p "$P" "$TMP/inputs.yaml"
+expect "check -o json: one object with summary, results, errors, patches" 1 '"denied":	1' - check -p "$P" -o json "$TMP/bad.yaml"
+"$BIN" check -p "$P" -o json "$TMP/bad.yaml" "$TMP/good.yaml" >"$TMP/out.json"
+for key in '"summary":' '"results":' '"errors":' '"patches":' '"file":' '"document":' '"line":' '"apiVersion":' \
+    '"kind":' '"namespace":' '"name":' '"policy":' '"action":' '"message":' '"field":'; do
+    if grep -q "$key" "$TMP/out.json"; then PASS=$((PASS + 1)); echo "ok - check -o json has $key"; else
+        FAIL=$((FAIL + 1)); echo "FAIL - check -o json has $key"; fi
+done
+expect "check -o junit" 1 '<failure message="\[test-deny-local-ha\]' - check -p "$P" -o junit "$TMP/bad.yaml"
+expect "check -o sarif" 1 '"version":	"2.1.0"' - check -p "$P" -o sarif "$TMP/bad.yaml"
+expect "check: unknown format" 2 - 'must be text, json, junit or sarif' check -p "$P" -o xml "$TMP/bad.yaml"
+expect "check: no PATH" 2 - 'give at least one PATH' check -p "$P"
+expect "check: broken policies exit 2" 2 - 'have errors' check -p "$L/bad-schema.yaml" "$TMP/bad.yaml"
+expect "check: a missing file is an input error" 2 'error: no such file or directory' - check -p "$P" "$TMP/none.yaml"
+{ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: "'; head -c $((3 * 1024 * 1024 + 100)) /dev/zero | tr '\0' 'x'; printf '"\n'; } >"$TMP/big.yaml"
+expect "check: a document over 3 MiB is an error" 2 'larger than 3 MiB' - check -p "$P" "$TMP/big.yaml"
+{ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: '; head -c 500 /dev/zero | tr '\0' '['; head -c 500 /dev/zero | tr '\0' ']'; printf '\n'; } >"$TMP/deep.yaml"
+expect "check: nesting past the cap is an error" 2 'nesting deeper than 100 levels' - check -p "$P" "$TMP/deep.yaml"
+{ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n'; for i in 1 2 3 4 5 6 7 8 9; do printf 'a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n' $i $i $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)) $((i-1)); done; } >"$TMP/bomb.yaml"
+expect "check: an alias bomb is an error" 2 'expands to more than' - check -p "$P" "$TMP/bomb.yaml"
+expect "check --help" 0 '^usage: streamguard check' - check --help
+
 expect "eval --help" 0 '^usage: streamguard eval' - eval --help
 expect "help eval is eval --help" 0 '^usage: streamguard eval' - help eval
 expect "the command list names eval" 0 '^  eval ' - --help

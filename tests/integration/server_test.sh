@@ -341,6 +341,33 @@ check "SIGINT/SIGTERM with nothing in flight exits 0" test $rc -eq 0
 check "--log-format json writes one JSON object per line" \
     bash -c "grep -q '^{\"ts\":\"[0-9T:.Z-]*\",\"level\":\"info\",\"component\":\"http\",\"msg\":\"review\",.*\"decision\":\"allowed\"' '$TMP/json.log' && ! grep -qv '^{.*}$' '$TMP/json.log'"
 
+# With policies: a deny (422, field, reason), a warning and a patch, through the real server.
+mkdir -p "$TMP/flink-policies"
+cp "$ROOT/tests/fixtures/policy/server/flink.yaml" "$TMP/flink-policies/"
+start_server policies --threads 2 --policies "$TMP/flink-policies" || exit 1
+check "start-up logs the policy count" grep -q 'policy_count=3 enforcement=deny' "$TMP/policies.log"
+r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+check "a policy denies: allowed false, 422 Invalid, [policy] field: message" \
+    grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local"}' <<<"$r"
+check "the same review also carries the warning" grep -q '"warnings":\["\[test-warn-savepoint\] savepoint upgrades are slow"\]' <<<"$r"
+check "every deny is logged with its policy" grep -q 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
+r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.json")
+patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
+check "a mutation answers with one JSON Patch" \
+    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"}]'
+check "the patch comes with patchType JSONPatch" grep -q '"patchType":"JSONPatch"' <<<"$r"
+r=$(post /validate "$FIX/flinkdeployment-delete-v1.json")
+check "DELETE is not matched by rules without operations" grep -q '"allowed":true}}$' <<<"$r"
+stop_server
+check "the server with policies exits 0" test $? -eq 0
+mkdir -p "$TMP/bad-policies"
+cp "$ROOT/tests/fixtures/policy/lint/bad-schema.yaml" "$TMP/bad-policies/"
+$WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" --tls-key "$TMP/certs/tls.key" \
+    --policies "$TMP/bad-policies" 2>"$TMP/badpol.log"
+rc=$?
+check "a policy with errors stops the start (exit 1, position logged)" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'bad-schema.yaml:6:11: error\[policy.schema\]' '$TMP/badpol.log'"
+
 # A port in use is a clear start-up error.
 start_server holder --threads 1 || exit 1
 HOLD_PORT=$PORT

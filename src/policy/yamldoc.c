@@ -129,7 +129,8 @@ static int close_container(loader *ld)
         free(f->kids);
         return -1;
     }
-    memcpy(n->items, f->kids, f->n * sizeof *n->items);
+    if (f->n > 0) /* an empty container has no children array at all */
+        memcpy(n->items, f->kids, f->n * sizeof *n->items);
     n->n = n->kind == YNODE_MAP ? f->n / 2 : f->n;
     free(f->kids);
     return attach(ld, n);

@@ -38,7 +38,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration check valgrind bench fuzz clean format
+.PHONY: all deps run test test-only unit integration check valgrind bench fuzz fuzz-policy clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -111,11 +111,24 @@ build/fuzz/fuzz_expr: tests/fuzz/fuzz_expr.c $(FUZZ_SRC)
 	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1) \
 	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
 
+build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c $(FUZZ_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1) \
+	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
+
 fuzz: deps
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_expr
-	build/fuzz/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+	build/fuzz/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
 	    -max_len=4096 tests/fuzz/corpus tests/fuzz/seeds
+
+# The same for YAML documents and policy files (hostile manifests and policies).
+fuzz-policy: deps
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_policy
+	build/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
+	    -max_len=16384 tests/fuzz/policy-corpus tests/fuzz/policy-seeds
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

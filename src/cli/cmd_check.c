@@ -4,12 +4,10 @@
  * Mutations run first and validations see the mutated object, as in a cluster. The same
  * engine decides as in the webhook. All documents are loaded before any is checked, so that
  * lookup() finds related objects among them (and in --cluster-state). */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../k8s/jsonpatch.h"
 #include "../policy/engine.h"
@@ -158,64 +156,49 @@ static bool is_manifest(const char *name)
            (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void load_path(inputs *in, const char *path, bool context_only, int depth)
+static void load_file(inputs *in, const char *path, bool context_only)
 {
     buf b;
     diag_list dl;
     diag_list_init(&dl);
     buf_init(&b, INPUT_MAX);
-    if (strcmp(path, "-") == 0) {
-        char chunk[65536];
-        size_t got;
-        while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0)
-            if (buf_append(&b, chunk, got) != 0) {
-                input_error(in, "<stdin>", 0, 0, "standard input is larger than %s", "64 MiB");
-                buf_clear(&b);
-                return;
-            }
-        load_text(in, "<stdin>", b.data ? b.data : "", b.len, context_only);
-        buf_clear(&b);
-        return;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        input_error(in, path, 0, 0, "no such file or directory%s", "");
-        return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = depth < 32 ? opendir(path) : NULL;
-        if (d == NULL) {
-            input_error(in, path, 0, 0, "cannot read the directory%s", "");
-            return;
-        }
-        char *names[MAX_INPUTS];
-        size_t n = 0;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL && n < MAX_INPUTS) {
-            if (e->d_name[0] == '.')
-                continue;
-            char *child = arena_sprintf(in->a, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
-            struct stat cs;
-            if (child && stat(child, &cs) == 0 && (S_ISDIR(cs.st_mode) || is_manifest(e->d_name)))
-                names[n++] = child;
-        }
-        closedir(d);
-        qsort(names, n, sizeof *names, cmp_name);
-        for (size_t i = 0; i < n; i++)
-            load_path(in, names[i], context_only, depth + 1);
-        return;
-    }
     const char *file = arena_strdup(in->a, path);
     if (file_read(path, INPUT_MAX, &b, &dl) != 0)
         input_error(in, file, 0, 0, "%s", dl.count ? dl.items[0].msg : "cannot read");
     else
         load_text(in, file, b.data, b.len, context_only);
     buf_clear(&b);
+    diag_list_clear(&dl);
+}
+
+static void load_path(inputs *in, const char *path, bool context_only)
+{
+    if (strcmp(path, "-") == 0) {
+        buf b;
+        buf_init(&b, INPUT_MAX);
+        char chunk[65536];
+        size_t got;
+        while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+            if (buf_append(&b, chunk, got) != 0) {
+                input_error(in, "<stdin>", 0, 0, "standard input is larger than %s", "64 MiB");
+                buf_clear(&b);
+                return;
+            }
+        }
+        load_text(in, "<stdin>", b.data ? b.data : "", b.len, context_only);
+        buf_clear(&b);
+        return;
+    }
+    diag_list dl;
+    diag_list_init(&dl);
+    char **files = NULL;
+    size_t n = 0;
+    if (file_list(path, is_manifest, MAX_INPUTS, &files, &n, &dl) != 0)
+        for (size_t i = 0; i < dl.count; i++)
+            input_error(in, dl.items[i].at.file, 0, 0, "%s", dl.items[i].msg);
+    for (size_t i = 0; i < n; i++)
+        load_file(in, files[i], context_only);
+    file_list_free(files, n);
     diag_list_clear(&dl);
 }
 
@@ -366,9 +349,9 @@ int cli_cmd_check(int argc, char **argv)
     check_report *rep = check_report_new(fmt);
     inputs in = {.rep = rep, .a = arena_new((size_t)1 << 30)};
     for (int i = optind; i < argc; i++)
-        load_path(&in, argv[i], false, 0);
+        load_path(&in, argv[i], false);
     if (cluster != NULL)
-        load_path(&in, cluster, true, 0);
+        load_path(&in, cluster, true);
     policy_lookup lk = {.find = find_doc, .data = &in};
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)

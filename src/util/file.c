@@ -1,6 +1,7 @@
 /* file.c - file reading and atomic writing; see file.h. */
 #include "file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,4 +95,78 @@ err:
     unlink(tmp);
     free(tmp);
     return -1;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int push(char ***files, size_t *n, size_t *cap, size_t max, const char *path)
+{
+    if (*n >= max)
+        return 0;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        char **p = realloc(*files, c * sizeof *p);
+        if (p == NULL)
+            return -1;
+        *files = p;
+        *cap = c;
+    }
+    (*files)[*n] = strdup(path);
+    return (*files)[(*n)++] ? 0 : -1;
+}
+
+static int walk(const char *path, bool (*want)(const char *), size_t max, char ***files,
+                size_t *n, size_t *cap, int depth, diag_list *dl)
+{
+    srcpos at = {.file = path};
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        diag_add(dl, DIAG_ERROR, "io.read", &at, "no such file or directory");
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return push(files, n, cap, max, path);
+    DIR *d = depth < 32 ? opendir(path) : NULL;
+    if (d == NULL) {
+        diag_add(dl, DIAG_ERROR, "io.read", &at, "cannot read the directory");
+        return -1;
+    }
+    char **names = NULL;
+    size_t nn = 0, ncap = 0;
+    struct dirent *e;
+    size_t plen = strlen(path);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char child[4096];
+        snprintf(child, sizeof child, "%s%s%s", path, plen && path[plen - 1] == '/' ? "" : "/", e->d_name);
+        struct stat cs;
+        if (stat(child, &cs) == 0 && (S_ISDIR(cs.st_mode) || want(e->d_name)) &&
+            push(&names, &nn, &ncap, (size_t)-1, child) != 0)
+            break;
+    }
+    closedir(d);
+    qsort(names, nn, sizeof *names, cmp_path);
+    int rc = 0;
+    for (size_t i = 0; i < nn; i++)
+        rc |= walk(names[i], want, max, files, n, cap, depth + 1, dl);
+    file_list_free(names, nn);
+    return rc;
+}
+
+int file_list(const char *path, bool (*want)(const char *name), size_t max, char ***files,
+              size_t *n, diag_list *dl)
+{
+    size_t cap = *n;
+    return walk(path, want, max, files, n, &cap, 0, dl);
+}
+
+void file_list_free(char **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
 }

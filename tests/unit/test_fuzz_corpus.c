@@ -1,6 +1,6 @@
-/* test_fuzz_corpus.c - replays tests/fuzz/seeds and tests/fuzz/corpus (inputs make fuzz
- * found) through the fuzz target's function, so that make test and make check (ASan and
- * UBSan) keep them fixed without needing clang. */
+/* test_fuzz_corpus.c - replays the seeds and corpora of both fuzz targets (the inputs make
+ * fuzz and make fuzz-policy found) through the targets' functions, so that make test and
+ * make check (ASan and UBSan) keep them fixed without needing clang. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,11 +13,12 @@
 
 #define SG_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_expr.c"
+#include "../fuzz/fuzz_policy.c"
 
 #include "util/buf.h"
 #include "util/file.h"
 
-static int replay_dir(const char *dir)
+static int replay_dir(const char *dir, int (*one)(const uint8_t *, size_t))
 {
     DIR *d = opendir(dir);
     if (d == NULL)
@@ -34,7 +35,7 @@ static int replay_dir(const char *dir)
         diag_list_init(&dl);
         buf_init(&b, 1 << 20);
         if (file_read(path, 1 << 20, &b, &dl) == 0) {
-            sg_fuzz_one((const uint8_t *)b.data, b.len);
+            one((const uint8_t *)b.data, b.len);
             n++;
         }
         buf_clear(&b);
@@ -47,10 +48,13 @@ static int replay_dir(const char *dir)
 static void test_replay(void **state)
 {
     (void)state;
-    int seeds = replay_dir("tests/fuzz/seeds");
-    int corpus = replay_dir("tests/fuzz/corpus");
-    printf("replayed %d seeds and %d corpus inputs\n", seeds, corpus);
-    assert_true(seeds > 0);
+    int seeds = replay_dir("tests/fuzz/seeds", sg_fuzz_one);
+    int corpus = replay_dir("tests/fuzz/corpus", sg_fuzz_one);
+    int pseeds = replay_dir("tests/fuzz/policy-seeds", sg_fuzz_policy);
+    int pcorpus = replay_dir("tests/fuzz/policy-corpus", sg_fuzz_policy);
+    printf("replayed %d + %d expression inputs, %d + %d policy inputs\n", seeds, corpus, pseeds,
+           pcorpus);
+    assert_true(seeds > 0 && pseeds > 0);
 }
 
 int main(void)

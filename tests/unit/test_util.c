@@ -305,6 +305,57 @@ static void test_file_roundtrip(void **state)
     rmdir(dir);
 }
 
+
+static bool want_yaml(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && strcmp(name + n - 5, ".yaml") == 0;
+}
+
+/* Directories are walked recursively and sorted; dot entries and unwanted names skipped. */
+static void test_file_list(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-list-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir -p b/c ..data .hidden && touch z.yaml a.yaml b/c/d.yaml b/n.txt "
+             "..data/x.yaml .hidden/y.yaml", dir);
+    assert_int_equal(system(cmd), 0);
+    diag_list dl;
+    diag_list_init(&dl);
+    char **files = NULL;
+    size_t n = 0;
+    assert_int_equal(file_list(dir, want_yaml, 100, &files, &n, &dl), 0);
+    assert_int_equal(n, 3);
+    char want[3][256];
+    snprintf(want[0], sizeof want[0], "%s/a.yaml", dir);
+    snprintf(want[1], sizeof want[1], "%s/b/c/d.yaml", dir);
+    snprintf(want[2], sizeof want[2], "%s/z.yaml", dir);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(files[i], want[i]);
+    /* A file given by name is listed whatever its name; the cap holds. */
+    char txt[256];
+    snprintf(txt, sizeof txt, "%s/b/n.txt", dir);
+    assert_int_equal(file_list(txt, want_yaml, 4, &files, &n, &dl), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(files[3], txt);
+    assert_int_equal(file_list(dir, want_yaml, 4, &files, &n, &dl), 0);
+    assert_int_equal(n, 4);
+    file_list_free(files, n);
+    files = NULL;
+    n = 0;
+    snprintf(txt, sizeof txt, "%s/missing", dir);
+    assert_int_equal(file_list(txt, want_yaml, 10, &files, &n, &dl), -1);
+    assert_int_equal(n, 0);
+    assert_string_equal(dl.items[0].code, "io.read");
+    file_list_free(files, n);
+    diag_list_clear(&dl);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_json_table),
         cmocka_unit_test(test_log_quote),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
+        cmocka_unit_test(test_file_list),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

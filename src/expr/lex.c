@@ -165,6 +165,26 @@ static token lex_string(lexer *lx, token t, bool raw, bool bytes)
     return t;
 }
 
+/* Finishes an integer literal of value 'v' ('over': it did not fit 64 bits): a uint with a
+ * 'u' suffix, else an int. 9223372036854775808 is kept, flagged, for a unary minus. */
+static token int_token(lexer *lx, token t, uint64_t v, bool over)
+{
+    if (lx->pos < lx->len && (lx->src[lx->pos] == 'u' || lx->src[lx->pos] == 'U')) {
+        lx->pos++;
+        if (over)
+            return tok_error(t, "uint literal out of range");
+        t.t = T_UINT;
+        t.v.u = v;
+        return t;
+    }
+    if (over || v > (uint64_t)INT64_MAX + 1)
+        return tok_error(t, "int literal out of range");
+    t.t = T_INT;
+    t.int_overflow = v == (uint64_t)INT64_MAX + 1;
+    t.v.i = (int64_t)(v & (uint64_t)INT64_MAX);
+    return t;
+}
+
 static token lex_number(lexer *lx, token t)
 {
     const char *s = lx->src + lx->pos;
@@ -182,20 +202,7 @@ static token lex_number(lexer *lx, token t)
             v = v << 4 | (uint64_t)hex_val(s[i]);
         }
         lx->pos += i;
-        if (lx->pos < lx->len && (lx->src[lx->pos] == 'u' || lx->src[lx->pos] == 'U')) {
-            lx->pos++;
-            if (over)
-                return tok_error(t, "uint literal out of range");
-            t.t = T_UINT;
-            t.v.u = v;
-            return t;
-        }
-        if (over || v > (uint64_t)INT64_MAX + 1)
-            return tok_error(t, "int literal out of range");
-        t.t = T_INT;
-        t.int_overflow = v == (uint64_t)INT64_MAX + 1;
-        t.v.i = (int64_t)(v & (uint64_t)INT64_MAX);
-        return t;
+        return int_token(lx, t, v, over);
     }
     while (i < rest && is_digit(s[i]))
         i++;
@@ -232,21 +239,7 @@ static token lex_number(lexer *lx, token t)
     }
     errno = 0;
     unsigned long long v = strtoull(buf, NULL, 10);
-    bool over = errno == ERANGE;
-    if (lx->pos < lx->len && (lx->src[lx->pos] == 'u' || lx->src[lx->pos] == 'U')) {
-        lx->pos++;
-        if (over)
-            return tok_error(t, "uint literal out of range");
-        t.t = T_UINT;
-        t.v.u = v;
-        return t;
-    }
-    if (over || v > (unsigned long long)INT64_MAX + 1)
-        return tok_error(t, "int literal out of range");
-    t.t = T_INT;
-    t.int_overflow = v == (unsigned long long)INT64_MAX + 1;
-    t.v.i = (int64_t)(v & (unsigned long long)INT64_MAX);
-    return t;
+    return int_token(lx, t, v, errno == ERANGE);
 }
 
 static token lex_ident(lexer *lx, token t)

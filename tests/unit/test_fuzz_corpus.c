@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,31 +17,30 @@
 #include "util/buf.h"
 #include "util/file.h"
 
+static bool any_file(const char *name)
+{
+    (void)name;
+    return true;
+}
+
 static int replay_dir(const char *dir, int (*one)(const uint8_t *, size_t))
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        fail_msg("cannot open %s (run from the repository root)", dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    diag_list dl;
+    diag_list_init(&dl);
+    char **files = NULL;
+    size_t n = 0;
+    if (file_list(dir, any_file, 100000, &files, &n, &dl) != 0)
+        fail_msg("cannot list %s (run from the repository root)", dir);
+    for (size_t i = 0; i < n; i++) {
         buf b;
-        diag_list dl;
-        diag_list_init(&dl);
         buf_init(&b, 1 << 20);
-        if (file_read(path, 1 << 20, &b, &dl) == 0) {
+        if (file_read(files[i], 1 << 20, &b, &dl) == 0)
             one((const uint8_t *)b.data, b.len);
-            n++;
-        }
         buf_clear(&b);
-        diag_list_clear(&dl);
     }
-    closedir(d);
-    return n;
+    file_list_free(files, n);
+    diag_list_clear(&dl);
+    return (int)n;
 }
 
 static void test_replay(void **state)

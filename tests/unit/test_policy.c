@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,29 +176,23 @@ static void test_positions_and_documents(void **state)
     diag_list_clear(&dl);
 }
 
+static bool is_yaml(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 5 && strcmp(name + len - 5, ".yaml") == 0;
+}
+
 /* Every real upstream manifest loads and converts. */
 static int load_tree(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        fail_msg("cannot open %s", dir);
-    int files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (e->d_type == DT_DIR) {
-            files += load_tree(path);
-            continue;
-        }
-        size_t len = strlen(e->d_name);
-        if (len < 5 || strcmp(e->d_name + len - 5, ".yaml") != 0)
-            continue;
+    diag_list dl;
+    diag_list_init(&dl);
+    char **files = NULL;
+    size_t nf = 0;
+    assert_int_equal(file_list(dir, is_yaml, 10000, &files, &nf, &dl), 0);
+    for (size_t f = 0; f < nf; f++) {
+        const char *path = files[f];
         buf b;
-        diag_list dl;
-        diag_list_init(&dl);
         buf_init(&b, 8 << 20);
         assert_int_equal(file_read(path, 8 << 20, &b, &dl), 0);
         arena *a = arena_new(1 << 24);
@@ -216,11 +209,10 @@ static int load_tree(const char *dir)
         }
         arena_free(a);
         buf_clear(&b);
-        diag_list_clear(&dl);
-        files++;
     }
-    closedir(d);
-    return files;
+    file_list_free(files, nf);
+    diag_list_clear(&dl);
+    return (int)nf;
 }
 
 static void test_upstream_manifests(void **state)

@@ -8,7 +8,6 @@
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -42,8 +41,7 @@ struct server {
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
     _Atomic int ready;
     _Atomic int draining;
-    pthread_mutex_t policies_lock; /* guards 'policies' between a swap and a request's ref */
-    policy_set *policies;
+    policy_set *policies; /* fixed for the server's life; each request holds a reference */
 };
 
 /* State of one request, from its headers to its completion. */
@@ -193,9 +191,7 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     if (r->arena == NULL)
         return MHD_NO;
     const char *body = r->body.data ? r->body.data : "";
-    pthread_mutex_lock(&s->policies_lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
-    pthread_mutex_unlock(&s->policies_lock);
     admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only};
     admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
                       r->body.len, &pol, r->arena, &r->res);
@@ -427,7 +423,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         return NULL;
     s->cfg = *cfg;
     s->quiesced_fd = MHD_INVALID_SOCKET;
-    pthread_mutex_init(&s->policies_lock, NULL);
+    s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
@@ -452,7 +448,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         diag_add(dl, DIAG_ERROR, "server.start", &at,
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
-        pthread_mutex_destroy(&s->policies_lock);
+        policy_set_unref(s->policies);
         free(s);
         return NULL;
     }
@@ -464,15 +460,6 @@ server *server_start(const server_config *cfg, diag_list *dl)
 unsigned server_port(const server *s)
 {
     return s->port;
-}
-
-void server_set_policies(server *s, policy_set *set)
-{
-    pthread_mutex_lock(&s->policies_lock);
-    policy_set *old = s->policies;
-    s->policies = set;
-    pthread_mutex_unlock(&s->policies_lock);
-    policy_set_unref(old);
 }
 
 void server_set_ready(server *s, bool ready)
@@ -517,6 +504,5 @@ void server_free(server *s)
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);
-    pthread_mutex_destroy(&s->policies_lock);
     free(s);
 }

@@ -30,6 +30,8 @@ typedef struct server_config {
     unsigned request_timeout_s; /* a request whose body takes longer is cut off */
     size_t max_body;          /* larger bodies get 413 */
     bool warn_only;           /* --enforcement warn: denies become warnings */
+    policy_set *policies;     /* the first set (a reference the server takes over), in place
+                                 before the first connection is accepted */
 } server_config;
 
 typedef struct server server;
@@ -38,16 +40,13 @@ typedef struct server server;
 int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigned *port,
                         bool *ipv6, diag_list *dl);
 
-/* Starts serving with 'cfg' (copied; its strings are borrowed). Returns the server, or NULL
- * with diags when the address cannot be bound or TLS cannot be set up. */
+/* Starts serving with 'cfg' (copied; its strings are borrowed; its policy set is taken over,
+ * and released on failure). Returns the server, or NULL with diags when the address cannot
+ * be bound or TLS cannot be set up. */
 server *server_start(const server_config *cfg, diag_list *dl);
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned server_port(const server *s);
-
-/* Makes 'set' (a reference the server takes over) the policies of new requests; requests in
- * flight finish with the set they started with. The previous set is released. */
-void server_set_policies(server *s, policy_set *set);
 
 /* Sets whether /readyz answers 200 (certificates and policies loaded). */
 void server_set_ready(server *s, bool ready);

@@ -231,15 +231,14 @@ int server_cmd_serve(int argc, char **argv)
 
     o.cfg.cert_pem = pair.cert_pem;
     o.cfg.key_pem = pair.key_pem;
+    o.cfg.policies = policies; /* taken over by the server, even when it fails to start */
     server *s = server_start(&o.cfg, &dl);
     if (s == NULL) {
         log_diags(&dl);
         diag_list_clear(&dl);
         tls_pair_clear(&pair);
-        policy_set_unref(policies);
         return 1;
     }
-    server_set_policies(s, policies);
     char q[300];
     log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s policy_count=%zu "
              "enforcement=%s cert_serial=%s cert_not_after=%lld",

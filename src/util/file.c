@@ -149,7 +149,8 @@ static int walk(const char *path, bool (*want)(const char *), size_t max, char *
             break;
     }
     closedir(d);
-    qsort(names, nn, sizeof *names, cmp_path);
+    if (nn > 1) /* qsort's array must not be NULL, even for no elements */
+        qsort(names, nn, sizeof *names, cmp_path);
     int rc = 0;
     for (size_t i = 0; i < nn; i++)
         rc |= walk(names[i], want, max, files, n, cap, depth + 1, dl);

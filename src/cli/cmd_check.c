@@ -96,8 +96,14 @@ static void add_object(inputs *in, const char *file, int index, const ynode *nod
         cJSON_Delete(json);
         return;
     }
-    if (strcmp(kind, "List") == 0 || (strlen(kind) > 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
-                                      cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(json, "items")))) {
+    const cJSON *list_items = cJSON_GetObjectItemCaseSensitive(json, "items");
+    size_t klen = strlen(kind);
+    if (strcmp(kind, "List") == 0 && !cJSON_IsArray(list_items)) {
+        input_error(in, file, index, line, "a List needs an items array%s", "");
+        cJSON_Delete(json);
+        return;
+    }
+    if (klen >= 4 && strcmp(kind + klen - 4, "List") == 0 && cJSON_IsArray(list_items)) {
         const ynode *items = yaml_get(node, "items");
         size_t i = 0;
         for (cJSON *it = cJSON_GetObjectItemCaseSensitive(json, "items")->child; it; it = it->next, i++)

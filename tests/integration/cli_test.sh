@@ -161,6 +161,8 @@ expect "check: --cluster-state feeds lookup()" 1 '0 warned' - check -p "$P" --cl
 expect "check: mutations are reported as patches" 1 'document 1: patch \[test-default-parallelism\] \[\{"op":"add","path":"/spec/job/parallelism","value":2\}\]' - \
     check -p "$P" "$TMP/bad.yaml"
 expect "check: --enforcement warn never denies" 0 'warn \[test-deny-local-ha\]' - check -p "$P" --enforcement warn "$TMP/bad.yaml"
+printf 'apiVersion: v1\nkind: List\nmetadata: {}\n' >"$TMP/emptylist.yaml"
+expect "check: a List without items is an input error" 2 'emptylist.yaml:1: error: a List needs an items array' - check -p "$P" "$TMP/emptylist.yaml"
 expect "check: kind List is expanded" 1 'list.yaml:8: deny \[test-deny-local-ha\]' - check -p "$P" "$TMP/list.yaml"
 expect "check: reads standard input" 1 '<stdin>:7: deny' - check -p "$P" - <"$TMP/bad.yaml"
 expect "check: bad documents are errors, the others are still checked (exit 2)" 2 'inputs.yaml:13: deny \[test-deny-local-ha\]' - \

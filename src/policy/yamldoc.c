@@ -184,7 +184,14 @@ static int push_doc(loader *ld, ydoc **docs, size_t *n, size_t *cap, const yaml_
         *docs = p;
         *cap = c;
     }
-    (*docs)[(*n)++] = (ydoc){.root = ld->root, .line = (int)start->line + 1,
+    ynode *root = ld->root;
+    if (root == NULL) { /* keep the promise of yamldoc.h: a root is never NULL */
+        root = new_node(ld, YNODE_SCALAR, start);
+        if (root == NULL)
+            return -1;
+        root->str = "";
+    }
+    (*docs)[(*n)++] = (ydoc){.root = root, .line = (int)start->line + 1,
                              .size = end->index - start->index};
     return 0;
 }

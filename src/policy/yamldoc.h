@@ -36,7 +36,7 @@ struct ynode {
 };
 
 typedef struct ydoc {
-    ynode *root;     /* an empty document is an empty plain scalar (JSON null) */
+    ynode *root;     /* never NULL; an empty document is an empty plain scalar (JSON null) */
     int line;        /* where the document starts */
     size_t size;     /* bytes of the document in the stream */
 } ydoc;

@@ -295,19 +295,16 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);
-    cJSON *work = NULL;
-    if (mode == ENGINE_MUTATE && r->object != NULL) {
-        work = cJSON_Duplicate(r->object, 1);
-        if (work == NULL)
-            return -1;
-    }
+    cJSON *work = NULL; /* the working copy, made when the first mutating policy matches */
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];
         bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
         if (!relevant || !policy_matches(p, r))
             continue;
-        if (mode == ENGINE_MUTATE && work == NULL)
+        if (mode == ENGINE_MUTATE && r->object == NULL)
             continue; /* nothing to mutate on DELETE */
+        if (mode == ENGINE_MUTATE && work == NULL && (work = cJSON_Duplicate(r->object, 1)) == NULL)
+            return -1;
         out->n_matched++;
         int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a) : mutate(p, r, work, &f, a);
         if (rc != 0) {

@@ -146,38 +146,48 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     return expr_from_json(found);
 }
 
-/* The methods: the receiver must be a quantity; 'name' picks the operation. */
-static expr_value method(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
-                         const char *name)
+/* The methods of a quantity; each wrapper below names its operation once. */
+enum q_method { Q_IS_INTEGER, Q_SIGN, Q_AS_FLOAT, Q_AS_INTEGER, Q_ADD, Q_SUB, Q_COMPARE_TO,
+                Q_IS_LESS, Q_IS_GREATER };
+
+static const char *const q_method_names[] = {"isInteger", "sign", "asApproximateFloat",
+                                             "asInteger", "add", "sub", "compareTo",
+                                             "isLessThan", "isGreaterThan"};
+
+static expr_value unary_method(const expr_call *c, const k8s_quantity *q, enum q_method m)
 {
-    const k8s_quantity *q = as_quantity(r);
-    if (q == NULL)
-        return wrong_type(c, name, r);
     expr_value v = {.kind = EXPR_BOOL};
-    if (n == 0) {
-        if (strcmp(name, "isInteger") == 0) {
-            v.v.b = k8s_quantity_is_integer(q);
-            return v;
-        }
-        if (strcmp(name, "sign") == 0) {
-            v.kind = EXPR_INT;
-            v.v.i = q->nano > 0 ? 1 : q->nano < 0 ? -1 : 0;
-            return v;
-        }
-        if (strcmp(name, "asApproximateFloat") == 0) {
-            v.kind = EXPR_DOUBLE;
-            v.v.d = k8s_quantity_to_double(q);
-            return v;
-        }
-        v.kind = EXPR_INT; /* asInteger */
+    switch (m) {
+    case Q_IS_INTEGER: v.v.b = k8s_quantity_is_integer(q); return v;
+    case Q_SIGN:
+        v.kind = EXPR_INT;
+        v.v.i = q->nano > 0 ? 1 : q->nano < 0 ? -1 : 0;
+        return v;
+    case Q_AS_FLOAT:
+        v.kind = EXPR_DOUBLE;
+        v.v.d = k8s_quantity_to_double(q);
+        return v;
+    default: /* Q_AS_INTEGER */
+        v.kind = EXPR_INT;
         if (k8s_quantity_to_int(q, &v.v.i) != 0)
             return expr_error_new(c->a, "expr.range", c->span,
                                   "asInteger(): the quantity is not an integer within int64");
         return v;
     }
+}
+
+static expr_value method(const expr_call *c, const expr_value *r, const expr_value *a,
+                         enum q_method m)
+{
+    const char *name = q_method_names[m];
+    const k8s_quantity *q = as_quantity(r);
+    if (q == NULL)
+        return wrong_type(c, name, r);
+    if (m <= Q_AS_INTEGER)
+        return unary_method(c, q, m);
     k8s_quantity other;
     const k8s_quantity *o = as_quantity(&a[0]);
-    bool arith = strcmp(name, "add") == 0 || strcmp(name, "sub") == 0;
+    bool arith = m == Q_ADD || m == Q_SUB;
     if (o == NULL && arith && a[0].kind == EXPR_INT) {
         other = k8s_quantity_from_int(a[0].v.i);
         o = &other;
@@ -186,35 +196,37 @@ static expr_value method(const expr_call *c, const expr_value *r, const expr_val
         return wrong_type(c, name, &a[0]);
     if (arith) {
         k8s_quantity out;
-        if (k8s_quantity_add(q, o, name[0] == 's', &out) != 0)
+        if (k8s_quantity_add(q, o, m == Q_SUB, &out) != 0)
             return expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
         return make_quantity(c, out);
     }
     int cmp = k8s_quantity_cmp(q, o);
-    if (strcmp(name, "compareTo") == 0) {
+    expr_value v = {.kind = EXPR_BOOL};
+    if (m == Q_COMPARE_TO) {
         v.kind = EXPR_INT;
         v.v.i = cmp;
         return v;
     }
-    v.v.b = strcmp(name, "isLessThan") == 0 ? cmp < 0 : cmp > 0;
+    v.v.b = m == Q_IS_LESS ? cmp < 0 : cmp > 0;
     return v;
 }
 
-#define METHOD(fname, cname)                                                                   \
+#define METHOD(fname, op)                                                                      \
     static expr_value fname(const expr_call *c, const expr_value *r, const expr_value *a,      \
                             size_t n)                                                          \
     {                                                                                          \
-        return method(c, r, a, n, cname);                                                      \
+        (void)n;                                                                               \
+        return method(c, r, a, op);                                                            \
     }
-METHOD(fn_is_integer, "isInteger")
-METHOD(fn_sign, "sign")
-METHOD(fn_as_float, "asApproximateFloat")
-METHOD(fn_as_integer, "asInteger")
-METHOD(fn_add, "add")
-METHOD(fn_sub, "sub")
-METHOD(fn_compare_to, "compareTo")
-METHOD(fn_is_less, "isLessThan")
-METHOD(fn_is_greater, "isGreaterThan")
+METHOD(fn_is_integer, Q_IS_INTEGER)
+METHOD(fn_sign, Q_SIGN)
+METHOD(fn_as_float, Q_AS_FLOAT)
+METHOD(fn_as_integer, Q_AS_INTEGER)
+METHOD(fn_add, Q_ADD)
+METHOD(fn_sub, Q_SUB)
+METHOD(fn_compare_to, Q_COMPARE_TO)
+METHOD(fn_is_less, Q_IS_LESS)
+METHOD(fn_is_greater, Q_IS_GREATER)
 
 const expr_fn_def policy_functions[] = {
     {"quantity", EXPR_GLOBAL, 1, 1, fn_quantity},

@@ -53,20 +53,21 @@ static bool is_map(const expr_value *v) { return v->kind == EXPR_MAP; }
 /* The span of the field name of a selection (a.b: the 'b'), where errors point. */
 static expr_span field_span(const expr_node *n)
 {
-    uint32_t len = (uint32_t)strlen(n->name);
     expr_span s = n->span;
-    if (s.end - s.start > len)
-        s.start = s.end - len;
+    if (s.end - s.start > n->name_len)
+        s.start = s.end - n->name_len;
     return s;
 }
 
-static expr_value select_field(evalctx *e, const expr_value *t, const char *name, bool opt,
-                               expr_span span)
+/* Selects field 'sel->name' of 't'; 'opt': .?f semantics. */
+static expr_value select_field(evalctx *e, const expr_value *t, const expr_node *sel, bool opt)
 {
+    const char *name = sel->name;
+    expr_span span = field_span(sel);
     if (!is_map(t))
         return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
                    expr_type_name(t), name);
-    expr_value key = ev_str(name, (uint32_t)strlen(name)), out;
+    expr_value key = ev_str(name, sel->name_len), out;
     if (ev_map_find(t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
@@ -102,9 +103,9 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
     if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
         if (t.v.opt == NULL)
             return t;
-        return select_field(e, t.v.opt, n->name, true, field_span(n));
+        return select_field(e, t.v.opt, n, true);
     }
-    return select_field(e, &t, n->name, n->optional, field_span(n));
+    return select_field(e, &t, n, n->optional);
 }
 
 /* A list index: int, uint, or a double with an integral value. */
@@ -186,7 +187,7 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
     if (!is_map(&t))
         return ERR(e, "expr.no_such_field", n->span, "has() on type '%s', which has no fields",
                    expr_type_name(&t));
-    expr_value key = ev_str(sel->name, (uint32_t)strlen(sel->name)), out;
+    expr_value key = ev_str(sel->name, sel->name_len), out;
     return ev_bool(ev_map_find(&t, &key, &out));
 }
 

@@ -58,6 +58,7 @@ struct expr_node {
     expr_span span;
     expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
     const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
+    uint32_t name_len; /* N_SELECT: the field name's length, so evaluation needs no strlen */
     expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform */
     expr_node **args;     /* N_CALL arguments; N_LIST items; N_MAP key, value, key, ... */
     uint8_t *opt;         /* N_LIST/N_MAP: which entries are optional (?x) */

@@ -368,6 +368,7 @@ static expr_node *parse_member(parser *p)
                 return NULL;
             n->a = e;
             n->name = id.v.str.s;
+            n->name_len = id.v.str.len;
             n->optional = opt;
             e = grow(p, n);
         } else if (accept(p, T_LBRACKET)) {

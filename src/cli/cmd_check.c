@@ -210,6 +210,8 @@ static void load_path(inputs *in, const char *path, bool context_only)
 
 /* ---- lookup among the documents ---- */
 
+/* A manifest often leaves its namespace to kubectl's context, so an empty namespace on either
+ * side matches any. */
 static const cJSON *find_doc(void *data, const char *api, const char *kind, const char *ns,
                              const char *name)
 {
@@ -217,7 +219,8 @@ static const cJSON *find_doc(void *data, const char *api, const char *kind, cons
     for (size_t i = 0; i < in->n; i++) {
         const check_doc *d = &in->docs[i];
         if (strcmp(d->api_version, api) == 0 && strcmp(d->kind, kind) == 0 &&
-            strcmp(d->namespace_, ns) == 0 && strcmp(d->name, name) == 0)
+            (ns[0] == '\0' || d->namespace_[0] == '\0' || strcmp(d->namespace_, ns) == 0) &&
+            strcmp(d->name, name) == 0)
             return d->json;
     }
     return NULL;

@@ -390,6 +390,7 @@ const expr_fn_def expr_std_fns[] = {
     {"charAt", EXPR_MEMBER, 1, 1, fn_char_at},
     {"isSorted", EXPR_MEMBER, 0, 0, fn_is_sorted},
     {"sum", EXPR_MEMBER, 0, 0, fn_sum},
+    {"flatten", EXPR_MEMBER, 0, 1, fn_flatten},
     {"min", EXPR_MEMBER, 0, 0, fn_min},
     {"max", EXPR_MEMBER, 0, 0, fn_max},
     {"optional.of", EXPR_GLOBAL, 1, 1, fn_opt_of},

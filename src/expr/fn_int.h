@@ -35,6 +35,7 @@ expr_value fn_substring(const expr_call *c, const expr_value *r, const expr_valu
 expr_value fn_char_at(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
 expr_value fn_is_sorted(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
 expr_value fn_sum(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
+expr_value fn_flatten(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
 expr_value fn_min(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
 expr_value fn_max(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
 expr_value fn_list_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,

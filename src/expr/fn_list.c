@@ -1,5 +1,6 @@
 /* fn_list.c - the Kubernetes CEL list library: isSorted, sum, min, max, indexOf,
- * lastIndexOf (the last two dispatch here from builtins.c for list receivers). */
+ * lastIndexOf (the last two dispatch here from builtins.c for list receivers), and flatten
+ * from cel-go's ext lists library. */
 #include "fn_int.h"
 
 static bool is_list(const expr_value *v) { return v->kind == EXPR_LIST; }
@@ -116,4 +117,55 @@ expr_value fn_list_index_of(const expr_call *c, const expr_value *r, const expr_
         }
     }
     return ev_int(found);
+}
+
+/* list.flatten() and list.flatten(depth), as cel-go's ext lists library: the elements of
+ * nested lists, 'depth' levels deep (default 1). */
+static int64_t flat_count(const expr_value *v, int64_t depth)
+{
+    ev_iter it;
+    expr_value x;
+    int64_t n = 0;
+    ev_iter_init(&it, v);
+    while (ev_iter_next(&it, NULL, &x) && n <= EXPR_MAX_ELEMENTS)
+        n += depth > 0 && x.kind == EXPR_LIST ? flat_count(&x, depth - 1) : 1;
+    return n;
+}
+
+static void flat_fill(const expr_value *v, int64_t depth, expr_list *out)
+{
+    ev_iter it;
+    expr_value x;
+    ev_iter_init(&it, v);
+    while (ev_iter_next(&it, NULL, &x)) {
+        if (depth > 0 && x.kind == EXPR_LIST)
+            flat_fill(&x, depth - 1, out);
+        else
+            out->items[out->n++] = x;
+    }
+}
+
+expr_value fn_flatten(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
+{
+    if (!is_list(r))
+        return fn_no_overload(c, "flatten", r);
+    int64_t depth = 1;
+    if (n == 1) {
+        if (a[0].kind != EXPR_INT)
+            return fn_no_overload(c, "flatten", &a[0]);
+        if (a[0].v.i < 0)
+            return fn_error(c, "expr.range", "flatten(): the depth must not be negative");
+        depth = a[0].v.i > EXPR_MAX_DEPTH ? EXPR_MAX_DEPTH : a[0].v.i;
+    }
+    int64_t count = flat_count(r, depth);
+    if (count > EXPR_MAX_ELEMENTS)
+        return fn_error(c, "expr.limit", "flatten(): more than 100000 elements");
+    expr_list *l = ev_list_new(c->a, (uint32_t)count);
+    if (l == NULL)
+        return fn_error(c, "expr.limit", "out of memory");
+    l->n = 0;
+    flat_fill(r, depth, l);
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = l;
+    return v;
 }

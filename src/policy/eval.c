@@ -200,8 +200,9 @@ static int validate(const policy *p, const policy_request *r, findings *f, arena
         if (v.kind != EXPR_BOOL)
             rc = eval_error(f, p, "validation", &v, &val->at);
         else if (!v.v.b)
-            rc = add_finding(f, p, p->action == POLICY_WARN ? RULE_WARN : RULE_FAIL, p->action,
-                             failure_message(&rn, val), val->field, val->reason, &val->at);
+            rc = add_finding(f, p, val->action == POLICY_WARN ? RULE_WARN : RULE_FAIL,
+                             val->action, failure_message(&rn, val), val->field, val->reason,
+                             &val->at);
         if (rc != 0)
             return -1;
     }

@@ -6,7 +6,10 @@
  * that they compare with each other and with quantity(). */
 #include "functions.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "../util/buf.h"
 
 #include "../k8s/quantity.h"
 #include "engine.h"
@@ -146,6 +149,161 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     return expr_from_json(found);
 }
 
+/* ---- flinkConfig(map): flinkConfiguration as the Flink operator reads it ----
+ *
+ * From operator 1.13 flinkConfiguration may be nested YAML. The operator flattens it
+ * (ConfigObjectNode.asFlatMap): keys joined with '.', a scalar becomes its text, a list its
+ * items joined with ';'. Nulls are left out. A key given twice (nested and flat) keeps the
+ * later one, as a map put does. The result is a map of strings, sorted by key. */
+
+#define FLINK_CONFIG_MAX 10000 /* options; more is an expr.limit error */
+
+typedef struct flat_opt {
+    const char *key, *val;
+    size_t seq; /* input order, so that the later of two equal keys wins */
+} flat_opt;
+
+typedef struct flat {
+    arena *a;
+    flat_opt *v;
+    size_t n;
+    bool failed; /* too many options or out of memory */
+} flat;
+
+/* The text of a scalar or a list; NULL for null, and on failure. */
+static const char *scalar_text(arena *a, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d)
+            return arena_sprintf(a, "%lld", (long long)d);
+        char *t = arena_sprintf(a, "%.15g", d);
+        return t != NULL && strtod(t, NULL) != d ? arena_sprintf(a, "%.17g", d) : t;
+    }
+    if (!cJSON_IsArray(v))
+        return NULL;
+    buf b;
+    buf_init(&b, 1 << 20);
+    int rc = buf_append(&b, "", 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        bool nested = cJSON_IsArray(e) || cJSON_IsObject(e);
+        const char *t = nested ? NULL : scalar_text(a, e);
+        char *j = nested ? cJSON_PrintUnformatted(e) : NULL;
+        if (rc == 0 && e != v->child)
+            rc = buf_append(&b, ";", 1);
+        if (rc == 0 && (t != NULL || j != NULL))
+            rc = buf_puts(&b, t != NULL ? t : j);
+        free(j);
+    }
+    char *out = rc == 0 ? arena_strndup(a, b.data, b.len) : NULL;
+    buf_clear(&b);
+    return out;
+}
+
+static void flatten(flat *f, const cJSON *obj, const char *prefix, int depth)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj) {
+        if (f->failed)
+            return;
+        const char *key = e->string ? e->string : "";
+        if (prefix != NULL)
+            key = arena_sprintf(f->a, "%s.%s", prefix, key);
+        if (cJSON_IsObject(e) && key != NULL && depth < 100) {
+            flatten(f, e, key, depth + 1);
+            continue;
+        }
+        if (cJSON_IsNull(e))
+            continue;
+        const char *val = cJSON_IsObject(e) ? "" : scalar_text(f->a, e);
+        if (key == NULL || val == NULL || f->n == FLINK_CONFIG_MAX) {
+            f->failed = true;
+            return;
+        }
+        f->v[f->n] = (flat_opt){key, val, f->n};
+        f->n++;
+    }
+}
+
+/* How many options flatten() will make from 'obj' (an upper bound). */
+static size_t count_options(const cJSON *obj, int depth)
+{
+    size_t n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj)
+        n += cJSON_IsObject(e) && depth < 100 ? count_options(e, depth + 1) : 1;
+    return n;
+}
+
+static int opt_cmp(const void *x, const void *y)
+{
+    const flat_opt *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static void own_cjson(void *p)
+{
+    cJSON_Delete(p);
+}
+
+static expr_value str_value(const char *s)
+{
+    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)strlen(s)};
+    v.v.s = s;
+    return v;
+}
+
+static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
+                                  size_t n)
+{
+    (void)r;
+    (void)n;
+    static const char *const oom = "flinkConfig: more than 10000 options, or out of memory";
+    const cJSON *obj = NULL;
+    if (a[0].kind == EXPR_MAP && a[0].json) {
+        obj = a[0].v.j;
+    } else if (a[0].kind == EXPR_MAP) { /* a map an expression built: through its JSON */
+        char *text = expr_to_json(&a[0], false);
+        cJSON *parsed = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (parsed == NULL || arena_defer(c->a, own_cjson, parsed) != 0) {
+            cJSON_Delete(parsed);
+            return expr_error_new(c->a, "expr.conversion", c->span,
+                                  "flinkConfig: the map has no JSON form");
+        }
+        obj = parsed;
+    } else if (a[0].kind != EXPR_NULL) {
+        return wrong_type(c, "flinkConfig", &a[0]);
+    }
+    size_t max = obj != NULL ? count_options(obj, 0) : 0;
+    flat f = {.a = c->a, .v = max <= FLINK_CONFIG_MAX ? arena_calloc(c->a, max + 1, sizeof(flat_opt)) : NULL};
+    if (f.v == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
+    if (obj != NULL)
+        flatten(&f, obj, NULL, 0);
+    expr_map *m = f.failed ? NULL : arena_alloc(c->a, sizeof *m + 2 * (f.n + 1) * sizeof(expr_value));
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
+    qsort(f.v, f.n, sizeof *f.v, opt_cmp);
+    m->n = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        if (i + 1 < f.n && strcmp(f.v[i].key, f.v[i + 1].key) == 0)
+            continue; /* a later one of the same key follows */
+        m->kv[2 * m->n] = str_value(f.v[i].key);
+        m->kv[2 * m->n + 1] = str_value(f.v[i].val);
+        m->n++;
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
+}
+
 /* The methods of a quantity; each wrapper below names its operation once. */
 enum q_method { Q_IS_INTEGER, Q_SIGN, Q_AS_FLOAT, Q_AS_INTEGER, Q_ADD, Q_SUB, Q_COMPARE_TO,
                 Q_IS_LESS, Q_IS_GREATER };
@@ -235,6 +393,7 @@ const expr_fn_def policy_functions[] = {
     {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
+    {"flinkConfig", EXPR_GLOBAL, 1, 1, fn_flink_config},
     {"isInteger", EXPR_MEMBER, 0, 0, fn_is_integer},
     {"sign", EXPR_MEMBER, 0, 0, fn_sign},
     {"asApproximateFloat", EXPR_MEMBER, 0, 0, fn_as_float},

@@ -279,9 +279,12 @@ static void parse_variables(loader *ld, const ynode *n, policy *p)
     }
 }
 
+static const char *const actions[] = {"Deny", "Warn", "Audit", NULL};
+
 static void parse_validations(loader *ld, const ynode *n, policy *p)
 {
-    static const char *const keys[] = {"expression", "message", "messageExpression", "field", "reason", NULL};
+    static const char *const keys[] = {"expression", "message", "messageExpression", "field",
+                                       "reason", "action", NULL};
     static const char *const reasons[] = {"Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge", NULL};
     if (n == NULL)
         return;
@@ -309,6 +312,8 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
         const ynode *r = yaml_get(v, "reason");
         if (r != NULL)
             val->reason = reasons[choose(ld, r, "reason", reasons, 1)];
+        const ynode *act = yaml_get(v, "action");
+        val->action = act ? (enum policy_action)choose(ld, act, "action", actions, 0) : p->action;
     }
 }
 
@@ -407,7 +412,6 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
     static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", NULL};
     static const char *const spec_keys[] = {"action", "failurePolicy", "match", "params",
                                             "variables", "validations", "mutations", NULL};
-    static const char *const actions[] = {"Deny", "Warn", "Audit", NULL};
     static const char *const failures[] = {"Fail", "Ignore", NULL};
     int before = ld->errors;
     const ynode *root = doc->root;

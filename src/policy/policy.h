@@ -72,6 +72,7 @@ typedef struct policy_validation {
     const char *message;          /* NULL: use the expression text */
     const expr_prog *message_expr; /* NULL when none */
     const char *field, *reason;    /* NULL when none */
+    enum policy_action action;     /* the policy's unless the validation sets its own */
     srcpos at;
 } policy_validation;
 

@@ -191,6 +191,21 @@ static bool diff(const cJSON *a, const cJSON *b, const char *path, cJSON *ops)
     }
     if (cJSON_Compare(a, b, true))
         return true;
+    int na = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1, nb = cJSON_GetArraySize(b);
+    if (na >= 0 && cJSON_IsArray(b) && nb >= na) {
+        /* element by element over the common length, then appends */
+        bool ok = true;
+        const cJSON *x = a->child, *y = b->child;
+        for (int i = 0; y && ok; i++, y = y->next) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", i);
+            char *p = push_token(path, x ? idx : "-");
+            ok = p && (x ? diff(x, y, p, ops) : add_op(ops, "add", p, y));
+            free(p);
+            x = x ? x->next : NULL;
+        }
+        return ok;
+    }
     return add_op(ops, "replace", path, b); /* path "" replaces the whole document */
 }
 

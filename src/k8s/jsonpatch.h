@@ -19,7 +19,8 @@ int jsonpatch_apply(cJSON *doc, enum jsonpatch_op op, const char *path, const cJ
 
 /* Computes the patch that turns 'from' into 'to': remove, add and replace operations,
  * objects compared member by member (so it creates missing parents and touches nothing
- * else), arrays replaced whole when they differ. Returns a malloc'd JSON text, or NULL
+ * else), arrays element by element when the new one is as long or longer (appends at '-'),
+ * else replaced whole. Returns a malloc'd JSON text, or NULL
  * when the documents are equal (or memory ran out: then '*oom' is set). */
 char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom);
 

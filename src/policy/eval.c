@@ -89,7 +89,7 @@ typedef struct run {
     const policy *p;
     arena *a;
     expr_env env;
-    expr_binding vars[4];
+    expr_binding vars[6]; /* object, oldObject, request, params, element, elementIndex */
     expr_value *values; /* variables, once evaluated */
     unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
 } run;
@@ -129,7 +129,9 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->vars[1] = (expr_binding){"oldObject", expr_from_json(r->old_object)};
     rn->vars[2] = (expr_binding){"request", expr_from_json(r->request)};
     rn->vars[3] = (expr_binding){"params", expr_from_json(p->params)};
-    rn->env = (expr_env){.vars = rn->vars, .n_vars = 4, .resolve = resolve_variable,
+    rn->vars[4] = (expr_binding){"element", expr_from_json(NULL)};
+    rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
+    rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
                          .resolve_ctx = rn, .fn_ctx = (void *)r->lookup};
     return 0;
 }
@@ -230,48 +232,120 @@ static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, ex
     return j;
 }
 
-static int mutate(const policy *p, const policy_request *r, cJSON *work, findings *f, arena *a)
+static const char *const op_names[] = {"add", "replace", "remove"};
+
+/* Applies one patch operation to 'work'; failures become findings. -1 only when out of memory. */
+static int apply_op(const policy *p, const policy_mutation *m, const policy_patch *op, run *rn,
+                    cJSON *work, findings *f)
 {
     static const enum jsonpatch_op ops[] = {JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE};
+    const char *path = op->path;
+    if (op->path_expr != NULL) {
+        expr_value pv = expr_eval(op->path_expr, &rn->env, rn->a);
+        if (pv.kind != EXPR_STRING || pv.len == 0 || pv.v.s[0] != '/') {
+            expr_value e = pv.kind == EXPR_ERROR ? pv
+                           : expr_error_new(rn->a, "expr.type", (expr_span){0, 0},
+                                            "not a JSON Pointer (a string starting with '/')");
+            return eval_error(f, p, "pathExpression", &e, &m->at);
+        }
+        path = arena_strndup(rn->a, pv.v.s, pv.len);
+        if (path == NULL)
+            return -1;
+    }
+    bool owned = false;
+    expr_value err;
+    const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
+    char why[256];
+    int rc = 0;
+    if (op->op != PATCH_REMOVE && val == NULL) {
+        rc = eval_error(f, p, "valueExpression", &err, &m->at);
+    } else if (jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
+        const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
+        rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
+                               msg, NULL, NULL, &m->at)
+                 : -1;
+    }
+    if (owned)
+        cJSON_Delete((cJSON *)val);
+    return rc;
+}
+
+/* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation
+ * context each time: variables see the changes made so far. */
+static int mutate_rule(const policy *p, const policy_mutation *m, const policy_request *r,
+                       cJSON *work, const cJSON *element, int64_t index, findings *f, arena *a)
+{
+    run rn;
+    if (run_init(&rn, p, r, work, a) != 0)
+        return -1;
+    if (element != NULL) {
+        rn.vars[4].value = expr_from_json(element);
+        rn.vars[5].value = (expr_value){.kind = EXPR_INT};
+        rn.vars[5].value.v.i = index;
+    }
+    if (m->when != NULL) {
+        expr_value w = expr_eval(m->when, &rn.env, a);
+        if (w.kind != EXPR_BOOL)
+            return eval_error(f, p, "when", &w, &m->at);
+        if (!w.v.b)
+            return 0;
+    }
+    for (size_t k = 0; k < m->n_ops; k++)
+        if (apply_op(p, m, &m->ops[k], &rn, work, f) != 0)
+            return -1;
+    return 0;
+}
+
+static void own_json(void *j)
+{
+    cJSON_Delete(j);
+}
+
+/* The forEach list, copied out of the object: the patches that follow may free what the
+ * evaluation pointed into. NULL with a finding (or -1 in '*rc') when it is not a list. */
+static cJSON *for_each_list(const policy *p, const policy_mutation *m, const policy_request *r,
+                            cJSON *work, findings *f, arena *a, int *rc)
+{
+    run rn;
+    *rc = -1;
+    if (run_init(&rn, p, r, work, a) != 0)
+        return NULL;
+    expr_value v = expr_eval(m->for_each, &rn.env, a);
+    char *text = v.kind == EXPR_LIST ? expr_to_json(&v, false) : NULL;
+    cJSON *list = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (list == NULL) {
+        if (v.kind != EXPR_ERROR)
+            v = expr_error_new(a, "expr.type", (expr_span){0, 0}, "forEach gives %s, not a list with a JSON form",
+                               expr_type_name(&v));
+        *rc = eval_error(f, p, "forEach", &v, &m->at);
+        return NULL;
+    }
+    if (arena_defer(a, own_json, list) != 0) {
+        cJSON_Delete(list);
+        return NULL;
+    }
+    *rc = 0;
+    return list;
+}
+
+static int mutate(const policy *p, const policy_request *r, cJSON *work, findings *f, arena *a)
+{
     for (size_t i = 0; i < p->n_mutations; i++) {
         const policy_mutation *m = &p->mutations[i];
-        run rn; /* fresh per mutation: later rules see earlier changes */
-        if (run_init(&rn, p, r, work, a) != 0)
-            return -1;
-        if (m->when != NULL) {
-            expr_value w = expr_eval(m->when, &rn.env, a);
-            if (w.kind != EXPR_BOOL) {
-                if (eval_error(f, p, "when", &w, &m->at) != 0)
-                    return -1;
-                continue;
-            }
-            if (!w.v.b)
-                continue;
-        }
-        for (size_t k = 0; k < m->n_ops; k++) {
-            const policy_patch *op = &m->ops[k];
-            bool owned;
-            expr_value err;
-            const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, &rn, &owned, &err);
-            char why[256];
-            int rc;
-            if (op->op != PATCH_REMOVE && val == NULL) {
-                rc = eval_error(f, p, "valueExpression", &err, &m->at);
-            } else if (jsonpatch_apply(work, ops[op->op], op->path, val, why, sizeof why) != 0) {
-                const char *msg = arena_sprintf(a, "could not apply %s %s: %s",
-                                                op->op == PATCH_ADD ? "add" : op->op == PATCH_REPLACE ? "replace" : "remove",
-                                                op->path, why);
-                rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
-                                       msg, NULL, NULL, &m->at)
-                         : -1;
-            } else {
-                rc = 0;
-            }
-            if (op->op != PATCH_REMOVE && val != NULL && owned)
-                cJSON_Delete((cJSON *)val);
-            if (rc != 0)
+        if (m->for_each == NULL) {
+            if (mutate_rule(p, m, r, work, NULL, 0, f, a) != 0)
                 return -1;
+            continue;
         }
+        int rc;
+        cJSON *list = for_each_list(p, m, r, work, f, a, &rc);
+        if (list == NULL && rc != 0)
+            return -1;
+        int64_t k = 0;
+        for (const cJSON *e = list ? list->child : NULL; e; e = e->next, k++)
+            if (mutate_rule(p, m, r, work, e, k, f, a) != 0)
+                return -1;
     }
     return 0;
 }

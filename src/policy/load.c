@@ -12,8 +12,9 @@
 
 #include "functions.h"
 
-const char *const policy_bindings[] = {"object", "oldObject", "request", "params"};
-const size_t policy_n_bindings = 4;
+const char *const policy_bindings[] = {"object", "oldObject", "request", "params", "element",
+                                       "elementIndex"};
+const size_t policy_n_bindings = 6;
 
 static void perr(loader *ld, const ynode *at, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -337,7 +338,7 @@ static const cJSON *owned_json(loader *ld, const ynode *n)
 
 static void parse_patch(loader *ld, const ynode *n, policy_mutation *m)
 {
-    static const char *const keys[] = {"op", "path", "value", "valueExpression", NULL};
+    static const char *const keys[] = {"op", "path", "pathExpression", "value", "valueExpression", NULL};
     static const char *const ops[] = {"add", "replace", "remove", NULL};
     if (n == NULL || n->kind != YNODE_SEQ || n->n == 0) {
         perr(ld, n, "policy.schema", "a mutation needs a non-empty patch list");
@@ -353,7 +354,13 @@ static void parse_patch(loader *ld, const ynode *n, policy_mutation *m)
         op->op = opn ? (enum patch_op)choose(ld, opn, "op", ops, 0) : PATCH_ADD;
         if (opn == NULL)
             perr(ld, o, "policy.schema", "a patch operation needs op (add, replace or remove)");
-        op->path = required(ld, o, "path", "patch[]");
+        const ynode *pexpr = yaml_get(o, "pathExpression");
+        if (pexpr != NULL && yaml_get(o, "path") != NULL)
+            perr(ld, o, "policy.schema", "a patch operation takes path or pathExpression, not both");
+        if (pexpr != NULL)
+            op->path_expr = policy_compile(ld, pexpr, "pathExpression");
+        else
+            op->path = required(ld, o, "path", "patch[]");
         if (op->path && op->path[0] != '/')
             perr(ld, yaml_get(o, "path"), "policy.schema", "path must be a JSON Pointer starting with '/', not '%s'", op->path);
         const ynode *val = yaml_get(o, "value"), *vex = yaml_get(o, "valueExpression");
@@ -370,7 +377,7 @@ static void parse_patch(loader *ld, const ynode *n, policy_mutation *m)
 
 static void parse_mutations(loader *ld, const ynode *n, policy *p)
 {
-    static const char *const keys[] = {"when", "patch", NULL};
+    static const char *const keys[] = {"forEach", "when", "patch", NULL};
     if (n == NULL)
         return;
     if (n->kind != YNODE_SEQ) {
@@ -384,6 +391,9 @@ static void parse_mutations(loader *ld, const ynode *n, policy *p)
             continue;
         policy_mutation *mut = &p->mutations[p->n_mutations++];
         mut->at = (srcpos){.file = ld->file, .line = m->line, .col = m->col};
+        const ynode *each = yaml_get(m, "forEach");
+        if (each != NULL)
+            mut->for_each = policy_compile(ld, each, "forEach");
         const ynode *when = yaml_get(m, "when");
         if (when != NULL)
             mut->when = policy_compile(ld, when, "when");

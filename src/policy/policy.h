@@ -80,13 +80,15 @@ enum patch_op { PATCH_ADD, PATCH_REPLACE, PATCH_REMOVE };
 
 typedef struct policy_patch {
     enum patch_op op;
-    const char *path;         /* a JSON Pointer */
+    const char *path;         /* a JSON Pointer, or NULL when path_expr computes it */
+    const expr_prog *path_expr;
     const cJSON *value;       /* a fixed value (owned by the set), or NULL */
     const expr_prog *value_expr;
 } policy_patch;
 
 typedef struct policy_mutation {
-    const expr_prog *when; /* NULL: always */
+    const expr_prog *for_each; /* NULL, or a list: the rule runs once per element */
+    const expr_prog *when;     /* NULL: always */
     policy_patch *ops;
     size_t n_ops;
     srcpos at;

@@ -9,17 +9,8 @@
 
 #include "../policy/engine.h"
 #include "../policy/yamldoc.h"
+#include "manifests.h"
 
-/* One checked document (or one item of a List). */
-typedef struct check_doc {
-    const char *file;
-    int index; /* 1-based document number in the file */
-    int line;  /* where the document (or the List item) starts */
-    const ynode *root;
-    cJSON *json;
-    const char *api_version, *kind, *namespace_, *name;
-    bool context_only; /* from --cluster-state: for lookup(), not checked */
-} check_doc;
 
 enum check_format { CHECK_TEXT, CHECK_JSON, CHECK_JUNIT, CHECK_SARIF };
 

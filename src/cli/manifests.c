@@ -1,0 +1,304 @@
+/* manifests.c - Kubernetes manifests read for checking, and one document run through the
+ * policies as kube-apiserver would send it; see manifests.h. Shared by 'check' and 'test'. */
+#include "manifests.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../k8s/jsonpatch.h"
+#include "../util/buf.h"
+#include "../util/file.h"
+
+#define INPUT_MAX  ((size_t)64 << 20) /* a file; each document is capped at YAML_MAX_DOCUMENT */
+#define MAX_INPUTS 4096
+
+/* ---- inputs ---- */
+
+static void input_error(manifests *in, const char *file, int doc, int line, const char *fmt, const char *arg)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    in->sink->error(in->sink->ctx, file, doc, line, msg);
+}
+
+static check_doc *push_doc(manifests *in)
+{
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 64;
+        check_doc *d = realloc(in->docs, cap * sizeof *d);
+        if (d == NULL)
+            return NULL;
+        in->docs = d;
+        in->cap = cap;
+    }
+    check_doc *d = &in->docs[in->n++];
+    memset(d, 0, sizeof *d);
+    return d;
+}
+
+static const char *str_at(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* Adds one object (a document, or an item of a List). */
+static void add_object(manifests *in, const char *file, int index, const ynode *node, cJSON *json,
+                       bool context_only)
+{
+    int line = node ? node->line : 0;
+    if (!cJSON_IsObject(json)) {
+        input_error(in, file, index, line, "the document is not a mapping%s", "");
+        cJSON_Delete(json);
+        return;
+    }
+    const char *api = str_at(json, "apiVersion"), *kind = str_at(json, "kind");
+    if (api[0] == '\0' || kind[0] == '\0') {
+        input_error(in, file, index, line, "the document has no %s",
+                    api[0] == '\0' ? "apiVersion" : "kind");
+        cJSON_Delete(json);
+        return;
+    }
+    const cJSON *list_items = cJSON_GetObjectItemCaseSensitive(json, "items");
+    size_t klen = strlen(kind);
+    if (strcmp(kind, "List") == 0 && !cJSON_IsArray(list_items)) {
+        input_error(in, file, index, line, "a List needs an items array%s", "");
+        cJSON_Delete(json);
+        return;
+    }
+    if (klen >= 4 && strcmp(kind + klen - 4, "List") == 0 && cJSON_IsArray(list_items)) {
+        const ynode *items = yaml_get(node, "items");
+        size_t i = 0;
+        for (cJSON *it = cJSON_GetObjectItemCaseSensitive(json, "items")->child; it; it = it->next, i++)
+            add_object(in, file, index, items && i < items->n ? items->items[i] : node,
+                       cJSON_Duplicate(it, 1), context_only);
+        cJSON_Delete(json);
+        return;
+    }
+    check_doc *d = push_doc(in);
+    if (d == NULL) {
+        cJSON_Delete(json);
+        return;
+    }
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(json, "metadata");
+    *d = (check_doc){.file = file, .index = index, .line = line, .root = node, .json = json,
+                     .api_version = api, .kind = kind, .namespace_ = str_at(md, "namespace"),
+                     .name = str_at(md, "name"), .context_only = context_only};
+}
+
+void manifests_load_text(manifests *in, const char *file, const char *text, size_t len, bool context_only)
+{
+    ydoc *docs;
+    size_t partial;
+    diag_list dl;
+    diag_list_init(&dl);
+    long n = yaml_load(in->a, file, text, len, &docs, &partial, &dl);
+    for (size_t i = 0; i < (n < 0 ? partial : (size_t)n); i++) {
+        const ynode *r = docs[i].root;
+        if (r->kind == YNODE_SCALAR && r->str[0] == '\0' && !r->quoted)
+            continue; /* an empty document */
+        if (docs[i].size > YAML_MAX_DOCUMENT) {
+            input_error(in, file, (int)i + 1, docs[i].line, "the document is larger than %s (kube-apiserver's limit)",
+                        "3 MiB");
+            continue;
+        }
+        manifests_add_node(in, file, (int)i + 1, r, context_only);
+    }
+    if (n < 0)
+        input_error(in, file, (int)partial + 1, dl.count ? dl.items[0].at.line : 0, "%s",
+                    dl.count ? dl.items[0].msg : "invalid YAML");
+    diag_list_clear(&dl);
+}
+
+static bool is_manifest(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) || (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".json") == 0);
+}
+
+static void load_file(manifests *in, const char *path, bool context_only)
+{
+    buf b;
+    diag_list dl;
+    diag_list_init(&dl);
+    buf_init(&b, INPUT_MAX);
+    const char *file = arena_strdup(in->a, path);
+    if (file_read(path, INPUT_MAX, &b, &dl) != 0)
+        input_error(in, file, 0, 0, "%s", dl.count ? dl.items[0].msg : "cannot read");
+    else
+        manifests_load_text(in, file, b.data, b.len, context_only);
+    buf_clear(&b);
+    diag_list_clear(&dl);
+}
+
+void manifests_load_path(manifests *in, const char *path, bool context_only)
+{
+    if (strcmp(path, "-") == 0) {
+        buf b;
+        buf_init(&b, INPUT_MAX);
+        char chunk[65536];
+        size_t got;
+        while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+            if (buf_append(&b, chunk, got) != 0) {
+                input_error(in, "<stdin>", 0, 0, "standard input is larger than %s", "64 MiB");
+                buf_clear(&b);
+                return;
+            }
+        }
+        manifests_load_text(in, "<stdin>", b.data ? b.data : "", b.len, context_only);
+        buf_clear(&b);
+        return;
+    }
+    diag_list dl;
+    diag_list_init(&dl);
+    char **files = NULL;
+    size_t n = 0;
+    if (file_list(path, is_manifest, MAX_INPUTS, &files, &n, &dl) != 0)
+        for (size_t i = 0; i < dl.count; i++)
+            input_error(in, dl.items[i].at.file, 0, 0, "%s", dl.items[i].msg);
+    for (size_t i = 0; i < n; i++)
+        load_file(in, files[i], context_only);
+    file_list_free(files, n);
+    diag_list_clear(&dl);
+}
+
+/* ---- lookup among the documents ---- */
+
+/* A manifest often leaves its namespace to kubectl's context, so an empty namespace on either
+ * side matches any. */
+static const cJSON *find_doc(void *data, const char *api, const char *kind, const char *ns,
+                             const char *name)
+{
+    const manifests *in = data;
+    for (size_t i = 0; i < in->n; i++) {
+        const check_doc *d = &in->docs[i];
+        if (strcmp(d->api_version, api) == 0 && strcmp(d->kind, kind) == 0 &&
+            (ns[0] == '\0' || d->namespace_[0] == '\0' || strcmp(d->namespace_, ns) == 0) &&
+            strcmp(d->name, name) == 0)
+            return d->json;
+    }
+    return NULL;
+}
+
+/* ---- checking one document ---- */
+
+/* The AdmissionRequest kube-apiserver would send for creating 'd'. */
+static cJSON *synth_request(const check_doc *d, const char *group, const char *version)
+{
+    cJSON *r = cJSON_CreateObject(), *k = cJSON_AddObjectToObject(r, "kind");
+    cJSON *u = cJSON_AddObjectToObject(r, "userInfo");
+    if (k == NULL || u == NULL) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    cJSON_AddStringToObject(r, "uid", "streamguard-check");
+    cJSON_AddStringToObject(k, "group", group);
+    cJSON_AddStringToObject(k, "version", version);
+    cJSON_AddStringToObject(k, "kind", d->kind);
+    cJSON_AddStringToObject(r, "name", d->name);
+    cJSON_AddStringToObject(r, "namespace", d->namespace_);
+    cJSON_AddStringToObject(r, "operation", "CREATE");
+    cJSON_AddStringToObject(u, "username", "streamguard-check");
+    cJSON_AddBoolToObject(r, "dryRun", true);
+    return r;
+}
+
+void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
+                   bool warn_only, const manifest_sink *sink)
+{
+    char group[256] = "", version[128];
+    const char *slash = strchr(d->api_version, '/');
+    if (slash != NULL)
+        snprintf(group, sizeof group, "%.*s", (int)(slash - d->api_version), d->api_version);
+    snprintf(version, sizeof version, "%s", slash ? slash + 1 : d->api_version);
+    cJSON *req = synth_request(d, group, version);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    if (req == NULL || a == NULL) {
+        sink->error(sink->ctx, d->file, d->index, d->line, "out of memory");
+        cJSON_Delete(req);
+        arena_free(a);
+        return;
+    }
+    policy_request r = {.group = group, .version = version, .kind = d->kind, .sub_resource = "",
+                        .namespace_ = d->namespace_, .name = d->name, .op = 0,
+                        .username = "streamguard-check", .object = d->json, .request = req,
+                        .lookup = lk};
+    /* Mutations, policy by policy, each reported with its own patch. */
+    size_t n;
+    const policy *ps = policy_set_items(set, &n);
+    policy_outcome o = {0};
+    cJSON *work = cJSON_Duplicate(d->json, 1);
+    size_t matched = 0;
+    for (size_t i = 0; work && i < n; i++) {
+        if (ps[i].n_mutations == 0 || !policy_matches(&ps[i], &r))
+            continue;
+        matched++;
+        cJSON *before = cJSON_Duplicate(work, 1);
+        if (before == NULL || policy_engine_mutate_one(&ps[i], &r, work, a, &o) != 0) {
+            cJSON_Delete(before);
+            break;
+        }
+        bool oom;
+        char *patch = jsonpatch_diff(before, work, &oom);
+        if (patch != NULL)
+            sink->patch(sink->ctx, d, ps[i].name, patch);
+        free(patch);
+        cJSON_Delete(before);
+    }
+    /* Validations on the mutated object. */
+    r.object = work ? work : d->json;
+    policy_outcome v;
+    if (policy_engine_run(set, ENGINE_VALIDATE, &r, warn_only, a, &v) != 0) {
+        sink->error(sink->ctx, d->file, d->index, d->line, "out of memory");
+    } else {
+        for (size_t i = 0; i < o.n_findings; i++) {
+            if (warn_only && o.findings[i].action == POLICY_DENY)
+                o.findings[i].action = POLICY_WARN;
+            sink->finding(sink->ctx, d, &o.findings[i]);
+        }
+        for (size_t i = 0; i < v.n_findings; i++)
+            sink->finding(sink->ctx, d, &v.findings[i]);
+        sink->document(sink->ctx, d, matched + v.n_matched > 0);
+    }
+    cJSON_Delete(work);
+    cJSON_Delete(req);
+    arena_free(a);
+}
+
+
+void manifests_init(manifests *m, const manifest_sink *sink)
+{
+    memset(m, 0, sizeof *m);
+    m->sink = sink;
+    m->a = arena_new((size_t)1 << 30);
+}
+
+void manifests_add_node(manifests *m, const char *file, int index, const ynode *node,
+                        bool context_only)
+{
+    diag_list conv;
+    diag_list_init(&conv);
+    cJSON *j = yaml_to_json(node, file, &conv);
+    if (j == NULL)
+        input_error(m, file, index, conv.count ? conv.items[0].at.line : node->line, "%s",
+                    conv.count ? conv.items[0].msg : "cannot convert the document");
+    else
+        add_object(m, file, index, node, j, context_only);
+    diag_list_clear(&conv);
+}
+
+policy_lookup manifests_lookup(manifests *m)
+{
+    return (policy_lookup){.find = find_doc, .data = m};
+}
+
+void manifests_free(manifests *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        cJSON_Delete(m->docs[i].json);
+    free(m->docs);
+    arena_free(m->a);
+    memset(m, 0, sizeof *m);
+}

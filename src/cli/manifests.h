@@ -1,0 +1,62 @@
+/* manifests.h - Kubernetes manifests read for checking (files, directories, standard input;
+ * multi-document YAML and kind: List expanded), and one document run through the policies as
+ * kube-apiserver would send it on kubectl apply: an AdmissionRequest for a CREATE, mutations
+ * first, validations on the mutated object. Used by 'check' and 'test'. */
+#ifndef SG_CLI_MANIFESTS_H
+#define SG_CLI_MANIFESTS_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "../policy/engine.h"
+#include "../policy/yamldoc.h"
+
+/* One checked document (or one item of a List). */
+typedef struct check_doc {
+    const char *file;
+    int index; /* 1-based document number in the file */
+    int line;  /* where the document (or the List item) starts */
+    const ynode *root;
+    cJSON *json;
+    const char *api_version, *kind, *namespace_, *name;
+    bool context_only; /* from --cluster-state: for lookup(), not checked */
+} check_doc;
+
+/* Where results go. 'doc' numbers are 1-based; 0 means the file as a whole. */
+typedef struct manifest_sink {
+    void (*error)(void *ctx, const char *file, int doc, int line, const char *msg);
+    void (*finding)(void *ctx, const check_doc *d, const policy_finding *f);
+    void (*patch)(void *ctx, const check_doc *d, const char *policy, const char *patch);
+    void (*document)(void *ctx, const check_doc *d, bool matched);
+    void *ctx;
+} manifest_sink;
+
+typedef struct manifests {
+    check_doc *docs;
+    size_t n, cap;
+    const manifest_sink *sink; /* input errors go to sink->error */
+    arena *a;                  /* file names and YAML trees */
+} manifests;
+
+void manifests_init(manifests *m, const manifest_sink *sink);
+
+/* Loads a file, a directory (recursively: .yaml, .yml, .json) or "-" (standard input).
+ * 'context_only' documents are for lookup() only. */
+void manifests_load_path(manifests *m, const char *path, bool context_only);
+void manifests_load_text(manifests *m, const char *file, const char *text, size_t len,
+                         bool context_only);
+/* One YAML node as document number 'index' of 'file' (the node must outlive 'm'). */
+void manifests_add_node(manifests *m, const char *file, int index, const ynode *node,
+                        bool context_only);
+
+/* lookup() over the loaded documents; an empty namespace on either side matches any. */
+policy_lookup manifests_lookup(manifests *m);
+
+/* Runs 'd' through 'set' and reports to 'sink'. */
+void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
+                   bool warn_only, const manifest_sink *sink);
+
+void manifests_free(manifests *m);
+
+#endif

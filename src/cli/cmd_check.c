@@ -101,7 +101,7 @@ int cli_cmd_check(int argc, char **argv)
         return 2;
     }
     check_report *rep = check_report_new(fmt);
-    manifest_sink sink = {on_error, on_finding, on_patch, on_document, rep};
+    manifest_sink sink = {on_error, on_finding, on_patch, on_document, NULL, rep};
     manifests in;
     manifests_init(&in, &sink);
     for (int i = optind; i < argc; i++)

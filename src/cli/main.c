@@ -18,6 +18,7 @@ static const struct command {
     {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON or YAML inputs"},
     {"check", cli_cmd_check, "check manifests against the policies (the dry run, for CI)"},
     {"lint", cli_cmd_lint, "check policy files: format, expressions, names"},
+    {"test", cli_cmd_test, "run policy tests (YAML files of kind PolicyTest)"},
     {"version", cmd_version, "print the version and commit"},
 };
 

@@ -225,9 +225,12 @@ void manifests_run(const policy_set *set, const check_doc *d, const policy_looku
                         .namespace_ = d->namespace_, .name = d->name, .op = 0,
                         .username = "streamguard-check", .object = d->json, .request = req,
                         .lookup = lk};
-    /* Mutations, policy by policy, each reported with its own patch. */
     size_t n;
     const policy *ps = policy_set_items(set, &n);
+    for (size_t i = 0; sink->matched != NULL && i < n; i++)
+        if (policy_matches(&ps[i], &r))
+            sink->matched(sink->ctx, d, &ps[i]);
+    /* Mutations, policy by policy, each reported with its own patch. */
     policy_outcome o = {0};
     cJSON *work = cJSON_Duplicate(d->json, 1);
     size_t matched = 0;

@@ -29,6 +29,7 @@ typedef struct manifest_sink {
     void (*finding)(void *ctx, const check_doc *d, const policy_finding *f);
     void (*patch)(void *ctx, const check_doc *d, const char *policy, const char *patch);
     void (*document)(void *ctx, const check_doc *d, bool matched);
+    void (*matched)(void *ctx, const check_doc *d, const policy *p); /* optional */
     void *ctx;
 } manifest_sink;
 

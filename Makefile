@@ -38,7 +38,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration check valgrind bench fuzz fuzz-policy clean format
+.PHONY: all deps run test test-only unit integration policies check valgrind bench fuzz fuzz-policy clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -70,7 +70,12 @@ run: deps all certs/dev/tls.crt
 test: deps
 	@$(MAKE) --no-print-directory test-only
 
-test-only: unit integration
+test-only: unit integration policies
+
+# The shipped policies: lint, their tests (tests/policies/) and the examples' verdicts.
+policies: $(BUILD)/streamguard
+	$(WRAP) $(BUILD)/streamguard lint policies/
+	$(WRAP) $(BUILD)/streamguard test tests/policies examples
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -191,6 +191,47 @@ expect "check: nesting past the cap is an error" 2 'nesting deeper than 100 leve
 expect "check: an alias bomb is an error" 2 'expands to more than' - check -p "$P" "$TMP/bomb.yaml"
 expect "check --help" 0 '^usage: streamguard check' - check --help
 
+# ---- test
+SP=$(realpath "$(dirname "$0")/../../policies")
+mkdir -p "$TMP/t"
+cat >"$TMP/t/suite.yaml" <<EOF
+apiVersion: streamguard.dev/v1alpha1
+kind: PolicyTest
+metadata: {name: suite}
+spec:
+  policies: [$SP/flink-reactive-requires-standalone.yaml]
+  resources:
+    - apiVersion: flink.apache.org/v1beta1
+      kind: FlinkDeployment
+      metadata: {name: r}
+      spec: {flinkConfiguration: {scheduler-mode: reactive}}
+  cases:
+    - {name: right, resource: r, policy: flink-reactive-requires-standalone, result: deny, message: standalone}
+    - {name: wrong verdict, resource: r, policy: flink-reactive-requires-standalone, result: pass}
+    - {name: wrong message, resource: r, policy: flink-reactive-requires-standalone, result: deny, message: nonsense}
+    - {name: no such resource, resource: FlinkDeployment/zz, policy: flink-reactive-requires-standalone, result: deny}
+    - {name: unexpected patch, resource: r, policy: flink-reactive-requires-standalone, result: deny, patch: [{op: add, path: /x, value: 1}]}
+EOF
+expect "test: a passing case is ok" 1 '^  ok   right \(r, flink-reactive-requires-standalone: deny\)' - test "$TMP/t/suite.yaml"
+expect "test: a wrong verdict fails and shows what came" 1 'FAIL wrong verdict \(r, flink-reactive-requires-standalone: want pass, got deny: \[flink-reactive' - test "$TMP/t/suite.yaml"
+expect "test: a message that does not contain the substring fails" 1 "FAIL wrong message .*does not contain 'nonsense'" - test "$TMP/t/suite.yaml"
+expect "test: a resource that is not there fails" 1 "FAIL no such resource .*no resource 'FlinkDeployment/zz'" - test "$TMP/t/suite.yaml"
+expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs; got \[\]' - test "$TMP/t/suite.yaml"
+expect "test: the summary counts" 1 '1 test file, 5 cases: 1 passed, 4 failed' - test "$TMP/t/suite.yaml"
+expect "test -o junit" 1 '<testcase classname=".*suite.yaml" name="wrong verdict">' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+sed 's/^  cases:/  extra: 1\n  cases:/' "$TMP/t/suite.yaml" >"$TMP/t/unknown.yaml"
+expect "test: an unknown field is an error with its position (exit 2)" 2 ' 0 cases' "unknown.yaml:[0-9]+:3: error\[test.schema\]: unknown field 'extra'" test "$TMP/t/unknown.yaml"
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyTest\nspec: {policies: [x], cases: [\n' >"$TMP/t/broken.yaml"
+expect "test: invalid YAML (exit 2)" 2 ' 0 cases' 'broken.yaml:[0-9]+:[0-9]+: error' test "$TMP/t/broken.yaml"
+sed "s#$SP/flink-reactive-requires-standalone.yaml#$(realpath "$L")/bad-schema.yaml#" "$TMP/t/suite.yaml" >"$TMP/t/badpolicy.yaml"
+expect "test: a policy with errors (exit 2)" 2 ' 0 cases' 'error\[policy.schema\]' test "$TMP/t/badpolicy.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t/plain.yaml"
+expect "test: a file given by name must hold a PolicyTest" 2 ' 0 cases' 'no document of kind PolicyTest' test "$TMP/t/plain.yaml"
+mkdir -p "$TMP/t2" && cp "$TMP/t/plain.yaml" "$TMP/t2/"
+expect "test: a directory without tests (exit 2)" 2 ' 0 cases' 'no PolicyTest files found' test "$TMP/t2"
+expect "test: the shipped policy tests pass" 0 '126 cases: 126 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
+expect "test --help" 0 '^usage: streamguard test' - test --help
+
 expect "eval --help" 0 '^usage: streamguard eval' - eval --help
 expect "help eval is eval --help" 0 '^usage: streamguard eval' - help eval
 expect "the command list names eval" 0 '^  eval ' - --help

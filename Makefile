@@ -99,10 +99,15 @@ valgrind: deps all
 $(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
 
-bench: deps all $(BUILD)/bench_expr
+$(BUILD)/bench_engine: tests/bench/bench_engine.c $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
+
+bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine
 	@scripts/deps.sh bench
 	@echo "== expression language: compiled once, evaluated 10^6 times"
 	$(BUILD)/bench_expr 1000000
+	@echo "== policy engine: the shipped policies on captured reviews, 10^5 reviews each"
+	$(BUILD)/bench_engine 100000 policies
 	@echo "== server"
 	tests/bench/bench.sh $(BUILD)/streamguard
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
 #include "cli.h"
@@ -347,7 +348,7 @@ static void run_case(suite *s, const ynode *c, size_t index, run *r)
             cJSON *want_patch = yaml_to_json(pn, s->file, &dl);
             cJSON *empty = cJSON_CreateArray();
             const cJSON *have_patch = g && g->patch ? g->patch : empty;
-            if (want_patch == NULL || !cJSON_Compare(want_patch, have_patch, true)) {
+            if (want_patch == NULL || !jsonpatch_equal(want_patch, have_patch)) {
                 char *t = cJSON_PrintUnformatted(have_patch);
                 snprintf(o->detail, sizeof o->detail, "%s, %s: the patch differs; got %.800s", res, pol,
                          t ? t : "?");

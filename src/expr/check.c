@@ -72,6 +72,19 @@ static bool is_var(const checker *k, const char *name)
     return false;
 }
 
+/* The index of 'name' among the declared bindings, or -1 when it is not one or a
+ * comprehension variable of that name hides it. */
+static int32_t decl_index(const checker *k, const char *name)
+{
+    for (int i = k->nscope - 1; i >= 0; i--)
+        if (strcmp(k->scope[i], name) == 0)
+            return -1;
+    for (size_t i = 0; k->decls && i < k->decls->n_vars; i++)
+        if (strcmp(k->decls->vars[i], name) == 0)
+            return (int32_t)i;
+    return -1;
+}
+
 static void cerr(checker *k, const char *code, expr_span span, const char *fmt, const char *name)
 {
     k->errors++;
@@ -90,8 +103,10 @@ static bool is_type_name(const char *name)
 
 static void check_ident(checker *k, expr_node *n)
 {
-    if (is_var(k, n->name))
+    if (is_var(k, n->name)) {
+        n->decl = decl_index(k, n->name);
         return;
+    }
     for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) {
         if (strcmp(n->name, type_names[i]) == 0 && strcmp(n->name, "dyn") != 0) {
             n->is_type = true;
@@ -183,8 +198,10 @@ static const char *dotted(arena *a, const expr_node *n)
 static void check_select(checker *k, expr_node *n)
 {
     const char *q = dotted(k->a, n);
-    if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var)))
+    if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var))) {
         n->qualified = q;
+        n->decl = decl_index(k, q);
+    }
     if (n->a->op == N_IDENT && !is_var(k, n->a->name) && q != NULL &&
         !(k->decls && k->decls->allow_any_var)) {
         /* a.b is itself a binding, so 'a' alone need not be; or neither is, and the message

@@ -92,10 +92,17 @@ static bool find_binding(const evalctx *e, const char *name, expr_value *out)
     return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
 }
 
+/* A name the checker resolved to a declaration, by its index; false to look it up by name. */
+static bool find_decl(const evalctx *e, const expr_node *n, expr_value *out)
+{
+    return n->decl >= 0 && e->env && e->env->resolve_decl &&
+           e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+}
+
 static expr_value eval_select(evalctx *e, const expr_node *n)
 {
     expr_value q;
-    if (n->qualified != NULL && find_binding(e, n->qualified, &q))
+    if (n->qualified != NULL && (find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
         return q;
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
@@ -196,7 +203,7 @@ static expr_value lookup(evalctx *e, const expr_node *n)
     expr_value v;
     if (n->is_type)
         return n->lit;
-    if (find_binding(e, n->name, &v))
+    if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
         return v;
     return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);
 }

@@ -154,6 +154,10 @@ typedef struct expr_env {
      * the longest name) are asked of 'resolve', when set: it returns true and sets '*out'
      * when it knows the name. Policies use it to evaluate their variables lazily. */
     bool (*resolve)(void *ctx, const char *name, arena *a, expr_value *out);
+    /* When set, a name the program resolved at compile time to entry 'index' of its
+     * expr_decls.vars is asked of this first, by that index: no string comparisons per
+     * access. It returns false to fall back to 'vars' and 'resolve' by name. */
+    bool (*resolve_decl)(void *ctx, size_t index, arena *a, expr_value *out);
     void *resolve_ctx;
     void *fn_ctx; /* passed to extension functions as expr_call.ctx */
 } expr_env;

@@ -68,6 +68,7 @@ struct expr_node {
     bool int_overflow;     /* N_LIT 9223372036854775808, valid only when negated */
     const struct expr_regex *re; /* N_CALL matches() with a literal pattern, compiled once */
     const char *qualified; /* N_SELECT chain of plain names ("a.b.c"): may name a binding */
+    int32_t decl;          /* N_IDENT, qualified N_SELECT: index of the declared name, or -1 */
     uint16_t height;       /* longest path to a leaf; capped against deep recursion */
 };
 

@@ -84,6 +84,7 @@ static expr_node *new_node(parser *p, enum node_op op, expr_span span)
     n->op = (uint8_t)op;
     n->span = span;
     n->height = 1;
+    n->decl = -1;
     return n;
 }
 

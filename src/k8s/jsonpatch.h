@@ -17,6 +17,10 @@ enum jsonpatch_op { JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE };
 int jsonpatch_apply(cJSON *doc, enum jsonpatch_op op, const char *path, const cJSON *value,
                     char *err, size_t errcap);
 
+/* Deep equality of two JSON values (numbers by value, objects regardless of member order).
+ * Objects must not hold duplicate keys. */
+bool jsonpatch_equal(const cJSON *a, const cJSON *b);
+
 /* Computes the patch that turns 'from' into 'to': remove, add and replace operations,
  * objects compared member by member (so it creates missing parents and touches nothing
  * else), arrays element by element when the new one is as long or longer (appends at '-'),

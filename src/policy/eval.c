@@ -94,27 +94,47 @@ typedef struct run {
     unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
 } run;
 
+/* Variable i of the policy, evaluated on first use. */
+static expr_value variable(run *rn, size_t i, arena *a)
+{
+    if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */
+        return expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself",
+                              rn->p->vars[i].name);
+    if (rn->state[i] == 0) {
+        rn->state[i] = 1;
+        rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);
+        rn->state[i] = 2;
+    }
+    return rn->values[i];
+}
+
 static bool resolve_variable(void *ctx, const char *name, arena *a, expr_value *out)
 {
     run *rn = ctx;
     if (strncmp(name, "variables.", 10) != 0)
         return false;
     for (size_t i = 0; i < rn->p->n_vars; i++) {
-        if (strcmp(rn->p->vars[i].name, name + 10) != 0)
-            continue;
-        if (rn->state[i] == 1) { /* cannot happen: variables see only earlier ones */
-            *out = expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself", name + 10);
+        if (strcmp(rn->p->vars[i].name, name + 10) == 0) {
+            *out = variable(rn, i, a);
             return true;
         }
-        if (rn->state[i] == 0) {
-            rn->state[i] = 1;
-            rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);
-            rn->state[i] = 2;
-        }
-        *out = rn->values[i];
-        return true;
     }
     return false;
+}
+
+/* Expressions are compiled with the bindings (policy_bindings, in the order of rn->vars)
+ * declared first and the policy's variables after them, so a declaration index says which. */
+static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
+{
+    run *rn = ctx;
+    if (index < policy_n_bindings) {
+        *out = rn->vars[index].value;
+        return true;
+    }
+    if (index - policy_n_bindings >= rn->p->n_vars)
+        return false;
+    *out = variable(rn, index - policy_n_bindings, a);
+    return true;
 }
 
 static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object, arena *a)
@@ -132,6 +152,7 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->vars[4] = (expr_binding){"element", expr_from_json(NULL)};
     rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
     rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
+                         .resolve_decl = resolve_decl,
                          .resolve_ctx = rn, .fn_ctx = (void *)r->lookup};
     return 0;
 }
@@ -394,7 +415,7 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     }
     out->findings = f.v;
     out->n_findings = f.n;
-    if (work != NULL && !cJSON_Compare(work, r->object, true))
+    if (work != NULL && !jsonpatch_equal(work, r->object))
         out->mutated = work;
     else
         cJSON_Delete(work);

@@ -133,11 +133,23 @@ bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
 bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
 {
     if (m->json) {
-        if (key->kind != EXPR_STRING)
+        /* JSON keys are C strings: a key holding a NUL matches none */
+        if (key->kind != EXPR_STRING || memchr(key->v.s, '\0', key->len) != NULL)
             return false;
         for (const cJSON *c = m->v.j->child; c != NULL; c = c->next) {
-            if (strlen(c->string) == key->len && memcmp(c->string, key->v.s, key->len) == 0) {
+            /* no strlen: equal over key->len bytes, none of them NUL, then c->string ends */
+            if (strncmp(c->string, key->v.s, key->len) == 0 && c->string[key->len] == '\0') {
                 *out = expr_from_json(c);
+                return true;
+            }
+        }
+        return false;
+    }
+    if (key->kind == EXPR_STRING) { /* the usual case: compare strings directly */
+        for (uint32_t i = 0; i < m->v.map->n; i++) {
+            const expr_value *k = &m->v.map->kv[2 * i];
+            if (k->kind == EXPR_STRING && k->len == key->len && memcmp(k->v.s, key->v.s, key->len) == 0) {
+                *out = m->v.map->kv[2 * i + 1];
                 return true;
             }
         }

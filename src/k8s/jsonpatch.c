@@ -1,6 +1,8 @@
 /* jsonpatch.c - RFC 6902 operations and a document diff; see jsonpatch.h. */
 #include "jsonpatch.h"
 
+#include "../util/buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,28 +124,29 @@ oom:
     return -1;
 }
 
-/* Appends the escaped token to the pointer in 'ptr' (malloc'd growing string). */
-static char *push_token(const char *base, const char *tok)
+/* The JSON Pointer being built during a diff: one buffer, tokens pushed and popped. */
+typedef struct ptr {
+    buf b;
+} ptr;
+
+/* Appends "/" and the escaped token; returns the length to pop back to, or -1. */
+static long push_token(ptr *p, const char *tok)
 {
-    size_t n = strlen(base), extra = 1;
-    for (const char *t = tok; *t; t++)
-        extra += (*t == '~' || *t == '/') ? 2 : 1;
-    char *out = malloc(n + extra + 1);
-    if (out == NULL)
-        return NULL;
-    memcpy(out, base, n);
-    char *w = out + n;
-    *w++ = '/';
+    size_t mark = p->b.len;
+    if (buf_append(&p->b, "/", 1) != 0)
+        return -1;
     for (const char *t = tok; *t; t++) {
-        if (*t == '~' || *t == '/') {
-            *w++ = '~';
-            *w++ = *t == '~' ? '0' : '1';
-        } else {
-            *w++ = *t;
-        }
+        const char *esc = *t == '~' ? "~0" : *t == '/' ? "~1" : NULL;
+        if ((esc ? buf_append(&p->b, esc, 2) : buf_append(&p->b, t, 1)) != 0)
+            return -1;
     }
-    *w = '\0';
-    return out;
+    return (long)mark;
+}
+
+static void pop_token(ptr *p, long mark)
+{
+    p->b.len = (size_t)mark;
+    p->b.data[mark] = '\0';
 }
 
 static bool add_op(cJSON *ops, const char *op, const char *path, const cJSON *value)
@@ -205,24 +208,28 @@ bool jsonpatch_equal(const cJSON *a, const cJSON *b)
     }
 }
 
-static bool diff(const cJSON *a, const cJSON *b, const char *path, cJSON *ops)
+static bool diff(const cJSON *a, const cJSON *b, ptr *path, cJSON *ops)
 {
+    const char *here = path->b.data ? path->b.data : "";
     if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
         bool ok = true;
         for (const cJSON *c = a->child; c && ok; c = c->next) {
             if (cJSON_GetObjectItemCaseSensitive(b, c->string) != NULL)
                 continue;
-            char *p = push_token(path, c->string);
-            ok = p && add_op(ops, "remove", p, NULL);
-            free(p);
+            long m = push_token(path, c->string);
+            ok = m >= 0 && add_op(ops, "remove", path->b.data, NULL);
+            if (m >= 0)
+                pop_token(path, m);
         }
         for (const cJSON *c = b->child; c && ok; c = c->next) {
             const cJSON *old = cJSON_GetObjectItemCaseSensitive(a, c->string);
-            char *p = push_token(path, c->string);
-            if (p == NULL)
+            if (old != NULL && jsonpatch_equal(old, c))
+                continue; /* no pointer is built for what did not change */
+            long m = push_token(path, c->string);
+            if (m < 0)
                 return false;
-            ok = old == NULL ? add_op(ops, "add", p, c) : diff(old, c, p, ops);
-            free(p);
+            ok = old == NULL ? add_op(ops, "add", path->b.data, c) : diff(old, c, path, ops);
+            pop_token(path, m);
         }
         return ok;
     }
@@ -232,25 +239,33 @@ static bool diff(const cJSON *a, const cJSON *b, const char *path, cJSON *ops)
         bool ok = true;
         const cJSON *x = a->child, *y = b->child;
         for (int i = 0; y && ok; i++, y = y->next) {
-            char idx[16];
-            snprintf(idx, sizeof idx, "%d", i);
-            char *p = push_token(path, x ? idx : "-");
-            ok = p && (x ? diff(x, y, p, ops) : add_op(ops, "add", p, y));
-            free(p);
+            if (x == NULL || !jsonpatch_equal(x, y)) {
+                char idx[16];
+                snprintf(idx, sizeof idx, "%d", i);
+                long m = push_token(path, x ? idx : "-");
+                if (m < 0)
+                    return false;
+                ok = x ? diff(x, y, path, ops) : add_op(ops, "add", path->b.data, y);
+                pop_token(path, m);
+            }
             x = x ? x->next : NULL;
         }
         return ok;
     }
     if (jsonpatch_equal(a, b))
         return true;
-    return add_op(ops, "replace", path, b); /* path "" replaces the whole document */
+    return add_op(ops, "replace", here, b); /* path "" replaces the whole document */
 }
 
 char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom)
 {
     *oom = false;
     cJSON *ops = cJSON_CreateArray();
-    if (ops == NULL || !diff(from, to, "", ops)) {
+    ptr path;
+    buf_init(&path.b, (size_t)1 << 20);
+    bool ok = ops != NULL && buf_append(&path.b, "", 0) == 0 && diff(from, to, &path, ops);
+    buf_clear(&path.b);
+    if (!ok) {
         cJSON_Delete(ops);
         *oom = true;
         return NULL;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../k8s/jsonpatch.h"
+#include "functions.h"
 
 static bool has(const policy_strs *s, const char *v)
 {
@@ -137,7 +138,8 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
     return true;
 }
 
-static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object, arena *a)
+static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object,
+                    policy_fn_ctx *fnc, arena *a)
 {
     rn->p = p;
     rn->a = a;
@@ -153,16 +155,18 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
     rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .resolve_ctx = rn, .fn_ctx = (void *)r->lookup};
+                         .resolve_ctx = rn, .fn_ctx = fnc};
     return 0;
 }
 
 /* ---- findings ---- */
 
+/* What one engine run collects (findings) and carries (the functions' per-request state). */
 typedef struct findings {
     policy_finding *v;
     size_t n, cap;
     arena *a;
+    policy_fn_ctx fnc;
 } findings;
 
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
@@ -214,7 +218,7 @@ static const char *failure_message(run *rn, const policy_validation *val)
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, r->object, a) != 0)
+    if (run_init(&rn, p, r, r->object, &f->fnc, a) != 0)
         return -1;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
@@ -280,7 +284,8 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     int rc = 0;
     if (op->op != PATCH_REMOVE && val == NULL) {
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
-    } else if (jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
+    } else if (f->fnc.flink_config_of = NULL, /* the object changes: forget the memo */
+               jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
         const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
         rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
                                msg, NULL, NULL, &m->at)
@@ -297,7 +302,7 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
                        cJSON *work, const cJSON *element, int64_t index, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, work, a) != 0)
+    if (run_init(&rn, p, r, work, &f->fnc, a) != 0)
         return -1;
     if (element != NULL) {
         rn.vars[4].value = expr_from_json(element);
@@ -329,7 +334,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, work, a) != 0)
+    if (run_init(&rn, p, r, work, &f->fnc, a) != 0)
         return NULL;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
     char *text = v.kind == EXPR_LIST ? expr_to_json(&v, false) : NULL;
@@ -374,7 +379,8 @@ static int mutate(const policy *p, const policy_request *r, cJSON *work, finding
 int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
                              policy_outcome *out)
 {
-    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a};
+    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a,
+                  .fnc = {.lookup = r->lookup}};
     int rc = mutate(p, r, work, &f, a);
     out->findings = f.v;
     out->n_findings = f.n;
@@ -387,7 +393,7 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
-    findings f = {.a = a};
+    findings f = {.a = a, .fnc = {.lookup = r->lookup}};
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);

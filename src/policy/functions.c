@@ -144,7 +144,8 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
         if (s[i] == NULL)
             return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
     }
-    const policy_lookup *lk = c->ctx;
+    const policy_fn_ctx *fc = c->ctx;
+    const policy_lookup *lk = fc ? fc->lookup : NULL;
     const cJSON *found = lk && lk->find ? lk->find(lk->data, s[0], s[1], s[2], s[3]) : NULL;
     return expr_from_json(found);
 }
@@ -266,8 +267,11 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     (void)n;
     static const char *const oom = "flinkConfig: more than 10000 options, or out of memory";
     const cJSON *obj = NULL;
+    policy_fn_ctx *fc = c->ctx;
     if (a[0].kind == EXPR_MAP && a[0].json) {
         obj = a[0].v.j;
+        if (fc != NULL && fc->flink_config_of == obj)
+            return fc->flink_config;
     } else if (a[0].kind == EXPR_MAP) { /* a map an expression built: through its JSON */
         char *text = expr_to_json(&a[0], false);
         cJSON *parsed = text ? cJSON_Parse(text) : NULL;
@@ -301,6 +305,10 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     }
     expr_value v = {.kind = EXPR_MAP};
     v.v.map = m;
+    if (fc != NULL && a[0].kind == EXPR_MAP && a[0].json) {
+        fc->flink_config_of = obj;
+        fc->flink_config = v;
+    }
     return v;
 }
 

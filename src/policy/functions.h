@@ -6,6 +6,17 @@
 
 #include "../expr/expr.h"
 
+#include "engine.h"
+
+/* What the functions get per request (expr_env.fn_ctx): the lookup, and a memo of the last
+ * flinkConfig() result, which every Flink policy asks for on the same map. Whoever changes
+ * the object (a mutation) clears the memo. */
+typedef struct policy_fn_ctx {
+    const policy_lookup *lookup;  /* NULL: lookup() gives null */
+    const cJSON *flink_config_of; /* the JSON map the memo is for, or NULL */
+    expr_value flink_config;
+} policy_fn_ctx;
+
 extern const expr_fn_def policy_functions[];
 extern const size_t policy_n_functions;
 

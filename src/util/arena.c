@@ -1,8 +1,8 @@
 /* arena.c - bump allocator with a byte cap; see arena.h.
  *
  * Blocks come from malloc and are chained; a request that does not fit the current block
- * gets a new block of max(request, 8 KiB, twice the previous block). The first block is
- * allocated together with the arena header, so a small request costs one malloc. */
+ * gets a new block of max(request, 8 KiB, twice the previous block). arena_reset() keeps
+ * the largest block of up to 1 MiB for the next use. */
 #include "arena.h"
 
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #define ARENA_ALIGN    16
 #define ARENA_FIRST    4096
 #define ARENA_MIN_NEXT 8192
+#define ARENA_RETAIN   ((size_t)1 << 20) /* the largest block arena_reset() keeps */
 
 struct block {
     struct block *next;
@@ -80,14 +81,25 @@ void arena_reset(arena *a)
     for (struct deferred *d = a->defers; d != NULL; d = d->next)
         d->fn(d->ptr);
     a->defers = NULL;
+    /* Keep the largest block (up to ARENA_RETAIN) and free the others: an arena reused for
+     * request after request then settles on one block that fits a request, instead of
+     * asking malloc, and the kernel, for fresh pages each time. */
+    struct block *keep = NULL;
+    for (struct block *b = a->head; b != NULL; b = b->next)
+        if (b->size <= ARENA_RETAIN && (keep == NULL || b->size > keep->size))
+            keep = b;
     struct block *b = a->head;
-    while (b->next != NULL) { /* the first block is the last in the chain */
+    while (b != NULL) {
         struct block *next = b->next;
-        free(b);
+        if (b != keep)
+            free(b);
         b = next;
     }
-    b->used = 0;
-    a->head = b;
+    if (keep == NULL && (keep = block_new(ARENA_FIRST)) == NULL)
+        abort(); /* cannot happen with ARENA_RETAIN >= ARENA_FIRST: the first block qualifies */
+    keep->next = NULL;
+    keep->used = 0;
+    a->head = keep;
     a->handed = 0;
 }
 

@@ -389,6 +389,11 @@ static const struct {
      "team-a", "bob", "", 0, false, false, true, {"fail deny needs-config"}}, /* lookup gives null */
     {"{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":{\"team\":\"a\",\"config\":\"check\"}}}",
      "team-a", "bob", "", 0, false, true, false, {NULL}},
+    /* a validation with its own action: one policy denies one thing and warns about another */
+    {"{\"spec\":{},\"metadata\":{\"labels\":{\"team\":\"a\",\"mixed\":\"yes\"}}}", "team-a", "bob", "", 0,
+     false, false, true, {"fail deny mixed-actions", "warn warn mixed-actions"}},
+    {"{\"spec\":{\"replicas\":1},\"metadata\":{\"labels\":{\"team\":\"a\",\"mixed\":\"yes\"}}}", "team-a",
+     "bob", "", 0, false, false, false, {"warn warn mixed-actions"}},
 };
 
 static const char *const result_names[] = {"pass", "fail", "warn", "error", "skip"};
@@ -489,6 +494,22 @@ static void test_engine_mutate(void **state)
     assert_int_equal(o.findings[0].result, RULE_ERROR);
     assert_int_equal(o.findings[0].action, POLICY_WARN);
     assert_non_null(strstr(o.findings[0].message, "could not apply replace /spec/nothing/here"));
+    /* forEach: each element at its own index; elements that already comply are left alone */
+    char *each = mutate_once("{\"metadata\":{\"labels\":{\"foreach\":\"yes\",\"managed-by\":\"x\"}},"
+                             "\"spec\":{\"paused\":false,\"template\":{\"spec\":{\"containers\":[{\"name\":\"a\"},"
+                             "{\"name\":\"b\",\"imagePullPolicy\":\"Always\"},{\"name\":\"c\"}]}}}}", &o, a);
+    assert_non_null(each);
+    assert_non_null(strstr(each, "[{\"name\":\"a\",\"imagePullPolicy\":\"IfNotPresent\"},"
+                                 "{\"name\":\"b\",\"imagePullPolicy\":\"Always\"},"
+                                 "{\"name\":\"c\",\"imagePullPolicy\":\"IfNotPresent\"}]"));
+    assert_null(mutate_once(each, &o, a));
+    free(each);
+    /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
+    assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
+                            "\"spec\":{\"paused\":false}}", &o, a));
+    assert_int_equal(o.n_findings, 2);
+    assert_non_null(strstr(o.findings[0].message, "forEach gives string, not a list"));
+    assert_non_null(strstr(o.findings[1].message, "pathExpression: not a JSON Pointer"));
     arena_free(a);
 }
 

@@ -76,6 +76,7 @@ test-only: unit integration policies
 policies: $(BUILD)/streamguard
 	$(WRAP) $(BUILD)/streamguard lint policies/
 	$(WRAP) $(BUILD)/streamguard test tests/policies examples
+	tests/integration/schema_test.py
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages a task needs, when they are missing.
-#   scripts/deps.sh build      compilers' libraries, cmocka, curl, openssl (for make run/test)
+#   scripts/deps.sh build      compilers' libraries, cmocka, curl, openssl, python3-jsonschema
+#                              and python3-yaml (the policy schema test) (for make run/test)
 #   scripts/deps.sh valgrind   valgrind
 #   scripts/deps.sh bench      nginx and wrk
 #   scripts/deps.sh fuzz       clang and its libFuzzer runtime
@@ -8,7 +9,7 @@
 set -eu
 
 case "${1:-build}" in
-build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps" ;;
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
 fuzz)     pkgs="clang libclang-rt-14-dev" ;;

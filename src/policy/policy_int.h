@@ -10,6 +10,8 @@
 typedef struct loader {
     arena *a;
     const char *file;
+    const char *text; /* the file being loaded, for positions inside multi-line scalars */
+    size_t text_len;
     diag_list *dl;
     int errors;
     expr_decls decls; /* bindings, and the variables declared so far */

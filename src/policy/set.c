@@ -37,6 +37,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
     ydoc *docs;
     size_t partial;
     long n = yaml_load(s->a, ld->file, b.data, b.len, &docs, &partial, ld->dl);
+    ld->text = b.data;
+    ld->text_len = b.len;
     if (n < 0) {
         ld->errors++;
         n = 0;
@@ -55,6 +57,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
         if (policy_parse(ld, &docs[i], p) == 0)
             s->n++;
     }
+    ld->text = NULL;
+    ld->text_len = 0;
     buf_clear(&b);
 }
 

@@ -238,6 +238,8 @@ static const struct {
      {"10:19 expr.undeclared", "12:23 expr.syntax", "14:42 expr.undeclared", "16:38 expr.syntax",
       "17:48 expr.regex", "20:31 policy.schema", "21:11 policy.schema", "22:11 policy.schema"}},
     {"broken.yaml", {"4:5 input.yaml"}},
+    {"multiline.yaml",
+     {"12:11 expr.undeclared", "15:11 expr.undeclared", "17:9 expr.undeclared", "20:15 expr.undeclared"}},
 };
 
 static void test_lint_fixtures(void **state)

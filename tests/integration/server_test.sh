@@ -360,6 +360,23 @@ r=$(post /validate "$FIX/flinkdeployment-delete-v1.json")
 check "DELETE is not matched by rules without operations" grep -q '"allowed":true}}$' <<<"$r"
 stop_server
 check "the server with policies exits 0" test $? -eq 0
+# The shipped policies, through the real server, on the reviews kube-apiserver sent.
+start_server shipped --threads 2 --policies "$ROOT/policies" || exit 1
+check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"
+r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \
+    grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[flink-ha-storage-rwx\] spec.flinkConfiguration: high-availability.storageDir file:///flink-data/ha is on volume flink-volume (hostPath)' <<<"$r"
+r=$(post /mutate "$FIX/flinkdeployment-create-v1.json")
+patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
+check "shipped: /mutate adds the Prometheus reporter and the restart strategy in one patch" \
+    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.delay","value":"10 s"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.attempts","value":"1440"}]'
+r=$(post /validate "$FIX/k8ssandracluster-create-v1.json")
+check "shipped: a Stargate heap of 256M against Cassandra's 512M is allowed with a warning" \
+    grep -q '"allowed":true,"warnings":\["\[k8ssandra-stargate-heap-matches-cassandra\] spec.cassandra.datacenters: datacenter dc1 stargate: Stargate heapSize 256M differs from the Cassandra heap 512M' <<<"$r"
+r=$(post /validate "$FIX/flinksessionjob-create-v1.json")
+check "shipped: a plain FlinkSessionJob is allowed" grep -q '"allowed":true}}$' <<<"$r"
+stop_server
+check "the server with the shipped policies exits 0" test $? -eq 0
 mkdir -p "$TMP/bad-policies"
 cp "$ROOT/tests/fixtures/policy/lint/bad-schema.yaml" "$TMP/bad-policies/"
 $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" --tls-key "$TMP/certs/tls.key" \

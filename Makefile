@@ -91,11 +91,12 @@ check: deps
 valgrind: deps all
 	@scripts/deps.sh valgrind
 	@rm -f $(BUILD)/valgrind-*.log
-	WRAP="valgrind --quiet --soname-synonyms=somalloc=libmimalloc.so.2 \
+	STREAMGUARD_REGEX_NO_JIT=1 WRAP="valgrind --quiet --soname-synonyms=somalloc=libmimalloc.so.2 \
 	      --leak-check=full --show-leak-kinds=definite,indirect \
 	      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	      --log-file=$(BUILD)/valgrind-%p.log" \
-	    tests/integration/server_test.sh $(BUILD)/streamguard
+	    sh -c 'tests/integration/server_test.sh $(BUILD)/streamguard && \
+	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
 
 $(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)

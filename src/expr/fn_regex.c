@@ -1,7 +1,9 @@
 /* fn_regex.c - PCRE2 for matches(); see re.h. */
 #include "re.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -99,24 +101,70 @@ const expr_regex *expr_regex_compile(arena *a, const char *pat, size_t len, bool
         return NULL;
     }
     arena_defer(a, code_free, re->code);
+    /* valgrind cannot follow JIT-generated code and reports its reads as uninitialised:
+     * make valgrind sets STREAMGUARD_REGEX_NO_JIT to run the interpreter instead. */
+    if (getenv("STREAMGUARD_REGEX_NO_JIT") != NULL)
+        jit = false;
     re->jit = jit && pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
     return re;
+}
+
+/* Each thread keeps one match context and one match block: they are the same for every
+ * match (the limits are fixed, and no capture is ever read), and making them per match cost
+ * more than many matches. Freed when the thread ends. */
+typedef struct regex_tls {
+    pcre2_match_context *mc;
+    pcre2_match_data *md;
+} regex_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
+{
+    regex_tls *t = p;
+    pcre2_match_context_free(t->mc);
+    pcre2_match_data_free(t->md);
+    free(t);
+}
+
+static void tls_init(void)
+{
+    if (pthread_key_create(&tls_key, tls_free) != 0)
+        abort();
+}
+
+static regex_tls *thread_state(void)
+{
+    pthread_once(&tls_once, tls_init);
+    regex_tls *t = pthread_getspecific(tls_key);
+    if (t != NULL)
+        return t;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->mc = pcre2_match_context_create(NULL);
+    t->md = pcre2_match_data_create(1, NULL);
+    if (t->mc == NULL || t->md == NULL || pthread_setspecific(tls_key, t) != 0) {
+        tls_free(t);
+        return NULL;
+    }
+    pcre2_set_match_limit(t->mc, EXPR_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(t->mc, EXPR_REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(t->mc, EXPR_REGEX_HEAP_KIB);
+    return t;
 }
 
 int expr_regex_match(const expr_regex *re, const char *s, size_t len, arena *a, char *err,
                      size_t errcap)
 {
-    pcre2_general_context *gc = pcre2_general_context_create(arena_malloc, arena_nofree, a);
-    pcre2_match_context *mc = gc ? pcre2_match_context_create(gc) : NULL;
-    pcre2_match_data *md = gc ? pcre2_match_data_create(1, gc) : NULL;
-    if (mc == NULL || md == NULL) {
+    (void)a;
+    regex_tls *t = thread_state();
+    if (t == NULL) {
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    pcre2_set_match_limit(mc, EXPR_REGEX_MATCH_LIMIT);
-    pcre2_set_depth_limit(mc, EXPR_REGEX_DEPTH_LIMIT);
-    pcre2_set_heap_limit(mc, EXPR_REGEX_HEAP_KIB);
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, mc);
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, t->md, t->mc);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)

@@ -90,6 +90,7 @@ int main(int argc, char **argv)
                 double t0 = now_us();
                 int rc = admission_decide(mode, req, &pol, a, &resp, &out, &dl);
                 samples[i] = now_us() - t0;
+                cJSON_Delete(out.mutated); /* handed over with the outcome */
                 if (rc != 0) {
                     fprintf(stderr, "bench_engine: no decision on %s\n", reviews[r]);
                     return 1;

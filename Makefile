@@ -9,11 +9,11 @@
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?=
-PKGS    := libmicrohttpd openssl libcjson libpcre2-8 yaml-0.1
+PKGS    := libmicrohttpd gnutls openssl libcjson libpcre2-8 yaml-0.1
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lssl -lcrypto -lcjson -lpcre2-8 -lyaml)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lgnutls -lssl -lcrypto -lcjson -lpcre2-8 -lyaml)
 
 OPT     := -O2
 SANFLAGS :=
@@ -84,6 +84,7 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/streamguard
 	tests/integration/cli_test.sh $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
+	tests/integration/reload_test.sh $(BUILD)/streamguard
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test-only
@@ -96,6 +97,7 @@ valgrind: deps all
 	      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	      --log-file=$(BUILD)/valgrind-%p.log" \
 	    sh -c 'tests/integration/server_test.sh $(BUILD)/streamguard && \
+	           tests/integration/reload_test.sh $(BUILD)/streamguard && \
 	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
 
 $(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a

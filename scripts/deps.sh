@@ -9,7 +9,7 @@
 set -eu
 
 case "${1:-build}" in
-build)    pkgs="gcc make pkg-config libmicrohttpd-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml" ;;
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
 fuzz)     pkgs="clang libclang-rt-14-dev" ;;

@@ -18,6 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "../admission/decide.h"
@@ -34,6 +39,20 @@
 /* A chunked body larger than this many caps is not even read: the connection is closed. */
 #define DISCARD_FACTOR 4
 
+/* A serving certificate chain and key in GnuTLS form. The current one is handed to each
+ * handshake by cert_callback(); a replaced one is kept as retired for RETIRE_GRACE_S, so a
+ * handshake that picked it up just before the swap finishes with it. */
+#define MAX_CHAIN       8
+#define RETIRE_GRACE_S  300
+
+typedef struct tls_creds {
+    gnutls_pcert_st pcert[MAX_CHAIN];
+    unsigned n_pcert;
+    gnutls_privkey_t key;
+    time_t retired_at;
+    struct tls_creds *next; /* the retired list */
+} tls_creds;
+
 struct server {
     struct MHD_Daemon *daemon;
     server_config cfg;
@@ -41,8 +60,15 @@ struct server {
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
     _Atomic int ready;
     _Atomic int draining;
-    policy_set *policies; /* fixed for the server's life; each request holds a reference */
+    pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
+    policy_set *policies;   /* the current set; each request holds a reference to its own */
+    tls_creds *creds;       /* the current certificate */
+    tls_creds *retired;
 };
+
+/* The one server of the process, for GnuTLS's certificate callback (which has no user
+ * pointer). */
+static server *the_server;
 
 /* State of one request, from its headers to its completion. */
 struct request {
@@ -191,7 +217,9 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     if (r->arena == NULL)
         return MHD_NO;
     const char *body = r->body.data ? r->body.data : "";
+    pthread_mutex_lock(&s->lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
+    pthread_mutex_unlock(&s->lock);
     admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only};
     admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
                       r->body.len, &pol, r->arena, &r->res);
@@ -251,6 +279,20 @@ static enum MHD_Result take_body(server *s, struct request *r, const char *data,
     return MHD_YES;
 }
 
+/* With --client-ca: the peer presented a certificate that chains to it and is valid now.
+ * (libmicrohttpd only asks for one; deciding is ours.) */
+static bool client_trusted(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t sess = (gnutls_session_t)ci->tls_session;
+    unsigned n = 0, status = 0;
+    if (gnutls_certificate_get_peers(sess, &n) == NULL || n == 0)
+        return false;
+    return gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -270,6 +312,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         metrics_in_flight_add(1);
         enum MHD_Result ret = MHD_YES;
+        if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
+            !client_trusted(c))
+            return reply_error(s, c, r, 401, "Unauthorized",
+                               "a client certificate signed by the --client-ca is required%s", "");
         if (check_headers(s, c, r, url, &ret))
             return ret;
         return MHD_YES;
@@ -398,6 +444,71 @@ bad:
     return -1;
 }
 
+/* ---- the serving certificate, swappable ---- */
+
+static void creds_free(tls_creds *c)
+{
+    if (c == NULL)
+        return;
+    for (unsigned i = 0; i < c->n_pcert; i++)
+        gnutls_pcert_deinit(&c->pcert[i]);
+    gnutls_privkey_deinit(c->key);
+    free(c);
+}
+
+/* GnuTLS's form of a PEM chain and key (already checked with OpenSSL by the caller). */
+static tls_creds *creds_new(const char *cert_pem, const char *key_pem, diag_list *dl)
+{
+    srcpos at = {.file = "--tls-cert"};
+    tls_creds *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "out of memory");
+        return NULL;
+    }
+    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
+    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+    c->n_pcert = MAX_CHAIN;
+    int rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->n_pcert, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (rc < 0) {
+        c->n_pcert = 0;
+        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "GnuTLS cannot use the certificate: %s",
+                 gnutls_strerror(rc));
+        creds_free(c);
+        return NULL;
+    }
+    if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
+        (rc = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        at.file = "--tls-key";
+        diag_add(dl, DIAG_ERROR, "tls.key", &at, "GnuTLS cannot use the key: %s", gnutls_strerror(rc));
+        creds_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* GnuTLS asks, for each handshake, which certificate to present: the current one. */
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *pkey)
+{
+    (void)session;
+    (void)req_ca_rdn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    server *s = the_server;
+    if (s == NULL)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    tls_creds *c = s->creds;
+    *pcert = c->pcert;
+    *pcert_length = c->n_pcert;
+    *pkey = c->key;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 server *server_start(const server_config *cfg, diag_list *dl)
 {
     char host[64];
@@ -423,7 +534,15 @@ server *server_start(const server_config *cfg, diag_list *dl)
         return NULL;
     s->cfg = *cfg;
     s->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&s->lock, NULL);
     s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    if ((s->creds = creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
+        policy_set_unref(s->policies);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
+    the_server = s;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
@@ -432,9 +551,12 @@ server *server_start(const server_config *cfg, diag_list *dl)
         flags, (uint16_t)port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
+        MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
         MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
+        /* the client CA when there is one; else the priorities again, which changes nothing
+         * (an option list cannot skip an entry) */
+        cfg->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_HTTPS_PRIORITIES,
+        cfg->client_ca_pem ? cfg->client_ca_pem : SERVER_TLS_PRIORITIES,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
@@ -449,6 +571,9 @@ server *server_start(const server_config *cfg, diag_list *dl)
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
         policy_set_unref(s->policies);
+        creds_free(s->creds);
+        the_server = NULL;
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
     }
@@ -504,5 +629,49 @@ void server_free(server *s)
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);
+    creds_free(s->creds);
+    while (s->retired != NULL) {
+        tls_creds *next = s->retired->next;
+        creds_free(s->retired);
+        s->retired = next;
+    }
+    if (the_server == s)
+        the_server = NULL;
+    pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+void server_set_policies(server *s, policy_set *set)
+{
+    pthread_mutex_lock(&s->lock);
+    policy_set *old = s->policies;
+    s->policies = set;
+    pthread_mutex_unlock(&s->lock);
+    policy_set_unref(old); /* requests running with it hold their own references */
+}
+
+int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl)
+{
+    tls_creds *c = creds_new(cert_pem, key_pem, dl);
+    if (c == NULL)
+        return -1;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&s->lock);
+    tls_creds *old = s->creds;
+    s->creds = c;
+    old->retired_at = now;
+    old->next = s->retired;
+    s->retired = old;
+    /* free what retired long enough ago that no handshake can still be using it */
+    for (tls_creds **p = &s->retired; *p != NULL;) {
+        if (now - (*p)->retired_at > RETIRE_GRACE_S) {
+            tls_creds *dead = *p;
+            *p = dead->next;
+            creds_free(dead);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }

@@ -24,6 +24,8 @@ typedef struct server_config {
     const char *listen;       /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; port 0 picks one */
     const char *cert_pem;     /* serving chain and key, PEM; borrowed until server_free() */
     const char *key_pem;
+    const char *client_ca_pem; /* NULL, or the CA whose client certificates /validate and
+                                  /mutate require (--client-ca) */
     unsigned threads;         /* worker threads, each with its own epoll loop */
     unsigned max_connections; /* further connections are refused */
     unsigned idle_timeout_s;  /* a connection with no traffic for this long is closed */
@@ -44,6 +46,15 @@ int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigne
  * and released on failure). Returns the server, or NULL with diags when the address cannot
  * be bound or TLS cannot be set up. */
 server *server_start(const server_config *cfg, diag_list *dl);
+
+/* Replaces the policy set (a reference the server takes over). Requests already running
+ * finish with the set they started with. */
+void server_set_policies(server *s, policy_set *set);
+
+/* Replaces the serving certificate (PEM, checked by the caller) for the handshakes that
+ * follow; connections already established keep theirs. Returns 0, or -1 with diags (the old
+ * certificate stays). */
+int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl);
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned server_port(const server *s);

@@ -9,7 +9,7 @@
 #include "../util/version.h"
 
 /* HTTP codes get their own series; anything else is counted under "other". */
-static const int tracked_codes[] = {200, 400, 404, 405, 413, 415, 500, 503};
+static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 415, 500, 503};
 #define N_CODES    (sizeof tracked_codes / sizeof tracked_codes[0] + 1)
 #define N_DECISION 5 /* the admission decisions, then "none" */
 
@@ -28,6 +28,9 @@ static _Atomic long connections;
 static _Atomic long long cert_not_after;
 static _Atomic int ready;
 static long long start_time;
+static _Atomic unsigned long long reloads[2][2]; /* [certificate, policies][ok, error] */
+static _Atomic long long last_reload_ok[2];
+static _Atomic long policy_count;
 
 const char *metrics_endpoint_name(enum server_endpoint ep)
 {
@@ -140,10 +143,47 @@ static int render_histogram(buf *out)
     return rc;
 }
 
+void metrics_reload_done(enum metrics_reload what, bool ok)
+{
+    atomic_fetch_add_explicit(&reloads[what][ok ? 0 : 1], 1, memory_order_relaxed);
+    if (ok)
+        atomic_store_explicit(&last_reload_ok[what], (long long)time(NULL), memory_order_relaxed);
+}
+
+void metrics_set_policy_count(long n)
+{
+    atomic_store_explicit(&policy_count, n, memory_order_relaxed);
+}
+
+static int render_reloads(buf *out)
+{
+    static const char *const what[] = {"certificate", "policies"};
+    int rc = buf_printf(out, "# HELP streamguard_reloads_total Reloads of the serving certificate "
+                             "and of the policies, by result.\n"
+                             "# TYPE streamguard_reloads_total counter\n");
+    for (int w = 0; w < 2; w++)
+        for (int r = 0; r < 2; r++)
+            rc |= buf_printf(out, "streamguard_reloads_total{kind=\"%s\",result=\"%s\"} %llu\n", what[w],
+                             r == 0 ? "ok" : "error",
+                             atomic_load_explicit(&reloads[w][r], memory_order_relaxed));
+    rc |= buf_printf(out, "# HELP streamguard_last_reload_success_timestamp_seconds When the "
+                          "certificate or the policies last loaded (start-up counts).\n"
+                          "# TYPE streamguard_last_reload_success_timestamp_seconds gauge\n");
+    for (int w = 0; w < 2; w++)
+        rc |= buf_printf(out, "streamguard_last_reload_success_timestamp_seconds{kind=\"%s\"} %lld\n",
+                         what[w], atomic_load_explicit(&last_reload_ok[w], memory_order_relaxed));
+    rc |= buf_printf(out, "# HELP streamguard_policies Policies in the set being served.\n"
+                          "# TYPE streamguard_policies gauge\n"
+                          "streamguard_policies %ld\n",
+                     atomic_load_explicit(&policy_count, memory_order_relaxed));
+    return rc;
+}
+
 int metrics_render(buf *out)
 {
     int rc = render_requests(out);
     rc |= render_histogram(out);
+    rc |= render_reloads(out);
     rc |= buf_printf(out,
                      "# HELP streamguard_http_requests_in_flight Requests being processed now.\n"
                      "# TYPE streamguard_http_requests_in_flight gauge\n"

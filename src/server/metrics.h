@@ -45,6 +45,14 @@ void metrics_set_cert_not_after(long long t);
  * draining). */
 void metrics_set_ready(bool ready);
 
+enum metrics_reload { METRICS_RELOAD_CERT, METRICS_RELOAD_POLICIES };
+
+/* Counts a reload (or the load at start) of the certificate or the policies. */
+void metrics_reload_done(enum metrics_reload what, bool ok);
+
+/* The number of policies being served. */
+void metrics_set_policy_count(long n);
+
 /* Appends the text exposition of every metric to 'out'. Returns 0, or -1 when 'out' is
  * full. */
 int metrics_render(buf *out);

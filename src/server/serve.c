@@ -4,7 +4,8 @@
  * match, validity), the policies directory. Signals are blocked in every thread and taken
  * by the main thread with sigwait(), so the handlers are ordinary code. SIGTERM and SIGINT
  * drain: /readyz turns 503, after --drain-delay new connections stop, requests in flight
- * finish (at most --drain-timeout), and the process exits 0. SIGHUP is reserved for reload. */
+ * finish (at most --drain-timeout), and the process exits 0. SIGHUP reloads the certificate
+ * and the policies, which reload.c also does by itself when their files change. */
 #include "serve.h"
 
 #include <getopt.h>
@@ -21,12 +22,16 @@
 #include "../tls/certs.h"
 #include "../util/log.h"
 #include "../util/num.h"
+#include "../util/buf.h"
+#include "../util/file.h"
 #include "http.h"
 #include "metrics.h"
+#include "reload.h"
 
 struct serve_opts {
     server_config cfg;
     const char *cert_file, *key_file, *policies;
+    const char *client_ca, *server_name;
     unsigned drain_delay_s, drain_timeout_s;
     enum log_format log_format;
     enum log_level log_level;
@@ -48,6 +53,11 @@ static void usage(FILE *f)
             "  --tls-key FILE           its private key, PEM, unencrypted (required)\n"
             "  --policies DIR           policy directory (default policies/); a policy with an\n"
             "                           error stops the start, each error is logged\n"
+            "  --client-ca FILE         require a client certificate signed by this CA (PEM)\n"
+            "                           on /validate and /mutate (kube-apiserver's, see\n"
+            "                           docs/operations.md); probes and /metrics stay open\n"
+            "  --tls-server-name NAME   warn when a reloaded certificate does not name NAME\n"
+            "                           (e.g. streamguard.streamguard-system.svc)\n"
             "  --enforcement deny|warn  warn: every deny becomes a warning, for rollouts\n"
             "                           (default deny)\n"
             "  --threads N              worker threads (default: number of CPUs)\n"
@@ -63,7 +73,11 @@ static void usage(FILE *f)
             "  --log-level debug|info|warn|error (default info)\n"
             "  -h, --help               show this help\n"
             "\n"
-            "Signals: SIGTERM or SIGINT drains and exits 0; SIGHUP is reserved for reload.\n");
+            "The certificate, the key and the policies are reloaded when their files change\n"
+            "(Kubernetes Secret and ConfigMap updates included) and on SIGHUP; a certificate or\n"
+            "a policy set with errors is logged and the previous one keeps serving.\n"
+            "\n"
+            "Signals: SIGTERM or SIGINT drains and exits 0; SIGHUP reloads.\n");
 }
 
 /* Parses a bounded number option; prints the problem and returns -1 when it is bad. */
@@ -89,7 +103,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"idle-timeout", required_argument, NULL, 'i'}, {"request-timeout", required_argument, NULL, 'r'},
         {"drain-delay", required_argument, NULL, 'd'},  {"drain-timeout", required_argument, NULL, 'D'},
         {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
-        {"enforcement", required_argument, NULL, 'e'},
+        {"enforcement", required_argument, NULL, 'e'},  {"client-ca", required_argument, NULL, 'C'},
+        {"tls-server-name", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
@@ -105,6 +120,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 'c': o->cert_file = optarg; break;
         case 'k': o->key_file = optarg; break;
         case 'p': o->policies = optarg; break;
+        case 'C': o->client_ca = optarg; break;
+        case 'n': o->server_name = optarg; break;
         case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
         case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
         case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
@@ -181,16 +198,18 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     log_info("serve", "msg=stopped");
 }
 
-static int wait_for_signals(server *s, const struct serve_opts *o, const sigset_t *set)
+static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o, const sigset_t *set)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_info("serve", "msg=\"SIGHUP received; reload is not available in this version\"");
+            log_info("serve", "msg=\"SIGHUP: reloading the certificate and the policies\"");
+            reloader_request(rl, true, true);
             continue;
         }
+        reloader_stop(rl); /* no reload races the drain */
         drain(s, o, sig);
         return 0;
     }
@@ -229,6 +248,16 @@ int server_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread exists, so all inherit it */
     signal(SIGPIPE, SIG_IGN);
 
+    buf ca;
+    buf_init(&ca, (size_t)1 << 20);
+    if (o.client_ca != NULL && file_read(o.client_ca, ca.cap, &ca, &dl) != 0) {
+        log_diags(&dl);
+        diag_list_clear(&dl);
+        tls_pair_clear(&pair);
+        policy_set_unref(policies);
+        return 1;
+    }
+    o.cfg.client_ca_pem = o.client_ca ? ca.data : NULL;
     o.cfg.cert_pem = pair.cert_pem;
     o.cfg.key_pem = pair.key_pem;
     o.cfg.policies = policies; /* taken over by the server, even when it fails to start */
@@ -237,16 +266,28 @@ int server_cmd_serve(int argc, char **argv)
         log_diags(&dl);
         diag_list_clear(&dl);
         tls_pair_clear(&pair);
+        buf_clear(&ca);
         return 1;
     }
+    metrics_reload_done(METRICS_RELOAD_CERT, true);
+    metrics_reload_done(METRICS_RELOAD_POLICIES, true);
+    metrics_set_policy_count((long)n_policies);
+    if (o.server_name != NULL && !tls_cert_covers_host(pair.cert_pem, o.server_name))
+        log_warn("serve", "msg=\"the certificate does not name the service\" server_name=%s", o.server_name);
+    reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
+                            .policy_dir = o.policies, .server_name = o.server_name};
+    reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
+    if (rl == NULL)
+        log_warn("serve", "msg=\"the reload thread did not start; certificates and policies are fixed\"");
     char q[300];
     log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s policy_count=%zu "
              "enforcement=%s cert_serial=%s cert_not_after=%lld",
              o.cfg.listen, server_port(s), o.cfg.threads, log_quote(q, sizeof q, o.policies),
              n_policies, o.cfg.warn_only ? "warn" : "deny", pair.info.serial, pair.info.not_after);
     server_set_ready(s, true);
-    int rc = wait_for_signals(s, &o, &set);
+    int rc = wait_for_signals(s, rl, &o, &set);
     tls_pair_clear(&pair);
+    buf_clear(&ca);
     diag_list_clear(&dl);
     return rc;
 }

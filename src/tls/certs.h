@@ -29,6 +29,10 @@ typedef struct tls_pair {
  * carry OpenSSL's own reasons; 'out' is then empty. */
 int tls_pair_load(const char *cert_file, const char *key_file, tls_pair *out, diag_list *dl);
 
+/* Whether the first certificate of 'cert_pem' names 'host' (a DNS SAN, wildcards as RFC 6125
+ * allows). */
+bool tls_cert_covers_host(const char *cert_pem, const char *host);
+
 /* Frees what 'p' owns, wiping the key first. */
 void tls_pair_clear(tls_pair *p);
 

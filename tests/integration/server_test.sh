@@ -377,6 +377,20 @@ r=$(post /validate "$FIX/flinksessionjob-create-v1.json")
 check "shipped: a plain FlinkSessionJob is allowed" grep -q '"allowed":true}}$' <<<"$r"
 stop_server
 check "the server with the shipped policies exits 0" test $? -eq 0
+# --client-ca: /validate and /mutate want a client certificate from that CA; probes do not.
+"$BIN" certs generate --out "$TMP/client" --host kube-apiserver >/dev/null 2>&1
+start_server clientca --threads 2 --client-ca "$TMP/client/ca.crt" || exit 1
+r=$(post /validate "$FIX/flinkdeployment-create-v1.json" --cert "$TMP/client/tls.crt" --key "$TMP/client/tls.key")
+check "client CA: a certificate it signed is let through (200)" test "$(status_of "$r")" = 200
+r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+check "client CA: no client certificate is 401 Unauthorized" \
+    bash -c "test '$(status_of "$r")' = 401 && grep -q '\"reason\":\"Unauthorized\"' <<<'$(body_of "$r")'"
+r=$(post /mutate "$FIX/flinkdeployment-create-v1.json" --cert "$TMP/other/tls.crt" --key "$TMP/other/tls.key")
+check "client CA: a certificate from another CA is 401" test "$(status_of "$r")" = 401
+r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /healthz)")
+check "client CA: probes need no client certificate" test "$(status_of "$r")" = 200
+stop_server
+check "the server with a client CA exits 0" test $? -eq 0
 mkdir -p "$TMP/bad-policies"
 cp "$ROOT/tests/fixtures/policy/lint/bad-schema.yaml" "$TMP/bad-policies/"
 $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" --tls-key "$TMP/certs/tls.key" \

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# reload_test.sh BIN - certificate and policy reload under load, as Kubernetes does it.
+#
+# The certificate and the policies live in directories laid out like kubelet's Secret and
+# ConfigMap volumes: the files are symlinks into "..data", itself a symlink to a timestamped
+# directory, and an update writes a new directory and renames a new "..data" over the old one.
+# While two clients send reviews without pause (one opening a new TLS connection per request,
+# one keeping a connection alive), the certificate is rotated 20 times and the policies
+# reloaded 20 times, a quarter of them with broken files. Checked: no request fails; after
+# each rotation new handshakes get the new certificate (by serial); a broken policy set leaves
+# the previous one serving; the metrics count each reload by result; SIGHUP reloads too.
+# Set WRAP to run the server under a tool. Prints "N passed, N failed" last.
+set -u
+
+BIN=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FIX="$ROOT/tests/fixtures/admission"
+WRAP=${WRAP:-}
+TMP=$(mktemp -d)
+PASS=0
+FAIL=0
+SLOW=1
+[ -n "$WRAP" ] && SLOW=4
+ROTATIONS=${ROTATIONS:-20}
+cleanup() {
+    jobs -p | xargs -r kill 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+
+# kubelet_update DIR SRC...: a new "..data" for DIR holding copies of the SRC files, swapped in
+# with one rename; the visible names are symlinks through "..data".
+N=0
+kubelet_update() {
+    local dir=$1
+    shift
+    N=$((N + 1))
+    local ts="..$(date +%Y_%m_%d_%H_%M_%S).$N"
+    mkdir -p "$dir/$ts"
+    for f in "$@"; do cp "$f" "$dir/$ts/"; done
+    local old
+    old=$(readlink "$dir/..data" 2>/dev/null || true)
+    ln -s "$ts" "$dir/..data_tmp"
+    mv -T "$dir/..data_tmp" "$dir/..data"
+    for f in "$@"; do
+        local b
+        b=$(basename "$f")
+        [ -L "$dir/$b" ] || ln -s "..data/$b" "$dir/$b"
+    done
+    [ -n "$old" ] && rm -rf "${dir:?}/$old"
+    return 0
+}
+
+# ---- certificates: 1 + ROTATIONS pairs, each with its own CA; clients trust all the CAs
+for i in $(seq 0 "$ROTATIONS"); do
+    "$BIN" certs generate --out "$TMP/gen/$i" --host localhost --host 127.0.0.1 --days 2 >/dev/null 2>&1
+    cat "$TMP/gen/$i/ca.crt" >>"$TMP/cas.pem"
+done
+serial_of() { openssl x509 -noout -serial -in "$1" | cut -d= -f2; }
+served_serial() {
+    openssl s_client -connect "127.0.0.1:$PORT" -servername localhost </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+}
+
+# ---- policies: two valid sets that answer differently, and broken files
+mkdir -p "$TMP/pol-a" "$TMP/pol-b" "$TMP/pol-bad"
+cat >"$TMP/pol-a/set.yaml" <<'EOF'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: set-a}
+spec:
+  action: Warn
+  match: {resources: [{apiGroups: [flink.apache.org], kinds: [FlinkDeployment]}]}
+  validations: [{expression: "false", message: served by set A}]
+EOF
+sed 's/set-a/set-b/; s/set A/set B/' "$TMP/pol-a/set.yaml" >"$TMP/pol-b/set.yaml"
+sed 's/expression: "false"/expression: "object.spec.(("/' "$TMP/pol-a/set.yaml" >"$TMP/pol-bad/set.yaml"
+
+mkdir -p "$TMP/certs" "$TMP/policies"
+kubelet_update "$TMP/certs" "$TMP/gen/0/tls.crt" "$TMP/gen/0/tls.key"
+kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
+
+LOG="$TMP/server.log"
+$WRAP "$BIN" serve --listen 127.0.0.1:0 --threads 2 --tls-cert "$TMP/certs/tls.crt" \
+    --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" --tls-server-name localhost 2>"$LOG" &
+PID=$!
+for _ in $(seq 1 $((300 * SLOW))); do
+    PORT=$(grep 'listening' "$LOG" 2>/dev/null | grep -o 'port=[0-9]*' | grep -o '[0-9]*$')
+    [ -n "$PORT" ] && break
+    sleep 0.1
+done
+[ -n "${PORT:-}" ] || { echo "the server did not start"; cat "$LOG"; exit 1; }
+URL="https://localhost:$PORT/validate"
+CURL=(curl -sS --max-time $((10 * SLOW)) --cacert "$TMP/cas.pem" -H 'Content-Type: application/json'
+      --data-binary @"$FIX/flinkdeployment-create-v1.json")
+
+# which set answers a review now ("A", "B", or what came instead)
+served_set() { "${CURL[@]}" "$URL" | grep -o 'served by set [AB]' | tail -c 2; }
+
+# ---- the clients: run until $TMP/stop exists; each line of their output is an HTTP code
+( while [ ! -e "$TMP/stop" ]; do "${CURL[@]}" -o /dev/null -w '%{http_code}\n' "$URL" || echo "curl-exit-$?"; done ) \
+    >"$TMP/new-conn.out" 2>&1 &
+NEWCONN=$!
+( while [ ! -e "$TMP/stop" ]; do
+      # 50 requests on one kept-alive connection per curl run
+      args=()
+      for _ in $(seq 1 50); do args+=(-o /dev/null "$URL"); done
+      "${CURL[@]}" -w '%{http_code} %{num_connects}\n' "${args[@]}" || echo "curl-exit-$?"
+  done ) >"$TMP/keepalive.out" 2>&1 &
+KEEP=$!
+sleep 0.5
+
+# ---- rotate the certificate
+rotated_ok=0
+for i in $(seq 1 "$ROTATIONS"); do
+    want=$(serial_of "$TMP/gen/$i/tls.crt")
+    kubelet_update "$TMP/certs" "$TMP/gen/$i/tls.crt" "$TMP/gen/$i/tls.key"
+    got=""
+    for _ in $(seq 1 $((50 * SLOW))); do
+        got=$(served_serial)
+        [ "$got" = "$want" ] && break
+        sleep 0.1
+    done
+    if [ "$got" = "$want" ]; then rotated_ok=$((rotated_ok + 1)); else
+        not_ok "rotation $i: serial $want served" "got '$got'"; fi
+    sleep 0.2
+done
+check "the new certificate is served after each of $ROTATIONS rotations" test "$rotated_ok" -eq "$ROTATIONS"
+
+# a broken pair (the key of another certificate) is refused and the current one stays
+current=$(served_serial)
+kubelet_update "$TMP/certs" "$TMP/gen/1/tls.crt" "$TMP/gen/2/tls.key"
+sleep $((1 * SLOW))
+check "a key that does not match leaves the current certificate serving" test "$(served_serial)" = "$current"
+check "the refused pair is logged with the reason" grep -q 'certificate reload failed.*code=tls.mismatch' "$LOG"
+kubelet_update "$TMP/certs" "$TMP/gen/$ROTATIONS/tls.crt" "$TMP/gen/$ROTATIONS/tls.key"
+
+# ---- reload the policies: A, B, A, B, ... with every fourth a broken set
+reload_ok=0
+expect_set=A
+for i in $(seq 1 "$ROTATIONS"); do
+    if [ $((i % 4)) -eq 0 ]; then
+        kubelet_update "$TMP/policies" "$TMP/pol-bad/set.yaml" # must change nothing
+    else
+        [ "$expect_set" = A ] && expect_set=B || expect_set=A
+        if [ "$expect_set" = A ]; then kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
+        else kubelet_update "$TMP/policies" "$TMP/pol-b/set.yaml"; fi
+    fi
+    got=""
+    for _ in $(seq 1 $((50 * SLOW))); do
+        sleep 0.1
+        got=$(served_set)
+        [ "$got" = "$expect_set" ] && [ $((i % 4)) -ne 0 ] && break
+        [ $((i % 4)) -eq 0 ] && { sleep 0.5; got=$(served_set); break; }
+    done
+    if [ "$got" = "$expect_set" ]; then reload_ok=$((reload_ok + 1)); else
+        not_ok "policy reload $i: set $expect_set served" "got '$got'"; fi
+done
+check "each of $ROTATIONS policy reloads serves the expected set (broken ones keep the old)" \
+    test "$reload_ok" -eq "$ROTATIONS"
+check "a broken policy set is logged with its position" \
+    grep -q 'policy reload failed.*at=[^ ]*set.yaml:7:[0-9]* code=expr.syntax' "$LOG"
+
+# ---- SIGHUP reloads too (a policy file changed in place, which inotify on the directory
+# of a ConfigMap-style volume does not see)
+kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
+for _ in $(seq 1 $((50 * SLOW))); do [ "$(served_set)" = A ] && break; sleep 0.1; done
+sed -i 's/set A/set A (edited)/' "$TMP/policies/..data/set.yaml"
+kill -HUP "$PID"
+sleep $((1 * SLOW))
+check "SIGHUP reloads the policies" grep -q '(edited)' <<<"$("${CURL[@]}" "$URL")"
+
+touch "$TMP/stop"
+wait "$NEWCONN" "$KEEP"
+total_new=$(wc -l <"$TMP/new-conn.out")
+total_keep=$(awk '{n++} END {print n * 1}' "$TMP/keepalive.out")
+bad_new=$(grep -vc '^200$' "$TMP/new-conn.out")
+bad_keep=$(grep -vc '^200 [01]$' "$TMP/keepalive.out")
+check "no failed request on new connections ($total_new sent)" test "$bad_new" -eq 0 -a "$total_new" -gt 0
+check "no failed request on kept-alive connections ($total_keep sent)" test "$bad_keep" -eq 0 -a "$total_keep" -gt 0
+[ "$bad_new" -eq 0 ] || head -5 "$TMP/new-conn.out" | grep -v '^200$'
+[ "$bad_keep" -eq 0 ] || grep -v '^200 [01]$' "$TMP/keepalive.out" | head -5
+
+metrics=$(curl -sS --cacert "$TMP/cas.pem" "https://localhost:$PORT/metrics")
+cert_ok=$(grep -o 'streamguard_reloads_total{kind="certificate",result="ok"} [0-9]*' <<<"$metrics" | grep -o '[0-9]*$')
+cert_err=$(grep -o 'streamguard_reloads_total{kind="certificate",result="error"} [0-9]*' <<<"$metrics" | grep -o '[0-9]*$')
+pol_err=$(grep -o 'streamguard_reloads_total{kind="policies",result="error"} [0-9]*' <<<"$metrics" | grep -o '[0-9]*$')
+# the start, and each rotation (putting back the serving pair after the broken one changes nothing)
+check "metrics: certificate reloads counted (ok $cert_ok = $((ROTATIONS + 1)), error $cert_err >= 1)" \
+    test "${cert_ok:-0}" -eq $((ROTATIONS + 1)) -a "${cert_err:-0}" -ge 1
+check "metrics: failed policy reloads counted ($pol_err >= $((ROTATIONS / 4)))" test "${pol_err:-0}" -ge $((ROTATIONS / 4))
+check "metrics: the certificate's notAfter is the new one's" \
+    test "$(grep -o '^streamguard_tls_certificate_not_after_seconds [0-9]*' <<<"$metrics" | cut -d' ' -f2)" \
+    = "$(date -d "$(openssl x509 -noout -enddate -in "$TMP/gen/$ROTATIONS/tls.crt" | cut -d= -f2)" +%s)"
+
+kill -TERM "$PID"
+wait "$PID"
+check "the server exits 0" test $? -eq 0
+
+echo
+echo "reload: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -38,7 +38,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies check valgrind bench fuzz fuzz-policy clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync image check valgrind bench fuzz fuzz-policy clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -70,7 +70,7 @@ run: deps all certs/dev/tls.crt
 test: deps
 	@$(MAKE) --no-print-directory test-only
 
-test-only: unit integration policies
+test-only: unit integration policies deploy-test
 
 # The shipped policies: lint, their tests (tests/policies/) and the examples' verdicts.
 policies: $(BUILD)/streamguard
@@ -99,6 +99,25 @@ valgrind: deps all
 	    sh -c 'tests/integration/server_test.sh $(BUILD)/streamguard && \
 	           tests/integration/reload_test.sh $(BUILD)/streamguard && \
 	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
+
+# deploy/: every kustomize directory rendered with kubectl 1.20 and its objects checked.
+deploy-test: $(BUILD)/streamguard
+	tests/integration/deploy_test.sh $(BUILD)/streamguard
+
+# kustomize reads no file outside deploy/base: copy the policies there after changing them.
+deploy-sync:
+	rm -f deploy/base/policies/*.yaml
+	cp policies/*.yaml deploy/base/policies/
+	{ sed '/^    files:$$/q' deploy/base/kustomization.yaml; \
+	  for f in deploy/base/policies/*.yaml; do echo "      - policies/$${f##*/}"; done; } \
+	    > deploy/base/kustomization.yaml.new && mv deploy/base/kustomization.yaml.new deploy/base/kustomization.yaml
+
+VERSION := $(shell sed -n 's/^\#define STREAMGUARD_VERSION "\(.*\)"/\1/p' src/util/version.h)
+
+# The container image (deploy/Dockerfile), where Docker runs.
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: docker is not installed" >&2; exit 1; }
+	docker build -f deploy/Dockerfile --build-arg COMMIT=$(COMMIT) -t streamguard:$(VERSION) .
 
 $(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)

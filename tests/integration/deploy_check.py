@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""deploy_check.py DIR TLS_CRT - checks the objects kubectl rendered from deploy/ (DIR holds
+base.yaml, cert-manager.yaml, static-certs.yaml, monitoring.yaml)."""
+import base64
+import glob
+import os
+import sys
+
+import yaml
+
+out, tls_crt = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok - {name}")
+    else:
+        failed += 1
+        print(f"FAIL - {name}" + (f": {detail}" if detail else ""))
+
+
+def load(name):
+    return [d for d in yaml.safe_load_all(open(os.path.join(out, name + ".yaml"))) if d]
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(docs, kind, name=None):
+    got = find(docs, kind, name)
+    return got[0] if len(got) == 1 else None
+
+
+WANT_RULES = {
+    ("flink.apache.org", "v1beta1", "flinkdeployments"),
+    ("flink.apache.org", "v1beta1", "flinksessionjobs"),
+    ("k8ssandra.io", "v1alpha1", "k8ssandraclusters"),
+    ("cassandra.datastax.com", "v1beta1", "cassandradatacenters"),
+}
+
+for overlay in ["base", "cert-manager", "static-certs"]:
+    docs = load(overlay)
+    kinds = sorted({d["kind"] for d in docs})
+    want = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment",
+            "PodDisruptionBudget", "Service", "ConfigMap", "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration"}
+    check(f"{overlay}: every kind is there", want <= set(kinds), f"have {kinds}")
+    for d in docs:
+        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding",
+                             "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            if d["metadata"].get("namespace") != "streamguard-system":
+                check(f"{overlay}: {d['kind']}/{d['metadata']['name']} in streamguard-system", False)
+
+    dep = one(docs, "Deployment", "streamguard")
+    spec = dep["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    sc = c["securityContext"]
+    check(f"{overlay}: 2 replicas, never below 2 during a rollout",
+          dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0)
+    check(f"{overlay}: pod anti-affinity on the hostname",
+          spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+          ["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname")
+    check(f"{overlay}: non-root, read-only root, no escalation, no capabilities, seccomp RuntimeDefault",
+          spec["securityContext"]["runAsNonRoot"] is True and sc["runAsNonRoot"] is True
+          and sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+          and sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+          and spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault")
+    check(f"{overlay}: HTTPS probes on /readyz and /healthz",
+          c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+          and c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"})
+    res = c["resources"]
+    check(f"{overlay}: requests and limits set",
+          {"cpu", "memory"} <= set(res["requests"]) and {"cpu", "memory"} <= set(res["limits"]))
+    args = c["args"]
+    check(f"{overlay}: serves the mounted certificate and policies",
+          args[0] == "serve" and "--tls-cert=/etc/streamguard/tls/tls.crt" in args
+          and "--policies=/etc/streamguard/policies" in args
+          and {"/etc/streamguard/tls", "/etc/streamguard/policies"} <= {m["mountPath"] for m in c["volumeMounts"]})
+    vols = {v["name"]: v for v in spec["volumes"]}
+    check(f"{overlay}: the volumes are the Secret streamguard-tls and the ConfigMap streamguard-policies",
+          vols["tls"]["secret"]["secretName"] == "streamguard-tls"
+          and vols["policies"]["configMap"]["name"] == "streamguard-policies")
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    pdb = one(docs, "PodDisruptionBudget", "streamguard")
+    svc = one(docs, "Service", "streamguard")
+    check(f"{overlay}: the PodDisruptionBudget and the Service select the pods",
+          pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+          and svc["spec"]["selector"].items() <= labels.items())
+    check(f"{overlay}: Service 443 -> the https port (8443)",
+          svc["spec"]["ports"][0]["port"] == 443 and svc["spec"]["ports"][0]["targetPort"] == "https"
+          and c["ports"][0]["containerPort"] == 8443)
+
+    role = one(docs, "ClusterRole", "streamguard-lookup")
+    verbs = {v for r in role["rules"] for v in r["verbs"]}
+    resources = {r2 for r in role["rules"] for r2 in r["resources"]}
+    check(f"{overlay}: RBAC is read-only on what lookup() may need",
+          verbs == {"get", "list", "watch"}
+          and resources == {"persistentvolumeclaims", "nodes", "storageclasses", "namespaces"})
+
+    cm = one(docs, "ConfigMap", "streamguard-policies")
+    shipped = {os.path.basename(p): open(p).read() for p in glob.glob("policies/*.yaml")}
+    check(f"{overlay}: the policies ConfigMap holds exactly policies/ (make deploy-sync)",
+          cm is not None and cm["data"] == shipped,
+          "" if cm is None else f"{sorted(set(cm['data']) ^ set(shipped))} differ or content differs")
+
+    for kind, path, fail in [("ValidatingWebhookConfiguration", "/validate", "Fail"),
+                             ("MutatingWebhookConfiguration", "/mutate", "Ignore")]:
+        w = one(docs, kind, "streamguard")["webhooks"][0]
+        rules = {(g, v, r) for rule in w["rules"] for g in rule["apiGroups"] for v in rule["apiVersions"]
+                 for r in rule["resources"]}
+        ops = {o for rule in w["rules"] for o in rule["operations"]}
+        short = kind.replace("WebhookConfiguration", "")
+        check(f"{overlay}: {short}: the four kinds only, on CREATE and UPDATE",
+              rules == WANT_RULES and ops == {"CREATE", "UPDATE"}, f"{rules} {ops}")
+        check(f"{overlay}: {short}: sideEffects None, v1 and v1beta1, Equivalent, 5 s, failurePolicy {fail}",
+              w["sideEffects"] == "None" and w["admissionReviewVersions"] == ["v1", "v1beta1"]
+              and w["matchPolicy"] == "Equivalent" and w["timeoutSeconds"] == 5 and w["failurePolicy"] == fail)
+        check(f"{overlay}: {short}: calls the Service on {path}",
+              w["clientConfig"]["service"] == {"name": "streamguard", "namespace": "streamguard-system",
+                                               "path": path, "port": 443})
+        sel = w["namespaceSelector"]["matchExpressions"][0]
+        check(f"{overlay}: {short}: leaves out streamguard-system and kube-system",
+              sel["key"] == "kubernetes.io/metadata.name" and sel["operator"] == "NotIn"
+              and set(sel["values"]) == {"streamguard-system", "kube-system"})
+        if kind.startswith("Mutating"):
+            check(f"{overlay}: Mutating: reinvocationPolicy IfNeeded", w["reinvocationPolicy"] == "IfNeeded")
+        ann = one(docs, kind, "streamguard")["metadata"].get("annotations", {})
+        if overlay == "cert-manager":
+            check(f"cert-manager: {short}: annotated cert-manager.io/inject-ca-from",
+                  ann.get("cert-manager.io/inject-ca-from") == "streamguard-system/streamguard-tls")
+        else:
+            check(f"{overlay}: {short}: no inject-ca-from annotation", "cert-manager.io/inject-ca-from" not in ann)
+
+docs = load("cert-manager")
+certs = {d["metadata"]["name"]: d for d in find(docs, "Certificate")}
+issuers = {d["metadata"]["name"]: d for d in find(docs, "Issuer")}
+check("cert-manager: self-signed Issuer -> CA Certificate -> CA Issuer -> serving Certificate",
+      "selfSigned" in issuers["streamguard-selfsigned"]["spec"]
+      and certs["streamguard-ca"]["spec"]["isCA"] is True
+      and certs["streamguard-ca"]["spec"]["issuerRef"]["name"] == "streamguard-selfsigned"
+      and issuers["streamguard-ca"]["spec"]["ca"]["secretName"] == certs["streamguard-ca"]["spec"]["secretName"]
+      and certs["streamguard-tls"]["spec"]["issuerRef"]["name"] == "streamguard-ca")
+check("cert-manager: the serving certificate names the Service and lands in streamguard-tls",
+      set(certs["streamguard-tls"]["spec"]["dnsNames"]) == {"streamguard.streamguard-system.svc",
+                                                              "streamguard.streamguard-system.svc.cluster.local"}
+      and certs["streamguard-tls"]["spec"]["secretName"] == "streamguard-tls")
+
+docs = load("static-certs")
+sec = one(docs, "Secret", "streamguard-tls")
+check("static-certs: the generated certificate becomes the kubernetes.io/tls Secret streamguard-tls",
+      sec is not None and sec["type"] == "kubernetes.io/tls"
+      and base64.b64decode(sec["data"]["tls.crt"]).decode() == open(tls_crt).read()
+      and "tls.key" in sec["data"] and sec["metadata"]["namespace"] == "streamguard-system")
+
+docs = load("monitoring")
+check("monitoring: a PodMonitor, a PrometheusRule and the dashboard ConfigMap",
+      {d["kind"] for d in docs} == {"PodMonitor", "PrometheusRule", "ConfigMap"})
+rules = one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]
+alerts = {r["alert"]: r["expr"] for r in rules}
+check("monitoring: alerts on errors, p99 latency, certificate expiry, reload failures",
+      "streamguard_http_requests_total" in alerts["StreamguardWebhookErrors"]
+      and "streamguard_review_duration_seconds_bucket" in alerts["StreamguardSlowReviews"]
+      and "streamguard_tls_certificate_not_after_seconds" in alerts["StreamguardCertificateExpiresSoon"]
+      and "7 * 86400" in alerts["StreamguardCertificateExpiresSoon"]
+      and 'streamguard_reloads_total{result="error"}' in alerts["StreamguardReloadFailures"])
+pm = one(docs, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+check("monitoring: the PodMonitor scrapes /metrics over HTTPS on the https port",
+      pm["scheme"] == "https" and pm["path"] == "/metrics" and pm["port"] == "https")
+dash = one(docs, "ConfigMap")
+import json
+board = json.loads(dash["data"]["grafana-dashboard.json"])
+exprs = " ".join(t["expr"] for p in board["panels"] for t in p["targets"])
+check("monitoring: the dashboard is labelled for Grafana's sidecar and charts the metrics",
+      dash["metadata"]["labels"].get("grafana_dashboard") == "1"
+      and all(m in exprs for m in ["streamguard_http_requests_total", "streamguard_review_duration_seconds_bucket",
+                                   "streamguard_tls_certificate_not_after_seconds", "streamguard_reloads_total",
+                                   "streamguard_ready", "streamguard_policies"]))
+
+print(f"\ndeploy: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# deploy_test.sh BIN - renders every kustomize directory of deploy/ with kubectl 1.20 (Debian's
+# kubernetes-client, whose built-in kustomize is the oldest we support) and checks the objects
+# (tests/integration/deploy_check.py). Uses $KUBECTL if set, else a kubectl 1.20 on the PATH,
+# else the binary from the kubernetes-client package, unpacked into build/ without installing
+# it (a machine may have another kubectl installed). Prints "N passed, N failed" last.
+set -eu
+BIN=$(realpath "${1:-build/streamguard}")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+find_kubectl() {
+    if [ -n "${KUBECTL:-}" ]; then echo "$KUBECTL"; return; fi
+    if command -v kubectl >/dev/null 2>&1 && kubectl version --client 2>/dev/null | grep -q 'Minor:"20"'; then
+        command -v kubectl
+        return
+    fi
+    local dir="$ROOT/build/kubectl-1.20"
+    if [ ! -x "$dir/usr/bin/kubectl" ]; then
+        mkdir -p "$dir"
+        (cd "$dir" && apt-get download kubernetes-client >/dev/null 2>&1 &&
+            dpkg-deb -x kubernetes-client_*.deb . && rm -f kubernetes-client_*.deb) || {
+            echo "deploy_test: no kubectl 1.20 (install Debian's kubernetes-client, or set KUBECTL)" >&2
+            exit 1
+        }
+    fi
+    echo "$dir/usr/bin/kubectl"
+}
+K=$(find_kubectl)
+echo "# $("$K" version --client --short 2>/dev/null || "$K" version --client | head -1)"
+
+# static-certs needs a certificate to render: make one in a copy of deploy/
+cp -r deploy "$TMP/deploy"
+"$BIN" certs generate --out "$TMP/deploy/static-certs/certs" \
+    --host streamguard.streamguard-system.svc --host streamguard.streamguard-system.svc.cluster.local >/dev/null
+for d in base cert-manager static-certs monitoring; do
+    "$K" kustomize "$TMP/deploy/$d" >"$TMP/$d.yaml"
+done
+python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt"

@@ -197,7 +197,7 @@ static void print_json(check_report *r, FILE *f)
     cJSON_Delete(root);
 }
 
-static void xml(FILE *f, const char *s)
+void cli_xml_escape(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -226,15 +226,15 @@ static void print_junit(const check_report *r, FILE *f)
                 fprintf(f, "  </testsuite>\n");
             file = str(d, "file");
             fprintf(f, "  <testsuite name=\"");
-            xml(f, file);
+            cli_xml_escape(f, file);
             fprintf(f, "\">\n");
         }
         fprintf(f, "    <testcase classname=\"");
-        xml(f, file);
+        cli_xml_escape(f, file);
         fprintf(f, "\" name=\"document %d: %s ", num(d, "document"), str(d, "kind"));
-        xml(f, str(d, "namespace"));
+        cli_xml_escape(f, str(d, "namespace"));
         fprintf(f, "%s", str(d, "namespace")[0] ? "/" : "");
-        xml(f, str(d, "name"));
+        cli_xml_escape(f, str(d, "name"));
         fprintf(f, "\">\n");
         cJSON_ArrayForEach(res, r->results) {
             if (strcmp(str(res, "file"), file) != 0 || num(res, "document") != num(d, "document") ||
@@ -242,7 +242,7 @@ static void print_junit(const check_report *r, FILE *f)
                 continue;
             bool deny = strcmp(str(res, "action"), "deny") == 0;
             fprintf(f, deny ? "      <failure message=\"" : "      <system-out>");
-            xml(f, str(res, "message"));
+            cli_xml_escape(f, str(res, "message"));
             fprintf(f, deny ? "\" type=\"%s\">line %d</failure>\n" : " (%s, line %d)</system-out>\n",
                     str(res, "policy"), num(res, "line"));
         }
@@ -252,9 +252,9 @@ static void print_junit(const check_report *r, FILE *f)
         fprintf(f, "  </testsuite>\n");
     cJSON_ArrayForEach(res, r->errors) {
         fprintf(f, "  <testsuite name=\"input errors\"><testcase name=\"");
-        xml(f, str(res, "file"));
+        cli_xml_escape(f, str(res, "file"));
         fprintf(f, "\"><error message=\"");
-        xml(f, str(res, "message"));
+        cli_xml_escape(f, str(res, "message"));
         fprintf(f, "\">line %d</error></testcase></testsuite>\n", num(res, "line"));
     }
     fprintf(f, "</testsuites>\n");

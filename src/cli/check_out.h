@@ -38,6 +38,10 @@ void check_report_document(check_report *r, const check_doc *d, bool matched);
  * errors, 1 when something was denied, 0 otherwise. */
 int check_report_finish(check_report *r, FILE *f);
 
+/* Writes 's' as XML text or attribute content (&, <, >, " escaped; control characters other
+ * than newline and tab dropped). Shared by the JUnit reports of check and test. */
+void cli_xml_escape(FILE *f, const char *s);
+
 /* The line of 'field' ("spec.flinkConfiguration.high-availability.storageDir",
  * "spec.containers[0].image") under 'root', or 'dflt' when it is not there. */
 int check_field_line(const ynode *root, const char *field, int dflt);

@@ -15,6 +15,7 @@
 #include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "check_out.h"
 #include "cli.h"
 #include "diagprint.h"
 #include "manifests.h"
@@ -443,21 +444,6 @@ out:
 
 /* ---- the report ---- */
 
-static void xml(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
-                fputc(*s, f);
-        }
-    }
-}
-
 static void print_junit(const run *r, FILE *f)
 {
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"streamguard test\" "
@@ -467,19 +453,19 @@ static void print_junit(const run *r, FILE *f)
         for (; j < r->n && strcmp(r->v[j].suite, r->v[i].suite) == 0; j++)
             fails += !r->v[j].ok;
         fputs("  <testsuite name=\"", f);
-        xml(f, r->v[i].suite);
+        cli_xml_escape(f, r->v[i].suite);
         fprintf(f, "\" tests=\"%zu\" failures=\"%zu\">\n", j - i, fails);
         for (size_t k = i; k < j; k++) {
             fputs("    <testcase classname=\"", f);
-            xml(f, r->v[k].suite);
+            cli_xml_escape(f, r->v[k].suite);
             fputs("\" name=\"", f);
-            xml(f, r->v[k].name);
+            cli_xml_escape(f, r->v[k].name);
             if (r->v[k].ok) {
                 fputs("\"/>\n", f);
                 continue;
             }
             fputs("\">\n      <failure message=\"", f);
-            xml(f, r->v[k].detail);
+            cli_xml_escape(f, r->v[k].detail);
             fputs("\"/>\n    </testcase>\n", f);
         }
         fputs("  </testsuite>\n", f);

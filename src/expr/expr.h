@@ -190,6 +190,11 @@ bool expr_equal(const expr_value *a, const expr_value *b);
  * failure (an error value, or out of memory). Free with free(). */
 char *expr_to_json(const expr_value *v, bool typed);
 
+/* 'v' as a malloc-owned cJSON tree (plain JSON, as expr_to_json), for code that patches or
+ * walks JSON; NULL when it has no JSON form (an error value) or memory ran out. Free with
+ * cJSON_Delete(). */
+cJSON *expr_to_cjson(const expr_value *v);
+
 /* Builds a value from the tagged JSON form of the cel-spec vectors, allocating from 'a'.
  * Returns an EXPR_ERROR value (code "expr.input") when 'j' is not in that form. */
 expr_value expr_from_typed_json(const cJSON *j, arena *a);

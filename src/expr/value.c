@@ -455,6 +455,14 @@ char *expr_to_json(const expr_value *v, bool typed)
     return s;
 }
 
+cJSON *expr_to_cjson(const expr_value *v)
+{
+    char *text = v->kind == EXPR_ERROR ? NULL : expr_to_json(v, false);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return j;
+}
+
 /* ---- tagged JSON in ---- */
 
 static expr_value bad_input(arena *a, const char *what)

@@ -12,6 +12,7 @@
 
 #include "../k8s/jsonpatch.h"
 #include "functions.h"
+#include "policy_int.h"
 
 static bool has(const policy_strs *s, const char *v)
 {
@@ -244,9 +245,7 @@ static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, ex
     if (op->value_expr == NULL)
         return op->value;
     expr_value v = expr_eval(op->value_expr, &rn->env, rn->a);
-    char *text = v.kind == EXPR_ERROR ? NULL : expr_to_json(&v, false);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    cJSON *j = expr_to_cjson(&v);
     if (j == NULL) {
         *err = v.kind == EXPR_ERROR ? v
                                     : expr_error_new(rn->a, "expr.json", (expr_span){0, 0},
@@ -282,10 +281,10 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
     char why[256];
     int rc = 0;
+    f->fnc.flink_config_of = NULL; /* the object may change: the functions' memo is stale */
     if (op->op != PATCH_REMOVE && val == NULL) {
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
-    } else if (f->fnc.flink_config_of = NULL, /* the object changes: forget the memo */
-               jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
+    } else if (jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
         const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
         rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
                                msg, NULL, NULL, &m->at)
@@ -322,11 +321,6 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
     return 0;
 }
 
-static void own_json(void *j)
-{
-    cJSON_Delete(j);
-}
-
 /* The forEach list, copied out of the object: the patches that follow may free what the
  * evaluation pointed into. NULL with a finding (or -1 in '*rc') when it is not a list. */
 static cJSON *for_each_list(const policy *p, const policy_mutation *m, const policy_request *r,
@@ -337,9 +331,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
     if (run_init(&rn, p, r, work, &f->fnc, a) != 0)
         return NULL;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
-    char *text = v.kind == EXPR_LIST ? expr_to_json(&v, false) : NULL;
-    cJSON *list = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    cJSON *list = v.kind == EXPR_LIST ? expr_to_cjson(&v) : NULL;
     if (list == NULL) {
         if (v.kind != EXPR_ERROR)
             v = expr_error_new(a, "expr.type", (expr_span){0, 0}, "forEach gives %s, not a list with a JSON form",
@@ -347,10 +339,8 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
         *rc = eval_error(f, p, "forEach", &v, &m->at);
         return NULL;
     }
-    if (arena_defer(a, own_json, list) != 0) {
-        cJSON_Delete(list);
+    if (policy_defer_json(a, list) != 0)
         return NULL;
-    }
     *rc = 0;
     return list;
 }

@@ -13,6 +13,7 @@
 
 #include "../k8s/quantity.h"
 #include "engine.h"
+#include "policy_int.h"
 
 static bool q_equal(const expr_opaque *a, const expr_opaque *b)
 {
@@ -248,11 +249,6 @@ static int opt_cmp(const void *x, const void *y)
     return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-static void own_cjson(void *p)
-{
-    cJSON_Delete(p);
-}
-
 static expr_value str_value(const char *s)
 {
     expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)strlen(s)};
@@ -273,14 +269,10 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
         if (fc != NULL && fc->flink_config_of == obj)
             return fc->flink_config;
     } else if (a[0].kind == EXPR_MAP) { /* a map an expression built: through its JSON */
-        char *text = expr_to_json(&a[0], false);
-        cJSON *parsed = text ? cJSON_Parse(text) : NULL;
-        free(text);
-        if (parsed == NULL || arena_defer(c->a, own_cjson, parsed) != 0) {
-            cJSON_Delete(parsed);
+        cJSON *parsed = expr_to_cjson(&a[0]);
+        if (policy_defer_json(c->a, parsed) != 0)
             return expr_error_new(c->a, "expr.conversion", c->span,
                                   "flinkConfig: the map has no JSON form");
-        }
         obj = parsed;
     } else if (a[0].kind != EXPR_NULL) {
         return wrong_type(c, "flinkConfig", &a[0]);

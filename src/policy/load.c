@@ -384,9 +384,17 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
     }
 }
 
-static void own_json(void *p)
+static void delete_json(void *p)
 {
     cJSON_Delete(p);
+}
+
+int policy_defer_json(arena *a, cJSON *j)
+{
+    if (j == NULL || arena_defer(a, delete_json, j) == 0)
+        return j == NULL ? -1 : 0;
+    cJSON_Delete(j);
+    return -1;
 }
 
 /* A fixed JSON value from YAML, kept until the set is freed. */
@@ -398,7 +406,10 @@ static const cJSON *owned_json(loader *ld, const ynode *n)
         ld->errors += (int)(ld->dl->errors - before) + (ld->dl->errors == before);
         return NULL;
     }
-    arena_defer(ld->a, own_json, j);
+    if (policy_defer_json(ld->a, j) != 0) {
+        ld->errors++;
+        return NULL;
+    }
     return j;
 }
 

@@ -18,6 +18,10 @@ typedef struct loader {
     const char *names[POLICY_MAX_VARIABLES + 8];
 } loader;
 
+/* Hands 'j' to arena 'a': it is deleted when the arena is reset or freed. Returns 0, or -1
+ * (out of memory) after deleting 'j' at once. NULL is accepted (returns -1). */
+int policy_defer_json(arena *a, cJSON *j);
+
 /* Compiles the expression in scalar 'n' with the loader's declarations; NULL on errors. */
 const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);
 

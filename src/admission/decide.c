@@ -45,7 +45,7 @@ static const char *join(const policy_outcome *o, enum policy_action action, aren
     for (size_t i = 0; i < o->n_findings; i++) {
         if (o->findings[i].action != action)
             continue;
-        out = out ? arena_sprintf(a, "%s; %s", out, o->findings[i].message)
+        out = out ? arena_cat(a, out, "; ", o->findings[i].message)
                   : arena_strdup(a, o->findings[i].message);
         if (out == NULL)
             return NULL;
@@ -71,7 +71,7 @@ static int fill_response(const policy_outcome *o, arena *a, admission_response *
             warnings[resp->n_warnings++] = f->message;
         else if (f->action == POLICY_AUDIT)
             audit[resp->n_audit++] = (admission_kv){
-                arena_sprintf(a, "streamguard.dev/%s", f->policy->name), f->message};
+                arena_cat(a, "streamguard.dev/", f->policy->name), f->message};
         else if (reason == NULL)
             reason = f->reason ? f->reason : "Forbidden";
     }

@@ -61,11 +61,19 @@ typedef struct checker {
     int errors;
 } checker;
 
-static bool is_var(const checker *k, const char *name)
+/* The slot of the innermost comprehension variable called 'name', or -1. */
+static int scope_slot(const checker *k, const char *name)
 {
     for (int i = k->nscope - 1; i >= 0; i--)
         if (strcmp(k->scope[i], name) == 0)
-            return true;
+            return i;
+    return -1;
+}
+
+static bool is_var(const checker *k, const char *name)
+{
+    if (scope_slot(k, name) >= 0)
+        return true;
     for (size_t i = 0; k->decls && i < k->decls->n_vars; i++)
         if (strcmp(k->decls->vars[i], name) == 0)
             return true;
@@ -76,9 +84,8 @@ static bool is_var(const checker *k, const char *name)
  * comprehension variable of that name hides it. */
 static int32_t decl_index(const checker *k, const char *name)
 {
-    for (int i = k->nscope - 1; i >= 0; i--)
-        if (strcmp(k->scope[i], name) == 0)
-            return -1;
+    if (scope_slot(k, name) >= 0)
+        return -1;
     for (size_t i = 0; k->decls && i < k->decls->n_vars; i++)
         if (strcmp(k->decls->vars[i], name) == 0)
             return (int32_t)i;
@@ -103,6 +110,11 @@ static bool is_type_name(const char *name)
 
 static void check_ident(checker *k, expr_node *n)
 {
+    int slot = scope_slot(k, n->name);
+    if (slot >= 0) { /* evaluation finds it by slot, with no string comparison */
+        n->local = (int16_t)slot;
+        return;
+    }
     if (is_var(k, n->name)) {
         n->decl = decl_index(k, n->name);
         return;
@@ -197,7 +209,11 @@ static const char *dotted(arena *a, const expr_node *n)
  * longest qualified name first: with a binding "a.b", a.b.c is that binding's field c). */
 static void check_select(checker *k, expr_node *n)
 {
-    const char *q = dotted(k->a, n);
+    const expr_node *root = n;
+    while (root->op == N_SELECT)
+        root = root->a;
+    /* a chain on a comprehension variable (e.g. d.path) is a field of that variable */
+    const char *q = root->op == N_IDENT && scope_slot(k, root->name) >= 0 ? NULL : dotted(k->a, n);
     if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var))) {
         n->qualified = q;
         n->decl = decl_index(k, q);
@@ -213,6 +229,21 @@ static void check_select(checker *k, expr_node *n)
         return;
     }
     check_node(k, n->a);
+}
+
+/* true when every key of map literal 'n' is a string literal and no two are equal: then
+ * evaluation need not look for repeated keys. */
+static bool literal_keys_distinct(const expr_node *n)
+{
+    for (uint32_t i = 0; i + 1 < n->nargs; i += 2) {
+        const expr_node *k = n->args[i];
+        if (k->op != N_LIT || k->lit.kind != EXPR_STRING)
+            return false;
+        for (uint32_t j = 0; j < i; j += 2)
+            if (expr_equal(&k->lit, &n->args[j]->lit))
+                return false;
+    }
+    return true;
 }
 
 static void check_node(checker *k, expr_node *n)
@@ -234,9 +265,13 @@ static void check_node(checker *k, expr_node *n)
         }
         return;
     case N_LIST:
+        for (uint32_t i = 0; i < n->nargs; i++)
+            check_node(k, n->args[i]);
+        return;
     case N_MAP:
         for (uint32_t i = 0; i < n->nargs; i++)
             check_node(k, n->args[i]);
+        n->distinct_keys = literal_keys_distinct(n);
         return;
     default:
         check_node(k, n->a);

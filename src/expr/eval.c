@@ -201,6 +201,8 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
 static expr_value lookup(evalctx *e, const expr_node *n)
 {
     expr_value v;
+    if (n->local >= 0)
+        return e->locals[n->local].v;
     if (n->is_type)
         return n->lit;
     if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
@@ -262,7 +264,7 @@ static expr_value eval_map(evalctx *e, const expr_node *n)
             v = *v.v.opt;
         }
         expr_value dup;
-        if (ev_map_find(&out, &k, &dup))
+        if (!n->distinct_keys && ev_map_find(&out, &k, &dup))
             return ERR(e, "expr.duplicate_key", n->args[i]->span, "Failed with repeated key");
         m->kv[2 * m->n] = k;
         m->kv[2 * m->n + 1] = v;

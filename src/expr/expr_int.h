@@ -69,6 +69,9 @@ struct expr_node {
     const struct expr_regex *re; /* N_CALL matches() with a literal pattern, compiled once */
     const char *qualified; /* N_SELECT chain of plain names ("a.b.c"): may name a binding */
     int32_t decl;          /* N_IDENT, qualified N_SELECT: index of the declared name, or -1 */
+    int16_t local;         /* N_IDENT of a comprehension variable: its slot (the number of
+                            * comprehensions around its own), or -1 */
+    bool distinct_keys;    /* N_MAP: every key is a string literal, no two alike */
     uint16_t height;       /* longest path to a leaf; capped against deep recursion */
 };
 

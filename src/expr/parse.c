@@ -85,6 +85,7 @@ static expr_node *new_node(parser *p, enum node_op op, expr_span span)
     n->span = span;
     n->height = 1;
     n->decl = -1;
+    n->local = -1;
     return n;
 }
 

@@ -183,8 +183,8 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
         f->v = v;
         f->cap = cap;
     }
-    const char *text = field ? arena_sprintf(f->a, "[%s] %s: %s", p->name, field, msg)
-                             : arena_sprintf(f->a, "[%s] %s", p->name, msg);
+    const char *text = field ? arena_cat(f->a, "[", p->name, "] ", field, ": ", msg)
+                             : arena_cat(f->a, "[", p->name, "] ", msg);
     if (text == NULL)
         return -1;
     f->v[f->n++] = (policy_finding){.policy = p, .result = res, .action = act, .message = text,

@@ -215,7 +215,7 @@ static void flatten(flat *f, const cJSON *obj, const char *prefix, int depth)
             return;
         const char *key = e->string ? e->string : "";
         if (prefix != NULL)
-            key = arena_sprintf(f->a, "%s.%s", prefix, key);
+            key = arena_cat(f->a, prefix, ".", key);
         if (cJSON_IsObject(e) && key != NULL && depth < 100) {
             flatten(f, e, key, depth + 1);
             continue;

@@ -161,6 +161,26 @@ char *arena_strdup(arena *a, const char *s)
     return arena_strndup(a, s, strlen(s));
 }
 
+char *arena_strcat(arena *a, const char *const *parts, size_t n)
+{
+    size_t len[16], total = 0;
+    if (n > sizeof len / sizeof len[0])
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        len[i] = strlen(parts[i]);
+        total += len[i];
+    }
+    char *out = arena_alloc(a, total + 1), *p = out;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i], len[i]);
+        p += len[i];
+    }
+    *p = '\0';
+    return out;
+}
+
 char *arena_sprintf(arena *a, const char *fmt, ...)
 {
     va_list ap;

@@ -39,6 +39,14 @@ char *arena_strdup(arena *a, const char *s);
 /* Returns an arena-owned string formatted like printf, or NULL. */
 char *arena_sprintf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Returns an arena-owned concatenation of the 'n' C strings 'parts' (none NULL), or NULL.
+ * Several times faster than arena_sprintf("%s%s", ...) on hot paths; arena_cat() takes the
+ * strings as arguments. */
+char *arena_strcat(arena *a, const char *const *parts, size_t n);
+#define arena_cat(a, ...)                                                                      \
+    arena_strcat((a), (const char *const[]){__VA_ARGS__},                                      \
+                 sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 /* Registers 'fn(ptr)' to run when 'a' is freed, in reverse order of registration: for
  * resources owned by something allocated in 'a' (a compiled regex). Returns 0, or -1 when
  * the cap is reached, in which case 'fn(ptr)' is called at once so nothing leaks. */

@@ -10,7 +10,8 @@
  * does: "engine" is admission_decide() on the decoded request (the policy engine and the
  * response it builds), "round trip" is admission_process() on the raw body (JSON decode,
  * decide, encode), which is all the server adds to TLS and HTTP. Prints a Markdown table of
- * medians and 99th percentiles. Usage: bench_engine [N] [POLICY_DIR] */
+ * medians and 99th percentiles. Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the
+ * three reviews above when none is given). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,13 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100000;
     const char *dir = argc > 2 ? argv[2] : "policies";
-    static const char *const reviews[] = {
+    static const char *const shipped[] = {
         "tests/fixtures/admission/flinkdeployment-create-v1.json",
         "tests/bench/flinkdeployment-typical-v1.json",
         "tests/fixtures/admission/k8ssandracluster-create-v1.json",
     };
+    const char *const *reviews = argc > 3 ? (const char *const *)argv + 3 : shipped;
+    size_t n_reviews = argc > 3 ? (size_t)argc - 3 : sizeof shipped / sizeof shipped[0];
     diag_list dl;
     diag_list_init(&dl);
     policy_set *set = policy_set_load_dir(dir, &dl);
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
     printf("%zu policies from %s, %ld reviews each, compiled once\n\n", n_policies, dir, n);
     printf("| review | endpoint | verdict | engine median µs | engine p99 µs | round trip median µs | round trip p99 µs |\n");
     printf("|---|---|---|---:|---:|---:|---:|\n");
-    for (size_t r = 0; r < sizeof reviews / sizeof reviews[0]; r++) {
+    for (size_t r = 0; r < n_reviews; r++) {
         buf body;
         buf_init(&body, (size_t)4 << 20);
         if (file_read(reviews[r], body.cap, &body, &dl) != 0) {
@@ -109,7 +112,7 @@ int main(int argc, char **argv)
                 free(res.body);
             }
             stats(samples, n, &rm, &r99);
-            const char *name = strrchr(reviews[r], '/') + 1;
+            const char *name = strrchr(reviews[r], '/') ? strrchr(reviews[r], '/') + 1 : reviews[r];
             printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2f |\n", name,
                    m == 0 ? "/validate" : "/mutate", verdict, em, e99, rm, r99);
             admission_request_free(req);

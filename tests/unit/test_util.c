@@ -46,6 +46,10 @@ static void test_arena_large_and_strings(void **state)
     assert_string_equal(arena_strdup(a, "héllo"), "héllo");
     assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
     assert_string_equal(arena_sprintf(a, "%d-%s", 42, "x"), "42-x");
+    assert_string_equal(arena_cat(a, "[", "p", "] ", "", "msg"), "[p] msg");
+    assert_string_equal(arena_cat(a, ""), "");
+    const char *parts[17] = {0};
+    assert_null(arena_strcat(a, parts, 17)); /* more parts than it takes */
     assert_null(arena_strdup(a, NULL));
     assert_true(arena_used(a) >= (1 << 20) + 100000);
     arena_free(a);

@@ -587,12 +587,16 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
 static expr_value eval_comp(evalctx *e, const expr_node *n)
 {
     expr_value r = eval(e, n->a);
-    if (ev_is_error(&r))
+    /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
+    if (ev_is_error(&r) && n->sub != M_BIND)
         return r;
     if (!push_local(e, n->name))
         return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
     expr_value v;
-    if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
+    if (n->sub == M_BIND) {
+        e->locals[e->nlocals - 1].v = r;
+        v = eval(e, n->b);
+    } else if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
         v = eval_opt_comp(e, n, &r);
     else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
         v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));

@@ -47,7 +47,7 @@ enum node_op {
 
 enum bin_op { B_ADD, B_SUB, B_MUL, B_DIV, B_MOD, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_IN };
 
-enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_OPT_FLAT_MAP };
+enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_OPT_FLAT_MAP, M_BIND };
 
 typedef struct expr_node expr_node;
 struct expr_node {
@@ -59,7 +59,8 @@ struct expr_node {
     expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
     const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
     uint32_t name_len; /* N_SELECT: the field name's length, so evaluation needs no strlen */
-    expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform */
+    expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform;
+                           * cel.bind: a the bound value, b the body */
     expr_node **args;     /* N_CALL arguments; N_LIST items; N_MAP key, value, key, ... */
     uint8_t *opt;         /* N_LIST/N_MAP: which entries are optional (?x) */
     uint32_t nargs;

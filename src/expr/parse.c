@@ -1,8 +1,8 @@
 /* parse.c - CEL grammar to a syntax tree, by recursive descent.
  *
  * Precedence, lowest first: ?:  ||  &&  relations (== != < <= > >= in)  + -  * / %  unary ! -
- * member (. [] calls). Macros (has, all, exists, exists_one, map, filter, optMap, optFlatMap)
- * are recognised here and become N_HAS / N_COMP nodes. Every node keeps its byte span.
+ * member (. [] calls). Macros (has, all, exists, exists_one, map, filter, optMap, optFlatMap,
+ * cel.bind) are recognised here and become N_HAS / N_COMP nodes. Every node keeps its byte span.
  * Nesting depth and tree height are capped (expr.limit) so that hostile input can neither
  * exhaust the stack here nor in the evaluator. After an error the parser skips a token and
  * goes on, so one pass reports several errors (capped). */
@@ -194,13 +194,35 @@ static expr_node *member_macro(parser *p, expr_node *target, const char *name, e
     return NULL;
 }
 
+/* cel.bind(name, value, body): 'body' sees 'value' as 'name' (cel-go's bindings extension).
+ * An N_COMP whose range is the value and whose step is the body. */
+static expr_node *bind_macro(parser *p, expr_node **args, expr_span span)
+{
+    if (!is_simple_ident(args[0])) {
+        perr(p, args[0] ? args[0]->span : span, "expr.syntax",
+             "the first argument of cel.bind() must be a simple name");
+        return error_node(p, span);
+    }
+    expr_node *n = new_node(p, N_COMP, span);
+    if (n == NULL)
+        return NULL;
+    n->sub = M_BIND;
+    n->name = args[0]->name;
+    n->a = args[1];
+    n->b = args[2];
+    return grow(p, n);
+}
+
 static expr_node *parse_call(parser *p, expr_node *target, const char *name, expr_span start)
 {
     expr_node **args;
     uint32_t nargs = parse_args(p, &args, T_RPAREN, NULL, false);
     expr_span span = {start.start, p->cur.span.end};
     expect(p, T_RPAREN, "after the arguments");
-    if (target != NULL) {
+    if (target != NULL && target->op == N_IDENT && strcmp(target->name, "cel") == 0 &&
+        strcmp(name, "bind") == 0 && nargs == 3) {
+        return bind_macro(p, args, span);
+    } else if (target != NULL) {
         expr_node *m = member_macro(p, target, name, args, nargs, span);
         if (m != NULL)
             return m;

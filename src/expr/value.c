@@ -136,9 +136,13 @@ bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
         /* JSON keys are C strings: a key holding a NUL matches none */
         if (key->kind != EXPR_STRING || memchr(key->v.s, '\0', key->len) != NULL)
             return false;
+        char first = key->len ? key->v.s[0] : '\0';
         for (const cJSON *c = m->v.j->child; c != NULL; c = c->next) {
-            /* no strlen: equal over key->len bytes, none of them NUL, then c->string ends */
-            if (strncmp(c->string, key->v.s, key->len) == 0 && c->string[key->len] == '\0') {
+            /* no strlen: equal over key->len bytes, none of them NUL, then c->string ends;
+             * the first byte tried inline, as most keys differ there */
+            if (c->string[0] == first &&
+                (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
+                c->string[key->len] == '\0') {
                 *out = expr_from_json(c);
                 return true;
             }
@@ -148,7 +152,8 @@ bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
     if (key->kind == EXPR_STRING) { /* the usual case: compare strings directly */
         for (uint32_t i = 0; i < m->v.map->n; i++) {
             const expr_value *k = &m->v.map->kv[2 * i];
-            if (k->kind == EXPR_STRING && k->len == key->len && memcmp(k->v.s, key->v.s, key->len) == 0) {
+            if (k->kind == EXPR_STRING && k->len == key->len &&
+                (key->len == 0 || (k->v.s[0] == key->v.s[0] && memcmp(k->v.s, key->v.s, key->len) == 0))) {
                 *out = m->v.map->kv[2 * i + 1];
                 return true;
             }

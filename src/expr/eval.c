@@ -221,9 +221,7 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
 
 static expr_value lookup(evalctx *e, const expr_node *n)
 {
-    expr_value v;
-    if (n->local >= 0)
-        return e->locals[n->local].v;
+    expr_value v; /* comprehension variables never get here: eval() answers them */
     if (n->is_type)
         return n->lit;
     if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
@@ -657,6 +655,8 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.steps = 0;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     e.nlocals = 0;
+    /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
+     * comprehension variable, and inlined here they would read the unset locals */
     if (++e.steps > e.max_steps)
         return step_limit(&e, p->root);
     return node_fns[p->root->op](&e, p->root);

@@ -8,18 +8,9 @@ import sys
 
 import yaml
 
+from tally import check, finish
+
 out, tls_crt = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok - {name}")
-    else:
-        failed += 1
-        print(f"FAIL - {name}" + (f": {detail}" if detail else ""))
 
 
 def load(name):
@@ -180,5 +171,4 @@ check("monitoring: the dashboard is labelled for Grafana's sidecar and charts th
                                    "streamguard_tls_certificate_not_after_seconds", "streamguard_reloads_total",
                                    "streamguard_ready", "streamguard_policies"]))
 
-print(f"\ndeploy: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("deploy")

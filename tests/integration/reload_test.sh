@@ -12,25 +12,14 @@
 # Set WRAP to run the server under a tool. Prints "N passed, N failed" last.
 set -u
 
-BIN=$(realpath "$1")
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-FIX="$ROOT/tests/fixtures/admission"
-WRAP=${WRAP:-}
-TMP=$(mktemp -d)
-PASS=0
-FAIL=0
-SLOW=1
-[ -n "$WRAP" ] && SLOW=4
+. "$(dirname "$0")/lib.sh"
+
 ROTATIONS=${ROTATIONS:-20}
 cleanup() {
     jobs -p | xargs -r kill 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
-not_ok() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
 # kubelet_update DIR SRC...: a new "..data" for DIR holding copies of the SRC files, swapped in
 # with one rename; the visible names are symlinks through "..data".
@@ -84,16 +73,7 @@ mkdir -p "$TMP/certs" "$TMP/policies"
 kubelet_update "$TMP/certs" "$TMP/gen/0/tls.crt" "$TMP/gen/0/tls.key"
 kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
 
-LOG="$TMP/server.log"
-$WRAP "$BIN" serve --listen 127.0.0.1:0 --threads 2 --tls-cert "$TMP/certs/tls.crt" \
-    --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" --tls-server-name localhost 2>"$LOG" &
-PID=$!
-for _ in $(seq 1 $((300 * SLOW))); do
-    PORT=$(grep 'listening' "$LOG" 2>/dev/null | grep -o 'port=[0-9]*' | grep -o '[0-9]*$')
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "${PORT:-}" ] || { echo "the server did not start"; cat "$LOG"; exit 1; }
+start_server server --threads 2 --tls-server-name localhost || exit 1
 URL="https://localhost:$PORT/validate"
 CURL=(curl -sS --max-time $((10 * SLOW)) --cacert "$TMP/cas.pem" -H 'Content-Type: application/json'
       --data-binary @"$FIX/flinkdeployment-create-v1.json")
@@ -201,6 +181,4 @@ kill -TERM "$PID"
 wait "$PID"
 check "the server exits 0" test $? -eq 0
 
-echo
-echo "reload: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish reload

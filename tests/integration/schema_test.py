@@ -3,26 +3,15 @@
 policy and every valid fixture validates; the schema mistakes of the lint fixtures do not."""
 import glob
 import json
-import sys
 
 import jsonschema
 import yaml
 
+from tally import check, finish
+
 schema = json.load(open("docs/policy.schema.json"))
 jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)
-passed = failed = 0
-
-
-def expect(name, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok - {name}")
-    else:
-        failed += 1
-        print(f"FAIL - {name}")
-
 
 good = sorted(glob.glob("policies/*.yaml")) + sorted(glob.glob("tests/fixtures/policy/engine/*.yaml")) + \
     sorted(glob.glob("tests/fixtures/policy/check/*.yaml")) + ["tests/fixtures/policy/lint/good.yaml"]
@@ -31,10 +20,9 @@ for path in good:
         if doc is None:
             continue
         errors = [e.message for e in validator.iter_errors(doc)]
-        expect(f"{path} document {i + 1} validates" + (f" ({errors[0]})" if errors else ""), not errors)
+        check(f"{path} document {i + 1} validates" + (f" ({errors[0]})" if errors else ""), not errors)
 for path in ["tests/fixtures/policy/lint/bad-schema.yaml", "tests/fixtures/policy/lint/bad-expressions.yaml"]:
     doc = next(yaml.safe_load_all(open(path)))
-    expect(f"{path} is refused", any(True for _ in validator.iter_errors(doc)))
+    check(f"{path} is refused", any(True for _ in validator.iter_errors(doc)))
 
-print(f"\nschema: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish("schema")

@@ -9,15 +9,7 @@
 # fails the test. Prints "N passed, N failed" last; exits 1 if anything failed.
 set -u
 
-BIN=$(realpath "$1")
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-FIX="$ROOT/tests/fixtures/admission"
-WRAP=${WRAP:-}
-TMP=$(mktemp -d)
-PASS=0
-FAIL=0
-SLOW=1
-[ -n "$WRAP" ] && SLOW=4 # valgrind is several times slower: stretch the waits
+. "$(dirname "$0")/lib.sh"
 
 # The sleeps that hold client connections open are direct children (exec sleep in a process
 # substitution): reap them so that nothing outlives the test or holds its output pipe.
@@ -28,33 +20,6 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
-not_ok() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
-check() { # check NAME COMMAND...: passes when the command succeeds
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-# start_server NAME [serve options]: sets PID and PORT; logs go to $TMP/NAME.log.
-start_server() {
-    local name=$1
-    shift
-    LOG="$TMP/$name.log"
-    $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" \
-        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "$@" 2>"$LOG" &
-    PID=$!
-    for _ in $(seq 1 $((300 * SLOW))); do
-        PORT=$(grep 'listening' "$LOG" 2>/dev/null | grep -o 'port=[0-9]*\|"port":[0-9]*' | grep -o '[0-9]*$')
-        [ -n "$PORT" ] && return 0
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server $name did not start:" >&2
-    cat "$LOG" >&2
-    return 1
-}
 
 # stop_server: SIGTERM, then wait; returns the server's exit code.
 stop_server() {
@@ -412,6 +377,4 @@ if [ -n "$WRAP" ]; then
     check "no valgrind errors in the server logs" bash -c "! grep -l 'ERROR SUMMARY: [1-9]\|definitely lost: [1-9]\|indirectly lost: [1-9]' $ROOT/build/valgrind-*.log 2>/dev/null | grep -q ."
 fi
 
-echo
-echo "integration: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish integration

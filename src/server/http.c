@@ -336,7 +336,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void log_request(const struct request *r, enum MHD_RequestTerminationCode toe, double secs)
 {
-    char q1[256], q2[256], q3[256];
     bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
     enum log_level lv = review || r->status >= 400 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
                             ? LOG_INFO
@@ -345,19 +344,21 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
         return;
     const char *decision = r->decision >= 0 ? admission_decision_name(r->decision) : "-";
     const char *end = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted";
+    /* Every value goes through the field writer, which escapes it: uid, kind, namespace and
+     * name come from the request and may hold anything. */
     if (review && r->res.uid != NULL)
-        log_msg(lv, "http",
-                "msg=review endpoint=%s status=%d uid=%s op=%s kind=%s ns=%s name=%s "
-                "decision=%s dry_run=%s warnings=%zu patched=%s ms=%.3f end=%s reason=%s",
-                metrics_endpoint_name(r->ep), r->status, log_quote(q1, sizeof q1, r->res.uid),
-                r->res.operation, r->res.kind, r->res.namespace_,
-                log_quote(q2, sizeof q2, r->res.name), decision, r->res.dry_run ? "true" : "false",
-                r->res.n_warnings, r->res.patched ? "true" : "false", secs * 1e3, end,
-                log_quote(q3, sizeof q3, r->res.denied_by ? r->res.denied_by : r->reason));
+        log_event(lv, "http", LOG_S("msg", "review"), LOG_S("endpoint", metrics_endpoint_name(r->ep)),
+                  LOG_I("status", r->status), LOG_S("uid", r->res.uid),
+                  LOG_S("op", r->res.operation), LOG_S("kind", r->res.kind),
+                  LOG_S("ns", r->res.namespace_), LOG_S("name", r->res.name),
+                  LOG_S("decision", decision), LOG_B("dry_run", r->res.dry_run),
+                  LOG_I("warnings", r->res.n_warnings), LOG_B("patched", r->res.patched),
+                  LOG_F("ms", secs * 1e3), LOG_S("end", end),
+                  LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
     else
-        log_msg(lv, "http", "msg=request endpoint=%s method=%s status=%d ms=%.3f end=%s reason=%s",
-                metrics_endpoint_name(r->ep), log_quote(q1, sizeof q1, r->method), r->status,
-                secs * 1e3, end, log_quote(q3, sizeof q3, r->reason));
+        log_event(lv, "http", LOG_S("msg", "request"), LOG_S("endpoint", metrics_endpoint_name(r->ep)),
+                  LOG_S("method", r->method), LOG_I("status", r->status), LOG_F("ms", secs * 1e3),
+                  LOG_S("end", end), LOG_S("reason", r->reason));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -392,12 +393,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512], q[600];
+    char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
         msg[--n] = '\0';
-    log_debug("mhd", "msg=%s", log_quote(q, sizeof q, msg));
+    log_debug("mhd", LOG_S("msg", msg));
 }
 
 int server_parse_listen(const char *listen, char *host, size_t host_cap, unsigned *port,

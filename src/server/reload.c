@@ -48,14 +48,15 @@ static long long now_ms(void)
 
 static void log_diags(const char *what, const diag_list *dl)
 {
-    char q[600];
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s reload failed; still serving the previous one", what);
     for (size_t i = 0; i < dl->count; i++) {
         const diag *d = &dl->items[i];
         char where[300] = "";
         if (d->at.file != NULL)
             snprintf(where, sizeof where, "%s:%d:%d", d->at.file, d->at.line, d->at.col);
-        log_warn("reload", "msg=\"%s reload failed; still serving the previous one\" at=%s code=%s reason=%s",
-                 what, where[0] ? where : "-", d->code, log_quote(q, sizeof q, d->msg));
+        log_warn("reload", LOG_S("msg", msg), LOG_S("at", where[0] ? where : "-"),
+                 LOG_S("code", d->code), LOG_S("reason", d->msg));
     }
 }
 
@@ -83,14 +84,14 @@ static void reload_cert(reloader *r)
         r->cert_pem = strdup(pair.cert_pem);
         metrics_reload_done(METRICS_RELOAD_CERT, true);
         metrics_set_cert_not_after(pair.info.not_after);
-        log_info("reload", "msg=\"certificate reloaded\" cert_serial=%s cert_not_after=%lld",
-                 pair.info.serial, pair.info.not_after);
+        log_info("reload", LOG_S("msg", "certificate reloaded"), LOG_S("cert_serial", pair.info.serial),
+                 LOG_I("cert_not_after", pair.info.not_after));
         if (r->cfg.server_name != NULL && !tls_cert_covers_host(pair.cert_pem, r->cfg.server_name))
-            log_warn("reload", "msg=\"the new certificate does not name the service\" server_name=%s",
-                     r->cfg.server_name);
+            log_warn("reload", LOG_S("msg", "the new certificate does not name the service"),
+                     LOG_S("server_name", r->cfg.server_name));
         long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
         if (days_left < 7)
-            log_warn("reload", "msg=\"certificate expires soon\" days_left=%lld", days_left);
+            log_warn("reload", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
     }
     tls_pair_clear(&pair);
     diag_list_clear(&dl);
@@ -112,7 +113,7 @@ static void reload_policies(reloader *r)
     server_set_policies(r->cfg.srv, set);
     metrics_reload_done(METRICS_RELOAD_POLICIES, true);
     metrics_set_policy_count((long)n);
-    log_info("reload", "msg=\"policies reloaded\" policy_count=%zu", n);
+    log_info("reload", LOG_S("msg", "policies reloaded"), LOG_I("policy_count", n));
     diag_list_clear(&dl);
 }
 
@@ -201,8 +202,8 @@ static void add_watch(reloader *r, int slot, const char *path, bool is_dir, unsi
                                         IN_ONLYDIR);
     r->wd_kind[slot] = kind;
     if (r->wd[slot] < 0)
-        log_warn("reload", "msg=\"cannot watch a directory; reload it with SIGHUP\" dir=%s error=\"%s\"",
-                 dir, strerror(errno));
+        log_warn("reload", LOG_S("msg", "cannot watch a directory; reload it with SIGHUP"),
+                 LOG_S("dir", dir), LOG_S("error", strerror(errno)));
 }
 
 reloader *reloader_start(const reload_config *cfg, const char *serving_cert_pem)
@@ -221,7 +222,8 @@ reloader *reloader_start(const reload_config *cfg, const char *serving_cert_pem)
     }
     r->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->ino < 0) {
-        log_warn("reload", "msg=\"inotify is not available; reload with SIGHUP\" error=\"%s\"", strerror(errno));
+        log_warn("reload", LOG_S("msg", "inotify is not available; reload with SIGHUP"),
+                 LOG_S("error", strerror(errno)));
     } else {
         add_watch(r, 0, cfg->cert_file, false, WANT_CERT);
         add_watch(r, 1, cfg->key_file, false, WANT_CERT);
@@ -243,7 +245,7 @@ void reloader_request(reloader *r, bool cert, bool policies)
 {
     unsigned char f = (unsigned char)((cert ? WANT_CERT : 0) | (policies ? WANT_POLICIES : 0));
     if (r != NULL && f != 0 && write(r->wake[1], &f, 1) != 1)
-        log_warn("reload", "msg=\"cannot signal the reload thread\"");
+        log_warn("reload", LOG_S("msg", "cannot signal the reload thread"));
 }
 
 void reloader_stop(reloader *r)

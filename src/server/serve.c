@@ -166,9 +166,9 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
 
 static void log_diags(const diag_list *dl)
 {
-    char line[2048], q[2100];
+    char line[2048];
     for (size_t i = 0; i < dl->count; i++)
-        log_error("serve", "msg=%s", log_quote(q, sizeof q, diag_format(&dl->items[i], line, sizeof line)));
+        log_error("serve", LOG_S("msg", diag_format(&dl->items[i], line, sizeof line)));
 }
 
 /* Loads the policies; a set with any error is refused as a whole. */
@@ -185,17 +185,17 @@ static policy_set *load_policies(const char *dir, diag_list *dl)
 
 static void drain(server *s, const struct serve_opts *o, int sig)
 {
-    log_info("serve", "msg=draining signal=%s in_flight=%ld drain_delay_s=%u",
-             sig == SIGTERM ? "SIGTERM" : "SIGINT", metrics_in_flight(), o->drain_delay_s);
+    log_info("serve", LOG_S("msg", "draining"), LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+             LOG_I("in_flight", metrics_in_flight()), LOG_I("drain_delay_s", o->drain_delay_s));
     server_begin_drain(s);
     if (o->drain_delay_s > 0)
         sleep(o->drain_delay_s);
     server_stop_accepting(s);
     if (!server_wait_idle(s, o->drain_timeout_s * 1000u))
-        log_warn("serve", "msg=\"drain timeout; closing requests still in flight\" in_flight=%ld",
-                 metrics_in_flight());
+        log_warn("serve", LOG_S("msg", "drain timeout; closing requests still in flight"),
+                 LOG_I("in_flight", metrics_in_flight()));
     server_free(s);
-    log_info("serve", "msg=stopped");
+    log_info("serve", LOG_S("msg", "stopped"));
 }
 
 static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o, const sigset_t *set)
@@ -205,7 +205,7 @@ static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o,
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_info("serve", "msg=\"SIGHUP: reloading the certificate and the policies\"");
+            log_info("serve", LOG_S("msg", "SIGHUP: reloading the certificate and the policies"));
             reloader_request(rl, true, true);
             continue;
         }
@@ -237,7 +237,7 @@ int server_cmd_serve(int argc, char **argv)
     policy_set_items(policies, &n_policies);
     long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
     if (days_left < 7)
-        log_warn("serve", "msg=\"certificate expires soon\" days_left=%lld", days_left);
+        log_warn("serve", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
     metrics_set_cert_not_after(pair.info.not_after);
 
     sigset_t set;
@@ -273,17 +273,18 @@ int server_cmd_serve(int argc, char **argv)
     metrics_reload_done(METRICS_RELOAD_POLICIES, true);
     metrics_set_policy_count((long)n_policies);
     if (o.server_name != NULL && !tls_cert_covers_host(pair.cert_pem, o.server_name))
-        log_warn("serve", "msg=\"the certificate does not name the service\" server_name=%s", o.server_name);
+        log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
+                 LOG_S("server_name", o.server_name));
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
                             .policy_dir = o.policies, .server_name = o.server_name};
     reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
     if (rl == NULL)
-        log_warn("serve", "msg=\"the reload thread did not start; certificates and policies are fixed\"");
-    char q[300];
-    log_info("serve", "msg=listening listen=%s port=%u threads=%u policies=%s policy_count=%zu "
-             "enforcement=%s cert_serial=%s cert_not_after=%lld",
-             o.cfg.listen, server_port(s), o.cfg.threads, log_quote(q, sizeof q, o.policies),
-             n_policies, o.cfg.warn_only ? "warn" : "deny", pair.info.serial, pair.info.not_after);
+        log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and policies are fixed"));
+    log_info("serve", LOG_S("msg", "listening"), LOG_S("listen", o.cfg.listen),
+             LOG_I("port", server_port(s)), LOG_I("threads", o.cfg.threads),
+             LOG_S("policies", o.policies), LOG_I("policy_count", n_policies),
+             LOG_S("enforcement", o.cfg.warn_only ? "warn" : "deny"),
+             LOG_S("cert_serial", pair.info.serial), LOG_I("cert_not_after", pair.info.not_after));
     server_set_ready(s, true);
     int rc = wait_for_signals(s, rl, &o, &set);
     tls_pair_clear(&pair);

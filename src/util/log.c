@@ -1,13 +1,15 @@
-/* log.c - logfmt and JSON event lines; see log.h. */
+/* log.c - logfmt and JSON event lines from typed fields; see log.h. */
 #include "log.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #define LOG_LINE_MAX 8192
+#define LOG_TAIL     8 /* kept free for what closes a cut line: '"', '}', '\n', NUL */
 
 static enum log_format log_fmt = LOG_FORMAT_LOGFMT;
 static enum log_level log_min = LOG_INFO;
@@ -49,6 +51,35 @@ bool log_enabled(enum log_level lv)
     return lv >= log_min;
 }
 
+/* The line being built. Once a piece does not fit, 'full' is set and the rest is dropped,
+ * so a cut line never ends in half an escape. */
+typedef struct line {
+    char *p;
+    size_t n, cap; /* cap excludes LOG_TAIL */
+    bool full;
+} line;
+
+static void put(line *l, const char *s, size_t len)
+{
+    if (l->full || l->n + len > l->cap) {
+        l->full = true;
+        return;
+    }
+    memcpy(l->p + l->n, s, len);
+    l->n += len;
+}
+
+static void puts_(line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+/* The tail is reserved, so closing characters always fit. */
+static void put_tail(line *l, char c)
+{
+    l->p[l->n++] = c;
+}
+
 static bool is_bare(const char *s)
 {
     if (*s == '\0')
@@ -61,176 +92,131 @@ static bool is_bare(const char *s)
     return true;
 }
 
-const char *log_quote(char *dst, size_t cap, const char *s)
+/* Writes 's' quoted and escaped. Valid UTF-8 is copied; a byte that is not becomes \xNN in
+ * logfmt and U+FFFD in JSON. A value cut by the line cap is still closed with its quote. */
+static void put_string(line *l, const char *s, bool json)
 {
-    if (s == NULL)
-        return "-";
-    if (is_bare(s))
-        return s;
-    size_t n = 0;
-    if (cap < 3)
-        return "\"\"";
-    dst[n++] = '"';
-    for (; *s && n + 3 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            dst[n++] = '\\';
-            dst[n++] = (char)c;
-        } else if (c == '\n') {
-            dst[n++] = '\\';
-            dst[n++] = 'n';
-        } else if (c < ' ') {
-            dst[n++] = ' ';
-        } else {
-            dst[n++] = (char)c;
-        }
+    size_t len = strlen(s);
+    if (!json && is_bare(s) && l->n + len <= l->cap) {
+        put(l, s, len);
+        return;
     }
-    dst[n++] = '"';
-    dst[n] = '\0';
-    return dst;
-}
-
-/* Appends 'c' to out[*n] when it fits, keeping room for the final NUL. */
-static void put(char *out, size_t cap, size_t *n, char c)
-{
-    if (*n + 1 < cap)
-        out[(*n)++] = c;
-}
-
-static void put_json_str(char *out, size_t cap, size_t *n, const char *s, size_t len)
-{
-    put(out, cap, n, '"');
-    for (size_t i = 0; i < len; i++) {
+    put(l, "\"", 1); /* fits: put_field checked the room for key and quote */
+    for (size_t i = 0; i < len && !l->full;) {
         unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        size_t n = utf8_seq_len(s + i, len - i);
         if (c == '"' || c == '\\') {
-            put(out, cap, n, '\\');
-            put(out, cap, n, (char)c);
-        } else if (c < ' ') {
-            char esc[8];
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(l, esc, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            put(l, esc, 2);
+        } else if (c < ' ' || c == 0x7f) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            for (char *e = esc; *e; e++)
-                put(out, cap, n, *e);
-        } else {
-            put(out, cap, n, (char)c);
-        }
-    }
-    put(out, cap, n, '"');
-}
-
-static bool is_json_number(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (i < len && s[i] == '-')
-        i++;
-    size_t digits = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') {
-        i++;
-        digits++;
-    }
-    if (digits == 0 || (digits > 1 && s[i - digits] == '0'))
-        return false;
-    if (i < len && s[i] == '.') {
-        i++;
-        size_t frac = 0;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            i++;
-            frac++;
-        }
-        if (frac == 0)
-            return false;
-    }
-    return i == len;
-}
-
-size_t log_logfmt_to_json(const char *line, char *out, size_t cap)
-{
-    size_t n = 0;
-    char val[LOG_LINE_MAX];
-    bool first = true;
-    put(out, cap, &n, '{');
-    const char *p = line;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        if (*p == '\0')
-            break;
-        const char *key = p;
-        while (*p && *p != '=' && *p != ' ')
-            p++;
-        size_t klen = (size_t)(p - key);
-        size_t vlen = 0;
-        bool quoted = false;
-        if (*p == '=') {
-            p++;
-            if (*p == '"') {
-                quoted = true;
-                for (p++; *p && *p != '"'; p++) {
-                    char c = *p;
-                    if (c == '\\' && p[1] != '\0') {
-                        p++;
-                        c = *p == 'n' ? '\n' : *p;
-                    }
-                    if (vlen < sizeof val)
-                        val[vlen++] = c;
-                }
-                if (*p == '"')
-                    p++;
+            put(l, esc, 6);
+        } else if (n == 0) {
+            if (json) {
+                put(l, "\\ufffd", 6);
             } else {
-                for (; *p && *p != ' '; p++) {
-                    if (vlen < sizeof val)
-                        val[vlen++] = *p;
-                }
+                snprintf(esc, sizeof esc, "\\x%02x", c);
+                put(l, esc, 4);
             }
-        }
-        if (!first)
-            put(out, cap, &n, ',');
-        first = false;
-        put_json_str(out, cap, &n, key, klen);
-        put(out, cap, &n, ':');
-        if (!quoted && is_json_number(val, vlen)) {
-            for (size_t i = 0; i < vlen; i++)
-                put(out, cap, &n, val[i]);
+            n = 1;
         } else {
-            put_json_str(out, cap, &n, val, vlen);
+            put(l, s + i, n);
         }
+        i += n ? n : 1;
     }
-    /* A cut line still ends as an object so that log shippers can parse it. */
-    if (n + 2 > cap && cap >= 2)
-        n = cap - 2;
-    put(out, cap, &n, '}');
-    out[n] = '\0';
-    return n;
+    if (l->full) /* closed in the reserved tail */
+        put_tail(l, '"');
+    else
+        put(l, "\"", 1);
 }
 
-void log_msg(enum log_level lv, const char *component, const char *fmt, ...)
+static void put_field(line *l, const log_field *f, bool json, bool first)
+{
+    char num[64];
+    /* Room for the key and a number or an opening quote, or the field is left out whole:
+     * a line never ends in a key without its value. */
+    if (l->full || l->n + strlen(f->key) + 4 + 32 > l->cap) {
+        l->full = true;
+        return;
+    }
+    if (json) {
+        puts_(l, first ? "\"" : ",\"");
+        puts_(l, f->key);
+        puts_(l, "\":");
+    } else {
+        if (!first)
+            puts_(l, " ");
+        puts_(l, f->key);
+        puts_(l, "=");
+    }
+    switch (f->type) {
+    case LOG_T_STR:
+        put_string(l, f->v.s ? f->v.s : "-", json);
+        return;
+    case LOG_T_INT:
+        snprintf(num, sizeof num, "%lld", f->v.i);
+        break;
+    case LOG_T_DBL:
+        /* JSON has no NaN or infinity; neither is ever logged, but a line must parse. */
+        if (f->v.d != f->v.d || f->v.d > 1e300 || f->v.d < -1e300)
+            snprintf(num, sizeof num, "%s", json ? "null" : "NaN");
+        else if (f->v.d > 1e15 || f->v.d < -1e15)
+            snprintf(num, sizeof num, "%.6e", f->v.d);
+        else
+            snprintf(num, sizeof num, "%.3f", f->v.d);
+        break;
+    case LOG_T_BOOL:
+        snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false");
+        break;
+    }
+    puts_(l, num);
+}
+
+size_t log_format_line(enum log_format fmt, const char *ts, enum log_level lv,
+                       const char *component, const log_field *f, size_t n, char *out,
+                       size_t cap)
+{
+    if (cap <= LOG_TAIL) {
+        if (cap > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    line l = {.p = out, .cap = cap - LOG_TAIL};
+    bool json = fmt == LOG_FORMAT_JSON;
+    const log_field head[] = {LOG_S("ts", ts), LOG_S("level", level_names[lv]),
+                              LOG_S("component", component)};
+    if (json)
+        puts_(&l, "{");
+    for (size_t i = 0; i < 3; i++)
+        put_field(&l, &head[i], json, i == 0);
+    for (size_t i = 0; i < n; i++)
+        put_field(&l, &f[i], json, false);
+    if (json)
+        put_tail(&l, '}');
+    put_tail(&l, '\n');
+    out[l.n] = '\0';
+    return l.n;
+}
+
+void log_fields(enum log_level lv, const char *component, const log_field *f, size_t n)
 {
     if (lv < log_min)
         return;
-    char line[LOG_LINE_MAX];
-    struct timespec ts;
+    char ts[96], out[LOG_LINE_MAX];
+    struct timespec t;
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s component=%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[lv], component);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
-    size_t len = strlen(line);
-    if (log_fmt == LOG_FORMAT_JSON) {
-        char json[LOG_LINE_MAX + 1024];
-        len = log_logfmt_to_json(line, json, sizeof json - 1);
-        json[len++] = '\n';
-        ssize_t w = write(log_fd, json, len);
-        (void)w;
-        return;
-    }
-    if (len + 1 >= sizeof line)
-        len = sizeof line - 2;
-    line[len++] = '\n';
-    ssize_t w = write(log_fd, line, len);
+    clock_gettime(CLOCK_REALTIME, &t);
+    gmtime_r(&t.tv_sec, &tm);
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             t.tv_nsec / 1000000);
+    size_t len = log_format_line(log_fmt, ts, lv, component, f, n, out, sizeof out);
+    ssize_t w = write(log_fd, out, len);
     (void)w;
 }

@@ -1,9 +1,16 @@
 /* log.h - one line per event on stderr: logfmt (default) or JSON.
  *
- * Callers write the event as logfmt pairs: log_info("admission", "uid=%s decision=%s", ...).
- * Values that may hold spaces, quotes or '=' go through log_quote(). In JSON mode the pairs
- * are turned into one object; bare integers and decimals become JSON numbers. Each line is
- * written with one write(2), so lines from different threads never interleave. */
+ * An event is a list of typed fields, and the only way to write one:
+ *     log_info("http", LOG_S("msg", "review"), LOG_S("ns", ns), LOG_I("status", 200),
+ *              LOG_B("dry_run", dry), LOG_F("ms", secs * 1e3));
+ * Every string value is escaped by the writer, so text from a request (a namespace holding
+ * "\n", a quote or an '=') can never start a second line or a second pair. In logfmt a value
+ * is bare only when it is plain printable ASCII without space, '"', '=' or '\'; otherwise it is
+ * quoted with \", \\, \n, \r, \t, \u00XX (other controls) and \xNN (bytes that are not UTF-8).
+ * In JSON strings stay strings (a namespace "123" too), integers and decimals are numbers and
+ * booleans are booleans; bytes that are not UTF-8 become U+FFFD, so every line parses.
+ * Each line is written with one write(2), so lines from different threads never interleave;
+ * a line longer than 8 KiB is cut inside a value, which is still closed. */
 #ifndef SG_LOG_H
 #define SG_LOG_H
 
@@ -12,6 +19,25 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
+
+enum log_type { LOG_T_STR, LOG_T_INT, LOG_T_DBL, LOG_T_BOOL };
+
+/* One key=value pair. Keys are identifiers written in the program, never input. */
+typedef struct log_field {
+    const char *key;
+    enum log_type type;
+    union {
+        const char *s; /* NULL is written as "-" */
+        long long i;
+        double d;
+        bool b;
+    } v;
+} log_field;
+
+#define LOG_S(k, x) ((log_field){.key = (k), .type = LOG_T_STR, .v.s = (x)})
+#define LOG_I(k, x) ((log_field){.key = (k), .type = LOG_T_INT, .v.i = (long long)(x)})
+#define LOG_F(k, x) ((log_field){.key = (k), .type = LOG_T_DBL, .v.d = (double)(x)})
+#define LOG_B(k, x) ((log_field){.key = (k), .type = LOG_T_BOOL, .v.b = (x)})
 
 /* Sets the format, the lowest level written, and the file descriptor (2 by default). Call
  * before starting threads. */
@@ -26,22 +52,22 @@ int log_parse_format(const char *s, enum log_format *out);
 /* Returns true when events at 'lv' are written. */
 bool log_enabled(enum log_level lv);
 
-/* Writes one event: "ts=... level=... component=COMPONENT " followed by the formatted
- * pairs. Lines longer than 8 KiB are cut. */
-void log_msg(enum log_level lv, const char *component, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Writes one event: ts, level and component, then the 'n' fields in order. */
+void log_fields(enum log_level lv, const char *component, const log_field *f, size_t n);
 
-/* Returns 's' itself when it is safe as a bare logfmt value, otherwise a quoted and escaped
- * copy written into 'dst' of 'cap' bytes (cut if it does not fit). NULL gives "-". */
-const char *log_quote(char *dst, size_t cap, const char *s);
+/* Formats the event into 'out' of 'cap' bytes (newline included, NUL-terminated) in 'fmt';
+ * 'ts' is the timestamp text. Returns the length. Exposed for tests. */
+size_t log_format_line(enum log_format fmt, const char *ts, enum log_level lv,
+                       const char *component, const log_field *f, size_t n, char *out,
+                       size_t cap);
 
-/* Converts one logfmt line (pairs only, no newline) to a JSON object in 'out' of 'cap'
- * bytes. Returns the length written, never more than cap - 1. Exposed for tests. */
-size_t log_logfmt_to_json(const char *line, char *out, size_t cap);
-
-#define log_debug(comp, ...) log_msg(LOG_DEBUG, comp, __VA_ARGS__)
-#define log_info(comp, ...)  log_msg(LOG_INFO, comp, __VA_ARGS__)
-#define log_warn(comp, ...)  log_msg(LOG_WARN, comp, __VA_ARGS__)
-#define log_error(comp, ...) log_msg(LOG_ERROR, comp, __VA_ARGS__)
+#define LOG_FIELDS_(...) (const log_field[]){__VA_ARGS__}
+#define log_event(lv, comp, ...)                                                            \
+    log_fields(lv, comp, LOG_FIELDS_(__VA_ARGS__),                                           \
+               sizeof(LOG_FIELDS_(__VA_ARGS__)) / sizeof(log_field))
+#define log_debug(comp, ...) log_event(LOG_DEBUG, comp, __VA_ARGS__)
+#define log_info(comp, ...)  log_event(LOG_INFO, comp, __VA_ARGS__)
+#define log_warn(comp, ...)  log_event(LOG_WARN, comp, __VA_ARGS__)
+#define log_error(comp, ...) log_event(LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

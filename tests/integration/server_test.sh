@@ -122,6 +122,22 @@ check "one log line per review, with uid, op, kind, namespace, name, decision, l
     grep -Eq 'msg=review endpoint=validate status=200 uid=655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833 op=CREATE kind=FlinkDeployment ns=default name=basic-checkpoint-ha-example decision=allowed dry_run=false .*ms=[0-9.]+' "$TMP/main.log"
 check "dry-run reviews are logged as such" grep -q 'name=basic-reactive-example decision=allowed dry_run=true' "$TMP/main.log"
 check "DELETE reviews are logged with their operation" grep -q 'op=DELETE kind=FlinkDeployment' "$TMP/main.log"
+# A review whose namespace and name carry a newline, quotes and '=' (a direct caller can send
+# anything) must stay one quoted value in one log line: no forged second line or pair.
+python3 - "$FIX/flinkdeployment-create-v1.json" "$TMP/forge.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["request"]
+r["uid"] = "forge-uid"
+r["namespace"] = "default\nts=2026-01-01T00:00:00Z level=error component=http msg=forged"
+r["name"] = 'x" decision=allowed'
+r["object"]["metadata"]["namespace"] = r["namespace"]
+r["object"]["metadata"]["name"] = r["name"]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+post /validate "$TMP/forge.json" >/dev/null
+check "a newline in a namespace cannot forge a log line" \
+    bash -c "! grep -q '^ts=2026-01-01T00:00:00Z' '$TMP/main.log' && grep -qF 'uid=forge-uid op=CREATE kind=FlinkDeployment ns=\"default\\nts=2026-01-01T00:00:00Z level=error component=http msg=forged\" name=\"x\\\" decision=allowed\" decision=allowed' '$TMP/main.log'"
 
 # Errors: each a bounded JSON Status naming the problem.
 expect_error() { # expect_error NAME CODE PATTERN CURL-ARGS...
@@ -300,9 +316,19 @@ check "the capped server exits 0" test $? -eq 0
 # JSON logs, and a clean exit on SIGINT.
 start_server json --log-format json --threads 1 || exit 1
 post /validate "$FIX/flinkdeployment-create-v1.json" >/dev/null
+post /validate "$TMP/forge.json" >/dev/null
 stop_server
 rc=$?
 check "SIGINT/SIGTERM with nothing in flight exits 0" test $rc -eq 0
+check "JSON logs: every line parses, request text stays one string, booleans and numbers typed" \
+    python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+rev = [r for r in recs if r.get("uid") == "forge-uid"]
+assert len(rev) == 1 and rev[0]["ns"].startswith("default\nts=") and rev[0]["dry_run"] is False
+assert rev[0]["patched"] is False and rev[0]["status"] == 200 and isinstance(rev[0]["ms"], float)
+assert not any(r.get("msg") == "forged" for r in recs)
+' "$TMP/json.log"
 check "--log-format json writes one JSON object per line" \
     bash -c "grep -q '^{\"ts\":\"[0-9T:.Z-]*\",\"level\":\"info\",\"component\":\"http\",\"msg\":\"review\",.*\"decision\":\"allowed\"' '$TMP/json.log' && ! grep -qv '^{.*}$' '$TMP/json.log'"
 

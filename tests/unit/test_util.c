@@ -17,6 +17,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/utf8.h"
 
 static void test_arena_cap(void **state)
 {
@@ -170,49 +171,130 @@ static void test_diag_format_and_cap(void **state)
     assert_false(diag_has_errors(&dl));
 }
 
+/* A request-controlled value with every class of troublesome byte: a newline that would start
+ * a forged line, a quote, '=', a backslash, a tab, a control byte, DEL and invalid UTF-8. */
 static const struct {
-    const char *line, *json;
-} logfmt_cases[] = {
-    {"a=1 b=x", "{\"a\":1,\"b\":\"x\"}"},
-    {"msg=\"two words\" ms=0.125", "{\"msg\":\"two words\",\"ms\":0.125}"},
-    {"q=\"say \\\"hi\\\"\" n=-3", "{\"q\":\"say \\\"hi\\\"\",\"n\":-3}"},
-    {"v=007 w=1.", "{\"v\":\"007\",\"w\":\"1.\"}"},
-    {"e= f", "{\"e\":\"\",\"f\":\"\"}"},
-    {"s=\"a\\\\nb\"", "{\"s\":\"a\\\\nb\"}"}, /* an escaped backslash then n, not a newline */
-    {"nl=\"x\\ny\"", "{\"nl\":\"x\\u000ay\"}"},
-    {"id=\"1234\"", "{\"id\":\"1234\"}"}, /* quoted stays a string */
+    const char *value, *logfmt, *json;
+} log_value_cases[] = {
+    {"plain-value", "v=plain-value", "\"v\":\"plain-value\""},
+    {"two words", "v=\"two words\"", "\"v\":\"two words\""},
+    {"", "v=\"\"", "\"v\":\"\""},
+    {"k=v", "v=\"k=v\"", "\"v\":\"k=v\""},
+    {"a\"b\\c", "v=\"a\\\"b\\\\c\"", "\"v\":\"a\\\"b\\\\c\""},
+    {"ns\nts=x level=error msg=forged", "v=\"ns\\nts=x level=error msg=forged\"",
+     "\"v\":\"ns\\nts=x level=error msg=forged\""},
+    {"a\rb\tc", "v=\"a\\rb\\tc\"", "\"v\":\"a\\rb\\tc\""},
+    {"x\x01y\x7f", "v=\"x\\u0001y\\u007f\"", "\"v\":\"x\\u0001y\\u007f\""},
+    {"caf\xc3\xa9", "v=\"caf\xc3\xa9\"", "\"v\":\"caf\xc3\xa9\""},
+    {"bad\xff\xc0\xafx", "v=\"bad\\xff\\xc0\\xafx\"", "\"v\":\"bad\\ufffd\\ufffd\\ufffdx\""},
+    {"123", "v=123", "\"v\":\"123\""}, /* a namespace named 123 stays a string in JSON */
+    {"true", "v=true", "\"v\":\"true\""},
 };
 
-static void test_log_json_table(void **state)
+static size_t line_for(enum log_format fmt, const log_field *f, size_t n, char *out, size_t cap)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof logfmt_cases / sizeof logfmt_cases[0]; i++) {
-        char out[512];
-        log_logfmt_to_json(logfmt_cases[i].line, out, sizeof out);
-        if (strcmp(out, logfmt_cases[i].json) != 0)
-            fail_msg("case %zu: %s => %s, want %s", i, logfmt_cases[i].line, out,
-                     logfmt_cases[i].json);
-    }
-    char small[16];
-    size_t n = log_logfmt_to_json("key=\"a very long value indeed\"", small, sizeof small);
-    assert_int_equal(n, strlen(small));
-    assert_true(n < sizeof small);
-    assert_int_equal(small[n - 1], '}');
+    return log_format_line(fmt, "T", LOG_INFO, "t", f, n, out, cap);
 }
 
-static void test_log_quote(void **state)
+static void test_log_values_escaped(void **state)
 {
     (void)state;
-    char q[32];
-    assert_string_equal(log_quote(q, sizeof q, "plain-value"), "plain-value");
-    assert_string_equal(log_quote(q, sizeof q, "two words"), "\"two words\"");
-    assert_string_equal(log_quote(q, sizeof q, "a\"b\\c"), "\"a\\\"b\\\\c\"");
-    assert_string_equal(log_quote(q, sizeof q, ""), "\"\"");
-    assert_string_equal(log_quote(q, sizeof q, NULL), "-");
-    assert_string_equal(log_quote(q, sizeof q, "k=v"), "\"k=v\"");
-    const char *cut = log_quote(q, 8, "0123456789 abc");
-    assert_true(strlen(cut) < 8);
-    assert_int_equal(cut[strlen(cut) - 1], '"');
+    for (size_t i = 0; i < sizeof log_value_cases / sizeof log_value_cases[0]; i++) {
+        char out[512], want[512];
+        log_field f = LOG_S("v", log_value_cases[i].value);
+        line_for(LOG_FORMAT_LOGFMT, &f, 1, out, sizeof out);
+        snprintf(want, sizeof want, "ts=T level=info component=t %s\n", log_value_cases[i].logfmt);
+        if (strcmp(out, want) != 0)
+            fail_msg("logfmt case %zu: %s, want %s", i, out, want);
+        line_for(LOG_FORMAT_JSON, &f, 1, out, sizeof out);
+        snprintf(want, sizeof want, "{\"ts\":\"T\",\"level\":\"info\",\"component\":\"t\",%s}\n",
+                 log_value_cases[i].json);
+        if (strcmp(out, want) != 0)
+            fail_msg("json case %zu: %s, want %s", i, out, want);
+    }
+}
+
+static void test_log_types(void **state)
+{
+    (void)state;
+    char out[512];
+    const log_field f[] = {LOG_I("status", 403), LOG_B("dry_run", true), LOG_B("patched", false),
+                           LOG_F("ms", 0.125), LOG_I("n", -3), LOG_S("s", NULL)};
+    line_for(LOG_FORMAT_JSON, f, 6, out, sizeof out);
+    assert_string_equal(out, "{\"ts\":\"T\",\"level\":\"info\",\"component\":\"t\",\"status\":403,"
+                             "\"dry_run\":true,\"patched\":false,\"ms\":0.125,\"n\":-3,\"s\":\"-\"}\n");
+    line_for(LOG_FORMAT_LOGFMT, f, 6, out, sizeof out);
+    assert_string_equal(out, "ts=T level=info component=t status=403 dry_run=true patched=false "
+                             "ms=0.125 n=-3 s=-\n");
+}
+
+/* A line cut by its cap still ends closed: one line, the value's quote, the object's brace. */
+static void test_log_cut(void **state)
+{
+    (void)state;
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    big[100] = '\n';
+    big[1500] = '"';
+    for (size_t cap = 9; cap < 400; cap += 7) {
+        for (int fmt = 0; fmt < 2; fmt++) {
+            char out[400];
+            const log_field f[] = {LOG_I("status", 200), LOG_S("v", big), LOG_B("b", true)};
+            size_t n = line_for((enum log_format)fmt, f, 3, out, cap);
+            assert_true(n < cap);
+            assert_int_equal(strlen(out), n);
+            assert_true(n >= 1 && out[n - 1] == '\n');
+            assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+            if (fmt == LOG_FORMAT_JSON && n > 1)
+                assert_int_equal(out[n - 2], '}');
+            size_t quotes = 0; /* unescaped quotes pair up */
+            for (size_t k = 0; k < n; k++)
+                quotes += out[k] == '"' && (k == 0 || out[k - 1] != '\\');
+            if (quotes % 2 != 0)
+                fail_msg("cap %zu fmt %d: unbalanced quotes in %s", cap, fmt, out);
+        }
+    }
+}
+
+/* Valid and invalid UTF-8 by class: overlong forms, surrogates, > U+10FFFF, truncated and
+ * stray continuation bytes; 'bad' is the offset of the first bad byte (-1: valid). */
+static const struct {
+    const char *s;
+    int bad;
+} utf8_cases[] = {
+    {"", -1}, {"plain ascii, longer than eight bytes", -1},
+    {"caf\xc3\xa9", -1}, {"\xe2\x82\xac", -1}, {"\xf0\x9f\x98\x80", -1},
+    {"\xed\x9f\xbf", -1},          /* U+D7FF, the last before the surrogates */
+    {"\xee\x80\x80", -1},          /* U+E000, the first after */
+    {"\xf4\x8f\xbf\xbf", -1},      /* U+10FFFF */
+    {"ab\xc0\xaf", 2},             /* overlong '/' */
+    {"\xc1\xbf", 0},               /* overlong */
+    {"\xe0\x80\xaf", 0},           /* overlong, 3 bytes */
+    {"\xf0\x80\x80\xaf", 0},       /* overlong, 4 bytes */
+    {"x\xed\xa0\x80", 1},          /* U+D800, a surrogate (what CESU-8 writes) */
+    {"\xed\xbf\xbf", 0},           /* U+DFFF */
+    {"\xf4\x90\x80\x80", 0},       /* U+110000 */
+    {"\xf5\x80\x80\x80", 0}, {"\xff", 0},
+    {"abcdefgh\x80", 8},           /* a stray continuation byte after a fast ASCII run */
+    {"\xe2\x82", 0},               /* cut short */
+    {"\xc3(", 0},
+};
+
+static void test_utf8_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof utf8_cases / sizeof utf8_cases[0]; i++) {
+        size_t bad = 999;
+        bool ok = utf8_is_valid(utf8_cases[i].s, strlen(utf8_cases[i].s), &bad);
+        if (ok != (utf8_cases[i].bad < 0) || (!ok && bad != (size_t)utf8_cases[i].bad))
+            fail_msg("case %zu: valid %d bad %zu, want %d", i, ok, bad, utf8_cases[i].bad);
+    }
+    const char *e = "a\xe2\x82\xac"; /* "a€": a cut inside the euro sign steps back before it */
+    assert_int_equal(utf8_cut(e, 4, 4), 4);
+    assert_int_equal(utf8_cut(e, 4, 3), 1);
+    assert_int_equal(utf8_cut(e, 4, 2), 1);
+    assert_int_equal(utf8_cut(e, 4, 1), 1);
 }
 
 static void test_log_lines(void **state)
@@ -222,11 +304,11 @@ static void test_log_lines(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     log_setup(LOG_FORMAT_JSON, LOG_INFO, fd);
-    log_debug("t", "hidden=1");
-    log_info("t", "uid=%s n=%d", "abc", 5);
+    log_debug("t", LOG_I("hidden", 1));
+    log_info("t", LOG_S("uid", "abc"), LOG_I("n", 5));
     log_setup(LOG_FORMAT_LOGFMT, LOG_WARN, fd);
-    log_info("t", "hidden=2");
-    log_error("t", "msg=%s", "boom");
+    log_info("t", LOG_I("hidden", 2));
+    log_error("t", LOG_S("msg", "boom"));
     log_setup(LOG_FORMAT_LOGFMT, LOG_INFO, 2);
     char text[1024] = "";
     ssize_t n = pread(fd, text, sizeof text - 1, 0);
@@ -366,8 +448,9 @@ int main(void)
         cmocka_unit_test(test_arena_cap),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
-        cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_json_table),
-        cmocka_unit_test(test_log_quote),        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_values_escaped),
+        cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
+        cmocka_unit_test(test_utf8_table),        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),
     };

@@ -30,6 +30,7 @@ static _Atomic int ready;
 static long long start_time;
 static _Atomic unsigned long long reloads[2][2]; /* [certificate, policies][ok, error] */
 static _Atomic long long last_reload_ok[2];
+static _Atomic unsigned long long empty_sets[2]; /* [refused, served] */
 static _Atomic long policy_count;
 
 const char *metrics_endpoint_name(enum server_endpoint ep)
@@ -150,6 +151,11 @@ void metrics_reload_done(enum metrics_reload what, bool ok)
         atomic_store_explicit(&last_reload_ok[what], (long long)time(NULL), memory_order_relaxed);
 }
 
+void metrics_empty_policy_set(bool served)
+{
+    atomic_fetch_add_explicit(&empty_sets[served ? 1 : 0], 1, memory_order_relaxed);
+}
+
 void metrics_set_policy_count(long n)
 {
     atomic_store_explicit(&policy_count, n, memory_order_relaxed);
@@ -176,6 +182,13 @@ static int render_reloads(buf *out)
                           "# TYPE streamguard_policies gauge\n"
                           "streamguard_policies %ld\n",
                      atomic_load_explicit(&policy_count, memory_order_relaxed));
+    rc |= buf_printf(out, "# HELP streamguard_empty_policy_sets_total Policy sets that loaded with "
+                          "no policy, refused or served (--allow-empty-policies).\n"
+                          "# TYPE streamguard_empty_policy_sets_total counter\n"
+                          "streamguard_empty_policy_sets_total{result=\"refused\"} %llu\n"
+                          "streamguard_empty_policy_sets_total{result=\"served\"} %llu\n",
+                     atomic_load_explicit(&empty_sets[0], memory_order_relaxed),
+                     atomic_load_explicit(&empty_sets[1], memory_order_relaxed));
     return rc;
 }
 

@@ -50,6 +50,10 @@ enum metrics_reload { METRICS_RELOAD_CERT, METRICS_RELOAD_POLICIES };
 /* Counts a reload (or the load at start) of the certificate or the policies. */
 void metrics_reload_done(enum metrics_reload what, bool ok);
 
+/* Counts a policy set that loaded with no policy in it: refused (at start or on a reload,
+ * the usual cause being a ConfigMap mistake) or served (--allow-empty-policies). */
+void metrics_empty_policy_set(bool served);
+
 /* The number of policies being served. */
 void metrics_set_policy_count(long n);
 

@@ -97,11 +97,36 @@ static void reload_cert(reloader *r)
     diag_list_clear(&dl);
 }
 
+int reload_check_policy_set(const policy_set *set, const char *dir, bool allow_empty,
+                            diag_list *dl)
+{
+    size_t n;
+    policy_set_items(set, &n);
+    if (n > 0)
+        return 0;
+    metrics_empty_policy_set(allow_empty);
+    if (allow_empty) {
+        log_warn("policy", LOG_S("msg", "serving an empty policy set: every review is allowed"),
+                 LOG_S("dir", dir), LOG_S("why", "--allow-empty-policies"));
+        return 0;
+    }
+    srcpos at = {.file = dir};
+    diag_add(dl, DIAG_ERROR, "policy.empty", &at,
+             "the policy directory holds no policy, so every review would be allowed; "
+             "refused (pass --allow-empty-policies if that is intended)");
+    return -1;
+}
+
 static void reload_policies(reloader *r)
 {
     diag_list dl;
     diag_list_init(&dl);
     policy_set *set = policy_set_load_dir(r->cfg.policy_dir, &dl);
+    if (set != NULL &&
+        reload_check_policy_set(set, r->cfg.policy_dir, r->cfg.allow_empty, &dl) != 0) {
+        policy_set_unref(set);
+        set = NULL;
+    }
     if (set == NULL) {
         log_diags("policy", &dl);
         metrics_reload_done(METRICS_RELOAD_POLICIES, false);

@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 
+#include "../policy/policy.h"
+#include "../util/diag.h"
 #include "http.h"
 
 typedef struct reload_config {
@@ -18,7 +20,15 @@ typedef struct reload_config {
     const char *cert_file, *key_file; /* as given to serve */
     const char *policy_dir;
     const char *server_name; /* warn when a new certificate does not name it; NULL: no check */
+    bool allow_empty;        /* --allow-empty-policies: a set with no policy may be served */
 } reload_config;
+
+/* The rule for a policy set with no policy in it, at start and on every reload: an empty set
+ * would allow every review, and is far more often a ConfigMap or mount mistake than a wish.
+ * Returns 0 when 'set' may be served; -1 with a "policy.empty" error in 'dl' when it is empty
+ * and 'allow_empty' is false. Either way an empty set is logged and counted. */
+int reload_check_policy_set(const policy_set *set, const char *dir, bool allow_empty,
+                            diag_list *dl);
 
 typedef struct reloader reloader;
 

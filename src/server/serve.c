@@ -33,6 +33,7 @@ struct serve_opts {
     const char *cert_file, *key_file, *policies;
     const char *client_ca, *server_name;
     unsigned drain_delay_s, drain_timeout_s;
+    bool allow_empty_policies;
     enum log_format log_format;
     enum log_level log_level;
 };
@@ -53,6 +54,9 @@ static void usage(FILE *f)
             "  --tls-key FILE           its private key, PEM, unencrypted (required)\n"
             "  --policies DIR           policy directory (default policies/); a policy with an\n"
             "                           error stops the start, each error is logged\n"
+            "  --allow-empty-policies   serve even when the directory holds no policy (then\n"
+            "                           every review is allowed); without it an empty set\n"
+            "                           stops the start, and a reload to one is refused\n"
             "  --client-ca FILE         require a client certificate signed by this CA (PEM)\n"
             "                           on /validate and /mutate (kube-apiserver's, see\n"
             "                           docs/operations.md); probes and /metrics stay open\n"
@@ -75,7 +79,8 @@ static void usage(FILE *f)
             "\n"
             "The certificate, the key and the policies are reloaded when their files change\n"
             "(Kubernetes Secret and ConfigMap updates included) and on SIGHUP; a certificate or\n"
-            "a policy set with errors is logged and the previous one keeps serving.\n"
+            "a policy set with errors, or an empty one, is logged and the previous one keeps\n"
+            "serving.\n"
             "\n"
             "Signals: SIGTERM or SIGINT drains and exits 0; SIGHUP reloads.\n");
 }
@@ -105,6 +110,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
         {"enforcement", required_argument, NULL, 'e'},  {"client-ca", required_argument, NULL, 'C'},
         {"tls-server-name", required_argument, NULL, 'n'},
+        {"allow-empty-policies", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
@@ -122,6 +128,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 'p': o->policies = optarg; break;
         case 'C': o->client_ca = optarg; break;
         case 'n': o->server_name = optarg; break;
+        case 'E': o->allow_empty_policies = true; break;
         case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
         case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
         case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
@@ -171,8 +178,9 @@ static void log_diags(const diag_list *dl)
         log_error("serve", LOG_S("msg", diag_format(&dl->items[i], line, sizeof line)));
 }
 
-/* Loads the policies; a set with any error is refused as a whole. */
-static policy_set *load_policies(const char *dir, diag_list *dl)
+/* Loads the policies; a set with any error is refused as a whole, and so is an empty one
+ * unless --allow-empty-policies (reload_check_policy_set: the same rule as on reload). */
+static policy_set *load_policies(const char *dir, bool allow_empty, diag_list *dl)
 {
     struct stat st;
     srcpos at = {.file = dir};
@@ -180,7 +188,12 @@ static policy_set *load_policies(const char *dir, diag_list *dl)
         diag_add(dl, DIAG_ERROR, "policy.dir", &at, "the policy directory does not exist");
         return NULL;
     }
-    return policy_set_load_dir(dir, dl);
+    policy_set *set = policy_set_load_dir(dir, dl);
+    if (set != NULL && reload_check_policy_set(set, dir, allow_empty, dl) != 0) {
+        policy_set_unref(set);
+        return NULL;
+    }
+    return set;
 }
 
 static void drain(server *s, const struct serve_opts *o, int sig)
@@ -227,7 +240,7 @@ int server_cmd_serve(int argc, char **argv)
     tls_pair pair;
     policy_set *policies = NULL;
     if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 ||
-        (policies = load_policies(o.policies, &dl)) == NULL) {
+        (policies = load_policies(o.policies, o.allow_empty_policies, &dl)) == NULL) {
         log_diags(&dl);
         diag_list_clear(&dl);
         tls_pair_clear(&pair); /* empty when the load itself failed */
@@ -276,7 +289,8 @@ int server_cmd_serve(int argc, char **argv)
         log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
                  LOG_S("server_name", o.server_name));
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
-                            .policy_dir = o.policies, .server_name = o.server_name};
+                            .policy_dir = o.policies, .server_name = o.server_name,
+                            .allow_empty = o.allow_empty_policies};
     reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
     if (rl == NULL)
         log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and policies are fixed"));

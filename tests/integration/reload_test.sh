@@ -145,6 +145,19 @@ check "each of $ROTATIONS policy reloads serves the expected set (broken ones ke
 check "a broken policy set is logged with its position" \
     grep -q 'policy reload failed.*at=[^ ]*set.yaml:7:[0-9]* code=expr.syntax' "$LOG"
 
+# ---- a reload that empties the directory (a ConfigMap that lost its keys) keeps the set
+# serving: an empty set would allow every review
+echo "no policies here" >"$TMP/notes.txt"
+kubelet_update "$TMP/policies" "$TMP/notes.txt"
+rm -f "$TMP/policies/set.yaml" # kubelet removes the names of the keys that went away
+sleep $((1 * SLOW))
+check "a reload to an empty policy directory keeps the previous set ($expect_set) serving" \
+    test "$(served_set)" = "$expect_set"
+check "the empty set is logged as refused" \
+    grep -q 'policy reload failed.*code=policy.empty reason="the policy directory holds no policy' "$LOG"
+check "the empty set is counted" grep -q '^streamguard_empty_policy_sets_total{result="refused"} 1$' \
+    <<<"$(curl -sS --cacert "$TMP/cas.pem" "https://localhost:$PORT/metrics")"
+
 # ---- SIGHUP reloads too (a policy file changed in place, which inotify on the directory
 # of a ConfigMap-style volume does not see)
 kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"

@@ -87,7 +87,7 @@ startup_fails "missing policy directory" "policy.dir" --tls-cert "$TMP/a/tls.crt
     --tls-key "$TMP/a/tls.key" --policies "$TMP/no-such-dir"
 
 # ---------------------------------------------------------------- the main server
-start_server main --threads 2 --idle-timeout 3 --request-timeout 4 --drain-delay 1 \
+start_server main --allow-empty-policies --threads 2 --idle-timeout 3 --request-timeout 4 --drain-delay 1 \
     --drain-timeout 20 || exit 1
 MAIN_PID=$PID
 
@@ -261,9 +261,12 @@ for want in 'streamguard_http_requests_total{endpoint="validate",code="200",deci
     'streamguard_http_requests_total{endpoint="validate",code="405",decision="none"}' \
     'streamguard_http_requests_total{endpoint="other",code="404",decision="none"}' \
     'streamguard_review_duration_seconds_bucket{endpoint="validate",le="+Inf"}' \
-    'streamguard_http_requests_in_flight 1' 'streamguard_ready 1' 'streamguard_build_info{version='; do
+    'streamguard_http_requests_in_flight 1' 'streamguard_ready 1' 'streamguard_build_info{version=' \
+    'streamguard_empty_policy_sets_total{result="served"} 1'; do
     check "metrics: $want" grep -qF "$want" <<<"$m"
 done
+check "serving an empty set (--allow-empty-policies) is a warning in the log" \
+    grep -q 'level=warn component=policy msg="serving an empty policy set: every review is allowed"' "$TMP/main.log"
 check "metrics: the certificate's notAfter" grep -Eq '^streamguard_tls_certificate_not_after_seconds [1-9][0-9]{9}$' <<<"$m"
 
 # SIGTERM: readyz turns 503 (during --drain-delay), a request in flight completes, new
@@ -294,7 +297,7 @@ check "the drain is logged" bash -c "grep -q 'msg=draining signal=SIGTERM' '$TMP
 # Connection cap: with 4 idle connections held open (and a long idle timeout, so nothing
 # frees a slot by itself) a fifth client is not served: it waits in the listen backlog until
 # its own timeout. Service resumes as soon as the idle connections go.
-start_server cap --threads 2 --max-connections 4 --idle-timeout 120 || exit 1
+start_server cap --allow-empty-policies --threads 2 --max-connections 4 --idle-timeout 120 || exit 1
 mkfifo "$TMP/hold"
 exec 7<>"$TMP/hold" # an input that never ends and never sends: the clients just sit there
 HOLDERS=()
@@ -314,7 +317,7 @@ stop_server
 check "the capped server exits 0" test $? -eq 0
 
 # JSON logs, and a clean exit on SIGINT.
-start_server json --log-format json --threads 1 || exit 1
+start_server json --allow-empty-policies --log-format json --threads 1 || exit 1
 post /validate "$FIX/flinkdeployment-create-v1.json" >/dev/null
 post /validate "$TMP/forge.json" >/dev/null
 stop_server
@@ -370,7 +373,7 @@ stop_server
 check "the server with the shipped policies exits 0" test $? -eq 0
 # --client-ca: /validate and /mutate want a client certificate from that CA; probes do not.
 "$BIN" certs generate --out "$TMP/client" --host kube-apiserver >/dev/null 2>&1
-start_server clientca --threads 2 --client-ca "$TMP/client/ca.crt" || exit 1
+start_server clientca --allow-empty-policies --threads 2 --client-ca "$TMP/client/ca.crt" || exit 1
 r=$(post /validate "$FIX/flinkdeployment-create-v1.json" --cert "$TMP/client/tls.crt" --key "$TMP/client/tls.key")
 check "client CA: a certificate it signed is let through (200)" test "$(status_of "$r")" = 200
 r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
@@ -389,12 +392,23 @@ $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" --tls-ke
 rc=$?
 check "a policy with errors stops the start (exit 1, position logged)" \
     bash -c "[ $rc -eq 1 ] && grep -q 'bad-schema.yaml:6:11: error\[policy.schema\]' '$TMP/badpol.log'"
+# No policy at all (an empty ConfigMap, a wrong mount) would allow every review: refused
+# unless --allow-empty-policies. A directory of files that hold no Policy is empty too.
+mkdir -p "$TMP/no-policies"
+printf '# nothing here yet\n' >"$TMP/no-policies/readme.yaml"
+for dir in policies no-policies; do
+    timeout $((20 * SLOW)) $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" \
+        --tls-key "$TMP/certs/tls.key" --policies "$TMP/$dir" 2>"$TMP/empty-$dir.log"
+    rc=$?
+    check "an empty policy directory ($dir) stops the start (exit 1, policy.empty)" \
+        bash -c "[ $rc -eq 1 ] && grep -q 'error\[policy.empty\]: the policy directory holds no policy' '$TMP/empty-$dir.log'"
+done
 
 # A port in use is a clear start-up error.
-start_server holder --threads 1 || exit 1
+start_server holder --allow-empty-policies --threads 1 || exit 1
 HOLD_PORT=$PORT
 $WRAP "$BIN" serve --listen "127.0.0.1:$HOLD_PORT" --tls-cert "$TMP/certs/tls.crt" \
-    --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" 2>"$TMP/inuse.log"
+    --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" --allow-empty-policies 2>"$TMP/inuse.log"
 rc=$?
 check "a port in use exits 1 with a reason" bash -c "[ $rc -eq 1 ] && grep -q 'server.start.*cannot serve on' '$TMP/inuse.log'"
 stop_server

@@ -41,7 +41,8 @@ mkdir -p "$TMP/policies"
 
 SG_PORT=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$SG_PORT" --tls-cert "$TMP/certs/tls.crt" --tls-key "$TMP/certs/tls.key" \
-    --policies "$TMP/policies" --threads "$THREADS" --log-level warn 2>"$TMP/sg.log" &
+    --policies "$TMP/policies" --allow-empty-policies --threads "$THREADS" --log-level warn \
+    2>"$TMP/sg.log" &
 SG_PID=$!
 wait_port "$SG_PORT"
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/utf8.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
@@ -163,6 +164,55 @@ static const char *find_duplicate_key(const cJSON *node)
     return dup;
 }
 
+/* Returns the offset of the first \u0000 escape in the JSON text, or -1. In valid JSON a
+ * backslash only appears inside a string, where it starts a two-character escape or a \uXXXX
+ * one, so stepping over each escape finds every \u0000 and never mistakes "\\u0000" (an
+ * escaped backslash, then text) for one. cJSON stores C strings and would cut the string or
+ * key there, while Go (kube-apiserver) keeps it whole: the two must never disagree. */
+static long find_nul_escape(const char *s, size_t len)
+{
+    const char *end = s + len;
+    for (const char *p = s; p < end;) {
+        p = memchr(p, '\\', (size_t)(end - p));
+        if (p == NULL || end - p < 2)
+            return -1;
+        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+            return (long)(p - s);
+        p += 2;
+    }
+    return -1;
+}
+
+/* The object's apiVersion ("v1" in the core group, else "group/version") and kind must be
+ * those of request.kind. kube-apiserver always sends them so (it converts the object to the
+ * version the webhook asked for); a direct caller could send a FlinkDeployment as anything
+ * else, and policies that branch on object.kind would then judge the wrong kind. CONNECT is
+ * left out: its object is the connect options (PodExecOptions), not the resource. */
+static int check_object_kind(const cJSON *obj, const char *name, const admission_gvk *k,
+                             diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    const char *api, *kind;
+    char where[32];
+    snprintf(where, sizeof where, "request.%s.", name);
+    if (obj == NULL)
+        return 0;
+    if (get_string(obj, "apiVersion", true, &api, where, dl) != 0 ||
+        get_string(obj, "kind", true, &kind, where, dl) != 0)
+        return -1;
+    size_t gl = strlen(k->group);
+    bool api_ok = gl == 0 ? strcmp(api, k->version) == 0
+                          : strncmp(api, k->group, gl) == 0 && api[gl] == '/' &&
+                                strcmp(api + gl + 1, k->version) == 0;
+    if (!api_ok || strcmp(kind, k->kind) != 0) {
+        diag_add(dl, DIAG_ERROR, "review.schema", &at,
+                 "request.%s is %.64s %.64s, but request.kind is %s%s%.64s %.64s", name, api, kind,
+                 k->group, gl ? "/" : "", k->version, k->kind);
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks apiVersion and kind of the envelope and sets 'version'. */
 static int decode_envelope(const cJSON *doc, admission_request *r, diag_list *dl)
 {
@@ -232,6 +282,10 @@ static int decode_request(const cJSON *req, admission_request *r, diag_list *dl)
                  admission_op_name(r->operation));
         return -1;
     }
+    if (r->operation != ADMISSION_CONNECT &&
+        (check_object_kind(r->object, "object", &r->kind, dl) != 0 ||
+         check_object_kind(r->old_object, "oldObject", &r->kind, dl) != 0))
+        return -1;
     return 0;
 }
 
@@ -243,6 +297,21 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
     admission_request *r = arena_calloc(a, 1, sizeof *r);
     if (r == NULL) {
         diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
+        return NULL;
+    }
+    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
+     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
+    size_t bad;
+    if (!utf8_is_valid(body, len, &bad)) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
+    long nul = find_nul_escape(body, len);
+    if (nul >= 0) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at,
+                 "a string or key holds \\u0000 (NUL) at byte %ld; refused, as it would be "
+                 "cut there",
+                 nul);
         return NULL;
     }
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
@@ -291,13 +360,47 @@ void admission_request_free(admission_request *req)
     req->doc = NULL;
 }
 
-/* Prints 'root', deletes it, and returns the text. */
+/* Replaces each byte of 's' that is not part of valid UTF-8 with U+FFFD. Such bytes are all
+ * >= 0x80, never JSON syntax, so this is safe on printed JSON. Returns a new malloc'd text
+ * and frees 's', or NULL (and frees 's') when out of memory. */
+static char *utf8_repair(char *s, size_t *len)
+{
+    char *out = malloc(*len * 3 + 1);
+    size_t n = 0;
+    if (out == NULL) {
+        free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < *len;) {
+        size_t k = utf8_seq_len(s + i, *len - i);
+        if (k == 0) {
+            memcpy(out + n, "\xef\xbf\xbd", 3);
+            n += 3;
+            i++;
+        } else {
+            memcpy(out + n, s + i, k);
+            n += k;
+            i += k;
+        }
+    }
+    out[n] = '\0';
+    free(s);
+    *len = n;
+    return out;
+}
+
+/* Prints 'root', deletes it, and returns the text. Every answer goes through here, and every
+ * answer must be JSON, which is UTF-8: a message that echoes input cut at a byte count (a
+ * '%.64s' in the middle of a character) or text a policy built is repaired, not sent. */
 static char *print_and_delete(cJSON *root, size_t *len)
 {
     char *s = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    if (s != NULL)
-        *len = strlen(s);
+    if (s == NULL)
+        return NULL;
+    *len = strlen(s);
+    if (!utf8_is_valid(s, *len, NULL))
+        s = utf8_repair(s, len);
     return s;
 }
 

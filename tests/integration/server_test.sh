@@ -163,6 +163,16 @@ expect_error "empty body" 400 'the body is empty' "${J[@]}" --data-binary @"$TMP
 expect_error "missing request" 400 'request is missing' "${J[@]}" --data-binary @"$TMP/norequest.json" "$(url /mutate)"
 expect_error "missing uid" 400 'request.uid is missing' "${J[@]}" --data-binary @"$TMP/nouid.json" "$(url /validate)"
 expect_error "wrong kind" 400 "kind must be AdmissionReview, not 'ConfigMap'" "${J[@]}" --data-binary @"$TMP/wrongkind.json" "$(url /validate)"
+# Bodies Go (kube-apiserver) and cJSON would read differently, or that kube-apiserver never sends.
+sed 's/"namespace": *"default"/"namespace": "def\xc0\xafault"/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/overlong.json"
+sed 's/"namespace": *"default"/"namespace": "\xed\xa0\x80"/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/surrogate.json"
+sed 's|"name": *"basic-checkpoint-ha-example"|"name": "\\u0000/tmp/cp"|' "$FIX/flinkdeployment-create-v1.json" >"$TMP/nul.json"
+sed '0,/"kind": *"FlinkDeployment",/s//"kind": "FlinkSessionJob",/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/kindmix.json"
+grep -q '"kind": *"FlinkSessionJob"' "$TMP/kindmix.json" || not_ok "kindmix.json was not made"
+expect_error "an overlong UTF-8 form" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/overlong.json" "$(url /validate)"
+expect_error "a UTF-8 surrogate" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/surrogate.json" "$(url /validate)"
+expect_error "a \\u0000 in a string" 400 'holds \\\\u0000 (NUL)' "${J[@]}" --data-binary @"$TMP/nul.json" "$(url /validate)"
+expect_error "object.kind other than request.kind" 400 'request.object is flink.apache.org/v1beta1 FlinkSessionJob, but request.kind is flink.apache.org/v1beta1 FlinkDeployment' "${J[@]}" --data-binary @"$TMP/kindmix.json" "$(url /validate)"
 expect_error "JSON that is not an object" 400 'the body must be a JSON object' "${J[@]}" --data-binary @"$TMP/array.json" "$(url /validate)"
 expect_error "unknown path" 404 'no such endpoint: /admit' "$(url /admit)"
 expect_error "root path" 404 'no such endpoint' -X POST "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /)"
@@ -180,7 +190,7 @@ head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$TMP/huge.json"
 expect_error "4 MiB body" 413 'the body is larger than 3145728 bytes' "${J[@]}" --data-binary @"$TMP/huge.json" "$(url /validate)"
 expect_error "4 MiB chunked body" 413 'the body is larger than 3145728 bytes' "${J[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/huge.json" "$(url /validate)"
 {
-    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","name":"big","namespace":"default","object":{"metadata":{"name":"big","annotations":{"pad":"'
+    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"big-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","name":"big","namespace":"default","object":{"apiVersion":"flink.apache.org/v1beta1","kind":"FlinkDeployment","metadata":{"name":"big","annotations":{"pad":"'
     head -c $((3 * 1024 * 1024 - 400)) /dev/zero | tr '\0' 'y'
     printf '"}}}}}'
 } >"$TMP/large.json"
@@ -272,7 +282,7 @@ check "metrics: the certificate's notAfter" grep -Eq '^streamguard_tls_certifica
 # SIGTERM: readyz turns 503 (during --drain-delay), a request in flight completes, new
 # connections are refused after the delay, and the process exits 0.
 {
-    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"in-flight-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","object":{"metadata":{"annotations":{"pad":"'
+    printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"in-flight-1","kind":{"group":"flink.apache.org","version":"v1beta1","kind":"FlinkDeployment"},"operation":"CREATE","object":{"apiVersion":"flink.apache.org/v1beta1","kind":"FlinkDeployment","metadata":{"annotations":{"pad":"'
     head -c 800000 /dev/zero | tr '\0' 'z'
     printf '"}}}}}'
 } >"$TMP/slow.json"

@@ -13,6 +13,7 @@
 #include "admission/review.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/utf8.h"
 
 #define FIXTURES "tests/fixtures/admission/"
 
@@ -100,7 +101,8 @@ static void test_decode_fixtures(void **state)
 
 #define ENV  "\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\""
 #define KIND "\"kind\":{\"group\":\"flink.apache.org\",\"version\":\"v1beta1\",\"kind\":\"FlinkDeployment\"}"
-#define OBJ  "\"object\":{\"metadata\":{\"name\":\"x\"}}"
+#define TYPE "\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkDeployment\""
+#define OBJ  "\"object\":{" TYPE ",\"metadata\":{\"name\":\"x\"}}"
 #define REQ(extra) "{" ENV ",\"request\":{\"uid\":\"u1\"," KIND ",\"operation\":\"CREATE\"," OBJ extra "}}"
 
 /* Each malformed body is refused with a reason that names the problem. */
@@ -111,7 +113,7 @@ static const struct {
     {"{", "input.json", "invalid JSON near byte"},
     {"{\"a\":1,}", "input.json", "invalid JSON near byte"},
     {"{} x", "input.json", "invalid JSON"},
-    {"\xff\xfe{}", "input.json", "invalid JSON"},
+    {"\xff\xfe{}", "input.json", "invalid UTF-8 at byte 0"},
     {"[]", "review.schema", "the body must be a JSON object"},
     {"null", "review.schema", "the body must be a JSON object"},
     {"\"AdmissionReview\"", "review.schema", "the body must be a JSON object"},
@@ -154,7 +156,87 @@ static const struct {
     {REQ(",\"userInfo\":{\"username\":false}"), "review.schema",
      "request.userInfo.username must be a string"},
     {REQ(",\"resource\":{\"resource\":1}"), "review.schema", "request.resource.resource must be a string"},
+    /* Not UTF-8, by class: Go would read each of these as U+FFFD, cJSON keeps the bytes. */
+    {REQ(",\"name\":\"a\xc0\xaf" "b\""), "input.json", "invalid UTF-8 at byte"}, /* overlong */
+    {REQ(",\"name\":\"\xe0\x80\xaf\""), "input.json", "invalid UTF-8 at byte"},
+    {REQ(",\"name\":\"\xed\xa0\x80\""), "input.json", "invalid UTF-8 at byte"}, /* U+D800 */
+    {REQ(",\"name\":\"\xf4\x90\x80\x80\""), "input.json", "invalid UTF-8 at byte"}, /* > U+10FFFF */
+    {REQ(",\"name\":\"\x80\""), "input.json", "invalid UTF-8 at byte"},
+    {REQ(",\"n\xff\":\"x\""), "input.json", "invalid UTF-8 at byte"}, /* in a key */
+    {REQ("") "\xe2\x82", "input.json", "invalid UTF-8 at byte"}, /* cut short at the end */
+    /* Escapes of lone surrogates: cJSON refuses them (Go would read U+FFFD). */
+    {REQ(",\"name\":\"\\ud800\""), "input.json", "invalid JSON"},
+    {REQ(",\"name\":\"\\udc00x\""), "input.json", "invalid JSON"},
+    {REQ(",\"name\":\"\\ud800\\u0041\""), "input.json", "invalid JSON"},
+    /* \u0000 would cut the string or key at the NUL: "\u0000/tmp/cp" would be read as "". */
+    {REQ(",\"name\":\"\\u0000/tmp/cp\""), "input.json", "holds \\u0000 (NUL) at byte"},
+    {REQ(",\"name\":\"file:///data/x\\u0000/../../tmp/ha\""), "input.json", "holds \\u0000"},
+    {REQ(",\"k\\u0000ey\":1"), "input.json", "holds \\u0000"},
+    {REQ(",\"name\":\"\\\\\\u0000\""), "input.json", "holds \\u0000"}, /* \\ then \u0000 */
+    /* object and oldObject must be of request.kind (group/version and kind) */
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkSessionJob\"}}}",
+     "review.schema", "request.object is flink.apache.org/v1beta1 FlinkSessionJob, but request.kind "
+     "is flink.apache.org/v1beta1 FlinkDeployment"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"apiVersion\":\"flink.apache.org/v1\",\"kind\":\"FlinkDeployment\"}}}",
+     "review.schema", "request.object is flink.apache.org/v1 FlinkDeployment"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"apiVersion\":\"v1beta1\",\"kind\":\"FlinkDeployment\"}}}",
+     "review.schema", "request.object is v1beta1 FlinkDeployment"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"apiVersion\":\"flink.apache.orgv1beta1\",\"kind\":\"FlinkDeployment\"}}}",
+     "review.schema", "request.object is flink.apache.orgv1beta1"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"metadata\":{}}}}", "review.schema", "request.object.apiVersion is missing"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
+     "{\"apiVersion\":\"flink.apache.org/v1beta1\"}}}", "review.schema",
+     "request.object.kind is missing"},
+    {REQ(",\"oldObject\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\"}"), "review.schema",
+     "request.oldObject is v1 ConfigMap, but request.kind is flink.apache.org/v1beta1"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"DELETE\",\"object\":null,"
+     "\"oldObject\":{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkSessionJob\"}}}",
+     "review.schema", "request.oldObject is flink.apache.org/v1beta1 FlinkSessionJob"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+     "\"kind\":\"Pod\"},\"operation\":\"CREATE\",\"object\":{\"apiVersion\":\"/v1\","
+     "\"kind\":\"Pod\"}}}", "review.schema", "request.object is /v1 Pod, but request.kind is v1 Pod"},
+    /* an echo of the input cut at 64 bytes in the middle of a character */
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xc3\xa9\"}}", "review.schema",
+     "request.operation must be CREATE, UPDATE, DELETE or CONNECT"},
 };
+
+/* Reviews at the edges of the checks above that are fine. */
+static const char *const wellformed[] = {
+    REQ(",\"name\":\"a\\\\u0000\""), /* an escaped backslash, then the text u0000 */
+    REQ(",\"name\":\"\\u0001 \\ud83d\\ude00 caf\xc3\xa9 \xf4\x8f\xbf\xbf\""),
+    "{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"DELETE\",\"object\":null,"
+    "\"oldObject\":{" TYPE "}}}",
+    "{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"DELETE\",\"object\":null}}",
+    "{" ENV ",\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+    "\"kind\":\"Pod\"},\"operation\":\"UPDATE\",\"object\":{\"apiVersion\":\"v1\","
+    "\"kind\":\"Pod\"},\"oldObject\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}}}",
+    /* CONNECT carries the connect options as its object, not the resource */
+    "{" ENV ",\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+    "\"kind\":\"Pod\"},\"operation\":\"CONNECT\",\"object\":{\"apiVersion\":\"v1\","
+    "\"kind\":\"PodExecOptions\"}}}",
+};
+
+static void test_decode_wellformed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof wellformed / sizeof wellformed[0]; i++) {
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_request *r = admission_request_decode(a, wellformed[i], strlen(wellformed[i]), &dl);
+        if (r == NULL)
+            fail_msg("case %zu: %s refused: %s", i, wellformed[i], dl.count ? dl.items[0].msg : "-");
+        admission_request_free(r);
+        diag_list_clear(&dl);
+        arena_free(a);
+    }
+}
 
 static void test_decode_malformed(void **state)
 {
@@ -221,7 +303,7 @@ static void test_decode_large_unicode(void **state)
     buf b;
     buf_init(&b, 4u << 20);
     buf_puts(&b, "{" ENV ",\"request\":{\"uid\":\"ü-1\"," KIND ",\"operation\":\"CREATE\","
-                 "\"name\":\"flink-ñ-日本\",\"namespace\":\"équipe\",\"object\":{\"metadata\":"
+                 "\"name\":\"flink-ñ-日本\",\"namespace\":\"équipe\",\"object\":{" TYPE ",\"metadata\":"
                  "{\"name\":\"flink-ñ-日本\",\"annotations\":{\"big\":\"");
     while (b.len < (3u << 20) - 4096)
         buf_puts(&b, "données-\\u00e9-\\ud83d\\ude00-");
@@ -393,6 +475,8 @@ static void test_process_malformed(void **state)
         assert_string_equal(str_at(doc, "kind"), "Status");
         assert_int_equal(cJSON_GetObjectItemCaseSensitive(doc, "code")->valueint, 400);
         const char *msg = str_at(doc, "message");
+        if (!utf8_is_valid(res.body, res.body_len, NULL))
+            fail_msg("case %zu: the answer is not UTF-8: %s", i, res.body);
         if (strstr(msg, malformed[i].msg) == NULL)
             fail_msg("case %zu: message '%s' lacks '%s'", i, msg, malformed[i].msg);
         cJSON_Delete(doc);
@@ -419,6 +503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_fixtures),      cmocka_unit_test(test_decode_malformed),
+        cmocka_unit_test(test_decode_wellformed),
         cmocka_unit_test(test_decode_embedded_nul),  cmocka_unit_test(test_decode_deep_nesting),
         cmocka_unit_test(test_decode_large_unicode), cmocka_unit_test(test_encode_full_response),
         cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),

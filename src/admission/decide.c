@@ -26,16 +26,77 @@ void admission_to_policy_request(const admission_request *req, const policy_look
         .lookup = lookup};
 }
 
-/* The HTTP code of a deny, from the rule's reason (ValidatingAdmissionPolicy's mapping). */
+/* The reasons a rule may give (policy/load.c accepts these) and their HTTP codes, as
+ * ValidatingAdmissionPolicy maps them. The first row is the default. */
+static const struct {
+    const char *reason;
+    int code;
+} deny_reasons[] = {
+    {"Forbidden", 403}, {"Invalid", 422}, {"Unauthorized", 401}, {"RequestEntityTooLarge", 413},
+};
+
 static int deny_code(const char *reason)
 {
-    if (reason == NULL || strcmp(reason, "Forbidden") == 0)
-        return 403;
-    if (strcmp(reason, "Invalid") == 0)
-        return 422;
-    if (strcmp(reason, "Unauthorized") == 0)
-        return 401;
-    return 413; /* RequestEntityTooLarge */
+    for (size_t i = 0; i < sizeof deny_reasons / sizeof deny_reasons[0]; i++) {
+        if (strcmp(reason, deny_reasons[i].reason) == 0)
+            return deny_reasons[i].code;
+    }
+    return deny_reasons[0].code;
+}
+
+/* The one reason of the whole answer, chosen over every denying finding: the reason they all
+ * give (a rule without one gives Forbidden), or Forbidden when they differ. So the code never
+ * depends on which policy fired first, and 422 Invalid, whose message kubectl 1.20 does not
+ * print, is answered only when every denial asked for it and comes with its causes. */
+static const char *deny_reason(const policy_outcome *o)
+{
+    const char *reason = NULL;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        const policy_finding *f = &o->findings[i];
+        if (f->action != POLICY_DENY)
+            continue;
+        const char *r = f->reason ? f->reason : deny_reasons[0].reason;
+        if (reason != NULL && strcmp(reason, r) != 0)
+            return deny_reasons[0].reason;
+        reason = r;
+    }
+    return reason ? reason : deny_reasons[0].reason;
+}
+
+/* status.details.causes of a 422: one per denying finding, its field and its message without
+ * the field (kubectl prints "FIELD: MESSAGE"); the policy name stays in the message. */
+static int fill_causes(const policy_outcome *o, const admission_request *req, arena *a,
+                       admission_response *resp)
+{
+    admission_cause *c = arena_calloc(a, o->n_findings + 1, sizeof *c);
+    if (c == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        const policy_finding *f = &o->findings[i];
+        if (f->action != POLICY_DENY)
+            continue;
+        const char *msg = f->message;
+        /* The engine wrote "[policy] field: message"; the cause carries the field apart. */
+        const char *pre = f->field ? arena_cat(a, "[", f->policy->name, "] ", f->field, ": ") : NULL;
+        if (pre != NULL && strncmp(msg, pre, strlen(pre)) == 0)
+            msg = arena_cat(a, "[", f->policy->name, "] ", msg + strlen(pre));
+        if (msg == NULL)
+            return -1;
+        c[n++] = (admission_cause){.field = f->field, .message = msg};
+    }
+    resp->causes = c;
+    resp->n_causes = n;
+    resp->details_group = req->kind.group;
+    resp->details_kind = req->kind.kind;
+    resp->details_name = req->name;
+    if (req->name[0] == '\0' && req->object != NULL) { /* a CREATE with generateName */
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(req->object, "metadata");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(md, "name");
+        if (cJSON_IsString(nm))
+            resp->details_name = nm->valuestring;
+    }
+    return 0;
 }
 
 /* Joins the messages of the findings with 'action' ("; "), or NULL when there are none. */
@@ -53,7 +114,8 @@ static const char *join(const policy_outcome *o, enum policy_action action, aren
     return out;
 }
 
-static int fill_response(const policy_outcome *o, arena *a, admission_response *resp)
+static int fill_response(const policy_outcome *o, const admission_request *req, arena *a,
+                         admission_response *resp)
 {
     size_t nw = 0, na = 0;
     for (size_t i = 0; i < o->n_findings; i++) {
@@ -64,7 +126,6 @@ static int fill_response(const policy_outcome *o, arena *a, admission_response *
     admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
     if (warnings == NULL || audit == NULL)
         return -1;
-    const char *reason = NULL;
     for (size_t i = 0; i < o->n_findings; i++) {
         const policy_finding *f = &o->findings[i];
         if (f->action == POLICY_WARN)
@@ -72,17 +133,17 @@ static int fill_response(const policy_outcome *o, arena *a, admission_response *
         else if (f->action == POLICY_AUDIT)
             audit[resp->n_audit++] = (admission_kv){
                 arena_cat(a, "streamguard.dev/", f->policy->name), f->message};
-        else if (reason == NULL)
-            reason = f->reason ? f->reason : "Forbidden";
     }
     resp->warnings = warnings;
     resp->audit = audit;
     resp->allowed = !o->denied;
     if (o->denied) {
-        resp->status_code = deny_code(reason);
-        resp->status_reason = reason;
+        resp->status_reason = deny_reason(o);
+        resp->status_code = deny_code(resp->status_reason);
         resp->status_message = join(o, POLICY_DENY, a);
         if (resp->status_message == NULL)
+            return -1;
+        if (resp->status_code == 422 && fill_causes(o, req, a, resp) != 0)
             return -1;
     }
     return 0;
@@ -106,7 +167,7 @@ int admission_decide(enum admission_mode mode, const admission_request *req,
         diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "the request arena ran out");
         return -1;
     }
-    int rc = fill_response(o, a, resp);
+    int rc = fill_response(o, req, a, resp);
     if (rc == 0 && o->mutated != NULL) {
         bool oom;
         char *patch = jsonpatch_diff(req->object, o->mutated, &oom);

@@ -404,6 +404,34 @@ static char *print_and_delete(cJSON *root, size_t *len)
     return s;
 }
 
+/* status.details as kube-apiserver's own validation writes it (apierrors.NewInvalid), so
+ * kubectl prints 'The KIND "NAME" is invalid:' and then one 'FIELD: MESSAGE' per cause. */
+static int add_details(cJSON *st, const admission_response *ar)
+{
+    cJSON *d = cJSON_AddObjectToObject(st, "details");
+    if (d == NULL ||
+        cJSON_AddStringToObject(d, "name", ar->details_name ? ar->details_name : "") == NULL ||
+        cJSON_AddStringToObject(d, "group", ar->details_group ? ar->details_group : "") == NULL ||
+        cJSON_AddStringToObject(d, "kind", ar->details_kind ? ar->details_kind : "") == NULL)
+        return -1;
+    cJSON *causes = cJSON_AddArrayToObject(d, "causes");
+    if (causes == NULL)
+        return -1;
+    for (size_t i = 0; i < ar->n_causes; i++) {
+        cJSON *c = cJSON_CreateObject();
+        if (c == NULL || !cJSON_AddItemToArray(causes, c)) {
+            cJSON_Delete(c);
+            return -1;
+        }
+        if (cJSON_AddStringToObject(c, "reason", "FieldValueInvalid") == NULL ||
+            cJSON_AddStringToObject(c, "message", ar->causes[i].message) == NULL ||
+            (ar->causes[i].field != NULL &&
+             cJSON_AddStringToObject(c, "field", ar->causes[i].field) == NULL))
+            return -1;
+    }
+    return 0;
+}
+
 static int add_status(cJSON *resp, const admission_response *ar)
 {
     cJSON *st = cJSON_AddObjectToObject(resp, "status");
@@ -415,6 +443,8 @@ static int add_status(cJSON *resp, const admission_response *ar)
         return -1;
     if (ar->status_message &&
         cJSON_AddStringToObject(st, "message", ar->status_message) == NULL)
+        return -1;
+    if (ar->n_causes > 0 && add_details(st, ar) != 0)
         return -1;
     return 0;
 }

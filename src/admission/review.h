@@ -66,12 +66,24 @@ typedef struct admission_kv {
     const char *key, *value;
 } admission_kv;
 
+/* One entry of status.details.causes: what kubectl prints of a 422 Invalid, one line each
+ * ("FIELD: MESSAGE"). */
+typedef struct admission_cause {
+    const char *field;   /* "spec.mode"; NULL when the rule names none */
+    const char *message; /* "[policy] message" */
+} admission_cause;
+
 /* What the webhook answers. Strings are borrowed. */
 typedef struct admission_response {
     bool allowed;
     int status_code;            /* 0 for no status; 403 when denied by a policy */
     const char *status_reason;  /* "Forbidden"; NULL for none */
     const char *status_message; /* NULL for none */
+    /* status.details, written when n_causes > 0: the kind and name of the object and the
+     * causes (reason FieldValueInvalid). kubectl up to 1.2x prints only these for a 422. */
+    const char *details_group, *details_kind, *details_name;
+    const admission_cause *causes;
+    size_t n_causes;
     const char *const *warnings;
     size_t n_warnings;
     const char *patch; /* a JSON Patch document (not yet base64); NULL for none */

@@ -345,14 +345,14 @@ assert not any(r.get("msg") == "forged" for r in recs)
 check "--log-format json writes one JSON object per line" \
     bash -c "grep -q '^{\"ts\":\"[0-9T:.Z-]*\",\"level\":\"info\",\"component\":\"http\",\"msg\":\"review\",.*\"decision\":\"allowed\"' '$TMP/json.log' && ! grep -qv '^{.*}$' '$TMP/json.log'"
 
-# With policies: a deny (422, field, reason), a warning and a patch, through the real server.
+# With policies: a deny (422, field, reason, details.causes), a warning and a patch, through the real server.
 mkdir -p "$TMP/flink-policies"
 cp "$ROOT/tests/fixtures/policy/server/flink.yaml" "$TMP/flink-policies/"
 start_server policies --threads 2 --policies "$TMP/flink-policies" || exit 1
 check "start-up logs the policy count" grep -q 'policy_count=3 enforcement=deny' "$TMP/policies.log"
 r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
-check "a policy denies: allowed false, 422 Invalid, [policy] field: message" \
-    grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local"}' <<<"$r"
+check "a policy denies: allowed false, 422 Invalid, [policy] field: message, and the causes kubectl 1.20 prints" \
+    grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local","details":{"name":"basic-checkpoint-ha-example","group":"flink.apache.org","kind":"FlinkDeployment","causes":\[{"reason":"FieldValueInvalid","message":"\[test-ha-not-local\] HA storage file:///flink-data/ha is local","field":"spec.flinkConfiguration.high-availability.storageDir"}\]}}' <<<"$r"
 check "the same review also carries the warning" grep -q '"warnings":\["\[test-warn-savepoint\] savepoint upgrades are slow"\]' <<<"$r"
 check "every deny is logged with its policy" grep -q 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
 r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.json")

@@ -157,6 +157,15 @@ static int on_scalar(loader *ld, const yaml_event_t *ev)
         }
     }
     n->len = ev->data.scalar.length;
+    /* "\0", "\x00" and "\u0000" in a double-quoted scalar (JSON input too) give a NUL. Every
+     * reader after this one takes C strings and would cut the text there, while
+     * kube-apiserver keeps it whole: "\u0000/tmp/cp" would be checked as "". */
+    if (memchr(ev->data.scalar.value, '\0', n->len) != NULL) {
+        err_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "input.yaml",
+               "a string holds a NUL character (%s), which would cut it short; refused",
+               "\\0, \\x00 or \\u0000");
+        return -1;
+    }
     n->str = arena_strndup(ld->a, (const char *)ev->data.scalar.value, n->len);
     if (n->str == NULL)
         return -1;

@@ -170,6 +170,11 @@ expect "check: bad documents are errors, the others are still checked (exit 2)" 
 expect "check: a document that is not a mapping" 2 'inputs.yaml:5: error: the document is not a mapping' - check -p "$P" "$TMP/inputs.yaml"
 expect "check: a document without apiVersion" 2 'inputs.yaml:8: error: the document has no apiVersion' - check -p "$P" "$TMP/inputs.yaml"
 expect "check: invalid YAML" 2 'inputs.yaml:1[56]: error: .*flow' - check -p "$P" "$TMP/inputs.yaml"
+# A NUL in a string would cut it for every reader after libyaml: "\0/tmp/cp" was checked as "".
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  dir: "\\0/tmp/cp"\n' >"$TMP/nul.yaml"
+printf '{"apiVersion": "v1", "kind": "ConfigMap",\n "metadata": {"name": "x\\u0000y"}}\n' >"$TMP/nul.json"
+expect "check: a \\0 in a YAML string is an input error with its line" 2 'nul.yaml:5: error: a string holds a NUL character' - check -p "$P" "$TMP/nul.yaml"
+expect "check: a \\u0000 in a JSON string is an input error with its line" 2 'nul.json:2: error: a string holds a NUL character' - check -p "$P" "$TMP/nul.json"
 expect "check -o json: one object with summary, results, errors, patches" 1 '"denied":	1' - check -p "$P" -o json "$TMP/bad.yaml"
 "$BIN" check -p "$P" -o json "$TMP/bad.yaml" "$TMP/good.yaml" >"$TMP/out.json"
 for key in '"summary":' '"results":' '"errors":' '"patches":' '"file":' '"document":' '"line":' '"apiVersion":' \

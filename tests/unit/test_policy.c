@@ -66,6 +66,8 @@ static const struct { const char *yaml, *json; } scalars[] = {
     {"base: &b {x: 1}\nuse: *b", "{\"base\":{\"x\":1},\"use\":{\"x\":1}}"},
     {"- a\n- b", "[\"a\",\"b\"]"},
     {"plain", "\"plain\""},
+    {"a: \"\\\\0 and \\\\u0000\"", "{\"a\":\"\\\\0 and \\\\u0000\"}"}, /* escaped backslashes, no NUL */
+    {"a: '\\0'", "{\"a\":\"\\\\0\"}"}, /* single quotes do not escape */
 };
 
 static void test_scalar_resolution(void **state)
@@ -90,6 +92,12 @@ static const struct { const char *yaml, *want; } bad[] = {
     {"? [1, 2]\n: x", "!input.yaml"},
     {"a: 'unterminated", "!input.yaml"},
     {"a: &x [*x]", "!input.limit"},
+    /* a NUL would cut the string for every reader after libyaml (C strings) */
+    {"a: \"\\0/tmp/cp\"", "!input.yaml"},
+    {"a: \"file:///data/x\\x00/../../tmp/ha\"", "!input.yaml"},
+    {"{\"a\": \"\\u0000/tmp/cp\"}", "!input.yaml"}, /* JSON input */
+    {"\"k\\0ey\": 1", "!input.yaml"},                  /* in a key */
+    {"a: [\"ok\", \"x\\0\"]", "!input.yaml"},
 };
 
 static void test_bad_yaml(void **state)

@@ -47,7 +47,11 @@ static cJSON *read_input(const char *path, diag_list *dl)
     if (file_read(path, INPUT_MAX, &b, dl) != 0)
         return NULL;
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, 1);
+    cJSON *j = NULL;
+    /* cJSON would cut a string at a \u0000 escape; the YAML reader (JSON is YAML) refuses it
+     * with its line. An escaped backslash before "u0000" only takes the slower path. */
+    if (memmem(b.data, b.len, "\\u0000", 6) == NULL)
+        j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, 1);
     if (j == NULL) {
         arena *a = arena_new(ARENA_REQUEST_BUDGET);
         ydoc *docs = NULL;
@@ -147,8 +151,9 @@ static int run(const char *src, const struct inputs *in, bool typed)
     }
     char *out = expr_to_json(&v, typed);
     if (out == NULL) {
-        fprintf(stderr, "streamguard eval: the value has no plain JSON form (NaN or infinity); "
-                        "use --typed\n");
+        const char *why = expr_json_problem(&v, typed);
+        fprintf(stderr, "streamguard eval: the value has no JSON form: %s\n",
+                why ? why : "out of memory");
         rc = 1;
         goto done;
     }

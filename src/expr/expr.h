@@ -187,12 +187,18 @@ bool expr_equal(const expr_value *a, const expr_value *b);
 
 /* Appends 'v' as JSON to a malloc'd string: plain JSON (ints as numbers, bytes as base64), or
  * with 'typed' the tagged form of the cel-spec vectors ({"int":"5"}). Returns NULL on
- * failure (an error value, or out of memory). Free with free(). */
+ * failure (an error value, a value with no JSON form: see expr_json_problem(), or out of
+ * memory); never a string cut at a NUL. Free with free(). */
 char *expr_to_json(const expr_value *v, bool typed);
 
+/* Why 'v' has no JSON form, or NULL when it has one: a string or map key holding a NUL
+ * (JSON text could carry it as \u0000, but the cJSON trees every reader uses hold C strings
+ * and would cut it), or NaN or infinity in plain JSON. */
+const char *expr_json_problem(const expr_value *v, bool typed);
+
 /* 'v' as a malloc-owned cJSON tree (plain JSON, as expr_to_json), for code that patches or
- * walks JSON; NULL when it has no JSON form (an error value) or memory ran out. Free with
- * cJSON_Delete(). */
+ * walks JSON; NULL when it has no JSON form (an error value, expr_json_problem()) or memory
+ * ran out. Free with cJSON_Delete(). */
 cJSON *expr_to_cjson(const expr_value *v);
 
 /* Builds a value from the tagged JSON form of the cel-spec vectors, allocating from 'a'.

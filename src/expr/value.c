@@ -362,6 +362,13 @@ static cJSON *double_json(double d, bool typed)
     return cJSON_CreateNumber(d);
 }
 
+/* cJSON holds C strings: a CEL string with a NUL ("a\x00b") would come out cut at it, and a
+ * cut string is a different value (a path, a name), so such a value has no JSON form. */
+static bool has_nul(const char *s, size_t len)
+{
+    return len > 0 && memchr(s, '\0', len) != NULL;
+}
+
 static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
 {
     cJSON *out = v->kind == EXPR_LIST || typed ? cJSON_CreateArray() : cJSON_CreateObject();
@@ -387,6 +394,8 @@ static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
             char key[64];
             const char *name = key;
             if (k.kind == EXPR_STRING) {
+                if (has_nul(k.v.s, k.len))
+                    goto err;
                 char *s = strndup(k.v.s, k.len);
                 if (s == NULL || !cJSON_AddItemToObject(out, s, cv)) {
                     free(s);
@@ -428,6 +437,8 @@ static cJSON *to_cjson(const expr_value *v, bool typed, int depth)
         return tagged("uint", cJSON_CreateString(num));
     case EXPR_DOUBLE: return typed ? tagged("double", double_json(v->v.d, true)) : double_json(v->v.d, false);
     case EXPR_STRING: {
+        if (has_nul(v->v.s, v->len))
+            return NULL;
         char *s = strndup(v->v.s, v->len);
         cJSON *c = s ? cJSON_CreateString(s) : NULL;
         free(s);
@@ -466,6 +477,34 @@ char *expr_to_json(const expr_value *v, bool typed)
     char *s = c ? cJSON_PrintUnformatted(c) : NULL;
     cJSON_Delete(c);
     return s;
+}
+
+const char *expr_json_problem(const expr_value *v, bool typed)
+{
+    ev_iter it;
+    expr_value k, x;
+    switch (v->kind) {
+    case EXPR_STRING:
+        return has_nul(v->v.s, v->len) ? "a string holds a NUL character" : NULL;
+    case EXPR_DOUBLE:
+        return !typed && (isnan(v->v.d) || isinf(v->v.d)) ? "NaN or infinity (use --typed)"
+                                                          : NULL;
+    case EXPR_OPTIONAL:
+        return v->v.opt ? expr_json_problem(v->v.opt, typed) : NULL;
+    case EXPR_LIST:
+    case EXPR_MAP:
+        ev_iter_init(&it, v);
+        while (ev_iter_next(&it, &k, &x)) {
+            const char *p = v->kind == EXPR_MAP ? expr_json_problem(&k, typed) : NULL;
+            if (p == NULL)
+                p = expr_json_problem(&x, typed);
+            if (p != NULL)
+                return p;
+        }
+        return NULL;
+    default:
+        return NULL;
+    }
 }
 
 cJSON *expr_to_cjson(const expr_value *v)

@@ -77,7 +77,11 @@ expect "two documents are not one object" 2 - 'expected one YAML or JSON documen
 expect "a missing --object file exits 2" 2 - 'io.read' eval --object "$TMP/none.json" '1'
 expect "bad --bindings exits 2" 2 - 'input.bindings' eval --bindings "$TMP/params.json" '1'
 expect "no expression is a usage error" 2 - 'give exactly one expression' eval
-expect "NaN needs --typed" 1 - 'no plain JSON form' eval '0.0 / 0.0'
+expect "NaN needs --typed" 1 - 'no JSON form: NaN or infinity \(use --typed\)' eval '0.0 / 0.0'
+expect "a string with a NUL is refused, not cut at it" 1 - 'no JSON form: a string holds a NUL character' eval '"a\x00b"'
+expect "a string with a NUL is refused with --typed too" 1 - 'no JSON form: a string holds a NUL' eval --typed "{'k': ['\\u0000/tmp/cp']}"
+printf '{"a": "x\\u0000y"}\n' >"$TMP/nulobj.json"
+expect "eval: a \\u0000 in --object is an input error with its position" 2 - 'nulobj.json:1:7: error\[input.yaml\]: a string holds a NUL' eval --object "$TMP/nulobj.json" 'object.a'
 expect "NaN with --typed" 0 '^\{"double":"NaN"\}$' - eval --typed '0.0 / 0.0'
 expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
     '[0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, [0,1,2,3,4,5,6,7,8,9].map(c, [0,1,2,3,4,5,6,7,8,9].map(d, [0,1,2,3,4,5,6,7,8,9].map(e, a)))))'

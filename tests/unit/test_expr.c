@@ -226,6 +226,45 @@ static void test_json_numbers(void **state)
     }
 }
 
+/* A CEL string keeps its NUL (it has a length); JSON out through cJSON (C strings) cannot, so a
+ * value holding one has no JSON form: never a string cut at the NUL. */
+static void test_json_output_nul(void **state)
+{
+    (void)state;
+    static const char *const srcs[] = {
+        "'a\\x00b'", "'\\u0000/tmp/cp'", "'file:///data/x' + '\\000' + '/../../tmp/ha'",
+        "{'k\\x00': 1}", "['ok', 'x\\x00']", "{'a': {'b': ['\\x00']}}", "optional.of('\\x00')",
+        "[{'\\x00': 1}]",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        arena *a = arena_new(1 << 20);
+        diag_list dl;
+        diag_list_init(&dl);
+        expr_prog *p = expr_compile(a, srcs[i], strlen(srcs[i]), &the_decls, NULL, &dl);
+        if (p == NULL)
+            fail_msg("case %zu: %s does not compile: %s", i, srcs[i], dl.items[0].msg);
+        expr_env env = {0};
+        expr_value v = expr_eval(p, &env, a);
+        assert_int_not_equal(v.kind, EXPR_ERROR);
+        char *plain = expr_to_json(&v, false), *typed = expr_to_json(&v, true);
+        cJSON *tree = expr_to_cjson(&v);
+        if (plain != NULL || typed != NULL || tree != NULL)
+            fail_msg("case %zu: %s gave JSON %s / %s", i, srcs[i], plain ? plain : "-",
+                     typed ? typed : "-");
+        const char *why = expr_json_problem(&v, false);
+        assert_non_null(why);
+        assert_non_null(strstr(why, "NUL"));
+        diag_list_clear(&dl);
+        arena_free(a);
+    }
+    char *ok = run("size('a\\x00b')", "{}"); /* the string itself is whole */
+    assert_string_equal(ok, "3");
+    free(ok);
+    ok = run("'a\\\\x00b'", "{}"); /* a backslash, then text: no NUL */
+    assert_string_equal(ok, "\"a\\\\x00b\"");
+    free(ok);
+}
+
 /* A compiled program is immutable: evaluating it many times, with different inputs, gives
  * independent answers. */
 static void test_compile_once_eval_many(void **state)
@@ -262,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_compile_once_eval_many),
+        cmocka_unit_test(test_json_output_nul),
     };
     return cmocka_run_group_tests_name("expr", tests, NULL, NULL);
 }

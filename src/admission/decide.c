@@ -78,7 +78,8 @@ static int fill_causes(const policy_outcome *o, const admission_request *req, ar
             continue;
         const char *msg = f->message;
         /* The engine wrote "[policy] field: message"; the cause carries the field apart. */
-        const char *pre = f->field ? arena_cat(a, "[", f->policy->name, "] ", f->field, ": ") : NULL;
+        const char *pre =
+            f->field ? arena_cat(a, "[", f->policy->name, "] ", f->field, ": ") : NULL;
         if (pre != NULL && strncmp(msg, pre, strlen(pre)) == 0)
             msg = arena_cat(a, "[", f->policy->name, "] ", msg + strlen(pre));
         if (msg == NULL)

@@ -76,7 +76,8 @@ typedef struct admission_cause {
 /* What the webhook answers. Strings are borrowed. */
 typedef struct admission_response {
     bool allowed;
-    int status_code;            /* 0 for no status; 403 when denied by a policy */
+    int status_code;            /* 0 for no status; 403 when denied, 422 when every denial asks
+                                   for Invalid (decide.c) */
     const char *status_reason;  /* "Forbidden"; NULL for none */
     const char *status_message; /* NULL for none */
     /* status.details, written when n_causes > 0: the kind and name of the object and the

@@ -484,13 +484,10 @@ const char *expr_json_problem(const expr_value *v, bool typed)
     ev_iter it;
     expr_value k, x;
     switch (v->kind) {
-    case EXPR_STRING:
-        return has_nul(v->v.s, v->len) ? "a string holds a NUL character" : NULL;
+    case EXPR_STRING: return has_nul(v->v.s, v->len) ? "a string holds a NUL character" : NULL;
     case EXPR_DOUBLE:
-        return !typed && (isnan(v->v.d) || isinf(v->v.d)) ? "NaN or infinity (use --typed)"
-                                                          : NULL;
-    case EXPR_OPTIONAL:
-        return v->v.opt ? expr_json_problem(v->v.opt, typed) : NULL;
+        return !typed && (isnan(v->v.d) || isinf(v->v.d)) ? "NaN or infinity (use --typed)" : NULL;
+    case EXPR_OPTIONAL: return v->v.opt ? expr_json_problem(v->v.opt, typed) : NULL;
     case EXPR_LIST:
     case EXPR_MAP:
         ev_iter_init(&it, v);
@@ -502,8 +499,7 @@ const char *expr_json_problem(const expr_value *v, bool typed)
                 return p;
         }
         return NULL;
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 

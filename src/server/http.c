@@ -347,18 +347,19 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
     /* Every value goes through the field writer, which escapes it: uid, kind, namespace and
      * name come from the request and may hold anything. */
     if (review && r->res.uid != NULL)
-        log_event(lv, "http", LOG_S("msg", "review"), LOG_S("endpoint", metrics_endpoint_name(r->ep)),
-                  LOG_I("status", r->status), LOG_S("uid", r->res.uid),
-                  LOG_S("op", r->res.operation), LOG_S("kind", r->res.kind),
-                  LOG_S("ns", r->res.namespace_), LOG_S("name", r->res.name),
-                  LOG_S("decision", decision), LOG_B("dry_run", r->res.dry_run),
-                  LOG_I("warnings", r->res.n_warnings), LOG_B("patched", r->res.patched),
-                  LOG_F("ms", secs * 1e3), LOG_S("end", end),
+        log_event(lv, "http", LOG_S("msg", "review"),
+                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_I("status", r->status),
+                  LOG_S("uid", r->res.uid), LOG_S("op", r->res.operation),
+                  LOG_S("kind", r->res.kind), LOG_S("ns", r->res.namespace_),
+                  LOG_S("name", r->res.name), LOG_S("decision", decision),
+                  LOG_B("dry_run", r->res.dry_run), LOG_I("warnings", r->res.n_warnings),
+                  LOG_B("patched", r->res.patched), LOG_F("ms", secs * 1e3), LOG_S("end", end),
                   LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
     else
-        log_event(lv, "http", LOG_S("msg", "request"), LOG_S("endpoint", metrics_endpoint_name(r->ep)),
-                  LOG_S("method", r->method), LOG_I("status", r->status), LOG_F("ms", secs * 1e3),
-                  LOG_S("end", end), LOG_S("reason", r->reason));
+        log_event(lv, "http", LOG_S("msg", "request"),
+                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_S("method", r->method),
+                  LOG_I("status", r->status), LOG_F("ms", secs * 1e3), LOG_S("end", end),
+                  LOG_S("reason", r->reason));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

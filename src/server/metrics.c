@@ -182,11 +182,12 @@ static int render_reloads(buf *out)
                           "# TYPE streamguard_policies gauge\n"
                           "streamguard_policies %ld\n",
                      atomic_load_explicit(&policy_count, memory_order_relaxed));
-    rc |= buf_printf(out, "# HELP streamguard_empty_policy_sets_total Policy sets that loaded with "
-                          "no policy, refused or served (--allow-empty-policies).\n"
-                          "# TYPE streamguard_empty_policy_sets_total counter\n"
-                          "streamguard_empty_policy_sets_total{result=\"refused\"} %llu\n"
-                          "streamguard_empty_policy_sets_total{result=\"served\"} %llu\n",
+    rc |= buf_printf(out,
+                     "# HELP streamguard_empty_policy_sets_total Policy sets that loaded with "
+                     "no policy, refused or served (--allow-empty-policies).\n"
+                     "# TYPE streamguard_empty_policy_sets_total counter\n"
+                     "streamguard_empty_policy_sets_total{result=\"refused\"} %llu\n"
+                     "streamguard_empty_policy_sets_total{result=\"served\"} %llu\n",
                      atomic_load_explicit(&empty_sets[0], memory_order_relaxed),
                      atomic_load_explicit(&empty_sets[1], memory_order_relaxed));
     return rc;

@@ -84,21 +84,22 @@ static void reload_cert(reloader *r)
         r->cert_pem = strdup(pair.cert_pem);
         metrics_reload_done(METRICS_RELOAD_CERT, true);
         metrics_set_cert_not_after(pair.info.not_after);
-        log_info("reload", LOG_S("msg", "certificate reloaded"), LOG_S("cert_serial", pair.info.serial),
+        log_info("reload", LOG_S("msg", "certificate reloaded"),
+                 LOG_S("cert_serial", pair.info.serial),
                  LOG_I("cert_not_after", pair.info.not_after));
         if (r->cfg.server_name != NULL && !tls_cert_covers_host(pair.cert_pem, r->cfg.server_name))
             log_warn("reload", LOG_S("msg", "the new certificate does not name the service"),
                      LOG_S("server_name", r->cfg.server_name));
         long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
         if (days_left < 7)
-            log_warn("reload", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
+            log_warn("reload", LOG_S("msg", "certificate expires soon"),
+                     LOG_I("days_left", days_left));
     }
     tls_pair_clear(&pair);
     diag_list_clear(&dl);
 }
 
-int reload_check_policy_set(const policy_set *set, const char *dir, bool allow_empty,
-                            diag_list *dl)
+int reload_check_policy_set(const policy_set *set, const char *dir, bool allow_empty, diag_list *dl)
 {
     size_t n;
     policy_set_items(set, &n);

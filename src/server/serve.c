@@ -198,7 +198,8 @@ static policy_set *load_policies(const char *dir, bool allow_empty, diag_list *d
 
 static void drain(server *s, const struct serve_opts *o, int sig)
 {
-    log_info("serve", LOG_S("msg", "draining"), LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+    log_info("serve", LOG_S("msg", "draining"),
+             LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
              LOG_I("in_flight", metrics_in_flight()), LOG_I("drain_delay_s", o->drain_delay_s));
     server_begin_drain(s);
     if (o->drain_delay_s > 0)
@@ -293,7 +294,8 @@ int server_cmd_serve(int argc, char **argv)
                             .allow_empty = o.allow_empty_policies};
     reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
     if (rl == NULL)
-        log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and policies are fixed"));
+        log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and "
+                                       "policies are fixed"));
     log_info("serve", LOG_S("msg", "listening"), LOG_S("listen", o.cfg.listen),
              LOG_I("port", server_port(s)), LOG_I("threads", o.cfg.threads),
              LOG_S("policies", o.policies), LOG_I("policy_count", n_policies),

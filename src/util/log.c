@@ -9,7 +9,7 @@
 #include "utf8.h"
 
 #define LOG_LINE_MAX 8192
-#define LOG_TAIL     8 /* kept free for what closes a cut line: '"', '}', '\n', NUL */
+#define LOG_TAIL 8 /* kept free for what closes a cut line: '"', '}', '\n', NUL */
 
 static enum log_format log_fmt = LOG_FORMAT_LOGFMT;
 static enum log_level log_min = LOG_INFO;
@@ -156,12 +156,8 @@ static void put_field(line *l, const log_field *f, bool json, bool first)
         puts_(l, "=");
     }
     switch (f->type) {
-    case LOG_T_STR:
-        put_string(l, f->v.s ? f->v.s : "-", json);
-        return;
-    case LOG_T_INT:
-        snprintf(num, sizeof num, "%lld", f->v.i);
-        break;
+    case LOG_T_STR: put_string(l, f->v.s ? f->v.s : "-", json); return;
+    case LOG_T_INT: snprintf(num, sizeof num, "%lld", f->v.i); break;
     case LOG_T_DBL:
         /* JSON has no NaN or infinity; neither is ever logged, but a line must parse. */
         if (f->v.d != f->v.d || f->v.d > 1e300 || f->v.d < -1e300)
@@ -171,16 +167,13 @@ static void put_field(line *l, const log_field *f, bool json, bool first)
         else
             snprintf(num, sizeof num, "%.3f", f->v.d);
         break;
-    case LOG_T_BOOL:
-        snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false");
-        break;
+    case LOG_T_BOOL: snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false"); break;
     }
     puts_(l, num);
 }
 
 size_t log_format_line(enum log_format fmt, const char *ts, enum log_level lv,
-                       const char *component, const log_field *f, size_t n, char *out,
-                       size_t cap)
+                       const char *component, const log_field *f, size_t n, char *out, size_t cap)
 {
     if (cap <= LOG_TAIL) {
         if (cap > 0)
@@ -214,8 +207,7 @@ void log_fields(enum log_level lv, const char *component, const log_field *f, si
     clock_gettime(CLOCK_REALTIME, &t);
     gmtime_r(&t.tv_sec, &tm);
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             t.tv_nsec / 1000000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.tv_nsec / 1000000);
     size_t len = log_format_line(log_fmt, ts, lv, component, f, n, out, sizeof out);
     ssize_t w = write(log_fd, out, len);
     (void)w;

@@ -58,12 +58,11 @@ void log_fields(enum log_level lv, const char *component, const log_field *f, si
 /* Formats the event into 'out' of 'cap' bytes (newline included, NUL-terminated) in 'fmt';
  * 'ts' is the timestamp text. Returns the length. Exposed for tests. */
 size_t log_format_line(enum log_format fmt, const char *ts, enum log_level lv,
-                       const char *component, const log_field *f, size_t n, char *out,
-                       size_t cap);
+                       const char *component, const log_field *f, size_t n, char *out, size_t cap);
 
 #define LOG_FIELDS_(...) (const log_field[]){__VA_ARGS__}
-#define log_event(lv, comp, ...)                                                            \
-    log_fields(lv, comp, LOG_FIELDS_(__VA_ARGS__),                                           \
+#define log_event(lv, comp, ...)                                                                   \
+    log_fields(lv, comp, LOG_FIELDS_(__VA_ARGS__),                                                 \
                sizeof(LOG_FIELDS_(__VA_ARGS__)) / sizeof(log_field))
 #define log_debug(comp, ...) log_event(LOG_DEBUG, comp, __VA_ARGS__)
 #define log_info(comp, ...)  log_event(LOG_INFO, comp, __VA_ARGS__)

@@ -431,6 +431,13 @@ static void test_status_encode(void **state)
                            "\"reason\":\"RequestEntityTooLarge\",\"code\":413}");
     assert_int_equal(len, strlen(s));
     free(s);
+    /* A message that echoes request bytes (a header, a field cut at a byte count) is still
+     * answered as UTF-8: each bad byte becomes U+FFFD. */
+    s = admission_status_encode(415, "UnsupportedMediaType", "type 'a\xff\xc3' / caf\xc3\xa9", &len);
+    assert_true(utf8_is_valid(s, len, NULL));
+    assert_int_equal(len, strlen(s));
+    assert_non_null(strstr(s, "\"message\":\"type 'a\xef\xbf\xbd\xef\xbf\xbd' / caf\xc3\xa9\""));
+    free(s);
 }
 
 /* The round trip the server runs: every fixture is answered 200 in its own version. */

@@ -13,7 +13,7 @@
 size_t utf8_seq_len(const char *s, size_t len);
 
 /* Returns true when s[0..len) is valid UTF-8; otherwise false with the offset of the first
- * bad byte in '*bad' (when not NULL). ASCII runs go eight bytes at a time. */
+ * bad byte in '*bad' (when not NULL). ASCII runs go 32 bytes at a time. */
 bool utf8_is_valid(const char *s, size_t len, size_t *bad);
 
 /* Returns the longest prefix length <= 'max' of the valid UTF-8 text 's' (of 'len' bytes)

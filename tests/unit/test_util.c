@@ -264,6 +264,10 @@ static const struct {
     int bad;
 } utf8_cases[] = {
     {"", -1}, {"plain ascii, longer than eight bytes", -1},
+    {"0123456789abcdef0123456789abcdef", -1}, /* exactly one and two 32-byte runs */
+    {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", -1},
+    {"0123456789abcdef0123456789abcdef\xff", 32},
+    {"0123456789abcdef0123456789abcde\xc3\xa9", -1}, /* a sequence across a run's end */
     {"caf\xc3\xa9", -1}, {"\xe2\x82\xac", -1}, {"\xf0\x9f\x98\x80", -1},
     {"\xed\x9f\xbf", -1},          /* U+D7FF, the last before the surrogates */
     {"\xee\x80\x80", -1},          /* U+E000, the first after */

@@ -82,6 +82,13 @@ expect "a string with a NUL is refused, not cut at it" 1 - 'no JSON form: a stri
 expect "a string with a NUL is refused with --typed too" 1 - 'no JSON form: a string holds a NUL' eval --typed "{'k': ['\\u0000/tmp/cp']}"
 printf '{"a": "x\\u0000y"}\n' >"$TMP/nulobj.json"
 expect "eval: a \\u0000 in --object is an input error with its position" 2 - 'nulobj.json:1:7: error\[input.yaml\]: a string holds a NUL' eval --object "$TMP/nulobj.json" 'object.a'
+# A patch value built from a CEL string with a NUL is an evaluation error (failurePolicy
+# decides), never a patch with the string cut at the NUL.
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: nul-patch}\nspec:\n  match: {resources: [{apiGroups: [""], kinds: [ConfigMap]}]}\n  mutations:\n    - patch: [{op: add, path: /data/dir, valueExpression: "'"'"'\\\\x00/tmp/cp'"'"'"}]\n' >"$TMP/nulpatch.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n' >"$TMP/cm-nul.yaml"
+expect "check: a patch value holding a NUL is an evaluation error, not a cut value" 1 \
+    'deny \[nul-patch\] could not be evaluated: valueExpression: the value has no JSON form' - \
+    check -p "$TMP/nulpatch.yaml" "$TMP/cm-nul.yaml"
 expect "NaN with --typed" 0 '^\{"double":"NaN"\}$' - eval --typed '0.0 / 0.0'
 expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
     '[0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, [0,1,2,3,4,5,6,7,8,9].map(c, [0,1,2,3,4,5,6,7,8,9].map(d, [0,1,2,3,4,5,6,7,8,9].map(e, a)))))'

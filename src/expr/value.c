@@ -378,27 +378,43 @@ static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
     while (out && ev_iter_next(&it, &k, &x)) {
         if (v->kind == EXPR_LIST) {
             cJSON *c = to_cjson(&x, typed, depth + 1);
-            if (c == NULL || !cJSON_AddItemToArray(out, c))
+            if (c == NULL || !cJSON_AddItemToArray(out, c)) {
+                cJSON_Delete(c);
                 goto err;
+            }
             continue;
         }
+        if (k.kind == EXPR_STRING && has_nul(k.v.s, k.len))
+            goto err; /* before anything of this entry is allocated */
+        /* Each node is attached as soon as it is made, so 'err' frees everything. */
         cJSON *cv = to_cjson(&x, typed, depth + 1);
         if (cv == NULL)
             goto err;
         if (typed) {
-            cJSON *pair = cJSON_CreateArray(), *ck = to_cjson(&k, true, depth + 1);
-            if (!pair || !ck || !cJSON_AddItemToArray(pair, ck) || !cJSON_AddItemToArray(pair, cv) ||
-                !cJSON_AddItemToArray(out, pair))
+            cJSON *pair = cJSON_CreateArray();
+            if (pair == NULL || !cJSON_AddItemToArray(out, pair)) {
+                cJSON_Delete(pair);
+                cJSON_Delete(cv);
                 goto err;
+            }
+            cJSON *ck = to_cjson(&k, true, depth + 1);
+            if (ck == NULL || !cJSON_AddItemToArray(pair, ck)) {
+                cJSON_Delete(ck);
+                cJSON_Delete(cv);
+                goto err;
+            }
+            if (!cJSON_AddItemToArray(pair, cv)) {
+                cJSON_Delete(cv);
+                goto err;
+            }
         } else {
             char key[64];
             const char *name = key;
             if (k.kind == EXPR_STRING) {
-                if (has_nul(k.v.s, k.len))
-                    goto err;
                 char *s = strndup(k.v.s, k.len);
                 if (s == NULL || !cJSON_AddItemToObject(out, s, cv)) {
                     free(s);
+                    cJSON_Delete(cv);
                     goto err;
                 }
                 free(s);
@@ -407,8 +423,10 @@ static cJSON *aggregate_json(const expr_value *v, bool typed, int depth)
             if (k.kind == EXPR_INT) snprintf(key, sizeof key, "%lld", (long long)k.v.i);
             else if (k.kind == EXPR_UINT) snprintf(key, sizeof key, "%llu", (unsigned long long)k.v.u);
             else name = k.v.b ? "true" : "false";
-            if (!cJSON_AddItemToObject(out, name, cv))
+            if (!cJSON_AddItemToObject(out, name, cv)) {
+                cJSON_Delete(cv);
                 goto err;
+            }
         }
     }
     return typed ? tagged(v->kind == EXPR_LIST ? "list" : "map", out) : out;

@@ -37,6 +37,12 @@ post() {
     "${CURL[@]}" -H 'Content-Type: application/json' --data-binary @"$file" "$@" \
         -w '\n%{http_code}' "$(url "$path")"
 }
+# The log line is written once the reply is sent, so it may land just after curl returns (under
+# valgrind it does): wait for it.
+logged() { # logged PATTERN FILE: the pattern shows up in the log within a few seconds
+    for _ in $(seq 1 $((30 * SLOW))); do grep -q "$1" "$2" && return 0; sleep 0.1; done
+    return 1
+}
 status_of() { tail -n 1 <<<"$1"; }
 body_of() { sed '$d' <<<"$1"; }
 
@@ -136,6 +142,7 @@ r["object"]["metadata"]["name"] = r["name"]
 json.dump(d, open(sys.argv[2], "w"))
 PY
 post /validate "$TMP/forge.json" >/dev/null
+logged 'uid=forge-uid' "$TMP/main.log"
 check "a newline in a namespace cannot forge a log line" \
     bash -c "! grep -q '^ts=2026-01-01T00:00:00Z' '$TMP/main.log' && grep -qF 'uid=forge-uid op=CREATE kind=FlinkDeployment ns=\"default\\nts=2026-01-01T00:00:00Z level=error component=http msg=forged\" name=\"x\\\" decision=allowed\" decision=allowed' '$TMP/main.log'"
 
@@ -354,7 +361,7 @@ r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
 check "a policy denies: allowed false, 422 Invalid, [policy] field: message, and the causes kubectl 1.20 prints" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local","details":{"name":"basic-checkpoint-ha-example","group":"flink.apache.org","kind":"FlinkDeployment","causes":\[{"reason":"FieldValueInvalid","message":"\[test-ha-not-local\] HA storage file:///flink-data/ha is local","field":"spec.flinkConfiguration.high-availability.storageDir"}\]}}' <<<"$r"
 check "the same review also carries the warning" grep -q '"warnings":\["\[test-warn-savepoint\] savepoint upgrades are slow"\]' <<<"$r"
-check "every deny is logged with its policy" grep -q 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
+check "every deny is logged with its policy" logged 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
 r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
 check "a mutation answers with one JSON Patch" \

@@ -543,7 +543,18 @@ server *server_start(const server_config *cfg, diag_list *dl)
         return NULL;
     }
     the_server = s;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
+    /* No MHD_USE_TURBO. In libmicrohttpd 0.9.75 it changes, among others, two things: a
+     * connection starts outside the epoll set, marked ready; and closing one skips the TLS
+     * shutdown. A connection whose handshake never finishes then stays marked ready (GnuTLS
+     * reads the socket itself, and its EAGAIN does not clear the mark), so a worker polls it
+     * without sleeping; and when its idle timeout closes it, its TLS state stays
+     * 'handshaking', which makes MHD_connection_handle_idle() stop before the 'closed' case
+     * that frees it: the slot, the descriptor (CLOSE-WAIT once the client leaves) and a zero
+     * epoll timeout (a spinning worker) stay for good. Without TURBO the close runs
+     * gnutls_bye(), which moves the TLS state on, and the connection is freed. TURBO saves one
+     * epoll_ctl() and one fcntl() per accepted connection and a shutdown() per closed one,
+     * nothing per request (docs/server.md, "No MHD_USE_TURBO"). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
     unsigned pool = cfg->threads > 1 ? cfg->threads : 0;

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""transport_check.py MODE PORT CA [ARGS] - raw-socket clients against a running
+'streamguard serve' for transport_test.sh: stalled TLS handshakes. Standard library only.
+
+Each mode prints "ok - ..." / "FAIL - ..." lines (tally.py) and exits 1 when one failed.
+SLOW (environment, default 1) stretches every wait, for a server under valgrind.
+
+  stall PORT CA PID N HOLD  N connections that open TCP and then send nothing or half a
+                            ClientHello, held HOLD seconds (past the idle timeout), then
+                            closed by the client: /healthz answers at once, no socket of the
+                            port is left in CLOSE-WAIT, and the server does not spin.
+"""
+import os
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tally import check, finish  # noqa: E402
+
+SLOW = float(os.environ.get("SLOW", "1"))
+# The start of a TLS 1.2 ClientHello record: 11 of its 517 bytes; the server waits for the rest.
+PARTIAL_HELLO = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+def tls_context(ca):
+    return ssl.create_default_context(cafile=ca)
+
+
+def tls_connect(port, ca, timeout=10.0):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
+    return tls_context(ca).wrap_socket(raw, server_hostname="localhost")
+
+
+class Reader:
+    """HTTP/1.1 responses (Content-Length bodies) from one socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _more(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def response(self):
+        """Returns (status, headers dict with lower-case names, body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._more()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self._more()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+
+def get(path, host="localhost"):
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def healthz_seconds(port, ca):
+    """Seconds until GET /healthz is answered 200 on a new connection, or None."""
+    t0 = time.monotonic()
+    try:
+        s = tls_connect(port, ca, timeout=5.0)
+        s.sendall(get("/healthz"))
+        status, _, body = Reader(s).response()
+        s.close()
+    except (OSError, EOFError, ssl.SSLError):
+        return None
+    return time.monotonic() - t0 if status == 200 and body == b"ok\n" else None
+
+
+def sockets_in_state(port, state_hex):
+    """Sockets whose local port is 'port' in the given /proc/net/tcp state (08 is CLOSE-WAIT)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state_hex:
+                        n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def mode_stall(port, ca, pid, n, hold):
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        if i % 2:
+            s.sendall(PARTIAL_HELLO)
+        socks.append(s)
+    time.sleep(hold)
+    for s in socks:
+        s.close()
+    # The server sees the clients' FINs at once; a connection it still holds would stay.
+    deadline = time.monotonic() + 3 * SLOW
+    while sockets_in_state(port, "08") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = sockets_in_state(port, "08")
+    check(f"no socket of the server's port left in CLOSE-WAIT after {n} stalled handshakes",
+          left == 0, f"{left} in CLOSE-WAIT")
+    secs = healthz_seconds(port, ca)
+    check("/healthz answers at once after the stalled handshakes",
+          secs is not None and secs < 2 * SLOW, f"took {secs}")
+    # Nothing is left to do: the workers must sleep, not poll a connection that is gone.
+    t0, c0 = time.monotonic(), cpu_ticks(pid)
+    time.sleep(1.0)
+    used = (cpu_ticks(pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+    check("the idle server uses no CPU after the stalled handshakes",
+          used < 0.2, f"{used:.0%} of a CPU")
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    args = sys.argv[4:]
+    if mode == "stall":
+        mode_stall(port, ca, int(args[0]), int(args[1]), float(args[2]))
+    else:
+        sys.exit(__doc__)
+    finish(f"transport {mode}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# transport_test.sh BIN - the server against hostile or unlucky clients, with raw sockets
+# (transport_check.py): stalled TLS handshakes. Set WRAP to run the server under a tool (make
+# valgrind does). Prints "N passed, N failed" last; exits 1 if anything failed.
+set -u
+
+. "$(dirname "$0")/lib.sh"
+
+cleanup() {
+    jobs -p | xargs -r kill 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+PY="$ROOT/tests/integration/transport_check.py"
+export SLOW
+mkdir -p "$TMP/policies"
+"$BIN" certs generate --out "$TMP/certs" --host localhost --host 127.0.0.1 >/dev/null 2>&1
+CA="$TMP/certs/ca.crt"
+
+# py NAME MODE ARGS...: one Python scenario, its own ok/FAIL lines shown, counted as one check
+py() {
+    local name=$1
+    shift
+    if python3 "$PY" "$@" | sed 's/^/    /'; [ "${PIPESTATUS[0]}" -eq 0 ]; then ok "$name"; else not_ok "$name"; fi
+}
+
+stop_server() { # stop_server NAME: SIGTERM, then its exit code must be 0
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID"
+    check "the $1 server exits 0" test $? -eq 0
+}
+
+# 1. Stalled handshakes: 70 connections against --max-connections 64 that send nothing or half
+# a ClientHello, held past the idle timeout, then closed by the clients.
+start_server stall --threads 2 --max-connections 64 --idle-timeout 1 || exit 1
+py "stalled TLS handshakes are closed by the idle timeout and freed" \
+    stall "$PORT" "$CA" "$PID" 70 $((3 * SLOW))
+stop_server stall
+
+finish transport_test

@@ -29,6 +29,7 @@
 #include "../util/arena.h"
 #include "../util/buf.h"
 #include "../util/log.h"
+#include "conns.h"
 #include "metrics.h"
 
 /* Per-connection memory of libmicrohttpd: request line, headers and the read buffer (the body
@@ -58,6 +59,7 @@ struct server {
     server_config cfg;
     unsigned port;
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
+    conns *conns;           /* every open connection's phase, for the head deadline */
     _Atomic int ready;
     _Atomic int draining;
     pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
@@ -293,6 +295,14 @@ static bool client_trusted(struct MHD_Connection *c)
     return gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0;
 }
 
+/* Our record of connection 'c' (its libmicrohttpd socket context), or NULL. */
+static conn *connection_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -311,6 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         buf_init(&r->body, s->cfg.max_body);
         *con_cls = r;
         metrics_in_flight_add(1);
+        conn_request_begin(connection_of(c));
         enum MHD_Result ret = MHD_YES;
         if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
             !client_trusted(c))
@@ -364,10 +375,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     struct request *r = *con_cls;
     if (r == NULL)
         return;
+    conn_request_end(connection_of(c));
     double secs = seconds_since(&r->start);
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
@@ -383,10 +394,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)c;
-    (void)socket_context;
-    metrics_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *tls =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (fd != NULL)
+            *socket_context = conns_open(s->conns, fd->connect_fd, tls ? tls->tls_session : NULL);
+        metrics_connections_add(1);
+    } else {
+        conns_close(s->conns, *socket_context);
+        *socket_context = NULL;
+        metrics_connections_add(-1);
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -536,7 +557,16 @@ server *server_start(const server_config *cfg, diag_list *dl)
     s->quiesced_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->lock, NULL);
     s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
+        srcpos at = {.file = "--listen"};
+        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
+        policy_set_unref(s->policies);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
     if ((s->creds = creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
+        conns_free(s->conns);
         policy_set_unref(s->policies);
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -583,6 +613,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
         policy_set_unref(s->policies);
         creds_free(s->creds);
+        conns_free(s->conns);
         the_server = NULL;
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -637,6 +668,7 @@ void server_free(server *s)
     if (s == NULL)
         return;
     MHD_stop_daemon(s->daemon);
+    conns_free(s->conns);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);

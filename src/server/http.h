@@ -29,6 +29,8 @@ typedef struct server_config {
     unsigned threads;         /* worker threads, each with its own epoll loop */
     unsigned max_connections; /* further connections are refused */
     unsigned idle_timeout_s;  /* a connection with no traffic for this long is closed */
+    unsigned header_timeout_s; /* a request head (with the TLS handshake on a new connection)
+                                  not complete this long after its first byte is cut off */
     unsigned request_timeout_s; /* a request whose body takes longer is cut off */
     size_t max_body;          /* larger bodies get 413 */
     bool warn_only;           /* --enforcement warn: denies become warnings */

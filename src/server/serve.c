@@ -63,6 +63,11 @@ static void usage(FILE *f)
             "  --threads N              worker threads (default: number of CPUs)\n"
             "  --max-connections N      connections served at once (default 1024)\n"
             "  --idle-timeout SECONDS   close a connection idle this long (default 60)\n"
+            "  --header-timeout SECONDS\n"
+            "                           cut off a request whose headers are not all in this\n"
+            "                           long after its first byte (on a new connection: after\n"
+            "                           the connection opened, TLS handshake included)\n"
+            "                           (default 10)\n"
             "  --request-timeout SECONDS\n"
             "                           cut off a request whose body takes longer (default 10)\n"
             "  --drain-delay SECONDS    on SIGTERM, answer /readyz 503 this long before\n"
@@ -105,11 +110,13 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
         {"enforcement", required_argument, NULL, 'e'},  {"client-ca", required_argument, NULL, 'C'},
         {"tls-server-name", required_argument, NULL, 'n'},
+        {"header-timeout", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
         .cfg = {.listen = "0.0.0.0:8443", .threads = cpus > 0 ? (unsigned)cpus : 1,
-                .max_connections = 1024, .idle_timeout_s = 60, .request_timeout_s = 10,
+                .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
+                .request_timeout_s = 10,
                 .max_body = SERVER_MAX_BODY},
         .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO};
     int c, rc = 0;
@@ -125,6 +132,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
         case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
         case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
+        case 'H': rc = opt_uint("--header-timeout", optarg, 1, 3600, &o->cfg.header_timeout_s); break;
         case 'r': rc = opt_uint("--request-timeout", optarg, 1, 3600, &o->cfg.request_timeout_s); break;
         case 'd': rc = opt_uint("--drain-delay", optarg, 0, 3600, &o->drain_delay_s); break;
         case 'D': rc = opt_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout_s); break;

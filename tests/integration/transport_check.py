@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """transport_check.py MODE PORT CA [ARGS] - raw-socket clients against a running
-'streamguard serve' for transport_test.sh: stalled TLS handshakes. Standard library only.
+'streamguard serve' for transport_test.sh: stalled TLS handshakes and slow request heads.
+Standard library only.
 
 Each mode prints "ok - ..." / "FAIL - ..." lines (tally.py) and exits 1 when one failed.
 SLOW (environment, default 1) stretches every wait, for a server under valgrind.
@@ -9,6 +10,10 @@ SLOW (environment, default 1) stretches every wait, for a server under valgrind.
                             ClientHello, held HOLD seconds (past the idle timeout), then
                             closed by the client: /healthz answers at once, no socket of the
                             port is left in CLOSE-WAIT, and the server does not spin.
+  head PORT CA T            slow request heads against --header-timeout T (and a much longer
+                            --idle-timeout): a trickled ClientHello, trickled headers on a new
+                            and on a kept-alive connection are cut after about T seconds; an
+                            idle kept-alive connection is not.
 """
 import os
 import socket
@@ -103,6 +108,28 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def trickle(sock, data, every, limit):
+    """Sends 'data' one byte per 'every' seconds until the peer closes the connection. Returns
+    the seconds until then, or None when all was sent or 'limit' passed first."""
+    t0 = time.monotonic()
+    sock.settimeout(every)
+    for i in range(len(data)):
+        if time.monotonic() - t0 > limit:
+            return None
+        try:
+            sock.send(data[i:i + 1])
+        except (OSError, ssl.SSLError):
+            return time.monotonic() - t0
+        try:
+            if not sock.recv(4096):
+                return time.monotonic() - t0
+        except (socket.timeout, TimeoutError):
+            pass
+        except (OSError, ssl.SSLError):
+            return time.monotonic() - t0
+    return None
+
+
 def mode_stall(port, ca, pid, n, hold):
     socks = []
     for i in range(n):
@@ -131,6 +158,49 @@ def mode_stall(port, ca, pid, n, hold):
           used < 0.2, f"{used:.0%} of a CPU")
 
 
+def mode_head(port, ca, t):
+    slack = 1.5 * SLOW + 0.5  # the reaper looks every 100 ms; valgrind is slower
+    limit = t + 10 * SLOW
+
+    # A ClientHello trickled in: the handshake is part of the first request's head.
+    s = socket.create_connection(("127.0.0.1", port))
+    hello = PARTIAL_HELLO + bytes(517 - len(PARTIAL_HELLO))
+    secs = trickle(s, hello, 0.25, limit)
+    s.close()
+    check(f"a trickled TLS handshake is cut at the head deadline ({secs and round(secs, 1)}s)",
+          secs is not None and t - 0.5 <= secs <= t + slack)
+
+    # Headers trickled on a new connection, one byte every 0.25 s, each well inside the idle
+    # timeout: only a deadline on the whole head ends this.
+    s = tls_connect(port, ca)
+    head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + b"X-Pad: " + b"a" * 400 + b"\r\n\r\n"
+    secs = trickle(s, head, 0.25, limit)
+    s.close()
+    check(f"trickled headers on a new connection are cut at the head deadline "
+          f"({secs and round(secs, 1)}s)", secs is not None and secs <= t + slack)
+
+    # A kept-alive connection may sit idle longer than the head deadline (that is the idle
+    # timeout's business); the deadline starts again with the next request's first byte.
+    s = tls_connect(port, ca)
+    r = Reader(s)
+    s.sendall(get("/healthz"))
+    st1 = r.response()[0]
+    time.sleep(t + 1)
+    try:
+        s.sendall(get("/healthz"))
+        st2 = r.response()[0]
+    except (OSError, EOFError, ssl.SSLError) as e:
+        st2 = repr(e)
+    check("an idle kept-alive connection outlives the head deadline and is served",
+          st1 == 200 and st2 == 200, f"{st1} then {st2}")
+    secs = trickle(s, head, 0.25, limit)
+    s.close()
+    check(f"trickled headers on a kept-alive connection are cut at the head deadline "
+          f"({secs and round(secs, 1)}s)", secs is not None and secs <= t + slack)
+    secs = healthz_seconds(port, ca)
+    check("the server still answers at once", secs is not None and secs < 2 * SLOW, f"took {secs}")
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
@@ -138,6 +208,8 @@ def main():
     args = sys.argv[4:]
     if mode == "stall":
         mode_stall(port, ca, int(args[0]), int(args[1]), float(args[2]))
+    elif mode == "head":
+        mode_head(port, ca, float(args[0]))
     else:
         sys.exit(__doc__)
     finish(f"transport {mode}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # transport_test.sh BIN - the server against hostile or unlucky clients, with raw sockets
-# (transport_check.py): stalled TLS handshakes. Set WRAP to run the server under a tool (make
-# valgrind does). Prints "N passed, N failed" last; exits 1 if anything failed.
+# (transport_check.py): stalled TLS handshakes and slow request heads. Set WRAP to run the
+# server under a tool (make valgrind does). Prints "N passed, N failed" last; exits 1 if
+# anything failed.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -32,10 +33,17 @@ stop_server() { # stop_server NAME: SIGTERM, then its exit code must be 0
 }
 
 # 1. Stalled handshakes: 70 connections against --max-connections 64 that send nothing or half
-# a ClientHello, held past the idle timeout, then closed by the clients.
-start_server stall --threads 2 --max-connections 64 --idle-timeout 1 || exit 1
+# a ClientHello, held past the idle timeout (the head deadline is set long so that the idle
+# timeout is what closes them), then closed by the clients.
+start_server stall --threads 2 --max-connections 64 --idle-timeout 1 --header-timeout 120 || exit 1
 py "stalled TLS handshakes are closed by the idle timeout and freed" \
     stall "$PORT" "$CA" "$PID" 70 $((3 * SLOW))
 stop_server stall
+
+# 2. Slow request heads, with a long idle timeout.
+start_server head --threads 2 --idle-timeout 120 --header-timeout 2 || exit 1
+py "request heads have a deadline (--header-timeout)" head "$PORT" "$CA" 2
+check "a cut head is logged" grep -q 'msg="request head deadline exceeded; connection closed"' "$LOG"
+stop_server head
 
 finish transport_test

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
 

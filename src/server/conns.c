@@ -1,4 +1,4 @@
-/* conns.c - connection phases and the request-head deadline; see conns.h. */
+/* conns.c - connection phases, the request-head deadline and the drain; see conns.h. */
 #include "conns.h"
 
 #include <errno.h>
@@ -16,6 +16,10 @@
 
 /* How often the reaper looks: the head deadline is kept to within this. */
 #define REAP_PERIOD_MS 100
+/* An expected descriptor that libmicrohttpd has not announced by then never will be (its
+ * connection failed before it started). */
+#define EXPECT_MAX_MS 1000
+#define MAX_EXPECTED  64
 
 enum conn_phase { PHASE_HEAD, PHASE_REQUEST, PHASE_IDLE, PHASE_CLOSING };
 
@@ -27,13 +31,16 @@ struct conn {
 };
 
 struct conns {
-    pthread_mutex_t lock; /* the list, and every shutdown() */
+    pthread_mutex_t lock; /* the list, the expected descriptors, and every shutdown() */
     pthread_cond_t wake;
     pthread_t reaper;
     bool stop;
     conn *head;
     size_t n_open;
     int64_t header_ms;
+    int expected_fd[MAX_EXPECTED];
+    int64_t expected_at[MAX_EXPECTED];
+    unsigned n_expected;
 };
 
 static int64_t now_ms(void)
@@ -148,6 +155,19 @@ void conns_free(conns *t)
     free(t);
 }
 
+/* Drops 'fd' from the expected descriptors; under t->lock. */
+static void unexpect_locked(conns *t, int fd)
+{
+    for (unsigned i = 0; i < t->n_expected; i++) {
+        if (t->expected_fd[i] == fd) {
+            t->n_expected--;
+            t->expected_fd[i] = t->expected_fd[t->n_expected];
+            t->expected_at[i] = t->expected_at[t->n_expected];
+            return;
+        }
+    }
+}
+
 conn *conns_open(conns *t, int fd, void *tls_session)
 {
     conn *c = calloc(1, sizeof *c);
@@ -164,6 +184,8 @@ conn *conns_open(conns *t, int fd, void *tls_session)
         gnutls_transport_set_pull_timeout_function(s, conn_pull_timeout);
     }
     pthread_mutex_lock(&t->lock);
+    if (t->n_expected > 0)
+        unexpect_locked(t, fd);
     c->next = t->head;
     if (t->head != NULL)
         t->head->prev = c;
@@ -207,4 +229,43 @@ void conn_request_end(conn *c)
     int req = PHASE_REQUEST;
     atomic_store(&c->since_ms, now_ms());
     atomic_compare_exchange_strong(&c->phase, &req, PHASE_IDLE);
+}
+
+void conns_expect(conns *t, int fd)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->n_expected < MAX_EXPECTED) {
+        t->expected_fd[t->n_expected] = fd;
+        t->expected_at[t->n_expected] = now_ms();
+        t->n_expected++;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void conns_unexpect(conns *t, int fd)
+{
+    pthread_mutex_lock(&t->lock);
+    unexpect_locked(t, fd);
+    pthread_mutex_unlock(&t->lock);
+}
+
+size_t conns_close_idle(conns *t, unsigned grace_ms)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&t->lock);
+    for (conn *c = t->head; c != NULL; c = c->next) {
+        /* SHUT_RD: libmicrohttpd reads the end of the stream and closes the connection
+         * cleanly (TLS close_notify, then FIN) */
+        if (atomic_load(&c->phase) == PHASE_IDLE && now - atomic_load(&c->since_ms) >= grace_ms)
+            close_if(c, PHASE_IDLE, SHUT_RD);
+    }
+    for (unsigned i = 0; i < t->n_expected;) {
+        if (now - t->expected_at[i] > EXPECT_MAX_MS)
+            unexpect_locked(t, t->expected_fd[i]);
+        else
+            i++;
+    }
+    size_t open = t->n_open + t->n_expected;
+    pthread_mutex_unlock(&t->lock);
+    return open;
 }

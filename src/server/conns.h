@@ -1,5 +1,5 @@
-/* conns.h - what each connection of the server is doing: the request-head deadline.
- * Internal to src/server/ (http.c drives it from libmicrohttpd's callbacks).
+/* conns.h - what each connection of the server is doing: the request-head deadline and the
+ * drain. Internal to src/server/ (http.c drives it from libmicrohttpd's callbacks).
  *
  * A connection is in one of three phases:
  *   head     from the accept (TLS handshake included, as nginx's client_header_timeout) or
@@ -44,5 +44,16 @@ void conn_request_begin(conn *c);
 
 /* The request is over (on_completed()): idle until the next byte. NULL is accepted. */
 void conn_request_end(conn *c);
+
+/* A descriptor accepted by us and handed to libmicrohttpd (MHD_add_connection()) that it has
+ * not announced yet: counted as open until conns_open() sees it, conns_unexpect() drops it, or
+ * a second passes. */
+void conns_expect(conns *t, int fd);
+void conns_unexpect(conns *t, int fd);
+
+/* For the drain: closes every connection idle for at least 'grace_ms' (the client, having had
+ * its last answer that long ago, is not in the middle of sending the next request) and returns
+ * how many connections are still open, expected ones included. */
+size_t conns_close_idle(conns *t, unsigned grace_ms);
 
 #endif

@@ -8,6 +8,8 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +43,13 @@
 /* A chunked body larger than this many caps is not even read: the connection is closed. */
 #define DISCARD_FACTOR 4
 
+/* In a drain, a kept-alive connection whose last answer is this old is closed: its client is
+ * not in the middle of sending the next request (one that got its answer just before the
+ * drain began sends the next one within microseconds, and gets it answered, with
+ * "Connection: close"). Go's server closes idle connections at once; this grace keeps the
+ * request a busy client sends right then from being cut. */
+#define DRAIN_IDLE_GRACE_MS 1000
+
 /* A serving certificate chain and key in GnuTLS form. The current one is handed to each
  * handshake by cert_callback(); a replaced one is kept as retired for RETIRE_GRACE_S, so a
  * handshake that picked it up just before the swap finishes with it. */
@@ -59,7 +69,7 @@ struct server {
     server_config cfg;
     unsigned port;
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
-    conns *conns;           /* every open connection's phase, for the head deadline */
+    conns *conns;           /* every open connection's phase: head deadline, drain */
     _Atomic int ready;
     _Atomic int draining;
     pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
@@ -645,23 +655,54 @@ void server_stop_accepting(server *s)
 {
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         return;
-    /* The listening socket is ours now, but must stay open until MHD_stop_daemon(). */
-    s->quiesced_fd = MHD_quiesce_daemon(s->daemon);
+    /* The listening socket is ours now, but must stay open until MHD_stop_daemon(): a worker
+     * may still be about to use it. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    s->quiesced_fd = fd;
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    /* Connections the kernel has completed wait in the backlog; their clients may already
+     * have sent a request. Take them over and hand them to libmicrohttpd, which serves them
+     * like the others. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        conns_expect(s->conns, c);
+        if (MHD_add_connection(s->daemon, c, (struct sockaddr *)&peer, len) != MHD_YES)
+            conns_unexpect(s->conns, c); /* libmicrohttpd closed it */
+    }
+    /* Then stop listening without closing the descriptor: the kernel refuses further
+     * connections at once (before, they queued in the backlog and were reset at exit). */
+    shutdown(fd, SHUT_RDWR);
 }
 
-bool server_wait_idle(server *s, unsigned timeout_ms)
+bool server_drain(server *s, unsigned timeout_ms)
 {
-    (void)s;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (metrics_in_flight() > 0) {
+    for (;;) {
+        size_t open = conns_close_idle(s->conns, DRAIN_IDLE_GRACE_MS);
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        /* libmicrohttpd counts a connection from before it announces it to us */
+        if (open == 0 && (di == NULL || di->num_connections == 0) && metrics_in_flight() == 0)
+            return true;
         if (seconds_since(&t0) * 1e3 >= timeout_ms)
             return false;
         struct timespec nap = {0, 10 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
-    return true;
 }
+
 
 void server_free(server *s)
 {

@@ -3,8 +3,9 @@
  * Start-up checks everything it can before it listens: the certificate and key (parse,
  * match, validity), the policies directory. Signals are blocked in every thread and taken
  * by the main thread with sigwait(), so the handlers are ordinary code. SIGTERM and SIGINT
- * drain: /readyz turns 503, after --drain-delay new connections stop, requests in flight
- * finish (at most --drain-timeout), and the process exits 0. SIGHUP reloads the certificate
+ * drain: /readyz turns 503, after --drain-delay new connections are refused, every request
+ * already received is answered and idle connections are closed (at most --drain-timeout),
+ * and the process exits 0. SIGHUP reloads the certificate
  * and the policies, which reload.c also does by itself when their files change. */
 #include "serve.h"
 
@@ -72,8 +73,8 @@ static void usage(FILE *f)
             "                           cut off a request whose body takes longer (default 10)\n"
             "  --drain-delay SECONDS    on SIGTERM, answer /readyz 503 this long before\n"
             "                           refusing new connections (default 0)\n"
-            "  --drain-timeout SECONDS  on SIGTERM, wait at most this long for requests in\n"
-            "                           flight (default 25)\n"
+            "  --drain-timeout SECONDS  on SIGTERM, wait at most this long for the requests\n"
+            "                           already received to be answered (default 25)\n"
             "  --log-format logfmt|json (default logfmt)\n"
             "  --log-level debug|info|warn|error (default info)\n"
             "  -h, --help               show this help\n"
@@ -199,8 +200,9 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     if (o->drain_delay_s > 0)
         sleep(o->drain_delay_s);
     server_stop_accepting(s);
-    if (!server_wait_idle(s, o->drain_timeout_s * 1000u))
-        log_warn("serve", "msg=\"drain timeout; closing requests still in flight\" in_flight=%ld",
+    log_info("serve", "msg=\"stopped accepting; answering the requests received\"");
+    if (!server_drain(s, o->drain_timeout_s * 1000u))
+        log_warn("serve", "msg=\"drain timeout; closing the connections still open\" in_flight=%ld",
                  metrics_in_flight());
     server_free(s);
     log_info("serve", "msg=stopped");

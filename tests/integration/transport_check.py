@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """transport_check.py MODE PORT CA [ARGS] - raw-socket clients against a running
-'streamguard serve' for transport_test.sh: stalled TLS handshakes and slow request heads.
-Standard library only.
+'streamguard serve' for transport_test.sh: stalled TLS handshakes, slow request heads and
+the SIGTERM drain. Standard library only.
 
 Each mode prints "ok - ..." / "FAIL - ..." lines (tally.py) and exits 1 when one failed.
 SLOW (environment, default 1) stretches every wait, for a server under valgrind.
@@ -14,11 +14,15 @@ SLOW (environment, default 1) stretches every wait, for a server under valgrind.
                             --idle-timeout): a trickled ClientHello, trickled headers on a new
                             and on a kept-alive connection are cut after about T seconds; an
                             idle kept-alive connection is not.
+  drain PORT CA PID BODY    busy keep-alive clients, idle kept-alive ones and connections opened
+                            just before SIGTERM: every request sent gets a full answer.
 """
 import os
+import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +37,12 @@ def tls_context(ca):
     return ssl.create_default_context(cafile=ca)
 
 
-def tls_connect(port, ca, timeout=10.0):
+def tls_connect(port, ca, timeout=10.0, ragged_eof_ok=True):
+    """A TLS connection; with ragged_eof_ok False, a close without TLS close_notify is an
+    error (ssl.SSLEOFError) rather than an empty read."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout * SLOW)
-    return tls_context(ca).wrap_socket(raw, server_hostname="localhost")
+    return tls_context(ca).wrap_socket(raw, server_hostname="localhost",
+                                       suppress_ragged_eofs=ragged_eof_ok)
 
 
 class Reader:
@@ -106,6 +113,22 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def closed_after(sock, limit, cleanly=False):
+    """Seconds until the peer closes 'sock' (reading and discarding), or None after 'limit'.
+    With 'cleanly', only an orderly close (TLS close_notify, then end of stream) counts."""
+    t0 = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - t0 < limit:
+        try:
+            if not sock.recv(4096):
+                return time.monotonic() - t0
+        except (socket.timeout, TimeoutError):
+            continue
+        except (OSError, ssl.SSLError):
+            return None if cleanly else time.monotonic() - t0
+    return None
 
 
 def trickle(sock, data, every, limit):
@@ -201,6 +224,97 @@ def mode_head(port, ca, t):
     check("the server still answers at once", secs is not None and secs < 2 * SLOW, f"took {secs}")
 
 
+def mode_drain(port, ca, pid, body_file):
+    with open(body_file, "rb") as f:
+        review = f.read()
+    post = (b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(review)).encode() + b"\r\n\r\n" + review)
+    lock = threading.Lock()
+    stats = {"sent": 0, "answered": 0, "lost": 0, "closed_by_answer": 0, "refused": 0}
+    lost_detail = []
+    stop = threading.Event()
+
+    def busy():
+        s = r = None
+        while not stop.is_set():
+            if s is None:
+                try:
+                    s = tls_connect(port, ca)
+                    r = Reader(s)
+                except (OSError, ssl.SSLError):
+                    with lock:
+                        stats["refused"] += 1  # the listener is closed: nothing was sent
+                    return
+            try:
+                s.sendall(post)
+            except (OSError, ssl.SSLError):
+                # not wholly sent: the server closed an idle connection first; not lost
+                s.close()
+                s = None
+                continue
+            with lock:
+                stats["sent"] += 1
+            try:
+                status, h, _ = r.response()
+            except (OSError, EOFError, ssl.SSLError) as e:
+                with lock:
+                    stats["lost"] += 1
+                    lost_detail.append(repr(e))
+                s.close()
+                s = None
+                continue
+            with lock:
+                stats["answered"] += status == 200
+            if h.get("connection", "").lower() == "close":
+                with lock:
+                    stats["closed_by_answer"] += 1
+                s.close()
+                s = None
+
+    # Idle kept-alive connections (kube-apiserver keeps a pool): one answered request each.
+    idle = []
+    for _ in range(3):
+        s = tls_connect(port, ca, ragged_eof_ok=False)
+        s.sendall(get("/healthz"))
+        Reader(s).response()
+        idle.append(s)
+    workers = [threading.Thread(target=busy) for _ in range(8)]
+    for w in workers:
+        w.start()
+    time.sleep(1.0 * SLOW)
+    # Connections opened just before SIGTERM whose requests come after it: some accepted by
+    # the server, some still in the listen backlog.
+    late = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    before = stats["sent"]
+    os.kill(pid, signal.SIGTERM)
+    late_ok = 0
+    for raw in late:
+        try:
+            s = tls_context(ca).wrap_socket(raw, server_hostname="localhost")
+            s.sendall(get("/healthz"))
+            status, h, _ = Reader(s).response()
+            late_ok += status == 200 and h.get("connection", "").lower() == "close"
+            s.close()
+        except (OSError, EOFError, ssl.SSLError) as e:
+            lost_detail.append("late: " + repr(e))
+    idle_closed = sum(closed_after(s, 5 * SLOW, cleanly=True) is not None for s in idle)
+    for w in workers:
+        w.join(30 * SLOW)
+    stop.set()
+    check(f"drain: every request sent got its answer ({stats['sent']} sent, "
+          f"{before} before SIGTERM, {stats['lost']} lost)",
+          stats["lost"] == 0 and stats["answered"] == stats["sent"] and before > 0,
+          f"{stats} {lost_detail[:5]}")
+    check("drain: answers after SIGTERM carry Connection: close and new connections are "
+          "refused", stats["closed_by_answer"] >= len(workers) and stats["refused"] == len(workers),
+          f"{stats}")
+    check(f"drain: connections opened just before SIGTERM are served ({late_ok} of {len(late)})",
+          late_ok == len(late), f"{lost_detail[:5]}")
+    check(f"drain: idle kept-alive connections are closed cleanly, with TLS close_notify "
+          f"({idle_closed} of {len(idle)})",
+          idle_closed == len(idle))
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
@@ -210,6 +324,8 @@ def main():
         mode_stall(port, ca, int(args[0]), int(args[1]), float(args[2]))
     elif mode == "head":
         mode_head(port, ca, float(args[0]))
+    elif mode == "drain":
+        mode_drain(port, ca, int(args[0]), args[1])
     else:
         sys.exit(__doc__)
     finish(f"transport {mode}")

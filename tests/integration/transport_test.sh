@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # transport_test.sh BIN - the server against hostile or unlucky clients, with raw sockets
-# (transport_check.py): stalled TLS handshakes and slow request heads. Set WRAP to run the
-# server under a tool (make valgrind does). Prints "N passed, N failed" last; exits 1 if
-# anything failed.
+# (transport_check.py): stalled TLS handshakes, slow request heads, and the requests in the
+# air when SIGTERM comes. Set WRAP to run the server under a tool (make valgrind does). Prints "N passed, N failed" last; exits 1 if anything failed.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -45,5 +44,13 @@ start_server head --threads 2 --idle-timeout 120 --header-timeout 2 || exit 1
 py "request heads have a deadline (--header-timeout)" head "$PORT" "$CA" 2
 check "a cut head is logged" grep -q 'msg="request head deadline exceeded; connection closed"' "$LOG"
 stop_server head
+
+# 3. SIGTERM with busy keep-alive clients, idle ones and connections opened just before.
+start_server drain --threads 2 --drain-delay 0 --drain-timeout 30 --header-timeout 10 || exit 1
+py "the drain answers every request received" \
+    drain "$PORT" "$CA" "$PID" "$FIX/flinkdeployment-create-v1.json"
+wait "$PID"
+check "the drained server exits 0" test $? -eq 0
+check "the drain is logged" grep -q 'msg=stopped' "$LOG"
 
 finish transport_test

@@ -90,6 +90,7 @@ struct request {
     int status;   /* HTTP status queued; 0 until then */
     int decision; /* enum admission_decision, or -1 */
     bool too_large;
+    bool close; /* the framing is in doubt: close the connection after the answer */
     size_t discarded;
     buf body;
     arena *arena;
@@ -134,7 +135,7 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                 r->ep == EP_VALIDATE || r->ep == EP_MUTATE ? "POST" : "GET, HEAD");
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -173,6 +174,83 @@ static bool is_json_type(const char *ct)
         return false;
     char next = ct[sizeof want - 1];
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* The framing headers of a request, as sent (libmicrohttpd looks only at the first of each). */
+struct framing {
+    unsigned n_length, n_coding;
+    const char *length;   /* the first Content-Length */
+    bool lengths_differ;  /* a later one is not the same number, or not a number */
+    const char *coding;   /* the first Transfer-Encoding */
+};
+
+static bool is_digits(const char *v)
+{
+    if (*v == '\0')
+        return false;
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9')
+            return false;
+    }
+    return true;
+}
+
+/* Two decimal lengths name the same number (leading zeros aside). */
+static bool same_length(const char *a, const char *b)
+{
+    while (a[0] == '0' && a[1] != '\0')
+        a++;
+    while (b[0] == '0' && b[1] != '\0')
+        b++;
+    return strcmp(a, b) == 0;
+}
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (value == NULL)
+        value = "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_length++ == 0)
+            f->length = value;
+        else if (!is_digits(value) || !is_digits(f->length) || !same_length(value, f->length))
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->n_coding++ == 0)
+            f->coding = value;
+    }
+    return MHD_YES;
+}
+
+/* A body whose length two readers could see differently (request smuggling through a proxy, a
+ * body taken for the next request) is refused, and the connection closed after the answer
+ * (RFC 9112 6.1 and 6.3): different Content-Length headers, Transfer-Encoding together with
+ * Content-Length, several Transfer-Encoding headers, or a coding other than chunked. Returns
+ * true when a reply was queued (or queuing failed: '*ret' is MHD_NO). */
+static bool check_framing(server *s, struct MHD_Connection *c, struct request *r,
+                          enum MHD_Result *ret)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, scan_framing, &f);
+    r->close = true;
+    if (f.lengths_differ)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "conflicting Content-Length headers ('%.32s' and another)", f.length);
+    else if (f.n_coding > 0 && f.n_length > 0)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "both Transfer-Encoding and Content-Length are set; send one");
+    else if (f.n_coding > 1)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "more than one Transfer-Encoding header");
+    else if (f.n_coding == 1 && strcasecmp(f.coding, "chunked") != 0)
+        *ret = reply_error(s, c, r, 501, "NotImplemented",
+                           "transfer coding '%.32s' is not supported; use chunked or "
+                           "Content-Length", f.coding);
+    else
+        r->close = false;
+    return r->close;
 }
 
 /* Runs when the headers are in. Returns true when a reply was queued (or queuing failed,
@@ -333,6 +411,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         metrics_in_flight_add(1);
         conn_request_begin(connection_of(c));
         enum MHD_Result ret = MHD_YES;
+        if (check_framing(s, c, r, &ret))
+            return ret;
         if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
             !client_trusted(c))
             return reply_error(s, c, r, 401, "Unauthorized",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """transport_check.py MODE PORT CA [ARGS] - raw-socket clients against a running
-'streamguard serve' for transport_test.sh: stalled TLS handshakes, slow request heads and
-the SIGTERM drain. Standard library only.
+'streamguard serve' for transport_test.sh: stalled TLS handshakes, slow request heads,
+ambiguous framing and the SIGTERM drain. Standard library only.
 
 Each mode prints "ok - ..." / "FAIL - ..." lines (tally.py) and exits 1 when one failed.
 SLOW (environment, default 1) stretches every wait, for a server under valgrind.
@@ -14,6 +14,9 @@ SLOW (environment, default 1) stretches every wait, for a server under valgrind.
                             --idle-timeout): a trickled ClientHello, trickled headers on a new
                             and on a kept-alive connection are cut after about T seconds; an
                             idle kept-alive connection is not.
+  framing PORT CA           different Content-Length headers, Content-Length with
+                            Transfer-Encoding, and unsupported codings are refused, with the
+                            connection closed.
   drain PORT CA PID BODY    busy keep-alive clients, idle kept-alive ones and connections opened
                             just before SIGTERM: every request sent gets a full answer.
 """
@@ -224,6 +227,45 @@ def mode_head(port, ca, t):
     check("the server still answers at once", secs is not None and secs < 2 * SLOW, f"took {secs}")
 
 
+def mode_framing(port, ca):
+    json_head = ("POST /validate HTTP/1.1\r\nHost: localhost\r\n"
+                 "Content-Type: application/json\r\n")
+    cases = [
+        ("two different Content-Length headers", 400,
+         "Content-Length: 2\r\nContent-Length: 30\r\n", "{}"),
+        ("a second Content-Length that is not a number", 400,
+         "Content-Length: 2\r\nContent-Length: 2x\r\n", "{}"),
+        ("different Content-Length headers, the larger first", 400,
+         "content-length: 30\r\nCONTENT-LENGTH: 2\r\n", "{}"),
+        ("Content-Length with Transfer-Encoding: chunked", 400,
+         "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+        ("two Transfer-Encoding headers", 400,
+         "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+        ("an unsupported transfer coding", 501, "Transfer-Encoding: gzip, chunked\r\n",
+         "2\r\n{}\r\n0\r\n\r\n"),
+    ]
+    for name, want, headers, body in cases:
+        s = tls_connect(port, ca)
+        r = Reader(s)
+        s.sendall((json_head + headers + "\r\n" + body).encode())
+        try:
+            status, h, text = r.response()
+        except (OSError, EOFError, ssl.SSLError) as e:
+            status, h, text = repr(e), {}, b""
+        closes = h.get("connection", "").lower() == "close" and closed_after(s, 5 * SLOW) is not None
+        s.close()
+        named = b"Content-Length" in text or b"Transfer-Encoding" in text or b"coding" in text
+        check(f"{name}: {want}, and the connection is closed", status == want and closes and named,
+              f"{status} {h} {text[:200]!r}")
+    # Repeating the same length is not ambiguous (RFC 9110 8.6).
+    s = tls_connect(port, ca)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+              b"Content-Length: 00\r\n\r\n")
+    status = Reader(s).response()[0]
+    s.close()
+    check("the same Content-Length twice is accepted", status == 200, f"{status}")
+
+
 def mode_drain(port, ca, pid, body_file):
     with open(body_file, "rb") as f:
         review = f.read()
@@ -324,6 +366,8 @@ def main():
         mode_stall(port, ca, int(args[0]), int(args[1]), float(args[2]))
     elif mode == "head":
         mode_head(port, ca, float(args[0]))
+    elif mode == "framing":
+        mode_framing(port, ca)
     elif mode == "drain":
         mode_drain(port, ca, int(args[0]), args[1])
     else:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # transport_test.sh BIN - the server against hostile or unlucky clients, with raw sockets
-# (transport_check.py): stalled TLS handshakes, slow request heads, and the requests in the
-# air when SIGTERM comes. Set WRAP to run the server under a tool (make valgrind does). Prints "N passed, N failed" last; exits 1 if anything failed.
+# (transport_check.py): stalled TLS handshakes, slow request heads, ambiguous framing, and the
+# requests in the air when SIGTERM comes. Set WRAP to run the server under a tool (make valgrind
+# does). Prints "N passed, N failed" last; exits 1 if anything failed.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -39,13 +40,14 @@ py "stalled TLS handshakes are closed by the idle timeout and freed" \
     stall "$PORT" "$CA" "$PID" 70 $((3 * SLOW))
 stop_server stall
 
-# 2. Slow request heads, with a long idle timeout.
+# 2. Slow request heads and 3. ambiguous framing, with a long idle timeout.
 start_server head --threads 2 --idle-timeout 120 --header-timeout 2 || exit 1
 py "request heads have a deadline (--header-timeout)" head "$PORT" "$CA" 2
+py "ambiguous framing headers are refused" framing "$PORT" "$CA"
 check "a cut head is logged" grep -q 'msg="request head deadline exceeded; connection closed"' "$LOG"
 stop_server head
 
-# 3. SIGTERM with busy keep-alive clients, idle ones and connections opened just before.
+# 4. SIGTERM with busy keep-alive clients, idle ones and connections opened just before.
 start_server drain --threads 2 --drain-delay 0 --drain-timeout 30 --header-timeout 10 || exit 1
 py "the drain answers every request received" \
     drain "$PORT" "$CA" "$PID" "$FIX/flinkdeployment-create-v1.json"

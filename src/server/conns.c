@@ -101,13 +101,15 @@ static void *reaper_main(void *arg)
         for (conn *c = t->head; c != NULL; c = c->next) {
             /* SHUT_RDWR: a client that is this slow gets no TLS goodbye */
             if (atomic_load(&c->phase) == PHASE_HEAD &&
-                now - atomic_load(&c->since_ms) > t->header_ms && close_if(c, PHASE_HEAD, SHUT_RDWR))
+                now - atomic_load(&c->since_ms) > t->header_ms &&
+                close_if(c, PHASE_HEAD, SHUT_RDWR))
                 closed++;
         }
         if (closed > 0) {
             pthread_mutex_unlock(&t->lock);
             log_info("http", "msg=\"request head deadline exceeded; connection closed\" "
-                     "connections=%u header_timeout_s=%lld", closed, (long long)(t->header_ms / 1000));
+                     "connections=%u header_timeout_s=%lld", closed,
+                     (long long)(t->header_ms / 1000));
             pthread_mutex_lock(&t->lock);
         }
     }

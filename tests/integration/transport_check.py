@@ -252,7 +252,8 @@ def mode_framing(port, ca):
             status, h, text = r.response()
         except (OSError, EOFError, ssl.SSLError) as e:
             status, h, text = repr(e), {}, b""
-        closes = h.get("connection", "").lower() == "close" and closed_after(s, 5 * SLOW) is not None
+        closes = (h.get("connection", "").lower() == "close"
+                  and closed_after(s, 5 * SLOW) is not None)
         s.close()
         named = b"Content-Length" in text or b"Transfer-Encoding" in text or b"coding" in text
         check(f"{name}: {want}, and the connection is closed", status == want and closes and named,

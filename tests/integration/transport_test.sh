@@ -23,7 +23,11 @@ CA="$TMP/certs/ca.crt"
 py() {
     local name=$1
     shift
-    if python3 "$PY" "$@" | sed 's/^/    /'; [ "${PIPESTATUS[0]}" -eq 0 ]; then ok "$name"; else not_ok "$name"; fi
+    if python3 "$PY" "$@" | sed 's/^/    /'; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+        ok "$name"
+    else
+        not_ok "$name"
+    fi
 }
 
 stop_server() { # stop_server NAME: SIGTERM, then its exit code must be 0
@@ -44,7 +48,8 @@ stop_server stall
 start_server head --threads 2 --idle-timeout 120 --header-timeout 2 || exit 1
 py "request heads have a deadline (--header-timeout)" head "$PORT" "$CA" 2
 py "ambiguous framing headers are refused" framing "$PORT" "$CA"
-check "a cut head is logged" grep -q 'msg="request head deadline exceeded; connection closed"' "$LOG"
+check "a cut head is logged" \
+    grep -q 'msg="request head deadline exceeded; connection closed"' "$LOG"
 stop_server head
 
 # 4. SIGTERM with busy keep-alive clients, idle ones and connections opened just before.

@@ -19,7 +19,7 @@
 /* An expected descriptor that libmicrohttpd has not announced by then never will be (its
  * connection failed before it started). */
 #define EXPECT_MAX_MS 1000
-#define MAX_EXPECTED  64
+#define MAX_EXPECTED  1024 /* the listen backlog (MHD_OPTION_LISTEN_BACKLOG_SIZE in http.c) */
 
 enum conn_phase { PHASE_HEAD, PHASE_REQUEST, PHASE_IDLE, PHASE_CLOSING };
 

@@ -84,6 +84,7 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/streamguard
 	tests/integration/cli_test.sh $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
+	tests/integration/transport_test.sh $(BUILD)/streamguard
 	tests/integration/reload_test.sh $(BUILD)/streamguard
 
 check: deps
@@ -97,6 +98,7 @@ valgrind: deps all
 	      --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	      --log-file=$(BUILD)/valgrind-%p.log" \
 	    sh -c 'tests/integration/server_test.sh $(BUILD)/streamguard && \
+	           tests/integration/transport_test.sh $(BUILD)/streamguard && \
 	           tests/integration/reload_test.sh $(BUILD)/streamguard && \
 	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
 

@@ -8,6 +8,8 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,7 @@
 #include "../util/arena.h"
 #include "../util/buf.h"
 #include "../util/log.h"
+#include "conns.h"
 #include "metrics.h"
 
 /* Per-connection memory of libmicrohttpd: request line, headers and the read buffer (the body
@@ -38,6 +42,13 @@
 
 /* A chunked body larger than this many caps is not even read: the connection is closed. */
 #define DISCARD_FACTOR 4
+
+/* In a drain, a kept-alive connection whose last answer is this old is closed: its client is
+ * not in the middle of sending the next request (one that got its answer just before the
+ * drain began sends the next one within microseconds, and gets it answered, with
+ * "Connection: close"). Go's server closes idle connections at once; this grace keeps the
+ * request a busy client sends right then from being cut. */
+#define DRAIN_IDLE_GRACE_MS 1000
 
 /* A serving certificate chain and key in GnuTLS form. The current one is handed to each
  * handshake by cert_callback(); a replaced one is kept as retired for RETIRE_GRACE_S, so a
@@ -58,6 +69,7 @@ struct server {
     server_config cfg;
     unsigned port;
     MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
+    conns *conns;           /* every open connection's phase: head deadline, drain */
     _Atomic int ready;
     _Atomic int draining;
     pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
@@ -78,6 +90,7 @@ struct request {
     int status;   /* HTTP status queued; 0 until then */
     int decision; /* enum admission_decision, or -1 */
     bool too_large;
+    bool close; /* the framing is in doubt: close the connection after the answer */
     size_t discarded;
     buf body;
     arena *arena;
@@ -122,7 +135,7 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                 r->ep == EP_VALIDATE || r->ep == EP_MUTATE ? "POST" : "GET, HEAD");
-    if (atomic_load(&s->draining))
+    if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -161,6 +174,83 @@ static bool is_json_type(const char *ct)
         return false;
     char next = ct[sizeof want - 1];
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* The framing headers of a request, as sent (libmicrohttpd looks only at the first of each). */
+struct framing {
+    unsigned n_length, n_coding;
+    const char *length;   /* the first Content-Length */
+    bool lengths_differ;  /* a later one is not the same number, or not a number */
+    const char *coding;   /* the first Transfer-Encoding */
+};
+
+static bool is_digits(const char *v)
+{
+    if (*v == '\0')
+        return false;
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9')
+            return false;
+    }
+    return true;
+}
+
+/* Two decimal lengths name the same number (leading zeros aside). */
+static bool same_length(const char *a, const char *b)
+{
+    while (a[0] == '0' && a[1] != '\0')
+        a++;
+    while (b[0] == '0' && b[1] != '\0')
+        b++;
+    return strcmp(a, b) == 0;
+}
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (value == NULL)
+        value = "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->n_length++ == 0)
+            f->length = value;
+        else if (!is_digits(value) || !is_digits(f->length) || !same_length(value, f->length))
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        if (f->n_coding++ == 0)
+            f->coding = value;
+    }
+    return MHD_YES;
+}
+
+/* A body whose length two readers could see differently (request smuggling through a proxy, a
+ * body taken for the next request) is refused, and the connection closed after the answer
+ * (RFC 9112 6.1 and 6.3): different Content-Length headers, Transfer-Encoding together with
+ * Content-Length, several Transfer-Encoding headers, or a coding other than chunked. Returns
+ * true when a reply was queued (or queuing failed: '*ret' is MHD_NO). */
+static bool check_framing(server *s, struct MHD_Connection *c, struct request *r,
+                          enum MHD_Result *ret)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, scan_framing, &f);
+    r->close = true;
+    if (f.lengths_differ)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "conflicting Content-Length headers ('%.32s' and another)", f.length);
+    else if (f.n_coding > 0 && f.n_length > 0)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "both Transfer-Encoding and Content-Length are set; send one");
+    else if (f.n_coding > 1)
+        *ret = reply_error(s, c, r, 400, "BadRequest",
+                           "more than one Transfer-Encoding header");
+    else if (f.n_coding == 1 && strcasecmp(f.coding, "chunked") != 0)
+        *ret = reply_error(s, c, r, 501, "NotImplemented",
+                           "transfer coding '%.32s' is not supported; use chunked or "
+                           "Content-Length", f.coding);
+    else
+        r->close = false;
+    return r->close;
 }
 
 /* Runs when the headers are in. Returns true when a reply was queued (or queuing failed,
@@ -293,6 +383,14 @@ static bool client_trusted(struct MHD_Connection *c)
     return gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0;
 }
 
+/* Our record of connection 'c' (its libmicrohttpd socket context), or NULL. */
+static conn *connection_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -311,7 +409,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         buf_init(&r->body, s->cfg.max_body);
         *con_cls = r;
         metrics_in_flight_add(1);
+        conn_request_begin(connection_of(c));
         enum MHD_Result ret = MHD_YES;
+        if (check_framing(s, c, r, &ret))
+            return ret;
         if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
             !client_trusted(c))
             return reply_error(s, c, r, 401, "Unauthorized",
@@ -366,10 +467,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     struct request *r = *con_cls;
     if (r == NULL)
         return;
+    conn_request_end(connection_of(c));
     double secs = seconds_since(&r->start);
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
@@ -385,10 +486,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)c;
-    (void)socket_context;
-    metrics_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *tls =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (fd != NULL)
+            *socket_context = conns_open(s->conns, fd->connect_fd, tls ? tls->tls_session : NULL);
+        metrics_connections_add(1);
+    } else {
+        conns_close(s->conns, *socket_context);
+        *socket_context = NULL;
+        metrics_connections_add(-1);
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -538,14 +649,34 @@ server *server_start(const server_config *cfg, diag_list *dl)
     s->quiesced_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->lock, NULL);
     s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
+        srcpos at = {.file = "--listen"};
+        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
+        policy_set_unref(s->policies);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
     if ((s->creds = creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
+        conns_free(s->conns);
         policy_set_unref(s->policies);
         pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
     }
     the_server = s;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_TURBO |
+    /* No MHD_USE_TURBO. In libmicrohttpd 0.9.75 it changes, among others, two things: a
+     * connection starts outside the epoll set, marked ready; and closing one skips the TLS
+     * shutdown. A connection whose handshake never finishes then stays marked ready (GnuTLS
+     * reads the socket itself, and its EAGAIN does not clear the mark), so a worker polls it
+     * without sleeping; and when its idle timeout closes it, its TLS state stays
+     * 'handshaking', which makes MHD_connection_handle_idle() stop before the 'closed' case
+     * that frees it: the slot, the descriptor (CLOSE-WAIT once the client leaves) and a zero
+     * epoll timeout (a spinning worker) stay for good. Without TURBO the close runs
+     * gnutls_bye(), which moves the TLS state on, and the connection is freed. TURBO saves one
+     * epoll_ctl() and one fcntl() per accepted connection and a shutdown() per closed one,
+     * nothing per request (docs/server.md, "No MHD_USE_TURBO"). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
     unsigned pool = cfg->threads > 1 ? cfg->threads : 0;
@@ -574,6 +705,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
         policy_set_unref(s->policies);
         creds_free(s->creds);
+        conns_free(s->conns);
         the_server = NULL;
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -605,29 +737,61 @@ void server_stop_accepting(server *s)
 {
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         return;
-    /* The listening socket is ours now, but must stay open until MHD_stop_daemon(). */
-    s->quiesced_fd = MHD_quiesce_daemon(s->daemon);
+    /* The listening socket is ours now, but must stay open until MHD_stop_daemon(): a worker
+     * may still be about to use it. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    s->quiesced_fd = fd;
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    /* Connections the kernel has completed wait in the backlog; their clients may already
+     * have sent a request. Take them over and hand them to libmicrohttpd, which serves them
+     * like the others. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        conns_expect(s->conns, c);
+        if (MHD_add_connection(s->daemon, c, (struct sockaddr *)&peer, len) != MHD_YES)
+            conns_unexpect(s->conns, c); /* libmicrohttpd closed it */
+    }
+    /* Then stop listening without closing the descriptor: the kernel refuses further
+     * connections at once (before, they queued in the backlog and were reset at exit). */
+    shutdown(fd, SHUT_RDWR);
 }
 
-bool server_wait_idle(server *s, unsigned timeout_ms)
+bool server_drain(server *s, unsigned timeout_ms)
 {
-    (void)s;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (metrics_in_flight() > 0) {
+    for (;;) {
+        size_t open = conns_close_idle(s->conns, DRAIN_IDLE_GRACE_MS);
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        /* libmicrohttpd counts a connection from before it announces it to us */
+        if (open == 0 && (di == NULL || di->num_connections == 0) && metrics_in_flight() == 0)
+            return true;
         if (seconds_since(&t0) * 1e3 >= timeout_ms)
             return false;
         struct timespec nap = {0, 10 * 1000 * 1000};
         nanosleep(&nap, NULL);
     }
-    return true;
 }
+
 
 void server_free(server *s)
 {
     if (s == NULL)
         return;
     MHD_stop_daemon(s->daemon);
+    conns_free(s->conns);
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);

@@ -29,6 +29,8 @@ typedef struct server_config {
     unsigned threads;         /* worker threads, each with its own epoll loop */
     unsigned max_connections; /* further connections are refused */
     unsigned idle_timeout_s;  /* a connection with no traffic for this long is closed */
+    unsigned header_timeout_s; /* a request head (with the TLS handshake on a new connection)
+                                  not complete this long after its first byte is cut off */
     unsigned request_timeout_s; /* a request whose body takes longer is cut off */
     size_t max_body;          /* larger bodies get 413 */
     bool warn_only;           /* --enforcement warn: denies become warnings */
@@ -65,11 +67,16 @@ void server_set_ready(server *s, bool ready);
 /* Starts draining: /readyz answers 503 and replies carry "Connection: close". */
 void server_begin_drain(server *s);
 
-/* Stops accepting new connections; open ones are still served. */
+/* Stops accepting new connections: those already in the listen backlog are taken over and
+ * served, further ones are refused. Open ones are still served. */
 void server_stop_accepting(server *s);
 
-/* Waits until no request is in flight or 'timeout_ms' passes. Returns true when idle. */
-bool server_wait_idle(server *s, unsigned timeout_ms);
+/* The drain, after server_begin_drain() and server_stop_accepting(): waits until every
+ * connection has closed or 'timeout_ms' passes. Every request received gets its answer (with
+ * "Connection: close", so its connection closes after it); a connection still in its head
+ * gets until its head deadline; a kept-alive connection idle for a second is closed. Returns
+ * true when none is left. */
+bool server_drain(server *s, unsigned timeout_ms);
 
 /* Stops the workers, closes every connection, and frees 's'. NULL is accepted. */
 void server_free(server *s);

@@ -3,8 +3,9 @@
  * Start-up checks everything it can before it listens: the certificate and key (parse,
  * match, validity), the policies directory. Signals are blocked in every thread and taken
  * by the main thread with sigwait(), so the handlers are ordinary code. SIGTERM and SIGINT
- * drain: /readyz turns 503, after --drain-delay new connections stop, requests in flight
- * finish (at most --drain-timeout), and the process exits 0. SIGHUP reloads the certificate
+ * drain: /readyz turns 503, after --drain-delay new connections are refused, every request
+ * already received is answered and idle connections are closed (at most --drain-timeout),
+ * and the process exits 0. SIGHUP reloads the certificate
  * and the policies, which reload.c also does by itself when their files change. */
 #include "serve.h"
 
@@ -67,12 +68,17 @@ static void usage(FILE *f)
             "  --threads N              worker threads (default: number of CPUs)\n"
             "  --max-connections N      connections served at once (default 1024)\n"
             "  --idle-timeout SECONDS   close a connection idle this long (default 60)\n"
+            "  --header-timeout SECONDS\n"
+            "                           cut off a request whose headers are not all in this\n"
+            "                           long after its first byte (on a new connection: after\n"
+            "                           the connection opened, TLS handshake included)\n"
+            "                           (default 10)\n"
             "  --request-timeout SECONDS\n"
             "                           cut off a request whose body takes longer (default 10)\n"
             "  --drain-delay SECONDS    on SIGTERM, answer /readyz 503 this long before\n"
             "                           refusing new connections (default 0)\n"
-            "  --drain-timeout SECONDS  on SIGTERM, wait at most this long for requests in\n"
-            "                           flight (default 25)\n"
+            "  --drain-timeout SECONDS  on SIGTERM, wait at most this long for the requests\n"
+            "                           already received to be answered (default 25)\n"
             "  --log-format logfmt|json (default logfmt)\n"
             "  --log-level debug|info|warn|error (default info)\n"
             "  -h, --help               show this help\n"
@@ -111,11 +117,13 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"enforcement", required_argument, NULL, 'e'},  {"client-ca", required_argument, NULL, 'C'},
         {"tls-server-name", required_argument, NULL, 'n'},
         {"allow-empty-policies", no_argument, NULL, 'E'},
+        {"header-timeout", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
         .cfg = {.listen = "0.0.0.0:8443", .threads = cpus > 0 ? (unsigned)cpus : 1,
-                .max_connections = 1024, .idle_timeout_s = 60, .request_timeout_s = 10,
+                .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
+                .request_timeout_s = 10,
                 .max_body = SERVER_MAX_BODY},
         .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO};
     int c, rc = 0;
@@ -132,6 +140,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
         case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
         case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
+        case 'H': rc = opt_uint("--header-timeout", optarg, 1, 3600, &o->cfg.header_timeout_s); break;
         case 'r': rc = opt_uint("--request-timeout", optarg, 1, 3600, &o->cfg.request_timeout_s); break;
         case 'd': rc = opt_uint("--drain-delay", optarg, 0, 3600, &o->drain_delay_s); break;
         case 'D': rc = opt_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout_s); break;
@@ -205,8 +214,9 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     if (o->drain_delay_s > 0)
         sleep(o->drain_delay_s);
     server_stop_accepting(s);
-    if (!server_wait_idle(s, o->drain_timeout_s * 1000u))
-        log_warn("serve", LOG_S("msg", "drain timeout; closing requests still in flight"),
+    log_info("serve", LOG_S("msg", "stopped accepting; answering the requests received"));
+    if (!server_drain(s, o->drain_timeout_s * 1000u))
+        log_warn("serve", LOG_S("msg", "drain timeout; closing the connections still open"),
                  LOG_I("in_flight", metrics_in_flight()));
     server_free(s);
     log_info("serve", LOG_S("msg", "stopped"));

@@ -311,10 +311,10 @@ rc=$?
 check "the server exits 0 after draining" test $rc -eq 0
 check "the drain is logged" bash -c "grep -q 'msg=draining signal=SIGTERM' '$TMP/main.log' && grep -q 'msg=stopped' '$TMP/main.log'"
 
-# Connection cap: with 4 idle connections held open (and a long idle timeout, so nothing
-# frees a slot by itself) a fifth client is not served: it waits in the listen backlog until
-# its own timeout. Service resumes as soon as the idle connections go.
-start_server cap --allow-empty-policies --threads 2 --max-connections 4 --idle-timeout 120 || exit 1
+# Connection cap: with 4 idle connections held open (and long idle and head timeouts, so
+# nothing frees a slot by itself) a fifth client is not served: it waits in the listen backlog
+# until its own timeout. Service resumes as soon as the idle connections go.
+start_server cap --allow-empty-policies --threads 2 --max-connections 4 --idle-timeout 120 --header-timeout 120 || exit 1
 mkfifo "$TMP/hold"
 exec 7<>"$TMP/hold" # an input that never ends and never sends: the clients just sit there
 HOLDERS=()

@@ -1,11 +1,15 @@
 /* test_server.c - the pure parts of server/: listen addresses, content types, routes,
- * metrics. The sockets are tested end to end by tests/integration/server_test.sh. */
+ * framing, connection phases, metrics. The sockets are tested end to end by
+ * tests/integration/server_test.sh and transport_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/socket.h>
+
+#include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
 
@@ -131,6 +135,66 @@ static void test_metrics_render(void **state)
     buf_clear(&b);
 }
 
+static void test_framing_lengths(void **state)
+{
+    (void)state;
+    assert_true(is_digits("0") && is_digits("123"));
+    assert_false(is_digits("") || is_digits("12a") || is_digits("-1") || is_digits(" 1"));
+    assert_true(same_length("5", "5") && same_length("5", "0005") && same_length("0", "000"));
+    assert_false(same_length("5", "6") || same_length("50", "5") || same_length("0", "10"));
+    /* longer than any integer type: compared as digits, no overflow */
+    assert_true(same_length("123456789012345678901234567890", "0123456789012345678901234567890"));
+    assert_false(same_length("123456789012345678901234567890", "123456789012345678901234567891"));
+}
+
+/* The phases of a connection, without libmicrohttpd: one end of a socket pair is the
+ * server's. A connection in its head or in a request is never closed by the drain; an idle
+ * one is, with SHUT_RD (the server's own reads end; the peer is not written to). */
+static void test_conn_phases(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    conns *t = conns_new(60);
+    assert_non_null(t);
+    conn *c = conns_open(t, sv[0], NULL);
+    assert_non_null(c);
+    assert_int_equal(conns_close_idle(t, 0), 1); /* head: kept */
+    assert_int_equal(atomic_load(&c->phase), PHASE_HEAD);
+    conn_request_begin(c);
+    assert_int_equal(conns_close_idle(t, 0), 1); /* request: kept */
+    assert_int_equal(atomic_load(&c->phase), PHASE_REQUEST);
+    conn_request_end(c);
+    assert_int_equal(atomic_load(&c->phase), PHASE_IDLE);
+    assert_int_equal(conns_close_idle(t, 60000), 1); /* idle, but not for a minute: kept */
+    assert_int_equal(atomic_load(&c->phase), PHASE_IDLE);
+    /* a byte read while idle starts the next head */
+    assert_int_equal(write(sv[1], "G", 1), 1);
+    char ch;
+    assert_int_equal(conn_pull(c, &ch, 1), 1);
+    assert_int_equal(atomic_load(&c->phase), PHASE_HEAD);
+    conn_request_begin(c);
+    conn_request_end(c);
+    assert_int_equal(conns_close_idle(t, 0), 1); /* closed, and open until announced gone */
+    assert_int_equal(atomic_load(&c->phase), PHASE_CLOSING);
+    assert_int_equal(recv(sv[0], &ch, 1, MSG_DONTWAIT), 0); /* the server's side reads the end */
+    conn_request_begin(c); /* a closing connection stays closing */
+    assert_int_equal(atomic_load(&c->phase), PHASE_CLOSING);
+    /* descriptors handed to libmicrohttpd count until it announces them */
+    conns_expect(t, 1000);
+    conns_expect(t, 1001);
+    assert_int_equal(conns_close_idle(t, 0), 3);
+    conns_unexpect(t, 1000);
+    conn *d = conns_open(t, 1001, NULL);
+    assert_int_equal(conns_close_idle(t, 0), 2);
+    conns_close(t, d);
+    conns_close(t, c);
+    assert_int_equal(conns_close_idle(t, 0), 0);
+    conns_free(t);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +202,8 @@ int main(void)
         cmocka_unit_test(test_content_types),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_framing_lengths),
+        cmocka_unit_test(test_conn_phases),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

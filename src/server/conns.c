@@ -1,0 +1,272 @@
+/* conns.c - connection phases, the request-head deadline and the drain; see conns.h. */
+#include "conns.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <pthread.h>
+
+#include <gnutls/gnutls.h>
+
+#include "../util/log.h"
+
+/* How often the reaper looks: the head deadline is kept to within this. */
+#define REAP_PERIOD_MS 100
+/* An expected descriptor that libmicrohttpd has not announced by then never will be (its
+ * connection failed before it started). */
+#define EXPECT_MAX_MS 1000
+#define MAX_EXPECTED  1024 /* the listen backlog (MHD_OPTION_LISTEN_BACKLOG_SIZE in http.c) */
+
+enum conn_phase { PHASE_HEAD, PHASE_REQUEST, PHASE_IDLE, PHASE_CLOSING };
+
+struct conn {
+    conn *prev, *next; /* the table's list, under its lock */
+    int fd;
+    _Atomic int phase;        /* enum conn_phase */
+    _Atomic int64_t since_ms; /* when the current head or idle phase began */
+};
+
+struct conns {
+    pthread_mutex_t lock; /* the list, the expected descriptors, and every shutdown() */
+    pthread_cond_t wake;
+    pthread_t reaper;
+    bool stop;
+    conn *head;
+    size_t n_open;
+    int64_t header_ms;
+    int expected_fd[MAX_EXPECTED];
+    int64_t expected_at[MAX_EXPECTED];
+    unsigned n_expected;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* GnuTLS's read function for every connection: what its default does (recv), plus the one
+ * thing libmicrohttpd cannot tell us: that an idle connection has started a new request. The
+ * time is stored before the phase, so the reaper never pairs 'head' with the idle start. */
+static ssize_t conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+    conn *c = ptr;
+    ssize_t n = recv(c->fd, data, size, 0);
+    if (n > 0 && atomic_load_explicit(&c->phase, memory_order_relaxed) == PHASE_IDLE) {
+        int idle = PHASE_IDLE;
+        atomic_store(&c->since_ms, now_ms());
+        atomic_compare_exchange_strong(&c->phase, &idle, PHASE_HEAD);
+    }
+    return n;
+}
+
+/* The pull-timeout function must follow the read pointer, which is now ours. */
+static int conn_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+    conn *c = ptr;
+    return gnutls_system_recv_timeout((gnutls_transport_ptr_t)(intptr_t)c->fd, ms);
+}
+
+/* Moves 'c' from 'from' to closing and shuts its socket down; under t->lock. */
+static bool close_if(conn *c, int from, int how)
+{
+    if (!atomic_compare_exchange_strong(&c->phase, &from, PHASE_CLOSING))
+        return false;
+    shutdown(c->fd, how);
+    return true;
+}
+
+static void *reaper_main(void *arg)
+{
+    conns *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += REAP_PERIOD_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->wake, &t->lock, &until);
+        if (t->stop)
+            break;
+        int64_t now = now_ms();
+        unsigned closed = 0;
+        for (conn *c = t->head; c != NULL; c = c->next) {
+            /* SHUT_RDWR: a client that is this slow gets no TLS goodbye */
+            if (atomic_load(&c->phase) == PHASE_HEAD &&
+                now - atomic_load(&c->since_ms) > t->header_ms &&
+                close_if(c, PHASE_HEAD, SHUT_RDWR))
+                closed++;
+        }
+        if (closed > 0) {
+            pthread_mutex_unlock(&t->lock);
+            log_info("http", LOG_S("msg", "request head deadline exceeded; connection closed"),
+                     LOG_I("connections", closed), LOG_I("header_timeout_s", t->header_ms / 1000));
+            pthread_mutex_lock(&t->lock);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+conns *conns_new(unsigned header_timeout_s)
+{
+    conns *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->header_ms = (int64_t)header_timeout_s * 1000;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&t->reaper, NULL, reaper_main, t) != 0) {
+        pthread_cond_destroy(&t->wake);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void conns_free(conns *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->reaper, NULL);
+    while (t->head != NULL) { /* none once libmicrohttpd has stopped; kept safe anyway */
+        conn *next = t->head->next;
+        free(t->head);
+        t->head = next;
+    }
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/* Drops 'fd' from the expected descriptors; under t->lock. */
+static void unexpect_locked(conns *t, int fd)
+{
+    for (unsigned i = 0; i < t->n_expected; i++) {
+        if (t->expected_fd[i] == fd) {
+            t->n_expected--;
+            t->expected_fd[i] = t->expected_fd[t->n_expected];
+            t->expected_at[i] = t->expected_at[t->n_expected];
+            return;
+        }
+    }
+}
+
+conn *conns_open(conns *t, int fd, void *tls_session)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->fd = fd;
+    atomic_init(&c->phase, PHASE_HEAD);
+    atomic_init(&c->since_ms, now_ms());
+    if (tls_session != NULL) {
+        gnutls_session_t s = tls_session;
+        /* The send side keeps the descriptor libmicrohttpd set; only reads come through us. */
+        gnutls_transport_set_ptr2(s, c, (gnutls_transport_ptr_t)(intptr_t)fd);
+        gnutls_transport_set_pull_function(s, conn_pull);
+        gnutls_transport_set_pull_timeout_function(s, conn_pull_timeout);
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->n_expected > 0)
+        unexpect_locked(t, fd);
+    c->next = t->head;
+    if (t->head != NULL)
+        t->head->prev = c;
+    t->head = c;
+    t->n_open++;
+    pthread_mutex_unlock(&t->lock);
+    return c;
+}
+
+void conns_close(conns *t, conn *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        t->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    t->n_open--;
+    pthread_mutex_unlock(&t->lock);
+    free(c);
+}
+
+void conn_request_begin(conn *c)
+{
+    if (c == NULL)
+        return;
+    /* from idle too: a pipelined request was already read with the previous one; a
+     * connection being closed stays so */
+    int from = PHASE_HEAD;
+    if (!atomic_compare_exchange_strong(&c->phase, &from, PHASE_REQUEST) && from == PHASE_IDLE)
+        atomic_compare_exchange_strong(&c->phase, &from, PHASE_REQUEST);
+}
+
+void conn_request_end(conn *c)
+{
+    if (c == NULL)
+        return;
+    int req = PHASE_REQUEST;
+    atomic_store(&c->since_ms, now_ms());
+    atomic_compare_exchange_strong(&c->phase, &req, PHASE_IDLE);
+}
+
+void conns_expect(conns *t, int fd)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->n_expected < MAX_EXPECTED) {
+        t->expected_fd[t->n_expected] = fd;
+        t->expected_at[t->n_expected] = now_ms();
+        t->n_expected++;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void conns_unexpect(conns *t, int fd)
+{
+    pthread_mutex_lock(&t->lock);
+    unexpect_locked(t, fd);
+    pthread_mutex_unlock(&t->lock);
+}
+
+size_t conns_close_idle(conns *t, unsigned grace_ms)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&t->lock);
+    for (conn *c = t->head; c != NULL; c = c->next) {
+        /* SHUT_RD: libmicrohttpd reads the end of the stream and closes the connection
+         * cleanly (TLS close_notify, then FIN) */
+        if (atomic_load(&c->phase) == PHASE_IDLE && now - atomic_load(&c->since_ms) >= grace_ms)
+            close_if(c, PHASE_IDLE, SHUT_RD);
+    }
+    for (unsigned i = 0; i < t->n_expected;) {
+        if (now - t->expected_at[i] > EXPECT_MAX_MS)
+            unexpect_locked(t, t->expected_fd[i]);
+        else
+            i++;
+    }
+    size_t open = t->n_open + t->n_expected;
+    pthread_mutex_unlock(&t->lock);
+    return open;
+}

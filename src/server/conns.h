@@ -1,0 +1,59 @@
+/* conns.h - what each connection of the server is doing: the request-head deadline and the
+ * drain. Internal to src/server/ (http.c drives it from libmicrohttpd's callbacks).
+ *
+ * A connection is in one of three phases:
+ *   head     from the accept (TLS handshake included, as nginx's client_header_timeout) or
+ *            from the first byte after the previous answer, until its headers are in;
+ *   request  from on_request()'s first call until on_completed();
+ *   idle     after an answer on a kept-alive connection, until its next byte.
+ * libmicrohttpd 0.9.75 tells us neither about the handshake nor about the first byte of the
+ * next request, so conns_open() puts our own read function under the connection's GnuTLS
+ * session: every byte the server reads passes through it.
+ *
+ * A reaper thread closes (shutdown(2); libmicrohttpd then sees the hang-up and frees the
+ * connection in its own thread) every connection that has been in 'head' longer than the
+ * header timeout. The lock that guards the table is also taken by conns_close(), which
+ * libmicrohttpd calls before it closes the descriptor, so a descriptor is never shut down after
+ * it was closed and reused. */
+#ifndef SG_SERVER_CONNS_H
+#define SG_SERVER_CONNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct conns conns;
+typedef struct conn conn;
+
+/* Starts the table and its reaper thread. Returns NULL when out of memory or threads. */
+conns *conns_new(unsigned header_timeout_s);
+
+/* Stops the reaper and frees the table (after libmicrohttpd has stopped: no connection left). */
+void conns_free(conns *t);
+
+/* A connection was accepted (MHD_CONNECTION_NOTIFY_STARTED): its head phase starts now.
+ * 'tls_session' is its gnutls_session_t, whose reads are routed through the table. Returns
+ * the connection (for libmicrohttpd's socket context), or NULL when out of memory (the
+ * connection is then served without a head deadline). */
+conn *conns_open(conns *t, int fd, void *tls_session);
+
+/* The connection is gone (MHD_CONNECTION_NOTIFY_CLOSED, before its descriptor is closed). */
+void conns_close(conns *t, conn *c);
+
+/* The headers of a request are in (on_request()'s first call). NULL is accepted. */
+void conn_request_begin(conn *c);
+
+/* The request is over (on_completed()): idle until the next byte. NULL is accepted. */
+void conn_request_end(conn *c);
+
+/* A descriptor accepted by us and handed to libmicrohttpd (MHD_add_connection()) that it has
+ * not announced yet: counted as open until conns_open() sees it, conns_unexpect() drops it, or
+ * a second passes. */
+void conns_expect(conns *t, int fd);
+void conns_unexpect(conns *t, int fd);
+
+/* For the drain: closes every connection idle for at least 'grace_ms' (the client, having had
+ * its last answer that long ago, is not in the middle of sending the next request) and returns
+ * how many connections are still open, expected ones included. */
+size_t conns_close_idle(conns *t, unsigned grace_ms);
+
+#endif

@@ -164,25 +164,6 @@ static const char *find_duplicate_key(const cJSON *node)
     return dup;
 }
 
-/* Returns the offset of the first \u0000 escape in the JSON text, or -1. In valid JSON a
- * backslash only appears inside a string, where it starts a two-character escape or a \uXXXX
- * one, so stepping over each escape finds every \u0000 and never mistakes "\\u0000" (an
- * escaped backslash, then text) for one. cJSON stores C strings and would cut the string or
- * key there, while Go (kube-apiserver) keeps it whole: the two must never disagree. */
-static long find_nul_escape(const char *s, size_t len)
-{
-    const char *end = s + len;
-    for (const char *p = s; p < end;) {
-        p = memchr(p, '\\', (size_t)(end - p));
-        if (p == NULL || end - p < 2)
-            return -1;
-        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
-            return (long)(p - s);
-        p += 2;
-    }
-    return -1;
-}
-
 /* The object's apiVersion ("v1" in the core group, else "group/version") and kind must be
  * those of request.kind. kube-apiserver always sends them so (it converts the object to the
  * version the webhook asked for); a direct caller could send a FlinkDeployment as anything
@@ -306,11 +287,11 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
         diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
         return NULL;
     }
-    long nul = find_nul_escape(body, len);
+    long nul = utf8_json_find_nul(body, len);
     if (nul >= 0) {
         diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a string or key holds \\u0000 (NUL) at byte %ld; refused, as it would be "
-                 "cut there",
+                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
+                 "string or key would be cut there",
                  nul);
         return NULL;
     }

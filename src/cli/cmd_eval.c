@@ -9,6 +9,7 @@
 #include "../policy/yamldoc.h"
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "../util/utf8.h"
 #include "cli.h"
 #include "diagprint.h"
 
@@ -48,9 +49,9 @@ static cJSON *read_input(const char *path, diag_list *dl)
         return NULL;
     const char *end = NULL;
     cJSON *j = NULL;
-    /* cJSON would cut a string at a \u0000 escape; the YAML reader (JSON is YAML) refuses it
-     * with its line. An escaped backslash before "u0000" only takes the slower path. */
-    if (memmem(b.data, b.len, "\\u0000", 6) == NULL)
+    /* cJSON would cut a string at a NUL (a byte or a \u0000 escape); the YAML reader (JSON is
+     * YAML) refuses it with its line. */
+    if (utf8_json_find_nul(b.data, b.len) < 0)
         j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, 1);
     if (j == NULL) {
         arena *a = arena_new(ARENA_REQUEST_BUDGET);

@@ -81,3 +81,18 @@ size_t utf8_cut(const char *s, size_t len, size_t max)
         n--;
     return n;
 }
+
+long utf8_json_find_nul(const char *s, size_t len)
+{
+    const char *raw = memchr(s, '\0', len);
+    const char *end = raw != NULL ? raw : s + len;
+    for (const char *p = s; p < end;) {
+        p = memchr(p, '\\', (size_t)(end - p));
+        if (p == NULL || end - p < 2)
+            break;
+        if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+            return (long)(p - s);
+        p += 2;
+    }
+    return raw != NULL ? (long)(raw - s) : -1;
+}

@@ -20,4 +20,12 @@ bool utf8_is_valid(const char *s, size_t len, size_t *bad);
  * that does not cut a sequence in two. */
 size_t utf8_cut(const char *s, size_t len, size_t max);
 
+/* Returns the offset of the first NUL in the JSON text 's': a NUL byte (never valid JSON, but
+ * cJSON takes one inside a string) or a \u0000 escape; -1 when there is none. cJSON stores C
+ * strings and would cut a string or key there, while Go (kube-apiserver) keeps it whole or
+ * refuses the text: the two must never read different strings. In valid JSON a backslash
+ * only appears inside a string, where it starts a two-character escape or a \uXXXX one, so
+ * stepping over each escape never takes "\\u0000" (an escaped backslash, then text) for one. */
+long utf8_json_find_nul(const char *s, size_t len);
+
 #endif

@@ -82,6 +82,8 @@ expect "a string with a NUL is refused, not cut at it" 1 - 'no JSON form: a stri
 expect "a string with a NUL is refused with --typed too" 1 - 'no JSON form: a string holds a NUL' eval --typed "{'k': ['\\u0000/tmp/cp']}"
 printf '{"a": "x\\u0000y"}\n' >"$TMP/nulobj.json"
 expect "eval: a \\u0000 in --object is an input error with its position" 2 - 'nulobj.json:1:7: error\[input.yaml\]: a string holds a NUL' eval --object "$TMP/nulobj.json" 'object.a'
+printf '{"a": "x\000y"}\n' >"$TMP/nulbyte.json" # a NUL byte, which cJSON takes inside a string
+expect "eval: a NUL byte in --object is an input error, not a string cut at it" 2 - 'nulbyte.json:1:.*error\[input.yaml\]' eval --object "$TMP/nulbyte.json" 'object.a'
 # A patch value built from a CEL string with a NUL is an evaluation error (failurePolicy
 # decides), never a patch with the string cut at the NUL.
 printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: nul-patch}\nspec:\n  match: {resources: [{apiGroups: [""], kinds: [ConfigMap]}]}\n  mutations:\n    - patch: [{op: add, path: /data/dir, valueExpression: "'"'"'\\\\x00/tmp/cp'"'"'"}]\n' >"$TMP/nulpatch.yaml"

@@ -301,6 +301,23 @@ static void test_utf8_table(void **state)
     assert_int_equal(utf8_cut(e, 4, 1), 1);
 }
 
+/* A NUL byte or a \u0000 escape, wherever it is; "\\u0000" (an escaped backslash) is text. */
+static void test_utf8_json_find_nul(void **state)
+{
+    (void)state;
+    static const char raw[] = "{\"a\":\"x\0y\"}";
+    assert_int_equal(utf8_json_find_nul(raw, sizeof raw - 1), 7);
+    assert_int_equal(utf8_json_find_nul("{\"a\":\"\\u0000\"}", 14), 6);
+    assert_int_equal(utf8_json_find_nul("{\"a\":\"\\\\u0000\"}", 15), -1);
+    assert_int_equal(utf8_json_find_nul("{\"a\":\"\\\\\\u0000\"}", 17), 8);
+    static const char both[] = "\"\\u0000\0\"";
+    assert_int_equal(utf8_json_find_nul(both, sizeof both - 1), 1);
+    static const char raw_first[] = "\"\0\\u0000\"";
+    assert_int_equal(utf8_json_find_nul(raw_first, sizeof raw_first - 1), 1);
+    assert_int_equal(utf8_json_find_nul("\"\\u000\"", 7), -1);
+    assert_int_equal(utf8_json_find_nul("", 0), -1);
+}
+
 static void test_log_lines(void **state)
 {
     (void)state;
@@ -454,7 +471,9 @@ int main(void)
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_values_escaped),
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
-        cmocka_unit_test(test_utf8_table),        cmocka_unit_test(test_log_lines),
+        cmocka_unit_test(test_utf8_table),
+        cmocka_unit_test(test_utf8_json_find_nul),
+        cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),
     };

@@ -178,7 +178,7 @@ sed '0,/"kind": *"FlinkDeployment",/s//"kind": "FlinkSessionJob",/' "$FIX/flinkd
 grep -q '"kind": *"FlinkSessionJob"' "$TMP/kindmix.json" || not_ok "kindmix.json was not made"
 expect_error "an overlong UTF-8 form" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/overlong.json" "$(url /validate)"
 expect_error "a UTF-8 surrogate" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/surrogate.json" "$(url /validate)"
-expect_error "a \\u0000 in a string" 400 'holds \\\\u0000 (NUL)' "${J[@]}" --data-binary @"$TMP/nul.json" "$(url /validate)"
+expect_error "a \\u0000 in a string" 400 'a NUL character (a \\\\u0000 escape or a NUL byte)' "${J[@]}" --data-binary @"$TMP/nul.json" "$(url /validate)"
 expect_error "object.kind other than request.kind" 400 'request.object is flink.apache.org/v1beta1 FlinkSessionJob, but request.kind is flink.apache.org/v1beta1 FlinkDeployment' "${J[@]}" --data-binary @"$TMP/kindmix.json" "$(url /validate)"
 expect_error "JSON that is not an object" 400 'the body must be a JSON object' "${J[@]}" --data-binary @"$TMP/array.json" "$(url /validate)"
 expect_error "unknown path" 404 'no such endpoint: /admit' "$(url /admit)"

@@ -24,6 +24,8 @@ typedef struct evalctx {
     uint32_t steps, max_steps;
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
+    expr_index *ix; /* the request's (env->index), else 'own' */
+    expr_index own;
 } evalctx;
 
 #define ERR(e, code, span, ...) expr_error_new((e)->a, code, span, __VA_ARGS__)
@@ -89,7 +91,7 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
         return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
                    expr_type_name(t), name);
     expr_value key = ev_str(name, sel->name_len), out;
-    if (ev_map_find(t, &key, &out))
+    if (ev_map_find(e->ix, t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
         return ev_optional(e->a, NULL);
@@ -174,7 +176,7 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
             k->kind != EXPR_BOOL && k->kind != EXPR_DOUBLE)
             return no_overload(e, span, "_[_]", t, k);
         expr_value out;
-        if (ev_map_find(t, k, &out))
+        if (ev_map_find(e->ix, t, k, &out))
             return opt ? ev_optional(e->a, &out) : out;
         if (opt)
             return ev_optional(e->a, NULL);
@@ -216,7 +218,7 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
         return ERR(e, "expr.no_such_field", n->span, "has() on type '%s', which has no fields",
                    expr_type_name(&t));
     expr_value key = ev_str(sel->name, sel->name_len), out;
-    return ev_bool(ev_map_find(&t, &key, &out));
+    return ev_bool(ev_map_find(e->ix, &t, &key, &out));
 }
 
 static expr_value lookup(evalctx *e, const expr_node *n)
@@ -282,8 +284,8 @@ static expr_value eval_map(evalctx *e, const expr_node *n)
                 continue;
             v = *v.v.opt;
         }
-        expr_value dup;
-        if (!n->distinct_keys && ev_map_find(&out, &k, &dup))
+        expr_value dup; /* no index: the map is still growing */
+        if (!n->distinct_keys && ev_map_find(NULL, &out, &k, &dup))
             return ERR(e, "expr.duplicate_key", n->args[i]->span, "Failed with repeated key");
         m->kv[2 * m->n] = k;
         m->kv[2 * m->n + 1] = v;
@@ -399,13 +401,13 @@ static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, 
         expr_value el;
         ev_iter_init(&it, c);
         while (ev_iter_next(&it, NULL, &el))
-            if (expr_equal(x, &el))
+            if (ev_equal(e->ix, x, &el))
                 return ev_bool(true);
         return ev_bool(false);
     }
     if (is_map(c)) {
         expr_value out;
-        return ev_bool(ev_map_find(c, x, &out));
+        return ev_bool(ev_map_find(e->ix, c, x, &out));
     }
     return no_overload(e, span, "@in", x, c);
 }
@@ -420,8 +422,8 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
         return y;
     enum bin_op op = (enum bin_op)n->sub;
     switch (op) {
-    case B_EQ: return ev_bool(expr_equal(&x, &y));
-    case B_NE: return ev_bool(!expr_equal(&x, &y));
+    case B_EQ: return ev_bool(ev_equal(e->ix, &x, &y));
+    case B_NE: return ev_bool(!ev_equal(e->ix, &x, &y));
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
         bool ok;
@@ -655,6 +657,9 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.steps = 0;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     e.nlocals = 0;
+    e.ix = env && env->index ? env->index : &e.own;
+    if (e.ix == &e.own)
+        expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
     if (++e.steps > e.max_steps)

@@ -146,6 +146,21 @@ typedef struct expr_binding {
     expr_value value;
 } expr_binding;
 
+/* Indexes of the large maps an evaluation looks keys up in (a JSON object or a built map of
+ * more than a few dozen keys gets one on its first lookup that a scan would not answer
+ * quickly), by the address of the map. One per request, shared by its evaluations, so each
+ * large map is indexed once: lookups cost O(1), not O(keys). Lives in the arena it was made
+ * in. Maps the index names must not change while it is in use: after changing JSON that
+ * evaluations read, call expr_index_clear(). */
+typedef struct expr_index expr_index;
+
+/* Creates an empty index set allocated from 'a' (the request arena), or NULL when out of
+ * memory (evaluations then index per evaluation, or scan). */
+expr_index *expr_index_new(arena *a);
+
+/* Forgets every index in 'x' (their memory stays in the arena). NULL is accepted. */
+void expr_index_clear(expr_index *x);
+
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
@@ -160,6 +175,7 @@ typedef struct expr_env {
     bool (*resolve_decl)(void *ctx, size_t index, arena *a, expr_value *out);
     void *resolve_ctx;
     void *fn_ctx; /* passed to extension functions as expr_call.ctx */
+    expr_index *index; /* shared by the evaluations of a request; NULL: one per evaluation */
 } expr_env;
 
 /* Evaluates 'p' in 'env', allocating from 'a'. Returns the value; an evaluation error is

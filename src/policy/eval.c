@@ -156,7 +156,7 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
     rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .resolve_ctx = rn, .fn_ctx = fnc};
+                         .resolve_ctx = rn, .fn_ctx = fnc, .index = fnc->index};
     return 0;
 }
 
@@ -281,7 +281,7 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
     char why[256];
     int rc = 0;
-    f->fnc.flink_config_of = NULL; /* the object may change: the functions' memo is stale */
+    policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
     if (op->op != PATCH_REMOVE && val == NULL) {
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
     } else if (jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
@@ -370,7 +370,7 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
                              policy_outcome *out)
 {
     findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a,
-                  .fnc = {.lookup = r->lookup}};
+                  .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
     int rc = mutate(p, r, work, &f, a);
     out->findings = f.v;
     out->n_findings = f.n;
@@ -383,7 +383,7 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
-    findings f = {.a = a, .fnc = {.lookup = r->lookup}};
+    findings f = {.a = a, .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);

@@ -14,6 +14,7 @@
 #include "policy/functions.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/keyindex.h"
 
 static const char *const var_names[] = {"object", "oldObject", "params"};
 static const expr_decls decls = {.vars = var_names, .n_vars = 3, .fns = policy_functions,
@@ -253,6 +254,108 @@ static void test_compile_once_eval_many(void **state)
     arena_free(pa);
 }
 
+/* A JSON object of 'n' keys 'prefix' + i (+ 'extra' members, a JSON fragment starting with
+ * a comma, at the end), every value "v". malloc'd. */
+static char *big_object(int n, const char *prefix, const char *extra)
+{
+    buf b;
+    buf_init(&b, (size_t)64 << 20);
+    char item[400];
+    buf_puts(&b, "{");
+    for (int i = 0; i < n; i++) {
+        snprintf(item, sizeof item, "%s\"%s%d\":\"v\"", i ? "," : "", prefix, i);
+        buf_puts(&b, item);
+    }
+    buf_puts(&b, extra);
+    buf_puts(&b, "}");
+    return b.data;
+}
+
+/* Evaluates 'src' on 'object' and returns how many key comparisons the map lookups made;
+ * the result must be 'want' (JSON). */
+static uint64_t lookup_work(const char *src, const char *object, const char *want)
+{
+    uint64_t before = keyindex_compares;
+    char *got = run(src, object);
+    uint64_t work = keyindex_compares - before;
+    if (got == NULL || !json_same(got, want))
+        fail_msg("%s => %s, want %s", src, got ? got : "(null)", want);
+    free(got);
+    return work;
+}
+
+/* Looking every key of a 10,000-key map up costs O(1) comparisons a lookup, not O(keys): a
+ * scan made ~5,000 per lookup (50 million for the map), whatever the key spelling (a 200-byte
+ * common prefix too). Counted, not timed. */
+static void test_large_map_lookups(void **state)
+{
+    (void)state;
+    static const char *const exprs[] = {
+        "object.all(k, object[k] == 'v')",
+        "object.all(k, k in object)",
+        "object.all(k, object[?k].hasValue())",
+        "cel.bind(c, flinkConfig(object), c.all(k, c[k] == 'v' && k in c))",
+        "cel.bind(c, flinkConfig(object), c == flinkConfig(object))",
+        "object == flinkConfig(object) && flinkConfig(object) == object",
+    };
+    char prefix[201];
+    memset(prefix, 'a', 200);
+    prefix[200] = '\0';
+    for (int p = 0; p < 2; p++) {
+        int n = 10000;
+        char *obj = big_object(n, p ? prefix : "key.", "");
+        for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
+            uint64_t work = lookup_work(exprs[i], obj, "true");
+            if (work > 40u * (uint64_t)n)
+                fail_msg("%s on %d keys: %llu key comparisons, want at most %d", exprs[i], n,
+                         (unsigned long long)work, 40 * n);
+        }
+        free(obj);
+    }
+}
+
+/* Through the index a lookup answers what the scan answered: the first of two equal keys,
+ * the empty key, UTF-8 keys, keys that differ only after a long common prefix, no match for
+ * a key with a NUL or a prefix of a key; and small maps alike. */
+static void test_large_map_lookup_answers(void **state)
+{
+    (void)state;
+    char prefix[201];
+    memset(prefix, 'p', 200);
+    prefix[200] = '\0';
+    for (int n = 4; n <= 64; n *= 4) { /* below and above the scan's limit */
+        char *obj = big_object(n, "k",
+                               ",\"dup\":\"first\",\"x\":1,\"dup\":\"second\",\"\":\"empty\","
+                               "\"日本\":\"utf8\",\"k1\":\"again\"");
+        static const struct { const char *src, *want; } cases[] = {
+            {"object.dup", "\"first\""},
+            {"object['dup']", "\"first\""},
+            {"object[?'dup'].orValue('')", "\"first\""},
+            {"has(object.dup) && 'dup' in object", "true"},
+            {"object['']", "\"empty\""},
+            {"object['日本']", "\"utf8\""},
+            {"object.k1", "\"v\""},
+            {"object['k1\\x00']", "!expr.no_such_key"},
+            {"'k' in object || 'du' in object || 'dupe' in object", "false"},
+            {"object.nope", "!expr.no_such_key"},
+            {"flinkConfig(object).dup", "\"second\""}, /* the operator's map: the later wins */
+            {"flinkConfig(object)['']", "\"empty\""},
+            {"flinkConfig(object)['日本'] + flinkConfig(object).k2", "\"utf8v\""},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            lookup_work(cases[i].src, obj, cases[i].want);
+        free(obj);
+        obj = big_object(n, prefix, "");
+        char src[600];
+        for (int k = 0; k < n; k += n / 4) {
+            snprintf(src, sizeof src, "object['%s%d'] + string('%s%d' in object)", prefix, k,
+                     prefix, k + n);
+            lookup_work(src, obj, "\"vfalse\"");
+        }
+        free(obj);
+    }
+}
+
 int main(void)
 {
     the_decls = decls;
@@ -262,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_compile_once_eval_many),
+        cmocka_unit_test(test_large_map_lookups),
+        cmocka_unit_test(test_large_map_lookup_answers),
     };
     return cmocka_run_group_tests_name("expr", tests, NULL, NULL);
 }

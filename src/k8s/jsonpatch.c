@@ -127,11 +127,13 @@ oom:
 
 /* ---- equality and diff ----
  *
- * Both visit each node of the two documents once: each object's members are looked up in
- * the other object, by a scan when it is small and through a keyindex (util/keyindex.h)
- * when it is large, so that two objects of n members cost O(n), not O(n^2). The indexes
- * live in a scratch arena made on first need and freed when the call returns; without
- * memory for one, the object is scanned (slower, same answer). */
+ * Both visit each node of the two documents once. A member's counterpart in the other object
+ * is first looked for at the same place (the objects compared are mostly a document and its
+ * patched copy, in the same order); failing that, by a scan when the object is small and
+ * through a keyindex (util/keyindex.h) when it is large, so that two objects of n members
+ * cost O(n), not O(n^2). The indexes live in a scratch arena made on first need and freed
+ * when the call returns; without memory for one, the object is scanned (slower, same
+ * answer). */
 
 #define SCAN_MAX 16 /* members up to which a scan beats building an index */
 
@@ -190,6 +192,8 @@ static members members_of(walk *w, const cJSON *obj, size_t n)
 /* The first member named 'key', or NULL. */
 static const cJSON *member(const members *m, const char *key)
 {
+    if (m->obj == NULL)
+        return NULL;
     if (m->ix != NULL)
         return keyindex_find(m->ix, key, strlen(key));
     uint64_t seen = 0;
@@ -199,6 +203,21 @@ static const cJSON *member(const members *m, const char *key)
         ;
     keyindex_compares += seen;
     return c;
+}
+
+/* The member of 'obj' named like 'x': 'hint' (the member at the same place, as most objects
+ * compared keep their order) when its name is that, else through 'm', made on first need.
+ * Names are unique within an object (jsonpatch.h), so the hint is the only such member. */
+static const cJSON *counterpart(walk *w, members *m, const cJSON *obj, const cJSON *hint,
+                                const cJSON *x)
+{
+    if (hint != NULL && hint->string[0] == x->string[0] && strcmp(hint->string, x->string) == 0) {
+        keyindex_compares++;
+        return hint;
+    }
+    if (m->obj == NULL)
+        *m = members_of(w, obj, count_members(obj));
+    return member(m, x->string);
 }
 
 static bool equal(walk *w, const cJSON *a, const cJSON *b)
@@ -227,9 +246,10 @@ static bool equal(walk *w, const cJSON *a, const cJSON *b)
         size_t n = count_members(a);
         if (n != count_members(b))
             return false;
-        members mb = members_of(w, b, n);
-        for (const cJSON *x = a->child; x; x = x->next)
-            if (!equal(w, x, member(&mb, x->string)))
+        members mb = {NULL, NULL};
+        const cJSON *y = b->child;
+        for (const cJSON *x = a->child; x; x = x->next, y = y ? y->next : NULL)
+            if (!equal(w, x, counterpart(w, &mb, b, y, x)))
                 return false;
         return true;
     }
@@ -325,16 +345,18 @@ static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const 
 
 /* Members of 'a' missing from 'b' are removed, new ones added, the others compared. An
  * unchanged member is walked like a changed one (it yields no operation): asking whether it
- * changed first would compare every subtree once per level above it. */
+ * changed first would compare every subtree once per level above a change, O(n*depth). */
 static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
 {
-    members ma = members_of(w, a, count_members(a)), mb = members_of(w, b, count_members(b));
+    members ma = {NULL, NULL}, mb = {NULL, NULL};
     bool ok = true;
-    for (const cJSON *c = a->child; c && ok; c = c->next)
-        if (member(&mb, c->string) == NULL)
+    const cJSON *hint = b->child;
+    for (const cJSON *c = a->child; c && ok; c = c->next, hint = hint ? hint->next : NULL)
+        if (counterpart(w, &mb, b, hint, c) == NULL)
             ok = add_op(w, "remove", c->string, NULL);
-    for (const cJSON *c = b->child; c && ok; c = c->next) {
-        const cJSON *old = member(&ma, c->string);
+    hint = a->child;
+    for (const cJSON *c = b->child; c && ok; c = c->next, hint = hint ? hint->next : NULL) {
+        const cJSON *old = counterpart(w, &ma, a, hint, c);
         ok = old != NULL ? diff_under(w, c->string, 0, old, c) : add_op(w, "add", c->string, c);
     }
     return ok;

@@ -163,12 +163,12 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
         int64_t i;
         if (!list_index(k, &i))
             return no_overload(e, span, "_[_]", t, k);
-        if (i < 0 || i >= (int64_t)ev_size(t)) {
+        if (i < 0 || i >= (int64_t)ev_size_ix(e->ix, t)) {
             if (opt)
                 return ev_optional(e->a, NULL);
             return ERR(e, "expr.index", span, "index out of bounds: %lld", (long long)i);
         }
-        expr_value v = ev_list_at(t, (uint32_t)i);
+        expr_value v = ev_list_at_ix(e->ix, t, (uint32_t)i);
         return opt ? ev_optional(e->a, &v) : v;
     }
     if (is_map(t)) {
@@ -518,7 +518,8 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
             return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
         return ev_bool(m == 1);
     }
-    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL};
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
 }
 

@@ -100,11 +100,15 @@ struct expr_opaque {
     const void *data;
 };
 
+/* Indexes of the large maps and lists an evaluation reads (declared below). */
+typedef struct expr_index expr_index;
+
 /* The evaluation context a function gets: for allocation and errors. */
 typedef struct expr_call {
     arena *a;
     expr_span span; /* the call's span, for errors */
     void *ctx;      /* the environment's fn_ctx: what extension functions need per request */
+    expr_index *index; /* the evaluation's map and list indexes (may be NULL) */
 } expr_call;
 
 /* A function implementation. 'recv' is the receiver for member-style calls (a.f(x)) and NULL
@@ -146,15 +150,14 @@ typedef struct expr_binding {
     expr_value value;
 } expr_binding;
 
-/* Indexes of the large maps an evaluation looks keys up in (a JSON object or a built map of
- * more than a few dozen keys gets one on its first lookup that a scan would not answer
- * quickly), by the address of the map. One per request, shared by its evaluations, so each
- * large map is indexed once: lookups cost O(1), not O(keys). Lives in the arena it was made
- * in. Maps the index names must not change while it is in use: after changing JSON that
- * evaluations read, call expr_index_clear(). */
-typedef struct expr_index expr_index;
-
-/* Creates an empty index set allocated from 'a' (the request arena), or NULL when out of
+/* expr_index: indexes of the large maps an evaluation looks keys up in (a JSON object or a
+ * built map of more than 16 keys gets one on the first lookup its first 16 entries do not
+ * answer), and the sizes and elements of large JSON lists, by address. One per request,
+ * shared by its evaluations, so each is built once: lookups, size() and list[i] cost O(1),
+ * not O(n). Lives in the arena it was made in. What it names must not change while it is in
+ * use: after changing JSON that evaluations read, call expr_index_clear().
+ *
+ * Creates an empty index set allocated from 'a' (the request arena), or NULL when out of
  * memory (evaluations then index per evaluation, or scan). */
 expr_index *expr_index_new(arena *a);
 

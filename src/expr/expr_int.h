@@ -137,6 +137,11 @@ void expr_index_init(expr_index *x, arena *a);
 /* Looks 'key' up in a map; returns true and sets '*out' when present. A large map is looked
  * up through its index in 'x' (built on first use); NULL 'x' scans. */
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
+/* ev_size and ev_list_at through 'x' (NULL: none): the size of a large JSON list or map is
+ * counted and the elements of a large JSON list are listed once per request, not per call. The
+ * caller checked that 'i' is within the list. */
+uint32_t ev_size_ix(expr_index *x, const expr_value *v);
+expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i);
 /* expr_equal, with map entries looked up through 'x' (NULL: a temporary one when large). */
 bool ev_equal(expr_index *x, const expr_value *a, const expr_value *b);
 /* Walks a list's elements or a map's entries in order, in O(1) a step for JSON values too

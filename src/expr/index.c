@@ -17,11 +17,15 @@
 
 #include "../util/keyindex.h"
 
-/* One cached index: the map (a cJSON object or an expr_map) and its index, NULL when it
- * could not be built (the map is then scanned, without trying again). */
+/* What is cached of one map (a cJSON object or an expr_map) or JSON list, each part made
+ * on first need: the index of its keys (NULL when it could not be built: the map is then
+ * scanned, without trying again), and for JSON, its size and, for a list, its elements. */
 typedef struct ix_slot {
     const void *map;
     const keyindex *ix;
+    const cJSON **items; /* JSON list: element i; NULL when not made (or no memory) */
+    uint32_t n;          /* JSON: the number of children, when 'has_n' */
+    bool has_ix, has_n;
 } ix_slot;
 
 void expr_index_init(expr_index *x, arena *a)
@@ -102,23 +106,90 @@ static const keyindex *build(arena *a, const void *map, bool json)
     return k;
 }
 
-/* The index of 'map', built on first use; NULL when there is none (scan instead). */
-static const keyindex *index_of(expr_index *x, const void *map, bool json)
+/* The cache entry of 'map', added empty on first use; NULL when out of arena. */
+static ix_slot *slot_for(expr_index *x, const void *map)
 {
     if (x == NULL)
         return NULL;
     if (x->slots != NULL) {
         ix_slot *s = slot_of(x, map);
         if (s->map != NULL)
-            return s->ix;
+            return s;
     }
     if (!reserve(x))
         return NULL;
     ix_slot *s = slot_of(x, map);
-    s->map = map;
-    s->ix = build(x->a, map, json);
+    *s = (ix_slot){.map = map};
     x->n++;
+    return s;
+}
+
+/* The index of 'map', built on first use; NULL when there is none (scan instead). */
+static const keyindex *index_of(expr_index *x, const void *map, bool json)
+{
+    ix_slot *s = slot_for(x, map);
+    if (s == NULL)
+        return NULL;
+    if (!s->has_ix) {
+        s->ix = build(x->a, map, json);
+        s->has_ix = true;
+    }
     return s->ix;
+}
+
+/* The number of children of JSON list or map 'j': counted up to EV_SCAN_MAX, beyond that
+ * once per request (a comprehension asking size() each time would cost O(n^2)). */
+static uint32_t json_size(expr_index *x, const cJSON *j)
+{
+    uint32_t n = 0;
+    const cJSON *c = j->child;
+    for (; c != NULL && n <= EV_SCAN_MAX; c = c->next)
+        n++;
+    lookup_steps += n;
+    if (c == NULL)
+        return n;
+    ix_slot *s = slot_for(x, j);
+    if (s != NULL && s->has_n)
+        return s->n;
+    for (; c != NULL; c = c->next)
+        n++;
+    lookup_steps += n;
+    if (s != NULL) {
+        s->n = n;
+        s->has_n = true;
+    }
+    return n;
+}
+
+uint32_t ev_size_ix(expr_index *x, const expr_value *v)
+{
+    if (v->json)
+        return json_size(x, v->v.j);
+    return v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
+}
+
+expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i)
+{
+    if (!v->json)
+        return v->v.list->items[i];
+    const cJSON *c = v->v.j->child;
+    if (i >= EV_SCAN_MAX) { /* element i without walking the i before it, after the first time */
+        ix_slot *s = slot_for(x, v->v.j);
+        if (s != NULL && s->items == NULL) {
+            uint32_t n = json_size(x, v->v.j);
+            s->items = arena_alloc(x->a, (size_t)n * sizeof *s->items);
+            for (uint32_t k = 0; s->items != NULL && k < n; k++, c = c->next)
+                s->items[k] = c;
+            lookup_steps += n;
+            c = v->v.j->child;
+        }
+        if (s != NULL && s->items != NULL)
+            return expr_from_json(s->items[i]);
+    }
+    for (uint32_t k = 0; c != NULL && k < i; k++)
+        c = c->next;
+    lookup_steps += i;
+    return expr_from_json(c);
 }
 
 /* JSON keys are C strings: 'key' holds no NUL (the caller checked). */
@@ -133,7 +204,7 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
             if (k == NULL)
                 x = NULL; /* no index: scan on */
             else {
-                keyindex_compares += seen;
+                lookup_steps += seen;
                 const cJSON *hit = keyindex_find(k, key->v.s, key->len);
                 if (hit != NULL)
                     *out = expr_from_json(hit);
@@ -146,12 +217,12 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
         if (c->string[0] == first &&
             (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
             c->string[key->len] == '\0') {
-            keyindex_compares += seen;
+            lookup_steps += seen;
             *out = expr_from_json(c);
             return true;
         }
     }
-    keyindex_compares += seen;
+    lookup_steps += seen;
     return false;
 }
 
@@ -180,7 +251,7 @@ bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr
         }
         for (; i < map->n && !str_key_equal(&map->kv[2 * i], key); i++)
             ;
-        keyindex_compares += i + (i < map->n);
+        lookup_steps += i + (i < map->n);
         if (i < map->n)
             *out = map->kv[2 * i + 1];
         return i < map->n;

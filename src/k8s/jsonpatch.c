@@ -201,7 +201,7 @@ static const cJSON *member(const members *m, const char *key)
     /* the first byte inline: most names differ there, and a call costs more than the test */
     for (; c && (seen++, c->string[0] != key[0] || strcmp(c->string, key) != 0); c = c->next)
         ;
-    keyindex_compares += seen;
+    lookup_steps += seen;
     return c;
 }
 
@@ -212,7 +212,7 @@ static const cJSON *counterpart(walk *w, members *m, const cJSON *obj, const cJS
                                 const cJSON *x)
 {
     if (hint != NULL && hint->string[0] == x->string[0] && strcmp(hint->string, x->string) == 0) {
-        keyindex_compares++;
+        lookup_steps++;
         return hint;
     }
     if (m->obj == NULL)

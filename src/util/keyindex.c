@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-_Thread_local uint64_t keyindex_compares;
+_Thread_local uint64_t lookup_steps;
 
 typedef struct entry {
     const char *key;
@@ -121,7 +121,7 @@ static size_t probe(const keyindex *ix, const char *key, size_t len, uint64_t h)
                 break;
         }
     }
-    keyindex_compares += compares;
+    lookup_steps += compares;
     return i;
 }
 

@@ -32,9 +32,10 @@ bool keyindex_add(keyindex *ix, const char *key, size_t len, const void *item);
 /* Returns the item added first for 'key', or NULL when the key was never added. */
 const void *keyindex_find(const keyindex *ix, const char *key, size_t len);
 
-/* Key comparisons made by lookups on this thread: those of keyindex_find, and those of the
- * scans that code using a keyindex does on small objects (each adds its count once per
- * lookup). A deterministic measure of work, for tests; nothing else reads it. */
-extern _Thread_local uint64_t keyindex_compares;
+/* Entries examined by lookups on this thread: keys compared by keyindex_find and by the scans
+ * of the code that uses a keyindex on small objects, elements walked to reach an element of a
+ * list or to count it (each adds its count once per lookup). A deterministic measure of work,
+ * for tests; nothing else reads it. */
+extern _Thread_local uint64_t lookup_steps;
 
 #endif

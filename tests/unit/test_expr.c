@@ -271,13 +271,13 @@ static char *big_object(int n, const char *prefix, const char *extra)
     return b.data;
 }
 
-/* Evaluates 'src' on 'object' and returns how many key comparisons the map lookups made;
+/* Evaluates 'src' on 'object' and returns the work of its lookups (util/keyindex.h);
  * the result must be 'want' (JSON). */
 static uint64_t lookup_work(const char *src, const char *object, const char *want)
 {
-    uint64_t before = keyindex_compares;
+    uint64_t before = lookup_steps;
     char *got = run(src, object);
-    uint64_t work = keyindex_compares - before;
+    uint64_t work = lookup_steps - before;
     if (got == NULL || !json_same(got, want))
         fail_msg("%s => %s, want %s", src, got ? got : "(null)", want);
     free(got);
@@ -356,6 +356,38 @@ static void test_large_map_lookup_answers(void **state)
     }
 }
 
+/* size() and list[i] on a 10,000-element JSON list, asked for each element: O(1) a call after
+ * the first, not a walk of the list each time (150 million elements walked before). */
+static void test_large_list_access(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    buf b;
+    buf_init(&b, 1 << 20);
+    char item[32];
+    buf_puts(&b, "{\"l\":[");
+    for (int i = 0; i < N; i++) {
+        snprintf(item, sizeof item, "%s%d", i ? "," : "", i);
+        buf_puts(&b, item);
+    }
+    buf_puts(&b, "],\"m\":{\"a\":1}}");
+    static const struct { const char *src, *want; } cases[] = {
+        {"object.l.all(x, object.l[x] == x && size(object.l) == 10000)", "true"},
+        {"object.l.all(x, object.l.size() > x && object.l[?x].hasValue())", "true"},
+        {"object.l[9999] + object.l[16] + object.l[15] + object.l[0]", "10030"},
+        {"object.l[10000]", "!expr.index"},
+        {"object.l[?10000].orValue(-1)", "-1"},
+        {"size(object.m) + size(object.l.filter(x, x < 3))", "4"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t work = lookup_work(cases[i].src, b.data, cases[i].want);
+        if (work > 40u * N)
+            fail_msg("%s: %llu elements walked, want at most %d", cases[i].src,
+                     (unsigned long long)work, 40 * N);
+    }
+    buf_clear(&b);
+}
+
 int main(void)
 {
     the_decls = decls;
@@ -367,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_compile_once_eval_many),
         cmocka_unit_test(test_large_map_lookups),
         cmocka_unit_test(test_large_map_lookup_answers),
+        cmocka_unit_test(test_large_list_access),
     };
     return cmocka_run_group_tests_name("expr", tests, NULL, NULL);
 }

@@ -22,9 +22,9 @@ typedef struct evalctx {
     arena *a;
     const expr_env *env;
     uint32_t steps, max_steps;
+    expr_index *ix; /* the request's (env->index), else 'own' */
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
-    expr_index *ix; /* the request's (env->index), else 'own' */
     expr_index own;
 } evalctx;
 

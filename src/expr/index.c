@@ -192,32 +192,40 @@ expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i)
     return expr_from_json(c);
 }
 
+/* Whether member 'c' is named 'key' (no NUL in it): equal over key->len bytes, then the
+ * name ends; no strlen, and the first byte tried inline, as most names differ there. */
+static inline bool json_key_is(const cJSON *c, const expr_value *key)
+{
+    return c->string[0] == (key->len ? key->v.s[0] : '\0') &&
+           (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
+           c->string[key->len] == '\0';
+}
+
 /* JSON keys are C strings: 'key' holds no NUL (the caller checked). */
 static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, expr_value *out)
 {
-    char first = key->len ? key->v.s[0] : '\0';
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     const cJSON *c = obj->child;
-    for (; c != NULL; c = c->next) {
-        if (seen == EV_SCAN_MAX) {
-            const keyindex *k = index_of(x, obj, true);
-            if (k == NULL)
-                x = NULL; /* no index: scan on */
-            else {
-                lookup_steps += seen;
-                const cJSON *hit = keyindex_find(k, key->v.s, key->len);
-                if (hit != NULL)
-                    *out = expr_from_json(hit);
-                return hit != NULL;
-            }
+    for (; c != NULL && seen < EV_SCAN_MAX; c = c->next, seen++) {
+        if (json_key_is(c, key)) {
+            lookup_steps += seen + 1;
+            *out = expr_from_json(c);
+            return true;
         }
-        seen++;
-        /* no strlen: equal over key->len bytes, none of them NUL, then c->string ends;
-         * the first byte tried inline, as most keys differ there */
-        if (c->string[0] == first &&
-            (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
-            c->string[key->len] == '\0') {
-            lookup_steps += seen;
+    }
+    lookup_steps += seen;
+    if (c == NULL)
+        return false;
+    const keyindex *k = index_of(x, obj, true);
+    if (k != NULL) {
+        const cJSON *hit = keyindex_find(k, key->v.s, key->len);
+        if (hit != NULL)
+            *out = expr_from_json(hit);
+        return hit != NULL;
+    }
+    for (; c != NULL; c = c->next, seen++) { /* no index (no memory for one): scan on */
+        if (json_key_is(c, key)) {
+            lookup_steps += seen + 1;
             *out = expr_from_json(c);
             return true;
         }

@@ -17,7 +17,8 @@
  * 1,000 and 10,000 keys sharing a 200-byte prefix) and to 1, 10, 100 and 1,000 containers in
  * the pod template, each timed on both endpoints (at most N times or about half a second),
  * with the ratio to the smallest row of its kind, and the budget line: 1,000 keys at most 30
- * times the 10-key row (exit status 1 when exceeded).
+ * times the 10-key row, both endpoints together, as a review goes through both webhooks
+ * (exit status 1 when exceeded).
  *
  * Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the three reviews above when none is
  * given; the growth table only then). */
@@ -161,7 +162,7 @@ static int growth(const admission_policy *pol, long n, double *samples)
            "engine median µs (ratio to the first row of its kind)\n\n");
     printf("| rows | keys | containers | body KiB | /validate µs | ratio | /mutate µs | ratio |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    double base[2] = {0, 0}, keys10 = 0, keys1000 = 0;
+    double base[2] = {0, 0}, keys10[2] = {0, 0}, keys1000[2] = {0, 0};
     int rc = 0;
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         char *body = grown_review(typical.data, rows[r].keys, rows[r].prefix, rows[r].containers);
@@ -177,17 +178,21 @@ static int growth(const admission_policy *pol, long n, double *samples)
                 base[m] = med[m];
         }
         if (rows[r].keys == 10 && !rows[r].prefix && rows[r].containers == 1)
-            keys10 = med[0] > med[1] ? med[0] : med[1];
+            memcpy(keys10, med, sizeof med);
         if (rows[r].keys == 1000 && !rows[r].prefix)
-            keys1000 = med[0] > med[1] ? med[0] : med[1];
+            memcpy(keys1000, med, sizeof med);
         printf("| %s | %d | %d | %.1f | %.2f | %.1f | %.2f | %.1f |\n", rows[r].what,
                rows[r].keys, rows[r].containers, strlen(body) / 1024.0, med[0], med[0] / base[0],
                med[1], med[1] / base[1]);
         free(body);
     }
-    bool ok = keys1000 <= 30 * keys10;
-    printf("\nbudget: 1,000 keys %.2f µs <= 30 x 10 keys (%.2f µs): %s (%.1fx)\n", keys1000,
-           30 * keys10, ok ? "ok" : "EXCEEDED", keys1000 / keys10);
+    /* A review goes through both webhooks: the budget is on their sum. Alone, /mutate's
+     * 10-key row is a microsecond (no patch, no copy), so its own ratio says little. */
+    double k10 = keys10[0] + keys10[1], k1000 = keys1000[0] + keys1000[1];
+    bool ok = k1000 <= 30 * k10;
+    printf("\nbudget: 1,000 keys %.2f µs <= 30 x 10 keys (%.2f µs), both endpoints: %s (%.1fx; "
+           "/validate %.1fx, /mutate %.1fx)\n", k1000, 30 * k10, ok ? "ok" : "EXCEEDED",
+           k1000 / k10, keys1000[0] / keys10[0], keys1000[1] / keys10[1]);
     buf_clear(&typical);
     diag_list_clear(&dl);
     return rc != 0 || !ok;

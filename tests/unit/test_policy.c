@@ -507,6 +507,12 @@ static void test_engine_mutate(void **state)
                                  "{\"name\":\"c\",\"imagePullPolicy\":\"IfNotPresent\"}]"));
     assert_null(mutate_once(each, &o, a));
     free(each);
+    /* a rule's second operation sees its first */
+    char *chain = mutate_once("{\"metadata\":{\"labels\":{\"chain\":\"yes\",\"managed-by\":\"x\"}},"
+                              "\"spec\":{\"paused\":false}}", &o, a);
+    assert_non_null(chain);
+    assert_non_null(strstr(chain, "\"first\":1,\"second\":2"));
+    free(chain);
     /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
     assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
                             "\"spec\":{\"paused\":false}}", &o, a));

@@ -53,6 +53,16 @@ static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const e
     return node_fns[n->op](e, n);
 }
 
+/* Counts 'n' elements an operator scanned or copied against the step budget, one step per
+ * EXPR_SCAN_PER_STEP: `x in list`, list `+` and `==` cost O(n), and inside a comprehension over
+ * the same list O(n^2), which counting nodes alone would not see. True when over budget. */
+static bool charge(evalctx *e, uint64_t n)
+{
+    uint64_t s = e->steps + n / EXPR_SCAN_PER_STEP;
+    e->steps = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+    return e->steps > e->max_steps;
+}
+
 static const char *op_name(enum bin_op op)
 {
     static const char *const names[] = {"_+_",  "_-_",  "_*_", "_/_",  "_%_", "_==_",
@@ -361,9 +371,11 @@ static expr_value arith_uint(evalctx *e, enum bin_op op, uint64_t x, uint64_t y,
 static expr_value concat(evalctx *e, const expr_value *x, const expr_value *y, expr_span span)
 {
     if (x->kind == EXPR_LIST) {
-        uint32_t n = ev_size(x), m = ev_size(y);
+        uint32_t n = ev_size_ix(e->ix, x), m = ev_size_ix(e->ix, y);
         if ((uint64_t)n + m > EXPR_MAX_ELEMENTS)
             return ERR(e, "expr.limit", span, "list larger than %u elements", EXPR_MAX_ELEMENTS);
+        if (charge(e, (uint64_t)n + m))
+            return ERR(e, "expr.limit", span, "evaluation exceeded %u steps", e->max_steps);
         expr_list *l = ev_list_new(e->a, n + m);
         if (l == NULL)
             return ERR(e, "expr.limit", span, "out of memory");
@@ -399,11 +411,16 @@ static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, 
     if (c->kind == EXPR_LIST) {
         ev_iter it;
         expr_value el;
+        uint64_t seen = 0;
+        bool found = false;
         ev_iter_init(&it, c);
-        while (ev_iter_next(&it, NULL, &el))
-            if (ev_equal(e->ix, x, &el))
-                return ev_bool(true);
-        return ev_bool(false);
+        while (!found && ev_iter_next(&it, NULL, &el)) {
+            seen++;
+            found = ev_equal(e->ix, x, &el);
+        }
+        if (charge(e, seen))
+            return ERR(e, "expr.limit", span, "evaluation exceeded %u steps", e->max_steps);
+        return ev_bool(found);
     }
     if (is_map(c)) {
         expr_value out;
@@ -422,8 +439,14 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
         return y;
     enum bin_op op = (enum bin_op)n->sub;
     switch (op) {
-    case B_EQ: return ev_bool(ev_equal(e->ix, &x, &y));
-    case B_NE: return ev_bool(!ev_equal(e->ix, &x, &y));
+    case B_EQ:
+    case B_NE: {
+        /* lists and maps compare element by element: counted by the size of one side */
+        bool big = (x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind;
+        if (big && charge(e, ev_size_ix(e->ix, &x)))
+            return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
+        return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
+    }
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
         bool ok;

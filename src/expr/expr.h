@@ -20,6 +20,7 @@
 
 #define EXPR_MAX_DEPTH    100     /* parser nesting of (), [], {} and calls */
 #define EXPR_MAX_STEPS    200000  /* evaluation steps per evaluation */
+#define EXPR_SCAN_PER_STEP 16     /* elements an operator scans or copies for one step */
 #define EXPR_MAX_ELEMENTS 100000  /* elements of a list or map built during evaluation */
 #define EXPR_MAX_STRING   (1u << 20) /* bytes of a string built during evaluation */
 #define EXPR_MAX_SOURCE   (64u << 10) /* bytes of one expression */

@@ -388,6 +388,45 @@ static void test_large_list_access(void **state)
     buf_clear(&b);
 }
 
+/* `x in list`, list `+` and `==` on lists and maps scan or copy the whole of them: asked for every element of a
+ * 10,000-element list they would cost 10^8 element operations (0.8 s; 20 s at 50,000) under a
+ * step budget that counted only nodes. They are counted (one step per 16 elements), so such
+ * an expression ends with expr.limit; at 1,000 elements it still evaluates. */
+static void test_scan_costs_steps(void **state)
+{
+    (void)state;
+    static const char *const exprs[] = {
+        "object.l.all(x, x in object.l)",
+        "object.l.all(x, size(object.l + [x]) > 0)",
+        "object.l.all(x, object.l == object.l)",
+        "object.l.all(x, object.m == object.m)",
+    };
+    for (int n = 1000; n <= 10000; n *= 10) {
+        buf b;
+        buf_init(&b, 1 << 20);
+        char item[32];
+        buf_puts(&b, "{\"l\":[");
+        for (int i = 0; i < n; i++) {
+            snprintf(item, sizeof item, "%s%d", i ? "," : "", i);
+            buf_puts(&b, item);
+        }
+        buf_puts(&b, "],\"m\":{");
+        for (int i = 0; i < n; i++) {
+            snprintf(item, sizeof item, "%s\"k%d\":%d", i ? "," : "", i, i);
+            buf_puts(&b, item);
+        }
+        buf_puts(&b, "}}");
+        for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
+            char *got = run(exprs[i], b.data);
+            const char *want = n == 10000 ? "!expr.limit" : "true";
+            if (got == NULL || strcmp(got, want) != 0)
+                fail_msg("%s on %d elements: %s, want %s", exprs[i], n, got ? got : "(null)", want);
+            free(got);
+        }
+        buf_clear(&b);
+    }
+}
+
 int main(void)
 {
     the_decls = decls;
@@ -400,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_large_map_lookups),
         cmocka_unit_test(test_large_map_lookup_answers),
         cmocka_unit_test(test_large_list_access),
+        cmocka_unit_test(test_scan_costs_steps),
     };
     return cmocka_run_group_tests_name("expr", tests, NULL, NULL);
 }

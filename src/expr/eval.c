@@ -429,6 +429,16 @@ static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, 
     return no_overload(e, span, "@in", x, c);
 }
 
+/* == and != on two lists or two maps: element by element, counted by the size of one side. */
+__attribute__((noinline)) static expr_value aggregate_equal(evalctx *e, const expr_node *n,
+                                                             const expr_value *x,
+                                                             const expr_value *y, bool eq)
+{
+    if (charge(e, ev_size_ix(e->ix, x)))
+        return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
+    return ev_bool(ev_equal(e->ix, x, y) == eq);
+}
+
 static expr_value eval_bin(evalctx *e, const expr_node *n)
 {
     expr_value x = eval(e, n->a);
@@ -440,13 +450,10 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
     enum bin_op op = (enum bin_op)n->sub;
     switch (op) {
     case B_EQ:
-    case B_NE: {
-        /* lists and maps compare element by element: counted by the size of one side */
-        bool big = (x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind;
-        if (big && charge(e, ev_size_ix(e->ix, &x)))
-            return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
+    case B_NE:
+        if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
+            return aggregate_equal(e, n, &x, &y, op == B_EQ);
         return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
-    }
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
         bool ok;

@@ -37,7 +37,7 @@ static expr_value fn_size(const expr_call *c, const expr_value *recv, const expr
     case EXPR_STRING: return ev_int(utf8_count(x->v.s, x->len));
     case EXPR_BYTES: return ev_int(x->len);
     case EXPR_LIST:
-    case EXPR_MAP: return ev_int(ev_size(x));
+    case EXPR_MAP: return ev_int(ev_size_ix(c->index, x));
     default: return fn_no_overload(c, "size", x);
     }
 }
@@ -295,7 +295,7 @@ static bool is_zero(const expr_value *v)
     case EXPR_STRING:
     case EXPR_BYTES: return v->len == 0;
     case EXPR_LIST:
-    case EXPR_MAP: return ev_size(v) == 0;
+    case EXPR_MAP: return v->json ? v->v.j->child == NULL : ev_size(v) == 0; /* no count */
     default: return false;
     }
 }

@@ -22,8 +22,10 @@ typedef struct evalctx {
     arena *a;
     const expr_env *env;
     uint32_t steps, max_steps;
+    expr_index *ix; /* the request's (env->index), else 'own' */
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
+    expr_index own;
 } evalctx;
 
 #define ERR(e, code, span, ...) expr_error_new((e)->a, code, span, __VA_ARGS__)
@@ -49,6 +51,16 @@ static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const e
     if (n->op == N_IDENT && n->local >= 0)
         return e->locals[n->local].v;
     return node_fns[n->op](e, n);
+}
+
+/* Counts 'n' elements an operator scanned or copied against the step budget, one step per
+ * EXPR_SCAN_PER_STEP: `x in list`, list `+` and `==` cost O(n), and inside a comprehension over
+ * the same list O(n^2), which counting nodes alone would not see. True when over budget. */
+static bool charge(evalctx *e, uint64_t n)
+{
+    uint64_t s = e->steps + n / EXPR_SCAN_PER_STEP;
+    e->steps = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+    return e->steps > e->max_steps;
 }
 
 static const char *op_name(enum bin_op op)
@@ -89,7 +101,7 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
         return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
                    expr_type_name(t), name);
     expr_value key = ev_str(name, sel->name_len), out;
-    if (ev_map_find(t, &key, &out))
+    if (ev_map_find(e->ix, t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
         return ev_optional(e->a, NULL);
@@ -161,12 +173,12 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
         int64_t i;
         if (!list_index(k, &i))
             return no_overload(e, span, "_[_]", t, k);
-        if (i < 0 || i >= (int64_t)ev_size(t)) {
+        if (i < 0 || i >= (int64_t)ev_size_ix(e->ix, t)) {
             if (opt)
                 return ev_optional(e->a, NULL);
             return ERR(e, "expr.index", span, "index out of bounds: %lld", (long long)i);
         }
-        expr_value v = ev_list_at(t, (uint32_t)i);
+        expr_value v = ev_list_at_ix(e->ix, t, (uint32_t)i);
         return opt ? ev_optional(e->a, &v) : v;
     }
     if (is_map(t)) {
@@ -174,7 +186,7 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
             k->kind != EXPR_BOOL && k->kind != EXPR_DOUBLE)
             return no_overload(e, span, "_[_]", t, k);
         expr_value out;
-        if (ev_map_find(t, k, &out))
+        if (ev_map_find(e->ix, t, k, &out))
             return opt ? ev_optional(e->a, &out) : out;
         if (opt)
             return ev_optional(e->a, NULL);
@@ -216,7 +228,7 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
         return ERR(e, "expr.no_such_field", n->span, "has() on type '%s', which has no fields",
                    expr_type_name(&t));
     expr_value key = ev_str(sel->name, sel->name_len), out;
-    return ev_bool(ev_map_find(&t, &key, &out));
+    return ev_bool(ev_map_find(e->ix, &t, &key, &out));
 }
 
 static expr_value lookup(evalctx *e, const expr_node *n)
@@ -282,8 +294,8 @@ static expr_value eval_map(evalctx *e, const expr_node *n)
                 continue;
             v = *v.v.opt;
         }
-        expr_value dup;
-        if (!n->distinct_keys && ev_map_find(&out, &k, &dup))
+        expr_value dup; /* no index: the map is still growing */
+        if (!n->distinct_keys && ev_map_find(NULL, &out, &k, &dup))
             return ERR(e, "expr.duplicate_key", n->args[i]->span, "Failed with repeated key");
         m->kv[2 * m->n] = k;
         m->kv[2 * m->n + 1] = v;
@@ -359,9 +371,11 @@ static expr_value arith_uint(evalctx *e, enum bin_op op, uint64_t x, uint64_t y,
 static expr_value concat(evalctx *e, const expr_value *x, const expr_value *y, expr_span span)
 {
     if (x->kind == EXPR_LIST) {
-        uint32_t n = ev_size(x), m = ev_size(y);
+        uint32_t n = ev_size_ix(e->ix, x), m = ev_size_ix(e->ix, y);
         if ((uint64_t)n + m > EXPR_MAX_ELEMENTS)
             return ERR(e, "expr.limit", span, "list larger than %u elements", EXPR_MAX_ELEMENTS);
+        if (charge(e, (uint64_t)n + m))
+            return ERR(e, "expr.limit", span, "evaluation exceeded %u steps", e->max_steps);
         expr_list *l = ev_list_new(e->a, n + m);
         if (l == NULL)
             return ERR(e, "expr.limit", span, "out of memory");
@@ -397,17 +411,32 @@ static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, 
     if (c->kind == EXPR_LIST) {
         ev_iter it;
         expr_value el;
+        uint64_t seen = 0;
+        bool found = false;
         ev_iter_init(&it, c);
-        while (ev_iter_next(&it, NULL, &el))
-            if (expr_equal(x, &el))
-                return ev_bool(true);
-        return ev_bool(false);
+        while (!found && ev_iter_next(&it, NULL, &el)) {
+            seen++;
+            found = ev_equal(e->ix, x, &el);
+        }
+        if (charge(e, seen))
+            return ERR(e, "expr.limit", span, "evaluation exceeded %u steps", e->max_steps);
+        return ev_bool(found);
     }
     if (is_map(c)) {
         expr_value out;
-        return ev_bool(ev_map_find(c, x, &out));
+        return ev_bool(ev_map_find(e->ix, c, x, &out));
     }
     return no_overload(e, span, "@in", x, c);
+}
+
+/* == and != on two lists or two maps: element by element, counted by the size of one side. */
+__attribute__((noinline)) static expr_value aggregate_equal(evalctx *e, const expr_node *n,
+                                                             const expr_value *x,
+                                                             const expr_value *y, bool eq)
+{
+    if (charge(e, ev_size_ix(e->ix, x)))
+        return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
+    return ev_bool(ev_equal(e->ix, x, y) == eq);
 }
 
 static expr_value eval_bin(evalctx *e, const expr_node *n)
@@ -420,8 +449,11 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
         return y;
     enum bin_op op = (enum bin_op)n->sub;
     switch (op) {
-    case B_EQ: return ev_bool(expr_equal(&x, &y));
-    case B_NE: return ev_bool(!expr_equal(&x, &y));
+    case B_EQ:
+    case B_NE:
+        if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
+            return aggregate_equal(e, n, &x, &y, op == B_EQ);
+        return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
         bool ok;
@@ -516,7 +548,8 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
             return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
         return ev_bool(m == 1);
     }
-    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL};
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
 }
 
@@ -655,6 +688,9 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.steps = 0;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     e.nlocals = 0;
+    e.ix = env && env->index ? env->index : &e.own;
+    if (e.ix == &e.own)
+        expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
     if (++e.steps > e.max_steps)

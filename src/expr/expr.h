@@ -20,6 +20,7 @@
 
 #define EXPR_MAX_DEPTH    100     /* parser nesting of (), [], {} and calls */
 #define EXPR_MAX_STEPS    200000  /* evaluation steps per evaluation */
+#define EXPR_SCAN_PER_STEP 16     /* elements an operator scans or copies for one step */
 #define EXPR_MAX_ELEMENTS 100000  /* elements of a list or map built during evaluation */
 #define EXPR_MAX_STRING   (1u << 20) /* bytes of a string built during evaluation */
 #define EXPR_MAX_SOURCE   (64u << 10) /* bytes of one expression */
@@ -100,11 +101,15 @@ struct expr_opaque {
     const void *data;
 };
 
+/* Indexes of the large maps and lists an evaluation reads (declared below). */
+typedef struct expr_index expr_index;
+
 /* The evaluation context a function gets: for allocation and errors. */
 typedef struct expr_call {
     arena *a;
     expr_span span; /* the call's span, for errors */
     void *ctx;      /* the environment's fn_ctx: what extension functions need per request */
+    expr_index *index; /* the evaluation's map and list indexes (may be NULL) */
 } expr_call;
 
 /* A function implementation. 'recv' is the receiver for member-style calls (a.f(x)) and NULL
@@ -146,6 +151,20 @@ typedef struct expr_binding {
     expr_value value;
 } expr_binding;
 
+/* expr_index: indexes of the large maps an evaluation looks keys up in (a JSON object or a
+ * built map of more than 16 keys gets one on the first lookup its first 16 entries do not
+ * answer), and the sizes and elements of large JSON lists, by address. One per request,
+ * shared by its evaluations, so each is built once: lookups, size() and list[i] cost O(1),
+ * not O(n). Lives in the arena it was made in. What it names must not change while it is in
+ * use: after changing JSON that evaluations read, call expr_index_clear().
+ *
+ * Creates an empty index set allocated from 'a' (the request arena), or NULL when out of
+ * memory (evaluations then index per evaluation, or scan). */
+expr_index *expr_index_new(arena *a);
+
+/* Forgets every index in 'x' (their memory stays in the arena). NULL is accepted. */
+void expr_index_clear(expr_index *x);
+
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
@@ -160,6 +179,7 @@ typedef struct expr_env {
     bool (*resolve_decl)(void *ctx, size_t index, arena *a, expr_value *out);
     void *resolve_ctx;
     void *fn_ctx; /* passed to extension functions as expr_call.ctx */
+    expr_index *index; /* shared by the evaluations of a request; NULL: one per evaluation */
 } expr_env;
 
 /* Evaluates 'p' in 'env', allocating from 'a'. Returns the value; an evaluation error is

@@ -121,8 +121,29 @@ expr_value ev_cstr(arena *a, const char *s);               /* copies */
 uint32_t ev_size(const expr_value *v);
 /* Element i of a list value. */
 expr_value ev_list_at(const expr_value *v, uint32_t i);
-/* Looks 'key' up in a map; returns true and sets '*out' when present. */
-bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out);
+/* The per-request indexes of large maps (index.c), by the address of the map. */
+struct expr_index {
+    arena *a;            /* where the indexes are built */
+    struct ix_slot *slots; /* open addressing, at most half full; NULL until the first */
+    size_t mask, n;
+};
+
+/* Maps of up to this many entries are only scanned: below it a scan beats hashing the key. */
+#define EV_SCAN_MAX 16
+
+/* Prepares 'x' (caller's storage) to build indexes in 'a'. Allocates nothing. */
+void expr_index_init(expr_index *x, arena *a);
+
+/* Looks 'key' up in a map; returns true and sets '*out' when present. A large map is looked
+ * up through its index in 'x' (built on first use); NULL 'x' scans. */
+bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
+/* ev_size and ev_list_at through 'x' (NULL: none): the size of a large JSON list or map is
+ * counted and the elements of a large JSON list are listed once per request, not per call. The
+ * caller checked that 'i' is within the list. */
+uint32_t ev_size_ix(expr_index *x, const expr_value *v);
+expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i);
+/* expr_equal, with map entries looked up through 'x' (NULL: a temporary one when large). */
+bool ev_equal(expr_index *x, const expr_value *a, const expr_value *b);
 /* Walks a list's elements or a map's entries in order, in O(1) a step for JSON values too
  * (ev_list_at on JSON is O(i)). */
 typedef struct ev_iter {

@@ -130,45 +130,6 @@ bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
     return true;
 }
 
-bool ev_map_find(const expr_value *m, const expr_value *key, expr_value *out)
-{
-    if (m->json) {
-        /* JSON keys are C strings: a key holding a NUL matches none */
-        if (key->kind != EXPR_STRING || memchr(key->v.s, '\0', key->len) != NULL)
-            return false;
-        char first = key->len ? key->v.s[0] : '\0';
-        for (const cJSON *c = m->v.j->child; c != NULL; c = c->next) {
-            /* no strlen: equal over key->len bytes, none of them NUL, then c->string ends;
-             * the first byte tried inline, as most keys differ there */
-            if (c->string[0] == first &&
-                (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
-                c->string[key->len] == '\0') {
-                *out = expr_from_json(c);
-                return true;
-            }
-        }
-        return false;
-    }
-    if (key->kind == EXPR_STRING) { /* the usual case: compare strings directly */
-        for (uint32_t i = 0; i < m->v.map->n; i++) {
-            const expr_value *k = &m->v.map->kv[2 * i];
-            if (k->kind == EXPR_STRING && k->len == key->len &&
-                (key->len == 0 || (k->v.s[0] == key->v.s[0] && memcmp(k->v.s, key->v.s, key->len) == 0))) {
-                *out = m->v.map->kv[2 * i + 1];
-                return true;
-            }
-        }
-        return false;
-    }
-    for (uint32_t i = 0; i < m->v.map->n; i++) {
-        if (expr_equal(&m->v.map->kv[2 * i], key)) {
-            *out = m->v.map->kv[2 * i + 1];
-            return true;
-        }
-    }
-    return false;
-}
-
 expr_list *ev_list_new(arena *a, uint32_t n)
 {
     expr_list *l = arena_alloc(a, sizeof *l + (size_t)n * sizeof(expr_value));
@@ -283,6 +244,37 @@ int ev_compare(const expr_value *a, const expr_value *b, bool *ok)
 
 bool expr_equal(const expr_value *a, const expr_value *b)
 {
+    return ev_equal(NULL, a, b);
+}
+
+/* Two maps: every entry of 'a' found in 'b' with an equal value. Large maps are looked up
+ * through indexes, in 'x' or, without one, in a temporary set made for this comparison, so
+ * that comparing two maps of n keys costs O(n), not O(n^2). */
+static bool map_equal(expr_index *x, const expr_value *a, const expr_value *b)
+{
+    if (ev_size(a) != ev_size(b))
+        return false;
+    expr_index tmp;
+    arena *ta = NULL;
+    if (x == NULL && ev_size(b) > EV_SCAN_MAX) {
+        ta = arena_new(ARENA_REQUEST_BUDGET);
+        if (ta != NULL) { /* else scan */
+            expr_index_init(&tmp, ta);
+            x = &tmp;
+        }
+    }
+    ev_iter it;
+    expr_value k, v, w;
+    bool eq = true;
+    ev_iter_init(&it, a);
+    while (eq && ev_iter_next(&it, &k, &v))
+        eq = ev_map_find(x, b, &k, &w) && ev_equal(x, &v, &w);
+    arena_free(ta);
+    return eq;
+}
+
+bool ev_equal(expr_index *x, const expr_value *a, const expr_value *b)
+{
     if (is_num(a) && is_num(b)) {
         bool ok;
         int c = num_cmp(a, b, &ok);
@@ -299,32 +291,22 @@ bool expr_equal(const expr_value *a, const expr_value *b)
     case EXPR_OPTIONAL:
         if (a->v.opt == NULL || b->v.opt == NULL)
             return a->v.opt == b->v.opt;
-        return expr_equal(a->v.opt, b->v.opt);
+        return ev_equal(x, a->v.opt, b->v.opt);
     case EXPR_OPAQUE:
         return a->v.obj->type == b->v.obj->type && a->v.obj->type->equal(a->v.obj, b->v.obj);
     case EXPR_LIST: {
         if (ev_size(a) != ev_size(b))
             return false;
         ev_iter ia, ib;
-        expr_value x, y;
+        expr_value p, q;
         ev_iter_init(&ia, a);
         ev_iter_init(&ib, b);
-        while (ev_iter_next(&ia, NULL, &x) && ev_iter_next(&ib, NULL, &y))
-            if (!expr_equal(&x, &y))
+        while (ev_iter_next(&ia, NULL, &p) && ev_iter_next(&ib, NULL, &q))
+            if (!ev_equal(x, &p, &q))
                 return false;
         return true;
     }
-    case EXPR_MAP: {
-        if (ev_size(a) != ev_size(b))
-            return false;
-        ev_iter it;
-        expr_value k, x, y;
-        ev_iter_init(&it, a);
-        while (ev_iter_next(&it, &k, &x))
-            if (!ev_map_find(b, &k, &y) || !expr_equal(&x, &y))
-                return false;
-        return true;
-    }
+    case EXPR_MAP: return map_equal(x, a, b);
     default: return false;
     }
 }

@@ -2,6 +2,7 @@
 #include "jsonpatch.h"
 
 #include "../util/buf.h"
+#include "../util/keyindex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,51 +125,102 @@ oom:
     return -1;
 }
 
-/* The JSON Pointer being built during a diff: one buffer, tokens pushed and popped. */
-typedef struct ptr {
-    buf b;
-} ptr;
+/* ---- equality and diff ----
+ *
+ * Both visit each node of the two documents once. A member's counterpart in the other object
+ * is first looked for at the same place (the objects compared are mostly a document and its
+ * patched copy, in the same order); failing that, by a scan when the object is small and
+ * through a keyindex (util/keyindex.h) when it is large, so that two objects of n members
+ * cost O(n), not O(n^2). The indexes live in a scratch arena made on first need and freed
+ * when the call returns; without memory for one, the object is scanned (slower, same
+ * answer). */
 
-/* Appends "/" and the escaped token; returns the length to pop back to, or -1. */
-static long push_token(ptr *p, const char *tok)
+#define SCAN_MAX 16 /* members up to which a scan beats building an index */
+
+/* diff: where the node being compared is. Only a pointer per level: the JSON Pointer text is
+ * made when an operation needs it, so that unchanged nodes cost no string building. */
+typedef struct step {
+    const char *key; /* an object member's name, or NULL for an array element */
+    int idx;         /* the element's index, or -1 for the end ("-") */
+} step;
+
+typedef struct walk {
+    arena *a; /* scratch for indexes and the step stack, NULL until first needed */
+    bool no_arena;
+    step *steps; /* 'inline_steps' until deeper */
+    size_t depth, cap;
+    step inline_steps[32];
+    buf path; /* the JSON Pointer of the last operation */
+    cJSON *ops;
+} walk;
+
+/* The scratch arena, made on first need; NULL when there is no memory for it. */
+static arena *scratch(walk *w)
 {
-    size_t mark = p->b.len;
-    if (buf_append(&p->b, "/", 1) != 0)
-        return -1;
-    for (const char *t = tok; *t; t++) {
-        const char *esc = *t == '~' ? "~0" : *t == '/' ? "~1" : NULL;
-        if ((esc ? buf_append(&p->b, esc, 2) : buf_append(&p->b, t, 1)) != 0)
-            return -1;
+    if (w->a == NULL && !w->no_arena) {
+        w->a = arena_new(ARENA_REQUEST_BUDGET);
+        w->no_arena = w->a == NULL;
     }
-    return (long)mark;
+    return w->a;
 }
 
-static void pop_token(ptr *p, long mark)
+/* How to find members of one object: a scan or its index. */
+typedef struct members {
+    const cJSON *obj;
+    keyindex *ix;
+} members;
+
+static size_t count_members(const cJSON *obj)
 {
-    p->b.len = (size_t)mark;
-    p->b.data[mark] = '\0';
+    size_t n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        n++;
+    return n;
 }
 
-static bool add_op(cJSON *ops, const char *op, const char *path, const cJSON *value)
+static members members_of(walk *w, const cJSON *obj, size_t n)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddStringToObject(o, "op", op) || !cJSON_AddStringToObject(o, "path", path))
-        goto err;
-    if (value != NULL) {
-        cJSON *v = cJSON_Duplicate(value, 1);
-        if (v == NULL || !cJSON_AddItemToObject(o, "value", v)) {
-            cJSON_Delete(v);
-            goto err;
-        }
+    members m = {obj, NULL};
+    if (n <= SCAN_MAX)
+        return m;
+    m.ix = scratch(w) ? keyindex_new(w->a, n) : NULL;
+    for (const cJSON *c = obj->child; m.ix && c; c = c->next)
+        keyindex_add(m.ix, c->string, strlen(c->string), c);
+    return m;
+}
+
+/* The first member named 'key', or NULL. */
+static const cJSON *member(const members *m, const char *key)
+{
+    if (m->obj == NULL)
+        return NULL;
+    if (m->ix != NULL)
+        return keyindex_find(m->ix, key, strlen(key));
+    uint64_t seen = 0;
+    const cJSON *c = m->obj->child;
+    /* the first byte inline: most names differ there, and a call costs more than the test */
+    for (; c && (seen++, c->string[0] != key[0] || strcmp(c->string, key) != 0); c = c->next)
+        ;
+    lookup_steps += seen;
+    return c;
+}
+
+/* The member of 'obj' named like 'x': 'hint' (the member at the same place, as most objects
+ * compared keep their order) when its name is that, else through 'm', made on first need.
+ * Names are unique within an object (jsonpatch.h), so the hint is the only such member. */
+static const cJSON *counterpart(walk *w, members *m, const cJSON *obj, const cJSON *hint,
+                                const cJSON *x)
+{
+    if (hint != NULL && hint->string[0] == x->string[0] && strcmp(hint->string, x->string) == 0) {
+        lookup_steps++;
+        return hint;
     }
-    if (cJSON_AddItemToArray(ops, o))
-        return true;
-err:
-    cJSON_Delete(o);
-    return false;
+    if (m->obj == NULL)
+        *m = members_of(w, obj, count_members(obj));
+    return member(m, x->string);
 }
 
-bool jsonpatch_equal(const cJSON *a, const cJSON *b)
+static bool equal(walk *w, const cJSON *a, const cJSON *b)
 {
     if (a == b)
         return true;
@@ -183,7 +235,7 @@ bool jsonpatch_equal(const cJSON *a, const cJSON *b)
     case cJSON_Array: {
         const cJSON *x = a->child, *y = b->child;
         for (; x && y; x = x->next, y = y->next)
-            if (!jsonpatch_equal(x, y))
+            if (!equal(w, x, y))
                 return false;
         return x == NULL && y == NULL;
     }
@@ -191,15 +243,13 @@ bool jsonpatch_equal(const cJSON *a, const cJSON *b)
         /* Equal sizes, and every member of a equal to b's member of that name. Keys are unique
          * (decoding refuses duplicates), so one direction suffices: each subtree is compared
          * once, unlike cJSON_Compare, which compares both ways at every level. */
-        size_t na = 0, nb = 0;
-        for (const cJSON *x = a->child; x; x = x->next)
-            na++;
-        for (const cJSON *y = b->child; y; y = y->next)
-            nb++;
-        if (na != nb)
+        size_t n = count_members(a);
+        if (n != count_members(b))
             return false;
-        for (const cJSON *x = a->child; x; x = x->next)
-            if (!jsonpatch_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string)))
+        members mb = {NULL, NULL};
+        const cJSON *y = b->child;
+        for (const cJSON *x = a->child; x; x = x->next, y = y ? y->next : NULL)
+            if (!equal(w, x, counterpart(w, &mb, b, y, x)))
                 return false;
         return true;
     }
@@ -208,69 +258,144 @@ bool jsonpatch_equal(const cJSON *a, const cJSON *b)
     }
 }
 
-static bool diff(const cJSON *a, const cJSON *b, ptr *path, cJSON *ops)
+bool jsonpatch_equal(const cJSON *a, const cJSON *b)
 {
-    const char *here = path->b.data ? path->b.data : "";
-    if (cJSON_IsObject(a) && cJSON_IsObject(b)) {
-        bool ok = true;
-        for (const cJSON *c = a->child; c && ok; c = c->next) {
-            if (cJSON_GetObjectItemCaseSensitive(b, c->string) != NULL)
-                continue;
-            long m = push_token(path, c->string);
-            ok = m >= 0 && add_op(ops, "remove", path->b.data, NULL);
-            if (m >= 0)
-                pop_token(path, m);
-        }
-        for (const cJSON *c = b->child; c && ok; c = c->next) {
-            const cJSON *old = cJSON_GetObjectItemCaseSensitive(a, c->string);
-            if (old != NULL && jsonpatch_equal(old, c))
-                continue; /* no pointer is built for what did not change */
-            long m = push_token(path, c->string);
-            if (m < 0)
-                return false;
-            ok = old == NULL ? add_op(ops, "add", path->b.data, c) : diff(old, c, path, ops);
-            pop_token(path, m);
-        }
-        return ok;
+    walk w = {0};
+    bool eq = equal(&w, a, b);
+    arena_free(w.a);
+    return eq;
+}
+
+/* Appends "/" and the escaped token 'tok' to 'b'; returns 0, or -1 past the cap. */
+static int append_token(buf *b, const char *tok)
+{
+    if (buf_append(b, "/", 1) != 0)
+        return -1;
+    for (const char *t = tok; *t;) {
+        size_t run = strcspn(t, "~/");
+        if (run > 0 && buf_append(b, t, run) != 0)
+            return -1;
+        t += run;
+        if (*t != '\0' && buf_append(b, *t == '~' ? "~0" : "~1", 2) != 0)
+            return -1;
+        t += *t != '\0';
     }
+    return 0;
+}
+
+/* Emits operation 'op' at the current place (plus 'last', when not NULL) with 'value'
+ * (copied; NULL for none). */
+static bool add_op(walk *w, const char *op, const char *last, const cJSON *value)
+{
+    w->path.len = 0;
+    if (buf_append(&w->path, "", 0) != 0)
+        return false;
+    for (size_t i = 0; i < w->depth; i++) {
+        char idx[16];
+        const step *s = &w->steps[i];
+        if (s->key == NULL)
+            snprintf(idx, sizeof idx, "%d", s->idx);
+        if (append_token(&w->path, s->key ? s->key : s->idx >= 0 ? idx : "-") != 0)
+            return false;
+    }
+    if (last != NULL && append_token(&w->path, last) != 0)
+        return false;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddStringToObject(o, "op", op) ||
+        !cJSON_AddStringToObject(o, "path", w->path.data))
+        goto err;
+    if (value != NULL) {
+        cJSON *v = cJSON_Duplicate(value, 1);
+        if (v == NULL || !cJSON_AddItemToObject(o, "value", v)) {
+            cJSON_Delete(v);
+            goto err;
+        }
+    }
+    if (cJSON_AddItemToArray(w->ops, o))
+        return true;
+err:
+    cJSON_Delete(o);
+    return false;
+}
+
+static bool diff(walk *w, const cJSON *a, const cJSON *b);
+
+/* diff() of 'a' and 'b' one level down: member 'key', or element 'idx' when 'key' is NULL. */
+static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const cJSON *b)
+{
+    if (w->steps == NULL) {
+        w->steps = w->inline_steps;
+        w->cap = sizeof w->inline_steps / sizeof w->inline_steps[0];
+    }
+    if (w->depth == w->cap) {
+        size_t cap = 2 * w->cap;
+        step *s = scratch(w) ? arena_alloc(w->a, cap * sizeof *s) : NULL;
+        if (s == NULL)
+            return false;
+        if (w->depth > 0)
+            memcpy(s, w->steps, w->depth * sizeof *s);
+        w->steps = s;
+        w->cap = cap;
+    }
+    w->steps[w->depth++] = (step){key, idx};
+    bool ok = diff(w, a, b);
+    w->depth--;
+    return ok;
+}
+
+/* Members of 'a' missing from 'b' are removed, new ones added, the others compared. An
+ * unchanged member is walked like a changed one (it yields no operation): asking whether it
+ * changed first would compare every subtree once per level above a change, O(n*depth). */
+static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
+{
+    members ma = {NULL, NULL}, mb = {NULL, NULL};
+    bool ok = true;
+    const cJSON *hint = b->child;
+    for (const cJSON *c = a->child; c && ok; c = c->next, hint = hint ? hint->next : NULL)
+        if (counterpart(w, &mb, b, hint, c) == NULL)
+            ok = add_op(w, "remove", c->string, NULL);
+    hint = a->child;
+    for (const cJSON *c = b->child; c && ok; c = c->next, hint = hint ? hint->next : NULL) {
+        const cJSON *old = counterpart(w, &ma, a, hint, c);
+        ok = old != NULL ? diff_under(w, c->string, 0, old, c) : add_op(w, "add", c->string, c);
+    }
+    return ok;
+}
+
+static bool diff(walk *w, const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsObject(a) && cJSON_IsObject(b))
+        return diff_objects(w, a, b);
     int na = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1, nb = cJSON_GetArraySize(b);
     if (na >= 0 && cJSON_IsArray(b) && nb >= na) {
         /* element by element over the common length, then appends */
         bool ok = true;
         const cJSON *x = a->child, *y = b->child;
         for (int i = 0; y && ok; i++, y = y->next) {
-            if (x == NULL || !jsonpatch_equal(x, y)) {
-                char idx[16];
-                snprintf(idx, sizeof idx, "%d", i);
-                long m = push_token(path, x ? idx : "-");
-                if (m < 0)
-                    return false;
-                ok = x ? diff(x, y, path, ops) : add_op(ops, "add", path->b.data, y);
-                pop_token(path, m);
-            }
+            ok = x != NULL ? diff_under(w, NULL, i, x, y) : add_op(w, "add", "-", y);
             x = x ? x->next : NULL;
         }
         return ok;
     }
-    if (jsonpatch_equal(a, b))
+    if (equal(w, a, b))
         return true;
-    return add_op(ops, "replace", here, b); /* path "" replaces the whole document */
+    return add_op(w, "replace", NULL, b); /* path "" replaces the whole document */
 }
 
 char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom)
 {
     *oom = false;
-    cJSON *ops = cJSON_CreateArray();
-    ptr path;
-    buf_init(&path.b, (size_t)1 << 20);
-    bool ok = ops != NULL && buf_append(&path.b, "", 0) == 0 && diff(from, to, &path, ops);
-    buf_clear(&path.b);
+    walk w = {.ops = cJSON_CreateArray()};
+    buf_init(&w.path, (size_t)1 << 20);
+    bool ok = w.ops != NULL && diff(&w, from, to);
+    buf_clear(&w.path);
+    arena_free(w.a);
     if (!ok) {
-        cJSON_Delete(ops);
+        cJSON_Delete(w.ops);
         *oom = true;
         return NULL;
     }
-    char *text = cJSON_GetArraySize(ops) > 0 ? cJSON_PrintUnformatted(ops) : NULL;
-    cJSON_Delete(ops);
+    char *text = cJSON_GetArraySize(w.ops) > 0 ? cJSON_PrintUnformatted(w.ops) : NULL;
+    cJSON_Delete(w.ops);
     return text;
 }

@@ -18,14 +18,16 @@ int jsonpatch_apply(cJSON *doc, enum jsonpatch_op op, const char *path, const cJ
                     char *err, size_t errcap);
 
 /* Deep equality of two JSON values (numbers by value, objects regardless of member order).
- * Objects must not hold duplicate keys. */
+ * Objects must not hold duplicate keys (decoding and the YAML reader refuse them). O(size of
+ * the documents). */
 bool jsonpatch_equal(const cJSON *a, const cJSON *b);
 
 /* Computes the patch that turns 'from' into 'to': remove, add and replace operations,
  * objects compared member by member (so it creates missing parents and touches nothing
  * else), arrays element by element when the new one is as long or longer (appends at '-'),
- * else replaced whole. Returns a malloc'd JSON text, or NULL
- * when the documents are equal (or memory ran out: then '*oom' is set). */
+ * else replaced whole. Objects must not hold duplicate keys. O(size of the documents).
+ * Returns a malloc'd JSON text, or NULL when the documents are equal (or memory ran out:
+ * then '*oom' is set). */
 char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom);
 
 #endif

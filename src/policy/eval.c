@@ -156,7 +156,7 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
     rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .resolve_ctx = rn, .fn_ctx = fnc};
+                         .resolve_ctx = rn, .fn_ctx = fnc, .index = fnc->index};
     return 0;
 }
 
@@ -258,11 +258,45 @@ static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, ex
 
 static const char *const op_names[] = {"add", "replace", "remove"};
 
-/* Applies one patch operation to 'work'; failures become findings. -1 only when out of memory. */
-static int apply_op(const policy *p, const policy_mutation *m, const policy_patch *op, run *rn,
-                    cJSON *work, findings *f)
+/* The object mutations see: the request's own until the first patch, then a working copy.
+ * Copying on the first patch, not when the first mutating policy matches, spares a review no
+ * mutation changes (most of them) a copy and a comparison of the whole object. */
+typedef struct doc {
+    const cJSON *orig;
+    cJSON *work; /* NULL until the first patch; malloc-owned, handed to the caller */
+} doc;
+
+static const cJSON *doc_current(const doc *d)
+{
+    return d->work != NULL ? d->work : d->orig;
+}
+
+/* Applies operation 'op' at 'path' with 'val' to the working copy, made now when this is the
+ * first patch; a failure becomes a finding. -1 only when out of memory. */
+static int patch_doc(const policy *p, const policy_mutation *m, const policy_patch *op,
+                     const char *path, const cJSON *val, run *rn, doc *d, findings *f)
 {
     static const enum jsonpatch_op ops[] = {JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE};
+    char why[256];
+    if (d->work == NULL) {
+        d->work = cJSON_Duplicate(d->orig, 1);
+        if (d->work == NULL)
+            return -1;
+        rn->vars[0].value = expr_from_json(d->work); /* the rule's next operations see it */
+    }
+    if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
+        return 0;
+    const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
+    return msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
+                             msg, NULL, NULL, &m->at)
+               : -1;
+}
+
+/* Applies one patch operation to the object; failures become findings. -1 only when out of
+ * memory. */
+static int apply_op(const policy *p, const policy_mutation *m, const policy_patch *op, run *rn,
+                    doc *d, findings *f)
+{
     const char *path = op->path;
     if (op->path_expr != NULL) {
         expr_value pv = expr_eval(op->path_expr, &rn->env, rn->a);
@@ -279,17 +313,12 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     bool owned = false;
     expr_value err;
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
-    char why[256];
-    int rc = 0;
-    f->fnc.flink_config_of = NULL; /* the object may change: the functions' memo is stale */
-    if (op->op != PATCH_REMOVE && val == NULL) {
+    int rc;
+    policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
+    if (op->op != PATCH_REMOVE && val == NULL)
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
-    } else if (jsonpatch_apply(work, ops[op->op], path, val, why, sizeof why) != 0) {
-        const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
-        rc = msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
-                               msg, NULL, NULL, &m->at)
-                 : -1;
-    }
+    else
+        rc = patch_doc(p, m, op, path, val, rn, d, f);
     if (owned)
         cJSON_Delete((cJSON *)val);
     return rc;
@@ -298,10 +327,10 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
 /* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation
  * context each time: variables see the changes made so far. */
 static int mutate_rule(const policy *p, const policy_mutation *m, const policy_request *r,
-                       cJSON *work, const cJSON *element, int64_t index, findings *f, arena *a)
+                       doc *d, const cJSON *element, int64_t index, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, work, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, doc_current(d), &f->fnc, a) != 0)
         return -1;
     if (element != NULL) {
         rn.vars[4].value = expr_from_json(element);
@@ -316,7 +345,7 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
             return 0;
     }
     for (size_t k = 0; k < m->n_ops; k++)
-        if (apply_op(p, m, &m->ops[k], &rn, work, f) != 0)
+        if (apply_op(p, m, &m->ops[k], &rn, d, f) != 0)
             return -1;
     return 0;
 }
@@ -324,11 +353,11 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
 /* The forEach list, copied out of the object: the patches that follow may free what the
  * evaluation pointed into. NULL with a finding (or -1 in '*rc') when it is not a list. */
 static cJSON *for_each_list(const policy *p, const policy_mutation *m, const policy_request *r,
-                            cJSON *work, findings *f, arena *a, int *rc)
+                            const cJSON *object, findings *f, arena *a, int *rc)
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, work, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, object, &f->fnc, a) != 0)
         return NULL;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
     cJSON *list = v.kind == EXPR_LIST ? expr_to_cjson(&v) : NULL;
@@ -345,22 +374,22 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
     return list;
 }
 
-static int mutate(const policy *p, const policy_request *r, cJSON *work, findings *f, arena *a)
+static int mutate(const policy *p, const policy_request *r, doc *d, findings *f, arena *a)
 {
     for (size_t i = 0; i < p->n_mutations; i++) {
         const policy_mutation *m = &p->mutations[i];
         if (m->for_each == NULL) {
-            if (mutate_rule(p, m, r, work, NULL, 0, f, a) != 0)
+            if (mutate_rule(p, m, r, d, NULL, 0, f, a) != 0)
                 return -1;
             continue;
         }
         int rc;
-        cJSON *list = for_each_list(p, m, r, work, f, a, &rc);
+        cJSON *list = for_each_list(p, m, r, doc_current(d), f, a, &rc);
         if (list == NULL && rc != 0)
             return -1;
         int64_t k = 0;
         for (const cJSON *e = list ? list->child : NULL; e; e = e->next, k++)
-            if (mutate_rule(p, m, r, work, e, k, f, a) != 0)
+            if (mutate_rule(p, m, r, d, e, k, f, a) != 0)
                 return -1;
     }
     return 0;
@@ -370,8 +399,9 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
                              policy_outcome *out)
 {
     findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a,
-                  .fnc = {.lookup = r->lookup}};
-    int rc = mutate(p, r, work, &f, a);
+                  .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
+    doc d = {.orig = work, .work = work}; /* the caller's copy, patched in place */
+    int rc = mutate(p, r, &d, &f, a);
     out->findings = f.v;
     out->n_findings = f.n;
     out->n_matched++;
@@ -383,11 +413,11 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
-    findings f = {.a = a, .fnc = {.lookup = r->lookup}};
+    findings f = {.a = a, .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);
-    cJSON *work = NULL; /* the working copy, made when the first mutating policy matches */
+    doc d = {.orig = r->object, .work = NULL};
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];
         bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
@@ -395,12 +425,10 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
             continue;
         if (mode == ENGINE_MUTATE && r->object == NULL)
             continue; /* nothing to mutate on DELETE */
-        if (mode == ENGINE_MUTATE && work == NULL && (work = cJSON_Duplicate(r->object, 1)) == NULL)
-            return -1;
         out->n_matched++;
-        int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a) : mutate(p, r, work, &f, a);
+        int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a) : mutate(p, r, &d, &f, a);
         if (rc != 0) {
-            cJSON_Delete(work);
+            cJSON_Delete(d.work);
             return -1;
         }
     }
@@ -411,9 +439,9 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     }
     out->findings = f.v;
     out->n_findings = f.n;
-    if (work != NULL && !jsonpatch_equal(work, r->object))
-        out->mutated = work;
+    if (d.work != NULL && !jsonpatch_equal(d.work, r->object))
+        out->mutated = d.work;
     else
-        cJSON_Delete(work);
+        cJSON_Delete(d.work);
     return 0;
 }

@@ -8,14 +8,23 @@
 
 #include "engine.h"
 
-/* What the functions get per request (expr_env.fn_ctx): the lookup, and a memo of the last
- * flinkConfig() result, which every Flink policy asks for on the same map. Whoever changes
- * the object (a mutation) clears the memo. */
+/* What the evaluations of a request share (expr_env.fn_ctx): the lookup, a memo of the last
+ * flinkConfig() result, which every Flink policy asks for on the same map, and the indexes
+ * of the large maps looked up in (expr_env.index). Whoever changes the object (a mutation)
+ * calls policy_fn_ctx_changed(). */
 typedef struct policy_fn_ctx {
     const policy_lookup *lookup;  /* NULL: lookup() gives null */
     const cJSON *flink_config_of; /* the JSON map the memo is for, or NULL */
     expr_value flink_config;
+    expr_index *index;            /* NULL: each evaluation indexes on its own */
 } policy_fn_ctx;
+
+/* Forgets what 'fc' remembers about the JSON of the request: call before changing it. */
+static inline void policy_fn_ctx_changed(policy_fn_ctx *fc)
+{
+    fc->flink_config_of = NULL;
+    expr_index_clear(fc->index);
+}
 
 extern const expr_fn_def policy_functions[];
 extern const size_t policy_n_functions;

@@ -9,6 +9,8 @@
 
 #include <yaml.h>
 
+#include "../util/keyindex.h"
+
 /* A node being built: its children so far (malloc'd, copied into the arena when done). */
 struct frame {
     ynode *node;
@@ -354,6 +356,15 @@ static cJSON *resolve_plain(const char *s)
     return cJSON_CreateString(s); /* .inf and .nan have no JSON form: kept as text */
 }
 
+/* Whether mapping 'out' already has 'key': a scan for small mappings, else through 'ix' (an
+ * index of the keys added so far), so that a mapping of n keys costs O(n), not O(n^2). */
+static bool key_seen(const keyindex *ix, const cJSON *out, const char *key)
+{
+    if (ix != NULL)
+        return keyindex_find(ix, key, strlen(key)) != NULL;
+    return cJSON_GetObjectItemCaseSensitive(out, key) != NULL;
+}
+
 static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *budget, int depth)
 {
     if (*budget == 0 || depth > YAML_MAX_DEPTH) {
@@ -368,6 +379,9 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
     if (n->kind == YNODE_SCALAR)
         return n->quoted ? cJSON_CreateString(n->str) : resolve_plain(n->str);
     cJSON *out = n->kind == YNODE_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
+    /* no index (no memory for one) only makes the check slower */
+    arena *ka = n->kind == YNODE_MAP && n->n > 16 ? arena_new(ARENA_REQUEST_BUDGET) : NULL;
+    keyindex *ix = ka != NULL ? keyindex_new(ka, n->n) : NULL;
     for (size_t i = 0; out != NULL && i < n->n; i++) {
         if (n->kind == YNODE_SEQ) {
             cJSON *c = convert(n->items[i], file, dl, budget, depth + 1);
@@ -381,7 +395,7 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
             diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
             goto err;
         }
-        if (cJSON_GetObjectItemCaseSensitive(out, k->str) != NULL) {
+        if (key_seen(ix, out, k->str)) {
             diag_add(dl, DIAG_ERROR, "input.yaml", &at, "key '%.100s' is given twice", k->str);
             goto err;
         }
@@ -390,9 +404,13 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
             cJSON_Delete(c);
             goto err;
         }
+        if (ix != NULL)
+            keyindex_add(ix, k->str, strlen(k->str), c);
     }
+    arena_free(ka);
     return out;
 err:
+    arena_free(ka);
     cJSON_Delete(out);
     return NULL;
 }

@@ -10,8 +10,18 @@
  * does: "engine" is admission_decide() on the decoded request (the policy engine and the
  * response it builds), "round trip" is admission_process() on the raw body (JSON decode,
  * decide, encode), which is all the server adds to TLS and HTTP. Prints a Markdown table of
- * medians and 99th percentiles. Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the
- * three reviews above when none is given). */
+ * medians and 99th percentiles.
+ *
+ * Then the growth table (DESIGN.md: engine cost grows at most linearly with the object):
+ * the typical review grown in C to 10, 100, 1,000 and 10,000 flinkConfiguration keys (also
+ * 1,000 and 10,000 keys sharing a 200-byte prefix) and to 1, 10, 100 and 1,000 containers in
+ * the pod template, each timed on both endpoints (at most N times or about half a second),
+ * with the ratio to the smallest row of its kind, and the budget line: 1,000 keys at most 30
+ * times the 10-key row, both endpoints together, as a review goes through both webhooks
+ * (exit status 1 when exceeded).
+ *
+ * Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the three reviews above when none is
+ * given; the growth table only then). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +50,152 @@ static void stats(double *v, long n, double *median, double *p99)
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     *median = v[n / 2];
     *p99 = v[(long)(n * 0.99)];
+}
+
+/* Times 'n' decisions of the review in 'body' (engine only), or as many as fit in about
+ * 'max_s' seconds (at least 5) when 'max_s' > 0. Returns the median in µs, or -1. */
+static double time_engine(enum admission_mode mode, const char *body, size_t len,
+                          const admission_policy *pol, long n, double max_s, double *samples,
+                          const char **verdict)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    arena *ra = arena_new(ARENA_REQUEST_BUDGET), *a = arena_new(ARENA_REQUEST_BUDGET);
+    admission_request *req = ra ? admission_request_decode(ra, body, len, &dl) : NULL;
+    double med = -1, start = now_us();
+    long i = 0;
+    for (; req != NULL && a != NULL && i < n; i++) {
+        if (max_s > 0 && i >= 5 && now_us() - start > max_s * 1e6)
+            break;
+        arena_reset(a);
+        admission_response resp;
+        policy_outcome out;
+        double t0 = now_us();
+        int rc = admission_decide(mode, req, pol, a, &resp, &out, &dl);
+        samples[i] = now_us() - t0;
+        cJSON_Delete(out.mutated); /* handed over with the outcome */
+        if (rc != 0)
+            break;
+        if (i == 0 && verdict != NULL)
+            *verdict = out.denied ? "denied" : out.n_findings ? "allowed, warnings" : "allowed";
+    }
+    if (req != NULL && i > 0) {
+        double p99;
+        stats(samples, i, &med, &p99);
+    }
+    admission_request_free(req);
+    arena_free(ra);
+    arena_free(a);
+    diag_list_clear(&dl);
+    return med;
+}
+
+/* The typical review's object, where the growth rows add their keys and containers. */
+static cJSON *typical_spec(cJSON *review)
+{
+    cJSON *req = cJSON_GetObjectItemCaseSensitive(review, "request");
+    cJSON *obj = cJSON_GetObjectItemCaseSensitive(req, "object");
+    return cJSON_GetObjectItemCaseSensitive(obj, "spec");
+}
+
+/* The typical review grown to 'keys' flinkConfiguration keys (its own 10 included; 'prefix'
+ * puts 200 bytes of 'a' before each generated key) and 'containers' containers (its own
+ * flink-main-container first, sidecars with an env list and a mount after it). Returns a
+ * malloc'd JSON text. */
+static char *grown_review(const char *typical, int keys, bool prefix, int containers)
+{
+    cJSON *review = cJSON_Parse(typical);
+    cJSON *spec = typical_spec(review);
+    cJSON *conf = cJSON_GetObjectItemCaseSensitive(spec, "flinkConfiguration");
+    cJSON *pod = cJSON_GetObjectItemCaseSensitive(spec, "podTemplate");
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"),
+                                                   "containers");
+    if (conf == NULL || list == NULL) {
+        cJSON_Delete(review);
+        return NULL;
+    }
+    char key[300], name[64];
+    for (int i = cJSON_GetArraySize(conf); i < keys; i++) {
+        memset(key, 'a', 200);
+        snprintf(prefix ? key + 200 : key, 100, prefix ? "%06d" : "bench.option.%06d", i);
+        cJSON_AddStringToObject(conf, key, "value");
+    }
+    for (int i = cJSON_GetArraySize(list); i < containers; i++) {
+        cJSON *c = cJSON_CreateObject(), *env = cJSON_AddArrayToObject(c, "env");
+        snprintf(name, sizeof name, "sidecar-%d", i);
+        cJSON_AddStringToObject(c, "name", name);
+        cJSON_AddStringToObject(c, "image", "busybox:1.36");
+        for (int k = 0; k < 2; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", k ? "LOG_LEVEL" : "REGION");
+            cJSON_AddStringToObject(e, "value", k ? "info" : "eu-west-1");
+            cJSON_AddItemToArray(env, e);
+        }
+        cJSON *mounts = cJSON_AddArrayToObject(c, "volumeMounts"), *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "name", "flink-volume");
+        cJSON_AddStringToObject(m, "mountPath", "/data");
+        cJSON_AddItemToArray(mounts, m);
+        cJSON_AddItemToArray(list, c);
+    }
+    char *text = cJSON_PrintUnformatted(review);
+    cJSON_Delete(review);
+    return text;
+}
+
+/* The growth table; returns 0, or 1 when the budget line is exceeded (or a row failed). */
+static int growth(const admission_policy *pol, long n, double *samples)
+{
+    static const struct { const char *what; int keys; bool prefix; int containers; } rows[] = {
+        {"keys", 10, false, 1},     {"keys", 100, false, 1},
+        {"keys", 1000, false, 1},   {"keys", 10000, false, 1},
+        {"prefixed keys", 1000, true, 1}, {"prefixed keys", 10000, true, 1},
+        {"containers", 10, false, 1},   {"containers", 10, false, 10},
+        {"containers", 10, false, 100}, {"containers", 10, false, 1000},
+    };
+    buf typical;
+    diag_list dl;
+    diag_list_init(&dl);
+    buf_init(&typical, (size_t)4 << 20);
+    if (file_read("tests/bench/flinkdeployment-typical-v1.json", typical.cap, &typical, &dl) != 0)
+        return 1;
+    printf("\ngrowth: the typical review with more flinkConfiguration keys or containers, "
+           "engine median µs (ratio to the first row of its kind)\n\n");
+    printf("| rows | keys | containers | body KiB | /validate µs | ratio | /mutate µs | ratio |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    double base[2] = {0, 0}, keys10[2] = {0, 0}, keys1000[2] = {0, 0};
+    int rc = 0;
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        char *body = grown_review(typical.data, rows[r].keys, rows[r].prefix, rows[r].containers);
+        if (body == NULL)
+            return 1;
+        double med[2];
+        for (int m = 0; m < 2; m++) {
+            med[m] = time_engine(m == 0 ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
+                                 strlen(body), pol, n, 0.5, samples, NULL);
+            if (med[m] < 0)
+                rc = 1;
+            if (r == 0 || strcmp(rows[r].what, rows[r - 1].what) != 0)
+                base[m] = med[m];
+        }
+        if (rows[r].keys == 10 && !rows[r].prefix && rows[r].containers == 1)
+            memcpy(keys10, med, sizeof med);
+        if (rows[r].keys == 1000 && !rows[r].prefix)
+            memcpy(keys1000, med, sizeof med);
+        printf("| %s | %d | %d | %.1f | %.2f | %.1f | %.2f | %.1f |\n", rows[r].what,
+               rows[r].keys, rows[r].containers, strlen(body) / 1024.0, med[0], med[0] / base[0],
+               med[1], med[1] / base[1]);
+        free(body);
+    }
+    /* A review goes through both webhooks: the budget is on their sum. Alone, /mutate's
+     * 10-key row is a microsecond (no patch, no copy), so its own ratio says little. */
+    double k10 = keys10[0] + keys10[1], k1000 = keys1000[0] + keys1000[1];
+    bool ok = k1000 <= 30 * k10;
+    printf("\nbudget: 1,000 keys %.2f µs <= 30 x 10 keys (%.2f µs), both endpoints: %s (%.1fx; "
+           "/validate %.1fx, /mutate %.1fx)\n", k1000, 30 * k10, ok ? "ok" : "EXCEEDED",
+           k1000 / k10, keys1000[0] / keys10[0], keys1000[1] / keys10[1]);
+    buf_clear(&typical);
+    diag_list_clear(&dl);
+    return rc != 0 || !ok;
 }
 
 int main(int argc, char **argv)
@@ -79,30 +235,13 @@ int main(int argc, char **argv)
         }
         for (int m = 0; m < 2; m++) {
             enum admission_mode mode = m == 0 ? ADMISSION_VALIDATE : ADMISSION_MUTATE;
-            arena *ra = arena_new(ARENA_REQUEST_BUDGET);
-            admission_request *req = admission_request_decode(ra, body.data, body.len, &dl);
-            if (req == NULL) {
-                fprintf(stderr, "bench_engine: cannot decode %s\n", reviews[r]);
+            const char *verdict = "?";
+            double em = time_engine(mode, body.data, body.len, &pol, n, 0, samples, &verdict);
+            if (em < 0) {
+                fprintf(stderr, "bench_engine: no decision on %s\n", reviews[r]);
                 return 1;
             }
-            const char *verdict = "?";
-            for (long i = 0; i < n; i++) {
-                arena_reset(a);
-                admission_response resp;
-                policy_outcome out;
-                double t0 = now_us();
-                int rc = admission_decide(mode, req, &pol, a, &resp, &out, &dl);
-                samples[i] = now_us() - t0;
-                cJSON_Delete(out.mutated); /* handed over with the outcome */
-                if (rc != 0) {
-                    fprintf(stderr, "bench_engine: no decision on %s\n", reviews[r]);
-                    return 1;
-                }
-                if (i == 0)
-                    verdict = out.denied ? "denied" : out.n_findings ? "allowed, warnings" : "allowed";
-            }
-            double em, e99, rm, r99;
-            stats(samples, n, &em, &e99);
+            double e99 = samples[(long)(n * 0.99)], rm, r99;
             for (long i = 0; i < n; i++) {
                 arena_reset(a);
                 admission_result res;
@@ -115,14 +254,13 @@ int main(int argc, char **argv)
             const char *name = strrchr(reviews[r], '/') ? strrchr(reviews[r], '/') + 1 : reviews[r];
             printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2f |\n", name,
                    m == 0 ? "/validate" : "/mutate", verdict, em, e99, rm, r99);
-            admission_request_free(req);
-            arena_free(ra);
         }
         buf_clear(&body);
     }
+    int rc = argc > 3 ? 0 : growth(&pol, n, samples);
     free(samples);
     arena_free(a);
     policy_set_unref(set);
     diag_list_clear(&dl);
-    return 0;
+    return rc;
 }

@@ -47,7 +47,7 @@ static bool same(const expr_value *a, const expr_value *b)
         ev_iter_init(&ia, a);
         ev_iter_init(&ib, b);
         while (ev_iter_next(&ia, &k, &x)) {
-            if (a->kind == EXPR_LIST ? !ev_iter_next(&ib, NULL, &y) : !ev_map_find(b, &k, &y))
+            if (a->kind == EXPR_LIST ? !ev_iter_next(&ib, NULL, &y) : !ev_map_find(NULL, b, &k, &y))
                 return false;
             if (!same(&x, &y))
                 return false;

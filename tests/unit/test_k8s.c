@@ -14,6 +14,7 @@
 
 #include "k8s/jsonpatch.h"
 #include "k8s/quantity.h"
+#include "util/keyindex.h"
 
 #define BAD "!" /* expected: a parse error */
 
@@ -290,6 +291,98 @@ static void test_jsonpatch_diff_table(void **state)
     }
 }
 
+/* Two objects of 10,000 members each, in opposite orders: equality and the diff cost O(1)
+ * key comparisons a member (a lookup per member scanned ~5,000 before), whatever the key
+ * spelling, and the diff is the same patch as for small objects: removals first (in the old
+ * order), then replacements and additions (in the new order), escaped. Counted, not timed. */
+static void test_jsonpatch_large_objects(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    char key[300], prefix[201];
+    memset(prefix, 'a', 200);
+    prefix[200] = '\0';
+    for (int p = 0; p < 2; p++) {
+        cJSON *from = cJSON_CreateObject(), *to = cJSON_CreateObject(), *same = cJSON_CreateObject();
+        for (int i = 0; i < N; i++) {
+            snprintf(key, sizeof key, "%s%d", p ? prefix : "k", i);
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(from, key), "x", i);
+        }
+        cJSON_AddNumberToObject(from, "a~/b", 1);
+        cJSON_AddNumberToObject(to, "a~/b", 2);
+        for (int i = N - 1; i >= 0; i--) {
+            snprintf(key, sizeof key, "%s%d", p ? prefix : "k", i);
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(same, key), "x", i);
+            if (i != 5)
+                cJSON_AddNumberToObject(cJSON_AddObjectToObject(to, key), "x", i == 7 ? -1 : i);
+        }
+        cJSON_AddNumberToObject(same, "a~/b", 1);
+        cJSON_AddTrueToObject(to, "new");
+
+        uint64_t before = lookup_steps;
+        assert_true(jsonpatch_equal(from, same));
+        assert_false(jsonpatch_equal(from, to));
+        bool oom;
+        char *patch = jsonpatch_diff(from, to, &oom);
+        uint64_t work = lookup_steps - before;
+        if (work > 40u * N)
+            fail_msg("%d members: %llu key comparisons, want at most %d", N,
+                     (unsigned long long)work, 40 * N);
+        assert_null(jsonpatch_diff(from, same, &oom));
+        assert_false(oom);
+        char want[1200];
+        snprintf(want, sizeof want,
+                 "[{\"op\":\"remove\",\"path\":\"/%s5\"},"
+                 "{\"op\":\"replace\",\"path\":\"/a~0~1b\",\"value\":2},"
+                 "{\"op\":\"replace\",\"path\":\"/%s7/x\",\"value\":-1},"
+                 "{\"op\":\"add\",\"path\":\"/new\",\"value\":true}]",
+                 p ? prefix : "k", p ? prefix : "k");
+        assert_non_null(patch);
+        if (strcmp(patch, want) != 0)
+            fail_msg("got %s", patch);
+        assert_int_equal(apply_all(from, patch), 0);
+        assert_true(jsonpatch_equal(from, to));
+        free(patch);
+        cJSON_Delete(from);
+        cJSON_Delete(to);
+        cJSON_Delete(same);
+    }
+}
+
+/* A change at the bottom of a deep chain, next to large unchanged members: the patch names
+ * only the change. */
+static void test_jsonpatch_deep_change(void **state)
+{
+    (void)state;
+    cJSON *from = cJSON_CreateObject(), *to = cJSON_CreateObject();
+    cJSON *f = from, *t = to;
+    for (int d = 0; d < 300; d++) {
+        cJSON *fl = cJSON_AddArrayToObject(f, "list"), *tl = cJSON_AddArrayToObject(t, "list");
+        for (int i = 0; i < 20; i++) {
+            cJSON_AddItemToArray(fl, cJSON_CreateNumber(i));
+            cJSON_AddItemToArray(tl, cJSON_CreateNumber(i));
+        }
+        f = cJSON_AddObjectToObject(f, "n");
+        t = cJSON_AddObjectToObject(t, "n");
+    }
+    cJSON_AddStringToObject(f, "leaf", "old");
+    cJSON_AddStringToObject(t, "leaf", "new");
+    bool oom;
+    char *patch = jsonpatch_diff(from, to, &oom);
+    assert_non_null(patch);
+    cJSON *ops = cJSON_Parse(patch);
+    assert_int_equal(cJSON_GetArraySize(ops), 1);
+    const char *path = cJSON_GetObjectItem(ops->child, "path")->valuestring;
+    assert_int_equal(strlen(path), 300 * 2 + 5);
+    assert_string_equal(path + 600, "/leaf");
+    assert_int_equal(apply_all(from, patch), 0);
+    assert_true(jsonpatch_equal(from, to));
+    cJSON_Delete(ops);
+    free(patch);
+    cJSON_Delete(from);
+    cJSON_Delete(to);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_jvm_memory_table),
         cmocka_unit_test(test_jsonpatch_apply_table),
         cmocka_unit_test(test_jsonpatch_diff_table),
+        cmocka_unit_test(test_jsonpatch_large_objects),
+        cmocka_unit_test(test_jsonpatch_deep_change),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

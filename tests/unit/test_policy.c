@@ -15,6 +15,7 @@
 #include "policy/yamldoc.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/keyindex.h"
 
 /* Loads one document and returns its JSON form as compact text (malloc'd), or "!code". */
 static char *to_json_text(const char *yaml)
@@ -514,12 +515,83 @@ static void test_engine_mutate(void **state)
                                  "{\"name\":\"c\",\"imagePullPolicy\":\"IfNotPresent\"}]"));
     assert_null(mutate_once(each, &o, a));
     free(each);
+    /* a rule's second operation sees its first */
+    char *chain = mutate_once("{\"metadata\":{\"labels\":{\"chain\":\"yes\",\"managed-by\":\"x\"}},"
+                              "\"spec\":{\"paused\":false}}", &o, a);
+    assert_non_null(chain);
+    assert_non_null(strstr(chain, "\"first\":1,\"second\":2"));
+    free(chain);
     /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
     assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
                             "\"spec\":{\"paused\":false}}", &o, a));
     assert_int_equal(o.n_findings, 2);
     assert_non_null(strstr(o.findings[0].message, "forEach gives string, not a list"));
     assert_non_null(strstr(o.findings[1].message, "pathExpression: not a JSON Pointer"));
+    arena_free(a);
+}
+
+/* A mapping of 10,000 keys (sharing a 200-byte prefix) is checked for a key given twice in
+ * O(1) comparisons a key, not O(keys) (50 million before); the duplicate is still found,
+ * wherever it is, and a mapping without one converts whole. Counted, not timed. */
+static void test_yaml_large_mapping(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    buf b;
+    buf_init(&b, (size_t)16 << 20);
+    char line[300], prefix[201];
+    memset(prefix, 'k', 200);
+    prefix[200] = '\0';
+    for (int i = 0; i < N; i++) {
+        snprintf(line, sizeof line, "%s%d: v\n", prefix, i);
+        buf_puts(&b, line);
+    }
+    uint64_t before = lookup_steps;
+    char *ok = to_json_text(b.data);
+    uint64_t work = lookup_steps - before;
+    assert_non_null(ok);
+    assert_true(ok[0] == '{' && strlen(ok) > (size_t)N * 200);
+    free(ok);
+    if (work > 40u * N)
+        fail_msg("%d keys: %llu key comparisons, want at most %d", N, (unsigned long long)work,
+                 40 * N);
+    for (int at = 0; at < 3; at++) { /* the last key again; the first; one in the middle */
+        int k = at == 0 ? N - 1 : at == 1 ? 0 : N / 2;
+        snprintf(line, sizeof line, "%s%d: again\n", prefix, k);
+        size_t len = b.len;
+        buf_puts(&b, line);
+        char *dup = to_json_text(b.data);
+        assert_string_equal(dup, "!input.yaml");
+        free(dup);
+        b.len = len;
+        b.data[len] = '\0';
+    }
+    buf_clear(&b);
+}
+
+/* A mutation that adds to a large map that an earlier expression looked up in (and so
+ * indexed): the next mutation's expressions see the new key. */
+static void test_engine_mutate_large_map(void **state)
+{
+    (void)state;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    buf b;
+    buf_init(&b, 1 << 20);
+    buf_puts(&b, "{\"metadata\":{\"name\":\"web\",\"labels\":{");
+    char item[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(item, sizeof item, "%s\"l%d\":\"v\"", i ? "," : "", i);
+        buf_puts(&b, item);
+    }
+    buf_puts(&b, "}},\"spec\":{\"replicas\":0}}");
+    policy_outcome o;
+    char *out = mutate_once(b.data, &o, a);
+    assert_int_equal(o.n_findings, 0);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"l39\":\"v\",\"managed-by\":\"streamguard\"}"));
+    assert_non_null(strstr(out, "\"spec\":{\"replicas\":0,\"paused\":true}"));
+    free(out);
+    buf_clear(&b);
     arena_free(a);
 }
 
@@ -549,6 +621,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_resolution),
         cmocka_unit_test(test_bad_yaml),
+        cmocka_unit_test(test_yaml_large_mapping),
         cmocka_unit_test(test_deep_nesting_and_alias_bombs),
         cmocka_unit_test(test_positions_and_documents),
         cmocka_unit_test(test_upstream_manifests),
@@ -559,6 +632,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
+        cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
+                                        free_engine_set),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

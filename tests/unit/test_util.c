@@ -1,4 +1,4 @@
-/* test_util.c - arena, buf, base64, diag, log, num, file. */
+/* test_util.c - arena, buf, base64, diag, log, num, file, keyindex. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,9 @@
 #include "util/log.h"
 #include "util/num.h"
 #include "util/utf8.h"
+
+/* its hash and table, to build keys that share a bucket */
+#include "util/keyindex.c"
 
 static void test_arena_cap(void **state)
 {
@@ -463,6 +466,72 @@ static void test_file_list(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* keyindex: the first item of a key wins; keys are bytes (empty, NUL inside, UTF-8, long
+ * common prefixes); keys in one bucket are told apart; a full index refuses more. */
+static void test_keyindex(void **state)
+{
+    (void)state;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    keyindex *ix = keyindex_new(a, 2000);
+    assert_non_null(ix);
+    static const char *const odd[] = {"", "a", "ä", "日本語", "a\0b", "a\0c", "~/", "A"};
+    static const size_t odd_len[] = {0, 1, 2, 9, 3, 3, 2, 1};
+    for (size_t i = 0; i < 8; i++)
+        assert_true(keyindex_add(ix, odd[i], odd_len[i], odd[i]));
+    assert_true(keyindex_add(ix, "a", 1, "second a")); /* a duplicate keeps the first */
+    for (size_t i = 0; i < 8; i++)
+        assert_ptr_equal(keyindex_find(ix, odd[i], odd_len[i]), odd[i]);
+    assert_null(keyindex_find(ix, "a\0d", 3));
+    assert_null(keyindex_find(ix, "b", 1));
+
+    /* 1,000 keys of 200 'a' then a counter: they differ only at the end */
+    static char keys[1000][210];
+    for (int i = 0; i < 1000; i++) {
+        memset(keys[i], 'a', 200);
+        snprintf(keys[i] + 200, 10, "%d", i % 1000);
+        assert_true(keyindex_add(ix, keys[i], strlen(keys[i]), keys[i]));
+    }
+    for (int i = 0; i < 1000; i++)
+        assert_ptr_equal(keyindex_find(ix, keys[i], strlen(keys[i])), keys[i]);
+    char miss[210];
+    memcpy(miss, keys[7], sizeof miss);
+    miss[strlen(miss) - 1] = 'x';
+    assert_null(keyindex_find(ix, miss, strlen(miss)));
+    assert_null(keyindex_find(ix, keys[7], 200)); /* a prefix of keys is no key */
+
+    /* keys that land in the same bucket of a small index (found with this process's hash
+     * key, so whatever it is), added in an order that puts a duplicate among them */
+    keyindex *small = keyindex_new(a, 8);
+    static char names[4000][16];
+    int same[4], n = 0;
+    for (int i = 0; i < 4000 && n < 4; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        if ((key_hash(names[i], strlen(names[i])) & small->mask) == 3)
+            same[n++] = i;
+    }
+    assert_int_equal(n, 4);
+    for (int k = 0; k < 4; k++)
+        assert_true(keyindex_add(small, names[same[k]], strlen(names[same[k]]), &same[k]));
+    assert_true(keyindex_add(small, names[same[1]], strlen(names[same[1]]), "later"));
+    for (int k = 0; k < 4; k++)
+        assert_ptr_equal(keyindex_find(small, names[same[k]], strlen(names[same[k]])), &same[k]);
+    assert_null(keyindex_find(small, "k-1", 3));
+    for (int k = 0; k < 4; k++) /* room for 8: four more, then it is full */
+        assert_true(keyindex_add(small, odd[k], odd_len[k], NULL));
+    assert_false(keyindex_add(small, "one more", 8, NULL));
+
+    /* the work: one comparison of bytes a lookup (the stored hash half rejects the rest) */
+    uint64_t before = lookup_steps;
+    for (int i = 0; i < 1000; i++)
+        keyindex_find(ix, keys[i], strlen(keys[i]));
+    assert_true(lookup_steps - before <= 1100);
+    arena_free(a);
+
+    arena *tiny = arena_new(64); /* no room: NULL, and the caller scans */
+    assert_null(keyindex_new(tiny, 1000));
+    arena_free(tiny);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,7 +544,7 @@ int main(void)
         cmocka_unit_test(test_utf8_json_find_nul),
         cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
-        cmocka_unit_test(test_file_list),
+        cmocka_unit_test(test_file_list),        cmocka_unit_test(test_keyindex),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

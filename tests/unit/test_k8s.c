@@ -1,5 +1,6 @@
 /* test_k8s.c - Kubernetes quantities, Flink memory sizes and JVM heap sizes (k8s/quantity.c),
- * and JSON Patch (k8s/jsonpatch.c).
+ * JSON Patch (k8s/jsonpatch.c), and Flink's reading of paths and option values
+ * (k8s/flinkpath.c).
  * Expected values follow Kubernetes' resource.ParseQuantity, Flink's MemorySize.parseBytes,
  * the Flink operator's ResourceConfigUtils and the JVM's -Xmx, as DOMAIN-RULES §4 records. */
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/flinkpath.h"
 #include "k8s/jsonpatch.h"
 #include "k8s/quantity.h"
 
@@ -290,6 +292,160 @@ static void test_jsonpatch_diff_table(void **state)
     }
 }
 
+/* Paths as Flink's Path(String) reads them. The first group is Flink's own PathTest
+ * (testPathFromString, testIsAbsolute, testParsing: toUri().getPath(), getScheme(),
+ * getAuthority(), isAbsolute()); the rest are the spellings an attacker tries. 'path' is the
+ * path the file system opens (the URI path, with ".." at the root dropped and no trailing
+ * '/'); 'err' is a prefix of the error, "" for none. */
+static const struct {
+    const char *in, *scheme, *authority, *path;
+    bool absolute;
+    const char *err;
+} path_cases[] = {
+    /* PathTest */
+    {"/my/path", "", "", "/my/path", true, ""},
+    {"/my/path/", "", "", "/my/path", true, ""},
+    {"/my//path/", "", "", "/my/path", true, ""},
+    {"/my//path//a///", "", "", "/my/path/a", true, ""},
+    {"\\my\\path\\\\a\\\\\\", "", "", "/my/path/a", true, ""},
+    {"hdfs:///my/path", "hdfs", "", "/my/path", true, ""},
+    {"hdfs:///my/path/", "hdfs", "", "/my/path", true, ""},
+    {"file:///my/path", "file", "", "/my/path", true, ""},
+    {"C:/my/windows/path", "", "", "/C:/my/windows/path", true, ""},
+    {"file:/C:/my/windows/path", "file", "", "/C:/my/windows/path", true, ""},
+    {"", "", "", "", false, "is blank"},
+    {" ", "", "", "", false, "is blank"},
+    {"/my/abs/path", "", "", "/my/abs/path", true, ""},
+    {"/", "", "", "/", true, ""},
+    {"./my/rel/path", "", "", "my/rel/path", false, ""},
+    {"my/rel/path", "", "", "my/rel/path", false, ""},
+    {"y:/my/abs/windows/path", "", "", "/y:/my/abs/windows/path", true, ""},
+    {"/y:/my/abs/windows/path", "", "", "/y:/my/abs/windows/path", true, ""},
+    {"b:\\my\\abs\\windows\\path", "", "", "/b:/my/abs/windows/path", true, ""},
+    {"/C:/", "", "", "/C:", true, ""},
+    {"C:", "", "", "C:", false, ""},
+    {"C:/", "", "", "/C:", true, ""},
+    {"C:my\\relative\\path", "", "", "C:my/relative/path", false, ""},
+    {"\\my\\dir", "", "", "/my/dir", true, ""},
+    {"\\", "", "", "/", true, ""},
+    {".\\my\\relative\\path", "", "", "my/relative/path", false, ""},
+    {"\\\\myServer\\myDir", "", "", "/myServer/myDir", true, ""},
+    {"hdfs://localhost:8000/test/test", "hdfs", "localhost:8000", "/test/test", true, ""},
+    {"hdfs:/test/test", "hdfs", "", "/test/test", true, ""},
+    {"hdfs://test/test", "hdfs", "test", "/test", true, ""},
+    {"hdfs:////test/test", "hdfs", "", "/test/test", true, ""},
+    /* backslashes and dot segments: URI.normalize() */
+    {"file:///opt/flink/volume/a\\..\\..\\..\\tmp\\ha", "file", "", "/opt/tmp/ha", true, ""},
+    {"file:///opt/flink/volume/../../../../../../tmp", "file", "", "/tmp", true, ""},
+    {"/opt/./flink/./volume/.", "", "", "/opt/flink/volume", true, ""},
+    {"/opt/flink/volume/x/..", "", "", "/opt/flink/volume", true, ""},
+    {"/..", "", "", "/", true, ""},
+    {"a/../../b", "", "", "../b", false, ""},
+    {"..\\ha", "", "", "../ha", false, ""},
+    {".", "", "", ".", false, ""},
+    {"/opt/.../ha", "", "", "/opt/.../ha", true, ""},
+    {"/opt/..ha/x", "", "", "/opt/..ha/x", true, ""},
+    /* percent escapes are file names: Flink's URI constructor quotes every '%' */
+    {"/opt/flink/volume/%2e%2e/%2e%2e/tmp", "", "", "/opt/flink/volume/%2e%2e/%2e%2e/tmp", true, ""},
+    {"file:///opt%2Fflink", "file", "", "/opt%2Fflink", true, ""},
+    /* file:, file://, file:///, scheme case, authority */
+    {"file:/opt/ha", "file", "", "/opt/ha", true, ""},
+    {"file://opt/ha", "file", "opt", "/ha", true, ""},
+    {"file:////opt//ha", "file", "", "/opt/ha", true, ""},
+    {"FILE:///opt/ha", "file", "", "/opt/ha", true, ""},
+    {"File://Host/opt", "file", "Host", "/opt", true, ""},
+    {"file://", "file", "", "/", true, ""},
+    {"file:\\\\opt\\ha", "file", "", "/opt/ha", true, ""},
+    {"s3://bucket", "s3", "bucket", "", false, ""},
+    {"s3a://bucket/ha/../x", "s3a", "bucket", "/x", true, ""},
+    /* rejected by java.net.URI */
+    {"file:", "file", "", "", false, "has a scheme but"},
+    {"file:opt/ha", "file", "", "opt/ha", false, "has a scheme but"},
+    {"file:C:/x", "file", "", "C:/x", false, "has a scheme but"},
+    {"fi le:///x", "fi le", "", "/x", true, "has an invalid URI scheme"},
+    {"1file:///x", "1file", "", "/x", true, "has an invalid URI scheme"},
+    {":/x", "", "", "/x", true, "has an invalid URI scheme"},
+    {"\\tmp:x", "\\tmp", "", "x", false, "has an invalid URI scheme"},
+    /* characters <= U+0020 at either end: Flink 1.x trims them, 2.x keeps them */
+    {"\x01/tmp/ha", "", "", "/tmp/ha", true, "has leading or trailing"},
+    {"\x01" "file:///tmp/ha", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"file:///tmp/ha\x1f", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"\t/opt/flink/volume/ha \n", "", "", "/opt/flink/volume/ha", true, "has leading or trailing"},
+    {"file: /tmp/ha", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"file:// /tmp/ha", "file", " ", "/tmp/ha", true, ""},
+    {"\x7f/tmp", "", "", "\x7f/tmp", false, ""},
+    /* windows drives */
+    {"/C:/../C:", "", "", "C:", false, ""},
+    {"/C:/x/..", "", "", "/C:", true, ""},
+    {"/../C:", "", "", "/C:", true, ""},
+    {"file:///C:", "file", "", "C:", false, ""},
+};
+
+static void test_flink_path_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    for (size_t i = 0; i < sizeof path_cases / sizeof path_cases[0]; i++) {
+        k8s_flink_path p;
+        const char *in = path_cases[i].in;
+        assert_int_equal(k8s_flink_path_parse(a, in, strlen(in), &p), 0);
+        const char *err = p.error ? p.error : "";
+        if (strcmp(p.scheme, path_cases[i].scheme) != 0 ||
+            strcmp(p.authority, path_cases[i].authority) != 0 ||
+            strcmp(p.path, path_cases[i].path) != 0 || p.absolute != path_cases[i].absolute ||
+            strncmp(err, path_cases[i].err, strlen(path_cases[i].err)) != 0 ||
+            (path_cases[i].err[0] == '\0') != (err[0] == '\0'))
+            fail_msg("case %zu '%s': scheme '%s' authority '%s' path '%s' absolute %d error '%s'",
+                     i, in, p.scheme, p.authority, p.path, p.absolute, err);
+    }
+    /* Not NUL-terminated: the length is what counts. */
+    k8s_flink_path p;
+    assert_int_equal(k8s_flink_path_parse(a, "/a/b/../c", 7, &p), 0);
+    assert_string_equal(p.path, "/a");
+    arena_free(a);
+}
+
+/* Java's toUpperCase(Locale.ROOT), for what can equal an ASCII enum name. */
+static const struct { const char *in, *want; } upper_cases[] = {
+    {"reactive", "REACTIVE"},
+    {"react\xC4\xB1ve", "REACTIVE"},            /* dotless i */
+    {"\xC5\xBFtandalone", "STANDALONE"},        /* long s */
+    {"\xEF\xAC\x86" "andalone", "STANDALONE"},  /* st ligature */
+    {"\xEF\xAC\x85" "andalone", "STANDALONE"},  /* long s t ligature */
+    {"\xC3\x9F", "SS"},
+    {"\xEF\xAC\x80\xEF\xAC\x81\xEF\xAC\x82\xEF\xAC\x83\xEF\xAC\x84", "FFFIFLFFIFFL"},
+    {"\xC5\x89", "\xCA\xBCN"},
+    {"\xC7\xB0", "J\xCC\x8C"},
+    {"\xE1\xBA\x96\xE1\xBA\x97\xE1\xBA\x98\xE1\xBA\x99\xE1\xBA\x9A",
+     "H\xCC\xB1T\xCC\x88W\xCC\x8AY\xCC\x8A" "A\xCA\xBE"},
+    {"kubernetes", "KUBERNETES"},
+    {"K8s-1_a.b", "K8S-1_A.B"},
+    {"\xE2\x84\xAA", "\xE2\x84\xAA"},           /* Kelvin sign: upper case is itself */
+    {"\xC4\xB0", "\xC4\xB0"},                   /* capital I with dot stays */
+    {"\xC3\xA9t\xC3\xA9", "\xC3\xA9T\xC3\xA9"}, /* no ASCII in the upper case of e-acute */
+    {"", ""},
+    {"\xC4", "\xC4"},                           /* a truncated character is copied */
+};
+
+static void test_java_upper_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < sizeof upper_cases / sizeof upper_cases[0]; i++) {
+        size_t n;
+        const char *in = upper_cases[i].in;
+        char *got = k8s_java_upper(a, in, strlen(in), &n);
+        assert_non_null(got);
+        if (n != strlen(upper_cases[i].want) || strcmp(got, upper_cases[i].want) != 0)
+            fail_msg("case %zu '%s': '%s', want '%s'", i, in, got, upper_cases[i].want);
+    }
+    size_t st;
+    assert_int_equal(k8s_java_trim("\x01\t reactive\x1f \x00", 15, &st), 8);
+    assert_int_equal(st, 3);
+    assert_int_equal(k8s_java_trim("\xC2\xA0x", 3, &st), 3); /* U+00A0 is not trimmed */
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_jvm_memory_table),
         cmocka_unit_test(test_jsonpatch_apply_table),
         cmocka_unit_test(test_jsonpatch_diff_table),
+        cmocka_unit_test(test_flink_path_table),
+        cmocka_unit_test(test_java_upper_table),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

@@ -66,16 +66,17 @@ static bool selector_matches(const policy_selector *sel, const cJSON *obj)
 bool policy_matches(const policy *p, const policy_request *r)
 {
     const policy_match *m = &p->match;
+    const cJSON *obj = r->object ? r->object : r->old_object;
     bool any = false;
     for (size_t i = 0; i < m->n_rules && !any; i++)
-        any = rule_matches(&m->rules[i], r);
+        any = rule_matches(&m->rules[i], r) && selector_matches(&m->rules[i].objects, obj);
     if (!any)
         return false;
     if (m->ns_include.n > 0 && !has(&m->ns_include, r->namespace_))
         return false;
     if (m->ns_exclude.n > 0 && r->namespace_[0] && has(&m->ns_exclude, r->namespace_))
         return false;
-    if (!selector_matches(&m->objects, r->object ? r->object : r->old_object))
+    if (!selector_matches(&m->objects, obj))
         return false;
     if (has(&m->excluded_users, r->username))
         return false;

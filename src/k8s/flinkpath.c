@@ -23,6 +23,14 @@ size_t k8s_java_trim(const char *s, size_t len, size_t *start)
     return e - b;
 }
 
+size_t k8s_flink_conf_value(const char *s, size_t len, size_t *start)
+{
+    size_t end = 0;
+    while (end < len && s[end] != '#' && s[end] != '\n' && s[end] != '\r')
+        end++;
+    return k8s_java_trim(s, end, start);
+}
+
 static bool is_alpha(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
@@ -115,6 +123,12 @@ int k8s_flink_path_parse(arena *a, const char *s, size_t len, k8s_flink_path *ou
     }
     if (tl != len)
         out->error = padded;
+    if (memchr(s + b, '#', tl) != NULL)
+        out->error = "contains '#', where Flink 1.x's flink-conf.yaml parser starts a comment: "
+                     "Flink 1.x reads only what precedes it, Flink 2.x the whole value";
+    else if (memchr(s + b, '\n', tl) != NULL || memchr(s + b, '\r', tl) != NULL)
+        out->error = "contains a line break, where Flink 1.x's flink-conf.yaml parser ends the "
+                     "value: Flink 1.x reads only what precedes it, Flink 2.x the whole value";
     /* Path(String): "C:/x" gets a leading '/' so that "C" is not taken for a scheme. */
     char *t = arena_alloc(a, tl + 2);
     if (t == NULL)

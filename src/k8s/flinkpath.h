@@ -25,9 +25,10 @@ typedef struct k8s_flink_path {
     bool absolute; /* as Path.isAbsolute(): "C:x" (a drive without a '/') is relative */
     /* NULL, or why the string is not one path for every Flink version (a static string):
      * blank, padded with characters <= U+0020 (Flink 1.x trims them, Flink 2.x keeps them,
-     * so the versions read different paths or Flink 2.x rejects it), an invalid URI scheme,
-     * or a scheme with a relative or empty path (java.net.URI rejects both). The other
-     * fields then hold Flink 1.x's (trimmed) reading where there is one. */
+     * so the versions read different paths or Flink 2.x rejects it), a '#' or a line break
+     * (Flink 1.x's flink-conf.yaml parser ends the value there), an invalid URI scheme, or a
+     * scheme with a relative or empty path (java.net.URI rejects both). The other fields
+     * then hold Path's reading of the trimmed string. */
     const char *error;
 } k8s_flink_path;
 
@@ -39,6 +40,12 @@ int k8s_flink_path_parse(arena *a, const char *s, size_t len, k8s_flink_path *ou
 /* Java's String.trim(): the span of 's' without the leading and trailing characters
  * <= U+0020 (controls, space, NUL). Sets '*start' and returns the length; no copy. */
 size_t k8s_java_trim(const char *s, size_t len, size_t *start);
+
+/* The value Flink 1.x reads back from the flink-conf.yaml the operator writes ("key: value"
+ * lines, GlobalConfiguration.loadYAMLResource): the text before the first '#' (a comment) or
+ * line break (the end of the line), trimmed as String.trim() does. Flink 2.x's config.yaml
+ * keeps the whole value. Sets '*start' and returns the length; no copy. */
+size_t k8s_flink_conf_value(const char *s, size_t len, size_t *start);
 
 /* Java's String.toUpperCase(Locale.ROOT) for comparing with ASCII constants (enum names):
  * ASCII letters, and every other character whose upper case contains an ASCII letter, get

@@ -1,5 +1,5 @@
-/* fn_flink.c - flinkPath(s), s.javaTrim() and s.javaUpper(): Flink's own reading of paths
- * and option values, for policies (k8s/flinkpath.c does the work).
+/* fn_flink.c - flinkPath(s), s.flinkConfValue(), s.javaTrim() and s.javaUpper(): Flink's own
+ * reading of paths and option values, for policies (k8s/flinkpath.c does the work).
  *
  * A policy that parses a path or compares an enum differently from Flink can be dodged:
  * "a\..\..\tmp" is /tmp to Flink, "reactıve" is REACTIVE. These put Flink's reading in one
@@ -66,6 +66,19 @@ expr_value policy_fn_java_trim(const expr_call *c, const expr_value *r, const ex
         return not_string(c, "javaTrim", r);
     size_t b;
     size_t len = k8s_java_trim(r->v.s, r->len, &b);
+    return str_val(r->v.s + b, len);
+}
+
+/* s.flinkConfValue(): the value as Flink 1.x's flink-conf.yaml parser reads it back. */
+expr_value policy_fn_flink_conf_value(const expr_call *c, const expr_value *r,
+                                      const expr_value *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    if (r->kind != EXPR_STRING)
+        return not_string(c, "flinkConfValue", r);
+    size_t b;
+    size_t len = k8s_flink_conf_value(r->v.s, r->len, &b);
     return str_val(r->v.s + b, len);
 }
 

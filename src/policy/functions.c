@@ -395,6 +395,7 @@ const expr_fn_def policy_functions[] = {
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
     {"flinkConfig", EXPR_GLOBAL, 1, 1, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
+    {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},
     {"javaUpper", EXPR_MEMBER, 0, 0, policy_fn_java_upper},
     {"isInteger", EXPR_MEMBER, 0, 0, fn_is_integer},

@@ -1,7 +1,7 @@
 /* functions.h - the functions streamguard adds to CEL for policies: Kubernetes quantities
  * (quantity, isQuantity and the methods of kubernetes.Quantity), flinkMemory,
  * flinkResourceMemory, jvmMemory, flinkConfig, lookup, and Flink's reading of strings
- * (flinkPath, javaTrim, javaUpper: fn_flink.c). Pass them to expr_compile() in
+ * (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c). Pass them to expr_compile() in
  * expr_decls.fns. */
 #ifndef SG_POLICY_FUNCTIONS_H
 #define SG_POLICY_FUNCTIONS_H

@@ -346,7 +346,8 @@ static const struct {
     {"/opt/.../ha", "", "", "/opt/.../ha", true, ""},
     {"/opt/..ha/x", "", "", "/opt/..ha/x", true, ""},
     /* percent escapes are file names: Flink's URI constructor quotes every '%' */
-    {"/opt/flink/volume/%2e%2e/%2e%2e/tmp", "", "", "/opt/flink/volume/%2e%2e/%2e%2e/tmp", true, ""},
+    {"/opt/flink/volume/%2e%2e/%2e%2e/tmp", "", "", "/opt/flink/volume/%2e%2e/%2e%2e/tmp", true,
+     ""},
     {"file:///opt%2Fflink", "file", "", "/opt%2Fflink", true, ""},
     /* file:, file://, file:///, scheme case, authority */
     {"file:/opt/ha", "file", "", "/opt/ha", true, ""},
@@ -374,6 +375,14 @@ static const struct {
     {"file: /tmp/ha", "file", "", "/tmp/ha", true, "has leading or trailing"},
     {"file:// /tmp/ha", "file", " ", "/tmp/ha", true, ""},
     {"\x7f/tmp", "", "", "\x7f/tmp", false, ""},
+    /* Flink 1.x's flink-conf.yaml parser ends a value at '#' and at a line break */
+    {"file:///tmp/ha#/../../opt/flink/volume/ha", "file", "", "/opt/flink/volume/ha", true,
+     "contains '#'"},
+    {"/opt/flink/volume/ha\n/tmp", "", "", "/opt/flink/volume/ha\n/tmp", true,
+     "contains a line break"},
+    {"/opt/flink/volume/ha\r/tmp", "", "", "/opt/flink/volume/ha\r/tmp", true,
+     "contains a line break"},
+    {"#/tmp", "", "", "#/tmp", false, "contains '#'"},
     /* windows drives */
     {"/C:/../C:", "", "", "C:", false, ""},
     {"/C:/x/..", "", "", "/C:", true, ""},
@@ -443,6 +452,18 @@ static void test_java_upper_table(void **state)
     assert_int_equal(k8s_java_trim("\x01\t reactive\x1f \x00", 15, &st), 8);
     assert_int_equal(st, 3);
     assert_int_equal(k8s_java_trim("\xC2\xA0x", 3, &st), 3); /* U+00A0 is not trimmed */
+    /* flink-conf.yaml: a comment or a line break ends the value, then String.trim() */
+    static const struct { const char *in, *want; } conf_cases[] = {
+        {" reactive # on", "reactive"}, {"\x01none\x02#x", "none"}, {"#kubernetes", ""},
+        {"s3://b/ha\nhigh-availability.storageDir: file:///tmp", "s3://b/ha"},
+        {"a\rb", "a"},                 {"plain", "plain"},            {"", ""},
+    };
+    for (size_t i = 0; i < sizeof conf_cases / sizeof conf_cases[0]; i++) {
+        const char *in = conf_cases[i].in;
+        size_t n = k8s_flink_conf_value(in, strlen(in), &st);
+        if (n != strlen(conf_cases[i].want) || strncmp(in + st, conf_cases[i].want, n) != 0)
+            fail_msg("conf case %zu '%s': '%.*s'", i, in, (int)n, in + st);
+    }
     arena_free(a);
 }
 

@@ -584,7 +584,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
-        cmocka_unit_test_setup_teardown(test_engine_rule_selector, load_engine_set, free_engine_set),
+        cmocka_unit_test_setup_teardown(test_engine_rule_selector, load_engine_set,
+                                        free_engine_set),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

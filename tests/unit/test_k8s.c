@@ -414,6 +414,69 @@ static void test_flink_path_table(void **state)
     arena_free(a);
 }
 
+/* Every string of up to five characters from those paths are made of: the path is normal
+ * (no empty or "." segment, no '\\', no trailing '/', no ".." in an absolute path), and an
+ * absolute one read again gives itself back. */
+/* No '\\', no empty or "." segment, no trailing '/', ".." only leading a relative path. */
+static bool is_normal(const char *q, bool absolute)
+{
+    if (strchr(q, '\\') != NULL || (absolute && q[0] != '/'))
+        return false;
+    if (strcmp(q, "/") == 0 || strcmp(q, ".") == 0 || q[0] == '\0')
+        return true;
+    bool leading = !absolute; /* still in the leading ".." of a relative path */
+    for (const char *seg = q[0] == '/' ? q + 1 : q;;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        bool dotdot = n == 2 && seg[0] == '.' && seg[1] == '.';
+        if (n == 0 || (n == 1 && seg[0] == '.') || (dotdot && !leading))
+            return false;
+        leading = leading && dotdot;
+        if (end == NULL)
+            return true;
+        seg = end + 1;
+    }
+}
+
+static void test_flink_path_exhaustive(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "/\\.:aC ";
+    const size_t k = sizeof alphabet - 1;
+    arena *a = arena_new(1 << 20);
+    char in[8];
+    for (size_t len = 1; len <= 5; len++) {
+        size_t count = 1;
+        for (size_t i = 0; i < len; i++)
+            count *= k;
+        for (size_t x = 0; x < count; x++) {
+            size_t y = x;
+            for (size_t i = 0; i < len; i++, y /= k)
+                in[i] = alphabet[y % k];
+            in[len] = '\0';
+            arena_reset(a);
+            k8s_flink_path p;
+            assert_int_equal(k8s_flink_path_parse(a, in, len, &p), 0);
+            const char *q = p.path;
+            size_t ql = strlen(q);
+            if (!is_normal(q, p.absolute))
+                fail_msg("'%s': path '%s' absolute %d is not normal", in, q, p.absolute);
+            /* An absolute result read again is itself, and stays absolute; but for a bare
+             * drive root ("/C:/" to Flink, "/C:" to the kernel), which Flink reads as relative
+             * without its '/'. */
+            bool drive_root = ql == 3 && q[2] == ':';
+            bool padded = ql > 0 && q[ql - 1] == ' '; /* "/ /" is "/ ", which reads as "/" */
+            if (p.absolute && p.error == NULL && !drive_root && !padded) {
+                k8s_flink_path again;
+                assert_int_equal(k8s_flink_path_parse(a, q, ql, &again), 0);
+                if (strcmp(again.path, q) != 0 || !again.absolute)
+                    fail_msg("'%s': '%s' reads again as '%s'", in, q, again.path);
+            }
+        }
+    }
+    arena_free(a);
+}
+
 /* Java's toUpperCase(Locale.ROOT), for what can equal an ASCII enum name. */
 static const struct { const char *in, *want; } upper_cases[] = {
     {"reactive", "REACTIVE"},
@@ -478,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_jsonpatch_apply_table),
         cmocka_unit_test(test_jsonpatch_diff_table),
         cmocka_unit_test(test_flink_path_table),
+        cmocka_unit_test(test_flink_path_exhaustive),
         cmocka_unit_test(test_java_upper_table),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);

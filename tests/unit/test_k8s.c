@@ -357,6 +357,8 @@ static const struct {
     {"File://Host/opt", "file", "Host", "/opt", true, ""},
     {"file://", "file", "", "/", true, ""},
     {"file:\\\\opt\\ha", "file", "", "/opt/ha", true, ""},
+    /* no scheme, an authority: Flink's default file system takes the path alone */
+    {"//opt/flink/volume/ha", "", "opt", "/flink/volume/ha", true, ""},
     {"s3://bucket", "s3", "bucket", "", false, ""},
     {"s3a://bucket/ha/../x", "s3a", "bucket", "/x", true, ""},
     /* rejected by java.net.URI */

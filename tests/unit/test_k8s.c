@@ -1,6 +1,6 @@
 /* test_k8s.c - Kubernetes quantities, Flink memory sizes and JVM heap sizes (k8s/quantity.c),
- * JSON Patch (k8s/jsonpatch.c), and Flink's reading of paths and option values
- * (k8s/flinkpath.c).
+ * JSON Patch (k8s/jsonpatch.c), Flink's reading of paths and option values
+ * (k8s/flinkpath.c), and of flinkConfiguration entries by each Flink version (k8s/flinkconf.c).
  * Expected values follow Kubernetes' resource.ParseQuantity, Flink's MemorySize.parseBytes,
  * the Flink operator's ResourceConfigUtils and the JVM's -Xmx, as DOMAIN-RULES §4 records. */
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/flinkconf.h"
 #include "k8s/flinkpath.h"
 #include "k8s/jsonpatch.h"
 #include "k8s/quantity.h"
@@ -532,6 +533,164 @@ static void test_java_upper_table(void **state)
     arena_free(a);
 }
 
+/* flinkConfiguration entries: NULL when every Flink version reads the entry as its own key,
+ * else a part of the message. The attacker spellings of issue #18: line breaks (\n, \r, \r\n)
+ * in a value or a key, keys padded with a space, a tab or \x01, one key twice, '#' and ": " in
+ * a key, blank values (Flink 1.x skips the line), a trailing '.' (Flink 2.x drops it). */
+static const struct { const char *key, *val, *want; } conf_entry_cases[] = {
+    {"high-availability.storageDir", "s3://b/ha", NULL},
+    {"env.java.opts", "-Xss1m\nhigh-availability.storageDir: file:///tmp/ha",
+     "Flink 1.x (flink-conf.yaml) reads options \"env.java.opts\", \"high-availability.storageDir\", "
+     "Flink 2.x (config.yaml) option \"env.java.opts\""},
+    {"k", "a\rb: c", "options \"k\", \"b\""},
+    {"k", "a\r\nb: c", "options \"k\", \"b\""},
+    {"k", "a\n\r\n\rb: c", "options \"k\", \"b\""},
+    {"k", "a\nk: b", "options \"k\", \"k\""},          /* the same key twice */
+    {"x\nhigh-availability.type", "kubernetes",
+     "entry \"x\\nhigh-availability.type\" is not read as one option by every Flink version: "
+     "Flink 1.x (flink-conf.yaml) reads option \"high-availability.type\" from after a line break"},
+    {" high-availability.storageDir", "file:///tmp/ha",
+     "reads option \"high-availability.storageDir\", Flink 2.x (config.yaml) option "
+     "\" high-availability.storageDir\""},
+    {"k\t", "v", "entry \"k\\t\""},
+    {"\x01k", "v", "entry \"\\x01k\" is not read as one option"},
+    {"k\x7f", "v", NULL},                                  /* DEL is above U+0020 */
+    {"high-availability.storageDir: file:///tmp/ha #", "x",
+     "reads option \"high-availability.storageDir\", Flink 2.x"},
+    {"a: b", "c", "reads option \"a\""},
+    {"k#", "v", "reads nothing from it"},
+    {"", "v", "reads nothing from it"},
+    {"k", "", "reads nothing from it"},
+    {"k", " \x01\t", "reads nothing from it"},
+    {"k", "# set later", "reads nothing from it"},
+    {"k", "\nk: y", "reads option \"k\" from after a line break"},
+    {"k", "\n\n", "reads nothing from it"},
+    {"high-availability.storageDir.", "x", "Flink 2.x (config.yaml) option \"high-availability.storageDir\""},
+    {"..", "x", "Flink 2.x (config.yaml) no option"},
+    {"x", "a\nb: c\nd: e\nf: g\nh: i", "options \"x\", \"b\", \"d\" and 2 more, Flink 2.x"},
+    {"k", "a # b", NULL},                                  /* a value Flink 1.x cuts: flinkConfValue */
+    {"k", "a\n", NULL},
+    {"k", "a\nb", NULL},
+    {"k", "a\n#b: c", NULL},
+    {"k", "a\n: c", NULL},
+    {"k", "a\nb:c", NULL},
+    {"k", "a: b", NULL},
+    {"k:", "v", NULL},
+    {"a b", "v", NULL},
+    {"a..b", "v", NULL},
+    {".a", "v", NULL},
+    {"a.\x01" "b", "v", NULL},
+    {"k", "\"quoted\\\" value\"", NULL},
+    {"\"q\\", "", "entry \"\\\"q\\\\\""},                    /* '"' and '\' escaped in the message */
+};
+
+static void test_flink_conf_entry_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    for (size_t i = 0; i < sizeof conf_entry_cases / sizeof conf_entry_cases[0]; i++) {
+        const char *k = conf_entry_cases[i].key, *v = conf_entry_cases[i].val;
+        const char *want = conf_entry_cases[i].want, *why = "unset";
+        assert_int_equal(k8s_flink_conf_entry_check(a, k, strlen(k), v, strlen(v), &why), 0);
+        if (want == NULL && why != NULL)
+            fail_msg("entry case %zu: %s", i, why);
+        if (want != NULL && (why == NULL || strstr(why, want) == NULL))
+            fail_msg("entry case %zu: '%s', want '%s'", i, why ? why : "(accepted)", want);
+    }
+    /* A long key is cut in the message, not inside a UTF-8 character. */
+    char key[80];
+    memset(key, 'a', 59);
+    memcpy(key + 59, "\xC3\xA9 ", 4);
+    const char *why;
+    assert_int_equal(k8s_flink_conf_entry_check(a, key, strlen(key), "v", 1, &why), 0);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "aaaa...\""));
+    assert_null(strstr(why, "\xC3..."));
+    arena_free(a);
+}
+
+/* A plainer reading of the line the operator writes, to compare with on every short string:
+ * Java's readLine(), split("#", 2)[0].trim(), split(": ", 2), trim() as a reader would port
+ * them one call at a time. True when Flink 1.x sets exactly option 'k' from the first line
+ * and Flink 2.x reads the key as 'k' (no '.' at its end). */
+static bool reference_one_option(const char *k, size_t kl, const char *v, size_t vl)
+{
+    char text[32], line[32];
+    size_t tl = 0;
+    memcpy(text, k, kl);
+    tl = kl;
+    memcpy(text + tl, ": ", 2);
+    tl += 2;
+    memcpy(text + tl, v, vl);
+    tl += vl;
+    int options = 0;
+    bool first_is_k = false;
+    size_t pos = 0;
+    for (int no = 0; pos <= tl; no++) {
+        size_t ll = 0;
+        while (pos < tl && text[pos] != '\n' && text[pos] != '\r')
+            line[ll++] = text[pos++];
+        if (pos < tl && text[pos] == '\r' && pos + 1 < tl && text[pos + 1] == '\n')
+            pos++;
+        pos++;
+        for (size_t i = 0; i < ll; i++)
+            if (line[i] == '#')
+                ll = i; /* the first '#' ends the loop: ll shrinks to it */
+        size_t b = 0;
+        while (b < ll && (unsigned char)line[b] <= ' ')
+            b++;
+        while (ll > b && (unsigned char)line[ll - 1] <= ' ')
+            ll--;
+        size_t sep = b;
+        while (sep + 1 < ll && !(line[sep] == ':' && line[sep + 1] == ' '))
+            sep++;
+        if (sep + 1 >= ll)
+            continue; /* no ": " */
+        size_t ke = sep, vb = sep + 2;
+        while (ke > b && (unsigned char)line[ke - 1] <= ' ')
+            ke--;
+        while (vb < ll && (unsigned char)line[vb] <= ' ')
+            vb++;
+        if (ke == b || vb == ll)
+            continue; /* an empty key or value */
+        if (options++ == 0)
+            first_is_k = no == 0 && ke - b == kl && memcmp(line + b, k, kl) == 0;
+    }
+    return options == 1 && first_is_k && !(kl > 0 && k[kl - 1] == '.');
+}
+
+static void test_flink_conf_entry_exhaustive(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {'a', '.', ' ', '#', ':', '\n', '\r', '\x01'};
+    enum { N = sizeof alphabet, MAXLEN = 3 };
+    char strs[1 + N + N * N + N * N * N][MAXLEN + 1];
+    size_t lens[sizeof strs / sizeof strs[0]], count = 0;
+    for (size_t len = 0; len <= MAXLEN; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= N;
+        for (size_t x = 0; x < total; x++, count++) {
+            size_t y = x;
+            for (size_t i = 0; i < len; i++, y /= N)
+                strs[count][i] = alphabet[y % N];
+            lens[count] = len;
+        }
+    }
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < count; j++) {
+            const char *why;
+            arena_reset(a);
+            assert_int_equal(k8s_flink_conf_entry_check(a, strs[i], lens[i], strs[j], lens[j], &why), 0);
+            if ((why == NULL) != reference_one_option(strs[i], lens[i], strs[j], lens[j]))
+                fail_msg("key '%.*s' value '%.*s': %s", (int)lens[i], strs[i], (int)lens[j],
+                         strs[j], why ? why : "accepted, the reference refuses it");
+        }
+    }
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +704,8 @@ int main(void)
         cmocka_unit_test(test_flink_path_table),
         cmocka_unit_test(test_flink_path_exhaustive),
         cmocka_unit_test(test_java_upper_table),
+        cmocka_unit_test(test_flink_conf_entry_table),
+        cmocka_unit_test(test_flink_conf_entry_exhaustive),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

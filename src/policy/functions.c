@@ -11,6 +11,7 @@
 
 #include "../util/buf.h"
 
+#include "../k8s/flinkconf.h"
 #include "../k8s/quantity.h"
 #include "engine.h"
 #include "policy_int.h"
@@ -156,7 +157,13 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
  * From operator 1.13 flinkConfiguration may be nested YAML. The operator flattens it
  * (ConfigObjectNode.asFlatMap): keys joined with '.', a scalar becomes its text, a list its
  * items joined with ';'. Nulls are left out. A key given twice (nested and flat) keeps the
- * later one, as a map put does. The result is a map of strings, sorted by key. */
+ * later one, as a map put does. The result is a map of strings, sorted by key.
+ *
+ * Flink itself reads the options back from the file the operator writes, and Flink 1.x's
+ * flink-conf.yaml parser reads some entries as other options or as several (a line break, a
+ * padded key, a blank value: k8s/flinkconf.h). Such a map is an expr.flink_config error, so
+ * that no policy judges options Flink does not run with: a Deny policy with failurePolicy
+ * Fail denies it. */
 
 #define FLINK_CONFIG_MAX 10000 /* options; more is an expr.limit error */
 
@@ -288,16 +295,27 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
         return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
     qsort(f.v, f.n, sizeof *f.v, opt_cmp);
     m->n = 0;
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
     for (size_t i = 0; i < f.n; i++) {
         if (i + 1 < f.n && strcmp(f.v[i].key, f.v[i + 1].key) == 0)
             continue; /* a later one of the same key follows */
+        /* An entry that some Flink version reads as another option, or as several, would
+         * let a policy judge a configuration Flink does not run: the whole map is refused. */
+        const char *why;
+        if (k8s_flink_conf_entry_check(c->a, f.v[i].key, strlen(f.v[i].key), f.v[i].val,
+                                       strlen(f.v[i].val), &why) != 0)
+            return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
+        if (why != NULL) {
+            v = expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+            break;
+        }
         m->kv[2 * m->n] = str_value(f.v[i].key);
         m->kv[2 * m->n + 1] = str_value(f.v[i].val);
         m->n++;
     }
-    expr_value v = {.kind = EXPR_MAP};
-    v.v.map = m;
-    if (fc != NULL && a[0].kind == EXPR_MAP && a[0].json) {
+    /* An error is not kept: it carries the span of this call, not of the next one. */
+    if (fc != NULL && a[0].kind == EXPR_MAP && a[0].json && v.kind == EXPR_MAP) {
         fc->flink_config_of = obj;
         fc->flink_config = v;
     }

@@ -193,7 +193,8 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
     return 0;
 }
 
-/* An expression that could not be evaluated: the policy's failurePolicy decides. */
+/* An expression that could not be evaluated: the policy's failurePolicy decides. The same
+ * error from another expression of the policy (one variable that several read) is said once. */
 static int eval_error(findings *f, const policy *p, const char *what, const expr_value *v,
                       const srcpos *at)
 {
@@ -201,6 +202,11 @@ static int eval_error(findings *f, const policy *p, const char *what, const expr
                                     v->kind == EXPR_ERROR ? v->v.err->msg : "not a boolean");
     if (msg == NULL)
         return -1;
+    size_t skip = strlen(p->name) + 3; /* "[name] " */
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].policy == p && f->v[i].result == RULE_ERROR && f->v[i].field == NULL &&
+            strcmp(f->v[i].message + skip, msg) == 0)
+            return 0;
     return add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
                        msg, NULL, NULL, at);
 }

@@ -384,7 +384,7 @@ static const struct {
     {"{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"image\":\"nginx\"}]}}},\"metadata\":{\"labels\":{\"team\":\"a\"}}}",
      "team-a", "bob", "", 0, false, false, false, {"fail audit audit-images"}},
     {"{\"spec\":{},\"metadata\":{\"labels\":{\"team\":\"a\",\"broken\":\"yes\"}}}", "team-a", "bob", "", 0,
-     false, false, true, {"error deny broken-fail", "error warn broken-ignore"}},
+     false, false, true, {"error deny broken-fail", "error deny broken-fail", "error warn broken-ignore"}},
     {"{\"spec\":{\"replicas\":1},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "status", 1,
      false, false, true, {"fail deny status-only"}},
     {"{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":{\"team\":\"a\",\"config\":\"check\"}}}",

@@ -123,6 +123,20 @@ static int put_quoted(buf *b, const char *s, size_t len)
     return rc == 0 ? buf_append(b, "\"", 1) : rc;
 }
 
+/* "option \"k\"" or "options \"a\", \"b\", \"c\" and 2 more", for r->n > 0. */
+static int put_options(buf *b, const legacy_reading *r)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->n && i < SHOWN_KEYS; i++) {
+        rc = buf_puts(b, i > 0 ? ", " : r->n > 1 ? "options " : "option ");
+        if (rc == 0)
+            rc = put_quoted(b, r->key[i], r->key_len[i]);
+    }
+    if (rc == 0 && r->n > SHOWN_KEYS)
+        rc = buf_printf(b, " and %zu more", r->n - SHOWN_KEYS);
+    return rc;
+}
+
 /* What each version reads from the entry, as one sentence. */
 static int describe(buf *b, const char *key, size_t klen, size_t k2len, const legacy_reading *r)
 {
@@ -135,13 +149,8 @@ static int describe(buf *b, const char *key, size_t klen, size_t k2len, const le
     if (rc == 0 && r->n == 0)
         rc = buf_puts(b, "nothing from it (its parser skips a line without a key, a ': ' or a "
                          "value, so a deprecated key or the default applies)");
-    for (size_t i = 0; rc == 0 && i < r->n && i < SHOWN_KEYS; i++) {
-        rc = buf_puts(b, i > 0 ? ", " : r->n > 1 ? "options " : "option ");
-        if (rc == 0)
-            rc = put_quoted(b, r->key[i], r->key_len[i]);
-    }
-    if (rc == 0 && r->n > SHOWN_KEYS)
-        rc = buf_printf(b, " and %zu more", r->n - SHOWN_KEYS);
+    if (rc == 0 && r->n > 0)
+        rc = put_options(b, r);
     if (rc == 0 && r->n > 0 && r->later_line)
         rc = buf_puts(b, r->n > 1 ? " from its lines" : " from after a line break");
     if (rc == 0)
@@ -184,6 +193,32 @@ int k8s_flink_conf_entry_check(arena *a, const char *key, size_t klen, const cha
     buf b;
     buf_init(&b, 4096);
     int rc = describe(&b, key, klen, k2len, &r);
+    *why = rc == 0 ? arena_strndup(a, b.data, b.len) : NULL;
+    buf_clear(&b);
+    return *why != NULL ? 0 : -1;
+}
+
+int k8s_flink_conf_value_check(arena *a, const char *what, const char *val, size_t vlen,
+                               const char **why)
+{
+    *why = NULL;
+    size_t brk = 0;
+    while (brk < vlen && val[brk] != '\n' && val[brk] != '\r')
+        brk++;
+    if (brk == vlen)
+        return 0;
+    legacy_reading r;
+    legacy_read(val + brk, vlen - brk, &r); /* from the first line break on */
+    if (r.n == 0)
+        return 0;
+    buf b;
+    buf_init(&b, 4096);
+    int rc = buf_printf(&b, "%s holds a line break after which Flink 1.x (flink-conf.yaml) reads ",
+                        what);
+    if (rc == 0)
+        rc = put_options(&b, &r);
+    if (rc == 0)
+        rc = buf_puts(&b, ", so the policies cannot tell which options Flink runs with");
     *why = rc == 0 ? arena_strndup(a, b.data, b.len) : NULL;
     buf_clear(&b);
     return *why != NULL ? 0 : -1;

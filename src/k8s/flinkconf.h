@@ -14,7 +14,9 @@
  * <= U+0020 or holding '#' or ": " is another option to it, a blank value makes it skip the
  * key (a deprecated key or the default then applies), and a key ending in '.' is another
  * option to Flink 2.x. A policy that reads the entry as written is dodged by all of these;
- * k8s_flink_conf_entry_check() finds them. */
+ * k8s_flink_conf_entry_check() finds them. The operator also writes some spec fields as
+ * options (spec.job.entryClass, args, initialSavepointPath): a line break in them adds options
+ * too, which k8s_flink_conf_value_check() finds. */
 #ifndef SG_K8S_FLINKCONF_H
 #define SG_K8S_FLINKCONF_H
 
@@ -30,5 +32,12 @@
  * Returns 0, or -1 when 'a' is out of memory. */
 int k8s_flink_conf_entry_check(arena *a, const char *key, size_t klen, const char *val,
                                size_t vlen, const char **why);
+
+/* Checks a value the operator writes under a key of its own for Flink 1.x: 'what' names it
+ * ("spec.job.args", written as $internal.application.program-args). Sets '*why' to NULL when
+ * Flink 1.x reads no option from after a line break in it, else to an arena-owned sentence
+ * naming the options it reads there. Returns 0, or -1 when 'a' is out of memory. */
+int k8s_flink_conf_value_check(arena *a, const char *what, const char *val, size_t vlen,
+                               const char **why);
 
 #endif

@@ -15,7 +15,8 @@
  * the object (a mutation) clears the memo. */
 typedef struct policy_fn_ctx {
     const policy_lookup *lookup;  /* NULL: lookup() gives null */
-    const cJSON *flink_config_of; /* the JSON map the memo is for, or NULL */
+    const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
+    const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
     expr_value flink_config;
 } policy_fn_ctx;
 

@@ -3,7 +3,8 @@
 policy and every valid fixture validates; the schema mistakes of the lint fixtures do not.
 And every shipped policy that can deny and reads flinkConfig() keeps failurePolicy Fail:
 flinkConfig() refuses a configuration that Flink versions read differently with an evaluation
-error, which failurePolicy Ignore would turn into a warning (docs/expr.md)."""
+error, which failurePolicy Ignore would turn into a warning (docs/expr.md); and every call
+passes the job spec, whose fields the operator writes as options as well."""
 import glob
 import json
 
@@ -36,5 +37,11 @@ for path in sorted(glob.glob("policies/*.yaml")):
         if denies and "flinkConfig(" in json.dumps(spec):
             check(f"{path}: a Deny policy reading flinkConfig() has failurePolicy Fail",
                   spec.get("failurePolicy", "Fail") == "Fail")
+        text = "".join(json.dumps(spec).replace("\\n", " ").split())
+        calls = text.count("flinkConfig(")
+        if calls:
+            check(f"{path}: flinkConfig() is given the job spec (its fields become options too)",
+                  text.count("flinkConfig(object.spec.?flinkConfiguration.orValue(null),"
+                             "object.spec.?job.orValue(null))") == calls)
 
 finish("schema")

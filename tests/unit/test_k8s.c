@@ -609,6 +609,37 @@ static void test_flink_conf_entry_table(void **state)
     arena_free(a);
 }
 
+/* Values the operator writes under its own key (spec.job.args, entryClass, savepoint path):
+ * only an option read from after a line break counts. */
+static void test_flink_conf_value_check(void **state)
+{
+    (void)state;
+    static const struct { const char *val, *want; } cases[] = {
+        {"com.example.Job", NULL},
+        {"a: b", NULL}, /* one line: the operator's key, this value */
+        {"x\n", NULL},
+        {"SELECT 1\nFROM t", NULL},
+        {"x\n#k: v", NULL},
+        {"x\n: v", NULL},
+        {"x\nk: v", "spec.job.args holds a line break after which Flink 1.x (flink-conf.yaml) reads "
+                    "option \"k\", so"},
+        {"\nk: v", "option \"k\""},
+        {"x\r\nk: v\rj: w\n l : m", "options \"k\", \"j\", \"l\""},
+        {"x\n\x01k\t: v", "option \"k\""},
+    };
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *why = "unset";
+        const char *v = cases[i].val;
+        assert_int_equal(k8s_flink_conf_value_check(a, "spec.job.args", v, strlen(v), &why), 0);
+        if (cases[i].want == NULL && why != NULL)
+            fail_msg("value case %zu: %s", i, why);
+        if (cases[i].want != NULL && (why == NULL || strstr(why, cases[i].want) == NULL))
+            fail_msg("value case %zu: '%s', want '%s'", i, why ? why : "(accepted)", cases[i].want);
+    }
+    arena_free(a);
+}
+
 /* A plainer reading of the line the operator writes, to compare with on every short string:
  * Java's readLine(), split("#", 2)[0].trim(), split(": ", 2), trim() as a reader would port
  * them one call at a time. True when Flink 1.x sets exactly option 'k' from the first line
@@ -706,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_java_upper_table),
         cmocka_unit_test(test_flink_conf_entry_table),
         cmocka_unit_test(test_flink_conf_entry_exhaustive),
+        cmocka_unit_test(test_flink_conf_value_check),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

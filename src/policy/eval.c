@@ -66,16 +66,17 @@ static bool selector_matches(const policy_selector *sel, const cJSON *obj)
 bool policy_matches(const policy *p, const policy_request *r)
 {
     const policy_match *m = &p->match;
+    const cJSON *obj = r->object ? r->object : r->old_object;
     bool any = false;
     for (size_t i = 0; i < m->n_rules && !any; i++)
-        any = rule_matches(&m->rules[i], r);
+        any = rule_matches(&m->rules[i], r) && selector_matches(&m->rules[i].objects, obj);
     if (!any)
         return false;
     if (m->ns_include.n > 0 && !has(&m->ns_include, r->namespace_))
         return false;
     if (m->ns_exclude.n > 0 && r->namespace_[0] && has(&m->ns_exclude, r->namespace_))
         return false;
-    if (!selector_matches(&m->objects, r->object ? r->object : r->old_object))
+    if (!selector_matches(&m->objects, obj))
         return false;
     if (has(&m->excluded_users, r->username))
         return false;
@@ -192,7 +193,8 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
     return 0;
 }
 
-/* An expression that could not be evaluated: the policy's failurePolicy decides. */
+/* An expression that could not be evaluated: the policy's failurePolicy decides. The same
+ * error from another expression of the policy (one variable that several read) is said once. */
 static int eval_error(findings *f, const policy *p, const char *what, const expr_value *v,
                       const srcpos *at)
 {
@@ -200,6 +202,11 @@ static int eval_error(findings *f, const policy *p, const char *what, const expr
                                     v->kind == EXPR_ERROR ? v->v.err->msg : "not a boolean");
     if (msg == NULL)
         return -1;
+    size_t skip = strlen(p->name) + 3; /* "[name] " */
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].policy == p && f->v[i].result == RULE_ERROR && f->v[i].field == NULL &&
+            strcmp(f->v[i].message + skip, msg) == 0)
+            return 0;
     return add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
                        msg, NULL, NULL, at);
 }

@@ -11,6 +11,7 @@
 
 #include "../util/buf.h"
 
+#include "../k8s/flinkconf.h"
 #include "../k8s/quantity.h"
 #include "engine.h"
 #include "policy_int.h"
@@ -156,7 +157,14 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
  * From operator 1.13 flinkConfiguration may be nested YAML. The operator flattens it
  * (ConfigObjectNode.asFlatMap): keys joined with '.', a scalar becomes its text, a list its
  * items joined with ';'. Nulls are left out. A key given twice (nested and flat) keeps the
- * later one, as a map put does. The result is a map of strings, sorted by key. */
+ * later one, as a map put does. The result is a map of strings, sorted by key.
+ *
+ * Flink itself reads the options back from the file the operator writes, and Flink 1.x's
+ * flink-conf.yaml parser reads some entries as other options or as several (a line break, a
+ * padded key, a blank value: k8s/flinkconf.h). Such a map is an expr.flink_config error, so
+ * that no policy judges options Flink does not run with: a Deny policy with failurePolicy
+ * Fail denies it. With a second argument, the FlinkDeployment's spec.job, the job fields the
+ * operator writes as options are checked too (no line break that adds options). */
 
 #define FLINK_CONFIG_MAX 10000 /* options; more is an expr.limit error */
 
@@ -256,27 +264,33 @@ static expr_value str_value(const char *s)
     return v;
 }
 
-static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
-                                  size_t n)
+/* Argument 'v' of flinkConfig as JSON: the map itself, the JSON of a map an expression built
+ * (deleted with the arena), or NULL for null. Returns 0, or -1 with '*err' set. */
+static int json_arg(const expr_call *c, const expr_value *v, const cJSON **out, expr_value *err)
 {
-    (void)r;
-    (void)n;
-    static const char *const oom = "flinkConfig: more than 10000 options, or out of memory";
-    const cJSON *obj = NULL;
-    policy_fn_ctx *fc = c->ctx;
-    if (a[0].kind == EXPR_MAP && a[0].json) {
-        obj = a[0].v.j;
-        if (fc != NULL && fc->flink_config_of == obj)
-            return fc->flink_config;
-    } else if (a[0].kind == EXPR_MAP) { /* a map an expression built: through its JSON */
-        cJSON *parsed = expr_to_cjson(&a[0]);
-        if (policy_defer_json(c->a, parsed) != 0)
-            return expr_error_new(c->a, "expr.conversion", c->span,
+    *out = NULL;
+    if (v->kind == EXPR_MAP && v->json) {
+        *out = v->v.j;
+    } else if (v->kind == EXPR_MAP) {
+        cJSON *parsed = expr_to_cjson(v);
+        if (policy_defer_json(c->a, parsed) != 0) {
+            *err = expr_error_new(c->a, "expr.conversion", c->span,
                                   "flinkConfig: the map has no JSON form");
-        obj = parsed;
-    } else if (a[0].kind != EXPR_NULL) {
-        return wrong_type(c, "flinkConfig", &a[0]);
+            return -1;
+        }
+        *out = parsed;
+    } else if (v->kind != EXPR_NULL) {
+        *err = wrong_type(c, "flinkConfig", v);
+        return -1;
     }
+    return 0;
+}
+
+/* 'obj' flattened into a map sorted by key, or an error: too many options, or an entry that
+ * some Flink version reads as another option or as several. */
+static expr_value flat_config(const expr_call *c, const cJSON *obj)
+{
+    static const char *const oom = "flinkConfig: more than 10000 options, or out of memory";
     size_t max = obj != NULL ? count_options(obj, 0) : 0;
     flat f = {.a = c->a, .v = max <= FLINK_CONFIG_MAX ? arena_calloc(c->a, max + 1, sizeof(flat_opt)) : NULL};
     if (f.v == NULL)
@@ -291,14 +305,66 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     for (size_t i = 0; i < f.n; i++) {
         if (i + 1 < f.n && strcmp(f.v[i].key, f.v[i + 1].key) == 0)
             continue; /* a later one of the same key follows */
+        /* An entry that some Flink version reads as another option, or as several, would
+         * let a policy judge a configuration Flink does not run: the whole map is refused. */
+        const char *why;
+        if (k8s_flink_conf_entry_check(c->a, f.v[i].key, strlen(f.v[i].key), f.v[i].val,
+                                       strlen(f.v[i].val), &why) != 0)
+            return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
+        if (why != NULL)
+            return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
         m->kv[2 * m->n] = str_value(f.v[i].key);
         m->kv[2 * m->n + 1] = str_value(f.v[i].val);
         m->n++;
     }
     expr_value v = {.kind = EXPR_MAP};
     v.v.map = m;
-    if (fc != NULL && a[0].kind == EXPR_MAP && a[0].json) {
+    return v;
+}
+
+/* The job fields the operator writes into Flink 1.x's flink-conf.yaml as options of its own
+ * (FlinkConfigBuilder.applyJobConfig, ApplicationReconciler): a line break in them adds
+ * options too. Returns 0 with '*why' NULL or the problem, or -1 when out of memory. */
+static int check_job(arena *a, const cJSON *job, const char **why)
+{
+    static const char *const fields[][2] = {{"entryClass", "spec.job.entryClass"},
+                                            {"initialSavepointPath", "spec.job.initialSavepointPath"},
+                                            {"args", "spec.job.args"}};
+    *why = NULL;
+    for (size_t i = 0; i < 3 && *why == NULL && cJSON_IsObject(job); i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(job, fields[i][0]);
+        /* args are written joined with ';' ($internal.application.program-args) */
+        const char *text = cJSON_IsString(f) || cJSON_IsArray(f) ? scalar_text(a, f) : "";
+        if (text == NULL || k8s_flink_conf_value_check(a, fields[i][1], text, strlen(text), why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
+                                  size_t n)
+{
+    (void)r;
+    const cJSON *obj, *job = NULL;
+    expr_value err;
+    if (json_arg(c, &a[0], &obj, &err) != 0 || (n == 2 && json_arg(c, &a[1], &job, &err) != 0))
+        return err;
+    /* Every Flink policy asks for the same maps of the object: remember the last answer. */
+    policy_fn_ctx *fc = c->ctx;
+    bool memo = fc != NULL && a[0].kind == EXPR_MAP && a[0].json &&
+                (n < 2 || a[1].kind != EXPR_MAP || a[1].json);
+    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job)
+        return fc->flink_config;
+    expr_value v = flat_config(c, obj);
+    const char *why = NULL;
+    if (v.kind == EXPR_MAP && check_job(c->a, job, &why) != 0)
+        return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
+    if (why != NULL)
+        return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+    /* An error is not kept: it carries the span of this call, not of the next one. */
+    if (memo && v.kind == EXPR_MAP) {
         fc->flink_config_of = obj;
+        fc->flink_config_job_of = job;
         fc->flink_config = v;
     }
     return v;
@@ -393,7 +459,11 @@ const expr_fn_def policy_functions[] = {
     {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
-    {"flinkConfig", EXPR_GLOBAL, 1, 1, fn_flink_config},
+    {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
+    {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
+    {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
+    {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},
+    {"javaUpper", EXPR_MEMBER, 0, 0, policy_fn_java_upper},
     {"isInteger", EXPR_MEMBER, 0, 0, fn_is_integer},
     {"sign", EXPR_MEMBER, 0, 0, fn_sign},
     {"asApproximateFloat", EXPR_MEMBER, 0, 0, fn_as_float},

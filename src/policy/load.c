@@ -206,9 +206,12 @@ static unsigned parse_ops(loader *ld, const ynode *n)
     return mask;
 }
 
+static void parse_selector(loader *ld, const ynode *n, policy_selector *sel);
+
 static void parse_rules(loader *ld, const ynode *n, policy_match *m)
 {
-    static const char *const keys[] = {"apiGroups", "kinds", "operations", "subresources", NULL};
+    static const char *const keys[] = {"apiGroups", "kinds", "operations", "subresources",
+                                       "objectSelector", NULL};
     if (n == NULL) {
         perr(ld, n, "policy.schema", "spec.match.resources is required");
         return;
@@ -227,6 +230,7 @@ static void parse_rules(loader *ld, const ynode *n, policy_match *m)
         rule->kinds = strs(ld, yaml_get(r, "kinds"), "kinds");
         rule->subresources = strs(ld, yaml_get(r, "subresources"), "subresources");
         rule->ops = parse_ops(ld, yaml_get(r, "operations"));
+        parse_selector(ld, yaml_get(r, "objectSelector"), &rule->objects);
         if (rule->kinds.n == 0)
             perr(ld, r, "policy.schema", "a resource rule needs kinds (use [\"*\"] for any)");
     }

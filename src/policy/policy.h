@@ -33,13 +33,6 @@ typedef struct policy_strs {
     size_t n;
 } policy_strs;
 
-typedef struct policy_resource_rule {
-    policy_strs api_groups; /* "" is the core group, "*" any */
-    policy_strs kinds;      /* "*" any */
-    policy_strs subresources; /* "status"...; empty: the main resource only */
-    unsigned ops;           /* mask */
-} policy_resource_rule;
-
 enum label_op { LABEL_IN, LABEL_NOT_IN, LABEL_EXISTS, LABEL_DOES_NOT_EXIST };
 
 typedef struct policy_label_req {
@@ -53,6 +46,16 @@ typedef struct policy_selector {
     policy_label_req *reqs; /* matchLabels become LABEL_IN with one value */
     size_t n;
 } policy_selector;
+
+typedef struct policy_resource_rule {
+    policy_strs api_groups; /* "" is the core group, "*" any */
+    policy_strs kinds;      /* "*" any */
+    policy_strs subresources; /* "status"...; empty: the main resource only */
+    unsigned ops;           /* mask */
+    /* Labels an object of this rule's kinds must have, on top of spec.match.objectSelector:
+     * an exemption that belongs to some kinds only (the Flink operator's canary label). */
+    policy_selector objects;
+} policy_resource_rule;
 
 typedef struct policy_match {
     policy_resource_rule *rules;

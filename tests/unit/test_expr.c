@@ -377,9 +377,9 @@ static void test_large_map_lookup_answers(void **state)
             {"object['k1\\x00']", "!expr.no_such_key"},
             {"'k' in object || 'du' in object || 'dupe' in object", "false"},
             {"object.nope", "!expr.no_such_key"},
-            {"flinkConfig(object).dup", "\"second\""}, /* the operator's map: the later wins */
-            {"flinkConfig(object)['']", "\"empty\""},
-            {"flinkConfig(object)['日本'] + flinkConfig(object).k2", "\"utf8v\""},
+            /* the empty key is no option to either Flink version (k8s/flinkconf.c) */
+            {"flinkConfig(object).dup", "!expr.flink_config"},
+            {"object['日本'] + object.k2", "\"utf8v\""},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             lookup_work(cases[i].src, obj, cases[i].want);

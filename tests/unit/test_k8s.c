@@ -1,5 +1,6 @@
 /* test_k8s.c - Kubernetes quantities, Flink memory sizes and JVM heap sizes (k8s/quantity.c),
- * and JSON Patch (k8s/jsonpatch.c).
+ * JSON Patch (k8s/jsonpatch.c), Flink's reading of paths and option values
+ * (k8s/flinkpath.c), and of flinkConfiguration entries by each Flink version (k8s/flinkconf.c).
  * Expected values follow Kubernetes' resource.ParseQuantity, Flink's MemorySize.parseBytes,
  * the Flink operator's ResourceConfigUtils and the JVM's -Xmx, as DOMAIN-RULES §4 records. */
 #include <setjmp.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/flinkconf.h"
+#include "k8s/flinkpath.h"
 #include "k8s/jsonpatch.h"
 #include "k8s/quantity.h"
 #include "util/keyindex.h"
@@ -383,6 +386,435 @@ static void test_jsonpatch_deep_change(void **state)
     cJSON_Delete(to);
 }
 
+/* Paths as Flink's Path(String) reads them. The first group is Flink's own PathTest
+ * (testPathFromString, testIsAbsolute, testParsing: toUri().getPath(), getScheme(),
+ * getAuthority(), isAbsolute()); the rest are the spellings an attacker tries. 'path' is the
+ * path the file system opens (the URI path, with ".." at the root dropped and no trailing
+ * '/'); 'err' is a prefix of the error, "" for none. */
+static const struct {
+    const char *in, *scheme, *authority, *path;
+    bool absolute;
+    const char *err;
+} path_cases[] = {
+    /* PathTest */
+    {"/my/path", "", "", "/my/path", true, ""},
+    {"/my/path/", "", "", "/my/path", true, ""},
+    {"/my//path/", "", "", "/my/path", true, ""},
+    {"/my//path//a///", "", "", "/my/path/a", true, ""},
+    {"\\my\\path\\\\a\\\\\\", "", "", "/my/path/a", true, ""},
+    {"hdfs:///my/path", "hdfs", "", "/my/path", true, ""},
+    {"hdfs:///my/path/", "hdfs", "", "/my/path", true, ""},
+    {"file:///my/path", "file", "", "/my/path", true, ""},
+    {"C:/my/windows/path", "", "", "/C:/my/windows/path", true, ""},
+    {"file:/C:/my/windows/path", "file", "", "/C:/my/windows/path", true, ""},
+    {"", "", "", "", false, "is blank"},
+    {" ", "", "", "", false, "is blank"},
+    {"/my/abs/path", "", "", "/my/abs/path", true, ""},
+    {"/", "", "", "/", true, ""},
+    {"./my/rel/path", "", "", "my/rel/path", false, ""},
+    {"my/rel/path", "", "", "my/rel/path", false, ""},
+    {"y:/my/abs/windows/path", "", "", "/y:/my/abs/windows/path", true, ""},
+    {"/y:/my/abs/windows/path", "", "", "/y:/my/abs/windows/path", true, ""},
+    {"b:\\my\\abs\\windows\\path", "", "", "/b:/my/abs/windows/path", true, ""},
+    {"/C:/", "", "", "/C:", true, ""},
+    {"C:", "", "", "C:", false, ""},
+    {"C:/", "", "", "/C:", true, ""},
+    {"C:my\\relative\\path", "", "", "C:my/relative/path", false, ""},
+    {"\\my\\dir", "", "", "/my/dir", true, ""},
+    {"\\", "", "", "/", true, ""},
+    {".\\my\\relative\\path", "", "", "my/relative/path", false, ""},
+    {"\\\\myServer\\myDir", "", "", "/myServer/myDir", true, ""},
+    {"hdfs://localhost:8000/test/test", "hdfs", "localhost:8000", "/test/test", true, ""},
+    {"hdfs:/test/test", "hdfs", "", "/test/test", true, ""},
+    {"hdfs://test/test", "hdfs", "test", "/test", true, ""},
+    {"hdfs:////test/test", "hdfs", "", "/test/test", true, ""},
+    /* backslashes and dot segments: URI.normalize() */
+    {"file:///opt/flink/volume/a\\..\\..\\..\\tmp\\ha", "file", "", "/opt/tmp/ha", true, ""},
+    {"file:///opt/flink/volume/../../../../../../tmp", "file", "", "/tmp", true, ""},
+    {"/opt/./flink/./volume/.", "", "", "/opt/flink/volume", true, ""},
+    {"/opt/flink/volume/x/..", "", "", "/opt/flink/volume", true, ""},
+    {"/..", "", "", "/", true, ""},
+    {"a/../../b", "", "", "../b", false, ""},
+    {"..\\ha", "", "", "../ha", false, ""},
+    {".", "", "", ".", false, ""},
+    {"/opt/.../ha", "", "", "/opt/.../ha", true, ""},
+    {"/opt/..ha/x", "", "", "/opt/..ha/x", true, ""},
+    /* percent escapes are file names: Flink's URI constructor quotes every '%' */
+    {"/opt/flink/volume/%2e%2e/%2e%2e/tmp", "", "", "/opt/flink/volume/%2e%2e/%2e%2e/tmp", true,
+     ""},
+    {"file:///opt%2Fflink", "file", "", "/opt%2Fflink", true, ""},
+    /* file:, file://, file:///, scheme case, authority */
+    {"file:/opt/ha", "file", "", "/opt/ha", true, ""},
+    {"file://opt/ha", "file", "opt", "/ha", true, ""},
+    {"file:////opt//ha", "file", "", "/opt/ha", true, ""},
+    {"FILE:///opt/ha", "file", "", "/opt/ha", true, ""},
+    {"File://Host/opt", "file", "Host", "/opt", true, ""},
+    {"file://", "file", "", "/", true, ""},
+    {"file:\\\\opt\\ha", "file", "", "/opt/ha", true, ""},
+    /* no scheme, an authority: Flink's default file system takes the path alone */
+    {"//opt/flink/volume/ha", "", "opt", "/flink/volume/ha", true, ""},
+    {"s3://bucket", "s3", "bucket", "", false, ""},
+    {"s3a://bucket/ha/../x", "s3a", "bucket", "/x", true, ""},
+    /* rejected by java.net.URI */
+    {"file:", "file", "", "", false, "has a scheme but"},
+    {"file:opt/ha", "file", "", "opt/ha", false, "has a scheme but"},
+    {"file:C:/x", "file", "", "C:/x", false, "has a scheme but"},
+    {"fi le:///x", "fi le", "", "/x", true, "has an invalid URI scheme"},
+    {"1file:///x", "1file", "", "/x", true, "has an invalid URI scheme"},
+    {":/x", "", "", "/x", true, "has an invalid URI scheme"},
+    {"\\tmp:x", "\\tmp", "", "x", false, "has an invalid URI scheme"},
+    /* characters <= U+0020 at either end: Flink 1.x trims them, 2.x keeps them */
+    {"\x01/tmp/ha", "", "", "/tmp/ha", true, "has leading or trailing"},
+    {"\x01" "file:///tmp/ha", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"file:///tmp/ha\x1f", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"\t/opt/flink/volume/ha \n", "", "", "/opt/flink/volume/ha", true, "has leading or trailing"},
+    {"file: /tmp/ha", "file", "", "/tmp/ha", true, "has leading or trailing"},
+    {"file:// /tmp/ha", "file", " ", "/tmp/ha", true, ""},
+    {"\x7f/tmp", "", "", "\x7f/tmp", false, ""},
+    /* Flink 1.x's flink-conf.yaml parser ends a value at '#' and at a line break */
+    {"file:///tmp/ha#/../../opt/flink/volume/ha", "file", "", "/opt/flink/volume/ha", true,
+     "contains '#'"},
+    {"/opt/flink/volume/ha\n/tmp", "", "", "/opt/flink/volume/ha\n/tmp", true,
+     "contains a line break"},
+    {"/opt/flink/volume/ha\r/tmp", "", "", "/opt/flink/volume/ha\r/tmp", true,
+     "contains a line break"},
+    {"#/tmp", "", "", "#/tmp", false, "contains '#'"},
+    /* windows drives */
+    {"/C:/../C:", "", "", "C:", false, ""},
+    {"/C:/x/..", "", "", "/C:", true, ""},
+    {"/../C:", "", "", "/C:", true, ""},
+    {"file:///C:", "file", "", "C:", false, ""},
+};
+
+static void test_flink_path_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    for (size_t i = 0; i < sizeof path_cases / sizeof path_cases[0]; i++) {
+        k8s_flink_path p;
+        const char *in = path_cases[i].in;
+        assert_int_equal(k8s_flink_path_parse(a, in, strlen(in), &p), 0);
+        const char *err = p.error ? p.error : "";
+        if (strcmp(p.scheme, path_cases[i].scheme) != 0 ||
+            strcmp(p.authority, path_cases[i].authority) != 0 ||
+            strcmp(p.path, path_cases[i].path) != 0 || p.absolute != path_cases[i].absolute ||
+            strncmp(err, path_cases[i].err, strlen(path_cases[i].err)) != 0 ||
+            (path_cases[i].err[0] == '\0') != (err[0] == '\0'))
+            fail_msg("case %zu '%s': scheme '%s' authority '%s' path '%s' absolute %d error '%s'",
+                     i, in, p.scheme, p.authority, p.path, p.absolute, err);
+    }
+    /* Not NUL-terminated: the length is what counts. */
+    k8s_flink_path p;
+    assert_int_equal(k8s_flink_path_parse(a, "/a/b/../c", 7, &p), 0);
+    assert_string_equal(p.path, "/a");
+    arena_free(a);
+}
+
+/* Every string of up to five characters from those paths are made of: the path is normal
+ * (no empty or "." segment, no '\\', no trailing '/', no ".." in an absolute path), and an
+ * absolute one read again gives itself back. */
+/* No '\\', no empty or "." segment, no trailing '/', ".." only leading a relative path. */
+static bool is_normal(const char *q, bool absolute)
+{
+    if (strchr(q, '\\') != NULL || (absolute && q[0] != '/'))
+        return false;
+    if (strcmp(q, "/") == 0 || strcmp(q, ".") == 0 || q[0] == '\0')
+        return true;
+    bool leading = !absolute; /* still in the leading ".." of a relative path */
+    for (const char *seg = q[0] == '/' ? q + 1 : q;;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        bool dotdot = n == 2 && seg[0] == '.' && seg[1] == '.';
+        if (n == 0 || (n == 1 && seg[0] == '.') || (dotdot && !leading))
+            return false;
+        leading = leading && dotdot;
+        if (end == NULL)
+            return true;
+        seg = end + 1;
+    }
+}
+
+static void test_flink_path_exhaustive(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "/\\.:aC ";
+    const size_t k = sizeof alphabet - 1;
+    arena *a = arena_new(1 << 20);
+    char in[8];
+    for (size_t len = 1; len <= 5; len++) {
+        size_t count = 1;
+        for (size_t i = 0; i < len; i++)
+            count *= k;
+        for (size_t x = 0; x < count; x++) {
+            size_t y = x;
+            for (size_t i = 0; i < len; i++, y /= k)
+                in[i] = alphabet[y % k];
+            in[len] = '\0';
+            arena_reset(a);
+            k8s_flink_path p;
+            assert_int_equal(k8s_flink_path_parse(a, in, len, &p), 0);
+            const char *q = p.path;
+            size_t ql = strlen(q);
+            if (!is_normal(q, p.absolute))
+                fail_msg("'%s': path '%s' absolute %d is not normal", in, q, p.absolute);
+            /* An absolute result read again is itself, and stays absolute; but for a bare
+             * drive root ("/C:/" to Flink, "/C:" to the kernel), which Flink reads as relative
+             * without its '/'. */
+            bool drive_root = ql == 3 && q[2] == ':';
+            bool padded = ql > 0 && q[ql - 1] == ' '; /* "/ /" is "/ ", which reads as "/" */
+            if (p.absolute && p.error == NULL && !drive_root && !padded) {
+                k8s_flink_path again;
+                assert_int_equal(k8s_flink_path_parse(a, q, ql, &again), 0);
+                if (strcmp(again.path, q) != 0 || !again.absolute)
+                    fail_msg("'%s': '%s' reads again as '%s'", in, q, again.path);
+            }
+        }
+    }
+    arena_free(a);
+}
+
+/* Java's toUpperCase(Locale.ROOT), for what can equal an ASCII enum name. */
+static const struct { const char *in, *want; } upper_cases[] = {
+    {"reactive", "REACTIVE"},
+    {"react\xC4\xB1ve", "REACTIVE"},            /* dotless i */
+    {"\xC5\xBFtandalone", "STANDALONE"},        /* long s */
+    {"\xEF\xAC\x86" "andalone", "STANDALONE"},  /* st ligature */
+    {"\xEF\xAC\x85" "andalone", "STANDALONE"},  /* long s t ligature */
+    {"\xC3\x9F", "SS"},
+    {"\xEF\xAC\x80\xEF\xAC\x81\xEF\xAC\x82\xEF\xAC\x83\xEF\xAC\x84", "FFFIFLFFIFFL"},
+    {"\xC5\x89", "\xCA\xBCN"},
+    {"\xC7\xB0", "J\xCC\x8C"},
+    {"\xE1\xBA\x96\xE1\xBA\x97\xE1\xBA\x98\xE1\xBA\x99\xE1\xBA\x9A",
+     "H\xCC\xB1T\xCC\x88W\xCC\x8AY\xCC\x8A" "A\xCA\xBE"},
+    {"kubernetes", "KUBERNETES"},
+    {"K8s-1_a.b", "K8S-1_A.B"},
+    {"\xE2\x84\xAA", "\xE2\x84\xAA"},           /* Kelvin sign: upper case is itself */
+    {"\xC4\xB0", "\xC4\xB0"},                   /* capital I with dot stays */
+    {"\xC3\xA9t\xC3\xA9", "\xC3\xA9T\xC3\xA9"}, /* no ASCII in the upper case of e-acute */
+    {"", ""},
+    {"\xC4", "\xC4"},                           /* a truncated character is copied */
+};
+
+static void test_java_upper_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < sizeof upper_cases / sizeof upper_cases[0]; i++) {
+        size_t n;
+        const char *in = upper_cases[i].in;
+        char *got = k8s_java_upper(a, in, strlen(in), &n);
+        assert_non_null(got);
+        if (n != strlen(upper_cases[i].want) || strcmp(got, upper_cases[i].want) != 0)
+            fail_msg("case %zu '%s': '%s', want '%s'", i, in, got, upper_cases[i].want);
+    }
+    size_t st;
+    assert_int_equal(k8s_java_trim("\x01\t reactive\x1f \x00", 15, &st), 8);
+    assert_int_equal(st, 3);
+    assert_int_equal(k8s_java_trim("\xC2\xA0x", 3, &st), 3); /* U+00A0 is not trimmed */
+    /* flink-conf.yaml: a comment or a line break ends the value, then String.trim() */
+    static const struct { const char *in, *want; } conf_cases[] = {
+        {" reactive # on", "reactive"}, {"\x01none\x02#x", "none"}, {"#kubernetes", ""},
+        {"s3://b/ha\nhigh-availability.storageDir: file:///tmp", "s3://b/ha"},
+        {"a\rb", "a"},                 {"plain", "plain"},            {"", ""},
+    };
+    for (size_t i = 0; i < sizeof conf_cases / sizeof conf_cases[0]; i++) {
+        const char *in = conf_cases[i].in;
+        size_t n = k8s_flink_conf_value(in, strlen(in), &st);
+        if (n != strlen(conf_cases[i].want) || strncmp(in + st, conf_cases[i].want, n) != 0)
+            fail_msg("conf case %zu '%s': '%.*s'", i, in, (int)n, in + st);
+    }
+    arena_free(a);
+}
+
+/* flinkConfiguration entries: NULL when every Flink version reads the entry as its own key,
+ * else a part of the message. The attacker spellings of issue #18: line breaks (\n, \r, \r\n)
+ * in a value or a key, keys padded with a space, a tab or \x01, one key twice, '#' and ": " in
+ * a key, blank values (Flink 1.x skips the line), a trailing '.' (Flink 2.x drops it). */
+static const struct { const char *key, *val, *want; } conf_entry_cases[] = {
+    {"high-availability.storageDir", "s3://b/ha", NULL},
+    {"env.java.opts", "-Xss1m\nhigh-availability.storageDir: file:///tmp/ha",
+     "Flink 1.x (flink-conf.yaml) reads options \"env.java.opts\", \"high-availability.storageDir\", "
+     "Flink 2.x (config.yaml) option \"env.java.opts\""},
+    {"k", "a\rb: c", "options \"k\", \"b\""},
+    {"k", "a\r\nb: c", "options \"k\", \"b\""},
+    {"k", "a\n\r\n\rb: c", "options \"k\", \"b\""},
+    {"k", "a\nk: b", "options \"k\", \"k\""},          /* the same key twice */
+    {"x\nhigh-availability.type", "kubernetes",
+     "entry \"x\\nhigh-availability.type\" is not read as one option by every Flink version: "
+     "Flink 1.x (flink-conf.yaml) reads option \"high-availability.type\" from after a line break"},
+    {" high-availability.storageDir", "file:///tmp/ha",
+     "reads option \"high-availability.storageDir\", Flink 2.x (config.yaml) option "
+     "\" high-availability.storageDir\""},
+    {"k\t", "v", "entry \"k\\t\""},
+    {"\x01k", "v", "entry \"\\x01k\" is not read as one option"},
+    {"k\x7f", "v", NULL},                                  /* DEL is above U+0020 */
+    {"high-availability.storageDir: file:///tmp/ha #", "x",
+     "reads option \"high-availability.storageDir\", Flink 2.x"},
+    {"a: b", "c", "reads option \"a\""},
+    {"k#", "v", "reads nothing from it"},
+    {"", "v", "reads nothing from it"},
+    {"k", "", "reads nothing from it"},
+    {"k", " \x01\t", "reads nothing from it"},
+    {"k", "# set later", "reads nothing from it"},
+    {"k", "\nk: y", "reads option \"k\" from after a line break"},
+    {"k", "\n\n", "reads nothing from it"},
+    {"high-availability.storageDir.", "x", "Flink 2.x (config.yaml) option \"high-availability.storageDir\""},
+    {"..", "x", "Flink 2.x (config.yaml) no option"},
+    {"x", "a\nb: c\nd: e\nf: g\nh: i", "options \"x\", \"b\", \"d\" and 2 more, Flink 2.x"},
+    {"k", "a # b", NULL},                                  /* a value Flink 1.x cuts: flinkConfValue */
+    {"k", "a\n", NULL},
+    {"k", "a\nb", NULL},
+    {"k", "a\n#b: c", NULL},
+    {"k", "a\n: c", NULL},
+    {"k", "a\nb:c", NULL},
+    {"k", "a: b", NULL},
+    {"k:", "v", NULL},
+    {"a b", "v", NULL},
+    {"a..b", "v", NULL},
+    {".a", "v", NULL},
+    {"a.\x01" "b", "v", NULL},
+    {"k", "\"quoted\\\" value\"", NULL},
+    {"\"q\\", "", "entry \"\\\"q\\\\\""},                    /* '"' and '\' escaped in the message */
+};
+
+static void test_flink_conf_entry_table(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    for (size_t i = 0; i < sizeof conf_entry_cases / sizeof conf_entry_cases[0]; i++) {
+        const char *k = conf_entry_cases[i].key, *v = conf_entry_cases[i].val;
+        const char *want = conf_entry_cases[i].want, *why = "unset";
+        assert_int_equal(k8s_flink_conf_entry_check(a, k, strlen(k), v, strlen(v), &why), 0);
+        if (want == NULL && why != NULL)
+            fail_msg("entry case %zu: %s", i, why);
+        if (want != NULL && (why == NULL || strstr(why, want) == NULL))
+            fail_msg("entry case %zu: '%s', want '%s'", i, why ? why : "(accepted)", want);
+    }
+    /* A long key is cut in the message, not inside a UTF-8 character. */
+    char key[80];
+    memset(key, 'a', 59);
+    memcpy(key + 59, "\xC3\xA9 ", 4);
+    const char *why;
+    assert_int_equal(k8s_flink_conf_entry_check(a, key, strlen(key), "v", 1, &why), 0);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "aaaa...\""));
+    assert_null(strstr(why, "\xC3..."));
+    arena_free(a);
+}
+
+/* Values the operator writes under its own key (spec.job.args, entryClass, savepoint path):
+ * only an option read from after a line break counts. */
+static void test_flink_conf_value_check(void **state)
+{
+    (void)state;
+    static const struct { const char *val, *want; } cases[] = {
+        {"com.example.Job", NULL},
+        {"a: b", NULL}, /* one line: the operator's key, this value */
+        {"x\n", NULL},
+        {"SELECT 1\nFROM t", NULL},
+        {"x\n#k: v", NULL},
+        {"x\n: v", NULL},
+        {"x\nk: v", "spec.job.args holds a line break after which Flink 1.x (flink-conf.yaml) reads "
+                    "option \"k\", so"},
+        {"\nk: v", "option \"k\""},
+        {"x\r\nk: v\rj: w\n l : m", "options \"k\", \"j\", \"l\""},
+        {"x\n\x01k\t: v", "option \"k\""},
+    };
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *why = "unset";
+        const char *v = cases[i].val;
+        assert_int_equal(k8s_flink_conf_value_check(a, "spec.job.args", v, strlen(v), &why), 0);
+        if (cases[i].want == NULL && why != NULL)
+            fail_msg("value case %zu: %s", i, why);
+        if (cases[i].want != NULL && (why == NULL || strstr(why, cases[i].want) == NULL))
+            fail_msg("value case %zu: '%s', want '%s'", i, why ? why : "(accepted)", cases[i].want);
+    }
+    arena_free(a);
+}
+
+/* A plainer reading of the line the operator writes, to compare with on every short string:
+ * Java's readLine(), split("#", 2)[0].trim(), split(": ", 2), trim() as a reader would port
+ * them one call at a time. True when Flink 1.x sets exactly option 'k' from the first line
+ * and Flink 2.x reads the key as 'k' (no '.' at its end). */
+static bool reference_one_option(const char *k, size_t kl, const char *v, size_t vl)
+{
+    char text[32], line[32];
+    size_t tl = 0;
+    memcpy(text, k, kl);
+    tl = kl;
+    memcpy(text + tl, ": ", 2);
+    tl += 2;
+    memcpy(text + tl, v, vl);
+    tl += vl;
+    int options = 0;
+    bool first_is_k = false;
+    size_t pos = 0;
+    for (int no = 0; pos <= tl; no++) {
+        size_t ll = 0;
+        while (pos < tl && text[pos] != '\n' && text[pos] != '\r')
+            line[ll++] = text[pos++];
+        if (pos < tl && text[pos] == '\r' && pos + 1 < tl && text[pos + 1] == '\n')
+            pos++;
+        pos++;
+        for (size_t i = 0; i < ll; i++)
+            if (line[i] == '#')
+                ll = i; /* the first '#' ends the loop: ll shrinks to it */
+        size_t b = 0;
+        while (b < ll && (unsigned char)line[b] <= ' ')
+            b++;
+        while (ll > b && (unsigned char)line[ll - 1] <= ' ')
+            ll--;
+        size_t sep = b;
+        while (sep + 1 < ll && !(line[sep] == ':' && line[sep + 1] == ' '))
+            sep++;
+        if (sep + 1 >= ll)
+            continue; /* no ": " */
+        size_t ke = sep, vb = sep + 2;
+        while (ke > b && (unsigned char)line[ke - 1] <= ' ')
+            ke--;
+        while (vb < ll && (unsigned char)line[vb] <= ' ')
+            vb++;
+        if (ke == b || vb == ll)
+            continue; /* an empty key or value */
+        if (options++ == 0)
+            first_is_k = no == 0 && ke - b == kl && memcmp(line + b, k, kl) == 0;
+    }
+    return options == 1 && first_is_k && !(kl > 0 && k[kl - 1] == '.');
+}
+
+static void test_flink_conf_entry_exhaustive(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {'a', '.', ' ', '#', ':', '\n', '\r', '\x01'};
+    enum { N = sizeof alphabet, MAXLEN = 3 };
+    char strs[1 + N + N * N + N * N * N][MAXLEN + 1];
+    size_t lens[sizeof strs / sizeof strs[0]], count = 0;
+    for (size_t len = 0; len <= MAXLEN; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= N;
+        for (size_t x = 0; x < total; x++, count++) {
+            size_t y = x;
+            for (size_t i = 0; i < len; i++, y /= N)
+                strs[count][i] = alphabet[y % N];
+            lens[count] = len;
+        }
+    }
+    arena *a = arena_new(1 << 16);
+    for (size_t i = 0; i < count; i++) {
+        for (size_t j = 0; j < count; j++) {
+            const char *why;
+            arena_reset(a);
+            assert_int_equal(k8s_flink_conf_entry_check(a, strs[i], lens[i], strs[j], lens[j], &why), 0);
+            if ((why == NULL) != reference_one_option(strs[i], lens[i], strs[j], lens[j]))
+                fail_msg("key '%.*s' value '%.*s': %s", (int)lens[i], strs[i], (int)lens[j],
+                         strs[j], why ? why : "accepted, the reference refuses it");
+        }
+    }
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +827,12 @@ int main(void)
         cmocka_unit_test(test_jsonpatch_diff_table),
         cmocka_unit_test(test_jsonpatch_large_objects),
         cmocka_unit_test(test_jsonpatch_deep_change),
+        cmocka_unit_test(test_flink_path_table),
+        cmocka_unit_test(test_flink_path_exhaustive),
+        cmocka_unit_test(test_java_upper_table),
+        cmocka_unit_test(test_flink_conf_entry_table),
+        cmocka_unit_test(test_flink_conf_entry_exhaustive),
+        cmocka_unit_test(test_flink_conf_value_check),
     };
     return cmocka_run_group_tests_name("k8s", tests, NULL, NULL);
 }

@@ -393,7 +393,7 @@ static const struct {
     {"{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"image\":\"nginx\"}]}}},\"metadata\":{\"labels\":{\"team\":\"a\"}}}",
      "team-a", "bob", "", 0, false, false, false, {"fail audit audit-images"}},
     {"{\"spec\":{},\"metadata\":{\"labels\":{\"team\":\"a\",\"broken\":\"yes\"}}}", "team-a", "bob", "", 0,
-     false, false, true, {"error deny broken-fail", "error warn broken-ignore"}},
+     false, false, true, {"error deny broken-fail", "error deny broken-fail", "error warn broken-ignore"}},
     {"{\"spec\":{\"replicas\":1},\"metadata\":{\"labels\":{\"team\":\"a\"}}}", "team-a", "bob", "status", 1,
      false, false, true, {"fail deny status-only"}},
     {"{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":{\"team\":\"a\",\"config\":\"check\"}}}",
@@ -595,6 +595,39 @@ static void test_engine_mutate_large_map(void **state)
     arena_free(a);
 }
 
+/* A resource rule's own objectSelector: it narrows that rule's kinds only, and the policy's
+ * objectSelector still applies to all of them. */
+static void test_engine_rule_selector(void **state)
+{
+    (void)state;
+    static const struct { const char *kind, *labels; bool want; } cases[] = {
+        {"Deployment", "{\"perkind\":\"yes\"}", true},
+        {"Deployment", "{\"perkind\":\"yes\",\"exempt\":\"\"}", false},
+        {"StatefulSet", "{\"perkind\":\"yes\",\"exempt\":\"\"}", true},
+        {"StatefulSet", "{\"exempt\":\"\"}", false}, /* the policy's own selector */
+        {"DaemonSet", "{\"perkind\":\"yes\"}", false},
+    };
+    size_t n;
+    const policy *items = policy_set_items(engine_set, &n);
+    const policy *p = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(items[i].name, "per-kind-exemption") == 0)
+            p = &items[i];
+    assert_non_null(p);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[200];
+        snprintf(json, sizeof json, "{\"metadata\":{\"labels\":%s}}", cases[i].labels);
+        cJSON *obj = cJSON_Parse(json);
+        policy_request r;
+        make_request(&r, obj, "team-a", "bob", "", 0, NULL);
+        r.kind = cases[i].kind;
+        if (policy_matches(p, &r) != cases[i].want)
+            fail_msg("case %zu: %s %s matches %d", i, cases[i].kind, cases[i].labels,
+                     !cases[i].want);
+        cJSON_Delete(obj);
+    }
+}
+
 static int load_engine_set(void **state)
 {
     (void)state;
@@ -633,6 +666,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
+                                        free_engine_set),
+        cmocka_unit_test_setup_teardown(test_engine_rule_selector, load_engine_set,
                                         free_engine_set),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

@@ -198,6 +198,14 @@ int k8s_flink_conf_entry_check(arena *a, const char *key, size_t klen, const cha
     return *why != NULL ? 0 : -1;
 }
 
+bool k8s_flink_conf_is_blank(const char *val, size_t vlen)
+{
+    for (size_t i = 0; i < vlen; i++)
+        if ((unsigned char)val[i] > 0x20 || val[i] == '\n' || val[i] == '\r')
+            return false;
+    return true;
+}
+
 int k8s_flink_conf_value_check(arena *a, const char *what, const char *val, size_t vlen,
                                const char **why)
 {

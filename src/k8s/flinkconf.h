@@ -20,6 +20,7 @@
 #ifndef SG_K8S_FLINKCONF_H
 #define SG_K8S_FLINKCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../util/arena.h"
@@ -32,6 +33,13 @@
  * Returns 0, or -1 when 'a' is out of memory. */
 int k8s_flink_conf_entry_check(arena *a, const char *key, size_t klen, const char *val,
                                size_t vlen, const char **why);
+
+/* Returns true when Flink 1.x and 2.x both read the value 'val' ('vlen' bytes) as blank: every
+ * character is <= U+0020 and none is a line break. Flink 1.x skips such a line (a deprecated
+ * key or the default then applies), Flink 2.x reads a blank string, which no option that the
+ * policies read accepts (a path, an enum or a size fails the start). flinkConfig() leaves
+ * such an entry out, as Flink 1.x does, so the key it falls back to is the one judged. */
+bool k8s_flink_conf_is_blank(const char *val, size_t vlen);
 
 /* Checks a value the operator writes under a key of its own for Flink 1.x: 'what' names it
  * ("spec.job.args", written as $internal.application.program-args). Sets '*why' to NULL when

@@ -308,11 +308,16 @@ static expr_value flat_config(const expr_call *c, const cJSON *obj)
         /* An entry that some Flink version reads as another option, or as several, would
          * let a policy judge a configuration Flink does not run: the whole map is refused. */
         const char *why;
-        if (k8s_flink_conf_entry_check(c->a, f.v[i].key, strlen(f.v[i].key), f.v[i].val,
-                                       strlen(f.v[i].val), &why) != 0)
+        size_t vl = strlen(f.v[i].val);
+        bool blank = k8s_flink_conf_is_blank(f.v[i].val, vl);
+        /* A blank value is left out, as Flink 1.x does; its key must still be one option. */
+        if (k8s_flink_conf_entry_check(c->a, f.v[i].key, strlen(f.v[i].key),
+                                       blank ? "x" : f.v[i].val, blank ? 1 : vl, &why) != 0)
             return expr_error_new(c->a, "expr.limit", c->span, "%s", oom);
         if (why != NULL)
             return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+        if (blank)
+            continue;
         m->kv[2 * m->n] = str_value(f.v[i].key);
         m->kv[2 * m->n + 1] = str_value(f.v[i].val);
         m->n++;

@@ -675,8 +675,13 @@ server *server_start(const server_config *cfg, diag_list *dl)
      * epoll timeout (a spinning worker) stay for good. Without TURBO the close runs
      * gnutls_bye(), which moves the TLS state on, and the connection is freed. TURBO saves one
      * epoll_ctl() and one fcntl() per accepted connection and a shutdown() per closed one,
-     * nothing per request (docs/server.md, "No MHD_USE_TURBO"). */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
+     * nothing per request (docs/server.md, "No MHD_USE_TURBO").
+     * poll(), not epoll: 0.9.75's epoll loop keeps a connection on its ready list until
+     * libmicrohttpd's own recv returns EAGAIN, which a TLS handshake (GnuTLS reads the socket
+     * itself) never does: a client that sends half a ClientHello kept a worker spinning until
+     * the head deadline. poll() asks the kernel each turn (docs/server.md, "poll(), not
+     * epoll"). */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
     unsigned pool = cfg->threads > 1 ? cfg->threads : 0;

@@ -14,6 +14,8 @@ SLOW (environment, default 1) stretches every wait, for a server under valgrind.
                             --idle-timeout): a trickled ClientHello, trickled headers on a new
                             and on a kept-alive connection are cut after about T seconds; an
                             idle kept-alive connection is not.
+  spin PORT CA PID N T      N connections that send half a ClientHello and wait, against
+                            --header-timeout T: while they wait (before T), the server sleeps.
   framing PORT CA           different Content-Length headers, Content-Length with
                             Transfer-Encoding, and unsupported codings are refused, with the
                             connection closed.
@@ -182,6 +184,28 @@ def mode_stall(port, ca, pid, n, hold):
     used = (cpu_ticks(pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
     check("the idle server uses no CPU after the stalled handshakes",
           used < 0.2, f"{used:.0%} of a CPU")
+
+
+def mode_spin(port, ca, pid, n, t):
+    # A handshake that waits for the rest of its ClientHello must leave its worker asleep
+    # until bytes come: with libmicrohttpd's epoll loop it stayed marked ready, and each of
+    # the two workers ran at 100% for as long as the connection lived.
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(PARTIAL_HELLO)
+        socks.append(s)
+    time.sleep(0.3)
+    t0, c0 = time.monotonic(), cpu_ticks(pid)
+    time.sleep(max(0.5, t - 1.0))
+    used = (cpu_ticks(pid) - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+    check(f"{n} half-finished handshakes leave the workers asleep", used < 0.2,
+          f"{used:.0%} of a CPU")
+    secs = healthz_seconds(port, ca)
+    check("/healthz answers at once beside them", secs is not None and secs < 2 * SLOW,
+          f"took {secs}")
+    for s in socks:
+        s.close()
 
 
 def mode_head(port, ca, t):
@@ -370,6 +394,8 @@ def main():
         mode_stall(port, ca, int(args[0]), int(args[1]), float(args[2]))
     elif mode == "head":
         mode_head(port, ca, float(args[0]))
+    elif mode == "spin":
+        mode_spin(port, ca, int(args[0]), int(args[1]), float(args[2]))
     elif mode == "framing":
         mode_framing(port, ca)
     elif mode == "drain":

@@ -46,6 +46,7 @@ stop_server stall
 
 # 2. Slow request heads and 3. ambiguous framing, with a long idle timeout.
 start_server head --allow-empty-policies --threads 2 --idle-timeout 120 --header-timeout 2 || exit 1
+py "half-finished handshakes do not make the workers spin" spin "$PORT" "$CA" "$PID" 10 2
 py "request heads have a deadline (--header-timeout)" head "$PORT" "$CA" 2
 py "ambiguous framing headers are refused" framing "$PORT" "$CA"
 check "a cut head is logged" \

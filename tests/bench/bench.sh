@@ -50,9 +50,12 @@ mkdir -p "$TMP/policies"
 
 # start_sg BIN LOG: serves on a free port; sets STARTED_PORT and STARTED_PID
 start_sg() {
+    local empty=()
+    # the empty policy directory is served on purpose (builds before it refuse nothing)
+    if "$1" serve --help 2>&1 | grep -q -- --allow-empty-policies; then empty=(--allow-empty-policies); fi
     STARTED_PORT=$(free_port)
     "$1" serve --listen "127.0.0.1:$STARTED_PORT" --tls-cert "$TMP/certs/tls.crt" \
-        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" --allow-empty-policies --threads "$THREADS" \
+        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "${empty[@]}" --threads "$THREADS" \
         --log-level warn 2>"$2" &
     STARTED_PID=$!
     wait_port "$STARTED_PORT"

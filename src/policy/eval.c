@@ -322,6 +322,10 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
     int rc;
     policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
+    /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
+     * (a replace or remove of a map they read), so the next operation evaluates them again,
+     * on the patched object. */
+    memset(rn->state, 0, rn->p->n_vars + 1);
     if (op->op != PATCH_REMOVE && val == NULL)
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
     else

@@ -521,6 +521,14 @@ static void test_engine_mutate(void **state)
     assert_non_null(chain);
     assert_non_null(strstr(chain, "\"first\":1,\"second\":2"));
     free(chain);
+    /* a rule's variables after one of its operations replaced what they read: evaluated
+     * again on the patched object (they pointed into the freed map: a use after free) */
+    char *vars = mutate_once("{\"metadata\":{\"labels\":{\"varpatch\":\"yes\",\"managed-by\":\"x\"}},"
+                             "\"spec\":{\"paused\":false,\"template\":{\"s\":\"a\"}}}", &o, a);
+    assert_int_equal(o.n_findings, 0);
+    assert_non_null(vars);
+    assert_non_null(strstr(vars, "\"template\":{\"s\":\"ab\"},\"first\":1,\"seen\":\"ab\""));
+    free(vars);
     /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
     assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
                             "\"spec\":{\"paused\":false}}", &o, a));

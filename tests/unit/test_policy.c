@@ -532,9 +532,10 @@ static void test_engine_mutate(void **state)
     /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
     assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
                             "\"spec\":{\"paused\":false}}", &o, a));
-    assert_int_equal(o.n_findings, 2);
+    assert_int_equal(o.n_findings, 3);
     assert_non_null(strstr(o.findings[0].message, "forEach gives string, not a list"));
     assert_non_null(strstr(o.findings[1].message, "pathExpression: not a JSON Pointer"));
+    assert_non_null(strstr(o.findings[2].message, "pathExpression: the path holds a NUL"));
     arena_free(a);
 }
 

@@ -395,6 +395,15 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
             diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
             goto err;
         }
+        /* go-yaml (kubectl, kube-apiserver) merges the mapping of a plain '<<' key into this
+         * one, overriding or not by the order of the keys; read as a key of its own it would
+         * hide those options from every policy. */
+        if (!k->quoted && strcmp(k->str, "<<") == 0) {
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at,
+                     "a YAML merge key ('<<') is not supported: kubectl merges its mapping in, "
+                     "so the object would not be the one checked; write the keys out");
+            goto err;
+        }
         if (key_seen(ix, out, k->str)) {
             diag_add(dl, DIAG_ERROR, "input.yaml", &at, "key '%.100s' is given twice", k->str);
             goto err;

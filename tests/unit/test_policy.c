@@ -69,6 +69,7 @@ static const struct { const char *yaml, *json; } scalars[] = {
     {"plain", "\"plain\""},
     {"a: \"\\\\0 and \\\\u0000\"", "{\"a\":\"\\\\0 and \\\\u0000\"}"}, /* escaped backslashes, no NUL */
     {"a: '\\0'", "{\"a\":\"\\\\0\"}"}, /* single quotes do not escape */
+    {"'<<': {x: 1}", "{\"<<\":{\"x\":1}}"}, /* quoted: a key like any other, for go-yaml too */
 };
 
 static void test_scalar_resolution(void **state)
@@ -99,6 +100,9 @@ static const struct { const char *yaml, *want; } bad[] = {
     {"{\"a\": \"\\u0000/tmp/cp\"}", "!input.yaml"}, /* JSON input */
     {"\"k\\0ey\": 1", "!input.yaml"},                  /* in a key */
     {"a: [\"ok\", \"x\\0\"]", "!input.yaml"},
+    /* a merge key: kubectl (go-yaml) merges the mapping in, so the object is another one */
+    {"cfg:\n  <<: {ha.type: kubernetes, ha.dir: /tmp/ha}", "!input.yaml"},
+    {"base: &b {x: 1}\ncfg:\n  y: 2\n  <<: [*b]", "!input.yaml"},
 };
 
 static void test_bad_yaml(void **state)

@@ -70,6 +70,7 @@ static const struct { const char *yaml, *json; } scalars[] = {
     {"a: \"\\\\0 and \\\\u0000\"", "{\"a\":\"\\\\0 and \\\\u0000\"}"}, /* escaped backslashes, no NUL */
     {"a: '\\0'", "{\"a\":\"\\\\0\"}"}, /* single quotes do not escape */
     {"'<<': {x: 1}", "{\"<<\":{\"x\":1}}"}, /* quoted: a key like any other, for go-yaml too */
+    {"a: !!str 123\nb: !!map {c: !!seq [true]}", "{\"a\":\"123\",\"b\":{\"c\":[true]}}"},
 };
 
 static void test_scalar_resolution(void **state)
@@ -103,6 +104,11 @@ static const struct { const char *yaml, *want; } bad[] = {
     /* a merge key: kubectl (go-yaml) merges the mapping in, so the object is another one */
     {"cfg:\n  <<: {ha.type: kubernetes, ha.dir: /tmp/ha}", "!input.yaml"},
     {"base: &b {x: 1}\ncfg:\n  y: 2\n  <<: [*b]", "!input.yaml"},
+    /* tags kubectl reads otherwise: base64-decoded, octal, a set */
+    {"dir: !!binary ZmlsZTovLy90bXAvaGE=", "!input.yaml"},
+    {"n: !!int 010", "!input.yaml"},
+    {"s: !!set {a, b}", "!input.yaml"},
+    {"s: !custom x", "!input.yaml"},
 };
 
 static void test_bad_yaml(void **state)

@@ -307,10 +307,17 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const char *path = op->path;
     if (op->path_expr != NULL) {
         expr_value pv = expr_eval(op->path_expr, &rn->env, rn->a);
-        if (pv.kind != EXPR_STRING || pv.len == 0 || pv.v.s[0] != '/') {
+        /* A NUL would cut the path short (it is a C string from here on): the patch would
+         * land on another member. */
+        bool nul = pv.kind == EXPR_STRING && memchr(pv.v.s, '\0', pv.len) != NULL;
+        if (pv.kind != EXPR_STRING || pv.len == 0 || pv.v.s[0] != '/' || nul) {
             expr_value e = pv.kind == EXPR_ERROR ? pv
-                           : expr_error_new(rn->a, "expr.type", (expr_span){0, 0},
-                                            "not a JSON Pointer (a string starting with '/')");
+                           : nul ? expr_error_new(rn->a, "expr.json", (expr_span){0, 0},
+                                                  "the path holds a NUL character, which would "
+                                                  "cut it short; refused")
+                                 : expr_error_new(rn->a, "expr.type", (expr_span){0, 0},
+                                                  "not a JSON Pointer (a string starting with "
+                                                  "'/')");
             return eval_error(f, p, "pathExpression", &e, &m->at);
         }
         path = arena_strndup(rn->a, pv.v.s, pv.len);
@@ -322,6 +329,10 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
     int rc;
     policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
+    /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
+     * (a replace or remove of a map they read), so the next operation evaluates them again,
+     * on the patched object. */
+    memset(rn->state, 0, rn->p->n_vars + 1);
     if (op->op != PATCH_REMOVE && val == NULL)
         rc = eval_error(f, p, "valueExpression", &err, &m->at);
     else

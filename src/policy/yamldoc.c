@@ -105,8 +105,26 @@ static int attach(loader *ld, ynode *n)
     return 0;
 }
 
+/* An explicit tag: go-yaml (kubectl) gives it a meaning this reader does not ('!!binary' is
+ * base64-decoded, '!!int 010' is 8), so the object applied would not be the one checked.
+ * Only the tags that change nothing here are read: '!!str' (a string, as a quoted scalar),
+ * '!!map' and '!!seq'. Returns 0, or -1 with the error. */
+static int check_tag(loader *ld, const yaml_event_t *ev, const yaml_char_t *tag, const char *ok)
+{
+    if (tag == NULL || strcmp((const char *)tag, ok) == 0)
+        return 0;
+    err_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "input.yaml",
+           "the YAML tag '%.100s' is not supported: kubectl would read the value differently; "
+           "write it without the tag",
+           (const char *)tag);
+    return -1;
+}
+
 static int open_container(loader *ld, enum ynode_kind kind, const yaml_event_t *ev)
 {
+    if (check_tag(ld, ev, kind == YNODE_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag,
+                  kind == YNODE_MAP ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0)
+        return -1;
     if (ld->depth >= YAML_MAX_DEPTH) {
         err_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "input.limit",
                "nesting deeper than %s levels", "100");
@@ -143,8 +161,10 @@ static int on_scalar(loader *ld, const yaml_event_t *ev)
     ynode *n = new_node(ld, YNODE_SCALAR, &ev->start_mark);
     if (n == NULL)
         return -1;
+    if (check_tag(ld, ev, ev->data.scalar.tag, YAML_STR_TAG) != 0)
+        return -1;
     yaml_scalar_style_t st = ev->data.scalar.style;
-    n->quoted = st != YAML_PLAIN_SCALAR_STYLE;
+    n->quoted = st != YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.tag != NULL;
     n->block = st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
     if (n->block) { /* the text starts on the line after the | or >, at its indentation */
         size_t i = ev->start_mark.index;
@@ -393,6 +413,15 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
         srcpos at = {.file = file, .line = k->line, .col = k->col};
         if (k->kind != YNODE_SCALAR) {
             diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
+            goto err;
+        }
+        /* go-yaml (kubectl, kube-apiserver) merges the mapping of a plain '<<' key into this
+         * one, overriding or not by the order of the keys; read as a key of its own it would
+         * hide those options from every policy. */
+        if (!k->quoted && strcmp(k->str, "<<") == 0) {
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at,
+                     "a YAML merge key ('<<') is not supported: kubectl merges its mapping in, "
+                     "so the object would not be the one checked; write the keys out");
             goto err;
         }
         if (key_seen(ix, out, k->str)) {

@@ -69,6 +69,8 @@ static const struct { const char *yaml, *json; } scalars[] = {
     {"plain", "\"plain\""},
     {"a: \"\\\\0 and \\\\u0000\"", "{\"a\":\"\\\\0 and \\\\u0000\"}"}, /* escaped backslashes, no NUL */
     {"a: '\\0'", "{\"a\":\"\\\\0\"}"}, /* single quotes do not escape */
+    {"'<<': {x: 1}", "{\"<<\":{\"x\":1}}"}, /* quoted: a key like any other, for go-yaml too */
+    {"a: !!str 123\nb: !!map {c: !!seq [true]}", "{\"a\":\"123\",\"b\":{\"c\":[true]}}"},
 };
 
 static void test_scalar_resolution(void **state)
@@ -99,6 +101,14 @@ static const struct { const char *yaml, *want; } bad[] = {
     {"{\"a\": \"\\u0000/tmp/cp\"}", "!input.yaml"}, /* JSON input */
     {"\"k\\0ey\": 1", "!input.yaml"},                  /* in a key */
     {"a: [\"ok\", \"x\\0\"]", "!input.yaml"},
+    /* a merge key: kubectl (go-yaml) merges the mapping in, so the object is another one */
+    {"cfg:\n  <<: {ha.type: kubernetes, ha.dir: /tmp/ha}", "!input.yaml"},
+    {"base: &b {x: 1}\ncfg:\n  y: 2\n  <<: [*b]", "!input.yaml"},
+    /* tags kubectl reads otherwise: base64-decoded, octal, a set */
+    {"dir: !!binary ZmlsZTovLy90bXAvaGE=", "!input.yaml"},
+    {"n: !!int 010", "!input.yaml"},
+    {"s: !!set {a, b}", "!input.yaml"},
+    {"s: !custom x", "!input.yaml"},
 };
 
 static void test_bad_yaml(void **state)
@@ -521,12 +531,21 @@ static void test_engine_mutate(void **state)
     assert_non_null(chain);
     assert_non_null(strstr(chain, "\"first\":1,\"second\":2"));
     free(chain);
+    /* a rule's variables after one of its operations replaced what they read: evaluated
+     * again on the patched object (they pointed into the freed map: a use after free) */
+    char *vars = mutate_once("{\"metadata\":{\"labels\":{\"varpatch\":\"yes\",\"managed-by\":\"x\"}},"
+                             "\"spec\":{\"paused\":false,\"template\":{\"s\":\"a\"}}}", &o, a);
+    assert_int_equal(o.n_findings, 0);
+    assert_non_null(vars);
+    assert_non_null(strstr(vars, "\"template\":{\"s\":\"ab\"},\"first\":1,\"seen\":\"ab\""));
+    free(vars);
     /* forEach over a non-list, and a computed path that is not a JSON Pointer: errors */
     assert_null(mutate_once("{\"metadata\":{\"name\":\"w\",\"labels\":{\"foreach\":\"broken\",\"managed-by\":\"x\"}},"
                             "\"spec\":{\"paused\":false}}", &o, a));
-    assert_int_equal(o.n_findings, 2);
+    assert_int_equal(o.n_findings, 3);
     assert_non_null(strstr(o.findings[0].message, "forEach gives string, not a list"));
     assert_non_null(strstr(o.findings[1].message, "pathExpression: not a JSON Pointer"));
+    assert_non_null(strstr(o.findings[2].message, "pathExpression: the path holds a NUL"));
     arena_free(a);
 }
 

@@ -303,8 +303,18 @@ static expr_value flat_config(const expr_call *c, const cJSON *obj)
     qsort(f.v, f.n, sizeof *f.v, opt_cmp);
     m->n = 0;
     for (size_t i = 0; i < f.n; i++) {
-        if (i + 1 < f.n && strcmp(f.v[i].key, f.v[i + 1].key) == 0)
-            continue; /* a later one of the same key follows */
+        if (i + 1 < f.n && strcmp(f.v[i].key, f.v[i + 1].key) == 0) {
+            /* The same option nested and flat ({"a": {"b": x}} beside "a.b": y): which one
+             * the operator keeps depends on the order its flattening meets them in (the file
+             * order, or kube-apiserver's sorted keys), so two different values are refused. */
+            if (strcmp(f.v[i].val, f.v[i + 1].val) != 0)
+                return expr_error_new(c->a, "expr.flink_config", c->span,
+                                      "flinkConfiguration sets option \"%.60s\" twice (nested and "
+                                      "flat) with different values, so the policies cannot tell "
+                                      "which one Flink runs with",
+                                      f.v[i].key);
+            continue; /* the same value again */
+        }
         /* An entry that some Flink version reads as another option, or as several, would
          * let a policy judge a configuration Flink does not run: the whole map is refused. */
         const char *why;

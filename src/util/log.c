@@ -92,6 +92,21 @@ static bool is_bare(const char *s)
     return true;
 }
 
+/* The C1 controls (U+0080..U+009F, NEL among them) and U+2028/U+2029: a log reader that
+ * splits lines the Unicode way would start a new line there, so they are escaped too. */
+static bool is_unicode_break(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    return (n == 2 && u[0] == 0xC2 && u[1] <= 0x9F) ||
+           (n == 3 && u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9));
+}
+
+static unsigned unicode_break_cp(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    return n == 2 ? u[1] : 0x2000u | (u[2] - 0x80u);
+}
+
 /* Writes 's' quoted and escaped. Valid UTF-8 is copied; a byte that is not becomes \xNN in
  * logfmt and U+FFFD in JSON. A value cut by the line cap is still closed with its quote. */
 static void put_string(line *l, const char *s, bool json)
@@ -114,9 +129,10 @@ static void put_string(line *l, const char *s, bool json)
             esc[0] = '\\';
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
             put(l, esc, 2);
-        } else if (c < ' ' || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
+        } else if (c < ' ' || c == 0x7f || is_unicode_break(s + i, n)) {
+            snprintf(esc, sizeof esc, "\\u%04x", n > 1 ? unicode_break_cp(s + i, n) : c);
             put(l, esc, 6);
+            n = n ? n : 1;
         } else if (n == 0) {
             if (json) {
                 put(l, "\\ufffd", 6);

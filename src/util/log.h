@@ -6,7 +6,8 @@
  * Every string value is escaped by the writer, so text from a request (a namespace holding
  * "\n", a quote or an '=') can never start a second line or a second pair. In logfmt a value
  * is bare only when it is plain printable ASCII without space, '"', '=' or '\'; otherwise it is
- * quoted with \", \\, \n, \r, \t, \u00XX (other controls) and \xNN (bytes that are not UTF-8).
+ * quoted with \", \\, \n, \r, \t, \uXXXX (other controls, C1 controls such as NEL, U+2028 and
+ * U+2029) and \xNN (bytes that are not UTF-8).
  * In JSON strings stay strings (a namespace "123" too), integers and decimals are numbers and
  * booleans are booleans; bytes that are not UTF-8 become U+FFFD, so every line parses.
  * Each line is written with one write(2), so lines from different threads never interleave;

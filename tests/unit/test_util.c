@@ -190,6 +190,10 @@ static const struct {
     {"x\x01y\x7f", "v=\"x\\u0001y\\u007f\"", "\"v\":\"x\\u0001y\\u007f\""},
     {"caf\xc3\xa9", "v=\"caf\xc3\xa9\"", "\"v\":\"caf\xc3\xa9\""},
     {"bad\xff\xc0\xafx", "v=\"bad\\xff\\xc0\\xafx\"", "\"v\":\"bad\\ufffd\\ufffd\\ufffdx\""},
+    /* NEL, U+2028, U+2029: line breaks to a Unicode-aware reader */
+    {"a\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9", "v=\"a\\u0085b\\u2028c\\u2029\"",
+     "\"v\":\"a\\u0085b\\u2028c\\u2029\""},
+    {"\xc2\xa0\xe2\x80\xa7", "v=\"\xc2\xa0\xe2\x80\xa7\"", "\"v\":\"\xc2\xa0\xe2\x80\xa7\""},
     {"123", "v=123", "\"v\":\"123\""}, /* a namespace named 123 stays a string in JSON */
     {"true", "v=true", "\"v\":\"true\""},
 };

@@ -192,14 +192,16 @@ fuzz-review: deps
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_review
 	@mkdir -p tests/fuzz/review-corpus
-	build/fuzz/fuzz_review $(FUZZ_RUN) -max_len=32768 tests/fuzz/review-corpus tests/fuzz/review-seeds
+	build/fuzz/fuzz_review $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
+	    tests/fuzz/review-corpus tests/fuzz/review-seeds
 
 # streamguard check on hostile manifest files.
 fuzz-check: deps
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_check
 	@mkdir -p tests/fuzz/check-corpus
-	build/fuzz/fuzz_check $(FUZZ_RUN) -max_len=32768 tests/fuzz/check-corpus tests/fuzz/check-seeds
+	build/fuzz/fuzz_check $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
+	    tests/fuzz/check-corpus tests/fuzz/check-seeds
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

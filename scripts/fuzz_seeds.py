@@ -9,12 +9,15 @@ REFERENCE_DIR/examples/) wrapped as kube-apiserver would send it: a v1 CREATE, a
 third one a v1beta1 UPDATE with itself as oldObject, so that each shipped policy sees its good
 and bad objects through both endpoints.
 tests/fuzz/check-seeds/: the example manifest files themselves.
+tests/fuzz/admission.dict: the libFuzzer dictionary of both targets: JSON and YAML syntax, the
+review's fields, and the names and values the shipped policies read (from policies/*.yaml).
 Inputs larger than 24 KiB are left out (the fuzzers' -max_len is 32 KiB); identical contents
 are kept once. Run from the repository root; the files are named after their sources.
 """
 import hashlib
 import json
 import os
+import re
 import sys
 
 import yaml
@@ -106,6 +109,34 @@ def main():
         with open(p, "rb") as f:
             write(label(p), f.read())
     print("check-seeds: %d files" % len(seen))
+    dictionary()
+
+
+SYNTAX = ['{', '}', '[', ']', ':', ',', '"', '""', 'null', 'true', 'false', '-1', '0', '1e999',
+          '"\\u0000"', '"\\ud800"', '\n- ', ': ', '\n---\n', '&a ', '*a', '<<: *a', '!!str ', '|\n',
+          '>-\n', '? ', '%YAML 1.2\n', '"apiVersion"', '"kind"', '"AdmissionReview"',
+          '"admission.k8s.io/v1"', '"admission.k8s.io/v1beta1"', '"request"', '"uid"',
+          '"operation"', '"CREATE"', '"UPDATE"', '"DELETE"', '"CONNECT"', '"object"',
+          '"oldObject"', '"userInfo"', '"username"', '"groups"', '"dryRun"', '"options"',
+          '"resource"', '"requestKind"', '"subResource"', '"name"', '"namespace"', '"group"',
+          '"version"', '"metadata"', '"spec"', 'List', 'items', 'apiVersion', 'kind',
+          'flink.apache.org/v1beta1', 'k8ssandra.io/v1alpha1', 'cassandra.datastax.com/v1beta1',
+          's3://b/p', 'file:///flink-data/ha', 'hdfs://nn/p', '2048m', '1g', '1Gi', '512M', '0.5',
+          '100m', 'last-state', 'REACTIVE', 'kubernetes', 'ReadWriteOnce', 'hostPath', 'emptyDir']
+
+
+def dictionary():
+    words = set()
+    for p in sorted(files(os.path.join(ROOT, "policies"), (".yaml", ".yml"))):
+        with open(p) as f:
+            t = f.read()
+        words.update(re.findall(r"'([A-Za-z0-9_./:-]{2,48})'", t))
+        words.update(re.findall(r"\.\??([A-Za-z_][A-Za-z0-9_]{1,40})", t))
+    with open(os.path.join(ROOT, "tests", "fuzz", "admission.dict"), "w") as f:
+        f.write("# libFuzzer dictionary of fuzz-review and fuzz-check (scripts/fuzz_seeds.py)\n")
+        for w in SYNTAX + sorted(words - set(SYNTAX)):
+            f.write('"%s"\n' % w.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\x0A"))
+    print("admission.dict: %d entries" % (len(SYNTAX) + len(words - set(SYNTAX))))
 
 
 if __name__ == "__main__":

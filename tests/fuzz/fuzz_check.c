@@ -14,6 +14,7 @@
  *   webhook's patch gives the object check's patches give.
  * tests/unit/test_fuzz_corpus.c replays the seeds and corpus through sg_fuzz_check() in
  * make test. */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,11 @@
 int sg_fuzz_check(const uint8_t *data, size_t size);
 
 #define CHECK "fuzz_check"
+
+/* Documents compared with the webhook, and documents the webhook refused as invalid (not
+ * compared), over the process: the replay checks that the seeds are compared, so that a
+ * stricter decoder cannot silently turn the comparison off. */
+static size_t fuzz_check_compared, fuzz_check_refused;
 
 typedef struct check_state {
     check_report *json, *text;
@@ -97,15 +103,23 @@ static char *synth_review(const check_doc *d, const cJSON *object)
     char *group = strndup(d->api_version, glen);
     cJSON *root = cJSON_CreateObject(), *req = cJSON_AddObjectToObject(root, "request");
     cJSON *kind = cJSON_AddObjectToObject(req, "kind");
+    cJSON *res = cJSON_AddObjectToObject(req, "resource");
     cJSON *user = cJSON_AddObjectToObject(req, "userInfo");
-    char *text = NULL;
-    if (group != NULL && kind != NULL && user != NULL) {
+    char *plural = malloc(strlen(d->kind) + 2), *text = NULL;
+    if (group != NULL && kind != NULL && res != NULL && user != NULL && plural != NULL) {
+        size_t i = 0;
+        for (; d->kind[i]; i++) /* what the CRDs of the shipped kinds name their plural */
+            plural[i] = (char)tolower((unsigned char)d->kind[i]);
+        memcpy(plural + i, "s", 2);
         cJSON_AddStringToObject(root, "apiVersion", "admission.k8s.io/v1");
         cJSON_AddStringToObject(root, "kind", "AdmissionReview");
         cJSON_AddStringToObject(req, "uid", "streamguard-check");
         cJSON_AddStringToObject(kind, "group", group);
         cJSON_AddStringToObject(kind, "version", slash ? slash + 1 : d->api_version);
         cJSON_AddStringToObject(kind, "kind", d->kind);
+        cJSON_AddStringToObject(res, "group", group);
+        cJSON_AddStringToObject(res, "version", slash ? slash + 1 : d->api_version);
+        cJSON_AddStringToObject(res, "resource", plural);
         cJSON_AddStringToObject(req, "name", d->name);
         cJSON_AddStringToObject(req, "namespace", d->namespace_);
         cJSON_AddStringToObject(req, "operation", "CREATE");
@@ -115,6 +129,7 @@ static char *synth_review(const check_doc *d, const cJSON *object)
         text = cJSON_PrintUnformatted(root);
     }
     cJSON_Delete(root);
+    free(plural);
     free(group);
     return text;
 }
@@ -197,9 +212,12 @@ static int same_as_webhook(check_state *st, const check_doc *d, const policy_loo
     cJSON *warnings = cJSON_CreateArray();
     webhook(ADMISSION_MUTATE, d, d->json, lk, &m, warnings);
     if (m.status == 400 || warnings == NULL) {
+        fuzz_check_refused++;
         cJSON_Delete(warnings);
+        free(m.patch);
         return 0; /* not a request kube-apiserver would send: nothing to compare */
     }
+    fuzz_check_compared++;
     cJSON *mutated = NULL;
     const char *err = m.patch ? fuzz_patch_apply(d->json, m.patch, m.plen, &mutated) : NULL;
     if (err == NULL && mutated == NULL)

@@ -53,7 +53,8 @@ static int check_patch(enum admission_mode mode, const char *body, size_t len,
     }
     size_t plen;
     char *text = cJSON_IsString(patch) ? fuzz_base64(patch->valuestring, &plen) : NULL;
-    if (mode != ADMISSION_MUTATE || !cJSON_IsString(type) || strcmp(type->valuestring, "JSONPatch") != 0 || text == NULL) {
+    if (mode != ADMISSION_MUTATE || !cJSON_IsString(type) ||
+        strcmp(type->valuestring, "JSONPatch") != 0 || text == NULL) {
         free(text);
         rc = fuzz_fail(REVIEW, "a patch from /validate, without patchType JSONPatch, or not "
                                "in padded standard base64");
@@ -94,7 +95,8 @@ static int check_review(enum admission_mode mode, const char *body, size_t len,
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(status, "message");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(status, "code");
     int rc = 0;
-    if (!cJSON_IsString(uid) || !cJSON_IsString(ruid) || strcmp(uid->valuestring, ruid->valuestring))
+    if (!cJSON_IsString(uid) || !cJSON_IsString(ruid) ||
+        strcmp(uid->valuestring, ruid->valuestring) != 0)
         rc = fuzz_fail(REVIEW, "a 200 whose response.uid is not the request's uid");
     else if (!cJSON_IsString(api) || !cJSON_IsString(rapi) ||
              strcmp(api->valuestring, rapi->valuestring) != 0 || !cJSON_IsString(kind) ||

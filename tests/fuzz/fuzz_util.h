@@ -254,4 +254,156 @@ static char *fuzz_base64(const char *s, size_t *len)
     return (char *)out;
 }
 
+#ifndef SG_FUZZ_NO_MAIN
+/* ---- a JSON-aware mutator (libFuzzer only) ----
+ * Byte mutations of a review almost always break its JSON, so the decoder refuses it and the
+ * policies are never reached. When the input parses, this changes one node instead: a value
+ * from the tables below (the names and values the shipped policies look at), a deleted node,
+ * a copied subtree, an emptied container, or libFuzzer's own mutation of one string. One
+ * mutation in four stays a plain byte mutation, so that malformed JSON is still fuzzed. */
+#include <stdint.h>
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max);
+
+static const char *const fuzz_keys[] = {
+    "high-availability", "high-availability.type", "high-availability.storageDir",
+    "kubernetes.operator.job.upgrade.last-state.enabled", "scheduler-mode", "upgradeMode",
+    "mode", "job", "jobManager", "taskManager", "resource", "memory", "cpu", "podTemplate",
+    "spec", "containers", "name", "volumes", "volumeMounts", "persistentVolumeClaim",
+    "claimName", "mountPath", "hostPath", "emptyDir", "stargate", "heapSize", "cassandra",
+    "datacenters", "config", "jvmOptions", "heap_max_size", "max_heap_size", "jvm-options",
+    "env", "value", "valueFrom", "secretKeyRef", "args", "password", "flinkConfiguration",
+    "state.checkpoints.dir", "state.savepoints.dir", "metrics.reporters",
+    "restart-strategy.type", "resources", "limits", "requests", "accessModes", "flinkVersion",
+    "operation", "uid", "kind", "apiVersion", "namespace", "object", "oldObject", "dryRun",
+    "userInfo", "username", "groups", "metadata", "labels", "annotations", "racks", "size",
+};
+
+static const char *const fuzz_strings[] = {
+    "REACTIVE", "reactive", "standalone", "native", "last-state", "stateless", "savepoint",
+    "kubernetes", "zookeeper", "NONE", "none", "file:///flink-data/ha", "file:///opt/flink",
+    "s3://bucket/ha", "hdfs://nn/x", "2048m", "1g", "1024 mb", "512M", "1Gi", "0.5", "100m",
+    "16", "65Gi", "ReadWriteMany", "ReadWriteOnce", "flink-main-container", "hunter2", "",
+    "v1_17", "CREATE", "UPDATE", "DELETE", "CONNECT", "FlinkDeployment", "K8ssandraCluster",
+    "CassandraDatacenter", "FlinkSessionJob", "flink.apache.org/v1beta1", "k8ssandra.io/v1alpha1",
+    "cassandra.datastax.com/v1beta1", "admission.k8s.io/v1", "admission.k8s.io/v1beta1", "a/b~c",
+    "-Xmx4G", "--password=x", "${SECRET}", "true", "1e3", "\xff\xfe",
+};
+
+static uint64_t fuzz_rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+typedef struct fuzz_node {
+    cJSON *node, *parent;
+} fuzz_node;
+
+/* Lists the nodes under 'n' (pre-order, at most 'cap'). */
+static void fuzz_nodes(cJSON *n, cJSON *parent, fuzz_node *out, size_t *k, size_t cap)
+{
+    if (*k >= cap)
+        return;
+    out[(*k)++] = (fuzz_node){n, parent};
+    for (cJSON *c = n->child; c != NULL && (cJSON_IsObject(n) || cJSON_IsArray(n)); c = c->next)
+        fuzz_nodes(c, n, out, k, cap);
+}
+
+/* A new scalar: a string of the table, a number at the edges, a boolean or null. */
+static cJSON *fuzz_scalar(uint64_t *rng)
+{
+    static const double nums[] = {0, -1, 1, 2.5, 1e308, -1e308, 9007199254740993.0, 1024, 65536};
+    switch (fuzz_rng(rng) % 6) {
+    case 0: return cJSON_CreateNumber(nums[fuzz_rng(rng) % (sizeof nums / sizeof nums[0])]);
+    case 1: return cJSON_CreateBool(fuzz_rng(rng) % 2);
+    case 2: return cJSON_CreateNull();
+    default:
+        return cJSON_CreateString(
+            fuzz_strings[fuzz_rng(rng) % (sizeof fuzz_strings / sizeof fuzz_strings[0])]);
+    }
+}
+
+/* Puts 'add' in place of 't' (replace), or into container 't' under 'key' (objects) or at the
+ * end (arrays). Deletes 'add' when that fails; returns whether the tree changed. */
+static bool fuzz_put(fuzz_node t, const char *key, cJSON *add, bool replace)
+{
+    bool ok = false;
+    if (add != NULL && replace && t.parent != NULL) {
+        ok = cJSON_ReplaceItemViaPointer(t.parent, t.node, add);
+    } else if (add != NULL && !replace && cJSON_IsObject(t.node)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(t.node, key);
+        ok = cJSON_AddItemToObject(t.node, key, add);
+    } else if (add != NULL && !replace && cJSON_IsArray(t.node)) {
+        ok = cJSON_AddItemToArray(t.node, add);
+    }
+    if (!ok)
+        cJSON_Delete(add);
+    return ok;
+}
+
+/* Changes one node of 'root'. Returns false when nothing changed. */
+static bool fuzz_mutate_tree(cJSON *root, uint64_t *rng)
+{
+    enum { CAP = 4096 };
+    static fuzz_node nodes[CAP];
+    size_t n = 0;
+    fuzz_nodes(root, NULL, nodes, &n, CAP);
+    fuzz_node t = nodes[fuzz_rng(rng) % n];
+    const char *key = fuzz_keys[fuzz_rng(rng) % (sizeof fuzz_keys / sizeof fuzz_keys[0])];
+    switch (fuzz_rng(rng) % 6) {
+    case 0: /* another value */
+        return fuzz_put(t, key, fuzz_scalar(rng), true);
+    case 1: /* gone */
+        if (t.parent == NULL)
+            return false;
+        cJSON_Delete(cJSON_DetachItemViaPointer(t.parent, t.node));
+        return true;
+    case 2: /* a copy of another node, added to a container */
+        return fuzz_put(t, key, cJSON_Duplicate(nodes[fuzz_rng(rng) % n].node, 1), false);
+    case 3: /* a new scalar added to a container */
+        return fuzz_put(t, key, fuzz_scalar(rng), false);
+    case 4: /* an empty object or list */
+        return fuzz_put(t, key, fuzz_rng(rng) % 2 ? cJSON_CreateObject() : cJSON_CreateArray(),
+                        true);
+    default: { /* libFuzzer's mutation of one string's bytes */
+        if (!cJSON_IsString(t.node))
+            return false;
+        uint8_t buf[512];
+        size_t len = strlen(t.node->valuestring);
+        len = len < sizeof buf - 1 ? len : sizeof buf - 1;
+        memcpy(buf, t.node->valuestring, len);
+        len = LLVMFuzzerMutate(buf, len, sizeof buf - 1);
+        buf[len] = '\0';
+        return fuzz_put(t, key, cJSON_CreateString((const char *)buf), true);
+    }
+    }
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed);
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed)
+{
+    uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15u + 1;
+    cJSON *root = fuzz_rng(&rng) % 4 == 0 ? NULL : cJSON_ParseWithLength((char *)data, size);
+    if (root == NULL)
+        return LLVMFuzzerMutate(data, size, max);
+    bool changed = false;
+    for (int i = 0, rounds = 1 + (int)(fuzz_rng(&rng) % 3); i < rounds; i++)
+        changed |= fuzz_mutate_tree(root, &rng);
+    char *text = changed ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    size_t len = text ? strlen(text) : 0;
+    if (text == NULL || len > max) {
+        free(text);
+        return LLVMFuzzerMutate(data, size, max);
+    }
+    memcpy(data, text, len);
+    free(text);
+    return len;
+}
+#endif
+
 #endif

@@ -8,7 +8,8 @@ REFERENCE_DIR/admission/), and every document of the example manifests (examples
 REFERENCE_DIR/examples/) wrapped as kube-apiserver would send it: a v1 CREATE, and for every
 third one a v1beta1 UPDATE with itself as oldObject, so that each shipped policy sees its good
 and bad objects through both endpoints.
-tests/fuzz/check-seeds/: the example manifest files themselves.
+tests/fuzz/check-seeds/: the example manifest files themselves, and each also as JSON (a
+kind: List when it has several documents) for the JSON-aware mutator of the targets.
 tests/fuzz/admission.dict: the libFuzzer dictionary of both targets: JSON and YAML syntax, the
 review's fields, and the names and values the shipped policies read (from policies/*.yaml).
 Inputs larger than 24 KiB are left out (the fuzzers' -max_len is 32 KiB); identical contents
@@ -107,7 +108,15 @@ def main():
     write, seen = writer(os.path.join(ROOT, "tests", "fuzz", "check-seeds"))
     for p in manifests:
         with open(p, "rb") as f:
-            write(label(p), f.read())
+            text = f.read()
+        write(label(p), text)
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            continue
+        if docs:  # the same as JSON, for the JSON-aware mutator (several documents: a List)
+            obj = docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+            write(label(p) + ".json", json.dumps(obj, default=str).encode())
     print("check-seeds: %d files" % len(seen))
     dictionary()
 

@@ -38,7 +38,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync image check valgrind bench fuzz fuzz-policy clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -56,6 +56,13 @@ $(BUILD)/streamguard: $(BIN_OBJ) $(BUILD)/libcore.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS) -lcmocka
+
+# The corpus replay runs the targets of 'check' too, which live in src/cli/ (not in libcore.a).
+FUZZ_CLI_OBJ := $(BUILD)/obj/src/cli/manifests.o $(BUILD)/obj/src/cli/check_out.o
+$(BUILD)/tests/test_fuzz_corpus: tests/unit/test_fuzz_corpus.c $(wildcard tests/fuzz/*.[ch]) \
+        $(FUZZ_CLI_OBJ) $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(FUZZ_CLI_OBJ) $(BUILD)/libcore.a $(LDLIBS) -lcmocka
 
 deps:
 	@scripts/deps.sh build
@@ -136,34 +143,67 @@ bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine
 	@echo "== server"
 	tests/bench/bench.sh $(BUILD)/streamguard
 
-# libFuzzer on parse + check + eval, under ASan and UBSan. New inputs go to tests/fuzz/corpus
-# (replayed by make test); FUZZ_SECONDS bounds the run.
+# libFuzzer targets under ASan and UBSan; FUZZ_SECONDS bounds a run. Each writes the new inputs
+# it finds to its corpus directory (the first one named), and make test replays every seed and
+# corpus directory (tests/unit/test_fuzz_corpus.c):
+#   fuzz          the expression language: parse + check + eval     corpus/         seeds/
+#   fuzz-policy   YAML documents and policy files                    policy-corpus/  policy-seeds/
+#   fuzz-review   request bodies -> /validate and /mutate, shipped policies, answers checked
+#                                                                    review-corpus/  review-seeds/
+#   fuzz-check    manifest files -> streamguard check, compared with the webhook's verdict
+#                                                                    check-corpus/   check-seeds/
 FUZZ_SECONDS ?= 600
 FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c)
+FUZZ_CC   = clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1)
+FUZZ_LIBS = $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
+FUZZ_RUN  = -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/
+
 build/fuzz/fuzz_expr: tests/fuzz/fuzz_expr.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1) \
-	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
+	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
 build/fuzz/fuzz_policy: tests/fuzz/fuzz_policy.c $(FUZZ_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1) \
-	    -o $@ $^ $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)
+	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
+build/fuzz/fuzz_review: tests/fuzz/fuzz_review.c $(FUZZ_SRC) $(wildcard src/admission/*.c) \
+        tests/fuzz/fuzz_util.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
+build/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(FUZZ_SRC) $(wildcard src/admission/*.c) \
+        src/cli/manifests.c src/cli/check_out.c tests/fuzz/fuzz_util.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
 fuzz: deps
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_expr
-	build/fuzz/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
-	    -max_len=4096 tests/fuzz/corpus tests/fuzz/seeds
+	build/fuzz/fuzz_expr $(FUZZ_RUN) -max_len=4096 tests/fuzz/corpus tests/fuzz/seeds
 
 # The same for YAML documents and policy files (hostile manifests and policies).
 fuzz-policy: deps
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_policy
-	build/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
-	    -max_len=16384 tests/fuzz/policy-corpus tests/fuzz/policy-seeds
+	build/fuzz/fuzz_policy $(FUZZ_RUN) -max_len=16384 tests/fuzz/policy-corpus tests/fuzz/policy-seeds
+
+# The webhook's round trip on hostile request bodies (the seeds are captured reviews and the
+# examples wrapped as reviews, up to 24 KiB).
+fuzz-review: deps
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_review
+	@mkdir -p tests/fuzz/review-corpus
+	build/fuzz/fuzz_review $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
+	    tests/fuzz/review-corpus tests/fuzz/review-seeds
+
+# streamguard check on hostile manifest files.
+fuzz-check: deps
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_check
+	@mkdir -p tests/fuzz/check-corpus
+	build/fuzz/fuzz_check $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
+	    tests/fuzz/check-corpus tests/fuzz/check-seeds
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

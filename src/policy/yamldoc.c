@@ -376,32 +376,123 @@ static cJSON *resolve_plain(const char *s)
     return cJSON_CreateString(s); /* .inf and .nan have no JSON form: kept as text */
 }
 
-/* Whether mapping 'out' already has 'key': a scan for small mappings, else through 'ix' (an
- * index of the keys added so far), so that a mapping of n keys costs O(n), not O(n^2). */
-static bool key_seen(const keyindex *ix, const cJSON *out, const char *key)
+/* What converting one document may still produce. Aliases share nodes, so a small file can
+ * name a great many of them, and each long scalar again: both are counted. */
+typedef struct convert_budget {
+    size_t nodes, bytes;
+} convert_budget;
+
+/* Spends 'nodes' nodes (a key is not one: it is counted with its value) and 'len' bytes of key
+ * or scalar text; false with a diag when the document expands beyond the budget. */
+static bool spend(convert_budget *b, size_t nodes, size_t len, const ynode *n, const char *file,
+                  diag_list *dl)
 {
-    if (ix != NULL)
-        return keyindex_find(ix, key, strlen(key)) != NULL;
-    return cJSON_GetObjectItemCaseSensitive(out, key) != NULL;
+    if (nodes <= b->nodes && len <= b->bytes) {
+        b->nodes -= nodes;
+        b->bytes -= len;
+        return true;
+    }
+    srcpos at = {.file = file, .line = n->line, .col = n->col};
+    if (nodes > b->nodes)
+        diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                 "the document expands to more than %d nodes (aliases)", YAML_MAX_NODES);
+    else
+        diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                 "the document expands to more than %zu MiB of text (aliases)",
+                 YAML_MAX_EXPANDED >> 20);
+    return false;
 }
 
-static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *budget, int depth)
+/* Orders key nodes by position in the document. */
+static int cmp_pos(const ynode *a, const ynode *b)
 {
-    if (*budget == 0 || depth > YAML_MAX_DEPTH) {
-        srcpos at = {.file = file, .line = n->line, .col = n->col};
-        diag_add(dl, DIAG_ERROR, "input.limit", &at,
-                 *budget == 0 ? "the document expands to more than %d nodes (aliases)"
-                              : "nesting deeper than %d levels",
-                 *budget == 0 ? YAML_MAX_NODES : YAML_MAX_DEPTH);
+    return a->line != b->line ? (a->line > b->line) - (a->line < b->line)
+                              : (a->col > b->col) - (a->col < b->col);
+}
+
+/* Orders key nodes by text, then by position. */
+static int cmp_key(const void *x, const void *y)
+{
+    const ynode *a = *(const ynode *const *)x, *b = *(const ynode *const *)y;
+    lookup_steps++; /* counted, so that a test can tell n log n from n^2 */
+    int c = strcmp(a->str, b->str);
+    return c != 0 ? c : cmp_pos(a, b);
+}
+
+/* The first key of mapping 'm' (in document order) that repeats an earlier one, or NULL; all
+ * keys must be scalars. Sorting keeps a mapping with many keys at n log n: comparing each key
+ * with the ones before it took minutes on a manifest of a few MiB. '*oom' is set when the
+ * sort could not allocate. */
+static const ynode *duplicate_key(const ynode *m, bool *oom)
+{
+    const ynode *dup = NULL;
+    *oom = false;
+    if (m->n <= 8) { /* most mappings: fewer compares than a sort */
+        for (size_t i = 1; i < m->n && dup == NULL; i++)
+            for (size_t j = 0; j < i && dup == NULL; j++)
+                if (strcmp(m->items[2 * i]->str, m->items[2 * j]->str) == 0)
+                    dup = m->items[2 * i];
+        lookup_steps += m->n * m->n / 2;
+        return dup;
+    }
+    const ynode **keys = malloc(m->n * sizeof *keys);
+    if (keys == NULL) {
+        *oom = true;
         return NULL;
     }
-    (*budget)--;
+    for (size_t i = 0; i < m->n; i++)
+        keys[i] = m->items[2 * i];
+    qsort(keys, m->n, sizeof *keys, cmp_key);
+    /* In each run of equal keys, the second one is the first repetition of that key. */
+    for (size_t i = 1; i < m->n; i++) {
+        bool second = strcmp(keys[i - 1]->str, keys[i]->str) == 0 &&
+                      (i == 1 || strcmp(keys[i - 2]->str, keys[i]->str) != 0);
+        if (second && (dup == NULL || cmp_pos(keys[i], dup) < 0))
+            dup = keys[i];
+    }
+    free(keys);
+    return dup;
+}
+
+/* Checks the keys of mapping 'n': scalars, each once. Returns 0, or -1 with a diag. */
+static int check_keys(const ynode *n, const char *file, diag_list *dl)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        const ynode *k = n->items[2 * i];
+        if (k->kind != YNODE_SCALAR) {
+            srcpos at = {.file = file, .line = k->line, .col = k->col};
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
+            return -1;
+        }
+    }
+    bool oom;
+    const ynode *dup = duplicate_key(n, &oom);
+    if (dup == NULL && !oom)
+        return 0;
+    srcpos at = {.file = file, .line = dup ? dup->line : n->line, .col = dup ? dup->col : n->col};
+    if (dup != NULL)
+        diag_add(dl, DIAG_ERROR, "input.yaml", &at, "key '%.100s' is given twice", dup->str);
+    else
+        diag_add(dl, DIAG_ERROR, "input.limit", &at, "out of memory");
+    return -1;
+}
+
+static cJSON *convert(const ynode *n, const char *file, diag_list *dl, convert_budget *budget,
+                      int depth)
+{
+    if (depth > YAML_MAX_DEPTH) {
+        srcpos at = {.file = file, .line = n->line, .col = n->col};
+        diag_add(dl, DIAG_ERROR, "input.limit", &at, "nesting deeper than %d levels",
+                 YAML_MAX_DEPTH);
+        return NULL;
+    }
+    if (!spend(budget, 1, n->kind == YNODE_SCALAR ? n->len : 0, n, file, dl))
+        return NULL;
     if (n->kind == YNODE_SCALAR)
         return n->quoted ? cJSON_CreateString(n->str) : resolve_plain(n->str);
+    if (n->kind == YNODE_MAP && check_keys(n, file, dl) != 0)
+        return NULL;
     cJSON *out = n->kind == YNODE_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();
-    /* no index (no memory for one) only makes the check slower */
-    arena *ka = n->kind == YNODE_MAP && n->n > 16 ? arena_new(ARENA_REQUEST_BUDGET) : NULL;
-    keyindex *ix = ka != NULL ? keyindex_new(ka, n->n) : NULL;
     for (size_t i = 0; out != NULL && i < n->n; i++) {
         if (n->kind == YNODE_SEQ) {
             cJSON *c = convert(n->items[i], file, dl, budget, depth + 1);
@@ -410,22 +501,16 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
             continue;
         }
         const ynode *k = n->items[2 * i], *v = n->items[2 * i + 1];
-        srcpos at = {.file = file, .line = k->line, .col = k->col};
-        if (k->kind != YNODE_SCALAR) {
-            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "a mapping key must be a scalar");
+        if (!spend(budget, 0, k->len, k, file, dl))
             goto err;
-        }
         /* go-yaml (kubectl, kube-apiserver) merges the mapping of a plain '<<' key into this
          * one, overriding or not by the order of the keys; read as a key of its own it would
          * hide those options from every policy. */
         if (!k->quoted && strcmp(k->str, "<<") == 0) {
+            srcpos at = {.file = file, .line = k->line, .col = k->col};
             diag_add(dl, DIAG_ERROR, "input.yaml", &at,
                      "a YAML merge key ('<<') is not supported: kubectl merges its mapping in, "
                      "so the object would not be the one checked; write the keys out");
-            goto err;
-        }
-        if (key_seen(ix, out, k->str)) {
-            diag_add(dl, DIAG_ERROR, "input.yaml", &at, "key '%.100s' is given twice", k->str);
             goto err;
         }
         cJSON *c = convert(v, file, dl, budget, depth + 1);
@@ -433,20 +518,16 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, size_t *b
             cJSON_Delete(c);
             goto err;
         }
-        if (ix != NULL)
-            keyindex_add(ix, k->str, strlen(k->str), c);
     }
-    arena_free(ka);
     return out;
 err:
-    arena_free(ka);
     cJSON_Delete(out);
     return NULL;
 }
 
 cJSON *yaml_to_json(const ynode *n, const char *file, diag_list *dl)
 {
-    size_t budget = YAML_MAX_NODES;
+    convert_budget budget = {YAML_MAX_NODES, YAML_MAX_EXPANDED};
     if (n == NULL)
         return cJSON_CreateNull();
     return convert(n, file, dl, &budget, 0);

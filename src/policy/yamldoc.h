@@ -20,6 +20,11 @@
 #define YAML_MAX_DEPTH    100      /* nesting of mappings and sequences */
 #define YAML_MAX_NODES    1000000  /* nodes one document may expand to through aliases */
 #define YAML_MAX_DOCUMENT ((size_t)3 << 20) /* bytes of one document: kube-apiserver's cap */
+/* Bytes of key and scalar text one document may expand to through aliases. kubectl sends the
+ * expanded form, which kube-apiserver caps as above; without this cap a 30 KiB manifest of
+ * aliases of a long string expanded to gigabytes. Never reached without aliases: the text of
+ * the keys and scalars is part of the document. */
+#define YAML_MAX_EXPANDED YAML_MAX_DOCUMENT
 
 enum ynode_kind { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 
@@ -49,7 +54,8 @@ long yaml_load(arena *a, const char *file, const char *text, size_t len, ydoc **
                size_t *partial, diag_list *dl);
 
 /* Converts a node to JSON (malloc-owned; cJSON_Delete it). Returns NULL with a diag when the
- * document has a key that is not a scalar, a key given twice, or too many nodes. */
+ * document has a key that is not a scalar, a key given twice, or expands (through aliases) to
+ * more than YAML_MAX_NODES nodes or YAML_MAX_EXPANDED bytes of text. */
 cJSON *yaml_to_json(const ynode *n, const char *file, diag_list *dl);
 
 /* The value of 'key' in mapping 'm', or NULL. */

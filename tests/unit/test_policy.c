@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy/engine.h"
 #include "policy/policy.h"
@@ -142,6 +143,78 @@ static void test_deep_nesting_and_alias_bombs(void **state)
                    i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     got = to_json_text(b.data);
     assert_string_equal(got, "!input.limit");
+    free(got);
+    buf_clear(&b);
+}
+
+/* Converts the first document of 'yaml'; returns its first diag as "LINE: message" (malloc'd),
+ * or NULL when it converts. */
+static char *first_error(const char *yaml, size_t len)
+{
+    arena *a = arena_new(1 << 28);
+    diag_list dl;
+    diag_list_init(&dl);
+    ydoc *docs;
+    size_t partial;
+    char *out = NULL;
+    cJSON *j = NULL;
+    if (yaml_load(a, "t.yaml", yaml, len, &docs, &partial, &dl) < 1 ||
+        (j = yaml_to_json(docs[0].root, "t.yaml", &dl)) == NULL) {
+        if (asprintf(&out, "%d: %s", dl.count ? dl.items[0].at.line : 0,
+                     dl.count ? dl.items[0].msg : "?") < 0)
+            out = NULL;
+    }
+    cJSON_Delete(j);
+    diag_list_clear(&dl);
+    arena_free(a);
+    return out;
+}
+
+/* Aliases of a long scalar: within the node cap, but 10^5 copies of 29 KB (a 30 KB manifest
+ * that check expanded to 7 GB in 37 s). And a mapping with many keys: the duplicate-key check
+ * compared each key with every one before it (200,000 keys took about a minute). */
+static void test_alias_text_and_many_keys(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 16 << 20);
+    buf_puts(&b, "data:\n  a0: &a0 [\"");
+    for (int i = 0; i < 29000; i++)
+        buf_puts(&b, "x");
+    buf_puts(&b, "\"]\n");
+    for (int i = 1; i < 6; i++)
+        buf_printf(&b, "  a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                   i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    char *got = first_error(b.data, b.len);
+    assert_non_null(got);
+    assert_non_null(strstr(got, "more than 3 MiB of text (aliases)"));
+    free(got);
+    buf_clear(&b);
+    /* The same text without aliases is within the cap: it is the document's own size. */
+    buf_init(&b, 16 << 20);
+    for (int i = 0; i < 100; i++) {
+        buf_printf(&b, "k%d: \"", i);
+        for (int j = 0; j < 29000; j++)
+            buf_puts(&b, "x");
+        buf_puts(&b, "\"\n");
+    }
+    assert_null(first_error(b.data, b.len));
+    buf_clear(&b);
+
+    enum { N = 200000 };
+    buf_init(&b, 16 << 20);
+    for (int i = 0; i < N; i++)
+        buf_printf(&b, "k%d: %d\n", i, i);
+    uint64_t before = lookup_steps;
+    assert_null(first_error(b.data, b.len));
+    uint64_t work = lookup_steps - before; /* key comparisons: n log n, not n^2 (2*10^10) */
+    if (work > 40u * N)
+        fail_msg("%d keys: %llu key comparisons, want at most %d", N, (unsigned long long)work,
+                 40 * N);
+    /* Repetitions: the first one in document order is named, on its line. */
+    buf_printf(&b, "k7: again\nk5: again\nk7: thrice\n");
+    got = first_error(b.data, b.len);
+    assert_string_equal(got, "200001: key 'k7' is given twice");
     free(got);
     buf_clear(&b);
 }
@@ -675,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_bad_yaml),
         cmocka_unit_test(test_yaml_large_mapping),
         cmocka_unit_test(test_deep_nesting_and_alias_bombs),
+        cmocka_unit_test(test_alias_text_and_many_keys),
         cmocka_unit_test(test_positions_and_documents),
         cmocka_unit_test(test_upstream_manifests),
         cmocka_unit_test(test_lint_fixtures),

@@ -1,5 +1,6 @@
-/* fn_flink.c - flinkPath(s), s.flinkConfValue(), s.javaTrim() and s.javaUpper(): Flink's own
- * reading of paths and option values, for policies (k8s/flinkpath.c does the work).
+/* fn_flink.c - flinkPath(s), s.flinkConfValue(), s.javaTrim(), s.javaUpper() and
+ * flinkHaModes(cfg, version): Flink's own reading of paths, option values and the HA mode, for
+ * policies (k8s/flinkpath.c does the work).
  *
  * A policy that parses a path or compares an enum differently from Flink can be dodged:
  * "a\..\..\tmp" is /tmp to Flink, "reactıve" is REACTIVE. These put Flink's reading in one
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "../k8s/flinkpath.h"
+#include "functions.h"
 #include "policy_int.h"
 
 static expr_value str_val(const char *s, size_t len)
@@ -93,4 +95,106 @@ expr_value policy_fn_java_upper(const expr_call *c, const expr_value *r, const e
     size_t len;
     char *u = k8s_java_upper(c->a, r->v.s, r->len, &len);
     return u != NULL ? str_val(u, len) : oom(c);
+}
+
+/* A key of 'm', compared as strcmp() does (keys hold no NUL: decoders refuse them). */
+static int key_cmp(const expr_value *k, const char *key, size_t len)
+{
+    size_t n = k->len < len ? k->len : len;
+    int c = memcmp(k->v.s, key, n);
+    return c != 0 ? c : (k->len > len) - (k->len < len);
+}
+
+/* The string value of 'key' in 'm', or NULL. The map flinkConfig() made is sorted by key, and
+ * is searched by halves; any other map is scanned. */
+static const expr_value *cfg_get(const expr_call *c, const expr_map *m, const char *key)
+{
+    size_t len = strlen(key);
+    const policy_fn_ctx *fc = c->ctx;
+    if (fc != NULL && fc->flink_config.kind == EXPR_MAP && !fc->flink_config.json &&
+        fc->flink_config.v.map == m) {
+        size_t lo = 0, hi = m->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int cmp = key_cmp(&m->kv[2 * mid], key, len);
+            if (cmp == 0)
+                return m->kv[2 * mid + 1].kind == EXPR_STRING ? &m->kv[2 * mid + 1] : NULL;
+            if (cmp < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (m->kv[2 * i].kind == EXPR_STRING && key_cmp(&m->kv[2 * i], key, len) == 0)
+            return m->kv[2 * i + 1].kind == EXPR_STRING ? &m->kv[2 * i + 1] : NULL;
+    return NULL;
+}
+
+/* Code points of UTF-8 text. */
+static size_t code_points(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* flinkHaModes(cfg, flinkVersion): the high-availability modes that turn HA on, one for each
+ * Flink version that may run, as that version resolves them. The keys in each version's order
+ * (ConfigOption.withDeprecatedKeys), a key whose value Flink 1.x reads as blank skipped:
+ * Flink 1.17+ reads high-availability.type, then recovery.mode, then high-availability; Flink
+ * 1.16 and older know no high-availability.type and read high-availability, then
+ * recovery.mode. Without a flinkVersion both may run. A mode is off when
+ * HighAvailabilityMode.fromConfig makes it NONE: "standalone" by equalsIgnoreCase (character
+ * by character, so "ſtandalone" matches but the ligature "ﬆandalone" does not: ten
+ * characters), or NONE by toUpperCase(), which maps "ı" to I. Values are read as
+ * flinkConfValue() reads them. Returns a list of strings, empty when HA is off for every
+ * version. */
+expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, const expr_value *a,
+                                    size_t n)
+{
+    (void)r;
+    (void)n;
+    static const char *const order_new[] = {"high-availability.type", "recovery.mode",
+                                            "high-availability", NULL};
+    static const char *const order_old[] = {"high-availability", "recovery.mode", NULL};
+    static const char *const old_versions[] = {"v1_13", "v1_14", "v1_15", "v1_16"};
+    if (a[0].kind != EXPR_MAP || a[0].json)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "flinkHaModes: the first argument must be flinkConfig()'s map, not "
+                              "%s", expr_type_name(&a[0]));
+    if (a[1].kind != EXPR_STRING)
+        return not_string(c, "flinkHaModes", &a[1]);
+    bool old = false;
+    for (size_t i = 0; i < sizeof old_versions / sizeof old_versions[0]; i++)
+        old = old || (a[1].len == 5 && memcmp(a[1].v.s, old_versions[i], 5) == 0);
+    const char *const *orders[2] = {a[1].len == 0 || !old ? order_new : NULL,
+                                    a[1].len == 0 || old ? order_old : NULL};
+    expr_list *out = arena_alloc(c->a, sizeof *out + 2 * sizeof(expr_value));
+    if (out == NULL)
+        return oom(c);
+    out->n = 0;
+    for (size_t o = 0; o < 2; o++) {
+        for (const char *const *k = orders[o]; k != NULL && *k != NULL; k++) {
+            const expr_value *v = cfg_get(c, a[0].v.map, *k);
+            size_t b, len = v != NULL ? k8s_flink_conf_value(v->v.s, v->len, &b) : 0;
+            if (len == 0)
+                continue;
+            const char *m = v->v.s + b;
+            size_t ul;
+            char *u = k8s_java_upper(c->a, m, len, &ul);
+            if (u == NULL)
+                return oom(c);
+            bool none = (ul == 4 && memcmp(u, "NONE", 4) == 0) ||
+                        (ul == 10 && memcmp(u, "STANDALONE", 10) == 0 && code_points(m, len) == 10);
+            if (!none)
+                out->items[out->n++] = str_val(m, len);
+            break; /* this version's first key with a value decides */
+        }
+    }
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = out;
+    return v;
 }

@@ -28,7 +28,8 @@ const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);
 /* Reads one policy document into 'out'; returns 0, or -1 with diags. */
 int policy_parse(loader *ld, const ydoc *doc, policy *out);
 
-/* fn_flink.c: flinkPath(s), s.flinkConfValue(), s.javaTrim(), s.javaUpper() (rows of
+/* fn_flink.c: flinkPath(s), s.flinkConfValue(), s.javaTrim(), s.javaUpper(),
+ * flinkHaModes(cfg, version) (rows of
  * policy_functions). */
 expr_value policy_fn_flink_path(const expr_call *c, const expr_value *r, const expr_value *a,
                                 size_t n);
@@ -38,5 +39,7 @@ expr_value policy_fn_flink_conf_value(const expr_call *c, const expr_value *r,
                                       const expr_value *a, size_t n);
 expr_value policy_fn_java_upper(const expr_call *c, const expr_value *r, const expr_value *a,
                                 size_t n);
+expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, const expr_value *a,
+                                    size_t n);
 
 #endif

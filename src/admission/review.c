@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "../util/buf.h"
@@ -194,6 +195,20 @@ static int check_object_kind(const cJSON *obj, const char *name, const admission
     return 0;
 }
 
+/* True when a number in 'node' is beyond a double's range: cJSON reads 1e999 as infinity, which
+ * has no JSON form (it prints as null), while Go's decoder (kube-apiserver, kubectl) refuses
+ * the number. Such a review is no object anyone can apply, and a policy would judge a value
+ * that the CLI and the webhook read differently. Recursion is bounded by cJSON's nesting. */
+static bool has_infinite_number(const cJSON *node)
+{
+    if (cJSON_IsNumber(node))
+        return !isfinite(node->valuedouble);
+    for (const cJSON *c = node->child; c != NULL; c = c->next)
+        if (has_infinite_number(c))
+            return true;
+    return false;
+}
+
 /* Checks apiVersion and kind of the envelope and sets 'version'. */
 static int decode_envelope(const cJSON *doc, admission_request *r, diag_list *dl)
 {
@@ -314,6 +329,12 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
     const char *dup = find_duplicate_key(doc);
     if (dup != NULL) {
         diag_add(dl, DIAG_ERROR, "input.json", &at, "duplicate key '%.64s' in one object", dup);
+        goto err;
+    }
+    if (has_infinite_number(doc)) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at,
+                 "a number beyond the range of a double (such as 1e999), which kube-apiserver "
+                 "refuses");
         goto err;
     }
     if (decode_envelope(doc, r, dl) != 0)

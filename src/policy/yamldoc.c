@@ -488,8 +488,20 @@ static cJSON *convert(const ynode *n, const char *file, diag_list *dl, convert_b
     }
     if (!spend(budget, 1, n->kind == YNODE_SCALAR ? n->len : 0, n, file, dl))
         return NULL;
-    if (n->kind == YNODE_SCALAR)
-        return n->quoted ? cJSON_CreateString(n->str) : resolve_plain(n->str);
+    if (n->kind == YNODE_SCALAR) {
+        cJSON *j = n->quoted ? cJSON_CreateString(n->str) : resolve_plain(n->str);
+        /* 1e999 is infinity to strtod and no number to Go (kubectl refuses it): the object
+         * checked would not be one anyone can apply */
+        if (j != NULL && cJSON_IsNumber(j) && !isfinite(j->valuedouble)) {
+            srcpos at = {.file = file, .line = n->line, .col = n->col};
+            diag_add(dl, DIAG_ERROR, "input.yaml", &at,
+                     "the number %.40s is beyond the range of a double, which kubectl refuses",
+                     n->str);
+            cJSON_Delete(j);
+            return NULL;
+        }
+        return j;
+    }
     if (n->kind == YNODE_MAP && check_keys(n, file, dl) != 0)
         return NULL;
     cJSON *out = n->kind == YNODE_SEQ ? cJSON_CreateArray() : cJSON_CreateObject();

@@ -188,6 +188,8 @@ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  dir: "\\0
 printf '{"apiVersion": "v1", "kind": "ConfigMap",\n "metadata": {"name": "x\\u0000y"}}\n' >"$TMP/nul.json"
 expect "check: a \\0 in a YAML string is an input error with its line" 2 'nul.yaml:5: error: a string holds a NUL character' - check -p "$P" "$TMP/nul.yaml"
 expect "check: a \\u0000 in a JSON string is an input error with its line" 2 'nul.json:2: error: a string holds a NUL character' - check -p "$P" "$TMP/nul.json"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: 1e+316}\n' >"$TMP/inf.yaml"
+expect "check: a number beyond a double is an input error with its line (kubectl refuses it)" 2 'inf.yaml:4: error: the number .* is beyond the range of a double' - check -p "$P" "$TMP/inf.yaml"
 expect "check -o json: one object with summary, results, errors, patches" 1 '"denied":	1' - check -p "$P" -o json "$TMP/bad.yaml"
 "$BIN" check -p "$P" -o json "$TMP/bad.yaml" "$TMP/good.yaml" >"$TMP/out.json"
 for key in '"summary":' '"results":' '"errors":' '"patches":' '"file":' '"document":' '"line":' '"apiVersion":' \

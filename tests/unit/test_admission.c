@@ -176,6 +176,9 @@ static const struct {
     {REQ(",\"name\":\"file:///data/x\\u0000/../../tmp/ha\""), "input.json", "a NUL character"},
     {REQ(",\"k\\u0000ey\":1"), "input.json", "a NUL character"},
     {REQ(",\"name\":\"\\\\\\u0000\""), "input.json", "a NUL character"}, /* \\ then \u0000 */
+    /* a number beyond a double: infinity to cJSON, refused by Go's decoder */
+    {REQ(",\"x\":1e999"), "input.json", "beyond the range of a double"},
+    {REQ(",\"x\":[-1e+316]"), "input.json", "beyond the range of a double"},
     /* object and oldObject must be of request.kind (group/version and kind) */
     {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":"
      "{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkSessionJob\"}}}",

@@ -293,10 +293,10 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
     }
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
         return 0;
-    const char *msg = arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
-    return msg ? add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
-                             msg, NULL, NULL, &m->at)
-               : -1;
+    const char *msg =
+        arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
+    enum policy_action act = p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN;
+    return msg ? add_finding(f, p, RULE_ERROR, act, msg, NULL, NULL, &m->at) : -1;
 }
 
 /* Applies one patch operation to the object; failures become findings. -1 only when out of

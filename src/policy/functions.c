@@ -342,15 +342,17 @@ static expr_value flat_config(const expr_call *c, const cJSON *obj)
  * options too. Returns 0 with '*why' NULL or the problem, or -1 when out of memory. */
 static int check_job(arena *a, const cJSON *job, const char **why)
 {
-    static const char *const fields[][2] = {{"entryClass", "spec.job.entryClass"},
-                                            {"initialSavepointPath", "spec.job.initialSavepointPath"},
-                                            {"args", "spec.job.args"}};
+    static const char *const fields[][2] = {
+        {"entryClass", "spec.job.entryClass"},
+        {"initialSavepointPath", "spec.job.initialSavepointPath"},
+        {"args", "spec.job.args"}};
     *why = NULL;
     for (size_t i = 0; i < 3 && *why == NULL && cJSON_IsObject(job); i++) {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(job, fields[i][0]);
         /* args are written joined with ';' ($internal.application.program-args) */
         const char *text = cJSON_IsString(f) || cJSON_IsArray(f) ? scalar_text(a, f) : "";
-        if (text == NULL || k8s_flink_conf_value_check(a, fields[i][1], text, strlen(text), why) != 0)
+        if (text == NULL ||
+            k8s_flink_conf_value_check(a, fields[i][1], text, strlen(text), why) != 0)
             return -1;
     }
     return 0;

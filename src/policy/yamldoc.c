@@ -122,8 +122,9 @@ static int check_tag(loader *ld, const yaml_event_t *ev, const yaml_char_t *tag,
 
 static int open_container(loader *ld, enum ynode_kind kind, const yaml_event_t *ev)
 {
-    if (check_tag(ld, ev, kind == YNODE_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag,
-                  kind == YNODE_MAP ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0)
+    const yaml_char_t *tag =
+        kind == YNODE_MAP ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
+    if (check_tag(ld, ev, tag, kind == YNODE_MAP ? YAML_MAP_TAG : YAML_SEQ_TAG) != 0)
         return -1;
     if (ld->depth >= YAML_MAX_DEPTH) {
         err_at(ld, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "input.limit",

@@ -165,6 +165,12 @@ expr_index *expr_index_new(arena *a);
 /* Forgets every index in 'x' (their memory stays in the arena). NULL is accepted. */
 void expr_index_clear(expr_index *x);
 
+/* Looks 'key' ('len' bytes) up in the map 'm' (built or JSON) as the evaluator does, through
+ * the call's index for large maps; sets '*out' and returns true when found. For extension
+ * functions that read a map they were given. */
+bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size_t len,
+                  expr_value *out);
+
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;

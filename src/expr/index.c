@@ -240,6 +240,14 @@ static bool str_key_equal(const expr_value *k, const expr_value *key)
            (key->len == 0 || (k->v.s[0] == key->v.s[0] && memcmp(k->v.s, key->v.s, key->len) == 0));
 }
 
+bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size_t len,
+                  expr_value *out)
+{
+    expr_value k = {.kind = EXPR_STRING, .len = (uint32_t)len};
+    k.v.s = key;
+    return m->kind == EXPR_MAP && ev_map_find(c->index, m, &k, out);
+}
+
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)
 {
     if (m->json) {

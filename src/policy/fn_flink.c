@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "../k8s/flinkpath.h"
-#include "functions.h"
 #include "policy_int.h"
 
 static expr_value str_val(const char *s, size_t len)
@@ -97,41 +96,6 @@ expr_value policy_fn_java_upper(const expr_call *c, const expr_value *r, const e
     return u != NULL ? str_val(u, len) : oom(c);
 }
 
-/* A key of 'm', compared as strcmp() does (keys hold no NUL: decoders refuse them). */
-static int key_cmp(const expr_value *k, const char *key, size_t len)
-{
-    size_t n = k->len < len ? k->len : len;
-    int c = memcmp(k->v.s, key, n);
-    return c != 0 ? c : (k->len > len) - (k->len < len);
-}
-
-/* The string value of 'key' in 'm', or NULL. The map flinkConfig() made is sorted by key, and
- * is searched by halves; any other map is scanned. */
-static const expr_value *cfg_get(const expr_call *c, const expr_map *m, const char *key)
-{
-    size_t len = strlen(key);
-    const policy_fn_ctx *fc = c->ctx;
-    if (fc != NULL && fc->flink_config.kind == EXPR_MAP && !fc->flink_config.json &&
-        fc->flink_config.v.map == m) {
-        size_t lo = 0, hi = m->n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            int cmp = key_cmp(&m->kv[2 * mid], key, len);
-            if (cmp == 0)
-                return m->kv[2 * mid + 1].kind == EXPR_STRING ? &m->kv[2 * mid + 1] : NULL;
-            if (cmp < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return NULL;
-    }
-    for (size_t i = 0; i < m->n; i++)
-        if (m->kv[2 * i].kind == EXPR_STRING && key_cmp(&m->kv[2 * i], key, len) == 0)
-            return m->kv[2 * i + 1].kind == EXPR_STRING ? &m->kv[2 * i + 1] : NULL;
-    return NULL;
-}
-
 /* Code points of UTF-8 text. */
 static size_t code_points(const char *s, size_t len)
 {
@@ -178,11 +142,13 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
     out->n = 0;
     for (size_t o = 0; o < 2; o++) {
         for (const char *const *k = orders[o]; k != NULL && *k != NULL; k++) {
-            const expr_value *v = cfg_get(c, a[0].v.map, *k);
-            size_t b, len = v != NULL ? k8s_flink_conf_value(v->v.s, v->len, &b) : 0;
+            expr_value v;
+            if (!expr_map_get(c, &a[0], *k, strlen(*k), &v) || v.kind != EXPR_STRING)
+                continue;
+            size_t b, len = k8s_flink_conf_value(v.v.s, v.len, &b);
             if (len == 0)
                 continue;
-            const char *m = v->v.s + b;
+            const char *m = v.v.s + b;
             size_t ul;
             char *u = k8s_java_upper(c->a, m, len, &ul);
             if (u == NULL)

@@ -123,17 +123,23 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Returns the first key that appears twice in one object of the tree under 'node', or NULL.
- * cJSON keeps the first of duplicate keys and Go's decoder the last; a review that means
- * one thing to us and another to kube-apiserver is refused. Recursion is bounded by cJSON's
- * nesting limit. Sorting keeps hostile objects with many keys at n log n. */
-static const char *find_duplicate_key(const cJSON *node)
+/* What Go's decoder (kube-apiserver) reads differently from cJSON, so that a review would mean
+ * one thing to us and another to kube-apiserver: a key that appears twice in one object
+ * (cJSON keeps the first, Go the last) and a number beyond a double's range (cJSON reads 1e999
+ * as infinity, which has no JSON form; Go refuses it). One walk over the tree; recursion is
+ * bounded by cJSON's nesting limit, and sorting keeps objects with many keys at n log n.
+ * Returns the first duplicate key, or INFINITE_NUMBER, or NULL when there is neither. */
+static const char INFINITE_NUMBER[] = "";
+
+static const char *find_unreadable(const cJSON *node)
 {
+    if (cJSON_IsNumber(node))
+        return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
     if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
         return NULL;
     size_t n = 0;
     for (const cJSON *c = node->child; c != NULL; c = c->next) {
-        const char *dup = find_duplicate_key(c);
+        const char *dup = find_unreadable(c);
         if (dup != NULL)
             return dup;
         n++;
@@ -193,20 +199,6 @@ static int check_object_kind(const cJSON *obj, const char *name, const admission
         return -1;
     }
     return 0;
-}
-
-/* True when a number in 'node' is beyond a double's range: cJSON reads 1e999 as infinity, which
- * has no JSON form (it prints as null), while Go's decoder (kube-apiserver, kubectl) refuses
- * the number. Such a review is no object anyone can apply, and a policy would judge a value
- * that the CLI and the webhook read differently. Recursion is bounded by cJSON's nesting. */
-static bool has_infinite_number(const cJSON *node)
-{
-    if (cJSON_IsNumber(node))
-        return !isfinite(node->valuedouble);
-    for (const cJSON *c = node->child; c != NULL; c = c->next)
-        if (has_infinite_number(c))
-            return true;
-    return false;
 }
 
 /* Checks apiVersion and kind of the envelope and sets 'version'. */
@@ -326,15 +318,15 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
         return NULL;
     }
     r->doc = doc;
-    const char *dup = find_duplicate_key(doc);
-    if (dup != NULL) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "duplicate key '%.64s' in one object", dup);
-        goto err;
-    }
-    if (has_infinite_number(doc)) {
+    const char *odd = find_unreadable(doc);
+    if (odd == INFINITE_NUMBER) {
         diag_add(dl, DIAG_ERROR, "input.json", &at,
                  "a number beyond the range of a double (such as 1e999), which kube-apiserver "
                  "refuses");
+        goto err;
+    }
+    if (odd != NULL) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "duplicate key '%.64s' in one object", odd);
         goto err;
     }
     if (decode_envelope(doc, r, dl) != 0)

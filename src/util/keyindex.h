@@ -34,7 +34,8 @@ const void *keyindex_find(const keyindex *ix, const char *key, size_t len);
 
 /* Entries examined by lookups on this thread: keys compared by keyindex_find and by the scans
  * of the code that uses a keyindex on small objects, elements walked to reach an element of a
- * list or to count it (each adds its count once per lookup). A deterministic measure of work,
+ * list or to count it (each adds its count once per lookup), and the key comparisons of
+ * yamldoc's duplicate-key check. A deterministic measure of work,
  * for tests; nothing else reads it. */
 extern _Thread_local uint64_t lookup_steps;
 

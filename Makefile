@@ -1,6 +1,7 @@
 # streamguard - build, test, run, bench.
 #
 #   make run     install missing Debian packages, build, make dev certificates, serve on 127.0.0.1:8443
+#                (lookup() asks the cluster of $$KUBECONFIG when it is set, else finds nothing)
 #   make test    install missing packages, build, run unit and integration tests
 #   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make valgrind  the integration tests with the server under valgrind (leaks are errors)
@@ -72,7 +73,7 @@ certs/dev/tls.crt: | $(BUILD)/streamguard
 
 run: deps all certs/dev/tls.crt
 	$(BUILD)/streamguard serve --listen 127.0.0.1:8443 --tls-cert certs/dev/tls.crt \
-	    --tls-key certs/dev/tls.key --policies policies/
+	    --tls-key certs/dev/tls.key --policies policies/ $(if $(KUBECONFIG),,--no-cluster)
 
 test: deps
 	@$(MAKE) --no-print-directory test-only

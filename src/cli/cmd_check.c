@@ -3,7 +3,8 @@
  * Every document becomes what kube-apiserver would send: an AdmissionRequest for a CREATE.
  * Mutations run first and validations see the mutated object, as in a cluster. The same
  * engine decides as in the webhook. All documents are loaded before any is checked, so that
- * lookup() finds related objects among them (and in --cluster-state). */
+ * lookup() finds related objects among them (and in --cluster-state), then, with
+ * --kubeconfig, in the live cluster (livelookup.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,14 @@
 #include "check_out.h"
 #include "cli.h"
 #include "diagprint.h"
+#include "livelookup.h"
 #include "manifests.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: streamguard check [-p DIR] [-o text|json|junit|sarif] [--cluster-state DIR]\n"
-            "                         [--enforcement deny|warn] PATH...\n"
+            "                         [--kubeconfig FILE] [--enforcement deny|warn] PATH...\n"
             "\n"
             "Checks Kubernetes manifests against the policies, as the webhook would on kubectl\n"
             "apply (each document is a CREATE; mutations run first, validations see their result).\n"
@@ -29,6 +31,9 @@ static void usage(FILE *f)
             "  -p, --policies DIR       policy files (default policies/)\n"
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
             "      --cluster-state DIR  more manifests, for lookup() only (not checked)\n"
+            "      --kubeconfig FILE    also ask this cluster what lookup() and lookupList() do\n"
+            "                           not find among the documents (GET and LIST only; the\n"
+            "                           documents given win, as they would once applied)\n"
             "      --enforcement MODE   deny (default) or warn: denies become warnings\n"
             "  -h, --help               show this help\n"
             "\n"
@@ -61,8 +66,9 @@ int cli_cmd_check(int argc, char **argv)
     static const struct option longs[] = {
         {"policies", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
         {"cluster-state", required_argument, NULL, 'c'}, {"enforcement", required_argument, NULL, 'e'},
+        {"kubeconfig", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *policies = "policies/", *format = "text", *cluster = NULL;
+    const char *policies = "policies/", *format = "text", *cluster = NULL, *kubeconfig = NULL;
     bool warn_only = false;
     int c;
     optind = 1;
@@ -71,6 +77,7 @@ int cli_cmd_check(int argc, char **argv)
         case 'p': policies = optarg; break;
         case 'o': format = optarg; break;
         case 'c': cluster = optarg; break;
+        case 'k': kubeconfig = optarg; break;
         case 'e':
             if (strcmp(optarg, "warn") != 0 && strcmp(optarg, "deny") != 0) {
                 fprintf(stderr, "streamguard check: --enforcement must be deny or warn\n");
@@ -92,12 +99,27 @@ int cli_cmd_check(int argc, char **argv)
     }
     diag_list dl;
     diag_list_init(&dl);
+    kube_client *client = NULL;
+    if (kubeconfig != NULL) {
+        kube_config kc;
+        if (kube_config_load(kubeconfig, NULL, &kc, &dl) == 0) {
+            client = kube_client_new(&kc, &dl);
+            kube_config_free(&kc);
+        }
+        if (client == NULL) {
+            cli_print_diags(&dl, NULL, NULL, stderr);
+            fprintf(stderr, "streamguard check: cannot use the kubeconfig %s\n", kubeconfig);
+            diag_list_clear(&dl);
+            return 2;
+        }
+    }
     policy_set *set = policy_set_load_dir(policies, &dl);
     if (set == NULL) {
         cli_print_diags(&dl, NULL, NULL, stderr);
         fprintf(stderr, "streamguard check: the policies in %s have errors (streamguard lint %s)\n",
                 policies, policies);
         diag_list_clear(&dl);
+        kube_client_free(client);
         return 2;
     }
     check_report *rep = check_report_new(fmt);
@@ -108,11 +130,15 @@ int cli_cmd_check(int argc, char **argv)
         manifests_load_path(&in, argv[i], false);
     if (cluster != NULL)
         manifests_load_path(&in, cluster, true);
-    policy_lookup lk = manifests_lookup(&in);
+    policy_lookup docs = manifests_lookup(&in);
+    live_lookup live = {.docs = &docs, .client = client, .timeout_ms = 10000};
+    policy_lookup lk = client ? live_lookup_make(&live) : docs;
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)
             manifests_run(set, &in.docs[i], &lk, warn_only, &sink);
     int rc = check_report_finish(rep, stdout);
+    live_lookup_free(&live);
+    kube_client_free(client);
     manifests_free(&in);
     policy_set_unref(set);
     diag_list_clear(&dl);

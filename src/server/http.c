@@ -32,6 +32,7 @@
 #include "../util/arena.h"
 #include "../util/buf.h"
 #include "../util/log.h"
+#include "cluster.h"
 #include "conns.h"
 #include "metrics.h"
 
@@ -310,9 +311,13 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     pthread_mutex_lock(&s->lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
     pthread_mutex_unlock(&s->lock);
-    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only};
+    cluster_request cr;
+    cluster_request_begin(s->cfg.cluster, r->arena, &cr);
+    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only,
+                            .lookup = &cr.lookup};
     admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
                       r->body.len, &pol, r->arena, &r->res);
+    cluster_request_end(&cr); /* the reply is encoded: no cached object is needed any more */
     buf_clear(&r->body);
     r->decision = (int)r->res.decision;
     r->reason = r->res.reason;
@@ -331,13 +336,16 @@ static enum MHD_Result answer_probe(server *s, struct MHD_Connection *c, struct 
     if (r->ep == EP_READYZ) {
         if (atomic_load(&s->draining))
             return reply(s, c, r, 503, "text/plain", draining, sizeof draining - 1, false);
-        if (!atomic_load(&s->ready))
+        if (!atomic_load(&s->ready) || !cluster_ready(s->cfg.cluster))
             return reply(s, c, r, 503, "text/plain", not_ready, sizeof not_ready - 1, false);
         return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
     }
     buf out;
     buf_init(&out, (size_t)1 << 20);
-    if (metrics_render(&out) != 0 || out.data == NULL) {
+    metrics_set_ready(atomic_load(&s->ready) && !atomic_load(&s->draining) &&
+                      cluster_ready(s->cfg.cluster));
+    if (metrics_render(&out) != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 ||
+        out.data == NULL) {
         buf_clear(&out);
         return reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");
     }

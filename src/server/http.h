@@ -34,6 +34,7 @@ typedef struct server_config {
     unsigned request_timeout_s; /* a request whose body takes longer is cut off */
     size_t max_body;          /* larger bodies get 413 */
     bool warn_only;           /* --enforcement warn: denies become warnings */
+    struct cluster *cluster;  /* lookup()'s answers (borrowed; NULL: lookup finds nothing) */
     policy_set *policies;     /* the first set (a reference the server takes over), in place
                                  before the first connection is accepted */
 } server_config;

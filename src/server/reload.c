@@ -21,6 +21,7 @@
 
 #include "../tls/certs.h"
 #include "../util/log.h"
+#include "cluster.h"
 #include "metrics.h"
 
 #define DEBOUNCE_MS 200
@@ -136,6 +137,7 @@ static void reload_policies(reloader *r)
     }
     size_t n;
     policy_set_items(set, &n);
+    cluster_set_policies(r->cfg.cluster, set); /* new kinds start listing before they are asked */
     server_set_policies(r->cfg.srv, set);
     metrics_reload_done(METRICS_RELOAD_POLICIES, true);
     metrics_set_policy_count((long)n);

@@ -21,6 +21,7 @@ typedef struct reload_config {
     const char *policy_dir;
     const char *server_name; /* warn when a new certificate does not name it; NULL: no check */
     bool allow_empty;        /* --allow-empty-policies: a set with no policy may be served */
+    struct cluster *cluster; /* told the kinds each new set looks up; NULL: none */
 } reload_config;
 
 /* The rule for a policy set with no policy in it, at start and on every reload: an empty set

@@ -25,6 +25,7 @@
 #include "../util/num.h"
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "cluster.h"
 #include "http.h"
 #include "metrics.h"
 #include "reload.h"
@@ -35,6 +36,7 @@ struct serve_opts {
     const char *client_ca, *server_name;
     unsigned drain_delay_s, drain_timeout_s;
     bool allow_empty_policies;
+    cluster_opts cluster;
     enum log_format log_format;
     enum log_level log_level;
 };
@@ -58,6 +60,17 @@ static void usage(FILE *f)
             "  --allow-empty-policies   serve even when the directory holds no policy (then\n"
             "                           every review is allowed); without it an empty set\n"
             "                           stops the start, and a reload to one is refused\n"
+            "  --kubeconfig FILE        the cluster that lookup() and lookupList() ask (default:\n"
+            "                           $KUBECONFIG, else the pod's service account; with none\n"
+            "                           of them every lookup is an evaluation error, which the\n"
+            "                           policy's failurePolicy decides): docs/cluster.md\n"
+            "  --no-cluster             run without a cluster on purpose: lookup() finds\n"
+            "                           nothing (null), lookupList() gives []\n"
+            "  --cache-sync-timeout SECONDS\n"
+            "                           /readyz answers 503 until every kind the policies look\n"
+            "                           up has been listed, at most this long (default 30)\n"
+            "  --lookup-timeout MS      a lookup the cache cannot answer asks the API server\n"
+            "                           once, waiting at most this long (default 1000)\n"
             "  --client-ca FILE         require a client certificate signed by this CA (PEM)\n"
             "                           on /validate and /mutate (kube-apiserver's, see\n"
             "                           docs/operations.md); probes and /metrics stay open\n"
@@ -118,6 +131,10 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"tls-server-name", required_argument, NULL, 'n'},
         {"allow-empty-policies", no_argument, NULL, 'E'},
         {"header-timeout", required_argument, NULL, 'H'},
+        {"kubeconfig", required_argument, NULL, 'K'},
+        {"no-cluster", no_argument, NULL, 'N'},
+        {"cache-sync-timeout", required_argument, NULL, 'S'},
+        {"lookup-timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
@@ -125,7 +142,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
                 .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
                 .request_timeout_s = 10,
                 .max_body = SERVER_MAX_BODY},
-        .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO};
+        .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO,
+        .cluster = {.sync_timeout_s = 30, .lookup_timeout_ms = 1000}};
     int c, rc = 0;
     optind = 1;
     while (rc == 0 && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -137,6 +155,14 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 'C': o->client_ca = optarg; break;
         case 'n': o->server_name = optarg; break;
         case 'E': o->allow_empty_policies = true; break;
+        case 'K': o->cluster.kubeconfig = optarg; break;
+        case 'N': o->cluster.none = true; break;
+        case 'S':
+            rc = opt_uint("--cache-sync-timeout", optarg, 0, 3600, &o->cluster.sync_timeout_s);
+            break;
+        case 'T':
+            rc = opt_uint("--lookup-timeout", optarg, 1, 60000, &o->cluster.lookup_timeout_ms);
+            break;
         case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
         case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
         case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
@@ -169,6 +195,10 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
     }
     if (rc == 0 && optind < argc) {
         fprintf(stderr, "streamguard serve: unexpected argument '%s'\n", argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && o->cluster.none && o->cluster.kubeconfig != NULL) {
+        fprintf(stderr, "streamguard serve: --no-cluster and --kubeconfig exclude each other\n");
         rc = -1;
     }
     if (rc == 0 && (o->cert_file == NULL || o->key_file == NULL)) {
@@ -281,6 +311,17 @@ int server_cmd_serve(int argc, char **argv)
         policy_set_unref(policies);
         return 1;
     }
+    cluster *cl = cluster_start(&o.cluster, &dl);
+    if (cl == NULL) {
+        log_diags(&dl);
+        diag_list_clear(&dl);
+        tls_pair_clear(&pair);
+        policy_set_unref(policies);
+        buf_clear(&ca);
+        return 1;
+    }
+    cluster_set_policies(cl, policies); /* the watches list while the server starts */
+    o.cfg.cluster = cl;
     o.cfg.client_ca_pem = o.client_ca ? ca.data : NULL;
     o.cfg.cert_pem = pair.cert_pem;
     o.cfg.key_pem = pair.key_pem;
@@ -289,6 +330,7 @@ int server_cmd_serve(int argc, char **argv)
     if (s == NULL) {
         log_diags(&dl);
         diag_list_clear(&dl);
+        cluster_free(cl);
         tls_pair_clear(&pair);
         buf_clear(&ca);
         return 1;
@@ -301,7 +343,7 @@ int server_cmd_serve(int argc, char **argv)
                  LOG_S("server_name", o.server_name));
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
                             .policy_dir = o.policies, .server_name = o.server_name,
-                            .allow_empty = o.allow_empty_policies};
+                            .allow_empty = o.allow_empty_policies, .cluster = cl};
     reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
     if (rl == NULL)
         log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and "
@@ -312,7 +354,8 @@ int server_cmd_serve(int argc, char **argv)
              LOG_S("enforcement", o.cfg.warn_only ? "warn" : "deny"),
              LOG_S("cert_serial", pair.info.serial), LOG_I("cert_not_after", pair.info.not_after));
     server_set_ready(s, true);
-    int rc = wait_for_signals(s, rl, &o, &set);
+    int rc = wait_for_signals(s, rl, &o, &set); /* frees the server */
+    cluster_free(cl);
     tls_pair_clear(&pair);
     buf_clear(&ca);
     diag_list_clear(&dl);

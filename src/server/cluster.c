@@ -1,0 +1,321 @@
+/* cluster.c - the server's view of the cluster; see cluster.h. */
+#include "cluster.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../kube/cache.h"
+#include "../kube/client.h"
+#include "../kube/config.h"
+#include "../policy/policy.h"
+#include "../util/log.h"
+
+enum cluster_mode { MODE_LIVE, MODE_NONE, MODE_UNCONFIGURED };
+
+struct cluster {
+    enum cluster_mode mode;
+    kube_client *client;
+    kube_cache *cache;
+    struct timespec started;
+    unsigned sync_timeout_s;
+    atomic_bool ready;     /* latched: see cluster_ready() */
+    atomic_bool timed_out; /* the sync timeout was logged */
+};
+
+#define NO_CLUSTER_WHY                                                                        \
+    "no cluster configured (not in a pod, no --kubeconfig, $KUBECONFIG unset; --no-cluster "  \
+    "runs without one on purpose)"
+
+cluster *cluster_start(const cluster_opts *o, diag_list *dl)
+{
+    cluster *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &c->started);
+    c->sync_timeout_s = o->sync_timeout_s;
+    if (o->none) {
+        c->mode = MODE_NONE;
+        atomic_store(&c->ready, true);
+        log_info("cluster", LOG_S("msg", "--no-cluster: lookup() finds nothing"));
+        return c;
+    }
+    kube_config cfg;
+    int rc = kube_config_resolve(o->kubeconfig, &cfg, dl);
+    if (rc < 0) {
+        free(c);
+        return NULL;
+    }
+    if (rc > 0) {
+        c->mode = MODE_UNCONFIGURED;
+        atomic_store(&c->ready, true);
+        log_warn("cluster", LOG_S("msg", "lookup() is an evaluation error"),
+                 LOG_S("why", NO_CLUSTER_WHY));
+        return c;
+    }
+    c->client = kube_client_new(&cfg, dl);
+    log_info("cluster", LOG_S("msg", "cluster configured"), LOG_S("source", cfg.source),
+             LOG_S("server", cfg.server));
+    kube_config_free(&cfg);
+    kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms};
+    if (c->client == NULL || (c->cache = kube_cache_new(c->client, &co)) == NULL) {
+        kube_client_free(c->client);
+        free(c);
+        return NULL;
+    }
+    c->mode = MODE_LIVE;
+    return c;
+}
+
+#define MAX_WATCHED_KINDS 256
+
+void cluster_set_policies(cluster *c, const policy_set *s)
+{
+    if (c == NULL || c->mode != MODE_LIVE)
+        return;
+    policy_kind_ref refs[MAX_WATCHED_KINDS];
+    size_t n = policy_set_lookup_kinds(s, refs, MAX_WATCHED_KINDS);
+    if (n > MAX_WATCHED_KINDS) {
+        log_warn("cluster", LOG_S("msg", "too many kinds looked up; watching the first ones"),
+                 LOG_I("kinds", n), LOG_I("watched", MAX_WATCHED_KINDS));
+        n = MAX_WATCHED_KINDS;
+    }
+    kube_kind *kinds = calloc(n ? n : 1, sizeof *kinds);
+    if (kinds == NULL) {
+        log_error("cluster", LOG_S("msg", "out of memory; the watched kinds are unchanged"));
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(refs[i].api_version) >= sizeof kinds[k].api_version ||
+            strlen(refs[i].kind) >= sizeof kinds[k].kind)
+            continue; /* lint refuses such literals; the live GET still answers */
+        strcpy(kinds[k].api_version, refs[i].api_version);
+        strcpy(kinds[k].kind, refs[i].kind);
+        k++;
+    }
+    if (kube_cache_set_kinds(c->cache, kinds, k) != 0)
+        log_error("cluster", LOG_S("msg", "a watch could not be started"));
+    free(kinds);
+}
+
+static double since_start(const cluster *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - c->started.tv_sec) + (now.tv_nsec - c->started.tv_nsec) / 1e9;
+}
+
+bool cluster_ready(cluster *c)
+{
+    if (c == NULL || atomic_load_explicit(&c->ready, memory_order_acquire))
+        return true;
+    if (kube_cache_synced(c->cache)) {
+        if (!atomic_exchange(&c->ready, true))
+            log_info("cluster", LOG_S("msg", "every watched kind has listed; ready"),
+                     LOG_F("seconds", since_start(c)));
+        return true;
+    }
+    if (since_start(c) >= c->sync_timeout_s) {
+        if (!atomic_exchange(&c->timed_out, true))
+            log_warn("cluster", LOG_S("msg", "cache sync timeout: ready without every kind "
+                                             "listed; their lookups are live GETs"),
+                     LOG_I("timeout_s", c->sync_timeout_s));
+        atomic_store(&c->ready, true);
+        return true;
+    }
+    return false;
+}
+
+int cluster_metrics(cluster *c, buf *out)
+{
+    if (c == NULL || c->mode != MODE_LIVE)
+        return 0;
+    return kube_cache_metrics(c->cache, out);
+}
+
+void cluster_free(cluster *c)
+{
+    if (c == NULL)
+        return;
+    kube_cache_free(c->cache);
+    kube_client_free(c->client);
+    free(c);
+}
+
+/* ---- one request's lookups ---- */
+
+struct held {
+    kube_obj *obj;
+    struct held *next;
+};
+
+/* A question and its answer. 'list' tells lookupList from lookup; 'name' is "" for a list. */
+struct asked {
+    const char *api_version, *kind, *ns, *name;
+    bool list;
+    enum policy_lookup_result res;
+    const cJSON *obj;
+    const cJSON **items;
+    size_t n;
+    const char *why;
+    struct asked *next;
+};
+
+static int hold(cluster_request *r, kube_obj *o)
+{
+    struct held *h = arena_alloc(r->a, sizeof *h);
+    if (h == NULL) {
+        kube_obj_unref(o);
+        return -1;
+    }
+    *h = (struct held){.obj = o, .next = r->held};
+    r->held = h;
+    return 0;
+}
+
+static struct asked *asked_before(cluster_request *r, bool list, const char *av, const char *kind,
+                                  const char *ns, const char *name)
+{
+    for (struct asked *q = r->asked; q != NULL; q = q->next)
+        if (q->list == list && strcmp(q->api_version, av) == 0 && strcmp(q->kind, kind) == 0 &&
+            strcmp(q->ns, ns) == 0 && strcmp(q->name, name) == 0)
+            return q;
+    return NULL;
+}
+
+/* Remembers an answer; NULL when the arena is out (the answer is still given). */
+static struct asked *remember(cluster_request *r, bool list, const char *av, const char *kind,
+                              const char *ns, const char *name)
+{
+    struct asked *q = arena_alloc(r->a, sizeof *q);
+    if (q == NULL)
+        return NULL;
+    *q = (struct asked){.list = list, .api_version = arena_strdup(r->a, av),
+                        .kind = arena_strdup(r->a, kind), .ns = arena_strdup(r->a, ns),
+                        .name = arena_strdup(r->a, name)};
+    if (q->api_version == NULL || q->kind == NULL || q->ns == NULL || q->name == NULL)
+        return NULL;
+    q->next = r->asked;
+    r->asked = q;
+    return q;
+}
+
+static enum policy_lookup_result unavailable(cluster_request *r, const char *why,
+                                             const char **out_why)
+{
+    *out_why = arena_strdup(r->a, why);
+    if (*out_why == NULL)
+        *out_why = "out of memory";
+    return LOOKUP_UNAVAILABLE;
+}
+
+static enum policy_lookup_result find(void *data, const char *av, const char *kind,
+                                      const char *ns, const char *name, arena *a,
+                                      const cJSON **out, const char **why)
+{
+    (void)a;
+    cluster_request *r = data;
+    *out = NULL;
+    if (r->c->mode == MODE_NONE)
+        return LOOKUP_NOT_FOUND;
+    if (r->c->mode == MODE_UNCONFIGURED)
+        return unavailable(r, NO_CLUSTER_WHY, why);
+    struct asked *q = asked_before(r, false, av, kind, ns, name);
+    if (q != NULL) {
+        *out = q->obj;
+        *why = q->why;
+        return q->res;
+    }
+    kube_obj *o = NULL;
+    char text[256] = "";
+    enum policy_lookup_result res;
+    switch (kube_cache_get(r->c->cache, av, kind, ns, name, &o, text)) {
+    case KUBE_FOUND:
+        if (hold(r, o) != 0)
+            return unavailable(r, "out of memory", why);
+        *out = kube_obj_json(o);
+        res = LOOKUP_FOUND;
+        break;
+    case KUBE_NOT_FOUND: res = LOOKUP_NOT_FOUND; break;
+    default: res = unavailable(r, text, why); break;
+    }
+    q = remember(r, false, av, kind, ns, name);
+    if (q != NULL) {
+        q->res = res;
+        q->obj = *out;
+        q->why = res == LOOKUP_UNAVAILABLE ? *why : NULL;
+    }
+    return res;
+}
+
+static enum policy_lookup_result list(void *data, const char *av, const char *kind,
+                                      const char *ns, arena *a, const cJSON ***out, size_t *n,
+                                      const char **why)
+{
+    (void)a;
+    cluster_request *r = data;
+    *out = NULL;
+    *n = 0;
+    if (r->c->mode == MODE_NONE)
+        return LOOKUP_NOT_FOUND;
+    if (r->c->mode == MODE_UNCONFIGURED)
+        return unavailable(r, NO_CLUSTER_WHY, why);
+    struct asked *q = asked_before(r, true, av, kind, ns, "");
+    if (q != NULL) {
+        *out = q->items;
+        *n = q->n;
+        *why = q->why;
+        return q->res;
+    }
+    kube_obj **objs = NULL;
+    size_t count = 0;
+    char text[256] = "";
+    enum policy_lookup_result res;
+    enum kube_lookup got = kube_cache_list(r->c->cache, av, kind, ns, &objs, &count, text);
+    if (got == KUBE_UNAVAILABLE) {
+        res = unavailable(r, text, why);
+    } else if (got == KUBE_NOT_FOUND || count == 0) {
+        free(objs);
+        res = LOOKUP_NOT_FOUND;
+    } else {
+        const cJSON **items = arena_alloc(r->a, (count ? count : 1) * sizeof *items);
+        res = LOOKUP_FOUND;
+        for (size_t i = 0; i < count; i++) {
+            if (items != NULL)
+                items[i] = kube_obj_json(objs[i]);
+            if (hold(r, objs[i]) != 0)
+                items = NULL;
+        }
+        free(objs);
+        if (items == NULL)
+            return unavailable(r, "out of memory", why);
+        *out = items;
+        *n = count;
+    }
+    q = remember(r, true, av, kind, ns, "");
+    if (q != NULL) {
+        q->res = res;
+        q->items = *out;
+        q->n = *n;
+        q->why = res == LOOKUP_UNAVAILABLE ? *why : NULL;
+    }
+    return res;
+}
+
+void cluster_request_begin(cluster *c, arena *a, cluster_request *r)
+{
+    *r = (cluster_request){.c = c, .a = a,
+                           .lookup = {.find = c ? find : NULL, .list = c ? list : NULL}};
+    r->lookup.data = r;
+}
+
+void cluster_request_end(cluster_request *r)
+{
+    for (struct held *h = r->held; h != NULL; h = h->next)
+        kube_obj_unref(h->obj);
+    r->held = NULL;
+    r->asked = NULL;
+}

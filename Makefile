@@ -1,7 +1,7 @@
 # streamguard - build, test, run, bench.
 #
 #   make run     install missing Debian packages, build, make dev certificates, serve on 127.0.0.1:8443
-#                (lookup() asks the cluster of $$KUBECONFIG when it is set, else finds nothing)
+#                (lookup() asks the cluster of $KUBECONFIG when it is set, else finds nothing)
 #   make test    install missing packages, build, run unit and integration tests
 #   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make valgrind  the integration tests with the server under valgrind (leaks are errors)
@@ -94,6 +94,7 @@ integration: $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
 	tests/integration/transport_test.sh $(BUILD)/streamguard
 	tests/integration/reload_test.sh $(BUILD)/streamguard
+	tests/integration/cluster_test.sh $(BUILD)/streamguard
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test-only
@@ -108,6 +109,7 @@ valgrind: deps all
 	    sh -c 'tests/integration/server_test.sh $(BUILD)/streamguard && \
 	           tests/integration/transport_test.sh $(BUILD)/streamguard && \
 	           tests/integration/reload_test.sh $(BUILD)/streamguard && \
+	           tests/integration/cluster_test.sh $(BUILD)/streamguard && \
 	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
 
 # deploy/: every kustomize directory rendered with kubectl 1.20 and its objects checked.

@@ -17,11 +17,23 @@
 
 enum rule_result { RULE_PASS, RULE_FAIL, RULE_WARN, RULE_ERROR, RULE_SKIP };
 
-/* How related objects are found for lookup(apiVersion, kind, namespace, name): the CLI
- * searches the documents it was given; the server has none yet (lookup gives null). */
+/* How related objects are found for lookup(apiVersion, kind, namespace, name) and
+ * lookupList(apiVersion, kind, namespace): the CLI searches the documents it was given (and,
+ * with --kubeconfig, the live cluster); the server asks its watch caches (src/kube/cache.h).
+ * Three outcomes, kept apart: found, not found (lookup gives null, lookupList []), and the
+ * cluster could not be asked (an evaluation error, which the policy's failurePolicy decides).
+ * Objects returned are borrowed until the request ends; arrays and the 'why' text are
+ * allocated from 'a'. A NULL 'find' or 'list' is LOOKUP_NOT_FOUND. */
+enum policy_lookup_result { LOOKUP_FOUND, LOOKUP_NOT_FOUND, LOOKUP_UNAVAILABLE };
+
 typedef struct policy_lookup {
-    const cJSON *(*find)(void *data, const char *api_version, const char *kind,
-                         const char *namespace_, const char *name);
+    enum policy_lookup_result (*find)(void *data, const char *api_version, const char *kind,
+                                      const char *namespace_, const char *name, arena *a,
+                                      const cJSON **out, const char **why);
+    /* 'namespace_' "" : every namespace (or a cluster-scoped kind). */
+    enum policy_lookup_result (*list)(void *data, const char *api_version, const char *kind,
+                                      const char *namespace_, arena *a, const cJSON ***out,
+                                      size_t *n, const char **why);
     void *data;
 } policy_lookup;
 
@@ -33,7 +45,7 @@ typedef struct policy_request {
     const cJSON *groups;         /* userInfo.groups, or NULL */
     const cJSON *object, *old_object;
     const cJSON *request;        /* the whole AdmissionRequest, bound as 'request'; or NULL */
-    const policy_lookup *lookup; /* NULL: lookup() gives null */
+    const policy_lookup *lookup; /* NULL: lookup() gives null, lookupList() [] */
 } policy_request;
 
 enum engine_mode { ENGINE_VALIDATE, ENGINE_MUTATE };

@@ -1,8 +1,8 @@
 /* functions.h - the functions streamguard adds to CEL for policies: Kubernetes quantities
  * (quantity, isQuantity and the methods of kubernetes.Quantity), flinkMemory,
- * flinkResourceMemory, jvmMemory, flinkConfig, lookup, and Flink's reading of strings
- * (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c). Pass them to expr_compile() in
- * expr_decls.fns. */
+ * flinkResourceMemory, jvmMemory, flinkConfig, lookup, lookupList, and Flink's reading of
+ * strings (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c). Pass them to
+ * expr_compile() in expr_decls.fns. */
 #ifndef SG_POLICY_FUNCTIONS_H
 #define SG_POLICY_FUNCTIONS_H
 
@@ -15,7 +15,7 @@
  * of the large maps looked up in (expr_env.index). Whoever changes the object (a mutation)
  * calls policy_fn_ctx_changed(). */
 typedef struct policy_fn_ctx {
-    const policy_lookup *lookup;  /* NULL: lookup() gives null */
+    const policy_lookup *lookup;  /* NULL: lookup() gives null, lookupList() [] */
     const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
     const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
     expr_value flink_config;

@@ -166,6 +166,37 @@ static expr_value unavailable(const expr_call *c, const char *fn, const char *co
                           n == 4 ? s[3] : "", why != NULL && why[0] ? why : "no reason given");
 }
 
+/* The answer remembered for 'key' in this run, or NULL. */
+static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *key)
+{
+    for (size_t i = 0; key != NULL && i < fc->n_answers; i++)
+        if (strcmp(fc->answers[i].key, key) == 0)
+            return &fc->answers[i];
+    return NULL;
+}
+
+/* A slot to remember the answer for 'key' in, or NULL when none is left. */
+static policy_lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *key)
+{
+    if (key == NULL || fc->n_answers == POLICY_LOOKUP_MEMO)
+        return NULL;
+    if (fc->answers == NULL &&
+        (fc->answers = arena_calloc(a, POLICY_LOOKUP_MEMO, sizeof *fc->answers)) == NULL)
+        return NULL;
+    policy_lookup_answer *m = &fc->answers[fc->n_answers++];
+    memset(m, 0, sizeof *m);
+    m->key = key;
+    return m;
+}
+
+/* The memo key of a call: the function and its arguments, each prefixed by its length. */
+static const char *answer_key(arena *a, const char *fn, const char *const *s, size_t n)
+{
+    return arena_sprintf(a, "%s %zu:%s %zu:%s %zu:%s %zu:%s", fn, strlen(s[0]), s[0],
+                         strlen(s[1]), s[1], strlen(s[2]), s[2], n == 4 ? strlen(s[3]) : 0,
+                         n == 4 ? s[3] : "");
+}
+
 /* lookup(apiVersion, kind, namespace, name): the object; null when there is none (or nothing
  * to look in: no policy_lookup); an expr.lookup error when the cluster could not be asked. */
 static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
@@ -176,16 +207,23 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     int rc = lookup_args(c, "lookup", a, n, s, &e);
     if (rc < 0)
         return e;
-    const policy_fn_ctx *fc = c->ctx;
+    policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
     if (rc > 0 || lk == NULL || lk->find == NULL)
         return expr_from_json(NULL);
-    const cJSON *found = NULL;
-    const char *why = NULL;
-    switch (lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &found, &why)) {
-    case LOOKUP_FOUND: return expr_from_json(found);
+    const char *key = answer_key(c->a, "lookup", s, 4);
+    policy_lookup_answer *m = remembered(fc, key), got = {0};
+    if (m == NULL) {
+        got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
+        if ((m = remember(fc, c->a, key)) != NULL)
+            *m = (policy_lookup_answer){key, got.result, got.obj, NULL, 0, got.why};
+        else
+            m = &got;
+    }
+    switch (m->result) {
+    case LOOKUP_FOUND: return expr_from_json(m->obj);
     case LOOKUP_NOT_FOUND: return expr_from_json(NULL);
-    default: return unavailable(c, "lookup", s, 4, why);
+    default: return unavailable(c, "lookup", s, 4, m->why);
     }
 }
 
@@ -201,19 +239,24 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
     int rc = lookup_args(c, "lookupList", a, n, s, &e);
     if (rc < 0)
         return e;
-    const policy_fn_ctx *fc = c->ctx;
+    policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
-    const cJSON **objs = NULL;
-    size_t count = 0;
-    const char *why = NULL;
+    policy_lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
     if (rc == 0 && lk != NULL && lk->list != NULL) {
-        enum policy_lookup_result res = lk->list(lk->data, s[0], s[1], s[2], c->a, &objs, &count,
-                                                 &why);
-        if (res == LOOKUP_UNAVAILABLE)
-            return unavailable(c, "lookupList", s, 3, why);
-        if (res != LOOKUP_FOUND)
-            count = 0;
+        const char *key = answer_key(c->a, "lookupList", s, 3);
+        if ((m = remembered(fc, key)) == NULL) {
+            m = &got;
+            got.result = lk->list(lk->data, s[0], s[1], s[2], c->a, &got.objs, &got.n, &got.why);
+            policy_lookup_answer *slot = remember(fc, c->a, key);
+            if (slot != NULL) {
+                got.key = key;
+                *slot = got;
+            }
+        }
     }
+    if (m->result == LOOKUP_UNAVAILABLE)
+        return unavailable(c, "lookupList", s, 3, m->why);
+    size_t count = m->result == LOOKUP_FOUND ? m->n : 0;
     if (count > EXPR_MAX_ELEMENTS)
         return expr_error_new(c->a, "expr.limit", c->span,
                               "lookupList(%.100s, %.100s, ...): %zu objects, more than %d", s[0],
@@ -223,7 +266,7 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
         return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
     l->n = (uint32_t)count;
     for (size_t i = 0; i < count; i++)
-        l->items[i] = expr_from_json(objs[i]);
+        l->items[i] = expr_from_json(m->objs[i]);
     expr_value v = {.kind = EXPR_LIST};
     v.v.list = l;
     return v;

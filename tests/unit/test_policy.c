@@ -887,6 +887,14 @@ static void test_lookup_outcomes(void **state)
         {"lookupList('v1', 'Node', null)", "[]", 1, false},
         {"lookupList('v1', 'Node', ['a'])",
          "!expr.no_overload: no matching overload for 'lookupList' applied to (list)", 0, false},
+        /* one answer per object and run: asked once, however often a rule asks */
+        {"[lookup('v1', 'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', "
+         "'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', 'PersistentVolumeClaim', 'ns', "
+         "'missing'), lookup('v1', 'PersistentVolumeClaim', 'ns2', 'found')].size()", "4", 3, false},
+        {"[1, 2, 3].all(i, lookupList('v1', 'Node', 'a').size() == 2)", "true", 1, false},
+        {"[1, 2, 3].exists(i, lookup('v1', 'PersistentVolumeClaim', 'ns', 'down') == null)",
+         "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
+         "asked: connection refused", 1, false},
         /* nothing to look in: null and [] */
         {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'found')", "null", 0, true},
         {"lookupList('v1', 'PersistentVolumeClaim', 'a')", "[]", 0, true},
@@ -937,6 +945,79 @@ static void test_engine_lookup_unavailable(void **state)
     cJSON_Delete(obj);
 }
 
+/* flink-ha-storage-rwx asks for the claim in the object's namespace, else the request's (a
+ * client may leave it to the URL), and only for the mount a directory is on. */
+static char asked_ns[64];
+static int asked_n;
+
+static enum policy_lookup_result record_find(void *data, const char *api, const char *kind,
+                                             const char *ns, const char *name, arena *a,
+                                             const cJSON **out, const char **why)
+{
+    (void)data;
+    (void)a;
+    (void)out;
+    (void)why;
+    asked_n++;
+    snprintf(asked_ns, sizeof asked_ns, "%s", ns);
+    assert_string_equal(api, "v1");
+    assert_string_equal(kind, "PersistentVolumeClaim");
+    assert_string_equal(name, "data");
+    return LOOKUP_NOT_FOUND;
+}
+
+static void test_rwx_policy_claim_namespace(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("policies/flink-ha-storage-rwx.yaml", &dl);
+    assert_non_null(s);
+    static const struct {
+        const char *meta, *request, *want_ns;
+    } cases[] = {
+        {"{\"name\":\"f\",\"namespace\":\"team-a\"}", "{\"namespace\":\"team-b\"}", "team-a"},
+        {"{\"name\":\"f\"}", "{\"namespace\":\"team-b\"}", "team-b"},
+        {"{\"name\":\"f\"}", NULL, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char obj_text[1024];
+        /* two claims mounted; the HA directory is on 'data' only */
+        snprintf(obj_text, sizeof obj_text,
+                 "{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkDeployment\","
+                 "\"metadata\":%s,\"spec\":{\"flinkConfiguration\":{\"high-availability.type\":"
+                 "\"kubernetes\",\"high-availability.storageDir\":\"file:///d/ha\"},"
+                 "\"podTemplate\":{\"spec\":{\"containers\":[{\"name\":\"flink-main-container\","
+                 "\"volumeMounts\":[{\"name\":\"v\",\"mountPath\":\"/d\"},{\"name\":\"w\","
+                 "\"mountPath\":\"/other\"}]}],\"volumes\":[{\"name\":\"v\","
+                 "\"persistentVolumeClaim\":{\"claimName\":\"data\"}},{\"name\":\"w\","
+                 "\"persistentVolumeClaim\":{\"claimName\":\"unrelated\"}}]}}}}",
+                 cases[i].meta);
+        cJSON *obj = cJSON_Parse(obj_text), *req = cases[i].request ? cJSON_Parse(cases[i].request) : NULL;
+        policy_lookup lk = {.find = record_find};
+        policy_request r = {.group = "flink.apache.org", .version = "v1beta1",
+                            .kind = "FlinkDeployment", .sub_resource = "", .namespace_ = "",
+                            .name = "f", .username = "u", .object = obj, .request = req,
+                            .lookup = &lk};
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        policy_outcome o;
+        asked_n = 0;
+        asked_ns[0] = '\0';
+        assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+        assert_int_equal(asked_n, 1);
+        assert_string_equal(asked_ns, cases[i].want_ns);
+        assert_int_equal(o.n_findings, 1);
+        assert_int_equal(o.findings[0].result, RULE_WARN);
+        assert_int_equal(o.findings[0].action, POLICY_WARN);
+        assert_non_null(strstr(o.findings[0].message, "data: not found"));
+        arena_free(a);
+        cJSON_Delete(obj);
+        cJSON_Delete(req);
+    }
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 static int free_engine_set(void **state)
 {
     (void)state;
@@ -960,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_missing),
         cmocka_unit_test(test_lookup_kinds),
         cmocka_unit_test(test_lookup_outcomes),
+        cmocka_unit_test(test_rwx_policy_claim_namespace),
         cmocka_unit_test_setup_teardown(test_engine_lookup_unavailable, load_engine_set,
                                         free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),

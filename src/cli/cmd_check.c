@@ -3,7 +3,7 @@
  * Every document becomes what kube-apiserver would send: an AdmissionRequest for a CREATE.
  * Mutations run first and validations see the mutated object, as in a cluster. The same
  * engine decides as in the webhook. All documents are loaded before any is checked, so that
- * lookup() finds related objects among them (and in --cluster-state). */
+ * lookup() and lookupList() find related objects among them (and in --cluster-state). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,8 @@ static void usage(FILE *f)
             "options:\n"
             "  -p, --policies DIR       policy files (default policies/)\n"
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
-            "      --cluster-state DIR  more manifests, for lookup() only (not checked)\n"
+            "      --cluster-state DIR  more manifests, for lookup() and lookupList() only (not\n"
+            "                           checked; a document given wins over one of these)\n"
             "      --enforcement MODE   deny (default) or warn: denies become warnings\n"
             "  -h, --help               show this help\n"
             "\n"

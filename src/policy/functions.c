@@ -161,7 +161,8 @@ static expr_value unavailable(const expr_call *c, const char *fn, const char *co
                               const char *why)
 {
     return expr_error_new(c->a, "expr.lookup", c->span,
-                          "%s(%.100s, %.100s, %.100s%s%.100s): the cluster could not be asked: %.300s",
+                          "%s(%.100s, %.100s, %.100s%s%.100s): the cluster could not be asked: "
+                          "%.300s",
                           fn, s[0], s[1], s[2][0] ? s[2] : "''", n == 4 ? ", " : "",
                           n == 4 ? s[3] : "", why != NULL && why[0] ? why : "no reason given");
 }

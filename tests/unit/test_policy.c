@@ -855,7 +855,8 @@ static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 static void test_lookup_outcomes(void **state)
 {
     (void)state;
-    cJSON *pvc = cJSON_Parse("{\"kind\":\"PersistentVolumeClaim\",\"spec\":{\"accessModes\":[\"ReadWriteMany\"]}}");
+    cJSON *pvc = cJSON_Parse("{\"kind\":\"PersistentVolumeClaim\","
+                             "\"spec\":{\"accessModes\":[\"ReadWriteMany\"]}}");
     policy_lookup lk = {.find = stub_find, .list = stub_list, .data = pvc};
     policy_lookup none = {.data = pvc};
     static const struct {
@@ -890,7 +891,8 @@ static void test_lookup_outcomes(void **state)
         /* one answer per object and run: asked once, however often a rule asks */
         {"[lookup('v1', 'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', "
          "'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', 'PersistentVolumeClaim', 'ns', "
-         "'missing'), lookup('v1', 'PersistentVolumeClaim', 'ns2', 'found')].size()", "4", 3, false},
+         "'missing'), lookup('v1', 'PersistentVolumeClaim', 'ns2', 'found')].size()", "4", 3,
+         false},
         {"[1, 2, 3].all(i, lookupList('v1', 'Node', 'a').size() == 2)", "true", 1, false},
         {"[1, 2, 3].exists(i, lookup('v1', 'PersistentVolumeClaim', 'ns', 'down') == null)",
          "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
@@ -909,8 +911,8 @@ static void test_lookup_outcomes(void **state)
         free(got);
     }
     /* no policy_lookup at all (the context without one) */
-    char *got = eval_with_lookup("[lookup('v1', 'Pod', 'a', 'found'), lookupList('v1', 'Pod', 'a')]",
-                                 NULL);
+    char *got = eval_with_lookup(
+        "[lookup('v1', 'Pod', 'a', 'found'), lookupList('v1', 'Pod', 'a')]", NULL);
     assert_string_equal(got, "[null,[]]");
     free(got);
     cJSON_Delete(pvc);
@@ -993,7 +995,8 @@ static void test_rwx_policy_claim_namespace(void **state)
                  "\"persistentVolumeClaim\":{\"claimName\":\"data\"}},{\"name\":\"w\","
                  "\"persistentVolumeClaim\":{\"claimName\":\"unrelated\"}}]}}}}",
                  cases[i].meta);
-        cJSON *obj = cJSON_Parse(obj_text), *req = cases[i].request ? cJSON_Parse(cases[i].request) : NULL;
+        cJSON *obj = cJSON_Parse(obj_text);
+        cJSON *req = cases[i].request ? cJSON_Parse(cases[i].request) : NULL;
         policy_lookup lk = {.find = record_find};
         policy_request r = {.group = "flink.apache.org", .version = "v1beta1",
                             .kind = "FlinkDeployment", .sub_resource = "", .namespace_ = "",

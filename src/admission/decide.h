@@ -31,7 +31,7 @@ const char *admission_decision_name(enum admission_decision d);
 typedef struct admission_policy {
     const policy_set *set;
     bool warn_only;
-    const policy_lookup *lookup; /* related objects for lookup(); NULL: none */
+    const policy_lookup *lookup; /* related objects for lookup(), lookupList(); NULL: none */
 } admission_policy;
 
 /* Decides on 'req' for 'mode' and fills 'resp' (strings allocated from 'a'). Returns 0, or -1

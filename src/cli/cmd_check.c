@@ -3,8 +3,8 @@
  * Every document becomes what kube-apiserver would send: an AdmissionRequest for a CREATE.
  * Mutations run first and validations see the mutated object, as in a cluster. The same
  * engine decides as in the webhook. All documents are loaded before any is checked, so that
- * lookup() finds related objects among them (and in --cluster-state), then, with
- * --kubeconfig, in the live cluster (livelookup.h). */
+ * lookup() and lookupList() find related objects among them (and in --cluster-state), then,
+ * with --kubeconfig, in the live cluster (livelookup.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "options:\n"
             "  -p, --policies DIR       policy files (default policies/)\n"
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
-            "      --cluster-state DIR  more manifests, for lookup() only (not checked)\n"
+            "      --cluster-state DIR  more manifests, for lookup() and lookupList() only (not\n"
+            "                           checked; a document given wins over one of these)\n"
             "      --kubeconfig FILE    also ask this cluster what lookup() and lookupList() do\n"
             "                           not find among the documents (GET and LIST only; the\n"
             "                           documents given win, as they would once applied)\n"

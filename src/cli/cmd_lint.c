@@ -1,6 +1,8 @@
 /* cmd_lint.c - 'streamguard lint': load policy files and report every problem. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../policy/policy.h"
@@ -9,21 +11,34 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streamguard lint [PATH...]\n"
+    fprintf(f, "usage: streamguard lint [--lookups] [PATH...]\n"
                "\n"
                "Checks policy files (.yaml, .yml; directories are searched recursively; default\n"
-               "policies/): the format, every expression, duplicate names. Prints each problem\n"
-               "as file:line:col: error[code]: message, with the line and a caret under it.\n"
+               "policies/): the format, every expression, duplicate names, and that every\n"
+               "lookup() and lookupList() names its apiVersion and kind with string literals\n"
+               "(the server watches those kinds). Prints each problem as file:line:col:\n"
+               "error[code]: message, with the line and a caret under it.\n"
+               "\n"
+               "      --lookups  print instead the kinds the policies look up, one\n"
+               "                 \"apiVersion kind\" a line, sorted: what the server watches and\n"
+               "                 what its RBAC must let it get, list and watch\n"
                "\n"
                "Exit codes: 0 no problem, 1 problems found, 2 a usage error.\n");
 }
 
 int cli_cmd_lint(int argc, char **argv)
 {
-    static const struct option longs[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
+                                          {"lookups", no_argument, NULL, 'l'},
+                                          {NULL, 0, NULL, 0}};
+    bool lookups = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c == 'l') {
+            lookups = true;
+            continue;
+        }
         if (c == 'h') {
             usage(stdout);
             return 0;
@@ -39,7 +54,17 @@ int cli_cmd_lint(int argc, char **argv)
     policy_set *s = policy_set_load_paths(paths, n, &dl);
     cli_print_diags(&dl, NULL, NULL, stderr);
     int rc = s ? 0 : 1;
-    if (s != NULL) {
+    if (s != NULL && lookups) {
+        size_t n_kinds = policy_set_lookup_kinds(s, NULL, 0);
+        policy_kind *kinds = n_kinds ? calloc(n_kinds, sizeof *kinds) : NULL;
+        if (n_kinds > 0 && kinds == NULL) {
+            fprintf(stderr, "streamguard lint: out of memory\n");
+            rc = 1;
+        }
+        for (size_t i = 0; kinds != NULL && i < policy_set_lookup_kinds(s, kinds, n_kinds); i++)
+            printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
+        free(kinds);
+    } else if (s != NULL) {
         size_t count;
         policy_set_items(s, &count);
         printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");

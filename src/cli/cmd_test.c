@@ -4,7 +4,8 @@
  * documents) and cases: for a resource and a policy, the expected result (deny, warn,
  * audit, pass or skip), optionally a substring of the message and the expected patch. Each
  * resource runs exactly as in 'check' (manifests_run): a CREATE, mutations first,
- * validations on the mutated object, lookup() over all resources and clusterState. */
+ * validations on the mutated object, lookup() and lookupList() over all resources and
+ * clusterState. */
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>

@@ -168,18 +168,86 @@ void manifests_load_path(manifests *in, const char *path, bool context_only)
 
 /* A manifest often leaves its namespace to kubectl's context, so an empty namespace on either
  * side matches any. */
-static const cJSON *find_doc(void *data, const char *api, const char *kind, const char *ns,
-                             const char *name)
+static bool doc_matches(const check_doc *d, const char *api, const char *kind, const char *ns)
+{
+    return strcmp(d->api_version, api) == 0 && strcmp(d->kind, kind) == 0 &&
+           (ns[0] == '\0' || d->namespace_[0] == '\0' || strcmp(d->namespace_, ns) == 0);
+}
+
+/* The documents given win over --cluster-state (clusterState in a test), as they would once
+ * applied; among either, the first one loaded. */
+static enum policy_lookup_result find_doc(void *data, const char *api, const char *kind,
+                                          const char *ns, const char *name, arena *a,
+                                          const cJSON **out, const char **why)
+{
+    (void)a;
+    (void)why;
+    const manifests *in = data;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < in->n; i++) {
+            const check_doc *d = &in->docs[i];
+            if (d->context_only == (pass == 1) && doc_matches(d, api, kind, ns) &&
+                strcmp(d->name, name) == 0) {
+                *out = d->json;
+                return LOOKUP_FOUND;
+            }
+        }
+    }
+    return LOOKUP_NOT_FOUND;
+}
+
+typedef struct listed {
+    const check_doc *d;
+    const char *ns; /* the namespace it is listed in */
+    size_t index;   /* load order */
+} listed;
+
+/* By namespace, then name; for the same namespace/name the one that wins first. */
+static int listed_cmp(const void *x, const void *y)
+{
+    const listed *a = x, *b = y;
+    int c = strcmp(a->ns, b->ns);
+    if (c == 0)
+        c = strcmp(a->d->name, b->d->name);
+    if (c == 0)
+        c = (int)a->d->context_only - (int)b->d->context_only;
+    return c != 0 ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* lookupList over the documents, sorted by namespace then name, one object per
+ * namespace/name (the one lookup() would find). Listing one namespace, a document without a
+ * namespace is in it (kubectl's context); listing all, it is in "". */
+static enum policy_lookup_result list_docs(void *data, const char *api, const char *kind,
+                                           const char *ns, arena *a, const cJSON ***out,
+                                           size_t *n, const char **why)
 {
     const manifests *in = data;
+    size_t count = 0;
+    for (size_t i = 0; i < in->n; i++)
+        count += doc_matches(&in->docs[i], api, kind, ns);
+    *out = NULL;
+    *n = 0;
+    if (count == 0)
+        return LOOKUP_NOT_FOUND;
+    listed *l = arena_calloc(a, count, sizeof *l);
+    const cJSON **objs = arena_calloc(a, count, sizeof *objs);
+    if (l == NULL || objs == NULL) {
+        *why = "out of memory";
+        return LOOKUP_UNAVAILABLE;
+    }
+    size_t k = 0;
     for (size_t i = 0; i < in->n; i++) {
         const check_doc *d = &in->docs[i];
-        if (strcmp(d->api_version, api) == 0 && strcmp(d->kind, kind) == 0 &&
-            (ns[0] == '\0' || d->namespace_[0] == '\0' || strcmp(d->namespace_, ns) == 0) &&
-            strcmp(d->name, name) == 0)
-            return d->json;
+        if (doc_matches(d, api, kind, ns))
+            l[k++] = (listed){d, ns[0] ? ns : d->namespace_, i};
     }
-    return NULL;
+    qsort(l, count, sizeof *l, listed_cmp);
+    for (size_t i = 0; i < count; i++)
+        if (i == 0 || strcmp(l[i].ns, l[i - 1].ns) != 0 ||
+            strcmp(l[i].d->name, l[i - 1].d->name) != 0)
+            objs[(*n)++] = l[i].d->json;
+    *out = objs;
+    return LOOKUP_FOUND;
 }
 
 /* ---- checking one document ---- */
@@ -294,7 +362,7 @@ void manifests_add_node(manifests *m, const char *file, int index, const ynode *
 
 policy_lookup manifests_lookup(manifests *m)
 {
-    return (policy_lookup){.find = find_doc, .data = m};
+    return (policy_lookup){.find = find_doc, .list = list_docs, .data = m};
 }
 
 void manifests_free(manifests *m)

@@ -51,7 +51,9 @@ void manifests_load_text(manifests *m, const char *file, const char *text, size_
 void manifests_add_node(manifests *m, const char *file, int index, const ynode *node,
                         bool context_only);
 
-/* lookup() over the loaded documents; an empty namespace on either side matches any. */
+/* lookup() and lookupList() over the loaded documents; an empty namespace on either side
+ * matches any; a document given wins over a 'context_only' one of the same namespace/name.
+ * Never LOOKUP_UNAVAILABLE but when out of memory. */
 policy_lookup manifests_lookup(manifests *m);
 
 /* Runs 'd' through 'set' and reports to 'sink'. */

@@ -308,3 +308,56 @@ expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls 
     p->len = len;
     return p;
 }
+
+/* ---- calls of a function, for checks at load time ---- */
+
+typedef struct call_walk {
+    const char *fn;
+    void (*visit)(void *ctx, const expr_call_site *cs);
+    void *ctx;
+    size_t n;
+} call_walk;
+
+/* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
+static void walk_calls(call_walk *w, const expr_node *n)
+{
+    if (n == NULL)
+        return;
+    if (n->op == N_CALL && !n->member && n->name != NULL && strcmp(n->name, w->fn) == 0) {
+        expr_call_site cs = {.span = n->span, .nargs = n->nargs};
+        for (uint32_t i = 0; i < n->nargs && i < EXPR_CALL_SITE_ARGS; i++) {
+            const expr_node *arg = n->args[i];
+            cs.args[i].span = arg->span;
+            if (arg->op == N_LIT && arg->lit.kind == EXPR_STRING) {
+                cs.args[i].lit = arg->lit.v.s;
+                cs.args[i].len = arg->lit.len;
+            }
+        }
+        w->n++;
+        w->visit(w->ctx, &cs);
+    }
+    walk_calls(w, n->a);
+    walk_calls(w, n->b);
+    walk_calls(w, n->c);
+    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+        walk_calls(w, n->args[i]);
+}
+
+size_t expr_each_call(const expr_prog *p, const char *fn,
+                      void (*visit)(void *ctx, const expr_call_site *cs), void *ctx)
+{
+    call_walk w = {.fn = fn, .visit = visit, .ctx = ctx};
+    walk_calls(&w, p->root);
+    return w.n;
+}
+
+void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_span span,
+                    const srcpos *at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    expr_diag(dl, code, p->src, span, at, "%s", msg);
+}

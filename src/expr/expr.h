@@ -145,6 +145,31 @@ typedef struct expr_prog expr_prog;
 expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
                         const srcpos *at, diag_list *dl);
 
+/* A call of a global function in a compiled program, for checks made when policies load
+ * (which kinds lookup() names). Argument i < EXPR_CALL_SITE_ARGS is described in args[i]:
+ * 'lit' is its text when it is a string literal (NUL-terminated; owned by the program, and
+ * possibly holding a NUL of its own before 'len'), NULL when it is any other expression. */
+#define EXPR_CALL_SITE_ARGS 4
+typedef struct expr_call_site {
+    expr_span span;  /* the whole call */
+    uint32_t nargs;
+    struct {
+        const char *lit;
+        uint32_t len;
+        expr_span span;
+    } args[EXPR_CALL_SITE_ARGS];
+} expr_call_site;
+
+/* Calls 'visit' for every global call of the function named 'fn' in 'p', in source order
+ * (also inside comprehensions and the arguments of other calls). Returns how many. */
+size_t expr_each_call(const expr_prog *p, const char *fn,
+                      void (*visit)(void *ctx, const expr_call_site *cs), void *ctx);
+
+/* Adds an error about the span 'span' of 'p''s text to 'dl', positioned the way expr_compile
+ * positions its own errors ('at' as given to it). */
+void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_span span,
+                    const srcpos *at, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* The bindings of one evaluation, by the names the program was compiled with. */
 typedef struct expr_binding {
     const char *name;

@@ -45,7 +45,7 @@ typedef struct policy_request {
     const cJSON *groups;         /* userInfo.groups, or NULL */
     const cJSON *object, *old_object;
     const cJSON *request;        /* the whole AdmissionRequest, bound as 'request'; or NULL */
-    const policy_lookup *lookup; /* NULL: lookup() gives null */
+    const policy_lookup *lookup; /* NULL: lookup() gives null, lookupList() [] */
 } policy_request;
 
 enum engine_mode { ENGINE_VALIDATE, ENGINE_MUTATE };

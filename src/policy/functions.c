@@ -132,24 +132,145 @@ static expr_value fn_jvm_memory(const expr_call *c, const expr_value *r, const e
     return memory(c, a, 'j');
 }
 
-/* lookup(apiVersion, kind, namespace, name): a related object, or null when it cannot be
- * found or nothing can be looked up (the server has no cache of the cluster yet). Policies
- * treat null as "cannot verify". */
+/* lookup(apiVersion, kind, namespace, name) and lookupList(apiVersion, kind, namespace): the
+ * arguments as C strings in 's' (a null namespace is ""). Returns 0; 1 when one holds a NUL,
+ * which no Kubernetes name or kind does (so nothing can be found); or -1 with '*err' set. */
+static int lookup_args(const expr_call *c, const char *fn, const expr_value *a, size_t n,
+                       const char **s, expr_value *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind != EXPR_STRING && !(i == 2 && a[i].kind == EXPR_NULL)) {
+            *err = wrong_type(c, fn, &a[i]);
+            return -1;
+        }
+        s[i] = a[i].kind == EXPR_STRING ? arena_strndup(c->a, a[i].v.s, a[i].len) : "";
+        if (s[i] == NULL) {
+            *err = expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+            return -1;
+        }
+        if (a[i].kind == EXPR_STRING && strlen(s[i]) != a[i].len)
+            rc = 1;
+    }
+    return rc;
+}
+
+/* The cluster could not be asked: an evaluation error, so that the policy's failurePolicy
+ * decides (Fail denies), never a null that a policy would read as "not found". */
+static expr_value unavailable(const expr_call *c, const char *fn, const char *const *s, size_t n,
+                              const char *why)
+{
+    return expr_error_new(c->a, "expr.lookup", c->span,
+                          "%s(%.100s, %.100s, %.100s%s%.100s): the cluster could not be asked: "
+                          "%.300s",
+                          fn, s[0], s[1], s[2][0] ? s[2] : "''", n == 4 ? ", " : "",
+                          n == 4 ? s[3] : "", why != NULL && why[0] ? why : "no reason given");
+}
+
+/* The answer remembered for 'key' in this run, or NULL. */
+static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *key)
+{
+    for (size_t i = 0; key != NULL && i < fc->n_answers; i++)
+        if (strcmp(fc->answers[i].key, key) == 0)
+            return &fc->answers[i];
+    return NULL;
+}
+
+/* A slot to remember the answer for 'key' in, or NULL when none is left. */
+static policy_lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *key)
+{
+    if (key == NULL || fc->n_answers == POLICY_LOOKUP_MEMO)
+        return NULL;
+    if (fc->answers == NULL &&
+        (fc->answers = arena_calloc(a, POLICY_LOOKUP_MEMO, sizeof *fc->answers)) == NULL)
+        return NULL;
+    policy_lookup_answer *m = &fc->answers[fc->n_answers++];
+    memset(m, 0, sizeof *m);
+    m->key = key;
+    return m;
+}
+
+/* The memo key of a call: the function and its arguments, each prefixed by its length. */
+static const char *answer_key(arena *a, const char *fn, const char *const *s, size_t n)
+{
+    return arena_sprintf(a, "%s %zu:%s %zu:%s %zu:%s %zu:%s", fn, strlen(s[0]), s[0],
+                         strlen(s[1]), s[1], strlen(s[2]), s[2], n == 4 ? strlen(s[3]) : 0,
+                         n == 4 ? s[3] : "");
+}
+
+/* lookup(apiVersion, kind, namespace, name): the object; null when there is none (or nothing
+ * to look in: no policy_lookup); an expr.lookup error when the cluster could not be asked. */
 static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
 {
     (void)r;
     const char *s[4];
-    for (size_t i = 0; i < n; i++) {
-        if (a[i].kind != EXPR_STRING && !(i == 2 && a[i].kind == EXPR_NULL))
-            return wrong_type(c, "lookup", &a[i]);
-        s[i] = a[i].kind == EXPR_STRING ? arena_strndup(c->a, a[i].v.s, a[i].len) : "";
-        if (s[i] == NULL)
-            return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
-    }
-    const policy_fn_ctx *fc = c->ctx;
+    expr_value e;
+    int rc = lookup_args(c, "lookup", a, n, s, &e);
+    if (rc < 0)
+        return e;
+    policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
-    const cJSON *found = lk && lk->find ? lk->find(lk->data, s[0], s[1], s[2], s[3]) : NULL;
-    return expr_from_json(found);
+    if (rc > 0 || lk == NULL || lk->find == NULL)
+        return expr_from_json(NULL);
+    const char *key = answer_key(c->a, "lookup", s, 4);
+    policy_lookup_answer *m = remembered(fc, key), got = {0};
+    if (m == NULL) {
+        got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
+        if ((m = remember(fc, c->a, key)) != NULL)
+            *m = (policy_lookup_answer){key, got.result, got.obj, NULL, 0, got.why};
+        else
+            m = &got;
+    }
+    switch (m->result) {
+    case LOOKUP_FOUND: return expr_from_json(m->obj);
+    case LOOKUP_NOT_FOUND: return expr_from_json(NULL);
+    default: return unavailable(c, "lookup", s, 4, m->why);
+    }
+}
+
+/* lookupList(apiVersion, kind, namespace): the objects of that kind in that namespace ('' or
+ * null: every namespace, or a cluster-scoped kind) as a list, [] when there are none; an
+ * expr.lookup error when the cluster could not be asked. */
+static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const expr_value *a,
+                                 size_t n)
+{
+    (void)r;
+    const char *s[3];
+    expr_value e;
+    int rc = lookup_args(c, "lookupList", a, n, s, &e);
+    if (rc < 0)
+        return e;
+    policy_fn_ctx *fc = c->ctx;
+    const policy_lookup *lk = fc ? fc->lookup : NULL;
+    policy_lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
+    if (rc == 0 && lk != NULL && lk->list != NULL) {
+        const char *key = answer_key(c->a, "lookupList", s, 3);
+        if ((m = remembered(fc, key)) == NULL) {
+            m = &got;
+            got.result = lk->list(lk->data, s[0], s[1], s[2], c->a, &got.objs, &got.n, &got.why);
+            policy_lookup_answer *slot = remember(fc, c->a, key);
+            if (slot != NULL) {
+                got.key = key;
+                *slot = got;
+            }
+        }
+    }
+    if (m->result == LOOKUP_UNAVAILABLE)
+        return unavailable(c, "lookupList", s, 3, m->why);
+    size_t count = m->result == LOOKUP_FOUND ? m->n : 0;
+    if (count > EXPR_MAX_ELEMENTS)
+        return expr_error_new(c->a, "expr.limit", c->span,
+                              "lookupList(%.100s, %.100s, ...): %zu objects, more than %d", s[0],
+                              s[1], count, EXPR_MAX_ELEMENTS);
+    expr_list *l = arena_alloc(c->a, sizeof *l + (count + 1) * sizeof(expr_value));
+    if (l == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    l->n = (uint32_t)count;
+    for (size_t i = 0; i < count; i++)
+        l->items[i] = expr_from_json(m->objs[i]);
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = l;
+    return v;
 }
 
 /* ---- flinkConfig(map): flinkConfiguration as the Flink operator reads it ----
@@ -476,6 +597,7 @@ const expr_fn_def policy_functions[] = {
     {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
+    {"lookupList", EXPR_GLOBAL, 3, 3, fn_lookup_list},
     {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},

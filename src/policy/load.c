@@ -182,6 +182,9 @@ const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what)
     srcpos at = {.file = ld->file, .line = n->line, .col = n->col + (n->quoted && !n->block)};
     size_t before = ld->dl->errors, first = ld->dl->count;
     const expr_prog *p = expr_compile(ld->a, src, n->len, &ld->decls, &at, ld->dl);
+    /* Every expression of a policy is compiled here, so every lookup() is checked here. */
+    if (p != NULL)
+        policy_check_lookups(ld, p, &at);
     if (ld->dl->count > first)
         place_diags(ld, n, src, &at, first);
     if (p == NULL)

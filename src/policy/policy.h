@@ -131,6 +131,18 @@ void policy_set_unref(policy_set *s);
 /* The policies of 's', in load order. */
 const policy *policy_set_items(const policy_set *s, size_t *n);
 
+/* A kind that policies look up: lookup(apiVersion, kind, ...) and lookupList(apiVersion,
+ * kind, ...) name it with string literals (a set that names one otherwise does not load). */
+typedef struct policy_kind {
+    const char *api_version; /* "v1", "storage.k8s.io/v1" */
+    const char *kind;        /* "PersistentVolumeClaim" */
+} policy_kind;
+
+/* The kinds the policies of 's' look up, sorted by apiVersion then kind, each once: what the
+ * server watches, and what its RBAC must let it get, list and watch. Copies up to 'cap' into
+ * 'out' (the strings are owned by the set) and returns how many there are in all. */
+size_t policy_set_lookup_kinds(const policy_set *s, policy_kind *out, size_t cap);
+
 /* The names a policy expression may use (object, oldObject, request, params, variables.*). */
 extern const char *const policy_bindings[];
 extern const size_t policy_n_bindings;

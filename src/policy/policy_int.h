@@ -16,6 +16,8 @@ typedef struct loader {
     int errors;
     expr_decls decls; /* bindings, and the variables declared so far */
     const char *names[POLICY_MAX_VARIABLES + 8];
+    policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
+    size_t n_kinds, cap_kinds;
 } loader;
 
 /* Hands 'j' to arena 'a': it is deleted when the arena is reset or freed. Returns 0, or -1
@@ -24,6 +26,18 @@ int policy_defer_json(arena *a, cJSON *j);
 
 /* Compiles the expression in scalar 'n' with the loader's declarations; NULL on errors. */
 const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);
+
+/* lookups.c: checks the lookup() and lookupList() calls of 'p' (compiled from the scalar at
+ * 'at'): apiVersion and kind must be string literals that can name a kind (diags
+ * "policy.lookup"); adds each kind to ld->kinds. */
+void policy_check_lookups(loader *ld, const expr_prog *p, const srcpos *at);
+
+/* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
+const char *policy_api_version_problem(const char *s, size_t len);
+const char *policy_kind_problem(const char *s, size_t len);
+
+/* Sorts kinds by apiVersion, then kind. */
+void policy_sort_kinds(policy_kind *k, size_t n);
 
 /* Reads one policy document into 'out'; returns 0, or -1 with diags. */
 int policy_parse(loader *ld, const ydoc *doc, policy *out);

@@ -17,6 +17,8 @@ struct policy_set {
     _Atomic long refs;
     policy *items;
     size_t n, cap;
+    policy_kind *kinds; /* looked up, sorted, unique */
+    size_t n_kinds;
 };
 
 static bool is_policy_file(const char *name)
@@ -105,6 +107,9 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
         policy_set_unref(s);
         return NULL;
     }
+    policy_sort_kinds(ld.kinds, ld.n_kinds);
+    s->kinds = ld.kinds;
+    s->n_kinds = ld.n_kinds;
     return s;
 }
 
@@ -131,4 +136,11 @@ const policy *policy_set_items(const policy_set *s, size_t *n)
 {
     *n = s->n;
     return s->items;
+}
+
+size_t policy_set_lookup_kinds(const policy_set *s, policy_kind *out, size_t cap)
+{
+    for (size_t i = 0; i < s->n_kinds && i < cap; i++)
+        out[i] = s->kinds[i];
+    return s->n_kinds;
 }

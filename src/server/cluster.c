@@ -75,7 +75,7 @@ void cluster_set_policies(cluster *c, const policy_set *s)
 {
     if (c == NULL || c->mode != MODE_LIVE)
         return;
-    policy_kind_ref refs[MAX_WATCHED_KINDS];
+    policy_kind refs[MAX_WATCHED_KINDS];
     size_t n = policy_set_lookup_kinds(s, refs, MAX_WATCHED_KINDS);
     if (n > MAX_WATCHED_KINDS) {
         log_warn("cluster", LOG_S("msg", "too many kinds looked up; watching the first ones"),
@@ -147,66 +147,22 @@ void cluster_free(cluster *c)
 
 /* ---- one request's lookups ---- */
 
-struct held {
-    kube_obj *obj;
-    struct held *next;
-};
-
-/* A question and its answer. 'list' tells lookupList from lookup; 'name' is "" for a list. */
-struct asked {
-    const char *api_version, *kind, *ns, *name;
-    bool list;
-    enum policy_lookup_result res;
-    const cJSON *obj;
-    const cJSON **items;
-    size_t n;
-    const char *why;
-    struct asked *next;
-};
-
-static int hold(cluster_request *r, kube_obj *o)
+/* The request keeps each object it was given until its arena is freed (the engine borrows
+ * them until the answer is encoded). */
+static void unref_obj(void *o)
 {
-    struct held *h = arena_alloc(r->a, sizeof *h);
-    if (h == NULL) {
-        kube_obj_unref(o);
-        return -1;
-    }
-    *h = (struct held){.obj = o, .next = r->held};
-    r->held = h;
-    return 0;
+    kube_obj_unref(o);
 }
 
-static struct asked *asked_before(cluster_request *r, bool list, const char *av, const char *kind,
-                                  const char *ns, const char *name)
+/* Returns -1 when the arena's cleanups are full: the reference is then dropped already. */
+static int hold(arena *a, kube_obj *o)
 {
-    for (struct asked *q = r->asked; q != NULL; q = q->next)
-        if (q->list == list && strcmp(q->api_version, av) == 0 && strcmp(q->kind, kind) == 0 &&
-            strcmp(q->ns, ns) == 0 && strcmp(q->name, name) == 0)
-            return q;
-    return NULL;
+    return arena_defer(a, unref_obj, o);
 }
 
-/* Remembers an answer; NULL when the arena is out (the answer is still given). */
-static struct asked *remember(cluster_request *r, bool list, const char *av, const char *kind,
-                              const char *ns, const char *name)
+static enum policy_lookup_result unavailable(arena *a, const char *why, const char **out_why)
 {
-    struct asked *q = arena_alloc(r->a, sizeof *q);
-    if (q == NULL)
-        return NULL;
-    *q = (struct asked){.list = list, .api_version = arena_strdup(r->a, av),
-                        .kind = arena_strdup(r->a, kind), .ns = arena_strdup(r->a, ns),
-                        .name = arena_strdup(r->a, name)};
-    if (q->api_version == NULL || q->kind == NULL || q->ns == NULL || q->name == NULL)
-        return NULL;
-    q->next = r->asked;
-    r->asked = q;
-    return q;
-}
-
-static enum policy_lookup_result unavailable(cluster_request *r, const char *why,
-                                             const char **out_why)
-{
-    *out_why = arena_strdup(r->a, why);
+    *out_why = arena_strdup(a, why);
     if (*out_why == NULL)
         *out_why = "out of memory";
     return LOOKUP_UNAVAILABLE;
@@ -216,106 +172,61 @@ static enum policy_lookup_result find(void *data, const char *av, const char *ki
                                       const char *ns, const char *name, arena *a,
                                       const cJSON **out, const char **why)
 {
-    (void)a;
-    cluster_request *r = data;
+    cluster *c = data;
     *out = NULL;
-    if (r->c->mode == MODE_NONE)
+    if (c->mode == MODE_NONE)
         return LOOKUP_NOT_FOUND;
-    if (r->c->mode == MODE_UNCONFIGURED)
-        return unavailable(r, NO_CLUSTER_WHY, why);
-    struct asked *q = asked_before(r, false, av, kind, ns, name);
-    if (q != NULL) {
-        *out = q->obj;
-        *why = q->why;
-        return q->res;
-    }
+    if (c->mode == MODE_UNCONFIGURED)
+        return unavailable(a, NO_CLUSTER_WHY, why);
     kube_obj *o = NULL;
     char text[256] = "";
-    enum policy_lookup_result res;
-    switch (kube_cache_get(r->c->cache, av, kind, ns, name, &o, text)) {
+    switch (kube_cache_get(c->cache, av, kind, ns, name, &o, text)) {
     case KUBE_FOUND:
-        if (hold(r, o) != 0)
-            return unavailable(r, "out of memory", why);
+        if (hold(a, o) != 0)
+            return unavailable(a, "out of memory", why);
         *out = kube_obj_json(o);
-        res = LOOKUP_FOUND;
-        break;
-    case KUBE_NOT_FOUND: res = LOOKUP_NOT_FOUND; break;
-    default: res = unavailable(r, text, why); break;
+        return LOOKUP_FOUND;
+    case KUBE_NOT_FOUND: return LOOKUP_NOT_FOUND;
+    default: return unavailable(a, text, why);
     }
-    q = remember(r, false, av, kind, ns, name);
-    if (q != NULL) {
-        q->res = res;
-        q->obj = *out;
-        q->why = res == LOOKUP_UNAVAILABLE ? *why : NULL;
-    }
-    return res;
 }
 
 static enum policy_lookup_result list(void *data, const char *av, const char *kind,
                                       const char *ns, arena *a, const cJSON ***out, size_t *n,
                                       const char **why)
 {
-    (void)a;
-    cluster_request *r = data;
+    cluster *c = data;
     *out = NULL;
     *n = 0;
-    if (r->c->mode == MODE_NONE)
+    if (c->mode == MODE_NONE)
         return LOOKUP_NOT_FOUND;
-    if (r->c->mode == MODE_UNCONFIGURED)
-        return unavailable(r, NO_CLUSTER_WHY, why);
-    struct asked *q = asked_before(r, true, av, kind, ns, "");
-    if (q != NULL) {
-        *out = q->items;
-        *n = q->n;
-        *why = q->why;
-        return q->res;
-    }
+    if (c->mode == MODE_UNCONFIGURED)
+        return unavailable(a, NO_CLUSTER_WHY, why);
     kube_obj **objs = NULL;
     size_t count = 0;
     char text[256] = "";
-    enum policy_lookup_result res;
-    enum kube_lookup got = kube_cache_list(r->c->cache, av, kind, ns, &objs, &count, text);
-    if (got == KUBE_UNAVAILABLE) {
-        res = unavailable(r, text, why);
-    } else if (got == KUBE_NOT_FOUND || count == 0) {
-        free(objs);
-        res = LOOKUP_NOT_FOUND;
-    } else {
-        const cJSON **items = arena_alloc(r->a, (count ? count : 1) * sizeof *items);
-        res = LOOKUP_FOUND;
-        for (size_t i = 0; i < count; i++) {
-            if (items != NULL)
-                items[i] = kube_obj_json(objs[i]);
-            if (hold(r, objs[i]) != 0)
-                items = NULL;
-        }
-        free(objs);
-        if (items == NULL)
-            return unavailable(r, "out of memory", why);
-        *out = items;
-        *n = count;
+    enum kube_lookup got = kube_cache_list(c->cache, av, kind, ns, &objs, &count, text);
+    if (got == KUBE_UNAVAILABLE)
+        return unavailable(a, text, why);
+    const cJSON **items = count > 0 ? arena_alloc(a, count * sizeof *items) : NULL;
+    bool ok = count == 0 || items != NULL;
+    for (size_t i = 0; i < count; i++) {
+        if (ok)
+            items[i] = kube_obj_json(objs[i]);
+        if (!ok)
+            kube_obj_unref(objs[i]);
+        else if (hold(a, objs[i]) != 0)
+            ok = false;
     }
-    q = remember(r, true, av, kind, ns, "");
-    if (q != NULL) {
-        q->res = res;
-        q->items = *out;
-        q->n = *n;
-        q->why = res == LOOKUP_UNAVAILABLE ? *why : NULL;
-    }
-    return res;
+    free(objs);
+    if (!ok)
+        return unavailable(a, "out of memory", why);
+    *out = items;
+    *n = count;
+    return count > 0 ? LOOKUP_FOUND : LOOKUP_NOT_FOUND;
 }
 
-void cluster_request_begin(cluster *c, arena *a, cluster_request *r)
+policy_lookup cluster_lookup(cluster *c)
 {
-    *r = (cluster_request){.c = c, .a = a,
-                           .lookup = {.find = c ? find : NULL, .list = c ? list : NULL}};
-    r->lookup.data = r;
-}
-
-void cluster_request_end(cluster_request *r)
-{
-    for (struct held *h = r->held; h != NULL; h = h->next)
-        kube_obj_unref(h->obj);
-    r->held = NULL;
-    r->asked = NULL;
+    return (policy_lookup){.find = c ? find : NULL, .list = c ? list : NULL, .data = c};
 }

@@ -44,18 +44,9 @@ int cluster_metrics(cluster *c, buf *out);
 /* Stops the watches and frees 'c'. NULL is accepted. */
 void cluster_free(cluster *c);
 
-/* One request's lookups: the objects it was given stay referenced until cluster_request_end,
- * and a question asked twice gets the same answer (a request sees one state of the cluster
- * for each object). Allocates from 'a'. */
-typedef struct cluster_request {
-    cluster *c;
-    arena *a;
-    struct held *held;      /* references to release */
-    struct asked *asked;    /* answers given, for the same question asked again */
-    policy_lookup lookup;   /* what the engine calls */
-} cluster_request;
-
-void cluster_request_begin(cluster *c, arena *a, cluster_request *r);
-void cluster_request_end(cluster_request *r);
+/* What the engine calls for lookup() and lookupList(). Each object handed out stays
+ * referenced until the arena of the request that asked is freed (arena_defer); the engine
+ * asks each question once per run. A NULL 'c' finds nothing. */
+policy_lookup cluster_lookup(cluster *c);
 
 #endif

@@ -77,6 +77,7 @@ struct server {
     policy_set *policies;   /* the current set; each request holds a reference to its own */
     tls_creds *creds;       /* the current certificate */
     tls_creds *retired;
+    policy_lookup lookup;   /* lookup() and lookupList(), from cfg.cluster */
 };
 
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
@@ -311,13 +312,10 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     pthread_mutex_lock(&s->lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
     pthread_mutex_unlock(&s->lock);
-    cluster_request cr;
-    cluster_request_begin(s->cfg.cluster, r->arena, &cr);
     admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only,
-                            .lookup = &cr.lookup};
+                            .lookup = &s->lookup};
     admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
                       r->body.len, &pol, r->arena, &r->res);
-    cluster_request_end(&cr); /* the reply is encoded: no cached object is needed any more */
     buf_clear(&r->body);
     r->decision = (int)r->res.decision;
     r->reason = r->res.reason;
@@ -654,6 +652,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
     if (s == NULL)
         return NULL;
     s->cfg = *cfg;
+    s->lookup = cluster_lookup(cfg->cluster);
     s->quiesced_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->lock, NULL);
     s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */

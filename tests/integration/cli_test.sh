@@ -108,6 +108,20 @@ expect "lint finds duplicate names across files" 1 - 'policy.duplicate' lint "$L
 expect "lint of a directory without policies" 0 '^0 policies, no problems$' - lint "$(dirname "$0")/../fixtures/admission"
 expect "lint of a missing path" 1 - 'io.read' lint "$TMP/none"
 expect "lint --help" 0 '^usage: streamguard lint' - lint --help
+expect "lint: lookup() with a kind that is not a literal, with its position" 1 - \
+    "bad-lookups.yaml:14:32: error\\[policy.lookup\\]: the kind of lookup\\(\\) must be a string literal: the server watches" \
+    lint "$L/bad-lookups.yaml"
+expect "lint: a literal that cannot be an apiVersion" 1 - \
+    "bad-lookups.yaml:22:24: error\\[policy.lookup\\]: 'Storage.k8s.io/v1' is not an apiVersion" lint "$L/bad-lookups.yaml"
+expect "lint: every lookup problem is counted" 1 - '^8 errors$' lint "$L/bad-lookups.yaml"
+expect "lint --lookups prints the kinds the policies look up" 0 '^v1 PersistentVolumeClaim$' - \
+    lint --lookups "$(dirname "$0")/../../policies"
+"$BIN" lint --lookups "$L/../lookups.yaml" >"$TMP/kinds" 2>&1
+printf '%s\n' 'flink.apache.org/v1beta1 FlinkDeployment' 'storage.k8s.io/v1 StorageClass' 'v1 ConfigMap' \
+    'v1 Namespace' 'v1 Node' 'v1 PersistentVolumeClaim' 'v1 Secret' >"$TMP/kinds.want"
+if cmp -s "$TMP/kinds" "$TMP/kinds.want"; then PASS=$((PASS + 1)); echo "ok - lint --lookups: sorted, each once";
+else FAIL=$((FAIL + 1)); echo "FAIL - lint --lookups: sorted, each once"; sed 's/^/    /' "$TMP/kinds"; fi
+expect "lint --lookups of policies with errors prints no kinds" 1 - 'policy.lookup' lint --lookups "$L/bad-lookups.yaml"
 # ---- check
 P="$(dirname "$0")/../fixtures/policy/check"
 cat >"$TMP/good.yaml" <<'YAML'
@@ -171,6 +185,62 @@ expect "check: a deny exits 1 and points at the field's line" 1 "bad.yaml:7: den
     check -p "$P" "$TMP/bad.yaml"
 expect "check: lookup() without the object warns" 1 "bad.yaml:1: warn \\[test-needs-configmap\\]" - check -p "$P" "$TMP/bad.yaml"
 expect "check: --cluster-state feeds lookup()" 1 '0 warned' - check -p "$P" --cluster-state "$TMP/cm-b.yaml" "$TMP/bad.yaml"
+# lookupList() among the documents: the given ones win over --cluster-state, a document without
+# a namespace is in the one listed, sorted by namespace then name.
+mkdir -p "$TMP/lp" "$TMP/lc"
+cat >"$TMP/lp/list.yaml" <<'YAML'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: test-list}
+spec:
+  action: Warn
+  match:
+    resources: [{kinds: [Service]}]
+  validations:
+    - expression: "false"
+      messageExpression: >-
+        'in: ' + lookupList('v1', 'ConfigMap', object.metadata.namespace)
+          .map(c, c.metadata.name + '=' + c.data.v).join(',') +
+        ' all: ' + lookupList('v1', 'ConfigMap', '')
+          .map(c, c.metadata.?namespace.orValue('') + '/' + c.metadata.name + '=' + c.data.v).join(',') +
+        ' none: ' + string(lookupList('v1', 'Secret', '').size())
+YAML
+cat >"$TMP/lc/cluster.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: b, namespace: team-a}
+data: {v: cluster}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: a, namespace: team-a}
+data: {v: cluster}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c, namespace: other}
+data: {v: cluster}
+YAML
+cat >"$TMP/svc.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: team-a}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: a, namespace: team-a}
+data: {v: given}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: "0"}
+data: {v: none}
+YAML
+expect "check: lookupList() lists the documents, given first, sorted" 0 \
+    'warn \[test-list\] in: 0=none,a=given,b=cluster all: /0=none,other/c=cluster,team-a/a=given,team-a/b=cluster none: 0$' - \
+    check -p "$TMP/lp" --cluster-state "$TMP/lc" "$TMP/svc.yaml"
+expect "check: lookupList() without --cluster-state" 0 \
+    'warn \[test-list\] in: 0=none,a=given all: /0=none,team-a/a=given none: 0$' - check -p "$TMP/lp" "$TMP/svc.yaml"
 expect "check: mutations are reported as patches" 1 'document 1: patch \[test-default-parallelism\] \[\{"op":"add","path":"/spec/job/parallelism","value":2\}\]' - \
     check -p "$P" "$TMP/bad.yaml"
 expect "check: --enforcement warn never denies" 0 'warn \[test-deny-local-ha\]' - check -p "$P" --enforcement warn "$TMP/bad.yaml"
@@ -249,7 +319,7 @@ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t/plain.y
 expect "test: a file given by name must hold a PolicyTest" 2 ' 0 cases' 'no document of kind PolicyTest' test "$TMP/t/plain.yaml"
 mkdir -p "$TMP/t2" && cp "$TMP/t/plain.yaml" "$TMP/t2/"
 expect "test: a directory without tests (exit 2)" 2 ' 0 cases' 'no PolicyTest files found' test "$TMP/t2"
-expect "test: the shipped policy tests pass" 0 '209 cases: 209 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
+expect "test: the shipped policy tests pass" 0 '213 cases: 213 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
 expect "test --help" 0 '^usage: streamguard test' - test --help
 
 expect "eval --help" 0 '^usage: streamguard eval' - eval --help

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""deploy_check.py DIR TLS_CRT - checks the objects kubectl rendered from deploy/ (DIR holds
-base.yaml, cert-manager.yaml, static-certs.yaml, monitoring.yaml)."""
+"""deploy_check.py DIR TLS_CRT LOOKUPS - checks the objects kubectl rendered from deploy/ (DIR
+holds base.yaml, cert-manager.yaml, static-certs.yaml, monitoring.yaml). LOOKUPS is the output
+of `streamguard lint --lookups policies/`, one "apiVersion kind" a line: the ClusterRole must
+grant get, list and watch on exactly those kinds' resources. A kind maps to its resource by
+the table below (core kinds) or by the CRDs of the reference directory ($STREAMGUARD_CRDS,
+else ../shared/reference/crds beside the clone); a kind neither maps is a failure."""
 import base64
 import glob
 import os
@@ -10,7 +14,68 @@ import yaml
 
 from tally import check, finish
 
-out, tls_crt = sys.argv[1], sys.argv[2]
+out, tls_crt, lookups_file = sys.argv[1], sys.argv[2], sys.argv[3]
+
+# Built-in kinds a policy may look up: (apiVersion, kind) -> (API group, resource).
+CORE_RESOURCES = {
+    ("v1", "PersistentVolumeClaim"): ("", "persistentvolumeclaims"),
+    ("v1", "PersistentVolume"): ("", "persistentvolumes"),
+    ("v1", "Node"): ("", "nodes"),
+    ("v1", "Namespace"): ("", "namespaces"),
+    ("v1", "ConfigMap"): ("", "configmaps"),
+    ("v1", "Secret"): ("", "secrets"),
+    ("v1", "Service"): ("", "services"),
+    ("v1", "ServiceAccount"): ("", "serviceaccounts"),
+    ("v1", "Pod"): ("", "pods"),
+    ("v1", "Endpoints"): ("", "endpoints"),
+    ("v1", "ResourceQuota"): ("", "resourcequotas"),
+    ("v1", "LimitRange"): ("", "limitranges"),
+    ("storage.k8s.io/v1", "StorageClass"): ("storage.k8s.io", "storageclasses"),
+    ("apps/v1", "Deployment"): ("apps", "deployments"),
+    ("apps/v1", "StatefulSet"): ("apps", "statefulsets"),
+    ("apps/v1", "DaemonSet"): ("apps", "daemonsets"),
+    ("apps/v1", "ReplicaSet"): ("apps", "replicasets"),
+    ("policy/v1beta1", "PodDisruptionBudget"): ("policy", "poddisruptionbudgets"),
+    ("policy/v1", "PodDisruptionBudget"): ("policy", "poddisruptionbudgets"),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ("networking.k8s.io", "networkpolicies"),
+}
+
+
+def crd_resources():
+    """(apiVersion, kind) -> (group, plural) for every served version of the reference CRDs."""
+    root = os.environ.get("STREAMGUARD_CRDS") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "reference", "crds")
+    got = {}
+    for path in glob.glob(os.path.join(root, "**", "*.y*ml"), recursive=True):
+        try:
+            docs = list(yaml.safe_load_all(open(path)))
+        except yaml.YAMLError:
+            continue
+        for d in docs:
+            if not isinstance(d, dict) or d.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = d["spec"]
+            versions = [v["name"] for v in spec.get("versions", [])] or [spec.get("version")]
+            for v in versions:
+                got[(f"{spec['group']}/{v}", spec["names"]["kind"])] = (spec["group"],
+                                                                        spec["names"]["plural"])
+    return got
+
+
+def rbac_wanted():
+    """The (group, resource, verb) the ClusterRole must grant, or None with what is unmapped."""
+    kinds = [tuple(line.split()) for line in open(lookups_file) if line.strip()]
+    table = dict(CORE_RESOURCES)
+    table.update(crd_resources())
+    unmapped = [k for k in kinds if len(k) != 2 or k not in table]
+    want = {(table[k][0], table[k][1], verb) for k in kinds if k in table
+            for verb in ("get", "list", "watch")}
+    return kinds, want, unmapped
+
+
+LOOKUP_KINDS, RBAC_WANT, RBAC_UNMAPPED = rbac_wanted()
+check("the policies' looked-up kinds all map to a resource (core table or reference CRDs)",
+      not RBAC_UNMAPPED, f"unmapped: {RBAC_UNMAPPED}")
 
 
 def load(name):
@@ -86,11 +151,22 @@ for overlay in ["base", "cert-manager", "static-certs"]:
           and c["ports"][0]["containerPort"] == 8443)
 
     role = one(docs, "ClusterRole", "streamguard-lookup")
-    verbs = {v for r in role["rules"] for v in r["verbs"]}
-    resources = {r2 for r in role["rules"] for r2 in r["resources"]}
-    check(f"{overlay}: RBAC is read-only on what lookup() may need",
-          verbs == {"get", "list", "watch"}
-          and resources == {"persistentvolumeclaims", "nodes", "storageclasses", "namespaces"})
+    granted = {(g, r2, v) for r in role["rules"] for g in r.get("apiGroups", [])
+               for r2 in r.get("resources", []) for v in r.get("verbs", [])}
+    check(f"{overlay}: RBAC grants get, list, watch on exactly the kinds the policies look up "
+          f"({', '.join(' '.join(k) for k in LOOKUP_KINDS)})",
+          granted == RBAC_WANT and not any("resourceNames" in r or "nonResourceURLs" in r
+                                           for r in role["rules"]),
+          f"granted but not looked up: {sorted(granted - RBAC_WANT)}; "
+          f"looked up but not granted: {sorted(RBAC_WANT - granted)}")
+    others = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
+              if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+              and d["metadata"]["name"] != "streamguard-lookup"]
+    binding = one(docs, "ClusterRoleBinding", "streamguard-lookup")
+    check(f"{overlay}: no other role or binding; the lookup role is bound to the ServiceAccount only",
+          not others and binding["roleRef"]["name"] == "streamguard-lookup"
+          and binding["subjects"] == [{"kind": "ServiceAccount", "name": "streamguard",
+                                       "namespace": "streamguard-system"}], f"{others}")
 
     cm = one(docs, "ConfigMap", "streamguard-policies")
     shipped = {os.path.basename(p): open(p).read() for p in glob.glob("policies/*.yaml")}

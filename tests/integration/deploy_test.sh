@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy_test.sh BIN - renders every kustomize directory of deploy/ with kubectl 1.20 (Debian's
 # kubernetes-client, whose built-in kustomize is the oldest we support) and checks the objects
-# (tests/integration/deploy_check.py). Uses $KUBECTL if set, else a kubectl 1.20 on the PATH,
+# (tests/integration/deploy_check.py), the ClusterRole against `BIN lint --lookups policies/`. Uses $KUBECTL if set, else a kubectl 1.20 on the PATH,
 # else the binary from the kubernetes-client package, unpacked into build/ without installing
 # it (a machine may have another kubectl installed). Prints "N passed, N failed" last.
 set -eu
@@ -38,4 +38,9 @@ cp -r deploy "$TMP/deploy"
 for d in base cert-manager static-certs monitoring; do
     "$K" kustomize "$TMP/deploy/$d" >"$TMP/$d.yaml"
 done
-python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt"
+# The kinds the shipped policies look up, which the ClusterRole must grant and nothing more.
+"$BIN" lint --lookups policies/ >"$TMP/lookups.txt" || {
+    echo "deploy_test: streamguard lint --lookups policies/ failed" >&2
+    exit 1
+}
+python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt" "$TMP/lookups.txt"

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "policy/engine.h"
+#include "policy/functions.h"
 #include "policy/policy.h"
 #include "policy/yamldoc.h"
 #include "util/buf.h"
@@ -332,6 +333,10 @@ static const struct {
     {"broken.yaml", {"4:5 input.yaml"}},
     {"multiline.yaml",
      {"12:11 expr.undeclared", "15:11 expr.undeclared", "17:9 expr.undeclared", "20:15 expr.undeclared"}},
+    /* lookup()'s apiVersion and kind: not literals, or literals that cannot be one */
+    {"bad-lookups.yaml",
+     {"14:32 policy.lookup", "16:30 policy.lookup", "17:47 policy.lookup", "20:18 policy.lookup",
+      "23:27 policy.lookup", "22:24 policy.lookup", "27:40 policy.lookup", "28:87 policy.lookup"}},
 };
 
 static void test_lint_fixtures(void **state)
@@ -436,15 +441,19 @@ static void test_empty_and_missing(void **state)
 
 static policy_set *engine_set;
 
-static const cJSON *find_settings(void *data, const char *api, const char *kind, const char *ns,
-                                  const char *name)
+static enum policy_lookup_result find_settings(void *data, const char *api, const char *kind,
+                                               const char *ns, const char *name, arena *a,
+                                               const cJSON **out, const char **why)
 {
     (void)api;
+    (void)a;
+    (void)why;
     static cJSON *cm;
     if (cm == NULL)
         cm = cJSON_Parse("{\"kind\":\"ConfigMap\",\"data\":{}}");
+    *out = cm;
     return data && strcmp(kind, "ConfigMap") == 0 && strcmp(ns, "team-a") == 0 &&
-                   strcmp(name, "settings") == 0 ? cm : NULL;
+                   strcmp(name, "settings") == 0 ? LOOKUP_FOUND : LOOKUP_NOT_FOUND;
 }
 
 /* Each case: the request, then the expected findings as "result action policy", and whether
@@ -734,6 +743,284 @@ static int load_engine_set(void **state)
     return 0;
 }
 
+/* ---- lookups ---- */
+
+/* The kinds a set looks up: from every place an expression lives, sorted, each once; a kind
+ * in a string that is no lookup() argument is none. */
+static void test_lookup_kinds(void **state)
+{
+    (void)state;
+    static const char *const want[] = {
+        "flink.apache.org/v1beta1 FlinkDeployment", "storage.k8s.io/v1 StorageClass",
+        "v1 ConfigMap", "v1 Namespace", "v1 Node", "v1 PersistentVolumeClaim", "v1 Secret"};
+    const size_t n_want = sizeof want / sizeof want[0];
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("tests/fixtures/policy/lookups.yaml", &dl);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "?");
+    policy_kind k[16];
+    assert_int_equal(policy_set_lookup_kinds(s, k, 16), n_want);
+    for (size_t i = 0; i < n_want; i++) {
+        char got[200];
+        snprintf(got, sizeof got, "%s %s", k[i].api_version, k[i].kind);
+        assert_string_equal(got, want[i]);
+    }
+    /* fewer than there are: the first 'cap', and the count of all */
+    policy_kind two[2];
+    assert_int_equal(policy_set_lookup_kinds(s, two, 2), n_want);
+    assert_string_equal(two[1].kind, "StorageClass");
+    assert_int_equal(policy_set_lookup_kinds(s, NULL, 0), n_want);
+    policy_set_unref(s);
+    /* a set that looks nothing up */
+    s = policy_set_load_dir(LINT "good.yaml", &dl);
+    assert_non_null(s);
+    assert_int_equal(policy_set_lookup_kinds(s, k, 16), 0);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
+/* A policy_lookup that answers by name: "found" (and namespace "a" for lists) is found,
+ * "down" could not be asked, anything else is not found. Counts its calls. */
+static int lookup_calls;
+
+static enum policy_lookup_result stub_find(void *data, const char *api, const char *kind,
+                                           const char *ns, const char *name, arena *a,
+                                           const cJSON **out, const char **why)
+{
+    (void)api;
+    (void)kind;
+    (void)ns;
+    lookup_calls++;
+    if (strcmp(name, "down") == 0) {
+        *why = arena_strdup(a, "connection refused");
+        return LOOKUP_UNAVAILABLE;
+    }
+    if (strcmp(name, "found") != 0)
+        return LOOKUP_NOT_FOUND;
+    *out = data;
+    return LOOKUP_FOUND;
+}
+
+static enum policy_lookup_result stub_list(void *data, const char *api, const char *kind,
+                                           const char *ns, arena *a, const cJSON ***out,
+                                           size_t *n, const char **why)
+{
+    (void)api;
+    (void)kind;
+    lookup_calls++;
+    if (strcmp(ns, "down") == 0) {
+        *why = "watch of v1 Node not synced";
+        return LOOKUP_UNAVAILABLE;
+    }
+    if (strcmp(ns, "a") != 0)
+        return LOOKUP_NOT_FOUND;
+    const cJSON **objs = arena_calloc(a, 2, sizeof *objs);
+    objs[0] = objs[1] = data;
+    *out = objs;
+    *n = 2;
+    return LOOKUP_FOUND;
+}
+
+/* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
+static char *eval_with_lookup(const char *src, const policy_lookup *lk)
+{
+    arena *a = arena_new(1 << 24);
+    diag_list dl;
+    diag_list_init(&dl);
+    static const char *const vars[] = {"object"};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_functions,
+                        .n_fns = policy_n_functions};
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    if (p == NULL)
+        fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
+    policy_fn_ctx fc = {.lookup = lk};
+    expr_binding b = {"object", expr_from_json(NULL)};
+    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = &fc};
+    expr_value v = expr_eval(p, &env, a);
+    char *out = NULL;
+    if (v.kind == EXPR_ERROR) {
+        if (asprintf(&out, "!%s: %s", v.v.err->code, v.v.err->msg) < 0)
+            out = NULL;
+    } else {
+        out = expr_to_json(&v, false);
+    }
+    diag_list_clear(&dl);
+    arena_free(a);
+    return out;
+}
+
+/* lookup(): the object, null, or an evaluation error when the cluster could not be asked;
+ * lookupList(): the objects, [], or the same error. */
+static void test_lookup_outcomes(void **state)
+{
+    (void)state;
+    cJSON *pvc = cJSON_Parse("{\"kind\":\"PersistentVolumeClaim\","
+                             "\"spec\":{\"accessModes\":[\"ReadWriteMany\"]}}");
+    policy_lookup lk = {.find = stub_find, .list = stub_list, .data = pvc};
+    policy_lookup none = {.data = pvc};
+    static const struct {
+        const char *src, *want;
+        int calls; /* of the stub */
+        bool unset; /* with a policy_lookup whose find and list are NULL */
+    } cases[] = {
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'found').spec.accessModes",
+         "[\"ReadWriteMany\"]", 1, false},
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'missing')", "null", 1, false},
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'down')",
+         "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
+         "asked: connection refused", 1, false},
+        /* an error is not a null: '== null' does not hide it */
+        {"lookup('v1', 'PersistentVolumeClaim', '', 'down') == null",
+         "!expr.lookup: lookup(v1, PersistentVolumeClaim, '', down): the cluster could not be "
+         "asked: connection refused", 1, false},
+        {"lookup('v1', 'PersistentVolumeClaim', null, 'found') != null", "true", 1, false},
+        /* no name holds a NUL: nothing is asked, nothing found */
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'found\\x00')", "null", 0, false},
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 1)",
+         "!expr.no_overload: no matching overload for 'lookup' applied to (int)", 0, false},
+        {"lookupList('v1', 'PersistentVolumeClaim', 'a').map(p, p.kind)",
+         "[\"PersistentVolumeClaim\",\"PersistentVolumeClaim\"]", 1, false},
+        {"lookupList('v1', 'PersistentVolumeClaim', 'b')", "[]", 1, false},
+        {"lookupList('v1', 'Node', 'down').size()",
+         "!expr.lookup: lookupList(v1, Node, down): the cluster could not be asked: watch of v1 "
+         "Node not synced", 1, false},
+        {"lookupList('v1', 'Node', null)", "[]", 1, false},
+        {"lookupList('v1', 'Node', ['a'])",
+         "!expr.no_overload: no matching overload for 'lookupList' applied to (list)", 0, false},
+        /* one answer per object and run: asked once, however often a rule asks */
+        {"[lookup('v1', 'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', "
+         "'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', 'PersistentVolumeClaim', 'ns', "
+         "'missing'), lookup('v1', 'PersistentVolumeClaim', 'ns2', 'found')].size()", "4", 3,
+         false},
+        {"[1, 2, 3].all(i, lookupList('v1', 'Node', 'a').size() == 2)", "true", 1, false},
+        {"[1, 2, 3].exists(i, lookup('v1', 'PersistentVolumeClaim', 'ns', 'down') == null)",
+         "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
+         "asked: connection refused", 1, false},
+        /* nothing to look in: null and [] */
+        {"lookup('v1', 'PersistentVolumeClaim', 'ns', 'found')", "null", 0, true},
+        {"lookupList('v1', 'PersistentVolumeClaim', 'a')", "[]", 0, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lookup_calls = 0;
+        char *got = eval_with_lookup(cases[i].src, cases[i].unset ? &none : &lk);
+        if (got == NULL || strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].src, got ? got : "(null)", cases[i].want);
+        if (lookup_calls != cases[i].calls)
+            fail_msg("%s: %d calls, want %d", cases[i].src, lookup_calls, cases[i].calls);
+        free(got);
+    }
+    /* no policy_lookup at all (the context without one) */
+    char *got = eval_with_lookup(
+        "[lookup('v1', 'Pod', 'a', 'found'), lookupList('v1', 'Pod', 'a')]", NULL);
+    assert_string_equal(got, "[null,[]]");
+    free(got);
+    cJSON_Delete(pvc);
+}
+
+static enum policy_lookup_result stub_down(void *data, const char *api, const char *kind,
+                                           const char *ns, const char *name, arena *a,
+                                           const cJSON **out, const char **why)
+{
+    (void)name;
+    return stub_find(data, api, kind, ns, "down", a, out, why);
+}
+
+/* A lookup the cluster could not answer is an evaluation error, so the policy's failurePolicy
+ * decides (needs-config: Fail, so denied), not the policy's reading of null. */
+static void test_engine_lookup_unavailable(void **state)
+{
+    (void)state;
+    cJSON *obj = cJSON_Parse("{\"spec\":{},\"metadata\":{\"namespace\":\"team-a\",\"labels\":"
+                             "{\"team\":\"a\",\"config\":\"check\"}}}");
+    policy_lookup lk = {.find = stub_down, .data = obj};
+    policy_request r;
+    make_request(&r, obj, "team-a", "bob", "", 0, &lk);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(engine_set, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, 1);
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_true(o.denied);
+    assert_non_null(strstr(o.findings[0].message, "the cluster could not be asked"));
+    arena_free(a);
+    cJSON_Delete(obj);
+}
+
+/* flink-ha-storage-rwx asks for the claim in the object's namespace, else the request's (a
+ * client may leave it to the URL), and only for the mount a directory is on. */
+static char asked_ns[64];
+static int asked_n;
+
+static enum policy_lookup_result record_find(void *data, const char *api, const char *kind,
+                                             const char *ns, const char *name, arena *a,
+                                             const cJSON **out, const char **why)
+{
+    (void)data;
+    (void)a;
+    (void)out;
+    (void)why;
+    asked_n++;
+    snprintf(asked_ns, sizeof asked_ns, "%s", ns);
+    assert_string_equal(api, "v1");
+    assert_string_equal(kind, "PersistentVolumeClaim");
+    assert_string_equal(name, "data");
+    return LOOKUP_NOT_FOUND;
+}
+
+static void test_rwx_policy_claim_namespace(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("policies/flink-ha-storage-rwx.yaml", &dl);
+    assert_non_null(s);
+    static const struct {
+        const char *meta, *request, *want_ns;
+    } cases[] = {
+        {"{\"name\":\"f\",\"namespace\":\"team-a\"}", "{\"namespace\":\"team-b\"}", "team-a"},
+        {"{\"name\":\"f\"}", "{\"namespace\":\"team-b\"}", "team-b"},
+        {"{\"name\":\"f\"}", NULL, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char obj_text[1024];
+        /* two claims mounted; the HA directory is on 'data' only */
+        snprintf(obj_text, sizeof obj_text,
+                 "{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkDeployment\","
+                 "\"metadata\":%s,\"spec\":{\"flinkConfiguration\":{\"high-availability.type\":"
+                 "\"kubernetes\",\"high-availability.storageDir\":\"file:///d/ha\"},"
+                 "\"podTemplate\":{\"spec\":{\"containers\":[{\"name\":\"flink-main-container\","
+                 "\"volumeMounts\":[{\"name\":\"v\",\"mountPath\":\"/d\"},{\"name\":\"w\","
+                 "\"mountPath\":\"/other\"}]}],\"volumes\":[{\"name\":\"v\","
+                 "\"persistentVolumeClaim\":{\"claimName\":\"data\"}},{\"name\":\"w\","
+                 "\"persistentVolumeClaim\":{\"claimName\":\"unrelated\"}}]}}}}",
+                 cases[i].meta);
+        cJSON *obj = cJSON_Parse(obj_text);
+        cJSON *req = cases[i].request ? cJSON_Parse(cases[i].request) : NULL;
+        policy_lookup lk = {.find = record_find};
+        policy_request r = {.group = "flink.apache.org", .version = "v1beta1",
+                            .kind = "FlinkDeployment", .sub_resource = "", .namespace_ = "",
+                            .name = "f", .username = "u", .object = obj, .request = req,
+                            .lookup = &lk};
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        policy_outcome o;
+        asked_n = 0;
+        asked_ns[0] = '\0';
+        assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+        assert_int_equal(asked_n, 1);
+        assert_string_equal(asked_ns, cases[i].want_ns);
+        assert_int_equal(o.n_findings, 1);
+        assert_int_equal(o.findings[0].result, RULE_WARN);
+        assert_int_equal(o.findings[0].action, POLICY_WARN);
+        assert_non_null(strstr(o.findings[0].message, "data: not found"));
+        arena_free(a);
+        cJSON_Delete(obj);
+        cJSON_Delete(req);
+    }
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 static int free_engine_set(void **state)
 {
     (void)state;
@@ -755,6 +1042,11 @@ int main(void)
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),
+        cmocka_unit_test(test_lookup_kinds),
+        cmocka_unit_test(test_lookup_outcomes),
+        cmocka_unit_test(test_rwx_policy_claim_namespace),
+        cmocka_unit_test_setup_teardown(test_engine_lookup_unavailable, load_engine_set,
+                                        free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),

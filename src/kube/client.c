@@ -43,6 +43,9 @@ struct kube_client {
     char *token;            /* the current token, NULL for none */
     char *token_file;
     struct stat tok_st;     /* of the file when 'token' was read from it */
+    bool tok_bad;           /* the last read failed (logged once): these say of what */
+    bool bad_exists;
+    struct stat bad_st;
 
     pthread_mutex_t pool_mu;
     CURL *pool[KUBE_POOL_MAX];
@@ -120,11 +123,19 @@ static int token_refresh(kube_client *c, char *err, size_t cap)
     if (c->token_file == NULL)
         return 0;
     struct stat st;
-    if (stat(c->token_file, &st) == 0 && c->token != NULL && same_file(&st, &c->tok_st))
+    bool exists = stat(c->token_file, &st) == 0;
+    if (exists && c->token != NULL && same_file(&st, &c->tok_st))
+        return 0;
+    /* The same broken file as last time: already logged, not read again per request. */
+    if (c->tok_bad && c->token != NULL && exists == c->bad_exists &&
+        (!exists || same_file(&st, &c->bad_st)))
         return 0;
     char why[256];
     char *tok = token_read(c->token_file, why, sizeof why);
     if (tok == NULL) {
+        c->tok_bad = true;
+        c->bad_exists = exists;
+        c->bad_st = st;
         if (c->token != NULL) {
             log_warn("kube", LOG_S("msg", "cannot read the token file again; keeping the "
                                           "previous token"), LOG_S("error", why));
@@ -133,6 +144,7 @@ static int token_refresh(kube_client *c, char *err, size_t cap)
         snprintf(err, cap, "%s", why);
         return -1;
     }
+    c->tok_bad = false;
     bool rotated = c->token != NULL;
     free(c->token);
     c->token = tok;

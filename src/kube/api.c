@@ -33,11 +33,13 @@ typedef struct disc_entry {
     disc_kind *kinds; /* NULL until a fetch succeeded */
     size_t n;
     double attempt;   /* monotonic time of the last fetch, 0 for never */
+    bool fetching;    /* a thread is fetching it: the others wait for its answer */
     char error[256];  /* why the last fetch failed, "" when it did not */
 } disc_entry;
 
 struct kube_disc {
     pthread_mutex_t mu;
+    pthread_cond_t done; /* broadcast when a fetch ends (CLOCK_MONOTONIC) */
     disc_entry e[KUBE_DISCOVERY_MAX_GV];
     size_t n;
 };
@@ -45,8 +47,14 @@ struct kube_disc {
 kube_disc *kube_disc_new(void)
 {
     kube_disc *d = calloc(1, sizeof *d);
-    if (d)
-        pthread_mutex_init(&d->mu, NULL);
+    if (d == NULL)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->done, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&d->mu, NULL);
     return d;
 }
 
@@ -57,6 +65,7 @@ void kube_disc_free(kube_disc *d)
     for (size_t i = 0; i < d->n; i++)
         free(d->e[i].kinds);
     pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->done);
     free(d);
 }
 
@@ -161,15 +170,16 @@ static disc_entry *disc_entry_get(kube_disc *d, const char *gv)
         if (strcmp(d->e[i].gv, gv) == 0)
             return &d->e[i];
     }
-    disc_entry *e;
+    disc_entry *e = NULL;
     if (d->n < KUBE_DISCOVERY_MAX_GV) {
         e = &d->e[d->n++];
     } else {
-        e = &d->e[0];
-        for (size_t i = 1; i < d->n; i++) {
-            if (d->e[i].attempt < e->attempt)
+        for (size_t i = 0; i < d->n; i++) {
+            if (!d->e[i].fetching && (e == NULL || d->e[i].attempt < e->attempt))
                 e = &d->e[i];
         }
+        if (e == NULL)
+            return NULL; /* every entry is being fetched: the caller gives up */
         free(e->kinds);
     }
     memset(e, 0, sizeof *e);
@@ -193,26 +203,43 @@ static bool disc_find(const disc_entry *e, const char *kind, kube_resource *out)
     return false;
 }
 
-/* Looks 'kind' up in the cache. Returns 0 when found, 1 when a fetch is due (recorded as
- * started now), -1 when not found and fetched too recently ('error' says so). */
-static int disc_lookup(kube_disc *d, const char *gv, const char *kind, kube_resource *out,
-                       char error[512])
+/* Looks 'kind' up in the cache. Returns 0 when found, 1 when a fetch is due (marked as
+ * started now: the caller fetches), -1 when not found and fetched too recently, or when the
+ * fetch of another thread did not end before 'deadline' ('error' says which). */
+static int disc_lookup(kube_disc *d, const char *gv, const char *kind, double deadline,
+                       kube_resource *out, char error[512])
 {
     pthread_mutex_lock(&d->mu);
-    disc_entry *e = disc_entry_get(d, gv);
-    int rc;
-    double now = mono_s();
-    if (disc_find(e, kind, out)) {
-        rc = 0;
-    } else if (e->attempt > 0 && now - e->attempt < KUBE_DISCOVERY_INTERVAL) {
-        if (e->error[0])
-            snprintf(error, 512, "discovery of %s failed: %s", gv, e->error);
-        else
-            snprintf(error, 512, "no kind %s in %s", kind, gv);
-        rc = -1;
-    } else {
-        e->attempt = now;
-        rc = 1;
+    int rc = -1;
+    for (;;) {
+        disc_entry *e = disc_entry_get(d, gv);
+        double now = mono_s();
+        if (e == NULL) {
+            snprintf(error, 512, "discovery of %s: too many group versions at once", gv);
+        } else if (disc_find(e, kind, out)) {
+            rc = 0;
+        } else if (e->fetching) {
+            /* Another thread asks the server right now: its answer, not a second request,
+             * and not "no kind" while the first answer is on its way. */
+            if (now < deadline) {
+                struct timespec ts = {.tv_sec = (time_t)deadline,
+                                      .tv_nsec = (long)((deadline - (double)(time_t)deadline) *
+                                                        1e9)};
+                pthread_cond_timedwait(&d->done, &d->mu, &ts);
+                continue;
+            }
+            snprintf(error, 512, "discovery of %s: timed out waiting for its answer", gv);
+        } else if (e->attempt > 0 && now - e->attempt < KUBE_DISCOVERY_INTERVAL) {
+            if (e->error[0])
+                snprintf(error, 512, "discovery of %s failed: %s", gv, e->error);
+            else
+                snprintf(error, 512, "no kind %s in %s", kind, gv);
+        } else {
+            e->attempt = now;
+            e->fetching = true;
+            rc = 1;
+        }
+        break;
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -229,7 +256,8 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
         return -1;
     }
     kube_disc *d = kube_client_disc(c);
-    int rc = disc_lookup(d, api_version, kind, out, error);
+    double deadline = mono_s() + (double)(timeout_ms > 0 ? timeout_ms : 30000) / 1e3;
+    int rc = disc_lookup(d, api_version, kind, deadline, out, error);
     if (rc <= 0)
         return rc;
     char path[160], why[256] = "";
@@ -247,19 +275,25 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     kube_response_free(&r);
     pthread_mutex_lock(&d->mu);
     disc_entry *e = disc_entry_get(d, api_version); /* again: it may have been replaced */
-    e->attempt = mono_s();
-    snprintf(e->error, sizeof e->error, "%s", kinds ? "" : why);
-    if (kinds) {
-        free(e->kinds);
-        e->kinds = kinds;
-        e->n = n;
+    if (e != NULL) {
+        e->fetching = false;
+        e->attempt = mono_s();
+        snprintf(e->error, sizeof e->error, "%s", kinds ? "" : why);
+        if (kinds) {
+            free(e->kinds);
+            e->kinds = kinds;
+            e->n = n;
+            kinds = NULL;
+        }
     }
-    if (disc_find(e, kind, out))
+    free(kinds);
+    if (e != NULL && disc_find(e, kind, out))
         rc = 0;
-    else if (kinds)
+    else if (why[0] == '\0')
         snprintf(error, 512, "no kind %s in %s", kind, api_version);
     else
         snprintf(error, 512, "discovery of %s failed: %s", api_version, why);
+    pthread_cond_broadcast(&d->done);
     pthread_mutex_unlock(&d->mu);
     return rc == 0 ? 0 : -1;
 }

@@ -400,7 +400,7 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
     snprintf(seen_auth, sizeof seen_auth, "%s", a ? a : "");
     snprintf(seen_ua, sizeof seen_ua, "%s", ua ? ua : "");
     snprintf(seen_accept, sizeof seen_accept, "%s", acc ? acc : "");
-    if (strcmp(url, "/api/v1") == 0 || strcmp(url, "/apis/x.io/v1") == 0)
+    if (strcmp(url, "/api/v1") == 0 || strncmp(url, "/apis/", 6) == 0)
         discovery_hits++;
     pthread_mutex_unlock(&seen_mu);
 
@@ -423,6 +423,11 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 404, "{\"kind\":\"Status\",\"reason\":\"NotFound\","
                                     "\"message\":\"the server could not find the requested "
                                     "resource\"}");
+    if (strcmp(url, "/apis/slow.io/v1") == 0) {
+        usleep(400000);
+        return send_text(conn, 200, "{\"kind\":\"APIResourceList\",\"resources\":[{\"name\":"
+                                    "\"slows\",\"namespaced\":false,\"kind\":\"Slow\"}]}");
+    }
     if (strcmp(url, "/api/v1/pods") == 0)
         return list_route(conn);
     stream_body s = {0};
@@ -756,6 +761,51 @@ static void test_discover(void **state)
     kube_client_free(c);
 }
 
+typedef struct disc_call {
+    kube_client *c;
+    long timeout_ms;
+    int rc;
+    char err[512];
+} disc_call;
+
+static void *discover_slow(void *arg)
+{
+    disc_call *d = arg;
+    kube_resource res;
+    d->rc = kube_discover(d->c, "slow.io/v1", "Slow", d->timeout_ms, &res, d->err);
+    if (d->rc == 0)
+        assert_string_equal(res.plural, "slows");
+    return NULL;
+}
+
+/* Threads asking for a group version while its first fetch is on its way wait for that
+ * answer (one request), rather than answering "no kind" at once; each within its own
+ * timeout. */
+static void test_discover_concurrent(void **state)
+{
+    (void)state;
+    kube_client *c = test_client(true);
+    int hits = discovery_hits;
+    disc_call calls[5];
+    pthread_t th[5];
+    for (int i = 0; i < 5; i++) {
+        calls[i] = (disc_call){.c = c, .timeout_ms = i == 4 ? 150 : 5000};
+        pthread_create(&th[i], NULL, discover_slow, &calls[i]);
+        if (i == 0)
+            usleep(50000); /* the first one fetches */
+    }
+    for (int i = 0; i < 5; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        if (calls[i].rc != 0)
+            fail_msg("thread %d: %s", i, calls[i].err);
+    }
+    assert_int_equal(calls[4].rc, -1);
+    assert_string_equal(calls[4].err, "discovery of slow.io/v1: timed out waiting for its answer");
+    assert_int_equal(discovery_hits, hits + 1);
+    kube_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_list_pages),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_discover),
+        cmocka_unit_test(test_discover_concurrent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -306,6 +306,15 @@ static int port;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static char seen_auth[256], seen_ua[64], seen_accept[64];
 static int discovery_hits;
+static atomic_int connections; /* TCP connections the server accepted */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **sock_ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls, (void)conn, (void)sock_ctx;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&connections, 1);
+}
 
 /* A streamed body: 'parts' in turn, then 'fill' bytes of 'x' (no newline), then 'hang_ms'
  * of silence (in slices), then the end (or a cut connection with 'cut'). */
@@ -392,7 +401,14 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
                              const char *method, const char *version, const char *data,
                              size_t *size, void **ptr)
 {
-    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+    (void)cls, (void)method, (void)version, (void)data, (void)size;
+    static int started;
+    if (*ptr == NULL) {
+        /* The first call has the head only: an answer queued now would close the connection
+         * (libmicrohttpd cannot keep it alive without having read the request). */
+        *ptr = &started;
+        return MHD_YES;
+    }
     pthread_mutex_lock(&seen_mu);
     const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
@@ -496,7 +512,8 @@ static int setup(void **state)
     daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                                    MHD_USE_TLS,
                                0, NULL, NULL, route, NULL, MHD_OPTION_HTTPS_MEM_CERT, cert,
-                               MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+                               MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_NOTIFY_CONNECTION,
+                               on_connection, NULL, MHD_OPTION_END);
     free(cert);
     free(key);
     if (daemon_ == NULL)
@@ -559,6 +576,14 @@ static void test_get(void **state)
     assert_int_equal(r.http, 502);
     assert_string_equal(r.error, "HTTP 502: <html><body>bad gateway</body></html>");
     kube_response_free(&r);
+
+    /* The handle goes back to the pool with its connection: the next calls reuse it. */
+    int before = atomic_load(&connections);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(kube_get(c, "/api/v1/namespaces/ns/pods/a", 5000, &r), 0);
+        kube_response_free(&r);
+    }
+    assert_int_equal(atomic_load(&connections), before);
 
     /* A path that is not one is refused before any request. */
     assert_int_equal(kube_get(c, "/api/v1/x y", 5000, &r), -1);

@@ -623,6 +623,56 @@ static void test_get_bounds(void **state)
     kube_client_free(c);
 }
 
+/* The CA given inline (certificate-authority-data) verifies as the file does; what cannot be
+ * a CA, a certificate or a key is refused when the client is made, not at the first request. */
+static void test_client_credentials(void **state)
+{
+    (void)state;
+    char server[64], path[128];
+    snprintf(server, sizeof server, "https://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/ca.crt", tmp);
+    char *pem = slurp(path);
+    kube_config cfg = {.server = server, .ca_data = (unsigned char *)pem, .ca_len = strlen(pem),
+                       .token = "inline-token"};
+    diag_list dl;
+    diag_list_init(&dl);
+    kube_client *c = kube_client_new(&cfg, &dl);
+    assert_non_null(c);
+    kube_response r;
+    assert_int_equal(kube_get(c, "/api/v1/namespaces/ns/pods/a", 5000, &r), 0);
+    assert_string_equal(seen_auth, "Bearer inline-token");
+    kube_response_free(&r);
+    kube_client_free(c);
+
+    snprintf(path, sizeof path, "%s/tls.key", tmp);
+    static const struct {
+        const char *ca_file, *cert_data, *want;
+    } bad[] = {
+        {"/nonexistent/ca.crt", NULL, "cannot open"},
+        {NULL, "-----BEGIN PRIVATE KEY-----", "the client-certificate data holds no PEM"},
+        {"KEY", NULL, "the certificate-authority file holds no PEM"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kube_config b = {.server = server};
+        b.ca_file = bad[i].ca_file && strcmp(bad[i].ca_file, "KEY") == 0 ? path
+                                                                           : (char *)bad[i].ca_file;
+        if (bad[i].cert_data) {
+            b.cert_data = (unsigned char *)bad[i].cert_data;
+            b.cert_len = strlen(bad[i].cert_data);
+            b.key_data = (unsigned char *)pem;
+            b.key_len = strlen(pem);
+        }
+        diag_list_clear(&dl);
+        assert_null(kube_client_new(&b, &dl));
+        if (dl.count == 0 || strstr(dl.items[0].msg, bad[i].want) == NULL)
+            fail_msg("case %zu: %s", i, dl.count ? dl.items[0].msg : "no error");
+    }
+    kube_config plain = {.server = "http://127.0.0.1:1"};
+    assert_null(kube_client_new(&plain, &dl));
+    diag_list_clear(&dl);
+    free(pem);
+}
+
 static int count_item(void *arg, cJSON *item)
 {
     int *seen = arg;
@@ -842,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_token_reread),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_get_bounds),
+        cmocka_unit_test(test_client_credentials),
         cmocka_unit_test(test_list_pages),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_discover),

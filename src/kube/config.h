@@ -37,8 +37,10 @@ int kube_config_in_cluster(const char *sa_dir, kube_config *out, diag_list *dl);
  * with errors in 'dl' (positions in the file where it can). */
 int kube_config_load(const char *path, const char *context, kube_config *out, diag_list *dl);
 
-/* The server's choice: 'path' (--kubeconfig) when given, else $KUBECONFIG (its first file),
- * else the in-cluster configuration. Returns 0, 1 when there is none, or -1 on error. */
+/* The server's choice: 'path' (--kubeconfig) when given, else $KUBECONFIG (the first of its
+ * ':'-separated files that exists, logged when there were several: files are not merged as
+ * kubectl merges them; none existing is an error), else the in-cluster configuration.
+ * Returns 0, 1 when there is none, or -1 on error. */
 int kube_config_resolve(const char *path, kube_config *out, diag_list *dl);
 
 void kube_config_free(kube_config *c);

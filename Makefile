@@ -9,7 +9,7 @@
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?=
-PKGS    := libmicrohttpd gnutls openssl libcjson libpcre2-8 yaml-0.1
+PKGS    := libmicrohttpd gnutls openssl libcjson libpcre2-8 yaml-0.1 libcurl
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -31,7 +31,7 @@ LDFLAGS += $(SANFLAGS)
 ALLOC   ?= $(if $(filter 1,$(SAN)),libc,mimalloc)
 LDLIBS  += $(if $(filter mimalloc,$(ALLOC)),-lmimalloc) $(PKG_LIBS) -lpthread
 
-CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c)
+CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c src/kube/*.c)
 BIN_SRC  := $(wildcard src/server/*.c src/cli/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)

@@ -13,7 +13,7 @@ PKGS    := libmicrohttpd gnutls openssl libcjson libpcre2-8 yaml-0.1 libcurl
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lgnutls -lssl -lcrypto -lcjson -lpcre2-8 -lyaml)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lmicrohttpd -lgnutls -lssl -lcrypto -lcjson -lpcre2-8 -lyaml -lcurl)
 
 OPT     := -O2
 SANFLAGS :=
@@ -31,7 +31,8 @@ LDFLAGS += $(SANFLAGS)
 ALLOC   ?= $(if $(filter 1,$(SAN)),libc,mimalloc)
 LDLIBS  += $(if $(filter mimalloc,$(ALLOC)),-lmimalloc) $(PKG_LIBS) -lpthread
 
-CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c src/kube/*.c)
+CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c \
+                      src/kube/*.c)
 BIN_SRC  := $(wildcard src/server/*.c src/cli/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)

@@ -2,10 +2,11 @@
  * applied, one lookup.
  *
  * A cache (kube_cache_new_api) watches PersistentVolumeClaims through an API table of this
- * file: its LIST answers N claims (default 10,000) in pages of 500, each made from
- * tests/fixtures/kube-cache/pvc.json (a claim as the API server sends it, managedFields and
- * the last-applied annotation included, ~1.5 KB) with its name, uid, resourceVersion and
- * volume varied, and without kind and apiVersion as LIST items come. Its WATCH then sends
+ * file: its LIST answers N claims (default 10,000) in pages of 500, each made from the claim
+ * ha-rwx recorded from kube-apiserver 1.20 (tests/fixtures/kube/pvc-list-page1.json: labels,
+ * the last-applied annotation, managedFields of two managers; 1.3 KB as sent) with its name,
+ * namespace, uid and resourceVersion varied, and without kind and apiVersion as LIST items
+ * come. Its WATCH then sends
  * MODIFIED events of the same claims, and times each event's handling by the informer (parse,
  * strip, compact copy, swap into the store, live-cache drop). Then lookups of random claims
  * through kube_cache_get, timed in batches of 100.
@@ -14,10 +15,13 @@
  *   the allocator returned what it could (mi_collect, malloc_trim). Budget 24 MiB.
  *   event applied: median over the events. Budget 100 us.
  *   lookup: median of the batches / 100. Budget 1 us.
- * For comparison it also prints the RSS the same claims take as plain cJSON trees (stripped).
+ * For comparison it also prints the RSS the same claims take as plain cJSON trees, read from
+ * the same pages and stripped the same way (in a child process, so that neither measurement
+ * reuses memory the other freed).
  * Exit status 1 when a budget is exceeded.
  *
- * Usage: bench_kube [N_CLAIMS] [N_EVENTS] [N_LOOKUPS] */
+ * Usage: bench_kube [N_CLAIMS] [N_EVENTS] [N_LOOKUPS] [CLAIM.json] (another claim to copy:
+ * one object as a GET answers it, e.g. tests/fixtures/kube-cache/pvc.json, a bound claim) */
 #include <malloc.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -90,9 +94,6 @@ static char *claim(long i, long rv, bool item)
     cJSON_ReplaceItemInObjectCaseSensitive(m, "uid", cJSON_CreateString(s));
     snprintf(s, sizeof s, "%ld", rv);
     cJSON_ReplaceItemInObjectCaseSensitive(m, "resourceVersion", cJSON_CreateString(s));
-    snprintf(s, sizeof s, "pvc-%08lx-5b1c-4f0e-a0d4-%012ld", i * 40503u, i);
-    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "spec"),
-                                           "volumeName", cJSON_CreateString(s));
     if (item) {
         cJSON_DeleteItemFromObjectCaseSensitive(c, "kind");
         cJSON_DeleteItemFromObjectCaseSensitive(c, "apiVersion");
@@ -195,18 +196,34 @@ static int api_stream(void *arg, const char *path, long idle_timeout_ms,
     return 0;
 }
 
+/* The second claim of the recorded LIST page, as a GET or a watch event sends it. */
 static cJSON *load_template(const char *path)
 {
     buf b;
     buf_init(&b, 1 << 20);
     diag_list dl;
     diag_list_init(&dl);
-    cJSON *j = NULL;
+    cJSON *page = NULL, *c = NULL;
     if (file_read(path, 1 << 20, &b, &dl) == 0)
-        j = cJSON_ParseWithLength(b.data, b.len);
+        page = cJSON_ParseWithLength(b.data, b.len);
     buf_clear(&b);
     diag_list_clear(&dl);
-    return j;
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+    if (items == NULL && cJSON_IsObject(page))
+        return page; /* one object, as sent */
+    if (cJSON_GetArraySize(items) >= 2) {
+        c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "kind", "PersistentVolumeClaim");
+        cJSON_AddStringToObject(c, "apiVersion", "v1");
+        cJSON *item = cJSON_DetachItemFromArray(items, 1);
+        while (item->child != NULL) {
+            cJSON *m = cJSON_DetachItemViaPointer(item, item->child);
+            cJSON_AddItemToObject(c, m->string, m);
+        }
+        cJSON_Delete(item);
+    }
+    cJSON_Delete(page);
+    return c;
 }
 
 /* RSS of the same claims as plain cJSON trees, stripped the same way, measured in a child
@@ -227,17 +244,31 @@ static long plain_trees_kib(void)
         return kib;
     }
     close(fd[0]);
+    /* The same pages as api_list, each item detached, stripped and kept. */
     cJSON **v = calloc((size_t)n_claims, sizeof *v);
-    long before = rss_kib();
-    for (long i = 0; i < n_claims; i++) {
-        char *t = claim(i, 100 + i, true);
-        v[i] = cJSON_Parse(t);
-        free(t);
-        cJSON *m = cJSON_GetObjectItemCaseSensitive(v[i], "metadata");
-        cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
-        cJSON_DeleteItemFromObjectCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(m, "annotations"),
-            "kubectl.kubernetes.io/last-applied-configuration");
+    long before = rss_kib(), k = 0;
+    for (long start = 0; start < n_claims; start += PAGE) {
+        buf page;
+        buf_init(&page, 1 << 26);
+        buf_puts(&page, "{\"items\":[");
+        for (long i = start; i < start + PAGE && i < n_claims; i++) {
+            char *t = claim(i, 100 + i, true);
+            buf_printf(&page, "%s%s", i > start ? "," : "", t);
+            free(t);
+        }
+        buf_puts(&page, "]}");
+        cJSON *doc = cJSON_ParseWithLength(page.data, page.len);
+        buf_clear(&page);
+        cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+        while (cJSON_GetArraySize(items) > 0) {
+            cJSON *it = v[k++] = cJSON_DetachItemFromArray(items, 0);
+            cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "metadata");
+            cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
+            cJSON_DeleteItemFromObjectCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(m, "annotations"),
+                "kubectl.kubernetes.io/last-applied-configuration");
+        }
+        cJSON_Delete(doc);
     }
     long kib = rss_kib() - before;
     ssize_t w = write(fd[1], &kib, sizeof kib);
@@ -253,10 +284,10 @@ int main(int argc, char **argv)
         n_events = atol(argv[2]);
     if (argc > 3)
         n_lookups = atol(argv[3]);
-    template = load_template("tests/fixtures/kube-cache/pvc.json");
+    template = load_template(argc > 4 ? argv[4] : "tests/fixtures/kube/pvc-list-page1.json");
     if (template == NULL || n_claims < 1 || n_events < 1 || n_lookups < 100) {
-        fprintf(stderr, "usage: bench_kube [N_CLAIMS] [N_EVENTS] [N_LOOKUPS] (run from the "
-                        "repository's root)\n");
+        fprintf(stderr, "usage: bench_kube [N_CLAIMS] [N_EVENTS] [N_LOOKUPS] [CLAIM.json] (run "
+                        "from the repository's root)\n");
         return 2;
     }
     char *one = claim(0, 100, false);

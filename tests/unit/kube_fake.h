@@ -82,6 +82,24 @@ static void fake_free(fake *f)
     pthread_cond_destroy(&f->cv);
 }
 
+/* The recorded discovery document of 'api_version', or NULL. */
+static cJSON *fake_discovery_doc(const char *api_version)
+{
+    const char *file = strcmp(api_version, "v1") == 0 ? "tests/fixtures/kube/discovery-api-v1.json"
+                       : strcmp(api_version, "flink.apache.org/v1beta1") == 0
+                           ? "tests/fixtures/kube/discovery-flink-v1beta1.json"
+                           : NULL;
+    FILE *fp = file != NULL ? fopen(file, "r") : NULL;
+    if (fp == NULL)
+        return NULL;
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    return cJSON_Parse(text);
+}
+
+/* Discovery as the client does it, from the recorded APIResourceLists. */
 static int fake_discover(void *arg, const char *api_version, const char *kind, long timeout_ms,
                          kube_resource *out, char error[512])
 {
@@ -90,17 +108,28 @@ static int fake_discover(void *arg, const char *api_version, const char *kind, l
     pthread_mutex_lock(&f->mu);
     bool fail = f->discover_calls++ < f->discover_fail;
     pthread_mutex_unlock(&f->mu);
-    if (fail || strcmp(kind, "PersistentVolumeClaim") != 0 || strcmp(api_version, "v1") != 0) {
-        snprintf(error, 512, "no kind %.60s in %.120s", kind, api_version);
-        return -1;
+    cJSON *doc = fail ? NULL : fake_discovery_doc(api_version);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "resources"))
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(r, "kind");
+        if (!cJSON_IsString(name) || !cJSON_IsString(k) || strchr(name->valuestring, '/') ||
+            strcmp(k->valuestring, kind) != 0)
+            continue;
+        memset(out, 0, sizeof *out);
+        snprintf(out->api_version, sizeof out->api_version, "%s", api_version);
+        snprintf(out->kind, sizeof out->kind, "%s", kind);
+        snprintf(out->base, sizeof out->base, "%s%s", strchr(api_version, '/') ? "/apis/" : "/api/",
+                 api_version);
+        snprintf(out->plural, sizeof out->plural, "%s", name->valuestring);
+        out->namespaced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "namespaced"));
+        cJSON_Delete(doc);
+        return 0;
     }
-    memset(out, 0, sizeof *out);
-    snprintf(out->api_version, sizeof out->api_version, "v1");
-    snprintf(out->kind, sizeof out->kind, "PersistentVolumeClaim");
-    snprintf(out->base, sizeof out->base, "/api/v1");
-    snprintf(out->plural, sizeof out->plural, "persistentvolumeclaims");
-    out->namespaced = true;
-    return 0;
+    cJSON_Delete(doc);
+    snprintf(error, 512, "no kind %.60s in %.120s", kind, api_version);
+    return -1;
 }
 
 static int fake_path(const kube_resource *res, const char *ns, const char *name, char *out,

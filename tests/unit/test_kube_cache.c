@@ -416,6 +416,137 @@ static void test_informer_backoff(void **state)
     fake_free(&f);
 }
 
+/* ---- recorded answers (tests/fixtures/kube/, from kube-apiserver 1.20) ------------------------ */
+
+#define REC "tests/fixtures/kube/"
+
+/* A recorded file's text, owned by 'f'. */
+static char *read_lines(fake *f, const char *path)
+{
+    buf b;
+    buf_init(&b, 1 << 20);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(file_read(path, 1 << 20, &b, &dl), 0);
+    diag_list_clear(&dl);
+    char *text = fake_str(f, "%s", b.data);
+    buf_clear(&b);
+    return text;
+}
+
+static char *read_text(fake *f, const char *path)
+{
+    cJSON_Delete(read_json(path)); /* it is one JSON document */
+    return read_lines(f, path);
+}
+
+static bool wait_synced(kube_cache *c);
+
+static void test_recorded_informer(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] = read_text(&f, REC "pvc-list-page1.json");
+    f.lists[0].pages[1] = read_text(&f, REC "pvc-list-page2.json");
+    f.lists[1] = f.lists[0];
+    f.n_lists = 2;
+    const char *watch = read_lines(&f, REC "pvc-watch.jsonl");
+    f.streams[0].body = watch;
+    /* the same stream cut in the middle of its second event */
+    const char *second = strchr(watch, '\n') + 1;
+    f.streams[1].body = fake_str(&f, "%.*s", (int)(second - watch) + 200, watch);
+    f.streams[1].rc = -1;
+    f.streams[2].body = read_lines(&f, REC "pvc-watch-410.jsonl");
+    f.n_streams = 3;
+
+    kube_api api = fake_api(&f);
+    kube_kind_stats *st = pvc_stats();
+    drops d = {0};
+    kube_informer *inf = kube_informer_new(&api, &test_opts, st, on_changed, &d);
+    kube_store *s = kube_informer_store(inf);
+    assert_int_equal(kube_informer_step(inf), 0); /* discovery from /api/v1 */
+    assert_int_equal(kube_informer_step(inf), 0); /* the two pages */
+    assert_int_equal(kube_store_count(s), 3);
+
+    /* Each claim is the recorded item without the stripped fields, with kind and apiVersion. */
+    cJSON *page = read_json(REC "pvc-list-page1.json");
+    cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(page, "items"))
+    {
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+        kube_obj *o = kube_store_get(s, "flink", cJSON_GetObjectItem(m, "name")->valuestring);
+        assert_non_null(o);
+        cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
+        cJSON_DeleteItemFromObjectCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(m, "annotations"),
+            "kubectl.kubernetes.io/last-applied-configuration");
+        cJSON_AddStringToObject(item, "kind", "PersistentVolumeClaim");
+        cJSON_AddStringToObject(item, "apiVersion", "v1");
+        assert_true(cJSON_Compare(item, kube_obj_json(o), 1));
+        kube_obj_unref(o);
+    }
+    cJSON_Delete(page);
+
+    assert_int_equal(kube_informer_step(inf), 0); /* the recorded watch */
+    assert_non_null(strstr(f.stream_path[0], "/api/v1/persistentvolumeclaims?watch=1&"
+                                             "resourceVersion=211&allowWatchBookmarks=true"));
+    assert_int_equal(d.keys, 3); /* ADDED, MODIFIED, DELETED of flink/watched */
+    assert_string_equal(d.last, "flink/watched");
+    assert_string_equal(stored_mode(s, "flink", "watched"), "-");
+    assert_int_equal(kube_store_count(s), 3);
+    assert_int_equal(atomic_load(&st->restarts[KUBE_RESTART_CLOSED]), 1);
+
+    assert_true(kube_informer_step(inf) > 0); /* cut: the complete ADDED applied, then backoff */
+    assert_non_null(strstr(f.stream_path[1], "resourceVersion=214&")); /* from the bookmark */
+    assert_string_equal(stored_mode(s, "flink", "watched"), "ReadWriteOnce");
+    assert_int_equal(atomic_load(&st->restarts[KUBE_RESTART_FAILED]), 1);
+
+    assert_int_equal(kube_informer_step(inf), 0); /* ERROR 410 Expired */
+    assert_int_equal(atomic_load(&st->restarts[KUBE_RESTART_GONE]), 1);
+    assert_int_equal(kube_informer_step(inf), 0); /* listed again: flink/watched is gone */
+    assert_int_equal(kube_store_count(s), 3);
+    assert_string_equal(stored_mode(s, "flink", "watched"), "-");
+    kube_informer_free(inf);
+    free(st);
+    fake_free(&f);
+}
+
+static void test_recorded_nodes(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] = read_text(&f, REC "node-list.json");
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    kube_kind k = {"v1", "Node"};
+    assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
+    assert_true(wait_synced(c));
+    kube_obj **v;
+    size_t n;
+    char why[256];
+    assert_int_equal(kube_cache_list(c, "v1", "Node", "", &v, &n, why), KUBE_FOUND);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->name, "worker-1");
+    assert_string_equal(v[1]->name, "worker-2");
+    assert_string_equal(v[0]->ns, "");
+    const cJSON *alloc = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(kube_obj_json(v[1]), "status"), "allocatable");
+    assert_string_equal(cJSON_GetObjectItem(alloc, "memory")->valuestring, "64Gi");
+    assert_string_equal(cJSON_GetObjectItem(kube_obj_json(v[1]), "kind")->valuestring, "Node");
+    for (size_t i = 0; i < n; i++)
+        kube_obj_unref(v[i]);
+    free(v);
+    kube_obj *o;
+    assert_int_equal(kube_cache_get(c, "v1", "Node", "", "worker-2", &o, why), KUBE_FOUND);
+    kube_obj_unref(o);
+    assert_int_equal(f.get_calls, 0);
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
 /* ---- the cache: lookups, the live GET, kinds, metrics ----------------------------------------- */
 
 static bool wait_synced(kube_cache *c)
@@ -471,10 +602,10 @@ static void test_cache_outcomes(void **state)
     /* a kind the API server does not serve: the discovery's error */
     kube_obj *o;
     char why[256];
-    assert_int_equal(kube_cache_get(c, "flink.apache.org/v1beta1", "FlinkDeployment", "ns", "x",
+    assert_int_equal(kube_cache_get(c, "flink.apache.org/v1beta1", "FlinkSessionJob", "ns", "x",
                                     &o, why),
                      KUBE_UNAVAILABLE);
-    assert_string_equal(why, "no kind FlinkDeployment in flink.apache.org/v1beta1");
+    assert_string_equal(why, "no kind FlinkSessionJob in flink.apache.org/v1beta1");
     /* a name no object can have */
     assert_int_equal(get(c, "ns", "a/b", &m), KUBE_NOT_FOUND);
 
@@ -491,7 +622,7 @@ static void test_cache_outcomes(void **state)
         "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"live_hit\"} 2\n",
         "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"not_found\"} 3\n",
         "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"unavailable\"} 4\n",
-        "streamguard_kube_lookups_total{kind=\"flink.apache.org/v1beta1/FlinkDeployment\","
+        "streamguard_kube_lookups_total{kind=\"flink.apache.org/v1beta1/FlinkSessionJob\","
         "outcome=\"unavailable\"} 1\n",
         "streamguard_kube_live_get_seconds_count 5\n",
         "# TYPE streamguard_kube_watch_restarts_total counter\n",
@@ -748,6 +879,8 @@ int main(void)
         cmocka_unit_test(test_store_ops),
         cmocka_unit_test(test_informer_steps),
         cmocka_unit_test(test_informer_backoff),
+        cmocka_unit_test(test_recorded_informer),
+        cmocka_unit_test(test_recorded_nodes),
         cmocka_unit_test(test_cache_outcomes),
         cmocka_unit_test(test_cache_watched),
         cmocka_unit_test(test_cache_live_race),

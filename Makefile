@@ -138,12 +138,17 @@ $(BUILD)/bench_expr: tests/bench/bench_expr.c $(BUILD)/libcore.a
 $(BUILD)/bench_engine: tests/bench/bench_engine.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
 
-bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine
+$(BUILD)/bench_kube: tests/bench/bench_kube.c $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
+
+bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine $(BUILD)/bench_kube
 	@scripts/deps.sh bench
 	@echo "== expression language: compiled once, evaluated 10^6 times"
 	$(BUILD)/bench_expr 1000000
 	@echo "== policy engine: the shipped policies on captured reviews, 10^5 reviews each"
 	$(BUILD)/bench_engine 100000 policies
+	@echo "== watch cache: 10,000 claims cached (RSS), 20,000 watch events, 10^6 lookups"
+	$(BUILD)/bench_kube 10000 20000 1000000
 	@echo "== server"
 	tests/bench/bench.sh $(BUILD)/streamguard
 

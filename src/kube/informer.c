@@ -1,0 +1,445 @@
+/* informer.c - LIST then WATCH one kind into its store, for as long as the kind is watched.
+ *
+ * One thread per watched kind. A watch is a long blocking HTTP stream; with one thread per
+ * kind a slow or failing kind (a CRD not installed, a stalled LIST) never delays another, the
+ * state of each kind is plain locals of its thread, and the few kinds policies look up (two or
+ * three) cost two or three mostly sleeping threads. The thread loops over
+ * kube_informer_step(), which does one thing (a discovery, a whole LIST, or one WATCH) and
+ * says how long to wait; tests drive the steps directly with recorded API answers.
+ *
+ *   discover -> LIST (pages of 500) -> WATCH from the list's resourceVersion, with bookmarks
+ *   ADDED/MODIFIED replace, DELETED removes, BOOKMARK moves the resourceVersion on,
+ *   ERROR 410 (or HTTP 410) -> LIST again at once, other ERROR -> backoff + LIST again,
+ *   the server ends the watch -> WATCH again from the last resourceVersion,
+ *   the stream is cut or cannot be opened -> backoff + WATCH again from there,
+ *   a failed discovery or LIST -> backoff + the same again.
+ * Backoff: backoff_min_ms doubled on each consecutive failure up to backoff_max_ms, then a
+ * random point in its upper half (so replicas do not retry in step). A LIST replaces the
+ * store in one swap, so objects deleted while no watch ran disappear. */
+#include "cache_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/log.h"
+
+#define LIST_LIMIT 500
+
+struct kube_informer {
+    kube_api api;
+    kube_cache_opts opts;
+    kube_kind_stats *stats;
+    kube_changed_fn changed;
+    void *changed_arg;
+    kube_store store;
+    atomic_bool stop;
+    atomic_bool synced;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t sleep_mu;
+    pthread_cond_t sleep_cv;
+
+    /* Writer state: only the informer's thread (or the test driving the steps) uses it. */
+    kube_resource res;
+    bool have_res, need_list, watching, failing;
+    char rv[128];
+    unsigned failures; /* consecutive, for the backoff */
+    uint64_t rng;
+
+    /* One LIST or one WATCH in progress. */
+    kube_table *building;
+    size_t listed, skipped;
+    unsigned long lines;
+    enum { END_NONE, END_GONE, END_ERROR } end;
+    char end_why[256];
+};
+
+long long kube_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+long long kube_mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
+                                 kube_kind_stats *stats, kube_changed_fn changed,
+                                 void *changed_arg)
+{
+    kube_informer *inf = calloc(1, sizeof *inf);
+    if (inf == NULL)
+        return NULL;
+    if (kube_store_init(&inf->store) != 0) {
+        free(inf);
+        return NULL;
+    }
+    inf->api = *api;
+    inf->opts = *o;
+    inf->stats = stats;
+    inf->changed = changed;
+    inf->changed_arg = changed_arg;
+    inf->need_list = true;
+    inf->rng = (uint64_t)kube_mono_ms() ^ (uint64_t)(uintptr_t)inf ^ 0x9e3779b97f4a7c15ull;
+    atomic_init(&inf->stop, false);
+    atomic_init(&inf->synced, false);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&inf->sleep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&inf->sleep_mu, NULL);
+    return inf;
+}
+
+kube_store *kube_informer_store(kube_informer *inf)
+{
+    return &inf->store;
+}
+
+bool kube_informer_synced(kube_informer *inf)
+{
+    return atomic_load(&inf->synced);
+}
+
+const kube_kind_stats *kube_informer_stats(kube_informer *inf)
+{
+    return inf->stats;
+}
+
+static void release(kube_response *r)
+{
+    free(r->body); /* client.h: malloc'd */
+    r->body = NULL;
+}
+
+/* The wait before retrying after a failure, and the failure counted. */
+static long backoff(kube_informer *inf)
+{
+    long lo = inf->opts.backoff_min_ms, hi = inf->opts.backoff_max_ms, d = lo;
+    for (unsigned i = 0; i < inf->failures && d < hi; i++)
+        d *= 2;
+    if (d > hi)
+        d = hi;
+    inf->failures++;
+    inf->rng ^= inf->rng << 13; /* xorshift64: jitter needs no quality */
+    inf->rng ^= inf->rng >> 7;
+    inf->rng ^= inf->rng << 17;
+    return d / 2 + (long)(inf->rng % (uint64_t)(d / 2 + 1));
+}
+
+static void restart(kube_informer *inf, enum kube_restart why)
+{
+    atomic_fetch_add_explicit(&inf->stats->restarts[why], 1, memory_order_relaxed);
+}
+
+/* Logs a failure and returns the backoff. */
+static long failed(kube_informer *inf, const char *what, const char *why)
+{
+    long ms = backoff(inf);
+    inf->failing = true;
+    log_warn("kube", LOG_S("msg", "watch failed"), LOG_S("kind", inf->stats->label),
+             LOG_S("step", what), LOG_S("error", why), LOG_I("retry_ms", ms));
+    return ms;
+}
+
+static void succeeded(kube_informer *inf)
+{
+    inf->failures = 0;
+    if (inf->failing)
+        log_info("kube", LOG_S("msg", "watch recovered"), LOG_S("kind", inf->stats->label));
+    inf->failing = false;
+}
+
+static long step_discover(kube_informer *inf)
+{
+    char err[512] = "";
+    const kube_kind *k = &inf->stats->kind;
+    if (inf->api.discover(inf->api.arg, k->api_version, k->kind, inf->opts.request_timeout_ms,
+                          &inf->res, err) != 0) {
+        restart(inf, KUBE_RESTART_FAILED);
+        return failed(inf, "discovery", err);
+    }
+    inf->have_res = true;
+    return 0;
+}
+
+static int on_item(void *arg, cJSON *item)
+{
+    kube_informer *inf = arg;
+    const kube_kind *k = &inf->stats->kind;
+    kube_obj *o = kube_obj_compact(item, k->api_version, k->kind);
+    cJSON_Delete(item);
+    if (atomic_load_explicit(&inf->stop, memory_order_relaxed))
+        return -1;
+    if (o == NULL) {
+        inf->skipped++; /* no metadata.name: nothing could look it up */
+        return 0;
+    }
+    if (kube_table_put(inf->building, o) != 0)
+        return -1;
+    inf->listed++;
+    return 0;
+}
+
+static long step_list(kube_informer *inf)
+{
+    char path[512];
+    if (inf->api.path(&inf->res, "", NULL, path, sizeof path) < 0) {
+        restart(inf, KUBE_RESTART_FAILED);
+        return failed(inf, "list", "the collection's path is too long");
+    }
+    inf->building = kube_table_new();
+    if (inf->building == NULL)
+        return failed(inf, "list", "out of memory");
+    inf->listed = inf->skipped = 0;
+    kube_response r = {0};
+    char rv[sizeof inf->rv] = "";
+    int rc = inf->api.list(inf->api.arg, path, LIST_LIMIT, inf->opts.request_timeout_ms,
+                           on_item, inf, rv, sizeof rv, &r);
+    if (rc != 0 || rv[0] == '\0') {
+        kube_table_free(inf->building);
+        inf->building = NULL;
+        long http = r.http;
+        char why[512];
+        snprintf(why, sizeof why, "%s", rc != 0 ? r.error : "the list has no resourceVersion");
+        release(&r);
+        if (atomic_load(&inf->stop))
+            return 0;
+        restart(inf, http == 410 ? KUBE_RESTART_GONE : KUBE_RESTART_FAILED);
+        if (http == 404)
+            inf->have_res = false; /* the kind may be gone (a CRD deleted): discover again */
+        if (http == 410) /* a continue token expired mid-list: list again from the start */
+            return 0;
+        return failed(inf, "list", why);
+    }
+    release(&r);
+    size_t n = inf->building->count;
+    kube_store_swap(&inf->store, inf->building);
+    inf->building = NULL;
+    snprintf(inf->rv, sizeof inf->rv, "%s", rv);
+    inf->need_list = false;
+    inf->watching = false;
+    atomic_store(&inf->stats->objects, (long)n);
+    atomic_store(&inf->stats->last_list_ms, kube_now_ms());
+    atomic_store(&inf->synced, true);
+    if (inf->changed != NULL)
+        inf->changed(inf->changed_arg, inf->stats, NULL, NULL);
+    log_info("kube", LOG_S("msg", "listed"), LOG_S("kind", inf->stats->label),
+             LOG_I("objects", n), LOG_I("skipped", inf->skipped), LOG_S("resource_version", rv));
+    succeeded(inf);
+    return 0;
+}
+
+/* The resourceVersion of 'obj', kept as the point a watch starts again from. */
+static void note_rv(kube_informer *inf, const cJSON *obj)
+{
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
+    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof inf->rv)
+        strcpy(inf->rv, rv->valuestring);
+}
+
+/* An ERROR event's object is a Status: 410 means the resourceVersion is too old. */
+static int on_error_event(kube_informer *inf, const cJSON *status)
+{
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(status, "code");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(status, "message");
+    inf->end = cJSON_IsNumber(code) && code->valuedouble == 410 ? END_GONE : END_ERROR;
+    snprintf(inf->end_why, sizeof inf->end_why, "ERROR event %d: %s",
+             cJSON_IsNumber(code) ? (int)code->valuedouble : 0,
+             cJSON_IsString(msg) ? msg->valuestring : "(no message)");
+    return 1;
+}
+
+static int apply_event(kube_informer *inf, const char *type, const cJSON *obj)
+{
+    const kube_kind *k = &inf->stats->kind;
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        kube_obj *o = kube_obj_compact(obj, k->api_version, k->kind);
+        if (o == NULL)
+            return 0;
+        char ns[254], name[254];
+        snprintf(ns, sizeof ns, "%s", o->ns);
+        snprintf(name, sizeof name, "%s", o->name);
+        if (kube_store_put(&inf->store, o) != 0) {
+            inf->end = END_ERROR; /* out of memory: the store misses an event; list again */
+            snprintf(inf->end_why, sizeof inf->end_why, "out of memory");
+            return 1;
+        }
+        if (inf->changed != NULL)
+            inf->changed(inf->changed_arg, inf->stats, ns, name);
+    } else if (strcmp(type, "DELETED") == 0) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(m, "namespace");
+        if (!cJSON_IsString(name))
+            return 0;
+        const char *nss = cJSON_IsString(ns) ? ns->valuestring : "";
+        kube_store_remove(&inf->store, nss, name->valuestring);
+        if (inf->changed != NULL)
+            inf->changed(inf->changed_arg, inf->stats, nss, name->valuestring);
+    } else if (strcmp(type, "ERROR") == 0) {
+        return on_error_event(inf, obj);
+    } else if (strcmp(type, "BOOKMARK") != 0) {
+        return 0; /* a type this code does not know: nothing to change */
+    }
+    note_rv(inf, obj);
+    return 0;
+}
+
+static int on_line(void *arg, const char *line, size_t len)
+{
+    kube_informer *inf = arg;
+    inf->lines++;
+    cJSON *ev = cJSON_ParseWithLength(line, len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
+    int rc;
+    if (!cJSON_IsString(type) || !cJSON_IsObject(obj)) {
+        inf->end = END_ERROR; /* the stream cannot be trusted past this line */
+        snprintf(inf->end_why, sizeof inf->end_why, "a watch event that is not an event");
+        rc = 1;
+    } else {
+        rc = apply_event(inf, type->valuestring, obj);
+    }
+    cJSON_Delete(ev);
+    atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count,
+                          memory_order_relaxed);
+    atomic_store_explicit(&inf->stats->last_event_ms, kube_now_ms(), memory_order_relaxed);
+    return rc;
+}
+
+static long step_watch(kube_informer *inf)
+{
+    char path[768];
+    int n = inf->api.path(&inf->res, "", NULL, path, sizeof path - 200);
+    if (n < 0) {
+        restart(inf, KUBE_RESTART_FAILED);
+        return failed(inf, "watch", "the collection's path is too long");
+    }
+    long t = inf->opts.watch_timeout_s;
+    t += (long)(inf->rng % (uint64_t)(t + 1)); /* jittered up to 2x: watches end apart */
+    snprintf(path + n, sizeof path - (size_t)n,
+             "?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", inf->rv,
+             t);
+    if (!inf->watching)
+        log_info("kube", LOG_S("msg", "watch started"), LOG_S("kind", inf->stats->label),
+                 LOG_S("resource_version", inf->rv));
+    inf->watching = true;
+    inf->lines = 0;
+    inf->end = END_NONE;
+    kube_response r = {0};
+    long long t0 = kube_mono_ms();
+    /* The idle timeout: the server sends a bookmark about every minute and ends the watch
+     * after timeoutSeconds; silence past that is a dead connection. */
+    int rc = inf->api.stream(inf->api.arg, path, (t + 30) * 1000, on_line, inf, &inf->stop, &r);
+    long http = r.http;
+    char err[512];
+    snprintf(err, sizeof err, "%s", r.error);
+    release(&r);
+    if (atomic_load(&inf->stop))
+        return 0;
+    if (inf->end == END_GONE || (rc != 0 && http == 410)) {
+        restart(inf, KUBE_RESTART_GONE);
+        inf->need_list = true;
+        log_info("kube", LOG_S("msg", "watch expired, listing again"),
+                 LOG_S("kind", inf->stats->label), LOG_S("resource_version", inf->rv));
+        return 0;
+    }
+    if (inf->end == END_ERROR) {
+        restart(inf, KUBE_RESTART_ERROR);
+        inf->need_list = true;
+        return failed(inf, "watch", inf->end_why);
+    }
+    if (rc != 0) {
+        restart(inf, KUBE_RESTART_FAILED);
+        if (http == 404)
+            inf->have_res = false;
+        return failed(inf, "watch", err);
+    }
+    restart(inf, KUBE_RESTART_CLOSED);
+    if (inf->lines > 0 || kube_mono_ms() - t0 >= 1000) {
+        succeeded(inf);
+        return 0;
+    }
+    /* Ended at once with nothing: a server that does this must not be asked in a loop. */
+    return failed(inf, "watch", "the server ended the watch at once");
+}
+
+long kube_informer_step(kube_informer *inf)
+{
+    if (!inf->have_res)
+        return step_discover(inf);
+    if (inf->need_list)
+        return step_list(inf);
+    return step_watch(inf);
+}
+
+/* Waits 'ms' or until stopped. */
+static void nap(kube_informer *inf, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&inf->sleep_mu);
+    while (!atomic_load(&inf->stop)) {
+        if (pthread_cond_timedwait(&inf->sleep_cv, &inf->sleep_mu, &until) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&inf->sleep_mu);
+}
+
+static void *informer_main(void *arg)
+{
+    kube_informer *inf = arg;
+    while (!atomic_load(&inf->stop)) {
+        long ms = kube_informer_step(inf);
+        if (ms > 0)
+            nap(inf, ms);
+    }
+    return NULL;
+}
+
+int kube_informer_start(kube_informer *inf)
+{
+    if (pthread_create(&inf->thread, NULL, informer_main, inf) != 0)
+        return -1;
+    inf->started = true;
+    atomic_store(&inf->stats->watched, true);
+    return 0;
+}
+
+void kube_informer_free(kube_informer *inf)
+{
+    if (inf == NULL)
+        return;
+    pthread_mutex_lock(&inf->sleep_mu);
+    atomic_store(&inf->stop, true);
+    pthread_cond_broadcast(&inf->sleep_cv);
+    pthread_mutex_unlock(&inf->sleep_mu);
+    if (inf->started) {
+        pthread_join(inf->thread, NULL);
+        atomic_store(&inf->stats->watched, false);
+        atomic_store(&inf->stats->objects, 0);
+        log_info("kube", LOG_S("msg", "watch stopped"), LOG_S("kind", inf->stats->label));
+    }
+    kube_table_free(inf->building);
+    kube_store_clear(&inf->store);
+    pthread_cond_destroy(&inf->sleep_cv);
+    pthread_mutex_destroy(&inf->sleep_mu);
+    free(inf);
+}

@@ -68,7 +68,7 @@ static void ask(live_lookup *l, const char *av, const char *kind, const char *ns
         a->obj = cJSON_ParseWithLength(r.body, r.len);
         a->res = a->obj != NULL ? LOOKUP_FOUND : LOOKUP_UNAVAILABLE;
         if (a->obj == NULL)
-            snprintf(a->why, sizeof a->why, "GET %s: the answer is not JSON", path);
+            snprintf(a->why, sizeof a->why, "GET %.400s: the answer is not JSON", path);
     } else {
         a->res = r.http == 404 ? LOOKUP_NOT_FOUND : LOOKUP_UNAVAILABLE;
         snprintf(a->why, sizeof a->why, "%s", r.error);

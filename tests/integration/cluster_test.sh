@@ -92,8 +92,8 @@ check "unreachable API server: /readyz is 503 before the sync timeout" test "$co
 t0=$(date +%s%N)
 r=$(review)
 t1=$(date +%s%N)
-check "unreachable API server: the review is denied (could not be asked)" \
-    bash -c "grep -q 'could not be asked' <<<'$r' && test '$(allowed <<<"$r")' = False"
+denied_unasked() { grep -q 'could not be asked' <<<"$1" && test "$(allowed <<<"$1")" = False; }
+check "unreachable API server: the review is denied (could not be asked)" denied_unasked "$r"
 check "unreachable API server: answered within 5 s (every call has a timeout)" \
     test $(((t1 - t0) / 1000000)) -lt $((5000 * SLOW))
 ready=""
@@ -117,13 +117,13 @@ wait "$PID" 2>/dev/null
 
 # ---------------------------------------------------------------- kubeconfigs refused at start
 refused() { # refused NAME PATTERN [serve options]
-    local name=$1 pattern=$2
+    local name=$1 pattern=$2 log="$TMP/refused.log"
     shift 2
     $WRAP "$BIN" serve --listen 127.0.0.1:0 --tls-cert "$TMP/certs/tls.crt" \
-        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "$@" 2>"$TMP/$name.log"
+        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "$@" 2>"$log"
     local rc=$?
-    if [ $rc -ne 0 ] && grep -q -- "$pattern" "$TMP/$name.log"; then ok "refused at start: $name"; else
-        not_ok "refused at start: $name" "exit $rc" "$(cat "$TMP/$name.log")"; fi
+    if [ $rc -ne 0 ] && grep -q -- "$pattern" "$log"; then ok "refused at start: $name"; else
+        not_ok "refused at start: $name" "exit $rc" "$(cat "$log")"; fi
 }
 refused "a kubeconfig that does not exist" "nope.kubeconfig" --kubeconfig "$TMP/nope.kubeconfig"
 kubeconfig "$TMP/insecure.kubeconfig" "https://127.0.0.1:$DEAD" "    insecure-skip-tls-verify: true"

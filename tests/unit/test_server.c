@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 
+#include "server/cluster.c"
 #include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"

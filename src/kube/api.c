@@ -32,9 +32,9 @@ typedef struct disc_entry {
     char gv[128];
     disc_kind *kinds; /* NULL until a fetch succeeded */
     size_t n;
-    double attempt;   /* monotonic time of the last fetch, 0 for never */
-    bool fetching;    /* a thread is fetching it: the others wait for its answer */
-    char error[256];  /* why the last fetch failed, "" when it did not */
+    double attempt;  /* monotonic time of the last fetch, 0 for never */
+    bool fetching;   /* a thread is fetching it: the others wait for its answer */
+    char error[256]; /* why the last fetch failed, "" when it did not */
 } disc_entry;
 
 struct kube_disc {
@@ -223,8 +223,8 @@ static int disc_lookup(kube_disc *d, const char *gv, const char *kind, double de
              * and not "no kind" while the first answer is on its way. */
             if (now < deadline) {
                 struct timespec ts = {.tv_sec = (time_t)deadline,
-                                      .tv_nsec = (long)((deadline - (double)(time_t)deadline) *
-                                                        1e9)};
+                                      .tv_nsec =
+                                          (long)((deadline - (double)(time_t)deadline) * 1e9)};
                 pthread_cond_timedwait(&d->done, &d->mu, &ts);
                 continue;
             }
@@ -261,8 +261,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     if (rc <= 0)
         return rc;
     char path[160], why[256] = "";
-    snprintf(path, sizeof path, "%s%s", strchr(api_version, '/') ? "/apis/" : "/api/",
-             api_version);
+    snprintf(path, sizeof path, "%s%s", strchr(api_version, '/') ? "/apis/" : "/api/", api_version);
     kube_response r;
     size_t n = 0;
     disc_kind *kinds = NULL;
@@ -351,8 +350,8 @@ int kube_path(const kube_resource *res, const char *ns, const char *name, char *
 
 /* One page: hands its items to 'on_item' and returns its continue token (malloc'd, NULL on
  * the last page). 0, 1 when on_item stopped, -1 on a malformed page ('r->error'). */
-static int list_page(kube_response *r, int (*on_item)(void *arg, cJSON *item), void *arg,
-                     char *rv, size_t rv_cap, char **cont)
+static int list_page(kube_response *r, int (*on_item)(void *arg, cJSON *item), void *arg, char *rv,
+                     size_t rv_cap, char **cont)
 {
     *cont = NULL;
     cJSON *doc = cJSON_ParseWithLength(r->body ? r->body : "", r->len);

@@ -23,8 +23,8 @@
 #include "../util/version.h"
 #include "client_int.h"
 
-#define KUBE_MAX_BODY ((size_t)64 << 20)   /* a GET answer or one LIST page */
-#define KUBE_MAX_LINE ((size_t)16 << 20)   /* one watch event */
+#define KUBE_MAX_BODY ((size_t)64 << 20)       /* a GET answer or one LIST page */
+#define KUBE_MAX_LINE ((size_t)16 << 20)       /* one watch event */
 #define KUBE_MAX_ERROR_BODY ((size_t)64 << 10) /* the Status of a failed watch */
 #define KUBE_MAX_TOKEN ((size_t)64 << 10)
 #define KUBE_MAX_PEM ((size_t)1 << 20)
@@ -32,6 +32,7 @@
 #define KUBE_CONNECT_TIMEOUT_MS 10000L
 #define KUBE_DEFAULT_TIMEOUT_MS 30000L
 #define KUBE_POLL_MS 200
+
 struct kube_client {
     char *server;
     char *ca_file, *cert_file, *key_file;
@@ -42,8 +43,8 @@ struct kube_client {
     pthread_mutex_t tok_mu; /* guards the token fields */
     char *token;            /* the current token, NULL for none */
     char *token_file;
-    struct stat tok_st;     /* of the file when 'token' was read from it */
-    bool tok_bad;           /* the last read failed (logged once): these say of what */
+    struct stat tok_st; /* of the file when 'token' was read from it */
+    bool tok_bad;       /* the last read failed (logged once): these say of what */
     bool bad_exists;
     struct stat bad_st;
 
@@ -137,8 +138,10 @@ static int token_refresh(kube_client *c, char *err, size_t cap)
         c->bad_exists = exists;
         c->bad_st = st;
         if (c->token != NULL) {
-            log_warn("kube", LOG_S("msg", "cannot read the token file again; keeping the "
-                                          "previous token"), LOG_S("error", why));
+            log_warn("kube",
+                     LOG_S("msg", "cannot read the token file again; keeping the "
+                                  "previous token"),
+                     LOG_S("error", why));
             return 0;
         }
         snprintf(err, cap, "%s", why);
@@ -209,8 +212,8 @@ static int check_pem(const char *file, const unsigned char *data, size_t len, co
         if (rc != 0)
             return -1;
         if (!ok) {
-            diag_add(dl, DIAG_ERROR, "kube.config", &at, "the %s file holds no PEM \"%s\"",
-                     role, what);
+            diag_add(dl, DIAG_ERROR, "kube.config", &at, "the %s file holds no PEM \"%s\"", role,
+                     what);
             return -1;
         }
         return 0;
@@ -351,12 +354,12 @@ static bool is_request_path(const char *path)
 /* What a request collects. */
 typedef struct req_ctx {
     CURL *h;
-    buf body;          /* the whole answer (GET), or the Status of a failed watch */
+    buf body; /* the whole answer (GET), or the Status of a failed watch */
     bool too_large;
-    long http;         /* learnt at the first byte of the body (watch) */
-    double last_data;  /* monotonic time of the last byte received */
+    long http;                   /* learnt at the first byte of the body (watch) */
+    double last_data;            /* monotonic time of the last byte received */
     struct line_splitter *lines; /* a watch's body of a 2xx answer */
-    bool line_stop;    /* on_line ended the watch */
+    bool line_stop;              /* on_line ended the watch */
     bool line_too_long;
 } req_ctx;
 
@@ -411,15 +414,13 @@ static int request_setup(kube_client *c, CURL *h, const char *path, long connect
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     }
     if (c->cert_data) {
-        struct curl_blob b = {.data = c->cert_data, .len = c->cert_len,
-                              .flags = CURL_BLOB_NOCOPY};
+        struct curl_blob b = {.data = c->cert_data, .len = c->cert_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
     } else if (c->cert_file) {
         curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
     }
     if (c->key_data) {
-        struct curl_blob b = {.data = c->key_data, .len = c->key_len,
-                              .flags = CURL_BLOB_NOCOPY};
+        struct curl_blob b = {.data = c->key_data, .len = c->key_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &b);
     } else if (c->key_file) {
         curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
@@ -480,8 +481,7 @@ static int response_finish(CURLcode cc, const char *errbuf, req_ctx *x, kube_res
     }
     if (cc != CURLE_OK) {
         r->http = 0; /* no complete answer */
-        snprintf(r->error, sizeof r->error, "%s",
-                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
         return -1;
     }
     if (r->http >= 200 && r->http < 300) {
@@ -668,8 +668,8 @@ int kube_stream(kube_client *c, const char *path, long idle_timeout_ms,
     splitter_init(&ls, KUBE_MAX_LINE, on_line, arg);
     req_ctx x = {.h = h, .lines = &ls};
     buf_init(&x.body, KUBE_MAX_ERROR_BODY);
-    long connect_ms = idle_timeout_ms < KUBE_CONNECT_TIMEOUT_MS ? idle_timeout_ms
-                                                                 : KUBE_CONNECT_TIMEOUT_MS;
+    long connect_ms =
+        idle_timeout_ms < KUBE_CONNECT_TIMEOUT_MS ? idle_timeout_ms : KUBE_CONNECT_TIMEOUT_MS;
     int rc = -1;
     if (request_setup(c, h, path, connect_ms, &hdrs, errbuf, r->error, sizeof r->error) != 0)
         goto done;

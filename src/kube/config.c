@@ -40,8 +40,8 @@ static void kc_err(kc_reader *rd, const ynode *at, const char *path, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    srcpos pos = {.file = rd->file, .line = at ? at->line : 0, .col = at ? at->col : 0,
-                  .path = path};
+    srcpos pos = {
+        .file = rd->file, .line = at ? at->line : 0, .col = at ? at->col : 0, .path = path};
     diag_add(rd->dl, DIAG_ERROR, "kube.config", &pos, "%s", msg);
 }
 
@@ -159,8 +159,8 @@ static int kc_file_or_data(kc_reader *rd, const ynode *m, const char *mpath, con
  * the mapping 'inner' ("cluster"); its path goes to 'path'. NULL with a diag when the list is
  * malformed, the name is missing or given twice. */
 static const ynode *kc_find(kc_reader *rd, const ynode *root, const char *list, const char *inner,
-                            const char *name, const ynode *ref, const char *ref_path,
-                            char *path, size_t cap)
+                            const char *name, const ynode *ref, const char *ref_path, char *path,
+                            size_t cap)
 {
     const ynode *l = yaml_get(root, list);
     if (l != NULL && is_null_scalar(l))
@@ -219,15 +219,19 @@ static int kc_server(kc_reader *rd, const ynode *cl, const char *cpath, kube_con
         return -1;
     }
     if (strncasecmp(s, "http://", 7) == 0) {
-        kc_err(rd, sn, path, "refusing the http:// server \"%s\": the credentials would travel "
-               "unencrypted and unauthenticated (use https://)", s);
+        kc_err(rd, sn, path,
+               "refusing the http:// server \"%s\": the credentials would travel "
+               "unencrypted and unauthenticated (use https://)",
+               s);
         return -1;
     }
     const char *host = s + 8;
-    if (strncasecmp(s, "https://", 8) != 0 || *host == '\0' || *host == '/' ||
-        has_control(s) || strpbrk(s, " ?#@\\") != NULL) {
-        kc_err(rd, sn, path, "server \"%s\" is not an https:// URL of the form "
-               "https://HOST[:PORT][/PATH]", s);
+    if (strncasecmp(s, "https://", 8) != 0 || *host == '\0' || *host == '/' || has_control(s) ||
+        strpbrk(s, " ?#@\\") != NULL) {
+        kc_err(rd, sn, path,
+               "server \"%s\" is not an https:// URL of the form "
+               "https://HOST[:PORT][/PATH]",
+               s);
         return -1;
     }
     size_t n = strlen(s);
@@ -257,7 +261,8 @@ static int kc_cluster(kc_reader *rd, const ynode *cl, const char *cpath, kube_co
         cJSON_Delete(j);
         diag_list_clear(&tmp);
         if (on) {
-            kc_err(rd, v, path, "insecure-skip-tls-verify: true is refused: streamguard always "
+            kc_err(rd, v, path,
+                   "insecure-skip-tls-verify: true is refused: streamguard always "
                    "verifies the API server's certificate (give certificate-authority or "
                    "certificate-authority-data)");
             return -1;
@@ -272,8 +277,7 @@ static int kc_cluster(kc_reader *rd, const ynode *cl, const char *cpath, kube_co
         v = yaml_get(cl, unsupported[i]);
         snprintf(path, sizeof path, "%s.%s", cpath, unsupported[i]);
         if (v != NULL && !is_null_scalar(v)) {
-            kc_err(rd, v, path, "%s is not supported by streamguard's API client",
-                   unsupported[i]);
+            kc_err(rd, v, path, "%s is not supported by streamguard's API client", unsupported[i]);
             return -1;
         }
     }
@@ -341,8 +345,8 @@ static int kc_context(kc_reader *rd, const ynode *root, const char *name, const 
                       const char *ref_path, kube_config *out)
 {
     char cpath[96], clpath[96], upath[96], path[160];
-    const ynode *ctx = kc_find(rd, root, "contexts", "context", name, ref, ref_path, cpath,
-                               sizeof cpath);
+    const ynode *ctx =
+        kc_find(rd, root, "contexts", "context", name, ref, ref_path, cpath, sizeof cpath);
     if (ctx == NULL)
         return -1;
     const char *cluster, *user;
@@ -355,8 +359,8 @@ static int kc_context(kc_reader *rd, const ynode *root, const char *name, const 
         return -1;
     }
     snprintf(path, sizeof path, "%s.cluster", cpath);
-    const ynode *cl = kc_find(rd, root, "clusters", "cluster", cluster, cn, path, clpath,
-                              sizeof clpath);
+    const ynode *cl =
+        kc_find(rd, root, "clusters", "cluster", cluster, cn, path, clpath, sizeof clpath);
     if (cl == NULL || kc_cluster(rd, cl, clpath, out) != 0)
         return -1;
     if (user == NULL || user[0] == '\0')
@@ -408,7 +412,8 @@ int kube_config_load(const char *path, const char *context, kube_config *out, di
         if (kc_str(&rd, root, "", "current-context", &context, &ref) < 0)
             goto done;
         if (context == NULL || context[0] == '\0') {
-            kc_err(&rd, ref, "current-context", "the kubeconfig has no current-context and "
+            kc_err(&rd, ref, "current-context",
+                   "the kubeconfig has no current-context and "
                    "no context was named");
             goto done;
         }
@@ -437,8 +442,9 @@ done:
 static char *host_for_url(const char *host)
 {
     size_t n = strlen(host);
-    if (n == 0 || n > 253 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789.-:") != n)
+    if (n == 0 || n > 253 ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789.-:") != n)
         return NULL;
     bool v6 = strchr(host, ':') != NULL;
     char *p = malloc(n + 3);
@@ -487,8 +493,7 @@ int kube_config_in_cluster(const char *sa_dir, kube_config *out, diag_list *dl)
         goto done;
     }
     if (h == NULL) {
-        diag_add(dl, DIAG_ERROR, "kube.config", &at, "\"%s\" is not a host name or address",
-                 host);
+        diag_add(dl, DIAG_ERROR, "kube.config", &at, "\"%s\" is not a host name or address", host);
         goto done;
     }
     if (!is_port(port)) {
@@ -542,12 +547,15 @@ static int kubeconfig_from_env(const char *env, kube_config *out, diag_list *dl)
     int rc = -1;
     srcpos at = {.file = "KUBECONFIG"};
     if (chosen == NULL) {
-        diag_add(dl, DIAG_ERROR, "kube.config", &at, "none of the files named in $KUBECONFIG "
-                 "(\"%s\") exists", env);
+        diag_add(dl, DIAG_ERROR, "kube.config", &at,
+                 "none of the files named in $KUBECONFIG "
+                 "(\"%s\") exists",
+                 env);
     } else {
         if (files > 1)
-            log_info("kube", LOG_S("msg", "$KUBECONFIG names several files: using the first "
-                                          "that exists, without merging the others"),
+            log_info("kube",
+                     LOG_S("msg", "$KUBECONFIG names several files: using the first "
+                                  "that exists, without merging the others"),
                      LOG_S("file", chosen), LOG_I("files", files));
         rc = kube_config_load(chosen, NULL, out, dl);
     }

@@ -1,7 +1,7 @@
 /* cache_int.h - what the files of the watch cache share (object.c, store.c, informer.c,
  * cache.c) and what their tests reach. Never included from outside src/kube/ and tests.
  *
- * object.c  a cached object: a stripped, compact, read-only cJSON tree in one allocation
+ * object.c  a cached object: a stripped, compact, read-only cJSON tree; nested lists shared
  * store.c   the objects of one kind by namespace/name; readers never wait for a parse
  * informer.c  LIST + WATCH of one kind, one step at a time (its thread loops over the steps)
  * cache.c   the public API: kinds, lookups, the live GET on a miss, metrics */

@@ -1,14 +1,20 @@
-/* object.c - a cached object: stripped, then copied into one allocation.
+/* object.c - a cached object: stripped, then packed; nested lists shared within a kind.
  *
  * A cJSON tree as the parser makes it is one malloc per node (64 bytes) and one per string:
  * a ~1 KB PersistentVolumeClaim with managedFields becomes ~110 nodes and ~110 strings, about
  * 12 KB of heap. Ten thousand claims must fit in 24 MiB, so the cache keeps a copy without
  * metadata.managedFields and the last-applied annotation (which the API server adds and no
- * policy reads), packed into one allocation: the nodes in an array, the strings after them,
- * and the names and values every object repeats ("metadata", "ReadWriteOnce") pointing at
- * constants of this file instead of being copied. It is still an ordinary read-only cJSON
- * tree (next/prev/child/string/valuestring), so the policy engine walks it like any other.
- * It is never given to cJSON_Delete: kube_obj_unref frees the one block. */
+ * policy reads). The root, its members and metadata's members go into one block (the nodes in
+ * an array, the strings after them); deeper lists (spec's members, status, labels...) go into
+ * a pool of lists shared by the kind's objects, since most claims have equal ones; the names
+ * and values every object repeats ("metadata", "ReadWriteOnce") point at constants of this
+ * file. It is still an ordinary read-only cJSON tree (next/prev/child/string/valuestring), so
+ * the policy engine walks it like any other. It is never given to cJSON_Delete:
+ * kube_obj_unref frees the block and drops its references to the pool's lists.
+ *
+ * The pool belongs to the kind's writer: only it adds lists and frees unused ones (sweeps).
+ * Any thread drops references (atomics); no reader ever takes one on a list, so a list whose
+ * count reached zero can only be revived by the writer, and freed by it. */
 #include "cache_int.h"
 
 #include <pthread.h>

@@ -301,7 +301,7 @@ static enum kube_lookup live_get(kube_cache *c, const char *api_version, const c
     enum kube_lookup res_code = KUBE_UNAVAILABLE;
     if (rc == 0) {
         cJSON *doc = r.body != NULL ? cJSON_ParseWithLength(r.body, r.len) : NULL;
-        *out = kube_obj_compact(doc, api_version, kind);
+        *out = kube_obj_compact(NULL, doc, api_version, kind); /* kept apart from any pool */
         cJSON_Delete(doc);
         if (*out != NULL)
             res_code = KUBE_FOUND;

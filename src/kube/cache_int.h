@@ -1,7 +1,7 @@
 /* cache_int.h - what the files of the watch cache share (object.c, store.c, informer.c,
  * cache.c) and what their tests reach. Never included from outside src/kube/ and tests.
  *
- * object.c  a cached object: a stripped, compact, read-only cJSON tree in one allocation
+ * object.c  a cached object: a stripped, compact, read-only cJSON tree; nested lists shared
  * store.c   the objects of one kind by namespace/name; readers never wait for a parse
  * informer.c  LIST + WATCH of one kind, one step at a time (its thread loops over the steps)
  * cache.c   the public API: kinds, lookups, the live GET on a miss, metrics */
@@ -16,24 +16,49 @@
 
 /* ---- object.c ---------------------------------------------------------------------------- */
 
-/* One allocation: this header, the nodes (root first), then the strings not interned.
- * Immutable once built; freed when the last reference goes. */
+/* Child lists (the members of an object, the items of an array) shared by the objects of one
+ * kind: most claims have equal spec.resources, status, finalizers... Each list is one
+ * allocation holding its nodes and their strings; its nodes' children are lists of the same
+ * pool. The kind's writer alone adds lists and frees them (those no object uses any more);
+ * any thread may drop a reference. */
+typedef struct kube_pool kube_pool;
+
+/* A new pool with one reference (the informer's). NULL when memory is exhausted. */
+kube_pool *kube_pool_new(void);
+
+/* Drops a reference; the last one frees the pool and every list left in it. */
+void kube_pool_unref(kube_pool *p);
+
+/* Writer: frees the lists no object uses when there are enough of them to be worth a pass.
+ * 'force': whenever there is one. */
+void kube_pool_sweep(kube_pool *p, bool force);
+
+/* Writer: the lists in the pool (for tests and the bench). */
+size_t kube_pool_count(const kube_pool *p);
+
+/* One allocation: this header, the nodes kept inline (all of them without a pool; with one,
+ * the root, its members and the members of metadata), then their strings not interned. The
+ * other nodes are in the pool's lists, each held by one reference. Immutable once built;
+ * freed when the last reference goes. */
 struct kube_obj {
     atomic_long refs;
     uint64_t hash;         /* kube_key_hash(ns, name) */
     const char *ns;        /* metadata.namespace, "" when none (cluster-scoped) */
     const char *name;      /* metadata.name */
     size_t size;           /* bytes of the allocation */
+    kube_pool *pool;       /* NULL: every node inline */
     cJSON root;
 };
 
 /* Copies 'src' into a new object (one reference) without metadata.managedFields and the
  * kubectl.kubernetes.io/last-applied-configuration annotation. When 'src' has no apiVersion
  * or kind (items of a LIST have none), 'api_version' and 'kind' are put first, so an object
- * looks the same whether it came from a list, a watch event or a GET. Borrows 'src'.
- * Returns NULL when 'src' is not an object with a string metadata.name (and, when present, a
- * string metadata.namespace), or when memory is exhausted. */
-kube_obj *kube_obj_compact(const cJSON *src, const char *api_version, const char *kind);
+ * looks the same whether it came from a list, a watch event or a GET. With a 'pool' (only
+ * from the pool's writer), nested lists are shared with the pool's other objects. Borrows
+ * 'src'. Returns NULL when 'src' is not an object with a string metadata.name (and, when
+ * present, a string metadata.namespace), or when memory is exhausted. */
+kube_obj *kube_obj_compact(kube_pool *pool, const cJSON *src, const char *api_version,
+                           const char *kind);
 
 /* FNV-1a over 'ns' '/' 'name'. */
 uint64_t kube_key_hash(const char *ns, const char *name);

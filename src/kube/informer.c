@@ -35,6 +35,7 @@ struct kube_informer {
     kube_changed_fn changed;
     void *changed_arg;
     kube_store store;
+    kube_pool *pool; /* the lists its objects share */
     atomic_bool stop;
     atomic_bool synced;
     pthread_t thread;
@@ -78,7 +79,9 @@ kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
     kube_informer *inf = calloc(1, sizeof *inf);
     if (inf == NULL)
         return NULL;
-    if (kube_store_init(&inf->store) != 0) {
+    inf->pool = kube_pool_new();
+    if (inf->pool == NULL || kube_store_init(&inf->store) != 0) {
+        kube_pool_unref(inf->pool);
         free(inf);
         return NULL;
     }
@@ -176,7 +179,7 @@ static int on_item(void *arg, cJSON *item)
 {
     kube_informer *inf = arg;
     const kube_kind *k = &inf->stats->kind;
-    kube_obj *o = kube_obj_compact(item, k->api_version, k->kind);
+    kube_obj *o = kube_obj_compact(inf->pool, item, k->api_version, k->kind);
     cJSON_Delete(item);
     if (atomic_load_explicit(&inf->stop, memory_order_relaxed))
         return -1;
@@ -225,6 +228,7 @@ static long step_list(kube_informer *inf)
     size_t n = inf->building->count;
     kube_store_swap(&inf->store, inf->building);
     inf->building = NULL;
+    kube_pool_sweep(inf->pool, true); /* the lists only the old objects used */
     snprintf(inf->rv, sizeof inf->rv, "%s", rv);
     inf->need_list = false;
     inf->watching = false;
@@ -264,7 +268,7 @@ static int apply_event(kube_informer *inf, const char *type, const cJSON *obj)
 {
     const kube_kind *k = &inf->stats->kind;
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
-        kube_obj *o = kube_obj_compact(obj, k->api_version, k->kind);
+        kube_obj *o = kube_obj_compact(inf->pool, obj, k->api_version, k->kind);
         if (o == NULL)
             return 0;
         char ns[254], name[254];
@@ -312,6 +316,7 @@ static int on_line(void *arg, const char *line, size_t len)
         rc = apply_event(inf, type->valuestring, obj);
     }
     cJSON_Delete(ev);
+    kube_pool_sweep(inf->pool, false);
     atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count,
                           memory_order_relaxed);
     atomic_store_explicit(&inf->stats->last_event_ms, kube_now_ms(), memory_order_relaxed);
@@ -439,6 +444,7 @@ void kube_informer_free(kube_informer *inf)
     }
     kube_table_free(inf->building);
     kube_store_clear(&inf->store);
+    kube_pool_unref(inf->pool); /* objects still held by readers keep it */
     pthread_cond_destroy(&inf->sleep_cv);
     pthread_mutex_destroy(&inf->sleep_mu);
     free(inf);

@@ -16,7 +16,12 @@
 #   - 'make gen_openapi' first (needs rsync), or linking fails on GetOpenAPIDefinitions;
 #   - the vendored modern-go/reflect2 1.0.1 faults ("fatal error: fault") on the first write of
 #     a custom resource under Go >= 1.18: it and json-iterator/go are replaced by Debian's
-#     golang-github-modern-go-reflect2-dev (1.0.2) and golang-github-json-iterator-go-dev.
+#     golang-github-modern-go-reflect2-dev (1.0.2) and golang-github-json-iterator-go-dev;
+#   - under Go >= 1.16 the vendored OpenAPI validators take "" (any zero value) for null, so
+#     1.20 refuses a custom resource with an empty string ("spec.image: Invalid value: "null":
+#     in body must be of type string") and a CRD with default: "" (kubernetes issue 99804).
+#     The fix kubernetes took (kube-openapi PR 230, in 1.21: only nil is null) is applied to
+#     both vendored copies of typeValidator.Validate.
 # kubectl 1.20 is unpacked from the kubernetes-client .deb (the machine may have another kubectl
 # on the PATH, which must stay), etcd and etcdctl from etcd-server and etcd-client (unpacked, so
 # no service is installed or started). The cache lives outside the clone: a fresh clone (CI)
@@ -33,6 +38,8 @@ set -eu
 
 CACHE=${STREAMGUARD_KUBE_CACHE:-/var/cache/streamguard/kube-1.20}
 KPKG=kubernetes
+# What the build does to the source: a cache built by another recipe is built again.
+RECIPE="1.20.2 debian-reflect2+json-iterator go-openapi-zero-value"
 say() { echo "kube-apiserver.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
@@ -70,7 +77,7 @@ build() {
     local t0 bin=$CACHE/bin
     t0=$(date +%s)
     if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ] && [ -x "$bin/etcd" ] &&
-        [ -x "$bin/etcdctl" ]; then
+        [ -x "$bin/etcdctl" ] && [ "$(cat "$bin/.recipe" 2>/dev/null)" = "$RECIPE" ]; then
         say "already built in $CACHE"
         return 0
     fi
@@ -103,9 +110,11 @@ build() {
             die "the kubernetes-client package is not kubectl 1.20"
     fi
 
-    if [ ! -x "$bin/kube-apiserver" ]; then
+    if [ ! -x "$bin/kube-apiserver" ] || [ "$(cat "$bin/.recipe" 2>/dev/null)" != "$RECIPE" ]; then
+        rm -f "$bin/kube-apiserver"
         build_apiserver
         ln -sf "$(apiserver_out)" "$bin/kube-apiserver"
+        echo "$RECIPE" >"$bin/.recipe"
     fi
     say "built in $(($(date +%s) - t0)) s into $bin"
 }
@@ -138,6 +147,17 @@ build_apiserver() {
         cp -r /usr/share/gocode/src/github.com/json-iterator/go "$v/json-iterator/go"
         touch "$v/modern-go/reflect2/.debian"
     fi
+
+    # Go >= 1.16: "" is not null (kube-openapi PR 230).
+    local f
+    for f in vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go \
+        vendor/github.com/go-openapi/validate/type.go; do
+        if grep -q 'data == nil || reflect.DeepEqual(reflect.Zero' "$f"; then
+            say "$f: only nil is null"
+            sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "$f"
+            grep -q '	if data == nil {$' "$f" || die "$f: the zero-value check is not where expected"
+        fi
+    done
 
     export GO111MODULE=off GOFLAGS='' GOPROXY=off GOCACHE="$CACHE/gocache"
     say "make gen_openapi (GOPATH mode)"

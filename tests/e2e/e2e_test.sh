@@ -352,7 +352,14 @@ check "kube-apiserver restarted: the watch restart is counted ($r0 -> $(restarts
 # resourceVersion gets 410 Gone; streamguard must list again, not keep the RWX claim it had.
 claim compacted ReadWriteMany
 fd on-compacted compacted >"$TMP/on-compacted.yaml"
-sleep 1
+# First the cache must hold it as RWX: otherwise a stale cache could not show.
+for _ in $(seq 1 10); do
+    apply "$TMP/on-compacted.yaml" --dry-run=server
+    admitted && ! warned && break
+    sleep 0.5
+done
+expect "etcd compaction, before: the RWX claim is in the cache (admitted, no warning)" admitted \
+    '! warned'
 g0=$(restarts 'gone|Gone|expired|Expired|410')
 "$KS" stop-apiserver "$CL" a
 k delete pvc compacted --wait=true --timeout=20s >/dev/null 2>&1

@@ -6,6 +6,7 @@
 #   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make valgrind  the integration tests with the server under valgrind (leaks are errors)
 #   make bench   streamguard against nginx, same certificate, same run (not part of make test)
+#   make e2e     streamguard as the webhook of a real kube-apiserver 1.20 (not part of make test)
 
 CC      ?= gcc
 BUILD   ?= build
@@ -40,7 +41,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +117,13 @@ valgrind: deps all
 # deploy/: every kustomize directory rendered with kubectl 1.20 and its objects checked.
 deploy-test: $(BUILD)/streamguard
 	tests/integration/deploy_test.sh $(BUILD)/streamguard
+
+# A real cluster: etcd and kube-apiserver 1.20, built once from Debian's source into a cache
+# outside the clone (scripts/kube-apiserver.sh; ~5 minutes the first time), with streamguard
+# registered as its webhook and driven by kubectl 1.20 (tests/e2e/).
+e2e: deps all
+	scripts/kube-apiserver.sh build
+	tests/e2e/e2e_test.sh $(BUILD)/streamguard
 
 # kustomize reads no file outside deploy/base: copy the policies there after changing them.
 deploy-sync:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deploy_test.sh BIN - renders every kustomize directory of deploy/ with kubectl 1.20 (Debian's
 # kubernetes-client, whose built-in kustomize is the oldest we support) and checks the objects
-# (tests/integration/deploy_check.py), the ClusterRole against `BIN lint --lookups policies/`. Uses $KUBECTL if set, else a kubectl 1.20 on the PATH,
-# else the binary from the kubernetes-client package, unpacked into build/ without installing
-# it (a machine may have another kubectl installed). Prints "N passed, N failed" last.
+# (tests/integration/deploy_check.py), the ClusterRole against `BIN lint --lookups policies/`.
+# Uses $KUBECTL if set, else a kubectl 1.20 on the PATH, else the binary from the
+# kubernetes-client package, unpacked without installing it (a machine may have another kubectl
+# installed) by scripts/kube-apiserver.sh, as the e2e tests use it.
+# Prints "N passed, N failed" last.
 set -eu
 BIN=$(realpath "${1:-build/streamguard}")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,16 +19,10 @@ find_kubectl() {
         command -v kubectl
         return
     fi
-    local dir="$ROOT/build/kubectl-1.20"
-    if [ ! -x "$dir/usr/bin/kubectl" ]; then
-        mkdir -p "$dir"
-        (cd "$dir" && apt-get download kubernetes-client >/dev/null 2>&1 &&
-            dpkg-deb -x kubernetes-client_*.deb . && rm -f kubernetes-client_*.deb) || {
-            echo "deploy_test: no kubectl 1.20 (install Debian's kubernetes-client, or set KUBECTL)" >&2
-            exit 1
-        }
-    fi
-    echo "$dir/usr/bin/kubectl"
+    scripts/kube-apiserver.sh kubectl || {
+        echo "deploy_test: no kubectl 1.20 (install Debian's kubernetes-client, or set KUBECTL)" >&2
+        exit 1
+    }
 }
 K=$(find_kubectl)
 echo "# $("$K" version --client --short 2>/dev/null || "$K" version --client | head -1)"

@@ -1,0 +1,426 @@
+#!/bin/bash
+# e2e_test.sh BIN - streamguard as the admission webhook of a real kube-apiserver (1.20, built
+# by scripts/kube-apiserver.sh), driven with kubectl 1.20. Run by 'make e2e'.
+#
+# The cluster: one etcd, kube-apiserver A (streamguard's watches and lookups go to it, with the
+# rights of deploy/'s ClusterRole) and kube-apiserver B (kubectl's), both on that etcd. With A
+# stopped, kubectl still changes objects through B and B still calls the webhook: so the tests
+# can stage "the API server is down" and "etcd was compacted while streamguard's watch was
+# away" (A back: its re-watch from the old resourceVersion gets 410 Gone and must re-list).
+#
+# The CRDs come from shared/reference/crds/ ($STREAMGUARD_SHARED, else ../shared beside the
+# clone). Everything listens on 127.0.0.1 and is stopped on exit. Every wait is bounded.
+# Prints "N passed, N failed" last; the status is non-zero when a case failed.
+set -u
+. "$(dirname "$0")/../integration/lib.sh"
+
+KS=$ROOT/scripts/kube-apiserver.sh
+SHARED=${STREAMGUARD_SHARED:-$ROOT/../shared}
+CL=$TMP/cluster
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    "$KS" stop "$CL" 2>/dev/null
+    if [ "$FAIL" -gt 0 ] && [ -d "$CL" ]; then
+        # What a reader needs to see why: the last lines of each log.
+        for f in "$TMP"/streamguard.log "$CL"/apiserver-a.log; do
+            [ -f "$f" ] && { echo "--- last lines of $f"; tail -15 "$f"; }
+        done
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# --- the cluster ------------------------------------------------------------------------------
+
+if ! "$KS" start "$CL"; then
+    not_ok "the cluster starts (scripts/kube-apiserver.sh start)"
+    finish e2e
+    exit 1
+fi
+. "$CL/env"
+ok "etcd and two kube-apiservers on 127.0.0.1 ($APISERVER_A, $APISERVER_B)"
+
+# k ARGS: kubectl 1.20 as cluster-admin through B; ka: through A.
+k() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=30s "$@"; }
+ka() { "$KUBECTL" --kubeconfig "$ADMIN_A_KUBECONFIG" --request-timeout=10s "$@"; }
+
+CRDS=$SHARED/reference/crds
+crds=("$CRDS"/flink/main/flinkdeployments.flink.apache.org-v1.yml
+    "$CRDS"/flink/main/flinksessionjobs.flink.apache.org-v1.yml
+    "$CRDS"/k8ssandra/k8ssandra.io_k8ssandraclusters.yaml
+    "$CRDS"/k8ssandra/stargate.k8ssandra.io_stargates.yaml
+    "$CRDS"/cass-operator/cassandra.datastax.com_cassandradatacenters.yaml)
+# As their projects install them (tests/e2e/crds.py); created, not applied: the K8ssandra CRDs
+# exceed the 256 KiB annotation that apply would write.
+# established: each CRD's Established condition True, within 30 s (not 'kubectl wait': 1.20's
+# fails on a CRD whose status has no conditions yet).
+established() {
+    local _ n
+    for _ in $(seq 1 60); do
+        n=$(k get crd -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' |
+            grep -c True)
+        [ "$n" -ge "${#crds[@]}" ] && return 0
+        sleep 0.5
+    done
+    echo "only $n CRDs established"
+    return 1
+}
+if "$ROOT/tests/e2e/crds.py" "${crds[@]}" >"$TMP/crds.json" &&
+    k create -f "$TMP/crds.json" >"$TMP/crds.out" 2>&1 && established >>"$TMP/crds.out" 2>&1; then
+    ok "the Flink and K8ssandra CRDs are installed and established"
+else
+    not_ok "the Flink and K8ssandra CRDs are installed and established" \
+        "$(tail -5 "$TMP/crds.out" | cut -c1-300)"
+    finish e2e
+    exit 1
+fi
+
+# The test policy lookupList() over Nodes reads Nodes: deploy/'s ClusterRole need not grant
+# them, so the test grants them for its own policy (to both streamguard users).
+if ! k create clusterrole streamguard-e2e-nodes --verb get,list,watch --resource nodes >/dev/null ||
+    ! k create clusterrolebinding streamguard-e2e-nodes --clusterrole streamguard-e2e-nodes \
+        --user streamguard --user streamguard-rotated >/dev/null; then
+    not_ok "the e2e policy's Nodes are granted to streamguard"
+fi
+
+# --- streamguard --------------------------------------------------------------------------------
+
+mkdir -p "$TMP/policies"
+cp "$ROOT"/policies/*.yaml "$TMP/policies/"
+if "$BIN" lint "$ROOT/tests/e2e/policies" >"$TMP/lint.out" 2>&1; then
+    cp "$ROOT"/tests/e2e/policies/*.yaml "$TMP/policies/"
+    NODE_POLICY=1
+    ok "the test policy using lookupList('v1', 'Node', '') loads"
+else
+    NODE_POLICY=0
+    not_ok "the test policy using lookupList('v1', 'Node', '') loads" "$(head -3 "$TMP/lint.out")"
+fi
+CABUNDLE=$("$BIN" certs generate --out "$TMP/certs" --host 127.0.0.1 --host localhost 2>/dev/null)
+
+serve_opts=()
+if "$BIN" serve --help 2>&1 | grep -q -- '--kubeconfig'; then
+    serve_opts=(--kubeconfig "$STREAMGUARD_KUBECONFIG" --cache-sync-timeout 30 --lookup-timeout 1000)
+    ok "streamguard serve takes --kubeconfig"
+else
+    not_ok "streamguard serve takes --kubeconfig (it does not yet: started without a cluster)"
+fi
+if ! start_server streamguard "${serve_opts[@]}" --log-level debug; then
+    not_ok "streamguard serve starts"
+    finish e2e
+    exit 1
+fi
+SG=https://127.0.0.1:$PORT
+sg_get() { curl -sS --max-time 5 --cacert "$TMP/certs/ca.crt" -o /dev/null -w '%{http_code}' "$SG$1"; }
+metrics() { curl -sS --max-time 5 --cacert "$TMP/certs/ca.crt" "$SG/metrics"; }
+# metric NAME REGEX: the sum of the samples of NAME whose labels match REGEX (0 when none).
+metric() {
+    metrics | awk -v n="$1" -v r="$2" '$1 ~ "^" n "({|$)" && $1 ~ r {s += $NF} END {print s + 0}'
+}
+ready=
+for _ in $(seq 1 70); do
+    [ "$(sg_get /readyz)" = 200 ] && { ready=1; break; }
+    sleep 0.5
+done
+check "streamguard's /readyz is 200 once its caches have listed (within 35 s)" [ -n "$ready" ]
+
+# The webhooks: deploy/'s configurations, pointed at this server by url with its CA.
+python3 - "$ROOT/deploy/base/webhooks.yaml" "$SG" "$CABUNDLE" >"$TMP/webhooks.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    for w in d["webhooks"]:
+        path = w["clientConfig"]["service"]["path"]
+        w["clientConfig"] = {"url": sys.argv[2] + path, "caBundle": sys.argv[3]}
+        w["timeoutSeconds"] = 10
+print(yaml.safe_dump_all(docs))
+EOF
+check "the Validating and Mutating WebhookConfigurations are registered (url + caBundle)" \
+    k apply -f "$TMP/webhooks.yaml" -o name
+
+# --- helpers for the cases ------------------------------------------------------------------
+
+# claim NAME MODE: a PersistentVolumeClaim in default with that access mode.
+claim() {
+    k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: $1, namespace: default}
+spec:
+  accessModes: [$2]
+  resources: {requests: {storage: 1Gi}}
+EOF
+}
+
+# fd NAME CLAIM: examples/flink/ha-rwx-good.yaml's FlinkDeployment (it passes every shipped
+# policy) with its HA, checkpoint and savepoint directories on claim CLAIM.
+fd() {
+    cat <<EOF
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: $1, namespace: default}
+spec:
+  image: flink:1.20
+  flinkVersion: v1_20
+  serviceAccount: flink
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: "2"
+    high-availability.type: kubernetes
+    high-availability.storageDir: file:///opt/flink/volume/flink-ha
+    state.checkpoints.dir: file:///opt/flink/volume/flink-cp
+    state.savepoints.dir: file:///opt/flink/volume/flink-sp
+    restart-strategy.type: fixed-delay
+    restart-strategy.fixed-delay.delay: 10 s
+    restart-strategy.fixed-delay.attempts: "1440"
+    metrics.reporter.prom.factory.class: org.apache.flink.metrics.prometheus.PrometheusReporterFactory
+    metrics.reporter.prom.port: "9249"
+  podTemplate:
+    spec:
+      containers:
+        - name: flink-main-container
+          volumeMounts: [{name: flink-volume, mountPath: /opt/flink/volume}]
+      volumes:
+        - name: flink-volume
+          persistentVolumeClaim: {claimName: $2}
+  jobManager:
+    replicas: 2
+    resource: {memory: 2048m, cpu: 1}
+  taskManager:
+    resource: {memory: 4Gi, cpu: 2}
+  job:
+    jarURI: local:///opt/flink/examples/streaming/StateMachineExample.jar
+    parallelism: 4
+    upgradeMode: last-state
+EOF
+}
+
+# apply FILE [kubectl options]: kubectl apply through B; OUT holds what it printed (stdout and
+# stderr), RC its status, SECS how long it took.
+apply() {
+    local f=$1 t0
+    shift
+    t0=$(date +%s%N)
+    OUT=$(k apply -f "$f" "$@" 2>&1)
+    RC=$?
+    SECS=$((($(date +%s%N) - t0) / 1000000000))
+}
+# kubectl 1.20 prints a 403 denial as 'admission webhook "..." denied the request: ...' and a
+# 422 one (every denial asked for reason Invalid) as 'The FlinkDeployment "x" is invalid: ...'.
+denied() { [ "$RC" -ne 0 ] && grep -qE 'denied the request|" is invalid: ' <<<"$OUT"; }
+admitted() { [ "$RC" -eq 0 ]; }
+warned() { grep -q '^Warning:' <<<"$OUT"; }
+says() { grep -qF -- "$1" <<<"$OUT"; }
+# expect NAME TEST...: passes when every TEST (shell code reading OUT, RC, SECS) holds.
+expect() {
+    local name=$1 t
+    shift
+    # shellcheck disable=SC2016 # the tests are code, expanded when they run
+    for t in "$@"; do
+        if ! eval "$t"; then
+            not_ok "$name" "failed: $t" "kubectl said: $(head -c 600 <<<"$OUT")"
+            return 1
+        fi
+    done
+    ok "$name"
+}
+# until_denied SECONDS FILE: applies FILE with --dry-run=server until it is denied, at most
+# SECONDS (the cache is eventually consistent: a watch event takes a moment).
+until_denied() {
+    local end=$(($(date +%s) + $1))
+    while :; do
+        apply "$2" --dry-run=server
+        denied && return 0
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.5
+    done
+}
+
+# --- the cases ------------------------------------------------------------------------------
+
+# A policy without lookups: the webhook is called and its denial reaches kubectl.
+cp "$ROOT/examples/flink/ha-no-storagedir-bad.yaml" "$TMP/bad.yaml"
+apply "$TMP/bad.yaml" --dry-run=server
+expect "an invalid FlinkDeployment is denied (apply --dry-run=server)" denied \
+    "says flink-ha-storagedir-required"
+apply "$TMP/bad.yaml"
+expect "an invalid FlinkDeployment is denied (apply)" denied "says flink-ha-storagedir-required"
+
+# The HA storageDir on a ReadWriteOnce claim that exists in the cluster.
+claim single ReadWriteOnce
+fd on-rwo single >"$TMP/on-rwo.yaml"
+apply "$TMP/on-rwo.yaml" --dry-run=server
+expect "HA storageDir on an existing ReadWriteOnce claim: denied (apply --dry-run=server)" denied \
+    "says flink-ha-storage-rwx" "says 'with accessModes [ReadWriteOnce]'"
+apply "$TMP/on-rwo.yaml"
+expect "HA storageDir on an existing ReadWriteOnce claim: denied (apply)" denied \
+    "says 'with accessModes [ReadWriteOnce]'"
+
+# On a ReadWriteMany claim: admitted, and no policy has anything to say.
+claim shared ReadWriteMany
+fd on-rwx shared >"$TMP/on-rwx.yaml"
+apply "$TMP/on-rwx.yaml" --dry-run=server
+expect "HA storageDir on a ReadWriteMany claim: admitted without a warning (--dry-run=server)" \
+    admitted '! warned'
+apply "$TMP/on-rwx.yaml"
+expect "HA storageDir on a ReadWriteMany claim: admitted without a warning (apply)" admitted '! warned'
+
+# On a claim that does not exist: admitted, with the "not found" warning.
+fd on-absent absent >"$TMP/on-absent.yaml"
+apply "$TMP/on-absent.yaml"
+expect "HA storageDir on a claim that does not exist: admitted with the not-found warning" \
+    admitted warned "says 'PersistentVolumeClaim absent, which was not found'"
+
+# The RWX claim deleted and created again ReadWriteOnce: the watch sees both events.
+k delete pvc shared --wait=true --timeout=20s >/dev/null 2>&1
+claim shared ReadWriteOnce
+fd on-rwx-again shared >"$TMP/on-rwx-again.yaml"
+until_denied 5 "$TMP/on-rwx-again.yaml"
+expect "claim deleted and re-created ReadWriteOnce: the next apply is denied (within 5 s)" denied \
+    "says 'with accessModes [ReadWriteOnce]'"
+
+# lookupList over Nodes: none yet (warned), one too small (denied), a larger one (admitted).
+node() {
+    k create -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata: {name: $1}
+status:
+  capacity: {cpu: "4", memory: $2, pods: "110"}
+  allocatable: {cpu: "4", memory: $2, pods: "110"}
+EOF
+}
+if [ "$NODE_POLICY" = 1 ]; then
+    cat >"$TMP/nodes.yaml" <<EOF
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: node-sized
+  namespace: default
+  labels: {e2e.streamguard.dev/node-check: "true"}
+spec:
+  image: flink:1.20
+  flinkVersion: v1_20
+  serviceAccount: flink
+  jobManager: {resource: {memory: 2048m, cpu: 1}}
+  taskManager: {resource: {memory: 4Gi, cpu: 1}}
+EOF
+    apply "$TMP/nodes.yaml" --dry-run=server
+    expect "lookupList over Nodes: no Node yet, warned" admitted \
+        "says 'the cluster has no Node'"
+    node e2e-node-small 2Gi
+    until_denied 5 "$TMP/nodes.yaml"
+    expect "lookupList over Nodes: a Node created through the API is seen (4Gi > its 2Gi: denied)" \
+        denied "says 'the largest of 1 Nodes has 2Gi'"
+    node e2e-node-large 8Gi
+    sleep 2 # the watch event of the new Node
+    apply "$TMP/nodes.yaml" --dry-run=server
+    expect "lookupList over Nodes: a second, larger Node is seen (admitted, no warning)" admitted \
+        '! warned'
+else
+    not_ok "lookupList over Nodes (the test policy did not load)"
+fi
+
+pvc_objects() { metric streamguard_kube_objects 'PersistentVolumeClaim'; }
+restarts() { metric streamguard_kube_watch_restarts_total "${1:-.}"; }
+
+# kube-apiserver A restarted: streamguard stays ready, its watches come back, and a claim
+# created after the restart reaches the cache.
+r0=$(restarts)
+"$KS" stop-apiserver "$CL" a
+notready=0
+for _ in 1 2 3 4 5 6; do
+    [ "$(sg_get /readyz)" = 200 ] || notready=$((notready + 1))
+    sleep 0.5
+done
+"$KS" start-apiserver "$CL" a || not_ok "kube-apiserver A starts again"
+for _ in 1 2 3 4; do [ "$(sg_get /readyz)" = 200 ] || notready=$((notready + 1)); done
+check "kube-apiserver restarted: streamguard's /readyz stayed 200 (10 probes)" [ "$notready" = 0 ]
+claim after-restart ReadWriteOnce
+want=$(k get pvc -A -o name | wc -l)
+got=
+for _ in $(seq 1 60); do
+    got=$(pvc_objects)
+    [ "$got" = "$want" ] && break
+    sleep 0.5
+done
+check "kube-apiserver restarted: the watch recovered (cached claims $got of $want within 30 s)" \
+    [ "$got" = "$want" ]
+check "kube-apiserver restarted: the watch restart is counted ($r0 -> $(restarts))" \
+    [ "$(restarts)" -gt "$r0" ]
+
+# etcd compacted while A was down: when A is back, a watch from streamguard's old
+# resourceVersion gets 410 Gone; streamguard must list again, not keep the RWX claim it had.
+claim compacted ReadWriteMany
+fd on-compacted compacted >"$TMP/on-compacted.yaml"
+# First the cache must hold it as RWX: otherwise a stale cache could not show.
+for _ in $(seq 1 10); do
+    apply "$TMP/on-compacted.yaml" --dry-run=server
+    admitted && ! warned && break
+    sleep 0.5
+done
+expect "etcd compaction, before: the RWX claim is in the cache (admitted, no warning)" admitted \
+    '! warned'
+g0=$(restarts 'gone|Gone|expired|Expired|410')
+"$KS" stop-apiserver "$CL" a
+k delete pvc compacted --wait=true --timeout=20s >/dev/null 2>&1
+claim compacted ReadWriteOnce
+for i in 1 2 3 4 5; do claim "churn-$i" ReadWriteOnce; done
+rev=$(ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ETCD" --command-timeout=5s endpoint status -w json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
+check "etcd compacted to revision $rev" \
+    env ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ETCD" --command-timeout=10s compact "$rev"
+"$KS" start-apiserver "$CL" a || not_ok "kube-apiserver A starts again"
+t0=$(date +%s)
+until_denied 40 "$TMP/on-compacted.yaml"
+expect "etcd compacted past the watch: re-listed, the RWX-then-RWO claim is denied (in $(($(date +%s) - t0)) s, at most 40)" \
+    denied "says 'with accessModes [ReadWriteOnce]'"
+check "etcd compacted past the watch: a 410 Gone restart is counted" \
+    [ "$(restarts 'gone|Gone|expired|Expired|410')" -gt "$g0" ]
+
+# The token file replaced: the old user loses its rights, the new one gets them; a lookup that
+# must go to the API server (a claim nobody created: a cache miss, then a live GET) works only
+# with the new token. With the old one it is refused (403: could not be asked: denied).
+k create clusterrolebinding streamguard-lookup-rotated --clusterrole streamguard-lookup \
+    --user streamguard-rotated >/dev/null
+k delete clusterrolebinding streamguard-lookup-user >/dev/null
+for _ in $(seq 1 20); do
+    [ "$(ka auth can-i list persistentvolumeclaims --as streamguard)" = no ] &&
+        [ "$(ka auth can-i list persistentvolumeclaims --as streamguard-rotated)" = yes ] && break
+    sleep 0.25
+done 2>/dev/null
+cp "$CL/tokens/streamguard-rotated" "$TMP/token.new" && mv "$TMP/token.new" "$STREAMGUARD_TOKEN_FILE"
+n0=$(metric streamguard_kube_lookups_total 'outcome="not_found"')
+fd after-rotation never-created >"$TMP/after-rotation.yaml"
+apply "$TMP/after-rotation.yaml" --dry-run=server
+expect "token file replaced: the next lookup uses the new token (admitted, not-found warning)" \
+    admitted "says 'PersistentVolumeClaim never-created, which was not found'"
+check "token file replaced: that lookup asked the API server (lookups not_found counted)" \
+    [ "$(metric streamguard_kube_lookups_total 'outcome="not_found"')" -gt "$n0" ]
+
+# The API server frozen (SIGSTOP: connections are accepted, nothing answers): the live GET of a
+# claim the cache does not hold must time out (--lookup-timeout 1000 ms), not hold the review
+# until kube-apiserver's webhook timeout; failurePolicy Fail denies.
+apid=$(cat "$CL/apiserver-a.pid")
+kill -STOP "$apid"
+fd while-frozen frozen-claim >"$TMP/while-frozen.yaml"
+apply "$TMP/while-frozen.yaml" --dry-run=server
+kill -CONT "$apid"
+expect "API server frozen: the lookup times out and failurePolicy Fail denies (in ${SECS} s)" \
+    denied "says flink-ha-storage-rwx" '[ "$SECS" -le 5 ]'
+
+# The API server stopped: a lookup that the cache cannot answer is "could not be asked", so
+# flink-ha-storage-rwx's failurePolicy Fail denies; nothing hangs, the server stays up.
+"$KS" stop-apiserver "$CL" a
+fd while-down nobody-knows >"$TMP/while-down.yaml"
+apply "$TMP/while-down.yaml" --dry-run=server
+expect "API server stopped: a lookup is 'could not be asked', failurePolicy Fail denies (in ${SECS} s)" \
+    denied "says flink-ha-storage-rwx" '[ "$SECS" -le 8 ]'
+check "API server stopped: the unavailable lookup is counted" \
+    [ "$(metric streamguard_kube_lookups_total 'outcome="unavailable"')" -gt 0 ]
+apply "$TMP/bad.yaml" --dry-run=server
+expect "API server stopped: a policy without lookups still answers (denied in ${SECS} s)" denied \
+    "says flink-ha-storagedir-required" '[ "$SECS" -le 8 ]'
+check "API server stopped: streamguard is alive and /healthz is 200" \
+    [ "$(sg_get /healthz)" = 200 ]
+
+finish e2e

@@ -123,6 +123,13 @@ void kube_cache_free(kube_cache *c)
     free(c);
 }
 
+/* An apiVersion and a kind that fit a kube_kind (longer ones name nothing the API serves). */
+static bool kind_fits(const char *api_version, const char *kind)
+{
+    return strlen(api_version) < sizeof((kube_kind *)0)->api_version &&
+           strlen(kind) < sizeof((kube_kind *)0)->kind && api_version[0] && kind[0];
+}
+
 static bool same_kind(const kube_kind *k, const char *api_version, const char *kind)
 {
     return strcmp(k->kind, kind) == 0 && strcmp(k->api_version, api_version) == 0;
@@ -322,8 +329,10 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
 {
     *out = NULL;
     why[0] = '\0';
-    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0') {
-        snprintf(why, 256, "lookup needs an apiVersion, a kind and a name");
+    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0' ||
+        !kind_fits(api_version, kind)) {
+        snprintf(why, 256, "lookup needs an apiVersion (at most 127 bytes), a kind (at most 63) "
+                           "and a name");
         return KUBE_UNAVAILABLE;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
@@ -356,8 +365,9 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
     *out = NULL;
     *n = 0;
     why[0] = '\0';
-    if (api_version == NULL || kind == NULL || ns == NULL) {
-        snprintf(why, 256, "lookupList needs an apiVersion and a kind");
+    if (api_version == NULL || kind == NULL || ns == NULL || !kind_fits(api_version, kind)) {
+        snprintf(why, 256, "lookupList needs an apiVersion (at most 127 bytes) and a kind (at "
+                           "most 63)");
         return KUBE_UNAVAILABLE;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
@@ -407,6 +417,12 @@ static kube_informer **informers_for(kube_cache *c, const kube_kind *kinds, size
             dup = same_kind(&kube_informer_stats(v[j])->kind, k->api_version, k->kind);
         if (dup)
             continue;
+        if (strnlen(k->api_version, sizeof k->api_version) == sizeof k->api_version ||
+            strnlen(k->kind, sizeof k->kind) == sizeof k->kind ||
+            !kind_fits(k->api_version, k->kind)) { /* not NUL-terminated, or empty */
+            *rc = -1;
+            continue;
+        }
         kube_informer *inf = find_informer(c, k->api_version, k->kind); /* set_mu held */
         if (inf == NULL) {
             kube_kind_stats *st = stats_for(c, k->api_version, k->kind);

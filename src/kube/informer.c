@@ -193,6 +193,14 @@ static int on_item(void *arg, cJSON *item)
     return 0;
 }
 
+/* A resourceVersion goes into the watch's query as it is: opaque, but never anything that
+ * would need escaping (etcd's are decimal numbers). */
+static bool is_rv(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-");
+    return n > 0 && s[n] == '\0' && n < sizeof ((kube_informer *)0)->rv;
+}
+
 static long step_list(kube_informer *inf)
 {
     char path[512];
@@ -208,12 +216,13 @@ static long step_list(kube_informer *inf)
     char rv[sizeof inf->rv] = "";
     int rc = inf->api.list(inf->api.arg, path, LIST_LIMIT, inf->opts.request_timeout_ms,
                            on_item, inf, rv, sizeof rv, &r);
-    if (rc != 0 || rv[0] == '\0') {
+    if (rc != 0 || !is_rv(rv)) {
         kube_table_free(inf->building);
         inf->building = NULL;
         long http = r.http;
         char why[512];
-        snprintf(why, sizeof why, "%s", rc != 0 ? r.error : "the list has no resourceVersion");
+        snprintf(why, sizeof why, "%s",
+                 rc != 0 ? r.error : "the list has no usable resourceVersion");
         release(&r);
         if (atomic_load(&inf->stop))
             return 0;
@@ -248,7 +257,7 @@ static void note_rv(kube_informer *inf, const cJSON *obj)
 {
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
-    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof inf->rv)
+    if (cJSON_IsString(rv) && is_rv(rv->valuestring))
         strcpy(inf->rv, rv->valuestring);
 }
 

@@ -376,7 +376,11 @@ static void test_informer_steps(void **state)
                         "\"message\":\"etcd unavailable\"}}\n";
     /* watch 5: a line that is not an event */
     f.streams[4].body = "not json\n";
-    f.n_streams = 5;
+    /* watch 6: an event whose resourceVersion would change the watch's query: not kept */
+    f.streams[5].body = fake_str(&f, "%s\n", pvc_event(&f, "ADDED", "ns", "q", "1&watch=0",
+                                                       "ReadWriteOnce"));
+    f.streams[6].body = "";
+    f.n_streams = 7;
 
     kube_api api = fake_api(&f);
     kube_kind_stats *st = pvc_stats();
@@ -442,6 +446,11 @@ static void test_informer_steps(void **state)
     assert_int_equal(kube_informer_step(inf), 0); /* listed again */
     assert_true(kube_informer_step(inf) > 0);     /* watch 5: garbage: error */
     assert_int_equal(atomic_load(&st->restarts[KUBE_RESTART_ERROR]), 2);
+    assert_int_equal(kube_informer_step(inf), 0); /* listed again (rv 300) */
+    kube_informer_step(inf);                      /* watch 6 */
+    assert_string_equal(stored_mode(s, "ns", "q"), "ReadWriteOnce");
+    kube_informer_step(inf);                      /* watch 7: from 300 still */
+    assert_non_null(strstr(f.stream_path[6], "resourceVersion=300&"));
 
     kube_informer_free(inf);
     free(st);
@@ -661,6 +670,15 @@ static void test_cache_outcomes(void **state)
     assert_string_equal(why, "no kind FlinkSessionJob in flink.apache.org/v1beta1");
     /* a name no object can have */
     assert_int_equal(get(c, "ns", "a/b", &m), KUBE_NOT_FOUND);
+    /* names longer than a kind can be: refused, not truncated into another kind's counters */
+    char longer[200];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(kube_cache_get(c, longer, "K", "", "n", &o, why), KUBE_UNAVAILABLE);
+    assert_non_null(strstr(why, "at most 127 bytes"));
+    assert_int_equal(kube_cache_get(c, "v1", longer, "", "n", &o, why), KUBE_UNAVAILABLE);
+    kube_kind bad = {"", "Node"};
+    assert_int_equal(kube_cache_set_kinds(c, &bad, 1), -1);
 
     kube_obj **v;
     size_t n;

@@ -3,10 +3,12 @@
 # for the end-to-end tests (tests/e2e/). Debian packages only, nothing downloaded from elsewhere.
 #
 #   kube-apiserver.sh build          build once into $STREAMGUARD_KUBE_CACHE (idempotent)
-#   kube-apiserver.sh start DIR      start etcd and two kube-apiservers, write kubeconfigs to DIR
+#                                    (default /var/cache/streamguard/kube-1.20)
+#   kube-apiserver.sh kubectl        print the path of kubectl 1.20 (unpacked when missing)
+#   kube-apiserver.sh start DIR      start etcd and two kube-apiservers, write DIR/env (the
+#                                    shell variables a test sources) and the kubeconfigs
 #   kube-apiserver.sh stop DIR       stop what 'start DIR' started
 #   kube-apiserver.sh stop-apiserver DIR NAME / start-apiserver DIR NAME   (NAME: a or b)
-#   kube-apiserver.sh env DIR        print the shell variables a test sources (see start)
 #
 # build: Debian bookworm's 'kubernetes' source package (1.20.5+really1.20.2) vendors its Go
 # dependencies, so it builds offline with Debian's golang-go. The steps, each needed:

@@ -31,6 +31,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ ! -d "$SHARED/reference/crds" ]; then
+    not_ok "the CRDs are in $SHARED/reference/crds (set STREAMGUARD_SHARED to shared/)"
+    finish e2e
+    exit 1
+fi
+
 # --- the cluster ------------------------------------------------------------------------------
 
 if ! "$KS" start "$CL"; then
@@ -210,6 +216,9 @@ denied() { [ "$RC" -ne 0 ] && grep -qE 'denied the request|" is invalid: ' <<<"$
 admitted() { [ "$RC" -eq 0 ]; }
 warned() { grep -q '^Warning:' <<<"$OUT"; }
 says() { grep -qF -- "$1" <<<"$OUT"; }
+# not_found CLAIM: the warning of flink-ha-storage-rwx for a claim that was not found (the
+# wording "CLAIM, which was not found" or "CLAIM: not found in namespace NS").
+not_found() { grep -qE -- "PersistentVolumeClaim $1(,|:) [^;]*not found" <<<"$OUT"; }
 # expect NAME TEST...: passes when every TEST (shell code reading OUT, RC, SECS) holds.
 expect() {
     local name=$1 t
@@ -237,9 +246,10 @@ until_denied() {
 
 # --- the cases ------------------------------------------------------------------------------
 
-# A policy without lookups: the webhook is called and its denial reaches kubectl.
+# A policy without lookups: the webhook is called and its denial reaches kubectl (after the
+# API servers have seen the new webhook configurations: within 10 s).
 cp "$ROOT/examples/flink/ha-no-storagedir-bad.yaml" "$TMP/bad.yaml"
-apply "$TMP/bad.yaml" --dry-run=server
+until_denied 10 "$TMP/bad.yaml"
 expect "an invalid FlinkDeployment is denied (apply --dry-run=server)" denied \
     "says flink-ha-storagedir-required"
 apply "$TMP/bad.yaml"
@@ -268,7 +278,7 @@ expect "HA storageDir on a ReadWriteMany claim: admitted without a warning (appl
 fd on-absent absent >"$TMP/on-absent.yaml"
 apply "$TMP/on-absent.yaml"
 expect "HA storageDir on a claim that does not exist: admitted with the not-found warning" \
-    admitted warned "says 'PersistentVolumeClaim absent, which was not found'"
+    admitted warned "not_found absent"
 
 # The RWX claim deleted and created again ReadWriteOnce: the watch sees both events.
 k delete pvc shared --wait=true --timeout=20s >/dev/null 2>&1
@@ -393,7 +403,7 @@ n0=$(metric streamguard_kube_lookups_total 'outcome="not_found"')
 fd after-rotation never-created >"$TMP/after-rotation.yaml"
 apply "$TMP/after-rotation.yaml" --dry-run=server
 expect "token file replaced: the next lookup uses the new token (admitted, not-found warning)" \
-    admitted "says 'PersistentVolumeClaim never-created, which was not found'"
+    admitted "not_found never-created"
 check "token file replaced: that lookup asked the API server (lookups not_found counted)" \
     [ "$(metric streamguard_kube_lookups_total 'outcome="not_found"')" -gt "$n0" ]
 

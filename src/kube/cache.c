@@ -26,10 +26,9 @@ static const double live_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                  0.1,   0.25,   0.5,   1,    2.5,   5};
 #define N_LIVE_LE (sizeof live_le / sizeof live_le[0])
 
-static const char *const restart_names[KUBE_RESTART_COUNT] = {"gone", "error", "closed",
-                                                               "failed"};
+static const char *const restart_names[KUBE_RESTART_COUNT] = {"gone", "error", "closed", "failed"};
 static const char *const outcome_names[KUBE_OUTCOME_COUNT] = {"hit", "live_hit", "not_found",
-                                                               "unavailable"};
+                                                              "unavailable"};
 
 typedef struct live_entry {
     const kube_kind_stats *kind; /* NULL: a free entry */
@@ -37,9 +36,9 @@ typedef struct live_entry {
     char ns[254], name[254];
     bool pending;
     uint64_t ticket;
-    enum kube_lookup answer;     /* KUBE_FOUND or KUBE_NOT_FOUND */
-    kube_obj *obj;               /* a reference when KUBE_FOUND */
-    long long expires_ms;        /* monotonic */
+    enum kube_lookup answer; /* KUBE_FOUND or KUBE_NOT_FOUND */
+    kube_obj *obj;           /* a reference when KUBE_FOUND */
+    long long expires_ms;    /* monotonic */
 } live_entry;
 
 struct kube_cache {
@@ -65,9 +64,12 @@ struct kube_cache {
 
 static void opts_default(kube_cache_opts *d, const kube_cache_opts *o)
 {
-    *d = (kube_cache_opts){.live_timeout_ms = 1000, .live_ttl_ms = 5000,
-                           .request_timeout_ms = 30000, .watch_timeout_s = 300,
-                           .backoff_min_ms = 500, .backoff_max_ms = 30000};
+    *d = (kube_cache_opts){.live_timeout_ms = 1000,
+                           .live_ttl_ms = 5000,
+                           .request_timeout_ms = 30000,
+                           .watch_timeout_s = 300,
+                           .backoff_min_ms = 500,
+                           .backoff_max_ms = 30000};
     if (o == NULL)
         return;
     if (o->live_timeout_ms > 0)
@@ -187,20 +189,18 @@ static void live_drop(void *arg, const kube_kind_stats *kind, const char *ns, co
     for (size_t i = 0; i < LIVE_MAX; i++) {
         live_entry *e = &c->live[i];
         if (e->kind == kind &&
-            (ns == NULL || (e->hash == h && strcmp(e->ns, ns) == 0 &&
-                            strcmp(e->name, name) == 0)))
+            (ns == NULL || (e->hash == h && strcmp(e->ns, ns) == 0 && strcmp(e->name, name) == 0)))
             live_release(e);
     }
     pthread_mutex_unlock(&c->live_mu);
 }
 
-static live_entry *live_find(kube_cache *c, const kube_kind_stats *kind, uint64_t h,
-                             const char *ns, const char *name)
+static live_entry *live_find(kube_cache *c, const kube_kind_stats *kind, uint64_t h, const char *ns,
+                             const char *name)
 {
     for (size_t i = 0; i < LIVE_MAX; i++) {
         live_entry *e = &c->live[i];
-        if (e->kind == kind && e->hash == h && strcmp(e->ns, ns) == 0 &&
-            strcmp(e->name, name) == 0)
+        if (e->kind == kind && e->hash == h && strcmp(e->ns, ns) == 0 && strcmp(e->name, name) == 0)
             return e;
     }
     return NULL;
@@ -222,8 +222,8 @@ static live_entry *live_slot(kube_cache *c, long long now)
 
 /* The live cache's answer, or -1 when it has none; otherwise a pending entry is made and
  * '*ticket' names it. */
-static int live_lookup(kube_cache *c, const kube_kind_stats *kind, const char *ns,
-                       const char *name, kube_obj **out, uint64_t *ticket)
+static int live_lookup(kube_cache *c, const kube_kind_stats *kind, const char *ns, const char *name,
+                       kube_obj **out, uint64_t *ticket)
 {
     uint64_t h = kube_key_hash(ns, name);
     long long now = kube_mono_ms();
@@ -255,8 +255,8 @@ static int live_lookup(kube_cache *c, const kube_kind_stats *kind, const char *n
 }
 
 /* Keeps a live GET's answer if nothing changed the key since the GET began. */
-static void live_keep(kube_cache *c, const kube_kind_stats *kind, const char *ns,
-                      const char *name, uint64_t ticket, enum kube_lookup answer, kube_obj *o)
+static void live_keep(kube_cache *c, const kube_kind_stats *kind, const char *ns, const char *name,
+                      uint64_t ticket, enum kube_lookup answer, kube_obj *o)
 {
     pthread_mutex_lock(&c->live_mu);
     live_entry *e = live_find(c, kind, kube_key_hash(ns, name), ns, name);
@@ -286,14 +286,12 @@ static void live_observe(kube_cache *c, double seconds)
 
 /* One GET of the object within live_timeout_ms, discovery included. */
 static enum kube_lookup live_get(kube_cache *c, const char *api_version, const char *kind,
-                                 const char *ns, const char *name, kube_obj **out,
-                                 char why[256])
+                                 const char *ns, const char *name, kube_obj **out, char why[256])
 {
     long long t0 = kube_mono_ms();
     kube_resource res;
     char err[512] = "", path[1024];
-    if (c->api.discover(c->api.arg, api_version, kind, c->opts.live_timeout_ms, &res, err) !=
-        0) {
+    if (c->api.discover(c->api.arg, api_version, kind, c->opts.live_timeout_ms, &res, err) != 0) {
         snprintf(why, 256, "%.255s", err);
         return KUBE_UNAVAILABLE;
     }
@@ -324,15 +322,15 @@ static enum kube_lookup live_get(kube_cache *c, const char *api_version, const c
 }
 
 enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const char *kind,
-                                const char *ns, const char *name, kube_obj **out,
-                                char why[256])
+                                const char *ns, const char *name, kube_obj **out, char why[256])
 {
     *out = NULL;
     why[0] = '\0';
     if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0' ||
         !kind_fits(api_version, kind)) {
-        snprintf(why, 256, "lookup needs an apiVersion (at most 127 bytes), a kind (at most 63) "
-                           "and a name");
+        snprintf(why, 256,
+                 "lookup needs an apiVersion (at most 127 bytes), a kind (at most 63) "
+                 "and a name");
         return KUBE_UNAVAILABLE;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
@@ -366,8 +364,9 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
     *n = 0;
     why[0] = '\0';
     if (api_version == NULL || kind == NULL || ns == NULL || !kind_fits(api_version, kind)) {
-        snprintf(why, 256, "lookupList needs an apiVersion (at most 127 bytes) and a kind (at "
-                           "most 63)");
+        snprintf(why, 256,
+                 "lookupList needs an apiVersion (at most 127 bytes) and a kind (at "
+                 "most 63)");
         return KUBE_UNAVAILABLE;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
@@ -430,8 +429,7 @@ static kube_informer **informers_for(kube_cache *c, const kube_kind *kinds, size
                       ? NULL
                       : kube_informer_new(&c->api, &c->opts, st, live_drop, c);
             if (inf == NULL || kube_informer_start(inf) != 0) {
-                log_error("kube", LOG_S("msg", "cannot start a watch"),
-                          LOG_S("kind", st->label));
+                log_error("kube", LOG_S("msg", "cannot start a watch"), LOG_S("kind", st->label));
                 kube_informer_free(inf);
                 *rc = -1;
                 continue;
@@ -520,8 +518,8 @@ static int metrics_per_kind(kube_cache *c, buf *out, size_t n)
     for (int t = 0; t < 2; t++) {
         rc |= put_header(out, ts_names[t], "gauge", ts_help[t]);
         for (size_t i = 0; i < n; i++) {
-            long long ms = atomic_load(t == 0 ? &c->stats[i].last_list_ms
-                                              : &c->stats[i].last_event_ms);
+            long long ms =
+                atomic_load(t == 0 ? &c->stats[i].last_list_ms : &c->stats[i].last_event_ms);
             if (ms == 0)
                 continue;
             snprintf(v, sizeof v, "%.3f", (double)ms / 1e3);
@@ -541,8 +539,8 @@ static int metrics_counters(kube_cache *c, buf *out, size_t n)
     for (size_t i = 0; i < n; i++) {
         for (int r = 0; r < KUBE_RESTART_COUNT; r++) {
             snprintf(v, sizeof v, "%llu", atomic_load(&c->stats[i].restarts[r]));
-            rc |= put_series(out, "streamguard_kube_watch_restarts_total", &c->stats[i],
-                             "reason", restart_names[r], v);
+            rc |= put_series(out, "streamguard_kube_watch_restarts_total", &c->stats[i], "reason",
+                             restart_names[r], v);
         }
     }
     rc |= put_header(out, "streamguard_kube_lookups_total", "counter",
@@ -573,8 +571,7 @@ static int metrics_live(kube_cache *c, buf *out)
             rc |= buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", h, cum);
     }
     rc |= buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", h,
-                     (double)atomic_load(&c->live_sum_us) / 1e6, h,
-                     atomic_load(&c->live_count));
+                     (double)atomic_load(&c->live_sum_us) / 1e6, h, atomic_load(&c->live_count));
     return rc;
 }
 

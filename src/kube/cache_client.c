@@ -4,8 +4,8 @@
  * kube_cache_new_api a table answering from recorded API answers. */
 #include "cache_int.h"
 
-static int client_discover(void *arg, const char *api_version, const char *kind,
-                           long timeout_ms, kube_resource *out, char error[512])
+static int client_discover(void *arg, const char *api_version, const char *kind, long timeout_ms,
+                           kube_resource *out, char error[512])
 {
     return kube_discover(arg, api_version, kind, timeout_ms, out, error);
 }

@@ -42,11 +42,11 @@ size_t kube_pool_count(const kube_pool *p);
  * freed when the last reference goes. */
 struct kube_obj {
     atomic_long refs;
-    uint64_t hash;         /* kube_key_hash(ns, name) */
-    const char *ns;        /* metadata.namespace, "" when none (cluster-scoped) */
-    const char *name;      /* metadata.name */
-    size_t size;           /* bytes of the allocation */
-    kube_pool *pool;       /* NULL: every node inline */
+    uint64_t hash;    /* kube_key_hash(ns, name) */
+    const char *ns;   /* metadata.namespace, "" when none (cluster-scoped) */
+    const char *name; /* metadata.name */
+    size_t size;      /* bytes of the allocation */
+    kube_pool *pool;  /* NULL: every node inline */
     cJSON root;
 };
 
@@ -67,7 +67,7 @@ uint64_t kube_key_hash(const char *ns, const char *name);
 
 /* An open-addressing table (linear probing) of objects; each slot holds one reference. */
 typedef struct kube_table {
-    size_t cap;     /* a power of two */
+    size_t cap; /* a power of two */
     size_t count;
     kube_obj **slot;
 } kube_table;
@@ -122,8 +122,7 @@ typedef struct kube_api {
     void *arg;
     int (*discover)(void *arg, const char *api_version, const char *kind, long timeout_ms,
                     kube_resource *out, char error[512]);
-    int (*path)(const kube_resource *res, const char *ns, const char *name, char *out,
-                size_t cap);
+    int (*path)(const kube_resource *res, const char *ns, const char *name, char *out, size_t cap);
     int (*get)(void *arg, const char *path, long timeout_ms, kube_response *r);
     int (*list)(void *arg, const char *path, long limit, long timeout_ms,
                 int (*on_item)(void *a, cJSON *item), void *item_arg, char *rv, size_t rv_cap,
@@ -142,14 +141,19 @@ enum kube_restart {
     KUBE_RESTART_COUNT
 };
 
-enum kube_outcome { KUBE_HIT, KUBE_LIVE_HIT, KUBE_MISS_NOT_FOUND, KUBE_MISS_UNAVAILABLE,
-                    KUBE_OUTCOME_COUNT };
+enum kube_outcome {
+    KUBE_HIT,
+    KUBE_LIVE_HIT,
+    KUBE_MISS_NOT_FOUND,
+    KUBE_MISS_UNAVAILABLE,
+    KUBE_OUTCOME_COUNT
+};
 
 /* Counters of one kind; never freed while the cache lives (a kind dropped from the policies
  * keeps its counters), so the request path counts with atomics and no lock. */
 typedef struct kube_kind_stats {
     kube_kind kind;
-    char label[200];                 /* "apiVersion/Kind" */
+    char label[200]; /* "apiVersion/Kind" */
     atomic_ullong lookups[KUBE_OUTCOME_COUNT];
     atomic_ullong restarts[KUBE_RESTART_COUNT];
     atomic_llong last_list_ms, last_event_ms; /* Unix time; 0: never */

@@ -73,8 +73,7 @@ long long kube_mono_ms(void)
 }
 
 kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
-                                 kube_kind_stats *stats, kube_changed_fn changed,
-                                 void *changed_arg)
+                                 kube_kind_stats *stats, kube_changed_fn changed, void *changed_arg)
 {
     kube_informer *inf = calloc(1, sizeof *inf);
     if (inf == NULL)
@@ -198,7 +197,7 @@ static int on_item(void *arg, cJSON *item)
 static bool is_rv(const char *s)
 {
     size_t n = strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-");
-    return n > 0 && s[n] == '\0' && n < sizeof ((kube_informer *)0)->rv;
+    return n > 0 && s[n] == '\0' && n < sizeof((kube_informer *)0)->rv;
 }
 
 static long step_list(kube_informer *inf)
@@ -214,8 +213,8 @@ static long step_list(kube_informer *inf)
     inf->listed = inf->skipped = 0;
     kube_response r = {0};
     char rv[sizeof inf->rv] = "";
-    int rc = inf->api.list(inf->api.arg, path, LIST_LIMIT, inf->opts.request_timeout_ms,
-                           on_item, inf, rv, sizeof rv, &r);
+    int rc = inf->api.list(inf->api.arg, path, LIST_LIMIT, inf->opts.request_timeout_ms, on_item,
+                           inf, rv, sizeof rv, &r);
     if (rc != 0 || !is_rv(rv)) {
         kube_table_free(inf->building);
         inf->building = NULL;
@@ -246,8 +245,8 @@ static long step_list(kube_informer *inf)
     atomic_store(&inf->synced, true);
     if (inf->changed != NULL)
         inf->changed(inf->changed_arg, inf->stats, NULL, NULL);
-    log_info("kube", LOG_S("msg", "listed"), LOG_S("kind", inf->stats->label),
-             LOG_I("objects", n), LOG_I("skipped", inf->skipped), LOG_S("resource_version", rv));
+    log_info("kube", LOG_S("msg", "listed"), LOG_S("kind", inf->stats->label), LOG_I("objects", n),
+             LOG_I("skipped", inf->skipped), LOG_S("resource_version", rv));
     succeeded(inf);
     return 0;
 }
@@ -326,8 +325,7 @@ static int on_line(void *arg, const char *line, size_t len)
     }
     cJSON_Delete(ev);
     kube_pool_sweep(inf->pool, false);
-    atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count,
-                          memory_order_relaxed);
+    atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count, memory_order_relaxed);
     atomic_store_explicit(&inf->stats->last_event_ms, kube_now_ms(), memory_order_relaxed);
     return rc;
 }
@@ -343,8 +341,7 @@ static long step_watch(kube_informer *inf)
     long t = inf->opts.watch_timeout_s;
     t += (long)(inf->rng % (uint64_t)(t + 1)); /* jittered up to 2x: watches end apart */
     snprintf(path + n, sizeof path - (size_t)n,
-             "?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", inf->rv,
-             t);
+             "?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", inf->rv, t);
     if (!inf->watching)
         log_info("kube", LOG_S("msg", "watch started"), LOG_S("kind", inf->stats->label),
                  LOG_S("resource_version", inf->rv));

@@ -26,33 +26,142 @@
 /* Names and values found in most objects of the kinds policies look up (claims, nodes,
  * storage classes, volumes). Any string equal to one is not copied. Sorted at first use. */
 static const char *interned[] = {
-    "apiVersion", "kind", "metadata", "name", "namespace", "uid", "resourceVersion",
-    "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-    "labels", "annotations", "finalizers", "ownerReferences", "controller",
-    "blockOwnerDeletion", "generateName", "selfLink", "spec", "status", "accessModes",
-    "resources", "requests", "limits", "storage", "volumeName", "storageClassName",
-    "volumeMode", "phase", "capacity", "allocatable", "conditions", "type", "reason",
-    "message", "lastTransitionTime", "lastProbeTime", "lastHeartbeatTime", "selector",
-    "matchLabels", "matchExpressions", "key", "operator", "values", "dataSource",
-    "dataSourceRef", "apiGroup", "cpu", "memory", "pods", "ephemeral-storage",
-    "ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod", "Bound",
-    "Pending", "Lost", "Available", "Released", "Failed", "Filesystem", "Block", "True",
-    "False", "Unknown", "Ready", "v1", "PersistentVolumeClaim", "PersistentVolume", "Node",
-    "storage.k8s.io/v1", "StorageClass", "provisioner", "reclaimPolicy", "Delete", "Retain",
-    "volumeBindingMode", "WaitForFirstConsumer", "Immediate", "allowVolumeExpansion",
-    "parameters", "kubernetes.io/pvc-protection", "kubernetes.io/pv-protection",
-    "pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller",
-    "pv.kubernetes.io/provisioned-by", "volume.beta.kubernetes.io/storage-provisioner",
-    "volume.kubernetes.io/storage-provisioner", "volume.kubernetes.io/selected-node",
-    "yes", "app", "app.kubernetes.io/name", "app.kubernetes.io/instance",
-    "app.kubernetes.io/component", "app.kubernetes.io/part-of",
-    "app.kubernetes.io/managed-by", "kubernetes.io/hostname", "kubernetes.io/os",
-    "kubernetes.io/arch", "linux", "amd64", "arm64", "claimRef", "persistentVolumeReclaimPolicy",
-    "nodeAffinity", "required", "nodeSelectorTerms", "In", "NotIn", "Exists", "hostPath",
-    "path", "local", "csi", "driver", "volumeHandle", "fsType", "taints", "effect",
-    "NoSchedule", "NoExecute", "podCIDR", "podCIDRs", "addresses", "address", "InternalIP",
-    "Hostname", "nodeInfo", "images", "names", "sizeBytes", "daemonEndpoints",
-    "kubeletEndpoint", "Port",
+    "apiVersion",
+    "kind",
+    "metadata",
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "finalizers",
+    "ownerReferences",
+    "controller",
+    "blockOwnerDeletion",
+    "generateName",
+    "selfLink",
+    "spec",
+    "status",
+    "accessModes",
+    "resources",
+    "requests",
+    "limits",
+    "storage",
+    "volumeName",
+    "storageClassName",
+    "volumeMode",
+    "phase",
+    "capacity",
+    "allocatable",
+    "conditions",
+    "type",
+    "reason",
+    "message",
+    "lastTransitionTime",
+    "lastProbeTime",
+    "lastHeartbeatTime",
+    "selector",
+    "matchLabels",
+    "matchExpressions",
+    "key",
+    "operator",
+    "values",
+    "dataSource",
+    "dataSourceRef",
+    "apiGroup",
+    "cpu",
+    "memory",
+    "pods",
+    "ephemeral-storage",
+    "ReadWriteOnce",
+    "ReadWriteMany",
+    "ReadOnlyMany",
+    "ReadWriteOncePod",
+    "Bound",
+    "Pending",
+    "Lost",
+    "Available",
+    "Released",
+    "Failed",
+    "Filesystem",
+    "Block",
+    "True",
+    "False",
+    "Unknown",
+    "Ready",
+    "v1",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "Node",
+    "storage.k8s.io/v1",
+    "StorageClass",
+    "provisioner",
+    "reclaimPolicy",
+    "Delete",
+    "Retain",
+    "volumeBindingMode",
+    "WaitForFirstConsumer",
+    "Immediate",
+    "allowVolumeExpansion",
+    "parameters",
+    "kubernetes.io/pvc-protection",
+    "kubernetes.io/pv-protection",
+    "pv.kubernetes.io/bind-completed",
+    "pv.kubernetes.io/bound-by-controller",
+    "pv.kubernetes.io/provisioned-by",
+    "volume.beta.kubernetes.io/storage-provisioner",
+    "volume.kubernetes.io/storage-provisioner",
+    "volume.kubernetes.io/selected-node",
+    "yes",
+    "app",
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "kubernetes.io/hostname",
+    "kubernetes.io/os",
+    "kubernetes.io/arch",
+    "linux",
+    "amd64",
+    "arm64",
+    "claimRef",
+    "persistentVolumeReclaimPolicy",
+    "nodeAffinity",
+    "required",
+    "nodeSelectorTerms",
+    "In",
+    "NotIn",
+    "Exists",
+    "hostPath",
+    "path",
+    "local",
+    "csi",
+    "driver",
+    "volumeHandle",
+    "fsType",
+    "taints",
+    "effect",
+    "NoSchedule",
+    "NoExecute",
+    "podCIDR",
+    "podCIDRs",
+    "addresses",
+    "address",
+    "InternalIP",
+    "Hostname",
+    "nodeInfo",
+    "images",
+    "names",
+    "sizeBytes",
+    "daemonEndpoints",
+    "kubeletEndpoint",
+    "Port",
 };
 #define N_INTERNED (sizeof interned / sizeof interned[0])
 
@@ -103,16 +212,16 @@ static bool is_stripped(enum place parent, const cJSON *child)
 /* ---- shared lists ------------------------------------------------------------------------ */
 
 typedef struct shared_list {
-    atomic_long refs;       /* the objects and lists whose nodes point at it */
+    atomic_long refs; /* the objects and lists whose nodes point at it */
     uint64_t hash;
     struct shared_list *next; /* in its pool bucket */
     size_t n;
-    cJSON node[];           /* then the strings */
+    cJSON node[]; /* then the strings */
 } shared_list;
 
 struct kube_pool {
-    atomic_long refs;  /* the informer's and one per object made with it */
-    atomic_long zero;  /* lists whose last reference went (about: a heuristic for sweeps) */
+    atomic_long refs; /* the informer's and one per object made with it */
+    atomic_long zero; /* lists whose last reference went (about: a heuristic for sweeps) */
     shared_list **bucket;
     size_t cap, count;
 };
@@ -220,7 +329,7 @@ static void pool_grow(kube_pool *p)
 /* ---- copying ----------------------------------------------------------------------------- */
 
 typedef struct packer {
-    kube_pool *pool;     /* NULL: every node inline */
+    kube_pool *pool; /* NULL: every node inline */
     bool oom;
     size_t nodes, bytes; /* counting pass */
     cJSON *node;         /* copying pass: the next free node */
@@ -316,8 +425,8 @@ static bool same_list(const shared_list *l, const cJSON *s, enum place at, share
         bool str = cJSON_IsString(c) || cJSON_IsRaw(c);
         if ((d->type & 0xff) != (c->type & 0xff) || !same_str(d->string, c->string) ||
             (str && !same_str(d->valuestring, c->valuestring)) ||
-            (cJSON_IsNumber(c) && (d->valuedouble != c->valuedouble ||
-                                   d->valueint != c->valueint)) ||
+            (cJSON_IsNumber(c) &&
+             (d->valuedouble != c->valuedouble || d->valueint != c->valueint)) ||
             d->child != (sub[i] != NULL ? sub[i]->node : NULL))
             return false;
         i++;
@@ -329,7 +438,7 @@ static shared_list *share(packer *p, const cJSON *s, enum place at);
 
 /* A new list of the kept members of 's' (children 'sub', whose references it takes). */
 static shared_list *list_new(packer *p, const cJSON *s, enum place at, shared_list **sub, size_t n,
-                           size_t bytes, uint64_t h)
+                             size_t bytes, uint64_t h)
 {
     shared_list *l = malloc(sizeof *l + n * sizeof(cJSON) + bytes);
     if (l == NULL)

@@ -23,10 +23,10 @@
  * Usage: bench_kube [N_CLAIMS] [N_EVENTS] [N_LOOKUPS] [CLAIM.json] (another claim to copy:
  * one object as a GET answers it, e.g. tests/fixtures/kube-cache/pvc.json, a bound claim) */
 #include <malloc.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,8 +135,8 @@ static int api_get(void *arg, const char *path, long timeout_ms, kube_response *
 
 /* Pages made one at a time, so the text of the list never all sits in memory. */
 static int api_list(void *arg, const char *path, long limit, long timeout_ms,
-                    int (*on_item)(void *a, cJSON *item), void *item_arg, char *rv,
-                    size_t rv_cap, kube_response *r)
+                    int (*on_item)(void *a, cJSON *item), void *item_arg, char *rv, size_t rv_cap,
+                    kube_response *r)
 {
     (void)arg, (void)path, (void)limit, (void)timeout_ms;
     memset(r, 0, sizeof *r);
@@ -301,8 +301,11 @@ int main(int argc, char **argv)
     long plain = plain_trees_kib();
     log_setup(LOG_FORMAT_LOGFMT, LOG_WARN, 2);
 
-    kube_api api = {.discover = api_discover, .path = api_path, .get = api_get,
-                    .list = api_list, .stream = api_stream};
+    kube_api api = {.discover = api_discover,
+                    .path = api_path,
+                    .get = api_get,
+                    .list = api_list,
+                    .stream = api_stream};
     kube_cache *c = kube_cache_new_api(&api, NULL);
     long rss0 = rss_kib();
     kube_kind k = {"v1", "PersistentVolumeClaim"};
@@ -341,8 +344,8 @@ int main(int argc, char **argv)
         double t0 = now_us();
         for (int i = 0; i < 100; i++) {
             kube_obj *o;
-            found += kube_cache_get(c, "v1", "PersistentVolumeClaim", nss[i], names[i], &o,
-                                    why) == KUBE_FOUND;
+            found += kube_cache_get(c, "v1", "PersistentVolumeClaim", nss[i], names[i], &o, why) ==
+                     KUBE_FOUND;
             kube_obj_unref(o);
         }
         batch_us[b] = (now_us() - t0) / 100;
@@ -355,12 +358,11 @@ int main(int argc, char **argv)
     printf("| claim as sent (JSON bytes) | %zu | ~1 KB |\n", sent);
     printf("| object block (bytes, mean; nested lists shared) | %zu | |\n", n ? bytes / n : 0);
     printf("| RSS added by %ld claims | %.1f MiB | 24 MiB |\n", n_claims, added_mib);
-    printf("| same claims as plain cJSON trees (stripped) | %.1f MiB | |\n",
-           (double)plain / 1024);
+    printf("| same claims as plain cJSON trees (stripped) | %.1f MiB | |\n", (double)plain / 1024);
     printf("| watch event applied (median of %ld) | %.1f us | 100 us |\n", n_events, ev);
     printf("| cache lookup (median of %ld batches of 100) | %.3f us | 1 us |\n", batches, lk);
-    bool over = (n_claims == 10000 && added_mib > 24) || ev > 100 || lk > 1 ||
-                found != batches * 100;
+    bool over =
+        (n_claims == 10000 && added_mib > 24) || ev > 100 || lk > 1 || found != batches * 100;
     if (found != batches * 100)
         printf("only %ld of %ld lookups found their claim\n", found, batches * 100);
     free(batch_us);

@@ -42,8 +42,8 @@ typedef struct fake {
     char stream_path[FAKE_MAX][512];
     char *queue[64]; /* lines fed to the blocking stream */
     int q_in, q_out;
-    int delivered;   /* lines the blocking stream has handed to the informer */
-    long get_http;   /* the answer to a GET: 200 with get_body, else an error */
+    int delivered; /* lines the blocking stream has handed to the informer */
+    long get_http; /* the answer to a GET: 200 with get_body, else an error */
     const char *get_body;
     int get_calls;
     void (*get_hook)(struct fake *f); /* runs inside a GET, before it answers */
@@ -228,8 +228,8 @@ static int fake_lines(const char *body, int (*on_line)(void *a, const char *line
 }
 
 static int fake_stream_call(void *arg, const char *path, long idle_timeout_ms,
-                            int (*on_line)(void *a, const char *line, size_t len),
-                            void *line_arg, const atomic_bool *stop, kube_response *r)
+                            int (*on_line)(void *a, const char *line, size_t len), void *line_arg,
+                            const atomic_bool *stop, kube_response *r)
 {
     fake *f = arg;
     (void)idle_timeout_ms;

@@ -30,8 +30,7 @@ static cJSON *read_json(const char *path)
 }
 
 /* A claim as a LIST item (no kind, no apiVersion), as one line of text. */
-static char *pvc_item(fake *f, const char *ns, const char *name, const char *rv,
-                      const char *mode)
+static char *pvc_item(fake *f, const char *ns, const char *name, const char *rv, const char *mode)
 {
     return fake_str(f,
                     "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"resourceVersion\":"
@@ -41,19 +40,19 @@ static char *pvc_item(fake *f, const char *ns, const char *name, const char *rv,
                     name, ns, rv, mode);
 }
 
-static char *pvc_event(fake *f, const char *type, const char *ns, const char *name,
-                       const char *rv, const char *mode)
+static char *pvc_event(fake *f, const char *type, const char *ns, const char *name, const char *rv,
+                       const char *mode)
 {
     char *item = pvc_item(f, ns, name, rv, mode);
     /* an event's object carries kind and apiVersion */
-    return fake_str(f, "{\"type\":\"%s\",\"object\":{\"kind\":\"PersistentVolumeClaim\","
-                       "\"apiVersion\":\"v1\",%s}",
+    return fake_str(f,
+                    "{\"type\":\"%s\",\"object\":{\"kind\":\"PersistentVolumeClaim\","
+                    "\"apiVersion\":\"v1\",%s}",
                     type, item + 1);
 }
 
 /* The same claim as a GET answers it. */
-static char *pvc_object(fake *f, const char *ns, const char *name, const char *rv,
-                        const char *mode)
+static char *pvc_object(fake *f, const char *ns, const char *name, const char *rv, const char *mode)
 {
     return fake_str(f, "{\"kind\":\"PersistentVolumeClaim\",\"apiVersion\":\"v1\",%s",
                     pvc_item(f, ns, name, rv, mode) + 1);
@@ -64,8 +63,7 @@ static char *list_page(fake *f, const char *rv, const char *cont, const char *it
     return fake_str(f,
                     "{\"kind\":\"PersistentVolumeClaimList\",\"apiVersion\":\"v1\","
                     "\"metadata\":{\"resourceVersion\":\"%s\"%s%s%s},\"items\":[%s]}",
-                    rv, cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "",
-                    items);
+                    rv, cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "", items);
 }
 
 static const char *mode_of(const kube_obj *o)
@@ -144,8 +142,8 @@ static void test_compact_shares_lists(void **state)
                       "{\"app\":\"flink\"}},\"spec\":{\"accessModes\":[\"%s\"],\"resources\":"
                       "{\"requests\":{\"storage\":\"1Gi\"}}},\"status\":{\"phase\":\"Bound\"}}";
     kube_obj *o[3];
-    const char *names[] = {"a", "b", "c"}, *modes[] = {"ReadWriteOnce", "ReadWriteOnce",
-                                                       "ReadWriteMany"};
+    const char *names[] = {"a", "b", "c"},
+               *modes[] = {"ReadWriteOnce", "ReadWriteOnce", "ReadWriteMany"};
     for (int i = 0; i < 3; i++) {
         char text[512];
         snprintf(text, sizeof text, fmt, names[i], modes[i]);
@@ -206,7 +204,10 @@ static void test_compact_strips_only_there(void **state)
     cJSON_Delete(src);
     kube_obj_unref(o);
 
-    static const char *bad[] = {"[]", "{}", "{\"metadata\":{}}", "{\"metadata\":{\"name\":1}}",
+    static const char *bad[] = {"[]",
+                                "{}",
+                                "{\"metadata\":{}}",
+                                "{\"metadata\":{\"name\":1}}",
                                 "{\"metadata\":{\"name\":\"a\",\"namespace\":[]}}",
                                 "{\"metadata\":[]}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -263,8 +264,7 @@ static void test_store_ops(void **state)
     char name[32];
     for (int i = 0; i < 2000; i++) {
         snprintf(name, sizeof name, "c%d", i);
-        assert_int_equal(kube_store_put(&s, mk(i % 3 ? "ns1" : "ns2", name, "ReadWriteOnce")),
-                         0);
+        assert_int_equal(kube_store_put(&s, mk(i % 3 ? "ns1" : "ns2", name, "ReadWriteOnce")), 0);
     }
     for (int k = 0; k < 2000; k++) {
         int i = (k * 7919) % 2000;
@@ -333,9 +333,12 @@ static kube_kind_stats *pvc_stats(void)
     return st;
 }
 
-static const kube_cache_opts test_opts = {.live_timeout_ms = 1000, .live_ttl_ms = 60000,
-                                          .request_timeout_ms = 1000, .watch_timeout_s = 60,
-                                          .backoff_min_ms = 100, .backoff_max_ms = 1000};
+static const kube_cache_opts test_opts = {.live_timeout_ms = 1000,
+                                          .live_ttl_ms = 60000,
+                                          .request_timeout_ms = 1000,
+                                          .watch_timeout_s = 60,
+                                          .backoff_min_ms = 100,
+                                          .backoff_max_ms = 1000};
 
 static void test_informer_steps(void **state)
 {
@@ -344,17 +347,21 @@ static void test_informer_steps(void **state)
     fake_init(&f);
     f.discover_fail = 1;
     /* the first LIST: two pages joined by continue */
-    f.lists[0].pages[0] = list_page(&f, "99", "c1",
-                                    fake_str(&f, "%s,%s", pvc_item(&f, "ns", "a", "10", "ReadWriteOnce"),
-                                             pvc_item(&f, "ns", "b", "11", "ReadWriteOnce")));
-    f.lists[0].pages[1] = list_page(&f, "100", NULL, pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
+    f.lists[0].pages[0] =
+        list_page(&f, "99", "c1",
+                  fake_str(&f, "%s,%s", pvc_item(&f, "ns", "a", "10", "ReadWriteOnce"),
+                           pvc_item(&f, "ns", "b", "11", "ReadWriteOnce")));
+    f.lists[0].pages[1] =
+        list_page(&f, "100", NULL, pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
     /* the second LIST (after 410) fails once with no answer, then a continue expires */
     f.lists[1].no_answer = true;
-    f.lists[2].pages[0] = list_page(&f, "200", "c2", pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
+    f.lists[2].pages[0] =
+        list_page(&f, "200", "c2", pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
     f.lists[2].pages[1] = list_page(&f, "201", NULL, "");
     f.lists[2].fail_after = 1;
     f.lists[2].http = 410;
-    f.lists[3].pages[0] = list_page(&f, "300", NULL, pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
+    f.lists[3].pages[0] =
+        list_page(&f, "300", NULL, pvc_item(&f, "ns", "c", "12", "ReadWriteMany"));
     f.n_lists = 4;
     /* watch 1: ADDED, MODIFIED, DELETED, BOOKMARK, then the server ends it */
     f.streams[0].body = fake_str(
@@ -377,8 +384,8 @@ static void test_informer_steps(void **state)
     /* watch 5: a line that is not an event */
     f.streams[4].body = "not json\n";
     /* watch 6: an event whose resourceVersion would change the watch's query: not kept */
-    f.streams[5].body = fake_str(&f, "%s\n", pvc_event(&f, "ADDED", "ns", "q", "1&watch=0",
-                                                       "ReadWriteOnce"));
+    f.streams[5].body =
+        fake_str(&f, "%s\n", pvc_event(&f, "ADDED", "ns", "q", "1&watch=0", "ReadWriteOnce"));
     f.streams[6].body = "";
     f.n_streams = 7;
 
@@ -403,8 +410,8 @@ static void test_informer_steps(void **state)
     /* a list item gets the kind and apiVersion a GET would give */
     assert_string_equal(cJSON_GetObjectItem(kube_obj_json(c), "kind")->valuestring,
                         "PersistentVolumeClaim");
-    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(kube_obj_json(c), "metadata"),
-                                    "managedFields"));
+    assert_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(kube_obj_json(c), "metadata"), "managedFields"));
     kube_obj_unref(c);
 
     assert_int_equal(kube_informer_step(inf), 0); /* watch 1 */
@@ -449,7 +456,7 @@ static void test_informer_steps(void **state)
     assert_int_equal(kube_informer_step(inf), 0); /* listed again (rv 300) */
     kube_informer_step(inf);                      /* watch 6 */
     assert_string_equal(stored_mode(s, "ns", "q"), "ReadWriteOnce");
-    kube_informer_step(inf);                      /* watch 7: from 300 still */
+    kube_informer_step(inf); /* watch 7: from 300 still */
     assert_non_null(strstr(f.stream_path[6], "resourceVersion=300&"));
 
     kube_informer_free(inf);
@@ -478,7 +485,8 @@ static void test_informer_backoff(void **state)
     fake_free(&f);
 }
 
-/* ---- recorded answers (tests/fixtures/kube/, from kube-apiserver 1.20) ------------------------ */
+/* ---- recorded answers (tests/fixtures/kube/, from kube-apiserver 1.20) ------------------------
+ */
 
 #define REC "tests/fixtures/kube/"
 
@@ -540,9 +548,8 @@ static void test_recorded_informer(void **state)
         kube_obj *o = kube_store_get(s, "flink", cJSON_GetObjectItem(m, "name")->valuestring);
         assert_non_null(o);
         cJSON_DeleteItemFromObjectCaseSensitive(m, "managedFields");
-        cJSON_DeleteItemFromObjectCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(m, "annotations"),
-            "kubectl.kubernetes.io/last-applied-configuration");
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "annotations"),
+                                                "kubectl.kubernetes.io/last-applied-configuration");
         cJSON_AddStringToObject(item, "kind", "PersistentVolumeClaim");
         cJSON_AddStringToObject(item, "apiVersion", "v1");
         assert_true(cJSON_Compare(item, kube_obj_json(o), 1));
@@ -594,8 +601,8 @@ static void test_recorded_nodes(void **state)
     assert_string_equal(v[0]->name, "worker-1");
     assert_string_equal(v[1]->name, "worker-2");
     assert_string_equal(v[0]->ns, "");
-    const cJSON *alloc = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(kube_obj_json(v[1]), "status"), "allocatable");
+    const cJSON *alloc =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(kube_obj_json(v[1]), "status"), "allocatable");
     assert_string_equal(cJSON_GetObjectItem(alloc, "memory")->valuestring, "64Gi");
     assert_string_equal(cJSON_GetObjectItem(kube_obj_json(v[1]), "kind")->valuestring, "Node");
     for (size_t i = 0; i < n; i++)
@@ -609,7 +616,8 @@ static void test_recorded_nodes(void **state)
     fake_free(&f);
 }
 
-/* ---- the cache: lookups, the live GET, kinds, metrics ----------------------------------------- */
+/* ---- the cache: lookups, the live GET, kinds, metrics -----------------------------------------
+ */
 
 static bool wait_synced(kube_cache *c)
 {
@@ -664,9 +672,9 @@ static void test_cache_outcomes(void **state)
     /* a kind the API server does not serve: the discovery's error */
     kube_obj *o;
     char why[256];
-    assert_int_equal(kube_cache_get(c, "flink.apache.org/v1beta1", "FlinkSessionJob", "ns", "x",
-                                    &o, why),
-                     KUBE_UNAVAILABLE);
+    assert_int_equal(
+        kube_cache_get(c, "flink.apache.org/v1beta1", "FlinkSessionJob", "ns", "x", &o, why),
+        KUBE_UNAVAILABLE);
     assert_string_equal(why, "no kind FlinkSessionJob in flink.apache.org/v1beta1");
     /* a name no object can have */
     assert_int_equal(get(c, "ns", "a/b", &m), KUBE_NOT_FOUND);
@@ -690,9 +698,12 @@ static void test_cache_outcomes(void **state)
     buf_init(&mb, 1 << 20);
     assert_int_equal(kube_cache_metrics(c, &mb), 0);
     const char *want[] = {
-        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"live_hit\"} 2\n",
-        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"not_found\"} 3\n",
-        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"unavailable\"} 4\n",
+        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"live_hit\"} "
+        "2\n",
+        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"not_found\"} "
+        "3\n",
+        "streamguard_kube_lookups_total{kind=\"v1/PersistentVolumeClaim\",outcome=\"unavailable\"} "
+        "4\n",
         "streamguard_kube_lookups_total{kind=\"flink.apache.org/v1beta1/FlinkSessionJob\","
         "outcome=\"unavailable\"} 1\n",
         "streamguard_kube_live_get_seconds_count 5\n",
@@ -712,11 +723,11 @@ static void test_cache_watched(void **state)
     (void)state;
     fake f;
     fake_init(&f);
-    f.lists[0].pages[0] = list_page(
-        &f, "100", NULL,
-        fake_str(&f, "%s,%s,%s", pvc_item(&f, "b", "y", "1", "ReadWriteOnce"),
-                 pvc_item(&f, "a", "z", "2", "ReadWriteMany"),
-                 pvc_item(&f, "a", "y", "3", "ReadOnlyMany")));
+    f.lists[0].pages[0] =
+        list_page(&f, "100", NULL,
+                  fake_str(&f, "%s,%s,%s", pvc_item(&f, "b", "y", "1", "ReadWriteOnce"),
+                           pvc_item(&f, "a", "z", "2", "ReadWriteMany"),
+                           pvc_item(&f, "a", "y", "3", "ReadOnlyMany")));
     f.n_lists = 1;
     kube_api api = fake_api(&f);
     kube_cache *c = kube_cache_new_api(&api, &test_opts);
@@ -772,7 +783,8 @@ static void test_cache_watched(void **state)
     buf mb;
     buf_init(&mb, 1 << 20);
     assert_int_equal(kube_cache_metrics(c, &mb), 0);
-    assert_non_null(strstr(mb.data, "streamguard_kube_objects{kind=\"v1/PersistentVolumeClaim\"} 3\n"));
+    assert_non_null(
+        strstr(mb.data, "streamguard_kube_objects{kind=\"v1/PersistentVolumeClaim\"} 3\n"));
     assert_non_null(strstr(mb.data, "streamguard_kube_last_list_timestamp_seconds{kind=\"v1/"
                                     "PersistentVolumeClaim\"} "));
     assert_non_null(strstr(mb.data, "streamguard_kube_last_event_timestamp_seconds{kind=\"v1/"
@@ -929,9 +941,9 @@ static void test_store_readers_race_writer(void **state)
             kube_store_remove(&s, "ns", name);
             kube_pool_sweep(mk_pool, round % 64 == 2); /* while readers drop references */
         } else {
-            assert_int_equal(kube_store_put(&s, mk("ns", name, round % 2 ? "ReadWriteOnce"
-                                                                        : "ReadOnlyMany")),
-                             0);
+            assert_int_equal(
+                kube_store_put(&s, mk("ns", name, round % 2 ? "ReadWriteOnce" : "ReadOnlyMany")),
+                0);
         }
     }
     atomic_store(&done, true);

@@ -29,7 +29,7 @@ typedef struct disc_kind {
 } disc_kind;
 
 typedef struct disc_entry {
-    char gv[128];
+    char gv[320];
     disc_kind *kinds; /* NULL until a fetch succeeded */
     size_t n;
     double attempt;  /* monotonic time of the last fetch, 0 for never */
@@ -260,7 +260,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     int rc = disc_lookup(d, api_version, kind, deadline, out, error);
     if (rc <= 0)
         return rc;
-    char path[160], why[256] = "";
+    char path[336], why[512] = "";
     snprintf(path, sizeof path, "%s%s", strchr(api_version, '/') ? "/apis/" : "/api/", api_version);
     kube_response r;
     size_t n = 0;

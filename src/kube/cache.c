@@ -329,7 +329,7 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
     if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0' ||
         !kind_fits(api_version, kind)) {
         snprintf(why, 256,
-                 "lookup needs an apiVersion (at most 127 bytes), a kind (at most 63) "
+                 "lookup needs an apiVersion (at most 319 bytes), a kind (at most 63) "
                  "and a name");
         return KUBE_UNAVAILABLE;
     }
@@ -365,7 +365,7 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
     why[0] = '\0';
     if (api_version == NULL || kind == NULL || ns == NULL || !kind_fits(api_version, kind)) {
         snprintf(why, 256,
-                 "lookupList needs an apiVersion (at most 127 bytes) and a kind (at "
+                 "lookupList needs an apiVersion (at most 319 bytes) and a kind (at "
                  "most 63)");
         return KUBE_UNAVAILABLE;
     }

@@ -29,7 +29,7 @@ void kube_obj_unref(kube_obj *o);
 
 /* A kind to watch, as policies name it in lookup(apiVersion, kind, ...). */
 typedef struct kube_kind {
-    char api_version[128];
+    char api_version[320]; /* a group (253) + "/" + a version (63) */
     char kind[64];
 } kube_kind;
 

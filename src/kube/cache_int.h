@@ -153,7 +153,7 @@ enum kube_outcome {
  * keeps its counters), so the request path counts with atomics and no lock. */
 typedef struct kube_kind_stats {
     kube_kind kind;
-    char label[200]; /* "apiVersion/Kind" */
+    char label[400]; /* "apiVersion/Kind" */
     atomic_ullong lookups[KUBE_OUTCOME_COUNT];
     atomic_ullong restarts[KUBE_RESTART_COUNT];
     atomic_llong last_list_ms, last_event_ms; /* Unix time; 0: never */

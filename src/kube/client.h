@@ -53,9 +53,9 @@ int kube_stream(kube_client *c, const char *path, long idle_timeout_ms,
  * namespaced. From the API server's discovery document of the group version, fetched once per
  * group version and kept (a miss fetches it again, so a CRD installed later is found). */
 typedef struct kube_resource {
-    char api_version[128]; /* "v1", "flink.apache.org/v1beta1" */
+    char api_version[320]; /* "v1", "flink.apache.org/v1beta1": a group (253), "/", a version */
     char kind[64];
-    char base[160];        /* "/api/v1" or "/apis/GROUP/VERSION" */
+    char base[336];        /* "/api/v1" or "/apis/GROUP/VERSION" */
     char plural[64];       /* "persistentvolumeclaims" */
     bool namespaced;
 } kube_resource;

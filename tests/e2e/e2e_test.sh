@@ -265,6 +265,37 @@ apply "$TMP/on-rwo.yaml"
 expect "HA storageDir on an existing ReadWriteOnce claim: denied (apply)" denied \
     "says 'with accessModes [ReadWriteOnce]'"
 
+# streamguard check --kubeconfig: the dry run asks the same cluster (read-only) for what the
+# documents given do not hold, and a document given wins over the cluster's object.
+"$BIN" check -p "$TMP/policies" --kubeconfig "$STREAMGUARD_KUBECONFIG" "$TMP/on-rwo.yaml" \
+    >"$TMP/check-live.out" 2>&1
+RC=$?
+OUT=$(cat "$TMP/check-live.out")
+expect "check --kubeconfig: the claim in the cluster is ReadWriteOnce: denied (exit 1)" \
+    '[ "$RC" = 1 ]' "says 'with accessModes [ReadWriteOnce]'"
+{ cat "$TMP/on-rwo.yaml"; printf -- '---\n'; cat <<EOF; } >"$TMP/on-rwo-with-claim.yaml"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: single, namespace: default}
+spec:
+  accessModes: [ReadWriteMany]
+  resources: {requests: {storage: 1Gi}}
+EOF
+"$BIN" check -p "$TMP/policies" --kubeconfig "$STREAMGUARD_KUBECONFIG" \
+    "$TMP/on-rwo-with-claim.yaml" >"$TMP/check-live.out" 2>&1
+RC=$?
+OUT=$(cat "$TMP/check-live.out")
+expect "check --kubeconfig: the claim given as a document wins over the cluster's (exit 0)" \
+    '[ "$RC" = 0 ]' "! says ReadWriteOnce"
+sed -E 's|^( *)server: .*|\1server: https://127.0.0.1:1|' "$STREAMGUARD_KUBECONFIG" \
+    >"$TMP/dead.kubeconfig"
+"$BIN" check -p "$TMP/policies" --kubeconfig "$TMP/dead.kubeconfig" "$TMP/on-rwo.yaml" \
+    >"$TMP/check-live.out" 2>&1
+RC=$?
+OUT=$(cat "$TMP/check-live.out")
+expect "check --kubeconfig: a cluster that cannot be asked is an evaluation error (denied)" \
+    '[ "$RC" = 1 ]' "says 'could not be asked'"
+
 # On a ReadWriteMany claim: admitted, and no policy has anything to say.
 claim shared ReadWriteMany
 fd on-rwx shared >"$TMP/on-rwx.yaml"
@@ -328,6 +359,28 @@ EOF
         '! warned'
 else
     not_ok "lookupList over Nodes (the test policy did not load)"
+fi
+
+# A policy reload drops the only policy that looks Nodes up: the Node watch stops. Put back:
+# it starts again, lists, and lookupList answers from it.
+if [ "$NODE_POLICY" = 1 ]; then
+    rm "$TMP/policies/e2e-node-memory.yaml"
+    stopped=
+    for _ in $(seq 1 40); do
+        grep -q 'msg="watch stopped" kind=v1/Node' "$LOG" && { stopped=1; break; }
+        sleep 0.25
+    done
+    check "policy reload without the Node policy: the Node watch stops" [ -n "$stopped" ]
+    cp "$ROOT/tests/e2e/policies/e2e-node-memory.yaml" "$TMP/policies/"
+    started=
+    for _ in $(seq 1 40); do
+        [ "$(grep -c 'msg=listed kind=v1/Node' "$LOG")" -ge 2 ] && { started=1; break; }
+        sleep 0.25
+    done
+    check "policy reload with the Node policy back: the Node watch lists again" [ -n "$started" ]
+    apply "$TMP/nodes.yaml" --dry-run=server
+    expect "policy reload: lookupList over Nodes answers from the new watch (admitted, no warning)" \
+        admitted '! warned'
 fi
 
 pvc_objects() { metric streamguard_kube_objects 'PersistentVolumeClaim'; }

@@ -260,7 +260,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     int rc = disc_lookup(d, api_version, kind, deadline, out, error);
     if (rc <= 0)
         return rc;
-    char path[336], why[512] = "";
+    char path[336], why[256] = "";
     snprintf(path, sizeof path, "%s%s", strchr(api_version, '/') ? "/apis/" : "/api/", api_version);
     kube_response r;
     size_t n = 0;

@@ -87,18 +87,14 @@ static kube_obj **grown(const kube_table *t, size_t *cap, bool *oom)
     return s;
 }
 
-int kube_table_put(kube_table *t, kube_obj *o)
+/* Puts 'o' into 't', first swapping in 'grew' (of 'cap' slots) when not NULL, whose old array
+ * goes to '*old_slots' for the caller to free. Returns the object 'o' replaced, or NULL. */
+static kube_obj *insert(kube_table *t, kube_obj **grew, size_t cap, kube_obj ***old_slots,
+                        kube_obj *o)
 {
-    size_t cap;
-    bool oom;
-    kube_obj **s = grown(t, &cap, &oom);
-    if (oom) {
-        kube_obj_unref(o);
-        return -1;
-    }
-    if (s != NULL) {
-        free(t->slot);
-        t->slot = s;
+    if (grew != NULL) {
+        *old_slots = t->slot;
+        t->slot = grew;
         t->cap = cap;
     }
     size_t i = probe((const kube_obj *const *)t->slot, t->cap, o->hash, o->ns, o->name);
@@ -106,6 +102,20 @@ int kube_table_put(kube_table *t, kube_obj *o)
     t->slot[i] = o;
     if (old == NULL)
         t->count++;
+    return old;
+}
+
+int kube_table_put(kube_table *t, kube_obj *o)
+{
+    size_t cap;
+    bool oom;
+    kube_obj **grew = grown(t, &cap, &oom), **old_slots = NULL;
+    if (oom) {
+        kube_obj_unref(o);
+        return -1;
+    }
+    kube_obj *old = insert(t, grew, cap, &old_slots, o);
+    free(old_slots);
     kube_obj_unref(old);
     return 0;
 }
@@ -145,16 +155,7 @@ int kube_store_put(kube_store *s, kube_obj *o)
         return -1;
     }
     pthread_rwlock_wrlock(&s->lock);
-    if (grew != NULL) {
-        old_slots = t->slot;
-        t->slot = grew;
-        t->cap = cap;
-    }
-    size_t i = probe((const kube_obj *const *)t->slot, t->cap, o->hash, o->ns, o->name);
-    kube_obj *old = t->slot[i];
-    t->slot[i] = o;
-    if (old == NULL)
-        t->count++;
+    kube_obj *old = insert(t, grew, cap, &old_slots, o);
     pthread_rwlock_unlock(&s->lock);
     free(old_slots);
     kube_obj_unref(old);

@@ -55,6 +55,7 @@ struct expr_node {
     uint8_t sub;      /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
     uint8_t optional; /* N_SELECT .?f, N_INDEX [?k] */
     uint8_t member;   /* N_CALL: receiver style, receiver in 'a' */
+    uint8_t name_nul; /* N_SELECT: the field name holds a NUL (`a\0b`: no JSON key can) */
     expr_span span;
     expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
     const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
@@ -137,6 +138,9 @@ void expr_index_init(expr_index *x, arena *a);
 /* Looks 'key' up in a map; returns true and sets '*out' when present. A large map is looked
  * up through its index in 'x' (built on first use); NULL 'x' scans. */
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
+/* ev_map_find of a string key that the caller knows holds no NUL (a field name, checked once
+ * by the parser), so a JSON map is searched without looking for one in it each time. */
+bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
 /* ev_size and ev_list_at through 'x' (NULL: none): the size of a large JSON list or map is
  * counted and the elements of a large JSON list are listed once per request, not per call. The
  * caller checked that 'i' is within the list. */

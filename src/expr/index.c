@@ -248,6 +248,13 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
     return m->kind == EXPR_MAP && ev_map_find(c->index, m, &k, out);
 }
 
+bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)
+{
+    if (m->json)
+        return json_find(x, m->v.j, key, out);
+    return ev_map_find(x, m, key, out);
+}
+
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)
 {
     if (m->json) {

@@ -4,6 +4,9 @@
 
 #include "expr.h"
 
+#include <math.h>
+#include <string.h>
+
 enum tok {
     T_EOF, T_ERROR, T_INT, T_UINT, T_DOUBLE, T_STRING, T_BYTES, T_IDENT,
     T_TRUE, T_FALSE, T_NULL, T_IN,
@@ -155,9 +158,73 @@ typedef struct ev_iter {
     const cJSON *c; /* next JSON child */
     uint32_t i, n;
 } ev_iter;
-void ev_iter_init(ev_iter *it, const expr_value *v);
-/* Sets '*key' (maps only; may be NULL) and '*val' to the next entry; false at the end. */
-bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val);
+/* expr_from_json(), inline where the evaluator converts JSON on every step. */
+static inline expr_value ev_from_json(const cJSON *j)
+{
+    /* The type byte read here, not through cJSON_IsNull() and its kin: those are calls into
+     * the shared library, five of them for a map, and a review converts hundreds of values
+     * (every field it selects). The same tests in the same order: a type with no other bit
+     * is null, either boolean bit a boolean, anything not null, a boolean, number, string
+     * or array is taken as a map. Inline, for the field lookups and iterations. */
+    expr_value v = {0};
+    int type = j == NULL ? cJSON_NULL : j->type & 0xFF;
+    if (type == cJSON_NULL) {
+        v.kind = EXPR_NULL;
+    } else if (j->type & (cJSON_True | cJSON_False)) {
+        v = ev_bool(type == cJSON_True);
+    } else if (type == cJSON_Number) {
+        double d = j->valuedouble;
+        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            v = ev_int((int64_t)d);
+        else
+            v = ev_double(d);
+    } else if (type == cJSON_String) {
+        v = ev_str(j->valuestring, (uint32_t)strlen(j->valuestring));
+    } else if (type == cJSON_Array) {
+        v.kind = EXPR_LIST;
+        v.json = 1;
+        v.v.j = j;
+    } else {
+        v.kind = EXPR_MAP;
+        v.json = 1;
+        v.v.j = j;
+    }
+    return v;
+}
+
+/* Sets '*key' (maps only; may be NULL) and '*val' to the next entry; false at the end.
+ * Inline: comprehensions, `in` and the list functions step through hundreds a review. */
+static inline void ev_iter_init(ev_iter *it, const expr_value *v)
+{
+    it->v = v;
+    it->i = 0;
+    it->c = v->json ? v->v.j->child : NULL;
+    it->n = v->json ? 0 : v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
+}
+
+static inline bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
+{
+    if (it->v->json) {
+        if (it->c == NULL)
+            return false;
+        if (key != NULL && it->v->kind == EXPR_MAP)
+            *key = ev_str(it->c->string, (uint32_t)strlen(it->c->string));
+        *val = ev_from_json(it->c);
+        it->c = it->c->next;
+        return true;
+    }
+    if (it->i >= it->n)
+        return false;
+    if (it->v->kind == EXPR_LIST) {
+        *val = it->v->v.list->items[it->i];
+    } else {
+        if (key != NULL)
+            *key = it->v->v.map->kv[2 * it->i];
+        *val = it->v->v.map->kv[2 * it->i + 1];
+    }
+    it->i++;
+    return true;
+}
 
 /* Builds a list of 'n' items (copied) from 'a'; NULL when out of memory. */
 expr_list *ev_list_new(arena *a, uint32_t n);

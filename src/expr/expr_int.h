@@ -4,7 +4,6 @@
 
 #include "expr.h"
 
-#include <math.h>
 #include <string.h>
 
 enum tok {
@@ -173,8 +172,8 @@ static inline expr_value ev_from_json(const cJSON *j)
     } else if (j->type & (cJSON_True | cJSON_False)) {
         v = ev_bool(type == cJSON_True);
     } else if (type == cJSON_Number) {
-        double d = j->valuedouble;
-        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+        double d = j->valuedouble; /* integral and in range: an int (no floor(): no libm) */
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d)
             v = ev_int((int64_t)d);
         else
             v = ev_double(d);

@@ -101,7 +101,7 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
         return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
                    expr_type_name(t), name);
     expr_value key = ev_str(name, sel->name_len), out;
-    if (ev_map_find(e->ix, t, &key, &out))
+    if (sel->name_nul ? ev_map_find(e->ix, t, &key, &out) : ev_map_find_name(e->ix, t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
         return ev_optional(e->a, NULL);
@@ -228,7 +228,8 @@ static expr_value eval_has(evalctx *e, const expr_node *n)
         return ERR(e, "expr.no_such_field", n->span, "has() on type '%s', which has no fields",
                    expr_type_name(&t));
     expr_value key = ev_str(sel->name, sel->name_len), out;
-    return ev_bool(ev_map_find(e->ix, &t, &key, &out));
+    return ev_bool(sel->name_nul ? ev_map_find(e->ix, &t, &key, &out)
+                                 : ev_map_find_name(e->ix, &t, &key, &out));
 }
 
 static expr_value lookup(evalctx *e, const expr_node *n)

@@ -4,6 +4,8 @@
 
 #include "expr.h"
 
+#include <string.h>
+
 enum tok {
     T_EOF, T_ERROR, T_INT, T_UINT, T_DOUBLE, T_STRING, T_BYTES, T_IDENT,
     T_TRUE, T_FALSE, T_NULL, T_IN,
@@ -55,6 +57,7 @@ struct expr_node {
     uint8_t sub;      /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
     uint8_t optional; /* N_SELECT .?f, N_INDEX [?k] */
     uint8_t member;   /* N_CALL: receiver style, receiver in 'a' */
+    uint8_t name_nul; /* N_SELECT: the field name holds a NUL (`a\0b`: no JSON key can) */
     expr_span span;
     expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
     const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
@@ -137,6 +140,9 @@ void expr_index_init(expr_index *x, arena *a);
 /* Looks 'key' up in a map; returns true and sets '*out' when present. A large map is looked
  * up through its index in 'x' (built on first use); NULL 'x' scans. */
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
+/* ev_map_find of a string key that the caller knows holds no NUL (a field name, checked once
+ * by the parser), so a JSON map is searched without looking for one in it each time. */
+bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
 /* ev_size and ev_list_at through 'x' (NULL: none): the size of a large JSON list or map is
  * counted and the elements of a large JSON list are listed once per request, not per call. The
  * caller checked that 'i' is within the list. */
@@ -151,9 +157,73 @@ typedef struct ev_iter {
     const cJSON *c; /* next JSON child */
     uint32_t i, n;
 } ev_iter;
-void ev_iter_init(ev_iter *it, const expr_value *v);
-/* Sets '*key' (maps only; may be NULL) and '*val' to the next entry; false at the end. */
-bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val);
+/* expr_from_json(), inline where the evaluator converts JSON on every step. */
+static inline expr_value ev_from_json(const cJSON *j)
+{
+    /* The type byte read here, not through cJSON_IsNull() and its kin: those are calls into
+     * the shared library, five of them for a map, and a review converts hundreds of values
+     * (every field it selects). The same tests in the same order: a type with no other bit
+     * is null, either boolean bit a boolean, anything not null, a boolean, number, string
+     * or array is taken as a map. Inline, for the field lookups and iterations. */
+    expr_value v = {0};
+    int type = j == NULL ? cJSON_NULL : j->type & 0xFF;
+    if (type == cJSON_NULL) {
+        v.kind = EXPR_NULL;
+    } else if (j->type & (cJSON_True | cJSON_False)) {
+        v = ev_bool(type == cJSON_True);
+    } else if (type == cJSON_Number) {
+        double d = j->valuedouble; /* integral and in range: an int (no floor(): no libm) */
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d)
+            v = ev_int((int64_t)d);
+        else
+            v = ev_double(d);
+    } else if (type == cJSON_String) {
+        v = ev_str(j->valuestring, (uint32_t)strlen(j->valuestring));
+    } else if (type == cJSON_Array) {
+        v.kind = EXPR_LIST;
+        v.json = 1;
+        v.v.j = j;
+    } else {
+        v.kind = EXPR_MAP;
+        v.json = 1;
+        v.v.j = j;
+    }
+    return v;
+}
+
+/* Sets '*key' (maps only; may be NULL) and '*val' to the next entry; false at the end.
+ * Inline: comprehensions, `in` and the list functions step through hundreds a review. */
+static inline void ev_iter_init(ev_iter *it, const expr_value *v)
+{
+    it->v = v;
+    it->i = 0;
+    it->c = v->json ? v->v.j->child : NULL;
+    it->n = v->json ? 0 : v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
+}
+
+static inline bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
+{
+    if (it->v->json) {
+        if (it->c == NULL)
+            return false;
+        if (key != NULL && it->v->kind == EXPR_MAP)
+            *key = ev_str(it->c->string, (uint32_t)strlen(it->c->string));
+        *val = ev_from_json(it->c);
+        it->c = it->c->next;
+        return true;
+    }
+    if (it->i >= it->n)
+        return false;
+    if (it->v->kind == EXPR_LIST) {
+        *val = it->v->v.list->items[it->i];
+    } else {
+        if (key != NULL)
+            *key = it->v->v.map->kv[2 * it->i];
+        *val = it->v->v.map->kv[2 * it->i + 1];
+    }
+    it->i++;
+    return true;
+}
 
 /* Builds a list of 'n' items (copied) from 'a'; NULL when out of memory. */
 expr_list *ev_list_new(arena *a, uint32_t n);

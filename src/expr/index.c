@@ -184,12 +184,12 @@ expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i)
             c = v->v.j->child;
         }
         if (s != NULL && s->items != NULL)
-            return expr_from_json(s->items[i]);
+            return ev_from_json(s->items[i]);
     }
     for (uint32_t k = 0; c != NULL && k < i; k++)
         c = c->next;
     lookup_steps += i;
-    return expr_from_json(c);
+    return ev_from_json(c);
 }
 
 /* Whether member 'c' is named 'key' (no NUL in it): equal over key->len bytes, then the
@@ -209,7 +209,7 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
     for (; c != NULL && seen < EV_SCAN_MAX; c = c->next, seen++) {
         if (json_key_is(c, key)) {
             lookup_steps += seen + 1;
-            *out = expr_from_json(c);
+            *out = ev_from_json(c);
             return true;
         }
     }
@@ -220,13 +220,13 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
     if (k != NULL) {
         const cJSON *hit = keyindex_find(k, key->v.s, key->len);
         if (hit != NULL)
-            *out = expr_from_json(hit);
+            *out = ev_from_json(hit);
         return hit != NULL;
     }
     for (; c != NULL; c = c->next, seen++) { /* no index (no memory for one): scan on */
         if (json_key_is(c, key)) {
             lookup_steps += seen + 1;
-            *out = expr_from_json(c);
+            *out = ev_from_json(c);
             return true;
         }
     }
@@ -246,6 +246,13 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
     expr_value k = {.kind = EXPR_STRING, .len = (uint32_t)len};
     k.v.s = key;
     return m->kind == EXPR_MAP && ev_map_find(c->index, m, &k, out);
+}
+
+bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)
+{
+    if (m->json)
+        return json_find(x, m->v.j, key, out);
+    return ev_map_find(x, m, key, out);
 }
 
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)

@@ -393,6 +393,7 @@ static expr_node *parse_member(parser *p)
             n->a = e;
             n->name = id.v.str.s;
             n->name_len = id.v.str.len;
+            n->name_nul = memchr(id.v.str.s, '\0', id.v.str.len) != NULL;
             n->optional = opt;
             e = grow(p, n);
         } else if (accept(p, T_LBRACKET)) {

@@ -59,29 +59,7 @@ expr_value ev_cstr(arena *a, const char *s)
 
 expr_value expr_from_json(const cJSON *j)
 {
-    expr_value v = {0};
-    if (j == NULL || cJSON_IsNull(j)) {
-        v.kind = EXPR_NULL;
-    } else if (cJSON_IsBool(j)) {
-        v = ev_bool(cJSON_IsTrue(j));
-    } else if (cJSON_IsNumber(j)) {
-        double d = j->valuedouble;
-        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
-            v = ev_int((int64_t)d);
-        else
-            v = ev_double(d);
-    } else if (cJSON_IsString(j)) {
-        v = ev_str(j->valuestring, (uint32_t)strlen(j->valuestring));
-    } else if (cJSON_IsArray(j)) {
-        v.kind = EXPR_LIST;
-        v.json = 1;
-        v.v.j = j;
-    } else {
-        v.kind = EXPR_MAP;
-        v.json = 1;
-        v.v.j = j;
-    }
-    return v;
+    return ev_from_json(j);
 }
 
 uint32_t ev_size(const expr_value *v)
@@ -96,38 +74,6 @@ expr_value ev_list_at(const expr_value *v, uint32_t i)
     if (v->json)
         return expr_from_json(cJSON_GetArrayItem(v->v.j, (int)i));
     return v->v.list->items[i];
-}
-
-void ev_iter_init(ev_iter *it, const expr_value *v)
-{
-    it->v = v;
-    it->i = 0;
-    it->c = v->json ? v->v.j->child : NULL;
-    it->n = v->json ? 0 : v->kind == EXPR_LIST ? v->v.list->n : v->v.map->n;
-}
-
-bool ev_iter_next(ev_iter *it, expr_value *key, expr_value *val)
-{
-    if (it->v->json) {
-        if (it->c == NULL)
-            return false;
-        if (key != NULL && it->v->kind == EXPR_MAP)
-            *key = ev_str(it->c->string, (uint32_t)strlen(it->c->string));
-        *val = expr_from_json(it->c);
-        it->c = it->c->next;
-        return true;
-    }
-    if (it->i >= it->n)
-        return false;
-    if (it->v->kind == EXPR_LIST) {
-        *val = it->v->v.list->items[it->i];
-    } else {
-        if (key != NULL)
-            *key = it->v->v.map->kv[2 * it->i];
-        *val = it->v->v.map->kv[2 * it->i + 1];
-    }
-    it->i++;
-    return true;
 }
 
 expr_list *ev_list_new(arena *a, uint32_t n)

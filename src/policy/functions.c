@@ -167,35 +167,47 @@ static expr_value unavailable(const expr_call *c, const char *fn, const char *co
                           n == 4 ? s[3] : "", why != NULL && why[0] ? why : "no reason given");
 }
 
-/* The answer remembered for 'key' in this run, or NULL. */
-static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *key)
+/* The names the memo knows its entries by (by address). */
+static const char fn_name_lookup[] = "lookup", fn_name_lookup_list[] = "lookupList";
+
+/* The answer remembered for fn('s'...) in this run ('n' arguments), or NULL. The arguments
+ * are compared one by one: building a key of them (arena_sprintf) cost more than the rest of
+ * a remembered lookup() together, and a policy may ask once per directory it checks. */
+static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *fn, const char *const *s,
+                                        size_t n)
 {
-    for (size_t i = 0; key != NULL && i < fc->n_answers; i++)
-        if (strcmp(fc->answers[i].key, key) == 0)
+    for (size_t i = 0; i < fc->n_answers; i++) {
+        const policy_lookup_answer *m = &fc->answers[i];
+        size_t k = 0;
+        if (m->fn != fn)
+            continue;
+        while (k < n && strcmp(m->args[k], s[k]) == 0)
+            k++;
+        if (k == n)
             return &fc->answers[i];
+    }
     return NULL;
 }
 
-/* A slot to remember the answer for 'key' in, or NULL when none is left. */
-static policy_lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *key)
+/* A slot to remember the answer for fn('s'...) in, or NULL when none is left. The arguments
+ * are kept as they are: 's' is the call's own copy, in the arena, for the rest of the run. */
+static policy_lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *fn,
+                                      const char **s, size_t n)
 {
-    if (key == NULL || fc->n_answers == POLICY_LOOKUP_MEMO)
+    if (fc->n_answers == POLICY_LOOKUP_MEMO)
         return NULL;
     if (fc->answers == NULL &&
         (fc->answers = arena_calloc(a, POLICY_LOOKUP_MEMO, sizeof *fc->answers)) == NULL)
         return NULL;
+    const char **args = arena_alloc(a, n * sizeof *args);
+    if (args == NULL)
+        return NULL;
+    memcpy(args, s, n * sizeof *args);
     policy_lookup_answer *m = &fc->answers[fc->n_answers++];
     memset(m, 0, sizeof *m);
-    m->key = key;
+    m->fn = fn;
+    m->args = args;
     return m;
-}
-
-/* The memo key of a call: the function and its arguments, each prefixed by its length. */
-static const char *answer_key(arena *a, const char *fn, const char *const *s, size_t n)
-{
-    return arena_sprintf(a, "%s %zu:%s %zu:%s %zu:%s %zu:%s", fn, strlen(s[0]), s[0],
-                         strlen(s[1]), s[1], strlen(s[2]), s[2], n == 4 ? strlen(s[3]) : 0,
-                         n == 4 ? s[3] : "");
 }
 
 /* lookup(apiVersion, kind, namespace, name): the object; null when there is none (or nothing
@@ -212,14 +224,16 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     const policy_lookup *lk = fc ? fc->lookup : NULL;
     if (rc > 0 || lk == NULL || lk->find == NULL)
         return expr_from_json(NULL);
-    const char *key = answer_key(c->a, "lookup", s, 4);
-    policy_lookup_answer *m = remembered(fc, key), got = {0};
+    policy_lookup_answer *m = remembered(fc, fn_name_lookup, s, 4), got = {0};
     if (m == NULL) {
         got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
-        if ((m = remember(fc, c->a, key)) != NULL)
-            *m = (policy_lookup_answer){key, got.result, got.obj, NULL, 0, got.why};
-        else
+        if ((m = remember(fc, c->a, fn_name_lookup, s, 4)) != NULL) {
+            m->result = got.result;
+            m->obj = got.obj;
+            m->why = got.why;
+        } else {
             m = &got;
+        }
     }
     switch (m->result) {
     case LOOKUP_FOUND: return expr_from_json(m->obj);
@@ -244,13 +258,13 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
     const policy_lookup *lk = fc ? fc->lookup : NULL;
     policy_lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
     if (rc == 0 && lk != NULL && lk->list != NULL) {
-        const char *key = answer_key(c->a, "lookupList", s, 3);
-        if ((m = remembered(fc, key)) == NULL) {
+        if ((m = remembered(fc, fn_name_lookup_list, s, 3)) == NULL) {
             m = &got;
             got.result = lk->list(lk->data, s[0], s[1], s[2], c->a, &got.objs, &got.n, &got.why);
-            policy_lookup_answer *slot = remember(fc, c->a, key);
+            policy_lookup_answer *slot = remember(fc, c->a, fn_name_lookup_list, s, 3);
             if (slot != NULL) {
-                got.key = key;
+                got.fn = slot->fn;
+                got.args = slot->args;
                 *slot = got;
             }
         }

@@ -13,7 +13,8 @@
 /* One answer of the policy_lookup, kept for the rest of the run. */
 #define POLICY_LOOKUP_MEMO 64 /* answers kept per run; more are asked each time */
 typedef struct policy_lookup_answer {
-    const char *key; /* the function and its arguments, each length-prefixed */
+    const char *fn;          /* "lookup" or "lookupList" (the literal: compared by address) */
+    const char *const *args; /* its arguments, 4 or 3 (none holds a NUL) */
     enum policy_lookup_result result;
     const cJSON *obj;   /* lookup() */
     const cJSON **objs; /* lookupList() */

@@ -28,11 +28,36 @@ struct deferred {
     void *ptr;
 };
 
+/* 'handed' and the head block's 'used' lag behind what arena_alloc() bumps: the bytes since
+ * 'mark' are added to both when the slow path runs (sync()), and arena_used() adds them. */
 struct arena {
+    struct arena_bump bump; /* first: arena_alloc() reads it through the arena's address */
+    unsigned char *mark;
     struct block *head;
     struct deferred *defers;
     size_t cap, handed;
 };
+
+_Static_assert(ARENA_ALIGN == 16, "arena_alloc() in arena.h rounds to 16");
+
+/* Brings 'handed' and the head block's 'used' up to date with the bump pointer. */
+static void sync(arena *a)
+{
+    size_t n = (size_t)(a->bump.cur - a->mark);
+    a->head->used += n;
+    a->handed += n;
+    a->mark = a->bump.cur;
+}
+
+/* Points the bump pointer at the head block's free space, as far as the block and the cap
+ * allow. */
+static void rebump(arena *a)
+{
+    struct block *b = a->head;
+    size_t room = b->size - b->used, left = a->cap - a->handed;
+    a->bump.cur = a->mark = b->data + b->used;
+    a->bump.lim = a->bump.cur + (room < left ? room : left);
+}
 
 static struct block *block_new(size_t size)
 {
@@ -58,6 +83,7 @@ arena *arena_new(size_t cap)
     a->defers = NULL;
     a->cap = cap;
     a->handed = 0;
+    rebump(a);
     return a;
 }
 
@@ -101,10 +127,12 @@ void arena_reset(arena *a)
     keep->used = 0;
     a->head = keep;
     a->handed = 0;
+    rebump(a);
 }
 
-void *arena_alloc(arena *a, size_t n)
+void *arena_alloc_slow(arena *a, size_t n)
 {
+    sync(a);
     if (n == 0)
         n = 1;
     if (n > SIZE_MAX - ARENA_ALIGN)
@@ -129,6 +157,7 @@ void *arena_alloc(arena *a, size_t n)
     void *p = b->data + b->used;
     b->used += need;
     a->handed += need;
+    rebump(a);
     return p;
 }
 
@@ -214,5 +243,5 @@ int arena_defer(arena *a, void (*fn)(void *), void *ptr)
 
 size_t arena_used(const arena *a)
 {
-    return a->handed;
+    return a->handed + (size_t)(a->bump.cur - a->mark);
 }

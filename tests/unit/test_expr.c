@@ -227,6 +227,48 @@ static void test_json_numbers(void **state)
     }
 }
 
+/* A field name may hold a NUL (`a<NUL>b`, written in the source): no JSON key can, so on the
+ * object it is never found, not even as the key "a" that a C string comparison would see, and
+ * reading it must not run past the key; a CEL map keeps such keys and finds them. */
+static void test_field_name_nul(void **state)
+{
+    (void)state;
+    static const struct { const char *src; size_t len; const char *want; } cases[] = {
+        {"object.`a\0b`", sizeof "object.`a\0b`" - 1, "!expr.no_such_key"},
+        {"object.?`a\0b`.orValue(2)", sizeof "object.?`a\0b`.orValue(2)" - 1, "2"},
+        {"has(object.`a\0b`)", sizeof "has(object.`a\0b`)" - 1, "false"},
+        {"has(object.`a\0`)", sizeof "has(object.`a\0`)" - 1, "false"},
+        {"{'a\\x00b': 3}.`a\0b`", sizeof "{'a\\x00b': 3}.`a\0b`" - 1, "3"},
+        {"has({'a\\x00b': 3}.`a\0b`)", sizeof "has({'a\\x00b': 3}.`a\0b`)" - 1, "true"},
+        {"has({'a': 3}.`a\0b`)", sizeof "has({'a': 3}.`a\0b`)" - 1, "false"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        arena *a = arena_new(1 << 20);
+        cJSON *obj = cJSON_Parse("{\"a\": 1, \"b\": 2}");
+        diag_list dl;
+        diag_list_init(&dl);
+        expr_prog *p = expr_compile(a, cases[i].src, cases[i].len, &the_decls, NULL, &dl);
+        if (p == NULL)
+            fail_msg("case %zu does not compile: %s", i, dl.items[0].msg);
+        expr_binding vars[] = {{"object", expr_from_json(obj)}};
+        expr_env env = {.vars = vars, .n_vars = 1};
+        expr_value v = expr_eval(p, &env, a);
+        char *got = NULL;
+        if (v.kind == EXPR_ERROR) {
+            if (asprintf(&got, "!%s", v.v.err->code) < 0)
+                got = NULL;
+        } else {
+            got = expr_to_json(&v, false);
+        }
+        if (got == NULL || strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: got %s, want %s", i, got ? got : "(null)", cases[i].want);
+        free(got);
+        diag_list_clear(&dl);
+        cJSON_Delete(obj);
+        arena_free(a);
+    }
+}
+
 /* A CEL string keeps its NUL (it has a length); JSON out through cJSON (C strings) cannot, so a
  * value holding one has no JSON form: never a string cut at the NUL. */
 static void test_json_output_nul(void **state)
@@ -476,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_compile_once_eval_many),
         cmocka_unit_test(test_json_output_nul),
+        cmocka_unit_test(test_field_name_nul),
         cmocka_unit_test(test_large_map_lookups),
         cmocka_unit_test(test_large_map_lookup_answers),
         cmocka_unit_test(test_large_list_access),

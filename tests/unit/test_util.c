@@ -38,6 +38,38 @@ static void test_arena_cap(void **state)
     arena_free(a);
 }
 
+/* Small allocations (arena_alloc's inline bump) count against the cap to the byte, across
+ * blocks and after a reset, and arena_used() sees each one. */
+static void test_arena_cap_small(void **state)
+{
+    (void)state;
+    static const size_t caps[] = {1000, 4096, 4100, 20000};
+    for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+        arena *a = arena_new(caps[c]);
+        for (int round = 0; round < 2; round++) {
+            size_t got = 0;
+            unsigned char *prev = NULL;
+            for (;;) {
+                unsigned char *p = arena_alloc(a, got % 3 == 0 ? 16 : got % 3 == 1 ? 1 : 9);
+                if (p == NULL)
+                    break;
+                assert_true(((uintptr_t)p & 15) == 0);
+                assert_true(prev == NULL || p != prev);
+                memset(p, 0xab, 16);
+                prev = p;
+                got++;
+                assert_int_equal(arena_used(a), got * 16);
+            }
+            assert_int_equal(got, caps[c] / 16); /* every 16 bytes, none past the cap */
+            assert_null(arena_alloc(a, 0));
+            assert_int_equal(arena_used(a), got * 16);
+            arena_reset(a);
+            assert_int_equal(arena_used(a), 0);
+        }
+        arena_free(a);
+    }
+}
+
 static void test_arena_large_and_strings(void **state)
 {
     (void)state;
@@ -539,7 +571,8 @@ static void test_keyindex(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arena_cap),        cmocka_unit_test(test_arena_large_and_strings),
+        cmocka_unit_test(test_arena_cap),
+        cmocka_unit_test(test_arena_cap_small),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_values_escaped),

@@ -297,6 +297,22 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     return rc == 0 ? 0 : -1;
 }
 
+bool kube_not_found(const kube_response *r, const char *name)
+{
+    if (r->http != 404 || r->body == NULL || name == NULL)
+        return false;
+    cJSON *j = cJSON_ParseWithLength(r->body, r->len);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
+    const cJSON *dn = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "details"), "name");
+    bool yes = cJSON_IsString(kind) && strcmp(kind->valuestring, "Status") == 0 &&
+               cJSON_IsString(reason) && strcmp(reason->valuestring, "NotFound") == 0 &&
+               cJSON_IsString(dn) && strcmp(dn->valuestring, name) == 0;
+    cJSON_Delete(j);
+    return yes;
+}
+
 /* ---- paths --------------------------------------------------------------------------- */
 
 /* What Kubernetes accepts in the name of any kind (path segment names): not empty, at most

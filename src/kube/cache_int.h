@@ -159,7 +159,13 @@ typedef struct kube_kind_stats {
     atomic_llong last_list_ms, last_event_ms; /* Unix time; 0: never */
     atomic_long objects;
     atomic_bool watched;
+    atomic_int scope; /* KUBE_SCOPE_*: from the kind's discovery, once its informer ran one */
 } kube_kind_stats;
+
+/* Whether a kind is namespaced, as discovery said. A cluster-scoped kind's objects are kept
+ * under the namespace "", and a lookup of one ignores the namespace asked, as the API server's
+ * path and kubectl do. */
+enum { KUBE_SCOPE_UNKNOWN, KUBE_SCOPE_NAMESPACED, KUBE_SCOPE_CLUSTER };
 
 typedef struct kube_informer kube_informer;
 

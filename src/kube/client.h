@@ -38,6 +38,12 @@ void kube_response_free(kube_response *r);
  * tells a 404 from no answer). */
 int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r);
 
+/* True when 'r' (a failed GET of the object 'name') says that object does not exist: HTTP 404
+ * with a Status whose reason is NotFound and whose details name 'name', as the API server
+ * answers for a missing object. Any other 404 (a path the server does not route, a kind that
+ * is gone, a proxy's page) says nothing about the object: the cluster could not be asked. */
+bool kube_not_found(const kube_response *r, const char *name);
+
 /* A streamed GET (a watch): 'on_line' is called for each complete '\n'-terminated line of the
  * body as it arrives (without the '\n'); a non-zero return ends the stream. The call returns
  * when the server ends the body, 'on_line' stops it, '*stop' becomes true (checked at least

@@ -171,6 +171,8 @@ static long step_discover(kube_informer *inf)
         return failed(inf, "discovery", err);
     }
     inf->have_res = true;
+    atomic_store(&inf->stats->scope,
+                 inf->res.namespaced ? KUBE_SCOPE_NAMESPACED : KUBE_SCOPE_CLUSTER);
     return 0;
 }
 

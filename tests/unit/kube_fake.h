@@ -45,6 +45,7 @@ typedef struct fake {
     int delivered; /* lines the blocking stream has handed to the informer */
     long get_http; /* the answer to a GET: 200 with get_body, else an error */
     const char *get_body;
+    const char *get_404_body; /* a 404's body; NULL: the Status naming the object asked */
     int get_calls;
     void (*get_hook)(struct fake *f); /* runs inside a GET, before it answers */
     char *owned[256];                 /* strings made by fake_str, freed by fake_free */
@@ -146,7 +147,6 @@ static int fake_path(const kube_resource *res, const char *ns, const char *name,
 static int fake_get(void *arg, const char *path, long timeout_ms, kube_response *r)
 {
     fake *f = arg;
-    (void)path;
     (void)timeout_ms;
     pthread_mutex_lock(&f->mu);
     f->get_calls++;
@@ -159,6 +159,18 @@ static int fake_get(void *arg, const char *path, long timeout_ms, kube_response 
         r->body = strdup(f->get_body);
         r->len = strlen(r->body);
         return 0;
+    }
+    if (f->get_http == 404) {
+        const char *slash = strrchr(path, '/');
+        if (f->get_404_body != NULL)
+            r->body = strdup(f->get_404_body);
+        else if (asprintf(&r->body,
+                          "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                          "\"status\":\"Failure\",\"reason\":\"NotFound\",\"details\":"
+                          "{\"name\":\"%s\"},\"code\":404}",
+                          slash ? slash + 1 : path) < 0)
+            r->body = NULL;
+        r->len = r->body ? strlen(r->body) : 0;
     }
     if (f->get_http == 0)
         snprintf(r->error, sizeof r->error, "connect to 127.0.0.1:6443: Connection refused");

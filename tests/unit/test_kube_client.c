@@ -19,6 +19,7 @@
 
 #include "kube/api.c"
 #include "kube/client.c"
+#include "cli/livelookup.c"
 #include "tls/certs.h"
 
 static char tmp[64];
@@ -426,6 +427,18 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 200, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}");
     if (strcmp(url, "/api/v1/namespaces/ns/pods/missing") == 0)
         return send_text(conn, 404, not_found);
+    if (strcmp(url, "/api/v1/namespaces/default/pods/p") == 0)
+        return send_text(conn, 200, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+                                    "\"namespace\":\"default\"}}");
+    if (strcmp(url, "/api/v1/namespaces/team/pods") == 0)
+        return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                    "\"7\"},\"items\":[{\"metadata\":{\"name\":\"a\","
+                                    "\"namespace\":\"team\"}},{\"metadata\":{\"name\":"
+                                    "\"b\",\"namespace\":\"team\"}}]}");
+    if (strcmp(url, "/api/v1/namespaces/ns/pods/unrouted") == 0)
+        return send_text(conn, 404, "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                                    "\"the server could not find the requested resource\","
+                                    "\"reason\":\"NotFound\",\"details\":{},\"code\":404}");
     if (strcmp(url, "/gateway") == 0)
         return send_text(conn, 502, "<html><body>bad gateway</body></html>");
     if (strcmp(url, "/slow") == 0) {
@@ -885,6 +898,65 @@ static void test_discover_concurrent(void **state)
     kube_client_free(c);
 }
 
+/* ---- check --kubeconfig: the documents, then the cluster (cli/livelookup.c) ----------- */
+
+static enum policy_lookup_result docs_find(void *data, const char *av, const char *kind,
+                                           const char *ns, const char *name, arena *a,
+                                           const cJSON **out, const char **why)
+{
+    (void)data, (void)av, (void)kind, (void)ns, (void)name, (void)a, (void)out, (void)why;
+    return LOOKUP_NOT_FOUND;
+}
+
+/* The documents hold one Pod "a" without a namespace (kubectl's context decides it). */
+static enum policy_lookup_result docs_list(void *data, const char *av, const char *kind,
+                                           const char *ns, arena *a, const cJSON ***out,
+                                           size_t *n, const char **why)
+{
+    (void)av, (void)kind, (void)ns, (void)why;
+    const cJSON **v = arena_alloc(a, sizeof *v);
+    v[0] = data;
+    *out = v;
+    *n = 1;
+    return LOOKUP_FOUND;
+}
+
+static void test_live_lookup(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    kube_client *c = test_client(true);
+    cJSON *doc = cJSON_Parse("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}");
+    policy_lookup docs = {.find = docs_find, .list = docs_list, .data = doc};
+    live_lookup l = {.docs = &docs, .client = c, .timeout_ms = 5000, .namespace_ = "default"};
+    policy_lookup lk = live_lookup_make(&l);
+    arena *a = arena_new(1 << 20);
+    const cJSON *o = NULL, **v = NULL;
+    const char *why = NULL;
+    size_t n = 0;
+    /* A document without a namespace looks where kubectl would apply it. */
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "", "p", a, &o, &why), LOOKUP_FOUND);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "name")
+                            ->valuestring, "p");
+    /* The API server saying "no such object" is not found; a 404 of a path it does not route
+     * says nothing about the object. */
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "ns", "missing", a, &o, &why),
+                     LOOKUP_NOT_FOUND);
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "ns", "unrouted", a, &o, &why),
+                     LOOKUP_UNAVAILABLE);
+    assert_non_null(strstr(why, "HTTP 404"));
+    /* The document "a" (no namespace) wins over the cluster's team/a: listed once. */
+    assert_int_equal(lk.list(lk.data, "v1", "Pod", "team", a, &v, &n, &why), LOOKUP_FOUND);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(v[0], doc);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(v[1], "metadata"), "name")
+                            ->valuestring, "b");
+    arena_free(a);
+    live_lookup_free(&l);
+    cJSON_Delete(doc);
+    kube_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_discover),
         cmocka_unit_test(test_discover_concurrent),
+        cmocka_unit_test(test_live_lookup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -332,12 +332,18 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
 {
     *out = NULL;
     why[0] = '\0';
-    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0' ||
+    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL ||
         !kind_fits(api_version, kind)) {
         snprintf(why, 256,
                  "lookup needs an apiVersion (at most 319 bytes), a kind (at most 63) "
                  "and a name");
         return KUBE_UNAVAILABLE;
+    }
+    if (name[0] == '\0') {
+        /* A claimName left empty: no object has that name (as the CLI answers), and the
+         * policy decides; never "could not be asked", which would deny under Fail. */
+        snprintf(why, 256, "no object has an empty name");
+        return KUBE_NOT_FOUND;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
     if (atomic_load(&st->scope) == KUBE_SCOPE_CLUSTER)

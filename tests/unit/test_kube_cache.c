@@ -750,6 +750,7 @@ static void test_cache_not_found_is_an_answer(void **state)
     assert_int_equal(get(c, "ns", "gone", &m), KUBE_NOT_FOUND);
     int calls = f.get_calls;
     assert_int_equal(get(c, "", "no-namespace", &m), KUBE_NOT_FOUND);
+    assert_int_equal(get(c, "ns", "", &m), KUBE_NOT_FOUND); /* an empty claimName */
     assert_int_equal(f.get_calls, calls);
     kube_cache_free(c);
     fake_free(&f);

@@ -221,14 +221,16 @@ static int disc_lookup(kube_disc *d, const char *gv, const char *kind, double de
         } else if (e->fetching) {
             /* Another thread asks the server right now: its answer, not a second request,
              * and not "no kind" while the first answer is on its way. */
-            if (now < deadline) {
-                struct timespec ts = {.tv_sec = (time_t)deadline,
-                                      .tv_nsec =
-                                          (long)((deadline - (double)(time_t)deadline) * 1e9)};
+            if (now < deadline && !kube_thread_stopped()) {
+                /* In slices, so that a stopped thread does not wait out the deadline. */
+                double until = deadline < now + 0.2 ? deadline : now + 0.2;
+                struct timespec ts = {.tv_sec = (time_t)until,
+                                      .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
                 pthread_cond_timedwait(&d->done, &d->mu, &ts);
                 continue;
             }
-            snprintf(error, 512, "discovery of %s: timed out waiting for its answer", gv);
+            snprintf(error, 512, "discovery of %s: %s", gv,
+                     kube_thread_stopped() ? "stopped" : "timed out waiting for its answer");
         } else if (e->attempt > 0 && now - e->attempt < KUBE_DISCOVERY_INTERVAL) {
             if (e->error[0])
                 snprintf(error, 512, "discovery of %s failed: %s", gv, e->error);

@@ -130,6 +130,9 @@ typedef struct kube_api {
     int (*stream)(void *arg, const char *path, long idle_timeout_ms,
                   int (*on_line)(void *a, const char *line, size_t len), void *line_arg,
                   const atomic_bool *stop, kube_response *r);
+    /* Optional: makes the calling thread's requests end when '*stop' is set (the informer's
+     * thread calls it first), so that a stop never waits for a request in flight. */
+    void (*thread_stop)(const atomic_bool *stop);
 } kube_api;
 
 /* Why a watch was started again (streamguard_kube_watch_restarts_total{reason}). */

@@ -21,6 +21,15 @@ typedef struct kube_client kube_client;
 kube_client *kube_client_new(const kube_config *cfg, diag_list *dl);
 void kube_client_free(kube_client *c);
 
+/* Requests the calling thread makes from now on (GET, LIST pages, discovery, and a wait for
+ * another thread's discovery) end soon after '*stop' becomes true (within about a second),
+ * failing with "stopped". NULL: none. A watch's thread sets its stop flag, so that stopping a
+ * kind (a policy reload, shutdown) never waits out a request to a stalled API server. */
+void kube_thread_stop(const atomic_bool *stop);
+
+/* True when the calling thread's stop flag (kube_thread_stop) is set. */
+bool kube_thread_stopped(void);
+
 /* One answer. 'http' is the HTTP status, 0 when there was none (connect, TLS, timeout: 'error'
  * says which). For an HTTP error the body is usually a Status object; 'error' then reads
  * "HTTP 404 NotFound: persistentvolumeclaims \"data\" not found" (code, reason, message). */

@@ -167,6 +167,8 @@ static long step_discover(kube_informer *inf)
     const kube_kind *k = &inf->stats->kind;
     if (inf->api.discover(inf->api.arg, k->api_version, k->kind, inf->opts.request_timeout_ms,
                           &inf->res, err) != 0) {
+        if (atomic_load(&inf->stop))
+            return 0; /* stopped, not failed */
         restart(inf, KUBE_RESTART_FAILED);
         return failed(inf, "discovery", err);
     }
@@ -419,6 +421,8 @@ static void nap(kube_informer *inf, long ms)
 static void *informer_main(void *arg)
 {
     kube_informer *inf = arg;
+    if (inf->api.thread_stop != NULL)
+        inf->api.thread_stop(&inf->stop); /* a stop ends a LIST page or discovery in flight */
     while (!atomic_load(&inf->stop)) {
         long ms = kube_informer_step(inf);
         if (ms > 0)

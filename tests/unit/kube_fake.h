@@ -22,7 +22,16 @@ typedef struct fake_list {
     int fail_after;       /* >0: the page after this many fails with 'http' */
     long http;            /* non-zero: the list fails with this status (0 with error: none) */
     bool no_answer;       /* the list fails with no HTTP answer */
+    bool stall;           /* an API server that stalls: no answer for 5 s, unless the thread's
+                             stop flag (kube_api.thread_stop) is set first */
 } fake_list;
+
+static _Thread_local const atomic_bool *fake_thread_stop_flag;
+
+static void fake_thread_stop(const atomic_bool *stop)
+{
+    fake_thread_stop_flag = stop;
+}
 
 typedef struct fake_stream {
     const char *body; /* watch events, one per line; a last line without '\n' is cut */
@@ -196,6 +205,17 @@ static int fake_list_call(void *arg, const char *path, long limit, long timeout_
         return -1;
     }
     const fake_list *l = &f->lists[at];
+    if (l->stall) {
+        for (int i = 0; i < 500; i++) {
+            if (fake_thread_stop_flag != NULL && atomic_load(fake_thread_stop_flag)) {
+                snprintf(r->error, sizeof r->error, "stopped");
+                return -1;
+            }
+            usleep(10000);
+        }
+        snprintf(r->error, sizeof r->error, "operation timed out");
+        return -1;
+    }
     if (l->no_answer || (l->http != 0 && l->fail_after == 0)) {
         r->http = l->http;
         snprintf(r->error, sizeof r->error, "HTTP %ld: scripted list failure", l->http);
@@ -312,7 +332,8 @@ static kube_api fake_api(fake *f)
                       .path = fake_path,
                       .get = fake_get,
                       .list = fake_list_call,
-                      .stream = fake_stream_call};
+                      .stream = fake_stream_call,
+                      .thread_stop = fake_thread_stop};
 }
 
 #endif

@@ -786,6 +786,37 @@ static void test_cache_cluster_scoped_namespace(void **state)
     fake_free(&f);
 }
 
+/* A kind dropped while its LIST waits on a stalled API server stops at once (the informer's
+ * thread gives the client its stop flag), not after the request's timeout: a policy reload
+ * or a shutdown is not held up by the API server. */
+static void test_stop_during_stalled_list(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].stall = true;
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    assert_int_equal(kube_cache_set_kinds(c, &pvc_kind, 1), 0);
+    for (int i = 0; i < 500; i++) { /* until the LIST has begun */
+        pthread_mutex_lock(&f.mu);
+        int began = f.list_at;
+        pthread_mutex_unlock(&f.mu);
+        if (began)
+            break;
+        usleep(2000);
+    }
+    usleep(50000);
+    long long t0 = kube_mono_ms();
+    assert_int_equal(kube_cache_set_kinds(c, NULL, 0), 0);
+    long long ms = kube_mono_ms() - t0;
+    if (ms > 1000)
+        fail_msg("stopping took %lld ms", ms);
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
 static void test_cache_watched(void **state)
 {
     (void)state;
@@ -1040,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_cache_outcomes),
         cmocka_unit_test(test_cache_not_found_is_an_answer),
         cmocka_unit_test(test_cache_cluster_scoped_namespace),
+        cmocka_unit_test(test_stop_during_stalled_list),
         cmocka_unit_test(test_cache_watched),
         cmocka_unit_test(test_cache_live_race),
         cmocka_unit_test(test_cache_unsynced_and_labels),

@@ -459,6 +459,11 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 200, "{\"kind\":\"APIResourceList\",\"resources\":[{\"name\":"
                                     "\"slows\",\"namespaced\":false,\"kind\":\"Slow\"}]}");
     }
+    if (strcmp(url, "/apis/stall.io/v1") == 0) {
+        sleep(2);
+        return send_text(conn, 200, "{\"kind\":\"APIResourceList\",\"resources\":[{\"name\":"
+                                    "\"stalls\",\"namespaced\":false,\"kind\":\"Stall\"}]}");
+    }
     if (strcmp(url, "/api/v1/pods") == 0)
         return list_route(conn);
     stream_body s = {0};
@@ -957,6 +962,72 @@ static void test_live_lookup(void **state)
     kube_client_free(c);
 }
 
+/* A thread's stop flag (kube_thread_stop, set by an informer's thread) ends its GET to a
+ * server that stalls, and its wait for another thread's discovery, well before their
+ * timeouts: stopping a watched kind never waits out a request in flight. */
+typedef struct stop_call {
+    kube_client *c;
+    atomic_bool stop;
+    bool use_stop;
+    const char *what; /* "get" or "discover" */
+    int rc;
+    char err[512];
+    double secs;
+} stop_call;
+
+static double elapsed(const struct timespec *t0);
+
+static void *stop_caller(void *arg)
+{
+    stop_call *s = arg;
+    if (s->use_stop)
+        kube_thread_stop(&s->stop);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (strcmp(s->what, "get") == 0) {
+        kube_response r;
+        s->rc = kube_get(s->c, "/slow", 10000, &r);
+        snprintf(s->err, sizeof s->err, "%s", r.error);
+        kube_response_free(&r);
+    } else {
+        kube_resource res;
+        s->rc = kube_discover(s->c, "stall.io/v1", "Stall", 10000, &res, s->err);
+    }
+    s->secs = elapsed(&t0);
+    kube_thread_stop(NULL);
+    return NULL;
+}
+
+static void test_thread_stop(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    kube_client *c = test_client(true);
+    stop_call fetch = {.c = c, .what = "discover"};          /* fetches, no stop */
+    stop_call waiter = {.c = c, .what = "discover", .use_stop = true};
+    stop_call get = {.c = c, .what = "get", .use_stop = true};
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, stop_caller, &fetch);
+    usleep(100000); /* its fetch is on its way: the waiter waits for it */
+    pthread_create(&th[1], NULL, stop_caller, &waiter);
+    pthread_create(&th[2], NULL, stop_caller, &get);
+    usleep(300000);
+    atomic_store(&waiter.stop, true);
+    atomic_store(&get.stop, true);
+    pthread_join(th[1], NULL);
+    pthread_join(th[2], NULL);
+    assert_int_equal(get.rc, -1);
+    assert_string_equal(get.err, "stopped");
+    assert_int_equal(waiter.rc, -1);
+    assert_string_equal(waiter.err, "discovery of stall.io/v1: stopped");
+    if (get.secs > 1.6 || waiter.secs > 1.2)
+        fail_msg("stopped after %.2f s (GET) and %.2f s (discovery wait)", get.secs,
+                 waiter.secs);
+    pthread_join(th[0], NULL); /* the request without a stop flag runs to its answer */
+    assert_int_equal(fetch.rc, 0);
+    kube_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -974,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_discover),
         cmocka_unit_test(test_discover_concurrent),
         cmocka_unit_test(test_live_lookup),
+        cmocka_unit_test(test_thread_stop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

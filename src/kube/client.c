@@ -438,6 +438,12 @@ static int request_setup(kube_client *c, CURL *h, const char *path, long connect
     } else if (c->ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     }
+    /* The CA given is the only one trusted, as kubectl trusts it: libcurl would also trust
+     * its built-in CA directory (Debian's: /etc/ssl/certs, every public CA, and any TLS-
+     * inspecting proxy's CA installed there), which would accept another server's
+     * certificate for the API server's name and hand it the token. */
+    if (c->ca_data || c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
     if (c->cert_data) {
         struct curl_blob b = {.data = c->cert_data, .len = c->cert_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);

@@ -1028,6 +1028,63 @@ static void test_thread_stop(void **state)
     kube_client_free(c);
 }
 
+/* The CA of the kubeconfig (file or data) is the only one trusted: libcurl's built-in CA
+ * directory (/etc/ssl/certs here: the public CAs, a TLS-inspecting proxy's) is not also
+ * searched, as kubectl does not search it. Seen in curl's own account of the handshake. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    (void)h;
+    if (type == CURLINFO_TEXT)
+        buf_append(arg, data, size);
+    return 0;
+}
+
+static void test_only_the_given_ca(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    char server[64], path[128];
+    snprintf(server, sizeof server, "https://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/ca.crt", tmp);
+    char *pem = slurp(path);
+    kube_config by_file = {.server = server, .ca_file = path};
+    kube_config by_data = {.server = server, .ca_data = (unsigned char *)pem, .ca_len = strlen(pem)};
+    const kube_config *cfgs[] = {&by_file, &by_data};
+    for (int i = 0; i < 2; i++) {
+        diag_list dl;
+        diag_list_init(&dl);
+        kube_client *c = kube_client_new(cfgs[i], &dl);
+        assert_non_null(c);
+        CURL *h = curl_easy_init(); /* a new connection: a handshake to watch */
+        char errbuf[CURL_ERROR_SIZE] = "", err[256];
+        struct curl_slist *hdrs;
+        assert_int_equal(request_setup(c, h, "/api/v1/namespaces/ns/pods/a", 5000, &hdrs, errbuf,
+                                       err, sizeof err),
+                         0);
+        buf trace;
+        buf_init(&trace, 1 << 20);
+        curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(h, CURLOPT_DEBUGDATA, &trace);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        req_ctx x = {.h = h};
+        buf_init(&x.body, 1 << 20);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+        assert_int_equal(curl_easy_perform(h), CURLE_OK);
+        const char *t = trace.data ? trace.data : "";
+        if (strstr(t, i == 0 ? "CAfile: " : "imported CA certificate blob") == NULL ||
+            strstr(t, "CApath: /") != NULL)
+            fail_msg("case %d: curl also searched a CA directory:\n%s", i, t);
+        buf_clear(&trace);
+        buf_clear(&x.body);
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(h);
+        kube_client_free(c);
+        diag_list_clear(&dl);
+    }
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1046,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_discover_concurrent),
         cmocka_unit_test(test_live_lookup),
         cmocka_unit_test(test_thread_stop),
+        cmocka_unit_test(test_only_the_given_ca),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -437,8 +437,14 @@ int kube_list(kube_client *c, const char *path, long limit, long timeout_ms,
             snprintf(r->error, sizeof r->error, "the continue token is too long");
             break;
         }
-        if (kube_get(c, url.data, timeout_ms, r) != 0)
-            break;
+        if (kube_get(c, url.data, timeout_ms, r) != 0) {
+            /* Too many large objects for one answer: the same page in fewer items. */
+            if (!r->too_large || limit <= 1)
+                break;
+            limit = limit > 10 ? limit / 10 : 1;
+            kube_response_free(r);
+            continue;
+        }
         char *next = NULL;
         int prc = list_page(r, on_item, arg, rv, rv_cap, &next);
         kube_response_free(r);

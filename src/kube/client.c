@@ -506,6 +506,7 @@ static int response_finish(CURLcode cc, const char *errbuf, req_ctx *x, kube_res
     r->body = buf_take(&x->body);
     if (x->too_large) {
         r->http = 0;
+        r->too_large = true;
         snprintf(r->error, sizeof r->error, "the answer is larger than %zu MiB",
                  KUBE_MAX_BODY >> 20);
         return -1;

@@ -38,6 +38,7 @@ typedef struct kube_response {
     char *body;        /* malloc'd, NUL-terminated; NULL when none */
     size_t len;
     char error[512];   /* "" on a 2xx answer */
+    bool too_large;    /* the answer was cut at its bound (client.c: 64 MiB) */
 } kube_response;
 
 void kube_response_free(kube_response *r);
@@ -86,7 +87,9 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
 int kube_path(const kube_resource *res, const char *ns, const char *name, char *out, size_t cap);
 
 /* LIST the collection at 'path' (no query) in pages of 'limit' items, following
- * metadata.continue. 'on_item' receives each item and owns it from then on (cJSON_Delete);
+ * metadata.continue. A page larger than an answer may be is asked again with a tenth of the
+ * items (down to one), so large objects (a tenant's claims with big annotations) cannot make
+ * a kind impossible to list. 'on_item' receives each item and owns it from then on (cJSON_Delete);
  * a non-zero return stops the list (-1). 'rv' receives the list's resourceVersion, from which
  * a watch starts. Each page has 'timeout_ms'. Returns 0, or -1 with 'r' telling why (an
  * expired continue token is http 410: the caller lists again from the start). */

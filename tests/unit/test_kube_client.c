@@ -466,6 +466,20 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
     }
     if (strcmp(url, "/api/v1/pods") == 0)
         return list_route(conn);
+    if (strcmp(url, "/api/v1/bigpods") == 0) {
+        /* Objects so large that more than 5 of them do not fit one answer. */
+        const char *limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+        const char *cont = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "continue");
+        if (limit != NULL && atol(limit) > 5) {
+            stream_body big = {.fill = KUBE_MAX_BODY + 1};
+            return send_stream(conn, 200, &big);
+        }
+        if (cont == NULL)
+            return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                        "\"9\",\"continue\":\"c2\"},\"items\":[{\"n\":1}]}");
+        return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                    "\"9\"},\"items\":[{\"n\":2}]}");
+    }
     stream_body s = {0};
     if (strcmp(url, "/big") == 0) {
         s.fill = KUBE_MAX_BODY + 1;
@@ -731,6 +745,14 @@ static void test_list_pages(void **state)
                                rv, sizeof rv, &r), -1);
     assert_int_equal(r.http, 410);
     assert_string_equal(r.error, "HTTP 410 Expired: The provided continue parameter is too old");
+    kube_response_free(&r);
+
+    /* Pages too large for an answer are asked again in fewer items (500, 50, 5). */
+    seen = 0;
+    assert_int_equal(kube_list(c, "/api/v1/bigpods", 500, 5000, count_item, &seen, rv,
+                               sizeof rv, &r), 0);
+    assert_int_equal(seen, 2);
+    assert_string_equal(rv, "9");
     kube_response_free(&r);
 
     /* No room for the resourceVersion: an error, not a cut version. */

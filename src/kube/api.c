@@ -306,8 +306,8 @@ bool kube_not_found(const kube_response *r, const char *name)
     cJSON *j = cJSON_ParseWithLength(r->body, r->len);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
-    const cJSON *dn = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(j, "details"), "name");
+    const cJSON *dn =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "details"), "name");
     bool yes = cJSON_IsString(kind) && strcmp(kind->valuestring, "Status") == 0 &&
                cJSON_IsString(reason) && strcmp(reason->valuestring, "NotFound") == 0 &&
                cJSON_IsString(dn) && strcmp(dn->valuestring, name) == 0;

@@ -279,7 +279,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     if (e != NULL) {
         e->fetching = false;
         e->attempt = mono_s();
-        snprintf(e->error, sizeof e->error, "%s", kinds ? "" : why);
+        snprintf(e->error, sizeof e->error, "%.255s", kinds ? "" : why);
         if (kinds) {
             free(e->kinds);
             e->kinds = kinds;
@@ -293,7 +293,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     else if (why[0] == '\0')
         snprintf(error, 512, "no kind %s in %s", kind, api_version);
     else
-        snprintf(error, 512, "discovery of %s failed: %s", api_version, why);
+        snprintf(error, 512, "discovery of %.170s failed: %.300s", api_version, why);
     pthread_cond_broadcast(&d->done);
     pthread_mutex_unlock(&d->mu);
     return rc == 0 ? 0 : -1;

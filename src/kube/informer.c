@@ -12,7 +12,6 @@
  *   ERROR 410 (or HTTP 410) -> LIST again at once, other ERROR -> backoff + LIST again,
  *   the server ends the watch -> WATCH again from the last resourceVersion,
  *   the stream is cut or cannot be opened -> backoff + WATCH again from there,
- *   the watch is refused with an HTTP error -> backoff + LIST again,
  *   a failed discovery or LIST -> backoff + the same again; a LIST that an answering API
  *   server refuses or that cannot be read also makes the kind unsynced (see unsync()).
  * Backoff: backoff_min_ms doubled on each consecutive failure up to backoff_max_ms, then a
@@ -399,9 +398,6 @@ static long step_watch(kube_informer *inf)
         restart(inf, KUBE_RESTART_FAILED);
         if (http == 404)
             inf->have_res = false;
-        if (http != 0)
-            inf->need_list = true; /* refused, not cut: list again, which says whether the
-                                      cache can still be followed */
         return failed(inf, "watch", err);
     }
     restart(inf, KUBE_RESTART_CLOSED);

@@ -464,10 +464,10 @@ static void test_informer_steps(void **state)
     fake_free(&f);
 }
 
-/* The watch is refused (403) and so is the list that follows, by an API server that answers:
- * objects may change meanwhile, so the kind stops answering from its old objects (a live GET
- * answers instead) until a list succeeds. With no answer at all the old objects keep
- * answering (the API server is down: nothing changes them). */
+/* The watch must list again (an ERROR event; a 410 likewise) and the LIST is refused (403) by
+ * an API server that answers: objects may change meanwhile, so the kind stops answering from
+ * its old objects (live GETs answer instead) until a list succeeds. With no answer at all the
+ * old objects keep answering (the API server is down: nothing changes them). */
 static void test_unlistable_kind_is_not_stale(void **state)
 {
     (void)state;
@@ -480,20 +480,17 @@ static void test_unlistable_kind_is_not_stale(void **state)
     f.lists[3].pages[0] =
         list_page(&f, "200", NULL, pvc_item(&f, "ns", "data", "2", "ReadWriteMany"));
     f.n_lists = 4;
-    f.streams[0] = (fake_stream){.body = "", .rc = -1, .http = 0};   /* cut */
-    f.streams[1] = (fake_stream){.body = "", .rc = -1, .http = 403}; /* refused */
-    f.streams[2] = (fake_stream){.body = ""};                         /* ended */
-    f.streams[3] = (fake_stream){.body = ""};
-    f.n_streams = 4;
+    f.streams[0].body = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,"
+                        "\"message\":\"etcd unavailable\"}}\n";
+    f.streams[1].body = "";
+    f.n_streams = 2;
     kube_api api = fake_api(&f);
     kube_kind_stats *st = pvc_stats();
     kube_informer *inf = kube_informer_new(&api, &test_opts, st, NULL, NULL);
     assert_int_equal(kube_informer_step(inf), 0); /* discovery */
     assert_int_equal(kube_informer_step(inf), 0); /* LIST */
     assert_true(kube_informer_synced(inf));
-    assert_true(kube_informer_step(inf) > 0); /* watch cut (no answer): watch again */
-    assert_true(kube_informer_synced(inf));
-    assert_true(kube_informer_step(inf) > 0); /* watch refused (403): list again */
+    assert_true(kube_informer_step(inf) > 0); /* watch: ERROR: list again */
     assert_true(kube_informer_step(inf) > 0); /* LIST: no answer: the old objects answer */
     assert_true(kube_informer_synced(inf));
     assert_true(kube_informer_step(inf) > 0); /* LIST: 403 from a live API server */

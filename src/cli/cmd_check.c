@@ -101,16 +101,20 @@ int cli_cmd_check(int argc, char **argv)
     diag_list dl;
     diag_list_init(&dl);
     kube_client *client = NULL;
+    char *context_ns = NULL;
     if (kubeconfig != NULL) {
         kube_config kc;
         if (kube_config_load(kubeconfig, NULL, &kc, &dl) == 0) {
             client = kube_client_new(&kc, &dl);
+            context_ns = kc.namespace_;
+            kc.namespace_ = NULL;
             kube_config_free(&kc);
         }
         if (client == NULL) {
             cli_print_diags(&dl, NULL, NULL, stderr);
             fprintf(stderr, "streamguard check: cannot use the kubeconfig %s\n", kubeconfig);
             diag_list_clear(&dl);
+            free(context_ns);
             return 2;
         }
     }
@@ -121,6 +125,7 @@ int cli_cmd_check(int argc, char **argv)
                 policies, policies);
         diag_list_clear(&dl);
         kube_client_free(client);
+        free(context_ns);
         return 2;
     }
     check_report *rep = check_report_new(fmt);
@@ -132,7 +137,8 @@ int cli_cmd_check(int argc, char **argv)
     if (cluster != NULL)
         manifests_load_path(&in, cluster, true);
     policy_lookup docs = manifests_lookup(&in);
-    live_lookup live = {.docs = &docs, .client = client, .timeout_ms = 10000};
+    live_lookup live = {
+        .docs = &docs, .client = client, .timeout_ms = 10000, .namespace_ = context_ns};
     policy_lookup lk = client ? live_lookup_make(&live) : docs;
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)
@@ -140,6 +146,7 @@ int cli_cmd_check(int argc, char **argv)
     int rc = check_report_finish(rep, stdout);
     live_lookup_free(&live);
     kube_client_free(client);
+    free(context_ns);
     manifests_free(&in);
     policy_set_unref(set);
     diag_list_clear(&dl);

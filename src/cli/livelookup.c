@@ -47,6 +47,10 @@ static void ask(live_lookup *l, const char *av, const char *kind, const char *ns
         a->res = LOOKUP_UNAVAILABLE;
         return;
     }
+    /* A document without a namespace is applied to the context's namespace: its lookup of a
+     * namespaced object looks there, as the webhook would once kubectl applied it. */
+    if (name != NULL && res.namespaced && ns[0] == '\0')
+        ns = l->namespace_ != NULL ? l->namespace_ : "default";
     char path[1024];
     if (kube_path(&res, ns, name, path, sizeof path) < 0) {
         /* A name that cannot be a Kubernetes name names no object. */
@@ -70,7 +74,8 @@ static void ask(live_lookup *l, const char *av, const char *kind, const char *ns
         if (a->obj == NULL)
             snprintf(a->why, sizeof a->why, "GET %.400s: the answer is not JSON", path);
     } else {
-        a->res = r.http == 404 ? LOOKUP_NOT_FOUND : LOOKUP_UNAVAILABLE;
+        /* Only the API server saying the object does not exist is "not found". */
+        a->res = kube_not_found(&r, name) ? LOOKUP_NOT_FOUND : LOOKUP_UNAVAILABLE;
         snprintf(a->why, sizeof a->why, "%s", r.error);
     }
     kube_response_free(&r);
@@ -163,13 +168,18 @@ static enum policy_lookup_result list(void *data, const char *av, const char *ki
     size_t k = 0;
     for (size_t i = 0; i < nd; i++)
         items[k++] = docs[i];
-    /* The documents given win over the cluster's object of the same namespace and name. */
+    /* The documents given win over the cluster's object of the same namespace and name. A
+     * document without a namespace is in the one listed, or (listing every namespace) in
+     * the context's, where kubectl would apply it. */
+    const char *home = ns[0] ? ns : l->namespace_ != NULL ? l->namespace_ : "default";
     const cJSON *it;
     cJSON_ArrayForEach(it, a->list) {
         bool shadowed = false;
-        for (size_t i = 0; i < nd && !shadowed; i++)
-            shadowed = strcmp(meta(docs[i], "namespace"), meta(it, "namespace")) == 0 &&
+        for (size_t i = 0; i < nd && !shadowed; i++) {
+            const char *dns = meta(docs[i], "namespace");
+            shadowed = strcmp(dns[0] ? dns : home, meta(it, "namespace")) == 0 &&
                        strcmp(meta(docs[i], "name"), meta(it, "name")) == 0;
+        }
         if (!shadowed)
             items[k++] = it;
     }

@@ -12,6 +12,8 @@ typedef struct live_lookup {
     const policy_lookup *docs; /* the documents' lookup (manifests_lookup) */
     kube_client *client;
     long timeout_ms;           /* each request to the API server */
+    const char *namespace_;    /* the kubeconfig context's: where a document without a
+                                  namespace would be applied, so where its lookups look */
     struct live_answer *answers;
 } live_lookup;
 

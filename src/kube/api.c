@@ -221,14 +221,16 @@ static int disc_lookup(kube_disc *d, const char *gv, const char *kind, double de
         } else if (e->fetching) {
             /* Another thread asks the server right now: its answer, not a second request,
              * and not "no kind" while the first answer is on its way. */
-            if (now < deadline) {
-                struct timespec ts = {.tv_sec = (time_t)deadline,
-                                      .tv_nsec =
-                                          (long)((deadline - (double)(time_t)deadline) * 1e9)};
+            if (now < deadline && !kube_thread_stopped()) {
+                /* In slices, so that a stopped thread does not wait out the deadline. */
+                double until = deadline < now + 0.2 ? deadline : now + 0.2;
+                struct timespec ts = {.tv_sec = (time_t)until,
+                                      .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
                 pthread_cond_timedwait(&d->done, &d->mu, &ts);
                 continue;
             }
-            snprintf(error, 512, "discovery of %s: timed out waiting for its answer", gv);
+            snprintf(error, 512, "discovery of %s: %s", gv,
+                     kube_thread_stopped() ? "stopped" : "timed out waiting for its answer");
         } else if (e->attempt > 0 && now - e->attempt < KUBE_DISCOVERY_INTERVAL) {
             if (e->error[0])
                 snprintf(error, 512, "discovery of %s failed: %s", gv, e->error);
@@ -277,7 +279,7 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     if (e != NULL) {
         e->fetching = false;
         e->attempt = mono_s();
-        snprintf(e->error, sizeof e->error, "%s", kinds ? "" : why);
+        snprintf(e->error, sizeof e->error, "%.255s", kinds ? "" : why);
         if (kinds) {
             free(e->kinds);
             e->kinds = kinds;
@@ -291,10 +293,26 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
     else if (why[0] == '\0')
         snprintf(error, 512, "no kind %s in %s", kind, api_version);
     else
-        snprintf(error, 512, "discovery of %s failed: %s", api_version, why);
+        snprintf(error, 512, "discovery of %.170s failed: %.300s", api_version, why);
     pthread_cond_broadcast(&d->done);
     pthread_mutex_unlock(&d->mu);
     return rc == 0 ? 0 : -1;
+}
+
+bool kube_not_found(const kube_response *r, const char *name)
+{
+    if (r->http != 404 || r->body == NULL || name == NULL)
+        return false;
+    cJSON *j = cJSON_ParseWithLength(r->body, r->len);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
+    const cJSON *dn =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "details"), "name");
+    bool yes = cJSON_IsString(kind) && strcmp(kind->valuestring, "Status") == 0 &&
+               cJSON_IsString(reason) && strcmp(reason->valuestring, "NotFound") == 0 &&
+               cJSON_IsString(dn) && strcmp(dn->valuestring, name) == 0;
+    cJSON_Delete(j);
+    return yes;
 }
 
 /* ---- paths --------------------------------------------------------------------------- */
@@ -419,8 +437,14 @@ int kube_list(kube_client *c, const char *path, long limit, long timeout_ms,
             snprintf(r->error, sizeof r->error, "the continue token is too long");
             break;
         }
-        if (kube_get(c, url.data, timeout_ms, r) != 0)
-            break;
+        if (kube_get(c, url.data, timeout_ms, r) != 0) {
+            /* Too many large objects for one answer: the same page in fewer items. */
+            if (!r->too_large || limit <= 1)
+                break;
+            limit = limit > 10 ? limit / 10 : 1;
+            kube_response_free(r);
+            continue;
+        }
         char *next = NULL;
         int prc = list_page(r, on_item, arg, rv, rv_cap, &next);
         kube_response_free(r);

@@ -295,6 +295,12 @@ static enum kube_lookup live_get(kube_cache *c, const char *api_version, const c
         snprintf(why, 256, "%.255s", err);
         return KUBE_UNAVAILABLE;
     }
+    if (res.namespaced && ns[0] == '\0') {
+        /* No object of a namespaced kind lives outside a namespace; the path without one is
+         * a collection's, which cannot be asked for one object. */
+        snprintf(why, 256, "a %s is namespaced: no namespace was given", kind);
+        return KUBE_NOT_FOUND;
+    }
     if (c->api.path(&res, ns, name, path, sizeof path) < 0) {
         snprintf(why, 256, "%s/%s cannot be the name of a %s", ns, name, kind);
         return KUBE_NOT_FOUND; /* no object can have that name */
@@ -312,7 +318,7 @@ static enum kube_lookup live_get(kube_cache *c, const char *api_version, const c
             res_code = KUBE_FOUND;
         else
             snprintf(why, 256, "the API server's answer is not a %s", kind);
-    } else if (r.http == 404) {
+    } else if (kube_not_found(&r, name)) {
         res_code = KUBE_NOT_FOUND;
     } else {
         snprintf(why, 256, "%.255s", r.error[0] ? r.error : "no answer");
@@ -326,14 +332,22 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
 {
     *out = NULL;
     why[0] = '\0';
-    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL || name[0] == '\0' ||
+    if (api_version == NULL || kind == NULL || ns == NULL || name == NULL ||
         !kind_fits(api_version, kind)) {
         snprintf(why, 256,
                  "lookup needs an apiVersion (at most 319 bytes), a kind (at most 63) "
                  "and a name");
         return KUBE_UNAVAILABLE;
     }
+    if (name[0] == '\0') {
+        /* A claimName left empty: no object has that name (as the CLI answers), and the
+         * policy decides; never "could not be asked", which would deny under Fail. */
+        snprintf(why, 256, "no object has an empty name");
+        return KUBE_NOT_FOUND;
+    }
     kube_kind_stats *st = stats_for(c, api_version, kind);
+    if (atomic_load(&st->scope) == KUBE_SCOPE_CLUSTER)
+        ns = ""; /* the store and the live answers key a cluster-scoped object without one */
     pthread_rwlock_rdlock(&c->kinds_lock);
     kube_informer *inf = find_informer(c, api_version, kind);
     if (inf != NULL && kube_informer_synced(inf))
@@ -370,6 +384,8 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
         return KUBE_UNAVAILABLE;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
+    if (atomic_load(&st->scope) == KUBE_SCOPE_CLUSTER)
+        ns = ""; /* a namespace given for Nodes would otherwise list none */
     enum kube_lookup r = KUBE_FOUND;
     pthread_rwlock_rdlock(&c->kinds_lock);
     kube_informer *inf = find_informer(c, api_version, kind);

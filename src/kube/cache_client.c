@@ -36,6 +36,7 @@ kube_cache *kube_cache_new(kube_client *client, const kube_cache_opts *o)
                     .path = kube_path,
                     .get = client_get,
                     .list = client_list,
-                    .stream = client_stream};
+                    .stream = client_stream,
+                    .thread_stop = kube_thread_stop};
     return kube_cache_new_api(&api, o);
 }

@@ -130,6 +130,9 @@ typedef struct kube_api {
     int (*stream)(void *arg, const char *path, long idle_timeout_ms,
                   int (*on_line)(void *a, const char *line, size_t len), void *line_arg,
                   const atomic_bool *stop, kube_response *r);
+    /* Optional: makes the calling thread's requests end when '*stop' is set (the informer's
+     * thread calls it first), so that a stop never waits for a request in flight. */
+    void (*thread_stop)(const atomic_bool *stop);
 } kube_api;
 
 /* Why a watch was started again (streamguard_kube_watch_restarts_total{reason}). */
@@ -159,7 +162,13 @@ typedef struct kube_kind_stats {
     atomic_llong last_list_ms, last_event_ms; /* Unix time; 0: never */
     atomic_long objects;
     atomic_bool watched;
+    atomic_int scope; /* KUBE_SCOPE_*: from the kind's discovery, once its informer ran one */
 } kube_kind_stats;
+
+/* Whether a kind is namespaced, as discovery said. A cluster-scoped kind's objects are kept
+ * under the namespace "", and a lookup of one ignores the namespace asked, as the API server's
+ * path and kubectl do. */
+enum { KUBE_SCOPE_UNKNOWN, KUBE_SCOPE_NAMESPACED, KUBE_SCOPE_CLUSTER };
 
 typedef struct kube_informer kube_informer;
 

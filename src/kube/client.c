@@ -56,6 +56,26 @@ struct kube_client {
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static _Thread_local const atomic_bool *thread_stop; /* kube_thread_stop */
+
+void kube_thread_stop(const atomic_bool *stop)
+{
+    thread_stop = stop;
+}
+
+bool kube_thread_stopped(void)
+{
+    return thread_stop != NULL && atomic_load(thread_stop);
+}
+
+/* curl's progress callback: called often while data flows and about once a second while none
+ * does, so a stalled request still sees the thread's stop flag. Non-zero aborts it. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
 static CURLcode global_rc;
 
 static void global_init(void)
@@ -407,12 +427,23 @@ static int request_setup(kube_client *c, CURL *h, const char *path, long connect
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
+    if (thread_stop != NULL) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)thread_stop);
+    }
     if (c->ca_data) {
         struct curl_blob b = {.data = c->ca_data, .len = c->ca_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
     } else if (c->ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     }
+    /* The CA given is the only one trusted, as kubectl trusts it: libcurl would also trust
+     * its built-in CA directory (Debian's: /etc/ssl/certs, every public CA, and any TLS-
+     * inspecting proxy's CA installed there), which would accept another server's
+     * certificate for the API server's name and hand it the token. */
+    if (c->ca_data || c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
     if (c->cert_data) {
         struct curl_blob b = {.data = c->cert_data, .len = c->cert_len, .flags = CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
@@ -475,13 +506,17 @@ static int response_finish(CURLcode cc, const char *errbuf, req_ctx *x, kube_res
     r->body = buf_take(&x->body);
     if (x->too_large) {
         r->http = 0;
+        r->too_large = true;
         snprintf(r->error, sizeof r->error, "the answer is larger than %zu MiB",
                  KUBE_MAX_BODY >> 20);
         return -1;
     }
     if (cc != CURLE_OK) {
         r->http = 0; /* no complete answer */
-        snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        snprintf(r->error, sizeof r->error, "%s",
+                 cc == CURLE_ABORTED_BY_CALLBACK ? "stopped"
+                 : errbuf[0]                     ? errbuf
+                                                 : curl_easy_strerror(cc));
         return -1;
     }
     if (r->http >= 200 && r->http < 300) {

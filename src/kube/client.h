@@ -21,6 +21,15 @@ typedef struct kube_client kube_client;
 kube_client *kube_client_new(const kube_config *cfg, diag_list *dl);
 void kube_client_free(kube_client *c);
 
+/* Requests the calling thread makes from now on (GET, LIST pages, discovery, and a wait for
+ * another thread's discovery) end soon after '*stop' becomes true (within about a second),
+ * failing with "stopped". NULL: none. A watch's thread sets its stop flag, so that stopping a
+ * kind (a policy reload, shutdown) never waits out a request to a stalled API server. */
+void kube_thread_stop(const atomic_bool *stop);
+
+/* True when the calling thread's stop flag (kube_thread_stop) is set. */
+bool kube_thread_stopped(void);
+
 /* One answer. 'http' is the HTTP status, 0 when there was none (connect, TLS, timeout: 'error'
  * says which). For an HTTP error the body is usually a Status object; 'error' then reads
  * "HTTP 404 NotFound: persistentvolumeclaims \"data\" not found" (code, reason, message). */
@@ -29,6 +38,7 @@ typedef struct kube_response {
     char *body;        /* malloc'd, NUL-terminated; NULL when none */
     size_t len;
     char error[512];   /* "" on a 2xx answer */
+    bool too_large;    /* the answer was cut at its bound (client.c: 64 MiB) */
 } kube_response;
 
 void kube_response_free(kube_response *r);
@@ -37,6 +47,12 @@ void kube_response_free(kube_response *r);
  * within 'timeout_ms'. Returns 0 on a 2xx answer, -1 otherwise ('r->error' says why; 'r->http'
  * tells a 404 from no answer). */
 int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r);
+
+/* True when 'r' (a failed GET of the object 'name') says that object does not exist: HTTP 404
+ * with a Status whose reason is NotFound and whose details name 'name', as the API server
+ * answers for a missing object. Any other 404 (a path the server does not route, a kind that
+ * is gone, a proxy's page) says nothing about the object: the cluster could not be asked. */
+bool kube_not_found(const kube_response *r, const char *name);
 
 /* A streamed GET (a watch): 'on_line' is called for each complete '\n'-terminated line of the
  * body as it arrives (without the '\n'); a non-zero return ends the stream. The call returns
@@ -71,7 +87,9 @@ int kube_discover(kube_client *c, const char *api_version, const char *kind, lon
 int kube_path(const kube_resource *res, const char *ns, const char *name, char *out, size_t cap);
 
 /* LIST the collection at 'path' (no query) in pages of 'limit' items, following
- * metadata.continue. 'on_item' receives each item and owns it from then on (cJSON_Delete);
+ * metadata.continue. A page larger than an answer may be is asked again with a tenth of the
+ * items (down to one), so large objects (a tenant's claims with big annotations) cannot make
+ * a kind impossible to list. 'on_item' receives each item and owns it from then on (cJSON_Delete);
  * a non-zero return stops the list (-1). 'rv' receives the list's resourceVersion, from which
  * a watch starts. Each page has 'timeout_ms'. Returns 0, or -1 with 'r' telling why (an
  * expired continue token is http 410: the caller lists again from the start). */

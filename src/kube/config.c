@@ -340,7 +340,15 @@ static int kc_user(kc_reader *rd, const ynode *u, const char *upath, kube_config
     return 0;
 }
 
-/* The context's cluster and user, into 'out'. */
+/* A namespace name: a DNS label (lower-case letters, digits, '-'; at most 63 bytes). */
+static bool is_namespace(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n &&
+           s[0] != '-' && s[n - 1] != '-';
+}
+
+/* The context's cluster and user, and its namespace, into 'out'. */
 static int kc_context(kc_reader *rd, const ynode *root, const char *name, const ynode *ref,
                       const char *ref_path, kube_config *out)
 {
@@ -349,10 +357,19 @@ static int kc_context(kc_reader *rd, const ynode *root, const char *name, const 
         kc_find(rd, root, "contexts", "context", name, ref, ref_path, cpath, sizeof cpath);
     if (ctx == NULL)
         return -1;
-    const char *cluster, *user;
-    const ynode *cn, *un;
+    const char *cluster, *user, *ns;
+    const ynode *cn, *un, *nn;
     if (kc_str(rd, ctx, cpath, "cluster", &cluster, &cn) < 0 ||
-        kc_str(rd, ctx, cpath, "user", &user, &un) < 0)
+        kc_str(rd, ctx, cpath, "user", &user, &un) < 0 ||
+        kc_str(rd, ctx, cpath, "namespace", &ns, &nn) < 0)
+        return -1;
+    if (ns != NULL && ns[0] != '\0' && !is_namespace(ns)) {
+        snprintf(path, sizeof path, "%s.namespace", cpath);
+        kc_err(rd, nn, path, "\"%.100s\" is not a namespace name", ns);
+        return -1;
+    }
+    out->namespace_ = strdup(ns != NULL && ns[0] != '\0' ? ns : "default");
+    if (out->namespace_ == NULL)
         return -1;
     if (cluster == NULL) {
         kc_err(rd, ctx, cpath, "context \"%s\" names no cluster", name);
@@ -587,6 +604,7 @@ void kube_config_free(kube_config *c)
     free(c->key_file);
     free(c->cert_data);
     free(c->key_data);
+    free(c->namespace_);
     free(c->source);
     memset(c, 0, sizeof *c);
 }

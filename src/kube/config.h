@@ -24,6 +24,9 @@ typedef struct kube_config {
     char *cert_file, *key_file;   /* client certificate and key (PEM files), or NULL */
     unsigned char *cert_data, *key_data; /* the same given inline (decoded), or NULL */
     size_t cert_len, key_len;
+    char *namespace_;             /* a kubeconfig context's namespace, "default" when it names
+                                     none (where kubectl applies a manifest that names none);
+                                     NULL in a pod */
     char *source;                 /* for logs: "in-cluster" or "kubeconfig PATH, context NAME" */
 } kube_config;
 

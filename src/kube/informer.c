@@ -12,7 +12,8 @@
  *   ERROR 410 (or HTTP 410) -> LIST again at once, other ERROR -> backoff + LIST again,
  *   the server ends the watch -> WATCH again from the last resourceVersion,
  *   the stream is cut or cannot be opened -> backoff + WATCH again from there,
- *   a failed discovery or LIST -> backoff + the same again.
+ *   a failed discovery or LIST -> backoff + the same again; a LIST that an answering API
+ *   server refuses or that cannot be read also makes the kind unsynced (see unsync()).
  * Backoff: backoff_min_ms doubled on each consecutive failure up to backoff_max_ms, then a
  * random point in its upper half (so replicas do not retry in step). A LIST replaces the
  * store in one swap, so objects deleted while no watch ran disappear. */
@@ -167,10 +168,14 @@ static long step_discover(kube_informer *inf)
     const kube_kind *k = &inf->stats->kind;
     if (inf->api.discover(inf->api.arg, k->api_version, k->kind, inf->opts.request_timeout_ms,
                           &inf->res, err) != 0) {
+        if (atomic_load(&inf->stop))
+            return 0; /* stopped, not failed */
         restart(inf, KUBE_RESTART_FAILED);
         return failed(inf, "discovery", err);
     }
     inf->have_res = true;
+    atomic_store(&inf->stats->scope,
+                 inf->res.namespaced ? KUBE_SCOPE_NAMESPACED : KUBE_SCOPE_CLUSTER);
     return 0;
 }
 
@@ -198,6 +203,22 @@ static bool is_rv(const char *s)
 {
     size_t n = strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-");
     return n > 0 && s[n] == '\0' && n < sizeof((kube_informer *)0)->rv;
+}
+
+/* The API server answers, but its list cannot be had (403, 500, an answer that does not
+ * parse: an object nested deeper than the parser goes...), while no watch runs: objects may
+ * change without this cache seeing it. Its lookups become live GETs (lookupList: could not be
+ * asked) until a list succeeds, rather than stale answers for as long as that lasts. With no
+ * answer at all (the API server down) the cached objects keep answering: nothing changes
+ * them then. */
+static void unsync(kube_informer *inf, const char *why)
+{
+    if (!atomic_exchange(&inf->synced, false))
+        return;
+    log_warn("kube",
+             LOG_S("msg", "the kind cannot be listed again: its lookups ask the API server "
+                          "until a list succeeds"),
+             LOG_S("kind", inf->stats->label), LOG_S("error", why));
 }
 
 static long step_list(kube_informer *inf)
@@ -230,6 +251,8 @@ static long step_list(kube_informer *inf)
             inf->have_res = false; /* the kind may be gone (a CRD deleted): discover again */
         if (http == 410) /* a continue token expired mid-list: list again from the start */
             return 0;
+        if (http != 0)
+            unsync(inf, why);
         return failed(inf, "list", why);
     }
     release(&r);
@@ -417,6 +440,8 @@ static void nap(kube_informer *inf, long ms)
 static void *informer_main(void *arg)
 {
     kube_informer *inf = arg;
+    if (inf->api.thread_stop != NULL)
+        inf->api.thread_stop(&inf->stop); /* a stop ends a LIST page or discovery in flight */
     while (!atomic_load(&inf->stop)) {
         long ms = kube_informer_step(inf);
         if (ms > 0)

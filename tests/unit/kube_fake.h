@@ -22,7 +22,16 @@ typedef struct fake_list {
     int fail_after;       /* >0: the page after this many fails with 'http' */
     long http;            /* non-zero: the list fails with this status (0 with error: none) */
     bool no_answer;       /* the list fails with no HTTP answer */
+    bool stall;           /* an API server that stalls: no answer for 5 s, unless the thread's
+                             stop flag (kube_api.thread_stop) is set first */
 } fake_list;
+
+static _Thread_local const atomic_bool *fake_thread_stop_flag;
+
+static void fake_thread_stop(const atomic_bool *stop)
+{
+    fake_thread_stop_flag = stop;
+}
 
 typedef struct fake_stream {
     const char *body; /* watch events, one per line; a last line without '\n' is cut */
@@ -45,6 +54,7 @@ typedef struct fake {
     int delivered; /* lines the blocking stream has handed to the informer */
     long get_http; /* the answer to a GET: 200 with get_body, else an error */
     const char *get_body;
+    const char *get_404_body; /* a 404's body; NULL: the Status naming the object asked */
     int get_calls;
     void (*get_hook)(struct fake *f); /* runs inside a GET, before it answers */
     char *owned[256];                 /* strings made by fake_str, freed by fake_free */
@@ -146,7 +156,6 @@ static int fake_path(const kube_resource *res, const char *ns, const char *name,
 static int fake_get(void *arg, const char *path, long timeout_ms, kube_response *r)
 {
     fake *f = arg;
-    (void)path;
     (void)timeout_ms;
     pthread_mutex_lock(&f->mu);
     f->get_calls++;
@@ -159,6 +168,18 @@ static int fake_get(void *arg, const char *path, long timeout_ms, kube_response 
         r->body = strdup(f->get_body);
         r->len = strlen(r->body);
         return 0;
+    }
+    if (f->get_http == 404) {
+        const char *slash = strrchr(path, '/');
+        if (f->get_404_body != NULL)
+            r->body = strdup(f->get_404_body);
+        else if (asprintf(&r->body,
+                          "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                          "\"status\":\"Failure\",\"reason\":\"NotFound\",\"details\":"
+                          "{\"name\":\"%s\"},\"code\":404}",
+                          slash ? slash + 1 : path) < 0)
+            r->body = NULL;
+        r->len = r->body ? strlen(r->body) : 0;
     }
     if (f->get_http == 0)
         snprintf(r->error, sizeof r->error, "connect to 127.0.0.1:6443: Connection refused");
@@ -184,6 +205,17 @@ static int fake_list_call(void *arg, const char *path, long limit, long timeout_
         return -1;
     }
     const fake_list *l = &f->lists[at];
+    if (l->stall) {
+        for (int i = 0; i < 500; i++) {
+            if (fake_thread_stop_flag != NULL && atomic_load(fake_thread_stop_flag)) {
+                snprintf(r->error, sizeof r->error, "stopped");
+                return -1;
+            }
+            usleep(10000);
+        }
+        snprintf(r->error, sizeof r->error, "operation timed out");
+        return -1;
+    }
     if (l->no_answer || (l->http != 0 && l->fail_after == 0)) {
         r->http = l->http;
         snprintf(r->error, sizeof r->error, "HTTP %ld: scripted list failure", l->http);
@@ -300,7 +332,8 @@ static kube_api fake_api(fake *f)
                       .path = fake_path,
                       .get = fake_get,
                       .list = fake_list_call,
-                      .stream = fake_stream_call};
+                      .stream = fake_stream_call,
+                      .thread_stop = fake_thread_stop};
 }
 
 #endif

@@ -464,6 +464,44 @@ static void test_informer_steps(void **state)
     fake_free(&f);
 }
 
+/* The watch must list again (an ERROR event; a 410 likewise) and the LIST is refused (403) by
+ * an API server that answers: objects may change meanwhile, so the kind stops answering from
+ * its old objects (live GETs answer instead) until a list succeeds. With no answer at all the
+ * old objects keep answering (the API server is down: nothing changes them). */
+static void test_unlistable_kind_is_not_stale(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] =
+        list_page(&f, "100", NULL, pvc_item(&f, "ns", "data", "1", "ReadWriteMany"));
+    f.lists[1].no_answer = true;
+    f.lists[2].http = 403;
+    f.lists[3].pages[0] =
+        list_page(&f, "200", NULL, pvc_item(&f, "ns", "data", "2", "ReadWriteMany"));
+    f.n_lists = 4;
+    f.streams[0].body = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,"
+                        "\"message\":\"etcd unavailable\"}}\n";
+    f.streams[1].body = "";
+    f.n_streams = 2;
+    kube_api api = fake_api(&f);
+    kube_kind_stats *st = pvc_stats();
+    kube_informer *inf = kube_informer_new(&api, &test_opts, st, NULL, NULL);
+    assert_int_equal(kube_informer_step(inf), 0); /* discovery */
+    assert_int_equal(kube_informer_step(inf), 0); /* LIST */
+    assert_true(kube_informer_synced(inf));
+    assert_true(kube_informer_step(inf) > 0); /* watch: ERROR: list again */
+    assert_true(kube_informer_step(inf) > 0); /* LIST: no answer: the old objects answer */
+    assert_true(kube_informer_synced(inf));
+    assert_true(kube_informer_step(inf) > 0); /* LIST: 403 from a live API server */
+    assert_false(kube_informer_synced(inf));
+    assert_int_equal(kube_informer_step(inf), 0); /* LIST succeeds */
+    assert_true(kube_informer_synced(inf));
+    kube_informer_free(inf);
+    free(st);
+    fake_free(&f);
+}
+
 static void test_informer_backoff(void **state)
 {
     (void)state;
@@ -718,6 +756,105 @@ static void test_cache_outcomes(void **state)
     fake_free(&f);
 }
 
+/* "Not found" is only the API server saying that the object does not exist. A 404 of a path it
+ * does not route (a kind that is gone, a proxy's page, a Status naming something else) is the
+ * cluster that could not be asked, never a null that lets a claim pass. A namespaced kind
+ * asked without a namespace has no object (and no path to ask). */
+static void test_cache_not_found_is_an_answer(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    const char *m;
+    static const char *const not_answers[] = {
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+        "\"message\":\"the server could not find the requested resource\",\"reason\":"
+        "\"NotFound\",\"details\":{},\"code\":404}",
+        "<html><body>404 page not found</body></html>",
+        "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"details\":{\"name\":\"other\"}}",
+        "{\"kind\":\"Pod\",\"reason\":\"NotFound\",\"details\":{\"name\":\"c0\"}}",
+    };
+    f.get_http = 404;
+    for (size_t i = 0; i < sizeof not_answers / sizeof not_answers[0]; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "c%zu", i);
+        f.get_404_body = not_answers[i];
+        assert_int_equal(get(c, "ns", name, &m), KUBE_UNAVAILABLE);
+        assert_non_null(strstr(m, "404"));
+    }
+    f.get_404_body = NULL; /* the API server's own answer for a missing object */
+    assert_int_equal(get(c, "ns", "gone", &m), KUBE_NOT_FOUND);
+    int calls = f.get_calls;
+    assert_int_equal(get(c, "", "no-namespace", &m), KUBE_NOT_FOUND);
+    assert_int_equal(get(c, "ns", "", &m), KUBE_NOT_FOUND); /* an empty claimName */
+    assert_int_equal(f.get_calls, calls);
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
+/* A cluster-scoped kind ignores the namespace asked, as the API server's path does: lookupList
+ * of Nodes "in" a namespace lists the Nodes (not none), and lookup() answers from the cache. */
+static void test_cache_cluster_scoped_namespace(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] = read_text(&f, REC "node-list.json");
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    kube_kind k = {"v1", "Node"};
+    assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
+    assert_true(wait_synced(c));
+    kube_obj **v;
+    size_t n;
+    char why[256];
+    assert_int_equal(kube_cache_list(c, "v1", "Node", "team", &v, &n, why), KUBE_FOUND);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        kube_obj_unref(v[i]);
+    free(v);
+    kube_obj *o;
+    assert_int_equal(kube_cache_get(c, "v1", "Node", "team", "worker-2", &o, why), KUBE_FOUND);
+    kube_obj_unref(o);
+    assert_int_equal(f.get_calls, 0);
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
+/* A kind dropped while its LIST waits on a stalled API server stops at once (the informer's
+ * thread gives the client its stop flag), not after the request's timeout: a policy reload
+ * or a shutdown is not held up by the API server. */
+static void test_stop_during_stalled_list(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].stall = true;
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    assert_int_equal(kube_cache_set_kinds(c, &pvc_kind, 1), 0);
+    for (int i = 0; i < 500; i++) { /* until the LIST has begun */
+        pthread_mutex_lock(&f.mu);
+        int began = f.list_at;
+        pthread_mutex_unlock(&f.mu);
+        if (began)
+            break;
+        usleep(2000);
+    }
+    usleep(50000);
+    long long t0 = kube_mono_ms();
+    assert_int_equal(kube_cache_set_kinds(c, NULL, 0), 0);
+    long long ms = kube_mono_ms() - t0;
+    if (ms > 1000)
+        fail_msg("stopping took %lld ms", ms);
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
 static void test_cache_watched(void **state)
 {
     (void)state;
@@ -967,9 +1104,13 @@ int main(void)
         cmocka_unit_test(test_store_ops),
         cmocka_unit_test(test_informer_steps),
         cmocka_unit_test(test_informer_backoff),
+        cmocka_unit_test(test_unlistable_kind_is_not_stale),
         cmocka_unit_test(test_recorded_informer),
         cmocka_unit_test(test_recorded_nodes),
         cmocka_unit_test(test_cache_outcomes),
+        cmocka_unit_test(test_cache_not_found_is_an_answer),
+        cmocka_unit_test(test_cache_cluster_scoped_namespace),
+        cmocka_unit_test(test_stop_during_stalled_list),
         cmocka_unit_test(test_cache_watched),
         cmocka_unit_test(test_cache_live_race),
         cmocka_unit_test(test_cache_unsynced_and_labels),

@@ -19,6 +19,7 @@
 
 #include "kube/api.c"
 #include "kube/client.c"
+#include "cli/livelookup.c"
 #include "tls/certs.h"
 
 static char tmp[64];
@@ -426,6 +427,18 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 200, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}");
     if (strcmp(url, "/api/v1/namespaces/ns/pods/missing") == 0)
         return send_text(conn, 404, not_found);
+    if (strcmp(url, "/api/v1/namespaces/default/pods/p") == 0)
+        return send_text(conn, 200, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+                                    "\"namespace\":\"default\"}}");
+    if (strcmp(url, "/api/v1/namespaces/team/pods") == 0)
+        return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                    "\"7\"},\"items\":[{\"metadata\":{\"name\":\"a\","
+                                    "\"namespace\":\"team\"}},{\"metadata\":{\"name\":"
+                                    "\"b\",\"namespace\":\"team\"}}]}");
+    if (strcmp(url, "/api/v1/namespaces/ns/pods/unrouted") == 0)
+        return send_text(conn, 404, "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                                    "\"the server could not find the requested resource\","
+                                    "\"reason\":\"NotFound\",\"details\":{},\"code\":404}");
     if (strcmp(url, "/gateway") == 0)
         return send_text(conn, 502, "<html><body>bad gateway</body></html>");
     if (strcmp(url, "/slow") == 0) {
@@ -446,8 +459,27 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 200, "{\"kind\":\"APIResourceList\",\"resources\":[{\"name\":"
                                     "\"slows\",\"namespaced\":false,\"kind\":\"Slow\"}]}");
     }
+    if (strcmp(url, "/apis/stall.io/v1") == 0) {
+        sleep(3);
+        return send_text(conn, 200, "{\"kind\":\"APIResourceList\",\"resources\":[{\"name\":"
+                                    "\"stalls\",\"namespaced\":false,\"kind\":\"Stall\"}]}");
+    }
     if (strcmp(url, "/api/v1/pods") == 0)
         return list_route(conn);
+    if (strcmp(url, "/api/v1/bigpods") == 0) {
+        /* Objects so large that more than 5 of them do not fit one answer. */
+        const char *limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+        const char *cont = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "continue");
+        if (limit != NULL && atol(limit) > 5) {
+            stream_body big = {.fill = KUBE_MAX_BODY + 1};
+            return send_stream(conn, 200, &big);
+        }
+        if (cont == NULL)
+            return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                        "\"9\",\"continue\":\"c2\"},\"items\":[{\"n\":1}]}");
+        return send_text(conn, 200, "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":"
+                                    "\"9\"},\"items\":[{\"n\":2}]}");
+    }
     stream_body s = {0};
     if (strcmp(url, "/big") == 0) {
         s.fill = KUBE_MAX_BODY + 1;
@@ -715,6 +747,14 @@ static void test_list_pages(void **state)
     assert_string_equal(r.error, "HTTP 410 Expired: The provided continue parameter is too old");
     kube_response_free(&r);
 
+    /* Pages too large for an answer are asked again in fewer items (500, 50, 5). */
+    seen = 0;
+    assert_int_equal(kube_list(c, "/api/v1/bigpods", 500, 5000, count_item, &seen, rv,
+                               sizeof rv, &r), 0);
+    assert_int_equal(seen, 2);
+    assert_string_equal(rv, "9");
+    kube_response_free(&r);
+
     /* No room for the resourceVersion: an error, not a cut version. */
     assert_int_equal(kube_list(c, "/api/v1/pods", 2, 5000, count_item, &seen, rv, 2, &r), -1);
     kube_response_free(&r);
@@ -885,6 +925,188 @@ static void test_discover_concurrent(void **state)
     kube_client_free(c);
 }
 
+/* ---- check --kubeconfig: the documents, then the cluster (cli/livelookup.c) ----------- */
+
+static enum policy_lookup_result docs_find(void *data, const char *av, const char *kind,
+                                           const char *ns, const char *name, arena *a,
+                                           const cJSON **out, const char **why)
+{
+    (void)data, (void)av, (void)kind, (void)ns, (void)name, (void)a, (void)out, (void)why;
+    return LOOKUP_NOT_FOUND;
+}
+
+/* The documents hold one Pod "a" without a namespace (kubectl's context decides it). */
+static enum policy_lookup_result docs_list(void *data, const char *av, const char *kind,
+                                           const char *ns, arena *a, const cJSON ***out,
+                                           size_t *n, const char **why)
+{
+    (void)av, (void)kind, (void)ns, (void)why;
+    const cJSON **v = arena_alloc(a, sizeof *v);
+    v[0] = data;
+    *out = v;
+    *n = 1;
+    return LOOKUP_FOUND;
+}
+
+static void test_live_lookup(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    kube_client *c = test_client(true);
+    cJSON *doc = cJSON_Parse("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}");
+    policy_lookup docs = {.find = docs_find, .list = docs_list, .data = doc};
+    live_lookup l = {.docs = &docs, .client = c, .timeout_ms = 5000, .namespace_ = "default"};
+    policy_lookup lk = live_lookup_make(&l);
+    arena *a = arena_new(1 << 20);
+    const cJSON *o = NULL, **v = NULL;
+    const char *why = NULL;
+    size_t n = 0;
+    /* A document without a namespace looks where kubectl would apply it. */
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "", "p", a, &o, &why), LOOKUP_FOUND);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "name")
+                            ->valuestring, "p");
+    /* The API server saying "no such object" is not found; a 404 of a path it does not route
+     * says nothing about the object. */
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "ns", "missing", a, &o, &why),
+                     LOOKUP_NOT_FOUND);
+    assert_int_equal(lk.find(lk.data, "v1", "Pod", "ns", "unrouted", a, &o, &why),
+                     LOOKUP_UNAVAILABLE);
+    assert_non_null(strstr(why, "HTTP 404"));
+    /* The document "a" (no namespace) wins over the cluster's team/a: listed once. */
+    assert_int_equal(lk.list(lk.data, "v1", "Pod", "team", a, &v, &n, &why), LOOKUP_FOUND);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(v[0], doc);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(v[1], "metadata"), "name")
+                            ->valuestring, "b");
+    arena_free(a);
+    live_lookup_free(&l);
+    cJSON_Delete(doc);
+    kube_client_free(c);
+}
+
+/* A thread's stop flag (kube_thread_stop, set by an informer's thread) ends its GET to a
+ * server that stalls, and its wait for another thread's discovery, well before their
+ * timeouts: stopping a watched kind never waits out a request in flight. */
+typedef struct stop_call {
+    kube_client *c;
+    atomic_bool stop;
+    bool use_stop;
+    const char *what; /* "get" or "discover" */
+    int rc;
+    char err[512];
+    double secs;
+} stop_call;
+
+static double elapsed(const struct timespec *t0);
+
+static void *stop_caller(void *arg)
+{
+    stop_call *s = arg;
+    if (s->use_stop)
+        kube_thread_stop(&s->stop);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (strcmp(s->what, "get") == 0) {
+        kube_response r;
+        s->rc = kube_get(s->c, "/slow", 10000, &r);
+        snprintf(s->err, sizeof s->err, "%s", r.error);
+        kube_response_free(&r);
+    } else {
+        kube_resource res;
+        s->rc = kube_discover(s->c, "stall.io/v1", "Stall", 10000, &res, s->err);
+    }
+    s->secs = elapsed(&t0);
+    kube_thread_stop(NULL);
+    return NULL;
+}
+
+static void test_thread_stop(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    kube_client *c = test_client(true);
+    stop_call fetch = {.c = c, .what = "discover"};          /* fetches, no stop */
+    stop_call waiter = {.c = c, .what = "discover", .use_stop = true};
+    stop_call get = {.c = c, .what = "get", .use_stop = true};
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, stop_caller, &fetch);
+    usleep(100000); /* its fetch is on its way: the waiter waits for it */
+    pthread_create(&th[1], NULL, stop_caller, &waiter);
+    pthread_create(&th[2], NULL, stop_caller, &get);
+    usleep(300000);
+    atomic_store(&waiter.stop, true);
+    atomic_store(&get.stop, true);
+    pthread_join(th[1], NULL);
+    pthread_join(th[2], NULL);
+    assert_int_equal(get.rc, -1);
+    assert_string_equal(get.err, "stopped");
+    assert_int_equal(waiter.rc, -1);
+    assert_string_equal(waiter.err, "discovery of stall.io/v1: stopped");
+    if (get.secs > 1.9 || waiter.secs > 1.8) /* the server takes 2 s and 3 s */
+        fail_msg("stopped after %.2f s (GET) and %.2f s (discovery wait)", get.secs,
+                 waiter.secs);
+    pthread_join(th[0], NULL); /* the request without a stop flag runs to its answer */
+    assert_int_equal(fetch.rc, 0);
+    kube_client_free(c);
+}
+
+/* The CA of the kubeconfig (file or data) is the only one trusted: libcurl's built-in CA
+ * directory (/etc/ssl/certs here: the public CAs, a TLS-inspecting proxy's) is not also
+ * searched, as kubectl does not search it. Seen in curl's own account of the handshake. */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    (void)h;
+    if (type == CURLINFO_TEXT)
+        buf_append(arg, data, size);
+    return 0;
+}
+
+static void test_only_the_given_ca(void **state)
+{
+    (void)state;
+    write_token("tok-1\n");
+    char server[64], path[128];
+    snprintf(server, sizeof server, "https://127.0.0.1:%d", port);
+    snprintf(path, sizeof path, "%s/ca.crt", tmp);
+    char *pem = slurp(path);
+    kube_config by_file = {.server = server, .ca_file = path};
+    kube_config by_data = {.server = server, .ca_data = (unsigned char *)pem, .ca_len = strlen(pem)};
+    const kube_config *cfgs[] = {&by_file, &by_data};
+    for (int i = 0; i < 2; i++) {
+        diag_list dl;
+        diag_list_init(&dl);
+        kube_client *c = kube_client_new(cfgs[i], &dl);
+        assert_non_null(c);
+        CURL *h = curl_easy_init(); /* a new connection: a handshake to watch */
+        char errbuf[CURL_ERROR_SIZE] = "", err[256];
+        struct curl_slist *hdrs;
+        assert_int_equal(request_setup(c, h, "/api/v1/namespaces/ns/pods/a", 5000, &hdrs, errbuf,
+                                       err, sizeof err),
+                         0);
+        buf trace;
+        buf_init(&trace, 1 << 20);
+        curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+        curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(h, CURLOPT_DEBUGDATA, &trace);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        req_ctx x = {.h = h};
+        buf_init(&x.body, 1 << 20);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+        assert_int_equal(curl_easy_perform(h), CURLE_OK);
+        const char *t = trace.data ? trace.data : "";
+        if (strstr(t, i == 0 ? "CAfile: " : "imported CA certificate blob") == NULL ||
+            strstr(t, "CApath: /") != NULL)
+            fail_msg("case %d: curl also searched a CA directory:\n%s", i, t);
+        buf_clear(&trace);
+        buf_clear(&x.body);
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(h);
+        kube_client_free(c);
+        diag_list_clear(&dl);
+    }
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +1123,9 @@ int main(void)
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_discover),
         cmocka_unit_test(test_discover_concurrent),
+        cmocka_unit_test(test_live_lookup),
+        cmocka_unit_test(test_thread_stop),
+        cmocka_unit_test(test_only_the_given_ca),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

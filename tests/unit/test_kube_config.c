@@ -114,6 +114,7 @@ static void test_current_context_and_relative_paths(void **state)
     assert_null(c.ca_data);
     snprintf(want, sizeof want, "kubeconfig %s/full.yaml, context dev", tmp);
     assert_string_equal(c.source, want);
+    assert_string_equal(c.namespace_, "team"); /* where a manifest without one is applied */
     kube_config_free(&c);
     assert_null(c.server);
     diag_list_clear(&dl);
@@ -134,6 +135,7 @@ static void test_named_context_and_data(void **state)
     assert_int_equal(c.key_len, 5);
     assert_null(c.cert_file);
     assert_null(c.ca_file);
+    assert_string_equal(c.namespace_, "default"); /* the context names none: kubectl's */
     kube_config_free(&c);
     diag_list_clear(&dl);
 }
@@ -264,6 +266,10 @@ static const struct {
                                "contexts: [{name: x, context: {cluster: c}}]\n",
      NULL, "server must be a string"},
     {"duplicate-key", HEAD "current-context: x\ncurrent-context: y\n", NULL, "twice"},
+    {"bad-namespace", HEAD "current-context: x\n"
+                           "clusters: [{name: c, cluster: {server: 'https://h'}}]\n"
+                           "contexts: [{name: x, context: {cluster: c, namespace: ../kube-system}}]\n",
+     NULL, "is not a namespace name"},
     {"not-a-map", "- a\n- b\n", NULL, "a kubeconfig is one YAML document holding a mapping"},
     {"tls-server-name", HEAD "current-context: x\n"
                              "clusters: [{name: c, cluster: {server: 'https://h', "

@@ -67,7 +67,7 @@ static void opts_default(kube_cache_opts *d, const kube_cache_opts *o)
     *d = (kube_cache_opts){.live_timeout_ms = 1000,
                            .live_ttl_ms = 5000,
                            .request_timeout_ms = 30000,
-                           .watch_timeout_s = 300,
+                           .watch_timeout_s = 60,
                            .backoff_min_ms = 500,
                            .backoff_max_ms = 30000};
     if (o == NULL)

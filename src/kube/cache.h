@@ -37,7 +37,7 @@ typedef struct kube_cache_opts {
     long live_timeout_ms;   /* a live GET on a miss (--lookup-timeout): default 1000 */
     long live_ttl_ms;       /* how long a live answer is kept: default 5000 */
     long request_timeout_ms;/* a LIST page, a discovery: default 30000 */
-    long watch_timeout_s;   /* timeoutSeconds of one watch (jittered up to 2x): default 300 */
+    long watch_timeout_s;   /* timeoutSeconds of one watch (jittered up to 2x): default 60 */
     long backoff_min_ms, backoff_max_ms; /* default 500 and 30000 */
 } kube_cache_opts;
 

@@ -373,7 +373,7 @@ static long step_watch(kube_informer *inf)
     inf->end = END_NONE;
     kube_response r = {0};
     long long t0 = kube_mono_ms();
-    /* The idle timeout: the server sends a bookmark about every minute and ends the watch
+    /* The idle timeout: kube-apiserver 1.20 sends its bookmark just before it ends the watch
      * after timeoutSeconds; silence past that is a dead connection. */
     int rc = inf->api.stream(inf->api.arg, path, (t + 30) * 1000, on_line, inf, &inf->stop, &r);
     long http = r.http;

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/keyindex.h"
+
 #define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
 
 /* Names and values found in most objects of the kinds policies look up (claims, nodes,
@@ -554,15 +556,11 @@ static void copy(packer *p, cJSON *d, const cJSON *s, enum place at)
         d->child->prev = last; /* cJSON keeps the last item in the first one's prev */
 }
 
+/* Keyed (SipHash under the process's random key): claim names are chosen by tenants, and an
+ * unkeyed hash would let one choose names that collide and slow every lookup of the kind. */
 uint64_t kube_key_hash(const char *ns, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *s = (const unsigned char *)ns; *s; s++)
-        h = (h ^ *s) * 1099511628211ull;
-    h = (h ^ '/') * 1099511628211ull;
-    for (const unsigned char *s = (const unsigned char *)name; *s; s++)
-        h = (h ^ *s) * 1099511628211ull;
-    return h;
+    return keyindex_hash(ns, strlen(ns)) * 0x9E3779B97F4A7C15u ^ keyindex_hash(name, strlen(name));
 }
 
 /* Adds a string member 'key': 'val' in front of the root's members (apiVersion, kind). */

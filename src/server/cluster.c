@@ -56,15 +56,16 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
         return c;
     }
     c->client = kube_client_new(&cfg, dl);
-    log_info("cluster", LOG_S("msg", "cluster configured"), LOG_S("source", cfg.source),
-             LOG_S("server", cfg.server));
-    kube_config_free(&cfg);
     kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms};
     if (c->client == NULL || (c->cache = kube_cache_new(c->client, &co)) == NULL) {
+        kube_config_free(&cfg);
         kube_client_free(c->client);
         free(c);
         return NULL;
     }
+    log_info("cluster", LOG_S("msg", "cluster configured"), LOG_S("source", cfg.source),
+             LOG_S("server", cfg.server));
+    kube_config_free(&cfg);
     c->mode = MODE_LIVE;
     return c;
 }

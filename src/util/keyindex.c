@@ -87,6 +87,12 @@ static uint64_t key_hash(const char *key, size_t len)
     return siphash13(sip_k0, sip_k1, key, len);
 }
 
+uint64_t keyindex_hash(const char *key, size_t len)
+{
+    pthread_once(&seed_once, seed_init);
+    return key_hash(key, len);
+}
+
 keyindex *keyindex_new(arena *a, size_t n)
 {
     pthread_once(&seed_once, seed_init);

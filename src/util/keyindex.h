@@ -32,6 +32,11 @@ bool keyindex_add(keyindex *ix, const char *key, size_t len, const void *item);
 /* Returns the item added first for 'key', or NULL when the key was never added. */
 const void *keyindex_find(const keyindex *ix, const char *key, size_t len);
 
+/* SipHash-1-3 of 'len' bytes under the process's random key (the one the indexes use): for
+ * other tables whose keys come from input (src/kube's stores), so that nobody can choose keys
+ * that collide. */
+uint64_t keyindex_hash(const char *key, size_t len);
+
 /* Entries examined by lookups on this thread: keys compared by keyindex_find and by the scans
  * of the code that uses a keyindex on small objects, elements walked to reach an element of a
  * list or to count it (each adds its count once per lookup), and the key comparisons of

@@ -398,6 +398,13 @@ static long step_watch(kube_informer *inf)
         restart(inf, KUBE_RESTART_FAILED);
         if (http == 404)
             inf->have_res = false;
+        /* A watch refused for our credentials (RBAC allowing list but not watch, a token
+         * that lost its rights) will not come back by watching again, while objects go on
+         * changing: list again, which either refreshes them or, refused too, stops the kind
+         * answering from them. Other failures (no answer, 5xx of a restarting API server)
+         * watch again from where they were. */
+        if (http == 401 || http == 403)
+            inf->need_list = true;
         return failed(inf, "watch", err);
     }
     restart(inf, KUBE_RESTART_CLOSED);

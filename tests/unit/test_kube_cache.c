@@ -502,6 +502,40 @@ static void test_unlistable_kind_is_not_stale(void **state)
     fake_free(&f);
 }
 
+/* A watch refused for our credentials (403: RBAC allows list, not watch) lists again: the
+ * objects are refreshed by each LIST, never left to go stale behind a watch that cannot run. A
+ * watch that fails for another reason (a 500 of a restarting API server) watches again. */
+static void test_refused_watch_lists_again(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] =
+        list_page(&f, "100", NULL, pvc_item(&f, "ns", "data", "1", "ReadWriteMany"));
+    f.lists[1].pages[0] =
+        list_page(&f, "200", NULL, pvc_item(&f, "ns", "data", "2", "ReadWriteOnce"));
+    f.n_lists = 2;
+    f.streams[0] = (fake_stream){.body = "", .rc = -1, .http = 500};
+    f.streams[1] = (fake_stream){.body = "", .rc = -1, .http = 403};
+    f.n_streams = 2;
+    kube_api api = fake_api(&f);
+    kube_kind_stats *st = pvc_stats();
+    kube_informer *inf = kube_informer_new(&api, &test_opts, st, NULL, NULL);
+    kube_store *s = kube_informer_store(inf);
+    assert_int_equal(kube_informer_step(inf), 0); /* discovery */
+    assert_int_equal(kube_informer_step(inf), 0); /* LIST: RWX */
+    assert_true(kube_informer_step(inf) > 0);     /* watch: 500: watch again, no LIST */
+    assert_int_equal(f.list_at, 1);
+    assert_true(kube_informer_step(inf) > 0); /* watch: 403: list again */
+    assert_non_null(strstr(f.stream_path[1], "resourceVersion=100&"));
+    assert_int_equal(kube_informer_step(inf), 0); /* LIST: the claim changed meanwhile */
+    assert_int_equal(f.list_at, 2);
+    assert_string_equal(stored_mode(s, "ns", "data"), "ReadWriteOnce");
+    kube_informer_free(inf);
+    free(st);
+    fake_free(&f);
+}
+
 static void test_informer_backoff(void **state)
 {
     (void)state;
@@ -1105,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_informer_steps),
         cmocka_unit_test(test_informer_backoff),
         cmocka_unit_test(test_unlistable_kind_is_not_stale),
+        cmocka_unit_test(test_refused_watch_lists_again),
         cmocka_unit_test(test_recorded_informer),
         cmocka_unit_test(test_recorded_nodes),
         cmocka_unit_test(test_cache_outcomes),

@@ -517,7 +517,8 @@ static void test_refused_watch_lists_again(void **state)
     f.n_lists = 2;
     f.streams[0] = (fake_stream){.body = "", .rc = -1, .http = 500};
     f.streams[1] = (fake_stream){.body = "", .rc = -1, .http = 403};
-    f.n_streams = 2;
+    f.streams[2] = (fake_stream){.body = "", .rc = -1, .http = 500}; /* were it watched again */
+    f.n_streams = 3;
     kube_api api = fake_api(&f);
     kube_kind_stats *st = pvc_stats();
     kube_informer *inf = kube_informer_new(&api, &test_opts, st, NULL, NULL);

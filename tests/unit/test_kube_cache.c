@@ -177,6 +177,29 @@ static void test_compact_shares_lists(void **state)
 #undef CHILD
 }
 
+/* kind and apiVersion are added when the object lacks those exact members: members spelt
+ * otherwise ("Kind", "APIVERSION", which a CR may carry) are data, not the object's kind. */
+static void test_compact_kind_case_sensitive(void **state)
+{
+    (void)state;
+    kube_pool *pool = kube_pool_new();
+    for (int shared = 0; shared < 2; shared++) {
+        cJSON *src = cJSON_Parse("{\"Kind\":\"x\",\"APIVERSION\":\"y\","
+                                 "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}");
+        assert_non_null(src);
+        kube_obj *o = kube_obj_compact(shared ? pool : NULL, src, "v1", "PersistentVolumeClaim");
+        assert_non_null(o);
+        char *got = cJSON_PrintUnformatted(kube_obj_json(o));
+        assert_string_equal(got, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+                                 "\"Kind\":\"x\",\"APIVERSION\":\"y\","
+                                 "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}");
+        free(got);
+        kube_obj_unref(o);
+        cJSON_Delete(src);
+    }
+    kube_pool_unref(pool);
+}
+
 static void test_compact_strips_only_there(void **state)
 {
     (void)state;
@@ -963,6 +986,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compact_equals_stripped),
         cmocka_unit_test(test_compact_shares_lists),
+        cmocka_unit_test(test_compact_kind_case_sensitive),
         cmocka_unit_test(test_compact_strips_only_there),
         cmocka_unit_test(test_store_ops),
         cmocka_unit_test(test_informer_steps),

@@ -41,7 +41,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check fuzz-kube clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -169,6 +169,9 @@ bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine $(BUILD)/bench_kube
 #                                                                    review-corpus/  review-seeds/
 #   fuzz-check    manifest files -> streamguard check, compared with the webhook's verdict
 #                                                                    check-corpus/   check-seeds/
+#   fuzz-kube     kubeconfig files, watch streams (an informer on a recorded LIST) and API
+#                 objects (compact copies), each checked against an oracle
+#                                                                    kube-corpus/    kube-seeds/
 FUZZ_SECONDS ?= 600
 FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c)
 FUZZ_CC   = clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -193,6 +196,13 @@ build/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(FUZZ_SRC) $(wildcard src/admiss
         src/cli/manifests.c src/cli/check_out.c tests/fuzz/fuzz_util.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
+# What fuzz_kube reads from the Kubernetes API and kubeconfig files: the kube files that do
+# not call the client (client.c, api.c, cache.c and cache_client.c need libcurl).
+FUZZ_KUBE_SRC := src/kube/config.c src/kube/object.c src/kube/store.c src/kube/informer.c
+build/fuzz/fuzz_kube: tests/fuzz/fuzz_kube.c $(FUZZ_SRC) $(FUZZ_KUBE_SRC) $(wildcard src/kube/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS) -lpthread
 
 fuzz: deps
 	@scripts/deps.sh fuzz
@@ -221,6 +231,14 @@ fuzz-check: deps
 	@mkdir -p tests/fuzz/check-corpus
 	build/fuzz/fuzz_check $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
 	    tests/fuzz/check-corpus tests/fuzz/check-seeds
+
+# The kube inputs: kubeconfigs, watch streams, API objects (the first byte picks which).
+fuzz-kube: deps
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_kube
+	@mkdir -p tests/fuzz/kube-corpus
+	build/fuzz/fuzz_kube $(FUZZ_RUN) -max_len=16384 -dict=tests/fuzz/kube.dict \
+	    tests/fuzz/kube-corpus tests/fuzz/kube-seeds
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

@@ -302,16 +302,18 @@ static int apply_event(kube_informer *inf, const char *type, const cJSON *obj)
         kube_obj *o = kube_obj_compact(inf->pool, obj, k->api_version, k->kind);
         if (o == NULL)
             return 0;
-        char ns[254], name[254];
-        snprintf(ns, sizeof ns, "%s", o->ns);
-        snprintf(name, sizeof name, "%s", o->name);
+        /* Our own reference keeps the key for the announcement after the put; a copy into
+         * fixed buffers cut keys longer than Kubernetes allows, which a server can send. */
+        kube_obj_ref(o);
         if (kube_store_put(&inf->store, o) != 0) {
+            kube_obj_unref(o);
             inf->end = END_ERROR; /* out of memory: the store misses an event; list again */
             snprintf(inf->end_why, sizeof inf->end_why, "out of memory");
             return 1;
         }
         if (inf->changed != NULL)
-            inf->changed(inf->changed_arg, inf->stats, ns, name);
+            inf->changed(inf->changed_arg, inf->stats, o->ns, o->name);
+        kube_obj_unref(o);
     } else if (strcmp(type, "DELETED") == 0) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");

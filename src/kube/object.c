@@ -604,8 +604,11 @@ kube_obj *kube_obj_compact(kube_pool *pool, const cJSON *src, const char *api_ve
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
     if (!cJSON_IsObject(meta) || !cJSON_IsString(name) || (ns != NULL && !cJSON_IsString(ns)))
         return NULL;
-    bool add_kind = !cJSON_HasObjectItem(src, "kind") && kind != NULL;
-    bool add_av = !cJSON_HasObjectItem(src, "apiVersion") && api_version != NULL;
+    /* Case-sensitive, as every reader of the object (cJSON_HasObjectItem is not: a member
+     * "Kind" would have kept "kind" out of a LIST item). */
+    bool add_kind = cJSON_GetObjectItemCaseSensitive(src, "kind") == NULL && kind != NULL;
+    bool add_av =
+        cJSON_GetObjectItemCaseSensitive(src, "apiVersion") == NULL && api_version != NULL;
     packer p = {.pool = pool};
     count(&p, src, AT_ROOT);
     p.nodes += add_kind + add_av;

@@ -1,6 +1,6 @@
-/* test_fuzz_corpus.c - replays the seeds and corpora of the four fuzz targets (the inputs make
- * fuzz, fuzz-policy, fuzz-review and fuzz-check found) through the targets' functions, so that
- * make test and make check (ASan and UBSan) keep them fixed without needing clang.
+/* test_fuzz_corpus.c - replays the seeds and corpora of the five fuzz targets (the inputs
+ * make fuzz, fuzz-policy, fuzz-review, fuzz-check and fuzz-kube found) through the targets'
+ * functions, so that make test and make check (ASan and UBSan) keep them fixed without clang.
  *
  * The replay must be able to fail: a directory that is missing or empty, a file that cannot
  * be read, and an input for which a target reports a broken invariant each fail the test with
@@ -21,6 +21,7 @@
 #define SG_FUZZ_NO_MAIN
 #include "../fuzz/fuzz_check.c"
 #include "../fuzz/fuzz_expr.c"
+#include "../fuzz/fuzz_kube.c"
 #include "../fuzz/fuzz_policy.c"
 #include "../fuzz/fuzz_review.c"
 
@@ -124,6 +125,8 @@ static const struct {
     {"tests/fuzz/review-corpus", sg_fuzz_review, false},
     {"tests/fuzz/check-seeds", sg_fuzz_check, true},
     {"tests/fuzz/check-corpus", sg_fuzz_check, false},
+    {"tests/fuzz/kube-seeds", sg_fuzz_kube, false},
+    {"tests/fuzz/kube-corpus", sg_fuzz_kube, false},
 };
 
 static void test_replay(void **state)
@@ -207,5 +210,6 @@ int main(void)
                                        cmocka_unit_test(test_replay_fails)};
     int rc = cmocka_run_group_tests_name("fuzz_corpus", tests, NULL, NULL);
     fuzz_policies_free();
+    fuzz_kube_free();
     return rc;
 }

@@ -177,6 +177,29 @@ static void test_compact_shares_lists(void **state)
 #undef CHILD
 }
 
+/* kind and apiVersion are added when the object lacks those exact members: members spelt
+ * otherwise ("Kind", "APIVERSION", which a CR may carry) are data, not the object's kind. */
+static void test_compact_kind_case_sensitive(void **state)
+{
+    (void)state;
+    kube_pool *pool = kube_pool_new();
+    for (int shared = 0; shared < 2; shared++) {
+        cJSON *src = cJSON_Parse("{\"Kind\":\"x\",\"APIVERSION\":\"y\","
+                                 "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}");
+        assert_non_null(src);
+        kube_obj *o = kube_obj_compact(shared ? pool : NULL, src, "v1", "PersistentVolumeClaim");
+        assert_non_null(o);
+        char *got = cJSON_PrintUnformatted(kube_obj_json(o));
+        assert_string_equal(got, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+                                 "\"Kind\":\"x\",\"APIVERSION\":\"y\","
+                                 "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}");
+        free(got);
+        kube_obj_unref(o);
+        cJSON_Delete(src);
+    }
+    kube_pool_unref(pool);
+}
+
 static void test_compact_strips_only_there(void **state)
 {
     (void)state;
@@ -339,6 +362,47 @@ static const kube_cache_opts test_opts = {.live_timeout_ms = 1000,
                                           .watch_timeout_s = 60,
                                           .backoff_min_ms = 100,
                                           .backoff_max_ms = 1000};
+
+/* The key announced after a change, as long as the object's (the fuzz target's oracle). */
+static void on_changed_key(void *arg, const kube_kind_stats *k, const char *ns, const char *name)
+{
+    (void)k;
+    if (ns != NULL)
+        snprintf(arg, 1024, "%s/%s", ns, name);
+}
+
+/* A change is announced under the stored object's whole key, however long: a key cut short
+ * would leave the live answer of the real key in place (fuzz-kube's oracle, on a 300-byte name). */
+static void test_informer_announces_whole_key(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    char ns[301], name[301];
+    memset(ns, 'n', 300);
+    memset(name, 'm', 300);
+    ns[300] = name[300] = '\0';
+    f.lists[0].pages[0] = list_page(&f, "10", NULL, "");
+    f.n_lists = 1;
+    f.streams[0].body =
+        fake_str(&f, "%s\n", pvc_event(&f, "ADDED", ns, name, "11", "ReadWriteOnce"));
+    f.n_streams = 1;
+    kube_api api = fake_api(&f);
+    kube_kind_stats *st = pvc_stats();
+    char last[1024] = "", want[1024];
+    kube_informer *inf = kube_informer_new(&api, &test_opts, st, on_changed_key, last);
+    assert_int_equal(kube_informer_step(inf), 0); /* discovery */
+    assert_int_equal(kube_informer_step(inf), 0); /* LIST */
+    kube_informer_step(inf);                      /* the watch */
+    kube_obj *o = kube_store_get(kube_informer_store(inf), ns, name);
+    assert_non_null(o);
+    kube_obj_unref(o);
+    snprintf(want, sizeof want, "%s/%s", ns, name);
+    assert_string_equal(last, want);
+    kube_informer_free(inf);
+    free(st);
+    fake_free(&f);
+}
 
 static void test_informer_steps(void **state)
 {
@@ -1135,9 +1199,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compact_equals_stripped),
         cmocka_unit_test(test_compact_shares_lists),
+        cmocka_unit_test(test_compact_kind_case_sensitive),
         cmocka_unit_test(test_compact_strips_only_there),
         cmocka_unit_test(test_store_ops),
         cmocka_unit_test(test_informer_steps),
+        cmocka_unit_test(test_informer_announces_whole_key),
         cmocka_unit_test(test_informer_backoff),
         cmocka_unit_test(test_unlistable_kind_is_not_stale),
         cmocka_unit_test(test_refused_watch_lists_again),

@@ -26,6 +26,9 @@ cleanup() {
         for f in "$TMP"/streamguard.log "$CL"/apiserver-a.log; do
             [ -f "$f" ] && { echo "--- last lines of $f"; tail -15 "$f"; }
         done
+        # The watches' story (starts, failures, re-lists, restarts by reason).
+        [ -f "$TMP/streamguard.log" ] && { echo "--- the watches in $TMP/streamguard.log"
+            grep 'component=kube' "$TMP/streamguard.log" | tail -60; }
     fi
     rm -rf "$TMP"
 }

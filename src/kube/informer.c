@@ -27,6 +27,9 @@
 
 #include "../util/log.h"
 
+/* Watches refused (401/403) in a row before the kind lists again (step_watch). */
+#define WATCH_REFUSALS 5
+
 #define LIST_LIMIT 500
 
 struct kube_informer {
@@ -49,6 +52,7 @@ struct kube_informer {
     bool have_res, need_list, watching, failing;
     char rv[128];
     unsigned failures; /* consecutive, for the backoff */
+    unsigned refusals; /* consecutive watches refused with 401/403 */
     uint64_t rng;
 
     /* One LIST or one WATCH in progress. */
@@ -262,6 +266,7 @@ static long step_list(kube_informer *inf)
     kube_pool_sweep(inf->pool, true); /* the lists only the old objects used */
     snprintf(inf->rv, sizeof inf->rv, "%s", rv);
     inf->need_list = false;
+    inf->refusals = 0;
     inf->watching = false;
     atomic_store(&inf->stats->objects, (long)n);
     atomic_store(&inf->stats->last_list_ms, kube_now_ms());
@@ -402,13 +407,22 @@ static long step_watch(kube_informer *inf)
             inf->have_res = false;
         /* A watch refused for our credentials (RBAC allowing list but not watch, a token
          * that lost its rights) will not come back by watching again, while objects go on
-         * changing: list again, which either refreshes them or, refused too, stops the kind
-         * answering from them. Other failures (no answer, 5xx of a restarting API server)
-         * watch again from where they were. */
-        if (http == 401 || http == 403)
-            inf->need_list = true;
+         * changing: once refused WATCH_REFUSALS times running, list again, which either
+         * refreshes them or, refused too, stops the kind answering from them. Not at the first
+         * refusal: a restarting kube-apiserver refuses for a moment, until its RBAC caches
+         * have synced, and a watch from the old resourceVersion is what tells a compacted
+         * etcd (410). Other failures (no answer, 5xx) watch again from where they were. */
+        if (http == 401 || http == 403) {
+            if (++inf->refusals >= WATCH_REFUSALS) {
+                inf->refusals = 0;
+                inf->need_list = true;
+            }
+        } else {
+            inf->refusals = 0;
+        }
         return failed(inf, "watch", err);
     }
+    inf->refusals = 0;
     restart(inf, KUBE_RESTART_CLOSED);
     if (inf->lines > 0 || kube_mono_ms() - t0 >= 1000) {
         succeeded(inf);

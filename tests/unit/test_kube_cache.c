@@ -566,9 +566,11 @@ static void test_unlistable_kind_is_not_stale(void **state)
     fake_free(&f);
 }
 
-/* A watch refused for our credentials (403: RBAC allows list, not watch) lists again: the
- * objects are refreshed by each LIST, never left to go stale behind a watch that cannot run. A
- * watch that fails for another reason (a 500 of a restarting API server) watches again. */
+/* A watch refused for our credentials (403: RBAC allows list, not watch) lists again once the
+ * refusal persists (5 in a row: a restarting kube-apiserver refuses for a moment, and a watch
+ * from the old resourceVersion is what learns of a compaction): the objects are then refreshed
+ * by each LIST, never left to go stale behind a watch that cannot run. A watch failing for
+ * another reason (a 500) watches again and starts the count anew. */
 static void test_refused_watch_lists_again(void **state)
 {
     (void)state;
@@ -579,20 +581,25 @@ static void test_refused_watch_lists_again(void **state)
     f.lists[1].pages[0] =
         list_page(&f, "200", NULL, pvc_item(&f, "ns", "data", "2", "ReadWriteOnce"));
     f.n_lists = 2;
-    f.streams[0] = (fake_stream){.body = "", .rc = -1, .http = 500};
-    f.streams[1] = (fake_stream){.body = "", .rc = -1, .http = 403};
-    f.streams[2] = (fake_stream){.body = "", .rc = -1, .http = 500}; /* were it watched again */
-    f.n_streams = 3;
+    fake_stream refused = {.body = "", .rc = -1, .http = 403};
+    fake_stream failed = {.body = "", .rc = -1, .http = 500};
+    fake_stream script[] = {refused, refused, failed, refused, refused, refused, refused,
+                            refused, failed};
+    f.n_streams = (int)(sizeof script / sizeof script[0]);
+    for (int i = 0; i < f.n_streams; i++)
+        f.streams[i] = script[i];
     kube_api api = fake_api(&f);
     kube_kind_stats *st = pvc_stats();
     kube_informer *inf = kube_informer_new(&api, &test_opts, st, NULL, NULL);
     kube_store *s = kube_informer_store(inf);
     assert_int_equal(kube_informer_step(inf), 0); /* discovery */
     assert_int_equal(kube_informer_step(inf), 0); /* LIST: RWX */
-    assert_true(kube_informer_step(inf) > 0);     /* watch: 500: watch again, no LIST */
-    assert_int_equal(f.list_at, 1);
-    assert_true(kube_informer_step(inf) > 0); /* watch: 403: list again */
-    assert_non_null(strstr(f.stream_path[1], "resourceVersion=100&"));
+    for (int i = 0; i < 7; i++) {                 /* 2 refusals, a 500, 4 refusals */
+        assert_true(kube_informer_step(inf) > 0);
+        assert_int_equal(f.list_at, 1);           /* each watched again */
+        assert_non_null(strstr(f.stream_path[i], "resourceVersion=100&"));
+    }
+    assert_true(kube_informer_step(inf) > 0);     /* the 5th refusal in a row: list again */
     assert_int_equal(kube_informer_step(inf), 0); /* LIST: the claim changed meanwhile */
     assert_int_equal(f.list_at, 2);
     assert_string_equal(stored_mode(s, "ns", "data"), "ReadWriteOnce");

@@ -725,18 +725,25 @@ static void test_recorded_informer(void **state)
     fake_free(&f);
 }
 
-static void test_recorded_nodes(void **state)
+/* A cache watching Nodes whose LIST answers the recorded node list (synced). */
+static kube_cache *recorded_nodes(fake *f)
 {
-    (void)state;
-    fake f;
-    fake_init(&f);
-    f.lists[0].pages[0] = read_text(&f, REC "node-list.json");
-    f.n_lists = 1;
-    kube_api api = fake_api(&f);
+    fake_init(f);
+    f->lists[0].pages[0] = read_text(f, REC "node-list.json");
+    f->n_lists = 1;
+    kube_api api = fake_api(f);
     kube_cache *c = kube_cache_new_api(&api, &test_opts);
     kube_kind k = {"v1", "Node"};
     assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
     assert_true(wait_synced(c));
+    return c;
+}
+
+static void test_recorded_nodes(void **state)
+{
+    (void)state;
+    fake f;
+    kube_cache *c = recorded_nodes(&f);
     kube_obj **v;
     size_t n;
     char why[256];
@@ -906,14 +913,7 @@ static void test_cache_cluster_scoped_namespace(void **state)
 {
     (void)state;
     fake f;
-    fake_init(&f);
-    f.lists[0].pages[0] = read_text(&f, REC "node-list.json");
-    f.n_lists = 1;
-    kube_api api = fake_api(&f);
-    kube_cache *c = kube_cache_new_api(&api, &test_opts);
-    kube_kind k = {"v1", "Node"};
-    assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
-    assert_true(wait_synced(c));
+    kube_cache *c = recorded_nodes(&f);
     kube_obj **v;
     size_t n;
     char why[256];

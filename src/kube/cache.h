@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../policy/engine.h"
 #include "../util/buf.h"
 #include "client.h"
 
@@ -83,5 +84,10 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
  * (hit, live_hit, not_found, unavailable), live GET latency. Returns 0, or -1 when 'out' is
  * full. */
 int kube_cache_metrics(kube_cache *c, buf *out);
+
+/* lookup() and lookupList() answered by 'c' (lookup.c): KUBE_FOUND is LOOKUP_FOUND with the
+ * object referenced until the asking request's arena is freed, and the other outcomes map
+ * one to one (an empty list is LOOKUP_NOT_FOUND). 'c' must outlive the requests. */
+policy_lookup kube_cache_lookup(kube_cache *c);
 
 #endif

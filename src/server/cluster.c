@@ -146,88 +146,36 @@ void cluster_free(cluster *c)
     free(c);
 }
 
-/* ---- one request's lookups ---- */
+/* ---- lookup() and lookupList() ---- */
 
-/* The request keeps each object it was given until its arena is freed (the engine borrows
- * them until the answer is encoded). */
-static void unref_obj(void *o)
+/* Without a configuration every lookup is "could not be asked" (--no-cluster: NULL functions,
+ * which the engine takes for "not found"; a cluster: the caches, kube_cache_lookup). */
+static enum policy_lookup_result unconfigured_find(void *data, const char *av, const char *kind,
+                                                   const char *ns, const char *name, arena *a,
+                                                   const cJSON **out, const char **why)
 {
-    kube_obj_unref(o);
-}
-
-/* Returns -1 when the arena's cleanups are full: the reference is then dropped already. */
-static int hold(arena *a, kube_obj *o)
-{
-    return arena_defer(a, unref_obj, o);
-}
-
-static enum policy_lookup_result unavailable(arena *a, const char *why, const char **out_why)
-{
-    *out_why = arena_strdup(a, why);
-    if (*out_why == NULL)
-        *out_why = "out of memory";
+    (void)data, (void)av, (void)kind, (void)ns, (void)name, (void)a;
+    *out = NULL;
+    *why = NO_CLUSTER_WHY;
     return LOOKUP_UNAVAILABLE;
 }
 
-static enum policy_lookup_result find(void *data, const char *av, const char *kind,
-                                      const char *ns, const char *name, arena *a,
-                                      const cJSON **out, const char **why)
+static enum policy_lookup_result unconfigured_list(void *data, const char *av, const char *kind,
+                                                   const char *ns, arena *a, const cJSON ***out,
+                                                   size_t *n, const char **why)
 {
-    cluster *c = data;
-    *out = NULL;
-    if (c->mode == MODE_NONE)
-        return LOOKUP_NOT_FOUND;
-    if (c->mode == MODE_UNCONFIGURED)
-        return unavailable(a, NO_CLUSTER_WHY, why);
-    kube_obj *o = NULL;
-    char text[256] = "";
-    switch (kube_cache_get(c->cache, av, kind, ns, name, &o, text)) {
-    case KUBE_FOUND:
-        if (hold(a, o) != 0)
-            return unavailable(a, "out of memory", why);
-        *out = kube_obj_json(o);
-        return LOOKUP_FOUND;
-    case KUBE_NOT_FOUND: return LOOKUP_NOT_FOUND;
-    default: return unavailable(a, text, why);
-    }
-}
-
-static enum policy_lookup_result list(void *data, const char *av, const char *kind,
-                                      const char *ns, arena *a, const cJSON ***out, size_t *n,
-                                      const char **why)
-{
-    cluster *c = data;
+    (void)data, (void)av, (void)kind, (void)ns, (void)a;
     *out = NULL;
     *n = 0;
-    if (c->mode == MODE_NONE)
-        return LOOKUP_NOT_FOUND;
-    if (c->mode == MODE_UNCONFIGURED)
-        return unavailable(a, NO_CLUSTER_WHY, why);
-    kube_obj **objs = NULL;
-    size_t count = 0;
-    char text[256] = "";
-    enum kube_lookup got = kube_cache_list(c->cache, av, kind, ns, &objs, &count, text);
-    if (got == KUBE_UNAVAILABLE)
-        return unavailable(a, text, why);
-    const cJSON **items = count > 0 ? arena_alloc(a, count * sizeof *items) : NULL;
-    bool ok = count == 0 || items != NULL;
-    for (size_t i = 0; i < count; i++) {
-        if (ok)
-            items[i] = kube_obj_json(objs[i]);
-        if (!ok)
-            kube_obj_unref(objs[i]);
-        else if (hold(a, objs[i]) != 0)
-            ok = false;
-    }
-    free(objs);
-    if (!ok)
-        return unavailable(a, "out of memory", why);
-    *out = items;
-    *n = count;
-    return count > 0 ? LOOKUP_FOUND : LOOKUP_NOT_FOUND;
+    *why = NO_CLUSTER_WHY;
+    return LOOKUP_UNAVAILABLE;
 }
 
 policy_lookup cluster_lookup(cluster *c)
 {
-    return (policy_lookup){.find = c ? find : NULL, .list = c ? list : NULL, .data = c};
+    if (c == NULL || c->mode == MODE_NONE)
+        return (policy_lookup){0};
+    if (c->mode == MODE_UNCONFIGURED)
+        return (policy_lookup){.find = unconfigured_find, .list = unconfigured_list};
+    return kube_cache_lookup(c->cache);
 }

@@ -257,30 +257,6 @@ static int api_stream(void *arg, const char *path, long idle_timeout_ms,
     return 0;
 }
 
-static void unref_obj(void *o)
-{
-    kube_obj_unref(o);
-}
-
-/* lookup() as the server answers it (src/server/cluster.c, less its modes). */
-static enum policy_lookup_result cache_find(void *data, const char *av, const char *kind,
-                                            const char *ns, const char *name, arena *a,
-                                            const cJSON **out, const char **why)
-{
-    kube_obj *o = NULL;
-    char text[256];
-    *out = NULL;
-    switch (kube_cache_get(data, av, kind, ns, name, &o, text)) {
-    case KUBE_FOUND:
-        if (arena_defer(a, unref_obj, o) != 0)
-            return LOOKUP_UNAVAILABLE;
-        *out = kube_obj_json(o);
-        return LOOKUP_FOUND;
-    case KUBE_NOT_FOUND: return LOOKUP_NOT_FOUND;
-    default: *why = "unavailable"; return LOOKUP_UNAVAILABLE;
-    }
-}
-
 /* Returns 0, or 1 when the median with the cache exceeds the budget. */
 static int with_cache(const admission_policy *pol, long n, double *samples)
 {
@@ -310,7 +286,7 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
         return 1;
     for (int i = 0; i < 500 && !kube_cache_synced(c); i++)
         usleep(10000);
-    policy_lookup lk = {.find = cache_find, .data = c};
+    policy_lookup lk = kube_cache_lookup(c); /* as the server asks its caches */
     admission_policy none = *pol, cached = *pol;
     none.lookup = NULL;
     cached.lookup = &lk;

@@ -45,15 +45,6 @@ static void kc_err(kc_reader *rd, const ynode *at, const char *path, const char 
     diag_add(rd->dl, DIAG_ERROR, "kube.config", &pos, "%s", msg);
 }
 
-/* A plain scalar that YAML reads as null (an empty value among them). */
-static bool is_null_scalar(const ynode *n)
-{
-    if (n->kind != YNODE_SCALAR || n->quoted)
-        return false;
-    return n->len == 0 || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
-           strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0;
-}
-
 /* The string value of 'key' in mapping 'm' (at 'mpath'): 1 with '*out' set, 0 when absent or
  * null, -1 (with a diag) when it is not a scalar or holds a NUL. */
 static int kc_str(kc_reader *rd, const ynode *m, const char *mpath, const char *key,
@@ -63,7 +54,7 @@ static int kc_str(kc_reader *rd, const ynode *m, const char *mpath, const char *
     const ynode *v = yaml_get(m, key);
     if (node)
         *node = v;
-    if (v == NULL || is_null_scalar(v))
+    if (v == NULL || yaml_is_null(v))
         return 0;
     char path[256];
     snprintf(path, sizeof path, "%s%s%s", mpath, mpath[0] ? "." : "", key);
@@ -163,7 +154,7 @@ static const ynode *kc_find(kc_reader *rd, const ynode *root, const char *list, 
                             size_t cap)
 {
     const ynode *l = yaml_get(root, list);
-    if (l != NULL && is_null_scalar(l))
+    if (l != NULL && yaml_is_null(l))
         l = NULL;
     if (l != NULL && l->kind != YNODE_SEQ) {
         kc_err(rd, l, list, "%s must be a list", list);
@@ -276,7 +267,7 @@ static int kc_cluster(kc_reader *rd, const ynode *cl, const char *cpath, kube_co
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         v = yaml_get(cl, unsupported[i]);
         snprintf(path, sizeof path, "%s.%s", cpath, unsupported[i]);
-        if (v != NULL && !is_null_scalar(v)) {
+        if (v != NULL && !yaml_is_null(v)) {
             kc_err(rd, v, path, "%s is not supported by streamguard's API client", unsupported[i]);
             return -1;
         }
@@ -307,7 +298,7 @@ static int kc_user(kc_reader *rd, const ynode *u, const char *upath, kube_config
     for (size_t i = 0; i < sizeof kc_refused_auth / sizeof kc_refused_auth[0]; i++) {
         const ynode *v = yaml_get(u, kc_refused_auth[i].key);
         snprintf(path, sizeof path, "%s.%s", upath, kc_refused_auth[i].key);
-        if (v != NULL && !is_null_scalar(v)) {
+        if (v != NULL && !yaml_is_null(v)) {
             kc_err(rd, v, path, "%s", kc_refused_auth[i].why);
             return -1;
         }

@@ -314,10 +314,17 @@ static bool is_one_of(const char *s, const char *const *set, size_t n)
     return false;
 }
 
+static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+
+bool yaml_is_null(const ynode *n)
+{
+    return n->kind == YNODE_SCALAR && !n->quoted && strlen(n->str) == n->len &&
+           is_one_of(n->str, nulls, 5);
+}
+
 /* A plain scalar as go-yaml v2 resolves it (YAML 1.1): null, bool, int, float, or string. */
 static cJSON *resolve_plain(const char *s)
 {
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
     static const char *const trues[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
                                         "on", "On", "ON"};
     static const char *const falses[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE",

@@ -61,4 +61,8 @@ cJSON *yaml_to_json(const ynode *n, const char *file, diag_list *dl);
 /* The value of 'key' in mapping 'm', or NULL. */
 const ynode *yaml_get(const ynode *m, const char *key);
 
+/* True when 'n' is a plain scalar that YAML 1.1 (go-yaml v2, kubectl's reader) reads as null:
+ * empty, ~, null, Null or NULL. */
+bool yaml_is_null(const ynode *n);
+
 #endif

@@ -107,6 +107,26 @@ static char *claim(long i, long rv, bool item)
     return text;
 }
 
+/* The LIST page of the claims from 'start' (PAGE of them, as the API server sends items:
+ * without kind and apiVersion), parsed; its text is made one page at a time, so the text of
+ * the whole list never sits in memory. */
+static cJSON *list_page(long start)
+{
+    buf page;
+    buf_init(&page, 1 << 26);
+    buf_puts(&page, "{\"kind\":\"PersistentVolumeClaimList\",\"apiVersion\":\"v1\","
+                    "\"metadata\":{\"resourceVersion\":\"1000\"},\"items\":[");
+    for (long i = start; i < start + PAGE && i < n_claims; i++) {
+        char *t = claim(i, 100 + i, true);
+        buf_printf(&page, "%s%s", i > start ? "," : "", t);
+        free(t);
+    }
+    buf_puts(&page, "]}");
+    cJSON *doc = cJSON_ParseWithLength(page.data, page.len);
+    buf_clear(&page);
+    return doc;
+}
+
 static int api_discover(void *arg, const char *api_version, const char *kind, long timeout_ms,
                         kube_resource *out, char error[512])
 {
@@ -133,7 +153,6 @@ static int api_get(void *arg, const char *path, long timeout_ms, kube_response *
     return -1;
 }
 
-/* Pages made one at a time, so the text of the list never all sits in memory. */
 static int api_list(void *arg, const char *path, long limit, long timeout_ms,
                     int (*on_item)(void *a, cJSON *item), void *item_arg, char *rv, size_t rv_cap,
                     kube_response *r)
@@ -141,18 +160,7 @@ static int api_list(void *arg, const char *path, long limit, long timeout_ms,
     (void)arg, (void)path, (void)limit, (void)timeout_ms;
     memset(r, 0, sizeof *r);
     for (long start = 0; start < n_claims; start += PAGE) {
-        buf page;
-        buf_init(&page, 1 << 26);
-        buf_puts(&page, "{\"kind\":\"PersistentVolumeClaimList\",\"apiVersion\":\"v1\","
-                        "\"metadata\":{\"resourceVersion\":\"1000\"},\"items\":[");
-        for (long i = start; i < start + PAGE && i < n_claims; i++) {
-            char *t = claim(i, 100 + i, true);
-            buf_printf(&page, "%s%s", i > start ? "," : "", t);
-            free(t);
-        }
-        buf_puts(&page, "]}");
-        cJSON *doc = cJSON_ParseWithLength(page.data, page.len);
-        buf_clear(&page);
+        cJSON *doc = list_page(start);
         cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
         while (cJSON_GetArraySize(items) > 0) {
             if (on_item(item_arg, cJSON_DetachItemFromArray(items, 0)) != 0) {
@@ -252,17 +260,7 @@ static long plain_trees_kib(void)
     cJSON **v = calloc((size_t)n_claims, sizeof *v);
     long before = rss_kib(), k = 0;
     for (long start = 0; start < n_claims; start += PAGE) {
-        buf page;
-        buf_init(&page, 1 << 26);
-        buf_puts(&page, "{\"items\":[");
-        for (long i = start; i < start + PAGE && i < n_claims; i++) {
-            char *t = claim(i, 100 + i, true);
-            buf_printf(&page, "%s%s", i > start ? "," : "", t);
-            free(t);
-        }
-        buf_puts(&page, "]}");
-        cJSON *doc = cJSON_ParseWithLength(page.data, page.len);
-        buf_clear(&page);
+        cJSON *doc = list_page(start);
         cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
         while (cJSON_GetArraySize(items) > 0) {
             cJSON *it = v[k++] = cJSON_DetachItemFromArray(items, 0);

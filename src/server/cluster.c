@@ -70,35 +70,34 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     return c;
 }
 
-#define MAX_WATCHED_KINDS 256
-
 void cluster_set_policies(cluster *c, const policy_set *s)
 {
     if (c == NULL || c->mode != MODE_LIVE)
         return;
-    policy_kind refs[MAX_WATCHED_KINDS];
-    size_t n = policy_set_lookup_kinds(s, refs, MAX_WATCHED_KINDS);
-    if (n > MAX_WATCHED_KINDS) {
-        log_warn("cluster", LOG_S("msg", "too many kinds looked up; watching the first ones"),
-                 LOG_I("kinds", n), LOG_I("watched", MAX_WATCHED_KINDS));
-        n = MAX_WATCHED_KINDS;
-    }
+    size_t n = policy_set_lookup_kinds(s, NULL, 0);
+    policy_kind *refs = calloc(n ? n : 1, sizeof *refs);
     kube_kind *kinds = calloc(n ? n : 1, sizeof *kinds);
-    if (kinds == NULL) {
+    if (refs == NULL || kinds == NULL) {
         log_error("cluster", LOG_S("msg", "out of memory; the watched kinds are unchanged"));
+        free(refs);
+        free(kinds);
         return;
     }
+    policy_set_lookup_kinds(s, refs, n);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        /* The loader refuses literals longer than a kube_kind holds; the live GET would still
+         * answer such a kind. */
         if (strlen(refs[i].api_version) >= sizeof kinds[k].api_version ||
             strlen(refs[i].kind) >= sizeof kinds[k].kind)
-            continue; /* lint refuses such literals; the live GET still answers */
+            continue;
         strcpy(kinds[k].api_version, refs[i].api_version);
         strcpy(kinds[k].kind, refs[i].kind);
         k++;
     }
     if (kube_cache_set_kinds(c->cache, kinds, k) != 0)
         log_error("cluster", LOG_S("msg", "a watch could not be started"));
+    free(refs);
     free(kinds);
 }
 

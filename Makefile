@@ -204,41 +204,34 @@ build/fuzz/fuzz_kube: tests/fuzz/fuzz_kube.c $(FUZZ_SRC) $(FUZZ_KUBE_SRC) $(wild
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS) -lpthread
 
+# $(call fuzz_go,TARGET,MAX_LEN,OPTIONS,CORPUS SEEDS): builds build/fuzz/TARGET and runs it
+# on CORPUS (where new inputs go) and SEEDS.
+define fuzz_go
+@scripts/deps.sh fuzz
+@$(MAKE) --no-print-directory build/fuzz/$(1)
+@mkdir -p $(firstword $(4))
+build/fuzz/$(1) $(FUZZ_RUN) -max_len=$(2) $(3) $(4)
+endef
+
 fuzz: deps
-	@scripts/deps.sh fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_expr
-	build/fuzz/fuzz_expr $(FUZZ_RUN) -max_len=4096 tests/fuzz/corpus tests/fuzz/seeds
+	$(call fuzz_go,fuzz_expr,4096,,tests/fuzz/corpus tests/fuzz/seeds)
 
 # The same for YAML documents and policy files (hostile manifests and policies).
 fuzz-policy: deps
-	@scripts/deps.sh fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_policy
-	build/fuzz/fuzz_policy $(FUZZ_RUN) -max_len=16384 tests/fuzz/policy-corpus tests/fuzz/policy-seeds
+	$(call fuzz_go,fuzz_policy,16384,,tests/fuzz/policy-corpus tests/fuzz/policy-seeds)
 
 # The webhook's round trip on hostile request bodies (the seeds are captured reviews and the
 # examples wrapped as reviews, up to 24 KiB).
 fuzz-review: deps
-	@scripts/deps.sh fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_review
-	@mkdir -p tests/fuzz/review-corpus
-	build/fuzz/fuzz_review $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
-	    tests/fuzz/review-corpus tests/fuzz/review-seeds
+	$(call fuzz_go,fuzz_review,32768,-dict=tests/fuzz/admission.dict,tests/fuzz/review-corpus tests/fuzz/review-seeds)
 
 # streamguard check on hostile manifest files.
 fuzz-check: deps
-	@scripts/deps.sh fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_check
-	@mkdir -p tests/fuzz/check-corpus
-	build/fuzz/fuzz_check $(FUZZ_RUN) -max_len=32768 -dict=tests/fuzz/admission.dict \
-	    tests/fuzz/check-corpus tests/fuzz/check-seeds
+	$(call fuzz_go,fuzz_check,32768,-dict=tests/fuzz/admission.dict,tests/fuzz/check-corpus tests/fuzz/check-seeds)
 
 # The kube inputs: kubeconfigs, watch streams, API objects (the first byte picks which).
 fuzz-kube: deps
-	@scripts/deps.sh fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_kube
-	@mkdir -p tests/fuzz/kube-corpus
-	build/fuzz/fuzz_kube $(FUZZ_RUN) -max_len=16384 -dict=tests/fuzz/kube.dict \
-	    tests/fuzz/kube-corpus tests/fuzz/kube-seeds
+	$(call fuzz_go,fuzz_kube,16384,-dict=tests/fuzz/kube.dict,tests/fuzz/kube-corpus tests/fuzz/kube-seeds)
 
 format:
 	clang-format -i $(CORE_SRC) $(BIN_SRC) $(wildcard src/*/*.h) $(UNIT_SRC)

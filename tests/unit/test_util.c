@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "util/num.h"
 #include "util/utf8.h"
+#include "util/vec.h"
 
 /* its hash and table, to build keys that share a bucket */
 #include "util/keyindex.c"
@@ -568,6 +569,43 @@ static void test_keyindex(void **state)
     arena_free(tiny);
 }
 
+/* vec_grow: doubling from 'first', on the heap and in an arena, with the array untouched
+ * when the size would overflow or the arena's cap is reached. */
+static void test_vec_grow(void **state)
+{
+    (void)state;
+    int *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(vec_grow(NULL, v, n, cap, 4), 0);
+        v[n++] = i;
+    }
+    assert_int_equal(cap, 128); /* 4, 8, ... 128 */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(v[i], i);
+    assert_int_equal(vec_grow(NULL, v, 10, cap, 4), 0); /* room already: nothing moves */
+    assert_int_equal(cap, 128);
+    int *keep = v;
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_int_equal(vec_reserve(&v, &huge, huge, sizeof *v, 4, NULL), -1); /* overflow */
+    assert_ptr_equal(v, keep);
+    free(v);
+
+    arena *a = arena_new(4096);
+    long *w = NULL;
+    n = cap = 0;
+    int rc = 0;
+    while ((rc = vec_grow(a, w, n, cap, 8)) == 0) {
+        w[n] = (long)n;
+        n++;
+    }
+    assert_int_equal(rc, -1); /* the cap, not a crash; what was pushed is intact */
+    assert_true(n >= 128 && n < 512);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(w[i], (long)i);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),        cmocka_unit_test(test_keyindex),
+        cmocka_unit_test(test_vec_grow),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

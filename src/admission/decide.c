@@ -26,41 +26,39 @@ void admission_to_policy_request(const admission_request *req, const policy_look
         .lookup = lookup};
 }
 
-/* The reasons a rule may give (policy/load.c accepts these) and their HTTP codes, as
- * ValidatingAdmissionPolicy maps them. The first row is the default. */
-static const struct {
-    const char *reason;
-    int code;
-} deny_reasons[] = {
-    {"Forbidden", 403}, {"Invalid", 422}, {"Unauthorized", 401}, {"RequestEntityTooLarge", 413},
+/* The HTTP code of each reason a deny may ask for (policy.h), as ValidatingAdmissionPolicy
+ * maps them: the one table. A deny that names no reason is Forbidden. */
+static const int reason_codes[POLICY_REASON_COUNT] = {
+    [POLICY_REASON_NONE] = 403,
+    [POLICY_REASON_UNAUTHORIZED] = 401,
+    [POLICY_REASON_FORBIDDEN] = 403,
+    [POLICY_REASON_INVALID] = 422,
+    [POLICY_REASON_REQUEST_ENTITY_TOO_LARGE] = 413,
 };
 
-static int deny_code(const char *reason)
+int admission_reason_code(enum policy_reason r)
 {
-    for (size_t i = 0; i < sizeof deny_reasons / sizeof deny_reasons[0]; i++) {
-        if (strcmp(reason, deny_reasons[i].reason) == 0)
-            return deny_reasons[i].code;
-    }
-    return deny_reasons[0].code;
+    return r < POLICY_REASON_COUNT ? reason_codes[r] : reason_codes[POLICY_REASON_FORBIDDEN];
 }
 
 /* The one reason of the whole answer, chosen over every denying finding: the reason they all
  * give (a rule without one gives Forbidden), or Forbidden when they differ. So the code never
  * depends on which policy fired first, and 422 Invalid, whose message kubectl 1.20 does not
  * print, is answered only when every denial asked for it and comes with its causes. */
-static const char *deny_reason(const policy_outcome *o)
+static enum policy_reason deny_reason(const policy_outcome *o)
 {
-    const char *reason = NULL;
+    enum policy_reason reason = POLICY_REASON_NONE;
     for (size_t i = 0; i < o->n_findings; i++) {
         const policy_finding *f = &o->findings[i];
         if (f->action != POLICY_DENY)
             continue;
-        const char *r = f->reason ? f->reason : deny_reasons[0].reason;
-        if (reason != NULL && strcmp(reason, r) != 0)
-            return deny_reasons[0].reason;
+        enum policy_reason r =
+            f->reason == POLICY_REASON_NONE ? POLICY_REASON_FORBIDDEN : f->reason;
+        if (reason != POLICY_REASON_NONE && reason != r)
+            return POLICY_REASON_FORBIDDEN;
         reason = r;
     }
-    return reason ? reason : deny_reasons[0].reason;
+    return reason == POLICY_REASON_NONE ? POLICY_REASON_FORBIDDEN : reason;
 }
 
 /* status.details.causes of a 422: one per denying finding, its field and its message without
@@ -139,12 +137,14 @@ static int fill_response(const policy_outcome *o, const admission_request *req, 
     resp->audit = audit;
     resp->allowed = !o->denied;
     if (o->denied) {
-        resp->status_reason = deny_reason(o);
-        resp->status_code = deny_code(resp->status_reason);
+        enum policy_reason reason = deny_reason(o);
+        resp->status_reason = policy_reason_names[reason];
+        resp->status_code = admission_reason_code(reason);
         resp->status_message = join(o, POLICY_DENY, a);
         if (resp->status_message == NULL)
             return -1;
-        if (resp->status_code == 422 && fill_causes(o, req, a, resp) != 0)
+        /* Only a 422 carries causes: kubectl prints them instead of the message. */
+        if (reason == POLICY_REASON_INVALID && fill_causes(o, req, a, resp) != 0)
             return -1;
     }
     return 0;

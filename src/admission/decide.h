@@ -26,6 +26,9 @@ enum admission_decision {
 /* Returns "allowed", "denied", "invalid" or "error". */
 const char *admission_decision_name(enum admission_decision d);
 
+/* The HTTP status code of a denial for reason 'r' (403 for POLICY_REASON_NONE). */
+int admission_reason_code(enum policy_reason r);
+
 /* What a decision runs with: the policies (NULL: none, everything is allowed) and whether
  * denies are only warnings (--enforcement warn). */
 typedef struct admission_policy {

@@ -57,7 +57,7 @@ typedef struct policy_finding {
     enum policy_action action;   /* what the finding does: deny, warn or audit */
     const char *message;         /* "[policy] message", arena-owned */
     const char *field;           /* or NULL */
-    const char *reason;          /* Kubernetes status reason of a deny, or NULL */
+    enum policy_reason reason;   /* the status reason a deny asks for, or NONE */
     srcpos at;                   /* the rule in the policy file */
 } policy_finding;
 

@@ -172,7 +172,8 @@ typedef struct findings {
 } findings;
 
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
-                       const char *msg, const char *field, const char *reason, const srcpos *at)
+                       const char *msg, const char *field, enum policy_reason reason,
+                       const srcpos *at)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
@@ -208,7 +209,7 @@ static int eval_error(findings *f, const policy *p, const char *what, const expr
             strcmp(f->v[i].message + skip, msg) == 0)
             return 0;
     return add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
-                       msg, NULL, NULL, at);
+                       msg, NULL, POLICY_REASON_NONE, at);
 }
 
 static const char *failure_message(run *rn, const policy_validation *val)
@@ -296,7 +297,7 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
     const char *msg =
         arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
     enum policy_action act = p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN;
-    return msg ? add_finding(f, p, RULE_ERROR, act, msg, NULL, NULL, &m->at) : -1;
+    return msg ? add_finding(f, p, RULE_ERROR, act, msg, NULL, POLICY_REASON_NONE, &m->at) : -1;
 }
 
 /* Applies one patch operation to the object; failures become findings. -1 only when out of

@@ -359,7 +359,6 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
 {
     static const char *const keys[] = {"expression", "message", "messageExpression", "field",
                                        "reason", "action", NULL};
-    static const char *const reasons[] = {"Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge", NULL};
     if (n == NULL)
         return;
     if (n->kind != YNODE_SEQ) {
@@ -385,7 +384,8 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
         val->field = scalar(ld, yaml_get(v, "field"), "field");
         const ynode *r = yaml_get(v, "reason");
         if (r != NULL)
-            val->reason = reasons[choose(ld, r, "reason", reasons, 1)];
+            val->reason = (enum policy_reason)(1 + choose(ld, r, "reason", policy_reason_names + 1,
+                                                          POLICY_REASON_FORBIDDEN - 1));
         const ynode *act = yaml_get(v, "action");
         val->action = act ? (enum policy_action)choose(ld, act, "action", actions, 0) : p->action;
     }

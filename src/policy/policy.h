@@ -22,6 +22,23 @@
 enum policy_action { POLICY_DENY, POLICY_WARN, POLICY_AUDIT };
 enum policy_failure { POLICY_FAIL, POLICY_IGNORE };
 
+/* The status reason a denying validation asks for (its 'reason', as in
+ * ValidatingAdmissionPolicy); POLICY_REASON_NONE when it names none. The loader parses the
+ * names below into this; admission/decide.c maps each to its HTTP code in one table. */
+enum policy_reason {
+    POLICY_REASON_NONE,
+    POLICY_REASON_UNAUTHORIZED,
+    POLICY_REASON_FORBIDDEN,
+    POLICY_REASON_INVALID,
+    POLICY_REASON_REQUEST_ENTITY_TOO_LARGE,
+    POLICY_REASON_COUNT
+};
+
+/* The Kubernetes spelling of each reason ("Forbidden"), indexed by the enum: "" for
+ * POLICY_REASON_NONE, and a NULL after the last, so that the list from index 1 is the
+ * NULL-terminated list of names a policy file may give. */
+extern const char *const policy_reason_names[POLICY_REASON_COUNT + 1];
+
 /* Operations as a bit mask: 1 << admission_op (CREATE, UPDATE, DELETE, CONNECT). A rule
  * that names none covers CREATE and UPDATE, the operations that carry a new object: on
  * DELETE 'object' is null, and a policy must ask for DELETE to be run there. */
@@ -74,7 +91,8 @@ typedef struct policy_validation {
     const expr_prog *expr;
     const char *message;          /* NULL: use the expression text */
     const expr_prog *message_expr; /* NULL when none */
-    const char *field, *reason;    /* NULL when none */
+    const char *field;             /* NULL when none */
+    enum policy_reason reason;
     enum policy_action action;     /* the policy's unless the validation sets its own */
     srcpos at;
 } policy_validation;

@@ -21,6 +21,15 @@ struct policy_set {
     size_t n_kinds;
 };
 
+const char *const policy_reason_names[POLICY_REASON_COUNT + 1] = {
+    [POLICY_REASON_NONE] = "",
+    [POLICY_REASON_UNAUTHORIZED] = "Unauthorized",
+    [POLICY_REASON_FORBIDDEN] = "Forbidden",
+    [POLICY_REASON_INVALID] = "Invalid",
+    [POLICY_REASON_REQUEST_ENTITY_TOO_LARGE] = "RequestEntityTooLarge",
+    [POLICY_REASON_COUNT] = NULL,
+};
+
 static bool is_policy_file(const char *name)
 {
     size_t n = strlen(name);

@@ -518,6 +518,8 @@ static void test_process_malformed(void **state)
 #define INVALID_FIELD   POL("inv-field", "  validations: [{expression: 'false', message: mode is wrong, field: spec.mode, reason: Invalid}]\n")
 #define INVALID_NOFIELD POL("inv-plain", "  validations: [{expression: 'false', message: plainly wrong, reason: Invalid}]\n")
 #define FORBIDDEN       POL("forbid", "  validations: [{expression: 'false', message: not here, field: spec.job}]\n")
+#define UNAUTHORIZED    POL("unauth", "  validations: [{expression: 'false', message: who, reason: Unauthorized}]\n")
+#define TOO_LARGE       POL("big", "  validations: [{expression: 'false', message: too big, reason: RequestEntityTooLarge}]\n")
 #define WARNING         POL("warn", "  action: Warn\n  validations: [{expression: 'false', message: careful}]\n")
 
 /* Decides the captured FlinkDeployment CREATE under the policies in 'yaml' and returns the
@@ -583,8 +585,27 @@ static const struct {
                               "\"message\":\"[inv-field] spec.mode: mode is wrong; [forbid] spec.job: not here\"}"},
     {FORBIDDEN INVALID_FIELD, "{\"code\":403,\"status\":\"Failure\",\"reason\":\"Forbidden\","
                               "\"message\":\"[forbid] spec.job: not here; [inv-field] spec.mode: mode is wrong\"}"},
+    {UNAUTHORIZED, "{\"code\":401,\"status\":\"Failure\",\"reason\":\"Unauthorized\","
+                   "\"message\":\"[unauth] who\"}"},
+    {TOO_LARGE, "{\"code\":413,\"status\":\"Failure\",\"reason\":\"RequestEntityTooLarge\","
+                "\"message\":\"[big] too big\"}"},
+    {UNAUTHORIZED TOO_LARGE, "{\"code\":403,\"status\":\"Failure\",\"reason\":\"Forbidden\","
+                             "\"message\":\"[unauth] who; [big] too big\"}"},
     {WARNING, "-"},
 };
+
+/* Every reason a policy may name has its code: a reason added to the enum without a row in
+ * decide.c's table would answer 0. */
+static void test_reason_codes(void **state)
+{
+    (void)state;
+    static const int want[POLICY_REASON_COUNT] = {403, 401, 403, 422, 413};
+    for (int r = 0; r < POLICY_REASON_COUNT; r++) {
+        assert_non_null(policy_reason_names[r]);
+        assert_int_equal(admission_reason_code((enum policy_reason)r), want[r]);
+    }
+    assert_null(policy_reason_names[POLICY_REASON_COUNT]);
+}
 
 static void test_denial_status(void **state)
 {
@@ -621,7 +642,7 @@ int main(void)
         cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),
         cmocka_unit_test(test_process_fixtures),     cmocka_unit_test(test_process_malformed),
         cmocka_unit_test(test_process_arena_exhausted),
-        cmocka_unit_test(test_denial_status),
+        cmocka_unit_test(test_denial_status),         cmocka_unit_test(test_reason_codes),
     };
     return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
 }

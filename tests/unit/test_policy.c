@@ -407,7 +407,7 @@ static void test_good_policy(void **state)
     assert_int_equal(p->n_vars, 2);
     assert_int_equal(p->n_validations, 2);
     assert_string_equal(p->validations[0].field, "spec.mode");
-    assert_string_equal(p->validations[0].reason, "Invalid");
+    assert_int_equal(p->validations[0].reason, POLICY_REASON_INVALID);
     assert_non_null(p->validations[1].message_expr);
     assert_int_equal(p->n_mutations, 1);
     assert_int_equal(p->mutations[0].n_ops, 2);
@@ -557,7 +557,7 @@ static void test_engine_messages(void **state)
     assert_int_equal(policy_engine_run(engine_set, ENGINE_VALIDATE, &r, false, a, &o), 0);
     assert_true(o.n_findings >= 3);
     assert_string_equal(o.findings[0].message, "[deny-big-replicas] spec.replicas: replicas 9 exceed 5");
-    assert_string_equal(o.findings[0].reason, "Invalid");
+    assert_int_equal(o.findings[0].reason, POLICY_REASON_INVALID);
     assert_non_null(strstr(o.findings[1].message, "[broken-fail] could not be evaluated: validation: no such key: missing"));
     assert_int_equal(o.findings[0].at.line, 18);
     arena_free(a);

@@ -14,7 +14,7 @@ const char *admission_decision_name(enum admission_decision d)
     return decision_names[d];
 }
 
-void admission_to_policy_request(const admission_request *req, const policy_lookup *lookup,
+void admission_to_policy_request(const admission_request *req, const admission_policy *pol,
                                  policy_request *out)
 {
     *out = (policy_request){
@@ -23,7 +23,7 @@ void admission_to_policy_request(const admission_request *req, const policy_look
         .op = (unsigned)req->operation, .username = req->username,
         .groups = req->user_info ? cJSON_GetObjectItemCaseSensitive(req->user_info, "groups") : NULL,
         .object = req->object, .old_object = req->old_object, .request = req->request,
-        .lookup = lookup};
+        .lookup = pol->lookup, .observer = pol->observer};
 }
 
 /* The HTTP code of each reason a deny may ask for (policy.h), as ValidatingAdmissionPolicy
@@ -120,6 +120,7 @@ static int fill_response(const policy_outcome *o, const admission_request *req, 
     for (size_t i = 0; i < o->n_findings; i++) {
         nw += o->findings[i].action == POLICY_WARN;
         na += o->findings[i].action == POLICY_AUDIT;
+        resp->n_denials += o->findings[i].action == POLICY_DENY;
     }
     const char **warnings = arena_calloc(a, nw + 1, sizeof *warnings);
     admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
@@ -150,41 +151,130 @@ static int fill_response(const policy_outcome *o, const admission_request *req, 
     return 0;
 }
 
+static void free_text(void *p)
+{
+    free(p);
+}
+
+static void delete_tree(void *p)
+{
+    cJSON_Delete(p);
+}
+
+/* The engine in 'mode' on 'req'. Returns 0, or -1 when the arena ran out. */
+static int run_engine(enum admission_mode mode, const admission_request *req,
+                      const admission_policy *pol, arena *a, policy_outcome *o, diag_list *dl)
+{
+    policy_request pr;
+    admission_to_policy_request(req, pol, &pr);
+    if (policy_engine_run(pol->set, mode == ADMISSION_VALIDATE ? ENGINE_VALIDATE : ENGINE_MUTATE,
+                          &pr, pol->warn_only, a, o) == 0)
+        return 0;
+    diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "the request arena ran out");
+    return -1;
+}
+
+/* The answer to 'req' from the findings of 'o', with the patch from req->object to
+ * o->mutated (the diff is cJSON's memory, handed to 'a'). */
+static int answer(const policy_outcome *o, const admission_request *req, arena *a,
+                  admission_response *resp, diag_list *dl)
+{
+    int rc = fill_response(o, req, a, resp);
+    if (rc == 0 && o->mutated != NULL) {
+        bool oom;
+        char *patch = jsonpatch_diff(req->object, o->mutated, &oom);
+        if (patch != NULL && arena_defer(a, free_text, patch) == 0) {
+            resp->patch = patch;
+            resp->patch_len = strlen(patch);
+        } else if (patch != NULL || oom) {
+            rc = -1; /* arena_defer freed it */
+        }
+    }
+    if (rc != 0)
+        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
+    return rc;
+}
+
+/* Empties 'resp' and 'o' and says whether there is anything to decide. */
+static bool begin(const admission_policy *pol, admission_response *resp, policy_outcome *o)
+{
+    memset(resp, 0, sizeof *resp);
+    memset(o, 0, sizeof *o);
+    resp->allowed = true;
+    return pol != NULL && pol->set != NULL;
+}
+
 int admission_decide(enum admission_mode mode, const admission_request *req,
                      const admission_policy *pol, arena *a, admission_response *resp,
                      policy_outcome *outcome, diag_list *dl)
 {
     policy_outcome local;
     policy_outcome *o = outcome ? outcome : &local;
-    memset(resp, 0, sizeof *resp);
-    memset(o, 0, sizeof *o);
-    resp->allowed = true;
-    if (pol == NULL || pol->set == NULL)
+    if (!begin(pol, resp, o))
         return 0;
-    policy_request pr;
-    admission_to_policy_request(req, pol->lookup, &pr);
-    if (policy_engine_run(pol->set, mode == ADMISSION_VALIDATE ? ENGINE_VALIDATE : ENGINE_MUTATE,
-                          &pr, pol->warn_only, a, o) != 0) {
-        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "the request arena ran out");
+    if (run_engine(mode, req, pol, a, o, dl) != 0)
+        return -1;
+    return answer(o, req, a, resp, dl);
+}
+
+/* 'req' as kube-apiserver sends it to the validating webhooks after the mutating ones
+ * patched the object to 'object': in the struct and in request.object, which policies read
+ * as request.object. The new request tree refers to the old one's members. */
+static int with_object(const admission_request *req, const cJSON *object, arena *a,
+                       admission_request *out)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (r == NULL || arena_defer(a, delete_tree, r) != 0)
+        return -1;
+    for (const cJSON *c = req->request->child; c != NULL; c = c->next) {
+        const cJSON *v = strcmp(c->string, "object") == 0 ? object : c;
+        if (!cJSON_AddItemReferenceToObject(r, c->string, (cJSON *)v))
+            return -1;
+    }
+    *out = *req;
+    out->object = object;
+    out->request = r;
+    return 0;
+}
+
+/* The findings of 'm' then those of 'v' in 'out', as one outcome. */
+static int merge(const policy_outcome *m, const policy_outcome *v, arena *a,
+                 policy_outcome *out)
+{
+    size_t n = m->n_findings + v->n_findings;
+    policy_finding *f = arena_alloc(a, (n ? n : 1) * sizeof *f);
+    if (f == NULL)
+        return -1;
+    if (m->n_findings > 0)
+        memcpy(f, m->findings, m->n_findings * sizeof *f);
+    if (v->n_findings > 0)
+        memcpy(f + m->n_findings, v->findings, v->n_findings * sizeof *f);
+    *out = (policy_outcome){.findings = f, .n_findings = n, .denied = m->denied || v->denied,
+                            .n_matched = m->n_matched + v->n_matched, .mutated = m->mutated};
+    return 0;
+}
+
+int admission_decide_chain(const admission_request *req, const admission_policy *pol, arena *a,
+                           admission_response *resp, policy_outcome *outcome, diag_list *dl)
+{
+    policy_outcome local, m, v;
+    policy_outcome *o = outcome ? outcome : &local;
+    admission_request validated = *req;
+    if (!begin(pol, resp, o))
+        return 0;
+    if (run_engine(ADMISSION_MUTATE, req, pol, a, &m, dl) != 0)
+        return -1;
+    if (m.mutated != NULL && with_object(req, m.mutated, a, &validated) != 0) {
+        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
         return -1;
     }
-    int rc = fill_response(o, req, a, resp);
-    if (rc == 0 && o->mutated != NULL) {
-        bool oom;
-        char *patch = jsonpatch_diff(req->object, o->mutated, &oom);
-        if (patch != NULL) {
-            resp->patch = arena_strdup(a, patch);
-            resp->patch_len = strlen(patch);
-            rc = resp->patch ? 0 : -1;
-        }
-        free(patch);
-        rc = oom ? -1 : rc;
-    }
-    if (outcome == NULL)
-        cJSON_Delete(o->mutated);
-    if (rc != 0)
+    if (run_engine(ADMISSION_VALIDATE, &validated, pol, a, &v, dl) != 0)
+        return -1;
+    if (merge(&m, &v, a, o) != 0) {
         diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
-    return rc;
+        return -1;
+    }
+    return answer(o, req, a, resp, dl);
 }
 
 static const char *or_dash(arena *a, const char *s)

@@ -4,7 +4,9 @@
  * it runs the policy engine and turns its findings into an AdmissionResponse. Denies become
  * allowed: false with a Status, warnings become warnings, audits become auditAnnotations,
  * and mutations one JSON Patch. admission_process() wraps decode, decide and encode for the
- * server. */
+ * server; admission_decide_chain() runs both webhooks in kube-apiserver's order for the CLI,
+ * which builds the request kube-apiserver would send (admission_request_take). --enforcement
+ * warn (warn_only) is applied by the engine, for both. */
 #ifndef SG_ADMISSION_DECIDE_H
 #define SG_ADMISSION_DECIDE_H
 
@@ -35,6 +37,7 @@ typedef struct admission_policy {
     const policy_set *set;
     bool warn_only;
     const policy_lookup *lookup; /* related objects for lookup(), lookupList(); NULL: none */
+    const policy_observer *observer; /* told of matches and each policy's patch; NULL: none */
 } admission_policy;
 
 /* Decides on 'req' for 'mode' and fills 'resp' (strings allocated from 'a'). Returns 0, or -1
@@ -44,8 +47,20 @@ int admission_decide(enum admission_mode mode, const admission_request *req,
                      const admission_policy *pol, arena *a, admission_response *resp,
                      policy_outcome *outcome, diag_list *dl);
 
-/* The engine's view of a decoded request. */
-void admission_to_policy_request(const admission_request *req, const policy_lookup *lookup,
+/* Both webhooks on 'req', in the order kube-apiserver calls them on kubectl apply: the
+ * mutating one, then the validating one on the object as mutated (in the struct and in
+ * request.object). What streamguard check and test decide with, so that a document gets the
+ * verdict a cluster with both webhooks would give. 'resp' is the one answer: allowed unless
+ * either denied, the warnings and audit annotations of both, the status over every denial
+ * (mutation's first), and the patch of the mutations. '*outcome' (when not NULL) holds the
+ * findings of both, mutation's first, and the mutated object. Returns as admission_decide().
+ * Unlike kube-apiserver, a denial by a mutation does not stop the validations: a check
+ * reports every problem at once. */
+int admission_decide_chain(const admission_request *req, const admission_policy *pol, arena *a,
+                           admission_response *resp, policy_outcome *outcome, diag_list *dl);
+
+/* The engine's view of a decoded request, decided with 'pol' (its lookup and observer). */
+void admission_to_policy_request(const admission_request *req, const admission_policy *pol,
                                  policy_request *out);
 
 /* The outcome of one review, for the reply, the log line and the metrics. */

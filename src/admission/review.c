@@ -282,11 +282,6 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
 {
     srcpos at = {.file = "<request>"};
     const char *end = NULL;
-    admission_request *r = arena_calloc(a, 1, sizeof *r);
-    if (r == NULL) {
-        diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
-        return NULL;
-    }
     /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
      * would echo them into an answer that is then not JSON. Neither is a review to decide. */
     size_t bad;
@@ -314,6 +309,18 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
     if ((size_t)(end - body) != len) {
         diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
                  (size_t)(end - body));
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return admission_request_take(a, doc, dl);
+}
+
+admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    admission_request *r = arena_calloc(a, 1, sizeof *r);
+    if (r == NULL) {
+        diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
         cJSON_Delete(doc);
         return NULL;
     }

@@ -56,6 +56,12 @@ typedef struct admission_request {
 admission_request *admission_request_decode(arena *a, const char *body, size_t len,
                                             diag_list *dl);
 
+/* admission_request_decode() for a review that is already a tree: 'doc' is taken (deleted
+ * at once on failure, else by admission_request_free()). For callers that build the review
+ * kube-apiserver would send (streamguard check): the request they decide on is read exactly
+ * as the webhook reads it. */
+admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl);
+
 /* Deletes the parsed tree of 'req'; the struct itself goes with its arena. NULL is accepted. */
 void admission_request_free(admission_request *req);
 
@@ -80,6 +86,7 @@ typedef struct admission_response {
                                    for Invalid (decide.c) */
     const char *status_reason;  /* "Forbidden"; NULL for none */
     const char *status_message; /* NULL for none */
+    size_t n_denials;           /* the rules that denied, each in status_message */
     /* status.details, written when n_causes > 0: the kind and name of the object and the
      * causes (reason FieldValueInvalid). kubectl up to 1.2x prints only these for a 422. */
     const char *details_group, *details_kind, *details_name;

@@ -10,6 +10,7 @@ struct check_report {
     enum check_format fmt;
     cJSON *results, *errors, *patches, *docs;
     int documents, matched, denied, warned, audited;
+    int refused; /* documents whose decision was a denial: the exit code */
 };
 
 int check_parse_format(const char *s, enum check_format *out)
@@ -115,9 +116,6 @@ void check_report_finding(check_report *r, const check_doc *d, const policy_find
     else
         cJSON_AddNullToObject(o, "field");
     cJSON_AddItemToArray(r->results, o);
-    r->denied += f->action == POLICY_DENY;
-    r->warned += f->action == POLICY_WARN;
-    r->audited += f->action == POLICY_AUDIT;
 }
 
 void check_report_patch(check_report *r, const check_doc *d, const char *policy, const char *patch)
@@ -129,7 +127,7 @@ void check_report_patch(check_report *r, const check_doc *d, const char *policy,
     cJSON_AddItemToArray(r->patches, o);
 }
 
-void check_report_document(check_report *r, const check_doc *d, bool matched)
+void check_report_document(check_report *r, const check_doc *d, const check_verdict *v)
 {
     cJSON *o = cJSON_CreateObject();
     add_doc_fields(o, d);
@@ -139,7 +137,11 @@ void check_report_document(check_report *r, const check_doc *d, bool matched)
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddItemToArray(r->docs, o);
     r->documents++;
-    r->matched += matched;
+    r->matched += v->matched;
+    r->denied += (int)v->n_denials;
+    r->warned += (int)v->n_warnings;
+    r->audited += (int)v->n_audit;
+    r->refused += !v->allowed;
 }
 
 static const char *str(const cJSON *o, const char *k)
@@ -314,7 +316,7 @@ int check_report_finish(check_report *r, FILE *f)
         cJSON_ArrayForEach(e, r->errors)
             fprintf(stderr, "%s:%d: error: %s\n", str(e, "file"), num(e, "line"), str(e, "message"));
     }
-    int rc = cJSON_GetArraySize(r->errors) > 0 ? 2 : r->denied > 0 ? 1 : 0;
+    int rc = cJSON_GetArraySize(r->errors) > 0 ? 2 : r->refused > 0 ? 1 : 0;
     cJSON_Delete(r->results);
     cJSON_Delete(r->errors);
     cJSON_Delete(r->patches);

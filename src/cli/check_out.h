@@ -24,18 +24,19 @@ check_report *check_report_new(enum check_format fmt);
 /* An input that could not be checked: file, document number (0: the file), line. */
 void check_report_error(check_report *r, const char *file, int doc, int line, const char *msg);
 
-/* A rule that fired on 'd'. Its line is the line of the finding's field in the manifest,
+/* A rule that fired on 'd' (a row of the report; the counts come from the verdict). Its line is the line of the finding's field in the manifest,
  * when the field is given and found, else the document's. */
 void check_report_finding(check_report *r, const check_doc *d, const policy_finding *f);
 
 /* A mutation of 'd' by policy 'policy' ('patch' is a JSON Patch text). */
 void check_report_patch(check_report *r, const check_doc *d, const char *policy, const char *patch);
 
-/* 'd' was checked ('matched': some policy applied to it). */
-void check_report_document(check_report *r, const check_doc *d, bool matched);
+/* 'd' was checked, and decided 'v': the summary counts and the exit code come from the
+ * decision, not from the findings again. */
+void check_report_document(check_report *r, const check_doc *d, const check_verdict *v);
 
 /* Prints the report to 'f', frees it, and returns the exit code: 2 when there were input
- * errors, 1 when something was denied, 0 otherwise. */
+ * errors, 1 when a document was denied, 0 otherwise. */
 int check_report_finish(check_report *r, FILE *f);
 
 /* Writes 's' as XML text or attribute content (&, <, >, " escaped; control characters other

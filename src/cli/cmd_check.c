@@ -1,8 +1,8 @@
 /* cmd_check.c - 'streamguard check': the dry run of the webhook over manifest files.
  *
- * Every document becomes what kube-apiserver would send: an AdmissionRequest for a CREATE.
- * Mutations run first and validations see the mutated object, as in a cluster. The same
- * engine decides as in the webhook. All documents are loaded before any is checked, so that
+ * Every document becomes what kube-apiserver would send: an AdmissionRequest for a CREATE,
+ * decided by admission_decide_chain() (manifests_run): mutations first, validations on the
+ * mutated object, as in a cluster, through the function the webhook decides with. All documents are loaded before any is checked, so that
  * lookup() and lookupList() find related objects among them (and in --cluster-state), then,
  * with --kubeconfig, in the live cluster (livelookup.h). */
 #include <getopt.h>
@@ -57,9 +57,9 @@ static void on_patch(void *ctx, const check_doc *d, const char *policy, const ch
     check_report_patch(ctx, d, policy, patch);
 }
 
-static void on_document(void *ctx, const check_doc *d, bool matched)
+static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
 {
-    check_report_document(ctx, d, matched);
+    check_report_document(ctx, d, v);
 }
 
 int cli_cmd_check(int argc, char **argv)

@@ -109,11 +109,11 @@ static void on_patch(void *ctx, const check_doc *d, const char *policy, const ch
         g->patch = cJSON_Parse(patch);
 }
 
-static void on_document(void *ctx, const check_doc *d, bool matched)
+static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
 {
     (void)ctx;
     (void)d;
-    (void)matched;
+    (void)v;
 }
 
 static void on_matched(void *ctx, const check_doc *d, const policy *p)

@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../admission/decide.h"
+#include "../admission/resource.h"
 #include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "../util/vec.h"
 
 #define INPUT_MAX  ((size_t)64 << 20) /* a file; each document is capped at YAML_MAX_DOCUMENT */
 #define MAX_INPUTS 4096
@@ -24,14 +27,8 @@ static void input_error(manifests *in, const char *file, int doc, int line, cons
 
 static check_doc *push_doc(manifests *in)
 {
-    if (in->n == in->cap) {
-        size_t cap = in->cap ? in->cap * 2 : 64;
-        check_doc *d = realloc(in->docs, cap * sizeof *d);
-        if (d == NULL)
-            return NULL;
-        in->docs = d;
-        in->cap = cap;
-    }
+    if (vec_grow(NULL, in->docs, in->n, in->cap, 64) != 0)
+        return NULL;
     check_doc *d = &in->docs[in->n++];
     memset(d, 0, sizeof *d);
     return d;
@@ -252,92 +249,113 @@ static enum policy_lookup_result list_docs(void *data, const char *api, const ch
 
 /* ---- checking one document ---- */
 
-/* The AdmissionRequest kube-apiserver would send for creating 'd'. */
-static cJSON *synth_request(const check_doc *d, const char *group, const char *version)
+/* Adds {group, version, KEY} under 'key' of 'to'. */
+static bool add_gv(cJSON *to, const char *key, const char *group, const char *version,
+                   const char *name_key, const char *name)
 {
-    cJSON *r = cJSON_CreateObject(), *k = cJSON_AddObjectToObject(r, "kind");
-    cJSON *u = cJSON_AddObjectToObject(r, "userInfo");
-    if (k == NULL || u == NULL) {
-        cJSON_Delete(r);
+    cJSON *o = cJSON_AddObjectToObject(to, key);
+    return o != NULL && cJSON_AddStringToObject(o, "group", group) &&
+           cJSON_AddStringToObject(o, "version", version) &&
+           cJSON_AddStringToObject(o, name_key, name);
+}
+
+/* The request member of the AdmissionReview kube-apiserver would send for creating 'd' with
+ * kubectl apply --dry-run=server, its object a reference to the document's tree. */
+static bool fill_request(cJSON *r, const check_doc *d, const char *group, const char *version,
+                         const char *resource)
+{
+    cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
+    cJSON *groups = user ? cJSON_AddArrayToObject(user, "groups") : NULL;
+    cJSON *opts = cJSON_AddObjectToObject(r, "options");
+    return groups != NULL && opts != NULL && cJSON_AddStringToObject(r, "uid", "streamguard-check") &&
+           add_gv(r, "kind", group, version, "kind", d->kind) &&
+           add_gv(r, "resource", group, version, "resource", resource) &&
+           add_gv(r, "requestKind", group, version, "kind", d->kind) &&
+           add_gv(r, "requestResource", group, version, "resource", resource) &&
+           cJSON_AddStringToObject(r, "name", d->name) &&
+           cJSON_AddStringToObject(r, "namespace", d->namespace_) &&
+           cJSON_AddStringToObject(r, "operation", "CREATE") &&
+           cJSON_AddStringToObject(user, "username", "streamguard-check") &&
+           cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated")) &&
+           cJSON_AddItemReferenceToObject(r, "object", d->json) &&
+           cJSON_AddNullToObject(r, "oldObject") && cJSON_AddBoolToObject(r, "dryRun", true) &&
+           cJSON_AddStringToObject(opts, "kind", "CreateOptions") &&
+           cJSON_AddStringToObject(opts, "apiVersion", "meta.k8s.io/v1") &&
+           cJSON_AddStringToObject(opts, "fieldManager", "kubectl-client-side-apply");
+}
+
+/* The request for 'd', read by the webhook's own decoder; NULL with the reason in 'dl'. */
+static admission_request *request_for(const check_doc *d, arena *a, diag_list *dl)
+{
+    const char *slash = strchr(d->api_version, '/');
+    size_t glen = slash ? (size_t)(slash - d->api_version) : 0;
+    char *group = arena_strndup(a, d->api_version, glen);
+    const char *version = slash ? slash + 1 : d->api_version;
+    const char *resource = group ? admission_kind_resource(group, d->kind, a, NULL) : NULL;
+    cJSON *review = cJSON_CreateObject();
+    cJSON *req = cJSON_AddObjectToObject(review, "request");
+    if (resource == NULL || req == NULL ||
+        !cJSON_AddStringToObject(review, "apiVersion", "admission.k8s.io/v1") ||
+        !cJSON_AddStringToObject(review, "kind", "AdmissionReview") ||
+        !fill_request(req, d, group, version, resource)) {
+        cJSON_Delete(review);
+        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
         return NULL;
     }
-    cJSON_AddStringToObject(r, "uid", "streamguard-check");
-    cJSON_AddStringToObject(k, "group", group);
-    cJSON_AddStringToObject(k, "version", version);
-    cJSON_AddStringToObject(k, "kind", d->kind);
-    cJSON_AddStringToObject(r, "name", d->name);
-    cJSON_AddStringToObject(r, "namespace", d->namespace_);
-    cJSON_AddStringToObject(r, "operation", "CREATE");
-    cJSON_AddStringToObject(u, "username", "streamguard-check");
-    cJSON_AddBoolToObject(r, "dryRun", true);
-    return r;
+    return admission_request_take(a, review, dl);
+}
+
+/* The observer of a check: which policies matched, and each one's patch as a JSON Patch. */
+typedef struct run_ctx {
+    const check_doc *d;
+    const manifest_sink *sink;
+} run_ctx;
+
+static void on_matched(void *ctx, const policy *p)
+{
+    run_ctx *rc = ctx;
+    if (rc->sink->matched != NULL)
+        rc->sink->matched(rc->sink->ctx, rc->d, p);
+}
+
+static int on_mutated(void *ctx, const policy *p, const cJSON *before, const cJSON *after)
+{
+    run_ctx *rc = ctx;
+    bool oom;
+    char *patch = jsonpatch_diff(before, after, &oom);
+    if (patch != NULL)
+        rc->sink->patch(rc->sink->ctx, rc->d, p->name, patch);
+    free(patch);
+    return oom ? -1 : 0;
 }
 
 void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
                    bool warn_only, const manifest_sink *sink)
 {
-    char group[256] = "", version[128];
-    const char *slash = strchr(d->api_version, '/');
-    if (slash != NULL)
-        snprintf(group, sizeof group, "%.*s", (int)(slash - d->api_version), d->api_version);
-    snprintf(version, sizeof version, "%s", slash ? slash + 1 : d->api_version);
-    cJSON *req = synth_request(d, group, version);
+    diag_list dl;
+    diag_list_init(&dl);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
-    if (req == NULL || a == NULL) {
-        sink->error(sink->ctx, d->file, d->index, d->line, "out of memory");
-        cJSON_Delete(req);
-        arena_free(a);
-        return;
-    }
-    policy_request r = {.group = group, .version = version, .kind = d->kind, .sub_resource = "",
-                        .namespace_ = d->namespace_, .name = d->name, .op = 0,
-                        .username = "streamguard-check", .object = d->json, .request = req,
-                        .lookup = lk};
-    size_t n;
-    const policy *ps = policy_set_items(set, &n);
-    for (size_t i = 0; sink->matched != NULL && i < n; i++)
-        if (policy_matches(&ps[i], &r))
-            sink->matched(sink->ctx, d, &ps[i]);
-    /* Mutations, policy by policy, each reported with its own patch. */
-    policy_outcome o = {0};
-    cJSON *work = cJSON_Duplicate(d->json, 1);
-    size_t matched = 0;
-    for (size_t i = 0; work && i < n; i++) {
-        if (ps[i].n_mutations == 0 || !policy_matches(&ps[i], &r))
-            continue;
-        matched++;
-        cJSON *before = cJSON_Duplicate(work, 1);
-        if (before == NULL || policy_engine_mutate_one(&ps[i], &r, work, a, &o) != 0) {
-            cJSON_Delete(before);
-            break;
-        }
-        bool oom;
-        char *patch = jsonpatch_diff(before, work, &oom);
-        if (patch != NULL)
-            sink->patch(sink->ctx, d, ps[i].name, patch);
-        free(patch);
-        cJSON_Delete(before);
-    }
-    /* Validations on the mutated object. */
-    r.object = work ? work : d->json;
-    policy_outcome v;
-    if (policy_engine_run(set, ENGINE_VALIDATE, &r, warn_only, a, &v) != 0) {
-        sink->error(sink->ctx, d->file, d->index, d->line, "out of memory");
+    admission_request *req = a ? request_for(d, a, &dl) : NULL;
+    run_ctx ctx = {d, sink};
+    policy_observer obs = {on_matched, on_mutated, &ctx};
+    admission_policy pol = {.set = set, .warn_only = warn_only, .lookup = lk, .observer = &obs};
+    admission_response resp;
+    policy_outcome o;
+    if (req == NULL || admission_decide_chain(req, &pol, a, &resp, &o, &dl) != 0) {
+        sink->error(sink->ctx, d->file, d->index, d->line,
+                    dl.count ? dl.items[0].msg : "out of memory");
     } else {
-        for (size_t i = 0; i < o.n_findings; i++) {
-            if (warn_only && o.findings[i].action == POLICY_DENY)
-                o.findings[i].action = POLICY_WARN;
+        for (size_t i = 0; i < o.n_findings; i++)
             sink->finding(sink->ctx, d, &o.findings[i]);
-        }
-        for (size_t i = 0; i < v.n_findings; i++)
-            sink->finding(sink->ctx, d, &v.findings[i]);
-        sink->document(sink->ctx, d, matched + v.n_matched > 0);
+        check_verdict v = {.matched = o.n_matched > 0, .allowed = resp.allowed,
+                           .n_denials = resp.n_denials, .n_warnings = resp.n_warnings,
+                           .n_audit = resp.n_audit};
+        sink->document(sink->ctx, d, &v);
     }
-    cJSON_Delete(work);
-    cJSON_Delete(req);
+    admission_request_free(req);
     arena_free(a);
+    diag_list_clear(&dl);
 }
-
 
 void manifests_init(manifests *m, const manifest_sink *sink)
 {

@@ -23,12 +23,19 @@ typedef struct check_doc {
     bool context_only; /* from --cluster-state: for lookup(), not checked */
 } check_doc;
 
+/* What the decision on one document was (admission_decide_chain's answer). */
+typedef struct check_verdict {
+    bool matched; /* some policy applied to it */
+    bool allowed;
+    size_t n_denials, n_warnings, n_audit; /* the rules that denied, warned, audited */
+} check_verdict;
+
 /* Where results go. 'doc' numbers are 1-based; 0 means the file as a whole. */
 typedef struct manifest_sink {
     void (*error)(void *ctx, const char *file, int doc, int line, const char *msg);
     void (*finding)(void *ctx, const check_doc *d, const policy_finding *f);
     void (*patch)(void *ctx, const check_doc *d, const char *policy, const char *patch);
-    void (*document)(void *ctx, const check_doc *d, bool matched);
+    void (*document)(void *ctx, const check_doc *d, const check_verdict *v);
     void (*matched)(void *ctx, const check_doc *d, const policy *p); /* optional */
     void *ctx;
 } manifest_sink;
@@ -56,7 +63,12 @@ void manifests_add_node(manifests *m, const char *file, int index, const ynode *
  * Never LOOKUP_UNAVAILABLE but when out of memory. */
 policy_lookup manifests_lookup(manifests *m);
 
-/* Runs 'd' through 'set' and reports to 'sink'. */
+/* Decides on 'd' as the webhooks would on kubectl apply: the AdmissionRequest of a CREATE
+ * (resource from admission_kind_resource(), userInfo streamguard-check in
+ * system:authenticated, dryRun, CreateOptions) through admission_decide_chain(), mutations
+ * then validations on the mutated object. Reports to 'sink': each policy's patch and match as
+ * they happen, then the findings (mutation's first) and the verdict; out of memory is an
+ * error of the document. With 'warn_only' denies are warnings (--enforcement warn). */
 void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
                    bool warn_only, const manifest_sink *sink);
 

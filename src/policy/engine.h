@@ -37,6 +37,20 @@ typedef struct policy_lookup {
     void *data;
 } policy_lookup;
 
+/* What a caller is told while the engine runs, for reports that go beyond the verdict
+ * (streamguard check and test print each policy's patch, and which policies matched). The
+ * verdict itself is in the outcome, the same with an observer as without. Either callback
+ * may be NULL. */
+typedef struct policy_observer {
+    /* Policy 'p' matched the request and is about to run (once per run that it is relevant
+     * to: a mutating policy in ENGINE_MUTATE, a validating one in ENGINE_VALIDATE). */
+    void (*matched)(void *ctx, const policy *p);
+    /* Policy 'p''s mutations turned the object 'before' into 'after' (both borrowed for the
+     * call). Returns 0, or -1 (out of memory) to end the run as when the arena runs out. */
+    int (*mutated)(void *ctx, const policy *p, const cJSON *before, const cJSON *after);
+    void *ctx;
+} policy_observer;
+
 /* The request as the engine sees it. Strings are "" when absent; JSON is borrowed. */
 typedef struct policy_request {
     const char *group, *version, *kind, *sub_resource, *namespace_, *name;
@@ -46,6 +60,7 @@ typedef struct policy_request {
     const cJSON *object, *old_object;
     const cJSON *request;        /* the whole AdmissionRequest, bound as 'request'; or NULL */
     const policy_lookup *lookup; /* NULL: lookup() gives null, lookupList() [] */
+    const policy_observer *observer; /* NULL: none */
 } policy_request;
 
 enum engine_mode { ENGINE_VALIDATE, ENGINE_MUTATE };
@@ -66,21 +81,14 @@ typedef struct policy_outcome {
     size_t n_findings;
     bool denied;
     size_t n_matched;            /* policies that matched the request */
-    cJSON *mutated;              /* ENGINE_MUTATE: the object after every mutation (malloc-owned:
-                                    cJSON_Delete), or NULL when nothing changed */
+    const cJSON *mutated;        /* ENGINE_MUTATE: the object after every mutation, or NULL when
+                                    nothing changed; freed with the arena of the run */
 } policy_outcome;
 
 /* Runs the policies of 's' in 'mode' on 'r'. With 'warn_only' (--enforcement warn) a deny
  * becomes a warning. Returns 0, or -1 when the arena ran out (the caller must not allow). */
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out);
-
-/* Applies the mutations of one policy 'p' (which must match 'r') to 'work', the working copy
- * of the object, appending findings to 'out' (whose arrays come from 'a'). For callers that
- * report each policy's patch on its own (streamguard check). Returns 0, or -1 when the arena
- * ran out. */
-int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
-                             policy_outcome *out);
 
 /* True when policy 'p' applies to 'r' (resources, operation, namespaces, labels, users). */
 bool policy_matches(const policy *p, const policy_request *r);

@@ -1,7 +1,7 @@
 /* eval.c - running policies on a request; see engine.h.
  *
  * Runs on each request, reads no files, and allocates only from the request arena (the
- * working copy of a mutated object is the one malloc-owned thing, handed to the caller).
+ * working copy of a mutated object is cJSON's, handed to the arena when it is made).
  * Variables are evaluated at most once per policy and request, and only when used: the
  * expression evaluator asks resolve_variable() for "variables.NAME". */
 #include "engine.h"
@@ -271,7 +271,7 @@ static const char *const op_names[] = {"add", "replace", "remove"};
  * mutation changes (most of them) a copy and a comparison of the whole object. */
 typedef struct doc {
     const cJSON *orig;
-    cJSON *work; /* NULL until the first patch; malloc-owned, handed to the caller */
+    cJSON *work; /* NULL until the first patch; freed with the request arena */
 } doc;
 
 static const cJSON *doc_current(const doc *d)
@@ -287,9 +287,10 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
     static const enum jsonpatch_op ops[] = {JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE};
     char why[256];
     if (d->work == NULL) {
-        d->work = cJSON_Duplicate(d->orig, 1);
-        if (d->work == NULL)
+        cJSON *copy = cJSON_Duplicate(d->orig, 1);
+        if (policy_defer_json(rn->a, copy) != 0)
             return -1;
+        d->work = copy;
         rn->vars[0].value = expr_from_json(d->work); /* the rule's next operations see it */
     }
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
@@ -414,19 +415,27 @@ static int mutate(const policy *p, const policy_request *r, doc *d, findings *f,
     return 0;
 }
 
-int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
-                             policy_outcome *out)
+/* mutate(), and the observer told what policy 'p' changed. The object before is copied
+ * only when an observer asks and an earlier policy has already made the working copy (else
+ * it is the request's own, which patches never touch). */
+static int mutate_observed(const policy *p, const policy_request *r, doc *d, findings *f,
+                           arena *a)
 {
-    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a,
-                  .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
-    doc d = {.orig = work, .work = work}; /* the caller's copy, patched in place */
-    int rc = mutate(p, r, &d, &f, a);
-    out->findings = f.v;
-    out->n_findings = f.n;
-    out->n_matched++;
-    for (size_t i = 0; i < f.n; i++)
-        out->denied |= f.v[i].action == POLICY_DENY;
-    return rc;
+    const policy_observer *ob = r->observer;
+    if (ob == NULL || ob->mutated == NULL)
+        return mutate(p, r, d, f, a);
+    const cJSON *before = d->orig;
+    if (d->work != NULL) {
+        cJSON *copy = cJSON_Duplicate(d->work, 1);
+        if (policy_defer_json(a, copy) != 0)
+            return -1;
+        before = copy;
+    }
+    if (mutate(p, r, d, f, a) != 0)
+        return -1;
+    if (jsonpatch_equal(before, doc_current(d)))
+        return 0;
+    return ob->mutated(ob->ctx, p, before, doc_current(d));
 }
 
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
@@ -445,11 +454,12 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
         if (mode == ENGINE_MUTATE && r->object == NULL)
             continue; /* nothing to mutate on DELETE */
         out->n_matched++;
-        int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a) : mutate(p, r, &d, &f, a);
-        if (rc != 0) {
-            cJSON_Delete(d.work);
+        if (r->observer != NULL && r->observer->matched != NULL)
+            r->observer->matched(r->observer->ctx, p);
+        int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a)
+                                         : mutate_observed(p, r, &d, &f, a);
+        if (rc != 0)
             return -1;
-        }
     }
     for (size_t i = 0; i < f.n; i++) {
         if (f.v[i].action == POLICY_DENY && warn_only)
@@ -460,7 +470,5 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     out->n_findings = f.n;
     if (d.work != NULL && !jsonpatch_equal(d.work, r->object))
         out->mutated = d.work;
-    else
-        cJSON_Delete(d.work);
     return 0;
 }

@@ -87,12 +87,14 @@ static void on_patch(void *ctx, const check_doc *d, const char *policy, const ch
     check_report_patch(st->text, d, policy, patch);
 }
 
-static void on_document(void *ctx, const check_doc *d, bool matched)
+static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
 {
     check_state *st = ctx;
     st->documents++;
-    check_report_document(st->json, d, matched);
-    check_report_document(st->text, d, matched);
+    if (v->allowed == st->cur_denied)
+        st->rc = fuzz_fail(CHECK, "document %d: the verdict and the denials disagree", d->index);
+    check_report_document(st->json, d, v);
+    check_report_document(st->text, d, v);
 }
 
 /* The AdmissionReview kube-apiserver would send for creating 'd' with 'object'; malloc'd. */

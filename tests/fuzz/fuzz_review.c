@@ -71,7 +71,6 @@ static int check_patch(enum admission_mode mode, const char *body, size_t len,
     cJSON_Delete(applied);
     free(text);
 done:
-    cJSON_Delete(out.mutated);
     admission_request_free(req);
     arena_free(a);
     diag_list_clear(&dl);

@@ -244,6 +244,49 @@ expect "check: lookupList() without --cluster-state" 0 \
 expect "check: mutations are reported as patches" 1 'document 1: patch \[test-default-parallelism\] \[\{"op":"add","path":"/spec/job/parallelism","value":2\}\]' - \
     check -p "$P" "$TMP/bad.yaml"
 expect "check: --enforcement warn never denies" 0 'warn \[test-deny-local-ha\]' - check -p "$P" --enforcement warn "$TMP/bad.yaml"
+# check decides with the request kube-apiserver sends: resource, requestKind, requestResource,
+# userInfo.groups, options, dryRun, and request.object as mutated (the validations run after
+# the mutations). Each validation reads one field, so a missing one names itself.
+mkdir -p "$TMP/rq"
+cat >"$TMP/rq/request.yaml" <<'YAML'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: label-team}
+spec:
+  match: {resources: [{apiGroups: [flink.apache.org], kinds: [FlinkDeployment]}]}
+  mutations:
+    - patch: [{op: add, path: /metadata/labels, value: {team: core}}]
+---
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: request-fields}
+spec:
+  match: {resources: [{apiGroups: [flink.apache.org], kinds: [FlinkDeployment, FlinkSessionJob]}]}
+  validations:
+    - {expression: "request.resource.resource == object.kind.lowerAscii() + 's'", message: resource}
+    - {expression: "request.resource.group == 'flink.apache.org' && request.resource.version == 'v1beta1'", message: resource group}
+    - {expression: "request.requestResource == request.resource", message: requestResource}
+    - {expression: "request.requestKind.kind == object.kind", message: requestKind}
+    - {expression: "request.options.kind == 'CreateOptions'", message: options}
+    - {expression: "'system:authenticated' in request.userInfo.groups", message: groups}
+    - {expression: "request.dryRun && request.operation == 'CREATE'", message: dryRun}
+    - {expression: "request.object.metadata.name == object.metadata.name", message: object}
+    - {expression: "object.kind != 'FlinkDeployment' || request.object.metadata.labels.team == 'core'", message: mutated object}
+YAML
+cat >"$TMP/rq-objs.yaml" <<'YAML'
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: a}
+spec: {}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: b}
+spec: {}
+YAML
+expect "check: policies read the request kube-apiserver sends (resource, options, groups...)" 0 \
+    '2 documents checked, 2 matched by a policy: 0 denied, 0 warned, 0 audited, 0 errors' - \
+    check -p "$TMP/rq" "$TMP/rq-objs.yaml"
 printf 'apiVersion: v1\nkind: List\nmetadata: {}\n' >"$TMP/emptylist.yaml"
 expect "check: a List without items is an input error" 2 'emptylist.yaml:1: error: a List needs an items array' - check -p "$P" "$TMP/emptylist.yaml"
 expect "check: kind List is expanded" 1 'list.yaml:8: deny \[test-deny-local-ha\]' - check -p "$P" "$TMP/list.yaml"

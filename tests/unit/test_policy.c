@@ -571,7 +571,6 @@ static char *mutate_once(const char *object, policy_outcome *o, arena *a)
     make_request(&r, obj, "team-a", "bob", "", 0, NULL);
     assert_int_equal(policy_engine_run(engine_set, ENGINE_MUTATE, &r, false, a, o), 0);
     char *out = o->mutated ? cJSON_PrintUnformatted(o->mutated) : NULL;
-    cJSON_Delete(o->mutated);
     cJSON_Delete(obj);
     return out;
 }

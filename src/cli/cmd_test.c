@@ -16,6 +16,7 @@
 #include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "../util/vec.h"
 #include "check_out.h"
 #include "cli.h"
 #include "diagprint.h"
@@ -68,14 +69,8 @@ static got *got_for(suite *s, const check_doc *d, const char *policy)
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i].doc == doc && strcmp(s->v[i].policy, policy) == 0)
             return &s->v[i];
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 32;
-        got *v = realloc(s->v, cap * sizeof *v);
-        if (v == NULL)
-            return NULL;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (vec_grow(NULL, s->v, s->n, s->cap, 32) != 0)
+        return NULL;
     got *g = &s->v[s->n++];
     *g = (got){.doc = doc, .policy = policy};
     buf_init(&g->messages, (size_t)1 << 20);
@@ -244,14 +239,8 @@ typedef struct run {
 
 static outcome *push_outcome(run *r)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 64;
-        outcome *v = realloc(r->v, cap * sizeof *v);
-        if (v == NULL)
-            return NULL;
-        r->v = v;
-        r->cap = cap;
-    }
+    if (vec_grow(NULL, r->v, r->n, r->cap, 64) != 0)
+        return NULL;
     outcome *o = &r->v[r->n++];
     memset(o, 0, sizeof *o);
     return o;

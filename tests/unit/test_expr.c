@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "expr/expr_int.h"
 #include "policy/functions.h"
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/keyindex.h"
+#include "util/vec.h"
 
 static const char *const var_names[] = {"object", "oldObject", "params"};
 static const expr_decls decls = {.vars = var_names, .n_vars = 3, .fns = policy_functions,
@@ -66,31 +68,103 @@ static bool json_same(const char *a, const char *b)
     return same;
 }
 
-static void run_cases_file(const char *path)
+/* The lines of a .cases file that are not comments or blank: groups of three (expression,
+ * input JSON, expected value or !code). */
+typedef struct case_lines {
+    buf text;
+    char **v;
+    size_t n, cap;
+} case_lines;
+
+static void case_lines_clear(case_lines *c)
 {
-    buf b;
+    buf_clear(&c->text);
+    free(c->v);
+}
+
+/* Reads 'path' into 'c' (case_lines_clear() it after). Returns NULL, or why it is not a case
+ * table: it cannot be read, holds no case (an empty table would pass without testing
+ * anything), or its lines are not groups of three. No line limit: every case runs. */
+static const char *case_lines_read(const char *path, case_lines *c)
+{
     diag_list dl;
     diag_list_init(&dl);
-    buf_init(&b, 1 << 20);
-    if (file_read(path, 1 << 20, &b, &dl) != 0)
-        fail_msg("cannot read %s", path);
-    char *lines[4096];
-    int n = 0;
-    for (char *save = NULL, *l = strtok_r(b.data, "\n", &save); l && n < 4096;
+    memset(c, 0, sizeof *c);
+    buf_init(&c->text, 16u << 20);
+    int rc = file_read(path, c->text.cap, &c->text, &dl);
+    diag_list_clear(&dl);
+    if (rc != 0)
+        return "cannot read it";
+    for (char *save = NULL, *l = strtok_r(c->text.data ? c->text.data : "", "\n", &save); l;
          l = strtok_r(NULL, "\n", &save)) {
-        if (l[0] != '#' && l[0] != '\0')
-            lines[n++] = l;
+        if (l[0] == '#' || l[0] == '\0')
+            continue;
+        if (vec_grow(NULL, c->v, c->n, c->cap, 256) != 0)
+            return "out of memory";
+        c->v[c->n++] = l;
     }
-    if (n % 3 != 0)
-        fail_msg("%s: %d lines, not groups of three", path, n);
-    for (int i = 0; i < n; i += 3) {
-        char *got = run(lines[i], lines[i + 1]);
-        if (got == NULL || !json_same(got, lines[i + 2]))
-            fail_msg("%s case %d: %s\n  input %s\n  got   %s\n  want  %s", path, i / 3 + 1,
-                     lines[i], lines[i + 1], got ? got : "(null)", lines[i + 2]);
+    if (c->n == 0)
+        return "no case in it";
+    return c->n % 3 == 0 ? NULL : "its lines are not groups of three";
+}
+
+static void run_cases_file(const char *path)
+{
+    case_lines c;
+    const char *why = case_lines_read(path, &c);
+    if (why != NULL)
+        fail_msg("%s: %s (%zu lines)", path, why, c.n);
+    for (size_t i = 0; i < c.n; i += 3) {
+        char *got = run(c.v[i], c.v[i + 1]);
+        if (got == NULL || !json_same(got, c.v[i + 2]))
+            fail_msg("%s case %zu: %s\n  input %s\n  got   %s\n  want  %s", path, i / 3 + 1,
+                     c.v[i], c.v[i + 1], got ? got : "(null)", c.v[i + 2]);
         free(got);
     }
-    buf_clear(&b);
+    case_lines_clear(&c);
+}
+
+/* The case reader refuses what would test nothing, and reads past any line count: the old
+ * reader stopped at 4,096 lines without a word and passed an empty file. */
+static void test_case_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *why; /* NULL: read */
+    } shapes[] = {
+        {"", "no case in it"},
+        {"# only a comment\n\n", "no case in it"},
+        {"1 + 1\n{}\n2\n1\n", "its lines are not groups of three"},
+        {"1 + 1\n{}\n2\n", NULL},
+    };
+    char path[] = "/tmp/sg-cases-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(shapes[i].text, f);
+        fclose(f);
+        case_lines c;
+        const char *why = case_lines_read(path, &c), *want = shapes[i].why;
+        if (strcmp(why ? why : "read", want ? want : "read") != 0)
+            fail_msg("shape %zu: %s, want %s", i, why ? why : "read", want ? want : "read");
+        case_lines_clear(&c);
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 5000; i++)
+        fprintf(f, "# case %d\n%d + 1\n{}\n%d\n", i, i, i + 1);
+    fclose(f);
+    case_lines c;
+    assert_null(case_lines_read(path, &c));
+    assert_int_equal(c.n, 15000);
+    assert_string_equal(c.v[14997], "4999 + 1");
+    case_lines_clear(&c);
+    run_cases_file(path);
+    unlink(path);
 }
 
 static void test_policy_cases(void **state)
@@ -514,6 +588,7 @@ int main(void)
     the_decls.n_fns = policy_n_functions;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
+        cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_compile_once_eval_many),

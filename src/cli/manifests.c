@@ -267,7 +267,8 @@ static bool fill_request(cJSON *r, const check_doc *d, const char *group, const 
     cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
     cJSON *groups = user ? cJSON_AddArrayToObject(user, "groups") : NULL;
     cJSON *opts = cJSON_AddObjectToObject(r, "options");
-    return groups != NULL && opts != NULL && cJSON_AddStringToObject(r, "uid", "streamguard-check") &&
+    return groups != NULL && opts != NULL &&
+           cJSON_AddStringToObject(r, "uid", "streamguard-check") &&
            add_gv(r, "kind", group, version, "kind", d->kind) &&
            add_gv(r, "resource", group, version, "resource", resource) &&
            add_gv(r, "requestKind", group, version, "kind", d->kind) &&

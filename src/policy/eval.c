@@ -185,6 +185,8 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
         f->v = v;
         f->cap = cap;
     }
+    if (msg == NULL) /* a message the caller could not make: the arena ran out */
+        return -1;
     const char *text = field ? arena_cat(f->a, "[", p->name, "] ", field, ": ", msg)
                              : arena_cat(f->a, "[", p->name, "] ", msg);
     if (text == NULL)

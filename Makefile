@@ -67,6 +67,12 @@ $(BUILD)/tests/test_fuzz_corpus: tests/unit/test_fuzz_corpus.c $(wildcard tests/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(FUZZ_CLI_OBJ) $(BUILD)/libcore.a $(LDLIBS) -lcmocka
 
+# The verdict-equality test runs check's manifests_run beside the webhook's admission_process.
+$(BUILD)/tests/test_verdicts: tests/unit/test_verdicts.c tests/fuzz/fuzz_util.h $(FUZZ_CLI_OBJ) \
+        $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(FUZZ_CLI_OBJ) $(BUILD)/libcore.a $(LDLIBS) -lcmocka
+
 deps:
 	@scripts/deps.sh build
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../k8s/jsonpatch.h"
+#include "../util/vec.h"
 #include "functions.h"
 #include "policy_int.h"
 
@@ -174,16 +175,8 @@ typedef struct findings {
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
                        const char *msg, const char *field, const char *reason, const srcpos *at)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        policy_finding *v = arena_alloc(f->a, cap * sizeof *v);
-        if (v == NULL)
-            return -1;
-        if (f->n)
-            memcpy(v, f->v, f->n * sizeof *v);
-        f->v = v;
-        f->cap = cap;
-    }
+    if (vec_grow(f->a, f->v, f->n, f->cap, 8) != 0)
+        return -1;
     const char *text = field ? arena_cat(f->a, "[", p->name, "] ", field, ": ", msg)
                              : arena_cat(f->a, "[", p->name, "] ", msg);
     if (text == NULL)

@@ -398,10 +398,11 @@ static void delete_json(void *p)
 
 int policy_defer_json(arena *a, cJSON *j)
 {
-    if (j == NULL || arena_defer(a, delete_json, j) == 0)
-        return j == NULL ? -1 : 0;
-    cJSON_Delete(j);
-    return -1;
+    if (j == NULL)
+        return -1;
+    /* A failed arena_defer() has deleted 'j' already: deleting it here too was a double free
+     * whenever the request arena was full. */
+    return arena_defer(a, delete_json, j);
 }
 
 /* A fixed JSON value from YAML, kept until the set is freed. */

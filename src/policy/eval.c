@@ -237,11 +237,12 @@ static int validate(const policy *p, const policy_request *r, findings *f, arena
     return 0;
 }
 
-/* A value for a patch: the fixed one, or the expression's result through JSON. The
- * returned node is malloc-owned when '*owned'. */
-static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, expr_value *err)
+/* A value for a patch: the fixed one, or the expression's result through JSON, which the
+ * request arena owns from here (jsonpatch_apply copies what it keeps). NULL with '*err' when
+ * there is no value, or NULL with '*oom' set when the arena is full. */
+static const cJSON *patch_value(const policy_patch *op, run *rn, expr_value *err, bool *oom)
 {
-    *owned = false;
+    *oom = false;
     if (op->value_expr == NULL)
         return op->value;
     expr_value v = expr_eval(op->value_expr, &rn->env, rn->a);
@@ -252,8 +253,8 @@ static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, ex
                                                      "the value has no JSON form");
         return NULL;
     }
-    *owned = true;
-    return j;
+    *oom = policy_defer_json(rn->a, j) != 0;
+    return *oom ? NULL : j;
 }
 
 static const char *const op_names[] = {"add", "replace", "remove"};
@@ -317,22 +318,19 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
         if (path == NULL)
             return -1;
     }
-    bool owned = false;
+    bool oom = false;
     expr_value err;
-    const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
-    int rc;
+    const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &err, &oom);
+    if (oom)
+        return -1;
     policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
     /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
      * (a replace or remove of a map they read), so the next operation evaluates them again,
      * on the patched object. */
     memset(rn->state, 0, rn->p->n_vars + 1);
     if (op->op != PATCH_REMOVE && val == NULL)
-        rc = eval_error(f, p, "valueExpression", &err, &m->at);
-    else
-        rc = patch_doc(p, m, op, path, val, rn, d, f);
-    if (owned)
-        cJSON_Delete((cJSON *)val);
-    return rc;
+        return eval_error(f, p, "valueExpression", &err, &m->at);
+    return patch_doc(p, m, op, path, val, rn, d, f);
 }
 
 /* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation

@@ -3,6 +3,7 @@
 #   make run     install missing Debian packages, build, make dev certificates, serve on 127.0.0.1:8443
 #                (lookup() asks the cluster of $KUBECONFIG when it is set, else finds nothing)
 #   make test    install missing packages, build, run unit and integration tests
+#   make golden  rewrite the recorded answers to the captured reviews after an intended change
 #   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make valgrind  the integration tests with the server under valgrind (leaks are errors)
 #   make bench   streamguard against nginx, same certificate, same run (not part of make test)
@@ -41,7 +42,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check fuzz-kube clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync golden e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check fuzz-kube clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -96,6 +97,12 @@ policies: $(BUILD)/streamguard
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# Rewrites the recorded answers to the captured reviews (tests/fixtures/admission/*.response.json)
+# from what the shipped policies decide now; review `git diff tests/fixtures/admission/` before
+# committing them. `make unit` compares them (test_admission_golden).
+golden: $(BUILD)/tests/test_admission_golden
+	$(BUILD)/tests/test_admission_golden --update
 
 integration: $(BUILD)/streamguard
 	tests/integration/cli_test.sh $(BUILD)/streamguard

@@ -85,7 +85,7 @@ def main():
     ref_abs = os.path.abspath(REF)
     manifests = list(files(os.path.join(ROOT, "examples"), (".yaml", ".yml")))
     manifests += list(files(os.path.join(ref_abs, "examples"), (".yaml", ".yml")))
-    captured = list(files(os.path.join(ROOT, "tests", "fixtures", "admission"), (".json",)))
+    captured = list(files(os.path.join(ROOT, "tests", "fixtures", "admission"), (".request.json",)))
     captured += list(files(os.path.join(ref_abs, "admission"), (".json",)))
 
     write, seen = writer(os.path.join(ROOT, "tests", "fuzz", "review-seeds"))

@@ -3,6 +3,7 @@
 
 #include "../util/buf.h"
 #include "../util/keyindex.h"
+#include "../util/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,16 +328,10 @@ static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const 
         w->steps = w->inline_steps;
         w->cap = sizeof w->inline_steps / sizeof w->inline_steps[0];
     }
-    if (w->depth == w->cap) {
-        size_t cap = 2 * w->cap;
-        step *s = scratch(w) ? arena_alloc(w->a, cap * sizeof *s) : NULL;
-        if (s == NULL)
-            return false;
-        if (w->depth > 0)
-            memcpy(s, w->steps, w->depth * sizeof *s);
-        w->steps = s;
-        w->cap = cap;
-    }
+    /* Deeper than the inline steps: the stack moves to the scratch arena. */
+    if (w->depth == w->cap &&
+        (scratch(w) == NULL || vec_grow(w->a, w->steps, w->depth, w->cap, 0) != 0))
+        return false;
     w->steps[w->depth++] = (step){key, idx};
     bool ok = diff(w, a, b);
     w->depth--;

@@ -372,7 +372,8 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
 }
 
 enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const char *kind,
-                                 const char *ns, kube_obj ***out, size_t *n, char why[256])
+                                 const char *ns, arena *a, kube_obj ***out, size_t *n,
+                                 char why[256])
 {
     *out = NULL;
     *n = 0;
@@ -395,7 +396,7 @@ enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const c
     } else if (!kube_informer_synced(inf)) {
         snprintf(why, 256, "%s/%s is not yet listed", api_version, kind);
         r = KUBE_UNAVAILABLE;
-    } else if (kube_store_snapshot(kube_informer_store(inf), ns, out, n) != 0) {
+    } else if (kube_store_snapshot(kube_informer_store(inf), ns, a, out, n) != 0) {
         snprintf(why, 256, "out of memory");
         r = KUBE_UNAVAILABLE;
     }

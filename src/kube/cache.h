@@ -74,10 +74,12 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
 
 /* lookupList(apiVersion, kind, namespace): every cached object of a watched, synced kind in
  * 'ns' ("" : all namespaces, or a cluster-scoped kind), sorted by namespace then name.
- * '*out' is a malloc'd array of references (release each, then free the array). A kind that
- * is not watched or not synced is KUBE_UNAVAILABLE. */
+ * '*out' is an array from 'a', the asking request's arena, which also holds the references
+ * (released when 'a' is freed or reset): nothing is left for the caller to free. A kind that
+ * is not watched or not synced, or a full arena, is KUBE_UNAVAILABLE. */
 enum kube_lookup kube_cache_list(kube_cache *c, const char *api_version, const char *kind,
-                                 const char *ns, kube_obj ***out, size_t *n, char why[256]);
+                                 const char *ns, arena *a, kube_obj ***out, size_t *n,
+                                 char why[256]);
 
 /* Appends the cache's metrics in the Prometheus text format: objects per kind, last successful
  * list and last watch event per kind, watch restarts by reason, lookups by kind and outcome

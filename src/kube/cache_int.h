@@ -107,9 +107,11 @@ void kube_store_swap(kube_store *s, kube_table *t);
 /* Reader: a reference to 'ns'/'name', or NULL. */
 kube_obj *kube_store_get(kube_store *s, const char *ns, const char *name);
 
-/* Reader: references to every object in 'ns' ("" : all), sorted by namespace then name, in a
- * malloc'd array. Returns 0, or -1 when memory is exhausted. */
-int kube_store_snapshot(kube_store *s, const char *ns, kube_obj ***out, size_t *n);
+/* Reader: references to every object in 'ns' ("" : all), sorted by namespace then name, in an
+ * array from 'a' (a request's arena), which also holds the references: they are released when
+ * it is freed or reset. Returns 0, or -1 when 'a' or memory is exhausted (no array; what the
+ * arena took it releases as usual, the rest at once). */
+int kube_store_snapshot(kube_store *s, const char *ns, arena *a, kube_obj ***out, size_t *n);
 
 /* Reader: the number of objects. */
 size_t kube_store_count(kube_store *s);

@@ -1,8 +1,6 @@
 /* lookup.c - the watch caches as the policy engine asks them (kube_cache_lookup, cache.h). */
 #include "cache.h"
 
-#include <stdlib.h>
-
 /* The request keeps each object it was given until its arena is freed (the engine borrows
  * them until the answer is encoded). */
 static void unref_obj(void *o)
@@ -51,21 +49,14 @@ static enum policy_lookup_result list(void *data, const char *av, const char *ki
     char text[256] = "";
     *out = NULL;
     *n = 0;
-    if (kube_cache_list(data, av, kind, ns, &objs, &count, text) == KUBE_UNAVAILABLE)
+    /* The array and the references are the arena's already. */
+    if (kube_cache_list(data, av, kind, ns, a, &objs, &count, text) == KUBE_UNAVAILABLE)
         return unavailable(a, text, why);
     const cJSON **items = count > 0 ? arena_alloc(a, count * sizeof *items) : NULL;
-    bool ok = count == 0 || items != NULL;
-    for (size_t i = 0; i < count; i++) {
-        if (!ok) {
-            kube_obj_unref(objs[i]);
-            continue;
-        }
-        items[i] = kube_obj_json(objs[i]);
-        ok = hold(a, objs[i]) == 0;
-    }
-    free(objs);
-    if (!ok)
+    if (count > 0 && items == NULL)
         return unavailable(a, "out of memory", why);
+    for (size_t i = 0; i < count; i++)
+        items[i] = kube_obj_json(objs[i]);
     *out = items;
     *n = count;
     return count > 0 ? LOOKUP_FOUND : LOOKUP_NOT_FOUND;

@@ -227,13 +227,18 @@ static int cmp_obj(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->name, y->name);
 }
 
-int kube_store_snapshot(kube_store *s, const char *ns, kube_obj ***out, size_t *n)
+static void unref_obj(void *o)
+{
+    kube_obj_unref(o);
+}
+
+int kube_store_snapshot(kube_store *s, const char *ns, arena *a, kube_obj ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     pthread_rwlock_rdlock(&s->lock);
     const kube_table *t = s->tab;
-    kube_obj **v = malloc((t->count + 1) * sizeof *v);
+    kube_obj **v = arena_calloc(a, t->count + 1, sizeof *v);
     size_t k = 0;
     for (size_t i = 0; v != NULL && i < t->cap; i++) {
         kube_obj *o = t->slot[i];
@@ -244,6 +249,17 @@ int kube_store_snapshot(kube_store *s, const char *ns, kube_obj ***out, size_t *
     if (v == NULL)
         return -1;
     qsort(v, k, sizeof *v, cmp_obj); /* outside the lock: the references keep them alive */
+    /* Each reference goes to the arena as soon as the request has it. A full arena releases
+     * the one it refused (arena_defer) and the rest are released here: none is held then. */
+    int rc = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (rc != 0)
+            kube_obj_unref(v[i]);
+        else
+            rc = arena_defer(a, unref_obj, v[i]);
+    }
+    if (rc != 0)
+        return -1;
     *out = v;
     *n = k;
     return 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../k8s/jsonpatch.h"
+#include "../util/vec.h"
 #include "functions.h"
 #include "policy_int.h"
 
@@ -175,16 +176,8 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
                        const char *msg, const char *field, enum policy_reason reason,
                        const srcpos *at)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        policy_finding *v = arena_alloc(f->a, cap * sizeof *v);
-        if (v == NULL)
-            return -1;
-        if (f->n)
-            memcpy(v, f->v, f->n * sizeof *v);
-        f->v = v;
-        f->cap = cap;
-    }
+    if (vec_grow(f->a, f->v, f->n, f->cap, 8) != 0)
+        return -1;
     if (msg == NULL) /* a message the caller could not make: the arena ran out */
         return -1;
     const char *text = field ? arena_cat(f->a, "[", p->name, "] ", field, ": ", msg)
@@ -247,11 +240,12 @@ static int validate(const policy *p, const policy_request *r, findings *f, arena
     return 0;
 }
 
-/* A value for a patch: the fixed one, or the expression's result through JSON. The
- * returned node is malloc-owned when '*owned'. */
-static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, expr_value *err)
+/* A value for a patch: the fixed one, or the expression's result through JSON, which the
+ * request arena owns from here (jsonpatch_apply copies what it keeps). NULL with '*err' when
+ * there is no value, or NULL with '*oom' set when the arena is full. */
+static const cJSON *patch_value(const policy_patch *op, run *rn, expr_value *err, bool *oom)
 {
-    *owned = false;
+    *oom = false;
     if (op->value_expr == NULL)
         return op->value;
     expr_value v = expr_eval(op->value_expr, &rn->env, rn->a);
@@ -262,8 +256,8 @@ static const cJSON *patch_value(const policy_patch *op, run *rn, bool *owned, ex
                                                      "the value has no JSON form");
         return NULL;
     }
-    *owned = true;
-    return j;
+    *oom = policy_defer_json(rn->a, j) != 0;
+    return *oom ? NULL : j;
 }
 
 static const char *const op_names[] = {"add", "replace", "remove"};
@@ -328,22 +322,19 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
         if (path == NULL)
             return -1;
     }
-    bool owned = false;
+    bool oom = false;
     expr_value err;
-    const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
-    int rc;
+    const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &err, &oom);
+    if (oom)
+        return -1;
     policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
     /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
      * (a replace or remove of a map they read), so the next operation evaluates them again,
      * on the patched object. */
     memset(rn->state, 0, rn->p->n_vars + 1);
     if (op->op != PATCH_REMOVE && val == NULL)
-        rc = eval_error(f, p, "valueExpression", &err, &m->at);
-    else
-        rc = patch_doc(p, m, op, path, val, rn, d, f);
-    if (owned)
-        cJSON_Delete((cJSON *)val);
-    return rc;
+        return eval_error(f, p, "valueExpression", &err, &m->at);
+    return patch_doc(p, m, op, path, val, rn, d, f);
 }
 
 /* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation

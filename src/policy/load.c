@@ -400,7 +400,9 @@ int policy_defer_json(arena *a, cJSON *j)
 {
     if (j == NULL)
         return -1;
-    return arena_defer(a, delete_json, j); /* which deletes 'j' itself when it fails */
+    /* A failed arena_defer() has deleted 'j' already: deleting it here too was a double free
+     * whenever the request arena was full. */
+    return arena_defer(a, delete_json, j);
 }
 
 /* A fixed JSON value from YAML, kept until the set is freed. */

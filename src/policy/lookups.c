@@ -5,6 +5,8 @@
  * never watched and is not allowed to read. */
 #include "policy_int.h"
 
+#include "../util/vec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,18 +94,10 @@ static void add_kind(loader *ld, const char *api_version, const char *kind)
         if (strcmp(ld->kinds[i].api_version, api_version) == 0 &&
             strcmp(ld->kinds[i].kind, kind) == 0)
             return;
-    if (ld->n_kinds == ld->cap_kinds) {
-        size_t cap = ld->cap_kinds ? 2 * ld->cap_kinds : 16;
-        policy_kind *k = arena_calloc(ld->a, cap, sizeof *k);
-        if (k == NULL) {
-            ld->errors++;
-            diag_add(ld->dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
-            return;
-        }
-        if (ld->n_kinds > 0)
-            memcpy(k, ld->kinds, ld->n_kinds * sizeof *k);
-        ld->kinds = k;
-        ld->cap_kinds = cap;
+    if (vec_grow(ld->a, ld->kinds, ld->n_kinds, ld->cap_kinds, 16) != 0) {
+        ld->errors++;
+        diag_add(ld->dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
+        return;
     }
     ld->kinds[ld->n_kinds++] = (policy_kind){api_version, kind};
 }

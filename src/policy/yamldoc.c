@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "../util/keyindex.h"
+#include "../util/vec.h"
 
 /* A node being built: its children so far (malloc'd, copied into the arena when done). */
 struct frame {
@@ -57,14 +58,8 @@ static void remember_anchor(loader *ld, const yaml_char_t *name, ynode *n)
 {
     if (name == NULL)
         return;
-    if (ld->n_anchors == ld->cap_anchors) {
-        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 16;
-        struct anchor *p = realloc(ld->anchors, cap * sizeof *p);
-        if (p == NULL)
-            return;
-        ld->anchors = p;
-        ld->cap_anchors = cap;
-    }
+    if (vec_grow(NULL, ld->anchors, ld->n_anchors, ld->cap_anchors, 16) != 0)
+        return;
     ld->anchors[ld->n_anchors].name = strdup((const char *)name);
     ld->anchors[ld->n_anchors].node = n;
     ld->n_anchors++;
@@ -93,14 +88,8 @@ static int attach(loader *ld, ynode *n)
         return 0;
     }
     struct frame *f = &ld->stack[ld->depth - 1];
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        ynode **p = realloc(f->kids, cap * sizeof *p);
-        if (p == NULL)
-            return -1;
-        f->kids = p;
-        f->cap = cap;
-    }
+    if (vec_grow(NULL, f->kids, f->n, f->cap, 8) != 0)
+        return -1;
     f->kids[f->n++] = n;
     return 0;
 }
@@ -206,16 +195,8 @@ static void unwind(loader *ld)
 static int push_doc(loader *ld, ydoc **docs, size_t *n, size_t *cap, const yaml_mark_t *start,
                     const yaml_mark_t *end)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 4;
-        ydoc *p = arena_alloc(ld->a, c * sizeof *p);
-        if (p == NULL)
-            return -1;
-        if (*n)
-            memcpy(p, *docs, *n * sizeof *p);
-        *docs = p;
-        *cap = c;
-    }
+    if (vec_grow(ld->a, *docs, *n, *cap, 4) != 0)
+        return -1;
     ynode *root = ld->root;
     if (root == NULL) { /* keep the promise of yamldoc.h: a root is never NULL */
         root = new_node(ld, YNODE_SCALAR, start);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vec.h"
+
 int file_read(const char *path, size_t cap, buf *out, diag_list *dl)
 {
     srcpos at = {.file = path};
@@ -106,14 +108,8 @@ static int push(char ***files, size_t *n, size_t *cap, size_t max, const char *p
 {
     if (*n >= max)
         return 0;
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 64;
-        char **p = realloc(*files, c * sizeof *p);
-        if (p == NULL)
-            return -1;
-        *files = p;
-        *cap = c;
-    }
+    if (vec_grow(NULL, *files, *n, *cap, 64) != 0)
+        return -1;
     (*files)[*n] = strdup(path);
     return (*files)[(*n)++] ? 0 : -1;
 }

@@ -19,7 +19,7 @@ set -euo pipefail
 BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/bench"
-BODY="$ROOT/tests/fixtures/admission/flinkdeployment-create-v1.json"
+BODY="$ROOT/tests/fixtures/admission/flinkdeployment-create-v1.request.json"
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-$(nproc)}
 BASELINE=${BASELINE:+$(realpath "$BASELINE")}

@@ -331,9 +331,9 @@ int main(int argc, char **argv)
     long n = argc > 1 ? atol(argv[1]) : 100000;
     const char *dir = argc > 2 ? argv[2] : "policies";
     static const char *const shipped[] = {
-        "tests/fixtures/admission/flinkdeployment-create-v1.json",
+        "tests/fixtures/admission/flinkdeployment-create-v1.request.json",
         "tests/bench/flinkdeployment-typical-v1.json",
-        "tests/fixtures/admission/k8ssandracluster-create-v1.json",
+        "tests/fixtures/admission/k8ssandracluster-create-v1.request.json",
     };
     const char *const *reviews = argc > 3 ? (const char *const *)argv + 3 : shipped;
     size_t n_reviews = argc > 3 ? (size_t)argc - 3 : sizeof shipped / sizeof shipped[0];

@@ -315,12 +315,13 @@ int main(int argc, char **argv)
     size_t n;
     char why[256];
     size_t bytes = 0;
-    kube_cache_list(c, "v1", "PersistentVolumeClaim", "", &v, &n, why);
-    for (size_t i = 0; i < n; i++) {
+    arena *la = arena_new(ARENA_REQUEST_BUDGET);
+    if (la == NULL ||
+        kube_cache_list(c, "v1", "PersistentVolumeClaim", "", la, &v, &n, why) != KUBE_FOUND)
+        n = 0;
+    for (size_t i = 0; i < n; i++)
         bytes += v[i]->size;
-        kube_obj_unref(v[i]);
-    }
-    free(v);
+    arena_free(la); /* the array and its references */
 
     atomic_store(&phase, 1);
     while (atomic_load(&phase) != 2)

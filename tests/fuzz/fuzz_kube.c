@@ -336,8 +336,11 @@ static int check_store(kube_store *st)
 {
     kube_obj **all = NULL;
     size_t n = 0;
-    if (kube_store_snapshot(st, "", &all, &n) != 0)
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    if (a == NULL || kube_store_snapshot(st, "", a, &all, &n) != 0) {
+        arena_free(a);
         return kube_fail("out of memory");
+    }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(kube_obj_json(all[i]), "metadata");
@@ -359,9 +362,7 @@ static int check_store(kube_store *st)
     }
     if (rc == 0 && kube_store_count(st) != n)
         rc = kube_fail("the store counts %zu objects, %zu are found", kube_store_count(st), n);
-    for (size_t i = 0; i < n; i++)
-        kube_obj_unref(all[i]);
-    free(all);
+    arena_free(a); /* the array and its references */
     return rc;
 }
 

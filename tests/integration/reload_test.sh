@@ -76,7 +76,7 @@ kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
 start_server server --threads 2 --tls-server-name localhost || exit 1
 URL="https://localhost:$PORT/validate"
 CURL=(curl -sS --max-time $((10 * SLOW)) --cacert "$TMP/cas.pem" -H 'Content-Type: application/json'
-      --data-binary @"$FIX/flinkdeployment-create-v1.json")
+      --data-binary @"$FIX/flinkdeployment-create-v1.request.json")
 
 # which set answers a review now ("A", "B", or what came instead)
 served_set() { "${CURL[@]}" "$URL" | grep -o 'served by set [AB]' | tail -c 2; }

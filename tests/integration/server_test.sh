@@ -109,8 +109,8 @@ r=$("${CURL[@]}" -w '\n%{http_code}' "https://127.0.0.1:$PORT/healthz")
 check "the certificate covers the IP address SAN" test "$(status_of "$r")" = 200
 
 # Every request captured from kube-apiserver, to both review endpoints.
-for f in "$FIX"/*.json; do
-    name=$(basename "$f" .json)
+for f in "$FIX"/*.request.json; do
+    name=$(basename "$f" .request.json)
     uid=$(grep -m1 -o '"uid": *"[^"]*"' "$f" | sed 's/.*"\([^"]*\)"$/\1/')
     apiv=$(grep -m1 -o '"apiVersion": *"admission[^"]*"' "$f" | sed 's/.*"\([^"]*\)"$/\1/')
     for ep in validate mutate; do
@@ -130,7 +130,7 @@ check "dry-run reviews are logged as such" grep -q 'name=basic-reactive-example 
 check "DELETE reviews are logged with their operation" grep -q 'op=DELETE kind=FlinkDeployment' "$TMP/main.log"
 # A review whose namespace and name carry a newline, quotes and '=' (a direct caller can send
 # anything) must stay one quoted value in one log line: no forged second line or pair.
-python3 - "$FIX/flinkdeployment-create-v1.json" "$TMP/forge.json" <<'PY'
+python3 - "$FIX/flinkdeployment-create-v1.request.json" "$TMP/forge.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 r = d["request"]
@@ -171,10 +171,10 @@ expect_error "missing request" 400 'request is missing' "${J[@]}" --data-binary 
 expect_error "missing uid" 400 'request.uid is missing' "${J[@]}" --data-binary @"$TMP/nouid.json" "$(url /validate)"
 expect_error "wrong kind" 400 "kind must be AdmissionReview, not 'ConfigMap'" "${J[@]}" --data-binary @"$TMP/wrongkind.json" "$(url /validate)"
 # Bodies Go (kube-apiserver) and cJSON would read differently, or that kube-apiserver never sends.
-sed 's/"namespace": *"default"/"namespace": "def\xc0\xafault"/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/overlong.json"
-sed 's/"namespace": *"default"/"namespace": "\xed\xa0\x80"/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/surrogate.json"
-sed 's|"name": *"basic-checkpoint-ha-example"|"name": "\\u0000/tmp/cp"|' "$FIX/flinkdeployment-create-v1.json" >"$TMP/nul.json"
-sed '0,/"kind": *"FlinkDeployment",/s//"kind": "FlinkSessionJob",/' "$FIX/flinkdeployment-create-v1.json" >"$TMP/kindmix.json"
+sed 's/"namespace": *"default"/"namespace": "def\xc0\xafault"/' "$FIX/flinkdeployment-create-v1.request.json" >"$TMP/overlong.json"
+sed 's/"namespace": *"default"/"namespace": "\xed\xa0\x80"/' "$FIX/flinkdeployment-create-v1.request.json" >"$TMP/surrogate.json"
+sed 's|"name": *"basic-checkpoint-ha-example"|"name": "\\u0000/tmp/cp"|' "$FIX/flinkdeployment-create-v1.request.json" >"$TMP/nul.json"
+sed '0,/"kind": *"FlinkDeployment",/s//"kind": "FlinkSessionJob",/' "$FIX/flinkdeployment-create-v1.request.json" >"$TMP/kindmix.json"
 grep -q '"kind": *"FlinkSessionJob"' "$TMP/kindmix.json" || not_ok "kindmix.json was not made"
 expect_error "an overlong UTF-8 form" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/overlong.json" "$(url /validate)"
 expect_error "a UTF-8 surrogate" 400 'invalid UTF-8 at byte' "${J[@]}" --data-binary @"$TMP/surrogate.json" "$(url /validate)"
@@ -182,14 +182,14 @@ expect_error "a \\u0000 in a string" 400 'a NUL character (a \\\\u0000 escape or
 expect_error "object.kind other than request.kind" 400 'request.object is flink.apache.org/v1beta1 FlinkSessionJob, but request.kind is flink.apache.org/v1beta1 FlinkDeployment' "${J[@]}" --data-binary @"$TMP/kindmix.json" "$(url /validate)"
 expect_error "JSON that is not an object" 400 'the body must be a JSON object' "${J[@]}" --data-binary @"$TMP/array.json" "$(url /validate)"
 expect_error "unknown path" 404 'no such endpoint: /admit' "$(url /admit)"
-expect_error "root path" 404 'no such endpoint' -X POST "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /)"
+expect_error "root path" 404 'no such endpoint' -X POST "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /)"
 expect_error "GET /validate" 405 'method GET is not allowed; use POST' "$(url /validate)"
-expect_error "PUT /mutate" 405 'method PUT is not allowed' -X PUT "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /mutate)"
+expect_error "PUT /mutate" 405 'method PUT is not allowed' -X PUT "${J[@]}" --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /mutate)"
 expect_error "POST /healthz" 405 'use GET' -X POST -d x "$(url /healthz)"
 check "405 carries an Allow header" bash -c "$(printf '%q ' "${CURL[@]}") -D - -o /dev/null '$(url /validate)' | grep -qi '^allow: POST'"
-expect_error "text/plain body" 415 "content type 'text/plain' is not supported" -H 'Content-Type: text/plain' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
-expect_error "no content type" 415 'is not supported; use application/json' -H 'Content-Type:' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
-expect_error "form content type" 415 'application/x-www-form-urlencoded' --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)"
+expect_error "text/plain body" 415 "content type 'text/plain' is not supported" -H 'Content-Type: text/plain' --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /validate)"
+expect_error "no content type" 415 'is not supported; use application/json' -H 'Content-Type:' --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /validate)"
+expect_error "form content type" 415 'application/x-www-form-urlencoded' --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /validate)"
 
 # Body cap: 3 MiB. Over it by Content-Length: 413 before reading. Chunked: 413 without
 # buffering. Just under it: a real review that is answered.
@@ -247,7 +247,7 @@ check "TLS 1.2 without forward secrecy (RSA key exchange, CBC) is refused" test 
 # Keep-alive: several requests on one connection (kube-apiserver pools connections).
 out=$("${CURL[@]}" -v -o /dev/null -o /dev/null "$(url /healthz)" "$(url /readyz)" --next \
     --cacert "$TMP/certs/ca.crt" -o /dev/null -H 'Content-Type: application/json' \
-    --data-binary @"$FIX/flinkdeployment-create-v1.json" "$(url /validate)" 2>&1)
+    --data-binary @"$FIX/flinkdeployment-create-v1.request.json" "$(url /validate)" 2>&1)
 check "keep-alive: three requests, one TLS connection" \
     test "$(grep -c 'Re-using existing connection' <<<"$out")" -ge 2 -a "$(grep -c 'SSL connection using' <<<"$out")" -eq 1
 
@@ -335,7 +335,7 @@ check "the capped server exits 0" test $? -eq 0
 
 # JSON logs, and a clean exit on SIGINT.
 start_server json --allow-empty-policies --log-format json --threads 1 || exit 1
-post /validate "$FIX/flinkdeployment-create-v1.json" >/dev/null
+post /validate "$FIX/flinkdeployment-create-v1.request.json" >/dev/null
 post /validate "$TMP/forge.json" >/dev/null
 stop_server
 rc=$?
@@ -357,46 +357,46 @@ mkdir -p "$TMP/flink-policies"
 cp "$ROOT/tests/fixtures/policy/server/flink.yaml" "$TMP/flink-policies/"
 start_server policies --threads 2 --policies "$TMP/flink-policies" || exit 1
 check "start-up logs the policy count" grep -q 'policy_count=3 enforcement=deny' "$TMP/policies.log"
-r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "a policy denies: allowed false, 422 Invalid, [policy] field: message, and the causes kubectl 1.20 prints" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local","details":{"name":"basic-checkpoint-ha-example","group":"flink.apache.org","kind":"FlinkDeployment","causes":\[{"reason":"FieldValueInvalid","message":"\[test-ha-not-local\] HA storage file:///flink-data/ha is local","field":"spec.flinkConfiguration.high-availability.storageDir"}\]}}' <<<"$r"
 check "the same review also carries the warning" grep -q '"warnings":\["\[test-warn-savepoint\] savepoint upgrades are slow"\]' <<<"$r"
 check "every deny is logged with its policy" logged 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
-r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.json")
+r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.request.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
 check "a mutation answers with one JSON Patch" \
     test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"}]'
 check "the patch comes with patchType JSONPatch" grep -q '"patchType":"JSONPatch"' <<<"$r"
-r=$(post /validate "$FIX/flinkdeployment-delete-v1.json")
+r=$(post /validate "$FIX/flinkdeployment-delete-v1.request.json")
 check "DELETE is not matched by rules without operations" grep -q '"allowed":true}}$' <<<"$r"
 stop_server
 check "the server with policies exits 0" test $? -eq 0
 # The shipped policies, through the real server, on the reviews kube-apiserver sent.
 start_server shipped --threads 2 --policies "$ROOT/policies" || exit 1
 check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"
-r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[flink-ha-storage-rwx\] spec.flinkConfiguration: high-availability.storageDir file:///flink-data/ha is on volume flink-volume (hostPath)' <<<"$r"
-r=$(post /mutate "$FIX/flinkdeployment-create-v1.json")
+r=$(post /mutate "$FIX/flinkdeployment-create-v1.request.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
 check "shipped: /mutate adds the Prometheus reporter and the restart strategy in one patch" \
     test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.delay","value":"10 s"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.attempts","value":"1440"}]'
-r=$(post /validate "$FIX/k8ssandracluster-create-v1.json")
+r=$(post /validate "$FIX/k8ssandracluster-create-v1.request.json")
 check "shipped: a Stargate heap of 256M against Cassandra's 512M is allowed with a warning" \
     grep -q '"allowed":true,"warnings":\["\[k8ssandra-stargate-heap-matches-cassandra\] spec.cassandra.datacenters: datacenter dc1 stargate: Stargate heapSize 256M differs from the Cassandra heap 512M' <<<"$r"
-r=$(post /validate "$FIX/flinksessionjob-create-v1.json")
+r=$(post /validate "$FIX/flinksessionjob-create-v1.request.json")
 check "shipped: a plain FlinkSessionJob is allowed" grep -q '"allowed":true}}$' <<<"$r"
 stop_server
 check "the server with the shipped policies exits 0" test $? -eq 0
 # --client-ca: /validate and /mutate want a client certificate from that CA; probes do not.
 "$BIN" certs generate --out "$TMP/client" --host kube-apiserver >/dev/null 2>&1
 start_server clientca --allow-empty-policies --threads 2 --client-ca "$TMP/client/ca.crt" || exit 1
-r=$(post /validate "$FIX/flinkdeployment-create-v1.json" --cert "$TMP/client/tls.crt" --key "$TMP/client/tls.key")
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json" --cert "$TMP/client/tls.crt" --key "$TMP/client/tls.key")
 check "client CA: a certificate it signed is let through (200)" test "$(status_of "$r")" = 200
-r=$(post /validate "$FIX/flinkdeployment-create-v1.json")
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "client CA: no client certificate is 401 Unauthorized" \
     bash -c "test '$(status_of "$r")' = 401 && grep -q '\"reason\":\"Unauthorized\"' <<<'$(body_of "$r")'"
-r=$(post /mutate "$FIX/flinkdeployment-create-v1.json" --cert "$TMP/other/tls.crt" --key "$TMP/other/tls.key")
+r=$(post /mutate "$FIX/flinkdeployment-create-v1.request.json" --cert "$TMP/other/tls.crt" --key "$TMP/other/tls.key")
 check "client CA: a certificate from another CA is 401" test "$(status_of "$r")" = 401
 r=$("${CURL[@]}" -w '\n%{http_code}' "$(url /healthz)")
 check "client CA: probes need no client certificate" test "$(status_of "$r")" = 200

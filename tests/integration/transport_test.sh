@@ -56,7 +56,7 @@ stop_server head
 # 4. SIGTERM with busy keep-alive clients, idle ones and connections opened just before.
 start_server drain --allow-empty-policies --threads 2 --drain-delay 0 --drain-timeout 30 --header-timeout 10 || exit 1
 py "the drain answers every request received" \
-    drain "$PORT" "$CA" "$PID" "$FIX/flinkdeployment-create-v1.json"
+    drain "$PORT" "$CA" "$PID" "$FIX/flinkdeployment-create-v1.request.json"
 wait "$PID"
 check "the drained server exits 0" test $? -eq 0
 check "the drain is logged" grep -q 'msg=stopped' "$LOG"

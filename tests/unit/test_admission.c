@@ -27,30 +27,30 @@ static const struct {
     enum admission_op op;
     bool dry_run, has_object, has_old;
 } fixtures[] = {
-    {"flinkdeployment-create-v1.json", ADMISSION_V1, "655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833",
+    {"flinkdeployment-create-v1.request.json", ADMISSION_V1, "655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833",
      "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_CREATE, false, true, false},
-    {"flinkdeployment-create-v1beta1.json", ADMISSION_V1BETA1, "1432a94b-101c-43e3-a916-f2fa8808a48c",
+    {"flinkdeployment-create-v1beta1.request.json", ADMISSION_V1BETA1, "1432a94b-101c-43e3-a916-f2fa8808a48c",
      "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_CREATE, false, true, false},
-    {"flinkdeployment-create-dryrun-v1.json", ADMISSION_V1, NULL, "FlinkDeployment", "default",
+    {"flinkdeployment-create-dryrun-v1.request.json", ADMISSION_V1, NULL, "FlinkDeployment", "default",
      "basic-reactive-example", ADMISSION_CREATE, true, true, false},
-    {"flinkdeployment-create-dryrun-v1beta1.json", ADMISSION_V1BETA1,
+    {"flinkdeployment-create-dryrun-v1beta1.request.json", ADMISSION_V1BETA1,
      "5252be7f-1b38-4a0a-a04f-aa6a25c51e6a", "FlinkDeployment", "default", "basic-reactive-example",
      ADMISSION_CREATE, true, true, false},
-    {"flinkdeployment-create-v1-2.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
+    {"flinkdeployment-create-v1-2.request.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
      ADMISSION_CREATE, false, true, false},
-    {"flinkdeployment-create-v1beta1-2.json", ADMISSION_V1BETA1, NULL, "FlinkDeployment", "default",
+    {"flinkdeployment-create-v1beta1-2.request.json", ADMISSION_V1BETA1, NULL, "FlinkDeployment", "default",
      NULL, ADMISSION_CREATE, false, true, false},
-    {"flinkdeployment-update-v1.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
+    {"flinkdeployment-update-v1.request.json", ADMISSION_V1, NULL, "FlinkDeployment", "default", NULL,
      ADMISSION_UPDATE, false, true, true},
-    {"flinkdeployment-delete-v1.json", ADMISSION_V1, "6de7f968-4826-4f04-9c2c-8208f5964082",
+    {"flinkdeployment-delete-v1.request.json", ADMISSION_V1, "6de7f968-4826-4f04-9c2c-8208f5964082",
      "FlinkDeployment", "default", "basic-checkpoint-ha-example", ADMISSION_DELETE, false, false, true},
-    {"flinksessionjob-create-v1.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
+    {"flinksessionjob-create-v1.request.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
      ADMISSION_CREATE, false, true, false},
-    {"flinksessionjob-create-v1-2.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
+    {"flinksessionjob-create-v1-2.request.json", ADMISSION_V1, NULL, "FlinkSessionJob", "default", NULL,
      ADMISSION_CREATE, false, true, false},
-    {"k8ssandracluster-create-v1.json", ADMISSION_V1, NULL, "K8ssandraCluster", NULL, NULL,
+    {"k8ssandracluster-create-v1.request.json", ADMISSION_V1, NULL, "K8ssandraCluster", NULL, NULL,
      ADMISSION_CREATE, false, true, false},
-    {"cassandradatacenter-create-v1.json", ADMISSION_V1, NULL, "CassandraDatacenter", NULL, NULL,
+    {"cassandradatacenter-create-v1.request.json", ADMISSION_V1, NULL, "CassandraDatacenter", NULL, NULL,
      ADMISSION_CREATE, false, true, false},
 };
 
@@ -542,7 +542,7 @@ static char *status_under(const char *yaml)
     rmdir(dir);
     buf b;
     buf_init(&b, 1u << 20);
-    assert_int_equal(file_read(FIXTURES "flinkdeployment-create-v1.json", b.cap, &b, &dl), 0);
+    assert_int_equal(file_read(FIXTURES "flinkdeployment-create-v1.request.json", b.cap, &b, &dl), 0);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
     admission_policy pol = {.set = set};
     admission_result res;

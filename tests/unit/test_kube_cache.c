@@ -304,18 +304,37 @@ static void test_store_ops(void **state)
     }
     assert_int_equal(kube_store_count(&s), 1001);
 
-    /* The snapshot: one namespace, sorted. */
+    /* The snapshot: one namespace, sorted, its references held by the arena. */
     kube_obj **v;
     size_t n;
-    assert_int_equal(kube_store_snapshot(&s, "ns2", &v, &n), 0);
+    arena *a = arena_new(1 << 20);
+    assert_int_equal(kube_store_snapshot(&s, "ns2", a, &v, &n), 0);
     assert_int_equal(n, 333);
+    long before = atomic_load(&v[0]->refs);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(v[i]->ns, "ns2");
         if (i > 0)
             assert_true(strcmp(v[i - 1]->name, v[i]->name) < 0);
-        kube_obj_unref(v[i]);
     }
-    free(v);
+    kube_obj *first = kube_obj_ref(v[0]);
+    arena_reset(a);
+    assert_int_equal(atomic_load(&first->refs), before); /* the arena's reference went */
+    /* A full arena: no snapshot, and no reference is kept. */
+    while (arena_alloc(a, 64) != NULL)
+        ;
+    assert_int_equal(kube_store_snapshot(&s, "ns2", a, &v, &n), -1);
+    assert_null(v);
+    assert_int_equal(atomic_load(&first->refs), before);
+    arena_free(a);
+    assert_int_equal(atomic_load(&first->refs), before);
+    /* An arena with room for the array and a few of the references: those it took go when
+     * it is freed, the others at once. */
+    a = arena_new(1002 * sizeof *v + 10 * 32); /* the array (the table's 1001 + 1) and ~10 */
+    assert_int_equal(kube_store_snapshot(&s, "ns2", a, &v, &n), -1);
+    assert_int_equal(atomic_load(&first->refs), before + 1); /* the first one was taken */
+    arena_free(a);
+    assert_int_equal(atomic_load(&first->refs), before);
+    kube_obj_unref(first);
 
     /* A re-list: the new table replaces everything. */
     kube_table *t = kube_table_new();
@@ -747,7 +766,8 @@ static void test_recorded_nodes(void **state)
     kube_obj **v;
     size_t n;
     char why[256];
-    assert_int_equal(kube_cache_list(c, "v1", "Node", "", &v, &n, why), KUBE_FOUND);
+    arena *a = arena_new(1 << 20);
+    assert_int_equal(kube_cache_list(c, "v1", "Node", "", a, &v, &n, why), KUBE_FOUND);
     assert_int_equal(n, 2);
     assert_string_equal(v[0]->name, "worker-1");
     assert_string_equal(v[1]->name, "worker-2");
@@ -756,9 +776,7 @@ static void test_recorded_nodes(void **state)
         cJSON_GetObjectItem(cJSON_GetObjectItem(kube_obj_json(v[1]), "status"), "allocatable");
     assert_string_equal(cJSON_GetObjectItem(alloc, "memory")->valuestring, "64Gi");
     assert_string_equal(cJSON_GetObjectItem(kube_obj_json(v[1]), "kind")->valuestring, "Node");
-    for (size_t i = 0; i < n; i++)
-        kube_obj_unref(v[i]);
-    free(v);
+    arena_free(a); /* the references with it */
     kube_obj *o;
     assert_int_equal(kube_cache_get(c, "v1", "Node", "", "worker-2", &o, why), KUBE_FOUND);
     kube_obj_unref(o);
@@ -841,9 +859,11 @@ static void test_cache_outcomes(void **state)
 
     kube_obj **v;
     size_t n;
-    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", &v, &n, why),
+    arena *a = arena_new(1 << 16);
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", a, &v, &n, why),
                      KUBE_UNAVAILABLE);
     assert_string_equal(why, "v1/PersistentVolumeClaim is not watched");
+    arena_free(a);
 
     buf mb;
     buf_init(&mb, 1 << 20);
@@ -917,11 +937,10 @@ static void test_cache_cluster_scoped_namespace(void **state)
     kube_obj **v;
     size_t n;
     char why[256];
-    assert_int_equal(kube_cache_list(c, "v1", "Node", "team", &v, &n, why), KUBE_FOUND);
+    arena *a = arena_new(1 << 16);
+    assert_int_equal(kube_cache_list(c, "v1", "Node", "team", a, &v, &n, why), KUBE_FOUND);
     assert_int_equal(n, 2);
-    for (size_t i = 0; i < n; i++)
-        kube_obj_unref(v[i]);
-    free(v);
+    arena_free(a);
     kube_obj *o;
     assert_int_equal(kube_cache_get(c, "v1", "Node", "team", "worker-2", &o, why), KUBE_FOUND);
     kube_obj_unref(o);
@@ -985,7 +1004,8 @@ static void test_cache_watched(void **state)
     kube_obj **v;
     size_t n;
     char why[256];
-    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", &v, &n, why),
+    arena *a = arena_new(1 << 16);
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", a, &v, &n, why),
                      KUBE_FOUND);
     assert_int_equal(n, 3);
     const char *order[] = {"a/y", "a/z", "b/y"};
@@ -993,14 +1013,11 @@ static void test_cache_watched(void **state)
         char key[64];
         snprintf(key, sizeof key, "%s/%s", v[i]->ns, v[i]->name);
         assert_string_equal(key, order[i]);
-        kube_obj_unref(v[i]);
     }
-    free(v);
-    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "b", &v, &n, why),
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "b", a, &v, &n, why),
                      KUBE_FOUND);
     assert_int_equal(n, 1);
-    kube_obj_unref(v[0]);
-    free(v);
+    arena_reset(a);
 
     /* A miss in a synced store: the live GET answers (a claim applied a moment ago). Then the
      * claim is deleted: the watch's DELETED drops the live answer, and the next lookup asks
@@ -1040,8 +1057,9 @@ static void test_cache_watched(void **state)
     assert_int_equal(kube_cache_set_kinds(c, NULL, 0), 0);
     assert_true(kube_mono_ms() - t0 < 1000);
     assert_true(kube_cache_synced(c)); /* nothing watched: nothing to wait for */
-    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", &v, &n, why),
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", a, &v, &n, why),
                      KUBE_UNAVAILABLE);
+    arena_free(a);
     buf_init(&mb, 1 << 20);
     assert_int_equal(kube_cache_metrics(c, &mb), 0);
     assert_null(strstr(mb.data, "streamguard_kube_objects{"));
@@ -1102,9 +1120,11 @@ static void test_cache_unsynced_and_labels(void **state)
     kube_obj **v;
     size_t n;
     char why[256];
-    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", &v, &n, why),
+    arena *a = arena_new(1 << 16);
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "", a, &v, &n, why),
                      KUBE_UNAVAILABLE);
     assert_string_equal(why, "v1/PersistentVolumeClaim is not yet listed");
+    arena_free(a);
     /* Label values are escaped. */
     kube_obj *o;
     assert_int_equal(kube_cache_get(c, "x\"y\\z\n", "K", "", "n", &o, why), KUBE_UNAVAILABLE);
@@ -1148,12 +1168,11 @@ static void *reader(void *arg)
         if (i % 512 == 0) {
             kube_obj **v;
             size_t n;
-            h->wrong += kube_store_snapshot(h->s, "", &v, &n) != 0;
-            for (size_t k = 0; k < n; k++) {
+            arena *a = arena_new(1 << 20);
+            h->wrong += a == NULL || kube_store_snapshot(h->s, "", a, &v, &n) != 0;
+            for (size_t k = 0; a != NULL && k < n; k++)
                 h->wrong += strcmp(v[k]->ns, "ns") != 0;
-                kube_obj_unref(v[k]);
-            }
-            free(v);
+            arena_free(a); /* the references with it, while the writer goes on */
         }
     }
     return NULL;

@@ -14,6 +14,7 @@
 #include "policy/engine.h"
 #include "policy/functions.h"
 #include "policy/policy.h"
+#include "policy/policy_int.h"
 #include "policy/yamldoc.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -1027,10 +1028,51 @@ static int free_engine_set(void **state)
     return 0;
 }
 
+/* cJSON's allocator, counting how often one node is freed (and freeing it only once). */
+static const void *tracked;
+static int tracked_frees;
+
+static void counting_free(void *p)
+{
+    if (p != NULL && p == tracked && tracked_frees++ > 0)
+        return;
+    free(p);
+}
+
+/* policy_defer_json() hands a tree to a request arena; when the arena is full the tree is
+ * deleted at once, exactly once (arena_defer() runs the cleanup itself on failure). */
+static void test_defer_json_full_arena(void **state)
+{
+    (void)state;
+    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = malloc, .free_fn = counting_free});
+    arena *a = arena_new(4096);
+    assert_non_null(a);
+    cJSON *ok = cJSON_CreateNumber(1);
+    tracked = ok;
+    tracked_frees = 0;
+    assert_int_equal(policy_defer_json(a, ok), 0);
+    assert_int_equal(tracked_frees, 0); /* kept until the arena goes */
+    while (arena_alloc(a, 16) != NULL)
+        ;
+    cJSON *late = cJSON_CreateNumber(2);
+    tracked = late;
+    tracked_frees = 0;
+    assert_int_equal(policy_defer_json(a, late), -1);
+    assert_int_equal(tracked_frees, 1);
+    assert_int_equal(policy_defer_json(a, NULL), -1);
+    tracked = ok;
+    tracked_frees = 0;
+    arena_free(a);
+    assert_int_equal(tracked_frees, 1);
+    tracked = NULL;
+    cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar_resolution),
+        cmocka_unit_test(test_defer_json_full_arena),
         cmocka_unit_test(test_bad_yaml),
         cmocka_unit_test(test_yaml_large_mapping),
         cmocka_unit_test(test_deep_nesting_and_alias_bombs),

@@ -22,7 +22,7 @@
 #include "util/buf.h"
 #include "util/file.h"
 
-#define CAPTURED "tests/fixtures/admission/flinkdeployment-create-v1.json"
+#define CAPTURED "tests/fixtures/admission/flinkdeployment-create-v1.request.json"
 
 static policy_set *set;
 
@@ -350,10 +350,10 @@ static void test_kind_resources(void **state)
 {
     (void)state;
     static const char *const captured[] = {
-        "tests/fixtures/admission/flinkdeployment-create-v1.json",
-        "tests/fixtures/admission/cassandradatacenter-create-v1.json",
-        "tests/fixtures/admission/k8ssandracluster-create-v1.json",
-        "tests/fixtures/admission/flinksessionjob-create-v1.json",
+        "tests/fixtures/admission/flinkdeployment-create-v1.request.json",
+        "tests/fixtures/admission/cassandradatacenter-create-v1.request.json",
+        "tests/fixtures/admission/k8ssandracluster-create-v1.request.json",
+        "tests/fixtures/admission/flinksessionjob-create-v1.request.json",
     };
     arena *a = arena_new(1u << 20);
     for (size_t i = 0; i < sizeof captured / sizeof captured[0]; i++) {

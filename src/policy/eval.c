@@ -92,7 +92,7 @@ typedef struct run {
     const policy *p;
     arena *a;
     expr_env env;
-    expr_binding vars[6]; /* object, oldObject, request, params, element, elementIndex */
+    expr_binding vars[PB_COUNT]; /* indexed by enum policy_binding */
     expr_value *values; /* variables, once evaluated */
     unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
 } run;
@@ -125,18 +125,18 @@ static bool resolve_variable(void *ctx, const char *name, arena *a, expr_value *
     return false;
 }
 
-/* Expressions are compiled with the bindings (policy_bindings, in the order of rn->vars)
+/* Expressions are compiled with the bindings (enum policy_binding, the order of rn->vars)
  * declared first and the policy's variables after them, so a declaration index says which. */
 static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
 {
     run *rn = ctx;
-    if (index < policy_n_bindings) {
+    if (index < PB_COUNT) {
         *out = rn->vars[index].value;
         return true;
     }
-    if (index - policy_n_bindings >= rn->p->n_vars)
+    if (index - PB_COUNT >= rn->p->n_vars)
         return false;
-    *out = variable(rn, index - policy_n_bindings, a);
+    *out = variable(rn, index - PB_COUNT, a);
     return true;
 }
 
@@ -149,13 +149,11 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->state = arena_calloc(a, p->n_vars + 1, 1);
     if (rn->values == NULL || rn->state == NULL)
         return -1;
-    rn->vars[0] = (expr_binding){"object", expr_from_json(object)};
-    rn->vars[1] = (expr_binding){"oldObject", expr_from_json(r->old_object)};
-    rn->vars[2] = (expr_binding){"request", expr_from_json(r->request)};
-    rn->vars[3] = (expr_binding){"params", expr_from_json(p->params)};
-    rn->vars[4] = (expr_binding){"element", expr_from_json(NULL)};
-    rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
-    rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
+    const cJSON *json[PB_COUNT] = {[PB_OBJECT] = object, [PB_OLD_OBJECT] = r->old_object,
+                                   [PB_REQUEST] = r->request, [PB_PARAMS] = p->params};
+    for (size_t b = 0; b < PB_COUNT; b++) /* element and elementIndex: null until forEach */
+        rn->vars[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
+    rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
                          .resolve_ctx = rn, .fn_ctx = fnc, .index = fnc->index};
     return 0;
@@ -289,7 +287,7 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
         d->work = cJSON_Duplicate(d->orig, 1);
         if (d->work == NULL)
             return -1;
-        rn->vars[0].value = expr_from_json(d->work); /* the rule's next operations see it */
+        rn->vars[PB_OBJECT].value = expr_from_json(d->work); /* the rule's next operations see it */
     }
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
         return 0;
@@ -351,9 +349,9 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
     if (run_init(&rn, p, r, doc_current(d), &f->fnc, a) != 0)
         return -1;
     if (element != NULL) {
-        rn.vars[4].value = expr_from_json(element);
-        rn.vars[5].value = (expr_value){.kind = EXPR_INT};
-        rn.vars[5].value.v.i = index;
+        rn.vars[PB_ELEMENT].value = expr_from_json(element);
+        rn.vars[PB_ELEMENT_INDEX].value = (expr_value){.kind = EXPR_INT};
+        rn.vars[PB_ELEMENT_INDEX].value.v.i = index;
     }
     if (m->when != NULL) {
         expr_value w = expr_eval(m->when, &rn.env, a);

@@ -13,9 +13,10 @@
 
 #include "functions.h"
 
-const char *const policy_bindings[] = {"object", "oldObject", "request", "params", "element",
-                                       "elementIndex"};
-const size_t policy_n_bindings = 6;
+const char *const policy_bindings[PB_COUNT] = {
+    [PB_OBJECT] = "object", [PB_OLD_OBJECT] = "oldObject", [PB_REQUEST] = "request",
+    [PB_PARAMS] = "params", [PB_ELEMENT] = "element",      [PB_ELEMENT_INDEX] = "elementIndex",
+};
 
 static void perr(loader *ld, const ynode *at, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -535,7 +536,7 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
     const ynode *params = yaml_get(spec, "params");
     if (params != NULL)
         p->params = owned_json(ld, params);
-    ld->decls.n_vars = policy_n_bindings; /* this policy's variables only */
+    ld->decls.n_vars = PB_COUNT; /* this policy's variables only */
     parse_variables(ld, yaml_get(spec, "variables"), p);
     parse_validations(ld, yaml_get(spec, "validations"), p);
     parse_mutations(ld, yaml_get(spec, "mutations"), p);

@@ -15,7 +15,7 @@ typedef struct loader {
     diag_list *dl;
     int errors;
     expr_decls decls; /* bindings, and the variables declared so far */
-    const char *names[POLICY_MAX_VARIABLES + 8];
+    const char *names[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.vars */
     policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
     size_t n_kinds, cap_kinds;
 } loader;

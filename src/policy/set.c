@@ -91,9 +91,9 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     }
     atomic_init(&s->refs, 1);
     loader ld = {.a = s->a, .dl = dl};
-    for (size_t i = 0; i < policy_n_bindings; i++)
+    for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
-    ld.decls = (expr_decls){.vars = ld.names, .n_vars = policy_n_bindings,
+    ld.decls = (expr_decls){.vars = ld.names, .n_vars = PB_COUNT,
                             .fns = policy_functions, .n_fns = policy_n_functions};
     size_t before = dl->errors, nf = 0;
     char **files = NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "policy/engine.h"
 #include "policy/functions.h"
@@ -564,6 +565,56 @@ static void test_engine_messages(void **state)
     cJSON_Delete(obj);
 }
 
+/* Every binding reads what the engine bound under its name: the loader's declaration index
+ * of a name (enum policy_binding) and the engine's binding order are one fact. Each value
+ * below is distinct, so a binding answered from another slot shows in its message. */
+static void test_engine_bindings(void **state)
+{
+    (void)state;
+    static const char *const want[PB_COUNT] = {
+        [PB_OBJECT] = "object", [PB_OLD_OBJECT] = "oldObject", [PB_REQUEST] = "request",
+        [PB_PARAMS] = "params", [PB_ELEMENT] = "null", [PB_ELEMENT_INDEX] = "null"};
+    char path[] = "/tmp/sg-bindings-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: b}\n"
+               "spec:\n  match: {resources: [{kinds: [Deployment], operations: [UPDATE]}]}\n"
+               "  params: {v: params}\n  validations:\n");
+    for (size_t b = 0; b < PB_COUNT; b++)
+        fprintf(f, "    - expression: 'false'\n      messageExpression: \"%s == null ? 'null' : "
+                   "%s.v\"\n", policy_bindings[b], policy_bindings[b]);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    cJSON *obj = cJSON_Parse("{\"v\":\"object\"}"), *old = cJSON_Parse("{\"v\":\"oldObject\"}");
+    cJSON *req = cJSON_Parse("{\"v\":\"request\"}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 1, NULL);
+    r.old_object = old;
+    r.request = req;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, PB_COUNT);
+    for (size_t b = 0; b < PB_COUNT; b++) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "[b] %s", want[b]);
+        if (strcmp(o.findings[b].message, msg) != 0)
+            fail_msg("%s: got %s, want %s", policy_bindings[b], o.findings[b].message, msg);
+    }
+    arena_free(a);
+    cJSON_Delete(obj);
+    cJSON_Delete(old);
+    cJSON_Delete(req);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 static char *mutate_once(const char *object, policy_outcome *o, arena *a)
 {
     cJSON *obj = cJSON_Parse(object);
@@ -1049,6 +1100,7 @@ int main(void)
                                         free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
+        cmocka_unit_test(test_engine_bindings),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),

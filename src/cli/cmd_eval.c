@@ -129,14 +129,14 @@ static int run(const char *src, const struct inputs *in, bool typed)
     expr_binding vars[MAX_BINDINGS];
     int nv = a ? bind(in, a, names, vars, &dl) : -1;
     expr_decls decls = {.vars = names, .n_vars = nv > 0 ? (size_t)nv : 0,
-                        .fns = policy_functions, .n_fns = policy_n_functions};
+                        .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
     srcpos at = {.file = "<expr>", .line = 1, .col = 1};
     expr_prog *p = nv >= 0 ? expr_compile(a, src, len, &decls, &at, &dl) : NULL;
     if (p == NULL) {
         cli_print_diags(&dl, "<expr>", src, stderr);
         goto done;
     }
-    expr_env env = {.vars = vars, .n_vars = (size_t)nv};
+    expr_env env = {.vars = vars, .n_vars = (size_t)nv, .fn_ctx = policy_lib.ctx_init(a, NULL)};
     expr_value v = expr_eval(p, &env, a);
     if (v.kind == EXPR_ERROR) {
         diag_list_clear(&dl);

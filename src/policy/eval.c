@@ -141,7 +141,7 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
 }
 
 static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object,
-                    policy_fn_ctx *fnc, arena *a)
+                    policy_fn_ctx *fnc, expr_index *index, arena *a)
 {
     rn->p = p;
     rn->a = a;
@@ -155,19 +155,37 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
         rn->vars[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
     rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .resolve_ctx = rn, .fn_ctx = fnc, .index = fnc->index};
+                         .resolve_ctx = rn, .fn_ctx = fnc, .index = index};
     return 0;
 }
 
 /* ---- findings ---- */
 
-/* What one engine run collects (findings) and carries (the functions' per-request state). */
+/* What one engine run collects (findings) and carries: the functions' state (policy_lib) and
+ * the indexes of the large maps looked up in (expr_env.index). */
 typedef struct findings {
     policy_finding *v;
     size_t n, cap;
     arena *a;
-    policy_fn_ctx fnc;
+    policy_fn_ctx *fnc;
+    expr_index *index; /* NULL: each evaluation indexes on its own */
 } findings;
+
+/* Starts a run's state; -1 when out of memory. */
+static int findings_init(findings *f, const policy_request *r, arena *a)
+{
+    f->a = a;
+    f->fnc = policy_lib.ctx_init(a, r->lookup);
+    f->index = expr_index_new(a);
+    return f->fnc != NULL ? 0 : -1;
+}
+
+/* The object is about to change: what the functions and the indexes remember of it is stale. */
+static void object_changes(findings *f)
+{
+    policy_lib.ctx_reset(f->fnc);
+    expr_index_clear(f->index);
+}
 
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
                        const char *msg, const char *field, const char *reason, const srcpos *at)
@@ -224,7 +242,7 @@ static const char *failure_message(run *rn, const policy_validation *val)
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, r->object, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, r->object, f->fnc, f->index, a) != 0)
         return -1;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
@@ -326,7 +344,7 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     expr_value err;
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &owned, &err);
     int rc;
-    policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
+    object_changes(f);
     /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
      * (a replace or remove of a map they read), so the next operation evaluates them again,
      * on the patched object. */
@@ -346,7 +364,7 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
                        doc *d, const cJSON *element, int64_t index, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, doc_current(d), &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, a) != 0)
         return -1;
     if (element != NULL) {
         rn.vars[PB_ELEMENT].value = expr_from_json(element);
@@ -373,7 +391,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, object, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, object, f->fnc, f->index, a) != 0)
         return NULL;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
     cJSON *list = v.kind == EXPR_LIST ? expr_to_cjson(&v) : NULL;
@@ -414,8 +432,9 @@ static int mutate(const policy *p, const policy_request *r, doc *d, findings *f,
 int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *work, arena *a,
                              policy_outcome *out)
 {
-    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings, .a = a,
-                  .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
+    findings f = {.v = out->findings, .n = out->n_findings, .cap = out->n_findings};
+    if (findings_init(&f, r, a) != 0)
+        return -1;
     doc d = {.orig = work, .work = work}; /* the caller's copy, patched in place */
     int rc = mutate(p, r, &d, &f, a);
     out->findings = f.v;
@@ -429,10 +448,12 @@ int policy_engine_mutate_one(const policy *p, const policy_request *r, cJSON *wo
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
-    findings f = {.a = a, .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
+    findings f = {0};
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);
+    if (findings_init(&f, r, a) != 0)
+        return -1;
     doc d = {.orig = r->object, .work = NULL};
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];

@@ -94,7 +94,7 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
     ld.decls = (expr_decls){.vars = ld.names, .n_vars = PB_COUNT,
-                            .fns = policy_functions, .n_fns = policy_n_functions};
+                            .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
     size_t before = dl->errors, nf = 0;
     char **files = NULL;
     for (size_t i = 0; i < n_paths; i++)

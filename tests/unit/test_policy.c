@@ -873,6 +873,87 @@ static enum policy_lookup_result stub_list(void *data, const char *api, const ch
     return LOOKUP_FOUND;
 }
 
+/* The functions' per-run state lives behind policy_lib: flinkConfig() remembers its answer
+ * for a map until ctx_reset says the JSON changed, and a fresh ctx_init remembers nothing. */
+static void test_library_ctx(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 24);
+    diag_list dl;
+    diag_list_init(&dl);
+    static const char *const vars[] = {"object"};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
+    const char *src = "size(flinkConfig(object))";
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    assert_non_null(p);
+    cJSON *conf = cJSON_Parse("{\"a\":\"1\"}");
+    expr_binding b = {"object", expr_from_json(conf)};
+    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = policy_lib.ctx_init(a, NULL)};
+    assert_non_null(env.fn_ctx);
+    expr_value v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 1);
+    /* the same map, changed in place (an option added; nothing the memo points to freed):
+     * the memo still answers until it is told */
+    cJSON_AddStringToObject(conf, "b", "2");
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 1);
+    policy_lib.ctx_reset(env.fn_ctx);
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 2);
+    /* a new run starts empty */
+    cJSON_AddStringToObject(conf, "c", "3");
+    env.fn_ctx = policy_lib.ctx_init(a, NULL);
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 3);
+    policy_lib.ctx_reset(NULL); /* accepted */
+    cJSON_Delete(conf);
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
+/* The engine tells the functions' state when it patches the object: each rule below asks
+ * flinkConfig() of the same map (the working copy's) after the one before added an option
+ * to it, and must see the option. Options are added, never replaced, so that what a stale
+ * memo points to stays valid. */
+static void test_engine_resets_library_ctx(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-memo-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: m}\n"
+               "spec:\n  match: {resources: [{kinds: [Deployment]}]}\n  mutations:\n");
+    for (int k = 1; k <= 3; k++)
+        fprintf(f, "    - when: size(flinkConfig(object.spec.flinkConfiguration)) == %d\n"
+                   "      patch: [{op: add, path: /spec/flinkConfiguration/k%d, value: x}]\n",
+                k, k);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    cJSON *obj = cJSON_Parse("{\"spec\":{\"flinkConfiguration\":{\"k0\":\"x\"}}}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_MUTATE, &r, false, a, &o), 0);
+    assert_non_null(o.mutated);
+    char *got = cJSON_PrintUnformatted(o.mutated);
+    assert_string_equal(got, "{\"spec\":{\"flinkConfiguration\":{\"k0\":\"x\",\"k1\":\"x\","
+                             "\"k2\":\"x\",\"k3\":\"x\"}}}");
+    free(got);
+    cJSON_Delete(o.mutated);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 /* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
 static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 {
@@ -880,14 +961,13 @@ static char *eval_with_lookup(const char *src, const policy_lookup *lk)
     diag_list dl;
     diag_list_init(&dl);
     static const char *const vars[] = {"object"};
-    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_functions,
-                        .n_fns = policy_n_functions};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
     expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
     if (p == NULL)
         fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
-    policy_fn_ctx fc = {.lookup = lk};
     expr_binding b = {"object", expr_from_json(NULL)};
-    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = &fc};
+    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = policy_lib.ctx_init(a, lk)};
     expr_value v = expr_eval(p, &env, a);
     char *out = NULL;
     if (v.kind == EXPR_ERROR) {
@@ -1101,6 +1181,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_bindings),
+        cmocka_unit_test(test_library_ctx),
+        cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),

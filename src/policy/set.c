@@ -39,8 +39,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
     ydoc *docs;
     size_t partial;
     long n = yaml_load(s->a, ld->file, b.data, b.len, &docs, &partial, ld->dl);
-    ld->text = b.data;
-    ld->text_len = b.len;
+    diag_source *src = diag_source_new(b.data, b.len); /* NULL: errors without a column */
+    ld->src = src;
     if (n < 0) {
         ld->errors++;
         n = 0;
@@ -59,8 +59,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
         if (policy_parse(ld, &docs[i], p) == 0)
             s->n++;
     }
-    ld->text = NULL;
-    ld->text_len = 0;
+    ld->src = NULL;
+    diag_source_unref(src); /* the diags that point into it hold their own references */
     buf_clear(&b);
 }
 

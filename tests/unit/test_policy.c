@@ -322,7 +322,7 @@ static void test_upstream_manifests(void **state)
 /* Every problem of a broken policy file, by code and position. */
 static const struct {
     const char *file;
-    const char *want[12]; /* "line:col code" */
+    const char *want[16]; /* "line:col code" */
 } lint_cases[] = {
     {"bad-schema.yaml",
      {"1:13 policy.schema", "16:3 policy.schema", "6:11 policy.schema", "7:18 policy.schema",
@@ -338,7 +338,37 @@ static const struct {
     {"bad-lookups.yaml",
      {"14:32 policy.lookup", "16:30 policy.lookup", "17:47 policy.lookup", "20:18 policy.lookup",
       "23:27 policy.lookup", "22:24 policy.lookup", "27:40 policy.lookup", "28:87 policy.lookup"}},
+    /* folded over lines, blocks, escapes, UTF-8 before the error (columns count bytes) */
+    {"positions.yaml",
+     {"13:9 expr.undeclared", "16:9 expr.undeclared", "21:9 expr.undeclared",
+      "22:40 expr.undeclared", "23:45 expr.undeclared", "24:37 expr.undeclared",
+      "26:9 expr.undeclared", "27:39 expr.undeclared", "28:45 expr.undeclared",
+      "29:27 expr.undeclared", "33:9 expr.undeclared", "34:38 expr.undeclared",
+      "37:9 expr.undeclared"}},
 };
+
+/* Loads 'path' and compares its diags, in order, with 'want' ("line:col code"). */
+static void expect_lint(const char *path, const char *const *want_list)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(policy_set_load_dir(path, &dl));
+    size_t want = 0;
+    while (want < 16 && want_list[want])
+        want++;
+    for (size_t k = 0; k < want || k < dl.count; k++) {
+        char got[128] = "(none)";
+        int line, col;
+        if (k < dl.count) {
+            srcpos_line_col(&dl.items[k].at, &line, &col);
+            snprintf(got, sizeof got, "%d:%d %s", line, col, dl.items[k].code);
+        }
+        if (k >= want || strcmp(got, want_list[k]) != 0)
+            fail_msg("%s diag %zu: got %s (%s), want %s", path, k, got,
+                     k < dl.count ? dl.items[k].msg : "", k < want ? want_list[k] : "(none)");
+    }
+    diag_list_clear(&dl);
+}
 
 static void test_lint_fixtures(void **state)
 {
@@ -346,23 +376,33 @@ static void test_lint_fixtures(void **state)
     for (size_t i = 0; i < sizeof lint_cases / sizeof lint_cases[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, LINT "%s", lint_cases[i].file);
-        diag_list dl;
-        diag_list_init(&dl);
-        assert_null(policy_set_load_dir(path, &dl));
-        size_t want = 0;
-        while (want < 12 && lint_cases[i].want[want])
-            want++;
-        for (size_t k = 0; k < want || k < dl.count; k++) {
-            char got[128] = "(none)";
-            if (k < dl.count)
-                snprintf(got, sizeof got, "%d:%d %s", dl.items[k].at.line, dl.items[k].at.col,
-                         dl.items[k].code);
-            if (k >= want || strcmp(got, lint_cases[i].want[k]) != 0)
-                fail_msg("%s diag %zu: got %s (%s), want %s", lint_cases[i].file, k, got,
-                         k < dl.count ? dl.items[k].msg : "", k < want ? lint_cases[i].want[k] : "(none)");
-        }
-        diag_list_clear(&dl);
+        expect_lint(path, lint_cases[i].want);
     }
+}
+
+/* The same positions when every line ends in CRLF: a line is what ends in \n, and a \r\n
+ * inside a folded or block scalar is one line break. */
+static void test_lint_positions_crlf(void **state)
+{
+    (void)state;
+    size_t last = sizeof lint_cases / sizeof lint_cases[0] - 1;
+    assert_string_equal(lint_cases[last].file, "positions.yaml");
+    diag_list dl;
+    diag_list_init(&dl);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(file_read(LINT "positions.yaml", 1 << 20, &b, &dl), 0);
+    char path[] = "/tmp/sg-crlf-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (size_t i = 0; i < b.len; i++)
+        fputs(b.data[i] == '\n' ? "\r\n" : (char[]){b.data[i], '\0'}, f);
+    fclose(f);
+    expect_lint(path, lint_cases[last].want);
+    unlink(path);
+    buf_clear(&b);
+    diag_list_clear(&dl);
 }
 
 static void test_duplicate_names(void **state)
@@ -1170,6 +1210,7 @@ int main(void)
         cmocka_unit_test(test_positions_and_documents),
         cmocka_unit_test(test_upstream_manifests),
         cmocka_unit_test(test_lint_fixtures),
+        cmocka_unit_test(test_lint_positions_crlf),
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),

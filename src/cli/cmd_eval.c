@@ -129,27 +129,24 @@ static int run(const char *src, const struct inputs *in, bool typed)
     expr_binding vars[MAX_BINDINGS];
     int nv = a ? bind(in, a, names, vars, &dl) : -1;
     expr_decls decls = {.vars = names, .n_vars = nv > 0 ? (size_t)nv : 0,
-                        .fns = policy_functions, .n_fns = policy_n_functions};
-    srcpos at = {.file = "<expr>", .line = 1, .col = 1};
-    expr_prog *p = nv >= 0 ? expr_compile(a, src, len, &decls, &at, &dl) : NULL;
+                        .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
+    /* the expression is its own source: its errors are offsets into it */
+    diag_source *text = diag_source_new(src, len);
+    srcpos at = {.file = "<expr>", .source = text};
+    expr_prog *p = nv >= 0 && text ? expr_compile(a, src, len, &decls, &at, &dl) : NULL;
     if (p == NULL) {
-        cli_print_diags(&dl, "<expr>", src, stderr);
+        if (text == NULL)
+            diag_add(&dl, DIAG_ERROR, "expr.limit", NULL, "out of memory");
+        cli_print_diags(&dl, NULL, NULL, stderr);
         goto done;
     }
-    expr_env env = {.vars = vars, .n_vars = (size_t)nv};
+    expr_env env = {.vars = vars, .n_vars = (size_t)nv, .fn_ctx = policy_lib.ctx_init(a, NULL)};
     expr_value v = expr_eval(p, &env, a);
     if (v.kind == EXPR_ERROR) {
         diag_list_clear(&dl);
-        srcpos epos = {.file = "<expr>", .line = 1, .col = 1};
-        for (uint32_t i = 0; i < v.v.err->span.start && i < len; i++) {
-            epos.col++;
-            if (src[i] == '\n') {
-                epos.line++;
-                epos.col = 1;
-            }
-        }
-        diag_add(&dl, DIAG_ERROR, v.v.err->code, &epos, "%s", v.v.err->msg);
-        cli_print_diags(&dl, "<expr>", src, stderr);
+        at.offset = v.v.err->span.start;
+        diag_add(&dl, DIAG_ERROR, v.v.err->code, &at, "%s", v.v.err->msg);
+        cli_print_diags(&dl, NULL, NULL, stderr);
         rc = 1;
         goto done;
     }
@@ -166,6 +163,7 @@ static int run(const char *src, const struct inputs *in, bool typed)
     rc = 0;
 done:
     diag_list_clear(&dl);
+    diag_source_unref(text);
     arena_free(a);
     return rc;
 }

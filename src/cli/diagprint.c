@@ -29,10 +29,18 @@ void cli_print_diags(const diag_list *dl, const char *text_name, const char *tex
     for (size_t i = 0; i < dl->count; i++) {
         const diag *d = &dl->items[i];
         fprintf(f, "%s\n", diag_format(d, line, sizeof line));
-        if (d->at.file == NULL || d->at.line <= 0)
+        int ln, col;
+        srcpos_line_col(&d->at, &ln, &col);
+        if (d->at.file == NULL || ln <= 0)
             continue;
+        if (d->at.source != NULL) { /* the text the offset is into: no second reading */
+            size_t len;
+            const char *t = diag_source_text(d->at.source, &len);
+            cli_print_caret(t, len, ln, col, f);
+            continue;
+        }
         if (text_name != NULL && strcmp(d->at.file, text_name) == 0) {
-            cli_print_caret(text, strlen(text), d->at.line, d->at.col, f);
+            cli_print_caret(text, strlen(text), ln, col, f);
             continue;
         }
         buf b;
@@ -40,7 +48,7 @@ void cli_print_diags(const diag_list *dl, const char *text_name, const char *tex
         diag_list_init(&ignore);
         buf_init(&b, (size_t)8 << 20);
         if (file_read(d->at.file, (size_t)8 << 20, &b, &ignore) == 0)
-            cli_print_caret(b.data, b.len, d->at.line, d->at.col, f);
+            cli_print_caret(b.data, b.len, ln, col, f);
         buf_clear(&b);
         diag_list_clear(&ignore);
     }

@@ -7,8 +7,9 @@
 
 #include "../util/diag.h"
 
-/* Prints every diagnostic of 'dl' to 'f'. The source line comes from 'text' when the diag's
- * file is 'text_name' (e.g. "<expr>" and the expression), else from the file itself. */
+/* Prints every diagnostic of 'dl' to 'f'. The source line comes from the diag's source when
+ * it has one, else from 'text' when the diag's file is 'text_name' (NULL: none), else from
+ * the file itself. */
 void cli_print_diags(const diag_list *dl, const char *text_name, const char *text, FILE *f);
 
 /* Prints line 'line' of 'text' and a caret under column 'col' (1-based). */

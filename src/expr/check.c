@@ -15,27 +15,18 @@ static const char *const type_names[] = {"int",  "uint", "double",    "bool",
                                          "string", "bytes", "list",   "map",
                                          "null_type", "type", "optional_type", "dyn"};
 
-void expr_diag(diag_list *dl, const char *code, const char *src, expr_span span,
-               const srcpos *at, const char *fmt, ...)
+void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at,
+               const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* Line and column of the span's start, relative to where the expression sits. */
+    /* An offset into the source that holds the expression; line:col only when printed. */
     srcpos pos = at ? *at : (srcpos){0};
-    int line = pos.line > 0 ? pos.line : 1, col = pos.col > 0 ? pos.col : 1;
-    for (uint32_t i = 0; i < span.start && src[i]; i++) {
-        if (src[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
-    pos.line = line;
-    pos.col = col;
+    if (pos.source != NULL)
+        pos.offset = pos.map ? pos.map(pos.map_ctx, span.start) : pos.offset + span.start;
     diag_add(dl, DIAG_ERROR, code, &pos, "%s", msg);
 }
 
@@ -51,7 +42,6 @@ const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
 }
 
 typedef struct checker {
-    const char *src;
     const expr_decls *decls;
     const srcpos *at;
     diag_list *dl;
@@ -95,7 +85,7 @@ static int32_t decl_index(const checker *k, const char *name)
 static void cerr(checker *k, const char *code, expr_span span, const char *fmt, const char *name)
 {
     k->errors++;
-    expr_diag(k->dl, code, k->src, span, k->at, fmt, name);
+    expr_diag(k->dl, code, span, k->at, fmt, name);
 }
 
 static void check_node(checker *k, expr_node *n);
@@ -281,10 +271,10 @@ static void check_node(checker *k, expr_node *n)
     }
 }
 
-int expr_check(arena *a, expr_node *root, const char *src, const expr_decls *decls,
-               const srcpos *at, diag_list *dl)
+int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+               diag_list *dl)
 {
-    checker k = {.src = src, .decls = decls, .at = at, .dl = dl, .a = a};
+    checker k = {.decls = decls, .at = at, .dl = dl, .a = a};
     check_node(&k, root);
     return k.errors > 0 ? -1 : 0;
 }
@@ -295,13 +285,13 @@ expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls 
     char *copy = arena_strndup(a, src, len);
     expr_prog *p = arena_calloc(a, 1, sizeof *p);
     if (copy == NULL || p == NULL) {
-        expr_diag(dl, "expr.limit", src, (expr_span){0, 0}, at, "out of memory");
+        expr_diag(dl, "expr.limit", (expr_span){0, 0}, at, "out of memory");
         return NULL;
     }
     expr_node *root = expr_parse(a, copy, len, at, dl);
     if (root == NULL)
         return NULL;
-    if (expr_check(a, root, copy, decls, at, dl) != 0)
+    if (expr_check(a, root, decls, at, dl) != 0)
         return NULL;
     p->root = root;
     p->src = copy;
@@ -359,5 +349,6 @@ void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_sp
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    expr_diag(dl, code, p->src, span, at, "%s", msg);
+    (void)p; /* the span is enough: positions are offsets, resolved when printed */
+    expr_diag(dl, code, span, at, "%s", msg);
 }

@@ -138,8 +138,9 @@ typedef struct expr_decls {
 
 typedef struct expr_prog expr_prog;
 
-/* Parses and checks 'len' bytes of 'src'. Errors go to 'dl' with positions relative to 'at'
- * (the file position of the expression's first byte; NULL for none) and codes
+/* Parses and checks 'len' bytes of 'src'. Errors go to 'dl' positioned by 'at' (where the
+ * text sits: its source and offset, and a map when it is not a verbatim slice of the source;
+ * NULL or no source: no position; diag.h) with codes
  * "expr.syntax", "expr.limit", "expr.undeclared", "expr.arity", "expr.regex". Returns a
  * program allocated from 'a' (which must outlive it), or NULL when there were errors. */
 expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,

@@ -92,12 +92,14 @@ expr_node *expr_parse(arena *a, const char *src, size_t len, const srcpos *at, d
 
 /* Resolves names and functions of the tree parsed from 'src', compiling literal regexes into
  * 'a' (the program's arena); returns 0, or -1 with diags. */
-int expr_check(arena *a, expr_node *root, const char *src, const expr_decls *decls,
-               const srcpos *at, diag_list *dl);
+int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+               diag_list *dl);
 
-/* Adds a diag for the span [start, end) of 'src', positioned relative to 'at'. */
-void expr_diag(diag_list *dl, const char *code, const char *src, expr_span span,
-               const srcpos *at, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Adds a diag about the span 'span' of an expression whose text sits at 'at' (NULL: no
+ * position): the diag carries the source offset of the span's start (through at->map when
+ * the text is not a verbatim slice of the source). */
+void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* The standard function table (builtins.c). */
 extern const expr_fn_def expr_std_fns[];

@@ -18,7 +18,6 @@ typedef struct parser {
     lexer lx;
     token cur;
     arena *a;
-    const char *src;
     const srcpos *at;
     diag_list *dl;
     int depth;
@@ -37,7 +36,7 @@ static void perr(parser *p, expr_span span, const char *code, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    expr_diag(p->dl, code, p->src, span, p->at, "%s", msg);
+    expr_diag(p->dl, code, span, p->at, "%s", msg);
 }
 
 static void advance(parser *p)
@@ -556,9 +555,9 @@ static expr_node *parse_expr(parser *p)
 
 expr_node *expr_parse(arena *a, const char *src, size_t len, const srcpos *at, diag_list *dl)
 {
-    parser p = {.lx = {.src = src, .len = len, .a = a}, .a = a, .src = src, .at = at, .dl = dl};
+    parser p = {.lx = {.src = src, .len = len, .a = a}, .a = a, .at = at, .dl = dl};
     if (len > EXPR_MAX_SOURCE) {
-        expr_diag(dl, "expr.limit", src, (expr_span){0, 0}, at,
+        expr_diag(dl, "expr.limit", (expr_span){0, 0}, at,
                   "expression is longer than %u bytes", EXPR_MAX_SOURCE);
         return NULL;
     }
@@ -567,7 +566,7 @@ expr_node *expr_parse(arena *a, const char *src, size_t len, const srcpos *at, d
     if (p.cur.t != T_EOF)
         perr(&p, p.cur.span, "expr.syntax", "unexpected token after the end of the expression");
     if (p.errors > MAX_SYNTAX_ERRORS)
-        expr_diag(dl, "expr.syntax", src, (expr_span){0, 0}, at, "%d more syntax errors",
+        expr_diag(dl, "expr.syntax", (expr_span){0, 0}, at, "%d more syntax errors",
                   p.errors - MAX_SYNTAX_ERRORS);
     return p.errors ? NULL : root;
 }

@@ -93,7 +93,7 @@ typedef struct run {
     const policy *p;
     arena *a;
     expr_env env;
-    expr_binding vars[6]; /* object, oldObject, request, params, element, elementIndex */
+    expr_binding vars[PB_COUNT]; /* indexed by enum policy_binding */
     expr_value *values; /* variables, once evaluated */
     unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
 } run;
@@ -126,23 +126,23 @@ static bool resolve_variable(void *ctx, const char *name, arena *a, expr_value *
     return false;
 }
 
-/* Expressions are compiled with the bindings (policy_bindings, in the order of rn->vars)
+/* Expressions are compiled with the bindings (enum policy_binding, the order of rn->vars)
  * declared first and the policy's variables after them, so a declaration index says which. */
 static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
 {
     run *rn = ctx;
-    if (index < policy_n_bindings) {
+    if (index < PB_COUNT) {
         *out = rn->vars[index].value;
         return true;
     }
-    if (index - policy_n_bindings >= rn->p->n_vars)
+    if (index - PB_COUNT >= rn->p->n_vars)
         return false;
-    *out = variable(rn, index - policy_n_bindings, a);
+    *out = variable(rn, index - PB_COUNT, a);
     return true;
 }
 
 static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object,
-                    policy_fn_ctx *fnc, arena *a)
+                    policy_fn_ctx *fnc, expr_index *index, arena *a)
 {
     rn->p = p;
     rn->a = a;
@@ -150,27 +150,43 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->state = arena_calloc(a, p->n_vars + 1, 1);
     if (rn->values == NULL || rn->state == NULL)
         return -1;
-    rn->vars[0] = (expr_binding){"object", expr_from_json(object)};
-    rn->vars[1] = (expr_binding){"oldObject", expr_from_json(r->old_object)};
-    rn->vars[2] = (expr_binding){"request", expr_from_json(r->request)};
-    rn->vars[3] = (expr_binding){"params", expr_from_json(p->params)};
-    rn->vars[4] = (expr_binding){"element", expr_from_json(NULL)};
-    rn->vars[5] = (expr_binding){"elementIndex", expr_from_json(NULL)};
-    rn->env = (expr_env){.vars = rn->vars, .n_vars = 6, .resolve = resolve_variable,
+    const cJSON *json[PB_COUNT] = {[PB_OBJECT] = object, [PB_OLD_OBJECT] = r->old_object,
+                                   [PB_REQUEST] = r->request, [PB_PARAMS] = p->params};
+    for (size_t b = 0; b < PB_COUNT; b++) /* element and elementIndex: null until forEach */
+        rn->vars[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
+    rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .resolve_ctx = rn, .fn_ctx = fnc, .index = fnc->index};
+                         .resolve_ctx = rn, .fn_ctx = fnc, .index = index};
     return 0;
 }
 
 /* ---- findings ---- */
 
-/* What one engine run collects (findings) and carries (the functions' per-request state). */
+/* What one engine run collects (findings) and carries: the functions' state (policy_lib) and
+ * the indexes of the large maps looked up in (expr_env.index). */
 typedef struct findings {
     policy_finding *v;
     size_t n, cap;
     arena *a;
-    policy_fn_ctx fnc;
+    policy_fn_ctx *fnc;
+    expr_index *index; /* NULL: each evaluation indexes on its own */
 } findings;
+
+/* Starts a run's state; -1 when out of memory. */
+static int findings_init(findings *f, const policy_request *r, arena *a)
+{
+    f->a = a;
+    f->fnc = policy_lib.ctx_init(a, r->lookup);
+    f->index = expr_index_new(a);
+    return f->fnc != NULL ? 0 : -1;
+}
+
+/* The object is about to change: what the functions and the indexes remember of it is stale. */
+static void object_changes(findings *f)
+{
+    policy_lib.ctx_reset(f->fnc);
+    expr_index_clear(f->index);
+}
 
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
                        const char *msg, const char *field, enum policy_reason reason,
@@ -222,7 +238,7 @@ static const char *failure_message(run *rn, const policy_validation *val)
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, r->object, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, r->object, f->fnc, f->index, a) != 0)
         return -1;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
@@ -287,7 +303,7 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
         if (policy_defer_json(rn->a, copy) != 0)
             return -1;
         d->work = copy;
-        rn->vars[0].value = expr_from_json(d->work); /* the rule's next operations see it */
+        rn->vars[PB_OBJECT].value = expr_from_json(d->work); /* the rule's next operations see it */
     }
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
         return 0;
@@ -327,7 +343,7 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     const cJSON *val = op->op == PATCH_REMOVE ? NULL : patch_value(op, rn, &err, &oom);
     if (oom)
         return -1;
-    policy_fn_ctx_changed(&f->fnc); /* the object may change: memo and indexes are stale */
+    object_changes(f); /* the object may change: memo and indexes are stale */
     /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
      * (a replace or remove of a map they read), so the next operation evaluates them again,
      * on the patched object. */
@@ -343,12 +359,12 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
                        doc *d, const cJSON *element, int64_t index, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, doc_current(d), &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, a) != 0)
         return -1;
     if (element != NULL) {
-        rn.vars[4].value = expr_from_json(element);
-        rn.vars[5].value = (expr_value){.kind = EXPR_INT};
-        rn.vars[5].value.v.i = index;
+        rn.vars[PB_ELEMENT].value = expr_from_json(element);
+        rn.vars[PB_ELEMENT_INDEX].value = (expr_value){.kind = EXPR_INT};
+        rn.vars[PB_ELEMENT_INDEX].value.v.i = index;
     }
     if (m->when != NULL) {
         expr_value w = expr_eval(m->when, &rn.env, a);
@@ -370,7 +386,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, object, &f->fnc, a) != 0)
+    if (run_init(&rn, p, r, object, f->fnc, f->index, a) != 0)
         return NULL;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
     cJSON *list = v.kind == EXPR_LIST ? expr_to_cjson(&v) : NULL;
@@ -434,10 +450,12 @@ static int mutate_observed(const policy *p, const policy_request *r, doc *d, fin
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
-    findings f = {.a = a, .fnc = {.lookup = r->lookup, .index = expr_index_new(a)}};
+    findings f = {0};
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);
+    if (findings_init(&f, r, a) != 0)
+        return -1;
     doc d = {.orig = r->object, .work = NULL};
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];

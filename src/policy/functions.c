@@ -167,17 +167,52 @@ static expr_value unavailable(const expr_call *c, const char *fn, const char *co
                           n == 4 ? s[3] : "", why != NULL && why[0] ? why : "no reason given");
 }
 
+/* One answer of the policy_lookup, kept for the rest of the run. */
+#define LOOKUP_MEMO 64 /* answers kept per run; more are asked each time */
+typedef struct lookup_answer {
+    const char *fn;          /* "lookup" or "lookupList" (the literal: compared by address) */
+    const char *const *args; /* its arguments, 4 or 3 (none holds a NUL) */
+    enum policy_lookup_result result;
+    const cJSON *obj;   /* lookup() */
+    const cJSON **objs; /* lookupList() */
+    size_t n;
+    const char *why;
+} lookup_answer;
+
+struct policy_fn_ctx {
+    const policy_lookup *lookup; /* NULL: lookup() gives null, lookupList() [] */
+    lookup_answer *answers;      /* arena-owned, LOOKUP_MEMO of them; NULL until used */
+    size_t n_answers;
+    const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
+    const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
+    expr_value flink_config;
+};
+
+static policy_fn_ctx *ctx_init(arena *a, const policy_lookup *lookup)
+{
+    policy_fn_ctx *fc = arena_calloc(a, 1, sizeof *fc);
+    if (fc != NULL)
+        fc->lookup = lookup;
+    return fc;
+}
+
+static void ctx_reset(policy_fn_ctx *fc)
+{
+    if (fc != NULL)
+        fc->flink_config_of = NULL;
+}
+
 /* The names the memo knows its entries by (by address). */
 static const char fn_name_lookup[] = "lookup", fn_name_lookup_list[] = "lookupList";
 
 /* The answer remembered for fn('s'...) in this run ('n' arguments), or NULL. The arguments
  * are compared one by one: building a key of them (arena_sprintf) cost more than the rest of
  * a remembered lookup() together, and a policy may ask once per directory it checks. */
-static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *fn, const char *const *s,
+static lookup_answer *remembered(policy_fn_ctx *fc, const char *fn, const char *const *s,
                                         size_t n)
 {
     for (size_t i = 0; i < fc->n_answers; i++) {
-        const policy_lookup_answer *m = &fc->answers[i];
+        const lookup_answer *m = &fc->answers[i];
         size_t k = 0;
         if (m->fn != fn)
             continue;
@@ -191,19 +226,19 @@ static policy_lookup_answer *remembered(policy_fn_ctx *fc, const char *fn, const
 
 /* A slot to remember the answer for fn('s'...) in, or NULL when none is left. The arguments
  * are kept as they are: 's' is the call's own copy, in the arena, for the rest of the run. */
-static policy_lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *fn,
+static lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *fn,
                                       const char **s, size_t n)
 {
-    if (fc->n_answers == POLICY_LOOKUP_MEMO)
+    if (fc->n_answers == LOOKUP_MEMO)
         return NULL;
     if (fc->answers == NULL &&
-        (fc->answers = arena_calloc(a, POLICY_LOOKUP_MEMO, sizeof *fc->answers)) == NULL)
+        (fc->answers = arena_calloc(a, LOOKUP_MEMO, sizeof *fc->answers)) == NULL)
         return NULL;
     const char **args = arena_alloc(a, n * sizeof *args);
     if (args == NULL)
         return NULL;
     memcpy(args, s, n * sizeof *args);
-    policy_lookup_answer *m = &fc->answers[fc->n_answers++];
+    lookup_answer *m = &fc->answers[fc->n_answers++];
     memset(m, 0, sizeof *m);
     m->fn = fn;
     m->args = args;
@@ -224,7 +259,7 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     const policy_lookup *lk = fc ? fc->lookup : NULL;
     if (rc > 0 || lk == NULL || lk->find == NULL)
         return expr_from_json(NULL);
-    policy_lookup_answer *m = remembered(fc, fn_name_lookup, s, 4), got = {0};
+    lookup_answer *m = remembered(fc, fn_name_lookup, s, 4), got = {0};
     if (m == NULL) {
         got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
         if ((m = remember(fc, c->a, fn_name_lookup, s, 4)) != NULL) {
@@ -256,12 +291,12 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
         return e;
     policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
-    policy_lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
+    lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
     if (rc == 0 && lk != NULL && lk->list != NULL) {
         if ((m = remembered(fc, fn_name_lookup_list, s, 3)) == NULL) {
             m = &got;
             got.result = lk->list(lk->data, s[0], s[1], s[2], c->a, &got.objs, &got.n, &got.why);
-            policy_lookup_answer *slot = remember(fc, c->a, fn_name_lookup_list, s, 3);
+            lookup_answer *slot = remember(fc, c->a, fn_name_lookup_list, s, 3);
             if (slot != NULL) {
                 got.fn = slot->fn;
                 got.args = slot->args;
@@ -629,3 +664,8 @@ const expr_fn_def policy_functions[] = {
     {"isGreaterThan", EXPR_MEMBER, 1, 1, fn_is_greater},
 };
 const size_t policy_n_functions = sizeof policy_functions / sizeof policy_functions[0];
+
+const policy_library policy_lib = {.functions = policy_functions,
+                                   .n_functions = sizeof policy_functions / sizeof *policy_functions,
+                                   .ctx_init = ctx_init,
+                                   .ctx_reset = ctx_reset};

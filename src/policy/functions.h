@@ -10,41 +10,32 @@
 
 #include "engine.h"
 
-/* One answer of the policy_lookup, kept for the rest of the run. */
-#define POLICY_LOOKUP_MEMO 64 /* answers kept per run; more are asked each time */
-typedef struct policy_lookup_answer {
-    const char *fn;          /* "lookup" or "lookupList" (the literal: compared by address) */
-    const char *const *args; /* its arguments, 4 or 3 (none holds a NUL) */
-    enum policy_lookup_result result;
-    const cJSON *obj;   /* lookup() */
-    const cJSON **objs; /* lookupList() */
-    size_t n;
-    const char *why;
-} policy_lookup_answer;
+/* What the functions keep for one run of the engine (a request, or a document of check): the
+ * lookup and its answers so far, and a memo of the last flinkConfig() result, which every
+ * Flink policy asks for on the same map. Opaque: only functions.c reads it. */
+typedef struct policy_fn_ctx policy_fn_ctx;
 
-/* What the evaluations of a request share (expr_env.fn_ctx): the lookup and its answers so
- * far, a memo of the last flinkConfig() result, which every Flink policy asks for on the same
- * map, and the indexes of the large maps looked up in (expr_env.index). Whoever changes the
- * object (a mutation) calls policy_fn_ctx_changed(). Lookups are remembered for the run, so
- * that every rule of a request sees one answer for one object, however often it is asked,
- * and a cluster that cannot be asked costs one timeout, not one per call. */
-typedef struct policy_fn_ctx {
-    const policy_lookup *lookup;  /* NULL: lookup() gives null, lookupList() [] */
-    policy_lookup_answer *answers; /* arena-owned, POLICY_LOOKUP_MEMO of them; NULL until used */
-    size_t n_answers;
-    const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
-    const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
-    expr_value flink_config;
-    expr_index *index;            /* NULL: each evaluation indexes on its own */
-} policy_fn_ctx;
+/* The functions policies add, with their per-run state, as cel-go's cel.Library bundles a
+ * library's declarations with its runtime state. Whoever evaluates policy expressions gets the
+ * state from ctx_init, passes it as expr_env.fn_ctx, and calls ctx_reset before it changes
+ * the JSON the expressions read (a mutation's patch); it never touches the state otherwise. */
+typedef struct policy_library {
+    const expr_fn_def *functions; /* for expr_decls.fns */
+    size_t n_functions;
+    /* A fresh state from arena 'a' (it lives as long as the arena). 'lookup' answers lookup()
+     * and lookupList() (NULL: they give null and []); it is borrowed for the run. Lookups are
+     * remembered for the run, so that every rule sees one answer for one object however often
+     * it asks, and a cluster that cannot be asked costs one timeout, not one per call.
+     * Returns NULL when out of memory. */
+    policy_fn_ctx *(*ctx_init)(arena *a, const policy_lookup *lookup);
+    /* Forgets what 'ctx' remembers about the JSON being evaluated (not the lookups: they are
+     * about the cluster). NULL is accepted. */
+    void (*ctx_reset)(policy_fn_ctx *ctx);
+} policy_library;
 
-/* Forgets what 'fc' remembers about the JSON of the request: call before changing it. */
-static inline void policy_fn_ctx_changed(policy_fn_ctx *fc)
-{
-    fc->flink_config_of = NULL;
-    expr_index_clear(fc->index);
-}
+extern const policy_library policy_lib;
 
+/* The table of policy_lib.functions, for static initialisers of expr_decls. */
 extern const expr_fn_def policy_functions[];
 extern const size_t policy_n_functions;
 

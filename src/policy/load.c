@@ -13,9 +13,10 @@
 
 #include "functions.h"
 
-const char *const policy_bindings[] = {"object", "oldObject", "request", "params", "element",
-                                       "elementIndex"};
-const size_t policy_n_bindings = 6;
+const char *const policy_bindings[PB_COUNT] = {
+    [PB_OBJECT] = "object", [PB_OLD_OBJECT] = "oldObject", [PB_REQUEST] = "request",
+    [PB_PARAMS] = "params", [PB_ELEMENT] = "element",      [PB_ELEMENT_INDEX] = "elementIndex",
+};
 
 static void perr(loader *ld, const ynode *at, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -111,82 +112,25 @@ static int choose(loader *ld, const ynode *n, const char *what, const char *cons
     return dflt;
 }
 
-/* The byte of the file where line 'line', column 'col' (1-based) is, or -1. */
-static long text_index(const loader *ld, int line, int col)
-{
-    size_t i = 0;
-    for (int l = 1; l < line && i < ld->text_len; i++)
-        if (ld->text[i] == '\n')
-            l++;
-    return i + (size_t)col - 1 <= ld->text_len ? (long)(i + (size_t)col - 1) : -1;
-}
-
-/* An expression written over several lines (a block scalar, or a flow scalar folded by YAML)
- * is one string for the compiler, which reports positions as if it sat on one line. This
- * walks the scalar's value and its source text together, a line break in the source standing
- * for the one character YAML made of it (a space or a newline), and moves each diag added
- * since 'first' to where its character really is. A character the value does not have (a
- * quote's escape) is stepped over in the source. */
-static void place_diags(loader *ld, const ynode *n, const char *src, const srcpos *at, size_t first)
-{
-    long start = ld->text ? text_index(ld, at->line, at->col) : -1;
-    if (start < 0)
-        return;
-    for (size_t d = first; d < ld->dl->count; d++) {
-        srcpos *pos = &ld->dl->items[d].at;
-        /* the offset the compiler meant: undo its one-line arithmetic */
-        size_t off = 0;
-        for (int line = at->line, col = at->col; off < n->len && (line < pos->line || col < pos->col); off++) {
-            if (src[off] == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        size_t i = 0, j = (size_t)start;
-        while (i < off && j < ld->text_len) {
-            if (ld->text[j] == '\n') {
-                if (src[i] == ' ' || src[i] == '\n')
-                    i++;
-                /* skip the indentation YAML removed: a block's own (more is kept), or all of
-                 * it in a flow scalar */
-                int skip = n->block ? at->col - 1 : INT32_MAX;
-                for (j++; j < ld->text_len && skip > 0 && (ld->text[j] == ' ' || ld->text[j] == '\t'); j++)
-                    skip--;
-            } else {
-                if (ld->text[j] == src[i])
-                    i++; /* else an escape or a quote of the source: skip it */
-                j++;
-            }
-        }
-        int line = 1, col = 1;
-        for (size_t k = 0; k < j; k++) {
-            if (ld->text[k] == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        pos->line = line;
-        pos->col = col;
-    }
-}
-
 const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what)
 {
     const char *src = scalar(ld, n, what);
     if (src == NULL)
         return NULL;
-    srcpos at = {.file = ld->file, .line = n->line, .col = n->col + (n->quoted && !n->block)};
-    size_t before = ld->dl->errors, first = ld->dl->count;
+    /* Errors are offsets into the value; the scalar's origin maps them into the file. */
+    scalar_origin origin;
+    srcpos at = {.file = ld->file, .line = n->line, .col = n->col};
+    if (ld->src != NULL) {
+        policy_scalar_origin(&origin, ld->src, n);
+        at.source = ld->src;
+        at.map = policy_scalar_offset;
+        at.map_ctx = &origin;
+    }
+    size_t before = ld->dl->errors;
     const expr_prog *p = expr_compile(ld->a, src, n->len, &ld->decls, &at, ld->dl);
     /* Every expression of a policy is compiled here, so every lookup() is checked here. */
     if (p != NULL)
         policy_check_lookups(ld, p, &at);
-    if (ld->dl->count > first)
-        place_diags(ld, n, src, &at, first);
     if (p == NULL)
         ld->errors += (int)(ld->dl->errors - before) + (ld->dl->errors == before);
     return p;
@@ -536,7 +480,7 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
     const ynode *params = yaml_get(spec, "params");
     if (params != NULL)
         p->params = owned_json(ld, params);
-    ld->decls.n_vars = policy_n_bindings; /* this policy's variables only */
+    ld->decls.n_vars = PB_COUNT; /* this policy's variables only */
     parse_variables(ld, yaml_get(spec, "variables"), p);
     parse_validations(ld, yaml_get(spec, "validations"), p);
     parse_mutations(ld, yaml_get(spec, "mutations"), p);

@@ -161,8 +161,20 @@ typedef struct policy_kind {
  * 'out' (the strings are owned by the set) and returns how many there are in all. */
 size_t policy_set_lookup_kinds(const policy_set *s, policy_kind *out, size_t cap);
 
-/* The names a policy expression may use (object, oldObject, request, params, variables.*). */
-extern const char *const policy_bindings[];
-extern const size_t policy_n_bindings;
+/* The bindings of a policy expression, in the one order the loader declares them (an
+ * expression's declaration index for a binding is its enum value), the engine binds them and
+ * resolve_decl answers them; the policy's variables come after PB_COUNT. */
+enum policy_binding {
+    PB_OBJECT,
+    PB_OLD_OBJECT,
+    PB_REQUEST,
+    PB_PARAMS,
+    PB_ELEMENT,       /* a forEach element; null outside forEach */
+    PB_ELEMENT_INDEX, /* its index; null outside forEach */
+    PB_COUNT
+};
+
+/* The name of each binding ("object", "oldObject", ...), indexed by enum policy_binding. */
+extern const char *const policy_bindings[PB_COUNT];
 
 #endif

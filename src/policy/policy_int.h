@@ -10,12 +10,11 @@
 typedef struct loader {
     arena *a;
     const char *file;
-    const char *text; /* the file being loaded, for positions inside multi-line scalars */
-    size_t text_len;
+    const diag_source *src; /* the file being loaded: expression errors are offsets into it */
     diag_list *dl;
     int errors;
     expr_decls decls; /* bindings, and the variables declared so far */
-    const char *names[POLICY_MAX_VARIABLES + 8];
+    const char *names[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.vars */
     policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
     size_t n_kinds, cap_kinds;
 } loader;
@@ -23,6 +22,24 @@ typedef struct loader {
 /* Hands 'j' to arena 'a': it is deleted when the arena is reset or freed. Returns 0, or -1
  * (out of memory) after deleting 'j' at once. NULL is accepted (returns -1). */
 int policy_defer_json(arena *a, cJSON *j);
+
+/* Where a scalar's value was written in its file (scalarpos.c): the file's text, where the
+ * value's text starts, and how it was written. */
+typedef struct scalar_origin {
+    const char *text; /* the whole file */
+    size_t len;
+    size_t start;     /* the first byte of the value's text (after a quote; a block's text) */
+    int style;        /* plain, '', "", | or > */
+    int indent;       /* a block scalar's indentation */
+    const char *value; /* the value libyaml made of it */
+} scalar_origin;
+
+/* Fills 'o' for scalar 'n' of the file 's'. */
+void policy_scalar_origin(scalar_origin *o, const diag_source *s, const ynode *n);
+
+/* The offset in the file of byte 'off' of the value ('origin' is a scalar_origin; a
+ * srcpos.map). An offset at the value's end maps to where its text ends. */
+size_t policy_scalar_offset(const void *origin, size_t off);
 
 /* Compiles the expression in scalar 'n' with the loader's declarations; NULL on errors. */
 const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);

@@ -48,8 +48,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
     ydoc *docs;
     size_t partial;
     long n = yaml_load(s->a, ld->file, b.data, b.len, &docs, &partial, ld->dl);
-    ld->text = b.data;
-    ld->text_len = b.len;
+    diag_source *src = diag_source_new(b.data, b.len); /* NULL: errors without a column */
+    ld->src = src;
     if (n < 0) {
         ld->errors++;
         n = 0;
@@ -68,8 +68,8 @@ static void load_file(policy_set *s, loader *ld, const char *path)
         if (policy_parse(ld, &docs[i], p) == 0)
             s->n++;
     }
-    ld->text = NULL;
-    ld->text_len = 0;
+    ld->src = NULL;
+    diag_source_unref(src); /* the diags that point into it hold their own references */
     buf_clear(&b);
 }
 
@@ -100,10 +100,10 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     }
     atomic_init(&s->refs, 1);
     loader ld = {.a = s->a, .dl = dl};
-    for (size_t i = 0; i < policy_n_bindings; i++)
+    for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
-    ld.decls = (expr_decls){.vars = ld.names, .n_vars = policy_n_bindings,
-                            .fns = policy_functions, .n_fns = policy_n_functions};
+    ld.decls = (expr_decls){.vars = ld.names, .n_vars = PB_COUNT,
+                            .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
     size_t before = dl->errors, nf = 0;
     char **files = NULL;
     for (size_t i = 0; i < n_paths; i++)

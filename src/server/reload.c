@@ -54,8 +54,10 @@ static void log_diags(const char *what, const diag_list *dl)
     for (size_t i = 0; i < dl->count; i++) {
         const diag *d = &dl->items[i];
         char where[300] = "";
+        int line, col;
+        srcpos_line_col(&d->at, &line, &col);
         if (d->at.file != NULL)
-            snprintf(where, sizeof where, "%s:%d:%d", d->at.file, d->at.line, d->at.col);
+            snprintf(where, sizeof where, "%s:%d:%d", d->at.file, line, col);
         log_warn("reload", LOG_S("msg", msg), LOG_S("at", where[0] ? where : "-"),
                  LOG_S("code", d->code), LOG_S("reason", d->msg));
     }

@@ -2,8 +2,115 @@
 #include "diag.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct diag_source {
+    atomic_size_t refs; /* a list may be handed to another thread with its diags */
+    char *text;
+    size_t len;
+    size_t *lines; /* the offset each line starts at */
+    size_t n_lines;
+};
+
+diag_source *diag_source_new(const char *text, size_t len)
+{
+    diag_source *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->text = malloc(len + 1)) == NULL)
+        goto err;
+    memcpy(s->text, text, len);
+    s->text[len] = '\0';
+    s->len = len;
+    s->n_lines = 1;
+    for (size_t i = 0; i < len; i++)
+        s->n_lines += text[i] == '\n';
+    if ((s->lines = malloc(s->n_lines * sizeof *s->lines)) == NULL)
+        goto err;
+    s->lines[0] = 0;
+    for (size_t i = 0, l = 1; i < len; i++)
+        if (text[i] == '\n')
+            s->lines[l++] = i + 1;
+    atomic_init(&s->refs, 1);
+    return s;
+err:
+    if (s != NULL)
+        free(s->text);
+    free(s);
+    return NULL;
+}
+
+diag_source *diag_source_ref(const diag_source *s)
+{
+    diag_source *m = (diag_source *)s; /* the count is the only thing a reference changes */
+    if (m != NULL)
+        atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void diag_source_unref(const diag_source *s)
+{
+    diag_source *m = (diag_source *)s;
+    if (m == NULL || atomic_fetch_sub(&m->refs, 1) > 1)
+        return;
+    free(m->lines);
+    free(m->text);
+    free(m);
+}
+
+const char *diag_source_text(const diag_source *s, size_t *len)
+{
+    *len = s->len;
+    return s->text;
+}
+
+/* The index of the line holding byte 'offset' (a binary search of the line map). */
+static size_t line_index(const diag_source *s, size_t offset)
+{
+    size_t lo = 0, hi = s->n_lines;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->lines[mid] <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void diag_source_locate(const diag_source *s, size_t offset, int *line, int *col)
+{
+    if (offset > s->len)
+        offset = s->len;
+    size_t l = line_index(s, offset);
+    *line = l + 1 > INT32_MAX ? INT32_MAX : (int)(l + 1);
+    *col = offset - s->lines[l] + 1 > INT32_MAX ? INT32_MAX : (int)(offset - s->lines[l] + 1);
+}
+
+size_t diag_source_offset(const diag_source *s, int line, int col)
+{
+    if (line < 1)
+        return 0;
+    if ((size_t)line > s->n_lines)
+        return s->len;
+    size_t i = s->lines[line - 1];
+    /* a character is a byte that does not continue one (10xxxxxx) */
+    for (int c = 1; c < col && i < s->len && s->text[i] != '\n'; c++)
+        for (i++; i < s->len && ((unsigned char)s->text[i] & 0xC0) == 0x80; i++)
+            ;
+    return i;
+}
+
+void srcpos_line_col(const srcpos *at, int *line, int *col)
+{
+    if (at->source != NULL) {
+        diag_source_locate(at->source, at->offset, line, col);
+        return;
+    }
+    *line = at->line;
+    *col = at->col;
+}
 
 void diag_list_init(diag_list *dl)
 {
@@ -18,6 +125,7 @@ void diag_list_clear(diag_list *dl)
         free(dl->items[i].msg);
         free((char *)dl->items[i].at.file);
         free((char *)dl->items[i].at.path);
+        diag_source_unref(dl->items[i].at.source);
     }
     diag_list_init(dl);
 }
@@ -52,6 +160,9 @@ void diag_add(diag_list *dl, enum diag_level lv, const char *code, const srcpos 
     d->at = at ? *at : (srcpos){0};
     d->at.file = dup_or_null(d->at.file);
     d->at.path = dup_or_null(d->at.path);
+    d->at.source = diag_source_ref(d->at.source);
+    d->at.map = NULL;
+    d->at.map_ctx = NULL;
 }
 
 bool diag_has_errors(const diag_list *dl)
@@ -63,12 +174,14 @@ char *diag_format(const diag *d, char *out, size_t cap)
 {
     size_t n = 0;
     int w = 0;
+    int line, col;
+    srcpos_line_col(&d->at, &line, &col);
     out[0] = '\0';
     if (d->at.file != NULL) {
-        if (d->at.line > 0 && d->at.col > 0)
-            w = snprintf(out, cap, "%s:%d:%d: ", d->at.file, d->at.line, d->at.col);
-        else if (d->at.line > 0)
-            w = snprintf(out, cap, "%s:%d: ", d->at.file, d->at.line);
+        if (line > 0 && col > 0)
+            w = snprintf(out, cap, "%s:%d:%d: ", d->at.file, line, col);
+        else if (line > 0)
+            w = snprintf(out, cap, "%s:%d: ", d->at.file, line);
         else
             w = snprintf(out, cap, "%s: ", d->at.file);
         n = w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;

@@ -23,9 +23,9 @@ int sg_fuzz_policy(const uint8_t *data, size_t size)
     long n = yaml_load(a, "fuzz.yaml", (const char *)data, size, &docs, &partial, &dl);
     size_t count = n < 0 ? partial : (size_t)n;
     loader ld = {.a = a, .file = "fuzz.yaml", .dl = &dl};
-    for (size_t i = 0; i < policy_n_bindings; i++)
+    for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
-    ld.decls = (expr_decls){.vars = ld.names, .n_vars = policy_n_bindings,
+    ld.decls = (expr_decls){.vars = ld.names, .n_vars = PB_COUNT,
                             .fns = policy_functions, .n_fns = policy_n_functions};
     for (size_t i = 0; i < count; i++) {
         cJSON_Delete(yaml_to_json(docs[i].root, "fuzz.yaml", &dl));

@@ -54,6 +54,8 @@ expect "an evaluation error exits 1 with a caret" 1 - 'error\[expr.no_such_key\]
     eval --object "$TMP/flinkdep.json" 'object.spec.nope == 1'
 expect "the caret stands under the missing field" 1 - '^                               \^$' eval --object "$TMP/flinkdep.json" 'has(object.spec) && object.nope'
 expect "a syntax error exits 2 with line:col" 2 - '^<expr>:1:4: error\[expr.syntax\]' eval '1 +'
+expect "an error on the second line, after UTF-8, has its line and byte column" 2 - '^<expr>:2:8: error\[expr.undeclared\]' eval $'1 +\n\'\xc3\xa9\' + nope'
+expect "an evaluation error on the second line has its line:col" 1 - '^<expr>:2:3: error\[expr.div_zero\]' eval $'true &&\n  1 / 0 == 1'
 expect "an unknown function exits 2" 2 - "undeclared function 'frob'" eval 'frob(1)'
 expect "an unknown variable exits 2" 2 - "undeclared reference to 'nope'" eval 'nope + 1'
 cat >"$TMP/dep.yaml" <<'YAML'

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "policy/engine.h"
 #include "policy/functions.h"
@@ -322,7 +323,7 @@ static void test_upstream_manifests(void **state)
 /* Every problem of a broken policy file, by code and position. */
 static const struct {
     const char *file;
-    const char *want[12]; /* "line:col code" */
+    const char *want[16]; /* "line:col code" */
 } lint_cases[] = {
     {"bad-schema.yaml",
      {"1:13 policy.schema", "16:3 policy.schema", "6:11 policy.schema", "7:18 policy.schema",
@@ -338,7 +339,37 @@ static const struct {
     {"bad-lookups.yaml",
      {"14:32 policy.lookup", "16:30 policy.lookup", "17:47 policy.lookup", "20:18 policy.lookup",
       "23:27 policy.lookup", "22:24 policy.lookup", "27:40 policy.lookup", "28:87 policy.lookup"}},
+    /* folded over lines, blocks, escapes, UTF-8 before the error (columns count bytes) */
+    {"positions.yaml",
+     {"13:9 expr.undeclared", "16:9 expr.undeclared", "21:9 expr.undeclared",
+      "22:40 expr.undeclared", "23:45 expr.undeclared", "24:37 expr.undeclared",
+      "26:9 expr.undeclared", "27:39 expr.undeclared", "28:45 expr.undeclared",
+      "29:27 expr.undeclared", "33:9 expr.undeclared", "34:38 expr.undeclared",
+      "37:9 expr.undeclared"}},
 };
+
+/* Loads 'path' and compares its diags, in order, with 'want' ("line:col code"). */
+static void expect_lint(const char *path, const char *const *want_list)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(policy_set_load_dir(path, &dl));
+    size_t want = 0;
+    while (want < 16 && want_list[want])
+        want++;
+    for (size_t k = 0; k < want || k < dl.count; k++) {
+        char got[128] = "(none)";
+        int line, col;
+        if (k < dl.count) {
+            srcpos_line_col(&dl.items[k].at, &line, &col);
+            snprintf(got, sizeof got, "%d:%d %s", line, col, dl.items[k].code);
+        }
+        if (k >= want || strcmp(got, want_list[k]) != 0)
+            fail_msg("%s diag %zu: got %s (%s), want %s", path, k, got,
+                     k < dl.count ? dl.items[k].msg : "", k < want ? want_list[k] : "(none)");
+    }
+    diag_list_clear(&dl);
+}
 
 static void test_lint_fixtures(void **state)
 {
@@ -346,23 +377,33 @@ static void test_lint_fixtures(void **state)
     for (size_t i = 0; i < sizeof lint_cases / sizeof lint_cases[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, LINT "%s", lint_cases[i].file);
-        diag_list dl;
-        diag_list_init(&dl);
-        assert_null(policy_set_load_dir(path, &dl));
-        size_t want = 0;
-        while (want < 12 && lint_cases[i].want[want])
-            want++;
-        for (size_t k = 0; k < want || k < dl.count; k++) {
-            char got[128] = "(none)";
-            if (k < dl.count)
-                snprintf(got, sizeof got, "%d:%d %s", dl.items[k].at.line, dl.items[k].at.col,
-                         dl.items[k].code);
-            if (k >= want || strcmp(got, lint_cases[i].want[k]) != 0)
-                fail_msg("%s diag %zu: got %s (%s), want %s", lint_cases[i].file, k, got,
-                         k < dl.count ? dl.items[k].msg : "", k < want ? lint_cases[i].want[k] : "(none)");
-        }
-        diag_list_clear(&dl);
+        expect_lint(path, lint_cases[i].want);
     }
+}
+
+/* The same positions when every line ends in CRLF: a line is what ends in \n, and a \r\n
+ * inside a folded or block scalar is one line break. */
+static void test_lint_positions_crlf(void **state)
+{
+    (void)state;
+    size_t last = sizeof lint_cases / sizeof lint_cases[0] - 1;
+    assert_string_equal(lint_cases[last].file, "positions.yaml");
+    diag_list dl;
+    diag_list_init(&dl);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(file_read(LINT "positions.yaml", 1 << 20, &b, &dl), 0);
+    char path[] = "/tmp/sg-crlf-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (size_t i = 0; i < b.len; i++)
+        fputs(b.data[i] == '\n' ? "\r\n" : (char[]){b.data[i], '\0'}, f);
+    fclose(f);
+    expect_lint(path, lint_cases[last].want);
+    unlink(path);
+    buf_clear(&b);
+    diag_list_clear(&dl);
 }
 
 static void test_duplicate_names(void **state)
@@ -563,6 +604,56 @@ static void test_engine_messages(void **state)
     assert_int_equal(o.findings[0].at.line, 18);
     arena_free(a);
     cJSON_Delete(obj);
+}
+
+/* Every binding reads what the engine bound under its name: the loader's declaration index
+ * of a name (enum policy_binding) and the engine's binding order are one fact. Each value
+ * below is distinct, so a binding answered from another slot shows in its message. */
+static void test_engine_bindings(void **state)
+{
+    (void)state;
+    static const char *const want[PB_COUNT] = {
+        [PB_OBJECT] = "object", [PB_OLD_OBJECT] = "oldObject", [PB_REQUEST] = "request",
+        [PB_PARAMS] = "params", [PB_ELEMENT] = "null", [PB_ELEMENT_INDEX] = "null"};
+    char path[] = "/tmp/sg-bindings-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: b}\n"
+               "spec:\n  match: {resources: [{kinds: [Deployment], operations: [UPDATE]}]}\n"
+               "  params: {v: params}\n  validations:\n");
+    for (size_t b = 0; b < PB_COUNT; b++)
+        fprintf(f, "    - expression: 'false'\n      messageExpression: \"%s == null ? 'null' : "
+                   "%s.v\"\n", policy_bindings[b], policy_bindings[b]);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    cJSON *obj = cJSON_Parse("{\"v\":\"object\"}"), *old = cJSON_Parse("{\"v\":\"oldObject\"}");
+    cJSON *req = cJSON_Parse("{\"v\":\"request\"}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 1, NULL);
+    r.old_object = old;
+    r.request = req;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, PB_COUNT);
+    for (size_t b = 0; b < PB_COUNT; b++) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "[b] %s", want[b]);
+        if (strcmp(o.findings[b].message, msg) != 0)
+            fail_msg("%s: got %s, want %s", policy_bindings[b], o.findings[b].message, msg);
+    }
+    arena_free(a);
+    cJSON_Delete(obj);
+    cJSON_Delete(old);
+    cJSON_Delete(req);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
 }
 
 static char *mutate_once(const char *object, policy_outcome *o, arena *a)
@@ -822,6 +913,86 @@ static enum policy_lookup_result stub_list(void *data, const char *api, const ch
     return LOOKUP_FOUND;
 }
 
+/* The functions' per-run state lives behind policy_lib: flinkConfig() remembers its answer
+ * for a map until ctx_reset says the JSON changed, and a fresh ctx_init remembers nothing. */
+static void test_library_ctx(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 24);
+    diag_list dl;
+    diag_list_init(&dl);
+    static const char *const vars[] = {"object"};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
+    const char *src = "size(flinkConfig(object))";
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    assert_non_null(p);
+    cJSON *conf = cJSON_Parse("{\"a\":\"1\"}");
+    expr_binding b = {"object", expr_from_json(conf)};
+    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = policy_lib.ctx_init(a, NULL)};
+    assert_non_null(env.fn_ctx);
+    expr_value v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 1);
+    /* the same map, changed in place (an option added; nothing the memo points to freed):
+     * the memo still answers until it is told */
+    cJSON_AddStringToObject(conf, "b", "2");
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 1);
+    policy_lib.ctx_reset(env.fn_ctx);
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 2);
+    /* a new run starts empty */
+    cJSON_AddStringToObject(conf, "c", "3");
+    env.fn_ctx = policy_lib.ctx_init(a, NULL);
+    v = expr_eval(p, &env, a);
+    assert_true(v.kind == EXPR_INT && v.v.i == 3);
+    policy_lib.ctx_reset(NULL); /* accepted */
+    cJSON_Delete(conf);
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
+/* The engine tells the functions' state when it patches the object: each rule below asks
+ * flinkConfig() of the same map (the working copy's) after the one before added an option
+ * to it, and must see the option. Options are added, never replaced, so that what a stale
+ * memo points to stays valid. */
+static void test_engine_resets_library_ctx(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sg-memo-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: m}\n"
+               "spec:\n  match: {resources: [{kinds: [Deployment]}]}\n  mutations:\n");
+    for (int k = 1; k <= 3; k++)
+        fprintf(f, "    - when: size(flinkConfig(object.spec.flinkConfiguration)) == %d\n"
+                   "      patch: [{op: add, path: /spec/flinkConfiguration/k%d, value: x}]\n",
+                k, k);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    cJSON *obj = cJSON_Parse("{\"spec\":{\"flinkConfiguration\":{\"k0\":\"x\"}}}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_MUTATE, &r, false, a, &o), 0);
+    assert_non_null(o.mutated);
+    char *got = cJSON_PrintUnformatted(o.mutated);
+    assert_string_equal(got, "{\"spec\":{\"flinkConfiguration\":{\"k0\":\"x\",\"k1\":\"x\","
+                             "\"k2\":\"x\",\"k3\":\"x\"}}}");
+    free(got);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 /* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
 static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 {
@@ -829,14 +1000,13 @@ static char *eval_with_lookup(const char *src, const policy_lookup *lk)
     diag_list dl;
     diag_list_init(&dl);
     static const char *const vars[] = {"object"};
-    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_functions,
-                        .n_fns = policy_n_functions};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
     expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
     if (p == NULL)
         fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
-    policy_fn_ctx fc = {.lookup = lk};
     expr_binding b = {"object", expr_from_json(NULL)};
-    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = &fc};
+    expr_env env = {.vars = &b, .n_vars = 1, .fn_ctx = policy_lib.ctx_init(a, lk)};
     expr_value v = expr_eval(p, &env, a);
     char *out = NULL;
     if (v.kind == EXPR_ERROR) {
@@ -1080,6 +1250,7 @@ int main(void)
         cmocka_unit_test(test_positions_and_documents),
         cmocka_unit_test(test_upstream_manifests),
         cmocka_unit_test(test_lint_fixtures),
+        cmocka_unit_test(test_lint_positions_crlf),
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),
@@ -1090,6 +1261,9 @@ int main(void)
                                         free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_validate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
+        cmocka_unit_test(test_engine_bindings),
+        cmocka_unit_test(test_library_ctx),
+        cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),

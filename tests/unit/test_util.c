@@ -236,6 +236,52 @@ static size_t line_for(enum log_format fmt, const log_field *f, size_t n, char *
     return log_format_line(fmt, "T", LOG_INFO, "t", f, n, out, cap);
 }
 
+/* A source's line map: an offset becomes line:col (columns count bytes) only when asked, a
+ * libyaml line:col (columns count characters) becomes an offset, and a diag list keeps the
+ * source of its diags alive after its maker dropped it. */
+static void test_diag_source(void **state)
+{
+    (void)state;
+    /* lines: "abc", "\xc3\xa9x\xc3\xa9y\r" (two é), "\r", "z", "" */
+    const char t[] = "abc\n\xc3\xa9x\xc3\xa9y\r\n\r\nz\n";
+    diag_source *s = diag_source_new(t, sizeof t - 1);
+    assert_non_null(s);
+    size_t len;
+    assert_memory_equal(diag_source_text(s, &len), t, sizeof t);
+    assert_int_equal(len, sizeof t - 1);
+    static const struct { size_t off; int line, col; } map[] = {
+        {0, 1, 1}, {3, 1, 4}, {4, 2, 1}, {6, 2, 3}, {9, 2, 6}, {10, 2, 7}, {12, 3, 1},
+        {14, 4, 1}, {15, 4, 2}, {16, 5, 1}, {99, 5, 1}, /* past the end: the end */
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        int line, col;
+        diag_source_locate(s, map[i].off, &line, &col);
+        if (line != map[i].line || col != map[i].col)
+            fail_msg("offset %zu: %d:%d, want %d:%d", map[i].off, line, col, map[i].line,
+                     map[i].col);
+    }
+    /* characters to bytes: column 3 of line 2 is the 'x' after the é */
+    assert_int_equal(diag_source_offset(s, 2, 1), 4);
+    assert_int_equal(diag_source_offset(s, 2, 2), 6);
+    assert_int_equal(diag_source_offset(s, 2, 3), 7);
+    assert_int_equal(diag_source_offset(s, 2, 5), 10);
+    assert_int_equal(diag_source_offset(s, 1, 99), 3); /* clamped to the line */
+    assert_int_equal(diag_source_offset(s, 99, 1), sizeof t - 1);
+    diag_list dl;
+    diag_list_init(&dl);
+    srcpos pos = {.file = "f.yaml", .source = s, .offset = 7};
+    diag_add(&dl, DIAG_ERROR, "expr.syntax", &pos, "here");
+    diag_source_unref(s); /* the list holds its own reference */
+    char line[256];
+    assert_string_equal(diag_format(&dl.items[0], line, sizeof line),
+                        "f.yaml:2:4: error[expr.syntax]: here");
+    int l, c;
+    srcpos_line_col(&dl.items[0].at, &l, &c);
+    assert_int_equal(l, 2);
+    assert_int_equal(c, 4);
+    diag_list_clear(&dl);
+}
+
 static void test_log_values_escaped(void **state)
 {
     (void)state;
@@ -613,7 +659,8 @@ int main(void)
         cmocka_unit_test(test_arena_cap_small),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
-        cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_log_values_escaped),
+        cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_diag_source),
+        cmocka_unit_test(test_log_values_escaped),
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
         cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_utf8_json_find_nul),

@@ -11,7 +11,9 @@
 /* HTTP codes get their own series; anything else is counted under "other". */
 static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 415, 500, 503};
 #define N_CODES    (sizeof tracked_codes / sizeof tracked_codes[0] + 1)
-#define N_DECISION 5 /* the admission decisions, then "none" */
+/* The admission decisions, then "none" (a request that carried no review). */
+#define N_DECISION ((size_t)ADMISSION_DECISION_COUNT + 1)
+#define DECISION_NONE ((size_t)ADMISSION_DECISION_COUNT)
 
 static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
@@ -49,7 +51,8 @@ static size_t code_index(int code)
 
 void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds)
 {
-    size_t d = decision >= 0 && decision < N_DECISION - 1 ? (size_t)decision : N_DECISION - 1;
+    size_t d = decision >= 0 && decision < ADMISSION_DECISION_COUNT ? (size_t)decision
+                                                                     : DECISION_NONE;
     atomic_fetch_add_explicit(&requests[ep][code_index(http_code)][d], 1, memory_order_relaxed);
     if (ep != EP_VALIDATE && ep != EP_MUTATE)
         return;
@@ -90,7 +93,7 @@ void metrics_set_ready(bool r)
 
 static const char *decision_label(size_t d)
 {
-    return d < N_DECISION - 1 ? admission_decision_name((enum admission_decision)d) : "none";
+    return d < DECISION_NONE ? admission_decision_name((enum admission_decision)d) : "none";
 }
 
 static int render_requests(buf *out)

@@ -136,6 +136,32 @@ static void test_metrics_render(void **state)
     buf_clear(&b);
 }
 
+/* Every admission decision has its own series, named as admission_decision_name() names it;
+ * anything outside the enum (-1: no review) is "none". The size comes from the enum's COUNT
+ * member, so a decision added to admission/decide.h gets its series without touching this. */
+static void test_metrics_decisions(void **state)
+{
+    (void)state;
+    for (int d = 0; d < ADMISSION_DECISION_COUNT; d++)
+        metrics_request_done(EP_READYZ, 500, d, 0.0);
+    metrics_request_done(EP_READYZ, 500, ADMISSION_DECISION_COUNT, 0.0);
+    metrics_request_done(EP_READYZ, 500, -1, 0.0);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(metrics_render(&b), 0);
+    char want[200];
+    for (int d = 0; d < ADMISSION_DECISION_COUNT; d++) {
+        snprintf(want, sizeof want,
+                 "streamguard_http_requests_total{endpoint=\"readyz\",code=\"500\","
+                 "decision=\"%s\"} 1\n", admission_decision_name(d));
+        if (strstr(b.data, want) == NULL)
+            fail_msg("decision %d: missing %s", d, want);
+    }
+    assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"error\"} 1\n"));
+    assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"none\"} 2\n"));
+    buf_clear(&b);
+}
+
 static void test_framing_lengths(void **state)
 {
     (void)state;
@@ -203,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_content_types),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_decisions),
         cmocka_unit_test(test_framing_lengths),
         cmocka_unit_test(test_conn_phases),
     };

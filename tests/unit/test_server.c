@@ -1,5 +1,5 @@
 /* test_server.c - the pure parts of server/: listen addresses, content types, routes,
- * framing, connection phases, metrics. The sockets are tested end to end by
+ * framing, connection phases, metrics, the reload thread's stop. The sockets are tested end to end by
  * tests/integration/server_test.sh and transport_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,31 @@
 #include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
+
+/* reload.c with its pthread_cancel() and pthread_join() calls recorded, to see that a thread
+ * it cancels is joined before the reloader is freed. */
+static pthread_t shim_cancelled;
+static bool shim_did_cancel, shim_joined_cancelled;
+
+static int shim_pthread_cancel(pthread_t t)
+{
+    shim_cancelled = t;
+    shim_did_cancel = true;
+    return pthread_cancel(t);
+}
+
+static int shim_pthread_join(pthread_t t, void **ret)
+{
+    if (shim_did_cancel && pthread_equal(t, shim_cancelled))
+        shim_joined_cancelled = true;
+    return pthread_join(t, ret);
+}
+
+#define pthread_cancel shim_pthread_cancel
+#define pthread_join   shim_pthread_join
+#include "server/reload.c"
+#undef pthread_cancel
+#undef pthread_join
 
 static const struct {
     const char *listen;
@@ -222,6 +247,33 @@ static void test_conn_phases(void **state)
     close(sv[1]);
 }
 
+/* reloader_stop() ends the thread before it frees what the thread reads: told through the
+ * pipe, or, when the pipe cannot be written, cancelled in its wait and then joined. The
+ * sanitizer build (make check) would also see a thread still reading the freed reloader. */
+static void test_reloader_stop_joins(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-reload-XXXXXX", cert[64], key[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof cert, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    /* the files need not exist: nothing changes in the directory, so nothing reloads */
+    reload_config cfg = {.cert_file = cert, .key_file = key, .policy_dir = dir};
+    reloader *r = reloader_start(&cfg, NULL);
+    assert_non_null(r);
+    reloader_stop(r); /* told through the pipe */
+    assert_false(shim_did_cancel);
+
+    r = reloader_start(&cfg, NULL);
+    assert_non_null(r);
+    close(r->wake[1]);
+    r->wake[1] = -1; /* the pipe cannot be written: the thread is cancelled */
+    reloader_stop(r);
+    assert_true(shim_did_cancel);
+    assert_true(shim_joined_cancelled);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_metrics_decisions),
         cmocka_unit_test(test_framing_lengths),
         cmocka_unit_test(test_conn_phases),
+        cmocka_unit_test(test_reloader_stop_joins),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -73,6 +73,8 @@ struct server {
     conns *conns;           /* every open connection's phase: head deadline, drain */
     _Atomic int ready;
     _Atomic int draining;
+    _Atomic long in_flight; /* requests from their headers to on_completed(): what the drain
+                               waits for (the metrics gauge is process-wide, this is ours) */
     pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
     policy_set *policies;   /* the current set; each request holds a reference to its own */
     tls_creds *creds;       /* the current certificate */
@@ -414,6 +416,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->decision = -1;
         buf_init(&r->body, s->cfg.max_body);
         *con_cls = r;
+        atomic_fetch_add(&s->in_flight, 1);
         metrics_in_flight_add(1);
         conn_request_begin(connection_of(c));
         enum MHD_Result ret = MHD_YES;
@@ -472,7 +475,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    server *s = cls;
     struct request *r = *con_cls;
     if (r == NULL)
         return;
@@ -481,6 +484,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
     metrics_in_flight_add(-1);
+    atomic_fetch_sub(&s->in_flight, 1);
     free(r->res.body);
     buf_clear(&r->body);
     policy_set_unref(r->policies);
@@ -728,6 +732,11 @@ server *server_start(const server_config *cfg, diag_list *dl)
     return s;
 }
 
+long server_in_flight(const server *s)
+{
+    return atomic_load(&s->in_flight);
+}
+
 unsigned server_port(const server *s)
 {
     return s->port;
@@ -788,7 +797,8 @@ bool server_drain(server *s, unsigned timeout_ms)
         const union MHD_DaemonInfo *di =
             MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         /* libmicrohttpd counts a connection from before it announces it to us */
-        if (open == 0 && (di == NULL || di->num_connections == 0) && metrics_in_flight() == 0)
+        if (open == 0 && (di == NULL || di->num_connections == 0) &&
+            atomic_load(&s->in_flight) == 0)
             return true;
         if (seconds_since(&t0) * 1e3 >= timeout_ms)
             return false;

@@ -59,6 +59,10 @@ void server_set_policies(server *s, policy_set *set);
  * certificate stays). */
 int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl);
 
+/* Returns the number of requests this server is processing now (headers in, not yet
+ * completed): what server_drain() waits for. */
+long server_in_flight(const server *s);
+
 /* Returns the port actually bound (useful with port 0). */
 unsigned server_port(const server *s);
 

@@ -74,11 +74,6 @@ void metrics_connections_add(int delta)
     atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
 }
 
-long metrics_in_flight(void)
-{
-    return atomic_load_explicit(&in_flight, memory_order_relaxed);
-}
-
 void metrics_set_cert_not_after(long long t)
 {
     atomic_store_explicit(&cert_not_after, t, memory_order_relaxed);

@@ -29,14 +29,12 @@ const char *metrics_endpoint_name(enum server_endpoint ep);
  * review endpoints. */
 void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds);
 
-/* Adds 'delta' to the in-flight requests gauge. */
+/* Adds 'delta' to the in-flight requests gauge (published only; the drain counts its own
+ * server's requests, server_in_flight()). */
 void metrics_in_flight_add(int delta);
 
 /* Adds 'delta' to the open connections gauge. */
 void metrics_connections_add(int delta);
-
-/* Returns the number of requests in flight now. */
-long metrics_in_flight(void);
 
 /* Publishes the serving certificate's notAfter (Unix seconds). */
 void metrics_set_cert_not_after(long long t);

@@ -3,7 +3,7 @@
  * libmicrohttpd calls on_request() several times per request: once when the headers are
  * in (we route and reject early: 404, 405, 415, 413 by Content-Length), once per chunk of
  * body (we append up to the cap and enforce the request deadline), and once at the end
- * (we answer). on_completed() runs when the reply is sent or the connection is gone; it
+ * (the route's handler answers; routes.c). on_completed() runs when the reply is sent or the connection is gone; it
  * writes the log line, records the metrics and frees the request. */
 #include "http.h"
 
@@ -34,7 +34,9 @@
 #include "../util/log.h"
 #include "cluster.h"
 #include "conns.h"
+#include "http_int.h"
 #include "metrics.h"
+#include "routes.h"
 
 /* Per-connection memory of libmicrohttpd: request line, headers and the read buffer (the body
  * streams through on_request() in pieces). It is zeroed for every request, so it is kept
@@ -65,43 +67,9 @@ typedef struct tls_creds {
     struct tls_creds *next; /* the retired list */
 } tls_creds;
 
-struct server {
-    struct MHD_Daemon *daemon;
-    server_config cfg;
-    unsigned port;
-    MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
-    conns *conns;           /* every open connection's phase: head deadline, drain */
-    _Atomic int ready;
-    _Atomic int draining;
-    _Atomic long in_flight; /* requests from their headers to on_completed(): what the drain
-                               waits for (the metrics gauge is process-wide, this is ours) */
-    pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
-    policy_set *policies;   /* the current set; each request holds a reference to its own */
-    tls_creds *creds;       /* the current certificate */
-    tls_creds *retired;
-    policy_lookup lookup;   /* lookup() and lookupList(), from cfg.cluster */
-};
-
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
  * pointer). */
 static server *the_server;
-
-/* State of one request, from its headers to its completion. */
-struct request {
-    enum server_endpoint ep;
-    char method[16];
-    struct timespec start;
-    int status;   /* HTTP status queued; 0 until then */
-    int decision; /* enum admission_decision, or -1 */
-    bool too_large;
-    bool close; /* the framing is in doubt: close the connection after the answer */
-    size_t discarded;
-    buf body;
-    arena *arena;
-    policy_set *policies; /* the set this request runs with (a reference) */
-    admission_result res;
-    const char *reason; /* why an error status was sent */
-};
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -110,22 +78,7 @@ static double seconds_since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static enum server_endpoint route(const char *url)
-{
-    static const struct {
-        const char *path;
-        enum server_endpoint ep;
-    } routes[] = {{"/validate", EP_VALIDATE}, {"/mutate", EP_MUTATE}, {"/healthz", EP_HEALTHZ},
-                  {"/readyz", EP_READYZ},     {"/metrics", EP_METRICS}};
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(url, routes[i].path) == 0)
-            return routes[i].ep;
-    }
-    return EP_OTHER;
-}
-
-/* Queues 'body' (malloc-owned, or static when 'owned' is false) with 'status'. */
-static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request *r, int status,
+enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request *r, int status,
                              const char *ctype, char *body, size_t len, bool owned)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -136,9 +89,9 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                r->ep == EP_VALIDATE || r->ep == EP_MUTATE ? "POST" : "GET, HEAD");
+    const char *allow = server_routes[r->ep].methods;
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -147,12 +100,7 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
     return ok;
 }
 
-/* Replies with a Kubernetes Status object naming the problem. */
-static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
-                                   int status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
+enum MHD_Result server_reply_error(server *s, struct MHD_Connection *c, struct request *r,
                                    int status, const char *reason, const char *fmt, ...)
 {
     char msg[512];
@@ -167,7 +115,7 @@ static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct r
     r->reason = r->arena ? arena_strdup(r->arena, msg) : NULL;
     if (body == NULL)
         return MHD_NO;
-    return reply(s, c, r, status, "application/json", body, len, true);
+    return server_reply(s, c, r, status, "application/json", body, len, true);
 }
 
 /* True for "application/json", any case, with optional parameters. */
@@ -240,16 +188,16 @@ static bool check_framing(server *s, struct MHD_Connection *c, struct request *r
     MHD_get_connection_values(c, MHD_HEADER_KIND, scan_framing, &f);
     r->close = true;
     if (f.lengths_differ)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
                            "conflicting Content-Length headers ('%.32s' and another)", f.length);
     else if (f.n_coding > 0 && f.n_length > 0)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
                            "both Transfer-Encoding and Content-Length are set; send one");
     else if (f.n_coding > 1)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
                            "more than one Transfer-Encoding header");
     else if (f.n_coding == 1 && strcasecmp(f.coding, "chunked") != 0)
-        *ret = reply_error(s, c, r, 501, "NotImplemented",
+        *ret = server_reply_error(s, c, r, 501, "NotImplemented",
                            "transfer coding '%.32s' is not supported; use chunked or "
                            "Content-Length", f.coding);
     else
@@ -262,24 +210,25 @@ static bool check_framing(server *s, struct MHD_Connection *c, struct request *r
 static bool check_headers(server *s, struct MHD_Connection *c, struct request *r,
                           const char *url, enum MHD_Result *ret)
 {
-    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
-    bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    if (r->ep == EP_OTHER) {
-        *ret = reply_error(s, c, r, 404, "NotFound",
-                           "no such endpoint: %.100s (use /validate, /mutate, /healthz, "
-                           "/readyz or /metrics)", url);
+    const server_route *rt = &server_routes[r->ep];
+    if (rt->path == NULL) {
+        char paths[256];
+        server_route_paths(paths, sizeof paths);
+        *ret = server_reply_error(s, c, r, 404, "NotFound", "no such endpoint: %.100s (use %s)",
+                                  url, paths);
         return true;
     }
-    if (review ? strcmp(r->method, "POST") != 0 : !get) {
-        *ret = reply_error(s, c, r, 405, "MethodNotAllowed", "method %.16s is not allowed; use %s",
-                           r->method, review ? "POST" : "GET");
+    if (!server_route_allows(rt, r->method)) {
+        *ret = server_reply_error(s, c, r, 405, "MethodNotAllowed",
+                                  "method %.16s is not allowed; use %.*s", r->method,
+                                  (int)strcspn(rt->methods, ","), rt->methods);
         return true;
     }
-    if (!review)
+    if (!rt->review)
         return false;
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!is_json_type(ct)) {
-        *ret = reply_error(s, c, r, 415, "UnsupportedMediaType",
+        *ret = server_reply_error(s, c, r, 415, "UnsupportedMediaType",
                            "content type '%.64s' is not supported; use application/json",
                            ct ? ct : "");
         return true;
@@ -289,7 +238,7 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
         if (n > s->cfg.max_body) {
-            *ret = reply_error(s, c, r, 413, "RequestEntityTooLarge",
+            *ret = server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
                                "the body is larger than %zu bytes", s->cfg.max_body);
             return true;
         }
@@ -303,54 +252,6 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
         }
     }
     return false;
-}
-
-static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct request *r)
-{
-    r->arena = arena_new(ARENA_REQUEST_BUDGET);
-    if (r->arena == NULL)
-        return MHD_NO;
-    const char *body = r->body.data ? r->body.data : "";
-    pthread_mutex_lock(&s->lock);
-    r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
-    pthread_mutex_unlock(&s->lock);
-    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only,
-                            .lookup = &s->lookup};
-    admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
-                      r->body.len, &pol, r->arena, &r->res);
-    buf_clear(&r->body);
-    r->decision = (int)r->res.decision;
-    r->reason = r->res.reason;
-    if (r->res.body == NULL)
-        return reply_error(s, c, r, 500, "InternalError", "out of memory");
-    char *out = r->res.body;
-    r->res.body = NULL;
-    return reply(s, c, r, r->res.http_status, "application/json", out, r->res.body_len, true);
-}
-
-static enum MHD_Result answer_probe(server *s, struct MHD_Connection *c, struct request *r)
-{
-    static char ok[] = "ok\n", draining[] = "draining\n", not_ready[] = "not ready\n";
-    if (r->ep == EP_HEALTHZ)
-        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
-    if (r->ep == EP_READYZ) {
-        if (atomic_load(&s->draining))
-            return reply(s, c, r, 503, "text/plain", draining, sizeof draining - 1, false);
-        if (!atomic_load(&s->ready) || !cluster_ready(s->cfg.cluster))
-            return reply(s, c, r, 503, "text/plain", not_ready, sizeof not_ready - 1, false);
-        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
-    }
-    buf out;
-    buf_init(&out, (size_t)1 << 20);
-    metrics_set_ready(atomic_load(&s->ready) && !atomic_load(&s->draining) &&
-                      cluster_ready(s->cfg.cluster));
-    if (metrics_render(&out) != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 ||
-        out.data == NULL) {
-        buf_clear(&out);
-        return reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");
-    }
-    size_t len = out.len;
-    return reply(s, c, r, 200, "text/plain; version=0.0.4", buf_take(&out), len, true);
 }
 
 /* Takes one chunk of body. Returns MHD_NO to drop a connection that is too slow or sends
@@ -411,7 +312,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == NULL)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
-        r->ep = route(url);
+        r->ep = server_route_find(url);
         snprintf(r->method, sizeof r->method, "%s", method);
         r->decision = -1;
         buf_init(&r->body, s->cfg.max_body);
@@ -422,9 +323,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result ret = MHD_YES;
         if (check_framing(s, c, r, &ret))
             return ret;
-        if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
-            !client_trusted(c))
-            return reply_error(s, c, r, 401, "Unauthorized",
+        if (server_routes[r->ep].review && s->cfg.client_ca_pem != NULL && !client_trusted(c))
+            return server_reply_error(s, c, r, 401, "Unauthorized",
                                "a client certificate signed by the --client-ca is required%s", "");
         if (check_headers(s, c, r, url, &ret))
             return ret;
@@ -437,16 +337,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size > 0)
         return take_body(s, r, upload_data, upload_size);
     if (r->too_large)
-        return reply_error(s, c, r, 413, "RequestEntityTooLarge",
+        return server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
                            "the body is larger than %zu bytes", s->cfg.max_body);
-    if (r->ep == EP_VALIDATE || r->ep == EP_MUTATE)
-        return answer_review(s, c, r);
-    return answer_probe(s, c, r);
+    const server_route *rt = &server_routes[r->ep];
+    return rt->handler != NULL ? rt->handler(s, c, r) : MHD_NO; /* EP_OTHER answered above */
 }
 
 static void log_request(const struct request *r, enum MHD_RequestTerminationCode toe, double secs)
 {
-    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
+    bool review = server_routes[r->ep].review;
     enum log_level lv = review || r->status >= 400 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
                             ? LOG_INFO
                             : LOG_DEBUG;
@@ -458,7 +357,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
      * name come from the request and may hold anything. */
     if (review && r->res.uid != NULL)
         log_event(lv, "http", LOG_S("msg", "review"),
-                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_I("status", r->status),
+                  LOG_S("endpoint", server_routes[r->ep].label), LOG_I("status", r->status),
                   LOG_S("uid", r->res.uid), LOG_S("op", r->res.operation),
                   LOG_S("kind", r->res.kind), LOG_S("ns", r->res.namespace_),
                   LOG_S("name", r->res.name), LOG_S("decision", decision),
@@ -467,7 +366,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                   LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
     else
         log_event(lv, "http", LOG_S("msg", "request"),
-                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_S("method", r->method),
+                  LOG_S("endpoint", server_routes[r->ep].label), LOG_S("method", r->method),
                   LOG_I("status", r->status), LOG_F("ms", secs * 1e3), LOG_S("end", end),
                   LOG_S("reason", r->reason));
 }

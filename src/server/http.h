@@ -1,8 +1,8 @@
 /* http.h - the HTTPS server: libmicrohttpd with GnuTLS, routes, body cap, drain.
  *
- * Routes: POST /validate and /mutate (AdmissionReview), GET /healthz, /readyz, /metrics.
- * The server does only transport: it collects the body up to the cap, hands it to
- * admission_process(), and sends the reply. Every request, good or bad, gets one log line
+ * Routes (rows of routes.c): POST /validate and /mutate (AdmissionReview), GET /healthz,
+ * /readyz, /metrics. The server does only transport: it collects the body up to the cap,
+ * hands it to the route's handler (admission_process() for the reviews), and sends the reply. Every request, good or bad, gets one log line
  * and is counted in the metrics. */
 #ifndef SG_SERVER_HTTP_H
 #define SG_SERVER_HTTP_H

@@ -1,6 +1,7 @@
 /* test_server.c - the pure parts of server/: listen addresses, content types, routes,
- * framing, connection phases, metrics, the reload thread's stop. The sockets are tested end to end by
- * tests/integration/server_test.sh and transport_test.sh. */
+ * framing, connection phases, metrics, the reload thread's stop; and, over TLS on 127.0.0.1,
+ * what the route rows answer and the drain's count. The rest of the sockets is tested end to
+ * end by tests/integration/server_test.sh and transport_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
+#include "server/routes.c"
 
 /* reload.c with its pthread_cancel() and pthread_join() calls recorded, to see that a thread
  * it cancels is joined before the reloader is freed. */
@@ -102,15 +104,15 @@ static void test_content_types(void **state)
 static void test_routes(void **state)
 {
     (void)state;
-    assert_int_equal(route("/validate"), EP_VALIDATE);
-    assert_int_equal(route("/mutate"), EP_MUTATE);
-    assert_int_equal(route("/healthz"), EP_HEALTHZ);
-    assert_int_equal(route("/readyz"), EP_READYZ);
-    assert_int_equal(route("/metrics"), EP_METRICS);
-    assert_int_equal(route("/validate/"), EP_OTHER);
-    assert_int_equal(route("/VALIDATE"), EP_OTHER);
-    assert_int_equal(route("/"), EP_OTHER);
-    assert_int_equal(route(""), EP_OTHER);
+    assert_int_equal(server_route_find("/validate"), EP_VALIDATE);
+    assert_int_equal(server_route_find("/mutate"), EP_MUTATE);
+    assert_int_equal(server_route_find("/healthz"), EP_HEALTHZ);
+    assert_int_equal(server_route_find("/readyz"), EP_READYZ);
+    assert_int_equal(server_route_find("/metrics"), EP_METRICS);
+    assert_int_equal(server_route_find("/validate/"), EP_OTHER);
+    assert_int_equal(server_route_find("/VALIDATE"), EP_OTHER);
+    assert_int_equal(server_route_find("/"), EP_OTHER);
+    assert_int_equal(server_route_find(""), EP_OTHER);
 }
 
 /* Counts and the histogram come out in the exposition format, cumulative by bucket. */
@@ -279,7 +281,7 @@ static void test_reloader_stop_joins(void **state)
 
 /* ---- a real server on 127.0.0.1, port 0, with generated certificates ---- */
 
-static char cert_dir[] = "/tmp/sg-server-XXXXXX";
+static char cert_dir[32];
 
 /* Generates pair 'name' (its own CA) under cert_dir and loads it into 'out'. */
 static void make_pair(const char *name, tls_pair *out)
@@ -318,6 +320,7 @@ static server *start_test_server(const tls_pair *p)
 static int setup_certs(void **state)
 {
     (void)state;
+    snprintf(cert_dir, sizeof cert_dir, "/tmp/sg-server-XXXXXX");
     return mkdtemp(cert_dir) != NULL ? 0 : -1;
 }
 
@@ -347,6 +350,147 @@ static void test_drain_counts_own_requests(void **state)
     tls_pair_clear(&p);
 }
 
+/* ---- a TLS client, GnuTLS, blocking with a 5 s timeout ---- */
+
+typedef struct tclient {
+    int fd;
+    gnutls_session_t tls;
+    gnutls_certificate_credentials_t cred;
+} tclient;
+
+/* Connects to 127.0.0.1:'port' and completes the handshake (no verification: the tests
+ * compare the certificate served with the one they expect). */
+static void tclient_open(tclient *t, unsigned port)
+{
+    t->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(t->fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(t->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(gnutls_certificate_allocate_credentials(&t->cred), 0);
+    assert_int_equal(gnutls_init(&t->tls, GNUTLS_CLIENT), 0);
+    assert_int_equal(gnutls_set_default_priority(t->tls), 0);
+    assert_int_equal(gnutls_credentials_set(t->tls, GNUTLS_CRD_CERTIFICATE, t->cred), 0);
+    gnutls_transport_set_int(t->tls, t->fd);
+    int rc;
+    do {
+        rc = gnutls_handshake(t->tls);
+    } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    if (rc < 0)
+        fail_msg("handshake: %s", gnutls_strerror(rc));
+}
+
+static void tclient_close(tclient *t)
+{
+    gnutls_bye(t->tls, GNUTLS_SHUT_WR);
+    gnutls_deinit(t->tls);
+    gnutls_certificate_free_credentials(t->cred);
+    close(t->fd);
+}
+
+/* Sends 'req' and reads one whole answer (headers, and a body of its Content-Length unless
+ * 'head') into 'out'. Returns its status code. */
+static int tclient_ask(tclient *t, const char *req, bool head, char *out, size_t cap)
+{
+    size_t n = strlen(req);
+    assert_int_equal(gnutls_record_send(t->tls, req, n), (ssize_t)n);
+    size_t len = 0;
+    for (;;) {
+        out[len] = '\0';
+        const char *end = strstr(out, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strcasestr(out, "\r\ncontent-length:");
+            size_t body = cl != NULL && !head ? strtoul(cl + 17, NULL, 10) : 0;
+            if (len >= (size_t)(end + 4 - out) + body)
+                break;
+        }
+        assert_true(len + 1 < cap);
+        ssize_t got = gnutls_record_recv(t->tls, out + len, cap - 1 - len);
+        if (got <= 0)
+            fail_msg("no whole answer to %.40s (%zd): %s", req, got, out);
+        len += (size_t)got;
+    }
+    int status = 0;
+    assert_int_equal(sscanf(out, "HTTP/1.1 %d", &status), 1);
+    return status;
+}
+
+/* One request on a connection of its own. */
+static int ask_once(unsigned port, const char *req, bool head, char *out, size_t cap)
+{
+    tclient t;
+    tclient_open(&t, port);
+    int status = tclient_ask(&t, req, head, out, cap);
+    tclient_close(&t);
+    return status;
+}
+
+/* Each row answers what it allows and 405s the rest with its methods in Allow; a path no row
+ * has is 404 and the message lists the rows' paths. Over the wire, as a client sees it. */
+static void test_routes_answer(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("routes", &p);
+    server *s = start_test_server(&p);
+    unsigned port = server_port(s);
+    char out[16384];
+    assert_int_equal(ask_once(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 200);
+    assert_non_null(strstr(out, "\r\n\r\nok\n"));
+    assert_int_equal(ask_once(port, "HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n", true, out,
+                              sizeof out), 200);
+    assert_int_equal(ask_once(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 200);
+    assert_non_null(strstr(out, "streamguard_http_requests_total{endpoint=\"healthz\""));
+    assert_int_equal(ask_once(port, "GET /validate/ HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 404);
+    assert_non_null(strstr(out, "no such endpoint: /validate/ (use /validate, /mutate, /healthz, "
+                                "/readyz or /metrics)"));
+    assert_int_equal(ask_once(port, "DELETE /mutate HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 405);
+    assert_non_null(strcasestr(out, "\r\nAllow: POST\r\n"));
+    assert_non_null(strstr(out, "method DELETE is not allowed; use POST"));
+    assert_int_equal(ask_once(port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                              false, out, sizeof out), 405);
+    assert_non_null(strcasestr(out, "\r\nAllow: GET, HEAD\r\n"));
+    assert_non_null(strstr(out, "method POST is not allowed; use GET"));
+    assert_int_equal(ask_once(port, "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+                              false, out, sizeof out), 415);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* The row functions on their own: methods are exact tokens of the list. */
+static void test_route_rows(void **state)
+{
+    (void)state;
+    assert_true(server_route_allows(&server_routes[EP_VALIDATE], "POST"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "post"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "GET"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "POS"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], ""));
+    assert_true(server_route_allows(&server_routes[EP_HEALTHZ], "GET"));
+    assert_true(server_route_allows(&server_routes[EP_HEALTHZ], "HEAD"));
+    assert_false(server_route_allows(&server_routes[EP_HEALTHZ], "GET, HEAD"));
+    assert_false(server_route_allows(&server_routes[EP_HEALTHZ], "HEA"));
+    assert_false(server_route_allows(&server_routes[EP_OTHER], "GET"));
+    char paths[256];
+    server_route_paths(paths, sizeof paths);
+    assert_string_equal(paths, "/validate, /mutate, /healthz, /readyz or /metrics");
+    server_route_paths(paths, 12); /* truncated, still a string */
+    assert_true(strlen(paths) < 12);
+    for (size_t i = 0; i < EP_COUNT; i++) {
+        assert_non_null(server_routes[i].label);
+        assert_true((server_routes[i].path == NULL) == (i == EP_OTHER));
+        assert_true((server_routes[i].handler == NULL) == (i == EP_OTHER));
+        assert_true(i == EP_OTHER || server_route_find(server_routes[i].path) == i);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_reloader_stop_joins),
         cmocka_unit_test_setup_teardown(test_drain_counts_own_requests, setup_certs,
                                         teardown_certs),
+        cmocka_unit_test(test_route_rows),
+        cmocka_unit_test_setup_teardown(test_routes_answer, setup_certs, teardown_certs),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -53,20 +53,6 @@
  * request a busy client sends right then from being cut. */
 #define DRAIN_IDLE_GRACE_MS 1000
 
-/* A serving certificate chain and key in GnuTLS form. The current one is handed to each
- * handshake by cert_callback(); a replaced one is kept as retired for RETIRE_GRACE_S, so a
- * handshake that picked it up just before the swap finishes with it. */
-#define MAX_CHAIN       8
-#define RETIRE_GRACE_S  300
-
-typedef struct tls_creds {
-    gnutls_pcert_st pcert[MAX_CHAIN];
-    unsigned n_pcert;
-    gnutls_privkey_t key;
-    time_t retired_at;
-    struct tls_creds *next; /* the retired list */
-} tls_creds;
-
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
  * pointer). */
 static server *the_server;
@@ -466,68 +452,31 @@ bad:
     return -1;
 }
 
-/* ---- the serving certificate, swappable ---- */
-
-static void creds_free(tls_creds *c)
-{
-    if (c == NULL)
-        return;
-    for (unsigned i = 0; i < c->n_pcert; i++)
-        gnutls_pcert_deinit(&c->pcert[i]);
-    gnutls_privkey_deinit(c->key);
-    free(c);
-}
-
-/* GnuTLS's form of a PEM chain and key (already checked with OpenSSL by the caller). */
-static tls_creds *creds_new(const char *cert_pem, const char *key_pem, diag_list *dl)
-{
-    srcpos at = {.file = "--tls-cert"};
-    tls_creds *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "out of memory");
-        return NULL;
-    }
-    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
-    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
-    c->n_pcert = MAX_CHAIN;
-    int rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->n_pcert, &cd, GNUTLS_X509_FMT_PEM, 0);
-    if (rc < 0) {
-        c->n_pcert = 0;
-        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "GnuTLS cannot use the certificate: %s",
-                 gnutls_strerror(rc));
-        creds_free(c);
-        return NULL;
-    }
-    if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
-        (rc = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-        at.file = "--tls-key";
-        diag_add(dl, DIAG_ERROR, "tls.key", &at, "GnuTLS cannot use the key: %s", gnutls_strerror(rc));
-        creds_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* GnuTLS asks, for each handshake, which certificate to present: the current one. */
+/* GnuTLS asks, in each handshake, which certificate to present: the current one, of which
+ * the connection takes a reference, dropped when it closes (conns_close()), so a reload never
+ * frees what a session still points to. A connection conns_open() could not record (out of
+ * memory) has nowhere to keep it and is refused. */
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
                          const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
                          gnutls_pcert_st **pcert, unsigned int *pcert_length,
                          gnutls_privkey_t *pkey)
 {
-    (void)session;
     (void)req_ca_rdn;
     (void)nreqs;
     (void)pk_algos;
     (void)pk_algos_length;
     server *s = the_server;
-    if (s == NULL)
+    conn *cn = s != NULL ? conns_of_tls_session(session) : NULL;
+    if (cn == NULL)
         return -1;
-    pthread_mutex_lock(&s->lock);
-    tls_creds *c = s->creds;
-    *pcert = c->pcert;
-    *pcert_length = c->n_pcert;
-    *pkey = c->key;
-    pthread_mutex_unlock(&s->lock);
+    tls_creds *c = conn_creds(cn);
+    if (c == NULL) { /* its first handshake */
+        pthread_mutex_lock(&s->lock);
+        c = tls_creds_ref(s->creds);
+        pthread_mutex_unlock(&s->lock);
+        conn_set_creds(cn, c);
+    }
+    tls_creds_use(c, pcert, pcert_length, pkey);
     return 0;
 }
 
@@ -567,7 +516,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
         free(s);
         return NULL;
     }
-    if ((s->creds = creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
+    if ((s->creds = tls_creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
         conns_free(s->conns);
         policy_set_unref(s->policies);
         pthread_mutex_destroy(&s->lock);
@@ -619,7 +568,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
         policy_set_unref(s->policies);
-        creds_free(s->creds);
+        tls_creds_unref(s->creds);
         conns_free(s->conns);
         the_server = NULL;
         pthread_mutex_destroy(&s->lock);
@@ -716,12 +665,7 @@ void server_free(server *s)
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);
-    creds_free(s->creds);
-    while (s->retired != NULL) {
-        tls_creds *next = s->retired->next;
-        creds_free(s->retired);
-        s->retired = next;
-    }
+    tls_creds_unref(s->creds); /* the connections' references went with them */
     if (the_server == s)
         the_server = NULL;
     pthread_mutex_destroy(&s->lock);
@@ -739,26 +683,13 @@ void server_set_policies(server *s, policy_set *set)
 
 int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl)
 {
-    tls_creds *c = creds_new(cert_pem, key_pem, dl);
+    tls_creds *c = tls_creds_new(cert_pem, key_pem, dl);
     if (c == NULL)
         return -1;
-    time_t now = time(NULL);
     pthread_mutex_lock(&s->lock);
     tls_creds *old = s->creds;
     s->creds = c;
-    old->retired_at = now;
-    old->next = s->retired;
-    s->retired = old;
-    /* free what retired long enough ago that no handshake can still be using it */
-    for (tls_creds **p = &s->retired; *p != NULL;) {
-        if (now - (*p)->retired_at > RETIRE_GRACE_S) {
-            tls_creds *dead = *p;
-            *p = dead->next;
-            creds_free(dead);
-        } else {
-            p = &(*p)->next;
-        }
-    }
     pthread_mutex_unlock(&s->lock);
+    tls_creds_unref(old); /* connections handshaken with it hold their own references */
     return 0;
 }

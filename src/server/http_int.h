@@ -11,13 +11,12 @@
 #include <microhttpd.h>
 
 #include "../admission/decide.h"
+#include "../tls/creds.h"
 #include "../util/arena.h"
 #include "../util/buf.h"
 #include "conns.h"
 #include "http.h"
 #include "routes.h"
-
-typedef struct tls_creds tls_creds;
 
 struct server {
     struct MHD_Daemon *daemon;
@@ -29,10 +28,10 @@ struct server {
     _Atomic int draining;
     _Atomic long in_flight; /* requests from their headers to on_completed(): what the drain
                                waits for (the metrics gauge is process-wide, this is ours) */
-    pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
+    pthread_mutex_t lock;   /* guards the two pointers below */
     policy_set *policies;   /* the current set; each request holds a reference to its own */
-    tls_creds *creds;       /* the current certificate */
-    tls_creds *retired;
+    tls_creds *creds;       /* the current certificate; each connection holds a reference to
+                               the one it was handshaken with */
     policy_lookup lookup;   /* lookup() and lookupList(), from cfg.cluster */
 };
 

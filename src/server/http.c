@@ -480,50 +480,28 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
     return 0;
 }
 
-server *server_start(const server_config *cfg, diag_list *dl)
+/* The address to bind, from what server_parse_listen() found. */
+static void sock_addr(const char *host, unsigned port, bool ipv6, struct sockaddr_storage *ss)
 {
-    char host[64];
-    unsigned port;
-    bool ipv6;
-    if (server_parse_listen(cfg->listen, host, sizeof host, &port, &ipv6, dl) != 0)
-        return NULL;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
+    memset(ss, 0, sizeof *ss);
     if (ipv6) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
         inet_pton(AF_INET6, host, &a6->sin6_addr);
     } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)port);
         inet_pton(AF_INET, host, &a4->sin_addr);
     }
-    server *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    s->cfg = *cfg;
-    s->lookup = cluster_lookup(cfg->cluster);
-    s->quiesced_fd = MHD_INVALID_SOCKET;
-    pthread_mutex_init(&s->lock, NULL);
-    s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
-    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
-        srcpos at = {.file = "--listen"};
-        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
-        policy_set_unref(s->policies);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
-    }
-    if ((s->creds = tls_creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
-        conns_free(s->conns);
-        policy_set_unref(s->policies);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
-    }
-    the_server = s;
+}
+
+/* Starts libmicrohttpd on 'ss' with the options of 's->cfg'. Returns the daemon, or NULL. */
+static struct MHD_Daemon *start_daemon(server *s, unsigned port, bool ipv6,
+                                       struct sockaddr_storage *ss)
+{
+    const server_config *cfg = &s->cfg;
     /* No MHD_USE_TURBO. In libmicrohttpd 0.9.75 it changes, among others, two things: a
      * connection starts outside the epoll set, marked ready; and closing one skips the TLS
      * shutdown. A connection whose handshake never finishes then stays marked ready (GnuTLS
@@ -544,10 +522,10 @@ server *server_start(const server_config *cfg, diag_list *dl)
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
     unsigned pool = cfg->threads > 1 ? cfg->threads : 0;
-    s->daemon = MHD_start_daemon(
+    return MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
         MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
         MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
         /* the client CA when there is one; else the priorities again, which changes nothing
@@ -562,22 +540,50 @@ server *server_start(const server_config *cfg, diag_list *dl)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        srcpos at = {.file = "--listen"};
+}
+
+server *server_start(const server_config *cfg, diag_list *dl)
+{
+    char host[64];
+    unsigned port;
+    bool ipv6;
+    if (server_parse_listen(cfg->listen, host, sizeof host, &port, &ipv6, dl) != 0)
+        return NULL;
+    struct sockaddr_storage ss;
+    sock_addr(host, port, ipv6, &ss);
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->cfg = *cfg;
+    s->lookup = cluster_lookup(cfg->cluster);
+    s->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&s->lock, NULL);
+    s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    srcpos at = {.file = "--listen"};
+    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
+        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
+        goto fail;
+    }
+    if ((s->creds = tls_creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL)
+        goto fail;
+    the_server = s;
+    if ((s->daemon = start_daemon(s, port, ipv6, &ss)) == NULL) {
         diag_add(dl, DIAG_ERROR, "server.start", &at,
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
-        policy_set_unref(s->policies);
-        tls_creds_unref(s->creds);
-        conns_free(s->conns);
         the_server = NULL;
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
+        goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
     return s;
+fail:
+    policy_set_unref(s->policies);
+    tls_creds_unref(s->creds);
+    conns_free(s->conns);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
 }
 
 long server_in_flight(const server *s)

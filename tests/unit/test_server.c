@@ -584,6 +584,37 @@ static void test_cert_swap_keeps_connections(void **state)
     tls_pair_clear(&b);
 }
 
+/* Each way server_start() can fail gives its diag and frees what it had made (make check:
+ * LeakSanitizer): a certificate GnuTLS cannot use, an address already bound. */
+static void test_start_failures(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("fail", &p);
+    long base = atomic_load(&live_creds);
+    server_config cfg = {.listen = "127.0.0.1:0", .cert_pem = "junk", .key_pem = p.key_pem,
+                         .threads = 1, .max_connections = 4, .idle_timeout_s = 5,
+                         .header_timeout_s = 5, .request_timeout_s = 5, .max_body = 1024};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(server_start(&cfg, &dl));
+    assert_true(dl.count == 1 && strcmp(dl.items[0].code, "tls.cert") == 0);
+    server *s = start_test_server(&p);
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", server_port(s));
+    cfg.listen = listen;
+    cfg.cert_pem = p.cert_pem;
+    diag_list_clear(&dl);
+    diag_list_init(&dl);
+    assert_null(server_start(&cfg, &dl));
+    assert_true(dl.count == 1 && strcmp(dl.items[0].code, "server.start") == 0);
+    assert_int_equal(atomic_load(&live_creds), base + 1); /* the running server's */
+    server_free(s);
+    assert_int_equal(atomic_load(&live_creds), base);
+    diag_list_clear(&dl);
+    tls_pair_clear(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -601,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_routes_answer, setup_certs, teardown_certs),
         cmocka_unit_test_setup_teardown(test_cert_swap_keeps_connections, setup_certs,
                                         teardown_certs),
+        cmocka_unit_test_setup_teardown(test_start_failures, setup_certs, teardown_certs),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * libmicrohttpd calls on_request() several times per request: once when the headers are
  * in (we route and reject early: 404, 405, 415, 413 by Content-Length), once per chunk of
  * body (we append up to the cap and enforce the request deadline), and once at the end
- * (the route's handler answers; routes.c). on_completed() runs when the reply is sent or the connection is gone; it
- * writes the log line, records the metrics and frees the request. */
+ * (the route's handler answers; routes.c). on_completed() runs when the reply is sent or
+ * the connection is gone; it writes the log line, records the metrics and frees the
+ * request. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -175,17 +176,18 @@ static bool check_framing(server *s, struct MHD_Connection *c, struct request *r
     r->close = true;
     if (f.lengths_differ)
         *ret = server_reply_error(s, c, r, 400, "BadRequest",
-                           "conflicting Content-Length headers ('%.32s' and another)", f.length);
+                                  "conflicting Content-Length headers ('%.32s' and another)",
+                                  f.length);
     else if (f.n_coding > 0 && f.n_length > 0)
         *ret = server_reply_error(s, c, r, 400, "BadRequest",
-                           "both Transfer-Encoding and Content-Length are set; send one");
+                                  "both Transfer-Encoding and Content-Length are set; send one");
     else if (f.n_coding > 1)
         *ret = server_reply_error(s, c, r, 400, "BadRequest",
-                           "more than one Transfer-Encoding header");
+                                  "more than one Transfer-Encoding header");
     else if (f.n_coding == 1 && strcasecmp(f.coding, "chunked") != 0)
         *ret = server_reply_error(s, c, r, 501, "NotImplemented",
-                           "transfer coding '%.32s' is not supported; use chunked or "
-                           "Content-Length", f.coding);
+                                  "transfer coding '%.32s' is not supported; use chunked or "
+                                  "Content-Length", f.coding);
     else
         r->close = false;
     return r->close;
@@ -215,8 +217,8 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!is_json_type(ct)) {
         *ret = server_reply_error(s, c, r, 415, "UnsupportedMediaType",
-                           "content type '%.64s' is not supported; use application/json",
-                           ct ? ct : "");
+                                  "content type '%.64s' is not supported; use application/json",
+                                  ct ? ct : "");
         return true;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -225,7 +227,7 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
         unsigned long long n = strtoull(cl, &end, 10);
         if (n > s->cfg.max_body) {
             *ret = server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
-                               "the body is larger than %zu bytes", s->cfg.max_body);
+                                      "the body is larger than %zu bytes", s->cfg.max_body);
             return true;
         }
         /* One allocation for the whole body instead of doublings. */
@@ -311,7 +313,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return ret;
         if (server_routes[r->ep].review && s->cfg.client_ca_pem != NULL && !client_trusted(c))
             return server_reply_error(s, c, r, 401, "Unauthorized",
-                               "a client certificate signed by the --client-ca is required%s", "");
+                                      "a client certificate signed by the --client-ca is "
+                                      "required%s", "");
         if (check_headers(s, c, r, url, &ret))
             return ret;
         return MHD_YES;
@@ -324,7 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return take_body(s, r, upload_data, upload_size);
     if (r->too_large)
         return server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
-                           "the body is larger than %zu bytes", s->cfg.max_body);
+                                  "the body is larger than %zu bytes", s->cfg.max_body);
     const server_route *rt = &server_routes[r->ep];
     return rt->handler != NULL ? rt->handler(s, c, r) : MHD_NO; /* EP_OTHER answered above */
 }

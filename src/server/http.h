@@ -2,8 +2,8 @@
  *
  * Routes (rows of routes.c): POST /validate and /mutate (AdmissionReview), GET /healthz,
  * /readyz, /metrics. The server does only transport: it collects the body up to the cap,
- * hands it to the route's handler (admission_process() for the reviews), and sends the reply. Every request, good or bad, gets one log line
- * and is counted in the metrics. */
+ * hands it to the route's handler (admission_process() for the reviews), and sends the
+ * reply. Every request, good or bad, gets one log line and is counted in the metrics. */
 #ifndef SG_SERVER_HTTP_H
 #define SG_SERVER_HTTP_H
 

@@ -25,8 +25,8 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     pthread_mutex_lock(&s->lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
     pthread_mutex_unlock(&s->lock);
-    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only,
-                            .lookup = &s->lookup};
+    admission_policy pol = {
+        .set = r->policies, .warn_only = s->cfg.warn_only, .lookup = &s->lookup};
     admission_process(mode, body, r->body.len, &pol, r->arena, &r->res);
     buf_clear(&r->body);
     r->decision = (int)r->res.decision;
@@ -63,8 +63,8 @@ static enum MHD_Result answer_readyz(server *s, struct MHD_Connection *c, struct
         return server_reply(s, c, r, 503, "text/plain", text_draining, sizeof text_draining - 1,
                             false);
     if (!atomic_load(&s->ready) || !cluster_ready(s->cfg.cluster))
-        return server_reply(s, c, r, 503, "text/plain", text_not_ready,
-                            sizeof text_not_ready - 1, false);
+        return server_reply(s, c, r, 503, "text/plain", text_not_ready, sizeof text_not_ready - 1,
+                            false);
     return server_reply(s, c, r, 200, "text/plain", text_ok, sizeof text_ok - 1, false);
 }
 

@@ -72,8 +72,7 @@ void tls_creds_unref(tls_creds *c)
         creds_free(c);
 }
 
-void tls_creds_use(tls_creds *c, gnutls_pcert_st **pcert, unsigned *n_pcert,
-                   gnutls_privkey_t *key)
+void tls_creds_use(tls_creds *c, gnutls_pcert_st **pcert, unsigned *n_pcert, gnutls_privkey_t *key)
 {
     *pcert = c->pcert;
     *n_pcert = c->n_pcert;

@@ -29,7 +29,6 @@ void tls_creds_unref(tls_creds *c);
 
 /* Fills what GnuTLS's certificate callback returns ('pcert', its length, 'key'). The pointers
  * stay valid while the caller holds its reference to 'c'. */
-void tls_creds_use(tls_creds *c, gnutls_pcert_st **pcert, unsigned *n_pcert,
-                   gnutls_privkey_t *key);
+void tls_creds_use(tls_creds *c, gnutls_pcert_st **pcert, unsigned *n_pcert, gnutls_privkey_t *key);
 
 #endif

@@ -471,8 +471,8 @@ static void test_routes_answer(void **state)
                               sizeof out), 405);
     assert_non_null(strcasestr(out, "\r\nAllow: POST\r\n"));
     assert_non_null(strstr(out, "method DELETE is not allowed; use POST"));
-    assert_int_equal(ask_once(port, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-                              false, out, sizeof out), 405);
+    assert_int_equal(ask_once(port, "POST /healthz HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 0\r\n\r\n", false, out, sizeof out), 405);
     assert_non_null(strcasestr(out, "\r\nAllow: GET, HEAD\r\n"));
     assert_non_null(strstr(out, "method POST is not allowed; use GET"));
     assert_int_equal(ask_once(port, "POST /validate HTTP/1.1\r\nHost: x\r\n"

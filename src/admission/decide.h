@@ -23,6 +23,7 @@ enum admission_decision {
     ADMISSION_DENIED,  /* a review answered allowed: false */
     ADMISSION_INVALID, /* the body was not a well-formed AdmissionReview: HTTP 400 */
     ADMISSION_FAILED,  /* we could not answer (out of memory): HTTP 500 */
+    ADMISSION_DECISION_COUNT /* not a decision: how many there are (metrics size by it) */
 };
 
 /* Returns "allowed", "denied", "invalid" or "error". */

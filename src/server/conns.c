@@ -28,6 +28,7 @@ struct conn {
     int fd;
     _Atomic int phase;        /* enum conn_phase */
     _Atomic int64_t since_ms; /* when the current head or idle phase began */
+    tls_creds *creds;         /* a reference to what its handshake presented, or NULL */
 };
 
 struct conns {
@@ -148,6 +149,7 @@ void conns_free(conns *t)
     pthread_join(t->reaper, NULL);
     while (t->head != NULL) { /* none once libmicrohttpd has stopped; kept safe anyway */
         conn *next = t->head->next;
+        tls_creds_unref(t->head->creds);
         free(t->head);
         t->head = next;
     }
@@ -209,7 +211,29 @@ void conns_close(conns *t, conn *c)
         c->next->prev = c->prev;
     t->n_open--;
     pthread_mutex_unlock(&t->lock);
+    tls_creds_unref(c->creds);
     free(c);
+}
+
+conn *conns_of_tls_session(void *tls_session)
+{
+    if (tls_session == NULL)
+        return NULL;
+    gnutls_transport_ptr_t recv_ptr, send_ptr;
+    gnutls_transport_get_ptr2(tls_session, &recv_ptr, &send_ptr);
+    /* libmicrohttpd sets both to the descriptor; conns_open() puts its conn on the read side */
+    return recv_ptr != send_ptr ? recv_ptr : NULL;
+}
+
+tls_creds *conn_creds(const conn *c)
+{
+    return c->creds;
+}
+
+void conn_set_creds(conn *c, tls_creds *creds)
+{
+    tls_creds_unref(c->creds); /* none: a connection has one handshake */
+    c->creds = creds;
 }
 
 void conn_request_begin(conn *c)

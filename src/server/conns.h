@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../tls/creds.h"
+
 typedef struct conns conns;
 typedef struct conn conn;
 
@@ -36,8 +38,20 @@ void conns_free(conns *t);
  * connection is then served without a head deadline). */
 conn *conns_open(conns *t, int fd, void *tls_session);
 
-/* The connection is gone (MHD_CONNECTION_NOTIFY_CLOSED, before its descriptor is closed). */
+/* The connection is gone (MHD_CONNECTION_NOTIFY_CLOSED, before its descriptor is closed,
+ * after its GnuTLS session was freed): its reference to its credentials is dropped. */
 void conns_close(conns *t, conn *c);
+
+/* The connection whose GnuTLS session is 'tls_session', or NULL when conns_open() could not
+ * record it. (Ours are the sessions whose read pointer conns_open() replaced.) */
+conn *conns_of_tls_session(void *tls_session);
+
+/* The credentials 'c' presented in its handshake, or NULL before it. */
+tls_creds *conn_creds(const conn *c);
+
+/* Gives 'c' the reference 'creds', which it keeps until it closes. From GnuTLS's certificate
+ * callback, which runs in the connection's own thread, as conns_close() does. */
+void conn_set_creds(conn *c, tls_creds *creds);
 
 /* The headers of a request are in (on_request()'s first call). NULL is accepted. */
 void conn_request_begin(conn *c);

@@ -3,8 +3,9 @@
  * libmicrohttpd calls on_request() several times per request: once when the headers are
  * in (we route and reject early: 404, 405, 415, 413 by Content-Length), once per chunk of
  * body (we append up to the cap and enforce the request deadline), and once at the end
- * (we answer). on_completed() runs when the reply is sent or the connection is gone; it
- * writes the log line, records the metrics and frees the request. */
+ * (the route's handler answers; routes.c). on_completed() runs when the reply is sent or
+ * the connection is gone; it writes the log line, records the metrics and frees the
+ * request. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,9 @@
 #include "../util/log.h"
 #include "cluster.h"
 #include "conns.h"
+#include "http_int.h"
 #include "metrics.h"
+#include "routes.h"
 
 /* Per-connection memory of libmicrohttpd: request line, headers and the read buffer (the body
  * streams through on_request() in pieces). It is zeroed for every request, so it is kept
@@ -51,55 +54,9 @@
  * request a busy client sends right then from being cut. */
 #define DRAIN_IDLE_GRACE_MS 1000
 
-/* A serving certificate chain and key in GnuTLS form. The current one is handed to each
- * handshake by cert_callback(); a replaced one is kept as retired for RETIRE_GRACE_S, so a
- * handshake that picked it up just before the swap finishes with it. */
-#define MAX_CHAIN       8
-#define RETIRE_GRACE_S  300
-
-typedef struct tls_creds {
-    gnutls_pcert_st pcert[MAX_CHAIN];
-    unsigned n_pcert;
-    gnutls_privkey_t key;
-    time_t retired_at;
-    struct tls_creds *next; /* the retired list */
-} tls_creds;
-
-struct server {
-    struct MHD_Daemon *daemon;
-    server_config cfg;
-    unsigned port;
-    MHD_socket quiesced_fd; /* the listening socket once MHD handed it back, or invalid */
-    conns *conns;           /* every open connection's phase: head deadline, drain */
-    _Atomic int ready;
-    _Atomic int draining;
-    pthread_mutex_t lock;   /* guards the two pointers below and the retired list */
-    policy_set *policies;   /* the current set; each request holds a reference to its own */
-    tls_creds *creds;       /* the current certificate */
-    tls_creds *retired;
-    policy_lookup lookup;   /* lookup() and lookupList(), from cfg.cluster */
-};
-
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
  * pointer). */
 static server *the_server;
-
-/* State of one request, from its headers to its completion. */
-struct request {
-    enum server_endpoint ep;
-    char method[16];
-    struct timespec start;
-    int status;   /* HTTP status queued; 0 until then */
-    int decision; /* enum admission_decision, or -1 */
-    bool too_large;
-    bool close; /* the framing is in doubt: close the connection after the answer */
-    size_t discarded;
-    buf body;
-    arena *arena;
-    policy_set *policies; /* the set this request runs with (a reference) */
-    admission_result res;
-    const char *reason; /* why an error status was sent */
-};
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -108,22 +65,7 @@ static double seconds_since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static enum server_endpoint route(const char *url)
-{
-    static const struct {
-        const char *path;
-        enum server_endpoint ep;
-    } routes[] = {{"/validate", EP_VALIDATE}, {"/mutate", EP_MUTATE}, {"/healthz", EP_HEALTHZ},
-                  {"/readyz", EP_READYZ},     {"/metrics", EP_METRICS}};
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(url, routes[i].path) == 0)
-            return routes[i].ep;
-    }
-    return EP_OTHER;
-}
-
-/* Queues 'body' (malloc-owned, or static when 'owned' is false) with 'status'. */
-static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request *r, int status,
+enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request *r, int status,
                              const char *ctype, char *body, size_t len, bool owned)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -134,9 +76,9 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                r->ep == EP_VALIDATE || r->ep == EP_MUTATE ? "POST" : "GET, HEAD");
+    const char *allow = server_routes[r->ep].methods;
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -145,12 +87,7 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, struct request
     return ok;
 }
 
-/* Replies with a Kubernetes Status object naming the problem. */
-static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
-                                   int status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct request *r,
+enum MHD_Result server_reply_error(server *s, struct MHD_Connection *c, struct request *r,
                                    int status, const char *reason, const char *fmt, ...)
 {
     char msg[512];
@@ -165,7 +102,7 @@ static enum MHD_Result reply_error(server *s, struct MHD_Connection *c, struct r
     r->reason = r->arena ? arena_strdup(r->arena, msg) : NULL;
     if (body == NULL)
         return MHD_NO;
-    return reply(s, c, r, status, "application/json", body, len, true);
+    return server_reply(s, c, r, status, "application/json", body, len, true);
 }
 
 /* True for "application/json", any case, with optional parameters. */
@@ -238,18 +175,19 @@ static bool check_framing(server *s, struct MHD_Connection *c, struct request *r
     MHD_get_connection_values(c, MHD_HEADER_KIND, scan_framing, &f);
     r->close = true;
     if (f.lengths_differ)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
-                           "conflicting Content-Length headers ('%.32s' and another)", f.length);
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
+                                  "conflicting Content-Length headers ('%.32s' and another)",
+                                  f.length);
     else if (f.n_coding > 0 && f.n_length > 0)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
-                           "both Transfer-Encoding and Content-Length are set; send one");
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
+                                  "both Transfer-Encoding and Content-Length are set; send one");
     else if (f.n_coding > 1)
-        *ret = reply_error(s, c, r, 400, "BadRequest",
-                           "more than one Transfer-Encoding header");
+        *ret = server_reply_error(s, c, r, 400, "BadRequest",
+                                  "more than one Transfer-Encoding header");
     else if (f.n_coding == 1 && strcasecmp(f.coding, "chunked") != 0)
-        *ret = reply_error(s, c, r, 501, "NotImplemented",
-                           "transfer coding '%.32s' is not supported; use chunked or "
-                           "Content-Length", f.coding);
+        *ret = server_reply_error(s, c, r, 501, "NotImplemented",
+                                  "transfer coding '%.32s' is not supported; use chunked or "
+                                  "Content-Length", f.coding);
     else
         r->close = false;
     return r->close;
@@ -260,26 +198,27 @@ static bool check_framing(server *s, struct MHD_Connection *c, struct request *r
 static bool check_headers(server *s, struct MHD_Connection *c, struct request *r,
                           const char *url, enum MHD_Result *ret)
 {
-    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
-    bool get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    if (r->ep == EP_OTHER) {
-        *ret = reply_error(s, c, r, 404, "NotFound",
-                           "no such endpoint: %.100s (use /validate, /mutate, /healthz, "
-                           "/readyz or /metrics)", url);
+    const server_route *rt = &server_routes[r->ep];
+    if (rt->path == NULL) {
+        char paths[256];
+        server_route_paths(paths, sizeof paths);
+        *ret = server_reply_error(s, c, r, 404, "NotFound", "no such endpoint: %.100s (use %s)",
+                                  url, paths);
         return true;
     }
-    if (review ? strcmp(r->method, "POST") != 0 : !get) {
-        *ret = reply_error(s, c, r, 405, "MethodNotAllowed", "method %.16s is not allowed; use %s",
-                           r->method, review ? "POST" : "GET");
+    if (!server_route_allows(rt, r->method)) {
+        *ret = server_reply_error(s, c, r, 405, "MethodNotAllowed",
+                                  "method %.16s is not allowed; use %.*s", r->method,
+                                  (int)strcspn(rt->methods, ","), rt->methods);
         return true;
     }
-    if (!review)
+    if (!rt->review)
         return false;
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!is_json_type(ct)) {
-        *ret = reply_error(s, c, r, 415, "UnsupportedMediaType",
-                           "content type '%.64s' is not supported; use application/json",
-                           ct ? ct : "");
+        *ret = server_reply_error(s, c, r, 415, "UnsupportedMediaType",
+                                  "content type '%.64s' is not supported; use application/json",
+                                  ct ? ct : "");
         return true;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -287,8 +226,8 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
         if (n > s->cfg.max_body) {
-            *ret = reply_error(s, c, r, 413, "RequestEntityTooLarge",
-                               "the body is larger than %zu bytes", s->cfg.max_body);
+            *ret = server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
+                                      "the body is larger than %zu bytes", s->cfg.max_body);
             return true;
         }
         /* One allocation for the whole body instead of doublings. */
@@ -301,54 +240,6 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
         }
     }
     return false;
-}
-
-static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct request *r)
-{
-    r->arena = arena_new(ARENA_REQUEST_BUDGET);
-    if (r->arena == NULL)
-        return MHD_NO;
-    const char *body = r->body.data ? r->body.data : "";
-    pthread_mutex_lock(&s->lock);
-    r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
-    pthread_mutex_unlock(&s->lock);
-    admission_policy pol = {.set = r->policies, .warn_only = s->cfg.warn_only,
-                            .lookup = &s->lookup};
-    admission_process(r->ep == EP_VALIDATE ? ADMISSION_VALIDATE : ADMISSION_MUTATE, body,
-                      r->body.len, &pol, r->arena, &r->res);
-    buf_clear(&r->body);
-    r->decision = (int)r->res.decision;
-    r->reason = r->res.reason;
-    if (r->res.body == NULL)
-        return reply_error(s, c, r, 500, "InternalError", "out of memory");
-    char *out = r->res.body;
-    r->res.body = NULL;
-    return reply(s, c, r, r->res.http_status, "application/json", out, r->res.body_len, true);
-}
-
-static enum MHD_Result answer_probe(server *s, struct MHD_Connection *c, struct request *r)
-{
-    static char ok[] = "ok\n", draining[] = "draining\n", not_ready[] = "not ready\n";
-    if (r->ep == EP_HEALTHZ)
-        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
-    if (r->ep == EP_READYZ) {
-        if (atomic_load(&s->draining))
-            return reply(s, c, r, 503, "text/plain", draining, sizeof draining - 1, false);
-        if (!atomic_load(&s->ready) || !cluster_ready(s->cfg.cluster))
-            return reply(s, c, r, 503, "text/plain", not_ready, sizeof not_ready - 1, false);
-        return reply(s, c, r, 200, "text/plain", ok, sizeof ok - 1, false);
-    }
-    buf out;
-    buf_init(&out, (size_t)1 << 20);
-    metrics_set_ready(atomic_load(&s->ready) && !atomic_load(&s->draining) &&
-                      cluster_ready(s->cfg.cluster));
-    if (metrics_render(&out) != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 ||
-        out.data == NULL) {
-        buf_clear(&out);
-        return reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");
-    }
-    size_t len = out.len;
-    return reply(s, c, r, 200, "text/plain; version=0.0.4", buf_take(&out), len, true);
 }
 
 /* Takes one chunk of body. Returns MHD_NO to drop a connection that is too slow or sends
@@ -409,20 +300,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == NULL)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
-        r->ep = route(url);
+        r->ep = server_route_find(url);
         snprintf(r->method, sizeof r->method, "%s", method);
         r->decision = -1;
         buf_init(&r->body, s->cfg.max_body);
         *con_cls = r;
+        atomic_fetch_add(&s->in_flight, 1);
         metrics_in_flight_add(1);
         conn_request_begin(connection_of(c));
         enum MHD_Result ret = MHD_YES;
         if (check_framing(s, c, r, &ret))
             return ret;
-        if ((r->ep == EP_VALIDATE || r->ep == EP_MUTATE) && s->cfg.client_ca_pem != NULL &&
-            !client_trusted(c))
-            return reply_error(s, c, r, 401, "Unauthorized",
-                               "a client certificate signed by the --client-ca is required%s", "");
+        if (server_routes[r->ep].review && s->cfg.client_ca_pem != NULL && !client_trusted(c))
+            return server_reply_error(s, c, r, 401, "Unauthorized",
+                                      "a client certificate signed by the --client-ca is "
+                                      "required%s", "");
         if (check_headers(s, c, r, url, &ret))
             return ret;
         return MHD_YES;
@@ -434,16 +326,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size > 0)
         return take_body(s, r, upload_data, upload_size);
     if (r->too_large)
-        return reply_error(s, c, r, 413, "RequestEntityTooLarge",
-                           "the body is larger than %zu bytes", s->cfg.max_body);
-    if (r->ep == EP_VALIDATE || r->ep == EP_MUTATE)
-        return answer_review(s, c, r);
-    return answer_probe(s, c, r);
+        return server_reply_error(s, c, r, 413, "RequestEntityTooLarge",
+                                  "the body is larger than %zu bytes", s->cfg.max_body);
+    const server_route *rt = &server_routes[r->ep];
+    return rt->handler != NULL ? rt->handler(s, c, r) : MHD_NO; /* EP_OTHER answered above */
 }
 
 static void log_request(const struct request *r, enum MHD_RequestTerminationCode toe, double secs)
 {
-    bool review = r->ep == EP_VALIDATE || r->ep == EP_MUTATE;
+    bool review = server_routes[r->ep].review;
     enum log_level lv = review || r->status >= 400 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK
                             ? LOG_INFO
                             : LOG_DEBUG;
@@ -455,7 +346,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
      * name come from the request and may hold anything. */
     if (review && r->res.uid != NULL)
         log_event(lv, "http", LOG_S("msg", "review"),
-                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_I("status", r->status),
+                  LOG_S("endpoint", server_routes[r->ep].label), LOG_I("status", r->status),
                   LOG_S("uid", r->res.uid), LOG_S("op", r->res.operation),
                   LOG_S("kind", r->res.kind), LOG_S("ns", r->res.namespace_),
                   LOG_S("name", r->res.name), LOG_S("decision", decision),
@@ -464,7 +355,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                   LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
     else
         log_event(lv, "http", LOG_S("msg", "request"),
-                  LOG_S("endpoint", metrics_endpoint_name(r->ep)), LOG_S("method", r->method),
+                  LOG_S("endpoint", server_routes[r->ep].label), LOG_S("method", r->method),
                   LOG_I("status", r->status), LOG_F("ms", secs * 1e3), LOG_S("end", end),
                   LOG_S("reason", r->reason));
 }
@@ -472,7 +363,7 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    server *s = cls;
     struct request *r = *con_cls;
     if (r == NULL)
         return;
@@ -481,6 +372,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
     metrics_in_flight_add(-1);
+    atomic_fetch_sub(&s->in_flight, 1);
     free(r->res.body);
     buf_clear(&r->body);
     policy_set_unref(r->policies);
@@ -563,115 +455,56 @@ bad:
     return -1;
 }
 
-/* ---- the serving certificate, swappable ---- */
-
-static void creds_free(tls_creds *c)
-{
-    if (c == NULL)
-        return;
-    for (unsigned i = 0; i < c->n_pcert; i++)
-        gnutls_pcert_deinit(&c->pcert[i]);
-    gnutls_privkey_deinit(c->key);
-    free(c);
-}
-
-/* GnuTLS's form of a PEM chain and key (already checked with OpenSSL by the caller). */
-static tls_creds *creds_new(const char *cert_pem, const char *key_pem, diag_list *dl)
-{
-    srcpos at = {.file = "--tls-cert"};
-    tls_creds *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "out of memory");
-        return NULL;
-    }
-    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
-    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
-    c->n_pcert = MAX_CHAIN;
-    int rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->n_pcert, &cd, GNUTLS_X509_FMT_PEM, 0);
-    if (rc < 0) {
-        c->n_pcert = 0;
-        diag_add(dl, DIAG_ERROR, "tls.cert", &at, "GnuTLS cannot use the certificate: %s",
-                 gnutls_strerror(rc));
-        creds_free(c);
-        return NULL;
-    }
-    if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
-        (rc = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-        at.file = "--tls-key";
-        diag_add(dl, DIAG_ERROR, "tls.key", &at, "GnuTLS cannot use the key: %s", gnutls_strerror(rc));
-        creds_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* GnuTLS asks, for each handshake, which certificate to present: the current one. */
+/* GnuTLS asks, in each handshake, which certificate to present: the current one, of which
+ * the connection takes a reference, dropped when it closes (conns_close()), so a reload never
+ * frees what a session still points to. A connection conns_open() could not record (out of
+ * memory) has nowhere to keep it and is refused. */
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
                          const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
                          gnutls_pcert_st **pcert, unsigned int *pcert_length,
                          gnutls_privkey_t *pkey)
 {
-    (void)session;
     (void)req_ca_rdn;
     (void)nreqs;
     (void)pk_algos;
     (void)pk_algos_length;
     server *s = the_server;
-    if (s == NULL)
+    conn *cn = s != NULL ? conns_of_tls_session(session) : NULL;
+    if (cn == NULL)
         return -1;
-    pthread_mutex_lock(&s->lock);
-    tls_creds *c = s->creds;
-    *pcert = c->pcert;
-    *pcert_length = c->n_pcert;
-    *pkey = c->key;
-    pthread_mutex_unlock(&s->lock);
+    tls_creds *c = conn_creds(cn);
+    if (c == NULL) { /* its first handshake */
+        pthread_mutex_lock(&s->lock);
+        c = tls_creds_ref(s->creds);
+        pthread_mutex_unlock(&s->lock);
+        conn_set_creds(cn, c);
+    }
+    tls_creds_use(c, pcert, pcert_length, pkey);
     return 0;
 }
 
-server *server_start(const server_config *cfg, diag_list *dl)
+/* The address to bind, from what server_parse_listen() found. */
+static void sock_addr(const char *host, unsigned port, bool ipv6, struct sockaddr_storage *ss)
 {
-    char host[64];
-    unsigned port;
-    bool ipv6;
-    if (server_parse_listen(cfg->listen, host, sizeof host, &port, &ipv6, dl) != 0)
-        return NULL;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
+    memset(ss, 0, sizeof *ss);
     if (ipv6) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
         inet_pton(AF_INET6, host, &a6->sin6_addr);
     } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)port);
         inet_pton(AF_INET, host, &a4->sin_addr);
     }
-    server *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
-    s->cfg = *cfg;
-    s->lookup = cluster_lookup(cfg->cluster);
-    s->quiesced_fd = MHD_INVALID_SOCKET;
-    pthread_mutex_init(&s->lock, NULL);
-    s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
-    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
-        srcpos at = {.file = "--listen"};
-        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
-        policy_set_unref(s->policies);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
-    }
-    if ((s->creds = creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL) {
-        conns_free(s->conns);
-        policy_set_unref(s->policies);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
-    }
-    the_server = s;
+}
+
+/* Starts libmicrohttpd on 'ss' with the options of 's->cfg'. Returns the daemon, or NULL. */
+static struct MHD_Daemon *start_daemon(server *s, unsigned port, bool ipv6,
+                                       struct sockaddr_storage *ss)
+{
+    const server_config *cfg = &s->cfg;
     /* No MHD_USE_TURBO. In libmicrohttpd 0.9.75 it changes, among others, two things: a
      * connection starts outside the epoll set, marked ready; and closing one skips the TLS
      * shutdown. A connection whose handshake never finishes then stays marked ready (GnuTLS
@@ -692,10 +525,10 @@ server *server_start(const server_config *cfg, diag_list *dl)
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd wants 0 there, and then runs one thread. */
     unsigned pool = cfg->threads > 1 ? cfg->threads : 0;
-    s->daemon = MHD_start_daemon(
+    return MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
         MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
         MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
         /* the client CA when there is one; else the priorities again, which changes nothing
@@ -710,22 +543,55 @@ server *server_start(const server_config *cfg, diag_list *dl)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        srcpos at = {.file = "--listen"};
+}
+
+server *server_start(const server_config *cfg, diag_list *dl)
+{
+    char host[64];
+    unsigned port;
+    bool ipv6;
+    if (server_parse_listen(cfg->listen, host, sizeof host, &port, &ipv6, dl) != 0)
+        return NULL;
+    struct sockaddr_storage ss;
+    sock_addr(host, port, ipv6, &ss);
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->cfg = *cfg;
+    s->lookup = cluster_lookup(cfg->cluster);
+    s->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&s->lock, NULL);
+    s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    srcpos at = {.file = "--listen"};
+    if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
+        diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
+        goto fail;
+    }
+    if ((s->creds = tls_creds_new(cfg->cert_pem, cfg->key_pem, dl)) == NULL)
+        goto fail;
+    the_server = s;
+    if ((s->daemon = start_daemon(s, port, ipv6, &ss)) == NULL) {
         diag_add(dl, DIAG_ERROR, "server.start", &at,
                  "cannot serve on %s (address in use, or TLS setup failed; run with "
                  "--log-level debug for libmicrohttpd's reason)", cfg->listen);
-        policy_set_unref(s->policies);
-        creds_free(s->creds);
-        conns_free(s->conns);
         the_server = NULL;
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        return NULL;
+        goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
     return s;
+fail:
+    policy_set_unref(s->policies);
+    tls_creds_unref(s->creds);
+    conns_free(s->conns);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+long server_in_flight(const server *s)
+{
+    return atomic_load(&s->in_flight);
 }
 
 unsigned server_port(const server *s)
@@ -788,7 +654,8 @@ bool server_drain(server *s, unsigned timeout_ms)
         const union MHD_DaemonInfo *di =
             MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         /* libmicrohttpd counts a connection from before it announces it to us */
-        if (open == 0 && (di == NULL || di->num_connections == 0) && metrics_in_flight() == 0)
+        if (open == 0 && (di == NULL || di->num_connections == 0) &&
+            atomic_load(&s->in_flight) == 0)
             return true;
         if (seconds_since(&t0) * 1e3 >= timeout_ms)
             return false;
@@ -807,12 +674,7 @@ void server_free(server *s)
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);
-    creds_free(s->creds);
-    while (s->retired != NULL) {
-        tls_creds *next = s->retired->next;
-        creds_free(s->retired);
-        s->retired = next;
-    }
+    tls_creds_unref(s->creds); /* the connections' references went with them */
     if (the_server == s)
         the_server = NULL;
     pthread_mutex_destroy(&s->lock);
@@ -830,26 +692,13 @@ void server_set_policies(server *s, policy_set *set)
 
 int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl)
 {
-    tls_creds *c = creds_new(cert_pem, key_pem, dl);
+    tls_creds *c = tls_creds_new(cert_pem, key_pem, dl);
     if (c == NULL)
         return -1;
-    time_t now = time(NULL);
     pthread_mutex_lock(&s->lock);
     tls_creds *old = s->creds;
     s->creds = c;
-    old->retired_at = now;
-    old->next = s->retired;
-    s->retired = old;
-    /* free what retired long enough ago that no handshake can still be using it */
-    for (tls_creds **p = &s->retired; *p != NULL;) {
-        if (now - (*p)->retired_at > RETIRE_GRACE_S) {
-            tls_creds *dead = *p;
-            *p = dead->next;
-            creds_free(dead);
-        } else {
-            p = &(*p)->next;
-        }
-    }
     pthread_mutex_unlock(&s->lock);
+    tls_creds_unref(old); /* connections handshaken with it hold their own references */
     return 0;
 }

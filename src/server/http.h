@@ -1,9 +1,9 @@
 /* http.h - the HTTPS server: libmicrohttpd with GnuTLS, routes, body cap, drain.
  *
- * Routes: POST /validate and /mutate (AdmissionReview), GET /healthz, /readyz, /metrics.
- * The server does only transport: it collects the body up to the cap, hands it to
- * admission_process(), and sends the reply. Every request, good or bad, gets one log line
- * and is counted in the metrics. */
+ * Routes (rows of routes.c): POST /validate and /mutate (AdmissionReview), GET /healthz,
+ * /readyz, /metrics. The server does only transport: it collects the body up to the cap,
+ * hands it to the route's handler (admission_process() for the reviews), and sends the
+ * reply. Every request, good or bad, gets one log line and is counted in the metrics. */
 #ifndef SG_SERVER_HTTP_H
 #define SG_SERVER_HTTP_H
 
@@ -58,6 +58,10 @@ void server_set_policies(server *s, policy_set *set);
  * follow; connections already established keep theirs. Returns 0, or -1 with diags (the old
  * certificate stays). */
 int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl);
+
+/* Returns the number of requests this server is processing now (headers in, not yet
+ * completed): what server_drain() waits for. */
+long server_in_flight(const server *s);
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned server_port(const server *s);

@@ -11,18 +11,17 @@
 /* HTTP codes get their own series; anything else is counted under "other". */
 static const int tracked_codes[] = {200, 400, 401, 404, 405, 413, 415, 500, 503};
 #define N_CODES    (sizeof tracked_codes / sizeof tracked_codes[0] + 1)
-#define N_DECISION 5 /* the admission decisions, then "none" */
+/* The admission decisions, then "none" (a request that carried no review). */
+#define N_DECISION ((size_t)ADMISSION_DECISION_COUNT + 1)
+#define DECISION_NONE ((size_t)ADMISSION_DECISION_COUNT)
 
 static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 #define N_BUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 
-static const char *const endpoint_names[EP_COUNT] = {"validate", "mutate",  "healthz",
-                                                     "readyz",   "metrics", "other"};
-
 static _Atomic unsigned long long requests[EP_COUNT][N_CODES][N_DECISION];
-static _Atomic unsigned long long hist_bucket[2][N_BUCKETS + 1];
-static _Atomic unsigned long long hist_sum_ns[2];
+static _Atomic unsigned long long hist_bucket[EP_COUNT][N_BUCKETS + 1]; /* review rows only */
+static _Atomic unsigned long long hist_sum_ns[EP_COUNT];
 static _Atomic long in_flight;
 static _Atomic long connections;
 static _Atomic long long cert_not_after;
@@ -32,11 +31,6 @@ static _Atomic unsigned long long reloads[2][2]; /* [certificate, policies][ok, 
 static _Atomic long long last_reload_ok[2];
 static _Atomic unsigned long long empty_sets[2]; /* [refused, served] */
 static _Atomic long policy_count;
-
-const char *metrics_endpoint_name(enum server_endpoint ep)
-{
-    return endpoint_names[ep];
-}
 
 static size_t code_index(int code)
 {
@@ -49,9 +43,10 @@ static size_t code_index(int code)
 
 void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds)
 {
-    size_t d = decision >= 0 && decision < N_DECISION - 1 ? (size_t)decision : N_DECISION - 1;
+    size_t d = decision >= 0 && decision < ADMISSION_DECISION_COUNT ? (size_t)decision
+                                                                     : DECISION_NONE;
     atomic_fetch_add_explicit(&requests[ep][code_index(http_code)][d], 1, memory_order_relaxed);
-    if (ep != EP_VALIDATE && ep != EP_MUTATE)
+    if (!server_routes[ep].review)
         return;
     size_t b = 0;
     while (b < N_BUCKETS && seconds > bucket_le[b])
@@ -71,11 +66,6 @@ void metrics_connections_add(int delta)
     atomic_fetch_add_explicit(&connections, delta, memory_order_relaxed);
 }
 
-long metrics_in_flight(void)
-{
-    return atomic_load_explicit(&in_flight, memory_order_relaxed);
-}
-
 void metrics_set_cert_not_after(long long t)
 {
     atomic_store_explicit(&cert_not_after, t, memory_order_relaxed);
@@ -90,7 +80,7 @@ void metrics_set_ready(bool r)
 
 static const char *decision_label(size_t d)
 {
-    return d < N_DECISION - 1 ? admission_decision_name((enum admission_decision)d) : "none";
+    return d < DECISION_NONE ? admission_decision_name((enum admission_decision)d) : "none";
 }
 
 static int render_requests(buf *out)
@@ -112,7 +102,7 @@ static int render_requests(buf *out)
                 rc |= buf_printf(out,
                                  "streamguard_http_requests_total{endpoint=\"%s\",code=\"%s\","
                                  "decision=\"%s\"} %llu\n",
-                                 endpoint_names[e], code, decision_label(d), v);
+                                 server_routes[e].label, code, decision_label(d), v);
             }
         }
     }
@@ -124,22 +114,25 @@ static int render_histogram(buf *out)
     int rc = buf_puts(out, "# HELP streamguard_review_duration_seconds Time from the first byte "
                            "of a review request to its answer being queued.\n"
                            "# TYPE streamguard_review_duration_seconds histogram\n");
-    for (int e = 0; e < 2; e++) {
+    for (size_t e = 0; e < EP_COUNT; e++) {
+        if (!server_routes[e].review)
+            continue;
+        const char *label = server_routes[e].label;
         unsigned long long cum = 0;
         for (size_t b = 0; b <= N_BUCKETS; b++) {
             cum += atomic_load_explicit(&hist_bucket[e][b], memory_order_relaxed);
             if (b < N_BUCKETS)
                 rc |= buf_printf(out, "streamguard_review_duration_seconds_bucket{endpoint=\"%s\","
-                                      "le=\"%g\"} %llu\n", endpoint_names[e], bucket_le[b], cum);
+                                      "le=\"%g\"} %llu\n", label, bucket_le[b], cum);
             else
                 rc |= buf_printf(out, "streamguard_review_duration_seconds_bucket{endpoint=\"%s\","
-                                      "le=\"+Inf\"} %llu\n", endpoint_names[e], cum);
+                                      "le=\"+Inf\"} %llu\n", label, cum);
         }
         double sum = (double)atomic_load_explicit(&hist_sum_ns[e], memory_order_relaxed) / 1e9;
         rc |= buf_printf(out, "streamguard_review_duration_seconds_sum{endpoint=\"%s\"} %.9f\n",
-                         endpoint_names[e], sum);
+                         label, sum);
         rc |= buf_printf(out, "streamguard_review_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-                         endpoint_names[e], cum);
+                         label, cum);
     }
     return rc;
 }

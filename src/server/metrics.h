@@ -10,33 +10,19 @@
 
 #include "../admission/decide.h"
 #include "../util/buf.h"
+#include "routes.h"
 
-enum server_endpoint {
-    EP_VALIDATE,
-    EP_MUTATE,
-    EP_HEALTHZ,
-    EP_READYZ,
-    EP_METRICS,
-    EP_OTHER,
-    EP_COUNT
-};
-
-/* Returns "validate", "mutate", "healthz", "readyz", "metrics" or "other". */
-const char *metrics_endpoint_name(enum server_endpoint ep);
-
-/* Records one finished request. 'decision' is < 0 for requests that carry no review
- * (probes, errors before the body was read). 'seconds' feeds the latency histogram of the
- * review endpoints. */
+/* Records one finished request, counted under its row's label. 'decision' is < 0 for
+ * requests that carry no review (probes, errors before the body was read). 'seconds' feeds
+ * the latency histogram of the review rows. */
 void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds);
 
-/* Adds 'delta' to the in-flight requests gauge. */
+/* Adds 'delta' to the in-flight requests gauge (published only; the drain counts its own
+ * server's requests, server_in_flight()). */
 void metrics_in_flight_add(int delta);
 
 /* Adds 'delta' to the open connections gauge. */
 void metrics_connections_add(int delta);
-
-/* Returns the number of requests in flight now. */
-long metrics_in_flight(void);
 
 /* Publishes the serving certificate's notAfter (Unix seconds). */
 void metrics_set_cert_not_after(long long t);

@@ -40,7 +40,7 @@ struct reloader {
     char *cert_pem;   /* what is serving, to tell a real change from a touch */
 };
 
-static long long now_ms(void)
+static long long mono_ms(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -166,17 +166,24 @@ static unsigned drain_inotify(reloader *r)
     }
 }
 
+/* The thread. It can be cancelled (reloader_stop() when the wake pipe fails) only while it
+ * waits in poll(): cancelled in a reload, it would leave a lock held (the log's, the
+ * server's) or a half-loaded set behind. */
 static void *watch(void *arg)
 {
     reloader *r = arg;
     unsigned pending = 0;
     long long last = 0;
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     for (;;) {
         struct pollfd fds[2] = {{.fd = r->wake[0], .events = POLLIN}, {.fd = r->ino, .events = POLLIN}};
-        int timeout = pending ? (int)(DEBOUNCE_MS - (now_ms() - last)) : -1;
+        int timeout = pending ? (int)(DEBOUNCE_MS - (mono_ms() - last)) : -1;
         if (pending && timeout < 0)
             timeout = 0;
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &cancel_state);
         int rc = poll(fds, r->ino >= 0 ? 2 : 1, timeout);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
         if (rc < 0 && errno != EINTR)
             break;
         if (rc > 0 && (fds[0].revents & POLLIN)) {
@@ -197,10 +204,10 @@ static void *watch(void *arg)
             unsigned k = drain_inotify(r);
             if (k) {
                 pending |= k;
-                last = now_ms();
+                last = mono_ms();
             }
         }
-        if (pending && now_ms() - last >= DEBOUNCE_MS) {
+        if (pending && mono_ms() - last >= DEBOUNCE_MS) {
             if (pending & WANT_CERT)
                 reload_cert(r);
             if (pending & WANT_POLICIES)
@@ -283,10 +290,10 @@ void reloader_stop(reloader *r)
     if (r == NULL)
         return;
     unsigned char f = WANT_STOP;
-    if (write(r->wake[1], &f, 1) == 1)
-        pthread_join(r->thread, NULL);
-    else
-        pthread_cancel(r->thread);
+    if (write(r->wake[1], &f, 1) != 1)
+        pthread_cancel(r->thread); /* it cannot be told: cancelled in its wait instead */
+    /* Either way it has ended before 'r', which it reads, is freed. */
+    pthread_join(r->thread, NULL);
     if (r->ino >= 0)
         close(r->ino);
     close(r->wake[0]);

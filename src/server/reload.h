@@ -40,7 +40,8 @@ reloader *reloader_start(const reload_config *cfg, const char *serving_cert_pem)
 /* Reloads now (SIGHUP): the certificate, the policies, or both. */
 void reloader_request(reloader *r, bool cert, bool policies);
 
-/* Stops the thread and frees 'r'. NULL is accepted. */
+/* Stops the thread (told through its pipe; cancelled in its wait when the pipe fails), waits
+ * until it has ended, and frees 'r'. NULL is accepted. */
 void reloader_stop(reloader *r);
 
 #endif

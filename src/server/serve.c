@@ -239,7 +239,7 @@ static void drain(server *s, const struct serve_opts *o, int sig)
 {
     log_info("serve", LOG_S("msg", "draining"),
              LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
-             LOG_I("in_flight", metrics_in_flight()), LOG_I("drain_delay_s", o->drain_delay_s));
+             LOG_I("in_flight", server_in_flight(s)), LOG_I("drain_delay_s", o->drain_delay_s));
     server_begin_drain(s);
     if (o->drain_delay_s > 0)
         sleep(o->drain_delay_s);
@@ -247,7 +247,7 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     log_info("serve", LOG_S("msg", "stopped accepting; answering the requests received"));
     if (!server_drain(s, o->drain_timeout_s * 1000u))
         log_warn("serve", LOG_S("msg", "drain timeout; closing the connections still open"),
-                 LOG_I("in_flight", metrics_in_flight()));
+                 LOG_I("in_flight", server_in_flight(s)));
     server_free(s);
     log_info("serve", LOG_S("msg", "stopped"));
 }

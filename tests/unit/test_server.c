@@ -1,6 +1,7 @@
 /* test_server.c - the pure parts of server/: listen addresses, content types, routes,
- * framing, connection phases, metrics. The sockets are tested end to end by
- * tests/integration/server_test.sh and transport_test.sh. */
+ * framing, connection phases, metrics, the reload thread's stop; and, over TLS on 127.0.0.1,
+ * what the route rows answer and the drain's count. The rest of the sockets is tested end to
+ * end by tests/integration/server_test.sh and transport_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +9,41 @@
 #include <cmocka.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "tls/certs.h"
 
 #include "server/cluster.c"
 #include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
+#include "server/routes.c"
+#include "tls/creds.c" /* live_creds: the credentials alive in the process */
+
+/* reload.c with its pthread_cancel() and pthread_join() calls recorded, to see that a thread
+ * it cancels is joined before the reloader is freed. */
+static pthread_t shim_cancelled;
+static bool shim_did_cancel, shim_joined_cancelled;
+
+static int shim_pthread_cancel(pthread_t t)
+{
+    shim_cancelled = t;
+    shim_did_cancel = true;
+    return pthread_cancel(t);
+}
+
+static int shim_pthread_join(pthread_t t, void **ret)
+{
+    if (shim_did_cancel && pthread_equal(t, shim_cancelled))
+        shim_joined_cancelled = true;
+    return pthread_join(t, ret);
+}
+
+#define pthread_cancel shim_pthread_cancel
+#define pthread_join   shim_pthread_join
+#include "server/reload.c"
+#undef pthread_cancel
+#undef pthread_join
 
 static const struct {
     const char *listen;
@@ -74,15 +105,15 @@ static void test_content_types(void **state)
 static void test_routes(void **state)
 {
     (void)state;
-    assert_int_equal(route("/validate"), EP_VALIDATE);
-    assert_int_equal(route("/mutate"), EP_MUTATE);
-    assert_int_equal(route("/healthz"), EP_HEALTHZ);
-    assert_int_equal(route("/readyz"), EP_READYZ);
-    assert_int_equal(route("/metrics"), EP_METRICS);
-    assert_int_equal(route("/validate/"), EP_OTHER);
-    assert_int_equal(route("/VALIDATE"), EP_OTHER);
-    assert_int_equal(route("/"), EP_OTHER);
-    assert_int_equal(route(""), EP_OTHER);
+    assert_int_equal(server_route_find("/validate"), EP_VALIDATE);
+    assert_int_equal(server_route_find("/mutate"), EP_MUTATE);
+    assert_int_equal(server_route_find("/healthz"), EP_HEALTHZ);
+    assert_int_equal(server_route_find("/readyz"), EP_READYZ);
+    assert_int_equal(server_route_find("/metrics"), EP_METRICS);
+    assert_int_equal(server_route_find("/validate/"), EP_OTHER);
+    assert_int_equal(server_route_find("/VALIDATE"), EP_OTHER);
+    assert_int_equal(server_route_find("/"), EP_OTHER);
+    assert_int_equal(server_route_find(""), EP_OTHER);
 }
 
 /* Counts and the histogram come out in the exposition format, cumulative by bucket. */
@@ -133,6 +164,32 @@ static void test_metrics_render(void **state)
     buf_init(&b, 100);
     assert_int_equal(metrics_render(&b), -1);
     assert_true(b.data == NULL || b.len <= 100);
+    buf_clear(&b);
+}
+
+/* Every admission decision has its own series, named as admission_decision_name() names it;
+ * anything outside the enum (-1: no review) is "none". The size comes from the enum's COUNT
+ * member, so a decision added to admission/decide.h gets its series without touching this. */
+static void test_metrics_decisions(void **state)
+{
+    (void)state;
+    for (int d = 0; d < ADMISSION_DECISION_COUNT; d++)
+        metrics_request_done(EP_READYZ, 500, d, 0.0);
+    metrics_request_done(EP_READYZ, 500, ADMISSION_DECISION_COUNT, 0.0);
+    metrics_request_done(EP_READYZ, 500, -1, 0.0);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(metrics_render(&b), 0);
+    char want[200];
+    for (int d = 0; d < ADMISSION_DECISION_COUNT; d++) {
+        snprintf(want, sizeof want,
+                 "streamguard_http_requests_total{endpoint=\"readyz\",code=\"500\","
+                 "decision=\"%s\"} 1\n", admission_decision_name(d));
+        if (strstr(b.data, want) == NULL)
+            fail_msg("decision %d: missing %s", d, want);
+    }
+    assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"error\"} 1\n"));
+    assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"none\"} 2\n"));
     buf_clear(&b);
 }
 
@@ -196,6 +253,368 @@ static void test_conn_phases(void **state)
     close(sv[1]);
 }
 
+/* reloader_stop() ends the thread before it frees what the thread reads: told through the
+ * pipe, or, when the pipe cannot be written, cancelled in its wait and then joined. The
+ * sanitizer build (make check) would also see a thread still reading the freed reloader. */
+static void test_reloader_stop_joins(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-reload-XXXXXX", cert[64], key[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof cert, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    /* the files need not exist: nothing changes in the directory, so nothing reloads */
+    reload_config cfg = {.cert_file = cert, .key_file = key, .policy_dir = dir};
+    reloader *r = reloader_start(&cfg, NULL);
+    assert_non_null(r);
+    reloader_stop(r); /* told through the pipe */
+    assert_false(shim_did_cancel);
+
+    r = reloader_start(&cfg, NULL);
+    assert_non_null(r);
+    close(r->wake[1]);
+    r->wake[1] = -1; /* the pipe cannot be written: the thread is cancelled */
+    reloader_stop(r);
+    assert_true(shim_did_cancel);
+    assert_true(shim_joined_cancelled);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- a real server on 127.0.0.1, port 0, with generated certificates ---- */
+
+static char cert_dir[32];
+
+/* Generates pair 'name' (its own CA) under cert_dir and loads it into 'out'. */
+static void make_pair(const char *name, tls_pair *out)
+{
+    char dir[128], crt[160], key[160];
+    snprintf(dir, sizeof dir, "%s/%s", cert_dir, name);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    static const char *const hosts[] = {"localhost", "127.0.0.1"};
+    tls_gen_opts o = {.out_dir = dir, .hosts = hosts, .n_hosts = 2, .days = 2,
+                      .not_before_offset = -60};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(tls_certs_generate(&o, NULL, &dl), 0);
+    snprintf(crt, sizeof crt, "%s/tls.crt", dir);
+    snprintf(key, sizeof key, "%s/tls.key", dir);
+    assert_int_equal(tls_pair_load(crt, key, out, &dl), 0);
+    diag_list_clear(&dl);
+}
+
+static server *start_test_server(const tls_pair *p)
+{
+    server_config cfg = {.listen = "127.0.0.1:0", .cert_pem = p->cert_pem, .key_pem = p->key_pem,
+                         .threads = 1, .max_connections = 16, .idle_timeout_s = 30,
+                         .header_timeout_s = 10, .request_timeout_s = 10,
+                         .max_body = SERVER_MAX_BODY};
+    diag_list dl;
+    diag_list_init(&dl);
+    server *s = server_start(&cfg, &dl);
+    if (s == NULL)
+        fail_msg("server_start: %s", dl.count ? dl.items[0].msg : "?");
+    diag_list_clear(&dl);
+    server_set_ready(s, true);
+    return s;
+}
+
+static int setup_certs(void **state)
+{
+    (void)state;
+    snprintf(cert_dir, sizeof cert_dir, "/tmp/sg-server-XXXXXX");
+    return mkdtemp(cert_dir) != NULL ? 0 : -1;
+}
+
+static int teardown_certs(void **state)
+{
+    (void)state;
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cert_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The drain waits for this server's requests, not for the process-wide gauge of the metrics
+ * (another server in the process, or a count the metrics got wrong, must not hold it). */
+static void test_drain_counts_own_requests(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("drain", &p);
+    server *s = start_test_server(&p);
+    metrics_in_flight_add(1); /* a request somewhere else in the process */
+    server_begin_drain(s);
+    server_stop_accepting(s);
+    assert_int_equal(server_in_flight(s), 0);
+    assert_true(server_drain(s, 300));
+    metrics_in_flight_add(-1);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* ---- a TLS client, GnuTLS, blocking with a 5 s timeout ---- */
+
+typedef struct tclient {
+    int fd;
+    gnutls_session_t tls;
+    gnutls_certificate_credentials_t cred;
+} tclient;
+
+/* Connects to 127.0.0.1:'port' and completes the handshake (no verification: the tests
+ * compare the certificate served with the one they expect). */
+static void tclient_open(tclient *t, unsigned port)
+{
+    t->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(t->fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(t->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(gnutls_certificate_allocate_credentials(&t->cred), 0);
+    assert_int_equal(gnutls_init(&t->tls, GNUTLS_CLIENT), 0);
+    assert_int_equal(gnutls_set_default_priority(t->tls), 0);
+    assert_int_equal(gnutls_credentials_set(t->tls, GNUTLS_CRD_CERTIFICATE, t->cred), 0);
+    gnutls_transport_set_int(t->tls, t->fd);
+    int rc;
+    do {
+        rc = gnutls_handshake(t->tls);
+    } while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    if (rc < 0)
+        fail_msg("handshake: %s", gnutls_strerror(rc));
+}
+
+static void tclient_close(tclient *t)
+{
+    gnutls_bye(t->tls, GNUTLS_SHUT_WR);
+    gnutls_deinit(t->tls);
+    gnutls_certificate_free_credentials(t->cred);
+    close(t->fd);
+}
+
+/* Sends 'req' and reads one whole answer (headers, and a body of its Content-Length unless
+ * 'head') into 'out'. Returns its status code. */
+static int tclient_ask(tclient *t, const char *req, bool head, char *out, size_t cap)
+{
+    size_t n = strlen(req);
+    assert_int_equal(gnutls_record_send(t->tls, req, n), (ssize_t)n);
+    size_t len = 0;
+    for (;;) {
+        out[len] = '\0';
+        const char *end = strstr(out, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strcasestr(out, "\r\ncontent-length:");
+            size_t body = cl != NULL && !head ? strtoul(cl + 17, NULL, 10) : 0;
+            if (len >= (size_t)(end + 4 - out) + body)
+                break;
+        }
+        assert_true(len + 1 < cap);
+        ssize_t got = gnutls_record_recv(t->tls, out + len, cap - 1 - len);
+        if (got <= 0)
+            fail_msg("no whole answer to %.40s (%zd): %s", req, got, out);
+        len += (size_t)got;
+    }
+    int status = 0;
+    assert_int_equal(sscanf(out, "HTTP/1.1 %d", &status), 1);
+    return status;
+}
+
+/* Whether the certificate the server presented on 't' is the first one of 'cert_pem'. */
+static bool tclient_peer_is(tclient *t, const char *cert_pem)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *peer = gnutls_certificate_get_peers(t->tls, &n);
+    assert_true(peer != NULL && n > 0);
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t pem = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)}, der;
+    assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+    assert_int_equal(gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM), 0);
+    assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der), 0);
+    bool same = der.size == peer[0].size && memcmp(der.data, peer[0].data, der.size) == 0;
+    gnutls_free(der.data);
+    gnutls_x509_crt_deinit(crt);
+    return same;
+}
+
+/* One request on a connection of its own. */
+static int ask_once(unsigned port, const char *req, bool head, char *out, size_t cap)
+{
+    tclient t;
+    tclient_open(&t, port);
+    int status = tclient_ask(&t, req, head, out, cap);
+    tclient_close(&t);
+    return status;
+}
+
+/* Each row answers what it allows and 405s the rest with its methods in Allow; a path no row
+ * has is 404 and the message lists the rows' paths. Over the wire, as a client sees it. */
+static void test_routes_answer(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("routes", &p);
+    server *s = start_test_server(&p);
+    unsigned port = server_port(s);
+    char out[16384];
+    assert_int_equal(ask_once(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 200);
+    assert_non_null(strstr(out, "\r\n\r\nok\n"));
+    assert_int_equal(ask_once(port, "HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n", true, out,
+                              sizeof out), 200);
+    assert_int_equal(ask_once(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 200);
+    assert_non_null(strstr(out, "streamguard_http_requests_total{endpoint=\"healthz\""));
+    assert_int_equal(ask_once(port, "GET /validate/ HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 404);
+    assert_non_null(strstr(out, "no such endpoint: /validate/ (use /validate, /mutate, /healthz, "
+                                "/readyz or /metrics)"));
+    assert_int_equal(ask_once(port, "DELETE /mutate HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                              sizeof out), 405);
+    assert_non_null(strcasestr(out, "\r\nAllow: POST\r\n"));
+    assert_non_null(strstr(out, "method DELETE is not allowed; use POST"));
+    assert_int_equal(ask_once(port, "POST /healthz HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Length: 0\r\n\r\n", false, out, sizeof out), 405);
+    assert_non_null(strcasestr(out, "\r\nAllow: GET, HEAD\r\n"));
+    assert_non_null(strstr(out, "method POST is not allowed; use GET"));
+    assert_int_equal(ask_once(port, "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                              "Content-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+                              false, out, sizeof out), 415);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* The row functions on their own: methods are exact tokens of the list. */
+static void test_route_rows(void **state)
+{
+    (void)state;
+    assert_true(server_route_allows(&server_routes[EP_VALIDATE], "POST"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "post"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "GET"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], "POS"));
+    assert_false(server_route_allows(&server_routes[EP_VALIDATE], ""));
+    assert_true(server_route_allows(&server_routes[EP_HEALTHZ], "GET"));
+    assert_true(server_route_allows(&server_routes[EP_HEALTHZ], "HEAD"));
+    assert_false(server_route_allows(&server_routes[EP_HEALTHZ], "GET, HEAD"));
+    assert_false(server_route_allows(&server_routes[EP_HEALTHZ], "HEA"));
+    assert_false(server_route_allows(&server_routes[EP_OTHER], "GET"));
+    char paths[256];
+    server_route_paths(paths, sizeof paths);
+    assert_string_equal(paths, "/validate, /mutate, /healthz, /readyz or /metrics");
+    server_route_paths(paths, 12); /* truncated, still a string */
+    assert_true(strlen(paths) < 12);
+    for (size_t i = 0; i < EP_COUNT; i++) {
+        assert_non_null(server_routes[i].label);
+        assert_true((server_routes[i].path == NULL) == (i == EP_OTHER));
+        assert_true((server_routes[i].handler == NULL) == (i == EP_OTHER));
+        assert_true(i == EP_OTHER || server_route_find(server_routes[i].path) == i);
+    }
+}
+
+/* Waits up to 5 s until the server has 'n' connections open (it sees a close in its own
+ * time) and returns whether it got there. */
+static bool wait_connections(server *s, unsigned n)
+{
+    for (int i = 0; i < 500; i++) {
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (di != NULL && di->num_connections == n)
+            return true;
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    return false;
+}
+
+/* A certificate reload while connections are open: they go on with the certificate of their
+ * handshake, new ones get the new certificate, and the old credentials are freed when the
+ * last connection that uses them closes (not after a grace period, and not before). Under
+ * make check, AddressSanitizer sees a use after free if they go too early; LeakSanitizer and
+ * the count see them kept too long. */
+static void test_cert_swap_keeps_connections(void **state)
+{
+    (void)state;
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char out[4096];
+    tls_pair a, b;
+    make_pair("a", &a);
+    make_pair("b", &b);
+    long base = atomic_load(&live_creds);
+    server *s = start_test_server(&a);
+    unsigned port = server_port(s);
+    assert_int_equal(atomic_load(&live_creds), base + 1);
+    tclient old1, old2;
+    tclient_open(&old1, port);
+    tclient_open(&old2, port);
+    assert_true(tclient_peer_is(&old1, a.cert_pem));
+    assert_int_equal(tclient_ask(&old1, get, false, out, sizeof out), 200);
+
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(server_set_certificate(s, b.cert_pem, b.key_pem, &dl), 0);
+    assert_int_equal(atomic_load(&live_creds), base + 2); /* a stays: two connections use it */
+    assert_int_equal(tclient_ask(&old1, get, false, out, sizeof out), 200);
+    assert_int_equal(tclient_ask(&old2, get, false, out, sizeof out), 200);
+    tclient fresh;
+    tclient_open(&fresh, port);
+    assert_true(tclient_peer_is(&fresh, b.cert_pem));
+    assert_int_equal(tclient_ask(&fresh, get, false, out, sizeof out), 200);
+    tclient_close(&fresh);
+    assert_true(wait_connections(s, 2));
+    assert_int_equal(atomic_load(&live_creds), base + 2); /* b is the server's too */
+
+    tclient_close(&old1);
+    assert_true(wait_connections(s, 1));
+    assert_int_equal(atomic_load(&live_creds), base + 2); /* old2 still uses a */
+    assert_int_equal(tclient_ask(&old2, get, false, out, sizeof out), 200);
+    tclient_close(&old2);
+    assert_true(wait_connections(s, 0));
+    assert_int_equal(atomic_load(&live_creds), base + 1); /* a is gone, b serves */
+
+    /* a bad pair is refused and the current one stays */
+    assert_int_equal(server_set_certificate(s, "not a certificate", b.key_pem, &dl), -1);
+    assert_int_equal(dl.count, 1);
+    assert_string_equal(dl.items[0].code, "tls.cert");
+    assert_int_equal(atomic_load(&live_creds), base + 1);
+    tclient_open(&fresh, port);
+    assert_true(tclient_peer_is(&fresh, b.cert_pem));
+    tclient_close(&fresh);
+    diag_list_clear(&dl);
+    server_free(s);
+    assert_int_equal(atomic_load(&live_creds), base);
+    tls_pair_clear(&a);
+    tls_pair_clear(&b);
+}
+
+/* Each way server_start() can fail gives its diag and frees what it had made (make check:
+ * LeakSanitizer): a certificate GnuTLS cannot use, an address already bound. */
+static void test_start_failures(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("fail", &p);
+    long base = atomic_load(&live_creds);
+    server_config cfg = {.listen = "127.0.0.1:0", .cert_pem = "junk", .key_pem = p.key_pem,
+                         .threads = 1, .max_connections = 4, .idle_timeout_s = 5,
+                         .header_timeout_s = 5, .request_timeout_s = 5, .max_body = 1024};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(server_start(&cfg, &dl));
+    assert_true(dl.count == 1 && strcmp(dl.items[0].code, "tls.cert") == 0);
+    server *s = start_test_server(&p);
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", server_port(s));
+    cfg.listen = listen;
+    cfg.cert_pem = p.cert_pem;
+    diag_list_clear(&dl);
+    diag_list_init(&dl);
+    assert_null(server_start(&cfg, &dl));
+    assert_true(dl.count == 1 && strcmp(dl.items[0].code, "server.start") == 0);
+    assert_int_equal(atomic_load(&live_creds), base + 1); /* the running server's */
+    server_free(s);
+    assert_int_equal(atomic_load(&live_creds), base);
+    diag_list_clear(&dl);
+    tls_pair_clear(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,8 +622,17 @@ int main(void)
         cmocka_unit_test(test_content_types),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_decisions),
         cmocka_unit_test(test_framing_lengths),
         cmocka_unit_test(test_conn_phases),
+        cmocka_unit_test(test_reloader_stop_joins),
+        cmocka_unit_test_setup_teardown(test_drain_counts_own_requests, setup_certs,
+                                        teardown_certs),
+        cmocka_unit_test(test_route_rows),
+        cmocka_unit_test_setup_teardown(test_routes_answer, setup_certs, teardown_certs),
+        cmocka_unit_test_setup_teardown(test_cert_swap_keeps_connections, setup_certs,
+                                        teardown_certs),
+        cmocka_unit_test_setup_teardown(test_start_failures, setup_certs, teardown_certs),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_tls.c - certificate generation and the start-up checks of a serving pair. */
+/* test_tls.c - certificate generation, the start-up checks of a serving pair, and the
+ * reference-counted GnuTLS credentials. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "tls/certs.h"
+#include "tls/creds.c" /* live_creds */
 
 static char tmp[64];
 
@@ -247,6 +249,53 @@ static void test_generate_refuses_bad_input(void **state)
     diag_list_clear(&dl);
 }
 
+/* GnuTLS credentials: imported from a checked pair, shared by reference, freed with the last
+ * one; what GnuTLS cannot use is a diag, never a crash. */
+static void test_creds_refcount(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"localhost"};
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(gen("c", hosts, 1, 2, 0, &dl), 0);
+    tls_pair p;
+    assert_int_equal(load("c", "c", &p, &dl), 0);
+    long base = atomic_load(&live_creds);
+    tls_creds *c = tls_creds_new(p.cert_pem, p.key_pem, &dl);
+    assert_non_null(c);
+    gnutls_pcert_st *pcert;
+    unsigned n;
+    gnutls_privkey_t key;
+    tls_creds_use(c, &pcert, &n, &key);
+    assert_int_equal(n, 1);
+    assert_non_null(key);
+    assert_ptr_equal(tls_creds_ref(c), c);
+    tls_creds_unref(c);
+    assert_int_equal(atomic_load(&live_creds), base + 1); /* one reference left */
+    tls_creds_unref(c);
+    assert_int_equal(atomic_load(&live_creds), base);
+    tls_creds_unref(NULL);
+    static const struct { const char *cert, *key, *code; } bad[] = {
+        {"", NULL, "tls.cert"},
+        {"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", NULL, "tls.cert"},
+        {NULL, "", "tls.key"},
+        {NULL, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "tls.key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        diag_list_clear(&dl);
+        diag_list_init(&dl);
+        const char *cert = bad[i].cert ? bad[i].cert : p.cert_pem;
+        const char *k = bad[i].key ? bad[i].key : p.key_pem;
+        if (tls_creds_new(cert, k, &dl) != NULL)
+            fail_msg("case %zu: accepted", i);
+        if (dl.count != 1 || strcmp(dl.items[0].code, bad[i].code) != 0)
+            fail_msg("case %zu: want %s", i, bad[i].code);
+        assert_int_equal(atomic_load(&live_creds), base);
+    }
+    tls_pair_clear(&p);
+    diag_list_clear(&dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_rsa_pair_from_openssl),
         cmocka_unit_test(test_generate_refuses_bad_input),
+        cmocka_unit_test(test_creds_refcount),
     };
     return cmocka_run_group_tests_name("tls", tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "../util/log.h"
 
 #define LEASE_API "/apis/coordination.k8s.io/v1/namespaces/"
@@ -131,6 +132,41 @@ int lease_identity_new(char *out, size_t cap)
     host[sizeof host - 1] = '\0';
     int n = snprintf(out, cap, "%.200s_%016llx", host, (unsigned long long)random_u64());
     return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static bool is_dns_name(const char *s, bool label);
+
+int lease_pod_namespace(const char *sa_dir, char *out, size_t cap, diag_list *dl)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/namespace", sa_dir);
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return 1;
+    buf b;
+    buf_init(&b, 4096);
+    int rc = file_read(path, 4096, &b, dl);
+    if (rc == 0) {
+        size_t s = 0, n = b.len;
+        while (s < n && strchr(" \t\r\n", b.data[s]))
+            s++;
+        while (n > s && strchr(" \t\r\n", b.data[n - 1]))
+            n--;
+        srcpos at = {.file = path};
+        if (n - s >= cap || n - s > 63) {
+            diag_add(dl, DIAG_ERROR, "lease.config", &at, "does not hold a namespace name");
+            rc = -1;
+        } else {
+            memcpy(out, b.data + s, n - s);
+            out[n - s] = '\0';
+        }
+    }
+    buf_clear(&b);
+    if (rc == 0 && !is_dns_name(out, true)) {
+        srcpos at = {.file = path};
+        diag_add(dl, DIAG_ERROR, "lease.config", &at, "does not hold a namespace name");
+        rc = -1;
+    }
+    return rc;
 }
 
 /* A DNS subdomain (a Lease's name) or, with 'label', a DNS label (a namespace). */

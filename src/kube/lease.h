@@ -99,4 +99,9 @@ int lease_elector_metrics(const lease_elector *e, buf *out);
  * the Lease it held before for its own. Returns 0, or -1 when 'cap' is too small. */
 int lease_identity_new(char *out, size_t cap);
 
+/* The pod's namespace, from 'sa_dir'/namespace (KUBE_SA_DIR in a pod), trimmed, into 'out'.
+ * Returns 0, 1 when there is no such file, or -1 with the problem in 'dl' (unreadable, not a
+ * namespace name). */
+int lease_pod_namespace(const char *sa_dir, char *out, size_t cap, diag_list *dl);
+
 #endif

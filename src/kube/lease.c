@@ -40,6 +40,7 @@ struct lease_elector {
     void (*on_started)(void *), (*on_stopped)(void *);
     void *cb_arg;
     char path[400], coll[400];
+    char desc[320]; /* "namespace/name", for the logs */
     uint64_t rng;
 
     /* The elector's own state (its thread, or the caller of step). */
@@ -246,6 +247,7 @@ lease_elector *lease_elector_new(const lease_api *api, const lease_opts *o, diag
     e->rng = o->seed ? o->seed : random_u64();
     snprintf(e->coll, sizeof e->coll, LEASE_API "%s/leases", e->ns);
     snprintf(e->path, sizeof e->path, LEASE_API "%s/leases/%s", e->ns, e->name);
+    snprintf(e->desc, sizeof e->desc, "%s/%s", e->ns, e->name);
     return e;
 }
 
@@ -316,7 +318,7 @@ static void observe(lease_elector *e, cJSON *obj, int64_t now)
     }
     if (strcmp(rec.holder, e->obs.holder) != 0 && rec.holder[0] != '\0')
         log_info("lease", LOG_S("msg", "the leader is"), LOG_S("holder", rec.holder),
-                 LOG_S("lease", e->path + strlen(LEASE_API)),
+                 LOG_S("lease", e->desc),
                  LOG_B("self", strcmp(rec.holder, e->identity) == 0));
     record_clear(&e->obs);
     e->obs = rec;
@@ -373,7 +375,7 @@ static void note_error(lease_elector *e, const char *what, const char *error)
     }
     snprintf(e->last_error, sizeof e->last_error, "%s", msg);
     log_warn("lease", LOG_S("msg", what), LOG_S("error", error),
-             LOG_S("lease", e->path + strlen(LEASE_API)));
+             LOG_S("lease", e->desc));
 }
 
 /* Milliseconds left before 'deadline', 0 when none (no request is started then). */
@@ -496,7 +498,7 @@ static void start_leading(lease_elector *e)
     atomic_store(&e->pub_leading, true);
     atomic_fetch_add(&e->transitions, 1);
     log_info("lease", LOG_S("msg", "became the leader"), LOG_S("identity", e->identity),
-             LOG_S("lease", e->path + strlen(LEASE_API)),
+             LOG_S("lease", e->desc),
              LOG_I("lease_transitions", e->obs.transitions));
     if (e->on_started)
         e->on_started(e->cb_arg);
@@ -586,7 +588,7 @@ static void give_up(lease_elector *e)
         kube_response_free(&r);
         if (rc == 0) {
             log_info("lease", LOG_S("msg", "released the lease"),
-                     LOG_S("lease", e->path + strlen(LEASE_API)));
+                     LOG_S("lease", e->desc));
             return;
         }
         if (http != 409 || attempt > 0) {
@@ -648,7 +650,7 @@ int lease_elector_start(lease_elector *e)
         return -1;
     e->started = true;
     log_info("lease", LOG_S("msg", "leader election started"), LOG_S("identity", e->identity),
-             LOG_S("lease", e->path + strlen(LEASE_API)), LOG_I("lease_duration_ms", e->lease_ms),
+             LOG_S("lease", e->desc), LOG_I("lease_duration_ms", e->lease_ms),
              LOG_I("renew_deadline_ms", e->renew_ms), LOG_I("retry_period_ms", e->retry_ms));
     return 0;
 }

@@ -692,6 +692,50 @@ static void test_identity_and_metrics(void **state)
     lease_elector_free(e);
 }
 
+/* --leader-elect's default namespace: the service account's namespace file. */
+static void test_pod_namespace(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sg-lease-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[64], out[64];
+    snprintf(file, sizeof file, "%s/namespace", dir);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(lease_pod_namespace(dir, out, sizeof out, &dl), 1); /* not in a pod */
+    static const struct {
+        const char *text, *want; /* NULL: refused */
+    } cases[] = {
+        {"streamguard-system", "streamguard-system"},
+        {"streamguard-system\n", "streamguard-system"},
+        {"  team-a \r\n", "team-a"},
+        {"", NULL},
+        {"\n", NULL},
+        {"Team", NULL},
+        {"a/b", NULL},
+        {"a b", NULL},
+        {"../x", NULL},
+        {"a\nb", NULL},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL}, /* 64 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(file, "w");
+        assert_non_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        diag_list_clear(&dl);
+        diag_list_init(&dl);
+        int rc = lease_pod_namespace(dir, out, sizeof out, &dl);
+        if (cases[i].want != NULL && (rc != 0 || strcmp(out, cases[i].want) != 0))
+            fail_msg("case %zu: rc %d '%s'", i, rc, rc == 0 ? out : "");
+        if (cases[i].want == NULL && (rc != -1 || dl.count == 0))
+            fail_msg("case %zu: accepted as '%s'", i, out);
+    }
+    diag_list_clear(&dl);
+    unlink(file);
+    rmdir(dir);
+}
+
 /* Two electors on their own threads with the real clock and short periods: one leader at a
  * time; when it stops, the other takes over within a retry period or two. */
 static void test_threads(void **state)
@@ -758,6 +802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_opts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_and_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pod_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -419,15 +419,17 @@ static int put_lease(lease_elector *e, enum kube_method m, char *body, int64_t d
 }
 
 /* The leader's renewal of the Lease it last wrote, without reading it first (client-go's
- * fast path). Returns 0, 1 when the Lease changed since (read it again), -1 on failure. */
+ * fast path). Returns 0, 1 when the Lease changed since or is gone (read it again: a 409 or a
+ * 404, e.g. someone deleted it), -1 on failure. */
 static int renew_fast(lease_elector *e, const char *now, int64_t deadline)
 {
     kube_response r;
     char *body = lease_body(e, e->obj, e->identity, e->lease_ms / 1000, e->obs.acquire, now,
                             e->obs.transitions);
     int rc = put_lease(e, KUBE_PUT, body, deadline, &r);
-    if (rc != 0 && r.http == 409) {
-        log_debug("lease", LOG_S("msg", "the lease changed since it was renewed: reading it"));
+    if (rc != 0 && (r.http == 409 || r.http == 404)) {
+        log_debug("lease", LOG_S("msg", "the lease changed since it was renewed: reading it"),
+                  LOG_I("http", r.http));
         rc = 1;
     } else if (rc != 0) {
         note_error(e, "cannot renew the lease", r.error);

@@ -465,6 +465,7 @@ if [ -n "$first" ]; then
     # next (jittered: 2 to 4.4 s) retry; it may have seen the last renewal up to one retry late.
     kill -9 "${LE_PID[$first]}"
     t0=$(date +%s.%N)
+    wait "${LE_PID[$first]}" 2>/dev/null # reaped here: no "Killed" from the shell
     next=$(le_wait_leader 30 "$other")
     secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
     good=0

@@ -158,7 +158,14 @@ static int server_write(void *arg, enum kube_method m, const char *path, const c
     }
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
-    if (s->lease == NULL || !cJSON_IsString(rv) || atol(rv->valuestring) != s->rv) {
+    if (s->lease == NULL) {
+        cJSON_Delete(obj);
+        answer(r, 404, "{\"kind\":\"Status\",\"reason\":\"NotFound\",\"details\":{\"name\":"
+                       "\"streamguard\"},\"code\":404}");
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    if (!cJSON_IsString(rv) || atol(rv->valuestring) != s->rv) {
         cJSON_Delete(obj);
         answer(r, 409, "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"message\":\"the object "
                        "has been modified\",\"code\":409}");
@@ -449,6 +456,17 @@ static void test_conflict(void **state)
     assert_int_equal(eva.started, 1);
     assert_int_equal(eva.stopped, 0);
     assert_string_equal(spec_str(&srv, "leaseTransitions"), "5");
+    assert_string_equal(spec_str(&srv, "holderIdentity"), "pod-a_1");
+
+    /* The Lease deleted under the leader: its renewal (404) reads, finds none, creates it. */
+    cJSON_Delete(srv.lease);
+    srv.lease = NULL;
+    clk.mono_ms += 2000;
+    int posts = srv.posts;
+    lease_elector_step(a);
+    assert_true(lease_elector_is_leader(a));
+    assert_int_equal(srv.posts, posts + 1);
+    assert_int_equal(eva.stopped, 0);
     assert_string_equal(spec_str(&srv, "holderIdentity"), "pod-a_1");
 
     /* ... and when the change gives the Lease to another holder, the leader stops at once. */

@@ -399,6 +399,33 @@ if [ "$NODE_POLICY" = 1 ]; then
         admitted '! warned'
 fi
 
+# --- the API client's writes ----------------------------------------------------------------
+# Every kube_write method against kube-apiserver (tests/e2e/kube_write.c, as admin through A):
+# each PATCH's Content-Type accepted, conditional writes refused with 409.
+KW=$(dirname "$BIN")/e2e_kube_write
+if [ -x "$KW" ] && "$KW" "$ADMIN_A_KUBECONFIG" >"$TMP/kw.out" 2>"$TMP/kw.err"; then
+    want='post 201
+post-again 409
+put-stale 409
+put 200
+patch-merge 200
+patch-json 200
+patch-strategic 200
+patch-apply 200
+data "data":{"a":"2","b":"3","c":"4","d":"5","e":"6"}
+delete-stale 409
+delete 200
+delete-again 404'
+    if [ "$(cat "$TMP/kw.out")" = "$want" ]; then
+        ok "kube_write: POST, PUT, the four PATCH types and DELETE as kube-apiserver expects them"
+    else
+        not_ok "kube_write: POST, PUT, the four PATCH types and DELETE as kube-apiserver expects them" \
+            "$(diff <(echo "$want") "$TMP/kw.out")" "$(head -5 "$TMP/kw.err")"
+    fi
+else
+    not_ok "kube_write: the e2e client ($KW) runs" "$(head -5 "$TMP/kw.err" 2>/dev/null)"
+fi
+
 # --- leader election -----------------------------------------------------------------------
 # Two more replicas with --leader-elect on the Lease streamguard-system/streamguard, as the
 # user 'streamguard' with exactly deploy/'s Role (kube-apiserver.sh binds it). Here, before the

@@ -134,9 +134,13 @@ deploy-test: $(BUILD)/streamguard
 # A real cluster: etcd and kube-apiserver 1.20, built once from Debian's source into a cache
 # outside the clone (scripts/kube-apiserver.sh; ~5 minutes the first time), with streamguard
 # registered as its webhook and driven by kubectl 1.20 (tests/e2e/).
-e2e: deps all
+e2e: deps all $(BUILD)/e2e_kube_write
 	scripts/kube-apiserver.sh build
 	tests/e2e/e2e_test.sh $(BUILD)/streamguard
+
+# The API client's writes against the real kube-apiserver (e2e_test.sh runs it from $(BUILD)).
+$(BUILD)/e2e_kube_write: tests/e2e/kube_write.c $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
 
 # kustomize reads no file outside deploy/base: copy the policies there after changing them.
 deploy-sync:

@@ -371,11 +371,15 @@ EOF
     start_etcd || { stop; die "etcd did not start"; }
     start_apiserver b || { stop; die "kube-apiserver b did not start"; }
     start_apiserver a || { stop; die "kube-apiserver a did not start"; }
-    # streamguard's rights: exactly deploy/'s ClusterRole, bound to the user 'streamguard'.
+    # streamguard's rights: exactly deploy/'s ClusterRole and Role (the leader election's
+    # Lease), bound to the user 'streamguard'.
     local k="$CACHE/bin/kubectl --kubeconfig $DIR/admin.kubeconfig --request-timeout=20s"
     { $k apply -f "$root/deploy/base/namespace.yaml" && $k apply -f "$root/deploy/base/rbac.yaml" &&
         $k create clusterrolebinding streamguard-lookup-user --clusterrole streamguard-lookup \
-            --user streamguard; } >&2 || { stop; die "could not grant streamguard its ClusterRole"; }
+            --user streamguard &&
+        $k -n streamguard-system create rolebinding streamguard-leader-election-user \
+            --role streamguard-leader-election --user streamguard; } >&2 ||
+        { stop; die "could not grant streamguard its ClusterRole and Role"; }
     say "cluster up in $(($(date +%s) - t0)) s: $DIR/env"
 }
 

@@ -5,7 +5,9 @@
  * before each use, which keeps its connection but no option of the previous request. A watch
  * runs its handle under a private multi handle, so that it can wake every KUBE_POLL_MS to see
  * '*stop' and its idle timeout while no byte arrives. Every answer is bounded: KUBE_MAX_BODY
- * for a whole answer, KUBE_MAX_LINE for one line of a watch. */
+ * for a whole answer, KUBE_MAX_LINE for one line of a watch; a write's body KUBE_MAX_REQUEST.
+ * GETs and writes share one function (request), so a write has exactly a GET's TLS, token,
+ * timeouts and stop flag. */
 #include "client.h"
 
 #include <curl/curl.h>
@@ -23,8 +25,9 @@
 #include "../util/version.h"
 #include "client_int.h"
 
-#define KUBE_MAX_BODY ((size_t)64 << 20)       /* a GET answer or one LIST page */
+#define KUBE_MAX_BODY ((size_t)64 << 20)       /* a GET or write answer, one LIST page */
 #define KUBE_MAX_LINE ((size_t)16 << 20)       /* one watch event */
+#define KUBE_MAX_REQUEST ((size_t)3 << 20)    /* a write's body: kube-apiserver's own cap */
 #define KUBE_MAX_ERROR_BODY ((size_t)64 << 10) /* the Status of a failed watch */
 #define KUBE_MAX_TOKEN ((size_t)64 << 10)
 #define KUBE_MAX_PEM ((size_t)1 << 20)
@@ -527,7 +530,37 @@ static int response_finish(CURLcode cc, const char *errbuf, req_ctx *x, kube_res
     return -1;
 }
 
-int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r)
+/* What each write method sends: the HTTP method and the Content-Type of its body. */
+static const struct {
+    const char *method, *content_type;
+} write_methods[KUBE_METHOD_COUNT] = {
+    [KUBE_POST] = {"POST", "application/json"},
+    [KUBE_PUT] = {"PUT", "application/json"},
+    [KUBE_PATCH_MERGE] = {"PATCH", "application/merge-patch+json"},
+    [KUBE_PATCH_JSON] = {"PATCH", "application/json-patch+json"},
+    [KUBE_PATCH_STRATEGIC] = {"PATCH", "application/strategic-merge-patch+json"},
+    [KUBE_PATCH_APPLY] = {"PATCH", "application/apply-patch+yaml"},
+    [KUBE_DELETE] = {"DELETE", "application/json"},
+};
+
+/* True when the query of 'path' has the parameter 'name' with a value. */
+static bool has_query_param(const char *path, const char *name)
+{
+    const char *q = strchr(path, '?');
+    size_t n = strlen(name);
+    while (q != NULL) {
+        q++;
+        if (strncmp(q, name, n) == 0 && q[n] == '=' && q[n + 1] != '\0' && q[n + 1] != '&')
+            return true;
+        q = strchr(q, '&');
+    }
+    return false;
+}
+
+/* One bounded request of any method: 'method' NULL is a GET; 'body' (of 'len' bytes, NULL for
+ * none) goes with the Content-Type of 'method'. */
+static int request(kube_client *c, const enum kube_method *method, const char *path,
+                   const char *body, size_t len, long timeout_ms, kube_response *r)
 {
     memset(r, 0, sizeof *r);
     if (timeout_ms <= 0)
@@ -546,6 +579,26 @@ int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r
         handle_give(c, h);
         return -1;
     }
+    if (method != NULL) {
+        char ctype[80];
+        snprintf(ctype, sizeof ctype, "Content-Type: %s", write_methods[*method].content_type);
+        /* "Expect:" turns off curl's 100-continue wait (up to a second) before a large body. */
+        struct curl_slist *l = body ? curl_slist_append(hdrs, ctype) : hdrs;
+        l = l ? curl_slist_append(l, "Expect:") : NULL;
+        if (l == NULL) {
+            curl_slist_free_all(hdrs);
+            handle_give(c, h);
+            snprintf(r->error, sizeof r->error, "out of memory");
+            return -1;
+        }
+        hdrs = l;
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, write_methods[*method].method);
+        if (body != NULL) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body); /* not copied: lives past perform */
+        }
+    }
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
@@ -553,9 +606,43 @@ int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->http);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* the pooled handle keeps no pointer */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
     curl_slist_free_all(hdrs);
     handle_give(c, h);
     return response_finish(cc, errbuf, &x, r);
+}
+
+int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r)
+{
+    return request(c, NULL, path, NULL, 0, timeout_ms, r);
+}
+
+int kube_write(kube_client *c, enum kube_method m, const char *path, const char *body,
+               size_t len, long timeout_ms, kube_response *r)
+{
+    memset(r, 0, sizeof *r);
+    if ((unsigned)m >= KUBE_METHOD_COUNT) {
+        snprintf(r->error, sizeof r->error, "unknown write method %d", (int)m);
+        return -1;
+    }
+    if (body == NULL && m != KUBE_DELETE) {
+        snprintf(r->error, sizeof r->error, "a %s needs a body", write_methods[m].method);
+        return -1;
+    }
+    if (body != NULL && len > KUBE_MAX_REQUEST) {
+        snprintf(r->error, sizeof r->error,
+                 "the request body (%zu bytes) is larger than %zu MiB, which the API server "
+                 "refuses",
+                 len, KUBE_MAX_REQUEST >> 20);
+        return -1;
+    }
+    /* Server-side apply is refused by the API server without a field manager: say so here,
+     * where the caller can see which request it was. */
+    if (m == KUBE_PATCH_APPLY && !has_query_param(path, "fieldManager")) {
+        snprintf(r->error, sizeof r->error, "an apply patch needs ?fieldManager= in its path");
+        return -1;
+    }
+    return request(c, &m, path, body, body ? len : 0, timeout_ms, r);
 }
 
 kube_disc *kube_client_disc(kube_client *c)

@@ -48,6 +48,32 @@ void kube_response_free(kube_response *r);
  * tells a 404 from no answer). */
 int kube_get(kube_client *c, const char *path, long timeout_ms, kube_response *r);
 
+/* The writes: the method and the Content-Type of the body that kube-apiserver expects. */
+enum kube_method {
+    KUBE_POST,            /* create: the object, application/json */
+    KUBE_PUT,             /* replace: the whole object; its metadata.resourceVersion makes the
+                             write conditional (409 Conflict when the object changed since) */
+    KUBE_PATCH_MERGE,     /* application/merge-patch+json (RFC 7386) */
+    KUBE_PATCH_JSON,      /* application/json-patch+json (RFC 6902) */
+    KUBE_PATCH_STRATEGIC, /* application/strategic-merge-patch+json (built-in kinds only) */
+    KUBE_PATCH_APPLY,     /* server-side apply, application/apply-patch+yaml (JSON is YAML);
+                             the path must carry ?fieldManager=NAME */
+    KUBE_DELETE,          /* the body, if any, is DeleteOptions (e.g. preconditions) */
+    KUBE_METHOD_COUNT
+};
+
+/* One write to 'path' (as for kube_get) with 'body' ('len' bytes, not NUL-terminated; NULL for
+ * a DELETE without DeleteOptions), the whole answer within 'timeout_ms', with the same TLS,
+ * token and bounds as a GET. A body larger than 3 MiB (kube-apiserver's cap), an apply without
+ * a fieldManager, a missing body or an unknown method is refused before any request, with
+ * 'r->http' 0. Returns 0 on a 2xx answer ('r->body' the object written, or the Status of a
+ * DELETE), -1 otherwise: 'r->http' tells a conflict (409), a missing object (404) or a refusal
+ * (403, 422) from no answer (0), and 'r->error' reads as for kube_get. A write is never
+ * repeated here: after no answer it may or may not have happened, which only the caller (by
+ * reading the object again) can tell. */
+int kube_write(kube_client *c, enum kube_method m, const char *path, const char *body,
+               size_t len, long timeout_ms, kube_response *r);
+
 /* True when 'r' (a failed GET of the object 'name') says that object does not exist: HTTP 404
  * with a Status whose reason is NotFound and whose details name 'name', as the API server
  * answers for a missing object. Any other 404 (a path the server does not route, a kind that

@@ -10,6 +10,7 @@
 #include "../kube/cache.h"
 #include "../kube/client.h"
 #include "../kube/config.h"
+#include "../kube/lease.h"
 #include "../policy/policy.h"
 #include "../util/log.h"
 
@@ -19,6 +20,7 @@ struct cluster {
     enum cluster_mode mode;
     kube_client *client;
     kube_cache *cache;
+    lease_elector *elector; /* --leader-elect, else NULL */
     struct timespec started;
     unsigned sync_timeout_s;
     atomic_bool ready;     /* latched: see cluster_ready() */
@@ -29,6 +31,51 @@ struct cluster {
     "no cluster configured (not in a pod, no --kubeconfig, $KUBECONFIG unset; --no-cluster "  \
     "runs without one on purpose)"
 
+/* The Lease's namespace: --leader-elect-namespace, else the pod's (its service account),
+ * else the kubeconfig context's. */
+static int lease_namespace(const cluster_opts *o, const kube_config *cfg, char *out, size_t cap,
+                           diag_list *dl)
+{
+    if (o->lease_namespace != NULL) {
+        snprintf(out, cap, "%s", o->lease_namespace);
+        return 0;
+    }
+    int rc = lease_pod_namespace(KUBE_SA_DIR, out, cap, dl);
+    if (rc <= 0)
+        return rc;
+    if (cfg->namespace_ != NULL) {
+        snprintf(out, cap, "%s", cfg->namespace_);
+        return 0;
+    }
+    diag_add(dl, DIAG_ERROR, "lease.config", NULL,
+             "--leader-elect: no namespace for the Lease (not in a pod: give "
+             "--leader-elect-namespace)");
+    return -1;
+}
+
+static int elector_start(cluster *c, const cluster_opts *o, const kube_config *cfg,
+                         diag_list *dl)
+{
+    char ns[256], id[300];
+    if (lease_namespace(o, cfg, ns, sizeof ns, dl) != 0)
+        return -1;
+    if (lease_identity_new(id, sizeof id) != 0) {
+        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect: no identity");
+        return -1;
+    }
+    lease_api api = lease_api_client(c->client);
+    lease_opts lo = {.namespace_ = ns, .name = o->lease_name ? o->lease_name : "streamguard",
+                     .identity = id};
+    c->elector = lease_elector_new(&api, &lo, dl);
+    if (c->elector == NULL)
+        return -1;
+    if (lease_elector_start(c->elector) != 0) {
+        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "the leader election did not start");
+        return -1;
+    }
+    return 0;
+}
+
 cluster *cluster_start(const cluster_opts *o, diag_list *dl)
 {
     cluster *c = calloc(1, sizeof *c);
@@ -36,6 +83,12 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
         return NULL;
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     c->sync_timeout_s = o->sync_timeout_s;
+    if (o->leader_elect && o->none) {
+        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect needs a cluster, not "
+                                                        "--no-cluster");
+        free(c);
+        return NULL;
+    }
     if (o->none) {
         c->mode = MODE_NONE;
         atomic_store(&c->ready, true);
@@ -45,6 +98,12 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     kube_config cfg;
     int rc = kube_config_resolve(o->kubeconfig, &cfg, dl);
     if (rc < 0) {
+        free(c);
+        return NULL;
+    }
+    if (rc > 0 && o->leader_elect) {
+        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect needs a cluster: "
+                                                        NO_CLUSTER_WHY);
         free(c);
         return NULL;
     }
@@ -65,8 +124,13 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     }
     log_info("cluster", LOG_S("msg", "cluster configured"), LOG_S("source", cfg.source),
              LOG_S("server", cfg.server));
-    kube_config_free(&cfg);
     c->mode = MODE_LIVE;
+    if (o->leader_elect && elector_start(c, o, &cfg, dl) != 0) {
+        kube_config_free(&cfg);
+        cluster_free(c);
+        return NULL;
+    }
+    kube_config_free(&cfg);
     return c;
 }
 
@@ -129,17 +193,32 @@ bool cluster_ready(cluster *c)
     return false;
 }
 
+bool cluster_is_leader(const cluster *c)
+{
+    return c != NULL && lease_elector_is_leader(c->elector);
+}
+
+void cluster_release_leadership(cluster *c)
+{
+    if (c != NULL)
+        lease_elector_release(c->elector);
+}
+
 int cluster_metrics(cluster *c, buf *out)
 {
     if (c == NULL || c->mode != MODE_LIVE)
         return 0;
-    return kube_cache_metrics(c->cache, out);
+    int rc = kube_cache_metrics(c->cache, out);
+    if (rc == 0 && c->elector != NULL)
+        rc = lease_elector_metrics(c->elector, out);
+    return rc;
 }
 
 void cluster_free(cluster *c)
 {
     if (c == NULL)
         return;
+    lease_elector_free(c->elector); /* gives the Lease up while the client still works */
     kube_cache_free(c->cache);
     kube_client_free(c->client);
     free(c);

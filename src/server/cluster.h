@@ -20,13 +20,18 @@ typedef struct cluster_opts {
     bool none;               /* --no-cluster */
     unsigned sync_timeout_s; /* --cache-sync-timeout: ready past it even when not synced */
     unsigned lookup_timeout_ms; /* --lookup-timeout: the live GET on a miss */
+    bool leader_elect;          /* --leader-elect: take part in the election (src/kube/lease.h) */
+    const char *lease_namespace; /* --leader-elect-namespace; NULL: the pod's, else the
+                                    kubeconfig context's */
+    const char *lease_name;     /* --leader-elect-name; NULL: "streamguard" */
 } cluster_opts;
 
 typedef struct cluster cluster;
 
-/* Reads the configuration and makes the client; no request is made yet. NULL with errors in
- * 'dl' when a configuration was named or found but cannot be used (a kubeconfig that does not
- * parse, an unreadable CA). */
+/* Reads the configuration and makes the client; no request is made yet, except that with
+ * 'leader_elect' the elector's thread starts. NULL with errors in 'dl' when a configuration
+ * was named or found but cannot be used (a kubeconfig that does not parse, an unreadable CA),
+ * or when --leader-elect has no cluster or no namespace for its Lease. */
 cluster *cluster_start(const cluster_opts *o, diag_list *dl);
 
 /* Watches exactly the kinds 's' looks up with literal apiVersion and kind. At start and after
@@ -38,7 +43,14 @@ void cluster_set_policies(cluster *c, const policy_set *s);
  * service (until its first list, that kind's lookups are live GETs). */
 bool cluster_ready(cluster *c);
 
-/* The cache's metrics (nothing without a cluster). Returns 0, or -1 when 'out' is full. */
+/* True while this replica leads the election (--leader-elect); false without one. An atomic
+ * read: the writers of cluster state (the background audit) check it before each write. */
+bool cluster_is_leader(const cluster *c);
+
+/* Stops leading and gives the Lease up at once (a draining server); idempotent. */
+void cluster_release_leadership(cluster *c);
+
+/* The cache's and the election's metrics (nothing without a cluster). Returns 0, or -1 when 'out' is full. */
 int cluster_metrics(cluster *c, buf *out);
 
 /* Stops the watches and frees 'c'. NULL is accepted. */

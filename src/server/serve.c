@@ -71,6 +71,15 @@ static void usage(FILE *f)
             "                           up has been listed, at most this long (default 30)\n"
             "  --lookup-timeout MS      a lookup the cache cannot answer asks the API server\n"
             "                           once, waiting at most this long (default 1000)\n"
+            "  --leader-elect           take part in leader election on a coordination.k8s.io\n"
+            "                           Lease, as kube-controller-manager does (15 s lease, 10 s\n"
+            "                           renew deadline, 2 s retry): one replica at a time leads\n"
+            "                           (metric streamguard_leader). Needs a cluster and RBAC\n"
+            "                           on leases: docs/cluster.md\n"
+            "  --leader-elect-namespace NS\n"
+            "                           the Lease's namespace (default: the pod's, else the\n"
+            "                           kubeconfig context's)\n"
+            "  --leader-elect-name NAME the Lease's name (default streamguard)\n"
             "  --client-ca FILE         require a client certificate signed by this CA (PEM)\n"
             "                           on /validate and /mutate (kube-apiserver's, see\n"
             "                           docs/operations.md); probes and /metrics stay open\n"
@@ -135,6 +144,9 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         {"no-cluster", no_argument, NULL, 'N'},
         {"cache-sync-timeout", required_argument, NULL, 'S'},
         {"lookup-timeout", required_argument, NULL, 'T'},
+        {"leader-elect", no_argument, NULL, 'V'},
+        {"leader-elect-namespace", required_argument, NULL, 'W'},
+        {"leader-elect-name", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
@@ -157,6 +169,9 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         case 'E': o->allow_empty_policies = true; break;
         case 'K': o->cluster.kubeconfig = optarg; break;
         case 'N': o->cluster.none = true; break;
+        case 'V': o->cluster.leader_elect = true; break;
+        case 'W': o->cluster.lease_namespace = optarg; break;
+        case 'X': o->cluster.lease_name = optarg; break;
         case 'S':
             rc = opt_uint("--cache-sync-timeout", optarg, 0, 3600, &o->cluster.sync_timeout_s);
             break;
@@ -199,6 +214,12 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
     }
     if (rc == 0 && o->cluster.none && o->cluster.kubeconfig != NULL) {
         fprintf(stderr, "streamguard serve: --no-cluster and --kubeconfig exclude each other\n");
+        rc = -1;
+    }
+    if (rc == 0 && !o->cluster.leader_elect &&
+        (o->cluster.lease_namespace != NULL || o->cluster.lease_name != NULL)) {
+        fprintf(stderr, "streamguard serve: --leader-elect-namespace and --leader-elect-name "
+                        "need --leader-elect\n");
         rc = -1;
     }
     if (rc == 0 && (o->cert_file == NULL || o->key_file == NULL)) {
@@ -264,6 +285,7 @@ static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o,
             continue;
         }
         reloader_stop(rl); /* no reload races the drain */
+        cluster_release_leadership(o->cfg.cluster); /* another replica leads within ~2 s */
         drain(s, o, sig);
         return 0;
     }

@@ -18,8 +18,10 @@ KS=$ROOT/scripts/kube-apiserver.sh
 SHARED=${STREAMGUARD_SHARED:-$ROOT/../shared}
 CL=$TMP/cluster
 PID=
+LE_PIDS=() # the leader-election replicas
 cleanup() {
     [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    for p in "${LE_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     "$KS" stop "$CL" 2>/dev/null
     if [ "$FAIL" -gt 0 ] && [ -d "$CL" ]; then
         # What a reader needs to see why: the last lines of each log.
@@ -396,6 +398,135 @@ if [ "$NODE_POLICY" = 1 ]; then
     expect "policy reload: lookupList over Nodes answers from the new watch (admitted, no warning)" \
         admitted '! warned'
 fi
+
+# --- the API client's writes ----------------------------------------------------------------
+# Every kube_write method against kube-apiserver (tests/e2e/kube_write.c, as admin through A):
+# each PATCH's Content-Type accepted, conditional writes refused with 409.
+KW=$(dirname "$BIN")/e2e_kube_write
+if [ -x "$KW" ] && "$KW" "$ADMIN_A_KUBECONFIG" >"$TMP/kw.out" 2>"$TMP/kw.err"; then
+    want='post 201
+post-again 409
+put-stale 409
+put 200
+patch-merge 200
+patch-json 200
+patch-strategic 200
+patch-apply 200
+data "data":{"a":"2","b":"3","c":"4","d":"5","e":"6"}
+delete-stale 409
+delete 200
+delete-again 404'
+    if [ "$(cat "$TMP/kw.out")" = "$want" ]; then
+        ok "kube_write: POST, PUT, the four PATCH types and DELETE as kube-apiserver expects them"
+    else
+        not_ok "kube_write: POST, PUT, the four PATCH types and DELETE as kube-apiserver expects them" \
+            "$(diff <(echo "$want") "$TMP/kw.out")" "$(head -5 "$TMP/kw.err")"
+    fi
+else
+    not_ok "kube_write: the e2e client ($KW) runs" "$(head -5 "$TMP/kw.err" 2>/dev/null)"
+fi
+
+# --- leader election -----------------------------------------------------------------------
+# Two more replicas with --leader-elect on the Lease streamguard-system/streamguard, as the
+# user 'streamguard' with exactly deploy/'s Role (kube-apiserver.sh binds it). Here, before the
+# token is rotated below, and stopped before the API server restarts.
+
+# le_start NAME: a replica with --leader-elect; LE_PORT[NAME], LE_PID[NAME], its log
+# $TMP/NAME.log. The main server's PID, PORT and LOG are kept.
+declare -A LE_PORT LE_PID
+le_start() {
+    local pid=$PID port=$PORT log=$LOG
+    if start_server "$1" "${serve_opts[@]}" --leader-elect \
+        --leader-elect-namespace streamguard-system; then
+        LE_PORT[$1]=$PORT LE_PID[$1]=$PID
+        LE_PIDS+=("$PID")
+    else
+        not_ok "replica $1 with --leader-elect starts"
+    fi
+    PID=$pid PORT=$port LOG=$log
+}
+# le_leader NAME: its streamguard_leader (0, 1, or "-" when it does not answer).
+le_leader() {
+    curl -sS --max-time 2 --cacert "$TMP/certs/ca.crt" "https://127.0.0.1:${LE_PORT[$1]}/metrics" \
+        2>/dev/null | awk '$1 == "streamguard_leader" {v = $2} END {print v == "" ? "-" : v}'
+}
+# le_id NAME: the identity the replica logged when it started electing.
+le_id() { grep -o 'leader election started.*identity=[^ ]*' "$TMP/$1.log" | head -1 | sed 's/.*identity=//'; }
+# le_within SECS MIN MAX: MIN <= SECS <= MAX.
+le_within() { awk -v s="$1" -v lo="$2" -v hi="$3" 'BEGIN {exit !(s >= lo && s <= hi)}'; }
+lease() { k -n streamguard-system get lease streamguard -o "jsonpath={.spec.$1}" 2>/dev/null; }
+# le_wait_leader SECONDS NAME...: waits until exactly one of them leads; prints its name.
+le_wait_leader() {
+    local t=$1 n who
+    shift
+    for _ in $(seq 1 $((t * 10))); do
+        n=0 who=
+        for r in "$@"; do [ "$(le_leader "$r")" = 1 ] && { n=$((n + 1)); who=$r; }; done
+        [ "$n" = 1 ] && { echo "$who"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+check "RBAC: streamguard may update the Lease streamguard, not another, and never delete one" \
+    bash -c "[ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i update leases/streamguard -n streamguard-system --as streamguard)\" = yes ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i update leases/other -n streamguard-system --as streamguard)\" = no ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i delete leases/streamguard -n streamguard-system --as streamguard)\" = no ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i create leases -n default --as streamguard)\" = no ]"
+le_start le1
+le_start le2
+first=$(le_wait_leader 20 le1 le2)
+check "leader election: exactly one of two replicas leads (streamguard_leader 1 on ${first:-none})" \
+    [ -n "$first" ]
+other=le2
+[ "$first" = le2 ] && other=le1
+if [ -n "$first" ]; then
+    check "leader election: the other replica reports streamguard_leader 0" \
+        [ "$(le_leader "$other")" = 0 ]
+    check "leader election: the Lease names the leader ($(lease holderIdentity)), 15 s" \
+        [ "$(lease holderIdentity)" = "$(le_id "$first")" -a "$(lease leaseDurationSeconds)" = 15 ]
+    check "leader election: its acquireTime and renewTime are MicroTimes" \
+        bash -c "grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{6}Z\$' <<<'$(lease renewTime)'"
+    tr0=$(lease leaseTransitions)
+    # kill -9: no release. The other takes over once it has seen no renewal for 15 s, at its
+    # next (jittered: 2 to 4.4 s) retry; it may have seen the last renewal up to one retry late.
+    kill -9 "${LE_PID[$first]}"
+    t0=$(date +%s.%N)
+    wait "${LE_PID[$first]}" 2>/dev/null # reaped here: no "Killed" from the shell
+    next=$(le_wait_leader 30 "$other")
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    good=0
+    [ "$next" = "$other" ] && le_within "$secs" 0 24 && good=1
+    check "leader election: leader killed (-9), the other leads in ${secs} s (15 s lease + retries: at most 24)" \
+        [ "$good" = 1 ]
+    check "leader election: not before the lease duration (${secs} s >= 13: 15 s less the kill's offset within a renewal period)" \
+        le_within "$secs" 13 999
+    check "leader election: the Lease shows the new holder and leaseTransitions $tr0 -> $(lease leaseTransitions)" \
+        [ "$(lease holderIdentity)" = "$(le_id "$other")" -a "$(lease leaseTransitions)" = $((tr0 + 1)) ]
+    check "leader election: the new leader logged it" grep -q 'became the leader' "$TMP/$other.log"
+    # A clean stop releases: a third replica takes over within about two retry periods.
+    le_start le3
+    sleep 3 # le3 has read the Lease (held) at least once
+    check "leader election: the new replica follows (streamguard_leader 0)" [ "$(le_leader le3)" = 0 ]
+    tr1=$(lease leaseTransitions)
+    kill -TERM "${LE_PID[$other]}"
+    t0=$(date +%s.%N)
+    next=$(le_wait_leader 20 le3)
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    good=0
+    [ "$next" = le3 ] && le_within "$secs" 0 6 && good=1
+    check "leader election: SIGTERM releases the Lease; the next replica leads in ${secs} s (at most 6: two retry periods)" \
+        [ "$good" = 1 ]
+    wait "${LE_PID[$other]}"
+    rc=$?
+    check "leader election: the stopped leader exited 0 ($rc) and logged the release" \
+        bash -c "[ $rc = 0 ] && grep -q 'released the lease' '$TMP/$other.log'"
+    check "leader election: the Lease names le3, leaseTransitions $tr1 -> $(lease leaseTransitions)" \
+        [ "$(lease holderIdentity)" = "$(le_id le3)" -a "$(lease leaseTransitions)" = $((tr1 + 1)) ]
+fi
+for p in "${LE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${LE_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+LE_PIDS=()
 
 pvc_objects() { metric streamguard_kube_objects 'PersistentVolumeClaim'; }
 restarts() { metric streamguard_kube_watch_restarts_total "${1:-.}"; }

@@ -4,7 +4,8 @@
 # lookup is "could not be asked", so failurePolicy Fail denies), --no-cluster (lookup() finds
 # nothing: the policy's "not found" warning), a kubeconfig whose server does not answer
 # (readiness waits for --cache-sync-timeout, lookups give up within --lookup-timeout, nothing
-# hangs), and kubeconfigs that must be refused at start.
+# hangs; with --leader-elect, which must not hold SIGTERM either), and kubeconfigs and
+# --leader-elect options that must be refused at start.
 # Set WRAP to run the server under a tool. Prints "N passed, N failed" last.
 set -u
 
@@ -86,7 +87,8 @@ contexts:
 KC
 }
 kubeconfig "$TMP/dead.kubeconfig" "https://127.0.0.1:$DEAD"
-start_server dead --kubeconfig "$TMP/dead.kubeconfig" --cache-sync-timeout 3 --lookup-timeout 500 || exit 1
+start_server dead --kubeconfig "$TMP/dead.kubeconfig" --cache-sync-timeout 3 --lookup-timeout 500 \
+    --leader-elect || exit 1
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$(url /readyz)")
 check "unreachable API server: /readyz is 503 before the sync timeout" test "$code" = 503
 t0=$(date +%s%N)
@@ -109,6 +111,12 @@ check "metrics count the unavailable lookup" \
     grep -Eq '^streamguard_kube_lookups_total\{.*outcome="unavailable".*\} [1-9]' <<<"$m"
 check "metrics count the failed watch starts" \
     grep -Eq '^streamguard_kube_watch_restarts_total\{.*reason="failed".*\} [1-9]' <<<"$m"
+check "unreachable API server, --leader-elect: not the leader (streamguard_leader 0)" \
+    grep -Eq '^streamguard_leader 0$' <<<"$m"
+check "unreachable API server, --leader-elect: the Lease in the kubeconfig context's namespace" \
+    grep -q 'leader election started.*lease=default/streamguard' "$LOG"
+check "unreachable API server, --leader-elect: the failed read of the Lease is logged" \
+    grep -q 'cannot read the lease' "$LOG"
 kill "$PID"
 for _ in $(seq 1 $((50 * SLOW))); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 check "unreachable API server: SIGTERM still stops the server within 5 s" \
@@ -132,5 +140,13 @@ kubeconfig "$TMP/http.kubeconfig" "http://127.0.0.1:$DEAD"
 refused "an http:// server" "http" --kubeconfig "$TMP/http.kubeconfig"
 refused "--no-cluster with --kubeconfig" "exclude each other" --no-cluster \
     --kubeconfig "$TMP/dead.kubeconfig"
+refused "--leader-elect with --no-cluster" "needs a cluster" --leader-elect --no-cluster
+refused "--leader-elect without a cluster" "needs a cluster" --leader-elect
+refused "--leader-elect-name without --leader-elect" "need --leader-elect" \
+    --kubeconfig "$TMP/dead.kubeconfig" --leader-elect-name x
+refused "--leader-elect-namespace that is not a namespace" "namespace of the Lease" \
+    --kubeconfig "$TMP/dead.kubeconfig" --leader-elect --leader-elect-namespace 'kube-system/x'
+refused "--leader-elect-name that is not a name" "name of the Lease" \
+    --kubeconfig "$TMP/dead.kubeconfig" --leader-elect --leader-elect-name '../secrets'
 
 finish cluster_test

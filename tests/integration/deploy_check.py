@@ -101,7 +101,8 @@ WANT_RULES = {
 for overlay in ["base", "cert-manager", "static-certs"]:
     docs = load(overlay)
     kinds = sorted({d["kind"] for d in docs})
-    want = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment",
+    want = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+            "Deployment",
             "PodDisruptionBudget", "Service", "ConfigMap", "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration"}
     check(f"{overlay}: every kind is there", want <= set(kinds), f"have {kinds}")
@@ -161,7 +162,36 @@ for overlay in ["base", "cert-manager", "static-certs"]:
           f"looked up but not granted: {sorted(RBAC_WANT - granted)}")
     others = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
               if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
-              and d["metadata"]["name"] != "streamguard-lookup"]
+              and d["metadata"]["name"] not in ("streamguard-lookup", "streamguard-leader-election")]
+    # Leader election: exactly get and update on the Lease it names, create on leases (RBAC
+    # cannot restrict create by name), in its own namespace, bound to the ServiceAccount only.
+    lease_name = next((a.split("=", 1)[1] for a in args if a.startswith("--leader-elect-name=")),
+                      "streamguard")
+    le_role = one(docs, "Role", "streamguard-leader-election")
+    le_granted = set()
+    for r in (le_role or {}).get("rules", []):
+        names = tuple(sorted(r.get("resourceNames", []))) or None
+        le_granted |= {(g, r2, v, names) for g in r.get("apiGroups", [])
+                       for r2 in r.get("resources", []) for v in r.get("verbs", [])}
+    le_want = {("coordination.k8s.io", "leases", "get", (lease_name,)),
+               ("coordination.k8s.io", "leases", "update", (lease_name,)),
+               ("coordination.k8s.io", "leases", "create", None)}
+    check(f"{overlay}: --leader-elect is on, with the pod's name as POD_NAME",
+          "--leader-elect" in args
+          and {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+          in c.get("env", []))
+    check(f"{overlay}: the leader-election Role grants get/update on lease {lease_name} and create "
+          f"on leases, nothing more, in streamguard-system",
+          le_role is not None and le_granted == le_want
+          and le_role["metadata"]["namespace"] == "streamguard-system",
+          f"granted {sorted(le_granted, key=str)}")
+    le_binding = one(docs, "RoleBinding", "streamguard-leader-election")
+    check(f"{overlay}: the leader-election Role is bound to the ServiceAccount only",
+          le_binding is not None and le_binding["roleRef"] == {
+              "apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+              "name": "streamguard-leader-election"}
+          and le_binding["subjects"] == [{"kind": "ServiceAccount", "name": "streamguard",
+                                          "namespace": "streamguard-system"}])
     binding = one(docs, "ClusterRoleBinding", "streamguard-lookup")
     check(f"{overlay}: no other role or binding; the lookup role is bound to the ServiceAccount only",
           not others and binding["roleRef"]["name"] == "streamguard-lookup"

@@ -308,6 +308,14 @@ static struct MHD_Daemon *daemon_;
 static int port;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static char seen_auth[256], seen_ua[64], seen_accept[64];
+static char seen_method[16], seen_ctype[80], seen_expect[32];
+static char seen_body[4096]; /* the last request's body, cut at the size */
+static size_t seen_body_len;   /* its whole length */
+static int write_hits;         /* requests to /write/ paths */
+/* The body of the request being read: libmicrohttpd runs a thread per connection here, and
+ * requests on one connection come one after the other. */
+static _Thread_local char *req_body;
+static _Thread_local size_t req_body_len;
 static int discovery_hits;
 static atomic_int connections; /* TCP connections the server accepted */
 
@@ -404,15 +412,40 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
                              const char *method, const char *version, const char *data,
                              size_t *size, void **ptr)
 {
-    (void)cls, (void)method, (void)version, (void)data, (void)size;
+    (void)cls, (void)version;
     static int started;
     if (*ptr == NULL) {
         /* The first call has the head only: an answer queued now would close the connection
          * (libmicrohttpd cannot keep it alive without having read the request). */
         *ptr = &started;
+        free(req_body);
+        req_body = NULL;
+        req_body_len = 0;
+        return MHD_YES;
+    }
+    if (*size > 0) { /* a piece of the body: kept, answered once all of it is in */
+        char *grown = realloc(req_body, req_body_len + *size + 1);
+        assert_non_null(grown);
+        memcpy(grown + req_body_len, data, *size);
+        req_body = grown;
+        req_body_len += *size;
+        req_body[req_body_len] = '\0';
+        *size = 0;
         return MHD_YES;
     }
     pthread_mutex_lock(&seen_mu);
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    snprintf(seen_method, sizeof seen_method, "%s", method);
+    snprintf(seen_ctype, sizeof seen_ctype, "%s", ct ? ct : "");
+    snprintf(seen_expect, sizeof seen_expect, "%s", ex ? ex : "");
+    seen_body_len = req_body_len;
+    snprintf(seen_body, sizeof seen_body, "%s", req_body ? req_body : "");
+    free(req_body); /* nothing left behind when the connection's thread ends */
+    req_body = NULL;
+    req_body_len = 0;
+    if (strncmp(url, "/write/", 7) == 0)
+        write_hits++;
     const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
     const char *acc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
@@ -439,6 +472,19 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return send_text(conn, 404, "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
                                     "\"the server could not find the requested resource\","
                                     "\"reason\":\"NotFound\",\"details\":{},\"code\":404}");
+    if (strcmp(url, "/write/echo") == 0)
+        return send_text(conn, strcmp(method, "POST") == 0 ? 201 : 200,
+                         "{\"kind\":\"Lease\",\"metadata\":{\"resourceVersion\":\"8\"}}");
+    if (strcmp(url, "/write/conflict") == 0)
+        return send_text(conn, 409, "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                                    "\"Operation cannot be fulfilled on leases.coordination.k8s."
+                                    "io \\\"sg\\\": the object has been modified; please apply "
+                                    "your changes to the latest version and try again\",\"reason\":"
+                                    "\"Conflict\",\"code\":409}");
+    if (strcmp(url, "/write/slow") == 0) {
+        sleep(2);
+        return send_text(conn, 200, "{}");
+    }
     if (strcmp(url, "/gateway") == 0)
         return send_text(conn, 502, "<html><body>bad gateway</body></html>");
     if (strcmp(url, "/slow") == 0) {
@@ -624,6 +670,130 @@ static void test_get(void **state)
     /* A path that is not one is refused before any request. */
     assert_int_equal(kube_get(c, "/api/v1/x y", 5000, &r), -1);
     assert_int_equal(r.http, 0);
+    kube_response_free(&r);
+    kube_client_free(c);
+}
+
+/* The write of 'm' to the echo route: what the server saw, as "METHOD ctype body". */
+static const char *echo_write(kube_client *c, enum kube_method m, const char *body, size_t len,
+                              long *http)
+{
+    static char out[4300];
+    kube_response r;
+    int rc = kube_write(c, m, "/write/echo?fieldManager=streamguard", body, len, 5000, &r);
+    *http = r.http;
+    assert_int_equal(rc, 0);
+    assert_string_equal(r.error, "");
+    assert_string_equal(r.body, "{\"kind\":\"Lease\",\"metadata\":{\"resourceVersion\":\"8\"}}");
+    kube_response_free(&r);
+    pthread_mutex_lock(&seen_mu);
+    snprintf(out, sizeof out, "%s %s %s", seen_method, seen_ctype[0] ? seen_ctype : "-",
+             seen_body_len ? seen_body : "-");
+    assert_string_equal(seen_expect, ""); /* no 100-continue round trip */
+    pthread_mutex_unlock(&seen_mu);
+    return out;
+}
+
+static void test_write(void **state)
+{
+    (void)state;
+    write_token("tok-w\n");
+    kube_client *c = test_client(true);
+    static const struct {
+        enum kube_method m;
+        const char *body, *want;
+    } cases[] = {
+        {KUBE_POST, "{\"a\":1}", "POST application/json {\"a\":1}"},
+        {KUBE_PUT, "{\"b\":2}", "PUT application/json {\"b\":2}"},
+        {KUBE_PATCH_MERGE, "{\"c\":null}", "PATCH application/merge-patch+json {\"c\":null}"},
+        {KUBE_PATCH_JSON, "[{\"op\":\"remove\",\"path\":\"/d\"}]",
+         "PATCH application/json-patch+json [{\"op\":\"remove\",\"path\":\"/d\"}]"},
+        {KUBE_PATCH_STRATEGIC, "{\"e\":[]}",
+         "PATCH application/strategic-merge-patch+json {\"e\":[]}"},
+        {KUBE_PATCH_APPLY, "{\"f\":\"g\"}", "PATCH application/apply-patch+yaml {\"f\":\"g\"}"},
+        {KUBE_DELETE, "{\"preconditions\":{\"resourceVersion\":\"7\"}}",
+         "DELETE application/json {\"preconditions\":{\"resourceVersion\":\"7\"}}"},
+        {KUBE_DELETE, NULL, "DELETE - -"},
+    };
+    long http;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *b = cases[i].body;
+        const char *got = echo_write(c, cases[i].m, b, b ? strlen(b) : 0, &http);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: %s, want %s", i, got, cases[i].want);
+        assert_int_equal(http, cases[i].m == KUBE_POST ? 201 : 200);
+        assert_string_equal(seen_auth, "Bearer tok-w");
+        /* The pooled handle that wrote is a plain GET again for the next caller. */
+        kube_response r;
+        assert_int_equal(kube_get(c, "/api/v1/namespaces/ns/pods/a", 5000, &r), 0);
+        kube_response_free(&r);
+        assert_string_equal(seen_method, "GET");
+        assert_string_equal(seen_ctype, "");
+        assert_int_equal(seen_body_len, 0);
+    }
+    /* 'len' bytes are sent, not up to a NUL; a body of any size up to the cap goes whole. */
+    assert_string_equal(echo_write(c, KUBE_PUT, "{\"x\":1}trailing", 7, &http),
+                        "PUT application/json {\"x\":1}");
+    size_t big_len = (size_t)3 << 20;
+    char *big = malloc(big_len + 1);
+    assert_non_null(big);
+    memset(big, 'x', big_len);
+    big[0] = '"';
+    big[big_len - 1] = '"';
+    echo_write(c, KUBE_POST, big, big_len, &http);
+    assert_int_equal(seen_body_len, big_len);
+
+    /* Refused before any request: a body over the cap, a missing body, an apply without a
+     * field manager (the API server would answer 400), a bad path, an unknown method. */
+    kube_response r;
+    int hits = write_hits;
+    static const struct {
+        enum kube_method m;
+        const char *path;
+        bool body;
+        size_t len;
+        const char *want;
+    } refused[] = {
+        {KUBE_POST, "/write/echo", true, ((size_t)3 << 20) + 1, "larger than 3 MiB"},
+        {KUBE_PUT, "/write/echo", false, 0, "a PUT needs a body"},
+        {KUBE_PATCH_MERGE, "/write/echo", false, 0, "a PATCH needs a body"},
+        {KUBE_PATCH_APPLY, "/write/echo", true, 2, "fieldManager"},
+        {KUBE_PATCH_APPLY, "/write/echo?fieldManager=", true, 2, "fieldManager"},
+        {KUBE_PATCH_APPLY, "/write/echo?fieldManagers=x", true, 2, "fieldManager"},
+        {KUBE_PATCH_APPLY, "/write/echo?x=fieldManager=y", true, 2, "fieldManager"},
+        {KUBE_POST, "/write/echo x", true, 2, "invalid request path"},
+        {KUBE_POST, "write/echo", true, 2, "invalid request path"},
+        {KUBE_METHOD_COUNT, "/write/echo", true, 2, "unknown write method"},
+        {(enum kube_method)-1, "/write/echo", true, 2, "unknown write method"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int rc = kube_write(c, refused[i].m, refused[i].path, refused[i].body ? big : NULL,
+                            refused[i].len, 5000, &r);
+        if (rc != -1 || r.http != 0 || strstr(r.error, refused[i].want) == NULL)
+            fail_msg("refused %zu: rc %d http %ld error %s", i, rc, r.http, r.error);
+        kube_response_free(&r);
+    }
+    assert_int_equal(write_hits, hits);
+    free(big);
+    /* ... and accepted with the field manager anywhere in the query. */
+    assert_int_equal(kube_write(c, KUBE_PATCH_APPLY, "/write/echo?dryRun=All&fieldManager=sg",
+                                "{}", 2, 5000, &r), 0);
+    kube_response_free(&r);
+
+    /* A conflict: the status and the Status's reason, for the caller to read again. */
+    assert_int_equal(kube_write(c, KUBE_PUT, "/write/conflict", "{}", 2, 5000, &r), -1);
+    assert_int_equal(r.http, 409);
+    assert_non_null(strstr(r.error, "HTTP 409 Conflict: Operation cannot be fulfilled"));
+    assert_non_null(strstr(r.body, "\"reason\":\"Conflict\""));
+    kube_response_free(&r);
+
+    /* The timeout bounds a write as it bounds a GET; no answer is http 0. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(kube_write(c, KUBE_PUT, "/write/slow", "{}", 2, 300, &r), -1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(r.http, 0);
+    assert_true((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 1.5);
     kube_response_free(&r);
     kube_client_free(c);
 }
@@ -1118,6 +1288,7 @@ int main(void)
         cmocka_unit_test(test_token_reread),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_get_bounds),
+        cmocka_unit_test(test_write),
         cmocka_unit_test(test_client_credentials),
         cmocka_unit_test(test_list_pages),
         cmocka_unit_test(test_stream),

@@ -4,7 +4,7 @@
 The rule file promtool reads is made from the spec.groups of the PrometheusRule
 (deploy/monitoring/prometheusrule.yaml unless named), so the tests run on what is shipped,
 never on a copy. Checked, in order:
-  - promtool check rules accepts it; every alert has a severity, a summary and a runbook_url
+  - promtool check rules accepts it, and the queries of grafana-dashboard.json; every alert has a severity, a summary and a runbook_url
     into a section of docs/operations.md that exists;
   - promtool test rules passes every tests/alerts/*.test.yaml;
   - every alert has a test where it fires and one where it does not;
@@ -15,6 +15,7 @@ never on a copy. Checked, in order:
 Prints "N passed, N failed" last; exits 1 on any failure.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -108,6 +109,19 @@ def main():
         write_rules(groups, rules_path)
         rc, out = promtool("check", "rules", RULES_NAME, cwd=tmp)
         check("promtool check rules accepts the rules of " + os.path.relpath(src, ROOT), rc == 0, out)
+
+        # The dashboard's queries are PromQL too: promtool parses them as recording rules,
+        # with Grafana's variables given values.
+        board = json.load(open(os.path.join(ROOT, "deploy", "monitoring", "grafana-dashboard.json"),
+                               encoding="utf-8"))
+        recs = [{"record": "dashboard:panel_%s_%s" % (p["id"], t["refId"]),
+                 "expr": t["expr"].replace("$namespace", "streamguard-system")
+                                  .replace("$__rate_interval", "1m")}
+                for p in board["panels"] for t in p.get("targets", [])]
+        write_rules([{"name": "dashboard", "rules": recs}], os.path.join(tmp, "dashboard.yaml"))
+        rc, out = promtool("check", "rules", "dashboard.yaml", cwd=tmp)
+        check("promtool parses the %d queries of grafana-dashboard.json" % len(recs),
+              rc == 0 and len(recs) > 0, out)
 
         anchors = doc_anchors(os.path.join(ROOT, "docs", "operations.md"))
         for a in alerts:

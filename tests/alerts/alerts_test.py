@@ -186,7 +186,8 @@ def main():
             failing = [title for fname, title, _ in groups_run if run_tests(tmp, [fname])[0] != 0]
             check("%s as before (%s): fails %s" % (r["alert"], r["why"],
                                                     ", ".join(failing) or "nothing"),
-                  len(failing) > 0, "promtool test rules passed with the old expression")
+                  len(failing) > 0 and set(r["fails"]) <= set(failing),
+                  "expected to fail at least: " + ", ".join(r["fails"]))
     finally:
         shutil.rmtree(tmp)
 

@@ -2,7 +2,8 @@
 #
 #   make run     install missing Debian packages, build, make dev certificates, serve on 127.0.0.1:8443
 #                (lookup() asks the cluster of $KUBECONFIG when it is set, else finds nothing)
-#   make test    install missing packages, build, run unit and integration tests
+#   make test    install missing packages, build, run unit and integration tests, and the alert
+#                rules' unit tests (promtool, make test-alerts)
 #   make golden  rewrite the recorded answers to the captured reviews after an intended change
 #   make check   the same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make valgrind  the integration tests with the server under valgrind (leaks are errors)
@@ -42,7 +43,7 @@ BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-only unit integration policies deploy-test deploy-sync golden e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check fuzz-kube clean format
+.PHONY: all deps run test test-only unit integration policies deploy-test test-alerts deploy-sync golden e2e image check valgrind bench fuzz fuzz-policy fuzz-review fuzz-check fuzz-kube clean format
 all: $(BUILD)/streamguard
 
 $(BUILD)/obj/%.o: %.c
@@ -87,7 +88,7 @@ run: deps all certs/dev/tls.crt
 test: deps
 	@$(MAKE) --no-print-directory test-only
 
-test-only: unit integration policies deploy-test
+test-only: unit integration policies deploy-test test-alerts
 
 # The shipped policies: lint, their tests (tests/policies/) and the examples' verdicts.
 policies: $(BUILD)/streamguard
@@ -126,6 +127,11 @@ valgrind: deps all
 	           tests/integration/reload_test.sh $(BUILD)/streamguard && \
 	           tests/integration/cluster_test.sh $(BUILD)/streamguard && \
 	           $(MAKE) --no-print-directory policies WRAP="$$WRAP"'
+
+# deploy/monitoring's alerts: promtool's unit tests (tests/alerts/) on the rules of the shipped
+# PrometheusRule, each scenario also run against broken copies of its alert, which must fail it.
+test-alerts:
+	tests/alerts/alerts_test.py
 
 # deploy/: every kustomize directory rendered with kubectl 1.20 and its objects checked.
 deploy-test: $(BUILD)/streamguard

@@ -2,7 +2,8 @@
 # deps.sh - install the Debian packages a task needs, when they are missing.
 #   scripts/deps.sh build      compilers' libraries, cmocka, curl and libcurl (the Kubernetes
 #                              API client), openssl, python3-jsonschema and python3-yaml (the
-#                              policy schema test) (for make run/test)
+#                              policy schema test), prometheus (its promtool runs the alert
+#                              rules' unit tests, make test-alerts) (for make run/test)
 #   scripts/deps.sh valgrind   valgrind
 #   scripts/deps.sh bench      nginx and wrk
 #   scripts/deps.sh fuzz       clang and its libFuzzer runtime
@@ -10,7 +11,7 @@
 set -eu
 
 case "${1:-build}" in
-build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev libcurl4-openssl-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml" ;;
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev libcurl4-openssl-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml prometheus" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
 fuzz)     pkgs="clang libclang-rt-14-dev" ;;

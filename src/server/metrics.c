@@ -29,6 +29,9 @@ static _Atomic int ready;
 static long long start_time;
 static _Atomic unsigned long long reloads[2][2]; /* [certificate, policies][ok, error] */
 static _Atomic long long last_reload_ok[2];
+/* The outcome of the latest reload, 1 or 0: the counters above say a reload failed once, this
+ * says the files on disk are bad now, for as long as they stay bad. */
+static _Atomic int last_outcome[2] = {1, 1};
 static _Atomic unsigned long long empty_sets[2]; /* [refused, served] */
 static _Atomic long policy_count;
 
@@ -142,6 +145,12 @@ void metrics_reload_done(enum metrics_reload what, bool ok)
     atomic_fetch_add_explicit(&reloads[what][ok ? 0 : 1], 1, memory_order_relaxed);
     if (ok)
         atomic_store_explicit(&last_reload_ok[what], (long long)time(NULL), memory_order_relaxed);
+    metrics_reload_outcome(what, ok);
+}
+
+void metrics_reload_outcome(enum metrics_reload what, bool ok)
+{
+    atomic_store_explicit(&last_outcome[what], ok ? 1 : 0, memory_order_relaxed);
 }
 
 void metrics_empty_policy_set(bool served)
@@ -171,6 +180,12 @@ static int render_reloads(buf *out)
     for (int w = 0; w < 2; w++)
         rc |= buf_printf(out, "streamguard_last_reload_success_timestamp_seconds{kind=\"%s\"} %lld\n",
                          what[w], atomic_load_explicit(&last_reload_ok[w], memory_order_relaxed));
+    rc |= buf_printf(out, "# HELP streamguard_last_reload_success Whether the latest load of the "
+                          "certificate or the policies succeeded (1) or was refused (0).\n"
+                          "# TYPE streamguard_last_reload_success gauge\n");
+    for (int w = 0; w < 2; w++)
+        rc |= buf_printf(out, "streamguard_last_reload_success{kind=\"%s\"} %d\n", what[w],
+                         atomic_load_explicit(&last_outcome[w], memory_order_relaxed));
     rc |= buf_printf(out, "# HELP streamguard_policies Policies in the set being served.\n"
                           "# TYPE streamguard_policies gauge\n"
                           "streamguard_policies %ld\n",

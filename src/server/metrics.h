@@ -33,8 +33,13 @@ void metrics_set_ready(bool ready);
 
 enum metrics_reload { METRICS_RELOAD_CERT, METRICS_RELOAD_POLICIES };
 
-/* Counts a reload (or the load at start) of the certificate or the policies. */
+/* Counts a reload (or the load at start) of the certificate or the policies, and records its
+ * outcome (metrics_reload_outcome). */
 void metrics_reload_done(enum metrics_reload what, bool ok);
+
+/* Records the outcome of the latest reload without counting one: for files that checked out
+ * and equal what is serving, which make a refused reload's outcome good again. */
+void metrics_reload_outcome(enum metrics_reload what, bool ok);
 
 /* Counts a policy set that loaded with no policy in it: refused (at start or on a reload,
  * the usual cause being a ConfigMap mistake) or served (--allow-empty-policies). */

@@ -75,7 +75,10 @@ static void reload_cert(reloader *r)
         return;
     }
     if (r->cert_pem != NULL && strcmp(r->cert_pem, pair.cert_pem) == 0) {
-        tls_pair_clear(&pair); /* touched, not changed */
+        /* touched, not changed: not a reload, but the files are good again if the last one
+         * was refused (the serving pair put back after a broken one) */
+        metrics_reload_outcome(METRICS_RELOAD_CERT, true);
+        tls_pair_clear(&pair);
         diag_list_clear(&dl);
         return;
     }

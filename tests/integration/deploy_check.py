@@ -258,15 +258,25 @@ check("monitoring: a PodMonitor, a PrometheusRule and the dashboard ConfigMap",
       {d["kind"] for d in docs} == {"PodMonitor", "PrometheusRule", "ConfigMap"})
 rules = one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]
 alerts = {r["alert"]: r["expr"] for r in rules}
-check("monitoring: alerts on errors, p99 latency, certificate expiry, reload failures",
+check("monitoring: alerts on errors, p99 latency, certificate expiry, reload failures, no ready replica, "
+      "kube-apiserver's failed calls (their behaviour: make test-alerts)",
       "streamguard_http_requests_total" in alerts["StreamguardWebhookErrors"]
       and "streamguard_review_duration_seconds_bucket" in alerts["StreamguardSlowReviews"]
       and "streamguard_tls_certificate_not_after_seconds" in alerts["StreamguardCertificateExpiresSoon"]
       and "7 * 86400" in alerts["StreamguardCertificateExpiresSoon"]
-      and 'streamguard_reloads_total{result="error"}' in alerts["StreamguardReloadFailures"])
-pm = one(docs, "PodMonitor")["spec"]["podMetricsEndpoints"][0]
+      and "streamguard_last_reload_success{" in alerts["StreamguardReloadFailures"]
+      and 'absent(streamguard_ready{job="streamguard"}' in alerts["StreamguardNotReady"]
+      and "apiserver_admission_webhook_rejection_count{" in alerts["StreamguardApiserverCannotCallWebhook"])
+check("monitoring: every alert has a runbook_url into docs/operations.md",
+      all(r.get("annotations", {}).get("runbook_url", "").startswith("docs/operations.md#")
+          for r in rules if "alert" in r))
+pmon = one(docs, "PodMonitor")["spec"]
+pm = pmon["podMetricsEndpoints"][0]
 check("monitoring: the PodMonitor scrapes /metrics over HTTPS on the https port",
       pm["scheme"] == "https" and pm["path"] == "/metrics" and pm["port"] == "https")
+check("monitoring: the PodMonitor's job is the pods' app.kubernetes.io/name, streamguard (the alerts select it)",
+      pmon.get("jobLabel") == "app.kubernetes.io/name"
+      and pmon["selector"]["matchLabels"].get("app.kubernetes.io/name") == "streamguard")
 dash = one(docs, "ConfigMap")
 import json
 board = json.loads(dash["data"]["grafana-dashboard.json"])
@@ -275,6 +285,8 @@ check("monitoring: the dashboard is labelled for Grafana's sidecar and charts th
       dash["metadata"]["labels"].get("grafana_dashboard") == "1"
       and all(m in exprs for m in ["streamguard_http_requests_total", "streamguard_review_duration_seconds_bucket",
                                    "streamguard_tls_certificate_not_after_seconds", "streamguard_reloads_total",
-                                   "streamguard_ready", "streamguard_policies"]))
+                                   "streamguard_ready", "streamguard_policies", "streamguard_last_reload_success",
+                                   "apiserver_admission_webhook_rejection_count",
+                                   "apiserver_admission_webhook_admission_duration_seconds_bucket"]))
 
 finish("deploy")

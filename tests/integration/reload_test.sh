@@ -78,6 +78,12 @@ URL="https://localhost:$PORT/validate"
 CURL=(curl -sS --max-time $((10 * SLOW)) --cacert "$TMP/cas.pem" -H 'Content-Type: application/json'
       --data-binary @"$FIX/flinkdeployment-create-v1.request.json")
 
+# the streamguard_last_reload_success gauge of KIND (certificate, policies) now
+outcome() {
+    curl -sS --cacert "$TMP/cas.pem" "https://localhost:$PORT/metrics" |
+        sed -n "s/^streamguard_last_reload_success{kind=\"$1\"} \([01]\)$/\1/p"
+}
+
 # which set answers a review now ("A", "B", or what came instead)
 served_set() { "${CURL[@]}" "$URL" | grep -o 'served by set [AB]' | tail -c 2; }
 
@@ -117,10 +123,16 @@ kubelet_update "$TMP/certs" "$TMP/gen/1/tls.crt" "$TMP/gen/2/tls.key"
 sleep $((1 * SLOW))
 check "a key that does not match leaves the current certificate serving" test "$(served_serial)" = "$current"
 check "the refused pair is logged with the reason" grep -q 'certificate reload failed.*code=tls.mismatch' "$LOG"
+check "the refused pair sets streamguard_last_reload_success{kind=certificate} to 0" \
+    test "$(outcome certificate)" = 0
 kubelet_update "$TMP/certs" "$TMP/gen/$ROTATIONS/tls.crt" "$TMP/gen/$ROTATIONS/tls.key"
+# the serving pair put back is no reload, but the files are good again: the alert must clear
+sleep $((1 * SLOW))
+check "putting the serving pair back sets it to 1 again" test "$(outcome certificate)" = 1
 
 # ---- reload the policies: A, B, A, B, ... with every fourth a broken set
 reload_ok=0
+outcome_ok=0
 expect_set=A
 for i in $(seq 1 "$ROTATIONS"); do
     if [ $((i % 4)) -eq 0 ]; then
@@ -139,7 +151,15 @@ for i in $(seq 1 "$ROTATIONS"); do
     done
     if [ "$got" = "$expect_set" ]; then reload_ok=$((reload_ok + 1)); else
         not_ok "policy reload $i: set $expect_set served" "got '$got'"; fi
+    # the gauge follows each outcome: 0 while the broken set is on disk, 1 after a good one
+    want_outcome=1
+    [ $((i % 4)) -eq 0 ] && want_outcome=0
+    got=$(outcome policies)
+    if [ "$got" = "$want_outcome" ]; then outcome_ok=$((outcome_ok + 1)); else
+        not_ok "policy reload $i: streamguard_last_reload_success{kind=policies} $want_outcome" "got '$got'"; fi
 done
+check "streamguard_last_reload_success{kind=policies} follows each of $ROTATIONS reloads" \
+    test "$outcome_ok" -eq "$ROTATIONS"
 check "each of $ROTATIONS policy reloads serves the expected set (broken ones keep the old)" \
     test "$reload_ok" -eq "$ROTATIONS"
 check "a broken policy set is logged with its position" \
@@ -157,11 +177,14 @@ check "the empty set is logged as refused" \
     grep -q 'policy reload failed.*code=policy.empty reason="the policy directory holds no policy' "$LOG"
 check "the empty set is counted" grep -q '^streamguard_empty_policy_sets_total{result="refused"} 1$' \
     <<<"$(curl -sS --cacert "$TMP/cas.pem" "https://localhost:$PORT/metrics")"
+check "the refused empty set sets streamguard_last_reload_success{kind=policies} to 0" \
+    test "$(outcome policies)" = 0
 
 # ---- SIGHUP reloads too (a policy file changed in place, which inotify on the directory
 # of a ConfigMap-style volume does not see)
 kubelet_update "$TMP/policies" "$TMP/pol-a/set.yaml"
 for _ in $(seq 1 $((50 * SLOW))); do [ "$(served_set)" = A ] && break; sleep 0.1; done
+check "a good set after the empty one sets it to 1 again" test "$(outcome policies)" = 1
 sed -i 's/set A/set A (edited)/' "$TMP/policies/..data/set.yaml"
 kill -HUP "$PID"
 sleep $((1 * SLOW))

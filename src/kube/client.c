@@ -24,12 +24,12 @@
 #include "../util/log.h"
 #include "../util/version.h"
 #include "client_int.h"
+#include "token.h"
 
 #define KUBE_MAX_BODY ((size_t)64 << 20)       /* a GET or write answer, one LIST page */
 #define KUBE_MAX_LINE ((size_t)16 << 20)       /* one watch event */
 #define KUBE_MAX_REQUEST ((size_t)3 << 20)    /* a write's body: kube-apiserver's own cap */
 #define KUBE_MAX_ERROR_BODY ((size_t)64 << 10) /* the Status of a failed watch */
-#define KUBE_MAX_TOKEN ((size_t)64 << 10)
 #define KUBE_MAX_PEM ((size_t)1 << 20)
 #define KUBE_POOL_MAX 8
 #define KUBE_CONNECT_TIMEOUT_MS 10000L
@@ -43,13 +43,8 @@ struct kube_client {
     size_t ca_len, cert_len, key_len;
     char user_agent[64];
 
-    pthread_mutex_t tok_mu; /* guards the token fields */
-    char *token;            /* the current token, NULL for none */
-    char *token_file;
-    struct stat tok_st; /* of the file when 'token' was read from it */
-    bool tok_bad;       /* the last read failed (logged once): these say of what */
-    bool bad_exists;
-    struct stat bad_st;
+    kube_token token;
+    bool token_ready; /* 'token' was initialised: kube_token_clear() it */
 
     pthread_mutex_t pool_mu;
     CURL *pool[KUBE_POOL_MAX];
@@ -91,113 +86,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- the bearer token ---------------------------------------------------------------- */
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Reads the token in 'path' (surrounding white space trimmed, as client-go trims it) into a
- * malloc'd string, or NULL with the reason in 'err'. */
-static char *token_read(const char *path, char *err, size_t cap)
-{
-    buf b;
-    diag_list dl;
-    buf_init(&b, KUBE_MAX_TOKEN);
-    diag_list_init(&dl);
-    char *tok = NULL;
-    if (file_read(path, KUBE_MAX_TOKEN, &b, &dl) != 0) {
-        snprintf(err, cap, "token file %s: %s", path, dl.count ? dl.items[0].msg : "unreadable");
-        goto done;
-    }
-    size_t s = 0, e = b.len;
-    while (s < e && strchr(" \t\r\n", b.data[s]))
-        s++;
-    while (e > s && strchr(" \t\r\n", b.data[e - 1]))
-        e--;
-    for (size_t i = s; i < e; i++) {
-        if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f) {
-            snprintf(err, cap, "token file %s holds a control character", path);
-            goto done;
-        }
-    }
-    if (s == e) {
-        snprintf(err, cap, "token file %s is empty", path);
-        goto done;
-    }
-    tok = strndup(b.data + s, e - s);
-    if (tok == NULL)
-        snprintf(err, cap, "out of memory");
-done:
-    buf_clear(&b);
-    diag_list_clear(&dl);
-    return tok;
-}
-
-/* Reads the token file again when its inode, size or modification time changed since the
- * last read (a rotated token: kubelet swaps a symlink, an operator rewrites the file). A
- * failed read keeps the previous token, logged; with no previous token it is an error.
- * Called with tok_mu held. */
-static int token_refresh(kube_client *c, char *err, size_t cap)
-{
-    if (c->token_file == NULL)
-        return 0;
-    struct stat st;
-    bool exists = stat(c->token_file, &st) == 0;
-    if (exists && c->token != NULL && same_file(&st, &c->tok_st))
-        return 0;
-    /* The same broken file as last time: already logged, not read again per request. */
-    if (c->tok_bad && c->token != NULL && exists == c->bad_exists &&
-        (!exists || same_file(&st, &c->bad_st)))
-        return 0;
-    char why[256];
-    char *tok = token_read(c->token_file, why, sizeof why);
-    if (tok == NULL) {
-        c->tok_bad = true;
-        c->bad_exists = exists;
-        c->bad_st = st;
-        if (c->token != NULL) {
-            log_warn("kube",
-                     LOG_S("msg", "cannot read the token file again; keeping the "
-                                  "previous token"),
-                     LOG_S("error", why));
-            return 0;
-        }
-        snprintf(err, cap, "%s", why);
-        return -1;
-    }
-    c->tok_bad = false;
-    bool rotated = c->token != NULL;
-    free(c->token);
-    c->token = tok;
-    c->tok_st = st;
-    if (rotated)
-        log_info("kube", LOG_S("msg", "token file changed: using the new token"),
-                 LOG_S("file", c->token_file));
-    return 0;
-}
-
-/* The "Authorization: Bearer ..." header (malloc'd), NULL with '*err' "" when there is no
- * token, or NULL with the reason in 'err'. */
-static char *auth_header(kube_client *c, char *err, size_t cap)
-{
-    err[0] = '\0';
-    pthread_mutex_lock(&c->tok_mu);
-    char *h = NULL;
-    if (token_refresh(c, err, cap) == 0 && c->token != NULL) {
-        size_t n = strlen(c->token) + 32;
-        h = malloc(n);
-        if (h)
-            snprintf(h, n, "Authorization: Bearer %s", c->token);
-        else
-            snprintf(err, cap, "out of memory");
-    }
-    pthread_mutex_unlock(&c->tok_mu);
-    return h;
 }
 
 /* ---- construction -------------------------------------------------------------------- */
@@ -271,7 +159,6 @@ kube_client *kube_client_new(const kube_config *cfg, diag_list *dl)
     kube_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         goto oom;
-    pthread_mutex_init(&c->tok_mu, NULL);
     pthread_mutex_init(&c->pool_mu, NULL);
     snprintf(c->user_agent, sizeof c->user_agent, "streamguard/%s", STREAMGUARD_VERSION);
     c->server = strdup(cfg->server);
@@ -280,23 +167,14 @@ kube_client *kube_client_new(const kube_config *cfg, diag_list *dl)
         (cfg->ca_file && (c->ca_file = strdup(cfg->ca_file)) == NULL) ||
         (cfg->cert_file && (c->cert_file = strdup(cfg->cert_file)) == NULL) ||
         (cfg->key_file && (c->key_file = strdup(cfg->key_file)) == NULL) ||
-        (cfg->token && (c->token = strdup(cfg->token)) == NULL) ||
-        (cfg->token_file && (c->token_file = strdup(cfg->token_file)) == NULL) ||
         dup_blob(cfg->ca_data, cfg->ca_len, &c->ca_data, &c->ca_len) != 0 ||
         dup_blob(cfg->cert_data, cfg->cert_len, &c->cert_data, &c->cert_len) != 0 ||
         dup_blob(cfg->key_data, cfg->key_len, &c->key_data, &c->key_len) != 0)
         goto oom;
-    if (c->token_file != NULL) {
-        /* The file wins over an inline token (it rotates); it must be readable now. */
-        free(c->token);
-        c->token = NULL;
-        char err[256];
-        if (token_refresh(c, err, sizeof err) != 0) {
-            srcpos at = {.file = c->token_file};
-            diag_add(dl, DIAG_ERROR, "kube.config", &at, "%s", err);
-            kube_client_free(c);
-            return NULL;
-        }
+    c->token_ready = true;
+    if (kube_token_init(&c->token, cfg->token, cfg->token_file, dl) != 0) {
+        kube_client_free(c);
+        return NULL;
     }
     return c;
 oom:
@@ -312,7 +190,6 @@ void kube_client_free(kube_client *c)
     for (size_t i = 0; i < c->n_pool; i++)
         curl_easy_cleanup(c->pool[i]);
     kube_disc_free(c->disc);
-    pthread_mutex_destroy(&c->tok_mu);
     pthread_mutex_destroy(&c->pool_mu);
     free(c->server);
     free(c->ca_file);
@@ -321,8 +198,8 @@ void kube_client_free(kube_client *c)
     free(c->ca_data);
     free(c->cert_data);
     free(c->key_data);
-    free(c->token);
-    free(c->token_file);
+    if (c->token_ready)
+        kube_token_clear(&c->token);
     free(c);
 }
 
@@ -397,7 +274,7 @@ static int request_setup(kube_client *c, CURL *h, const char *path, long connect
     }
     size_t n = strlen(c->server) + strlen(path) + 1;
     char *url = malloc(n);
-    char *auth = auth_header(c, err, cap);
+    char *auth = kube_token_header(&c->token, err, cap);
     if (url == NULL || (auth == NULL && err[0] != '\0')) {
         if (err[0] == '\0')
             snprintf(err, cap, "out of memory");

@@ -234,7 +234,7 @@ static void write_token(const char *text)
 static char *header_now(kube_client *c)
 {
     char err[256];
-    char *h = auth_header(c, err, sizeof err);
+    char *h = kube_token_header(&c->token, err, sizeof err);
     assert_non_null(h);
     return h;
 }
@@ -280,14 +280,14 @@ static void test_token_reread(void **state)
     h = header_now(c);
     assert_string_equal(h, "Authorization: Bearer third-token-longer");
     free(h);
-    assert_true(c->tok_bad); /* remembered: not read (nor logged) again for every request */
+    assert_true(c->token.bad); /* remembered: not read (nor logged) again for every request */
     h = header_now(c);
     free(h);
     usleep(20000);
     write_token("fourth\n");
     h = header_now(c);
     assert_string_equal(h, "Authorization: Bearer fourth");
-    assert_false(c->tok_bad);
+    assert_false(c->token.bad);
     free(h);
     write_token("bad\r\nX-Injected: 1\n");
     kube_client_free(c);

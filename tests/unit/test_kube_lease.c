@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "util/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -809,6 +811,7 @@ static void test_threads(void **state)
 
 int main(void)
 {
+    log_setup(LOG_FORMAT_LOGFMT, LOG_ERROR, 2); /* the elector's logs are not the tests' */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_then_renew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follower_takes_over_after_lease_duration, setup,

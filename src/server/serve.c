@@ -9,7 +9,6 @@
  * and the policies, which reload.c also does by itself when their files change. */
 #include "serve.h"
 
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +21,7 @@
 #include "../policy/policy.h"
 #include "../tls/certs.h"
 #include "../util/log.h"
-#include "../util/num.h"
+#include "../util/opts.h"
 #include "../util/buf.h"
 #include "../util/file.h"
 #include "cluster.h"
@@ -113,119 +112,87 @@ static void usage(FILE *f)
             "Signals: SIGTERM or SIGINT drains and exits 0; SIGHUP reloads.\n");
 }
 
-/* Parses a bounded number option; prints the problem and returns -1 when it is bad. */
-static int opt_uint(const char *name, const char *arg, unsigned long long min,
-                    unsigned long long max, unsigned *out)
+static int opt_log_format(void *opts, const char *arg)
 {
-    unsigned long long v;
-    if (num_parse_uint(arg, min, max, &v) != 0) {
-        fprintf(stderr, "streamguard serve: %s must be a whole number from %llu to %llu, not '%s'\n",
-                name, min, max, arg);
+    return log_parse_format(arg, &((struct serve_opts *)opts)->log_format);
+}
+
+static int opt_log_level(void *opts, const char *arg)
+{
+    return log_parse_level(arg, &((struct serve_opts *)opts)->log_level);
+}
+
+static int opt_enforcement(void *opts, const char *arg)
+{
+    if (strcmp(arg, "warn") != 0 && strcmp(arg, "deny") != 0)
         return -1;
-    }
-    *out = (unsigned)v;
+    ((struct serve_opts *)opts)->cfg.warn_only = strcmp(arg, "warn") == 0;
     return 0;
 }
 
+#define SO struct serve_opts
+static const opt_row serve_rows[] = {
+    OPT_STRING_ROW("listen", 0, SO, cfg.listen),
+    OPT_STRING_ROW("tls-cert", 0, SO, cert_file),
+    OPT_STRING_ROW("tls-key", 0, SO, key_file),
+    OPT_STRING_ROW("policies", 0, SO, policies),
+    OPT_FLAG_ROW("allow-empty-policies", 0, SO, allow_empty_policies),
+    OPT_STRING_ROW("kubeconfig", 0, SO, cluster.kubeconfig),
+    OPT_FLAG_ROW("no-cluster", 0, SO, cluster.none),
+    OPT_UINT_ROW("cache-sync-timeout", SO, cluster.sync_timeout_s, 0, 3600),
+    OPT_UINT_ROW("lookup-timeout", SO, cluster.lookup_timeout_ms, 1, 60000),
+    OPT_FLAG_ROW("leader-elect", 0, SO, cluster.leader_elect),
+    OPT_STRING_ROW("leader-elect-namespace", 0, SO, cluster.lease_namespace),
+    OPT_STRING_ROW("leader-elect-name", 0, SO, cluster.lease_name),
+    OPT_STRING_ROW("client-ca", 0, SO, client_ca),
+    OPT_STRING_ROW("tls-server-name", 0, SO, server_name),
+    OPT_FN_ROW("enforcement", opt_enforcement, "must be deny or warn"),
+    OPT_UINT_ROW("threads", SO, cfg.threads, 1, 256),
+    OPT_UINT_ROW("max-connections", SO, cfg.max_connections, 1, 100000),
+    OPT_UINT_ROW("idle-timeout", SO, cfg.idle_timeout_s, 1, 3600),
+    OPT_UINT_ROW("header-timeout", SO, cfg.header_timeout_s, 1, 3600),
+    OPT_UINT_ROW("request-timeout", SO, cfg.request_timeout_s, 1, 3600),
+    OPT_UINT_ROW("drain-delay", SO, drain_delay_s, 0, 3600),
+    OPT_UINT_ROW("drain-timeout", SO, drain_timeout_s, 0, 3600),
+    OPT_FN_ROW("log-format", opt_log_format, "must be logfmt or json"),
+    OPT_FN_ROW("log-level", opt_log_level, "must be debug, info, warn or error"),
+};
+#undef SO
+
+/* The options that exclude or need each other; says which and returns -1. */
+static int check_opts(const struct serve_opts *o)
+{
+    const char *why = NULL;
+    if (o->cluster.none && o->cluster.kubeconfig != NULL)
+        why = "--no-cluster and --kubeconfig exclude each other";
+    else if (!o->cluster.leader_elect &&
+             (o->cluster.lease_namespace != NULL || o->cluster.lease_name != NULL))
+        why = "--leader-elect-namespace and --leader-elect-name need --leader-elect";
+    else if (o->cert_file == NULL || o->key_file == NULL)
+        why = "--tls-cert and --tls-key are required";
+    if (why != NULL)
+        fprintf(stderr, "streamguard serve: %s\n", why);
+    return why != NULL ? -1 : 0;
+}
+
+/* Returns 0, 1 when --help was asked for (printed), or -1 (said why). */
 static int parse_opts(int argc, char **argv, struct serve_opts *o)
 {
-    static const struct option longs[] = {
-        {"listen", required_argument, NULL, 'l'},       {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},      {"policies", required_argument, NULL, 'p'},
-        {"threads", required_argument, NULL, 't'},      {"max-connections", required_argument, NULL, 'm'},
-        {"idle-timeout", required_argument, NULL, 'i'}, {"request-timeout", required_argument, NULL, 'r'},
-        {"drain-delay", required_argument, NULL, 'd'},  {"drain-timeout", required_argument, NULL, 'D'},
-        {"log-format", required_argument, NULL, 'f'},   {"log-level", required_argument, NULL, 'L'},
-        {"enforcement", required_argument, NULL, 'e'},  {"client-ca", required_argument, NULL, 'C'},
-        {"tls-server-name", required_argument, NULL, 'n'},
-        {"allow-empty-policies", no_argument, NULL, 'E'},
-        {"header-timeout", required_argument, NULL, 'H'},
-        {"kubeconfig", required_argument, NULL, 'K'},
-        {"no-cluster", no_argument, NULL, 'N'},
-        {"cache-sync-timeout", required_argument, NULL, 'S'},
-        {"lookup-timeout", required_argument, NULL, 'T'},
-        {"leader-elect", no_argument, NULL, 'V'},
-        {"leader-elect-namespace", required_argument, NULL, 'W'},
-        {"leader-elect-name", required_argument, NULL, 'X'},
-        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *o = (struct serve_opts){
         .cfg = {.listen = "0.0.0.0:8443", .threads = cpus > 0 ? (unsigned)cpus : 1,
                 .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
-                .request_timeout_s = 10,
-                .max_body = SERVER_MAX_BODY},
+                .request_timeout_s = 10, .max_body = SERVER_MAX_BODY},
         .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO,
         .cluster = {.sync_timeout_s = 30, .lookup_timeout_ms = 1000}};
-    int c, rc = 0;
-    optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'l': o->cfg.listen = optarg; break;
-        case 'c': o->cert_file = optarg; break;
-        case 'k': o->key_file = optarg; break;
-        case 'p': o->policies = optarg; break;
-        case 'C': o->client_ca = optarg; break;
-        case 'n': o->server_name = optarg; break;
-        case 'E': o->allow_empty_policies = true; break;
-        case 'K': o->cluster.kubeconfig = optarg; break;
-        case 'N': o->cluster.none = true; break;
-        case 'V': o->cluster.leader_elect = true; break;
-        case 'W': o->cluster.lease_namespace = optarg; break;
-        case 'X': o->cluster.lease_name = optarg; break;
-        case 'S':
-            rc = opt_uint("--cache-sync-timeout", optarg, 0, 3600, &o->cluster.sync_timeout_s);
-            break;
-        case 'T':
-            rc = opt_uint("--lookup-timeout", optarg, 1, 60000, &o->cluster.lookup_timeout_ms);
-            break;
-        case 't': rc = opt_uint("--threads", optarg, 1, 256, &o->cfg.threads); break;
-        case 'm': rc = opt_uint("--max-connections", optarg, 1, 100000, &o->cfg.max_connections); break;
-        case 'i': rc = opt_uint("--idle-timeout", optarg, 1, 3600, &o->cfg.idle_timeout_s); break;
-        case 'H': rc = opt_uint("--header-timeout", optarg, 1, 3600, &o->cfg.header_timeout_s); break;
-        case 'r': rc = opt_uint("--request-timeout", optarg, 1, 3600, &o->cfg.request_timeout_s); break;
-        case 'd': rc = opt_uint("--drain-delay", optarg, 0, 3600, &o->drain_delay_s); break;
-        case 'D': rc = opt_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout_s); break;
-        case 'f':
-            if (log_parse_format(optarg, &o->log_format) != 0) {
-                fprintf(stderr, "streamguard serve: --log-format must be logfmt or json\n");
-                rc = -1;
-            }
-            break;
-        case 'L':
-            if (log_parse_level(optarg, &o->log_level) != 0) {
-                fprintf(stderr, "streamguard serve: --log-level must be debug, info, warn or error\n");
-                rc = -1;
-            }
-            break;
-        case 'e':
-            if (strcmp(optarg, "warn") != 0 && strcmp(optarg, "deny") != 0) {
-                fprintf(stderr, "streamguard serve: --enforcement must be deny or warn\n");
-                rc = -1;
-            }
-            o->cfg.warn_only = strcmp(optarg, "warn") == 0;
-            break;
-        case 'h': usage(stdout); return 1;
-        default: rc = -1; break;
-        }
+    int rc = opts_parse("streamguard serve", serve_rows, sizeof serve_rows / sizeof serve_rows[0],
+                        argc, argv, o, NULL);
+    if (rc > 0) {
+        usage(stdout);
+        return 1;
     }
-    if (rc == 0 && optind < argc) {
-        fprintf(stderr, "streamguard serve: unexpected argument '%s'\n", argv[optind]);
-        rc = -1;
-    }
-    if (rc == 0 && o->cluster.none && o->cluster.kubeconfig != NULL) {
-        fprintf(stderr, "streamguard serve: --no-cluster and --kubeconfig exclude each other\n");
-        rc = -1;
-    }
-    if (rc == 0 && !o->cluster.leader_elect &&
-        (o->cluster.lease_namespace != NULL || o->cluster.lease_name != NULL)) {
-        fprintf(stderr, "streamguard serve: --leader-elect-namespace and --leader-elect-name "
-                        "need --leader-elect\n");
-        rc = -1;
-    }
-    if (rc == 0 && (o->cert_file == NULL || o->key_file == NULL)) {
-        fprintf(stderr, "streamguard serve: --tls-cert and --tls-key are required\n");
-        rc = -1;
-    }
+    if (rc == 0)
+        rc = check_opts(o);
     if (rc != 0)
         fprintf(stderr, "Run 'streamguard serve --help' for the options.\n");
     return rc;
@@ -291,6 +258,62 @@ static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o,
     }
 }
 
+/* What the server starts with, loaded and checked before anything listens. */
+struct inputs {
+    tls_pair pair;
+    policy_set *policies; /* handed to the server by start() */
+    size_t n_policies;
+    buf ca; /* --client-ca's PEM */
+};
+
+static void inputs_clear(struct inputs *in)
+{
+    tls_pair_clear(&in->pair); /* empty when the load itself failed */
+    policy_set_unref(in->policies);
+    buf_clear(&in->ca);
+}
+
+/* The certificate and key, the policies and the client CA; -1 (why in 'dl') when any is bad. */
+static int load_inputs(const struct serve_opts *o, struct inputs *in, diag_list *dl)
+{
+    memset(in, 0, sizeof *in);
+    buf_init(&in->ca, (size_t)1 << 20);
+    if (tls_pair_load(o->cert_file, o->key_file, &in->pair, dl) != 0 ||
+        (in->policies = load_policies(o->policies, o->allow_empty_policies, dl)) == NULL ||
+        (o->client_ca != NULL && file_read(o->client_ca, in->ca.cap, &in->ca, dl) != 0))
+        return -1;
+    policy_set_items(in->policies, &in->n_policies);
+    long long days_left = (in->pair.info.not_after - (long long)time(NULL)) / 86400;
+    if (days_left < 7)
+        log_warn("serve", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
+    if (o->server_name != NULL && !tls_cert_covers_host(in->pair.cert_pem, o->server_name))
+        log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
+                 LOG_S("server_name", o->server_name));
+    return 0;
+}
+
+/* The cluster (its watches list while the server starts) and the server, which takes the
+ * policies over even when it fails to start. NULL (why in 'dl') when either fails. */
+static server *start(struct serve_opts *o, struct inputs *in, cluster **cl, diag_list *dl)
+{
+    *cl = cluster_start(&o->cluster, dl);
+    if (*cl == NULL)
+        return NULL;
+    cluster_set_policies(*cl, in->policies);
+    o->cfg.cluster = *cl;
+    o->cfg.client_ca_pem = o->client_ca ? in->ca.data : NULL;
+    o->cfg.cert_pem = in->pair.cert_pem;
+    o->cfg.key_pem = in->pair.key_pem;
+    o->cfg.policies = in->policies;
+    in->policies = NULL;
+    server *s = server_start(&o->cfg, dl);
+    if (s == NULL) {
+        cluster_free(*cl);
+        *cl = NULL;
+    }
+    return s;
+}
+
 int server_cmd_serve(int argc, char **argv)
 {
     struct serve_opts o;
@@ -298,24 +321,6 @@ int server_cmd_serve(int argc, char **argv)
     if (prc != 0)
         return prc > 0 ? 0 : 2;
     log_setup(o.log_format, o.log_level, 2);
-    diag_list dl;
-    diag_list_init(&dl);
-    tls_pair pair;
-    policy_set *policies = NULL;
-    if (tls_pair_load(o.cert_file, o.key_file, &pair, &dl) != 0 ||
-        (policies = load_policies(o.policies, o.allow_empty_policies, &dl)) == NULL) {
-        log_diags(&dl);
-        diag_list_clear(&dl);
-        tls_pair_clear(&pair); /* empty when the load itself failed */
-        return 1;
-    }
-    size_t n_policies;
-    policy_set_items(policies, &n_policies);
-    long long days_left = (pair.info.not_after - (long long)time(NULL)) / 86400;
-    if (days_left < 7)
-        log_warn("serve", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
-    metrics_set_cert_not_after(pair.info.not_after);
-
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -324,62 +329,38 @@ int server_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread exists, so all inherit it */
     signal(SIGPIPE, SIG_IGN);
 
-    buf ca;
-    buf_init(&ca, (size_t)1 << 20);
-    if (o.client_ca != NULL && file_read(o.client_ca, ca.cap, &ca, &dl) != 0) {
+    diag_list dl;
+    diag_list_init(&dl);
+    struct inputs in;
+    cluster *cl = NULL;
+    server *s = NULL;
+    if (load_inputs(&o, &in, &dl) != 0 || (s = start(&o, &in, &cl, &dl)) == NULL) {
         log_diags(&dl);
         diag_list_clear(&dl);
-        tls_pair_clear(&pair);
-        policy_set_unref(policies);
+        inputs_clear(&in);
         return 1;
     }
-    cluster *cl = cluster_start(&o.cluster, &dl);
-    if (cl == NULL) {
-        log_diags(&dl);
-        diag_list_clear(&dl);
-        tls_pair_clear(&pair);
-        policy_set_unref(policies);
-        buf_clear(&ca);
-        return 1;
-    }
-    cluster_set_policies(cl, policies); /* the watches list while the server starts */
-    o.cfg.cluster = cl;
-    o.cfg.client_ca_pem = o.client_ca ? ca.data : NULL;
-    o.cfg.cert_pem = pair.cert_pem;
-    o.cfg.key_pem = pair.key_pem;
-    o.cfg.policies = policies; /* taken over by the server, even when it fails to start */
-    server *s = server_start(&o.cfg, &dl);
-    if (s == NULL) {
-        log_diags(&dl);
-        diag_list_clear(&dl);
-        cluster_free(cl);
-        tls_pair_clear(&pair);
-        buf_clear(&ca);
-        return 1;
-    }
+    metrics_set_cert_not_after(in.pair.info.not_after);
     metrics_reload_done(METRICS_RELOAD_CERT, true);
     metrics_reload_done(METRICS_RELOAD_POLICIES, true);
-    metrics_set_policy_count((long)n_policies);
-    if (o.server_name != NULL && !tls_cert_covers_host(pair.cert_pem, o.server_name))
-        log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
-                 LOG_S("server_name", o.server_name));
+    metrics_set_policy_count((long)in.n_policies);
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
                             .policy_dir = o.policies, .server_name = o.server_name,
                             .allow_empty = o.allow_empty_policies, .cluster = cl};
-    reloader *rl = reloader_start(&rc_cfg, pair.cert_pem);
+    reloader *rl = reloader_start(&rc_cfg, in.pair.cert_pem);
     if (rl == NULL)
         log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and "
                                        "policies are fixed"));
     log_info("serve", LOG_S("msg", "listening"), LOG_S("listen", o.cfg.listen),
              LOG_I("port", server_port(s)), LOG_I("threads", o.cfg.threads),
-             LOG_S("policies", o.policies), LOG_I("policy_count", n_policies),
+             LOG_S("policies", o.policies), LOG_I("policy_count", in.n_policies),
              LOG_S("enforcement", o.cfg.warn_only ? "warn" : "deny"),
-             LOG_S("cert_serial", pair.info.serial), LOG_I("cert_not_after", pair.info.not_after));
+             LOG_S("cert_serial", in.pair.info.serial),
+             LOG_I("cert_not_after", in.pair.info.not_after));
     server_set_ready(s, true);
     int rc = wait_for_signals(s, rl, &o, &set); /* frees the server */
     cluster_free(cl);
-    tls_pair_clear(&pair);
-    buf_clear(&ca);
+    inputs_clear(&in);
     diag_list_clear(&dl);
     return rc;
 }

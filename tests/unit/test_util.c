@@ -17,6 +17,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/num.h"
+#include "util/opts.h"
 #include "util/utf8.h"
 #include "util/vec.h"
 
@@ -652,6 +653,66 @@ static void test_vec_grow(void **state)
     arena_free(a);
 }
 
+struct t_opts {
+    const char *out, *name;
+    unsigned n;
+    bool quiet;
+    int mode;
+};
+
+static int t_mode(void *opts, const char *arg)
+{
+    if (strcmp(arg, "a") != 0 && strcmp(arg, "b") != 0)
+        return -1;
+    ((struct t_opts *)opts)->mode = arg[0];
+    return 0;
+}
+
+static const opt_row t_rows[] = {
+    OPT_STRING_ROW("output", 'o', struct t_opts, out), OPT_STRING_ROW("name", 0, struct t_opts, name),
+    OPT_UINT_ROW("count", struct t_opts, n, 1, 10),   OPT_FLAG_ROW("quiet", 'q', struct t_opts, quiet),
+    OPT_FN_ROW("mode", t_mode, "must be a or b"),
+};
+
+static int t_parse(struct t_opts *o, int *first, int argc, ...)
+{
+    char *argv[16] = {"cmd"};
+    va_list ap;
+    va_start(ap, argc);
+    for (int i = 1; i < argc; i++)
+        argv[i] = va_arg(ap, char *);
+    va_end(ap);
+    memset(o, 0, sizeof *o);
+    return opts_parse("cmd", t_rows, sizeof t_rows / sizeof t_rows[0], argc, argv, o, first);
+}
+
+/* opts_parse: each kind of row, short letters, "--name=value", operands, help and the bad
+ * values, which are refused with the option named. */
+static void test_opts_rows(void **state)
+{
+    (void)state;
+    struct t_opts o;
+    int first = -1;
+    assert_int_equal(t_parse(&o, &first, 10, "-o", "json", "--name=x", "--count", "7", "-q",
+                             "--mode", "b", "file.yaml"), 0);
+    assert_string_equal(o.out, "json");
+    assert_string_equal(o.name, "x");
+    assert_int_equal(o.n, 7);
+    assert_true(o.quiet);
+    assert_int_equal(o.mode, 'b');
+    assert_int_equal(first, 9); /* argv[9], "file.yaml" */
+    assert_int_equal(t_parse(&o, NULL, 2, "--quiet"), 0);
+    assert_int_equal(t_parse(&o, NULL, 2, "operand"), -1); /* no operands wanted */
+    assert_int_equal(t_parse(&o, NULL, 3, "--count", "0"), -1);
+    assert_int_equal(t_parse(&o, NULL, 3, "--count", "11"), -1);
+    assert_int_equal(t_parse(&o, NULL, 3, "--count", "7x"), -1);
+    assert_int_equal(t_parse(&o, NULL, 3, "--mode", "c"), -1);
+    assert_int_equal(t_parse(&o, NULL, 2, "--unknown"), -1);
+    assert_int_equal(t_parse(&o, NULL, 2, "--name"), -1); /* its value is missing */
+    assert_int_equal(t_parse(&o, NULL, 4, "--count", "3", "--help"), 1);
+    assert_int_equal(t_parse(&o, NULL, 2, "-h"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),        cmocka_unit_test(test_keyindex),
         cmocka_unit_test(test_vec_grow),
+        cmocka_unit_test(test_opts_rows),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

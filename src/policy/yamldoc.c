@@ -158,11 +158,11 @@ static int on_scalar(loader *ld, const yaml_event_t *ev)
     n->block = st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
     if (n->block) { /* the text starts on the line after the | or >, at its indentation */
         size_t i = ev->start_mark.index;
-        while (i < ld->len && ld->text[i] != '\n')
+        while (i < ld->len && diag_line_break(ld->text, ld->len, i) == 0)
             i++;
         if (i < ld->len) {
             int indent = 0;
-            for (i++; i < ld->len && ld->text[i] == ' '; i++)
+            for (i += diag_line_break(ld->text, ld->len, i); i < ld->len && ld->text[i] == ' '; i++)
                 indent++;
             n->line++;
             n->col = indent + 1;

@@ -381,11 +381,11 @@ static void test_lint_fixtures(void **state)
     }
 }
 
-/* The same positions when every line ends in CRLF: a line is what ends in \n, and a \r\n
- * inside a folded or block scalar is one line break. */
-static void test_lint_positions_crlf(void **state)
+/* The same positions when every line ends in CRLF, or in a lone CR (which libyaml, and so
+ * every line:col it gives, reads as a line break): a \r\n inside a folded or block scalar
+ * is one line break, and so is a \r. */
+static void lint_positions_ending(const char *eol)
 {
-    (void)state;
     size_t last = sizeof lint_cases / sizeof lint_cases[0] - 1;
     assert_string_equal(lint_cases[last].file, "positions.yaml");
     diag_list dl;
@@ -398,12 +398,24 @@ static void test_lint_positions_crlf(void **state)
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");
     for (size_t i = 0; i < b.len; i++)
-        fputs(b.data[i] == '\n' ? "\r\n" : (char[]){b.data[i], '\0'}, f);
+        fputs(b.data[i] == '\n' ? eol : (char[]){b.data[i], '\0'}, f);
     fclose(f);
     expect_lint(path, lint_cases[last].want);
     unlink(path);
     buf_clear(&b);
     diag_list_clear(&dl);
+}
+
+static void test_lint_positions_crlf(void **state)
+{
+    (void)state;
+    lint_positions_ending("\r\n");
+}
+
+static void test_lint_positions_cr(void **state)
+{
+    (void)state;
+    lint_positions_ending("\r");
 }
 
 static void test_duplicate_names(void **state)
@@ -1251,6 +1263,7 @@ int main(void)
         cmocka_unit_test(test_upstream_manifests),
         cmocka_unit_test(test_lint_fixtures),
         cmocka_unit_test(test_lint_positions_crlf),
+        cmocka_unit_test(test_lint_positions_cr),
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),

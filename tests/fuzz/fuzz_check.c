@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "admission/decide.h"
+#include "admission/resource.h"
 #include "cli/check_out.h"
 #include "cli/manifests.h"
 #include "k8s/jsonpatch.h"
@@ -97,7 +98,9 @@ static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
     check_report_document(st->text, d, v);
 }
 
-/* The AdmissionReview kube-apiserver would send for creating 'd' with 'object'; malloc'd. */
+/* The AdmissionReview kube-apiserver would send for creating 'd' with 'object', in kubectl's
+ * default namespace when a namespaced 'd' names none (request.namespace and the object's
+ * metadata.namespace); malloc'd. */
 static char *synth_review(const check_doc *d, const cJSON *object)
 {
     const char *slash = strchr(d->api_version, '/');
@@ -123,10 +126,19 @@ static char *synth_review(const check_doc *d, const cJSON *object)
         cJSON_AddStringToObject(res, "version", slash ? slash + 1 : d->api_version);
         cJSON_AddStringToObject(res, "resource", plural);
         cJSON_AddStringToObject(req, "name", d->name);
-        cJSON_AddStringToObject(req, "namespace", d->namespace_);
+        const char *ns = d->namespace_[0] || !admission_kind_namespaced(group, d->kind)
+                             ? d->namespace_
+                             : "default";
+        cJSON_AddStringToObject(req, "namespace", ns);
         cJSON_AddStringToObject(req, "operation", "CREATE");
         cJSON_AddStringToObject(user, "username", "streamguard-check");
-        cJSON_AddItemReferenceToObject(req, "object", (cJSON *)object);
+        cJSON *obj = cJSON_Duplicate(object, 1);
+        cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        if (ns != d->namespace_ && cJSON_IsObject(md)) { /* "", absent or not a string */
+            cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+            cJSON_AddStringToObject(md, "namespace", ns);
+        }
+        cJSON_AddItemToObject(req, "object", obj);
         cJSON_AddBoolToObject(req, "dryRun", true);
         text = cJSON_PrintUnformatted(root);
     }
@@ -315,7 +327,7 @@ int sg_fuzz_check(const uint8_t *data, size_t size)
         st.cur_denied = false;
         st.cur_patched = cJSON_Duplicate(in.docs[i].json, 1);
         st.cur_warnings = cJSON_CreateArray();
-        manifests_run(set, &in.docs[i], &lk, false, &sink);
+        manifests_run(set, &in.docs[i], &lk, false, NULL, &sink);
         if (st.rc == 0)
             st.rc = same_as_webhook(&st, &in.docs[i], &lk);
         cJSON_Delete(st.cur_patched);

@@ -339,6 +339,8 @@ static const struct {
     {"bad-lookups.yaml",
      {"14:32 policy.lookup", "16:30 policy.lookup", "17:47 policy.lookup", "20:18 policy.lookup",
       "23:27 policy.lookup", "22:24 policy.lookup", "27:40 policy.lookup", "28:87 policy.lookup"}},
+    /* a block scalar after UTF-8 text: its column, not the one of an earlier line */
+    {"utf8-block.yaml", {"8:11 policy.schema"}},
     /* folded over lines, blocks, escapes, UTF-8 before the error (columns count bytes) */
     {"positions.yaml",
      {"13:9 expr.undeclared", "16:9 expr.undeclared", "21:9 expr.undeclared",

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "admission/decide.h"
-#include "admission/resource.h"
 #include "cli/check_out.h"
 #include "cli/manifests.h"
 #include "k8s/jsonpatch.h"
@@ -126,18 +125,11 @@ static char *synth_review(const check_doc *d, const cJSON *object)
         cJSON_AddStringToObject(res, "version", slash ? slash + 1 : d->api_version);
         cJSON_AddStringToObject(res, "resource", plural);
         cJSON_AddStringToObject(req, "name", d->name);
-        const char *ns = d->namespace_[0] || !admission_kind_namespaced(group, d->kind)
-                             ? d->namespace_
-                             : "default";
+        const char *ns;
+        cJSON *obj = fuzz_apiserver_object(group, d->kind, d->namespace_, object, &ns);
         cJSON_AddStringToObject(req, "namespace", ns);
         cJSON_AddStringToObject(req, "operation", "CREATE");
         cJSON_AddStringToObject(user, "username", "streamguard-check");
-        cJSON *obj = cJSON_Duplicate(object, 1);
-        cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-        if (ns != d->namespace_ && cJSON_IsObject(md)) { /* "", absent or not a string */
-            cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
-            cJSON_AddStringToObject(md, "namespace", ns);
-        }
         cJSON_AddItemToObject(req, "object", obj);
         cJSON_AddBoolToObject(req, "dryRun", true);
         text = cJSON_PrintUnformatted(root);

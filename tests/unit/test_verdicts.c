@@ -140,21 +140,14 @@ static char *review_of(const check_doc *d, const cJSON *object)
     add_gv(r, "requestKind", group, version, "kind", d->kind);
     add_gv(r, "requestResource", group, version, "resource", resource);
     cJSON_AddStringToObject(r, "name", d->name);
-    const char *ns = d->namespace_[0] || !admission_kind_namespaced(group, d->kind)
-                         ? d->namespace_
-                         : "default";
+    const char *ns;
+    cJSON *obj = fuzz_apiserver_object(group, d->kind, d->namespace_, object, &ns);
     cJSON_AddStringToObject(r, "namespace", ns);
     cJSON_AddStringToObject(r, "operation", "CREATE");
     cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
     cJSON_AddStringToObject(user, "username", "streamguard-check");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(user, "groups"),
                          cJSON_CreateString("system:authenticated"));
-    cJSON *obj = cJSON_Duplicate(object, 1);
-    cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    if (ns != d->namespace_ && cJSON_IsObject(md)) { /* "", absent or not a string */
-        cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
-        cJSON_AddStringToObject(md, "namespace", ns);
-    }
     cJSON_AddItemToObject(r, "object", obj);
     cJSON_AddNullToObject(r, "oldObject");
     cJSON_AddTrueToObject(r, "dryRun");

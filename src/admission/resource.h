@@ -20,4 +20,9 @@
 const char *admission_kind_resource(const char *group, const char *kind, arena *a,
                                     bool *guessed);
 
+/* False for the cluster-scoped kinds of the table (Namespace, Node, PersistentVolume,
+ * StorageClass, ClusterRole, ...), true for every other kind: the kinds the policies match
+ * are namespaced, and so are most custom resources. */
+bool admission_kind_namespaced(const char *group, const char *kind);
+
 #endif

@@ -142,7 +142,7 @@ int cli_cmd_check(int argc, char **argv)
     policy_lookup lk = client ? live_lookup_make(&live) : docs;
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)
-            manifests_run(set, &in.docs[i], &lk, warn_only, &sink);
+            manifests_run(set, &in.docs[i], &lk, warn_only, context_ns, &sink);
     int rc = check_report_finish(rep, stdout);
     live_lookup_free(&live);
     kube_client_free(client);

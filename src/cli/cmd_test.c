@@ -415,7 +415,7 @@ static int run_file(const char *path, bool explicit_, run *r)
     policy_lookup lk = manifests_lookup(&s.m);
     for (size_t i = 0; i < s.m.n; i++)
         if (!s.m.docs[i].context_only)
-            manifests_run(set, &s.m.docs[i], &lk, false, &sink);
+            manifests_run(set, &s.m.docs[i], &lk, false, NULL, &sink);
     for (size_t i = 0; i < cases->n; i++)
         run_case(&s, cases->items[i], i, r);
     rc = s.errors > 0 ? -1 : 0;

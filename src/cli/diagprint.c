@@ -35,8 +35,9 @@ void cli_print_diags(const diag_list *dl, const char *text_name, const char *tex
             continue;
         if (d->at.source != NULL) { /* the text the offset is into: no second reading */
             size_t len;
-            const char *t = diag_source_text(d->at.source, &len);
-            cli_print_caret(t, len, ln, col, f);
+            const char *t = diag_source_line(d->at.source, ln, &len);
+            if (t != NULL) /* by the source's own line map, whatever ends its lines */
+                cli_print_caret(t, len, 1, col, f);
             continue;
         }
         if (text_name != NULL && strcmp(d->at.file, text_name) == 0) {

@@ -68,9 +68,12 @@ policy_lookup manifests_lookup(manifests *m);
  * system:authenticated, dryRun, CreateOptions) through admission_decide_chain(), mutations
  * then validations on the mutated object. Reports to 'sink': each policy's patch and match as
  * they happen, then the findings (mutation's first) and the verdict; out of memory is an
- * error of the document. With 'warn_only' denies are warnings (--enforcement warn). */
+ * error of the document. With 'warn_only' denies are warnings (--enforcement warn). A
+ * document of a namespaced kind without a namespace is sent as kube-apiserver sends it once
+ * kubectl applied it to 'context_ns' (NULL: "default"): request.namespace and the object's
+ * metadata.namespace are 'context_ns'. */
 void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
-                   bool warn_only, const manifest_sink *sink);
+                   bool warn_only, const char *context_ns, const manifest_sink *sink);
 
 void manifests_free(manifests *m);
 

@@ -12,14 +12,17 @@
 
 enum scalar_style { STYLE_PLAIN, STYLE_SINGLE, STYLE_DOUBLE, STYLE_LITERAL, STYLE_FOLDED };
 
-/* The length of the line break at 'j' ("\n" or "\r\n"), or 0. */
+/* The length of the line break at 'j', or 0: libyaml's breaks, as the line map's. */
 static size_t line_break(const scalar_origin *o, size_t j)
 {
-    if (j < o->len && o->text[j] == '\n')
-        return 1;
-    if (j + 1 < o->len && o->text[j] == '\r' && o->text[j + 1] == '\n')
-        return 2;
-    return 0;
+    return diag_line_break(o->text, o->len, j);
+}
+
+/* The bytes libyaml makes of the line break at 'j' in a value: "\n" of "\r\n", "\r", "\n" and
+ * NEL; LS and PS are kept as they are (scanner.c's READ_LINE). */
+static size_t break_value(const scalar_origin *o, size_t j)
+{
+    return line_break(o, j) == 3 ? 3 : 1;
 }
 
 static bool is_blank(char c)
@@ -62,16 +65,17 @@ static size_t escape(const scalar_origin *o, size_t j, size_t *out)
 }
 
 /* A line break of a flow scalar, with the blank lines and the indentation after it: YAML
- * folds a single break into a space and n breaks into n - 1 newlines. Returns where the
- * next line's text starts; the value bytes they became go to '*out'. */
+ * folds a single break into a space and n breaks into the n - 1 after the first; an LS or PS
+ * first is kept with them. Returns where the next line's text starts; the value bytes they
+ * became go to '*out'. */
 static size_t fold(const scalar_origin *o, size_t j, size_t *out)
 {
-    size_t breaks = 0, b;
+    size_t first = break_value(o, j), breaks = 0, rest = 0, b;
     while ((b = line_break(o, j)) > 0) {
-        breaks++;
+        rest += breaks++ > 0 ? break_value(o, j) : 0;
         j = skip_blanks(o, j + b);
     }
-    *out = breaks == 1 ? 1 : breaks - 1;
+    *out = first == 3 ? first + rest : breaks == 1 ? 1 : rest;
     return j;
 }
 
@@ -118,7 +122,9 @@ size_t policy_scalar_offset(const void *origin, size_t off)
         if (block && b > 0) {
             /* a break is a newline of the value, or a space when folded; a folded blank
              * line leaves no byte of its own */
-            if (o->value[i] == '\n' || o->value[i] == ' ')
+            if (b == 3 && strncmp(o->value + i, o->text + j, 3) == 0)
+                i += 3; /* an LS or PS, kept */
+            else if (o->value[i] == '\n' || o->value[i] == ' ')
                 i++;
             j = skip_indent(o, j + b);
             continue;

@@ -35,7 +35,25 @@ typedef struct loader {
     struct anchor *anchors;
     size_t n_anchors, cap_anchors;
     ynode *root;
+    size_t at_char, at_byte; /* a character index of libyaml's marks and its byte in 'text' */
 } loader;
+
+/* The byte of 'text' at libyaml's mark index 'index', which counts characters (after a BOM).
+ * Marks come in order, so the walk goes on from the last one. */
+static size_t byte_at(loader *ld, size_t index)
+{
+    if (index < ld->at_char || ld->at_byte == 0) {
+        ld->at_char = 0;
+        ld->at_byte = ld->len >= 3 && memcmp(ld->text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    }
+    while (ld->at_char < index && ld->at_byte < ld->len) {
+        ld->at_byte++;
+        while (ld->at_byte < ld->len && ((unsigned char)ld->text[ld->at_byte] & 0xC0) == 0x80)
+            ld->at_byte++;
+        ld->at_char++;
+    }
+    return ld->at_byte;
+}
 
 static void err_at(loader *ld, int line, int col, const char *code, const char *fmt, const char *arg)
 {
@@ -157,12 +175,12 @@ static int on_scalar(loader *ld, const yaml_event_t *ev)
     n->quoted = st != YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.tag != NULL;
     n->block = st == YAML_LITERAL_SCALAR_STYLE || st == YAML_FOLDED_SCALAR_STYLE;
     if (n->block) { /* the text starts on the line after the | or >, at its indentation */
-        size_t i = ev->start_mark.index;
-        while (i < ld->len && ld->text[i] != '\n')
+        size_t i = byte_at(ld, ev->start_mark.index);
+        while (i < ld->len && diag_line_break(ld->text, ld->len, i) == 0)
             i++;
         if (i < ld->len) {
             int indent = 0;
-            for (i++; i < ld->len && ld->text[i] == ' '; i++)
+            for (i += diag_line_break(ld->text, ld->len, i); i < ld->len && ld->text[i] == ' '; i++)
                 indent++;
             n->line++;
             n->col = indent + 1;

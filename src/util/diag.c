@@ -15,6 +15,38 @@ struct diag_source {
     size_t n_lines;
 };
 
+size_t diag_line_break(const char *text, size_t len, size_t i)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    if (i >= len)
+        return 0;
+    if (t[i] == '\n')
+        return 1;
+    if (t[i] == '\r')
+        return i + 1 < len && t[i + 1] == '\n' ? 2 : 1;
+    if (t[i] == 0xC2 && i + 1 < len && t[i + 1] == 0x85)
+        return 2;
+    if (t[i] == 0xE2 && i + 2 < len && t[i + 1] == 0x80 && (t[i + 2] == 0xA8 || t[i + 2] == 0xA9))
+        return 3;
+    return 0;
+}
+
+/* Writes the line starts of 'text' into 'lines' (when not NULL); returns how many there are. */
+static size_t map_lines(const char *text, size_t len, size_t *lines)
+{
+    size_t n = 1;
+    if (lines != NULL)
+        lines[0] = 0;
+    for (size_t i = 0; i < len;) {
+        size_t b = diag_line_break(text, len, i);
+        i += b ? b : 1;
+        if (b > 0 && lines != NULL)
+            lines[n] = i;
+        n += b > 0;
+    }
+    return n;
+}
+
 diag_source *diag_source_new(const char *text, size_t len)
 {
     diag_source *s = calloc(1, sizeof *s);
@@ -23,15 +55,10 @@ diag_source *diag_source_new(const char *text, size_t len)
     memcpy(s->text, text, len);
     s->text[len] = '\0';
     s->len = len;
-    s->n_lines = 1;
-    for (size_t i = 0; i < len; i++)
-        s->n_lines += text[i] == '\n';
+    s->n_lines = map_lines(text, len, NULL);
     if ((s->lines = malloc(s->n_lines * sizeof *s->lines)) == NULL)
         goto err;
-    s->lines[0] = 0;
-    for (size_t i = 0, l = 1; i < len; i++)
-        if (text[i] == '\n')
-            s->lines[l++] = i + 1;
+    map_lines(text, len, s->lines);
     atomic_init(&s->refs, 1);
     return s;
 err:
@@ -96,10 +123,21 @@ size_t diag_source_offset(const diag_source *s, int line, int col)
         return s->len;
     size_t i = s->lines[line - 1];
     /* a character is a byte that does not continue one (10xxxxxx) */
-    for (int c = 1; c < col && i < s->len && s->text[i] != '\n'; c++)
+    for (int c = 1; c < col && i < s->len && diag_line_break(s->text, s->len, i) == 0; c++)
         for (i++; i < s->len && ((unsigned char)s->text[i] & 0xC0) == 0x80; i++)
             ;
     return i;
+}
+
+const char *diag_source_line(const diag_source *s, int line, size_t *len)
+{
+    if (line < 1 || (size_t)line > s->n_lines)
+        return NULL;
+    size_t b = s->lines[line - 1], e = b;
+    while (e < s->len && diag_line_break(s->text, s->len, e) == 0)
+        e++;
+    *len = e - b;
+    return s->text + b;
 }
 
 void srcpos_line_col(const srcpos *at, int *line, int *col)

@@ -33,8 +33,14 @@ typedef struct srcpos {
     const void *map_ctx;
 } srcpos;
 
-/* A source over a copy of the 'len' bytes of 'text', with its line map; one reference, or
- * NULL when out of memory. */
+/* The length of the line break at byte 'i' of 'text' ('len' bytes), or 0 when there is none:
+ * "\r\n", "\n", a lone "\r", NEL (U+0085), LS (U+2028) or PS (U+2029), the breaks libyaml
+ * counts lines by. One definition, so that libyaml's line:col and a source's line map name
+ * the same byte. */
+size_t diag_line_break(const char *text, size_t len, size_t i);
+
+/* A source over a copy of the 'len' bytes of 'text', with its line map (lines end where
+ * diag_line_break() finds a break); one reference, or NULL when out of memory. */
 diag_source *diag_source_new(const char *text, size_t len);
 
 /* Another reference to 's' (NULL accepted); returns 's'. */
@@ -49,6 +55,10 @@ const char *diag_source_text(const diag_source *s, size_t *len);
 /* The line and column (1-based; the column counts bytes, as the caret does) of byte 'offset'
  * of 's'; an offset past the end is the end. */
 void diag_source_locate(const diag_source *s, size_t offset, int *line, int *col);
+
+/* Line 'line' (1-based) of 's' without its line break, its length in '*len'; NULL when 's'
+ * has no such line. */
+const char *diag_source_line(const diag_source *s, int line, size_t *len);
 
 /* The byte offset of line 'line', column 'col' counted in UTF-8 characters (libyaml's marks),
  * both 1-based; clamped to the line and to the text. */

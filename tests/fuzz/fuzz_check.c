@@ -97,7 +97,9 @@ static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
     check_report_document(st->text, d, v);
 }
 
-/* The AdmissionReview kube-apiserver would send for creating 'd' with 'object'; malloc'd. */
+/* The AdmissionReview kube-apiserver would send for creating 'd' with 'object', in kubectl's
+ * default namespace when a namespaced 'd' names none (request.namespace and the object's
+ * metadata.namespace); malloc'd. */
 static char *synth_review(const check_doc *d, const cJSON *object)
 {
     const char *slash = strchr(d->api_version, '/');
@@ -123,10 +125,12 @@ static char *synth_review(const check_doc *d, const cJSON *object)
         cJSON_AddStringToObject(res, "version", slash ? slash + 1 : d->api_version);
         cJSON_AddStringToObject(res, "resource", plural);
         cJSON_AddStringToObject(req, "name", d->name);
-        cJSON_AddStringToObject(req, "namespace", d->namespace_);
+        const char *ns;
+        cJSON *obj = fuzz_apiserver_object(group, d->kind, d->namespace_, object, &ns);
+        cJSON_AddStringToObject(req, "namespace", ns);
         cJSON_AddStringToObject(req, "operation", "CREATE");
         cJSON_AddStringToObject(user, "username", "streamguard-check");
-        cJSON_AddItemReferenceToObject(req, "object", (cJSON *)object);
+        cJSON_AddItemToObject(req, "object", obj);
         cJSON_AddBoolToObject(req, "dryRun", true);
         text = cJSON_PrintUnformatted(root);
     }
@@ -315,7 +319,7 @@ int sg_fuzz_check(const uint8_t *data, size_t size)
         st.cur_denied = false;
         st.cur_patched = cJSON_Duplicate(in.docs[i].json, 1);
         st.cur_warnings = cJSON_CreateArray();
-        manifests_run(set, &in.docs[i], &lk, false, &sink);
+        manifests_run(set, &in.docs[i], &lk, false, NULL, &sink);
         if (st.rc == 0)
             st.rc = same_as_webhook(&st, &in.docs[i], &lk);
         cJSON_Delete(st.cur_patched);

@@ -18,12 +18,30 @@
 
 #include <cjson/cJSON.h>
 
+#include "admission/resource.h"
 #include "policy/policy.h"
 #include "util/buf.h"
 #include "util/diag.h"
 
 /* The set every target decides with: policies/ (or $SG_FUZZ_POLICIES), relative to the
  * repository root where make runs the fuzzers and the tests. */
+/* The object kube-apiserver admits when kubectl creates 'object' (of 'kind' in 'group',
+ * naming namespace 'ns', "" when none): a copy (cJSON_Delete it) in the namespace of the request,
+ * which goes to '*req_ns': kubectl's "default" for a namespaced kind that names none, set in
+ * metadata.namespace too; NULL when out of memory. */
+static cJSON *fuzz_apiserver_object(const char *group, const char *kind, const char *ns,
+                                    const cJSON *object, const char **req_ns)
+{
+    *req_ns = ns[0] || !admission_kind_namespaced(group, kind) ? ns : "default";
+    cJSON *obj = cJSON_Duplicate(object, 1);
+    cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (*req_ns != ns && cJSON_IsObject(md)) { /* "", absent or not a string */
+        cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+        cJSON_AddStringToObject(md, "namespace", *req_ns);
+    }
+    return obj;
+}
+
 static policy_set *fuzz_shipped;
 
 /* Prints why an input broke an invariant and returns -1, for 'return fuzz_fail(...)'. */

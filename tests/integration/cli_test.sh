@@ -354,6 +354,7 @@ expect "test: a resource that is not there fails" 1 "FAIL no such resource .*no 
 expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs; got \[\]' - test "$TMP/t/suite.yaml"
 expect "test: the summary counts" 1 '1 test file, 5 cases: 1 passed, 4 failed' - test "$TMP/t/suite.yaml"
 expect "test -o junit" 1 '<testcase classname=".*suite.yaml" name="wrong verdict">' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+expect "test: a manifest without a namespace is decided in default, as kube-apiserver sends it" 0 '4 cases: 4 passed' - test tests/fixtures/verdicts/namespace-test.yaml
 sed 's/^  cases:/  extra: 1\n  cases:/' "$TMP/t/suite.yaml" >"$TMP/t/unknown.yaml"
 expect "test: an unknown field is an error with its position (exit 2)" 2 ' 0 cases' "unknown.yaml:[0-9]+:3: error\[test.schema\]: unknown field 'extra'" test "$TMP/t/unknown.yaml"
 printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyTest\nspec: {policies: [x], cases: [\n' >"$TMP/t/broken.yaml"

@@ -339,6 +339,8 @@ static const struct {
     {"bad-lookups.yaml",
      {"14:32 policy.lookup", "16:30 policy.lookup", "17:47 policy.lookup", "20:18 policy.lookup",
       "23:27 policy.lookup", "22:24 policy.lookup", "27:40 policy.lookup", "28:87 policy.lookup"}},
+    /* a block scalar after UTF-8 text: its column, not the one of an earlier line */
+    {"utf8-block.yaml", {"8:11 policy.schema"}},
     /* folded over lines, blocks, escapes, UTF-8 before the error (columns count bytes) */
     {"positions.yaml",
      {"13:9 expr.undeclared", "16:9 expr.undeclared", "21:9 expr.undeclared",
@@ -381,11 +383,11 @@ static void test_lint_fixtures(void **state)
     }
 }
 
-/* The same positions when every line ends in CRLF: a line is what ends in \n, and a \r\n
- * inside a folded or block scalar is one line break. */
-static void test_lint_positions_crlf(void **state)
+/* The same positions when every line ends in CRLF, or in a lone CR (which libyaml, and so
+ * every line:col it gives, reads as a line break): a \r\n inside a folded or block scalar
+ * is one line break, and so is a \r. */
+static void lint_positions_ending(const char *eol)
 {
-    (void)state;
     size_t last = sizeof lint_cases / sizeof lint_cases[0] - 1;
     assert_string_equal(lint_cases[last].file, "positions.yaml");
     diag_list dl;
@@ -398,12 +400,24 @@ static void test_lint_positions_crlf(void **state)
     assert_true(fd >= 0);
     FILE *f = fdopen(fd, "w");
     for (size_t i = 0; i < b.len; i++)
-        fputs(b.data[i] == '\n' ? "\r\n" : (char[]){b.data[i], '\0'}, f);
+        fputs(b.data[i] == '\n' ? eol : (char[]){b.data[i], '\0'}, f);
     fclose(f);
     expect_lint(path, lint_cases[last].want);
     unlink(path);
     buf_clear(&b);
     diag_list_clear(&dl);
+}
+
+static void test_lint_positions_crlf(void **state)
+{
+    (void)state;
+    lint_positions_ending("\r\n");
+}
+
+static void test_lint_positions_cr(void **state)
+{
+    (void)state;
+    lint_positions_ending("\r");
 }
 
 static void test_duplicate_names(void **state)
@@ -1251,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_upstream_manifests),
         cmocka_unit_test(test_lint_fixtures),
         cmocka_unit_test(test_lint_positions_crlf),
+        cmocka_unit_test(test_lint_positions_cr),
         cmocka_unit_test(test_duplicate_names),
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),

@@ -237,6 +237,26 @@ static size_t line_for(enum log_format fmt, const log_field *f, size_t n, char *
     return log_format_line(fmt, "T", LOG_INFO, "t", f, n, out, cap);
 }
 
+typedef struct src_place {
+    size_t off;
+    int line, col;
+} src_place;
+
+/* Each offset of 'map' is located at its line:col in 's' and, with 'back', that line:col
+ * (ASCII: characters are bytes) gives the offset back. */
+static void expect_places(const diag_source *s, const src_place *map, size_t n, bool back)
+{
+    for (size_t i = 0; i < n; i++) {
+        int line, col;
+        diag_source_locate(s, map[i].off, &line, &col);
+        if (line != map[i].line || col != map[i].col)
+            fail_msg("offset %zu: %d:%d, want %d:%d", map[i].off, line, col, map[i].line,
+                     map[i].col);
+        if (back)
+            assert_int_equal(diag_source_offset(s, map[i].line, map[i].col), map[i].off);
+    }
+}
+
 /* A source's line map: an offset becomes line:col (columns count bytes) only when asked, a
  * libyaml line:col (columns count characters) becomes an offset, and a diag list keeps the
  * source of its diags alive after its maker dropped it. */
@@ -250,17 +270,11 @@ static void test_diag_source(void **state)
     size_t len;
     assert_memory_equal(diag_source_text(s, &len), t, sizeof t);
     assert_int_equal(len, sizeof t - 1);
-    static const struct { size_t off; int line, col; } map[] = {
+    static const src_place map[] = {
         {0, 1, 1}, {3, 1, 4}, {4, 2, 1}, {6, 2, 3}, {9, 2, 6}, {10, 2, 7}, {12, 3, 1},
         {14, 4, 1}, {15, 4, 2}, {16, 5, 1}, {99, 5, 1}, /* past the end: the end */
     };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        int line, col;
-        diag_source_locate(s, map[i].off, &line, &col);
-        if (line != map[i].line || col != map[i].col)
-            fail_msg("offset %zu: %d:%d, want %d:%d", map[i].off, line, col, map[i].line,
-                     map[i].col);
-    }
+    expect_places(s, map, sizeof map / sizeof map[0], false);
     /* characters to bytes: column 3 of line 2 is the 'x' after the é */
     assert_int_equal(diag_source_offset(s, 2, 1), 4);
     assert_int_equal(diag_source_offset(s, 2, 2), 6);
@@ -281,6 +295,33 @@ static void test_diag_source(void **state)
     assert_int_equal(l, 2);
     assert_int_equal(c, 4);
     diag_list_clear(&dl);
+}
+
+/* A source's lines end where libyaml's do: a lone \r (old Mac files), NEL, LS and PS as well
+ * as \n and \r\n. Else a line:col from libyaml (a schema error, a scalar's start) and an
+ * offset located in the map name different bytes after the first such break. */
+static void test_diag_source_line_breaks(void **state)
+{
+    (void)state;
+    /* lines: "a", "b", "c", "d", "e", "f", "" */
+    const char t[] = "a\rb\r\nc\xc2\x85" "d\xe2\x80\xa8" "e\xe2\x80\xa9" "f\n";
+    diag_source *s = diag_source_new(t, sizeof t - 1);
+    assert_non_null(s);
+    static const src_place map[] = {
+        {0, 1, 1}, {1, 1, 2}, {2, 2, 1}, {3, 2, 2}, {5, 3, 1}, {8, 4, 1}, {12, 5, 1},
+        {16, 6, 1}, {18, 7, 1},
+    };
+    expect_places(s, map, sizeof map / sizeof map[0], true);
+    assert_int_equal(diag_source_offset(s, 3, 9), 6); /* clamped before the NEL */
+    size_t len;
+    const char *l4 = diag_source_line(s, 4, &len);
+    assert_non_null(l4);
+    assert_int_equal(len, 1);
+    assert_int_equal(l4[0], 'd');
+    assert_null(diag_source_line(s, 8, &len));
+    assert_int_equal(diag_line_break("\r", 1, 0), 1);
+    assert_int_equal(diag_line_break("\xe2\x80", 2, 0), 0); /* cut short: no break */
+    diag_source_unref(s);
 }
 
 static void test_log_values_escaped(void **state)
@@ -721,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_diag_source),
+        cmocka_unit_test(test_diag_source_line_breaks),
         cmocka_unit_test(test_log_values_escaped),
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
         cmocka_unit_test(test_utf8_table),

@@ -119,7 +119,9 @@ static void add_gv(cJSON *to, const char *key, const char *group, const char *ve
 }
 
 /* The AdmissionReview kube-apiserver sends on kubectl apply of 'd' with 'object' (as
- * the captured reviews in tests/fixtures/admission show), from the user check plays. malloc'd. */
+ * the captured reviews in tests/fixtures/admission show), from the user check plays, into
+ * kubectl's default namespace: a namespaced object that names none is sent in "default", in
+ * request.namespace and in its metadata. malloc'd. */
 static char *review_of(const check_doc *d, const cJSON *object)
 {
     char group[256] = "";
@@ -138,13 +140,15 @@ static char *review_of(const check_doc *d, const cJSON *object)
     add_gv(r, "requestKind", group, version, "kind", d->kind);
     add_gv(r, "requestResource", group, version, "resource", resource);
     cJSON_AddStringToObject(r, "name", d->name);
-    cJSON_AddStringToObject(r, "namespace", d->namespace_);
+    const char *ns;
+    cJSON *obj = fuzz_apiserver_object(group, d->kind, d->namespace_, object, &ns);
+    cJSON_AddStringToObject(r, "namespace", ns);
     cJSON_AddStringToObject(r, "operation", "CREATE");
     cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
     cJSON_AddStringToObject(user, "username", "streamguard-check");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(user, "groups"),
                          cJSON_CreateString("system:authenticated"));
-    cJSON_AddItemToObject(r, "object", cJSON_Duplicate(object, 1));
+    cJSON_AddItemToObject(r, "object", obj);
     cJSON_AddNullToObject(r, "oldObject");
     cJSON_AddTrueToObject(r, "dryRun");
     cJSON *opts = cJSON_AddObjectToObject(r, "options");
@@ -295,7 +299,7 @@ static size_t run_file(const char *file)
             continue;
         s.cur = d;
         said_init(&s.cli, d->json);
-        manifests_run(set, d, &lk, false, &sink);
+        manifests_run(set, d, &lk, false, NULL, &sink);
         assert_int_equal(s.errors, 0);
         said w;
         said_init(&w, d->json);
@@ -341,8 +345,19 @@ static void test_check_is_the_webhook(void **state)
     diag_list_clear(&dl);
 }
 
+/* A manifest that names no namespace is applied by kubectl to its context's namespace, and
+ * kube-apiserver sends it there: request.namespace and metadata.namespace set, so a policy
+ * that matches, excludes or reads the namespace decides on "default"; a cluster-scoped kind
+ * stays without one. check used to send "" and decide otherwise. */
+static void test_check_namespace_defaulted(void **state)
+{
+    (void)state;
+    assert_int_equal(run_file("tests/fixtures/verdicts/namespace-test.yaml"), 3);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_check_is_the_webhook)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_check_is_the_webhook),
+                                       cmocka_unit_test(test_check_namespace_defaulted)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

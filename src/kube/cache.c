@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../util/log.h"
+#include "../util/clock.h"
 
 #define MAX_KINDS 64 /* kinds with their own series; more share the last row ("other") */
 #define LIVE_MAX 1024
@@ -226,7 +227,7 @@ static int live_lookup(kube_cache *c, const kube_kind_stats *kind, const char *n
                        kube_obj **out, uint64_t *ticket)
 {
     uint64_t h = kube_key_hash(ns, name);
-    long long now = kube_mono_ms();
+    long long now = clock_mono_ms();
     int answer = -1;
     pthread_mutex_lock(&c->live_mu);
     live_entry *e = live_find(c, kind, h, ns, name);
@@ -267,7 +268,7 @@ static void live_keep(kube_cache *c, const kube_kind_stats *kind, const char *ns
             e->pending = false;
             e->answer = answer;
             e->obj = kube_obj_ref(o);
-            e->expires_ms = kube_mono_ms() + c->opts.live_ttl_ms;
+            e->expires_ms = clock_mono_ms() + c->opts.live_ttl_ms;
         }
     }
     pthread_mutex_unlock(&c->live_mu);
@@ -288,7 +289,7 @@ static void live_observe(kube_cache *c, double seconds)
 static enum kube_lookup live_get(kube_cache *c, const char *api_version, const char *kind,
                                  const char *ns, const char *name, kube_obj **out, char why[256])
 {
-    long long t0 = kube_mono_ms();
+    long long t0 = clock_mono_ms();
     kube_resource res;
     char err[512] = "", path[1024];
     if (c->api.discover(c->api.arg, api_version, kind, c->opts.live_timeout_ms, &res, err) != 0) {
@@ -305,10 +306,10 @@ static enum kube_lookup live_get(kube_cache *c, const char *api_version, const c
         snprintf(why, 256, "%s/%s cannot be the name of a %s", ns, name, kind);
         return KUBE_NOT_FOUND; /* no object can have that name */
     }
-    long left = c->opts.live_timeout_ms - (long)(kube_mono_ms() - t0);
+    long left = c->opts.live_timeout_ms - (long)(clock_mono_ms() - t0);
     kube_response r = {0};
     int rc = c->api.get(c->api.arg, path, left > 1 ? left : 1, &r);
-    live_observe(c, (double)(kube_mono_ms() - t0) / 1e3);
+    live_observe(c, (double)(clock_mono_ms() - t0) / 1e3);
     enum kube_lookup res_code = KUBE_UNAVAILABLE;
     if (rc == 0) {
         cJSON *doc = r.body != NULL ? cJSON_ParseWithLength(r.body, r.len) : NULL;

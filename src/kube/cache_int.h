@@ -204,8 +204,4 @@ const kube_kind_stats *kube_informer_stats(kube_informer *inf);
 /* kube_cache_new with another API table (copied); tests use it. */
 kube_cache *kube_cache_new_api(const kube_api *api, const kube_cache_opts *o);
 
-/* The milliseconds since the epoch (CLOCK_REALTIME) and a monotonic clock in ms. */
-long long kube_now_ms(void);
-long long kube_mono_ms(void);
-
 #endif

@@ -68,9 +68,12 @@ enum kube_method {
  * a fieldManager, a missing body or an unknown method is refused before any request, with
  * 'r->http' 0. Returns 0 on a 2xx answer ('r->body' the object written, or the Status of a
  * DELETE), -1 otherwise: 'r->http' tells a conflict (409), a missing object (404) or a refusal
- * (403, 422) from no answer (0), and 'r->error' reads as for kube_get. A write is never
- * repeated here: after no answer it may or may not have happened, which only the caller (by
- * reading the object again) can tell. */
+ * (403, 422) from no answer (0), and 'r->error' reads as for kube_get. This code never
+ * repeats a write, but libcurl sends it once more on a fresh connection when a kept-alive one
+ * turns out closed before any byte of the answer came: so make writes conditional (a PUT with
+ * the resourceVersion read, a create that a repeat answers 409) or idempotent (a patch that
+ * sets values). After no answer a write may or may not have happened, which only the caller
+ * (by reading the object again) can tell. */
 int kube_write(kube_client *c, enum kube_method m, const char *path, const char *body,
                size_t len, long timeout_ms, kube_response *r);
 

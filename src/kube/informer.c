@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "../util/log.h"
+#include "../util/clock.h"
 
 /* Watches refused (401/403) in a row before the kind lists again (step_watch). */
 #define WATCH_REFUSALS 5
@@ -63,20 +64,6 @@ struct kube_informer {
     char end_why[256];
 };
 
-long long kube_now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-long long kube_mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
                                  kube_kind_stats *stats, kube_changed_fn changed, void *changed_arg)
 {
@@ -95,7 +82,7 @@ kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
     inf->changed = changed;
     inf->changed_arg = changed_arg;
     inf->need_list = true;
-    inf->rng = (uint64_t)kube_mono_ms() ^ (uint64_t)(uintptr_t)inf ^ 0x9e3779b97f4a7c15ull;
+    inf->rng = (uint64_t)clock_mono_ms() ^ (uint64_t)(uintptr_t)inf ^ 0x9e3779b97f4a7c15ull;
     atomic_init(&inf->stop, false);
     atomic_init(&inf->synced, false);
     pthread_condattr_t ca;
@@ -269,7 +256,7 @@ static long step_list(kube_informer *inf)
     inf->refusals = 0;
     inf->watching = false;
     atomic_store(&inf->stats->objects, (long)n);
-    atomic_store(&inf->stats->last_list_ms, kube_now_ms());
+    atomic_store(&inf->stats->last_list_ms, clock_real_ms());
     atomic_store(&inf->synced, true);
     if (inf->changed != NULL)
         inf->changed(inf->changed_arg, inf->stats, NULL, NULL);
@@ -356,7 +343,7 @@ static int on_line(void *arg, const char *line, size_t len)
     cJSON_Delete(ev);
     kube_pool_sweep(inf->pool, false);
     atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count, memory_order_relaxed);
-    atomic_store_explicit(&inf->stats->last_event_ms, kube_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&inf->stats->last_event_ms, clock_real_ms(), memory_order_relaxed);
     return rc;
 }
 
@@ -379,7 +366,7 @@ static long step_watch(kube_informer *inf)
     inf->lines = 0;
     inf->end = END_NONE;
     kube_response r = {0};
-    long long t0 = kube_mono_ms();
+    long long t0 = clock_mono_ms();
     /* The idle timeout: kube-apiserver 1.20 sends its bookmark just before it ends the watch
      * after timeoutSeconds; silence past that is a dead connection. */
     int rc = inf->api.stream(inf->api.arg, path, (t + 30) * 1000, on_line, inf, &inf->stop, &r);
@@ -424,7 +411,7 @@ static long step_watch(kube_informer *inf)
     }
     inf->refusals = 0;
     restart(inf, KUBE_RESTART_CLOSED);
-    if (inf->lines > 0 || kube_mono_ms() - t0 >= 1000) {
+    if (inf->lines > 0 || clock_mono_ms() - t0 >= 1000) {
         succeeded(inf);
         return 0;
     }
@@ -444,14 +431,7 @@ long kube_informer_step(kube_informer *inf)
 /* Waits 'ms' or until stopped. */
 static void nap(kube_informer *inf, long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_mono_after_ms(ms);
     pthread_mutex_lock(&inf->sleep_mu);
     while (!atomic_load(&inf->stop)) {
         if (pthread_cond_timedwait(&inf->sleep_cv, &inf->sleep_mu, &until) == ETIMEDOUT)

@@ -19,6 +19,7 @@
 
 #include "../util/file.h"
 #include "../util/log.h"
+#include "../util/clock.h"
 
 #define LEASE_API "/apis/coordination.k8s.io/v1/namespaces/"
 #define JITTER 1.2 /* client-go's JitterFactor: a follower waits 1 to 2.2 retry periods */
@@ -68,9 +69,7 @@ struct lease_elector {
 static int64_t real_mono_ms(void *arg)
 {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 static int64_t real_wall_us(void *arg)
@@ -623,14 +622,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&e->mu);
         if (atomic_load(&e->stop))
             break;
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_sec += ms / 1000;
-        t.tv_nsec += (ms % 1000) * 1000000L;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
+        struct timespec t = clock_mono_after_ms(ms);
         while (!atomic_load(&e->stop) && pthread_cond_timedwait(&e->cv, &e->mu, &t) != ETIMEDOUT)
             ;
     }

@@ -13,6 +13,7 @@
 #include <gnutls/gnutls.h>
 
 #include "../util/log.h"
+#include "../util/clock.h"
 
 /* How often the reaper looks: the head deadline is kept to within this. */
 #define REAP_PERIOD_MS 100
@@ -44,13 +45,6 @@ struct conns {
     unsigned n_expected;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* GnuTLS's read function for every connection: what its default does (recv), plus the one
  * thing libmicrohttpd cannot tell us: that an idle connection has started a new request. The
  * time is stored before the phase, so the reaper never pairs 'head' with the idle start. */
@@ -60,7 +54,7 @@ static ssize_t conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
     ssize_t n = recv(c->fd, data, size, 0);
     if (n > 0 && atomic_load_explicit(&c->phase, memory_order_relaxed) == PHASE_IDLE) {
         int idle = PHASE_IDLE;
-        atomic_store(&c->since_ms, now_ms());
+        atomic_store(&c->since_ms, clock_mono_ms());
         atomic_compare_exchange_strong(&c->phase, &idle, PHASE_HEAD);
     }
     return n;
@@ -87,17 +81,11 @@ static void *reaper_main(void *arg)
     conns *t = arg;
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += REAP_PERIOD_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_mono_after_ms(REAP_PERIOD_MS);
         pthread_cond_timedwait(&t->wake, &t->lock, &until);
         if (t->stop)
             break;
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         unsigned closed = 0;
         for (conn *c = t->head; c != NULL; c = c->next) {
             /* SHUT_RDWR: a client that is this slow gets no TLS goodbye */
@@ -178,7 +166,7 @@ conn *conns_open(conns *t, int fd, void *tls_session)
         return NULL;
     c->fd = fd;
     atomic_init(&c->phase, PHASE_HEAD);
-    atomic_init(&c->since_ms, now_ms());
+    atomic_init(&c->since_ms, clock_mono_ms());
     if (tls_session != NULL) {
         gnutls_session_t s = tls_session;
         /* The send side keeps the descriptor libmicrohttpd set; only reads come through us. */
@@ -252,7 +240,7 @@ void conn_request_end(conn *c)
     if (c == NULL)
         return;
     int req = PHASE_REQUEST;
-    atomic_store(&c->since_ms, now_ms());
+    atomic_store(&c->since_ms, clock_mono_ms());
     atomic_compare_exchange_strong(&c->phase, &req, PHASE_IDLE);
 }
 
@@ -261,7 +249,7 @@ void conns_expect(conns *t, int fd)
     pthread_mutex_lock(&t->lock);
     if (t->n_expected < MAX_EXPECTED) {
         t->expected_fd[t->n_expected] = fd;
-        t->expected_at[t->n_expected] = now_ms();
+        t->expected_at[t->n_expected] = clock_mono_ms();
         t->n_expected++;
     }
     pthread_mutex_unlock(&t->lock);
@@ -276,7 +264,7 @@ void conns_unexpect(conns *t, int fd)
 
 size_t conns_close_idle(conns *t, unsigned grace_ms)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&t->lock);
     for (conn *c = t->head; c != NULL; c = c->next) {
         /* SHUT_RD: libmicrohttpd reads the end of the stream and closes the connection

@@ -38,8 +38,9 @@ void conns_free(conns *t);
  * connection is then served without a head deadline). */
 conn *conns_open(conns *t, int fd, void *tls_session);
 
-/* The connection is gone (MHD_CONNECTION_NOTIFY_CLOSED, before its descriptor is closed,
- * after its GnuTLS session was freed): its reference to its credentials is dropped. */
+/* The connection is gone (MHD_CONNECTION_NOTIFY_CLOSED, before its descriptor is closed and
+ * before its GnuTLS session is freed): its reference to its credentials is dropped. Safe:
+ * GnuTLS reads what the certificate callback gave only during a handshake, never frees it. */
 void conns_close(conns *t, conn *c);
 
 /* The connection whose GnuTLS session is 'tls_session', or NULL when conns_open() could not

@@ -23,6 +23,7 @@
 #include "../util/log.h"
 #include "cluster.h"
 #include "metrics.h"
+#include "../util/clock.h"
 
 #define DEBOUNCE_MS 200
 #define MAX_WATCHES 3
@@ -39,13 +40,6 @@ struct reloader {
     char *dir[MAX_WATCHES]; /* real paths of the watched directories */
     char *cert_pem;   /* what is serving, to tell a real change from a touch */
 };
-
-static long long mono_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 static void log_diags(const char *what, const diag_list *dl)
 {
@@ -181,7 +175,7 @@ static void *watch(void *arg)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     for (;;) {
         struct pollfd fds[2] = {{.fd = r->wake[0], .events = POLLIN}, {.fd = r->ino, .events = POLLIN}};
-        int timeout = pending ? (int)(DEBOUNCE_MS - (mono_ms() - last)) : -1;
+        int timeout = pending ? (int)(DEBOUNCE_MS - (clock_mono_ms() - last)) : -1;
         if (pending && timeout < 0)
             timeout = 0;
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &cancel_state);
@@ -207,10 +201,10 @@ static void *watch(void *arg)
             unsigned k = drain_inotify(r);
             if (k) {
                 pending |= k;
-                last = mono_ms();
+                last = clock_mono_ms();
             }
         }
-        if (pending && mono_ms() - last >= DEBOUNCE_MS) {
+        if (pending && clock_mono_ms() - last >= DEBOUNCE_MS) {
             if (pending & WANT_CERT)
                 reload_cert(r);
             if (pending & WANT_POLICIES)

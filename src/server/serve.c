@@ -23,6 +23,7 @@
 #include "../util/log.h"
 #include "../util/opts.h"
 #include "../util/buf.h"
+#include "../util/clock.h"
 #include "../util/file.h"
 #include "cluster.h"
 #include "http.h"
@@ -228,9 +229,14 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     log_info("serve", LOG_S("msg", "draining"),
              LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
              LOG_I("in_flight", server_in_flight(s)), LOG_I("drain_delay_s", o->drain_delay_s));
-    server_begin_drain(s);
-    if (o->drain_delay_s > 0)
-        sleep(o->drain_delay_s);
+    int64_t t0 = clock_mono_ms();
+    server_begin_drain(s); /* /readyz 503 first: the release below may wait on the API server */
+    cluster_release_leadership(o->cfg.cluster); /* another replica leads within ~2 s */
+    int64_t left = (int64_t)o->drain_delay_s * 1000 - (clock_mono_ms() - t0);
+    if (left > 0) { /* the release counts in the delay, so the drain still ends within the grace */
+        struct timespec d = {.tv_sec = (time_t)(left / 1000), .tv_nsec = (long)(left % 1000) * 1000000L};
+        nanosleep(&d, NULL);
+    }
     server_stop_accepting(s);
     log_info("serve", LOG_S("msg", "stopped accepting; answering the requests received"));
     if (!server_drain(s, o->drain_timeout_s * 1000u))
@@ -252,7 +258,6 @@ static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o,
             continue;
         }
         reloader_stop(rl); /* no reload races the drain */
-        cluster_release_leadership(o->cfg.cluster); /* another replica leads within ~2 s */
         drain(s, o, sig);
         return 0;
     }

@@ -523,6 +523,17 @@ if [ -n "$first" ]; then
         bash -c "[ $rc = 0 ] && grep -q 'released the lease' '$TMP/$other.log'"
     check "leader election: the Lease names le3, leaseTransitions $tr1 -> $(lease leaseTransitions)" \
         [ "$(lease holderIdentity)" = "$(le_id le3)" -a "$(lease leaseTransitions)" = $((tr1 + 1)) ]
+    # The leader stopped while kube-apiserver does not answer (SIGSTOP): /readyz must turn 503
+    # at once, before the release, which waits on the API server (up to its timeout).
+    apid_le=$(cat "$CL/apiserver-a.pid")
+    kill -STOP "$apid_le"
+    kill -TERM "${LE_PID[le3]}"
+    sleep 1
+    code=$(curl -sS --max-time 2 --cacert "$TMP/certs/ca.crt" -o /dev/null -w '%{http_code}' \
+        "https://127.0.0.1:${LE_PORT[le3]}/readyz" 2>/dev/null)
+    kill -CONT "$apid_le"
+    check "leader election: SIGTERM with kube-apiserver stopped: /readyz 503 within 1 s ($code), the release after it" \
+        [ "$code" = 503 ]
 fi
 for p in "${LE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 for p in "${LE_PIDS[@]}"; do wait "$p" 2>/dev/null; done

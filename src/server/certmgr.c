@@ -29,8 +29,14 @@
 
 enum { CFG_VALIDATING, CFG_MUTATING, CFG_COUNT };
 static const char *const cfg_label[CFG_COUNT] = {"validating", "mutating"};
-enum sync_err { ERR_SECRET_READ, ERR_SECRET_WRITE, ERR_WEBHOOK_READ, ERR_WEBHOOK_PATCH,
-                ERR_SERVE, ERR_COUNT };
+enum sync_err {
+    ERR_SECRET_READ,
+    ERR_SECRET_WRITE,
+    ERR_WEBHOOK_READ,
+    ERR_WEBHOOK_PATCH,
+    ERR_SERVE,
+    ERR_COUNT
+};
 static const char *const err_label[ERR_COUNT] = {"secret_read", "secret_write", "webhook_read",
                                                  "webhook_patch", "serve"};
 
@@ -159,8 +165,9 @@ static int plan_ca(const certmgr *m, const secret_data *in, long long now, tls_p
     diag_list_clear(&ignore);
     int what = 0;
     if (!ok || now >= renew_at(&old.info[0])) {
-        *why = !have ? "no CA" : !ok ? "the CA and its key do not make a valid pair"
-                                     : "CA renewal due";
+        *why = !have ? "no CA"
+               : !ok ? "the CA and its key do not make a valid pair"
+                     : "CA renewal due";
         tls_pair_clear(ca);
         long long na = now + (long long)m->o.ca_days * 86400;
         if (tls_ca_create(now - SKEW_S, na, ca, dl) != 0) {
@@ -229,8 +236,8 @@ static bool cert_good(const certmgr *m, const secret_data *in, const tls_pair *c
  * entry has carried the newest CA for CERTMGR_TRUST_SETTLE_S. Returns 0 ('r' says what
  * changes; r->out set when anything does), or -1 with the reason in 'dl'. */
 static int plan(const certmgr *m, const secret_data *in, long long now,
-                bool (*trusted)(const certmgr *, const char *serial, long long now),
-                plan_result *r, diag_list *dl)
+                bool (*trusted)(const certmgr *, const char *serial, long long now), plan_result *r,
+                diag_list *dl)
 {
     memset(r, 0, sizeof *r);
     tls_pair ca = {0};
@@ -375,9 +382,10 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
     memset(body, 0, strlen(body));
     free(body);
     if (rc != 0) {
-        note_error(m, ERR_SECRET_WRITE, resp.http == 409 ? "the Secret changed meanwhile; "
-                                                           "read again at the next pass"
-                                                         : "cannot write the Secret",
+        note_error(m, ERR_SECRET_WRITE,
+                   resp.http == 409 ? "the Secret changed meanwhile; "
+                                      "read again at the next pass"
+                                    : "cannot write the Secret",
                    resp.error);
     } else {
         if (r->what & PLAN_CA)
@@ -456,8 +464,8 @@ static int sync_config(certmgr *m, int i, const char *want)
     }
     char *body = cJSON_PrintUnformatted(ops);
     cJSON_Delete(ops);
-    int rc = body ? m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body,
-                                 strlen(body), TIMEOUT_MS, &r)
+    int rc = body ? m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body, strlen(body),
+                                 TIMEOUT_MS, &r)
                   : -1;
     free(body);
     if (rc == 0) {
@@ -517,8 +525,9 @@ static void take_pair(certmgr *m, const secret_data *d, long long now)
     snprintf(what, sizeof what, "Secret %s/%s", m->ns, m->secret);
     if (!same && tls_pair_parse(d->tls_crt, d->tls_key, what, now, &p, &dl) != 0) {
         char line[512];
-        note_error(m, ERR_SERVE, "the Secret's serving pair does not check out; still serving "
-                                 "the previous one",
+        note_error(m, ERR_SERVE,
+                   "the Secret's serving pair does not check out; still serving "
+                   "the previous one",
                    dl.count ? diag_format(&dl.items[0], line, sizeof line) : "?");
         diag_list_clear(&dl);
         return;
@@ -660,9 +669,10 @@ int certmgr_wait(certmgr *m, unsigned timeout_s, tls_pair *out, diag_list *dl)
             break;
         if (waited / 10 != logged) {
             logged = waited / 10;
-            log_info("certs", LOG_S("msg", is_writer(m) ? "making the webhook certificate"
-                                                          : "waiting for the leader to create "
-                                                            "the webhook certificate"),
+            log_info("certs",
+                     LOG_S("msg", is_writer(m) ? "making the webhook certificate"
+                                               : "waiting for the leader to create "
+                                                 "the webhook certificate"),
                      LOG_S("secret", m->secret), LOG_S("namespace", m->ns),
                      LOG_I("waited_s", waited));
         }
@@ -844,7 +854,8 @@ int certmgr_metrics(buf *out)
         (long long)atomic_load(&stats.cert_not_after), atomic_load(&stats.issued_ca),
         atomic_load(&stats.issued_cert));
     for (int i = 0; rc == 0 && i < CFG_COUNT; i++)
-        rc = buf_printf(out, "streamguard_webhook_cabundle_patches_total{configuration=\"%s\"} %ld\n",
+        rc = buf_printf(out,
+                        "streamguard_webhook_cabundle_patches_total{configuration=\"%s\"} %ld\n",
                         cfg_label[i], atomic_load(&stats.patches[i]));
     if (rc == 0)
         rc = buf_puts(out, "# HELP streamguard_webhook_certs_errors_total Failed steps of the "

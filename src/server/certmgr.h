@@ -33,12 +33,12 @@
 #define CERTMGR_TRUST_SETTLE_S 5 /* new CA in every webhook entry this long before it signs */
 
 typedef struct certmgr_opts {
-    const char *namespace_, *secret;    /* the Secret */
-    const char *const *hosts;           /* the serving certificate's SANs, the first its CN */
+    const char *namespace_, *secret; /* the Secret */
+    const char *const *hosts;        /* the serving certificate's SANs, the first its CN */
     size_t n_hosts;
-    const char *validating, *mutating;  /* webhook configuration names; NULL: none */
-    unsigned ca_days, cert_days;        /* lifetimes (0: 365 and 90) */
-    long poll_ms;                       /* 0: 2000 */
+    const char *validating, *mutating; /* webhook configuration names; NULL: none */
+    unsigned ca_days, cert_days;       /* lifetimes (0: 365 and 90) */
+    long poll_ms;                      /* 0: 2000 */
     /* Whether this replica may write now (checked before each write); NULL: always. */
     bool (*is_writer)(void *arg);
     void *writer_arg;

@@ -70,8 +70,8 @@ static int build_hosts(const webhook_certs_opts *o, const char *ns, char *store,
                        const char **hosts, diag_list *dl)
 {
     const char *svc = o->service ? o->service : "streamguard";
-    int w = snprintf(store, cap, "%s.%s.svc,%s.%s.svc.cluster.local,%s.%s,%s%s%s", svc, ns, svc,
-                     ns, svc, ns, svc, o->hosts && *o->hosts ? "," : "", o->hosts ? o->hosts : "");
+    int w = snprintf(store, cap, "%s.%s.svc,%s.%s.svc.cluster.local,%s.%s,%s%s%s", svc, ns, svc, ns,
+                     svc, ns, svc, o->hosts && *o->hosts ? "," : "", o->hosts ? o->hosts : "");
     if (w < 0 || (size_t)w >= cap) {
         diag_add(dl, DIAG_ERROR, "certs.config", NULL, "--webhook-hosts: too long");
         return -1;
@@ -102,11 +102,16 @@ static certmgr *make_manager(webhook_certs *w, const webhook_certs_opts *o, cons
     w->api = lease_api_client(w->client);
     const char *vwc = o->validating ? o->validating : "streamguard";
     const char *mwc = o->mutating ? o->mutating : "streamguard";
-    certmgr_opts co = {.namespace_ = ns, .secret = o->secret ? o->secret : "streamguard-tls",
-                       .hosts = hosts, .n_hosts = (size_t)n,
-                       .validating = *vwc ? vwc : NULL, .mutating = *mwc ? mwc : NULL,
-                       .ca_days = o->ca_days, .cert_days = o->cert_days,
-                       .is_writer = writer, .writer_arg = w};
+    certmgr_opts co = {.namespace_ = ns,
+                       .secret = o->secret ? o->secret : "streamguard-tls",
+                       .hosts = hosts,
+                       .n_hosts = (size_t)n,
+                       .validating = *vwc ? vwc : NULL,
+                       .mutating = *mwc ? mwc : NULL,
+                       .ca_days = o->ca_days,
+                       .cert_days = o->cert_days,
+                       .is_writer = writer,
+                       .writer_arg = w};
     certmgr *m = certmgr_new(&w->api, &co, dl);
     if (m != NULL)
         log_info("certs", LOG_S("msg", "managing the webhook certificate"),
@@ -116,9 +121,9 @@ static certmgr *make_manager(webhook_certs *w, const webhook_certs_opts *o, cons
     return m;
 }
 
-webhook_certs *webhook_certs_start(const webhook_certs_opts *o, const char *kubeconfig,
-                                   cluster *cl, bool leader_elect, unsigned wait_s,
-                                   tls_pair *first, diag_list *dl)
+webhook_certs *webhook_certs_start(const webhook_certs_opts *o, const char *kubeconfig, cluster *cl,
+                                   bool leader_elect, unsigned wait_s, tls_pair *first,
+                                   diag_list *dl)
 {
     kube_config cfg;
     int rc = kube_config_resolve(kubeconfig, &cfg, dl);

@@ -16,13 +16,13 @@
 #include "http.h"
 
 typedef struct webhook_certs_opts {
-    bool on;                  /* --manage-webhook-certs */
-    const char *secret;       /* --webhook-secret; NULL: streamguard-tls */
-    const char *namespace_;   /* --webhook-namespace; NULL: the pod's, else the context's */
-    const char *service;      /* --webhook-service; NULL: streamguard */
-    const char *hosts;        /* --webhook-hosts: more SANs, comma-separated; NULL: none */
-    const char *validating;   /* --validating-webhook; NULL: streamguard; "": none */
-    const char *mutating;     /* --mutating-webhook; NULL: streamguard; "": none */
+    bool on;                     /* --manage-webhook-certs */
+    const char *secret;          /* --webhook-secret; NULL: streamguard-tls */
+    const char *namespace_;      /* --webhook-namespace; NULL: the pod's, else the context's */
+    const char *service;         /* --webhook-service; NULL: streamguard */
+    const char *hosts;           /* --webhook-hosts: more SANs, comma-separated; NULL: none */
+    const char *validating;      /* --validating-webhook; NULL: streamguard; "": none */
+    const char *mutating;        /* --mutating-webhook; NULL: streamguard; "": none */
     unsigned ca_days, cert_days; /* --webhook-ca-days, --webhook-cert-days; 0: 365, 90 */
 } webhook_certs_opts;
 
@@ -32,9 +32,9 @@ typedef struct webhook_certs webhook_certs;
  * a serving pair, at most 'wait_s' seconds, and puts that pair into 'first' for the server to
  * start with. 'kubeconfig' as for cluster_opts; 'cl' answers cluster_is_leader() when
  * 'leader_elect'. NULL with the reason in 'dl'. */
-webhook_certs *webhook_certs_start(const webhook_certs_opts *o, const char *kubeconfig,
-                                   cluster *cl, bool leader_elect, unsigned wait_s,
-                                   tls_pair *first, diag_list *dl);
+webhook_certs *webhook_certs_start(const webhook_certs_opts *o, const char *kubeconfig, cluster *cl,
+                                   bool leader_elect, unsigned wait_s, tls_pair *first,
+                                   diag_list *dl);
 
 /* From now on every new pair the Secret holds is served by 's' (server_set_certificate),
  * counted as a certificate reload. Returns 0 or -1 (the thread did not start). */

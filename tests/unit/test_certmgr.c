@@ -135,8 +135,8 @@ static int apply_patch(cJSON *doc, const cJSON *ops)
     return 0;
 }
 
-static int fake_write(void *arg, enum kube_method m, const char *path, const char *body,
-                      size_t len, long timeout_ms, kube_response *r)
+static int fake_write(void *arg, enum kube_method m, const char *path, const char *body, size_t len,
+                      long timeout_ms, kube_response *r)
 {
     (void)timeout_ms;
     fake *f = arg;
@@ -249,10 +249,18 @@ static const char *const hosts[] = {"streamguard.streamguard-system.svc",
 
 static certmgr *manager(world *w, unsigned ca_days, unsigned cert_days)
 {
-    certmgr_opts o = {.namespace_ = NS, .secret = "streamguard-tls", .hosts = hosts,
-                      .n_hosts = 3, .validating = "streamguard", .mutating = "streamguard",
-                      .ca_days = ca_days, .cert_days = cert_days, .is_writer = fake_writer,
-                      .writer_arg = w, .now = fake_now, .now_arg = w};
+    certmgr_opts o = {.namespace_ = NS,
+                      .secret = "streamguard-tls",
+                      .hosts = hosts,
+                      .n_hosts = 3,
+                      .validating = "streamguard",
+                      .mutating = "streamguard",
+                      .ca_days = ca_days,
+                      .cert_days = cert_days,
+                      .is_writer = fake_writer,
+                      .writer_arg = w,
+                      .now = fake_now,
+                      .now_arg = w};
     diag_list dl;
     diag_list_init(&dl);
     certmgr *m = certmgr_new(&w->api, &o, &dl);
@@ -294,8 +302,8 @@ static void assert_bundles(world *w, const char *want)
     int entries = 0;
     for (int p = 0; p < 2; p++) {
         const cJSON *hook;
-        cJSON_ArrayForEach(hook, cJSON_GetObjectItemCaseSensitive(w->f.obj[find(&w->f, paths[p])],
-                                                                  "webhooks"))
+        cJSON_ArrayForEach(
+            hook, cJSON_GetObjectItemCaseSensitive(w->f.obj[find(&w->f, paths[p])], "webhooks"))
         {
             const cJSON *b = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(hook, "clientConfig"), "caBundle");

@@ -662,6 +662,74 @@ if [ -n "$MPORT" ]; then
         base64 -d | openssl x509 -noout -serial)
     check "managed certificates: a restart serves the Secret's certificate again, none issued ($serial1)" \
         bash -c "[ '$serial0' = '$serial1' ] && ! grep -q 'Secret created\|Secret updated' '$MLOG.2'"
+    # Two replicas with --leader-elect: only the leader writes (the Secret, made again from
+    # nothing, and the caBundle); the other serves what the leader wrote. The leader killed,
+    # the other takes over, and a re-apply that resets caBundle is healed by it.
+    kill "$MPID"
+    wait "$MPID" 2>/dev/null
+    MPID=
+    k -n streamguard-system delete secret streamguard-tls >/dev/null
+    declare -A MR_PORT MR_PID
+    for r in m1 m2; do
+        "$BIN" serve --listen 127.0.0.1:0 --manage-webhook-certs --webhook-namespace streamguard-system \
+            --webhook-hosts 127.0.0.1 --policies "$TMP/policies" "${serve_opts[@]}" \
+            --leader-elect --leader-elect-namespace streamguard-system 2>"$TMP/$r.log" &
+        MR_PID[$r]=$!
+        LE_PIDS+=("$!")
+    done
+    for r in m1 m2; do
+        for _ in $(seq 1 600); do
+            MR_PORT[$r]=$(grep 'listening' "$TMP/$r.log" 2>/dev/null | grep -o 'port=[0-9]*' | grep -o '[0-9]*$')
+            [ -n "${MR_PORT[$r]}" ] && break
+            sleep 0.1
+        done
+    done
+    secret_ca | base64 -d >"$TMP/managed-ca.crt"
+    mr_metric() { # mr_metric REPLICA NAME: its value
+        curl -sS --max-time 3 --cacert "$TMP/managed-ca.crt" "https://127.0.0.1:${MR_PORT[$1]}/metrics" \
+            2>/dev/null | awk -v n="$2" '$1 == n {v = $2} END {print v == "" ? "-" : v}'
+    }
+    mr_served() {
+        openssl s_client -connect "127.0.0.1:${MR_PORT[$1]}" </dev/null 2>/dev/null |
+            openssl x509 -noout -serial 2>/dev/null
+    }
+    lead= follow=
+    for _ in $(seq 1 100); do
+        [ "$(mr_metric m1 streamguard_leader)" = 1 ] && { lead=m1 follow=m2; break; }
+        [ "$(mr_metric m2 streamguard_leader)" = 1 ] && { lead=m2 follow=m1; break; }
+        sleep 0.2
+    done
+    sserial=$(k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data.tls\.crt}' |
+        base64 -d | openssl x509 -noout -serial)
+    check "managed, two replicas: both start, one leads ($lead), both serve the Secret's certificate ($sserial)" \
+        bash -c "[ -n '$lead' ] && [ '$(mr_served m1)' = '$sserial' ] && [ '$(mr_served m2)' = '$sserial' ]"
+    if [ -n "$lead" ]; then
+        sed "s|$SG|https://127.0.0.1:${MR_PORT[$follow]}|" "$TMP/webhooks.yaml" >"$TMP/webhooks-mr.yaml"
+        k apply -f "$TMP/webhooks-mr.yaml" >/dev/null
+        SECS=
+        until_in_sync 10
+        check "managed, two replicas: the caBundle reset by a re-apply is healed (${SECS:-more than 10} s)" in_sync
+        check "managed, two replicas: only the leader wrote ($lead: created the Secret and patched; $follow: neither)" \
+            bash -c "grep -q 'Secret created' '$TMP/$lead.log' && grep -q 'caBundle brought in line' '$TMP/$lead.log' &&
+                ! grep -q 'Secret created\|Secret updated\|caBundle brought in line' '$TMP/$follow.log'"
+        kill -9 "${MR_PID[$lead]}"
+        wait "${MR_PID[$lead]}" 2>/dev/null
+        for _ in $(seq 1 150); do
+            [ "$(mr_metric "$follow" streamguard_leader)" = 1 ] && break
+            sleep 0.2
+        done
+        k apply -f "$TMP/webhooks.yaml" >/dev/null # the stale CA again
+        k apply -f "$TMP/webhooks-mr.yaml" >/dev/null
+        SECS= healed=0
+        until_in_sync 10 && healed=1
+        check "managed, two replicas: the leader killed, $follow leads and heals a reset caBundle (${SECS:-more than 10} s)" \
+            bash -c "[ $healed = 1 ] && [ '$(mr_metric "$follow" streamguard_leader)' = 1 ] &&
+                grep -q 'caBundle brought in line' '$TMP/$follow.log'"
+        until_denied 10 "$TMP/bad.yaml"
+        expect "managed, two replicas: kubectl apply through the new leader: denied" denied \
+            "says flink-ha-storagedir-required"
+    fi
+    for r in m1 m2; do kill "${MR_PID[$r]}" 2>/dev/null; wait "${MR_PID[$r]}" 2>/dev/null; done
 else
     not_ok "serve --manage-webhook-certs starts with no certificate files" "$(tail -5 "$MLOG")"
 fi

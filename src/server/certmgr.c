@@ -243,8 +243,15 @@ static int plan(const certmgr *m, const secret_data *in, long long now,
     tls_pair ca = {0};
     tls_bundle bundle = {0};
     int what = plan_ca(m, in, now, &ca, &bundle, &r->why, dl);
-    if (what < 0)
+    if (what >= 0 && bundle.n == 0) { /* the CA just made or checked does not read back */
+        diag_add(dl, DIAG_ERROR, "tls.generate", NULL, "the CA cannot be read back");
+        what = -1;
+    }
+    if (what < 0) {
+        tls_pair_clear(&ca);
+        tls_bundle_clear(&bundle);
         return -1;
+    }
     r->what = (unsigned)what;
     bool valid;
     const char *cert_why = NULL;
@@ -428,6 +435,11 @@ static int sync_config(certmgr *m, int i, const char *want)
     }
     cJSON *doc = cJSON_ParseWithLength(r.body, r.len);
     kube_response_free(&r);
+    if (doc == NULL) { /* never "in line" for an answer that cannot be read */
+        note_error(m, ERR_WEBHOOK_READ, "cannot read the webhook configuration",
+                   "the answer is not JSON");
+        return -1;
+    }
     const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(doc, "webhooks");
     cJSON *ops = cJSON_CreateArray();
     int n = 0, idx = 0;

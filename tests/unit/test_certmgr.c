@@ -33,6 +33,7 @@ typedef struct fake {
     long rv;
     int writes, posts, puts, patches;
     int conflict_next_put; /* another writer changes the Secret just before the next PUT */
+    const char *garbage;   /* a path answered 200 with a body that is not JSON */
 } fake;
 
 static void answer(kube_response *r, long http, const char *body)
@@ -97,6 +98,10 @@ static int fake_get(void *arg, const char *path, long timeout_ms, kube_response 
     (void)timeout_ms;
     fake *f = arg;
     int i = find(f, path);
+    if (f->garbage != NULL && strcmp(path, f->garbage) == 0) {
+        answer(r, 200, "<html>proxy error</html>");
+        return 0;
+    }
     if (i < 0)
         return not_found(r, path);
     answer_obj(r, 200, f->obj[i]);
@@ -418,6 +423,25 @@ static void test_heals_reset_cabundle(void **state)
     fake_clear(&w.f);
 }
 
+/* A configuration that cannot be read is never taken for one in line: the newest CA is not
+ * trusted, so a rollover would wait rather than sign with a CA the apiserver may not have. */
+static void test_unreadable_configuration(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    certmgr *m = manager(&w, 0, 0);
+    assert_int_equal(certmgr_step(m), 0);
+    assert_string_not_equal(m->trusted_serial, "");
+    w.f.garbage = MWC_PATH;
+    long e0 = atomic_load(&stats.errors[ERR_WEBHOOK_READ]);
+    assert_int_equal(certmgr_step(m), 0);
+    assert_string_equal(m->trusted_serial, "");
+    assert_int_equal(atomic_load(&stats.errors[ERR_WEBHOOK_READ]), e0 + 1);
+    certmgr_free(m);
+    fake_clear(&w.f);
+}
+
 static void test_follower_never_writes(void **state)
 {
     (void)state;
@@ -650,6 +674,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_creates_and_syncs),
         cmocka_unit_test(test_heals_reset_cabundle),
+        cmocka_unit_test(test_unreadable_configuration),
         cmocka_unit_test(test_follower_never_writes),
         cmocka_unit_test(test_lost_lease_stops_the_write),
         cmocka_unit_test(test_renewal_at_two_thirds),

@@ -46,6 +46,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: streamguard serve --tls-cert FILE --tls-key FILE [options]\n"
+            "       streamguard serve --manage-webhook-certs [options]\n"
             "\n"
             "Runs the admission webhook over HTTPS (TLS 1.2 and 1.3 only).\n"
             "Endpoints: POST /validate, POST /mutate (AdmissionReview v1 and v1beta1),\n"

@@ -418,6 +418,50 @@ static bool trusted_for(const certmgr *m, const char *serial, long long now)
            now - m->trusted_since >= CERTMGR_TRUST_SETTLE_S;
 }
 
+/* Appends to 'ops' the two operations that give entry 'idx' (named 'name') caBundle 'want':
+ * a "test" of its name first, so that the patch changes the entries that were read or, when a
+ * re-apply changed the list meanwhile, fails (422) and is made again from the next read. */
+static void add_ops(cJSON *ops, int idx, const char *name, const char *want)
+{
+    char p[64];
+    cJSON *t = cJSON_CreateObject(), *a = cJSON_CreateObject();
+    snprintf(p, sizeof p, "/webhooks/%d/name", idx);
+    cJSON_AddStringToObject(t, "op", "test");
+    cJSON_AddStringToObject(t, "path", p);
+    cJSON_AddStringToObject(t, "value", name);
+    snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", idx);
+    cJSON_AddStringToObject(a, "op", "add"); /* replaces an existing member */
+    cJSON_AddStringToObject(a, "path", p);
+    cJSON_AddStringToObject(a, "value", want);
+    cJSON_AddItemToArray(ops, t);
+    cJSON_AddItemToArray(ops, a);
+}
+
+/* The JSON patch (text, malloc-owned) that gives every entry of configuration 'doc' the
+ * caBundle 'want', or NULL when every entry has it; '*n' the entries it changes. */
+static char *bundle_patch(const cJSON *doc, const char *want, int *n)
+{
+    cJSON *ops = cJSON_CreateArray();
+    int idx = 0;
+    const cJSON *w;
+    *n = 0;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(doc, "webhooks"))
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
+        const cJSON *cc = cJSON_GetObjectItemCaseSensitive(w, "clientConfig");
+        const cJSON *have = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
+        if (cJSON_IsString(name) && cJSON_IsObject(cc) &&
+            !(cJSON_IsString(have) && strcmp(have->valuestring, want) == 0)) {
+            add_ops(ops, idx, name->valuestring, want);
+            (*n)++;
+        }
+        idx++;
+    }
+    char *text = *n > 0 ? cJSON_PrintUnformatted(ops) : NULL;
+    cJSON_Delete(ops);
+    return text;
+}
+
 /* Brings every entry of configuration 'i' to caBundle 'want' (base64). Returns 0 when they
  * all carry it (already or after the patch) or the configuration does not exist, else -1. */
 static int sync_config(certmgr *m, int i, const char *want)
@@ -440,57 +484,28 @@ static int sync_config(certmgr *m, int i, const char *want)
                    "the answer is not JSON");
         return -1;
     }
-    const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(doc, "webhooks");
-    cJSON *ops = cJSON_CreateArray();
-    int n = 0, idx = 0;
-    const cJSON *w;
-    cJSON_ArrayForEach(w, hooks)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
-        const cJSON *cc = cJSON_GetObjectItemCaseSensitive(w, "clientConfig");
-        const cJSON *have = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
-        if (cJSON_IsString(name) && cJSON_IsObject(cc) &&
-            !(cJSON_IsString(have) && strcmp(have->valuestring, want) == 0)) {
-            char p[64];
-            /* "test" first: a re-apply that reorders the entries between our read and this
-             * patch fails it (422) instead of giving one entry's bundle to another */
-            snprintf(p, sizeof p, "/webhooks/%d/name", idx);
-            cJSON *t = cJSON_CreateObject(), *a = cJSON_CreateObject();
-            cJSON_AddStringToObject(t, "op", "test");
-            cJSON_AddStringToObject(t, "path", p);
-            cJSON_AddStringToObject(t, "value", name->valuestring);
-            snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", idx);
-            cJSON_AddStringToObject(a, "op", "add"); /* replaces an existing member */
-            cJSON_AddStringToObject(a, "path", p);
-            cJSON_AddStringToObject(a, "value", want);
-            cJSON_AddItemToArray(ops, t);
-            cJSON_AddItemToArray(ops, a);
-            n++;
-        }
-        idx++;
-    }
+    int n;
+    char *body = bundle_patch(doc, want, &n);
     cJSON_Delete(doc);
-    if (n == 0 || !is_writer(m)) {
-        cJSON_Delete(ops);
-        return n == 0 ? 0 : -1;
+    if (n == 0)
+        return 0;
+    if (body == NULL || !is_writer(m)) { /* out of memory, or the lease lost meanwhile */
+        free(body);
+        return -1;
     }
-    char *body = cJSON_PrintUnformatted(ops);
-    cJSON_Delete(ops);
-    int rc = body ? m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body, strlen(body),
-                                 TIMEOUT_MS, &r)
-                  : -1;
+    int rc = m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body, strlen(body),
+                          TIMEOUT_MS, &r);
     free(body);
     if (rc == 0) {
         atomic_fetch_add(&stats.patches[i], 1);
         log_info("certs", LOG_S("msg", "caBundle brought in line"),
                  LOG_S("configuration", cfg_label[i]), LOG_S("name", m->names[i]),
                  LOG_I("webhooks", n));
-    } else if (body != NULL) {
+    } else {
         note_error(m, ERR_WEBHOOK_PATCH, "cannot patch the webhook configuration's caBundle",
                    r.error);
     }
-    if (body != NULL)
-        kube_response_free(&r);
+    kube_response_free(&r);
     return rc;
 }
 

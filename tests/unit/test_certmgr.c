@@ -34,6 +34,7 @@ typedef struct fake {
     int writes, posts, puts, patches;
     int conflict_next_put; /* another writer changes the Secret just before the next PUT */
     const char *garbage;   /* a path answered 200 with a body that is not JSON */
+    int reorder_next_patch; /* a re-apply swaps the first two entries before the next PATCH */
 } fake;
 
 static void answer(kube_response *r, long http, const char *body)
@@ -186,6 +187,12 @@ static int fake_write(void *arg, enum kube_method m, const char *path, const cha
     }
     assert_int_equal(m, KUBE_PATCH_JSON);
     f->patches++;
+    if (f->reorder_next_patch) {
+        f->reorder_next_patch = 0;
+        cJSON *hooks = cJSON_GetObjectItemCaseSensitive(f->obj[i], "webhooks");
+        cJSON *first = cJSON_DetachItemFromArray(hooks, 0);
+        cJSON_AddItemToArray(hooks, first);
+    }
     cJSON *copy = cJSON_Duplicate(f->obj[i], 1);
     int rc = apply_patch(copy, in);
     cJSON_Delete(in);
@@ -418,6 +425,20 @@ static void test_heals_reset_cabundle(void **state)
     assert_int_equal(certmgr_step(m), 0);
     assert_bundles(&w, ca);
     assert_int_equal(atomic_load(&stats.patches[CFG_VALIDATING]), p0 + 1);
+    /* reset again, and a re-apply reorders the entries between the read and the patch: the
+     * patch fails on its name test, the next pass makes it again from what it reads */
+    vwc = w.f.obj[find(&w.f, VWC_PATH)]; /* the patch stored a new object */
+    cJSON *hooks = cJSON_GetObjectItemCaseSensitive(vwc, "webhooks");
+    for (int k = 0; k < 2; k++)
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(hooks, k), "clientConfig"),
+            "caBundle", cJSON_CreateString("Cg=="));
+    w.f.reorder_next_patch = 1;
+    long e0 = atomic_load(&stats.errors[ERR_WEBHOOK_PATCH]);
+    certmgr_step(m);
+    assert_int_equal(atomic_load(&stats.errors[ERR_WEBHOOK_PATCH]), e0 + 1);
+    assert_int_equal(certmgr_step(m), 0);
+    assert_bundles(&w, ca);
     free(ca);
     certmgr_free(m);
     fake_clear(&w.f);

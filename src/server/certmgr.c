@@ -20,7 +20,7 @@
 
 #include "../util/log.h"
 
-#define TIMEOUT_MS 5000
+#define CM_TIMEOUT_MS 5000
 #define SKEW_S 300 /* notBefore this far back: nodes whose clocks lag still accept it */
 #define SECRET_API "/api/v1/namespaces/"
 #define VWC_API "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
@@ -48,7 +48,7 @@ static struct {
     atomic_long issued_ca, issued_cert;
     atomic_long patches[CFG_COUNT];
     atomic_long errors[ERR_COUNT];
-} stats;
+} cm_stats;
 
 struct certmgr {
     lease_api api;
@@ -97,12 +97,12 @@ static void secret_data_clear(secret_data *d)
     }
 }
 
-static long long now_s(const certmgr *m)
+static long long cm_now(const certmgr *m)
 {
     return m->o.now ? m->o.now(m->o.now_arg) : (long long)time(NULL);
 }
 
-static bool is_writer(const certmgr *m)
+static bool cm_is_writer(const certmgr *m)
 {
     return m->o.is_writer == NULL || m->o.is_writer(m->o.writer_arg);
 }
@@ -110,7 +110,7 @@ static bool is_writer(const certmgr *m)
 /* Logs an error once until a different one (or success: note_ok) comes; counts each. */
 static void note_error(certmgr *m, enum sync_err e, const char *what, const char *why)
 {
-    atomic_fetch_add(&stats.errors[e], 1);
+    atomic_fetch_add(&cm_stats.errors[e], 1);
     m->errors++;
     char line[256];
     snprintf(line, sizeof line, "%s: %s", what, why);
@@ -361,8 +361,8 @@ static void set_cert_gauges(const secret_data *d)
 {
     tls_bundle b;
     if (d->ca_crt != NULL && tls_bundle_read(d->ca_crt, &b) == 0) {
-        atomic_store(&stats.ca_not_after, b.info[0].not_after);
-        atomic_store(&stats.bundle_size, (long)b.n);
+        atomic_store(&cm_stats.ca_not_after, b.info[0].not_after);
+        atomic_store(&cm_stats.bundle_size, (long)b.n);
         tls_bundle_clear(&b);
     }
 }
@@ -371,7 +371,7 @@ static void set_cert_gauges(const secret_data *d)
  * 'obj' (the object read, resourceVersion included). Returns 0 or -1. */
 static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
 {
-    if (!is_writer(m))
+    if (!cm_is_writer(m))
         return -1; /* the lease was lost since the pass began */
     cJSON *s = obj ? obj : secret_new(m);
     char path[700];
@@ -385,7 +385,7 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
         return -1;
     kube_response resp;
     int rc = m->api.write(m->api.arg, obj ? KUBE_PUT : KUBE_POST, path, body, strlen(body),
-                          TIMEOUT_MS, &resp);
+                          CM_TIMEOUT_MS, &resp);
     memset(body, 0, strlen(body));
     free(body);
     if (rc != 0) {
@@ -396,9 +396,9 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
                    resp.error);
     } else {
         if (r->what & PLAN_CA)
-            atomic_fetch_add(&stats.issued_ca, 1);
+            atomic_fetch_add(&cm_stats.issued_ca, 1);
         if (r->what & PLAN_CERT)
-            atomic_fetch_add(&stats.issued_cert, 1);
+            atomic_fetch_add(&cm_stats.issued_cert, 1);
         log_info("certs", LOG_S("msg", obj ? "Secret updated" : "Secret created"),
                  LOG_S("secret", m->secret), LOG_S("namespace", m->ns),
                  LOG_B("new_ca", (r->what & PLAN_CA) != 0),
@@ -467,7 +467,7 @@ static char *bundle_patch(const cJSON *doc, const char *want, int *n)
 static int sync_config(certmgr *m, int i, const char *want)
 {
     kube_response r;
-    if (m->api.get(m->api.arg, m->cfg_path[i], TIMEOUT_MS, &r) != 0) {
+    if (m->api.get(m->api.arg, m->cfg_path[i], CM_TIMEOUT_MS, &r) != 0) {
         bool missing = kube_not_found(&r, m->names[i]);
         if (missing)
             note_error(m, ERR_WEBHOOK_READ, "the webhook configuration does not exist (yet)",
@@ -489,15 +489,15 @@ static int sync_config(certmgr *m, int i, const char *want)
     cJSON_Delete(doc);
     if (n == 0)
         return 0;
-    if (body == NULL || !is_writer(m)) { /* out of memory, or the lease lost meanwhile */
+    if (body == NULL || !cm_is_writer(m)) { /* out of memory, or the lease lost meanwhile */
         free(body);
         return -1;
     }
     int rc = m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body, strlen(body),
-                          TIMEOUT_MS, &r);
+                          CM_TIMEOUT_MS, &r);
     free(body);
     if (rc == 0) {
-        atomic_fetch_add(&stats.patches[i], 1);
+        atomic_fetch_add(&cm_stats.patches[i], 1);
         log_info("certs", LOG_S("msg", "caBundle brought in line"),
                  LOG_S("configuration", cfg_label[i]), LOG_S("name", m->names[i]),
                  LOG_I("webhooks", n));
@@ -576,7 +576,7 @@ static void take_pair(certmgr *m, const secret_data *d, long long now)
         pthread_mutex_lock(&m->lock);
         m->offered = true;
         pthread_mutex_unlock(&m->lock);
-        atomic_store(&stats.cert_not_after, copy.info.not_after);
+        atomic_store(&cm_stats.cert_not_after, copy.info.not_after);
         log_info("certs", LOG_S("msg", "serving the certificate from the Secret"),
                  LOG_S("cert_serial", copy.info.serial),
                  LOG_I("cert_not_after", copy.info.not_after));
@@ -611,7 +611,7 @@ static int secret_read(certmgr *m, cJSON **obj, secret_data *d)
     kube_response r;
     *obj = NULL;
     memset(d, 0, sizeof *d);
-    if (m->api.get(m->api.arg, m->secret_path, TIMEOUT_MS, &r) != 0) {
+    if (m->api.get(m->api.arg, m->secret_path, CM_TIMEOUT_MS, &r) != 0) {
         bool missing = kube_not_found(&r, m->secret);
         if (!missing)
             note_error(m, ERR_SECRET_READ, "cannot read the Secret", r.error);
@@ -636,10 +636,10 @@ int certmgr_step(certmgr *m)
     secret_data d;
     if (secret_read(m, &obj, &d) != 0)
         return -1;
-    long long now = now_s(m);
+    long long now = cm_now(m);
     int rc = 0;
     int errors_before = m->errors;
-    if (is_writer(m)) {
+    if (cm_is_writer(m)) {
         plan_result pr;
         diag_list dl;
         diag_list_init(&dl);
@@ -668,7 +668,7 @@ int certmgr_step(certmgr *m)
     if (d.ca_crt != NULL)
         set_cert_gauges(&d);
     take_pair(m, &d, now);
-    if (is_writer(m) && d.ca_crt != NULL)
+    if (cm_is_writer(m) && d.ca_crt != NULL)
         sync_webhooks(m, d.ca_crt, now);
     if (m->errors == errors_before)
         note_ok(m); /* the next failure is logged again, even the same one */
@@ -687,7 +687,7 @@ int certmgr_wait(certmgr *m, unsigned timeout_s, tls_pair *out, diag_list *dl)
             pthread_mutex_lock(&m->lock);
             m->offered = true; /* the caller serves it */
             pthread_mutex_unlock(&m->lock);
-            atomic_store(&stats.cert_not_after, out->info.not_after);
+            atomic_store(&cm_stats.cert_not_after, out->info.not_after);
             return 0;
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
@@ -697,7 +697,7 @@ int certmgr_wait(certmgr *m, unsigned timeout_s, tls_pair *out, diag_list *dl)
         if (waited / 10 != logged) {
             logged = waited / 10;
             log_info("certs",
-                     LOG_S("msg", is_writer(m) ? "making the webhook certificate"
+                     LOG_S("msg", cm_is_writer(m) ? "making the webhook certificate"
                                                : "waiting for the leader to create "
                                                  "the webhook certificate"),
                      LOG_S("secret", m->secret), LOG_S("namespace", m->ns),
@@ -714,7 +714,7 @@ int certmgr_wait(certmgr *m, unsigned timeout_s, tls_pair *out, diag_list *dl)
     return -1;
 }
 
-static void *run(void *arg)
+static void *cm_run(void *arg)
 {
     certmgr *m = arg;
     if (m->api.thread_stop != NULL)
@@ -742,13 +742,13 @@ int certmgr_start(certmgr *m, int (*serve)(void *arg, const tls_pair *p), void *
 {
     m->serve = serve;
     m->serve_arg = serve_arg;
-    if (pthread_create(&m->thread, NULL, run, m) != 0)
+    if (pthread_create(&m->thread, NULL, cm_run, m) != 0)
         return -1;
     m->started = true;
     return 0;
 }
 
-static bool is_name(const char *s)
+static bool cm_is_name(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > 253)
@@ -785,15 +785,15 @@ void certmgr_free(certmgr *m)
 }
 
 /* Checks the options; says what is wrong. */
-static int check_opts(const certmgr_opts *o, diag_list *dl)
+static int cm_check_opts(const certmgr_opts *o, diag_list *dl)
 {
     const char *why = NULL;
-    if (!is_name(o->namespace_) || strchr(o->namespace_, '.') != NULL || strlen(o->namespace_) > 63)
+    if (!cm_is_name(o->namespace_) || strchr(o->namespace_, '.') != NULL || strlen(o->namespace_) > 63)
         why = "the Secret's namespace is not a namespace name";
-    else if (!is_name(o->secret))
+    else if (!cm_is_name(o->secret))
         why = "the Secret's name is not a Kubernetes name";
-    else if ((o->validating != NULL && !is_name(o->validating)) ||
-             (o->mutating != NULL && !is_name(o->mutating)))
+    else if ((o->validating != NULL && !cm_is_name(o->validating)) ||
+             (o->mutating != NULL && !cm_is_name(o->mutating)))
         why = "a webhook configuration's name is not a Kubernetes name";
     else if (o->n_hosts == 0)
         why = "the serving certificate needs at least one host";
@@ -806,7 +806,7 @@ static int check_opts(const certmgr_opts *o, diag_list *dl)
 
 certmgr *certmgr_new(const lease_api *api, const certmgr_opts *o, diag_list *dl)
 {
-    if (check_opts(o, dl) != 0)
+    if (cm_check_opts(o, dl) != 0)
         return NULL;
     /* Each host is checked by issuing a throw-away certificate for it now, with the rules
      * of tls_leaf_issue: a bad one fails the start, not the first renewal. */
@@ -847,13 +847,13 @@ certmgr *certmgr_new(const lease_api *api, const certmgr_opts *o, diag_list *dl)
         if (m->names[i] != NULL)
             snprintf(m->cfg_path[i], sizeof m->cfg_path[i], "%s%s",
                      i == CFG_VALIDATING ? VWC_API : MWC_API, m->names[i]);
-    atomic_store(&stats.on, true);
+    atomic_store(&cm_stats.on, true);
     return m;
 }
 
 int certmgr_metrics(buf *out)
 {
-    if (!atomic_load(&stats.on))
+    if (!atomic_load(&cm_stats.on))
         return 0;
     int rc = buf_printf(
         out,
@@ -877,19 +877,19 @@ int certmgr_metrics(buf *out)
         "# HELP streamguard_webhook_cabundle_patches_total Patches that brought a webhook "
         "configuration's caBundle back in line.\n"
         "# TYPE streamguard_webhook_cabundle_patches_total counter\n",
-        (long long)atomic_load(&stats.ca_not_after), atomic_load(&stats.bundle_size),
-        (long long)atomic_load(&stats.cert_not_after), atomic_load(&stats.issued_ca),
-        atomic_load(&stats.issued_cert));
+        (long long)atomic_load(&cm_stats.ca_not_after), atomic_load(&cm_stats.bundle_size),
+        (long long)atomic_load(&cm_stats.cert_not_after), atomic_load(&cm_stats.issued_ca),
+        atomic_load(&cm_stats.issued_cert));
     for (int i = 0; rc == 0 && i < CFG_COUNT; i++)
         rc = buf_printf(out,
                         "streamguard_webhook_cabundle_patches_total{configuration=\"%s\"} %ld\n",
-                        cfg_label[i], atomic_load(&stats.patches[i]));
+                        cfg_label[i], atomic_load(&cm_stats.patches[i]));
     if (rc == 0)
         rc = buf_puts(out, "# HELP streamguard_webhook_certs_errors_total Failed steps of the "
                            "certificate manager, by operation.\n"
                            "# TYPE streamguard_webhook_certs_errors_total counter\n");
     for (int i = 0; rc == 0 && i < ERR_COUNT; i++)
         rc = buf_printf(out, "streamguard_webhook_certs_errors_total{op=\"%s\"} %ld\n",
-                        err_label[i], atomic_load(&stats.errors[i]));
+                        err_label[i], atomic_load(&cm_stats.errors[i]));
     return rc;
 }

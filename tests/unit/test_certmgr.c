@@ -37,7 +37,7 @@ typedef struct fake {
     int reorder_next_patch; /* a re-apply swaps the first two entries before the next PATCH */
 } fake;
 
-static void answer(kube_response *r, long http, const char *body)
+static void fk_answer(kube_response *r, long http, const char *body)
 {
     memset(r, 0, sizeof *r);
     r->http = http;
@@ -50,7 +50,7 @@ static void answer(kube_response *r, long http, const char *body)
 static void answer_obj(kube_response *r, long http, const cJSON *o)
 {
     char *t = cJSON_PrintUnformatted(o);
-    answer(r, http, t);
+    fk_answer(r, http, t);
     free(t);
 }
 
@@ -90,7 +90,7 @@ static int not_found(kube_response *r, const char *path)
              "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NotFound\","
              "\"details\":{\"name\":\"%s\"},\"code\":404}",
              strrchr(path, '/') + 1);
-    answer(r, 404, body);
+    fk_answer(r, 404, body);
     return -1;
 }
 
@@ -100,7 +100,7 @@ static int fake_get(void *arg, const char *path, long timeout_ms, kube_response 
     fake *f = arg;
     int i = find(f, path);
     if (f->garbage != NULL && strcmp(path, f->garbage) == 0) {
-        answer(r, 200, "<html>proxy error</html>");
+        fk_answer(r, 200, "<html>proxy error</html>");
         return 0;
     }
     if (i < 0)
@@ -158,7 +158,7 @@ static int fake_write(void *arg, enum kube_method m, const char *path, const cha
         snprintf(full, sizeof full, "%s/%s", path, name);
         if (find(f, full) >= 0) {
             cJSON_Delete(in);
-            answer(r, 409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
+            fk_answer(r, 409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}");
             return -1;
         }
         put_obj(f, full, in);
@@ -178,7 +178,7 @@ static int fake_write(void *arg, enum kube_method m, const char *path, const cha
         }
         if (strcmp(rv_of(in), rv_of(f->obj[i])) != 0) {
             cJSON_Delete(in);
-            answer(r, 409, "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409}");
+            fk_answer(r, 409, "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"code\":409}");
             return -1;
         }
         put_obj(f, path, in);
@@ -198,7 +198,7 @@ static int fake_write(void *arg, enum kube_method m, const char *path, const cha
     cJSON_Delete(in);
     if (rc != 0) {
         cJSON_Delete(copy);
-        answer(r, 422, "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"code\":422}");
+        fk_answer(r, 422, "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"code\":422}");
         return -1;
     }
     put_obj(f, path, copy);
@@ -421,10 +421,10 @@ static void test_heals_reset_cabundle(void **state)
     cc = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(mwc, "webhooks"), 0), "clientConfig");
     cJSON_ReplaceItemInObjectCaseSensitive(cc, "caBundle", cJSON_CreateString("Cg=="));
-    long p0 = atomic_load(&stats.patches[CFG_VALIDATING]);
+    long p0 = atomic_load(&cm_stats.patches[CFG_VALIDATING]);
     assert_int_equal(certmgr_step(m), 0);
     assert_bundles(&w, ca);
-    assert_int_equal(atomic_load(&stats.patches[CFG_VALIDATING]), p0 + 1);
+    assert_int_equal(atomic_load(&cm_stats.patches[CFG_VALIDATING]), p0 + 1);
     /* reset again, and a re-apply reorders the entries between the read and the patch: the
      * patch fails on its name test, the next pass makes it again from what it reads */
     vwc = w.f.obj[find(&w.f, VWC_PATH)]; /* the patch stored a new object */
@@ -434,9 +434,9 @@ static void test_heals_reset_cabundle(void **state)
             cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(hooks, k), "clientConfig"),
             "caBundle", cJSON_CreateString("Cg=="));
     w.f.reorder_next_patch = 1;
-    long e0 = atomic_load(&stats.errors[ERR_WEBHOOK_PATCH]);
+    long e0 = atomic_load(&cm_stats.errors[ERR_WEBHOOK_PATCH]);
     certmgr_step(m);
-    assert_int_equal(atomic_load(&stats.errors[ERR_WEBHOOK_PATCH]), e0 + 1);
+    assert_int_equal(atomic_load(&cm_stats.errors[ERR_WEBHOOK_PATCH]), e0 + 1);
     assert_int_equal(certmgr_step(m), 0);
     assert_bundles(&w, ca);
     free(ca);
@@ -455,10 +455,10 @@ static void test_unreadable_configuration(void **state)
     assert_int_equal(certmgr_step(m), 0);
     assert_string_not_equal(m->trusted_serial, "");
     w.f.garbage = MWC_PATH;
-    long e0 = atomic_load(&stats.errors[ERR_WEBHOOK_READ]);
+    long e0 = atomic_load(&cm_stats.errors[ERR_WEBHOOK_READ]);
     assert_int_equal(certmgr_step(m), 0);
     assert_string_equal(m->trusted_serial, "");
-    assert_int_equal(atomic_load(&stats.errors[ERR_WEBHOOK_READ]), e0 + 1);
+    assert_int_equal(atomic_load(&cm_stats.errors[ERR_WEBHOOK_READ]), e0 + 1);
     certmgr_free(m);
     fake_clear(&w.f);
 }

@@ -285,10 +285,16 @@ static int plan(const certmgr *m, const secret_data *in, long long now,
         r->out.tls_crt = strdup(leaf.cert_pem ? leaf.cert_pem : in->tls_crt ? in->tls_crt : "");
         r->out.tls_key = strdup(leaf.key_pem ? leaf.key_pem : in->tls_key ? in->tls_key : "");
     }
+    bool oom = (r->what & (PLAN_CA | PLAN_PRUNE | PLAN_CERT)) &&
+               (!r->out.ca_crt || !r->out.ca_key || !r->out.tls_crt || !r->out.tls_key);
+    if (oom) {
+        secret_data_clear(&r->out);
+        diag_add(dl, DIAG_ERROR, "tls.generate", NULL, "out of memory");
+    }
     tls_pair_clear(&leaf);
     tls_pair_clear(&ca);
     tls_bundle_clear(&bundle);
-    return 0;
+    return oom ? -1 : 0;
 }
 
 /* ---- the Secret ------------------------------------------------------------------------- */

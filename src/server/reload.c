@@ -59,6 +59,8 @@ static void log_diags(const char *what, const diag_list *dl)
 
 static void reload_cert(reloader *r)
 {
+    if (r->cfg.cert_file == NULL)
+        return; /* --manage-webhook-certs: the pair comes from the Secret (certmgr.c) */
     diag_list dl;
     diag_list_init(&dl);
     tls_pair pair;
@@ -259,8 +261,10 @@ reloader *reloader_start(const reload_config *cfg, const char *serving_cert_pem)
         log_warn("reload", LOG_S("msg", "inotify is not available; reload with SIGHUP"),
                  LOG_S("error", strerror(errno)));
     } else {
-        add_watch(r, 0, cfg->cert_file, false, WANT_CERT);
-        add_watch(r, 1, cfg->key_file, false, WANT_CERT);
+        if (cfg->cert_file != NULL) {
+            add_watch(r, 0, cfg->cert_file, false, WANT_CERT);
+            add_watch(r, 1, cfg->key_file, false, WANT_CERT);
+        }
         add_watch(r, 2, cfg->policy_dir, true, WANT_POLICIES);
     }
     if (pthread_create(&r->thread, NULL, watch, r) != 0) {

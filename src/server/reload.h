@@ -17,7 +17,8 @@
 
 typedef struct reload_config {
     server *srv;
-    const char *cert_file, *key_file; /* as given to serve */
+    const char *cert_file, *key_file; /* as given to serve; NULL with --manage-webhook-certs
+                                         (the Secret is read through the API instead) */
     const char *policy_dir;
     const char *server_name; /* warn when a new certificate does not name it; NULL: no check */
     bool allow_empty;        /* --allow-empty-policies: a set with no policy may be served */

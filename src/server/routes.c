@@ -9,6 +9,7 @@
 #include "../admission/decide.h"
 #include "../util/arena.h"
 #include "../util/buf.h"
+#include "certmgr.h"
 #include "cluster.h"
 #include "http_int.h"
 #include "metrics.h"
@@ -75,6 +76,7 @@ static enum MHD_Result answer_metrics(server *s, struct MHD_Connection *c, struc
     metrics_set_ready(atomic_load(&s->ready) && !atomic_load(&s->draining) &&
                       cluster_ready(s->cfg.cluster));
     if (metrics_render(&out) != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 ||
+        certmgr_metrics(&out) != 0 ||
         out.data == NULL) {
         buf_clear(&out);
         return server_reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");

@@ -29,6 +29,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "reload.h"
+#include "webhook_certs.h"
 
 struct serve_opts {
     server_config cfg;
@@ -37,6 +38,7 @@ struct serve_opts {
     unsigned drain_delay_s, drain_timeout_s;
     bool allow_empty_policies;
     cluster_opts cluster;
+    webhook_certs_opts certs;
     enum log_format log_format;
     enum log_level log_level;
 };
@@ -45,6 +47,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: streamguard serve --tls-cert FILE --tls-key FILE [options]\n"
+            "       streamguard serve --manage-webhook-certs [options]\n"
             "\n"
             "Runs the admission webhook over HTTPS (TLS 1.2 and 1.3 only).\n"
             "Endpoints: POST /validate, POST /mutate (AdmissionReview v1 and v1beta1),\n"
@@ -53,8 +56,23 @@ static void usage(FILE *f)
             "options:\n"
             "  --listen ADDR:PORT       address to listen on (default 0.0.0.0:8443;\n"
             "                           [::]:8443 for IPv6; port 0 picks a free port)\n"
-            "  --tls-cert FILE          serving certificate chain, PEM (required)\n"
-            "  --tls-key FILE           its private key, PEM, unencrypted (required)\n"
+            "  --tls-cert FILE          serving certificate chain, PEM (required unless\n"
+            "                           --manage-webhook-certs)\n"
+            "  --tls-key FILE           its private key, PEM, unencrypted (the same)\n"
+            "  --manage-webhook-certs   make the CA and serving certificate in a Secret, renew\n"
+            "                           them, and keep the webhook configurations' caBundle in\n"
+            "                           sync (the leader writes; needs a cluster; instead of\n"
+            "                           --tls-cert/--tls-key): docs/operations.md\n"
+            "  --webhook-secret NAME    its Secret (default streamguard-tls)\n"
+            "  --webhook-namespace NS   the Secret's namespace and the Service's (default: the\n"
+            "                           pod's, else the kubeconfig context's)\n"
+            "  --webhook-service NAME   the Service the certificate names (default streamguard)\n"
+            "  --webhook-hosts LIST     more names or addresses for it, comma-separated\n"
+            "  --validating-webhook NAME, --mutating-webhook NAME\n"
+            "                           the configurations whose caBundle is kept in sync\n"
+            "                           (default streamguard; \"\" for none)\n"
+            "  --webhook-ca-days N      the CA's lifetime (default 365; renewed at 2/3)\n"
+            "  --webhook-cert-days N    the serving certificate's (default 90; renewed at 2/3)\n"
             "  --policies DIR           policy directory (default policies/); a policy with an\n"
             "                           error stops the start, each error is logged\n"
             "  --allow-empty-policies   serve even when the directory holds no policy (then\n"
@@ -136,6 +154,15 @@ static const opt_row serve_rows[] = {
     OPT_STRING_ROW("listen", 0, SO, cfg.listen),
     OPT_STRING_ROW("tls-cert", 0, SO, cert_file),
     OPT_STRING_ROW("tls-key", 0, SO, key_file),
+    OPT_FLAG_ROW("manage-webhook-certs", 0, SO, certs.on),
+    OPT_STRING_ROW("webhook-secret", 0, SO, certs.secret),
+    OPT_STRING_ROW("webhook-namespace", 0, SO, certs.namespace_),
+    OPT_STRING_ROW("webhook-service", 0, SO, certs.service),
+    OPT_STRING_ROW("webhook-hosts", 0, SO, certs.hosts),
+    OPT_STRING_ROW("validating-webhook", 0, SO, certs.validating),
+    OPT_STRING_ROW("mutating-webhook", 0, SO, certs.mutating),
+    OPT_UINT_ROW("webhook-ca-days", SO, certs.ca_days, 1, 3650),
+    OPT_UINT_ROW("webhook-cert-days", SO, certs.cert_days, 1, 3650),
     OPT_STRING_ROW("policies", 0, SO, policies),
     OPT_FLAG_ROW("allow-empty-policies", 0, SO, allow_empty_policies),
     OPT_STRING_ROW("kubeconfig", 0, SO, cluster.kubeconfig),
@@ -169,7 +196,15 @@ static int check_opts(const struct serve_opts *o)
     else if (!o->cluster.leader_elect &&
              (o->cluster.lease_namespace != NULL || o->cluster.lease_name != NULL))
         why = "--leader-elect-namespace and --leader-elect-name need --leader-elect";
-    else if (o->cert_file == NULL || o->key_file == NULL)
+    else if (o->certs.on && (o->cert_file != NULL || o->key_file != NULL))
+        why = "--manage-webhook-certs and --tls-cert/--tls-key exclude each other";
+    else if (o->certs.on && o->cluster.none)
+        why = "--manage-webhook-certs needs a cluster, not --no-cluster";
+    else if (!o->certs.on && (o->certs.secret || o->certs.namespace_ || o->certs.service ||
+                              o->certs.hosts || o->certs.validating || o->certs.mutating ||
+                              o->certs.ca_days || o->certs.cert_days))
+        why = "the --webhook-* options need --manage-webhook-certs";
+    else if (!o->certs.on && (o->cert_file == NULL || o->key_file == NULL))
         why = "--tls-cert and --tls-key are required";
     if (why != NULL)
         fprintf(stderr, "streamguard serve: %s\n", why);
@@ -246,7 +281,8 @@ static void drain(server *s, const struct serve_opts *o, int sig)
     log_info("serve", LOG_S("msg", "stopped"));
 }
 
-static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o, const sigset_t *set)
+static int wait_for_signals(server *s, reloader *rl, webhook_certs **certs,
+                            const struct serve_opts *o, const sigset_t *set)
 {
     for (;;) {
         int sig = 0;
@@ -258,14 +294,28 @@ static int wait_for_signals(server *s, reloader *rl, const struct serve_opts *o,
             continue;
         }
         reloader_stop(rl); /* no reload races the drain */
+        webhook_certs_free(*certs); /* nor a certificate from the Secret */
+        *certs = NULL;
         drain(s, o, sig);
         return 0;
     }
 }
 
+/* Warnings about the pair the server starts with. */
+static void check_pair(const struct serve_opts *o, const tls_pair *pair)
+{
+    long long days_left = (pair->info.not_after - (long long)time(NULL)) / 86400;
+    if (days_left < 7)
+        log_warn("serve", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
+    if (o->server_name != NULL && !tls_cert_covers_host(pair->cert_pem, o->server_name))
+        log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
+                 LOG_S("server_name", o->server_name));
+}
+
 /* What the server starts with, loaded and checked before anything listens. */
 struct inputs {
-    tls_pair pair;
+    tls_pair pair; /* from the files, or (--manage-webhook-certs) from the Secret */
+    webhook_certs *certs;
     policy_set *policies; /* handed to the server by start() */
     size_t n_policies;
     buf ca; /* --client-ca's PEM */
@@ -273,6 +323,7 @@ struct inputs {
 
 static void inputs_clear(struct inputs *in)
 {
+    webhook_certs_free(in->certs);
     tls_pair_clear(&in->pair); /* empty when the load itself failed */
     policy_set_unref(in->policies);
     buf_clear(&in->ca);
@@ -283,17 +334,13 @@ static int load_inputs(const struct serve_opts *o, struct inputs *in, diag_list 
 {
     memset(in, 0, sizeof *in);
     buf_init(&in->ca, (size_t)1 << 20);
-    if (tls_pair_load(o->cert_file, o->key_file, &in->pair, dl) != 0 ||
+    if ((!o->certs.on && tls_pair_load(o->cert_file, o->key_file, &in->pair, dl) != 0) ||
         (in->policies = load_policies(o->policies, o->allow_empty_policies, dl)) == NULL ||
         (o->client_ca != NULL && file_read(o->client_ca, in->ca.cap, &in->ca, dl) != 0))
         return -1;
     policy_set_items(in->policies, &in->n_policies);
-    long long days_left = (in->pair.info.not_after - (long long)time(NULL)) / 86400;
-    if (days_left < 7)
-        log_warn("serve", LOG_S("msg", "certificate expires soon"), LOG_I("days_left", days_left));
-    if (o->server_name != NULL && !tls_cert_covers_host(in->pair.cert_pem, o->server_name))
-        log_warn("serve", LOG_S("msg", "the certificate does not name the service"),
-                 LOG_S("server_name", o->server_name));
+    if (!o->certs.on)
+        check_pair(o, &in->pair);
     return 0;
 }
 
@@ -305,6 +352,17 @@ static server *start(struct serve_opts *o, struct inputs *in, cluster **cl, diag
     if (*cl == NULL)
         return NULL;
     cluster_set_policies(*cl, in->policies);
+    if (o->certs.on) {
+        unsigned wait_s = 120; /* a leader elected (a stale Lease: 15 s) and its first pass */
+        in->certs = webhook_certs_start(&o->certs, o->cluster.kubeconfig, *cl,
+                                        o->cluster.leader_elect, wait_s, &in->pair, dl);
+        if (in->certs == NULL) {
+            cluster_free(*cl);
+            *cl = NULL;
+            return NULL;
+        }
+        check_pair(o, &in->pair);
+    }
     o->cfg.cluster = *cl;
     o->cfg.client_ca_pem = o->client_ca ? in->ca.data : NULL;
     o->cfg.cert_pem = in->pair.cert_pem;
@@ -312,7 +370,12 @@ static server *start(struct serve_opts *o, struct inputs *in, cluster **cl, diag
     o->cfg.policies = in->policies;
     in->policies = NULL;
     server *s = server_start(&o->cfg, dl);
+    if (s != NULL && in->certs != NULL && webhook_certs_serve(in->certs, s) != 0)
+        log_warn("serve", LOG_S("msg", "the certificate manager's thread did not start; the "
+                                       "certificate is fixed"));
     if (s == NULL) {
+        webhook_certs_free(in->certs);
+        in->certs = NULL;
         cluster_free(*cl);
         *cl = NULL;
     }
@@ -352,6 +415,8 @@ int server_cmd_serve(int argc, char **argv)
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
                             .policy_dir = o.policies, .server_name = o.server_name,
                             .allow_empty = o.allow_empty_policies, .cluster = cl};
+    if (o.certs.on)
+        rc_cfg.cert_file = rc_cfg.key_file = NULL; /* the Secret, through certmgr, instead */
     reloader *rl = reloader_start(&rc_cfg, in.pair.cert_pem);
     if (rl == NULL)
         log_warn("serve", LOG_S("msg", "the reload thread did not start; certificates and "
@@ -363,7 +428,7 @@ int server_cmd_serve(int argc, char **argv)
              LOG_S("cert_serial", in.pair.info.serial),
              LOG_I("cert_not_after", in.pair.info.not_after));
     server_set_ready(s, true);
-    int rc = wait_for_signals(s, rl, &o, &set); /* frees the server */
+    int rc = wait_for_signals(s, rl, &in.certs, &o, &set); /* frees the server */
     cluster_free(cl);
     inputs_clear(&in);
     diag_list_clear(&dl);

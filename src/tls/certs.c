@@ -72,9 +72,9 @@ static void fill_info(X509 *x, tls_cert_info *info)
     BIO_free(mem);
 }
 
-/* Checks the pair in 'out' (PEM already read). Returns 0 or -1. */
-static int check_pair(const char *cert_file, const char *key_file, tls_pair *out,
-                      diag_list *dl)
+/* Checks the pair in 'out' (PEM already read) at time 'now'. Returns 0 or -1. */
+static int check_pair_at(const char *cert_file, const char *key_file, long long now_s,
+                         tls_pair *out, diag_list *dl)
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
@@ -96,7 +96,7 @@ static int check_pair(const char *cert_file, const char *key_file, tls_pair *out
         goto done;
     }
     fill_info(x, &out->info);
-    time_t now = time(NULL);
+    time_t now = (time_t)now_s;
     if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0) {
         srcpos at = {.file = cert_file};
         diag_add(dl, DIAG_ERROR, "tls.not_yet_valid", &at,
@@ -133,7 +133,7 @@ int tls_pair_load(const char *cert_file, const char *key_file, tls_pair *out, di
     }
     out->cert_pem = buf_take(&cb);
     out->key_pem = buf_take(&kb);
-    if (check_pair(cert_file, key_file, out, dl) != 0) {
+    if (check_pair_at(cert_file, key_file, (long long)time(NULL), out, dl) != 0) {
         tls_pair_clear(out);
         return -1;
     }
@@ -195,17 +195,17 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return ok == 1 ? 0 : -1;
 }
 
-/* Creates an unsigned certificate for 'key' with a random 127-bit serial. */
-static X509 *new_cert(EVP_PKEY *key, const char *cn, const tls_gen_opts *o)
+/* Creates an unsigned certificate for 'key' with a random 127-bit serial, valid from
+ * 'not_before' to 'not_after' (Unix seconds). */
+static X509 *new_cert(EVP_PKEY *key, const char *cn, long long not_before, long long not_after)
 {
     X509 *x = X509_new();
     BIGNUM *bn = BN_new();
     if (x == NULL || bn == NULL || X509_set_version(x, 2) != 1 ||
         BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
         BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL ||
-        X509_gmtime_adj(X509_getm_notBefore(x), (long)o->not_before_offset) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), o->days, (long)o->not_before_offset, NULL) ==
-            NULL ||
+        ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) == NULL ||
         X509_set_pubkey(x, key) != 1)
         goto err;
     X509_NAME *name = X509_get_subject_name(x);
@@ -222,9 +222,9 @@ err:
     return NULL;
 }
 
-static X509 *make_ca(EVP_PKEY *key, const tls_gen_opts *o)
+static X509 *make_ca(EVP_PKEY *key, long long not_before, long long not_after)
 {
-    X509 *x = new_cert(key, "streamguard-ca", o);
+    X509 *x = new_cert(key, "streamguard-ca", not_before, not_after);
     if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
         add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") != 0 ||
         add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") != 0 ||
@@ -236,10 +236,10 @@ static X509 *make_ca(EVP_PKEY *key, const tls_gen_opts *o)
     return x;
 }
 
-static X509 *make_leaf(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *san,
-                       const tls_gen_opts *o)
+static X509 *make_leaf(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *cn,
+                       const char *san, long long not_before, long long not_after)
 {
-    X509 *x = new_cert(key, o->hosts[0], o);
+    X509 *x = new_cert(key, cn, not_before, not_after);
     if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
         add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
         add_ext(x, ca, NID_key_usage, "critical,digitalSignature") != 0 ||
@@ -254,15 +254,16 @@ static X509 *make_leaf(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *sa
 }
 
 /* Builds "DNS:a,IP:1.2.3.4" from the hosts, refusing anything that is neither. */
-static int build_san(const tls_gen_opts *o, buf *san, diag_list *dl)
+static int build_san(const char *const *hosts, size_t n_hosts, const char *where, buf *san,
+                     diag_list *dl)
 {
-    srcpos at = {.file = o->out_dir};
-    if (o->n_hosts == 0) {
+    srcpos at = {.file = where};
+    if (n_hosts == 0) {
         diag_add(dl, DIAG_ERROR, "tls.generate", &at, "at least one host is needed");
         return -1;
     }
-    for (size_t i = 0; i < o->n_hosts; i++) {
-        const char *h = o->hosts[i];
+    for (size_t i = 0; i < n_hosts; i++) {
+        const char *h = hosts[i];
         const char *kind = is_ip(h) ? "IP" : is_dns_name(h) ? "DNS" : NULL;
         if (kind == NULL) {
             diag_add(dl, DIAG_ERROR, "tls.generate", &at,
@@ -277,76 +278,206 @@ static int build_san(const tls_gen_opts *o, buf *san, diag_list *dl)
     return 0;
 }
 
-/* Writes the PEM of a certificate (key == NULL) or of a key to DIR/NAME. */
-static int write_pem(const char *dir, const char *name, X509 *x, EVP_PKEY *key, char **copy,
-                     diag_list *dl)
+/* The PEM of a certificate (key == NULL) or of a key, malloc-owned; NULL when OpenSSL fails. */
+static char *to_pem(X509 *x, EVP_PKEY *key)
 {
-    char path[4096];
-    char *data = NULL;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *data = NULL, *out = NULL;
     BIO *mem = BIO_new(BIO_s_mem());
     int ok = mem != NULL && (key ? PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)
                                  : PEM_write_bio_X509(mem, x));
     long len = ok ? BIO_get_mem_data(mem, &data) : 0;
-    if (!ok || len <= 0) {
-        ssl_diag(dl, "tls.generate", path, "cannot encode PEM");
-        BIO_free(mem);
-        return -1;
+    if (len > 0 && (out = malloc((size_t)len + 1)) != NULL) {
+        memcpy(out, data, (size_t)len);
+        out[len] = '\0';
     }
-    int rc = file_write_atomic(path, data, (size_t)len, key ? 0600 : 0644, dl);
-    if (rc == 0 && copy != NULL) {
-        *copy = malloc((size_t)len + 1);
-        if (*copy != NULL) {
-            memcpy(*copy, data, (size_t)len);
-            (*copy)[len] = '\0';
-        }
-    }
-    if (key != NULL)
+    if (key != NULL && len > 0)
         OPENSSL_cleanse(data, (size_t)len);
     BIO_free(mem);
+    return out;
+}
+
+/* Fills 'out' (empty on entry) with the PEM of 'x' and 'key'. Returns 0 or -1. */
+static int pair_from(X509 *x, EVP_PKEY *key, tls_pair *out)
+{
+    out->cert_pem = to_pem(x, NULL);
+    out->key_pem = to_pem(NULL, key);
+    if (out->cert_pem == NULL || out->key_pem == NULL) {
+        tls_pair_clear(out);
+        return -1;
+    }
+    fill_info(x, &out->info);
+    return 0;
+}
+
+static bool bad_times(long long not_before, long long not_after, const char *what, diag_list *dl)
+{
+    if (not_after > not_before && not_before >= 0 && not_after <= 253402300799LL) /* 9999 */
+        return false;
+    srcpos at = {.file = what};
+    diag_add(dl, DIAG_ERROR, "tls.generate", &at, "invalid validity %lld..%lld", not_before,
+             not_after);
+    return true;
+}
+
+int tls_ca_create(long long not_before, long long not_after, tls_pair *out, diag_list *dl)
+{
+    memset(out, 0, sizeof *out);
+    if (bad_times(not_before, not_after, "<ca>", dl))
+        return -1;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *ca = key ? make_ca(key, not_before, not_after) : NULL;
+    int rc = ca != NULL ? pair_from(ca, key, out) : -1;
+    if (rc != 0)
+        ssl_diag(dl, "tls.generate", "<ca>", "cannot create the CA");
+    ERR_clear_error();
+    X509_free(ca);
+    EVP_PKEY_free(key);
     return rc;
+}
+
+/* Reads the first certificate of 'pem'; NULL when there is none. */
+static X509 *read_cert(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    return x;
+}
+
+static EVP_PKEY *read_key(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    return k;
+}
+
+int tls_leaf_issue(const tls_pair *ca, const char *const *hosts, size_t n_hosts,
+                   long long not_before, long long not_after, tls_pair *out, diag_list *dl)
+{
+    memset(out, 0, sizeof *out);
+    buf san;
+    buf_init(&san, 16384);
+    int rc = -1;
+    X509 *cax = NULL, *leaf = NULL;
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    if (bad_times(not_before, not_after, "<certificate>", dl) ||
+        build_san(hosts, n_hosts, "<certificate>", &san, dl) != 0)
+        goto done;
+    cax = read_cert(ca->cert_pem);
+    ca_key = read_key(ca->key_pem);
+    if (cax == NULL || ca_key == NULL || X509_check_private_key(cax, ca_key) != 1) {
+        ssl_diag(dl, "tls.generate", "<ca>", "the CA certificate and key do not make a pair");
+        goto done;
+    }
+    key = EVP_EC_gen("P-256");
+    leaf = key ? make_leaf(key, cax, ca_key, hosts[0], san.data, not_before, not_after) : NULL;
+    if (leaf == NULL || pair_from(leaf, key, out) != 0) {
+        ssl_diag(dl, "tls.generate", "<certificate>", "cannot create the certificate");
+        goto done;
+    }
+    rc = 0;
+done:
+    ERR_clear_error();
+    X509_free(leaf);
+    X509_free(cax);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    buf_clear(&san);
+    return rc;
+}
+
+int tls_pair_parse(const char *cert_pem, const char *key_pem, const char *what, long long now,
+                   tls_pair *out, diag_list *dl)
+{
+    memset(out, 0, sizeof *out);
+    out->cert_pem = strdup(cert_pem);
+    out->key_pem = strdup(key_pem);
+    if (out->cert_pem == NULL || out->key_pem == NULL ||
+        check_pair_at(what, what, now, out, dl) != 0) {
+        tls_pair_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+bool tls_cert_signed_by(const char *cert_pem, const char *ca_pem)
+{
+    X509 *x = read_cert(cert_pem), *ca = read_cert(ca_pem);
+    EVP_PKEY *pub = ca ? X509_get0_pubkey(ca) : NULL;
+    bool ok = x != NULL && pub != NULL && X509_check_issued(ca, x) == X509_V_OK &&
+              X509_verify(x, pub) == 1;
+    X509_free(x);
+    X509_free(ca);
+    ERR_clear_error();
+    return ok;
+}
+
+int tls_bundle_read(const char *pem, tls_bundle *out)
+{
+    memset(out, 0, sizeof *out);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x;
+    while (b != NULL && out->n < TLS_BUNDLE_MAX && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        char *one = to_pem(x, NULL);
+        if (one != NULL) {
+            out->pem[out->n] = one;
+            fill_info(x, &out->info[out->n]);
+            out->n++;
+        }
+        X509_free(x);
+    }
+    BIO_free(b);
+    ERR_clear_error(); /* the end of the text reads as "no start line" */
+    return out->n > 0 ? 0 : -1;
+}
+
+void tls_bundle_clear(tls_bundle *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->pem[i]);
+    memset(b, 0, sizeof *b);
+}
+
+/* Writes 'pem' to DIR/NAME. */
+static int write_pem(const char *dir, const char *name, const char *pem, bool secret,
+                     diag_list *dl)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return file_write_atomic(path, pem, strlen(pem), secret ? 0600 : 0644, dl);
 }
 
 int tls_certs_generate(const tls_gen_opts *o, char **ca_pem, diag_list *dl)
 {
     int rc = -1;
-    buf san;
-    EVP_PKEY *ca_key = NULL, *key = NULL;
-    X509 *ca = NULL, *leaf = NULL;
-    buf_init(&san, 16384);
+    tls_pair ca = {0}, leaf = {0};
     if (ca_pem != NULL)
         *ca_pem = NULL;
+    srcpos at = {.file = o->out_dir};
     if (o->days <= 0 || o->days > 3650) {
-        srcpos at = {.file = o->out_dir};
         diag_add(dl, DIAG_ERROR, "tls.generate", &at, "days must be between 1 and 3650");
-        goto done;
+        return -1;
     }
-    if (build_san(o, &san, dl) != 0)
+    long long nb = (long long)time(NULL) + o->not_before_offset;
+    long long na = nb + (long long)o->days * 86400;
+    buf san;
+    buf_init(&san, 16384);
+    int hosts_ok = build_san(o->hosts, o->n_hosts, o->out_dir, &san, dl);
+    buf_clear(&san);
+    if (hosts_ok != 0 || tls_ca_create(nb, na, &ca, dl) != 0 ||
+        tls_leaf_issue(&ca, o->hosts, o->n_hosts, nb, na, &leaf, dl) != 0)
         goto done;
-    ca_key = EVP_EC_gen("P-256");
-    key = EVP_EC_gen("P-256");
-    ca = ca_key ? make_ca(ca_key, o) : NULL;
-    leaf = ca && key ? make_leaf(key, ca, ca_key, san.data, o) : NULL;
-    if (leaf == NULL) {
-        ssl_diag(dl, "tls.generate", o->out_dir, "cannot create the certificates");
+    if (write_pem(o->out_dir, "ca.crt", ca.cert_pem, false, dl) != 0 ||
+        write_pem(o->out_dir, "tls.key", leaf.key_pem, true, dl) != 0 ||
+        write_pem(o->out_dir, "tls.crt", leaf.cert_pem, false, dl) != 0)
         goto done;
-    }
-    if (write_pem(o->out_dir, "ca.crt", ca, NULL, ca_pem, dl) != 0 ||
-        write_pem(o->out_dir, "tls.key", NULL, key, NULL, dl) != 0 ||
-        write_pem(o->out_dir, "tls.crt", leaf, NULL, NULL, dl) != 0)
-        goto done;
+    if (ca_pem != NULL)
+        *ca_pem = strdup(ca.cert_pem);
     rc = 0;
 done:
-    ERR_clear_error();
-    X509_free(leaf);
-    X509_free(ca);
-    EVP_PKEY_free(key);
-    EVP_PKEY_free(ca_key);
-    buf_clear(&san);
-    if (rc != 0 && ca_pem != NULL) {
-        free(*ca_pem);
-        *ca_pem = NULL;
-    }
+    tls_pair_clear(&leaf);
+    tls_pair_clear(&ca); /* the CA key is not kept */
     return rc;
 }
 
@@ -354,7 +485,8 @@ bool tls_cert_covers_host(const char *cert_pem, const char *host)
 {
     BIO *b = BIO_new_mem_buf(cert_pem, -1);
     X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    bool ok = x != NULL && X509_check_host(x, host, 0, 0, NULL) == 1;
+    bool ok = x != NULL && (is_ip(host) ? X509_check_ip_asc(x, host, 0) == 1
+                                        : X509_check_host(x, host, 0, 0, NULL) == 1);
     X509_free(x);
     BIO_free(b);
     ERR_clear_error();

@@ -22,6 +22,7 @@ LE_PIDS=() # the leader-election replicas
 cleanup() {
     [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
     for p in "${LE_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null
     "$KS" stop "$CL" 2>/dev/null
     if [ "$FAIL" -gt 0 ] && [ -d "$CL" ]; then
         # What a reader needs to see why: the last lines of each log.
@@ -538,6 +539,216 @@ fi
 for p in "${LE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 for p in "${LE_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 LE_PIDS=()
+
+# --- self-managed certificates (serve --manage-webhook-certs) ------------------------------
+# A server that makes its own CA and certificate in the Secret streamguard-system/streamguard-tls
+# with exactly deploy/self-managed's RBAC (bound to the user streamguard), and that the webhook
+# configurations are pointed at with a caBundle that is not its CA: it must bring every entry's
+# caBundle in line, heal a reset by hand within seconds, and kubectl apply must work through it.
+MPID=
+sm_rbac() {
+    python3 - "$ROOT/deploy/self-managed/rbac.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"].endswith("Binding"):
+        d["subjects"] = [{"kind": "User", "name": "streamguard", "apiGroup": "rbac.authorization.k8s.io"}]
+print(yaml.safe_dump_all(docs))
+PY
+}
+# cabundles: every entry's caBundle of both configurations, one a line.
+cabundles() {
+    for kind in validatingwebhookconfiguration mutatingwebhookconfiguration; do
+        k get "$kind" streamguard -o 'jsonpath={range .webhooks[*]}{.clientConfig.caBundle}{"\n"}{end}'
+    done
+}
+secret_ca() { k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data.ca\.crt}' 2>/dev/null; }
+# in_sync: every entry carries the Secret's ca.crt.
+in_sync() {
+    local want
+    want=$(secret_ca)
+    [ -n "$want" ] && [ "$(cabundles | sort -u)" = "$want" ]
+}
+# until_in_sync SECONDS: waits for in_sync; SECS says how long it took.
+until_in_sync() {
+    local t0 end
+    t0=$(date +%s%N)
+    end=$(($(date +%s) + $1))
+    until in_sync; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.25
+    done
+    SECS=$(awk -v d="$(($(date +%s%N) - t0))" 'BEGIN {printf "%.1f", d / 1e9}')
+}
+if sm_rbac | k apply -f - >/dev/null; then
+    ok "deploy/self-managed's RBAC applies (bound to the user streamguard)"
+else
+    not_ok "deploy/self-managed's RBAC applies (bound to the user streamguard)"
+fi
+check "RBAC (self-managed): streamguard may get/update the Secret streamguard-tls, not another, and never list secrets" \
+    bash -c "[ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i update secrets/streamguard-tls -n streamguard-system --as streamguard)\" = yes ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i get secrets/other -n streamguard-system --as streamguard)\" = no ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i list secrets -n streamguard-system --as streamguard)\" = no ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i patch validatingwebhookconfigurations/streamguard --as streamguard)\" = yes ] &&
+        [ \"\$($KUBECTL --kubeconfig $ADMIN_KUBECONFIG auth can-i patch validatingwebhookconfigurations/other --as streamguard)\" = no ]"
+MLOG=$TMP/managed.log
+"$BIN" serve --listen 127.0.0.1:0 --manage-webhook-certs --webhook-namespace streamguard-system \
+    --webhook-hosts 127.0.0.1 --policies "$TMP/policies" "${serve_opts[@]}" 2>"$MLOG" &
+MPID=$!
+MPORT=
+for _ in $(seq 1 300); do
+    MPORT=$(grep 'listening' "$MLOG" 2>/dev/null | grep -o 'port=[0-9]*' | grep -o '[0-9]*$')
+    [ -n "$MPORT" ] && break
+    kill -0 "$MPID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -n "$MPORT" ]; then
+    ok "serve --manage-webhook-certs starts with no certificate files (port $MPORT)"
+    sec_type=$(k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.type}')
+    keys=$(k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data}' |
+        python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')
+    check "managed certificates: the Secret streamguard-tls was created ($sec_type: $keys)" \
+        [ "$sec_type" = kubernetes.io/tls -a "$keys" = "ca.crt ca.key tls.crt tls.key" ]
+    secret_ca | base64 -d >"$TMP/managed-ca.crt"
+    k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data.tls\.crt}' | base64 -d \
+        >"$TMP/managed-tls.crt"
+    served=$(openssl s_client -connect "127.0.0.1:$MPORT" -servername 127.0.0.1 </dev/null 2>/dev/null |
+        openssl x509 -outform PEM 2>/dev/null)
+    check "managed certificates: the server serves the Secret's tls.crt, which its ca.crt verifies for 127.0.0.1" \
+        bash -c "[ '$served' = \"\$(openssl x509 -in '$TMP/managed-tls.crt' -outform PEM)\" ] &&
+            curl -sS --max-time 5 --cacert '$TMP/managed-ca.crt' -o /dev/null https://127.0.0.1:$MPORT/healthz"
+    # deploy/'s configurations pointed at it, with the other server's CA (a wrong caBundle).
+    sed "s|$SG|https://127.0.0.1:$MPORT|" "$TMP/webhooks.yaml" >"$TMP/webhooks-managed.yaml"
+    k apply -f "$TMP/webhooks-managed.yaml" >/dev/null
+    SECS=
+    until_in_sync 15
+    check "managed certificates: a wrong caBundle in every entry is brought in line (in ${SECS:-more than 15} s)" in_sync
+    until_denied 10 "$TMP/bad.yaml"
+    expect "managed certificates: kubectl apply through it: an invalid FlinkDeployment is denied" \
+        denied "says flink-ha-storagedir-required"
+    # A GitOps re-apply resets caBundle to what the manifests hold; by hand: an empty one in the
+    # Mutating configuration, the old CA in the Validating one. The server is stopped meanwhile
+    # (SIGSTOP), so that the reset is seen for certain before it heals; the time is counted from
+    # SIGCONT.
+    p0=$(curl -sS --max-time 5 --cacert "$TMP/managed-ca.crt" "https://127.0.0.1:$MPORT/metrics" |
+        awk '$1 ~ /^streamguard_webhook_cabundle_patches_total/ {s += $2} END {print s + 0}')
+    kill -STOP "$MPID"
+    k apply -f "$TMP/webhooks-managed.yaml" >/dev/null
+    k patch mutatingwebhookconfiguration streamguard --type json \
+        -p '[{"op":"replace","path":"/webhooks/0/clientConfig/caBundle","value":""}]' >/dev/null
+    reset=1
+    grep -qxF "$(secret_ca)" <<<"$(cabundles)" && reset=0
+    check "managed certificates: the caBundle is reset by hand (no entry in line)" [ "$reset" = 1 ]
+    kill -CONT "$MPID"
+    SECS=
+    until_in_sync 10
+    check "managed certificates: caBundle reset by hand is restored within seconds (${SECS:-more than 10} s)" \
+        in_sync
+    p1=$(curl -sS --max-time 5 --cacert "$TMP/managed-ca.crt" "https://127.0.0.1:$MPORT/metrics" |
+        awk '$1 ~ /^streamguard_webhook_cabundle_patches_total/ {s += $2} END {print s + 0}')
+    check "managed certificates: the heal is counted (streamguard_webhook_cabundle_patches_total $p0 -> $p1) and logged" \
+        bash -c "[ $p1 -ge $((p0 + 2)) ] && grep -q 'caBundle brought in line' '$MLOG'"
+    until_denied 10 "$TMP/bad.yaml"
+    expect "managed certificates: after the heal, kubectl apply of an invalid FlinkDeployment is denied" \
+        denied "says flink-ha-storagedir-required"
+    fd managed-good shared-rwx-managed >"$TMP/managed-good.yaml"
+    claim shared-rwx-managed ReadWriteMany
+    ok_apply=
+    for _ in $(seq 1 10); do
+        apply "$TMP/managed-good.yaml"
+        admitted && { ok_apply=1; break; }
+        sleep 0.5
+    done
+    expect "managed certificates: after the heal, kubectl apply of a valid FlinkDeployment is admitted" \
+        admitted
+    # A restart finds the Secret and serves the same certificate (nothing is issued again).
+    kill "$MPID"
+    wait "$MPID" 2>/dev/null
+    serial0=$(openssl x509 -in "$TMP/managed-tls.crt" -noout -serial)
+    "$BIN" serve --listen 127.0.0.1:0 --manage-webhook-certs --webhook-namespace streamguard-system \
+        --webhook-hosts 127.0.0.1 --policies "$TMP/policies" "${serve_opts[@]}" 2>"$MLOG.2" &
+    MPID=$!
+    for _ in $(seq 1 300); do grep -q listening "$MLOG.2" 2>/dev/null && break; sleep 0.1; done
+    serial1=$(k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data.tls\.crt}' |
+        base64 -d | openssl x509 -noout -serial)
+    check "managed certificates: a restart serves the Secret's certificate again, none issued ($serial1)" \
+        bash -c "[ '$serial0' = '$serial1' ] && ! grep -q 'Secret created\|Secret updated' '$MLOG.2'"
+    # Two replicas with --leader-elect: only the leader writes (the Secret, made again from
+    # nothing, and the caBundle); the other serves what the leader wrote. The leader killed,
+    # the other takes over, and a re-apply that resets caBundle is healed by it.
+    kill "$MPID"
+    wait "$MPID" 2>/dev/null
+    MPID=
+    k -n streamguard-system delete secret streamguard-tls >/dev/null
+    declare -A MR_PORT MR_PID
+    for r in m1 m2; do
+        "$BIN" serve --listen 127.0.0.1:0 --manage-webhook-certs --webhook-namespace streamguard-system \
+            --webhook-hosts 127.0.0.1 --policies "$TMP/policies" "${serve_opts[@]}" \
+            --leader-elect --leader-elect-namespace streamguard-system 2>"$TMP/$r.log" &
+        MR_PID[$r]=$!
+        LE_PIDS+=("$!")
+    done
+    for r in m1 m2; do
+        for _ in $(seq 1 600); do
+            MR_PORT[$r]=$(grep 'listening' "$TMP/$r.log" 2>/dev/null | grep -o 'port=[0-9]*' | grep -o '[0-9]*$')
+            [ -n "${MR_PORT[$r]}" ] && break
+            sleep 0.1
+        done
+    done
+    secret_ca | base64 -d >"$TMP/managed-ca.crt"
+    mr_metric() { # mr_metric REPLICA NAME: its value
+        curl -sS --max-time 3 --cacert "$TMP/managed-ca.crt" "https://127.0.0.1:${MR_PORT[$1]}/metrics" \
+            2>/dev/null | awk -v n="$2" '$1 == n {v = $2} END {print v == "" ? "-" : v}'
+    }
+    mr_served() {
+        openssl s_client -connect "127.0.0.1:${MR_PORT[$1]}" </dev/null 2>/dev/null |
+            openssl x509 -noout -serial 2>/dev/null
+    }
+    lead= follow=
+    for _ in $(seq 1 100); do
+        [ "$(mr_metric m1 streamguard_leader)" = 1 ] && { lead=m1 follow=m2; break; }
+        [ "$(mr_metric m2 streamguard_leader)" = 1 ] && { lead=m2 follow=m1; break; }
+        sleep 0.2
+    done
+    sserial=$(k -n streamguard-system get secret streamguard-tls -o 'jsonpath={.data.tls\.crt}' |
+        base64 -d | openssl x509 -noout -serial)
+    check "managed, two replicas: both start, one leads ($lead), both serve the Secret's certificate ($sserial)" \
+        bash -c "[ -n '$lead' ] && [ '$(mr_served m1)' = '$sserial' ] && [ '$(mr_served m2)' = '$sserial' ]"
+    if [ -n "$lead" ]; then
+        sed "s|$SG|https://127.0.0.1:${MR_PORT[$follow]}|" "$TMP/webhooks.yaml" >"$TMP/webhooks-mr.yaml"
+        k apply -f "$TMP/webhooks-mr.yaml" >/dev/null
+        SECS=
+        until_in_sync 10
+        check "managed, two replicas: the caBundle reset by a re-apply is healed (${SECS:-more than 10} s)" in_sync
+        check "managed, two replicas: only the leader wrote ($lead: created the Secret and patched; $follow: neither)" \
+            bash -c "grep -q 'Secret created' '$TMP/$lead.log' && grep -q 'caBundle brought in line' '$TMP/$lead.log' &&
+                ! grep -q 'Secret created\|Secret updated\|caBundle brought in line' '$TMP/$follow.log'"
+        kill -9 "${MR_PID[$lead]}"
+        wait "${MR_PID[$lead]}" 2>/dev/null
+        for _ in $(seq 1 150); do
+            [ "$(mr_metric "$follow" streamguard_leader)" = 1 ] && break
+            sleep 0.2
+        done
+        k apply -f "$TMP/webhooks.yaml" >/dev/null # the stale CA again
+        k apply -f "$TMP/webhooks-mr.yaml" >/dev/null
+        SECS= healed=0
+        until_in_sync 10 && healed=1
+        check "managed, two replicas: the leader killed, $follow leads and heals a reset caBundle (${SECS:-more than 10} s)" \
+            bash -c "[ $healed = 1 ] && [ '$(mr_metric "$follow" streamguard_leader)' = 1 ] &&
+                grep -q 'caBundle brought in line' '$TMP/$follow.log'"
+        until_denied 10 "$TMP/bad.yaml"
+        expect "managed, two replicas: kubectl apply through the new leader: denied" denied \
+            "says flink-ha-storagedir-required"
+    fi
+    for r in m1 m2; do kill "${MR_PID[$r]}" 2>/dev/null; wait "${MR_PID[$r]}" 2>/dev/null; done
+else
+    not_ok "serve --manage-webhook-certs starts with no certificate files" "$(tail -5 "$MLOG")"
+fi
+[ -n "$MPID" ] && kill "$MPID" 2>/dev/null && wait "$MPID" 2>/dev/null
+MPID=
+# The other cases use the first server again.
+k apply -f "$TMP/webhooks.yaml" >/dev/null || not_ok "the webhook configurations point at the first server again"
+until_denied 10 "$TMP/bad.yaml"
 
 pvc_objects() { metric streamguard_kube_objects 'PersistentVolumeClaim'; }
 restarts() { metric streamguard_kube_watch_restarts_total "${1:-.}"; }

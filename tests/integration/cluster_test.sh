@@ -149,4 +149,29 @@ refused "--leader-elect-namespace that is not a namespace" "namespace of the Lea
 refused "--leader-elect-name that is not a name" "name of the Lease" \
     --kubeconfig "$TMP/dead.kubeconfig" --leader-elect --leader-elect-name '../secrets'
 
+# --manage-webhook-certs: the certificate comes from a Secret, so no files; refused without a
+# cluster, with certificate files, with a bad namespace or host; its options need it.
+refused "--manage-webhook-certs with --tls-cert/--tls-key" "exclude each other" \
+    --kubeconfig "$TMP/dead.kubeconfig" --manage-webhook-certs
+refused "--webhook-secret without --manage-webhook-certs" "need --manage-webhook-certs" \
+    --kubeconfig "$TMP/dead.kubeconfig" --webhook-secret x
+managed_refused() { # managed_refused NAME PATTERN [serve options]: no certificate files
+    local name=$1 pattern=$2 log="$TMP/refused.log"
+    shift 2
+    $WRAP "$BIN" serve --listen 127.0.0.1:0 --policies "$TMP/policies" --manage-webhook-certs \
+        "$@" 2>"$log"
+    local rc=$?
+    if [ $rc -ne 0 ] && grep -q -- "$pattern" "$log"; then ok "refused at start: $name"; else
+        not_ok "refused at start: $name" "exit $rc" "$(cat "$log")"; fi
+}
+managed_refused "--manage-webhook-certs with --no-cluster" "needs a cluster" --no-cluster
+managed_refused "--manage-webhook-certs without a cluster" "needs a cluster"
+managed_refused "--manage-webhook-certs: a namespace that is not one" "namespace" \
+    --kubeconfig "$TMP/dead.kubeconfig" --webhook-namespace 'kube-system/x'
+managed_refused "--manage-webhook-certs: a host that is neither a name nor an address" \
+    "neither a DNS name" --kubeconfig "$TMP/dead.kubeconfig" --webhook-namespace ns \
+    --webhook-hosts 'ok.example,bad host'
+managed_refused "--manage-webhook-certs: a Secret name that is not one" "Secret's name" \
+    --kubeconfig "$TMP/dead.kubeconfig" --webhook-namespace ns --webhook-secret '../x'
+
 finish cluster_test

@@ -253,6 +253,48 @@ check("static-certs: the generated certificate becomes the kubernetes.io/tls Sec
       and base64.b64decode(sec["data"]["tls.crt"]).decode() == open(tls_crt).read()
       and "tls.key" in sec["data"] and sec["metadata"]["namespace"] == "streamguard-system")
 
+# self-managed: `serve --manage-webhook-certs`, nothing mounted but the policies, and exactly
+# the rights it needs (the Secret by name, create in its namespace; get/patch on the two
+# webhook configurations by name).
+docs = load("self-managed")
+dep = one(docs, "Deployment", "streamguard")
+c = dep["spec"]["template"]["spec"]["containers"][0]
+args = c["args"]
+check("self-managed: serve --manage-webhook-certs with --leader-elect, no --tls-cert/--tls-key",
+      "--manage-webhook-certs" in args and "--leader-elect" in args
+      and not any(a.startswith(("--tls-cert", "--tls-key")) for a in args)
+      and "--webhook-secret=streamguard-tls" in args)
+check("self-managed: only the policies are mounted",
+      [v["name"] for v in dep["spec"]["template"]["spec"]["volumes"]] == ["policies"]
+      and [m["mountPath"] for m in c["volumeMounts"]] == ["/etc/streamguard/policies"])
+check("self-managed: no Certificate, no Issuer, no Secret in the manifests, no inject-ca-from",
+      not find(docs, "Certificate") and not find(docs, "Issuer") and not find(docs, "Secret")
+      and all("cert-manager.io/inject-ca-from" not in d["metadata"].get("annotations", {})
+              for d in docs if d["kind"].endswith("WebhookConfiguration")))
+
+
+def grants(role):
+    return {(g, r2, v, tuple(sorted(r.get("resourceNames", []))) or None)
+            for r in role["rules"] for g in r["apiGroups"] for r2 in r["resources"] for v in r["verbs"]}
+
+
+role = one(docs, "Role", "streamguard-webhook-certs")
+check("self-managed: the Secret Role grants get/update on streamguard-tls and create, nothing more",
+      role is not None and role["metadata"]["namespace"] == "streamguard-system"
+      and grants(role) == {("", "secrets", "get", ("streamguard-tls",)),
+                           ("", "secrets", "update", ("streamguard-tls",)),
+                           ("", "secrets", "create", None)}, f"{role and grants(role)}")
+crole = one(docs, "ClusterRole", "streamguard-webhook-certs")
+check("self-managed: the ClusterRole grants get/patch on the two configurations named streamguard only",
+      crole is not None and grants(crole) == {
+          ("admissionregistration.k8s.io", r, v, ("streamguard",))
+          for r in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+          for v in ("get", "patch")}, f"{crole and grants(crole)}")
+sa = [{"kind": "ServiceAccount", "name": "streamguard", "namespace": "streamguard-system"}]
+check("self-managed: both bound to the ServiceAccount only",
+      one(docs, "RoleBinding", "streamguard-webhook-certs")["subjects"] == sa
+      and one(docs, "ClusterRoleBinding", "streamguard-webhook-certs")["subjects"] == sa)
+
 docs = load("monitoring")
 check("monitoring: a PodMonitor, a PrometheusRule and the dashboard ConfigMap",
       {d["kind"] for d in docs} == {"PodMonitor", "PrometheusRule", "ConfigMap"})

@@ -31,7 +31,7 @@ echo "# $("$K" version --client --short 2>/dev/null || "$K" version --client | h
 cp -r deploy "$TMP/deploy"
 "$BIN" certs generate --out "$TMP/deploy/static-certs/certs" \
     --host streamguard.streamguard-system.svc --host streamguard.streamguard-system.svc.cluster.local >/dev/null
-for d in base cert-manager static-certs monitoring; do
+for d in base cert-manager static-certs self-managed monitoring; do
     "$K" kustomize "$TMP/deploy/$d" >"$TMP/$d.yaml"
 done
 # The kinds the shipped policies look up, which the ClusterRole must grant and nothing more.

@@ -13,6 +13,7 @@
 
 #include "tls/certs.h"
 
+#include "server/certmgr.c" /* routes.c renders its metrics */
 #include "server/cluster.c"
 #include "server/conns.c"
 #include "server/http.c"

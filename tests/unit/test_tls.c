@@ -296,6 +296,69 @@ static void test_creds_refcount(void **state)
     diag_list_clear(&dl);
 }
 
+/* In memory, for the certificate manager: a CA, a serving certificate from it (its validity
+ * and SANs as asked, IP addresses included), checked at a given time, its issuer told apart
+ * from another CA, bundles read certificate by certificate. */
+static void test_issue_in_memory(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    long long now = (long long)time(NULL);
+    tls_pair ca, other, leaf, parsed;
+    assert_int_equal(tls_ca_create(now - 60, now + 30 * 86400LL, &ca, &dl), 0);
+    assert_int_equal(tls_ca_create(now - 60, now + 30 * 86400LL, &other, &dl), 0);
+    const char *hosts[] = {"svc.ns.svc", "10.0.0.7", "::1"};
+    assert_int_equal(tls_leaf_issue(&ca, hosts, 3, now - 60, now + 86400, &leaf, &dl), 0);
+    assert_int_equal(leaf.info.not_after, now + 86400);
+    assert_true(tls_cert_covers_host(leaf.cert_pem, "svc.ns.svc"));
+    assert_true(tls_cert_covers_host(leaf.cert_pem, "10.0.0.7")); /* an IP SAN, not a DNS one */
+    assert_true(tls_cert_covers_host(leaf.cert_pem, "::1"));
+    assert_false(tls_cert_covers_host(leaf.cert_pem, "10.0.0.8"));
+    assert_true(tls_cert_signed_by(leaf.cert_pem, ca.cert_pem));
+    assert_false(tls_cert_signed_by(leaf.cert_pem, other.cert_pem));
+    assert_false(tls_cert_signed_by(leaf.cert_pem, leaf.cert_pem));
+    assert_false(tls_cert_signed_by("not pem", ca.cert_pem));
+    /* checked at a time: valid now, expired after, not yet valid before; keys must match */
+    assert_int_equal(tls_pair_parse(leaf.cert_pem, leaf.key_pem, "s", now, &parsed, &dl), 0);
+    tls_pair_clear(&parsed);
+    assert_int_equal(tls_pair_parse(leaf.cert_pem, leaf.key_pem, "s", now + 2 * 86400, &parsed,
+                                    &dl),
+                     -1);
+    assert_string_equal(dl.items[dl.count - 1].code, "tls.expired");
+    assert_int_equal(tls_pair_parse(leaf.cert_pem, leaf.key_pem, "s", now - 3600, &parsed, &dl),
+                     -1);
+    assert_string_equal(dl.items[dl.count - 1].code, "tls.not_yet_valid");
+    assert_int_equal(tls_pair_parse(leaf.cert_pem, ca.key_pem, "s", now, &parsed, &dl), -1);
+    assert_string_equal(dl.items[dl.count - 1].code, "tls.mismatch");
+    assert_null(parsed.cert_pem);
+    /* a CA key that is not the CA's: refused */
+    tls_pair wrong = {.cert_pem = ca.cert_pem, .key_pem = other.key_pem};
+    size_t before = dl.count;
+    assert_int_equal(tls_leaf_issue(&wrong, hosts, 1, now, now + 60, &parsed, &dl), -1);
+    assert_true(dl.count > before);
+    /* bad validity and bad hosts */
+    assert_int_equal(tls_ca_create(now, now, &parsed, &dl), -1);
+    const char *bad[] = {"a b"};
+    assert_int_equal(tls_leaf_issue(&ca, bad, 1, now, now + 60, &parsed, &dl), -1);
+    /* a bundle: two CAs and text around them */
+    char text[16384];
+    snprintf(text, sizeof text, "# ours\n%s\nnoise\n%s", other.cert_pem, ca.cert_pem);
+    tls_bundle b;
+    assert_int_equal(tls_bundle_read(text, &b), 0);
+    assert_int_equal(b.n, 2);
+    assert_string_equal(b.pem[0], other.cert_pem);
+    assert_string_equal(b.pem[1], ca.cert_pem);
+    assert_string_equal(b.info[1].serial, ca.info.serial);
+    tls_bundle_clear(&b);
+    assert_int_equal(tls_bundle_read("nothing", &b), -1);
+    assert_int_equal(b.n, 0);
+    tls_pair_clear(&leaf);
+    tls_pair_clear(&ca);
+    tls_pair_clear(&other);
+    diag_list_clear(&dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_rsa_pair_from_openssl),
         cmocka_unit_test(test_generate_refuses_bad_input),
         cmocka_unit_test(test_creds_refcount),
+        cmocka_unit_test(test_issue_in_memory),
     };
     return cmocka_run_group_tests_name("tls", tests, setup, teardown);
 }

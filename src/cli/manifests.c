@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../admission/decide.h"
-#include "../admission/resource.h"
+#include "../admission/synth.h"
 #include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
@@ -249,63 +249,6 @@ static enum policy_lookup_result list_docs(void *data, const char *api, const ch
 
 /* ---- checking one document ---- */
 
-/* Adds {group, version, KEY} under 'key' of 'to'. */
-static bool add_gv(cJSON *to, const char *key, const char *group, const char *version,
-                   const char *name_key, const char *name)
-{
-    cJSON *o = cJSON_AddObjectToObject(to, key);
-    return o != NULL && cJSON_AddStringToObject(o, "group", group) &&
-           cJSON_AddStringToObject(o, "version", version) &&
-           cJSON_AddStringToObject(o, name_key, name);
-}
-
-/* The request member of the AdmissionReview kube-apiserver would send for creating 'd' with
- * kubectl apply --dry-run=server, its object a reference to the document's tree. */
-static bool fill_request(cJSON *r, const check_doc *d, const char *group, const char *version,
-                         const char *resource)
-{
-    cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
-    cJSON *groups = user ? cJSON_AddArrayToObject(user, "groups") : NULL;
-    cJSON *opts = cJSON_AddObjectToObject(r, "options");
-    return groups != NULL && opts != NULL &&
-           cJSON_AddStringToObject(r, "uid", "streamguard-check") &&
-           add_gv(r, "kind", group, version, "kind", d->kind) &&
-           add_gv(r, "resource", group, version, "resource", resource) &&
-           add_gv(r, "requestKind", group, version, "kind", d->kind) &&
-           add_gv(r, "requestResource", group, version, "resource", resource) &&
-           cJSON_AddStringToObject(r, "name", d->name) &&
-           cJSON_AddStringToObject(r, "namespace", d->namespace_) &&
-           cJSON_AddStringToObject(r, "operation", "CREATE") &&
-           cJSON_AddStringToObject(user, "username", "streamguard-check") &&
-           cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated")) &&
-           cJSON_AddItemReferenceToObject(r, "object", d->json) &&
-           cJSON_AddNullToObject(r, "oldObject") && cJSON_AddBoolToObject(r, "dryRun", true) &&
-           cJSON_AddStringToObject(opts, "kind", "CreateOptions") &&
-           cJSON_AddStringToObject(opts, "apiVersion", "meta.k8s.io/v1") &&
-           cJSON_AddStringToObject(opts, "fieldManager", "kubectl-client-side-apply");
-}
-
-/* The request for 'd', read by the webhook's own decoder; NULL with the reason in 'dl'. */
-static admission_request *request_for(const check_doc *d, arena *a, diag_list *dl)
-{
-    const char *slash = strchr(d->api_version, '/');
-    size_t glen = slash ? (size_t)(slash - d->api_version) : 0;
-    char *group = arena_strndup(a, d->api_version, glen);
-    const char *version = slash ? slash + 1 : d->api_version;
-    const char *resource = group ? admission_kind_resource(group, d->kind, a, NULL) : NULL;
-    cJSON *review = cJSON_CreateObject();
-    cJSON *req = cJSON_AddObjectToObject(review, "request");
-    if (resource == NULL || req == NULL ||
-        !cJSON_AddStringToObject(review, "apiVersion", "admission.k8s.io/v1") ||
-        !cJSON_AddStringToObject(review, "kind", "AdmissionReview") ||
-        !fill_request(req, d, group, version, resource)) {
-        cJSON_Delete(review);
-        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
-        return NULL;
-    }
-    return admission_request_take(a, review, dl);
-}
-
 /* The observer of a check: which policies matched, and each one's patch as a JSON Patch. */
 typedef struct run_ctx {
     const check_doc *d;
@@ -336,7 +279,8 @@ void manifests_run(const policy_set *set, const check_doc *d, const policy_looku
     diag_list dl;
     diag_list_init(&dl);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
-    admission_request *req = a ? request_for(d, a, &dl) : NULL;
+    admission_request *req =
+        a ? admission_request_for_create(d->json, "streamguard-check", a, &dl) : NULL;
     run_ctx ctx = {d, sink};
     policy_observer obs = {on_matched, on_mutated, &ctx};
     admission_policy pol = {.set = set, .warn_only = warn_only, .lookup = lk, .observer = &obs};

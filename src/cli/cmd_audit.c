@@ -38,6 +38,10 @@ static int usage(FILE *f, const char *why)
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
             "  -n, --namespace NS       only the objects of this namespace (cluster-scoped kinds\n"
             "                           are then left out)\n"
+            "      --list-kinds         print the kinds the audit lists, \"GROUP KIND\" a line\n"
+            "                           (GROUP core for the core group), and ask no cluster:\n"
+            "                           what the RBAC of serve --audit must let it list and\n"
+            "                           watch\n"
             "  -h, --help               show this help\n"
             "\n"
             "Exit codes: 0 nothing would be denied, 1 some object would be denied, 2 a usage,\n"
@@ -132,24 +136,49 @@ static void audit_kind_objects(cli_env *e, const audit_kind *k, const char *ns, 
     free(l.v);
 }
 
+/* --list-kinds: the kinds, and no cluster. */
+static int list_kinds(const char *policies)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *set = policy_set_load_dir(policies, &dl);
+    diag_list_clear(&dl);
+    if (set == NULL) {
+        fprintf(stderr, "streamguard audit: the policies in %s have errors (streamguard lint %s)\n",
+                policies, policies);
+        return 2;
+    }
+    audit_kind k[AUDIT_MAX_KINDS];
+    size_t wild, n = audit_kinds(set, k, AUDIT_MAX_KINDS, &wild);
+    for (size_t i = 0; i < n && i < AUDIT_MAX_KINDS; i++)
+        printf("%s %s\n", k[i].group[0] ? k[i].group : "core", k[i].kind);
+    policy_set_unref(set);
+    return 0;
+}
+
 int cli_cmd_audit(int argc, char **argv)
 {
     static const struct option longs[] = {
-        CLI_COMMON_LONGS, {"namespace", required_argument, NULL, 'n'}, {NULL, 0, NULL, 0}};
+        CLI_COMMON_LONGS, {"namespace", required_argument, NULL, 'n'},
+        {"list-kinds", no_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
     cli_common co = CLI_COMMON_DEFAULTS;
     co.cluster = true;
     const char *ns = "";
+    bool only_kinds = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:o:n:h", longs, NULL)) != -1) {
         if (cli_common_opt(&co, c, optarg))
             continue;
-        if (c != 'n')
+        if (c != 'n' && c != 'L')
             return usage(c == 'h' ? stdout : stderr, c == 'h' ? NULL : "");
-        ns = optarg;
+        only_kinds |= c == 'L';
+        ns = c == 'n' ? optarg : ns;
     }
     if (optind < argc)
         return usage(stderr, "audit takes no PATH: it reads the cluster");
+    if (only_kinds)
+        return list_kinds(co.policies);
     cli_env env;
     if (cli_env_open(&env, "audit", &co) != 0)
         return 2;

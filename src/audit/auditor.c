@@ -199,12 +199,14 @@ static int run_round(auditor *a, const policy_set *set)
     double t0 = now_s();
     kube_kind kinds[MAX_KINDS];
     size_t nk;
-    if (resolve_kinds(a, set, kinds, &nk) != 0)
-        return -1;
-    tell_kinds(a, kinds, nk);
-    report_set *rs = report_set_new();
+    report_set *rs = NULL;
     long objects = 0;
-    int rc = rs ? audit_all(a, set, kinds, nk, rs, &objects) : -1;
+    int rc = resolve_kinds(a, set, kinds, &nk);
+    if (rc == 0) {
+        tell_kinds(a, kinds, nk);
+        rs = report_set_new();
+        rc = rs ? audit_all(a, set, kinds, nk, rs, &objects) : -1;
+    }
     report_sync_stats st = {0};
     if (rc == 0) {
         report_api api = report_api_client(a->env.client);

@@ -21,7 +21,14 @@
 #include "../policy/engine.h"
 
 /* The result of one rule on one object, as PolicyReports spell it. */
-enum audit_result { AUDIT_PASS, AUDIT_FAIL, AUDIT_WARN, AUDIT_ERROR, AUDIT_SKIP, AUDIT_RESULT_COUNT };
+enum audit_result {
+    AUDIT_PASS,
+    AUDIT_FAIL,
+    AUDIT_WARN,
+    AUDIT_ERROR,
+    AUDIT_SKIP,
+    AUDIT_RESULT_COUNT /* not a result: how many there are */
+};
 
 /* "pass", "fail", "warn", "error", "skip", indexed by enum audit_result. */
 extern const char *const audit_result_names[AUDIT_RESULT_COUNT];

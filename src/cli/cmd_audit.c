@@ -77,7 +77,8 @@ static int on_item(void *arg, cJSON *item)
 
 static const char *meta(const cJSON *o, const char *k)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), k);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), k);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 

@@ -158,26 +158,27 @@ static int auditor_begin(cluster *c, const cluster_opts *o, diag_list *dl)
     return 0;
 }
 
+/* --leader-elect and --audit write to the cluster: they need one. */
+static bool needs_cluster(const cluster_opts *o, diag_list *dl)
+{
+    if (!o->none || (!o->leader_elect && !o->audit))
+        return false;
+    const char *opt = o->leader_elect ? "--leader-elect" : "--audit";
+    diag_add(dl, DIAG_ERROR, o->leader_elect ? "lease.config" : "audit.config", NULL,
+             "%s needs a cluster, not --no-cluster", opt);
+    return true;
+}
+
 cluster *cluster_start(const cluster_opts *o, diag_list *dl)
 {
+    if (needs_cluster(o, dl))
+        return NULL;
     cluster *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
     pthread_mutex_init(&c->kinds_mu, NULL);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
-    if (o->audit && o->none) {
-        diag_add(dl, DIAG_ERROR, "audit.config", NULL, "--audit needs a cluster, not "
-                                                        "--no-cluster");
-        free(c);
-        return NULL;
-    }
     c->sync_timeout_s = o->sync_timeout_s;
-    if (o->leader_elect && o->none) {
-        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect needs a cluster, not "
-                                                        "--no-cluster");
-        free(c);
-        return NULL;
-    }
     if (o->none) {
         c->mode = MODE_NONE;
         atomic_store(&c->ready, true);
@@ -191,7 +192,8 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
         return NULL;
     }
     if (rc > 0 && (o->leader_elect || o->audit)) {
-        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "%s needs a cluster: " NO_CLUSTER_WHY,
+        diag_add(dl, DIAG_ERROR, o->leader_elect ? "lease.config" : "audit.config", NULL,
+                 "%s needs a cluster: " NO_CLUSTER_WHY,
                  o->leader_elect ? "--leader-elect" : "--audit");
         free(c);
         return NULL;

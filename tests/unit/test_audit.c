@@ -47,8 +47,8 @@ static const char *audit_str(const char *json, arena *a, audit_outcome *o)
     for (size_t i = 0; i < o->n; i++) {
         char rule[32];
         size_t len = strlen(out);
-        snprintf(out + len, sizeof out - len, "%s%s/%s=%s", i ? " " : "", o->results[i].policy->name,
-                 audit_rule_name(o->results[i].rule, rule),
+        snprintf(out + len, sizeof out - len, "%s%s/%s=%s", i ? " " : "",
+                 o->results[i].policy->name, audit_rule_name(o->results[i].rule, rule),
                  audit_result_names[o->results[i].result]);
     }
     cJSON_Delete(obj);
@@ -270,9 +270,10 @@ static void fake_clear(fake_api *f)
         cJSON_Delete(f->o[i].obj);
 }
 
-static const char *const NS_A = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/a/policyreports/streamguard";
-static const char *const NS_B = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/b/policyreports/streamguard";
-static const char *const CLUSTER = "/apis/wgpolicyk8s.io/v1alpha2/clusterpolicyreports/streamguard";
+#define REPORTS "/apis/wgpolicyk8s.io/v1alpha2"
+static const char *const NS_A = REPORTS "/namespaces/a/policyreports/streamguard";
+static const char *const NS_B = REPORTS "/namespaces/b/policyreports/streamguard";
+static const char *const CLUSTER = REPORTS "/clusterpolicyreports/streamguard";
 
 /* One audit round over 'objs' (JSON texts) into reports, synced to 'f'. */
 static int round_of(fake_api *f, const char *const *objs, size_t n, long long now,
@@ -321,7 +322,8 @@ static void test_report_schema_and_lifecycle(void **state)
     assert_true(fake_find(&f, CLUSTER) < 0);
     /* The published schema: kind, name, summary, results with their fields. */
     const cJSON *rep = f.o[a].obj;
-    assert_string_equal(cJSON_GetObjectItem(rep, "apiVersion")->valuestring, "wgpolicyk8s.io/v1alpha2");
+    assert_string_equal(cJSON_GetObjectItem(rep, "apiVersion")->valuestring,
+                        "wgpolicyk8s.io/v1alpha2");
     assert_string_equal(cJSON_GetObjectItem(rep, "kind")->valuestring, "PolicyReport");
     const cJSON *sum = cJSON_GetObjectItem(rep, "summary");
     /* w1: two-rules pass+fail, warn pass, shared-error pass+pass; w2: all five pass. */
@@ -421,6 +423,44 @@ static void test_report_counts(void **state)
     arena_free(a);
 }
 
+/* A namespace with more results than a report may hold (etcd's object limit): the passes go
+ * first, then failures from the end, and the summary still counts them all. */
+static void test_report_too_large(void **state)
+{
+    (void)state;
+    report_set *rs = report_set_new();
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    const int n = 3500;
+    for (int i = 0; i < n; i++) {
+        char json[512];
+        snprintf(json, sizeof json, WIDGET("big", "w%d", "green"), i, i);
+        cJSON *obj = cJSON_Parse(json);
+        audit_outcome o;
+        diag_list dl;
+        diag_list_init(&dl);
+        assert_int_equal(audit_object(set, obj, NULL, a, &o, &dl), 0);
+        assert_int_equal(report_set_add(rs, obj, &o, 1), 0);
+        cJSON_Delete(obj);
+        arena_reset(a);
+    }
+    cJSON *rep = report_build(rs, "big", NULL);
+    assert_non_null(rep);
+    char *text = cJSON_PrintUnformatted(rep);
+    assert_true(strlen(text) <= REPORT_MAX_BYTES);
+    free(text);
+    const cJSON *results = cJSON_GetObjectItem(rep, "results");
+    int kept = cJSON_GetArraySize(results);
+    assert_true(kept > 1000 && kept < n);
+    for (const cJSON *r = results->child; r; r = r->next)
+        assert_string_equal(cJSON_GetObjectItem(r, "result")->valuestring, "fail");
+    const cJSON *sum = cJSON_GetObjectItem(rep, "summary");
+    assert_int_equal(cJSON_GetObjectItem(sum, "fail")->valueint, n);
+    assert_int_equal(cJSON_GetObjectItem(sum, "pass")->valueint, 4 * n);
+    cJSON_Delete(rep);
+    report_set_free(rs);
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_report_schema_and_lifecycle),
         cmocka_unit_test(test_report_sync_stops_when_not_leader),
         cmocka_unit_test(test_report_counts),
+        cmocka_unit_test(test_report_too_large),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

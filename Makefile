@@ -36,7 +36,7 @@ ALLOC   ?= $(if $(filter 1,$(SAN)),libc,mimalloc)
 LDLIBS  += $(if $(filter mimalloc,$(ALLOC)),-lmimalloc) $(PKG_LIBS) -lpthread
 
 CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c \
-                      src/kube/*.c)
+                      src/kube/*.c src/audit/*.c)
 BIN_SRC  := $(wildcard src/server/*.c src/cli/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)

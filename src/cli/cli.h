@@ -8,5 +8,6 @@ int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_lint(int argc, char **argv);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_test(int argc, char **argv);
+int cli_cmd_audit(int argc, char **argv);
 
 #endif

@@ -10,14 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_out.h"
 #include "cli.h"
-#include "diagprint.h"
+#include "cmdenv.h"
 #include "livelookup.h"
 #include "manifests.h"
 
-static void usage(FILE *f)
+/* Prints the help to 'f' after 'why' (when not ""); returns the exit code: 0 for --help
+ * ('why' NULL), else 2. */
+static int usage(FILE *f, const char *why)
 {
+    if (why != NULL && why[0] != '\0')
+        fprintf(f, "streamguard check: %s\n\n", why);
     fprintf(f,
             "usage: streamguard check [-p DIR] [-o text|json|junit|sarif] [--cluster-state DIR]\n"
             "                         [--kubeconfig FILE] [--enforcement deny|warn] PATH...\n"
@@ -39,116 +42,58 @@ static void usage(FILE *f)
             "  -h, --help               show this help\n"
             "\n"
             "Exit codes: 0 nothing denied, 1 something denied, 2 a usage, policy or input error.\n");
+    return why == NULL ? 0 : 2;
 }
 
-/* check's sink: everything goes into the report. */
-static void on_error(void *ctx, const char *file, int doc, int line, const char *msg)
+static int parse_enforcement(const char *arg, bool *warn_only)
 {
-    check_report_error(ctx, file, doc, line, msg);
-}
-
-static void on_finding(void *ctx, const check_doc *d, const policy_finding *f)
-{
-    check_report_finding(ctx, d, f);
-}
-
-static void on_patch(void *ctx, const check_doc *d, const char *policy, const char *patch)
-{
-    check_report_patch(ctx, d, policy, patch);
-}
-
-static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
-{
-    check_report_document(ctx, d, v);
+    if (strcmp(arg, "warn") != 0 && strcmp(arg, "deny") != 0) {
+        fprintf(stderr, "streamguard check: --enforcement must be deny or warn\n");
+        return -1;
+    }
+    *warn_only = strcmp(arg, "warn") == 0;
+    return 0;
 }
 
 int cli_cmd_check(int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"policies", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
-        {"cluster-state", required_argument, NULL, 'c'}, {"enforcement", required_argument, NULL, 'e'},
-        {"kubeconfig", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *policies = "policies/", *format = "text", *cluster = NULL, *kubeconfig = NULL;
+        CLI_COMMON_LONGS, {"cluster-state", required_argument, NULL, 'c'},
+        {"enforcement", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
+    cli_common co = CLI_COMMON_DEFAULTS;
+    const char *cluster = NULL;
     bool warn_only = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:o:h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'p': policies = optarg; break;
-        case 'o': format = optarg; break;
-        case 'c': cluster = optarg; break;
-        case 'k': kubeconfig = optarg; break;
-        case 'e':
-            if (strcmp(optarg, "warn") != 0 && strcmp(optarg, "deny") != 0) {
-                fprintf(stderr, "streamguard check: --enforcement must be deny or warn\n");
-                return 2;
-            }
-            warn_only = strcmp(optarg, "warn") == 0;
-            break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    enum check_format fmt;
-    if (check_parse_format(format, &fmt) != 0 || optind >= argc) {
-        fprintf(stderr, "streamguard check: %s\n\n",
-                optind >= argc ? "give at least one PATH (or - for standard input)"
-                               : "--output must be text, json, junit or sarif");
-        usage(stderr);
-        return 2;
-    }
-    diag_list dl;
-    diag_list_init(&dl);
-    kube_client *client = NULL;
-    char *context_ns = NULL;
-    if (kubeconfig != NULL) {
-        kube_config kc;
-        if (kube_config_load(kubeconfig, NULL, &kc, &dl) == 0) {
-            client = kube_client_new(&kc, &dl);
-            context_ns = kc.namespace_;
-            kc.namespace_ = NULL;
-            kube_config_free(&kc);
-        }
-        if (client == NULL) {
-            cli_print_diags(&dl, NULL, NULL, stderr);
-            fprintf(stderr, "streamguard check: cannot use the kubeconfig %s\n", kubeconfig);
-            diag_list_clear(&dl);
-            free(context_ns);
+        if (cli_common_opt(&co, c, optarg))
+            continue;
+        if (c == 'c')
+            cluster = optarg;
+        else if (c != 'e')
+            return usage(c == 'h' ? stdout : stderr, c == 'h' ? NULL : "");
+        else if (parse_enforcement(optarg, &warn_only) != 0)
             return 2;
-        }
     }
-    policy_set *set = policy_set_load_dir(policies, &dl);
-    if (set == NULL) {
-        cli_print_diags(&dl, NULL, NULL, stderr);
-        fprintf(stderr, "streamguard check: the policies in %s have errors (streamguard lint %s)\n",
-                policies, policies);
-        diag_list_clear(&dl);
-        kube_client_free(client);
-        free(context_ns);
+    if (optind >= argc)
+        return usage(stderr, "give at least one PATH (or - for standard input)");
+    cli_env env;
+    if (cli_env_open(&env, "check", &co) != 0)
         return 2;
-    }
-    check_report *rep = check_report_new(fmt);
-    manifest_sink sink = {on_error, on_finding, on_patch, on_document, NULL, rep};
     manifests in;
-    manifests_init(&in, &sink);
+    manifests_init(&in, &env.sink);
     for (int i = optind; i < argc; i++)
         manifests_load_path(&in, argv[i], false);
     if (cluster != NULL)
         manifests_load_path(&in, cluster, true);
     policy_lookup docs = manifests_lookup(&in);
     live_lookup live = {
-        .docs = &docs, .client = client, .timeout_ms = 10000, .namespace_ = context_ns};
-    policy_lookup lk = client ? live_lookup_make(&live) : docs;
+        .docs = &docs, .client = env.client, .timeout_ms = 10000, .namespace_ = env.context_ns};
+    policy_lookup lk = env.client ? live_lookup_make(&live) : docs;
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)
-            manifests_run(set, &in.docs[i], &lk, warn_only, context_ns, &sink);
-    int rc = check_report_finish(rep, stdout);
+            manifests_run(env.set, &in.docs[i], &lk, warn_only, env.context_ns, &env.sink);
     live_lookup_free(&live);
-    kube_client_free(client);
-    free(context_ns);
     manifests_free(&in);
-    policy_set_unref(set);
-    diag_list_clear(&dl);
-    return rc;
+    return cli_env_finish(&env);
 }

@@ -17,6 +17,7 @@ static const struct command {
     {"certs", cli_cmd_certs, "create development certificates (certs generate)"},
     {"eval", cli_cmd_eval, "evaluate one policy expression (CEL) against JSON or YAML inputs"},
     {"check", cli_cmd_check, "check manifests against the policies (the dry run, for CI)"},
+    {"audit", cli_cmd_audit, "audit the objects already in a cluster (as serve --audit does)"},
     {"lint", cli_cmd_lint, "check policy files: format, expressions, names"},
     {"test", cli_cmd_test, "run policy tests (YAML files of kind PolicyTest)"},
     {"version", cmd_version, "print the version and commit"},

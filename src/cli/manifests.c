@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../admission/decide.h"
-#include "../admission/resource.h"
+#include "../admission/synth.h"
 #include "../k8s/jsonpatch.h"
 #include "../util/buf.h"
 #include "../util/file.h"
@@ -249,87 +249,6 @@ static enum policy_lookup_result list_docs(void *data, const char *api, const ch
 
 /* ---- checking one document ---- */
 
-/* Adds {group, version, KEY} under 'key' of 'to'. */
-static bool add_gv(cJSON *to, const char *key, const char *group, const char *version,
-                   const char *name_key, const char *name)
-{
-    cJSON *o = cJSON_AddObjectToObject(to, key);
-    return o != NULL && cJSON_AddStringToObject(o, "group", group) &&
-           cJSON_AddStringToObject(o, "version", version) &&
-           cJSON_AddStringToObject(o, name_key, name);
-}
-
-/* The object kube-apiserver admits for 'd' in namespace 'ns': the document's tree
- * (referenced), or, when the document names no namespace and 'ns' is one, a copy in 'ns' (the
- * API server sets metadata.namespace from the request's before admission). Added to 'r'. */
-static bool add_object_in(cJSON *r, const check_doc *d, const char *ns)
-{
-    if (d->namespace_[0] != '\0' || ns[0] == '\0')
-        return cJSON_AddItemReferenceToObject(r, "object", d->json);
-    cJSON *o = cJSON_Duplicate(d->json, 1);
-    if (o == NULL || !cJSON_AddItemToObject(r, "object", o)) {
-        cJSON_Delete(o);
-        return false;
-    }
-    cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    if (!cJSON_IsObject(md)) /* no name either: kube-apiserver would refuse it */
-        return true;
-    cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace"); /* "" or not a string */
-    return cJSON_AddStringToObject(md, "namespace", ns) != NULL;
-}
-
-/* The request member of the AdmissionReview kube-apiserver would send for creating 'd' in
- * namespace 'ns' with kubectl apply --dry-run=server. */
-static bool fill_request(cJSON *r, const check_doc *d, const char *group, const char *version,
-                         const char *resource, const char *ns)
-{
-    cJSON *user = cJSON_AddObjectToObject(r, "userInfo");
-    cJSON *groups = user ? cJSON_AddArrayToObject(user, "groups") : NULL;
-    cJSON *opts = cJSON_AddObjectToObject(r, "options");
-    return groups != NULL && opts != NULL &&
-           cJSON_AddStringToObject(r, "uid", "streamguard-check") &&
-           add_gv(r, "kind", group, version, "kind", d->kind) &&
-           add_gv(r, "resource", group, version, "resource", resource) &&
-           add_gv(r, "requestKind", group, version, "kind", d->kind) &&
-           add_gv(r, "requestResource", group, version, "resource", resource) &&
-           cJSON_AddStringToObject(r, "name", d->name) &&
-           cJSON_AddStringToObject(r, "namespace", ns) &&
-           cJSON_AddStringToObject(r, "operation", "CREATE") &&
-           cJSON_AddStringToObject(user, "username", "streamguard-check") &&
-           cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated")) &&
-           add_object_in(r, d, ns) &&
-           cJSON_AddNullToObject(r, "oldObject") && cJSON_AddBoolToObject(r, "dryRun", true) &&
-           cJSON_AddStringToObject(opts, "kind", "CreateOptions") &&
-           cJSON_AddStringToObject(opts, "apiVersion", "meta.k8s.io/v1") &&
-           cJSON_AddStringToObject(opts, "fieldManager", "kubectl-client-side-apply");
-}
-
-/* The request for 'd', read by the webhook's own decoder; NULL with the reason in 'dl'. */
-static admission_request *request_for(const check_doc *d, const char *context_ns, arena *a,
-                                      diag_list *dl)
-{
-    const char *slash = strchr(d->api_version, '/');
-    size_t glen = slash ? (size_t)(slash - d->api_version) : 0;
-    char *group = arena_strndup(a, d->api_version, glen);
-    const char *version = slash ? slash + 1 : d->api_version;
-    const char *resource = group ? admission_kind_resource(group, d->kind, a, NULL) : NULL;
-    const char *ns = d->namespace_[0] != '\0' ? d->namespace_
-                     : group && admission_kind_namespaced(group, d->kind)
-                         ? (context_ns ? context_ns : "default")
-                         : "";
-    cJSON *review = cJSON_CreateObject();
-    cJSON *req = cJSON_AddObjectToObject(review, "request");
-    if (resource == NULL || req == NULL ||
-        !cJSON_AddStringToObject(review, "apiVersion", "admission.k8s.io/v1") ||
-        !cJSON_AddStringToObject(review, "kind", "AdmissionReview") ||
-        !fill_request(req, d, group, version, resource, ns)) {
-        cJSON_Delete(review);
-        diag_add(dl, DIAG_ERROR, "engine.limit", NULL, "out of memory");
-        return NULL;
-    }
-    return admission_request_take(a, review, dl);
-}
-
 /* The observer of a check: which policies matched, and each one's patch as a JSON Patch. */
 typedef struct run_ctx {
     const check_doc *d;
@@ -360,7 +279,8 @@ void manifests_run(const policy_set *set, const check_doc *d, const policy_looku
     diag_list dl;
     diag_list_init(&dl);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
-    admission_request *req = a ? request_for(d, context_ns, a, &dl) : NULL;
+    admission_request *req =
+        a ? admission_request_for_create(d->json, "streamguard-check", context_ns, a, &dl) : NULL;
     run_ctx ctx = {d, sink};
     policy_observer obs = {on_matched, on_mutated, &ctx};
     admission_policy pol = {.set = set, .warn_only = warn_only, .lookup = lk, .observer = &obs};

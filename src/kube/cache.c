@@ -73,6 +73,8 @@ static void opts_default(kube_cache_opts *d, const kube_cache_opts *o)
                            .backoff_max_ms = 30000};
     if (o == NULL)
         return;
+    d->on_change = o->on_change;
+    d->on_change_arg = o->on_change_arg;
     if (o->live_timeout_ms > 0)
         d->live_timeout_ms = o->live_timeout_ms;
     if (o->live_ttl_ms > 0)
@@ -194,6 +196,15 @@ static void live_drop(void *arg, const kube_kind_stats *kind, const char *ns, co
             live_release(e);
     }
     pthread_mutex_unlock(&c->live_mu);
+}
+
+/* What a watch changed: the live answers for it go, and the cache's user is told. */
+static void changed(void *arg, const kube_kind_stats *kind, const char *ns, const char *name)
+{
+    kube_cache *c = arg;
+    live_drop(c, kind, ns, name);
+    if (c->opts.on_change != NULL)
+        c->opts.on_change(c->opts.on_change_arg, &kind->kind, ns, name);
 }
 
 static live_entry *live_find(kube_cache *c, const kube_kind_stats *kind, uint64_t h, const char *ns,
@@ -445,7 +456,7 @@ static kube_informer **informers_for(kube_cache *c, const kube_kind *kinds, size
             kube_kind_stats *st = stats_for(c, k->api_version, k->kind);
             inf = st == &c->stats[MAX_KINDS]
                       ? NULL
-                      : kube_informer_new(&c->api, &c->opts, st, live_drop, c);
+                      : kube_informer_new(&c->api, &c->opts, st, changed, c);
             if (inf == NULL || kube_informer_start(inf) != 0) {
                 log_error("kube", LOG_S("msg", "cannot start a watch"), LOG_S("kind", st->label));
                 kube_informer_free(inf);

@@ -40,6 +40,13 @@ typedef struct kube_cache_opts {
     long request_timeout_ms;/* a LIST page, a discovery: default 30000 */
     long watch_timeout_s;   /* timeoutSeconds of one watch (jittered up to 2x): default 60 */
     long backoff_min_ms, backoff_max_ms; /* default 500 and 30000 */
+    /* Told after each change a watch brings (an object of 'kind' added, modified or deleted:
+     * 'ns' "" for a cluster-scoped one) and after each re-list of a kind ('ns' and 'name'
+     * NULL: anything may have changed). Called on the kind's watch thread, after the cache
+     * holds the change: it must return quickly and not call the cache back (the background
+     * audit only notes that a round is due). NULL: nobody is told. */
+    void (*on_change)(void *arg, const kube_kind *kind, const char *ns, const char *name);
+    void *on_change_arg;
 } kube_cache_opts;
 
 typedef struct kube_cache kube_cache;

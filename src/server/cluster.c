@@ -1,12 +1,14 @@
 /* cluster.c - the server's view of the cluster; see cluster.h. */
 #include "cluster.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../audit/auditor.h"
 #include "../kube/cache.h"
 #include "../kube/client.h"
 #include "../kube/config.h"
@@ -25,6 +27,10 @@ struct cluster {
     unsigned sync_timeout_s;
     atomic_bool ready;     /* latched: see cluster_ready() */
     atomic_bool timed_out; /* the sync timeout was logged */
+    auditor *aud;          /* --audit, else NULL */
+    pthread_mutex_t kinds_mu; /* the two lists of kinds the cache watches */
+    kube_kind *lookup_kinds, *audit_kinds;
+    size_t n_lookup, n_audit;
 };
 
 #define NO_CLUSTER_WHY                                                                        \
@@ -76,19 +82,103 @@ static int elector_start(cluster *c, const cluster_opts *o, const kube_config *c
     return 0;
 }
 
+/* ---- the background audit ---- */
+
+static bool may_write(void *arg)
+{
+    return cluster_may_write(arg);
+}
+
+/* Watches the union of the kinds the policies look up and the kinds the audit lists. */
+static void watch_union(cluster *c)
+{
+    size_t n = c->n_lookup + c->n_audit, k = 0;
+    kube_kind *all = calloc(n ? n : 1, sizeof *all);
+    if (all == NULL) {
+        log_error("cluster", LOG_S("msg", "out of memory; the watched kinds are unchanged"));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const kube_kind *x = i < c->n_lookup ? &c->lookup_kinds[i]
+                                             : &c->audit_kinds[i - c->n_lookup];
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = strcmp(all[j].api_version, x->api_version) == 0 &&
+                  strcmp(all[j].kind, x->kind) == 0;
+        if (!dup)
+            all[k++] = *x;
+    }
+    if (kube_cache_set_kinds(c->cache, all, k) != 0)
+        log_error("cluster", LOG_S("msg", "a watch could not be started"));
+    free(all);
+}
+
+/* Replaces '*dst' by a copy of 'src'; false when out of memory (then unchanged). */
+static bool set_kinds(kube_kind **dst, size_t *n_dst, const kube_kind *src, size_t n)
+{
+    kube_kind *copy = calloc(n ? n : 1, sizeof *copy);
+    if (copy == NULL)
+        return false;
+    if (n > 0)
+        memcpy(copy, src, n * sizeof *copy);
+    free(*dst);
+    *dst = copy;
+    *n_dst = n;
+    return true;
+}
+
+static void audit_watch_kinds(void *arg, const kube_kind *kinds, size_t n)
+{
+    cluster *c = arg;
+    pthread_mutex_lock(&c->kinds_mu);
+    if (set_kinds(&c->audit_kinds, &c->n_audit, kinds, n))
+        watch_union(c);
+    pthread_mutex_unlock(&c->kinds_mu);
+}
+
+static void on_change(void *arg, const kube_kind *kind, const char *ns, const char *name)
+{
+    (void)kind, (void)ns, (void)name; /* any change may change a result: lookups read others */
+    auditor_changed(((cluster *)arg)->aud);
+}
+
+static int auditor_begin(cluster *c, const cluster_opts *o, diag_list *dl)
+{
+    auditor_env env = {.client = c->client, .cache = c->cache,
+                       .lookup = kube_cache_lookup(c->cache), .may_write = may_write,
+                       .watch_kinds = audit_watch_kinds, .arg = c};
+    c->aud = auditor_start(&env, o->audit_interval_s);
+    if (c->aud == NULL) {
+        diag_add(dl, DIAG_ERROR, "audit.config", NULL, "the audit thread did not start");
+        return -1;
+    }
+    log_info("audit", LOG_S("msg", "background audit on"),
+             LOG_I("interval_s", o->audit_interval_s),
+             LOG_B("leader_elect", o->leader_elect));
+    return 0;
+}
+
+/* --leader-elect and --audit write to the cluster: they need one. */
+static bool needs_cluster(const cluster_opts *o, diag_list *dl)
+{
+    if (!o->none || (!o->leader_elect && !o->audit))
+        return false;
+    const char *opt = o->leader_elect ? "--leader-elect" : "--audit";
+    diag_add(dl, DIAG_ERROR, o->leader_elect ? "lease.config" : "audit.config", NULL,
+             "%s needs a cluster, not --no-cluster", opt);
+    return true;
+}
+
 cluster *cluster_start(const cluster_opts *o, diag_list *dl)
 {
+    if (needs_cluster(o, dl))
+        return NULL;
     cluster *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
+    pthread_mutex_init(&c->kinds_mu, NULL);
     clock_gettime(CLOCK_MONOTONIC, &c->started);
     c->sync_timeout_s = o->sync_timeout_s;
-    if (o->leader_elect && o->none) {
-        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect needs a cluster, not "
-                                                        "--no-cluster");
-        free(c);
-        return NULL;
-    }
     if (o->none) {
         c->mode = MODE_NONE;
         atomic_store(&c->ready, true);
@@ -101,9 +191,10 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
         free(c);
         return NULL;
     }
-    if (rc > 0 && o->leader_elect) {
-        diag_add(dl, DIAG_ERROR, "lease.config", NULL, "--leader-elect needs a cluster: "
-                                                        NO_CLUSTER_WHY);
+    if (rc > 0 && (o->leader_elect || o->audit)) {
+        diag_add(dl, DIAG_ERROR, o->leader_elect ? "lease.config" : "audit.config", NULL,
+                 "%s needs a cluster: " NO_CLUSTER_WHY,
+                 o->leader_elect ? "--leader-elect" : "--audit");
         free(c);
         return NULL;
     }
@@ -115,7 +206,8 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
         return c;
     }
     c->client = kube_client_new(&cfg, dl);
-    kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms};
+    kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms,
+                          .on_change = o->audit ? on_change : NULL, .on_change_arg = c};
     if (c->client == NULL || (c->cache = kube_cache_new(c->client, &co)) == NULL) {
         kube_config_free(&cfg);
         kube_client_free(c->client);
@@ -125,7 +217,8 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     log_info("cluster", LOG_S("msg", "cluster configured"), LOG_S("source", cfg.source),
              LOG_S("server", cfg.server));
     c->mode = MODE_LIVE;
-    if (o->leader_elect && elector_start(c, o, &cfg, dl) != 0) {
+    if ((o->leader_elect && elector_start(c, o, &cfg, dl) != 0) ||
+        (o->audit && auditor_begin(c, o, dl) != 0)) {
         kube_config_free(&cfg);
         cluster_free(c);
         return NULL;
@@ -159,10 +252,16 @@ void cluster_set_policies(cluster *c, const policy_set *s)
         strcpy(kinds[k].kind, refs[i].kind);
         k++;
     }
-    if (kube_cache_set_kinds(c->cache, kinds, k) != 0)
-        log_error("cluster", LOG_S("msg", "a watch could not be started"));
+    pthread_mutex_lock(&c->kinds_mu);
+    if (set_kinds(&c->lookup_kinds, &c->n_lookup, kinds, k))
+        watch_union(c);
+    else
+        log_error("cluster", LOG_S("msg", "out of memory; the watched kinds are unchanged"));
+    pthread_mutex_unlock(&c->kinds_mu);
     free(refs);
     free(kinds);
+    /* The set is immutable; the audit only takes a reference to it. */
+    auditor_set_policies(c->aud, (policy_set *)s);
 }
 
 static double since_start(const cluster *c)
@@ -198,6 +297,12 @@ bool cluster_is_leader(const cluster *c)
     return c != NULL && lease_elector_is_leader(c->elector);
 }
 
+bool cluster_may_write(const cluster *c)
+{
+    return c != NULL && c->mode == MODE_LIVE &&
+           (c->elector == NULL || lease_elector_is_leader(c->elector));
+}
+
 void cluster_release_leadership(cluster *c)
 {
     if (c != NULL)
@@ -211,6 +316,8 @@ int cluster_metrics(cluster *c, buf *out)
     int rc = kube_cache_metrics(c->cache, out);
     if (rc == 0 && c->elector != NULL)
         rc = lease_elector_metrics(c->elector, out);
+    if (rc == 0)
+        rc = auditor_metrics(c->aud, out);
     return rc;
 }
 
@@ -218,9 +325,14 @@ void cluster_free(cluster *c)
 {
     if (c == NULL)
         return;
+    auditor_stop(c->aud); /* before the Lease goes: it writes only while leading */
     lease_elector_free(c->elector); /* gives the Lease up while the client still works */
     kube_cache_free(c->cache);
+    auditor_free(c->aud); /* once no watch can announce a change to it */
     kube_client_free(c->client);
+    free(c->lookup_kinds);
+    free(c->audit_kinds);
+    pthread_mutex_destroy(&c->kinds_mu);
     free(c);
 }
 

@@ -24,18 +24,22 @@ typedef struct cluster_opts {
     const char *lease_namespace; /* --leader-elect-namespace; NULL: the pod's, else the
                                     kubeconfig context's */
     const char *lease_name;     /* --leader-elect-name; NULL: "streamguard" */
+    bool audit;                 /* --audit: the background audit (src/audit/auditor.h) */
+    unsigned audit_interval_s;  /* --audit-interval */
 } cluster_opts;
 
 typedef struct cluster cluster;
 
 /* Reads the configuration and makes the client; no request is made yet, except that with
- * 'leader_elect' the elector's thread starts. NULL with errors in 'dl' when a configuration
- * was named or found but cannot be used (a kubeconfig that does not parse, an unreadable CA),
- * or when --leader-elect has no cluster or no namespace for its Lease. */
+ * 'leader_elect' the elector's thread starts, and with 'audit' the audit's. NULL with errors
+ * in 'dl' when a configuration was named or found but cannot be used (a kubeconfig that does
+ * not parse, an unreadable CA), or when --leader-elect or --audit has no cluster or
+ * --leader-elect no namespace for its Lease. */
 cluster *cluster_start(const cluster_opts *o, diag_list *dl);
 
-/* Watches exactly the kinds 's' looks up with literal apiVersion and kind. At start and after
- * each policy reload. */
+/* Watches exactly the kinds 's' looks up with literal apiVersion and kind (and, with --audit,
+ * the kinds its validations match), and gives 's' to the background audit. At start and
+ * after each policy reload. */
 void cluster_set_policies(cluster *c, const policy_set *s);
 
 /* True once every watched kind has listed, or --cache-sync-timeout has passed since start.
@@ -46,6 +50,10 @@ bool cluster_ready(cluster *c);
 /* True while this replica leads the election (--leader-elect); false without one. An atomic
  * read: the writers of cluster state (the background audit) check it before each write. */
 bool cluster_is_leader(const cluster *c);
+
+/* True when this replica may write cluster state: it leads the election, or there is no
+ * election (--leader-elect not given: the replica is the only writer by configuration). */
+bool cluster_may_write(const cluster *c);
 
 /* Stops leading and gives the Lease up at once (a draining server); idempotent. */
 void cluster_release_leadership(cluster *c);

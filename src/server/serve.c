@@ -97,6 +97,11 @@ static const char usage_text[] =
     "                           the Lease's namespace (default: the pod's, else the\n"
     "                           kubeconfig context's)\n"
     "  --leader-elect-name NAME the Lease's name (default streamguard)\n"
+    "  --audit                  audit the objects already in the cluster and write the\n"
+    "                           results to PolicyReports (only the leader writes: use\n"
+    "                           --leader-elect with more than one replica): docs/audit.md\n"
+    "  --audit-interval SECONDS audit everything again this often, besides after each\n"
+    "                           change and reload (default 3600)\n"
     "  --client-ca FILE         require a client certificate signed by this CA (PEM)\n"
     "                           on /validate and /mutate (kube-apiserver's, see\n"
     "                           docs/operations.md); probes and /metrics stay open\n"
@@ -170,6 +175,8 @@ static const opt_row serve_rows[] = {
     OPT_FLAG_ROW("leader-elect", 0, SO, cluster.leader_elect),
     OPT_STRING_ROW("leader-elect-namespace", 0, SO, cluster.lease_namespace),
     OPT_STRING_ROW("leader-elect-name", 0, SO, cluster.lease_name),
+    OPT_FLAG_ROW("audit", 0, SO, cluster.audit),
+    OPT_UINT_ROW("audit-interval", SO, cluster.audit_interval_s, 10, 604800),
     OPT_STRING_ROW("client-ca", 0, SO, client_ca),
     OPT_STRING_ROW("tls-server-name", 0, SO, server_name),
     OPT_FN_ROW("enforcement", opt_enforcement, "must be deny or warn"),
@@ -218,7 +225,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
                 .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
                 .request_timeout_s = 10, .max_body = SERVER_MAX_BODY},
         .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO,
-        .cluster = {.sync_timeout_s = 30, .lookup_timeout_ms = 1000}};
+        .cluster = {.sync_timeout_s = 30, .lookup_timeout_ms = 1000, .audit_interval_s = 3600}};
     int rc = opts_parse("streamguard serve", serve_rows, sizeof serve_rows / sizeof serve_rows[0],
                         argc, argv, o, NULL);
     if (rc > 0) {

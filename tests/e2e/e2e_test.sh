@@ -427,6 +427,150 @@ else
     not_ok "kube_write: the e2e client ($KW) runs" "$(head -5 "$TMP/kw.err" 2>/dev/null)"
 fi
 
+# --- the background audit ---------------------------------------------------------------------
+# Objects that were in the cluster before streamguard started (created while the webhooks are
+# removed: they predate them) appear in the PolicyReport of their namespace with the right
+# results; fixing one updates its result; deleting one removes its results, and the last one
+# the report; `streamguard audit` prints the same findings as the report. The reports' CRDs and
+# the audit's ClusterRole are deploy/'s (deploy/base/policyreports.yaml, rbac.yaml), the latter
+# bound to the user streamguard here.
+
+# report NS: sets REP to "NAME POLICY RULE RESULT" a line for each result of NS's PolicyReport
+# streamguard, sorted ("" when there is no report), and REPORT_JSON to the report.
+report() {
+    REPORT_JSON=$(k -n "$1" get policyreport streamguard -o json 2>/dev/null)
+    REP=
+    [ -n "$REPORT_JSON" ] || return 0
+    REP=$(python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+for x in r.get("results", []):
+    print(x["resources"][0]["name"], x["policy"], x["rule"], x["result"])' <<<"$REPORT_JSON" | sort)
+}
+# until_report SECONDS NS TEST: waits until TEST (shell code reading REP, the report's lines)
+# holds; the status says whether it did.
+until_report() {
+    local end=$(($(date +%s) + $1))
+    while :; do
+        report "$2"
+        eval "$3" && return 0
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.5
+    done
+}
+audit_crds_up() {
+    for _ in $(seq 1 60); do
+        [ "$(k get crd policyreports.wgpolicyk8s.io clusterpolicyreports.wgpolicyk8s.io -o \
+            'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{end}' \
+            2>/dev/null)" = TrueTrue ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+check "deploy/'s PolicyReport and ClusterPolicyReport CRDs install and are established" \
+    eval 'k apply -f "$ROOT/deploy/base/policyreports.yaml" >/dev/null && audit_crds_up'
+k create clusterrolebinding streamguard-audit-user --clusterrole streamguard-audit \
+    --user streamguard >/dev/null
+can() { [ "$(k auth can-i "$@" --as streamguard 2>/dev/null)" = yes ]; }
+FD=flinkdeployments.flink.apache.org PR=policyreports.wgpolicyk8s.io
+rbac_ok=1
+for v in list watch; do can "$v" "$FD" -A || rbac_ok=0; done
+for v in create update delete; do can "$v" "$PR" -n audited || rbac_ok=0; done
+can patch "$PR" -n audited && rbac_ok=0
+can update "$FD" -n audited && rbac_ok=0
+can delete "$FD" -n audited && rbac_ok=0
+check "RBAC: the audit may list/watch FlinkDeployments and write PolicyReports, not patch them or change FlinkDeployments" \
+    [ "$rbac_ok" = 1 ]
+
+# Two FlinkDeployments in namespace audited, made while no webhook is registered.
+k delete -f "$TMP/webhooks.yaml" >/dev/null
+k create namespace audited >/dev/null
+sed -e 's/^  name: ha-without-storage$/  name: audit-bad\n  namespace: audited/' \
+    "$ROOT/examples/flink/ha-no-storagedir-bad.yaml" >"$TMP/audit-bad.yaml"
+sed -e 's/^  name: s3-ha$/  name: audit-good/' -e 's/^  namespace: flink$/  namespace: audited/' \
+    "$ROOT/examples/flink/object-store-good.yaml" >"$TMP/audit-good.yaml"
+check "two FlinkDeployments, one breaking flink-ha-storagedir-required, exist before streamguard starts" \
+    k create -f "$TMP/audit-bad.yaml" -f "$TMP/audit-good.yaml" -o name
+k apply -f "$TMP/webhooks.yaml" >/dev/null
+apid_main=$PID aport_main=$PORT alog_main=$LOG
+if start_server auditor "${serve_opts[@]}" --audit; then
+    AUD_PID=$PID AUD_PORT=$PORT
+    LE_PIDS+=("$PID") # stopped on exit, as the replicas
+else
+    not_ok "streamguard serve --audit starts"
+    AUD_PORT=0
+fi
+PID=$apid_main PORT=$aport_main LOG=$alog_main
+aud_metric() {
+    curl -sS --max-time 5 --cacert "$TMP/certs/ca.crt" "https://127.0.0.1:$AUD_PORT/metrics" |
+        awk -v n="$1" -v r="$2" '$1 ~ "^" n "({|$)" && $1 ~ r {s += $NF} END {print s + 0}'
+}
+t0=$(date +%s)
+until_report 40 audited 'grep -q "^audit-bad flink-ha-storagedir-required .* fail$" <<<"$REP" &&
+    grep -q "^audit-good " <<<"$REP"'
+check "audit: the objects that predate streamguard are in the PolicyReport audited/streamguard (in $(($(date +%s) - t0)) s): audit-bad fails flink-ha-storagedir-required" \
+    grep -q "^audit-bad flink-ha-storagedir-required .* fail$" <<<"$REP"
+check "audit: audit-good passes every rule that applies to it (no fail, warn or error)" \
+    bash -c "grep -q '^audit-good .* pass$' <<<'$REP' && ! grep '^audit-good ' <<<'$REP' | grep -qv ' pass$'"
+check "audit: audit-bad passes the rules it does not break" grep -q "^audit-bad .* pass$" <<<"$REP"
+check "audit: the report is in the published shape (summary, source, severity, timestamp, resources with uid)" \
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+res = r["results"]
+s = r["summary"]
+assert r["apiVersion"] == "wgpolicyk8s.io/v1alpha2" and r["kind"] == "PolicyReport"
+assert s["fail"] == sum(x["result"] == "fail" for x in res) >= 1
+assert s["pass"] == sum(x["result"] == "pass" for x in res) >= 1
+assert all(x["source"] == "streamguard" and x["scored"] is True and x["severity"] in ("high", "medium", "low")
+           and x["timestamp"]["seconds"] > 0 and x["resources"][0]["uid"] and x["message"] for x in res)' \
+    "$REPORT_JSON"
+check "audit: streamguard_audit_results{policy=flink-ha-storagedir-required,result=fail} is 1" \
+    [ "$(aud_metric streamguard_audit_results 'policy="flink-ha-storagedir-required",result="fail"')" = 1 ]
+
+# streamguard audit, from a laptop with the same kubeconfig: the same findings as the report.
+"$BIN" audit --kubeconfig "$STREAMGUARD_KUBECONFIG" -p "$TMP/policies" -n audited -o json \
+    >"$TMP/audit-cli.json" 2>"$TMP/audit-cli.err"
+RC=$?
+check "streamguard audit -n audited: exit 1 (audit-bad would be denied now)" [ "$RC" = 1 ]
+check "streamguard audit prints the same findings as the report (name, policy, message)" \
+    python3 -c '
+import json, sys
+cli = json.load(open(sys.argv[1]))
+rep = json.loads(sys.argv[2])
+got = sorted((x["name"], x["policy"], x["message"].split("] ", 1)[1]) for x in cli["results"])
+want = sorted((x["resources"][0]["name"], x["policy"], x["message"]) for x in rep["results"]
+              if x["result"] != "pass")
+assert got == want and got, (got, want)
+assert cli["summary"]["documents"] == 2' "$TMP/audit-cli.json" "$REPORT_JSON"
+
+# Fixed: the storageDir is set (through the webhook, which now admits it).
+sed -e 's|^    state.checkpoints.dir: s3://flink-state/checkpoints$|&\n    high-availability.storageDir: s3://flink-state/ha|' \
+    "$TMP/audit-bad.yaml" >"$TMP/audit-fixed.yaml"
+apply "$TMP/audit-fixed.yaml"
+expect "audit: the fixed FlinkDeployment is admitted" admitted
+t0=$(date +%s)
+until_report 30 audited '! grep -q "^audit-bad .* fail$" <<<"$REP" && grep -q "^audit-bad " <<<"$REP"'
+check "audit: fixing audit-bad updates its result (no fail, in $(($(date +%s) - t0)) s)" \
+    bash -c "! grep -q '^audit-bad .* fail$' <<<'$REP' && grep -q '^audit-bad .* pass$' <<<'$REP'"
+k -n audited delete flinkdeployment audit-good --wait=true --timeout=20s >/dev/null
+t0=$(date +%s)
+until_report 30 audited '! grep -q "^audit-good " <<<"$REP" && [ -n "$REP" ]'
+check "audit: deleting audit-good removes its results (in $(($(date +%s) - t0)) s), audit-bad's stay" \
+    bash -c "! grep -q '^audit-good ' <<<'$REP' && grep -q '^audit-bad ' <<<'$REP'"
+k -n audited delete flinkdeployment audit-bad --wait=true --timeout=20s >/dev/null
+t0=$(date +%s)
+until_report 30 audited '[ -z "$REP" ]'
+check "audit: the last object gone, the empty report is deleted (in $(($(date +%s) - t0)) s)" [ -z "$REP" ]
+check "audit: the writes are counted (created, updated, deleted)" \
+    bash -c "[ $(aud_metric streamguard_audit_report_writes_total created) -ge 1 ] &&
+        [ $(aud_metric streamguard_audit_report_writes_total updated) -ge 1 ] &&
+        [ $(aud_metric streamguard_audit_report_writes_total deleted) -ge 1 ]"
+if [ "$AUD_PORT" != 0 ]; then
+    kill "$AUD_PID"
+    wait "$AUD_PID" 2>/dev/null
+fi
+
 # --- leader election -----------------------------------------------------------------------
 # Two more replicas with --leader-elect on the Lease streamguard-system/streamguard, as the
 # user 'streamguard' with exactly deploy/'s Role (kube-apiserver.sh binds it). Here, before the
@@ -438,7 +582,7 @@ declare -A LE_PORT LE_PID
 le_start() {
     local pid=$PID port=$PORT log=$LOG
     if start_server "$1" "${serve_opts[@]}" --leader-elect \
-        --leader-elect-namespace streamguard-system; then
+        --leader-elect-namespace streamguard-system --audit; then
         LE_PORT[$1]=$PORT LE_PID[$1]=$PID
         LE_PIDS+=("$PID")
     else
@@ -450,6 +594,11 @@ le_start() {
 le_leader() {
     curl -sS --max-time 2 --cacert "$TMP/certs/ca.crt" "https://127.0.0.1:${LE_PORT[$1]}/metrics" \
         2>/dev/null | awk '$1 == "streamguard_leader" {v = $2} END {print v == "" ? "-" : v}'
+}
+# le_rounds NAME: its audit rounds (--audit: only a leader audits and writes reports).
+le_rounds() {
+    curl -sS --max-time 2 --cacert "$TMP/certs/ca.crt" "https://127.0.0.1:${LE_PORT[$1]}/metrics" \
+        2>/dev/null | awk '$1 ~ /^streamguard_audit_rounds_total/ {s += $2} END {print s + 0}'
 }
 # le_id NAME: the identity the replica logged when it started electing.
 le_id() { grep -o 'leader election started.*identity=[^ ]*' "$TMP/$1.log" | head -1 | sed 's/.*identity=//'; }
@@ -484,6 +633,9 @@ other=le2
 if [ -n "$first" ]; then
     check "leader election: the other replica reports streamguard_leader 0" \
         [ "$(le_leader "$other")" = 0 ]
+    for _ in $(seq 1 40); do [ "$(le_rounds "$first")" -ge 1 ] && break; sleep 0.5; done
+    check "audit with two replicas: one writer: the leader audits ($(le_rounds "$first") rounds), the other does not ($(le_rounds "$other"))" \
+        [ "$(le_rounds "$first")" -ge 1 -a "$(le_rounds "$other")" = 0 ]
     check "leader election: the Lease names the leader ($(lease holderIdentity)), 15 s" \
         [ "$(lease holderIdentity)" = "$(le_id "$first")" -a "$(lease leaseDurationSeconds)" = 15 ]
     check "leader election: its acquireTime and renewTime are MicroTimes" \
@@ -505,6 +657,9 @@ if [ -n "$first" ]; then
     check "leader election: the Lease shows the new holder and leaseTransitions $tr0 -> $(lease leaseTransitions)" \
         [ "$(lease holderIdentity)" = "$(le_id "$other")" -a "$(lease leaseTransitions)" = $((tr0 + 1)) ]
     check "leader election: the new leader logged it" grep -q 'became the leader' "$TMP/$other.log"
+    for _ in $(seq 1 40); do [ "$(le_rounds "$other")" -ge 1 ] && break; sleep 0.5; done
+    check "audit with two replicas: the new leader takes the audit over ($(le_rounds "$other") rounds)" \
+        [ "$(le_rounds "$other")" -ge 1 ]
     # A clean stop releases: a third replica takes over within about two retry periods.
     le_start le3
     sleep 3 # le3 has read the Lease (held) at least once

@@ -368,6 +368,37 @@ expect "test: a directory without tests (exit 2)" 2 ' 0 cases' 'no PolicyTest fi
 expect "test: the shipped policy tests pass" 0 '213 cases: 213 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
 expect "test --help" 0 '^usage: streamguard test' - test --help
 
+# audit: what can be told without a cluster (the cluster cases are in tests/e2e/).
+expect "audit --help" 0 '^usage: streamguard audit' - audit --help
+expect "audit --list-kinds: the kinds the shipped validations match, no cluster asked" 0 \
+    '^flink.apache.org FlinkDeployment$' - audit --list-kinds -p "$SP"
+expect "audit --list-kinds: no mutation-only kind, no wildcard" 0 '^stargate.k8ssandra.io Stargate$' - \
+    audit --list-kinds -p "$SP"
+saved_kubeconfig=${KUBECONFIG-unset}
+unset KUBECONFIG
+expect "audit: no kubeconfig and not in a pod: exit 2, said" 2 - 'no cluster: give --kubeconfig' \
+    audit -p "$SP"
+[ "$saved_kubeconfig" = unset ] || export KUBECONFIG=$saved_kubeconfig
+expect "audit: a kubeconfig that does not exist: exit 2" 2 - 'cannot use the kubeconfig' \
+    audit -p "$SP" --kubeconfig "$TMP/none.kubeconfig"
+cat >"$TMP/dead.kubeconfig" <<'EOF'
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: abc}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+EOF
+expect "audit: a cluster that does not answer is an error for each kind (exit 2), not an empty audit" 2 \
+    'FlinkDeployment:0: error: group flink.apache.org: .*connect' - \
+    audit -p "$SP" --kubeconfig "$TMP/dead.kubeconfig"
+expect "audit: a bad --output is a usage error" 2 - '--output must be text, json, junit or sarif' \
+    audit -p "$SP" -o xml --kubeconfig "$TMP/dead.kubeconfig"
+expect "audit: a PATH is a usage error (it reads the cluster)" 2 - 'audit takes no PATH' \
+    audit -p "$SP" deploy.yaml
+expect "audit: policies with errors (exit 2)" 2 - 'have errors' audit -p "$L" --list-kinds
+expect "the command list names audit" 0 '^  audit ' - --help
+
 expect "eval --help" 0 '^usage: streamguard eval' - eval --help
 expect "help eval is eval --help" 0 '^usage: streamguard eval' - help eval
 expect "the command list names eval" 0 '^  eval ' - --help

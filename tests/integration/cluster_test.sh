@@ -123,6 +123,31 @@ check "unreachable API server: SIGTERM still stops the server within 5 s" \
     bash -c "! kill -0 $PID 2>/dev/null"
 wait "$PID" 2>/dev/null
 
+# The background audit against an API server that does not answer: each round fails at
+# discovery, writes nothing, is counted and tried again; SIGTERM still stops the server (the
+# audit thread's calls end on its stop flag).
+start_server dead-audit --kubeconfig "$TMP/dead.kubeconfig" --cache-sync-timeout 1 --audit || exit 1
+failed_rounds=""
+for _ in $(seq 1 $((50 * SLOW))); do
+    m=$("${CURL[@]}" "$(url /metrics)")
+    grep -Eq '^streamguard_audit_rounds_total\{outcome="failed"\} [1-9]' <<<"$m" && { failed_rounds=1; break; }
+    sleep 0.1
+done
+check "unreachable API server, --audit: the round fails at discovery and is counted" test -n "$failed_rounds"
+nothing_written() {
+    grep -Eq '^streamguard_audit_report_writes_total\{outcome="created"\} 0$' <<<"$m" &&
+        ! grep -q '^streamguard_audit_results{' <<<"$m"
+}
+check "unreachable API server, --audit: nothing written, no results (no streamguard_audit_results series)" \
+    nothing_written
+check "unreachable API server, --audit: the failed discovery is logged" \
+    grep -q 'a kind to audit could not be discovered' "$LOG"
+kill "$PID"
+for _ in $(seq 1 $((50 * SLOW))); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+check "unreachable API server, --audit: SIGTERM still stops the server within 5 s" \
+    bash -c "! kill -0 $PID 2>/dev/null"
+wait "$PID" 2>/dev/null
+
 # ---------------------------------------------------------------- kubeconfigs refused at start
 refused() { # refused NAME PATTERN [serve options]
     local name=$1 pattern=$2 log="$TMP/refused.log"
@@ -142,6 +167,10 @@ refused "--no-cluster with --kubeconfig" "exclude each other" --no-cluster \
     --kubeconfig "$TMP/dead.kubeconfig"
 refused "--leader-elect with --no-cluster" "needs a cluster" --leader-elect --no-cluster
 refused "--leader-elect without a cluster" "needs a cluster" --leader-elect
+refused "--audit with --no-cluster" "--audit needs a cluster" --audit --no-cluster
+refused "--audit without a cluster" "--audit needs a cluster" --audit
+refused "--audit-interval below 10 s" "audit-interval" --kubeconfig "$TMP/dead.kubeconfig" \
+    --audit --audit-interval 5
 refused "--leader-elect-name without --leader-elect" "need --leader-elect" \
     --kubeconfig "$TMP/dead.kubeconfig" --leader-elect-name x
 refused "--leader-elect-namespace that is not a namespace" "namespace of the Lease" \

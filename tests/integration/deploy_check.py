@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""deploy_check.py DIR TLS_CRT LOOKUPS - checks the objects kubectl rendered from deploy/ (DIR
+"""deploy_check.py DIR TLS_CRT LOOKUPS AUDIT_KINDS - checks the objects kubectl rendered from deploy/ (DIR
 holds base.yaml, cert-manager.yaml, static-certs.yaml, monitoring.yaml). LOOKUPS is the output
 of `streamguard lint --lookups policies/`, one "apiVersion kind" a line: the ClusterRole must
 grant get, list and watch on exactly those kinds' resources. A kind maps to its resource by
 the table below (core kinds) or by the CRDs of the reference directory ($STREAMGUARD_CRDS,
-else ../shared/reference/crds beside the clone); a kind neither maps is a failure."""
+else ../shared/reference/crds beside the clone); a kind neither maps is a failure. AUDIT_KINDS
+is the output of `streamguard audit --list-kinds -p policies/`, one "GROUP KIND" a line (core
+for the core group): the ClusterRole streamguard-audit must grant list and watch on exactly
+those, and the writes of the PolicyReports."""
 import base64
 import glob
 import os
@@ -14,7 +17,7 @@ import yaml
 
 from tally import check, finish
 
-out, tls_crt, lookups_file = sys.argv[1], sys.argv[2], sys.argv[3]
+out, tls_crt, lookups_file, audit_file = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 
 # Built-in kinds a policy may look up: (apiVersion, kind) -> (API group, resource).
 CORE_RESOURCES = {
@@ -74,6 +77,23 @@ def rbac_wanted():
 
 
 LOOKUP_KINDS, RBAC_WANT, RBAC_UNMAPPED = rbac_wanted()
+
+
+def audit_wanted():
+    """The (group, resource, verb) the audit's ClusterRole must grant, or what is unmapped."""
+    kinds = [tuple(line.split()) for line in open(audit_file) if line.strip()]
+    table = {(av.split("/")[0] if "/" in av else "core", k): gr
+             for (av, k), gr in list(CORE_RESOURCES.items()) + list(crd_resources().items())}
+    unmapped = [k for k in kinds if len(k) != 2 or k not in table]
+    want = {(table[k][0], table[k][1], verb) for k in kinds if k in table for verb in ("list", "watch")}
+    want |= {("wgpolicyk8s.io", "policyreports", v) for v in ("get", "list", "create", "update", "delete")}
+    want |= {("wgpolicyk8s.io", "clusterpolicyreports", v) for v in ("get", "create", "update", "delete")}
+    return kinds, want, unmapped
+
+
+AUDIT_KINDS, AUDIT_WANT, AUDIT_UNMAPPED = audit_wanted()
+check("the audited kinds all map to a resource (core table or reference CRDs)",
+      AUDIT_KINDS and not AUDIT_UNMAPPED, f"unmapped: {AUDIT_UNMAPPED}")
 check("the policies' looked-up kinds all map to a resource (core table or reference CRDs)",
       not RBAC_UNMAPPED, f"unmapped: {RBAC_UNMAPPED}")
 
@@ -102,12 +122,12 @@ for overlay in ["base", "cert-manager", "static-certs"]:
     docs = load(overlay)
     kinds = sorted({d["kind"] for d in docs})
     want = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
-            "Deployment",
+            "Deployment", "CustomResourceDefinition",
             "PodDisruptionBudget", "Service", "ConfigMap", "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration"}
     check(f"{overlay}: every kind is there", want <= set(kinds), f"have {kinds}")
     for d in docs:
-        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding",
+        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                              "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
             if d["metadata"].get("namespace") != "streamguard-system":
                 check(f"{overlay}: {d['kind']}/{d['metadata']['name']} in streamguard-system", False)
@@ -162,7 +182,40 @@ for overlay in ["base", "cert-manager", "static-certs"]:
           f"looked up but not granted: {sorted(RBAC_WANT - granted)}")
     others = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
               if d["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
-              and d["metadata"]["name"] not in ("streamguard-lookup", "streamguard-leader-election")]
+              and d["metadata"]["name"] not in ("streamguard-lookup", "streamguard-leader-election",
+                                                "streamguard-audit")]
+    # The background audit: on, list/watch on exactly the audited kinds, the reports' writes.
+    audit_role = one(docs, "ClusterRole", "streamguard-audit")
+    audit_granted = {(g, r2, v) for r in (audit_role or {}).get("rules", [])
+                     for g in r.get("apiGroups", []) for r2 in r.get("resources", [])
+                     for v in r.get("verbs", [])}
+    check(f"{overlay}: --audit is on", "--audit" in args)
+    check(f"{overlay}: the audit's ClusterRole grants list/watch on exactly the audited kinds "
+          f"({', '.join(' '.join(k) for k in AUDIT_KINDS)}) and get/create/update/delete "
+          f"(+ list on PolicyReports) on the reports, nothing more",
+          audit_role is not None and audit_granted == AUDIT_WANT
+          and not any("resourceNames" in r or "nonResourceURLs" in r for r in audit_role["rules"]),
+          f"granted but not wanted: {sorted(audit_granted - AUDIT_WANT)}; "
+          f"wanted but not granted: {sorted(AUDIT_WANT - audit_granted)}")
+    audit_binding = one(docs, "ClusterRoleBinding", "streamguard-audit")
+    check(f"{overlay}: the audit's ClusterRole is bound to the ServiceAccount only",
+          audit_binding is not None and audit_binding["roleRef"]["name"] == "streamguard-audit"
+          and audit_binding["subjects"] == [{"kind": "ServiceAccount", "name": "streamguard",
+                                             "namespace": "streamguard-system"}])
+    crds = {d["metadata"]["name"]: d for d in find(docs, "CustomResourceDefinition")}
+    for name, kind, scope in [("policyreports.wgpolicyk8s.io", "PolicyReport", "Namespaced"),
+                              ("clusterpolicyreports.wgpolicyk8s.io", "ClusterPolicyReport", "Cluster")]:
+        crd = crds.get(name)
+        ver = (crd or {}).get("spec", {}).get("versions", [{}])[0]
+        res = (ver.get("schema", {}).get("openAPIV3Schema", {}).get("properties", {})
+               .get("results", {}).get("items", {}).get("properties", {}))
+        check(f"{overlay}: the {kind} CRD (wgpolicyk8s.io/v1alpha2, {scope}) in the published schema",
+              crd is not None and crd["spec"]["group"] == "wgpolicyk8s.io"
+              and crd["spec"]["names"]["kind"] == kind and crd["spec"]["scope"] == scope
+              and ver.get("name") == "v1alpha2" and ver.get("served") and ver.get("storage")
+              and res.get("result", {}).get("enum") == ["pass", "fail", "warn", "error", "skip"]
+              and {"policy", "rule", "result", "message", "severity", "resources", "timestamp",
+                   "source", "scored", "category", "properties"} <= set(res))
     # Leader election: exactly get and update on the Lease it names, create on leases (RBAC
     # cannot restrict create by name), in its own namespace, bound to the ServiceAccount only.
     lease_name = next((a.split("=", 1)[1] for a in args if a.startswith("--leader-elect-name=")),

@@ -39,4 +39,10 @@ done
     echo "deploy_test: streamguard lint --lookups policies/ failed" >&2
     exit 1
 }
-python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt" "$TMP/lookups.txt"
+# The kinds the background audit lists and watches, which its ClusterRole must grant.
+"$BIN" audit --list-kinds -p policies/ >"$TMP/audit-kinds.txt" || {
+    echo "deploy_test: streamguard audit --list-kinds -p policies/ failed" >&2
+    exit 1
+}
+python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt" "$TMP/lookups.txt" \
+    "$TMP/audit-kinds.txt"

@@ -1083,6 +1083,71 @@ static void delete_during_get(fake *f)
     f->get_http = 200; /* the first GET still answers what it saw before the delete */
 }
 
+/* The cache's user is told of each change a watch brings, once the cache holds it (the
+ * background audit re-audits on it): a re-list as a whole (NULL key), then each event's key. */
+typedef struct told {
+    pthread_mutex_t mu;
+    int n, relists;
+    char last[256];
+} told;
+
+static void on_change(void *arg, const kube_kind *k, const char *ns, const char *name)
+{
+    told *t = arg;
+    pthread_mutex_lock(&t->mu);
+    t->n++;
+    if (ns == NULL)
+        t->relists++;
+    else
+        snprintf(t->last, sizeof t->last, "%s %s/%s", k->kind, ns, name);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static int told_count(told *t)
+{
+    pthread_mutex_lock(&t->mu);
+    int n = t->n;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+static bool wait_told(told *t, int n)
+{
+    for (int i = 0; i < 500 && told_count(t) < n; i++)
+        usleep(2000);
+    return told_count(t) >= n;
+}
+
+static void test_cache_tells_changes(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] =
+        list_page(&f, "100", NULL, pvc_item(&f, "a", "y", "1", "ReadWriteOnce"));
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    told t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    kube_cache_opts o = test_opts;
+    o.on_change = on_change;
+    o.on_change_arg = &t;
+    kube_cache *c = kube_cache_new_api(&api, &o);
+    assert_int_equal(kube_cache_set_kinds(c, &pvc_kind, 1), 0);
+    assert_true(wait_synced(c));
+    assert_true(wait_told(&t, 1));
+    assert_int_equal(t.relists, 1);
+    fake_feed(&f, pvc_event(&f, "ADDED", "b", "new", "7", "ReadWriteMany"));
+    assert_true(wait_told(&t, 2));
+    assert_string_equal(t.last, "PersistentVolumeClaim b/new");
+    const char *m;
+    assert_int_equal(get(c, "b", "new", &m), KUBE_FOUND); /* held before it was told */
+    fake_feed(&f, pvc_event(&f, "DELETED", "a", "y", "8", "ReadWriteOnce"));
+    assert_true(wait_told(&t, 3));
+    assert_string_equal(t.last, "PersistentVolumeClaim a/y");
+    kube_cache_free(c);
+    fake_free(&f);
+}
+
 static void test_cache_live_race(void **state)
 {
     (void)state;
@@ -1241,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_cache_cluster_scoped_namespace),
         cmocka_unit_test(test_stop_during_stalled_list),
         cmocka_unit_test(test_cache_watched),
+        cmocka_unit_test(test_cache_tells_changes),
         cmocka_unit_test(test_cache_live_race),
         cmocka_unit_test(test_cache_unsynced_and_labels),
         cmocka_unit_test(test_store_readers_race_writer),

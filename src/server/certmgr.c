@@ -1,11 +1,11 @@
 /* certmgr.c - the webhook's self-managed certificates; see certmgr.h.
  *
- * A pass is: read the Secret, decide (plan(): pure, from the Secret's content, the time and
- * whether the webhook configurations trust the newest CA), write when this replica is the
- * writer and something is due (a create, or a PUT of the object read, whose resourceVersion
- * makes it conditional: a 409 is left to the next pass), serve what the Secret holds, and,
- * as the writer, patch each webhook entry whose caBundle differs. No OpenSSL here: tls/certs.h
- * makes and checks the certificates. */
+ * A pass is: read the Secret, decide (cm_plan() in certmgr_plan.c: pure, from the Secret's
+ * content, the time and whether the webhook configurations trust the newest CA), write when
+ * this replica is the writer and something is due (a create, or a PUT of the object read,
+ * whose resourceVersion makes it conditional: a 409 is left to the next pass), serve what the
+ * Secret holds, and, as the writer, patch each webhook entry whose caBundle differs
+ * (certmgr_webhooks.c). No OpenSSL here: tls/certs.h makes and checks the certificates. */
 #include "certmgr.h"
 
 #include <errno.h>
@@ -19,96 +19,30 @@
 #include <cjson/cJSON.h>
 
 #include "../util/log.h"
+#include "certmgr_int.h"
 
-#define CM_TIMEOUT_MS 5000
-#define SKEW_S 300 /* notBefore this far back: nodes whose clocks lag still accept it */
 #define SECRET_API "/api/v1/namespaces/"
 #define VWC_API "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
 #define MWC_API "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
-#define PEM_CAP ((size_t)256 << 10)
 
-enum { CFG_VALIDATING, CFG_MUTATING, CFG_COUNT };
-static const char *const cfg_label[CFG_COUNT] = {"validating", "mutating"};
-enum sync_err {
-    ERR_SECRET_READ,
-    ERR_SECRET_WRITE,
-    ERR_WEBHOOK_READ,
-    ERR_WEBHOOK_PATCH,
-    ERR_SERVE,
-    ERR_COUNT
-};
+const char *const cm_cfg_label[CFG_COUNT] = {"validating", "mutating"};
 static const char *const err_label[ERR_COUNT] = {"secret_read", "secret_write", "webhook_read",
                                                  "webhook_patch", "serve"};
 
-/* Process-wide, as metrics.c's: one manager per process. */
-static struct {
-    atomic_bool on;
-    atomic_llong ca_not_after, cert_not_after;
-    atomic_long bundle_size;
-    atomic_long issued_ca, issued_cert;
-    atomic_long patches[CFG_COUNT];
-    atomic_long errors[ERR_COUNT];
-} cm_stats;
-
-struct certmgr {
-    lease_api api;
-    certmgr_opts o;
-    char *ns, *secret, *names[CFG_COUNT]; /* copies */
-    char **hosts;
-    char secret_path[600], cfg_path[CFG_COUNT][400];
-    pthread_mutex_t lock; /* 'serving' */
-    tls_pair serving;     /* what the Secret holds, checked; empty until then */
-    bool offered;         /* 'serving' has been taken by the server */
-    /* The newest CA seen in every webhook entry, and since when (Unix seconds). */
-    char trusted_serial[100];
-    long long trusted_since;
-    char last_error[256]; /* logged once until it changes or a pass goes well */
-    int errors;           /* note_error() calls */
-    int (*serve)(void *arg, const tls_pair *p);
-    void *serve_arg;
-    pthread_t thread;
-    bool started;
-    atomic_bool stop;
-    pthread_mutex_t wait_mu;
-    pthread_cond_t wait_cv;
-};
-
-/* The Secret's four entries, decoded; NULL when absent or not base64. */
-typedef struct secret_data {
-    char *ca_crt, *ca_key, *tls_crt, *tls_key;
-} secret_data;
-
-static const char *const data_key[4] = {"ca.crt", "ca.key", "tls.crt", "tls.key"};
-
-static char **data_slot(secret_data *d, int i)
-{
-    char **slots[4] = {&d->ca_crt, &d->ca_key, &d->tls_crt, &d->tls_key};
-    return slots[i];
-}
-
-static void secret_data_clear(secret_data *d)
-{
-    for (int i = 0; i < 4; i++) {
-        char **p = data_slot(d, i);
-        if (*p != NULL)
-            memset(*p, 0, strlen(*p)); /* keys */
-        free(*p);
-        *p = NULL;
-    }
-}
+cm_counters cm_stats;
 
 static long long cm_now(const certmgr *m)
 {
     return m->o.now ? m->o.now(m->o.now_arg) : (long long)time(NULL);
 }
 
-static bool cm_is_writer(const certmgr *m)
+bool cm_is_writer(const certmgr *m)
 {
     return m->o.is_writer == NULL || m->o.is_writer(m->o.writer_arg);
 }
 
-/* Logs an error once until a different one (or success: note_ok) comes; counts each. */
-static void note_error(certmgr *m, enum sync_err e, const char *what, const char *why)
+/* Logs once until a different error comes, or note_ok() after a pass without error. */
+void cm_note_error(certmgr *m, enum sync_err e, const char *what, const char *why)
 {
     atomic_fetch_add(&cm_stats.errors[e], 1);
     m->errors++;
@@ -125,225 +59,7 @@ static void note_ok(certmgr *m)
     m->last_error[0] = '\0';
 }
 
-/* ---- the plan: what the Secret should hold now ----------------------------------------- */
-
-static long long renew_at(const tls_cert_info *i)
-{
-    return i->not_before + (i->not_after - i->not_before) * 2 / 3;
-}
-
-enum { PLAN_CA = 1, PLAN_PRUNE = 2, PLAN_CERT = 4, PLAN_WAIT = 8 };
-
-typedef struct plan_result {
-    unsigned what;
-    const char *why; /* of the CA or certificate change, for the log */
-    secret_data out; /* set when 'what' has PLAN_CA, PLAN_PRUNE or PLAN_CERT */
-} plan_result;
-
-/* Joins the bundle's certificates into one PEM text (malloc-owned). */
-static char *bundle_join(const tls_bundle *b)
-{
-    buf out;
-    buf_init(&out, PEM_CAP);
-    for (size_t i = 0; i < b->n; i++)
-        if (buf_puts(&out, b->pem[i]) != 0)
-            break;
-    return buf_take(&out);
-}
-
-/* The CA half of the plan: 'ca' receives the newest CA pair (made or kept), 'bundle' what
- * ca.crt should hold. Returns PLAN_CA, PLAN_PRUNE, 0, or -1 (cannot make a CA). */
-static int plan_ca(const certmgr *m, const secret_data *in, long long now, tls_pair *ca,
-                   tls_bundle *bundle, const char **why, diag_list *dl)
-{
-    tls_bundle old = {0};
-    bool have = in->ca_crt != NULL && tls_bundle_read(in->ca_crt, &old) == 0;
-    diag_list ignore;
-    diag_list_init(&ignore);
-    bool ok = have && in->ca_key != NULL &&
-              tls_pair_parse(old.pem[0], in->ca_key, "ca", now, ca, &ignore) == 0;
-    diag_list_clear(&ignore);
-    int what = 0;
-    if (!ok || now >= renew_at(&old.info[0])) {
-        *why = !have ? "no CA"
-               : !ok ? "the CA and its key do not make a valid pair"
-                     : "CA renewal due";
-        tls_pair_clear(ca);
-        long long na = now + (long long)m->o.ca_days * 86400;
-        if (tls_ca_create(now - SKEW_S, na, ca, dl) != 0) {
-            tls_bundle_clear(&old);
-            return -1;
-        }
-        what = PLAN_CA;
-    }
-    /* The newest CA first, then every older one still valid (newest first as they were). */
-    memset(bundle, 0, sizeof *bundle);
-    tls_bundle fresh = {0};
-    if (tls_bundle_read(ca->cert_pem, &fresh) == 0) {
-        bundle->pem[0] = fresh.pem[0];
-        bundle->info[0] = fresh.info[0];
-        bundle->n = 1;
-        fresh.pem[0] = NULL;
-    }
-    tls_bundle_clear(&fresh);
-    for (size_t i = 0; i < old.n; i++) {
-        bool dup = bundle->n > 0 && strcmp(old.pem[i], bundle->pem[0]) == 0;
-        if (dup || old.info[i].not_after <= now || bundle->n == TLS_BUNDLE_MAX) {
-            if (!dup && what == 0)
-                what = PLAN_PRUNE;
-            continue;
-        }
-        bundle->pem[bundle->n] = old.pem[i];
-        bundle->info[bundle->n++] = old.info[i];
-        old.pem[i] = NULL;
-    }
-    tls_bundle_clear(&old);
-    return what;
-}
-
-/* Whether the serving pair in 'in' is fine as it is ('ca' the newest CA). Says why not. */
-static bool cert_good(const certmgr *m, const secret_data *in, const tls_pair *ca, long long now,
-                      bool *valid, const char **why)
-{
-    tls_pair leaf;
-    diag_list ignore;
-    diag_list_init(&ignore);
-    *valid = in->tls_crt && in->tls_key &&
-             tls_pair_parse(in->tls_crt, in->tls_key, "tls", now, &leaf, &ignore) == 0;
-    diag_list_clear(&ignore);
-    if (!*valid) {
-        *why = "no valid serving certificate";
-        return false;
-    }
-    bool good = false;
-    if (!tls_cert_signed_by(leaf.cert_pem, ca->cert_pem))
-        *why = "the serving certificate is not from the newest CA";
-    else if (now >= renew_at(&leaf.info))
-        *why = "serving certificate renewal due";
-    else
-        good = true;
-    for (size_t i = 0; good && i < m->o.n_hosts; i++) {
-        if (!tls_cert_covers_host(leaf.cert_pem, m->hosts[i])) {
-            *why = "the serving certificate does not name every host";
-            good = false;
-        }
-    }
-    tls_pair_clear(&leaf);
-    return good;
-}
-
-/* Decides what the Secret 'in' should hold at 'now'. 'trusted' tells that every webhook
- * entry has carried the newest CA for CERTMGR_TRUST_SETTLE_S. Returns 0 ('r' says what
- * changes; r->out set when anything does), or -1 with the reason in 'dl'. */
-static int plan(const certmgr *m, const secret_data *in, long long now,
-                bool (*trusted)(const certmgr *, const char *serial, long long now), plan_result *r,
-                diag_list *dl)
-{
-    memset(r, 0, sizeof *r);
-    tls_pair ca = {0};
-    tls_bundle bundle = {0};
-    int what = plan_ca(m, in, now, &ca, &bundle, &r->why, dl);
-    if (what >= 0 && bundle.n == 0) { /* the CA just made or checked does not read back */
-        diag_add(dl, DIAG_ERROR, "tls.generate", NULL, "the CA cannot be read back");
-        what = -1;
-    }
-    if (what < 0) {
-        tls_pair_clear(&ca);
-        tls_bundle_clear(&bundle);
-        return -1;
-    }
-    r->what = (unsigned)what;
-    bool valid;
-    const char *cert_why = NULL;
-    tls_pair leaf = {0};
-    if (!cert_good(m, in, &ca, now, &valid, &cert_why)) {
-        /* A valid certificate from an older CA that the configurations may not trust yet:
-         * keep serving it until they do (step 2 of the rollover). */
-        bool wait = valid && !tls_cert_signed_by(in->tls_crt, ca.cert_pem) &&
-                    !trusted(m, bundle.info[0].serial, now);
-        if (wait) {
-            r->what |= PLAN_WAIT;
-        } else {
-            long long nb = now - SKEW_S < ca.info.not_before ? ca.info.not_before : now - SKEW_S;
-            long long na = now + (long long)m->o.cert_days * 86400;
-            if (na > ca.info.not_after)
-                na = ca.info.not_after; /* never outlives its CA: see step 3 in certmgr.h */
-            if (tls_leaf_issue(&ca, (const char *const *)m->hosts, m->o.n_hosts, nb, na, &leaf,
-                               dl) != 0) {
-                tls_pair_clear(&ca);
-                tls_bundle_clear(&bundle);
-                return -1;
-            }
-            r->what |= PLAN_CERT;
-            if (!(r->what & PLAN_CA))
-                r->why = cert_why;
-        }
-    }
-    if (r->what & (PLAN_CA | PLAN_PRUNE | PLAN_CERT)) {
-        r->out.ca_crt = bundle_join(&bundle);
-        r->out.ca_key = strdup(ca.key_pem);
-        r->out.tls_crt = strdup(leaf.cert_pem ? leaf.cert_pem : in->tls_crt ? in->tls_crt : "");
-        r->out.tls_key = strdup(leaf.key_pem ? leaf.key_pem : in->tls_key ? in->tls_key : "");
-    }
-    bool oom = (r->what & (PLAN_CA | PLAN_PRUNE | PLAN_CERT)) &&
-               (!r->out.ca_crt || !r->out.ca_key || !r->out.tls_crt || !r->out.tls_key);
-    if (oom) {
-        secret_data_clear(&r->out);
-        diag_add(dl, DIAG_ERROR, "tls.generate", NULL, "out of memory");
-    }
-    tls_pair_clear(&leaf);
-    tls_pair_clear(&ca);
-    tls_bundle_clear(&bundle);
-    return oom ? -1 : 0;
-}
-
 /* ---- the Secret ------------------------------------------------------------------------- */
-
-/* Decodes data[KEY] of 'secret' into 'd'. */
-static void secret_decode(const cJSON *secret, secret_data *d)
-{
-    memset(d, 0, sizeof *d);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
-    for (int i = 0; i < 4; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, data_key[i]);
-        if (!cJSON_IsString(v))
-            continue;
-        size_t n = strlen(v->valuestring);
-        char *out = malloc(n / 4 * 3 + 4);
-        long len = out ? base64_decode(v->valuestring, n, (unsigned char *)out) : -1;
-        if (len < 0 || memchr(out, '\0', (size_t)len) != NULL) {
-            free(out);
-            continue;
-        }
-        out[len] = '\0';
-        *data_slot(d, i) = out;
-    }
-}
-
-/* Sets data[KEY] of 'secret' from 'd' (base64), keeping any other key. Returns 0 or -1. */
-static int secret_encode(cJSON *secret, const secret_data *d)
-{
-    cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
-    if (!cJSON_IsObject(data)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(secret, "data");
-        data = cJSON_AddObjectToObject(secret, "data");
-    }
-    for (int i = 0; data != NULL && i < 4; i++) {
-        const char *v = *data_slot((secret_data *)d, i);
-        size_t n = strlen(v);
-        char *b64 = malloc(base64_encoded_len(n) + 1);
-        if (b64 == NULL)
-            return -1;
-        base64_encode(v, n, b64);
-        cJSON_DeleteItemFromObjectCaseSensitive(data, data_key[i]);
-        cJSON *item = cJSON_AddStringToObject(data, data_key[i], b64);
-        memset(b64, 0, strlen(b64));
-        free(b64);
-        if (item == NULL)
-            return -1;
-    }
-    return data != NULL ? 0 : -1;
-}
 
 static cJSON *secret_new(const certmgr *m)
 {
@@ -384,7 +100,7 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
     snprintf(path, sizeof path, "%s", m->secret_path);
     if (obj == NULL)
         *strrchr(path, '/') = '\0'; /* the collection */
-    char *body = s && secret_encode(s, &r->out) == 0 ? cJSON_PrintUnformatted(s) : NULL;
+    char *body = s && cm_secret_encode(s, &r->out) == 0 ? cJSON_PrintUnformatted(s) : NULL;
     if (obj == NULL)
         cJSON_Delete(s);
     if (body == NULL)
@@ -395,11 +111,11 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
     memset(body, 0, strlen(body));
     free(body);
     if (rc != 0) {
-        note_error(m, ERR_SECRET_WRITE,
-                   resp.http == 409 ? "the Secret changed meanwhile; "
-                                      "read again at the next pass"
-                                    : "cannot write the Secret",
-                   resp.error);
+        cm_note_error(m, ERR_SECRET_WRITE,
+                      resp.http == 409 ? "the Secret changed meanwhile; "
+                                         "read again at the next pass"
+                                       : "cannot write the Secret",
+                      resp.error);
     } else {
         if (r->what & PLAN_CA)
             atomic_fetch_add(&cm_stats.issued_ca, 1);
@@ -414,130 +130,6 @@ static int secret_write(certmgr *m, cJSON *obj, const plan_result *r)
     }
     kube_response_free(&resp);
     return rc;
-}
-
-/* ---- the webhook configurations --------------------------------------------------------- */
-
-static bool trusted_for(const certmgr *m, const char *serial, long long now)
-{
-    return strcmp(m->trusted_serial, serial) == 0 &&
-           now - m->trusted_since >= CERTMGR_TRUST_SETTLE_S;
-}
-
-/* Appends to 'ops' the two operations that give entry 'idx' (named 'name') caBundle 'want':
- * a "test" of its name first, so that the patch changes the entries that were read or, when a
- * re-apply changed the list meanwhile, fails (422) and is made again from the next read. */
-static void add_ops(cJSON *ops, int idx, const char *name, const char *want)
-{
-    char p[64];
-    cJSON *t = cJSON_CreateObject(), *a = cJSON_CreateObject();
-    snprintf(p, sizeof p, "/webhooks/%d/name", idx);
-    cJSON_AddStringToObject(t, "op", "test");
-    cJSON_AddStringToObject(t, "path", p);
-    cJSON_AddStringToObject(t, "value", name);
-    snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", idx);
-    cJSON_AddStringToObject(a, "op", "add"); /* replaces an existing member */
-    cJSON_AddStringToObject(a, "path", p);
-    cJSON_AddStringToObject(a, "value", want);
-    cJSON_AddItemToArray(ops, t);
-    cJSON_AddItemToArray(ops, a);
-}
-
-/* The JSON patch (text, malloc-owned) that gives every entry of configuration 'doc' the
- * caBundle 'want', or NULL when every entry has it; '*n' the entries it changes. */
-static char *bundle_patch(const cJSON *doc, const char *want, int *n)
-{
-    cJSON *ops = cJSON_CreateArray();
-    int idx = 0;
-    const cJSON *w;
-    *n = 0;
-    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(doc, "webhooks"))
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
-        const cJSON *cc = cJSON_GetObjectItemCaseSensitive(w, "clientConfig");
-        const cJSON *have = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
-        if (cJSON_IsString(name) && cJSON_IsObject(cc) &&
-            !(cJSON_IsString(have) && strcmp(have->valuestring, want) == 0)) {
-            add_ops(ops, idx, name->valuestring, want);
-            (*n)++;
-        }
-        idx++;
-    }
-    char *text = *n > 0 ? cJSON_PrintUnformatted(ops) : NULL;
-    cJSON_Delete(ops);
-    return text;
-}
-
-/* Brings every entry of configuration 'i' to caBundle 'want' (base64). Returns 0 when they
- * all carry it (already or after the patch) or the configuration does not exist, else -1. */
-static int sync_config(certmgr *m, int i, const char *want)
-{
-    kube_response r;
-    if (m->api.get(m->api.arg, m->cfg_path[i], CM_TIMEOUT_MS, &r) != 0) {
-        bool missing = kube_not_found(&r, m->names[i]);
-        if (missing)
-            note_error(m, ERR_WEBHOOK_READ, "the webhook configuration does not exist (yet)",
-                       m->names[i]);
-        else
-            note_error(m, ERR_WEBHOOK_READ, "cannot read the webhook configuration", r.error);
-        kube_response_free(&r);
-        return missing ? 0 : -1;
-    }
-    cJSON *doc = cJSON_ParseWithLength(r.body, r.len);
-    kube_response_free(&r);
-    if (doc == NULL) { /* never "in line" for an answer that cannot be read */
-        note_error(m, ERR_WEBHOOK_READ, "cannot read the webhook configuration",
-                   "the answer is not JSON");
-        return -1;
-    }
-    int n;
-    char *body = bundle_patch(doc, want, &n);
-    cJSON_Delete(doc);
-    if (n == 0)
-        return 0;
-    if (body == NULL || !cm_is_writer(m)) { /* out of memory, or the lease lost meanwhile */
-        free(body);
-        return -1;
-    }
-    int rc = m->api.write(m->api.arg, KUBE_PATCH_JSON, m->cfg_path[i], body, strlen(body),
-                          CM_TIMEOUT_MS, &r);
-    free(body);
-    if (rc == 0) {
-        atomic_fetch_add(&cm_stats.patches[i], 1);
-        log_info("certs", LOG_S("msg", "caBundle brought in line"),
-                 LOG_S("configuration", cfg_label[i]), LOG_S("name", m->names[i]),
-                 LOG_I("webhooks", n));
-    } else {
-        note_error(m, ERR_WEBHOOK_PATCH, "cannot patch the webhook configuration's caBundle",
-                   r.error);
-    }
-    kube_response_free(&r);
-    return rc;
-}
-
-/* Every configuration in line with 'ca_crt'; records since when the newest CA is trusted. */
-static void sync_webhooks(certmgr *m, const char *ca_crt, long long now)
-{
-    size_t n = strlen(ca_crt);
-    char *want = malloc(base64_encoded_len(n) + 1);
-    if (want == NULL)
-        return;
-    base64_encode(ca_crt, n, want);
-    int bad = 0;
-    for (int i = 0; i < CFG_COUNT; i++)
-        if (m->names[i] != NULL && sync_config(m, i, want) != 0)
-            bad++;
-    free(want);
-    tls_bundle b;
-    if (bad > 0 || tls_bundle_read(ca_crt, &b) != 0) {
-        m->trusted_serial[0] = '\0';
-        return;
-    }
-    if (strcmp(m->trusted_serial, b.info[0].serial) != 0) {
-        snprintf(m->trusted_serial, sizeof m->trusted_serial, "%s", b.info[0].serial);
-        m->trusted_since = now;
-    }
-    tls_bundle_clear(&b);
 }
 
 /* ---- serving ------------------------------------------------------------------------------ */
@@ -558,10 +150,10 @@ static void take_pair(certmgr *m, const secret_data *d, long long now)
     snprintf(what, sizeof what, "Secret %s/%s", m->ns, m->secret);
     if (!same && tls_pair_parse(d->tls_crt, d->tls_key, what, now, &p, &dl) != 0) {
         char line[512];
-        note_error(m, ERR_SERVE,
-                   "the Secret's serving pair does not check out; still serving "
-                   "the previous one",
-                   dl.count ? diag_format(&dl.items[0], line, sizeof line) : "?");
+        cm_note_error(m, ERR_SERVE,
+                      "the Secret's serving pair does not check out; still serving "
+                      "the previous one",
+                      dl.count ? diag_format(&dl.items[0], line, sizeof line) : "?");
         diag_list_clear(&dl);
         return;
     }
@@ -587,7 +179,7 @@ static void take_pair(certmgr *m, const secret_data *d, long long now)
                  LOG_S("cert_serial", copy.info.serial),
                  LOG_I("cert_not_after", copy.info.not_after));
     } else {
-        note_error(m, ERR_SERVE, "the server refused the Secret's serving pair", "");
+        cm_note_error(m, ERR_SERVE, "the server refused the Secret's serving pair", "");
     }
     tls_pair_clear(&copy);
 }
@@ -620,7 +212,7 @@ static int secret_read(certmgr *m, cJSON **obj, secret_data *d)
     if (m->api.get(m->api.arg, m->secret_path, CM_TIMEOUT_MS, &r) != 0) {
         bool missing = kube_not_found(&r, m->secret);
         if (!missing)
-            note_error(m, ERR_SECRET_READ, "cannot read the Secret", r.error);
+            cm_note_error(m, ERR_SECRET_READ, "cannot read the Secret", r.error);
         kube_response_free(&r);
         return missing ? 0 : -1;
     }
@@ -629,10 +221,10 @@ static int secret_read(certmgr *m, cJSON **obj, secret_data *d)
         memset(r.body, 0, r.len);
     kube_response_free(&r);
     if (*obj == NULL) {
-        note_error(m, ERR_SECRET_READ, "cannot read the Secret", "the answer is not JSON");
+        cm_note_error(m, ERR_SECRET_READ, "cannot read the Secret", "the answer is not JSON");
         return -1;
     }
-    secret_decode(*obj, d);
+    cm_secret_decode(*obj, d);
     return 0;
 }
 
@@ -649,10 +241,10 @@ int certmgr_step(certmgr *m)
         plan_result pr;
         diag_list dl;
         diag_list_init(&dl);
-        if (plan(m, &d, now, trusted_for, &pr, &dl) != 0) {
+        if (cm_plan(m, &d, now, cm_trusted, &pr, &dl) != 0) {
             char line[512];
-            note_error(m, ERR_SECRET_WRITE, "cannot make the certificates",
-                       dl.count ? diag_format(&dl.items[0], line, sizeof line) : "?");
+            cm_note_error(m, ERR_SECRET_WRITE, "cannot make the certificates",
+                          dl.count ? diag_format(&dl.items[0], line, sizeof line) : "?");
             rc = -1;
         } else if (pr.what & PLAN_WAIT && !(pr.what & ~(unsigned)PLAN_WAIT)) {
             log_debug("certs", LOG_S("msg", "serving certificate from the new CA waits until "
@@ -660,14 +252,14 @@ int certmgr_step(certmgr *m)
         }
         if (rc == 0 && (pr.what & (PLAN_CA | PLAN_PRUNE | PLAN_CERT))) {
             if (secret_write(m, obj, &pr) == 0) {
-                secret_data_clear(&d);
+                cm_secret_data_clear(&d);
                 d = pr.out; /* what was written is what the Secret holds now */
                 memset(&pr.out, 0, sizeof pr.out);
             } else {
                 rc = -1;
             }
         }
-        secret_data_clear(&pr.out);
+        cm_secret_data_clear(&pr.out);
         diag_list_clear(&dl);
     }
     cJSON_Delete(obj);
@@ -675,10 +267,10 @@ int certmgr_step(certmgr *m)
         set_cert_gauges(&d);
     take_pair(m, &d, now);
     if (cm_is_writer(m) && d.ca_crt != NULL)
-        sync_webhooks(m, d.ca_crt, now);
+        cm_sync_webhooks(m, d.ca_crt, now);
     if (m->errors == errors_before)
         note_ok(m); /* the next failure is logged again, even the same one */
-    secret_data_clear(&d);
+    cm_secret_data_clear(&d);
     return rc;
 }
 
@@ -704,8 +296,8 @@ int certmgr_wait(certmgr *m, unsigned timeout_s, tls_pair *out, diag_list *dl)
             logged = waited / 10;
             log_info("certs",
                      LOG_S("msg", cm_is_writer(m) ? "making the webhook certificate"
-                                               : "waiting for the leader to create "
-                                                 "the webhook certificate"),
+                                                  : "waiting for the leader to create "
+                                                    "the webhook certificate"),
                      LOG_S("secret", m->secret), LOG_S("namespace", m->ns),
                      LOG_I("waited_s", waited));
         }
@@ -794,7 +386,8 @@ void certmgr_free(certmgr *m)
 static int cm_check_opts(const certmgr_opts *o, diag_list *dl)
 {
     const char *why = NULL;
-    if (!cm_is_name(o->namespace_) || strchr(o->namespace_, '.') != NULL || strlen(o->namespace_) > 63)
+    if (!cm_is_name(o->namespace_) || strchr(o->namespace_, '.') != NULL ||
+        strlen(o->namespace_) > 63)
         why = "the Secret's namespace is not a namespace name";
     else if (!cm_is_name(o->secret))
         why = "the Secret's name is not a Kubernetes name";
@@ -889,7 +482,7 @@ int certmgr_metrics(buf *out)
     for (int i = 0; rc == 0 && i < CFG_COUNT; i++)
         rc = buf_printf(out,
                         "streamguard_webhook_cabundle_patches_total{configuration=\"%s\"} %ld\n",
-                        cfg_label[i], atomic_load(&cm_stats.patches[i]));
+                        cm_cfg_label[i], atomic_load(&cm_stats.patches[i]));
     if (rc == 0)
         rc = buf_puts(out, "# HELP streamguard_webhook_certs_errors_total Failed steps of the "
                            "certificate manager, by operation.\n"

@@ -51,7 +51,7 @@ typedef struct tls_gen_opts {
  * certificate in PEM; on failure -1 with a "tls.generate" or "io.write" diag. */
 int tls_certs_generate(const tls_gen_opts *o, char **ca_pem, diag_list *dl);
 
-/* ---- in memory, for the certificate manager (server/certmgr.c) ---- */
+/* ---- in memory, for the certificate manager (server/certmgr*.c) ---- */
 
 /* Checks PEM text as tls_pair_load checks files, at time 'now' (Unix seconds); 'what' names
  * the source in the diags ("Secret ns/name"). Copies both strings into 'out'. Returns 0, or

@@ -1,4 +1,4 @@
-/* test_certmgr.c - `serve --manage-webhook-certs` (src/server/certmgr.c) against a scripted API
+/* test_certmgr.c - `serve --manage-webhook-certs` (src/server/certmgr*.c) against a scripted API
  * server that keeps objects as kube-apiserver does (404 until created, 409 on a second create
  * or a stale resourceVersion, JSON patch with "test"), with a fake clock: the Secret created
  * when absent and the caBundle of every webhook entry brought in line; a caBundle reset by
@@ -18,6 +18,8 @@
 
 #include "k8s/jsonpatch.h"
 #include "server/certmgr.c"
+#include "server/certmgr_plan.c"
+#include "server/certmgr_webhooks.c"
 #include "util/log.h"
 
 #define NS "streamguard-system"
@@ -298,12 +300,12 @@ static char *secret_key(world *w, const char *key)
     if (i < 0)
         return NULL;
     secret_data d;
-    secret_decode(w->f.obj[i], &d);
+    cm_secret_decode(w->f.obj[i], &d);
     char *out = NULL;
     for (int k = 0; k < 4; k++)
         if (strcmp(data_key[k], key) == 0)
             out = *data_slot(&d, k), *data_slot(&d, k) = NULL;
-    secret_data_clear(&d);
+    cm_secret_data_clear(&d);
     return out;
 }
 

@@ -14,6 +14,8 @@
 #include "tls/certs.h"
 
 #include "server/certmgr.c" /* routes.c renders its metrics */
+#include "server/certmgr_plan.c" /* and what certmgr.c calls */
+#include "server/certmgr_webhooks.c"
 #include "server/cluster.c"
 #include "server/conns.c"
 #include "server/http.c"

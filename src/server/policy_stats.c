@@ -9,7 +9,7 @@
 /* The action label: a validating run counts under its policy's action (POLICY_DENY, _WARN,
  * _AUDIT), a mutating run under "mutate". */
 #define ACT_MUTATE 3
-#define N_ACTS     4
+#define N_ACTS 4
 enum { RES_PASS, RES_FAIL, RES_ERROR, N_RES };
 
 static const char *const act_names[N_ACTS] = {"deny", "warn", "audit", "mutate"};
@@ -26,7 +26,7 @@ typedef struct entry {
 struct policy_stats {
     _Atomic long refs;
     size_t n;
-    entry **e;       /* by the policy's index in its set */
+    entry **e;        /* by the policy's index in its set */
     unsigned *series; /* by index: the series published at 0 (SERIES bits) */
 };
 
@@ -135,8 +135,8 @@ static void on_matched(void *ctx, const policy *p)
     clock_gettime(CLOCK_MONOTONIC, &pr->began);
 }
 
-static void on_evaluated(void *ctx, const policy *p, enum engine_mode mode,
-                         enum rule_result result, enum policy_action action)
+static void on_evaluated(void *ctx, const policy *p, enum engine_mode mode, enum rule_result result,
+                         enum policy_action action)
 {
     policy_stats_probe *pr = ctx;
     size_t i = (size_t)(p - pr->items);

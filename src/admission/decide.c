@@ -14,6 +14,58 @@ const char *admission_decision_name(enum admission_decision d)
     return decision_names[d];
 }
 
+static const char *const effect_names[ADMISSION_EFFECT_COUNT] = {
+    [ADMISSION_EFFECT_DENIED] = "denied", [ADMISSION_EFFECT_WOULD_DENY] = "would_deny",
+    [ADMISSION_EFFECT_WARNED] = "warned", [ADMISSION_EFFECT_AUDITED] = "audited",
+    [ADMISSION_EFFECT_ALLOWED] = "allowed"};
+
+const char *admission_effect_name(enum admission_effect e)
+{
+    return e < ADMISSION_EFFECT_COUNT ? effect_names[e] : "allowed";
+}
+
+/* Which effect finding 'f' has on the answer. */
+static enum admission_effect finding_effect(const policy_finding *f)
+{
+    if (f->action == POLICY_DENY)
+        return ADMISSION_EFFECT_DENIED;
+    if (f->would_deny)
+        return ADMISSION_EFFECT_WOULD_DENY;
+    return f->action == POLICY_WARN ? ADMISSION_EFFECT_WARNED : ADMISSION_EFFECT_AUDITED;
+}
+
+/* The effect of the whole answer: the first in enum order that a finding has. */
+static enum admission_effect answer_effect(const policy_outcome *o)
+{
+    enum admission_effect e = ADMISSION_EFFECT_ALLOWED;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        enum admission_effect fe = finding_effect(&o->findings[i]);
+        e = fe < e ? fe : e;
+    }
+    return e;
+}
+
+const char *admission_result_policies(const admission_result *res, enum admission_effect effect,
+                                      arena *a)
+{
+    char *out = NULL;
+    for (size_t i = 0; i < res->n_findings; i++) {
+        const policy_finding *f = &res->findings[i];
+        if (finding_effect(f) != effect)
+            continue;
+        bool seen = false; /* a policy with several rules that fired is named once */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = res->findings[k].policy == f->policy &&
+                   finding_effect(&res->findings[k]) == effect;
+        if (seen)
+            continue;
+        out = out ? arena_cat(a, out, ",", f->policy->name) : arena_strdup(a, f->policy->name);
+        if (out == NULL)
+            return NULL;
+    }
+    return out;
+}
+
 void admission_to_policy_request(const admission_request *req, const admission_policy *pol,
                                  policy_request *out)
 {
@@ -98,12 +150,12 @@ static int fill_causes(const policy_outcome *o, const admission_request *req, ar
     return 0;
 }
 
-/* Joins the messages of the findings with 'action' ("; "), or NULL when there are none. */
-static const char *join(const policy_outcome *o, enum policy_action action, arena *a)
+/* Joins the messages of the findings with 'effect' ("; "), or NULL when there are none. */
+static const char *join(const policy_outcome *o, enum admission_effect effect, arena *a)
 {
     char *out = NULL;
     for (size_t i = 0; i < o->n_findings; i++) {
-        if (o->findings[i].action != action)
+        if (finding_effect(&o->findings[i]) != effect)
             continue;
         out = out ? arena_cat(a, out, "; ", o->findings[i].message)
                   : arena_strdup(a, o->findings[i].message);
@@ -141,7 +193,7 @@ static int fill_response(const policy_outcome *o, const admission_request *req, 
         enum policy_reason reason = deny_reason(o);
         resp->status_reason = policy_reason_names[reason];
         resp->status_code = admission_reason_code(reason);
-        resp->status_message = join(o, POLICY_DENY, a);
+        resp->status_message = join(o, ADMISSION_EFFECT_DENIED, a);
         if (resp->status_message == NULL)
             return -1;
         /* Only a 422 carries causes: kubectl prints them instead of the message. */
@@ -297,13 +349,14 @@ static void process_decoded(enum admission_mode mode, const admission_request *r
                             diag_list *dl)
 {
     admission_response resp;
+    policy_outcome o;
     out->uid = or_dash(a, req->uid);
     out->operation = admission_op_name(req->operation);
     out->kind = or_dash(a, req->kind.kind);
     out->namespace_ = or_dash(a, req->namespace_);
     out->name = or_dash(a, req->name);
     out->dry_run = req->dry_run;
-    if (admission_decide(mode, req, pol, a, &resp, NULL, dl) != 0) {
+    if (admission_decide(mode, req, pol, a, &resp, &o, dl) != 0) {
         fail(out, 500, "InternalError", "the request could not be decided");
         return;
     }
@@ -316,7 +369,12 @@ static void process_decoded(enum admission_mode mode, const admission_request *r
     out->decision = resp.allowed ? ADMISSION_ALLOWED : ADMISSION_DENIED;
     out->patched = resp.patch != NULL;
     out->n_warnings = resp.n_warnings;
+    out->findings = o.findings;
+    out->n_findings = o.n_findings;
+    out->effect = answer_effect(&o);
     out->denied_by = resp.allowed ? NULL : resp.status_message;
+    if (out->effect == ADMISSION_EFFECT_WOULD_DENY)
+        out->denied_by = join(&o, ADMISSION_EFFECT_WOULD_DENY, a);
 }
 
 void admission_process(enum admission_mode mode, const char *body, size_t len,

@@ -64,6 +64,22 @@ int admission_decide_chain(const admission_request *req, const admission_policy 
 void admission_to_policy_request(const admission_request *req, const admission_policy *pol,
                                  policy_request *out);
 
+/* What the answer to a review did, one per review: the first of these that applies. A
+ * review that was denied may also have warned; one that would have been denied (warn mode)
+ * carries those warnings and perhaps others. The label "decision" of
+ * streamguard_reviews_total. */
+enum admission_effect {
+    ADMISSION_EFFECT_DENIED,     /* allowed: false */
+    ADMISSION_EFFECT_WOULD_DENY, /* allowed, but a deny was made a warning (--enforcement warn) */
+    ADMISSION_EFFECT_WARNED,     /* allowed with warnings (Warn rules, failurePolicy: Ignore) */
+    ADMISSION_EFFECT_AUDITED,    /* allowed with audit annotations only */
+    ADMISSION_EFFECT_ALLOWED,    /* allowed, nothing said */
+    ADMISSION_EFFECT_COUNT
+};
+
+/* Returns "denied", "would_deny", "warned", "audited" or "allowed". */
+const char *admission_effect_name(enum admission_effect e);
+
 /* The outcome of one review, for the reply, the log line and the metrics. */
 typedef struct admission_result {
     int http_status; /* 200, 400 or 500 */
@@ -74,8 +90,22 @@ typedef struct admission_result {
     const char *uid, *operation, *kind, *namespace_, *name, *reason;
     bool dry_run, patched;
     size_t n_warnings;
-    const char *denied_by; /* "[policy] message; ..." of the denies, or NULL */
+    /* "[policy] message; ..." of the denies, or with --enforcement warn of the denies made
+     * warnings (what would have denied); NULL when there are none. */
+    const char *denied_by;
+    enum admission_effect effect; /* for a review answered 200 */
+    /* The engine's findings, borrowed from 'a' (their policies from the set decided with):
+     * what admission_result_policies() names. */
+    const policy_finding *findings;
+    size_t n_findings;
 } admission_result;
+
+/* The names of the policies whose findings in 'res' did 'effect' (ADMISSION_EFFECT_DENIED:
+ * denied, _WOULD_DENY: denies made warnings, _WARNED: other warnings, _AUDITED: audit
+ * annotations), comma-separated, each once, in the order the policies ran; NULL when there
+ * are none (or 'a' ran out). Allocated from 'a'. For the review log line. */
+const char *admission_result_policies(const admission_result *res, enum admission_effect effect,
+                                      arena *a);
 
 /* Decodes 'body' (NUL at body[len]), decides, and encodes the reply into 'out'. Every outcome,
  * malformed input included, ends with a reply body; allocates from 'a'. */

@@ -282,7 +282,7 @@ void manifests_run(const policy_set *set, const check_doc *d, const policy_looku
     admission_request *req =
         a ? admission_request_for_create(d->json, "streamguard-check", context_ns, a, &dl) : NULL;
     run_ctx ctx = {d, sink};
-    policy_observer obs = {on_matched, on_mutated, &ctx};
+    policy_observer obs = {.matched = on_matched, .mutated = on_mutated, .ctx = &ctx};
     admission_policy pol = {.set = set, .warn_only = warn_only, .lookup = lk, .observer = &obs};
     admission_response resp;
     policy_outcome o;

@@ -17,6 +17,8 @@
 
 enum rule_result { RULE_PASS, RULE_FAIL, RULE_WARN, RULE_ERROR, RULE_SKIP };
 
+enum engine_mode { ENGINE_VALIDATE, ENGINE_MUTATE };
+
 /* How related objects are found for lookup(apiVersion, kind, namespace, name) and
  * lookupList(apiVersion, kind, namespace): the CLI searches the documents it was given (and,
  * with --kubeconfig, the live cluster); the server asks its watch caches (src/kube/cache.h).
@@ -38,9 +40,9 @@ typedef struct policy_lookup {
 } policy_lookup;
 
 /* What a caller is told while the engine runs, for reports that go beyond the verdict
- * (streamguard check and test print each policy's patch, and which policies matched). The
- * verdict itself is in the outcome, the same with an observer as without. Either callback
- * may be NULL. */
+ * (streamguard check and test print each policy's patch, and which policies matched; the
+ * server counts and times each policy). The verdict itself is in the outcome, the same with
+ * an observer as without. Any callback may be NULL. */
 typedef struct policy_observer {
     /* Policy 'p' matched the request and is about to run (once per run that it is relevant
      * to: a mutating policy in ENGINE_MUTATE, a validating one in ENGINE_VALIDATE). */
@@ -49,6 +51,14 @@ typedef struct policy_observer {
      * call). Returns 0, or -1 (out of memory) to end the run as when the arena runs out. */
     int (*mutated)(void *ctx, const policy *p, const cJSON *before, const cJSON *after);
     void *ctx;
+    /* Policy 'p' has run in 'mode' (after its matched() call, from the same loop): 'result'
+     * is RULE_ERROR when one of its expressions or patches could not be evaluated, else
+     * RULE_FAIL when a validation failed, else RULE_PASS (a mutation passes whether it
+     * changed the object or not). 'action' is the strongest (deny, warn, audit) of the failing
+     * validations' own actions for RULE_FAIL, else the policy's spec.action; --enforcement
+     * warn does not change it (the outcome's would_deny findings say what it softened). */
+    void (*evaluated)(void *ctx, const policy *p, enum engine_mode mode, enum rule_result result,
+                      enum policy_action action);
 } policy_observer;
 
 /* The request as the engine sees it. Strings are "" when absent; JSON is borrowed. */
@@ -63,8 +73,6 @@ typedef struct policy_request {
     const policy_observer *observer; /* NULL: none */
 } policy_request;
 
-enum engine_mode { ENGINE_VALIDATE, ENGINE_MUTATE };
-
 /* One rule that fired (FAIL, WARN, ERROR) or, for mutations, changed the object. */
 typedef struct policy_finding {
     const policy *policy;
@@ -74,6 +82,8 @@ typedef struct policy_finding {
     const char *field;           /* or NULL */
     enum policy_reason reason;   /* the status reason a deny asks for, or NONE */
     srcpos at;                   /* the rule in the policy file */
+    bool would_deny;             /* a deny that --enforcement warn made a warning (action is
+                                    then POLICY_WARN) */
 } policy_finding;
 
 typedef struct policy_outcome {

@@ -447,6 +447,43 @@ static int mutate_observed(const policy *p, const policy_request *r, doc *d, fin
     return ob->mutated(ob->ctx, p, before, doc_current(d));
 }
 
+/* What policy 'p' came to, from the findings it added from 'first' on (see the observer's
+ * evaluated() in engine.h): an error over a failure over a pass. */
+static void policy_result_of(const findings *f, size_t first, const policy *p,
+                             enum rule_result *result, enum policy_action *action)
+{
+    *result = RULE_PASS;
+    *action = p->action;
+    enum policy_action strongest = POLICY_AUDIT;
+    for (size_t i = first; i < f->n; i++) {
+        const policy_finding *x = &f->v[i];
+        if (x->result == RULE_ERROR) {
+            *result = RULE_ERROR;
+            *action = p->action;
+            return;
+        }
+        if (x->result == RULE_FAIL || x->result == RULE_WARN) {
+            *result = RULE_FAIL;
+            strongest = x->action < strongest ? x->action : strongest; /* deny < warn < audit */
+        }
+    }
+    if (*result == RULE_FAIL)
+        *action = strongest;
+}
+
+/* Tells the observer, if it asks, what 'p' came to. */
+static void tell_evaluated(const policy_request *r, const findings *f, size_t first,
+                           const policy *p, enum engine_mode mode)
+{
+    const policy_observer *ob = r->observer;
+    if (ob == NULL || ob->evaluated == NULL)
+        return;
+    enum rule_result result;
+    enum policy_action action;
+    policy_result_of(f, first, p, &result, &action);
+    ob->evaluated(ob->ctx, p, mode, result, action);
+}
+
 int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_request *r,
                       bool warn_only, arena *a, policy_outcome *out)
 {
@@ -467,14 +504,18 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
         out->n_matched++;
         if (r->observer != NULL && r->observer->matched != NULL)
             r->observer->matched(r->observer->ctx, p);
+        size_t first = f.n;
         int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a)
                                          : mutate_observed(p, r, &d, &f, a);
         if (rc != 0)
             return -1;
+        tell_evaluated(r, &f, first, p, mode);
     }
     for (size_t i = 0; i < f.n; i++) {
-        if (f.v[i].action == POLICY_DENY && warn_only)
+        if (f.v[i].action == POLICY_DENY && warn_only) {
             f.v[i].action = POLICY_WARN;
+            f.v[i].would_deny = true;
+        }
         out->denied |= f.v[i].action == POLICY_DENY;
     }
     out->findings = f.v;

@@ -344,7 +344,11 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
     const char *end = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted";
     /* Every value goes through the field writer, which escapes it: uid, kind, namespace and
      * name come from the request and may hold anything. */
-    if (review && r->res.uid != NULL)
+    if (review && r->res.uid != NULL) {
+        /* The policies by what they did; "-" when none (or the arena is out). */
+        const char *by[ADMISSION_EFFECT_ALLOWED];
+        for (int e = 0; e < ADMISSION_EFFECT_ALLOWED; e++)
+            by[e] = admission_result_policies(&r->res, (enum admission_effect)e, r->arena);
         log_event(lv, "http", LOG_S("msg", "review"),
                   LOG_S("endpoint", server_routes[r->ep].label), LOG_I("status", r->status),
                   LOG_S("uid", r->res.uid), LOG_S("op", r->res.operation),
@@ -352,8 +356,12 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                   LOG_S("name", r->res.name), LOG_S("decision", decision),
                   LOG_B("dry_run", r->res.dry_run), LOG_I("warnings", r->res.n_warnings),
                   LOG_B("patched", r->res.patched), LOG_F("ms", secs * 1e3), LOG_S("end", end),
+                  LOG_S("denied_by", by[ADMISSION_EFFECT_DENIED]),
+                  LOG_S("would_deny_by", by[ADMISSION_EFFECT_WOULD_DENY]),
+                  LOG_S("warned_by", by[ADMISSION_EFFECT_WARNED]),
+                  LOG_S("audited_by", by[ADMISSION_EFFECT_AUDITED]),
                   LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
-    else
+    } else
         log_event(lv, "http", LOG_S("msg", "request"),
                   LOG_S("endpoint", server_routes[r->ep].label), LOG_S("method", r->method),
                   LOG_I("status", r->status), LOG_F("ms", secs * 1e3), LOG_S("end", end),
@@ -371,11 +379,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     double secs = seconds_since(&r->start);
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
+    if (r->decision == ADMISSION_ALLOWED || r->decision == ADMISSION_DENIED)
+        metrics_review_done(r->ep, r->res.effect, s->cfg.warn_only);
     metrics_in_flight_add(-1);
     atomic_fetch_sub(&s->in_flight, 1);
     free(r->res.body);
     buf_clear(&r->body);
     policy_set_unref(r->policies);
+    policy_stats_unref(r->stats);
     arena_free(r->arena);
     free(r);
     *con_cls = NULL;
@@ -562,6 +573,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
     s->quiesced_fd = MHD_INVALID_SOCKET;
     pthread_mutex_init(&s->lock, NULL);
     s->policies = cfg->policies; /* before MHD accepts: no request runs without policies */
+    s->stats = policy_stats_new(cfg->policies, NULL);
     srcpos at = {.file = "--listen"};
     if ((s->conns = conns_new(cfg->header_timeout_s)) == NULL) {
         diag_add(dl, DIAG_ERROR, "server.start", &at, "cannot start the connection reaper thread");
@@ -582,6 +594,7 @@ server *server_start(const server_config *cfg, diag_list *dl)
     return s;
 fail:
     policy_set_unref(s->policies);
+    policy_stats_unref(s->stats);
     tls_creds_unref(s->creds);
     conns_free(s->conns);
     pthread_mutex_destroy(&s->lock);
@@ -674,6 +687,7 @@ void server_free(server *s)
     if (s->quiesced_fd != MHD_INVALID_SOCKET)
         close(s->quiesced_fd);
     policy_set_unref(s->policies);
+    policy_stats_unref(s->stats);
     tls_creds_unref(s->creds); /* the connections' references went with them */
     if (the_server == s)
         the_server = NULL;
@@ -684,10 +698,23 @@ void server_free(server *s)
 void server_set_policies(server *s, policy_set *set)
 {
     pthread_mutex_lock(&s->lock);
+    policy_stats *prev = policy_stats_ref(s->stats);
+    pthread_mutex_unlock(&s->lock);
+    /* Made before the swap, from the counters being served: a policy that stays keeps
+     * counting where it was, one that went is no longer published. */
+    policy_stats *stats = policy_stats_new(set, prev);
+    policy_stats_unref(prev);
+    if (stats == NULL)
+        log_warn("policy", LOG_S("msg", "out of memory for the per-policy metrics: the new "
+                                        "set is served without them"));
+    pthread_mutex_lock(&s->lock);
     policy_set *old = s->policies;
+    policy_stats *old_stats = s->stats;
     s->policies = set;
+    s->stats = stats;
     pthread_mutex_unlock(&s->lock);
     policy_set_unref(old); /* requests running with it hold their own references */
+    policy_stats_unref(old_stats);
 }
 
 int server_set_certificate(server *s, const char *cert_pem, const char *key_pem, diag_list *dl)

@@ -16,6 +16,7 @@
 #include "../util/buf.h"
 #include "conns.h"
 #include "http.h"
+#include "policy_stats.h"
 #include "routes.h"
 
 struct server {
@@ -28,8 +29,10 @@ struct server {
     _Atomic int draining;
     _Atomic long in_flight; /* requests from their headers to on_completed(): what the drain
                                waits for (the metrics gauge is process-wide, this is ours) */
-    pthread_mutex_t lock;   /* guards the two pointers below */
+    pthread_mutex_t lock;   /* guards the three pointers below */
     policy_set *policies;   /* the current set; each request holds a reference to its own */
+    policy_stats *stats;    /* the per-policy counters of that set (NULL: out of memory, not
+                               counted); swapped with it, referenced with it */
     tls_creds *creds;       /* the current certificate; each connection holds a reference to
                                the one it was handshaken with */
     policy_lookup lookup;   /* lookup() and lookupList(), from cfg.cluster */
@@ -48,6 +51,7 @@ struct request {
     buf body;
     arena *arena;
     policy_set *policies; /* the set this request runs with (a reference) */
+    policy_stats *stats;  /* its counters (a reference, or NULL) */
     admission_result res;
     const char *reason; /* why an error status was sent */
 };

@@ -22,6 +22,7 @@ static const double bucket_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 static _Atomic unsigned long long requests[EP_COUNT][N_CODES][N_DECISION];
 static _Atomic unsigned long long hist_bucket[EP_COUNT][N_BUCKETS + 1]; /* review rows only */
 static _Atomic unsigned long long hist_sum_ns[EP_COUNT];
+static _Atomic unsigned long long reviews[EP_COUNT][ADMISSION_EFFECT_COUNT][2]; /* [deny, warn] */
 static _Atomic long in_flight;
 static _Atomic long connections;
 static _Atomic long long cert_not_after;
@@ -57,6 +58,13 @@ void metrics_request_done(enum server_endpoint ep, int http_code, int decision, 
     atomic_fetch_add_explicit(&hist_bucket[ep][b], 1, memory_order_relaxed);
     unsigned long long ns = seconds > 0 ? (unsigned long long)(seconds * 1e9) : 0;
     atomic_fetch_add_explicit(&hist_sum_ns[ep], ns, memory_order_relaxed);
+}
+
+void metrics_review_done(enum server_endpoint ep, enum admission_effect effect, bool warn_only)
+{
+    if (effect < ADMISSION_EFFECT_COUNT)
+        atomic_fetch_add_explicit(&reviews[ep][effect][warn_only ? 1 : 0], 1,
+                                  memory_order_relaxed);
 }
 
 void metrics_in_flight_add(int delta)
@@ -106,6 +114,32 @@ static int render_requests(buf *out)
                                  "streamguard_http_requests_total{endpoint=\"%s\",code=\"%s\","
                                  "decision=\"%s\"} %llu\n",
                                  server_routes[e].label, code, decision_label(d), v);
+            }
+        }
+    }
+    return rc;
+}
+
+static int render_reviews(buf *out)
+{
+    static const char *const enforcement[] = {"deny", "warn"};
+    int rc = buf_puts(out, "# HELP streamguard_reviews_total Reviews answered, by endpoint, what "
+                           "the answer did (denied, would_deny, warned, audited, allowed: the "
+                           "first that applies) and the server's --enforcement.\n"
+                           "# TYPE streamguard_reviews_total counter\n");
+    for (size_t e = 0; e < EP_COUNT; e++) {
+        for (size_t d = 0; d < ADMISSION_EFFECT_COUNT; d++) {
+            for (size_t w = 0; w < 2; w++) {
+                unsigned long long v =
+                    atomic_load_explicit(&reviews[e][d][w], memory_order_relaxed);
+                if (v == 0)
+                    continue;
+                rc |= buf_printf(out,
+                                 "streamguard_reviews_total{endpoint=\"%s\",decision=\"%s\","
+                                 "enforcement=\"%s\"} %llu\n",
+                                 server_routes[e].label,
+                                 admission_effect_name((enum admission_effect)d),
+                                 enforcement[w], v);
             }
         }
     }
@@ -204,6 +238,7 @@ static int render_reloads(buf *out)
 int metrics_render(buf *out)
 {
     int rc = render_requests(out);
+    rc |= render_reviews(out);
     rc |= render_histogram(out);
     rc |= render_reloads(out);
     rc |= buf_printf(out,

@@ -17,6 +17,10 @@
  * the latency histogram of the review rows. */
 void metrics_request_done(enum server_endpoint ep, int http_code, int decision, double seconds);
 
+/* Counts a review answered 200 on endpoint 'ep' under what its answer did ('effect'), and
+ * the server's enforcement ('warn_only': --enforcement warn). */
+void metrics_review_done(enum server_endpoint ep, enum admission_effect effect, bool warn_only);
+
 /* Adds 'delta' to the in-flight requests gauge (published only; the drain counts its own
  * server's requests, server_in_flight()). */
 void metrics_in_flight_add(int delta);

@@ -25,9 +25,16 @@ static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct
     const char *body = r->body.data ? r->body.data : "";
     pthread_mutex_lock(&s->lock);
     r->policies = s->policies ? policy_set_ref(s->policies) : NULL;
+    r->stats = policy_stats_ref(s->stats);
     pthread_mutex_unlock(&s->lock);
     admission_policy pol = {
         .set = r->policies, .warn_only = s->cfg.warn_only, .lookup = &s->lookup};
+    policy_stats_probe probe;
+    policy_observer counting;
+    if (r->stats != NULL && r->policies != NULL) {
+        policy_stats_observer(r->stats, r->policies, &probe, &counting);
+        pol.observer = &counting;
+    }
     admission_process(mode, body, r->body.len, &pol, r->arena, &r->res);
     buf_clear(&r->body);
     r->decision = (int)r->res.decision;
@@ -75,8 +82,12 @@ static enum MHD_Result answer_metrics(server *s, struct MHD_Connection *c, struc
     buf_init(&out, (size_t)1 << 20);
     metrics_set_ready(atomic_load(&s->ready) && !atomic_load(&s->draining) &&
                       cluster_ready(s->cfg.cluster));
-    if (metrics_render(&out) != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 ||
-        certmgr_metrics(&out) != 0 ||
+    pthread_mutex_lock(&s->lock);
+    policy_stats *stats = policy_stats_ref(s->stats);
+    pthread_mutex_unlock(&s->lock);
+    int rc = metrics_render(&out) | policy_stats_render(stats, &out);
+    policy_stats_unref(stats);
+    if (rc != 0 || cluster_metrics(s->cfg.cluster, &out) != 0 || certmgr_metrics(&out) != 0 ||
         out.data == NULL) {
         buf_clear(&out);
         return server_reply_error(s, c, r, 500, "InternalError", "metrics do not fit the buffer");

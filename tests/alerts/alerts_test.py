@@ -4,8 +4,9 @@
 The rule file promtool reads is made from the spec.groups of the PrometheusRule
 (deploy/monitoring/prometheusrule.yaml unless named), so the tests run on what is shipped,
 never on a copy. Checked, in order:
-  - promtool check rules accepts it, and the queries of grafana-dashboard.json; every alert has a severity, a summary and a runbook_url
-    into a section of docs/operations.md that exists;
+  - promtool check rules accepts it, and the queries of grafana-dashboard.json, each of which
+    finds data in the series of dashboard-data.yaml; every alert has a severity, a summary and
+    a runbook_url into a section of docs/operations.md that exists;
   - promtool test rules passes every tests/alerts/*.test.yaml;
   - every alert has a test where it fires and one where it does not;
   - the tests can fail: with any one alert made never to fire, every scenario that expects it
@@ -116,12 +117,32 @@ def main():
                                encoding="utf-8"))
         recs = [{"record": "dashboard:panel_%s_%s" % (p["id"], t["refId"]),
                  "expr": t["expr"].replace("$namespace", "streamguard-system")
-                                  .replace("$__rate_interval", "1m")}
+                                  .replace("$policy", ".*")
+                                  .replace("$__rate_interval", "5m")}
                 for p in board["panels"] for t in p.get("targets", [])]
         write_rules([{"name": "dashboard", "rules": recs}], os.path.join(tmp, "dashboard.yaml"))
         rc, out = promtool("check", "rules", "dashboard.yaml", cwd=tmp)
         check("promtool parses the %d queries of grafana-dashboard.json" % len(recs),
               rc == 0 and len(recs) > 0, out)
+
+        # ... and each finds data in the series of dashboard-data.yaml: absent() of the query
+        # stays quiet. absent() of a metric nobody publishes fires, so the check can fail.
+        empty = [{"alert": "Empty_" + r["record"].split(":")[1], "expr": "absent(%s)" % r["expr"]}
+                 for r in recs]
+        canary = {"alert": "Empty_canary", "expr": "absent(streamguard_no_such_metric)"}
+        write_rules([{"name": "dashboard-empty", "rules": empty + [canary]}],
+                    os.path.join(tmp, "dashboard-empty.yaml"))
+        data = yaml.safe_load(open(os.path.join(HERE, "dashboard-data.yaml"), encoding="utf-8"))
+        cases = [{"eval_time": "10m", "alertname": e["alert"], "exp_alerts": []} for e in empty]
+        cases.append({"eval_time": "10m", "alertname": "Empty_canary",
+                      "exp_alerts": [{"exp_labels": {}}]})
+        with open(os.path.join(tmp, "dashboard-data.test"), "w", encoding="utf-8") as f:
+            yaml.safe_dump({"rule_files": ["dashboard-empty.yaml"], "evaluation_interval": "1m",
+                            "tests": [{"interval": "1m", "input_series": data["input_series"],
+                                       "alert_rule_test": cases}]}, f, sort_keys=False)
+        rc, out = run_tests(tmp, ["dashboard-data.test"])
+        check("each of the %d dashboard queries finds data in tests/alerts/dashboard-data.yaml"
+              % len(recs), rc == 0, out)
 
         anchors = doc_anchors(os.path.join(ROOT, "docs", "operations.md"))
         for a in alerts:

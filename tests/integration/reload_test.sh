@@ -189,6 +189,13 @@ sed -i 's/set A/set A (edited)/' "$TMP/policies/..data/set.yaml"
 kill -HUP "$PID"
 sleep $((1 * SLOW))
 check "SIGHUP reloads the policies" grep -q '(edited)' <<<"$("${CURL[@]}" "$URL")"
+# Per-policy series follow the set served: set-a's (counted under load), none of set-b's, which
+# 20 reloads served and replaced.
+metrics=$(curl -sS --cacert "$TMP/cas.pem" "https://localhost:$PORT/metrics")
+check "the served policy's results are published" \
+    grep -Eq '^streamguard_policy_results_total\{policy="set-a",action="warn",result="fail"\} [1-9]' <<<"$metrics"
+check "a policy removed by a reload has no series left" \
+    bash -c '! grep -q "policy=\"set-b\"" <<<"$1"' _ "$metrics"
 
 touch "$TMP/stop"
 wait "$NEWCONN" "$KEEP"

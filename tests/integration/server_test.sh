@@ -43,6 +43,13 @@ logged() { # logged PATTERN FILE: the pattern shows up in the log within a few s
     for _ in $(seq 1 $((30 * SLOW))); do grep -q "$1" "$2" && return 0; sleep 0.1; done
     return 1
 }
+scraped() { # scraped LINE: /metrics holds the line (after a few seconds at most)
+    for _ in $(seq 1 $((30 * SLOW))); do
+        grep -qxF "$1" <<<"$("${CURL[@]}" "$(url /metrics)")" && return 0
+        sleep 0.1
+    done
+    return 1
+}
 status_of() { tail -n 1 <<<"$1"; }
 body_of() { sed '$d' <<<"$1"; }
 
@@ -362,6 +369,8 @@ check "a policy denies: allowed false, 422 Invalid, [policy] field: message, and
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local","details":{"name":"basic-checkpoint-ha-example","group":"flink.apache.org","kind":"FlinkDeployment","causes":\[{"reason":"FieldValueInvalid","message":"\[test-ha-not-local\] HA storage file:///flink-data/ha is local","field":"spec.flinkConfiguration.high-availability.storageDir"}\]}}' <<<"$r"
 check "the same review also carries the warning" grep -q '"warnings":\["\[test-warn-savepoint\] savepoint upgrades are slow"\]' <<<"$r"
 check "every deny is logged with its policy" logged 'decision=denied .*reason="\[test-ha-not-local\]' "$TMP/policies.log"
+check "the review line names the policies by what they did" \
+    logged 'decision=denied .*denied_by=test-ha-not-local would_deny_by=- warned_by=test-warn-savepoint audited_by=-' "$TMP/policies.log"
 r=$(post /mutate "$FIX/flinkdeployment-create-v1beta1.request.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
 check "a mutation answers with one JSON Patch" \
@@ -369,8 +378,37 @@ check "a mutation answers with one JSON Patch" \
 check "the patch comes with patchType JSONPatch" grep -q '"patchType":"JSONPatch"' <<<"$r"
 r=$(post /validate "$FIX/flinkdeployment-delete-v1.request.json")
 check "DELETE is not matched by rules without operations" grep -q '"allowed":true}}$' <<<"$r"
+# Counted in on_completed(), just after the reply: poll.
+for want in 'streamguard_policy_results_total{policy="test-ha-not-local",action="deny",result="fail"} 1' \
+    'streamguard_policy_results_total{policy="test-ha-not-local",action="deny",result="pass"} 0' \
+    'streamguard_policy_results_total{policy="test-warn-savepoint",action="warn",result="fail"} 1' \
+    'streamguard_policy_results_total{policy="test-restart-strategy",action="mutate",result="pass"} 1' \
+    'streamguard_policy_evaluation_seconds_count{policy="test-ha-not-local"} 1' \
+    'streamguard_reviews_total{endpoint="validate",decision="denied",enforcement="deny"} 1' \
+    'streamguard_reviews_total{endpoint="validate",decision="allowed",enforcement="deny"} 1' \
+    'streamguard_reviews_total{endpoint="mutate",decision="allowed",enforcement="deny"} 1'; do
+    check "metrics: $want" scraped "$want"
+done
+if command -v promtool >/dev/null; then
+    check "promtool check metrics accepts /metrics with per-policy series" \
+        bash -c 'promtool check metrics <<<"$1"' _ "$("${CURL[@]}" "$(url /metrics)")"
+fi
 stop_server
 check "the server with policies exits 0" test $? -eq 0
+# --enforcement warn: the deny is a warning; the log line and the counters say it would have denied.
+start_server policies-warn --threads 2 --policies "$TMP/flink-policies" --enforcement warn || exit 1
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
+check "warn mode: the review is allowed with the deny as a warning" \
+    grep -q '"allowed":true,"warnings":\["\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local","\[test-warn-savepoint\]' <<<"$r"
+check "warn mode: the review line names the policy that would have denied, and its message" \
+    logged 'decision=allowed .*denied_by=- would_deny_by=test-ha-not-local warned_by=test-warn-savepoint audited_by=- reason="\[test-ha-not-local\] spec.flinkConfiguration.high-availability.storageDir: HA storage file:///flink-data/ha is local"' \
+    "$TMP/policies-warn.log"
+for want in 'streamguard_reviews_total{endpoint="validate",decision="would_deny",enforcement="warn"} 1' \
+    'streamguard_policy_results_total{policy="test-ha-not-local",action="deny",result="fail"} 1'; do
+    check "warn mode metrics: $want" scraped "$want"
+done
+stop_server
+check "the server in warn mode exits 0" test $? -eq 0
 # The shipped policies, through the real server, on the reviews kube-apiserver sent.
 start_server shipped --threads 2 --policies "$ROOT/policies" || exit 1
 check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"

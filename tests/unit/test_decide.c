@@ -185,6 +185,93 @@ static void test_warnings_and_audit(void **state)
     }
 }
 
+/* The body of the captured CREATE with 'object' (taken) as its object, and 'conf_key' added
+ * to its flinkConfiguration when given: what admission_process() reads. malloc-owned. */
+static char *body_with(cJSON *object, const char *conf_key, size_t *len)
+{
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    admission_request *req = request_with(object, conf_key, "hunter2", a);
+    cJSON *review = cJSON_CreateObject();
+    cJSON_AddStringToObject(review, "apiVersion", "admission.k8s.io/v1");
+    cJSON_AddStringToObject(review, "kind", "AdmissionReview");
+    cJSON_AddItemReferenceToObject(review, "request", (cJSON *)req->request);
+    char *body = cJSON_PrintUnformatted(review);
+    cJSON_Delete(review);
+    admission_request_free(req);
+    arena_free(a);
+    *len = strlen(body);
+    return body;
+}
+
+/* What a review's answer did, and the policies the log line names for each effect: denied,
+ * or with --enforcement warn would have denied (the denial's messages as the reason), warned,
+ * audited; a policy with several rules that fired is named once. */
+static void test_effects_and_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *example, *conf_key;
+        bool warn_only;
+        enum admission_effect effect;
+        const char *names[ADMISSION_EFFECT_ALLOWED]; /* by effect; NULL: none */
+        const char *reason;                          /* part of res.denied_by, or NULL */
+    } cases[] = {
+        {"examples/flink/ha-no-storagedir-bad.yaml", "s3.secret-key", false,
+         ADMISSION_EFFECT_DENIED,
+         {"flink-ha-storagedir-required,no-inline-credentials", NULL, NULL,
+          "decide-audit-parallelism"},
+         "[no-inline-credentials] spec"},
+        {"examples/flink/ha-no-storagedir-bad.yaml", "s3.secret-key", true,
+         ADMISSION_EFFECT_WOULD_DENY,
+         {NULL, "flink-ha-storagedir-required,no-inline-credentials", NULL,
+          "decide-audit-parallelism"},
+         "[flink-ha-storagedir-required] spec.flinkConfiguration: high availability is on"},
+        /* two rules of node-sizing-limits fail: one policy, named once */
+        {"examples/flink/sizing-bad.yaml", NULL, true, ADMISSION_EFFECT_WOULD_DENY,
+         {NULL, "node-sizing-limits", NULL, "decide-audit-parallelism"}, NULL},
+        {"examples/flink/last-state-no-ha-bad.yaml", NULL, false, ADMISSION_EFFECT_WARNED,
+         {NULL, NULL, "flink-last-state-requires-ha", "decide-audit-parallelism"}, NULL},
+        {"examples/flink/last-state-no-ha-bad.yaml", NULL, true, ADMISSION_EFFECT_WARNED,
+         {NULL, NULL, "flink-last-state-requires-ha", "decide-audit-parallelism"}, NULL},
+        {"examples/flink/object-store-good.yaml", NULL, true, ADMISSION_EFFECT_AUDITED,
+         {NULL, NULL, NULL, "decide-audit-parallelism"}, NULL},
+        {"examples/flink/credentials-good.yaml", NULL, false, ADMISSION_EFFECT_ALLOWED,
+         {NULL, NULL, NULL, NULL}, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char *body = body_with(example(cases[i].example), cases[i].conf_key, &len);
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        admission_policy pol = {.set = set, .warn_only = cases[i].warn_only};
+        admission_result res;
+        admission_process(ADMISSION_VALIDATE, body, len, &pol, a, &res);
+        assert_int_equal(res.http_status, 200);
+        if (res.effect != cases[i].effect)
+            fail_msg("case %zu: effect %s, want %s", i, admission_effect_name(res.effect),
+                     admission_effect_name(cases[i].effect));
+        for (int e = 0; e < ADMISSION_EFFECT_ALLOWED; e++) {
+            const char *got = admission_result_policies(&res, (enum admission_effect)e, a);
+            const char *want = cases[i].names[e];
+            if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
+                fail_msg("case %zu, %s: got %s, want %s", i,
+                         admission_effect_name((enum admission_effect)e), got ? got : "none",
+                         want ? want : "none");
+        }
+        if (cases[i].reason != NULL &&
+            (res.denied_by == NULL || strstr(res.denied_by, cases[i].reason) == NULL))
+            fail_msg("case %zu: reason %s", i, res.denied_by ? res.denied_by : "none");
+        if (cases[i].effect > ADMISSION_EFFECT_WOULD_DENY)
+            assert_null(res.denied_by);
+        size_t sizing = 0;
+        for (size_t k = 0; k < res.n_findings; k++)
+            sizing += strcmp(res.findings[k].policy->name, "node-sizing-limits") == 0;
+        assert_true(i != 2 || sizing == 2); /* the case of the policy named once */
+        free(res.body);
+        arena_free(a);
+        free(body);
+    }
+}
+
 /* Applies the JSON Patch text 'patch' to a copy of 'doc'; returns the result. */
 static cJSON *patched(const cJSON *doc, const char *patch)
 {
@@ -277,7 +364,7 @@ static void test_chain(void **state)
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
     admission_request *req = request_of("examples/flink/ha-no-storagedir-bad.yaml", a);
     seen s = {.object = cJSON_Duplicate(req->object, 1)};
-    policy_observer obs = {seen_matched, seen_mutated, &s};
+    policy_observer obs = {.matched = seen_matched, .mutated = seen_mutated, .ctx = &s};
     admission_policy pol = {.set = set, .observer = &obs};
     admission_response resp;
     policy_outcome o;
@@ -422,6 +509,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deny_codes),  cmocka_unit_test(test_warnings_and_audit),
+        cmocka_unit_test(test_effects_and_names),
         cmocka_unit_test(test_patch),       cmocka_unit_test(test_chain),
         cmocka_unit_test(test_chain_arena_exhausted), cmocka_unit_test(test_kind_resources),
     };

@@ -20,6 +20,7 @@
 #include "server/conns.c"
 #include "server/http.c"
 #include "server/metrics.c"
+#include "server/policy_stats.c"
 #include "server/routes.c"
 #include "tls/creds.c" /* live_creds: the credentials alive in the process */
 
@@ -194,6 +195,191 @@ static void test_metrics_decisions(void **state)
     assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"error\"} 1\n"));
     assert_non_null(strstr(b.data, "{endpoint=\"readyz\",code=\"500\",decision=\"none\"} 2\n"));
     buf_clear(&b);
+}
+
+/* Reviews are counted by what their answer did and the server's enforcement, each effect
+ * under the name admission_effect_name() gives it. */
+static void test_metrics_reviews(void **state)
+{
+    (void)state;
+    metrics_review_done(EP_VALIDATE, ADMISSION_EFFECT_DENIED, false);
+    metrics_review_done(EP_VALIDATE, ADMISSION_EFFECT_WOULD_DENY, true);
+    metrics_review_done(EP_VALIDATE, ADMISSION_EFFECT_WOULD_DENY, true);
+    metrics_review_done(EP_MUTATE, ADMISSION_EFFECT_AUDITED, false);
+    for (int e = 0; e < ADMISSION_EFFECT_COUNT; e++)
+        metrics_review_done(EP_READYZ, (enum admission_effect)e, false);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(metrics_render(&b), 0);
+    static const char *const want[] = {
+        "# TYPE streamguard_reviews_total counter\n",
+#define REVIEWS "streamguard_reviews_total"
+        REVIEWS "{endpoint=\"validate\",decision=\"denied\",enforcement=\"deny\"} 1\n",
+        REVIEWS "{endpoint=\"validate\",decision=\"would_deny\",enforcement=\"warn\"} 2\n",
+        REVIEWS "{endpoint=\"mutate\",decision=\"audited\",enforcement=\"deny\"} 1\n",
+        REVIEWS "{endpoint=\"readyz\",decision=\"warned\",enforcement=\"deny\"} 1\n",
+        REVIEWS "{endpoint=\"readyz\",decision=\"allowed\",enforcement=\"deny\"} 1\n",
+#undef REVIEWS
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(b.data, want[i]) == NULL)
+            fail_msg("missing: %s\n--- got:\n%s", want[i], b.data);
+    assert_null(
+        strstr(b.data, "{endpoint=\"validate\",decision=\"would_deny\",enforcement=\"deny\"}"));
+    buf_clear(&b);
+}
+
+/* The policies of the per-policy metrics test: a deny with a rule of its own that only warns,
+ * one that cannot be evaluated, one that passes, a mutation with a name that needs escaping,
+ * and one that never matches. */
+static const char stats_set1[] =
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-deny}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations:\n"
+    "    - {expression: 'object.spec.replicas < 3', message: too many}\n"
+    "    - {expression: 'false', message: only a warning, action: Warn}\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-error}\n"
+    "spec:\n  action: Warn\n  failurePolicy: Ignore\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'object.spec.missing.deeper == 1'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-pass}\n"
+    "spec:\n  action: Audit\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'true'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\n"
+    "metadata: {name: 'st \"odd\" \\ name'}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  mutations: [{patch: [{op: add, path: /spec/x, value: 1}]}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-never}\n"
+    "spec:\n  match: {resources: [{apiGroups: [example.com], kinds: [Other]}]}\n"
+    "  validations: [{expression: 'false'}]\n";
+/* After a reload: st-deny stays, the others go, st-new comes. */
+static const char stats_set2[] =
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-new}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'true'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: st-deny}\n"
+    "spec:\n  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'object.spec.replicas < 3'}]\n";
+
+static policy_set *stats_load(const char *text)
+{
+    char dir[] = "/tmp/sg-stats-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/set.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *set = policy_set_load_dir(dir, &dl);
+    if (set == NULL)
+        fail_msg("the test policies do not load: %s", dl.count ? dl.items[0].msg : "?");
+    diag_list_clear(&dl);
+    unlink(path);
+    rmdir(dir);
+    return set;
+}
+
+/* One engine run of 'set' in 'mode' on a Thing with 5 replicas, counted into 'st'. */
+static void stats_run(policy_stats *st, const policy_set *set, enum engine_mode mode,
+                      bool warn_only)
+{
+    cJSON *obj = cJSON_Parse("{\"spec\":{\"replicas\":5}}");
+    policy_stats_probe pr;
+    policy_observer ob;
+    policy_stats_observer(st, set, &pr, &ob);
+    policy_request r = {.group = "example.com", .version = "v1", .kind = "Thing",
+                        .sub_resource = "", .namespace_ = "ns", .name = "t", .username = "u",
+                        .object = obj, .observer = &ob};
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(set, mode, &r, warn_only, a, &o), 0);
+    arena_free(a);
+    cJSON_Delete(obj);
+}
+
+static void want_lines(const char *got, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strstr(got, want[i]) == NULL)
+            fail_msg("missing: %s\n--- got:\n%s", want[i], got);
+}
+
+/* Each policy that runs is counted once per run under its action and result, through the
+ * engine's observer, and timed; a policy's series are there at 0 from the load on; a reload
+ * carries a kept policy's counts over and drops the series of the policies it removed. */
+static void test_policy_stats(void **state)
+{
+    (void)state;
+    policy_set *set1 = stats_load(stats_set1);
+    policy_stats *st1 = policy_stats_new(set1, NULL);
+    assert_non_null(st1);
+    stats_run(st1, set1, ENGINE_VALIDATE, false);
+    stats_run(st1, set1, ENGINE_VALIDATE, true); /* warn mode: a deny stays action="deny" */
+    stats_run(st1, set1, ENGINE_MUTATE, false);
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(policy_stats_render(st1, &b), 0);
+    static const char *const want1[] = {
+        "# TYPE streamguard_policy_results_total counter\n",
+        "streamguard_policy_results_total{policy=\"st-deny\",action=\"deny\",result=\"fail\"} 2\n",
+        "streamguard_policy_results_total{policy=\"st-deny\",action=\"deny\",result=\"pass\"} 0\n",
+        "streamguard_policy_results_total{policy=\"st-deny\",action=\"deny\",result=\"error\"} 0\n",
+        "streamguard_policy_results_total{policy=\"st-deny\",action=\"warn\",result=\"fail\"} 0\n",
+        "streamguard_policy_results_total{policy=\"st-error\",action=\"warn\","
+        "result=\"error\"} 2\n",
+        "streamguard_policy_results_total{policy=\"st-pass\",action=\"audit\",result=\"pass\"} 2\n",
+        "streamguard_policy_results_total{policy=\"st \\\"odd\\\" \\\\ name\",action=\"mutate\","
+        "result=\"pass\"} 1\n",
+        "streamguard_policy_results_total{policy=\"st \\\"odd\\\" \\\\ name\",action=\"mutate\","
+        "result=\"error\"} 0\n",
+        "streamguard_policy_results_total{policy=\"st-never\",action=\"deny\",result=\"fail\"} 0\n",
+        "# TYPE streamguard_policy_evaluation_seconds summary\n",
+        "streamguard_policy_evaluation_seconds_count{policy=\"st-deny\"} 2\n",
+        "streamguard_policy_evaluation_seconds_count{policy=\"st \\\"odd\\\" \\\\ name\"} 1\n",
+        "streamguard_policy_evaluation_seconds_count{policy=\"st-never\"} 0\n",
+    };
+    want_lines(b.data, want1, sizeof want1 / sizeof want1[0]);
+    /* only what can happen: no pass under an action a rule sets apart, no failing mutation */
+    assert_null(strstr(b.data, "{policy=\"st-deny\",action=\"warn\",result=\"pass\"}"));
+    assert_null(strstr(b.data, "action=\"mutate\",result=\"fail\""));
+    assert_null(strstr(b.data, "streamguard_policy_evaluation_seconds_sum{policy=\"st-deny\"} "
+                               "0.000000000\n")); /* it took some time */
+    /* the families are contiguous: every results line comes before the summary's TYPE */
+    assert_true(strstr(b.data, "streamguard_policy_results_total{policy=\"st-never\"") <
+                strstr(b.data, "# TYPE streamguard_policy_evaluation_seconds"));
+    buf_clear(&b);
+
+    policy_set *set2 = stats_load(stats_set2);
+    policy_stats *st2 = policy_stats_new(set2, st1);
+    stats_run(st1, set1, ENGINE_VALIDATE, false); /* a request still on the old set */
+    policy_stats_unref(st1);
+    policy_set_unref(set1);
+    stats_run(st2, set2, ENGINE_VALIDATE, false);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(policy_stats_render(st2, &b), 0);
+    static const char *const want2[] = {
+        "streamguard_policy_results_total{policy=\"st-deny\",action=\"deny\",result=\"fail\"} 4\n",
+        "streamguard_policy_results_total{policy=\"st-new\",action=\"deny\",result=\"pass\"} 1\n",
+        "streamguard_policy_evaluation_seconds_count{policy=\"st-deny\"} 4\n",
+    };
+    want_lines(b.data, want2, sizeof want2 / sizeof want2[0]);
+    assert_null(strstr(b.data, "st-error"));
+    assert_null(strstr(b.data, "odd"));
+    assert_null(strstr(b.data, "action=\"warn\"")); /* st-deny's Warn rule went with set 1 */
+    buf_clear(&b);
+    /* a table made for another set records nothing out of its bounds */
+    policy_stats *empty = policy_stats_new(NULL, NULL);
+    stats_run(empty, set2, ENGINE_VALIDATE, false);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(policy_stats_render(empty, &b), 0);
+    assert_null(strstr(b.data, "policy="));
+    buf_clear(&b);
+    policy_stats_unref(empty);
+    policy_stats_unref(st2);
+    policy_set_unref(set2);
 }
 
 static void test_framing_lengths(void **state)
@@ -626,6 +812,8 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test(test_metrics_decisions),
+        cmocka_unit_test(test_metrics_reviews),
+        cmocka_unit_test(test_policy_stats),
         cmocka_unit_test(test_framing_lengths),
         cmocka_unit_test(test_conn_phases),
         cmocka_unit_test(test_reloader_stop_joins),

@@ -40,3 +40,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >&2
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >&2
+# prometheus is installed for its promtool only: the server the package enables is not wanted
+# on a build machine (it would listen on :9090).
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

@@ -363,17 +363,6 @@ void auditor_changed(auditor *a)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Appends 's' as a label value: backslash, quote and newline escaped. */
-static int put_label(buf *out, const char *s)
-{
-    for (; *s; s++) {
-        const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
-        if (e != NULL ? buf_puts(out, e) != 0 : buf_append(out, s, 1) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 int auditor_metrics(auditor *a, buf *out)
 {
     if (a == NULL)
@@ -386,7 +375,7 @@ int auditor_metrics(auditor *a, buf *out)
     for (size_t i = 0; i < a->n_gauges; i++)
         for (int r = 0; r < AUDIT_RESULT_COUNT; r++) {
             rc |= buf_puts(out, "streamguard_audit_results{policy=\"");
-            rc |= put_label(out, a->gauges[i].policy);
+            rc |= buf_put_label(out, a->gauges[i].policy);
             rc |= buf_printf(out, "\",result=\"%s\"} %ld\n", audit_result_names[r],
                              a->gauges[i].n[r]);
         }

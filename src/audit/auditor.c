@@ -40,6 +40,7 @@ struct auditor {
     policy_set *set;
     bool policies_changed, dirty, was_writer;
     long long first_change, last_change, next_full, retry_at; /* monotonic ms; 0: none */
+    int failures; /* rounds in a row that did not finish */
 
     kube_kind kinds[MAX_KINDS]; /* what the caches were last asked to watch for us */
     size_t n_kinds;
@@ -257,6 +258,16 @@ static long long due_in(auditor *a, long long now, bool writer)
     return at <= now ? 0 : at - now;
 }
 
+/* How long after the 'n'th failed round in a row the next is tried: a failure that stays (no
+ * CRD, no right to write) must not make the writer audit every object every few seconds. */
+static long long retry_delay_ms(int n)
+{
+    long long d = AUDITOR_RETRY_MS;
+    for (int i = 1; i < n && d < AUDITOR_RETRY_MAX_MS; i++)
+        d *= 2;
+    return d < AUDITOR_RETRY_MAX_MS ? d : AUDITOR_RETRY_MAX_MS;
+}
+
 static void wait_ms(auditor *a, long long ms)
 {
     struct timespec ts;
@@ -296,8 +307,9 @@ static void *auditor_main(void *arg)
         policy_set_unref(set);
         now = mono_ms();
         a->next_full = now + a->interval_ms;
+        a->failures = rc != 0 ? a->failures + 1 : 0;
         if (rc != 0)
-            a->retry_at = now + AUDITOR_RETRY_MS;
+            a->retry_at = now + retry_delay_ms(a->failures);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
@@ -351,17 +363,6 @@ void auditor_changed(auditor *a)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Appends 's' as a label value: backslash, quote and newline escaped. */
-static int put_label(buf *out, const char *s)
-{
-    for (; *s; s++) {
-        const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
-        if (e != NULL ? buf_puts(out, e) != 0 : buf_append(out, s, 1) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 int auditor_metrics(auditor *a, buf *out)
 {
     if (a == NULL)
@@ -374,7 +375,7 @@ int auditor_metrics(auditor *a, buf *out)
     for (size_t i = 0; i < a->n_gauges; i++)
         for (int r = 0; r < AUDIT_RESULT_COUNT; r++) {
             rc |= buf_puts(out, "streamguard_audit_results{policy=\"");
-            rc |= put_label(out, a->gauges[i].policy);
+            rc |= buf_put_label(out, a->gauges[i].policy);
             rc |= buf_printf(out, "\",result=\"%s\"} %ld\n", audit_result_names[r],
                              a->gauges[i].n[r]);
         }

@@ -20,7 +20,8 @@
 
 #define AUDITOR_QUIET_MS     2000  /* a change is audited once changes pause this long */
 #define AUDITOR_MAX_DELAY_MS 30000 /* ... or this long after the first, under steady churn */
-#define AUDITOR_RETRY_MS     5000  /* a round that could not finish is tried again after */
+#define AUDITOR_RETRY_MS     5000  /* a round that could not finish is tried again after, */
+#define AUDITOR_RETRY_MAX_MS 300000 /* doubling while rounds keep failing, up to this */
 #define AUDITOR_RATE         200   /* objects audited a second, at most */
 
 /* What the auditor runs with; everything is borrowed and must outlive it. */

@@ -265,7 +265,7 @@ static cJSON *report_shell(const char *ns)
               cJSON_AddStringToObject(md, "name", REPORT_NAME) &&
               (ns[0] == '\0' || cJSON_AddStringToObject(md, "namespace", ns)) &&
               (labels = cJSON_AddObjectToObject(md, "labels")) != NULL &&
-              cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "streamguard");
+              cJSON_AddStringToObject(labels, REPORT_MANAGED_BY, "streamguard");
     if (!ok) {
         cJSON_Delete(rep);
         return NULL;
@@ -307,5 +307,10 @@ bool report_same(const cJSON *want, const cJSON *have)
         if (a == NULL || b == NULL || !cJSON_Compare(a, b, true))
             return false;
     }
-    return true;
+    /* The label that the LIST of stale reports finds them by (sync.c) must be there too. */
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(have, "metadata"),
+                                         "labels"),
+        REPORT_MANAGED_BY);
+    return cJSON_IsString(by) && strcmp(by->valuestring, "streamguard") == 0;
 }

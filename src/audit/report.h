@@ -17,6 +17,7 @@
 #define REPORT_API_VERSION "wgpolicyk8s.io/v1alpha2"
 #define REPORT_NAME        "streamguard"
 #define REPORT_SOURCE      "streamguard"
+#define REPORT_MANAGED_BY  "app.kubernetes.io/managed-by" /* a label, "streamguard" */
 /* Above this a report is not written whole: pass results are left out first (the summary
  * still counts them), then the results past it (logged). etcd keeps objects up to 1.5 MiB. */
 #define REPORT_MAX_BYTES ((size_t)1 << 20)
@@ -49,7 +50,8 @@ long report_set_count(const report_set *r, const char *policy, enum audit_result
 cJSON *report_build(const report_set *r, const char *ns, const cJSON *existing);
 
 /* True when 'want' (report_build) says what 'have' says already: the same summary and the same
- * results in the same order; metadata and other fields are not compared. */
+ * results in the same order, and the managed-by label (what finds a stale report); other
+ * metadata and fields are not compared. */
 bool report_same(const cJSON *want, const cJSON *have);
 
 #endif

@@ -161,7 +161,7 @@ static int on_report(void *arg, cJSON *item)
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
     const cJSON *by = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(md, "labels"), "app.kubernetes.io/managed-by");
+        cJSON_GetObjectItemCaseSensitive(md, "labels"), REPORT_MANAGED_BY);
     int rc = 0;
     if (cJSON_IsString(name) && strcmp(name->valuestring, REPORT_NAME) == 0 &&
         cJSON_IsString(ns) && cJSON_IsString(by) && strcmp(by->valuestring, "streamguard") == 0) {

@@ -500,22 +500,11 @@ int kube_cache_set_kinds(kube_cache *c, const kube_kind *kinds, size_t n)
     return rc;
 }
 
-/* Appends 's' as a label value: backslash, quote and newline escaped. */
-static int put_label(buf *out, const char *s)
-{
-    for (; *s; s++) {
-        const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
-        if (e != NULL ? buf_puts(out, e) != 0 : buf_append(out, s, 1) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int put_series(buf *out, const char *metric, const kube_kind_stats *s, const char *k2,
                       const char *v2, const char *value)
 {
     int rc = buf_printf(out, "%s{kind=\"", metric);
-    rc |= put_label(out, s->label);
+    rc |= buf_put_label(out, s->label);
     if (k2 != NULL)
         rc |= buf_printf(out, "\",%s=\"%s", k2, v2);
     rc |= buf_printf(out, "\"} %s\n", value);

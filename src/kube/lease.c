@@ -169,6 +169,22 @@ int lease_pod_namespace(const char *sa_dir, char *out, size_t cap, diag_list *dl
     return rc;
 }
 
+int lease_own_namespace(const char *given, const char *sa_dir, const char *context_ns,
+                        char *out, size_t cap, diag_list *dl)
+{
+    if (given != NULL) {
+        snprintf(out, cap, "%s", given);
+        return 0;
+    }
+    int rc = lease_pod_namespace(sa_dir, out, cap, dl);
+    if (rc <= 0)
+        return rc;
+    if (context_ns == NULL)
+        return 1;
+    snprintf(out, cap, "%s", context_ns);
+    return 0;
+}
+
 /* A DNS subdomain (a Lease's name) or, with 'label', a DNS label (a namespace). */
 static bool is_dns_name(const char *s, bool label)
 {

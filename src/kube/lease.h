@@ -104,4 +104,11 @@ int lease_identity_new(char *out, size_t cap);
  * namespace name). */
 int lease_pod_namespace(const char *sa_dir, char *out, size_t cap, diag_list *dl);
 
+/* The namespace of this replica's own objects (the Lease, the webhook Secret): 'given' (an
+ * option) when not NULL, else the pod's (lease_pod_namespace on 'sa_dir'), else 'context_ns'
+ * (the kubeconfig context's) when not NULL. Returns 0, 1 when none of them names one, or -1
+ * with the problem in 'dl'. */
+int lease_own_namespace(const char *given, const char *sa_dir, const char *context_ns,
+                        char *out, size_t cap, diag_list *dl);
+
 #endif

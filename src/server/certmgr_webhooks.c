@@ -60,7 +60,8 @@ static char *bundle_patch(const cJSON *doc, const char *want, int *n)
 }
 
 /* Brings every entry of configuration 'i' to caBundle 'want' (base64). Returns 0 when they
- * all carry it (already or after the patch) or the configuration does not exist, else -1. */
+ * all carry it already or the configuration does not exist, 1 when they carry it after a
+ * patch, else -1. */
 static int sync_config(certmgr *m, int i, const char *want)
 {
     kube_response r;
@@ -94,6 +95,7 @@ static int sync_config(certmgr *m, int i, const char *want)
                           CM_TIMEOUT_MS, &r);
     free(body);
     if (rc == 0) {
+        rc = 1;
         atomic_fetch_add(&cm_stats.patches[i], 1);
         log_info("certs", LOG_S("msg", "caBundle brought in line"),
                  LOG_S("configuration", cm_cfg_label[i]), LOG_S("name", m->names[i]),
@@ -103,7 +105,7 @@ static int sync_config(certmgr *m, int i, const char *want)
                       r.error);
     }
     kube_response_free(&r);
-    return rc;
+    return rc < 0 ? -1 : rc;
 }
 
 /* Every configuration in line with 'ca_crt'; records since when the newest CA is trusted. */
@@ -114,17 +116,21 @@ void cm_sync_webhooks(certmgr *m, const char *ca_crt, long long now)
     if (want == NULL)
         return;
     base64_encode(ca_crt, n, want);
-    int bad = 0;
-    for (int i = 0; i < CFG_COUNT; i++)
-        if (m->names[i] != NULL && sync_config(m, i, want) != 0)
-            bad++;
+    int bad = 0, patched = 0;
+    for (int i = 0; i < CFG_COUNT; i++) {
+        int rc = m->names[i] != NULL ? sync_config(m, i, want) : 0;
+        bad += rc < 0;
+        patched += rc > 0;
+    }
     free(want);
     tls_bundle b;
     if (bad > 0 || tls_bundle_read(ca_crt, &b) != 0) {
         m->trusted_serial[0] = '\0';
         return;
     }
-    if (strcmp(m->trusted_serial, b.info[0].serial) != 0) {
+    /* An entry that had to be patched (a re-apply put another caBundle back) has carried the
+     * newest CA only from now on: the settle time starts over. */
+    if (patched > 0 || strcmp(m->trusted_serial, b.info[0].serial) != 0) {
         snprintf(m->trusted_serial, sizeof m->trusted_serial, "%s", b.info[0].serial);
         m->trusted_since = now;
     }

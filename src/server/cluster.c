@@ -42,21 +42,12 @@ struct cluster {
 static int lease_namespace(const cluster_opts *o, const kube_config *cfg, char *out, size_t cap,
                            diag_list *dl)
 {
-    if (o->lease_namespace != NULL) {
-        snprintf(out, cap, "%s", o->lease_namespace);
-        return 0;
-    }
-    int rc = lease_pod_namespace(KUBE_SA_DIR, out, cap, dl);
-    if (rc <= 0)
-        return rc;
-    if (cfg->namespace_ != NULL) {
-        snprintf(out, cap, "%s", cfg->namespace_);
-        return 0;
-    }
-    diag_add(dl, DIAG_ERROR, "lease.config", NULL,
-             "--leader-elect: no namespace for the Lease (not in a pod: give "
-             "--leader-elect-namespace)");
-    return -1;
+    int rc = lease_own_namespace(o->lease_namespace, KUBE_SA_DIR, cfg->namespace_, out, cap, dl);
+    if (rc > 0)
+        diag_add(dl, DIAG_ERROR, "lease.config", NULL,
+                 "--leader-elect: no namespace for the Lease (not in a pod: give "
+                 "--leader-elect-namespace)");
+    return rc == 0 ? 0 : -1;
 }
 
 static int elector_start(cluster *c, const cluster_opts *o, const kube_config *cfg,

@@ -165,51 +165,32 @@ void policy_stats_observer(policy_stats *st, const policy_set *set, policy_stats
     *ob = (policy_observer){.matched = on_matched, .evaluated = on_evaluated, .ctx = pr};
 }
 
-/* 'name' as a label value of the text format: backslash, double quote and newline escaped
- * (a policy's name is any string its file gives). Returns 'tmp', or 'name' when it needs
- * nothing; 'tmp' holds 2 * strlen(name) + 1 bytes. */
-static const char *label_value(const char *name, char *tmp)
-{
-    if (strpbrk(name, "\\\"\n") == NULL)
-        return name;
-    char *o = tmp;
-    for (const char *c = name; *c != '\0'; c++) {
-        if (*c == '\\' || *c == '"' || *c == '\n')
-            *o++ = '\\';
-        *o++ = *c == '\n' ? 'n' : *c;
-    }
-    *o = '\0';
-    return tmp;
-}
-
 /* Appends the series of entry 'e' in one of the two families: its results (those in
- * 'series' shown at 0), or its evaluation time. */
+ * 'series' shown at 0), or its evaluation time. The name is escaped (buf_put_label): a
+ * policy's name is any string its file gives. */
 static int render_entry(const entry *e, unsigned series, bool times, buf *out)
 {
-    char *tmp = malloc(2 * strlen(e->name) + 1);
-    if (tmp == NULL)
-        return -1;
-    const char *name = label_value(e->name, tmp);
     int rc = 0;
     for (size_t a = 0; a < N_ACTS && !times; a++) {
         for (size_t r = 0; r < N_RES; r++) {
             unsigned long long v = atomic_load_explicit(&e->results[a][r], memory_order_relaxed);
             if (v == 0 && !(series & SERIES(a, r)))
                 continue;
-            rc |= buf_printf(out,
-                             "streamguard_policy_results_total{policy=\"%s\",action=\"%s\","
-                             "result=\"%s\"} %llu\n",
-                             name, act_names[a], res_names[r], v);
+            rc |= buf_puts(out, "streamguard_policy_results_total{policy=\"");
+            rc |= buf_put_label(out, e->name);
+            rc |= buf_printf(out, "\",action=\"%s\",result=\"%s\"} %llu\n", act_names[a],
+                             res_names[r], v);
         }
     }
     if (times) {
         double sum = (double)atomic_load_explicit(&e->eval_ns, memory_order_relaxed) / 1e9;
-        rc |= buf_printf(out,
-                         "streamguard_policy_evaluation_seconds_sum{policy=\"%s\"} %.9f\n"
-                         "streamguard_policy_evaluation_seconds_count{policy=\"%s\"} %llu\n",
-                         name, sum, name, atomic_load_explicit(&e->evals, memory_order_relaxed));
+        rc |= buf_puts(out, "streamguard_policy_evaluation_seconds_sum{policy=\"");
+        rc |= buf_put_label(out, e->name);
+        rc |= buf_printf(out, "\"} %.9f\nstreamguard_policy_evaluation_seconds_count{policy=\"",
+                         sum);
+        rc |= buf_put_label(out, e->name);
+        rc |= buf_printf(out, "\"} %llu\n", atomic_load_explicit(&e->evals, memory_order_relaxed));
     }
-    free(tmp);
     return rc;
 }
 

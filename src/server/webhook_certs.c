@@ -47,25 +47,14 @@ static int serve_pair(void *arg, const tls_pair *p)
 static int secret_namespace(const webhook_certs_opts *o, const kube_config *cfg, char *out,
                             size_t cap, diag_list *dl)
 {
-    if (o->namespace_ != NULL) {
-        snprintf(out, cap, "%s", o->namespace_);
-        return 0;
-    }
-    int rc = lease_pod_namespace(KUBE_SA_DIR, out, cap, dl);
-    if (rc <= 0)
-        return rc;
-    if (cfg->namespace_ != NULL) {
-        snprintf(out, cap, "%s", cfg->namespace_);
-        return 0;
-    }
-    diag_add(dl, DIAG_ERROR, "certs.config", NULL,
-             "--manage-webhook-certs: no namespace for the Secret (not in a pod: give "
-             "--webhook-namespace)");
-    return -1;
+    int rc = lease_own_namespace(o->namespace_, KUBE_SA_DIR, cfg->namespace_, out, cap, dl);
+    if (rc > 0)
+        diag_add(dl, DIAG_ERROR, "certs.config", NULL,
+                 "--manage-webhook-certs: no namespace for the Secret (not in a pod: give "
+                 "--webhook-namespace)");
+    return rc == 0 ? 0 : -1;
 }
 
-/* SVC.NS.svc (the name kube-apiserver calls), SVC.NS.svc.cluster.local, SVC.NS, SVC, then
- * the --webhook-hosts. Fills 'hosts' with pointers into 'store'. Returns the count or -1. */
 static int build_hosts(const webhook_certs_opts *o, const char *ns, char *store, size_t cap,
                        const char **hosts, diag_list *dl)
 {

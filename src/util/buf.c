@@ -58,6 +58,16 @@ int buf_puts(buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+int buf_put_label(buf *b, const char *s)
+{
+    for (; *s; s++) {
+        const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+        if (e != NULL ? buf_puts(b, e) != 0 : buf_append(b, s, 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int buf_printf(buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -28,6 +28,10 @@ int buf_append(buf *b, const void *p, size_t n);
 /* Appends the C string 's'. Same returns as buf_append(). */
 int buf_puts(buf *b, const char *s);
 
+/* Appends 's' as a label value of the Prometheus text format: backslash, double quote and
+ * newline escaped (a policy's or a kind's name is any string). Same returns as buf_append(). */
+int buf_put_label(buf *b, const char *s);
+
 /* Appends printf-formatted text. Same returns as buf_append(). */
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

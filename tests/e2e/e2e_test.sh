@@ -475,11 +475,14 @@ can() { [ "$(k auth can-i "$@" --as streamguard 2>/dev/null)" = yes ]; }
 FD=flinkdeployments.flink.apache.org PR=policyreports.wgpolicyk8s.io
 rbac_ok=1
 for v in list watch; do can "$v" "$FD" -A || rbac_ok=0; done
-for v in create update delete; do can "$v" "$PR" -n audited || rbac_ok=0; done
+can create "$PR" -n audited || rbac_ok=0
+for v in get update delete; do can "$v" "$PR/streamguard" -n audited || rbac_ok=0; done
+can update "$PR/kyverno-report" -n audited && rbac_ok=0 # another engine's report
+can delete "$PR/kyverno-report" -n audited && rbac_ok=0
 can patch "$PR" -n audited && rbac_ok=0
 can update "$FD" -n audited && rbac_ok=0
 can delete "$FD" -n audited && rbac_ok=0
-check "RBAC: the audit may list/watch FlinkDeployments and write PolicyReports, not patch them or change FlinkDeployments" \
+check "RBAC: the audit may list/watch FlinkDeployments and write its PolicyReports (named streamguard), not patch them, not another's, nor change FlinkDeployments" \
     [ "$rbac_ok" = 1 ]
 
 # Two FlinkDeployments in namespace audited, made while no webhook is registered.

@@ -85,9 +85,14 @@ def audit_wanted():
     table = {(av.split("/")[0] if "/" in av else "core", k): gr
              for (av, k), gr in list(CORE_RESOURCES.items()) + list(crd_resources().items())}
     unmapped = [k for k in kinds if len(k) != 2 or k not in table]
-    want = {(table[k][0], table[k][1], verb) for k in kinds if k in table for verb in ("list", "watch")}
-    want |= {("wgpolicyk8s.io", "policyreports", v) for v in ("get", "list", "create", "update", "delete")}
-    want |= {("wgpolicyk8s.io", "clusterpolicyreports", v) for v in ("get", "create", "update", "delete")}
+    want = {(table[k][0], table[k][1], verb, None) for k in kinds if k in table
+            for verb in ("list", "watch")}
+    # The reports: get/update/delete on the name streamguard only (not another engine's),
+    # create (RBAC cannot limit it by name) and list (of the PolicyReports: the stale ones).
+    for res in ("policyreports", "clusterpolicyreports"):
+        want |= {("wgpolicyk8s.io", res, v, ("streamguard",)) for v in ("get", "update", "delete")}
+        want.add(("wgpolicyk8s.io", res, "create", None))
+    want.add(("wgpolicyk8s.io", "policyreports", "list", None))
     return kinds, want, unmapped
 
 
@@ -186,17 +191,18 @@ for overlay in ["base", "cert-manager", "static-certs"]:
                                                 "streamguard-audit")]
     # The background audit: on, list/watch on exactly the audited kinds, the reports' writes.
     audit_role = one(docs, "ClusterRole", "streamguard-audit")
-    audit_granted = {(g, r2, v) for r in (audit_role or {}).get("rules", [])
+    audit_granted = {(g, r2, v, tuple(sorted(r.get("resourceNames", []))) or None)
+                     for r in (audit_role or {}).get("rules", [])
                      for g in r.get("apiGroups", []) for r2 in r.get("resources", [])
                      for v in r.get("verbs", [])}
     check(f"{overlay}: --audit is on", "--audit" in args)
     check(f"{overlay}: the audit's ClusterRole grants list/watch on exactly the audited kinds "
-          f"({', '.join(' '.join(k) for k in AUDIT_KINDS)}) and get/create/update/delete "
-          f"(+ list on PolicyReports) on the reports, nothing more",
+          f"({', '.join(' '.join(k) for k in AUDIT_KINDS)}), get/update/delete on the reports "
+          f"named streamguard, create (+ list on PolicyReports), nothing more",
           audit_role is not None and audit_granted == AUDIT_WANT
-          and not any("resourceNames" in r or "nonResourceURLs" in r for r in audit_role["rules"]),
-          f"granted but not wanted: {sorted(audit_granted - AUDIT_WANT)}; "
-          f"wanted but not granted: {sorted(AUDIT_WANT - audit_granted)}")
+          and not any("nonResourceURLs" in r for r in audit_role["rules"]),
+          f"granted but not wanted: {sorted(audit_granted - AUDIT_WANT, key=str)}; "
+          f"wanted but not granted: {sorted(AUDIT_WANT - audit_granted, key=str)}")
     audit_binding = one(docs, "ClusterRoleBinding", "streamguard-audit")
     check(f"{overlay}: the audit's ClusterRole is bound to the ServiceAccount only",
           audit_binding is not None and audit_binding["roleRef"]["name"] == "streamguard-audit"

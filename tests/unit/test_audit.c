@@ -384,6 +384,28 @@ static void test_report_schema_and_lifecycle(void **state)
     fake_clear(&f);
 }
 
+/* A report whose managed-by label someone took away (kubectl label, a tool that prunes labels)
+ * gets it back at the next round: without it the LIST of streamguard's reports misses it, and
+ * once its namespace has no results any more it would stay, stale, for ever. */
+static void test_report_label_restored(void **state)
+{
+    (void)state;
+    fake_api f = {.allow_writes = -1};
+    report_sync_stats st;
+    const char *round1[] = {WIDGET("a", "w1", "green"), WIDGET("b", "w3", "red")};
+    assert_int_equal(round_of(&f, round1, 2, 1000, &st), 0);
+    int b = fake_find(&f, NS_B);
+    assert_true(b >= 0);
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(f.o[b].obj, "metadata"),
+                                            "labels");
+    assert_int_equal(round_of(&f, round1, 2, 2000, &st), 0);
+    assert_int_equal(st.updated, 1);
+    const char *round2[] = {WIDGET("a", "w1", "green")}; /* w3 deleted */
+    assert_int_equal(round_of(&f, round2, 1, 3000, &st), 0);
+    assert_true(fake_find(&f, NS_B) < 0);
+    fake_clear(&f);
+}
+
 /* A replica that loses its Lease mid-sync writes nothing more. */
 static void test_report_sync_stops_when_not_leader(void **state)
 {
@@ -470,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_audit_kinds),
         cmocka_unit_test(test_report_schema_and_lifecycle),
         cmocka_unit_test(test_report_sync_stops_when_not_leader),
+        cmocka_unit_test(test_report_label_restored),
         cmocka_unit_test(test_report_counts),
         cmocka_unit_test(test_report_too_large),
     };

@@ -69,11 +69,31 @@ static void test_auditor_pace(void **state)
     assert_true(mono_ms() - t0 < 20);
 }
 
+/* A round that keeps failing (no CRD, no RBAC to write, a discovery that keeps failing) is
+ * retried less and less often, up to AUDITOR_RETRY_MAX_MS, not every 5 s for ever: each
+ * retry audits every object again. A round that finishes starts over at AUDITOR_RETRY_MS. */
+static void test_auditor_retry_backs_off(void **state)
+{
+    (void)state;
+    assert_int_equal(retry_delay_ms(1), AUDITOR_RETRY_MS);
+    assert_int_equal(retry_delay_ms(2), 2 * AUDITOR_RETRY_MS);
+    assert_int_equal(retry_delay_ms(3), 4 * AUDITOR_RETRY_MS);
+    long long prev = 0;
+    for (int n = 1; n < 200; n++) {
+        long long d = retry_delay_ms(n);
+        assert_true(d >= prev);
+        assert_true(d <= AUDITOR_RETRY_MAX_MS);
+        prev = d;
+    }
+    assert_int_equal(prev, AUDITOR_RETRY_MAX_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auditor_due),
         cmocka_unit_test(test_auditor_pace),
+        cmocka_unit_test(test_auditor_retry_backs_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -612,6 +612,56 @@ static void test_ca_rollover(void **state)
     fake_clear(&w.f);
 }
 
+/* A re-apply that puts the old caBundle back during the settle time: the leader patches the
+ * new CA in again, and the settle time starts over from that patch (kube-apiserver has carried
+ * the new CA only since then), so the new CA does not sign before it has been trusted that long. */
+static void test_rollover_settle_restarts_after_reset(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    certmgr *m = manager(&w, 30, 30);
+    assert_int_equal(certmgr_step(m), 0);
+    char *ca_old = secret_key(&w, "ca.crt");
+    char before[100], now_serial[100];
+    serial_of(m, before);
+    w.now += 20 * DAY + 60; /* step 1: a new CA in every entry */
+    assert_int_equal(certmgr_step(m), 0);
+    char *ca = secret_key(&w, "ca.crt");
+    assert_bundles(&w, ca);
+    /* just before the settle time ends, every entry gets the old CA alone back */
+    w.now += CERTMGR_TRUST_SETTLE_S - 1;
+    char *old_b64 = malloc(base64_encoded_len(strlen(ca_old)) + 1);
+    assert_non_null(old_b64);
+    base64_encode(ca_old, strlen(ca_old), old_b64);
+    const char *paths[] = {VWC_PATH, MWC_PATH};
+    for (int p = 0; p < 2; p++) {
+        cJSON *hook;
+        cJSON_ArrayForEach(hook,
+                           cJSON_GetObjectItemCaseSensitive(w.f.obj[find(&w.f, paths[p])], "webhooks"))
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(hook, "clientConfig"), "caBundle",
+                cJSON_CreateString(old_b64));
+    }
+    assert_int_equal(certmgr_step(m), 0); /* healed, still the old CA's certificate */
+    assert_bundles(&w, ca);
+    serial_of(m, now_serial);
+    assert_string_equal(before, now_serial);
+    /* the settle time counted from the first patch is over, not the one from the heal */
+    w.now += 1;
+    assert_int_equal(certmgr_step(m), 0);
+    serial_of(m, now_serial);
+    assert_string_equal(before, now_serial);
+    w.now += CERTMGR_TRUST_SETTLE_S - 1;
+    assert_int_equal(certmgr_step(m), 0);
+    serial_of(m, now_serial);
+    assert_string_not_equal(before, now_serial);
+    assert_trusted(&w, m);
+    free(ca_old), free(ca), free(old_b64);
+    certmgr_free(m);
+    fake_clear(&w.f);
+}
+
 static void test_broken_secret_and_conflict(void **state)
 {
     (void)state;
@@ -702,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_lost_lease_stops_the_write),
         cmocka_unit_test(test_renewal_at_two_thirds),
         cmocka_unit_test(test_ca_rollover),
+        cmocka_unit_test(test_rollover_settle_restarts_after_reset),
         cmocka_unit_test(test_broken_secret_and_conflict),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_metrics),

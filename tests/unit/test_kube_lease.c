@@ -751,6 +751,29 @@ static void test_pod_namespace(void **state)
         if (cases[i].want == NULL && (rc != -1 || dl.count == 0))
             fail_msg("case %zu: accepted as '%s'", i, out);
     }
+    /* the namespace of the replica's own objects: the option, the pod's, the context's */
+    diag_list_clear(&dl);
+    diag_list_init(&dl);
+    char none[] = "/tmp/sg-lease-none-XXXXXX";
+    assert_non_null(mkdtemp(none));
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("pod-ns\n", f);
+    fclose(f);
+    assert_int_equal(lease_own_namespace("opt-ns", dir, "ctx-ns", out, sizeof out, &dl), 0);
+    assert_string_equal(out, "opt-ns");
+    assert_int_equal(lease_own_namespace(NULL, dir, "ctx-ns", out, sizeof out, &dl), 0);
+    assert_string_equal(out, "pod-ns");
+    assert_int_equal(lease_own_namespace(NULL, none, "ctx-ns", out, sizeof out, &dl), 0);
+    assert_string_equal(out, "ctx-ns");
+    assert_int_equal(lease_own_namespace(NULL, none, NULL, out, sizeof out, &dl), 1);
+    assert_int_equal(dl.count, 0);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("Bad/NS", f);
+    fclose(f);
+    assert_int_equal(lease_own_namespace(NULL, dir, "ctx-ns", out, sizeof out, &dl), -1);
+    rmdir(none);
     diag_list_clear(&dl);
     unlink(file);
     rmdir(dir);

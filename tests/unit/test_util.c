@@ -127,6 +127,20 @@ static void test_arena_reset_and_defer(void **state)
     assert_int_equal(deferred_calls, 12);
 }
 
+/* A label value: backslash, quote and newline escaped, anything else (UTF-8 too) as it is. */
+static void test_buf_put_label(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 64);
+    assert_int_equal(buf_put_label(&b, "a\\b\"c\nd-\xc3\xa9"), 0);
+    assert_string_equal(b.data, "a\\\\b\\\"c\\nd-\xc3\xa9");
+    buf_clear(&b);
+    buf_init(&b, 2);
+    assert_int_equal(buf_put_label(&b, "x\""), -1); /* x, then 2 more bytes: over 2 */
+    buf_clear(&b);
+}
+
 static void test_buf_cap(void **state)
 {
     (void)state;
@@ -760,7 +774,7 @@ int main(void)
         cmocka_unit_test(test_arena_cap),
         cmocka_unit_test(test_arena_cap_small),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
-        cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_base64_table),
+        cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_put_label),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_diag_source),
         cmocka_unit_test(test_diag_source_line_breaks),
         cmocka_unit_test(test_log_values_escaped),

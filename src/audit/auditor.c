@@ -123,6 +123,30 @@ static void pace(auditor *a, long long t0, long i)
 
 /* Audits every object of kind 'k' from the cache into 'rs'. -1: the kind is not listed yet
  * (or stopped, or out of memory). */
+/* Audits one object into 'rs'. An object that cannot be audited (its evaluation ran out of
+ * the arena, the decoder refused it) gets an error result (report_set_add_error) instead of
+ * failing the round: otherwise that one object would keep every report stale for as long as
+ * it exists. Returns -1 only for what is not about the object: memory for the reports. */
+static int audit_one(const policy_set *set, const policy_lookup *lk, const cJSON *obj,
+                     const char *kind, arena *eval, report_set *rs, long long now)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    audit_outcome o;
+    int rc;
+    if (audit_object(set, obj, lk, eval, &o, &dl) == 0) {
+        rc = report_set_add(rs, obj, &o, now);
+    } else {
+        const char *why = dl.count ? dl.items[0].msg : "the evaluation failed";
+        log_warn("audit", LOG_S("msg", "an object could not be audited; its result is an error"),
+                 LOG_S("kind", kind), LOG_S("error", why));
+        rc = report_set_add_error(rs, obj, why, now);
+    }
+    diag_list_clear(&dl);
+    arena_reset(eval);
+    return rc;
+}
+
 static int audit_kind_objects(auditor *a, const policy_set *set, const kube_kind *k,
                               report_set *rs, arena *list_a, arena *eval, long long t0,
                               long *count)
@@ -139,19 +163,7 @@ static int audit_kind_objects(auditor *a, const policy_set *set, const kube_kind
     long long now = (long long)now_s();
     for (size_t i = 0; i < n && !atomic_load(&a->stop); i++) {
         pace(a, t0, (*count)++);
-        const cJSON *obj = kube_obj_json(objs[i]);
-        diag_list dl;
-        diag_list_init(&dl);
-        audit_outcome o;
-        int rc = audit_object(set, obj, &a->env.lookup, eval, &o, &dl);
-        if (rc != 0)
-            log_warn("audit", LOG_S("msg", "an object could not be audited"),
-                     LOG_S("kind", k->kind), LOG_S("error", dl.count ? dl.items[0].msg : "-"));
-        else if (report_set_add(rs, obj, &o, now) != 0)
-            rc = -1;
-        diag_list_clear(&dl);
-        arena_reset(eval);
-        if (rc != 0)
+        if (audit_one(set, &a->env.lookup, kube_obj_json(objs[i]), k->kind, eval, rs, now) != 0)
             return -1;
     }
     return atomic_load(&a->stop) ? -1 : 0;
@@ -161,13 +173,21 @@ static void set_gauges(auditor *a, const policy_set *set, const report_set *rs)
 {
     size_t np = 0;
     const policy *ps = set && rs ? policy_set_items(set, &np) : NULL;
-    gauge *g = calloc(np ? np : 1, sizeof *g);
+    gauge *g = calloc(np + 1, sizeof *g);
     size_t n = 0;
+    bool named = false; /* a policy of the set is called REPORT_ERROR_POLICY */
     for (size_t i = 0; g != NULL && i < np; i++) {
+        named |= strcmp(ps[i].name, REPORT_ERROR_POLICY) == 0;
         if (ps[i].n_validations == 0 || (g[n].policy = strdup(ps[i].name)) == NULL)
             continue;
         for (int r = 0; r < AUDIT_RESULT_COUNT; r++)
             g[n].n[r] = report_set_count(rs, ps[i].name, (enum audit_result)r);
+        n++;
+    }
+    /* The objects that could not be audited (report_set_add_error) are counted too. */
+    long errors = rs ? report_set_count(rs, REPORT_ERROR_POLICY, AUDIT_ERROR) : 0;
+    if (g != NULL && !named && errors > 0 && (g[n].policy = strdup(REPORT_ERROR_POLICY))) {
+        g[n].n[AUDIT_ERROR] = errors;
         n++;
     }
     pthread_mutex_lock(&a->metrics_mu);

@@ -1,6 +1,7 @@
 /* report.c - audit results as PolicyReports; see report.h. */
 #include "report.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,15 +119,17 @@ static cJSON *resource_ref(const cJSON *object)
     return ref;
 }
 
-static cJSON *result_json(const cJSON *object, const audit_rule_result *rr, long long now_s)
+/* One result; 'severity' NULL: none (the field is optional). */
+static cJSON *result_json(const cJSON *object, const char *policy, const char *rule,
+                          enum audit_result result, const char *message, const char *severity,
+                          long long now_s)
 {
-    char rule[32];
     cJSON *res = cJSON_CreateObject(), *refs = NULL, *ts = NULL;
-    bool ok = res && cJSON_AddStringToObject(res, "policy", rr->policy->name) &&
-              cJSON_AddStringToObject(res, "rule", audit_rule_name(rr->rule, rule)) &&
-              cJSON_AddStringToObject(res, "result", audit_result_names[rr->result]) &&
-              cJSON_AddStringToObject(res, "message", rr->message) &&
-              cJSON_AddStringToObject(res, "severity", rr->severity) &&
+    bool ok = res && cJSON_AddStringToObject(res, "policy", policy) &&
+              cJSON_AddStringToObject(res, "rule", rule) &&
+              cJSON_AddStringToObject(res, "result", audit_result_names[result]) &&
+              cJSON_AddStringToObject(res, "message", message) &&
+              (severity == NULL || cJSON_AddStringToObject(res, "severity", severity)) &&
               cJSON_AddStringToObject(res, "source", REPORT_SOURCE) &&
               cJSON_AddBoolToObject(res, "scored", true) &&
               (refs = cJSON_AddArrayToObject(res, "resources")) != NULL &&
@@ -141,6 +144,22 @@ static cJSON *result_json(const cJSON *object, const audit_rule_result *rr, long
     return res;
 }
 
+/* Appends one result to 'nr' and counts it. */
+static int add_one(report_set *r, ns_report *nr, const cJSON *object, const char *policy,
+                   const char *rule, enum audit_result result, const char *message,
+                   const char *severity, long long now_s)
+{
+    policy_count *pc = count_get(r, policy);
+    cJSON *res = pc ? result_json(object, policy, rule, result, message, severity, now_s) : NULL;
+    if (res == NULL || !cJSON_AddItemToArray(nr->results, res)) {
+        cJSON_Delete(res);
+        return -1;
+    }
+    nr->summary[result]++;
+    pc->n[result]++;
+    return 0;
+}
+
 int report_set_add(report_set *r, const cJSON *object, const audit_outcome *o, long long now_s)
 {
     if (o->n == 0)
@@ -150,16 +169,23 @@ int report_set_add(report_set *r, const cJSON *object, const audit_outcome *o, l
         return -1;
     for (size_t i = 0; i < o->n; i++) {
         const audit_rule_result *rr = &o->results[i];
-        policy_count *pc = count_get(r, rr->policy->name);
-        cJSON *res = pc ? result_json(object, rr, now_s) : NULL;
-        if (res == NULL || !cJSON_AddItemToArray(nr->results, res)) {
-            cJSON_Delete(res);
+        char rule[32];
+        if (add_one(r, nr, object, rr->policy->name, audit_rule_name(rr->rule, rule), rr->result,
+                    rr->message, rr->severity, now_s) != 0)
             return -1;
-        }
-        nr->summary[rr->result]++;
-        pc->n[rr->result]++;
     }
     return 0;
+}
+
+int report_set_add_error(report_set *r, const cJSON *object, const char *reason, long long now_s)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "the object could not be audited: %.400s", reason);
+    ns_report *nr = ns_get(r, meta(object, "namespace"));
+    if (nr == NULL)
+        return -1;
+    return add_one(r, nr, object, REPORT_ERROR_POLICY, REPORT_ERROR_RULE, AUDIT_ERROR, msg, NULL,
+                   now_s);
 }
 
 static int ns_cmp(const void *x, const void *y)

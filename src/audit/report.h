@@ -14,10 +14,12 @@
 
 #include "audit.h"
 
-#define REPORT_API_VERSION "wgpolicyk8s.io/v1alpha2"
-#define REPORT_NAME        "streamguard"
-#define REPORT_SOURCE      "streamguard"
-#define REPORT_MANAGED_BY  "app.kubernetes.io/managed-by" /* a label, "streamguard" */
+#define REPORT_API_VERSION  "wgpolicyk8s.io/v1alpha2"
+#define REPORT_NAME         "streamguard"
+#define REPORT_SOURCE       "streamguard"
+#define REPORT_ERROR_POLICY "streamguard" /* the result of an object that could not be audited */
+#define REPORT_ERROR_RULE   "audit"
+#define REPORT_MANAGED_BY   "app.kubernetes.io/managed-by" /* a label, "streamguard" */
 /* Above this a report is not written whole: pass results are left out first (the summary
  * still counts them), then the results past it (logged). etcd keeps objects up to 1.5 MiB. */
 #define REPORT_MAX_BYTES ((size_t)1 << 20)
@@ -32,6 +34,12 @@ void report_set_free(report_set *r);
  * read; borrowed) to the report of its namespace ("" : the ClusterPolicyReport), each with
  * timestamp 'now_s' (Unix seconds). Returns 0, or -1 when memory is exhausted. */
 int report_set_add(report_set *r, const cJSON *object, const audit_outcome *o, long long now_s);
+
+/* The result an object gets when it could not be audited at all ('reason': why, e.g. the
+ * evaluation ran out of its memory on a huge object, or the decoder refused it): one error
+ * with policy REPORT_ERROR_POLICY and rule REPORT_ERROR_RULE, because which policies match it
+ * is part of what could not be found out. Returns 0, or -1 when memory is exhausted. */
+int report_set_add_error(report_set *r, const cJSON *object, const char *reason, long long now_s);
 
 /* The namespaces that have a report ("" first when cluster-scoped objects had results),
  * sorted. '*n' receives how many; the strings are owned by 'r'. */

@@ -368,6 +368,13 @@ check("monitoring: alerts on errors, p99 latency, certificate expiry, reload fai
       and "streamguard_last_reload_success{" in alerts["StreamguardReloadFailures"]
       and 'absent(streamguard_ready{job="streamguard"}' in alerts["StreamguardNotReady"]
       and "apiserver_admission_webhook_rejection_count{" in alerts["StreamguardApiserverCannotCallWebhook"])
+check("monitoring: alerts on the leader's audit rounds and certificate manager failing "
+      "(their behaviour: make test-alerts)",
+      'streamguard_audit_rounds_total{job="streamguard",outcome="failed"}' in alerts["StreamguardAuditFailing"]
+      and 'outcome="ok"' in alerts["StreamguardAuditFailing"]
+      and "streamguard_leader{" in alerts["StreamguardAuditFailing"]
+      and "streamguard_webhook_certs_errors_total{" in alerts["StreamguardWebhookCertsErrors"]
+      and "streamguard_leader{" in alerts["StreamguardWebhookCertsErrors"])
 check("monitoring: every alert has a runbook_url into docs/operations.md",
       all(r.get("annotations", {}).get("runbook_url", "").startswith("docs/operations.md#")
           for r in rules if "alert" in r))

@@ -35,14 +35,12 @@ static void kc_err(kc_reader *rd, const ynode *at, const char *path, const char 
 
 static void kc_err(kc_reader *rd, const ynode *at, const char *path, const char *fmt, ...)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     srcpos pos = {
         .file = rd->file, .line = at ? at->line : 0, .col = at ? at->col : 0, .path = path};
-    diag_add(rd->dl, DIAG_ERROR, "kube.config", &pos, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    diag_addv(rd->dl, DIAG_ERROR, "kube.config", &pos, fmt, ap);
+    va_end(ap);
 }
 
 /* The string value of 'key' in mapping 'm' (at 'mpath'): 1 with '*out' set, 0 when absent or

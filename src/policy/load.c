@@ -23,13 +23,11 @@ static void perr(loader *ld, const ynode *at, const char *code, const char *fmt,
 
 static void perr(loader *ld, const ynode *at, const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    srcpos pos = {.file = ld->file, .line = at ? at->line : 0, .col = at ? at->col : 0};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_addv(ld->dl, DIAG_ERROR, code, &pos, fmt, ap);
     va_end(ap);
-    srcpos pos = {.file = ld->file, .line = at ? at->line : 0, .col = at ? at->col : 0};
-    diag_add(ld->dl, DIAG_ERROR, code, &pos, "%s", msg);
     ld->errors++;
 }
 

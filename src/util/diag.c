@@ -176,17 +176,23 @@ static char *dup_or_null(const char *s)
 void diag_add(diag_list *dl, enum diag_level lv, const char *code, const srcpos *at,
               const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    diag_addv(dl, lv, code, at, fmt, ap);
+    va_end(ap);
+}
+
+void diag_addv(diag_list *dl, enum diag_level lv, const char *code, const srcpos *at,
+               const char *fmt, va_list ap)
+{
     if (lv == DIAG_ERROR)
         dl->errors++;
     if (dl->count == DIAG_MAX) {
         dl->dropped++;
         return;
     }
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
     int n = vasprintf(&msg, fmt, ap);
-    va_end(ap);
     if (n < 0) {
         dl->dropped++;
         return;

@@ -6,6 +6,7 @@
 #ifndef SG_DIAG_H
 #define SG_DIAG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -94,6 +95,10 @@ void diag_list_clear(diag_list *dl);
  * Never fails: when memory or room runs out the entry is counted as dropped. */
 void diag_add(diag_list *dl, enum diag_level lv, const char *code, const srcpos *at,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* diag_add() with the arguments as a va_list, for a reader's own error function. */
+void diag_addv(diag_list *dl, enum diag_level lv, const char *code, const srcpos *at,
+               const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Returns true when 'dl' holds at least one error (kept or dropped). */
 bool diag_has_errors(const diag_list *dl);

@@ -14,6 +14,14 @@ const char *admission_decision_name(enum admission_decision d)
     return decision_names[d];
 }
 
+int admission_parse_enforcement(const char *s, bool *warn_only)
+{
+    if (strcmp(s, "warn") != 0 && strcmp(s, "deny") != 0)
+        return -1;
+    *warn_only = strcmp(s, "warn") == 0;
+    return 0;
+}
+
 static const char *const effect_names[ADMISSION_EFFECT_COUNT] = {
     [ADMISSION_EFFECT_DENIED] = "denied", [ADMISSION_EFFECT_WOULD_DENY] = "would_deny",
     [ADMISSION_EFFECT_WARNED] = "warned", [ADMISSION_EFFECT_AUDITED] = "audited",

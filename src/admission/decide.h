@@ -29,6 +29,10 @@ enum admission_decision {
 /* Returns "allowed", "denied", "invalid" or "error". */
 const char *admission_decision_name(enum admission_decision d);
 
+/* Reads --enforcement: "deny" or "warn" (then every deny becomes a warning). Returns 0 with
+ * '*warn_only' set, or -1 for anything else. */
+int admission_parse_enforcement(const char *s, bool *warn_only);
+
 /* The HTTP status code of a denial for reason 'r' (403 for POLICY_REASON_NONE). */
 int admission_reason_code(enum policy_reason r);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../admission/decide.h"
 #include "cmdenv.h"
 #include "livelookup.h"
 #include "manifests.h"
@@ -47,11 +48,10 @@ static int usage(FILE *f, const char *why)
 
 static int parse_enforcement(const char *arg, bool *warn_only)
 {
-    if (strcmp(arg, "warn") != 0 && strcmp(arg, "deny") != 0) {
+    if (admission_parse_enforcement(arg, warn_only) != 0) {
         fprintf(stderr, "streamguard check: --enforcement must be deny or warn\n");
         return -1;
     }
-    *warn_only = strcmp(arg, "warn") == 0;
     return 0;
 }
 

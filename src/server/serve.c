@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../admission/decide.h"
 #include "../policy/policy.h"
 #include "../tls/certs.h"
 #include "../util/log.h"
@@ -146,10 +147,7 @@ static int opt_log_level(void *opts, const char *arg)
 
 static int opt_enforcement(void *opts, const char *arg)
 {
-    if (strcmp(arg, "warn") != 0 && strcmp(arg, "deny") != 0)
-        return -1;
-    ((struct serve_opts *)opts)->cfg.warn_only = strcmp(arg, "warn") == 0;
-    return 0;
+    return admission_parse_enforcement(arg, &((struct serve_opts *)opts)->cfg.warn_only);
 }
 
 #define SO struct serve_opts

@@ -4,7 +4,6 @@
  * match on CREATE, runs the validations on each (audit_object, what the server's background
  * audit runs) and prints the findings as 'check' prints them, with its exit codes. Read-only:
  * discovery, LIST, and the GETs of lookup() (livelookup.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,31 +156,33 @@ static int list_kinds(const char *policies)
     return 0;
 }
 
+struct audit_opts {
+    cli_common co;
+    const char *ns; /* -n: "" for every namespace */
+    bool only_kinds; /* --list-kinds */
+};
+
+static const opt_row audit_rows[] = {
+    CLI_COMMON_ROWS(struct audit_opts, co),
+    OPT_STRING_ROW("namespace", 'n', struct audit_opts, ns),
+    OPT_FLAG_ROW("list-kinds", 0, struct audit_opts, only_kinds),
+};
+
 int cli_cmd_audit(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        CLI_COMMON_LONGS, {"namespace", required_argument, NULL, 'n'},
-        {"list-kinds", no_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
-    cli_common co = CLI_COMMON_DEFAULTS;
-    co.cluster = true;
-    const char *ns = "";
-    bool only_kinds = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:o:n:h", longs, NULL)) != -1) {
-        if (cli_common_opt(&co, c, optarg))
-            continue;
-        if (c != 'n' && c != 'L')
-            return usage(c == 'h' ? stdout : stderr, c == 'h' ? NULL : "");
-        only_kinds |= c == 'L';
-        ns = c == 'n' ? optarg : ns;
-    }
-    if (optind < argc)
+    struct audit_opts o = {.co = CLI_COMMON_DEFAULTS, .ns = ""};
+    o.co.cluster = true;
+    int first;
+    int rc = opts_parse("streamguard audit", audit_rows, sizeof audit_rows / sizeof audit_rows[0],
+                        argc, argv, &o, &first);
+    if (rc != 0)
+        return usage(rc > 0 ? stdout : stderr, rc > 0 ? NULL : "");
+    if (first < argc)
         return usage(stderr, "audit takes no PATH: it reads the cluster");
-    if (only_kinds)
-        return list_kinds(co.policies);
+    if (o.only_kinds)
+        return list_kinds(o.co.policies);
     cli_env env;
-    if (cli_env_open(&env, "audit", &co) != 0)
+    if (cli_env_open(&env, "audit", &o.co) != 0)
         return 2;
     audit_kind kinds[AUDIT_MAX_KINDS];
     size_t n_wild, n = audit_kinds(env.set, kinds, AUDIT_MAX_KINDS, &n_wild);
@@ -192,7 +193,7 @@ int cli_cmd_audit(int argc, char **argv)
     policy_lookup lk = live_lookup_make(&live);
     int index = 0;
     for (size_t i = 0; i < n && i < AUDIT_MAX_KINDS; i++)
-        audit_kind_objects(&env, &kinds[i], ns, &index, &lk);
+        audit_kind_objects(&env, &kinds[i], o.ns, &index, &lk);
     live_lookup_free(&live);
     return cli_env_finish(&env);
 }

@@ -5,7 +5,6 @@
  * mutated object, as in a cluster, through the function the webhook decides with. All documents are loaded before any is checked, so that
  * lookup() and lookupList() find related objects among them (and in --cluster-state), then,
  * with --kubeconfig, in the live cluster (livelookup.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,53 +45,49 @@ static int usage(FILE *f, const char *why)
     return why == NULL ? 0 : 2;
 }
 
-static int parse_enforcement(const char *arg, bool *warn_only)
+struct check_opts {
+    cli_common co;
+    const char *cluster; /* --cluster-state */
+    bool warn_only;      /* --enforcement warn */
+};
+
+static int opt_enforcement(void *o, const char *arg)
 {
-    if (admission_parse_enforcement(arg, warn_only) != 0) {
-        fprintf(stderr, "streamguard check: --enforcement must be deny or warn\n");
-        return -1;
-    }
-    return 0;
+    return admission_parse_enforcement(arg, &((struct check_opts *)o)->warn_only);
 }
+
+static const opt_row check_rows[] = {
+    CLI_COMMON_ROWS(struct check_opts, co),
+    OPT_STRING_ROW("cluster-state", 0, struct check_opts, cluster),
+    OPT_FN_ROW("enforcement", opt_enforcement, "must be deny or warn"),
+};
 
 int cli_cmd_check(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        CLI_COMMON_LONGS, {"cluster-state", required_argument, NULL, 'c'},
-        {"enforcement", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
-    cli_common co = CLI_COMMON_DEFAULTS;
-    const char *cluster = NULL;
-    bool warn_only = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:o:h", longs, NULL)) != -1) {
-        if (cli_common_opt(&co, c, optarg))
-            continue;
-        if (c == 'c')
-            cluster = optarg;
-        else if (c != 'e')
-            return usage(c == 'h' ? stdout : stderr, c == 'h' ? NULL : "");
-        else if (parse_enforcement(optarg, &warn_only) != 0)
-            return 2;
-    }
-    if (optind >= argc)
+    struct check_opts o = {.co = CLI_COMMON_DEFAULTS};
+    int first;
+    int rc = opts_parse("streamguard check", check_rows, sizeof check_rows / sizeof check_rows[0],
+                        argc, argv, &o, &first);
+    if (rc != 0)
+        return usage(rc > 0 ? stdout : stderr, rc > 0 ? NULL : "");
+    if (first >= argc)
         return usage(stderr, "give at least one PATH (or - for standard input)");
     cli_env env;
-    if (cli_env_open(&env, "check", &co) != 0)
+    if (cli_env_open(&env, "check", &o.co) != 0)
         return 2;
     manifests in;
     manifests_init(&in, &env.sink);
-    for (int i = optind; i < argc; i++)
+    for (int i = first; i < argc; i++)
         manifests_load_path(&in, argv[i], false);
-    if (cluster != NULL)
-        manifests_load_path(&in, cluster, true);
+    if (o.cluster != NULL)
+        manifests_load_path(&in, o.cluster, true);
     policy_lookup docs = manifests_lookup(&in);
     live_lookup live = {
         .docs = &docs, .client = env.client, .timeout_ms = 10000, .namespace_ = env.context_ns};
     policy_lookup lk = env.client ? live_lookup_make(&live) : docs;
     for (size_t i = 0; i < in.n; i++)
         if (!in.docs[i].context_only)
-            manifests_run(env.set, &in.docs[i], &lk, warn_only, env.context_ns, &env.sink);
+            manifests_run(env.set, &in.docs[i], &lk, o.warn_only, env.context_ns, &env.sink);
     live_lookup_free(&live);
     manifests_free(&in);
     return cli_env_finish(&env);

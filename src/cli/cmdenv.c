@@ -6,16 +6,6 @@
 
 #include "diagprint.h"
 
-bool cli_common_opt(cli_common *o, int c, const char *arg)
-{
-    switch (c) {
-    case 'p': o->policies = arg; return true;
-    case 'o': o->format = arg; return true;
-    case 'k': o->kubeconfig = arg; return true;
-    default: return false;
-    }
-}
-
 /* The sink of both commands: everything goes into the report. */
 static void on_error(void *ctx, const char *file, int doc, int line, const char *msg)
 {

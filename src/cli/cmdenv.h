@@ -8,6 +8,7 @@
 
 #include "../kube/client.h"
 #include "../policy/policy.h"
+#include "../util/opts.h"
 #include "check_out.h"
 #include "manifests.h"
 
@@ -22,13 +23,12 @@ typedef struct cli_common {
 
 #define CLI_COMMON_DEFAULTS {.policies = "policies/", .format = "text"}
 
-/* getopt_long's rows of the common options ('p', 'o', 'k'), to put first in a command's. */
-#define CLI_COMMON_LONGS                                                                     \
-    {"policies", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},    \
-        {"kubeconfig", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'}
-
-/* Takes option 'c' with 'arg' when it is a common one. Returns true when it was. */
-bool cli_common_opt(cli_common *o, int c, const char *arg);
+/* The rows (util/opts.h) of the common options, for a command whose options struct 'type'
+ * holds them as 'field': put them first in its table. */
+#define CLI_COMMON_ROWS(type, field)                                                          \
+    OPT_STRING_ROW("policies", 'p', type, field.policies),                                   \
+        OPT_STRING_ROW("output", 'o', type, field.format),                                    \
+        OPT_STRING_ROW("kubeconfig", 0, type, field.kubeconfig)
 
 /* What a command runs with, once its options are read. */
 typedef struct cli_env {

@@ -105,7 +105,9 @@ static kube_obj *insert(kube_table *t, kube_obj **grew, size_t cap, kube_obj ***
     return old;
 }
 
-int kube_table_put(kube_table *t, kube_obj *o)
+/* Puts 'o' into 't', under 'lock' (write) when there is one: the table grows outside it, so
+ * readers wait only for the swap; what the put replaced is freed after it. */
+static int put(kube_table *t, kube_obj *o, pthread_rwlock_t *lock)
 {
     size_t cap;
     bool oom;
@@ -114,10 +116,19 @@ int kube_table_put(kube_table *t, kube_obj *o)
         kube_obj_unref(o);
         return -1;
     }
+    if (lock != NULL)
+        pthread_rwlock_wrlock(lock);
     kube_obj *old = insert(t, grew, cap, &old_slots, o);
+    if (lock != NULL)
+        pthread_rwlock_unlock(lock);
     free(old_slots);
     kube_obj_unref(old);
     return 0;
+}
+
+int kube_table_put(kube_table *t, kube_obj *o)
+{
+    return put(t, o, NULL);
 }
 
 int kube_store_init(kube_store *s)
@@ -146,20 +157,7 @@ void kube_store_clear(kube_store *s)
 
 int kube_store_put(kube_store *s, kube_obj *o)
 {
-    kube_table *t = s->tab; /* only this writer changes it: read without the lock */
-    size_t cap;
-    bool oom;
-    kube_obj **grew = grown(t, &cap, &oom), **old_slots = NULL;
-    if (oom) {
-        kube_obj_unref(o);
-        return -1;
-    }
-    pthread_rwlock_wrlock(&s->lock);
-    kube_obj *old = insert(t, grew, cap, &old_slots, o);
-    pthread_rwlock_unlock(&s->lock);
-    free(old_slots);
-    kube_obj_unref(old);
-    return 0;
+    return put(s->tab, o, &s->lock); /* only this writer changes the table: grown unlocked */
 }
 
 int kube_store_remove(kube_store *s, const char *ns, const char *name)

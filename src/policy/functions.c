@@ -245,6 +245,20 @@ static lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *fn,
     return m;
 }
 
+/* Keeps the answer 'got' to fn(s) in the run's memo when there is room; returns where it is
+ * (the memo's slot, or 'got' itself). */
+static lookup_answer *keep(policy_fn_ctx *fc, arena *a, const char *fn, const char **s,
+                           size_t n, lookup_answer *got)
+{
+    lookup_answer *slot = remember(fc, a, fn, s, n);
+    if (slot == NULL)
+        return got;
+    got->fn = slot->fn;
+    got->args = slot->args;
+    *slot = *got;
+    return slot;
+}
+
 /* lookup(apiVersion, kind, namespace, name): the object; null when there is none (or nothing
  * to look in: no policy_lookup); an expr.lookup error when the cluster could not be asked. */
 static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
@@ -262,13 +276,7 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     lookup_answer *m = remembered(fc, fn_name_lookup, s, 4), got = {0};
     if (m == NULL) {
         got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
-        if ((m = remember(fc, c->a, fn_name_lookup, s, 4)) != NULL) {
-            m->result = got.result;
-            m->obj = got.obj;
-            m->why = got.why;
-        } else {
-            m = &got;
-        }
+        m = keep(fc, c->a, fn_name_lookup, s, 4, &got);
     }
     switch (m->result) {
     case LOOKUP_FOUND: return expr_from_json(m->obj);
@@ -294,14 +302,8 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
     lookup_answer got = {.result = LOOKUP_NOT_FOUND}, *m = &got;
     if (rc == 0 && lk != NULL && lk->list != NULL) {
         if ((m = remembered(fc, fn_name_lookup_list, s, 3)) == NULL) {
-            m = &got;
             got.result = lk->list(lk->data, s[0], s[1], s[2], c->a, &got.objs, &got.n, &got.why);
-            lookup_answer *slot = remember(fc, c->a, fn_name_lookup_list, s, 3);
-            if (slot != NULL) {
-                got.fn = slot->fn;
-                got.args = slot->args;
-                *slot = got;
-            }
+            m = keep(fc, c->a, fn_name_lookup_list, s, 3, &got);
         }
     }
     if (m->result == LOOKUP_UNAVAILABLE)

@@ -44,28 +44,9 @@
 #include "server/policy_stats.c" /* the server's per-policy accounting (not in libcore.a) */
 #include "util/buf.h"
 #include "util/file.h"
-
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 /* Median and 99th percentile of 'n' samples (sorted in place). */
-static void stats(double *v, long n, double *median, double *p99)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *median = v[n / 2];
-    *p99 = v[(long)(n * 0.99)];
-}
-
 /* Times 'n' decisions of the review in 'body' (engine only), or as many as fit in about
  * 'max_s' seconds (at least 5) when 'max_s' > 0; with 'st', counted into it as the server
  * does (the observer set up per review, inside the timing). Returns the median in µs, or -1. */
@@ -102,7 +83,7 @@ static double time_engine_counted(enum admission_mode mode, const char *body, si
     }
     if (req != NULL && i > 0) {
         double p99;
-        stats(samples, i, &med, &p99);
+        med = bench_median(samples, i, &p99);
     }
     admission_request_free(req);
     arena_free(ra);
@@ -140,7 +121,7 @@ static int time_accounting(enum admission_mode mode, const char *body, size_t le
         }
     }
     for (int k = 0; k < 2 && rc == 0; k++)
-        stats(v[k], per * BLOCKS, &out[2 * k], &out[2 * k + 1]);
+        out[2 * k] = bench_median(v[k], per * BLOCKS, &out[2 * k + 1]);
     free(v[0]);
     free(v[1]);
     return rc;
@@ -354,8 +335,8 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
         memcpy(b + blk * per, samples, (size_t)per * sizeof *b);
     }
     double am, a99, bm, b99;
-    stats(a, per * BLOCKS, &am, &a99);
-    stats(b, per * BLOCKS, &bm, &b99);
+    am = bench_median(a, per * BLOCKS, &a99);
+    bm = bench_median(b, per * BLOCKS, &b99);
     printf("\n| typical FlinkDeployment, /validate | verdict | engine median µs | engine p99 µs |\n"
            "|---|---|---:|---:|\n"
            "| lookup() from the watch cache (claim found, ReadWriteMany) | %s | %.2f | %.2f |\n"
@@ -432,7 +413,7 @@ int main(int argc, char **argv)
                 samples[i] = now_us() - t0;
                 free(res.body);
             }
-            stats(samples, n, &rm, &r99);
+            rm = bench_median(samples, n, &r99);
             const char *name = strrchr(reviews[r], '/') ? strrchr(reviews[r], '/') + 1 : reviews[r];
             printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name,
                    m == 0 ? "/validate" : "/mutate", verdict, e[0], e[1], e[2], e[3], rm, r99);

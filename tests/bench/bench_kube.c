@@ -34,6 +34,7 @@
 #include "util/diag.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "bench_util.h"
 
 void mi_collect(bool force) __attribute__((weak)); /* when mimalloc is the allocator */
 
@@ -43,25 +44,6 @@ static cJSON *template;
 static long n_claims = 10000, n_events = 20000;
 static double *event_us;
 static atomic_int phase; /* 0 listing, 1 events may start, 2 events done */
-
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, long n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 static long rss_kib(void)
 {
@@ -326,7 +308,7 @@ int main(int argc, char **argv)
     atomic_store(&phase, 1);
     while (atomic_load(&phase) != 2)
         usleep(1000);
-    double ev = median(event_us, n_events);
+    double ev = bench_median(event_us, n_events, NULL);
 
     long batches = n_lookups / 100;
     double *batch_us = malloc((size_t)batches * sizeof *batch_us);
@@ -349,7 +331,7 @@ int main(int argc, char **argv)
         }
         batch_us[b] = (now_us() - t0) / 100;
     }
-    double lk = median(batch_us, batches);
+    double lk = bench_median(batch_us, batches, NULL);
     kube_cache_free(c);
 
     double added_mib = (double)(rss1 - rss0) / 1024;

@@ -14,21 +14,20 @@
 
 #include "kube/config.h"
 
+#include "tmpdir.h"
+
 static char tmp[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/sg-kcfg-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return tmpdir_make(tmp, sizeof tmp, "kcfg");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove(tmp);
 }
 
 static void write_file(const char *name, const char *text)

@@ -17,21 +17,20 @@
 #include "tls/certs.h"
 #include "tls/creds.c" /* live_creds */
 
+#include "tmpdir.h"
+
 static char tmp[64];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/sg-tls-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return tmpdir_make(tmp, sizeof tmp, "tls");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove(tmp);
 }
 
 static void sub(char *out, size_t cap, const char *name)

@@ -2,7 +2,10 @@
  *
  * Runs once per expression at load time and reports every problem it finds: an identifier
  * that is neither a binding, a comprehension variable nor a type name; an unknown function;
- * a wrong number of arguments; a regular expression literal that does not compile. */
+ * a wrong number of arguments; a regular expression literal that does not compile; and, from
+ * the types it infers (types.c: literals, operators, the declared types of the bindings, the
+ * result types of the standard functions; dyn wherever it cannot tell), an operation that can
+ * only fail and a field the declared type of an object cannot have. */
 #include "expr_int.h"
 
 #include <stdarg.h>
@@ -47,6 +50,7 @@ typedef struct checker {
     diag_list *dl;
     arena *a;
     const char *scope[EXPR_MAX_DEPTH + 1]; /* comprehension variables, innermost last */
+    const expr_type *scope_type[EXPR_MAX_DEPTH + 1];
     int nscope;
     int errors;
 } checker;
@@ -88,7 +92,79 @@ static void cerr(checker *k, const char *code, expr_span span, const char *fmt, 
     expr_diag(k->dl, code, span, k->at, fmt, name);
 }
 
-static void check_node(checker *k, expr_node *n);
+typedef const expr_type *ty;
+
+static ty check_node(checker *k, expr_node *n);
+
+static ty mk(checker *k, enum expr_type_kind kind, ty elem)
+{
+    return expr_type_new(k->a, kind, elem);
+}
+
+static const char *tstr(checker *k, ty t)
+{
+    return expr_type_str(k->a, t);
+}
+
+static void terr(checker *k, const char *code, expr_span span, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void terr(checker *k, const char *code, expr_span span, const char *fmt, ...)
+{
+    if (k->decls == NULL || !k->decls->check_types)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    k->errors++;
+    expr_diag(k->dl, code, span, k->at, "%s", msg);
+}
+
+/* What a value of 't' is, for the operators: 0 when unknown (dyn, null: a missing field). */
+enum tclass { C_ANY, C_NUM, C_STRING, C_BYTES, C_BOOL, C_LIST, C_MAP, C_TYPE, C_OPT };
+
+static enum tclass tclass(ty t)
+{
+    if (t == NULL)
+        return C_ANY;
+    switch (t->kind) {
+    case EXPR_T_INT: case EXPR_T_UINT: case EXPR_T_DOUBLE: return C_NUM;
+    case EXPR_T_STRING: return C_STRING;
+    case EXPR_T_BYTES: return C_BYTES;
+    case EXPR_T_BOOL: return C_BOOL;
+    case EXPR_T_LIST: return C_LIST;
+    case EXPR_T_MAP: case EXPR_T_OBJECT: return C_MAP;
+    case EXPR_T_TYPE: return C_TYPE;
+    case EXPR_T_OPTIONAL: return C_OPT;
+    default: return C_ANY;
+    }
+}
+
+/* The type of a value that is either of two (the branches of ?:, orValue): what they share,
+ * dyn when they differ. null joins with anything (a field may be absent). */
+static ty join(checker *k, ty x, ty y)
+{
+    if (x == NULL || y == NULL)
+        return NULL;
+    if (x->kind == EXPR_T_NULL)
+        return y;
+    if (y->kind == EXPR_T_NULL)
+        return x;
+    if (x->empty && (x->kind == y->kind || (x->kind == EXPR_T_MAP && y->kind == EXPR_T_OBJECT)))
+        return y;
+    if (y->empty && (x->kind == y->kind || (y->kind == EXPR_T_MAP && x->kind == EXPR_T_OBJECT)))
+        return x;
+    if (x->kind != y->kind)
+        return NULL;
+    switch (x->kind) {
+    case EXPR_T_LIST: case EXPR_T_MAP: case EXPR_T_OPTIONAL:
+        return mk(k, x->kind, join(k, x->elem, y->elem));
+    case EXPR_T_OBJECT: return expr_type_merge(k->a, x, y);
+    default: return x;
+    }
+}
 
 static bool is_type_name(const char *name)
 {
@@ -98,30 +174,80 @@ static bool is_type_name(const char *name)
     return false;
 }
 
-static void check_ident(checker *k, expr_node *n)
+/* The declared type of binding 'i' (NULL: dyn). */
+static ty decl_type(const checker *k, int32_t i)
+{
+    return i >= 0 && k->decls && k->decls->var_types ? k->decls->var_types[i] : NULL;
+}
+
+static ty check_ident(checker *k, expr_node *n)
 {
     int slot = scope_slot(k, n->name);
     if (slot >= 0) { /* evaluation finds it by slot, with no string comparison */
         n->local = (int16_t)slot;
-        return;
+        return k->scope_type[slot];
     }
     if (is_var(k, n->name)) {
         n->decl = decl_index(k, n->name);
-        return;
+        return decl_type(k, n->decl);
     }
     for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) {
         if (strcmp(n->name, type_names[i]) == 0 && strcmp(n->name, "dyn") != 0) {
             n->is_type = true;
             n->lit = ev_type(type_names[i]);
-            return;
+            return mk(k, EXPR_T_TYPE, NULL);
         }
     }
     if (k->decls && k->decls->allow_any_var)
-        return;
+        return NULL;
     cerr(k, "expr.undeclared", n->span, "undeclared reference to '%s'", n->name);
+    return NULL;
 }
 
-static void check_call(checker *k, expr_node *n)
+/* The result type of a standard function, from its receiver's and arguments' types; dyn for
+ * any function this table does not know (extension functions, ones added later). */
+static ty call_type(checker *k, const expr_node *n, ty recv, ty arg0)
+{
+    static const struct { const char *name; uint8_t kind; } fixed[] = {
+        {"size", EXPR_T_INT},         {"int", EXPR_T_INT},          {"uint", EXPR_T_UINT},
+        {"double", EXPR_T_DOUBLE},    {"string", EXPR_T_STRING},    {"bytes", EXPR_T_BYTES},
+        {"bool", EXPR_T_BOOL},        {"type", EXPR_T_TYPE},        {"contains", EXPR_T_BOOL},
+        {"startsWith", EXPR_T_BOOL},  {"endsWith", EXPR_T_BOOL},    {"matches", EXPR_T_BOOL},
+        {"isSorted", EXPR_T_BOOL},    {"hasValue", EXPR_T_BOOL},    {"lowerAscii", EXPR_T_STRING},
+        {"upperAscii", EXPR_T_STRING}, {"trim", EXPR_T_STRING},     {"replace", EXPR_T_STRING},
+        {"substring", EXPR_T_STRING}, {"charAt", EXPR_T_STRING},    {"join", EXPR_T_STRING},
+    };
+    /* Methods of strings only: on a value known to be something else they can only fail. */
+    static const char *const string_methods[] = {"startsWith", "endsWith", "lowerAscii",
+                                                 "upperAscii", "trim", "replace", "substring",
+                                                 "charAt", "split", "matches"};
+    const char *name = n->name;
+    if (n->member) {
+        for (size_t i = 0; i < sizeof string_methods / sizeof string_methods[0]; i++)
+            if (strcmp(name, string_methods[i]) == 0 && tclass(recv) != C_ANY &&
+                tclass(recv) != C_STRING)
+                terr(k, "expr.type", n->span, "'%s' needs a string, not %s", name, tstr(k, recv));
+    }
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(name, fixed[i].name) == 0)
+            return mk(k, fixed[i].kind, NULL);
+    if (strcmp(name, "split") == 0)
+        return mk(k, EXPR_T_LIST, mk(k, EXPR_T_STRING, NULL));
+    if (strcmp(name, "optional.of") == 0 || strcmp(name, "optional.ofNonZeroValue") == 0)
+        return mk(k, EXPR_T_OPTIONAL, arg0);
+    if (strcmp(name, "optional.none") == 0)
+        return mk(k, EXPR_T_OPTIONAL, NULL);
+    bool opt = recv != NULL && recv->kind == EXPR_T_OPTIONAL;
+    if (strcmp(name, "value") == 0 && opt)
+        return recv->elem;
+    if (strcmp(name, "orValue") == 0 && opt)
+        return join(k, recv->elem, arg0);
+    if (strcmp(name, "or") == 0 && opt)
+        return join(k, recv, arg0);
+    return NULL;
+}
+
+static ty check_call(checker *k, expr_node *n)
 {
     /* optional.of(x) parses as a member call on the name 'optional'. */
     if (n->member && n->a->op == N_IDENT && strcmp(n->a->name, "optional") == 0 &&
@@ -130,23 +256,27 @@ static void check_call(checker *k, expr_node *n)
         n->member = false;
         n->a = NULL;
     }
+    ty recv = NULL, argt[2] = {NULL, NULL};
     if (n->member)
-        check_node(k, n->a);
-    for (uint32_t i = 0; i < n->nargs; i++)
-        check_node(k, n->args[i]);
+        recv = check_node(k, n->a);
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        ty t = check_node(k, n->args[i]);
+        if (i < 2)
+            argt[i] = t;
+    }
     if (n->name == NULL)
-        return;
+        return NULL;
     const expr_fn_def *fn = expr_find_fn(n->name, k->decls);
     if (fn == NULL) {
         cerr(k, "expr.undeclared", n->span, "undeclared function '%s'", n->name);
-        return;
+        return NULL;
     }
     if (!(fn->style & (n->member ? EXPR_MEMBER : EXPR_GLOBAL))) {
         cerr(k, "expr.undeclared", n->span,
              n->member ? "'%s' is not a method; call it as a function"
                        : "'%s' is a method; call it on a value (x.f())",
              n->name);
-        return;
+        return NULL;
     }
     /* For functions callable both ways the table counts the arguments after the subject,
      * which a global call passes first: size(x) is x.size(). */
@@ -154,7 +284,7 @@ static void check_call(checker *k, expr_node *n)
     if (!n->member && fn->style == EXPR_BOTH) {
         if (given == 0) {
             cerr(k, "expr.arity", n->span, "'%s' needs a value to work on", n->name);
-            return;
+            return NULL;
         }
         given--;
     }
@@ -166,7 +296,7 @@ static void check_call(checker *k, expr_node *n)
             snprintf(msg, sizeof msg, "'%%s' takes %u argument%s, not %u", fn->min_args,
                      fn->min_args == 1 ? "" : "s", given);
         cerr(k, "expr.arity", n->span, msg, n->name);
-        return;
+        return NULL;
     }
     n->fn = fn;
     /* A literal pattern is compiled once, here, and kept with the program. */
@@ -182,6 +312,10 @@ static void check_call(checker *k, expr_node *n)
                 n->re = re;
         }
     }
+    /* size(x) is x.size(): the subject of a global call of a method is its first argument */
+    if (!n->member && fn->style == EXPR_BOTH)
+        return call_type(k, n, argt[0], argt[1]);
+    return call_type(k, n, recv, argt[0]);
 }
 
 /* "a.b.c" for a chain of plain field selections on a name, or NULL. */
@@ -195,9 +329,49 @@ static const char *dotted(arena *a, const expr_node *n)
     return left ? arena_sprintf(a, "%s.%s", left, n->name) : NULL;
 }
 
+/* The span of the field name of a selection (a.b: the 'b'), where a caret points. */
+static expr_span field_span(const expr_node *n)
+{
+    expr_span s = n->span;
+    if (s.end - s.start > n->name_len)
+        s.start = s.end - n->name_len;
+    return s;
+}
+
+/* The type of field 'name' (written at 'span') of a value of type 't'; reports a field that
+ * the object type cannot have, with the nearest one it has. */
+static ty field_of(checker *k, ty t, const char *name, expr_span span)
+{
+    if (t == NULL)
+        return NULL;
+    switch (t->kind) {
+    case EXPR_T_OBJECT: {
+        ty f;
+        if (expr_type_field(t, name, &f))
+            return f;
+        const char *hint = expr_type_suggest(t, name);
+        char dym[200] = "";
+        if (hint != NULL)
+            snprintf(dym, sizeof dym, "; did you mean '%s'?", hint);
+        if (t->what != NULL && strcmp(t->what, "params") == 0)
+            terr(k, "expr.field", span, "undeclared param '%s' (spec.params has no such key)%s",
+                 name, dym);
+        else
+            terr(k, "expr.field", span, "no field '%s' in %s%s", name,
+                 t->what ? t->what : "this map", dym);
+        return NULL;
+    }
+    case EXPR_T_MAP: return t->elem;
+    case EXPR_T_DYN: case EXPR_T_NULL: return NULL;
+    default:
+        terr(k, "expr.type", span, "%s has no field '%s'", tstr(k, t), name);
+        return NULL;
+    }
+}
+
 /* Records the dotted name of a selection when it could name a binding (CEL resolves the
  * longest qualified name first: with a binding "a.b", a.b.c is that binding's field c). */
-static void check_select(checker *k, expr_node *n)
+static ty check_select(checker *k, expr_node *n)
 {
     const expr_node *root = n;
     while (root->op == N_SELECT)
@@ -216,9 +390,168 @@ static void check_select(checker *k, expr_node *n)
             cerr(k, "expr.undeclared", n->span, "undeclared reference to '%s'", q);
         else if (n->qualified == NULL)
             check_node(k, n->a);
-        return;
+        return n->qualified ? decl_type(k, n->decl) : NULL;
     }
-    check_node(k, n->a);
+    ty base = check_node(k, n->a);
+    if (n->qualified != NULL)
+        return decl_type(k, n->decl);
+    if (n->name_nul)
+        return NULL; /* no JSON key can hold a NUL: evaluation reports it */
+    /* a.?b is optional, and so is every selection chained after one */
+    bool opt = n->optional;
+    if (base != NULL && base->kind == EXPR_T_OPTIONAL) {
+        opt = true;
+        base = base->elem;
+    }
+    ty f = field_of(k, base, n->name, field_span(n));
+    return opt ? mk(k, EXPR_T_OPTIONAL, f) : f;
+}
+
+static ty check_index(checker *k, expr_node *n)
+{
+    ty base = check_node(k, n->a), key = check_node(k, n->b);
+    bool opt = n->optional;
+    if (base != NULL && base->kind == EXPR_T_OPTIONAL) {
+        opt = true;
+        base = base->elem;
+    }
+    ty r = NULL;
+    const expr_node *kn = n->b;
+    switch (tclass(base)) {
+    case C_LIST:
+        if (tclass(key) != C_ANY && tclass(key) != C_NUM)
+            terr(k, "expr.type", kn->span, "a list index must be a number, not %s", tstr(k, key));
+        r = base->elem;
+        break;
+    case C_MAP:
+        /* m["key"] is m.key for the schema */
+        if (base->kind == EXPR_T_OBJECT && kn->op == N_LIT && kn->lit.kind == EXPR_STRING &&
+            strlen(kn->lit.v.s) == kn->lit.len)
+            r = field_of(k, base, kn->lit.v.s, kn->span);
+        else if (base->kind == EXPR_T_MAP)
+            r = base->elem;
+        break;
+    case C_ANY: break;
+    default: terr(k, "expr.type", n->span, "%s cannot be indexed", tstr(k, base)); break;
+    }
+    return opt ? mk(k, EXPR_T_OPTIONAL, r) : r;
+}
+
+static void want_bool(checker *k, ty t, const expr_node *n, const char *what)
+{
+    if (tclass(t) != C_ANY && tclass(t) != C_BOOL)
+        terr(k, "expr.type", n->span, "%s must be a bool, not %s", what, tstr(k, t));
+}
+
+static ty check_bin(checker *k, expr_node *n)
+{
+    static const char *const ops[] = {[B_ADD] = "+", [B_SUB] = "-", [B_MUL] = "*", [B_DIV] = "/",
+                                      [B_MOD] = "%",  [B_EQ] = "==", [B_NE] = "!=", [B_LT] = "<",
+                                      [B_LE] = "<=",  [B_GT] = ">",  [B_GE] = ">=", [B_IN] = "in"};
+    ty x = check_node(k, n->a), y = check_node(k, n->b);
+    enum tclass cx = tclass(x), cy = tclass(y);
+    const char *op = ops[n->sub];
+    switch ((enum bin_op)n->sub) {
+    case B_EQ:
+    case B_NE:
+        /* heterogeneous equality: no error at run time, but never equal */
+        if (cx != C_ANY && cy != C_ANY && cx != cy)
+            terr(k, "expr.type", n->span, "'%s' compares %s with %s, which are never equal", op,
+                 tstr(k, x), tstr(k, y));
+        return mk(k, EXPR_T_BOOL, NULL);
+    case B_IN:
+        if (cy != C_ANY && cy != C_LIST && cy != C_MAP)
+            terr(k, "expr.type", n->span, "'in' needs a list or a map on its right, not %s",
+                 tstr(k, y));
+        return mk(k, EXPR_T_BOOL, NULL);
+    case B_LT: case B_LE: case B_GT: case B_GE: {
+        bool ordered = cx == C_NUM || cx == C_STRING || cx == C_BYTES || cx == C_BOOL;
+        if (cx != C_ANY && cy != C_ANY && (cx != cy || !ordered))
+            terr(k, "expr.type", n->span, "'%s' cannot compare %s with %s", op, tstr(k, x),
+                 tstr(k, y));
+        else if ((cx != C_ANY && !ordered) ||
+                 (cy != C_ANY && cy != C_NUM && cy != C_STRING && cy != C_BYTES && cy != C_BOOL))
+            terr(k, "expr.type", n->span, "'%s' cannot compare %s", op, tstr(k, cx ? x : y));
+        return mk(k, EXPR_T_BOOL, NULL);
+    }
+    default: break;
+    }
+    /* arithmetic: both operands of one kind (CEL converts nothing implicitly), and '+' also
+     * joins strings, bytes and lists */
+    bool add = n->sub == B_ADD;
+    for (int side = 0; side < 2; side++) {
+        ty t = side ? y : x;
+        enum tclass c = tclass(t);
+        if (c != C_ANY && c != C_NUM && !(add && (c == C_STRING || c == C_BYTES || c == C_LIST))) {
+            terr(k, "expr.type", n->span, "'%s' is not defined for %s", op, tstr(k, t));
+            return NULL;
+        }
+    }
+    if (x != NULL && y != NULL && (x->kind != y->kind || (x->kind == EXPR_T_DOUBLE &&
+                                                          n->sub == B_MOD))) {
+        terr(k, "expr.type", n->span, "'%s' is not defined for %s and %s", op, tstr(k, x),
+             tstr(k, y));
+        return NULL;
+    }
+    if (x != NULL && y != NULL && x->kind == EXPR_T_LIST)
+        return mk(k, EXPR_T_LIST, join(k, x->elem, y->elem));
+    return x != NULL ? x : y;
+}
+
+static ty check_comp(checker *k, expr_node *n)
+{
+    ty r = check_node(k, n->a), var = NULL;
+    enum tclass c = tclass(r);
+    if (n->sub == M_BIND)
+        var = r;
+    else if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
+        var = c == C_OPT ? r->elem : NULL;
+    else if (c == C_LIST)
+        var = r->elem;
+    else if (c == C_MAP) /* over a map's keys: an object's are strings */
+        var = r->kind == EXPR_T_OBJECT ? mk(k, EXPR_T_STRING, NULL) : NULL;
+    else if (c != C_ANY)
+        terr(k, "expr.type", n->a->span, "a comprehension needs a list or a map, not %s",
+             tstr(k, r));
+    ty b = NULL, t = NULL;
+    if (k->nscope <= EXPR_MAX_DEPTH) {
+        k->scope_type[k->nscope] = var;
+        k->scope[k->nscope++] = n->name;
+        b = check_node(k, n->b);
+        t = check_node(k, n->c);
+        k->nscope--;
+    }
+    switch ((enum macro_kind)n->sub) {
+    case M_ALL: case M_EXISTS: case M_EXISTS_ONE:
+        if (n->b != NULL)
+            want_bool(k, b, n->b, "the predicate");
+        return mk(k, EXPR_T_BOOL, NULL);
+    case M_FILTER:
+        if (n->b != NULL)
+            want_bool(k, b, n->b, "the predicate");
+        return mk(k, EXPR_T_LIST, var);
+    case M_MAP:
+        if (n->b != NULL)
+            want_bool(k, b, n->b, "the filter");
+        return mk(k, EXPR_T_LIST, t);
+    case M_OPT_MAP: return mk(k, EXPR_T_OPTIONAL, b);
+    case M_OPT_FLAT_MAP: case M_BIND: return b;
+    }
+    return NULL;
+}
+
+static ty lit_type(checker *k, const expr_node *n)
+{
+    switch (n->lit.kind) {
+    case EXPR_NULL: return mk(k, EXPR_T_NULL, NULL);
+    case EXPR_BOOL: return mk(k, EXPR_T_BOOL, NULL);
+    case EXPR_INT: return mk(k, EXPR_T_INT, NULL);
+    case EXPR_UINT: return mk(k, EXPR_T_UINT, NULL);
+    case EXPR_DOUBLE: return mk(k, EXPR_T_DOUBLE, NULL);
+    case EXPR_STRING: return mk(k, EXPR_T_STRING, NULL);
+    case EXPR_BYTES: return mk(k, EXPR_T_BYTES, NULL);
+    default: return NULL;
+    }
 }
 
 /* true when every key of map literal 'n' is a string literal and no two are equal: then
@@ -236,47 +569,96 @@ static bool literal_keys_distinct(const expr_node *n)
     return true;
 }
 
-static void check_node(checker *k, expr_node *n)
+static ty check_node(checker *k, expr_node *n)
 {
     if (n == NULL)
-        return;
+        return NULL;
     switch (n->op) {
-    case N_LIT: return;
-    case N_SELECT: check_select(k, n); return;
-    case N_IDENT: check_ident(k, n); return;
-    case N_CALL: check_call(k, n); return;
-    case N_COMP:
+    case N_LIT: return lit_type(k, n);
+    case N_SELECT: return check_select(k, n);
+    case N_IDENT: return check_ident(k, n);
+    case N_CALL: return check_call(k, n);
+    case N_COMP: return check_comp(k, n);
+    case N_INDEX: return check_index(k, n);
+    case N_BIN: return check_bin(k, n);
+    case N_HAS:
         check_node(k, n->a);
-        if (k->nscope <= EXPR_MAX_DEPTH) {
-            k->scope[k->nscope++] = n->name;
-            check_node(k, n->b);
-            check_node(k, n->c);
-            k->nscope--;
+        return mk(k, EXPR_T_BOOL, NULL);
+    case N_LIST: {
+        ty elem = NULL;
+        bool any_opt = false;
+        for (uint32_t i = 0; i < n->nargs; i++) {
+            ty t = check_node(k, n->args[i]);
+            any_opt |= n->opt != NULL && n->opt[i];
+            elem = i == 0 ? t : join(k, elem, t);
         }
-        return;
-    case N_LIST:
-        for (uint32_t i = 0; i < n->nargs; i++)
-            check_node(k, n->args[i]);
-        return;
-    case N_MAP:
-        for (uint32_t i = 0; i < n->nargs; i++)
-            check_node(k, n->args[i]);
+        expr_type *t = expr_type_new(k->a, EXPR_T_LIST, any_opt ? NULL : elem);
+        if (t != NULL)
+            t->empty = n->nargs == 0;
+        return t;
+    }
+    case N_MAP: {
+        ty val = NULL;
+        bool any_opt = false;
+        for (uint32_t i = 0; i < n->nargs; i++) {
+            ty t = check_node(k, n->args[i]);
+            any_opt |= n->opt != NULL && n->opt[i / 2];
+            if (i % 2 == 1)
+                val = i == 1 ? t : join(k, val, t);
+        }
         n->distinct_keys = literal_keys_distinct(n);
-        return;
+        expr_type *t = expr_type_new(k->a, EXPR_T_MAP, any_opt ? NULL : val);
+        if (t != NULL)
+            t->empty = n->nargs == 0;
+        return t;
+    }
+    case N_NOT: {
+        ty t = check_node(k, n->a);
+        want_bool(k, t, n->a, "the operand of '!'");
+        return mk(k, EXPR_T_BOOL, NULL);
+    }
+    case N_NEG: {
+        ty t = check_node(k, n->a);
+        if (tclass(t) != C_ANY && tclass(t) != C_NUM)
+            terr(k, "expr.type", n->span, "'-' needs a number, not %s", tstr(k, t));
+        return t;
+    }
+    case N_AND:
+    case N_OR: {
+        ty x = check_node(k, n->a), y = check_node(k, n->b);
+        const char *what = n->op == N_AND ? "an operand of '&&'" : "an operand of '||'";
+        want_bool(k, x, n->a, what);
+        want_bool(k, y, n->b, what);
+        return mk(k, EXPR_T_BOOL, NULL);
+    }
+    case N_COND: {
+        ty c = check_node(k, n->a);
+        want_bool(k, c, n->a, "the condition of '?:'");
+        ty x = check_node(k, n->b), y = check_node(k, n->c);
+        return join(k, x, y);
+    }
     default:
         check_node(k, n->a);
         check_node(k, n->b);
         check_node(k, n->c);
-        return;
+        return NULL;
     }
+}
+
+static int check_tree(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+                      diag_list *dl, ty *out)
+{
+    checker k = {.decls = decls, .at = at, .dl = dl, .a = a};
+    ty t = check_node(&k, root);
+    if (out != NULL)
+        *out = t;
+    return k.errors > 0 ? -1 : 0;
 }
 
 int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
                diag_list *dl)
 {
-    checker k = {.decls = decls, .at = at, .dl = dl, .a = a};
-    check_node(&k, root);
-    return k.errors > 0 ? -1 : 0;
+    return check_tree(a, root, decls, at, dl, NULL);
 }
 
 expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
@@ -291,7 +673,7 @@ expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls 
     expr_node *root = expr_parse(a, copy, len, at, dl);
     if (root == NULL)
         return NULL;
-    if (expr_check(a, root, decls, at, dl) != 0)
+    if (check_tree(a, root, decls, at, dl, &p->type) != 0)
         return NULL;
     p->root = root;
     p->src = copy;
@@ -351,4 +733,22 @@ void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_sp
     va_end(ap);
     (void)p; /* the span is enough: positions are offsets, resolved when printed */
     expr_diag(dl, code, span, at, "%s", msg);
+}
+
+const expr_type *expr_prog_type(const expr_prog *p)
+{
+    return p->type;
+}
+
+int expr_prog_expect_bool(const expr_prog *p, const char *what, const srcpos *at, diag_list *dl)
+{
+    enum tclass c = tclass(p->type);
+    if (c == C_ANY || c == C_BOOL)
+        return 0;
+    arena *a = arena_new(4096);
+    const char *name = a ? expr_type_str(a, p->type) : NULL;
+    expr_diag(dl, "expr.type", (expr_span){0, (uint32_t)p->len}, at, "%s must yield a bool, not %s",
+              what, name ? name : "a bool");
+    arena_free(a);
+    return -1;
 }

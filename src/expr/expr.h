@@ -127,13 +127,63 @@ typedef struct expr_fn_def {
     expr_fn fn;
 } expr_fn_def;
 
+/* ---- types, as the checker infers them (types.c) ----
+ *
+ * The checker gives every node a type where it can tell one (literals, operators, the types
+ * declared for bindings, the result types of the standard functions) and 'dyn' where it cannot,
+ * so that an expression that can only fail (a validation that yields a string, int <= "64", a
+ * field no schema has) is an error at load time, and nothing that might work is one. */
+enum expr_type_kind {
+    EXPR_T_DYN, EXPR_T_NULL, EXPR_T_BOOL, EXPR_T_INT, EXPR_T_UINT, EXPR_T_DOUBLE, EXPR_T_STRING,
+    EXPR_T_BYTES, EXPR_T_LIST, EXPR_T_MAP, EXPR_T_TYPE, EXPR_T_OPTIONAL,
+    EXPR_T_OBJECT, /* a map with known string keys (a schema's properties, params) */
+};
+
+typedef struct expr_type expr_type;
+struct expr_type {
+    uint8_t kind;         /* enum expr_type_kind */
+    bool open;            /* OBJECT: keys beyond 'names' may be present (are dyn) */
+    bool empty;           /* LIST, MAP: the literal [] or {}, which joins with any of its kind */
+    const expr_type *elem; /* LIST element, MAP value, OPTIONAL value; NULL is dyn */
+    const char *what;     /* OBJECT: how messages name it ("params", "FlinkDeployment spec.job") */
+    uint32_t n_fields;    /* OBJECT */
+    const char **names;
+    const expr_type **types; /* NULL entries are dyn */
+};
+
+/* A type of 'kind' from 'a' (zeroed but for kind and elem); NULL when out of memory. */
+expr_type *expr_type_new(arena *a, enum expr_type_kind kind, const expr_type *elem);
+
+/* The union of two schemas (two versions or two kinds of one binding): an object has the
+ * fields of both, a field of different types in each is dyn. NULL (dyn) absorbs. */
+const expr_type *expr_type_merge(arena *a, const expr_type *x, const expr_type *y);
+
+/* The type of a fixed JSON value (a policy's params): maps become closed objects named
+ * 'what' ("params"), so a key they do not have is an error. */
+const expr_type *expr_type_of_json(arena *a, const cJSON *j, const char *what);
+
+/* "int", "list(string)", "map(string, dyn)", "params" (an object by its name); NULL is "dyn". */
+const char *expr_type_str(arena *a, const expr_type *t);
+
+/* The field 'name' of object type 't': sets '*field' (NULL: dyn) and returns true when it has
+ * one or is open; false when no such field can exist. */
+bool expr_type_field(const expr_type *t, const char *name, const expr_type **field);
+
+/* The object field of 't' nearest to 'name' by edit distance, when near enough to be a
+ * misspelling of it; NULL otherwise. */
+const char *expr_type_suggest(const expr_type *t, const char *name);
+
 /* What a compilation may use: variable names and extension functions. */
 typedef struct expr_decls {
     const char *const *vars; /* names of the bindings, e.g. object, oldObject, params */
+    const expr_type *const *var_types; /* NULL, or the type of each of 'vars' (NULL: dyn) */
     size_t n_vars;
     const expr_fn_def *fns; /* extension functions, looked up after the standard ones */
     size_t n_fns;
     bool allow_any_var; /* conformance tests: every free identifier is a binding */
+    /* Report what the inferred types show can only fail ("expr.type", "expr.field"), as
+     * policies do. Off, compilation is cel-spec's unchecked mode ('false && 32' is false). */
+    bool check_types;
 } expr_decls;
 
 typedef struct expr_prog expr_prog;
@@ -141,10 +191,19 @@ typedef struct expr_prog expr_prog;
 /* Parses and checks 'len' bytes of 'src'. Errors go to 'dl' positioned by 'at' (where the
  * text sits: its source and offset, and a map when it is not a verbatim slice of the source;
  * NULL or no source: no position; diag.h) with codes
- * "expr.syntax", "expr.limit", "expr.undeclared", "expr.arity", "expr.regex". Returns a
+ * "expr.syntax", "expr.limit", "expr.undeclared", "expr.arity", "expr.regex", "expr.type" (an
+ * operation no value of the inferred types allows) and "expr.field" (a field the declared
+ * type of an object cannot have). Returns a
  * program allocated from 'a' (which must outlive it), or NULL when there were errors. */
 expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
                         const srcpos *at, diag_list *dl);
+
+/* The type of the value 'p' yields, as the checker inferred it (NULL: dyn). */
+const expr_type *expr_prog_type(const expr_prog *p);
+
+/* Adds an "expr.type" error when 'p' cannot yield a bool ('what': "a validation"); the caret
+ * under the whole expression. Returns 0, or -1 after adding it. */
+int expr_prog_expect_bool(const expr_prog *p, const char *what, const srcpos *at, diag_list *dl);
 
 /* A call of a global function in a compiled program, for checks made when policies load
  * (which kinds lookup() names). Argument i < EXPR_CALL_SITE_ARGS is described in args[i]:

@@ -83,6 +83,7 @@ struct expr_node {
 
 struct expr_prog {
     expr_node *root;
+    const expr_type *type; /* what it yields, as inferred (NULL: dyn) */
     const char *src;
     size_t len;
 };

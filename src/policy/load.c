@@ -110,7 +110,7 @@ static int choose(loader *ld, const ynode *n, const char *what, const char *cons
     return dflt;
 }
 
-const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what)
+static const expr_prog *compile(loader *ld, const ynode *n, const char *what, bool want_bool)
 {
     const char *src = scalar(ld, n, what);
     if (src == NULL)
@@ -129,9 +129,22 @@ const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what)
     /* Every expression of a policy is compiled here, so every lookup() is checked here. */
     if (p != NULL)
         policy_check_lookups(ld, p, &at);
+    /* A validation or a condition that yields a string can only fail at run time. */
+    if (p != NULL && want_bool && expr_prog_expect_bool(p, what, &at, ld->dl) != 0)
+        ld->errors++;
     if (p == NULL)
         ld->errors += (int)(ld->dl->errors - before) + (ld->dl->errors == before);
     return p;
+}
+
+const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what)
+{
+    return compile(ld, n, what, false);
+}
+
+const expr_prog *policy_compile_bool(loader *ld, const ynode *n, const char *what)
+{
+    return compile(ld, n, what, true);
 }
 
 static unsigned parse_ops(loader *ld, const ynode *n)
@@ -291,6 +304,8 @@ static void parse_variables(loader *ld, const ynode *n, policy *p)
         p->vars[p->n_vars].name = name;
         p->vars[p->n_vars].prog = prog;
         p->n_vars++;
+        /* a variable has the type of its expression, so variables.x.y is checked as well */
+        ld->types[ld->decls.n_vars] = prog ? expr_prog_type(prog) : NULL;
         ld->names[ld->decls.n_vars++] = arena_sprintf(ld->a, "variables.%s", name);
     }
 }
@@ -318,7 +333,7 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
         if (ex == NULL)
             perr(ld, v, "policy.schema", "a validation needs an expression");
         else
-            val->expr = policy_compile(ld, ex, "expression");
+            val->expr = policy_compile_bool(ld, ex, "a validation");
         val->message = scalar(ld, yaml_get(v, "message"), "message");
         const ynode *me = yaml_get(v, "messageExpression");
         if (me != NULL)
@@ -423,7 +438,7 @@ static void parse_mutations(loader *ld, const ynode *n, policy *p)
             mut->for_each = policy_compile(ld, each, "forEach");
         const ynode *when = yaml_get(m, "when");
         if (when != NULL)
-            mut->when = policy_compile(ld, when, "when");
+            mut->when = policy_compile_bool(ld, when, "a mutation's when");
         parse_patch(ld, yaml_get(m, "patch"), mut);
     }
 }
@@ -479,6 +494,10 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
     if (params != NULL)
         p->params = owned_json(ld, params);
     ld->decls.n_vars = PB_COUNT; /* this policy's variables only */
+    /* params are what spec.params declares: a name it does not have is a typo */
+    ld->types[PB_PARAMS] = expr_type_of_json(ld->a, p->params ? p->params : &(cJSON){.type =
+                                                                             cJSON_Object},
+                                             "params");
     parse_variables(ld, yaml_get(spec, "variables"), p);
     parse_validations(ld, yaml_get(spec, "validations"), p);
     parse_mutations(ld, yaml_get(spec, "mutations"), p);

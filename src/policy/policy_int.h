@@ -15,6 +15,7 @@ typedef struct loader {
     int errors;
     expr_decls decls; /* bindings, and the variables declared so far */
     const char *names[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.vars */
+    const expr_type *types[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.var_types (NULL: dyn) */
     policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
     size_t n_kinds, cap_kinds;
 } loader;
@@ -43,6 +44,9 @@ size_t policy_scalar_offset(const void *origin, size_t off);
 
 /* Compiles the expression in scalar 'n' with the loader's declarations; NULL on errors. */
 const expr_prog *policy_compile(loader *ld, const ynode *n, const char *what);
+
+/* policy_compile, and an error ("expr.type") when the expression cannot yield a bool. */
+const expr_prog *policy_compile_bool(loader *ld, const ynode *n, const char *what);
 
 /* lookups.c: checks the lookup() and lookupList() calls of 'p' (compiled from the scalar at
  * 'at'): apiVersion and kind must be string literals that can name a kind (diags

@@ -102,7 +102,8 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     loader ld = {.a = s->a, .dl = dl};
     for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
-    ld.decls = (expr_decls){.vars = ld.names, .n_vars = PB_COUNT,
+    ld.decls = (expr_decls){.vars = ld.names, .var_types = ld.types, .n_vars = PB_COUNT,
+                            .check_types = true,
                             .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
     size_t before = dl->errors, nf = 0;
     char **files = NULL;

@@ -333,6 +333,12 @@ static const struct {
      {"10:19 expr.undeclared", "12:23 expr.syntax", "14:42 expr.undeclared", "16:38 expr.syntax",
       "17:48 expr.regex", "20:31 policy.schema", "21:11 policy.schema", "22:11 policy.schema"}},
     {"broken.yaml", {"4:5 input.yaml"}},
+    /* what the inferred types show can only fail: a non-bool validation or when, an
+     * impossible comparison or operation, a param spec.params does not declare */
+    {"bad-types.yaml",
+     {"19:20 expr.type", "20:19 expr.type", "21:43 expr.field", "22:19 expr.type",
+      "23:19 expr.type", "24:33 expr.field", "25:49 expr.type", "26:41 expr.type",
+      "27:50 expr.type", "28:20 expr.type", "31:13 expr.type"}},
     {"multiline.yaml",
      {"12:11 expr.undeclared", "15:11 expr.undeclared", "17:9 expr.undeclared", "20:15 expr.undeclared"}},
     /* lookup()'s apiVersion and kind: not literals, or literals that cannot be one */

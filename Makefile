@@ -38,7 +38,7 @@ LDLIBS  += $(if $(filter mimalloc,$(ALLOC)),-lmimalloc) $(PKG_LIBS) -lpthread
 CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c \
                       src/kube/*.c src/audit/*.c)
 BIN_SRC  := $(wildcard src/server/*.c src/cli/*.c)
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schemas.o
 BIN_OBJ  := $(BIN_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -49,6 +49,22 @@ all: $(BUILD)/streamguard
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The schemas lint checks field paths against (src/policy/schema.h): every served version of
+# the CRDs vendored in schemas/crds/, in the compact form, written by scripts/schemagen.c.
+SCHEMA_CRDS := $(sort $(wildcard schemas/crds/*/*.yaml schemas/crds/*/*.yml schemas/crds/*/*/*.yaml \
+                                 schemas/crds/*/*/*.yml))
+SCHEMAGEN_OBJ := $(BUILD)/obj/src/policy/schema.o $(BUILD)/obj/src/policy/yamldoc.o \
+                 $(BUILD)/obj/src/expr/types.o $(filter $(BUILD)/obj/src/util/%,$(CORE_OBJ))
+$(BUILD)/schemagen: scripts/schemagen.c $(SCHEMAGEN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(SCHEMAGEN_OBJ) $(LDLIBS)
+$(BUILD)/gen/schemas.c: $(BUILD)/schemagen $(SCHEMA_CRDS)
+	@mkdir -p $(dir $@)
+	$(WRAP) $(BUILD)/schemagen $@.tmp $(SCHEMA_CRDS) && mv $@.tmp $@
+$(BUILD)/obj/gen/schemas.o: $(BUILD)/gen/schemas.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -c $< -o $@
 
 $(BUILD)/libcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -196,7 +212,7 @@ bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine $(BUILD)/bench_kube
 #                 objects (compact copies), each checked against an oracle
 #                                                                    kube-corpus/    kube-seeds/
 FUZZ_SECONDS ?= 600
-FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c)
+FUZZ_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c) build/gen/schemas.c
 FUZZ_CC   = clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -Isrc $(shell pkg-config --cflags libcjson libpcre2-8 yaml-0.1)
 FUZZ_LIBS = $(shell pkg-config --libs libcjson libpcre2-8 yaml-0.1)

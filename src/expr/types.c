@@ -29,6 +29,19 @@ bool expr_type_field(const expr_type *t, const char *name, const expr_type **fie
     return i >= 0 || t->open;
 }
 
+/* true when 'name' is one of the alternatives of 'what' ("A spec or B spec"). */
+static bool names_one_of(const char *what, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = what; p != NULL; p = strstr(p, " or ")) {
+        if (p != what)
+            p += 4;
+        if (strncmp(p, name, n) == 0 && (p[n] == '\0' || strncmp(p + n, " or ", 4) == 0))
+            return true;
+    }
+    return false;
+}
+
 static const expr_type *merge_objects(arena *a, const expr_type *x, const expr_type *y)
 {
     expr_type *t = expr_type_new(a, EXPR_T_OBJECT, NULL);
@@ -39,7 +52,7 @@ static const expr_type *merge_objects(arena *a, const expr_type *x, const expr_t
     t->open = x->open || y->open;
     /* Two kinds name the same place differently ("FlinkDeployment spec" and "FlinkSessionJob
      * spec"): the messages name both. */
-    t->what = x->what && y->what && strcmp(x->what, y->what) != 0
+    t->what = x->what && y->what && !names_one_of(x->what, y->what)
                   ? arena_sprintf(a, "%s or %s", x->what, y->what)
                   : x->what ? x->what : y->what;
     for (uint32_t i = 0; i < x->n_fields; i++) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "functions.h"
+#include "schema.h"
 
 const char *const policy_bindings[PB_COUNT] = {
     [PB_OBJECT] = "object", [PB_OLD_OBJECT] = "oldObject", [PB_REQUEST] = "request",
@@ -495,6 +496,8 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
         p->params = owned_json(ld, params);
     ld->decls.n_vars = PB_COUNT; /* this policy's variables only */
     /* params are what spec.params declares: a name it does not have is a typo */
+    ld->types[PB_OBJECT] = ld->types[PB_OLD_OBJECT] =
+        ld->check_fields ? policy_object_type(ld, p) : NULL;
     ld->types[PB_PARAMS] = expr_type_of_json(ld->a, p->params ? p->params : &(cJSON){.type =
                                                                              cJSON_Object},
                                              "params");
@@ -504,4 +507,40 @@ int policy_parse(loader *ld, const ydoc *doc, policy *p)
     if (p->n_validations == 0 && p->n_mutations == 0)
         perr(ld, spec, "policy.schema", "a policy needs validations or mutations");
     return ld->errors == before ? 0 : -1;
+}
+
+static bool has_str(const policy_strs *s, const char *v)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], v) == 0)
+            return true;
+    return false;
+}
+
+const expr_type *policy_object_type(loader *ld, const policy *p)
+{
+    const expr_type *t = NULL;
+    bool any = false;
+    for (size_t r = 0; r < p->match.n_rules; r++) {
+        const policy_resource_rule *rule = &p->match.rules[r];
+        bool all_groups = rule->api_groups.n == 0 || has_str(&rule->api_groups, "*");
+        for (size_t k = 0; k < rule->kinds.n; k++) {
+            bool found = false;
+            for (size_t i = 0; i < ld->n_schemas; i++) {
+                const policy_schema_row *row = &ld->schemas[i];
+                if (strcmp(row->kind, rule->kinds.v[k]) != 0 ||
+                    (!all_groups && !has_str(&rule->api_groups, row->group)))
+                    continue;
+                if (ld->schema_types[i] == NULL)
+                    ld->schema_types[i] = policy_schema_type(ld->a, row->text, row->kind);
+                if (ld->schema_types[i] == NULL)
+                    return NULL;
+                t = any ? expr_type_merge(ld->a, t, ld->schema_types[i]) : ld->schema_types[i];
+                any = found = true;
+            }
+            if (!found) /* "*", or a kind with no schema here: nothing to check against */
+                return NULL;
+        }
+    }
+    return t;
 }

@@ -140,6 +140,20 @@ policy_set *policy_set_load_dir(const char *dir, diag_list *dl);
 /* Loads the given files (or directories) into one set. Same returns. */
 policy_set *policy_set_load_paths(const char *const *paths, size_t n, diag_list *dl);
 
+/* What `lint` checks beyond loading. */
+typedef struct policy_load_opts {
+    /* Field paths of object and oldObject against the schemas of the kinds a policy matches
+     * (every served version of the vendored CRDs, and 'crd_files'): a field none of them has
+     * is an "expr.field" error. Only lint: a cluster may run newer CRDs than the vendored. */
+    bool check_fields;
+    const char *const *crd_files; /* more CRDs, for kinds of the user's own (lint --crd) */
+    size_t n_crd_files;
+} policy_load_opts;
+
+/* policy_set_load_paths with 'o' (NULL: as policy_set_load_paths). */
+policy_set *policy_set_load_opts(const char *const *paths, size_t n, const policy_load_opts *o,
+                                 diag_list *dl);
+
 /* Takes another reference to 's' (thread-safe). */
 policy_set *policy_set_ref(policy_set *s);
 

@@ -18,7 +18,15 @@ typedef struct loader {
     const expr_type *types[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.var_types (NULL: dyn) */
     policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
     size_t n_kinds, cap_kinds;
+    bool check_fields;  /* lint: object's fields against the schemas below */
+    const struct policy_schema_row *schemas; /* builtin and --crd rows */
+    size_t n_schemas;
+    const expr_type **schema_types; /* of each row, read when a policy first matches its kind */
 } loader;
+
+/* The type lint gives object and oldObject in policy 'p': the union of the schemas of the
+ * kinds its rules match (all versions), or NULL (dyn) when one of them has no schema. */
+const expr_type *policy_object_type(loader *ld, const policy *p);
 
 /* Hands 'j' to arena 'a': it is deleted when the arena is reset or freed. Returns 0, or -1
  * (out of memory) after deleting 'j' at once. NULL is accepted (returns -1). */

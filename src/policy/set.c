@@ -8,6 +8,7 @@
 #include "../util/buf.h"
 #include "../util/file.h"
 #include "functions.h"
+#include "schema.h"
 
 #define MAX_POLICIES 1024
 #define MAX_FILES    4096
@@ -87,7 +88,48 @@ static void check_duplicates(const policy_set *s, loader *ld)
     }
 }
 
+/* The builtin schemas and those of 'o->crd_files' into the loader (lint). */
+static void load_schemas(loader *ld, const policy_load_opts *o)
+{
+    policy_schema_row *rows = NULL;
+    size_t n = 0;
+    if (o->n_crd_files > 0) { /* else the builtin table is used in place */
+        for (size_t i = 0; i < policy_n_builtin_schemas; i++) {
+            policy_schema_row *grown = arena_alloc(ld->a, (n + 1) * sizeof *grown);
+            if (grown == NULL)
+                break;
+            if (n > 0)
+                memcpy(grown, rows, n * sizeof *grown);
+            grown[n++] = policy_builtin_schemas[i];
+            rows = grown;
+        }
+        for (size_t i = 0; i < o->n_crd_files; i++) {
+            buf b;
+            buf_init(&b, POLICY_MAX_CRD_FILE);
+            if (file_read(o->crd_files[i], POLICY_MAX_CRD_FILE, &b, ld->dl) != 0 ||
+                policy_crd_rows(ld->a, arena_strdup(ld->a, o->crd_files[i]), b.data ? b.data : "",
+                                b.len, &rows, &n, ld->dl) != 0)
+                ld->errors++;
+            buf_clear(&b);
+        }
+        ld->schemas = rows;
+        ld->n_schemas = n;
+    } else {
+        ld->schemas = policy_builtin_schemas;
+        ld->n_schemas = policy_n_builtin_schemas;
+    }
+    ld->schema_types = arena_calloc(ld->a, ld->n_schemas ? ld->n_schemas : 1,
+                                    sizeof *ld->schema_types);
+    ld->check_fields = ld->schema_types != NULL;
+}
+
 policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag_list *dl)
+{
+    return policy_set_load_opts(paths, n_paths, NULL, dl);
+}
+
+policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
+                                 const policy_load_opts *o, diag_list *dl)
 {
     policy_set *s = calloc(1, sizeof *s);
     if (s == NULL || (s->a = arena_new((size_t)256 << 20)) == NULL ||
@@ -106,6 +148,8 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
                             .check_types = true,
                             .fns = policy_lib.functions, .n_fns = policy_lib.n_functions};
     size_t before = dl->errors, nf = 0;
+    if (o != NULL && o->check_fields)
+        load_schemas(&ld, o);
     char **files = NULL;
     for (size_t i = 0; i < n_paths; i++)
         file_list(paths[i], is_policy_file, MAX_FILES, &files, &nf, dl);

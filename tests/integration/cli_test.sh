@@ -105,11 +105,27 @@ expect "lint reports each problem with file:line:col and a caret" 1 - \
     'bad-schema.yaml:6:11: error\[policy.schema\]: spec.action must be one of Deny, Warn, Audit' lint "$L/bad-schema.yaml"
 expect "lint puts the caret under the expression's error" 1 - '^                                         \^$' \
     lint "$L/bad-expressions.yaml"
-expect "lint counts the errors" 1 - '^8 errors$' lint "$L/bad-expressions.yaml"
+# 9: the 8 of the fixture, and lint's schema check finds that FlinkDeployment has no spec.replicas
+expect "lint counts the errors" 1 - '^9 errors$' lint "$L/bad-expressions.yaml"
 expect "lint finds duplicate names across files" 1 - 'policy.duplicate' lint "$L/good.yaml" "$L/duplicate.yaml"
 expect "lint of a directory without policies" 0 '^0 policies, no problems$' - lint "$(dirname "$0")/../fixtures/admission"
 expect "lint of a missing path" 1 - 'io.read' lint "$TMP/none"
 expect "lint --help" 0 '^usage: streamguard lint' - lint --help
+expect "lint: a validation that yields a string is a type error with its position" 1 - \
+    "bad-types.yaml:19:20: error\\[expr.type\\]: a validation must yield a bool, not string" lint "$L/bad-types.yaml"
+expect "lint: a misspelt param, with did you mean" 1 - \
+    "bad-types.yaml:21:43: error\\[expr.field\\]: undeclared param 'maxParalelism' .*did you mean 'maxParallelism'" \
+    lint "$L/bad-types.yaml"
+expect "lint: a field no version of FlinkDeployment has, with did you mean" 1 - \
+    "bad-fields.yaml:15:36: error\\[expr.field\\]: no field 'paralelism' in FlinkDeployment spec.job; did you mean 'parallelism'" \
+    lint "$L/bad-fields.yaml"
+expect "lint: the caret under the misspelt field" 1 - '^                                       \^$' lint "$L/bad-fields.yaml"
+expect "lint: a kind with no schema is not checked" 1 - '^3 errors$' lint "$L/bad-fields.yaml"
+expect "lint --crd checks the kinds of that CRD" 1 - \
+    "bad-fields.yaml:30:58: error\\[expr.field\\]: no field 'sizee' in Widget spec; did you mean 'size'" \
+    lint --crd "$L/crd-widget.yaml" "$L/bad-fields.yaml"
+expect "lint --crd of a file that is not a CRD" 1 - 'policy.crd' lint --crd "$L/good.yaml" "$L/good.yaml"
+expect "lint --help names --crd" 0 '--crd FILE' - lint --help
 expect "lint: lookup() with a kind that is not a literal, with its position" 1 - \
     "bad-lookups.yaml:14:32: error\\[policy.lookup\\]: the kind of lookup\\(\\) must be a string literal: the server watches" \
     lint "$L/bad-lookups.yaml"

@@ -1,0 +1,265 @@
+/* test_lint.c - what lint's types and schemas catch: a table of wrong policies and the exact
+ * diagnostic each gives, and the expressions that must stay clean (dyn, free-form maps). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+#include "policy/schema.h"
+#include "tmpdir.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    return tmpdir_make(dir, sizeof dir, "lint");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return tmpdir_remove(dir);
+}
+
+/* One policy a row: its kinds, its variable 'v' and one validation. The validation's text
+ * starts at line 16, column 9 of the file (a block scalar); the variable's at line 13. */
+static const char template[] =
+    "apiVersion: streamguard.dev/v1alpha1\n"
+    "kind: Policy\n"
+    "metadata:\n"
+    "  name: t\n"
+    "spec:\n"
+    "  match:\n"
+    "    resources:\n"
+    "      - kinds: [%s]\n"
+    "  params: {maxParallelism: 64, limits: {cpu: 16, memory: 64Gi}, names: [a, b]}\n"
+    "  variables:\n"
+    "    - name: v\n"
+    "      expression: |-\n"
+    "        %s\n"
+    "  validations:\n"
+    "    - expression: |-\n"
+    "        %s\n";
+
+#define FD "FlinkDeployment"
+#define SIZE "size(object.metadata.name)"
+
+static const struct {
+    const char *kinds, *var, *expr;
+    const char *want; /* "line:col code: message", or NULL: no problem */
+} rows[] = {
+    /* item 1: types */
+    {"ConfigMap", "true", "\"yes\"", "16:9 expr.type: a validation must yield a bool, not string"},
+    {"ConfigMap", "true", SIZE " <= \"64\"", "16:9 expr.type: '<=' cannot compare int with string"},
+    {"ConfigMap", "true", "params.maxParalelism > 1",
+     "16:16 expr.field: undeclared param 'maxParalelism' (spec.params has no such key); did you "
+     "mean 'maxParallelism'?"},
+    {"ConfigMap", "true", "params.limits.cpus > 1",
+     "16:23 expr.field: no field 'cpus' in params.limits; did you mean 'cpu'?"},
+    {"ConfigMap", SIZE, "variables.v + 1.5 > 2.0",
+     "16:9 expr.type: '+' is not defined for int and double"},
+    {"ConfigMap", "true", "params.names.exists(n, n)",
+     "16:32 expr.type: the predicate must be a bool, not string"},
+    {"ConfigMap", "true", "params.maxParallelism.startsWith(\"6\")",
+     "16:9 expr.type: 'startsWith' needs a string, not int"},
+    {"ConfigMap", "true", "params.names == \"a\"",
+     "16:9 expr.type: '==' compares list(string) with string, which are never equal"},
+    {"ConfigMap", "true", "!params.maxParallelism",
+     "16:10 expr.type: the operand of '!' must be a bool, not int"},
+    {"ConfigMap", "true", "\"a\" in params.maxParallelism",
+     "16:9 expr.type: 'in' needs a list or a map on its right, not int"},
+    {"ConfigMap", "params.maxParallelism > 0 ? \"a\" : \"b\"", "variables.v",
+     "16:9 expr.type: a validation must yield a bool, not string"},
+    {"ConfigMap", "true", "params.maxParallelism > 1 && 1",
+     "16:38 expr.type: an operand of '&&' must be a bool, not int"},
+    /* dyn stays allowed: a kind with no schema, dyn(), functions of their own */
+    {"ConfigMap", "true", "object.data.anything <= \"64\" && dyn(params.maxParallelism) <= \"64\"",
+     NULL},
+    {"ConfigMap", "true", "quantity(object.data.x).isLessThan(quantity(\"1Gi\"))", NULL},
+    /* item 2: field paths against the CRDs, every form of selection */
+    {FD, "true", "object.spec.?job.paralelism.orValue(1) > 0",
+     "16:26 expr.field: no field 'paralelism' in FlinkDeployment spec.job; did you mean "
+     "'parallelism'?"},
+    {FD, "true", "object.spec.?job.?paralelism.orValue(1) > 0",
+     "16:27 expr.field: no field 'paralelism' in FlinkDeployment spec.job; did you mean "
+     "'parallelism'?"},
+    {FD, "true", "has(object.spec.taskManager.resource.cpuu)",
+     "16:46 expr.field: no field 'cpuu' in FlinkDeployment spec.taskManager.resource; did you "
+     "mean 'cpu'?"},
+    {FD, "true", "object.spec[\"jobManger\"].replicas > 0",
+     "16:21 expr.field: no field 'jobManger' in FlinkDeployment spec; did you mean 'jobManager'?"},
+    {FD, "object.spec.?job.orValue({})", "variables.v.?upgradMode.orValue(\"\") == \"stateless\"",
+     "16:22 expr.field: no field 'upgradMode' in FlinkDeployment spec.job; did you mean "
+     "'upgradeMode'?"},
+    {FD, "true", "has(object.spec.zzzzzzzz)", "16:25 expr.field: no field 'zzzzzzzz' in "
+     "FlinkDeployment spec"},
+    {FD, "true", "oldObject.spec.job.upgradeMode == 1",
+     "16:9 expr.type: '==' compares string with int, which are never equal"},
+    {FD ", FlinkSessionJob", "true", "object.spec.job.jarURI != \"\" && object.spec.jobb != null",
+     "16:53 expr.field: no field 'jobb' in FlinkDeployment spec or FlinkSessionJob spec; did you "
+     "mean 'job'?"},
+    {"K8ssandraCluster", "true",
+     "object.spec.cassandra.datacenters.all(dc, dc.size > 0 && dc.stargate.heapSiz != \"\")",
+     "16:78 expr.field: no field 'heapSiz' in K8ssandraCluster spec.cassandra.datacenters[]."
+     "stargate; did you mean 'heapSize'?"},
+    {"Stargate", "true", "object.spec.heapSize != \"\" && object.spec.heapsize != \"\"",
+     "16:51 expr.field: no field 'heapsize' in Stargate spec; did you mean 'heapSize'?"},
+    {"CassandraDatacenter", "true",
+     "object.spec.storageConfig.cassandraDataVolumeClaimSpec.storageClasName != \"\"",
+     "16:64 expr.field: no field 'storageClasName' in CassandraDatacenter spec.storageConfig."
+     "cassandraDataVolumeClaimSpec; did you mean 'storageClassName'?"},
+    /* free-form maps and what every object has stay clean */
+    {FD, "true",
+     "object.spec.flinkConfiguration[\"a.b\"] == \"x\" && "
+     "object.spec.?flinkConfiguration.anything.orValue(\"\") == \"\" && "
+     "object.metadata.name != \"\" && object.status.jobStatus.state == \"RUNNING\"",
+     NULL},
+    {"CassandraDatacenter", "true",
+     "object.spec.config[\"jvm-options\"].max_heap_size != \"\" && "
+     "object.spec.podTemplateSpec.spec.containers.all(c, c.name != \"\")",
+     NULL},
+    {"\"*\"", "true", "object.spec.anything == 1", NULL},
+    /* CassandraDatacenter's spec keeps unknown fields (x-kubernetes-preserve-unknown-fields) */
+    {"CassandraDatacenter", "true", "object.spec.serverVersion != \"\" && object.spec.sise > 0",
+     NULL},
+};
+
+/* Loads 'text' as a policy file with lint's options; returns the diags as "line:col code:
+ * msg" lines (malloc'd), or NULL when it loaded clean. */
+static char *lint_text(const char *text, const policy_load_opts *o)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    const char *paths[] = {path};
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_opts(paths, 1, o, &dl);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    for (size_t i = 0; i < dl.count; i++) {
+        int line, col;
+        srcpos_line_col(&dl.items[i].at, &line, &col);
+        fprintf(m, "%s%d:%d %s: %s", i ? "\n" : "", line, col, dl.items[i].code, dl.items[i].msg);
+    }
+    fclose(m);
+    assert_true((s == NULL) == (dl.count > 0));
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+    if (len == 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void test_lint_table(void **state)
+{
+    (void)state;
+    policy_load_opts lint = {.check_fields = true};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char text[2048];
+        snprintf(text, sizeof text, template, rows[i].kinds, rows[i].var, rows[i].expr);
+        char *got = lint_text(text, &lint);
+        if ((got == NULL) != (rows[i].want == NULL) ||
+            (got != NULL && strcmp(got, rows[i].want) != 0)) {
+            print_error("row %zu: %s\n  got  %s\n  want %s\n", i, rows[i].expr,
+                        got ? got : "(none)", rows[i].want ? rows[i].want : "(none)");
+            failed++;
+        }
+        free(got);
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* Field paths are lint's alone: the server and check load the same policy (a cluster may run
+ * a newer CRD than the vendored one), and types are checked by everyone. */
+static void test_fields_only_in_lint(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof text, template, FD, "true", "has(object.spec.zzzzzzzz)");
+    char *got = lint_text(text, NULL);
+    assert_null(got);
+    snprintf(text, sizeof text, template, FD, "true", "\"yes\"");
+    got = lint_text(text, NULL);
+    assert_non_null(got);
+    assert_string_equal(got, "16:9 expr.type: a validation must yield a bool, not string");
+    free(got);
+}
+
+/* --crd: a kind of the user's own is checked against its CRD (every served version); a file
+ * that is not a CRD is an error. */
+static void test_lint_crd(void **state)
+{
+    (void)state;
+    const char *crd = "tests/fixtures/policy/lint/crd-widget.yaml";
+    policy_load_opts lint = {.check_fields = true, .crd_files = &crd, .n_crd_files = 1};
+    char text[2048];
+    snprintf(text, sizeof text, template, "Widget", "true",
+             "object.spec.size > 0 && object.spec.colour != \"\" && object.spec.sizee > 1");
+    char *got = lint_text(text, &lint);
+    assert_non_null(got);
+    assert_string_equal(got, "16:73 expr.field: no field 'sizee' in Widget spec; did you mean "
+                             "'size'?");
+    free(got);
+    /* 'colour' is only in v1alpha1, which is served; 'legacy' only in v0, which is not */
+    snprintf(text, sizeof text, template, "Widget", "true", "object.spec.legacy != \"\"");
+    got = lint_text(text, &lint);
+    assert_non_null(got);
+    assert_string_equal(got, "16:21 expr.field: no field 'legacy' in Widget spec");
+    free(got);
+    const char *notcrd = "tests/fixtures/policy/lint/good.yaml";
+    policy_load_opts bad = {.check_fields = true, .crd_files = &notcrd, .n_crd_files = 1};
+    got = lint_text(text, &bad);
+    assert_non_null(got);
+    assert_non_null(strstr(got, "policy.crd: not a CustomResourceDefinition (kind Policy)"));
+    free(got);
+}
+
+/* The generated table holds every served version of each vendored CRD, and each reads back. */
+static void test_builtin_schemas(void **state)
+{
+    (void)state;
+    static const char *const kinds[] = {"FlinkDeployment", "FlinkSessionJob", "K8ssandraCluster",
+                                        "CassandraDatacenter", "Stargate"};
+    arena *a = arena_new((size_t)256 << 20);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < policy_n_builtin_schemas; i++) {
+            if (strcmp(policy_builtin_schemas[i].kind, kinds[k]) != 0)
+                continue;
+            n++;
+            const expr_type *t = policy_schema_type(a, policy_builtin_schemas[i].text, kinds[k]);
+            assert_non_null(t);
+            const expr_type *spec;
+            assert_true(expr_type_field(t, "spec", &spec));
+            assert_non_null(spec);
+        }
+        assert_true(n >= 1);
+    }
+    arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lint_table),
+        cmocka_unit_test(test_fields_only_in_lint),
+        cmocka_unit_test(test_lint_crd),
+        cmocka_unit_test(test_builtin_schemas),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

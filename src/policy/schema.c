@@ -19,13 +19,18 @@ static const char *str_of(const ynode *n)
     return n != NULL && n->kind == YNODE_SCALAR ? n->str : NULL;
 }
 
-/* Writes the compact form of schema 's'; returns the name of a property the form cannot hold
- * (it would hold one of the form's own characters), or NULL. Depth is bounded by YAML's. */
-static const char *emit(buf *b, const ynode *s)
+/* true when property 'name' can be written in the compact form (none of its own characters). */
+static bool writable(const char *name)
+{
+    return name != NULL && name[0] != '\0' && strpbrk(name, ":,{}[]<>") == NULL;
+}
+
+/* Writes the compact form of schema 's'. Depth is bounded by YAML's. */
+static void emit(buf *b, const ynode *s)
 {
     if (s == NULL || s->kind != YNODE_MAP) {
         buf_puts(b, "*");
-        return NULL;
+        return;
     }
     bool preserve = is_true(yaml_get(s, "x-kubernetes-preserve-unknown-fields"));
     const ynode *props = yaml_get(s, "properties");
@@ -33,46 +38,52 @@ static const char *emit(buf *b, const ynode *s)
     if (is_true(yaml_get(s, "x-kubernetes-int-or-string")))
         type = NULL;
     if (props != NULL && props->kind == YNODE_MAP) {
-        buf_puts(b, preserve ? "{+" : "{");
+        /* a property the form cannot name is left out, and the object taken as open: lint
+         * must not call a field of it wrong */
+        bool open = preserve;
+        for (size_t i = 0; i < props->n; i++)
+            open |= !writable(str_of(props->items[2 * i]));
+        buf_puts(b, open ? "{+" : "{");
+        bool first = true;
         for (size_t i = 0; i < props->n; i++) {
             const char *name = str_of(props->items[2 * i]);
-            if (name == NULL || name[0] == '\0' || strpbrk(name, ":,{}[]<>") != NULL)
-                return name ? name : "?";
-            buf_printf(b, "%s%s:", i ? "," : "", name);
-            const char *bad = emit(b, props->items[2 * i + 1]);
-            if (bad != NULL)
-                return bad;
+            if (!writable(name))
+                continue;
+            buf_printf(b, "%s%s:", first ? "" : ",", name);
+            first = false;
+            emit(b, props->items[2 * i + 1]);
         }
         buf_puts(b, "}");
-        return NULL;
+        return;
     }
     if (preserve || type == NULL) { /* free-form: anything goes */
         buf_puts(b, "*");
-        return NULL;
+        return;
     }
     if (strcmp(type, "array") == 0) {
         buf_puts(b, "[");
-        const char *bad = emit(b, yaml_get(s, "items"));
+        emit(b, yaml_get(s, "items"));
         buf_puts(b, "]");
-        return bad;
+        return;
     }
     if (strcmp(type, "object") == 0) {
         const ynode *ap = yaml_get(s, "additionalProperties");
         if (ap != NULL && ap->kind == YNODE_MAP) {
             buf_puts(b, "<");
-            const char *bad = emit(b, ap);
+            emit(b, ap);
             buf_puts(b, ">");
-            return bad;
+            return;
         }
         buf_puts(b, ap != NULL && is_true(ap) ? "<*>" : "*");
-        return NULL;
+        return;
     }
     buf_puts(b, strcmp(type, "string") == 0    ? "s"
                 : strcmp(type, "integer") == 0 ? "i"
                 : strcmp(type, "boolean") == 0 ? "b"
                                                : "*");
-    return NULL;
 }
+
+static bool well_formed(arena *a, const char *text);
 
 static int crd_error(diag_list *dl, const char *file, const ynode *at, const char *fmt,
                      const char *arg)
@@ -118,12 +129,12 @@ static int crd_doc(arena *a, const char *file, const ynode *root, policy_schema_
             schema = yaml_get(yaml_get(spec, "validation"), "openAPIV3Schema");
         buf b;
         buf_init(&b, SCHEMA_MAX_TEXT);
-        const char *bad = emit(&b, schema);
-        if (bad != NULL || b.data == NULL) {
+        emit(&b, schema);
+        /* a failed append leaves the text cut short, which would not read back */
+        if (b.data == NULL || !well_formed(a, b.data)) {
             buf_clear(&b);
-            return crd_error(dl, file, v, bad ? "the property '%s' cannot be checked: it holds "
-                                                "one of :,{}[]<>" : "%s: schema too large",
-                             bad ? bad : name);
+            return crd_error(dl, file, v, "%s: the schema is too large to check against",
+                             name);
         }
         policy_schema_row r = {.group = arena_strdup(a, group),
                                .version = arena_strdup(a, str_of(yaml_get(v, "name")) ? str_of(yaml_get(v, "name")) : ""),
@@ -265,6 +276,13 @@ static const expr_type *read_type(reader *r, const char *what, int depth)
     case '{': return read_object(r, what, depth);
     default: r->bad = true; return NULL;
     }
+}
+
+static bool well_formed(arena *a, const char *text)
+{
+    reader r = {.a = a, .p = text};
+    read_type(&r, "", 0);
+    return !r.bad && *r.p == '\0';
 }
 
 const expr_type *policy_schema_type(arena *a, const char *text, const char *kind)

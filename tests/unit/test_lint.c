@@ -221,6 +221,14 @@ static void test_lint_crd(void **state)
     assert_non_null(got);
     assert_string_equal(got, "16:21 expr.field: no field 'legacy' in Widget spec");
     free(got);
+    /* Gizmo's spec has a property lint cannot name: it is open; its status is not */
+    snprintf(text, sizeof text, template, "Gizmo", "true",
+             "object.spec.anything == 1 && object.status.phse == \"\"");
+    got = lint_text(text, &lint);
+    assert_non_null(got);
+    assert_string_equal(got, "16:52 expr.field: no field 'phse' in Gizmo status; did you mean "
+                             "'phase'?");
+    free(got);
     const char *notcrd = "tests/fixtures/policy/lint/good.yaml";
     policy_load_opts bad = {.check_fields = true, .crd_files = &notcrd, .n_crd_files = 1};
     got = lint_text(text, &bad);

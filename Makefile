@@ -61,7 +61,7 @@ $(BUILD)/schemagen: scripts/schemagen.c $(SCHEMAGEN_OBJ)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(SCHEMAGEN_OBJ) $(LDLIBS)
 $(BUILD)/gen/schemas.c: $(BUILD)/schemagen $(SCHEMA_CRDS)
 	@mkdir -p $(dir $@)
-	$(WRAP) $(BUILD)/schemagen $@.tmp $(SCHEMA_CRDS) && mv $@.tmp $@
+	$(BUILD)/schemagen $@.tmp $(SCHEMA_CRDS) && mv $@.tmp $@
 $(BUILD)/obj/gen/schemas.o: $(BUILD)/gen/schemas.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -c $< -o $@

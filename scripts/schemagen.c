@@ -58,7 +58,8 @@ int main(int argc, char **argv)
                    "#include \"policy/schema.h\"\n\n"
                    "const policy_schema_row policy_builtin_schemas[] = {\n");
         for (size_t i = 0; i < n; i++) {
-            fprintf(f, "    {\"%s\", \"%s\", \"%s\",", rows[i].group, rows[i].version, rows[i].kind);
+            fprintf(f, "    {\"%s\", \"%s\", \"%s\",", rows[i].group, rows[i].version,
+                    rows[i].kind);
             put_literal(f, rows[i].text);
             fputs("},\n", f);
         }

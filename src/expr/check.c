@@ -50,7 +50,10 @@ typedef struct checker {
     diag_list *dl;
     arena *a;
     const char *scope[EXPR_MAX_DEPTH + 1]; /* comprehension variables, innermost last */
+    /* the type of each comprehension variable, valid while scope_of[i] == scope[i] (a
+     * variable pushed without a type is dyn) */
     const expr_type *scope_type[EXPR_MAX_DEPTH + 1];
+    const char *scope_of[EXPR_MAX_DEPTH + 1];
     int nscope;
     int errors;
 } checker;
@@ -185,7 +188,7 @@ static ty check_ident(checker *k, expr_node *n)
     int slot = scope_slot(k, n->name);
     if (slot >= 0) { /* evaluation finds it by slot, with no string comparison */
         n->local = (int16_t)slot;
-        return k->scope_type[slot];
+        return k->scope_of[slot] == k->scope[slot] ? k->scope_type[slot] : NULL;
     }
     if (is_var(k, n->name)) {
         n->decl = decl_index(k, n->name);
@@ -516,6 +519,7 @@ static ty check_comp(checker *k, expr_node *n)
     ty b = NULL, t = NULL;
     if (k->nscope <= EXPR_MAX_DEPTH) {
         k->scope_type[k->nscope] = var;
+        k->scope_of[k->nscope] = n->name;
         k->scope[k->nscope++] = n->name;
         b = check_node(k, n->b);
         t = check_node(k, n->c);

@@ -58,7 +58,8 @@ static const expr_type *merge_objects(arena *a, const expr_type *x, const expr_t
     for (uint32_t i = 0; i < x->n_fields; i++) {
         int j = field_index(y, x->names[i]);
         t->names[t->n_fields] = x->names[i];
-        t->types[t->n_fields++] = j < 0 ? x->types[i] : expr_type_merge(a, x->types[i], y->types[j]);
+        t->types[t->n_fields++] =
+            j < 0 ? x->types[i] : expr_type_merge(a, x->types[i], y->types[j]);
     }
     for (uint32_t j = 0; j < y->n_fields; j++) {
         if (field_index(x, y->names[j]) < 0) {
@@ -123,7 +124,8 @@ const expr_type *expr_type_of_json(arena *a, const cJSON *j, const char *what)
     t->what = what;
     for (const cJSON *c = j->child; c != NULL && t->n_fields < n; c = c->next) {
         t->names[t->n_fields] = c->string;
-        t->types[t->n_fields++] = expr_type_of_json(a, c, arena_sprintf(a, "%s.%s", what, c->string));
+        const char *sub = arena_sprintf(a, "%s.%s", what, c->string);
+        t->types[t->n_fields++] = expr_type_of_json(a, c, sub);
     }
     return t;
 }

@@ -136,8 +136,9 @@ static int crd_doc(arena *a, const char *file, const ynode *root, policy_schema_
             return crd_error(dl, file, v, "%s: the schema is too large to check against",
                              name);
         }
+        const char *vname = str_of(yaml_get(v, "name"));
         policy_schema_row r = {.group = arena_strdup(a, group),
-                               .version = arena_strdup(a, str_of(yaml_get(v, "name")) ? str_of(yaml_get(v, "name")) : ""),
+                               .version = arena_strdup(a, vname ? vname : ""),
                                .kind = arena_strdup(a, name),
                                .text = arena_strdup(a, b.data)};
         buf_clear(&b);

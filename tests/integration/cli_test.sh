@@ -348,12 +348,52 @@ spec:
     - {name: unexpected patch, resource: r, policy: flink-reactive-requires-standalone, result: deny, patch: [{op: add, path: /x, value: 1}]}
 EOF
 expect "test: a passing case is ok" 1 '^  ok   right \(r, flink-reactive-requires-standalone: deny\)' - test "$TMP/t/suite.yaml"
-expect "test: a wrong verdict fails and shows what came" 1 'FAIL wrong verdict \(r, flink-reactive-requires-standalone: want pass, got deny: \[flink-reactive' - test "$TMP/t/suite.yaml"
+expect "test: a wrong verdict fails and shows what came" 1 'FAIL wrong verdict \(r, flink-reactive-requires-standalone: the verdict differs' - test "$TMP/t/suite.yaml"
+"$BIN" test "$TMP/t/suite.yaml" >"$TMP/side" 2>&1
+# want and got one above the other, each side's text starting in the same column
+if grep -A2 'FAIL wrong verdict' "$TMP/side" | sed -n 2p | grep -qx '         want: pass' &&
+    grep -A2 'FAIL wrong verdict' "$TMP/side" | sed -n 3p | grep -q '^         got:  deny: \[flink-reactive-requires-standalone\] spec.mode' &&
+    grep -A3 'FAIL wrong verdict' "$TMP/side" | sed -n 4p | grep -q '^               \[flink-reactive-requires-standalone\] spec.job' &&
+    grep -A2 'FAIL wrong message' "$TMP/side" | sed -n 2p | grep -qx "         want: deny: a message containing 'nonsense'" &&
+    grep -A2 'FAIL unexpected patch' "$TMP/side" | sed -n 2,3p | tr '\n' '|' | grep -qx '         want: \[{"op":"add","path":"/x","value":1}\]|         got:  \[\]|'; then
+    PASS=$((PASS + 1)); echo "ok - test: a failure prints want and got side by side"
+else
+    FAIL=$((FAIL + 1)); echo "FAIL - test: a failure prints want and got side by side"; sed 's/^/    /' "$TMP/side" | head -20
+fi
 expect "test: a message that does not contain the substring fails" 1 "FAIL wrong message .*does not contain 'nonsense'" - test "$TMP/t/suite.yaml"
 expect "test: a resource that is not there fails" 1 "FAIL no such resource .*no resource 'FlinkDeployment/zz'" - test "$TMP/t/suite.yaml"
-expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs; got \[\]' - test "$TMP/t/suite.yaml"
+expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs' - test "$TMP/t/suite.yaml"
 expect "test: the summary counts" 1 '1 test file, 5 cases: 1 passed, 4 failed' - test "$TMP/t/suite.yaml"
 expect "test -o junit" 1 '<testcase classname=".*suite.yaml" name="wrong verdict">' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+expect "test -o junit: want and got in the failure's text" 1 '^got:  deny: \[flink-reactive' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+# A case's own request: operation, oldResource (oldObject), userInfo, dryRun, Namespace lookups.
+PT=$(realpath "$(dirname "$0")/../fixtures/policytest")
+expect "test: UPDATE with oldResource, DELETE, userInfo, dryRun and Namespace lookups" 0 '14 cases: 14 passed, 0 failed' - test "$PT/request-test.yaml"
+expect "test: the request a case sent is named" 0 'ok   another user updating \(job \(UPDATE from job-smaller, user bob\), operator-only: deny\)' - test "$PT/request-test.yaml"
+R="resource: r, policy: flink-reactive-requires-standalone, result: deny"
+head -n -6 "$TMP/t/suite.yaml" >"$TMP/t/req.yaml"
+cat >>"$TMP/t/req.yaml" <<EOF
+    - {apiVersion: v1, kind: ConfigMap, metadata: {name: cm}}
+  cases:
+    - {name: bad op, $R, operation: PATCH}
+    - {name: update without old, $R, operation: UPDATE}
+    - {name: old on create, $R, oldResource: r}
+    - {name: old of another kind, $R, operation: UPDATE, oldResource: cm}
+    - {name: old missing, $R, operation: UPDATE, oldResource: nope}
+    - {name: bad groups, $R, userInfo: {groups: a}}
+    - {name: bad dry, $R, dryRun: "yes"}
+    - {name: update keeps the verdict, $R, operation: UPDATE, oldResource: r}
+EOF
+expect "test: operation must be one of the four" 1 'FAIL bad op \(line [0-9]+: operation must be CREATE, UPDATE, DELETE or CONNECT\)' - test "$TMP/t/req.yaml"
+expect "test: an UPDATE needs oldResource" 1 'FAIL update without old \(line [0-9]+: an UPDATE needs oldResource' - test "$TMP/t/req.yaml"
+expect "test: oldResource is for UPDATE only" 1 'FAIL old on create \(line [0-9]+: oldResource is for operation UPDATE only' - test "$TMP/t/req.yaml"
+expect "test: oldResource of another kind" 1 "FAIL old of another kind \(line [0-9]+: oldResource 'cm' is a v1 ConfigMap" - test "$TMP/t/req.yaml"
+expect "test: oldResource that is not there" 1 "FAIL old missing \(line [0-9]+: no resource 'nope' for oldResource" - test "$TMP/t/req.yaml"
+expect "test: userInfo.groups must be a list" 1 'FAIL bad groups \(line [0-9]+: userInfo.groups must be a list' - test "$TMP/t/req.yaml"
+expect "test: dryRun must be a boolean" 1 'FAIL bad dry \(line [0-9]+: dryRun must be true or false' - test "$TMP/t/req.yaml"
+expect "test: an UPDATE case is decided" 1 'ok   update keeps the verdict \(r \(UPDATE from r\), flink-reactive-requires-standalone: deny\)' - test "$TMP/t/req.yaml"
+sed 's/groups: a}/name: x}/' "$TMP/t/req.yaml" >"$TMP/t/req-ui.yaml"
+expect "test: an unknown key of userInfo is an error (exit 2)" 2 'FAIL bad groups' "req-ui.yaml:[0-9]+:[0-9]+: error\[test.schema\]: unknown field 'name'" test "$TMP/t/req-ui.yaml"
 expect "test: a manifest without a namespace is decided in default, as kube-apiserver sends it" 0 '4 cases: 4 passed' - test tests/fixtures/verdicts/namespace-test.yaml
 sed 's/^  cases:/  extra: 1\n  cases:/' "$TMP/t/suite.yaml" >"$TMP/t/unknown.yaml"
 expect "test: an unknown field is an error with its position (exit 2)" 2 ' 0 cases' "unknown.yaml:[0-9]+:3: error\[test.schema\]: unknown field 'extra'" test "$TMP/t/unknown.yaml"
@@ -365,6 +405,23 @@ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t/plain.y
 expect "test: a file given by name must hold a PolicyTest" 2 ' 0 cases' 'no document of kind PolicyTest' test "$TMP/t/plain.yaml"
 mkdir -p "$TMP/t2" && cp "$TMP/t/plain.yaml" "$TMP/t2/"
 expect "test: a directory without tests (exit 2)" 2 ' 0 cases' 'no PolicyTest files found' test "$TMP/t2"
+# A directory scan parses only the files that name kind PolicyTest: the rest of a repository
+# (manifests, Helm values, invalid or huge YAML) is not the tests' business.
+mkdir -p "$TMP/t3/charts" "$TMP/t3/tests"
+sed '/name: wrong verdict/,$d' "$TMP/t/suite.yaml" >"$TMP/t3/tests/suite.yaml"
+printf 'image: {tag: "1.17\n  broken: [\n' >"$TMP/t3/charts/values.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t3/charts/cm.yml"
+head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' '#' >"$TMP/t3/charts/big.yaml"
+printf '{"kind" : "PolicyTest", "apiVersion": "streamguard.dev/v1alpha1", "spec": {' >"$TMP/t3/tests/flow.yaml"
+expect "test DIR: invalid and large YAML that is no PolicyTest is skipped, a broken PolicyTest is not" 2 '1 test file, 1 case: 1 passed' 'flow.yaml:[0-9]+:[0-9]+: error' test "$TMP/t3"
+rm "$TMP/t3/tests/flow.yaml"
+expect "test DIR: only PolicyTest files are run" 0 '1 test file, 1 case: 1 passed, 0 failed' - test "$TMP/t3"
+(cd "$TMP/t3" && "$BIN" test >"$TMP/out" 2>"$TMP/err"; echo $? >"$TMP/rc")
+if [ "$(cat "$TMP/rc")" = 0 ] && grep -q '1 test file, 1 case: 1 passed' "$TMP/out" && [ ! -s "$TMP/err" ]; then
+    PASS=$((PASS + 1)); echo "ok - test with no PATH: the PolicyTest files under the current directory"
+else
+    FAIL=$((FAIL + 1)); echo "FAIL - test with no PATH: the PolicyTest files under the current directory"; head -5 "$TMP/out" "$TMP/err"
+fi
 expect "test: the shipped policy tests pass" 0 '213 cases: 213 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
 expect "test --help" 0 '^usage: streamguard test' - test --help
 

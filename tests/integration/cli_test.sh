@@ -91,8 +91,31 @@ expect "eval: a NUL byte in --object is an input error, not a string cut at it" 
 printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: nul-patch}\nspec:\n  match: {resources: [{apiGroups: [""], kinds: [ConfigMap]}]}\n  mutations:\n    - patch: [{op: add, path: /data/dir, valueExpression: "'"'"'\\\\x00/tmp/cp'"'"'"}]\n' >"$TMP/nulpatch.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n' >"$TMP/cm-nul.yaml"
 expect "check: a patch value holding a NUL is an evaluation error, not a cut value" 1 \
-    'deny \[nul-patch\] could not be evaluated: valueExpression: the value has no JSON form' - \
+    'deny \[nul-patch\] mutations\[0\] \(.*nulpatch.yaml:7\) could not be evaluated: valueExpression: the value has no JSON form in `.\\x00/tmp/cp.`$' - \
     check -p "$TMP/nulpatch.yaml" "$TMP/cm-nul.yaml"
+# Evaluation errors name the rule (its index and file:line), the error and the expression: on
+# one line, cut at 80 bytes (never inside a UTF-8 character).
+cat >"$TMP/evalerr.yaml" <<'EOF'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: evalerr}
+spec:
+  params: {maxParallelism: 64}
+  match: {resources: [{kinds: [ConfigMap]}]}
+  validations:
+    - expression: has(object.data)
+    - expression: >-
+        object.data.n <= params.maxParalelism   &&
+        'éééééééééééééééééééééééééééééééééééééééé' != ''
+    - expression: "'not a boolean'"
+EOF
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {n: "2"}\n' >"$TMP/cm-evalerr.yaml"
+expect "check: an evaluation error names the rule, file:line, error and expression (cut)" 1 \
+    "deny \\[evalerr\\] validations\\[1\\] \\(.*evalerr.yaml:9\\) could not be evaluated: no such key: maxParalelism in \`object.data.n <= params.maxParalelism && 'ééééééééééééééééé\\.\\.\\.\`$" - \
+    check -p "$TMP/evalerr.yaml" "$TMP/cm-evalerr.yaml"
+expect "check: a validation that is not a boolean says so" 1 \
+    "deny \\[evalerr\\] validations\\[2\\] \\(.*evalerr.yaml:12\\) could not be evaluated: not a boolean in \`'not a boolean'\`$" - \
+    check -p "$TMP/evalerr.yaml" "$TMP/cm-evalerr.yaml"
 expect "NaN with --typed" 0 '^\{"double":"NaN"\}$' - eval --typed '0.0 / 0.0'
 expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
     '[0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, [0,1,2,3,4,5,6,7,8,9].map(c, [0,1,2,3,4,5,6,7,8,9].map(d, [0,1,2,3,4,5,6,7,8,9].map(e, a)))))'

@@ -11,17 +11,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streamguard lint [--lookups] [PATH...]\n"
+    fprintf(f, "usage: streamguard lint [--lookups] [--params FILE] [PATH...]\n"
                "\n"
                "Checks policy files (.yaml, .yml; directories are searched recursively; default\n"
                "policies/): the format, every expression, duplicate names, and that every\n"
                "lookup() and lookupList() names its apiVersion and kind with string literals\n"
-               "(the server watches those kinds). Prints each problem as file:line:col:\n"
+               "(the server watches those kinds). PolicyParams documents among them (or in\n"
+               "--params) must name a loaded policy and set only params it declares, each with\n"
+               "a value of the declared type. Prints each problem as file:line:col:\n"
                "error[code]: message, with the line and a caret under it.\n"
                "\n"
-               "      --lookups  print instead the kinds the policies look up, one\n"
-               "                 \"apiVersion kind\" a line, sorted: what the server watches and\n"
-               "                 what its RBAC must let it get, list and watch\n"
+               "      --lookups        print instead the kinds the policies look up, one\n"
+               "                       \"apiVersion kind\" a line, sorted: what the server\n"
+               "                       watches and what its RBAC must let it get, list and watch\n"
+               "      --params FILE    PolicyParams documents (a file or a directory of them)\n"
+               "                       applied after those among the policies\n"
                "\n"
                "Exit codes: 0 no problem, 1 problems found, 2 a usage error.\n");
 }
@@ -30,13 +34,19 @@ int cli_cmd_lint(int argc, char **argv)
 {
     static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
                                           {"lookups", no_argument, NULL, 'l'},
+                                          {"params", required_argument, NULL, 'P'},
                                           {NULL, 0, NULL, 0}};
     bool lookups = false;
+    const char *params = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (c == 'l') {
             lookups = true;
+            continue;
+        }
+        if (c == 'P') {
+            params = optarg;
             continue;
         }
         if (c == 'h') {
@@ -51,7 +61,7 @@ int cli_cmd_lint(int argc, char **argv)
     size_t n = optind < argc ? (size_t)(argc - optind) : 1;
     diag_list dl;
     diag_list_init(&dl);
-    policy_set *s = policy_set_load_paths(paths, n, &dl);
+    policy_set *s = policy_set_load(paths, n, params ? &params : NULL, params ? 1 : 0, &dl);
     cli_print_diags(&dl, NULL, NULL, stderr);
     int rc = s ? 0 : 1;
     if (s != NULL && lookups) {

@@ -140,6 +140,14 @@ policy_set *policy_set_load_dir(const char *dir, diag_list *dl);
 /* Loads the given files (or directories) into one set. Same returns. */
 policy_set *policy_set_load_paths(const char *const *paths, size_t n, diag_list *dl);
 
+/* policy_set_load_paths(), then the documents of kind PolicyParams of 'params' (files or
+ * directories that hold nothing else; NULL for none) merged into the params of the policies
+ * they name, after those found among 'paths' (params.c, docs/policy-authoring.md "Params
+ * without forking a policy"). A PolicyParams that names no loaded policy, a param the policy
+ * does not declare or a value of another type is an error ("policy.params"). */
+policy_set *policy_set_load(const char *const *paths, size_t n, const char *const *params,
+                            size_t n_params, diag_list *dl);
+
 /* Takes another reference to 's' (thread-safe). */
 policy_set *policy_set_ref(policy_set *s);
 

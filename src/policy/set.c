@@ -11,6 +11,7 @@
 
 #define MAX_POLICIES 1024
 #define MAX_FILES    4096
+#define MAX_PARAMS   1024 /* PolicyParams documents */
 
 struct policy_set {
     arena *a;
@@ -36,7 +37,14 @@ static bool is_policy_file(const char *name)
     return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) || (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
-static void load_file(policy_set *s, loader *ld, const char *path)
+/* The PolicyParams documents read so far, applied once every policy is loaded. */
+typedef struct params_list {
+    policy_params *v;
+    size_t n;
+} params_list;
+
+static void load_file(policy_set *s, loader *ld, const char *path, params_list *pl,
+                      bool params_only)
 {
     buf b;
     buf_init(&b, POLICY_MAX_FILE);
@@ -58,6 +66,26 @@ static void load_file(policy_set *s, loader *ld, const char *path)
         const ynode *r = docs[i].root;
         if (r->kind == YNODE_SCALAR && r->str[0] == '\0')
             continue; /* an empty document */
+        const ynode *k = yaml_get(r, "kind");
+        if (k != NULL && k->kind == YNODE_SCALAR && strcmp(k->str, "PolicyParams") == 0) {
+            if (pl->n == MAX_PARAMS) {
+                srcpos at = {.file = ld->file, .line = docs[i].line};
+                diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "more than %d PolicyParams",
+                         MAX_PARAMS);
+                ld->errors++;
+                break;
+            }
+            if (policy_params_parse(ld, &docs[i], &pl->v[pl->n]) == 0)
+                pl->n++;
+            continue;
+        }
+        if (params_only) {
+            srcpos at = {.file = ld->file, .line = docs[i].line};
+            diag_add(ld->dl, DIAG_ERROR, "policy.params", &at,
+                     "a params file holds only documents of kind PolicyParams");
+            ld->errors++;
+            continue;
+        }
         if (s->n == MAX_POLICIES) {
             srcpos at = {.file = ld->file, .line = docs[i].line};
             diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "more than %d policies", MAX_POLICIES);
@@ -89,9 +117,17 @@ static void check_duplicates(const policy_set *s, loader *ld)
 
 policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag_list *dl)
 {
+    return policy_set_load(paths, n_paths, NULL, 0, dl);
+}
+
+policy_set *policy_set_load(const char *const *paths, size_t n_paths, const char *const *params,
+                            size_t n_params, diag_list *dl)
+{
     policy_set *s = calloc(1, sizeof *s);
+    params_list pl = {0};
     if (s == NULL || (s->a = arena_new((size_t)256 << 20)) == NULL ||
-        (s->items = arena_calloc(s->a, MAX_POLICIES, sizeof *s->items)) == NULL) {
+        (s->items = arena_calloc(s->a, MAX_POLICIES, sizeof *s->items)) == NULL ||
+        (pl.v = arena_calloc(s->a, MAX_PARAMS, sizeof *pl.v)) == NULL) {
         diag_add(dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
         if (s)
             arena_free(s->a);
@@ -109,9 +145,18 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     for (size_t i = 0; i < n_paths; i++)
         file_list(paths[i], is_policy_file, MAX_FILES, &files, &nf, dl);
     for (size_t i = 0; i < nf; i++)
-        load_file(s, &ld, files[i]);
+        load_file(s, &ld, files[i], &pl, false);
+    file_list_free(files, nf);
+    /* the --params files after the policies' directories: they set the last word */
+    files = NULL;
+    nf = 0;
+    for (size_t i = 0; i < n_params; i++)
+        file_list(params[i], is_policy_file, MAX_FILES, &files, &nf, dl);
+    for (size_t i = 0; i < nf; i++)
+        load_file(s, &ld, files[i], &pl, true);
     file_list_free(files, nf);
     check_duplicates(s, &ld);
+    policy_params_apply(&ld, s->items, s->n, pl.v, pl.n);
     if (ld.errors > 0 || dl->errors > before) {
         policy_set_unref(s);
         return NULL;

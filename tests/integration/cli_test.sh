@@ -133,6 +133,46 @@ expect "lint finds duplicate names across files" 1 - 'policy.duplicate' lint "$L
 expect "lint of a directory without policies" 0 '^0 policies, no problems$' - lint "$(dirname "$0")/../fixtures/admission"
 expect "lint of a missing path" 1 - 'io.read' lint "$TMP/none"
 expect "lint --help" 0 '^usage: streamguard lint' - lint --help
+
+# ---- PolicyParams: a policy's params set from the policy directory and from --params
+PP="$(dirname "$0")/../fixtures/policy/params"
+printf 'apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: fd}\nspec: {job: {parallelism: 12}}\n' >"$TMP/pp-fd.yaml"
+expect "PolicyParams in the policy directory apply (map by map: the rest of node stays)" 1 \
+    'deny \[max-parallelism\] parallelism 12 > 8 \(node 16 cpu, 32Gi, s3,gs\)$' - check -p "$PP/policies" "$TMP/pp-fd.yaml"
+expect "check --params: applied after the directory's; lists are replaced" 1 \
+    'deny \[max-parallelism\] parallelism 12 > 10 \(node 32 cpu, 32Gi, s3\)$' - \
+    check -p "$PP/policies" --params "$PP/overlay.yaml" "$TMP/pp-fd.yaml"
+expect "lint --params: a good overlay" 0 '^1 policy, no problems$' - lint --params "$PP/overlay.yaml" "$PP/policies"
+expect "test: a PolicyParams among a PolicyTest's policies" 0 '2 cases: 2 passed, 0 failed' - test "$PP/params-test.yaml"
+"$BIN" lint --params "$PP/bad.yaml" "$PP/policies" >"$TMP/pp-out" 2>"$TMP/pp-err"
+echo "rc=$?" >>"$TMP/pp-err"
+while IFS= read -r want; do
+    if grep -qxF -- "$want" "$TMP/pp-err"; then PASS=$((PASS + 1)); echo "ok - lint --params: $want"
+    else FAIL=$((FAIL + 1)); echo "FAIL - lint --params: $want"; sed 's/^/    err: /' "$TMP/pp-err" | head -20; fi
+done <<EOF
+$PP/bad.yaml:5:16: error[policy.params]: PolicyParams 'typo-in-policy' names policy 'max-paralelism', which is not loaded (did you mean 'max-parallelism'?)
+$PP/bad.yaml:10:42: error[policy.params]: policy 'max-parallelism' has no param 'maxParalelism' (did you mean 'maxParallelism'?)
+$PP/bad.yaml:15:58: error[policy.params]: param 'maxParallelism' of policy 'max-parallelism' is a number, not a string
+$PP/bad.yaml:15:76: error[policy.params]: param 'node.cpu' of policy 'max-parallelism' is a string, not a number
+$PP/bad.yaml:15:95: error[policy.params]: param 'schemes' of policy 'max-parallelism' is a list of string, not of number (item 1)
+$PP/bad.yaml:20:49: error[policy.params]: policy 'max-parallelism' has no param 'node.disk'
+$PP/bad.yaml:22:13: error[policy.params]: a PolicyParams document's apiVersion must be streamguard.dev/v1
+$PP/bad.yaml:30:33: error[policy.params]: unknown field 'extra' in spec
+$PP/bad.yaml:32:1: error[policy.params]: a PolicyParams document needs metadata.name
+$PP/bad.yaml:34:41: error[policy.params]: spec.params must be a mapping of the params to set
+10 errors
+rc=1
+EOF
+expect "check --params with errors exits 2 and says how to lint them" 2 - \
+    "the policies in .*/policies with the params of .*/bad.yaml have errors \(streamguard lint --params .*bad.yaml .*policies\)" \
+    check -p "$PP/policies" --params "$PP/bad.yaml" "$TMP/pp-fd.yaml"
+expect "a --params file holds only PolicyParams" 1 - 'limit.yaml:2: error\[policy.params\]: a params file holds only documents of kind PolicyParams' \
+    lint --params "$PP/policies/limit.yaml" "$L/good.yaml"
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: no-params}\nspec:\n  match: {resources: [{kinds: [ConfigMap]}]}\n  validations: [{expression: "true"}]\n' >"$TMP/pp-noparams-policy.yaml"
+sed 's/max-parallelism/no-params/' "$PP/overlay.yaml" >"$TMP/pp-noparams.yaml"
+expect "PolicyParams for a policy that declares no params" 1 - "pp-noparams.yaml:[0-9]+:[0-9]+: error\\[policy.params\\]: policy 'no-params' \\(.*pp-noparams-policy.yaml:1\\) declares no params" \
+    lint --params "$TMP/pp-noparams.yaml" "$TMP/pp-noparams-policy.yaml"
+expect "audit --list-kinds takes --params" 2 - 'with the params of' audit --list-kinds -p "$PP/policies" --params "$PP/bad.yaml"
 expect "lint: lookup() with a kind that is not a literal, with its position" 1 - \
     "bad-lookups.yaml:14:32: error\\[policy.lookup\\]: the kind of lookup\\(\\) must be a string literal: the server watches" \
     lint "$L/bad-lookups.yaml"

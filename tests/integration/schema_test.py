@@ -78,4 +78,18 @@ check("PolicyTest schema takes operation, oldResource, userInfo and dryRun",
       not list(ptvalidator.iter_errors({"apiVersion": "streamguard.dev/v1alpha1", "kind": "PolicyTest",
                                         "spec": {"policies": ["p.yaml"], "cases": [ok]}})))
 
+# docs/policyparams.schema.json: the PolicyParams fixtures that load validate; every document
+# of bad.yaml, which 'lint' refuses for its shape, is refused (the rest is lint's: the policy
+# and its declared params are not in the document).
+ppschema = json.load(open("docs/policyparams.schema.json"))
+jsonschema.Draft202012Validator.check_schema(ppschema)
+ppvalidator = jsonschema.Draft202012Validator(ppschema)
+for path in ["tests/fixtures/policy/params/overlay.yaml", "tests/fixtures/policy/params/policies/site.yaml"]:
+    for doc in yaml.safe_load_all(open(path)):
+        errors = [e.message for e in ppvalidator.iter_errors(doc)]
+        check(f"{path} validates as a PolicyParams" + (f" ({errors[0]})" if errors else ""), not errors)
+for doc in list(yaml.safe_load_all(open("tests/fixtures/policy/params/bad.yaml")))[4:]:
+    check(f"PolicyParams schema refuses {doc.get('metadata', {}).get('name', 'a document without a name')}",
+          any(True for _ in ppvalidator.iter_errors(doc)))
+
 finish("schema")

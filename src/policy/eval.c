@@ -227,19 +227,21 @@ static const char *excerpt(arena *a, const expr_prog *e)
         return "?";
     char line[EXCERPT_MAX + 1];
     size_t n = 0;
-    bool cut = false;
-    for (const char *s = src; *s != '\0'; s++) {
-        bool blank = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r';
-        if (blank && (n == 0 || line[n - 1] == ' '))
+    bool space = false, cut = false; /* a blank run before the next character */
+    for (const char *s = src; *s != '\0' && !cut; s++) {
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+            space = n > 0;
             continue;
-        if (n == EXCERPT_MAX) {
+        }
+        if (n + space + 1 > EXCERPT_MAX) {
             cut = true;
             break;
         }
-        line[n++] = blank ? ' ' : *s;
+        if (space)
+            line[n++] = ' ';
+        line[n++] = *s;
+        space = false;
     }
-    while (n > 0 && line[n - 1] == ' ')
-        n--;
     if (cut)
         n = utf8_cut(line, n, EXCERPT_MAX - 3);
     line[n] = '\0';

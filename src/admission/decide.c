@@ -74,6 +74,20 @@ const char *admission_result_policies(const admission_result *res, enum admissio
     return out;
 }
 
+const char *admission_result_errors(const admission_result *res, arena *a)
+{
+    char *out = NULL;
+    for (size_t i = 0; i < res->n_findings; i++) {
+        const policy_finding *f = &res->findings[i];
+        if (f->result != RULE_ERROR)
+            continue;
+        out = out ? arena_cat(a, out, "; ", f->message) : arena_strdup(a, f->message);
+        if (out == NULL)
+            return NULL;
+    }
+    return out;
+}
+
 void admission_to_policy_request(const admission_request *req, const admission_policy *pol,
                                  policy_request *out)
 {

@@ -111,6 +111,12 @@ typedef struct admission_result {
 const char *admission_result_policies(const admission_result *res, enum admission_effect effect,
                                       arena *a);
 
+/* The messages of the findings in 'res' that are evaluation errors ("[policy] validations[2]
+ * (file:line) could not be evaluated: ..."), whatever the failurePolicy made of them, joined
+ * with "; "; NULL when there are none (or 'a' ran out). For the review log line: an error
+ * of a failurePolicy Ignore policy is only a warning in the answer. */
+const char *admission_result_errors(const admission_result *res, arena *a);
+
 /* Decodes 'body' (NUL at body[len]), decides, and encodes the reply into 'out'. Every outcome,
  * malformed input included, ends with a reply body; allocates from 'a'. */
 void admission_process(enum admission_mode mode, const char *body, size_t len,

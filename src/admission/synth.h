@@ -3,7 +3,7 @@
  * What 'streamguard check' and 'test' decide on for each document, and what the background
  * audit and 'streamguard audit' decide on for each object already in the cluster: one
  * builder, so that a manifest and the same object read back from the cluster get the same
- * verdict. */
+ * verdict. 'test' builds the other operations with it too (admission_request_synth). */
 #ifndef SG_ADMISSION_SYNTH_H
 #define SG_ADMISSION_SYNTH_H
 
@@ -24,5 +24,24 @@
 admission_request *admission_request_for_create(const cJSON *object, const char *user,
                                                 const char *context_ns, arena *a,
                                                 diag_list *dl);
+
+/* The request of any operation, for 'streamguard test' (cases with operation, oldResource,
+ * userInfo, dryRun). */
+typedef struct admission_synth {
+    enum admission_op operation;
+    const cJSON *old_object;   /* UPDATE: the object before the change (sent as oldObject,
+                                  in the request's namespace); NULL otherwise */
+    const char *username;      /* also the request's uid */
+    const char *const *groups; /* NULL: [system:authenticated] */
+    size_t n_groups;
+    bool dry_run;
+    const char *context_ns;    /* as for admission_request_for_create() */
+} admission_synth;
+
+/* admission_request_for_create() for operation o->operation: object and oldObject, options
+ * (CreateOptions, UpdateOptions, DeleteOptions; none for CONNECT) as kube-apiserver sends
+ * them. On DELETE 'object' is the object deleted: it is sent as oldObject, object is null. */
+admission_request *admission_request_synth(const cJSON *object, const admission_synth *o,
+                                           arena *a, diag_list *dl);
 
 #endif

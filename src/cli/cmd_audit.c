@@ -23,7 +23,7 @@ static int usage(FILE *f, const char *why)
         fprintf(f, "streamguard audit: %s\n\n", why);
     fprintf(f,
             "usage: streamguard audit [--kubeconfig FILE] [-p DIR] [-o text|json|junit|sarif]\n"
-            "                         [-n NAMESPACE]\n"
+            "                         [--params FILE] [-n NAMESPACE]\n"
             "\n"
             "Audits the objects already in a cluster: every object of every kind the validating\n"
             "policies match is checked as a CREATE of it would be now (validations only: the\n"
@@ -34,6 +34,8 @@ static int usage(FILE *f, const char *why)
             "options:\n"
             "      --kubeconfig FILE    the cluster (default: $KUBECONFIG, else in-cluster)\n"
             "  -p, --policies DIR       policy files (default policies/)\n"
+            "      --params FILE        PolicyParams documents that set the policies' params\n"
+            "                           (after those in DIR; docs/policy-authoring.md)\n"
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
             "  -n, --namespace NS       only the objects of this namespace (cluster-scoped kinds\n"
             "                           are then left out)\n"
@@ -137,17 +139,11 @@ static void audit_kind_objects(cli_env *e, const audit_kind *k, const char *ns, 
 }
 
 /* --list-kinds: the kinds, and no cluster. */
-static int list_kinds(const char *policies)
+static int list_kinds(const cli_common *co)
 {
-    diag_list dl;
-    diag_list_init(&dl);
-    policy_set *set = policy_set_load_dir(policies, &dl);
-    diag_list_clear(&dl);
-    if (set == NULL) {
-        fprintf(stderr, "streamguard audit: the policies in %s have errors (streamguard lint %s)\n",
-                policies, policies);
+    policy_set *set = cli_load_policies("audit", co);
+    if (set == NULL)
         return 2;
-    }
     audit_kind k[AUDIT_MAX_KINDS];
     size_t wild, n = audit_kinds(set, k, AUDIT_MAX_KINDS, &wild);
     for (size_t i = 0; i < n && i < AUDIT_MAX_KINDS; i++)
@@ -180,7 +176,7 @@ int cli_cmd_audit(int argc, char **argv)
     if (first < argc)
         return usage(stderr, "audit takes no PATH: it reads the cluster");
     if (o.only_kinds)
-        return list_kinds(o.co.policies);
+        return list_kinds(&o.co);
     cli_env env;
     if (cli_env_open(&env, "audit", &o.co) != 0)
         return 2;

@@ -23,7 +23,8 @@ static int usage(FILE *f, const char *why)
         fprintf(f, "streamguard check: %s\n\n", why);
     fprintf(f,
             "usage: streamguard check [-p DIR] [-o text|json|junit|sarif] [--cluster-state DIR]\n"
-            "                         [--kubeconfig FILE] [--enforcement deny|warn] PATH...\n"
+            "                         [--kubeconfig FILE] [--enforcement deny|warn]\n"
+            "                         [--params FILE] PATH...\n"
             "\n"
             "Checks Kubernetes manifests against the policies, as the webhook would on kubectl\n"
             "apply (each document is a CREATE; mutations run first, validations see their result).\n"
@@ -32,6 +33,8 @@ static int usage(FILE *f, const char *why)
             "\n"
             "options:\n"
             "  -p, --policies DIR       policy files (default policies/)\n"
+            "      --params FILE        PolicyParams documents that set the policies' params\n"
+            "                           (after those in DIR; docs/policy-authoring.md)\n"
             "  -o, --output FORMAT      text (default), json, junit or sarif\n"
             "      --cluster-state DIR  more manifests, for lookup() and lookupList() only (not\n"
             "                           checked; a document given wins over one of these)\n"

@@ -11,7 +11,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streamguard lint [--lookups] [--crd FILE]... [PATH...]\n"
+    fprintf(f, "usage: streamguard lint [--lookups] [--crd FILE]... [--params FILE] [PATH...]\n"
                "\n"
                "Checks policy files (.yaml, .yml; directories are searched recursively; default\n"
                "policies/): the format, every expression, duplicate names, and that every\n"
@@ -21,7 +21,9 @@ static void usage(FILE *f)
                "does not declare. Fields: object.x.y is checked against the schemas of the kinds\n"
                "the policy matches (every served version of the FlinkDeployment,\n"
                "FlinkSessionJob, K8ssandraCluster, CassandraDatacenter and Stargate CRDs), with\n"
-               "\"did you mean\" for a misspelt field. Prints each problem as file:line:col:\n"
+               "\"did you mean\" for a misspelt field. PolicyParams documents among the files\n"
+               "(or in --params) must name a loaded policy and set only params it declares,\n"
+               "each with a value of the declared type. Prints each problem as file:line:col:\n"
                "error[code]: message, with the line and a caret under it.\n"
                "\n"
                "      --crd FILE  also check against the CustomResourceDefinitions in FILE (YAML;\n"
@@ -29,6 +31,8 @@ static void usage(FILE *f)
                "      --lookups   print instead the kinds the policies look up, one\n"
                "                  \"apiVersion kind\" a line, sorted: what the server watches and\n"
                "                  what its RBAC must let it get, list and watch\n"
+               "      --params FILE  PolicyParams documents (a file or a directory of them)\n"
+               "                  applied after those among the policies\n"
                "\n"
                "Exit codes: 0 no problem, 1 problems found, 2 a usage error.\n");
 }
@@ -38,8 +42,10 @@ int cli_cmd_lint(int argc, char **argv)
     static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
                                           {"lookups", no_argument, NULL, 'l'},
                                           {"crd", required_argument, NULL, 'c'},
+                                          {"params", required_argument, NULL, 'P'},
                                           {NULL, 0, NULL, 0}};
     bool lookups = false;
+    const char *params = NULL;
     int c;
     /* at most one --crd per argument, so argc bounds them */
     const char **crds = calloc((size_t)argc + 1, sizeof *crds);
@@ -56,6 +62,12 @@ int cli_cmd_lint(int argc, char **argv)
         }
         if (c == 'c') {
             crds[lo.n_crd_files++] = optarg;
+            continue;
+        }
+        if (c == 'P') {
+            lo.params = &params;
+            lo.n_params = 1;
+            params = optarg;
             continue;
         }
         if (c == 'h') {

@@ -5,7 +5,8 @@
  * audit, pass or skip), optionally a substring of the message and the expected patch. Each
  * resource runs exactly as in 'check' (manifests_run): a CREATE, mutations first,
  * validations on the mutated object, lookup() and lookupList() over all resources and
- * clusterState. */
+ * clusterState. A case that sets operation, oldResource, userInfo or dryRun is decided again
+ * on that request (manifests_run_request). */
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -32,8 +33,10 @@ static void usage(FILE *f)
             "\n"
             "Runs policy tests: YAML files of kind PolicyTest (docs/policy-authoring.md, \"Testing\").\n"
             "PATH is a test file or a directory searched recursively for .yaml and .yml files\n"
-            "holding a PolicyTest (other YAML files there are skipped). Default: the current\n"
-            "directory.\n"
+            "holding a document of kind PolicyTest; the other YAML files there (manifests, Helm\n"
+            "values, even invalid YAML) are skipped unread. Default: the current directory.\n"
+            "A case may set operation (CREATE, UPDATE, DELETE, CONNECT), oldResource (UPDATE),\n"
+            "userInfo {username, groups} and dryRun; a failed case shows want and got.\n"
             "\n"
             "options:\n"
             "  -o, --output FORMAT  text (default) or junit\n"
@@ -61,6 +64,8 @@ typedef struct suite {
     got *v;
     size_t n, cap;
     int errors;
+    const policy_set *set; /* for the cases that run their own request */
+    policy_lookup lk;
 } suite;
 
 static got *got_for(suite *s, const check_doc *d, const char *policy)
@@ -228,7 +233,8 @@ static void load_resources(suite *s, const ynode *list, const char *what, bool c
 typedef struct outcome {
     char suite[512], name[256];
     bool ok;
-    char detail[1024];
+    char detail[2048];          /* ok: what came; failed: why, on one line */
+    char want[1024], got[2048]; /* a failed comparison: the two sides, one above the other */
 } outcome;
 
 typedef struct run {
@@ -282,9 +288,148 @@ static const char *verdict(unsigned flags)
            : flags & GOT_MATCHED ? "pass" : "skip";
 }
 
+#define MAX_GROUPS 32
+
+/* The request of a case that names operation, oldResource, userInfo or dryRun. 'old' is a
+ * copy of the oldResource (the caller deletes it). */
+typedef struct case_request {
+    bool custom; /* false: the CREATE every resource got */
+    admission_synth rq;
+    const char *groups[MAX_GROUPS];
+    cJSON *old;
+    char what[600]; /* " (UPDATE from r-old, user alice)" for the report */
+} case_request;
+
+/* Reads the request keys of case 'c' on resource 'at' into 'cr'. Returns NULL, or why the
+ * case is malformed (in 'why'). */
+static const char *read_request(suite *s, const ynode *c, long at, case_request *cr, char *why,
+                                size_t cap)
+{
+    static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", "CONNECT", NULL};
+    static const char *const ui_keys[] = {"username", "groups", NULL};
+    const ynode *op = yaml_get(c, "operation"), *old = yaml_get(c, "oldResource");
+    const ynode *ui = yaml_get(c, "userInfo"), *dry = yaml_get(c, "dryRun");
+    const check_doc *d = &s->m.docs[at];
+    *cr = (case_request){.custom = op || old || ui || dry};
+    /* What check sends: kubectl apply --dry-run=server by streamguard-check. */
+    cr->rq = (admission_synth){.operation = ADMISSION_CREATE, .username = "streamguard-check",
+                               .dry_run = true};
+    if (!cr->custom)
+        return NULL;
+    size_t w = 0;
+    if (op != NULL) {
+        const char *o = scalar(op);
+        size_t i = 0;
+        while (o != NULL && ops[i] != NULL && strcmp(o, ops[i]) != 0)
+            i++;
+        if (o == NULL || ops[i] == NULL) {
+            snprintf(why, cap, "line %d: operation must be CREATE, UPDATE, DELETE or CONNECT",
+                     op->line);
+            return why;
+        }
+        cr->rq.operation = (enum admission_op)i;
+    }
+    w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, " (%s",
+                          admission_op_name(cr->rq.operation));
+    if (cr->rq.operation == ADMISSION_UPDATE && old == NULL) {
+        snprintf(why, cap, "line %d: an UPDATE needs oldResource (the object before the change)",
+                 c->line);
+        return why;
+    }
+    if (old != NULL) {
+        const char *ref = scalar(old);
+        long o = ref ? find_resource(s, ref) : -1;
+        if (cr->rq.operation != ADMISSION_UPDATE) {
+            snprintf(why, cap, "line %d: oldResource is for operation UPDATE only", old->line);
+            return why;
+        }
+        if (o < 0) {
+            snprintf(why, cap, "line %d: %s resource '%.200s' for oldResource", old->line,
+                     o == -2 ? "more than one" : "no", ref ? ref : "(not a string)");
+            return why;
+        }
+        const check_doc *od = &s->m.docs[o];
+        if (strcmp(od->api_version, d->api_version) != 0 || strcmp(od->kind, d->kind) != 0) {
+            snprintf(why, cap, "line %d: oldResource '%.200s' is a %.100s %.100s, the resource "
+                     "a %.100s %.100s (an UPDATE keeps the kind)", old->line, ref, od->api_version,
+                     od->kind, d->api_version, d->kind);
+            return why;
+        }
+        /* kube-apiserver never renames an object, so the old one is sent under the resource's
+         * name and namespace: the two entries of resources need different names to be told
+         * apart. */
+        cr->old = cJSON_Duplicate(od->json, 1);
+        cJSON *md = cJSON_GetObjectItemCaseSensitive(cr->old, "metadata");
+        if (cJSON_IsObject(md)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(md, "name");
+            cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+            cJSON_AddStringToObject(md, "name", d->name);
+            if (d->namespace_[0] != '\0')
+                cJSON_AddStringToObject(md, "namespace", d->namespace_);
+        }
+        cr->rq.old_object = cr->old;
+        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, " from %.200s", ref);
+    }
+    if (ui != NULL) {
+        if (!known_keys(s, ui, "userInfo", ui_keys)) {
+            snprintf(why, cap, "line %d: userInfo takes username and groups", ui->line);
+            return why;
+        }
+        const ynode *un = yaml_get(ui, "username"), *gs = yaml_get(ui, "groups");
+        if (un != NULL && (scalar(un) == NULL || un->str[0] == '\0')) {
+            snprintf(why, cap, "line %d: userInfo.username must be a non-empty string", un->line);
+            return why;
+        }
+        if (un != NULL)
+            cr->rq.username = un->str;
+        if (gs != NULL) {
+            if (gs->kind != YNODE_SEQ || gs->n > MAX_GROUPS) {
+                snprintf(why, cap, "line %d: userInfo.groups must be a list of at most %d strings",
+                         gs->line, MAX_GROUPS);
+                return why;
+            }
+            for (size_t i = 0; i < gs->n; i++) {
+                if ((cr->groups[i] = scalar(gs->items[i])) == NULL) {
+                    snprintf(why, cap, "line %d: userInfo.groups must be a list of strings",
+                             gs->items[i]->line);
+                    return why;
+                }
+            }
+            cr->rq.groups = cr->groups;
+            cr->rq.n_groups = gs->n;
+        }
+        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, ", user %.200s", cr->rq.username);
+    }
+    if (dry != NULL) {
+        const char *v = scalar(dry);
+        if (v == NULL || dry->quoted || (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)) {
+            snprintf(why, cap, "line %d: dryRun must be true or false", dry->line);
+            return why;
+        }
+        cr->rq.dry_run = strcmp(v, "true") == 0;
+        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, ", dryRun %s", v);
+    }
+    if (w < sizeof cr->what)
+        snprintf(cr->what + w, sizeof cr->what - w, ")");
+    return NULL;
+}
+
+/* Copies 'text' (lines) into 'out', each line after the first indented to line up under the
+ * first in the side-by-side report. */
+static void side(char *out, size_t cap, const char *head, const char *text)
+{
+    size_t w = (size_t)snprintf(out, cap, "%s", head);
+    for (const char *p = text; *p && w + 1 < cap; p++) {
+        if (*p == '\n' && p[1] == '\0')
+            break;
+        w += (size_t)snprintf(out + w, cap - w, *p == '\n' ? "\n               " : "%c", *p);
+    }
+}
+
 static void run_case(suite *s, const ynode *c, size_t index, run *r)
 {
-    static const char *const keys[] = {"name", "resource", "policy", "result", "message", "patch", NULL};
+    static const char *const keys[] = {"name", "resource", "policy", "result", "message", "patch",
+                                       "operation", "oldResource", "userInfo", "dryRun", NULL};
     static const char *const results[] = {"deny", "warn", "audit", "pass", "skip", NULL};
     outcome *o = push_outcome(r);
     if (o == NULL)
@@ -319,18 +464,39 @@ static void run_case(suite *s, const ynode *c, size_t index, run *r)
         r->failed++;
         return;
     }
+    case_request cr;
+    const char *bad = read_request(s, c, at, &cr, o->detail, sizeof o->detail);
+    suite own = {.file = s->file, .m = s->m}; /* the results of this case's own request */
+    const suite *from = s;
+    if (bad == NULL && cr.custom) {
+        manifest_sink sink = {on_error, on_finding, on_patch, on_document, on_matched, &own};
+        manifests_run_request(s->set, &s->m.docs[at], &cr.rq, &s->lk, false, &sink);
+        from = &own;
+        if (own.errors > 0)
+            snprintf(o->detail, sizeof o->detail, "%.200s%.400s, %.150s: the request could not "
+                     "be decided (the error is above)", res, cr.what, pol);
+    }
     const got *g = NULL;
-    for (size_t i = 0; i < s->n && g == NULL; i++)
-        if (s->v[i].doc == (size_t)at && strcmp(s->v[i].policy, pol) == 0)
-            g = &s->v[i];
+    for (size_t i = 0; i < from->n && g == NULL; i++)
+        if (from->v[i].doc == (size_t)at && strcmp(from->v[i].policy, pol) == 0)
+            g = &from->v[i];
     const char *have = verdict(g ? g->flags : 0);
     const char *text = g && g->messages.data ? g->messages.data : "";
-    if (strcmp(have, want) != 0) {
-        snprintf(o->detail, sizeof o->detail, "%s, %s: want %s, got %s%s%.600s", res, pol, want, have,
-                 text[0] ? ": " : "", text);
+    char head[128], where[800]; /* "r (UPDATE from r-old), policy" */
+    snprintf(where, sizeof where, "%.200s%.400s, %.150s", res, cr.what, pol);
+    if (o->detail[0] != '\0') {
+        /* malformed or undecided: said above */
+    } else if (strcmp(have, want) != 0) {
+        snprintf(o->detail, sizeof o->detail, "%s: the verdict differs", where);
+        snprintf(o->want, sizeof o->want, "%s", want);
+        snprintf(head, sizeof head, "%s%s", have, text[0] ? ": " : "");
+        side(o->got, sizeof o->got, head, text);
     } else if (msg != NULL && strstr(text, msg) == NULL) {
-        snprintf(o->detail, sizeof o->detail, "%s, %s: the message does not contain '%s': %.600s", res,
-                 pol, msg, text[0] ? text : "(no message)");
+        snprintf(o->detail, sizeof o->detail, "%s: the message does not contain '%.400s'", where,
+                 msg);
+        snprintf(o->want, sizeof o->want, "%s: a message containing '%.900s'", want, msg);
+        snprintf(head, sizeof head, "%s: ", have);
+        side(o->got, sizeof o->got, head, text[0] ? text : "(no message)");
     } else {
         const ynode *pn = yaml_get(c, "patch");
         if (pn != NULL) {
@@ -341,9 +507,12 @@ static void run_case(suite *s, const ynode *c, size_t index, run *r)
             const cJSON *have_patch = g && g->patch ? g->patch : empty;
             if (want_patch == NULL || !jsonpatch_equal(want_patch, have_patch)) {
                 char *t = cJSON_PrintUnformatted(have_patch);
-                snprintf(o->detail, sizeof o->detail, "%s, %s: the patch differs; got %.800s", res, pol,
-                         t ? t : "?");
+                char *u = want_patch ? cJSON_PrintUnformatted(want_patch) : NULL;
+                snprintf(o->detail, sizeof o->detail, "%s: the patch differs", where);
+                snprintf(o->want, sizeof o->want, "%.1000s", u ? u : "(not a JSON Patch)");
+                snprintf(o->got, sizeof o->got, "%.2000s", t ? t : "?");
                 free(t);
+                free(u);
             }
             cJSON_Delete(want_patch);
             cJSON_Delete(empty);
@@ -352,13 +521,46 @@ static void run_case(suite *s, const ynode *c, size_t index, run *r)
     }
     o->ok = o->detail[0] == '\0';
     if (o->ok)
-        snprintf(o->detail, sizeof o->detail, "%s, %s: %s", res, pol, have);
+        snprintf(o->detail, sizeof o->detail, "%s: %s", where, have);
     else
         r->failed++;
+    for (size_t i = 0; i < own.n; i++) {
+        buf_clear(&own.v[i].messages);
+        cJSON_Delete(own.v[i].patch);
+    }
+    free(own.v);
+    cJSON_Delete(cr.old);
+}
+
+/* Whether 'text' may hold a document of kind PolicyTest: "kind" ':' "PolicyTest", with the
+ * quotes and blanks YAML and JSON allow between them. A directory holds manifests, Helm values
+ * and other YAML beside the tests; only files that pass this are parsed, so their errors (or
+ * their size) are not the tests' (the parse then decides). */
+static bool mentions_policytest(const char *text, size_t len)
+{
+    static const char word[] = "PolicyTest";
+    if (text == NULL)
+        return false;
+    const char *end = text + len;
+    for (const char *p = text; (p = memmem(p, (size_t)(end - p), word, sizeof word - 1)) != NULL;
+         p += sizeof word - 1) {
+        const char *q = p;
+        while (q > text && strchr("\"' \t", q[-1]) != NULL)
+            q--;
+        if (q == text || q[-1] != ':')
+            continue;
+        q--;
+        while (q > text && strchr("\"' \t", q[-1]) != NULL)
+            q--;
+        if (q - text >= 4 && memcmp(q - 4, "kind", 4) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Runs the test file 'path'. Returns 0; 1 when it holds no PolicyTest (and 'explicit' is
- * false: it is skipped); -1 on errors. */
+ * false: it is skipped, and so is a file that names no kind PolicyTest or is too large to be
+ * one, whatever else is wrong with it); -1 on errors. */
 static int run_file(const char *path, bool explicit_, run *r)
 {
     static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", NULL};
@@ -376,7 +578,13 @@ static int run_file(const char *path, bool explicit_, run *r)
     int rc = -1;
     policy_set *set = NULL;
     s.file = arena_strdup(s.m.a, path);
-    if (file_read(path, TEST_FILE_MAX, &b, &dl) == 0)
+    bool read = file_read(path, TEST_FILE_MAX, &b, &dl) == 0;
+    if (!explicit_ && ((!read && dl.count > 0 && strcmp(dl.items[0].code, "io.too_large") == 0) ||
+                       (read && !mentions_policytest(b.data, b.len)))) {
+        rc = 1; /* found by a directory scan and not a test: not ours to judge */
+        goto out;
+    }
+    if (read)
         n = yaml_load(s.m.a, s.file, b.data, b.len, &docs, &partial, &dl);
     if (n < 0) {
         cli_print_diags(&dl, NULL, NULL, stderr);
@@ -412,10 +620,11 @@ static int run_file(const char *path, bool explicit_, run *r)
         file_error(&s, cases ? cases : spec, "spec.cases must be a non-empty %s", "list");
     if (s.errors > 0)
         goto out;
-    policy_lookup lk = manifests_lookup(&s.m);
+    s.set = set;
+    s.lk = manifests_lookup(&s.m);
     for (size_t i = 0; i < s.m.n; i++)
         if (!s.m.docs[i].context_only)
-            manifests_run(set, &s.m.docs[i], &lk, false, NULL, &sink);
+            manifests_run(set, &s.m.docs[i], &s.lk, false, NULL, &sink);
     for (size_t i = 0; i < cases->n; i++)
         run_case(&s, cases->items[i], i, r);
     rc = s.errors > 0 ? -1 : 0;
@@ -456,7 +665,15 @@ static void print_junit(const run *r, FILE *f)
             }
             fputs("\">\n      <failure message=\"", f);
             cli_xml_escape(f, r->v[k].detail);
-            fputs("\"/>\n    </testcase>\n", f);
+            if (r->v[k].want[0] == '\0') {
+                fputs("\"/>\n    </testcase>\n", f);
+                continue;
+            }
+            fputs("\">want: ", f);
+            cli_xml_escape(f, r->v[k].want);
+            fputs("\ngot:  ", f);
+            cli_xml_escape(f, r->v[k].got);
+            fputs("</failure>\n    </testcase>\n", f);
         }
         fputs("  </testsuite>\n", f);
         i = j;
@@ -470,6 +687,8 @@ static void print_text(const run *r, FILE *f)
         if (i == 0 || strcmp(r->v[i].suite, r->v[i - 1].suite) != 0)
             fprintf(f, "%s\n", r->v[i].suite);
         fprintf(f, "  %s %s (%s)\n", r->v[i].ok ? "ok  " : "FAIL", r->v[i].name, r->v[i].detail);
+        if (!r->v[i].ok && r->v[i].want[0] != '\0') /* one above the other, to compare */
+            fprintf(f, "         want: %s\n         got:  %s\n", r->v[i].want, r->v[i].got);
     }
 }
 

@@ -51,6 +51,26 @@ static int open_client(cli_env *e, const char *kubeconfig, diag_list *dl)
     return -1;
 }
 
+policy_set *cli_load_policies(const char *cmd, const cli_common *o)
+{
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *set = policy_set_load(&o->policies, 1, o->params ? &o->params : NULL,
+                                      o->params ? 1 : 0, &dl);
+    if (set == NULL) {
+        cli_print_diags(&dl, NULL, NULL, stderr);
+        if (o->params == NULL)
+            fprintf(stderr, "streamguard %s: the policies in %s have errors (streamguard lint "
+                            "%s)\n", cmd, o->policies, o->policies);
+        else
+            fprintf(stderr, "streamguard %s: the policies in %s with the params of %s have "
+                            "errors (streamguard lint --params %s %s)\n", cmd, o->policies,
+                    o->params, o->params, o->policies);
+    }
+    diag_list_clear(&dl);
+    return set;
+}
+
 int cli_env_open(cli_env *e, const char *cmd, const cli_common *o)
 {
     memset(e, 0, sizeof *e);
@@ -65,13 +85,9 @@ int cli_env_open(cli_env *e, const char *cmd, const cli_common *o)
     int rc = 0;
     if ((o->kubeconfig != NULL || o->cluster) && open_client(e, o->kubeconfig, &dl) != 0)
         rc = 2;
-    if (rc == 0 && (e->set = policy_set_load_dir(o->policies, &dl)) == NULL) {
-        cli_print_diags(&dl, NULL, NULL, stderr);
-        fprintf(stderr, "streamguard %s: the policies in %s have errors (streamguard lint %s)\n",
-                cmd, o->policies, o->policies);
-        rc = 2;
-    }
     diag_list_clear(&dl);
+    if (rc == 0 && (e->set = cli_load_policies(cmd, o)) == NULL)
+        rc = 2;
     if (rc == 0 && (e->rep = check_report_new(fmt)) == NULL) {
         fprintf(stderr, "streamguard %s: out of memory\n", cmd);
         rc = 2;

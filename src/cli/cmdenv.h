@@ -17,6 +17,7 @@ typedef struct cli_common {
     const char *policies;   /* -p, --policies: default "policies/" */
     const char *format;     /* -o, --output: default "text" */
     const char *kubeconfig; /* --kubeconfig, or NULL */
+    const char *params;     /* --params: a file (or directory) of PolicyParams, or NULL */
     bool cluster;           /* a cluster is needed: without --kubeconfig, $KUBECONFIG, then
                                the pod's service account (kube_config_resolve) */
 } cli_common;
@@ -28,7 +29,8 @@ typedef struct cli_common {
 #define CLI_COMMON_ROWS(type, field)                                                          \
     OPT_STRING_ROW("policies", 'p', type, field.policies),                                   \
         OPT_STRING_ROW("output", 'o', type, field.format),                                    \
-        OPT_STRING_ROW("kubeconfig", 0, type, field.kubeconfig)
+        OPT_STRING_ROW("kubeconfig", 0, type, field.kubeconfig),                              \
+        OPT_STRING_ROW("params", 0, type, field.params)
 
 /* What a command runs with, once its options are read. */
 typedef struct cli_env {
@@ -43,6 +45,10 @@ typedef struct cli_env {
 /* Checks the format, opens the kubeconfig (when given) and loads the policies. Returns 0, or
  * 2 (the exit code of a usage, policy or input error) after printing why to stderr. */
 int cli_env_open(cli_env *e, const char *cmd, const cli_common *o);
+
+/* The policies of -p with the PolicyParams of --params (policy_set_load); NULL after printing
+ * the problems to stderr, naming 'cmd'. */
+policy_set *cli_load_policies(const char *cmd, const cli_common *o);
 
 /* Prints the report to stdout and frees everything; returns the report's exit code. */
 int cli_env_finish(cli_env *e);

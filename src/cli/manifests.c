@@ -276,11 +276,18 @@ static int on_mutated(void *ctx, const policy *p, const cJSON *before, const cJS
 void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
                    bool warn_only, const char *context_ns, const manifest_sink *sink)
 {
+    admission_synth create = {.operation = ADMISSION_CREATE, .username = "streamguard-check",
+                              .dry_run = true, .context_ns = context_ns};
+    manifests_run_request(set, d, &create, lk, warn_only, sink);
+}
+
+void manifests_run_request(const policy_set *set, const check_doc *d, const admission_synth *rq,
+                           const policy_lookup *lk, bool warn_only, const manifest_sink *sink)
+{
     diag_list dl;
     diag_list_init(&dl);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
-    admission_request *req =
-        a ? admission_request_for_create(d->json, "streamguard-check", context_ns, a, &dl) : NULL;
+    admission_request *req = a ? admission_request_synth(d->json, rq, a, &dl) : NULL;
     run_ctx ctx = {d, sink};
     policy_observer obs = {.matched = on_matched, .mutated = on_mutated, .ctx = &ctx};
     admission_policy pol = {.set = set, .warn_only = warn_only, .lookup = lk, .observer = &obs};

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../admission/synth.h"
 #include "../policy/engine.h"
 #include "../policy/yamldoc.h"
 
@@ -74,6 +75,11 @@ policy_lookup manifests_lookup(manifests *m);
  * metadata.namespace are 'context_ns'. */
 void manifests_run(const policy_set *set, const check_doc *d, const policy_lookup *lk,
                    bool warn_only, const char *context_ns, const manifest_sink *sink);
+
+/* manifests_run() with the request 'rq' describes (operation, oldObject, userInfo, dryRun):
+ * what 'test' runs for a case that names them. */
+void manifests_run_request(const policy_set *set, const check_doc *d, const admission_synth *rq,
+                           const policy_lookup *lk, bool warn_only, const manifest_sink *sink);
 
 void manifests_free(manifests *m);
 

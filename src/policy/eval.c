@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../k8s/jsonpatch.h"
+#include "../util/utf8.h"
 #include "../util/vec.h"
 #include "functions.h"
 #include "policy_int.h"
@@ -205,20 +206,74 @@ static int add_finding(findings *f, const policy *p, enum rule_result res, enum 
     return 0;
 }
 
-/* An expression that could not be evaluated: the policy's failurePolicy decides. The same
- * error from another expression of the policy (one variable that several read) is said once. */
-static int eval_error(findings *f, const policy *p, const char *what, const expr_value *v,
-                      const srcpos *at)
+/* What an evaluation error message quotes: the error and the expression, each cut (at a
+ * character boundary) so that a deny message stays readable in kubectl and the log line. */
+#define ERROR_TEXT_MAX 300
+#define EXCERPT_MAX    80
+
+/* The rule, where it is written: "validations[2] (policies/x.yaml:31)". */
+static const char *rule_label(arena *a, const srcpos *at)
 {
-    const char *msg = arena_sprintf(f->a, "could not be evaluated: %s: %s", what,
-                                    v->kind == EXPR_ERROR ? v->v.err->msg : "not a boolean");
-    if (msg == NULL)
+    return arena_sprintf(a, "%s (%s:%d)", at->path ? at->path : "a rule",
+                         at->file ? at->file : "?", at->line);
+}
+
+/* The source of 'e' on one line (runs of white space as one space), at most EXCERPT_MAX bytes,
+ * "..." when cut. */
+static const char *excerpt(arena *a, const expr_prog *e)
+{
+    const char *src = e ? expr_source(e) : NULL;
+    if (src == NULL)
+        return "?";
+    char line[EXCERPT_MAX + 1];
+    size_t n = 0;
+    bool space = false, cut = false; /* a blank run before the next character */
+    for (const char *s = src; *s != '\0' && !cut; s++) {
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+            space = n > 0;
+            continue;
+        }
+        if (n + space + 1 > EXCERPT_MAX) {
+            cut = true;
+            break;
+        }
+        if (space)
+            line[n++] = ' ';
+        line[n++] = *s;
+        space = false;
+    }
+    if (cut)
+        n = utf8_cut(line, n, EXCERPT_MAX - 3);
+    line[n] = '\0';
+    return arena_cat(a, line, cut ? "..." : "");
+}
+
+/* An expression ('src', under key 'what' of a mutation; NULL for a validation's) that could
+ * not be evaluated: the policy's failurePolicy decides. The message names the rule, where it
+ * is and the expression: "validations[2] (file:line) could not be evaluated: ERROR in `EXPR`".
+ * The same error from another expression of the policy (one variable that several read) is
+ * said once. */
+static int eval_error(findings *f, const policy *p, const char *what, const expr_prog *src,
+                      const expr_value *v, const srcpos *at)
+{
+    const char *err = v->kind == EXPR_ERROR ? v->v.err->msg : "not a boolean";
+    size_t elen = utf8_cut(err, strlen(err), ERROR_TEXT_MAX);
+    const char *key = arena_sprintf(f->a, "%s%s%.*s%s", what ? what : "", what ? ": " : "",
+                                    (int)elen, err, elen < strlen(err) ? "..." : "");
+    if (key == NULL)
         return -1;
-    size_t skip = strlen(p->name) + 3; /* "[name] " */
-    for (size_t i = 0; i < f->n; i++)
-        if (f->v[i].policy == p && f->v[i].result == RULE_ERROR && f->v[i].field == NULL &&
-            strcmp(f->v[i].message + skip, msg) == 0)
+    static const char said[] = "could not be evaluated: ";
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->v[i].policy != p || f->v[i].result != RULE_ERROR || f->v[i].field != NULL)
+            continue;
+        const char *m = strstr(f->v[i].message, said);
+        if (m != NULL && strncmp(m + sizeof said - 1, key, klen) == 0 &&
+            strncmp(m + sizeof said - 1 + klen, " in `", 5) == 0)
             return 0;
+    }
+    const char *label = rule_label(f->a, at), *ex = excerpt(f->a, src);
+    const char *msg = label && ex ? arena_cat(f->a, label, " ", said, key, " in `", ex, "`") : NULL;
     return add_finding(f, p, RULE_ERROR, p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN,
                        msg, NULL, POLICY_REASON_NONE, at);
 }
@@ -245,7 +300,7 @@ static int validate(const policy *p, const policy_request *r, findings *f, arena
         expr_value v = expr_eval(val->expr, &rn.env, a);
         int rc = 0;
         if (v.kind != EXPR_BOOL)
-            rc = eval_error(f, p, "validation", &v, &val->at);
+            rc = eval_error(f, p, NULL, val->expr, &v, &val->at);
         else if (!v.v.b)
             rc = add_finding(f, p, val->action == POLICY_WARN ? RULE_WARN : RULE_FAIL,
                              val->action, failure_message(&rn, val), val->field, val->reason,
@@ -307,8 +362,10 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
     }
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
         return 0;
-    const char *msg =
-        arena_sprintf(rn->a, "could not apply %s %s: %s", op_names[op->op], path, why);
+    const char *label = rule_label(rn->a, &m->at);
+    const char *msg = label ? arena_sprintf(rn->a, "%s could not apply %s %s: %s", label,
+                                            op_names[op->op], path, why)
+                            : NULL;
     enum policy_action act = p->failure == POLICY_FAIL ? POLICY_DENY : POLICY_WARN;
     return msg ? add_finding(f, p, RULE_ERROR, act, msg, NULL, POLICY_REASON_NONE, &m->at) : -1;
 }
@@ -332,7 +389,7 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
                                  : expr_error_new(rn->a, "expr.type", (expr_span){0, 0},
                                                   "not a JSON Pointer (a string starting with "
                                                   "'/')");
-            return eval_error(f, p, "pathExpression", &e, &m->at);
+            return eval_error(f, p, "pathExpression", op->path_expr, &e, &m->at);
         }
         path = arena_strndup(rn->a, pv.v.s, pv.len);
         if (path == NULL)
@@ -349,7 +406,7 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
      * on the patched object. */
     memset(rn->state, 0, rn->p->n_vars + 1);
     if (op->op != PATCH_REMOVE && val == NULL)
-        return eval_error(f, p, "valueExpression", &err, &m->at);
+        return eval_error(f, p, "valueExpression", op->value_expr, &err, &m->at);
     return patch_doc(p, m, op, path, val, rn, d, f);
 }
 
@@ -369,7 +426,7 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
     if (m->when != NULL) {
         expr_value w = expr_eval(m->when, &rn.env, a);
         if (w.kind != EXPR_BOOL)
-            return eval_error(f, p, "when", &w, &m->at);
+            return eval_error(f, p, "when", m->when, &w, &m->at);
         if (!w.v.b)
             return 0;
     }
@@ -394,7 +451,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
         if (v.kind != EXPR_ERROR)
             v = expr_error_new(a, "expr.type", (expr_span){0, 0}, "forEach gives %s, not a list with a JSON form",
                                expr_type_name(&v));
-        *rc = eval_error(f, p, "forEach", &v, &m->at);
+        *rc = eval_error(f, p, "forEach", m->for_each, &v, &m->at);
         return NULL;
     }
     if (policy_defer_json(a, list) != 0)

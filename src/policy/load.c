@@ -330,7 +330,9 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
             continue;
         policy_validation *val = &p->validations[p->n_validations++];
         const ynode *ex = yaml_get(v, "expression");
-        val->at = (srcpos){.file = ld->file, .line = v->line, .col = v->col};
+        /* .path names the rule in evaluation errors (policy/eval.c) */
+        val->at = (srcpos){.file = ld->file, .line = v->line, .col = v->col,
+                           .path = arena_sprintf(ld->a, "validations[%zu]", i)};
         if (ex == NULL)
             perr(ld, v, "policy.schema", "a validation needs an expression");
         else
@@ -433,7 +435,8 @@ static void parse_mutations(loader *ld, const ynode *n, policy *p)
         if (!check_keys(ld, m, "a mutation", keys))
             continue;
         policy_mutation *mut = &p->mutations[p->n_mutations++];
-        mut->at = (srcpos){.file = ld->file, .line = m->line, .col = m->col};
+        mut->at = (srcpos){.file = ld->file, .line = m->line, .col = m->col,
+                           .path = arena_sprintf(ld->a, "mutations[%zu]", i)};
         const ynode *each = yaml_get(m, "forEach");
         if (each != NULL)
             mut->for_each = policy_compile(ld, each, "forEach");

@@ -140,7 +140,7 @@ policy_set *policy_set_load_dir(const char *dir, diag_list *dl);
 /* Loads the given files (or directories) into one set. Same returns. */
 policy_set *policy_set_load_paths(const char *const *paths, size_t n, diag_list *dl);
 
-/* What `lint` checks beyond loading. */
+/* What a load reads and checks beyond the policy files. */
 typedef struct policy_load_opts {
     /* Field paths of object and oldObject against the schemas of the kinds a policy matches
      * (every served version of the vendored CRDs, and 'crd_files'): a field none of them has
@@ -148,11 +148,22 @@ typedef struct policy_load_opts {
     bool check_fields;
     const char *const *crd_files; /* more CRDs, for kinds of the user's own (lint --crd) */
     size_t n_crd_files;
+    /* PolicyParams documents (files or directories that hold nothing else), merged into the
+     * params of the policies they name after those found among the paths (params.c,
+     * docs/policy-authoring.md "Params without forking a policy"). A PolicyParams that names
+     * no loaded policy, a param the policy does not declare or a value of another type is an
+     * error ("policy.params"). */
+    const char *const *params;
+    size_t n_params;
 } policy_load_opts;
 
 /* policy_set_load_paths with 'o' (NULL: as policy_set_load_paths). */
 policy_set *policy_set_load_opts(const char *const *paths, size_t n, const policy_load_opts *o,
                                  diag_list *dl);
+
+/* policy_set_load_opts with only the PolicyParams of 'params' (NULL for none). */
+policy_set *policy_set_load(const char *const *paths, size_t n, const char *const *params,
+                            size_t n_params, diag_list *dl);
 
 /* Takes another reference to 's' (thread-safe). */
 policy_set *policy_set_ref(policy_set *s);

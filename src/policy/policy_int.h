@@ -68,6 +68,24 @@ const char *policy_kind_problem(const char *s, size_t len);
 /* Sorts kinds by apiVersion, then kind. */
 void policy_sort_kinds(policy_kind *k, size_t n);
 
+/* A PolicyParams document (params.c): spec.params set on the policy spec.policy names. */
+typedef struct policy_params {
+    const char *file;
+    int line;
+    const char *name;    /* metadata.name */
+    const ynode *policy; /* spec.policy, a scalar */
+    const ynode *params; /* spec.params, a mapping */
+} policy_params;
+
+/* Reads a document of kind PolicyParams; returns 0, or -1 with diags ("policy.params"). */
+int policy_params_parse(loader *ld, const ydoc *doc, policy_params *out);
+
+/* Merges each PolicyParams into the params of the policy it names, in order, after checking
+ * that the policy is among 'items', declares params, and declares each key given with a
+ * value of the same type (errors "policy.params" at the key or value). */
+void policy_params_apply(loader *ld, policy *items, size_t n, const policy_params *pps,
+                         size_t n_pps);
+
 /* Reads one policy document into 'out'; returns 0, or -1 with diags. */
 int policy_parse(loader *ld, const ydoc *doc, policy *out);
 

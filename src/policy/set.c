@@ -12,6 +12,7 @@
 
 #define MAX_POLICIES 1024
 #define MAX_FILES    4096
+#define MAX_PARAMS   1024 /* PolicyParams documents */
 
 struct policy_set {
     arena *a;
@@ -37,7 +38,14 @@ static bool is_policy_file(const char *name)
     return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) || (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
-static void load_file(policy_set *s, loader *ld, const char *path)
+/* The PolicyParams documents read so far, applied once every policy is loaded. */
+typedef struct params_list {
+    policy_params *v;
+    size_t n;
+} params_list;
+
+static void load_file(policy_set *s, loader *ld, const char *path, params_list *pl,
+                      bool params_only)
 {
     buf b;
     buf_init(&b, POLICY_MAX_FILE);
@@ -59,6 +67,26 @@ static void load_file(policy_set *s, loader *ld, const char *path)
         const ynode *r = docs[i].root;
         if (r->kind == YNODE_SCALAR && r->str[0] == '\0')
             continue; /* an empty document */
+        const ynode *k = yaml_get(r, "kind");
+        if (k != NULL && k->kind == YNODE_SCALAR && strcmp(k->str, "PolicyParams") == 0) {
+            if (pl->n == MAX_PARAMS) {
+                srcpos at = {.file = ld->file, .line = docs[i].line};
+                diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "more than %d PolicyParams",
+                         MAX_PARAMS);
+                ld->errors++;
+                break;
+            }
+            if (policy_params_parse(ld, &docs[i], &pl->v[pl->n]) == 0)
+                pl->n++;
+            continue;
+        }
+        if (params_only) {
+            srcpos at = {.file = ld->file, .line = docs[i].line};
+            diag_add(ld->dl, DIAG_ERROR, "policy.params", &at,
+                     "a params file holds only documents of kind PolicyParams");
+            ld->errors++;
+            continue;
+        }
         if (s->n == MAX_POLICIES) {
             srcpos at = {.file = ld->file, .line = docs[i].line};
             diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "more than %d policies", MAX_POLICIES);
@@ -128,12 +156,21 @@ policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag
     return policy_set_load_opts(paths, n_paths, NULL, dl);
 }
 
+policy_set *policy_set_load(const char *const *paths, size_t n_paths, const char *const *params,
+                            size_t n_params, diag_list *dl)
+{
+    policy_load_opts o = {.params = params, .n_params = n_params};
+    return policy_set_load_opts(paths, n_paths, &o, dl);
+}
+
 policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
                                  const policy_load_opts *o, diag_list *dl)
 {
     policy_set *s = calloc(1, sizeof *s);
+    params_list pl = {0};
     if (s == NULL || (s->a = arena_new((size_t)256 << 20)) == NULL ||
-        (s->items = arena_calloc(s->a, MAX_POLICIES, sizeof *s->items)) == NULL) {
+        (s->items = arena_calloc(s->a, MAX_POLICIES, sizeof *s->items)) == NULL ||
+        (pl.v = arena_calloc(s->a, MAX_PARAMS, sizeof *pl.v)) == NULL) {
         diag_add(dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
         if (s)
             arena_free(s->a);
@@ -154,9 +191,18 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
     for (size_t i = 0; i < n_paths; i++)
         file_list(paths[i], is_policy_file, MAX_FILES, &files, &nf, dl);
     for (size_t i = 0; i < nf; i++)
-        load_file(s, &ld, files[i]);
+        load_file(s, &ld, files[i], &pl, false);
+    file_list_free(files, nf);
+    /* the --params files after the policies' directories: they set the last word */
+    files = NULL;
+    nf = 0;
+    for (size_t i = 0; o != NULL && i < o->n_params; i++)
+        file_list(o->params[i], is_policy_file, MAX_FILES, &files, &nf, dl);
+    for (size_t i = 0; i < nf; i++)
+        load_file(s, &ld, files[i], &pl, true);
     file_list_free(files, nf);
     check_duplicates(s, &ld);
+    policy_params_apply(&ld, s->items, s->n, pl.v, pl.n);
     if (ld.errors > 0 || dl->errors > before) {
         policy_set_unref(s);
         return NULL;

@@ -360,7 +360,8 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                   LOG_S("would_deny_by", by[ADMISSION_EFFECT_WOULD_DENY]),
                   LOG_S("warned_by", by[ADMISSION_EFFECT_WARNED]),
                   LOG_S("audited_by", by[ADMISSION_EFFECT_AUDITED]),
-                  LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason));
+                  LOG_S("reason", r->res.denied_by ? r->res.denied_by : r->reason),
+                  LOG_S("errors", admission_result_errors(&r->res, r->arena)));
     } else
         log_event(lv, "http", LOG_S("msg", "request"),
                   LOG_S("endpoint", server_routes[r->ep].label), LOG_S("method", r->method),

@@ -1,8 +1,9 @@
 /* reload.c - certificate and policy reload while serving; see reload.h.
  *
- * One thread waits on inotify (the directories of the certificate, the key and the policies:
- * Kubernetes updates Secret and ConfigMap volumes by swapping a "..data" symlink, which shows
- * as a rename in the directory, never as a write to the file) and on a pipe (SIGHUP, stop).
+ * One thread waits on inotify (the directories of the certificate, the key, the policies and
+ * serve --params: Kubernetes updates Secret and ConfigMap volumes by swapping a "..data"
+ * symlink, which shows as a rename in the directory, never as a write to the file) and on a
+ * pipe (SIGHUP, stop).
  * Changes are collected until the directory has been quiet for DEBOUNCE_MS, so a swap of
  * several files is one reload. A reload loads and checks everything first and swaps only
  * then; anything wrong keeps what is serving, is logged with its reasons and is counted. */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +28,7 @@
 #include "../util/clock.h"
 
 #define DEBOUNCE_MS 200
-#define MAX_WATCHES 3
+#define MAX_WATCHES 4
 
 enum { WANT_CERT = 1, WANT_POLICIES = 2, WANT_STOP = 4 };
 
@@ -124,7 +126,8 @@ static void reload_policies(reloader *r)
 {
     diag_list dl;
     diag_list_init(&dl);
-    policy_set *set = policy_set_load_dir(r->cfg.policy_dir, &dl);
+    const char *dir = r->cfg.policy_dir, *params = r->cfg.params_file;
+    policy_set *set = policy_set_load(&dir, 1, params ? &params : NULL, params ? 1 : 0, &dl);
     if (set != NULL &&
         reload_check_policy_set(set, r->cfg.policy_dir, r->cfg.allow_empty, &dl) != 0) {
         policy_set_unref(set);
@@ -266,6 +269,10 @@ reloader *reloader_start(const reload_config *cfg, const char *serving_cert_pem)
             add_watch(r, 1, cfg->key_file, false, WANT_CERT);
         }
         add_watch(r, 2, cfg->policy_dir, true, WANT_POLICIES);
+        struct stat st; /* --params: a file (its directory is watched) or a directory */
+        if (cfg->params_file != NULL)
+            add_watch(r, 3, cfg->params_file,
+                      stat(cfg->params_file, &st) == 0 && S_ISDIR(st.st_mode), WANT_POLICIES);
     }
     if (pthread_create(&r->thread, NULL, watch, r) != 0) {
         if (r->ino >= 0)

@@ -20,6 +20,7 @@ typedef struct reload_config {
     const char *cert_file, *key_file; /* as given to serve; NULL with --manage-webhook-certs
                                          (the Secret is read through the API instead) */
     const char *policy_dir;
+    const char *params_file;  /* serve --params, or NULL; its directory is watched too */
     const char *server_name; /* warn when a new certificate does not name it; NULL: no check */
     bool allow_empty;        /* --allow-empty-policies: a set with no policy may be served */
     struct cluster *cluster; /* told the kinds each new set looks up; NULL: none */

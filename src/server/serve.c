@@ -35,6 +35,7 @@
 struct serve_opts {
     server_config cfg;
     const char *cert_file, *key_file, *policies;
+    const char *params; /* --params: PolicyParams applied after the policy directory's */
     const char *client_ca, *server_name;
     unsigned drain_delay_s, drain_timeout_s;
     bool allow_empty_policies;
@@ -75,6 +76,8 @@ static const char usage_text[] =
     "  --webhook-cert-days N    the serving certificate's (default 90; renewed at 2/3)\n"
     "  --policies DIR           policy directory (default policies/); a policy with an\n"
     "                           error stops the start, each error is logged\n"
+    "  --params FILE            PolicyParams documents that set the policies' params\n"
+    "                           (after those in the policy directory; reloaded too)\n"
     "  --allow-empty-policies   serve even when the directory holds no policy (then\n"
     "                           every review is allowed); without it an empty set\n"
     "                           stops the start, and a reload to one is refused\n"
@@ -165,6 +168,7 @@ static const opt_row serve_rows[] = {
     OPT_UINT_ROW("webhook-ca-days", SO, certs.ca_days, 1, 3650),
     OPT_UINT_ROW("webhook-cert-days", SO, certs.cert_days, 1, 3650),
     OPT_STRING_ROW("policies", 0, SO, policies),
+    OPT_STRING_ROW("params", 0, SO, params),
     OPT_FLAG_ROW("allow-empty-policies", 0, SO, allow_empty_policies),
     OPT_STRING_ROW("kubeconfig", 0, SO, cluster.kubeconfig),
     OPT_FLAG_ROW("no-cluster", 0, SO, cluster.none),
@@ -246,7 +250,8 @@ static void log_diags(const diag_list *dl)
 
 /* Loads the policies; a set with any error is refused as a whole, and so is an empty one
  * unless --allow-empty-policies (reload_check_policy_set: the same rule as on reload). */
-static policy_set *load_policies(const char *dir, bool allow_empty, diag_list *dl)
+static policy_set *load_policies(const char *dir, const char *params, bool allow_empty,
+                                 diag_list *dl)
 {
     struct stat st;
     srcpos at = {.file = dir};
@@ -254,7 +259,7 @@ static policy_set *load_policies(const char *dir, bool allow_empty, diag_list *d
         diag_add(dl, DIAG_ERROR, "policy.dir", &at, "the policy directory does not exist");
         return NULL;
     }
-    policy_set *set = policy_set_load_dir(dir, dl);
+    policy_set *set = policy_set_load(&dir, 1, params ? &params : NULL, params ? 1 : 0, dl);
     if (set != NULL && reload_check_policy_set(set, dir, allow_empty, dl) != 0) {
         policy_set_unref(set);
         return NULL;
@@ -338,7 +343,8 @@ static int load_inputs(const struct serve_opts *o, struct inputs *in, diag_list 
     memset(in, 0, sizeof *in);
     buf_init(&in->ca, (size_t)1 << 20);
     if ((!o->certs.on && tls_pair_load(o->cert_file, o->key_file, &in->pair, dl) != 0) ||
-        (in->policies = load_policies(o->policies, o->allow_empty_policies, dl)) == NULL ||
+        (in->policies = load_policies(o->policies, o->params, o->allow_empty_policies, dl)) ==
+            NULL ||
         (o->client_ca != NULL && file_read(o->client_ca, in->ca.cap, &in->ca, dl) != 0))
         return -1;
     policy_set_items(in->policies, &in->n_policies);
@@ -416,7 +422,8 @@ int server_cmd_serve(int argc, char **argv)
     metrics_reload_done(METRICS_RELOAD_POLICIES, true);
     metrics_set_policy_count((long)in.n_policies);
     reload_config rc_cfg = {.srv = s, .cert_file = o.cert_file, .key_file = o.key_file,
-                            .policy_dir = o.policies, .server_name = o.server_name,
+                            .policy_dir = o.policies, .params_file = o.params,
+                            .server_name = o.server_name,
                             .allow_empty = o.allow_empty_policies, .cluster = cl};
     if (o.certs.on)
         rc_cfg.cert_file = rc_cfg.key_file = NULL; /* the Secret, through certmgr, instead */

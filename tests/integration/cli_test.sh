@@ -91,8 +91,31 @@ expect "eval: a NUL byte in --object is an input error, not a string cut at it" 
 printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: nul-patch}\nspec:\n  match: {resources: [{apiGroups: [""], kinds: [ConfigMap]}]}\n  mutations:\n    - patch: [{op: add, path: /data/dir, valueExpression: "'"'"'\\\\x00/tmp/cp'"'"'"}]\n' >"$TMP/nulpatch.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n' >"$TMP/cm-nul.yaml"
 expect "check: a patch value holding a NUL is an evaluation error, not a cut value" 1 \
-    'deny \[nul-patch\] could not be evaluated: valueExpression: the value has no JSON form' - \
+    'deny \[nul-patch\] mutations\[0\] \(.*nulpatch.yaml:7\) could not be evaluated: valueExpression: the value has no JSON form in `.\\x00/tmp/cp.`$' - \
     check -p "$TMP/nulpatch.yaml" "$TMP/cm-nul.yaml"
+# Evaluation errors name the rule (its index and file:line), the error and the expression: on
+# one line, cut at 80 bytes (never inside a UTF-8 character).
+cat >"$TMP/evalerr.yaml" <<'EOF'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: evalerr}
+spec:
+  params: {maxParallelism: 64}
+  match: {resources: [{kinds: [ConfigMap]}]}
+  validations:
+    - expression: has(object.data)
+    - expression: >-
+        object.data.n <= params.maxParalelism   &&
+        'éééééééééééééééééééééééééééééééééééééééé' != ''
+    - expression: "'not a boolean'"
+EOF
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {n: "2"}\n' >"$TMP/cm-evalerr.yaml"
+expect "check: an evaluation error names the rule, file:line, error and expression (cut)" 1 \
+    "deny \\[evalerr\\] validations\\[1\\] \\(.*evalerr.yaml:9\\) could not be evaluated: no such key: maxParalelism in \`object.data.n <= params.maxParalelism && 'ééééééééééééééééé\\.\\.\\.\`$" - \
+    check -p "$TMP/evalerr.yaml" "$TMP/cm-evalerr.yaml"
+expect "check: a validation that is not a boolean says so" 1 \
+    "deny \\[evalerr\\] validations\\[2\\] \\(.*evalerr.yaml:12\\) could not be evaluated: not a boolean in \`'not a boolean'\`$" - \
+    check -p "$TMP/evalerr.yaml" "$TMP/cm-evalerr.yaml"
 expect "NaN with --typed" 0 '^\{"double":"NaN"\}$' - eval --typed '0.0 / 0.0'
 expect "a runaway comprehension hits the step budget" 1 - 'expr.limit' eval \
     '[0,1,2,3,4,5,6,7,8,9].map(a, [0,1,2,3,4,5,6,7,8,9].map(b, [0,1,2,3,4,5,6,7,8,9].map(c, [0,1,2,3,4,5,6,7,8,9].map(d, [0,1,2,3,4,5,6,7,8,9].map(e, a)))))'
@@ -126,6 +149,46 @@ expect "lint --crd checks the kinds of that CRD" 1 - \
     lint --crd "$L/crd-widget.yaml" "$L/bad-fields.yaml"
 expect "lint --crd of a file that is not a CRD" 1 - 'policy.crd' lint --crd "$L/good.yaml" "$L/good.yaml"
 expect "lint --help names --crd" 0 '--crd FILE' - lint --help
+
+# ---- PolicyParams: a policy's params set from the policy directory and from --params
+PP="$(dirname "$0")/../fixtures/policy/params"
+printf 'apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: fd}\nspec: {job: {parallelism: 12}}\n' >"$TMP/pp-fd.yaml"
+expect "PolicyParams in the policy directory apply (map by map: the rest of node stays)" 1 \
+    'deny \[max-parallelism\] parallelism 12 > 8 \(node 16 cpu, 32Gi, s3,gs\)$' - check -p "$PP/policies" "$TMP/pp-fd.yaml"
+expect "check --params: applied after the directory's; lists are replaced" 1 \
+    'deny \[max-parallelism\] parallelism 12 > 10 \(node 32 cpu, 32Gi, s3\)$' - \
+    check -p "$PP/policies" --params "$PP/overlay.yaml" "$TMP/pp-fd.yaml"
+expect "lint --params: a good overlay" 0 '^1 policy, no problems$' - lint --params "$PP/overlay.yaml" "$PP/policies"
+expect "test: a PolicyParams among a PolicyTest's policies" 0 '2 cases: 2 passed, 0 failed' - test "$PP/params-test.yaml"
+"$BIN" lint --params "$PP/bad.yaml" "$PP/policies" >"$TMP/pp-out" 2>"$TMP/pp-err"
+echo "rc=$?" >>"$TMP/pp-err"
+while IFS= read -r want; do
+    if grep -qxF -- "$want" "$TMP/pp-err"; then PASS=$((PASS + 1)); echo "ok - lint --params: $want"
+    else FAIL=$((FAIL + 1)); echo "FAIL - lint --params: $want"; sed 's/^/    err: /' "$TMP/pp-err" | head -20; fi
+done <<EOF
+$PP/bad.yaml:5:16: error[policy.params]: PolicyParams 'typo-in-policy' names policy 'max-paralelism', which is not loaded (did you mean 'max-parallelism'?)
+$PP/bad.yaml:10:42: error[policy.params]: policy 'max-parallelism' has no param 'maxParalelism' (did you mean 'maxParallelism'?)
+$PP/bad.yaml:15:58: error[policy.params]: param 'maxParallelism' of policy 'max-parallelism' is a number, not a string
+$PP/bad.yaml:15:76: error[policy.params]: param 'node.cpu' of policy 'max-parallelism' is a string, not a number
+$PP/bad.yaml:15:95: error[policy.params]: param 'schemes' of policy 'max-parallelism' is a list of string, not of number (item 1)
+$PP/bad.yaml:20:49: error[policy.params]: policy 'max-parallelism' has no param 'node.disk'
+$PP/bad.yaml:22:13: error[policy.params]: a PolicyParams document's apiVersion must be streamguard.dev/v1alpha1
+$PP/bad.yaml:30:33: error[policy.params]: unknown field 'extra' in spec
+$PP/bad.yaml:32:1: error[policy.params]: a PolicyParams document needs metadata.name
+$PP/bad.yaml:34:41: error[policy.params]: spec.params must be a mapping of the params to set
+10 errors
+rc=1
+EOF
+expect "check --params with errors exits 2 and says how to lint them" 2 - \
+    "the policies in .*/policies with the params of .*/bad.yaml have errors \(streamguard lint --params .*bad.yaml .*policies\)" \
+    check -p "$PP/policies" --params "$PP/bad.yaml" "$TMP/pp-fd.yaml"
+expect "a --params file holds only PolicyParams" 1 - 'limit.yaml:2: error\[policy.params\]: a params file holds only documents of kind PolicyParams' \
+    lint --params "$PP/policies/limit.yaml" "$L/good.yaml"
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: no-params}\nspec:\n  match: {resources: [{kinds: [ConfigMap]}]}\n  validations: [{expression: "true"}]\n' >"$TMP/pp-noparams-policy.yaml"
+sed 's/max-parallelism/no-params/' "$PP/overlay.yaml" >"$TMP/pp-noparams.yaml"
+expect "PolicyParams for a policy that declares no params" 1 - "pp-noparams.yaml:[0-9]+:[0-9]+: error\\[policy.params\\]: policy 'no-params' \\(.*pp-noparams-policy.yaml:1\\) declares no params" \
+    lint --params "$TMP/pp-noparams.yaml" "$TMP/pp-noparams-policy.yaml"
+expect "audit --list-kinds takes --params" 2 - 'with the params of' audit --list-kinds -p "$PP/policies" --params "$PP/bad.yaml"
 expect "lint: lookup() with a kind that is not a literal, with its position" 1 - \
     "bad-lookups.yaml:14:32: error\\[policy.lookup\\]: the kind of lookup\\(\\) must be a string literal: the server watches" \
     lint "$L/bad-lookups.yaml"
@@ -364,12 +427,52 @@ spec:
     - {name: unexpected patch, resource: r, policy: flink-reactive-requires-standalone, result: deny, patch: [{op: add, path: /x, value: 1}]}
 EOF
 expect "test: a passing case is ok" 1 '^  ok   right \(r, flink-reactive-requires-standalone: deny\)' - test "$TMP/t/suite.yaml"
-expect "test: a wrong verdict fails and shows what came" 1 'FAIL wrong verdict \(r, flink-reactive-requires-standalone: want pass, got deny: \[flink-reactive' - test "$TMP/t/suite.yaml"
+expect "test: a wrong verdict fails and shows what came" 1 'FAIL wrong verdict \(r, flink-reactive-requires-standalone: the verdict differs' - test "$TMP/t/suite.yaml"
+"$BIN" test "$TMP/t/suite.yaml" >"$TMP/side" 2>&1
+# want and got one above the other, each side's text starting in the same column
+if grep -A2 'FAIL wrong verdict' "$TMP/side" | sed -n 2p | grep -qx '         want: pass' &&
+    grep -A2 'FAIL wrong verdict' "$TMP/side" | sed -n 3p | grep -q '^         got:  deny: \[flink-reactive-requires-standalone\] spec.mode' &&
+    grep -A3 'FAIL wrong verdict' "$TMP/side" | sed -n 4p | grep -q '^               \[flink-reactive-requires-standalone\] spec.job' &&
+    grep -A2 'FAIL wrong message' "$TMP/side" | sed -n 2p | grep -qx "         want: deny: a message containing 'nonsense'" &&
+    grep -A2 'FAIL unexpected patch' "$TMP/side" | sed -n 2,3p | tr '\n' '|' | grep -qx '         want: \[{"op":"add","path":"/x","value":1}\]|         got:  \[\]|'; then
+    PASS=$((PASS + 1)); echo "ok - test: a failure prints want and got side by side"
+else
+    FAIL=$((FAIL + 1)); echo "FAIL - test: a failure prints want and got side by side"; sed 's/^/    /' "$TMP/side" | head -20
+fi
 expect "test: a message that does not contain the substring fails" 1 "FAIL wrong message .*does not contain 'nonsense'" - test "$TMP/t/suite.yaml"
 expect "test: a resource that is not there fails" 1 "FAIL no such resource .*no resource 'FlinkDeployment/zz'" - test "$TMP/t/suite.yaml"
-expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs; got \[\]' - test "$TMP/t/suite.yaml"
+expect "test: a patch that differs fails" 1 'FAIL unexpected patch .*the patch differs' - test "$TMP/t/suite.yaml"
 expect "test: the summary counts" 1 '1 test file, 5 cases: 1 passed, 4 failed' - test "$TMP/t/suite.yaml"
 expect "test -o junit" 1 '<testcase classname=".*suite.yaml" name="wrong verdict">' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+expect "test -o junit: want and got in the failure's text" 1 '^got:  deny: \[flink-reactive' '5 cases: 1 passed, 4 failed' test -o junit "$TMP/t/suite.yaml"
+# A case's own request: operation, oldResource (oldObject), userInfo, dryRun, Namespace lookups.
+PT=$(realpath "$(dirname "$0")/../fixtures/policytest")
+expect "test: UPDATE with oldResource, DELETE, userInfo, dryRun and Namespace lookups" 0 '14 cases: 14 passed, 0 failed' - test "$PT/request-test.yaml"
+expect "test: the request a case sent is named" 0 'ok   another user updating \(job \(UPDATE from job-smaller, user bob\), operator-only: deny\)' - test "$PT/request-test.yaml"
+R="resource: r, policy: flink-reactive-requires-standalone, result: deny"
+head -n -6 "$TMP/t/suite.yaml" >"$TMP/t/req.yaml"
+cat >>"$TMP/t/req.yaml" <<EOF
+    - {apiVersion: v1, kind: ConfigMap, metadata: {name: cm}}
+  cases:
+    - {name: bad op, $R, operation: PATCH}
+    - {name: update without old, $R, operation: UPDATE}
+    - {name: old on create, $R, oldResource: r}
+    - {name: old of another kind, $R, operation: UPDATE, oldResource: cm}
+    - {name: old missing, $R, operation: UPDATE, oldResource: nope}
+    - {name: bad groups, $R, userInfo: {groups: a}}
+    - {name: bad dry, $R, dryRun: "yes"}
+    - {name: update keeps the verdict, $R, operation: UPDATE, oldResource: r}
+EOF
+expect "test: operation must be one of the four" 1 'FAIL bad op \(line [0-9]+: operation must be CREATE, UPDATE, DELETE or CONNECT\)' - test "$TMP/t/req.yaml"
+expect "test: an UPDATE needs oldResource" 1 'FAIL update without old \(line [0-9]+: an UPDATE needs oldResource' - test "$TMP/t/req.yaml"
+expect "test: oldResource is for UPDATE only" 1 'FAIL old on create \(line [0-9]+: oldResource is for operation UPDATE only' - test "$TMP/t/req.yaml"
+expect "test: oldResource of another kind" 1 "FAIL old of another kind \(line [0-9]+: oldResource 'cm' is a v1 ConfigMap" - test "$TMP/t/req.yaml"
+expect "test: oldResource that is not there" 1 "FAIL old missing \(line [0-9]+: no resource 'nope' for oldResource" - test "$TMP/t/req.yaml"
+expect "test: userInfo.groups must be a list" 1 'FAIL bad groups \(line [0-9]+: userInfo.groups must be a list' - test "$TMP/t/req.yaml"
+expect "test: dryRun must be a boolean" 1 'FAIL bad dry \(line [0-9]+: dryRun must be true or false' - test "$TMP/t/req.yaml"
+expect "test: an UPDATE case is decided" 1 'ok   update keeps the verdict \(r \(UPDATE from r\), flink-reactive-requires-standalone: deny\)' - test "$TMP/t/req.yaml"
+sed 's/groups: a}/name: x}/' "$TMP/t/req.yaml" >"$TMP/t/req-ui.yaml"
+expect "test: an unknown key of userInfo is an error (exit 2)" 2 'FAIL bad groups' "req-ui.yaml:[0-9]+:[0-9]+: error\[test.schema\]: unknown field 'name'" test "$TMP/t/req-ui.yaml"
 expect "test: a manifest without a namespace is decided in default, as kube-apiserver sends it" 0 '4 cases: 4 passed' - test tests/fixtures/verdicts/namespace-test.yaml
 sed 's/^  cases:/  extra: 1\n  cases:/' "$TMP/t/suite.yaml" >"$TMP/t/unknown.yaml"
 expect "test: an unknown field is an error with its position (exit 2)" 2 ' 0 cases' "unknown.yaml:[0-9]+:3: error\[test.schema\]: unknown field 'extra'" test "$TMP/t/unknown.yaml"
@@ -381,6 +484,23 @@ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t/plain.y
 expect "test: a file given by name must hold a PolicyTest" 2 ' 0 cases' 'no document of kind PolicyTest' test "$TMP/t/plain.yaml"
 mkdir -p "$TMP/t2" && cp "$TMP/t/plain.yaml" "$TMP/t2/"
 expect "test: a directory without tests (exit 2)" 2 ' 0 cases' 'no PolicyTest files found' test "$TMP/t2"
+# A directory scan parses only the files that name kind PolicyTest: the rest of a repository
+# (manifests, Helm values, invalid or huge YAML) is not the tests' business.
+mkdir -p "$TMP/t3/charts" "$TMP/t3/tests"
+sed '/name: wrong verdict/,$d' "$TMP/t/suite.yaml" >"$TMP/t3/tests/suite.yaml"
+printf 'image: {tag: "1.17\n  broken: [\n' >"$TMP/t3/charts/values.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n' >"$TMP/t3/charts/cm.yml"
+head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' '#' >"$TMP/t3/charts/big.yaml"
+printf '{"kind" : "PolicyTest", "apiVersion": "streamguard.dev/v1alpha1", "spec": {' >"$TMP/t3/tests/flow.yaml"
+expect "test DIR: invalid and large YAML that is no PolicyTest is skipped, a broken PolicyTest is not" 2 '1 test file, 1 case: 1 passed' 'flow.yaml:[0-9]+:[0-9]+: error' test "$TMP/t3"
+rm "$TMP/t3/tests/flow.yaml"
+expect "test DIR: only PolicyTest files are run" 0 '1 test file, 1 case: 1 passed, 0 failed' - test "$TMP/t3"
+(cd "$TMP/t3" && "$BIN" test >"$TMP/out" 2>"$TMP/err"; echo $? >"$TMP/rc")
+if [ "$(cat "$TMP/rc")" = 0 ] && grep -q '1 test file, 1 case: 1 passed' "$TMP/out" && [ ! -s "$TMP/err" ]; then
+    PASS=$((PASS + 1)); echo "ok - test with no PATH: the PolicyTest files under the current directory"
+else
+    FAIL=$((FAIL + 1)); echo "FAIL - test with no PATH: the PolicyTest files under the current directory"; head -5 "$TMP/out" "$TMP/err"
+fi
 expect "test: the shipped policy tests pass" 0 '213 cases: 213 passed, 0 failed' - test "$SP/../tests/policies" "$SP/../examples"
 expect "test --help" 0 '^usage: streamguard test' - test --help
 

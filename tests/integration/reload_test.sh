@@ -224,4 +224,48 @@ kill -TERM "$PID"
 wait "$PID"
 check "the server exits 0" test $? -eq 0
 
+# ---- PolicyParams: in the policy directory and in --params (a ConfigMap of its own); a change
+# of either reloads the params, a PolicyParams with errors keeps the set serving
+mkdir -p "$TMP/pp" "$TMP/pp-policies" "$TMP/pp-params"
+cat >"$TMP/pp/limit.yaml" <<'EOF'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: limit}
+spec:
+  action: Warn
+  params: {max: 1, unit: slots}
+  match: {resources: [{apiGroups: [flink.apache.org], kinds: [FlinkDeployment]}]}
+  validations: [{expression: "false", messageExpression: "'limit ' + string(params.max) + ' ' + params.unit"}]
+EOF
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyParams\nmetadata: {name: in-dir}\nspec: {policy: limit, params: {unit: cores}}\n' >"$TMP/pp/in-dir.yaml"
+for n in 2 3; do
+    printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyParams\nmetadata: {name: overlay}\nspec: {policy: limit, params: {max: %s}}\n' "$n" >"$TMP/pp/params-$n.yaml"
+done
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyParams\nmetadata: {name: overlay}\nspec: {policy: limit, params: {max: "4"}}\n' >"$TMP/pp/params-bad.yaml"
+kubelet_update "$TMP/pp-policies" "$TMP/pp/limit.yaml" "$TMP/pp/in-dir.yaml"
+cp "$TMP/pp/params-2.yaml" "$TMP/pp/params.yaml"
+kubelet_update "$TMP/pp-params" "$TMP/pp/params.yaml"
+start_server params --threads 1 --policies "$TMP/pp-policies" --params "$TMP/pp-params/params.yaml" || exit 1
+served_limit() { "${CURL[@]}" "https://localhost:$PORT/validate" | grep -o 'limit [0-9]* [a-z]*' | head -1; }
+check "PolicyParams: the directory's and --params are both applied at start" test "$(served_limit)" = "limit 2 cores"
+cp "$TMP/pp/params-3.yaml" "$TMP/pp/params.yaml"
+kubelet_update "$TMP/pp-params" "$TMP/pp/params.yaml"
+for _ in $(seq 1 $((50 * SLOW))); do [ "$(served_limit)" = "limit 3 cores" ] && break; sleep 0.1; done
+check "PolicyParams: a change of the --params file is reloaded" test "$(served_limit)" = "limit 3 cores"
+cp "$TMP/pp/params-bad.yaml" "$TMP/pp/params.yaml"
+kubelet_update "$TMP/pp-params" "$TMP/pp/params.yaml"
+for _ in $(seq 1 $((50 * SLOW))); do grep -q 'code=policy.params' "$LOG" && break; sleep 0.1; done
+check "PolicyParams: a wrong type is refused with its position, the set keeps serving" \
+    bash -c 'grep -q "policy reload failed.*at=[^ ]*params.yaml:4:[0-9]* code=policy.params reason=\"param .max. of policy .limit. is a number, not a string\"" "$1" &&
+             test "$2" = "limit 3 cores"' _ "$LOG" "$(served_limit)"
+printf 'apiVersion: streamguard.dev/v1alpha1\nkind: PolicyParams\nmetadata: {name: in-dir}\nspec: {policy: limit, params: {unit: gpus}}\n' >"$TMP/pp/in-dir.yaml"
+cp "$TMP/pp/params-2.yaml" "$TMP/pp/params.yaml"
+kubelet_update "$TMP/pp-params" "$TMP/pp/params.yaml"
+kubelet_update "$TMP/pp-policies" "$TMP/pp/limit.yaml" "$TMP/pp/in-dir.yaml"
+for _ in $(seq 1 $((50 * SLOW))); do [ "$(served_limit)" = "limit 2 gpus" ] && break; sleep 0.1; done
+check "PolicyParams: a change in the policy directory is reloaded" test "$(served_limit)" = "limit 2 gpus"
+kill -TERM "$PID"
+wait "$PID"
+check "the server with --params exits 0" test $? -eq 0
+
 finish reload

@@ -12,6 +12,7 @@
 
 #include "admission/decide.h"
 #include "admission/review.h"
+#include "admission/synth.h"
 #include "policy/policy.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -632,6 +633,76 @@ static void test_process_arena_exhausted(void **state)
     arena_free(a);
 }
 
+static int spec_x(const cJSON *o)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "x")->valueint;
+}
+
+/* The requests of 'test' cases: each operation as kube-apiserver sends it (object and
+ * oldObject, options, userInfo, dryRun), read back by the webhook's decoder. */
+static void test_synth_operations(void **state)
+{
+    (void)state;
+#define JOB(X) "{\"apiVersion\":\"flink.apache.org/v1beta1\",\"kind\":\"FlinkDeployment\"," \
+               "\"metadata\":{\"name\":\"job\"},\"spec\":{\"x\":" X "}}"
+    cJSON *now = cJSON_Parse(JOB("2")), *before = cJSON_Parse(JOB("4"));
+#undef JOB
+    const char *groups[] = {"platform-admins"};
+    static const struct {
+        enum admission_op op;
+        bool old, dry;
+        const char *options; /* NULL: none */
+    } rows[] = {
+        {ADMISSION_CREATE, false, true, "CreateOptions"},
+        {ADMISSION_UPDATE, true, false, "UpdateOptions"},
+        {ADMISSION_DELETE, false, false, "DeleteOptions"},
+        {ADMISSION_CONNECT, false, true, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        arena *a = arena_new(1 << 20);
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_synth o = {.operation = rows[i].op, .old_object = rows[i].old ? before : NULL,
+                             .username = "alice", .groups = groups, .n_groups = 1,
+                             .dry_run = rows[i].dry, .context_ns = "team"};
+        admission_request *r = admission_request_synth(now, &o, a, &dl);
+        assert_non_null(r);
+        assert_int_equal(r->operation, rows[i].op);
+        assert_string_equal(r->namespace_, "team");
+        assert_string_equal(r->username, "alice");
+        assert_int_equal(r->dry_run, rows[i].dry);
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(r->user_info, "groups");
+        assert_int_equal(cJSON_GetArraySize(g), 1);
+        assert_string_equal(cJSON_GetArrayItem(g, 0)->valuestring, "platform-admins");
+        if (rows[i].op == ADMISSION_DELETE) { /* what is deleted is the oldObject */
+            assert_null(r->object);
+            assert_non_null(r->old_object);
+            assert_int_equal(spec_x(r->old_object), 2);
+        } else {
+            assert_non_null(r->object);
+            if (rows[i].old)
+                assert_int_equal(spec_x(r->old_object), 4);
+            else
+                assert_null(r->old_object);
+        }
+        const cJSON *md = cJSON_GetObjectItem(r->object ? r->object : r->old_object, "metadata");
+        assert_string_equal(cJSON_GetObjectItem(md, "namespace")->valuestring, "team");
+        if (rows[i].old) /* the old object is sent in the request's namespace too */
+            assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r->old_object, "metadata"),
+                                                    "namespace")->valuestring, "team");
+        if (rows[i].options == NULL)
+            assert_null(r->options);
+        else
+            assert_string_equal(cJSON_GetObjectItem(r->options, "kind")->valuestring,
+                                rows[i].options);
+        admission_request_free(r);
+        diag_list_clear(&dl);
+        arena_free(a);
+    }
+    cJSON_Delete(now);
+    cJSON_Delete(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_process_fixtures),     cmocka_unit_test(test_process_malformed),
         cmocka_unit_test(test_process_arena_exhausted),
         cmocka_unit_test(test_denial_status),         cmocka_unit_test(test_reason_codes),
+        cmocka_unit_test(test_synth_operations),
     };
     return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
 }

@@ -620,7 +620,16 @@ static void test_engine_messages(void **state)
     assert_true(o.n_findings >= 3);
     assert_string_equal(o.findings[0].message, "[deny-big-replicas] spec.replicas: replicas 9 exceed 5");
     assert_int_equal(o.findings[0].reason, POLICY_REASON_INVALID);
-    assert_non_null(strstr(o.findings[1].message, "[broken-fail] could not be evaluated: validation: no such key: missing"));
+    /* an evaluation error names the rule, where it is, and the expression */
+    assert_string_equal(o.findings[1].message,
+                        "[broken-fail] validations[0] (tests/fixtures/policy/engine/policies.yaml:56) "
+                        "could not be evaluated: no such key: missing in "
+                        "`object.spec.missing.field == 1`");
+    /* the same error from the next rule is not said again; another one is */
+    assert_string_equal(o.findings[2].message,
+                        "[broken-fail] validations[2] (tests/fixtures/policy/engine/policies.yaml:59) "
+                        "could not be evaluated: no such key: other in "
+                        "`object.spec.other == 1`");
     assert_int_equal(o.findings[0].at.line, 18);
     arena_free(a);
     cJSON_Delete(obj);

@@ -336,6 +336,46 @@ expect "check: unknown format" 2 - 'must be text, json, junit or sarif' check -p
 expect "check: no PATH" 2 - 'give at least one PATH' check -p "$P"
 expect "check: broken policies exit 2" 2 - 'have errors' check -p "$L/bad-schema.yaml" "$TMP/bad.yaml"
 expect "check: a missing file is an input error" 2 'error: no such file or directory' - check -p "$P" "$TMP/none.yaml"
+# A finding points at the deepest node of its field that exists: the key itself, or for a
+# missing field its parent (not the document's first line, nor a mapping's first child).
+mkdir -p "$TMP/fl"
+cat >"$TMP/fl/fields.yaml" <<'YAML'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: fields}
+spec:
+  action: Warn
+  match: {resources: [{kinds: [FlinkDeployment]}]}
+  validations:
+    - {expression: "false", message: cpu, field: spec.taskManager.resource.cpu}
+    - {expression: "false", message: memory, field: spec.taskManager.resource.memory}
+    - {expression: "false", message: tm, field: spec.taskManager}
+    - {expression: "false", message: dir, field: "spec.flinkConfiguration.high-availability.storageDir"}
+    - {expression: "false", message: image, field: "spec.podTemplate.spec.containers[1].image"}
+YAML
+cat >"$TMP/fl-dep.yaml" <<'YAML'
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: f}
+spec:
+  flinkConfiguration:
+    high-availability.storageDir: s3://x
+  taskManager:
+    resource:
+      cpu: 1
+  podTemplate:
+    spec:
+      containers:
+        - name: a
+        - name: b
+          image: x
+YAML
+for want in '9: warn \[fields\] spec.taskManager.resource.cpu: cpu' \
+    '8: warn \[fields\] spec.taskManager.resource.memory: memory' '7: warn \[fields\] spec.taskManager: tm' \
+    '6: warn \[fields\] spec.flinkConfiguration.high-availability.storageDir: dir' \
+    '15: warn \[fields\] spec.podTemplate.spec.containers\[1\].image: image'; do
+    expect "check: the line of the field: ${want%%: warn*}" 0 "fl-dep.yaml:$want\$" - check -p "$TMP/fl" "$TMP/fl-dep.yaml"
+done
 { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: "'; head -c $((3 * 1024 * 1024 + 100)) /dev/zero | tr '\0' 'x'; printf '"\n'; } >"$TMP/big.yaml"
 expect "check: a document over 3 MiB is an error" 2 'larger than 3 MiB' - check -p "$P" "$TMP/big.yaml"
 { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: '; head -c 500 /dev/zero | tr '\0' '['; head -c 500 /dev/zero | tr '\0' ']'; printf '\n'; } >"$TMP/deep.yaml"

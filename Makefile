@@ -109,6 +109,7 @@ golden: $(BUILD)/tests/test_admission_golden
 integration: $(BUILD)/streamguard
 	tests/integration/cli_test.sh $(BUILD)/streamguard
 	tests/integration/ci_test.py $(BUILD)/streamguard
+	tests/integration/precommit_test.sh $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
 	tests/integration/transport_test.sh $(BUILD)/streamguard
 	tests/integration/reload_test.sh $(BUILD)/streamguard

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "../admission/decide.h"
@@ -110,6 +111,9 @@ int cli_cmd_check(int argc, char **argv)
         return usage(rc > 0 ? stdout : stderr, rc > 0 ? NULL : "");
     if (first >= argc)
         return usage(stderr, "give at least one PATH (or - for standard input)");
+    struct stat st;
+    if (o.sarif_root != NULL && (stat(o.sarif_root, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return usage(stderr, "--sarif-root must be a directory");
     cli_env env;
     if (cli_env_open(&env, "check", &o.co) != 0)
         return 2;

@@ -334,6 +334,8 @@ expect "check -o junit" 1 '<failure type="deny" message="\[test-deny-local-ha\]'
 expect "check -o sarif" 1 '"version":	"2.1.0"' - check -p "$P" -o sarif "$TMP/bad.yaml"
 expect "check: unknown format" 2 - 'must be text, json, junit or sarif' check -p "$P" -o xml "$TMP/bad.yaml"
 expect "check: no PATH" 2 - 'give at least one PATH' check -p "$P"
+expect "check: --sarif-root that is not a directory" 2 - '--sarif-root must be a directory' check -p "$P" -o sarif --sarif-root "$TMP/none" "$TMP/bad.yaml"
+expect "check: an empty --exclude" 2 - '--exclude must be a non-empty glob' check -p "$P" --exclude '' "$TMP/bad.yaml"
 expect "check: broken policies exit 2" 2 - 'have errors' check -p "$L/bad-schema.yaml" "$TMP/bad.yaml"
 expect "check: a missing file is an input error" 2 'error: no such file or directory' - check -p "$P" "$TMP/none.yaml"
 # A finding points at the deepest node of its field that exists: the key itself, or for a

@@ -312,9 +312,12 @@ static cJSON *policy_rule(const policy *p, const char *root, const char *help_ba
     add_text(rule, "shortDescription", desc);
     buf b;
     buf_init(&b, (size_t)1 << 20);
-    buf_printf(&b, "%s (%s, policy %s)", desc,
-               p->action == POLICY_DENY ? "denies" : p->action == POLICY_WARN ? "warns" : "audits",
-               p->name);
+    /* a policy without validations only mutates: its action never applies */
+    const char *does = p->n_validations == 0   ? "mutates"
+                       : p->action == POLICY_DENY ? "denies"
+                       : p->action == POLICY_WARN ? "warns"
+                                                  : "audits";
+    buf_printf(&b, "%s (%s, policy %s)", desc, does, p->name);
     add_text(rule, "fullDescription", b.data ? b.data : desc);
     buf_clear(&b);
     buf_printf(&b, "%s\n\nHow to fix:\n", desc);
@@ -324,8 +327,11 @@ static cJSON *policy_rule(const policy *p, const char *root, const char *help_ba
             buf_printf(&b, "- %s\n", p->validations[i].message);
             fixes++;
         }
-    if (fixes == 0)
+    if (fixes == 0 && p->n_validations > 0)
         buf_printf(&b, "- change the object so that the policy's validations hold (%s)\n",
+                   p->at.file ? p->at.file : p->name);
+    if (p->n_validations == 0)
+        buf_printf(&b, "- nothing: the policy fills in defaults (%s)\n",
                    p->at.file ? p->at.file : p->name);
     cJSON *help = cJSON_AddObjectToObject(rule, "help");
     cJSON_AddStringToObject(help, "text", b.data ? b.data : desc);

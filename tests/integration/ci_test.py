@@ -180,6 +180,10 @@ r = log["runs"][0]
 drv = r["tool"]["driver"]
 check("sarif: tool.driver.name and version", drv.get("name") == "streamguard" and drv.get("version"))
 rules = drv.get("rules", [])
+mut = [x for x in rules if x["id"] == "flink-prometheus-reporter"]
+check("sarif: a policy that only mutates is said to mutate, not to deny",
+      mut and "(mutates, policy flink-prometheus-reporter)" in mut[0]["fullDescription"]["text"] and
+      "fills in defaults" in mut[0]["help"]["text"], json.dumps(mut))
 ids = [x.get("id") for x in rules]
 check("sarif: a rule for every loaded policy, fired or not", sorted(ids) == sorted(policies),
       f"{sorted(ids)} vs {sorted(policies)}")
@@ -188,7 +192,9 @@ for x in rules:
     desc, path = policies.get(name, (None, None))
     check(f"sarif rule {name}: shortDescription.text is the description annotation",
           x.get("shortDescription", {}).get("text") == (desc or name))
-    check(f"sarif rule {name}: fullDescription.text", bool(x.get("fullDescription", {}).get("text")))
+    check(f"sarif rule {name}: fullDescription.text says what the policy does",
+          re.search(r"\((denies|warns|audits|mutates), policy ", x.get("fullDescription", {}).get("text", ""))
+          is not None)
     check(f"sarif rule {name}: help.text with how to fix", "How to fix" in x.get("help", {}).get("text", ""))
     u = urllib.parse.urlsplit(x.get("helpUri", ""))
     check(f"sarif rule {name}: helpUri is an absolute URI naming its policy file",

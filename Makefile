@@ -79,7 +79,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS) -lcmocka
 
 # The corpus replay runs the targets of 'check' too, which live in src/cli/ (not in libcore.a).
-FUZZ_CLI_OBJ := $(BUILD)/obj/src/cli/manifests.o $(BUILD)/obj/src/cli/check_out.o
+FUZZ_CLI_OBJ := $(BUILD)/obj/src/cli/manifests.o $(BUILD)/obj/src/cli/check_out.o \
+                $(BUILD)/obj/src/cli/check_ci.o
 $(BUILD)/tests/test_fuzz_corpus: tests/unit/test_fuzz_corpus.c $(wildcard tests/fuzz/*.[ch]) \
         $(FUZZ_CLI_OBJ) $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
@@ -123,6 +124,8 @@ golden: $(BUILD)/tests/test_admission_golden
 
 integration: $(BUILD)/streamguard
 	tests/integration/cli_test.sh $(BUILD)/streamguard
+	tests/integration/ci_test.py $(BUILD)/streamguard
+	tests/integration/precommit_test.sh $(BUILD)/streamguard
 	tests/integration/server_test.sh $(BUILD)/streamguard
 	tests/integration/transport_test.sh $(BUILD)/streamguard
 	tests/integration/reload_test.sh $(BUILD)/streamguard
@@ -232,7 +235,7 @@ build/fuzz/fuzz_review: tests/fuzz/fuzz_review.c $(FUZZ_SRC) $(wildcard src/admi
 	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
 build/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(FUZZ_SRC) $(wildcard src/admission/*.c) \
-        src/cli/manifests.c src/cli/check_out.c tests/fuzz/fuzz_util.h
+        src/cli/manifests.c src/cli/check_out.c src/cli/check_ci.c tests/fuzz/fuzz_util.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 

@@ -3,7 +3,9 @@
 #   scripts/deps.sh build      compilers' libraries, cmocka, curl and libcurl (the Kubernetes
 #                              API client), openssl, python3-jsonschema and python3-yaml (the
 #                              policy schema test), prometheus (its promtool runs the alert
-#                              rules' unit tests, make test-alerts) (for make run/test)
+#                              rules' unit tests, make test-alerts), pre-commit (make test
+#                              runs the hooks of .pre-commit-hooks.yaml with try-repo)
+#                              (for make run/test)
 #   scripts/deps.sh valgrind   valgrind
 #   scripts/deps.sh bench      nginx and wrk
 #   scripts/deps.sh fuzz       clang and its libFuzzer runtime
@@ -11,7 +13,7 @@
 set -eu
 
 case "${1:-build}" in
-build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev libcurl4-openssl-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml prometheus" ;;
+build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev libcurl4-openssl-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml prometheus pre-commit" ;;
 valgrind) pkgs="valgrind" ;;
 bench)    pkgs="nginx-light wrk procps" ;;
 fuzz)     pkgs="clang libclang-rt-14-dev" ;;

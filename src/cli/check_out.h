@@ -21,6 +21,25 @@ int check_parse_format(const char *s, enum check_format *out);
 
 check_report *check_report_new(enum check_format fmt);
 
+/* Text: 'quiet' prints only denials and input errors, then the summary (no patches, no
+ * warnings, no skipped documents). SARIF: artifact URIs are relative to 'sarif_root' (NULL:
+ * the working directory) for files under it, and a rule's helpUri is 'help_base' + "/" + the
+ * path of its policy file under that root (NULL: a file:// URI of the file). */
+void check_report_options(check_report *r, bool quiet, const char *sarif_root,
+                          const char *help_base);
+
+/* The policies checked with ('s' is borrowed and must outlive the report): SARIF lists a rule
+ * for each, whether it fired or not. */
+void check_report_policies(check_report *r, const policy_set *s);
+
+/* A document left out because it is not a Kubernetes object (or a kustomization file, 'doc'
+ * 0): counted as skipped, a skipped test case in JUnit. */
+void check_report_skipped(check_report *r, const char *file, int doc, int line, const char *why);
+
+/* Policy 'p' applied to the document being decided (before check_report_document on it):
+ * JUnit has a test case per document and policy, passed ones included. */
+void check_report_matched(check_report *r, const check_doc *d, const policy *p);
+
 /* An input that could not be checked: file, document number (0: the file), line. */
 void check_report_error(check_report *r, const char *file, int doc, int line, const char *msg);
 
@@ -35,16 +54,21 @@ void check_report_patch(check_report *r, const check_doc *d, const char *policy,
  * decision, not from the findings again. */
 void check_report_document(check_report *r, const check_doc *d, const check_verdict *v);
 
-/* Prints the report to 'f', frees it, and returns the exit code: 2 when there were input
- * errors, 1 when a document was denied, 0 otherwise. */
+/* Prints the report to 'f', frees it, and returns the exit code: 1 when a document was
+ * denied (whatever else went wrong: a deny must not hide behind an input error), else 2 when
+ * there were input errors, else 0. */
 int check_report_finish(check_report *r, FILE *f);
 
 /* Writes 's' as XML text or attribute content (&, <, >, " escaped; control characters other
  * than newline and tab dropped). Shared by the JUnit reports of check and test. */
 void cli_xml_escape(FILE *f, const char *s);
 
-/* The line of 'field' ("spec.flinkConfiguration.high-availability.storageDir",
- * "spec.containers[0].image") under 'root', or 'dflt' when it is not there. */
+/* Where 'field' ("spec.flinkConfiguration.high-availability.storageDir",
+ * "spec.containers[0].image", "metadata.annotations['a.b/c']") is under 'root': the line and
+ * column of the deepest node of the path that exists (its key in a mapping, its item in a
+ * sequence), so a missing field points at its parent; keys holding dots are matched whole.
+ * When not even the first step exists, 'dflt' and column 0. */
+int check_field_pos(const ynode *root, const char *field, int dflt, int *col);
 int check_field_line(const ynode *root, const char *field, int dflt);
 
 #endif

@@ -45,8 +45,8 @@ static int usage(FILE *f, const char *why)
             "                           watch\n"
             "  -h, --help               show this help\n"
             "\n"
-            "Exit codes: 0 nothing would be denied, 1 some object would be denied, 2 a usage,\n"
-            "policy, cluster or input error.\n");
+            "Exit codes: 1 some object would be denied (even when other kinds had errors), else\n"
+            "2 a usage, policy, cluster or input error, else 0.\n");
     return why == NULL ? 0 : 2;
 }
 

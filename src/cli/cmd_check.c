@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "../admission/decide.h"
@@ -23,13 +24,16 @@ static int usage(FILE *f, const char *why)
         fprintf(f, "streamguard check: %s\n\n", why);
     fprintf(f,
             "usage: streamguard check [-p DIR] [-o text|json|junit|sarif] [--cluster-state DIR]\n"
-            "                         [--kubeconfig FILE] [--enforcement deny|warn]\n"
-            "                         [--params FILE] PATH...\n"
+            "                         [--kubeconfig FILE] [--enforcement deny|warn] [--strict]\n"
+            "                         [--exclude GLOB]... [--quiet] [--sarif-root DIR]\n"
+            "                         [--sarif-help-base URL] [--params FILE] PATH...\n"
             "\n"
             "Checks Kubernetes manifests against the policies, as the webhook would on kubectl\n"
             "apply (each document is a CREATE; mutations run first, validations see their result).\n"
             "PATH is a file, a directory (searched recursively for .yaml, .yml and .json) or - for\n"
-            "standard input. Multi-document YAML and kind: List are expanded.\n"
+            "standard input. Multi-document YAML and kind: List are expanded. Documents that are\n"
+            "not Kubernetes objects (no apiVersion or kind: Helm values, flink-conf.yaml) and\n"
+            "kustomization.yaml files are skipped and counted.\n"
             "\n"
             "options:\n"
             "  -p, --policies DIR       policy files (default policies/)\n"
@@ -42,16 +46,31 @@ static int usage(FILE *f, const char *why)
             "                           not find among the documents (GET and LIST only; the\n"
             "                           documents given win, as they would once applied)\n"
             "      --enforcement MODE   deny (default) or warn: denies become warnings\n"
+            "      --strict             a document that is not a Kubernetes object is an error\n"
+            "      --exclude GLOB       leave out the files of a directory whose path, path below\n"
+            "                           the directory, or a component of it matches (repeatable)\n"
+            "  -q, --quiet              text: print only denials and errors, then the summary\n"
+            "      --sarif-root DIR     SARIF artifact URIs are relative to DIR (default: the\n"
+            "                           working directory)\n"
+            "      --sarif-help-base URL  a SARIF rule's helpUri is URL/<its policy file under\n"
+            "                           the root> (default: a file:// URI of the file)\n"
             "  -h, --help               show this help\n"
             "\n"
-            "Exit codes: 0 nothing denied, 1 something denied, 2 a usage, policy or input error.\n");
+            "Exit codes: 1 something denied (even when some input had errors), else 2 a usage,\n"
+            "policy or input error, else 0.\n");
     return why == NULL ? 0 : 2;
 }
+
+#define CHECK_MAX_EXCLUDE 64
 
 struct check_opts {
     cli_common co;
     const char *cluster; /* --cluster-state */
     bool warn_only;      /* --enforcement warn */
+    bool strict, quiet;
+    const char *sarif_root, *sarif_help_base;
+    const char *exclude[CHECK_MAX_EXCLUDE];
+    size_t n_exclude;
 };
 
 static int opt_enforcement(void *o, const char *arg)
@@ -59,11 +78,30 @@ static int opt_enforcement(void *o, const char *arg)
     return admission_parse_enforcement(arg, &((struct check_opts *)o)->warn_only);
 }
 
+static int opt_exclude(void *opts, const char *arg)
+{
+    struct check_opts *o = opts;
+    if (o->n_exclude >= CHECK_MAX_EXCLUDE || arg[0] == '\0')
+        return -1;
+    o->exclude[o->n_exclude++] = arg;
+    return 0;
+}
+
 static const opt_row check_rows[] = {
     CLI_COMMON_ROWS(struct check_opts, co),
     OPT_STRING_ROW("cluster-state", 0, struct check_opts, cluster),
     OPT_FN_ROW("enforcement", opt_enforcement, "must be deny or warn"),
+    OPT_FLAG_ROW("strict", 0, struct check_opts, strict),
+    OPT_FLAG_ROW("quiet", 'q', struct check_opts, quiet),
+    OPT_STRING_ROW("sarif-root", 0, struct check_opts, sarif_root),
+    OPT_STRING_ROW("sarif-help-base", 0, struct check_opts, sarif_help_base),
+    OPT_FN_ROW("exclude", opt_exclude, "must be a non-empty glob (at most 64 of them)"),
 };
+
+static void on_skipped(void *rep, const char *file, int doc, int line, const char *why)
+{
+    check_report_skipped(rep, file, doc, line, why);
+}
 
 int cli_cmd_check(int argc, char **argv)
 {
@@ -75,11 +113,20 @@ int cli_cmd_check(int argc, char **argv)
         return usage(rc > 0 ? stdout : stderr, rc > 0 ? NULL : "");
     if (first >= argc)
         return usage(stderr, "give at least one PATH (or - for standard input)");
+    struct stat st;
+    if (o.sarif_root != NULL && (stat(o.sarif_root, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return usage(stderr, "--sarif-root must be a directory");
     cli_env env;
     if (cli_env_open(&env, "check", &o.co) != 0)
         return 2;
+    check_report_options(env.rep, o.quiet, o.sarif_root, o.sarif_help_base);
     manifests in;
     manifests_init(&in, &env.sink);
+    in.skipped = on_skipped;
+    in.skipped_ctx = env.rep;
+    in.strict = o.strict;
+    in.exclude = o.exclude;
+    in.n_exclude = o.n_exclude;
     for (int i = first; i < argc; i++)
         manifests_load_path(&in, argv[i], false);
     if (o.cluster != NULL)

@@ -27,6 +27,11 @@ static void on_document(void *ctx, const check_doc *d, const check_verdict *v)
     check_report_document(ctx, d, v);
 }
 
+static void on_matched(void *ctx, const check_doc *d, const policy *p)
+{
+    check_report_matched(ctx, d, p);
+}
+
 static int open_client(cli_env *e, const char *kubeconfig, diag_list *dl)
 {
     kube_config kc;
@@ -96,7 +101,8 @@ int cli_env_open(cli_env *e, const char *cmd, const cli_common *o)
         cli_env_finish(e);
         return rc;
     }
-    e->sink = (manifest_sink){on_error, on_finding, on_patch, on_document, NULL, e->rep};
+    check_report_policies(e->rep, e->set);
+    e->sink = (manifest_sink){on_error, on_finding, on_patch, on_document, on_matched, e->rep};
     return 0;
 }
 

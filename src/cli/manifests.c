@@ -2,9 +2,11 @@
  * policies as kube-apiserver would send it; see manifests.h. Shared by 'check' and 'test'. */
 #include "manifests.h"
 
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../admission/decide.h"
 #include "../admission/synth.h"
@@ -40,20 +42,33 @@ static const char *str_at(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-/* Adds one object (a document, or an item of a List). */
+/* A document that is not a Kubernetes object: a GitOps repository also holds Helm values,
+ * flink-conf.yaml, Chart.yaml (apiVersion, no kind). Skipped and counted when the sink takes
+ * them and --strict is off; otherwise an input error, as is an item of a List that is not an
+ * object (the List itself is one). */
+static void not_object(manifests *in, const char *file, int index, int line, bool top,
+                       const char *why)
+{
+    if (top && !in->strict && in->skipped != NULL)
+        in->skipped(in->skipped_ctx, file, index, line, why);
+    else
+        input_error(in, file, index, line, "%s", why);
+}
+
+/* Adds one object (a document, or an item of a List when not 'top'). */
 static void add_object(manifests *in, const char *file, int index, const ynode *node, cJSON *json,
-                       bool context_only)
+                       bool context_only, bool top)
 {
     int line = node ? node->line : 0;
     if (!cJSON_IsObject(json)) {
-        input_error(in, file, index, line, "the document is not a mapping%s", "");
+        not_object(in, file, index, line, top, "the document is not a mapping");
         cJSON_Delete(json);
         return;
     }
     const char *api = str_at(json, "apiVersion"), *kind = str_at(json, "kind");
     if (api[0] == '\0' || kind[0] == '\0') {
-        input_error(in, file, index, line, "the document has no %s",
-                    api[0] == '\0' ? "apiVersion" : "kind");
+        not_object(in, file, index, line, top,
+                   api[0] == '\0' ? "the document has no apiVersion" : "the document has no kind");
         cJSON_Delete(json);
         return;
     }
@@ -69,7 +84,7 @@ static void add_object(manifests *in, const char *file, int index, const ynode *
         size_t i = 0;
         for (cJSON *it = cJSON_GetObjectItemCaseSensitive(json, "items")->child; it; it = it->next, i++)
             add_object(in, file, index, items && i < items->n ? items->items[i] : node,
-                       cJSON_Duplicate(it, 1), context_only);
+                       cJSON_Duplicate(it, 1), context_only, false);
         cJSON_Delete(json);
         return;
     }
@@ -115,8 +130,49 @@ static bool is_manifest(const char *name)
            (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
+bool manifests_is_kustomization(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    return strcmp(name, "kustomization.yaml") == 0 || strcmp(name, "kustomization.yml") == 0 ||
+           strcmp(name, "Kustomization") == 0;
+}
+
+bool manifests_is_excluded(const char *path, size_t base, const char *const *globs, size_t n)
+{
+    const char *rel = path + (base <= strlen(path) ? base : strlen(path));
+    while (*rel == '/')
+        rel++;
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    for (size_t g = 0; g < n; g++) {
+        if (fnmatch(globs[g], path, 0) == 0 || fnmatch(globs[g], rel, 0) == 0)
+            return true;
+        /* Each component below the directory given on its own: "charts" leaves out every file
+         * under a charts/ directory */
+        for (const char *c = rel; *c;) {
+            const char *end = strchr(c, '/');
+            size_t len = end ? (size_t)(end - c) : strlen(c);
+            char comp[256];
+            if (len > 0 && len < sizeof comp) {
+                memcpy(comp, c, len);
+                comp[len] = '\0';
+                if (fnmatch(globs[g], comp, 0) == 0)
+                    return true;
+            }
+            c += len + (end != NULL);
+        }
+    }
+    return false;
+}
+
 static void load_file(manifests *in, const char *path, bool context_only)
 {
+    if (manifests_is_kustomization(path) && in->skipped != NULL) {
+        /* kustomize's own input (its apiVersion and kind are kustomize's, not the API's) */
+        in->skipped(in->skipped_ctx, arena_strdup(in->a, path), 0, 1, "a kustomization file");
+        return;
+    }
     buf b;
     diag_list dl;
     diag_list_init(&dl);
@@ -156,7 +212,9 @@ void manifests_load_path(manifests *in, const char *path, bool context_only)
         for (size_t i = 0; i < dl.count; i++)
             input_error(in, dl.items[i].at.file, 0, 0, "%s", dl.items[i].msg);
     for (size_t i = 0; i < n; i++)
-        load_file(in, files[i], context_only);
+        if (strcmp(files[i], path) == 0 ||
+            !manifests_is_excluded(files[i], strlen(path), in->exclude, in->n_exclude))
+            load_file(in, files[i], context_only);
     file_list_free(files, n);
     diag_list_clear(&dl);
 }
@@ -284,6 +342,8 @@ void manifests_run(const policy_set *set, const check_doc *d, const policy_looku
 void manifests_run_request(const policy_set *set, const check_doc *d, const admission_synth *rq,
                            const policy_lookup *lk, bool warn_only, const manifest_sink *sink)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     diag_list dl;
     diag_list_init(&dl);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
@@ -302,6 +362,8 @@ void manifests_run_request(const policy_set *set, const check_doc *d, const admi
         check_verdict v = {.matched = o.n_matched > 0, .allowed = resp.allowed,
                            .n_denials = resp.n_denials, .n_warnings = resp.n_warnings,
                            .n_audit = resp.n_audit};
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        v.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         sink->document(sink->ctx, d, &v);
     }
     admission_request_free(req);
@@ -326,7 +388,7 @@ void manifests_add_node(manifests *m, const char *file, int index, const ynode *
         input_error(m, file, index, conv.count ? conv.items[0].at.line : node->line, "%s",
                     conv.count ? conv.items[0].msg : "cannot convert the document");
     else
-        add_object(m, file, index, node, j, context_only);
+        add_object(m, file, index, node, j, context_only, true);
     diag_list_clear(&conv);
 }
 

@@ -29,6 +29,7 @@ typedef struct check_verdict {
     bool matched; /* some policy applied to it */
     bool allowed;
     size_t n_denials, n_warnings, n_audit; /* the rules that denied, warned, audited */
+    double seconds; /* how long deciding took (the JUnit report's times); 0 when unmeasured */
 } check_verdict;
 
 /* Where results go. 'doc' numbers are 1-based; 0 means the file as a whole. */
@@ -46,12 +47,21 @@ typedef struct manifests {
     size_t n, cap;
     const manifest_sink *sink; /* input errors go to sink->error */
     arena *a;                  /* file names and YAML trees */
+    /* Optional: a document that is not a Kubernetes object (no apiVersion or kind: Helm
+     * values, flink-conf.yaml, Chart.yaml) or a kustomization file ('doc' 0), left out of the
+     * check with 'why'. Without it (or with 'strict') such a document is an error. */
+    void (*skipped)(void *ctx, const char *file, int doc, int line, const char *why);
+    void *skipped_ctx;
+    bool strict;               /* --strict: a document that is not an object is an error */
+    const char *const *exclude; /* --exclude globs (manifests_is_excluded); not copied */
+    size_t n_exclude;
 } manifests;
 
 void manifests_init(manifests *m, const manifest_sink *sink);
 
 /* Loads a file, a directory (recursively: .yaml, .yml, .json) or "-" (standard input).
- * 'context_only' documents are for lookup() only. */
+ * 'context_only' documents are for lookup() only. Files of a directory that an --exclude glob
+ * names are not read; a file named on the command line is read all the same. */
 void manifests_load_path(manifests *m, const char *path, bool context_only);
 void manifests_load_text(manifests *m, const char *file, const char *text, size_t len,
                          bool context_only);
@@ -82,5 +92,15 @@ void manifests_run_request(const policy_set *set, const check_doc *d, const admi
                            const policy_lookup *lk, bool warn_only, const manifest_sink *sink);
 
 void manifests_free(manifests *m);
+
+/* True when one of the 'n' globs (fnmatch(3), '*' matching '/' too) matches 'path' (with any
+ * leading "./" removed), its part after the first 'base' bytes (the directory given), or one
+ * component of that part: "charts" leaves out a charts directory, "values-*.yaml" those files
+ * anywhere, "dev/" followed by "*" a path; a component of the directory given excludes nothing. */
+bool manifests_is_excluded(const char *path, size_t base, const char *const *globs, size_t n);
+
+/* True when 'path' names a kustomize file (kustomization.yaml, kustomization.yml,
+ * Kustomization): kustomize's input, not an object to apply. */
+bool manifests_is_kustomization(const char *path);
 
 #endif

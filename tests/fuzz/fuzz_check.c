@@ -276,7 +276,7 @@ static int check_report_json(const check_state *st, const char *out, int code)
         if (!cJSON_IsNumber(v) || v->valueint != want[i])
             rc = fuzz_fail(CHECK, "summary.%s is not %d: %s", keys[i], want[i], out);
     }
-    if (rc == 0 && code != (st->errors > 0 ? 2 : st->denies > 0 ? 1 : 0))
+    if (rc == 0 && code != (st->denies > 0 ? 1 : st->errors > 0 ? 2 : 0))
         rc = fuzz_fail(CHECK, "exit code %d with %d errors and %d denies", code, st->errors,
                        st->denies);
     cJSON_Delete(root);

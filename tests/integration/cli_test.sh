@@ -260,7 +260,7 @@ spec: {flinkConfiguration: {high-availability.storageDir: "file:///y"}}
 ---
 a: [unclosed
 YAML
-expect "check: nothing denied exits 0" 0 '^3 documents checked, 1 matched by a policy: 0 denied, 0 warned' - \
+expect "check: nothing denied exits 0" 0 '^3 documents checked, 1 matched by a policy: 0 denied \(0 denials\), 0 warned' - \
     check -p "$P" "$TMP/good.yaml"
 expect "check: a deny exits 1 and points at the field's line" 1 "bad.yaml:7: deny \\[test-deny-local-ha\\] spec.flinkConfiguration.high-availability.storageDir: HA storage on a local path" - \
     check -p "$P" "$TMP/bad.yaml"
@@ -366,17 +366,35 @@ metadata: {name: b}
 spec: {}
 YAML
 expect "check: policies read the request kube-apiserver sends (resource, options, groups...)" 0 \
-    '2 documents checked, 2 matched by a policy: 0 denied, 0 warned, 0 audited, 0 errors' - \
+    '2 documents checked, 2 matched by a policy: 0 denied \(0 denials\), 0 warned, 0 audited, 0 errors' - \
     check -p "$TMP/rq" "$TMP/rq-objs.yaml"
 printf 'apiVersion: v1\nkind: List\nmetadata: {}\n' >"$TMP/emptylist.yaml"
 expect "check: a List without items is an input error" 2 'emptylist.yaml:1: error: a List needs an items array' - check -p "$P" "$TMP/emptylist.yaml"
 expect "check: kind List is expanded" 1 'list.yaml:8: deny \[test-deny-local-ha\]' - check -p "$P" "$TMP/list.yaml"
 expect "check: reads standard input" 1 '<stdin>:7: deny' - check -p "$P" - <"$TMP/bad.yaml"
-expect "check: bad documents are errors, the others are still checked (exit 2)" 2 'inputs.yaml:13: deny \[test-deny-local-ha\]' - \
+expect "check: bad documents are errors, the others are still checked (a deny: exit 1)" 1 'inputs.yaml:13: deny \[test-deny-local-ha\]' - \
     check -p "$P" "$TMP/inputs.yaml"
-expect "check: a document that is not a mapping" 2 'inputs.yaml:5: error: the document is not a mapping' - check -p "$P" "$TMP/inputs.yaml"
-expect "check: a document without apiVersion" 2 'inputs.yaml:8: error: the document has no apiVersion' - check -p "$P" "$TMP/inputs.yaml"
-expect "check: invalid YAML" 2 'inputs.yaml:1[56]: error: .*flow' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: a document that is not a mapping is skipped" 1 'inputs.yaml:5: skipped: the document is not a mapping' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: a document without apiVersion is skipped" 1 'inputs.yaml:8: skipped: the document has no apiVersion' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: the summary counts the skipped documents" 1 '1 error, 2 skipped' - check -p "$P" "$TMP/inputs.yaml"
+expect "check: the summary says why the exit code is 1" 1 '^exit 1: 1 document denied \(the input errors above' - check -p "$P" "$TMP/inputs.yaml"
+expect "check --strict: a document that is not a mapping" 1 'inputs.yaml:5: error: the document is not a mapping' - check --strict -p "$P" "$TMP/inputs.yaml"
+expect "check --strict: a document without apiVersion" 1 'inputs.yaml:8: error: the document has no apiVersion' - check --strict -p "$P" "$TMP/inputs.yaml"
+expect "check: invalid YAML" 1 'inputs.yaml:1[56]: error: .*flow' - check -p "$P" "$TMP/inputs.yaml"
+head -8 "$TMP/inputs.yaml" >"$TMP/inputs-nodeny.yaml"
+expect "check: an input error and no deny exits 2, and says why" 2 '^exit 2: nothing denied, but 2 inputs could not be checked' - \
+    check --strict -p "$P" "$TMP/inputs-nodeny.yaml"
+expect "check: non-objects alone are not errors (exit 0)" 0 '2 skipped' - check -p "$P" "$TMP/inputs-nodeny.yaml"
+expect "check --quiet: the denials and the errors" 1 'inputs.yaml:13: deny \[test-deny-local-ha\]' - check -q -p "$P" "$TMP/inputs.yaml"
+"$BIN" check --quiet -p "$P" "$TMP/inputs.yaml" "$TMP/bad.yaml" >"$TMP/quiet.out"
+"$BIN" check -p "$P" "$TMP/inputs.yaml" "$TMP/bad.yaml" >"$TMP/loud.out"
+if ! grep -qE 'patch \[|: warn \[|skipped:' "$TMP/quiet.out" && grep -q 'error: ' "$TMP/quiet.out" &&
+    grep -qE 'patch \[' "$TMP/loud.out" && grep -q ': warn \[' "$TMP/loud.out" && grep -q 'skipped:' "$TMP/loud.out" &&
+    [ "$(grep -c ': deny \[' "$TMP/quiet.out")" = "$(grep -c ': deny \[' "$TMP/loud.out")" ]; then
+    PASS=$((PASS + 1)); echo "ok - check --quiet: no patches, warnings or skipped lines, every deny and error"
+else
+    FAIL=$((FAIL + 1)); echo "FAIL - check --quiet: no patches, warnings or skipped lines, every deny and error"
+fi
 # A NUL in a string would cut it for every reader after libyaml: "\0/tmp/cp" was checked as "".
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  dir: "\\0/tmp/cp"\n' >"$TMP/nul.yaml"
 printf '{"apiVersion": "v1", "kind": "ConfigMap",\n "metadata": {"name": "x\\u0000y"}}\n' >"$TMP/nul.json"
@@ -391,12 +409,54 @@ for key in '"summary":' '"results":' '"errors":' '"patches":' '"file":' '"docume
     if grep -q "$key" "$TMP/out.json"; then PASS=$((PASS + 1)); echo "ok - check -o json has $key"; else
         FAIL=$((FAIL + 1)); echo "FAIL - check -o json has $key"; fi
 done
-expect "check -o junit" 1 '<failure message="\[test-deny-local-ha\]' - check -p "$P" -o junit "$TMP/bad.yaml"
+expect "check -o junit" 1 '<failure type="deny" message="\[test-deny-local-ha\]' - check -p "$P" -o junit "$TMP/bad.yaml"
 expect "check -o sarif" 1 '"version":	"2.1.0"' - check -p "$P" -o sarif "$TMP/bad.yaml"
 expect "check: unknown format" 2 - 'must be text, json, junit or sarif' check -p "$P" -o xml "$TMP/bad.yaml"
 expect "check: no PATH" 2 - 'give at least one PATH' check -p "$P"
+expect "check: --sarif-root that is not a directory" 2 - '--sarif-root must be a directory' check -p "$P" -o sarif --sarif-root "$TMP/none" "$TMP/bad.yaml"
+expect "check: an empty --exclude" 2 - '--exclude must be a non-empty glob' check -p "$P" --exclude '' "$TMP/bad.yaml"
 expect "check: broken policies exit 2" 2 - 'have errors' check -p "$L/bad-schema.yaml" "$TMP/bad.yaml"
 expect "check: a missing file is an input error" 2 'error: no such file or directory' - check -p "$P" "$TMP/none.yaml"
+# A finding points at the deepest node of its field that exists: the key itself, or for a
+# missing field its parent (not the document's first line, nor a mapping's first child).
+mkdir -p "$TMP/fl"
+cat >"$TMP/fl/fields.yaml" <<'YAML'
+apiVersion: streamguard.dev/v1alpha1
+kind: Policy
+metadata: {name: fields}
+spec:
+  action: Warn
+  match: {resources: [{kinds: [FlinkDeployment]}]}
+  validations:
+    - {expression: "false", message: cpu, field: spec.taskManager.resource.cpu}
+    - {expression: "false", message: memory, field: spec.taskManager.resource.memory}
+    - {expression: "false", message: tm, field: spec.taskManager}
+    - {expression: "false", message: dir, field: "spec.flinkConfiguration.high-availability.storageDir"}
+    - {expression: "false", message: image, field: "spec.podTemplate.spec.containers[1].image"}
+YAML
+cat >"$TMP/fl-dep.yaml" <<'YAML'
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: f}
+spec:
+  flinkConfiguration:
+    high-availability.storageDir: s3://x
+  taskManager:
+    resource:
+      cpu: 1
+  podTemplate:
+    spec:
+      containers:
+        - name: a
+        - name: b
+          image: x
+YAML
+for want in '9: warn \[fields\] spec.taskManager.resource.cpu: cpu' \
+    '8: warn \[fields\] spec.taskManager.resource.memory: memory' '7: warn \[fields\] spec.taskManager: tm' \
+    '6: warn \[fields\] spec.flinkConfiguration.high-availability.storageDir: dir' \
+    '15: warn \[fields\] spec.podTemplate.spec.containers\[1\].image: image'; do
+    expect "check: the line of the field: ${want%%: warn*}" 0 "fl-dep.yaml:$want\$" - check -p "$TMP/fl" "$TMP/fl-dep.yaml"
+done
 { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: "'; head -c $((3 * 1024 * 1024 + 100)) /dev/zero | tr '\0' 'x'; printf '"\n'; } >"$TMP/big.yaml"
 expect "check: a document over 3 MiB is an error" 2 'larger than 3 MiB' - check -p "$P" "$TMP/big.yaml"
 { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: '; head -c 500 /dev/zero | tr '\0' '['; head -c 500 /dev/zero | tr '\0' ']'; printf '\n'; } >"$TMP/deep.yaml"

@@ -8,10 +8,11 @@
 #include "../policy/policy.h"
 #include "cli.h"
 #include "diagprint.h"
+#include "lint_webhooks.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streamguard lint [--lookups] [PATH...]\n"
+    fprintf(f, "usage: streamguard lint [--lookups] [--webhooks FILE] [PATH...]\n"
                "\n"
                "Checks policy files (.yaml, .yml; directories are searched recursively; default\n"
                "policies/): the format, every expression, duplicate names, and that every\n"
@@ -19,6 +20,17 @@ static void usage(FILE *f)
                "(the server watches those kinds). Prints each problem as file:line:col:\n"
                "error[code]: message, with the line and a caret under it.\n"
                "\n"
+               "Then warns (warning[policy.unsent]) for each policy and kind it matches that no\n"
+               "rule of the webhook configurations sends (a policy with validations needs a\n"
+               "ValidatingWebhookConfiguration rule, one with mutations a Mutating one, for the\n"
+               "kind's group, resource, scope and the policy's operations): such a policy is\n"
+               "never enforced in the cluster. Warnings do not change the exit code.\n"
+               "\n"
+               "      --webhooks FILE  the webhook configurations to compare with (YAML, several\n"
+               "                 documents or a List); default: DIR/../deploy/base/webhooks.yaml,\n"
+               "                 else DIR/../webhooks.yaml, for the first PATH (DIR: the path, or\n"
+               "                 the directory of a file) where one exists; none found: a note,\n"
+               "                 and this check is skipped\n"
                "      --lookups  print instead the kinds the policies look up, one\n"
                "                 \"apiVersion kind\" a line, sorted: what the server watches and\n"
                "                 what its RBAC must let it get, list and watch\n"
@@ -30,13 +42,19 @@ int cli_cmd_lint(int argc, char **argv)
 {
     static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
                                           {"lookups", no_argument, NULL, 'l'},
+                                          {"webhooks", required_argument, NULL, 'w'},
                                           {NULL, 0, NULL, 0}};
     bool lookups = false;
+    const char *webhooks = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (c == 'l') {
             lookups = true;
+            continue;
+        }
+        if (c == 'w') {
+            webhooks = optarg;
             continue;
         }
         if (c == 'h') {
@@ -65,9 +83,32 @@ int cli_cmd_lint(int argc, char **argv)
             printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
         free(kinds);
     } else if (s != NULL) {
-        size_t count;
+        size_t count, warned = 0;
         policy_set_items(s, &count);
-        printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
+        char *found = webhooks == NULL ? lint_webhooks_find(paths, n) : NULL;
+        const char *file = webhooks != NULL ? webhooks : found;
+        diag_list wl;
+        diag_list_init(&wl);
+        lint_webhooks *w = file != NULL ? lint_webhooks_load(file, &wl) : NULL;
+        if (w != NULL)
+            warned = lint_webhooks_check(w, s, &wl);
+        else if (file == NULL)
+            fprintf(stderr, "streamguard lint: note: no webhook configurations found (give "
+                            "--webhooks FILE); not checked that the webhooks send what the "
+                            "policies match\n");
+        cli_print_diags(&wl, NULL, NULL, stderr);
+        if (file != NULL && w == NULL) {
+            fprintf(stderr, "%zu error%s\n", wl.errors, wl.errors == 1 ? "" : "s");
+            rc = 1;
+        } else if (warned > 0) {
+            printf("%zu polic%s, no errors, %zu warning%s\n", count, count == 1 ? "y" : "ies",
+                   warned, warned == 1 ? "" : "s");
+        } else {
+            printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
+        }
+        lint_webhooks_free(w);
+        diag_list_clear(&wl);
+        free(found);
     } else {
         fprintf(stderr, "%zu error%s\n", dl.errors, dl.errors == 1 ? "" : "s");
     }

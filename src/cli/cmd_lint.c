@@ -8,10 +8,12 @@
 #include "../policy/policy.h"
 #include "cli.h"
 #include "diagprint.h"
+#include "lint_webhooks.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: streamguard lint [--lookups] [--crd FILE]... [--params FILE] [PATH...]\n"
+    fprintf(f, "usage: streamguard lint [--lookups] [--crd FILE]... [--params FILE]\n"
+               "                        [--webhooks FILE] [PATH...]\n"
                "\n"
                "Checks policy files (.yaml, .yml; directories are searched recursively; default\n"
                "policies/): the format, every expression, duplicate names, and that every\n"
@@ -26,13 +28,26 @@ static void usage(FILE *f)
                "each with a value of the declared type. Prints each problem as file:line:col:\n"
                "error[code]: message, with the line and a caret under it.\n"
                "\n"
-               "      --crd FILE  also check against the CustomResourceDefinitions in FILE (YAML;\n"
-               "                  repeatable): kinds of your own, or newer versions of the above\n"
-               "      --lookups   print instead the kinds the policies look up, one\n"
-               "                  \"apiVersion kind\" a line, sorted: what the server watches and\n"
-               "                  what its RBAC must let it get, list and watch\n"
-               "      --params FILE  PolicyParams documents (a file or a directory of them)\n"
-               "                  applied after those among the policies\n"
+               "Then warns (warning[policy.unsent]) for each policy and kind it matches that no\n"
+               "rule of the webhook configurations sends (a policy with validations needs a\n"
+               "ValidatingWebhookConfiguration rule, one with mutations a Mutating one, for the\n"
+               "kind's group, resource, scope and the policy's operations): such a policy is\n"
+               "never enforced in the cluster. Warnings do not change the exit code.\n"
+               "\n"
+               "      --crd FILE       also check against the CustomResourceDefinitions in FILE\n"
+               "                       (YAML; repeatable): kinds of your own, or newer versions\n"
+               "                       of the above\n"
+               "      --lookups        print instead the kinds the policies look up, one\n"
+               "                       \"apiVersion kind\" a line, sorted: what the server\n"
+               "                       watches and what its RBAC must let it get, list and watch\n"
+               "      --params FILE    PolicyParams documents (a file or a directory of them)\n"
+               "                       applied after those among the policies\n"
+               "      --webhooks FILE  the webhook configurations to compare with (YAML, several\n"
+               "                       documents or a List); default:\n"
+               "                       DIR/../deploy/base/webhooks.yaml, else DIR/../webhooks.yaml,\n"
+               "                       for the first PATH (DIR: the path, or the directory of a\n"
+               "                       file) where one exists; none found: a note, and this check\n"
+               "                       is skipped\n"
                "\n"
                "Exit codes: 0 no problem, 1 problems found, 2 a usage error.\n");
 }
@@ -43,9 +58,11 @@ int cli_cmd_lint(int argc, char **argv)
                                           {"lookups", no_argument, NULL, 'l'},
                                           {"crd", required_argument, NULL, 'c'},
                                           {"params", required_argument, NULL, 'P'},
+                                          {"webhooks", required_argument, NULL, 'w'},
                                           {NULL, 0, NULL, 0}};
     bool lookups = false;
     const char *params = NULL;
+    const char *webhooks = NULL;
     int c;
     /* at most one --crd per argument, so argc bounds them */
     const char **crds = calloc((size_t)argc + 1, sizeof *crds);
@@ -68,6 +85,10 @@ int cli_cmd_lint(int argc, char **argv)
             lo.params = &params;
             lo.n_params = 1;
             params = optarg;
+            continue;
+        }
+        if (c == 'w') {
+            webhooks = optarg;
             continue;
         }
         if (c == 'h') {
@@ -99,9 +120,32 @@ int cli_cmd_lint(int argc, char **argv)
             printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
         free(kinds);
     } else if (s != NULL) {
-        size_t count;
+        size_t count, warned = 0;
         policy_set_items(s, &count);
-        printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
+        char *found = webhooks == NULL ? lint_webhooks_find(paths, n) : NULL;
+        const char *file = webhooks != NULL ? webhooks : found;
+        diag_list wl;
+        diag_list_init(&wl);
+        lint_webhooks *w = file != NULL ? lint_webhooks_load(file, &wl) : NULL;
+        if (w != NULL)
+            warned = lint_webhooks_check(w, s, &wl);
+        else if (file == NULL)
+            fprintf(stderr, "streamguard lint: note: no webhook configurations found (give "
+                            "--webhooks FILE); not checked that the webhooks send what the "
+                            "policies match\n");
+        cli_print_diags(&wl, NULL, NULL, stderr);
+        if (file != NULL && w == NULL) {
+            fprintf(stderr, "%zu error%s\n", wl.errors, wl.errors == 1 ? "" : "s");
+            rc = 1;
+        } else if (warned > 0) {
+            printf("%zu polic%s, no errors, %zu warning%s\n", count, count == 1 ? "y" : "ies",
+                   warned, warned == 1 ? "" : "s");
+        } else {
+            printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
+        }
+        lint_webhooks_free(w);
+        diag_list_clear(&wl);
+        free(found);
     } else {
         fprintf(stderr, "%zu error%s\n", dl.errors, dl.errors == 1 ? "" : "s");
     }

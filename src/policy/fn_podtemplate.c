@@ -109,10 +109,9 @@ static expr_value list_of(const expr_call *c, const entry *e, size_t n)
 /* The elements 'e' (n, every one named) grouped by name into 'out' as groupByName does (a
  * LinkedHashMap): a later element of an equal name replaces the earlier one, in its place.
  * 'ix' indexes 'out' by name. Returns the number of groups. */
-static size_t group_by_name(const expr_call *c, const entry *e, size_t n, entry *out, size_t at,
-                            keyindex *ix)
+static size_t group_by_name(const expr_call *c, const entry *e, size_t n, entry *out, keyindex *ix)
 {
-    size_t k = at;
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         expr_value name;
         element_name(c, &e[i].val, &name);
@@ -125,7 +124,7 @@ static size_t group_by_name(const expr_call *c, const entry *e, size_t n, entry 
         keyindex_add(ix, name.v.s, name.len, &out[k]);
         k++;
     }
-    return k - at;
+    return k;
 }
 
 /* FlinkUtils.mergeArray with merge-by-name: 'te' (nt) and 'fe' (nf), every element named. Each
@@ -140,8 +139,8 @@ static expr_value merge_by_name(const expr_call *c, entry *te, size_t nt, entry 
     keyindex *fix = keyindex_new(c->a, nf ? nf : 1);
     if (out == NULL || fg == NULL || ix == NULL || fix == NULL)
         return oom(c);
-    size_t n = group_by_name(c, te, nt, out, 0, ix);
-    size_t ng = group_by_name(c, fe, nf, fg, 0, fix);
+    size_t n = group_by_name(c, te, nt, out, ix);
+    size_t ng = group_by_name(c, fe, nf, fg, fix);
     for (size_t i = 0; i < ng; i++) {
         expr_value name;
         element_name(c, &fg[i].val, &name);

@@ -652,6 +652,7 @@ const expr_fn_def policy_functions[] = {
     {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
+    {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},
     {"javaUpper", EXPR_MEMBER, 0, 0, policy_fn_java_upper},

@@ -1,7 +1,8 @@
 /* functions.h - the functions streamguard adds to CEL for policies: Kubernetes quantities
  * (quantity, isQuantity and the methods of kubernetes.Quantity), flinkMemory,
  * flinkResourceMemory, jvmMemory, flinkConfig, lookup, lookupList, and Flink's reading of
- * strings (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c). Pass them to
+ * strings (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c), the operator's merge of
+ * pod templates (flinkMergePodTemplates: fn_podtemplate.c). Pass them to
  * expr_compile() in expr_decls.fns. */
 #ifndef SG_POLICY_FUNCTIONS_H
 #define SG_POLICY_FUNCTIONS_H

@@ -103,4 +103,9 @@ expr_value policy_fn_java_upper(const expr_call *c, const expr_value *r, const e
 expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, const expr_value *a,
                                     size_t n);
 
+/* fn_podtemplate.c: flinkMergePodTemplates(base, override, mergeByName), the Flink operator's
+ * merge of a role's pod template over spec.podTemplate (a row of policy_functions). */
+expr_value policy_fn_merge_pod_templates(const expr_call *c, const expr_value *r,
+                                         const expr_value *a, size_t n);
+
 #endif

@@ -8,6 +8,7 @@ error, which failurePolicy Ignore would turn into a warning (docs/expr.md); and 
 passes the job spec, whose fields the operator writes as options as well."""
 import glob
 import json
+import re
 
 import jsonschema
 import yaml
@@ -41,9 +42,10 @@ for path in sorted(glob.glob("policies/*.yaml")):
         text = "".join(json.dumps(spec).replace("\\n", " ").split())
         calls = text.count("flinkConfig(")
         if calls:
+            # The object's spec, or the spec of a FlinkDeployment looked up (a session cluster).
             check(f"{path}: flinkConfig() is given the job spec (its fields become options too)",
-                  text.count("flinkConfig(object.spec.?flinkConfiguration.orValue(null),"
-                             "object.spec.?job.orValue(null))") == calls)
+                  len(re.findall(r"flinkConfig\(([\w.]+)\.\?flinkConfiguration\.orValue\(null\),"
+                                 r"\1\.\?job\.orValue\(null\)\)", text)) == calls)
 
 # docs/policytest.schema.json agrees with 'streamguard test': every PolicyTest we run
 # validates, and the case mistakes 'test' refuses are refused.

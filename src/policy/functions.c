@@ -185,6 +185,8 @@ struct policy_fn_ctx {
     size_t n_answers;
     const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
     const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
+    const cJSON *flink_config_cm_of;  /* and the operator's ConfigMap, or NULL */
+    expr_value flink_config_version, flink_config_ns, flink_config_file; /* and its strings */
     expr_value flink_config;
 };
 
@@ -530,19 +532,82 @@ static int check_job(arena *a, const cJSON *job, const char **why)
     return 0;
 }
 
+/* The spec's options 'spec' (a map sorted by key) set over the operator's defaults 'd' ('nd',
+ * sorted, one per key), as FlinkConfigBuilder.applyFlinkConfiguration sets them: the effective
+ * configuration, sorted by key. */
+static expr_value merge_defaults(const expr_call *c, const expr_map *spec, const policy_conf_opt *d,
+                                 size_t nd)
+{
+    if (spec->n + nd > FLINK_CONFIG_MAX)
+        return expr_error_new(c->a, "expr.limit", c->span,
+                              "flinkConfig: more than 10000 options with the operator's defaults");
+    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * (spec->n + nd + 1) * sizeof(expr_value));
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
+    size_t i = 0, j = 0;
+    m->n = 0;
+    while (i < spec->n || j < nd) {
+        int cmp = i == spec->n ? 1 : j == nd ? -1 : strcmp(spec->kv[2 * i].v.s, d[j].key);
+        if (cmp <= 0) {
+            m->kv[2 * m->n] = spec->kv[2 * i];
+            m->kv[2 * m->n + 1] = spec->kv[2 * i + 1];
+            i++;
+            j += cmp == 0; /* the spec's value wins */
+        } else {
+            m->kv[2 * m->n] = str_value(d[j].key);
+            m->kv[2 * m->n + 1] = str_value(d[j].val);
+            j++;
+        }
+        m->n++;
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
+}
+
+/* metadata.<field> of 'obj', or "". */
+static const char *meta_string(const cJSON *obj, const char *field)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, field));
+    return s != NULL ? s : "";
+}
+
+static bool same_string(const expr_value *x, const expr_value *y)
+{
+    return x->len == y->len && memcmp(x->v.s, y->v.s, x->len) == 0;
+}
+
+/* flinkConfig(flinkConfiguration[, job[, operatorConfigMap[, flinkVersion[, namespace[,
+ * file]]]]]). */
 static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
                                   size_t n)
 {
     (void)r;
-    const cJSON *obj, *job = NULL;
+    const cJSON *obj, *job = NULL, *cm = NULL;
     expr_value err;
-    if (json_arg(c, &a[0], &obj, &err) != 0 || (n == 2 && json_arg(c, &a[1], &job, &err) != 0))
+    if (json_arg(c, &a[0], &obj, &err) != 0 || (n >= 2 && json_arg(c, &a[1], &job, &err) != 0))
         return err;
+    if (n >= 3 && a[2].kind != EXPR_NULL && !(a[2].kind == EXPR_MAP && a[2].json))
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "flinkConfig: the third argument must be the operator's ConfigMap "
+                              "as lookup() gives it, or null, not %s",
+                              expr_type_name(&a[2]));
+    for (size_t i = 3; i < n; i++)
+        if (a[i].kind != EXPR_STRING)
+            return wrong_type(c, "flinkConfig", &a[i]);
+    if (n >= 3 && a[2].kind == EXPR_MAP)
+        cm = a[2].v.j;
+    static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
+    const expr_value *version = n >= 4 ? &a[3] : &none, *ns = n >= 5 ? &a[4] : &none;
+    const expr_value *file = n >= 6 ? &a[5] : &none;
     /* Every Flink policy asks for the same maps of the object: remember the last answer. */
     policy_fn_ctx *fc = c->ctx;
     bool memo = fc != NULL && a[0].kind == EXPR_MAP && a[0].json &&
                 (n < 2 || a[1].kind != EXPR_MAP || a[1].json);
-    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job)
+    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job &&
+        fc->flink_config_cm_of == cm && same_string(&fc->flink_config_version, version) &&
+        same_string(&fc->flink_config_ns, ns) && same_string(&fc->flink_config_file, file))
         return fc->flink_config;
     expr_value v = flat_config(c, obj);
     const char *why = NULL;
@@ -550,10 +615,26 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
         return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
     if (why != NULL)
         return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+    if (v.kind == EXPR_MAP && cm != NULL) {
+        policy_conf_opt *d;
+        size_t nd;
+        if (policy_flink_operator_defaults(c->a, cm, file->v.s, file->len, version->v.s,
+                                           version->len, ns->v.s, ns->len, &d, &nd, &why) != 0)
+            return expr_error_new(c->a, "expr.flink_config", c->span,
+                                  "the Flink operator's default configuration (ConfigMap "
+                                  "%.100s/%.100s) cannot be read: %.300s",
+                                  meta_string(cm, "namespace"), meta_string(cm, "name"), why);
+        if (nd > 0)
+            v = merge_defaults(c, v.v.map, d, nd);
+    }
     /* An error is not kept: it carries the span of this call, not of the next one. */
     if (memo && v.kind == EXPR_MAP) {
         fc->flink_config_of = obj;
         fc->flink_config_job_of = job;
+        fc->flink_config_cm_of = cm;
+        fc->flink_config_version = *version;
+        fc->flink_config_ns = *ns;
+        fc->flink_config_file = *file;
         fc->flink_config = v;
     }
     return v;
@@ -649,7 +730,7 @@ const expr_fn_def policy_functions[] = {
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
     {"lookupList", EXPR_GLOBAL, 3, 3, fn_lookup_list},
-    {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
+    {"flinkConfig", EXPR_GLOBAL, 1, 6, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},

@@ -417,8 +417,9 @@ check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[flink-ha-storage-rwx\] spec.flinkConfiguration: high-availability.storageDir file:///flink-data/ha is on volume flink-volume (hostPath)' <<<"$r"
 r=$(post /mutate "$FIX/flinkdeployment-create-v1.request.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
-check "shipped: /mutate adds the Prometheus reporter and the restart strategy in one patch" \
-    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.delay","value":"10 s"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.attempts","value":"1440"}]'
+# Flink 2.2: its own restart strategy default is kept (FLIP-364), only the reporter is added.
+check "shipped: /mutate adds the Prometheus reporter, and no restart strategy to Flink 2.2" \
+    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"}]'
 r=$(post /validate "$FIX/k8ssandracluster-create-v1.request.json")
 check "shipped: a Stargate heap of 256M against Cassandra's 512M is allowed with a warning" \
     grep -q '"allowed":true,"warnings":\["\[k8ssandra-stargate-heap-matches-cassandra\] spec.cassandra.datacenters: datacenter dc1 stargate: Stargate heapSize 256M differs from the Cassandra heap 512M' <<<"$r"

@@ -42,6 +42,15 @@ for path in sorted(glob.glob("policies/*.yaml")):
         if calls:
             check(f"{path}: flinkConfig() is given the job spec (its fields become options too)",
                   text.count("flinkConfig(object.spec.?flinkConfiguration.orValue(null),"
-                             "object.spec.?job.orValue(null))") == calls)
+                             "object.spec.?job.orValue(null)") == calls)
+            # The effective configuration: the operator's defaults under the spec, resolved for
+            # the resource's version and namespace. no-inline-credentials judges the spec alone.
+            if not path.endswith("/no-inline-credentials.yaml"):
+                check(f"{path}: flinkConfig() is given the Flink operator's defaults",
+                      text.count("object.spec.?job.orValue(null),lookup('v1','ConfigMap',"
+                                 "params.operatorConfigMap.namespace,params.operatorConfigMap.name),"
+                                 "object.spec.?flinkVersion.orValue(''),"
+                                 "object.metadata.?namespace.orValue(''),"
+                                 "params.operatorConfigMap.file)") == calls)
 
 finish("schema")

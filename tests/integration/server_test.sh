@@ -409,8 +409,17 @@ for want in 'streamguard_reviews_total{endpoint="validate",decision="would_deny"
 done
 stop_server
 check "the server in warn mode exits 0" test $? -eq 0
-# The shipped policies, through the real server, on the reviews kube-apiserver sent.
-start_server shipped --threads 2 --policies "$ROOT/policies" || exit 1
+# Without a cluster to ask, every lookup() is an evaluation error: the Flink policies look up
+# the Flink operator's default configuration (a ConfigMap), so a Deny policy (failurePolicy
+# Fail) denies, saying so, and never judges the spec alone.
+start_server shipped-nocluster --threads 2 --policies "$ROOT/policies" || exit 1
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
+check "shipped, no cluster: the operator's defaults cannot be read, so denied" \
+    grep -q '"allowed":false.*lookup(v1, ConfigMap, default, flink-operator-config): the cluster could not be asked' <<<"$r"
+stop_server
+# The shipped policies, through the real server, on the reviews kube-apiserver sent, with no
+# cluster on purpose (lookup() finds nothing: no operator defaults, no claims).
+start_server shipped --threads 2 --policies "$ROOT/policies" --no-cluster || exit 1
 check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"
 r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \

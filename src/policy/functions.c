@@ -185,7 +185,13 @@ struct policy_fn_ctx {
     size_t n_answers;
     const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
     const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
-    expr_value flink_config;
+    expr_value flink_config;          /* the spec's options alone */
+    /* The last effective configuration (the spec over the operator's ConfigMap 'eff_cm_of',
+     * for the resource's version and namespace, from file 'eff_file'), kept apart so that
+     * a policy asking for the spec alone does not evict it. */
+    const cJSON *eff_of, *eff_job_of, *eff_cm_of;
+    expr_value eff_version, eff_ns, eff_file;
+    expr_value eff;
 };
 
 static policy_fn_ctx *ctx_init(arena *a, const policy_lookup *lookup)
@@ -198,8 +204,10 @@ static policy_fn_ctx *ctx_init(arena *a, const policy_lookup *lookup)
 
 static void ctx_reset(policy_fn_ctx *fc)
 {
-    if (fc != NULL)
+    if (fc != NULL) {
         fc->flink_config_of = NULL;
+        fc->eff_of = NULL;
+    }
 }
 
 /* The names the memo knows its entries by (by address). */
@@ -530,31 +538,139 @@ static int check_job(arena *a, const cJSON *job, const char **why)
     return 0;
 }
 
+/* The spec's options 'spec' (a map sorted by key) set over the operator's defaults 'd' ('nd',
+ * sorted, one per key), as FlinkConfigBuilder.applyFlinkConfiguration sets them: the effective
+ * configuration, sorted by key. */
+static expr_value merge_defaults(const expr_call *c, const expr_map *spec, const policy_conf_opt *d,
+                                 size_t nd)
+{
+    if (spec->n + nd > FLINK_CONFIG_MAX)
+        return expr_error_new(c->a, "expr.limit", c->span,
+                              "flinkConfig: more than 10000 options with the operator's defaults");
+    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * (spec->n + nd + 1) * sizeof(expr_value));
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
+    size_t i = 0, j = 0;
+    m->n = 0;
+    while (i < spec->n || j < nd) {
+        int cmp = i == spec->n ? 1 : j == nd ? -1 : strcmp(spec->kv[2 * i].v.s, d[j].key);
+        if (cmp <= 0) {
+            m->kv[2 * m->n] = spec->kv[2 * i];
+            m->kv[2 * m->n + 1] = spec->kv[2 * i + 1];
+            i++;
+            j += cmp == 0; /* the spec's value wins */
+        } else {
+            m->kv[2 * m->n] = str_value(d[j].key);
+            m->kv[2 * m->n + 1] = str_value(d[j].val);
+            j++;
+        }
+        m->n++;
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
+}
+
+/* metadata.<field> of 'obj', or "". */
+static const char *meta_string(const cJSON *obj, const char *field)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, field));
+    return s != NULL ? s : "";
+}
+
+static bool same_string(const expr_value *x, const expr_value *y)
+{
+    return x->len == y->len && memcmp(x->v.s, y->v.s, x->len) == 0;
+}
+
+/* A string field of 'obj' as a value ("" when it is not a string). */
+static expr_value json_string(const cJSON *obj, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, a), b);
+    expr_value out = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
+    if (cJSON_IsString(v)) {
+        out.v.s = v->valuestring;
+        out.len = (uint32_t)strlen(v->valuestring);
+    }
+    return out;
+}
+
+/* flinkConfig(flinkConfiguration[, job[, operatorConfigMap, resource[, file]]]). The resource
+ * (the FlinkDeployment) gives spec.flinkVersion and metadata.namespace. */
 static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
                                   size_t n)
 {
     (void)r;
-    const cJSON *obj, *job = NULL;
+    const cJSON *obj, *job = NULL, *cm = NULL, *res = NULL;
     expr_value err;
-    if (json_arg(c, &a[0], &obj, &err) != 0 || (n == 2 && json_arg(c, &a[1], &job, &err) != 0))
+    if (json_arg(c, &a[0], &obj, &err) != 0 || (n >= 2 && json_arg(c, &a[1], &job, &err) != 0))
         return err;
-    /* Every Flink policy asks for the same maps of the object: remember the last answer. */
+    if (n >= 3 && a[2].kind != EXPR_NULL && !(a[2].kind == EXPR_MAP && a[2].json))
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "flinkConfig: the third argument must be the operator's ConfigMap "
+                              "as lookup() gives it, or null, not %s",
+                              expr_type_name(&a[2]));
+    if (n == 3)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "flinkConfig: the operator's ConfigMap needs the resource (its "
+                              "flinkVersion and namespace) as the fourth argument");
+    if (n >= 4 && json_arg(c, &a[3], &res, &err) != 0)
+        return err;
+    if (n >= 5 && a[4].kind != EXPR_STRING)
+        return wrong_type(c, "flinkConfig", &a[4]);
+    if (n >= 3 && a[2].kind == EXPR_MAP)
+        cm = a[2].v.j;
+    static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
+    expr_value version_v = json_string(res, "spec", "flinkVersion");
+    expr_value ns_v = json_string(res, "metadata", "namespace");
+    const expr_value *version = &version_v, *ns = &ns_v, *file = n >= 5 ? &a[4] : &none;
+    /* Every Flink policy asks for the same maps of the object: remember the last answers. */
     policy_fn_ctx *fc = c->ctx;
     bool memo = fc != NULL && a[0].kind == EXPR_MAP && a[0].json &&
                 (n < 2 || a[1].kind != EXPR_MAP || a[1].json);
-    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job)
-        return fc->flink_config;
-    expr_value v = flat_config(c, obj);
+    if (memo && cm != NULL && fc->eff_of == obj && fc->eff_job_of == job && fc->eff_cm_of == cm &&
+        same_string(&fc->eff_version, version) && same_string(&fc->eff_ns, ns) &&
+        same_string(&fc->eff_file, file))
+        return fc->eff;
+    expr_value v;
+    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job) {
+        v = fc->flink_config;
+    } else {
+        v = flat_config(c, obj);
+        const char *why = NULL;
+        if (v.kind == EXPR_MAP && check_job(c->a, job, &why) != 0)
+            return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
+        if (why != NULL)
+            return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+        /* An error is not kept: it carries the span of this call, not of the next one. */
+        if (memo && v.kind == EXPR_MAP) {
+            fc->flink_config_of = obj;
+            fc->flink_config_job_of = job;
+            fc->flink_config = v;
+        }
+    }
+    if (v.kind != EXPR_MAP || cm == NULL)
+        return v;
+    policy_conf_opt *d;
+    size_t nd;
     const char *why = NULL;
-    if (v.kind == EXPR_MAP && check_job(c->a, job, &why) != 0)
-        return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
-    if (why != NULL)
-        return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
-    /* An error is not kept: it carries the span of this call, not of the next one. */
+    if (policy_flink_operator_defaults(c->a, cm, file->v.s, file->len, version->v.s, version->len,
+                                       ns->v.s, ns->len, &d, &nd, &why) != 0)
+        return expr_error_new(c->a, "expr.flink_config", c->span,
+                              "the Flink operator's default configuration (ConfigMap "
+                              "%.100s/%.100s) cannot be read: %.300s",
+                              meta_string(cm, "namespace"), meta_string(cm, "name"), why);
+    if (nd > 0)
+        v = merge_defaults(c, v.v.map, d, nd);
     if (memo && v.kind == EXPR_MAP) {
-        fc->flink_config_of = obj;
-        fc->flink_config_job_of = job;
-        fc->flink_config = v;
+        fc->eff_of = obj;
+        fc->eff_job_of = job;
+        fc->eff_cm_of = cm;
+        fc->eff_version = *version;
+        fc->eff_ns = *ns;
+        fc->eff_file = *file;
+        fc->eff = v;
     }
     return v;
 }
@@ -649,7 +765,7 @@ const expr_fn_def policy_functions[] = {
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
     {"lookupList", EXPR_GLOBAL, 3, 3, fn_lookup_list},
-    {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
+    {"flinkConfig", EXPR_GLOBAL, 1, 5, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
     {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},

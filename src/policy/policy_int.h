@@ -32,6 +32,26 @@ const expr_type *policy_object_type(loader *ld, const policy *p);
  * (out of memory) after deleting 'j' at once. NULL is accepted (returns -1). */
 int policy_defer_json(arena *a, cJSON *j);
 
+/* One option of a Flink configuration. */
+typedef struct policy_conf_opt {
+    const char *key, *val;
+} policy_conf_opt;
+
+/* The Flink operator's default configuration held by its ConfigMap 'cm' (flinkdefaults.c), as
+ * the operator resolves it for a resource of spec.flinkVersion 'version' ('vlen' bytes; 0: none)
+ * in namespace 'ns' ('nslen'; 0: none). The file is 'file' ('flen' bytes): "flink-conf.yaml"
+ * (read as Flink's legacy parser reads it), "config.yaml" (YAML, nested keys joined with '.'),
+ * or "" for the one Flink 1.19/1.20 read in a conf directory that has both: flink-conf.yaml,
+ * else config.yaml. Then the options under kubernetes.operator.default-configuration.
+ * namespace.<ns>., ...flink-version.vX_Y+. (each known version up to the resource's, older
+ * first) and ...flink-version.<version>. are set over them. Returns 0 with '*out' ('*n'
+ * options, sorted by key, one per key, from 'a'; none when the ConfigMap holds no such file),
+ * or -1 with '*why' (another file name, invalid YAML, too many options, out of memory). */
+int policy_flink_operator_defaults(arena *a, const cJSON *cm, const char *file, size_t flen,
+                                   const char *version, size_t vlen, const char *ns,
+                                   size_t nslen, policy_conf_opt **out, size_t *n,
+                                   const char **why);
+
 /* Where a scalar's value was written in its file (scalarpos.c): the file's text, where the
  * value's text starts, and how it was written. */
 typedef struct scalar_origin {

@@ -251,10 +251,19 @@ static int api_discover(void *arg, const char *api_version, const char *kind, lo
     return 0;
 }
 
+/* Anything not in the cache is not in the cluster: kube-apiserver's 404 NotFound Status, which
+ * the cache keeps for live_ttl_ms (the Flink operator's ConfigMap, when a cluster has none). */
 static int api_get(void *arg, const char *path, long timeout_ms, kube_response *r)
 {
-    (void)arg, (void)path, (void)timeout_ms;
+    (void)arg, (void)timeout_ms;
+    const char *slash = strrchr(path, '/');
     *r = (kube_response){.http = 404};
+    r->body = malloc(256);
+    if (r->body != NULL)
+        r->len = (size_t)snprintf(r->body, 256,
+                                  "{\"kind\":\"Status\",\"reason\":\"NotFound\","
+                                  "\"details\":{\"name\":\"%.100s\"}}",
+                                  slash != NULL ? slash + 1 : path);
     return -1;
 }
 
@@ -284,6 +293,37 @@ static int api_stream(void *arg, const char *path, long idle_timeout_ms,
         usleep(10000);
     return 0;
 }
+
+/* The Flink operator's ConfigMap as the Helm chart renders it (the chart's flink-conf.yaml and
+ * its values' overrides), found by lookup(); every other lookup goes to the cache. */
+static const cJSON *operator_cm;
+
+static enum policy_lookup_result with_operator_find(void *data, const char *api_version,
+                                                    const char *kind, const char *ns,
+                                                    const char *name, arena *a,
+                                                    const cJSON **out, const char **why)
+{
+    const policy_lookup *inner = data;
+    if (strcmp(kind, "ConfigMap") == 0) {
+        *out = operator_cm;
+        return LOOKUP_FOUND;
+    }
+    return inner->find(inner->data, api_version, kind, ns, name, a, out, why);
+}
+
+static const char operator_cm_json[] =
+    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+    "\"flink-operator-config\",\"namespace\":\"default\"},\"data\":{\"flink-conf.yaml\":"
+    "\"taskmanager.numberOfTaskSlots: 1\\nparallelism.default: 1\\n"
+    "kubernetes.operator.default-configuration.flink-version.v1_18.env.java.opts.all: "
+    "--add-exports=java.base/sun.net.util=ALL-UNNAMED\\n"
+    "kubernetes.operator.default-configuration.flink-version.v1_19+.env.java.default-opts.all: "
+    "--add-exports=java.base/sun.net.util=ALL-UNNAMED\\n# Flink Config Overrides\\n"
+    "kubernetes.operator.metrics.reporter.slf4j.factory.class: "
+    "org.apache.flink.metrics.slf4j.Slf4jReporterFactory\\n"
+    "kubernetes.operator.metrics.reporter.slf4j.interval: 5 MINUTE\\n"
+    "kubernetes.operator.reconcile.interval: 15 s\\n"
+    "kubernetes.operator.observer.progress-check.interval: 5 s\\n\"}}";
 
 /* Returns 0, or 1 when the median with the cache exceeds the budget. */
 static int with_cache(const admission_policy *pol, long n, double *samples)
@@ -315,9 +355,17 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
     for (int i = 0; i < 500 && !kube_cache_synced(c); i++)
         usleep(10000);
     policy_lookup lk = kube_cache_lookup(c); /* as the server asks its caches */
-    admission_policy none = *pol, cached = *pol;
+    admission_policy none = *pol, cached = *pol, withcm = *pol;
     none.lookup = NULL;
     cached.lookup = &lk;
+    cJSON *cm = cJSON_Parse(operator_cm_json);
+    if (cm == NULL)
+        return 1;
+    operator_cm = cm;
+    policy_lookup lk_cm = {.find = with_operator_find, .list = lk.list, .data = &lk};
+    withcm.lookup = &lk_cm;
+    double *d = malloc((size_t)(n / 10 > 5 ? n / 10 : 5) * 10 * sizeof *d);
+    const char *vd = "?";
     /* Interleaved: blocks of each, A B A B, so that both see the same machine. */
     enum { BLOCKS = 10 };
     long per = n / BLOCKS > 5 ? n / BLOCKS : 5;
@@ -333,20 +381,30 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
         if (time_engine(ADMISSION_VALIDATE, body.data, body.len, &cached, per, 0, samples, &vb) < 0)
             return 1;
         memcpy(b + blk * per, samples, (size_t)per * sizeof *b);
+        if (d == NULL ||
+            time_engine(ADMISSION_VALIDATE, body.data, body.len, &withcm, per, 0, samples, &vd) < 0)
+            return 1;
+        memcpy(d + blk * per, samples, (size_t)per * sizeof *d);
     }
     double am, a99, bm, b99;
     am = bench_median(a, per * BLOCKS, &a99);
     bm = bench_median(b, per * BLOCKS, &b99);
+    double dm, d99;
+    dm = bench_median(d, per * BLOCKS, &d99);
     printf("\n| typical FlinkDeployment, /validate | verdict | engine median µs | engine p99 µs |\n"
            "|---|---|---:|---:|\n"
            "| lookup() from the watch cache (claim found, ReadWriteMany) | %s | %.2f | %.2f |\n"
-           "| no cluster (lookup() null: the not-found warning) | %s | %.2f | %.2f |\n",
-           vb, bm, b99, va, am, a99);
+           "| no cluster (lookup() null: the not-found warning) | %s | %.2f | %.2f |\n"
+           "| and the Flink operator's ConfigMap found (flinkConfig() merges its defaults) | %s "
+           "| %.2f | %.2f |\n",
+           vb, bm, b99, va, am, a99, vd, dm, d99);
     int rc = bm <= 20.0 ? 0 : 1;
     printf("\nbudget: typical review with lookups from the cache, median %.2f µs <= 20 µs: %s\n",
            bm, rc == 0 ? "ok" : "EXCEEDED");
     free(a);
     free(b);
+    free(d);
+    cJSON_Delete(cm);
     kube_cache_free(c);
     cJSON_Delete(recorded_page);
     buf_clear(&page);

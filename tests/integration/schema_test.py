@@ -45,7 +45,14 @@ for path in sorted(glob.glob("policies/*.yaml")):
             # The object's spec, or the spec of a FlinkDeployment looked up (a session cluster).
             check(f"{path}: flinkConfig() is given the job spec (its fields become options too)",
                   len(re.findall(r"flinkConfig\(([\w.]+)\.\?flinkConfiguration\.orValue\(null\),"
-                                 r"\1\.\?job\.orValue\(null\)\)", text)) == calls)
+                                 r"\1\.\?job\.orValue\(null\)[,)]", text)) == calls)
+            # The effective configuration: the operator's defaults under the spec, resolved for
+            # the resource's version and namespace. no-inline-credentials judges the spec alone.
+            if not path.endswith("/no-inline-credentials.yaml"):
+                check(f"{path}: flinkConfig() is given the Flink operator's defaults",
+                      len(re.findall(r"\.\?job\.orValue\(null\),lookup\('v1','ConfigMap',"
+                                     r"params\.operatorConfigMap\.namespace,params\.operatorConfigMap\.name\),"
+                                     r"[\w.]+,params\.operatorConfigMap\.file\)", text)) == calls)
 
 # docs/policytest.schema.json agrees with 'streamguard test': every PolicyTest we run
 # validates, and the case mistakes 'test' refuses are refused.

@@ -431,16 +431,26 @@ for want in 'streamguard_reviews_total{endpoint="validate",decision="would_deny"
 done
 stop_server
 check "the server in warn mode exits 0" test $? -eq 0
-# The shipped policies, through the real server, on the reviews kube-apiserver sent.
-start_server shipped --threads 2 --policies "$ROOT/policies" || exit 1
+# Without a cluster to ask, every lookup() is an evaluation error: the Flink policies look up
+# the Flink operator's default configuration (a ConfigMap), so a Deny policy (failurePolicy
+# Fail) denies, saying so, and never judges the spec alone.
+start_server shipped-nocluster --threads 2 --policies "$ROOT/policies" || exit 1
+r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
+check "shipped, no cluster: the operator's defaults cannot be read, so denied" \
+    grep -q '"allowed":false.*lookup(v1, ConfigMap, default, flink-operator-config): the cluster could not be asked' <<<"$r"
+stop_server
+# The shipped policies, through the real server, on the reviews kube-apiserver sent, with no
+# cluster on purpose (lookup() finds nothing: no operator defaults, no claims).
+start_server shipped --threads 2 --policies "$ROOT/policies" --no-cluster || exit 1
 check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"
 r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[flink-ha-storage-rwx\] spec.flinkConfiguration: high-availability.storageDir file:///flink-data/ha is on volume flink-volume (hostPath)' <<<"$r"
 r=$(post /mutate "$FIX/flinkdeployment-create-v1.request.json")
 patch=$(grep -o '"patch":"[^"]*"' <<<"$r" | cut -d'"' -f4 | base64 -d)
-check "shipped: /mutate adds the Prometheus reporter and the restart strategy in one patch" \
-    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.type","value":"fixed-delay"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.delay","value":"10 s"},{"op":"add","path":"/spec/flinkConfiguration/restart-strategy.fixed-delay.attempts","value":"1440"}]'
+# Flink 2.2: its own restart strategy default is kept (FLIP-364), only the reporter is added.
+check "shipped: /mutate adds the Prometheus reporter, and no restart strategy to Flink 2.2" \
+    test "$patch" = '[{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.factory.class","value":"org.apache.flink.metrics.prometheus.PrometheusReporterFactory"},{"op":"add","path":"/spec/flinkConfiguration/metrics.reporter.prom.port","value":"9249"}]'
 r=$(post /validate "$FIX/k8ssandracluster-create-v1.request.json")
 check "shipped: a Stargate heap of 256M against Cassandra's 512M is allowed with a warning" \
     grep -q '"allowed":true,"warnings":\["\[k8ssandra-stargate-heap-matches-cassandra\] spec.cassandra.datacenters: datacenter dc1 stargate: Stargate heapSize 256M differs from the Cassandra heap 512M' <<<"$r"

@@ -49,6 +49,11 @@ static expr_value make_quantity(const expr_call *c, k8s_quantity q)
     return v;
 }
 
+expr_value policy_quantity_value(const expr_call *c, k8s_quantity q)
+{
+    return make_quantity(c, q);
+}
+
 static const k8s_quantity *as_quantity(const expr_value *v)
 {
     return v->kind == EXPR_OPAQUE && v->v.obj->type == &quantity_type ? v->v.obj->data : NULL;
@@ -652,6 +657,9 @@ const expr_fn_def policy_functions[] = {
     {"flinkConfig", EXPR_GLOBAL, 1, 2, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
+    {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests},
+    {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits},
+    {"nodesFor", EXPR_GLOBAL, 2, 2, policy_fn_nodes_for},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},
     {"javaUpper", EXPR_MEMBER, 0, 0, policy_fn_java_upper},

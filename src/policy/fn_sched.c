@@ -87,11 +87,17 @@ typedef struct res {
     k8s_quantity q[RES_COUNT];
 } res;
 
-/* One quantity of a resources map: a string, or a number as YAML gives `cpu: 2`. Sets
+/* One quantity of a resources map: a string, a number as YAML gives `cpu: 2`, or a
+ * kubernetes.Quantity value. Sets
  * '*why' and returns -1 when it is neither or does not parse. */
 static int parse_q(const expr_value *v, k8s_quantity *out, const char **why)
 {
     char buf[64];
+    const k8s_quantity *q = policy_as_quantity(v);
+    if (q != NULL) {
+        *out = *q; /* a quantity an expression computed (flinkMemory(), quantity()) */
+        return 0;
+    }
     const char *s = v->v.s;
     size_t len = v->len;
     if (v->kind == EXPR_INT || v->kind == EXPR_DOUBLE) {

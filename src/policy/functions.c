@@ -59,6 +59,11 @@ static const k8s_quantity *as_quantity(const expr_value *v)
     return v->kind == EXPR_OPAQUE && v->v.obj->type == &quantity_type ? v->v.obj->data : NULL;
 }
 
+const k8s_quantity *policy_as_quantity(const expr_value *v)
+{
+    return as_quantity(v);
+}
+
 static expr_value wrong_type(const expr_call *c, const char *fn, const expr_value *v)
 {
     return expr_error_new(c->a, "expr.no_overload", c->span,

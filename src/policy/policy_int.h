@@ -78,6 +78,8 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
 /* functions.c: a kubernetes.Quantity value holding 'q', from the call's arena (an error value
  * when out of memory). */
 expr_value policy_quantity_value(const expr_call *c, k8s_quantity q);
+/* The quantity a kubernetes.Quantity value holds, or NULL when 'v' is not one (borrowed). */
+const k8s_quantity *policy_as_quantity(const expr_value *v);
 
 /* fn_sched.c: podRequests(spec), podLimits(spec) and nodesFor(nodes, spec) (rows of
  * policy_functions): what kube-scheduler counts for a pod, and the Nodes it may use. */

@@ -49,9 +49,19 @@ static expr_value make_quantity(const expr_call *c, k8s_quantity q)
     return v;
 }
 
+expr_value policy_quantity_value(const expr_call *c, k8s_quantity q)
+{
+    return make_quantity(c, q);
+}
+
 static const k8s_quantity *as_quantity(const expr_value *v)
 {
     return v->kind == EXPR_OPAQUE && v->v.obj->type == &quantity_type ? v->v.obj->data : NULL;
+}
+
+const k8s_quantity *policy_as_quantity(const expr_value *v)
+{
+    return as_quantity(v);
 }
 
 static expr_value wrong_type(const expr_call *c, const char *fn, const expr_value *v)
@@ -293,16 +303,20 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     }
 }
 
-/* lookupList(apiVersion, kind, namespace): the objects of that kind in that namespace ('' or
- * null: every namespace, or a cluster-scoped kind) as a list, [] when there are none; an
- * expr.lookup error when the cluster could not be asked. */
+/* lookupList(apiVersion, kind, namespace[, fallback]): the objects of that kind in that
+ * namespace ('' or null: every namespace, or a cluster-scoped kind) as a list, [] when there
+ * are none; when the cluster could not be asked, 'fallback' if given, else an expr.lookup
+ * error. */
 static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const expr_value *a,
                                  size_t n)
 {
     (void)r;
     const char *s[3];
     expr_value e;
-    int rc = lookup_args(c, "lookupList", a, n, s, &e);
+    /* A fourth argument is what to answer when the cluster could not be asked, for a policy
+     * that has a sound answer without the cluster (node-sizing-limits: params.node). */
+    bool has_fallback = n == 4;
+    int rc = lookup_args(c, "lookupList", a, 3, s, &e);
     if (rc < 0)
         return e;
     policy_fn_ctx *fc = c->ctx;
@@ -315,7 +329,7 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
         }
     }
     if (m->result == LOOKUP_UNAVAILABLE)
-        return unavailable(c, "lookupList", s, 3, m->why);
+        return has_fallback ? a[3] : unavailable(c, "lookupList", s, 3, m->why);
     size_t count = m->result == LOOKUP_FOUND ? m->n : 0;
     if (count > EXPR_MAX_ELEMENTS)
         return expr_error_new(c->a, "expr.limit", c->span,
@@ -764,11 +778,14 @@ const expr_fn_def policy_functions[] = {
     {"flinkResourceMemory", EXPR_GLOBAL, 1, 1, fn_flink_resource_memory},
     {"jvmMemory", EXPR_GLOBAL, 1, 1, fn_jvm_memory},
     {"lookup", EXPR_GLOBAL, 4, 4, fn_lookup},
-    {"lookupList", EXPR_GLOBAL, 3, 3, fn_lookup_list},
+    {"lookupList", EXPR_GLOBAL, 3, 4, fn_lookup_list},
     {"flinkConfig", EXPR_GLOBAL, 1, 5, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
     {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},
+    {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests},
+    {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits},
+    {"nodesFor", EXPR_GLOBAL, 2, 2, policy_fn_nodes_for},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},
     {"javaUpper", EXPR_MEMBER, 0, 0, policy_fn_java_upper},

@@ -5,6 +5,8 @@
 #include "policy.h"
 #include "yamldoc.h"
 
+#include "../k8s/quantity.h"
+
 #define POLICY_MAX_VARIABLES 64
 
 typedef struct loader {
@@ -127,5 +129,20 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
  * merge of a role's pod template over spec.podTemplate (a row of policy_functions). */
 expr_value policy_fn_merge_pod_templates(const expr_call *c, const expr_value *r,
                                          const expr_value *a, size_t n);
+
+/* functions.c: a kubernetes.Quantity value holding 'q', from the call's arena (an error value
+ * when out of memory). */
+expr_value policy_quantity_value(const expr_call *c, k8s_quantity q);
+/* The quantity a kubernetes.Quantity value holds, or NULL when 'v' is not one (borrowed). */
+const k8s_quantity *policy_as_quantity(const expr_value *v);
+
+/* fn_sched.c: podRequests(spec), podLimits(spec) and nodesFor(nodes, spec) (rows of
+ * policy_functions): what kube-scheduler counts for a pod, and the Nodes it may use. */
+expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
+                                  size_t n);
+expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const expr_value *a,
+                                size_t n);
+expr_value policy_fn_nodes_for(const expr_call *c, const expr_value *r, const expr_value *a,
+                               size_t n);
 
 #endif

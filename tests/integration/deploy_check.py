@@ -121,6 +121,7 @@ WANT_RULES = {
     ("flink.apache.org", "v1beta1", "flinksessionjobs"),
     ("k8ssandra.io", "v1alpha1", "k8ssandraclusters"),
     ("cassandra.datastax.com", "v1beta1", "cassandradatacenters"),
+    ("stargate.k8ssandra.io", "v1alpha1", "stargates"),
 }
 
 for overlay in ["base", "cert-manager", "static-certs"]:
@@ -270,7 +271,7 @@ for overlay in ["base", "cert-manager", "static-certs"]:
                  for r in rule["resources"]}
         ops = {o for rule in w["rules"] for o in rule["operations"]}
         short = kind.replace("WebhookConfiguration", "")
-        check(f"{overlay}: {short}: the four kinds only, on CREATE and UPDATE",
+        check(f"{overlay}: {short}: the five kinds only, on CREATE and UPDATE",
               rules == WANT_RULES and ops == {"CREATE", "UPDATE"}, f"{rules} {ops}")
         check(f"{overlay}: {short}: sideEffects None, v1 and v1beta1, Equivalent, 5 s, failurePolicy {fail}",
               w["sideEffects"] == "None" and w["admissionReviewVersions"] == ["v1", "v1beta1"]

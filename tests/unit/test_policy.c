@@ -1085,6 +1085,11 @@ static void test_lookup_outcomes(void **state)
          "!expr.lookup: lookupList(v1, Node, down): the cluster could not be asked: watch of v1 "
          "Node not synced", 1, false},
         {"lookupList('v1', 'Node', null)", "[]", 1, false},
+        /* a fallback answers for a cluster that could not be asked, and only then */
+        {"lookupList('v1', 'Node', 'down', null)", "null", 1, false},
+        {"lookupList('v1', 'Node', 'down', [])", "[]", 1, false},
+        {"lookupList('v1', 'Node', 'b', null)", "[]", 1, false},
+        {"lookupList('v1', 'PersistentVolumeClaim', 'a', null).size()", "2", 1, false},
         {"lookupList('v1', 'Node', ['a'])",
          "!expr.no_overload: no matching overload for 'lookupList' applied to (list)", 0, false},
         /* one answer per object and run: asked once, however often a rule asks */

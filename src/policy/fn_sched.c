@@ -1,0 +1,468 @@
+/* fn_sched.c - podRequests(spec), podLimits(spec) and nodesFor(nodes, spec): what
+ * kube-scheduler counts for a pod and which Nodes it may put the pod on, for policies that ask
+ * whether a pod fits a node (node-sizing-limits).
+ *
+ * A pod asks for the sum of its containers plus its restartable (sidecar) init containers, or
+ * for its largest ordinary init container together with the sidecars started before it,
+ * whichever is more, plus its overhead (k8s.io/component-helpers resource.PodRequests). A
+ * Node is a candidate when it is Ready, schedulable (or the pod tolerates that), carries every
+ * label of the pod's nodeSelector, matches one of the required node affinity terms and has no
+ * NoSchedule/NoExecute taint the pod does not tolerate (the scheduler's NodeUnschedulable,
+ * NodeAffinity and TaintToleration filters). Written in C because the same in CEL needs a fold
+ * CEL does not have, and the operators' rules would be unreadable as expressions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../k8s/quantity.h"
+#include "policy_int.h"
+
+/* ---- reading values that are JSON or built by an expression ---- */
+
+typedef struct each {
+    const expr_value *l;
+    const cJSON *j;
+    uint32_t i;
+} each;
+
+static void each_init(each *it, const expr_value *l)
+{
+    it->l = l;
+    it->i = 0;
+    it->j = l->kind == EXPR_LIST && l->json ? l->v.j->child : NULL;
+}
+
+static bool each_next(each *it, expr_value *out)
+{
+    if (it->l->kind != EXPR_LIST)
+        return false;
+    if (it->l->json) {
+        if (it->j == NULL)
+            return false;
+        *out = expr_from_json(it->j);
+        it->j = it->j->next;
+        return true;
+    }
+    if (it->i >= it->l->v.list->n)
+        return false;
+    *out = it->l->v.list->items[it->i++];
+    return true;
+}
+
+/* m[key] when 'm' is a map holding it; a null value otherwise. */
+static expr_value get(const expr_call *c, const expr_value *m, const char *key)
+{
+    expr_value v = {.kind = EXPR_NULL};
+    if (m->kind == EXPR_MAP && !expr_map_get(c, m, key, strlen(key), &v))
+        v.kind = EXPR_NULL;
+    return v;
+}
+
+static bool str_is(const expr_value *v, const char *s)
+{
+    size_t n = strlen(s);
+    return v->kind == EXPR_STRING && v->len == n && memcmp(v->v.s, s, n) == 0;
+}
+
+static bool str_eq(const expr_value *a, const expr_value *b)
+{
+    return a->kind == EXPR_STRING && b->kind == EXPR_STRING && a->len == b->len &&
+           memcmp(a->v.s, b->v.s, a->len) == 0;
+}
+
+static expr_value cstr(const char *s)
+{
+    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)strlen(s)};
+    v.v.s = s;
+    return v;
+}
+
+/* ---- podRequests(spec), podLimits(spec) ---- */
+
+enum { RES_CPU, RES_MEMORY, RES_COUNT };
+static const char *const res_names[RES_COUNT] = {"cpu", "memory"};
+
+typedef struct res {
+    k8s_quantity q[RES_COUNT];
+} res;
+
+/* One quantity of a resources map: a string, a number as YAML gives `cpu: 2`, or a
+ * kubernetes.Quantity value. Sets
+ * '*why' and returns -1 when it is neither or does not parse. */
+static int parse_q(const expr_value *v, k8s_quantity *out, const char **why)
+{
+    char buf[64];
+    const k8s_quantity *q = policy_as_quantity(v);
+    if (q != NULL) {
+        *out = *q; /* a quantity an expression computed (flinkMemory(), quantity()) */
+        return 0;
+    }
+    const char *s = v->v.s;
+    size_t len = v->len;
+    if (v->kind == EXPR_INT || v->kind == EXPR_DOUBLE) {
+        int n = v->kind == EXPR_INT ? snprintf(buf, sizeof buf, "%lld", (long long)v->v.i)
+                                    : snprintf(buf, sizeof buf, "%.17g", v->v.d);
+        s = buf;
+        len = (size_t)n;
+    } else if (v->kind != EXPR_STRING) {
+        *why = "a quantity is a string or a number";
+        return -1;
+    }
+    return k8s_quantity_parse(s, len, out, why);
+}
+
+/* The requests (or limits) of one container: 'which' is "requests" or "limits". A request
+ * not given is its limit, as the API server defaults it. */
+static int container_res(const expr_call *c, const expr_value *ctr, bool limits, res *out,
+                         expr_value *e)
+{
+    expr_value r = get(c, ctr, "resources");
+    expr_value want = get(c, &r, limits ? "limits" : "requests");
+    expr_value lim = get(c, &r, "limits");
+    for (int k = 0; k < RES_COUNT; k++) {
+        expr_value v = get(c, &want, res_names[k]);
+        if (v.kind == EXPR_NULL && !limits)
+            v = get(c, &lim, res_names[k]);
+        out->q[k] = k8s_quantity_from_int(0);
+        const char *why;
+        if (v.kind != EXPR_NULL && parse_q(&v, &out->q[k], &why) != 0) {
+            expr_value name = get(c, ctr, "name");
+            *e = expr_error_new(c->a, "expr.quantity", c->span,
+                                "container %.*s: resources.%s.%s: %s",
+                                name.kind == EXPR_STRING ? (int)(name.len > 63 ? 63 : name.len) : 1,
+                                name.kind == EXPR_STRING ? name.v.s : "?",
+                                limits ? "limits" : "requests", res_names[k], why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int res_add(res *to, const res *x)
+{
+    for (int k = 0; k < RES_COUNT; k++)
+        if (k8s_quantity_add(&to->q[k], &x->q[k], false, &to->q[k]) != 0)
+            return -1;
+    return 0;
+}
+
+static void res_max(res *to, const res *x)
+{
+    for (int k = 0; k < RES_COUNT; k++)
+        if (k8s_quantity_cmp(&x->q[k], &to->q[k]) > 0)
+            to->q[k] = x->q[k];
+}
+
+static expr_value overflow(const expr_call *c)
+{
+    return expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+}
+
+/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it. */
+static expr_value pod_total(const expr_call *c, const expr_value *spec, bool limits)
+{
+    if (spec->kind != EXPR_MAP)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "no matching overload for '%s' applied to (%s)",
+                              limits ? "podLimits" : "podRequests", expr_type_name(spec));
+    res sum = {{{0}}}, sidecars = {{{0}}}, init_max = {{{0}}}, one;
+    expr_value e, ctr, list = get(c, spec, "containers");
+    each it;
+    each_init(&it, &list);
+    while (each_next(&it, &ctr)) {
+        if (container_res(c, &ctr, limits, &one, &e) != 0)
+            return e;
+        if (res_add(&sum, &one) != 0)
+            return overflow(c);
+    }
+    list = get(c, spec, "initContainers");
+    each_init(&it, &list);
+    while (each_next(&it, &ctr)) {
+        if (container_res(c, &ctr, limits, &one, &e) != 0)
+            return e;
+        expr_value policy = get(c, &ctr, "restartPolicy");
+        if (str_is(&policy, "Always")) {
+            /* A sidecar runs beside the containers and beside every init container after it. */
+            if (res_add(&sum, &one) != 0 || res_add(&sidecars, &one) != 0)
+                return overflow(c);
+            res_max(&init_max, &sidecars);
+        } else {
+            if (res_add(&one, &sidecars) != 0)
+                return overflow(c);
+            res_max(&init_max, &one);
+        }
+    }
+    res_max(&sum, &init_max);
+    if (!limits) {
+        expr_value oh = get(c, spec, "overhead");
+        one = (res){{{0}}};
+        for (int k = 0; k < RES_COUNT; k++) {
+            expr_value v = get(c, &oh, res_names[k]);
+            const char *why;
+            if (v.kind != EXPR_NULL && parse_q(&v, &one.q[k], &why) != 0)
+                return expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
+                                      res_names[k], why);
+        }
+        if (res_add(&sum, &one) != 0)
+            return overflow(c);
+    }
+    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * RES_COUNT * sizeof(expr_value));
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    m->n = RES_COUNT;
+    for (int k = 0; k < RES_COUNT; k++) {
+        m->kv[2 * k] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)strlen(res_names[k])};
+        m->kv[2 * k].v.s = res_names[k];
+        m->kv[2 * k + 1] = policy_quantity_value(c, sum.q[k]);
+        if (m->kv[2 * k + 1].kind == EXPR_ERROR)
+            return m->kv[2 * k + 1];
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
+}
+
+expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
+                                  size_t n)
+{
+    (void)r;
+    (void)n;
+    return pod_total(c, &a[0], false);
+}
+
+expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const expr_value *a,
+                                size_t n)
+{
+    (void)r;
+    (void)n;
+    return pod_total(c, &a[0], true);
+}
+
+/* ---- nodesFor(nodes, spec) ---- */
+
+/* An integer label or value for Gt/Lt, as strconv.ParseInt(s, 10, 64) reads it. */
+static bool parse_int(const expr_value *v, long long *out)
+{
+    char buf[32];
+    if (v->kind != EXPR_STRING || v->len == 0 || v->len >= sizeof buf)
+        return false;
+    memcpy(buf, v->v.s, v->len);
+    buf[v->len] = '\0';
+    char *end;
+    errno = 0;
+    *out = strtoll(buf, &end, 10);
+    /* strtoll also skips leading spaces, which ParseInt does not */
+    return *end == '\0' && errno == 0 && buf[0] != ' ' && buf[0] != '\t' && buf[0] != '\n' &&
+           !(buf[0] == '+' && v->len == 1);
+}
+
+static bool in_values(const expr_value *values, const expr_value *s)
+{
+    each it;
+    expr_value x;
+    each_init(&it, values);
+    while (each_next(&it, &x))
+        if (str_eq(&x, s))
+            return true;
+    return false;
+}
+
+static uint32_t count(const expr_value *l)
+{
+    each it;
+    expr_value x;
+    uint32_t n = 0;
+    each_init(&it, l);
+    while (each_next(&it, &x))
+        n++;
+    return n;
+}
+
+/* One NodeSelectorRequirement against a value ('have' false when the node lacks the key).
+ * A requirement Kubernetes would reject (an unknown operator, In without values, Gt with
+ * other than one integer) matches nothing, as the scheduler's lazy selector treats it. */
+static bool requirement_matches(const expr_call *c, const expr_value *req, bool have,
+                                const expr_value *val)
+{
+    expr_value op = get(c, req, "operator"), values = get(c, req, "values");
+    uint32_t nv = count(&values);
+    if (str_is(&op, "In"))
+        return nv > 0 && have && in_values(&values, val);
+    if (str_is(&op, "NotIn"))
+        return nv > 0 && (!have || !in_values(&values, val));
+    if (str_is(&op, "Exists"))
+        return nv == 0 && have;
+    if (str_is(&op, "DoesNotExist"))
+        return nv == 0 && !have;
+    if (str_is(&op, "Gt") || str_is(&op, "Lt")) {
+        each it;
+        expr_value want;
+        long long lv, wv;
+        each_init(&it, &values);
+        if (nv != 1 || !each_next(&it, &want) || !parse_int(&want, &wv) || !have ||
+            !parse_int(val, &lv))
+            return false;
+        return str_is(&op, "Gt") ? lv > wv : lv < wv;
+    }
+    return false;
+}
+
+/* A NodeSelectorTerm: all its matchExpressions (on labels) and matchFields (metadata.name
+ * only); a term with neither matches nothing. */
+static bool term_matches(const expr_call *c, const expr_value *term, const expr_value *node)
+{
+    expr_value meta = get(c, node, "metadata");
+    expr_value labels = get(c, &meta, "labels"), name = get(c, &meta, "name");
+    expr_value exprs = get(c, term, "matchExpressions"), fields = get(c, term, "matchFields");
+    if (count(&exprs) == 0 && count(&fields) == 0)
+        return false;
+    each it;
+    expr_value req;
+    each_init(&it, &exprs);
+    while (each_next(&it, &req)) {
+        expr_value key = get(c, &req, "key"), val = {.kind = EXPR_NULL};
+        bool have = key.kind == EXPR_STRING && labels.kind == EXPR_MAP &&
+                    expr_map_get(c, &labels, key.v.s, key.len, &val) && val.kind == EXPR_STRING;
+        if (!requirement_matches(c, &req, have, &val))
+            return false;
+    }
+    each_init(&it, &fields);
+    while (each_next(&it, &req)) {
+        expr_value key = get(c, &req, "key");
+        if (!str_is(&key, "metadata.name") ||
+            !requirement_matches(c, &req, name.kind == EXPR_STRING, &name))
+            return false;
+    }
+    return true;
+}
+
+/* Toleration.ToleratesTaint of k8s.io/api/core/v1. */
+static bool tolerates(const expr_call *c, const expr_value *tols, const expr_value *key,
+                      const expr_value *value, const expr_value *effect)
+{
+    each it;
+    expr_value t;
+    each_init(&it, tols);
+    while (each_next(&it, &t)) {
+        expr_value te = get(c, &t, "effect"), tk = get(c, &t, "key");
+        expr_value op = get(c, &t, "operator"), tv = get(c, &t, "value");
+        if (te.kind == EXPR_STRING && te.len > 0 && !str_eq(&te, effect))
+            continue;
+        if (tk.kind == EXPR_STRING && tk.len > 0 && !str_eq(&tk, key))
+            continue;
+        if (str_is(&op, "Exists"))
+            return true;
+        if (op.kind == EXPR_NULL || str_is(&op, "") || str_is(&op, "Equal")) {
+            expr_value empty = {.kind = EXPR_STRING, .len = 0};
+            empty.v.s = "";
+            const expr_value *want = tv.kind == EXPR_STRING ? &tv : &empty;
+            const expr_value *have = value->kind == EXPR_STRING ? value : &empty;
+            if (str_eq(want, have))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool is_ready(const expr_call *c, const expr_value *node)
+{
+    expr_value status = get(c, node, "status");
+    expr_value conds = get(c, &status, "conditions"), cond;
+    each it;
+    each_init(&it, &conds);
+    while (each_next(&it, &cond)) {
+        expr_value type = get(c, &cond, "type"), st = get(c, &cond, "status");
+        if (str_is(&type, "Ready"))
+            return str_is(&st, "True");
+    }
+    return false;
+}
+
+static bool node_selected(const expr_call *c, const expr_value *node, const expr_value *spec)
+{
+    expr_value meta = get(c, node, "metadata");
+    expr_value labels = get(c, &meta, "labels");
+    expr_value sel = get(c, spec, "nodeSelector");
+    if (sel.kind == EXPR_MAP) {
+        /* every label of the selector, with its value (a JSON map, or one an expression built) */
+        uint32_t n = sel.json ? (uint32_t)cJSON_GetArraySize(sel.v.j) : sel.v.map->n;
+        const cJSON *j = sel.json ? sel.v.j->child : NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            expr_value key = sel.json ? cstr(j->string) : sel.v.map->kv[2 * i];
+            expr_value want = sel.json ? expr_from_json(j) : sel.v.map->kv[2 * i + 1];
+            expr_value have;
+            if (sel.json)
+                j = j->next;
+            if (key.kind != EXPR_STRING || labels.kind != EXPR_MAP ||
+                !expr_map_get(c, &labels, key.v.s, key.len, &have) || !str_eq(&have, &want))
+                return false;
+        }
+    }
+    expr_value aff = get(c, spec, "affinity");
+    aff = get(c, &aff, "nodeAffinity");
+    aff = get(c, &aff, "requiredDuringSchedulingIgnoredDuringExecution");
+    if (aff.kind == EXPR_MAP) {
+        expr_value terms = get(c, &aff, "nodeSelectorTerms"), term;
+        each it;
+        bool any = false;
+        each_init(&it, &terms);
+        while (!any && each_next(&it, &term))
+            any = term_matches(c, &term, node);
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the pod may be scheduled on 'node' at all, resources aside. */
+static bool node_allows(const expr_call *c, const expr_value *node, const expr_value *spec)
+{
+    expr_value tols = get(c, spec, "tolerations");
+    expr_value nspec = get(c, node, "spec");
+    expr_value unsched = get(c, &nspec, "unschedulable");
+    expr_value k = cstr("node.kubernetes.io/unschedulable"), nv = cstr(""), ns = cstr("NoSchedule");
+    if (!is_ready(c, node))
+        return false;
+    if (unsched.kind == EXPR_BOOL && unsched.v.b && !tolerates(c, &tols, &k, &nv, &ns))
+        return false;
+    if (!node_selected(c, node, spec))
+        return false;
+    expr_value taints = get(c, &nspec, "taints"), taint;
+    each it;
+    each_init(&it, &taints);
+    while (each_next(&it, &taint)) {
+        expr_value key = get(c, &taint, "key"), val = get(c, &taint, "value");
+        expr_value eff = get(c, &taint, "effect");
+        if (!str_is(&eff, "NoSchedule") && !str_is(&eff, "NoExecute"))
+            continue; /* PreferNoSchedule only steers the scoring */
+        if (!tolerates(c, &tols, &key, &val, &eff))
+            return false;
+    }
+    return true;
+}
+
+expr_value policy_fn_nodes_for(const expr_call *c, const expr_value *r, const expr_value *a,
+                               size_t n)
+{
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_LIST || a[1].kind != EXPR_MAP)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "no matching overload for 'nodesFor' applied to (%s, %s)",
+                              expr_type_name(&a[0]), expr_type_name(&a[1]));
+    uint32_t total = count(&a[0]);
+    expr_list *l = arena_alloc(c->a, sizeof *l + (total + 1) * sizeof(expr_value));
+    if (l == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    l->n = 0;
+    each it;
+    expr_value node;
+    each_init(&it, &a[0]);
+    while (each_next(&it, &node))
+        if (node.kind == EXPR_MAP && node_allows(c, &node, &a[1]))
+            l->items[l->n++] = node;
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = l;
+    return v;
+}

@@ -247,11 +247,14 @@ static void check_node(checker *k, expr_node *n)
     case N_CALL: check_call(k, n); return;
     case N_COMP:
         check_node(k, n->a);
-        if (k->nscope <= EXPR_MAX_DEPTH) {
+        if (k->nscope + (n->name2 != NULL) <= EXPR_MAX_DEPTH) {
+            /* the slots match the evaluator's locals: the first variable, then the second */
             k->scope[k->nscope++] = n->name;
+            if (n->name2 != NULL)
+                k->scope[k->nscope++] = n->name2;
             check_node(k, n->b);
             check_node(k, n->c);
-            k->nscope--;
+            k->nscope -= 1 + (n->name2 != NULL);
         }
         return;
     case N_LIST:

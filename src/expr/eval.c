@@ -637,6 +637,114 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
     }
 }
 
+/* Adds 'k': 'v' to the map 'm' (room for 'cap' entries, grown from the arena), refusing a key
+ * already there (CEL equality: 1 and 1u collide), as cel-go's cel.@mapInsert does. */
+static expr_value map_insert(evalctx *e, const expr_node *n, expr_map **m, uint32_t *cap,
+                             const expr_value *k, const expr_value *v)
+{
+    expr_value cur = {.kind = EXPR_MAP}, dup;
+    cur.v.map = *m;
+    if (charge(e, (*m)->n))
+        return step_limit(e, n);
+    if (ev_map_find(NULL, &cur, k, &dup))
+        return ERR(e, "expr.duplicate_key", n->c->span,
+                   "insert failed: a %s key is already in the map", expr_type_name(k));
+    if ((*m)->n == *cap) {
+        if (*cap >= EXPR_MAX_ELEMENTS)
+            return ERR(e, "expr.limit", n->span, "map of more than %u entries", EXPR_MAX_ELEMENTS);
+        uint32_t ncap = *cap < 8 ? 8 : *cap * 2;
+        expr_map *g = ev_map_new(e->a, ncap);
+        if (g == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        memcpy(g->kv, (*m)->kv, sizeof g->kv[0] * 2 * (*m)->n);
+        g->n = (*m)->n;
+        *m = g;
+        *cap = ncap;
+    }
+    (*m)->kv[2 * (*m)->n] = *k;
+    (*m)->kv[2 * (*m)->n + 1] = *v;
+    (*m)->n++;
+    return ev_null();
+}
+
+/* The two-variable comprehensions (cel-go's comprehensions extension): over a list the
+ * variables are the index and the element, over a map the key and its value. all() and
+ * exists() absorb errors as their one-variable forms do; existsOne() and the transforms
+ * stop at the first error. The transforms' filter, when given, must be a bool. */
+static expr_value comp_loop2(evalctx *e, const expr_node *n, const expr_value *r)
+{
+    uint32_t len = ev_size(r), count = 0, cap = 0, idx = 0;
+    bool is_list = r->kind == EXPR_LIST;
+    expr_value err = {.kind = EXPR_NULL}, key, el;
+    local *first = &e->locals[e->nlocals - 2], *second = &e->locals[e->nlocals - 1];
+    expr_list *out = NULL;
+    expr_map *m = NULL;
+    if (n->sub == M_TRANSFORM_LIST) {
+        if ((out = ev_list_new(e->a, len)) == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        out->n = 0;
+    } else if (n->sub == M_TRANSFORM_MAP || n->sub == M_TRANSFORM_MAP_ENTRY) {
+        cap = n->sub == M_TRANSFORM_MAP ? len : 0;
+        if ((m = ev_map_new(e->a, cap)) == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        m->n = 0;
+    }
+    ev_iter it;
+    ev_iter_init(&it, r);
+    for (; ev_iter_next(&it, &key, &el); idx++) {
+        first->v = is_list ? ev_int(idx) : key;
+        second->v = el;
+        expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
+        if (n->sub == M_ALL || n->sub == M_EXISTS) {
+            bool decisive = n->sub == M_EXISTS;
+            if (p.kind == EXPR_BOOL && p.v.b == decisive)
+                return ev_bool(decisive);
+            if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
+                err = ev_is_error(&p) ? p : no_overload(e, n->b->span, n->sub == M_ALL ? "all" : "exists", &p, NULL);
+            continue;
+        }
+        if (ev_is_error(&p))
+            return p;
+        if (p.kind != EXPR_BOOL)
+            return no_overload(e, n->b->span, "predicate", &p, NULL);
+        if (n->sub == M_EXISTS_ONE) {
+            count += p.v.b;
+            continue;
+        }
+        if (!p.v.b)
+            continue;
+        expr_value v = eval(e, n->c);
+        if (ev_is_error(&v))
+            return v;
+        if (n->sub == M_TRANSFORM_LIST) {
+            out->items[out->n++] = v;
+        } else if (n->sub == M_TRANSFORM_MAP) {
+            m->kv[2 * m->n] = first->v; /* the keys are the range's own: no two alike */
+            m->kv[2 * m->n + 1] = v;
+            m->n++;
+        } else {
+            if (v.kind != EXPR_MAP)
+                return no_overload(e, n->c->span, "transformMapEntry", &v, NULL);
+            ev_iter vi;
+            expr_value k2, v2;
+            ev_iter_init(&vi, &v);
+            while (ev_iter_next(&vi, &k2, &v2)) {
+                expr_value ins = map_insert(e, n, &m, &cap, &k2, &v2);
+                if (ev_is_error(&ins))
+                    return ins;
+            }
+        }
+    }
+    expr_value v = {.kind = EXPR_LIST};
+    switch (n->sub) {
+    case M_ALL: return err.kind == EXPR_ERROR ? err : ev_bool(true);
+    case M_EXISTS: return err.kind == EXPR_ERROR ? err : ev_bool(false);
+    case M_EXISTS_ONE: return ev_bool(count == 1);
+    case M_TRANSFORM_LIST: v.v.list = out; return v;
+    default: v.kind = EXPR_MAP; v.v.map = m; return v;
+    }
+}
+
 static expr_value eval_comp(evalctx *e, const expr_node *n)
 {
     expr_value r = eval(e, n->a);
@@ -645,6 +753,10 @@ static expr_value eval_comp(evalctx *e, const expr_node *n)
         return r;
     if (!push_local(e, n->name))
         return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    if (n->name2 != NULL && !push_local(e, n->name2)) {
+        e->nlocals--;
+        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    }
     expr_value v;
     if (n->sub == M_BIND) {
         e->locals[e->nlocals - 1].v = r;
@@ -653,9 +765,11 @@ static expr_value eval_comp(evalctx *e, const expr_node *n)
         v = eval_opt_comp(e, n, &r);
     else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
         v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));
+    else if (n->name2 != NULL)
+        v = comp_loop2(e, n, &r);
     else
         v = comp_loop(e, n, &r);
-    e->nlocals--;
+    e->nlocals -= 1 + (n->name2 != NULL);
     return v;
 }
 

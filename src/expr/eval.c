@@ -23,6 +23,7 @@ typedef struct evalctx {
     const expr_env *env;
     uint32_t steps, max_steps;
     expr_index *ix; /* the request's (env->index), else 'own' */
+    expr_budget *budget; /* env->budget: 'steps' is copied from and back to it */
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
     expr_index own;
@@ -108,7 +109,21 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
     return ERR(e, "expr.no_such_key", span, "no such key: %s", name);
 }
 
-static bool find_binding(const evalctx *e, const char *name, expr_value *out)
+/* A resolver may evaluate a variable with the same budget: the steps taken so far go to the
+ * budget before (so the variable's count after them) and come back after (with its steps). */
+static inline void budget_out(const evalctx *e)
+{
+    if (e->budget != NULL)
+        e->budget->used = e->steps;
+}
+
+static inline void budget_in(evalctx *e)
+{
+    if (e->budget != NULL)
+        e->steps = e->budget->used;
+}
+
+static bool find_binding(evalctx *e, const char *name, expr_value *out)
 {
     for (int i = e->nlocals - 1; i >= 0; i--) {
         if (strcmp(e->locals[i].name, name) == 0) {
@@ -122,14 +137,23 @@ static bool find_binding(const evalctx *e, const char *name, expr_value *out)
             return true;
         }
     }
-    return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    if (e->env == NULL || e->env->resolve == NULL)
+        return false;
+    budget_out(e);
+    bool found = e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    budget_in(e);
+    return found;
 }
 
 /* A name the checker resolved to a declaration, by its index; false to look it up by name. */
-static bool find_decl(const evalctx *e, const expr_node *n, expr_value *out)
+static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 {
-    return n->decl >= 0 && e->env && e->env->resolve_decl &&
-           e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    if (n->decl < 0 || e->env == NULL || e->env->resolve_decl == NULL)
+        return false;
+    budget_out(e);
+    bool found = e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    budget_in(e);
+    return found;
 }
 
 static expr_value eval_select(evalctx *e, const expr_node *n)
@@ -801,14 +825,23 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.a = a;
     e.env = env;
     e.steps = 0;
+    e.budget = env ? env->budget : NULL;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
+    if (e.budget != NULL) {
+        e.steps = e.budget->used;
+        e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
+    }
     e.nlocals = 0;
     e.ix = env && env->index ? env->index : &e.own;
     if (e.ix == &e.own)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    if (++e.steps > e.max_steps)
+    if (++e.steps > e.max_steps) {
+        budget_out(&e);
         return step_limit(&e, p->root);
-    return node_fns[p->root->op](&e, p->root);
+    }
+    expr_value v = node_fns[p->root->op](&e, p->root);
+    budget_out(&e);
+    return v;
 }

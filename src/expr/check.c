@@ -123,10 +123,11 @@ static void check_ident(checker *k, expr_node *n)
 
 static void check_call(checker *k, expr_node *n)
 {
-    /* optional.of(x) parses as a member call on the name 'optional'. */
-    if (n->member && n->a->op == N_IDENT && strcmp(n->a->name, "optional") == 0 &&
-        !is_var(k, "optional")) {
-        n->name = arena_sprintf(k->a, "optional.%s", n->name);
+    /* optional.of(x) and strings.quote(s) parse as member calls on the names 'optional' and
+     * 'strings' (namespaces of functions, unless a variable has the name). */
+    if (n->member && n->a->op == N_IDENT && !is_var(k, n->a->name) &&
+        (strcmp(n->a->name, "optional") == 0 || strcmp(n->a->name, "strings") == 0)) {
+        n->name = arena_sprintf(k->a, "%s.%s", n->a->name, n->name);
         n->member = false;
         n->a = NULL;
     }

@@ -35,6 +35,9 @@ const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
     for (size_t i = 0; i < expr_n_std_fns; i++)
         if (strcmp(expr_std_fns[i].name, name) == 0)
             return &expr_std_fns[i];
+    for (size_t i = 0; i < expr_n_url_fns; i++)
+        if (strcmp(expr_url_fns[i].name, name) == 0)
+            return &expr_url_fns[i];
     for (size_t i = 0; decls && i < decls->n_fns; i++)
         if (strcmp(decls->fns[i].name, name) == 0)
             return &decls->fns[i];

@@ -109,7 +109,12 @@ void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at
 extern const expr_fn_def expr_std_fns[];
 extern const size_t expr_n_std_fns;
 
-/* Looks a function up in the standard table, then in 'decls'. */
+/* The libraries Kubernetes adds to CEL that need no Kubernetes knowledge: url() and its
+ * getters (fn_url.c), ip() and cidr() (fn_net.c). Looked up after the standard table. */
+extern const expr_fn_def expr_url_fns[];
+extern const size_t expr_n_url_fns;
+
+/* Looks a function up in the standard table, the library tables, then in 'decls'. */
 const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls);
 
 /* Value helpers used across files (value.c). */

@@ -38,6 +38,9 @@ const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
     for (size_t i = 0; i < expr_n_url_fns; i++)
         if (strcmp(expr_url_fns[i].name, name) == 0)
             return &expr_url_fns[i];
+    for (size_t i = 0; i < expr_n_net_fns; i++)
+        if (strcmp(expr_net_fns[i].name, name) == 0)
+            return &expr_net_fns[i];
     for (size_t i = 0; decls && i < decls->n_fns; i++)
         if (strcmp(decls->fns[i].name, name) == 0)
             return &decls->fns[i];
@@ -126,10 +129,12 @@ static void check_ident(checker *k, expr_node *n)
 
 static void check_call(checker *k, expr_node *n)
 {
-    /* optional.of(x) and strings.quote(s) parse as member calls on the names 'optional' and
-     * 'strings' (namespaces of functions, unless a variable has the name). */
+    /* optional.of(x), strings.quote(s) and ip.isCanonical(s) parse as member calls on the
+     * names 'optional', 'strings' and 'ip' (namespaces of functions, unless a variable has
+     * the name). */
     if (n->member && n->a->op == N_IDENT && !is_var(k, n->a->name) &&
-        (strcmp(n->a->name, "optional") == 0 || strcmp(n->a->name, "strings") == 0)) {
+        (strcmp(n->a->name, "optional") == 0 || strcmp(n->a->name, "strings") == 0 ||
+         (strcmp(n->a->name, "ip") == 0 && strcmp(n->name, "isCanonical") == 0))) {
         n->name = arena_sprintf(k->a, "%s.%s", n->a->name, n->name);
         n->member = false;
         n->a = NULL;
@@ -201,11 +206,26 @@ static const char *dotted(arena *a, const expr_node *n)
 
 /* Records the dotted name of a selection when it could name a binding (CEL resolves the
  * longest qualified name first: with a binding "a.b", a.b.c is that binding's field c). */
+/* The qualified names of the library types (fn_url.c, fn_net.c): type(ip(s)) == net.IP. */
+static const char *const qualified_types[] = {"net.IP", "net.CIDR", "kubernetes.URL"};
+
 static void check_select(checker *k, expr_node *n)
 {
     const expr_node *root = n;
     while (root->op == N_SELECT)
         root = root->a;
+    if (n->a->op == N_IDENT && !is_var(k, n->a->name) && !n->optional) {
+        for (size_t i = 0; i < sizeof qualified_types / sizeof qualified_types[0]; i++) {
+            size_t pl = strlen(n->a->name);
+            if (strncmp(qualified_types[i], n->a->name, pl) == 0 &&
+                qualified_types[i][pl] == '.' && strcmp(qualified_types[i] + pl + 1, n->name) == 0) {
+                n->op = N_LIT; /* a type value, like the name of a standard type */
+                n->lit = ev_type(qualified_types[i]);
+                n->is_type = true;
+                return;
+            }
+        }
+    }
     /* a chain on a comprehension variable (e.g. d.path) is a field of that variable */
     const char *q = root->op == N_IDENT && scope_slot(k, root->name) >= 0 ? NULL : dotted(k->a, n);
     if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var))) {

@@ -113,6 +113,8 @@ extern const size_t expr_n_std_fns;
  * getters (fn_url.c), ip() and cidr() (fn_net.c). Looked up after the standard table. */
 extern const expr_fn_def expr_url_fns[];
 extern const size_t expr_n_url_fns;
+extern const expr_fn_def expr_net_fns[];
+extern const size_t expr_n_net_fns;
 
 /* Looks a function up in the standard table, the library tables, then in 'decls'. */
 const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls);

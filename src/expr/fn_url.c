@@ -41,42 +41,37 @@ static const expr_opaque_type url_type = {"kubernetes.URL", url_equal, url_to_st
 
 enum esc_mode { ESC_PATH, ESC_HOST, ESC_USER, ESC_QUERY, ESC_FRAGMENT };
 
-static bool is_alnum(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 static int unhex(unsigned char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Go's shouldEscape: whether byte 'c' must be %-escaped in a part written in 'mode'. */
-static bool should_escape(unsigned char c, enum esc_mode mode)
-{
-    if (is_alnum(c))
-        return false;
-    if (mode == ESC_HOST && strchr("!$&'()*+,;=:[]<>\"", c) != NULL && c != '\0')
-        return false;
-    switch (c) {
-    case '-': case '_': case '.': case '~': return false;
-    case '$': case '&': case '+': case ',': case '/': case ':': case ';': case '=': case '?':
-    case '@':
-        switch (mode) {
-        case ESC_PATH: return c == '?';
-        case ESC_USER: return c == '@' || c == '/' || c == '?' || c == ':';
-        case ESC_QUERY: return true;
-        case ESC_FRAGMENT: return false;
-        default: break;
-        }
-        break;
-    default: break;
-    }
-    if (mode == ESC_FRAGMENT && (c == '!' || c == '(' || c == ')' || c == '*'))
-        return false;
-    return true;
-}
+/* Byte classes, from Go's shouldEscape and validEncoded: which bytes a part may hold as they
+ * are. A table, not strchr() per byte: url() runs on every review that reads a URI. */
+enum {
+    C_PATH = 1,       /* not escaped in a path: unreserved and $&+,/:;=@ */
+    C_HOST = 2,       /* allowed in a host: unreserved and !$&'()*+,;=:[]<>" */
+    C_VALID_PATH = 4, /* allowed in a path as written (validEncoded): C_PATH, !'()*[] and % */
+    C_USER = 8,       /* allowed in userinfo: unreserved and -._:~!$&'()*+,;=%@ */
+};
+#define UNRES (C_PATH | C_HOST | C_VALID_PATH | C_USER)
+static const uint8_t byte_class[256] = {
+    ['a' ... 'z'] = UNRES, ['A' ... 'Z'] = UNRES, ['0' ... '9'] = UNRES,
+    ['-'] = UNRES, ['_'] = UNRES, ['.'] = UNRES, ['~'] = UNRES,
+    ['$'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['&'] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
+    ['+'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, [','] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
+    [';'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['='] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
+    [':'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['@'] = C_PATH | C_VALID_PATH | C_USER,
+    ['/'] = C_PATH | C_VALID_PATH,
+    ['!'] = C_HOST | C_VALID_PATH | C_USER, ['\''] = C_HOST | C_VALID_PATH | C_USER,
+    ['('] = C_HOST | C_VALID_PATH | C_USER, [')'] = C_HOST | C_VALID_PATH | C_USER,
+    ['*'] = C_HOST | C_VALID_PATH | C_USER, ['['] = C_HOST | C_VALID_PATH,
+    [']'] = C_HOST | C_VALID_PATH, ['<'] = C_HOST, ['>'] = C_HOST, ['"'] = C_HOST,
+    ['%'] = C_VALID_PATH | C_USER,
+};
+
+static bool has_class(unsigned char c, unsigned cls) { return (byte_class[c] & cls) != 0; }
 
 /* Go's unescape: decodes %XX (and '+' as a space in a query); NULL with '*why' when an escape
  * is malformed or, in a host, a character is not allowed. */
@@ -98,10 +93,14 @@ static const char *unescape(arena *a, const char *s, uint32_t n, enum esc_mode m
                 return NULL;
             }
             i += 2;
-        } else if (mode == ESC_HOST && c < 0x80 && should_escape(c, mode)) {
+        } else if (mode == ESC_HOST && c < 0x80 && !has_class(c, C_HOST)) {
             *why = "invalid character in host name";
             return NULL;
         }
+    }
+    if (memchr(s, '%', n) == NULL && (mode != ESC_QUERY || memchr(s, '+', n) == NULL)) {
+        *out_n = n; /* nothing to decode: the text itself (most paths) */
+        return n ? s : "";
     }
     char *out = arena_alloc(a, n + 1);
     if (out == NULL) {
@@ -178,13 +177,9 @@ static bool parse_host(arena *a, const char *h, uint32_t n, strv *out, const cha
 
 static bool valid_userinfo(const char *s, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!is_alnum(c) && strchr("-._:~!$&'()*+,;=%@", c) == NULL)
+    for (uint32_t i = 0; i < n; i++)
+        if (!has_class((unsigned char)s[i], C_USER))
             return false;
-        if (c == '\0')
-            return false;
-    }
     return true;
 }
 
@@ -224,15 +219,21 @@ static bool parse(arena *a, const char *s, uint32_t n, bool via_request, url_dat
                 *why = "missing protocol scheme";
                 return false;
             }
-            char *sch = arena_alloc(a, i + 1);
-            if (sch == NULL) {
-                *why = "out of memory";
-                return false;
-            }
+            u->scheme = (strv){s, i};
+            bool upper = false;
             for (uint32_t k = 0; k < i; k++)
-                sch[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
-            sch[i] = '\0';
-            u->scheme = (strv){sch, i};
+                upper |= s[k] >= 'A' && s[k] <= 'Z';
+            if (upper) { /* lower case, as Go keeps it */
+                char *sch = arena_alloc(a, i + 1);
+                if (sch == NULL) {
+                    *why = "out of memory";
+                    return false;
+                }
+                for (uint32_t k = 0; k < i; k++)
+                    sch[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
+                sch[i] = '\0';
+                u->scheme.s = sch;
+            }
             rest = s + i + 1;
             rn = n - i - 1;
         }
@@ -294,6 +295,20 @@ static bool parse(arena *a, const char *s, uint32_t n, bool via_request, url_dat
     return u->path.s != NULL;
 }
 
+/* Go's getScheme finds one: a letter, letters, digits, '+', '-' or '.', then ':'. */
+static bool has_scheme(const char *s, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            continue;
+        if (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+            continue;
+        return c == ':' && i > 0;
+    }
+    return false;
+}
+
 /* Parses as Kubernetes' url() does; NULL with '*why' when it is not a URL. */
 static url_data *url_parse(arena *a, const char *s, uint32_t n, const char **why)
 {
@@ -302,9 +317,11 @@ static url_data *url_parse(arena *a, const char *s, uint32_t n, const char **why
         *why = "out of memory";
         return NULL;
     }
-    if (!parse(a, s, n, true, &check, why))
-        return NULL;
     int hash = first_index(s, n, '#');
+    /* ParseRequestURI and Parse read a string with a scheme and no '#' alike: parse it once */
+    bool same = hash < 0 && has_scheme(s, n);
+    if (!same && !parse(a, s, n, true, &check, why))
+        return NULL;
     uint32_t n_before = hash < 0 ? n : (uint32_t)hash;
     if (!parse(a, s, n_before, false, u, why))
         return NULL;
@@ -313,15 +330,18 @@ static url_data *url_parse(arena *a, const char *s, uint32_t n, const char **why
         if (unescape(a, s + hash + 1, n - (uint32_t)hash - 1, ESC_FRAGMENT, &fn, why) == NULL)
             return NULL;
     }
-    char *text = arena_alloc(a, n + 1);
-    if (text == NULL) {
-        *why = "out of memory";
-        return NULL;
+    u->text = (strv){s, n};
+    if (u->scheme.n > 0 && memcmp(s, u->scheme.s, u->scheme.n) != 0) {
+        char *text = arena_alloc(a, n + 1); /* the scheme as Go prints it: lower case */
+        if (text == NULL) {
+            *why = "out of memory";
+            return NULL;
+        }
+        memcpy(text, s, n);
+        memcpy(text, u->scheme.s, u->scheme.n);
+        text[n] = '\0';
+        u->text.s = text;
     }
-    memcpy(text, s, n);
-    memcpy(text, u->scheme.s, u->scheme.n); /* the scheme as Go prints it: lower case */
-    text[n] = '\0';
-    u->text = (strv){text, n};
     return u;
 }
 
@@ -384,10 +404,8 @@ static void split_host_port(const strv *h, strv *host, strv *port)
 static expr_value escaped_path(const expr_call *c, const url_data *u)
 {
     bool valid = true;
-    for (uint32_t i = 0; i < u->raw_path.n && valid; i++) {
-        unsigned char ch = (unsigned char)u->raw_path.s[i];
-        valid = strchr("!$&'()*+,;=:@[]%", ch) != NULL ? ch != '\0' : !should_escape(ch, ESC_PATH);
-    }
+    for (uint32_t i = 0; i < u->raw_path.n && valid; i++)
+        valid = has_class((unsigned char)u->raw_path.s[i], C_VALID_PATH);
     if (valid)
         return ev_str(u->raw_path.s, u->raw_path.n);
     char *out = arena_alloc(c->a, (size_t)u->path.n * 3 + 1);
@@ -396,7 +414,7 @@ static expr_value escaped_path(const expr_call *c, const url_data *u)
     uint32_t k = 0;
     for (uint32_t i = 0; i < u->path.n; i++) {
         unsigned char ch = (unsigned char)u->path.s[i];
-        if (should_escape(ch, ESC_PATH)) {
+        if (!has_class(ch, C_PATH)) {
             out[k++] = '%';
             out[k++] = "0123456789ABCDEF"[ch >> 4];
             out[k++] = "0123456789ABCDEF"[ch & 15];

@@ -217,8 +217,9 @@ static void check_select(checker *k, expr_node *n)
     if (n->a->op == N_IDENT && !is_var(k, n->a->name) && !n->optional) {
         for (size_t i = 0; i < sizeof qualified_types / sizeof qualified_types[0]; i++) {
             size_t pl = strlen(n->a->name);
-            if (strncmp(qualified_types[i], n->a->name, pl) == 0 &&
-                qualified_types[i][pl] == '.' && strcmp(qualified_types[i] + pl + 1, n->name) == 0) {
+            const char *t = qualified_types[i];
+            if (strncmp(t, n->a->name, pl) == 0 && t[pl] == '.' &&
+                strcmp(t + pl + 1, n->name) == 0) {
                 n->op = N_LIT; /* a type value, like the name of a standard type */
                 n->lit = ev_type(qualified_types[i]);
                 n->is_type = true;

@@ -724,7 +724,9 @@ static expr_value comp_loop2(evalctx *e, const expr_node *n, const expr_value *r
             if (p.kind == EXPR_BOOL && p.v.b == decisive)
                 return ev_bool(decisive);
             if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
-                err = ev_is_error(&p) ? p : no_overload(e, n->b->span, n->sub == M_ALL ? "all" : "exists", &p, NULL);
+                err = ev_is_error(&p) ? p
+                                      : no_overload(e, n->b->span,
+                                                    n->sub == M_ALL ? "all" : "exists", &p, NULL);
             continue;
         }
         if (ev_is_error(&p))

@@ -59,10 +59,8 @@ enum {
 static const uint8_t byte_class[256] = {
     ['a' ... 'z'] = UNRES, ['A' ... 'Z'] = UNRES, ['0' ... '9'] = UNRES,
     ['-'] = UNRES, ['_'] = UNRES, ['.'] = UNRES, ['~'] = UNRES,
-    ['$'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['&'] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
-    ['+'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, [','] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
-    [';'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['='] = C_PATH | C_HOST | C_VALID_PATH | C_USER,
-    [':'] = C_PATH | C_HOST | C_VALID_PATH | C_USER, ['@'] = C_PATH | C_VALID_PATH | C_USER,
+    ['$'] = UNRES, ['&'] = UNRES, ['+'] = UNRES, [','] = UNRES, [';'] = UNRES, ['='] = UNRES,
+    [':'] = UNRES, ['@'] = C_PATH | C_VALID_PATH | C_USER,
     ['/'] = C_PATH | C_VALID_PATH,
     ['!'] = C_HOST | C_VALID_PATH | C_USER, ['\''] = C_HOST | C_VALID_PATH | C_USER,
     ['('] = C_HOST | C_VALID_PATH | C_USER, [')'] = C_HOST | C_VALID_PATH | C_USER,
@@ -470,7 +468,8 @@ static expr_value get_query(const expr_call *c, const url_data *u)
         int eq = first_index(pair, n, '=');
         uint32_t kn = eq < 0 ? n : (uint32_t)eq, vn = 0, dk, dv;
         const char *k = unescape(c->a, pair, kn, ESC_QUERY, &dk, &why);
-        const char *v = eq < 0 ? "" : unescape(c->a, pair + eq + 1, n - kn - 1, ESC_QUERY, &dv, &why);
+        const char *v = eq < 0 ? ""
+                               : unescape(c->a, pair + eq + 1, n - kn - 1, ESC_QUERY, &dv, &why);
         if (k == NULL || v == NULL)
             continue;
         vn = eq < 0 ? 0 : dv;

@@ -23,7 +23,7 @@ typedef struct evalctx {
     const expr_env *env;
     uint32_t steps, max_steps;
     expr_index *ix; /* the request's (env->index), else 'own' */
-    expr_budget *budget; /* env->budget: 'steps' is copied from and back to it */
+    expr_budget *budget; /* env->budget, or NULL */
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
     expr_index own;
@@ -109,21 +109,7 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
     return ERR(e, "expr.no_such_key", span, "no such key: %s", name);
 }
 
-/* A resolver may evaluate a variable with the same budget: the steps taken so far go to the
- * budget before (so the variable's count after them) and come back after (with its steps). */
-static inline void budget_out(const evalctx *e)
-{
-    if (e->budget != NULL)
-        e->budget->used = e->steps;
-}
-
-static inline void budget_in(evalctx *e)
-{
-    if (e->budget != NULL)
-        e->steps = e->budget->used;
-}
-
-static bool find_binding(evalctx *e, const char *name, expr_value *out)
+static bool find_binding(const evalctx *e, const char *name, expr_value *out)
 {
     for (int i = e->nlocals - 1; i >= 0; i--) {
         if (strcmp(e->locals[i].name, name) == 0) {
@@ -137,23 +123,14 @@ static bool find_binding(evalctx *e, const char *name, expr_value *out)
             return true;
         }
     }
-    if (e->env == NULL || e->env->resolve == NULL)
-        return false;
-    budget_out(e);
-    bool found = e->env->resolve(e->env->resolve_ctx, name, e->a, out);
-    budget_in(e);
-    return found;
+    return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
 }
 
 /* A name the checker resolved to a declaration, by its index; false to look it up by name. */
-static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
+static bool find_decl(const evalctx *e, const expr_node *n, expr_value *out)
 {
-    if (n->decl < 0 || e->env == NULL || e->env->resolve_decl == NULL)
-        return false;
-    budget_out(e);
-    bool found = e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
-    budget_in(e);
-    return found;
+    return n->decl >= 0 && e->env && e->env->resolve_decl &&
+           e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
 }
 
 static expr_value eval_select(evalctx *e, const expr_node *n)
@@ -695,7 +672,8 @@ static expr_value map_insert(evalctx *e, const expr_node *n, expr_map **m, uint3
  * variables are the index and the element, over a map the key and its value. all() and
  * exists() absorb errors as their one-variable forms do; existsOne() and the transforms
  * stop at the first error. The transforms' filter, when given, must be a bool. */
-static expr_value comp_loop2(evalctx *e, const expr_node *n, const expr_value *r)
+__attribute__((noinline)) static expr_value comp_loop2(evalctx *e, const expr_node *n,
+                                                       const expr_value *r)
 {
     uint32_t len = ev_size(r), count = 0, cap = 0, idx = 0;
     bool is_list = r->kind == EXPR_LIST;
@@ -771,18 +749,33 @@ static expr_value comp_loop2(evalctx *e, const expr_node *n, const expr_value *r
     }
 }
 
+/* A two-variable comprehension: kept out of eval_comp(), so that the one-variable macros the
+ * shipped policies use run the code they ran before. */
+__attribute__((noinline)) static expr_value eval_comp2(evalctx *e, const expr_node *n)
+{
+    expr_value r = eval(e, n->a);
+    if (ev_is_error(&r))
+        return r;
+    if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
+        return ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s",
+                   expr_type_name(&r));
+    if (e->nlocals + 1 > EXPR_MAX_DEPTH || !push_local(e, n->name) || !push_local(e, n->name2))
+        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    expr_value v = comp_loop2(e, n, &r);
+    e->nlocals -= 2;
+    return v;
+}
+
 static expr_value eval_comp(evalctx *e, const expr_node *n)
 {
+    if (n->name2 != NULL)
+        return eval_comp2(e, n);
     expr_value r = eval(e, n->a);
     /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
     if (ev_is_error(&r) && n->sub != M_BIND)
         return r;
     if (!push_local(e, n->name))
         return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
-    if (n->name2 != NULL && !push_local(e, n->name2)) {
-        e->nlocals--;
-        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
-    }
     expr_value v;
     if (n->sub == M_BIND) {
         e->locals[e->nlocals - 1].v = r;
@@ -791,11 +784,9 @@ static expr_value eval_comp(evalctx *e, const expr_node *n)
         v = eval_opt_comp(e, n, &r);
     else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
         v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));
-    else if (n->name2 != NULL)
-        v = comp_loop2(e, n, &r);
     else
         v = comp_loop(e, n, &r);
-    e->nlocals -= 1 + (n->name2 != NULL);
+    e->nlocals--;
     return v;
 }
 
@@ -829,9 +820,14 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.steps = 0;
     e.budget = env ? env->budget : NULL;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
+    uint32_t *outer = NULL;
     if (e.budget != NULL) {
-        e.steps = e.budget->used;
+        /* inside another evaluation of the budget (a variable it asked for): go on from its
+         * count, which it keeps in memory since 'live' points at it; else from the budget's */
+        outer = e.budget->live;
+        e.steps = outer ? *outer : e.budget->used;
         e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
+        e.budget->live = &e.steps;
     }
     e.nlocals = 0;
     e.ix = env && env->index ? env->index : &e.own;
@@ -839,11 +835,13 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    if (++e.steps > e.max_steps) {
-        budget_out(&e);
-        return step_limit(&e, p->root);
+    expr_value v = ++e.steps > e.max_steps ? step_limit(&e, p->root)
+                                           : node_fns[p->root->op](&e, p->root);
+    if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
+        e.budget->live = outer;
+        if (outer)
+            *outer = e.steps;
+        e.budget->used = e.steps;
     }
-    expr_value v = node_fns[p->root->op](&e, p->root);
-    budget_out(&e);
     return v;
 }

@@ -199,9 +199,10 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
 
 /* A step budget shared by several evaluations: a policy rule's expressions and the variables
  * they pull in are charged to one, as Kubernetes charges one cost budget per policy
- * evaluation. Caller's storage: set 'max' (0 means EXPR_MAX_STEPS) and 'used' to 0. */
+ * evaluation. Caller's storage: zero it, and set 'max' (0 means EXPR_MAX_STEPS). */
 typedef struct expr_budget {
     uint32_t used, max;
+    uint32_t *live; /* the running evaluation's count, while one runs; NULL between them */
 } expr_budget;
 
 typedef struct expr_env {

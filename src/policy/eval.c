@@ -248,7 +248,7 @@ static int validate(const policy *p, const policy_request *r, findings *f, arena
     rn.env.budget = &budget;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
-        budget = (expr_budget){0, 0};
+        budget = (expr_budget){0, 0, NULL};
         expr_value v = expr_eval(val->expr, &rn.env, a);
         int rc = 0;
         if (v.kind != EXPR_BOOL)
@@ -420,7 +420,7 @@ static int mutate(const policy *p, const policy_request *r, doc *d, findings *f,
     for (size_t i = 0; i < p->n_mutations; i++) {
         const policy_mutation *m = &p->mutations[i];
         /* one budget for the rule: its forEach and every element's when and patches */
-        expr_budget budget = {0, 0};
+        expr_budget budget = {0, 0, NULL};
         if (m->for_each == NULL) {
             if (mutate_rule(p, m, r, d, NULL, 0, &budget, f, a) != 0)
                 return -1;

@@ -19,7 +19,7 @@ typedef struct sbuf {
 
 static void sb_put(sbuf *b, const char *s, size_t n)
 {
-    if (b->err)
+    if (b->err || n == 0) /* nothing: and b->p may still be NULL, which memcpy may not get */
         return;
     if ((size_t)b->len + n > EXPR_MAX_STRING) {
         b->err = true;

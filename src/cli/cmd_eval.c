@@ -25,7 +25,8 @@ static void usage(FILE *f)
             "Evaluates one CEL expression and prints its value as JSON.\n"
             "Bindings: object, oldObject, params (files; absent ones are null), request\n"
             "(null) and variables (an empty map), plus those of --bindings. Functions: standard\n"
-            "CEL and the Kubernetes string, list and quantity libraries (docs/cel-compat.md);\n"
+            "CEL, two-variable comprehensions, format(), and the Kubernetes string, list,\n"
+            "quantity, url, ip and cidr libraries (docs/cel-compat.md);\n"
             "flinkMemory, flinkResourceMemory, jvmMemory, flinkConfig, and Flink's reading of\n"
             "paths and option values: flinkPath, flinkConfValue, javaTrim, javaUpper,\n"
             "flinkHaModes\n"
@@ -37,6 +38,8 @@ static void usage(FILE *f)
             "  --params FILE      the policy parameters, likewise\n"
             "  --bindings FILE    more variables: a JSON object of name -> value in the tagged\n"
             "                     form of the cel-spec vectors, e.g. {\"x\": {\"int\": \"5\"}}\n"
+            "                     (a name such as object replaces its default; a name given\n"
+            "                     twice is an error)\n"
             "  --typed            print the value in that tagged form ({\"int\":\"5\"})\n"
             "  -h, --help         show this help\n"
             "\n"
@@ -85,23 +88,67 @@ static void inputs_free(struct inputs *in)
     cJSON_Delete(in->bindings);
 }
 
-/* Fills the bindings; returns their count, or -1 with diags. */
+/* true when 'name' can be written in an expression: a CEL identifier, or several joined by
+ * dots (a qualified name such as "a.b", which CEL resolves as one binding). */
+static bool is_binding_name(const char *name)
+{
+    const char *s = name;
+    for (;;) {
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+            return false;
+        while (*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+               (*s >= '0' && *s <= '9'))
+            s++;
+        if (*s == '\0')
+            return true;
+        if (*s++ != '.')
+            return false;
+    }
+}
+
+/* Fills the bindings; returns their count, or -1 with diags. The five built-in names start
+ * with their defaults (files, or null and an empty map); a --bindings entry of the same name
+ * replaces its default in place, as docs/cli.md says, rather than being shadowed by it (the
+ * evaluator takes the first binding of a name). A name given both as a file option and in
+ * --bindings, given twice, or that no expression could refer to is an input error. */
 static int bind(const struct inputs *in, arena *a, const char **names, expr_binding *vars,
                 diag_list *dl)
 {
     static cJSON empty_map = {.type = cJSON_Object};
+    const cJSON *files[] = {in->object, in->old_object, in->params};
     int n = 0;
     vars[n++] = (expr_binding){"object", expr_from_json(in->object)};
     vars[n++] = (expr_binding){"oldObject", expr_from_json(in->old_object)};
     vars[n++] = (expr_binding){"params", expr_from_json(in->params)};
     vars[n++] = (expr_binding){"request", expr_from_json(NULL)};
     vars[n++] = (expr_binding){"variables", expr_from_json(&empty_map)};
+    const int n_defaults = n;
+    bool given[5] = {false, false, false, false, false};
     if (in->bindings != NULL && !cJSON_IsObject(in->bindings)) {
         diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "--bindings must hold a JSON object");
         return -1;
     }
     for (const cJSON *b = in->bindings ? in->bindings->child : NULL; b; b = b->next) {
-        if (n == MAX_BINDINGS) {
+        if (!is_binding_name(b->string)) {
+            diag_add(dl, DIAG_ERROR, "input.bindings", NULL,
+                     "binding '%s': not a name an expression can use (letters, digits and '_', "
+                     "not starting with a digit, or such names joined by '.')", b->string);
+            return -1;
+        }
+        int slot = n;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(vars[i].name, b->string) != 0)
+                continue;
+            if (i >= n_defaults || given[i] || (i < 3 && files[i] != NULL)) {
+                diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "binding '%s' is given twice%s",
+                         b->string, i < 3 && files[i] != NULL && !given[i]
+                                        ? " (by its file option and by --bindings)" : "");
+                return -1;
+            }
+            slot = i;
+            given[i] = true;
+        }
+        if (slot == n && n == MAX_BINDINGS) {
             diag_add(dl, DIAG_ERROR, "input.bindings", NULL, "more than %d bindings", MAX_BINDINGS);
             return -1;
         }
@@ -111,7 +158,9 @@ static int bind(const struct inputs *in, arena *a, const char **names, expr_bind
                      v.v.err->msg);
             return -1;
         }
-        vars[n++] = (expr_binding){b->string, v};
+        vars[slot] = (expr_binding){b->string, v};
+        if (slot == n)
+            n++;
     }
     for (int i = 0; i < n; i++)
         names[i] = vars[i].name;

@@ -400,5 +400,8 @@ const expr_fn_def expr_std_fns[] = {
     {"value", EXPR_MEMBER, 0, 0, fn_value},
     {"orValue", EXPR_MEMBER, 1, 1, fn_or_value},
     {"or", EXPR_MEMBER, 1, 1, fn_or},
+    {"format", EXPR_MEMBER, 1, 1, fn_format},
+    {"strings.quote", EXPR_GLOBAL, 1, 1, fn_quote},
+    {"reverse", EXPR_MEMBER, 0, 0, fn_reverse},
 };
 const size_t expr_n_std_fns = sizeof expr_std_fns / sizeof expr_std_fns[0];

@@ -38,6 +38,12 @@ const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
     for (size_t i = 0; i < expr_n_std_fns; i++)
         if (strcmp(expr_std_fns[i].name, name) == 0)
             return &expr_std_fns[i];
+    for (size_t i = 0; i < expr_n_url_fns; i++)
+        if (strcmp(expr_url_fns[i].name, name) == 0)
+            return &expr_url_fns[i];
+    for (size_t i = 0; i < expr_n_net_fns; i++)
+        if (strcmp(expr_net_fns[i].name, name) == 0)
+            return &expr_net_fns[i];
     for (size_t i = 0; decls && i < decls->n_fns; i++)
         if (strcmp(decls->fns[i].name, name) == 0)
             return &decls->fns[i];
@@ -252,10 +258,13 @@ static ty call_type(checker *k, const expr_node *n, ty recv, ty arg0)
 
 static ty check_call(checker *k, expr_node *n)
 {
-    /* optional.of(x) parses as a member call on the name 'optional'. */
-    if (n->member && n->a->op == N_IDENT && strcmp(n->a->name, "optional") == 0 &&
-        !is_var(k, "optional")) {
-        n->name = arena_sprintf(k->a, "optional.%s", n->name);
+    /* optional.of(x), strings.quote(s) and ip.isCanonical(s) parse as member calls on the
+     * names 'optional', 'strings' and 'ip' (namespaces of functions, unless a variable has
+     * the name). */
+    if (n->member && n->a->op == N_IDENT && !is_var(k, n->a->name) &&
+        (strcmp(n->a->name, "optional") == 0 || strcmp(n->a->name, "strings") == 0 ||
+         (strcmp(n->a->name, "ip") == 0 && strcmp(n->name, "isCanonical") == 0))) {
+        n->name = arena_sprintf(k->a, "%s.%s", n->a->name, n->name);
         n->member = false;
         n->a = NULL;
     }
@@ -372,6 +381,9 @@ static ty field_of(checker *k, ty t, const char *name, expr_span span)
     }
 }
 
+/* The qualified names of the library types (fn_url.c, fn_net.c): type(ip(s)) == net.IP. */
+static const char *const qualified_types[] = {"net.IP", "net.CIDR", "kubernetes.URL"};
+
 /* Records the dotted name of a selection when it could name a binding (CEL resolves the
  * longest qualified name first: with a binding "a.b", a.b.c is that binding's field c). */
 static ty check_select(checker *k, expr_node *n)
@@ -379,6 +391,19 @@ static ty check_select(checker *k, expr_node *n)
     const expr_node *root = n;
     while (root->op == N_SELECT)
         root = root->a;
+    if (n->a->op == N_IDENT && !is_var(k, n->a->name) && !n->optional) {
+        for (size_t i = 0; i < sizeof qualified_types / sizeof qualified_types[0]; i++) {
+            size_t pl = strlen(n->a->name);
+            const char *t = qualified_types[i];
+            if (strncmp(t, n->a->name, pl) == 0 && t[pl] == '.' &&
+                strcmp(t + pl + 1, n->name) == 0) {
+                n->op = N_LIT; /* a type value, like the name of a standard type */
+                n->lit = ev_type(qualified_types[i]);
+                n->is_type = true;
+                return NULL; /* a type: not one the checker compares */
+            }
+        }
+    }
     /* a chain on a comprehension variable (e.g. d.path) is a field of that variable */
     const char *q = root->op == N_IDENT && scope_slot(k, root->name) >= 0 ? NULL : dotted(k->a, n);
     if (q != NULL && (is_var(k, q) || (k->decls && k->decls->allow_any_var))) {
@@ -516,14 +541,28 @@ static ty check_comp(checker *k, expr_node *n)
     else if (c != C_ANY)
         terr(k, "expr.type", n->a->span, "a comprehension needs a list or a map, not %s",
              tstr(k, r));
+    /* Two variables (cel-go's comprehensions extension): over a list the index and the
+     * element, over a map the key and the value. */
+    ty var2 = NULL;
+    if (n->name2 != NULL) {
+        var2 = c == C_LIST ? r->elem : c == C_MAP && r->kind == EXPR_T_MAP ? r->elem : NULL;
+        var = c == C_LIST ? mk(k, EXPR_T_INT, NULL) : var;
+    }
     ty b = NULL, t = NULL;
-    if (k->nscope <= EXPR_MAX_DEPTH) {
+    size_t nvars = 1 + (n->name2 != NULL);
+    if (k->nscope + nvars <= EXPR_MAX_DEPTH + 1) {
+        /* the slots match the evaluator's locals: the first variable, then the second */
         k->scope_type[k->nscope] = var;
         k->scope_of[k->nscope] = n->name;
         k->scope[k->nscope++] = n->name;
+        if (n->name2 != NULL) {
+            k->scope_type[k->nscope] = var2;
+            k->scope_of[k->nscope] = n->name2;
+            k->scope[k->nscope++] = n->name2;
+        }
         b = check_node(k, n->b);
         t = check_node(k, n->c);
-        k->nscope--;
+        k->nscope -= nvars;
     }
     switch ((enum macro_kind)n->sub) {
     case M_ALL: case M_EXISTS: case M_EXISTS_ONE:
@@ -540,6 +579,14 @@ static ty check_comp(checker *k, expr_node *n)
         return mk(k, EXPR_T_LIST, t);
     case M_OPT_MAP: return mk(k, EXPR_T_OPTIONAL, b);
     case M_OPT_FLAT_MAP: case M_BIND: return b;
+    case M_TRANSFORM_LIST:
+        if (n->b != NULL)
+            want_bool(k, b, n->b, "the filter");
+        return mk(k, EXPR_T_LIST, t);
+    case M_TRANSFORM_MAP: case M_TRANSFORM_MAP_ENTRY:
+        if (n->b != NULL)
+            want_bool(k, b, n->b, "the filter");
+        return mk(k, EXPR_T_MAP, n->sub == M_TRANSFORM_MAP ? t : NULL);
     }
     return NULL;
 }

@@ -23,6 +23,7 @@ typedef struct evalctx {
     const expr_env *env;
     uint32_t steps, max_steps;
     expr_index *ix; /* the request's (env->index), else 'own' */
+    expr_budget *budget; /* env->budget, or NULL */
     local locals[EXPR_MAX_DEPTH + 1];
     int nlocals;
     expr_index own;
@@ -637,8 +638,138 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
     }
 }
 
+/* Adds 'k': 'v' to the map 'm' (room for 'cap' entries, grown from the arena), refusing a key
+ * already there (CEL equality: 1 and 1u collide), as cel-go's cel.@mapInsert does. */
+static expr_value map_insert(evalctx *e, const expr_node *n, expr_map **m, uint32_t *cap,
+                             const expr_value *k, const expr_value *v)
+{
+    expr_value cur = {.kind = EXPR_MAP}, dup;
+    cur.v.map = *m;
+    if (charge(e, (*m)->n))
+        return step_limit(e, n);
+    if (ev_map_find(NULL, &cur, k, &dup))
+        return ERR(e, "expr.duplicate_key", n->c->span,
+                   "insert failed: a %s key is already in the map", expr_type_name(k));
+    if ((*m)->n == *cap) {
+        if (*cap >= EXPR_MAX_ELEMENTS)
+            return ERR(e, "expr.limit", n->span, "map of more than %u entries", EXPR_MAX_ELEMENTS);
+        uint32_t ncap = *cap < 8 ? 8 : *cap * 2;
+        expr_map *g = ev_map_new(e->a, ncap);
+        if (g == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        memcpy(g->kv, (*m)->kv, sizeof g->kv[0] * 2 * (*m)->n);
+        g->n = (*m)->n;
+        *m = g;
+        *cap = ncap;
+    }
+    (*m)->kv[2 * (*m)->n] = *k;
+    (*m)->kv[2 * (*m)->n + 1] = *v;
+    (*m)->n++;
+    return ev_null();
+}
+
+/* The two-variable comprehensions (cel-go's comprehensions extension): over a list the
+ * variables are the index and the element, over a map the key and its value. all() and
+ * exists() absorb errors as their one-variable forms do; existsOne() and the transforms
+ * stop at the first error. The transforms' filter, when given, must be a bool. */
+__attribute__((noinline)) static expr_value comp_loop2(evalctx *e, const expr_node *n,
+                                                       const expr_value *r)
+{
+    uint32_t len = ev_size(r), count = 0, cap = 0, idx = 0;
+    bool is_list = r->kind == EXPR_LIST;
+    expr_value err = {.kind = EXPR_NULL}, key, el;
+    local *first = &e->locals[e->nlocals - 2], *second = &e->locals[e->nlocals - 1];
+    expr_list *out = NULL;
+    expr_map *m = NULL;
+    if (n->sub == M_TRANSFORM_LIST) {
+        if ((out = ev_list_new(e->a, len)) == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        out->n = 0;
+    } else if (n->sub == M_TRANSFORM_MAP || n->sub == M_TRANSFORM_MAP_ENTRY) {
+        cap = n->sub == M_TRANSFORM_MAP ? len : 0;
+        if ((m = ev_map_new(e->a, cap)) == NULL)
+            return ERR(e, "expr.limit", n->span, "out of memory");
+        m->n = 0;
+    }
+    ev_iter it;
+    ev_iter_init(&it, r);
+    for (; ev_iter_next(&it, &key, &el); idx++) {
+        first->v = is_list ? ev_int(idx) : key;
+        second->v = el;
+        expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
+        if (n->sub == M_ALL || n->sub == M_EXISTS) {
+            bool decisive = n->sub == M_EXISTS;
+            if (p.kind == EXPR_BOOL && p.v.b == decisive)
+                return ev_bool(decisive);
+            if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
+                err = ev_is_error(&p) ? p
+                                      : no_overload(e, n->b->span,
+                                                    n->sub == M_ALL ? "all" : "exists", &p, NULL);
+            continue;
+        }
+        if (ev_is_error(&p))
+            return p;
+        if (p.kind != EXPR_BOOL)
+            return no_overload(e, n->b->span, "predicate", &p, NULL);
+        if (n->sub == M_EXISTS_ONE) {
+            count += p.v.b;
+            continue;
+        }
+        if (!p.v.b)
+            continue;
+        expr_value v = eval(e, n->c);
+        if (ev_is_error(&v))
+            return v;
+        if (n->sub == M_TRANSFORM_LIST) {
+            out->items[out->n++] = v;
+        } else if (n->sub == M_TRANSFORM_MAP) {
+            m->kv[2 * m->n] = first->v; /* the keys are the range's own: no two alike */
+            m->kv[2 * m->n + 1] = v;
+            m->n++;
+        } else {
+            if (v.kind != EXPR_MAP)
+                return no_overload(e, n->c->span, "transformMapEntry", &v, NULL);
+            ev_iter vi;
+            expr_value k2, v2;
+            ev_iter_init(&vi, &v);
+            while (ev_iter_next(&vi, &k2, &v2)) {
+                expr_value ins = map_insert(e, n, &m, &cap, &k2, &v2);
+                if (ev_is_error(&ins))
+                    return ins;
+            }
+        }
+    }
+    expr_value v = {.kind = EXPR_LIST};
+    switch (n->sub) {
+    case M_ALL: return err.kind == EXPR_ERROR ? err : ev_bool(true);
+    case M_EXISTS: return err.kind == EXPR_ERROR ? err : ev_bool(false);
+    case M_EXISTS_ONE: return ev_bool(count == 1);
+    case M_TRANSFORM_LIST: v.v.list = out; return v;
+    default: v.kind = EXPR_MAP; v.v.map = m; return v;
+    }
+}
+
+/* A two-variable comprehension: kept out of eval_comp(), so that the one-variable macros the
+ * shipped policies use run the code they ran before. */
+__attribute__((noinline)) static expr_value eval_comp2(evalctx *e, const expr_node *n)
+{
+    expr_value r = eval(e, n->a);
+    if (ev_is_error(&r))
+        return r;
+    if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
+        return ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s",
+                   expr_type_name(&r));
+    if (e->nlocals + 1 > EXPR_MAX_DEPTH || !push_local(e, n->name) || !push_local(e, n->name2))
+        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    expr_value v = comp_loop2(e, n, &r);
+    e->nlocals -= 2;
+    return v;
+}
+
 static expr_value eval_comp(evalctx *e, const expr_node *n)
 {
+    if (n->name2 != NULL)
+        return eval_comp2(e, n);
     expr_value r = eval(e, n->a);
     /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
     if (ev_is_error(&r) && n->sub != M_BIND)
@@ -687,14 +818,30 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     e.a = a;
     e.env = env;
     e.steps = 0;
+    e.budget = env ? env->budget : NULL;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
+    uint32_t *outer = NULL;
+    if (e.budget != NULL) {
+        /* inside another evaluation of the budget (a variable it asked for): go on from its
+         * count, which it keeps in memory since 'live' points at it; else from the budget's */
+        outer = e.budget->live;
+        e.steps = outer ? *outer : e.budget->used;
+        e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
+        e.budget->live = &e.steps;
+    }
     e.nlocals = 0;
     e.ix = env && env->index ? env->index : &e.own;
     if (e.ix == &e.own)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    if (++e.steps > e.max_steps)
-        return step_limit(&e, p->root);
-    return node_fns[p->root->op](&e, p->root);
+    expr_value v = ++e.steps > e.max_steps ? step_limit(&e, p->root)
+                                           : node_fns[p->root->op](&e, p->root);
+    if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
+        e.budget->live = outer;
+        if (outer)
+            *outer = e.steps;
+        e.budget->used = e.steps;
+    }
+    return v;
 }

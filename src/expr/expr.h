@@ -19,7 +19,7 @@
 #include "../util/diag.h"
 
 #define EXPR_MAX_DEPTH    100     /* parser nesting of (), [], {} and calls */
-#define EXPR_MAX_STEPS    200000  /* evaluation steps per evaluation */
+#define EXPR_MAX_STEPS    200000  /* evaluation steps per evaluation, or per shared budget */
 #define EXPR_SCAN_PER_STEP 16     /* elements an operator scans or copies for one step */
 #define EXPR_MAX_ELEMENTS 100000  /* elements of a list or map built during evaluation */
 #define EXPR_MAX_STRING   (1u << 20) /* bytes of a string built during evaluation */
@@ -256,10 +256,22 @@ void expr_index_clear(expr_index *x);
 bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size_t len,
                   expr_value *out);
 
+/* A step budget shared by several evaluations: a policy rule's expressions and the variables
+ * they pull in are charged to one, as Kubernetes charges one cost budget per policy
+ * evaluation. Caller's storage: zero it, and set 'max' (0 means EXPR_MAX_STEPS). */
+typedef struct expr_budget {
+    uint32_t used, max;
+    uint32_t *live; /* the running evaluation's count, while one runs; NULL between them */
+} expr_budget;
+
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
-    uint32_t max_steps; /* 0 means EXPR_MAX_STEPS */
+    uint32_t max_steps; /* 0 means EXPR_MAX_STEPS; ignored when 'budget' is set */
+    /* When set, the evaluation counts its steps in it, after those of earlier evaluations and
+     * of evaluations made inside this one (variables asked of 'resolve' that evaluate with
+     * the same budget), and fails with expr.limit past budget->max. */
+    expr_budget *budget;
     /* Names not in 'vars' (a qualified one such as "variables.ha" first, as CEL resolves
      * the longest name) are asked of 'resolve', when set: it returns true and sets '*out'
      * when it knows the name. Policies use it to evaluate their variables lazily. */

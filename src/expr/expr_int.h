@@ -49,7 +49,10 @@ enum node_op {
 
 enum bin_op { B_ADD, B_SUB, B_MUL, B_DIV, B_MOD, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE, B_IN };
 
-enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_OPT_FLAT_MAP, M_BIND };
+/* M_TRANSFORM_*: the two-variable transforms of cel-go's comprehensions extension; M_ALL,
+ * M_EXISTS and M_EXISTS_ONE take two variables too when the node's 'name2' is set. */
+enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_OPT_FLAT_MAP, M_BIND,
+                  M_TRANSFORM_LIST, M_TRANSFORM_MAP, M_TRANSFORM_MAP_ENTRY };
 
 typedef struct expr_node expr_node;
 struct expr_node {
@@ -61,6 +64,7 @@ struct expr_node {
     expr_span span;
     expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
     const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
+    const char *name2; /* N_COMP of two variables: the second (value) one; else NULL */
     uint32_t name_len; /* N_SELECT: the field name's length, so evaluation needs no strlen */
     expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform;
                            * cel.bind: a the bound value, b the body */
@@ -106,7 +110,14 @@ void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at
 extern const expr_fn_def expr_std_fns[];
 extern const size_t expr_n_std_fns;
 
-/* Looks a function up in the standard table, then in 'decls'. */
+/* The libraries Kubernetes adds to CEL that need no Kubernetes knowledge: url() and its
+ * getters (fn_url.c), ip() and cidr() (fn_net.c). Looked up after the standard table. */
+extern const expr_fn_def expr_url_fns[];
+extern const size_t expr_n_url_fns;
+extern const expr_fn_def expr_net_fns[];
+extern const size_t expr_n_net_fns;
+
+/* Looks a function up in the standard table, the library tables, then in 'decls'. */
 const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls);
 
 /* Value helpers used across files (value.c). */

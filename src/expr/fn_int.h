@@ -41,4 +41,9 @@ expr_value fn_max(const expr_call *c, const expr_value *r, const expr_value *a, 
 expr_value fn_list_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n,
                             bool last);
 
+/* cel-go's strings extension (fn_format.c): format(), strings.quote(), reverse(). */
+expr_value fn_format(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
+expr_value fn_quote(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
+expr_value fn_reverse(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);
+
 #endif

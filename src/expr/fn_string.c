@@ -45,9 +45,33 @@ expr_value fn_upper_ascii(const expr_call *c, const expr_value *r, const expr_va
     return map_ascii(c, r, true);
 }
 
-static bool is_space(unsigned char ch)
+/* Unicode's White_Space property, which Go's unicode.IsSpace (and so cel-go's trim(), through
+ * strings.TrimSpace) tests: the ASCII six, NEL, NBSP, OGHAM SPACE MARK, the spaces U+2000 to
+ * U+200A, LINE and PARAGRAPH SEPARATOR, NNBSP, MMSP and IDEOGRAPHIC SPACE. Not U+200B (zero
+ * width space) nor U+FEFF: they are not White_Space. */
+static bool is_white_space(uint32_t cp)
 {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+    return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0x85 || cp == 0xA0 ||
+           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* The code point of the UTF-8 sequence of 'n' bytes at 's'; a stray byte (invalid UTF-8 from
+ * a JSON input) is U+FFFD, never the Latin-1 character of the same number (0x85 is no NEL). */
+static uint32_t decode_cp(const unsigned char *s, uint32_t n)
+{
+    if (n == 1)
+        return s[0] < 0x80 ? s[0] : 0xFFFD;
+    uint32_t cp = s[0] & (0x7F >> n);
+    for (uint32_t i = 1; i < n; i++)
+        cp = cp << 6 | (s[i] & 0x3F);
+    return cp;
+}
+
+/* Length of the UTF-8 sequence that starts with the byte 'b' (1 for a stray byte). */
+static uint32_t seq_len(unsigned char b)
+{
+    return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
 }
 
 expr_value fn_trim(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
@@ -56,11 +80,22 @@ expr_value fn_trim(const expr_call *c, const expr_value *r, const expr_value *a,
     (void)n;
     if (!is_str(r))
         return fn_no_overload(c, "trim", r);
+    const unsigned char *p = (const unsigned char *)r->v.s;
     uint32_t s = 0, e = r->len;
-    while (s < e && is_space((unsigned char)r->v.s[s]))
-        s++;
-    while (e > s && is_space((unsigned char)r->v.s[e - 1]))
-        e--;
+    while (s < e) {
+        uint32_t k = seq_len(p[s]);
+        if (k > e - s || !is_white_space(decode_cp(p + s, k)))
+            break;
+        s += k;
+    }
+    while (e > s) {
+        uint32_t b = e - 1; /* back to the lead byte of the last sequence */
+        while (b > s && (p[b] & 0xC0) == 0x80 && e - b < 4)
+            b--;
+        if (seq_len(p[b]) != e - b || !is_white_space(decode_cp(p + b, e - b)))
+            break;
+        e = b;
+    }
     return ev_str(r->v.s + s, e - s);
 }
 

@@ -159,21 +159,46 @@ static bool is_simple_ident(const expr_node *n)
     return n && n->op == N_IDENT;
 }
 
-/* Turns a member call that is a macro into N_COMP. Returns NULL when it is not a macro. */
+/* Turns a member call that is a macro into N_COMP. Returns NULL when it is not a macro.
+ * 'vars' is how many leading arguments name variables: one for the standard macros, two for
+ * cel-go's comprehensions extension (index or key, then value), which Kubernetes enables. */
 static expr_node *member_macro(parser *p, expr_node *target, const char *name, expr_node **args,
                                uint32_t nargs, expr_span span)
 {
-    static const struct { const char *name; enum macro_kind k; uint32_t min, max; } macros[] = {
-        {"all", M_ALL, 2, 2},          {"exists", M_EXISTS, 2, 2},
-        {"exists_one", M_EXISTS_ONE, 2, 2}, {"existsOne", M_EXISTS_ONE, 2, 2},
-        {"map", M_MAP, 2, 3},          {"filter", M_FILTER, 2, 2},
-        {"optMap", M_OPT_MAP, 2, 2},   {"optFlatMap", M_OPT_FLAT_MAP, 2, 2}};
+    static const struct {
+        const char *name;
+        enum macro_kind k;
+        uint32_t min, max, vars;
+    } macros[] = {
+        {"all", M_ALL, 2, 2, 1},
+        {"exists", M_EXISTS, 2, 2, 1},
+        {"exists_one", M_EXISTS_ONE, 2, 2, 1},
+        {"existsOne", M_EXISTS_ONE, 2, 2, 1},
+        {"map", M_MAP, 2, 3, 1},
+        {"filter", M_FILTER, 2, 2, 1},
+        {"optMap", M_OPT_MAP, 2, 2, 1},
+        {"optFlatMap", M_OPT_FLAT_MAP, 2, 2, 1},
+        {"all", M_ALL, 3, 3, 2},
+        {"exists", M_EXISTS, 3, 3, 2},
+        {"exists_one", M_EXISTS_ONE, 3, 3, 2},
+        {"existsOne", M_EXISTS_ONE, 3, 3, 2},
+        {"transformList", M_TRANSFORM_LIST, 3, 4, 2},
+        {"transformMap", M_TRANSFORM_MAP, 3, 4, 2},
+        {"transformMapEntry", M_TRANSFORM_MAP_ENTRY, 3, 4, 2},
+    };
     for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++) {
         if (strcmp(name, macros[i].name) != 0 || nargs < macros[i].min || nargs > macros[i].max)
             continue;
-        if (!is_simple_ident(args[0])) {
-            perr(p, args[0]->span, "expr.syntax", "the first argument of %s() must be a simple name",
-                 name);
+        for (uint32_t v = 0; v < macros[i].vars; v++) {
+            if (!is_simple_ident(args[v])) {
+                perr(p, args[v] ? args[v]->span : span, "expr.syntax",
+                     "argument %u of %s() must be a simple name", v + 1, name);
+                return error_node(p, span);
+            }
+        }
+        if (macros[i].vars == 2 && strcmp(args[0]->name, args[1]->name) == 0) {
+            perr(p, args[1]->span, "expr.syntax", "%s() names the variable '%s' twice", name,
+                 args[1]->name);
             return error_node(p, span);
         }
         expr_node *n = new_node(p, N_COMP, span);
@@ -181,12 +206,14 @@ static expr_node *member_macro(parser *p, expr_node *target, const char *name, e
             return NULL;
         n->sub = (uint8_t)macros[i].k;
         n->name = args[0]->name;
+        n->name2 = macros[i].vars == 2 ? args[1]->name : NULL;
         n->a = target;
-        if (macros[i].k == M_MAP) {
-            n->b = nargs == 3 ? args[1] : NULL;
+        uint32_t body = macros[i].vars; /* the first argument after the variables */
+        if (macros[i].k == M_MAP || macros[i].k >= M_TRANSFORM_LIST) {
+            n->b = nargs == body + 2 ? args[body] : NULL; /* the optional filter */
             n->c = args[nargs - 1];
         } else {
-            n->b = args[1];
+            n->b = args[body];
         }
         return grow(p, n);
     }
@@ -382,7 +409,9 @@ static expr_node *parse_member(parser *p)
                 return e;
             }
             advance(p);
-            if (!opt && !id.quoted && !id.reserved && accept(p, T_LPAREN)) {
+            /* a reserved word may name a receiver call (x.as()), as in cel-go, which reserves
+             * words only as names of variables and global functions */
+            if (!opt && !id.quoted && accept(p, T_LPAREN)) {
                 e = parse_call(p, e, id.v.str.s, join(e->span, id.span));
                 continue;
             }

@@ -290,13 +290,20 @@ static const char *failure_message(run *rn, const policy_validation *val)
     return arena_sprintf(rn->a, "failed expression: %s", expr_source(val->expr));
 }
 
+/* Each validation is one rule evaluation with one step budget, as Kubernetes charges one
+ * budget per policy evaluation: its expression, the variables it is first to use and its
+ * messageExpression share it (docs/cel-compat.md, "Cost"). A variable another validation
+ * evaluated already costs nothing: its value is kept for the policy's run. */
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
     if (run_init(&rn, p, r, r->object, f->fnc, f->index, a) != 0)
         return -1;
+    expr_budget budget;
+    rn.env.budget = &budget;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
+        budget = (expr_budget){0, 0, NULL};
         expr_value v = expr_eval(val->expr, &rn.env, a);
         int rc = 0;
         if (v.kind != EXPR_BOOL)
@@ -411,13 +418,16 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
 }
 
 /* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation
- * context each time: variables see the changes made so far. */
+ * context each time: variables see the changes made so far. The rule's budget is shared by
+ * all its elements. */
 static int mutate_rule(const policy *p, const policy_mutation *m, const policy_request *r,
-                       doc *d, const cJSON *element, int64_t index, findings *f, arena *a)
+                       doc *d, const cJSON *element, int64_t index, expr_budget *budget,
+                       findings *f, arena *a)
 {
     run rn;
     if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, a) != 0)
         return -1;
+    rn.env.budget = budget;
     if (element != NULL) {
         rn.vars[PB_ELEMENT].value = expr_from_json(element);
         rn.vars[PB_ELEMENT_INDEX].value = (expr_value){.kind = EXPR_INT};
@@ -439,12 +449,14 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
 /* The forEach list, copied out of the object: the patches that follow may free what the
  * evaluation pointed into. NULL with a finding (or -1 in '*rc') when it is not a list. */
 static cJSON *for_each_list(const policy *p, const policy_mutation *m, const policy_request *r,
-                            const cJSON *object, findings *f, arena *a, int *rc)
+                            const cJSON *object, expr_budget *budget, findings *f, arena *a,
+                            int *rc)
 {
     run rn;
     *rc = -1;
     if (run_init(&rn, p, r, object, f->fnc, f->index, a) != 0)
         return NULL;
+    rn.env.budget = budget;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
     cJSON *list = v.kind == EXPR_LIST ? expr_to_cjson(&v) : NULL;
     if (list == NULL) {
@@ -464,18 +476,20 @@ static int mutate(const policy *p, const policy_request *r, doc *d, findings *f,
 {
     for (size_t i = 0; i < p->n_mutations; i++) {
         const policy_mutation *m = &p->mutations[i];
+        /* one budget for the rule: its forEach and every element's when and patches */
+        expr_budget budget = {0, 0, NULL};
         if (m->for_each == NULL) {
-            if (mutate_rule(p, m, r, d, NULL, 0, f, a) != 0)
+            if (mutate_rule(p, m, r, d, NULL, 0, &budget, f, a) != 0)
                 return -1;
             continue;
         }
         int rc;
-        cJSON *list = for_each_list(p, m, r, doc_current(d), f, a, &rc);
+        cJSON *list = for_each_list(p, m, r, doc_current(d), &budget, f, a, &rc);
         if (list == NULL && rc != 0)
             return -1;
         int64_t k = 0;
         for (const cJSON *e = list ? list->child : NULL; e; e = e->next, k++)
-            if (mutate_rule(p, m, r, d, e, k, f, a) != 0)
+            if (mutate_rule(p, m, r, d, e, k, &budget, f, a) != 0)
                 return -1;
     }
     return 0;

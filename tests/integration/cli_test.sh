@@ -77,6 +77,16 @@ expect "eval reads a YAML manifest" 0 '^true$' - eval --object "$TMP/dep.yaml" \
 expect "a broken --object file exits 2" 2 - 'input.yaml' eval --object "$TMP/broken.json" '1'
 expect "two documents are not one object" 2 - 'expected one YAML or JSON document, found 2' eval --object "$TMP/two.yaml" '1'
 expect "a missing --object file exits 2" 2 - 'io.read' eval --object "$TMP/none.json" '1'
+echo '{"object":{"map":[[{"string":"kind"},{"string":"FlinkDeployment"}]]},"variables":{"map":[[{"string":"ha"},{"bool":true}]]}}' >"$TMP/bind-defaults.json"
+expect "--bindings replaces the built-in null object" 0 '^"FlinkDeployment"$' - eval --bindings "$TMP/bind-defaults.json" 'object.kind'
+expect "--bindings replaces the built-in empty variables" 0 '^true$' - eval --bindings "$TMP/bind-defaults.json" 'variables.ha'
+expect "--bindings replaces the null oldObject and request" 0 '^\[1,2\]$' - eval --bindings <(echo '{"oldObject":{"int":"1"},"request":{"int":"2"}}') '[oldObject, request]'
+expect "--object and a bound object are one binding given twice" 2 - "binding 'object' is given twice \(by its file option" eval --object "$TMP/flinkdep.json" --bindings "$TMP/bind-defaults.json" 'object.kind'
+expect "--params and a bound params are given twice" 2 - "binding 'params' is given twice" eval --params "$TMP/params.json" --bindings <(echo '{"params":{"int":"1"}}') 'params'
+expect "a name bound twice in --bindings is an error" 2 - "binding 'x' is given twice" eval --bindings <(echo '{"x":{"int":"1"},"x":{"int":"2"}}') 'x'
+expect "a binding name no expression can use is an error" 2 - "binding 'a-b': not a name" eval --bindings <(echo '{"a-b":{"int":"1"}}') '1'
+expect "a binding name starting with a digit is an error" 2 - "binding '1x': not a name" eval --bindings <(echo '{"1x":{"int":"1"}}') '1'
+expect "a qualified binding name is usable" 0 '^3$' - eval --bindings <(echo '{"a.b":{"int":"3"}}') 'a.b'
 expect "bad --bindings exits 2" 2 - 'input.bindings' eval --bindings "$TMP/params.json" '1'
 expect "no expression is a usage error" 2 - 'give exactly one expression' eval
 expect "NaN needs --typed" 1 - 'no JSON form: NaN or infinity \(use --typed\)' eval '0.0 / 0.0'

@@ -179,6 +179,12 @@ static void test_limit_cases(void **state)
     run_cases_file("tests/fixtures/expr/limits.cases");
 }
 
+static void test_compat_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/compat.cases");
+}
+
 /* Compile errors: code and line:col, relative to where the expression sits in its file. */
 static const struct {
     const char *src, *code;
@@ -595,6 +601,7 @@ int main(void)
     the_decls.n_fns = policy_n_functions;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
+        cmocka_unit_test(test_compat_cases),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),

@@ -685,6 +685,45 @@ static void test_engine_bindings(void **state)
     diag_list_clear(&dl);
 }
 
+/* A rule's expressions and the variables it pulls in share one step budget, and so do the
+ * elements of a forEach (Kubernetes charges one budget per policy evaluation): three scans of
+ * 75,000 steps exceed the 200,000 of one rule, where each expression had its own before. */
+static void test_engine_rule_budget(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("tests/fixtures/policy/budget", &dl);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    cJSON *obj = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(obj, "items");
+    for (int i = 0; i < 25000; i++)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(i % 7));
+    policy_request r;
+    make_request(&r, obj, "team-a", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    /* one-scan and cached pass; three-scans is an error of the budget, so the request is denied */
+    assert_int_equal(o.n_findings, 1);
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_non_null(strstr(o.findings[0].message, "exceeded 200000 steps"));
+    assert_true(o.denied);
+    assert_int_equal(policy_engine_run(s, ENGINE_MUTATE, &r, false, a, &o), 0);
+    /* elements 0 and 1 are patched; the third runs out of the rule's budget in its when */
+    assert_non_null(o.mutated);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(o.mutated, "done0"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(o.mutated, "done1"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(o.mutated, "done2"));
+    assert_int_equal(o.n_findings, 1);
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_non_null(strstr(o.findings[0].message, "exceeded 200000 steps"));
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 static char *mutate_once(const char *object, policy_outcome *o, arena *a)
 {
     cJSON *obj = cJSON_Parse(object);
@@ -1305,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_library_ctx),
         cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
+        cmocka_unit_test(test_engine_rule_budget),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_rule_selector, load_engine_set,

@@ -111,6 +111,7 @@ policies: $(BUILD)/streamguard
 	$(WRAP) $(BUILD)/streamguard lint policies/
 	$(WRAP) $(BUILD)/streamguard test tests/policies examples
 	tests/integration/schema_test.py
+	tests/integration/kube_schema_test.sh
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

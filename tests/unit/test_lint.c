@@ -134,7 +134,29 @@ static const struct {
     {FD, "true", "object.spec.podTemplate.spec.containers.all(c, c.volumeMount.size() > 0)",
      "16:58 expr.field: no field 'volumeMount' in FlinkDeployment spec.podTemplate.spec."
      "containers[]; did you mean 'volumeMounts'?"},
-    /* Kubernetes' own kinds (schemas/kube/): the object of a policy that matches them */
+    /* Kubernetes' own kinds (schemas/kube/): what lookup() and lookupList() answer, typed by
+     * their literal apiVersion and kind, in every form a result is used in */
+    {FD, "true", "cel.bind(c, lookup('v1', 'PersistentVolumeClaim', 'ns', 'x'), "
+                 "c == null || c.spec.accessMode.size() > 0)",
+     "16:91 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
+     "'accessModes'?"},
+    {FD, "lookup('v1', 'PersistentVolumeClaim', object.metadata.namespace, 'x')",
+     "variables.v != null && variables.v.?spec.accessMode.orValue([]).size() > 0",
+     "16:50 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
+     "'accessModes'?"},
+    {FD, "true", "lookupList('v1', 'Node', '').all(n, n.spec.unschedulabel)",
+     "16:52 expr.field: no field 'unschedulabel' in Node spec; did you mean 'unschedulable'?"},
+    {FD, "true", "lookup('storage.k8s.io/v1', 'StorageClass', '', 'x').provisoner != ''",
+     "16:62 expr.field: no field 'provisoner' in StorageClass; did you mean 'provisioner'?"},
+    {FD, "lookup('v1', 'Namespace', '', object.metadata.namespace)",
+     "variables.v.metadata.lables['team'] == 'x'",
+     "16:30 expr.field: no field 'lables' in Namespace metadata; did you mean 'labels'?"},
+    {FD, "true", "lookup('v1', 'ConfigMap', 'ns', 'x').data['a'] == 1",
+     "16:9 expr.type: '==' compares string with int, which are never equal"},
+    {FD, "true",
+     "lookup('flink.apache.org/v1beta1', 'FlinkDeployment', 'ns', 'x').spec.jobb == null",
+     "16:79 expr.field: no field 'jobb' in FlinkDeployment spec; did you mean 'job'?"},
+    /* ... and the object of a policy that matches them */
     {"PersistentVolumeClaim", "true", "object.spec.accessMode.exists(m, m == 'ReadWriteMany')",
      "16:21 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
      "'accessModes'?"},
@@ -146,11 +168,21 @@ static const struct {
     {"StorageClass", "true", "object.volumeBindingMod == 'WaitForFirstConsumer'",
      "16:16 expr.field: no field 'volumeBindingMod' in StorageClass; did you mean "
      "'volumeBindingMode'?"},
-    /* quantities and int-or-string ports may be numbers; labels are a map */
+    /* quantities and int-or-string ports may be numbers; labels are a map; a kind or version
+     * with no schema, and null, stay allowed */
     {"PersistentVolumeClaim", "true",
      "object.spec.resources.requests.storage > 1 && object.metadata.labels['a'] == 'b'", NULL},
     {"Pod", "true",
      "object.spec.containers.all(c, c.?livenessProbe.httpGet.port.orValue(0) == 8080)", NULL},
+    {FD, "true",
+     "lookupList('v1', 'Node', '').all(n, n.status.allocatable.cpu > 1 && "
+     "n.metadata.labels['zone'] != '') && lookup('v1', 'PersistentVolumeClaim', 'a', 'b') == null",
+     NULL},
+    {FD, "true",
+     "lookup('v2', 'Node', '', 'x').spec.anything == null && "
+     "lookup('example.com/v1', 'Widget', 'a', 'b').spec.anything == null && "
+     "lookup('storage.k8s.io/v1beta1', 'StorageClass', '', 'x').provisioner != ''",
+     NULL},
 };
 
 /* Loads 'text' as a policy file with lint's options; returns the diags as "line:col code:
@@ -214,6 +246,11 @@ static void test_fields_only_in_lint(void **state)
     char text[2048];
     snprintf(text, sizeof text, template, FD, "true", "has(object.spec.zzzzzzzz)");
     char *got = lint_text(text, NULL);
+    assert_null(got);
+    /* nor what a lookup answers */
+    snprintf(text, sizeof text, template, FD, "true",
+             "lookup('v1', 'PersistentVolumeClaim', 'a', 'b').spec.accessMode == null");
+    got = lint_text(text, NULL);
     assert_null(got);
     snprintf(text, sizeof text, template, FD, "true", "\"yes\"");
     got = lint_text(text, NULL);

@@ -51,9 +51,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # The schemas lint checks field paths against (src/policy/schema.h): every served version of
-# the CRDs vendored in schemas/crds/, in the compact form, written by scripts/schemagen.c.
+# the CRDs vendored in schemas/crds/, and Kubernetes' own kinds from the OpenAPI extract in
+# schemas/kube/, in the compact form, written by scripts/schemagen.c.
 SCHEMA_CRDS := $(sort $(wildcard schemas/crds/*/*.yaml schemas/crds/*/*.yml schemas/crds/*/*/*.yaml \
-                                 schemas/crds/*/*/*.yml))
+                                 schemas/crds/*/*/*.yml)) $(sort $(wildcard schemas/kube/*.json))
 SCHEMAGEN_OBJ := $(BUILD)/obj/src/policy/schema.o $(BUILD)/obj/src/policy/yamldoc.o \
                  $(BUILD)/obj/src/expr/types.o $(filter $(BUILD)/obj/src/util/%,$(CORE_OBJ))
 $(BUILD)/schemagen: scripts/schemagen.c $(SCHEMAGEN_OBJ)
@@ -112,6 +113,7 @@ policies: $(BUILD)/streamguard
 	$(WRAP) $(BUILD)/streamguard lint policies/
 	$(WRAP) $(BUILD)/streamguard test tests/policies examples
 	tests/integration/schema_test.py
+	tests/integration/kube_schema_test.sh
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

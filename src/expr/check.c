@@ -324,6 +324,18 @@ static ty check_call(checker *k, expr_node *n)
                 n->re = re;
         }
     }
+    /* a function of the library's own: its result type is the library's to tell */
+    bool own = k->decls && fn >= k->decls->fns && fn < k->decls->fns + k->decls->n_fns;
+    if (own && k->decls->fn_type != NULL) {
+        const char *lits[EXPR_CALL_SITE_ARGS] = {NULL};
+        for (uint32_t i = 0; i < n->nargs && i < EXPR_CALL_SITE_ARGS; i++) {
+            const expr_node *arg = n->args[i];
+            if (arg->op == N_LIT && arg->lit.kind == EXPR_STRING &&
+                strlen(arg->lit.v.s) == arg->lit.len)
+                lits[i] = arg->lit.v.s;
+        }
+        return k->decls->fn_type(k->decls->fn_type_ctx, n->name, n->nargs, lits);
+    }
     /* size(x) is x.size(): the subject of a global call of a method is its first argument */
     if (!n->member && fn->style == EXPR_BOTH)
         return call_type(k, n, argt[0], argt[1]);

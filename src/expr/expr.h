@@ -184,6 +184,13 @@ typedef struct expr_decls {
     /* Report what the inferred types show can only fail ("expr.type", "expr.field"), as
      * policies do. Off, compilation is cel-spec's unchecked mode ('false && 32' is false). */
     bool check_types;
+    /* The result type of a call of one of 'fns' (NULL, or a NULL answer: dyn), from what the
+     * checker sees of its arguments: lits[i] is argument i when it is a string literal (with
+     * no NUL of its own), else NULL, for i < EXPR_CALL_SITE_ARGS. How a library types what
+     * only it knows (policy/: lookup('v1', 'Node', ...) is a Node). */
+    const expr_type *(*fn_type)(void *ctx, const char *fn, uint32_t nargs,
+                                const char *const *lits);
+    void *fn_type_ctx;
 } expr_decls;
 
 typedef struct expr_prog expr_prog;

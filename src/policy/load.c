@@ -520,6 +520,43 @@ static bool has_str(const policy_strs *s, const char *v)
     return false;
 }
 
+/* The type of row 'i' of the loader's schemas, read when first asked for (NULL: dyn). */
+static const expr_type *row_type(loader *ld, size_t i)
+{
+    if (ld->schema_types[i] == NULL)
+        ld->schema_types[i] = policy_schema_type(ld->a, ld->schemas[i].text, ld->schemas[i].kind);
+    return ld->schema_types[i];
+}
+
+const expr_type *policy_lookup_type(void *ctx, const char *fn, uint32_t nargs,
+                                    const char *const *lits)
+{
+    loader *ld = ctx;
+    bool list = strcmp(fn, "lookupList") == 0;
+    if ((!list && strcmp(fn, "lookup") != 0) || nargs != (list ? 3u : 4u) || lits[0] == NULL ||
+        lits[1] == NULL)
+        return NULL;
+    /* apiVersion "v1" is the core group; "storage.k8s.io/v1" a group and its version */
+    const char *slash = strchr(lits[0], '/');
+    const char *version = slash ? slash + 1 : lits[0];
+    size_t glen = slash ? (size_t)(slash - lits[0]) : 0;
+    const expr_type *t = NULL;
+    bool any = false;
+    for (size_t i = 0; i < ld->n_schemas; i++) {
+        const policy_schema_row *row = &ld->schemas[i];
+        if (strcmp(row->kind, lits[1]) != 0 || strcmp(row->version, version) != 0 ||
+            strlen(row->group) != glen || strncmp(row->group, lits[0], glen) != 0)
+            continue;
+        const expr_type *rt = row_type(ld, i);
+        if (rt == NULL)
+            return NULL;
+        t = any ? expr_type_merge(ld->a, t, rt) : rt; /* one CRD vendored for several operators */
+        any = true;
+    }
+    /* a kind or version no schema here has: the cluster may serve it, lint cannot tell */
+    return t != NULL && list ? expr_type_new(ld->a, EXPR_T_LIST, t) : t;
+}
+
 const expr_type *policy_object_type(loader *ld, const policy *p)
 {
     const expr_type *t = NULL;
@@ -534,11 +571,10 @@ const expr_type *policy_object_type(loader *ld, const policy *p)
                 if (strcmp(row->kind, rule->kinds.v[k]) != 0 ||
                     (!all_groups && !has_str(&rule->api_groups, row->group)))
                     continue;
-                if (ld->schema_types[i] == NULL)
-                    ld->schema_types[i] = policy_schema_type(ld->a, row->text, row->kind);
-                if (ld->schema_types[i] == NULL)
+                const expr_type *rt = row_type(ld, i);
+                if (rt == NULL)
                     return NULL;
-                t = any ? expr_type_merge(ld->a, t, ld->schema_types[i]) : ld->schema_types[i];
+                t = any ? expr_type_merge(ld->a, t, rt) : rt;
                 any = found = true;
             }
             if (!found) /* "*", or a kind with no schema here: nothing to check against */

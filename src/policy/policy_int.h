@@ -30,6 +30,13 @@ typedef struct loader {
  * kinds its rules match (all versions), or NULL (dyn) when one of them has no schema. */
 const expr_type *policy_object_type(loader *ld, const policy *p);
 
+/* expr_decls.fn_type under lint ('ctx': the loader): what lookup(apiVersion, kind, namespace,
+ * name) and lookupList(apiVersion, kind, namespace) answer when apiVersion and kind are
+ * literals: an object of that group, version and kind, a list of them; dyn for a kind or
+ * version without a schema, and for any other function. */
+const expr_type *policy_lookup_type(void *ctx, const char *fn, uint32_t nargs,
+                                    const char *const *lits);
+
 /* Hands 'j' to arena 'a': it is deleted when the arena is reset or freed. Returns 0, or -1
  * (out of memory) after deleting 'j' at once. NULL is accepted (returns -1). */
 int policy_defer_json(arena *a, cJSON *j);

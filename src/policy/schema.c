@@ -25,17 +25,62 @@ static bool writable(const char *name)
     return name != NULL && name[0] != '\0' && strpbrk(name, ":,{}[]<>") == NULL;
 }
 
-/* Writes the compact form of schema 's'. Depth is bounded by YAML's. */
-static void emit(buf *b, const ynode *s)
+/* The definitions of an OpenAPI v2 document, where its "$ref"s point, and the chain of those
+ * being written: a definition met again inside itself is written as '*' (Kubernetes' own
+ * kinds have no such cycle; JSONSchemaProps, which is not vendored, has). */
+#define SCHEMA_MAX_REFS 64
+typedef struct refs {
+    const ynode *defs; /* NULL: a CRD, which has no $ref */
+    const char *chain[SCHEMA_MAX_REFS];
+    int n;
+} refs;
+
+/* Quantity is `type: string` in OpenAPI v2, but its JSON may as well be a number
+ * (resource.Quantity's UnmarshalJSON), and so may the YAML check reads: OpenAPI v3 and the CRDs
+ * say x-kubernetes-int-or-string, which is '*'. */
+static const char quantity_def[] = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+
+static void emit(buf *b, const ynode *s, refs *r);
+
+/* Writes the definition "$ref" 'ref' names; true when 's' was a reference. */
+static bool emit_ref(buf *b, const ynode *s, refs *r)
+{
+    const char *ref = str_of(yaml_get(s, "$ref"));
+    if (ref == NULL)
+        return false;
+    static const char prefix[] = "#/definitions/";
+    const char *name = strncmp(ref, prefix, sizeof prefix - 1) == 0 ? ref + sizeof prefix - 1
+                                                                     : NULL;
+    const ynode *def = name && r->defs ? yaml_get(r->defs, name) : NULL;
+    bool cycle = r->n == SCHEMA_MAX_REFS;
+    for (int i = 0; def != NULL && i < r->n && !cycle; i++)
+        cycle = strcmp(r->chain[i], name) == 0;
+    if (def == NULL || cycle || strcmp(name, quantity_def) == 0) {
+        buf_puts(b, "*"); /* a reference it cannot follow is anything: lint must not guess */
+        return true;
+    }
+    r->chain[r->n++] = name;
+    emit(b, def, r);
+    r->n--;
+    return true;
+}
+
+/* Writes the compact form of schema 's'. Depth is bounded by YAML's, and through "$ref" by
+ * SCHEMA_MAX_REFS definitions. */
+static void emit(buf *b, const ynode *s, refs *r)
 {
     if (s == NULL || s->kind != YNODE_MAP) {
         buf_puts(b, "*");
         return;
     }
+    if (emit_ref(b, s, r))
+        return;
     bool preserve = is_true(yaml_get(s, "x-kubernetes-preserve-unknown-fields"));
     const ynode *props = yaml_get(s, "properties");
     const char *type = str_of(yaml_get(s, "type"));
-    if (is_true(yaml_get(s, "x-kubernetes-int-or-string")))
+    const char *format = str_of(yaml_get(s, "format"));
+    if (is_true(yaml_get(s, "x-kubernetes-int-or-string")) ||
+        (format != NULL && strcmp(format, "int-or-string") == 0)) /* OpenAPI v2's IntOrString */
         type = NULL;
     if (props != NULL && props->kind == YNODE_MAP) {
         /* a property the form cannot name is left out, and the object taken as open: lint
@@ -51,7 +96,7 @@ static void emit(buf *b, const ynode *s)
                 continue;
             buf_printf(b, "%s%s:", first ? "" : ",", name);
             first = false;
-            emit(b, props->items[2 * i + 1]);
+            emit(b, props->items[2 * i + 1], r);
         }
         buf_puts(b, "}");
         return;
@@ -62,7 +107,7 @@ static void emit(buf *b, const ynode *s)
     }
     if (strcmp(type, "array") == 0) {
         buf_puts(b, "[");
-        emit(b, yaml_get(s, "items"));
+        emit(b, yaml_get(s, "items"), r);
         buf_puts(b, "]");
         return;
     }
@@ -70,7 +115,7 @@ static void emit(buf *b, const ynode *s)
         const ynode *ap = yaml_get(s, "additionalProperties");
         if (ap != NULL && ap->kind == YNODE_MAP) {
             buf_puts(b, "<");
-            emit(b, ap);
+            emit(b, ap, r);
             buf_puts(b, ">");
             return;
         }
@@ -105,6 +150,31 @@ static int add_row(arena *a, policy_schema_row **rows, size_t *n, const policy_s
     return 0;
 }
 
+/* Appends the row of 'kind' in 'group'/'version' whose schema is 's' ('at': where it is, for
+ * errors). */
+static int schema_row(arena *a, const char *file, const ynode *at, const char *group,
+                      const char *version, const char *kind, const ynode *s, refs *r,
+                      policy_schema_row **rows, size_t *n, diag_list *dl)
+{
+    buf b;
+    buf_init(&b, SCHEMA_MAX_TEXT);
+    emit(&b, s, r);
+    /* a failed append leaves the text cut short, which would not read back */
+    if (b.data == NULL || !well_formed(a, b.data)) {
+        buf_clear(&b);
+        return crd_error(dl, file, at, "%s: the schema is too large to check against", kind);
+    }
+    policy_schema_row row = {.group = arena_strdup(a, group),
+                             .version = arena_strdup(a, version),
+                             .kind = arena_strdup(a, kind),
+                             .text = arena_strdup(a, b.data)};
+    buf_clear(&b);
+    if (row.group == NULL || row.version == NULL || row.kind == NULL || row.text == NULL ||
+        add_row(a, rows, n, &row) != 0)
+        return crd_error(dl, file, at, "%s", "out of memory");
+    return 0;
+}
+
 static int crd_doc(arena *a, const char *file, const ynode *root, policy_schema_row **rows,
                    size_t *n, diag_list *dl)
 {
@@ -127,24 +197,11 @@ static int crd_doc(arena *a, const char *file, const ynode *root, policy_schema_
         const ynode *schema = yaml_get(yaml_get(v, "schema"), "openAPIV3Schema");
         if (schema == NULL) /* apiextensions v1beta1 kept one schema for every version */
             schema = yaml_get(yaml_get(spec, "validation"), "openAPIV3Schema");
-        buf b;
-        buf_init(&b, SCHEMA_MAX_TEXT);
-        emit(&b, schema);
-        /* a failed append leaves the text cut short, which would not read back */
-        if (b.data == NULL || !well_formed(a, b.data)) {
-            buf_clear(&b);
-            return crd_error(dl, file, v, "%s: the schema is too large to check against",
-                             name);
-        }
         const char *vname = str_of(yaml_get(v, "name"));
-        policy_schema_row r = {.group = arena_strdup(a, group),
-                               .version = arena_strdup(a, vname ? vname : ""),
-                               .kind = arena_strdup(a, name),
-                               .text = arena_strdup(a, b.data)};
-        buf_clear(&b);
-        if (r.group == NULL || r.version == NULL || r.kind == NULL || r.text == NULL ||
-            add_row(a, rows, n, &r) != 0)
-            return crd_error(dl, file, v, "%s", "out of memory");
+        refs none = {0};
+        if (schema_row(a, file, v, group, vname ? vname : "", name, schema, &none, rows, n,
+                       dl) != 0)
+            return -1;
     }
     return 0;
 }
@@ -166,6 +223,42 @@ int policy_crd_rows(arena *a, const char *file, const char *text, size_t len,
             rc = -1;
     }
     return rc;
+}
+
+int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len,
+                        policy_schema_row **rows, size_t *n, diag_list *dl)
+{
+    ydoc *docs = NULL;
+    size_t partial = 0;
+    long nd = yaml_load(a, file, text, len, &docs, &partial, dl);
+    if (nd < 0)
+        return -1;
+    const ynode *root = nd == 1 ? docs[0].root : NULL;
+    const char *swagger = str_of(yaml_get(root, "swagger"));
+    refs r = {.defs = yaml_get(root, "definitions")};
+    if (swagger == NULL || strcmp(swagger, "2.0") != 0 || r.defs == NULL ||
+        r.defs->kind != YNODE_MAP)
+        return crd_error(dl, file, root, "%s: not an OpenAPI v2 document with definitions",
+                         file);
+    /* a row for each kind a definition is the schema of; the definitions only referred to
+     * (ObjectMeta, PodSpec) are written where they are referred to */
+    for (size_t i = 0; i < r.defs->n; i++) {
+        const ynode *def = r.defs->items[2 * i + 1];
+        const ynode *gvks = yaml_get(def, "x-kubernetes-group-version-kind");
+        for (size_t j = 0; gvks != NULL && gvks->kind == YNODE_SEQ && j < gvks->n; j++) {
+            const char *group = str_of(yaml_get(gvks->items[j], "group"));
+            const char *version = str_of(yaml_get(gvks->items[j], "version"));
+            const char *kind = str_of(yaml_get(gvks->items[j], "kind"));
+            if (group == NULL || version == NULL || kind == NULL)
+                return crd_error(dl, file, gvks->items[j], "%s needs group, version and kind",
+                                 "x-kubernetes-group-version-kind");
+            r.chain[0] = str_of(r.defs->items[2 * i]);
+            r.n = r.chain[0] != NULL;
+            if (schema_row(a, file, def, group, version, kind, def, &r, rows, n, dl) != 0)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- the compact text to types ---- */

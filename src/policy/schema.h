@@ -2,16 +2,20 @@
  *
  * A CustomResourceDefinition's openAPIV3Schema of each served version becomes a compact text
  * (policy_crd_rows): at build time for the CRDs vendored in schemas/ (scripts/schemagen.c
- * writes them as the table policy_builtin_schemas), at lint time for `lint --crd FILE`. The
- * text, read back by policy_schema_type(), is the expr/ type lint gives 'object':
+ * writes them as the table policy_builtin_schemas), at lint time for `lint --crd FILE`. So do
+ * Kubernetes' own kinds, from the part of its OpenAPI v2 document vendored in schemas/kube/
+ * (policy_openapi_rows, at build time only; "$ref"s are written out where they stand). The
+ * text, read back by policy_schema_type(), is the expr/ type lint gives 'object' and what
+ * lookup() answers:
  *
  *   T := 's' | 'i' | 'b' | '*'          string, integer, boolean, anything (dyn)
  *      | '[' T ']' | '<' T '>'          list of T, map of string to T (additionalProperties)
  *      | '{' ['+'] [name ':' T {',' name ':' T}] '}'   an object; '+': other fields may exist
  *
  * 'number' is '*' (a JSON number is an int or a double at run time), and so are
- * x-kubernetes-int-or-string and x-kubernetes-preserve-unknown-fields without properties (a
- * free-form value such as flinkConfiguration in newer operators). */
+ * x-kubernetes-int-or-string (OpenAPI v2: format int-or-string; and resource.Quantity, a string
+ * in v2 that JSON may give as a number) and x-kubernetes-preserve-unknown-fields without
+ * properties (a free-form value such as flinkConfiguration in newer operators). */
 #ifndef SG_POLICY_SCHEMA_H
 #define SG_POLICY_SCHEMA_H
 
@@ -42,6 +46,12 @@ extern const size_t policy_n_builtin_schemas;
  * diags. */
 int policy_crd_rows(arena *a, const char *file, const char *text, size_t len,
                     policy_schema_row **rows, size_t *n, diag_list *dl);
+
+/* Appends to '*rows' a row for every kind an OpenAPI v2 document (Kubernetes' swagger.json, or
+ * the part of it vendored in schemas/kube/) has a definition of (x-kubernetes-group-version-kind),
+ * following "$ref" through its definitions. Returns 0, or -1 with diags ("policy.crd"). */
+int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len,
+                        policy_schema_row **rows, size_t *n, diag_list *dl);
 
 /* The type of objects of 'kind' from the compact text of a row; NULL (dyn) when the text is
  * not in the compact form. Objects are named "Kind path.to.field" in messages. */

@@ -149,6 +149,10 @@ static void load_schemas(loader *ld, const policy_load_opts *o)
     ld->schema_types = arena_calloc(ld->a, ld->n_schemas ? ld->n_schemas : 1,
                                     sizeof *ld->schema_types);
     ld->check_fields = ld->schema_types != NULL;
+    if (ld->check_fields) { /* lookup('v1', 'Node', ...) is a Node, under lint as object is */
+        ld->decls.fn_type = policy_lookup_type;
+        ld->decls.fn_type_ctx = ld;
+    }
 }
 
 policy_set *policy_set_load_paths(const char *const *paths, size_t n_paths, diag_list *dl)

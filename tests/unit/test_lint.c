@@ -89,9 +89,9 @@ static const struct {
     {"ConfigMap", "true", "params.maxParallelism > 1 && 1",
      "16:38 expr.type: an operand of '&&' must be a bool, not int"},
     /* dyn stays allowed: a kind with no schema, dyn(), functions of their own */
-    {"ConfigMap", "true", "object.data.anything <= \"64\" && dyn(params.maxParallelism) <= \"64\"",
+    {"Widget", "true", "object.data.anything <= \"64\" && dyn(params.maxParallelism) <= \"64\"",
      NULL},
-    {"ConfigMap", "true", "quantity(object.data.x).isLessThan(quantity(\"1Gi\"))", NULL},
+    {"Widget", "true", "quantity(object.data.x).isLessThan(quantity(\"1Gi\"))", NULL},
     /* item 2: field paths against the CRDs, every form of selection */
     {FD, "true", "object.spec.?job.paralelism.orValue(1) > 0",
      "16:26 expr.field: no field 'paralelism' in FlinkDeployment spec.job; did you mean "
@@ -137,6 +137,60 @@ static const struct {
     {"\"*\"", "true", "object.spec.anything == 1", NULL},
     /* CassandraDatacenter's spec keeps unknown fields (x-kubernetes-preserve-unknown-fields) */
     {"CassandraDatacenter", "true", "object.spec.serverVersion != \"\" && object.spec.sise > 0",
+     NULL},
+    /* the pod templates of the Flink CRDs are the operator's Pod schema (@SchemaFrom Pod), not
+     * free-form: checked as the CRD has them */
+    {FD, "true", "object.spec.podTemplate.spec.containers.all(c, c.volumeMount.size() > 0)",
+     "16:58 expr.field: no field 'volumeMount' in FlinkDeployment spec.podTemplate.spec."
+     "containers[]; did you mean 'volumeMounts'?"},
+    /* Kubernetes' own kinds (schemas/kube/): what lookup() and lookupList() answer, typed by
+     * their literal apiVersion and kind, in every form a result is used in */
+    {FD, "true", "cel.bind(c, lookup('v1', 'PersistentVolumeClaim', 'ns', 'x'), "
+                 "c == null || c.spec.accessMode.size() > 0)",
+     "16:91 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
+     "'accessModes'?"},
+    {FD, "lookup('v1', 'PersistentVolumeClaim', object.metadata.namespace, 'x')",
+     "variables.v != null && variables.v.?spec.accessMode.orValue([]).size() > 0",
+     "16:50 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
+     "'accessModes'?"},
+    {FD, "true", "lookupList('v1', 'Node', '').all(n, n.spec.unschedulabel)",
+     "16:52 expr.field: no field 'unschedulabel' in Node spec; did you mean 'unschedulable'?"},
+    {FD, "true", "lookup('storage.k8s.io/v1', 'StorageClass', '', 'x').provisoner != ''",
+     "16:62 expr.field: no field 'provisoner' in StorageClass; did you mean 'provisioner'?"},
+    {FD, "lookup('v1', 'Namespace', '', object.metadata.namespace)",
+     "variables.v.metadata.lables['team'] == 'x'",
+     "16:30 expr.field: no field 'lables' in Namespace metadata; did you mean 'labels'?"},
+    {FD, "true", "lookup('v1', 'ConfigMap', 'ns', 'x').data['a'] == 1",
+     "16:9 expr.type: '==' compares string with int, which are never equal"},
+    {FD, "true",
+     "lookup('flink.apache.org/v1beta1', 'FlinkDeployment', 'ns', 'x').spec.jobb == null",
+     "16:79 expr.field: no field 'jobb' in FlinkDeployment spec; did you mean 'job'?"},
+    /* ... and the object of a policy that matches them */
+    {"PersistentVolumeClaim", "true", "object.spec.accessMode.exists(m, m == 'ReadWriteMany')",
+     "16:21 expr.field: no field 'accessMode' in PersistentVolumeClaim spec; did you mean "
+     "'accessModes'?"},
+    {"Pod", "true", "object.spec.containers.all(c, has(c.resources.limit))",
+     "16:55 expr.field: no field 'limit' in Pod spec.containers[].resources; did you mean "
+     "'limits'?"},
+    {"ConfigMap", "true", "object.dat.size() > 0",
+     "16:16 expr.field: no field 'dat' in ConfigMap; did you mean 'data'?"},
+    {"StorageClass", "true", "object.volumeBindingMod == 'WaitForFirstConsumer'",
+     "16:16 expr.field: no field 'volumeBindingMod' in StorageClass; did you mean "
+     "'volumeBindingMode'?"},
+    /* quantities and int-or-string ports may be numbers; labels are a map; a kind or version
+     * with no schema, and null, stay allowed */
+    {"PersistentVolumeClaim", "true",
+     "object.spec.resources.requests.storage > 1 && object.metadata.labels['a'] == 'b'", NULL},
+    {"Pod", "true",
+     "object.spec.containers.all(c, c.?livenessProbe.httpGet.port.orValue(0) == 8080)", NULL},
+    {FD, "true",
+     "lookupList('v1', 'Node', '').all(n, n.status.allocatable.cpu > 1 && "
+     "n.metadata.labels['zone'] != '') && lookup('v1', 'PersistentVolumeClaim', 'a', 'b') == null",
+     NULL},
+    {FD, "true",
+     "lookup('v2', 'Node', '', 'x').spec.anything == null && "
+     "lookup('example.com/v1', 'Widget', 'a', 'b').spec.anything == null && "
+     "lookup('storage.k8s.io/v1beta1', 'StorageClass', '', 'x').provisioner != ''",
      NULL},
 };
 
@@ -202,6 +256,11 @@ static void test_fields_only_in_lint(void **state)
     snprintf(text, sizeof text, template, FD, "true", "has(object.spec.zzzzzzzz)");
     char *got = lint_text(text, NULL);
     assert_null(got);
+    /* nor what a lookup answers */
+    snprintf(text, sizeof text, template, FD, "true",
+             "lookup('v1', 'PersistentVolumeClaim', 'a', 'b').spec.accessMode == null");
+    got = lint_text(text, NULL);
+    assert_null(got);
     snprintf(text, sizeof text, template, FD, "true", "\"yes\"");
     got = lint_text(text, NULL);
     assert_non_null(got);
@@ -246,6 +305,46 @@ static void test_lint_crd(void **state)
     free(got);
 }
 
+/* An OpenAPI v2 document (schemas/kube/): a row for each group-version-kind of a definition,
+ * every "$ref" written out where it stands, once a definition refers to itself the inner one
+ * is '*', and so is a reference it cannot follow; Quantity and IntOrString are '*' (a number
+ * in JSON). */
+static void test_openapi_rows(void **state)
+{
+    (void)state;
+    const char *file = "tests/fixtures/policy/lint/openapi-refs.json";
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    char text[8192];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    arena *a = arena_new((size_t)16 << 20);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_schema_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(policy_openapi_rows(a, file, text, len, &rows, &n, &dl), 0);
+    assert_int_equal(dl.count, 0);
+    assert_int_equal(n, 2);
+    static const char spec[] =
+        "{size:*,port:*,parts:[{name:s,count:i,sub:[*]}],labels:<s>,gone:*,away:*}";
+    char want[256];
+    snprintf(want, sizeof want, "{spec:%s,other:%s}", spec, spec);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(rows[i].group, "example.com");
+        assert_string_equal(rows[i].kind, "Widget");
+        assert_string_equal(rows[i].version, i == 0 ? "v1" : "v2");
+        assert_string_equal(rows[i].text, want);
+    }
+    /* not an OpenAPI v2 document */
+    assert_int_equal(policy_openapi_rows(a, "x.json", "{\"a\": 1}", 8, &rows, &n, &dl), -1);
+    assert_int_equal(dl.count, 1);
+    assert_non_null(strstr(dl.items[0].msg, "not an OpenAPI v2 document"));
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
 /* The generated table holds every served version of each vendored CRD, and each reads back. */
 static void test_builtin_schemas(void **state)
 {
@@ -267,6 +366,29 @@ static void test_builtin_schemas(void **state)
         }
         assert_true(n >= 1);
     }
+    /* and Kubernetes' own kinds the policies match and look up, in their groups */
+    static const struct { const char *group, *version, *kind, *field; } core[] = {
+        {"", "v1", "PersistentVolumeClaim", "spec"}, {"", "v1", "Node", "status"},
+        {"", "v1", "Pod", "spec"}, {"", "v1", "ConfigMap", "data"},
+        {"", "v1", "Namespace", "metadata"}, {"storage.k8s.io", "v1", "StorageClass",
+                                              "provisioner"},
+    };
+    for (size_t k = 0; k < sizeof core / sizeof core[0]; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < policy_n_builtin_schemas; i++) {
+            const policy_schema_row *r = &policy_builtin_schemas[i];
+            if (strcmp(r->kind, core[k].kind) != 0)
+                continue;
+            n++;
+            assert_string_equal(r->group, core[k].group);
+            const expr_type *t = policy_schema_type(a, r->text, r->kind), *f;
+            assert_non_null(t);
+            assert_true(expr_type_field(t, core[k].field, &f));
+            assert_non_null(f);
+            assert_false(t->open);
+        }
+        assert_true(n >= 1);
+    }
     arena_free(a);
 }
 
@@ -276,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_lint_table),
         cmocka_unit_test(test_fields_only_in_lint),
         cmocka_unit_test(test_lint_crd),
+        cmocka_unit_test(test_openapi_rows),
         cmocka_unit_test(test_builtin_schemas),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -163,7 +163,9 @@ def policy_needs():
                          if ("*" in groups or g in groups) and ("*" in kinds or k in kinds)]
                 missing = [(name, g, k) for g in groups for k in kinds
                            if "*" not in (g, k) and (g, k) not in KINDS]
-                unmapped += missing or ([] if found else [(name, ",".join(groups), ",".join(kinds))])
+                if not found and not missing:
+                    missing = [(name, ",".join(groups), ",".join(kinds))]
+                unmapped += missing
                 for g, k in found:
                     for sub in subs:
                         for op in ops:

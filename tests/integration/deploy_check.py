@@ -7,7 +7,9 @@ the table below (core kinds) or by the CRDs of the reference directory ($STREAMG
 else ../shared/reference/crds beside the clone); a kind neither maps is a failure. AUDIT_KINDS
 is the output of `streamguard audit --list-kinds -p policies/`, one "GROUP KIND" a line (core
 for the core group): the ClusterRole streamguard-audit must grant list and watch on exactly
-those, and the writes of the PolicyReports."""
+those, and the writes of the PolicyReports. The webhooks must send every (kind, operation) the
+policies of policies/ match, read from their match blocks (validating for validations, mutating
+for mutations), and nothing no policy matches."""
 import base64
 import glob
 import os
@@ -116,13 +118,89 @@ def one(docs, kind, name=None):
     return got[0] if len(got) == 1 else None
 
 
-WANT_RULES = {
-    ("flink.apache.org", "v1beta1", "flinkdeployments"),
-    ("flink.apache.org", "v1beta1", "flinksessionjobs"),
-    ("k8ssandra.io", "v1alpha1", "k8ssandraclusters"),
-    ("cassandra.datastax.com", "v1beta1", "cassandradatacenters"),
-    ("stargate.k8ssandra.io", "v1alpha1", "stargates"),
-}
+# What the webhooks must send, read from the policies' match blocks (every policy of
+# policies/, which the ConfigMap holds: checked below): per webhook (validating for policies
+# with validations, mutating for those with mutations), the (group, resource, subresource,
+# operation) each matched kind needs, as docs/policy-authoring.md defines the match block:
+# apiGroups omitted or "*" is any group that has the kind, kinds "*" any kind of the groups,
+# operations omitted is CREATE and UPDATE ("*" all four), subresources omitted is the main
+# resource only ("" the main resource, "*" any). A kind maps to its resource and served
+# versions by the reference CRDs and the core table.
+ALL_OPS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+
+
+def kind_table():
+    """(group, kind) -> (plural, set of served versions), from the CRDs and the core table."""
+    table = {}
+    for (av, kind), (group, plural) in list(CORE_RESOURCES.items()) + list(crd_resources().items()):
+        version = av.split("/")[-1]
+        table.setdefault((group, kind), (plural, set()))[1].add(version)
+    return table
+
+
+KINDS = kind_table()
+
+
+def policy_needs():
+    """{"validating"|"mutating": {(group, resource, subresource, op): [policy names]}}, and the
+    (policy, group, kind) no CRD or core kind maps."""
+    needs = {"validating": {}, "mutating": {}}
+    unmapped = []
+    for path in sorted(glob.glob("policies/*.yaml")):
+        for doc in yaml.safe_load_all(open(path)):
+            if not isinstance(doc, dict) or doc.get("kind") != "Policy":
+                continue
+            name, spec = doc["metadata"]["name"], doc.get("spec") or {}
+            hooks = [h for h, key in (("validating", "validations"), ("mutating", "mutations"))
+                     if spec.get(key)]
+            for res in (spec.get("match") or {}).get("resources") or []:
+                groups = res.get("apiGroups") or ["*"]
+                kinds = res.get("kinds") or []
+                ops = res.get("operations") or ["CREATE", "UPDATE"]
+                ops = ALL_OPS if "*" in ops else ops
+                subs = res.get("subresources", [""])
+                found = [(g, k) for (g, k) in KINDS
+                         if ("*" in groups or g in groups) and ("*" in kinds or k in kinds)]
+                missing = [(name, g, k) for g in groups for k in kinds
+                           if "*" not in (g, k) and (g, k) not in KINDS]
+                if not found and not missing:
+                    missing = [(name, ",".join(groups), ",".join(kinds))]
+                unmapped += missing
+                for g, k in found:
+                    for sub in subs:
+                        for op in ops:
+                            for h in hooks:
+                                needs[h].setdefault((g, KINDS[(g, k)][0], sub, op), []).append(name)
+    return needs, unmapped
+
+
+POLICY_NEEDS, POLICY_UNMAPPED = policy_needs()
+check("the policies' matched kinds all map to a resource (core table or reference CRDs)",
+      not POLICY_UNMAPPED and POLICY_NEEDS["validating"], f"unmapped: {POLICY_UNMAPPED}")
+
+
+def sends(rule, group, resource, sub, op):
+    """Whether one webhook rule sends (group, resource/sub, op) in some served version, as
+    kube-apiserver matches it (matchPolicy Equivalent: any served version of the resource)."""
+    served = KINDS.get(next((k for k in KINDS if k[0] == group and KINDS[k][0] == resource),
+                            None), (None, set()))[1]
+    names = {resource if sub == "" else f"{resource}/{sub}"}
+    if sub == "":
+        names.add("*")
+    else:
+        names |= {f"{resource}/*", f"*/{sub}", "*/*"}
+    return ((group in rule.get("apiGroups", []) or "*" in rule.get("apiGroups", []))
+            and ("*" in rule.get("apiVersions", []) or served & set(rule.get("apiVersions", [])))
+            and names & set(rule.get("resources", []))
+            and (op in rule.get("operations", []) or "*" in rule.get("operations", [])))
+
+
+def webhook_sent(webhook):
+    """The (group, resource, subresource, op) the webhook's rules name, wildcards left out."""
+    return {(g, r.split("/")[0], r.split("/")[1] if "/" in r else "", op)
+            for rule in webhook["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+            for op in rule["operations"] if "*" not in (g, r, op)}
+
 
 for overlay in ["base", "cert-manager", "static-certs"]:
     docs = load(overlay)
@@ -267,12 +345,17 @@ for overlay in ["base", "cert-manager", "static-certs"]:
     for kind, path, fail in [("ValidatingWebhookConfiguration", "/validate", "Fail"),
                              ("MutatingWebhookConfiguration", "/mutate", "Ignore")]:
         w = one(docs, kind, "streamguard")["webhooks"][0]
-        rules = {(g, v, r) for rule in w["rules"] for g in rule["apiGroups"] for v in rule["apiVersions"]
-                 for r in rule["resources"]}
-        ops = {o for rule in w["rules"] for o in rule["operations"]}
         short = kind.replace("WebhookConfiguration", "")
-        check(f"{overlay}: {short}: the five kinds only, on CREATE and UPDATE",
-              rules == WANT_RULES and ops == {"CREATE", "UPDATE"}, f"{rules} {ops}")
+        need = POLICY_NEEDS["validating" if kind.startswith("Validating") else "mutating"]
+        missing = sorted(f"{'/'.join(x for x in k[:3] if x)} {k[3]} ({', '.join(sorted(set(p)))})"
+                         for k, p in need.items() if not any(sends(r, *k) for r in w["rules"]))
+        check(f"{overlay}: {short}: sends every kind and operation the policies' "
+              f"{'validations' if kind.startswith('Validating') else 'mutations'} match",
+              not missing, f"not sent: {missing}")
+        extra = sorted(webhook_sent(w) - set(need))
+        check(f"{overlay}: {short}: sends nothing that no policy matches (a kind sent for "
+              f"nothing costs a call, and under failurePolicy Fail an outage)", not extra,
+              f"sent but matched by no policy: {extra}")
         check(f"{overlay}: {short}: sideEffects None, v1 and v1beta1, Equivalent, 5 s, failurePolicy {fail}",
               w["sideEffects"] == "None" and w["admissionReviewVersions"] == ["v1", "v1beta1"]
               and w["matchPolicy"] == "Equivalent" and w["timeoutSeconds"] == 5 and w["failurePolicy"] == fail)

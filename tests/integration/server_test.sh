@@ -442,7 +442,10 @@ stop_server
 # The shipped policies, through the real server, on the reviews kube-apiserver sent, with no
 # cluster on purpose (lookup() finds nothing: no operator defaults, no claims).
 start_server shipped --threads 2 --policies "$ROOT/policies" --no-cluster || exit 1
-check "the shipped policies load (9)" grep -q 'policy_count=9 enforcement=deny' "$TMP/shipped.log"
+# One per file of policies/ (every shipped file holds one policy).
+shipped_count=$(ls "$ROOT"/policies/*.yaml | wc -l)
+check "the shipped policies load ($shipped_count)" \
+    grep -q "policy_count=$shipped_count enforcement=deny" "$TMP/shipped.log"
 r=$(post /validate "$FIX/flinkdeployment-create-v1.request.json")
 check "shipped: HA on a hostPath is denied (422) by flink-ha-storage-rwx" \
     grep -q '"allowed":false,"status":{"code":422,"status":"Failure","reason":"Invalid","message":"\[flink-ha-storage-rwx\] spec.flinkConfiguration: high-availability.storageDir file:///flink-data/ha is on volume flink-volume (hostPath)' <<<"$r"

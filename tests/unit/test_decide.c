@@ -229,10 +229,15 @@ static void test_effects_and_names(void **state)
         /* two rules of node-sizing-limits fail and two warn: one policy, named once for each */
         {"examples/flink/sizing-bad.yaml", NULL, true, ADMISSION_EFFECT_WOULD_DENY,
          {NULL, "node-sizing-limits", "node-sizing-limits", "decide-audit-parallelism"}, NULL},
+        /* last-state without HA: flink-ha-required warns about it too (issue 13) */
         {"examples/flink/last-state-no-ha-bad.yaml", NULL, false, ADMISSION_EFFECT_WARNED,
-         {NULL, NULL, "flink-last-state-requires-ha", "decide-audit-parallelism"}, NULL},
+         {NULL, NULL, "flink-ha-required,flink-last-state-requires-ha",
+          "decide-audit-parallelism"},
+         NULL},
         {"examples/flink/last-state-no-ha-bad.yaml", NULL, true, ADMISSION_EFFECT_WARNED,
-         {NULL, NULL, "flink-last-state-requires-ha", "decide-audit-parallelism"}, NULL},
+         {NULL, NULL, "flink-ha-required,flink-last-state-requires-ha",
+          "decide-audit-parallelism"},
+         NULL},
         {"examples/flink/object-store-good.yaml", NULL, true, ADMISSION_EFFECT_AUDITED,
          {NULL, NULL, NULL, "decide-audit-parallelism"}, NULL},
         {"examples/flink/credentials-good.yaml", NULL, false, ADMISSION_EFFECT_ALLOWED,

@@ -137,8 +137,8 @@ static void case_findings(const check_report *r, FILE *f, const junit_case *c)
                 fprintf(f, "      <system-out>");
             }
             open = true;
-            fprintf(f, "%s:%d: %s ", check_str(res, "file"), check_num(res, "line"),
-                    check_str(res, "action"));
+            cli_xml_escape(f, check_str(res, "file")); /* any bytes, '<' and '&' included */
+            fprintf(f, ":%d: %s ", check_num(res, "line"), check_str(res, "action"));
             cli_xml_escape(f, check_str(res, "message"));
             fputc('\n', f);
         }
@@ -479,7 +479,8 @@ void check_print_sarif(const check_report *r, FILE *f)
     cJSON_ArrayForEach(it, r->results)
         cJSON_AddItemToArray(results, sarif_result(rootp, rules, it));
     char *s = cJSON_Print(top);
-    fprintf(f, "%s\n", s ? s : "{}");
+    cli_put_utf8(f, s ? s : "{}");
+    fputc('\n', f);
     free(s);
     cJSON_Delete(top);
 }

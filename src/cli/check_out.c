@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/utf8.h"
 #include "check_out_int.h"
 
 int check_parse_format(const char *s, enum check_format *out)
@@ -339,24 +340,52 @@ static void print_json(check_report *r, FILE *f)
     cJSON_AddItemReferenceToObject(root, "patches", r->patches);
     cJSON_AddItemReferenceToObject(root, "skipped", r->skipped);
     char *s = cJSON_Print(root);
-    fprintf(f, "%s\n", s ? s : "{}");
+    cli_put_utf8(f, s ? s : "{}");
+    fputc('\n', f);
     free(s);
     cJSON_Delete(root);
 }
 
+/* U+FFFD, for a byte that is not UTF-8 (Go's encoders, which CI tools' readers follow,
+ * write it so too) */
+static const char replacement[] = "\xEF\xBF\xBD";
+
 void cli_xml_escape(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq_len(s + i, len - i);
+        /* a file name or a message may hold any bytes: one that is not UTF-8 would make the
+         * whole report unreadable to an XML parser */
+        if (n == 0 || (n == 3 && memcmp(s + i, "\xEF\xBF", 2) == 0 &&
+                       ((unsigned char)s[i + 2] == 0xBE || (unsigned char)s[i + 2] == 0xBF))) {
+            fputs(replacement, f);
+            i += n ? n : 1;
+            continue;
+        }
+        switch (s[i]) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
         default:
-            if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
-                fputc(*s, f);
+            if ((unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t')
+                fwrite(s + i, 1, n, f);
         }
+        i += n;
     }
+}
+
+void cli_put_utf8(FILE *f, const char *s)
+{
+    size_t len = strlen(s), bad;
+    while (!utf8_is_valid(s, len, &bad)) {
+        fwrite(s, 1, bad, f);
+        fputs(replacement, f);
+        s += bad + 1;
+        len -= bad + 1;
+    }
+    fwrite(s, 1, len, f);
 }
 
 int check_report_finish(check_report *r, FILE *f)

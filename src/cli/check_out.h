@@ -60,8 +60,13 @@ void check_report_document(check_report *r, const check_doc *d, const check_verd
 int check_report_finish(check_report *r, FILE *f);
 
 /* Writes 's' as XML text or attribute content (&, <, >, " escaped; control characters other
- * than newline and tab dropped). Shared by the JUnit reports of check and test. */
+ * than newline and tab dropped; a byte that is not valid UTF-8, and U+FFFE and U+FFFF, which
+ * XML 1.0 does not allow, written as U+FFFD). Shared by the JUnit reports of check and test. */
 void cli_xml_escape(FILE *f, const char *s);
+
+/* Writes 's' with every byte that is not valid UTF-8 as U+FFFD: JSON (RFC 8259) and SARIF are
+ * UTF-8, while a file name, which the reports quote, may be any bytes. */
+void cli_put_utf8(FILE *f, const char *s);
 
 /* Where 'field' ("spec.flinkConfiguration.high-availability.storageDir",
  * "spec.containers[0].image", "metadata.annotations['a.b/c']") is under 'root': the line and

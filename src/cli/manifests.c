@@ -3,6 +3,7 @@
 #include "manifests.h"
 
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,30 +139,71 @@ bool manifests_is_kustomization(const char *path)
            strcmp(name, "Kustomization") == 0;
 }
 
+/* Whether 'glob' matches 's' or one of its directories ('s' cut before a '/') longer than
+ * 'keep' bytes: "apps/dev" leaves out the files below apps/dev/, but a directory named on the
+ * command line (the first 'keep' bytes) is never matched itself. */
+static bool match_path(const char *glob, const char *s, size_t keep)
+{
+    if (fnmatch(glob, s, 0) == 0)
+        return true;
+    char dir[PATH_MAX];
+    for (const char *c = strchr(s, '/'); c != NULL; c = strchr(c + 1, '/')) {
+        size_t n = (size_t)(c - s);
+        if (n <= keep || n >= sizeof dir)
+            continue;
+        memcpy(dir, s, n);
+        dir[n] = '\0';
+        if (fnmatch(glob, dir, 0) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* 'glob' matches the file at 'path' (its part below the directory given is 'rel', and
+ * 'keep' bytes of 'path' are that directory), by its path, a directory of it, or one name. */
+static bool glob_matches(const char *glob, const char *path, size_t keep, const char *rel)
+{
+    if (match_path(glob, path, keep) || match_path(glob, rel, 0))
+        return true;
+    /* Each component below the directory given on its own: "charts" leaves out every file
+     * under a charts/ directory */
+    for (const char *c = rel; *c;) {
+        const char *end = strchr(c, '/');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        char comp[256];
+        if (len > 0 && len < sizeof comp) {
+            memcpy(comp, c, len);
+            comp[len] = '\0';
+            if (fnmatch(glob, comp, 0) == 0)
+                return true;
+        }
+        c += len + (end != NULL);
+    }
+    return false;
+}
+
 bool manifests_is_excluded(const char *path, size_t base, const char *const *globs, size_t n)
 {
-    const char *rel = path + (base <= strlen(path) ? base : strlen(path));
+    size_t plen = strlen(path);
+    const char *rel = path + (base <= plen ? base : plen);
     while (*rel == '/')
         rel++;
-    while (path[0] == '.' && path[1] == '/')
+    size_t keep = base <= plen ? base : plen;
+    while (path[0] == '.' && path[1] == '/') {
         path += 2;
+        keep = keep >= 2 ? keep - 2 : 0;
+    }
     for (size_t g = 0; g < n; g++) {
-        if (fnmatch(globs[g], path, 0) == 0 || fnmatch(globs[g], rel, 0) == 0)
+        /* a path as the shell completes it ("./apps/dev") names the same files as "apps/dev" */
+        const char *glob = globs[g];
+        while (glob[0] == '.' && glob[1] == '/')
+            glob += 2;
+        if (glob_matches(glob, path, keep, rel))
             return true;
-        /* Each component below the directory given on its own: "charts" leaves out every file
-         * under a charts/ directory */
-        for (const char *c = rel; *c;) {
-            const char *end = strchr(c, '/');
-            size_t len = end ? (size_t)(end - c) : strlen(c);
-            char comp[256];
-            if (len > 0 && len < sizeof comp) {
-                memcpy(comp, c, len);
-                comp[len] = '\0';
-                if (fnmatch(globs[g], comp, 0) == 0)
-                    return true;
-            }
-            c += len + (end != NULL);
-        }
+        /* "**" is "*" to fnmatch, which lets '*' match '/' too; "**" then "/" may also stand
+         * for no directory at all, as in .gitignore: "**" "/x.yaml" is x.yaml at the top too */
+        if (strncmp(glob, "**/", 3) == 0 && glob_matches(glob + 3, path, keep, rel))
+            return true;
     }
     return false;
 }

@@ -11,6 +11,7 @@
 #include "policy_int.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,9 +154,43 @@ static const char *nearest_key(const cJSON *decl, const char *key)
     return best;
 }
 
+/* A number as the expressions see it (expr_from_json, expr_type_of_json): "int" when whole
+ * and within int64, else "double"; any other value's json_type. */
+static const char *cel_type(const cJSON *j)
+{
+    if (!cJSON_IsNumber(j))
+        return json_type(j);
+    double d = j->valuedouble;
+    bool whole = d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+                 d == (double)(int64_t)d;
+    return whole ? "int" : "double";
+}
+
+/* The type the checker gave the items of declared list 'decl': the CEL type their values
+ * share, "number" when they are numbers of both kinds (dyn to the checker), else the JSON
+ * type of the first. */
+static const char *item_type(const cJSON *decl)
+{
+    const char *t = cel_type(decl->child);
+    for (const cJSON *it = decl->child->next; it != NULL; it = it->next)
+        if (strcmp(cel_type(it), t) != 0)
+            return cJSON_IsNumber(decl->child) && cJSON_IsNumber(it) ? "number" : t;
+    return t;
+}
+
+/* Whether a value of CEL type 'got' may stand where the checker expects 'want'. */
+static bool same_type(const char *want, const char *got)
+{
+    return strcmp(want, got) == 0 ||
+           (strcmp(want, "number") == 0 && (strcmp(got, "int") == 0 || strcmp(got, "double") == 0));
+}
+
 /* Checks the value 'n' (its JSON 'j') given for the param at 'path' against what the policy
  * declares there ('decl'). A declared null takes anything; a map is checked key by key; a
- * list's items must have the type of the declared list's first item. */
+ * list's items must have the type of the declared list's items. Numbers keep their CEL type:
+ * the policy's expressions were type-checked against its own values, and an int where they
+ * expect a double (or the reverse) fails every evaluation ("no matching overload for '_*_'"),
+ * which failurePolicy then turns into a denial of every request, or lets every one through. */
 static void check_value(loader *ld, const char *policy, const char *path, const ynode *n,
                         const cJSON *j, const cJSON *decl)
 {
@@ -166,13 +201,22 @@ static void check_value(loader *ld, const char *policy, const char *path, const 
              json_type(decl), json_type(j));
         return;
     }
+    if (strcmp(cel_type(j), cel_type(decl)) != 0) {
+        perr(ld, n, "param '%s' of policy '%s' is %s, not %s (%s): the policy's expressions "
+             "read it as %s%s", path, policy, cel_type(decl)[0] == 'i' ? "an int" : "a double",
+             cel_type(j)[0] == 'i' ? "an int" : "a double", n->kind == YNODE_SCALAR ? n->str : "",
+             cel_type(decl)[0] == 'i' ? "an int" : "a double",
+             cel_type(decl)[0] == 'i' ? "" : " (a whole number, 1.0 too, is an int to them)");
+        return;
+    }
     if (cJSON_IsArray(decl) && decl->child != NULL) {
         size_t i = 0;
+        const char *want = item_type(decl);
         for (const cJSON *it = j->child; it != NULL; it = it->next, i++)
-            if (strcmp(json_type(it), json_type(decl->child)) != 0) {
+            if (!same_type(want, cel_type(it))) {
                 perr(ld, n->kind == YNODE_SEQ && i < n->n ? n->items[i] : n,
                      "param '%s' of policy '%s' is a list of %s, not of %s (item %zu)", path,
-                     policy, json_type(decl->child), json_type(it), i);
+                     policy, want, cel_type(it), i);
                 return;
             }
         return;

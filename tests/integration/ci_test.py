@@ -152,6 +152,40 @@ warn_cases = [c for c in root.iter("testcase") if c.find("system-out") is not No
 check("junit: a warning is system-out of a passing case", rc == 0 and warn_cases and
       all(c.find("failure") is None for c in warn_cases))
 
+# File names are any bytes: '<', '&' and quotes are escaped wherever a name is written, and a
+# byte that is not UTF-8 becomes U+FFFD, so that JUnit, JSON and SARIF stay readable.
+tmp = tempfile.mkdtemp()
+try:
+    for name in (b"a\"b<c>&d'e.yaml", b"x\xff\xfey.yaml", b"y\xef\xbf\xbez.yaml"):
+        shutil.copy("examples/flink/credentials-bad.yaml", os.path.join(tmp.encode(), name))
+    outs = {}
+    for fmt in ("junit", "json", "sarif"):
+        p = subprocess.run([BIN, "check", "-p", "policies", "-o", fmt, tmp], capture_output=True)
+        outs[fmt] = (p.returncode, p.stdout)
+    try:
+        root = ET.fromstring(outs["junit"][1])
+        names = sorted(s.get("name") for s in root.iter("testsuite"))
+        fails = [f.text for f in root.iter("failure")]
+        ok = (outs["junit"][0] == 1 and int(root.get("failures")) == 3 and
+              names[0].endswith("/a\"b<c>&d'e.yaml") and names[1].endswith("/x\ufffd\ufffdy.yaml")
+              and names[2].endswith("/y\ufffdz.yaml") and
+              any("a\"b<c>&d'e.yaml:" in t for t in fails))
+        check("junit: hostile file names ('<', '&', quotes, bytes not UTF-8) stay well-formed XML",
+              ok, f"{names} {fails[:1]}")
+    except ET.ParseError as e:
+        check("junit: hostile file names ('<', '&', quotes, bytes not UTF-8) stay well-formed XML",
+              False, str(e))
+    for fmt in ("json", "sarif"):
+        try:
+            json.loads(outs[fmt][1].decode("utf-8"))
+            check(f"{fmt}: file names that are not UTF-8 are written as U+FFFD (valid UTF-8 JSON)",
+                  outs[fmt][0] == 1)
+        except (UnicodeDecodeError, ValueError) as e:
+            check(f"{fmt}: file names that are not UTF-8 are written as U+FFFD (valid UTF-8 JSON)",
+                  False, str(e))
+finally:
+    shutil.rmtree(tmp)
+
 # ---- SARIF ----
 policies = shipped_policies()
 

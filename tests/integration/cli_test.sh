@@ -183,7 +183,7 @@ $PP/bad.yaml:5:16: error[policy.params]: PolicyParams 'typo-in-policy' names pol
 $PP/bad.yaml:10:42: error[policy.params]: policy 'max-parallelism' has no param 'maxParalelism' (did you mean 'maxParallelism'?)
 $PP/bad.yaml:15:58: error[policy.params]: param 'maxParallelism' of policy 'max-parallelism' is a number, not a string
 $PP/bad.yaml:15:76: error[policy.params]: param 'node.cpu' of policy 'max-parallelism' is a string, not a number
-$PP/bad.yaml:15:95: error[policy.params]: param 'schemes' of policy 'max-parallelism' is a list of string, not of number (item 1)
+$PP/bad.yaml:15:95: error[policy.params]: param 'schemes' of policy 'max-parallelism' is a list of string, not of int (item 1)
 $PP/bad.yaml:20:49: error[policy.params]: policy 'max-parallelism' has no param 'node.disk'
 $PP/bad.yaml:22:13: error[policy.params]: a PolicyParams document's apiVersion must be streamguard.dev/v1alpha1
 $PP/bad.yaml:30:33: error[policy.params]: unknown field 'extra' in spec
@@ -192,6 +192,15 @@ $PP/bad.yaml:34:41: error[policy.params]: spec.params must be a mapping of the p
 10 errors
 rc=1
 EOF
+expect "lint --params: an int param given a double" 1 - \
+    "bad-numbers.yaml:6:58: error\\[policy.params\\]: param 'maxParallelism' of policy 'max-parallelism' is an int, not a double \\(8.5\\): the policy's expressions read it as an int" \
+    lint --params "$PP/bad-numbers.yaml" "$PP/policies"
+expect "lint --params: a double param given a whole number" 1 - \
+    "bad-numbers.yaml:6:73: error\\[policy.params\\]: param 'headroom' of policy 'max-parallelism' is a double, not an int \\(2\\): the policy's expressions read it as a double" \
+    lint --params "$PP/bad-numbers.yaml" "$PP/policies"
+expect "lint --params: a list of ints given a double" 1 - \
+    "bad-numbers.yaml:6:89: error\\[policy.params\\]: param 'weights' of policy 'max-parallelism' is a list of int, not of double \\(item 1\\)" \
+    lint --params "$PP/bad-numbers.yaml" "$PP/policies"
 expect "check --params with errors exits 2 and says how to lint them" 2 - \
     "the policies in .*/policies with the params of .*/bad.yaml have errors \(streamguard lint --params .*bad.yaml .*policies\)" \
     check -p "$PP/policies" --params "$PP/bad.yaml" "$TMP/pp-fd.yaml"

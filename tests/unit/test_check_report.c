@@ -116,6 +116,37 @@ static void test_exclude(void **state)
         if (manifests_is_excluded(cases[i].path, cases[i].base, globs, 4) != cases[i].want)
             fail_msg("%s: excluded %d, want %d", cases[i].path, !cases[i].want, cases[i].want);
     assert_false(manifests_is_excluded("repo/charts/a.yaml", 4, globs, 0));
+    /* a glob as the shell completes a path (leading ./), a directory below the one given by
+     * its path, and ** standing for no directory too, as in .gitignore */
+    static const char *const paths[] = {"./apps/dev", "overlays/prod", "**" "/x.yaml",
+                                        "./**" "/broken.yaml", "./repo/top.yaml"};
+    static const struct {
+        const char *path;
+        size_t base;
+        bool want;
+    } more[] = {
+        {"apps/dev/a.yaml", 0, true},
+        {"./apps/dev/a.yaml", 1, true},
+        {"repo/apps/dev/sub/a.yaml", 4, true},
+        {"repo/overlays/prod/a.yaml", 4, true},
+        {"overlays/prod/a.yaml", 8, true},
+        {"x.yaml", 0, true},
+        {"./x.yaml", 1, true},
+        {"repo/a/b/x.yaml", 4, true},
+        {"./repo/broken.yaml", 6, true},
+        {"broken.yaml", 0, true},
+        {"./repo/top.yaml", 6, true},
+        {"repo/apps/devx/a.yaml", 4, false},
+        {"repo/overlays/production/a.yaml", 4, false},
+        {"repo/y.yaml", 4, false},
+        /* the directory given itself is still not matched */
+        {"apps/dev/a.yaml", 8, false},
+        {"overlays/prod/a.yaml", 13, false},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (manifests_is_excluded(more[i].path, more[i].base, paths, 5) != more[i].want)
+            fail_msg("%s (below %zu bytes): excluded %d, want %d", more[i].path, more[i].base,
+                     !more[i].want, more[i].want);
 }
 
 /* ---- documents that are not objects ---- */

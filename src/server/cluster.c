@@ -95,7 +95,8 @@ static void watch_union(cluster *c)
         bool dup = false;
         for (size_t j = 0; j < k && !dup; j++)
             dup = strcmp(all[j].api_version, x->api_version) == 0 &&
-                  strcmp(all[j].kind, x->kind) == 0;
+                  strcmp(all[j].kind, x->kind) == 0 && strcmp(all[j].ns, x->ns) == 0 &&
+                  strcmp(all[j].name, x->name) == 0;
         if (!dup)
             all[k++] = *x;
     }
@@ -241,6 +242,15 @@ void cluster_set_policies(cluster *c, const policy_set *s)
             continue;
         strcpy(kinds[k].api_version, refs[i].api_version);
         strcpy(kinds[k].kind, refs[i].kind);
+        /* One object of the kind (policy_kind): the loader gives only names a kube_kind
+         * holds (a namespace is a DNS label, a name at most 253 bytes). */
+        if (refs[i].name != NULL && (strlen(refs[i].ns) >= sizeof kinds[k].ns ||
+                                     strlen(refs[i].name) >= sizeof kinds[k].name))
+            continue;
+        if (refs[i].name != NULL) {
+            strcpy(kinds[k].ns, refs[i].ns);
+            strcpy(kinds[k].name, refs[i].name);
+        }
         k++;
     }
     pthread_mutex_lock(&c->kinds_mu);

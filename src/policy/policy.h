@@ -192,6 +192,12 @@ typedef struct policy_kind {
  * many there are in all. */
 size_t policy_set_lookup_kinds(const policy_set *s, policy_kind *out, size_t cap);
 
+/* flinkConfig() keeps the Flink operator's default configuration resolved from a ConfigMap
+ * across reviews (flinkdefaults.c), keyed by the ConfigMap's uid and resourceVersion. Drops
+ * what was kept for the ConfigMap 'ns'/'name' (NULL 'ns': everything): the watch caches call
+ * it when one changes or goes, and the server at exit. Thread-safe. */
+void policy_flink_defaults_forget(const char *ns, const char *name);
+
 /* The bindings of a policy expression, in the one order the loader declares them (an
  * expression's declaration index for a binding is its enum value), the engine binds them and
  * resolve_decl answers them; the policy's variables come after PB_COUNT. */

@@ -130,8 +130,12 @@ static void audit_watch_kinds(void *arg, const kube_kind *kinds, size_t n)
 
 static void on_change(void *arg, const kube_kind *kind, const char *ns, const char *name)
 {
-    (void)kind, (void)ns, (void)name; /* any change may change a result: lookups read others */
-    auditor_changed(((cluster *)arg)->aud);
+    /* flinkConfig() keeps what it resolved from a ConfigMap: a changed or deleted one's goes
+     * (a re-list, 'ns' NULL: all of them) */
+    if (strcmp(kind->api_version, "v1") == 0 && strcmp(kind->kind, "ConfigMap") == 0)
+        policy_flink_defaults_forget(ns, name);
+    /* any change may change an audit's result: lookups read others */
+    auditor_changed(((cluster *)arg)->aud); /* NULL without --audit: nothing to tell */
 }
 
 static int auditor_begin(cluster *c, const cluster_opts *o, diag_list *dl)
@@ -199,7 +203,7 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     }
     c->client = kube_client_new(&cfg, dl);
     kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms,
-                          .on_change = o->audit ? on_change : NULL, .on_change_arg = c};
+                          .on_change = on_change, .on_change_arg = c};
     if (c->client == NULL || (c->cache = kube_cache_new(c->client, &co)) == NULL) {
         kube_config_free(&cfg);
         kube_client_free(c->client);
@@ -330,6 +334,7 @@ void cluster_free(cluster *c)
     lease_elector_free(c->elector); /* gives the Lease up while the client still works */
     kube_cache_free(c->cache);
     auditor_free(c->aud); /* once no watch can announce a change to it */
+    policy_flink_defaults_forget(NULL, NULL); /* what flinkConfig() kept: nothing reads it now */
     kube_client_free(c->client);
     free(c->lookup_kinds);
     free(c->audit_kinds);

@@ -41,7 +41,10 @@ static void usage(FILE *f)
                "                       of the above\n"
                "      --lookups        print instead the kinds the policies look up, one\n"
                "                       \"apiVersion kind\" a line, sorted: what the server\n"
-               "                       watches and what its RBAC must let it get, list and watch\n"
+               "                       watches and what its RBAC must let it get, list and watch;\n"
+               "                       \"apiVersion kind namespace/name\" when every lookup of the\n"
+               "                       kind names that object with constants (literals, params):\n"
+               "                       the server watches only it, RBAC names it (resourceNames)\n"
                "      --params FILE    PolicyParams documents (a file or a directory of them)\n"
                "                       applied after those among the policies\n"
                "      --webhooks FILE  the webhook configurations to compare with (YAML, several\n"
@@ -119,7 +122,11 @@ int cli_cmd_lint(int argc, char **argv)
             rc = 1;
         }
         for (size_t i = 0; kinds != NULL && i < policy_set_lookup_kinds(s, kinds, n_kinds); i++)
-            printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
+            if (kinds[i].name == NULL) /* the whole kind */
+                printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
+            else /* one object: "namespace/name", or "name" without a namespace */
+                printf("%s %s %s%s%s\n", kinds[i].api_version, kinds[i].kind, kinds[i].ns,
+                       kinds[i].ns[0] ? "/" : "", kinds[i].name);
         free(kinds);
     } else if (s != NULL) {
         size_t count, warned = 0;

@@ -753,6 +753,29 @@ typedef struct call_walk {
     size_t n;
 } call_walk;
 
+/* The names of 'n' when it selects plain fields of a global binding (params.a.b), root
+ * first; 0 when it is anything else (expr_call_site). */
+static uint32_t select_path(const expr_node *n, const char **path)
+{
+    uint32_t depth = 0;
+    const expr_node *x = n;
+    while (x != NULL && x->op == N_SELECT) {
+        if (x->optional || x->name_nul || x->name == NULL || x->qualified != NULL)
+            return 0; /* qualified: the chain names a binding of its own (variables.x) */
+        depth++;
+        x = x->a;
+    }
+    /* a global name: not a comprehension's or cel.bind's variable, not a type name */
+    if (x == NULL || x->op != N_IDENT || x->local >= 0 || x->decl < 0 || x->is_type ||
+        depth + 1 > EXPR_CALL_SITE_PATH)
+        return 0;
+    uint32_t i = depth;
+    path[0] = x->name;
+    for (x = n; x->op == N_SELECT; x = x->a)
+        path[i--] = x->name;
+    return depth + 1;
+}
+
 /* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
 static void walk_calls(call_walk *w, const expr_node *n)
 {
@@ -767,6 +790,7 @@ static void walk_calls(call_walk *w, const expr_node *n)
                 cs.args[i].lit = arg->lit.v.s;
                 cs.args[i].len = arg->lit.len;
             }
+            cs.args[i].npath = select_path(arg, cs.args[i].path);
         }
         w->n++;
         w->visit(w->ctx, &cs);

@@ -215,8 +215,14 @@ int expr_prog_expect_bool(const expr_prog *p, const char *what, const srcpos *at
 /* A call of a global function in a compiled program, for checks made when policies load
  * (which kinds lookup() names). Argument i < EXPR_CALL_SITE_ARGS is described in args[i]:
  * 'lit' is its text when it is a string literal (NUL-terminated; owned by the program, and
- * possibly holding a NUL of its own before 'len'), NULL when it is any other expression. */
+ * possibly holding a NUL of its own before 'len'), NULL when it is any other expression.
+ * 'path' names, root first, the global binding and the plain fields an argument such as
+ * params.operatorConfigMap.name selects ('npath' of them, each NUL-terminated and owned by the
+ * program); 'npath' is 0 for any other expression: a literal, a call, an optional (.?f) or an
+ * index selection, a comprehension's or cel.bind's variable, a field name holding a NUL, or
+ * a path longer than EXPR_CALL_SITE_PATH. */
 #define EXPR_CALL_SITE_ARGS 4
+#define EXPR_CALL_SITE_PATH 8
 typedef struct expr_call_site {
     expr_span span;  /* the whole call */
     uint32_t nargs;
@@ -224,6 +230,8 @@ typedef struct expr_call_site {
         const char *lit;
         uint32_t len;
         expr_span span;
+        uint32_t npath;
+        const char *path[EXPR_CALL_SITE_PATH];
     } args[EXPR_CALL_SITE_ARGS];
 } expr_call_site;
 

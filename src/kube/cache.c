@@ -173,11 +173,42 @@ static void count(kube_kind_stats *s, enum kube_outcome o)
     atomic_fetch_add_explicit(&s->lookups[o], 1, memory_order_relaxed);
 }
 
-/* The informer of a kind, under kinds_lock (read side). */
+/* The informer of a whole kind, under kinds_lock (read side). */
 static kube_informer *find_informer(kube_cache *c, const char *api_version, const char *kind)
 {
     for (size_t i = 0; i < c->n_inf; i++) {
-        if (same_kind(&kube_informer_stats(c->inf[i])->kind, api_version, kind))
+        const kube_kind *k = kube_informer_scope(c->inf[i]);
+        if (k->name[0] == '\0' && same_kind(k, api_version, kind))
+            return c->inf[i];
+    }
+    return NULL;
+}
+
+/* The informer of the kind's object 'ns'/'name' alone, under kinds_lock (read side). A
+ * cluster-scoped kind's ('cluster') objects have no namespace, whatever the scope was given. */
+static kube_informer *find_scoped(kube_cache *c, const char *api_version, const char *kind,
+                                  const char *ns, const char *name, bool cluster)
+{
+    for (size_t i = 0; i < c->n_inf; i++) {
+        const kube_kind *k = kube_informer_scope(c->inf[i]);
+        if (k->name[0] != '\0' && strcmp(k->name, name) == 0 &&
+            (cluster || strcmp(k->ns, ns) == 0) && same_kind(k, api_version, kind))
+            return c->inf[i];
+    }
+    return NULL;
+}
+
+static bool same_scope(const kube_kind *a, const kube_kind *b)
+{
+    return same_kind(a, b->api_version, b->kind) && strcmp(a->ns, b->ns) == 0 &&
+           strcmp(a->name, b->name) == 0;
+}
+
+/* The running informer of exactly 'k' (set_mu held). */
+static kube_informer *find_same(kube_cache *c, const kube_kind *k)
+{
+    for (size_t i = 0; i < c->n_inf; i++) {
+        if (same_scope(kube_informer_scope(c->inf[i]), k))
             return c->inf[i];
     }
     return NULL;
@@ -358,10 +389,13 @@ enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const ch
         return KUBE_NOT_FOUND;
     }
     kube_kind_stats *st = stats_for(c, api_version, kind);
-    if (atomic_load(&st->scope) == KUBE_SCOPE_CLUSTER)
+    bool cluster = atomic_load(&st->scope) == KUBE_SCOPE_CLUSTER;
+    if (cluster)
         ns = ""; /* the store and the live answers key a cluster-scoped object without one */
     pthread_rwlock_rdlock(&c->kinds_lock);
     kube_informer *inf = find_informer(c, api_version, kind);
+    if (inf == NULL) /* only some objects of the kind watched: this one, or a live GET */
+        inf = find_scoped(c, api_version, kind, ns, name, cluster);
     if (inf != NULL && kube_informer_synced(inf))
         *out = kube_store_get(kube_informer_store(inf), ns, name);
     pthread_rwlock_unlock(&c->kinds_lock);
@@ -440,23 +474,32 @@ static kube_informer **informers_for(kube_cache *c, const kube_kind *kinds, size
     }
     for (size_t i = 0; i < n_kinds; i++) {
         const kube_kind *k = &kinds[i];
-        bool dup = false;
-        for (size_t j = 0; j < *n && !dup; j++)
-            dup = same_kind(&kube_informer_stats(v[j])->kind, k->api_version, k->kind);
-        if (dup)
-            continue;
         if (strnlen(k->api_version, sizeof k->api_version) == sizeof k->api_version ||
             strnlen(k->kind, sizeof k->kind) == sizeof k->kind ||
+            strnlen(k->ns, sizeof k->ns) == sizeof k->ns ||
+            strnlen(k->name, sizeof k->name) == sizeof k->name ||
             !kind_fits(k->api_version, k->kind)) { /* not NUL-terminated, or empty */
             *rc = -1;
             continue;
         }
-        kube_informer *inf = find_informer(c, k->api_version, k->kind); /* set_mu held */
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = same_scope(kube_informer_scope(v[j]), k);
+        /* one object of a kind also watched whole: the whole kind's store holds it */
+        for (size_t j = 0; j < n_kinds && !dup && k->name[0]; j++)
+            dup = kinds[j].name[0] == '\0' && same_kind(&kinds[j], k->api_version, k->kind);
+        if (dup)
+            continue;
+        kube_informer *inf = find_same(c, k); /* set_mu held */
         if (inf == NULL) {
             kube_kind_stats *st = stats_for(c, k->api_version, k->kind);
             inf = st == &c->stats[MAX_KINDS]
                       ? NULL
                       : kube_informer_new(&c->api, &c->opts, st, changed, c);
+            if (inf != NULL && kube_informer_set_scope(inf, k->ns, k->name) != 0) {
+                kube_informer_free(inf);
+                inf = NULL;
+            }
             if (inf == NULL || kube_informer_start(inf) != 0) {
                 log_error("kube", LOG_S("msg", "cannot start a watch"), LOG_S("kind", st->label));
                 kube_informer_free(inf);
@@ -523,7 +566,7 @@ static int metrics_per_kind(kube_cache *c, buf *out, size_t n)
                         "Objects in the watch cache of each watched kind "
                         "(kind=\"apiVersion/Kind\").");
     for (size_t i = 0; i < n; i++) {
-        if (!atomic_load(&c->stats[i].watched))
+        if (atomic_load(&c->stats[i].watched) <= 0)
             continue;
         snprintf(v, sizeof v, "%ld", atomic_load(&c->stats[i].objects));
         rc |= put_series(out, "streamguard_kube_objects", &c->stats[i], NULL, NULL, v);

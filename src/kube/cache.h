@@ -28,10 +28,15 @@ const cJSON *kube_obj_json(const kube_obj *o);
 kube_obj *kube_obj_ref(kube_obj *o);
 void kube_obj_unref(kube_obj *o);
 
-/* A kind to watch, as policies name it in lookup(apiVersion, kind, ...). */
+/* A kind to watch, as policies name it in lookup(apiVersion, kind, ...): the whole kind, or
+ * with a 'name' only the object 'ns'/'name' (a LIST and a WATCH in 'ns', "" for every
+ * namespace or a cluster-scoped kind, with fieldSelector=metadata.name=NAME, which
+ * kube-apiserver authorises against RBAC's resourceNames). */
 typedef struct kube_kind {
     char api_version[320]; /* a group (253) + "/" + a version (63) */
     char kind[64];
+    char ns[64];    /* a namespace (a DNS label, 63) or "" */
+    char name[254]; /* "": the whole kind; else an object's name (253 at most) */
 } kube_kind;
 
 typedef struct kube_cache_opts {
@@ -57,9 +62,10 @@ kube_cache *kube_cache_new(kube_client *client, const kube_cache_opts *o);
 /* Stops every watch (each ends within a second) and frees the cache. */
 void kube_cache_free(kube_cache *c);
 
-/* Watches exactly 'kinds': starts a watch for each kind not yet watched, stops the watches of
- * kinds not named (their objects are dropped). Called at start and after each policy reload.
- * Returns 0, or -1 when a thread could not be started. */
+/* Watches exactly 'kinds': starts a watch for each kind (or one object of a kind: a kube_kind
+ * with a name) not yet watched, stops the watches not named (their objects are dropped). An
+ * object of a kind also named whole is watched by the whole kind's watch only. Called at
+ * start and after each policy reload. Returns 0, or -1 when a thread could not be started. */
 int kube_cache_set_kinds(kube_cache *c, const kube_kind *kinds, size_t n);
 
 /* True when every watched kind has listed once. */
@@ -72,14 +78,17 @@ enum kube_lookup {
     KUBE_UNAVAILABLE   /* the cluster could not be asked: 'why' says why */
 };
 
-/* lookup(apiVersion, kind, namespace, name). From the cache when the kind is watched and
- * synced and holds the object; otherwise a live GET (its answer kept live_ttl_ms). 'ns' is ""
- * for cluster-scoped kinds. */
+/* lookup(apiVersion, kind, namespace, name). From the cache when the kind (or that one
+ * object) is watched and synced and holds the object; otherwise a live GET (its answer kept
+ * live_ttl_ms): an object of a kind of which only other objects are watched is asked live,
+ * never answered "not found" from a store that could not hold it. 'ns' is "" for
+ * cluster-scoped kinds. */
 enum kube_lookup kube_cache_get(kube_cache *c, const char *api_version, const char *kind,
                                 const char *ns, const char *name, kube_obj **out,
                                 char why[256]);
 
-/* lookupList(apiVersion, kind, namespace): every cached object of a watched, synced kind in
+/* lookupList(apiVersion, kind, namespace): every cached object of a watched, synced kind (the
+ * whole kind: watches of single objects do not answer) in
  * 'ns' ("" : all namespaces, or a cluster-scoped kind), sorted by namespace then name.
  * '*out' is an array from 'a', the asking request's arena, which also holds the references
  * (released when 'a' is freed or reset): nothing is left for the caller to free. A kind that

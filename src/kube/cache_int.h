@@ -162,8 +162,8 @@ typedef struct kube_kind_stats {
     atomic_ullong lookups[KUBE_OUTCOME_COUNT];
     atomic_ullong restarts[KUBE_RESTART_COUNT];
     atomic_llong last_list_ms, last_event_ms; /* Unix time; 0: never */
-    atomic_long objects;
-    atomic_bool watched;
+    atomic_long objects; /* the sum over the kind's informers (whole, or one object each) */
+    atomic_int watched;  /* the kind's informers running */
     atomic_int scope; /* KUBE_SCOPE_*: from the kind's discovery, once its informer ran one */
 } kube_kind_stats;
 
@@ -183,6 +183,13 @@ typedef void (*kube_changed_fn)(void *arg, const kube_kind_stats *kind, const ch
 kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
                                  kube_kind_stats *stats, kube_changed_fn changed,
                                  void *changed_arg);
+
+/* Before kube_informer_start: watches only the object 'ns'/'name' (kube_kind), not the whole
+ * kind. Returns 0, or -1 when they do not fit a kube_kind. */
+int kube_informer_set_scope(kube_informer *inf, const char *ns, const char *name);
+
+/* The whole kind's, or the scope kube_informer_set_scope gave (its 'name' non-empty). */
+const kube_kind *kube_informer_scope(kube_informer *inf);
 
 /* One step of the state machine: discovery, a LIST (all pages) or one WATCH. Returns the
  * milliseconds to wait before the next step (0: at once). */

@@ -37,6 +37,9 @@ struct kube_informer {
     kube_api api;
     kube_cache_opts opts;
     kube_kind_stats *stats;
+    kube_kind scope; /* the kind, and the one object watched when scope.name is not "" */
+    char scope_label[320]; /* "all", or "namespace/name" (logs) */
+    long counted;    /* this informer's share of stats->objects */
     kube_changed_fn changed;
     void *changed_arg;
     kube_store store;
@@ -79,6 +82,8 @@ kube_informer *kube_informer_new(const kube_api *api, const kube_cache_opts *o,
     inf->api = *api;
     inf->opts = *o;
     inf->stats = stats;
+    inf->scope = stats->kind;
+    strcpy(inf->scope_label, "all");
     inf->changed = changed;
     inf->changed_arg = changed_arg;
     inf->need_list = true;
@@ -107,6 +112,54 @@ bool kube_informer_synced(kube_informer *inf)
 const kube_kind_stats *kube_informer_stats(kube_informer *inf)
 {
     return inf->stats;
+}
+
+int kube_informer_set_scope(kube_informer *inf, const char *ns, const char *name)
+{
+    if (strlen(ns) >= sizeof inf->scope.ns || strlen(name) >= sizeof inf->scope.name)
+        return -1;
+    strcpy(inf->scope.ns, ns);
+    strcpy(inf->scope.name, name);
+    snprintf(inf->scope_label, sizeof inf->scope_label, "%s%s%s", ns, ns[0] ? "/" : "", name);
+    return 0;
+}
+
+const kube_kind *kube_informer_scope(kube_informer *inf)
+{
+    return &inf->scope;
+}
+
+/* The kind's gauge counts the objects of all its informers: each adds its own change. */
+static void count_objects(kube_informer *inf, long n)
+{
+    atomic_fetch_add(&inf->stats->objects, n - inf->counted);
+    inf->counted = n;
+}
+
+/* The collection to LIST and WATCH: the kind's across every namespace, or for one object its
+ * namespace's with a field selector on its name. The name is percent-encoded whole: the
+ * selector's own syntax (',', '=', '!') must not be read into it. Returns the length of the
+ * path written, which ends in a query when it has one, or -1 when it does not fit. */
+static int collection_path(kube_informer *inf, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *name = inf->scope.name;
+    int n = inf->api.path(&inf->res, name[0] ? inf->scope.ns : "", NULL, out, cap);
+    if (n < 0 || name[0] == '\0')
+        return n;
+    size_t len = (size_t)n;
+    const char *q = "?fieldSelector=metadata.name%3D";
+    if (len + strlen(q) + 3 * strlen(name) + 1 > cap)
+        return -1;
+    len += (size_t)sprintf(out + len, "%s", q);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~", *p))
+            out[len++] = (char)*p;
+        else
+            len += (size_t)sprintf(out + len, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+    }
+    out[len] = '\0';
+    return (int)len;
 }
 
 static void release(kube_response *r)
@@ -214,8 +267,8 @@ static void unsync(kube_informer *inf, const char *why)
 
 static long step_list(kube_informer *inf)
 {
-    char path[512];
-    if (inf->api.path(&inf->res, "", NULL, path, sizeof path) < 0) {
+    char path[1536];
+    if (collection_path(inf, path, sizeof path) < 0) {
         restart(inf, KUBE_RESTART_FAILED);
         return failed(inf, "list", "the collection's path is too long");
     }
@@ -255,12 +308,13 @@ static long step_list(kube_informer *inf)
     inf->need_list = false;
     inf->refusals = 0;
     inf->watching = false;
-    atomic_store(&inf->stats->objects, (long)n);
+    count_objects(inf, (long)n);
     atomic_store(&inf->stats->last_list_ms, clock_real_ms());
     atomic_store(&inf->synced, true);
     if (inf->changed != NULL)
         inf->changed(inf->changed_arg, inf->stats, NULL, NULL);
-    log_info("kube", LOG_S("msg", "listed"), LOG_S("kind", inf->stats->label), LOG_I("objects", n),
+    log_info("kube", LOG_S("msg", "listed"), LOG_S("kind", inf->stats->label),
+             LOG_S("scope", inf->scope_label), LOG_I("objects", n),
              LOG_I("skipped", inf->skipped), LOG_S("resource_version", rv));
     succeeded(inf);
     return 0;
@@ -342,15 +396,15 @@ static int on_line(void *arg, const char *line, size_t len)
     }
     cJSON_Delete(ev);
     kube_pool_sweep(inf->pool, false);
-    atomic_store_explicit(&inf->stats->objects, (long)inf->store.tab->count, memory_order_relaxed);
+    count_objects(inf, (long)inf->store.tab->count);
     atomic_store_explicit(&inf->stats->last_event_ms, clock_real_ms(), memory_order_relaxed);
     return rc;
 }
 
 static long step_watch(kube_informer *inf)
 {
-    char path[768];
-    int n = inf->api.path(&inf->res, "", NULL, path, sizeof path - 200);
+    char path[1792];
+    int n = collection_path(inf, path, sizeof path - 200);
     if (n < 0) {
         restart(inf, KUBE_RESTART_FAILED);
         return failed(inf, "watch", "the collection's path is too long");
@@ -358,9 +412,11 @@ static long step_watch(kube_informer *inf)
     long t = inf->opts.watch_timeout_s;
     t += (long)(inf->rng % (uint64_t)(t + 1)); /* jittered up to 2x: watches end apart */
     snprintf(path + n, sizeof path - (size_t)n,
-             "?watch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld", inf->rv, t);
+             "%cwatch=1&resourceVersion=%s&allowWatchBookmarks=true&timeoutSeconds=%ld",
+             strchr(path, '?') ? '&' : '?', inf->rv, t);
     if (!inf->watching)
         log_info("kube", LOG_S("msg", "watch started"), LOG_S("kind", inf->stats->label),
+                 LOG_S("scope", inf->scope_label),
                  LOG_S("resource_version", inf->rv));
     inf->watching = true;
     inf->lines = 0;
@@ -458,7 +514,7 @@ int kube_informer_start(kube_informer *inf)
     if (pthread_create(&inf->thread, NULL, informer_main, inf) != 0)
         return -1;
     inf->started = true;
-    atomic_store(&inf->stats->watched, true);
+    atomic_fetch_add(&inf->stats->watched, 1);
     return 0;
 }
 
@@ -472,8 +528,8 @@ void kube_informer_free(kube_informer *inf)
     pthread_mutex_unlock(&inf->sleep_mu);
     if (inf->started) {
         pthread_join(inf->thread, NULL);
-        atomic_store(&inf->stats->watched, false);
-        atomic_store(&inf->stats->objects, 0);
+        atomic_fetch_sub(&inf->stats->watched, 1);
+        count_objects(inf, 0);
         log_info("kube", LOG_S("msg", "watch stopped"), LOG_S("kind", inf->stats->label));
     }
     kube_table_free(inf->building);

@@ -10,7 +10,15 @@
  * kubernetes.operator.default-configuration.namespace.<ns>. override the base, then those under
  * ...flink-version.vX_Y+. for each known version X_Y up to the resource's (older first), then
  * those under ...flink-version.<its version>. (FlinkConfigBuilder then sets the resource's
- * spec.flinkConfiguration over all of it: functions.c.) */
+ * spec.flinkConfiguration over all of it: functions.c.)
+ *
+ * Every Flink policy of every review reads the same ConfigMap: its resolved options are kept
+ * (kept_*), keyed by what they depend on: the object's identity (metadata.uid and
+ * resourceVersion: the API server gives a changed object a new resourceVersion), the file
+ * asked, the resource's version and namespace. An object without both (a manifest given to
+ * the CLI) is parsed each time. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,10 +304,209 @@ static int resolve(opts *o, const char *version, size_t vlen, const char *ns, si
     return 0;
 }
 
+/* ---- the resolved options kept across reviews ---- */
+
+#define KEPT_MAX 32                 /* entries: ConfigMaps x (version, namespace) in use */
+#define KEPT_BYTES ((size_t)4 << 20) /* all entries' blocks together; a bigger one is not kept */
+#define KEPT_KEY_MAX 1024
+
+/* One resolved configuration: a block of 'n' (key, value) offset pairs, then the strings. */
+typedef struct kept {
+    uint64_t hash, used; /* used: the LRU tick of its last hit */
+    char *key;           /* uid \0 resourceVersion \0 file \0 version \0 ns \0 (key_len bytes) */
+    size_t key_len;
+    char *cm_ns, *cm_name; /* the ConfigMap's, for policy_flink_defaults_forget */
+    size_t n, size;
+    size_t *block; /* n pairs of offsets into the strings, which follow them */
+} kept;
+
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static kept kept_v[KEPT_MAX];
+static size_t kept_bytes;
+static uint64_t kept_tick;
+
+static void kept_release(kept *k)
+{
+    kept_bytes -= k->size;
+    free(k->key);
+    free(k->block);
+    memset(k, 0, sizeof *k);
+}
+
+void policy_flink_defaults_forget(const char *ns, const char *name)
+{
+    pthread_mutex_lock(&kept_mu);
+    for (size_t i = 0; i < KEPT_MAX; i++) {
+        kept *k = &kept_v[i];
+        if (k->key != NULL &&
+            (ns == NULL || (strcmp(k->cm_ns, ns) == 0 && strcmp(k->cm_name, name) == 0)))
+            kept_release(k);
+    }
+    pthread_mutex_unlock(&kept_mu);
+}
+
+static const char *meta(const cJSON *cm, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cm, "metadata"), field);
+    return cJSON_IsString(v) && v->valuestring[0] != '\0' ? v->valuestring : NULL;
+}
+
+/* Writes the key of the answer for 'cm' into 'out' (KEPT_KEY_MAX bytes); 0 when it has none
+ * (no uid or resourceVersion, or too long to be a Kubernetes object's). */
+static size_t kept_key(const cJSON *cm, const char *file, size_t flen, const char *version,
+                       size_t vlen, const char *ns, size_t nslen, char *out)
+{
+    const char *uid = meta(cm, "uid"), *rv = meta(cm, "resourceVersion");
+    if (uid == NULL || rv == NULL)
+        return 0;
+    const char *part[5] = {uid, rv, file, version, ns};
+    size_t plen[5] = {strlen(uid), strlen(rv), flen, vlen, nslen}, len = 0;
+    for (int i = 0; i < 5; i++) {
+        if (memchr(part[i], '\0', plen[i]) != NULL || len + plen[i] + 1 > KEPT_KEY_MAX)
+            return 0; /* a NUL would make two keys one */
+        memcpy(out + len, part[i], plen[i]);
+        len += plen[i];
+        out[len++] = '\0';
+    }
+    return len;
+}
+
+static uint64_t kept_hash(const char *key, size_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The kept answer for 'key', copied into 'a'; 1 when found, 0 when not, -1 out of memory. */
+static int kept_get(arena *a, const char *key, size_t len, policy_conf_opt **out, size_t *n)
+{
+    uint64_t h = kept_hash(key, len);
+    int rc = 0;
+    pthread_mutex_lock(&kept_mu);
+    for (size_t i = 0; i < KEPT_MAX && rc == 0; i++) {
+        kept *k = &kept_v[i];
+        if (k->key == NULL || k->hash != h || k->key_len != len || memcmp(k->key, key, len) != 0)
+            continue;
+        k->used = ++kept_tick;
+        size_t head = 2 * k->n * sizeof(size_t);
+        policy_conf_opt *v = arena_alloc(a, (k->n + 1) * sizeof *v);
+        char *str = arena_alloc(a, k->size - head);
+        if (v == NULL || str == NULL) {
+            rc = -1;
+            break;
+        }
+        memcpy(str, (char *)k->block + head, k->size - head);
+        for (size_t j = 0; j < k->n; j++)
+            v[j] = (policy_conf_opt){str + k->block[2 * j], str + k->block[2 * j + 1]};
+        *out = v;
+        *n = k->n;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&kept_mu);
+    return rc;
+}
+
+/* Keeps a copy of the 'n' options 'v' under 'key' (when they fit the budget), evicting the
+ * least recently used, and every answer of an older resourceVersion of the same object. */
+static void kept_put(const cJSON *cm, const char *key, size_t len, const policy_conf_opt *v,
+                     size_t n)
+{
+    size_t head = 2 * n * sizeof(size_t), size = head;
+    for (size_t i = 0; i < n; i++)
+        size += strlen(v[i].key) + strlen(v[i].val) + 2;
+    const char *cns = meta(cm, "namespace"), *cname = meta(cm, "name");
+    cns = cns ? cns : "";
+    cname = cname ? cname : "";
+    size_t ul = strlen(key), nsl = strlen(cns), nml = strlen(cname);
+    if (size > KEPT_BYTES / 4)
+        return;
+    size_t *block = malloc(size);
+    char *k = malloc(len + nsl + nml + 2);
+    if (block == NULL || k == NULL) {
+        free(block);
+        free(k);
+        return;
+    }
+    char *str = (char *)block + head;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(v[i].key) + 1, vl = strlen(v[i].val) + 1;
+        block[2 * i] = at;
+        memcpy(str + at, v[i].key, kl);
+        at += kl;
+        block[2 * i + 1] = at;
+        memcpy(str + at, v[i].val, vl);
+        at += vl;
+    }
+    memcpy(k, key, len);
+    memcpy(k + len, cns, nsl + 1);
+    memcpy(k + len + nsl + 1, cname, nml + 1);
+    pthread_mutex_lock(&kept_mu);
+    kept *slot = NULL;
+    for (size_t i = 0; i < KEPT_MAX; i++) {
+        kept *e = &kept_v[i];
+        /* the same uid with another resourceVersion: the object was replaced */
+        if (e->key != NULL && strcmp(e->key, key) == 0 &&
+            strcmp(e->key + ul + 1, key + ul + 1) != 0)
+            kept_release(e);
+        if (e->key != NULL && e->key_len == len && memcmp(e->key, key, len) == 0)
+            slot = e; /* another thread kept it meanwhile: replaced by this copy */
+    }
+    if (slot != NULL)
+        kept_release(slot);
+    for (;;) {
+        kept *lru = NULL, *free_slot = NULL;
+        for (size_t i = 0; i < KEPT_MAX; i++) {
+            if (kept_v[i].key == NULL && free_slot == NULL)
+                free_slot = &kept_v[i];
+            else if (kept_v[i].key != NULL && (lru == NULL || kept_v[i].used < lru->used))
+                lru = &kept_v[i];
+        }
+        if (free_slot != NULL && kept_bytes + size <= KEPT_BYTES) {
+            slot = free_slot;
+            break;
+        }
+        kept_release(lru); /* the budget holds a block of size: lru is never NULL here */
+    }
+    *slot = (kept){.hash = kept_hash(key, len), .used = ++kept_tick, .key = k, .key_len = len,
+                   .cm_ns = k + len, .cm_name = k + len + nsl + 1, .n = n, .size = size,
+                   .block = block};
+    kept_bytes += size;
+    pthread_mutex_unlock(&kept_mu);
+}
+
+static int resolve_defaults(arena *a, const cJSON *cm, const char *file, size_t flen,
+                            const char *version, size_t vlen, const char *ns, size_t nslen,
+                            policy_conf_opt **out, size_t *n, const char **why);
+
 int policy_flink_operator_defaults(arena *a, const cJSON *cm, const char *file, size_t flen,
                                    const char *version, size_t vlen, const char *ns,
                                    size_t nslen, policy_conf_opt **out, size_t *n,
                                    const char **why)
+{
+    char key[KEPT_KEY_MAX];
+    *out = NULL;
+    *n = 0;
+    *why = NULL;
+    size_t klen = kept_key(cm, file, flen, version, vlen, ns, nslen, key);
+    int found = klen > 0 ? kept_get(a, key, klen, out, n) : 0;
+    if (found != 0) {
+        if (found < 0)
+            *why = "out of memory";
+        return found > 0 ? 0 : -1;
+    }
+    int rc = resolve_defaults(a, cm, file, flen, version, vlen, ns, nslen, out, n, why);
+    if (rc == 0 && klen > 0) /* an error is not kept: it is rare, and cheap to find again */
+        kept_put(cm, key, klen, *out, *n);
+    return rc;
+}
+
+static int resolve_defaults(arena *a, const cJSON *cm, const char *file, size_t flen,
+                            const char *version, size_t vlen, const char *ns, size_t nslen,
+                            policy_conf_opt **out, size_t *n, const char **why)
 {
     static const char legacy_name[] = "flink-conf.yaml", standard_name[] = "config.yaml";
     *out = NULL;

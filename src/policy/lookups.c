@@ -2,7 +2,14 @@
  * that makes them known when the set loads: their apiVersion and kind are string literals
  * that can name a Kubernetes kind. The server watches exactly these kinds (and RBAC grants
  * exactly these reads), so a kind computed while a request is evaluated would be one it
- * never watched and is not allowed to read. */
+ * never watched and is not allowed to read.
+ *
+ * Scopes: when every lookup() of a kind names its namespace and name with constants of the
+ * loaded set (string literals, params.* paths: a policy's params do not change until the next
+ * load), the server needs only those objects: it watches each one alone (a field selector on
+ * metadata.name) and RBAC grants only those names. The Flink policies' one ConfigMap, the
+ * operator's configuration, is why: without a scope the server would cache every ConfigMap
+ * of the cluster and need the right to read them all. */
 #include "policy_int.h"
 
 #include "../util/vec.h"
@@ -99,7 +106,31 @@ static void add_kind(loader *ld, const char *api_version, const char *kind)
         diag_add(ld->dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
         return;
     }
-    ld->kinds[ld->n_kinds++] = (policy_kind){api_version, kind};
+    ld->kinds[ld->n_kinds++] = (policy_kind){api_version, kind, NULL, NULL};
+}
+
+static policy_lookup_arg site_arg(const expr_call_site *cs, int i)
+{
+    policy_lookup_arg a = {.lit = cs->args[i].lit, .len = cs->args[i].len,
+                           .npath = cs->args[i].npath};
+    memcpy(a.path, cs->args[i].path, sizeof a.path);
+    return a;
+}
+
+static void add_site(loader *ld, const expr_call_site *cs, bool named)
+{
+    if (vec_grow(ld->a, ld->sites, ld->n_sites, ld->cap_sites, 16) != 0) {
+        ld->errors++;
+        diag_add(ld->dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
+        return;
+    }
+    policy_lookup_site *s = &ld->sites[ld->n_sites++];
+    *s = (policy_lookup_site){.api_version = cs->args[0].lit, .kind = cs->args[1].lit,
+                              .policy = ld->cur_policy, .named = named};
+    if (named) {
+        s->ns = site_arg(cs, 2);
+        s->name = site_arg(cs, 3);
+    }
 }
 
 static void visit(void *ctx, const expr_call_site *cs)
@@ -130,8 +161,10 @@ static void visit(void *ctx, const expr_call_site *cs)
         v->ld->errors++;
         ok = false;
     }
-    if (ok && cs->nargs >= 2)
+    if (ok && cs->nargs >= 2) {
         add_kind(v->ld, cs->args[0].lit, cs->args[1].lit);
+        add_site(v->ld, cs, strcmp(v->fn, "lookup") == 0 && cs->nargs == 4);
+    }
 }
 
 void policy_check_lookups(loader *ld, const expr_prog *p, const srcpos *at)
@@ -146,7 +179,93 @@ static int kind_cmp(const void *x, const void *y)
 {
     const policy_kind *a = x, *b = y;
     int c = strcmp(a->api_version, b->api_version);
-    return c != 0 ? c : strcmp(a->kind, b->kind);
+    if (c == 0)
+        c = strcmp(a->kind, b->kind);
+    if (c == 0 && (a->name == NULL || b->name == NULL))
+        return (a->name != NULL) - (b->name != NULL);
+    if (c == 0)
+        c = strcmp(a->ns, b->ns);
+    return c != 0 ? c : strcmp(a->name, b->name);
+}
+
+/* The string an argument is at load time, or NULL when it is not a constant: a literal
+ * (without a NUL of its own), or a params path whose value in 'params' is a string. */
+static const char *constant(const policy_lookup_arg *a, const cJSON *params)
+{
+    if (a->lit != NULL)
+        return memchr(a->lit, '\0', a->len) == NULL ? a->lit : NULL;
+    if (a->npath < 2 || strcmp(a->path[0], "params") != 0)
+        return NULL;
+    const cJSON *v = params;
+    for (uint32_t i = 1; i < a->npath && v != NULL; i++)
+        v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, a->path[i]) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Whether 's' can be the name of an object that kube-apiserver lets a client watch alone:
+ * what it takes for a path segment and for a fieldSelector's name (IsValidPathSegmentName),
+ * and within the length of a DNS subdomain. Another constant can never be found. */
+static bool is_object_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 253 && strpbrk(s, "/%") == NULL && strcmp(s, ".") != 0 &&
+           strcmp(s, "..") != 0;
+}
+
+static bool is_namespace(const char *s)
+{
+    return s[0] == '\0' || is_label(s, strlen(s), false);
+}
+
+static void add_scoped(loader *ld, policy_kind **v, size_t *n, size_t *cap, policy_kind k)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (kind_cmp(&(*v)[i], &k) == 0)
+            return;
+    if (vec_grow(ld->a, *v, *n, *cap, 16) != 0) {
+        ld->errors++;
+        diag_add(ld->dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
+        return;
+    }
+    (*v)[(*n)++] = k;
+}
+
+/* The scope of 'kind': its objects named by constants added to 'v', or false (nothing
+ * added) when a lookup of it is not constant and the whole kind must be watched. A constant
+ * that cannot name an object adds nothing: such a lookup can never find anything. */
+static bool scope_kind(loader *ld, const policy_kind *kind, const policy *items, size_t n_items,
+                       policy_kind **v, size_t *n, size_t *cap)
+{
+    size_t start = *n;
+    for (size_t i = 0; i < ld->n_sites; i++) {
+        const policy_lookup_site *s = &ld->sites[i];
+        if (strcmp(s->api_version, kind->api_version) != 0 || strcmp(s->kind, kind->kind) != 0)
+            continue;
+        const cJSON *params = s->policy < n_items ? items[s->policy].params : NULL;
+        const char *ns = s->named ? constant(&s->ns, params) : NULL;
+        const char *name = s->named ? constant(&s->name, params) : NULL;
+        if (ns == NULL || name == NULL) {
+            *n = start;
+            return false;
+        }
+        if (is_namespace(ns) && is_object_name(name))
+            add_scoped(ld, v, n, cap, (policy_kind){kind->api_version, kind->kind, ns, name});
+    }
+    return true;
+}
+
+void policy_scope_lookups(loader *ld, const policy *items, size_t n_items)
+{
+    policy_kind *v = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < ld->n_kinds; i++) {
+        if (!scope_kind(ld, &ld->kinds[i], items, n_items, &v, &n, &cap))
+            add_scoped(ld, &v, &n, &cap, ld->kinds[i]);
+    }
+    policy_sort_kinds(v, n);
+    ld->kinds = v;
+    ld->n_kinds = n;
+    ld->cap_kinds = cap;
 }
 
 void policy_sort_kinds(policy_kind *k, size_t n)

@@ -179,12 +179,24 @@ const policy *policy_set_items(const policy_set *s, size_t *n);
 typedef struct policy_kind {
     const char *api_version; /* "v1", "storage.k8s.io/v1" */
     const char *kind;        /* "PersistentVolumeClaim" */
+    /* NULL: the whole kind. Otherwise the one object every lookup() of the kind names, with
+     * constants of the loaded set (literals, params.* paths): its namespace ("" for none) and
+     * name. A kind looked up under several constant names has one entry per name. */
+    const char *ns, *name;
 } policy_kind;
 
-/* The kinds the policies of 's' look up, sorted by apiVersion then kind, each once: what the
- * server watches, and what its RBAC must let it get, list and watch. Copies up to 'cap' into
- * 'out' (the strings are owned by the set) and returns how many there are in all. */
+/* What the policies of 's' look up, sorted by apiVersion, kind, namespace and name, each
+ * once: a whole kind (name NULL), or the objects of a kind that every lookup() names by
+ * constants (policy_kind). What the server watches, and what its RBAC must let it get, list
+ * and watch. Copies up to 'cap' into 'out' (the strings are owned by the set) and returns how
+ * many there are in all. */
 size_t policy_set_lookup_kinds(const policy_set *s, policy_kind *out, size_t cap);
+
+/* flinkConfig() keeps the Flink operator's default configuration resolved from a ConfigMap
+ * across reviews (flinkdefaults.c), keyed by the ConfigMap's uid and resourceVersion. Drops
+ * what was kept for the ConfigMap 'ns'/'name' (NULL 'ns': everything): the watch caches call
+ * it when one changes or goes, and the server at exit. Thread-safe. */
+void policy_flink_defaults_forget(const char *ns, const char *name);
 
 /* The bindings of a policy expression, in the one order the loader declares them (an
  * expression's declaration index for a binding is its enum value), the engine binds them and

@@ -20,6 +20,9 @@ typedef struct loader {
     const expr_type *types[PB_COUNT + POLICY_MAX_VARIABLES]; /* decls.var_types (NULL: dyn) */
     policy_kind *kinds; /* looked up by the expressions compiled so far (lookups.c) */
     size_t n_kinds, cap_kinds;
+    struct policy_lookup_site *sites; /* each lookup() and lookupList() call (lookups.c) */
+    size_t n_sites, cap_sites;
+    size_t cur_policy; /* the index in the set of the policy being parsed */
     bool check_fields;  /* lint: object's fields against the schemas below */
     const struct policy_schema_row *schemas; /* builtin and --crd rows */
     size_t n_schemas;
@@ -90,11 +93,35 @@ const expr_prog *policy_compile_bool(loader *ld, const ynode *n, const char *wha
  * "policy.lookup"); adds each kind to ld->kinds. */
 void policy_check_lookups(loader *ld, const expr_prog *p, const srcpos *at);
 
+/* An argument of a lookup() call as written: a string literal ('lit', 'len'), a path of plain
+ * fields from a binding ('npath' names, params.operatorConfigMap.name), or neither. */
+typedef struct policy_lookup_arg {
+    const char *lit;
+    uint32_t len;
+    uint32_t npath;
+    const char *path[EXPR_CALL_SITE_PATH];
+} policy_lookup_arg;
+
+/* One call of lookup() or lookupList() of the policy 'policy' (an index into the set). */
+typedef struct policy_lookup_site {
+    const char *api_version, *kind;
+    size_t policy;
+    bool named; /* lookup() with a namespace and a name; lookupList() is not */
+    policy_lookup_arg ns, name;
+} policy_lookup_site;
+
+/* lookups.c: after the PolicyParams are applied, replaces ld->kinds by what the server
+ * watches: for a kind whose every lookup() names its namespace and name with constants of
+ * the loaded policy (string literals, or params.* paths whose value in the policy's params
+ * is a string), one entry per (namespace, name); otherwise one entry for the whole kind.
+ * Sorted (policy_sort_kinds). */
+void policy_scope_lookups(loader *ld, const policy *items, size_t n);
+
 /* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
 const char *policy_api_version_problem(const char *s, size_t len);
 const char *policy_kind_problem(const char *s, size_t len);
 
-/* Sorts kinds by apiVersion, then kind. */
+/* Sorts kinds by apiVersion, then kind, the whole kind first, then namespace and name. */
 void policy_sort_kinds(policy_kind *k, size_t n);
 
 /* A PolicyParams document (params.c): spec.params set on the policy spec.policy names. */

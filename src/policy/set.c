@@ -94,6 +94,7 @@ static void load_file(policy_set *s, loader *ld, const char *path, params_list *
             break;
         }
         policy *p = &s->items[s->n];
+        ld->cur_policy = s->n;
         if (policy_parse(ld, &docs[i], p) == 0)
             s->n++;
     }
@@ -211,7 +212,7 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
         policy_set_unref(s);
         return NULL;
     }
-    policy_sort_kinds(ld.kinds, ld.n_kinds);
+    policy_scope_lookups(&ld, s->items, s->n);
     s->kinds = ld.kinds;
     s->n_kinds = ld.n_kinds;
     return s;

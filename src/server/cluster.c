@@ -95,7 +95,8 @@ static void watch_union(cluster *c)
         bool dup = false;
         for (size_t j = 0; j < k && !dup; j++)
             dup = strcmp(all[j].api_version, x->api_version) == 0 &&
-                  strcmp(all[j].kind, x->kind) == 0;
+                  strcmp(all[j].kind, x->kind) == 0 && strcmp(all[j].ns, x->ns) == 0 &&
+                  strcmp(all[j].name, x->name) == 0;
         if (!dup)
             all[k++] = *x;
     }
@@ -129,8 +130,12 @@ static void audit_watch_kinds(void *arg, const kube_kind *kinds, size_t n)
 
 static void on_change(void *arg, const kube_kind *kind, const char *ns, const char *name)
 {
-    (void)kind, (void)ns, (void)name; /* any change may change a result: lookups read others */
-    auditor_changed(((cluster *)arg)->aud);
+    /* flinkConfig() keeps what it resolved from a ConfigMap: a changed or deleted one's goes
+     * (a re-list, 'ns' NULL: all of them) */
+    if (strcmp(kind->api_version, "v1") == 0 && strcmp(kind->kind, "ConfigMap") == 0)
+        policy_flink_defaults_forget(ns, name);
+    /* any change may change an audit's result: lookups read others */
+    auditor_changed(((cluster *)arg)->aud); /* NULL without --audit: nothing to tell */
 }
 
 static int auditor_begin(cluster *c, const cluster_opts *o, diag_list *dl)
@@ -198,7 +203,7 @@ cluster *cluster_start(const cluster_opts *o, diag_list *dl)
     }
     c->client = kube_client_new(&cfg, dl);
     kube_cache_opts co = {.live_timeout_ms = o->lookup_timeout_ms,
-                          .on_change = o->audit ? on_change : NULL, .on_change_arg = c};
+                          .on_change = on_change, .on_change_arg = c};
     if (c->client == NULL || (c->cache = kube_cache_new(c->client, &co)) == NULL) {
         kube_config_free(&cfg);
         kube_client_free(c->client);
@@ -241,6 +246,15 @@ void cluster_set_policies(cluster *c, const policy_set *s)
             continue;
         strcpy(kinds[k].api_version, refs[i].api_version);
         strcpy(kinds[k].kind, refs[i].kind);
+        /* One object of the kind (policy_kind): the loader gives only names a kube_kind
+         * holds (a namespace is a DNS label, a name at most 253 bytes). */
+        if (refs[i].name != NULL && (strlen(refs[i].ns) >= sizeof kinds[k].ns ||
+                                     strlen(refs[i].name) >= sizeof kinds[k].name))
+            continue;
+        if (refs[i].name != NULL) {
+            strcpy(kinds[k].ns, refs[i].ns);
+            strcpy(kinds[k].name, refs[i].name);
+        }
         k++;
     }
     pthread_mutex_lock(&c->kinds_mu);
@@ -320,6 +334,7 @@ void cluster_free(cluster *c)
     lease_elector_free(c->elector); /* gives the Lease up while the client still works */
     kube_cache_free(c->cache);
     auditor_free(c->aud); /* once no watch can announce a change to it */
+    policy_flink_defaults_forget(NULL, NULL); /* what flinkConfig() kept: nothing reads it now */
     kube_client_free(c->client);
     free(c->lookup_kinds);
     free(c->audit_kinds);

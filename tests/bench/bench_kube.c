@@ -288,7 +288,7 @@ int main(int argc, char **argv)
                     .stream = api_stream};
     kube_cache *c = kube_cache_new_api(&api, NULL);
     long rss0 = rss_kib();
-    kube_kind k = {"v1", "PersistentVolumeClaim"};
+    kube_kind k = {.api_version = "v1", .kind = "PersistentVolumeClaim"};
     kube_cache_set_kinds(c, &k, 1);
     while (!kube_cache_synced(c))
         usleep(1000);

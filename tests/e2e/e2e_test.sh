@@ -336,6 +336,57 @@ until_denied 5 "$TMP/on-rwx-again.yaml"
 expect "claim deleted and re-created ReadWriteOnce: the next apply is denied (within 5 s)" denied \
     "says 'with accessModes [ReadWriteOnce]'"
 
+# The Flink operator's ConfigMap (flinkConfig()'s defaults): every policy names it by its
+# params, so streamguard watches that one ConfigMap alone (LIST and WATCH in default with
+# fieldSelector=metadata.name=flink-operator-config) and deploy/'s ClusterRole grants it by name
+# only (resourceNames): no other ConfigMap is cached or readable.
+opcm() { # opcm FLINK-CONF-LINE: the operator's ConfigMap in default, created or replaced
+    k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: flink-operator-config, namespace: default}
+data:
+  flink-conf.yaml: |
+    $1
+EOF
+}
+cm_rbac() {
+    local sa=(--as streamguard -n default)
+    [ "$(k auth can-i get configmaps/flink-operator-config "${sa[@]}")" = yes ] &&
+        [ "$(k auth can-i list configmaps/flink-operator-config "${sa[@]}")" = yes ] &&
+        [ "$(k auth can-i watch configmaps/flink-operator-config "${sa[@]}")" = yes ] &&
+        [ "$(k auth can-i list configmaps "${sa[@]}")" = no ] &&
+        [ "$(k auth can-i watch configmaps -A --as streamguard)" = no ] &&
+        [ "$(k auth can-i get configmaps/other-config "${sa[@]}")" = no ]
+}
+check "RBAC: streamguard may get, list and watch the ConfigMap flink-operator-config only (not list every ConfigMap, not get another)" \
+    cm_rbac
+check "the ConfigMap kind is watched as one object (logged: scope=default/flink-operator-config)" \
+    grep -q 'listed.*kind=v1/ConfigMap.*scope=default/flink-operator-config' "$TMP/streamguard.log"
+k create configmap other-config -n default --from-literal=a=b >/dev/null
+opcm 'high-availability.storageDir: s3://flink-state/ha'
+# the storageDir now comes from the operator's defaults: the FlinkDeployment without one passes
+t0=$(date +%s)
+for _ in $(seq 1 10); do
+    apply "$TMP/bad.yaml" --dry-run=server
+    admitted && break
+    sleep 0.5
+done
+expect "the operator's ConfigMap sets the HA storageDir: the FlinkDeployment without one is admitted (the watch saw it in $(($(date +%s) - t0)) s)" \
+    admitted '! says flink-ha-storagedir-required'
+objs=$(metric streamguard_kube_objects 'kind="v1/ConfigMap"')
+check "only that ConfigMap is cached (streamguard_kube_objects{kind=\"v1/ConfigMap\"} $objs, with other-config in the cluster)" \
+    [ "$objs" = 1 ]
+check "the ConfigMap's lookups hit the watch cache" \
+    [ "$(metric streamguard_kube_lookups_total 'kind="v1/ConfigMap".*outcome="hit"')" -gt 0 ]
+opcm 'taskmanager.numberOfTaskSlots: 2'
+until_denied 5 "$TMP/bad.yaml"
+expect "the ConfigMap updated without the storageDir: denied again (the watch saw the update within 5 s)" \
+    denied "says flink-ha-storagedir-required"
+check "the ConfigMap's watch was never refused (no 'watch failed' for v1/ConfigMap)" \
+    bash -c "! grep -q 'watch failed.*kind=v1/ConfigMap' '$TMP/streamguard.log'"
+k delete configmap flink-operator-config other-config -n default >/dev/null 2>&1
+
 # lookupList over Nodes: none yet (warned), one too small (denied), a larger one (admitted).
 node() {
     k create -f - >/dev/null <<EOF

@@ -380,7 +380,7 @@ static int kube_mode_watch(const char *body, size_t len)
         if (kube_page == NULL)
             return kube_fail("cannot read %s (run from the repository root)", KUBE_LIST_PAGE);
     }
-    static kube_kind_stats stats = {.kind = {"v1", "PersistentVolumeClaim"},
+    static kube_kind_stats stats = {.kind = {.api_version = "v1", .kind = "PersistentVolumeClaim"},
                                     .label = "v1/PersistentVolumeClaim"};
     kube_script s = {.body = body, .len = len, .stats = &stats};
     kube_api api = {.arg = &s,

@@ -219,9 +219,18 @@ expect "lint: a literal that cannot be an apiVersion" 1 - \
 expect "lint: every lookup problem is counted" 1 - '^8 errors$' lint "$L/bad-lookups.yaml"
 expect "lint --lookups prints the kinds the policies look up" 0 '^v1 PersistentVolumeClaim$' - \
     lint --lookups "$(dirname "$0")/../../policies"
+expect "lint --lookups: the operator's ConfigMap, named by the policies' params, is one object" 0 \
+    '^v1 ConfigMap default/flink-operator-config$' - lint --lookups "$(dirname "$0")/../../policies"
+expect "lint --lookups --params: a PolicyParams moving a policy's ConfigMap moves its scope" 0 \
+    '^v1 ConfigMap flink-operator/flink-operator-config$' - lint --lookups \
+    --params "$(dirname "$0")/../fixtures/policy/lookup-scopes/params.yaml" \
+    "$(dirname "$0")/../fixtures/policy/lookup-scopes/policies.yaml"
 "$BIN" lint --lookups "$L/../lookups.yaml" >"$TMP/kinds" 2>&1
-printf '%s\n' 'flink.apache.org/v1beta1 FlinkDeployment' 'storage.k8s.io/v1 StorageClass' 'v1 ConfigMap' \
-    'v1 Namespace' 'v1 Node' 'v1 PersistentVolumeClaim' 'v1 Secret' >"$TMP/kinds.want"
+# a kind every lookup() names by literals is printed as the objects named (the server watches
+# those alone); one computed namespace (PersistentVolumeClaim) or a lookupList(): the whole kind
+printf '%s\n' 'flink.apache.org/v1beta1 FlinkDeployment f' 'storage.k8s.io/v1 StorageClass' \
+    'v1 ConfigMap m' 'v1 Namespace default' 'v1 Node' 'v1 PersistentVolumeClaim' 'v1 Secret s' \
+    >"$TMP/kinds.want"
 if cmp -s "$TMP/kinds" "$TMP/kinds.want"; then PASS=$((PASS + 1)); echo "ok - lint --lookups: sorted, each once";
 else FAIL=$((FAIL + 1)); echo "FAIL - lint --lookups: sorted, each once"; sed 's/^/    /' "$TMP/kinds"; fi
 expect "lint --lookups of policies with errors prints no kinds" 1 - 'policy.lookup' lint --lookups "$L/bad-lookups.yaml"

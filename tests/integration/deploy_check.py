@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """deploy_check.py DIR TLS_CRT LOOKUPS AUDIT_KINDS - checks the objects kubectl rendered from deploy/ (DIR
 holds base.yaml, cert-manager.yaml, static-certs.yaml, monitoring.yaml). LOOKUPS is the output
-of `streamguard lint --lookups policies/`, one "apiVersion kind" a line: the ClusterRole must
-grant get, list and watch on exactly those kinds' resources. A kind maps to its resource by
+of `streamguard lint --lookups policies/`, one "apiVersion kind" a line, or "apiVersion kind
+namespace/name" for one object the policies look up by constants: the ClusterRole must grant
+get, list and watch on exactly those kinds' resources, and on the objects' names only
+(resourceNames; kube-apiserver authorises a LIST and a WATCH with fieldSelector=metadata.name
+against them). A kind maps to its resource by
 the table below (core kinds) or by the CRDs of the reference directory ($STREAMGUARD_CRDS,
 else ../shared/reference/crds beside the clone); a kind neither maps is a failure. AUDIT_KINDS
 is the output of `streamguard audit --list-kinds -p policies/`, one "GROUP KIND" a line (core
@@ -68,14 +71,19 @@ def crd_resources():
 
 
 def rbac_wanted():
-    """The (group, resource, verb) the ClusterRole must grant, or None with what is unmapped."""
-    kinds = [tuple(line.split()) for line in open(lookups_file) if line.strip()]
+    """The (group, resource, verb, name) the ClusterRole must grant (name None: every object
+    of the resource), or what is unmapped."""
+    lines = [line.split() for line in open(lookups_file) if line.strip()]
+    kinds = [tuple(f[:2]) for f in lines]
     table = dict(CORE_RESOURCES)
     table.update(crd_resources())
-    unmapped = [k for k in kinds if len(k) != 2 or k not in table]
-    want = {(table[k][0], table[k][1], verb) for k in kinds if k in table
+    unmapped = [" ".join(f) for f in lines if len(f) not in (2, 3) or tuple(f[:2]) not in table]
+    # "namespace/name" or "name": a ClusterRole's resourceNames hold names only (any namespace)
+    want = {(table[tuple(f[:2])][0], table[tuple(f[:2])][1], verb,
+             f[2].split("/")[-1] if len(f) == 3 else None)
+            for f in lines if len(f) in (2, 3) and tuple(f[:2]) in table
             for verb in ("get", "list", "watch")}
-    return kinds, want, unmapped
+    return [" ".join(f) for f in lines], want, unmapped
 
 
 LOOKUP_KINDS, RBAC_WANT, RBAC_UNMAPPED = rbac_wanted()
@@ -256,12 +264,12 @@ for overlay in ["base", "cert-manager", "static-certs"]:
           and c["ports"][0]["containerPort"] == 8443)
 
     role = one(docs, "ClusterRole", "streamguard-lookup")
-    granted = {(g, r2, v) for r in role["rules"] for g in r.get("apiGroups", [])
-               for r2 in r.get("resources", []) for v in r.get("verbs", [])}
-    check(f"{overlay}: RBAC grants get, list, watch on exactly the kinds the policies look up "
-          f"({', '.join(' '.join(k) for k in LOOKUP_KINDS)})",
-          granted == RBAC_WANT and not any("resourceNames" in r or "nonResourceURLs" in r
-                                           for r in role["rules"]),
+    granted = {(g, r2, v, name) for r in role["rules"] for g in r.get("apiGroups", [])
+               for r2 in r.get("resources", []) for v in r.get("verbs", [])
+               for name in (r.get("resourceNames") or [None])}
+    check(f"{overlay}: RBAC grants get, list, watch on exactly the kinds and objects the policies "
+          f"look up ({', '.join(LOOKUP_KINDS)})",
+          granted == RBAC_WANT and not any("nonResourceURLs" in r for r in role["rules"]),
           f"granted but not looked up: {sorted(granted - RBAC_WANT)}; "
           f"looked up but not granted: {sorted(RBAC_WANT - granted)}")
     others = [f"{d['kind']}/{d['metadata']['name']}" for d in docs

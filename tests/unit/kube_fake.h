@@ -49,6 +49,8 @@ typedef struct fake {
     fake_stream streams[FAKE_MAX];
     int n_streams, stream_at;
     char stream_path[FAKE_MAX][512];
+    char list_path[FAKE_MAX][512];
+    char block_path[512]; /* the last blocking stream's */
     char *queue[64]; /* lines fed to the blocking stream */
     int q_in, q_out;
     int delivered; /* lines the blocking stream has handed to the informer */
@@ -193,12 +195,13 @@ static int fake_list_call(void *arg, const char *path, long limit, long timeout_
                           size_t rv_cap, kube_response *r)
 {
     fake *f = arg;
-    (void)path;
     (void)limit;
     (void)timeout_ms;
     memset(r, 0, sizeof *r);
     pthread_mutex_lock(&f->mu);
     int at = f->list_at < f->n_lists ? f->list_at++ : f->n_lists - 1;
+    if (at >= 0)
+        snprintf(f->list_path[at], sizeof f->list_path[at], "%s", path);
     pthread_mutex_unlock(&f->mu);
     if (at < 0) {
         snprintf(r->error, sizeof r->error, "no list scripted");
@@ -270,6 +273,8 @@ static int fake_stream_call(void *arg, const char *path, long idle_timeout_ms,
     int at = f->stream_at < f->n_streams ? f->stream_at++ : -1;
     if (at >= 0)
         snprintf(f->stream_path[at], sizeof f->stream_path[at], "%s", path);
+    else
+        snprintf(f->block_path, sizeof f->block_path, "%s", path);
     pthread_mutex_unlock(&f->mu);
     if (at >= 0) {
         const fake_stream *s = &f->streams[at];

@@ -753,7 +753,7 @@ static kube_cache *recorded_nodes(fake *f)
     f->n_lists = 1;
     kube_api api = fake_api(f);
     kube_cache *c = kube_cache_new_api(&api, &test_opts);
-    kube_kind k = {"v1", "Node"};
+    kube_kind k = {.api_version = "v1", .kind = "Node"};
     assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
     assert_true(wait_synced(c));
     return c;
@@ -796,7 +796,7 @@ static bool wait_synced(kube_cache *c)
     return kube_cache_synced(c);
 }
 
-static const kube_kind pvc_kind = {"v1", "PersistentVolumeClaim"};
+static const kube_kind pvc_kind = {.api_version = "v1", .kind = "PersistentVolumeClaim"};
 
 static enum kube_lookup get(kube_cache *c, const char *ns, const char *name, const char **mode)
 {
@@ -809,6 +809,91 @@ static enum kube_lookup get(kube_cache *c, const char *ns, const char *name, con
     *mode = keep;
     kube_obj_unref(o);
     return r;
+}
+
+/* One object of a kind watched alone (kube_kind with a name): the LIST and the WATCH ask its
+ * namespace with a field selector on its name (what RBAC's resourceNames authorises), the
+ * lookup of it is answered from the store and sees its updates, and a lookup of any other
+ * object of the kind is a live GET, never "not found" from a store that cannot hold it. */
+static void test_cache_scoped(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f);
+    f.lists[0].pages[0] =
+        list_page(&f, "100", NULL, pvc_item(&f, "ops", "conf", "1", "ReadWriteOnce"));
+    f.n_lists = 1;
+    kube_api api = fake_api(&f);
+    kube_cache *c = kube_cache_new_api(&api, &test_opts);
+    kube_kind one = {"v1", "PersistentVolumeClaim", "ops", "conf"};
+    kube_kind twice[] = {one, one};
+    assert_int_equal(kube_cache_set_kinds(c, twice, 2), 0);
+    assert_true(wait_synced(c));
+    assert_string_equal(f.list_path[0], "/api/v1/namespaces/ops/persistentvolumeclaims"
+                                        "?fieldSelector=metadata.name%3Dconf");
+    const char *m;
+    assert_int_equal(get(c, "ops", "conf", &m), KUBE_FOUND);
+    assert_string_equal(m, "ReadWriteOnce");
+    assert_int_equal(f.get_calls, 0);
+    fake_feed(&f, pvc_event(&f, "MODIFIED", "ops", "conf", "101", "ReadWriteMany"));
+    assert_int_equal(get(c, "ops", "conf", &m), KUBE_FOUND);
+    assert_string_equal(m, "ReadWriteMany");
+    assert_non_null(strstr(f.block_path, "/api/v1/namespaces/ops/persistentvolumeclaims"
+                                         "?fieldSelector=metadata.name%3Dconf&watch=1&"
+                                         "resourceVersion=100&allowWatchBookmarks=true&"));
+    assert_int_equal(f.get_calls, 0);
+    /* outside the scope: asked live (here the API server has it), not answered from the store */
+    f.get_http = 200;
+    f.get_body = pvc_object(&f, "ops", "other", "7", "ReadOnlyMany");
+    assert_int_equal(get(c, "ops", "other", &m), KUBE_FOUND);
+    assert_string_equal(m, "ReadOnlyMany");
+    assert_int_equal(f.get_calls, 1);
+    f.get_http = 403; /* RBAC grants only the watched name: could not be asked, not null */
+    assert_int_equal(get(c, "team", "conf", &m), KUBE_UNAVAILABLE);
+    assert_int_equal(f.get_calls, 2);
+    /* lookupList needs the whole kind */
+    kube_obj **v;
+    size_t n;
+    char why[256];
+    arena *a = arena_new(1 << 16);
+    assert_int_equal(kube_cache_list(c, "v1", "PersistentVolumeClaim", "ops", a, &v, &n, why),
+                     KUBE_UNAVAILABLE);
+    assert_string_equal(why, "v1/PersistentVolumeClaim is not watched");
+    arena_free(a);
+    buf mb;
+    buf_init(&mb, 1 << 20);
+    assert_int_equal(kube_cache_metrics(c, &mb), 0);
+    assert_non_null(
+        strstr(mb.data, "streamguard_kube_objects{kind=\"v1/PersistentVolumeClaim\"} 1\n"));
+    buf_clear(&mb);
+    /* the whole kind named too: its watch alone, which holds the object as well */
+    f.lists[1].pages[0] =
+        list_page(&f, "200", NULL,
+                  fake_str(&f, "%s,%s", pvc_item(&f, "ops", "conf", "1", "ReadWriteOnce"),
+                           pvc_item(&f, "ops", "other", "2", "ReadOnlyMany")));
+    f.n_lists = 2;
+    kube_kind both[] = {one, pvc_kind};
+    assert_int_equal(kube_cache_set_kinds(c, both, 2), 0);
+    assert_true(wait_synced(c));
+    assert_string_equal(f.list_path[1], "/api/v1/persistentvolumeclaims");
+    assert_int_equal(f.list_at, 2); /* no third LIST: the object's own watch stopped */
+    assert_int_equal(get(c, "ops", "other", &m), KUBE_FOUND);
+    assert_int_equal(f.get_calls, 2);
+    buf_init(&mb, 1 << 20);
+    assert_int_equal(kube_cache_metrics(c, &mb), 0);
+    assert_non_null(
+        strstr(mb.data, "streamguard_kube_objects{kind=\"v1/PersistentVolumeClaim\"} 2\n"));
+    buf_clear(&mb);
+    /* a name the field selector's syntax would read otherwise is percent-encoded whole */
+    f.lists[2].pages[0] = list_page(&f, "300", NULL, "");
+    f.n_lists = 3;
+    kube_kind odd = {"v1", "PersistentVolumeClaim", "", "a,b=c"};
+    assert_int_equal(kube_cache_set_kinds(c, &odd, 1), 0);
+    assert_true(wait_synced(c));
+    assert_string_equal(f.list_path[2],
+                        "/api/v1/persistentvolumeclaims?fieldSelector=metadata.name%3Da%2Cb%3Dc");
+    kube_cache_free(c);
+    fake_free(&f);
 }
 
 static void test_cache_outcomes(void **state)
@@ -855,7 +940,7 @@ static void test_cache_outcomes(void **state)
     assert_int_equal(kube_cache_get(c, longer, "K", "", "n", &o, why), KUBE_UNAVAILABLE);
     assert_non_null(strstr(why, "at most 319 bytes"));
     assert_int_equal(kube_cache_get(c, "v1", longer, "", "n", &o, why), KUBE_UNAVAILABLE);
-    kube_kind bad = {"", "Node"};
+    kube_kind bad = {.api_version = "", .kind = "Node"};
     assert_int_equal(kube_cache_set_kinds(c, &bad, 1), -1);
 
     kube_obj **v;
@@ -1179,7 +1264,7 @@ static void test_cache_unsynced_and_labels(void **state)
     f.discover_fail = 1000000; /* the CRD is not installed: retried with backoff, never synced */
     kube_api api = fake_api(&f);
     kube_cache *c = kube_cache_new_api(&api, &test_opts);
-    kube_kind k = {"v1", "PersistentVolumeClaim"};
+    kube_kind k = {.api_version = "v1", .kind = "PersistentVolumeClaim"};
     assert_int_equal(kube_cache_set_kinds(c, &k, 1), 0);
     usleep(20000);
     assert_false(kube_cache_synced(c));
@@ -1306,6 +1391,7 @@ int main(void)
         cmocka_unit_test(test_cache_cluster_scoped_namespace),
         cmocka_unit_test(test_stop_during_stalled_list),
         cmocka_unit_test(test_cache_watched),
+        cmocka_unit_test(test_cache_scoped),
         cmocka_unit_test(test_cache_tells_changes),
         cmocka_unit_test(test_cache_live_race),
         cmocka_unit_test(test_cache_unsynced_and_labels),

@@ -906,12 +906,51 @@ static int load_engine_set(void **state)
 
 /* The kinds a set looks up: from every place an expression lives, sorted, each once; a kind
  * in a string that is no lookup() argument is none. */
+/* "apiVersion kind", and " ns/name" for one object of it. */
+static const char *kind_str(const policy_kind *k)
+{
+    static char got[600];
+    snprintf(got, sizeof got, "%s %s%s%s%s%s", k->api_version, k->kind, k->name ? " " : "",
+             k->name ? k->ns : "", k->name ? "/" : "", k->name ? k->name : "");
+    return got;
+}
+
+/* Scopes: tests/fixtures/policy/lookup-scopes/policies.yaml says why each kind is what it is;
+ * a PolicyParams that moves a policy's ConfigMap moves its scope. */
+static void test_lookup_scopes(void **state)
+{
+    (void)state;
+    static const char *const base[] = {
+        "v1 ConfigMap ops/extra", "v1 ConfigMap ops/operator-config", "v1 Endpoints",
+        "v1 Namespace /team",     "v1 Node",                          "v1 PersistentVolumeClaim",
+        "v1 Secret ops/tls",      "v1 Service"};
+    static const char *const moved = "v1 ConfigMap flink-operator/flink-operator-config";
+    const char *dir = "tests/fixtures/policy/lookup-scopes/policies.yaml";
+    const char *params = "tests/fixtures/policy/lookup-scopes/params.yaml";
+    for (int with = 0; with < 2; with++) {
+        diag_list dl;
+        diag_list_init(&dl);
+        policy_set *s = policy_set_load(&dir, 1, with ? &params : NULL, with ? 1 : 0, &dl);
+        if (s == NULL)
+            fail_msg("%s", dl.count ? dl.items[0].msg : "?");
+        policy_kind k[16];
+        size_t n = policy_set_lookup_kinds(s, k, 16);
+        assert_int_equal(n, sizeof base / sizeof base[0] + (size_t)with);
+        /* with the params: the moved ConfigMap first, then the same as without */
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(kind_str(&k[i]), with && i == 0 ? moved : base[i - (size_t)with]);
+        policy_set_unref(s);
+        diag_list_clear(&dl);
+    }
+}
+
 static void test_lookup_kinds(void **state)
 {
     (void)state;
     static const char *const want[] = {
-        "flink.apache.org/v1beta1 FlinkDeployment", "storage.k8s.io/v1 StorageClass",
-        "v1 ConfigMap", "v1 Namespace", "v1 Node", "v1 PersistentVolumeClaim", "v1 Secret"};
+        "flink.apache.org/v1beta1 FlinkDeployment /f", "storage.k8s.io/v1 StorageClass",
+        "v1 ConfigMap /m", "v1 Namespace /default", "v1 Node", "v1 PersistentVolumeClaim",
+        "v1 Secret /s"};
     const size_t n_want = sizeof want / sizeof want[0];
     diag_list dl;
     diag_list_init(&dl);
@@ -920,11 +959,8 @@ static void test_lookup_kinds(void **state)
         fail_msg("%s", dl.count ? dl.items[0].msg : "?");
     policy_kind k[16];
     assert_int_equal(policy_set_lookup_kinds(s, k, 16), n_want);
-    for (size_t i = 0; i < n_want; i++) {
-        char got[200];
-        snprintf(got, sizeof got, "%s %s", k[i].api_version, k[i].kind);
-        assert_string_equal(got, want[i]);
-    }
+    for (size_t i = 0; i < n_want; i++)
+        assert_string_equal(kind_str(&k[i]), want[i]);
     /* fewer than there are: the first 'cap', and the count of all */
     policy_kind two[2];
     assert_int_equal(policy_set_lookup_kinds(s, two, 2), n_want);
@@ -1334,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_good_policy),
         cmocka_unit_test(test_empty_and_missing),
         cmocka_unit_test(test_lookup_kinds),
+        cmocka_unit_test(test_lookup_scopes),
         cmocka_unit_test(test_lookup_outcomes),
         cmocka_unit_test(test_rwx_policy_claim_namespace),
         cmocka_unit_test_setup_teardown(test_engine_lookup_unavailable, load_engine_set,

@@ -31,7 +31,7 @@
  * blocks (A B A B), and the budget line: 20 us median with the cache (exit status 1 when
  * exceeded). After it, where that review's time goes: each policy's median (an observer timing
  * it from matched() to evaluated()), their sum and the whole decision's median, to profile
- * against (docs/internals.md: "Where the engine's time goes").
+ * against (docs/server.md, "Performance").
  *
  * Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the three reviews above when none is
  * given; the growth table and the cache rows only then). */

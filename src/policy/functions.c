@@ -636,8 +636,10 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     if (n >= 3 && a[2].kind == EXPR_MAP)
         cm = a[2].v.j;
     static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
-    expr_value version_v = json_string(res, "spec", "flinkVersion");
-    expr_value ns_v = json_string(res, "metadata", "namespace");
+    /* The version and namespace choose among the operator's defaults: without a ConfigMap
+     * there are none to choose (four member scans of the object saved per call). */
+    expr_value version_v = cm != NULL ? json_string(res, "spec", "flinkVersion") : none;
+    expr_value ns_v = cm != NULL ? json_string(res, "metadata", "namespace") : none;
     const expr_value *version = &version_v, *ns = &ns_v, *file = n >= 5 ? &a[4] : &none;
     /* Every Flink policy asks for the same maps of the object: remember the last answers. */
     policy_fn_ctx *fc = c->ctx;

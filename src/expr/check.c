@@ -279,6 +279,9 @@ static ty check_call(checker *k, expr_node *n)
     if (n->name == NULL)
         return NULL;
     const expr_fn_def *fn = expr_find_fn(n->name, k->decls);
+    n->or_value = fn != NULL && n->member && n->nargs == 1 && strcmp(n->name, "orValue") == 0 &&
+                  fn == expr_find_fn("orValue", NULL) && n->a->op == N_SELECT &&
+                  n->a->qualified == NULL;
     if (fn == NULL) {
         cerr(k, "expr.undeclared", n->span, "undeclared function '%s'", n->name);
         return NULL;
@@ -632,6 +635,48 @@ static bool literal_keys_distinct(const expr_node *n)
     return true;
 }
 
+/* A list or map literal whose entries are all literals (none optional, no repeated key; a
+ * folded literal counts) gets its value built here, once, in the program's arena: CEL values
+ * are immutable, so every evaluation can share it instead of building it again (the shipped
+ * policies write such lists and maps inside comprehensions: ['cassandra', ...] per
+ * container). The tree stays as it is, for whoever walks it; eval_list() and eval_map()
+ * answer 'folded' and charge the steps the entries would have cost, so that the budget
+ * decides as it did (nothing in it can fail or depend on a binding). */
+static void fold_literal(checker *k, expr_node *n)
+{
+    bool is_map = n->op == N_MAP;
+    uint32_t steps = 0;
+    if (is_map && !n->distinct_keys)
+        return;
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        const expr_node *x = n->args[i];
+        if (!(x->op == N_LIT && !x->int_overflow) && !x->folded)
+            return;
+        if (n->opt != NULL && n->opt[is_map ? i / 2 : i])
+            return;
+        steps += 1 + x->fold_steps;
+    }
+    expr_value v = {.kind = is_map ? EXPR_MAP : EXPR_LIST};
+    if (is_map) {
+        expr_map *m = ev_map_new(k->a, n->nargs / 2);
+        if (m == NULL)
+            return;
+        for (uint32_t i = 0; i < n->nargs; i++)
+            m->kv[i] = n->args[i]->lit;
+        v.v.map = m;
+    } else {
+        expr_list *l = ev_list_new(k->a, n->nargs);
+        if (l == NULL)
+            return;
+        for (uint32_t i = 0; i < n->nargs; i++)
+            l->items[i] = n->args[i]->lit;
+        v.v.list = l;
+    }
+    n->lit = v;
+    n->folded = true;
+    n->fold_steps = steps;
+}
+
 static ty check_node(checker *k, expr_node *n)
 {
     if (n == NULL)
@@ -658,6 +703,7 @@ static ty check_node(checker *k, expr_node *n)
         expr_type *t = expr_type_new(k->a, EXPR_T_LIST, any_opt ? NULL : elem);
         if (t != NULL)
             t->empty = n->nargs == 0;
+        fold_literal(k, n);
         return t;
     }
     case N_MAP: {
@@ -673,6 +719,7 @@ static ty check_node(checker *k, expr_node *n)
         expr_type *t = expr_type_new(k->a, EXPR_T_MAP, any_opt ? NULL : val);
         if (t != NULL)
             t->empty = n->nargs == 0;
+        fold_literal(k, n);
         return t;
     }
     case N_NOT: {

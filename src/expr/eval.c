@@ -243,8 +243,18 @@ static expr_value lookup(evalctx *e, const expr_node *n)
     return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);
 }
 
+/* A folded literal (check.c, fold_literal): its value, for the steps its entries cost. */
+static expr_value folded(evalctx *e, const expr_node *n)
+{
+    if (charge(e, (uint64_t)n->fold_steps * EXPR_SCAN_PER_STEP))
+        return step_limit(e, n);
+    return n->lit;
+}
+
 static expr_value eval_list(evalctx *e, const expr_node *n)
 {
+    if (n->folded)
+        return folded(e, n);
     expr_list *l = ev_list_new(e->a, n->nargs);
     if (l == NULL)
         return ERR(e, "expr.limit", n->span, "out of memory");
@@ -271,6 +281,8 @@ static expr_value eval_list(evalctx *e, const expr_node *n)
 
 static expr_value eval_map(evalctx *e, const expr_node *n)
 {
+    if (n->folded)
+        return folded(e, n);
     expr_map *m = ev_map_new(e->a, n->nargs / 2);
     if (m == NULL)
         return ERR(e, "expr.limit", n->span, "out of memory");
@@ -525,12 +537,54 @@ static expr_value eval_cond(evalctx *e, const expr_node *n)
     return eval(e, c.v.b ? n->b : n->c);
 }
 
+/* x.?f.orValue(d) (and x.?a.f.orValue(d), chained): the field, else d, without making the
+ * optional between them, the most common pair of nodes in the shipped policies. The same
+ * steps, values and errors as evaluating the select and then the call: the receiver first
+ * (its error wins), then d (its error wins even when the field is there), and a receiver
+ * that is not optional after all (x.f.orValue(d)) goes on to the call's no-overload error. */
+static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv, bool *done)
+{
+    /* '*done' false: 'recv' holds the receiver, and the call goes on as any other */
+    const expr_node *sel = n->a;
+    *done = true;
+    if (++e->steps > e->max_steps)
+        return step_limit(e, sel);
+    expr_value t = eval(e, sel->a);
+    if (ev_is_error(&t))
+        return t;
+    bool chained = t.kind == EXPR_OPTIONAL, has = false;
+    expr_value found;
+    if (chained && t.v.opt == NULL) {
+        /* none stays none: the default */
+    } else if ((chained || sel->optional) && is_map(chained ? t.v.opt : &t)) {
+        const expr_value *m = chained ? t.v.opt : &t;
+        expr_value key = ev_str(sel->name, sel->name_len);
+        has = sel->name_nul ? ev_map_find(e->ix, m, &key, &found)
+                            : ev_map_find_name(e->ix, m, &key, &found);
+    } else {
+        /* not a map (an error), or not optional: what the select gives, for the call */
+        *recv = select_field(e, chained ? t.v.opt : &t, sel, chained || sel->optional);
+        *done = ev_is_error(recv);
+        return *recv;
+    }
+    expr_value d = eval(e, n->args[0]);
+    if (ev_is_error(&d))
+        return d;
+    return has ? found : d;
+}
+
 static expr_value eval_call(evalctx *e, const expr_node *n)
 {
     expr_value recv, args[16];
     if (n->nargs > 16)
         return ERR(e, "expr.limit", n->span, "too many arguments");
-    if (n->member) {
+    if (n->or_value) {
+        bool done = false;
+        expr_value v = eval_or_value(e, n, &recv, &done);
+        if (done)
+            return v;
+        /* recv holds the plain select's value: evaluate the argument and call */
+    } else if (n->member) {
         recv = eval(e, n->a);
         if (ev_is_error(&recv))
             return recv;

@@ -80,6 +80,10 @@ struct expr_node {
     int16_t local;         /* N_IDENT of a comprehension variable: its slot (the number of
                             * comprehensions around its own), or -1 */
     bool distinct_keys;    /* N_MAP: every key is a string literal, no two alike */
+    bool folded;           /* N_LIST/N_MAP of literals: 'lit' is its value (check.c) */
+    uint32_t fold_steps;   /* and the steps its entries cost, charged when it is answered */
+    bool or_value;         /* N_CALL x.?f.orValue(d) (receiver an unqualified N_SELECT):
+                            * evaluated without making the optional (eval.c) */
     uint16_t height;       /* longest path to a leaf; capped against deep recursion */
 };
 

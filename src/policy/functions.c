@@ -242,6 +242,31 @@ static lookup_answer *remembered(policy_fn_ctx *fc, const char *fn, const char *
     return NULL;
 }
 
+/* The answer remembered for fn(a...) when each argument is a string (the third may be
+ * null) equal to the one remembered, or NULL: asked before the arguments are copied, as most
+ * calls repeat one a policy before made (each Flink policy asks for the operator's ConfigMap). */
+static lookup_answer *remembered_values(policy_fn_ctx *fc, const char *fn, const expr_value *a,
+                                        size_t n)
+{
+    for (size_t i = 0; i < fc->n_answers; i++) {
+        const lookup_answer *m = &fc->answers[i];
+        size_t k = 0;
+        if (m->fn != fn)
+            continue;
+        for (; k < n; k++) {
+            const char *got = m->args[k];
+            if (a[k].kind == EXPR_NULL && k == 2 && got[0] == '\0')
+                continue;
+            if (a[k].kind != EXPR_STRING || strlen(got) != a[k].len ||
+                memcmp(got, a[k].v.s, a[k].len) != 0)
+                break;
+        }
+        if (k == n)
+            return &fc->answers[i];
+    }
+    return NULL;
+}
+
 /* A slot to remember the answer for fn('s'...) in, or NULL when none is left. The arguments
  * are kept as they are: 's' is the call's own copy, in the arena, for the rest of the run. */
 static lookup_answer *remember(policy_fn_ctx *fc, arena *a, const char *fn,
@@ -284,14 +309,22 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     (void)r;
     const char *s[4];
     expr_value e;
-    int rc = lookup_args(c, "lookup", a, n, s, &e);
-    if (rc < 0)
-        return e;
     policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
-    if (rc > 0 || lk == NULL || lk->find == NULL)
-        return expr_from_json(NULL);
-    lookup_answer *m = remembered(fc, fn_name_lookup, s, 4), got = {0};
+    lookup_answer *m = lk != NULL && lk->find != NULL && n == 4
+                           ? remembered_values(fc, fn_name_lookup, a, 4)
+                           : NULL,
+                  got = {0};
+    if (m != NULL) { /* its arguments were checked when it was remembered */
+        memcpy(s, m->args, sizeof s);
+    } else {
+        int rc = lookup_args(c, "lookup", a, n, s, &e);
+        if (rc < 0)
+            return e;
+        if (rc > 0 || lk == NULL || lk->find == NULL)
+            return expr_from_json(NULL);
+        m = remembered(fc, fn_name_lookup, s, 4);
+    }
     if (m == NULL) {
         got.result = lk->find(lk->data, s[0], s[1], s[2], s[3], c->a, &got.obj, &got.why);
         m = keep(fc, c->a, fn_name_lookup, s, 4, &got);
@@ -636,8 +669,10 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     if (n >= 3 && a[2].kind == EXPR_MAP)
         cm = a[2].v.j;
     static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
-    expr_value version_v = json_string(res, "spec", "flinkVersion");
-    expr_value ns_v = json_string(res, "metadata", "namespace");
+    /* The version and namespace choose among the operator's defaults: without a ConfigMap
+     * there are none to choose (four member scans of the object saved per call). */
+    expr_value version_v = cm != NULL ? json_string(res, "spec", "flinkVersion") : none;
+    expr_value ns_v = cm != NULL ? json_string(res, "metadata", "namespace") : none;
     const expr_value *version = &version_v, *ns = &ns_v, *file = n >= 5 ? &a[4] : &none;
     /* Every Flink policy asks for the same maps of the object: remember the last answers. */
     policy_fn_ctx *fc = c->ctx;

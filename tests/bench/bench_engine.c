@@ -35,7 +35,9 @@
  * kube-apiserver, the ReadWriteMany one renamed statemachine-ha, the review's claim) beside
  * the same review with no cluster (lookup() null: the not-found warning), interleaved in
  * blocks (A B A B), and the budget line: 20 us median with the cache (exit status 1 when
- * exceeded).
+ * exceeded). After it, where that review's time goes: each policy's median (an observer timing
+ * it from matched() to evaluated()), their sum and the whole decision's median, to profile
+ * against (docs/server.md, "Performance").
  *
  * Usage: bench_engine [N] [POLICY_DIR] [REVIEW.json...] (the three reviews above when none is
  * given; the growth table and the cache rows only then). */
@@ -320,6 +322,16 @@ static enum policy_lookup_result with_operator_find(void *data, const char *api_
     return w->inner->find(w->inner->data, api_version, kind, ns, name, a, out, why);
 }
 
+/* Lists go to the wrapped lookup ('data' is the with_cm, not the cache). */
+static enum policy_lookup_result with_operator_list(void *data, const char *api_version,
+                                                    const char *kind, const char *ns, arena *a,
+                                                    const cJSON ***out, size_t *n,
+                                                    const char **why)
+{
+    const with_cm *w = data;
+    return w->inner->list(w->inner->data, api_version, kind, ns, a, out, n, why);
+}
+
 static const char operator_cm_json[] =
     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
     "\"flink-operator-config\",\"namespace\":\"default\",\"uid\":"
@@ -379,8 +391,8 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
     cJSON_DeleteItemFromObjectCaseSensitive(md, "uid");
     cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
     with_cm wk = {&lk, cm}, wp = {&lk, cm_plain};
-    policy_lookup lk_cm = {.find = with_operator_find, .list = lk.list, .data = &wk};
-    policy_lookup lk_plain = {.find = with_operator_find, .list = lk.list, .data = &wp};
+    policy_lookup lk_cm = {.find = with_operator_find, .list = with_operator_list, .data = &wk};
+    policy_lookup lk_plain = {.find = with_operator_find, .list = with_operator_list, .data = &wp};
     admission_policy withplain = *pol;
     withcm.lookup = &lk_cm;
     withplain.lookup = &lk_plain;

@@ -1173,6 +1173,18 @@ static void test_lookup_outcomes(void **state)
          "'missing'), lookup('v1', 'PersistentVolumeClaim', 'ns2', 'found')].size()", "4", 3,
          false},
         {"[1, 2, 3].all(i, lookupList('v1', 'Node', 'a').size() == 2)", "true", 1, false},
+        /* a repeated call is answered from the memo before its arguments are copied: by
+         * value, null and '' the same namespace, a shorter name or one with a NUL another */
+        {"[lookup('v1', 'PersistentVolumeClaim', null, 'found'), lookup('v1', "
+         "'PersistentVolumeClaim', '', 'found')].map(x, x == null)", "[false,false]", 1, false},
+        {"[lookup('v1', 'PersistentVolumeClaim', 'ns', 'found'), lookup('v1', "
+         "'PersistentVolumeClaim', 'ns', 'foun'), lookup('v1', 'PersistentVolumeClaim', 'ns', "
+         "'found\\x00'), lookup('v1', 'PersistentVolumeClaim', 'n', 'found')].map(x, x == null)",
+         "[false,true,true,false]", 3, false},
+        {"[lookup('v1', 'PersistentVolumeClaim', 'ns', 'down') == null, lookup('v1', "
+         "'PersistentVolumeClaim', 'ns', 'down') == null].exists(x, x)",
+         "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
+         "asked: connection refused", 1, false},
         {"[1, 2, 3].exists(i, lookup('v1', 'PersistentVolumeClaim', 'ns', 'down') == null)",
          "!expr.lookup: lookup(v1, PersistentVolumeClaim, ns, down): the cluster could not be "
          "asked: connection refused", 1, false},

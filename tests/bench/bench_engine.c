@@ -311,6 +311,17 @@ static enum policy_lookup_result with_operator_find(void *data, const char *api_
     return inner->find(inner->data, api_version, kind, ns, name, a, out, why);
 }
 
+/* lookupList() goes to the wrapped lookup with its own data (node-sizing-limits lists Nodes):
+ * the cache's list function reads 'data' as the cache, not as this wrapper's policy_lookup. */
+static enum policy_lookup_result with_operator_list(void *data, const char *api_version,
+                                                    const char *kind, const char *ns, arena *a,
+                                                    const cJSON ***out, size_t *n,
+                                                    const char **why)
+{
+    const policy_lookup *inner = data;
+    return inner->list(inner->data, api_version, kind, ns, a, out, n, why);
+}
+
 static const char operator_cm_json[] =
     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
     "\"flink-operator-config\",\"namespace\":\"default\"},\"data\":{\"flink-conf.yaml\":"
@@ -362,7 +373,7 @@ static int with_cache(const admission_policy *pol, long n, double *samples)
     if (cm == NULL)
         return 1;
     operator_cm = cm;
-    policy_lookup lk_cm = {.find = with_operator_find, .list = lk.list, .data = &lk};
+    policy_lookup lk_cm = {.find = with_operator_find, .list = with_operator_list, .data = &lk};
     withcm.lookup = &lk_cm;
     double *d = malloc((size_t)(n / 10 > 5 ? n / 10 : 5) * 10 * sizeof *d);
     const char *vd = "?";

@@ -322,7 +322,8 @@ static enum policy_lookup_result with_operator_find(void *data, const char *api_
     return w->inner->find(w->inner->data, api_version, kind, ns, name, a, out, why);
 }
 
-/* Lists go to the wrapped lookup ('data' is the with_cm, not the cache). */
+/* lookupList() goes to the wrapped lookup with its own data (node-sizing-limits lists Nodes):
+ * the cache's list function reads 'data' as the cache, not as this with_cm. */
 static enum policy_lookup_result with_operator_list(void *data, const char *api_version,
                                                     const char *kind, const char *ns, arena *a,
                                                     const cJSON ***out, size_t *n,

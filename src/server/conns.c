@@ -2,6 +2,7 @@
 #include "conns.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -281,4 +282,37 @@ size_t conns_close_idle(conns *t, unsigned grace_ms)
     size_t open = t->n_open + t->n_expected;
     pthread_mutex_unlock(&t->lock);
     return open;
+}
+
+/* How many times a flush waited for the client's window (read by the tests). */
+static _Atomic unsigned long reply_flush_waits;
+
+bool conn_reply_cork(void *tls_session)
+{
+    if (tls_session == NULL)
+        return false;
+    gnutls_record_cork(tls_session);
+    return true;
+}
+
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms)
+{
+    int64_t deadline = clock_mono_ms() + total_ms;
+    for (;;) {
+        /* A send GnuTLS could not finish stays in the session; the next uncork resumes it. */
+        ssize_t n = gnutls_record_uncork(tls_session, 0);
+        if (n >= 0)
+            return 0;
+        if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
+            return -1;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        atomic_fetch_add_explicit(&reply_flush_waits, 1, memory_order_relaxed);
+        int rc = poll(&p, 1, (int)(left < stall_ms ? left : stall_ms));
+        if (rc == 0 || (rc < 0 && errno != EINTR))
+            return -1; /* no room for 'stall_ms': the client is not reading */
+        /* POLLERR or POLLHUP: the next uncork fails with the socket's error */
+    }
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/jsonmem.h"
 #include "../util/utf8.h"
 
 #define API_V1      "admission.k8s.io/v1"
@@ -133,9 +134,11 @@ static const char INFINITE_NUMBER[] = "";
 
 static const char *find_unreadable(const cJSON *node)
 {
-    if (cJSON_IsNumber(node))
+    /* the type bits read in place: cJSON_Is*() are calls into the library, one per node */
+    int type = node->type & 0xFF;
+    if (type == cJSON_Number)
         return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
-    if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+    if (type != cJSON_Object && type != cJSON_Array)
         return NULL;
     size_t n = 0;
     for (const cJSON *c = node->child; c != NULL; c = c->next) {
@@ -144,7 +147,7 @@ static const char *find_unreadable(const cJSON *node)
             return dup;
         n++;
     }
-    if (!cJSON_IsObject(node) || n < 2)
+    if (type != cJSON_Object || n < 2)
         return NULL;
     if (n <= 8) { /* most Kubernetes objects: fewer compares than a sort */
         for (const cJSON *a = node->child; a != NULL; a = a->next) {
@@ -277,54 +280,19 @@ static int decode_request(const cJSON *req, admission_request *r, diag_list *dl)
     return 0;
 }
 
-admission_request *admission_request_decode(arena *a, const char *body, size_t len,
-                                            diag_list *dl)
-{
-    srcpos at = {.file = "<request>"};
-    const char *end = NULL;
-    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
-     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
-    size_t bad;
-    if (!utf8_is_valid(body, len, &bad)) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
-        return NULL;
-    }
-    long nul = utf8_json_find_nul(body, len);
-    if (nul >= 0) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
-                 "string or key would be cut there",
-                 nul);
-        return NULL;
-    }
-    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
-    if (doc == NULL) {
-        size_t off = end && end >= body ? (size_t)(end - body) : 0;
-        if (len == 0)
-            diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
-        else
-            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
-        return NULL;
-    }
-    if ((size_t)(end - body) != len) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
-                 (size_t)(end - body));
-        cJSON_Delete(doc);
-        return NULL;
-    }
-    return admission_request_take(a, doc, dl);
-}
-
-admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
+/* Reads the review 'doc'; 'in_arena': the tree is the arena's, never deleted here. */
+static admission_request *take(arena *a, cJSON *doc, bool in_arena, diag_list *dl)
 {
     srcpos at = {.file = "<request>"};
     admission_request *r = arena_calloc(a, 1, sizeof *r);
     if (r == NULL) {
         diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
-        cJSON_Delete(doc);
+        if (!in_arena)
+            cJSON_Delete(doc);
         return NULL;
     }
     r->doc = doc;
+    r->doc_in_arena = in_arena;
     const char *odd = find_unreadable(doc);
     if (odd == INFINITE_NUMBER) {
         diag_add(dl, DIAG_ERROR, "input.json", &at,
@@ -348,16 +316,66 @@ admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
         goto err;
     return r;
 err:
-    cJSON_Delete(doc);
-    r->doc = NULL;
+    admission_request_free(r);
     return NULL;
+}
+
+admission_request *admission_request_decode(arena *a, const char *body, size_t len,
+                                            diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    const char *end = NULL;
+    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
+     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
+    size_t bad;
+    if (!utf8_is_valid(body, len, &bad)) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
+    long nul = utf8_json_find_nul(body, len);
+    if (nul >= 0) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at,
+                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
+                 "string or key would be cut there",
+                 nul);
+        return NULL;
+    }
+    /* The tree is built in the request arena and goes with it: no free per node. */
+    arena *prev = jsonmem_enter(a);
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    bool ran_out = jsonmem_ran_out();
+    jsonmem_leave(prev);
+    if (doc == NULL) {
+        size_t off = end && end >= body ? (size_t)(end - body) : 0;
+        if (ran_out)
+            diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                     "the parsed body needs more than the request's memory (%zu MiB)",
+                     ARENA_REQUEST_BUDGET >> 20);
+        else if (len == 0)
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
+        else
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
+        return NULL;
+    }
+    if ((size_t)(end - body) != len) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
+                 (size_t)(end - body));
+        return NULL;
+    }
+    return take(a, doc, true, dl);
+}
+
+admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
+{
+    return take(a, doc, false, dl);
 }
 
 void admission_request_free(admission_request *req)
 {
     if (req == NULL)
         return;
-    cJSON_Delete(req->doc);
+    if (!req->doc_in_arena)
+        cJSON_Delete(req->doc);
     req->doc = NULL;
 }
 

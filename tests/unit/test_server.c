@@ -887,6 +887,19 @@ static void test_reply_one_record(void **state)
         free(req);
         tclient_close(&t);
     }
+    /* and at once: libmicrohttpd corks the socket for answers under 1400 bytes and pushes
+     * before the record leaves; left corked, each answer waited for the kernel's 200 ms timer */
+    tclient t;
+    tclient_open(&t, server_port(s));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tclient_ask(&t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false,
+                                     out, sizeof out), 200);
+    double secs = seconds_since(&t0);
+    if (secs > 1.0)
+        fail_msg("10 small answers on one connection took %.3f s", secs);
+    tclient_close(&t);
     server_free(s);
     tls_pair_clear(&p);
 }

@@ -123,6 +123,36 @@ static void test_jsonmem_threads(void **state)
     arena_free(a);
 }
 
+/* Numbers in log lines are written without stdio (log.c), and must read exactly as printf
+ * writes them: "%lld" for integers, "%.3f" for doubles below 1e15 (edges of rounding,
+ * negative zero, the largest, and many random values). */
+static void test_log_numbers_as_printf(void **state)
+{
+    (void)state;
+    static const double dbl[] = {0,       -0.0,     0.0005,   0.0015,    2.0005,  1.2345,
+                                 0.125,   999.9995, 999999.9995, 123.4564999, -1.5,
+                                 -0.0001, 1e6 + 0.5, 1e15,    999999999999999.9, 0.1};
+    static const long long ints[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX,
+                                     INT64_MIN};
+    char out[256], want[128];
+    for (size_t i = 0; i < sizeof dbl / sizeof dbl[0] + 20000; i++) {
+        double v = i < sizeof dbl / sizeof dbl[0] ? dbl[i] : (double)rand() / RAND_MAX *
+                                                                (i % 2 ? 1000.0 : 1e6);
+        log_field f = LOG_F("v", v);
+        log_format_line(LOG_FORMAT_LOGFMT, "T", LOG_INFO, "t", &f, 1, out, sizeof out);
+        snprintf(want, sizeof want, "ts=T level=info component=t v=%.3f\n", v);
+        if (strcmp(out, want) != 0)
+            fail_msg("%.17g: %s, printf: %s", v, out, want);
+    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        log_field f = LOG_I("v", ints[i]);
+        log_format_line(LOG_FORMAT_JSON, "T", LOG_INFO, "t", &f, 1, out, sizeof out);
+        snprintf(want, sizeof want, "{\"ts\":\"T\",\"level\":\"info\",\"component\":\"t\","
+                 "\"v\":%lld}\n", ints[i]);
+        assert_string_equal(out, want);
+    }
+}
+
 static void test_arena_cap(void **state)
 {
     (void)state;
@@ -871,6 +901,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap),
+        cmocka_unit_test(test_log_numbers_as_printf),
         cmocka_unit_test(test_jsonmem_arena_trees),
         cmocka_unit_test(test_jsonmem_cap),
         cmocka_unit_test(test_jsonmem_threads),

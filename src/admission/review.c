@@ -13,6 +13,7 @@
 
 #include "../util/buf.h"
 #include "../util/jsonmem.h"
+#include "../util/keyindex.h"
 #include "../util/utf8.h"
 
 #define API_V1      "admission.k8s.io/v1"
@@ -128,33 +129,32 @@ static int cmp_str_ptr(const void *a, const void *b)
  * one thing to us and another to kube-apiserver: a key that appears twice in one object
  * (cJSON keeps the first, Go the last) and a number beyond a double's range (cJSON reads 1e999
  * as infinity, which has no JSON form; Go refuses it). One walk over the tree; recursion is
- * bounded by cJSON's nesting limit, and sorting keeps objects with many keys at n log n.
- * Returns the first duplicate key, or INFINITE_NUMBER, or NULL when there is neither. */
+ * bounded by cJSON's nesting limit. Returns the first duplicate key, or INFINITE_NUMBER, or
+ * NULL when there is neither. */
 static const char INFINITE_NUMBER[] = "";
 
-static const char *find_unreadable(const cJSON *node)
+/* The second of two equal keys among the 'n' members of 'obj', or NULL. Up to 8 members (most
+ * Kubernetes objects) each pair is compared, first bytes in place; beyond, each key is looked
+ * up in a keyindex of those before it (SipHash with a random key: no input makes it
+ * quadratic), from 'a'; when 'a' is full, a sorted copy. */
+static const char *find_duplicate_key(const cJSON *obj, size_t n, arena *a)
 {
-    /* the type bits read in place: cJSON_Is*() are calls into the library, one per node */
-    int type = node->type & 0xFF;
-    if (type == cJSON_Number)
-        return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
-    if (type != cJSON_Object && type != cJSON_Array)
-        return NULL;
-    size_t n = 0;
-    for (const cJSON *c = node->child; c != NULL; c = c->next) {
-        const char *dup = find_unreadable(c);
-        if (dup != NULL)
-            return dup;
-        n++;
-    }
-    if (type != cJSON_Object || n < 2)
-        return NULL;
-    if (n <= 8) { /* most Kubernetes objects: fewer compares than a sort */
-        for (const cJSON *a = node->child; a != NULL; a = a->next) {
-            for (const cJSON *b = a->next; b != NULL; b = b->next) {
-                if (strcmp(a->string, b->string) == 0)
-                    return b->string;
+    if (n <= 8) {
+        for (const cJSON *x = obj->child; x != NULL; x = x->next) {
+            for (const cJSON *y = x->next; y != NULL; y = y->next) {
+                if (x->string[0] == y->string[0] && strcmp(x->string, y->string) == 0)
+                    return y->string;
             }
+        }
+        return NULL;
+    }
+    keyindex *ix = keyindex_new(a, n);
+    if (ix != NULL) {
+        for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+            size_t len = strlen(c->string);
+            if (keyindex_find(ix, c->string, len) != NULL)
+                return c->string;
+            keyindex_add(ix, c->string, len, c);
         }
         return NULL;
     }
@@ -162,7 +162,7 @@ static const char *find_unreadable(const cJSON *node)
     if (keys == NULL)
         return "(out of memory)";
     size_t i = 0;
-    for (const cJSON *c = node->child; c != NULL; c = c->next)
+    for (const cJSON *c = obj->child; c != NULL; c = c->next)
         keys[i++] = c->string;
     qsort(keys, n, sizeof *keys, cmp_str_ptr);
     const char *dup = NULL;
@@ -172,6 +172,26 @@ static const char *find_unreadable(const cJSON *node)
     }
     free(keys);
     return dup;
+}
+
+static const char *find_unreadable(const cJSON *node, arena *a)
+{
+    /* the type bits read in place: cJSON_Is*() are calls into the library, one per node */
+    int type = node->type & 0xFF;
+    if (type == cJSON_Number)
+        return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
+    if (type != cJSON_Object && type != cJSON_Array)
+        return NULL;
+    size_t n = 0;
+    for (const cJSON *c = node->child; c != NULL; c = c->next) {
+        const char *dup = find_unreadable(c, a);
+        if (dup != NULL)
+            return dup;
+        n++;
+    }
+    if (type != cJSON_Object || n < 2)
+        return NULL;
+    return find_duplicate_key(node, n, a);
 }
 
 /* The object's apiVersion ("v1" in the core group, else "group/version") and kind must be
@@ -293,7 +313,7 @@ static admission_request *take(arena *a, cJSON *doc, bool in_arena, diag_list *d
     }
     r->doc = doc;
     r->doc_in_arena = in_arena;
-    const char *odd = find_unreadable(doc);
+    const char *odd = find_unreadable(doc, a);
     if (odd == INFINITE_NUMBER) {
         diag_add(dl, DIAG_ERROR, "input.json", &at,
                  "a number beyond the range of a double (such as 1e999), which kube-apiserver "

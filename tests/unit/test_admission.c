@@ -149,6 +149,8 @@ static const struct {
      "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,"
      "\"l\":12,\"m\":13,\"n\":14,\"o\":15,\"p\":16,\"q\":17,\"a\":18}}}}",
      "input.json", "duplicate key 'a'"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":{\"spec\":"
+     "{\"ab\":1,\"ac\":2,\"ab\":3}}}}", "input.json", "duplicate key 'ab'"},
     {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":[1]}}",
      "review.schema", "request.object must be an object or null"},
     {REQ(",\"oldObject\":7"), "review.schema", "request.oldObject must be an object or null"},

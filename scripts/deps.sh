@@ -7,7 +7,7 @@
 #                              runs the hooks of .pre-commit-hooks.yaml with try-repo)
 #                              (for make run/test)
 #   scripts/deps.sh valgrind   valgrind
-#   scripts/deps.sh bench      nginx and wrk
+#   scripts/deps.sh bench      nginx, wrk and strace
 #   scripts/deps.sh fuzz       clang and its libFuzzer runtime
 # As root it runs apt-get (update first); otherwise it prints the command to run.
 set -eu
@@ -15,7 +15,7 @@ set -eu
 case "${1:-build}" in
 build)    pkgs="gcc make pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libyaml-dev libpcre2-dev libcmocka-dev libmimalloc-dev libcurl4-openssl-dev curl openssl ca-certificates procps python3-jsonschema python3-yaml prometheus pre-commit" ;;
 valgrind) pkgs="valgrind" ;;
-bench)    pkgs="nginx-light wrk procps" ;;
+bench)    pkgs="nginx-light wrk procps strace" ;;
 fuzz)     pkgs="clang libclang-rt-14-dev" ;;
 *) echo "usage: scripts/deps.sh build|valgrind|bench|fuzz" >&2; exit 2 ;;
 esac

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/jsonmem.h"
+#include "../util/keyindex.h"
 #include "../util/utf8.h"
 
 #define API_V1      "admission.k8s.io/v1"
@@ -127,31 +129,32 @@ static int cmp_str_ptr(const void *a, const void *b)
  * one thing to us and another to kube-apiserver: a key that appears twice in one object
  * (cJSON keeps the first, Go the last) and a number beyond a double's range (cJSON reads 1e999
  * as infinity, which has no JSON form; Go refuses it). One walk over the tree; recursion is
- * bounded by cJSON's nesting limit, and sorting keeps objects with many keys at n log n.
- * Returns the first duplicate key, or INFINITE_NUMBER, or NULL when there is neither. */
+ * bounded by cJSON's nesting limit. Returns the first duplicate key, or INFINITE_NUMBER, or
+ * NULL when there is neither. */
 static const char INFINITE_NUMBER[] = "";
 
-static const char *find_unreadable(const cJSON *node)
+/* The second of two equal keys among the 'n' members of 'obj', or NULL. Up to 8 members (most
+ * Kubernetes objects) each pair is compared, first bytes in place; beyond, each key is looked
+ * up in a keyindex of those before it (SipHash with a random key: no input makes it
+ * quadratic), from 'a'; when 'a' is full, a sorted copy. */
+static const char *find_duplicate_key(const cJSON *obj, size_t n, arena *a)
 {
-    if (cJSON_IsNumber(node))
-        return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
-    if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
-        return NULL;
-    size_t n = 0;
-    for (const cJSON *c = node->child; c != NULL; c = c->next) {
-        const char *dup = find_unreadable(c);
-        if (dup != NULL)
-            return dup;
-        n++;
-    }
-    if (!cJSON_IsObject(node) || n < 2)
-        return NULL;
-    if (n <= 8) { /* most Kubernetes objects: fewer compares than a sort */
-        for (const cJSON *a = node->child; a != NULL; a = a->next) {
-            for (const cJSON *b = a->next; b != NULL; b = b->next) {
-                if (strcmp(a->string, b->string) == 0)
-                    return b->string;
+    if (n <= 8) {
+        for (const cJSON *x = obj->child; x != NULL; x = x->next) {
+            for (const cJSON *y = x->next; y != NULL; y = y->next) {
+                if (x->string[0] == y->string[0] && strcmp(x->string, y->string) == 0)
+                    return y->string;
             }
+        }
+        return NULL;
+    }
+    keyindex *ix = keyindex_new(a, n);
+    if (ix != NULL) {
+        for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+            size_t len = strlen(c->string);
+            if (keyindex_find(ix, c->string, len) != NULL)
+                return c->string;
+            keyindex_add(ix, c->string, len, c);
         }
         return NULL;
     }
@@ -159,7 +162,7 @@ static const char *find_unreadable(const cJSON *node)
     if (keys == NULL)
         return "(out of memory)";
     size_t i = 0;
-    for (const cJSON *c = node->child; c != NULL; c = c->next)
+    for (const cJSON *c = obj->child; c != NULL; c = c->next)
         keys[i++] = c->string;
     qsort(keys, n, sizeof *keys, cmp_str_ptr);
     const char *dup = NULL;
@@ -169,6 +172,26 @@ static const char *find_unreadable(const cJSON *node)
     }
     free(keys);
     return dup;
+}
+
+static const char *find_unreadable(const cJSON *node, arena *a)
+{
+    /* the type bits read in place: cJSON_Is*() are calls into the library, one per node */
+    int type = node->type & 0xFF;
+    if (type == cJSON_Number)
+        return isfinite(node->valuedouble) ? NULL : INFINITE_NUMBER;
+    if (type != cJSON_Object && type != cJSON_Array)
+        return NULL;
+    size_t n = 0;
+    for (const cJSON *c = node->child; c != NULL; c = c->next) {
+        const char *dup = find_unreadable(c, a);
+        if (dup != NULL)
+            return dup;
+        n++;
+    }
+    if (type != cJSON_Object || n < 2)
+        return NULL;
+    return find_duplicate_key(node, n, a);
 }
 
 /* The object's apiVersion ("v1" in the core group, else "group/version") and kind must be
@@ -277,55 +300,20 @@ static int decode_request(const cJSON *req, admission_request *r, diag_list *dl)
     return 0;
 }
 
-admission_request *admission_request_decode(arena *a, const char *body, size_t len,
-                                            diag_list *dl)
-{
-    srcpos at = {.file = "<request>"};
-    const char *end = NULL;
-    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
-     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
-    size_t bad;
-    if (!utf8_is_valid(body, len, &bad)) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
-        return NULL;
-    }
-    long nul = utf8_json_find_nul(body, len);
-    if (nul >= 0) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
-                 "string or key would be cut there",
-                 nul);
-        return NULL;
-    }
-    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
-    if (doc == NULL) {
-        size_t off = end && end >= body ? (size_t)(end - body) : 0;
-        if (len == 0)
-            diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
-        else
-            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
-        return NULL;
-    }
-    if ((size_t)(end - body) != len) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
-                 (size_t)(end - body));
-        cJSON_Delete(doc);
-        return NULL;
-    }
-    return admission_request_take(a, doc, dl);
-}
-
-admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
+/* Reads the review 'doc'; 'in_arena': the tree is the arena's, never deleted here. */
+static admission_request *take(arena *a, cJSON *doc, bool in_arena, diag_list *dl)
 {
     srcpos at = {.file = "<request>"};
     admission_request *r = arena_calloc(a, 1, sizeof *r);
     if (r == NULL) {
         diag_add(dl, DIAG_ERROR, "input.limit", &at, "request arena exhausted");
-        cJSON_Delete(doc);
+        if (!in_arena)
+            cJSON_Delete(doc);
         return NULL;
     }
     r->doc = doc;
-    const char *odd = find_unreadable(doc);
+    r->doc_in_arena = in_arena;
+    const char *odd = find_unreadable(doc, a);
     if (odd == INFINITE_NUMBER) {
         diag_add(dl, DIAG_ERROR, "input.json", &at,
                  "a number beyond the range of a double (such as 1e999), which kube-apiserver "
@@ -348,16 +336,66 @@ admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
         goto err;
     return r;
 err:
-    cJSON_Delete(doc);
-    r->doc = NULL;
+    admission_request_free(r);
     return NULL;
+}
+
+admission_request *admission_request_decode(arena *a, const char *body, size_t len,
+                                            diag_list *dl)
+{
+    srcpos at = {.file = "<request>"};
+    const char *end = NULL;
+    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
+     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
+    size_t bad;
+    if (!utf8_is_valid(body, len, &bad)) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
+        return NULL;
+    }
+    long nul = utf8_json_find_nul(body, len);
+    if (nul >= 0) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at,
+                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
+                 "string or key would be cut there",
+                 nul);
+        return NULL;
+    }
+    /* The tree is built in the request arena and goes with it: no free per node. */
+    arena *prev = jsonmem_enter(a);
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    bool ran_out = jsonmem_ran_out();
+    jsonmem_leave(prev);
+    if (doc == NULL) {
+        size_t off = end && end >= body ? (size_t)(end - body) : 0;
+        if (ran_out)
+            diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                     "the parsed body needs more than the request's memory (%zu MiB)",
+                     ARENA_REQUEST_BUDGET >> 20);
+        else if (len == 0)
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
+        else
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
+        return NULL;
+    }
+    if ((size_t)(end - body) != len) {
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
+                 (size_t)(end - body));
+        return NULL;
+    }
+    return take(a, doc, true, dl);
+}
+
+admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
+{
+    return take(a, doc, false, dl);
 }
 
 void admission_request_free(admission_request *req)
 {
     if (req == NULL)
         return;
-    cJSON_Delete(req->doc);
+    if (!req->doc_in_arena)
+        cJSON_Delete(req->doc);
     req->doc = NULL;
 }
 

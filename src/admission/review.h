@@ -29,7 +29,9 @@ typedef struct admission_gvr {
 /* A decoded request. Strings and cJSON pointers are borrowed from 'doc' and stay valid until
  * admission_request_free(). Absent optional strings are "", absent objects NULL. */
 typedef struct admission_request {
-    cJSON *doc; /* the parsed body: the one malloc-owned thing */
+    cJSON *doc;       /* the parsed body */
+    bool doc_in_arena; /* 'doc' was parsed into the request arena (util/jsonmem.h): it goes
+                          with the arena and is never given to cJSON_Delete() */
     enum admission_version version;
     const char *api_version; /* as sent: "admission.k8s.io/v1" or ".../v1beta1" */
     const char *uid;
@@ -50,9 +52,11 @@ typedef struct admission_request {
 } admission_request;
 
 /* Decodes one AdmissionReview from 'body' of 'len' bytes; body[len] must be '\0' (a buf
- * guarantees that). Returns a request whose struct is allocated from 'a', or NULL when the
- * body is not JSON ("input.json") or not an AdmissionReview request ("review.schema"), with
- * the reason appended to 'dl'. Free the result with admission_request_free(). */
+ * guarantees that). Returns a request whose struct and parsed tree are allocated from 'a'
+ * (cJSON's allocations go to 'a' for the parse: util/jsonmem.h), or NULL when the body is not
+ * JSON ("input.json", also when its tree would pass the arena's cap) or not an AdmissionReview
+ * request ("review.schema"), with the reason appended to 'dl'. admission_request_free() may
+ * still be called on the result (it deletes only a tree that is not the arena's). */
 admission_request *admission_request_decode(arena *a, const char *body, size_t len,
                                             diag_list *dl);
 
@@ -62,7 +66,9 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
  * as the webhook reads it. */
 admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl);
 
-/* Deletes the parsed tree of 'req'; the struct itself goes with its arena. NULL is accepted. */
+/* Deletes the parsed tree of 'req' when it is malloc's (admission_request_take()); a tree parsed
+ * into the arena (admission_request_decode()) is left to the arena, as the struct is. Call it
+ * before the arena is freed or reset. NULL is accepted. */
 void admission_request_free(admission_request *req);
 
 /* Returns "CREATE", "UPDATE", "DELETE" or "CONNECT". */

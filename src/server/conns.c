@@ -2,9 +2,12 @@
 #include "conns.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -30,6 +33,7 @@ struct conn {
     _Atomic int phase;        /* enum conn_phase */
     _Atomic int64_t since_ms; /* when the current head or idle phase began */
     tls_creds *creds;         /* a reference to what its handshake presented, or NULL */
+    bool cork_undone;         /* conn_reply_flush() took libmicrohttpd's TCP_CORK off */
 };
 
 struct conns {
@@ -281,4 +285,61 @@ size_t conns_close_idle(conns *t, unsigned grace_ms)
     size_t open = t->n_open + t->n_expected;
     pthread_mutex_unlock(&t->lock);
     return open;
+}
+
+/* How many times a flush waited for the client's window (read by the tests). */
+static _Atomic unsigned long reply_flush_waits;
+
+bool conn_reply_cork(void *tls_session)
+{
+    if (tls_session == NULL)
+        return false;
+    gnutls_record_cork(tls_session);
+    return true;
+}
+
+/* libmicrohttpd 0.9.75 corks the socket (TCP_CORK) before the headers of a reply whose headers
+ * and body together are under this many bytes, and pushes each reply with
+ * setsockopt(TCP_NODELAY) after its body, leaving the cork on for the next one. Our sendmsg()
+ * comes after that push, and would wait in the kernel for the cork's 200 ms timer. */
+#define MHD_CORK_BELOW 1400
+
+/* Takes the kernel's cork off 'fd' once per connection, after the first reply that
+ * libmicrohttpd corked: it believes the socket corked from then on and never sets TCP_CORK
+ * again, so each later reply leaves with its sendmsg(). */
+static void undo_mhd_cork(void *tls_session, int fd)
+{
+    conn *c = conns_of_tls_session(tls_session);
+    if (c != NULL && c->cork_undone)
+        return;
+    int off = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+    if (c != NULL)
+        c->cork_undone = true;
+}
+
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms)
+{
+    int64_t deadline = clock_mono_ms() + total_ms;
+    size_t held = gnutls_record_check_corked(tls_session);
+    for (;;) {
+        /* A send GnuTLS could not finish stays in the session; the next uncork resumes it. */
+        ssize_t n = gnutls_record_uncork(tls_session, 0);
+        if (n >= 0) {
+            if (held < MHD_CORK_BELOW)
+                undo_mhd_cork(tls_session, fd);
+            return 0;
+        }
+        if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
+            return -1;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        atomic_fetch_add_explicit(&reply_flush_waits, 1, memory_order_relaxed);
+        int rc = poll(&p, 1, (int)(left < stall_ms ? left : stall_ms));
+        if (rc == 0 || (rc < 0 && errno != EINTR))
+            return -1; /* no room for 'stall_ms': the client is not reading */
+        /* POLLERR or POLLHUP: the next uncork fails with the socket's error */
+    }
 }

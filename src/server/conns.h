@@ -71,4 +71,26 @@ void conns_unexpect(conns *t, int fd);
  * how many connections are still open, expected ones included. */
 size_t conns_close_idle(conns *t, unsigned grace_ms);
 
+/* One TLS record and one sendmsg() per reply. libmicrohttpd 0.9.75 hands the headers and the
+ * body of a reply to GnuTLS in two gnutls_record_send() calls, which make two records and two
+ * sendmsg(). conn_reply_cork() corks the session when the reply is queued (GnuTLS then only
+ * copies what it is given) and conn_reply_flush() uncorks it when libmicrohttpd says the reply
+ * is out (on_completed(), before its close path sends the TLS goodbye): the headers and the
+ * body leave as one record (several past 16 KiB), in one sendmsg() when the socket takes it.
+ * Replies larger than CONN_CORK_MAX are not corked: their extra record costs nothing next to
+ * the payload, and libmicrohttpd's own non-blocking send serves a slow reader better. */
+#define CONN_CORK_MAX ((size_t)64 * 1024)
+
+/* Corks the GnuTLS session 'tls_session' (NULL: no TLS, nothing done). Returns whether it did;
+ * a corked session must be given to conn_reply_flush() before the connection closes. */
+bool conn_reply_cork(void *tls_session);
+
+/* Uncorks 'tls_session' and sends what was held, on descriptor 'fd'. The sockets are
+ * non-blocking: when the client's window is full, it waits for it with poll() (never a retry
+ * loop; GNUTLS_RECORD_WAIT would spin), at most 'stall_ms' without progress and 'total_ms' in
+ * all, 0 to not wait at all. Returns 0 when everything left, -1 when the client did not take
+ * it in time or the connection failed; the caller then shuts the connection down (the client
+ * gets no answer rather than a part of one; kube-apiserver applies the failurePolicy). */
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms);
+
 #endif

@@ -54,6 +54,12 @@
  * request a busy client sends right then from being cut. */
 #define DRAIN_IDLE_GRACE_MS 1000
 
+/* A corked reply the client does not take (its window stays full) is given this long without
+ * progress, and --request-timeout in all, before the connection is shut down (conns.h,
+ * conn_reply_flush()): the worker waits in poll() meanwhile, so a client that reads nothing
+ * cannot hold it longer. kube-apiserver reads each answer as it comes. */
+#define REPLY_STALL_MS 2000
+
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
  * pointer). */
 static server *the_server;
@@ -81,6 +87,13 @@ enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (atomic_load(&s->draining) || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* Headers and body in one TLS record, one sendmsg(): on_completed() uncorks (conns.h). */
+    if (r->corked == NULL && len <= CONN_CORK_MAX) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (ci != NULL && conn_reply_cork(ci->tls_session))
+            r->corked = ci->tls_session;
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -369,6 +382,27 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
                   LOG_S("reason", r->reason));
 }
 
+/* Sends what the cork held (server_reply()). libmicrohttpd takes the reply for sent, so this
+ * is the last chance: a reply the client does not take in time gets the connection shut down
+ * (no half answer is left behind for the next request to find). Returns 'toe', or an error
+ * code when the reply did not leave. */
+static enum MHD_RequestTerminationCode flush_reply(server *s, struct MHD_Connection *c,
+                                                   struct request *r,
+                                                   enum MHD_RequestTerminationCode toe)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    unsigned total_ms = ok ? s->cfg.request_timeout_s * 1000 : 0; /* a dying one: no wait */
+    if (fd != NULL && conn_reply_flush(r->corked, fd->connect_fd, REPLY_STALL_MS, total_ms) == 0)
+        return toe;
+    if (fd != NULL)
+        shutdown(fd->connect_fd, SHUT_RDWR);
+    if (ok)
+        r->reason = "the client did not read the answer in time; connection closed";
+    return ok ? MHD_REQUEST_TERMINATED_WITH_ERROR : toe;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -376,6 +410,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct request *r = *con_cls;
     if (r == NULL)
         return;
+    if (r->corked != NULL)
+        toe = flush_reply(s, c, r, toe);
     conn_request_end(connection_of(c));
     double secs = seconds_since(&r->start);
     log_request(r, toe, secs);

@@ -54,6 +54,7 @@ struct request {
     policy_stats *stats;  /* its counters (a reference, or NULL) */
     admission_result res;
     const char *reason; /* why an error status was sent */
+    void *corked;       /* the GnuTLS session corked for the reply (conns.h), or NULL */
 };
 
 /* Queues 'body' (malloc-owned and taken over, or static when 'owned' is false) with 'status'

@@ -245,3 +245,14 @@ size_t arena_used(const arena *a)
 {
     return a->handed + (size_t)(a->bump.cur - a->mark);
 }
+
+bool arena_owns(const arena *a, const void *p)
+{
+    /* compared as integers: pointers into different objects have no order in C */
+    uintptr_t x = (uintptr_t)p;
+    for (const struct block *b = a->head; b != NULL; b = b->next) {
+        if (x >= (uintptr_t)b->data && x < (uintptr_t)b->data + b->size)
+            return true;
+    }
+    return false;
+}

@@ -6,6 +6,7 @@
 #ifndef SG_ARENA_H
 #define SG_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define ARENA_REQUEST_BUDGET ((size_t)64 << 20) /* 64 MiB: far above any sane review */
@@ -75,6 +76,10 @@ char *arena_strcat(arena *a, const char *const *parts, size_t n);
  * resources owned by something allocated in 'a' (a compiled regex). Returns 0, or -1 when
  * the cap is reached, in which case 'fn(ptr)' is called at once so nothing leaks. */
 int arena_defer(arena *a, void (*fn)(void *), void *ptr);
+
+/* Whether 'p' points into memory of 'a' (any of its blocks). O(blocks): blocks double in
+ * size, so there are few. */
+bool arena_owns(const arena *a, const void *p);
 
 /* Returns how many bytes have been handed out so far (the figure the cap applies to). */
 size_t arena_used(const arena *a);

@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
 # bench.sh BIN - streamguard against nginx, same certificate, same run, same load generator.
 #
-# Both serve POST /validate over TLS with keep-alive on 127.0.0.1: streamguard decides a real
-# captured FlinkDeployment AdmissionReview (5.7 KB); nginx returns the same answer as a fixed
-# string. wrk drives each at 1, 16 and 64 connections; then streamguard again at half its
-# peak rate (paced by post.lua) for the p99 budget. Prints one table, the memory of the
-# server (idle, peak), and the budgets of DESIGN.md next to the measured numbers.
+# All serve POST /validate over TLS with keep-alive on 127.0.0.1: streamguard decides a real
+# captured FlinkDeployment AdmissionReview (5.7 KB), once with the shipped policies (policies/,
+# the real configuration) and once with none; nginx returns the same answer as a fixed string.
+# Both streamguards log at info, as in production (the log goes down a pipe that is read and
+# dropped, as a container runtime reads it).
 #
-# With BASELINE set to another streamguard binary (an older build), it is served too, and the
-# runs interleave at each connection count (streamguard, baseline, nginx; REPEAT times), so that
-# a change is compared under the same conditions as its baseline. Each row gives the server's
-# CPU time per request: utime + stime of its processes (/proc/PID/stat) over the run, divided
-# by the requests wrk completed.
-# Environment: DURATION (seconds per run, default 10), THREADS (server threads, default nproc),
-# BASELINE (a streamguard binary to compare with), REPEAT (interleaved rounds, default 1).
+# Rounds: ROUNDS times, every server at every connection count, the servers' order rotated
+# each round (A B C, B C A, ...), so that a change in the machine's load falls on all of them
+# alike. Each run reports req/s, the server's CPU time per request (utime + stime from
+# /proc/PID/stat over the run, nginx's master and workers together, divided by the requests wrk
+# completed), wrk's own CPU time per request (the load generator shares the 2 CPUs), and the
+# 1-minute load average at its end. Then medians and ranges over the rounds, the ratios to
+# nginx, a paced run at half of streamguard's own peak (tests/bench/paced.lua: a constant rate,
+# latency from when each request was due), the syscalls of a keep-alive request (strace), the
+# memory, and the budgets of DESIGN.md, each PASS or FAIL with its number.
+#
+# Environment: DURATION (seconds per run, default 5), ROUNDS (default 5), CONNS (connection
+# counts, default "16 64"), THREADS (server threads and nginx workers, default nproc),
+# PACED_SECONDS (default 10), PACED_CONNS (default 16), BASELINE (another streamguard binary,
+# an older build: served too, with and without policies, in the same rounds: the "before" of a
+# before/after), LOG_AB=1 (also streamguard with the shipped policies at --log-level warn:
+# what logging at info costs).
 set -euo pipefail
 
 BIN=$(realpath "$1")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/tests/bench"
 BODY="$ROOT/tests/fixtures/admission/flinkdeployment-create-v1.request.json"
-DURATION=${DURATION:-10}
+POLICIES="$ROOT/policies"
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-5}
+CONNS=${CONNS:-"16 64"}
 THREADS=${THREADS:-$(nproc)}
+PACED_SECONDS=${PACED_SECONDS:-10}
+PACED_CONNS=${PACED_CONNS:-16}
 BASELINE=${BASELINE:+$(realpath "$BASELINE")}
-REPEAT=${REPEAT:-1}
+LOG_AB=${LOG_AB:-0}
 TMP=$(mktemp -d)
-SG_PID=
-BASE_PID=
-NGINX_PID=
+PIDS=()
 cleanup() {
-    for p in "$SG_PID" "$BASE_PID" "$NGINX_PID"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -46,49 +59,54 @@ free_port() { # a port nothing listens on, from the kernel's ephemeral range
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 "$BIN" certs generate --out "$TMP/certs" --host localhost --host 127.0.0.1 >/dev/null 2>&1
-mkdir -p "$TMP/policies"
+mkdir -p "$TMP/empty"
 
-# start_sg BIN LOG: serves on a free port; sets STARTED_PORT and STARTED_PID
+declare -A PORT PID
+NAMES=()
+# start_sg NAME BIN POLICY_DIR LOG_LEVEL
 start_sg() {
-    local empty=()
-    # the empty policy directory is served on purpose (builds before it refuse nothing)
-    if "$1" serve --help 2>&1 | grep -q -- --allow-empty-policies; then empty=(--allow-empty-policies); fi
-    STARTED_PORT=$(free_port)
-    "$1" serve --listen "127.0.0.1:$STARTED_PORT" --tls-cert "$TMP/certs/tls.crt" \
-        --tls-key "$TMP/certs/tls.key" --policies "$TMP/policies" "${empty[@]}" --threads "$THREADS" \
-        --log-level warn 2>"$2" &
-    STARTED_PID=$!
-    wait_port "$STARTED_PORT"
+    local extra=() port
+    [ "$3" = "$TMP/empty" ] && extra+=(--allow-empty-policies)
+    "$2" serve --help 2>&1 | grep -q -- --no-cluster && extra+=(--no-cluster)
+    port=$(free_port)
+    "$2" serve --listen "127.0.0.1:$port" --tls-cert "$TMP/certs/tls.crt" \
+        --tls-key "$TMP/certs/tls.key" --policies "$3" "${extra[@]}" --threads "$THREADS" \
+        --log-level "$4" 2> >(cat >/dev/null) &
+    PID[$1]=$!
+    PIDS+=($!)
+    PORT[$1]=$port
+    NAMES+=("$1")
+    wait_port "$port"
 }
-start_sg "$BIN" "$TMP/sg.log"
-SG_PORT=$STARTED_PORT SG_PID=$STARTED_PID
-BASE_PORT=
+start_sg sg "$BIN" "$POLICIES" info
+start_sg sg-none "$BIN" "$TMP/empty" info
 if [ -n "$BASELINE" ]; then
-    start_sg "$BASELINE" "$TMP/base.log"
-    BASE_PORT=$STARTED_PORT BASE_PID=$STARTED_PID
+    start_sg base "$BASELINE" "$POLICIES" info
+    start_sg base-none "$BASELINE" "$TMP/empty" info
 fi
+[ "$LOG_AB" = 1 ] && start_sg sg-warn "$BIN" "$POLICIES" warn
 
-NG_PORT=$(free_port)
-sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$NG_PORT|g" -e "s|@CERTS@|$TMP/certs|g" \
+PORT[nginx]=$(free_port)
+sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|${PORT[nginx]}|g" -e "s|@CERTS@|$TMP/certs|g" \
     -e "s|@WORKERS@|$THREADS|g" "$HERE/nginx.conf.in" >"$TMP/nginx.conf"
 nginx -p "$TMP" -c "$TMP/nginx.conf" 2>"$TMP/nginx.log" &
-NGINX_PID=$!
-wait_port "$NG_PORT"
+PID[nginx]=$!
+PIDS+=($!)
+NAMES+=(nginx)
+wait_port "${PORT[nginx]}"
 
-# All must answer the same thing before they are compared.
-for p in "$SG_PORT" $BASE_PORT "$NG_PORT"; do
+# All must answer the captured review (same uid, a 200 AdmissionReview) before they are compared.
+for n in "${NAMES[@]}"; do
     out=$(curl -sS --cacert "$TMP/certs/ca.crt" -H 'Content-Type: application/json' \
-        --data-binary @"$BODY" "https://127.0.0.1:$p/validate")
-    grep -q '"uid":"655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833","allowed":true' <<<"$out" ||
-        { echo "bench: port $p answered: $out" >&2; exit 1; }
+        --data-binary @"$BODY" "https://127.0.0.1:${PORT[$n]}/validate")
+    grep -q '"uid":"655bcd5f-dbba-4ff3-93fa-2ddf2d7f9833","allowed":' <<<"$out" ||
+        { echo "bench: $n answered: $out" >&2; exit 1; }
 done
 
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
-SG_IDLE_RSS=$(rss_kib "$SG_PID" VmRSS)
+declare -A IDLE_RSS
+for n in sg sg-none; do IDLE_RSS[$n]=$(rss_kib "${PID[$n]}" VmRSS); done
 
-to_ms() { # wrk latency ("812.00us", "1.23ms", "1.01s") to milliseconds
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
-}
 # cpu_ticks PID: utime + stime of PID and of its children (nginx's workers), in clock ticks
 cpu_ticks() {
     local p sum=0
@@ -99,82 +117,97 @@ cpu_ticks() {
     echo "$sum"
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-# run PORT PID CONNECTIONS [CONN_RATE]: sets RPS P50 P99 and CPU_US (server CPU per request)
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# run NAME CONNS ROUND: one wrk run; appends a row to $TMP/runs.tsv
 run() {
-    local port=$1 pid=$2 conns=$3 rate=${4:-0} threads out bad c0 c1 reqs
-    threads=$((conns < 2 ? 1 : 2))
-    c0=$(cpu_ticks "$pid")
-    out=$(SG_BODY="$BODY" SG_CONN_RATE="$rate" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency \
-        -s "$HERE/post.lua" "https://127.0.0.1:$port/validate")
-    c1=$(cpu_ticks "$pid")
+    local n=$1 conns=$2 round=$3 out c0 c1 bad reqs rps wrk_s
+    c0=$(cpu_ticks "${PID[$n]}")
+    # wrk's CPU time from bash's 'time' (its rusage): user + sys seconds
+    wrk_s=$( { TIMEFORMAT='%3U %3S'; time SG_BODY="$BODY" wrk -t2 -c"$conns" \
+        -d"${DURATION}s" --latency -s "$HERE/post.lua" "https://127.0.0.1:${PORT[$n]}/validate" \
+        >"$TMP/wrk.out"; } 2>&1 | tail -1)
+    c1=$(cpu_ticks "${PID[$n]}")
+    out=$(cat "$TMP/wrk.out")
     bad=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' <<<"$out" | grep -o '[0-9]*$' || true)
     if [ -n "$bad" ] || grep -q 'Socket errors' <<<"$out"; then
-        echo "bench: errors at $conns connections on port $port:" >&2
+        echo "bench: errors at $conns connections on $n:" >&2
         echo "$out" >&2
         exit 1
     fi
-    RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
     reqs=$(awk '/requests in/ {print $1; exit}' <<<"$out")
-    CPU_US=$(awk -v t=$((c1 - c0)) -v u="$TICK_US" -v n="$reqs" \
-        'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }')
-    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    awk -v n="$n" -v c="$conns" -v r="$round" -v rps="$rps" -v reqs="$reqs" -v t=$((c1 - c0)) \
+        -v u="$TICK_US" -v w="$wrk_s" -v l="$(load1)" \
+        -v p99="$(awk '$1 == "99%" {print $2}' <<<"$out")" 'BEGIN {
+            split(w, ws, " ");
+            printf "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\n", n, c, r, rps, t * u / reqs,
+                   (ws[1] + ws[2]) * 1e6 / reqs, p99, l }' >>"$TMP/runs.tsv"
 }
 
-echo "streamguard bench: $(nproc) CPUs, server threads $THREADS, nginx workers $THREADS, ${DURATION}s per run,"
-echo "body $(stat -c %s "$BODY") bytes (captured FlinkDeployment review), TLS keep-alive, wrk on the same machine"
-[ -n "$BASELINE" ] &&
-    echo "baseline: $BASELINE, interleaved with streamguard and nginx, $REPEAT round(s) each"
-echo "CPU us/req: the server's utime + stime over the run (nginx: master and workers) per request"
+echo "streamguard bench: $(nproc) CPUs, server threads $THREADS, nginx workers $THREADS," \
+    "${DURATION}s per run, $ROUNDS rounds, connections: $CONNS"
+echo "body $(stat -c %s "$BODY") bytes (captured FlinkDeployment review), TLS keep-alive, wrk (2 threads)" \
+    "on the same CPUs; streamguard logs at info (sg-warn: at warn)"
+echo "servers: sg = $BIN with $(ls "$POLICIES"/*.yaml | wc -l) shipped policies; sg-none = the same," \
+    "no policy${BASELINE:+; base, base-none = $BASELINE}; nginx = a fixed answer"
+echo "load average (1 min) at the start: $(load1)"
 echo
-printf '| connections | server | req/s | p50 ms | p99 ms | CPU us/req | of nginx |\n'
-printf '|---:|---|---:|---:|---:|---:|---:|\n'
-PEAK=0
-BASE_PEAK=0
-NGINX_PEAK=0
-for c in 1 16 64; do
-    for _ in $(seq 1 "$REPEAT"); do
-        run "$SG_PORT" "$SG_PID" "$c"
-        s_row=("$RPS" "$P50" "$P99" "$CPU_US")
-        [ "$RPS" -gt "$PEAK" ] && PEAK=$RPS
-        if [ -n "$BASELINE" ]; then
-            run "$BASE_PORT" "$BASE_PID" "$c"
-            b_row=("$RPS" "$P50" "$P99" "$CPU_US")
-            [ "$RPS" -gt "$BASE_PEAK" ] && BASE_PEAK=$RPS
-        fi
-        run "$NG_PORT" "$NGINX_PID" "$c"
-        [ "$RPS" -gt "$NGINX_PEAK" ] && NGINX_PEAK=$RPS
-        of() { awk -v a="$1" -v b="$RPS" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
-        printf '| %d | streamguard | %s | %s | %s | %s | %s |\n' "$c" "${s_row[@]}" \
-            "$(of "${s_row[0]}")"
-        [ -n "$BASELINE" ] && printf '| %d | baseline | %s | %s | %s | %s | %s |\n' "$c" \
-            "${b_row[@]}" "$(of "${b_row[0]}")"
-        printf '| %d | nginx | %s | %s | %s | %s | |\n' "$c" "$RPS" "$P50" "$P99" "$CPU_US"
+printf 'round\tserver\tconns\treq/s\tserver_us/req\twrk_us/req\tp99\tload1\n' >"$TMP/runs.tsv"
+n_names=${#NAMES[@]}
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONNS; do
+        for i in $(seq 0 $((n_names - 1))); do
+            run "${NAMES[$(((i + round - 1) % n_names))]}" "$c" "$round"
+        done
     done
+    echo "round $round of $ROUNDS done (load $(load1))"
+done
+echo
+PEAK_RSS=$(rss_kib "${PID[sg]}" VmHWM)
+PEAK_RSS_NONE=$(rss_kib "${PID[sg-none]}" VmHWM)
+
+# Syscalls of keep-alive requests, counted by strace on the server (1 connection, 2 s).
+syscalls() { # NAME: prints "sendmsg recvfrom setsockopt write" per request
+    local n=$1 st reqs
+    strace -f -c -o "$TMP/strace.$n" -e trace=sendmsg,sendto,writev,write,recvfrom,setsockopt \
+        -p "${PID[$n]}" 2>/dev/null &
+    st=$!
+    sleep 0.5
+    reqs=$(SG_BODY="$BODY" wrk -t1 -c1 -d2s -s "$HERE/post.lua" \
+        "https://127.0.0.1:${PORT[$n]}/validate" | awk '/requests in/ {print $1; exit}')
+    kill -INT "$st"
+    wait "$st" 2>/dev/null || true
+    awk -v r="$reqs" '$NF ~ /^(sendmsg|sendto|writev|recvfrom|setsockopt|write)$/ { c[$NF] = $4 }
+        END { printf "%d %.2f %.2f %.2f %.2f %.2f\n", r, c["sendmsg"] / r, c["recvfrom"] / r,
+              c["setsockopt"] / r, c["write"] / r, (c["writev"] + c["sendto"]) / r }' \
+        "$TMP/strace.$n"
+}
+STRACE=""
+if command -v strace >/dev/null 2>&1; then
+    STRACE=$(syscalls sg)
+    [ -n "$BASELINE" ] && STRACE="$STRACE
+$(syscalls base)"
+fi
+
+# The paced run at half of the peak of NAME (its best median), one connection per wrk thread.
+paced() { # NAME TARGET
+    local out
+    out=$(SG_BODY="$BODY" SG_CONN_RATE="$(awk -v r="$2" -v c="$PACED_CONNS" 'BEGIN { printf "%.3f", r / c }')" \
+        wrk -t"$PACED_CONNS" -c"$PACED_CONNS" -d"${PACED_SECONDS}s" -s "$HERE/paced.lua" \
+        "https://127.0.0.1:${PORT[$1]}/validate" | grep '^paced:')
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(load1)" "$out"
+}
+peak() { # NAME: the best median req/s over the connection counts
+    python3 "$HERE/bench_summary.py" --peak "$1" "$TMP/runs.tsv"
+}
+PACED=""
+for n in sg ${BASELINE:+base}; do
+    PACED="$PACED$(paced "$n" $(($(peak "$n") / 2)))
+"
 done
 
-HALF=$((PEAK / 2))
-HALF_CONNS=64
-# half_peak NAME PORT PID: paced at HALF (streamguard's half peak, the same target for both)
-half_peak() {
-    local offered=$HALF
-    for _ in 1 2 3; do
-        run "$2" "$3" "$HALF_CONNS" \
-            "$(awk -v r="$offered" -v c="$HALF_CONNS" 'BEGIN { printf "%.3f", r / c }')"
-        awk -v a="$RPS" -v h="$HALF" 'BEGIN { exit !(a >= 0.95 * h && a <= 1.05 * h) }' && break
-        offered=$(awk -v o="$offered" -v a="$RPS" -v h="$HALF" 'BEGIN { printf "%.0f", o * h / a }')
-    done
-    echo "$1 at half the peak (target $HALF req/s over $HALF_CONNS connections): $RPS req/s," \
-        "p50 $P50 ms, p99 $P99 ms, CPU $CPU_US us/req"
-}
-echo
-[ -n "$BASELINE" ] && half_peak baseline "$BASE_PORT" "$BASE_PID"
-half_peak streamguard "$SG_PORT" "$SG_PID"
-SG_PEAK_RSS=$(rss_kib "$SG_PID" VmHWM)
-echo "streamguard memory: idle RSS $((SG_IDLE_RSS / 1024)).$(((SG_IDLE_RSS % 1024) * 10 / 1024)) MiB, peak RSS (VmHWM) $((SG_PEAK_RSS / 1024)).$(((SG_PEAK_RSS % 1024) * 10 / 1024)) MiB"
-echo
-[ -n "$BASELINE" ] && echo "baseline peak $BASE_PEAK req/s; streamguard peak $PEAK req/s" \
-    "($(awk -v a="$PEAK" -v b="$BASE_PEAK" 'BEGIN { printf "%+.1f%%", 100 * (a - b) / b }'))"
-echo "budgets (DESIGN.md): throughput >= 70% of nginx (peak $PEAK vs $NGINX_PEAK req/s:" \
-    "$(awk -v a="$PEAK" -v b="$NGINX_PEAK" 'BEGIN { printf "%.0f%%", 100 * a / b }'));"
-echo "  p99 <= 2 ms at half load (measured $P99 ms); RSS <= 16 MiB idle, <= 48 MiB at 64 connections"
+python3 "$HERE/bench_summary.py" "$TMP/runs.tsv" \
+    --idle-rss "${IDLE_RSS[sg]}" --peak-rss "$PEAK_RSS" \
+    --idle-rss-none "${IDLE_RSS[sg-none]}" --peak-rss-none "$PEAK_RSS_NONE" \
+    --strace "$STRACE" --paced "$PACED" --paced-conns "$PACED_CONNS" --load-end "$(load1)"

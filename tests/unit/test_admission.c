@@ -150,6 +150,8 @@ static const struct {
      "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,"
      "\"l\":12,\"m\":13,\"n\":14,\"o\":15,\"p\":16,\"q\":17,\"a\":18}}}}",
      "input.json", "duplicate key 'a'"},
+    {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":{\"spec\":"
+     "{\"ab\":1,\"ac\":2,\"ab\":3}}}}", "input.json", "duplicate key 'ab'"},
     {"{" ENV ",\"request\":{\"uid\":\"u\"," KIND ",\"operation\":\"CREATE\",\"object\":[1]}}",
      "review.schema", "request.object must be an object or null"},
     {REQ(",\"oldObject\":7"), "review.schema", "request.oldObject must be an object or null"},
@@ -243,6 +245,38 @@ static void test_decode_wellformed(void **state)
         diag_list_clear(&dl);
         arena_free(a);
     }
+}
+
+/* The parsed tree of a review is the request arena's (util/jsonmem.h): admission_request_free()
+ * leaves it to the arena, which is reset and reused for the next review, then freed. Under
+ * make check (AddressSanitizer) and make valgrind a free of arena memory, or a tree freed
+ * twice, is an error. A review whose tree needs more than the arena's cap is refused as too
+ * large, not as malformed JSON. */
+static void test_decode_tree_in_arena(void **state)
+{
+    (void)state;
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    for (int round = 0; round < 3; round++) {
+        diag_list dl;
+        diag_list_init(&dl);
+        admission_request *r = admission_request_decode(a, wellformed[0], strlen(wellformed[0]),
+                                                        &dl);
+        assert_non_null(r);
+        assert_true(r->doc_in_arena);
+        assert_true(arena_owns(a, r->doc) && arena_owns(a, r->object));
+        admission_request_free(r);
+        diag_list_clear(&dl);
+        arena_reset(a);
+    }
+    arena_free(a);
+    arena *small = arena_new(1024);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_null(admission_request_decode(small, wellformed[0], strlen(wellformed[0]), &dl));
+    assert_string_equal(dl.items[0].code, "input.limit");
+    assert_non_null(strstr(dl.items[0].msg, "memory"));
+    diag_list_clear(&dl);
+    arena_free(small);
 }
 
 static void test_decode_malformed(void **state)
@@ -707,7 +741,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_fixtures),      cmocka_unit_test(test_decode_malformed),
-        cmocka_unit_test(test_decode_wellformed),
+        cmocka_unit_test(test_decode_wellformed),    cmocka_unit_test(test_decode_tree_in_arena),
         cmocka_unit_test(test_decode_embedded_nul),  cmocka_unit_test(test_decode_deep_nesting),
         cmocka_unit_test(test_decode_large_unicode), cmocka_unit_test(test_encode_full_response),
         cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),

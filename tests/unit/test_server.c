@@ -1,6 +1,7 @@
 /* test_server.c - the pure parts of server/: listen addresses, content types, routes,
  * framing, connection phases, metrics, the reload thread's stop; and, over TLS on 127.0.0.1,
- * what the route rows answer and the drain's count. The rest of the sockets is tested end to
+ * what the route rows answer, the drain's count and corked replies (one TLS
+ * record; large answers, slow and absent readers). The rest of the sockets is tested end to
  * end by tests/integration/server_test.sh and transport_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -548,12 +550,15 @@ typedef struct tclient {
     gnutls_certificate_credentials_t cred;
 } tclient;
 
-/* Connects to 127.0.0.1:'port' and completes the handshake (no verification: the tests
- * compare the certificate served with the one they expect). */
-static void tclient_open(tclient *t, unsigned port)
+/* Connects to 127.0.0.1:'port' with a receive buffer of 'rcvbuf' bytes (0: the system's) and
+ * completes the handshake (no verification: the tests compare the certificate served with the
+ * one they expect). */
+static void tclient_open_rcvbuf(tclient *t, unsigned port, int rcvbuf)
 {
     t->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(t->fd >= 0);
+    if (rcvbuf > 0) /* before connect(), so that the window offered is small from the start */
+        setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct timeval tv = {5, 0};
     setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -572,6 +577,11 @@ static void tclient_open(tclient *t, unsigned port)
         fail_msg("handshake: %s", gnutls_strerror(rc));
 }
 
+static void tclient_open(tclient *t, unsigned port)
+{
+    tclient_open_rcvbuf(t, port, 0);
+}
+
 static void tclient_close(tclient *t)
 {
     gnutls_bye(t->tls, GNUTLS_SHUT_WR);
@@ -580,12 +590,22 @@ static void tclient_close(tclient *t)
     close(t->fd);
 }
 
+/* Sends all of 'req' (a record holds at most 16 KiB). */
+static void tclient_send(tclient *t, const char *req)
+{
+    size_t n = strlen(req);
+    for (size_t at = 0; at < n;) {
+        ssize_t sent = gnutls_record_send(t->tls, req + at, n - at);
+        assert_true(sent > 0);
+        at += (size_t)sent;
+    }
+}
+
 /* Sends 'req' and reads one whole answer (headers, and a body of its Content-Length unless
  * 'head') into 'out'. Returns its status code. */
 static int tclient_ask(tclient *t, const char *req, bool head, char *out, size_t cap)
 {
-    size_t n = strlen(req);
-    assert_int_equal(gnutls_record_send(t->tls, req, n), (ssize_t)n);
+    tclient_send(t, req);
     size_t len = 0;
     for (;;) {
         out[len] = '\0';
@@ -773,6 +793,190 @@ static void test_cert_swap_keeps_connections(void **state)
     tls_pair_clear(&b);
 }
 
+/* ---- corked replies (conns.h): one TLS record per reply, whole answers ---- */
+
+/* A review (a DELETE of a ConfigMap) whose answer echoes a uid of 'uid_len' bytes: an answer
+ * of any size. Returns a malloc'd HTTP request. */
+static char *big_review(size_t uid_len)
+{
+    static const char head[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+                               "\"AdmissionReview\",\"request\":{\"uid\":\"";
+    static const char tail[] = "\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":"
+                               "\"ConfigMap\"},\"resource\":{\"group\":\"\",\"version\":\"v1\","
+                               "\"resource\":\"configmaps\"},\"operation\":\"DELETE\","
+                               "\"namespace\":\"x\",\"name\":\"y\"}}";
+    size_t body = sizeof head - 1 + uid_len + sizeof tail - 1;
+    char *req = malloc(body + 256);
+    assert_non_null(req);
+    int n = snprintf(req, 256, "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     "application/json\r\nContent-Length: %zu\r\n\r\n%s", body, head);
+    memset(req + n, 'u', uid_len);
+    strcpy(req + n + uid_len, tail);
+    return req;
+}
+
+/* Gives each connection the server has open a send buffer of 4 KiB (fixed: the kernel stops
+ * growing it), so that an answer of tens of KiB cannot all go into the socket at once: over
+ * loopback the buffers grow to megabytes otherwise. */
+static void shrink_server_sndbuf(server *s)
+{
+    int small = 4096;
+    pthread_mutex_lock(&s->conns->lock);
+    for (conn *c = s->conns->head; c != NULL; c = c->next)
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    pthread_mutex_unlock(&s->conns->lock);
+}
+
+/* Whether 'out' is a whole 200 answer to big_review('uid_len'). */
+static bool is_big_answer(const char *out, size_t uid_len)
+{
+    const char *body = strstr(out, "\r\n\r\n");
+    const char *uid = body ? strstr(body, "\"uid\":\"") : NULL;
+    if (strncmp(out, "HTTP/1.1 200", 12) != 0 || uid == NULL)
+        return false;
+    uid += 7;
+    size_t n = strspn(uid, "u");
+    return n == uid_len && strcmp(uid + n, "\",\"allowed\":true}}") == 0;
+}
+
+/* The raw TLS records that reach the client while it waits 'ms' after sending 'req': it counts
+ * application-data records (type 23) and returns how many; 'bytes' gets their total length.
+ * The session cannot be used afterwards. */
+static int raw_records_after(tclient *t, const char *req, int ms, size_t *bytes)
+{
+    tclient_send(t, req);
+    unsigned char raw[65536];
+    size_t len = 0;
+    struct pollfd p = {.fd = t->fd, .events = POLLIN};
+    while (len < sizeof raw && poll(&p, 1, ms) == 1) {
+        ssize_t got = recv(t->fd, raw + len, sizeof raw - len, MSG_DONTWAIT);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    int records = 0;
+    *bytes = len;
+    for (size_t at = 0; at + 5 <= len; at += 5 + ((size_t)raw[at + 3] << 8 | raw[at + 4]))
+        records += raw[at] == 23;
+    return records;
+}
+
+/* A reply leaves as one TLS record (libmicrohttpd alone sends its headers and its body as two):
+ * a small one and one of 12 KiB, on a kept-alive connection. */
+static void test_reply_one_record(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("cork", &p);
+    server *s = start_test_server(&p);
+    char out[4096];
+    const size_t sizes[] = {0, 12 * 1024};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        tclient t;
+        tclient_open(&t, server_port(s));
+        /* a first request takes the TLS 1.3 session tickets off the wire */
+        assert_int_equal(tclient_ask(&t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                                     sizeof out), 200);
+        char *req = sizes[i] ? big_review(sizes[i])
+                              : strdup("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        size_t bytes;
+        int records = raw_records_after(&t, req, 300, &bytes);
+        if (records != 1)
+            fail_msg("a reply of %zu bytes came as %d records (%zu bytes)", sizes[i], records,
+                     bytes);
+        free(req);
+        tclient_close(&t);
+    }
+    /* and at once: libmicrohttpd corks the socket for answers under 1400 bytes and pushes
+     * before the record leaves; left corked, each answer waited for the kernel's 200 ms timer */
+    tclient t;
+    tclient_open(&t, server_port(s));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tclient_ask(&t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false,
+                                     out, sizeof out), 200);
+    double secs = seconds_since(&t0);
+    if (secs > 1.0)
+        fail_msg("10 small answers on one connection took %.3f s", secs);
+    tclient_close(&t);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* Corked replies larger than a TLS record (16 KiB) come whole, on a kept-alive connection, also
+ * to a client that reads slowly (a 2 KiB receive buffer, a pause before reading and then small
+ * reads: the server's uncork meets a full window and waits for it). */
+static void test_reply_large_and_slow_reader(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("slow", &p);
+    server *s = start_test_server(&p);
+    static char out[128 * 1024];
+    const size_t uid = 60000; /* an answer just under CONN_CORK_MAX */
+    char *req = big_review(uid);
+    tclient t;
+    tclient_open(&t, server_port(s));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tclient_ask(&t, req, false, out, sizeof out), 200);
+        assert_true(is_big_answer(out, uid));
+    }
+    tclient_close(&t);
+
+    /* the slow reader */
+    unsigned long waits = atomic_load(&reply_flush_waits);
+    tclient_open_rcvbuf(&t, server_port(s), 2048);
+    shrink_server_sndbuf(s);
+    for (int round = 0; round < 2; round++) {
+        size_t len = 0;
+        tclient_send(&t, req);
+        struct timespec pause = {0, 300 * 1000 * 1000}, nap = {0, 2 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        while (len < uid + 64 || strstr(out, "}}") == NULL) {
+            ssize_t got = gnutls_record_recv(t.tls, out + len, 1024);
+            if (got <= 0)
+                fail_msg("round %d: the answer stopped after %zu bytes (%zd)", round, len, got);
+            len += (size_t)got;
+            out[len] = '\0';
+            nanosleep(&nap, NULL);
+        }
+        assert_true(is_big_answer(out, uid));
+    }
+    /* the server did meet a full window (else this tested nothing more than the first part) */
+    assert_true(atomic_load(&reply_flush_waits) > waits);
+    tclient_close(&t);
+    free(req);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* A client that never reads a corked answer its window cannot take does not keep the worker:
+ * after REPLY_STALL_MS without progress the connection is shut down and freed (the answer is
+ * cut, never completed later into the next request's), and the server goes on serving. */
+static void test_reply_unread_closes(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("unread", &p);
+    server *s = start_test_server(&p);
+    tclient t;
+    tclient_open_rcvbuf(&t, server_port(s), 2048);
+    shrink_server_sndbuf(s);
+    char *req = big_review(60000);
+    tclient_send(&t, req);
+    /* the server lets the connection go (it would keep it for the idle timeout, 30 s here,
+     * waiting to write) */
+    assert_true(wait_connections(s, 0));
+    tclient_close(&t);
+    free(req);
+    char ok[4096];
+    assert_int_equal(ask_once(server_port(s), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false,
+                              ok, sizeof ok), 200);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
 /* Each way server_start() can fail gives its diag and frees what it had made (make check:
  * LeakSanitizer): a certificate GnuTLS cannot use, an address already bound. */
 static void test_start_failures(void **state)
@@ -824,6 +1028,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cert_swap_keeps_connections, setup_certs,
                                         teardown_certs),
         cmocka_unit_test_setup_teardown(test_start_failures, setup_certs, teardown_certs),
+        cmocka_unit_test_setup_teardown(test_reply_one_record, setup_certs, teardown_certs),
+        cmocka_unit_test_setup_teardown(test_reply_large_and_slow_reader, setup_certs,
+                                        teardown_certs),
+        cmocka_unit_test_setup_teardown(test_reply_unread_closes, setup_certs, teardown_certs),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -169,6 +169,10 @@ const char *expr_type_str(arena *a, const expr_type *t);
  * one or is open; false when no such field can exist. */
 bool expr_type_field(const expr_type *t, const char *name, const expr_type **field);
 
+/* Levenshtein distance of 'x' and 'y' (one row); (size_t)-1 when either is longer than 64
+ * bytes: such names are never suggested. The "did you mean" of fields, params and policies. */
+size_t expr_edit_distance(const char *x, const char *y);
+
 /* The object field of 't' nearest to 'name' by edit distance, when near enough to be a
  * misspelling of it; NULL otherwise. */
 const char *expr_type_suggest(const expr_type *t, const char *name);

@@ -148,8 +148,7 @@ const char *expr_type_str(arena *a, const expr_type *t)
     }
 }
 
-/* Levenshtein distance, with one row; names longer than 64 bytes are never suggested. */
-static size_t distance(const char *x, const char *y)
+size_t expr_edit_distance(const char *x, const char *y)
 {
     size_t n = strlen(x), m = strlen(y), row[65];
     if (n > 64 || m > 64)
@@ -182,7 +181,7 @@ const char *expr_type_suggest(const expr_type *t, const char *name)
     const char *best = NULL;
     size_t best_d = limit + 1;
     for (uint32_t i = 0; i < t->n_fields; i++) {
-        size_t d = distance(name, t->names[i]);
+        size_t d = expr_edit_distance(name, t->names[i]);
         if (d < best_d) {
             best_d = d;
             best = t->names[i];

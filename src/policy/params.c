@@ -113,39 +113,13 @@ static const char *json_type(const cJSON *j)
     return "map";
 }
 
-/* Levenshtein distance of 'a' and 'b', capped: names longer than 63 bytes are not compared. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return (size_t)-1;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The key of map 'decl' nearest to 'key' (at most a third of its length away), or NULL. */
 static const char *nearest_key(const cJSON *decl, const char *key)
 {
     const char *best = NULL;
     size_t best_d = strlen(key) / 3 + 1;
     for (const cJSON *c = decl ? decl->child : NULL; c != NULL; c = c->next) {
-        size_t d = distance(key, c->string);
+        size_t d = expr_edit_distance(key, c->string);
         if (d <= best_d) {
             best = c->string;
             best_d = d;
@@ -277,7 +251,7 @@ static policy *target(loader *ld, policy *items, size_t n, const policy_params *
     for (size_t i = 0; i < n; i++) {
         if (strcmp(items[i].name, name) == 0)
             return &items[i];
-        size_t d = distance(name, items[i].name);
+        size_t d = expr_edit_distance(name, items[i].name);
         if (d <= near_d) {
             near = items[i].name;
             near_d = d;

@@ -43,6 +43,7 @@ struct serve_opts {
     webhook_certs_opts certs;
     enum log_format log_format;
     enum log_level log_level;
+    unsigned log_flush_ms; /* --log-flush-interval; 0: every line written at once */
 };
 
 /* What --help prints: each option of serve_rows[] with its default. */
@@ -129,6 +130,11 @@ static const char usage_text[] =
     "                           already received to be answered (default 25)\n"
     "  --log-format logfmt|json (default logfmt)\n"
     "  --log-level debug|info|warn|error (default info)\n"
+    "  --log-flush-interval MS  write the log in batches: lines are buffered and\n"
+    "                           written when 32 KiB are, at least this often, at once\n"
+    "                           for warn and error lines, and at exit; 0 writes every\n"
+    "                           line as it is logged (default 100; a crash loses at\n"
+    "                           most this long of lines)\n"
     "  -h, --help               show this help\n"
     "\n"
     "The certificate, the key and the policies are reloaded when their files change\n"
@@ -191,6 +197,7 @@ static const opt_row serve_rows[] = {
     OPT_UINT_ROW("drain-timeout", SO, drain_timeout_s, 0, 3600),
     OPT_FN_ROW("log-format", opt_log_format, "must be logfmt or json"),
     OPT_FN_ROW("log-level", opt_log_level, "must be debug, info, warn or error"),
+    OPT_UINT_ROW("log-flush-interval", SO, log_flush_ms, 0, 10000),
 };
 #undef SO
 
@@ -227,6 +234,7 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
                 .max_connections = 1024, .idle_timeout_s = 60, .header_timeout_s = 10,
                 .request_timeout_s = 10, .max_body = SERVER_MAX_BODY},
         .policies = "policies/", .drain_timeout_s = 25, .log_level = LOG_INFO,
+        .log_flush_ms = 100,
         .cluster = {.sync_timeout_s = 30, .lookup_timeout_ms = 1000, .audit_interval_s = 3600}};
     int rc = opts_parse("streamguard serve", serve_rows, sizeof serve_rows / sizeof serve_rows[0],
                         argc, argv, o, NULL);
@@ -405,6 +413,9 @@ int server_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread exists, so all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    if (log_set_flush_interval(o.log_flush_ms) != 0)
+        log_warn("serve", LOG_S("msg", "the log's flusher thread did not start; every line is "
+                                       "written at once"));
 
     diag_list dl;
     diag_list_init(&dl);
@@ -415,6 +426,7 @@ int server_cmd_serve(int argc, char **argv)
         log_diags(&dl);
         diag_list_clear(&dl);
         inputs_clear(&in);
+        log_close();
         return 1;
     }
     metrics_set_cert_not_after(in.pair.info.not_after);
@@ -442,5 +454,6 @@ int server_cmd_serve(int argc, char **argv)
     cluster_free(cl);
     inputs_clear(&in);
     diag_list_clear(&dl);
+    log_close(); /* the drain's last lines */
     return rc;
 }

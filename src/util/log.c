@@ -1,12 +1,12 @@
-/* log.c - logfmt and JSON event lines from typed fields; see log.h. */
+/* log.c - logfmt and JSON event lines from typed fields; see log.h. log_out.c writes them. */
 #include "log.h"
 
 #include <math.h> /* signbit(), a macro: no libm */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "log_out.h"
 #include "utf8.h"
 
 #define LOG_LINE_MAX 8192
@@ -14,7 +14,6 @@
 
 static enum log_format log_fmt = LOG_FORMAT_LOGFMT;
 static enum log_level log_min = LOG_INFO;
-static int log_fd = 2;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -22,7 +21,7 @@ void log_setup(enum log_format fmt, enum log_level min, int fd)
 {
     log_fmt = fmt;
     log_min = min;
-    log_fd = fd;
+    log_out_set_fd(fd);
 }
 
 int log_parse_level(const char *s, enum log_level *out)
@@ -303,6 +302,19 @@ static void format_ts(const struct timespec *t, char ts[96])
     ts[n] = '\0';
 }
 
+size_t log_format_dropped(unsigned long long lines, int err, char *out, size_t cap)
+{
+    char ts[96];
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    format_ts(&t, ts);
+    const log_field f[] = {LOG_S("msg", err ? "log output failed; lines dropped"
+                                            : "log output stalled; lines dropped"),
+                           LOG_I("dropped_lines", lines),
+                           LOG_S("error", err ? strerror(err) : "no room for 1 s")};
+    return log_format_line(log_fmt, ts, LOG_ERROR, "log", f, 3, out, cap);
+}
+
 void log_fields(enum log_level lv, const char *component, const log_field *f, size_t n)
 {
     if (lv < log_min)
@@ -312,6 +324,7 @@ void log_fields(enum log_level lv, const char *component, const log_field *f, si
     clock_gettime(CLOCK_REALTIME, &t);
     format_ts(&t, ts);
     size_t len = log_format_line(log_fmt, ts, lv, component, f, n, out, sizeof out);
-    ssize_t w = write(log_fd, out, len);
-    (void)w;
+    /* warn and error go out at once: an operator reading the log after an incident must see
+     * them even when the process dies a moment later */
+    log_out_append(out, len, lv >= LOG_WARN);
 }

@@ -10,8 +10,12 @@
  * U+2029) and \xNN (bytes that are not UTF-8).
  * In JSON strings stay strings (a namespace "123" too), integers and decimals are numbers and
  * booleans are booleans; bytes that are not UTF-8 become U+FFFD, so every line parses.
- * Each line is written with one write(2), so lines from different threads never interleave;
- * a line longer than 8 KiB is cut inside a value, which is still closed. */
+ * Lines are appended whole to one process-wide buffer under a mutex, so lines from different
+ * threads never interleave and leave in the order they were logged; a line longer than 8 KiB
+ * is cut inside a value, which is still closed. Unbuffered (the default) each line is written
+ * at once; with log_set_flush_interval() the buffer is written with one write(2) when it holds
+ * 32 KiB, every interval, at once for a warn or error line, and at log_flush(), log_close()
+ * and exit (log_out.c; docs/server.md, "Logging"). */
 #ifndef SG_LOG_H
 #define SG_LOG_H
 
@@ -43,6 +47,19 @@ typedef struct log_field {
 /* Sets the format, the lowest level written, and the file descriptor (2 by default). Call
  * before starting threads. */
 void log_setup(enum log_format fmt, enum log_level min, int fd);
+
+/* Buffers lines and writes them at least every 'ms' milliseconds from a thread of its own
+ * (started here; stopped by log_close()), and at exit; 0 writes each line as it is logged,
+ * as before this call. Call from the thread whose signal mask the flusher should inherit.
+ * Returns 0, or -1 when the thread could not start (then lines are written unbuffered). */
+int log_set_flush_interval(unsigned ms);
+
+/* Writes what is buffered now, after the write in progress if any. Safe from any thread. */
+void log_flush(void);
+
+/* Stops the flusher, writes what is buffered and leaves the log unbuffered: the last call
+ * before exiting (also run by exit()). Safe to call more than once. */
+void log_close(void);
 
 /* Parses "debug", "info", "warn" or "error". Returns 0, or -1 for anything else. */
 int log_parse_level(const char *s, enum log_level *out);

@@ -67,7 +67,9 @@ NAMES=()
 start_sg() {
     local extra=() port
     [ "$3" = "$TMP/empty" ] && extra+=(--allow-empty-policies)
-    "$2" serve --help 2>&1 | grep -q -- --no-cluster && extra+=(--no-cluster)
+    # grep reads all of it: -q would stop at the match, and the help (over 4 KiB, two writes)
+    # would die of SIGPIPE, failing the pipeline under pipefail (then no --no-cluster)
+    "$2" serve --help 2>&1 | grep -- --no-cluster >/dev/null && extra+=(--no-cluster)
     port=$(free_port)
     "$2" serve --listen "127.0.0.1:$port" --tls-cert "$TMP/certs/tls.crt" \
         --tls-key "$TMP/certs/tls.key" --policies "$3" "${extra[@]}" --threads "$THREADS" \

@@ -111,7 +111,9 @@ fi
 CABUNDLE=$("$BIN" certs generate --out "$TMP/certs" --host 127.0.0.1 --host localhost 2>/dev/null)
 
 serve_opts=()
-if "$BIN" serve --help 2>&1 | grep -q -- '--kubeconfig'; then
+# The whole help is read (grep -q would stop at the match and serve die of SIGPIPE under
+# pipefail: the help is over 4 KiB).
+if "$BIN" serve --help 2>&1 | grep -- '--kubeconfig' >/dev/null; then
     serve_opts=(--kubeconfig "$STREAMGUARD_KUBECONFIG" --cache-sync-timeout 30 --lookup-timeout 1000)
     ok "streamguard serve takes --kubeconfig"
 else

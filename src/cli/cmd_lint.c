@@ -57,7 +57,18 @@ static void usage(FILE *f)
                "Exit codes: 0 no problem, 1 problems found, 2 a usage error.\n");
 }
 
-int cli_cmd_lint(int argc, char **argv)
+/* What the command line asked for; 'crds' is malloc'd and bounded by argc. */
+typedef struct lint_args {
+    bool lookups;
+    const char *params;
+    const char *webhooks;
+    const char **crds;
+    policy_load_opts lo;
+} lint_args;
+
+/* Option parsing kept apart from running. Returns -1 to go on, else the exit code (--help,
+ * a usage error, out of memory); 'la->crds' is freed unless -1 is returned. */
+static int parse_args(int argc, char **argv, lint_args *la)
 {
     static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
                                           {"lookups", no_argument, NULL, 'l'},
@@ -65,98 +76,124 @@ int cli_cmd_lint(int argc, char **argv)
                                           {"params", required_argument, NULL, 'P'},
                                           {"webhooks", required_argument, NULL, 'w'},
                                           {NULL, 0, NULL, 0}};
-    bool lookups = false;
-    const char *params = NULL;
-    const char *webhooks = NULL;
     int c;
+    *la = (lint_args){0};
     /* at most one --crd per argument, so argc bounds them */
-    const char **crds = calloc((size_t)argc + 1, sizeof *crds);
-    policy_load_opts lo = {.check_fields = true, .crd_files = crds};
-    if (crds == NULL) {
+    la->crds = calloc((size_t)argc + 1, sizeof *la->crds);
+    la->lo = (policy_load_opts){.check_fields = true, .crd_files = la->crds};
+    if (la->crds == NULL) {
         fprintf(stderr, "streamguard lint: out of memory\n");
         return 2;
     }
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (c == 'l') {
-            lookups = true;
+            la->lookups = true;
             continue;
         }
         if (c == 'c') {
-            crds[lo.n_crd_files++] = optarg;
+            la->crds[la->lo.n_crd_files++] = optarg;
             continue;
         }
         if (c == 'P') {
-            lo.params = &params;
-            lo.n_params = 1;
-            params = optarg;
+            la->lo.params = &la->params;
+            la->lo.n_params = 1;
+            la->params = optarg;
             continue;
         }
         if (c == 'w') {
-            webhooks = optarg;
+            la->webhooks = optarg;
             continue;
         }
         if (c == 'h') {
             usage(stdout);
-            free(crds);
+            free(la->crds);
             return 0;
         }
         usage(stderr);
-        free(crds);
+        free(la->crds);
         return 2;
     }
+    return -1;
+}
+
+/* --lookups: the kinds (or single objects) the server must watch, instead of the webhook
+ * check. Returns the exit code. */
+static int print_lookups(const policy_set *s)
+{
+    int rc = 0;
+    size_t n_kinds = policy_set_lookup_kinds(s, NULL, 0);
+    policy_kind *kinds = n_kinds ? calloc(n_kinds, sizeof *kinds) : NULL;
+    if (n_kinds > 0 && kinds == NULL) {
+        fprintf(stderr, "streamguard lint: out of memory\n");
+        rc = 1;
+    }
+    for (size_t i = 0; kinds != NULL && i < policy_set_lookup_kinds(s, kinds, n_kinds); i++)
+        if (kinds[i].name == NULL) /* the whole kind */
+            printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
+        else /* one object: "namespace/name", or "name" without a namespace */
+            printf("%s %s %s%s%s\n", kinds[i].api_version, kinds[i].kind, kinds[i].ns,
+                   kinds[i].ns[0] ? "/" : "", kinds[i].name);
+    free(kinds);
+    return rc;
+}
+
+/* The policies loaded: warn about what the webhook configurations never send, then print the
+ * summary line. Returns the exit code. */
+static int check_webhooks(const policy_set *s, const char *webhooks, const char *const *paths,
+                          size_t n)
+{
+    int rc = 0;
+    size_t count, warned = 0;
+    policy_set_items(s, &count);
+    char *found = webhooks == NULL ? lint_webhooks_find(paths, n) : NULL;
+    const char *file = webhooks != NULL ? webhooks : found;
+    diag_list wl;
+    diag_list_init(&wl);
+    lint_webhooks *w = file != NULL ? lint_webhooks_load(file, &wl) : NULL;
+    if (w != NULL)
+        warned = lint_webhooks_check(w, s, &wl);
+    else if (file == NULL)
+        fprintf(stderr, "streamguard lint: note: no webhook configurations found (give "
+                        "--webhooks FILE); not checked that the webhooks send what the "
+                        "policies match\n");
+    cli_print_diags(&wl, NULL, NULL, stderr);
+    if (file != NULL && w == NULL) {
+        fprintf(stderr, "%zu error%s\n", wl.errors, wl.errors == 1 ? "" : "s");
+        rc = 1;
+    } else if (warned > 0) {
+        printf("%zu polic%s, no errors, %zu warning%s\n", count, count == 1 ? "y" : "ies",
+               warned, warned == 1 ? "" : "s");
+    } else {
+        printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
+    }
+    lint_webhooks_free(w);
+    diag_list_clear(&wl);
+    free(found);
+    return rc;
+}
+
+int cli_cmd_lint(int argc, char **argv)
+{
+    lint_args la;
+    int rc = parse_args(argc, argv, &la);
+    if (rc >= 0)
+        return rc;
     static const char *const dflt[] = {"policies/"};
     const char *const *paths = optind < argc ? (const char *const *)argv + optind : dflt;
     size_t n = optind < argc ? (size_t)(argc - optind) : 1;
     diag_list dl;
     diag_list_init(&dl);
-    policy_set *s = policy_set_load_opts(paths, n, &lo, &dl);
-    free(crds);
+    policy_set *s = policy_set_load_opts(paths, n, &la.lo, &dl);
+    free(la.crds);
     cli_print_diags(&dl, NULL, NULL, stderr);
-    int rc = s ? 0 : 1;
-    if (s != NULL && lookups) {
-        size_t n_kinds = policy_set_lookup_kinds(s, NULL, 0);
-        policy_kind *kinds = n_kinds ? calloc(n_kinds, sizeof *kinds) : NULL;
-        if (n_kinds > 0 && kinds == NULL) {
-            fprintf(stderr, "streamguard lint: out of memory\n");
-            rc = 1;
-        }
-        for (size_t i = 0; kinds != NULL && i < policy_set_lookup_kinds(s, kinds, n_kinds); i++)
-            if (kinds[i].name == NULL) /* the whole kind */
-                printf("%s %s\n", kinds[i].api_version, kinds[i].kind);
-            else /* one object: "namespace/name", or "name" without a namespace */
-                printf("%s %s %s%s%s\n", kinds[i].api_version, kinds[i].kind, kinds[i].ns,
-                       kinds[i].ns[0] ? "/" : "", kinds[i].name);
-        free(kinds);
-    } else if (s != NULL) {
-        size_t count, warned = 0;
-        policy_set_items(s, &count);
-        char *found = webhooks == NULL ? lint_webhooks_find(paths, n) : NULL;
-        const char *file = webhooks != NULL ? webhooks : found;
-        diag_list wl;
-        diag_list_init(&wl);
-        lint_webhooks *w = file != NULL ? lint_webhooks_load(file, &wl) : NULL;
-        if (w != NULL)
-            warned = lint_webhooks_check(w, s, &wl);
-        else if (file == NULL)
-            fprintf(stderr, "streamguard lint: note: no webhook configurations found (give "
-                            "--webhooks FILE); not checked that the webhooks send what the "
-                            "policies match\n");
-        cli_print_diags(&wl, NULL, NULL, stderr);
-        if (file != NULL && w == NULL) {
-            fprintf(stderr, "%zu error%s\n", wl.errors, wl.errors == 1 ? "" : "s");
-            rc = 1;
-        } else if (warned > 0) {
-            printf("%zu polic%s, no errors, %zu warning%s\n", count, count == 1 ? "y" : "ies",
-                   warned, warned == 1 ? "" : "s");
-        } else {
-            printf("%zu polic%s, no problems\n", count, count == 1 ? "y" : "ies");
-        }
-        lint_webhooks_free(w);
-        diag_list_clear(&wl);
-        free(found);
-    } else {
+    if (s == NULL) {
         fprintf(stderr, "%zu error%s\n", dl.errors, dl.errors == 1 ? "" : "s");
+        rc = 1;
+    } else if (la.lookups) {
+        rc = print_lookups(s);
+    } else {
+        rc = check_webhooks(s, la.webhooks, paths, n);
     }
     policy_set_unref(s);
     diag_list_clear(&dl);

@@ -300,117 +300,133 @@ typedef struct case_request {
     char what[600]; /* " (UPDATE from r-old, user alice)" for the report */
 } case_request;
 
+/* Appends to the report text of 'cr' at '*w', which never passes its end. */
+static void what_add(case_request *cr, size_t *w, const char *fmt, const char *arg)
+{
+    if (*w < sizeof cr->what)
+        *w += (size_t)snprintf(cr->what + *w, sizeof cr->what - *w, fmt, arg);
+}
+
+/* oldResource: another resource of the same kind, sent as oldObject under the name of 'd'. */
+static const char *read_old_resource(suite *s, const ynode *old, const check_doc *d,
+                                     case_request *cr, size_t *w, char *why, size_t cap)
+{
+    const char *ref = scalar(old);
+    long o = ref ? find_resource(s, ref) : -1;
+    if (cr->rq.operation != ADMISSION_UPDATE) {
+        snprintf(why, cap, "line %d: oldResource is for operation UPDATE only", old->line);
+        return why;
+    }
+    if (o < 0) {
+        snprintf(why, cap, "line %d: %s resource '%.200s' for oldResource", old->line,
+                 o == -2 ? "more than one" : "no", ref ? ref : "(not a string)");
+        return why;
+    }
+    const check_doc *od = &s->m.docs[o];
+    if (strcmp(od->api_version, d->api_version) != 0 || strcmp(od->kind, d->kind) != 0) {
+        snprintf(why, cap, "line %d: oldResource '%.200s' is a %.100s %.100s, the resource "
+                 "a %.100s %.100s (an UPDATE keeps the kind)", old->line, ref, od->api_version,
+                 od->kind, d->api_version, d->kind);
+        return why;
+    }
+    /* kube-apiserver never renames an object, so the old one is sent under the resource's
+     * name and namespace: the two entries of resources need different names to be told
+     * apart. */
+    cr->old = cJSON_Duplicate(od->json, 1);
+    cJSON *md = cJSON_GetObjectItemCaseSensitive(cr->old, "metadata");
+    if (cJSON_IsObject(md)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(md, "name");
+        cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+        cJSON_AddStringToObject(md, "name", d->name);
+        if (d->namespace_[0] != '\0')
+            cJSON_AddStringToObject(md, "namespace", d->namespace_);
+    }
+    cr->rq.old_object = cr->old;
+    what_add(cr, w, " from %.200s", ref);
+    return NULL;
+}
+
+/* userInfo: a non-empty username and at most MAX_GROUPS group names. */
+static const char *read_user_info(suite *s, const ynode *ui, case_request *cr, size_t *w, char *why,
+                                  size_t cap)
+{
+    static const char *const ui_keys[] = {"username", "groups", NULL};
+    if (!known_keys(s, ui, "userInfo", ui_keys)) {
+        snprintf(why, cap, "line %d: userInfo takes username and groups", ui->line);
+        return why;
+    }
+    const ynode *un = yaml_get(ui, "username"), *gs = yaml_get(ui, "groups");
+    if (un != NULL && (scalar(un) == NULL || un->str[0] == '\0')) {
+        snprintf(why, cap, "line %d: userInfo.username must be a non-empty string", un->line);
+        return why;
+    }
+    if (un != NULL)
+        cr->rq.username = un->str;
+    if (gs != NULL && (gs->kind != YNODE_SEQ || gs->n > MAX_GROUPS)) {
+        snprintf(why, cap, "line %d: userInfo.groups must be a list of at most %d strings",
+                 gs->line, MAX_GROUPS);
+        return why;
+    }
+    for (size_t i = 0; gs != NULL && i < gs->n; i++) {
+        cr->groups[i] = scalar(gs->items[i]);
+        if (cr->groups[i] == NULL) {
+            snprintf(why, cap, "line %d: userInfo.groups must be a list of strings",
+                     gs->items[i]->line);
+            return why;
+        }
+    }
+    cr->rq.groups = gs ? cr->groups : NULL;
+    cr->rq.n_groups = gs ? gs->n : 0;
+    what_add(cr, w, ", user %.200s", cr->rq.username);
+    return NULL;
+}
+
 /* Reads the request keys of case 'c' on resource 'at' into 'cr'. Returns NULL, or why the
  * case is malformed (in 'why'). */
 static const char *read_request(suite *s, const ynode *c, long at, case_request *cr, char *why,
                                 size_t cap)
 {
     static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", "CONNECT", NULL};
-    static const char *const ui_keys[] = {"username", "groups", NULL};
     const ynode *op = yaml_get(c, "operation"), *old = yaml_get(c, "oldResource");
     const ynode *ui = yaml_get(c, "userInfo"), *dry = yaml_get(c, "dryRun");
-    const check_doc *d = &s->m.docs[at];
     *cr = (case_request){.custom = op || old || ui || dry};
     /* What check sends: kubectl apply --dry-run=server by streamguard-check. */
     cr->rq = (admission_synth){.operation = ADMISSION_CREATE, .username = "streamguard-check",
                                .dry_run = true};
     if (!cr->custom)
         return NULL;
-    size_t w = 0;
-    if (op != NULL) {
-        const char *o = scalar(op);
-        size_t i = 0;
-        while (o != NULL && ops[i] != NULL && strcmp(o, ops[i]) != 0)
-            i++;
-        if (o == NULL || ops[i] == NULL) {
-            snprintf(why, cap, "line %d: operation must be CREATE, UPDATE, DELETE or CONNECT",
-                     op->line);
-            return why;
-        }
-        cr->rq.operation = (enum admission_op)i;
+    size_t w = 0, i = 0;
+    const char *v = op ? scalar(op) : NULL;
+    while (v != NULL && ops[i] != NULL && strcmp(v, ops[i]) != 0)
+        i++;
+    if (op != NULL && (v == NULL || ops[i] == NULL)) {
+        snprintf(why, cap, "line %d: operation must be CREATE, UPDATE, DELETE or CONNECT",
+                 op->line);
+        return why;
     }
-    w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, " (%s",
-                          admission_op_name(cr->rq.operation));
+    if (op != NULL)
+        cr->rq.operation = (enum admission_op)i;
+    what_add(cr, &w, " (%s", admission_op_name(cr->rq.operation));
     if (cr->rq.operation == ADMISSION_UPDATE && old == NULL) {
         snprintf(why, cap, "line %d: an UPDATE needs oldResource (the object before the change)",
                  c->line);
         return why;
     }
-    if (old != NULL) {
-        const char *ref = scalar(old);
-        long o = ref ? find_resource(s, ref) : -1;
-        if (cr->rq.operation != ADMISSION_UPDATE) {
-            snprintf(why, cap, "line %d: oldResource is for operation UPDATE only", old->line);
-            return why;
-        }
-        if (o < 0) {
-            snprintf(why, cap, "line %d: %s resource '%.200s' for oldResource", old->line,
-                     o == -2 ? "more than one" : "no", ref ? ref : "(not a string)");
-            return why;
-        }
-        const check_doc *od = &s->m.docs[o];
-        if (strcmp(od->api_version, d->api_version) != 0 || strcmp(od->kind, d->kind) != 0) {
-            snprintf(why, cap, "line %d: oldResource '%.200s' is a %.100s %.100s, the resource "
-                     "a %.100s %.100s (an UPDATE keeps the kind)", old->line, ref, od->api_version,
-                     od->kind, d->api_version, d->kind);
-            return why;
-        }
-        /* kube-apiserver never renames an object, so the old one is sent under the resource's
-         * name and namespace: the two entries of resources need different names to be told
-         * apart. */
-        cr->old = cJSON_Duplicate(od->json, 1);
-        cJSON *md = cJSON_GetObjectItemCaseSensitive(cr->old, "metadata");
-        if (cJSON_IsObject(md)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(md, "name");
-            cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
-            cJSON_AddStringToObject(md, "name", d->name);
-            if (d->namespace_[0] != '\0')
-                cJSON_AddStringToObject(md, "namespace", d->namespace_);
-        }
-        cr->rq.old_object = cr->old;
-        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, " from %.200s", ref);
-    }
-    if (ui != NULL) {
-        if (!known_keys(s, ui, "userInfo", ui_keys)) {
-            snprintf(why, cap, "line %d: userInfo takes username and groups", ui->line);
-            return why;
-        }
-        const ynode *un = yaml_get(ui, "username"), *gs = yaml_get(ui, "groups");
-        if (un != NULL && (scalar(un) == NULL || un->str[0] == '\0')) {
-            snprintf(why, cap, "line %d: userInfo.username must be a non-empty string", un->line);
-            return why;
-        }
-        if (un != NULL)
-            cr->rq.username = un->str;
-        if (gs != NULL) {
-            if (gs->kind != YNODE_SEQ || gs->n > MAX_GROUPS) {
-                snprintf(why, cap, "line %d: userInfo.groups must be a list of at most %d strings",
-                         gs->line, MAX_GROUPS);
-                return why;
-            }
-            for (size_t i = 0; i < gs->n; i++) {
-                if ((cr->groups[i] = scalar(gs->items[i])) == NULL) {
-                    snprintf(why, cap, "line %d: userInfo.groups must be a list of strings",
-                             gs->items[i]->line);
-                    return why;
-                }
-            }
-            cr->rq.groups = cr->groups;
-            cr->rq.n_groups = gs->n;
-        }
-        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, ", user %.200s", cr->rq.username);
-    }
+    if (old != NULL && read_old_resource(s, old, &s->m.docs[at], cr, &w, why, cap) != NULL)
+        return why;
+    if (ui != NULL && read_user_info(s, ui, cr, &w, why, cap) != NULL)
+        return why;
     if (dry != NULL) {
-        const char *v = scalar(dry);
+        v = scalar(dry);
+        /* a quoted "true" is a string, not a bool */
         if (v == NULL || dry->quoted || (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)) {
             snprintf(why, cap, "line %d: dryRun must be true or false", dry->line);
             return why;
         }
         cr->rq.dry_run = strcmp(v, "true") == 0;
-        w += (size_t)snprintf(cr->what + w, sizeof cr->what - w, ", dryRun %s", v);
+        what_add(cr, &w, ", dryRun %s", v);
     }
-    if (w < sizeof cr->what)
-        snprintf(cr->what + w, sizeof cr->what - w, ")");
+    what_add(cr, &w, "%s", ")");
     return NULL;
 }
 
@@ -426,41 +442,98 @@ static void side(char *out, size_t cap, const char *head, const char *text)
     }
 }
 
-static void run_case(suite *s, const ynode *c, size_t index, run *r)
+/* The scalar keys of a case, once checked: every one but 'msg' is non-NULL. */
+typedef struct case_keys {
+    const char *res, *pol, *want, *msg;
+} case_keys;
+
+/* Names outcome 'o' and checks the keys of case 'c'. Returns false, with 'o->detail' set,
+ * when the case is malformed. */
+static bool read_case_keys(suite *s, const ynode *c, size_t index, outcome *o, case_keys *k)
 {
     static const char *const keys[] = {"name", "resource", "policy", "result", "message", "patch",
                                        "operation", "oldResource", "userInfo", "dryRun", NULL};
     static const char *const results[] = {"deny", "warn", "audit", "pass", "skip", NULL};
-    outcome *o = push_outcome(r);
-    if (o == NULL)
-        return;
-    snprintf(o->suite, sizeof o->suite, "%s", s->file);
     if (!known_keys(s, c, "a case", keys)) {
         snprintf(o->name, sizeof o->name, "case %zu", index + 1);
         snprintf(o->detail, sizeof o->detail, "the case is malformed (line %d)", c ? c->line : 0);
-        r->failed++;
-        return;
+        return false;
     }
-    const char *res = scalar(yaml_get(c, "resource")), *pol = scalar(yaml_get(c, "policy"));
-    const char *want = scalar(yaml_get(c, "result")), *msg = scalar(yaml_get(c, "message"));
+    k->res = scalar(yaml_get(c, "resource"));
+    k->pol = scalar(yaml_get(c, "policy"));
+    k->want = scalar(yaml_get(c, "result"));
+    k->msg = scalar(yaml_get(c, "message"));
     const char *name = scalar(yaml_get(c, "name"));
     if (name != NULL)
         snprintf(o->name, sizeof o->name, "%s", name);
     else
         snprintf(o->name, sizeof o->name, "case %zu", index + 1);
     bool valid_result = false;
-    for (size_t i = 0; want && results[i]; i++)
-        valid_result |= strcmp(want, results[i]) == 0;
-    if (res == NULL || pol == NULL || !valid_result) {
+    for (size_t i = 0; k->want && results[i]; i++)
+        valid_result |= strcmp(k->want, results[i]) == 0;
+    if (k->res == NULL || k->pol == NULL || !valid_result) {
         snprintf(o->detail, sizeof o->detail, "line %d: a case needs resource, policy and result "
                  "(deny, warn, audit, pass or skip)", c->line);
+        return false;
+    }
+    return true;
+}
+
+/* Compares what the resource got ('g') with case 'c': the verdict, then the message, then
+ * the patch (as JSON Patches, so key order aside); the first that differs fills 'o'. */
+static void compare_case(const suite *s, const ynode *c, const case_keys *k, const got *g,
+                         const char *where, outcome *o)
+{
+    const char *have = verdict(g ? g->flags : 0);
+    const char *text = g && g->messages.data ? g->messages.data : "";
+    char head[128];
+    if (strcmp(have, k->want) != 0) {
+        snprintf(o->detail, sizeof o->detail, "%s: the verdict differs", where);
+        snprintf(o->want, sizeof o->want, "%s", k->want);
+        snprintf(head, sizeof head, "%s%s", have, text[0] ? ": " : "");
+        side(o->got, sizeof o->got, head, text);
+    } else if (k->msg != NULL && strstr(text, k->msg) == NULL) {
+        snprintf(o->detail, sizeof o->detail, "%s: the message does not contain '%.400s'", where,
+                 k->msg);
+        snprintf(o->want, sizeof o->want, "%s: a message containing '%.900s'", k->want, k->msg);
+        snprintf(head, sizeof head, "%s: ", have);
+        side(o->got, sizeof o->got, head, text[0] ? text : "(no message)");
+    } else if (yaml_get(c, "patch") != NULL) {
+        diag_list dl;
+        diag_list_init(&dl);
+        cJSON *want_patch = yaml_to_json(yaml_get(c, "patch"), s->file, &dl);
+        cJSON *empty = cJSON_CreateArray();
+        const cJSON *have_patch = g && g->patch ? g->patch : empty;
+        if (want_patch == NULL || !jsonpatch_equal(want_patch, have_patch)) {
+            char *t = cJSON_PrintUnformatted(have_patch);
+            char *u = want_patch ? cJSON_PrintUnformatted(want_patch) : NULL;
+            snprintf(o->detail, sizeof o->detail, "%s: the patch differs", where);
+            snprintf(o->want, sizeof o->want, "%.1000s", u ? u : "(not a JSON Patch)");
+            snprintf(o->got, sizeof o->got, "%.2000s", t ? t : "?");
+            free(t);
+            free(u);
+        }
+        cJSON_Delete(want_patch);
+        cJSON_Delete(empty);
+        diag_list_clear(&dl);
+    }
+}
+
+static void run_case(suite *s, const ynode *c, size_t index, run *r)
+{
+    outcome *o = push_outcome(r);
+    if (o == NULL)
+        return;
+    snprintf(o->suite, sizeof o->suite, "%s", s->file);
+    case_keys k;
+    if (!read_case_keys(s, c, index, o, &k)) {
         r->failed++;
         return;
     }
-    long at = find_resource(s, res);
+    long at = find_resource(s, k.res);
     if (at < 0) {
         snprintf(o->detail, sizeof o->detail, "line %d: %s resource '%s'", c->line,
-                 at == -1 ? "no" : "more than one", res);
+                 at == -1 ? "no" : "more than one", k.res);
         r->failed++;
         return;
     }
@@ -474,54 +547,19 @@ static void run_case(suite *s, const ynode *c, size_t index, run *r)
         from = &own;
         if (own.errors > 0)
             snprintf(o->detail, sizeof o->detail, "%.200s%.400s, %.150s: the request could not "
-                     "be decided (the error is above)", res, cr.what, pol);
+                     "be decided (the error is above)", k.res, cr.what, k.pol);
     }
     const got *g = NULL;
     for (size_t i = 0; i < from->n && g == NULL; i++)
-        if (from->v[i].doc == (size_t)at && strcmp(from->v[i].policy, pol) == 0)
+        if (from->v[i].doc == (size_t)at && strcmp(from->v[i].policy, k.pol) == 0)
             g = &from->v[i];
-    const char *have = verdict(g ? g->flags : 0);
-    const char *text = g && g->messages.data ? g->messages.data : "";
-    char head[128], where[800]; /* "r (UPDATE from r-old), policy" */
-    snprintf(where, sizeof where, "%.200s%.400s, %.150s", res, cr.what, pol);
-    if (o->detail[0] != '\0') {
-        /* malformed or undecided: said above */
-    } else if (strcmp(have, want) != 0) {
-        snprintf(o->detail, sizeof o->detail, "%s: the verdict differs", where);
-        snprintf(o->want, sizeof o->want, "%s", want);
-        snprintf(head, sizeof head, "%s%s", have, text[0] ? ": " : "");
-        side(o->got, sizeof o->got, head, text);
-    } else if (msg != NULL && strstr(text, msg) == NULL) {
-        snprintf(o->detail, sizeof o->detail, "%s: the message does not contain '%.400s'", where,
-                 msg);
-        snprintf(o->want, sizeof o->want, "%s: a message containing '%.900s'", want, msg);
-        snprintf(head, sizeof head, "%s: ", have);
-        side(o->got, sizeof o->got, head, text[0] ? text : "(no message)");
-    } else {
-        const ynode *pn = yaml_get(c, "patch");
-        if (pn != NULL) {
-            diag_list dl;
-            diag_list_init(&dl);
-            cJSON *want_patch = yaml_to_json(pn, s->file, &dl);
-            cJSON *empty = cJSON_CreateArray();
-            const cJSON *have_patch = g && g->patch ? g->patch : empty;
-            if (want_patch == NULL || !jsonpatch_equal(want_patch, have_patch)) {
-                char *t = cJSON_PrintUnformatted(have_patch);
-                char *u = want_patch ? cJSON_PrintUnformatted(want_patch) : NULL;
-                snprintf(o->detail, sizeof o->detail, "%s: the patch differs", where);
-                snprintf(o->want, sizeof o->want, "%.1000s", u ? u : "(not a JSON Patch)");
-                snprintf(o->got, sizeof o->got, "%.2000s", t ? t : "?");
-                free(t);
-                free(u);
-            }
-            cJSON_Delete(want_patch);
-            cJSON_Delete(empty);
-            diag_list_clear(&dl);
-        }
-    }
+    char where[800]; /* "r (UPDATE from r-old), policy" */
+    snprintf(where, sizeof where, "%.200s%.400s, %.150s", k.res, cr.what, k.pol);
+    if (o->detail[0] == '\0') /* else malformed or undecided: said above */
+        compare_case(s, c, &k, g, where, o);
     o->ok = o->detail[0] == '\0';
     if (o->ok)
-        snprintf(o->detail, sizeof o->detail, "%s: %s", where, have);
+        snprintf(o->detail, sizeof o->detail, "%s: %s", where, verdict(g ? g->flags : 0));
     else
         r->failed++;
     for (size_t i = 0; i < own.n; i++) {

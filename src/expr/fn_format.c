@@ -369,56 +369,90 @@ static bool int_parts(const expr_value *v, bool *neg, uint64_t *mag)
     return false;
 }
 
+/* %d: an int or uint in decimal; a double as %s writes it (cel-go accepts it). */
+static expr_value put_decimal_clause(const expr_call *c, sbuf *b, const expr_value *v)
+{
+    bool neg;
+    uint64_t mag;
+    if (int_parts(v, &neg, &mag))
+        put_based(b, neg, mag, 10, false);
+    else if (v->kind == EXPR_DOUBLE) {
+        if (!put_special(b, v->v.d))
+            put_shortest_fixed(b, v->v.d);
+    } else
+        return format_error(c, "error during formatting: decimal clause can only be used on "
+                               "ints, uints, and doubles, was given %s", expr_type_name(v));
+    return ev_null();
+}
+
+/* %f and %e: any number, converted to double, with 'prec' digits after the point. */
+static expr_value put_float_clause(const expr_call *c, sbuf *b, char verb, int prec,
+                                   const expr_value *v)
+{
+    char num[512];
+    double d;
+    if (v->kind == EXPR_DOUBLE)
+        d = v->v.d;
+    else if (v->kind == EXPR_INT)
+        d = (double)v->v.i;
+    else if (v->kind == EXPR_UINT)
+        d = (double)v->v.u;
+    else
+        return format_error(c, verb == 'f'
+                                   ? "error during formatting: fixed-point clause can only be "
+                                     "used on ints, uints, and doubles, was given %s"
+                                   : "error during formatting: scientific clause can only be "
+                                     "used on ints, uints, and doubles, was given %s",
+                            expr_type_name(v));
+    if (put_special(b, d))
+        return ev_null();
+    /* C's %f and %e round as Go's fmt does: the exact binary value, ties to even */
+    int len = snprintf(num, sizeof num, verb == 'f' ? "%.*f" : "%.*e", prec, d);
+    if (len < 0 || (size_t)len >= sizeof num) { /* %f of 1e308 with 100 digits */
+        char *big = arena_alloc(c->a, 512 + (size_t)prec);
+        if (big == NULL)
+            return fn_error(c, "expr.limit", "out of memory");
+        len = snprintf(big, 512 + (size_t)prec, "%.*f", prec, d);
+        sb_put(b, big, (size_t)len);
+    } else {
+        sb_put(b, num, (size_t)len);
+    }
+    return ev_null();
+}
+
+/* %x and %X: an int or uint in base 16, or each byte of a string or bytes as two digits. */
+static expr_value put_hex_clause(const expr_call *c, sbuf *b, bool upper, const expr_value *v)
+{
+    bool neg;
+    uint64_t mag;
+    if (int_parts(v, &neg, &mag)) {
+        put_based(b, neg, mag, 16, upper);
+    } else if (v->kind == EXPR_STRING || v->kind == EXPR_BYTES) {
+        const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+        for (uint32_t i = 0; i < v->len && !b->err; i++) {
+            unsigned char ch = (unsigned char)v->v.s[i];
+            char two[2] = {digits[ch >> 4], digits[ch & 15]};
+            sb_put(b, two, 2);
+        }
+    } else {
+        return format_error(c, "error during formatting: only ints, uints, bytes, and "
+                               "strings can be formatted as hex, was given %s",
+                            expr_type_name(v));
+    }
+    return ev_null();
+}
+
 /* One clause (after the '%' and its precision) applied to 'v'. */
 static expr_value put_clause(const expr_call *c, sbuf *b, char verb, int prec,
                              const expr_value *v)
 {
     bool neg;
     uint64_t mag;
-    char num[512];
     switch (verb) {
     case 's': return put_string_clause(c, b, v, 0);
-    case 'd':
-        if (int_parts(v, &neg, &mag))
-            put_based(b, neg, mag, 10, false);
-        else if (v->kind == EXPR_DOUBLE) {
-            if (!put_special(b, v->v.d))
-                put_shortest_fixed(b, v->v.d);
-        } else
-            return format_error(c, "error during formatting: decimal clause can only be used on "
-                                   "ints, uints, and doubles, was given %s", expr_type_name(v));
-        return ev_null();
+    case 'd': return put_decimal_clause(c, b, v);
     case 'f':
-    case 'e': {
-        double d;
-        if (v->kind == EXPR_DOUBLE)
-            d = v->v.d;
-        else if (v->kind == EXPR_INT)
-            d = (double)v->v.i;
-        else if (v->kind == EXPR_UINT)
-            d = (double)v->v.u;
-        else
-            return format_error(c, verb == 'f'
-                                       ? "error during formatting: fixed-point clause can only be "
-                                         "used on ints, uints, and doubles, was given %s"
-                                       : "error during formatting: scientific clause can only be "
-                                         "used on ints, uints, and doubles, was given %s",
-                                expr_type_name(v));
-        if (put_special(b, d))
-            return ev_null();
-        /* C's %f and %e round as Go's fmt does: the exact binary value, ties to even */
-        int len = snprintf(num, sizeof num, verb == 'f' ? "%.*f" : "%.*e", prec, d);
-        if (len < 0 || (size_t)len >= sizeof num) { /* %f of 1e308 with 100 digits */
-            char *big = arena_alloc(c->a, 512 + (size_t)prec);
-            if (big == NULL)
-                return fn_error(c, "expr.limit", "out of memory");
-            len = snprintf(big, 512 + (size_t)prec, "%.*f", prec, d);
-            sb_put(b, big, (size_t)len);
-        } else {
-            sb_put(b, num, (size_t)len);
-        }
-        return ev_null();
-    }
+    case 'e': return put_float_clause(c, b, verb, prec, v);
     case 'b':
         if (v->kind == EXPR_BOOL)
             sb_puts(b, v->v.b ? "1" : "0");
@@ -435,22 +469,7 @@ static expr_value put_clause(const expr_call *c, sbuf *b, char verb, int prec,
         put_based(b, neg, mag, 8, false);
         return ev_null();
     case 'x':
-    case 'X':
-        if (int_parts(v, &neg, &mag)) {
-            put_based(b, neg, mag, 16, verb == 'X');
-        } else if (v->kind == EXPR_STRING || v->kind == EXPR_BYTES) {
-            const char *digits = verb == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
-            for (uint32_t i = 0; i < v->len && !b->err; i++) {
-                unsigned char ch = (unsigned char)v->v.s[i];
-                char two[2] = {digits[ch >> 4], digits[ch & 15]};
-                sb_put(b, two, 2);
-            }
-        } else {
-            return format_error(c, "error during formatting: only ints, uints, bytes, and "
-                                   "strings can be formatted as hex, was given %s",
-                                expr_type_name(v));
-        }
-        return ev_null();
+    case 'X': return put_hex_clause(c, b, verb == 'X', v);
     default: return ev_null(); /* not reached: the caller checked the verb */
     }
 }

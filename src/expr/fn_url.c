@@ -181,6 +181,83 @@ static bool valid_userinfo(const char *s, uint32_t n)
     return true;
 }
 
+/* Go's getScheme, then the scheme lowercased: on "scheme:", sets 'u->scheme' and moves
+ * '*rest' past the ':'. Anything else is a path and leaves both alone. */
+static bool parse_scheme(arena *a, url_data *u, const char **rest, uint32_t *rn, const char **why)
+{
+    const char *s = *rest;
+    uint32_t n = *rn;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            continue;
+        if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') {
+            if (i == 0)
+                return true;
+            continue;
+        }
+        if (c != ':')
+            return true;
+        if (i == 0) {
+            *why = "missing protocol scheme";
+            return false;
+        }
+        u->scheme = (strv){s, i};
+        bool upper = false;
+        for (uint32_t k = 0; k < i; k++)
+            upper |= s[k] >= 'A' && s[k] <= 'Z';
+        if (upper) { /* lower case, as Go keeps it */
+            char *sch = arena_alloc(a, i + 1);
+            if (sch == NULL) {
+                *why = "out of memory";
+                return false;
+            }
+            for (uint32_t k = 0; k < i; k++)
+                sch[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
+            sch[i] = '\0';
+            u->scheme.s = sch;
+        }
+        *rest = s + i + 1;
+        *rn = n - i - 1;
+        return true;
+    }
+    return true;
+}
+
+/* The authority after "//" (userinfo checked and decoded, then the host): sets 'u->host'
+ * and moves '*rest' to the path that follows. */
+static bool parse_authority(arena *a, url_data *u, const char **rest, uint32_t *rn,
+                            const char **why)
+{
+    const char *auth = *rest + 2;
+    uint32_t an = *rn - 2;
+    int slash = first_index(auth, an, '/');
+    if (slash >= 0)
+        an = (uint32_t)slash;
+    *rest = auth + an;
+    *rn = *rn - 2 - an;
+    int at = last_index(auth, an, '@');
+    const char *host = auth;
+    uint32_t hn = an;
+    if (at >= 0) {
+        uint32_t un;
+        if (!valid_userinfo(auth, (uint32_t)at)) {
+            *why = "net/url: invalid userinfo";
+            return false;
+        }
+        int colon = first_index(auth, (uint32_t)at, ':');
+        uint32_t user_n = colon < 0 ? (uint32_t)at : (uint32_t)colon;
+        if (unescape(a, auth, user_n, ESC_USER, &un, why) == NULL)
+            return false;
+        if (colon >= 0 &&
+            unescape(a, auth + colon + 1, (uint32_t)(at - colon - 1), ESC_USER, &un, why) == NULL)
+            return false;
+        host = auth + at + 1;
+        hn = an - (uint32_t)at - 1;
+    }
+    return parse_host(a, host, hn, &u->host, why);
+}
+
 /* Go's url.parse(s, viaRequest); fills 'u' (its text excepted). */
 static bool parse(arena *a, const char *s, uint32_t n, bool via_request, url_data *u,
                   const char **why)
@@ -203,40 +280,8 @@ static bool parse(arena *a, const char *s, uint32_t n, bool via_request, url_dat
     }
     const char *rest = s;
     uint32_t rn = n;
-    for (uint32_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-            continue;
-        if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.') {
-            if (i == 0)
-                break;
-            continue;
-        }
-        if (c == ':') {
-            if (i == 0) {
-                *why = "missing protocol scheme";
-                return false;
-            }
-            u->scheme = (strv){s, i};
-            bool upper = false;
-            for (uint32_t k = 0; k < i; k++)
-                upper |= s[k] >= 'A' && s[k] <= 'Z';
-            if (upper) { /* lower case, as Go keeps it */
-                char *sch = arena_alloc(a, i + 1);
-                if (sch == NULL) {
-                    *why = "out of memory";
-                    return false;
-                }
-                for (uint32_t k = 0; k < i; k++)
-                    sch[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
-                sch[i] = '\0';
-                u->scheme.s = sch;
-            }
-            rest = s + i + 1;
-            rn = n - i - 1;
-        }
-        break;
-    }
+    if (!parse_scheme(a, u, &rest, &rn, why))
+        return false;
     int q = first_index(rest, rn, '?');
     if (rn > 0 && rest[rn - 1] == '?' && q == (int)rn - 1) {
         rn--; /* a lone '?' at the end: an empty query */
@@ -258,36 +303,9 @@ static bool parse(arena *a, const char *s, uint32_t n, bool via_request, url_dat
         }
     }
     bool triple = rn >= 3 && memcmp(rest, "///", 3) == 0;
-    if ((u->scheme.n > 0 || (!via_request && !triple)) && rn >= 2 && memcmp(rest, "//", 2) == 0) {
-        const char *auth = rest + 2;
-        uint32_t an = rn - 2;
-        int slash = first_index(auth, an, '/');
-        if (slash >= 0)
-            an = (uint32_t)slash;
-        rest = auth + an;
-        rn = rn - 2 - an;
-        int at = last_index(auth, an, '@');
-        const char *host = auth;
-        uint32_t hn = an;
-        if (at >= 0) {
-            uint32_t un;
-            if (!valid_userinfo(auth, (uint32_t)at)) {
-                *why = "net/url: invalid userinfo";
-                return false;
-            }
-            int colon = first_index(auth, (uint32_t)at, ':');
-            uint32_t user_n = colon < 0 ? (uint32_t)at : (uint32_t)colon;
-            if (unescape(a, auth, user_n, ESC_USER, &un, why) == NULL)
-                return false;
-            if (colon >= 0 && unescape(a, auth + colon + 1, (uint32_t)(at - colon - 1), ESC_USER,
-                                       &un, why) == NULL)
-                return false;
-            host = auth + at + 1;
-            hn = an - (uint32_t)at - 1;
-        }
-        if (!parse_host(a, host, hn, &u->host, why))
-            return false;
-    }
+    if ((u->scheme.n > 0 || (!via_request && !triple)) && rn >= 2 && memcmp(rest, "//", 2) == 0 &&
+        !parse_authority(a, u, &rest, &rn, why))
+        return false;
     u->raw_path = (strv){rest, rn};
     u->path.s = unescape(a, rest, rn, ESC_PATH, &u->path.n, why);
     return u->path.s != NULL;

@@ -222,7 +222,7 @@ static const char *audit_append(const char *cur, const char *msg, bool *full, ar
 static int fill_audit(const policy_outcome *o, size_t na, arena *a, admission_response *resp)
 {
     admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
-    const policy **owner = arena_calloc(a, na + 1, sizeof *owner);
+    const char **owner = arena_calloc(a, na + 1, sizeof *owner); /* policy names, by key */
     bool *full = arena_calloc(a, na + 1, sizeof *full);
     if (audit == NULL || owner == NULL || full == NULL)
         return -1;
@@ -232,10 +232,10 @@ static int fill_audit(const policy_outcome *o, size_t na, arena *a, admission_re
         if (f->action != POLICY_AUDIT)
             continue;
         size_t k = 0;
-        while (k < n && owner[k] != f->policy)
+        while (k < n && strcmp(owner[k], f->policy->name) != 0)
             k++;
         if (k == n) {
-            owner[n] = f->policy;
+            owner[n] = f->policy->name;
             audit[n].key = arena_cat(a, "streamguard.dev/", f->policy->name);
             if (audit[n++].key == NULL)
                 return -1;

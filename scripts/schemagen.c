@@ -66,6 +66,11 @@ int main(int argc, char **argv)
             fprintf(f, "    {\"%s\", \"%s\", \"%s\",", rows[i].group, rows[i].version,
                     rows[i].kind);
             put_literal(f, rows[i].text);
+            fputc(',', f);
+            if (rows[i].basis != NULL)
+                put_literal(f, rows[i].basis);
+            else
+                fputs("NULL", f);
             fputs("},\n", f);
         }
         fprintf(f, "};\n\nconst size_t policy_n_builtin_schemas = %zu;\n", n);

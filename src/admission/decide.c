@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../k8s/jsonpatch.h"
+#include "../util/utf8.h"
 
 
 static const char *const decision_names[] = {"allowed", "denied", "invalid", "error"};
@@ -187,6 +188,69 @@ static const char *join(const policy_outcome *o, enum admission_effect effect, a
     return out;
 }
 
+/* One auditAnnotations value holds at most this many bytes: the limit kube-apiserver puts on
+ * a ValidatingAdmissionPolicy's audit annotation value, so one policy cannot bloat an audit
+ * event without bound. */
+#define AUDIT_VALUE_MAX 10240
+#define AUDIT_MORE " ..."
+
+/* Adds 'msg' to the value 'cur' (NULL: none yet) of one policy's audit annotation, after
+ * "; ". A value that would pass AUDIT_VALUE_MAX is cut at a character boundary and ends in
+ * AUDIT_MORE; '*full' then says to add nothing more. Returns an arena string, NULL on OOM. */
+static const char *audit_append(const char *cur, const char *msg, bool *full, arena *a)
+{
+    const char *sep = cur ? "; " : "";
+    size_t have = cur ? strlen(cur) : 0, add = strlen(sep) + strlen(msg);
+    if (have + add <= AUDIT_VALUE_MAX)
+        return arena_cat(a, cur ? cur : "", sep, msg);
+    const char *all = arena_cat(a, cur ? cur : "", sep, msg);
+    if (all == NULL)
+        return NULL;
+    size_t keep = utf8_cut(all, have + add, AUDIT_VALUE_MAX - strlen(AUDIT_MORE));
+    char *out = arena_alloc(a, keep + sizeof AUDIT_MORE);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, all, keep);
+    memcpy(out + keep, AUDIT_MORE, sizeof AUDIT_MORE);
+    *full = true;
+    return out;
+}
+
+/* The audit annotations of 'o' in 'resp': one key per policy, "streamguard.dev/NAME", with the
+ * messages of all its Audit findings joined by "; ". A JSON object must not repeat a key:
+ * kube-apiserver would keep only one of the two, and the other finding would be lost. */
+static int fill_audit(const policy_outcome *o, size_t na, arena *a, admission_response *resp)
+{
+    admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
+    const char **owner = arena_calloc(a, na + 1, sizeof *owner); /* policy names, by key */
+    bool *full = arena_calloc(a, na + 1, sizeof *full);
+    if (audit == NULL || owner == NULL || full == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < o->n_findings; i++) {
+        const policy_finding *f = &o->findings[i];
+        if (f->action != POLICY_AUDIT)
+            continue;
+        size_t k = 0;
+        while (k < n && strcmp(owner[k], f->policy->name) != 0)
+            k++;
+        if (k == n) {
+            owner[n] = f->policy->name;
+            audit[n].key = arena_cat(a, "streamguard.dev/", f->policy->name);
+            if (audit[n++].key == NULL)
+                return -1;
+        }
+        if (full[k])
+            continue;
+        audit[k].value = audit_append(audit[k].value, f->message, &full[k], a);
+        if (audit[k].value == NULL)
+            return -1;
+    }
+    resp->audit = audit;
+    resp->n_audit = n;
+    return 0;
+}
+
 static int fill_response(const policy_outcome *o, const admission_request *req, arena *a,
                          admission_response *resp)
 {
@@ -197,19 +261,13 @@ static int fill_response(const policy_outcome *o, const admission_request *req, 
         resp->n_denials += o->findings[i].action == POLICY_DENY;
     }
     const char **warnings = arena_calloc(a, nw + 1, sizeof *warnings);
-    admission_kv *audit = arena_calloc(a, na + 1, sizeof *audit);
-    if (warnings == NULL || audit == NULL)
+    if (warnings == NULL || fill_audit(o, na, a, resp) != 0)
         return -1;
     for (size_t i = 0; i < o->n_findings; i++) {
-        const policy_finding *f = &o->findings[i];
-        if (f->action == POLICY_WARN)
-            warnings[resp->n_warnings++] = f->message;
-        else if (f->action == POLICY_AUDIT)
-            audit[resp->n_audit++] = (admission_kv){
-                arena_cat(a, "streamguard.dev/", f->policy->name), f->message};
+        if (o->findings[i].action == POLICY_WARN)
+            warnings[resp->n_warnings++] = o->findings[i].message;
     }
     resp->warnings = warnings;
-    resp->audit = audit;
     resp->allowed = !o->denied;
     if (o->denied) {
         enum policy_reason reason = deny_reason(o);

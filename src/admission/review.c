@@ -521,7 +521,10 @@ static int add_extras(cJSON *resp, const admission_response *ar)
         if (m == NULL)
             return -1;
         for (size_t i = 0; i < ar->n_audit; i++) {
-            if (cJSON_AddStringToObject(m, ar->audit[i].key, ar->audit[i].value) == NULL)
+            /* A repeated key would reach kube-apiserver as one (the last): decide.c joins a
+             * policy's messages under its one key, so a repeat here is refused, not sent. */
+            if (cJSON_GetObjectItemCaseSensitive(m, ar->audit[i].key) != NULL ||
+                cJSON_AddStringToObject(m, ar->audit[i].key, ar->audit[i].value) == NULL)
                 return -1;
         }
     }

@@ -18,6 +18,17 @@ static const char *const type_names[] = {"int",  "uint", "double",    "bool",
                                          "string", "bytes", "list",   "map",
                                          "null_type", "type", "optional_type", "dyn"};
 
+/* Adds 'msg' at 'span' of the expression that 'at' positions, at level 'lv'. */
+static void diag_at(diag_list *dl, enum diag_level lv, const char *code, expr_span span,
+                    const srcpos *at, const char *msg)
+{
+    /* An offset into the source that holds the expression; line:col only when printed. */
+    srcpos pos = at ? *at : (srcpos){0};
+    if (pos.source != NULL)
+        pos.offset = pos.map ? pos.map(pos.map_ctx, span.start) : pos.offset + span.start;
+    diag_add(dl, lv, code, &pos, "%s", msg);
+}
+
 void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at,
                const char *fmt, ...)
 {
@@ -26,11 +37,7 @@ void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* An offset into the source that holds the expression; line:col only when printed. */
-    srcpos pos = at ? *at : (srcpos){0};
-    if (pos.source != NULL)
-        pos.offset = pos.map ? pos.map(pos.map_ctx, span.start) : pos.offset + span.start;
-    diag_add(dl, DIAG_ERROR, code, &pos, "%s", msg);
+    diag_at(dl, DIAG_ERROR, code, span, at, msg);
 }
 
 const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
@@ -380,6 +387,17 @@ static ty field_of(checker *k, ty t, const char *name, expr_span span)
         char dym[200] = "";
         if (hint != NULL)
             snprintf(dym, sizeof dym, "; did you mean '%s'?", hint);
+        if (t->basis != NULL) {
+            /* Kubernetes' own kinds: the vendored schema may be older than the cluster, and
+             * a field a newer release added must not fail lint; a typo still gets the hint */
+            if (k->decls != NULL && k->decls->check_types) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "'%s' is not in %s's schema of %s (a field added "
+                         "since then is fine)%s", name, t->basis, t->what ? t->what : "it", dym);
+                diag_at(k->dl, DIAG_WARNING, "expr.field", span, k->at, msg);
+            }
+            return NULL;
+        }
         if (t->what != NULL && strcmp(t->what, "params") == 0)
             terr(k, "expr.field", span, "undeclared param '%s' (spec.params has no such key)%s",
                  name, dym);

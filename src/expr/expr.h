@@ -146,6 +146,10 @@ struct expr_type {
     bool empty;           /* LIST, MAP: the literal [] or {}, which joins with any of its kind */
     const expr_type *elem; /* LIST element, MAP value, OPTIONAL value; NULL is dyn */
     const char *what;     /* OBJECT: how messages name it ("params", "FlinkDeployment spec.job") */
+    /* OBJECT: NULL when a field it does not list cannot exist (an error). Else the schema it
+     * comes from may be older than the objects ("Kubernetes 1.20.2": a newer release may have
+     * added the field), and such a field is a warning naming it; the field is then dyn. */
+    const char *basis;
     uint32_t n_fields;    /* OBJECT */
     const char **names;
     const expr_type **types; /* NULL entries are dyn */

@@ -50,6 +50,7 @@ static const expr_type *merge_objects(arena *a, const expr_type *x, const expr_t
                                   (t->types = arena_calloc(a, cap, sizeof *t->types)) == NULL)))
         return NULL;
     t->open = x->open || y->open;
+    t->basis = x->basis ? x->basis : y->basis; /* a field one of them may have is no error */
     /* Two kinds name the same place differently ("FlinkDeployment spec" and "FlinkSessionJob
      * spec"): the messages name both. */
     t->what = x->what && y->what && !names_one_of(x->what, y->what)

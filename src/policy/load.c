@@ -524,7 +524,8 @@ static bool has_str(const policy_strs *s, const char *v)
 static const expr_type *row_type(loader *ld, size_t i)
 {
     if (ld->schema_types[i] == NULL)
-        ld->schema_types[i] = policy_schema_type(ld->a, ld->schemas[i].text, ld->schemas[i].kind);
+        ld->schema_types[i] = policy_schema_type(ld->a, ld->schemas[i].text, ld->schemas[i].kind,
+                                                 ld->schemas[i].basis);
     return ld->schema_types[i];
 }
 

@@ -151,10 +151,10 @@ static int add_row(arena *a, policy_schema_row **rows, size_t *n, const policy_s
 }
 
 /* Appends the row of 'kind' in 'group'/'version' whose schema is 's' ('at': where it is, for
- * errors). */
+ * errors; 'basis': policy_schema_row). */
 static int schema_row(arena *a, const char *file, const ynode *at, const char *group,
-                      const char *version, const char *kind, const ynode *s, refs *r,
-                      policy_schema_row **rows, size_t *n, diag_list *dl)
+                      const char *version, const char *kind, const char *basis, const ynode *s,
+                      refs *r, policy_schema_row **rows, size_t *n, diag_list *dl)
 {
     buf b;
     buf_init(&b, SCHEMA_MAX_TEXT);
@@ -167,7 +167,8 @@ static int schema_row(arena *a, const char *file, const ynode *at, const char *g
     policy_schema_row row = {.group = arena_strdup(a, group),
                              .version = arena_strdup(a, version),
                              .kind = arena_strdup(a, kind),
-                             .text = arena_strdup(a, b.data)};
+                             .text = arena_strdup(a, b.data),
+                             .basis = basis};
     buf_clear(&b);
     if (row.group == NULL || row.version == NULL || row.kind == NULL || row.text == NULL ||
         add_row(a, rows, n, &row) != 0)
@@ -199,8 +200,8 @@ static int crd_doc(arena *a, const char *file, const ynode *root, policy_schema_
             schema = yaml_get(yaml_get(spec, "validation"), "openAPIV3Schema");
         const char *vname = str_of(yaml_get(v, "name"));
         refs none = {0};
-        if (schema_row(a, file, v, group, vname ? vname : "", name, schema, &none, rows, n,
-                       dl) != 0)
+        if (schema_row(a, file, v, group, vname ? vname : "", name, NULL, schema, &none, rows,
+                       n, dl) != 0)
             return -1;
     }
     return 0;
@@ -240,6 +241,16 @@ int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len
         r.defs->kind != YNODE_MAP)
         return crd_error(dl, file, root, "%s: not an OpenAPI v2 document with definitions",
                          file);
+    /* What the document describes, "Kubernetes 1.20.2" from info {title: Kubernetes, version:
+     * v1.20.2}: the messages about a field its schemas lack name it. */
+    const ynode *info = yaml_get(root, "info");
+    const char *title = str_of(yaml_get(info, "title")), *ver = str_of(yaml_get(info, "version"));
+    const char *basis =
+        arena_sprintf(a, "%s %s", title ? title : "this OpenAPI document's",
+                      ver == NULL ? "" : ver[0] == 'v' && ver[1] >= '0' && ver[1] <= '9' ? ver + 1
+                                                                                          : ver);
+    if (basis == NULL)
+        return crd_error(dl, file, root, "%s", "out of memory");
     /* a row for each kind a definition is the schema of; the definitions only referred to
      * (ObjectMeta, PodSpec) are written where they are referred to */
     for (size_t i = 0; i < r.defs->n; i++) {
@@ -254,7 +265,8 @@ int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len
                                  "x-kubernetes-group-version-kind");
             r.chain[0] = str_of(r.defs->items[2 * i]);
             r.n = r.chain[0] != NULL;
-            if (schema_row(a, file, def, group, version, kind, def, &r, rows, n, dl) != 0)
+            if (schema_row(a, file, def, group, version, kind, basis, def, &r, rows, n, dl) !=
+                0)
                 return -1;
         }
     }
@@ -266,6 +278,7 @@ int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len
 typedef struct reader {
     arena *a;
     const char *p;
+    const char *basis; /* every object's (policy_schema_row) */
     bool bad;
 } reader;
 
@@ -279,6 +292,7 @@ static const expr_type *read_object(reader *r, const char *what, int depth)
         return NULL;
     }
     t->what = what;
+    t->basis = r->basis;
     if (*r->p == '+') {
         t->open = true;
         r->p++;
@@ -379,9 +393,10 @@ static bool well_formed(arena *a, const char *text)
     return !r.bad && *r.p == '\0';
 }
 
-const expr_type *policy_schema_type(arena *a, const char *text, const char *kind)
+const expr_type *policy_schema_type(arena *a, const char *text, const char *kind,
+                                    const char *basis)
 {
-    reader r = {.a = a, .p = text};
+    reader r = {.a = a, .p = text, .basis = basis};
     const expr_type *t = read_type(&r, kind, 0);
     return r.bad || *r.p != '\0' ? NULL : t;
 }

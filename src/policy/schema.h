@@ -34,6 +34,11 @@ typedef struct policy_schema_row {
     const char *version; /* "v1beta1" */
     const char *kind;    /* "FlinkDeployment" */
     const char *text;    /* the compact schema */
+    /* NULL for a CRD's row, whose schema is the one the cluster enforces. For a kind of an
+     * OpenAPI document (Kubernetes' own kinds), the release it describes, "Kubernetes 1.20.2"
+     * (its info.title and info.version): a cluster may serve a newer one, whose objects have
+     * fields this schema lacks, so lint only warns about a field not in it. */
+    const char *basis;
 } policy_schema_row;
 
 /* The vendored CRDs, every served version (generated: build/gen/schemas.c). */
@@ -54,7 +59,9 @@ int policy_openapi_rows(arena *a, const char *file, const char *text, size_t len
                         policy_schema_row **rows, size_t *n, diag_list *dl);
 
 /* The type of objects of 'kind' from the compact text of a row; NULL (dyn) when the text is
- * not in the compact form. Objects are named "Kind path.to.field" in messages. */
-const expr_type *policy_schema_type(arena *a, const char *text, const char *kind);
+ * not in the compact form. Objects are named "Kind path.to.field" in messages, and carry the
+ * row's 'basis' (NULL for a CRD), which makes a field they lack a warning (expr_type). */
+const expr_type *policy_schema_type(arena *a, const char *text, const char *kind,
+                                    const char *basis);
 
 #endif

@@ -161,6 +161,12 @@ expect "lint --crd checks the kinds of that CRD" 1 - \
     "bad-fields.yaml:30:58: error\\[expr.field\\]: no field 'sizee' in Widget spec; did you mean 'size'" \
     lint --crd "$L/crd-widget.yaml" "$L/bad-fields.yaml"
 expect "lint --crd of a file that is not a CRD" 1 - 'policy.crd' lint --crd "$L/good.yaml" "$L/good.yaml"
+expect "lint: a field Kubernetes added after 1.20.2 (Pod spec.os) is a warning, exit 0" 0 \
+    '^1 policy, no errors, 6 warnings$' \
+    "newer-kube-fields.yaml:12:32: warning\\[expr.field\\]: 'os' is not in Kubernetes 1.20.2's schema of Pod spec" \
+    lint "$L/newer-kube-fields.yaml"
+expect "lint: a typo in a Kubernetes kind keeps its hint" 0 'no errors, 6 warnings' \
+    "warning\\[expr.field\\]: 'contaners' is not in .*; did you mean 'containers'" lint "$L/newer-kube-fields.yaml"
 expect "lint --help names --crd" 0 '--crd FILE' - lint --help
 
 # ---- PolicyParams: a policy's params set from the policy directory and from --params

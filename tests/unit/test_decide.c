@@ -21,6 +21,7 @@
 #include "policy/yamldoc.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/utf8.h"
 
 #define CAPTURED "tests/fixtures/admission/flinkdeployment-create-v1.request.json"
 
@@ -182,6 +183,62 @@ static void test_warnings_and_audit(void **state)
         diag_list_clear(&dl);
         admission_request_free(req);
         arena_free(a);
+    }
+}
+
+/* Two Audit findings of one policy share its one auditAnnotations key, joined by "; ": a JSON
+ * object with the key twice would reach kube-apiserver as one finding. The value is bounded
+ * (10240 bytes), cut at a character boundary, and the encoded answer has each key once. */
+static void test_audit_joined_per_policy(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t repeat; /* times "é" (2 bytes) in the messages' text */
+        bool cut;
+    } cases[] = {{0, false}, {1, false}, {3000, true}, {6000, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = malloc(2 * cases[i].repeat + 2);
+        strcpy(text, "v");
+        for (size_t k = 0; k < cases[i].repeat; k++)
+            strcat(text + 2 * k, "\xc3\xa9");
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        admission_request *req =
+            request_with(example("examples/flink/object-store-good.yaml"), "test.audit-twice",
+                         text, a);
+        admission_policy pol = {.set = set};
+        admission_response resp;
+        diag_list dl;
+        diag_list_init(&dl);
+        assert_int_equal(admission_decide(ADMISSION_VALIDATE, req, &pol, a, &resp, NULL, &dl), 0);
+        assert_int_equal(resp.n_audit, 2); /* decide-audit-parallelism and decide-audit-twice */
+        assert_string_not_equal(resp.audit[0].key, resp.audit[1].key);
+        const char *v = NULL;
+        for (size_t k = 0; k < resp.n_audit; k++)
+            if (strcmp(resp.audit[k].key, "streamguard.dev/decide-audit-twice") == 0)
+                v = resp.audit[k].value;
+        assert_non_null(v);
+        const char *want = arena_cat(a, "[decide-audit-twice] first ", text,
+                                     "; [decide-audit-twice] second ", text);
+        if (!cases[i].cut) {
+            assert_string_equal(v, want);
+        } else {
+            assert_true(strlen(v) <= 10240 && strlen(v) > 10000);
+            assert_true(utf8_is_valid(v, strlen(v), NULL));
+            assert_string_equal(v + strlen(v) - 4, " ...");
+            assert_memory_equal(v, want, strlen(v) - 4);
+        }
+        size_t len;
+        char *out = admission_response_encode(req, &resp, &len);
+        assert_non_null(out);
+        /* cJSON keeps a repeated key twice, so count the key in the text itself */
+        const char *at = strstr(out, "\"streamguard.dev/decide-audit-twice\"");
+        assert_non_null(at);
+        assert_null(strstr(at + 1, "\"streamguard.dev/decide-audit-twice\""));
+        free(out);
+        diag_list_clear(&dl);
+        admission_request_free(req);
+        arena_free(a);
+        free(text);
     }
 }
 
@@ -514,7 +571,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deny_codes),  cmocka_unit_test(test_warnings_and_audit),
-        cmocka_unit_test(test_effects_and_names),
+        cmocka_unit_test(test_effects_and_names), cmocka_unit_test(test_audit_joined_per_policy),
         cmocka_unit_test(test_patch),       cmocka_unit_test(test_chain),
         cmocka_unit_test(test_chain_arena_exhausted), cmocka_unit_test(test_kind_resources),
     };

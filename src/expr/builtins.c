@@ -405,3 +405,22 @@ const expr_fn_def expr_std_fns[] = {
     {"reverse", EXPR_MEMBER, 0, 0, fn_reverse},
 };
 const size_t expr_n_std_fns = sizeof expr_std_fns / sizeof expr_std_fns[0];
+
+/* The function called 'name': a standard one, then the url and net libraries', then the
+ * declarations' (a policy library's). */
+const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
+{
+    for (size_t i = 0; i < expr_n_std_fns; i++)
+        if (strcmp(expr_std_fns[i].name, name) == 0)
+            return &expr_std_fns[i];
+    for (size_t i = 0; i < expr_n_url_fns; i++)
+        if (strcmp(expr_url_fns[i].name, name) == 0)
+            return &expr_url_fns[i];
+    for (size_t i = 0; i < expr_n_net_fns; i++)
+        if (strcmp(expr_net_fns[i].name, name) == 0)
+            return &expr_net_fns[i];
+    for (size_t i = 0; decls && i < decls->n_fns; i++)
+        if (strcmp(decls->fns[i].name, name) == 0)
+            return &decls->fns[i];
+    return NULL;
+}

@@ -1,4 +1,5 @@
-/* check.c - name resolution and function checking; expr_compile = parse + check.
+/* check.c - name resolution and function checking; expr_compile = parse + check (prog.c:
+ * what the loader asks of the compiled expression).
  *
  * Runs once per expression at load time and reports every problem it finds: an identifier
  * that is neither a binding, a comprehension variable nor a type name; an unknown function;
@@ -38,23 +39,6 @@ void expr_diag(diag_list *dl, const char *code, expr_span span, const srcpos *at
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     diag_at(dl, DIAG_ERROR, code, span, at, msg);
-}
-
-const expr_fn_def *expr_find_fn(const char *name, const expr_decls *decls)
-{
-    for (size_t i = 0; i < expr_n_std_fns; i++)
-        if (strcmp(expr_std_fns[i].name, name) == 0)
-            return &expr_std_fns[i];
-    for (size_t i = 0; i < expr_n_url_fns; i++)
-        if (strcmp(expr_url_fns[i].name, name) == 0)
-            return &expr_url_fns[i];
-    for (size_t i = 0; i < expr_n_net_fns; i++)
-        if (strcmp(expr_net_fns[i].name, name) == 0)
-            return &expr_net_fns[i];
-    for (size_t i = 0; decls && i < decls->n_fns; i++)
-        if (strcmp(decls->fns[i].name, name) == 0)
-            return &decls->fns[i];
-    return NULL;
 }
 
 typedef struct checker {
@@ -807,100 +791,4 @@ expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls 
     p->src = copy;
     p->len = len;
     return p;
-}
-
-/* ---- calls of a function, for checks at load time ---- */
-
-typedef struct call_walk {
-    const char *fn;
-    void (*visit)(void *ctx, const expr_call_site *cs);
-    void *ctx;
-    size_t n;
-} call_walk;
-
-/* The names of 'n' when it selects plain fields of a global binding (params.a.b), root
- * first; 0 when it is anything else (expr_call_site). */
-static uint32_t select_path(const expr_node *n, const char **path)
-{
-    uint32_t depth = 0;
-    const expr_node *x = n;
-    while (x != NULL && x->op == N_SELECT) {
-        if (x->optional || x->name_nul || x->name == NULL || x->qualified != NULL)
-            return 0; /* qualified: the chain names a binding of its own (variables.x) */
-        depth++;
-        x = x->a;
-    }
-    /* a global name: not a comprehension's or cel.bind's variable, not a type name */
-    if (x == NULL || x->op != N_IDENT || x->local >= 0 || x->decl < 0 || x->is_type ||
-        depth + 1 > EXPR_CALL_SITE_PATH)
-        return 0;
-    uint32_t i = depth;
-    path[0] = x->name;
-    for (x = n; x->op == N_SELECT; x = x->a)
-        path[i--] = x->name;
-    return depth + 1;
-}
-
-/* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
-static void walk_calls(call_walk *w, const expr_node *n)
-{
-    if (n == NULL)
-        return;
-    if (n->op == N_CALL && !n->member && n->name != NULL && strcmp(n->name, w->fn) == 0) {
-        expr_call_site cs = {.span = n->span, .nargs = n->nargs};
-        for (uint32_t i = 0; i < n->nargs && i < EXPR_CALL_SITE_ARGS; i++) {
-            const expr_node *arg = n->args[i];
-            cs.args[i].span = arg->span;
-            if (arg->op == N_LIT && arg->lit.kind == EXPR_STRING) {
-                cs.args[i].lit = arg->lit.v.s;
-                cs.args[i].len = arg->lit.len;
-            }
-            cs.args[i].npath = select_path(arg, cs.args[i].path);
-        }
-        w->n++;
-        w->visit(w->ctx, &cs);
-    }
-    walk_calls(w, n->a);
-    walk_calls(w, n->b);
-    walk_calls(w, n->c);
-    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
-        walk_calls(w, n->args[i]);
-}
-
-size_t expr_each_call(const expr_prog *p, const char *fn,
-                      void (*visit)(void *ctx, const expr_call_site *cs), void *ctx)
-{
-    call_walk w = {.fn = fn, .visit = visit, .ctx = ctx};
-    walk_calls(&w, p->root);
-    return w.n;
-}
-
-void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_span span,
-                    const srcpos *at, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    (void)p; /* the span is enough: positions are offsets, resolved when printed */
-    expr_diag(dl, code, span, at, "%s", msg);
-}
-
-const expr_type *expr_prog_type(const expr_prog *p)
-{
-    return p->type;
-}
-
-int expr_prog_expect_bool(const expr_prog *p, const char *what, const srcpos *at, diag_list *dl)
-{
-    enum tclass c = tclass(p->type);
-    if (c == C_ANY || c == C_BOOL)
-        return 0;
-    arena *a = arena_new(4096);
-    const char *name = a ? expr_type_str(a, p->type) : NULL;
-    expr_diag(dl, "expr.type", (expr_span){0, (uint32_t)p->len}, at, "%s must yield a bool, not %s",
-              what, name ? name : "a bool");
-    arena_free(a);
-    return -1;
 }

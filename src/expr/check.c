@@ -247,6 +247,55 @@ static ty call_type(checker *k, const expr_node *n, ty recv, ty arg0)
     return NULL;
 }
 
+/* Whether 'fn' may be called as 'n' calls it: as a method or a function, with as many
+ * arguments as it takes (an expr.undeclared or expr.arity error when not). */
+static bool call_fits(checker *k, const expr_node *n, const expr_fn_def *fn)
+{
+    if (!(fn->style & (n->member ? EXPR_MEMBER : EXPR_GLOBAL))) {
+        cerr(k, "expr.undeclared", n->span,
+             n->member ? "'%s' is not a method; call it as a function"
+                       : "'%s' is a method; call it on a value (x.f())",
+             n->name);
+        return false;
+    }
+    /* For functions callable both ways the table counts the arguments after the subject,
+     * which a global call passes first: size(x) is x.size(). */
+    uint32_t given = n->nargs;
+    if (!n->member && fn->style == EXPR_BOTH) {
+        if (given == 0) {
+            cerr(k, "expr.arity", n->span, "'%s' needs a value to work on", n->name);
+            return false;
+        }
+        given--;
+    }
+    if (given < fn->min_args || given > fn->max_args) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "'%%s' takes %u to %u arguments, not %u", fn->min_args,
+                 fn->max_args, given);
+        if (fn->min_args == fn->max_args)
+            snprintf(msg, sizeof msg, "'%%s' takes %u argument%s, not %u", fn->min_args,
+                     fn->min_args == 1 ? "" : "s", given);
+        cerr(k, "expr.arity", n->span, msg, n->name);
+        return false;
+    }
+    return true;
+}
+
+/* A literal pattern of matches() is compiled once, here, and kept with the program. */
+static void compile_pattern(checker *k, expr_node *n)
+{
+    const expr_node *pat = n->args[n->nargs - 1];
+    if (pat->op == N_LIT && pat->lit.kind == EXPR_STRING) {
+        char err[256];
+        const expr_regex *re = expr_regex_compile(k->a, pat->lit.v.s, pat->lit.len, true, err,
+                                                  sizeof err);
+        if (re == NULL)
+            cerr(k, "expr.regex", pat->span, "invalid regular expression: %s", err);
+        else
+            n->re = re;
+    }
+}
+
 static ty check_call(checker *k, expr_node *n)
 {
     /* optional.of(x), strings.quote(s) and ip.isCanonical(s) parse as member calls on the
@@ -277,47 +326,11 @@ static ty check_call(checker *k, expr_node *n)
         cerr(k, "expr.undeclared", n->span, "undeclared function '%s'", n->name);
         return NULL;
     }
-    if (!(fn->style & (n->member ? EXPR_MEMBER : EXPR_GLOBAL))) {
-        cerr(k, "expr.undeclared", n->span,
-             n->member ? "'%s' is not a method; call it as a function"
-                       : "'%s' is a method; call it on a value (x.f())",
-             n->name);
+    if (!call_fits(k, n, fn))
         return NULL;
-    }
-    /* For functions callable both ways the table counts the arguments after the subject,
-     * which a global call passes first: size(x) is x.size(). */
-    uint32_t given = n->nargs;
-    if (!n->member && fn->style == EXPR_BOTH) {
-        if (given == 0) {
-            cerr(k, "expr.arity", n->span, "'%s' needs a value to work on", n->name);
-            return NULL;
-        }
-        given--;
-    }
-    if (given < fn->min_args || given > fn->max_args) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "'%%s' takes %u to %u arguments, not %u", fn->min_args,
-                 fn->max_args, given);
-        if (fn->min_args == fn->max_args)
-            snprintf(msg, sizeof msg, "'%%s' takes %u argument%s, not %u", fn->min_args,
-                     fn->min_args == 1 ? "" : "s", given);
-        cerr(k, "expr.arity", n->span, msg, n->name);
-        return NULL;
-    }
     n->fn = fn;
-    /* A literal pattern is compiled once, here, and kept with the program. */
-    if (strcmp(n->name, "matches") == 0) {
-        const expr_node *pat = n->args[n->nargs - 1];
-        if (pat->op == N_LIT && pat->lit.kind == EXPR_STRING) {
-            char err[256];
-            const expr_regex *re = expr_regex_compile(k->a, pat->lit.v.s, pat->lit.len, true, err,
-                                                      sizeof err);
-            if (re == NULL)
-                cerr(k, "expr.regex", pat->span, "invalid regular expression: %s", err);
-            else
-                n->re = re;
-        }
-    }
+    if (strcmp(n->name, "matches") == 0)
+        compile_pattern(k, n);
     /* a function of the library's own: its result type is the library's to tell */
     bool own = k->decls && fn >= k->decls->fns && fn < k->decls->fns + k->decls->n_fns;
     if (own && k->decls->fn_type != NULL) {

@@ -770,38 +770,12 @@ static ty check_node(checker *k, expr_node *n)
     }
 }
 
-static int check_tree(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
-                      diag_list *dl, ty *out)
+int expr_check_tree(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+                    diag_list *dl, const expr_type **out)
 {
     checker k = {.decls = decls, .at = at, .dl = dl, .a = a};
     ty t = check_node(&k, root);
     if (out != NULL)
         *out = t;
     return k.errors > 0 ? -1 : 0;
-}
-
-int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
-               diag_list *dl)
-{
-    return check_tree(a, root, decls, at, dl, NULL);
-}
-
-expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
-                        const srcpos *at, diag_list *dl)
-{
-    char *copy = arena_strndup(a, src, len);
-    expr_prog *p = arena_calloc(a, 1, sizeof *p);
-    if (copy == NULL || p == NULL) {
-        expr_diag(dl, "expr.limit", (expr_span){0, 0}, at, "out of memory");
-        return NULL;
-    }
-    expr_node *root = expr_parse(a, copy, len, at, dl);
-    if (root == NULL)
-        return NULL;
-    if (check_tree(a, root, decls, at, dl, &p->type) != 0)
-        return NULL;
-    p->root = root;
-    p->src = copy;
-    p->len = len;
-    return p;
 }

@@ -101,6 +101,10 @@ expr_node *expr_parse(arena *a, const char *src, size_t len, const srcpos *at, d
 
 /* Resolves names and functions of the tree parsed from 'src', compiling literal regexes into
  * 'a' (the program's arena); returns 0, or -1 with diags. */
+/* check.c: resolves and type-checks the tree of 'root' (0, or -1 after adding its errors to
+ * 'dl'); 'out', when not NULL, gets the type inferred for the whole expression. */
+int expr_check_tree(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+                    diag_list *dl, const expr_type **out);
 int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
                diag_list *dl);
 

@@ -8,6 +8,32 @@
 #include <stdio.h>
 #include <string.h>
 
+int expr_check(arena *a, expr_node *root, const expr_decls *decls, const srcpos *at,
+               diag_list *dl)
+{
+    return expr_check_tree(a, root, decls, at, dl, NULL);
+}
+
+expr_prog *expr_compile(arena *a, const char *src, size_t len, const expr_decls *decls,
+                        const srcpos *at, diag_list *dl)
+{
+    char *copy = arena_strndup(a, src, len);
+    expr_prog *p = arena_calloc(a, 1, sizeof *p);
+    if (copy == NULL || p == NULL) {
+        expr_diag(dl, "expr.limit", (expr_span){0, 0}, at, "out of memory");
+        return NULL;
+    }
+    expr_node *root = expr_parse(a, copy, len, at, dl);
+    if (root == NULL)
+        return NULL;
+    if (expr_check_tree(a, root, decls, at, dl, &p->type) != 0)
+        return NULL;
+    p->root = root;
+    p->src = copy;
+    p->len = len;
+    return p;
+}
+
 /* ---- calls of a function, for checks at load time ---- */
 
 typedef struct call_walk {

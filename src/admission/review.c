@@ -340,6 +340,11 @@ err:
     return NULL;
 }
 
+size_t admission_arena_cap(size_t len)
+{
+    return ARENA_REQUEST_BUDGET + ADMISSION_TREE_FACTOR * len;
+}
+
 admission_request *admission_request_decode(arena *a, const char *body, size_t len,
                                             diag_list *dl)
 {

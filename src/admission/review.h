@@ -51,6 +51,13 @@ typedef struct admission_request {
     bool dry_run;
 } admission_request;
 
+/* The cap of a request's arena for a body of 'len' bytes: the evaluation's budget
+ * (ARENA_REQUEST_BUDGET) and room for the body's parsed tree beside it, which is built in the
+ * same arena (a cJSON node is 64 bytes: dense small values such as [0,0,...] cost about 32
+ * times their text), so a body the server accepts never fails for its tree alone. */
+#define ADMISSION_TREE_FACTOR 40
+size_t admission_arena_cap(size_t len);
+
 /* Decodes one AdmissionReview from 'body' of 'len' bytes; body[len] must be '\0' (a buf
  * guarantees that). Returns a request whose struct and parsed tree are allocated from 'a'
  * (cJSON's allocations go to 'a' for the parse: util/jsonmem.h), or NULL when the body is not

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <time.h>
 
 #include <pthread.h>
@@ -290,9 +292,23 @@ size_t conns_close_idle(conns *t, unsigned grace_ms)
 /* How many times a flush waited for the client's window (read by the tests). */
 static _Atomic unsigned long reply_flush_waits;
 
-bool conn_reply_cork(void *tls_session)
+/* Whether a send of 'len' bytes (and a TLS record's overhead) on 'fd' is taken by the kernel
+ * at once: nothing queued yet, and room in the send buffer (SO_SNDBUF reports twice the
+ * payload it holds: the kernel counts its bookkeeping in it). */
+static bool send_cannot_block(int fd, size_t len)
 {
-    if (tls_session == NULL)
+    int queued = 0, sndbuf = 0;
+    socklen_t sl = sizeof sndbuf;
+    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
+        return false;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) != 0 || sndbuf <= 0)
+        return false;
+    return len + 1024 <= (size_t)sndbuf / 2;
+}
+
+bool conn_reply_cork(void *tls_session, int fd, size_t len)
+{
+    if (tls_session == NULL || len > CONN_CORK_MAX || !send_cannot_block(fd, len))
         return false;
     gnutls_record_cork(tls_session);
     return true;
@@ -318,7 +334,8 @@ static void undo_mhd_cork(void *tls_session, int fd)
         c->cork_undone = true;
 }
 
-int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms)
+int conn_reply_flush(void *tls_session, int fd, bool mhd_body, unsigned stall_ms,
+                     unsigned total_ms)
 {
     int64_t deadline = clock_mono_ms() + total_ms;
     size_t held = gnutls_record_check_corked(tls_session);
@@ -326,7 +343,7 @@ int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned tota
         /* A send GnuTLS could not finish stays in the session; the next uncork resumes it. */
         ssize_t n = gnutls_record_uncork(tls_session, 0);
         if (n >= 0) {
-            if (held < MHD_CORK_BELOW)
+            if (mhd_body && held < MHD_CORK_BELOW)
                 undo_mhd_cork(tls_session, fd);
             return 0;
         }

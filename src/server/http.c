@@ -54,11 +54,11 @@
  * request a busy client sends right then from being cut. */
 #define DRAIN_IDLE_GRACE_MS 1000
 
-/* A corked reply the client does not take (its window stays full) is given this long without
- * progress, and --request-timeout in all, before the connection is shut down (conns.h,
- * conn_reply_flush()): the worker waits in poll() meanwhile, so a client that reads nothing
- * cannot hold it longer. kube-apiserver reads each answer as it comes. */
-#define REPLY_STALL_MS 2000
+/* A corked reply the kernel does not take at once is given this long in all before the
+ * connection is shut down (conns.h, conn_reply_flush()). Replies are corked only when their
+ * send cannot block (conn_reply_cork()), so this is a bound for the unexpected, kept short:
+ * the worker waits in poll() meanwhile, and it serves other connections too. */
+#define REPLY_STALL_MS 100
 
 /* The one server of the process, for GnuTLS's certificate callback (which has no user
  * pointer). */
@@ -91,8 +91,13 @@ enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request
     if (r->corked == NULL && len <= CONN_CORK_MAX) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        if (ci != NULL && conn_reply_cork(ci->tls_session))
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci != NULL && fd != NULL && conn_reply_cork(ci->tls_session, fd->connect_fd, len)) {
             r->corked = ci->tls_session;
+            /* libmicrohttpd sends no body for HEAD, and corks no reply without one */
+            r->corked_body = len > 0 && strcmp(r->method, "HEAD") != 0;
+        }
     }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -386,15 +391,16 @@ static void log_request(const struct request *r, enum MHD_RequestTerminationCode
  * is the last chance: a reply the client does not take in time gets the connection shut down
  * (no half answer is left behind for the next request to find). Returns 'toe', or an error
  * code when the reply did not leave. */
-static enum MHD_RequestTerminationCode flush_reply(server *s, struct MHD_Connection *c,
+static enum MHD_RequestTerminationCode flush_reply(struct MHD_Connection *c,
                                                    struct request *r,
                                                    enum MHD_RequestTerminationCode toe)
 {
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-    unsigned total_ms = ok ? s->cfg.request_timeout_s * 1000 : 0; /* a dying one: no wait */
-    if (fd != NULL && conn_reply_flush(r->corked, fd->connect_fd, REPLY_STALL_MS, total_ms) == 0)
+    unsigned total_ms = ok ? REPLY_STALL_MS : 0; /* a dying one: no wait */
+    if (fd != NULL &&
+        conn_reply_flush(r->corked, fd->connect_fd, r->corked_body, REPLY_STALL_MS, total_ms) == 0)
         return toe;
     if (fd != NULL)
         shutdown(fd->connect_fd, SHUT_RDWR);
@@ -411,7 +417,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r == NULL)
         return;
     if (r->corked != NULL)
-        toe = flush_reply(s, c, r, toe);
+        toe = flush_reply(c, r, toe);
     conn_request_end(connection_of(c));
     double secs = seconds_since(&r->start);
     log_request(r, toe, secs);

@@ -279,6 +279,43 @@ static void test_decode_tree_in_arena(void **state)
     arena_free(small);
 }
 
+/* A body as large as the server takes (3 MiB) of dense small values: its tree is ~32 times
+ * the text, more than the evaluation's budget alone; the arena sized for the body holds it. */
+static void test_decode_dense_body(void **state)
+{
+    (void)state;
+    static const char head[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                               "\"request\":{\"uid\":\"u\",\"operation\":\"CREATE\","
+                               "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"ConfigMap\"},"
+                               "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":"
+                               "\"configmaps\"},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                               "\"metadata\":{\"name\":\"x\"},\"a\":[0";
+    size_t len = (size_t)3 << 20, n = strlen(head);
+    char *body = malloc(len + 1);
+    assert_non_null(body);
+    memcpy(body, head, n);
+    while (n + 8 < len) {
+        memcpy(body + n, ",0", 2);
+        n += 2;
+    }
+    memcpy(body + n, "]}}}", 5);
+    n += 4;
+    diag_list dl;
+    diag_list_init(&dl);
+    arena *a = arena_new(admission_arena_cap(n));
+    admission_request *r = admission_request_decode(a, body, n, &dl);
+    if (r == NULL)
+        fail_msg("%s: %s", dl.count ? dl.items[0].code : "?", dl.count ? dl.items[0].msg : "?");
+    admission_request_free(r);
+    arena_free(a);
+    /* the evaluation's budget alone would not have held it */
+    a = arena_new(ARENA_REQUEST_BUDGET);
+    assert_null(admission_request_decode(a, body, n, &dl));
+    arena_free(a);
+    diag_list_clear(&dl);
+    free(body);
+}
+
 static void test_decode_malformed(void **state)
 {
     (void)state;
@@ -742,6 +779,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_fixtures),      cmocka_unit_test(test_decode_malformed),
         cmocka_unit_test(test_decode_wellformed),    cmocka_unit_test(test_decode_tree_in_arena),
+        cmocka_unit_test(test_decode_dense_body),
         cmocka_unit_test(test_decode_embedded_nul),  cmocka_unit_test(test_decode_deep_nesting),
         cmocka_unit_test(test_decode_large_unicode), cmocka_unit_test(test_encode_full_response),
         cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),

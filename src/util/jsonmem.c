@@ -31,8 +31,10 @@ static void hook_free(void *p)
 
 static void install_once(void)
 {
-    /* With hooks other than malloc/free, cJSON grows a printed text by malloc + copy instead
-     * of realloc; the printed answers are small. */
+    /* With hooks other than malloc/free, cJSON grows every printed text in the process by
+     * malloc + copy instead of realloc (and copies it once more at the end): cheap for the
+     * answers (a few KiB); the audit's PolicyReports (up to 1 MiB) briefly need about twice
+     * their size. */
     cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
     cJSON_InitHooks(&h);
 }

@@ -636,6 +636,48 @@ static expr_value eval_opt_comp(evalctx *e, const expr_node *n, const expr_value
     return ev_optional(e->a, &v);
 }
 
+/* One step of a comprehension after its predicate 'p' (all, exists, existsOne, or the filter
+ * of map, filter and the transforms): PRED_KEEP when the element goes on to be kept or
+ * transformed, PRED_NEXT when the step is over, PRED_DONE when *out is the comprehension's
+ * answer. all() and exists() keep going past an error that a later element may make moot,
+ * and give the first one at the end (*err); existsOne() counts in *count. */
+enum pred_step { PRED_KEEP, PRED_NEXT, PRED_DONE };
+
+static inline __attribute__((always_inline)) enum pred_step
+pred_step(evalctx *e, const expr_node *n, const expr_value *p, expr_value *err, uint32_t *count,
+          expr_value *out)
+{
+    if (n->sub == M_ALL || n->sub == M_EXISTS) {
+        bool decisive = n->sub == M_EXISTS;
+        if (p->kind == EXPR_BOOL && p->v.b == decisive) {
+            *out = ev_bool(decisive);
+            return PRED_DONE;
+        }
+        if (p->kind != EXPR_BOOL && err->kind != EXPR_ERROR)
+            *err = ev_is_error(p) ? *p
+                                  : no_overload(e, n->b->span,
+                                                n->sub == M_ALL ? "all" : "exists", p, NULL);
+        return PRED_NEXT;
+    }
+    if (ev_is_error(p) || p->kind != EXPR_BOOL) {
+        *out = ev_is_error(p) ? *p : no_overload(e, n->b->span, "predicate", p, NULL);
+        return PRED_DONE;
+    }
+    if (n->sub == M_EXISTS_ONE) {
+        *count += p->v.b;
+        return PRED_NEXT;
+    }
+    return p->v.b ? PRED_KEEP : PRED_NEXT;
+}
+
+/* The answer of all(), exists() and existsOne() once every element is seen. */
+static expr_value quantifier_answer(const expr_node *n, const expr_value *err, uint32_t count)
+{
+    if (n->sub == M_EXISTS_ONE)
+        return ev_bool(count == 1);
+    return err->kind == EXPR_ERROR ? *err : ev_bool(n->sub == M_ALL);
+}
+
 static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
 {
     uint32_t len = ev_size(r), count = 0, kept = 0;
@@ -653,24 +695,11 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
         if (!is_list)
             el = key; /* a map's comprehension ranges over its keys */
         e->locals[e->nlocals - 1].v = el;
-        expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
-        if (n->sub == M_ALL || n->sub == M_EXISTS) {
-            bool decisive = n->sub == M_EXISTS;
-            if (p.kind == EXPR_BOOL && p.v.b == decisive)
-                return ev_bool(decisive);
-            if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
-                err = ev_is_error(&p) ? p : no_overload(e, n->b->span, n->sub == M_ALL ? "all" : "exists", &p, NULL);
-            continue;
-        }
-        if (ev_is_error(&p))
-            return p;
-        if (p.kind != EXPR_BOOL)
-            return no_overload(e, n->b->span, "predicate", &p, NULL);
-        if (n->sub == M_EXISTS_ONE) {
-            count += p.v.b;
-            continue;
-        }
-        if (!p.v.b)
+        expr_value p = n->b ? eval(e, n->b) : ev_bool(true), done;
+        enum pred_step st = pred_step(e, n, &p, &err, &count, &done);
+        if (st == PRED_DONE)
+            return done;
+        if (st == PRED_NEXT)
             continue;
         if (n->sub == M_MAP) {
             el = eval(e, n->c);
@@ -679,17 +708,12 @@ static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
         }
         out->items[kept++] = el;
     }
-    switch (n->sub) {
-    case M_ALL: return err.kind == EXPR_ERROR ? err : ev_bool(true);
-    case M_EXISTS: return err.kind == EXPR_ERROR ? err : ev_bool(false);
-    case M_EXISTS_ONE: return ev_bool(count == 1);
-    default: {
-        out->n = kept;
-        expr_value v = {.kind = EXPR_LIST};
-        v.v.list = out;
-        return v;
-    }
-    }
+    if (out == NULL)
+        return quantifier_answer(n, &err, count);
+    out->n = kept;
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = out;
+    return v;
 }
 
 /* Adds 'k': 'v' to the map 'm' (room for 'cap' entries, grown from the arena), refusing a key
@@ -750,26 +774,11 @@ __attribute__((noinline)) static expr_value comp_loop2(evalctx *e, const expr_no
     for (; ev_iter_next(&it, &key, &el); idx++) {
         first->v = is_list ? ev_int(idx) : key;
         second->v = el;
-        expr_value p = n->b ? eval(e, n->b) : ev_bool(true);
-        if (n->sub == M_ALL || n->sub == M_EXISTS) {
-            bool decisive = n->sub == M_EXISTS;
-            if (p.kind == EXPR_BOOL && p.v.b == decisive)
-                return ev_bool(decisive);
-            if (p.kind != EXPR_BOOL && err.kind != EXPR_ERROR)
-                err = ev_is_error(&p) ? p
-                                      : no_overload(e, n->b->span,
-                                                    n->sub == M_ALL ? "all" : "exists", &p, NULL);
-            continue;
-        }
-        if (ev_is_error(&p))
-            return p;
-        if (p.kind != EXPR_BOOL)
-            return no_overload(e, n->b->span, "predicate", &p, NULL);
-        if (n->sub == M_EXISTS_ONE) {
-            count += p.v.b;
-            continue;
-        }
-        if (!p.v.b)
+        expr_value p = n->b ? eval(e, n->b) : ev_bool(true), done;
+        enum pred_step st = pred_step(e, n, &p, &err, &count, &done);
+        if (st == PRED_DONE)
+            return done;
+        if (st == PRED_NEXT)
             continue;
         expr_value v = eval(e, n->c);
         if (ev_is_error(&v))
@@ -795,9 +804,7 @@ __attribute__((noinline)) static expr_value comp_loop2(evalctx *e, const expr_no
     }
     expr_value v = {.kind = EXPR_LIST};
     switch (n->sub) {
-    case M_ALL: return err.kind == EXPR_ERROR ? err : ev_bool(true);
-    case M_EXISTS: return err.kind == EXPR_ERROR ? err : ev_bool(false);
-    case M_EXISTS_ONE: return ev_bool(count == 1);
+    case M_ALL: case M_EXISTS: case M_EXISTS_ONE: return quantifier_answer(n, &err, count);
     case M_TRANSFORM_LIST: v.v.list = out; return v;
     default: v.kind = EXPR_MAP; v.v.map = m; return v;
     }

@@ -115,18 +115,8 @@ static int parse_legacy(opts *o, const char *text, size_t len)
  * operator flattens a nested flinkConfiguration); NULL for null or a nested list. */
 static const char *value_text(arena *a, const cJSON *v)
 {
-    if (cJSON_IsString(v))
-        return v->valuestring;
-    if (cJSON_IsBool(v))
-        return cJSON_IsTrue(v) ? "true" : "false";
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d)
-            return arena_sprintf(a, "%lld", (long long)d);
-        return arena_sprintf(a, "%.17g", d);
-    }
     if (!cJSON_IsArray(v))
-        return NULL;
+        return policy_scalar_text(a, v);
     const char *out = "";
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {

@@ -407,8 +407,7 @@ typedef struct flat {
     bool failed; /* too many options or out of memory */
 } flat;
 
-/* The text of a scalar or a list; NULL for null, and on failure. */
-static const char *scalar_text(arena *a, const cJSON *v)
+const char *policy_scalar_text(arena *a, const cJSON *v)
 {
     if (cJSON_IsString(v))
         return v->valuestring;
@@ -421,8 +420,14 @@ static const char *scalar_text(arena *a, const cJSON *v)
         char *t = arena_sprintf(a, "%.15g", d);
         return t != NULL && strtod(t, NULL) != d ? arena_sprintf(a, "%.17g", d) : t;
     }
+    return NULL;
+}
+
+/* The text of a scalar or a list; NULL for null, and on failure. */
+static const char *scalar_text(arena *a, const cJSON *v)
+{
     if (!cJSON_IsArray(v))
-        return NULL;
+        return policy_scalar_text(a, v);
     buf b;
     buf_init(&b, 1 << 20);
     int rc = buf_append(&b, "", 0);

@@ -248,6 +248,20 @@ typedef struct expr_call_site {
 size_t expr_each_call(const expr_prog *p, const char *fn,
                       void (*visit)(void *ctx, const expr_call_site *cs), void *ctx);
 
+/* What may stay in an expression that gives the same value on every evaluation: 'decl' says
+ * whether a declaration (by its index in expr_decls.vars) does, 'fn' whether a function is
+ * pure (lookup() is not: the cluster changes). */
+typedef struct expr_const_query {
+    bool (*decl)(void *ctx, size_t index);
+    bool (*fn)(void *ctx, const expr_fn_def *fn);
+    void *ctx;
+} expr_const_query;
+
+/* Whether 'p' reads nothing but literals, type names, its own comprehension and cel.bind
+ * variables and the declarations 'q' accepts, and calls only functions 'q' accepts, so that its
+ * value can be computed once. A name resolved only when evaluated (no declaration) is not. */
+bool expr_prog_constant(const expr_prog *p, const expr_const_query *q);
+
 /* Adds an error about the span 'span' of 'p''s text to 'dl', positioned the way expr_compile
  * positions its own errors ('at' as given to it). */
 void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_span span,

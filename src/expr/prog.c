@@ -92,6 +92,43 @@ static void walk_calls(call_walk *w, const expr_node *n)
         walk_calls(w, n->args[i]);
 }
 
+/* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
+static bool node_constant(const expr_node *n, const expr_const_query *q)
+{
+    if (n == NULL)
+        return true;
+    switch (n->op) {
+    case N_IDENT:
+        /* a comprehension's or cel.bind's variable has the value of the expression around */
+        if (n->local >= 0 || n->is_type)
+            return true;
+        return n->decl >= 0 && q->decl(q->ctx, (size_t)n->decl);
+    case N_SELECT:
+        /* params.a.b: a qualified chain resolved to a declaration of its own (variables.x) is
+         * that declaration; one that is not is evaluated as the selects it is written as */
+        if (n->qualified != NULL && n->decl >= 0)
+            return q->decl(q->ctx, (size_t)n->decl);
+        break;
+    case N_CALL:
+        if (n->fn == NULL || !q->fn(q->ctx, n->fn))
+            return false;
+        break;
+    default:
+        break;
+    }
+    if (!node_constant(n->a, q) || !node_constant(n->b, q) || !node_constant(n->c, q))
+        return false;
+    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+        if (!node_constant(n->args[i], q))
+            return false;
+    return true;
+}
+
+bool expr_prog_constant(const expr_prog *p, const expr_const_query *q)
+{
+    return p != NULL && node_constant(p->root, q);
+}
+
 size_t expr_each_call(const expr_prog *p, const char *fn,
                       void (*visit)(void *ctx, const expr_call_site *cs), void *ctx)
 {

@@ -100,11 +100,55 @@ typedef struct run {
 } run;
 
 /* Variable i of the policy, evaluated on first use. */
+/* The steps constant variable 'i' and the constant variables it reads that this run has not
+ * used yet would cost to evaluate, marked (state 3) so that each is counted once. */
+static uint64_t constant_steps(run *rn, size_t i)
+{
+    uint64_t steps = rn->p->vars[i].steps;
+    rn->state[i] = 3;
+    for (uint64_t d = rn->p->vars[i].deps; d != 0; d &= d - 1) {
+        size_t k = (size_t)__builtin_ctzll(d);
+        if (rn->state[k] == 0)
+            steps += constant_steps(rn, k);
+    }
+    return steps;
+}
+
+/* Answers constant variable 'i' (constvars.c) from its value computed at load, with the
+ * variables it reads, charging the steps their evaluation would cost to the running budget.
+ * False, with nothing changed, when they would not fit: then it is evaluated, and fails where
+ * it always did. */
+static bool use_constant(run *rn, size_t i)
+{
+    uint64_t steps = constant_steps(rn, i);
+    expr_budget *b = rn->env.budget;
+    uint64_t max = b != NULL && b->max ? b->max
+                   : b == NULL && rn->env.max_steps ? rn->env.max_steps : EXPR_MAX_STEPS;
+    /* without a budget each evaluation counts its own steps, from 0 */
+    uint64_t used = b == NULL ? 0 : b->live != NULL ? *b->live : b->used;
+    bool fits = used + steps <= max;
+    for (size_t k = 0; k < rn->p->n_vars; k++) {
+        if (rn->state[k] != 3)
+            continue;
+        rn->state[k] = fits ? 2 : 0;
+        if (fits)
+            rn->values[k] = rn->p->vars[k].value;
+    }
+    if (fits && b != NULL) { /* as an evaluation inside the running one leaves them */
+        b->used = (uint32_t)(used + steps);
+        if (b->live != NULL)
+            *b->live = b->used;
+    }
+    return fits;
+}
+
 static expr_value variable(run *rn, size_t i, arena *a)
 {
     if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */
         return expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself",
                               rn->p->vars[i].name);
+    if (rn->state[i] == 0 && rn->p->vars[i].constant && use_constant(rn, i))
+        return rn->values[i];
     if (rn->state[i] == 0) {
         rn->state[i] = 1;
         rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);

@@ -85,6 +85,14 @@ typedef struct policy_match {
 typedef struct policy_variable {
     const char *name;
     const expr_prog *prog;
+    /* A variable that reads only params, literals and other constant variables and calls no
+     * lookup(): its value, computed once when the set is loaded (constvars.c), the steps that
+     * took (charged to the rule that first uses it, as its evaluation would be), and the
+     * constant variables it reads (bit i: variable i). */
+    bool constant;
+    uint32_t steps;
+    uint64_t deps;
+    expr_value value;
 } policy_variable;
 
 typedef struct policy_validation {

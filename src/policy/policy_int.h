@@ -117,6 +117,11 @@ typedef struct policy_lookup_site {
  * Sorted (policy_sort_kinds). */
 void policy_scope_lookups(loader *ld, const policy *items, size_t n);
 
+/* Computes once, into 'a', the variables of 'items' that read only params, literals and other
+ * such variables and call no lookup() (policy_variable.constant; constvars.c). Called when the
+ * params are final. */
+void policy_fold_constants(policy *items, size_t n, arena *a);
+
 /* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
 const char *policy_api_version_problem(const char *s, size_t len);
 const char *policy_kind_problem(const char *s, size_t len);

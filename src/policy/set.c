@@ -213,6 +213,7 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
         return NULL;
     }
     policy_scope_lookups(&ld, s->items, s->n);
+    policy_fold_constants(s->items, s->n, s->a);
     s->kinds = ld.kinds;
     s->n_kinds = ld.n_kinds;
     return s;

@@ -724,6 +724,75 @@ static void test_engine_rule_budget(void **state)
     diag_list_clear(&dl);
 }
 
+/* Variables that read only params, literals and other such variables, and call no lookup(),
+ * are computed once when the set loads, with the params a PolicyParams set, and answered from
+ * there; each review is charged their steps as if it had evaluated them, so a rule runs out of
+ * budget where it did (tests/fixtures/policy/constvars). */
+static const policy_variable *find_var(const policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_vars; i++)
+        if (strcmp(p->vars[i].name, name) == 0)
+            return &p->vars[i];
+    fail_msg("no variable %s", name);
+    return NULL;
+}
+
+static void test_constant_variables(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("tests/fixtures/policy/constvars", &dl);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    size_t n = 0;
+    const policy *items = policy_set_items(s, &n), *p = NULL, *b = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(items[i].name, "constvars") == 0)
+            p = &items[i];
+        else if (strcmp(items[i].name, "constvars-budget") == 0)
+            b = &items[i];
+    }
+    assert_non_null(p);
+    assert_non_null(b);
+    static const struct { const char *name; bool constant; } want[] = {
+        {"limit2", true}, {"heavy", true}, {"fromConst", true}, {"seen", false},
+        {"viaLookup", false}, {"fromObj", false}, {"failing", false}, {"local", true}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (find_var(p, want[i].name)->constant != want[i].constant)
+            fail_msg("variable %s: constant %d", want[i].name, !want[i].constant);
+    /* computed with the PolicyParams' limit, 7 (the policy's own is 3) */
+    assert_int_equal(find_var(p, "limit2")->value.kind, EXPR_INT);
+    assert_int_equal(find_var(p, "limit2")->value.v.i, 14);
+    assert_true(find_var(p, "heavy")->steps > 100000);
+    assert_true(find_var(p, "fromConst")->deps != 0);
+
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "kind", "Deployment");
+    policy_request r;
+    make_request(&r, obj, "team-a", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    /* constvars: the values pass; the division by zero fails on the review as it always did.
+     * constvars-budget: its rule is over budget (its own scan and the constant's). */
+    size_t errors = 0;
+    for (size_t i = 0; i < o.n_findings; i++) {
+        const policy_finding *f = &o.findings[i];
+        assert_int_equal(f->result, RULE_ERROR);
+        errors++;
+        if (f->policy == p)
+            assert_non_null(strstr(f->message, "division by zero"));
+        else
+            assert_non_null(strstr(f->message, "exceeded 200000 steps"));
+    }
+    assert_int_equal(errors, 2);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 static char *mutate_once(const char *object, policy_outcome *o, arena *a)
 {
     cJSON *obj = cJSON_Parse(object);
@@ -1394,6 +1463,7 @@ int main(void)
         cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
+        cmocka_unit_test(test_constant_variables),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),
         cmocka_unit_test_setup_teardown(test_engine_rule_selector, load_engine_set,

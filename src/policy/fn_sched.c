@@ -1,6 +1,6 @@
-/* fn_sched.c - podRequests(spec), podLimits(spec) and nodesFor(nodes, spec): what
- * kube-scheduler counts for a pod and which Nodes it may put the pod on, for policies that ask
- * whether a pod fits a node (node-sizing-limits).
+/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec) and nodesFor(nodes,
+ * spec): what kube-scheduler counts for a pod and which Nodes it may put the pod on, for
+ * policies that ask whether a pod fits a node (node-sizing-limits).
  *
  * A pod asks for the sum of its containers plus its restartable (sidecar) init containers, or
  * for its largest ordinary init container together with the sidecars started before it,
@@ -154,42 +154,61 @@ static void res_max(res *to, const res *x)
             to->q[k] = x->q[k];
 }
 
-static expr_value overflow(const expr_call *c)
+/* Whether a container of the list 'own' has the name of 'ctr'. */
+static bool named_in(const expr_call *c, const expr_value *own, const expr_value *ctr)
 {
-    return expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+    expr_value name = get(c, ctr, "name"), o;
+    if (name.kind != EXPR_STRING)
+        return false;
+    each it;
+    each_init(&it, own);
+    while (each_next(&it, &o)) {
+        expr_value n = get(c, &o, "name");
+        if (str_eq(&n, &name))
+            return true;
+    }
+    return false;
 }
 
-/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it. */
-static expr_value pod_total(const expr_call *c, const expr_value *spec, bool limits)
+/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it, into
+ * '*out': the containers of 'own' (a list, or a null value), then those of spec.containers
+ * whose name no container of 'own' has. Returns 0, or -1 with the error value in '*e'. */
+static int pod_total(const expr_call *c, const expr_value *spec, const expr_value *own,
+                     bool limits, res *out, expr_value *e)
 {
-    if (spec->kind != EXPR_MAP)
-        return expr_error_new(c->a, "expr.no_overload", c->span,
-                              "no matching overload for '%s' applied to (%s)",
-                              limits ? "podLimits" : "podRequests", expr_type_name(spec));
     res sum = {{{0}}}, sidecars = {{{0}}}, init_max = {{{0}}}, one;
-    expr_value e, ctr, list = get(c, spec, "containers");
+    expr_value ctr, list = get(c, spec, "containers");
     each it;
+    each_init(&it, own);
+    while (each_next(&it, &ctr)) {
+        if (container_res(c, &ctr, limits, &one, e) != 0)
+            return -1;
+        if (res_add(&sum, &one) != 0)
+            goto overflow;
+    }
     each_init(&it, &list);
     while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, &e) != 0)
-            return e;
+        if (own->kind == EXPR_LIST && named_in(c, own, &ctr))
+            continue; /* the controller's container of that name stands in its place */
+        if (container_res(c, &ctr, limits, &one, e) != 0)
+            return -1;
         if (res_add(&sum, &one) != 0)
-            return overflow(c);
+            goto overflow;
     }
     list = get(c, spec, "initContainers");
     each_init(&it, &list);
     while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, &e) != 0)
-            return e;
+        if (container_res(c, &ctr, limits, &one, e) != 0)
+            return -1;
         expr_value policy = get(c, &ctr, "restartPolicy");
         if (str_is(&policy, "Always")) {
             /* A sidecar runs beside the containers and beside every init container after it. */
             if (res_add(&sum, &one) != 0 || res_add(&sidecars, &one) != 0)
-                return overflow(c);
+                goto overflow;
             res_max(&init_max, &sidecars);
         } else {
             if (res_add(&one, &sidecars) != 0)
-                return overflow(c);
+                goto overflow;
             res_max(&init_max, &one);
         }
     }
@@ -200,21 +219,42 @@ static expr_value pod_total(const expr_call *c, const expr_value *spec, bool lim
         for (int k = 0; k < RES_COUNT; k++) {
             expr_value v = get(c, &oh, res_names[k]);
             const char *why;
-            if (v.kind != EXPR_NULL && parse_q(&v, &one.q[k], &why) != 0)
-                return expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
-                                      res_names[k], why);
+            if (v.kind != EXPR_NULL && parse_q(&v, &one.q[k], &why) != 0) {
+                *e = expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
+                                    res_names[k], why);
+                return -1;
+            }
         }
         if (res_add(&sum, &one) != 0)
-            return overflow(c);
+            goto overflow;
     }
-    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * RES_COUNT * sizeof(expr_value));
+    *out = sum;
+    return 0;
+overflow:
+    *e = expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+    return -1;
+}
+
+/* A map of 'n' entries, the keys 'keys', the values to be filled in; NULL when out of memory. */
+static expr_map *new_map(const expr_call *c, const char *const *keys, uint32_t n)
+{
+    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * n * sizeof(expr_value));
+    if (m == NULL)
+        return NULL;
+    m->n = n;
+    for (uint32_t k = 0; k < n; k++)
+        m->kv[2 * k] = cstr(keys[k]);
+    return m;
+}
+
+/* {'cpu': Quantity, 'memory': Quantity} of 'r'. */
+static expr_value res_value(const expr_call *c, const res *r)
+{
+    expr_map *m = new_map(c, res_names, RES_COUNT);
     if (m == NULL)
         return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
-    m->n = RES_COUNT;
     for (int k = 0; k < RES_COUNT; k++) {
-        m->kv[2 * k] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)strlen(res_names[k])};
-        m->kv[2 * k].v.s = res_names[k];
-        m->kv[2 * k + 1] = policy_quantity_value(c, sum.q[k]);
+        m->kv[2 * k + 1] = policy_quantity_value(c, r->q[k]);
         if (m->kv[2 * k + 1].kind == EXPR_ERROR)
             return m->kv[2 * k + 1];
     }
@@ -223,12 +263,30 @@ static expr_value pod_total(const expr_call *c, const expr_value *spec, bool lim
     return v;
 }
 
+static expr_value not_a_spec(const expr_call *c, const char *fn, const expr_value *spec)
+{
+    return expr_error_new(c->a, "expr.no_overload", c->span,
+                          "no matching overload for '%s' applied to (%s)", fn,
+                          expr_type_name(spec));
+}
+
+static expr_value pod_one(const expr_call *c, const expr_value *spec, bool limits)
+{
+    if (spec->kind != EXPR_MAP)
+        return not_a_spec(c, limits ? "podLimits" : "podRequests", spec);
+    res r;
+    expr_value e, none = {.kind = EXPR_NULL};
+    if (pod_total(c, spec, &none, limits, &r, &e) != 0)
+        return e;
+    return res_value(c, &r);
+}
+
 expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
                                   size_t n)
 {
     (void)r;
     (void)n;
-    return pod_total(c, &a[0], false);
+    return pod_one(c, &a[0], false);
 }
 
 expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const expr_value *a,
@@ -236,7 +294,51 @@ expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const e
 {
     (void)r;
     (void)n;
-    return pod_total(c, &a[0], true);
+    return pod_one(c, &a[0], true);
+}
+
+/* podResources(spec[, containers]): {'requests': podRequests(spec), 'limits': podLimits(spec)}
+ * in one call, for a policy that needs both (the requests are counted first, so a bad quantity
+ * gives the error podRequests() would give before the one podLimits() would). 'containers' are
+ * those a controller puts into the pod it makes from the template 'spec': they come first and
+ * replace the template's containers of the same names. */
+expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, const expr_value *a,
+                                   size_t n)
+{
+    static const char *const keys[] = {"requests", "limits"};
+    (void)r;
+    expr_value none = {.kind = EXPR_NULL};
+    const expr_value *own = n > 1 ? &a[1] : &none;
+    if (a[0].kind != EXPR_MAP || (n > 1 && a[1].kind != EXPR_LIST))
+        return n > 1 ? expr_error_new(c->a, "expr.no_overload", c->span,
+                                      "no matching overload for 'podResources' applied to (%s, %s)",
+                                      expr_type_name(&a[0]), expr_type_name(&a[1]))
+                     : not_a_spec(c, "podResources", &a[0]);
+    /* A template's list that is not one: what an operator reading it into a PodSpec rejects. */
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int k = 0; k < 2 && n > 1; k++) {
+        expr_value l = get(c, &a[0], lists[k]);
+        if (l.kind != EXPR_LIST && l.kind != EXPR_MAP && l.kind != EXPR_NULL)
+            return expr_error_new(c->a, "expr.no_overload", c->span,
+                                  "podResources: %s of the pod template is a %s, not a list",
+                                  lists[k], expr_type_name(&l));
+    }
+    res t[2];
+    expr_value e;
+    for (int k = 0; k < 2; k++)
+        if (pod_total(c, &a[0], own, k == 1, &t[k], &e) != 0)
+            return e;
+    expr_map *m = new_map(c, keys, 2);
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    for (int k = 0; k < 2; k++) {
+        m->kv[2 * k + 1] = res_value(c, &t[k]);
+        if (m->kv[2 * k + 1].kind == EXPR_ERROR)
+            return m->kv[2 * k + 1];
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
 }
 
 /* ---- nodesFor(nodes, spec) ---- */

@@ -170,68 +170,136 @@ static bool named_in(const expr_call *c, const expr_value *own, const expr_value
     return false;
 }
 
-/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it, into
- * '*out': the containers of 'own' (a list, or a null value), then those of spec.containers
- * whose name no container of 'own' has. Returns 0, or -1 with the error value in '*e'. */
-static int pod_total(const expr_call *c, const expr_value *spec, const expr_value *own,
-                     bool limits, res *out, expr_value *e)
+/* Both the requests and the limits of one container, each quantity parsed once; -1 when one
+ * does not parse (container_res() then says which). */
+static int container_both(const expr_call *c, const expr_value *ctr, res out[2])
 {
-    res sum = {{{0}}}, sidecars = {{{0}}}, init_max = {{{0}}}, one;
+    expr_value r = get(c, ctr, "resources");
+    expr_value req = get(c, &r, "requests"), lim = get(c, &r, "limits");
+    for (int k = 0; k < RES_COUNT; k++) {
+        expr_value v = get(c, &req, res_names[k]), l = get(c, &lim, res_names[k]);
+        const char *why;
+        out[1].q[k] = k8s_quantity_from_int(0);
+        if (l.kind != EXPR_NULL && parse_q(&l, &out[1].q[k], &why) != 0)
+            return -1;
+        out[0].q[k] = out[1].q[k]; /* a request not given is its limit */
+        if (v.kind != EXPR_NULL && parse_q(&v, &out[0].q[k], &why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A running total of one side (requests or limits) as resource.PodRequests adds it up. */
+typedef struct tally {
+    res sum, sidecars, init_max;
+} tally;
+
+static int tally_container(tally *t, const res *one)
+{
+    return res_add(&t->sum, one);
+}
+
+static int tally_init(tally *t, res one, bool sidecar)
+{
+    if (sidecar) {
+        /* A sidecar runs beside the containers and beside every init container after it. */
+        if (res_add(&t->sum, &one) != 0 || res_add(&t->sidecars, &one) != 0)
+            return -1;
+        res_max(&t->init_max, &t->sidecars);
+        return 0;
+    }
+    if (res_add(&one, &t->sidecars) != 0)
+        return -1;
+    res_max(&t->init_max, &one);
+    return 0;
+}
+
+enum { SIDE_REQUESTS = 1, SIDE_LIMITS = 2, SIDE_BOTH = 3 };
+
+/* One container's resources for the sides of 'sides' into one[0] (requests) and one[1]
+ * (limits). Returns 0, or -1 with the error value in '*e' (with SIDE_BOTH, -1 only). */
+static int container_sides(const expr_call *c, const expr_value *ctr, int sides, res one[2],
+                           expr_value *e)
+{
+    if (sides == SIDE_BOTH)
+        return container_both(c, ctr, one);
+    return container_res(c, ctr, sides == SIDE_LIMITS, &one[sides == SIDE_LIMITS], e);
+}
+
+/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it, for
+ * the sides of 'sides', into out[0] (requests) and out[1] (limits): the containers of 'own' (a
+ * list, or a null value), then those of spec.containers whose name no container of 'own' has.
+ * Returns 0, or -1 with the error value in '*e' (with SIDE_BOTH, -1 only: see pod_totals()). */
+static int pod_sides(const expr_call *c, const expr_value *spec, const expr_value *own,
+                     int sides, res out[2], expr_value *e)
+{
+    tally t[2];
+    memset(t, 0, sizeof t);
+    res one[2];
     expr_value ctr, list = get(c, spec, "containers");
-    each it;
-    each_init(&it, own);
-    while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, e) != 0)
-            return -1;
-        if (res_add(&sum, &one) != 0)
-            goto overflow;
-    }
-    each_init(&it, &list);
-    while (each_next(&it, &ctr)) {
-        if (own->kind == EXPR_LIST && named_in(c, own, &ctr))
-            continue; /* the controller's container of that name stands in its place */
-        if (container_res(c, &ctr, limits, &one, e) != 0)
-            return -1;
-        if (res_add(&sum, &one) != 0)
-            goto overflow;
-    }
-    list = get(c, spec, "initContainers");
-    each_init(&it, &list);
-    while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, e) != 0)
-            return -1;
-        expr_value policy = get(c, &ctr, "restartPolicy");
-        if (str_is(&policy, "Always")) {
-            /* A sidecar runs beside the containers and beside every init container after it. */
-            if (res_add(&sum, &one) != 0 || res_add(&sidecars, &one) != 0)
-                goto overflow;
-            res_max(&init_max, &sidecars);
-        } else {
-            if (res_add(&one, &sidecars) != 0)
-                goto overflow;
-            res_max(&init_max, &one);
+    const expr_value *lists[2] = {own, &list};
+    for (int l = 0; l < 2; l++) {
+        each it;
+        each_init(&it, lists[l]);
+        while (each_next(&it, &ctr)) {
+            if (l == 1 && own->kind == EXPR_LIST && named_in(c, own, &ctr))
+                continue; /* the controller's container of that name stands in its place */
+            if (container_sides(c, &ctr, sides, one, e) != 0)
+                return -1;
+            for (int k = 0; k < 2; k++)
+                if ((sides & (1 << k)) && tally_container(&t[k], &one[k]) != 0)
+                    goto overflow;
         }
     }
-    res_max(&sum, &init_max);
-    if (!limits) {
+    list = get(c, spec, "initContainers");
+    each it;
+    each_init(&it, &list);
+    while (each_next(&it, &ctr)) {
+        if (container_sides(c, &ctr, sides, one, e) != 0)
+            return -1;
+        expr_value policy = get(c, &ctr, "restartPolicy");
+        for (int k = 0; k < 2; k++)
+            if ((sides & (1 << k)) && tally_init(&t[k], one[k], str_is(&policy, "Always")) != 0)
+                goto overflow;
+    }
+    for (int k = 0; k < 2; k++) {
+        res_max(&t[k].sum, &t[k].init_max);
+        out[k] = t[k].sum;
+    }
+    if (sides & SIDE_REQUESTS) {
         expr_value oh = get(c, spec, "overhead");
-        one = (res){{{0}}};
+        res o = {{{0}}};
         for (int k = 0; k < RES_COUNT; k++) {
             expr_value v = get(c, &oh, res_names[k]);
             const char *why;
-            if (v.kind != EXPR_NULL && parse_q(&v, &one.q[k], &why) != 0) {
+            if (v.kind != EXPR_NULL && parse_q(&v, &o.q[k], &why) != 0) {
                 *e = expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
                                     res_names[k], why);
                 return -1;
             }
         }
-        if (res_add(&sum, &one) != 0)
+        if (res_add(&out[0], &o) != 0)
             goto overflow;
     }
-    *out = sum;
     return 0;
 overflow:
     *e = expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+    return -1;
+}
+
+/* Requests and limits in one walk. When that fails, the requests and then the limits are
+ * counted apart, so that the error is the one podRequests() and then podLimits() would give. */
+static int pod_totals(const expr_call *c, const expr_value *spec, const expr_value *own,
+                      res out[2], expr_value *e)
+{
+    if (pod_sides(c, spec, own, SIDE_BOTH, out, e) == 0)
+        return 0;
+    if (pod_sides(c, spec, own, SIDE_REQUESTS, out, e) != 0)
+        return -1;
+    if (pod_sides(c, spec, own, SIDE_LIMITS, out, e) != 0)
+        return -1;
+    /* cannot happen: each side alone was counted */
+    *e = expr_error_new(c->a, "expr.quantity", c->span, "podResources: a quantity does not parse");
     return -1;
 }
 
@@ -274,11 +342,11 @@ static expr_value pod_one(const expr_call *c, const expr_value *spec, bool limit
 {
     if (spec->kind != EXPR_MAP)
         return not_a_spec(c, limits ? "podLimits" : "podRequests", spec);
-    res r;
+    res r[2];
     expr_value e, none = {.kind = EXPR_NULL};
-    if (pod_total(c, spec, &none, limits, &r, &e) != 0)
+    if (pod_sides(c, spec, &none, limits ? SIDE_LIMITS : SIDE_REQUESTS, r, &e) != 0)
         return e;
-    return res_value(c, &r);
+    return res_value(c, &r[limits]);
 }
 
 expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
@@ -325,9 +393,8 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
     }
     res t[2];
     expr_value e;
-    for (int k = 0; k < 2; k++)
-        if (pod_total(c, &a[0], own, k == 1, &t[k], &e) != 0)
-            return e;
+    if (pod_totals(c, &a[0], own, t, &e) != 0)
+        return e;
     expr_map *m = new_map(c, keys, 2);
     if (m == NULL)
         return expr_error_new(c->a, "expr.limit", c->span, "out of memory");

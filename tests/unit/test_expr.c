@@ -201,9 +201,9 @@ static char *run_error_msg(const char *src, const char *input)
 static void test_pod_resources_error_order(void **state)
 {
     (void)state;
-    const char *input = "{\"containers\":[{\"name\":\"a\",\"resources\":{\"requests\":{\"cpu\":\"1\"},"
-                        "\"limits\":{\"cpu\":\"x\"}}},{\"name\":\"b\",\"resources\":{\"requests\":"
-                        "{\"memory\":\"y\"}}}]}";
+    const char *input = "{\"containers\":[{\"name\":\"a\",\"resources\":"
+                        "{\"requests\":{\"cpu\":\"1\"},\"limits\":{\"cpu\":\"x\"}}},"
+                        "{\"name\":\"b\",\"resources\":{\"requests\":{\"memory\":\"y\"}}}]}";
     static const char *const srcs[] = {"podRequests(object)", "podResources(object)",
                                        "podResources(object, [])"};
     for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
@@ -218,8 +218,8 @@ static void test_pod_resources_error_order(void **state)
     free(msg);
     /* limits alone bad: the limits' error, as podLimits() gives it */
     msg = run_error_msg("podResources(object)",
-                        "{\"containers\":[{\"name\":\"a\",\"resources\":{\"requests\":{\"cpu\":\"1\"},"
-                        "\"limits\":{\"cpu\":\"x\"}}}]}");
+                        "{\"containers\":[{\"name\":\"a\",\"resources\":"
+                        "{\"requests\":{\"cpu\":\"1\"},\"limits\":{\"cpu\":\"x\"}}}]}");
     if (msg == NULL || strstr(msg, "container a: resources.limits.cpu") == NULL)
         fail_msg("podResources, limits alone: %s", msg ? msg : "(no error)");
     free(msg);

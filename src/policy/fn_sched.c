@@ -154,6 +154,10 @@ static void res_max(res *to, const res *x)
             to->q[k] = x->q[k];
 }
 
+enum { POD_OWN_MAX = 64 }; /* containers a controller puts into a pod: podResources() */
+
+static uint32_t count(const expr_value *l);
+
 /* Whether a container of the list 'own' has the name of 'ctr'. */
 static bool named_in(const expr_call *c, const expr_value *own, const expr_value *ctr)
 {
@@ -382,6 +386,12 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
                                       "no matching overload for 'podResources' applied to (%s, %s)",
                                       expr_type_name(&a[0]), expr_type_name(&a[1]))
                      : not_a_spec(c, "podResources", &a[0]);
+    /* Each template container is looked for among 'own': a few, as a controller adds, keep
+     * that linear in the template. */
+    if (n > 1 && count(&a[1]) > POD_OWN_MAX)
+        return expr_error_new(c->a, "expr.limit", c->span,
+                              "podResources: more than %d containers of the controller",
+                              POD_OWN_MAX);
     /* A template's list that is not one: what an operator reading it into a PodSpec rejects. */
     static const char *const lists[] = {"containers", "initContainers"};
     for (int k = 0; k < 2 && n > 1; k++) {

@@ -1,6 +1,6 @@
-/* fn_sched.c - podRequests(spec), podLimits(spec) and nodesFor(nodes, spec): what
- * kube-scheduler counts for a pod and which Nodes it may put the pod on, for policies that ask
- * whether a pod fits a node (node-sizing-limits).
+/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec) and nodesFor(nodes,
+ * spec): what kube-scheduler counts for a pod and which Nodes it may put the pod on, for
+ * policies that ask whether a pod fits a node (node-sizing-limits).
  *
  * A pod asks for the sum of its containers plus its restartable (sidecar) init containers, or
  * for its largest ordinary init container together with the sidecars started before it,
@@ -154,67 +154,179 @@ static void res_max(res *to, const res *x)
             to->q[k] = x->q[k];
 }
 
-static expr_value overflow(const expr_call *c)
+enum { POD_OWN_MAX = 64 }; /* containers a controller puts into a pod: podResources() */
+
+static uint32_t count(const expr_value *l);
+
+/* Whether a container of the list 'own' has the name of 'ctr'. */
+static bool named_in(const expr_call *c, const expr_value *own, const expr_value *ctr)
 {
-    return expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+    expr_value name = get(c, ctr, "name"), o;
+    if (name.kind != EXPR_STRING)
+        return false;
+    each it;
+    each_init(&it, own);
+    while (each_next(&it, &o)) {
+        expr_value n = get(c, &o, "name");
+        if (str_eq(&n, &name))
+            return true;
+    }
+    return false;
 }
 
-/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it. */
-static expr_value pod_total(const expr_call *c, const expr_value *spec, bool limits)
+/* Both the requests and the limits of one container, each quantity parsed once; -1 when one
+ * does not parse (container_res() then says which). */
+static int container_both(const expr_call *c, const expr_value *ctr, res out[2])
 {
-    if (spec->kind != EXPR_MAP)
-        return expr_error_new(c->a, "expr.no_overload", c->span,
-                              "no matching overload for '%s' applied to (%s)",
-                              limits ? "podLimits" : "podRequests", expr_type_name(spec));
-    res sum = {{{0}}}, sidecars = {{{0}}}, init_max = {{{0}}}, one;
-    expr_value e, ctr, list = get(c, spec, "containers");
+    expr_value r = get(c, ctr, "resources");
+    expr_value req = get(c, &r, "requests"), lim = get(c, &r, "limits");
+    for (int k = 0; k < RES_COUNT; k++) {
+        expr_value v = get(c, &req, res_names[k]), l = get(c, &lim, res_names[k]);
+        const char *why;
+        out[1].q[k] = k8s_quantity_from_int(0);
+        if (l.kind != EXPR_NULL && parse_q(&l, &out[1].q[k], &why) != 0)
+            return -1;
+        out[0].q[k] = out[1].q[k]; /* a request not given is its limit */
+        if (v.kind != EXPR_NULL && parse_q(&v, &out[0].q[k], &why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A running total of one side (requests or limits) as resource.PodRequests adds it up. */
+typedef struct tally {
+    res sum, sidecars, init_max;
+} tally;
+
+static int tally_container(tally *t, const res *one)
+{
+    return res_add(&t->sum, one);
+}
+
+static int tally_init(tally *t, res one, bool sidecar)
+{
+    if (sidecar) {
+        /* A sidecar runs beside the containers and beside every init container after it. */
+        if (res_add(&t->sum, &one) != 0 || res_add(&t->sidecars, &one) != 0)
+            return -1;
+        res_max(&t->init_max, &t->sidecars);
+        return 0;
+    }
+    if (res_add(&one, &t->sidecars) != 0)
+        return -1;
+    res_max(&t->init_max, &one);
+    return 0;
+}
+
+enum { SIDE_REQUESTS = 1, SIDE_LIMITS = 2, SIDE_BOTH = 3 };
+
+/* One container's resources for the sides of 'sides' into one[0] (requests) and one[1]
+ * (limits). Returns 0, or -1 with the error value in '*e' (with SIDE_BOTH, -1 only). */
+static int container_sides(const expr_call *c, const expr_value *ctr, int sides, res one[2],
+                           expr_value *e)
+{
+    if (sides == SIDE_BOTH)
+        return container_both(c, ctr, one);
+    return container_res(c, ctr, sides == SIDE_LIMITS, &one[sides == SIDE_LIMITS], e);
+}
+
+/* The pod's total as k8s.io/component-helpers resource.PodRequests / PodLimits count it, for
+ * the sides of 'sides', into out[0] (requests) and out[1] (limits): the containers of 'own' (a
+ * list, or a null value), then those of spec.containers whose name no container of 'own' has.
+ * Returns 0, or -1 with the error value in '*e' (with SIDE_BOTH, -1 only: see pod_totals()). */
+static int pod_sides(const expr_call *c, const expr_value *spec, const expr_value *own,
+                     int sides, res out[2], expr_value *e)
+{
+    tally t[2];
+    memset(t, 0, sizeof t);
+    res one[2];
+    expr_value ctr, list = get(c, spec, "containers");
+    const expr_value *lists[2] = {own, &list};
+    for (int l = 0; l < 2; l++) {
+        each it;
+        each_init(&it, lists[l]);
+        while (each_next(&it, &ctr)) {
+            if (l == 1 && own->kind == EXPR_LIST && named_in(c, own, &ctr))
+                continue; /* the controller's container of that name stands in its place */
+            if (container_sides(c, &ctr, sides, one, e) != 0)
+                return -1;
+            for (int k = 0; k < 2; k++)
+                if ((sides & (1 << k)) && tally_container(&t[k], &one[k]) != 0)
+                    goto overflow;
+        }
+    }
+    list = get(c, spec, "initContainers");
     each it;
     each_init(&it, &list);
     while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, &e) != 0)
-            return e;
-        if (res_add(&sum, &one) != 0)
-            return overflow(c);
-    }
-    list = get(c, spec, "initContainers");
-    each_init(&it, &list);
-    while (each_next(&it, &ctr)) {
-        if (container_res(c, &ctr, limits, &one, &e) != 0)
-            return e;
+        if (container_sides(c, &ctr, sides, one, e) != 0)
+            return -1;
         expr_value policy = get(c, &ctr, "restartPolicy");
-        if (str_is(&policy, "Always")) {
-            /* A sidecar runs beside the containers and beside every init container after it. */
-            if (res_add(&sum, &one) != 0 || res_add(&sidecars, &one) != 0)
-                return overflow(c);
-            res_max(&init_max, &sidecars);
-        } else {
-            if (res_add(&one, &sidecars) != 0)
-                return overflow(c);
-            res_max(&init_max, &one);
-        }
+        for (int k = 0; k < 2; k++)
+            if ((sides & (1 << k)) && tally_init(&t[k], one[k], str_is(&policy, "Always")) != 0)
+                goto overflow;
     }
-    res_max(&sum, &init_max);
-    if (!limits) {
+    for (int k = 0; k < 2; k++) {
+        res_max(&t[k].sum, &t[k].init_max);
+        out[k] = t[k].sum;
+    }
+    if (sides & SIDE_REQUESTS) {
         expr_value oh = get(c, spec, "overhead");
-        one = (res){{{0}}};
+        res o = {{{0}}};
         for (int k = 0; k < RES_COUNT; k++) {
             expr_value v = get(c, &oh, res_names[k]);
             const char *why;
-            if (v.kind != EXPR_NULL && parse_q(&v, &one.q[k], &why) != 0)
-                return expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
-                                      res_names[k], why);
+            if (v.kind != EXPR_NULL && parse_q(&v, &o.q[k], &why) != 0) {
+                *e = expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
+                                    res_names[k], why);
+                return -1;
+            }
         }
-        if (res_add(&sum, &one) != 0)
-            return overflow(c);
+        if (res_add(&out[0], &o) != 0)
+            goto overflow;
     }
-    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * RES_COUNT * sizeof(expr_value));
+    return 0;
+overflow:
+    *e = expr_error_new(c->a, "expr.overflow", c->span, "quantity out of range");
+    return -1;
+}
+
+/* Requests and limits in one walk. When that fails, the requests and then the limits are
+ * counted apart, so that the error is the one podRequests() and then podLimits() would give. */
+static int pod_totals(const expr_call *c, const expr_value *spec, const expr_value *own,
+                      res out[2], expr_value *e)
+{
+    if (pod_sides(c, spec, own, SIDE_BOTH, out, e) == 0)
+        return 0;
+    if (pod_sides(c, spec, own, SIDE_REQUESTS, out, e) != 0)
+        return -1;
+    if (pod_sides(c, spec, own, SIDE_LIMITS, out, e) != 0)
+        return -1;
+    /* cannot happen: each side alone was counted */
+    *e = expr_error_new(c->a, "expr.quantity", c->span, "podResources: a quantity does not parse");
+    return -1;
+}
+
+/* A map of 'n' entries, the keys 'keys', the values to be filled in; NULL when out of memory. */
+static expr_map *new_map(const expr_call *c, const char *const *keys, uint32_t n)
+{
+    expr_map *m = arena_alloc(c->a, sizeof *m + 2 * n * sizeof(expr_value));
+    if (m == NULL)
+        return NULL;
+    m->n = n;
+    for (uint32_t k = 0; k < n; k++)
+        m->kv[2 * k] = cstr(keys[k]);
+    return m;
+}
+
+/* {'cpu': Quantity, 'memory': Quantity} of 'r'. */
+static expr_value res_value(const expr_call *c, const res *r)
+{
+    expr_map *m = new_map(c, res_names, RES_COUNT);
     if (m == NULL)
         return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
-    m->n = RES_COUNT;
     for (int k = 0; k < RES_COUNT; k++) {
-        m->kv[2 * k] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)strlen(res_names[k])};
-        m->kv[2 * k].v.s = res_names[k];
-        m->kv[2 * k + 1] = policy_quantity_value(c, sum.q[k]);
+        m->kv[2 * k + 1] = policy_quantity_value(c, r->q[k]);
         if (m->kv[2 * k + 1].kind == EXPR_ERROR)
             return m->kv[2 * k + 1];
     }
@@ -223,12 +335,30 @@ static expr_value pod_total(const expr_call *c, const expr_value *spec, bool lim
     return v;
 }
 
+static expr_value not_a_spec(const expr_call *c, const char *fn, const expr_value *spec)
+{
+    return expr_error_new(c->a, "expr.no_overload", c->span,
+                          "no matching overload for '%s' applied to (%s)", fn,
+                          expr_type_name(spec));
+}
+
+static expr_value pod_one(const expr_call *c, const expr_value *spec, bool limits)
+{
+    if (spec->kind != EXPR_MAP)
+        return not_a_spec(c, limits ? "podLimits" : "podRequests", spec);
+    res r[2];
+    expr_value e, none = {.kind = EXPR_NULL};
+    if (pod_sides(c, spec, &none, limits ? SIDE_LIMITS : SIDE_REQUESTS, r, &e) != 0)
+        return e;
+    return res_value(c, &r[limits]);
+}
+
 expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
                                   size_t n)
 {
     (void)r;
     (void)n;
-    return pod_total(c, &a[0], false);
+    return pod_one(c, &a[0], false);
 }
 
 expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const expr_value *a,
@@ -236,7 +366,56 @@ expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const e
 {
     (void)r;
     (void)n;
-    return pod_total(c, &a[0], true);
+    return pod_one(c, &a[0], true);
+}
+
+/* podResources(spec[, containers]): {'requests': podRequests(spec), 'limits': podLimits(spec)}
+ * in one call, for a policy that needs both (the requests are counted first, so a bad quantity
+ * gives the error podRequests() would give before the one podLimits() would). 'containers' are
+ * those a controller puts into the pod it makes from the template 'spec': they come first and
+ * replace the template's containers of the same names. */
+expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, const expr_value *a,
+                                   size_t n)
+{
+    static const char *const keys[] = {"requests", "limits"};
+    (void)r;
+    expr_value none = {.kind = EXPR_NULL};
+    const expr_value *own = n > 1 ? &a[1] : &none;
+    if (a[0].kind != EXPR_MAP || (n > 1 && a[1].kind != EXPR_LIST))
+        return n > 1 ? expr_error_new(c->a, "expr.no_overload", c->span,
+                                      "no matching overload for 'podResources' applied to (%s, %s)",
+                                      expr_type_name(&a[0]), expr_type_name(&a[1]))
+                     : not_a_spec(c, "podResources", &a[0]);
+    /* Each template container is looked for among 'own': a few, as a controller adds, keep
+     * that linear in the template. */
+    if (n > 1 && count(&a[1]) > POD_OWN_MAX)
+        return expr_error_new(c->a, "expr.limit", c->span,
+                              "podResources: more than %d containers of the controller",
+                              POD_OWN_MAX);
+    /* A template's list that is not one: what an operator reading it into a PodSpec rejects. */
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int k = 0; k < 2 && n > 1; k++) {
+        expr_value l = get(c, &a[0], lists[k]);
+        if (l.kind != EXPR_LIST && l.kind != EXPR_MAP && l.kind != EXPR_NULL)
+            return expr_error_new(c->a, "expr.no_overload", c->span,
+                                  "podResources: %s of the pod template is a %s, not a list",
+                                  lists[k], expr_type_name(&l));
+    }
+    res t[2];
+    expr_value e;
+    if (pod_totals(c, &a[0], own, t, &e) != 0)
+        return e;
+    expr_map *m = new_map(c, keys, 2);
+    if (m == NULL)
+        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+    for (int k = 0; k < 2; k++) {
+        m->kv[2 * k + 1] = res_value(c, &t[k]);
+        if (m->kv[2 * k + 1].kind == EXPR_ERROR)
+            return m->kv[2 * k + 1];
+    }
+    expr_value v = {.kind = EXPR_MAP};
+    v.v.map = m;
+    return v;
 }
 
 /* ---- nodesFor(nodes, spec) ---- */

@@ -825,6 +825,7 @@ const expr_fn_def policy_functions[] = {
     {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},
     {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests},
     {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits},
+    {"podResources", EXPR_GLOBAL, 1, 2, policy_fn_pod_resources},
     {"nodesFor", EXPR_GLOBAL, 2, 2, policy_fn_nodes_for},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim},

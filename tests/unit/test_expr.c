@@ -173,6 +173,58 @@ static void test_policy_cases(void **state)
     run_cases_file("tests/fixtures/expr/policy.cases");
 }
 
+/* The message of the error 'src' gives on 'input' (the caller frees it). */
+static char *run_error_msg(const char *src, const char *input)
+{
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    cJSON *obj = cJSON_Parse(input);
+    diag_list dl;
+    diag_list_init(&dl);
+    expr_prog *p = expr_compile(a, src, strlen(src), &the_decls, NULL, &dl);
+    char *out = NULL;
+    if (p != NULL && obj != NULL) {
+        expr_binding vars[] = {{"object", expr_from_json(obj)}};
+        expr_env env = {.vars = vars, .n_vars = 1};
+        expr_value v = expr_eval(p, &env, a);
+        if (v.kind == EXPR_ERROR)
+            out = strdup(v.v.err->msg);
+    }
+    diag_list_clear(&dl);
+    cJSON_Delete(obj);
+    arena_free(a);
+    return out;
+}
+
+/* podResources() counts requests and limits in one walk, but a bad quantity is the error
+ * podRequests() gives, else the one podLimits() gives: container b's request, not container
+ * a's limit, which comes first in the walk. */
+static void test_pod_resources_error_order(void **state)
+{
+    (void)state;
+    const char *input = "{\"containers\":[{\"name\":\"a\",\"resources\":"
+                        "{\"requests\":{\"cpu\":\"1\"},\"limits\":{\"cpu\":\"x\"}}},"
+                        "{\"name\":\"b\",\"resources\":{\"requests\":{\"memory\":\"y\"}}}]}";
+    static const char *const srcs[] = {"podRequests(object)", "podResources(object)",
+                                       "podResources(object, [])"};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        char *msg = run_error_msg(srcs[i], input);
+        if (msg == NULL || strstr(msg, "container b: resources.requests.memory") == NULL)
+            fail_msg("%s: %s", srcs[i], msg ? msg : "(no error)");
+        free(msg);
+    }
+    char *msg = run_error_msg("podLimits(object)", input);
+    if (msg == NULL || strstr(msg, "container a: resources.limits.cpu") == NULL)
+        fail_msg("podLimits: %s", msg ? msg : "(no error)");
+    free(msg);
+    /* limits alone bad: the limits' error, as podLimits() gives it */
+    msg = run_error_msg("podResources(object)",
+                        "{\"containers\":[{\"name\":\"a\",\"resources\":"
+                        "{\"requests\":{\"cpu\":\"1\"},\"limits\":{\"cpu\":\"x\"}}}]}");
+    if (msg == NULL || strstr(msg, "container a: resources.limits.cpu") == NULL)
+        fail_msg("podResources, limits alone: %s", msg ? msg : "(no error)");
+    free(msg);
+}
+
 static void test_limit_cases(void **state)
 {
     (void)state;
@@ -601,6 +653,7 @@ int main(void)
     the_decls.n_fns = policy_n_functions;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
+        cmocka_unit_test(test_pod_resources_error_order),
         cmocka_unit_test(test_compat_cases),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),

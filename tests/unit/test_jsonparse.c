@@ -1,11 +1,13 @@
-/* test_jsonparse.c - the request body parser (util/jsonparse.c) against cJSON.
+/* test_jsonparse.c - the request body parser (util/jsonparse.c) and the answers' printer
+ * (util/jsonprint.c) against cJSON.
  *
  * The reference is what the review path did before the parser existed: the UTF-8 and NUL
  * checks of admission_request_decode(), cJSON_ParseWithLengthOpts() and a walk for duplicate
  * keys and infinite numbers (written here again, naively). Every input must get the same
  * answer from both: the same tree, or the same rejection (the same duplicate key). The parser
  * may refuse more than cJSON, but only in the ways jsonparse.h lists, and each such refusal
- * is checked to point at one of them. */
+ * is checked to point at one of them. The printer must write cJSON_PrintUnformatted()'s bytes
+ * for every tree cJSON reads from those inputs, and for generated numbers and strings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +26,7 @@
 #include "util/arena.h"
 #include "util/file.h"
 #include "util/jsonparse.h"
+#include "util/jsonprint.h"
 #include "util/utf8.h"
 
 /* ---- the reference: cJSON plus the old checks ---- */
@@ -164,7 +167,23 @@ static bool stricter_at(const char *text, size_t len, size_t off)
     return false;
 }
 
-static size_t n_inputs, n_accepted, n_stricter, n_files;
+static size_t n_inputs, n_accepted, n_stricter, n_files, n_printed;
+
+/* jsonprint_tree() writes what cJSON_PrintUnformatted() writes. */
+static void same_print(const cJSON *tree, const char *what)
+{
+    char *want = cJSON_PrintUnformatted(tree);
+    size_t len = 0;
+    char *got = jsonprint_tree(tree, &len);
+    if (want == NULL || got == NULL || strlen(want) != len || memcmp(want, got, len) != 0) {
+        fprintf(stderr, "%s: cJSON prints %.200s\njsonprint prints %.200s\n", what,
+                want ? want : "(null)", got ? got : "(null)");
+        fail();
+    }
+    n_printed++;
+    cJSON_free(want);
+    free(got);
+}
 
 /* Parses 'text' (NUL at text[len]) both ways and checks the answers agree. */
 static void differ(const char *text, size_t len, const char *what)
@@ -205,6 +224,8 @@ static void differ(const char *text, size_t len, const char *what)
                 want, got, res.offset, text);
         fail();
     }
+    if (ref != NULL)
+        same_print(ref, what);
     cJSON_Delete(ref);
     arena_free(a);
 }
@@ -277,7 +298,8 @@ static void test_jsonparse_corpus(void **state)
     assert_true(n_files > 150); /* the fixtures were found */
     nftw("../shared/reference", on_file, 16, FTW_PHYS); /* absent outside the work tree */
     fprintf(stderr, "jsonparse: %zu files, %zu inputs, %zu accepted alike, %zu refused for "
-            "strictness\n", n_files, n_inputs, n_accepted, n_stricter);
+            "strictness, %zu trees printed alike\n", n_files, n_inputs, n_accepted, n_stricter,
+            n_printed);
 }
 
 /* Numbers, as cJSON's strtod reads them and as the RFC has them. */
@@ -437,6 +459,72 @@ static void test_jsonparse_hostile(void **state)
     arena_free(a);
 }
 
+/* The printer on what the answers hold and on what cJSON prints in its own ways: every byte
+ * in a string (control characters as \u00XX, lower case), cJSON's number forms, raw text,
+ * a NULL string or key, and the nodes it refuses. */
+static void test_jsonprint_values(void **state)
+{
+    (void)state;
+    static const double nums[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 1.0 / 3.0, 2.0 / 3.0, 1e21, 1e22, 1e-7, 123456789.125,
+        2147483647.0, 2147483648.0, -2147483648.0, -2147483649.0, 9007199254740993.0,
+        1.7976931348623157e308, 5e-324, 2.2250738585072014e-308, 0.30000000000000004, 100.5,
+        422, 3.14159265358979, NAN, INFINITY, -INFINITY, 999999999999999.0, 1e15, 1e15 + 1,
+        -999999999999999.0, -1e15, 123456789012345.0, 4503599627370497.0, -7.0, 1e14 + 0.5,
+    };
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "n");
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        cJSON *one = cJSON_CreateNumber(nums[i]);
+        same_print(one, "number");
+        cJSON_Delete(one);
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(nums[i]));
+    }
+    char all[256];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    all[255] = '\0';
+    cJSON_AddStringToObject(root, all, all);
+    /* every length around the 8-byte steps, with an escape at each end and none */
+    static const char ends[] = "\"\\\n\x1f\x7f\xc3";
+    for (size_t n = 0; n < 40; n++) {
+        for (size_t e = 0; e <= sizeof ends - 1; e++) {
+            char str[64];
+            memset(str, 'a', n);
+            str[n] = ends[e];
+            str[n + 1] = 'b';
+            str[n + 2] = '\0';
+            cJSON_AddItemToArray(arr, cJSON_CreateString(str));
+            cJSON_AddItemToArray(arr, cJSON_CreateString(str + (n > 0)));
+        }
+    }
+    cJSON_AddItemToObject(root, "raw", cJSON_CreateRaw("{\"r\":[1,2]}"));
+    cJSON_AddItemToObject(root, "empty", cJSON_CreateObject());
+    cJSON_AddItemToObject(root, "none", cJSON_CreateArray());
+    cJSON_AddItemToObject(root, "t", cJSON_CreateTrue());
+    cJSON_AddItemToObject(root, "f", cJSON_CreateFalse());
+    cJSON_AddItemToObject(root, "z", cJSON_CreateNull());
+    cJSON *nulls = cJSON_CreateString("x");
+    cJSON_free(nulls->valuestring);
+    nulls->valuestring = NULL; /* cJSON prints "" for it, as for a NULL key */
+    cJSON_AddItemToArray(arr, nulls);
+    same_print(root, "values");
+
+    cJSON *raw = cJSON_CreateRaw("1");
+    cJSON_free(raw->valuestring);
+    raw->valuestring = NULL;
+    size_t len;
+    assert_null(cJSON_PrintUnformatted(raw));
+    assert_null(jsonprint_tree(raw, &len));
+    cJSON_Delete(raw);
+    cJSON *bad = cJSON_CreateNull();
+    bad->type = cJSON_Invalid;
+    assert_null(cJSON_PrintUnformatted(bad));
+    assert_null(jsonprint_tree(bad, &len));
+    cJSON_Delete(bad);
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     assert_int_equal(regcomp(&rfc_number, "^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$",
@@ -448,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_jsonparse_strings),
         cmocka_unit_test(test_jsonparse_structure),
         cmocka_unit_test(test_jsonparse_corpus),
+        cmocka_unit_test(test_jsonprint_values),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     regfree(&rfc_number);

@@ -306,23 +306,11 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
                                             diag_list *dl)
 {
     srcpos at = {.file = "<request>"};
-    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
-     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
-    size_t bad;
-    if (!utf8_is_valid(body, len, &bad)) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
-        return NULL;
-    }
-    long nul = utf8_json_find_nul(body, len);
-    if (nul >= 0) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
-                 "string or key would be cut there",
-                 nul);
-        return NULL;
-    }
     /* The tree is built in the request arena and goes with it: no free per node. The parse
-     * also finds the duplicate keys and infinite numbers of find_unreadable(). */
+     * also refuses what cJSON would read differently from Go's decoder (kube-apiserver): bytes
+     * that are not UTF-8 (Go replaces them, cJSON keeps them and would echo them into an
+     * answer that is then not JSON), a NUL (cJSON would cut a string or key there, while Go
+     * keeps it whole), a duplicate key and an infinite number (find_unreadable()). */
     jsonparse_result res;
     switch (jsonparse_parse(a, body, len, &res)) {
     case JSONPARSE_OK:
@@ -331,6 +319,15 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
         diag_add(dl, DIAG_ERROR, "input.limit", &at,
                  "the parsed body needs more than the request's memory (%zu MiB)",
                  ARENA_REQUEST_BUDGET >> 20);
+        return NULL;
+    case JSONPARSE_UTF8:
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", res.offset);
+        return NULL;
+    case JSONPARSE_NUL:
+        diag_add(dl, DIAG_ERROR, "input.json", &at,
+                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %zu; refused, as a "
+                 "string or key would be cut there",
+                 res.offset);
         return NULL;
     case JSONPARSE_SYNTAX:
         if (len == 0)

@@ -18,7 +18,7 @@ typedef struct parser {
     jsonparse_status status; /* the first duplicate key or infinite number, else OK */
     const char *key;
     const unsigned char *err; /* the syntax error's position */
-    bool nomem;
+    bool nomem, nul_escape;
 } parser;
 
 /* Every failure goes through here, so that the first position is kept; returns NULL. */
@@ -177,6 +177,7 @@ static unsigned char *unescape(parser *ps, const unsigned char *s, const unsigne
         if (s[1] != 'u' || e - s < 6)
             return fail(ps, s);
         int cp = hex4(s + 2), lo;
+        ps->nul_escape = cp == 0;
         if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
             return fail(ps, s); /* bad hex, \u0000, a low surrogate first */
         if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -204,8 +205,10 @@ static char *parse_string(parser *ps)
         if (*q == '"')
             break;
         if (*q == '\\') {
-            if (ps->end - q < 2 || q[1] < 0x20 || q[1] >= 0x80)
+            if (ps->end - q < 2)
                 return fail(ps, q);
+            if (q[1] < 0x20 || q[1] >= 0x80)
+                return fail(ps, q + 1); /* told apart below: NUL, not UTF-8, or no escape */
             escapes = true;
             q += 2;
             continue;
@@ -434,7 +437,13 @@ jsonparse_status jsonparse_parse(arena *a, const char *text, size_t len, jsonpar
     if (doc == NULL) {
         if (ps.nomem)
             return JSONPARSE_NOMEM;
-        out->offset = (size_t)(ps.err - ps.text);
+        const unsigned char *at = ps.err;
+        out->offset = (size_t)(at - ps.text);
+        if (at < ps.end && (*at == '\0' || ps.nul_escape))
+            return JSONPARSE_NUL;
+        if (at < ps.end && *at >= 0x80 &&
+            utf8_seq_len((const char *)at, (size_t)(ps.end - at)) == 0)
+            return JSONPARSE_UTF8;
         return JSONPARSE_SYNTAX;
     }
     if (ps.status == JSONPARSE_DUPLICATE)

@@ -33,6 +33,8 @@
 typedef enum jsonparse_status {
     JSONPARSE_OK,
     JSONPARSE_SYNTAX,    /* not JSON (or beyond the limits above) at 'offset' */
+    JSONPARSE_UTF8,      /* a byte at 'offset' that is not UTF-8, where JSON allows text */
+    JSONPARSE_NUL,       /* a NUL byte, or the backslash of a \u0000, at 'offset' */
     JSONPARSE_NOMEM,     /* the arena reached its cap */
     JSONPARSE_DUPLICATE, /* a key appears twice in one object: 'key' */
     JSONPARSE_INFINITE,  /* a number beyond a double's range, such as 1e999 */
@@ -40,15 +42,17 @@ typedef enum jsonparse_status {
 
 typedef struct jsonparse_result {
     cJSON *doc;         /* the tree, owned by the arena; NULL unless JSONPARSE_OK */
-    size_t offset;      /* JSONPARSE_SYNTAX: the byte where the text stops being JSON */
+    size_t offset;      /* SYNTAX, UTF8, NUL: where the text stops being JSON */
     const char *key;    /* JSONPARSE_DUPLICATE: the second of the two equal keys */
 } jsonparse_result;
 
-/* Parses the 'len' bytes at 'text' (no terminator needed; a NUL byte is an error) into a tree
- * allocated from 'a'. A duplicate key and an infinite number (which Go refuses and cJSON
- * reads as its first key and as infinity) are reported only when the text is otherwise JSON:
- * the first of them in the order of a post-order walk (a node's members before the node's own
- * keys), the order of the check that ran over cJSON's trees. */
+/* Parses the 'len' bytes at 'text' (no terminator needed) into a tree allocated from 'a'. The
+ * first error in the text is the one reported, as UTF8 or NUL when the byte there is not UTF-8
+ * or is a NUL (what the checks that once ran over the whole body first would have said). A
+ * duplicate key and an infinite number (which Go refuses and cJSON reads as its first key and
+ * as infinity) are reported only when the text is otherwise JSON: the first of them in the
+ * order of a post-order walk (a node's members before the node's own keys), the order of the
+ * check that ran over cJSON's trees. */
 jsonparse_status jsonparse_parse(arena *a, const char *text, size_t len, jsonparse_result *out);
 
 /* The second of two equal keys among the 'n' members of the cJSON object 'obj', or NULL; for

@@ -73,7 +73,7 @@ static enum verdict ref_parse(const char *text, size_t len, cJSON **doc, const c
 {
     *doc = NULL;
     if (!utf8_is_valid(text, len, NULL) || utf8_json_find_nul(text, len) >= 0)
-        return V_PRECHECK;
+        return V_PRECHECK; /* the checks admission_request_decode() ran before cJSON */
     const char *end = NULL;
     cJSON *d = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     if (d == NULL || (size_t)(end - text) != len) {
@@ -216,9 +216,15 @@ static void differ(const char *text, size_t len, const char *what)
         ok = got == JSONPARSE_SYNTAX;
         break;
     default: /* refused before the parse: the parser alone must refuse it too */
-        ok = got == JSONPARSE_SYNTAX;
+        ok = got == JSONPARSE_SYNTAX || got == JSONPARSE_UTF8 || got == JSONPARSE_NUL;
         break;
     }
+    /* told as what the checks before the parse found, and where: the first such byte */
+    size_t bad;
+    if (got == JSONPARSE_UTF8)
+        ok = ok && !utf8_is_valid(text, len, &bad) && bad == res.offset;
+    if (got == JSONPARSE_NUL)
+        ok = ok && utf8_json_find_nul(text, len) == (long)res.offset;
     if (!ok) {
         fprintf(stderr, "%s (%zu bytes): reference %d, parser %d at %zu: %.120s\n", what, len,
                 want, got, res.offset, text);
@@ -250,7 +256,7 @@ static uint64_t next_rand(void)
 /* Truncations and byte changes of 'text': the places where a parser's bookkeeping slips. */
 static void mutate(const char *text, size_t len, const char *what)
 {
-    static const char bytes[] = "\"\\{}[],:0-e.+ \x01\x1f\x7f\x80\xff\xc3un/tE9";
+    static const char bytes[] = "\"\\{}[],:0-e.+ \x01\x1f\x7f\x80\xff\xc3un/tE9\0";
     char *m = malloc(len + 1);
     assert_non_null(m);
     size_t cuts = len < 4096 ? 12 : 4;
@@ -265,6 +271,8 @@ static void mutate(const char *text, size_t len, const char *what)
         memcpy(m, text, len + 1);
         size_t at = next_rand() % len;
         m[at] = bytes[next_rand() % (sizeof bytes - 1)];
+        if (i % 8 == 7 && len - at >= 6) /* an escape of U+0000 or of half a surrogate */
+            memcpy(m + at, i % 16 == 7 ? "\\u0000" : "\\ud800", 6);
         differ(m, len, what);
     }
     free(m);
@@ -421,12 +429,20 @@ static void test_jsonparse_hostile(void **state)
     (void)state;
     arena *a = arena_new(1 << 20);
     jsonparse_result r;
-    assert_int_equal(jsonparse_parse(a, "\"\\u0000\"", 8, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "\"\\u0000\"", 8, &r), JSONPARSE_NUL);
     assert_int_equal(r.offset, 1);
-    assert_int_equal(jsonparse_parse(a, "[1]\0", 4, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "[1]\0", 4, &r), JSONPARSE_NUL);
     assert_int_equal(r.offset, 3);
-    assert_int_equal(jsonparse_parse(a, "\"a\0b\"", 5, &r), JSONPARSE_SYNTAX);
-    assert_int_equal(jsonparse_parse(a, "\"\xff\"", 3, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "\"a\0b\"", 5, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 2);
+    assert_int_equal(jsonparse_parse(a, "\"\\\0\"", 4, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 2);
+    assert_int_equal(jsonparse_parse(a, "\"\xff\"", 3, &r), JSONPARSE_UTF8);
+    assert_int_equal(r.offset, 1);
+    assert_int_equal(jsonparse_parse(a, "[1]\xe2\x82", 5, &r), JSONPARSE_UTF8);
+    assert_int_equal(r.offset, 3);
+    assert_int_equal(jsonparse_parse(a, "\"\\\xc3\xa9\"", 5, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "\"\\uZZZZ\"", 8, &r), JSONPARSE_SYNTAX);
     assert_int_equal(r.offset, 1);
     assert_int_equal(jsonparse_parse(a, "{\"a\":1,\"a\":2}", 13, &r), JSONPARSE_DUPLICATE);
     assert_string_equal(r.key, "a");

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "../util/buf.h"
-#include "../util/jsonmem.h"
-#include "../util/keyindex.h"
+#include "../util/jsonparse.h"
+#include "../util/jsonprint.h"
 #include "../util/utf8.h"
 
 #define API_V1      "admission.k8s.io/v1"
@@ -120,59 +120,17 @@ static int get_operation(const cJSON *req, enum admission_op *out, diag_list *dl
     return -1;
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* What Go's decoder (kube-apiserver) reads differently from cJSON, so that a review would mean
  * one thing to us and another to kube-apiserver: a key that appears twice in one object
  * (cJSON keeps the first, Go the last) and a number beyond a double's range (cJSON reads 1e999
- * as infinity, which has no JSON form; Go refuses it). One walk over the tree; recursion is
- * bounded by cJSON's nesting limit. Returns the first duplicate key, or INFINITE_NUMBER, or
- * NULL when there is neither. */
+ * as infinity, which has no JSON form; Go refuses it). A body's parse (util/jsonparse.h) finds
+ * both as it goes; a tree that cJSON built (admission_request_take()) gets one walk, whose
+ * recursion is bounded by cJSON's nesting limit. Returns the first duplicate key, or
+ * INFINITE_NUMBER, or NULL when there is neither. */
 static const char INFINITE_NUMBER[] = "";
-
-/* The second of two equal keys among the 'n' members of 'obj', or NULL. Up to 8 members (most
- * Kubernetes objects) each pair is compared, first bytes in place; beyond, each key is looked
- * up in a keyindex of those before it (SipHash with a random key: no input makes it
- * quadratic), from 'a'; when 'a' is full, a sorted copy. */
-static const char *find_duplicate_key(const cJSON *obj, size_t n, arena *a)
-{
-    if (n <= 8) {
-        for (const cJSON *x = obj->child; x != NULL; x = x->next) {
-            for (const cJSON *y = x->next; y != NULL; y = y->next) {
-                if (x->string[0] == y->string[0] && strcmp(x->string, y->string) == 0)
-                    return y->string;
-            }
-        }
-        return NULL;
-    }
-    keyindex *ix = keyindex_new(a, n);
-    if (ix != NULL) {
-        for (const cJSON *c = obj->child; c != NULL; c = c->next) {
-            size_t len = strlen(c->string);
-            if (keyindex_find(ix, c->string, len) != NULL)
-                return c->string;
-            keyindex_add(ix, c->string, len, c);
-        }
-        return NULL;
-    }
-    const char **keys = malloc(n * sizeof *keys);
-    if (keys == NULL)
-        return "(out of memory)";
-    size_t i = 0;
-    for (const cJSON *c = obj->child; c != NULL; c = c->next)
-        keys[i++] = c->string;
-    qsort(keys, n, sizeof *keys, cmp_str_ptr);
-    const char *dup = NULL;
-    for (i = 1; i < n && dup == NULL; i++) {
-        if (strcmp(keys[i - 1], keys[i]) == 0)
-            dup = keys[i];
-    }
-    free(keys);
-    return dup;
-}
+#define INFINITE_NUMBER_MESSAGE                                                                \
+    "a number beyond the range of a double (such as 1e999), which kube-apiserver refuses"
+#define DUPLICATE_KEY_MESSAGE "duplicate key '%.64s' in one object"
 
 static const char *find_unreadable(const cJSON *node, arena *a)
 {
@@ -191,7 +149,7 @@ static const char *find_unreadable(const cJSON *node, arena *a)
     }
     if (type != cJSON_Object || n < 2)
         return NULL;
-    return find_duplicate_key(node, n, a);
+    return jsonparse_duplicate_key(node, n, a);
 }
 
 /* The object's apiVersion ("v1" in the core group, else "group/version") and kind must be
@@ -300,7 +258,8 @@ static int decode_request(const cJSON *req, admission_request *r, diag_list *dl)
     return 0;
 }
 
-/* Reads the review 'doc'; 'in_arena': the tree is the arena's, never deleted here. */
+/* Reads the review 'doc'; 'in_arena': the tree is the arena's, never deleted here, and
+ * jsonparse_parse() built it, having checked what find_unreadable() checks. */
 static admission_request *take(arena *a, cJSON *doc, bool in_arena, diag_list *dl)
 {
     srcpos at = {.file = "<request>"};
@@ -313,15 +272,13 @@ static admission_request *take(arena *a, cJSON *doc, bool in_arena, diag_list *d
     }
     r->doc = doc;
     r->doc_in_arena = in_arena;
-    const char *odd = find_unreadable(doc, a);
+    const char *odd = in_arena ? NULL : find_unreadable(doc, a);
     if (odd == INFINITE_NUMBER) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a number beyond the range of a double (such as 1e999), which kube-apiserver "
-                 "refuses");
+        diag_add(dl, DIAG_ERROR, "input.json", &at, INFINITE_NUMBER_MESSAGE);
         goto err;
     }
     if (odd != NULL) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "duplicate key '%.64s' in one object", odd);
+        diag_add(dl, DIAG_ERROR, "input.json", &at, DUPLICATE_KEY_MESSAGE, odd);
         goto err;
     }
     if (decode_envelope(doc, r, dl) != 0)
@@ -349,45 +306,44 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
                                             diag_list *dl)
 {
     srcpos at = {.file = "<request>"};
-    const char *end = NULL;
-    /* Go's decoder (kube-apiserver) replaces bytes that are not UTF-8; cJSON keeps them and
-     * would echo them into an answer that is then not JSON. Neither is a review to decide. */
-    size_t bad;
-    if (!utf8_is_valid(body, len, &bad)) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", bad);
+    /* The tree is built in the request arena and goes with it: no free per node. The parse
+     * also refuses what cJSON would read differently from Go's decoder (kube-apiserver): bytes
+     * that are not UTF-8 (Go replaces them, cJSON keeps them and would echo them into an
+     * answer that is then not JSON), a NUL (cJSON would cut a string or key there, while Go
+     * keeps it whole), a duplicate key and an infinite number (find_unreadable()). */
+    jsonparse_result res;
+    switch (jsonparse_parse(a, body, len, &res)) {
+    case JSONPARSE_OK:
+        break;
+    case JSONPARSE_NOMEM:
+        diag_add(dl, DIAG_ERROR, "input.limit", &at,
+                 "the parsed body needs more than the request's memory (%zu MiB)",
+                 ARENA_REQUEST_BUDGET >> 20);
         return NULL;
-    }
-    long nul = utf8_json_find_nul(body, len);
-    if (nul >= 0) {
+    case JSONPARSE_UTF8:
+        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", res.offset);
+        return NULL;
+    case JSONPARSE_NUL:
         diag_add(dl, DIAG_ERROR, "input.json", &at,
-                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %ld; refused, as a "
+                 "a NUL character (a \\u0000 escape or a NUL byte) at byte %zu; refused, as a "
                  "string or key would be cut there",
-                 nul);
+                 res.offset);
         return NULL;
-    }
-    /* The tree is built in the request arena and goes with it: no free per node. */
-    arena *prev = jsonmem_enter(a);
-    cJSON *doc = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
-    bool ran_out = jsonmem_ran_out();
-    jsonmem_leave(prev);
-    if (doc == NULL) {
-        size_t off = end && end >= body ? (size_t)(end - body) : 0;
-        if (ran_out)
-            diag_add(dl, DIAG_ERROR, "input.limit", &at,
-                     "the parsed body needs more than the request's memory (%zu MiB)",
-                     ARENA_REQUEST_BUDGET >> 20);
-        else if (len == 0)
+    case JSONPARSE_SYNTAX:
+        if (len == 0)
             diag_add(dl, DIAG_ERROR, "input.json", &at, "the body is empty");
         else
-            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu", off);
+            diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON near byte %zu",
+                     res.offset);
+        return NULL;
+    case JSONPARSE_INFINITE:
+        diag_add(dl, DIAG_ERROR, "input.json", &at, INFINITE_NUMBER_MESSAGE);
+        return NULL;
+    case JSONPARSE_DUPLICATE:
+        diag_add(dl, DIAG_ERROR, "input.json", &at, DUPLICATE_KEY_MESSAGE, res.key);
         return NULL;
     }
-    if ((size_t)(end - body) != len) {
-        diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid JSON: NUL byte at byte %zu",
-                 (size_t)(end - body));
-        return NULL;
-    }
-    return take(a, doc, true, dl);
+    return take(a, res.doc, true, dl);
 }
 
 admission_request *admission_request_take(arena *a, cJSON *doc, diag_list *dl)
@@ -436,13 +392,14 @@ static char *utf8_repair(char *s, size_t *len)
 /* Prints 'root', deletes it, and returns the text. Every answer goes through here, and every
  * answer must be JSON, which is UTF-8: a message that echoes input cut at a byte count (a
  * '%.64s' in the middle of a character) or text a policy built is repaired, not sent. */
+/* Prints 'root' as cJSON_PrintUnformatted() would (util/jsonprint.h: the same bytes, in a
+ * fraction of the instructions) and deletes it. */
 static char *print_and_delete(cJSON *root, size_t *len)
 {
-    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    char *s = root ? jsonprint_tree(root, len) : NULL;
     cJSON_Delete(root);
     if (s == NULL)
         return NULL;
-    *len = strlen(s);
     if (!utf8_is_valid(s, *len, NULL))
         s = utf8_repair(s, len);
     return s;

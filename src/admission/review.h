@@ -30,7 +30,7 @@ typedef struct admission_gvr {
  * admission_request_free(). Absent optional strings are "", absent objects NULL. */
 typedef struct admission_request {
     cJSON *doc;       /* the parsed body */
-    bool doc_in_arena; /* 'doc' was parsed into the request arena (util/jsonmem.h): it goes
+    bool doc_in_arena; /* 'doc' was parsed into the request arena (util/jsonparse.h): it goes
                           with the arena and is never given to cJSON_Delete() */
     enum admission_version version;
     const char *api_version; /* as sent: "admission.k8s.io/v1" or ".../v1beta1" */
@@ -60,7 +60,7 @@ size_t admission_arena_cap(size_t len);
 
 /* Decodes one AdmissionReview from 'body' of 'len' bytes; body[len] must be '\0' (a buf
  * guarantees that). Returns a request whose struct and parsed tree are allocated from 'a'
- * (cJSON's allocations go to 'a' for the parse: util/jsonmem.h), or NULL when the body is not
+ * (util/jsonparse.h, which builds cJSON's tree), or NULL when the body is not
  * JSON ("input.json", also when its tree would pass the arena's cap) or not an AdmissionReview
  * request ("review.schema"), with the reason appended to 'dl'. admission_request_free() may
  * still be called on the result (it deletes only a tree that is not the arena's). */

@@ -1,0 +1,195 @@
+/* jsonprint.c - cJSON's unformatted text, in one pass; see jsonprint.h. */
+#include "jsonprint.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The text so far: malloc'd, grown by doubling. Each writer reserves the most it can write
+ * first, then stores bytes without further checks. */
+typedef struct out {
+    char *data;
+    size_t len, alloc;
+} out;
+
+static bool reserve(out *o, size_t n)
+{
+    if (o->alloc - o->len > n)
+        return true;
+    size_t size = o->alloc ? o->alloc : 2048; /* most answers fit at once */
+    while (size - o->len <= n) {
+        if (size > SIZE_MAX / 2)
+            return false;
+        size *= 2;
+    }
+    char *p = realloc(o->data, size);
+    if (p == NULL)
+        return false;
+    o->data = p;
+    o->alloc = size;
+    return true;
+}
+
+static bool put(out *o, const char *s, size_t n)
+{
+    if (!reserve(o, n))
+        return false;
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+    return true;
+}
+
+/* The bytes a string prints as they are end at a quote, a backslash or a control character;
+ * their high bits for 8 bytes at once (exact for the lowest, which is all the caller reads:
+ * a borrow only runs on above a byte that is itself one of them). */
+static uint64_t escape_bits(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & high;
+}
+
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* cJSON's print_string_ptr(): NULL prints as "". Reserves for the worst case (every byte a
+ * \u00XX), so the copy below never checks. */
+static bool put_string(out *o, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
+    size_t len = strlen((const char *)s);
+    if (len > SIZE_MAX / 8 || !reserve(o, len * 6 + 2))
+        return false;
+    const unsigned char *end = s + len;
+    char *w = o->data + o->len;
+    *w++ = '"';
+    while (s < end) {
+        const unsigned char *p = s;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, sizeof v);
+            uint64_t m = escape_bits(v);
+            if (m != 0) {
+                p += __builtin_ctzll(m) >> 3;
+                break;
+            }
+            p += 8;
+        }
+#endif
+        while (p < end && !needs_escape(*p))
+            p++;
+        memcpy(w, s, (size_t)(p - s));
+        w += p - s;
+        if (p == end)
+            break;
+        static const char hex[] = "0123456789abcdef";
+        *w++ = '\\';
+        switch (*p) {
+        case '"':
+        case '\\':
+            *w++ = (char)*p;
+            break;
+        case '\b':
+            *w++ = 'b';
+            break;
+        case '\f':
+            *w++ = 'f';
+            break;
+        case '\n':
+            *w++ = 'n';
+            break;
+        case '\r':
+            *w++ = 'r';
+            break;
+        case '\t':
+            *w++ = 't';
+            break;
+        default: /* cJSON's "u%04x" of the other control characters */
+            memcpy(w, "u00", 3);
+            w[3] = hex[*p >> 4];
+            w[4] = hex[*p & 0xF];
+            w += 5;
+            break;
+        }
+        s = p + 1;
+    }
+    *w++ = '"';
+    o->len = (size_t)(w - o->data);
+    return true;
+}
+
+/* cJSON's print_number(): %1.15g, or %1.17g when that does not read back (compared relative
+ * to DBL_EPSILON); null for NaN and infinity. An integer below 10^15 (not -0) prints under
+ * %1.15g as its digits, which are written here without printf. */
+static bool put_number(out *o, double d)
+{
+    char text[32];
+    int n;
+    if (isnan(d) || isinf(d)) {
+        n = snprintf(text, sizeof text, "null");
+    } else if (fabs(d) < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
+        n = snprintf(text, sizeof text, "%lld", (long long)d);
+    } else {
+        double back = 0.0;
+        n = snprintf(text, sizeof text, "%1.15g", d);
+        int read = sscanf(text, "%lg", &back);
+        double most = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+        if (read != 1 || !(fabs(back - d) <= most * DBL_EPSILON))
+            n = snprintf(text, sizeof text, "%1.17g", d);
+    }
+    if (n < 0 || n > 25) /* cJSON's buffer holds 26 bytes */
+        return false;
+    return put(o, text, (size_t)n);
+}
+
+static bool put_value(out *o, const cJSON *item)
+{
+    switch (item->type & 0xFF) {
+    case cJSON_NULL:
+        return put(o, "null", 4);
+    case cJSON_False:
+        return put(o, "false", 5);
+    case cJSON_True:
+        return put(o, "true", 4);
+    case cJSON_Number:
+        return put_number(o, item->valuedouble);
+    case cJSON_String:
+        return put_string(o, item->valuestring);
+    case cJSON_Raw:
+        return item->valuestring != NULL && put(o, item->valuestring, strlen(item->valuestring));
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool object = (item->type & 0xFF) == cJSON_Object;
+        if (!put(o, object ? "{" : "[", 1))
+            return false;
+        for (const cJSON *c = item->child; c != NULL; c = c->next) {
+            if (object && (!put_string(o, c->string) || !put(o, ":", 1)))
+                return false;
+            if (!put_value(o, c) || (c->next != NULL && !put(o, ",", 1)))
+                return false;
+        }
+        return put(o, object ? "}" : "]", 1);
+    }
+    default:
+        return false;
+    }
+}
+
+char *jsonprint_tree(const cJSON *root, size_t *len)
+{
+    out o = {0};
+    if (root == NULL || !put_value(&o, root) || !reserve(&o, 1)) {
+        free(o.data);
+        return NULL;
+    }
+    o.data[o.len] = '\0';
+    *len = o.len;
+    return o.data;
+}

@@ -1,0 +1,560 @@
+/* test_jsonparse.c - the request body parser (util/jsonparse.c) and the answers' printer
+ * (util/jsonprint.c) against cJSON.
+ *
+ * The reference is what the review path did before the parser existed: the UTF-8 and NUL
+ * checks of admission_request_decode(), cJSON_ParseWithLengthOpts() and a walk for duplicate
+ * keys and infinite numbers (written here again, naively). Every input must get the same
+ * answer from both: the same tree, or the same rejection (the same duplicate key). The parser
+ * may refuse more than cJSON, but only in the ways jsonparse.h lists, and each such refusal
+ * is checked to point at one of them. The printer must write cJSON_PrintUnformatted()'s bytes
+ * for every tree cJSON reads from those inputs, and for generated numbers and strings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/arena.h"
+#include "util/file.h"
+#include "util/jsonparse.h"
+#include "util/jsonprint.h"
+#include "util/utf8.h"
+
+/* ---- the reference: cJSON plus the old checks ---- */
+
+enum verdict { V_OK, V_SYNTAX, V_DUPLICATE, V_INFINITE, V_PRECHECK };
+
+/* The old find_duplicate_key()'s answers: up to 8 members the first key that has a later
+ * equal, beyond the first key equal to one before it (the keyindex). */
+static const char *ref_duplicate(const cJSON *obj, size_t n)
+{
+    for (const cJSON *x = obj->child; x != NULL; x = x->next) {
+        if (n <= 8) {
+            for (const cJSON *y = x->next; y != NULL; y = y->next) {
+                if (strcmp(x->string, y->string) == 0)
+                    return x->string;
+            }
+        } else {
+            for (const cJSON *y = obj->child; y != x; y = y->next) {
+                if (strcmp(x->string, y->string) == 0)
+                    return x->string;
+            }
+        }
+    }
+    return NULL;
+}
+
+static const char ref_inf[] = "";
+
+static const char *ref_unreadable(const cJSON *node)
+{
+    if (cJSON_IsNumber(node))
+        return isfinite(node->valuedouble) ? NULL : ref_inf;
+    size_t n = 0;
+    for (const cJSON *c = node->child; c != NULL; c = c->next, n++) {
+        const char *odd = ref_unreadable(c);
+        if (odd != NULL)
+            return odd;
+    }
+    return cJSON_IsObject(node) && n >= 2 ? ref_duplicate(node, n) : NULL;
+}
+
+/* 'text' has a NUL at text[len]. */
+static enum verdict ref_parse(const char *text, size_t len, cJSON **doc, const char **key)
+{
+    *doc = NULL;
+    if (!utf8_is_valid(text, len, NULL) || utf8_json_find_nul(text, len) >= 0)
+        return V_PRECHECK; /* the checks admission_request_decode() ran before cJSON */
+    const char *end = NULL;
+    cJSON *d = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+    if (d == NULL || (size_t)(end - text) != len) {
+        cJSON_Delete(d);
+        return V_SYNTAX;
+    }
+    *doc = d;
+    const char *odd = ref_unreadable(d);
+    if (odd == ref_inf)
+        return V_INFINITE;
+    *key = odd;
+    return odd != NULL ? V_DUPLICATE : V_OK;
+}
+
+/* ---- comparison ---- */
+
+/* The links of a node's members as cJSON makes them: the head's prev is the tail, the others'
+ * the one before. */
+static bool links_ok(const cJSON *n)
+{
+    if (n->child == NULL)
+        return true;
+    const cJSON *t = n->child;
+    for (; t->next != NULL; t = t->next) {
+        if (t->next->prev != t)
+            return false;
+    }
+    return n->child->prev == t;
+}
+
+static bool same_tree(const cJSON *a, const cJSON *b)
+{
+    for (; a != NULL || b != NULL; a = a->next, b = b->next) {
+        if (a == NULL || b == NULL || a->type != b->type || a->valueint != b->valueint ||
+            memcmp(&a->valuedouble, &b->valuedouble, sizeof a->valuedouble) != 0 ||
+            (a->string == NULL) != (b->string == NULL) ||
+            (a->string && strcmp(a->string, b->string) != 0) ||
+            (a->valuestring == NULL) != (b->valuestring == NULL) ||
+            (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0) ||
+            !same_tree(a->child, b->child))
+            return false;
+        if (!links_ok(a) || !links_ok(b))
+            return false;
+    }
+    return true;
+}
+
+static regex_t rfc_number;
+
+/* The four hex digits at text[at], or -1. */
+static long hex4_at(const char *text, size_t len, size_t at)
+{
+    char buf[5];
+    if (at + 4 > len || strspn(text + at, "0123456789abcdefABCDEF") < 4)
+        return -1;
+    memcpy(buf, text + at, 4);
+    buf[4] = '\0';
+    return strtol(buf, NULL, 16);
+}
+
+/* Whether the parser's refusal at 'off' of what cJSON accepts is one of jsonparse.h's. */
+static bool stricter_at(const char *text, size_t len, size_t off)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    if (off >= len)
+        return false;
+    if (s[off] < 0x20 && s[off] != 0)
+        return true; /* a control character in a string, or as whitespace */
+    if (off == 0 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        return true;
+    if (s[off] == '\\' && off + 1 < len && s[off + 1] == 'u') {
+        long cp = hex4_at(text, len, off + 2), lo;
+        if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+            return true; /* not four hex digits, \u0000, a low surrogate first */
+        if (cp < 0xD800 || cp > 0xDBFF)
+            return false;
+        lo = off + 8 <= len && text[off + 6] == '\\' && text[off + 7] == 'u'
+                 ? hex4_at(text, len, off + 8)
+                 : -1;
+        return lo < 0xDC00 || lo > 0xDFFF;
+    }
+    if (s[off] == '-' || (s[off] >= '0' && s[off] <= '9')) {
+        size_t n = strspn(text + off, "0123456789+-eE.");
+        char buf[128];
+        if (n > 63)
+            return true;
+        memcpy(buf, text + off, n);
+        buf[n] = '\0';
+        return regexec(&rfc_number, buf, 0, NULL, 0) != 0;
+    }
+    return false;
+}
+
+static size_t n_inputs, n_accepted, n_stricter, n_files, n_printed;
+
+/* jsonprint_tree() writes what cJSON_PrintUnformatted() writes. */
+static void same_print(const cJSON *tree, const char *what)
+{
+    char *want = cJSON_PrintUnformatted(tree);
+    size_t len = 0;
+    char *got = jsonprint_tree(tree, &len);
+    if (want == NULL || got == NULL || strlen(want) != len || memcmp(want, got, len) != 0) {
+        fprintf(stderr, "%s: cJSON prints %.200s\njsonprint prints %.200s\n", what,
+                want ? want : "(null)", got ? got : "(null)");
+        fail();
+    }
+    n_printed++;
+    cJSON_free(want);
+    free(got);
+}
+
+/* Parses 'text' (NUL at text[len]) both ways and checks the answers agree. */
+static void differ(const char *text, size_t len, const char *what)
+{
+    cJSON *ref = NULL;
+    const char *ref_key = NULL;
+    enum verdict want = ref_parse(text, len, &ref, &ref_key);
+    arena *a = arena_new((size_t)64 << 20);
+    assert_non_null(a);
+    jsonparse_result res;
+    jsonparse_status got = jsonparse_parse(a, text, len, &res);
+    n_inputs++;
+    bool ok;
+    switch (want) {
+    case V_OK:
+        ok = got == JSONPARSE_OK ? same_tree(ref, res.doc)
+                                 : got == JSONPARSE_SYNTAX && stricter_at(text, len, res.offset);
+        n_accepted += got == JSONPARSE_OK;
+        n_stricter += got != JSONPARSE_OK;
+        break;
+    case V_DUPLICATE:
+        ok = (got == JSONPARSE_DUPLICATE && strcmp(res.key, ref_key) == 0) ||
+             (got == JSONPARSE_SYNTAX && stricter_at(text, len, res.offset));
+        break;
+    case V_INFINITE:
+        ok = got == JSONPARSE_INFINITE ||
+             (got == JSONPARSE_SYNTAX && stricter_at(text, len, res.offset));
+        break;
+    case V_SYNTAX:
+        ok = got == JSONPARSE_SYNTAX;
+        break;
+    default: /* refused before the parse: the parser alone must refuse it too */
+        ok = got == JSONPARSE_SYNTAX || got == JSONPARSE_UTF8 || got == JSONPARSE_NUL;
+        break;
+    }
+    /* told as what the checks before the parse found, and where: the first such byte */
+    size_t bad;
+    if (got == JSONPARSE_UTF8)
+        ok = ok && !utf8_is_valid(text, len, &bad) && bad == res.offset;
+    if (got == JSONPARSE_NUL)
+        ok = ok && utf8_json_find_nul(text, len) == (long)res.offset;
+    if (!ok) {
+        fprintf(stderr, "%s (%zu bytes): reference %d, parser %d at %zu: %.120s\n", what, len,
+                want, got, res.offset, text);
+        fail();
+    }
+    if (ref != NULL)
+        same_print(ref, what);
+    cJSON_Delete(ref);
+    arena_free(a);
+}
+
+static void differ_str(const char *text, const char *what)
+{
+    differ(text, strlen(text), what);
+}
+
+/* ---- inputs ---- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Truncations and byte changes of 'text': the places where a parser's bookkeeping slips. */
+static void mutate(const char *text, size_t len, const char *what)
+{
+    static const char bytes[] = "\"\\{}[],:0-e.+ \x01\x1f\x7f\x80\xff\xc3un/tE9\0";
+    char *m = malloc(len + 1);
+    assert_non_null(m);
+    size_t cuts = len < 4096 ? 12 : 4;
+    for (size_t i = 0; i < cuts && len > 0; i++) {
+        size_t n = next_rand() % len;
+        memcpy(m, text, n);
+        m[n] = '\0';
+        differ(m, n, what);
+    }
+    size_t flips = len < 4096 ? 24 : 6;
+    for (size_t i = 0; i < flips && len > 0; i++) {
+        memcpy(m, text, len + 1);
+        size_t at = next_rand() % len;
+        m[at] = bytes[next_rand() % (sizeof bytes - 1)];
+        if (i % 8 == 7 && len - at >= 6) /* an escape of U+0000 or of half a surrogate */
+            memcpy(m + at, i % 16 == 7 ? "\\u0000" : "\\ud800", 6);
+        differ(m, len, what);
+    }
+    free(m);
+}
+
+static int on_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    size_t n = strlen(path);
+    if (flag != FTW_F || n < 5 || strcmp(path + n - 5, ".json") != 0 || st->st_size > (1 << 22))
+        return 0;
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *text = malloc((size_t)st->st_size + 1);
+    assert_non_null(text);
+    size_t len = fread(text, 1, (size_t)st->st_size, f);
+    fclose(f);
+    text[len] = '\0';
+    n_files++;
+    differ(text, len, path);
+    mutate(text, len, path);
+    free(text);
+    return 0;
+}
+
+/* Every JSON file of the tests and of the shared reference material, as is and mutated. */
+static void test_jsonparse_corpus(void **state)
+{
+    (void)state;
+    assert_int_equal(nftw("tests", on_file, 16, FTW_PHYS), 0);
+    assert_true(n_files > 150); /* the fixtures were found */
+    nftw("../shared/reference", on_file, 16, FTW_PHYS); /* absent outside the work tree */
+    fprintf(stderr, "jsonparse: %zu files, %zu inputs, %zu accepted alike, %zu refused for "
+            "strictness, %zu trees printed alike\n", n_files, n_inputs, n_accepted, n_stricter,
+            n_printed);
+}
+
+/* Numbers, as cJSON's strtod reads them and as the RFC has them. */
+static void test_jsonparse_numbers(void **state)
+{
+    (void)state;
+    static const char *const nums[] = {
+        "0", "-0", "1", "-1", "01", "-01", "00", "1.", "1.5", ".5", "-.5", "+1", "-", "1e",
+        "1e+", "1e-5", "1E5", "1e05", "1.e5", "1.5e308", "1e308", "1e309", "1e400", "-1e400",
+        "1e-400", "4.9e-324", "2.2250738585072014e-308", "0.1", "0x10", "Infinity", "NaN",
+        "2147483647", "2147483648", "-2147483648", "-2147483649", "9007199254740993",
+        "-9007199254740993", "9999999999999999", "99999999999999999", "123456789012345678",
+        "1234567890123456789012", "12345678901234567890", "-9223372036854775809",
+        "18446744073709551616", "1.5.5", "1e5e5", "1-2", "--1", "1+1", "1ee5", "0e0",
+        "-0.0", "-0e-0", "123456789012345678901234567890123456789012345678901234567890123",
+        "1234567890123456789012345678901234567890123456789012345678901234",
+        "0.000000000000000000000000000000000000000000000000000000000000001",
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        differ_str(nums[i], nums[i]);
+        snprintf(buf, sizeof buf, "[%s]", nums[i]);
+        differ_str(buf, nums[i]);
+        snprintf(buf, sizeof buf, "{\"n\": %s }", nums[i]);
+        differ_str(buf, nums[i]);
+    }
+}
+
+/* Strings: escapes, \u with and without surrogates, control characters, UTF-8. */
+static void test_jsonparse_strings(void **state)
+{
+    (void)state;
+    static const char *const strs[] = {
+        "\"\"", "\"a\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u0041\"", "\"\\u00e9\\u00E9\"",
+        "\"\\u20ac\"", "\"\\uD83D\\uDE00\"", "\"\\ud83d\\ude00x\"", "\"\\uD83D\"", "\"\\uDE00\"",
+        "\"\\uD83Dx\"", "\"\\uD83D\\u0041\"", "\"\\uD83D\\uD83D\"", "\"\\u0000\"", "\"a\\u0000b\"",
+        "\"\\uZZZZ\"", "\"\\u12\"", "\"\\u123\"", "\"\\u\"", "\"\\x41\"", "\"\\a\"", "\"\\'\"",
+        "\"\\", "\"abc", "\"a\tb\"", "\"a\nb\"", "\"a\x01\"", "\"a\x7f\"", "\"\xc3\xa9\"",
+        "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\xac\"",
+        "\"\\\\u0000\"", "\"\\uFFFF\"", "\"\\uFEFF\"", "\"\\u0001\"", "\"0123456789abcdefg\"",
+        "\"0123456\\\"89abcdefg\"", "\"\\/\\/\\/\\/\\/\\/\\/\\/\\/\"",
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        differ_str(strs[i], strs[i]);
+        snprintf(buf, sizeof buf, "{%s: %s}", strs[i], strs[i]);
+        differ_str(buf, strs[i]);
+    }
+    /* a huge string, plain and with escapes throughout */
+    size_t n = (size_t)1 << 20;
+    char *big = malloc(n + 3);
+    assert_non_null(big);
+    big[0] = '"';
+    for (size_t i = 1; i <= n; i++)
+        big[i] = (char)('a' + i % 26);
+    big[n + 1] = '"';
+    big[n + 2] = '\0';
+    differ(big, n + 2, "1 MiB string");
+    for (size_t i = 1; i + 6 <= n; i += 97)
+        memcpy(big + i, i % 2 ? "\\u00e9" : "\\n\\t\\\"", 6);
+    differ(big, n + 2, "1 MiB string with escapes");
+    free(big);
+}
+
+/* Structure: whitespace, literals, trailing garbage, nesting at and beyond the limit. */
+static void test_jsonparse_structure(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "", " ", "null", "true", "false", "nul", "truex", "[]", "{}", "[ ]", "{ }", "[1,]",
+        "[,1]", "{\"a\":1,}", "{\"a\"}", "{\"a\" 1}", "{a:1}", "{\"a\":1 \"b\":2}", "[1 2]",
+        " \t\r\n[1]\n", "\x0b[1]", "[1]\x01", "\xEF\xBB\xBF{}", "[1] x", "[1]]", "{}}", "{\"\":1}",
+        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1,\"b\":2},\"a\":3}", "[1e400,{\"a\":1,\"a\":1}]",
+        "[{\"a\":1,\"a\":1},1e400]", "{\"a\":1,\"a\":2,x", "{\"a\":[1e999,}",
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"a\":9}",
+        "{\"a\":1,\"b\":2,\"b\":3,\"a\":4}",
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"b\":8,\"a\":9}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++)
+        differ_str(docs[i], docs[i]);
+    /* objects of every size around the two thresholds of the duplicate check, with a
+     * duplicate at each place */
+    char buf[4096];
+    for (int n = 2; n <= 40; n++) {
+        for (int dup = -1; dup < n; dup++) {
+            size_t o = 0;
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "{");
+            for (int k = 0; k < n; k++)
+                o += (size_t)snprintf(buf + o, sizeof buf - o, "%s\"k%d\":%d", k ? "," : "",
+                                      k == dup ? 0 : k, k);
+            snprintf(buf + o, sizeof buf - o, "}");
+            differ_str(buf, "object sizes");
+        }
+    }
+    /* nesting: cJSON's limit is 1000 levels; 10,000 must be refused without trouble */
+    static const int depths[] = {999, 1000, 1001, 10000};
+    for (size_t i = 0; i < sizeof depths / sizeof *depths; i++) {
+        int d = depths[i];
+        char *s = malloc((size_t)d * 6 + 8);
+        assert_non_null(s);
+        for (int kind = 0; kind < 2; kind++) {
+            size_t o = 0;
+            for (int k = 0; k < d; k++)
+                o += (size_t)sprintf(s + o, "%s", kind ? "{\"a\":" : "[");
+            o += (size_t)sprintf(s + o, "1");
+            for (int k = 0; k < d; k++)
+                s[o++] = kind ? '}' : ']';
+            s[o] = '\0';
+            differ(s, o, "deep nesting");
+            differ(s, o / 2, "deep nesting, cut");
+        }
+        free(s);
+    }
+}
+
+/* The hostile cases by name, with the answers the review path gives. */
+static void test_jsonparse_hostile(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    jsonparse_result r;
+    assert_int_equal(jsonparse_parse(a, "\"\\u0000\"", 8, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 1);
+    assert_int_equal(jsonparse_parse(a, "[1]\0", 4, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 3);
+    assert_int_equal(jsonparse_parse(a, "\"a\0b\"", 5, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 2);
+    assert_int_equal(jsonparse_parse(a, "\"\\\0\"", 4, &r), JSONPARSE_NUL);
+    assert_int_equal(r.offset, 2);
+    assert_int_equal(jsonparse_parse(a, "\"\xff\"", 3, &r), JSONPARSE_UTF8);
+    assert_int_equal(r.offset, 1);
+    assert_int_equal(jsonparse_parse(a, "[1]\xe2\x82", 5, &r), JSONPARSE_UTF8);
+    assert_int_equal(r.offset, 3);
+    assert_int_equal(jsonparse_parse(a, "\"\\\xc3\xa9\"", 5, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "\"\\uZZZZ\"", 8, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(r.offset, 1);
+    assert_int_equal(jsonparse_parse(a, "{\"a\":1,\"a\":2}", 13, &r), JSONPARSE_DUPLICATE);
+    assert_string_equal(r.key, "a");
+    assert_null(r.doc);
+    assert_int_equal(jsonparse_parse(a, "[1e400]", 7, &r), JSONPARSE_INFINITE);
+    assert_int_equal(jsonparse_parse(a, "[{\"b\":1,\"b\":2},-1e999]", 22, &r),
+                     JSONPARSE_DUPLICATE);
+    assert_int_equal(jsonparse_parse(a, "{\"b\":1,\"b\":2,", 13, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(jsonparse_parse(a, "01", 2, &r), JSONPARSE_SYNTAX);
+    assert_int_equal(r.offset, 0);
+    assert_int_equal(jsonparse_parse(a, "{\"n\":-0}", 8, &r), JSONPARSE_OK);
+    assert_true(signbit(r.doc->child->valuedouble));
+    assert_int_equal(jsonparse_parse(a, "[2147483648]", 12, &r), JSONPARSE_OK);
+    assert_int_equal(r.doc->child->valueint, 2147483647);
+    arena_free(a);
+
+    /* a tree that does not fit the arena: NOMEM, not a syntax error; a larger cap parses */
+    a = arena_new(4096);
+    char doc[8192];
+    size_t o = 0;
+    doc[o++] = '[';
+    for (int i = 0; i < 1000; i++)
+        o += (size_t)sprintf(doc + o, "%s1", i ? "," : "");
+    doc[o++] = ']';
+    assert_int_equal(jsonparse_parse(a, doc, o, &r), JSONPARSE_NOMEM);
+    arena_free(a);
+    a = arena_new(1 << 20);
+    assert_int_equal(jsonparse_parse(a, doc, o, &r), JSONPARSE_OK);
+    assert_int_equal(cJSON_GetArraySize(r.doc), 1000);
+    arena_free(a);
+}
+
+/* The printer on what the answers hold and on what cJSON prints in its own ways: every byte
+ * in a string (control characters as \u00XX, lower case), cJSON's number forms, raw text,
+ * a NULL string or key, and the nodes it refuses. */
+static void test_jsonprint_values(void **state)
+{
+    (void)state;
+    static const double nums[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 1.0 / 3.0, 2.0 / 3.0, 1e21, 1e22, 1e-7, 123456789.125,
+        2147483647.0, 2147483648.0, -2147483648.0, -2147483649.0, 9007199254740993.0,
+        1.7976931348623157e308, 5e-324, 2.2250738585072014e-308, 0.30000000000000004, 100.5,
+        422, 3.14159265358979, NAN, INFINITY, -INFINITY, 999999999999999.0, 1e15, 1e15 + 1,
+        -999999999999999.0, -1e15, 123456789012345.0, 4503599627370497.0, -7.0, 1e14 + 0.5,
+    };
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "n");
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        cJSON *one = cJSON_CreateNumber(nums[i]);
+        same_print(one, "number");
+        cJSON_Delete(one);
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(nums[i]));
+    }
+    char all[256];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    all[255] = '\0';
+    cJSON_AddStringToObject(root, all, all);
+    /* every length around the 8-byte steps, with an escape at each end and none */
+    static const char ends[] = "\"\\\n\x1f\x7f\xc3";
+    for (size_t n = 0; n < 40; n++) {
+        for (size_t e = 0; e <= sizeof ends - 1; e++) {
+            char str[64];
+            memset(str, 'a', n);
+            str[n] = ends[e];
+            str[n + 1] = 'b';
+            str[n + 2] = '\0';
+            cJSON_AddItemToArray(arr, cJSON_CreateString(str));
+            cJSON_AddItemToArray(arr, cJSON_CreateString(str + (n > 0)));
+        }
+    }
+    cJSON_AddItemToObject(root, "raw", cJSON_CreateRaw("{\"r\":[1,2]}"));
+    cJSON_AddItemToObject(root, "empty", cJSON_CreateObject());
+    cJSON_AddItemToObject(root, "none", cJSON_CreateArray());
+    cJSON_AddItemToObject(root, "t", cJSON_CreateTrue());
+    cJSON_AddItemToObject(root, "f", cJSON_CreateFalse());
+    cJSON_AddItemToObject(root, "z", cJSON_CreateNull());
+    cJSON *nulls = cJSON_CreateString("x");
+    cJSON_free(nulls->valuestring);
+    nulls->valuestring = NULL; /* cJSON prints "" for it, as for a NULL key */
+    cJSON_AddItemToArray(arr, nulls);
+    same_print(root, "values");
+
+    cJSON *raw = cJSON_CreateRaw("1");
+    cJSON_free(raw->valuestring);
+    raw->valuestring = NULL;
+    size_t len;
+    assert_null(cJSON_PrintUnformatted(raw));
+    assert_null(jsonprint_tree(raw, &len));
+    cJSON_Delete(raw);
+    cJSON *bad = cJSON_CreateNull();
+    bad->type = cJSON_Invalid;
+    assert_null(cJSON_PrintUnformatted(bad));
+    assert_null(jsonprint_tree(bad, &len));
+    cJSON_Delete(bad);
+    cJSON_Delete(root);
+}
+
+int main(void)
+{
+    assert_int_equal(regcomp(&rfc_number, "^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jsonparse_hostile),
+        cmocka_unit_test(test_jsonparse_numbers),
+        cmocka_unit_test(test_jsonparse_strings),
+        cmocka_unit_test(test_jsonparse_structure),
+        cmocka_unit_test(test_jsonparse_corpus),
+        cmocka_unit_test(test_jsonprint_values),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    regfree(&rfc_number);
+    return rc;
+}

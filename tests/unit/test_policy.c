@@ -1097,6 +1097,134 @@ static void test_engine_resets_library_ctx(void **state)
     diag_list_clear(&dl);
 }
 
+/* The documents the memo tests read, bound to variables of the same names. */
+static const char *const memo_vars[] = {"object", "other", "cm", "cm2", "bad", "v16", "nsb"};
+static const char *const memo_docs[] = {
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_20\","
+    "\"flinkConfiguration\":{\"high-availability\":\"zookeeper\","
+    "\"high-availability.type\":\"kubernetes\"},\"job\":{\"jarURI\":\"local:///a.jar\"}}}",
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_20\","
+    "\"flinkConfiguration\":{\"high-availability\":\"zookeeper\"},"
+    "\"job\":{\"jarURI\":\"local:///a.jar\",\"entryClass\":\"A\\nk: injected\"}}}",
+    "{\"metadata\":{\"namespace\":\"ops\",\"name\":\"c1\"},\"data\":{\"flink-conf.yaml\":"
+    "\"k: base\\nkubernetes.operator.default-configuration.namespace.b.n: ns-b\\n"
+    "kubernetes.operator.default-configuration.flink-version.v1_16.k: v16\\n\","
+    "\"config.yaml\":\"k: from-config-yaml\\n\"}}",
+    "{\"metadata\":{\"namespace\":\"ops\",\"name\":\"c2\"},\"data\":{\"flink-conf.yaml\":"
+    "\"k: other-configmap\\n\"}}",
+    "{\"spec\":{\"flinkConfiguration\":{\"a\":\"x\\ny: z\"}}}",
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_16\"}}",
+    "{\"metadata\":{\"namespace\":\"b\"},\"spec\":{\"flinkVersion\":\"v1_20\"}}",
+};
+
+/* 'src' evaluated with the memo documents and the functions' state 'fc' (NULL: none, so
+ * nothing is remembered), as JSON or "!code: message" (malloc'd). */
+static char *memo_eval(arena *a, policy_fn_ctx *fc, cJSON *const *docs, const char *src)
+{
+    enum { N = sizeof memo_vars / sizeof memo_vars[0] };
+    diag_list dl;
+    diag_list_init(&dl);
+    expr_decls decls = {.vars = memo_vars, .n_vars = N, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    if (p == NULL)
+        fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
+    expr_binding b[N];
+    for (size_t i = 0; i < N; i++)
+        b[i] = (expr_binding){memo_vars[i], expr_from_json(docs[i])};
+    expr_env env = {.vars = b, .n_vars = N, .fn_ctx = fc};
+    expr_value v = expr_eval(p, &env, a);
+    char *out = NULL;
+    if (v.kind == EXPR_ERROR) {
+        if (asprintf(&out, "!%s: %s", v.v.err->code, v.v.err->msg) < 0)
+            out = NULL;
+    } else {
+        out = expr_to_json(&v, false);
+    }
+    assert_non_null(out);
+    diag_list_clear(&dl);
+    return out;
+}
+
+/* flinkConfig() and flinkHaModes() keep their answers for the run: the same call again is
+ * answered from the memo with the same value (or the same error), and a call that differs in
+ * any input (the flinkConfiguration or job node, the ConfigMap, the file, the resource's
+ * version or namespace, flinkHaModes' map or version) is not, and gets its own answer, the
+ * one a run without a memo gives. A map an expression built is never remembered. */
+static void test_flink_memo(void **state)
+{
+    (void)state;
+#define CFG(fc, rest) "flinkConfig(" fc ".spec.flinkConfiguration, " fc ".spec.job" rest ")"
+    static const struct {
+        const char *fn, *base, *changed;
+        bool kept; /* the base is remembered (false: a built map) */
+    } cases[] = {
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("other", ", cm, object, ''"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"),
+         "flinkConfig(object.spec.flinkConfiguration, other.spec.job, cm, object, '')", true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm2, object, ''"),
+         true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"),
+         CFG("object", ", cm, object, 'config.yaml'"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm, v16, ''"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm, nsb, ''"), true},
+        {"flinkConfig", CFG("object", ""), CFG("object", ", cm, object, ''"), true},
+        {"flinkConfig", CFG("object", ", null, object, ''"), CFG("object", ", cm, object, ''"),
+         true},
+        {"flinkConfig", "flinkConfig({'k': 'a'})", "flinkConfig({'k': 'b'})", false},
+        {"flinkConfig", "flinkConfig(bad.spec.flinkConfiguration)", CFG("object", ""), true},
+        {"flinkHaModes", "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_20')",
+         "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_16')", true},
+        {"flinkHaModes", "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_20')",
+         "flinkHaModes(flinkConfig(other.spec.flinkConfiguration, object.spec.job, cm, object, "
+         "''), 'v1_20')",
+         true},
+    };
+#undef CFG
+    enum { N = sizeof memo_vars / sizeof memo_vars[0] };
+    cJSON *docs[N];
+    for (size_t i = 0; i < N; i++)
+        assert_non_null(docs[i] = cJSON_Parse(memo_docs[i]));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        arena *a = arena_new(1 << 24);
+        policy_fn_ctx *fc = policy_lib.ctx_init(a, NULL);
+        const char *fn = cases[i].fn;
+        char *want_base = memo_eval(a, NULL, docs, cases[i].base);
+        char *want_changed = memo_eval(a, NULL, docs, cases[i].changed);
+        if (strcmp(want_base, want_changed) == 0)
+            fail_msg("case %zu: the inputs do not tell the answers apart: %s", i, want_base);
+        size_t kept = cases[i].kept;
+        for (int round = 0; round < 2; round++) {
+            char *got = memo_eval(a, fc, docs, cases[i].base);
+            if (strcmp(got, want_base) != 0 || policy_fn_ctx_hits(fc, fn) != kept * round)
+                fail_msg("case %zu round %d: %s gives %s (%zu hits), want %s (%zu)", i, round,
+                         cases[i].base, got, policy_fn_ctx_hits(fc, fn), want_base,
+                         kept * round);
+            free(got);
+        }
+        for (int round = 0; round < 2; round++) {
+            char *got = memo_eval(a, fc, docs, cases[i].changed);
+            size_t hits = kept * (1 + (size_t)round);
+            if (strcmp(got, want_changed) != 0 || policy_fn_ctx_hits(fc, fn) != hits)
+                fail_msg("case %zu round %d: %s gives %s (%zu hits), want %s (%zu)", i, round,
+                         cases[i].changed, got, policy_fn_ctx_hits(fc, fn), want_changed, hits);
+            free(got);
+        }
+        /* after ctx_reset (the JSON may change), nothing is answered from before */
+        policy_lib.ctx_reset(fc);
+        char *got = memo_eval(a, fc, docs, cases[i].base);
+        assert_string_equal(got, want_base);
+        assert_int_equal(policy_fn_ctx_hits(fc, fn), 2 * kept);
+        free(got);
+        free(want_base);
+        free(want_changed);
+        arena_free(a);
+    }
+    assert_int_equal(policy_fn_ctx_hits(NULL, "flinkConfig"), 0);
+    for (size_t i = 0; i < N; i++)
+        cJSON_Delete(docs[i]);
+}
+
 /* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
 static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 {
@@ -1392,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_engine_bindings),
         cmocka_unit_test(test_library_ctx),
         cmocka_unit_test(test_engine_resets_library_ctx),
+        cmocka_unit_test(test_flink_memo),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,

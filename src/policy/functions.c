@@ -203,14 +203,14 @@ typedef struct lookup_answer {
 
 /* One flinkConfig() answer, kept for the rest of the run. The JSON it read is borrowed from
  * the request (the object, the working copy, a lookup's answer), so its identity stands for
- * its content until ctx_reset says the working copy changes; the strings are compared by
- * value. */
+ * its content until ctx_reset says the working copy changes; the file is compared by value. */
 #define CONFIG_MEMO 8 /* answers kept per run: the object, oldObject, looked-up ones, each twice */
 typedef struct config_answer {
     const cJSON *obj, *job;       /* flinkConfiguration and spec.job (NULL: null) */
-    const cJSON *cm;              /* the operator's ConfigMap; NULL: the spec's options alone */
-    expr_value version, ns, file; /* what chose among the ConfigMap's defaults (with 'cm') */
-    expr_value value;             /* a map, or an error given again with the caller's span */
+    const cJSON *cm;  /* the operator's ConfigMap; NULL: the spec's options alone */
+    const cJSON *res; /* with 'cm': the resource, whose version and namespace choose defaults */
+    expr_value file;  /* with 'cm': its key read */
+    expr_value value; /* a map, or an error given again with the caller's span */
 } config_answer;
 
 /* One flinkHaModes() answer: the map by identity (a value is never changed once made, and
@@ -691,34 +691,31 @@ static expr_value json_string(const cJSON *obj, const char *a, const char *b)
     return out;
 }
 
-/* The answer remembered for flinkConfig(obj, job, cm, ...) in this run, or NULL. Without a
- * ConfigMap the version, namespace and file choose nothing and are not compared. */
+/* The answer remembered for flinkConfig(obj, job, cm, res, file) in this run, or NULL.
+ * Without a ConfigMap the resource and the file choose nothing and are not compared. */
 static const config_answer *config_remembered(const policy_fn_ctx *fc, const cJSON *obj,
                                               const cJSON *job, const cJSON *cm,
-                                              const expr_value *version, const expr_value *ns,
-                                              const expr_value *file)
+                                              const cJSON *res, const expr_value *file)
 {
     for (size_t i = 0; i < fc->n_configs; i++) {
         const config_answer *m = &fc->configs[i];
         if (m->obj == obj && m->job == job && m->cm == cm &&
-            (cm == NULL || (same_string(&m->version, version) && same_string(&m->ns, ns) &&
-                            same_string(&m->file, file))))
+            (cm == NULL || (m->res == res && same_string(&m->file, file))))
             return m;
     }
     return NULL;
 }
 
-/* Keeps answer 'v' of flinkConfig(obj, job, cm, ...) for the run, over the oldest when the
- * memo is full. Running out of memory is not kept: it is no answer about the input. */
+/* Keeps answer 'v' of flinkConfig(obj, job, cm, res, file) for the run, over the oldest when
+ * the memo is full. Running out of memory is not kept: it is no answer about the input. */
 static void config_keep(policy_fn_ctx *fc, const cJSON *obj, const cJSON *job, const cJSON *cm,
-                        const expr_value *version, const expr_value *ns, const expr_value *file,
-                        expr_value v)
+                        const cJSON *res, const expr_value *file, expr_value v)
 {
     if (v.kind == EXPR_ERROR && strcmp(v.v.err->code, "expr.limit") == 0)
         return;
     size_t i = fc->n_configs < CONFIG_MEMO ? fc->n_configs++ : fc->next_config++ % CONFIG_MEMO;
-    fc->configs[i] = (config_answer){.obj = obj, .job = job, .cm = cm, .version = *version,
-                                     .ns = *ns, .file = *file, .value = v};
+    fc->configs[i] =
+        (config_answer){.obj = obj, .job = job, .cm = cm, .res = res, .file = *file, .value = v};
 }
 
 /* A remembered answer for the call 'c': a map as it is, an error again with the span of this
@@ -743,12 +740,15 @@ static expr_value spec_config(const expr_call *c, const cJSON *obj, const cJSON 
     return v;
 }
 
-/* The spec's options 'spec' set over the defaults that ConfigMap 'cm' gives a resource of
- * 'version' in namespace 'ns' (read from its key 'file'), or the error that it cannot be read. */
+/* The spec's options 'spec' set over the defaults that ConfigMap 'cm' gives resource 'res' (its
+ * spec.flinkVersion and metadata.namespace; read from the ConfigMap's key 'file'), or the
+ * error that they cannot be read. */
 static expr_value with_defaults(const expr_call *c, expr_value spec, const cJSON *cm,
-                                const expr_value *version, const expr_value *ns,
-                                const expr_value *file)
+                                const cJSON *res, const expr_value *file)
 {
+    expr_value version_v = json_string(res, "spec", "flinkVersion");
+    expr_value ns_v = json_string(res, "metadata", "namespace");
+    const expr_value *version = &version_v, *ns = &ns_v;
     policy_conf_opt *d;
     size_t nd;
     const char *why = NULL;
@@ -787,37 +787,34 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     if (n >= 3 && a[2].kind == EXPR_MAP)
         cm = a[2].v.j;
     static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
-    /* The version and namespace choose among the operator's defaults: without a ConfigMap
-     * there are none to choose (four member scans of the object saved per call). */
-    expr_value version_v = cm != NULL ? json_string(res, "spec", "flinkVersion") : none;
-    expr_value ns_v = cm != NULL ? json_string(res, "metadata", "namespace") : none;
-    const expr_value *version = &version_v, *ns = &ns_v, *file = n >= 5 ? &a[4] : &none;
+    const expr_value *file = n >= 5 ? &a[4] : &none;
     /* Every Flink policy asks for the same maps of the object: the answers are kept for the
      * run, by the identity of the JSON they read. A map an expression built (not borrowed
      * JSON) is a new one at each call, so it is not kept. */
     policy_fn_ctx *fc = c->ctx;
     bool memo = fc != NULL && !(a[0].kind == EXPR_MAP && !a[0].json) &&
-                !(n >= 2 && a[1].kind == EXPR_MAP && !a[1].json);
-    const config_answer *m = memo ? config_remembered(fc, obj, job, cm, version, ns, file) : NULL;
+                !(n >= 2 && a[1].kind == EXPR_MAP && !a[1].json) &&
+                !(n >= 4 && a[3].kind == EXPR_MAP && !a[3].json);
+    const config_answer *m = memo ? config_remembered(fc, obj, job, cm, res, file) : NULL;
     if (m != NULL) {
         fc->config_hits++;
         return config_answer_of(c, m);
     }
     expr_value v;
-    m = memo && cm != NULL ? config_remembered(fc, obj, job, NULL, &none, &none, &none) : NULL;
+    m = memo && cm != NULL ? config_remembered(fc, obj, job, NULL, NULL, &none) : NULL;
     if (m != NULL) {
         v = config_answer_of(c, m);
     } else {
         v = spec_config(c, obj, job);
         if (memo)
-            config_keep(fc, obj, job, NULL, &none, &none, &none, v);
+            config_keep(fc, obj, job, NULL, NULL, &none, v);
     }
     if (cm == NULL)
         return v;
     if (v.kind == EXPR_MAP)
-        v = with_defaults(c, v, cm, version, ns, file);
+        v = with_defaults(c, v, cm, res, file);
     if (memo) /* an error of the spec too, so that it is one look next time */
-        config_keep(fc, obj, job, cm, version, ns, file, v);
+        config_keep(fc, obj, job, cm, res, file, v);
     return v;
 }
 

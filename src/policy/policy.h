@@ -85,6 +85,9 @@ typedef struct policy_match {
 typedef struct policy_variable {
     const char *name;
     const expr_prog *prog;
+    /* 1 + the index of the value it shares, per run, with the variables of other policies
+     * that compute the same (share.c); 0: its own. */
+    size_t shared;
 } policy_variable;
 
 typedef struct policy_validation {

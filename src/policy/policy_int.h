@@ -117,6 +117,15 @@ typedef struct policy_lookup_site {
  * Sorted (policy_sort_kinds). */
 void policy_scope_lookups(loader *ld, const policy *items, size_t n);
 
+/* share.c: gives each variable of 'items' ('n' policies) that computes what a variable of
+ * another of them computes (the same text, no per-policy binding but params, the same params
+ * read) the same policy_variable.shared, 1 + the index of their value; 0 to the others.
+ * Returns how many values there are. */
+size_t policy_share_variables(policy *items, size_t n);
+
+/* How many values variables of several policies of 's' share (policy_share_variables). */
+size_t policy_set_shared_count(const policy_set *s);
+
 /* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
 const char *policy_api_version_problem(const char *s, size_t len);
 const char *policy_kind_problem(const char *s, size_t len);

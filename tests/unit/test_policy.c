@@ -1225,6 +1225,149 @@ static void test_flink_memo(void **state)
         cJSON_Delete(docs[i]);
 }
 
+/* Loads the policies in 'yaml' (documents of one file) as a set; fails the test if it cannot. */
+static policy_set *load_yaml_set(const char *yaml)
+{
+    char path[] = "/tmp/sg-share-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(yaml, f);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    diag_list_clear(&dl);
+    return s;
+}
+
+#define SHARE_POLICY(name, params, var, rule)                                                  \
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: " name "}\n"         \
+    "spec:\n  match: {resources: [{kinds: [Deployment]}]}\n  params: " params "\n"             \
+    "  variables:\n    - {name: x, expression: \"" var "\"}\n" rule "---\n"
+#define SHARE_CHECK "  validations: [{expression: 'variables.x != null'}]\n"
+
+/* Variables of different policies share one value per run when their texts are the same, they
+ * name no variable or forEach element, and the params they name are the same. */
+static void test_share_groups(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        bool shared;
+    } cases[] = {
+        {SHARE_POLICY("a", "{n: {ns: x, other: 1}}", "object.spec.replicas", SHARE_CHECK)
+         SHARE_POLICY("b", "{}", "object.spec.replicas", SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{n: {ns: x, other: 1}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {ns: x, other: 2}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{n: {ns: x}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {ns: y}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK), false},
+        /* a method of a params field reads the field */
+        {SHARE_POLICY("a", "{n: {a: 1}}", "params.n.size() + object.spec.replicas", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {a: 1, b: 2}}", "params.n.size() + object.spec.replicas",
+                      SHARE_CHECK), false},
+        /* params read whole */
+        {SHARE_POLICY("a", "{n: 1, m: 1}", "params[?'n'].orValue(0)", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1, m: 2}", "params[?'n'].orValue(0)", SHARE_CHECK), false},
+        {SHARE_POLICY("a", "{n: 1, m: 1}", "params.?n.orValue(0)", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1, m: 2}", "params.?n.orValue(0)", SHARE_CHECK), false},
+        {SHARE_POLICY("a", "{n: 1}", "object.spec.replicas", "    - {name: y, expression: "
+                      "'variables.x + 1'}\n" SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1}", "object.spec.replicas", "    - {name: y, expression: "
+                      "'variables.x + 1'}\n" SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{}", "object.spec.replicas + 1", SHARE_CHECK)
+         SHARE_POLICY("b", "{}", "object.spec.replicas  + 1", SHARE_CHECK), false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        policy_set *s = load_yaml_set(cases[i].yaml);
+        size_t n;
+        const policy *p = policy_set_items(s, &n);
+        assert_int_equal(n, 2);
+        bool shared = p[0].vars[0].shared != 0 && p[0].vars[0].shared == p[1].vars[0].shared;
+        if (shared != cases[i].shared)
+            fail_msg("case %zu: x shared %d, want %d", i, shared, cases[i].shared);
+        /* y reads a variable: never shared, whatever x is */
+        for (size_t k = 0; k < n; k++)
+            if (p[k].n_vars > 1)
+                assert_int_equal(p[k].vars[1].shared, 0);
+        assert_int_equal(policy_set_shared_count(s), cases[i].shared ? 1 : 0);
+        policy_set_unref(s);
+    }
+}
+
+/* A shared value costs each policy that takes it the steps it would have spent evaluating
+ * it: a rule that exceeds its budget with the variable's cost exceeds it with the shared value
+ * too, and one that does not, does not. */
+static void test_share_budget(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        SHARE_POLICY("a", "{}", "object.items.filter(i, i >= 0).size()", SHARE_CHECK)
+        SHARE_POLICY("b", "{}", "object.items.filter(i, i >= 0).size()",
+                     "  validations: [{expression: 'object.items.all(i, i >= 0) && "
+                     "variables.x > 0'}]\n")
+        SHARE_POLICY("c", "{}", "object.items.filter(i, i >= 0).size()",
+                     "  validations: [{expression: 'variables.x > 0'}]\n"));
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    assert_true(p[0].vars[0].shared != 0 && p[2].vars[0].shared == p[0].vars[0].shared);
+    /* 35,000 items: the filter is ~140,000 steps and the all() ~105,000, so b's rule is over
+     * 200,000, a's and c's under it */
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *items = cJSON_AddArrayToObject(obj, "items");
+    for (int i = 0; i < 35000; i++)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(i));
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, 1);
+    assert_string_equal(o.findings[0].policy->name, "b");
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_non_null(strstr(o.findings[0].message, "exceeded 200000 steps"));
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
+/* A patch forgets the shared values: a later policy's variable sees the patched object. */
+static void test_share_after_patch(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        SHARE_POLICY("a", "{}", "size(object.metadata.?labels.orValue({}))",
+                     "  mutations:\n    - when: variables.x == 0\n"
+                     "      patch: [{op: add, path: /metadata/labels, value: {k: v}}]\n")
+        SHARE_POLICY("b", "{}", "size(object.metadata.?labels.orValue({}))",
+                     "  mutations:\n    - when: variables.x == 1\n"
+                     "      patch: [{op: add, path: /metadata/annotations, value: {seen: '1'}}]\n"));
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    assert_true(p[0].vars[0].shared != 0 && p[1].vars[0].shared == p[0].vars[0].shared);
+    cJSON *obj = cJSON_Parse("{\"metadata\":{}}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_MUTATE, &r, false, a, &o), 0);
+    assert_non_null(o.mutated);
+    char *got = cJSON_PrintUnformatted(o.mutated);
+    assert_string_equal(got, "{\"metadata\":{\"labels\":{\"k\":\"v\"},\"annotations\":{\"seen\":"
+                             "\"1\"}}}");
+    free(got);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
 /* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
 static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 {
@@ -1521,6 +1664,9 @@ int main(void)
         cmocka_unit_test(test_library_ctx),
         cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test(test_flink_memo),
+        cmocka_unit_test(test_share_groups),
+        cmocka_unit_test(test_share_budget),
+        cmocka_unit_test(test_share_after_patch),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,

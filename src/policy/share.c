@@ -16,6 +16,7 @@
  *
  * A word in a string literal is taken as code: a comparison too many, never one too few. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy_int.h"
@@ -89,32 +90,68 @@ static bool may_share(const char *text)
     return strstr(text, "variables") == NULL && strstr(text, "element") == NULL;
 }
 
+/* A variable that may be shared: where it is and its text. */
+typedef struct share_entry {
+    size_t policy, var;
+    const char *text;
+} share_entry;
+
+/* By text, then in the policies' order, so that the variables of one text are one run. */
+static int entry_cmp(const void *x, const void *y)
+{
+    const share_entry *a = x, *b = y;
+    int c = strcmp(a->text, b->text);
+    if (c != 0)
+        return c;
+    if (a->policy != b->policy)
+        return a->policy < b->policy ? -1 : 1;
+    return (a->var > b->var) - (a->var < b->var);
+}
+
+/* Groups the variables of entries 'e' ('n', one text) that read the same params. */
+static void share_run(policy *items, const share_entry *e, size_t n, size_t *groups)
+{
+    for (size_t i = 0; i < n; i++) {
+        policy_variable *x = &items[e[i].policy].vars[e[i].var];
+        for (size_t k = i + 1; k < n && x->shared == 0; k++) {
+            policy_variable *y = &items[e[k].policy].vars[e[k].var];
+            if (y->shared != 0 || e[k].policy == e[i].policy ||
+                !same_params(e[i].text, items[e[i].policy].params, items[e[k].policy].params))
+                continue;
+            x->shared = ++*groups;
+        }
+        for (size_t k = i + 1; k < n && x->shared != 0; k++) {
+            policy_variable *y = &items[e[k].policy].vars[e[k].var];
+            if (y->shared == 0 && e[k].policy != e[i].policy &&
+                same_params(e[i].text, items[e[i].policy].params, items[e[k].policy].params))
+                y->shared = x->shared;
+        }
+    }
+}
+
 size_t policy_share_variables(policy *items, size_t n)
 {
-    size_t groups = 0;
+    size_t total = 0, m = 0, groups = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t v = 0; v < items[i].n_vars; v++)
-            items[i].vars[v].shared = 0;
+        total += items[i].n_vars;
+    share_entry *e = total > 0 ? malloc(total * sizeof *e) : NULL;
     for (size_t i = 0; i < n; i++) {
         for (size_t v = 0; v < items[i].n_vars; v++) {
             policy_variable *x = &items[i].vars[v];
-            const char *tx = x->prog != NULL ? expr_source(x->prog) : NULL;
-            if (x->shared != 0 || tx == NULL || !may_share(tx))
-                continue;
-            /* the same text in a later policy, reading the same params */
-            for (size_t k = i + 1; k < n; k++) {
-                for (size_t w = 0; w < items[k].n_vars; w++) {
-                    policy_variable *y = &items[k].vars[w];
-                    const char *ty = y->prog != NULL ? expr_source(y->prog) : NULL;
-                    if (y->shared != 0 || ty == NULL || strcmp(tx, ty) != 0 ||
-                        !same_params(tx, items[i].params, items[k].params))
-                        continue;
-                    if (x->shared == 0)
-                        x->shared = ++groups;
-                    y->shared = x->shared;
-                }
-            }
+            const char *text = x->prog != NULL ? expr_source(x->prog) : NULL;
+            x->shared = 0;
+            if (e != NULL && text != NULL && may_share(text))
+                e[m++] = (share_entry){i, v, text};
         }
     }
+    if (m > 1) /* nothing is shared when there is no memory for the list: it only costs time */
+        qsort(e, m, sizeof *e, entry_cmp);
+    for (size_t i = 0, j; i < m; i = j) {
+        for (j = i + 1; j < m && strcmp(e[j].text, e[i].text) == 0;)
+            j++;
+        if (j - i > 1)
+            share_run(items, e + i, j - i, &groups);
+    }
+    free(e);
     return groups;
 }

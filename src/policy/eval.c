@@ -97,7 +97,44 @@ typedef struct run {
     expr_binding vars[PB_COUNT]; /* indexed by enum policy_binding */
     expr_value *values; /* variables, once evaluated */
     unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
+    struct shared_value *shared; /* the run's values of shared variables (share.c) */
 } run;
+
+/* The value of a variable several policies compute alike (policy_variable.shared), once one
+ * of them has evaluated it in this run, and the steps that cost: each policy that takes it
+ * is charged them as if it had evaluated it (evaluation is deterministic, so it would have
+ * spent the same), and evaluates it itself when they do not fit its budget. An error is not
+ * kept: it may be the budget's of the rule that evaluated it. */
+typedef struct shared_value {
+    bool known;
+    uint32_t steps;
+    expr_value value;
+} shared_value;
+
+/* The steps 'b' has counted so far, in the evaluation running or after the last one. */
+static uint32_t budget_count(const expr_budget *b)
+{
+    return b->live != NULL ? *b->live : b->used;
+}
+
+/* Takes the kept value of 'sv' into '*out', charging its steps to 'b' (NULL: none); false
+ * when there is none or its steps do not fit. */
+static bool shared_take(shared_value *sv, expr_budget *b, expr_value *out)
+{
+    if (!sv->known)
+        return false;
+    if (b != NULL) {
+        uint64_t steps = (uint64_t)budget_count(b) + sv->steps;
+        if (steps > (b->max ? b->max : EXPR_MAX_STEPS))
+            return false;
+        if (b->live != NULL)
+            *b->live = (uint32_t)steps;
+        else
+            b->used = (uint32_t)steps;
+    }
+    *out = sv->value;
+    return true;
+}
 
 /* Variable i of the policy, evaluated on first use. */
 /* The steps constant variable 'i' and the constant variables it reads that this run has not
@@ -151,7 +188,17 @@ static expr_value variable(run *rn, size_t i, arena *a)
         return rn->values[i];
     if (rn->state[i] == 0) {
         rn->state[i] = 1;
-        rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);
+        size_t sh = rn->p->vars[i].shared;
+        shared_value *sv = sh > 0 && rn->shared != NULL ? &rn->shared[sh - 1] : NULL;
+        if (sv == NULL || !shared_take(sv, rn->env.budget, &rn->values[i])) {
+            expr_budget *b = rn->env.budget;
+            uint32_t before = b != NULL ? budget_count(b) : 0;
+            rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);
+            if (sv != NULL && rn->values[i].kind != EXPR_ERROR)
+                *sv = (shared_value){.known = true,
+                                     .steps = b != NULL ? budget_count(b) - before : 0,
+                                     .value = rn->values[i]};
+        }
         rn->state[i] = 2;
     }
     return rn->values[i];
@@ -187,10 +234,11 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
 }
 
 static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object,
-                    policy_fn_ctx *fnc, expr_index *index, arena *a)
+                    policy_fn_ctx *fnc, expr_index *index, shared_value *shared, arena *a)
 {
     rn->p = p;
     rn->a = a;
+    rn->shared = shared;
     rn->values = arena_calloc(a, p->n_vars + 1, sizeof *rn->values);
     rn->state = arena_calloc(a, p->n_vars + 1, 1);
     if (rn->values == NULL || rn->state == NULL)
@@ -215,22 +263,29 @@ typedef struct findings {
     arena *a;
     policy_fn_ctx *fnc;
     expr_index *index; /* NULL: each evaluation indexes on its own */
+    shared_value *shared; /* policy_set_shared_count(set) of them */
+    size_t n_shared;
 } findings;
 
 /* Starts a run's state; -1 when out of memory. */
-static int findings_init(findings *f, const policy_request *r, arena *a)
+static int findings_init(findings *f, const policy_set *s, const policy_request *r, arena *a)
 {
     f->a = a;
     f->fnc = policy_lib.ctx_init(a, r->lookup);
     f->index = expr_index_new(a);
-    return f->fnc != NULL ? 0 : -1;
+    f->n_shared = policy_set_shared_count(s);
+    f->shared = f->n_shared > 0 ? arena_calloc(a, f->n_shared, sizeof *f->shared) : NULL;
+    return f->fnc != NULL && (f->n_shared == 0 || f->shared != NULL) ? 0 : -1;
 }
 
-/* The object is about to change: what the functions and the indexes remember of it is stale. */
+/* The object is about to change: what the functions, the indexes and the shared variables
+ * remember of it is stale. */
 static void object_changes(findings *f)
 {
     policy_lib.ctx_reset(f->fnc);
     expr_index_clear(f->index);
+    for (size_t i = 0; i < f->n_shared; i++)
+        f->shared[i].known = false;
 }
 
 static int add_finding(findings *f, const policy *p, enum rule_result res, enum policy_action act,
@@ -341,7 +396,7 @@ static const char *failure_message(run *rn, const policy_validation *val)
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, r->object, f->fnc, f->index, a) != 0)
+    if (run_init(&rn, p, r, r->object, f->fnc, f->index, f->shared, a) != 0)
         return -1;
     expr_budget budget;
     rn.env.budget = &budget;
@@ -469,7 +524,7 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
                        findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, a) != 0)
+    if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, f->shared, a) != 0)
         return -1;
     rn.env.budget = budget;
     if (element != NULL) {
@@ -498,7 +553,7 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, object, f->fnc, f->index, a) != 0)
+    if (run_init(&rn, p, r, object, f->fnc, f->index, f->shared, a) != 0)
         return NULL;
     rn.env.budget = budget;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
@@ -606,7 +661,7 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     size_t n;
     const policy *ps = policy_set_items(s, &n);
     memset(out, 0, sizeof *out);
-    if (findings_init(&f, r, a) != 0)
+    if (findings_init(&f, s, r, a) != 0)
         return -1;
     doc d = {.orig = r->object, .work = NULL};
     for (size_t i = 0; i < n; i++) {

@@ -142,6 +142,20 @@ static expr_value fn_jvm_memory(const expr_call *c, const expr_value *r, const e
     return memory(c, a, 'j');
 }
 
+/* The arguments of lookup() and lookupList() (3 or 4, 'n') are strings, the third may be
+ * null: 0, or -1 with '*err' set. */
+static int lookup_arg_types(const expr_call *c, const char *fn, const expr_value *a, size_t n,
+                            expr_value *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind != EXPR_STRING && !(i == 2 && a[i].kind == EXPR_NULL)) {
+            *err = wrong_type(c, fn, &a[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* lookup(apiVersion, kind, namespace, name) and lookupList(apiVersion, kind, namespace): the
  * arguments as C strings in 's' (a null namespace is ""). Returns 0; 1 when one holds a NUL,
  * which no Kubernetes name or kind does (so nothing can be found); or -1 with '*err' set. */
@@ -149,11 +163,9 @@ static int lookup_args(const expr_call *c, const char *fn, const expr_value *a, 
                        const char **s, expr_value *err)
 {
     int rc = 0;
+    if (lookup_arg_types(c, fn, a, n, err) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
-        if (a[i].kind != EXPR_STRING && !(i == 2 && a[i].kind == EXPR_NULL)) {
-            *err = wrong_type(c, fn, &a[i]);
-            return -1;
-        }
         s[i] = a[i].kind == EXPR_STRING ? arena_strndup(c->a, a[i].v.s, a[i].len) : "";
         if (s[i] == NULL) {
             *err = expr_error_new(c->a, "expr.limit", c->span, "out of memory");
@@ -189,19 +201,38 @@ typedef struct lookup_answer {
     const char *why;
 } lookup_answer;
 
+/* One flinkConfig() answer, kept for the rest of the run. The JSON it read is borrowed from
+ * the request (the object, the working copy, a lookup's answer), so its identity stands for
+ * its content until ctx_reset says the working copy changes; the file is compared by value. */
+#define CONFIG_MEMO 8 /* answers kept per run: the object, oldObject, looked-up ones, each twice */
+typedef struct config_answer {
+    const cJSON *obj, *job;       /* flinkConfiguration and spec.job (NULL: null) */
+    const cJSON *cm;  /* the operator's ConfigMap; NULL: the spec's options alone */
+    const cJSON *res; /* with 'cm': the resource, whose version and namespace choose defaults */
+    expr_value file;  /* with 'cm': its key read */
+    expr_value value; /* a map, or an error given again with the caller's span */
+} config_answer;
+
+/* One flinkHaModes() answer: the map by identity (a value is never changed once made, and
+ * the run's arena frees nothing before the run ends), the version by value. */
+#define HA_MODES_MEMO 4
+typedef struct ha_modes_answer {
+    const expr_map *cfg;
+    expr_value version;
+    expr_value value; /* a list */
+} ha_modes_answer;
+
 struct policy_fn_ctx {
     const policy_lookup *lookup; /* NULL: lookup() gives null, lookupList() [] */
     lookup_answer *answers;      /* arena-owned, LOOKUP_MEMO of them; NULL until used */
     size_t n_answers;
-    const cJSON *flink_config_of;     /* the JSON map the memo is for, or NULL */
-    const cJSON *flink_config_job_of; /* and the job spec it was given, or NULL */
-    expr_value flink_config;          /* the spec's options alone */
-    /* The last effective configuration (the spec over the operator's ConfigMap 'eff_cm_of',
-     * for the resource's version and namespace, from file 'eff_file'), kept apart so that
-     * a policy asking for the spec alone does not evict it. */
-    const cJSON *eff_of, *eff_job_of, *eff_cm_of;
-    expr_value eff_version, eff_ns, eff_file;
-    expr_value eff;
+    /* Every Flink policy asks flinkConfig() for the same maps of the object, and four of them
+     * flinkHaModes() of its answer: each answer is kept (the oldest replaced when full). */
+    config_answer configs[CONFIG_MEMO];
+    size_t n_configs, next_config;
+    ha_modes_answer ha_modes[HA_MODES_MEMO];
+    size_t n_ha_modes, next_ha_mode;
+    size_t config_hits, ha_modes_hits; /* calls answered from the memo (policy_fn_ctx_hits) */
 };
 
 static policy_fn_ctx *ctx_init(arena *a, const policy_lookup *lookup)
@@ -212,12 +243,25 @@ static policy_fn_ctx *ctx_init(arena *a, const policy_lookup *lookup)
     return fc;
 }
 
+/* The JSON may change: every answer that read it is forgotten, and so are the answers about
+ * flinkConfig()'s maps (their strings point into that JSON). */
 static void ctx_reset(policy_fn_ctx *fc)
 {
     if (fc != NULL) {
-        fc->flink_config_of = NULL;
-        fc->eff_of = NULL;
+        fc->n_configs = fc->next_config = 0;
+        fc->n_ha_modes = fc->next_ha_mode = 0;
     }
+}
+
+size_t policy_fn_ctx_hits(const policy_fn_ctx *fc, const char *fn)
+{
+    if (fc == NULL || fn == NULL)
+        return 0;
+    if (strcmp(fn, "flinkConfig") == 0)
+        return fc->config_hits;
+    if (strcmp(fn, "flinkHaModes") == 0)
+        return fc->ha_modes_hits;
+    return 0;
 }
 
 /* The names the memo knows its entries by (by address). */
@@ -311,17 +355,16 @@ static expr_value fn_lookup(const expr_call *c, const expr_value *r, const expr_
     expr_value e;
     policy_fn_ctx *fc = c->ctx;
     const policy_lookup *lk = fc ? fc->lookup : NULL;
-    lookup_answer *m = lk != NULL && lk->find != NULL && n == 4
-                           ? remembered_values(fc, fn_name_lookup, a, 4)
-                           : NULL,
-                  got = {0};
+    if (lk == NULL || lk->find == NULL) /* nothing to look in: null, the arguments not copied */
+        return lookup_arg_types(c, "lookup", a, n, &e) != 0 ? e : expr_from_json(NULL);
+    lookup_answer *m = n == 4 ? remembered_values(fc, fn_name_lookup, a, 4) : NULL, got = {0};
     if (m != NULL) { /* its arguments were checked when it was remembered */
         memcpy(s, m->args, sizeof s);
     } else {
         int rc = lookup_args(c, "lookup", a, n, s, &e);
         if (rc < 0)
             return e;
-        if (rc > 0 || lk == NULL || lk->find == NULL)
+        if (rc > 0)
             return expr_from_json(NULL);
         m = remembered(fc, fn_name_lookup, s, 4);
     }
@@ -648,6 +691,76 @@ static expr_value json_string(const cJSON *obj, const char *a, const char *b)
     return out;
 }
 
+/* The answer remembered for flinkConfig(obj, job, cm, res, file) in this run, or NULL.
+ * Without a ConfigMap the resource and the file choose nothing and are not compared. */
+static const config_answer *config_remembered(const policy_fn_ctx *fc, const cJSON *obj,
+                                              const cJSON *job, const cJSON *cm,
+                                              const cJSON *res, const expr_value *file)
+{
+    for (size_t i = 0; i < fc->n_configs; i++) {
+        const config_answer *m = &fc->configs[i];
+        if (m->obj == obj && m->job == job && m->cm == cm &&
+            (cm == NULL || (m->res == res && same_string(&m->file, file))))
+            return m;
+    }
+    return NULL;
+}
+
+/* Keeps answer 'v' of flinkConfig(obj, job, cm, res, file) for the run, over the oldest when
+ * the memo is full. Running out of memory is not kept: it is no answer about the input. */
+static void config_keep(policy_fn_ctx *fc, const cJSON *obj, const cJSON *job, const cJSON *cm,
+                        const cJSON *res, const expr_value *file, expr_value v)
+{
+    if (v.kind == EXPR_ERROR && strcmp(v.v.err->code, "expr.limit") == 0)
+        return;
+    size_t i = fc->n_configs < CONFIG_MEMO ? fc->n_configs++ : fc->next_config++ % CONFIG_MEMO;
+    fc->configs[i] =
+        (config_answer){.obj = obj, .job = job, .cm = cm, .res = res, .file = *file, .value = v};
+}
+
+/* A remembered answer for the call 'c': a map as it is, an error again with the span of this
+ * call (the same code and message). */
+static expr_value config_answer_of(const expr_call *c, const config_answer *m)
+{
+    if (m->value.kind != EXPR_ERROR)
+        return m->value;
+    return expr_error_new(c->a, m->value.v.err->code, c->span, "%s", m->value.v.err->msg);
+}
+
+/* The spec's options alone: flinkConfiguration 'obj' flattened and checked, and the fields of
+ * 'job' the operator writes as options checked. */
+static expr_value spec_config(const expr_call *c, const cJSON *obj, const cJSON *job)
+{
+    expr_value v = flat_config(c, obj);
+    const char *why = NULL;
+    if (v.kind == EXPR_MAP && check_job(c->a, job, &why) != 0)
+        return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
+    if (why != NULL)
+        return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
+    return v;
+}
+
+/* The spec's options 'spec' set over the defaults that ConfigMap 'cm' gives resource 'res' (its
+ * spec.flinkVersion and metadata.namespace; read from the ConfigMap's key 'file'), or the
+ * error that they cannot be read. */
+static expr_value with_defaults(const expr_call *c, expr_value spec, const cJSON *cm,
+                                const cJSON *res, const expr_value *file)
+{
+    expr_value version_v = json_string(res, "spec", "flinkVersion");
+    expr_value ns_v = json_string(res, "metadata", "namespace");
+    const expr_value *version = &version_v, *ns = &ns_v;
+    policy_conf_opt *d;
+    size_t nd;
+    const char *why = NULL;
+    if (policy_flink_operator_defaults(c->a, cm, file->v.s, file->len, version->v.s, version->len,
+                                       ns->v.s, ns->len, &d, &nd, &why) != 0)
+        return expr_error_new(c->a, "expr.flink_config", c->span,
+                              "the Flink operator's default configuration (ConfigMap "
+                              "%.100s/%.100s) cannot be read: %.300s",
+                              meta_string(cm, "namespace"), meta_string(cm, "name"), why);
+    return nd > 0 ? merge_defaults(c, spec.v.map, d, nd) : spec;
+}
+
 /* flinkConfig(flinkConfiguration[, job[, operatorConfigMap, resource[, file]]]). The resource
  * (the FlinkDeployment) gives spec.flinkVersion and metadata.namespace. */
 static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const expr_value *a,
@@ -674,58 +787,58 @@ static expr_value fn_flink_config(const expr_call *c, const expr_value *r, const
     if (n >= 3 && a[2].kind == EXPR_MAP)
         cm = a[2].v.j;
     static const expr_value none = {.kind = EXPR_STRING, .len = 0, .v.s = ""};
-    /* The version and namespace choose among the operator's defaults: without a ConfigMap
-     * there are none to choose (four member scans of the object saved per call). */
-    expr_value version_v = cm != NULL ? json_string(res, "spec", "flinkVersion") : none;
-    expr_value ns_v = cm != NULL ? json_string(res, "metadata", "namespace") : none;
-    const expr_value *version = &version_v, *ns = &ns_v, *file = n >= 5 ? &a[4] : &none;
-    /* Every Flink policy asks for the same maps of the object: remember the last answers. */
+    const expr_value *file = n >= 5 ? &a[4] : &none;
+    /* Every Flink policy asks for the same maps of the object: the answers are kept for the
+     * run, by the identity of the JSON they read. A map an expression built (not borrowed
+     * JSON) is a new one at each call, so it is not kept. */
     policy_fn_ctx *fc = c->ctx;
-    bool memo = fc != NULL && a[0].kind == EXPR_MAP && a[0].json &&
-                (n < 2 || a[1].kind != EXPR_MAP || a[1].json);
-    if (memo && cm != NULL && fc->eff_of == obj && fc->eff_job_of == job && fc->eff_cm_of == cm &&
-        same_string(&fc->eff_version, version) && same_string(&fc->eff_ns, ns) &&
-        same_string(&fc->eff_file, file))
-        return fc->eff;
+    bool memo = fc != NULL && !(a[0].kind == EXPR_MAP && !a[0].json) &&
+                !(n >= 2 && a[1].kind == EXPR_MAP && !a[1].json) &&
+                !(n >= 4 && a[3].kind == EXPR_MAP && !a[3].json);
+    const config_answer *m = memo ? config_remembered(fc, obj, job, cm, res, file) : NULL;
+    if (m != NULL) {
+        fc->config_hits++;
+        return config_answer_of(c, m);
+    }
     expr_value v;
-    if (memo && fc->flink_config_of == obj && fc->flink_config_job_of == job) {
-        v = fc->flink_config;
+    m = memo && cm != NULL ? config_remembered(fc, obj, job, NULL, NULL, &none) : NULL;
+    if (m != NULL) {
+        v = config_answer_of(c, m);
     } else {
-        v = flat_config(c, obj);
-        const char *why = NULL;
-        if (v.kind == EXPR_MAP && check_job(c->a, job, &why) != 0)
-            return expr_error_new(c->a, "expr.limit", c->span, "flinkConfig: out of memory");
-        if (why != NULL)
-            return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
-        /* An error is not kept: it carries the span of this call, not of the next one. */
-        if (memo && v.kind == EXPR_MAP) {
-            fc->flink_config_of = obj;
-            fc->flink_config_job_of = job;
-            fc->flink_config = v;
+        v = spec_config(c, obj, job);
+        if (memo)
+            config_keep(fc, obj, job, NULL, NULL, &none, v);
+    }
+    if (cm == NULL)
+        return v;
+    if (v.kind == EXPR_MAP)
+        v = with_defaults(c, v, cm, res, file);
+    if (memo) /* an error of the spec too, so that it is one look next time */
+        config_keep(fc, obj, job, cm, res, file, v);
+    return v;
+}
+
+/* flinkHaModes(cfg, version), kept for the run: four policies ask it of the one map that
+ * flinkConfig() gave them all. */
+static expr_value fn_flink_ha_modes(const expr_call *c, const expr_value *r, const expr_value *a,
+                                    size_t n)
+{
+    policy_fn_ctx *fc = c->ctx;
+    if (fc == NULL || a[0].kind != EXPR_MAP || a[0].json || a[1].kind != EXPR_STRING)
+        return policy_fn_flink_ha_modes(c, r, a, n); /* an error, or no memo */
+    for (size_t i = 0; i < fc->n_ha_modes; i++) {
+        const ha_modes_answer *m = &fc->ha_modes[i];
+        if (m->cfg == a[0].v.map && same_string(&m->version, &a[1])) {
+            fc->ha_modes_hits++;
+            return m->value;
         }
     }
-    if (v.kind != EXPR_MAP || cm == NULL)
-        return v;
-    policy_conf_opt *d;
-    size_t nd;
-    const char *why = NULL;
-    if (policy_flink_operator_defaults(c->a, cm, file->v.s, file->len, version->v.s, version->len,
-                                       ns->v.s, ns->len, &d, &nd, &why) != 0)
-        return expr_error_new(c->a, "expr.flink_config", c->span,
-                              "the Flink operator's default configuration (ConfigMap "
-                              "%.100s/%.100s) cannot be read: %.300s",
-                              meta_string(cm, "namespace"), meta_string(cm, "name"), why);
-    if (nd > 0)
-        v = merge_defaults(c, v.v.map, d, nd);
-    if (memo && v.kind == EXPR_MAP) {
-        fc->eff_of = obj;
-        fc->eff_job_of = job;
-        fc->eff_cm_of = cm;
-        fc->eff_version = *version;
-        fc->eff_ns = *ns;
-        fc->eff_file = *file;
-        fc->eff = v;
-    }
+    expr_value v = policy_fn_flink_ha_modes(c, r, a, n);
+    if (v.kind != EXPR_LIST)
+        return v; /* out of memory */
+    size_t i = fc->n_ha_modes < HA_MODES_MEMO ? fc->n_ha_modes++
+                                               : fc->next_ha_mode++ % HA_MODES_MEMO;
+    fc->ha_modes[i] = (ha_modes_answer){.cfg = a[0].v.map, .version = a[1], .value = v};
     return v;
 }
 
@@ -821,7 +934,7 @@ const expr_fn_def policy_functions[] = {
     {"lookupList", EXPR_GLOBAL, 3, 4, fn_lookup_list},
     {"flinkConfig", EXPR_GLOBAL, 1, 5, fn_flink_config},
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
-    {"flinkHaModes", EXPR_GLOBAL, 2, 2, policy_fn_flink_ha_modes},
+    {"flinkHaModes", EXPR_GLOBAL, 2, 2, fn_flink_ha_modes},
     {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},
     {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests},
     {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits},

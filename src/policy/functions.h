@@ -12,9 +12,14 @@
 #include "engine.h"
 
 /* What the functions keep for one run of the engine (a request, or a document of check): the
- * lookup and its answers so far, and a memo of the last flinkConfig() result, which every
- * Flink policy asks for on the same map. Opaque: only functions.c reads it. */
+ * lookup and its answers so far, the answers of flinkConfig(), which every Flink policy asks
+ * for on the same maps, and those of flinkHaModes() on them. Opaque: only functions.c reads
+ * it. */
 typedef struct policy_fn_ctx policy_fn_ctx;
+
+/* How many calls of function 'fn' ("flinkConfig" or "flinkHaModes") 'ctx' answered from what
+ * it kept in this run; 0 for another name or a NULL 'ctx'. For tests and profiling. */
+size_t policy_fn_ctx_hits(const policy_fn_ctx *ctx, const char *fn);
 
 /* The functions policies add, with their per-run state, as cel-go's cel.Library bundles a
  * library's declarations with its runtime state. Whoever evaluates policy expressions gets the

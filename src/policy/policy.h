@@ -93,6 +93,9 @@ typedef struct policy_variable {
     uint32_t steps;
     uint64_t deps;
     expr_value value;
+    /* 1 + the index of the value it shares, per run, with the variables of other policies
+     * that compute the same (share.c); 0: its own. */
+    size_t shared;
 } policy_variable;
 
 typedef struct policy_validation {

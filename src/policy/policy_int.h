@@ -121,6 +121,14 @@ void policy_scope_lookups(loader *ld, const policy *items, size_t n);
  * such variables and call no lookup() (policy_variable.constant; constvars.c). Called when the
  * params are final. */
 void policy_fold_constants(policy *items, size_t n, arena *a);
+/* share.c: gives each variable of 'items' ('n' policies) that computes what a variable of
+ * another of them computes (the same text, no per-policy binding but params, the same params
+ * read) the same policy_variable.shared, 1 + the index of their value; 0 to the others.
+ * Returns how many values there are. */
+size_t policy_share_variables(policy *items, size_t n);
+
+/* How many values variables of several policies of 's' share (policy_share_variables). */
+size_t policy_set_shared_count(const policy_set *s);
 
 /* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
 const char *policy_api_version_problem(const char *s, size_t len);

@@ -21,6 +21,7 @@ struct policy_set {
     size_t n, cap;
     policy_kind *kinds; /* looked up, sorted, unique */
     size_t n_kinds;
+    size_t n_shared; /* values shared by variables of several policies (share.c) */
 };
 
 const char *const policy_reason_names[POLICY_REASON_COUNT + 1] = {
@@ -214,6 +215,7 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
     }
     policy_scope_lookups(&ld, s->items, s->n);
     policy_fold_constants(s->items, s->n, s->a);
+    s->n_shared = policy_share_variables(s->items, s->n);
     s->kinds = ld.kinds;
     s->n_kinds = ld.n_kinds;
     return s;
@@ -236,6 +238,11 @@ void policy_set_unref(policy_set *s)
         return;
     arena_free(s->a);
     free(s);
+}
+
+size_t policy_set_shared_count(const policy_set *s)
+{
+    return s->n_shared;
 }
 
 const policy *policy_set_items(const policy_set *s, size_t *n)

@@ -1166,6 +1166,277 @@ static void test_engine_resets_library_ctx(void **state)
     diag_list_clear(&dl);
 }
 
+/* The documents the memo tests read, bound to variables of the same names. */
+static const char *const memo_vars[] = {"object", "other", "cm", "cm2", "bad", "v16", "nsb"};
+static const char *const memo_docs[] = {
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_20\","
+    "\"flinkConfiguration\":{\"high-availability\":\"zookeeper\","
+    "\"high-availability.type\":\"kubernetes\"},\"job\":{\"jarURI\":\"local:///a.jar\"}}}",
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_20\","
+    "\"flinkConfiguration\":{\"high-availability\":\"zookeeper\"},"
+    "\"job\":{\"jarURI\":\"local:///a.jar\",\"entryClass\":\"A\\nk: injected\"}}}",
+    "{\"metadata\":{\"namespace\":\"ops\",\"name\":\"c1\"},\"data\":{\"flink-conf.yaml\":"
+    "\"k: base\\nkubernetes.operator.default-configuration.namespace.b.n: ns-b\\n"
+    "kubernetes.operator.default-configuration.flink-version.v1_16.k: v16\\n\","
+    "\"config.yaml\":\"k: from-config-yaml\\n\"}}",
+    "{\"metadata\":{\"namespace\":\"ops\",\"name\":\"c2\"},\"data\":{\"flink-conf.yaml\":"
+    "\"k: other-configmap\\n\"}}",
+    "{\"spec\":{\"flinkConfiguration\":{\"a\":\"x\\ny: z\"}}}",
+    "{\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"flinkVersion\":\"v1_16\"}}",
+    "{\"metadata\":{\"namespace\":\"b\"},\"spec\":{\"flinkVersion\":\"v1_20\"}}",
+};
+
+/* 'src' evaluated with the memo documents and the functions' state 'fc' (NULL: none, so
+ * nothing is remembered), as JSON or "!code: message" (malloc'd). */
+static char *memo_eval(arena *a, policy_fn_ctx *fc, cJSON *const *docs, const char *src)
+{
+    enum { N = sizeof memo_vars / sizeof memo_vars[0] };
+    diag_list dl;
+    diag_list_init(&dl);
+    expr_decls decls = {.vars = memo_vars, .n_vars = N, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    if (p == NULL)
+        fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
+    expr_binding b[N];
+    for (size_t i = 0; i < N; i++)
+        b[i] = (expr_binding){memo_vars[i], expr_from_json(docs[i])};
+    expr_env env = {.vars = b, .n_vars = N, .fn_ctx = fc};
+    expr_value v = expr_eval(p, &env, a);
+    char *out = NULL;
+    if (v.kind == EXPR_ERROR) {
+        if (asprintf(&out, "!%s: %s", v.v.err->code, v.v.err->msg) < 0)
+            out = NULL;
+    } else {
+        out = expr_to_json(&v, false);
+    }
+    assert_non_null(out);
+    diag_list_clear(&dl);
+    return out;
+}
+
+/* flinkConfig() and flinkHaModes() keep their answers for the run: the same call again is
+ * answered from the memo with the same value (or the same error), and a call that differs in
+ * any input (the flinkConfiguration or job node, the ConfigMap, the file, the resource's
+ * version or namespace, flinkHaModes' map or version) is not, and gets its own answer, the
+ * one a run without a memo gives. A map an expression built is never remembered. */
+static void test_flink_memo(void **state)
+{
+    (void)state;
+#define CFG(fc, rest) "flinkConfig(" fc ".spec.flinkConfiguration, " fc ".spec.job" rest ")"
+    static const struct {
+        const char *fn, *base, *changed;
+        bool kept; /* the base is remembered (false: a built map) */
+    } cases[] = {
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("other", ", cm, object, ''"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"),
+         "flinkConfig(object.spec.flinkConfiguration, other.spec.job, cm, object, '')", true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm2, object, ''"),
+         true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"),
+         CFG("object", ", cm, object, 'config.yaml'"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm, v16, ''"), true},
+        {"flinkConfig", CFG("object", ", cm, object, ''"), CFG("object", ", cm, nsb, ''"), true},
+        {"flinkConfig", CFG("object", ""), CFG("object", ", cm, object, ''"), true},
+        {"flinkConfig", CFG("object", ", null, object, ''"), CFG("object", ", cm, object, ''"),
+         true},
+        {"flinkConfig", "flinkConfig({'k': 'a'})", "flinkConfig({'k': 'b'})", false},
+        {"flinkConfig", "flinkConfig(bad.spec.flinkConfiguration)", CFG("object", ""), true},
+        {"flinkHaModes", "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_20')",
+         "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_16')", true},
+        {"flinkHaModes", "flinkHaModes(" CFG("object", ", cm, object, ''") ", 'v1_20')",
+         "flinkHaModes(flinkConfig(other.spec.flinkConfiguration, object.spec.job, cm, object, "
+         "''), 'v1_20')",
+         true},
+    };
+#undef CFG
+    enum { N = sizeof memo_vars / sizeof memo_vars[0] };
+    cJSON *docs[N];
+    for (size_t i = 0; i < N; i++)
+        assert_non_null(docs[i] = cJSON_Parse(memo_docs[i]));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        arena *a = arena_new(1 << 24);
+        policy_fn_ctx *fc = policy_lib.ctx_init(a, NULL);
+        const char *fn = cases[i].fn;
+        char *want_base = memo_eval(a, NULL, docs, cases[i].base);
+        char *want_changed = memo_eval(a, NULL, docs, cases[i].changed);
+        if (strcmp(want_base, want_changed) == 0)
+            fail_msg("case %zu: the inputs do not tell the answers apart: %s", i, want_base);
+        size_t kept = cases[i].kept;
+        for (int round = 0; round < 2; round++) {
+            char *got = memo_eval(a, fc, docs, cases[i].base);
+            if (strcmp(got, want_base) != 0 || policy_fn_ctx_hits(fc, fn) != kept * round)
+                fail_msg("case %zu round %d: %s gives %s (%zu hits), want %s (%zu)", i, round,
+                         cases[i].base, got, policy_fn_ctx_hits(fc, fn), want_base,
+                         kept * round);
+            free(got);
+        }
+        for (int round = 0; round < 2; round++) {
+            char *got = memo_eval(a, fc, docs, cases[i].changed);
+            size_t hits = kept * (1 + (size_t)round);
+            if (strcmp(got, want_changed) != 0 || policy_fn_ctx_hits(fc, fn) != hits)
+                fail_msg("case %zu round %d: %s gives %s (%zu hits), want %s (%zu)", i, round,
+                         cases[i].changed, got, policy_fn_ctx_hits(fc, fn), want_changed, hits);
+            free(got);
+        }
+        /* after ctx_reset (the JSON may change), nothing is answered from before */
+        policy_lib.ctx_reset(fc);
+        char *got = memo_eval(a, fc, docs, cases[i].base);
+        assert_string_equal(got, want_base);
+        assert_int_equal(policy_fn_ctx_hits(fc, fn), 2 * kept);
+        free(got);
+        free(want_base);
+        free(want_changed);
+        arena_free(a);
+    }
+    assert_int_equal(policy_fn_ctx_hits(NULL, "flinkConfig"), 0);
+    for (size_t i = 0; i < N; i++)
+        cJSON_Delete(docs[i]);
+}
+
+/* Loads the policies in 'yaml' (documents of one file) as a set; fails the test if it cannot. */
+static policy_set *load_yaml_set(const char *yaml)
+{
+    char path[] = "/tmp/sg-share-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(yaml, f);
+    fclose(f);
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    unlink(path);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    diag_list_clear(&dl);
+    return s;
+}
+
+#define SHARE_POLICY(name, params, var, rule)                                                  \
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: " name "}\n"         \
+    "spec:\n  match: {resources: [{kinds: [Deployment]}]}\n  params: " params "\n"             \
+    "  variables:\n    - {name: x, expression: \"" var "\"}\n" rule "---\n"
+#define SHARE_CHECK "  validations: [{expression: 'variables.x != null'}]\n"
+
+/* Variables of different policies share one value per run when their texts are the same, they
+ * name no variable or forEach element, and the params they name are the same. */
+static void test_share_groups(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        bool shared;
+    } cases[] = {
+        {SHARE_POLICY("a", "{n: {ns: x, other: 1}}", "object.spec.replicas", SHARE_CHECK)
+         SHARE_POLICY("b", "{}", "object.spec.replicas", SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{n: {ns: x, other: 1}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {ns: x, other: 2}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{n: {ns: x}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {ns: y}}", "lookup('v1', 'ConfigMap', params.n.ns, 'c')",
+                      SHARE_CHECK), false},
+        /* a method of a params field reads the field */
+        {SHARE_POLICY("a", "{n: {a: 1}}", "params.n.size() + object.spec.replicas", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {a: 1, b: 2}}", "params.n.size() + object.spec.replicas",
+                      SHARE_CHECK), false},
+        /* params read whole */
+        {SHARE_POLICY("a", "{n: 1, m: 1}", "params[?'n'].orValue(0)", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1, m: 2}", "params[?'n'].orValue(0)", SHARE_CHECK), false},
+        {SHARE_POLICY("a", "{n: 1, m: 1}", "params.?n.orValue(0)", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1, m: 2}", "params.?n.orValue(0)", SHARE_CHECK), false},
+        {SHARE_POLICY("a", "{n: 1}", "object.spec.replicas", "    - {name: y, expression: "
+                      "'variables.x + 1'}\n" SHARE_CHECK)
+         SHARE_POLICY("b", "{n: 1}", "object.spec.replicas", "    - {name: y, expression: "
+                      "'variables.x + 1'}\n" SHARE_CHECK), true},
+        {SHARE_POLICY("a", "{}", "object.spec.replicas + 1", SHARE_CHECK)
+         SHARE_POLICY("b", "{}", "object.spec.replicas  + 1", SHARE_CHECK), false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        policy_set *s = load_yaml_set(cases[i].yaml);
+        size_t n;
+        const policy *p = policy_set_items(s, &n);
+        assert_int_equal(n, 2);
+        bool shared = p[0].vars[0].shared != 0 && p[0].vars[0].shared == p[1].vars[0].shared;
+        if (shared != cases[i].shared)
+            fail_msg("case %zu: x shared %d, want %d", i, shared, cases[i].shared);
+        /* y reads a variable: never shared, whatever x is */
+        for (size_t k = 0; k < n; k++)
+            if (p[k].n_vars > 1)
+                assert_int_equal(p[k].vars[1].shared, 0);
+        assert_int_equal(policy_set_shared_count(s), cases[i].shared ? 1 : 0);
+        policy_set_unref(s);
+    }
+}
+
+/* A shared value costs each policy that takes it the steps it would have spent evaluating
+ * it: a rule that exceeds its budget with the variable's cost exceeds it with the shared value
+ * too, and one that does not, does not. */
+static void test_share_budget(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        SHARE_POLICY("a", "{}", "object.items.filter(i, i >= 0).size()", SHARE_CHECK)
+        SHARE_POLICY("b", "{}", "object.items.filter(i, i >= 0).size()",
+                     "  validations: [{expression: 'object.items.all(i, i >= 0) && "
+                     "variables.x > 0'}]\n")
+        SHARE_POLICY("c", "{}", "object.items.filter(i, i >= 0).size()",
+                     "  validations: [{expression: 'variables.x > 0'}]\n"));
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    assert_true(p[0].vars[0].shared != 0 && p[2].vars[0].shared == p[0].vars[0].shared);
+    /* 35,000 items: the filter is ~140,000 steps and the all() ~105,000, so b's rule is over
+     * 200,000, a's and c's under it */
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *items = cJSON_AddArrayToObject(obj, "items");
+    for (int i = 0; i < 35000; i++)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(i));
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, 1);
+    assert_string_equal(o.findings[0].policy->name, "b");
+    assert_int_equal(o.findings[0].result, RULE_ERROR);
+    assert_non_null(strstr(o.findings[0].message, "exceeded 200000 steps"));
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
+/* A patch forgets the shared values: a later policy's variable sees the patched object. */
+static void test_share_after_patch(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        SHARE_POLICY("a", "{}", "size(object.metadata.?labels.orValue({}))",
+                     "  mutations:\n    - when: variables.x == 0\n"
+                     "      patch: [{op: add, path: /metadata/labels, value: {k: v}}]\n")
+        SHARE_POLICY("b", "{}", "size(object.metadata.?labels.orValue({}))",
+                     "  mutations:\n    - when: variables.x == 1\n"
+                     "      patch: [{op: add, path: /metadata/annotations, value: {seen: '1'}}]\n"));
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    assert_true(p[0].vars[0].shared != 0 && p[1].vars[0].shared == p[0].vars[0].shared);
+    cJSON *obj = cJSON_Parse("{\"metadata\":{}}");
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_MUTATE, &r, false, a, &o), 0);
+    assert_non_null(o.mutated);
+    char *got = cJSON_PrintUnformatted(o.mutated);
+    assert_string_equal(got, "{\"metadata\":{\"labels\":{\"k\":\"v\"},\"annotations\":{\"seen\":"
+                             "\"1\"}}}");
+    free(got);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
 /* Evaluates 'src' with 'lk' and returns its value as JSON (malloc'd), or "!code: message". */
 static char *eval_with_lookup(const char *src, const policy_lookup *lk)
 {
@@ -1461,6 +1732,10 @@ int main(void)
         cmocka_unit_test(test_engine_bindings),
         cmocka_unit_test(test_library_ctx),
         cmocka_unit_test(test_engine_resets_library_ctx),
+        cmocka_unit_test(test_flink_memo),
+        cmocka_unit_test(test_share_groups),
+        cmocka_unit_test(test_share_budget),
+        cmocka_unit_test(test_share_after_patch),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
         cmocka_unit_test(test_constant_variables),

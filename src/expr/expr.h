@@ -262,6 +262,17 @@ typedef struct expr_const_query {
  * value can be computed once. A name resolved only when evaluated (no declaration) is not. */
 bool expr_prog_constant(const expr_prog *p, const expr_const_query *q);
 
+#define EXPR_DECL_PATH 8 /* fields of a declaration's path expr_each_decl() gives at most */
+
+/* Calls 'visit' for every read of 'p' of a name that is not its own comprehension or cel.bind
+ * variable nor a type: 'decl' is the declaration the checker resolved it to (its index in
+ * expr_decls.vars; -1 for a name resolved only when evaluated), and 'path' the plain fields
+ * selected from it, root first (params.a.b: "a", "b"; the first EXPR_DECL_PATH of a longer
+ * chain; none when it is indexed, selected with .?, or used whole). */
+void expr_each_decl(const expr_prog *p,
+                    void (*visit)(void *ctx, int32_t decl, const char *const *path, uint32_t n),
+                    void *ctx);
+
 /* Adds an error about the span 'span' of 'p''s text to 'dl', positioned the way expr_compile
  * positions its own errors ('at' as given to it). */
 void expr_prog_diag(const expr_prog *p, diag_list *dl, const char *code, expr_span span,

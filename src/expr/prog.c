@@ -129,6 +129,66 @@ bool expr_prog_constant(const expr_prog *p, const expr_const_query *q)
     return p != NULL && node_constant(p->root, q);
 }
 
+typedef struct decl_walk {
+    void (*visit)(void *ctx, int32_t decl, const char *const *path, uint32_t n);
+    void *ctx;
+} decl_walk;
+
+/* Whether select 'x' continues a plain chain of fields (not .?, no NUL in its name, not a
+ * qualified name of a declaration of its own, such as variables.x). */
+static bool plain_select(const expr_node *x)
+{
+    return x->op == N_SELECT && !x->optional && !x->name_nul &&
+           !(x->qualified != NULL && x->decl >= 0);
+}
+
+/* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
+static void walk_decls(const decl_walk *w, const expr_node *n)
+{
+    if (n == NULL)
+        return;
+    if (n->op == N_SELECT && n->qualified != NULL && n->decl >= 0) {
+        w->visit(w->ctx, n->decl, NULL, 0);
+        return;
+    }
+    if (plain_select(n)) {
+        uint32_t depth = 0;
+        const expr_node *x = n;
+        for (; plain_select(x); x = x->a)
+            depth++;
+        if (x->op != N_IDENT || x->local >= 0 || x->is_type) {
+            walk_decls(w, x); /* fields of something else: what that reads */
+            return;
+        }
+        const char *path[EXPR_DECL_PATH];
+        uint32_t keep = depth < EXPR_DECL_PATH ? depth : EXPR_DECL_PATH, i = depth;
+        for (const expr_node *y = n; y != x; y = y->a)
+            if (--i < keep)
+                path[i] = y->name;
+        w->visit(w->ctx, x->decl, path, keep);
+        return;
+    }
+    if (n->op == N_IDENT) {
+        if (n->local < 0 && !n->is_type)
+            w->visit(w->ctx, n->decl, NULL, 0);
+        return;
+    }
+    walk_decls(w, n->a);
+    walk_decls(w, n->b);
+    walk_decls(w, n->c);
+    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+        walk_decls(w, n->args[i]);
+}
+
+void expr_each_decl(const expr_prog *p,
+                    void (*visit)(void *ctx, int32_t decl, const char *const *path, uint32_t n),
+                    void *ctx)
+{
+    decl_walk w = {.visit = visit, .ctx = ctx};
+    if (p != NULL)
+        walk_decls(&w, p->root);
+}
+
 size_t expr_each_call(const expr_prog *p, const char *fn,
                       void (*visit)(void *ctx, const expr_call_site *cs), void *ctx)
 {

@@ -7,61 +7,26 @@
  *
  * - their expression texts are the same (so are their compiled programs: the same functions,
  *   the same bindings);
- * - the text names no per-policy binding but params: no `variables` (another variable of its
- *   own policy) and no `element` (a forEach element), anywhere in it, even in a string
- *   (object, oldObject and request are the same for every policy of a run);
- * - each params path the text names (params.a.b, up to a method call, an index, an optional
- *   field or the end of the path) is the same JSON in both policies, or missing in both. A
- *   path not written out (params alone, params[...], params.?a) compares the whole params.
- *
- * A word in a string literal is taken as code: a comparison too many, never one too few. */
-#include <ctype.h>
+ * - it reads no per-policy binding but params (expr_each_decl(), on the compiled program): no
+ *   variable of its own policy and no forEach element or index (object, oldObject and request
+ *   are the same for every policy of a run);
+ * - each params path it reads (params.a.b, as far as plain fields go) is the same JSON in both
+ *   policies, or missing in both. A path not written out (params alone, params[...],
+ *   params.?a) compares the whole params. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy_int.h"
 
-#define SHARE_PATH_MAX 8 /* fields of a params path; a longer one compares its first ones */
-
-static bool is_ident_char(char c)
+/* The node of 'params' at 'path' ('n' fields), NULL when missing; '*depth': how many of the
+ * fields were found (a missing one counts, so that a.x missing is not a.y missing). */
+static const cJSON *params_at(const cJSON *params, const char *const *path, uint32_t n,
+                              int *depth)
 {
-    return isalnum((unsigned char)c) || c == '_';
-}
-
-static const char *skip_space(const char *s)
-{
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    return s;
-}
-
-/* The node of 'params' that the path after "params" at 's' reads: its plain fields, not the
- * last one when a call follows it (a method of the value before). NULL fields are missing. */
-static const cJSON *params_node(const cJSON *params, const char *s, int *depth)
-{
-    const char *field[SHARE_PATH_MAX];
-    size_t len[SHARE_PATH_MAX], n = 0;
-    for (s = skip_space(s); *s == '.' && n < SHARE_PATH_MAX; s = skip_space(s)) {
-        const char *f = skip_space(s + 1);
-        size_t l = 0;
-        while (is_ident_char(f[l]))
-            l++;
-        if (l == 0)
-            break; /* .? or something else: the path ends */
-        field[n] = f;
-        len[n++] = l;
-        s = f + l;
-    }
-    if (n > 0 && *s == '(')
-        n--; /* params.a.size(): reads params.a */
     const cJSON *node = params;
     *depth = 0;
-    for (size_t i = 0; i < n && cJSON_IsObject(node); i++) {
-        const cJSON *c = node->child;
-        while (c != NULL && !(c->string != NULL && strlen(c->string) == len[i] &&
-                              memcmp(c->string, field[i], len[i]) == 0))
-            c = c->next;
-        node = c;
+    for (uint32_t i = 0; i < n && cJSON_IsObject(node); i++) {
+        node = cJSON_GetObjectItemCaseSensitive(node, path[i]);
         (*depth)++;
         if (node == NULL)
             break;
@@ -69,25 +34,41 @@ static const cJSON *params_node(const cJSON *params, const char *s, int *depth)
     return node;
 }
 
-/* Whether every params path 'text' names reads the same JSON in 'x' and 'y'. */
-static bool same_params(const char *text, const cJSON *x, const cJSON *y)
+/* What the reads of one program are checked against: two policies' params (NULL: only whether
+ * it reads what may not be shared). */
+typedef struct reads {
+    const cJSON *x, *y;
+    bool ok;
+} reads;
+
+static void check_read(void *ctx, int32_t decl, const char *const *path, uint32_t n)
 {
-    for (const char *s = strstr(text, "params"); s != NULL; s = strstr(s + 6, "params")) {
-        if ((s > text && (is_ident_char(s[-1]) || s[-1] == '.')) || is_ident_char(s[6]))
-            continue; /* another name, or a field named params */
-        int dx, dy;
-        const cJSON *nx = params_node(x, s + 6, &dx), *ny = params_node(y, s + 6, &dy);
-        if (dx != dy || (nx == NULL) != (ny == NULL))
-            return false;
-        if (nx != NULL && !cJSON_Compare(nx, ny, true))
-            return false;
+    reads *r = ctx;
+    if (decl < 0 || decl >= PB_COUNT || decl == PB_ELEMENT || decl == PB_ELEMENT_INDEX) {
+        r->ok = false; /* its policy's own variable, a forEach element, or a name unresolved */
+        return;
     }
-    return true;
+    if (decl != PB_PARAMS || (r->x == NULL && r->y == NULL) || !r->ok)
+        return;
+    int dx, dy;
+    const cJSON *nx = params_at(r->x, path, n, &dx), *ny = params_at(r->y, path, n, &dy);
+    if (dx != dy || (nx == NULL) != (ny == NULL) || (nx != NULL && !cJSON_Compare(nx, ny, true)))
+        r->ok = false;
 }
 
-static bool may_share(const char *text)
+static bool may_share(const expr_prog *p)
 {
-    return strstr(text, "variables") == NULL && strstr(text, "element") == NULL;
+    reads r = {.ok = true};
+    expr_each_decl(p, check_read, &r);
+    return r.ok;
+}
+
+/* Whether every params path 'p' reads is the same JSON in 'x' and 'y'. */
+static bool same_params(const expr_prog *p, const cJSON *x, const cJSON *y)
+{
+    reads r = {.x = x, .y = y, .ok = true};
+    expr_each_decl(p, check_read, &r);
+    return r.ok;
 }
 
 /* A variable that may be shared: where it is and its text. */
@@ -116,14 +97,14 @@ static void share_run(policy *items, const share_entry *e, size_t n, size_t *gro
         for (size_t k = i + 1; k < n && x->shared == 0; k++) {
             policy_variable *y = &items[e[k].policy].vars[e[k].var];
             if (y->shared != 0 || e[k].policy == e[i].policy ||
-                !same_params(e[i].text, items[e[i].policy].params, items[e[k].policy].params))
+                !same_params(x->prog, items[e[i].policy].params, items[e[k].policy].params))
                 continue;
             x->shared = ++*groups;
         }
         for (size_t k = i + 1; k < n && x->shared != 0; k++) {
             policy_variable *y = &items[e[k].policy].vars[e[k].var];
             if (y->shared == 0 && e[k].policy != e[i].policy &&
-                same_params(e[i].text, items[e[i].policy].params, items[e[k].policy].params))
+                same_params(x->prog, items[e[i].policy].params, items[e[k].policy].params))
                 y->shared = x->shared;
         }
     }
@@ -140,7 +121,7 @@ size_t policy_share_variables(policy *items, size_t n)
             policy_variable *x = &items[i].vars[v];
             const char *text = x->prog != NULL ? expr_source(x->prog) : NULL;
             x->shared = 0;
-            if (e != NULL && text != NULL && may_share(text))
+            if (e != NULL && text != NULL && may_share(x->prog))
                 e[m++] = (share_entry){i, v, text};
         }
     }

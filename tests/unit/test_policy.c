@@ -1353,6 +1353,15 @@ static void test_share_groups(void **state)
                       "'variables.x + 1'}\n" SHARE_CHECK), true},
         {SHARE_POLICY("a", "{}", "object.spec.replicas + 1", SHARE_CHECK)
          SHARE_POLICY("b", "{}", "object.spec.replicas  + 1", SHARE_CHECK), false},
+        /* what it reads is read from the program: words in a string are not code */
+        {SHARE_POLICY("a", "{}", "'variables and element: ' + string(object.spec.replicas)",
+                      SHARE_CHECK)
+         SHARE_POLICY("b", "{}", "'variables and element: ' + string(object.spec.replicas)",
+                      SHARE_CHECK), true},
+        /* params.n bound whole: all of n compared */
+        {SHARE_POLICY("a", "{n: {ns: x, other: 1}}", "cel.bind(m, params.n, m.ns)", SHARE_CHECK)
+         SHARE_POLICY("b", "{n: {ns: x, other: 2}}", "cel.bind(m, params.n, m.ns)", SHARE_CHECK),
+         false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         policy_set *s = load_yaml_set(cases[i].yaml);

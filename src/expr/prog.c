@@ -92,42 +92,6 @@ static void walk_calls(call_walk *w, const expr_node *n)
         walk_calls(w, n->args[i]);
 }
 
-/* Depth is bounded: the parser caps a tree's height (EXPR_MAX_HEIGHT). */
-static bool node_constant(const expr_node *n, const expr_const_query *q)
-{
-    if (n == NULL)
-        return true;
-    switch (n->op) {
-    case N_IDENT:
-        /* a comprehension's or cel.bind's variable has the value of the expression around */
-        if (n->local >= 0 || n->is_type)
-            return true;
-        return n->decl >= 0 && q->decl(q->ctx, (size_t)n->decl);
-    case N_SELECT:
-        /* params.a.b: a qualified chain resolved to a declaration of its own (variables.x) is
-         * that declaration; one that is not is evaluated as the selects it is written as */
-        if (n->qualified != NULL && n->decl >= 0)
-            return q->decl(q->ctx, (size_t)n->decl);
-        break;
-    case N_CALL:
-        if (n->fn == NULL || !q->fn(q->ctx, n->fn))
-            return false;
-        break;
-    default:
-        break;
-    }
-    if (!node_constant(n->a, q) || !node_constant(n->b, q) || !node_constant(n->c, q))
-        return false;
-    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
-        if (!node_constant(n->args[i], q))
-            return false;
-    return true;
-}
-
-bool expr_prog_constant(const expr_prog *p, const expr_const_query *q)
-{
-    return p != NULL && node_constant(p->root, q);
-}
 
 typedef struct decl_walk {
     void (*visit)(void *ctx, int32_t decl, const char *const *path, uint32_t n);
@@ -187,6 +151,43 @@ void expr_each_decl(const expr_prog *p,
     decl_walk w = {.visit = visit, .ctx = ctx};
     if (p != NULL)
         walk_decls(&w, p->root);
+}
+
+/* Whether every call under 'n' is to a function 'q' accepts. Depth is bounded (EXPR_MAX_HEIGHT). */
+static bool calls_pure(const expr_node *n, const expr_const_query *q)
+{
+    if (n == NULL)
+        return true;
+    if (n->op == N_CALL && (n->fn == NULL || !q->fn(q->ctx, n->fn)))
+        return false;
+    if (!calls_pure(n->a, q) || !calls_pure(n->b, q) || !calls_pure(n->c, q))
+        return false;
+    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+        if (!calls_pure(n->args[i], q))
+            return false;
+    return true;
+}
+
+typedef struct const_reads {
+    const expr_const_query *q;
+    bool ok;
+} const_reads;
+
+static void const_read(void *ctx, int32_t decl, const char *const *path, uint32_t n)
+{
+    (void)path;
+    (void)n;
+    const_reads *r = ctx;
+    if (decl < 0 || !r->q->decl(r->q->ctx, (size_t)decl))
+        r->ok = false;
+}
+
+bool expr_prog_constant(const expr_prog *p, const expr_const_query *q)
+{
+    const_reads r = {.q = q, .ok = p != NULL};
+    if (r.ok)
+        expr_each_decl(p, const_read, &r);
+    return r.ok && calls_pure(p->root, q);
 }
 
 size_t expr_each_call(const expr_prog *p, const char *fn,

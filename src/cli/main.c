@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "../server/serve.h"
-#include "../util/jsonmem.h"
 #include "../util/version.h"
 #include "cli.h"
 
@@ -60,8 +59,6 @@ static const struct command *find(const char *name)
 
 int main(int argc, char **argv)
 {
-    /* before any thread: cJSON's hooks are process-wide (util/jsonmem.h) */
-    jsonmem_install();
     if (argc < 2) {
         usage(stderr);
         return 2;

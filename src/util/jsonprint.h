@@ -2,7 +2,7 @@
  *
  * The answers (AdmissionReview responses, Status bodies) are cJSON trees; cJSON prints each
  * string twice over (a pass to size the escapes, a byte-by-byte copy) into a buffer that it
- * grows by malloc and copy under the arena hooks of util/jsonmem.h. This printer writes the
+ * grows by malloc and copy. This printer writes the
  * same bytes (the same escapes, cJSON's number forms: %1.15g, or %1.17g when that does not
  * read back, null for NaN and infinity) in one pass, plain runs of a string 8 bytes at a time,
  * into one buffer with room reserved per string. */

@@ -247,7 +247,7 @@ static void test_decode_wellformed(void **state)
     }
 }
 
-/* The parsed tree of a review is the request arena's (util/jsonmem.h): admission_request_free()
+/* The parsed tree of a review is the request arena's (util/jsonparse.h): admission_request_free()
  * leaves it to the arena, which is reset and reused for the next review, then freed. Under
  * make check (AddressSanitizer) and make valgrind a free of arena memory, or a tree freed
  * twice, is an error. A review whose tree needs more than the arena's cap is refused as too

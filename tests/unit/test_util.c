@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +17,6 @@
 #include "util/buf.h"
 #include "util/diag.h"
 #include "util/file.h"
-#include "util/jsonmem.h"
 #include "util/log.h"
 #include "util/num.h"
 #include "util/opts.h"
@@ -27,101 +25,6 @@
 
 /* its hash and table, to build keys that share a bucket */
 #include "util/keyindex.c"
-
-/* ---- jsonmem: cJSON over a thread-local arena ---- */
-
-/* Whether every node and string of 'n' is in 'a' (want true) or none is (want false). */
-static bool tree_in_arena(const cJSON *n, const arena *a, bool want)
-{
-    for (; n != NULL; n = n->next) {
-        if (arena_owns(a, n) != want || (n->string && arena_owns(a, n->string) != want) ||
-            (n->valuestring && arena_owns(a, n->valuestring) != want) ||
-            !tree_in_arena(n->child, a, want))
-            return false;
-    }
-    return true;
-}
-
-static const char jsonmem_doc[] = "{\"a\":[1,2,{\"b\":\"text\",\"c\":null}],\"d\":\"x\"}";
-
-/* A tree parsed with an arena entered is all the arena's; cJSON_Delete() of it while the arena
- * is entered frees nothing (AddressSanitizer and valgrind would see free() of arena memory);
- * a parse that fails half-way (cJSON deletes what it built) frees nothing either; after
- * jsonmem_leave() cJSON allocates from malloc again. The arena is then reset, reused for a
- * second tree, and freed: the arena's trees are never given to cJSON_Delete() after that
- * (admission_request_free() skips them: test_admission.c), and nothing is freed twice. */
-static void test_jsonmem_arena_trees(void **state)
-{
-    (void)state;
-    arena *a = arena_new(1 << 20);
-    arena *prev = jsonmem_enter(a);
-    assert_null(prev);
-    cJSON *t = cJSON_Parse(jsonmem_doc);
-    assert_non_null(t);
-    assert_true(tree_in_arena(t, a, true));
-    cJSON_Delete(t); /* a no-op for the arena's nodes */
-    assert_null(cJSON_Parse("{\"a\":[1,2,{\"b\":\"te")); /* fails after building a part */
-    assert_false(jsonmem_ran_out());
-    cJSON *kept = cJSON_Parse(jsonmem_doc);
-    jsonmem_leave(prev);
-    assert_true(tree_in_arena(kept, a, true));
-    cJSON *heap = cJSON_Parse(jsonmem_doc);
-    assert_true(tree_in_arena(heap, a, false));
-    cJSON *copy = cJSON_Duplicate(kept, 1); /* an arena tree copied out is malloc's */
-    assert_true(tree_in_arena(copy, a, false));
-    cJSON_Delete(copy);
-    cJSON_Delete(heap);
-    arena_reset(a);
-    prev = jsonmem_enter(a);
-    kept = cJSON_Parse(jsonmem_doc);
-    jsonmem_leave(prev);
-    assert_true(tree_in_arena(kept, a, true));
-    arena_free(a);
-}
-
-/* The cap of the arena entered: a parse that needs more fails and says why. */
-static void test_jsonmem_cap(void **state)
-{
-    (void)state;
-    arena *a = arena_new(256);
-    arena *prev = jsonmem_enter(a);
-    assert_null(cJSON_Parse("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]"));
-    assert_true(jsonmem_ran_out());
-    jsonmem_leave(prev);
-    arena_free(a);
-}
-
-/* Threads that use cJSON without an arena (the informer, the audit) are not affected by a
- * request thread that has one entered: their trees are malloc's and their deletes free. */
-static void *jsonmem_heap_thread(void *arg)
-{
-    const arena *a = arg;
-    for (int i = 0; i < 2000; i++) {
-        cJSON *t = cJSON_Parse(jsonmem_doc);
-        if (t == NULL || !tree_in_arena(t, a, false))
-            return (void *)1;
-        cJSON_Delete(t);
-    }
-    return NULL;
-}
-
-static void test_jsonmem_threads(void **state)
-{
-    (void)state;
-    arena *a = arena_new(64 << 20);
-    arena *prev = jsonmem_enter(a);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, jsonmem_heap_thread, a), 0);
-    for (int i = 0; i < 2000; i++) {
-        cJSON *t = cJSON_Parse(jsonmem_doc);
-        assert_true(t != NULL && tree_in_arena(t, a, true));
-    }
-    void *bad = NULL;
-    pthread_join(th, &bad);
-    assert_null(bad);
-    jsonmem_leave(prev);
-    arena_free(a);
-}
 
 /* Numbers in log lines are written without stdio (log.c), and must read exactly as printf
  * writes them: "%lld" for integers, "%.3f" for doubles below 1e15 (edges of rounding,
@@ -902,9 +805,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_cap),
         cmocka_unit_test(test_log_numbers_as_printf),
-        cmocka_unit_test(test_jsonmem_arena_trees),
-        cmocka_unit_test(test_jsonmem_cap),
-        cmocka_unit_test(test_jsonmem_threads),
         cmocka_unit_test(test_arena_cap_small),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_put_label),          cmocka_unit_test(test_base64_table),

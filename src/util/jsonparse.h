@@ -1,13 +1,12 @@
 /* jsonparse.h - a one-pass JSON parser for request bodies: a cJSON tree built in an arena.
  *
- * Request bodies used to go through cJSON_Parse() with cJSON's allocations hooked to the
- * request arena (hooks since removed), then through a second walk for duplicate keys: two
- * thirds of a review's decode. This parser reads the text once, allocates the nodes and
- * strings straight from the arena, and does the checks of that walk as it goes. It builds the same tree as
- * cJSON (node types, valueint, valuedouble, string/valuestring, child/next/prev links, the
- * head's prev pointing at the tail), so everything downstream reads it unchanged; the tree
- * goes with the arena and must never be given to cJSON_Delete(). cJSON stays for all other
- * parsing.
+ * Request bodies used to go through cJSON_Parse() with cJSON's allocations hooked to the request
+ * arena (hooks since removed), then through a second walk for duplicate keys: two thirds of a
+ * review's decode. This parser reads the text once, allocates the nodes and strings straight from
+ * the arena, and does the checks of that walk as it goes. It builds the same tree as cJSON (node
+ * types, valueint, valuedouble, string/valuestring, child/next/prev links, the head's prev
+ * pointing at the tail), so everything downstream reads it unchanged; the tree goes with the arena
+ * and must never be given to cJSON_Delete(). cJSON stays for all other parsing.
  *
  * Accepted: RFC 8259 JSON, within cJSON's limits, so that nothing cJSON refuses gets through:
  *   - at most CJSON_NESTING_LIMIT (1000) nested arrays and objects;

@@ -17,7 +17,8 @@
  * call and ~30 a byte trying each alternative (the shipped policies match every key and value
  * of a Flink configuration this way). A subject with a byte >= 0x80 goes to PCRE2: in UTF
  * mode (?i)s also matches U+017F and k the Kelvin sign, and that is PCRE2's business. */
-#define LIT_MAX_ALTS 32   /* one bit each in lit_set.first */
+#define LIT_MAX_ALTS 31   /* one bit each in lit_set.first */
+#define LIT_NON_ASCII (1u << 31) /* lit_set.first of a byte >= 0x80 */
 #define LIT_MAX_ATOMS 256
 
 typedef struct lit_alt {
@@ -25,7 +26,10 @@ typedef struct lit_alt {
 } lit_alt;
 
 typedef struct lit_set {
-    uint32_t first[256];     /* by byte: the alternatives whose first atom holds it */
+    uint32_t first[256];     /* by byte: the alternatives whose first atom holds it, or
+                              * LIT_NON_ASCII: one test a byte in the usual case, none */
+    uint32_t second[256];    /* by byte: those whose second atom holds it, or that have none */
+    uint32_t single;         /* the alternatives of one atom (at the subject's last byte) */
     uint8_t (*atoms)[32];    /* a bitmap of the bytes each atom matches */
     lit_alt alts[LIT_MAX_ALTS];
     int n_alts;
@@ -190,10 +194,18 @@ static const lit_set *lit_compile(arena *a, const char *p, size_t len)
     l->atoms = copy;
     memcpy(l->alts, alts, (size_t)n_alts * sizeof alts[0]);
     l->n_alts = n_alts;
-    for (int k = 0; k < n_alts; k++)
-        for (int b = 0; b < 128; b++)
-            if (copy[alts[k].start][b >> 3] & (1u << (b & 7)))
+    for (int b = 0x80; b < 256; b++)
+        l->first[b] = LIT_NON_ASCII;
+    for (int k = 0; k < n_alts; k++) {
+        if (alts[k].n == 1)
+            l->single |= 1u << k;
+        for (int b = 0; b < 256; b++) {
+            if (b < 128 && copy[alts[k].start][b >> 3] & (1u << (b & 7)))
                 l->first[b] |= 1u << k;
+            if (alts[k].n == 1 || copy[alts[k].start + 1][b >> 3] & (1u << (b & 7)))
+                l->second[b] |= 1u << k;
+        }
+    }
     return l;
 }
 
@@ -202,19 +214,23 @@ static const lit_set *lit_compile(arena *a, const char *p, size_t len)
 static int lit_search(const lit_set *l, const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if (s[i] >= 0x80)
+        uint32_t m = l->first[s[i]];
+        if (__builtin_expect(m == 0, 1))
+            continue;
+        if (m == LIT_NON_ASCII)
             return -1;
-        for (uint32_t m = l->first[s[i]]; m != 0; m &= m - 1) {
+        m &= i + 1 < len ? l->second[s[i + 1]] : l->single;
+        for (; m != 0; m &= m - 1) {
             const lit_alt *al = &l->alts[__builtin_ctz(m)];
             if (al->n > len - i)
                 continue;
-            uint32_t k = 1;
+            uint32_t k = 2;
             for (; k < al->n; k++) {
                 unsigned char c = s[i + k];
                 if (!(l->atoms[al->start + k][c >> 3] & (1u << (c & 7))))
                     break;
             }
-            if (k == al->n)
+            if (k >= al->n) /* an alternative of one or two atoms is matched already */
                 return 1;
         }
     }

@@ -266,14 +266,22 @@ static expr_value index_of(const expr_call *c, const expr_value *r, const expr_v
             return ev_int(-1);
         return ev_int((int64_t)utf8_count(r->v.s, (uint32_t)(hit - r->v.s)));
     }
-    /* Last match starting at or before code point 'off'. */
+    /* Last match starting at or before code point 'off': searched backwards from there, so
+     * that the usual case (a separator near the end) stops at once. The places tried are
+     * where a code point starts, as a walk from the start steps: byte 0, then every byte that
+     * is not a continuation byte (10xxxxxx), and the end. */
     uint32_t limit = cp_offset(r->v.s, r->len, (uint32_t)off);
-    int64_t best = -1;
-    for (uint32_t i = 0; i <= limit && i <= r->len; i = i < r->len ? next_cp(r->v.s, r->len, i) : r->len + 1) {
-        if (sub->len <= r->len - i && memcmp(r->v.s + i, sub->v.s, sub->len) == 0)
-            best = i;
+    if (sub->len > r->len)
+        return ev_int(-1);
+    const unsigned char *p = (const unsigned char *)r->v.s;
+    for (uint32_t i = limit < r->len - sub->len ? limit : r->len - sub->len;; i--) {
+        if ((i == 0 || i == r->len || (p[i] & 0xC0) != 0x80) &&
+            (sub->len == 0 || (r->v.s[i] == sub->v.s[0] &&
+                               memcmp(r->v.s + i, sub->v.s, sub->len) == 0)))
+            return ev_int((int64_t)utf8_count(r->v.s, i));
+        if (i == 0)
+            return ev_int(-1);
     }
-    return ev_int(best < 0 ? -1 : (int64_t)utf8_count(r->v.s, (uint32_t)best));
 }
 
 expr_value fn_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)

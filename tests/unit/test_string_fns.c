@@ -1,7 +1,7 @@
-/* test_string_fns.c - lastIndexOf() (src/expr/fn_string.c) searches backwards from its
- * offset; it must answer what the walk from the start answered, which it replaced: the last
- * code point start at or before the offset where the needle begins, for every subject (ASCII,
- * UTF-8, stray continuation bytes, NUL bytes), needle (empty too) and offset. */
+/* test_string_fns.c - the string functions' shortcuts (src/expr/fn_string.c) against the
+ * walks they replaced: lastIndexOf() searches backwards from its offset, and a string with as
+ * many code points as bytes is indexed without walking it. Same answers for every subject
+ * (ASCII, UTF-8, stray continuation bytes), needle (empty too) and offset. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,10 +109,72 @@ static void test_last_index_of(void **state)
     arena_free(a);
 }
 
+/* indexOf(), substring() and charAt() take code point i to be byte i when a string has as
+ * many code points as bytes: the same answers as walking it, for ASCII and for the rest. */
+static void test_code_point_offsets(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "ab:/\xc3\xa9\x80\xe2\x84\xaa";
+    arena *a = arena_new(1 << 20);
+    expr_call c = {.a = a};
+    unsigned seed = 99;
+    for (int n = 0; n < 20000; n++) {
+        char s[10];
+        uint32_t len = (uint32_t)(rand_r(&seed) % (int)sizeof s);
+        bool ascii = n % 2 == 0;
+        for (uint32_t k = 0; k < len; k++)
+            s[k] = ascii ? "ab:/"[rand_r(&seed) % 4]
+                         : alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
+        int64_t count = ref_count(s, len);
+        int64_t x = (int64_t)(rand_r(&seed) % (int)(len + 3)) - 1;
+        int64_t y = (int64_t)(rand_r(&seed) % (int)(len + 3)) - 1;
+        expr_value r = ev_str(s, len), args[2] = {ev_int(x), ev_int(y)};
+        /* substring(x, y) */
+        expr_value got = fn_substring(&c, &r, args, 2);
+        if (x < 0 || y < 0 || x > count || y > count || x > y) {
+            assert_int_equal(got.kind, EXPR_ERROR);
+        } else {
+            uint32_t bs = ref_offset(s, len, (uint32_t)x), be = ref_offset(s, len, (uint32_t)y);
+            assert_int_equal(got.kind, EXPR_STRING);
+            assert_int_equal(got.len, be - bs);
+            assert_true(got.v.s == s + bs);
+        }
+        /* charAt(x) */
+        got = fn_char_at(&c, &r, args, 1);
+        if (x < 0 || x > count) {
+            assert_int_equal(got.kind, EXPR_ERROR);
+        } else {
+            uint32_t b = ref_offset(s, len, (uint32_t)x), e = b;
+            if (b < len)
+                for (e = b + 1; e < len && ((unsigned char)s[e] & 0xC0) == 0x80; e++)
+                    ;
+            assert_int_equal(got.kind, EXPR_STRING);
+            assert_true(got.v.s == s + b && got.len == e - b);
+        }
+        /* indexOf(sub, x): sub is one byte of the subject, or ':' */
+        char sub = len > 0 ? s[rand_r(&seed) % (int)len] : ':';
+        expr_value ia[2] = {ev_str(&sub, 1), ev_int(x)};
+        got = fn_index_of(&c, &r, ia, 2);
+        if (x < 0 || x > count) {
+            assert_int_equal(got.kind, EXPR_ERROR);
+        } else {
+            uint32_t b = ref_offset(s, len, (uint32_t)x);
+            const char *hit = memchr(s + b, sub, len - b);
+            int64_t want = hit == NULL ? -1 : (int64_t)ref_count(s, (uint32_t)(hit - s));
+            assert_int_equal(got.kind, EXPR_INT);
+            if (got.v.i != want)
+                fail_msg("\"%.*s\".indexOf(\"%c\", %lld): %lld, want %lld", (int)len, s, sub,
+                         (long long)x, (long long)got.v.i, (long long)want);
+        }
+    }
+    arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_index_of),
+        cmocka_unit_test(test_code_point_offsets),
     };
     return cmocka_run_group_tests_name("string functions", tests, NULL, NULL);
 }

@@ -112,6 +112,19 @@ static uint32_t cp_offset(const char *s, uint32_t len, uint32_t cp)
     return i;
 }
 
+/* cp_offset() for a string of 'count' code points: when there are as many as bytes (ASCII,
+ * the usual case), code point i is byte i, and nothing need be walked. */
+static uint32_t cp_byte(const char *s, uint32_t len, uint32_t count, uint32_t cp)
+{
+    return count == len ? cp : cp_offset(s, len, cp);
+}
+
+/* utf8_count() of the first 'b' bytes of a string of 'count' code points in 'len' bytes. */
+static uint32_t byte_cp(const char *s, uint32_t len, uint32_t count, uint32_t b)
+{
+    return count == len ? b : utf8_count(s, b);
+}
+
 static uint32_t next_cp(const char *s, uint32_t len, uint32_t i)
 {
     i++;
@@ -260,20 +273,28 @@ static expr_value index_of(const expr_call *c, const expr_value *r, const expr_v
         return fn_error(c, "expr.index", "index out of range");
     const expr_value *sub = &a[0];
     if (!last) {
-        uint32_t b = cp_offset(r->v.s, r->len, (uint32_t)off);
+        uint32_t b = cp_byte(r->v.s, r->len, count, (uint32_t)off);
         const char *hit = find(r->v.s + b, r->len - b, sub->v.s, sub->len);
         if (hit == NULL)
             return ev_int(-1);
-        return ev_int((int64_t)utf8_count(r->v.s, (uint32_t)(hit - r->v.s)));
+        return ev_int((int64_t)byte_cp(r->v.s, r->len, count, (uint32_t)(hit - r->v.s)));
     }
-    /* Last match starting at or before code point 'off'. */
-    uint32_t limit = cp_offset(r->v.s, r->len, (uint32_t)off);
-    int64_t best = -1;
-    for (uint32_t i = 0; i <= limit && i <= r->len; i = i < r->len ? next_cp(r->v.s, r->len, i) : r->len + 1) {
-        if (sub->len <= r->len - i && memcmp(r->v.s + i, sub->v.s, sub->len) == 0)
-            best = i;
+    /* Last match starting at or before code point 'off': searched backwards from there, so
+     * that the usual case (a separator near the end) stops at once. The places tried are
+     * where a code point starts, as a walk from the start steps: byte 0, then every byte that
+     * is not a continuation byte (10xxxxxx), and the end. */
+    uint32_t limit = cp_byte(r->v.s, r->len, count, (uint32_t)off);
+    if (sub->len > r->len)
+        return ev_int(-1);
+    const unsigned char *p = (const unsigned char *)r->v.s;
+    for (uint32_t i = limit < r->len - sub->len ? limit : r->len - sub->len;; i--) {
+        if ((i == 0 || i == r->len || (p[i] & 0xC0) != 0x80) &&
+            (sub->len == 0 || (r->v.s[i] == sub->v.s[0] &&
+                               memcmp(r->v.s + i, sub->v.s, sub->len) == 0)))
+            return ev_int((int64_t)byte_cp(r->v.s, r->len, count, i));
+        if (i == 0)
+            return ev_int(-1);
     }
-    return ev_int(best < 0 ? -1 : (int64_t)utf8_count(r->v.s, (uint32_t)best));
 }
 
 expr_value fn_index_of(const expr_call *c, const expr_value *r, const expr_value *a, size_t n)
@@ -294,8 +315,8 @@ expr_value fn_substring(const expr_call *c, const expr_value *r, const expr_valu
     int64_t s = a[0].v.i, e = n > 1 ? a[1].v.i : count;
     if (s < 0 || s > count || e < 0 || e > count || s > e)
         return fn_error(c, "expr.index", "substring index out of range");
-    uint32_t bs = cp_offset(r->v.s, r->len, (uint32_t)s);
-    uint32_t be = cp_offset(r->v.s, r->len, (uint32_t)e);
+    uint32_t bs = cp_byte(r->v.s, r->len, (uint32_t)count, (uint32_t)s);
+    uint32_t be = cp_byte(r->v.s, r->len, (uint32_t)count, (uint32_t)e);
     return ev_str(r->v.s + bs, be - bs);
 }
 
@@ -307,7 +328,7 @@ expr_value fn_char_at(const expr_call *c, const expr_value *r, const expr_value 
     int64_t count = utf8_count(r->v.s, r->len), i = a[0].v.i;
     if (i < 0 || i > count)
         return fn_error(c, "expr.index", "charAt index out of range");
-    uint32_t b = cp_offset(r->v.s, r->len, (uint32_t)i);
+    uint32_t b = cp_byte(r->v.s, r->len, (uint32_t)count, (uint32_t)i);
     uint32_t e = b < r->len ? next_cp(r->v.s, r->len, b) : b;
     return ev_str(r->v.s + b, e - b);
 }

@@ -3,7 +3,8 @@
  * CEL specifies RE2. PCRE2 is a superset; the constructs RE2 refuses (backreferences,
  * lookaround, atomic groups, possessive quantifiers, \C) are refused here too, so that a
  * policy that works here also works in Kubernetes. Matching is a search (not anchored) and
- * runs under match, depth and heap limits. */
+ * runs under match, depth and heap limits. A pattern of literal text alone (an alternation of
+ * characters and classes: expr_regex_is_literal) is searched without PCRE2 in ASCII subjects. */
 #ifndef SG_EXPR_RE_H
 #define SG_EXPR_RE_H
 
@@ -28,5 +29,10 @@ const expr_regex *expr_regex_compile(arena *a, const char *pat, size_t len, bool
  * limit was hit; scratch memory comes from 'a'. */
 int expr_regex_match(const expr_regex *re, const char *s, size_t len, arena *a, char *err,
                      size_t errcap);
+
+/* Whether 're' (compiled with 'jit', i.e. once, at load time) is an alternation of literal
+ * text, such as (?i)secret|token or [=@]|KEY-----, which an ASCII subject is searched for
+ * without PCRE2 (fn_regex.c). For the tests; the answers are the same either way. */
+bool expr_regex_is_literal(const expr_regex *re);
 
 #endif

@@ -129,6 +129,45 @@ static bool member(const expr_call *c, const expr_value *m, const char *key, int
     return true;
 }
 
+/* Up to 8 members 'keys' of map 'm' into 'out' in one pass over its entries (the first of a
+ * key, as a lookup finds it); returns a bit per key found. */
+static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
+{
+    unsigned found = 0;
+    iter it;
+    expr_value k, v;
+    iter_init(&it, m);
+    while (found != (1u << n) - 1 && iter_next(&it, &k, &v)) {
+        if (k.kind != EXPR_STRING)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (!(found & (1u << i)) && strlen(keys[i]) == k.len &&
+                memcmp(keys[i], k.v.s, k.len) == 0) {
+                out[i] = v;
+                found |= 1u << i;
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+/* 'v' (a member found when 'has') as 'kind', else 'dflt'; an error in '*err' for another
+ * type. */
+static expr_value typed(const expr_call *c, bool has, const expr_value *v, int kind,
+                        expr_value dflt, const char *what, expr_value *err)
+{
+    static const char *const names[] = {[EXPR_LIST] = "a list", [EXPR_MAP] = "a map",
+                                        [EXPR_STRING] = "a string"};
+    if (!has)
+        return dflt;
+    if (v->kind != kind) {
+        *err = bad(c, CM, what, names[kind], v);
+        return dflt;
+    }
+    return *v;
+}
+
 /* A growing string in the call's arena, capped like the strings CEL builds. */
 typedef struct sbuf {
     char *p;
@@ -389,14 +428,17 @@ static expr_value list_val(expr_list *l)
 static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
                             const keyindex *vix, const expr_value *vols, size_t nvols)
 {
-    expr_value err = {.kind = EXPR_NULL};
-    expr_value name = str_val("", 0), mpath = str_val("", 0), spe = str_val("", 0);
-    expr_value sp = str_val("", 0);
+    expr_value err = {.kind = EXPR_NULL}, empty = str_val("", 0);
     if (m->kind != EXPR_MAP)
         return bad(c, CM, "a volumeMount", "a map", m);
-    member(c, m, "name", EXPR_STRING, "a volumeMount's name", &name, &err);
-    member(c, m, "mountPath", EXPR_STRING, "a volumeMount's mountPath", &mpath, &err);
-    member(c, m, "subPathExpr", EXPR_STRING, "a volumeMount's subPathExpr", &spe, &err);
+    static const char *const mkeys[] = {"name", "mountPath", "subPathExpr", "subPath", "readOnly"};
+    expr_value f[5];
+    unsigned has = fields(m, mkeys, 5, f);
+    expr_value name = typed(c, has & 1, &f[0], EXPR_STRING, empty, "a volumeMount's name", &err);
+    expr_value mpath = typed(c, has & 2, &f[1], EXPR_STRING, empty, "a volumeMount's mountPath",
+                             &err);
+    expr_value spe = typed(c, has & 4, &f[2], EXPR_STRING, empty, "a volumeMount's subPathExpr",
+                           &err);
     if (err.kind == EXPR_ERROR)
         return err;
     /* the volume of that name: the first, as the CEL's filter(...)[0] */
@@ -419,7 +461,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     if (err.kind == EXPR_ERROR)
         return err;
     expr_value flag;
-    if (expr_map_get(c, m, "readOnly", 8, &flag) && flag.kind == EXPR_BOOL && flag.v.b)
+    if ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b)
         ro = true;
     if (!ro && claim.len > 0 && expr_map_get(c, &pvc, "readOnly", 8, &flag) &&
         flag.kind == EXPR_BOOL && flag.v.b)
@@ -449,7 +491,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
         if (e.kind == EXPR_ERROR)
             return e;
     } else {
-        member(c, m, "subPath", EXPR_STRING, "a volumeMount's subPath", &sp, &err);
+        expr_value sp = typed(c, has & 8, &f[3], EXPR_STRING, empty, "a volumeMount's subPath",
+                              &err);
         if (err.kind == EXPR_ERROR)
             return err;
         sub = normalise(c, sp.v.s, sp.len, &ok);
@@ -460,8 +503,9 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
             return oom(c);
         per->n = 0;
     }
-    static const char *const keys[] = {"name",   "path",      "subPathExpr", "subPath",
-                                       "perPod", "volume",    "claimName",   "readOnly"};
+    /* in the order policies look them up most (a map's keys are scanned) */
+    static const char *const keys[] = {"path",   "claimName", "perPod", "readOnly",
+                                       "volume", "subPath",   "name",   "subPathExpr"};
     enum { NKEYS = sizeof keys / sizeof keys[0] };
     expr_map *row = arena_alloc(c->a, sizeof *row + 2 * NKEYS * sizeof(expr_value));
     if (row == NULL)
@@ -470,7 +514,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     ro_v.v.b = ro;
     if (vol != NULL)
         vol_v = *vol;
-    expr_value vals[NKEYS] = {name, path, spe, sub, list_val(per), vol_v, claim, ro_v};
+    expr_value vals[NKEYS] = {path, claim, list_val(per), ro_v, vol_v, sub, name, spe};
     row->n = NKEYS;
     for (size_t i = 0; i < NKEYS; i++) {
         row->kv[2 * i] = str_val(keys[i], strlen(keys[i]));

@@ -1108,7 +1108,16 @@ static void test_container_mounts_linear(void **state)
         const expr_map *row = v.v.list->items[i].v.map;
         char want[64];
         snprintf(want, sizeof want, "claim%d", i);
-        const expr_value *claim = &row->kv[2 * 6 + 1], *subv = &row->kv[2 * 3 + 1];
+        const expr_value *claim = NULL, *subv = NULL;
+        for (uint32_t k = 0; k < row->n; k++) {
+            const expr_value *key = &row->kv[2 * k];
+            if (key->len == 9 && memcmp(key->v.s, "claimName", 9) == 0)
+                claim = &row->kv[2 * k + 1];
+            if (key->len == 7 && memcmp(key->v.s, "subPath", 7) == 0)
+                subv = &row->kv[2 * k + 1];
+        }
+        assert_non_null(claim);
+        assert_non_null(subv);
         assert_int_equal(claim->len, strlen(want));
         assert_memory_equal(claim->v.s, want, claim->len);
         snprintf(want, sizeof want, "%d/%d", N - 1, i);

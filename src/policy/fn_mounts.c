@@ -19,13 +19,13 @@
  * value is put in; a fieldRef is per pod unless 'sharedFieldRefs' has its fieldPath, whose
  * value (a string) is put in or (null) which stays "$(NAME)". "$()" expands to nothing.
  *
- * Input that the CEL rejected is rejected here with an expr.no_overload error naming the field
- * (a list that is not one, a mountPath that is not a string, a null where a map is needed);
- * what the CEL compared and found unequal (a container or volume name that is not a string, a
+ * A value of the wrong type is an expr.no_overload error naming the field: what the CEL
+ * failed on (a mountPath that is not a string, a null where a map is needed), and what it let
+ * by although it could not be meant (a map where a list is needed, which the CEL iterated as
+ * its keys; a mount name or claimName that is not a string, which it carried on with). What
+ * the CEL compared and found unequal (a container, volume or env name that is not a string, a
  * readOnly that is not a bool) is not an error. Everything is linear in the pod spec: volumes
- * are indexed by name, not scanned per mount. */
-#include <stdarg.h>
-#include <stdio.h>
+ * and env entries are indexed by name beyond a few, not scanned per mount or variable. */
 #include <string.h>
 
 #include "../util/keyindex.h"

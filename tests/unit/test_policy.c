@@ -1070,7 +1070,8 @@ static void test_container_mounts_linear(void **state)
     cJSON *vols = cJSON_AddArrayToObject(pod, "volumes"), *c = cJSON_CreateObject();
     cJSON_AddItemToArray(cs, c);
     cJSON_AddStringToObject(c, "name", "main");
-    cJSON *mounts = cJSON_AddArrayToObject(c, "volumeMounts"), *env = cJSON_AddArrayToObject(c, "env");
+    cJSON *mounts = cJSON_AddArrayToObject(c, "volumeMounts");
+    cJSON *env = cJSON_AddArrayToObject(c, "env");
     char name[32], sub[64];
     for (int i = 0; i < N; i++) {
         cJSON *v = cJSON_CreateObject(), *m = cJSON_CreateObject(), *e = cJSON_CreateObject();

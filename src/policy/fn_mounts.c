@@ -110,25 +110,6 @@ static expr_value bad(const expr_call *c, const char *fn, const char *what, cons
 
 static const char CM[] = "containerMounts";
 
-/* Member 'key' of map 'm' as 'kind' (EXPR_LIST, EXPR_MAP, EXPR_STRING): false with '*out'
- * untouched when it is absent; an error in '*err' when present with another type (null too,
- * as the CEL's optional selections failed on it). */
-static bool member(const expr_call *c, const expr_value *m, const char *key, int kind,
-                   const char *what, expr_value *out, expr_value *err)
-{
-    expr_value v;
-    if (!expr_map_get(c, m, key, strlen(key), &v))
-        return false;
-    if (v.kind != kind) {
-        static const char *const names[] = {[EXPR_LIST] = "a list", [EXPR_MAP] = "a map",
-                                            [EXPR_STRING] = "a string"};
-        *err = bad(c, CM, what, names[kind], &v);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* Up to 8 members 'keys' of map 'm' into 'out' in one pass over its entries (the first of a
  * key, as a lookup finds it); returns a bit per key found. */
 static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
@@ -228,8 +209,9 @@ static expr_value normalise(const expr_call *c, const char *s, size_t len, bool 
 
 /* What the expansion needs besides the mount. */
 typedef struct expand_ctx {
-    const expr_value *container, *pod_env, *shared;
-    bool env_read;
+    const expr_value *pod_env, *shared;
+    expr_value env_list; /* the container's env as given, when 'has_env' */
+    bool has_env, env_read;
     expr_value *env; /* the container's env entries that are maps, once read */
     size_t nenv;
     keyindex *eix;   /* over 'env' when long, the last entry of a name found first */
@@ -254,8 +236,9 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
 {
     if (!x->env_read) {
         x->env_read = true;
-        expr_value env;
-        if (!member(c, x->container, "env", EXPR_LIST, "a container's env", &env, err))
+        expr_value env = typed(c, x->has_env, &x->env_list, EXPR_LIST, (expr_value){0},
+                               "a container's env", err);
+        if (!x->has_env || err->kind == EXPR_ERROR)
             return false;
         size_t n = count_of(&env);
         x->env = arena_alloc(c->a, (n ? n : 1) * sizeof *x->env);
@@ -453,19 +436,19 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     }
     /* the claim: a volume of a name and a persistentVolumeClaim and nothing else (a merge
      * by position can give a volume two sources, which Kubernetes refuses) */
-    expr_value claim = str_val("", 0), pvc = {.kind = EXPR_NULL};
-    bool ro = false;
-    if (vol != NULL && count_of(vol) == 2 &&
-        member(c, vol, "persistentVolumeClaim", EXPR_MAP, "a persistentVolumeClaim", &pvc, &err))
-        member(c, &pvc, "claimName", EXPR_STRING, "a claimName", &claim, &err);
+    static const char *const vkeys[] = {"persistentVolumeClaim"};
+    static const char *const ckeys[] = {"claimName", "readOnly"};
+    expr_value claim = empty, pvc, cf[2];
+    unsigned has_c = 0;
+    if (vol != NULL && count_of(vol) == 2 && fields(vol, vkeys, 1, &pvc) &&
+        typed(c, true, &pvc, EXPR_MAP, empty, "a persistentVolumeClaim", &err).kind == EXPR_MAP) {
+        has_c = fields(&pvc, ckeys, 2, cf);
+        claim = typed(c, has_c & 1, &cf[0], EXPR_STRING, empty, "a claimName", &err);
+    }
     if (err.kind == EXPR_ERROR)
         return err;
-    expr_value flag;
-    if ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b)
-        ro = true;
-    if (!ro && claim.len > 0 && expr_map_get(c, &pvc, "readOnly", 8, &flag) &&
-        flag.kind == EXPR_BOOL && flag.v.b)
-        ro = true;
+    bool ro = ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b) ||
+              (claim.len > 0 && (has_c & 2) && cf[1].kind == EXPR_BOOL && cf[1].v.b);
     bool ok;
     expr_value path = normalise(c, mpath.v.s, mpath.len, &ok);
     if (!ok)
@@ -550,61 +533,71 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     out->n = 0;
     if (a[0].kind == EXPR_NULL)
         return list_val(out);
-    expr_value err = {.kind = EXPR_NULL}, containers, volumes;
-    if (!member(c, &a[0], "containers", EXPR_LIST, "the pod's containers", &containers, &err))
+    static const char *const pkeys[] = {"containers", "volumes"};
+    static const char *const ckeys[] = {"name", "volumeMounts", "env"};
+    expr_value err = {.kind = EXPR_NULL}, pf[2], none = {.kind = EXPR_NULL};
+    unsigned has_p = fields(&a[0], pkeys, 2, pf);
+    expr_value containers = typed(c, has_p & 1, &pf[0], EXPR_LIST, none, "the pod's containers",
+                                  &err);
+    if (err.kind == EXPR_ERROR || containers.kind != EXPR_LIST)
         return err.kind == EXPR_ERROR ? err : list_val(out);
-    /* the mounts of the named containers, counted first to size the result */
-    size_t nm = 0;
+    /* the containers of that name with their mounts and env, and how many mounts */
+    size_t nc = count_of(&containers), nm = 0, k = 0;
+    expand_ctx *xs = arena_alloc(c->a, (nc ? nc : 1) * sizeof *xs);
+    expr_value *ms = arena_alloc(c->a, (nc ? nc : 1) * sizeof *ms);
+    if (xs == NULL || ms == NULL)
+        return oom(c);
     iter it;
-    expr_value ct, name, mounts;
+    expr_value ct, cf[3];
     iter_init(&it, &containers);
     while (iter_next(&it, NULL, &ct)) {
         if (ct.kind != EXPR_MAP)
             return bad(c, CM, "a container", "a map", &ct);
-        if (expr_map_get(c, &ct, "name", 4, &name) && str_is(&name, a[1].v.s, a[1].len) &&
-            member(c, &ct, "volumeMounts", EXPR_LIST, "a container's volumeMounts", &mounts,
-                   &err))
-            nm += count_of(&mounts);
+        unsigned has_c = fields(&ct, ckeys, 3, cf);
+        if (!((has_c & 1) && str_is(&cf[0], a[1].v.s, a[1].len)))
+            continue;
+        ms[k] = typed(c, has_c & 2, &cf[1], EXPR_LIST, none, "a container's volumeMounts", &err);
         if (err.kind == EXPR_ERROR)
             return err;
+        if (ms[k].kind != EXPR_LIST)
+            continue;
+        xs[k] = (expand_ctx){.pod_env = &a[2], .shared = &a[3], .env_list = cf[2],
+                             .has_env = (has_c & 4) != 0};
+        nm += count_of(&ms[k]);
+        k++;
     }
     if (nm == 0)
         return list_val(out);
     /* the volumes are read only for a mount, as the CEL read them */
-    bool has_v = member(c, &a[0], "volumes", EXPR_LIST, "the pod's volumes", &volumes, &err);
+    expr_value volumes = typed(c, has_p & 2, &pf[1], EXPR_LIST, none, "the pod's volumes", &err);
     if (err.kind == EXPR_ERROR)
         return err;
     /* the volumes, checked and (many) indexed by name, the first of a name winning */
-    size_t nv = has_v ? count_of(&volumes) : 0;
+    size_t nv = volumes.kind == EXPR_LIST ? count_of(&volumes) : 0;
     expr_value *vols = arena_alloc(c->a, (nv ? nv : 1) * sizeof *vols);
     keyindex *vix = nv > MOUNTS_SCAN ? keyindex_new(c->a, nv) : NULL;
     out = arena_alloc(c->a, sizeof *out + nm * sizeof(expr_value));
     if (vols == NULL || out == NULL || (nv > MOUNTS_SCAN && vix == NULL))
         return oom(c);
     out->n = 0;
-    size_t k = 0;
+    size_t v = 0;
     if (nv > 0) {
         iter_init(&it, &volumes);
-        while (iter_next(&it, NULL, &vols[k])) {
-            if (vols[k].kind != EXPR_MAP)
-                return bad(c, CM, "a volume", "a map", &vols[k]);
+        while (iter_next(&it, NULL, &vols[v])) {
+            if (vols[v].kind != EXPR_MAP)
+                return bad(c, CM, "a volume", "a map", &vols[v]);
             expr_value vn;
-            if (vix != NULL && entry_name(c, &vols[k], &vn))
-                keyindex_add(vix, vn.v.s, vn.len, &vols[k]);
-            k++;
+            if (vix != NULL && entry_name(c, &vols[v], &vn))
+                keyindex_add(vix, vn.v.s, vn.len, &vols[v]);
+            v++;
         }
     }
-    iter_init(&it, &containers);
-    while (iter_next(&it, NULL, &ct)) {
-        if (!(expr_map_get(c, &ct, "name", 4, &name) && str_is(&name, a[1].v.s, a[1].len)) ||
-            !member(c, &ct, "volumeMounts", EXPR_LIST, "", &mounts, &err))
-            continue;
-        expand_ctx x = {.container = &ct, .pod_env = &a[2], .shared = &a[3]};
+    for (size_t i = 0; i < k; i++) {
         iter mi;
         expr_value m;
-        iter_init(&mi, &mounts);
+        iter_init(&mi, &ms[i]);
         while (iter_next(&mi, NULL, &m)) {
-            expr_value row = mount_row(c, &x, &m, vix, vols, nv);
+            expr_value row = mount_row(c, &xs[i], &m, vix, vols, nv);
             if (row.kind == EXPR_ERROR)
                 return row;
             out->items[out->n++] = row;

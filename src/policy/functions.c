@@ -936,6 +936,8 @@ const expr_fn_def policy_functions[] = {
     {"flinkPath", EXPR_GLOBAL, 1, 1, policy_fn_flink_path},
     {"flinkHaModes", EXPR_GLOBAL, 2, 2, fn_flink_ha_modes},
     {"flinkMergePodTemplates", EXPR_GLOBAL, 3, 3, policy_fn_merge_pod_templates},
+    {"containerMounts", EXPR_GLOBAL, 4, 4, policy_fn_container_mounts},
+    {"mountFor", EXPR_GLOBAL, 2, 2, policy_fn_mount_for},
     {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests},
     {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits},
     {"podResources", EXPR_GLOBAL, 1, 2, policy_fn_pod_resources},

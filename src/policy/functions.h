@@ -2,7 +2,8 @@
  * (quantity, isQuantity and the methods of kubernetes.Quantity), flinkMemory,
  * flinkResourceMemory, jvmMemory, flinkConfig, lookup, lookupList, and Flink's reading of
  * strings (flinkPath, flinkConfValue, javaTrim, javaUpper: fn_flink.c), the operator's merge of
- * pod templates (flinkMergePodTemplates: fn_podtemplate.c). Pass them to
+ * pod templates (flinkMergePodTemplates: fn_podtemplate.c), the mounts of a container
+ * (containerMounts, mountFor: fn_mounts.c). Pass them to
  * expr_compile() in expr_decls.fns. */
 #ifndef SG_POLICY_FUNCTIONS_H
 #define SG_POLICY_FUNCTIONS_H

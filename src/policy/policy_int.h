@@ -177,6 +177,13 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
 expr_value policy_fn_merge_pod_templates(const expr_call *c, const expr_value *r,
                                          const expr_value *a, size_t n);
 
+/* fn_mounts.c: containerMounts(pod, container, podEnv, sharedFieldRefs), the mount table of a
+ * container, and mountFor(mounts, path), the mount a path lies on (rows of policy_functions). */
+expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
+                                      const expr_value *a, size_t n);
+expr_value policy_fn_mount_for(const expr_call *c, const expr_value *r, const expr_value *a,
+                               size_t n);
+
 /* functions.c: a kubernetes.Quantity value holding 'q', from the call's arena (an error value
  * when out of memory). */
 expr_value policy_quantity_value(const expr_call *c, k8s_quantity q);

@@ -1125,6 +1125,82 @@ static void test_library_ctx(void **state)
     arena_free(a);
 }
 
+/* containerMounts() is linear in the pod: a pod of many volumes, mounts and env entries (a
+ * subPathExpr naming the last entry) costs lookups in proportion, not mounts x volumes or
+ * variables x env entries, and finds the right volume and value for each mount. */
+static void test_container_mounts_linear(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    arena *a = arena_new(1 << 26);
+    diag_list dl;
+    diag_list_init(&dl);
+    cJSON *pod = cJSON_CreateObject(), *cs = cJSON_AddArrayToObject(pod, "containers");
+    cJSON *vols = cJSON_AddArrayToObject(pod, "volumes"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(cs, c);
+    cJSON_AddStringToObject(c, "name", "main");
+    cJSON *mounts = cJSON_AddArrayToObject(c, "volumeMounts");
+    cJSON *env = cJSON_AddArrayToObject(c, "env");
+    char name[32], sub[64];
+    for (int i = 0; i < N; i++) {
+        cJSON *v = cJSON_CreateObject(), *m = cJSON_CreateObject(), *e = cJSON_CreateObject();
+        snprintf(name, sizeof name, "v%d", N - 1 - i); /* volumes in the reverse order */
+        cJSON_AddStringToObject(v, "name", name);
+        snprintf(name, sizeof name, "claim%d", N - 1 - i);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(v, "persistentVolumeClaim"), "claimName",
+                                name);
+        cJSON_AddItemToArray(vols, v);
+        snprintf(name, sizeof name, "v%d", i);
+        cJSON_AddStringToObject(m, "name", name);
+        cJSON_AddStringToObject(m, "mountPath", "/m");
+        snprintf(sub, sizeof sub, "$(E%d)/$(E%d)", N - 1, i);
+        cJSON_AddStringToObject(m, "subPathExpr", sub);
+        cJSON_AddItemToArray(mounts, m);
+        snprintf(name, sizeof name, "E%d", i);
+        cJSON_AddStringToObject(e, "name", name);
+        cJSON_AddStringToObject(e, "value", name + 1);
+        cJSON_AddItemToArray(env, e);
+    }
+    static const char *const vars[] = {"object"};
+    expr_decls decls = {.vars = vars, .n_vars = 1, .fns = policy_lib.functions,
+                        .n_fns = policy_lib.n_functions};
+    const char *src = "containerMounts(object, 'main', {}, {})";
+    expr_prog *p = expr_compile(a, src, strlen(src), &decls, NULL, &dl);
+    assert_non_null(p);
+    expr_binding b = {"object", expr_from_json(pod)};
+    expr_env envv = {.vars = &b, .n_vars = 1, .fn_ctx = policy_lib.ctx_init(a, NULL)};
+    uint64_t before = lookup_steps;
+    expr_value v = expr_eval(p, &envv, a);
+    uint64_t steps = lookup_steps - before;
+    assert_int_equal(v.kind, EXPR_LIST);
+    assert_int_equal(v.v.list->n, N);
+    for (int i = 0; i < N; i += N - 1) { /* the first and the last row */
+        const expr_map *row = v.v.list->items[i].v.map;
+        char want[64];
+        snprintf(want, sizeof want, "claim%d", i);
+        const expr_value *claim = NULL, *subv = NULL;
+        for (uint32_t k = 0; k < row->n; k++) {
+            const expr_value *key = &row->kv[2 * k];
+            if (key->len == 9 && memcmp(key->v.s, "claimName", 9) == 0)
+                claim = &row->kv[2 * k + 1];
+            if (key->len == 7 && memcmp(key->v.s, "subPath", 7) == 0)
+                subv = &row->kv[2 * k + 1];
+        }
+        assert_non_null(claim);
+        assert_non_null(subv);
+        assert_int_equal(claim->len, strlen(want));
+        assert_memory_equal(claim->v.s, want, claim->len);
+        snprintf(want, sizeof want, "%d/%d", N - 1, i);
+        assert_int_equal(subv->len, strlen(want));
+        assert_memory_equal(subv->v.s, want, subv->len);
+    }
+    /* a scan per mount would be N * N / 2 = 8,000,000 */
+    assert_true(steps < 40u * N);
+    cJSON_Delete(pod);
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
 /* The engine tells the functions' state when it patches the object: each rule below asks
  * flinkConfig() of the same map (the working copy's) after the one before added an option
  * to it, and must see the option. Options are added, never replaced, so that what a stale
@@ -1740,6 +1816,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_messages, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_bindings),
         cmocka_unit_test(test_library_ctx),
+        cmocka_unit_test(test_container_mounts_linear),
         cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test(test_flink_memo),
         cmocka_unit_test(test_share_groups),

@@ -1,0 +1,645 @@
+/* fn_mounts.c - containerMounts(pod, container, podEnv, sharedFieldRefs) and
+ * mountFor(mounts, path): the mount table of one container of a pod spec, and the mount of that
+ * table a path lies on.
+ *
+ * flink-ha-storage-rwx read the mounts of flink-main-container with a 40-line expression,
+ * written once per pod (JobManager, TaskManagers), that split every subPathExpr and mountPath
+ * into lists of strings: 1.1 µs of the typical review for one mount, and the policy's place of
+ * the longest covering mount another filter per directory. The reading is the same wherever
+ * a policy asks where a path of a container is stored, so it is one function; what is a
+ * domain decision (which variables differ from pod to pod, which fieldRefs are the same in
+ * every pod and what they are worth) stays in the policy, as arguments.
+ *
+ * A subPathExpr is expanded as the policy's CEL did (following kubelet's expansion for the
+ * cases that matter here): the text is cut at each "$(", a part with a ")" names the variable
+ * up to its first ")", a part without one is kept as written ("$(" and all). A variable named
+ * in 'podEnv' stays "$(NAME)" and is per pod (the Flink decorators add those after the user's
+ * env, so they win); else the container's last env entry of that name decides: none, or a
+ * valueFrom that is not a fieldRef this table knows the value of, stays "$(NAME)"; a literal
+ * value is put in; a fieldRef is per pod unless 'sharedFieldRefs' has its fieldPath, whose
+ * value (a string) is put in or (null) which stays "$(NAME)". "$()" expands to nothing.
+ *
+ * A value of the wrong type is an expr.no_overload error naming the field: what the CEL
+ * failed on (a mountPath that is not a string, a null where a map is needed), and what it let
+ * by although it could not be meant (a map where a list is needed, which the CEL iterated as
+ * its keys; a mount name or claimName that is not a string, which it carried on with). What
+ * the CEL compared and found unequal (a container, volume or env name that is not a string, a
+ * readOnly that is not a bool) is not an error. Everything is linear in the pod spec: volumes
+ * and env entries are indexed by name beyond a few, not scanned per mount or variable. */
+#include <string.h>
+
+#include "../util/keyindex.h"
+#include "policy_int.h"
+
+/* Iteration over a list or map, built or borrowed JSON. */
+typedef struct iter {
+    const expr_value *v;
+    const cJSON *j;
+    uint32_t i;
+} iter;
+
+static void iter_init(iter *it, const expr_value *v)
+{
+    it->v = v;
+    it->j = v->json ? v->v.j->child : NULL;
+    it->i = 0;
+}
+
+static bool iter_next(iter *it, expr_value *key, expr_value *val)
+{
+    if (it->v->json) {
+        if (it->j == NULL)
+            return false;
+        if (key != NULL) {
+            *key = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)strlen(it->j->string)};
+            key->v.s = it->j->string;
+        }
+        *val = expr_from_json(it->j);
+        it->j = it->j->next;
+        return true;
+    }
+    bool map = it->v->kind == EXPR_MAP;
+    if (it->i >= (map ? it->v->v.map->n : it->v->v.list->n))
+        return false;
+    if (map) {
+        if (key != NULL)
+            *key = it->v->v.map->kv[2 * it->i];
+        *val = it->v->v.map->kv[2 * it->i + 1];
+    } else {
+        *val = it->v->v.list->items[it->i];
+    }
+    it->i++;
+    return true;
+}
+
+static size_t count_of(const expr_value *v)
+{
+    iter it;
+    expr_value x;
+    size_t n = 0;
+    iter_init(&it, v);
+    while (iter_next(&it, NULL, &x))
+        n++;
+    return n;
+}
+
+static expr_value str_val(const char *s, size_t len)
+{
+    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)len};
+    v.v.s = s;
+    return v;
+}
+
+static bool str_is(const expr_value *v, const char *s, size_t len)
+{
+    return v->kind == EXPR_STRING && v->len == len && memcmp(v->v.s, s, len) == 0;
+}
+
+static expr_value oom(const expr_call *c)
+{
+    return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+}
+
+/* A value of the wrong type where the function (or the pod spec) needs another. */
+static expr_value bad(const expr_call *c, const char *fn, const char *what, const char *want,
+                      const expr_value *v)
+{
+    return expr_error_new(c->a, "expr.no_overload", c->span, "%s: %s must be %s, not %s", fn,
+                          what, want, expr_type_name(v));
+}
+
+static const char CM[] = "containerMounts";
+
+/* Up to 8 members 'keys' of map 'm' into 'out' in one pass over its entries (the first of a
+ * key, as a lookup finds it); returns a bit per key found. */
+static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
+{
+    unsigned found = 0;
+    iter it;
+    expr_value k, v;
+    iter_init(&it, m);
+    while (found != (1u << n) - 1 && iter_next(&it, &k, &v)) {
+        if (k.kind != EXPR_STRING)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (!(found & (1u << i)) && strlen(keys[i]) == k.len &&
+                memcmp(keys[i], k.v.s, k.len) == 0) {
+                out[i] = v;
+                found |= 1u << i;
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+/* 'v' (a member found when 'has') as 'kind', else 'dflt'; an error in '*err' for another
+ * type. */
+static expr_value typed(const expr_call *c, bool has, const expr_value *v, int kind,
+                        expr_value dflt, const char *what, expr_value *err)
+{
+    static const char *const names[] = {[EXPR_LIST] = "a list", [EXPR_MAP] = "a map",
+                                        [EXPR_STRING] = "a string"};
+    if (!has)
+        return dflt;
+    if (v->kind != kind) {
+        *err = bad(c, CM, what, names[kind], v);
+        return dflt;
+    }
+    return *v;
+}
+
+/* A growing string in the call's arena, capped like the strings CEL builds. */
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool failed;
+} sbuf;
+
+static void sb_add(const expr_call *c, sbuf *b, const char *s, size_t len)
+{
+    if (b->failed || len == 0)
+        return;
+    if (b->n + len > EXPR_MAX_STRING) {
+        b->failed = true;
+        return;
+    }
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        while (cap < b->n + len)
+            cap *= 2;
+        char *p = arena_alloc(c->a, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return;
+        }
+        if (b->n)
+            memcpy(p, b->p, b->n);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+}
+
+/* 's' with its '/'-separated components that are empty or "." left out, joined by '/' (no
+ * leading or trailing '/'): the CEL's split('/').filter(s, s != '' && s != '.').join('/'). */
+static expr_value normalise(const expr_call *c, const char *s, size_t len, bool *ok)
+{
+    char *out = arena_alloc(c->a, len + 1);
+    *ok = out != NULL;
+    if (out == NULL)
+        return str_val("", 0);
+    size_t n = 0, i = 0;
+    while (i <= len) {
+        const char *slash = i < len ? memchr(s + i, '/', len - i) : NULL;
+        size_t end = slash ? (size_t)(slash - s) : len;
+        size_t cl = end - i;
+        if (cl > 0 && !(cl == 1 && s[i] == '.')) {
+            if (n > 0)
+                out[n++] = '/';
+            memcpy(out + n, s + i, cl);
+            n += cl;
+        }
+        i = end + 1;
+    }
+    out[n] = '\0';
+    return str_val(out, n);
+}
+
+/* What the expansion needs besides the mount. */
+typedef struct expand_ctx {
+    const expr_value *pod_env, *shared;
+    expr_value env_list; /* the container's env as given, when 'has_env' */
+    bool has_env, env_read;
+    expr_value *env; /* the container's env entries that are maps, once read */
+    size_t nenv;
+    keyindex *eix;   /* over 'env' when long, the last entry of a name found first */
+} expand_ctx;
+
+/* Above this many entries, a list is indexed by name rather than scanned per lookup. */
+#define MOUNTS_SCAN 8
+
+/* An entry's name as the CEL read it (x.?name.orValue('')): '' when absent; false when it is
+ * not a string (no name equals it). */
+static bool entry_name(const expr_call *c, const expr_value *e, expr_value *name)
+{
+    *name = str_val("", 0);
+    expr_map_get(c, e, "name", 4, name);
+    return name->kind == EXPR_STRING;
+}
+
+/* The container's last env entry (a map) named 'name' into '*out'; false when none. An entry
+ * without a name is named ''; one that is not a map is skipped (the CEL's type(x) == map). */
+static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_t len,
+                      expr_value *out, expr_value *err)
+{
+    if (!x->env_read) {
+        x->env_read = true;
+        expr_value env = typed(c, x->has_env, &x->env_list, EXPR_LIST, (expr_value){0},
+                               "a container's env", err);
+        if (!x->has_env || err->kind == EXPR_ERROR)
+            return false;
+        size_t n = count_of(&env);
+        x->env = arena_alloc(c->a, (n ? n : 1) * sizeof *x->env);
+        if (x->env == NULL) {
+            *err = oom(c);
+            return false;
+        }
+        iter it;
+        iter_init(&it, &env);
+        while (iter_next(&it, NULL, &x->env[x->nenv]))
+            x->nenv += x->env[x->nenv].kind == EXPR_MAP;
+        if (x->nenv > MOUNTS_SCAN) {
+            x->eix = keyindex_new(c->a, x->nenv);
+            if (x->eix == NULL) {
+                *err = oom(c);
+                return false;
+            }
+            expr_value nm;
+            for (size_t i = x->nenv; i-- > 0;)
+                if (entry_name(c, &x->env[i], &nm))
+                    keyindex_add(x->eix, nm.v.s, nm.len, &x->env[i]);
+        }
+    }
+    if (x->eix != NULL) {
+        const expr_value *hit = keyindex_find(x->eix, name, len);
+        if (hit != NULL)
+            *out = *hit;
+        return hit != NULL;
+    }
+    expr_value nm;
+    for (size_t i = x->nenv; i-- > 0;) {
+        lookup_steps++;
+        if (entry_name(c, &x->env[i], &nm) && str_is(&nm, name, len)) {
+            *out = x->env[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Expands 'expr' into '*sub' (normalised) and the per-pod variables into 'per' as
+ * "$(NAME) (why)" strings ('*nper' of them, room for one per "$(" + 1). Returns an error
+ * value, or a null value when done. */
+static expr_value expand(const expr_call *c, expand_ctx *x, const expr_value *expr,
+                         expr_value *sub, expr_value *per, uint32_t *nper)
+{
+    const char *s = expr->v.s;
+    size_t len = expr->len, i = 0;
+    sbuf b = {0};
+    *nper = 0;
+    expr_value none = {.kind = EXPR_NULL};
+    bool first = true;
+    while (i <= len) {
+        /* the part from i to the next "$(" (or the end) */
+        size_t end = i;
+        while (end + 1 < len && !(s[end] == '$' && s[end + 1] == '(')) /* find "$(" */
+            end++;
+        if (end + 1 >= len)
+            end = len;
+        const char *p = s + i;
+        size_t pl = end - i;
+        const char *close = first ? NULL : memchr(p, ')', pl);
+        if (close == NULL) {
+            if (!first)
+                sb_add(c, &b, "$(", 2);
+            sb_add(c, &b, p, pl);
+        } else {
+            const char *name = p;
+            size_t nl = (size_t)(close - p);
+            const char *rest = close + 1;
+            size_t rl = pl - nl - 1;
+            if (nl > 0) {
+                expr_value why, e = none, err = none;
+                bool keep = true, per_pod = false;
+                const char *val = NULL;
+                size_t vl = 0;
+                char *fr = NULL;
+                if (expr_map_get(c, x->pod_env, name, nl, &why)) {
+                    if (why.kind != EXPR_STRING)
+                        return bad(c, CM, "a value of podEnv", "a string", &why);
+                    per_pod = true;
+                } else if (env_entry(c, x, name, nl, &e, &err)) {
+                    expr_value vf, fref, path = str_val("", 0);
+                    if (!expr_map_get(c, &e, "valueFrom", 9, &vf)) {
+                        expr_value v = str_val("", 0);
+                        expr_map_get(c, &e, "value", 5, &v);
+                        if (v.kind != EXPR_STRING)
+                            return bad(c, CM, "an env value", "a string", &v);
+                        keep = false;
+                        val = v.v.s;
+                        vl = v.len;
+                    } else {
+                        if (vf.kind != EXPR_MAP)
+                            return bad(c, CM, "an env valueFrom", "a map", &vf);
+                        if (expr_map_get(c, &vf, "fieldRef", 8, &fref)) {
+                            if (fref.kind != EXPR_MAP)
+                                return bad(c, CM, "a fieldRef", "a map", &fref);
+                            if (expr_map_get(c, &fref, "fieldPath", 9, &path) &&
+                                path.kind != EXPR_STRING)
+                                return bad(c, CM, "a fieldRef's fieldPath", "a string", &path);
+                        }
+                        expr_value known;
+                        if (path.len == 0) {
+                            /* a secret, a config map, a resource: the same in every pod */
+                        } else if (expr_map_get(c, x->shared, path.v.s, path.len, &known)) {
+                            if (known.kind == EXPR_STRING) {
+                                keep = false;
+                                val = known.v.s;
+                                vl = known.len;
+                            } else if (known.kind != EXPR_NULL) {
+                                return bad(c, CM, "a value of sharedFieldRefs",
+                                           "a string or null", &known);
+                            }
+                        } else {
+                            per_pod = true;
+                            size_t fl = 9 + path.len;
+                            fr = arena_alloc(c->a, fl + 1);
+                            if (fr == NULL)
+                                return oom(c);
+                            memcpy(fr, "fieldRef ", 9);
+                            memcpy(fr + 9, path.v.s, path.len);
+                            why = str_val(fr, fl);
+                        }
+                    }
+                } else if (err.kind == EXPR_ERROR) {
+                    return err;
+                }
+                if (keep) {
+                    sb_add(c, &b, "$(", 2);
+                    sb_add(c, &b, name, nl);
+                    sb_add(c, &b, ")", 1);
+                } else {
+                    sb_add(c, &b, val, vl);
+                }
+                if (per_pod) {
+                    sbuf w = {0};
+                    sb_add(c, &w, "$(", 2);
+                    sb_add(c, &w, name, nl);
+                    sb_add(c, &w, ") (", 3);
+                    sb_add(c, &w, why.v.s, why.len);
+                    sb_add(c, &w, ")", 1);
+                    if (w.failed)
+                        return expr_error_new(c->a, "expr.limit", c->span,
+                                              "%s: string too long", CM);
+                    per[(*nper)++] = str_val(w.p, w.n);
+                }
+            }
+            sb_add(c, &b, rest, rl);
+        }
+        first = false;
+        i = end + 2; /* past "$(" */
+        if (end == len)
+            break;
+    }
+    if (b.failed)
+        return expr_error_new(c->a, "expr.limit", c->span, "%s: string too long", CM);
+    bool ok;
+    *sub = normalise(c, b.p ? b.p : "", b.n, &ok);
+    return ok ? none : oom(c);
+}
+
+static expr_value list_val(expr_list *l)
+{
+    expr_value v = {.kind = EXPR_LIST};
+    v.v.list = l;
+    return v;
+}
+
+/* One row of the table for mount 'm' of the container. */
+static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
+                            const keyindex *vix, const expr_value *vols, size_t nvols)
+{
+    expr_value err = {.kind = EXPR_NULL}, empty = str_val("", 0);
+    if (m->kind != EXPR_MAP)
+        return bad(c, CM, "a volumeMount", "a map", m);
+    static const char *const mkeys[] = {"name", "mountPath", "subPathExpr", "subPath", "readOnly"};
+    expr_value f[5];
+    unsigned has = fields(m, mkeys, 5, f);
+    expr_value name = typed(c, has & 1, &f[0], EXPR_STRING, empty, "a volumeMount's name", &err);
+    expr_value mpath = typed(c, has & 2, &f[1], EXPR_STRING, empty, "a volumeMount's mountPath",
+                             &err);
+    expr_value spe = typed(c, has & 4, &f[2], EXPR_STRING, empty, "a volumeMount's subPathExpr",
+                           &err);
+    if (err.kind == EXPR_ERROR)
+        return err;
+    /* the volume of that name: the first, as the CEL's filter(...)[0] */
+    const expr_value *vol = NULL;
+    if (vix != NULL) {
+        vol = keyindex_find(vix, name.v.s, name.len);
+    } else {
+        expr_value vn;
+        for (size_t i = 0; i < nvols && vol == NULL; i++, lookup_steps++)
+            if (entry_name(c, &vols[i], &vn) && str_is(&vn, name.v.s, name.len))
+                vol = &vols[i];
+    }
+    /* the claim: a volume of a name and a persistentVolumeClaim and nothing else (a merge
+     * by position can give a volume two sources, which Kubernetes refuses) */
+    static const char *const vkeys[] = {"persistentVolumeClaim"};
+    static const char *const ckeys[] = {"claimName", "readOnly"};
+    expr_value claim = empty, pvc, cf[2];
+    unsigned has_c = 0;
+    if (vol != NULL && count_of(vol) == 2 && fields(vol, vkeys, 1, &pvc) &&
+        typed(c, true, &pvc, EXPR_MAP, empty, "a persistentVolumeClaim", &err).kind == EXPR_MAP) {
+        has_c = fields(&pvc, ckeys, 2, cf);
+        claim = typed(c, has_c & 1, &cf[0], EXPR_STRING, empty, "a claimName", &err);
+    }
+    if (err.kind == EXPR_ERROR)
+        return err;
+    bool ro = ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b) ||
+              (claim.len > 0 && (has_c & 2) && cf[1].kind == EXPR_BOOL && cf[1].v.b);
+    bool ok;
+    expr_value path = normalise(c, mpath.v.s, mpath.len, &ok);
+    if (!ok)
+        return oom(c);
+    /* '/' + the normalised path: normalise() left room for one more byte */
+    char *pp = arena_alloc(c->a, path.len + 2);
+    if (pp == NULL)
+        return oom(c);
+    pp[0] = '/';
+    memcpy(pp + 1, path.v.s, path.len);
+    pp[path.len + 1] = '\0';
+    path = str_val(pp, path.len + 1);
+    expr_value sub;
+    expr_list *per = NULL;
+    if (spe.len > 0) {
+        size_t room = 1;
+        for (size_t i = 0; i + 1 < spe.len; i++)
+            room += spe.v.s[i] == '$' && spe.v.s[i + 1] == '(';
+        per = arena_alloc(c->a, sizeof *per + room * sizeof(expr_value));
+        if (per == NULL)
+            return oom(c);
+        expr_value e = expand(c, x, &spe, &sub, per->items, &per->n);
+        if (e.kind == EXPR_ERROR)
+            return e;
+    } else {
+        expr_value sp = typed(c, has & 8, &f[3], EXPR_STRING, empty, "a volumeMount's subPath",
+                              &err);
+        if (err.kind == EXPR_ERROR)
+            return err;
+        sub = normalise(c, sp.v.s, sp.len, &ok);
+        if (!ok)
+            return oom(c);
+        per = arena_alloc(c->a, sizeof *per + sizeof(expr_value));
+        if (per == NULL)
+            return oom(c);
+        per->n = 0;
+    }
+    /* in the order policies look them up most (a map's keys are scanned) */
+    static const char *const keys[] = {"path",   "claimName", "perPod", "readOnly",
+                                       "volume", "subPath",   "name",   "subPathExpr"};
+    enum { NKEYS = sizeof keys / sizeof keys[0] };
+    expr_map *row = arena_alloc(c->a, sizeof *row + 2 * NKEYS * sizeof(expr_value));
+    if (row == NULL)
+        return oom(c);
+    expr_value ro_v = {.kind = EXPR_BOOL}, vol_v = {.kind = EXPR_NULL};
+    ro_v.v.b = ro;
+    if (vol != NULL)
+        vol_v = *vol;
+    expr_value vals[NKEYS] = {path, claim, list_val(per), ro_v, vol_v, sub, name, spe};
+    row->n = NKEYS;
+    for (size_t i = 0; i < NKEYS; i++) {
+        row->kv[2 * i] = str_val(keys[i], strlen(keys[i]));
+        row->kv[2 * i + 1] = vals[i];
+    }
+    expr_value out = {.kind = EXPR_MAP};
+    out.v.map = row;
+    return out;
+}
+
+/* containerMounts(pod, container, podEnv, sharedFieldRefs): one map per volumeMount of each
+ * container named 'container' of the pod spec 'pod' (a map; null: none), in order: name, path
+ * ('/' + mountPath's components but empty and '.'), subPathExpr (as written, '' if none),
+ * subPath (expanded, same components), perPod (list of "$(NAME) (why)"), volume (the pod's
+ * first volume of that name, or null), claimName ('' unless that volume is a
+ * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's). */
+expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
+                                      const expr_value *a, size_t n)
+{
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_MAP && a[0].kind != EXPR_NULL)
+        return bad(c, CM, "the pod", "a map or null", &a[0]);
+    if (a[1].kind != EXPR_STRING)
+        return bad(c, CM, "the container's name", "a string", &a[1]);
+    if (a[2].kind != EXPR_MAP)
+        return bad(c, CM, "podEnv", "a map", &a[2]);
+    if (a[3].kind != EXPR_MAP)
+        return bad(c, CM, "sharedFieldRefs", "a map", &a[3]);
+    expr_list *out = arena_alloc(c->a, sizeof *out + sizeof(expr_value));
+    if (out == NULL)
+        return oom(c);
+    out->n = 0;
+    if (a[0].kind == EXPR_NULL)
+        return list_val(out);
+    static const char *const pkeys[] = {"containers", "volumes"};
+    static const char *const ckeys[] = {"name", "volumeMounts", "env"};
+    expr_value err = {.kind = EXPR_NULL}, pf[2], none = {.kind = EXPR_NULL};
+    unsigned has_p = fields(&a[0], pkeys, 2, pf);
+    expr_value containers = typed(c, has_p & 1, &pf[0], EXPR_LIST, none, "the pod's containers",
+                                  &err);
+    if (err.kind == EXPR_ERROR || containers.kind != EXPR_LIST)
+        return err.kind == EXPR_ERROR ? err : list_val(out);
+    /* the containers of that name with their mounts and env, and how many mounts */
+    size_t nc = count_of(&containers), nm = 0, k = 0;
+    expand_ctx *xs = arena_alloc(c->a, (nc ? nc : 1) * sizeof *xs);
+    expr_value *ms = arena_alloc(c->a, (nc ? nc : 1) * sizeof *ms);
+    if (xs == NULL || ms == NULL)
+        return oom(c);
+    iter it;
+    expr_value ct, cf[3];
+    iter_init(&it, &containers);
+    while (iter_next(&it, NULL, &ct)) {
+        if (ct.kind != EXPR_MAP)
+            return bad(c, CM, "a container", "a map", &ct);
+        unsigned has_c = fields(&ct, ckeys, 3, cf);
+        if (!((has_c & 1) && str_is(&cf[0], a[1].v.s, a[1].len)))
+            continue;
+        ms[k] = typed(c, has_c & 2, &cf[1], EXPR_LIST, none, "a container's volumeMounts", &err);
+        if (err.kind == EXPR_ERROR)
+            return err;
+        if (ms[k].kind != EXPR_LIST)
+            continue;
+        xs[k] = (expand_ctx){.pod_env = &a[2], .shared = &a[3], .env_list = cf[2],
+                             .has_env = (has_c & 4) != 0};
+        nm += count_of(&ms[k]);
+        k++;
+    }
+    if (nm == 0)
+        return list_val(out);
+    /* the volumes are read only for a mount, as the CEL read them */
+    expr_value volumes = typed(c, has_p & 2, &pf[1], EXPR_LIST, none, "the pod's volumes", &err);
+    if (err.kind == EXPR_ERROR)
+        return err;
+    /* the volumes, checked and (many) indexed by name, the first of a name winning */
+    size_t nv = volumes.kind == EXPR_LIST ? count_of(&volumes) : 0;
+    expr_value *vols = arena_alloc(c->a, (nv ? nv : 1) * sizeof *vols);
+    keyindex *vix = nv > MOUNTS_SCAN ? keyindex_new(c->a, nv) : NULL;
+    out = arena_alloc(c->a, sizeof *out + nm * sizeof(expr_value));
+    if (vols == NULL || out == NULL || (nv > MOUNTS_SCAN && vix == NULL))
+        return oom(c);
+    out->n = 0;
+    size_t v = 0;
+    if (nv > 0) {
+        iter_init(&it, &volumes);
+        while (iter_next(&it, NULL, &vols[v])) {
+            if (vols[v].kind != EXPR_MAP)
+                return bad(c, CM, "a volume", "a map", &vols[v]);
+            expr_value vn;
+            if (vix != NULL && entry_name(c, &vols[v], &vn))
+                keyindex_add(vix, vn.v.s, vn.len, &vols[v]);
+            v++;
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        iter mi;
+        expr_value m;
+        iter_init(&mi, &ms[i]);
+        while (iter_next(&mi, NULL, &m)) {
+            expr_value row = mount_row(c, &xs[i], &m, vix, vols, nv);
+            if (row.kind == EXPR_ERROR)
+                return row;
+            out->items[out->n++] = row;
+        }
+    }
+    return list_val(out);
+}
+
+/* mountFor(mounts, path): the element of 'mounts' (maps with a string 'path', as
+ * containerMounts gives them) whose path contains 'path' by whole components ('/' contains
+ * everything; /a contains /a and /a/b, not /ab), the longest, the first of equal ones; null
+ * when none does. */
+expr_value policy_fn_mount_for(const expr_call *c, const expr_value *r, const expr_value *a,
+                               size_t n)
+{
+    (void)r;
+    (void)n;
+    static const char MF[] = "mountFor";
+    if (a[0].kind != EXPR_LIST)
+        return bad(c, MF, "the mounts", "a list", &a[0]);
+    if (a[1].kind != EXPR_STRING)
+        return bad(c, MF, "the path", "a string", &a[1]);
+    const char *p = a[1].v.s;
+    size_t pl = a[1].len;
+    expr_value best = {.kind = EXPR_NULL}, m;
+    size_t best_len = 0;
+    iter it;
+    iter_init(&it, &a[0]);
+    while (iter_next(&it, NULL, &m)) {
+        if (m.kind != EXPR_MAP)
+            return bad(c, MF, "a mount", "a map", &m);
+        expr_value mp = {.kind = EXPR_NULL};
+        expr_map_get(c, &m, "path", 4, &mp);
+        if (mp.kind != EXPR_STRING)
+            return bad(c, MF, "a mount's path", "a string", &mp);
+        size_t ml = mp.len;
+        bool covers = (ml == 1 && mp.v.s[0] == '/') ||
+                      (ml <= pl && memcmp(mp.v.s, p, ml) == 0 && (ml == pl || p[ml] == '/'));
+        if (covers && (best.kind == EXPR_NULL || ml > best_len)) {
+            best = m;
+            best_len = ml;
+        }
+    }
+    return best;
+}

@@ -10,9 +10,9 @@
  * domain decision (which variables differ from pod to pod, which fieldRefs are the same in
  * every pod and what they are worth) stays in the policy, as arguments.
  *
- * A subPathExpr is expanded as the policy's CEL did (following kubelet's expansion for the
- * cases that matter here): the text is cut at each "$(", a part with a ")" names the variable
- * up to its first ")", a part without one is kept as written ("$(" and all). A variable named
+ * A subPathExpr is expanded as kubelet's expansion.Expand reads it: "$(NAME)" names a variable
+ * up to the first ")", "$$" is an escaped "$" ("$$(A)" is the text "$(A)"), a "$(" never closed
+ * and a "$" before any other byte are kept as written. A variable named
  * in 'podEnv' stays "$(NAME)" and is per pod (the Flink decorators add those after the user's
  * env, so they win); else the container's last env entry of that name decides: none, or a
  * valueFrom that is not a fieldRef this table knows the value of, stays "$(NAME)"; a literal
@@ -279,125 +279,129 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
     return false;
 }
 
+/* Puts variable 'name' ('nl' bytes) of a subPathExpr into 'b', and into 'per' ('*nper') when
+ * its value differs from pod to pod. Returns an error value, or a null value. */
+static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name, size_t nl,
+                             sbuf *b, expr_value *per, uint32_t *nper)
+{
+    expr_value none = {.kind = EXPR_NULL};
+    expr_value why, e = none, err = none;
+    bool keep = true, per_pod = false;
+    const char *val = NULL;
+    size_t vl = 0;
+    char *fr = NULL;
+    if (expr_map_get(c, x->pod_env, name, nl, &why)) {
+        if (why.kind != EXPR_STRING)
+            return bad(c, CM, "a value of podEnv", "a string", &why);
+        per_pod = true;
+    } else if (env_entry(c, x, name, nl, &e, &err)) {
+        expr_value vf, fref, path = str_val("", 0);
+        if (!expr_map_get(c, &e, "valueFrom", 9, &vf)) {
+            expr_value v = str_val("", 0);
+            expr_map_get(c, &e, "value", 5, &v);
+            if (v.kind != EXPR_STRING)
+                return bad(c, CM, "an env value", "a string", &v);
+            keep = false;
+            val = v.v.s;
+            vl = v.len;
+        } else {
+            if (vf.kind != EXPR_MAP)
+                return bad(c, CM, "an env valueFrom", "a map", &vf);
+            if (expr_map_get(c, &vf, "fieldRef", 8, &fref)) {
+                if (fref.kind != EXPR_MAP)
+                    return bad(c, CM, "a fieldRef", "a map", &fref);
+                if (expr_map_get(c, &fref, "fieldPath", 9, &path) &&
+                    path.kind != EXPR_STRING)
+                    return bad(c, CM, "a fieldRef's fieldPath", "a string", &path);
+            }
+            expr_value known;
+            if (path.len == 0) {
+                /* a secret, a config map, a resource: the same in every pod */
+            } else if (expr_map_get(c, x->shared, path.v.s, path.len, &known)) {
+                if (known.kind == EXPR_STRING) {
+                    keep = false;
+                    val = known.v.s;
+                    vl = known.len;
+                } else if (known.kind != EXPR_NULL) {
+                    return bad(c, CM, "a value of sharedFieldRefs",
+                               "a string or null", &known);
+                }
+            } else {
+                per_pod = true;
+                size_t fl = 9 + path.len;
+                fr = arena_alloc(c->a, fl + 1);
+                if (fr == NULL)
+                    return oom(c);
+                memcpy(fr, "fieldRef ", 9);
+                memcpy(fr + 9, path.v.s, path.len);
+                why = str_val(fr, fl);
+            }
+        }
+    } else if (err.kind == EXPR_ERROR) {
+        return err;
+    }
+    if (keep) {
+        sb_add(c, b, "$(", 2);
+        sb_add(c, b, name, nl);
+        sb_add(c, b, ")", 1);
+    } else {
+        sb_add(c, b, val, vl);
+    }
+    if (per_pod) {
+        sbuf w = {0};
+        sb_add(c, &w, "$(", 2);
+        sb_add(c, &w, name, nl);
+        sb_add(c, &w, ") (", 3);
+        sb_add(c, &w, why.v.s, why.len);
+        sb_add(c, &w, ")", 1);
+        if (w.failed)
+            return expr_error_new(c->a, "expr.limit", c->span,
+                                  "%s: string too long", CM);
+        per[(*nper)++] = str_val(w.p, w.n);
+    }
+    return none;
+}
+
 /* Expands 'expr' into '*sub' (normalised) and the per-pod variables into 'per' as
- * "$(NAME) (why)" strings ('*nper' of them, room for one per "$(" + 1). Returns an error
- * value, or a null value when done. */
+ * "$(NAME) (why)" strings ('*nper' of them, room for one per "$(" + 1), reading it as kubelet's
+ * expansion.Expand does: "$(NAME)" is a variable, "$$" an escaped "$" (so "$$(A)" is the text
+ * "$(A)"), a "$(" with no ")" after it and a "$" before anything else are kept as written.
+ * Returns an error value, or a null value when done. */
 static expr_value expand(const expr_call *c, expand_ctx *x, const expr_value *expr,
                          expr_value *sub, expr_value *per, uint32_t *nper)
 {
     const char *s = expr->v.s;
-    size_t len = expr->len, i = 0;
+    size_t len = expr->len, checkpoint = 0;
     sbuf b = {0};
     *nper = 0;
-    expr_value none = {.kind = EXPR_NULL};
-    bool first = true;
-    while (i <= len) {
-        /* the part from i to the next "$(" (or the end) */
-        size_t end = i;
-        while (end + 1 < len && !(s[end] == '$' && s[end + 1] == '(')) /* find "$(" */
-            end++;
-        if (end + 1 >= len)
-            end = len;
-        const char *p = s + i;
-        size_t pl = end - i;
-        const char *close = first ? NULL : memchr(p, ')', pl);
-        if (close == NULL) {
-            if (!first)
-                sb_add(c, &b, "$(", 2);
-            sb_add(c, &b, p, pl);
-        } else {
-            const char *name = p;
-            size_t nl = (size_t)(close - p);
-            const char *rest = close + 1;
-            size_t rl = pl - nl - 1;
-            if (nl > 0) {
-                expr_value why, e = none, err = none;
-                bool keep = true, per_pod = false;
-                const char *val = NULL;
-                size_t vl = 0;
-                char *fr = NULL;
-                if (expr_map_get(c, x->pod_env, name, nl, &why)) {
-                    if (why.kind != EXPR_STRING)
-                        return bad(c, CM, "a value of podEnv", "a string", &why);
-                    per_pod = true;
-                } else if (env_entry(c, x, name, nl, &e, &err)) {
-                    expr_value vf, fref, path = str_val("", 0);
-                    if (!expr_map_get(c, &e, "valueFrom", 9, &vf)) {
-                        expr_value v = str_val("", 0);
-                        expr_map_get(c, &e, "value", 5, &v);
-                        if (v.kind != EXPR_STRING)
-                            return bad(c, CM, "an env value", "a string", &v);
-                        keep = false;
-                        val = v.v.s;
-                        vl = v.len;
-                    } else {
-                        if (vf.kind != EXPR_MAP)
-                            return bad(c, CM, "an env valueFrom", "a map", &vf);
-                        if (expr_map_get(c, &vf, "fieldRef", 8, &fref)) {
-                            if (fref.kind != EXPR_MAP)
-                                return bad(c, CM, "a fieldRef", "a map", &fref);
-                            if (expr_map_get(c, &fref, "fieldPath", 9, &path) &&
-                                path.kind != EXPR_STRING)
-                                return bad(c, CM, "a fieldRef's fieldPath", "a string", &path);
-                        }
-                        expr_value known;
-                        if (path.len == 0) {
-                            /* a secret, a config map, a resource: the same in every pod */
-                        } else if (expr_map_get(c, x->shared, path.v.s, path.len, &known)) {
-                            if (known.kind == EXPR_STRING) {
-                                keep = false;
-                                val = known.v.s;
-                                vl = known.len;
-                            } else if (known.kind != EXPR_NULL) {
-                                return bad(c, CM, "a value of sharedFieldRefs",
-                                           "a string or null", &known);
-                            }
-                        } else {
-                            per_pod = true;
-                            size_t fl = 9 + path.len;
-                            fr = arena_alloc(c->a, fl + 1);
-                            if (fr == NULL)
-                                return oom(c);
-                            memcpy(fr, "fieldRef ", 9);
-                            memcpy(fr + 9, path.v.s, path.len);
-                            why = str_val(fr, fl);
-                        }
-                    }
-                } else if (err.kind == EXPR_ERROR) {
-                    return err;
-                }
-                if (keep) {
-                    sb_add(c, &b, "$(", 2);
-                    sb_add(c, &b, name, nl);
-                    sb_add(c, &b, ")", 1);
-                } else {
-                    sb_add(c, &b, val, vl);
-                }
-                if (per_pod) {
-                    sbuf w = {0};
-                    sb_add(c, &w, "$(", 2);
-                    sb_add(c, &w, name, nl);
-                    sb_add(c, &w, ") (", 3);
-                    sb_add(c, &w, why.v.s, why.len);
-                    sb_add(c, &w, ")", 1);
-                    if (w.failed)
-                        return expr_error_new(c->a, "expr.limit", c->span,
-                                              "%s: string too long", CM);
-                    per[(*nper)++] = str_val(w.p, w.n);
-                }
+    for (size_t cur = 0; cur + 1 < len; cur++) {
+        if (s[cur] != '$')
+            continue;
+        sb_add(c, &b, s + checkpoint, cur - checkpoint);
+        size_t adv = 1;
+        const char *close = s[cur + 1] == '(' ? memchr(s + cur + 2, ')', len - cur - 2) : NULL;
+        if (s[cur + 1] == '$') {
+            sb_add(c, &b, "$", 1);
+        } else if (close != NULL) {
+            size_t nl = (size_t)(close - (s + cur + 2));
+            if (nl > 0) { /* "$()" expands to nothing */
+                expr_value e = expand_var(c, x, s + cur + 2, nl, &b, per, nper);
+                if (e.kind == EXPR_ERROR)
+                    return e;
             }
-            sb_add(c, &b, rest, rl);
+            adv = nl + 2;
+        } else {
+            sb_add(c, &b, s + cur, 2); /* "$(" never closed, or "$x": not a reference */
         }
-        first = false;
-        i = end + 2; /* past "$(" */
-        if (end == len)
-            break;
+        cur += adv;
+        checkpoint = cur + 1;
     }
+    sb_add(c, &b, s + checkpoint, len - checkpoint);
     if (b.failed)
         return expr_error_new(c->a, "expr.limit", c->span, "%s: string too long", CM);
     bool ok;
     *sub = normalise(c, b.p ? b.p : "", b.n, &ok);
-    return ok ? none : oom(c);
+    return ok ? (expr_value){.kind = EXPR_NULL} : oom(c);
 }
 
 static expr_value list_val(expr_list *l)

@@ -144,6 +144,11 @@ static bool stricter_at(const char *text, size_t len, size_t off)
         return true; /* a control character in a string, or as whitespace */
     if (off == 0 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         return true;
+    /* a byte after a backslash that no escape has: cJSON refuses it too unless a \u without
+     * four hex digits took it in (read as U+0000), which the parser finds first, as the
+     * string's end is looked for before its \u escapes are read */
+    if (s[off] >= 0x80 && off > 0 && s[off - 1] == '\\')
+        return true;
     if (s[off] == '\\' && off + 1 < len && s[off + 1] == 'u') {
         long cp = hex4_at(text, len, off + 2), lo;
         if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
@@ -349,6 +354,9 @@ static void test_jsonparse_strings(void **state)
         "\"\xc3\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\xac\"",
         "\"\\\\u0000\"", "\"\\uFFFF\"", "\"\\uFEFF\"", "\"\\u0001\"", "\"0123456789abcdefg\"",
         "\"0123456\\\"89abcdefg\"", "\"\\/\\/\\/\\/\\/\\/\\/\\/\\/\"",
+        /* a \u whose four characters take in a backslash and the byte after it: cJSON read
+         * U+0000 (a cut string), the parser refuses the escape of that byte */
+        "\"\\u0\\\xc3\xa9\"", "\"\\u01\\\xef\xbb\xbfi\"", "\"\\u0\\\xff\"",
     };
     char buf[256];
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {

@@ -389,11 +389,11 @@ static char *utf8_repair(char *s, size_t *len)
     return out;
 }
 
-/* Prints 'root', deletes it, and returns the text. Every answer goes through here, and every
- * answer must be JSON, which is UTF-8: a message that echoes input cut at a byte count (a
- * '%.64s' in the middle of a character) or text a policy built is repaired, not sent. */
 /* Prints 'root' as cJSON_PrintUnformatted() would (util/jsonprint.h: the same bytes, in a
- * fraction of the instructions) and deletes it. */
+ * fraction of the instructions), deletes it, and returns the text. Every answer goes through
+ * here, and every answer must be JSON, which is UTF-8: a message that echoes input cut at a
+ * byte count (a '%.64s' in the middle of a character) or text a policy built is repaired, not
+ * sent. */
 static char *print_and_delete(cJSON *root, size_t *len)
 {
     char *s = root ? jsonprint_tree(root, len) : NULL;

@@ -269,8 +269,9 @@ static cJSON *parse_number(parser *ps)
             q++;
         integer = false;
     }
-    /* cJSON reads at most 63 characters of [0-9+-eE.] and then finds the rest garbage; a
-     * character of that set right after the number (01, 1.5.5) is an error at the number */
+    /* upstream cJSON reads at most 63 characters of [0-9+-eE.] and then finds the rest
+     * garbage (jsonparse.h: why that limit stays); a character of that set right after the
+     * number (01, 1.5.5) is an error at the number */
     if (q - s > 63 || (q < ps->end && (is_digit(*q) || *q == '+' || *q == '-' || *q == '.' ||
                                        (*q | 0x20) == 'e')))
         return fail(ps, s);

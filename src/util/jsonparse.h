@@ -11,7 +11,9 @@
  * Accepted: RFC 8259 JSON, within cJSON's limits, so that nothing cJSON refuses gets through:
  *   - at most CJSON_NESTING_LIMIT (1000) nested arrays and objects;
  *   - numbers of the RFC's grammar (no 01, 1., .5, -.5, +1) of at most 63 characters, read
- *     with strtod() as cJSON reads them (valueint saturates at INT_MIN/INT_MAX);
+ *     with strtod() as cJSON reads them (valueint saturates at INT_MIN/INT_MAX); 63 is
+ *     upstream cJSON 1.7.15's limit: the Debian build linked here reads any length since its
+ *     CVE-2023-26819 fix, and so does Go, but kube-apiserver writes no number longer than 25;
  *   - whitespace is space, tab, CR and LF only (cJSON skips any byte below 33);
  *   - strings are valid UTF-8 without control characters (cJSON keeps both), escapes are the
  *     RFC's, a \u escape has four hex digits (cJSON reads a bad one as U+0000) and a
@@ -19,7 +21,7 @@
  *     cut there;
  *   - no byte-order mark, nothing but whitespace after the value.
  * Stricter than cJSON only where Go's decoder (kube-apiserver) is too, except the 63-character
- * and 1000-level limits, which are cJSON's. */
+ * limit (above) and the 1000-level one, which is cJSON's. */
 #ifndef SG_JSONPARSE_H
 #define SG_JSONPARSE_H
 

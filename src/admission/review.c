@@ -317,8 +317,10 @@ admission_request *admission_request_decode(arena *a, const char *body, size_t l
         break;
     case JSONPARSE_NOMEM:
         diag_add(dl, DIAG_ERROR, "input.limit", &at,
-                 "the parsed body needs more than the request's memory (%zu MiB)",
-                 ARENA_REQUEST_BUDGET >> 20);
+                 "the parsed body needs more than the request's memory (%zu MiB: %zu MiB and "
+                 "%d times the body)",
+                 admission_arena_cap(len) >> 20, (size_t)ARENA_REQUEST_BUDGET >> 20,
+                 ADMISSION_TREE_FACTOR);
         return NULL;
     case JSONPARSE_UTF8:
         diag_add(dl, DIAG_ERROR, "input.json", &at, "invalid UTF-8 at byte %zu", res.offset);

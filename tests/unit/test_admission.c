@@ -275,6 +275,7 @@ static void test_decode_tree_in_arena(void **state)
     assert_null(admission_request_decode(small, wellformed[0], strlen(wellformed[0]), &dl));
     assert_string_equal(dl.items[0].code, "input.limit");
     assert_non_null(strstr(dl.items[0].msg, "memory"));
+    assert_non_null(strstr(dl.items[0].msg, "times the body")); /* the cap the server gives */
     diag_list_clear(&dl);
     arena_free(small);
 }

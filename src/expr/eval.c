@@ -5,63 +5,17 @@
  * propagate left to right, except where CEL says otherwise: && and || absorb an error when
  * the other side decides, and so do all() and exists(). Every node evaluated costs a step;
  * past the budget the result is an expr.limit error. Allocates only from the caller's arena;
- * recursion is bounded by the parser's height cap. */
-#include "expr_int.h"
+ * recursion is bounded by the parser's height cap. The comprehensions are eval_comp.c's. */
+#include "eval_int.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "re.h"
 
-typedef struct local {
-    const char *name;
-    expr_value v;
-} local;
-
-typedef struct evalctx {
-    arena *a;
-    const expr_env *env;
-    uint32_t steps, max_steps;
-    expr_index *ix; /* the request's (env->index), else 'own' */
-    expr_budget *budget; /* env->budget, or NULL */
-    local locals[EXPR_MAX_DEPTH + 1];
-    int nlocals;
-    expr_index own;
-} evalctx;
-
-#define ERR(e, code, span, ...) expr_error_new((e)->a, code, span, __VA_ARGS__)
-
-typedef expr_value (*node_fn)(evalctx *e, const expr_node *n);
-static const node_fn node_fns[N_COMP + 1]; /* by enum node_op; defined at the end */
-
-__attribute__((noinline, cold)) static expr_value step_limit(evalctx *e, const expr_node *n)
+expr_value eval_step_limit(evalctx *e, const expr_node *n)
 {
     return ERR(e, "expr.limit", n->span, "evaluation exceeded %u steps", e->max_steps);
-}
-
-/* Evaluates 'n'. Inlined at every call site, so that each site has its own branches: literals
- * and comprehension variables (a third of the nodes evaluated) are answered in place, and the
- * others go through that site's own indirect call, which the CPU predicts far better than
- * one shared switch over every kind of node (-8% per review on the shipped policies). */
-static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const expr_node *n)
-{
-    if (++e->steps > e->max_steps)
-        return step_limit(e, n);
-    if (n->op == N_LIT && !n->int_overflow)
-        return n->lit;
-    if (n->op == N_IDENT && n->local >= 0)
-        return e->locals[n->local].v;
-    return node_fns[n->op](e, n);
-}
-
-/* Counts 'n' elements an operator scanned or copied against the step budget, one step per
- * EXPR_SCAN_PER_STEP: `x in list`, list `+` and `==` cost O(n), and inside a comprehension over
- * the same list O(n^2), which counting nodes alone would not see. True when over budget. */
-static bool charge(evalctx *e, uint64_t n)
-{
-    uint64_t s = e->steps + n / EXPR_SCAN_PER_STEP;
-    e->steps = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
-    return e->steps > e->max_steps;
 }
 
 static const char *op_name(enum bin_op op)
@@ -71,8 +25,8 @@ static const char *op_name(enum bin_op op)
     return names[op];
 }
 
-static expr_value no_overload(evalctx *e, expr_span span, const char *fn, const expr_value *a,
-                              const expr_value *b)
+expr_value eval_no_overload(evalctx *e, expr_span span, const char *fn, const expr_value *a,
+                            const expr_value *b)
 {
     if (b == NULL)
         return ERR(e, "expr.no_overload", span, "no matching overload for '%s' applied to (%s)",
@@ -173,7 +127,7 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
     if (t->kind == EXPR_LIST) {
         int64_t i;
         if (!list_index(k, &i))
-            return no_overload(e, span, "_[_]", t, k);
+            return eval_no_overload(e, span, "_[_]", t, k);
         if (i < 0 || i >= (int64_t)ev_size_ix(e->ix, t)) {
             if (opt)
                 return ev_optional(e->a, NULL);
@@ -185,7 +139,7 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
     if (is_map(t)) {
         if (k->kind != EXPR_STRING && k->kind != EXPR_INT && k->kind != EXPR_UINT &&
             k->kind != EXPR_BOOL && k->kind != EXPR_DOUBLE)
-            return no_overload(e, span, "_[_]", t, k);
+            return eval_no_overload(e, span, "_[_]", t, k);
         expr_value out;
         if (ev_map_find(e->ix, t, k, &out))
             return opt ? ev_optional(e->a, &out) : out;
@@ -195,7 +149,7 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
             return ERR(e, "expr.no_such_key", span, "no such key: %.*s", (int)k->len, k->v.s);
         return ERR(e, "expr.no_such_key", span, "no such key");
     }
-    return no_overload(e, span, "_[_]", t, k);
+    return eval_no_overload(e, span, "_[_]", t, k);
 }
 
 static expr_value eval_index(evalctx *e, const expr_node *n)
@@ -247,7 +201,7 @@ static expr_value lookup(evalctx *e, const expr_node *n)
 static expr_value folded(evalctx *e, const expr_node *n)
 {
     if (charge(e, (uint64_t)n->fold_steps * EXPR_SCAN_PER_STEP))
-        return step_limit(e, n);
+        return eval_step_limit(e, n);
     return n->lit;
 }
 
@@ -332,7 +286,7 @@ static expr_value eval_logic(evalctx *e, const expr_node *n)
     if (ev_is_error(&r))
         return r;
     if (l.kind != EXPR_BOOL || r.kind != EXPR_BOOL)
-        return no_overload(e, n->span, is_and ? "_&&_" : "_||_", &l, &r);
+        return eval_no_overload(e, n->span, is_and ? "_&&_" : "_||_", &l, &r);
     return ev_bool(is_and);
 }
 
@@ -440,7 +394,7 @@ static expr_value eval_in(evalctx *e, const expr_value *x, const expr_value *c, 
         expr_value out;
         return ev_bool(ev_map_find(e->ix, c, x, &out));
     }
-    return no_overload(e, span, "@in", x, c);
+    return eval_no_overload(e, span, "@in", x, c);
 }
 
 /* == and != on two lists or two maps: element by element, counted by the size of one side. */
@@ -476,14 +430,14 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
             bool nan = (x.kind == EXPR_DOUBLE && isnan(x.v.d)) || (y.kind == EXPR_DOUBLE && isnan(y.v.d));
             if (nan)
                 return ev_bool(false);
-            return no_overload(e, n->span, op_name(op), &x, &y);
+            return eval_no_overload(e, n->span, op_name(op), &x, &y);
         }
         return ev_bool(op == B_LT ? c < 0 : op == B_LE ? c <= 0 : op == B_GT ? c > 0 : c >= 0);
     }
     default: break;
     }
     if (x.kind != y.kind)
-        return no_overload(e, n->span, op_name(op), &x, &y);
+        return eval_no_overload(e, n->span, op_name(op), &x, &y);
     switch (x.kind) {
     case EXPR_INT: return arith_int(e, op, x.v.i, y.v.i, n->span);
     case EXPR_UINT: return arith_uint(e, op, x.v.u, y.v.u, n->span);
@@ -504,7 +458,7 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
         break;
     default: break;
     }
-    return no_overload(e, n->span, op_name(op), &x, &y);
+    return eval_no_overload(e, n->span, op_name(op), &x, &y);
 }
 
 static expr_value eval_unary(evalctx *e, const expr_node *n)
@@ -514,7 +468,7 @@ static expr_value eval_unary(evalctx *e, const expr_node *n)
         return x;
     if (n->op == N_NOT) {
         if (x.kind != EXPR_BOOL)
-            return no_overload(e, n->span, "!_", &x, NULL);
+            return eval_no_overload(e, n->span, "!_", &x, NULL);
         return ev_bool(!x.v.b);
     }
     if (x.kind == EXPR_INT) {
@@ -524,7 +478,7 @@ static expr_value eval_unary(evalctx *e, const expr_node *n)
     }
     if (x.kind == EXPR_DOUBLE)
         return ev_double(-x.v.d);
-    return no_overload(e, n->span, "-_", &x, NULL);
+    return eval_no_overload(e, n->span, "-_", &x, NULL);
 }
 
 static expr_value eval_cond(evalctx *e, const expr_node *n)
@@ -533,7 +487,7 @@ static expr_value eval_cond(evalctx *e, const expr_node *n)
     if (ev_is_error(&c))
         return c;
     if (c.kind != EXPR_BOOL)
-        return no_overload(e, n->a->span, "_?_:_", &c, NULL);
+        return eval_no_overload(e, n->a->span, "_?_:_", &c, NULL);
     return eval(e, c.v.b ? n->b : n->c);
 }
 
@@ -548,7 +502,7 @@ static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv
     const expr_node *sel = n->a;
     *done = true;
     if (++e->steps > e->max_steps)
-        return step_limit(e, sel);
+        return eval_step_limit(e, sel);
     expr_value t = eval(e, sel->a);
     if (ev_is_error(&t))
         return t;
@@ -597,7 +551,7 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
     if (n->re != NULL) { /* matches() with a pattern compiled at load time */
         const expr_value *s = n->member ? &recv : &args[0];
         if (s->kind != EXPR_STRING)
-            return no_overload(e, n->span, "matches", s, NULL);
+            return eval_no_overload(e, n->span, "matches", s, NULL);
         char err[256];
         int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
         if (m < 0)
@@ -609,248 +563,6 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
 }
 
-/* Binds the comprehension variable; returns false when nesting is too deep. */
-static bool push_local(evalctx *e, const char *name)
-{
-    if (e->nlocals > EXPR_MAX_DEPTH)
-        return false;
-    e->locals[e->nlocals].name = name;
-    e->locals[e->nlocals].v = ev_null();
-    e->nlocals++;
-    return true;
-}
-
-static expr_value eval_opt_comp(evalctx *e, const expr_node *n, const expr_value *r)
-{
-    if (r->kind != EXPR_OPTIONAL)
-        return no_overload(e, n->span, n->sub == M_OPT_MAP ? "optMap" : "optFlatMap", r, NULL);
-    if (r->v.opt == NULL)
-        return *r;
-    e->locals[e->nlocals - 1].v = *r->v.opt;
-    expr_value v = eval(e, n->b);
-    if (ev_is_error(&v) || n->sub == M_OPT_FLAT_MAP) {
-        if (!ev_is_error(&v) && v.kind != EXPR_OPTIONAL)
-            return ERR(e, "expr.no_overload", n->span, "optFlatMap() needs an optional result");
-        return v;
-    }
-    return ev_optional(e->a, &v);
-}
-
-/* One step of a comprehension after its predicate 'p' (all, exists, existsOne, or the filter
- * of map, filter and the transforms): PRED_KEEP when the element goes on to be kept or
- * transformed, PRED_NEXT when the step is over, PRED_DONE when *out is the comprehension's
- * answer. all() and exists() keep going past an error that a later element may make moot,
- * and give the first one at the end (*err); existsOne() counts in *count. */
-enum pred_step { PRED_KEEP, PRED_NEXT, PRED_DONE };
-
-static inline __attribute__((always_inline)) enum pred_step
-pred_step(evalctx *e, const expr_node *n, const expr_value *p, expr_value *err, uint32_t *count,
-          expr_value *out)
-{
-    if (n->sub == M_ALL || n->sub == M_EXISTS) {
-        bool decisive = n->sub == M_EXISTS;
-        if (p->kind == EXPR_BOOL && p->v.b == decisive) {
-            *out = ev_bool(decisive);
-            return PRED_DONE;
-        }
-        if (p->kind != EXPR_BOOL && err->kind != EXPR_ERROR)
-            *err = ev_is_error(p) ? *p
-                                  : no_overload(e, n->b->span,
-                                                n->sub == M_ALL ? "all" : "exists", p, NULL);
-        return PRED_NEXT;
-    }
-    if (ev_is_error(p) || p->kind != EXPR_BOOL) {
-        *out = ev_is_error(p) ? *p : no_overload(e, n->b->span, "predicate", p, NULL);
-        return PRED_DONE;
-    }
-    if (n->sub == M_EXISTS_ONE) {
-        *count += p->v.b;
-        return PRED_NEXT;
-    }
-    return p->v.b ? PRED_KEEP : PRED_NEXT;
-}
-
-/* The answer of all(), exists() and existsOne() once every element is seen. */
-static expr_value quantifier_answer(const expr_node *n, const expr_value *err, uint32_t count)
-{
-    if (n->sub == M_EXISTS_ONE)
-        return ev_bool(count == 1);
-    return err->kind == EXPR_ERROR ? *err : ev_bool(n->sub == M_ALL);
-}
-
-static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
-{
-    uint32_t len = ev_size(r), count = 0, kept = 0;
-    bool is_list = r->kind == EXPR_LIST;
-    expr_value err = {.kind = EXPR_NULL}, key, el;
-    ev_iter it;
-    ev_iter_init(&it, r);
-    expr_list *out = NULL;
-    if (n->sub == M_MAP || n->sub == M_FILTER) {
-        out = ev_list_new(e->a, len);
-        if (out == NULL)
-            return ERR(e, "expr.limit", n->span, "out of memory");
-    }
-    while (ev_iter_next(&it, &key, &el)) {
-        if (!is_list)
-            el = key; /* a map's comprehension ranges over its keys */
-        e->locals[e->nlocals - 1].v = el;
-        expr_value p = n->b ? eval(e, n->b) : ev_bool(true), done;
-        enum pred_step st = pred_step(e, n, &p, &err, &count, &done);
-        if (st == PRED_DONE)
-            return done;
-        if (st == PRED_NEXT)
-            continue;
-        if (n->sub == M_MAP) {
-            el = eval(e, n->c);
-            if (ev_is_error(&el))
-                return el;
-        }
-        out->items[kept++] = el;
-    }
-    if (out == NULL)
-        return quantifier_answer(n, &err, count);
-    out->n = kept;
-    expr_value v = {.kind = EXPR_LIST};
-    v.v.list = out;
-    return v;
-}
-
-/* Adds 'k': 'v' to the map 'm' (room for 'cap' entries, grown from the arena), refusing a key
- * already there (CEL equality: 1 and 1u collide), as cel-go's cel.@mapInsert does. */
-static expr_value map_insert(evalctx *e, const expr_node *n, expr_map **m, uint32_t *cap,
-                             const expr_value *k, const expr_value *v)
-{
-    expr_value cur = {.kind = EXPR_MAP}, dup;
-    cur.v.map = *m;
-    if (charge(e, (*m)->n))
-        return step_limit(e, n);
-    if (ev_map_find(NULL, &cur, k, &dup))
-        return ERR(e, "expr.duplicate_key", n->c->span,
-                   "insert failed: a %s key is already in the map", expr_type_name(k));
-    if ((*m)->n == *cap) {
-        if (*cap >= EXPR_MAX_ELEMENTS)
-            return ERR(e, "expr.limit", n->span, "map of more than %u entries", EXPR_MAX_ELEMENTS);
-        uint32_t ncap = *cap < 8 ? 8 : *cap * 2;
-        expr_map *g = ev_map_new(e->a, ncap);
-        if (g == NULL)
-            return ERR(e, "expr.limit", n->span, "out of memory");
-        memcpy(g->kv, (*m)->kv, sizeof g->kv[0] * 2 * (*m)->n);
-        g->n = (*m)->n;
-        *m = g;
-        *cap = ncap;
-    }
-    (*m)->kv[2 * (*m)->n] = *k;
-    (*m)->kv[2 * (*m)->n + 1] = *v;
-    (*m)->n++;
-    return ev_null();
-}
-
-/* The two-variable comprehensions (cel-go's comprehensions extension): over a list the
- * variables are the index and the element, over a map the key and its value. all() and
- * exists() absorb errors as their one-variable forms do; existsOne() and the transforms
- * stop at the first error. The transforms' filter, when given, must be a bool. */
-__attribute__((noinline)) static expr_value comp_loop2(evalctx *e, const expr_node *n,
-                                                       const expr_value *r)
-{
-    uint32_t len = ev_size(r), count = 0, cap = 0, idx = 0;
-    bool is_list = r->kind == EXPR_LIST;
-    expr_value err = {.kind = EXPR_NULL}, key, el;
-    local *first = &e->locals[e->nlocals - 2], *second = &e->locals[e->nlocals - 1];
-    expr_list *out = NULL;
-    expr_map *m = NULL;
-    if (n->sub == M_TRANSFORM_LIST) {
-        if ((out = ev_list_new(e->a, len)) == NULL)
-            return ERR(e, "expr.limit", n->span, "out of memory");
-        out->n = 0;
-    } else if (n->sub == M_TRANSFORM_MAP || n->sub == M_TRANSFORM_MAP_ENTRY) {
-        cap = n->sub == M_TRANSFORM_MAP ? len : 0;
-        if ((m = ev_map_new(e->a, cap)) == NULL)
-            return ERR(e, "expr.limit", n->span, "out of memory");
-        m->n = 0;
-    }
-    ev_iter it;
-    ev_iter_init(&it, r);
-    for (; ev_iter_next(&it, &key, &el); idx++) {
-        first->v = is_list ? ev_int(idx) : key;
-        second->v = el;
-        expr_value p = n->b ? eval(e, n->b) : ev_bool(true), done;
-        enum pred_step st = pred_step(e, n, &p, &err, &count, &done);
-        if (st == PRED_DONE)
-            return done;
-        if (st == PRED_NEXT)
-            continue;
-        expr_value v = eval(e, n->c);
-        if (ev_is_error(&v))
-            return v;
-        if (n->sub == M_TRANSFORM_LIST) {
-            out->items[out->n++] = v;
-        } else if (n->sub == M_TRANSFORM_MAP) {
-            m->kv[2 * m->n] = first->v; /* the keys are the range's own: no two alike */
-            m->kv[2 * m->n + 1] = v;
-            m->n++;
-        } else {
-            if (v.kind != EXPR_MAP)
-                return no_overload(e, n->c->span, "transformMapEntry", &v, NULL);
-            ev_iter vi;
-            expr_value k2, v2;
-            ev_iter_init(&vi, &v);
-            while (ev_iter_next(&vi, &k2, &v2)) {
-                expr_value ins = map_insert(e, n, &m, &cap, &k2, &v2);
-                if (ev_is_error(&ins))
-                    return ins;
-            }
-        }
-    }
-    expr_value v = {.kind = EXPR_LIST};
-    switch (n->sub) {
-    case M_ALL: case M_EXISTS: case M_EXISTS_ONE: return quantifier_answer(n, &err, count);
-    case M_TRANSFORM_LIST: v.v.list = out; return v;
-    default: v.kind = EXPR_MAP; v.v.map = m; return v;
-    }
-}
-
-/* A two-variable comprehension: kept out of eval_comp(), so that the one-variable macros the
- * shipped policies use run the code they ran before. */
-__attribute__((noinline)) static expr_value eval_comp2(evalctx *e, const expr_node *n)
-{
-    expr_value r = eval(e, n->a);
-    if (ev_is_error(&r))
-        return r;
-    if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
-        return ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s",
-                   expr_type_name(&r));
-    if (e->nlocals + 1 > EXPR_MAX_DEPTH || !push_local(e, n->name) || !push_local(e, n->name2))
-        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
-    expr_value v = comp_loop2(e, n, &r);
-    e->nlocals -= 2;
-    return v;
-}
-
-static expr_value eval_comp(evalctx *e, const expr_node *n)
-{
-    if (n->name2 != NULL)
-        return eval_comp2(e, n);
-    expr_value r = eval(e, n->a);
-    /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
-    if (ev_is_error(&r) && n->sub != M_BIND)
-        return r;
-    if (!push_local(e, n->name))
-        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
-    expr_value v;
-    if (n->sub == M_BIND) {
-        e->locals[e->nlocals - 1].v = r;
-        v = eval(e, n->b);
-    } else if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
-        v = eval_opt_comp(e, n, &r);
-    else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
-        v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));
-    else
-        v = comp_loop(e, n, &r);
-    e->nlocals--;
-    return v;
-}
-
 static expr_value eval_lit(evalctx *e, const expr_node *n)
 {
     if (n->int_overflow)
@@ -858,7 +570,7 @@ static expr_value eval_lit(evalctx *e, const expr_node *n)
     return n->lit;
 }
 
-static const node_fn node_fns[N_COMP + 1] = {
+const node_fn eval_node_fns[N_COMP + 1] = {
     [N_LIT] = eval_lit,     [N_IDENT] = lookup,      [N_SELECT] = eval_select,
     [N_INDEX] = eval_index, [N_CALL] = eval_call,    [N_LIST] = eval_list,
     [N_MAP] = eval_map,     [N_NOT] = eval_unary,    [N_NEG] = eval_unary,
@@ -896,8 +608,8 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    expr_value v = ++e.steps > e.max_steps ? step_limit(&e, p->root)
-                                           : node_fns[p->root->op](&e, p->root);
+    expr_value v = ++e.steps > e.max_steps ? eval_step_limit(&e, p->root)
+                                           : eval_node_fns[p->root->op](&e, p->root);
     if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
         e.budget->live = outer;
         if (outer)

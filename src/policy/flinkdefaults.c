@@ -10,7 +10,7 @@
  * kubernetes.operator.default-configuration.namespace.<ns>. override the base, then those under
  * ...flink-version.vX_Y+. for each known version X_Y up to the resource's (older first), then
  * those under ...flink-version.<its version>. (FlinkConfigBuilder then sets the resource's
- * spec.flinkConfiguration over all of it: functions.c.)
+ * spec.flinkConfiguration over all of it: fn_flinkconfig.c.)
  *
  * Every Flink policy of every review reads the same ConfigMap: its resolved options are kept
  * (kept_*), keyed by what they depend on: the object's identity (metadata.uid and

@@ -14,8 +14,8 @@
 
 /* What the functions keep for one run of the engine (a request, or a document of check): the
  * lookup and its answers so far, the answers of flinkConfig(), which every Flink policy asks
- * for on the same maps, and those of flinkHaModes() on them. Opaque: only functions.c reads
- * it. */
+ * for on the same maps, and those of flinkHaModes() on them. Opaque: only functions.c and
+ * fn_flinkconfig.c read it (fn_int.h). */
 typedef struct policy_fn_ctx policy_fn_ctx;
 
 /* How many calls of function 'fn' ("flinkConfig" or "flinkHaModes") 'ctx' answered from what

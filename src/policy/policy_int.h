@@ -201,7 +201,7 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
 expr_value policy_fn_nodes_for(const expr_call *c, const expr_value *r, const expr_value *a,
                                size_t n);
 
-/* functions.c: the text of a YAML/JSON scalar as an option value: a string as it is, a bool
+/* fn_flinkconfig.c: the text of a YAML/JSON scalar as an option value: a string as it is, a bool
  * "true"/"false", a whole number without a fraction, any other number in the fewest digits
  * that read back the same; NULL for anything else (null, a list, a map) and out of memory. */
 const char *policy_scalar_text(arena *a, const cJSON *v);

@@ -183,8 +183,11 @@ static void sb_add(const expr_call *c, sbuf *b, const char *s, size_t len)
 }
 
 /* 's' with its '/'-separated components that are empty or "." left out, joined by '/' (no
- * leading or trailing '/'): the CEL's split('/').filter(s, s != '' && s != '.').join('/'). */
-static expr_value normalise(const expr_call *c, const char *s, size_t len, bool *ok)
+ * leading or trailing '/'): the CEL's split('/').filter(s, s != '' && s != '.').join('/').
+ * With 'up', a ".." also takes out the component before it (none at the top), as the
+ * container runtime resolves a mountPath inside the root (runc's securejoin): a mount at
+ * /tmp/../opt/flink/volume/ha lies over /opt/flink/volume/ha, not beside it. */
+static expr_value normalise_path(const expr_call *c, const char *s, size_t len, bool up, bool *ok)
 {
     char *out = arena_alloc(c->a, len + 1);
     *ok = out != NULL;
@@ -195,7 +198,12 @@ static expr_value normalise(const expr_call *c, const char *s, size_t len, bool 
         const char *slash = i < len ? memchr(s + i, '/', len - i) : NULL;
         size_t end = slash ? (size_t)(slash - s) : len;
         size_t cl = end - i;
-        if (cl > 0 && !(cl == 1 && s[i] == '.')) {
+        if (up && cl == 2 && s[i] == '.' && s[i + 1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the component taken out */
+        } else if (cl > 0 && !(cl == 1 && s[i] == '.')) {
             if (n > 0)
                 out[n++] = '/';
             memcpy(out + n, s + i, cl);
@@ -205,6 +213,11 @@ static expr_value normalise(const expr_call *c, const char *s, size_t len, bool 
     }
     out[n] = '\0';
     return str_val(out, n);
+}
+
+static expr_value normalise(const expr_call *c, const char *s, size_t len, bool *ok)
+{
+    return normalise_path(c, s, len, false, ok);
 }
 
 /* What the expansion needs besides the mount. */
@@ -454,7 +467,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     bool ro = ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b) ||
               (claim.len > 0 && (has_c & 2) && cf[1].kind == EXPR_BOOL && cf[1].v.b);
     bool ok;
-    expr_value path = normalise(c, mpath.v.s, mpath.len, &ok);
+    expr_value path = normalise_path(c, mpath.v.s, mpath.len, true, &ok);
     if (!ok)
         return oom(c);
     /* '/' + the normalised path: normalise() left room for one more byte */
@@ -514,8 +527,9 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
 
 /* containerMounts(pod, container, podEnv, sharedFieldRefs): one map per volumeMount of each
  * container named 'container' of the pod spec 'pod' (a map; null: none), in order: name, path
- * ('/' + mountPath's components but empty and '.'), subPathExpr (as written, '' if none),
- * subPath (expanded, same components), perPod (list of "$(NAME) (why)"), volume (the pod's
+ * ('/' + mountPath's components but empty and '.', a '..' taking out the one before it),
+ * subPathExpr (as written, '' if none), subPath (expanded, components but empty and '.'),
+ * perPod (list of "$(NAME) (why)"), volume (the pod's
  * first volume of that name, or null), claimName ('' unless that volume is a
  * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's). */
 expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
@@ -612,8 +626,11 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
 
 /* mountFor(mounts, path): the element of 'mounts' (maps with a string 'path', as
  * containerMounts gives them) whose path contains 'path' by whole components ('/' contains
- * everything; /a contains /a and /a/b, not /ab), the longest, the first of equal ones; null
- * when none does. */
+ * everything; /a contains /a and /a/b, not /ab), the longest, the last of equal ones; null
+ * when none does. The last: Kubernetes refuses two mountPaths only when they are the same
+ * string, so /data and /data/ may both be given; the runtime mounts them in order (containerd
+ * sorts them by depth, keeping the order of equal ones), and the later one lies over the
+ * earlier, which Flink never sees. */
 expr_value policy_fn_mount_for(const expr_call *c, const expr_value *r, const expr_value *a,
                                size_t n)
 {
@@ -640,7 +657,7 @@ expr_value policy_fn_mount_for(const expr_call *c, const expr_value *r, const ex
         size_t ml = mp.len;
         bool covers = (ml == 1 && mp.v.s[0] == '/') ||
                       (ml <= pl && memcmp(mp.v.s, p, ml) == 0 && (ml == pl || p[ml] == '/'));
-        if (covers && (best.kind == EXPR_NULL || ml > best_len)) {
+        if (covers && (best.kind == EXPR_NULL || ml >= best_len)) {
             best = m;
             best_len = ml;
         }

@@ -26,6 +26,7 @@
  * the CEL compared and found unequal (a container, volume or env name that is not a string, a
  * readOnly that is not a bool) is not an error. Everything is linear in the pod spec: volumes
  * and env entries are indexed by name beyond a few, not scanned per mount or variable. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../util/keyindex.h"
@@ -426,7 +427,8 @@ static expr_value list_val(expr_list *l)
 
 /* One row of the table for mount 'm' of the container. */
 static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
-                            const keyindex *vix, const expr_value *vols, size_t nvols)
+                            const keyindex *vix, const expr_value *vols, size_t nvols,
+                            expr_map **built)
 {
     expr_value err = {.kind = EXPR_NULL}, empty = str_val("", 0);
     if (m->kind != EXPR_MAP)
@@ -505,7 +507,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     }
     /* in the order policies look them up most (a map's keys are scanned) */
     static const char *const keys[] = {"path",   "claimName", "perPod", "readOnly",
-                                       "volume", "subPath",   "name",   "subPathExpr"};
+                                       "volume", "subPath",   "name",   "subPathExpr",
+                                       "samePlace"};
     enum { NKEYS = sizeof keys / sizeof keys[0] };
     expr_map *row = arena_alloc(c->a, sizeof *row + 2 * NKEYS * sizeof(expr_value));
     if (row == NULL)
@@ -514,7 +517,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     ro_v.v.b = ro;
     if (vol != NULL)
         vol_v = *vol;
-    expr_value vals[NKEYS] = {path, claim, list_val(per), ro_v, vol_v, sub, name, spe};
+    expr_value same_v = {.kind = EXPR_BOOL}; /* set by same_place() */
+    expr_value vals[NKEYS] = {path, claim, list_val(per), ro_v, vol_v, sub, name, spe, same_v};
     row->n = NKEYS;
     for (size_t i = 0; i < NKEYS; i++) {
         row->kv[2 * i] = str_val(keys[i], strlen(keys[i]));
@@ -522,7 +526,58 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     }
     expr_value out = {.kind = EXPR_MAP};
     out.v.map = row;
+    *built = row;
     return out;
+}
+
+/* A row's path and its place in the table, to sort by path. */
+typedef struct place {
+    const expr_map *row;
+    size_t i;
+} place;
+
+static const expr_value *row_field(const expr_map *row, size_t k) { return &row->kv[2 * k + 1]; }
+
+static int place_cmp(const void *x, const void *y)
+{
+    const expr_value *a = row_field(((const place *)x)->row, 0);
+    const expr_value *b = row_field(((const place *)y)->row, 0);
+    size_t n = a->len < b->len ? a->len : b->len;
+    int d = memcmp(a->v.s, b->v.s, n);
+    if (d != 0)
+        return d;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    return ((const place *)x)->i < ((const place *)y)->i ? -1 : 1;
+}
+
+static bool same_str(const expr_value *a, const expr_value *b)
+{
+    return a->len == b->len && memcmp(a->v.s, b->v.s, a->len) == 0;
+}
+
+/* Marks samePlace in the rows ('n') whose path another row has with another volume or subPath
+ * (/data and /data/, which Kubernetes lets by as different strings): which of them the
+ * container sees is the runtime's choice (containerd mounts the later over the earlier, CRI-O's
+ * order is not specified), so no policy can say where a path under them is stored. Sorted by
+ * path: O(n log n). Returns -1 when out of memory. */
+static int same_place(const expr_call *c, expr_map **rows, size_t n)
+{
+    place *ps = arena_alloc(c->a, (n ? n : 1) * sizeof *ps);
+    if (ps == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        ps[i] = (place){rows[i], i};
+    qsort(ps, n, sizeof *ps, place_cmp);
+    for (size_t i = 0, j; i < n; i = j) {
+        bool differ = false;
+        for (j = i + 1; j < n && same_str(row_field(ps[j].row, 0), row_field(ps[i].row, 0)); j++)
+            differ |= !same_str(row_field(ps[j].row, 6), row_field(ps[i].row, 6)) ||
+                      !same_str(row_field(ps[j].row, 5), row_field(ps[i].row, 5));
+        for (size_t k = i; differ && k < j; k++)
+            rows[ps[k].i]->kv[2 * 8 + 1].v.b = true;
+    }
+    return 0;
 }
 
 /* containerMounts(pod, container, podEnv, sharedFieldRefs): one map per volumeMount of each
@@ -531,7 +586,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
  * subPathExpr (as written, '' if none), subPath (expanded, components but empty and '.'),
  * perPod (list of "$(NAME) (why)"), volume (the pod's
  * first volume of that name, or null), claimName ('' unless that volume is a
- * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's). */
+ * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's), samePlace
+ * (another row has its path with another volume or subPath: same_place()). */
 expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
                                       const expr_value *a, size_t n)
 {
@@ -610,17 +666,22 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
             v++;
         }
     }
+    expr_map **built = arena_alloc(c->a, nm * sizeof *built);
+    if (built == NULL)
+        return oom(c);
     for (size_t i = 0; i < k; i++) {
         iter mi;
         expr_value m;
         iter_init(&mi, &ms[i]);
         while (iter_next(&mi, NULL, &m)) {
-            expr_value row = mount_row(c, &xs[i], &m, vix, vols, nv);
+            expr_value row = mount_row(c, &xs[i], &m, vix, vols, nv, &built[out->n]);
             if (row.kind == EXPR_ERROR)
                 return row;
             out->items[out->n++] = row;
         }
     }
+    if (same_place(c, built, out->n) != 0)
+        return oom(c);
     return list_val(out);
 }
 

@@ -127,8 +127,10 @@ static expr_value fn_double(const expr_call *c, const expr_value *recv, const ex
     }
 }
 
-/* Formats a double the way Go's strconv.FormatFloat(d, 'g', -1, 64) does: the shortest text
- * that reads back to the same value, exponent form only for very large or small values. */
+/* Formats a double as cel-go's string(double) does, fmt.Sprintf("%g", d), which is
+ * strconv.FormatFloat(d, 'g', -1, 64): the shortest digits that read back to the same value,
+ * in exponent form when the exponent is below -4 or at least 6 (Go decides on 6 for the
+ * shortest precision: 100000 is "100000", 1e6 "1e+06", 1234567 "1.234567e+06"). */
 static void format_double(double d, char *out, size_t cap)
 {
     if (isnan(d)) {
@@ -139,12 +141,25 @@ static void format_double(double d, char *out, size_t cap)
         snprintf(out, cap, d > 0 ? "+Inf" : "-Inf");
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, d);
-        if (strtod(out, NULL) == d)
+    /* the usual value (a JSON number such as cpu: 2): an integer below 10^6 is its digits */
+    if (d == trunc(d) && fabs(d) < 1e6) {
+        snprintf(out, cap, "%s%lld", d == 0 && signbit(d) ? "-" : "", (long long)d);
+        return;
+    }
+    char e[40];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, d);
+        if (strtod(e, NULL) == d)
             break;
     }
-    /* C writes 1e+21 as "1e+21" like Go; it writes 1e-05 where Go writes 1e-05: same. */
+    if (prec == 17)
+        snprintf(e, sizeof e, "%.16e", d);
+    int exp = atoi(strchr(e, 'e') + 1);
+    if (exp < -4 || exp >= 6)
+        snprintf(out, cap, "%s", e); /* C writes the exponent as Go does: a sign, 2+ digits */
+    else
+        snprintf(out, cap, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, d);
 }
 
 static expr_value fn_string(const expr_call *c, const expr_value *recv, const expr_value *args,

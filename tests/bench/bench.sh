@@ -20,8 +20,9 @@
 # Environment: DURATION (seconds per run, default 5), ROUNDS (default 5), CONNS (connection
 # counts, default "16 64"), THREADS (server threads and nginx workers, default nproc),
 # PACED_SECONDS (default 10), PACED_CONNS (default 16), BASELINE (another streamguard binary,
-# an older build: served too, with and without policies, in the same rounds: the "before" of a
-# before/after), LOG_AB=1 (also streamguard with the shipped policies at --log-level warn:
+# an older build: served too, with its own shipped policies and without, in the same rounds:
+# the "before" of a before/after; BASELINE_POLICIES, default the policies/ beside its build/),
+# LOG_AB=1 (also streamguard with the shipped policies at --log-level warn:
 # what logging at info costs).
 set -euo pipefail
 
@@ -37,6 +38,10 @@ THREADS=${THREADS:-$(nproc)}
 PACED_SECONDS=${PACED_SECONDS:-10}
 PACED_CONNS=${PACED_CONNS:-16}
 BASELINE=${BASELINE:+$(realpath "$BASELINE")}
+# the baseline's own shipped policies (those of today's tree may call functions it lacks):
+# BASELINE_POLICIES, else the policies/ of the tree the binary was built in (BIN/../../policies)
+BASELINE_POLICIES=${BASELINE_POLICIES:-${BASELINE:+$(dirname "$BASELINE")/../policies}}
+BASELINE_POLICIES=${BASELINE_POLICIES:+$(realpath "$BASELINE_POLICIES")}
 LOG_AB=${LOG_AB:-0}
 TMP=$(mktemp -d)
 PIDS=()
@@ -83,7 +88,7 @@ start_sg() {
 start_sg sg "$BIN" "$POLICIES" info
 start_sg sg-none "$BIN" "$TMP/empty" info
 if [ -n "$BASELINE" ]; then
-    start_sg base "$BASELINE" "$POLICIES" info
+    start_sg base "$BASELINE" "$BASELINE_POLICIES" info
     start_sg base-none "$BASELINE" "$TMP/empty" info
 fi
 [ "$LOG_AB" = 1 ] && start_sg sg-warn "$BIN" "$POLICIES" warn
@@ -152,7 +157,7 @@ echo "streamguard bench: $(nproc) CPUs, server threads $THREADS, nginx workers $
 echo "body $(stat -c %s "$BODY") bytes (captured FlinkDeployment review), TLS keep-alive, wrk (2 threads)" \
     "on the same CPUs; streamguard logs at info (sg-warn: at warn)"
 echo "servers: sg = $BIN with $(ls "$POLICIES"/*.yaml | wc -l) shipped policies; sg-none = the same," \
-    "no policy${BASELINE:+; base, base-none = $BASELINE}; nginx = a fixed answer"
+    "no policy${BASELINE:+; base, base-none = $BASELINE with $BASELINE_POLICIES, and none}; nginx = a fixed answer"
 echo "load average (1 min) at the start: $(load1)"
 echo
 printf 'round\tserver\tconns\treq/s\tserver_us/req\twrk_us/req\tp99\tload1\n' >"$TMP/runs.tsv"

@@ -174,11 +174,7 @@ expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i);
 bool ev_equal(expr_index *x, const expr_value *a, const expr_value *b);
 /* Walks a list's elements or a map's entries in order, in O(1) a step for JSON values too
  * (ev_list_at on JSON is O(i)). */
-typedef struct ev_iter {
-    const expr_value *v;
-    const cJSON *c; /* next JSON child */
-    uint32_t i, n;
-} ev_iter;
+typedef expr_iter ev_iter; /* expr.h's, inline here for the evaluator's loops */
 /* expr_from_json(), inline where the evaluator converts JSON on every step. */
 static inline expr_value ev_from_json(const cJSON *j)
 {

@@ -537,3 +537,10 @@ expr_value expr_from_typed_json(const cJSON *j, arena *a)
     }
     return bad_input(a, "unknown or malformed value tag");
 }
+
+void expr_iter_init(expr_iter *it, const expr_value *v) { ev_iter_init(it, v); }
+
+bool expr_iter_next(expr_iter *it, expr_value *key, expr_value *val)
+{
+    return ev_iter_next(it, key, val);
+}

@@ -32,54 +32,13 @@
 #include "../util/keyindex.h"
 #include "policy_int.h"
 
-/* Iteration over a list or map, built or borrowed JSON. */
-typedef struct iter {
-    const expr_value *v;
-    const cJSON *j;
-    uint32_t i;
-} iter;
-
-static void iter_init(iter *it, const expr_value *v)
-{
-    it->v = v;
-    it->j = v->json ? v->v.j->child : NULL;
-    it->i = 0;
-}
-
-static bool iter_next(iter *it, expr_value *key, expr_value *val)
-{
-    if (it->v->json) {
-        if (it->j == NULL)
-            return false;
-        if (key != NULL) {
-            *key = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)strlen(it->j->string)};
-            key->v.s = it->j->string;
-        }
-        *val = expr_from_json(it->j);
-        it->j = it->j->next;
-        return true;
-    }
-    bool map = it->v->kind == EXPR_MAP;
-    if (it->i >= (map ? it->v->v.map->n : it->v->v.list->n))
-        return false;
-    if (map) {
-        if (key != NULL)
-            *key = it->v->v.map->kv[2 * it->i];
-        *val = it->v->v.map->kv[2 * it->i + 1];
-    } else {
-        *val = it->v->v.list->items[it->i];
-    }
-    it->i++;
-    return true;
-}
-
 static size_t count_of(const expr_value *v)
 {
-    iter it;
+    expr_iter it;
     expr_value x;
     size_t n = 0;
-    iter_init(&it, v);
-    while (iter_next(&it, NULL, &x))
+    expr_iter_init(&it, v);
+    while (expr_iter_next(&it, NULL, &x))
         n++;
     return n;
 }
@@ -116,10 +75,10 @@ static const char CM[] = "containerMounts";
 static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
 {
     unsigned found = 0;
-    iter it;
+    expr_iter it;
     expr_value k, v;
-    iter_init(&it, m);
-    while (found != (1u << n) - 1 && iter_next(&it, &k, &v)) {
+    expr_iter_init(&it, m);
+    while (found != (1u << n) - 1 && expr_iter_next(&it, &k, &v)) {
         if (k.kind != EXPR_STRING)
             continue;
         for (size_t i = 0; i < n; i++) {
@@ -260,9 +219,9 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
             *err = oom(c);
             return false;
         }
-        iter it;
-        iter_init(&it, &env);
-        while (iter_next(&it, NULL, &x->env[x->nenv]))
+        expr_iter it;
+        expr_iter_init(&it, &env);
+        while (expr_iter_next(&it, NULL, &x->env[x->nenv]))
             x->nenv += x->env[x->nenv].kind == EXPR_MAP;
         if (x->nenv > MOUNTS_SCAN) {
             x->eix = keyindex_new(c->a, x->nenv);
@@ -621,10 +580,10 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     expr_value *ms = arena_alloc(c->a, (nc ? nc : 1) * sizeof *ms);
     if (xs == NULL || ms == NULL)
         return oom(c);
-    iter it;
+    expr_iter it;
     expr_value ct, cf[3];
-    iter_init(&it, &containers);
-    while (iter_next(&it, NULL, &ct)) {
+    expr_iter_init(&it, &containers);
+    while (expr_iter_next(&it, NULL, &ct)) {
         if (ct.kind != EXPR_MAP)
             return bad(c, CM, "a container", "a map", &ct);
         unsigned has_c = fields(&ct, ckeys, 3, cf);
@@ -656,8 +615,8 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     out->n = 0;
     size_t v = 0;
     if (nv > 0) {
-        iter_init(&it, &volumes);
-        while (iter_next(&it, NULL, &vols[v])) {
+        expr_iter_init(&it, &volumes);
+        while (expr_iter_next(&it, NULL, &vols[v])) {
             if (vols[v].kind != EXPR_MAP)
                 return bad(c, CM, "a volume", "a map", &vols[v]);
             expr_value vn;
@@ -670,10 +629,10 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     if (built == NULL)
         return oom(c);
     for (size_t i = 0; i < k; i++) {
-        iter mi;
+        expr_iter mi;
         expr_value m;
-        iter_init(&mi, &ms[i]);
-        while (iter_next(&mi, NULL, &m)) {
+        expr_iter_init(&mi, &ms[i]);
+        while (expr_iter_next(&mi, NULL, &m)) {
             expr_value row = mount_row(c, &xs[i], &m, vix, vols, nv, &built[out->n]);
             if (row.kind == EXPR_ERROR)
                 return row;
@@ -706,9 +665,9 @@ expr_value policy_fn_mount_for(const expr_call *c, const expr_value *r, const ex
     size_t pl = a[1].len;
     expr_value best = {.kind = EXPR_NULL}, m;
     size_t best_len = 0;
-    iter it;
-    iter_init(&it, &a[0]);
-    while (iter_next(&it, NULL, &m)) {
+    expr_iter it;
+    expr_iter_init(&it, &a[0]);
+    while (expr_iter_next(&it, NULL, &m)) {
         if (m.kind != EXPR_MAP)
             return bad(c, MF, "a mount", "a map", &m);
         expr_value mp = {.kind = EXPR_NULL};

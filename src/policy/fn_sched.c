@@ -20,34 +20,22 @@
 
 /* ---- reading values that are JSON or built by an expression ---- */
 
+/* The elements of a list (none when the value is not one). */
 typedef struct each {
-    const expr_value *l;
-    const cJSON *j;
-    uint32_t i;
+    expr_iter it;
+    bool list;
 } each;
 
 static void each_init(each *it, const expr_value *l)
 {
-    it->l = l;
-    it->i = 0;
-    it->j = l->kind == EXPR_LIST && l->json ? l->v.j->child : NULL;
+    it->list = l->kind == EXPR_LIST;
+    if (it->list)
+        expr_iter_init(&it->it, l);
 }
 
 static bool each_next(each *it, expr_value *out)
 {
-    if (it->l->kind != EXPR_LIST)
-        return false;
-    if (it->l->json) {
-        if (it->j == NULL)
-            return false;
-        *out = expr_from_json(it->j);
-        it->j = it->j->next;
-        return true;
-    }
-    if (it->i >= it->l->v.list->n)
-        return false;
-    *out = it->l->v.list->items[it->i++];
-    return true;
+    return it->list && expr_iter_next(&it->it, NULL, out);
 }
 
 /* m[key] when 'm' is a map holding it; a null value otherwise. */

@@ -96,7 +96,7 @@ typedef struct run {
     expr_env env;
     expr_binding vars[PB_COUNT]; /* indexed by enum policy_binding */
     expr_value *values; /* variables, once evaluated */
-    unsigned char *state; /* 0 not yet, 1 evaluating, 2 done */
+    unsigned char *state; /* 0 not yet, 1 evaluating, 2 done; 3 counted by use_constant() */
     struct shared_value *shared; /* the run's values of shared variables (share.c) */
 } run;
 
@@ -136,7 +136,6 @@ static bool shared_take(shared_value *sv, expr_budget *b, expr_value *out)
     return true;
 }
 
-/* Variable i of the policy, evaluated on first use. */
 /* The steps constant variable 'i' and the constant variables it reads that this run has not
  * used yet would cost to evaluate, marked (state 3) so that each is counted once. */
 static uint64_t constant_steps(run *rn, size_t i)
@@ -179,6 +178,8 @@ static bool use_constant(run *rn, size_t i)
     return fits;
 }
 
+/* Variable i of the policy, evaluated on first use (or answered from its value computed at
+ * load, or from the run's value of the variables it shares). */
 static expr_value variable(run *rn, size_t i, arena *a)
 {
     if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */

@@ -515,10 +515,22 @@ static bool same_str(const expr_value *a, const expr_value *b)
     return a->len == b->len && memcmp(a->v.s, b->v.s, a->len) == 0;
 }
 
-/* Marks samePlace in the rows ('n') whose path another row has with another volume or subPath
- * (/data and /data/, which Kubernetes lets by as different strings): which of them the
- * container sees is the runtime's choice (containerd mounts the later over the earlier, CRI-O's
- * order is not specified), so no policy can say where a path under them is stored. Sorted by
+/* Whether rows 'x' and 'y' of one path may be told apart by what the container sees there:
+ * another volume or subPath, another readOnly, or a subPath that is per pod in one only (a
+ * subPath '$(A)' is that directory, a subPathExpr '$(A)' one per pod). */
+static bool rows_differ(const expr_map *x, const expr_map *y)
+{
+    return !same_str(row_field(x, 6), row_field(y, 6)) ||
+           !same_str(row_field(x, 5), row_field(y, 5)) ||
+           row_field(x, 3)->v.b != row_field(y, 3)->v.b ||
+           (row_field(x, 2)->v.list->n == 0) != (row_field(y, 2)->v.list->n == 0);
+}
+
+/* Marks samePlace in the rows ('n') whose path another row has with another volume, subPath
+ * or readOnly, or a subPath per pod where the other's is not (/data and /data/, which
+ * Kubernetes lets by as different strings): which of them the container sees is the runtime's
+ * choice (containerd mounts the later over the earlier, CRI-O's order is not specified), so no
+ * policy can say where a path under them is stored, or whether it can be written. Sorted by
  * path: O(n log n). Returns -1 when out of memory. */
 static int same_place(const expr_call *c, expr_map **rows, size_t n)
 {
@@ -531,8 +543,7 @@ static int same_place(const expr_call *c, expr_map **rows, size_t n)
     for (size_t i = 0, j; i < n; i = j) {
         bool differ = false;
         for (j = i + 1; j < n && same_str(row_field(ps[j].row, 0), row_field(ps[i].row, 0)); j++)
-            differ |= !same_str(row_field(ps[j].row, 6), row_field(ps[i].row, 6)) ||
-                      !same_str(row_field(ps[j].row, 5), row_field(ps[i].row, 5));
+            differ |= rows_differ(ps[j].row, ps[i].row);
         for (size_t k = i; differ && k < j; k++)
             rows[ps[k].i]->kv[2 * 8 + 1].v.b = true;
     }
@@ -546,7 +557,8 @@ static int same_place(const expr_call *c, expr_map **rows, size_t n)
  * perPod (list of "$(NAME) (why)"), volume (the pod's
  * first volume of that name, or null), claimName ('' unless that volume is a
  * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's), samePlace
- * (another row has its path with another volume or subPath: same_place()). */
+ * (another row has its path with another volume, subPath or readOnly, or a per-pod subPath
+ * where its own is not: same_place()). */
 expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
                                       const expr_value *a, size_t n)
 {

@@ -49,7 +49,10 @@ typedef struct jsonparse_result {
 
 /* Parses the 'len' bytes at 'text' (no terminator needed) into a tree allocated from 'a'. The
  * first error in the text is the one reported, as UTF8 or NUL when the byte there is not UTF-8
- * or is a NUL (what the checks that once ran over the whole body first would have said). A
+ * or is a NUL (what the checks that once ran over the whole body first would have said), but
+ * for escapes: a string's escapes are decoded once its closing quote is found, so a byte that
+ * is not UTF-8, or a control character, later in the same string is reported before a bad
+ * escape ahead of it ("\x" then 0xFF: UTF8 at the 0xFF, as those checks said too). A
  * duplicate key and an infinite number (which Go refuses and cJSON reads as its first key and
  * as infinity) are reported only when the text is otherwise JSON: the first of them in the
  * order of a post-order walk (a node's members before the node's own keys), the order of the

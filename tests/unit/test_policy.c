@@ -1502,7 +1502,8 @@ static void test_share_after_patch(void **state)
                      "      patch: [{op: add, path: /metadata/labels, value: {k: v}}]\n")
         SHARE_POLICY("b", "{}", "size(object.metadata.?labels.orValue({}))",
                      "  mutations:\n    - when: variables.x == 1\n"
-                     "      patch: [{op: add, path: /metadata/annotations, value: {seen: '1'}}]\n"));
+                     "      patch: [{op: add, path: /metadata/annotations,"
+                     " value: {seen: '1'}}]\n"));
     size_t n;
     const policy *p = policy_set_items(s, &n);
     assert_true(p[0].vars[0].shared != 0 && p[1].vars[0].shared == p[0].vars[0].shared);

@@ -385,6 +385,53 @@ static expr_value list_val(expr_list *l)
 }
 
 /* One row of the table for mount 'm' of the container. */
+/* The volume named 'name' of the pod: the first, as the CEL's filter(...)[0]; NULL if none. */
+static const expr_value *volume_named(const expr_call *c, const expr_value *name,
+                                      const keyindex *vix, const expr_value *vols, size_t nvols)
+{
+    if (vix != NULL)
+        return keyindex_find(vix, name->v.s, name->len);
+    expr_value vn;
+    for (size_t i = 0; i < nvols; i++, lookup_steps++)
+        if (entry_name(c, &vols[i], &vn) && str_is(&vn, name->v.s, name->len))
+            return &vols[i];
+    return NULL;
+}
+
+/* '/' + the normalised mountPath into '*path'; an error value, or a null one. */
+static expr_value mount_path(const expr_call *c, const expr_value *mpath, expr_value *path)
+{
+    bool ok;
+    expr_value p = normalise_path(c, mpath->v.s, mpath->len, true, &ok);
+    char *pp = ok ? arena_alloc(c->a, p.len + 2) : NULL;
+    if (pp == NULL)
+        return oom(c);
+    pp[0] = '/';
+    memcpy(pp + 1, p.v.s, p.len);
+    pp[p.len + 1] = '\0';
+    *path = str_val(pp, p.len + 1);
+    return (expr_value){.kind = EXPR_NULL};
+}
+
+/* The mount's subPath: its subPathExpr 'spe' expanded (the per-pod variables into '*per'),
+ * else its subPath 'sp', normalised. An error value, or a null one. */
+static expr_value mount_sub(const expr_call *c, expand_ctx *x, const expr_value *spe,
+                            const expr_value *sp, expr_value *sub, expr_list **per)
+{
+    size_t room = 1;
+    for (size_t i = 0; i + 1 < spe->len; i++)
+        room += spe->v.s[i] == '$' && spe->v.s[i + 1] == '(';
+    *per = arena_alloc(c->a, sizeof **per + room * sizeof(expr_value));
+    if (*per == NULL)
+        return oom(c);
+    (*per)->n = 0;
+    if (spe->len > 0)
+        return expand(c, x, spe, sub, (*per)->items, &(*per)->n);
+    bool ok;
+    *sub = normalise(c, sp->v.s, sp->len, &ok);
+    return ok ? (expr_value){.kind = EXPR_NULL} : oom(c);
+}
+
 static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
                             const keyindex *vix, const expr_value *vols, size_t nvols,
                             expr_map **built)
@@ -402,16 +449,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
                            &err);
     if (err.kind == EXPR_ERROR)
         return err;
-    /* the volume of that name: the first, as the CEL's filter(...)[0] */
-    const expr_value *vol = NULL;
-    if (vix != NULL) {
-        vol = keyindex_find(vix, name.v.s, name.len);
-    } else {
-        expr_value vn;
-        for (size_t i = 0; i < nvols && vol == NULL; i++, lookup_steps++)
-            if (entry_name(c, &vols[i], &vn) && str_is(&vn, name.v.s, name.len))
-                vol = &vols[i];
-    }
+    const expr_value *vol = volume_named(c, &name, vix, vols, nvols);
     /* the claim: a volume of a name and a persistentVolumeClaim and nothing else (a merge
      * by position can give a volume two sources, which Kubernetes refuses) */
     static const char *const vkeys[] = {"persistentVolumeClaim"};
@@ -423,47 +461,20 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
         has_c = fields(&pvc, ckeys, 2, cf);
         claim = typed(c, has_c & 1, &cf[0], EXPR_STRING, empty, "a claimName", &err);
     }
+    /* checked in this order, the CEL's: the subPath after the claim */
+    expr_value sp = err.kind == EXPR_ERROR || spe.len > 0
+                        ? empty
+                        : typed(c, has & 8, &f[3], EXPR_STRING, empty, "a volumeMount's subPath",
+                                &err);
     if (err.kind == EXPR_ERROR)
         return err;
     bool ro = ((has & 16) && f[4].kind == EXPR_BOOL && f[4].v.b) ||
               (claim.len > 0 && (has_c & 2) && cf[1].kind == EXPR_BOOL && cf[1].v.b);
-    bool ok;
-    expr_value path = normalise_path(c, mpath.v.s, mpath.len, true, &ok);
-    if (!ok)
-        return oom(c);
-    /* '/' + the normalised path: normalise() left room for one more byte */
-    char *pp = arena_alloc(c->a, path.len + 2);
-    if (pp == NULL)
-        return oom(c);
-    pp[0] = '/';
-    memcpy(pp + 1, path.v.s, path.len);
-    pp[path.len + 1] = '\0';
-    path = str_val(pp, path.len + 1);
-    expr_value sub;
+    expr_value path, sub;
     expr_list *per = NULL;
-    if (spe.len > 0) {
-        size_t room = 1;
-        for (size_t i = 0; i + 1 < spe.len; i++)
-            room += spe.v.s[i] == '$' && spe.v.s[i + 1] == '(';
-        per = arena_alloc(c->a, sizeof *per + room * sizeof(expr_value));
-        if (per == NULL)
-            return oom(c);
-        expr_value e = expand(c, x, &spe, &sub, per->items, &per->n);
-        if (e.kind == EXPR_ERROR)
-            return e;
-    } else {
-        expr_value sp = typed(c, has & 8, &f[3], EXPR_STRING, empty, "a volumeMount's subPath",
-                              &err);
-        if (err.kind == EXPR_ERROR)
-            return err;
-        sub = normalise(c, sp.v.s, sp.len, &ok);
-        if (!ok)
-            return oom(c);
-        per = arena_alloc(c->a, sizeof *per + sizeof(expr_value));
-        if (per == NULL)
-            return oom(c);
-        per->n = 0;
-    }
+    if ((err = mount_path(c, &mpath, &path)).kind == EXPR_ERROR ||
+        (err = mount_sub(c, x, &spe, &sp, &sub, &per)).kind == EXPR_ERROR)
+        return err;
     /* in the order policies look them up most (a map's keys are scanned) */
     static const char *const keys[] = {"path",   "claimName", "perPod", "readOnly",
                                        "volume", "subPath",   "name",   "subPathExpr",
@@ -559,6 +570,32 @@ static int same_place(const expr_call *c, expr_map **rows, size_t n)
  * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's), samePlace
  * (another row has its path with another volume, subPath or readOnly, or a per-pod subPath
  * where its own is not: same_place()). */
+/* The pod's volumes ('volumes': a list, or none) into '*vols' ('*nv'), checked, and (many)
+ * indexed by name into '*vix' (else NULL), the first of a name winning. An error value, or a
+ * null one. */
+static expr_value read_volumes(const expr_call *c, const expr_value *volumes, expr_value **vols,
+                               size_t *nv, keyindex **vix)
+{
+    *nv = volumes->kind == EXPR_LIST ? count_of(volumes) : 0;
+    *vols = arena_alloc(c->a, (*nv ? *nv : 1) * sizeof **vols);
+    *vix = *nv > MOUNTS_SCAN ? keyindex_new(c->a, *nv) : NULL;
+    if (*vols == NULL || (*nv > MOUNTS_SCAN && *vix == NULL))
+        return oom(c);
+    if (*nv == 0)
+        return (expr_value){.kind = EXPR_NULL};
+    expr_iter it;
+    size_t v = 0;
+    expr_iter_init(&it, volumes);
+    while (expr_iter_next(&it, NULL, &(*vols)[v])) {
+        expr_value *vol = &(*vols)[v++], vn;
+        if (vol->kind != EXPR_MAP)
+            return bad(c, CM, "a volume", "a map", vol);
+        if (*vix != NULL && entry_name(c, vol, &vn))
+            keyindex_add(*vix, vn.v.s, vn.len, vol);
+    }
+    return (expr_value){.kind = EXPR_NULL};
+}
+
 expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
                                       const expr_value *a, size_t n)
 {
@@ -617,29 +654,16 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     expr_value volumes = typed(c, has_p & 2, &pf[1], EXPR_LIST, none, "the pod's volumes", &err);
     if (err.kind == EXPR_ERROR)
         return err;
-    /* the volumes, checked and (many) indexed by name, the first of a name winning */
-    size_t nv = volumes.kind == EXPR_LIST ? count_of(&volumes) : 0;
-    expr_value *vols = arena_alloc(c->a, (nv ? nv : 1) * sizeof *vols);
-    keyindex *vix = nv > MOUNTS_SCAN ? keyindex_new(c->a, nv) : NULL;
+    size_t nv;
+    expr_value *vols;
+    keyindex *vix;
+    if ((err = read_volumes(c, &volumes, &vols, &nv, &vix)).kind == EXPR_ERROR)
+        return err;
     out = arena_alloc(c->a, sizeof *out + nm * sizeof(expr_value));
-    if (vols == NULL || out == NULL || (nv > MOUNTS_SCAN && vix == NULL))
+    expr_map **built = arena_alloc(c->a, nm * sizeof *built);
+    if (out == NULL || built == NULL)
         return oom(c);
     out->n = 0;
-    size_t v = 0;
-    if (nv > 0) {
-        expr_iter_init(&it, &volumes);
-        while (expr_iter_next(&it, NULL, &vols[v])) {
-            if (vols[v].kind != EXPR_MAP)
-                return bad(c, CM, "a volume", "a map", &vols[v]);
-            expr_value vn;
-            if (vix != NULL && entry_name(c, &vols[v], &vn))
-                keyindex_add(vix, vn.v.s, vn.len, &vols[v]);
-            v++;
-        }
-    }
-    expr_map **built = arena_alloc(c->a, nm * sizeof *built);
-    if (built == NULL)
-        return oom(c);
     for (size_t i = 0; i < k; i++) {
         expr_iter mi;
         expr_value m;

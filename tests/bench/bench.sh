@@ -157,7 +157,8 @@ echo "streamguard bench: $(nproc) CPUs, server threads $THREADS, nginx workers $
 echo "body $(stat -c %s "$BODY") bytes (captured FlinkDeployment review), TLS keep-alive, wrk (2 threads)" \
     "on the same CPUs; streamguard logs at info (sg-warn: at warn)"
 echo "servers: sg = $BIN with $(ls "$POLICIES"/*.yaml | wc -l) shipped policies; sg-none = the same," \
-    "no policy${BASELINE:+; base, base-none = $BASELINE with $BASELINE_POLICIES, and none}; nginx = a fixed answer"
+    "no policy${BASELINE:+; base, base-none = $BASELINE with $BASELINE_POLICIES, and none};" \
+    "nginx = a fixed answer"
 echo "load average (1 min) at the start: $(load1)"
 echo
 printf 'round\tserver\tconns\treq/s\tserver_us/req\twrk_us/req\tp99\tload1\n' >"$TMP/runs.tsv"

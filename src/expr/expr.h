@@ -125,6 +125,9 @@ typedef struct expr_fn_def {
     uint8_t min_args; /* not counting the receiver */
     uint8_t max_args;
     expr_fn fn;
+    /* its answer may differ between calls with the same arguments (lookup(): the cluster
+     * changes), so it is never computed ahead (expr_prog_constant) */
+    bool impure;
 } expr_fn_def;
 
 /* ---- types, as the checker infers them (types.c) ----
@@ -248,19 +251,11 @@ typedef struct expr_call_site {
 size_t expr_each_call(const expr_prog *p, const char *fn,
                       void (*visit)(void *ctx, const expr_call_site *cs), void *ctx);
 
-/* What may stay in an expression that gives the same value on every evaluation: 'decl' says
- * whether a declaration (by its index in expr_decls.vars) does, 'fn' whether a function is
- * pure (lookup() is not: the cluster changes). */
-typedef struct expr_const_query {
-    bool (*decl)(void *ctx, size_t index);
-    bool (*fn)(void *ctx, const expr_fn_def *fn);
-    void *ctx;
-} expr_const_query;
-
 /* Whether 'p' reads nothing but literals, type names, its own comprehension and cel.bind
- * variables and the declarations 'q' accepts, and calls only functions 'q' accepts, so that its
- * value can be computed once. A name resolved only when evaluated (no declaration) is not. */
-bool expr_prog_constant(const expr_prog *p, const expr_const_query *q);
+ * variables and the declarations 'decl' accepts (by their index in expr_decls.vars), and calls
+ * no impure function (expr_fn_def.impure), so that its value can be computed once. A name
+ * resolved only when evaluated (no declaration) is not. */
+bool expr_prog_constant(const expr_prog *p, bool (*decl)(void *ctx, size_t index), void *ctx);
 
 #define EXPR_DECL_PATH 8 /* fields of a declaration's path expr_each_decl() gives at most */
 

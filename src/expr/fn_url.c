@@ -558,13 +558,13 @@ GETTER(fn_get_escaped_path, UP_PATH, "getEscapedPath")
 GETTER(fn_get_query, UP_QUERY, "getQuery")
 
 const expr_fn_def expr_url_fns[] = {
-    {"url", EXPR_GLOBAL, 1, 1, fn_url},
-    {"isURL", EXPR_GLOBAL, 1, 1, fn_is_url},
-    {"getScheme", EXPR_MEMBER, 0, 0, fn_get_scheme},
-    {"getHost", EXPR_MEMBER, 0, 0, fn_get_host},
-    {"getHostname", EXPR_MEMBER, 0, 0, fn_get_hostname},
-    {"getPort", EXPR_MEMBER, 0, 0, fn_get_port},
-    {"getEscapedPath", EXPR_MEMBER, 0, 0, fn_get_escaped_path},
-    {"getQuery", EXPR_MEMBER, 0, 0, fn_get_query},
+    {"url", EXPR_GLOBAL, 1, 1, fn_url, false},
+    {"isURL", EXPR_GLOBAL, 1, 1, fn_is_url, false},
+    {"getScheme", EXPR_MEMBER, 0, 0, fn_get_scheme, false},
+    {"getHost", EXPR_MEMBER, 0, 0, fn_get_host, false},
+    {"getHostname", EXPR_MEMBER, 0, 0, fn_get_hostname, false},
+    {"getPort", EXPR_MEMBER, 0, 0, fn_get_port, false},
+    {"getEscapedPath", EXPR_MEMBER, 0, 0, fn_get_escaped_path, false},
+    {"getQuery", EXPR_MEMBER, 0, 0, fn_get_query, false},
 };
 const size_t expr_n_url_fns = sizeof expr_url_fns / sizeof expr_url_fns[0];

@@ -153,23 +153,24 @@ void expr_each_decl(const expr_prog *p,
         walk_decls(&w, p->root);
 }
 
-/* Whether every call under 'n' is to a function 'q' accepts. Depth is bounded (EXPR_MAX_HEIGHT). */
-static bool calls_pure(const expr_node *n, const expr_const_query *q)
+/* Whether no call under 'n' is to an impure function. Depth is bounded (EXPR_MAX_HEIGHT). */
+static bool calls_pure(const expr_node *n)
 {
     if (n == NULL)
         return true;
-    if (n->op == N_CALL && (n->fn == NULL || !q->fn(q->ctx, n->fn)))
+    if (n->op == N_CALL && (n->fn == NULL || n->fn->impure))
         return false;
-    if (!calls_pure(n->a, q) || !calls_pure(n->b, q) || !calls_pure(n->c, q))
+    if (!calls_pure(n->a) || !calls_pure(n->b) || !calls_pure(n->c))
         return false;
     for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
-        if (!calls_pure(n->args[i], q))
+        if (!calls_pure(n->args[i]))
             return false;
     return true;
 }
 
 typedef struct const_reads {
-    const expr_const_query *q;
+    bool (*decl)(void *ctx, size_t index);
+    void *ctx;
     bool ok;
 } const_reads;
 
@@ -178,16 +179,16 @@ static void const_read(void *ctx, int32_t decl, const char *const *path, uint32_
     (void)path;
     (void)n;
     const_reads *r = ctx;
-    if (decl < 0 || !r->q->decl(r->q->ctx, (size_t)decl))
+    if (decl < 0 || !r->decl(r->ctx, (size_t)decl))
         r->ok = false;
 }
 
-bool expr_prog_constant(const expr_prog *p, const expr_const_query *q)
+bool expr_prog_constant(const expr_prog *p, bool (*decl)(void *ctx, size_t index), void *ctx)
 {
-    const_reads r = {.q = q, .ok = p != NULL};
+    const_reads r = {.decl = decl, .ctx = ctx, .ok = p != NULL};
     if (r.ok)
         expr_each_decl(p, const_read, &r);
-    return r.ok && calls_pure(p->root, q);
+    return r.ok && calls_pure(p->root);
 }
 
 size_t expr_each_call(const expr_prog *p, const char *fn,

@@ -1,7 +1,7 @@
 /* constvars.c - the variables of a policy that are the same on every review, computed once.
  *
  * A variable that reads only params, literals and earlier constant variables, and calls no
- * lookup(), has the same value on every review: node-sizing-limits' quantity(params.node.cpu),
+ * impure function (lookup(): expr_fn_def.impure), has the same value on every review: node-sizing-limits' quantity(params.node.cpu),
  * a map of side-container defaults. The set computes it here once, after PolicyParams have set
  * the params; the engine (eval.c, variable()) then answers it without evaluating it, and charges
  * the steps its evaluation took to the rule that first uses it, as evaluating it would, so step
@@ -9,8 +9,6 @@
  * each review, which fails the same way. The values live in the set's arena and are only read
  * from then on, as the literal lists the checker folds are (check.c). */
 #include "policy_int.h"
-
-#include <string.h>
 
 /* What expr_prog_constant() asks about variable 'upto' of 'p'. */
 typedef struct judge {
@@ -31,13 +29,6 @@ static bool decl_constant(void *ctx, size_t index)
         return false;
     j->deps |= (uint64_t)1 << v;
     return true;
-}
-
-static bool fn_pure(void *ctx, const expr_fn_def *fn)
-{
-    (void)ctx;
-    /* what the cluster holds changes from review to review */
-    return strcmp(fn->name, "lookup") != 0 && strcmp(fn->name, "lookupList") != 0;
 }
 
 typedef struct folding {
@@ -72,8 +63,7 @@ void policy_fold_constants(policy *items, size_t n, arena *a)
         folding f = {.p = p, .bindings = bindings};
         for (size_t i = 0; i < p->n_vars; i++) {
             judge j = {.p = p, .upto = i};
-            expr_const_query q = {.decl = decl_constant, .fn = fn_pure, .ctx = &j};
-            if (!expr_prog_constant(p->vars[i].prog, &q))
+            if (!expr_prog_constant(p->vars[i].prog, decl_constant, &j))
                 continue;
             expr_budget budget = {0, 0, NULL};
             expr_env env = {.vars = bindings, .n_vars = PB_COUNT, .budget = &budget,

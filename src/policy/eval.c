@@ -117,21 +117,32 @@ static uint32_t budget_count(const expr_budget *b)
     return b->live != NULL ? *b->live : b->used;
 }
 
-/* Takes the kept value of 'sv' into '*out', charging its steps to 'b' (NULL: none); false
- * when there is none or its steps do not fit. */
-static bool shared_take(shared_value *sv, expr_budget *b, expr_value *out)
+/* Charges 'steps' that an evaluation not run would have cost to the running budget, as an
+ * evaluation inside the running one leaves its count; false, with nothing charged, when they
+ * would not fit (then the caller evaluates, and fails where it always did). Without a budget
+ * each evaluation counts its own steps from 0 against env.max_steps. */
+static bool budget_charge(run *rn, uint64_t steps)
 {
-    if (!sv->known)
+    expr_budget *b = rn->env.budget;
+    uint64_t max = b != NULL && b->max ? b->max
+                   : b == NULL && rn->env.max_steps ? rn->env.max_steps : EXPR_MAX_STEPS;
+    uint64_t used = (b != NULL ? budget_count(b) : 0) + steps;
+    if (used > max)
         return false;
     if (b != NULL) {
-        uint64_t steps = (uint64_t)budget_count(b) + sv->steps;
-        if (steps > (b->max ? b->max : EXPR_MAX_STEPS))
-            return false;
+        b->used = (uint32_t)used;
         if (b->live != NULL)
-            *b->live = (uint32_t)steps;
-        else
-            b->used = (uint32_t)steps;
+            *b->live = b->used;
     }
+    return true;
+}
+
+/* Takes the kept value of 'sv' into '*out', charging its steps; false when there is none or
+ * its steps do not fit. */
+static bool shared_take(run *rn, shared_value *sv, expr_value *out)
+{
+    if (!sv->known || !budget_charge(rn, sv->steps))
+        return false;
     *out = sv->value;
     return true;
 }
@@ -156,24 +167,13 @@ static uint64_t constant_steps(run *rn, size_t i)
  * it always did. */
 static bool use_constant(run *rn, size_t i)
 {
-    uint64_t steps = constant_steps(rn, i);
-    expr_budget *b = rn->env.budget;
-    uint64_t max = b != NULL && b->max ? b->max
-                   : b == NULL && rn->env.max_steps ? rn->env.max_steps : EXPR_MAX_STEPS;
-    /* without a budget each evaluation counts its own steps, from 0 */
-    uint64_t used = b == NULL ? 0 : b->live != NULL ? *b->live : b->used;
-    bool fits = used + steps <= max;
+    bool fits = budget_charge(rn, constant_steps(rn, i));
     for (size_t k = 0; k < rn->p->n_vars; k++) {
         if (rn->state[k] != 3)
             continue;
         rn->state[k] = fits ? 2 : 0;
         if (fits)
             rn->values[k] = rn->p->vars[k].value;
-    }
-    if (fits && b != NULL) { /* as an evaluation inside the running one leaves them */
-        b->used = (uint32_t)(used + steps);
-        if (b->live != NULL)
-            *b->live = b->used;
     }
     return fits;
 }
@@ -191,7 +191,7 @@ static expr_value variable(run *rn, size_t i, arena *a)
         rn->state[i] = 1;
         size_t sh = rn->p->vars[i].shared;
         shared_value *sv = sh > 0 && rn->shared != NULL ? &rn->shared[sh - 1] : NULL;
-        if (sv == NULL || !shared_take(sv, rn->env.budget, &rn->values[i])) {
+        if (sv == NULL || !shared_take(rn, sv, &rn->values[i])) {
             expr_budget *b = rn->env.budget;
             uint32_t before = b != NULL ? budget_count(b) : 0;
             rn->values[i] = expr_eval(rn->p->vars[i].prog, &rn->env, a);

@@ -385,6 +385,16 @@ static expr_value list_val(expr_list *l)
 }
 
 /* One row of the table for mount 'm' of the container. */
+/* A row of containerMounts(), its fields in the order policies look them up most (a map's
+ * keys are scanned). */
+enum row_field { RF_PATH, RF_CLAIM, RF_PER_POD, RF_READ_ONLY, RF_VOLUME, RF_SUB_PATH, RF_NAME,
+                 RF_SUB_PATH_EXPR, RF_SAME_PLACE, RF_COUNT };
+#define ROW_KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
+static const expr_value row_keys[RF_COUNT] = {
+    ROW_KEY("path"),    ROW_KEY("claimName"), ROW_KEY("perPod"),      ROW_KEY("readOnly"),
+    ROW_KEY("volume"),  ROW_KEY("subPath"),   ROW_KEY("name"),        ROW_KEY("subPathExpr"),
+    ROW_KEY("samePlace")};
+
 /* The volume named 'name' of the pod: the first, as the CEL's filter(...)[0]; NULL if none. */
 static const expr_value *volume_named(const expr_call *c, const expr_value *name,
                                       const keyindex *vix, const expr_value *vols, size_t nvols)
@@ -475,12 +485,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     if ((err = mount_path(c, &mpath, &path)).kind == EXPR_ERROR ||
         (err = mount_sub(c, x, &spe, &sp, &sub, &per)).kind == EXPR_ERROR)
         return err;
-    /* in the order policies look them up most (a map's keys are scanned) */
-    static const char *const keys[] = {"path",   "claimName", "perPod", "readOnly",
-                                       "volume", "subPath",   "name",   "subPathExpr",
-                                       "samePlace"};
-    enum { NKEYS = sizeof keys / sizeof keys[0] };
-    expr_map *row = arena_alloc(c->a, sizeof *row + 2 * NKEYS * sizeof(expr_value));
+    expr_map *row = arena_alloc(c->a, sizeof *row + 2 * RF_COUNT * sizeof(expr_value));
     if (row == NULL)
         return oom(c);
     expr_value ro_v = {.kind = EXPR_BOOL}, vol_v = {.kind = EXPR_NULL};
@@ -488,10 +493,13 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     if (vol != NULL)
         vol_v = *vol;
     expr_value same_v = {.kind = EXPR_BOOL}; /* set by same_place() */
-    expr_value vals[NKEYS] = {path, claim, list_val(per), ro_v, vol_v, sub, name, spe, same_v};
-    row->n = NKEYS;
-    for (size_t i = 0; i < NKEYS; i++) {
-        row->kv[2 * i] = str_val(keys[i], strlen(keys[i]));
+    const expr_value vals[RF_COUNT] = {
+        [RF_PATH] = path, [RF_CLAIM] = claim,   [RF_PER_POD] = list_val(per),
+        [RF_READ_ONLY] = ro_v, [RF_VOLUME] = vol_v, [RF_SUB_PATH] = sub,
+        [RF_NAME] = name, [RF_SUB_PATH_EXPR] = spe, [RF_SAME_PLACE] = same_v};
+    row->n = RF_COUNT;
+    for (size_t i = 0; i < RF_COUNT; i++) {
+        row->kv[2 * i] = row_keys[i];
         row->kv[2 * i + 1] = vals[i];
     }
     expr_value out = {.kind = EXPR_MAP};
@@ -506,12 +514,15 @@ typedef struct place {
     size_t i;
 } place;
 
-static const expr_value *row_field(const expr_map *row, size_t k) { return &row->kv[2 * k + 1]; }
+static const expr_value *row_field(const expr_map *row, enum row_field k)
+{
+    return &row->kv[2 * k + 1];
+}
 
 static int place_cmp(const void *x, const void *y)
 {
-    const expr_value *a = row_field(((const place *)x)->row, 0);
-    const expr_value *b = row_field(((const place *)y)->row, 0);
+    const expr_value *a = row_field(((const place *)x)->row, RF_PATH);
+    const expr_value *b = row_field(((const place *)y)->row, RF_PATH);
     size_t n = a->len < b->len ? a->len : b->len;
     int d = memcmp(a->v.s, b->v.s, n);
     if (d != 0)
@@ -521,9 +532,11 @@ static int place_cmp(const void *x, const void *y)
     return ((const place *)x)->i < ((const place *)y)->i ? -1 : 1;
 }
 
-static bool same_str(const expr_value *a, const expr_value *b)
+/* Whether string fields 'k' of rows 'x' and 'y' are the same. */
+static bool same_field(const expr_map *x, const expr_map *y, enum row_field k)
 {
-    return a->len == b->len && memcmp(a->v.s, b->v.s, a->len) == 0;
+    const expr_value *b = row_field(y, k);
+    return str_is(row_field(x, k), b->v.s, b->len);
 }
 
 /* Whether rows 'x' and 'y' of one path may be told apart by what the container sees there:
@@ -531,10 +544,9 @@ static bool same_str(const expr_value *a, const expr_value *b)
  * subPath '$(A)' is that directory, a subPathExpr '$(A)' one per pod). */
 static bool rows_differ(const expr_map *x, const expr_map *y)
 {
-    return !same_str(row_field(x, 6), row_field(y, 6)) ||
-           !same_str(row_field(x, 5), row_field(y, 5)) ||
-           row_field(x, 3)->v.b != row_field(y, 3)->v.b ||
-           (row_field(x, 2)->v.list->n == 0) != (row_field(y, 2)->v.list->n == 0);
+    return !same_field(x, y, RF_NAME) || !same_field(x, y, RF_SUB_PATH) ||
+           row_field(x, RF_READ_ONLY)->v.b != row_field(y, RF_READ_ONLY)->v.b ||
+           (row_field(x, RF_PER_POD)->v.list->n == 0) != (row_field(y, RF_PER_POD)->v.list->n == 0);
 }
 
 /* Marks samePlace in the rows ('n') whose path another row has with another volume, subPath
@@ -553,10 +565,10 @@ static int same_place(const expr_call *c, expr_map **rows, size_t n)
     qsort(ps, n, sizeof *ps, place_cmp);
     for (size_t i = 0, j; i < n; i = j) {
         bool differ = false;
-        for (j = i + 1; j < n && same_str(row_field(ps[j].row, 0), row_field(ps[i].row, 0)); j++)
+        for (j = i + 1; j < n && same_field(ps[j].row, ps[i].row, RF_PATH); j++)
             differ |= rows_differ(ps[j].row, ps[i].row);
         for (size_t k = i; differ && k < j; k++)
-            rows[ps[k].i]->kv[2 * 8 + 1].v.b = true;
+            rows[ps[k].i]->kv[2 * RF_SAME_PLACE + 1].v.b = true;
     }
     return 0;
 }

@@ -10,18 +10,6 @@
 #include "../k8s/flinkpath.h"
 #include "policy_int.h"
 
-static expr_value str_val(const char *s, size_t len)
-{
-    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)len};
-    v.v.s = s;
-    return v;
-}
-
-static expr_value oom(const expr_call *c)
-{
-    return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
-}
-
 static expr_value not_string(const expr_call *c, const char *fn, const expr_value *v)
 {
     return expr_error_new(c->a, "expr.no_overload", c->span,
@@ -39,14 +27,14 @@ expr_value policy_fn_flink_path(const expr_call *c, const expr_value *r, const e
     k8s_flink_path fp;
     expr_map *m = arena_alloc(c->a, sizeof *m + 10 * sizeof(expr_value));
     if (m == NULL || k8s_flink_path_parse(c->a, a[0].v.s, a[0].len, &fp) != 0)
-        return oom(c);
+        return policy_oom(c);
     static const char *const keys[] = {"scheme", "authority", "path", "absolute", "error"};
     const char *vals[] = {fp.scheme, fp.authority, fp.path, NULL, fp.error ? fp.error : ""};
     m->n = 5;
     for (size_t i = 0; i < 5; i++) {
-        m->kv[2 * i] = str_val(keys[i], strlen(keys[i]));
+        m->kv[2 * i] = policy_str_val(keys[i], strlen(keys[i]));
         if (vals[i] != NULL) {
-            m->kv[2 * i + 1] = str_val(vals[i], strlen(vals[i]));
+            m->kv[2 * i + 1] = policy_str_val(vals[i], strlen(vals[i]));
         } else {
             m->kv[2 * i + 1] = (expr_value){.kind = EXPR_BOOL};
             m->kv[2 * i + 1].v.b = fp.absolute;
@@ -67,7 +55,7 @@ expr_value policy_fn_java_trim(const expr_call *c, const expr_value *r, const ex
         return not_string(c, "javaTrim", r);
     size_t b;
     size_t len = k8s_java_trim(r->v.s, r->len, &b);
-    return str_val(r->v.s + b, len);
+    return policy_str_val(r->v.s + b, len);
 }
 
 /* s.flinkConfValue(): the value as Flink 1.x's flink-conf.yaml parser reads it back. */
@@ -80,7 +68,7 @@ expr_value policy_fn_flink_conf_value(const expr_call *c, const expr_value *r,
         return not_string(c, "flinkConfValue", r);
     size_t b;
     size_t len = k8s_flink_conf_value(r->v.s, r->len, &b);
-    return str_val(r->v.s + b, len);
+    return policy_str_val(r->v.s + b, len);
 }
 
 /* s.javaUpper(): Java's toUpperCase(Locale.ROOT), exact for comparing with ASCII names. */
@@ -93,7 +81,7 @@ expr_value policy_fn_java_upper(const expr_call *c, const expr_value *r, const e
         return not_string(c, "javaUpper", r);
     size_t len;
     char *u = k8s_java_upper(c->a, r->v.s, r->len, &len);
-    return u != NULL ? str_val(u, len) : oom(c);
+    return u != NULL ? policy_str_val(u, len) : policy_oom(c);
 }
 
 /* Code points of UTF-8 text. */
@@ -138,7 +126,7 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
                                     a[1].len == 0 || old ? order_old : NULL};
     expr_list *out = arena_alloc(c->a, sizeof *out + 2 * sizeof(expr_value));
     if (out == NULL)
-        return oom(c);
+        return policy_oom(c);
     out->n = 0;
     for (size_t o = 0; o < 2; o++) {
         for (const char *const *k = orders[o]; k != NULL && *k != NULL; k++) {
@@ -152,11 +140,11 @@ expr_value policy_fn_flink_ha_modes(const expr_call *c, const expr_value *r, con
             size_t ul;
             char *u = k8s_java_upper(c->a, m, len, &ul);
             if (u == NULL)
-                return oom(c);
+                return policy_oom(c);
             bool none = (ul == 4 && memcmp(u, "NONE", 4) == 0) ||
                         (ul == 10 && memcmp(u, "STANDALONE", 10) == 0 && code_points(m, len) == 10);
             if (!none)
-                out->items[out->n++] = str_val(m, len);
+                out->items[out->n++] = policy_str_val(m, len);
             break; /* this version's first key with a value decides */
         }
     }

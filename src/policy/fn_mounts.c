@@ -43,21 +43,9 @@ static size_t count_of(const expr_value *v)
     return n;
 }
 
-static expr_value str_val(const char *s, size_t len)
-{
-    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)len};
-    v.v.s = s;
-    return v;
-}
-
 static bool str_is(const expr_value *v, const char *s, size_t len)
 {
     return v->kind == EXPR_STRING && v->len == len && memcmp(v->v.s, s, len) == 0;
-}
-
-static expr_value oom(const expr_call *c)
-{
-    return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
 }
 
 /* A value of the wrong type where the function (or the pod spec) needs another. */
@@ -152,7 +140,7 @@ static expr_value normalise_path(const expr_call *c, const char *s, size_t len, 
     char *out = arena_alloc(c->a, len + 1);
     *ok = out != NULL;
     if (out == NULL)
-        return str_val("", 0);
+        return policy_str_val("", 0);
     size_t n = 0, i = 0;
     while (i <= len) {
         const char *slash = i < len ? memchr(s + i, '/', len - i) : NULL;
@@ -172,7 +160,7 @@ static expr_value normalise_path(const expr_call *c, const char *s, size_t len, 
         i = end + 1;
     }
     out[n] = '\0';
-    return str_val(out, n);
+    return policy_str_val(out, n);
 }
 
 static expr_value normalise(const expr_call *c, const char *s, size_t len, bool *ok)
@@ -197,7 +185,7 @@ typedef struct expand_ctx {
  * not a string (no name equals it). */
 static bool entry_name(const expr_call *c, const expr_value *e, expr_value *name)
 {
-    *name = str_val("", 0);
+    *name = policy_str_val("", 0);
     expr_map_get(c, e, "name", 4, name);
     return name->kind == EXPR_STRING;
 }
@@ -216,7 +204,7 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
         size_t n = count_of(&env);
         x->env = arena_alloc(c->a, (n ? n : 1) * sizeof *x->env);
         if (x->env == NULL) {
-            *err = oom(c);
+            *err = policy_oom(c);
             return false;
         }
         expr_iter it;
@@ -226,7 +214,7 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
         if (x->nenv > MOUNTS_SCAN) {
             x->eix = keyindex_new(c->a, x->nenv);
             if (x->eix == NULL) {
-                *err = oom(c);
+                *err = policy_oom(c);
                 return false;
             }
             expr_value nm;
@@ -268,9 +256,9 @@ static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name
             return bad(c, CM, "a value of podEnv", "a string", &why);
         per_pod = true;
     } else if (env_entry(c, x, name, nl, &e, &err)) {
-        expr_value vf, fref, path = str_val("", 0);
+        expr_value vf, fref, path = policy_str_val("", 0);
         if (!expr_map_get(c, &e, "valueFrom", 9, &vf)) {
-            expr_value v = str_val("", 0);
+            expr_value v = policy_str_val("", 0);
             expr_map_get(c, &e, "value", 5, &v);
             if (v.kind != EXPR_STRING)
                 return bad(c, CM, "an env value", "a string", &v);
@@ -304,10 +292,10 @@ static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name
                 size_t fl = 9 + path.len;
                 fr = arena_alloc(c->a, fl + 1);
                 if (fr == NULL)
-                    return oom(c);
+                    return policy_oom(c);
                 memcpy(fr, "fieldRef ", 9);
                 memcpy(fr + 9, path.v.s, path.len);
-                why = str_val(fr, fl);
+                why = policy_str_val(fr, fl);
             }
         }
     } else if (err.kind == EXPR_ERROR) {
@@ -330,7 +318,7 @@ static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name
         if (w.failed)
             return expr_error_new(c->a, "expr.limit", c->span,
                                   "%s: string too long", CM);
-        per[(*nper)++] = str_val(w.p, w.n);
+        per[(*nper)++] = policy_str_val(w.p, w.n);
     }
     return none;
 }
@@ -374,7 +362,7 @@ static expr_value expand(const expr_call *c, expand_ctx *x, const expr_value *ex
         return expr_error_new(c->a, "expr.limit", c->span, "%s: string too long", CM);
     bool ok;
     *sub = normalise(c, b.p ? b.p : "", b.n, &ok);
-    return ok ? (expr_value){.kind = EXPR_NULL} : oom(c);
+    return ok ? (expr_value){.kind = EXPR_NULL} : policy_oom(c);
 }
 
 static expr_value list_val(expr_list *l)
@@ -415,11 +403,11 @@ static expr_value mount_path(const expr_call *c, const expr_value *mpath, expr_v
     expr_value p = normalise_path(c, mpath->v.s, mpath->len, true, &ok);
     char *pp = ok ? arena_alloc(c->a, p.len + 2) : NULL;
     if (pp == NULL)
-        return oom(c);
+        return policy_oom(c);
     pp[0] = '/';
     memcpy(pp + 1, p.v.s, p.len);
     pp[p.len + 1] = '\0';
-    *path = str_val(pp, p.len + 1);
+    *path = policy_str_val(pp, p.len + 1);
     return (expr_value){.kind = EXPR_NULL};
 }
 
@@ -433,20 +421,20 @@ static expr_value mount_sub(const expr_call *c, expand_ctx *x, const expr_value 
         room += spe->v.s[i] == '$' && spe->v.s[i + 1] == '(';
     *per = arena_alloc(c->a, sizeof **per + room * sizeof(expr_value));
     if (*per == NULL)
-        return oom(c);
+        return policy_oom(c);
     (*per)->n = 0;
     if (spe->len > 0)
         return expand(c, x, spe, sub, (*per)->items, &(*per)->n);
     bool ok;
     *sub = normalise(c, sp->v.s, sp->len, &ok);
-    return ok ? (expr_value){.kind = EXPR_NULL} : oom(c);
+    return ok ? (expr_value){.kind = EXPR_NULL} : policy_oom(c);
 }
 
 static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
                             const keyindex *vix, const expr_value *vols, size_t nvols,
                             expr_map **built)
 {
-    expr_value err = {.kind = EXPR_NULL}, empty = str_val("", 0);
+    expr_value err = {.kind = EXPR_NULL}, empty = policy_str_val("", 0);
     if (m->kind != EXPR_MAP)
         return bad(c, CM, "a volumeMount", "a map", m);
     static const char *const mkeys[] = {"name", "mountPath", "subPathExpr", "subPath", "readOnly"};
@@ -487,7 +475,7 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
         return err;
     expr_map *row = arena_alloc(c->a, sizeof *row + 2 * RF_COUNT * sizeof(expr_value));
     if (row == NULL)
-        return oom(c);
+        return policy_oom(c);
     expr_value ro_v = {.kind = EXPR_BOOL}, vol_v = {.kind = EXPR_NULL};
     ro_v.v.b = ro;
     if (vol != NULL)
@@ -592,7 +580,7 @@ static expr_value read_volumes(const expr_call *c, const expr_value *volumes, ex
     *vols = arena_alloc(c->a, (*nv ? *nv : 1) * sizeof **vols);
     *vix = *nv > MOUNTS_SCAN ? keyindex_new(c->a, *nv) : NULL;
     if (*vols == NULL || (*nv > MOUNTS_SCAN && *vix == NULL))
-        return oom(c);
+        return policy_oom(c);
     if (*nv == 0)
         return (expr_value){.kind = EXPR_NULL};
     expr_iter it;
@@ -623,7 +611,7 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
         return bad(c, CM, "sharedFieldRefs", "a map", &a[3]);
     expr_list *out = arena_alloc(c->a, sizeof *out + sizeof(expr_value));
     if (out == NULL)
-        return oom(c);
+        return policy_oom(c);
     out->n = 0;
     if (a[0].kind == EXPR_NULL)
         return list_val(out);
@@ -640,7 +628,7 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     expand_ctx *xs = arena_alloc(c->a, (nc ? nc : 1) * sizeof *xs);
     expr_value *ms = arena_alloc(c->a, (nc ? nc : 1) * sizeof *ms);
     if (xs == NULL || ms == NULL)
-        return oom(c);
+        return policy_oom(c);
     expr_iter it;
     expr_value ct, cf[3];
     expr_iter_init(&it, &containers);
@@ -674,7 +662,7 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     out = arena_alloc(c->a, sizeof *out + nm * sizeof(expr_value));
     expr_map **built = arena_alloc(c->a, nm * sizeof *built);
     if (out == NULL || built == NULL)
-        return oom(c);
+        return policy_oom(c);
     out->n = 0;
     for (size_t i = 0; i < k; i++) {
         expr_iter mi;
@@ -688,7 +676,7 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
         }
     }
     if (same_place(c, built, out->n) != 0)
-        return oom(c);
+        return policy_oom(c);
     return list_val(out);
 }
 

@@ -31,11 +31,6 @@ typedef struct entry {
     expr_value val;
 } entry;
 
-static expr_value oom(const expr_call *c)
-{
-    return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
-}
-
 static bool is_map(const expr_value *v)
 {
     return v->kind == EXPR_MAP;
@@ -97,7 +92,7 @@ static expr_value list_of(const expr_call *c, const entry *e, size_t n)
 {
     expr_list *l = arena_alloc(c->a, sizeof *l + (n ? n : 1) * sizeof(expr_value));
     if (l == NULL)
-        return oom(c);
+        return policy_oom(c);
     l->n = (uint32_t)n;
     for (size_t i = 0; i < n; i++)
         l->items[i] = e[i].val;
@@ -138,7 +133,7 @@ static expr_value merge_by_name(const expr_call *c, entry *te, size_t nt, entry 
     keyindex *ix = keyindex_new(c->a, nt + nf ? nt + nf : 1);
     keyindex *fix = keyindex_new(c->a, nf ? nf : 1);
     if (out == NULL || fg == NULL || ix == NULL || fix == NULL)
-        return oom(c);
+        return policy_oom(c);
     size_t n = group_by_name(c, te, nt, out, ix);
     size_t ng = group_by_name(c, fe, nf, fg, fix);
     for (size_t i = 0; i < ng; i++) {
@@ -163,7 +158,7 @@ static expr_value merge_list(const expr_call *c, const expr_value *to, const exp
     size_t nt, nf;
     entry *te = entries(c, to, &nt), *fe = entries(c, from, &nf);
     if (te == NULL || fe == NULL)
-        return oom(c);
+        return policy_oom(c);
     bool named = by_name;
     for (size_t i = 0; named && i < nt + nf; i++) {
         expr_value name;
@@ -173,7 +168,7 @@ static expr_value merge_list(const expr_call *c, const expr_value *to, const exp
         return merge_by_name(c, te, nt, fe, nf, depth);
     entry *out = arena_alloc(c->a, (nt > nf ? nt : nf ? nf : 1) * sizeof *out);
     if (out == NULL)
-        return oom(c);
+        return policy_oom(c);
     for (size_t i = 0; i < nt || i < nf; i++) {
         if (i >= nt) {
             out[i] = fe[i];
@@ -199,15 +194,15 @@ static expr_value merge_map(const expr_call *c, const expr_value *to, const expr
     size_t nt, nf;
     entry *fe = entries(c, from, &nf);
     if (fe == NULL)
-        return oom(c);
+        return policy_oom(c);
     if (nf == 0)
         return *to; /* no role template (the usual case): the shared one as it is */
     entry *te = entries(c, to, &nt);
     if (te == NULL)
-        return oom(c);
+        return policy_oom(c);
     expr_map *m = arena_alloc(c->a, sizeof *m + 2 * (nt + nf) * sizeof(expr_value));
     if (m == NULL)
-        return oom(c);
+        return policy_oom(c);
     m->n = 0;
     for (int side = 0; side < 2; side++) {
         entry *e = side == 0 ? te : fe;

@@ -312,7 +312,7 @@ static expr_value res_value(const expr_call *c, const res *r)
 {
     expr_map *m = new_map(c, res_names, RES_COUNT);
     if (m == NULL)
-        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+        return policy_oom(c);
     for (int k = 0; k < RES_COUNT; k++) {
         m->kv[2 * k + 1] = policy_quantity_value(c, r->q[k]);
         if (m->kv[2 * k + 1].kind == EXPR_ERROR)
@@ -395,7 +395,7 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
         return e;
     expr_map *m = new_map(c, keys, 2);
     if (m == NULL)
-        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+        return policy_oom(c);
     for (int k = 0; k < 2; k++) {
         m->kv[2 * k + 1] = res_value(c, &t[k]);
         if (m->kv[2 * k + 1].kind == EXPR_ERROR)
@@ -621,7 +621,7 @@ expr_value policy_fn_nodes_for(const expr_call *c, const expr_value *r, const ex
     uint32_t total = count(&a[0]);
     expr_list *l = arena_alloc(c->a, sizeof *l + (total + 1) * sizeof(expr_value));
     if (l == NULL)
-        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+        return policy_oom(c);
     l->n = 0;
     each it;
     expr_value node;

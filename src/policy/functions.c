@@ -39,7 +39,7 @@ static expr_value make_quantity(const expr_call *c, k8s_quantity q)
     k8s_quantity *d = arena_alloc(c->a, sizeof *d);
     expr_opaque *o = arena_alloc(c->a, sizeof *o);
     if (d == NULL || o == NULL)
-        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+        return policy_oom(c);
     *d = q;
     o->type = &quantity_type;
     o->data = d;
@@ -372,7 +372,7 @@ static expr_value fn_lookup_list(const expr_call *c, const expr_value *r, const 
                               s[1], count, EXPR_MAX_ELEMENTS);
     expr_list *l = arena_alloc(c->a, sizeof *l + (count + 1) * sizeof(expr_value));
     if (l == NULL)
-        return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+        return policy_oom(c);
     l->n = (uint32_t)count;
     for (size_t i = 0; i < count; i++)
         l->items[i] = expr_from_json(m->objs[i]);

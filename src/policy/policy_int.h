@@ -117,6 +117,20 @@ typedef struct policy_lookup_site {
  * Sorted (policy_sort_kinds). */
 void policy_scope_lookups(loader *ld, const policy *items, size_t n);
 
+/* For the extension functions (functions.c, fn_*.c): a string value of 's' ('len' bytes,
+ * borrowed), and the error of an allocation that failed. */
+static inline expr_value policy_str_val(const char *s, size_t len)
+{
+    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)len};
+    v.v.s = s;
+    return v;
+}
+
+static inline expr_value policy_oom(const expr_call *c)
+{
+    return expr_error_new(c->a, "expr.limit", c->span, "out of memory");
+}
+
 /* Computes once, into 'a', the variables of 'items' that read only params, literals and other
  * such variables and call no lookup() (policy_variable.constant; constvars.c). Called when the
  * params are final. */

@@ -1456,6 +1456,42 @@ static void test_share_groups(void **state)
     }
 }
 
+/* The shipped Flink policies that read the effective configuration read it through one
+ * shared variable, so the arguments of flinkConfig() (a lookup() of the operator's ConfigMap
+ * among them) are evaluated once per run, not once per policy: a policy that wrote the call
+ * inside another variable (flink-reactive-requires-standalone's reactive, image-pinned's
+ * flinkImage) evaluated them again on every review. */
+static void test_share_shipped_flink_cfg(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "flink-ha-required", "flink-ha-storagedir-required", "flink-rest-api-exposure",
+        "flink-reactive-requires-standalone", "image-pinned", "flink-last-state-requires-ha",
+        "flink-parallelism-fits-slots",
+    };
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("policies", &dl);
+    assert_non_null(s);
+    size_t n;
+    const policy *items = policy_set_items(s, &n);
+    size_t group = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const policy *p = NULL;
+        for (size_t k = 0; k < n && p == NULL; k++)
+            if (strcmp(items[k].name, names[i]) == 0)
+                p = &items[k];
+        if (p == NULL)
+            fail_msg("no policy %s", names[i]);
+        size_t sh = find_var(p, "cfg")->shared;
+        if (sh == 0 || (group != 0 && sh != group))
+            fail_msg("%s: cfg in share group %zu, want %zu", names[i], sh, group);
+        group = sh;
+    }
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
 /* A shared value costs each policy that takes it the steps it would have spent evaluating
  * it: a rule that exceeds its budget with the variable's cost exceeds it with the shared value
  * too, and one that does not, does not. */
@@ -1822,6 +1858,7 @@ int main(void)
         cmocka_unit_test(test_flink_memo),
         cmocka_unit_test(test_share_groups),
         cmocka_unit_test(test_share_budget),
+        cmocka_unit_test(test_share_shipped_flink_cfg),
         cmocka_unit_test(test_share_after_patch),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),

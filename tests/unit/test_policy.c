@@ -1460,7 +1460,8 @@ static void test_share_groups(void **state)
  * shared variable, so the arguments of flinkConfig() (a lookup() of the operator's ConfigMap
  * among them) are evaluated once per run, not once per policy: a policy that wrote the call
  * inside another variable (flink-reactive-requires-standalone's reactive, image-pinned's
- * flinkImage) evaluated them again on every review. */
+ * flinkImage) evaluated them again on every review. Likewise the list of the places containers
+ * are declared, which image-pinned and no-inline-credentials both walk. */
 static void test_share_shipped_flink_cfg(void **state)
 {
     (void)state;
@@ -1488,6 +1489,19 @@ static void test_share_shipped_flink_cfg(void **state)
             fail_msg("%s: cfg in share group %zu, want %zu", names[i], sh, group);
         group = sh;
     }
+    /* the places containers are declared, which image-pinned and no-inline-credentials both
+     * walk (image-pinned once built its own list of the Flink pod templates) */
+    const policy *img = NULL, *cred = NULL;
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(items[k].name, "image-pinned") == 0)
+            img = &items[k];
+        if (strcmp(items[k].name, "no-inline-credentials") == 0)
+            cred = &items[k];
+    }
+    assert_non_null(img);
+    assert_non_null(cred);
+    assert_int_not_equal(find_var(img, "holders")->shared, 0);
+    assert_int_equal(find_var(img, "holders")->shared, find_var(cred, "holders")->shared);
     policy_set_unref(s);
     diag_list_clear(&dl);
 }

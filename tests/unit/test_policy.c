@@ -1456,6 +1456,34 @@ static void test_share_groups(void **state)
     }
 }
 
+/* An integral number option is written as "%lld" writes it (policy_scalar_text formats it by
+ * hand, without stdio); other numbers as before. */
+static void test_scalar_text_numbers(void **state)
+{
+    (void)state;
+    static const double values[] = {0.0, -0.0, 1, -1, 9, 10, -10, 99, 100, 12345, -987654321,
+                                    4294967296.0, 9007199254740992.0, -9007199254740993.0,
+                                    9.1e18, -9.1e18, 9.2e18, 1e19, 0.5, -2.25, 1e-7, 3.0e300};
+    arena *a = arena_new(1 << 20);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        double d = values[i];
+        char want[64];
+        if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d)
+            snprintf(want, sizeof want, "%lld", (long long)d);
+        else {
+            snprintf(want, sizeof want, "%.15g", d);
+            if (strtod(want, NULL) != d)
+                snprintf(want, sizeof want, "%.17g", d);
+        }
+        cJSON *n = cJSON_CreateNumber(d);
+        const char *got = policy_scalar_text(a, n);
+        if (got == NULL || strcmp(got, want) != 0)
+            fail_msg("%.17g: got %s, want %s", d, got ? got : "NULL", want);
+        cJSON_Delete(n);
+    }
+    arena_free(a);
+}
+
 /* The shipped Flink policies that read the effective configuration read it through one
  * shared variable, so the arguments of flinkConfig() (a lookup() of the operator's ConfigMap
  * among them) are evaluated once per run, not once per policy: a policy that wrote the call
@@ -1873,6 +1901,7 @@ int main(void)
         cmocka_unit_test(test_share_groups),
         cmocka_unit_test(test_share_budget),
         cmocka_unit_test(test_share_shipped_flink_cfg),
+        cmocka_unit_test(test_scalar_text_numbers),
         cmocka_unit_test(test_share_after_patch),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),

@@ -1,8 +1,10 @@
 /* share.c - the variables several policies compute alike, evaluated once per run.
  *
- * Seven Flink policies declare the same variable `cfg` (flinkConfig() of the object over the
- * operator's ConfigMap). flinkConfig() remembers its answer for the run, but evaluating the
- * call's arguments still cost ~2,400 instructions per policy on the typical review. Two
+ * Nine policies declare the same variable `cfg` (flinkConfig() of the object over the
+ * operator's ConfigMap), and image-pinned and no-inline-credentials the same `holders` (the
+ * places containers are declared). flinkConfig() remembers its answer for the run, but
+ * evaluating the call's arguments still cost ~2,400 instructions per policy on the typical
+ * review. Two
  * variables of different policies get one value per run (eval.c) when:
  *
  * - their expression texts are the same (so are their compiled programs: the same functions,

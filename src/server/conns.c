@@ -6,10 +6,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <time.h>
 
@@ -35,7 +34,6 @@ struct conn {
     _Atomic int phase;        /* enum conn_phase */
     _Atomic int64_t since_ms; /* when the current head or idle phase began */
     tls_creds *creds;         /* a reference to what its handshake presented, or NULL */
-    bool cork_undone;         /* conn_reply_flush() took libmicrohttpd's TCP_CORK off */
 };
 
 struct conns {
@@ -294,9 +292,17 @@ static _Atomic unsigned long reply_flush_waits;
 
 /* Whether a send of 'len' bytes (and a TLS record's overhead) on 'fd' is taken by the kernel
  * at once: nothing queued yet, and room in the send buffer (SO_SNDBUF reports twice the
- * payload it holds: the kernel counts its bookkeeping in it). */
+ * payload it holds: the kernel counts its bookkeeping in it). One getsockopt(SO_MEMINFO)
+ * gives both, what is queued (every byte not yet acknowledged, counted with the kernel's
+ * bookkeeping: 0 exactly when SIOCOUTQ is 0) and the buffer; a kernel without it (before
+ * Linux 4.6) is asked with ioctl(SIOCOUTQ) and getsockopt(SO_SNDBUF). */
 static bool send_cannot_block(int fd, size_t len)
 {
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t ml = sizeof mem;
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) == 0 &&
+        ml > SK_MEMINFO_WMEM_QUEUED * sizeof mem[0])
+        return mem[SK_MEMINFO_WMEM_QUEUED] == 0 && len + 1024 <= mem[SK_MEMINFO_SNDBUF] / 2;
     int queued = 0, sndbuf = 0;
     socklen_t sl = sizeof sndbuf;
     if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
@@ -314,42 +320,20 @@ bool conn_reply_cork(void *tls_session, int fd, size_t len)
     return true;
 }
 
-/* libmicrohttpd 0.9.75 corks the socket (TCP_CORK) before the headers of a reply whose headers
- * and body together are under this many bytes, and pushes each reply with
- * setsockopt(TCP_NODELAY) after its body, leaving the cork on for the next one. Our sendmsg()
- * comes after that push, and would wait in the kernel for the cork's 200 ms timer. */
-#define MHD_CORK_BELOW 1400
-
-/* Takes the kernel's cork off 'fd' once per connection, after the first reply that
- * libmicrohttpd corked: it believes the socket corked from then on and never sets TCP_CORK
- * again, so each later reply leaves with its sendmsg(). */
-static void undo_mhd_cork(void *tls_session, int fd)
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms)
 {
-    conn *c = conns_of_tls_session(tls_session);
-    if (c != NULL && c->cork_undone)
-        return;
-    int off = 0;
-    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
-    if (c != NULL)
-        c->cork_undone = true;
-}
-
-int conn_reply_flush(void *tls_session, int fd, bool mhd_body, unsigned stall_ms,
-                     unsigned total_ms)
-{
-    int64_t deadline = clock_mono_ms() + total_ms;
-    size_t held = gnutls_record_check_corked(tls_session);
+    int64_t deadline = -1; /* read from the clock only when the kernel does not take it all */
     for (;;) {
         /* A send GnuTLS could not finish stays in the session; the next uncork resumes it. */
         ssize_t n = gnutls_record_uncork(tls_session, 0);
-        if (n >= 0) {
-            if (mhd_body && held < MHD_CORK_BELOW)
-                undo_mhd_cork(tls_session, fd);
+        if (n >= 0)
             return 0;
-        }
         if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
             return -1;
-        int64_t left = deadline - clock_mono_ms();
+        int64_t now = clock_mono_ms();
+        if (deadline < 0)
+            deadline = now + total_ms;
+        int64_t left = deadline - now;
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLOUT};

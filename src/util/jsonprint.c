@@ -11,24 +11,27 @@
 
 /* The text so far: malloc'd, grown by doubling. Each writer reserves the most it can write
  * first, then stores bytes without further checks. */
-typedef struct out {
-    char *data;
-    size_t len, alloc;
-} out;
+typedef jsonprint_out out;
 
 static bool reserve(out *o, size_t n)
 {
+    if (o->failed)
+        return false;
     if (o->alloc - o->len > n)
         return true;
     size_t size = o->alloc ? o->alloc : 2048; /* most answers fit at once */
     while (size - o->len <= n) {
-        if (size > SIZE_MAX / 2)
+        if (size > SIZE_MAX / 2) {
+            o->failed = true;
             return false;
+        }
         size *= 2;
     }
     char *p = realloc(o->data, size);
-    if (p == NULL)
+    if (p == NULL) {
+        o->failed = true;
         return false;
+    }
     o->data = p;
     o->alloc = size;
     return true;
@@ -58,13 +61,13 @@ static bool needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
-/* cJSON's print_string_ptr(): NULL prints as "". Reserves for the worst case (every byte a
- * \u00XX), so the copy below never checks. */
+/* cJSON's print_string_ptr(): NULL prints as "". Reserves room for the string as it is and
+ * its quotes; an escape (up to 6 bytes for 1) reserves for itself and the rest first. */
 static bool put_string(out *o, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
     size_t len = strlen((const char *)s);
-    if (len > SIZE_MAX / 8 || !reserve(o, len * 6 + 2))
+    if (len > SIZE_MAX / 8 || !reserve(o, len + 2))
         return false;
     const unsigned char *end = s + len;
     char *w = o->data + o->len;
@@ -89,6 +92,10 @@ static bool put_string(out *o, const char *str)
         w += p - s;
         if (p == end)
             break;
+        o->len = (size_t)(w - o->data);
+        if (!reserve(o, 6 + (size_t)(end - p) + 1))
+            return false;
+        w = o->data + o->len;
         static const char hex[] = "0123456789abcdef";
         *w++ = '\\';
         switch (*p) {
@@ -125,6 +132,21 @@ static bool put_string(out *o, const char *str)
     return true;
 }
 
+/* 'v' in decimal, as printf's "%lld" writes it. */
+static bool put_integer(out *o, long long v)
+{
+    char text[24];
+    size_t n = sizeof text;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        text[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        text[--n] = '-';
+    return put(o, text + n, sizeof text - n);
+}
+
 /* cJSON's print_number(): %1.15g, or %1.17g when that does not read back (compared relative
  * to DBL_EPSILON); null for NaN and infinity. An integer below 10^15 (not -0) prints under
  * %1.15g as its digits, which are written here without printf. */
@@ -135,7 +157,7 @@ static bool put_number(out *o, double d)
     if (isnan(d) || isinf(d)) {
         n = snprintf(text, sizeof text, "null");
     } else if (fabs(d) < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
-        n = snprintf(text, sizeof text, "%lld", (long long)d);
+        return put_integer(o, (long long)d);
     } else {
         double back = 0.0;
         n = snprintf(text, sizeof text, "%1.15g", d);
@@ -185,11 +207,38 @@ static bool put_value(out *o, const cJSON *item)
 char *jsonprint_tree(const cJSON *root, size_t *len)
 {
     out o = {0};
-    if (root == NULL || !put_value(&o, root) || !reserve(&o, 1)) {
+    if (root == NULL || !put_value(&o, root)) {
         free(o.data);
         return NULL;
     }
-    o.data[o.len] = '\0';
-    *len = o.len;
-    return o.data;
+    return jsonprint_finish(&o, len);
+}
+
+void jsonprint_raw(jsonprint_out *o, const char *text, size_t n)
+{
+    put(o, text, n);
+}
+
+void jsonprint_string(jsonprint_out *o, const char *s)
+{
+    put_string(o, s);
+}
+
+void jsonprint_int(jsonprint_out *o, long long v)
+{
+    put_integer(o, v);
+}
+
+char *jsonprint_finish(jsonprint_out *o, size_t *len)
+{
+    if (!reserve(o, 1)) {
+        free(o->data);
+        *o = (jsonprint_out){0};
+        return NULL;
+    }
+    o->data[o->len] = '\0';
+    *len = o->len;
+    char *text = o->data;
+    *o = (jsonprint_out){0};
+    return text;
 }

@@ -49,6 +49,10 @@ struct conns {
     unsigned n_expected;
 };
 
+/* The phases' times are on the coarse monotonic clock (clock_coarse_ms(): a few ms behind at
+ * most, a tenth of the cost of the precise one): two of them are read on every request, and
+ * the deadlines they serve are seconds long and checked every REAP_PERIOD_MS. */
+
 /* GnuTLS's read function for every connection: what its default does (recv), plus the one
  * thing libmicrohttpd cannot tell us: that an idle connection has started a new request. The
  * time is stored before the phase, so the reaper never pairs 'head' with the idle start. */
@@ -58,7 +62,7 @@ static ssize_t conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
     ssize_t n = recv(c->fd, data, size, 0);
     if (n > 0 && atomic_load_explicit(&c->phase, memory_order_relaxed) == PHASE_IDLE) {
         int idle = PHASE_IDLE;
-        atomic_store(&c->since_ms, clock_mono_ms());
+        atomic_store(&c->since_ms, clock_coarse_ms());
         atomic_compare_exchange_strong(&c->phase, &idle, PHASE_HEAD);
     }
     return n;
@@ -89,7 +93,7 @@ static void *reaper_main(void *arg)
         pthread_cond_timedwait(&t->wake, &t->lock, &until);
         if (t->stop)
             break;
-        int64_t now = clock_mono_ms();
+        int64_t now = clock_coarse_ms();
         unsigned closed = 0;
         for (conn *c = t->head; c != NULL; c = c->next) {
             /* SHUT_RDWR: a client that is this slow gets no TLS goodbye */
@@ -170,7 +174,7 @@ conn *conns_open(conns *t, int fd, void *tls_session)
         return NULL;
     c->fd = fd;
     atomic_init(&c->phase, PHASE_HEAD);
-    atomic_init(&c->since_ms, clock_mono_ms());
+    atomic_init(&c->since_ms, clock_coarse_ms());
     if (tls_session != NULL) {
         gnutls_session_t s = tls_session;
         /* The send side keeps the descriptor libmicrohttpd set; only reads come through us. */
@@ -244,7 +248,7 @@ void conn_request_end(conn *c)
     if (c == NULL)
         return;
     int req = PHASE_REQUEST;
-    atomic_store(&c->since_ms, clock_mono_ms());
+    atomic_store(&c->since_ms, clock_coarse_ms());
     atomic_compare_exchange_strong(&c->phase, &req, PHASE_IDLE);
 }
 
@@ -253,7 +257,7 @@ void conns_expect(conns *t, int fd)
     pthread_mutex_lock(&t->lock);
     if (t->n_expected < MAX_EXPECTED) {
         t->expected_fd[t->n_expected] = fd;
-        t->expected_at[t->n_expected] = clock_mono_ms();
+        t->expected_at[t->n_expected] = clock_coarse_ms();
         t->n_expected++;
     }
     pthread_mutex_unlock(&t->lock);
@@ -268,7 +272,7 @@ void conns_unexpect(conns *t, int fd)
 
 size_t conns_close_idle(conns *t, unsigned grace_ms)
 {
-    int64_t now = clock_mono_ms();
+    int64_t now = clock_coarse_ms();
     pthread_mutex_lock(&t->lock);
     for (conn *c = t->head; c != NULL; c = c->next) {
         /* SHUT_RD: libmicrohttpd reads the end of the stream and closes the connection

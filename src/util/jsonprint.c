@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* The text so far: malloc'd, grown by doubling. Each writer reserves the most it can write
  * first, then stores bytes without further checks. */
 typedef jsonprint_out out;
@@ -61,6 +65,45 @@ static bool needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* The first byte from 'p' that needs an escape, or 'end': 8 bytes a step, then one by one. */
+static const unsigned char *plain_end_portable(const unsigned char *p, const unsigned char *end)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        uint64_t m = escape_bits(v);
+        if (m != 0)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !needs_escape(*p))
+        p++;
+    return p;
+}
+
+/* The same, 16 bytes a step with SSE2 (x86-64's baseline); the rest of a string shorter than
+ * 16 bytes goes the portable way. */
+static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  below = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, backslash)),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(v, below), v)); /* v <= 0x1f */
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    return plain_end_portable(p, end);
+}
+
 /* cJSON's print_string_ptr(): NULL prints as "". Reserves room for the string as it is and
  * its quotes; an escape (up to 6 bytes for 1) reserves for itself and the rest first. */
 static bool put_string(out *o, const char *str)
@@ -73,21 +116,7 @@ static bool put_string(out *o, const char *str)
     char *w = o->data + o->len;
     *w++ = '"';
     while (s < end) {
-        const unsigned char *p = s;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (end - p >= 8) {
-            uint64_t v;
-            memcpy(&v, p, sizeof v);
-            uint64_t m = escape_bits(v);
-            if (m != 0) {
-                p += __builtin_ctzll(m) >> 3;
-                break;
-            }
-            p += 8;
-        }
-#endif
-        while (p < end && !needs_escape(*p))
-            p++;
+        const unsigned char *p = plain_end(s, end);
         memcpy(w, s, (size_t)(p - s));
         w += p - s;
         if (p == end)

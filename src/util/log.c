@@ -7,6 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "log_out.h"
 #include "utf8.h"
 
@@ -147,23 +151,52 @@ static unsigned unicode_break_cp(const unsigned char *u, size_t n)
     return n == 2 ? u[1] : 0x2000u | (u[2] - 0x80u);
 }
 
+/* The first byte from 'p' that ends a quoted run (quoted_stops()), or 'end': 8 bytes a step,
+ * then one by one. */
+static const unsigned char *quoted_stop_portable(const unsigned char *p,
+                                                 const unsigned char *end)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t m = quoted_stops(load8(p));
+        if (m != 0)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !is_quoted_stop(*p))
+        p++;
+    return p;
+}
+
+/* The same, 16 bytes a step with SSE2 (x86-64's baseline); fewer than 16 go the portable
+ * way. */
+static const unsigned char *quoted_stop(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  low = _mm_set1_epi8(0x1f), high = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v),    /* v <= 0x1f */
+                         _mm_cmpeq_epi8(_mm_max_epu8(v, high), v))); /* v >= 0x7f */
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    return quoted_stop_portable(p, end);
+}
+
 /* The end of the run from 'p' that goes into quotes as it is: printable ASCII other than '"'
  * and '\\', and whole UTF-8 sequences that are not line breaks. */
 static const unsigned char *quoted_run(const unsigned char *p, const unsigned char *end)
 {
     for (;;) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (end - p >= 8) {
-            uint64_t m = quoted_stops(load8(p));
-            if (m != 0) {
-                p += __builtin_ctzll(m) >> 3;
-                break;
-            }
-            p += 8;
-        }
-#endif
-        while (p < end && !is_quoted_stop(*p))
-            p++;
+        p = quoted_stop(p, end);
         if (p == end || *p < 0x80)
             return p;
         size_t n = utf8_seq_len((const char *)p, (size_t)(end - p));

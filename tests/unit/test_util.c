@@ -25,6 +25,8 @@
 
 /* its hash and table, to build keys that share a bucket */
 #include "util/keyindex.c"
+/* its string scan, the SSE2 one against the portable one */
+#include "util/log.c"
 
 /* Numbers in log lines are written without stdio (log.c), and must read exactly as printf
  * writes them: "%lld" for integers, "%.3f" for doubles below 1e15 (edges of rounding,
@@ -601,6 +603,44 @@ static void test_log_strings_as_before(void **state)
     }
 }
 
+/* Bytes of every class a scan tells apart: plain ASCII, space, '=', quote, backslash,
+ * controls, DEL, UTF-8 lead and continuation bytes, 0xFF. */
+static const unsigned char scan_bytes[] = {'a', 'Z', '0', ' ', '=', '"', '\\', '\n', 0x01, 0x1f,
+                                           0x20, 0x7e, 0x7f, 0x80, 0xbf, 0xc3, 0xe2, 0xff};
+
+/* The quoted run's stop (log.c) is found 16 bytes a step with SSE2 and 8 bytes a step
+ * without: both, and a byte by byte scan, find the same first stop in buffers of every
+ * length up to 80 at every offset from a 16-byte boundary, with one or two bytes of each
+ * class at every place (the rest plain). */
+static void test_log_scan_paths(void **state)
+{
+    (void)state;
+    static _Alignas(16) unsigned char buf[128];
+    const size_t nb = sizeof scan_bytes;
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t len = 0; len <= 80; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                for (size_t b = 0; b < nb; b++) {
+                    unsigned char *p = buf + off;
+                    memset(p, 'x', len);
+                    if (at < len)
+                        p[at] = scan_bytes[b];
+                    if (at + 5 < len)
+                        p[at + 5] = scan_bytes[(b + 5) % nb];
+                    const unsigned char *want = p;
+                    while (want < p + len && !is_quoted_stop(*want))
+                        want++;
+                    const unsigned char *fast = quoted_stop(p, p + len);
+                    const unsigned char *slow = quoted_stop_portable(p, p + len);
+                    if (fast != want || slow != want)
+                        fail_msg("off %zu len %zu byte 0x%02x at %zu: %td, %td, want %td", off,
+                                 len, scan_bytes[b], at, fast - p, slow - p, want - p);
+                }
+            }
+        }
+    }
+}
+
 /* Valid and invalid UTF-8 by class: overlong forms, surrogates, > U+10FFFF, truncated and
  * stray continuation bytes; 'bad' is the offset of the first bad byte (-1: valid). */
 static const struct {
@@ -983,6 +1023,7 @@ int main(void)
         cmocka_unit_test(test_log_values_escaped),
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
         cmocka_unit_test(test_log_strings_as_before),
+        cmocka_unit_test(test_log_scan_paths),
         cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_utf8_json_find_nul),
         cmocka_unit_test(test_log_lines),

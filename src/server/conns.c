@@ -297,9 +297,10 @@ static _Atomic unsigned long reply_flush_waits;
 /* Whether a send of 'len' bytes (and a TLS record's overhead) on 'fd' is taken by the kernel
  * at once: nothing queued yet, and room in the send buffer (SO_SNDBUF reports twice the
  * payload it holds: the kernel counts its bookkeeping in it). One getsockopt(SO_MEMINFO)
- * gives both, what is queued (every byte not yet acknowledged, counted with the kernel's
- * bookkeeping: 0 exactly when SIOCOUTQ is 0) and the buffer; a kernel without it (before
- * Linux 4.6) is asked with ioctl(SIOCOUTQ) and getsockopt(SO_SNDBUF). */
+ * gives both: the memory of what is queued (the buffers of every byte not yet sent or not
+ * yet acknowledged, so 0 when SIOCOUTQ would say 0) and the buffer's size, which is what the
+ * kernel compares when it takes a send; a kernel without it (before Linux 4.6) is asked with
+ * ioctl(SIOCOUTQ) and getsockopt(SO_SNDBUF). */
 static bool send_cannot_block(int fd, size_t len)
 {
     uint32_t mem[SK_MEMINFO_VARS];

@@ -391,150 +391,158 @@ static char *utf8_repair(char *s, size_t *len)
     return out;
 }
 
-/* Prints 'root' as cJSON_PrintUnformatted() would (util/jsonprint.h: the same bytes, in a
- * fraction of the instructions), deletes it, and returns the text. Every answer goes through
- * here, and every answer must be JSON, which is UTF-8: a message that echoes input cut at a
- * byte count (a '%.64s' in the middle of a character) or text a policy built is repaired, not
+/* Finishes the answer written in 'o' and returns its text. Every answer goes through here,
+ * and every answer must be JSON, which is UTF-8: a message that echoes input cut at a byte
+ * count (a '%.64s' in the middle of a character) or text a policy built is repaired, not
  * sent. */
-static char *print_and_delete(cJSON *root, size_t *len)
+static char *finish_answer(jsonprint_out *o, size_t *len)
 {
-    char *s = root ? jsonprint_tree(root, len) : NULL;
-    cJSON_Delete(root);
-    if (s == NULL)
-        return NULL;
-    if (!utf8_is_valid(s, *len, NULL))
+    char *s = jsonprint_finish(o, len);
+    if (s != NULL && !utf8_is_valid(s, *len, NULL))
         s = utf8_repair(s, len);
     return s;
 }
 
+/* The answers are written as cJSON_PrintUnformatted() prints the trees they were built as
+ * before (the same keys in the same order, util/jsonprint.h's strings and numbers), without
+ * building one: a tree of the denial's twenty nodes, each string copied into it, cost as much
+ * as printing it. A string a tree could not hold (NULL where cJSON_CreateString() fails) fails
+ * the answer as it failed the tree. */
+#define RAW(o, lit) jsonprint_raw((o), "" lit, sizeof(lit) - 1) /* string literals only */
+
+static bool put_key_string(jsonprint_out *o, const char *key_lit, size_t key_len, const char *v)
+{
+    if (v == NULL)
+        return false;
+    jsonprint_raw(o, key_lit, key_len);
+    jsonprint_string(o, v);
+    return true;
+}
+#define KEY_STRING(o, lit, v) put_key_string((o), "" lit, sizeof(lit) - 1, (v))
+
 /* status.details as kube-apiserver's own validation writes it (apierrors.NewInvalid), so
  * kubectl prints 'The KIND "NAME" is invalid:' and then one 'FIELD: MESSAGE' per cause. */
-static int add_details(cJSON *st, const admission_response *ar)
+static bool put_details(jsonprint_out *o, const admission_response *ar)
 {
-    cJSON *d = cJSON_AddObjectToObject(st, "details");
-    if (d == NULL ||
-        cJSON_AddStringToObject(d, "name", ar->details_name ? ar->details_name : "") == NULL ||
-        cJSON_AddStringToObject(d, "group", ar->details_group ? ar->details_group : "") == NULL ||
-        cJSON_AddStringToObject(d, "kind", ar->details_kind ? ar->details_kind : "") == NULL)
-        return -1;
-    cJSON *causes = cJSON_AddArrayToObject(d, "causes");
-    if (causes == NULL)
-        return -1;
+    KEY_STRING(o, ",\"details\":{\"name\":", ar->details_name ? ar->details_name : "");
+    KEY_STRING(o, ",\"group\":", ar->details_group ? ar->details_group : "");
+    KEY_STRING(o, ",\"kind\":", ar->details_kind ? ar->details_kind : "");
+    RAW(o, ",\"causes\":[");
     for (size_t i = 0; i < ar->n_causes; i++) {
-        cJSON *c = cJSON_CreateObject();
-        if (c == NULL || !cJSON_AddItemToArray(causes, c)) {
-            cJSON_Delete(c);
-            return -1;
-        }
-        if (cJSON_AddStringToObject(c, "reason", "FieldValueInvalid") == NULL ||
-            cJSON_AddStringToObject(c, "message", ar->causes[i].message) == NULL ||
-            (ar->causes[i].field != NULL &&
-             cJSON_AddStringToObject(c, "field", ar->causes[i].field) == NULL))
-            return -1;
+        if (i > 0)
+            RAW(o, ",");
+        RAW(o, "{\"reason\":\"FieldValueInvalid\"");
+        if (!KEY_STRING(o, ",\"message\":", ar->causes[i].message))
+            return false;
+        if (ar->causes[i].field != NULL)
+            KEY_STRING(o, ",\"field\":", ar->causes[i].field);
+        RAW(o, "}");
     }
-    return 0;
+    RAW(o, "]}");
+    return true;
 }
 
-static int add_status(cJSON *resp, const admission_response *ar)
+static bool put_status(jsonprint_out *o, const admission_response *ar)
 {
-    cJSON *st = cJSON_AddObjectToObject(resp, "status");
-    if (st == NULL || cJSON_AddNumberToObject(st, "code", ar->status_code) == NULL)
-        return -1;
-    if (!ar->allowed && cJSON_AddStringToObject(st, "status", "Failure") == NULL)
-        return -1;
-    if (ar->status_reason && cJSON_AddStringToObject(st, "reason", ar->status_reason) == NULL)
-        return -1;
-    if (ar->status_message &&
-        cJSON_AddStringToObject(st, "message", ar->status_message) == NULL)
-        return -1;
-    if (ar->n_causes > 0 && add_details(st, ar) != 0)
-        return -1;
-    return 0;
+    RAW(o, ",\"status\":{\"code\":");
+    jsonprint_int(o, ar->status_code);
+    if (!ar->allowed)
+        RAW(o, ",\"status\":\"Failure\"");
+    if (ar->status_reason)
+        KEY_STRING(o, ",\"reason\":", ar->status_reason);
+    if (ar->status_message)
+        KEY_STRING(o, ",\"message\":", ar->status_message);
+    if (ar->n_causes > 0 && !put_details(o, ar))
+        return false;
+    RAW(o, "}");
+    return true;
 }
 
-static int add_patch(cJSON *resp, const admission_response *ar)
+static bool put_patch(jsonprint_out *o, const admission_response *ar)
 {
     char *b64 = malloc(base64_encoded_len(ar->patch_len) + 1);
     if (b64 == NULL)
-        return -1;
+        return false;
     base64_encode(ar->patch, ar->patch_len, b64);
-    int rc = cJSON_AddStringToObject(resp, "patchType", "JSONPatch") != NULL &&
-                     cJSON_AddStringToObject(resp, "patch", b64) != NULL
-                 ? 0
-                 : -1;
+    RAW(o, ",\"patchType\":\"JSONPatch\"");
+    KEY_STRING(o, ",\"patch\":", b64);
     free(b64);
-    return rc;
+    return true;
 }
 
-static int add_extras(cJSON *resp, const admission_response *ar)
+static bool put_extras(jsonprint_out *o, const admission_response *ar)
 {
     if (ar->n_warnings > 0) {
-        cJSON *w = cJSON_AddArrayToObject(resp, "warnings");
-        if (w == NULL)
-            return -1;
+        RAW(o, ",\"warnings\":[");
         for (size_t i = 0; i < ar->n_warnings; i++) {
-            cJSON *s = cJSON_CreateString(ar->warnings[i]);
-            if (s == NULL || !cJSON_AddItemToArray(w, s)) {
-                cJSON_Delete(s);
-                return -1;
-            }
+            if (ar->warnings[i] == NULL)
+                return false;
+            if (i > 0)
+                RAW(o, ",");
+            jsonprint_string(o, ar->warnings[i]);
         }
+        RAW(o, "]");
     }
     if (ar->n_audit > 0) {
-        cJSON *m = cJSON_AddObjectToObject(resp, "auditAnnotations");
-        if (m == NULL)
-            return -1;
+        RAW(o, ",\"auditAnnotations\":{");
         for (size_t i = 0; i < ar->n_audit; i++) {
+            const char *key = ar->audit[i].key;
             /* A repeated key would reach kube-apiserver as one (the last): decide.c joins a
              * policy's messages under its one key, so a repeat here is refused, not sent. */
-            if (cJSON_GetObjectItemCaseSensitive(m, ar->audit[i].key) != NULL ||
-                cJSON_AddStringToObject(m, ar->audit[i].key, ar->audit[i].value) == NULL)
-                return -1;
+            if (key == NULL || ar->audit[i].value == NULL)
+                return false;
+            for (size_t j = 0; j < i; j++) {
+                if (strcmp(ar->audit[j].key, key) == 0)
+                    return false;
+            }
+            if (i > 0)
+                RAW(o, ",");
+            jsonprint_string(o, key);
+            RAW(o, ":");
+            jsonprint_string(o, ar->audit[i].value);
         }
+        RAW(o, "}");
     }
-    return 0;
+    return true;
 }
 
 char *admission_response_encode(const admission_request *req, const admission_response *ar,
                                 size_t *len)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (root == NULL)
-        return NULL;
-    cJSON *resp = NULL;
-    if (cJSON_AddStringToObject(root, "apiVersion", req->api_version) == NULL ||
-        cJSON_AddStringToObject(root, "kind", "AdmissionReview") == NULL)
+    jsonprint_out o = {0};
+    if (!KEY_STRING(&o, "{\"apiVersion\":", req->api_version))
         goto err;
-    resp = cJSON_AddObjectToObject(root, "response");
-    if (resp == NULL || cJSON_AddStringToObject(resp, "uid", req->uid) == NULL ||
-        cJSON_AddBoolToObject(resp, "allowed", ar->allowed) == NULL)
+    RAW(&o, ",\"kind\":\"AdmissionReview\",\"response\":");
+    if (!KEY_STRING(&o, "{\"uid\":", req->uid))
         goto err;
-    if (ar->status_code != 0 && add_status(resp, ar) != 0)
+    if (ar->allowed)
+        RAW(&o, ",\"allowed\":true");
+    else
+        RAW(&o, ",\"allowed\":false");
+    if (ar->status_code != 0 && !put_status(&o, ar))
         goto err;
-    if (ar->patch != NULL && add_patch(resp, ar) != 0)
+    if (ar->patch != NULL && !put_patch(&o, ar))
         goto err;
-    if (add_extras(resp, ar) != 0)
+    if (!put_extras(&o, ar))
         goto err;
-    return print_and_delete(root, len);
+    RAW(&o, "}}");
+    return finish_answer(&o, len);
 err:
-    cJSON_Delete(root);
+    free(o.data);
     return NULL;
 }
 
 char *admission_status_encode(int code, const char *reason, const char *message, size_t *len)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (root == NULL)
-        return NULL;
-    if (cJSON_AddStringToObject(root, "kind", "Status") == NULL ||
-        cJSON_AddStringToObject(root, "apiVersion", "v1") == NULL ||
-        cJSON_AddObjectToObject(root, "metadata") == NULL ||
-        cJSON_AddStringToObject(root, "status", "Failure") == NULL ||
-        cJSON_AddStringToObject(root, "message", message) == NULL ||
-        cJSON_AddStringToObject(root, "reason", reason) == NULL ||
-        cJSON_AddNumberToObject(root, "code", code) == NULL) {
-        cJSON_Delete(root);
+    jsonprint_out o = {0};
+    RAW(&o, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+            "\"status\":\"Failure\"");
+    if (!KEY_STRING(&o, ",\"message\":", message) || !KEY_STRING(&o, ",\"reason\":", reason)) {
+        free(o.data);
         return NULL;
     }
-    return print_and_delete(root, len);
+    RAW(&o, ",\"code\":");
+    jsonprint_int(&o, code);
+    RAW(&o, "}");
+    return finish_answer(&o, len);
 }

@@ -6,10 +6,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <time.h>
 
@@ -35,7 +34,6 @@ struct conn {
     _Atomic int phase;        /* enum conn_phase */
     _Atomic int64_t since_ms; /* when the current head or idle phase began */
     tls_creds *creds;         /* a reference to what its handshake presented, or NULL */
-    bool cork_undone;         /* conn_reply_flush() took libmicrohttpd's TCP_CORK off */
 };
 
 struct conns {
@@ -51,6 +49,10 @@ struct conns {
     unsigned n_expected;
 };
 
+/* The phases' times are on the coarse monotonic clock (clock_coarse_ms(): a few ms behind at
+ * most, a tenth of the cost of the precise one): two of them are read on every request, and
+ * the deadlines they serve are seconds long and checked every REAP_PERIOD_MS. */
+
 /* GnuTLS's read function for every connection: what its default does (recv), plus the one
  * thing libmicrohttpd cannot tell us: that an idle connection has started a new request. The
  * time is stored before the phase, so the reaper never pairs 'head' with the idle start. */
@@ -60,7 +62,7 @@ static ssize_t conn_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
     ssize_t n = recv(c->fd, data, size, 0);
     if (n > 0 && atomic_load_explicit(&c->phase, memory_order_relaxed) == PHASE_IDLE) {
         int idle = PHASE_IDLE;
-        atomic_store(&c->since_ms, clock_mono_ms());
+        atomic_store(&c->since_ms, clock_coarse_ms());
         atomic_compare_exchange_strong(&c->phase, &idle, PHASE_HEAD);
     }
     return n;
@@ -91,7 +93,7 @@ static void *reaper_main(void *arg)
         pthread_cond_timedwait(&t->wake, &t->lock, &until);
         if (t->stop)
             break;
-        int64_t now = clock_mono_ms();
+        int64_t now = clock_coarse_ms();
         unsigned closed = 0;
         for (conn *c = t->head; c != NULL; c = c->next) {
             /* SHUT_RDWR: a client that is this slow gets no TLS goodbye */
@@ -172,7 +174,7 @@ conn *conns_open(conns *t, int fd, void *tls_session)
         return NULL;
     c->fd = fd;
     atomic_init(&c->phase, PHASE_HEAD);
-    atomic_init(&c->since_ms, clock_mono_ms());
+    atomic_init(&c->since_ms, clock_coarse_ms());
     if (tls_session != NULL) {
         gnutls_session_t s = tls_session;
         /* The send side keeps the descriptor libmicrohttpd set; only reads come through us. */
@@ -246,7 +248,7 @@ void conn_request_end(conn *c)
     if (c == NULL)
         return;
     int req = PHASE_REQUEST;
-    atomic_store(&c->since_ms, clock_mono_ms());
+    atomic_store(&c->since_ms, clock_coarse_ms());
     atomic_compare_exchange_strong(&c->phase, &req, PHASE_IDLE);
 }
 
@@ -255,7 +257,7 @@ void conns_expect(conns *t, int fd)
     pthread_mutex_lock(&t->lock);
     if (t->n_expected < MAX_EXPECTED) {
         t->expected_fd[t->n_expected] = fd;
-        t->expected_at[t->n_expected] = clock_mono_ms();
+        t->expected_at[t->n_expected] = clock_coarse_ms();
         t->n_expected++;
     }
     pthread_mutex_unlock(&t->lock);
@@ -270,7 +272,7 @@ void conns_unexpect(conns *t, int fd)
 
 size_t conns_close_idle(conns *t, unsigned grace_ms)
 {
-    int64_t now = clock_mono_ms();
+    int64_t now = clock_coarse_ms();
     pthread_mutex_lock(&t->lock);
     for (conn *c = t->head; c != NULL; c = c->next) {
         /* SHUT_RD: libmicrohttpd reads the end of the stream and closes the connection
@@ -294,9 +296,18 @@ static _Atomic unsigned long reply_flush_waits;
 
 /* Whether a send of 'len' bytes (and a TLS record's overhead) on 'fd' is taken by the kernel
  * at once: nothing queued yet, and room in the send buffer (SO_SNDBUF reports twice the
- * payload it holds: the kernel counts its bookkeeping in it). */
+ * payload it holds: the kernel counts its bookkeeping in it). One getsockopt(SO_MEMINFO)
+ * gives both: the memory of what is queued (the buffers of every byte not yet sent or not
+ * yet acknowledged, so 0 when SIOCOUTQ would say 0) and the buffer's size, which is what the
+ * kernel compares when it takes a send; a kernel without it (before Linux 4.6) is asked with
+ * ioctl(SIOCOUTQ) and getsockopt(SO_SNDBUF). */
 static bool send_cannot_block(int fd, size_t len)
 {
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t ml = sizeof mem;
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) == 0 &&
+        ml > SK_MEMINFO_WMEM_QUEUED * sizeof mem[0])
+        return mem[SK_MEMINFO_WMEM_QUEUED] == 0 && len + 1024 <= mem[SK_MEMINFO_SNDBUF] / 2;
     int queued = 0, sndbuf = 0;
     socklen_t sl = sizeof sndbuf;
     if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
@@ -314,42 +325,20 @@ bool conn_reply_cork(void *tls_session, int fd, size_t len)
     return true;
 }
 
-/* libmicrohttpd 0.9.75 corks the socket (TCP_CORK) before the headers of a reply whose headers
- * and body together are under this many bytes, and pushes each reply with
- * setsockopt(TCP_NODELAY) after its body, leaving the cork on for the next one. Our sendmsg()
- * comes after that push, and would wait in the kernel for the cork's 200 ms timer. */
-#define MHD_CORK_BELOW 1400
-
-/* Takes the kernel's cork off 'fd' once per connection, after the first reply that
- * libmicrohttpd corked: it believes the socket corked from then on and never sets TCP_CORK
- * again, so each later reply leaves with its sendmsg(). */
-static void undo_mhd_cork(void *tls_session, int fd)
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms)
 {
-    conn *c = conns_of_tls_session(tls_session);
-    if (c != NULL && c->cork_undone)
-        return;
-    int off = 0;
-    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
-    if (c != NULL)
-        c->cork_undone = true;
-}
-
-int conn_reply_flush(void *tls_session, int fd, bool mhd_body, unsigned stall_ms,
-                     unsigned total_ms)
-{
-    int64_t deadline = clock_mono_ms() + total_ms;
-    size_t held = gnutls_record_check_corked(tls_session);
+    int64_t deadline = -1; /* read from the clock only when the kernel does not take it all */
     for (;;) {
         /* A send GnuTLS could not finish stays in the session; the next uncork resumes it. */
         ssize_t n = gnutls_record_uncork(tls_session, 0);
-        if (n >= 0) {
-            if (mhd_body && held < MHD_CORK_BELOW)
-                undo_mhd_cork(tls_session, fd);
+        if (n >= 0)
             return 0;
-        }
         if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
             return -1;
-        int64_t left = deadline - clock_mono_ms();
+        int64_t now = clock_mono_ms();
+        if (deadline < 0)
+            deadline = now + total_ms;
+        int64_t left = deadline - now;
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLOUT};

@@ -78,10 +78,10 @@ size_t conns_close_idle(conns *t, unsigned grace_ms);
  * is out (on_completed(), before its close path sends the TLS goodbye): the headers and the
  * body leave as one record (several past 16 KiB), in one sendmsg() when the socket takes it.
  * A reply is corked only when its send cannot block: at most CONN_CORK_MAX bytes, nothing
- * queued on the socket (SIOCOUTQ) and room for it in the socket's send buffer, so the one
- * sendmsg() is taken by the kernel whatever the client's window. Otherwise libmicrohttpd's own
- * non-blocking send serves it (two records), and a client that does not read parks only its
- * own connection, never the worker thread that serves others. */
+ * queued on the socket and room for it in the socket's send buffer (one getsockopt()), so the
+ * one sendmsg() is taken by the kernel whatever the client's window. Otherwise libmicrohttpd's
+ * own non-blocking send serves it (two records), and a client that does not read parks only
+ * its own connection, never the worker thread that serves others. */
 #define CONN_CORK_MAX ((size_t)16 * 1024)
 
 /* Corks the GnuTLS session 'tls_session' for a reply of 'len' bytes on descriptor 'fd' when
@@ -89,14 +89,15 @@ size_t conns_close_idle(conns *t, unsigned grace_ms);
  * corked session must be given to conn_reply_flush() before the connection closes. */
 bool conn_reply_cork(void *tls_session, int fd, size_t len);
 
-/* Uncorks 'tls_session' and sends what was held, on descriptor 'fd'. 'mhd_body': the reply
- * had a body libmicrohttpd sent (not a HEAD, not empty), so libmicrohttpd may have set
- * TCP_CORK for it. The sockets are non-blocking: should the kernel not take it all (the cork
- * checks make that rare), it waits with poll() (never a retry loop; GNUTLS_RECORD_WAIT would
- * spin), at most 'stall_ms' without progress and 'total_ms' in all, 0 to not wait at all. Returns 0 when everything left, -1 when the client did not take
- * it in time or the connection failed; the caller then shuts the connection down (the client
- * gets no answer rather than a part of one; kube-apiserver applies the failurePolicy). */
-int conn_reply_flush(void *tls_session, int fd, bool mhd_body, unsigned stall_ms,
-                     unsigned total_ms);
+/* Uncorks 'tls_session' and sends what was held, on descriptor 'fd'. The socket must not be
+ * corked (TCP_CORK) meanwhile, or the kernel would hold the record for its 200 ms timer:
+ * server_reply() gives libmicrohttpd no reply it corks the socket for. The sockets are
+ * non-blocking: should the kernel not take it all (the cork checks make that rare), it waits
+ * with poll() (never a retry loop; GNUTLS_RECORD_WAIT would spin), at most 'stall_ms' without
+ * progress and 'total_ms' in all, 0 to not wait at all. Returns 0 when everything left, -1
+ * when the client did not take it in time or the connection failed; the caller then shuts
+ * the connection down (the client gets no answer rather than a part of one; kube-apiserver
+ * applies the failurePolicy). */
+int conn_reply_flush(void *tls_session, int fd, unsigned stall_ms, unsigned total_ms);
 
 #endif

@@ -64,23 +64,48 @@
  * pointer). */
 static server *the_server;
 
-static double seconds_since(const struct timespec *t0)
+/* Seconds from 't0' (CLOCK_MONOTONIC) to now on 'clock': CLOCK_MONOTONIC for what is
+ * reported (the log's ms, the metrics), CLOCK_MONOTONIC_COARSE (at most a few ms behind, a
+ * tenth of the cost) for the body deadline, checked on every chunk. */
+static double seconds_since(const struct timespec *t0, clockid_t clock)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(clock, &now);
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
+
+/* The body of a reply, for libmicrohttpd's content reader: 'cls' is the text (it holds the
+ * reply's length; libmicrohttpd asks for no byte past it). */
+static ssize_t read_reply(void *cls, uint64_t pos, char *out, size_t max)
+{
+    memcpy(out, (const char *)cls + pos, max);
+    return (ssize_t)max;
+}
+
+/* libmicrohttpd reads a body through a content reader in blocks of at most this many bytes
+ * (a TLS record's payload): its copy of the block is allocated with the response. */
+#define REPLY_BLOCK ((size_t)16 * 1024)
 
 enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request *r, int status,
                              const char *ctype, char *body, size_t len, bool owned)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL) {
-        if (owned)
-            free(body);
+    /* Not MHD_create_response_from_buffer(): libmicrohttpd 0.9.75 hands the headers of such a
+     * reply under 1,400 bytes (headers and body) to the socket "not to be pushed" and corks it
+     * (TCP_CORK) for them, then pushes after the body with setsockopt(TCP_NODELAY), and, the
+     * socket believed corked from then on, sets TCP_NODELAY again after every later reply: a
+     * system call per reply, for a push that has nothing to push (the record is held by our
+     * cork until on_completed()), and a cork under which our one sendmsg() would wait for the
+     * kernel's 200 ms timer. A reply whose body comes from a content reader has its headers
+     * pushed and its body pushed: libmicrohttpd sets TCP_NODELAY once per connection, never
+     * TCP_CORK. An empty body has only headers, pushed too. */
+    struct MHD_Response *resp =
+        len == 0 ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+                 : MHD_create_response_from_callback(len, len < REPLY_BLOCK ? len : REPLY_BLOCK,
+                                                     read_reply, body, owned ? free : NULL);
+    if (owned && (resp == NULL || len == 0))
+        free(body);
+    if (resp == NULL)
         return MHD_NO;
-    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     const char *allow = server_routes[r->ep].methods;
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED && allow != NULL)
@@ -93,11 +118,8 @@ enum MHD_Result server_reply(server *s, struct MHD_Connection *c, struct request
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci != NULL && fd != NULL && conn_reply_cork(ci->tls_session, fd->connect_fd, len)) {
+        if (ci != NULL && fd != NULL && conn_reply_cork(ci->tls_session, fd->connect_fd, len))
             r->corked = ci->tls_session;
-            /* libmicrohttpd sends no body for HEAD, and corks no reply without one */
-            r->corked_body = len > 0 && strcmp(r->method, "HEAD") != 0;
-        }
     }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -264,7 +286,7 @@ static bool check_headers(server *s, struct MHD_Connection *c, struct request *r
  * far more than the cap. */
 static enum MHD_Result take_body(server *s, struct request *r, const char *data, size_t *size)
 {
-    if (seconds_since(&r->start) > (double)s->cfg.request_timeout_s) {
+    if (seconds_since(&r->start, CLOCK_MONOTONIC_COARSE) > (double)s->cfg.request_timeout_s) {
         r->reason = "request body deadline exceeded";
         return MHD_NO;
     }
@@ -319,7 +341,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->ep = server_route_find(url);
-        snprintf(r->method, sizeof r->method, "%s", method);
+        size_t mlen = strnlen(method, sizeof r->method - 1); /* cut as snprintf cut it */
+        memcpy(r->method, method, mlen);
+        r->method[mlen] = '\0';
         r->decision = -1;
         buf_init(&r->body, s->cfg.max_body);
         *con_cls = r;
@@ -400,7 +424,7 @@ static enum MHD_RequestTerminationCode flush_reply(struct MHD_Connection *c,
     bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     unsigned total_ms = ok ? REPLY_STALL_MS : 0; /* a dying one: no wait */
     if (fd != NULL &&
-        conn_reply_flush(r->corked, fd->connect_fd, r->corked_body, REPLY_STALL_MS, total_ms) == 0)
+        conn_reply_flush(r->corked, fd->connect_fd, REPLY_STALL_MS, total_ms) == 0)
         return toe;
     if (fd != NULL)
         shutdown(fd->connect_fd, SHUT_RDWR);
@@ -419,7 +443,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->corked != NULL)
         toe = flush_reply(c, r, toe);
     conn_request_end(connection_of(c));
-    double secs = seconds_since(&r->start);
+    double secs = seconds_since(&r->start, CLOCK_MONOTONIC);
     log_request(r, toe, secs);
     metrics_request_done(r->ep, r->status, r->decision, secs);
     if (r->decision == ADMISSION_ALLOWED || r->decision == ADMISSION_DENIED)
@@ -713,7 +737,7 @@ bool server_drain(server *s, unsigned timeout_ms)
         if (open == 0 && (di == NULL || di->num_connections == 0) &&
             atomic_load(&s->in_flight) == 0)
             return true;
-        if (seconds_since(&t0) * 1e3 >= timeout_ms)
+        if (seconds_since(&t0, CLOCK_MONOTONIC) * 1e3 >= timeout_ms)
             return false;
         struct timespec nap = {0, 10 * 1000 * 1000};
         nanosleep(&nap, NULL);

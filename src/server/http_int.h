@@ -55,7 +55,6 @@ struct request {
     admission_result res;
     const char *reason; /* why an error status was sent */
     void *corked;       /* the GnuTLS session corked for the reply (conns.h), or NULL */
-    bool corked_body;   /* that reply has a body libmicrohttpd sends (not HEAD, not empty) */
 };
 
 /* Queues 'body' (malloc-owned and taken over, or static when 'owned' is false) with 'status'

@@ -128,11 +128,18 @@ void policy_stats_unref(policy_stats *st)
     free(st);
 }
 
+/* A policy's time runs from its matched() call to its evaluated() call, read on
+ * CLOCK_MONOTONIC (65 ns a read on the bench's VM, twenty reads a review with the shipped
+ * policies). When the policy just before it in the set is the one that has just run, its
+ * start is that one's end, read once for both: its own match test (the relevance and
+ * match checks between the two calls) is then in its time, a few dozen ns. */
 static void on_matched(void *ctx, const policy *p)
 {
-    (void)p;
     policy_stats_probe *pr = ctx;
-    clock_gettime(CLOCK_MONOTONIC, &pr->began);
+    if (pr->last != NULL && p == pr->last + 1)
+        pr->began = pr->ended;
+    else
+        clock_gettime(CLOCK_MONOTONIC, &pr->began);
 }
 
 static void on_evaluated(void *ctx, const policy *p, enum engine_mode mode, enum rule_result result,
@@ -140,10 +147,13 @@ static void on_evaluated(void *ctx, const policy *p, enum engine_mode mode, enum
 {
     policy_stats_probe *pr = ctx;
     size_t i = (size_t)(p - pr->items);
+    pr->last = NULL;
     if (p < pr->items || i >= pr->n) /* not of this set: cannot happen, count nothing */
         return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
+    pr->ended = now;
+    pr->last = p;
     long long ns = (long long)(now.tv_sec - pr->began.tv_sec) * 1000000000LL +
                    (now.tv_nsec - pr->began.tv_nsec);
     size_t act = mode == ENGINE_MUTATE ? ACT_MUTATE : (size_t)action;

@@ -7,8 +7,8 @@
  * reload that keeps the name carries them over (a counter never goes back), a reload that
  * removes the policy removes its series from the next scrape, so the series stay bounded by
  * the policies served. Recording goes through the engine's observer (matched, then
- * evaluated, for each policy that runs) and is lock-free: two clock reads and two relaxed
- * atomic adds per policy. */
+ * evaluated, for each policy that runs) and is lock-free: two clock reads (one when the
+ * policy before it in the set ran just before it) and three relaxed atomic adds per policy. */
 #ifndef SG_SERVER_POLICY_STATS_H
 #define SG_SERVER_POLICY_STATS_H
 
@@ -30,13 +30,16 @@ policy_stats *policy_stats_ref(policy_stats *st);
 /* Drops a reference; the last one frees the table. NULL is accepted. */
 void policy_stats_unref(policy_stats *st);
 
-/* What one engine run records with: the table, the set it was made for, and the time the
- * running policy began. Lives as long as the run (the caller's stack). */
+/* What one engine run records with: the table, the set it was made for, the time the
+ * running policy began, and the policy that ran last with the time it ended (its end is the
+ * start of the next policy of the set when that one runs next: one clock read for both).
+ * Lives as long as the run (the caller's stack). */
 typedef struct policy_stats_probe {
     policy_stats *st;
     const policy *items; /* the set's policies: a policy's index is its offset from here */
     size_t n;
-    struct timespec began;
+    struct timespec began, ended;
+    const policy *last; /* NULL before the first */
 } policy_stats_probe;
 
 /* Fills 'ob' with an observer that records into 'st' (borrowed for the run) the results and

@@ -13,6 +13,11 @@ int64_t clock_mono_ms(void)
     return ms_of(CLOCK_MONOTONIC);
 }
 
+int64_t clock_coarse_ms(void)
+{
+    return ms_of(CLOCK_MONOTONIC_COARSE);
+}
+
 int64_t clock_real_ms(void)
 {
     return ms_of(CLOCK_REALTIME);

@@ -12,6 +12,12 @@
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t clock_mono_ms(void);
 
+/* Milliseconds on CLOCK_MONOTONIC_COARSE: the monotonic clock as of the last timer tick (a
+ * few milliseconds behind at most, never ahead), read without the hardware counter, at a
+ * tenth of the cost here (7 against 65 ns). For deadlines of seconds on a request's path
+ * (conns.c); durations that are reported use clock_mono_ms(). */
+int64_t clock_coarse_ms(void);
+
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t clock_real_ms(void);
 

@@ -9,26 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* The text so far: malloc'd, grown by doubling. Each writer reserves the most it can write
  * first, then stores bytes without further checks. */
-typedef struct out {
-    char *data;
-    size_t len, alloc;
-} out;
+typedef jsonprint_out out;
 
 static bool reserve(out *o, size_t n)
 {
+    if (o->failed)
+        return false;
     if (o->alloc - o->len > n)
         return true;
     size_t size = o->alloc ? o->alloc : 2048; /* most answers fit at once */
     while (size - o->len <= n) {
-        if (size > SIZE_MAX / 2)
+        if (size > SIZE_MAX / 2) {
+            o->failed = true;
             return false;
+        }
         size *= 2;
     }
     char *p = realloc(o->data, size);
-    if (p == NULL)
+    if (p == NULL) {
+        o->failed = true;
         return false;
+    }
     o->data = p;
     o->alloc = size;
     return true;
@@ -58,37 +65,66 @@ static bool needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
-/* cJSON's print_string_ptr(): NULL prints as "". Reserves for the worst case (every byte a
- * \u00XX), so the copy below never checks. */
+/* The first byte from 'p' that needs an escape, or 'end': 8 bytes a step, then one by one. */
+static const unsigned char *plain_end_portable(const unsigned char *p, const unsigned char *end)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        uint64_t m = escape_bits(v);
+        if (m != 0)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !needs_escape(*p))
+        p++;
+    return p;
+}
+
+/* The same, 16 bytes a step with SSE2 (x86-64's baseline); the rest of a string shorter than
+ * 16 bytes goes the portable way. */
+static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  below = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                              _mm_cmpeq_epi8(v, backslash)),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(v, below), v)); /* v <= 0x1f */
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    return plain_end_portable(p, end);
+}
+
+/* cJSON's print_string_ptr(): NULL prints as "". Reserves room for the string as it is and
+ * its quotes; an escape (up to 6 bytes for 1) reserves for itself and the rest first. */
 static bool put_string(out *o, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str != NULL ? str : "");
     size_t len = strlen((const char *)s);
-    if (len > SIZE_MAX / 8 || !reserve(o, len * 6 + 2))
+    if (len > SIZE_MAX / 8 || !reserve(o, len + 2))
         return false;
     const unsigned char *end = s + len;
     char *w = o->data + o->len;
     *w++ = '"';
     while (s < end) {
-        const unsigned char *p = s;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (end - p >= 8) {
-            uint64_t v;
-            memcpy(&v, p, sizeof v);
-            uint64_t m = escape_bits(v);
-            if (m != 0) {
-                p += __builtin_ctzll(m) >> 3;
-                break;
-            }
-            p += 8;
-        }
-#endif
-        while (p < end && !needs_escape(*p))
-            p++;
+        const unsigned char *p = plain_end(s, end);
         memcpy(w, s, (size_t)(p - s));
         w += p - s;
         if (p == end)
             break;
+        o->len = (size_t)(w - o->data);
+        if (!reserve(o, 6 + (size_t)(end - p) + 1))
+            return false;
+        w = o->data + o->len;
         static const char hex[] = "0123456789abcdef";
         *w++ = '\\';
         switch (*p) {
@@ -125,6 +161,21 @@ static bool put_string(out *o, const char *str)
     return true;
 }
 
+/* 'v' in decimal, as printf's "%lld" writes it. */
+static bool put_integer(out *o, long long v)
+{
+    char text[24];
+    size_t n = sizeof text;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        text[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        text[--n] = '-';
+    return put(o, text + n, sizeof text - n);
+}
+
 /* cJSON's print_number(): %1.15g, or %1.17g when that does not read back (compared relative
  * to DBL_EPSILON); null for NaN and infinity. An integer below 10^15 (not -0) prints under
  * %1.15g as its digits, which are written here without printf. */
@@ -135,7 +186,7 @@ static bool put_number(out *o, double d)
     if (isnan(d) || isinf(d)) {
         n = snprintf(text, sizeof text, "null");
     } else if (fabs(d) < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d))) {
-        n = snprintf(text, sizeof text, "%lld", (long long)d);
+        return put_integer(o, (long long)d);
     } else {
         double back = 0.0;
         n = snprintf(text, sizeof text, "%1.15g", d);
@@ -185,11 +236,38 @@ static bool put_value(out *o, const cJSON *item)
 char *jsonprint_tree(const cJSON *root, size_t *len)
 {
     out o = {0};
-    if (root == NULL || !put_value(&o, root) || !reserve(&o, 1)) {
+    if (root == NULL || !put_value(&o, root)) {
         free(o.data);
         return NULL;
     }
-    o.data[o.len] = '\0';
-    *len = o.len;
-    return o.data;
+    return jsonprint_finish(&o, len);
+}
+
+void jsonprint_raw(jsonprint_out *o, const char *text, size_t n)
+{
+    put(o, text, n);
+}
+
+void jsonprint_string(jsonprint_out *o, const char *s)
+{
+    put_string(o, s);
+}
+
+void jsonprint_int(jsonprint_out *o, long long v)
+{
+    put_integer(o, v);
+}
+
+char *jsonprint_finish(jsonprint_out *o, size_t *len)
+{
+    if (!reserve(o, 1)) {
+        free(o->data);
+        *o = (jsonprint_out){0};
+        return NULL;
+    }
+    o->data[o->len] = '\0';
+    *len = o->len;
+    char *text = o->data;
+    *o = (jsonprint_out){0};
+    return text;
 }

@@ -2,9 +2,14 @@
 #include "log.h"
 
 #include <math.h> /* signbit(), a macro: no libm */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "log_out.h"
 #include "utf8.h"
@@ -69,24 +74,65 @@ static void put(line *l, const char *s, size_t len)
     l->n += len;
 }
 
-static void puts_(line *l, const char *s)
-{
-    put(l, s, strlen(s));
-}
-
 /* The tail is reserved, so closing characters always fit. */
 static void put_tail(line *l, char c)
 {
     l->p[l->n++] = c;
 }
 
-static bool is_bare(const char *s)
+/* Strings are scanned 8 bytes at a step: the functions below give, for 8 bytes loaded
+ * little-endian, the high bit of each byte of a class, exact for the lowest such byte (a
+ * borrow only runs on above a byte that is itself one of them), which is all the scans read. */
+#define ONES ((uint64_t)0x0101010101010101u)
+#define HIGH (ONES * 0x80)
+
+static inline uint64_t bytes_below(uint64_t w, unsigned char c)
 {
-    if (*s == '\0')
+    return (w - ONES * c) & ~w & HIGH;
+}
+
+static inline uint64_t bytes_equal(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);
+    return (x - ONES) & ~x & HIGH;
+}
+
+static inline uint64_t load8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* What ends a run copied as it is inside quotes: a control character, '"', '\\', DEL, and
+ * any byte from 0x80 (the scan then looks at its UTF-8 sequence). */
+static inline uint64_t quoted_stops(uint64_t w)
+{
+    return bytes_below(w, 0x20) | bytes_equal(w, '"') | bytes_equal(w, '\\') |
+           bytes_equal(w, 0x7f) | (w & HIGH);
+}
+
+static inline bool is_quoted_stop(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\' || c >= 0x7f;
+}
+
+/* A logfmt value is bare when it is printable ASCII without space, '"', '=' or '\\'. */
+static bool is_bare(const char *s, size_t len)
+{
+    if (len == 0)
         return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; end - p >= 8; p += 8) {
+        uint64_t w = load8(p);
+        if ((bytes_below(w, 0x21) | bytes_equal(w, '"') | bytes_equal(w, '=') |
+             bytes_equal(w, '\\') | bytes_equal(w, 0x7f) | (w & HIGH)) != 0)
+            return false;
+    }
+#endif
+    for (; p < end; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p >= 0x7f)
             return false;
     }
     return true;
@@ -94,70 +140,147 @@ static bool is_bare(const char *s)
 
 /* The C1 controls (U+0080..U+009F, NEL among them) and U+2028/U+2029: a log reader that
  * splits lines the Unicode way would start a new line there, so they are escaped too. */
-static bool is_unicode_break(const char *s, size_t n)
+static bool is_unicode_break(const unsigned char *u, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
     return (n == 2 && u[0] == 0xC2 && u[1] <= 0x9F) ||
            (n == 3 && u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9));
 }
 
-static unsigned unicode_break_cp(const char *s, size_t n)
+static unsigned unicode_break_cp(const unsigned char *u, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
     return n == 2 ? u[1] : 0x2000u | (u[2] - 0x80u);
 }
 
+/* The first byte from 'p' that ends a quoted run (quoted_stops()), or 'end': 8 bytes a step,
+ * then one by one. */
+static const unsigned char *quoted_stop_portable(const unsigned char *p,
+                                                 const unsigned char *end)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t m = quoted_stops(load8(p));
+        if (m != 0)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !is_quoted_stop(*p))
+        p++;
+    return p;
+}
+
+/* The same, 16 bytes a step with SSE2 (x86-64's baseline); fewer than 16 go the portable
+ * way. */
+static const unsigned char *quoted_stop(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  low = _mm_set1_epi8(0x1f), high = _mm_set1_epi8(0x7f);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v),    /* v <= 0x1f */
+                         _mm_cmpeq_epi8(_mm_max_epu8(v, high), v))); /* v >= 0x7f */
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    return quoted_stop_portable(p, end);
+}
+
+/* The end of the run from 'p' that goes into quotes as it is: printable ASCII other than '"'
+ * and '\\', and whole UTF-8 sequences that are not line breaks. */
+static const unsigned char *quoted_run(const unsigned char *p, const unsigned char *end)
+{
+    for (;;) {
+        p = quoted_stop(p, end);
+        if (p == end || *p < 0x80)
+            return p;
+        size_t n = utf8_seq_len((const char *)p, (size_t)(end - p));
+        if (n == 0 || is_unicode_break(p, n))
+            return p;
+        p += n;
+    }
+}
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Writes the escape of the byte or sequence at 'p' (which quoted_run() stopped at) into
+ * 'esc'; returns its length and sets '*used' to the bytes it stands for. A byte that is not
+ * UTF-8 is \xNN in logfmt and U+FFFD in JSON. */
+static size_t escape_at(const unsigned char *p, const unsigned char *end, bool json, char esc[8],
+                        size_t *used)
+{
+    unsigned char c = *p;
+    esc[0] = '\\';
+    *used = 1;
+    switch (c) {
+    case '"':
+    case '\\': esc[1] = (char)c; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    default: break;
+    }
+    unsigned cp = c;
+    if (c >= 0x80) {
+        size_t n = utf8_seq_len((const char *)p, (size_t)(end - p));
+        if (n == 0) { /* not UTF-8 */
+            if (json) {
+                memcpy(esc + 1, "ufffd", 5);
+                return 6;
+            }
+            esc[1] = 'x';
+            esc[2] = hex_digits[c >> 4];
+            esc[3] = hex_digits[c & 0xF];
+            return 4;
+        }
+        cp = unicode_break_cp(p, n); /* quoted_run() stops at no other sequence */
+        *used = n;
+    }
+    esc[1] = 'u';
+    esc[2] = hex_digits[cp >> 12 & 0xF];
+    esc[3] = hex_digits[cp >> 8 & 0xF];
+    esc[4] = hex_digits[cp >> 4 & 0xF];
+    esc[5] = hex_digits[cp & 0xF];
+    return 6;
+}
+
 /* Writes 's' quoted and escaped. Valid UTF-8 is copied; a byte that is not becomes \xNN in
- * logfmt and U+FFFD in JSON. A value cut by the line cap is still closed with its quote. */
+ * logfmt and U+FFFD in JSON. A value cut by the line cap is still closed with its quote: a
+ * run is cut at the cap (never inside a character), an escape goes whole or not at all. */
 static void put_string(line *l, const char *s, bool json)
 {
     size_t len = strlen(s);
-    if (!json && is_bare(s) && l->n + len <= l->cap) {
-        put(l, s, len);
+    if (!json && l->n + len <= l->cap && is_bare(s, len)) {
+        memcpy(l->p + l->n, s, len);
+        l->n += len;
         return;
     }
     put(l, "\"", 1); /* fits: put_field checked the room for key and quote */
-    for (size_t i = 0; i < len && !l->full;) {
-        /* a run of printable ASCII that needs no escape goes in one copy (a denial's reason
-         * is hundreds of bytes), as far as the cap allows, as byte by byte did */
-        size_t run = i;
-        while (run < len && s[run] >= ' ' && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
-            run++;
-        if (run > i) {
-            size_t room = l->cap - l->n, n = run - i < room ? run - i : room;
-            put(l, s + i, n);
-            if (n < run - i)
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end && !l->full) {
+        const unsigned char *run = quoted_run(p, end);
+        if (run > p) {
+            size_t n = (size_t)(run - p), room = l->cap - l->n;
+            if (n > room) {
+                n = room;
+                while (n > 0 && (p[n] & 0xC0) == 0x80) /* not inside a character */
+                    n--;
                 l->full = true;
-            i += n;
+            }
+            memcpy(l->p + l->n, p, n);
+            l->n += n;
+            p = run;
             continue;
         }
-        unsigned char c = (unsigned char)s[i];
         char esc[8];
-        size_t n = utf8_seq_len(s + i, len - i);
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put(l, esc, 2);
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            esc[0] = '\\';
-            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            put(l, esc, 2);
-        } else if (c < ' ' || c == 0x7f || is_unicode_break(s + i, n)) {
-            snprintf(esc, sizeof esc, "\\u%04x", n > 1 ? unicode_break_cp(s + i, n) : c);
-            put(l, esc, 6);
-            n = n ? n : 1;
-        } else if (n == 0) {
-            if (json) {
-                put(l, "\\ufffd", 6);
-            } else {
-                snprintf(esc, sizeof esc, "\\x%02x", c);
-                put(l, esc, 4);
-            }
-            n = 1;
-        } else {
-            put(l, s + i, n);
-        }
-        i += n ? n : 1;
+        size_t used, k = escape_at(p, end, json, esc, &used);
+        put(l, esc, k);
+        p += used;
     }
     if (l->full) /* closed in the reserved tail */
         put_tail(l, '"');
@@ -187,23 +310,36 @@ static size_t put_i64(char *out, long long v)
     return 1 + put_u64(out + 1, 0ULL - (unsigned long long)v);
 }
 
-/* "%.3f" of 'v' without stdio (a review's line has one: ms). printf rounds the exact binary
- * value; v * 1000 rounds once more (by at most 1.2e-7 below 1e6), which can only matter when
- * the product is within a hair of a half: those, negative numbers and large ones go through
- * snprintf, so the text is always printf's. */
+/* "%.3f" of 'v' without stdio (a review's line has one: ms), for 0 <= v < 1e6. printf rounds
+ * the exact binary value, ties to even; so does this, in integers: v is m * 2^e exactly (m
+ * below 2^53), so v * 1000 is m * 1000 (below 2^63) shifted by e, and the bits shifted out
+ * say whether it is below, at or above the half. Negative numbers and larger ones go through
+ * snprintf (never on a request's path). */
 static size_t put_fixed3(char *out, double v)
 {
     if (!(v >= 0 && v < 1e6) || signbit(v))
         return (size_t)snprintf(out, 64, "%.3f", v);
-    double k = v * 1000.0;
-    unsigned long long whole = (unsigned long long)k;
-    double frac = k - (double)whole;
-    if (frac > 0.5 - 1e-6 && frac < 0.5 + 1e-6)
-        return (size_t)snprintf(out, 64, "%.3f", v);
-    unsigned long long m = whole + (frac > 0.5);
-    size_t n = put_u64(out, m / 1000);
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    unsigned bexp = (unsigned)(bits >> 52) & 0x7FF;
+    uint64_t m = bits & (((uint64_t)1 << 52) - 1);
+    int e = bexp == 0 ? -1074 : (int)bexp - 1075;
+    if (bexp != 0)
+        m |= (uint64_t)1 << 52;
+    uint64_t p = m * 1000, k; /* k: v * 1000 rounded */
+    if (e >= 0) {
+        k = p << e; /* below 1e9: v < 1e6 */
+    } else if (e <= -64) {
+        k = 0; /* p * 2^e < 2^63 / 2^64: below the half */
+    } else {
+        unsigned sh = (unsigned)-e;
+        uint64_t rest = p & (((uint64_t)1 << sh) - 1), half = (uint64_t)1 << (sh - 1);
+        k = p >> sh;
+        k += rest > half || (rest == half && (k & 1) != 0);
+    }
+    size_t n = put_u64(out, k / 1000);
     out[n++] = '.';
-    unsigned r = (unsigned)(m % 1000);
+    unsigned r = (unsigned)(k % 1000);
     out[n++] = (char)('0' + r / 100);
     out[n++] = (char)('0' + r / 10 % 10);
     out[n++] = (char)('0' + r % 10);
@@ -214,35 +350,44 @@ static void put_field(line *l, const log_field *f, bool json, bool first)
 {
     char num[64];
     size_t len = 0;
-    size_t klen = strlen(f->key);
+    size_t klen = f->key_len;
     /* Room for the key and a number or an opening quote, or the field is left out whole:
      * a line never ends in a key without its value. */
     if (l->full || l->n + klen + 4 + 32 > l->cap) {
         l->full = true;
         return;
     }
+    char *w = l->p + l->n;
     if (json) {
-        put(l, first ? "\"" : ",\"", first ? 1 : 2);
-        put(l, f->key, klen);
-        put(l, "\":", 2);
+        if (!first)
+            *w++ = ',';
+        *w++ = '"';
+        memcpy(w, f->key, klen);
+        w += klen;
+        *w++ = '"';
+        *w++ = ':';
     } else {
         if (!first)
-            put(l, " ", 1);
-        put(l, f->key, klen);
-        put(l, "=", 1);
+            *w++ = ' ';
+        memcpy(w, f->key, klen);
+        w += klen;
+        *w++ = '=';
     }
+    l->n = (size_t)(w - l->p);
     /* numbers by hand: snprintf was a tenth of the cost of a review's line */
     switch (f->type) {
     case LOG_T_STR: put_string(l, f->v.s ? f->v.s : "-", json); return;
     case LOG_T_INT: len = put_i64(num, f->v.i); break;
     case LOG_T_DBL:
         /* JSON has no NaN or infinity; neither is ever logged, but a line must parse. */
-        if (f->v.d != f->v.d || f->v.d > 1e300 || f->v.d < -1e300)
-            len = (size_t)snprintf(num, sizeof num, "%s", json ? "null" : "NaN");
-        else if (f->v.d > 1e15 || f->v.d < -1e15)
+        if (f->v.d != f->v.d || f->v.d > 1e300 || f->v.d < -1e300) {
+            len = json ? 4 : 3;
+            memcpy(num, json ? "null" : "NaN", len);
+        } else if (f->v.d > 1e15 || f->v.d < -1e15) {
             len = (size_t)snprintf(num, sizeof num, "%.6e", f->v.d);
-        else
+        } else {
             len = put_fixed3(num, f->v.d);
+        }
         break;
     case LOG_T_BOOL:
         len = f->v.b ? 4 : 5;
@@ -265,7 +410,7 @@ size_t log_format_line(enum log_format fmt, const char *ts, enum log_level lv,
     const log_field head[] = {LOG_S("ts", ts), LOG_S("level", level_names[lv]),
                               LOG_S("component", component)};
     if (json)
-        puts_(&l, "{");
+        put(&l, "{", 1);
     for (size_t i = 0; i < 3; i++)
         put_field(&l, &head[i], json, i == 0);
     for (size_t i = 0; i < n; i++)

@@ -27,10 +27,12 @@ enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
 
 enum log_type { LOG_T_STR, LOG_T_INT, LOG_T_DBL, LOG_T_BOOL };
 
-/* One key=value pair. Keys are identifiers written in the program, never input. */
+/* One key=value pair. Keys are identifiers written in the program, never input: the macros
+ * below take string literals only (a variable does not compile) and count their length. */
 typedef struct log_field {
     const char *key;
     enum log_type type;
+    unsigned key_len;
     union {
         const char *s; /* NULL is written as "-" */
         long long i;
@@ -39,10 +41,11 @@ typedef struct log_field {
     } v;
 } log_field;
 
-#define LOG_S(k, x) ((log_field){.key = (k), .type = LOG_T_STR, .v.s = (x)})
-#define LOG_I(k, x) ((log_field){.key = (k), .type = LOG_T_INT, .v.i = (long long)(x)})
-#define LOG_F(k, x) ((log_field){.key = (k), .type = LOG_T_DBL, .v.d = (double)(x)})
-#define LOG_B(k, x) ((log_field){.key = (k), .type = LOG_T_BOOL, .v.b = (x)})
+#define LOG_KEY_(k)  .key = (k), .key_len = sizeof("" k "") - 1
+#define LOG_S(k, x) ((log_field){LOG_KEY_(k), .type = LOG_T_STR, .v.s = (x)})
+#define LOG_I(k, x) ((log_field){LOG_KEY_(k), .type = LOG_T_INT, .v.i = (long long)(x)})
+#define LOG_F(k, x) ((log_field){LOG_KEY_(k), .type = LOG_T_DBL, .v.d = (double)(x)})
+#define LOG_B(k, x) ((log_field){LOG_KEY_(k), .type = LOG_T_BOOL, .v.b = (x)})
 
 /* Sets the format, the lowest level written, and the file descriptor (2 by default). Call
  * before starting threads. */

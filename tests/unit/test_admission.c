@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/utf8.h"
+
+/* its string scan, the SSE2 one against the portable one */
+#include "util/jsonprint.c"
 
 #define FIXTURES "tests/fixtures/admission/"
 
@@ -510,6 +514,206 @@ static void test_encode_minimal_allow(void **state)
     arena_free(a);
 }
 
+/* The answer as it was built before issue 16: a cJSON tree printed by cJSON itself, each
+ * byte that is not UTF-8 then replaced by U+FFFD. The reference for the writer that writes
+ * the same text without the tree. NULL where building the tree failed. */
+static char *ref_answer(cJSON *root, bool ok)
+{
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (s == NULL)
+        return NULL;
+    size_t len = strlen(s), n = 0;
+    char *out = malloc(len * 3 + 1);
+    assert_non_null(out);
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq_len(s + i, len - i);
+        memcpy(out + n, k ? s + i : "\xef\xbf\xbd", k ? k : 3);
+        n += k ? k : 3;
+        i += k ? k : 1;
+    }
+    out[n] = '\0';
+    free(s);
+    return out;
+}
+
+static char *ref_response(const admission_request *req, const admission_response *ar)
+{
+    cJSON *root = cJSON_CreateObject(), *resp;
+    bool ok = cJSON_AddStringToObject(root, "apiVersion", req->api_version) &&
+              cJSON_AddStringToObject(root, "kind", "AdmissionReview") &&
+              (resp = cJSON_AddObjectToObject(root, "response")) != NULL &&
+              cJSON_AddStringToObject(resp, "uid", req->uid) &&
+              cJSON_AddBoolToObject(resp, "allowed", ar->allowed);
+    if (ok && ar->status_code != 0) {
+        cJSON *st = cJSON_AddObjectToObject(resp, "status");
+        ok = cJSON_AddNumberToObject(st, "code", ar->status_code) &&
+             (ar->allowed || cJSON_AddStringToObject(st, "status", "Failure")) &&
+             (!ar->status_reason || cJSON_AddStringToObject(st, "reason", ar->status_reason)) &&
+             (!ar->status_message || cJSON_AddStringToObject(st, "message", ar->status_message));
+        if (ok && ar->n_causes > 0) {
+            cJSON *d = cJSON_AddObjectToObject(st, "details");
+            cJSON_AddStringToObject(d, "name", ar->details_name ? ar->details_name : "");
+            cJSON_AddStringToObject(d, "group", ar->details_group ? ar->details_group : "");
+            cJSON_AddStringToObject(d, "kind", ar->details_kind ? ar->details_kind : "");
+            cJSON *causes = cJSON_AddArrayToObject(d, "causes");
+            for (size_t i = 0; ok && i < ar->n_causes; i++) {
+                cJSON *c = cJSON_CreateObject();
+                cJSON_AddItemToArray(causes, c);
+                ok = cJSON_AddStringToObject(c, "reason", "FieldValueInvalid") &&
+                     cJSON_AddStringToObject(c, "message", ar->causes[i].message) &&
+                     (!ar->causes[i].field || cJSON_AddStringToObject(c, "field", ar->causes[i].field));
+            }
+        }
+    }
+    if (ok && ar->patch != NULL) {
+        char b64[256];
+        assert_true(base64_encoded_len(ar->patch_len) < sizeof b64);
+        base64_encode(ar->patch, ar->patch_len, b64);
+        ok = cJSON_AddStringToObject(resp, "patchType", "JSONPatch") &&
+             cJSON_AddStringToObject(resp, "patch", b64);
+    }
+    if (ok && ar->n_warnings > 0) {
+        cJSON *w = cJSON_AddArrayToObject(resp, "warnings");
+        for (size_t i = 0; ok && i < ar->n_warnings; i++) {
+            cJSON *str = cJSON_CreateString(ar->warnings[i]);
+            ok = str != NULL && cJSON_AddItemToArray(w, str);
+        }
+    }
+    if (ok && ar->n_audit > 0) {
+        cJSON *m = cJSON_AddObjectToObject(resp, "auditAnnotations");
+        for (size_t i = 0; ok && i < ar->n_audit; i++)
+            ok = cJSON_GetObjectItemCaseSensitive(m, ar->audit[i].key) == NULL &&
+                 cJSON_AddStringToObject(m, ar->audit[i].key, ar->audit[i].value);
+    }
+    return ref_answer(root, ok);
+}
+
+/* cJSON's allocations, counted while the answers are written. */
+static _Atomic unsigned long cjson_allocs;
+static void *counted_malloc(size_t n)
+{
+    cjson_allocs++;
+    return malloc(n);
+}
+
+/* The answers are written as cJSON printed the trees they were built as: the same bytes for
+ * every shape (status with and without reason, message and causes, causes with and without a
+ * field, patch, warnings, audit annotations, a repeated annotation key and NULL strings, which
+ * fail the answer) and strings of every kind (empty, long, quotes, backslashes, each control
+ * character, UTF-8, bytes that are not UTF-8), and without building a tree: no cJSON
+ * allocation. */
+static void test_encode_as_cjson(void **state)
+{
+    (void)state;
+    static char longer[5000];
+    memset(longer, 'x', sizeof longer - 1);
+    for (size_t i = 0; i < sizeof longer - 1; i += 97)
+        longer[i] = (char)(i % 3 == 0 ? '"' : i % 3 == 1 ? '\n' : '\xc3');
+    const char *strs[] = {"", "plain", "q\"uo\\te", "\b\f\n\r\t\x01\x1f\x7f end", "caf\xc3\xa9 \xe2\x82\xac",
+                          "bad \xff\xc0\xaf cut \xe2\x82", "spec.flinkConfiguration", longer,
+                          "[flink-ha-storage-rwx] high-availability.storageDir file:///flink-data/ha "
+                          "is on volume flink-volume (hostPath), not a ReadWriteMany claim", NULL};
+    const size_t ns = sizeof strs / sizeof strs[0];
+    static const int codes[] = {0, 0, 403, 422, 500, 400};
+    srand(16);
+    cJSON_Hooks counting = {.malloc_fn = counted_malloc, .free_fn = free};
+    for (int round = 0; round < 3000; round++) {
+        /* mostly non-NULL strings: a NULL fails the whole answer */
+#define PICK(nul) strs[rand() % (int)((nul) && rand() % 8 == 0 ? ns : ns - 1)]
+        admission_request req = {.api_version = PICK(true), .uid = PICK(true)};
+        admission_cause causes[3];
+        const char *warnings[3];
+        admission_kv audit[3];
+        static const char *const keys[] = {"streamguard.dev/a", "streamguard.dev/b", "k\"\xff"};
+        size_t nc = (size_t)(rand() % 4), nw = (size_t)(rand() % 4), na = (size_t)(rand() % 4);
+        for (size_t i = 0; i < 3; i++) {
+            causes[i] = (admission_cause){.field = rand() % 3 ? PICK(false) : NULL,
+                                          .message = PICK(true)};
+            warnings[i] = PICK(true);
+            audit[i] = (admission_kv){.key = rand() % 10 ? keys[i] : keys[0], .value = PICK(true)};
+        }
+        static const char patch[] = "[{\"op\":\"add\",\"path\":\"/spec/x\",\"value\":1}]";
+        admission_response ar = {
+            .allowed = rand() % 2, .status_code = codes[rand() % 6],
+            .status_reason = rand() % 3 ? PICK(false) : NULL,
+            .status_message = rand() % 3 ? PICK(false) : NULL,
+            .details_group = rand() % 4 ? PICK(false) : NULL, .details_kind = PICK(false),
+            .details_name = rand() % 4 ? PICK(false) : NULL,
+            .causes = causes, .n_causes = nc, .warnings = warnings, .n_warnings = nw,
+            .patch = rand() % 3 ? NULL : patch, .patch_len = sizeof patch - 1,
+            .audit = audit, .n_audit = na};
+#undef PICK
+        char *want = ref_response(&req, &ar);
+        size_t len = 0;
+        cJSON_InitHooks(&counting);
+        char *got = admission_response_encode(&req, &ar, &len);
+        cJSON_InitHooks(NULL);
+        if ((got == NULL) != (want == NULL) || (got != NULL && strcmp(got, want) != 0))
+            fail_msg("round %d:\n got %s\nwant %s", round, got ? got : "(null)",
+                     want ? want : "(null)");
+        assert_true(got == NULL || len == strlen(got));
+        free(got);
+        free(want);
+        int code = codes[rand() % 6];
+        const char *reason = strs[rand() % (int)ns], *message = strs[rand() % (int)ns];
+        cJSON *root = cJSON_CreateObject();
+        bool ok = cJSON_AddStringToObject(root, "kind", "Status") &&
+                  cJSON_AddStringToObject(root, "apiVersion", "v1") &&
+                  cJSON_AddObjectToObject(root, "metadata") &&
+                  cJSON_AddStringToObject(root, "status", "Failure") &&
+                  cJSON_AddStringToObject(root, "message", message) &&
+                  cJSON_AddStringToObject(root, "reason", reason) &&
+                  cJSON_AddNumberToObject(root, "code", code);
+        want = ref_answer(root, ok);
+        cJSON_InitHooks(&counting);
+        got = admission_status_encode(code, reason, message, &len);
+        cJSON_InitHooks(NULL);
+        if ((got == NULL) != (want == NULL) || (got != NULL && strcmp(got, want) != 0))
+            fail_msg("status round %d:\n got %s\nwant %s", round, got ? got : "(null)",
+                     want ? want : "(null)");
+        free(got);
+        free(want);
+    }
+    assert_int_equal(cjson_allocs, 0);
+}
+
+/* A string's plain run (jsonprint.c) ends at the first byte that needs an escape, found 16
+ * bytes a step with SSE2 and 8 bytes a step without: both, and a byte by byte scan, agree in
+ * buffers of every length up to 80 at every offset from a 16-byte boundary, with bytes of
+ * every class (quote, backslash, each control character boundary, DEL, bytes from 0x80) at
+ * every place. */
+static void test_print_scan_paths(void **state)
+{
+    (void)state;
+    static const unsigned char kinds[] = {'a', ' ', '"', '\\', '\n', 0x00, 0x01, 0x1f, 0x20,
+                                          0x7f, 0x80, 0xc3, 0xff};
+    static _Alignas(16) unsigned char buf[128];
+    const size_t nk = sizeof kinds;
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t len = 0; len <= 80; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                for (size_t k = 0; k < nk; k++) {
+                    unsigned char *p = buf + off;
+                    memset(p, 'x', len);
+                    if (at < len)
+                        p[at] = kinds[k];
+                    if (at + 3 < len)
+                        p[at + 3] = kinds[(k + 3) % nk];
+                    const unsigned char *want = p;
+                    while (want < p + len && !needs_escape(*want))
+                        want++;
+                    const unsigned char *fast = plain_end(p, p + len);
+                    const unsigned char *slow = plain_end_portable(p, p + len);
+                    if (fast != want || slow != want)
+                        fail_msg("off %zu len %zu byte 0x%02x at %zu: %td, %td, want %td", off,
+                                 len, kinds[k], at, fast - p, slow - p, want - p);
+                }
+            }
+        }
+    }
+}
+
 static void test_status_encode(void **state)
 {
     (void)state;
@@ -784,6 +988,8 @@ int main(void)
         cmocka_unit_test(test_decode_embedded_nul),  cmocka_unit_test(test_decode_deep_nesting),
         cmocka_unit_test(test_decode_large_unicode), cmocka_unit_test(test_encode_full_response),
         cmocka_unit_test(test_encode_minimal_allow), cmocka_unit_test(test_status_encode),
+        cmocka_unit_test(test_encode_as_cjson),
+        cmocka_unit_test(test_print_scan_paths),
         cmocka_unit_test(test_process_fixtures),     cmocka_unit_test(test_process_malformed),
         cmocka_unit_test(test_process_arena_exhausted),
         cmocka_unit_test(test_denial_status),         cmocka_unit_test(test_reason_codes),

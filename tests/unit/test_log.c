@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,48 @@
 #include <unistd.h>
 
 #include "util/log.h"
+
+/* The printf family as log.c (libcore.a) calls it, counted while 'count_stdio' is set: a
+ * definition in the program comes before libc's. */
+static _Atomic int stdio_calls;
+static _Atomic bool count_stdio;
+
+int snprintf(char *restrict s, size_t n, const char *restrict fmt, ...)
+{
+    if (count_stdio)
+        stdio_calls++;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(s, n, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* A review's line is built without stdio (issue 16: the line's cost): escapes of every kind
+ * (controls, DEL, bytes that are not UTF-8, Unicode line breaks) in both formats, and its
+ * 'ms' at an exact half, where printf's rounding to even decides. */
+static void test_log_line_without_stdio(void **state)
+{
+    (void)state;
+    const double ms[] = {0.0625, 0.1875, 0.365, 12.0005, 999999.999};
+    char out[1024], want[64];
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        for (int fmt = 0; fmt < 2; fmt++) {
+            const log_field f[] = {LOG_S("msg", "review"), LOG_I("status", 200),
+                                   LOG_S("ns", "a\x01b\x7f c\xff\xc2\x85\xe2\x80\xa8\"\\"),
+                                   LOG_B("dry_run", false), LOG_F("ms", ms[i]),
+                                   LOG_S("reason", "[p] spec.x: \t\u00e9 \xc3\xa9")};
+            count_stdio = true;
+            log_format_line((enum log_format)fmt, "2026-11-27T22:15:43.601Z", LOG_INFO, "http",
+                            f, sizeof f / sizeof f[0], out, sizeof out);
+            count_stdio = false;
+            snprintf(want, sizeof want, "ms%s%.3f", fmt ? "\":" : "=", ms[i]);
+            if (strstr(out, want) == NULL)
+                fail_msg("%s: no %s", out, want);
+        }
+    }
+    assert_int_equal(stdio_calls, 0);
+}
 
 static long long now_ms(void)
 {
@@ -340,6 +384,7 @@ static void test_log_reader_gone_or_stuck(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_line_without_stdio),
         cmocka_unit_test(test_log_unbuffered_as_before),
         cmocka_unit_test(test_log_flush_on_interval),
         cmocka_unit_test(test_log_flush_on_size),

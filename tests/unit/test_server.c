@@ -19,10 +19,82 @@
 #include "server/certmgr_plan.c" /* and what certmgr.c calls */
 #include "server/certmgr_webhooks.c"
 #include "server/cluster.c"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+/* The socket queries of conns.c (ioctl, getsockopt) and the TCP options set in the process
+ * (setsockopt of level IPPROTO_TCP, libmicrohttpd's included: a definition in the program
+ * comes before libc's for the libraries it links too), counted to see what a reply costs in
+ * system calls. */
+static _Atomic unsigned long conn_sock_queries;
+_Atomic unsigned long test_tcp_setsockopts, test_tcp_corks;
+
+static int counted_ioctl(int fd, unsigned long req, void *arg)
+{
+    atomic_fetch_add(&conn_sock_queries, 1);
+    return ioctl(fd, req, arg);
+}
+
+static int counted_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    atomic_fetch_add(&conn_sock_queries, 1);
+    return getsockopt(fd, level, name, val, len);
+}
+
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    if (level == IPPROTO_TCP) {
+        atomic_fetch_add(&test_tcp_setsockopts, 1);
+        if (name == TCP_CORK)
+            atomic_fetch_add(&test_tcp_corks, 1);
+    }
+    return (int)syscall(SYS_setsockopt, fd, level, name, val, len);
+}
+
+/* The clock reads of conns.c and http.c on a request's path: the precise ones (the hardware
+ * counter, 65 ns each on the bench's VM) apart from the coarse ones. */
+static _Atomic unsigned long precise_clock_reads;
+
+static int64_t counted_mono_ms(void)
+{
+    atomic_fetch_add(&precise_clock_reads, 1);
+    return clock_mono_ms();
+}
+
+static int http_clock_gettime(clockid_t id, struct timespec *t)
+{
+    if (id != CLOCK_MONOTONIC_COARSE)
+        atomic_fetch_add(&precise_clock_reads, 1);
+    return clock_gettime(id, t);
+}
+
+#define ioctl         counted_ioctl
+#define getsockopt    counted_getsockopt
+#define clock_mono_ms counted_mono_ms
 #include "server/conns.c"
+#undef ioctl
+#undef getsockopt
+#define clock_gettime http_clock_gettime
 #include "server/http.c"
+#undef clock_gettime
+#undef clock_mono_ms
 #include "server/metrics.c"
+/* The clock reads of policy_stats.c, counted. */
+static unsigned long stats_clock_reads;
+static int counted_clock_gettime(clockid_t id, struct timespec *t)
+{
+    stats_clock_reads++;
+    return clock_gettime(id, t);
+}
+#define clock_gettime counted_clock_gettime
 #include "server/policy_stats.c"
+#undef clock_gettime
 #include "server/routes.c"
 #include "tls/creds.c" /* live_creds: the credentials alive in the process */
 
@@ -307,6 +379,52 @@ static void want_lines(const char *got, const char *const *want, size_t n)
     for (size_t i = 0; i < n; i++)
         if (strstr(got, want[i]) == NULL)
             fail_msg("missing: %s\n--- got:\n%s", want[i], got);
+}
+
+/* Three policies that run one after the other in the set, then one that does not match,
+ * then one more that runs. */
+static const char stats_chain[] =
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: c1}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'object.spec.replicas < 3'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: c2}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'object.spec.replicas > 3'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: c3}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'object.spec.replicas == 5'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: c4}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Other]}]}\n"
+    "  validations: [{expression: 'false'}]\n"
+    "---\napiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: c5}\nspec:\n"
+    "  match: {resources: [{apiGroups: [example.com], kinds: [Thing]}]}\n"
+    "  validations: [{expression: 'true'}]\n";
+
+/* Timing each policy reads the clock once at each boundary between two policies that run one
+ * after the other (the end of one is the start of the next), twice for one that runs after a
+ * policy that did not: c1 2, c2 1, c3 1, c5 2 (it was two for each). Every policy that runs
+ * is still counted and timed. */
+static void test_policy_stats_clock_reads(void **state)
+{
+    (void)state;
+    policy_set *set = stats_load(stats_chain);
+    size_t n = 0;
+    const policy *ps = policy_set_items(set, &n);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        char want[4] = {'c', (char)('1' + i), '\0'};
+        assert_string_equal(ps[i].name, want); /* the order the reads depend on */
+    }
+    policy_stats *st = policy_stats_new(set, NULL);
+    unsigned long before = stats_clock_reads;
+    stats_run(st, set, ENGINE_VALIDATE, false);
+    assert_int_equal(stats_clock_reads - before, 6);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(atomic_load(&st->e[i]->evals), i == 3 ? 0 : 1);
+        assert_true(i == 3 || atomic_load(&st->e[i]->eval_ns) > 0);
+    }
+    policy_stats_unref(st);
+    policy_set_unref(set);
 }
 
 /* Each policy that runs is counted once per run under its action and result, through the
@@ -887,23 +1005,98 @@ static void test_reply_one_record(void **state)
         free(req);
         tclient_close(&t);
     }
-    /* and at once: libmicrohttpd corks the socket for answers under 1400 bytes and pushes
-     * before the record leaves; left corked, each answer waited for the kernel's 200 ms timer */
+    /* and at once: a socket left corked (TCP_CORK, as libmicrohttpd does for answers from a
+     * buffer under 1400 bytes) would hold each record for the kernel's 200 ms timer */
     tclient t;
     tclient_open(&t, server_port(s));
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* a HEAD first: libmicrohttpd sends it without a body and corks nothing for it, so it
-     * must not count as the reply whose cork was taken off */
+    /* a HEAD first: libmicrohttpd sends it without a body */
     assert_int_equal(tclient_ask(&t, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true, out,
                                  sizeof out), 200);
     for (int i = 0; i < 10; i++)
         assert_int_equal(tclient_ask(&t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false,
                                      out, sizeof out), 200);
-    double secs = seconds_since(&t0);
+    double secs = seconds_since(&t0, CLOCK_MONOTONIC);
     if (secs > 1.0)
         fail_msg("a HEAD and 10 small answers on one connection took %.3f s", secs);
     tclient_close(&t);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* What a reply costs in system calls besides its sendmsg(), on a kept-alive connection: one
+ * socket query for the cork check, and no TCP option set. libmicrohttpd sets TCP_NODELAY once
+ * per connection; it never corks the socket (TCP_CORK): a cork it left on would hold our one
+ * sendmsg() for the kernel's 200 ms timer, and pushing each reply through it again cost a
+ * setsockopt(TCP_NODELAY) per reply under 1,400 bytes. Small answers (the probes) and answers
+ * over 1,400 bytes (a review echoing a long uid) alike. */
+static void test_reply_syscalls(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("calls", &p);
+    server *s = start_test_server(&p);
+    char out[8192];
+    char *big = big_review(2000);
+    tclient t;
+    tclient_open(&t, server_port(s));
+    assert_int_equal(tclient_ask(&t, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, out,
+                                 sizeof out), 200);
+    unsigned long queries = atomic_load(&conn_sock_queries);
+    unsigned long opts = atomic_load(&test_tcp_setsockopts);
+    unsigned long corks = atomic_load(&test_tcp_corks);
+    for (int i = 0; i < 10; i++) {
+        const char *req = i % 2 ? big : "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_int_equal(tclient_ask(&t, req, false, out, sizeof out), 200);
+        assert_true(i % 2 == 0 || is_big_answer(out, 2000));
+    }
+    unsigned long q = atomic_load(&conn_sock_queries) - queries;
+    unsigned long o = atomic_load(&test_tcp_setsockopts) - opts;
+    if (q != 10 || o != 0)
+        fail_msg("10 replies cost %lu socket queries (want 10) and %lu TCP options set (want 0)",
+                 q, o);
+    tclient_close(&t);
+    assert_int_equal(atomic_load(&test_tcp_corks), corks);
+    free(big);
+    server_free(s);
+    tls_pair_clear(&p);
+}
+
+/* Waits (at most 2 s) until no request is in the server: on_completed() of the last one has
+ * returned. */
+static void settle_requests(server *s)
+{
+    struct timespec nap = {0, 1000 * 1000};
+    for (int i = 0; i < 2000 && atomic_load(&s->in_flight) != 0; i++)
+        nanosleep(&nap, NULL);
+    assert_int_equal(atomic_load(&s->in_flight), 0);
+}
+
+/* A kept-alive request reads the precise clock twice on its path through http.c and conns.c:
+ * when its headers are in and when its reply is out (the log's 'ms', the metrics). The
+ * deadlines (the head's, the idle one's, the body's) read the coarse clock. */
+static void test_request_clock_reads(void **state)
+{
+    (void)state;
+    tls_pair p;
+    make_pair("clock", &p);
+    server *s = start_test_server(&p);
+    char out[8192];
+    char *review = big_review(40);
+    tclient t;
+    tclient_open(&t, server_port(s));
+    assert_int_equal(tclient_ask(&t, review, false, out, sizeof out), 200);
+    settle_requests(s); /* the answer leaves before on_completed() is done */
+    unsigned long before = atomic_load(&precise_clock_reads);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tclient_ask(&t, review, false, out, sizeof out), 200);
+    settle_requests(s);
+    unsigned long reads = atomic_load(&precise_clock_reads) - before;
+    if (reads != 20)
+        fail_msg("10 requests read the precise clock %lu times (want 20)", reads);
+    tclient_close(&t);
+    free(review);
     server_free(s);
     tls_pair_clear(&p);
 }
@@ -1030,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_metrics_decisions),
         cmocka_unit_test(test_metrics_reviews),
         cmocka_unit_test(test_policy_stats),
+        cmocka_unit_test(test_policy_stats_clock_reads),
         cmocka_unit_test(test_framing_lengths),
         cmocka_unit_test(test_conn_phases),
         cmocka_unit_test(test_reloader_stop_joins),
@@ -1041,6 +1235,8 @@ int main(void)
                                         teardown_certs),
         cmocka_unit_test_setup_teardown(test_start_failures, setup_certs, teardown_certs),
         cmocka_unit_test_setup_teardown(test_reply_one_record, setup_certs, teardown_certs),
+        cmocka_unit_test_setup_teardown(test_reply_syscalls, setup_certs, teardown_certs),
+        cmocka_unit_test_setup_teardown(test_request_clock_reads, setup_certs, teardown_certs),
         cmocka_unit_test_setup_teardown(test_reply_large_and_slow_reader, setup_certs,
                                         teardown_certs),
         cmocka_unit_test_setup_teardown(test_reply_unread_closes, setup_certs, teardown_certs),

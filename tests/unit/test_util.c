@@ -25,6 +25,8 @@
 
 /* its hash and table, to build keys that share a bucket */
 #include "util/keyindex.c"
+/* its string scan, the SSE2 one against the portable one */
+#include "util/log.c"
 
 /* Numbers in log lines are written without stdio (log.c), and must read exactly as printf
  * writes them: "%lld" for integers, "%.3f" for doubles below 1e15 (edges of rounding,
@@ -33,6 +35,7 @@ static void test_log_numbers_as_printf(void **state)
 {
     (void)state;
     static const double dbl[] = {0,       -0.0,     0.0005,   0.0015,    2.0005,  1.2345,
+                                 0.0625,  0.1875,   4.9e-324, 2.2250738585072014e-308,
                                  0.125,   999.9995, 999999.9995, 123.4564999, -1.5,
                                  -0.0001, 1e6 + 0.5, 1e15,    999999999999999.9, 0.1};
     static const long long ints[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX,
@@ -46,6 +49,28 @@ static void test_log_numbers_as_printf(void **state)
         snprintf(want, sizeof want, "ts=T level=info component=t v=%.3f\n", v);
         if (strcmp(out, want) != 0)
             fail_msg("%.17g: %s, printf: %s", v, out, want);
+    }
+    /* exact ties (v * 1000 = x.5 exactly: v = odd / 16) round to even as printf does, and
+     * the doubles either side of them, and of other halves, round away from the half */
+    for (int k = 0; k < 20000; k++) {
+        double tie = (2.0 * k + 1) / 16.0, near = (2.0 * k + 1) / 2000.0;
+        const double base[] = {tie, near, tie * 31, near * 997};
+        for (size_t b = 0; b < 4; b++) {
+            for (int d = -1; d <= 1; d++) {
+                uint64_t bits;
+                double v = base[b];
+                memcpy(&bits, &v, sizeof bits);
+                bits += (uint64_t)(int64_t)d;
+                memcpy(&v, &bits, sizeof v);
+                if (!(v < 1e6))
+                    continue;
+                log_field f = LOG_F("v", v);
+                log_format_line(LOG_FORMAT_LOGFMT, "T", LOG_INFO, "t", &f, 1, out, sizeof out);
+                snprintf(want, sizeof want, "ts=T level=info component=t v=%.3f\n", v);
+                if (strcmp(out, want) != 0)
+                    fail_msg("%.17g: %s, printf: %s", v, out, want);
+            }
+        }
     }
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         log_field f = LOG_I("v", ints[i]);
@@ -431,6 +456,191 @@ static void test_log_cut(void **state)
     }
 }
 
+/* The string writer as it was written byte by byte (before issue 16's scans by runs), kept
+ * here as the reference: a line of one string field, cut at 'cap' as log_format_line() cuts. */
+typedef struct ref_line {
+    char *p;
+    size_t n, cap;
+    bool full;
+} ref_line;
+
+static void ref_put(ref_line *l, const char *s, size_t len)
+{
+    if (l->full || l->n + len > l->cap) {
+        l->full = true;
+        return;
+    }
+    memcpy(l->p + l->n, s, len);
+    l->n += len;
+}
+
+static void ref_put_string(ref_line *l, const char *s, bool json)
+{
+    size_t len = strlen(s);
+    bool bare = len > 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f)
+            bare = false;
+    }
+    if (!json && bare && l->n + len <= l->cap) {
+        ref_put(l, s, len);
+        return;
+    }
+    ref_put(l, "\"", 1);
+    for (size_t i = 0; i < len && !l->full;) {
+        unsigned char c = (unsigned char)s[i];
+        const unsigned char *u = (const unsigned char *)s + i;
+        char esc[8];
+        size_t n = utf8_seq_len(s + i, len - i);
+        bool brk = (n == 2 && u[0] == 0xC2 && u[1] <= 0x9F) ||
+                   (n == 3 && u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9));
+        if (c == '"' || c == '\\') {
+            snprintf(esc, sizeof esc, "\\%c", c);
+            ref_put(l, esc, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            snprintf(esc, sizeof esc, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+            ref_put(l, esc, 2);
+        } else if (c < ' ' || c == 0x7f || brk) {
+            snprintf(esc, sizeof esc, "\\u%04x",
+                     !brk ? c : n == 2 ? u[1] : 0x2000u | (u[2] - 0x80u));
+            ref_put(l, esc, 6);
+            n = n ? n : 1;
+        } else if (n == 0) {
+            if (json)
+                ref_put(l, "\\ufffd", 6);
+            else {
+                snprintf(esc, sizeof esc, "\\x%02x", c);
+                ref_put(l, esc, 4);
+            }
+            n = 1;
+        } else {
+            ref_put(l, s + i, n);
+        }
+        i += n;
+    }
+    if (l->full)
+        l->p[l->n++] = '"';
+    else
+        ref_put(l, "\"", 1);
+}
+
+/* "ts=T level=info component=t v=VALUE\n" (or its JSON) in 'cap' bytes, as it was written. */
+static size_t ref_format(bool json, const char *value, char *out, size_t cap)
+{
+    ref_line l = {.p = out, .cap = cap - 8};
+    static const char *const keys[] = {"ts", "level", "component", "v"};
+    const char *vals[] = {"T", "info", "t", value};
+    if (json)
+        ref_put(&l, "{", 1);
+    for (int i = 0; i < 4; i++) {
+        size_t klen = strlen(keys[i]);
+        if (l.full || l.n + klen + 4 + 32 > l.cap) {
+            l.full = true;
+            break;
+        }
+        if (json) {
+            ref_put(&l, i == 0 ? "\"" : ",\"", i == 0 ? 1 : 2);
+            ref_put(&l, keys[i], klen);
+            ref_put(&l, "\":", 2);
+        } else {
+            if (i > 0)
+                ref_put(&l, " ", 1);
+            ref_put(&l, keys[i], klen);
+            ref_put(&l, "=", 1);
+        }
+        ref_put_string(&l, vals[i], json);
+    }
+    if (json)
+        l.p[l.n++] = '}';
+    l.p[l.n++] = '\n';
+    out[l.n] = '\0';
+    return l.n;
+}
+
+/* The writer scans strings 8 bytes at a step and copies whole runs: it writes what the byte by
+ * byte writer wrote, in both formats, for strings made of every class of byte (plain, space,
+ * '=', quote, backslash, \n \r \t, other controls, DEL, UTF-8 of 2, 3 and 4 bytes, the
+ * Unicode line breaks, bytes that are not UTF-8, a sequence cut by the string's end) at every
+ * offset from a word's start, whole and cut by every cap. */
+static void test_log_strings_as_before(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {
+        "a", "Zq", "plain-run-of-text", " ", "=", "\"", "\\", "\n", "\r", "\t", "\x01", "\x1f",
+        "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc2\x85", "\xc2\x9f",
+        "\xe2\x80\xa8", "\xe2\x80\xa9", "\xc2\xa0", "\xe2\x80\xa7", "\xff", "\xc0\xaf", "\x80",
+        "\xed\xa0\x80", "\xf4\x90\x80\x80",
+    };
+    static const char *const tails[] = {"", "\xe2\x82", "\xf0\x9f\x98", "\xc3"};
+    const size_t np = sizeof pieces / sizeof pieces[0];
+    srand(16);
+    char value[512], got[600], want[600];
+    for (int round = 0; round < 4000; round++) {
+        size_t len = 0;
+        for (int k = round % 9; k > 0; k--) /* an offset into the word: plain bytes first */
+            value[len++] = 'p';
+        for (int k = rand() % 24; k > 0; k--) {
+            const char *pc = pieces[rand() % np];
+            size_t pl = strlen(pc);
+            memcpy(value + len, pc, pl);
+            len += pl;
+        }
+        const char *t = tails[rand() % 4];
+        memcpy(value + len, t, strlen(t) + 1);
+        for (int json = 0; json < 2; json++) {
+            size_t caps[] = {sizeof got, 9 + (size_t)(rand() % 200), 40 + (size_t)(round % 160)};
+            for (size_t c = 0; c < 3; c++) {
+                log_field f = LOG_S("v", value);
+                size_t n = log_format_line(json ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT, "T",
+                                           LOG_INFO, "t", &f, 1, got, caps[c]);
+                size_t m = ref_format(json, value, want, caps[c]);
+                if (n != m || memcmp(got, want, n + 1) != 0)
+                    fail_msg("round %d json %d cap %zu:\n got %s\nwant %s", round, json, caps[c],
+                             got, want);
+            }
+        }
+    }
+}
+
+/* Bytes of every class a scan tells apart: plain ASCII, space, '=', quote, backslash,
+ * controls, DEL, UTF-8 lead and continuation bytes, 0xFF. */
+static const unsigned char scan_bytes[] = {'a', 'Z', '0', ' ', '=', '"', '\\', '\n', 0x01, 0x1f,
+                                           0x20, 0x7e, 0x7f, 0x80, 0xbf, 0xc3, 0xe2, 0xff};
+
+/* The quoted run's stop (log.c) is found 16 bytes a step with SSE2 and 8 bytes a step
+ * without: both, and a byte by byte scan, find the same first stop in buffers of every
+ * length up to 80 at every offset from a 16-byte boundary, with one or two bytes of each
+ * class at every place (the rest plain). */
+static void test_log_scan_paths(void **state)
+{
+    (void)state;
+    static _Alignas(16) unsigned char buf[128];
+    const size_t nb = sizeof scan_bytes;
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t len = 0; len <= 80; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                for (size_t b = 0; b < nb; b++) {
+                    unsigned char *p = buf + off;
+                    memset(p, 'x', len);
+                    if (at < len)
+                        p[at] = scan_bytes[b];
+                    if (at + 5 < len)
+                        p[at + 5] = scan_bytes[(b + 5) % nb];
+                    const unsigned char *want = p;
+                    while (want < p + len && !is_quoted_stop(*want))
+                        want++;
+                    const unsigned char *fast = quoted_stop(p, p + len);
+                    const unsigned char *slow = quoted_stop_portable(p, p + len);
+                    if (fast != want || slow != want)
+                        fail_msg("off %zu len %zu byte 0x%02x at %zu: %td, %td, want %td", off,
+                                 len, scan_bytes[b], at, fast - p, slow - p, want - p);
+                }
+            }
+        }
+    }
+}
+
 /* Valid and invalid UTF-8 by class: overlong forms, surrogates, > U+10FFFF, truncated and
  * stray continuation bytes; 'bad' is the offset of the first bad byte (-1: valid). */
 static const struct {
@@ -812,6 +1022,8 @@ int main(void)
         cmocka_unit_test(test_diag_source_line_breaks),
         cmocka_unit_test(test_log_values_escaped),
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
+        cmocka_unit_test(test_log_strings_as_before),
+        cmocka_unit_test(test_log_scan_paths),
         cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_utf8_json_find_nul),
         cmocka_unit_test(test_log_lines),

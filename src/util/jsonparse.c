@@ -17,7 +17,6 @@
 
 #include "keyindex.h"
 #include "utf8.h"
-#include "vec.h"
 
 #if defined(__SSE2__) && !defined(JSONPARSE_PORTABLE)
 #include <emmintrin.h>
@@ -30,8 +29,9 @@
  * it saves and restores, cost as much as their work. */
 #define HOT static inline __attribute__((always_inline))
 
-/* Objects up to this many members have their keys compared by tag (key_tag()) at their close;
- * larger ones go to jsonparse_duplicate_key() and its keyindex at once. */
+/* Objects up to this many members are told free of duplicate keys by their keys' bits
+ * (key_bit()); larger ones, where the 64 bits would mostly be shared, go to
+ * jsonparse_duplicate_key() and its keyindex at once. */
 #define TAGGED_MEMBERS 16
 
 typedef struct parser {
@@ -42,9 +42,6 @@ typedef struct parser {
     const char *key;
     const unsigned char *err; /* the syntax error's position */
     bool nomem, nul_escape;
-    /* the tags of the keys of the objects still open, innermost last */
-    uint64_t *tags;
-    size_t ntags, tagcap;
 } parser;
 
 /* A string's body in the text, between its quotes. */
@@ -67,12 +64,6 @@ static void *alloc(parser *ps, size_t n)
     if (m == NULL)
         ps->nomem = true;
     return m;
-}
-
-static void *fail_nomem(parser *ps)
-{
-    ps->nomem = true;
-    return NULL;
 }
 
 /* The four whitespace bytes as bits of a word: one test a byte. */
@@ -366,14 +357,16 @@ HOT unsigned char *put_string(parser *ps, const span *sp, unsigned char *o)
     return o;
 }
 
-/* A summary of the key 'k' of 'len' bytes: equal keys have equal tags, so that an object whose
- * tags all differ has no duplicate and needs no string compared. */
-HOT uint64_t key_tag(const unsigned char *k, size_t len)
+/* One of 64 bits for the key 'k' of 'len' bytes, from its length and three of its bytes:
+ * equal keys have the same bit, so an object of up to TAGGED_MEMBERS members whose keys all
+ * have different bits has no duplicate and needs no string compared (the few that share one
+ * go to jsonparse_duplicate_key()). */
+HOT uint64_t key_bit(const unsigned char *k, size_t len)
 {
-    if (len == 0)
-        return 0;
-    return (uint64_t)(uint32_t)len | (uint64_t)k[0] << 32 | (uint64_t)k[len / 2] << 40 |
-           (uint64_t)k[len - 1] << 48;
+    uint64_t tag = len == 0 ? 0
+                            : (uint64_t)(uint32_t)len | (uint64_t)k[0] << 32 |
+                                  (uint64_t)k[len / 2] << 40 | (uint64_t)k[len - 1] << 48;
+    return 1ull << (tag * 0x9E3779B97F4A7C15ull >> 58);
 }
 
 static bool is_digit(int c)
@@ -450,7 +443,8 @@ static const unsigned char *parse_number(parser *ps, const unsigned char *s, dou
 typedef struct frame {
     cJSON *node, *tail;
     size_t n;
-    bool object;
+    uint64_t keys; /* an object's: the bits of its keys so far (key_bit()) */
+    bool object, maybe; /* maybe: two keys had the same bit */
 } frame;
 
 /* The key of the member being read. One with escapes is decoded at once ('copy'), so that a
@@ -463,25 +457,14 @@ typedef struct key {
     size_t room;
 } key;
 
-/* The check at the close of an object of 'n' members, after those of its members' values;
- * takes the members' tags off the stack. */
-static void check_keys(parser *ps, const cJSON *obj, size_t n)
+/* The check at the close of an object of 'n' members, after those of its members' values:
+ * 'maybe' when two of its keys had the same bit (key_bit()), or when it is too large for the
+ * bits to tell. */
+static void check_keys(parser *ps, const cJSON *obj, size_t n, bool maybe)
 {
-    const uint64_t *tag = ps->tags + (ps->ntags - n);
-    ps->ntags -= n;
-    if (ps->status != JSONPARSE_OK || n < 2)
+    if (ps->status != JSONPARSE_OK || n < 2 || (!maybe && n <= TAGGED_MEMBERS))
         return;
-    if (n <= TAGGED_MEMBERS) {
-        bool same = false;
-        for (size_t i = 1; i < n && !same; i++) {
-            for (size_t j = 0; j < i; j++)
-                same |= tag[i] == tag[j];
-        }
-        if (!same)
-            return;
-    }
-    /* the strings, for two keys that may be equal or a large object: the exact answer, and
-     * the one of the order jsonparse.h promises */
+    /* the strings: the exact answer, and the one of the order jsonparse.h promises */
     const char *dup = jsonparse_duplicate_key(obj, n, ps->a);
     if (dup != NULL) {
         ps->status = JSONPARSE_DUPLICATE;
@@ -536,9 +519,9 @@ HOT cJSON *add_node(parser *ps, frame *top, const key *k, int type, size_t more)
             s[k->len] = '\0';
         }
         v->string = (char *)s;
-        if (ps->ntags == ps->tagcap && vec_grow(ps->a, ps->tags, ps->ntags, ps->tagcap, 64) != 0)
-            return fail_nomem(ps);
-        ps->tags[ps->ntags++] = key_tag(s, k->len);
+        uint64_t bit = key_bit(s, k->len);
+        top->maybe |= (top->keys & bit) != 0;
+        top->keys |= bit;
     }
     if (top->tail == NULL) {
         top->node->child = v;
@@ -638,7 +621,7 @@ static cJSON *parse_text(parser *ps, const unsigned char *p, const unsigned char
             p++;
             top->node->child->prev = top->tail; /* as cJSON links them: the head's to the tail */
             if (top->object)
-                check_keys(ps, top->node, top->n);
+                check_keys(ps, top->node, top->n, top->maybe);
             top--;
         }
     }
@@ -646,8 +629,7 @@ static cJSON *parse_text(parser *ps, const unsigned char *p, const unsigned char
 
 jsonparse_status jsonparse_parse(arena *a, const char *text, size_t len, jsonparse_result *out)
 {
-    uint64_t tags[64]; /* the tag stack's first block; deeper or wider bodies grow it */
-    parser ps = {.text = (const unsigned char *)text, .a = a, .tags = tags, .tagcap = 64};
+    parser ps = {.text = (const unsigned char *)text, .a = a};
     ps.end = ps.text + len;
     *out = (jsonparse_result){0};
     const unsigned char *p = skip_ws(ps.text, ps.end);

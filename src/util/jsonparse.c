@@ -37,7 +37,6 @@
 typedef struct parser {
     const unsigned char *text, *end;
     arena *a;
-    int depth;
     jsonparse_status status; /* the first duplicate key or infinite number, else OK */
     const char *key;
     const unsigned char *err; /* the syntax error's position */
@@ -133,9 +132,9 @@ HOT const unsigned char *scan_plain(const unsigned char *q, const unsigned char 
     while (end - q >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
         /* a signed compare: "below a space" takes in 0x80-0xFF too, as negative bytes */
-        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                                 _mm_cmpeq_epi8(x, bslash)),
-                                    _mm_cmplt_epi8(x, sp));
+        __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                         _mm_cmplt_epi8(x, sp));
         unsigned m = (unsigned)_mm_movemask_epi8(stop);
         while (m != 0) {
             unsigned i = (unsigned)__builtin_ctz(m);
@@ -236,8 +235,8 @@ static const unsigned char *copy_run(const unsigned char *s, const unsigned char
 
 /* What each one-letter escape stands for; 0 for the bytes that start none. */
 static const unsigned char one_letter[256] = {
-    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-    ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
 };
 
 /* Decodes the escapes of the string body [s, e) (already checked to end at an unescaped
@@ -409,8 +408,8 @@ static const unsigned char *parse_number(parser *ps, const unsigned char *s, dou
     /* upstream cJSON reads at most 63 characters of [0-9+-eE.] and then finds the rest
      * garbage (jsonparse.h: why that limit stays); a character of that set right after the
      * number (01, 1.5.5) is an error at the number */
-    if (q - s > 63 || (q < end && (is_digit(*q) || *q == '+' || *q == '-' || *q == '.' ||
-                                       (*q | 0x20) == 'e')))
+    if (q - s > 63 ||
+        (q < end && (is_digit(*q) || *q == '+' || *q == '-' || *q == '.' || (*q | 0x20) == 'e')))
         return fail(ps, s);
     size_t n = (size_t)(q - s);
     double d;
@@ -443,7 +442,7 @@ static const unsigned char *parse_number(parser *ps, const unsigned char *s, dou
 typedef struct frame {
     cJSON *node, *tail;
     size_t n;
-    uint64_t keys; /* an object's: the bits of its keys so far (key_bit()) */
+    uint64_t keys;      /* an object's: the bits of its keys so far (key_bit()) */
     bool object, maybe; /* maybe: two keys had the same bit */
 } frame;
 
@@ -458,8 +457,8 @@ typedef struct key {
 } key;
 
 /* The check at the close of an object of 'n' members, after those of its members' values:
- * 'maybe' when two of its keys had the same bit (key_bit()), or when it is too large for the
- * bits to tell. */
+ * its keys are compared as strings when two of them had the same bit ('maybe', key_bit()), or
+ * when it has more than TAGGED_MEMBERS members. */
 static void check_keys(parser *ps, const cJSON *obj, size_t n, bool maybe)
 {
     if (ps->status != JSONPARSE_OK || n < 2 || (!maybe && n <= TAGGED_MEMBERS))

@@ -8,7 +8,13 @@
  * key). The parser may refuse more than cJSON, but only in the ways jsonparse.h lists, and
  * each such refusal is checked to point at one of them. The printer must write
  * cJSON_PrintUnformatted()'s bytes for every tree cJSON reads from those inputs, and for
- * generated numbers and strings. */
+ * generated numbers and strings. test_jsonparse_portable.c runs all of it again on the parser
+ * built without its SSE2 scans. */
+/* The parser itself, so that test_jsonparse_portable.c can build it without SSE2
+ * (JSONPARSE_PORTABLE) and run these same tests on that path; before cmocka.h, whose fail()
+ * macro would take the parser's fail(). */
+#include "util/jsonparse.c"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -254,6 +262,212 @@ static void test_jsonparse_structure(void **state)
     }
 }
 
+/* ---- block boundaries ----
+ *
+ * The scans go 16 bytes a step (SSE2; 8 in the portable build, test_jsonparse_portable.c) from
+ * wherever a string or a run of whitespace starts, and a byte at a time over the last bytes of
+ * the text. Each byte that stops them (or must not) is put at every offset of the first three
+ * blocks of a key and of a value, then at the end of the text, and both parses must agree. */
+
+/* A copy of the 'n' bytes at 'text' that ends where a page that cannot be read starts (no NUL
+ * after it): a read past the text, even of one byte, faults. */
+static const char *guarded(const char *text, size_t n)
+{
+    static char *base;
+    static size_t size;
+    if (base == NULL) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size = 16 * page;
+        base = mmap(NULL, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(base != MAP_FAILED);
+        assert_int_equal(mprotect(base + size, page, PROT_NONE), 0);
+    }
+    assert_true(n <= size);
+    memcpy(base + size - n, text, n);
+    return base + size - n;
+}
+
+/* Parses the 'n' bytes at 'text' both ways (differ()), and the parser's answer must be the
+ * same from a guarded() copy. */
+static void differ_exact(const char *text, size_t n, const char *what)
+{
+    char *copy = malloc(n + 1);
+    assert_non_null(copy);
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    differ(copy, n, what);
+    arena *a = arena_new(1 << 20);
+    jsonparse_result r1, r2;
+    jsonparse_status s1 = jsonparse_parse(a, copy, n, &r1);
+    jsonparse_status s2 = jsonparse_parse(a, guarded(copy, n), n, &r2);
+    if (s1 != s2 || r1.offset != r2.offset) {
+        fprintf(stderr, "%s: %d at %zu, but %d at %zu at a page's end\n", what, s1, r1.offset, s2,
+                r2.offset);
+        fail();
+    }
+    arena_free(a);
+    free(copy);
+}
+
+/* The pieces put inside strings: every control character and the bytes that end a run, the
+ * escapes (one after another too, and an escaped backslash before a real quote), and UTF-8
+ * of every lead and continuation class, valid, cut short and invalid. */
+static const char *const pieces[] = {
+    "\"", "\\", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9", "\\u0041",
+    "\\u20AC", "\\ud83d\\ude00", "\\ud83d", "\\ude00", "\\u0000", "\\uZZZZ", "\\u12", "\\x",
+    "\\'", "\\\x01", "\\\x1f", "\\\x7f", "\\\x80", "\\\xc3\xa9", "\\\"\\\"", "\\\\\\\"",
+    "\\\\\"", "\\\\\\", "a\\", "\x7f", " ", "~",
+    "\xc2\x80", "\xc3\xa9", "\xdf\xbf", "\xe0\xa0\x80", "\xe1\x80\x80", "\xec\xbf\xbf",
+    "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf1\x80\x80\x80",
+    "\xf3\xbf\xbf\xbf", "\xf4\x8f\xbf\xbf",
+    "\x80", "\xbf", "\xc0\xaf", "\xc1\xbf", "\xc2", "\xc2\x41", "\xdf\xc0", "\xe0\x80\xaf",
+    "\xe0\x9f\xbf", "\xe2\x82", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80",
+    "\xf0\x8f\xbf\xbf", "\xf0\x9f\x98", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf8\x88\x80",
+    "\xfe", "\xff", "\xc3\xa9\xff", "\xe2\x82\xac\x80",
+};
+
+/* Writes 'n' filler bytes at 'o', letters and digits that stop nothing. */
+static size_t filler(char *o, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = (char)('a' + i % 26);
+    return n;
+}
+
+/* The parser refuses the 'n' bytes at 'text' (a guarded() copy) at 'off', as a
+ * NUL, a byte that is not UTF-8 or a syntax error by the byte there: where a control
+ * character is, which cJSON takes (so the comparison alone would not see it let through). */
+static void refused_at(const char *text, size_t n, size_t off, const char *what)
+{
+    arena *a = arena_new(1 << 20);
+    jsonparse_result r;
+    jsonparse_status got = jsonparse_parse(a, guarded(text, n), n, &r);
+    unsigned char c = (unsigned char)text[off];
+    jsonparse_status want = c == 0 ? JSONPARSE_NUL : c >= 0x80 ? JSONPARSE_UTF8 : JSONPARSE_SYNTAX;
+    if (got != want || r.offset != off) {
+        fprintf(stderr, "%s: byte 0x%02x at %zu of %zu: got %d at %zu, want %d\n", what, c, off,
+                n, got, r.offset, want);
+        fail();
+    }
+    arena_free(a);
+}
+
+/* The parser accepts the 'n' bytes at 'text' (a guarded() copy; differ_exact() compares the
+ * trees). */
+static void accepted(const char *text, size_t n, const char *what)
+{
+    arena *a = arena_new(1 << 20);
+    jsonparse_result r;
+    jsonparse_status got = jsonparse_parse(a, guarded(text, n), n, &r);
+    if (got != JSONPARSE_OK) {
+        fprintf(stderr, "%s: %d at %zu: %.*s\n", what, got, r.offset, (int)n, text);
+        fail();
+    }
+    arena_free(a);
+    differ_exact(text, n, what);
+}
+
+/* A piece of 'plen' bytes at offset 'pre' of a key or a value, 'post' filler bytes after it;
+ * then the same text cut right after the piece, so that it is the text's last bytes. A control
+ * character (a piece of one byte below 0x20) must be refused where it is. */
+static void one_piece(const char *piece, size_t plen, size_t pre, size_t post, bool in_key)
+{
+    bool ctl = plen == 1 && (unsigned char)piece[0] < 0x20;
+    char doc[256];
+    size_t o = 0;
+    o += (size_t)sprintf(doc, in_key ? "{\"" : "{\"k\": \"");
+    o += filler(doc + o, pre);
+    size_t at = o;
+    memcpy(doc + o, piece, plen);
+    o += plen;
+    size_t cut = o;
+    o += filler(doc + o, post);
+    o += (size_t)sprintf(doc + o, in_key ? "\": 1}" : "\"}");
+    differ_exact(doc, o, in_key ? "piece in a key" : "piece in a value");
+    differ_exact(doc, cut, "piece at the end of the text");
+    if (ctl) {
+        refused_at(doc, o, at, "control character in a string");
+        refused_at(doc, cut, at, "control character at the end of the text");
+    }
+    /* and the string alone, its closing quote the text's last byte */
+    o = 0;
+    doc[o++] = '"';
+    o += filler(doc + o, pre);
+    memcpy(doc + o, piece, plen);
+    o += plen;
+    o += filler(doc + o, post);
+    doc[o++] = '"';
+    differ_exact(doc, o, "piece in a top-level string");
+    if (ctl)
+        refused_at(doc, o, 1 + pre, "control character in a top-level string");
+}
+
+/* 'run' bytes of whitespace at 'o' from the four ('kind' 0-3: one of them; 4: all in turn). */
+static size_t ws_run(char *o, size_t run, int kind)
+{
+    static const char ws[] = " \t\n\r";
+    for (size_t i = 0; i < run; i++)
+        o[i] = ws[kind < 4 ? kind : (int)(i % 4)];
+    return run;
+}
+
+static void test_jsonparse_blocks(void **state)
+{
+    (void)state;
+    /* after the piece: nothing, a byte, or the rest of a block and more */
+    static const size_t posts[] = {0, 1, 15, 16};
+    size_t before = n_inputs, np = sizeof pieces / sizeof *pieces;
+    for (size_t i = 0; i < 0x20 + np; i++) { /* every control character, NUL included */
+        char ctl[1] = {(char)i};
+        const char *piece = i < 0x20 ? ctl : pieces[i - 0x20];
+        size_t plen = i < 0x20 ? 1 : strlen(piece);
+        for (size_t pre = 0; pre < 34; pre++) {
+            for (size_t j = 0; j < sizeof posts / sizeof *posts; j++) {
+                one_piece(piece, plen, pre, posts[j], true);
+                one_piece(piece, plen, pre, posts[j], false);
+            }
+        }
+    }
+    /* whitespace runs of every length across three blocks: of the four bytes JSON allows,
+     * accepted between all tokens; ended by any other byte below 0x21 (or 0x7F, 0x80, 0xFF),
+     * refused at that byte, also as the text's last */
+    char doc[512];
+    for (size_t run = 0; run < 40; run++) {
+        for (int kind = 0; kind < 5; kind++) {
+            static const char *const tokens[] = {"[", "1", ",", "{", "\"k\"", ":", "\"v\"", "}",
+                                                 "]"};
+            size_t o = 0;
+            for (size_t t = 0; t < sizeof tokens / sizeof *tokens; t++) {
+                o += ws_run(doc + o, run, kind);
+                o += (size_t)sprintf(doc + o, "%s", tokens[t]);
+            }
+            o += ws_run(doc + o, run, kind);
+            accepted(doc, o, "whitespace between tokens");
+        }
+        for (int b = 0; b < 0x100; b++) {
+            if ((b > 0x20 && b != 0x7f && b != 0x80 && b != 0xff) || b == ' ' || b == '\t' ||
+                b == '\n' || b == '\r')
+                continue;
+            size_t o = 0;
+            doc[o++] = '[';
+            o += ws_run(doc + o, run, 4);
+            doc[o++] = (char)b;
+            refused_at(doc, o, o - 1, "whitespace run ended at the end of the text");
+            differ_exact(doc, o, "whitespace run ended at the end of the text");
+            o += (size_t)sprintf(doc + o, " 1]");
+            refused_at(doc, o, o - 4, "whitespace run ended by a byte");
+            differ_exact(doc, o, "whitespace run ended by a byte");
+            o = (size_t)sprintf(doc, "{\"k\"");
+            o += ws_run(doc + o, run, run % 5);
+            doc[o++] = (char)b;
+            o += (size_t)sprintf(doc + o, ": 1}");
+            refused_at(doc, o, o - 5, "whitespace before a colon");
+        }
+    }
+    fprintf(stderr, "jsonparse: %zu inputs at block boundaries, %s scans\n", n_inputs - before,
+            JSONPARSE_SSE2 ? "SSE2" : "portable");
+}
+
 /* The hostile cases by name, with the answers the review path gives. */
 static void test_jsonparse_hostile(void **state)
 {
@@ -376,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonparse_hostile),
+        cmocka_unit_test(test_jsonparse_blocks),
         cmocka_unit_test(test_jsonparse_numbers),
         cmocka_unit_test(test_jsonparse_strings),
         cmocka_unit_test(test_jsonparse_structure),

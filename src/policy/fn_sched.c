@@ -1,6 +1,7 @@
-/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec) and nodesFor(nodes,
- * spec): what kube-scheduler counts for a pod and which Nodes it may put the pod on, for
- * policies that ask whether a pod fits a node (node-sizing-limits).
+/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec), fitsIn(resources,
+ * capacity) and nodesFor(nodes, spec): what kube-scheduler counts for a pod, whether it fits
+ * a node's resources and which Nodes it may put the pod on, for policies that ask whether a
+ * pod fits a node (node-sizing-limits).
  *
  * A pod asks for the sum of its containers plus its restartable (sidecar) init containers, or
  * for its largest ordinary init container together with the sidecars started before it,
@@ -403,6 +404,39 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
     }
     expr_value v = {.kind = EXPR_MAP};
     v.v.map = m;
+    return v;
+}
+
+/* fitsIn(resources, capacity): whether the cpu and the memory of 'resources' are each at most
+ * those of 'capacity' (kube-scheduler's NodeResourcesFit for the two resources a policy sizes).
+ * Both are maps such as podResources() answers or {'cpu': quantity('16'), 'memory': ...}; a
+ * resource a map does not name is 0, a value is parsed as a container's (parse_q()). */
+expr_value policy_fn_fits_in(const expr_call *c, const expr_value *r, const expr_value *a,
+                             size_t n)
+{
+    static const char *const args[2] = {"resources", "capacity"};
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_MAP || a[1].kind != EXPR_MAP)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "no matching overload for 'fitsIn' applied to (%s, %s)",
+                              expr_type_name(&a[0]), expr_type_name(&a[1]));
+    bool fits = true;
+    for (int k = 0; k < RES_COUNT; k++) {
+        k8s_quantity q[2];
+        for (int i = 0; i < 2; i++) {
+            expr_value v = get(c, &a[i], res_names[k]);
+            const char *why;
+            q[i] = k8s_quantity_from_int(0);
+            if (v.kind != EXPR_NULL && parse_q(&v, &q[i], &why) != 0)
+                return expr_error_new(c->a, "expr.quantity", c->span, "fitsIn: %s.%s: %s",
+                                      args[i], res_names[k], why);
+        }
+        /* every value is read, so that a bad one is an error whatever the others say */
+        fits = fits && k8s_quantity_cmp(&q[0], &q[1]) <= 0;
+    }
+    expr_value v = {.kind = EXPR_BOOL};
+    v.v.b = fits;
     return v;
 }
 

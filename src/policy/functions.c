@@ -480,6 +480,7 @@ const expr_fn_def policy_functions[] = {
     {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests, false},
     {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits, false},
     {"podResources", EXPR_GLOBAL, 1, 2, policy_fn_pod_resources, false},
+    {"fitsIn", EXPR_GLOBAL, 2, 2, policy_fn_fits_in, false},
     {"nodesFor", EXPR_GLOBAL, 2, 2, policy_fn_nodes_for, false},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value, false},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim, false},

@@ -39,14 +39,32 @@ static bool each_next(each *it, expr_value *out)
     return it->list && expr_iter_next(&it->it, NULL, out);
 }
 
-/* m[key] when 'm' is a map holding it; a null value otherwise. */
-static expr_value get(const expr_call *c, const expr_value *m, const char *key)
+/* m[key] ('len' bytes) when 'm' is a map holding it; a null value otherwise. A small map an
+ * expression built (the controller's containers, resources maps, podResources()' answers) is
+ * scanned here, length first: a pod reads a dozen keys of such maps. JSON, and a larger map,
+ * which has an index, go to expr_map_get(). */
+static expr_value get_n(const expr_call *c, const expr_value *m, const char *key, size_t len)
 {
+    enum { SCAN_MAX = 16 };
     expr_value v = {.kind = EXPR_NULL};
-    if (m->kind == EXPR_MAP && !expr_map_get(c, m, key, strlen(key), &v))
+    if (m->kind != EXPR_MAP)
+        return v;
+    if (!m->json && m->v.map->n <= SCAN_MAX) {
+        const expr_map *map = m->v.map;
+        for (uint32_t i = 0; i < map->n; i++) {
+            const expr_value *k = &map->kv[2 * i];
+            if (k->kind == EXPR_STRING && k->len == len && memcmp(k->v.s, key, len) == 0)
+                return map->kv[2 * i + 1];
+        }
+        return v;
+    }
+    if (!expr_map_get(c, m, key, len, &v))
         v.kind = EXPR_NULL;
     return v;
 }
+
+/* get_n() of a C string (a literal's length is known when compiling). */
+#define get(c, m, key) get_n((c), (m), (key), strlen(key))
 
 static bool str_is(const expr_value *v, const char *s)
 {
@@ -71,6 +89,7 @@ static expr_value cstr(const char *s)
 
 enum { RES_CPU, RES_MEMORY, RES_COUNT };
 static const char *const res_names[RES_COUNT] = {"cpu", "memory"};
+static const size_t res_lens[RES_COUNT] = {3, 6};
 
 typedef struct res {
     k8s_quantity q[RES_COUNT];
@@ -110,9 +129,9 @@ static int container_res(const expr_call *c, const expr_value *ctr, bool limits,
     expr_value want = get(c, &r, limits ? "limits" : "requests");
     expr_value lim = get(c, &r, "limits");
     for (int k = 0; k < RES_COUNT; k++) {
-        expr_value v = get(c, &want, res_names[k]);
+        expr_value v = get_n(c, &want, res_names[k], res_lens[k]);
         if (v.kind == EXPR_NULL && !limits)
-            v = get(c, &lim, res_names[k]);
+            v = get_n(c, &lim, res_names[k], res_lens[k]);
         out->q[k] = k8s_quantity_from_int(0);
         const char *why;
         if (v.kind != EXPR_NULL && parse_q(&v, &out->q[k], &why) != 0) {
@@ -170,7 +189,7 @@ static int container_both(const expr_call *c, const expr_value *ctr, res out[2])
     expr_value r = get(c, ctr, "resources");
     expr_value req = get(c, &r, "requests"), lim = get(c, &r, "limits");
     for (int k = 0; k < RES_COUNT; k++) {
-        expr_value v = get(c, &req, res_names[k]), l = get(c, &lim, res_names[k]);
+        expr_value v = get_n(c, &req, res_names[k], res_lens[k]), l = get_n(c, &lim, res_names[k], res_lens[k]);
         const char *why;
         out[1].q[k] = k8s_quantity_from_int(0);
         if (l.kind != EXPR_NULL && parse_q(&l, &out[1].q[k], &why) != 0)
@@ -263,7 +282,7 @@ static int pod_sides(const expr_call *c, const expr_value *spec, const expr_valu
         expr_value oh = get(c, spec, "overhead");
         res o = {{{0}}};
         for (int k = 0; k < RES_COUNT; k++) {
-            expr_value v = get(c, &oh, res_names[k]);
+            expr_value v = get_n(c, &oh, res_names[k], res_lens[k]);
             const char *why;
             if (v.kind != EXPR_NULL && parse_q(&v, &o.q[k], &why) != 0) {
                 *e = expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
@@ -425,7 +444,7 @@ expr_value policy_fn_fits_in(const expr_call *c, const expr_value *r, const expr
     for (int k = 0; k < RES_COUNT; k++) {
         k8s_quantity q[2];
         for (int i = 0; i < 2; i++) {
-            expr_value v = get(c, &a[i], res_names[k]);
+            expr_value v = get_n(c, &a[i], res_names[k], res_lens[k]);
             const char *why;
             q[i] = k8s_quantity_from_int(0);
             if (v.kind != EXPR_NULL && parse_q(&v, &q[i], &why) != 0)

@@ -39,21 +39,31 @@ static bool each_next(each *it, expr_value *out)
     return it->list && expr_iter_next(&it->it, NULL, out);
 }
 
-/* m[key] ('len' bytes) when 'm' is a map holding it; a null value otherwise. A small map an
- * expression built (the controller's containers, resources maps, podResources()' answers) is
- * scanned here, length first: a pod reads a dozen keys of such maps. JSON, and a larger map,
- * which has an index, go to expr_map_get(). */
+/* m[key] ('len' bytes, no NUL) when 'm' is a map holding it; a null value otherwise. The first
+ * 16 members are scanned here, first byte and length first, as expr_map_get() scans them (the
+ * first of two equal keys wins): a pod reads a dozen keys of small maps (containers, resources,
+ * podResources()' answers), and a call per key cost more than the compare. A larger map, which
+ * has an index, goes to expr_map_get(). */
 static expr_value get_n(const expr_call *c, const expr_value *m, const char *key, size_t len)
 {
     enum { SCAN_MAX = 16 };
     expr_value v = {.kind = EXPR_NULL};
     if (m->kind != EXPR_MAP)
         return v;
-    if (!m->json && m->v.map->n <= SCAN_MAX) {
+    if (m->json) {
+        const cJSON *j = m->v.j->child;
+        for (int i = 0; j != NULL && i < SCAN_MAX; j = j->next, i++)
+            if (j->string[0] == key[0] && strncmp(j->string, key, len) == 0 &&
+                j->string[len] == '\0')
+                return expr_from_json(j);
+        if (j == NULL)
+            return v;
+    } else if (m->v.map->n <= SCAN_MAX) {
         const expr_map *map = m->v.map;
         for (uint32_t i = 0; i < map->n; i++) {
             const expr_value *k = &map->kv[2 * i];
-            if (k->kind == EXPR_STRING && k->len == len && memcmp(k->v.s, key, len) == 0)
+            if (k->kind == EXPR_STRING && k->len == len && k->v.s[0] == key[0] &&
+                memcmp(k->v.s, key, len) == 0)
                 return map->kv[2 * i + 1];
         }
         return v;

@@ -146,7 +146,7 @@ static int ref_quantity(const char *s, size_t len, __int128 *out, const char **e
                 return *err = "value too large", -1;
     } else {
         __int128 d = 1;
-        for (int k = 0; k < -scale && k <= 38; k++)
+        for (int k = 0; -scale <= 38 && k < -scale; k++)
             d *= 10;
         __int128 q = -scale > 38 ? 0 : v / d;
         v = q + (-scale > 38 ? v != 0 : v % d != 0);

@@ -8,36 +8,71 @@
 
 static bool digit(char c) { return c >= '0' && c <= '9'; }
 
-static __int128 pow10_i128(int e)
-{
-    __int128 r = 1;
-    while (e-- > 0)
-        r *= 10;
-    return r;
-}
-
 static bool in_range(__int128 v)
 {
     return v <= K8S_QUANTITY_MAX_NANO && v >= -K8S_QUANTITY_MAX_NANO;
 }
 
-/* The suffix: a power of ten or of two. Returns false for an unknown suffix. */
+/* 10^e for 0 <= e <= 38 (10^38 < 2^127): a table of 10^0..10^19, and a product beyond. */
+static __int128 pow10_i128(int e)
+{
+    static const uint64_t p[20] = {1ULL,
+                                   10ULL,
+                                   100ULL,
+                                   1000ULL,
+                                   10000ULL,
+                                   100000ULL,
+                                   1000000ULL,
+                                   10000000ULL,
+                                   100000000ULL,
+                                   1000000000ULL,
+                                   10000000000ULL,
+                                   100000000000ULL,
+                                   1000000000000ULL,
+                                   10000000000000ULL,
+                                   100000000000000ULL,
+                                   1000000000000000ULL,
+                                   10000000000000000ULL,
+                                   100000000000000000ULL,
+                                   1000000000000000000ULL,
+                                   10000000000000000000ULL};
+    return e <= 19 ? (__int128)p[e] : (__int128)p[19] * p[e - 19];
+}
+
+/* The suffix: a power of ten or of two. Returns false for an unknown suffix. Decided by the
+ * suffix's length and bytes, not by a scan of a table of them: a quantity is parsed for every
+ * resource value a policy reads. */
 static bool parse_suffix(const char *s, size_t len, int *exp10, int *exp2, bool *ok_exp)
 {
-    static const struct { const char *sfx; int e10, e2; } table[] = {
-        {"Ki", 0, 10}, {"Mi", 0, 20}, {"Gi", 0, 30}, {"Ti", 0, 40}, {"Pi", 0, 50}, {"Ei", 0, 60},
-        {"n", -9, 0},  {"u", -6, 0},  {"m", -3, 0},  {"", 0, 0},    {"k", 3, 0},   {"M", 6, 0},
-        {"G", 9, 0},   {"T", 12, 0},  {"P", 15, 0},  {"E", 18, 0}};
     *ok_exp = false;
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        if (strlen(table[i].sfx) == len && memcmp(s, table[i].sfx, len) == 0) {
-            *exp10 = table[i].e10;
-            *exp2 = table[i].e2;
+    *exp10 = 0;
+    *exp2 = 0;
+    if (len == 0)
+        return true;
+    if (len == 1) {
+        switch (s[0]) {
+        case 'n': *exp10 = -9; return true;
+        case 'u': *exp10 = -6; return true;
+        case 'm': *exp10 = -3; return true;
+        case 'k': *exp10 = 3; return true;
+        case 'M': *exp10 = 6; return true;
+        case 'G': *exp10 = 9; return true;
+        case 'T': *exp10 = 12; return true;
+        case 'P': *exp10 = 15; return true;
+        case 'E': *exp10 = 18; return true;
+        default: return false; /* an exponent needs a digit */
+        }
+    }
+    if (len == 2 && s[1] == 'i') {
+        static const char bin[] = "KMGTPE";
+        const char *at = memchr(bin, s[0], sizeof bin - 1);
+        if (at != NULL) {
+            *exp2 = 10 * (int)(at - bin + 1);
             return true;
         }
     }
     /* Exponent form: e or E, optional sign, digits. */
-    if (len >= 2 && (s[0] == 'e' || s[0] == 'E')) {
+    if (s[0] == 'e' || s[0] == 'E') {
         size_t i = 1;
         bool neg = false;
         if (s[i] == '+' || s[i] == '-')
@@ -51,7 +86,6 @@ static bool parse_suffix(const char *s, size_t len, int *exp10, int *exp2, bool 
             e = e * 10 + (s[i] - '0');
         }
         *exp10 = neg ? -e : e;
-        *exp2 = 0;
         *ok_exp = true;
         return true;
     }
@@ -96,27 +130,26 @@ int k8s_quantity_parse(const char *s, size_t len, k8s_quantity *out, const char 
         *err = "unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, n, u, m, k, M, G, T, P, E or an exponent)";
         return -1;
     }
-    /* value = mant * 10^(e10 - frac) * 2^e2, in nano-units: * 10^9. */
+    /* value = mant * 10^(e10 - frac) * 2^e2, in nano-units: * 10^9. mant < 10^30 and the
+     * result must stay within K8S_QUANTITY_MAX_NANO (10^36): each factor is checked against
+     * what the limit leaves before it is applied, which is what multiplying step by step and
+     * checking each step comes to, as the value only grows. */
     int scale = e10 - frac + 9;
     __int128 v = mant;
-    for (int k = 0; k < e2; k++) {
-        v *= 2;
-        if (!in_range(v)) {
+    if (e2 > 0) {
+        if (v > K8S_QUANTITY_MAX_NANO >> e2) {
             *err = "value too large";
             return -1;
         }
+        v <<= e2;
     }
     if (scale >= 0) {
-        if (scale > 36 && v != 0) {
-            *err = "value too large";
-            return -1;
-        }
-        for (int k = 0; k < scale && v != 0; k++) {
-            v *= 10;
-            if (!in_range(v)) {
+        if (v != 0) {
+            if (scale > 36 || v > pow10_i128(36 - scale)) { /* K8S_QUANTITY_MAX_NANO = 10^36 */
                 *err = "value too large";
                 return -1;
             }
+            v *= pow10_i128(scale);
         }
     } else {
         /* Finer than a nano-unit: round up (away from zero), as Kubernetes does. */
@@ -169,17 +202,17 @@ int k8s_flink_memory_parse(const char *s, size_t len, int64_t *bytes, const char
     for (size_t k = 0; k < ul; k++)
         unit[k] = lower(s[i + k]);
     unit[ul] = '\0';
-    static const struct { const char *names[3]; int shift; } units[] = {
-        {{"b", "bytes", ""}, 0},        {{"k", "kb", "kibibytes"}, 10},
-        {{"m", "mb", "mebibytes"}, 20}, {{"g", "gb", "gibibytes"}, 30},
-        {{"t", "tb", "tebibytes"}, 40}};
+    /* MemorySize.MemoryUnit's names; the length is compared before the bytes */
+    static const struct { const char *name; size_t len; int shift; } units[] = {
+        {"b", 1, 0},  {"bytes", 5, 0},  {"k", 1, 10}, {"kb", 2, 10}, {"kibibytes", 9, 10},
+        {"m", 1, 20}, {"mb", 2, 20}, {"mebibytes", 9, 20}, {"g", 1, 30}, {"gb", 2, 30},
+        {"gibibytes", 9, 30}, {"t", 1, 40}, {"tb", 2, 40}, {"tebibytes", 9, 40}};
     int shift = -1;
     if (ul == 0)
         shift = 0;
     for (size_t u = 0; shift < 0 && u < sizeof units / sizeof units[0]; u++)
-        for (int n = 0; n < 3; n++)
-            if (units[u].names[n][0] && strcmp(unit, units[u].names[n]) == 0)
-                shift = units[u].shift;
+        if (units[u].len == ul && memcmp(unit, units[u].name, ul) == 0)
+            shift = units[u].shift;
     if (shift < 0) {
         *err = "unknown memory unit (use b, k, kb, m, mb, g, gb, t or tb)";
         return -1;

@@ -1,6 +1,7 @@
-/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec) and nodesFor(nodes,
- * spec): what kube-scheduler counts for a pod and which Nodes it may put the pod on, for
- * policies that ask whether a pod fits a node (node-sizing-limits).
+/* fn_sched.c - podRequests(spec), podLimits(spec), podResources(spec), fitsIn(resources,
+ * capacity) and nodesFor(nodes, spec): what kube-scheduler counts for a pod, whether it fits
+ * a node's resources and which Nodes it may put the pod on, for policies that ask whether a
+ * pod fits a node (node-sizing-limits).
  *
  * A pod asks for the sum of its containers plus its restartable (sidecar) init containers, or
  * for its largest ordinary init container together with the sidecars started before it,
@@ -38,14 +39,42 @@ static bool each_next(each *it, expr_value *out)
     return it->list && expr_iter_next(&it->it, NULL, out);
 }
 
-/* m[key] when 'm' is a map holding it; a null value otherwise. */
-static expr_value get(const expr_call *c, const expr_value *m, const char *key)
+/* m[key] ('len' bytes, no NUL) when 'm' is a map holding it; a null value otherwise. The first
+ * 16 members are scanned here, first byte and length first, as expr_map_get() scans them (the
+ * first of two equal keys wins): a pod reads a dozen keys of small maps (containers, resources,
+ * podResources()' answers), and a call per key cost more than the compare. A larger map, which
+ * has an index, goes to expr_map_get(). */
+static expr_value get_n(const expr_call *c, const expr_value *m, const char *key, size_t len)
 {
+    enum { SCAN_MAX = 16 };
     expr_value v = {.kind = EXPR_NULL};
-    if (m->kind == EXPR_MAP && !expr_map_get(c, m, key, strlen(key), &v))
+    if (m->kind != EXPR_MAP)
+        return v;
+    if (m->json) {
+        const cJSON *j = m->v.j->child;
+        for (int i = 0; j != NULL && i < SCAN_MAX; j = j->next, i++)
+            if (j->string[0] == key[0] && strncmp(j->string, key, len) == 0 &&
+                j->string[len] == '\0')
+                return expr_from_json(j);
+        if (j == NULL)
+            return v;
+    } else if (m->v.map->n <= SCAN_MAX) {
+        const expr_map *map = m->v.map;
+        for (uint32_t i = 0; i < map->n; i++) {
+            const expr_value *k = &map->kv[2 * i];
+            if (k->kind == EXPR_STRING && k->len == len && k->v.s[0] == key[0] &&
+                memcmp(k->v.s, key, len) == 0)
+                return map->kv[2 * i + 1];
+        }
+        return v;
+    }
+    if (!expr_map_get(c, m, key, len, &v))
         v.kind = EXPR_NULL;
     return v;
 }
+
+/* get_n() of a C string (a literal's length is known when compiling). */
+#define get(c, m, key) get_n((c), (m), (key), strlen(key))
 
 static bool str_is(const expr_value *v, const char *s)
 {
@@ -70,6 +99,7 @@ static expr_value cstr(const char *s)
 
 enum { RES_CPU, RES_MEMORY, RES_COUNT };
 static const char *const res_names[RES_COUNT] = {"cpu", "memory"};
+static const size_t res_lens[RES_COUNT] = {3, 6};
 
 typedef struct res {
     k8s_quantity q[RES_COUNT];
@@ -109,9 +139,9 @@ static int container_res(const expr_call *c, const expr_value *ctr, bool limits,
     expr_value want = get(c, &r, limits ? "limits" : "requests");
     expr_value lim = get(c, &r, "limits");
     for (int k = 0; k < RES_COUNT; k++) {
-        expr_value v = get(c, &want, res_names[k]);
+        expr_value v = get_n(c, &want, res_names[k], res_lens[k]);
         if (v.kind == EXPR_NULL && !limits)
-            v = get(c, &lim, res_names[k]);
+            v = get_n(c, &lim, res_names[k], res_lens[k]);
         out->q[k] = k8s_quantity_from_int(0);
         const char *why;
         if (v.kind != EXPR_NULL && parse_q(&v, &out->q[k], &why) != 0) {
@@ -169,7 +199,7 @@ static int container_both(const expr_call *c, const expr_value *ctr, res out[2])
     expr_value r = get(c, ctr, "resources");
     expr_value req = get(c, &r, "requests"), lim = get(c, &r, "limits");
     for (int k = 0; k < RES_COUNT; k++) {
-        expr_value v = get(c, &req, res_names[k]), l = get(c, &lim, res_names[k]);
+        expr_value v = get_n(c, &req, res_names[k], res_lens[k]), l = get_n(c, &lim, res_names[k], res_lens[k]);
         const char *why;
         out[1].q[k] = k8s_quantity_from_int(0);
         if (l.kind != EXPR_NULL && parse_q(&l, &out[1].q[k], &why) != 0)
@@ -262,7 +292,7 @@ static int pod_sides(const expr_call *c, const expr_value *spec, const expr_valu
         expr_value oh = get(c, spec, "overhead");
         res o = {{{0}}};
         for (int k = 0; k < RES_COUNT; k++) {
-            expr_value v = get(c, &oh, res_names[k]);
+            expr_value v = get_n(c, &oh, res_names[k], res_lens[k]);
             const char *why;
             if (v.kind != EXPR_NULL && parse_q(&v, &o.q[k], &why) != 0) {
                 *e = expr_error_new(c->a, "expr.quantity", c->span, "overhead.%s: %s",
@@ -403,6 +433,39 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
     }
     expr_value v = {.kind = EXPR_MAP};
     v.v.map = m;
+    return v;
+}
+
+/* fitsIn(resources, capacity): whether the cpu and the memory of 'resources' are each at most
+ * those of 'capacity' (kube-scheduler's NodeResourcesFit for the two resources a policy sizes).
+ * Both are maps such as podResources() answers or {'cpu': quantity('16'), 'memory': ...}; a
+ * resource a map does not name is 0, a value is parsed as a container's (parse_q()). */
+expr_value policy_fn_fits_in(const expr_call *c, const expr_value *r, const expr_value *a,
+                             size_t n)
+{
+    static const char *const args[2] = {"resources", "capacity"};
+    (void)r;
+    (void)n;
+    if (a[0].kind != EXPR_MAP || a[1].kind != EXPR_MAP)
+        return expr_error_new(c->a, "expr.no_overload", c->span,
+                              "no matching overload for 'fitsIn' applied to (%s, %s)",
+                              expr_type_name(&a[0]), expr_type_name(&a[1]));
+    bool fits = true;
+    for (int k = 0; k < RES_COUNT; k++) {
+        k8s_quantity q[2];
+        for (int i = 0; i < 2; i++) {
+            expr_value v = get_n(c, &a[i], res_names[k], res_lens[k]);
+            const char *why;
+            q[i] = k8s_quantity_from_int(0);
+            if (v.kind != EXPR_NULL && parse_q(&v, &q[i], &why) != 0)
+                return expr_error_new(c->a, "expr.quantity", c->span, "fitsIn: %s.%s: %s",
+                                      args[i], res_names[k], why);
+        }
+        /* every value is read, so that a bad one is an error whatever the others say */
+        fits = fits && k8s_quantity_cmp(&q[0], &q[1]) <= 0;
+    }
+    expr_value v = {.kind = EXPR_BOOL};
+    v.v.b = fits;
     return v;
 }
 

@@ -34,17 +34,23 @@ static expr_value err(const expr_call *c, const char *code, const char *what, co
     return expr_error_new(c->a, code, c->span, "%s: %s", what, why);
 }
 
+/* A quantity value and what it holds, in one allocation (arena_alloc aligns for the
+ * __int128 inside): pods and their comparisons make several per resource of a review. */
+typedef struct quantity_box {
+    expr_opaque o;
+    k8s_quantity q;
+} quantity_box;
+
 static expr_value make_quantity(const expr_call *c, k8s_quantity q)
 {
-    k8s_quantity *d = arena_alloc(c->a, sizeof *d);
-    expr_opaque *o = arena_alloc(c->a, sizeof *o);
-    if (d == NULL || o == NULL)
+    quantity_box *b = arena_alloc(c->a, sizeof *b);
+    if (b == NULL)
         return policy_oom(c);
-    *d = q;
-    o->type = &quantity_type;
-    o->data = d;
+    b->q = q;
+    b->o.type = &quantity_type;
+    b->o.data = &b->q;
     expr_value v = {.kind = EXPR_OPAQUE};
-    v.v.obj = o;
+    v.v.obj = &b->o;
     return v;
 }
 
@@ -480,6 +486,7 @@ const expr_fn_def policy_functions[] = {
     {"podRequests", EXPR_GLOBAL, 1, 1, policy_fn_pod_requests, false},
     {"podLimits", EXPR_GLOBAL, 1, 1, policy_fn_pod_limits, false},
     {"podResources", EXPR_GLOBAL, 1, 2, policy_fn_pod_resources, false},
+    {"fitsIn", EXPR_GLOBAL, 2, 2, policy_fn_fits_in, false},
     {"nodesFor", EXPR_GLOBAL, 2, 2, policy_fn_nodes_for, false},
     {"flinkConfValue", EXPR_MEMBER, 0, 0, policy_fn_flink_conf_value, false},
     {"javaTrim", EXPR_MEMBER, 0, 0, policy_fn_java_trim, false},

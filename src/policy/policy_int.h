@@ -204,14 +204,18 @@ expr_value policy_quantity_value(const expr_call *c, k8s_quantity q);
 /* The quantity a kubernetes.Quantity value holds, or NULL when 'v' is not one (borrowed). */
 const k8s_quantity *policy_as_quantity(const expr_value *v);
 
-/* fn_sched.c: podRequests(spec), podLimits(spec), podResources(spec) and nodesFor(nodes, spec)
- * (rows of policy_functions): what kube-scheduler counts for a pod, and the Nodes it may use. */
+/* fn_sched.c: podRequests(spec), podLimits(spec), podResources(spec), fitsIn(resources,
+ * capacity) and nodesFor(nodes, spec)
+ * (rows of policy_functions): what kube-scheduler counts for a pod, whether it fits, and the
+ * Nodes it may use. */
 expr_value policy_fn_pod_requests(const expr_call *c, const expr_value *r, const expr_value *a,
                                   size_t n);
 expr_value policy_fn_pod_limits(const expr_call *c, const expr_value *r, const expr_value *a,
                                 size_t n);
 expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, const expr_value *a,
                                    size_t n);
+expr_value policy_fn_fits_in(const expr_call *c, const expr_value *r, const expr_value *a,
+                             size_t n);
 expr_value policy_fn_nodes_for(const expr_call *c, const expr_value *r, const expr_value *a,
                                size_t n);
 

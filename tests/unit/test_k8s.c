@@ -44,6 +44,15 @@ static const struct { const char *in, *want; } quantity_cases[] = {
     {"1e", BAD},            {"1e+", BAD},                 {"1K", BAD},   {"1mi", BAD},
     {"1Ki1", BAD},          {"abc", BAD},                 {"1000000000000000000000000000000000E", BAD},
     {"1e9999", BAD},
+    /* the limit, 10^27 (10^36 nano-units), reached by each factor: binary suffixes, decimal
+     * suffixes, exponents and digits (quantity.c checks a factor against what it leaves) */
+    {"867361737Ei", "999999998860448295196557312"},        {"867361738Ei", BAD},
+    {"1e27", "1000000000000000000000000000"},              {"0.1e28", "1000000000000000000000000000"},
+    {"-1e27", "-1000000000000000000000000000"},            {"1e28", BAD},
+    {"1000000000E", "1000000000000000000000000000"},       {"1000000000.1E", BAD},
+    {"1000000000000000000000000001", BAD},                 {"0e1000", "0"},
+    {"1e-38", "0.000000001"},                              {"5e-1000", "0.000000001"},
+    {"999999999999999999999999999999m", "999999999999999999999999999.999"},
 };
 
 static void test_quantity_table(void **state)
@@ -67,6 +76,116 @@ static void test_quantity_table(void **state)
 }
 
 /* 1G, 1000M, 1Gi, 1024Mi, 1024M: the comparisons the Stargate heap policy relies on. */
+/* k8s_quantity_parse() decides the suffix by its bytes and checks each factor against what
+ * the limit leaves; this reference applies the suffixes from a table and multiplies step by
+ * step, checking each step, as the parser did before. They must agree on every value and on
+ * every error, over signs x mantissas x suffixes (the limit's neighbourhood included). */
+static int ref_quantity(const char *s, size_t len, __int128 *out, const char **err)
+{
+    static const struct { const char *sfx; int e10, e2; } table[] = {
+        {"Ki", 0, 10}, {"Mi", 0, 20}, {"Gi", 0, 30}, {"Ti", 0, 40}, {"Pi", 0, 50}, {"Ei", 0, 60},
+        {"n", -9, 0},  {"u", -6, 0},  {"m", -3, 0},  {"", 0, 0},    {"k", 3, 0},   {"M", 6, 0},
+        {"G", 9, 0},   {"T", 12, 0},  {"P", 15, 0},  {"E", 18, 0}};
+    const char *bad_sfx =
+        "unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, n, u, m, k, M, G, T, P, E or an exponent)";
+    size_t i = 0;
+    bool neg = i < len && s[i] == '-', seen_dot = false, any = false;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        i++;
+    __int128 v = 0;
+    int digits = 0, frac = 0;
+    for (; i < len && ((s[i] >= '0' && s[i] <= '9') || (s[i] == '.' && !seen_dot)); i++) {
+        if (s[i] == '.') {
+            seen_dot = true;
+            continue;
+        }
+        any = true;
+        if (v == 0 && s[i] == '0') {
+            frac += seen_dot;
+            continue;
+        }
+        if (++digits > 30)
+            return *err = "too many digits", -1;
+        v = v * 10 + (s[i] - '0');
+        frac += seen_dot;
+    }
+    if (!any)
+        return *err = "expected a number", -1;
+    int e10 = 0, e2 = 0, t = 0, n = (int)(sizeof table / sizeof table[0]);
+    for (; t < n && !(strlen(table[t].sfx) == len - i && memcmp(s + i, table[t].sfx, len - i) == 0);
+         t++)
+        ;
+    if (t < n) {
+        e10 = table[t].e10;
+        e2 = table[t].e2;
+    } else {
+        size_t k = i + 1;
+        bool eneg = false;
+        if (len - i < 2 || (s[i] != 'e' && s[i] != 'E'))
+            return *err = bad_sfx, -1;
+        if (s[k] == '+' || s[k] == '-')
+            eneg = s[k++] == '-';
+        if (k >= len)
+            return *err = bad_sfx, -1;
+        for (; k < len; k++) {
+            if (s[k] < '0' || s[k] > '9' || e10 > 1000)
+                return *err = bad_sfx, -1;
+            e10 = e10 * 10 + (s[k] - '0');
+        }
+        e10 = eneg ? -e10 : e10;
+    }
+    int scale = e10 - frac + 9;
+    for (int k = 0; k < e2; k++)
+        if ((v *= 2) > K8S_QUANTITY_MAX_NANO)
+            return *err = "value too large", -1;
+    if (scale >= 0) {
+        if (scale > 36 && v != 0)
+            return *err = "value too large", -1;
+        for (int k = 0; k < scale && v != 0; k++)
+            if ((v *= 10) > K8S_QUANTITY_MAX_NANO)
+                return *err = "value too large", -1;
+    } else {
+        __int128 d = 1;
+        for (int k = 0; -scale <= 38 && k < -scale; k++)
+            d *= 10;
+        __int128 q = -scale > 38 ? 0 : v / d;
+        v = q + (-scale > 38 ? v != 0 : v % d != 0);
+    }
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static void test_quantity_reference(void **state)
+{
+    (void)state;
+    static const char *const signs[] = {"", "-", "+", "--"};
+    static const char *const nums[] = {
+        "", "0", "1", "007", "1.5", ".5", "5.", "0.000", "0.0000000001", "3.14159", ".",
+        "123456789012345678901234567890", "1234567890123456789012345678901", "867361737",
+        "867361738", "1000000000", "1000000000.1", "999999999999999999999999999999",
+        "000000000000000000000000000000000001", "18446744073709551616"};
+    static const char *const sfx[] = {
+        "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+        "ki", "KI", "K", "i", "e", "e0", "e3", "e9", "e18", "e27", "e28", "e36", "e37", "e-1",
+        "e-9", "e-10", "e-38", "e-39", "e-50", "E+3", "E-3", "e+", "e-", "Ex", "e1000",
+        "e1001", "mm", "Gi ", " ", "Eib", "EE", "e+-1", "Zi"};
+    char in[96];
+    for (size_t a = 0; a < sizeof signs / sizeof *signs; a++)
+        for (size_t b = 0; b < sizeof nums / sizeof *nums; b++)
+            for (size_t c = 0; c < sizeof sfx / sizeof *sfx; c++) {
+                int len = snprintf(in, sizeof in, "%s%s%s", signs[a], nums[b], sfx[c]);
+                k8s_quantity q = {0};
+                __int128 want = 0;
+                const char *err = NULL, *want_err = NULL;
+                int rc = k8s_quantity_parse(in, (size_t)len, &q, &err);
+                int want_rc = ref_quantity(in, (size_t)len, &want, &want_err);
+                if (rc != want_rc || (rc == 0 && q.nano != want) ||
+                    (rc != 0 && strcmp(err, want_err) != 0))
+                    fail_msg("quantity '%s': rc %d (%s), reference %d (%s)", in, rc,
+                             rc ? err : "", want_rc, want_rc ? want_err : "");
+            }
+}
+
 static void test_quantity_compare_and_arith(void **state)
 {
     (void)state;
@@ -819,6 +938,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantity_table),
+        cmocka_unit_test(test_quantity_reference),
         cmocka_unit_test(test_quantity_compare_and_arith),
         cmocka_unit_test(test_flink_memory_table),
         cmocka_unit_test(test_flink_resource_memory_table),

@@ -1,0 +1,183 @@
+/* test_memory.c - what a loaded policy set keeps (docs/server.md, "Memory"): an arena gives
+ * back the tail of a buffer sized for the worst case, a compiled expression costs about its
+ * nodes (no per-literal copy of the rest of the text, no type object per node, no PCRE2 JIT
+ * working memory), a set keeps neither its YAML documents nor room for 1024 policies, and the
+ * memory a load frees goes back to the kernel. Each bound here failed before its fix. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr/expr_int.h"
+#include "expr/re.h"
+#include "util/arena.h"
+#include "util/buf.h"
+
+/* ---- arena_trim ---- */
+
+static void test_arena_trim(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    unsigned char *p = arena_alloc(a, 1000);
+    assert_non_null(p);
+    arena_trim(a, p, 1000, 10);
+    assert_int_equal(arena_used(a), 16);
+    assert_ptr_equal(arena_alloc(a, 16), p + 16); /* the next allocation takes the tail */
+    /* not the last allocation: nothing is given back */
+    unsigned char *q = arena_alloc(a, 100), *r = arena_alloc(a, 100);
+    assert_non_null(r);
+    size_t used = arena_used(a);
+    arena_trim(a, q, 100, 1);
+    assert_int_equal(arena_used(a), used);
+    /* an allocation that opened a block of its own (the slow path) */
+    unsigned char *big = arena_alloc(a, 100000);
+    assert_non_null(big);
+    arena_trim(a, big, 100000, 33);
+    assert_int_equal(arena_used(a), used + 48);
+    assert_ptr_equal(arena_alloc(a, 1), big + 48);
+    arena_free(a);
+
+    /* what is given back counts against the cap no more */
+    a = arena_new(1024);
+    p = arena_alloc(a, 1000);
+    assert_null(arena_alloc(a, 900));
+    arena_trim(a, p, 1000, 16);
+    assert_non_null(arena_alloc(a, 900));
+    arena_free(a);
+}
+
+/* ---- compiled expressions ---- */
+
+static const expr_decls no_decls;
+
+/* Bytes of the arena a compiled 'src' holds, and its node count in '*nodes'. */
+static size_t compile_cost(const char *src, size_t *nodes);
+
+static size_t count_nodes(const expr_node *n)
+{
+    if (n == NULL)
+        return 0;
+    size_t c = 1 + count_nodes(n->a) + count_nodes(n->b) + count_nodes(n->c);
+    for (uint32_t i = 0; i < n->nargs && n->args != NULL; i++)
+        c += count_nodes(n->args[i]);
+    return c;
+}
+
+static size_t compile_cost(const char *src, size_t *nodes)
+{
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    expr_prog *p = expr_compile(a, src, strlen(src), &no_decls, NULL, &dl);
+    if (p == NULL)
+        fail_msg("%s: %s", src, dl.count ? dl.items[0].msg : "?");
+    if (nodes != NULL)
+        *nodes = count_nodes(p->root);
+    size_t used = arena_used(a);
+    diag_list_clear(&dl);
+    arena_free(a);
+    return used;
+}
+
+/* A list of lists: 'rows' rows of 'cols' copies of 'item'. malloc'd. */
+static char *grid(const char *item, int rows, int cols)
+{
+    buf b;
+    buf_init(&b, (size_t)1 << 24);
+    buf_append(&b, "[", 1);
+    for (int r = 0; r < rows; r++) {
+        buf_append(&b, r ? ", [" : "[", r ? 3 : 1);
+        for (int c = 0; c < cols; c++) {
+            if (c)
+                buf_append(&b, ", ", 2);
+            buf_append(&b, item, strlen(item));
+        }
+        buf_append(&b, "]", 1);
+    }
+    buf_append(&b, "]", 1);
+    return buf_take(&b);
+}
+
+/* A string literal costs its decoded bytes, not the rest of the expression's text: the lexer
+ * reserved that much for each literal (0.5 MiB of the shipped policies' set). 2000 literals
+ * against 2000 ints in the same places. */
+static void test_string_literals_cost_their_length(void **state)
+{
+    (void)state;
+    char *strs = grid("'ab\\x63'", 8, 250), *ints = grid("123", 8, 250);
+    size_t s = compile_cost(strs, NULL), i = compile_cost(ints, NULL);
+    assert_true(s >= i);
+    print_message("2000 string literals: %zu bytes over ints\n", s - i);
+    /* each literal's 16 bytes (4 rounded up), and the longer text of the program's copy */
+    assert_true(s - i <= 2000 * 16 + (strlen(strs) - strlen(ints)) + 1024);
+    free(strs);
+    free(ints);
+}
+
+/* A compiled expression costs its nodes, its names and its text, and little else: the
+ * checker's types (one per node, 64 bytes each, until shared) are the loader's, not the
+ * program's. */
+static void test_compile_bytes_per_node(void **state)
+{
+    (void)state;
+    static const char *const srcs[] = {
+        "[1, 2, 3].all(x, x > 0 && x < 10 || x == -1) && size('abc') == 3 && !(1.5 > 2.0)",
+        "{'a': 1, 'b': 2}.exists(k, k.startsWith('a') && k.endsWith('a')) ? 'yes' : 'no'",
+        "[[true, false], [false]].map(l, l.filter(b, b)).size() + int('3') * 2 - 1 >= 0",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        char *many = grid(srcs[i], 4, 40);
+        size_t nodes = 0, used = compile_cost(many, &nodes);
+        print_message("%zu nodes, %zu bytes: %.1f a node (the node itself %zu)\n", nodes, used,
+                      (double)used / (double)nodes, sizeof(expr_node));
+        /* the node, and its share of the argument arrays, names, literal values, list types
+         * and the text (30 to 70 bytes); a type object per node (64 more) does not fit */
+        assert_true(used <= nodes * (sizeof(expr_node) + 80));
+        free(many);
+    }
+}
+
+/* A pattern compiled once for a loaded set keeps only itself: pcre2_jit_compile()'s working
+ * memory came from the set's arena (13 KiB a pattern), which frees nothing. */
+static void test_loaded_patterns_keep_no_jit_work(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        "^(s3|s3a|s3p|gs|abfss?|wasbs?|oss|hdfs)://[^/]+(/.*)?$",
+        "(?i)^(true|yes|on|1)$",
+        "@sha256:[a-f0-9]{64}$",
+        "^[0-9]+(\\.[0-9]+)*[a-z]*$",
+    };
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
+        char err[256];
+        assert_non_null(expr_regex_compile(a, pats[i], strlen(pats[i]), true, err, sizeof err));
+    }
+    print_message("%zu patterns: %zu bytes of the arena\n", sizeof pats / sizeof pats[0],
+                  arena_used(a));
+    assert_true(arena_used(a) <= 512 * sizeof pats / sizeof pats[0]);
+    char err[256];
+    const expr_regex *re = expr_regex_compile(a, "^a+b$", 4, true, err, sizeof err);
+    assert_non_null(re);
+    assert_int_equal(expr_regex_match(re, "aaab", 4, a, err, sizeof err), 1);
+    assert_int_equal(expr_regex_match(re, "aaac", 4, a, err, sizeof err), 0);
+    arena_free(a); /* frees the malloc'd codes: leaks would fail under ASan and valgrind */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_trim),
+        cmocka_unit_test(test_string_literals_cost_their_length),
+        cmocka_unit_test(test_compile_bytes_per_node),
+        cmocka_unit_test(test_loaded_patterns_keep_no_jit_work),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

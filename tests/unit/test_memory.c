@@ -12,11 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "expr/expr_int.h"
 #include "expr/re.h"
+#include "policy/policy.h"
+#include "policy/policy_int.h"
+#include "tmpdir.h"
 #include "util/arena.h"
 #include "util/buf.h"
+#include "util/file.h"
 
 /* ---- arena_trim ---- */
 
@@ -171,6 +176,88 @@ static void test_loaded_patterns_keep_no_jit_work(void **state)
     arena_free(a); /* frees the malloc'd codes: leaks would fail under ASan and valgrind */
 }
 
+/* ---- a loaded set ---- */
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    return tmpdir_make(dir, sizeof dir, "memory");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return tmpdir_remove(dir);
+}
+
+/* Writes a one-rule policy with 'labels' labels in its metadata to DIR/NAME/p.yaml and loads
+ * that directory; returns the set's bytes. */
+static size_t load_policy_with_labels(const char *name, int labels)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(mkdir(path, 0700), 0);
+    buf b;
+    buf_init(&b, (size_t)1 << 24);
+    char line[128];
+    int n = snprintf(line, sizeof line, "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\n"
+                                        "metadata:\n  name: %s\n  labels:\n", name);
+    buf_append(&b, line, (size_t)n);
+    for (int i = 0; i < labels; i++) {
+        n = snprintf(line, sizeof line, "    label-%05d: value-of-label-%05d\n", i, i);
+        buf_append(&b, line, (size_t)n);
+    }
+    static const char spec[] =
+        "  annotations: {streamguard.dev/description: a small policy}\n"
+        "spec:\n  match:\n    resources: [{apiGroups: [''], kinds: [ConfigMap]}]\n"
+        "  validations:\n    - expression: \"!has(object.data) || size(object.data) < 10\"\n"
+        "      message: too many keys\n";
+    buf_append(&b, spec, sizeof spec - 1);
+    char file[300];
+    snprintf(file, sizeof file, "%s/p.yaml", path);
+    diag_list dl;
+    diag_list_init(&dl);
+    assert_int_equal(file_write_atomic(file, b.data, b.len, 0644, &dl), 0);
+    buf_clear(&b);
+    policy_set *s = policy_set_load_dir(path, &dl);
+    if (s == NULL)
+        fail_msg("%s: %s", file, dl.count ? dl.items[0].msg : "?");
+    size_t n_items;
+    const policy *p = policy_set_items(s, &n_items);
+    assert_int_equal(n_items, 1);
+    assert_string_equal(p[0].name, name); /* what the policy keeps outlives the YAML */
+    assert_string_equal(p[0].description, "a small policy");
+    assert_string_equal(p[0].validations[0].message, "too many keys");
+    assert_string_equal(p[0].match.rules[0].kinds.v[0], "ConfigMap");
+    size_t bytes = policy_set_bytes(s);
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+    return bytes;
+}
+
+/* A set of one small policy is small: it kept room for 1024 policies and 1024 PolicyParams
+ * (286 KiB) whatever it held. */
+static void test_small_set_is_small(void **state)
+{
+    (void)state;
+    size_t bytes = load_policy_with_labels("small", 0);
+    print_message("a set of one policy: %zu bytes\n", bytes);
+    assert_true(bytes <= 16384);
+}
+
+/* What only loading reads is not kept: 2000 labels (about 110 KB of YAML) cost the set
+ * nothing, where its YAML documents stayed in the set's arena. */
+static void test_set_keeps_no_yaml(void **state)
+{
+    (void)state;
+    size_t plain = load_policy_with_labels("plain", 0);
+    size_t labelled = load_policy_with_labels("labelled", 2000);
+    print_message("2000 labels: %zu bytes more\n", labelled - plain);
+    assert_true(labelled <= plain + 64);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_string_literals_cost_their_length),
         cmocka_unit_test(test_compile_bytes_per_node),
         cmocka_unit_test(test_loaded_patterns_keep_no_jit_work),
+        cmocka_unit_test(test_small_set_is_small),
+        cmocka_unit_test(test_set_keeps_no_yaml),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

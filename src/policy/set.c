@@ -7,6 +7,7 @@
 
 #include "../util/buf.h"
 #include "../util/file.h"
+#include "../util/vec.h"
 #include "functions.h"
 #include "schema.h"
 
@@ -18,7 +19,7 @@ struct policy_set {
     arena *a;
     _Atomic long refs;
     policy *items;
-    size_t n, cap;
+    size_t n;
     policy_kind *kinds; /* looked up, sorted, unique */
     size_t n_kinds;
     size_t n_shared; /* values shared by variables of several policies (share.c) */
@@ -42,11 +43,18 @@ static bool is_policy_file(const char *name)
 /* The PolicyParams documents read so far, applied once every policy is loaded. */
 typedef struct params_list {
     policy_params *v;
-    size_t n;
+    size_t n, cap;
 } params_list;
 
-static void load_file(policy_set *s, loader *ld, const char *path, params_list *pl,
-                      bool params_only)
+/* The policies read so far, in the loader's arena: the set keeps a copy of exactly as many
+ * (policy_set_load_opts), not room for MAX_POLICIES and MAX_PARAMS up front (286 KiB). */
+typedef struct items_list {
+    policy *v;
+    size_t n, cap;
+} items_list;
+
+static void load_file(policy_set *s, loader *ld, const char *path, items_list *il,
+                      params_list *pl, bool params_only)
 {
     buf b;
     buf_init(&b, POLICY_MAX_FILE);
@@ -57,7 +65,7 @@ static void load_file(policy_set *s, loader *ld, const char *path, params_list *
     }
     ydoc *docs;
     size_t partial;
-    long n = yaml_load(s->a, ld->file, b.data, b.len, &docs, &partial, ld->dl);
+    long n = yaml_load(ld->tmp, ld->file, b.data, b.len, &docs, &partial, ld->dl);
     diag_source *src = diag_source_new(b.data, b.len); /* NULL: errors without a column */
     ld->src = src;
     if (n < 0) {
@@ -77,6 +85,12 @@ static void load_file(policy_set *s, loader *ld, const char *path, params_list *
                 ld->errors++;
                 break;
             }
+            if (vec_grow(ld->tmp, pl->v, pl->n, pl->cap, 8) != 0) {
+                srcpos at = {.file = ld->file, .line = docs[i].line};
+                diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "out of memory");
+                ld->errors++;
+                break;
+            }
             if (policy_params_parse(ld, &docs[i], &pl->v[pl->n]) == 0)
                 pl->n++;
             continue;
@@ -88,16 +102,22 @@ static void load_file(policy_set *s, loader *ld, const char *path, params_list *
             ld->errors++;
             continue;
         }
-        if (s->n == MAX_POLICIES) {
+        if (il->n == MAX_POLICIES) {
             srcpos at = {.file = ld->file, .line = docs[i].line};
             diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "more than %d policies", MAX_POLICIES);
             ld->errors++;
             break;
         }
-        policy *p = &s->items[s->n];
-        ld->cur_policy = s->n;
+        if (vec_grow(ld->tmp, il->v, il->n, il->cap, 32) != 0) {
+            srcpos at = {.file = ld->file, .line = docs[i].line};
+            diag_add(ld->dl, DIAG_ERROR, "policy.limit", &at, "out of memory");
+            ld->errors++;
+            break;
+        }
+        policy *p = &il->v[il->n];
+        ld->cur_policy = il->n;
         if (policy_parse(ld, &docs[i], p) == 0)
-            s->n++;
+            il->n++;
     }
     ld->src = NULL;
     diag_source_unref(src); /* the diags that point into it hold their own references */
@@ -174,9 +194,10 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
 {
     policy_set *s = calloc(1, sizeof *s);
     params_list pl = {0};
+    items_list il = {0};
+    arena *tmp = NULL;
     if (s == NULL || (s->a = arena_new((size_t)256 << 20)) == NULL ||
-        (s->items = arena_calloc(s->a, MAX_POLICIES, sizeof *s->items)) == NULL ||
-        (pl.v = arena_calloc(s->a, MAX_PARAMS, sizeof *pl.v)) == NULL) {
+        (tmp = arena_new((size_t)256 << 20)) == NULL) {
         diag_add(dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
         if (s)
             arena_free(s->a);
@@ -184,7 +205,7 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
         return NULL;
     }
     atomic_init(&s->refs, 1);
-    loader ld = {.a = s->a, .dl = dl};
+    loader ld = {.a = s->a, .tmp = tmp, .dl = dl};
     for (size_t i = 0; i < PB_COUNT; i++)
         ld.names[i] = policy_bindings[i];
     ld.decls = (expr_decls){.vars = ld.names, .var_types = ld.types, .n_vars = PB_COUNT,
@@ -197,7 +218,7 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
     for (size_t i = 0; i < n_paths; i++)
         file_list(paths[i], is_policy_file, MAX_FILES, &files, &nf, dl);
     for (size_t i = 0; i < nf; i++)
-        load_file(s, &ld, files[i], &pl, false);
+        load_file(s, &ld, files[i], &il, &pl, false);
     file_list_free(files, nf);
     /* the --params files after the policies' directories: they set the last word */
     files = NULL;
@@ -205,10 +226,21 @@ policy_set *policy_set_load_opts(const char *const *paths, size_t n_paths,
     for (size_t i = 0; o != NULL && i < o->n_params; i++)
         file_list(o->params[i], is_policy_file, MAX_FILES, &files, &nf, dl);
     for (size_t i = 0; i < nf; i++)
-        load_file(s, &ld, files[i], &pl, true);
+        load_file(s, &ld, files[i], &il, &pl, true);
     file_list_free(files, nf);
+    s->n = il.n;
+    s->items = arena_alloc(s->a, (il.n ? il.n : 1) * sizeof *s->items);
+    if (s->items == NULL) {
+        diag_add(dl, DIAG_ERROR, "policy.limit", NULL, "out of memory");
+        ld.errors++;
+        s->n = 0;
+    } else if (il.n > 0) {
+        memcpy(s->items, il.v, il.n * sizeof *s->items);
+    }
     check_duplicates(s, &ld);
     policy_params_apply(&ld, s->items, s->n, pl.v, pl.n);
+    arena_free(tmp); /* the YAML documents: what the policies keep was copied out (load.c) */
+    ld.tmp = NULL;
     if (ld.errors > 0 || dl->errors > before) {
         policy_set_unref(s);
         return NULL;
@@ -238,6 +270,11 @@ void policy_set_unref(policy_set *s)
         return;
     arena_free(s->a);
     free(s);
+}
+
+size_t policy_set_bytes(const policy_set *s)
+{
+    return arena_used(s->a);
 }
 
 size_t policy_set_shared_count(const policy_set *s)

@@ -26,6 +26,7 @@
 #include "cluster.h"
 #include "metrics.h"
 #include "../util/clock.h"
+#include "../util/mem.h"
 
 #define DEBOUNCE_MS 200
 #define MAX_WATCHES 4
@@ -137,6 +138,7 @@ static void reload_policies(reloader *r)
         log_diags("policy", &dl);
         metrics_reload_done(METRICS_RELOAD_POLICIES, false);
         diag_list_clear(&dl);
+        mem_release_freed(); /* what the failed load needed */
         return;
     }
     size_t n;
@@ -147,6 +149,7 @@ static void reload_policies(reloader *r)
     metrics_set_policy_count((long)n);
     log_info("reload", LOG_S("msg", "policies reloaded"), LOG_I("policy_count", n));
     diag_list_clear(&dl);
+    mem_release_freed(); /* what the load needed, and the old set when no request holds it */
 }
 
 /* Reads inotify events: which of the watched directories changed. */

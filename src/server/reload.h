@@ -2,7 +2,7 @@
  *
  * A thread watches the directories of the certificate, the key and the policies with
  * inotify (which sees Kubernetes' "..data" symlink swaps) and reloads on change; SIGHUP asks
- * for the same through reloader_request(). A new certificate is checked with OpenSSL (it
+ * for the same through reloader_request(). A new certificate is checked with GnuTLS (it
  * parses, its key matches, it is valid now) before new handshakes get it; a new policy set
  * must load without errors before it replaces the old one. Anything wrong keeps what is
  * serving, and is logged (each problem with its position) and counted in the metrics. */

@@ -26,6 +26,7 @@
 #include "../util/buf.h"
 #include "../util/clock.h"
 #include "../util/file.h"
+#include "../util/mem.h"
 #include "cluster.h"
 #include "http.h"
 #include "metrics.h"
@@ -268,6 +269,7 @@ static policy_set *load_policies(const char *dir, const char *params, bool allow
         return NULL;
     }
     policy_set *set = policy_set_load(&dir, 1, params ? &params : NULL, params ? 1 : 0, dl);
+    mem_release_freed(); /* what only the load needed (docs/server.md, "Memory") */
     if (set != NULL && reload_check_policy_set(set, dir, allow_empty, dl) != 0) {
         policy_set_unref(set);
         return NULL;

@@ -1,7 +1,9 @@
-/* certs.c - certificate checks and generation with OpenSSL; see certs.h.
+/* certs.c - certificate checks and generation with OpenSSL, the serving pair's check with
+ * GnuTLS (check_pair_at); see certs.h.
  *
  * OpenSSL reports through a thread-local error queue; every failure here drains it into the
- * diag message so the user sees OpenSSL's reason ("key values mismatch"), not just ours. */
+ * diag message so the user sees OpenSSL's reason ("key values mismatch"), not just ours; the
+ * GnuTLS check adds gnutls_strerror()'s. */
 #include "certs.h"
 
 #include <arpa/inet.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -72,38 +76,89 @@ static void fill_info(X509 *x, tls_cert_info *info)
     BIO_free(mem);
 }
 
+/* The serving pair is checked with GnuTLS, which serves it (creds.c), not with OpenSSL: the
+ * first X509 parse in a process initialises OpenSSL's providers and decoders, which mapped
+ * 2.3 MiB of libcrypto's pages into a server that, without a cluster, uses OpenSSL for
+ * nothing else (docs/server.md, "Memory"). Generation and the certificate manager's checks
+ * (a cluster, whose client is libcurl over OpenSSL, is there anyway) keep OpenSSL. */
+
+/* Appends a diag with 'what' and GnuTLS's reason for 'rc'. */
+static void gnutls_diag(diag_list *dl, const char *code, const char *file, const char *what,
+                        int rc)
+{
+    srcpos at = {.file = file};
+    diag_add(dl, DIAG_ERROR, code, &at, "%s: %s", what, gnutls_strerror(rc));
+}
+
+/* 'info' of 'crt' as fill_info() gives it from OpenSSL: the serial as BN_bn2hex() prints a
+ * non-negative one (upper-case hex, whole bytes, no leading zero byte), the subject in the
+ * RFC 4514 form (RFC 2253's). */
+static void fill_info_gnutls(gnutls_x509_crt_t crt, tls_cert_info *info)
+{
+    info->not_before = (long long)gnutls_x509_crt_get_activation_time(crt);
+    info->not_after = (long long)gnutls_x509_crt_get_expiration_time(crt);
+    unsigned char serial[64];
+    size_t n = sizeof serial;
+    info->serial[0] = '\0';
+    if (gnutls_x509_crt_get_serial(crt, serial, &n) == 0) {
+        size_t i = 0;
+        while (i + 1 < n && serial[i] == 0)
+            i++; /* DER's sign byte */
+        size_t o = 0;
+        for (; i < n && o + 3 <= sizeof info->serial; i++, o += 2)
+            snprintf(info->serial + o, 3, "%02X", serial[i]);
+        if (n == 0 || (n == 1 && serial[0] == 0))
+            snprintf(info->serial, sizeof info->serial, "0");
+    }
+    info->subject[0] = '\0';
+    gnutls_datum_t dn = {NULL, 0};
+    if (gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0)
+        snprintf(info->subject, sizeof info->subject, "%.*s", (int)dn.size, (const char *)dn.data);
+    gnutls_free(dn.data);
+}
+
 /* Checks the pair in 'out' (PEM already read) at time 'now'. Returns 0 or -1. */
 static int check_pair_at(const char *cert_file, const char *key_file, long long now_s,
                          tls_pair *out, diag_list *dl)
 {
-    int rc = -1;
-    EVP_PKEY *key = NULL;
-    BIO *cb = BIO_new_mem_buf(out->cert_pem, -1);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    if (x == NULL) {
-        ssl_diag(dl, "tls.cert", cert_file, "no PEM certificate could be read");
+    int rc = -1, e;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_datum_t cd = {(unsigned char *)out->cert_pem, (unsigned)strlen(out->cert_pem)};
+    gnutls_datum_t kd = {(unsigned char *)out->key_pem, (unsigned)strlen(out->key_pem)};
+    if ((e = gnutls_x509_crt_init(&crt)) < 0 ||
+        (e = gnutls_x509_crt_import(crt, &cd, GNUTLS_X509_FMT_PEM)) < 0) {
+        gnutls_diag(dl, "tls.cert", cert_file, "no PEM certificate could be read", e);
         goto done;
     }
-    BIO *kb = BIO_new_mem_buf(out->key_pem, -1);
-    key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-    BIO_free(kb);
-    if (key == NULL) {
-        ssl_diag(dl, "tls.key", key_file, "no unencrypted PEM private key could be read");
+    if ((e = gnutls_x509_privkey_init(&key)) < 0 ||
+        (e = gnutls_x509_privkey_import2(key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        gnutls_diag(dl, "tls.key", key_file, "no unencrypted PEM private key could be read", e);
         goto done;
     }
-    if (X509_check_private_key(x, key) != 1) {
-        ssl_diag(dl, "tls.mismatch", key_file, "the private key does not match the certificate");
+    /* the same public key: the same identifier of its SubjectPublicKeyInfo */
+    unsigned char cid[64], kid[64];
+    size_t cn = sizeof cid, kn = sizeof kid;
+    if ((e = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, cid, &cn)) < 0 ||
+        (e = gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, kid, &kn)) < 0) {
+        gnutls_diag(dl, "tls.mismatch", key_file,
+                    "the private key does not match the certificate", e);
         goto done;
     }
-    fill_info(x, &out->info);
-    time_t now = (time_t)now_s;
-    if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0) {
+    if (cn != kn || memcmp(cid, kid, cn) != 0) {
+        srcpos at = {.file = key_file};
+        diag_add(dl, DIAG_ERROR, "tls.mismatch", &at,
+                 "the private key does not match the certificate");
+        goto done;
+    }
+    fill_info_gnutls(crt, &out->info);
+    if (out->info.not_before > now_s) {
         srcpos at = {.file = cert_file};
         diag_add(dl, DIAG_ERROR, "tls.not_yet_valid", &at,
                  "the certificate is not valid before %lld (Unix time)", out->info.not_before);
         goto done;
     }
-    if (X509_cmp_time(X509_get0_notAfter(x), &now) < 0) {
+    if (out->info.not_after <= now_s) {
         srcpos at = {.file = cert_file};
         diag_add(dl, DIAG_ERROR, "tls.expired", &at,
                  "the certificate expired at %lld (Unix time); issue a new one", out->info.not_after);
@@ -111,10 +166,8 @@ static int check_pair_at(const char *cert_file, const char *key_file, long long 
     }
     rc = 0;
 done:
-    ERR_clear_error();
-    EVP_PKEY_free(key);
-    X509_free(x);
-    BIO_free(cb);
+    gnutls_x509_privkey_deinit(key);
+    gnutls_x509_crt_deinit(crt);
     return rc;
 }
 

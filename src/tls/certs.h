@@ -1,7 +1,10 @@
 /* certs.h - TLS certificates: load and check a serving pair, generate development ones.
  *
  * The only module that includes OpenSSL. The server's TLS itself is GnuTLS (inside
- * libmicrohttpd); this module checks what it will be given, in PEM, before it starts. */
+ * libmicrohttpd); this module checks what it will be given, in PEM, before it starts, with
+ * GnuTLS too (tls_pair_load, tls_pair_parse), so that a server without a cluster never runs
+ * OpenSSL (2.3 MiB of libcrypto's pages it would map). Generation, caBundles and the
+ * issuer and host checks use OpenSSL. */
 #ifndef SG_TLS_CERTS_H
 #define SG_TLS_CERTS_H
 
@@ -26,7 +29,8 @@ typedef struct tls_pair {
 /* Reads 'cert_file' and 'key_file' into 'out' and checks that the first certificate parses,
  * the key parses and matches it, and the certificate is valid now. Returns 0, or -1 with
  * diags ("tls.cert", "tls.key", "tls.mismatch", "tls.expired", "tls.not_yet_valid") that
- * carry OpenSSL's own reasons; 'out' is then empty. */
+ * carry GnuTLS's own reasons; 'out' is then empty. 'info' as OpenSSL would give it (the
+ * serial in BN_bn2hex's form, the subject in RFC 2253's). */
 int tls_pair_load(const char *cert_file, const char *key_file, tls_pair *out, diag_list *dl);
 
 /* Whether the first certificate of 'cert_pem' names 'host' (a DNS SAN, wildcards as RFC 6125

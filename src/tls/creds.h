@@ -5,7 +5,7 @@
  * is one chain and its key. The server holds a reference to the current one; each connection
  * takes its own in its handshake and drops it when it closes; a certificate reload makes a new
  * one and drops the server's reference to the old, which is freed when the last connection
- * that uses it has ended. (certs.c checks the PEM with OpenSSL first.) */
+ * that uses it has ended. (certs.c checks the PEM with GnuTLS first.) */
 #ifndef SG_TLS_CREDS_H
 #define SG_TLS_CREDS_H
 

@@ -161,6 +161,18 @@ void *arena_alloc_slow(arena *a, size_t n)
     return p;
 }
 
+void arena_trim(arena *a, void *p, size_t size, size_t keep)
+{
+    size_t need = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t kept = (keep + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (p == NULL || keep > size || (unsigned char *)p + need != a->bump.cur)
+        return; /* not the last allocation: its tail is not at the bump pointer */
+    sync(a); /* the bytes of 'p' are counted in the head block and 'handed' from here */
+    a->head->used -= need - kept;
+    a->handed -= need - kept;
+    rebump(a);
+}
+
 void *arena_calloc(arena *a, size_t count, size_t size)
 {
     if (size != 0 && count > SIZE_MAX / size)

@@ -52,6 +52,12 @@ static inline void *arena_alloc(arena *a, size_t n)
     return arena_alloc_slow(a, n);
 }
 
+/* Gives back the tail of 'p', the arena's most recent allocation of 'size' bytes, keeping its
+ * first 'keep' bytes (keep <= size): for a buffer sized for the worst case and filled with
+ * less (a string literal decoded from the rest of an expression's text). Does nothing when
+ * another allocation came after 'p'. */
+void arena_trim(arena *a, void *p, size_t size, size_t keep);
+
 /* Like arena_alloc() but zeroed; 'count' * 'size' is checked for overflow. */
 void *arena_calloc(arena *a, size_t count, size_t size);
 

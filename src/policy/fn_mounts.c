@@ -58,9 +58,12 @@ static expr_value bad(const expr_call *c, const char *fn, const char *what, cons
 
 static const char CM[] = "containerMounts";
 
+/* A key of a map this file reads or writes, with its length. */
+#define KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
+
 /* Up to 8 members 'keys' of map 'm' into 'out' in one pass over its entries (the first of a
  * key, as a lookup finds it); returns a bit per key found. */
-static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
+static unsigned fields(const expr_value *m, const expr_value *keys, size_t n, expr_value *out)
 {
     unsigned found = 0;
     expr_iter it;
@@ -70,8 +73,8 @@ static unsigned fields(const expr_value *m, const char *const *keys, size_t n, e
         if (k.kind != EXPR_STRING)
             continue;
         for (size_t i = 0; i < n; i++) {
-            if (!(found & (1u << i)) && strlen(keys[i]) == k.len &&
-                memcmp(keys[i], k.v.s, k.len) == 0) {
+            if (!(found & (1u << i)) && keys[i].len == k.len &&
+                memcmp(keys[i].v.s, k.v.s, k.len) == 0) {
                 out[i] = v;
                 found |= 1u << i;
                 break;
@@ -377,11 +380,9 @@ static expr_value list_val(expr_list *l)
  * keys are scanned). */
 enum row_field { RF_PATH, RF_SAME_PLACE, RF_CLAIM, RF_PER_POD, RF_READ_ONLY, RF_VOLUME,
                  RF_SOURCES, RF_SUB_PATH, RF_NAME, RF_SUB_PATH_EXPR, RF_COUNT };
-#define ROW_KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
 static const expr_value row_keys[RF_COUNT] = {
-    ROW_KEY("path"),          ROW_KEY("samePlace"), ROW_KEY("claimName"), ROW_KEY("perPod"),
-    ROW_KEY("readOnly"),      ROW_KEY("volume"),    ROW_KEY("volumeSources"),
-    ROW_KEY("subPath"),       ROW_KEY("name"),      ROW_KEY("subPathExpr")};
+    KEY("path"),     KEY("samePlace"), KEY("claimName"), KEY("perPod"),  KEY("readOnly"),
+    KEY("volume"),   KEY("volumeSources"), KEY("subPath"), KEY("name"),  KEY("subPathExpr")};
 
 /* The volume named 'name' of the pod: the first, as the CEL's filter(...)[0]; NULL if none. */
 static const expr_value *volume_named(const expr_call *c, const expr_value *name,
@@ -458,7 +459,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     expr_value err = {.kind = EXPR_NULL}, empty = policy_str_val("", 0);
     if (m->kind != EXPR_MAP)
         return bad(c, CM, "a volumeMount", "a map", m);
-    static const char *const mkeys[] = {"name", "mountPath", "subPathExpr", "subPath", "readOnly"};
+    static const expr_value mkeys[] = {KEY("name"), KEY("mountPath"), KEY("subPathExpr"),
+                                       KEY("subPath"), KEY("readOnly")};
     expr_value f[5];
     unsigned has = fields(m, mkeys, 5, f);
     expr_value name = typed(c, has & 1, &f[0], EXPR_STRING, empty, "a volumeMount's name", &err);
@@ -471,8 +473,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     const expr_value *vol = volume_named(c, &name, vix, vols, nvols);
     /* the claim: a volume of a name and a persistentVolumeClaim and nothing else (a merge
      * by position can give a volume two sources, which Kubernetes refuses) */
-    static const char *const vkeys[] = {"persistentVolumeClaim"};
-    static const char *const ckeys[] = {"claimName", "readOnly"};
+    static const expr_value vkeys[] = {KEY("persistentVolumeClaim")};
+    static const expr_value ckeys[] = {KEY("claimName"), KEY("readOnly")};
     expr_value claim = empty, pvc, cf[2];
     unsigned has_c = 0;
     if (vol != NULL && count_of(vol) == 2 && fields(vol, vkeys, 1, &pvc) &&
@@ -639,8 +641,8 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     out->n = 0;
     if (a[0].kind == EXPR_NULL)
         return list_val(out);
-    static const char *const pkeys[] = {"containers", "volumes"};
-    static const char *const ckeys[] = {"name", "volumeMounts", "env"};
+    static const expr_value pkeys[] = {KEY("containers"), KEY("volumes")};
+    static const expr_value ckeys[] = {KEY("name"), KEY("volumeMounts"), KEY("env")};
     expr_value err = {.kind = EXPR_NULL}, pf[2], none = {.kind = EXPR_NULL};
     unsigned has_p = fields(&a[0], pkeys, 2, pf);
     expr_value containers = typed(c, has_p & 1, &pf[0], EXPR_LIST, none, "the pod's containers",

@@ -58,9 +58,12 @@ static expr_value bad(const expr_call *c, const char *fn, const char *what, cons
 
 static const char CM[] = "containerMounts";
 
+/* A key of a map this file reads or writes, with its length. */
+#define KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
+
 /* Up to 8 members 'keys' of map 'm' into 'out' in one pass over its entries (the first of a
  * key, as a lookup finds it); returns a bit per key found. */
-static unsigned fields(const expr_value *m, const char *const *keys, size_t n, expr_value *out)
+static unsigned fields(const expr_value *m, const expr_value *keys, size_t n, expr_value *out)
 {
     unsigned found = 0;
     expr_iter it;
@@ -70,8 +73,8 @@ static unsigned fields(const expr_value *m, const char *const *keys, size_t n, e
         if (k.kind != EXPR_STRING)
             continue;
         for (size_t i = 0; i < n; i++) {
-            if (!(found & (1u << i)) && strlen(keys[i]) == k.len &&
-                memcmp(keys[i], k.v.s, k.len) == 0) {
+            if (!(found & (1u << i)) && keys[i].len == k.len &&
+                memcmp(keys[i].v.s, k.v.s, k.len) == 0) {
                 out[i] = v;
                 found |= 1u << i;
                 break;
@@ -375,13 +378,11 @@ static expr_value list_val(expr_list *l)
 /* One row of the table for mount 'm' of the container. */
 /* A row of containerMounts(), its fields in the order policies look them up most (a map's
  * keys are scanned). */
-enum row_field { RF_PATH, RF_CLAIM, RF_PER_POD, RF_READ_ONLY, RF_VOLUME, RF_SUB_PATH, RF_NAME,
-                 RF_SUB_PATH_EXPR, RF_SAME_PLACE, RF_COUNT };
-#define ROW_KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
+enum row_field { RF_PATH, RF_SAME_PLACE, RF_CLAIM, RF_PER_POD, RF_READ_ONLY, RF_VOLUME,
+                 RF_SOURCES, RF_SUB_PATH, RF_NAME, RF_SUB_PATH_EXPR, RF_COUNT };
 static const expr_value row_keys[RF_COUNT] = {
-    ROW_KEY("path"),    ROW_KEY("claimName"), ROW_KEY("perPod"),      ROW_KEY("readOnly"),
-    ROW_KEY("volume"),  ROW_KEY("subPath"),   ROW_KEY("name"),        ROW_KEY("subPathExpr"),
-    ROW_KEY("samePlace")};
+    KEY("path"),     KEY("samePlace"), KEY("claimName"), KEY("perPod"),  KEY("readOnly"),
+    KEY("volume"),   KEY("volumeSources"), KEY("subPath"), KEY("name"),  KEY("subPathExpr")};
 
 /* The volume named 'name' of the pod: the first, as the CEL's filter(...)[0]; NULL if none. */
 static const expr_value *volume_named(const expr_call *c, const expr_value *name,
@@ -430,6 +431,27 @@ static expr_value mount_sub(const expr_call *c, expand_ctx *x, const expr_value 
     return ok ? (expr_value){.kind = EXPR_NULL} : policy_oom(c);
 }
 
+/* The members of volume 'vol' (NULL: none) other than its name, in its order: the volume's
+ * sources (one in a valid pod; two when a merge by position gave it a second), for messages
+ * that say what a volume is. NULL when out of memory. */
+static expr_list *volume_sources(const expr_call *c, const expr_value *vol)
+{
+    size_t n = vol != NULL ? count_of(vol) : 0;
+    expr_list *l = arena_alloc(c->a, sizeof *l + (n ? n : 1) * sizeof(expr_value));
+    if (l == NULL)
+        return NULL;
+    l->n = 0;
+    if (n == 0)
+        return l;
+    expr_iter it;
+    expr_value k, v;
+    expr_iter_init(&it, vol);
+    while (expr_iter_next(&it, &k, &v))
+        if (!str_is(&k, "name", 4))
+            l->items[l->n++] = k;
+    return l;
+}
+
 static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value *m,
                             const keyindex *vix, const expr_value *vols, size_t nvols,
                             expr_map **built)
@@ -437,7 +459,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     expr_value err = {.kind = EXPR_NULL}, empty = policy_str_val("", 0);
     if (m->kind != EXPR_MAP)
         return bad(c, CM, "a volumeMount", "a map", m);
-    static const char *const mkeys[] = {"name", "mountPath", "subPathExpr", "subPath", "readOnly"};
+    static const expr_value mkeys[] = {KEY("name"), KEY("mountPath"), KEY("subPathExpr"),
+                                       KEY("subPath"), KEY("readOnly")};
     expr_value f[5];
     unsigned has = fields(m, mkeys, 5, f);
     expr_value name = typed(c, has & 1, &f[0], EXPR_STRING, empty, "a volumeMount's name", &err);
@@ -450,8 +473,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     const expr_value *vol = volume_named(c, &name, vix, vols, nvols);
     /* the claim: a volume of a name and a persistentVolumeClaim and nothing else (a merge
      * by position can give a volume two sources, which Kubernetes refuses) */
-    static const char *const vkeys[] = {"persistentVolumeClaim"};
-    static const char *const ckeys[] = {"claimName", "readOnly"};
+    static const expr_value vkeys[] = {KEY("persistentVolumeClaim")};
+    static const expr_value ckeys[] = {KEY("claimName"), KEY("readOnly")};
     expr_value claim = empty, pvc, cf[2];
     unsigned has_c = 0;
     if (vol != NULL && count_of(vol) == 2 && fields(vol, vkeys, 1, &pvc) &&
@@ -474,7 +497,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
         (err = mount_sub(c, x, &spe, &sp, &sub, &per)).kind == EXPR_ERROR)
         return err;
     expr_map *row = arena_alloc(c->a, sizeof *row + 2 * RF_COUNT * sizeof(expr_value));
-    if (row == NULL)
+    expr_list *sources = volume_sources(c, vol);
+    if (row == NULL || sources == NULL)
         return policy_oom(c);
     expr_value ro_v = {.kind = EXPR_BOOL}, vol_v = {.kind = EXPR_NULL};
     ro_v.v.b = ro;
@@ -483,7 +507,8 @@ static expr_value mount_row(const expr_call *c, expand_ctx *x, const expr_value 
     expr_value same_v = {.kind = EXPR_BOOL}; /* set by same_place() */
     const expr_value vals[RF_COUNT] = {
         [RF_PATH] = path, [RF_CLAIM] = claim,   [RF_PER_POD] = list_val(per),
-        [RF_READ_ONLY] = ro_v, [RF_VOLUME] = vol_v, [RF_SUB_PATH] = sub,
+        [RF_READ_ONLY] = ro_v, [RF_VOLUME] = vol_v, [RF_SOURCES] = list_val(sources),
+        [RF_SUB_PATH] = sub,
         [RF_NAME] = name, [RF_SUB_PATH_EXPR] = spe, [RF_SAME_PLACE] = same_v};
     row->n = RF_COUNT;
     for (size_t i = 0; i < RF_COUNT; i++) {
@@ -566,7 +591,8 @@ static int same_place(const expr_call *c, expr_map **rows, size_t n)
  * ('/' + mountPath's components but empty and '.', a '..' taking out the one before it),
  * subPathExpr (as written, '' if none), subPath (expanded, components but empty and '.'),
  * perPod (list of "$(NAME) (why)"), volume (the pod's
- * first volume of that name, or null), claimName ('' unless that volume is a
+ * first volume of that name, or null), volumeSources (that volume's keys but "name", in its
+ * order: what the volume is, for messages), claimName ('' unless that volume is a
  * PersistentVolumeClaim and nothing else), readOnly (the mount's or the claim's), samePlace
  * (another row has its path with another volume, subPath or readOnly, or a per-pod subPath
  * where its own is not: same_place()). */
@@ -615,8 +641,8 @@ expr_value policy_fn_container_mounts(const expr_call *c, const expr_value *r,
     out->n = 0;
     if (a[0].kind == EXPR_NULL)
         return list_val(out);
-    static const char *const pkeys[] = {"containers", "volumes"};
-    static const char *const ckeys[] = {"name", "volumeMounts", "env"};
+    static const expr_value pkeys[] = {KEY("containers"), KEY("volumes")};
+    static const expr_value ckeys[] = {KEY("name"), KEY("volumeMounts"), KEY("env")};
     expr_value err = {.kind = EXPR_NULL}, pf[2], none = {.kind = EXPR_NULL};
     unsigned has_p = fields(&a[0], pkeys, 2, pf);
     expr_value containers = typed(c, has_p & 1, &pf[0], EXPR_LIST, none, "the pod's containers",

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "re.h"
+#include "../util/keyindex.h"
 
 expr_value eval_step_limit(evalctx *e, const expr_node *n)
 {
@@ -51,16 +52,15 @@ static expr_span field_span(const expr_node *n)
 static expr_value select_field(evalctx *e, const expr_value *t, const expr_node *sel, bool opt)
 {
     const char *name = sel->name;
-    expr_span span = field_span(sel);
     if (!is_map(t))
-        return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
+        return ERR(e, "expr.no_such_field", field_span(sel), "type '%s' has no field '%s'",
                    expr_type_name(t), name);
     expr_value key = ev_str(name, sel->name_len), out;
     if (sel->name_nul ? ev_map_find(e->ix, t, &key, &out) : ev_map_find_name(e->ix, t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
         return ev_optional(e->a, NULL);
-    return ERR(e, "expr.no_such_key", span, "no such key: %s", name);
+    return ERR(e, "expr.no_such_key", field_span(sel), "no such key: %s", name);
 }
 
 static bool find_binding(const evalctx *e, const char *name, expr_value *out)
@@ -95,6 +95,24 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
         return t;
+    if (t.kind == EXPR_MAP && !n->optional && !n->name_nul) {
+        /* a plain field of a map, the most common node: looked up here, not through
+         * select_field() and ev_map_find_name(), which serve every case */
+        expr_value out;
+        if (t.json) {
+            if (ev_json_find(e->ix, t.v.j, n->name, n->name_len, &out))
+                return out;
+            return ERR(e, "expr.no_such_key", field_span(n), "no such key: %s", n->name);
+        }
+        const expr_map *m = t.v.map;
+        if (m->n <= EV_SCAN_MAX) {
+            uint32_t i = ev_str_key_scan(m->kv, m->n, n->name, n->name_len);
+            lookup_steps += i + (i < m->n);
+            if (i < m->n)
+                return m->kv[2 * i + 1];
+            return ERR(e, "expr.no_such_key", field_span(n), "no such key: %s", n->name);
+        }
+    }
     if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
         if (t.v.opt == NULL)
             return t;
@@ -160,6 +178,11 @@ static expr_value eval_index(evalctx *e, const expr_node *n)
     expr_value k = eval(e, n->b);
     if (ev_is_error(&k))
         return k;
+    /* list[int] of a built list, the policies' rows (d[2], v[0][3]): answered here, without
+     * the calls index_value() makes for every kind of list, map and key */
+    if (t.kind == EXPR_LIST && !t.json && k.kind == EXPR_INT && !n->optional && k.v.i >= 0 &&
+        (uint64_t)k.v.i < t.v.list->n)
+        return t.v.list->items[k.v.i];
     if (t.kind == EXPR_OPTIONAL) {
         if (t.v.opt == NULL)
             return t;
@@ -419,6 +442,10 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
     switch (op) {
     case B_EQ:
     case B_NE:
+        /* a string against a string (d[3] == 'file', v[0] != 'deny'), the most common
+         * comparison: compared here rather than through ev_equal()'s checks of every kind */
+        if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
+            return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == (op == B_EQ));
         if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
             return aggregate_equal(e, n, &x, &y, op == B_EQ);
         return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));

@@ -231,6 +231,13 @@ static void test_limit_cases(void **state)
     run_cases_file("tests/fixtures/expr/limits.cases");
 }
 
+/* The evaluator's fast paths give what the general paths give (fastpaths.cases). */
+static void test_fastpath_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/fastpaths.cases");
+}
+
 static void test_compat_cases(void **state)
 {
     (void)state;
@@ -655,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
         cmocka_unit_test(test_pod_resources_error_order),
         cmocka_unit_test(test_compat_cases),
+        cmocka_unit_test(test_fastpath_cases),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),

@@ -63,7 +63,7 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
     return ERR(e, "expr.no_such_key", field_span(sel), "no such key: %s", name);
 }
 
-static bool find_binding(const evalctx *e, const char *name, expr_value *out)
+static bool find_binding(evalctx *e, const char *name, expr_value *out)
 {
     for (int i = e->nlocals - 1; i >= 0; i--) {
         if (strcmp(e->locals[i].name, name) == 0) {
@@ -77,14 +77,23 @@ static bool find_binding(const evalctx *e, const char *name, expr_value *out)
             return true;
         }
     }
-    return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    if (e->env == NULL || e->env->resolve == NULL)
+        return false;
+    steps_publish(e);
+    bool found = e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    steps_reload(e);
+    return found;
 }
 
 /* A name the checker resolved to a declaration, by its index; false to look it up by name. */
-static bool find_decl(const evalctx *e, const expr_node *n, expr_value *out)
+static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 {
-    return n->decl >= 0 && e->env && e->env->resolve_decl &&
-           e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    if (n->decl < 0 || e->env == NULL || e->env->resolve_decl == NULL)
+        return false;
+    steps_publish(e);
+    bool found = e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    steps_reload(e);
+    return found;
 }
 
 static expr_value eval_select(evalctx *e, const expr_node *n)
@@ -528,7 +537,7 @@ static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv
     /* '*done' false: 'recv' holds the receiver, and the call goes on as any other */
     const expr_node *sel = n->a;
     *done = true;
-    if (++e->steps > e->max_steps)
+    if (--e->left < 0)
         return eval_step_limit(e, sel);
     expr_value t = eval(e, sel->a);
     if (ev_is_error(&t))
@@ -617,27 +626,30 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     evalctx e;
     e.a = a;
     e.env = env;
-    e.steps = 0;
+    e.steps = 0; /* the count the evaluation starts from */
     e.budget = env ? env->budget : NULL;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     uint32_t *outer = NULL;
     if (e.budget != NULL) {
         /* inside another evaluation of the budget (a variable it asked for): go on from its
-         * count, which it keeps in memory since 'live' points at it; else from the budget's */
+         * count, which it published where 'live' points before asking; else from the
+         * budget's */
         outer = e.budget->live;
         e.steps = outer ? *outer : e.budget->used;
         e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
         e.budget->live = &e.steps;
     }
+    steps_reload(&e);
     e.nlocals = 0;
     e.ix = env && env->index ? env->index : &e.own;
     if (e.ix == &e.own)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    expr_value v = ++e.steps > e.max_steps ? eval_step_limit(&e, p->root)
-                                           : eval_node_fns[p->root->op](&e, p->root);
+    expr_value v = --e.left < 0 ? eval_step_limit(&e, p->root)
+                                : eval_node_fns[p->root->op](&e, p->root);
     if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
+        steps_publish(&e);
         e.budget->live = outer;
         if (outer)
             *outer = e.steps;

@@ -304,7 +304,9 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
  * evaluation. Caller's storage: zero it, and set 'max' (0 means EXPR_MAX_STEPS). */
 typedef struct expr_budget {
     uint32_t used, max;
-    uint32_t *live; /* the running evaluation's count, while one runs; NULL between them */
+    /* the running evaluation's count, while one runs (current whenever it asks 'resolve' or
+     * 'resolve_decl' for a name, which may read and move it on); NULL between them */
+    uint32_t *live;
 } expr_budget;
 
 typedef struct expr_env {

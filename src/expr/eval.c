@@ -455,11 +455,16 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
          * comparison: compared here rather than through ev_equal()'s checks of every kind */
         if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
             return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == (op == B_EQ));
+        if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) == 0, r[0] == 1 */
+            return ev_bool((x.v.i == y.v.i) == (op == B_EQ));
         if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
             return aggregate_equal(e, n, &x, &y, op == B_EQ);
         return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
+        if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) > 0, the commonest order */
+            return ev_bool(op == B_LT ? x.v.i < y.v.i : op == B_LE ? x.v.i <= y.v.i
+                           : op == B_GT ? x.v.i > y.v.i : x.v.i >= y.v.i);
         bool ok;
         int c = ev_compare(&x, &y, &ok);
         if (!ok) {

@@ -63,6 +63,27 @@ static expr_value select_field(evalctx *e, const expr_value *t, const expr_node 
     return ERR(e, "expr.no_such_key", field_span(sel), "no such key: %s", name);
 }
 
+/* select_field(.., true), x.?f and the fields of an optional (the K8ssandra policies' chains
+ * x.?a.?b): a JSON map or a small built one looked up here, as eval_select() does. */
+static expr_value select_optional(evalctx *e, const expr_value *t, const expr_node *n)
+{
+    if (t->kind != EXPR_MAP || n->name_nul || !(t->json || t->v.map->n <= EV_SCAN_MAX))
+        return select_field(e, t, n, true);
+    expr_value out;
+    bool found;
+    if (t->json) {
+        found = ev_json_find(e->ix, t->v.j, n->name, n->name_len, &out);
+    } else {
+        const expr_map *m = t->v.map;
+        uint32_t i = ev_str_key_scan(m->kv, m->n, n->name, n->name_len);
+        lookup_steps += i + (i < m->n);
+        found = i < m->n;
+        if (found)
+            out = m->kv[2 * i + 1];
+    }
+    return ev_optional(e->a, found ? &out : NULL);
+}
+
 static bool find_binding(evalctx *e, const char *name, expr_value *out)
 {
     for (int i = e->nlocals - 1; i >= 0; i--) {
@@ -125,9 +146,9 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
     if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
         if (t.v.opt == NULL)
             return t;
-        return select_field(e, t.v.opt, n, true);
+        return select_optional(e, t.v.opt, n);
     }
-    return select_field(e, &t, n, n->optional);
+    return n->optional ? select_optional(e, &t, n) : select_field(e, &t, n, false);
 }
 
 /* A list index: int, uint, or a double with an integral value. */

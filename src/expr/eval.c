@@ -245,6 +245,9 @@ static expr_value lookup(evalctx *e, const expr_node *n)
     expr_value v; /* comprehension variables never get here: eval() answers them */
     if (n->is_type)
         return n->lit;
+    if (n->decl >= 0 && e->env != NULL && e->env->vars_are_decls &&
+        (size_t)n->decl < e->env->n_vars)
+        return e->env->vars[n->decl].value;
     if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
         return v;
     return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);

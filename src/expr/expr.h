@@ -312,6 +312,11 @@ typedef struct expr_budget {
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
+    /* When true, the program's declarations were given to expr_compile with 'vars' first and
+     * in their order (expr_decls.vars[i] is vars[i].name for i < n_vars): such a name is read
+     * from vars[i] directly, without asking 'resolve_decl' (one call less for every read of
+     * a binding such as object or params). */
+    bool vars_are_decls;
     uint32_t max_steps; /* 0 means EXPR_MAX_STEPS; ignored when 'budget' is set */
     /* When set, the evaluation counts its steps in it, after those of earlier evaluations and
      * of evaluations made inside this one (variables asked of 'resolve' that evaluate with

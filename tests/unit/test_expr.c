@@ -286,6 +286,50 @@ static void test_budget_counts(void **state)
     }
 }
 
+/* resolve_decl of test_vars_are_decls: counts its calls; declaration 1 ("later") is 7, and it
+ * answers declaration 0 ("first") with 99, which 'vars' says otherwise. */
+static int decl_calls;
+static bool count_decl(void *ctx, size_t index, arena *a, expr_value *out)
+{
+    (void)ctx;
+    (void)a;
+    decl_calls++;
+    *out = (expr_value){.kind = EXPR_INT};
+    out->v.i = index == 0 ? 99 : 7;
+    return index < 2;
+}
+
+/* expr_env.vars_are_decls: a binding declared first is read from 'vars' without asking
+ * resolve_decl; a later declaration is still asked of it; without the flag every one is. */
+static void test_vars_are_decls(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"first", "later"};
+    expr_decls d = {.vars = names, .n_vars = 2};
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *src = "[first, later, first + later]";
+    expr_prog *p = expr_compile(a, src, strlen(src), &d, NULL, &dl);
+    assert_non_null(p);
+    expr_binding vars[] = {{"first", (expr_value){.kind = EXPR_INT}}};
+    vars[0].value.v.i = 1;
+    for (int flag = 0; flag <= 1; flag++) {
+        expr_env env = {.vars = vars, .n_vars = 1, .vars_are_decls = flag,
+                        .resolve_decl = count_decl};
+        decl_calls = 0;
+        expr_value v = expr_eval(p, &env, a);
+        char *got = expr_to_json(&v, false);
+        const char *want = flag ? "[1,7,8]" : "[99,7,106]";
+        if (got == NULL || strcmp(got, want) != 0 || decl_calls != (flag ? 2 : 4))
+            fail_msg("vars_are_decls %d: %s after %d resolve_decl calls, want %s after %d", flag,
+                     got ? got : "(null)", decl_calls, want, flag ? 2 : 4);
+        free(got);
+    }
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
 /* The evaluator's fast paths give what the general paths give (fastpaths.cases). */
 static void test_fastpath_cases(void **state)
 {
@@ -719,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_compat_cases),
         cmocka_unit_test(test_fastpath_cases),
         cmocka_unit_test(test_budget_counts),
+        cmocka_unit_test(test_vars_are_decls),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),

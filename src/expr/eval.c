@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "re.h"
+#include "../util/keyindex.h"
 
 expr_value eval_step_limit(evalctx *e, const expr_node *n)
 {
@@ -51,19 +52,39 @@ static expr_span field_span(const expr_node *n)
 static expr_value select_field(evalctx *e, const expr_value *t, const expr_node *sel, bool opt)
 {
     const char *name = sel->name;
-    expr_span span = field_span(sel);
     if (!is_map(t))
-        return ERR(e, "expr.no_such_field", span, "type '%s' has no field '%s'",
+        return ERR(e, "expr.no_such_field", field_span(sel), "type '%s' has no field '%s'",
                    expr_type_name(t), name);
     expr_value key = ev_str(name, sel->name_len), out;
     if (sel->name_nul ? ev_map_find(e->ix, t, &key, &out) : ev_map_find_name(e->ix, t, &key, &out))
         return opt ? ev_optional(e->a, &out) : out;
     if (opt)
         return ev_optional(e->a, NULL);
-    return ERR(e, "expr.no_such_key", span, "no such key: %s", name);
+    return ERR(e, "expr.no_such_key", field_span(sel), "no such key: %s", name);
 }
 
-static bool find_binding(const evalctx *e, const char *name, expr_value *out)
+/* select_field(.., true), x.?f and the fields of an optional (the K8ssandra policies' chains
+ * x.?a.?b): a JSON map or a small built one looked up here, as eval_select() does. */
+static expr_value select_optional(evalctx *e, const expr_value *t, const expr_node *n)
+{
+    if (t->kind != EXPR_MAP || n->name_nul || !(t->json || t->v.map->n <= EV_SCAN_MAX))
+        return select_field(e, t, n, true);
+    expr_value out;
+    bool found;
+    if (t->json) {
+        found = ev_json_find(e->ix, t->v.j, n->name, n->name_len, &out);
+    } else {
+        const expr_map *m = t->v.map;
+        uint32_t i = ev_str_key_scan(m->kv, m->n, n->name, n->name_len);
+        lookup_steps += i + (i < m->n);
+        found = i < m->n;
+        if (found)
+            out = m->kv[2 * i + 1];
+    }
+    return ev_optional(e->a, found ? &out : NULL);
+}
+
+static bool find_binding(evalctx *e, const char *name, expr_value *out)
 {
     for (int i = e->nlocals - 1; i >= 0; i--) {
         if (strcmp(e->locals[i].name, name) == 0) {
@@ -77,14 +98,23 @@ static bool find_binding(const evalctx *e, const char *name, expr_value *out)
             return true;
         }
     }
-    return e->env && e->env->resolve && e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    if (e->env == NULL || e->env->resolve == NULL)
+        return false;
+    steps_publish(e);
+    bool found = e->env->resolve(e->env->resolve_ctx, name, e->a, out);
+    steps_reload(e);
+    return found;
 }
 
 /* A name the checker resolved to a declaration, by its index; false to look it up by name. */
-static bool find_decl(const evalctx *e, const expr_node *n, expr_value *out)
+static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 {
-    return n->decl >= 0 && e->env && e->env->resolve_decl &&
-           e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    if (n->decl < 0 || e->env == NULL || e->env->resolve_decl == NULL)
+        return false;
+    steps_publish(e);
+    bool found = e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
+    steps_reload(e);
+    return found;
 }
 
 static expr_value eval_select(evalctx *e, const expr_node *n)
@@ -95,12 +125,30 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
         return t;
+    if (t.kind == EXPR_MAP && !n->optional && !n->name_nul) {
+        /* a plain field of a map, the most common node: looked up here, not through
+         * select_field() and ev_map_find_name(), which serve every case */
+        expr_value out;
+        if (t.json) {
+            if (ev_json_find(e->ix, t.v.j, n->name, n->name_len, &out))
+                return out;
+            return ERR(e, "expr.no_such_key", field_span(n), "no such key: %s", n->name);
+        }
+        const expr_map *m = t.v.map;
+        if (m->n <= EV_SCAN_MAX) {
+            uint32_t i = ev_str_key_scan(m->kv, m->n, n->name, n->name_len);
+            lookup_steps += i + (i < m->n);
+            if (i < m->n)
+                return m->kv[2 * i + 1];
+            return ERR(e, "expr.no_such_key", field_span(n), "no such key: %s", n->name);
+        }
+    }
     if (t.kind == EXPR_OPTIONAL) { /* optional chaining: none stays none */
         if (t.v.opt == NULL)
             return t;
-        return select_field(e, t.v.opt, n, true);
+        return select_optional(e, t.v.opt, n);
     }
-    return select_field(e, &t, n, n->optional);
+    return n->optional ? select_optional(e, &t, n) : select_field(e, &t, n, false);
 }
 
 /* A list index: int, uint, or a double with an integral value. */
@@ -160,6 +208,11 @@ static expr_value eval_index(evalctx *e, const expr_node *n)
     expr_value k = eval(e, n->b);
     if (ev_is_error(&k))
         return k;
+    /* list[int] of a built list, the policies' rows (d[2], v[0][3]): answered here, without
+     * the calls index_value() makes for every kind of list, map and key */
+    if (t.kind == EXPR_LIST && !t.json && k.kind == EXPR_INT && !n->optional && k.v.i >= 0 &&
+        (uint64_t)k.v.i < t.v.list->n)
+        return t.v.list->items[k.v.i];
     if (t.kind == EXPR_OPTIONAL) {
         if (t.v.opt == NULL)
             return t;
@@ -192,6 +245,9 @@ static expr_value lookup(evalctx *e, const expr_node *n)
     expr_value v; /* comprehension variables never get here: eval() answers them */
     if (n->is_type)
         return n->lit;
+    if (n->decl >= 0 && e->env != NULL && e->env->vars_are_decls &&
+        (size_t)n->decl < e->env->n_vars)
+        return e->env->vars[n->decl].value;
     if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
         return v;
     return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);
@@ -419,11 +475,20 @@ static expr_value eval_bin(evalctx *e, const expr_node *n)
     switch (op) {
     case B_EQ:
     case B_NE:
+        /* a string against a string (d[3] == 'file', v[0] != 'deny'), the most common
+         * comparison: compared here rather than through ev_equal()'s checks of every kind */
+        if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
+            return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == (op == B_EQ));
+        if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) == 0, r[0] == 1 */
+            return ev_bool((x.v.i == y.v.i) == (op == B_EQ));
         if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
             return aggregate_equal(e, n, &x, &y, op == B_EQ);
         return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
+        if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) > 0, the commonest order */
+            return ev_bool(op == B_LT ? x.v.i < y.v.i : op == B_LE ? x.v.i <= y.v.i
+                           : op == B_GT ? x.v.i > y.v.i : x.v.i >= y.v.i);
         bool ok;
         int c = ev_compare(&x, &y, &ok);
         if (!ok) {
@@ -501,7 +566,7 @@ static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv
     /* '*done' false: 'recv' holds the receiver, and the call goes on as any other */
     const expr_node *sel = n->a;
     *done = true;
-    if (++e->steps > e->max_steps)
+    if (--e->left < 0)
         return eval_step_limit(e, sel);
     expr_value t = eval(e, sel->a);
     if (ev_is_error(&t))
@@ -590,27 +655,30 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     evalctx e;
     e.a = a;
     e.env = env;
-    e.steps = 0;
+    e.steps = 0; /* the count the evaluation starts from */
     e.budget = env ? env->budget : NULL;
     e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     uint32_t *outer = NULL;
     if (e.budget != NULL) {
         /* inside another evaluation of the budget (a variable it asked for): go on from its
-         * count, which it keeps in memory since 'live' points at it; else from the budget's */
+         * count, which it published where 'live' points before asking; else from the
+         * budget's */
         outer = e.budget->live;
         e.steps = outer ? *outer : e.budget->used;
         e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
         e.budget->live = &e.steps;
     }
+    steps_reload(&e);
     e.nlocals = 0;
     e.ix = env && env->index ? env->index : &e.own;
     if (e.ix == &e.own)
         expr_index_init(&e.own, a);
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
-    expr_value v = ++e.steps > e.max_steps ? eval_step_limit(&e, p->root)
-                                           : eval_node_fns[p->root->op](&e, p->root);
+    expr_value v = --e.left < 0 ? eval_step_limit(&e, p->root)
+                                : eval_node_fns[p->root->op](&e, p->root);
     if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
+        steps_publish(&e);
         e.budget->live = outer;
         if (outer)
             *outer = e.steps;

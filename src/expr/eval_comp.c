@@ -77,14 +77,14 @@ static expr_value quantifier_answer(const expr_node *n, const expr_value *err, u
 
 static expr_value comp_loop(evalctx *e, const expr_node *n, const expr_value *r)
 {
-    uint32_t len = ev_size(r), count = 0, kept = 0;
+    uint32_t count = 0, kept = 0;
     bool is_list = r->kind == EXPR_LIST;
     expr_value err = {.kind = EXPR_NULL}, key, el;
     ev_iter it;
     ev_iter_init(&it, r);
     expr_list *out = NULL;
-    if (n->sub == M_MAP || n->sub == M_FILTER) {
-        out = ev_list_new(e->a, len);
+    if (n->sub == M_MAP || n->sub == M_FILTER) { /* the size only here: JSON counts it */
+        out = ev_list_new(e->a, ev_size_ix(e->ix, r));
         if (out == NULL)
             return ERR(e, "expr.limit", n->span, "out of memory");
     }
@@ -224,21 +224,32 @@ __attribute__((noinline)) static expr_value eval_comp2(evalctx *e, const expr_no
     return v;
 }
 
-expr_value eval_comp(evalctx *e, const expr_node *n)
+/* cel.bind(v, x, body), the most common comprehension of the shipped policies: kept apart
+ * from the loops, in a function small enough to need no saved registers beyond its own. */
+static expr_value eval_bind(evalctx *e, const expr_node *n)
 {
-    if (n->name2 != NULL)
-        return eval_comp2(e, n);
-    expr_value r = eval(e, n->a);
     /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
-    if (ev_is_error(&r) && n->sub != M_BIND)
+    expr_value r = eval(e, n->a);
+    if (e->nlocals > EXPR_MAX_DEPTH)
+        return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
+    e->locals[e->nlocals].name = n->name;
+    e->locals[e->nlocals].v = r;
+    e->nlocals++;
+    expr_value v = eval(e, n->b);
+    e->nlocals--;
+    return v;
+}
+
+/* The other one-variable comprehensions. */
+__attribute__((noinline)) static expr_value eval_comp1(evalctx *e, const expr_node *n)
+{
+    expr_value r = eval(e, n->a);
+    if (ev_is_error(&r))
         return r;
     if (!push_local(e, n->name))
         return ERR(e, "expr.limit", n->span, "comprehensions nested too deeply");
     expr_value v;
-    if (n->sub == M_BIND) {
-        e->locals[e->nlocals - 1].v = r;
-        v = eval(e, n->b);
-    } else if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
+    if (n->sub == M_OPT_MAP || n->sub == M_OPT_FLAT_MAP)
         v = eval_opt_comp(e, n, &r);
     else if (r.kind != EXPR_LIST && r.kind != EXPR_MAP)
         v = ERR(e, "expr.no_overload", n->a->span, "cannot iterate over %s", expr_type_name(&r));
@@ -246,4 +257,13 @@ expr_value eval_comp(evalctx *e, const expr_node *n)
         v = comp_loop(e, n, &r);
     e->nlocals--;
     return v;
+}
+
+expr_value eval_comp(evalctx *e, const expr_node *n)
+{
+    if (n->name2 != NULL)
+        return eval_comp2(e, n);
+    if (n->sub == M_BIND)
+        return eval_bind(e, n);
+    return eval_comp1(e, n);
 }

@@ -13,7 +13,16 @@ typedef struct local {
 typedef struct evalctx {
     arena *a;
     const expr_env *env;
-    uint32_t steps, max_steps;
+    /* The steps left before the limit, counted down one per node, below 0 past it: the test on
+     * every node is then one subtraction and a sign jump, where counting up and comparing with
+     * max_steps took five instructions. */
+    int64_t left;
+    uint32_t max_steps;
+    /* The steps taken (max_steps - left, at most UINT32_MAX), where budget->live points while
+     * the evaluation runs: brought up to date before 'resolve' or 'resolve_decl' is asked for a
+     * name (a variable evaluated there goes on from it, a shared one is charged to it) and read
+     * back after (steps_publish, steps_reload). */
+    uint32_t steps;
     expr_index *ix; /* the request's (env->index), else 'own' */
     expr_budget *budget; /* env->budget, or NULL */
     local locals[EXPR_MAX_DEPTH + 1];
@@ -43,7 +52,7 @@ expr_value eval_comp(evalctx *e, const expr_node *n);
  * one shared switch over every kind of node (-8% per review on the shipped policies). */
 static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const expr_node *n)
 {
-    if (++e->steps > e->max_steps)
+    if (__builtin_expect(--e->left < 0, 0))
         return eval_step_limit(e, n);
     if (n->op == N_LIT && !n->int_overflow)
         return n->lit;
@@ -57,9 +66,24 @@ static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const e
  * the same list O(n^2), which counting nodes alone would not see. True when over budget. */
 static inline bool charge(evalctx *e, uint64_t n)
 {
-    uint64_t s = e->steps + n / EXPR_SCAN_PER_STEP;
+    uint64_t k = n / EXPR_SCAN_PER_STEP;
+    /* no further down than the count can tell (UINT32_MAX), so that 'left' cannot wrap */
+    int64_t floor = (int64_t)e->max_steps - UINT32_MAX;
+    e->left = k >= (uint64_t)(e->left - floor) ? floor : e->left - (int64_t)k;
+    return e->left < 0;
+}
+
+/* Writes the count of steps taken where budget->live points (e->steps). */
+static inline void steps_publish(evalctx *e)
+{
+    int64_t s = (int64_t)e->max_steps - e->left;
     e->steps = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
-    return e->steps > e->max_steps;
+}
+
+/* Reads the count back, as an evaluation made inside or a charge may have moved it on. */
+static inline void steps_reload(evalctx *e)
+{
+    e->left = (int64_t)e->max_steps - e->steps;
 }
 
 #endif

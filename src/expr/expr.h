@@ -304,12 +304,19 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
  * evaluation. Caller's storage: zero it, and set 'max' (0 means EXPR_MAX_STEPS). */
 typedef struct expr_budget {
     uint32_t used, max;
-    uint32_t *live; /* the running evaluation's count, while one runs; NULL between them */
+    /* the running evaluation's count, while one runs (current whenever it asks 'resolve' or
+     * 'resolve_decl' for a name, which may read and move it on); NULL between them */
+    uint32_t *live;
 } expr_budget;
 
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
+    /* When true, the program's declarations were given to expr_compile with 'vars' first and
+     * in their order (expr_decls.vars[i] is vars[i].name for i < n_vars): such a name is read
+     * from vars[i] directly, without asking 'resolve_decl' (one call less for every read of
+     * a binding such as object or params). */
+    bool vars_are_decls;
     uint32_t max_steps; /* 0 means EXPR_MAX_STEPS; ignored when 'budget' is set */
     /* When set, the evaluation counts its steps in it, after those of earlier evaluations and
      * of evaluations made inside this one (variables asked of 'resolve' that evaluate with

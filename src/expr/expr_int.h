@@ -142,6 +142,35 @@ static inline bool ev_is_error(const expr_value *v) { return v->kind == EXPR_ERR
 expr_value ev_optional(arena *a, const expr_value *inner); /* NULL inner: none */
 expr_value ev_cstr(arena *a, const char *s);               /* copies */
 
+/* Whether the 'n' bytes at 'a' and 'b' are equal. Inline, without a call into libc, for the
+ * keys and names a review compares by the hundred (all but a few are at most 16 bytes): the
+ * same pointer is equal at once (a key found in the map literal it came from), else two
+ * overlapping loads per side cover 4 to 16 bytes, three byte loads 1 to 3; memcmp beyond. */
+static inline bool ev_bytes_equal(const char *a, const char *b, uint32_t n)
+{
+    if (a == b || n == 0)
+        return true;
+    if (n >= 8) {
+        if (n > 16)
+            return memcmp(a, b, n) == 0;
+        uint64_t x0, y0, x1, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + n - 8, 8);
+        memcpy(&y1, b + n - 8, 8);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+}
+
 /* Length of a list or map value. */
 uint32_t ev_size(const expr_value *v);
 /* Element i of a list value. */
@@ -162,6 +191,23 @@ void expr_index_init(expr_index *x, arena *a);
 /* Looks 'key' up in a map; returns true and sets '*out' when present. A large map is looked
  * up through its index in 'x' (built on first use); NULL 'x' scans. */
 bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);
+/* The first of the 'n' entries at 'kv' (key, value, ...) whose key is the string 'ks' ('kl'
+ * bytes): its index, or 'n'. Length and kind first, then the bytes, inline. */
+static inline uint32_t ev_str_key_scan(const expr_value *kv, uint32_t n, const char *ks, uint32_t kl)
+{
+    uint32_t i = 0;
+    for (; i < n; i++) {
+        const expr_value *k = &kv[2 * i];
+        if (k->kind == EXPR_STRING && k->len == kl && ev_bytes_equal(k->v.s, ks, kl))
+            break;
+    }
+    return i;
+}
+
+/* A member of the JSON object 'obj' named 'ks' ('kl' bytes, which the caller knows hold no
+ * NUL: JSON keys are C strings): sets '*out' and returns true when there is one. The first
+ * EV_SCAN_MAX members are scanned, a larger object is looked up through its index in 'x'. */
+bool ev_json_find(expr_index *x, const cJSON *obj, const char *ks, uint32_t kl, expr_value *out);
 /* ev_map_find of a string key that the caller knows holds no NUL (a field name, checked once
  * by the parser), so a JSON map is searched without looking for one in it each time. */
 bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out);

@@ -192,22 +192,22 @@ expr_value ev_list_at_ix(expr_index *x, const expr_value *v, uint32_t i)
     return ev_from_json(c);
 }
 
-/* Whether member 'c' is named 'key' (no NUL in it): equal over key->len bytes, then the
- * name ends; no strlen, and the first byte tried inline, as most names differ there. */
-static inline bool json_key_is(const cJSON *c, const expr_value *key)
+/* Whether the member name 'name' (NUL-terminated) is 'key' ('len' bytes, no NUL in them): the
+ * first byte inline, as most names differ there, then the rest; no strlen. When the bytes
+ * up to 'len' are equal the name has at least that many, so reading name[len] is safe. */
+static inline bool json_key_is(const char *name, const char *key, uint32_t len)
 {
-    return c->string[0] == (key->len ? key->v.s[0] : '\0') &&
-           (key->len == 0 || strncmp(c->string, key->v.s, key->len) == 0) &&
-           c->string[key->len] == '\0';
+    if (len == 0)
+        return name[0] == '\0';
+    return name[0] == key[0] && strncmp(name + 1, key + 1, len - 1) == 0 && name[len] == '\0';
 }
 
-/* JSON keys are C strings: 'key' holds no NUL (the caller checked). */
-static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, expr_value *out)
+bool ev_json_find(expr_index *x, const cJSON *obj, const char *ks, uint32_t kl, expr_value *out)
 {
     uint32_t seen = 0;
     const cJSON *c = obj->child;
     for (; c != NULL && seen < EV_SCAN_MAX; c = c->next, seen++) {
-        if (json_key_is(c, key)) {
+        if (json_key_is(c->string, ks, kl)) {
             lookup_steps += seen + 1;
             *out = ev_from_json(c);
             return true;
@@ -218,13 +218,13 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
         return false;
     const keyindex *k = index_of(x, obj, true);
     if (k != NULL) {
-        const cJSON *hit = keyindex_find(k, key->v.s, key->len);
+        const cJSON *hit = keyindex_find(k, ks, kl);
         if (hit != NULL)
             *out = ev_from_json(hit);
         return hit != NULL;
     }
     for (; c != NULL; c = c->next, seen++) { /* no index (no memory for one): scan on */
-        if (json_key_is(c, key)) {
+        if (json_key_is(c->string, ks, kl)) {
             lookup_steps += seen + 1;
             *out = ev_from_json(c);
             return true;
@@ -232,12 +232,6 @@ static bool json_find(expr_index *x, const cJSON *obj, const expr_value *key, ex
     }
     lookup_steps += seen;
     return false;
-}
-
-static bool str_key_equal(const expr_value *k, const expr_value *key)
-{
-    return k->kind == EXPR_STRING && k->len == key->len &&
-           (key->len == 0 || (k->v.s[0] == key->v.s[0] && memcmp(k->v.s, key->v.s, key->len) == 0));
 }
 
 bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size_t len,
@@ -251,7 +245,7 @@ bool expr_map_get(const expr_call *c, const expr_value *m, const char *key, size
 bool ev_map_find_name(expr_index *x, const expr_value *m, const expr_value *key, expr_value *out)
 {
     if (m->json)
-        return json_find(x, m->v.j, key, out);
+        return ev_json_find(x, m->v.j, key->v.s, key->len, out);
     return ev_map_find(x, m, key, out);
 }
 
@@ -260,11 +254,10 @@ bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr
     if (m->json) {
         if (key->kind != EXPR_STRING || memchr(key->v.s, '\0', key->len) != NULL)
             return false;
-        return json_find(x, m->v.j, key, out);
+        return ev_json_find(x, m->v.j, key->v.s, key->len, out);
     }
     const expr_map *map = m->v.map;
     if (key->kind == EXPR_STRING) { /* the usual case: compare strings directly */
-        uint32_t i = 0;
         const keyindex *k = map->n > EV_SCAN_MAX ? index_of(x, map, false) : NULL;
         if (k != NULL) {
             const expr_value *hit = keyindex_find(k, key->v.s, key->len);
@@ -272,8 +265,7 @@ bool ev_map_find(expr_index *x, const expr_value *m, const expr_value *key, expr
                 *out = hit[1];
             return hit != NULL;
         }
-        for (; i < map->n && !str_key_equal(&map->kv[2 * i], key); i++)
-            ;
+        uint32_t i = ev_str_key_scan(map->kv, map->n, key->v.s, key->len);
         lookup_steps += i + (i < map->n);
         if (i < map->n)
             *out = map->kv[2 * i + 1];

@@ -233,7 +233,8 @@ bool ev_equal(expr_index *x, const expr_value *a, const expr_value *b)
     case EXPR_BOOL: return a->v.b == b->v.b;
     case EXPR_STRING:
     case EXPR_BYTES: return a->len == b->len && memcmp(a->v.s, b->v.s, a->len) == 0;
-    case EXPR_TYPE: return strcmp(a->v.type, b->v.type) == 0;
+    case EXPR_TYPE: /* the names are string constants, which the linker merges: mostly one */
+        return a->v.type == b->v.type || strcmp(a->v.type, b->v.type) == 0;
     case EXPR_OPTIONAL:
         if (a->v.opt == NULL || b->v.opt == NULL)
             return a->v.opt == b->v.opt;

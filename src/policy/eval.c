@@ -248,7 +248,8 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
                                    [PB_REQUEST] = r->request, [PB_PARAMS] = p->params};
     for (size_t b = 0; b < PB_COUNT; b++) /* element and elementIndex: null until forEach */
         rn->vars[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
-    rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .resolve = resolve_variable,
+    rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .vars_are_decls = true,
+                         .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
                          .resolve_ctx = rn, .fn_ctx = fnc, .index = index};
     return 0;

@@ -231,6 +231,112 @@ static void test_limit_cases(void **state)
     run_cases_file("tests/fixtures/expr/limits.cases");
 }
 
+/* A step budget counts one step per node evaluated and one per 16 elements an operator scans,
+ * goes on from where the evaluations before stopped (budget.used), fails with expr.limit on
+ * the first step past budget.max and not before, and gives back the exact count, past the
+ * limit too: the evaluator counts down from the limit (eval_int.h), the budget counts up. */
+static void test_budget_counts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src;
+        uint32_t used, max; /* the budget before */
+        const char *want;
+        uint32_t after;     /* budget.used after */
+    } cases[] = {
+        {"1 + 2", 0, 3, "3", 3},          /* three nodes: exactly the budget */
+        {"1 + 2", 0, 2, "!expr.limit", 3}, /* the third node is one too many, and counted */
+        {"1 + 2", 5, 8, "3", 8},          /* on from the count of earlier evaluations */
+        {"1 + 2", 6, 8, "!expr.limit", 9},
+        {"true || 1 / 0 == 1", 0, 2, "true", 2}, /* what is not evaluated is not counted */
+        {"[1, 2, 3].exists(x, x == 2)", 0, 100, "true", 11}, /* the literal list: 1 + 3 */
+        {"size(object.l + object.l) == 64", 0, 100, "true", 12}, /* 8 nodes, 64 copied: 4 */
+        {"size(object.l + object.l) == 64", 0, 9, "!expr.limit", 11}, /* the copy: 7 + 4 */
+        {"cel.bind(x, 1, x + x)", 0, 4, "!expr.limit", 5},
+        {"cel.bind(x, 1, x + x)", 0, 5, "2", 5},
+    };
+    char input[512] = "{\"l\":[0";
+    for (int i = 1; i < 32; i++)
+        snprintf(input + strlen(input), sizeof input - strlen(input), ",%d", i);
+    strcat(input, "]}");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        arena *a = arena_new(ARENA_REQUEST_BUDGET);
+        cJSON *obj = cJSON_Parse(input);
+        diag_list dl;
+        diag_list_init(&dl);
+        expr_prog *p = expr_compile(a, cases[i].src, strlen(cases[i].src), &the_decls, NULL, &dl);
+        assert_non_null(p);
+        expr_budget b = {.used = cases[i].used, .max = cases[i].max};
+        expr_binding vars[] = {{"object", expr_from_json(obj)}};
+        expr_env env = {.vars = vars, .n_vars = 1, .budget = &b};
+        expr_value v = expr_eval(p, &env, a);
+        char *got = v.kind == EXPR_ERROR ? NULL : expr_to_json(&v, false);
+        const char *shown = v.kind == EXPR_ERROR ? v.v.err->code : got;
+        bool ok = v.kind == EXPR_ERROR ? cases[i].want[0] == '!' &&
+                                             strcmp(shown, cases[i].want + 1) == 0
+                                       : got != NULL && strcmp(got, cases[i].want) == 0;
+        if (!ok || b.used != cases[i].after || b.live != NULL)
+            fail_msg("case %zu: %s from %u of %u: %s%s, %u steps; want %s, %u steps", i,
+                     cases[i].src, cases[i].used, cases[i].max, v.kind == EXPR_ERROR ? "!" : "",
+                     shown ? shown : "(null)", b.used, cases[i].want, cases[i].after);
+        free(got);
+        diag_list_clear(&dl);
+        cJSON_Delete(obj);
+        arena_free(a);
+    }
+}
+
+/* resolve_decl of test_vars_are_decls: counts its calls; declaration 1 ("later") is 7, and it
+ * answers declaration 0 ("first") with 99, which 'vars' says otherwise. */
+static int decl_calls;
+static bool count_decl(void *ctx, size_t index, arena *a, expr_value *out)
+{
+    (void)ctx;
+    (void)a;
+    decl_calls++;
+    *out = (expr_value){.kind = EXPR_INT};
+    out->v.i = index == 0 ? 99 : 7;
+    return index < 2;
+}
+
+/* expr_env.vars_are_decls: a binding declared first is read from 'vars' without asking
+ * resolve_decl; a later declaration is still asked of it; without the flag every one is. */
+static void test_vars_are_decls(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"first", "later"};
+    expr_decls d = {.vars = names, .n_vars = 2};
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *src = "[first, later, first + later]";
+    expr_prog *p = expr_compile(a, src, strlen(src), &d, NULL, &dl);
+    assert_non_null(p);
+    expr_binding vars[] = {{"first", (expr_value){.kind = EXPR_INT}}};
+    vars[0].value.v.i = 1;
+    for (int flag = 0; flag <= 1; flag++) {
+        expr_env env = {.vars = vars, .n_vars = 1, .vars_are_decls = flag,
+                        .resolve_decl = count_decl};
+        decl_calls = 0;
+        expr_value v = expr_eval(p, &env, a);
+        char *got = expr_to_json(&v, false);
+        const char *want = flag ? "[1,7,8]" : "[99,7,106]";
+        if (got == NULL || strcmp(got, want) != 0 || decl_calls != (flag ? 2 : 4))
+            fail_msg("vars_are_decls %d: %s after %d resolve_decl calls, want %s after %d", flag,
+                     got ? got : "(null)", decl_calls, want, flag ? 2 : 4);
+        free(got);
+    }
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
+/* The evaluator's fast paths give what the general paths give (fastpaths.cases). */
+static void test_fastpath_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/fastpaths.cases");
+}
+
 static void test_compat_cases(void **state)
 {
     (void)state;
@@ -655,6 +761,9 @@ int main(void)
         cmocka_unit_test(test_policy_cases),     cmocka_unit_test(test_limit_cases),
         cmocka_unit_test(test_pod_resources_error_order),
         cmocka_unit_test(test_compat_cases),
+        cmocka_unit_test(test_fastpath_cases),
+        cmocka_unit_test(test_budget_counts),
+        cmocka_unit_test(test_vars_are_decls),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),

@@ -616,7 +616,8 @@ int main(int argc, char **argv)
     }
     policy_set_items(set, &n_policies);
     admission_policy pol = {.set = set};
-    double *samples = malloc((size_t)n * sizeof *samples);
+    /* time_accounting() times blocks of at least 5 reviews, also when n is smaller */
+    double *samples = malloc((size_t)(n > 5 ? n : 5) * sizeof *samples);
     arena *a = arena_new(ARENA_REQUEST_BUDGET);
     policy_stats *st = policy_stats_new(set, NULL);
     if (samples == NULL || a == NULL || st == NULL)

@@ -111,6 +111,13 @@ static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 {
     if (n->decl < 0 || e->env == NULL || e->env->resolve_decl == NULL)
         return false;
+    /* a value the caller already holds (variables.x read before): in place, as resolve_decl
+     * would answer it, without the call and the step count's round trip around it */
+    size_t m = (size_t)n->decl - e->env->n_vars;
+    if (m < e->env->n_memo && e->env->memo_state[m] == EXPR_MEMO_READY) {
+        *out = e->env->memo[m];
+        return true;
+    }
     steps_publish(e);
     bool found = e->env->resolve_decl(e->env->resolve_ctx, (size_t)n->decl, e->a, out);
     steps_reload(e);

@@ -334,10 +334,11 @@ typedef struct expr_env {
     bool (*resolve_decl)(void *ctx, size_t index, arena *a, expr_value *out);
     /* When set, the caller's memo of the declarations after 'vars' (a policy's variables):
      * entry d - n_vars, for d < n_vars + n_memo, whose memo_state byte is EXPR_MEMO_READY
-     * holds the value 'resolve_decl' would give for d, with no steps or other effect left to
-     * take, and is read in place (the second and later reads of variables.x: no call, no
-     * publish and read-back of the step count). Any other state asks 'resolve_decl', which
-     * may fill the entry. Both arrays are the caller's and live as long as the env. */
+     * holds the value of d ('resolve_decl' would give it, with no steps or other effect left
+     * to take) and is read in place, before 'resolve_decl' is considered (the second and later
+     * reads of variables.x: no call, no publish and read-back of the step count). Any other
+     * state asks 'resolve_decl', which may fill the entry. Both arrays are the caller's and
+     * live as long as the env. */
     const expr_value *memo;
     const unsigned char *memo_state;
     size_t n_memo;

@@ -671,9 +671,7 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     evalctx e;
     e.a = a;
     e.env = env;
-    e.steps = 0; /* the count the evaluation starts from */
     e.budget = env ? env->budget : NULL;
-    e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     uint32_t *outer = NULL;
     if (e.budget != NULL) {
         /* inside another evaluation of the budget (a variable it asked for): go on from its
@@ -683,6 +681,9 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
         e.steps = outer ? *outer : e.budget->used;
         e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
         e.budget->live = &e.steps;
+    } else {
+        e.steps = 0; /* the count the evaluation starts from */
+        e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     }
     steps_reload(&e);
     e.nlocals = 0;

@@ -106,6 +106,21 @@ static bool find_binding(evalctx *e, const char *name, expr_value *out)
     return found;
 }
 
+/* A declaration whose value the caller already holds (variables.x read before, env->memo):
+ * read in place, as resolve_decl would answer it, without the call to find_decl() and
+ * resolve_decl and the step count's round trip around them. A declaration index of -1 wraps
+ * past n_memo. */
+static inline __attribute__((always_inline)) bool find_memo(const evalctx *e,
+                                                            const expr_node *n, expr_value *out)
+{
+    const expr_env *env = e->env;
+    size_t m = (size_t)n->decl - (env != NULL ? env->n_vars : 0);
+    if (env == NULL || m >= env->n_memo || env->memo_state[m] != EXPR_MEMO_READY)
+        return false;
+    *out = env->memo[m];
+    return true;
+}
+
 /* A name the checker resolved to a declaration, by its index; false to look it up by name. */
 static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 {
@@ -120,7 +135,8 @@ static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
 static expr_value eval_select(evalctx *e, const expr_node *n)
 {
     expr_value q;
-    if (n->qualified != NULL && (find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
+    if (n->qualified != NULL &&
+        (find_memo(e, n, &q) || find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
         return q;
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
@@ -248,7 +264,7 @@ static expr_value lookup(evalctx *e, const expr_node *n)
     if (n->decl >= 0 && e->env != NULL && e->env->vars_are_decls &&
         (size_t)n->decl < e->env->n_vars)
         return e->env->vars[n->decl].value;
-    if (find_decl(e, n, &v) || find_binding(e, n->name, &v))
+    if (find_memo(e, n, &v) || find_decl(e, n, &v) || find_binding(e, n->name, &v))
         return v;
     return ERR(e, "expr.no_such_attribute", n->span, "no value for '%s'", n->name);
 }
@@ -655,9 +671,7 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     evalctx e;
     e.a = a;
     e.env = env;
-    e.steps = 0; /* the count the evaluation starts from */
     e.budget = env ? env->budget : NULL;
-    e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     uint32_t *outer = NULL;
     if (e.budget != NULL) {
         /* inside another evaluation of the budget (a variable it asked for): go on from its
@@ -667,6 +681,9 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
         e.steps = outer ? *outer : e.budget->used;
         e.max_steps = e.budget->max ? e.budget->max : EXPR_MAX_STEPS;
         e.budget->live = &e.steps;
+    } else {
+        e.steps = 0; /* the count the evaluation starts from */
+        e.max_steps = env && env->max_steps ? env->max_steps : EXPR_MAX_STEPS;
     }
     steps_reload(&e);
     e.nlocals = 0;

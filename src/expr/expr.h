@@ -309,6 +309,8 @@ typedef struct expr_budget {
     uint32_t *live;
 } expr_budget;
 
+#define EXPR_MEMO_READY 2 /* expr_env.memo_state: the value is in expr_env.memo */
+
 typedef struct expr_env {
     const expr_binding *vars;
     size_t n_vars;
@@ -330,6 +332,16 @@ typedef struct expr_env {
      * expr_decls.vars is asked of this first, by that index: no string comparisons per
      * access. It returns false to fall back to 'vars' and 'resolve' by name. */
     bool (*resolve_decl)(void *ctx, size_t index, arena *a, expr_value *out);
+    /* When set, the caller's memo of the declarations after 'vars' (a policy's variables):
+     * entry d - n_vars, for d < n_vars + n_memo, whose memo_state byte is EXPR_MEMO_READY
+     * holds the value of d ('resolve_decl' would give it, with no steps or other effect left
+     * to take) and is read in place, before 'resolve_decl' is considered (the second and later
+     * reads of variables.x: no call, no publish and read-back of the step count). Any other
+     * state asks 'resolve_decl', which may fill the entry. Both arrays are the caller's and
+     * live as long as the env. */
+    const expr_value *memo;
+    const unsigned char *memo_state;
+    size_t n_memo;
     void *resolve_ctx;
     void *fn_ctx; /* passed to extension functions as expr_call.ctx */
     expr_index *index; /* shared by the evaluations of a request; NULL: one per evaluation */

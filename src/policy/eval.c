@@ -96,7 +96,9 @@ typedef struct run {
     expr_env env;
     expr_binding vars[PB_COUNT]; /* indexed by enum policy_binding */
     expr_value *values; /* variables, once evaluated */
-    unsigned char *state; /* 0 not yet, 1 evaluating, 2 done; 3 counted by use_constant() */
+    /* 0 not yet, 1 evaluating, 2 done; 3 counted by use_constant(); with 'values', the memo
+     * the evaluator reads a done variable from (expr_env.memo) */
+    unsigned char *state;
     struct shared_value *shared; /* the run's values of shared variables (share.c) */
 } run;
 
@@ -110,6 +112,9 @@ typedef struct shared_value {
     uint32_t steps;
     expr_value value;
 } shared_value;
+
+/* A done variable (state 2) is what the evaluator reads from the memo in place. */
+_Static_assert(EXPR_MEMO_READY == 2, "run.state: 2 is a done variable");
 
 /* The steps 'b' has counted so far, in the evaluation running or after the last one. */
 static uint32_t budget_count(const expr_budget *b)
@@ -251,6 +256,7 @@ static int run_init(run *rn, const policy *p, const policy_request *r, const cJS
     rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .vars_are_decls = true,
                          .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
+                         .memo = rn->values, .memo_state = rn->state, .n_memo = p->n_vars,
                          .resolve_ctx = rn, .fn_ctx = fnc, .index = index};
     return 0;
 }

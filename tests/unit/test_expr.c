@@ -330,6 +330,69 @@ static void test_vars_are_decls(void **state)
     arena_free(a);
 }
 
+/* resolve_decl of test_decl_memo: counts its calls; declaration d answers 10 * d. */
+static bool tens_decl(void *ctx, size_t index, arena *a, expr_value *out)
+{
+    (void)ctx;
+    (void)a;
+    decl_calls++;
+    *out = (expr_value){.kind = EXPR_INT};
+    out->v.i = 10 * (int64_t)index;
+    return true;
+}
+
+/* expr_env.memo: a declaration after 'vars' whose memo_state is EXPR_MEMO_READY is read from
+ * the memo, as an identifier or a qualified name, without asking resolve_decl; any other
+ * state, or an index past n_memo, is asked of it. The steps are those of asking. */
+static void test_decl_memo(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"object", "variables.v", "variables.w", "later"};
+    expr_decls d = {.vars = names, .n_vars = 4};
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    const char *src = "[variables.v, variables.w, later, variables.v + variables.w + later]";
+    expr_prog *p = expr_compile(a, src, strlen(src), &d, NULL, &dl);
+    assert_non_null(p);
+    expr_binding vars[] = {{"object", (expr_value){.kind = EXPR_NULL}}};
+    /* the memo holds what resolve_decl would answer, so only the call count tells them apart */
+    expr_value memo[3];
+    for (int i = 0; i < 3; i++)
+        memo[i] = (expr_value){.kind = EXPR_INT, .v.i = 10 * (i + 1)};
+    static const struct {
+        unsigned char st[3];
+        size_t n_memo;
+        int calls;
+    } cases[] = {
+        {{0, 0, 0}, 0, 6},                               /* no memo: every read asks */
+        {{EXPR_MEMO_READY, 0, 0}, 3, 4},                 /* v read in place */
+        {{EXPR_MEMO_READY, EXPR_MEMO_READY, 1}, 3, 2},   /* v and w; 'later' busy: asked */
+        {{EXPR_MEMO_READY, EXPR_MEMO_READY, EXPR_MEMO_READY}, 3, 0},
+        {{EXPR_MEMO_READY, EXPR_MEMO_READY, EXPR_MEMO_READY}, 2, 2}, /* 'later' past n_memo */
+    };
+    uint32_t steps0 = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        expr_budget b = {0};
+        expr_env env = {.vars = vars, .n_vars = 1, .vars_are_decls = true,
+                        .resolve_decl = tens_decl, .budget = &b, .memo = memo,
+                        .memo_state = cases[i].st, .n_memo = cases[i].n_memo};
+        decl_calls = 0;
+        expr_value v = expr_eval(p, &env, a);
+        char *got = expr_to_json(&v, false);
+        if (i == 0)
+            steps0 = b.used;
+        if (got == NULL || strcmp(got, "[10,20,30,60]") != 0 || decl_calls != cases[i].calls ||
+            b.used != steps0)
+            fail_msg("memo case %zu: %s after %d resolve_decl calls and %u steps, want "
+                     "[10,20,30,60] after %d and %u", i, got ? got : "(null)", decl_calls, b.used,
+                     cases[i].calls, steps0);
+        free(got);
+    }
+    diag_list_clear(&dl);
+    arena_free(a);
+}
+
 /* The evaluator's fast paths give what the general paths give (fastpaths.cases). */
 static void test_fastpath_cases(void **state)
 {
@@ -764,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_fastpath_cases),
         cmocka_unit_test(test_budget_counts),
         cmocka_unit_test(test_vars_are_decls),
+        cmocka_unit_test(test_decl_memo),
         cmocka_unit_test(test_case_lines),
         cmocka_unit_test(test_compile_errors),   cmocka_unit_test(test_reports_several_errors),
         cmocka_unit_test(test_hostile_sources),  cmocka_unit_test(test_json_numbers),

@@ -1496,7 +1496,7 @@ static void test_share_shipped_flink_cfg(void **state)
     static const char *const names[] = {
         "flink-ha-required", "flink-ha-storagedir-required", "flink-rest-api-exposure",
         "flink-reactive-requires-standalone", "image-pinned", "flink-last-state-requires-ha",
-        "flink-parallelism-fits-slots",
+        "flink-parallelism-fits-slots", "node-sizing-limits",
     };
     diag_list dl;
     diag_list_init(&dl);
@@ -1512,10 +1512,27 @@ static void test_share_shipped_flink_cfg(void **state)
                 p = &items[k];
         if (p == NULL)
             fail_msg("no policy %s", names[i]);
-        size_t sh = find_var(p, "cfg")->shared;
+        /* node-sizing-limits reads it behind its kind test, as flinkCfg */
+        const char *var = strcmp(names[i], "node-sizing-limits") == 0 ? "flinkCfg" : "cfg";
+        size_t sh = find_var(p, var)->shared;
         if (sh == 0 || (group != 0 && sh != group))
-            fail_msg("%s: cfg in share group %zu, want %zu", names[i], sh, group);
+            fail_msg("%s: %s in share group %zu, want %zu", names[i], var, sh, group);
         group = sh;
+    }
+    /* and every variable of a shipped validating policy (those run together on /validate)
+     * that reads the object's effective configuration over the operator's ConfigMap is that
+     * one value: one written otherwise (node-sizing-limits' behind a kind test, once) would
+     * evaluate the call's arguments again on every review */
+    for (size_t k = 0; k < n; k++) {
+        for (size_t v = 0; items[k].n_validations > 0 && v < items[k].n_vars; v++) {
+            const char *src = expr_source(items[k].vars[v].prog);
+            if (src == NULL || strstr(src, "flinkConfig(object.spec") == NULL ||
+                strstr(src, "params.operatorConfigMap") == NULL)
+                continue;
+            if (items[k].vars[v].shared != group)
+                fail_msg("%s: variable %s calls flinkConfig() in share group %zu, not %zu",
+                         items[k].name, items[k].vars[v].name, items[k].vars[v].shared, group);
+        }
     }
     /* the places containers are declared, which image-pinned and no-inline-credentials both
      * walk (image-pinned once built its own list of the Flink pod templates) */

@@ -184,6 +184,20 @@ static uint64_t constant_steps(run *rn, size_t i)
     return steps;
 }
 
+/* Takes the variables constant_steps() marked from 'i' (those its dependencies reach: not
+ * every variable of the policy is walked) out of state 3: done with their values computed at
+ * load when 'fits', else not evaluated yet. */
+static void constant_settle(run *rn, size_t i, bool fits)
+{
+    if (rn->state[i] != 3)
+        return;
+    rn->state[i] = fits ? 2 : 0;
+    if (fits)
+        rn->values[i] = rn->p->vars[i].value;
+    for (uint64_t d = rn->p->vars[i].deps; d != 0; d &= d - 1)
+        constant_settle(rn, (size_t)__builtin_ctzll(d), fits);
+}
+
 /* Answers constant variable 'i' (constvars.c) from its value computed at load, with the
  * variables it reads, charging the steps their evaluation would cost to the running budget.
  * False, with nothing changed, when they would not fit: then it is evaluated, and fails where
@@ -191,13 +205,7 @@ static uint64_t constant_steps(run *rn, size_t i)
 static bool use_constant(run *rn, size_t i)
 {
     bool fits = budget_charge(rn, constant_steps(rn, i));
-    for (size_t k = 0; k < rn->p->n_vars; k++) {
-        if (rn->state[k] != 3)
-            continue;
-        rn->state[k] = fits ? 2 : 0;
-        if (fits)
-            rn->values[k] = rn->p->vars[k].value;
-    }
+    constant_settle(rn, i, fits);
     return fits;
 }
 
@@ -276,11 +284,11 @@ static int run_init(run *rn, const policy *p, const bindings *bound, const cJSON
     rn->shared = shared;
     rn->values = NULL;
     rn->state = NULL;
-    if (p->n_vars > 0) {
-        rn->values = arena_calloc(a, p->n_vars, sizeof *rn->values + 1);
+    if (p->n_vars > 0) { /* only the states need zeroing: a value is read once its state is 2 */
+        rn->values = arena_alloc(a, p->n_vars * (sizeof *rn->values + 1));
         if (rn->values == NULL)
             return -1;
-        rn->state = (unsigned char *)(rn->values + p->n_vars);
+        rn->state = memset(rn->values + p->n_vars, 0, p->n_vars);
     }
     memcpy(rn->vars, bound->v, sizeof rn->vars);
     if (object != bound->object)

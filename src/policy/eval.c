@@ -210,8 +210,10 @@ static bool use_constant(run *rn, size_t i)
 }
 
 /* Variable i of the policy, evaluated on first use (or answered from its value computed at
- * load, or from the run's value of the variables it shares). */
-static expr_value variable(run *rn, size_t i, arena *a)
+ * load, or from the run's value of the variables it shares). Not inlined: the callers answer a
+ * variable already done (most reads: a variable read inside a macro is read once per element)
+ * themselves, without the prologue this path needs. */
+static __attribute__((noinline)) expr_value variable(run *rn, size_t i, arena *a)
 {
     if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */
         return expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself",
@@ -259,9 +261,10 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
         *out = rn->vars[index].value;
         return true;
     }
-    if (index - PB_COUNT >= rn->p->n_vars)
+    size_t i = index - PB_COUNT;
+    if (i >= rn->p->n_vars)
         return false;
-    *out = variable(rn, index - PB_COUNT, a);
+    *out = rn->state[i] == 2 ? rn->values[i] : variable(rn, i, a);
     return true;
 }
 

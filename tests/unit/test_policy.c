@@ -1632,7 +1632,8 @@ static void test_engine_fixed_cost_per_request(void **state)
         "{\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"web\",\"canary\":\"1\"}}}";
     static const char other[] = "{\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"db\"}}}";
     size_t m1, m20;
-    size_t one = fixed_cost_run(1, labelled, 0, &m1), twenty = fixed_cost_run(20, labelled, 0, &m20);
+    size_t one = fixed_cost_run(1, labelled, 0, &m1);
+    size_t twenty = fixed_cost_run(20, labelled, 0, &m20);
     assert_int_equal(m1, 1);
     assert_int_equal(m20, 20);
     if (twenty != one)

@@ -18,9 +18,11 @@
 
 static bool has(const policy_strs *s, const char *v)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], "*") == 0 || strcmp(s->v[i], v) == 0)
+    for (size_t i = 0; i < s->n; i++) {
+        const char *x = s->v[i];
+        if ((x[0] == '*' && x[1] == '\0') || strcmp(x, v) == 0)
             return true;
+    }
     return false;
 }
 
@@ -45,12 +47,25 @@ static const char *label(const cJSON *labels, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool selector_matches(const policy_selector *sel, const cJSON *obj)
+/* What every policy's match reads of the object, looked up once per request rather than once
+ * per policy and rule: its labels (NULL when it has none). */
+typedef struct match_view {
+    const policy_request *r;
+    const cJSON *labels;
+} match_view;
+
+static void match_view_init(match_view *mv, const policy_request *r)
+{
+    const cJSON *obj = r->object ? r->object : r->old_object;
+    mv->r = r;
+    mv->labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+}
+
+static bool selector_matches(const policy_selector *sel, const cJSON *labels)
 {
     if (!sel->set)
         return true;
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
     for (size_t i = 0; i < sel->n; i++) {
         const policy_label_req *q = &sel->reqs[i];
         const char *v = label(labels, q->key);
@@ -65,27 +80,35 @@ static bool selector_matches(const policy_selector *sel, const cJSON *obj)
     return true;
 }
 
-bool policy_matches(const policy *p, const policy_request *r)
+static bool matches(const policy *p, const match_view *mv)
 {
     const policy_match *m = &p->match;
-    const cJSON *obj = r->object ? r->object : r->old_object;
+    const policy_request *r = mv->r;
     bool any = false;
     for (size_t i = 0; i < m->n_rules && !any; i++)
-        any = rule_matches(&m->rules[i], r) && selector_matches(&m->rules[i].objects, obj);
+        any = rule_matches(&m->rules[i], r) && selector_matches(&m->rules[i].objects, mv->labels);
     if (!any)
         return false;
     if (m->ns_include.n > 0 && !has(&m->ns_include, r->namespace_))
         return false;
     if (m->ns_exclude.n > 0 && r->namespace_[0] && has(&m->ns_exclude, r->namespace_))
         return false;
-    if (!selector_matches(&m->objects, obj))
+    if (!selector_matches(&m->objects, mv->labels))
         return false;
-    if (has(&m->excluded_users, r->username))
+    if (m->excluded_users.n > 0 && has(&m->excluded_users, r->username))
         return false;
-    for (const cJSON *g = r->groups ? r->groups->child : NULL; g; g = g->next)
+    for (const cJSON *g = m->excluded_groups.n > 0 && r->groups ? r->groups->child : NULL; g;
+         g = g->next)
         if (cJSON_IsString(g) && has(&m->excluded_groups, g->valuestring))
             return false;
     return true;
+}
+
+bool policy_matches(const policy *p, const policy_request *r)
+{
+    match_view mv;
+    match_view_init(&mv, r);
+    return matches(p, &mv);
 }
 
 /* ---- one policy's evaluation context ---- */
@@ -166,6 +189,20 @@ static uint64_t constant_steps(run *rn, size_t i)
     return steps;
 }
 
+/* Takes the variables constant_steps() marked from 'i' (those its dependencies reach: not
+ * every variable of the policy is walked) out of state 3: done with their values computed at
+ * load when 'fits', else not evaluated yet. */
+static void constant_settle(run *rn, size_t i, bool fits)
+{
+    if (rn->state[i] != 3)
+        return;
+    rn->state[i] = fits ? 2 : 0;
+    if (fits)
+        rn->values[i] = rn->p->vars[i].value;
+    for (uint64_t d = rn->p->vars[i].deps; d != 0; d &= d - 1)
+        constant_settle(rn, (size_t)__builtin_ctzll(d), fits);
+}
+
 /* Answers constant variable 'i' (constvars.c) from its value computed at load, with the
  * variables it reads, charging the steps their evaluation would cost to the running budget.
  * False, with nothing changed, when they would not fit: then it is evaluated, and fails where
@@ -173,19 +210,15 @@ static uint64_t constant_steps(run *rn, size_t i)
 static bool use_constant(run *rn, size_t i)
 {
     bool fits = budget_charge(rn, constant_steps(rn, i));
-    for (size_t k = 0; k < rn->p->n_vars; k++) {
-        if (rn->state[k] != 3)
-            continue;
-        rn->state[k] = fits ? 2 : 0;
-        if (fits)
-            rn->values[k] = rn->p->vars[k].value;
-    }
+    constant_settle(rn, i, fits);
     return fits;
 }
 
 /* Variable i of the policy, evaluated on first use (or answered from its value computed at
- * load, or from the run's value of the variables it shares). */
-static expr_value variable(run *rn, size_t i, arena *a)
+ * load, or from the run's value of the variables it shares). Not inlined: the callers answer a
+ * variable already done (most reads: a variable read inside a macro is read once per element)
+ * themselves, without the prologue this path needs. */
+static __attribute__((noinline)) expr_value variable(run *rn, size_t i, arena *a)
 {
     if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */
         return expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself",
@@ -233,26 +266,42 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
         *out = rn->vars[index].value;
         return true;
     }
-    if (index - PB_COUNT >= rn->p->n_vars)
+    size_t i = index - PB_COUNT;
+    if (i >= rn->p->n_vars)
         return false;
-    *out = variable(rn, index - PB_COUNT, a);
+    *out = rn->state[i] == 2 ? rn->values[i] : variable(rn, i, a);
     return true;
 }
 
-static int run_init(run *rn, const policy *p, const policy_request *r, const cJSON *object,
+/* The bindings every policy of a run starts from: object (the request's), oldObject and
+ * request; params is each policy's own (run_init()), element and elementIndex null until
+ * forEach. */
+typedef struct bindings {
+    const cJSON *object;
+    expr_binding v[PB_COUNT];
+} bindings;
+
+/* Starts policy 'p''s evaluation context on 'object' (the request's, or the working copy of a
+ * mutation), from the bindings the run's policies share ('bound', made once per request by
+ * findings_init()). Values and states of the variables are one block, none without variables. */
+static int run_init(run *rn, const policy *p, const bindings *bound, const cJSON *object,
                     policy_fn_ctx *fnc, expr_index *index, shared_value *shared, arena *a)
 {
     rn->p = p;
     rn->a = a;
     rn->shared = shared;
-    rn->values = arena_calloc(a, p->n_vars + 1, sizeof *rn->values);
-    rn->state = arena_calloc(a, p->n_vars + 1, 1);
-    if (rn->values == NULL || rn->state == NULL)
-        return -1;
-    const cJSON *json[PB_COUNT] = {[PB_OBJECT] = object, [PB_OLD_OBJECT] = r->old_object,
-                                   [PB_REQUEST] = r->request, [PB_PARAMS] = p->params};
-    for (size_t b = 0; b < PB_COUNT; b++) /* element and elementIndex: null until forEach */
-        rn->vars[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
+    rn->values = NULL;
+    rn->state = NULL;
+    if (p->n_vars > 0) { /* only the states need zeroing: a value is read once its state is 2 */
+        rn->values = arena_alloc(a, p->n_vars * (sizeof *rn->values + 1));
+        if (rn->values == NULL)
+            return -1;
+        rn->state = memset(rn->values + p->n_vars, 0, p->n_vars);
+    }
+    memcpy(rn->vars, bound->v, sizeof rn->vars);
+    if (object != bound->object)
+        rn->vars[PB_OBJECT].value = expr_from_json(object);
+    rn->vars[PB_PARAMS].value = expr_from_json(p->params);
     rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .vars_are_decls = true,
                          .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
@@ -273,6 +322,7 @@ typedef struct findings {
     expr_index *index; /* NULL: each evaluation indexes on its own */
     shared_value *shared; /* policy_set_shared_count(set) of them */
     size_t n_shared;
+    bindings bound; /* made once for the run's policies */
 } findings;
 
 /* Starts a run's state; -1 when out of memory. */
@@ -283,6 +333,11 @@ static int findings_init(findings *f, const policy_set *s, const policy_request 
     f->index = expr_index_new(a);
     f->n_shared = policy_set_shared_count(s);
     f->shared = f->n_shared > 0 ? arena_calloc(a, f->n_shared, sizeof *f->shared) : NULL;
+    const cJSON *json[PB_COUNT] = {[PB_OBJECT] = r->object, [PB_OLD_OBJECT] = r->old_object,
+                                   [PB_REQUEST] = r->request};
+    for (size_t b = 0; b < PB_COUNT; b++)
+        f->bound.v[b] = (expr_binding){policy_bindings[b], expr_from_json(json[b])};
+    f->bound.object = r->object;
     return f->fnc != NULL && (f->n_shared == 0 || f->shared != NULL) ? 0 : -1;
 }
 
@@ -404,7 +459,7 @@ static const char *failure_message(run *rn, const policy_validation *val)
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, r->object, f->fnc, f->index, f->shared, a) != 0)
+    if (run_init(&rn, p, &f->bound, r->object, f->fnc, f->index, f->shared, a) != 0)
         return -1;
     expr_budget budget;
     rn.env.budget = &budget;
@@ -518,7 +573,8 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
     /* So are the rule's variables evaluated so far: they may point into JSON this patch frees
      * (a replace or remove of a map they read), so the next operation evaluates them again,
      * on the patched object. */
-    memset(rn->state, 0, rn->p->n_vars + 1);
+    if (rn->p->n_vars > 0)
+        memset(rn->state, 0, rn->p->n_vars);
     if (op->op != PATCH_REMOVE && val == NULL)
         return eval_error(f, p, "valueExpression", op->value_expr, &err, &m->at);
     return patch_doc(p, m, op, path, val, rn, d, f);
@@ -527,12 +583,11 @@ static int apply_op(const policy *p, const policy_mutation *m, const policy_patc
 /* One mutation rule, for one element of forEach or (element null) once. A fresh evaluation
  * context each time: variables see the changes made so far. The rule's budget is shared by
  * all its elements. */
-static int mutate_rule(const policy *p, const policy_mutation *m, const policy_request *r,
-                       doc *d, const cJSON *element, int64_t index, expr_budget *budget,
-                       findings *f, arena *a)
+static int mutate_rule(const policy *p, const policy_mutation *m, doc *d, const cJSON *element,
+                       int64_t index, expr_budget *budget, findings *f, arena *a)
 {
     run rn;
-    if (run_init(&rn, p, r, doc_current(d), f->fnc, f->index, f->shared, a) != 0)
+    if (run_init(&rn, p, &f->bound, doc_current(d), f->fnc, f->index, f->shared, a) != 0)
         return -1;
     rn.env.budget = budget;
     if (element != NULL) {
@@ -555,13 +610,12 @@ static int mutate_rule(const policy *p, const policy_mutation *m, const policy_r
 
 /* The forEach list, copied out of the object: the patches that follow may free what the
  * evaluation pointed into. NULL with a finding (or -1 in '*rc') when it is not a list. */
-static cJSON *for_each_list(const policy *p, const policy_mutation *m, const policy_request *r,
-                            const cJSON *object, expr_budget *budget, findings *f, arena *a,
-                            int *rc)
+static cJSON *for_each_list(const policy *p, const policy_mutation *m, const cJSON *object,
+                            expr_budget *budget, findings *f, arena *a, int *rc)
 {
     run rn;
     *rc = -1;
-    if (run_init(&rn, p, r, object, f->fnc, f->index, f->shared, a) != 0)
+    if (run_init(&rn, p, &f->bound, object, f->fnc, f->index, f->shared, a) != 0)
         return NULL;
     rn.env.budget = budget;
     expr_value v = expr_eval(m->for_each, &rn.env, a);
@@ -579,24 +633,24 @@ static cJSON *for_each_list(const policy *p, const policy_mutation *m, const pol
     return list;
 }
 
-static int mutate(const policy *p, const policy_request *r, doc *d, findings *f, arena *a)
+static int mutate(const policy *p, doc *d, findings *f, arena *a)
 {
     for (size_t i = 0; i < p->n_mutations; i++) {
         const policy_mutation *m = &p->mutations[i];
         /* one budget for the rule: its forEach and every element's when and patches */
         expr_budget budget = {0, 0, NULL};
         if (m->for_each == NULL) {
-            if (mutate_rule(p, m, r, d, NULL, 0, &budget, f, a) != 0)
+            if (mutate_rule(p, m, d, NULL, 0, &budget, f, a) != 0)
                 return -1;
             continue;
         }
         int rc;
-        cJSON *list = for_each_list(p, m, r, doc_current(d), &budget, f, a, &rc);
+        cJSON *list = for_each_list(p, m, doc_current(d), &budget, f, a, &rc);
         if (list == NULL && rc != 0)
             return -1;
         int64_t k = 0;
         for (const cJSON *e = list ? list->child : NULL; e; e = e->next, k++)
-            if (mutate_rule(p, m, r, d, e, k, &budget, f, a) != 0)
+            if (mutate_rule(p, m, d, e, k, &budget, f, a) != 0)
                 return -1;
     }
     return 0;
@@ -610,7 +664,7 @@ static int mutate_observed(const policy *p, const policy_request *r, doc *d, fin
 {
     const policy_observer *ob = r->observer;
     if (ob == NULL || ob->mutated == NULL)
-        return mutate(p, r, d, f, a);
+        return mutate(p, d, f, a);
     const cJSON *before = d->orig;
     if (d->work != NULL) {
         cJSON *copy = cJSON_Duplicate(d->work, 1);
@@ -618,7 +672,7 @@ static int mutate_observed(const policy *p, const policy_request *r, doc *d, fin
             return -1;
         before = copy;
     }
-    if (mutate(p, r, d, f, a) != 0)
+    if (mutate(p, d, f, a) != 0)
         return -1;
     if (jsonpatch_equal(before, doc_current(d)))
         return 0;
@@ -672,16 +726,19 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     if (findings_init(&f, s, r, a) != 0)
         return -1;
     doc d = {.orig = r->object, .work = NULL};
+    match_view mv;
+    match_view_init(&mv, r);
+    const policy_observer *ob = r->observer;
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];
         bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
-        if (!relevant || !policy_matches(p, r))
+        if (!relevant || (mode == ENGINE_MUTATE && r->object == NULL)) /* DELETE: no mutation */
             continue;
-        if (mode == ENGINE_MUTATE && r->object == NULL)
-            continue; /* nothing to mutate on DELETE */
+        if (!matches(p, &mv))
+            continue;
         out->n_matched++;
-        if (r->observer != NULL && r->observer->matched != NULL)
-            r->observer->matched(r->observer->ctx, p);
+        if (ob != NULL && ob->matched != NULL)
+            ob->matched(ob->ctx, p);
         size_t first = f.n;
         int rc = mode == ENGINE_VALIDATE ? validate(p, r, &f, a)
                                          : mutate_observed(p, r, &d, &f, a);

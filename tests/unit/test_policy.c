@@ -1496,7 +1496,7 @@ static void test_share_shipped_flink_cfg(void **state)
     static const char *const names[] = {
         "flink-ha-required", "flink-ha-storagedir-required", "flink-rest-api-exposure",
         "flink-reactive-requires-standalone", "image-pinned", "flink-last-state-requires-ha",
-        "flink-parallelism-fits-slots",
+        "flink-parallelism-fits-slots", "node-sizing-limits",
     };
     diag_list dl;
     diag_list_init(&dl);
@@ -1512,10 +1512,27 @@ static void test_share_shipped_flink_cfg(void **state)
                 p = &items[k];
         if (p == NULL)
             fail_msg("no policy %s", names[i]);
-        size_t sh = find_var(p, "cfg")->shared;
+        /* node-sizing-limits reads it behind its kind test, as flinkCfg */
+        const char *var = strcmp(names[i], "node-sizing-limits") == 0 ? "flinkCfg" : "cfg";
+        size_t sh = find_var(p, var)->shared;
         if (sh == 0 || (group != 0 && sh != group))
-            fail_msg("%s: cfg in share group %zu, want %zu", names[i], sh, group);
+            fail_msg("%s: %s in share group %zu, want %zu", names[i], var, sh, group);
         group = sh;
+    }
+    /* and every variable of a shipped validating policy (those run together on /validate)
+     * that reads the object's effective configuration over the operator's ConfigMap is that
+     * one value: one written otherwise (node-sizing-limits' behind a kind test, once) would
+     * evaluate the call's arguments again on every review */
+    for (size_t k = 0; k < n; k++) {
+        for (size_t v = 0; items[k].n_validations > 0 && v < items[k].n_vars; v++) {
+            const char *src = expr_source(items[k].vars[v].prog);
+            if (src == NULL || strstr(src, "flinkConfig(object.spec") == NULL ||
+                strstr(src, "params.operatorConfigMap") == NULL)
+                continue;
+            if (items[k].vars[v].shared != group)
+                fail_msg("%s: variable %s calls flinkConfig() in share group %zu, not %zu",
+                         items[k].name, items[k].vars[v].name, items[k].vars[v].shared, group);
+        }
     }
     /* the places containers are declared, which image-pinned and no-inline-credentials both
      * walk (image-pinned once built its own list of the Flink pod templates) */
@@ -1568,6 +1585,70 @@ static void test_share_budget(void **state)
     arena_free(a);
     cJSON_Delete(obj);
     policy_set_unref(s);
+}
+
+/* The arena a validation run uses with 'copies' policies selecting on labels that declare no
+ * variable, on 'obj' (op 0 CREATE, 2 DELETE: the labels are then oldObject's). */
+static size_t fixed_cost_run(int copies, const char *obj_json, unsigned op, size_t *n_matched)
+{
+    char yaml[16384] = "";
+    for (int i = 0; i < copies; i++) {
+        char one[512];
+        snprintf(one, sizeof one,
+                 "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: p%d}\n"
+                 "spec:\n  match:\n    resources: [{kinds: [Deployment], operations: [CREATE, "
+                 "DELETE], objectSelector: {matchExpressions: [{key: canary, operator: "
+                 "DoesNotExist}]}}]\n    objectSelector: {matchLabels: {app: web}}\n"
+                 "  validations: [{expression: 'request == null || object == null || "
+                 "object.metadata.name == \"web\"'}]\n---\n", i);
+        strcat(yaml, one);
+    }
+    policy_set *s = load_yaml_set(yaml);
+    cJSON *obj = cJSON_Parse(obj_json);
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", op, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    assert_int_equal(o.n_findings, 0);
+    *n_matched = o.n_matched;
+    size_t used = arena_used(a);
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    return used;
+}
+
+/* What a policy costs before its expressions is paid once per request where it can be: the
+ * labels the selectors read are looked up once, the request's bindings made once, and a policy
+ * without variables allocates no state for them (each policy allocated two arrays, and
+ * converted the same object, oldObject and request again). The selectors still read the
+ * object's labels, or oldObject's on DELETE, for every policy and rule. */
+static void test_engine_fixed_cost_per_request(void **state)
+{
+    (void)state;
+    static const char labelled[] = "{\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"web\"}}}";
+    static const char canary[] =
+        "{\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"web\",\"canary\":\"1\"}}}";
+    static const char other[] = "{\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"db\"}}}";
+    size_t m1, m20;
+    size_t one = fixed_cost_run(1, labelled, 0, &m1);
+    size_t twenty = fixed_cost_run(20, labelled, 0, &m20);
+    assert_int_equal(m1, 1);
+    assert_int_equal(m20, 20);
+    if (twenty != one)
+        fail_msg("20 policies without variables used %zu arena bytes, 1 used %zu: a policy "
+                 "costs the run memory of its own", twenty, one);
+    fixed_cost_run(20, labelled, 2, &m20);
+    assert_int_equal(m20, 20);
+    fixed_cost_run(20, canary, 0, &m20);
+    assert_int_equal(m20, 0);
+    fixed_cost_run(20, canary, 2, &m20);
+    assert_int_equal(m20, 0);
+    fixed_cost_run(20, other, 2, &m20);
+    assert_int_equal(m20, 0);
+    fixed_cost_run(3, "{\"metadata\":{\"name\":\"web\"}}", 0, &m20);
+    assert_int_equal(m20, 0);
 }
 
 /* A patch forgets the shared values: a later policy's variable sees the patched object. */
@@ -1903,6 +1984,7 @@ int main(void)
         cmocka_unit_test(test_share_shipped_flink_cfg),
         cmocka_unit_test(test_scalar_text_numbers),
         cmocka_unit_test(test_share_after_patch),
+        cmocka_unit_test(test_engine_fixed_cost_per_request),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
         cmocka_unit_test(test_constant_variables),

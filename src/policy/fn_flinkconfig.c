@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../util/buf.h"
+#include "../util/num.h"
 
 #include "../k8s/flinkconf.h"
 
@@ -41,16 +42,9 @@ typedef struct flat {
  * nearly every configuration, and vfprintf cost ~700 instructions of flinkConfig()'s ~5,000. */
 static const char *int_text(arena *a, long long n)
 {
-    char digits[24];
-    size_t k = sizeof digits;
-    unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
-    do {
-        digits[--k] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (n < 0)
-        digits[--k] = '-';
-    return arena_strndup(a, digits + k, sizeof digits - k);
+    char buf[NUM_LL_MAX];
+    const char *t = num_ll_text(buf, n);
+    return arena_strndup(a, t, (size_t)(buf + NUM_LL_MAX - t));
 }
 
 const char *policy_scalar_text(arena *a, const cJSON *v)

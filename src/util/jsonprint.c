@@ -1,5 +1,6 @@
 /* jsonprint.c - cJSON's unformatted text, in one pass; see jsonprint.h. */
 #include "jsonprint.h"
+#include "num.h"
 
 #include <float.h>
 #include <math.h>
@@ -164,16 +165,9 @@ static bool put_string(out *o, const char *str)
 /* 'v' in decimal, as printf's "%lld" writes it. */
 static bool put_integer(out *o, long long v)
 {
-    char text[24];
-    size_t n = sizeof text;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        text[--n] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        text[--n] = '-';
-    return put(o, text + n, sizeof text - n);
+    char buf[NUM_LL_MAX];
+    const char *t = num_ll_text(buf, v);
+    return put(o, t, (size_t)(buf + NUM_LL_MAX - t));
 }
 
 /* cJSON's print_number(): %1.15g, or %1.17g when that does not read back (compared relative

@@ -17,3 +17,16 @@ int num_parse_uint(const char *s, unsigned long long min, unsigned long long max
     *out = v;
     return 0;
 }
+
+char *num_ll_text(char buf[NUM_LL_MAX], long long v)
+{
+    char *p = buf + NUM_LL_MAX;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}

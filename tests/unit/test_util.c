@@ -1,4 +1,5 @@
 /* test_util.c - arena, buf, base64, diag, log, num, file, keyindex. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -758,6 +759,24 @@ static void test_num_table(void **state)
     assert_int_equal(num_parse_uint(NULL, 0, 1, &v), -1);
 }
 
+/* num_ll_text() against printf's "%lld", at the edges and on a sweep of magnitudes. */
+static void test_num_ll_text(void **state)
+{
+    (void)state;
+    long long edge[] = {0, 1, -1, 9, 10, -10, 99, 100, LLONG_MAX, LLONG_MIN, LLONG_MIN + 1,
+                        999999999999999999LL, -1000000000000000000LL};
+    for (int k = 0; k < 13 + 2 * 63; k++) {
+        int e = (k - 13) / 2; /* then -2^e and 2^e - 1 for e up to 62 */
+        long long v = k < 13 ? edge[k] : (k - 13) % 2 ? -(1LL << e) : (1LL << e) - 1;
+        char want[32], buf[NUM_LL_MAX];
+        snprintf(want, sizeof want, "%lld", v);
+        const char *t = num_ll_text(buf, v);
+        size_t n = (size_t)(buf + NUM_LL_MAX - t);
+        if (n != strlen(want) || memcmp(t, want, n) != 0)
+            fail_msg("%s: got '%.*s'", want, (int)n, t);
+    }
+}
+
 static void test_file_roundtrip(void **state)
 {
     (void)state;
@@ -1027,7 +1046,7 @@ int main(void)
         cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_utf8_json_find_nul),
         cmocka_unit_test(test_log_lines),
-        cmocka_unit_test(test_num_table),        cmocka_unit_test(test_file_roundtrip),
+        cmocka_unit_test(test_num_table),        cmocka_unit_test(test_num_ll_text),        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),        cmocka_unit_test(test_keyindex),
         cmocka_unit_test(test_vec_grow),
         cmocka_unit_test(test_opts_rows),

@@ -748,7 +748,7 @@ static void budget_edge_run(const policy_set *s, int n, enum engine_mode mode, c
     if (done != NULL) {
         *done = 0;
         for (int k = 0; k < 4; k++) {
-            char key[8];
+            char key[16];
             snprintf(key, sizeof key, "done%d", k);
             *done += o.mutated && cJSON_GetObjectItemCaseSensitive(o.mutated, key) != NULL;
         }

@@ -400,6 +400,13 @@ static void test_fastpath_cases(void **state)
     run_cases_file("tests/fixtures/expr/fastpaths.cases");
 }
 
+/* The edges of the fast paths and of the semantics they keep (edges.cases): ace892d's answers. */
+static void test_edge_cases(void **state)
+{
+    (void)state;
+    run_cases_file("tests/fixtures/expr/edges.cases");
+}
+
 static void test_compat_cases(void **state)
 {
     (void)state;
@@ -825,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_pod_resources_error_order),
         cmocka_unit_test(test_compat_cases),
         cmocka_unit_test(test_fastpath_cases),
+        cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_budget_counts),
         cmocka_unit_test(test_vars_are_decls),
         cmocka_unit_test(test_decl_memo),

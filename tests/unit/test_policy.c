@@ -724,6 +724,165 @@ static void test_engine_rule_budget(void **state)
     diag_list_clear(&dl);
 }
 
+/* The policies of tests/fixtures/policy/budget-edge run on object.items = [0, ..., n-1]:
+ * the names of the policies with a finding, in order, and in '*done' how many of the forEach
+ * elements of 'mut' were patched (mutate only; NULL for validate). */
+static void budget_edge_run(const policy_set *s, int n, enum engine_mode mode, char *names,
+                            size_t cap, int *done)
+{
+    cJSON *obj = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(obj, "items");
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(i));
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, mode, &r, false, a, &o), 0);
+    names[0] = '\0';
+    for (size_t i = 0; i < o.n_findings; i++) {
+        if (strstr(o.findings[i].message, "exceeded 200000 steps") == NULL)
+            fail_msg("n=%d: %s", n, o.findings[i].message);
+        snprintf(names + strlen(names), cap - strlen(names), "%s%s", names[0] ? "," : "",
+                 o.findings[i].policy->name);
+    }
+    if (done != NULL) {
+        *done = 0;
+        for (int k = 0; k < 4; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "done%d", k);
+            *done += o.mutated && cJSON_GetObjectItemCaseSensitive(o.mutated, key) != NULL;
+        }
+    }
+    arena_free(a);
+    cJSON_Delete(obj);
+}
+
+/* Each rule's budget runs out at exactly the object size it did before the step count ran
+ * down and variables were read in place (measured on ace892d): one item less passes. A step
+ * more or less on any path that counts them (a variable's evaluation inside a rule's, a
+ * variable read again from the memo, a constant or a shared variable charged, a forEach's
+ * elements) moves one of these edges; the per-item costs are 3 to 12 steps. */
+static void test_engine_budget_edge(void **state)
+{
+    (void)state;
+    diag_list dl;
+    diag_list_init(&dl);
+    policy_set *s = policy_set_load_dir("tests/fixtures/policy/budget-edge", &dl);
+    if (s == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "not loaded");
+    static const struct {
+        int n;
+        const char *validate; /* the policies over budget, in order */
+    } v[] = {
+        {16526, ""},                        {16527, "chain"},
+        {22220, "chain"},                   {22221, "chain,novars"},
+        {33331, "chain,novars"},            {33332, "chain,shared-b,novars"},
+        {33333, "chain,shared-a,shared-b,novars"},
+    };
+    char names[128];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        budget_edge_run(s, v[i].n, ENGINE_VALIDATE, names, sizeof names, NULL);
+        if (strcmp(names, v[i].validate) != 0)
+            fail_msg("validate n=%d: over budget [%s], want [%s]", v[i].n, names, v[i].validate);
+    }
+    /* mut: four elements share the rule's budget, and each element's when evaluates the
+     * variable anew (a fresh context per element: a scan each) */
+    static const struct {
+        int n, done;
+        const char *findings; /* at 33,330 the second element runs out in its patch's path,
+                                 which is not the first element's error: two findings */
+    } m[] = {{16663, 4, ""},    {16664, 3, "mut"}, {22219, 3, "mut"},
+             {22220, 2, "mut"}, {33329, 2, "mut"}, {33330, 1, "mut,mut"}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        int done;
+        budget_edge_run(s, m[i].n, ENGINE_MUTATE, names, sizeof names, &done);
+        if (done != m[i].done || strcmp(names, m[i].findings) != 0)
+            fail_msg("mutate n=%d: %d elements patched [%s], want %d [%s]", m[i].n, done, names,
+                     m[i].done, m[i].findings);
+    }
+    policy_set_unref(s);
+    diag_list_clear(&dl);
+}
+
+/* The step count exact to the step, where test_engine_budget_edge's edges leave a slack of up
+ * to an item's cost: a rule begins with size([0, ..., 0]) >= 0 && (a folded literal of 'pad'
+ * entries: 'pad' steps more or less), and at an object size where it passes without the
+ * literal, the longest literal that still fits is 'pad' (measured on ace892d, before the step
+ * count ran down and variables were read in place). One entry more runs out. */
+static policy_set *load_yaml_set(const char *yaml);
+
+#define BUDGET_EXACT_HEAD(name)                                                                \
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: " name "}\n"         \
+    "spec:\n  match: {resources: [{kinds: [Deployment]}]}\n"
+
+static const struct {
+    const char *what;
+    const char *yaml; /* '@' is where the literal goes */
+    int n, pad;
+} budget_exact[] = {
+    /* a variable another policy evaluated first: charged its steps */
+    {"a shared variable",
+     BUDGET_EXACT_HEAD("sa") "  variables: [{name: a, expression: 'object.items.all(x, x >= 0)'}]\n"
+     "  validations: [{expression: 'variables.a'}]\n---\n"
+     BUDGET_EXACT_HEAD("sb") "  variables: [{name: a, expression: 'object.items.all(x, x >= 0)'}]\n"
+     "  validations: [{expression: '@ object.items.all(x, x >= 0) && variables.a'}]\n",
+     33331, 1},
+    /* variables in a chain, read again inside a comprehension (the memo) and through cel.bind,
+     * and a constant read by a constant (charged both) */
+    {"chained variables and constants",
+     BUDGET_EXACT_HEAD("ch") "  params: {items: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n  variables:\n"
+     "    - {name: heavy, expression: 'params.items.all(x, params.items.all(y, x + y >= 0))'}\n"
+     "    - {name: fromConst, expression: 'variables.heavy && size(params.items) > 0'}\n"
+     "    - {name: a, expression: 'object.items.all(x, x >= 0)'}\n"
+     "    - {name: b, expression: 'variables.a && object.items.all(x, variables.a && x >= 0)'}\n"
+     "    - {name: c, expression: 'cel.bind(z, variables.b, z && "
+     "object.items.exists(x, x < 0) == false)'}\n"
+     "  validations: [{expression: '@ variables.c && variables.fromConst'}]\n",
+     18130, 5},
+};
+
+/* Whether budget_exact[i] passes with a literal of 'pad' entries. */
+static bool budget_exact_fits(size_t i, int pad)
+{
+    char lit[1024] = "size([";
+    for (int k = 0; k < pad; k++)
+        strcat(lit, k ? ",0" : "0");
+    strcat(lit, "]) >= 0 &&");
+    const char *y = budget_exact[i].yaml, *at = strchr(y, '@');
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", (int)(at - y), y, lit, at + 1);
+    policy_set *s = load_yaml_set(yaml);
+    cJSON *obj = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(obj, "items");
+    for (int k = 0; k < budget_exact[i].n; k++)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(k));
+    policy_request r;
+    make_request(&r, obj, "ns", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    for (size_t k = 0; k < o.n_findings; k++)
+        if (strstr(o.findings[k].message, "exceeded 200000 steps") == NULL)
+            fail_msg("%s: %s", budget_exact[i].what, o.findings[k].message);
+    bool fits = o.n_findings == 0;
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+    return fits;
+}
+
+static void test_engine_budget_exact(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof budget_exact / sizeof budget_exact[0]; i++) {
+        int pad = budget_exact[i].pad;
+        if (!budget_exact_fits(i, pad) || budget_exact_fits(i, pad + 1))
+            fail_msg("%s: %d items and a literal of %d fit, %d do not: got %s, %s",
+                     budget_exact[i].what, budget_exact[i].n, pad, pad + 1,
+                     budget_exact_fits(i, pad) ? "fits" : "over",
+                     budget_exact_fits(i, pad + 1) ? "fits" : "over");
+    }
+}
+
 /* Variables that read only params, literals and other such variables, and call no lookup(),
  * are computed once when the set loads, with the params a PolicyParams set, and answered from
  * there; each review is charged their steps as if it had evaluated them, so a rule runs out of
@@ -1987,6 +2146,8 @@ int main(void)
         cmocka_unit_test(test_engine_fixed_cost_per_request),
         cmocka_unit_test_setup_teardown(test_engine_mutate, load_engine_set, free_engine_set),
         cmocka_unit_test(test_engine_rule_budget),
+        cmocka_unit_test(test_engine_budget_edge),
+        cmocka_unit_test(test_engine_budget_exact),
         cmocka_unit_test(test_constant_variables),
         cmocka_unit_test_setup_teardown(test_engine_mutate_large_map, load_engine_set,
                                         free_engine_set),

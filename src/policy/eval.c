@@ -215,10 +215,9 @@ static bool use_constant(run *rn, size_t i)
 }
 
 /* Variable i of the policy, evaluated on first use (or answered from its value computed at
- * load, or from the run's value of the variables it shares). Not inlined: the callers answer a
- * variable already done (most reads: a variable read inside a macro is read once per element)
- * themselves, without the prologue this path needs. */
-static __attribute__((noinline)) expr_value variable(run *rn, size_t i, arena *a)
+ * load, or from the run's value of the variables it shares). The evaluator reads a variable
+ * already done from the run's values itself (expr_env.memo), without asking for it. */
+static expr_value variable(run *rn, size_t i, arena *a)
 {
     if (rn->state[i] == 1) /* cannot happen: variables see only earlier ones */
         return expr_error_new(a, "expr.cycle", (expr_span){0, 0}, "variable '%s' depends on itself",
@@ -269,7 +268,7 @@ static bool resolve_decl(void *ctx, size_t index, arena *a, expr_value *out)
     size_t i = index - PB_COUNT;
     if (i >= rn->p->n_vars)
         return false;
-    *out = rn->state[i] == 2 ? rn->values[i] : variable(rn, i, a);
+    *out = variable(rn, i, a);
     return true;
 }
 

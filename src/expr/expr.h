@@ -377,6 +377,20 @@ expr_value expr_from_json(const cJSON *j);
 expr_value expr_error_new(arena *a, const char *code, expr_span span, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A string an extension function builds in its call's arena, capped at EXPR_MAX_STRING bytes
+ * like the strings CEL builds. Start it as {.a = arena} (or with 'p' and 'cap' set to room
+ * already allocated in it); 'err' is set by the first append that does not fit (too long, or
+ * no memory), and the appends after it do nothing. The bytes are not NUL-terminated; 'p' is
+ * NULL while nothing was appended. */
+typedef struct expr_strbuf {
+    arena *a;
+    char *p;
+    uint32_t len, cap;
+    bool err;
+} expr_strbuf;
+
+void expr_strbuf_put(expr_strbuf *b, const char *s, size_t n);
+
 /* Returns the CEL type name of 'v' ("int", "list", "map", "optional_type", ...). */
 const char *expr_type_name(const expr_value *v);
 

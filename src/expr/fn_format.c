@@ -9,39 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A string built in the call's arena; 'err' is set on the first failure (no room). */
-typedef struct sbuf {
-    arena *a;
-    char *p;
-    uint32_t len, cap;
-    bool err;
-} sbuf;
+/* A string built in the call's arena (expr_strbuf, expr.h). */
+typedef expr_strbuf sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->err || n == 0) /* nothing: and b->p may still be NULL, which memcpy may not get */
-        return;
-    if ((size_t)b->len + n > EXPR_MAX_STRING) {
-        b->err = true;
-        return;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *p = arena_alloc(b->a, cap);
-        if (p == NULL) {
-            b->err = true;
-            return;
-        }
-        if (b->len)
-            memcpy(p, b->p, b->len);
-        b->p = p;
-        b->cap = (uint32_t)cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += (uint32_t)n;
-}
+static void sb_put(sbuf *b, const char *s, size_t n) { expr_strbuf_put(b, s, n); }
 
 static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 

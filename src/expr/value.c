@@ -545,3 +545,29 @@ bool expr_iter_next(expr_iter *it, expr_value *key, expr_value *val)
 {
     return ev_iter_next(it, key, val);
 }
+
+void expr_strbuf_put(expr_strbuf *b, const char *s, size_t n)
+{
+    if (b->err || n == 0) /* nothing: and b->p may still be NULL, which memcpy may not get */
+        return;
+    if ((size_t)b->len + n > EXPR_MAX_STRING) {
+        b->err = true;
+        return;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = arena_alloc(b->a, cap);
+        if (p == NULL) {
+            b->err = true;
+            return;
+        }
+        if (b->len)
+            memcpy(p, b->p, b->len);
+        b->p = p;
+        b->cap = (uint32_t)cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += (uint32_t)n;
+}

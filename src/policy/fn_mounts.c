@@ -100,39 +100,6 @@ static expr_value typed(const expr_call *c, bool has, const expr_value *v, int k
     return *v;
 }
 
-/* A growing string in the call's arena, capped like the strings CEL builds. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool failed;
-} sbuf;
-
-static void sb_add(const expr_call *c, sbuf *b, const char *s, size_t len)
-{
-    if (b->failed || len == 0)
-        return;
-    if (b->n + len > EXPR_MAX_STRING) {
-        b->failed = true;
-        return;
-    }
-    if (b->n + len > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->n + len)
-            cap *= 2;
-        char *p = arena_alloc(c->a, cap);
-        if (p == NULL) {
-            b->failed = true;
-            return;
-        }
-        if (b->n)
-            memcpy(p, b->p, b->n);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-}
-
 /* 's' with its '/'-separated components that are empty or "." left out, joined by '/' (no
  * leading or trailing '/'): the CEL's split('/').filter(s, s != '' && s != '.').join('/').
  * With 'up', a ".." also takes out the component before it (none at the top), as the
@@ -246,7 +213,7 @@ static bool env_entry(const expr_call *c, expand_ctx *x, const char *name, size_
 /* Puts variable 'name' ('nl' bytes) of a subPathExpr into 'b', and into 'per' ('*nper') when
  * its value differs from pod to pod. Returns an error value, or a null value. */
 static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name, size_t nl,
-                             sbuf *b, expr_value *per, uint32_t *nper)
+                             expr_strbuf *b, expr_value *per, uint32_t *nper)
 {
     expr_value none = {.kind = EXPR_NULL};
     expr_value why, e = none, err = none;
@@ -305,23 +272,23 @@ static expr_value expand_var(const expr_call *c, expand_ctx *x, const char *name
         return err;
     }
     if (keep) {
-        sb_add(c, b, "$(", 2);
-        sb_add(c, b, name, nl);
-        sb_add(c, b, ")", 1);
+        expr_strbuf_put(b, "$(", 2);
+        expr_strbuf_put(b, name, nl);
+        expr_strbuf_put(b, ")", 1);
     } else {
-        sb_add(c, b, val, vl);
+        expr_strbuf_put(b, val, vl);
     }
     if (per_pod) {
-        sbuf w = {0};
-        sb_add(c, &w, "$(", 2);
-        sb_add(c, &w, name, nl);
-        sb_add(c, &w, ") (", 3);
-        sb_add(c, &w, why.v.s, why.len);
-        sb_add(c, &w, ")", 1);
-        if (w.failed)
+        expr_strbuf w = {.a = c->a};
+        expr_strbuf_put(&w, "$(", 2);
+        expr_strbuf_put(&w, name, nl);
+        expr_strbuf_put(&w, ") (", 3);
+        expr_strbuf_put(&w, why.v.s, why.len);
+        expr_strbuf_put(&w, ")", 1);
+        if (w.err)
             return expr_error_new(c->a, "expr.limit", c->span,
                                   "%s: string too long", CM);
-        per[(*nper)++] = policy_str_val(w.p, w.n);
+        per[(*nper)++] = policy_str_val(w.p, w.len);
     }
     return none;
 }
@@ -336,16 +303,16 @@ static expr_value expand(const expr_call *c, expand_ctx *x, const expr_value *ex
 {
     const char *s = expr->v.s;
     size_t len = expr->len, checkpoint = 0;
-    sbuf b = {0};
+    expr_strbuf b = {.a = c->a};
     *nper = 0;
     for (size_t cur = 0; cur + 1 < len; cur++) {
         if (s[cur] != '$')
             continue;
-        sb_add(c, &b, s + checkpoint, cur - checkpoint);
+        expr_strbuf_put(&b, s + checkpoint, cur - checkpoint);
         size_t adv = 1;
         const char *close = s[cur + 1] == '(' ? memchr(s + cur + 2, ')', len - cur - 2) : NULL;
         if (s[cur + 1] == '$') {
-            sb_add(c, &b, "$", 1);
+            expr_strbuf_put(&b, "$", 1);
         } else if (close != NULL) {
             size_t nl = (size_t)(close - (s + cur + 2));
             if (nl > 0) { /* "$()" expands to nothing */
@@ -355,16 +322,16 @@ static expr_value expand(const expr_call *c, expand_ctx *x, const expr_value *ex
             }
             adv = nl + 2;
         } else {
-            sb_add(c, &b, s + cur, 2); /* "$(" never closed, or "$x": not a reference */
+            expr_strbuf_put(&b, s + cur, 2); /* "$(" never closed, or "$x": not a reference */
         }
         cur += adv;
         checkpoint = cur + 1;
     }
-    sb_add(c, &b, s + checkpoint, len - checkpoint);
-    if (b.failed)
+    expr_strbuf_put(&b, s + checkpoint, len - checkpoint);
+    if (b.err)
         return expr_error_new(c->a, "expr.limit", c->span, "%s: string too long", CM);
     bool ok;
-    *sub = normalise(c, b.p ? b.p : "", b.n, &ok);
+    *sub = normalise(c, b.p ? b.p : "", b.len, &ok);
     return ok ? (expr_value){.kind = EXPR_NULL} : policy_oom(c);
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytescan.h"
 #include "keyindex.h"
 #include "utf8.h"
 
@@ -99,24 +100,6 @@ HOT const unsigned char *skip_ws(const unsigned char *p, const unsigned char *en
     return skip_ws_run(p, end);
 }
 
-/* Whether a byte ends a string's run of plain bytes: a quote, a backslash, a control
- * character, or the start of a multi-byte sequence (which is checked on its own). */
-static bool is_stop(unsigned c)
-{
-    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-}
-
-#if !JSONPARSE_SSE2 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* The stop bytes of 8 at once, as the high bit of each (exact for the lowest one, which is
- * all the caller reads: a borrow only runs on above a byte that is itself a stop). */
-static uint64_t stop_bits(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
-}
-#endif
-
 /* The first stop byte in [q, end), or 'end'; with SSE2, the first but for the escapes that
  * lie whole inside a block of 16 bytes: a backslash and a byte after it from 0x20 to 0x7F are
  * stepped over (and '*escapes' set), so that a string full of \" is not a restart of the scan
@@ -147,20 +130,10 @@ HOT const unsigned char *scan_plain(const unsigned char *q, const unsigned char 
     }
 #else
     (void)escapes;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - q >= 8) {
-        uint64_t w;
-        memcpy(&w, q, sizeof w);
-        uint64_t m = stop_bits(w);
-        if (m != 0)
-            return q + (__builtin_ctzll(m) >> 3);
-        q += 8;
-    }
 #endif
-#endif
-    while (q < end && !is_stop(*q))
-        q++;
-    return q;
+    /* the rest (all of it without SSE2): a quote, a backslash, a control character or a byte
+     * from 0x80 up, where a multi-byte sequence starts (checked on its own) */
+    return bytescan_portable(q, end, BYTESCAN_HIGH);
 }
 
 static int hex4(const unsigned char *s)

@@ -1,5 +1,6 @@
 /* jsonprint.c - cJSON's unformatted text, in one pass; see jsonprint.h. */
 #include "jsonprint.h"
+#include "bytescan.h"
 #include "num.h"
 
 #include <float.h>
@@ -10,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 /* The text so far: malloc'd, grown by doubling. Each writer reserves the most it can write
  * first, then stores bytes without further checks. */
@@ -51,58 +49,23 @@ static bool put(out *o, const char *s, size_t n)
     return true;
 }
 
-/* The bytes a string prints as they are end at a quote, a backslash or a control character;
- * their high bits for 8 bytes at once (exact for the lowest, which is all the caller reads:
- * a borrow only runs on above a byte that is itself one of them). */
-static uint64_t escape_bits(uint64_t w)
+/* The bytes a string prints as they are end at a quote, a backslash or a control character. */
+static inline bool needs_escape(unsigned char c)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & high;
+    return bytescan_is_stop(c, 0);
 }
 
-static bool needs_escape(unsigned char c)
+/* The first byte from 'p' that needs an escape, or 'end' (bytescan.h): 16 bytes a step with
+ * SSE2; plain_end_portable() 8 a step. */
+static inline const unsigned char *plain_end_portable(const unsigned char *p,
+                                                      const unsigned char *end)
 {
-    return c < 0x20 || c == '"' || c == '\\';
+    return bytescan_portable(p, end, 0);
 }
 
-/* The first byte from 'p' that needs an escape, or 'end': 8 bytes a step, then one by one. */
-static const unsigned char *plain_end_portable(const unsigned char *p, const unsigned char *end)
+static inline const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - p >= 8) {
-        uint64_t v;
-        memcpy(&v, p, sizeof v);
-        uint64_t m = escape_bits(v);
-        if (m != 0)
-            return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
-    }
-#endif
-    while (p < end && !needs_escape(*p))
-        p++;
-    return p;
-}
-
-/* The same, 16 bytes a step with SSE2 (x86-64's baseline); the rest of a string shorter than
- * 16 bytes goes the portable way. */
-static const unsigned char *plain_end(const unsigned char *p, const unsigned char *end)
-{
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
-                  below = _mm_set1_epi8(0x1f);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                              _mm_cmpeq_epi8(v, backslash)),
-                                 _mm_cmpeq_epi8(_mm_min_epu8(v, below), v)); /* v <= 0x1f */
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits != 0)
-            return p + __builtin_ctz(bits);
-        p += 16;
-    }
-#endif
-    return plain_end_portable(p, end);
+    return bytescan(p, end, 0);
 }
 
 /* cJSON's print_string_ptr(): NULL prints as "". Reserves room for the string as it is and

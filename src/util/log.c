@@ -7,10 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "bytescan.h"
 #include "log_out.h"
 #include "utf8.h"
 
@@ -80,41 +78,11 @@ static void put_tail(line *l, char c)
     l->p[l->n++] = c;
 }
 
-/* Strings are scanned 8 bytes at a step: the functions below give, for 8 bytes loaded
- * little-endian, the high bit of each byte of a class, exact for the lowest such byte (a
- * borrow only runs on above a byte that is itself one of them), which is all the scans read. */
-#define ONES ((uint64_t)0x0101010101010101u)
-#define HIGH (ONES * 0x80)
-
-static inline uint64_t bytes_below(uint64_t w, unsigned char c)
-{
-    return (w - ONES * c) & ~w & HIGH;
-}
-
-static inline uint64_t bytes_equal(uint64_t w, unsigned char c)
-{
-    uint64_t x = w ^ (ONES * c);
-    return (x - ONES) & ~x & HIGH;
-}
-
-static inline uint64_t load8(const unsigned char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
 /* What ends a run copied as it is inside quotes: a control character, '"', '\\', DEL, and
  * any byte from 0x80 (the scan then looks at its UTF-8 sequence). */
-static inline uint64_t quoted_stops(uint64_t w)
-{
-    return bytes_below(w, 0x20) | bytes_equal(w, '"') | bytes_equal(w, '\\') |
-           bytes_equal(w, 0x7f) | (w & HIGH);
-}
-
 static inline bool is_quoted_stop(unsigned char c)
 {
-    return c < 0x20 || c == '"' || c == '\\' || c >= 0x7f;
+    return bytescan_is_stop(c, BYTESCAN_DEL_UP);
 }
 
 /* A logfmt value is bare when it is printable ASCII without space, '"', '=' or '\\'. */
@@ -125,9 +93,10 @@ static bool is_bare(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     for (; end - p >= 8; p += 8) {
-        uint64_t w = load8(p);
-        if ((bytes_below(w, 0x21) | bytes_equal(w, '"') | bytes_equal(w, '=') |
-             bytes_equal(w, '\\') | bytes_equal(w, 0x7f) | (w & HIGH)) != 0)
+        uint64_t w = bytescan_load8(p);
+        if ((bytescan_below(w, 0x21) | bytescan_equal(w, '"') | bytescan_equal(w, '=') |
+             bytescan_equal(w, '\\') | bytescan_equal(w, 0x7f) | (w & BYTESCAN_HIGH_BITS)) !=
+            0)
             return false;
     }
 #endif
@@ -151,44 +120,17 @@ static unsigned unicode_break_cp(const unsigned char *u, size_t n)
     return n == 2 ? u[1] : 0x2000u | (u[2] - 0x80u);
 }
 
-/* The first byte from 'p' that ends a quoted run (quoted_stops()), or 'end': 8 bytes a step,
- * then one by one. */
-static const unsigned char *quoted_stop_portable(const unsigned char *p,
-                                                 const unsigned char *end)
+/* The first byte from 'p' that ends a quoted run (is_quoted_stop()), or 'end' (bytescan.h):
+ * 16 bytes a step with SSE2; quoted_stop_portable() 8 a step. */
+static inline const unsigned char *quoted_stop_portable(const unsigned char *p,
+                                                        const unsigned char *end)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - p >= 8) {
-        uint64_t m = quoted_stops(load8(p));
-        if (m != 0)
-            return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
-    }
-#endif
-    while (p < end && !is_quoted_stop(*p))
-        p++;
-    return p;
+    return bytescan_portable(p, end, BYTESCAN_DEL_UP);
 }
 
-/* The same, 16 bytes a step with SSE2 (x86-64's baseline); fewer than 16 go the portable
- * way. */
-static const unsigned char *quoted_stop(const unsigned char *p, const unsigned char *end)
+static inline const unsigned char *quoted_stop(const unsigned char *p, const unsigned char *end)
 {
-#ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
-                  low = _mm_set1_epi8(0x1f), high = _mm_set1_epi8(0x7f);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i m = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v),    /* v <= 0x1f */
-                         _mm_cmpeq_epi8(_mm_max_epu8(v, high), v))); /* v >= 0x7f */
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits != 0)
-            return p + __builtin_ctz(bits);
-        p += 16;
-    }
-#endif
-    return quoted_stop_portable(p, end);
+    return bytescan(p, end, BYTESCAN_DEL_UP);
 }
 
 /* The end of the run from 'p' that goes into quotes as it is: printable ASCII other than '"'

@@ -609,6 +609,37 @@ static void test_log_strings_as_before(void **state)
 static const unsigned char scan_bytes[] = {'a', 'Z', '0', ' ', '=', '"', '\\', '\n', 0x01, 0x1f,
                                            0x20, 0x7e, 0x7f, 0x80, 0xbf, 0xc3, 0xe2, 0xff};
 
+/* bytescan.h, for each stop set its callers use and the one none uses yet (0 the JSON
+ * printer's, BYTESCAN_DEL_UP the log's, BYTESCAN_HIGH the parser's): the SSE2 scan, the 8-byte
+ * scan and a byte by byte one find the same first stop, with a byte of each class at every
+ * place of buffers up to 40 bytes at every offset from a 16-byte boundary. */
+static void test_bytescan_sets(void **state)
+{
+    (void)state;
+    static const unsigned sets[] = {0, BYTESCAN_HIGH, BYTESCAN_DEL_UP};
+    static _Alignas(16) unsigned char buf[64];
+    const size_t nb = sizeof scan_bytes;
+    for (size_t s = 0; s < 3; s++)
+        for (size_t off = 0; off < 16; off++)
+            for (size_t len = 0; len <= 40; len++)
+                for (size_t at = 0; at <= len; at++)
+                    for (size_t b = 0; b < nb; b++) {
+                        unsigned char *p = buf + off;
+                        memset(p, 'x', len);
+                        if (at < len)
+                            p[at] = scan_bytes[b];
+                        const unsigned char *want = p;
+                        while (want < p + len && !bytescan_is_stop(*want, sets[s]))
+                            want++;
+                        const unsigned char *fast = bytescan(p, p + len, sets[s]);
+                        const unsigned char *slow = bytescan_portable(p, p + len, sets[s]);
+                        if (fast != want || slow != want)
+                            fail_msg("set %u off %zu len %zu byte 0x%02x at %zu: %td, %td, "
+                                     "want %td", sets[s], off, len, scan_bytes[b], at, fast - p,
+                                     slow - p, want - p);
+                    }
+}
+
 /* The quoted run's stop (log.c) is found 16 bytes a step with SSE2 and 8 bytes a step
  * without: both, and a byte by byte scan, find the same first stop in buffers of every
  * length up to 80 at every offset from a 16-byte boundary, with one or two bytes of each
@@ -1043,10 +1074,13 @@ int main(void)
         cmocka_unit_test(test_log_types),        cmocka_unit_test(test_log_cut),
         cmocka_unit_test(test_log_strings_as_before),
         cmocka_unit_test(test_log_scan_paths),
+        cmocka_unit_test(test_bytescan_sets),
         cmocka_unit_test(test_utf8_table),
         cmocka_unit_test(test_utf8_json_find_nul),
         cmocka_unit_test(test_log_lines),
-        cmocka_unit_test(test_num_table),        cmocka_unit_test(test_num_ll_text),        cmocka_unit_test(test_file_roundtrip),
+        cmocka_unit_test(test_num_table),
+        cmocka_unit_test(test_num_ll_text),
+        cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_file_list),        cmocka_unit_test(test_keyindex),
         cmocka_unit_test(test_vec_grow),
         cmocka_unit_test(test_opts_rows),

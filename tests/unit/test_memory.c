@@ -174,6 +174,68 @@ static void test_nodes_are_small(void **state)
     assert_true(sizeof(expr_node) <= 88);
 }
 
+/* The first N_IDENT named 'name' under 'n', or NULL. */
+static const expr_node *find_ident(const expr_node *n, const char *name)
+{
+    if (n == NULL)
+        return NULL;
+    if (n->op == N_IDENT && strcmp(n->name, name) == 0)
+        return n;
+    const expr_node *kids[] = {n->a, n->b, n->c}, *found = NULL;
+    for (size_t i = 0; i < 3 && found == NULL; i++)
+        found = find_ident(kids[i], name);
+    for (uint32_t i = 0; n->args != NULL && i < n->nargs && found == NULL; i++)
+        found = find_ident(n->args[i], name);
+    return found;
+}
+
+/* The narrow counters hold what the parser's limits let through: 256 list items and 256 map
+ * entries (512 keys and values: more than 8 bits), and the slot of the 100th comprehension
+ * variable (50 nested two-variable comprehensions; -1 must stay apart from every slot). */
+static void test_narrow_fields_hold_their_limits(void **state)
+{
+    (void)state;
+    char *list = grid("0", 1, EXPR_MAX_ARGS);
+    buf b;
+    buf_init(&b, (size_t)1 << 20);
+    buf_append(&b, "{", 1);
+    for (int i = 0; i < EXPR_MAX_ENTRIES; i++) {
+        char kv[32];
+        int n = snprintf(kv, sizeof kv, "%s'k%d': %d", i ? ", " : "", i, i);
+        buf_append(&b, kv, (size_t)n);
+    }
+    buf_append(&b, "}", 1);
+    for (int i = 0; i < 50; i++) {
+        char c[48];
+        int n = snprintf(c, sizeof c, "%s[0].all(i%d, v%d, ", i ? "" : " == 0 || ", i, i);
+        buf_append(&b, c, (size_t)n);
+    }
+    buf_append(&b, "v49 == v0", 9);
+    for (int i = 0; i < 50; i++)
+        buf_append(&b, ")", 1);
+    char *map = buf_take(&b);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    diag_list dl;
+    diag_list_init(&dl);
+    expr_prog *pl = expr_compile(a, list, strlen(list), &no_decls, NULL, &dl);
+    expr_prog *pm = expr_compile(a, map, strlen(map), &no_decls, NULL, &dl);
+    if (pl == NULL || pm == NULL)
+        fail_msg("%s", dl.count ? dl.items[0].msg : "?");
+    assert_int_equal(pl->root->args[0]->nargs, EXPR_MAX_ARGS); /* the grid's one row */
+    const expr_node *m = pm->root->a->a; /* ({...} == 0) || comprehensions */
+    assert_int_equal(m->op, N_MAP);
+    assert_int_equal(m->nargs, 2 * EXPR_MAX_ENTRIES);
+    const expr_node *v49 = find_ident(pm->root->b, "v49"), *v0 = find_ident(pm->root->b, "v0");
+    assert_non_null(v49);
+    assert_non_null(v0);
+    assert_int_equal(v49->local, 99);
+    assert_int_equal(v0->local, 1);
+    diag_list_clear(&dl);
+    arena_free(a);
+    free(list);
+    free(map);
+}
+
 /* The shipped set, which a server keeps for its life and walks on every request: 2.08 MB with
  * 152-byte nodes. */
 static void test_shipped_set_bytes(void **state)
@@ -401,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_string_literals_cost_their_length),
         cmocka_unit_test(test_compile_bytes_per_node),
         cmocka_unit_test(test_nodes_are_small),
+        cmocka_unit_test(test_narrow_fields_hold_their_limits),
         cmocka_unit_test(test_shipped_set_bytes),
         cmocka_unit_test(test_loaded_patterns_keep_no_jit_work),
         cmocka_unit_test(test_small_set_is_small),

@@ -778,8 +778,8 @@ static ty check_node(checker *k, expr_node *n)
     }
     default:
         check_node(k, n->a);
-        check_node(k, n->b);
-        check_node(k, n->c);
+        check_node(k, node_b(n));
+        check_node(k, node_c(n));
         return NULL;
     }
 }

@@ -99,11 +99,11 @@ static expr_node *grow(parser *p, expr_node *n)
     if (n == NULL)
         return NULL;
     uint16_t h = 0;
-    expr_node *kids[3] = {n->a, n->b, n->c};
+    expr_node *kids[3] = {n->a, node_b(n), node_c(n)};
     for (int i = 0; i < 3; i++)
         if (kids[i] && kids[i]->height > h)
             h = kids[i]->height;
-    for (uint32_t i = 0; i < n->nargs; i++)
+    for (uint32_t i = 0; i < node_nargs(n); i++)
         if (n->args[i] && n->args[i]->height > h)
             h = n->args[i]->height;
     n->height = (uint16_t)(h + 1);

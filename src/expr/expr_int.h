@@ -59,11 +59,14 @@ typedef struct expr_node expr_node;
  * walks most of them after TLS, the kernel and the client have been through the caches, so
  * what a walk costs is the cache lines it touches: the node is 64 bytes, a cache line (152,
  * then 88, before). The parser does not align nodes to a line: the padding cost 0.33 MB of
- * the shipped set for 1% fewer lines read (docs/server.md, "Memory"). Flags are single bits, counters are as narrow as the limits that
- * bound them (the _Static_asserts below), and the fields that only some kinds use share
- * storage in the unions: each member names the kinds that own it, and reading it on another
- * kind reads another kind's field. Walkers that go over the children of any node use
- * node_b(), node_c() and node_nargs() below, which answer NULL and 0 for kinds without them. */
+ * the shipped set for 1% fewer lines read (docs/server.md, "Memory"). Flags are single bits,
+ * counters are as narrow as the limits that bound them (the _Static_asserts below), and the
+ * fields that only some kinds use share storage in the unions: each member names the kinds
+ * that own it, and reading it on another kind reads another kind's field. Walkers that go
+ * over the children of any node use node_b(), node_c() and node_nargs() below, which answer
+ * NULL and 0 for kinds without them. The checker turns an N_SELECT naming a library type
+ * (net.IP) into an N_LIT of that type: 'lit' is then set, and 'a', 'name' and 'name_len',
+ * outside its union, keep the selection's (has() reads them; test_expr_node.c). */
 struct expr_node {
     uint8_t op;             /* enum node_op */
     uint8_t sub;            /* enum bin_op for N_BIN, enum macro_kind for N_COMP */

@@ -198,7 +198,7 @@ static ty check_ident(checker *k, expr_node *n)
 {
     int slot = scope_slot(k, n->name);
     if (slot >= 0) { /* evaluation finds it by slot, with no string comparison */
-        n->local = (int16_t)slot;
+        n->local = (int8_t)slot; /* slot <= EXPR_MAX_DEPTH (expr_int.h) */
         return k->scope_of[slot] == k->scope[slot] ? k->scope_type[slot] : NULL;
     }
     if (is_var(k, n->name)) {
@@ -683,7 +683,7 @@ static void fold_literal(checker *k, expr_node *n)
             return;
         if (n->opt != NULL && n->opt[is_map ? i / 2 : i])
             return;
-        steps += 1 + x->fold_steps;
+        steps += 1 + (x->folded ? x->fold_steps : 0); /* an N_LIT's slot is name_len's */
     }
     expr_value v = {.kind = is_map ? EXPR_MAP : EXPR_LIST};
     if (is_map) {
@@ -778,8 +778,8 @@ static ty check_node(checker *k, expr_node *n)
     }
     default:
         check_node(k, n->a);
-        check_node(k, n->b);
-        check_node(k, n->c);
+        check_node(k, node_b(n));
+        check_node(k, node_c(n));
         return NULL;
     }
 }

@@ -55,39 +55,112 @@ enum macro_kind { M_ALL, M_EXISTS, M_EXISTS_ONE, M_MAP, M_FILTER, M_OPT_MAP, M_O
                   M_TRANSFORM_LIST, M_TRANSFORM_MAP, M_TRANSFORM_MAP_ENTRY };
 
 typedef struct expr_node expr_node;
+/* A node of a checked tree. A loaded set holds about ten thousand of them and every request
+ * walks most of them after TLS, the kernel and the client have been through the caches, so
+ * what a walk costs is the cache lines it touches: the node is 64 bytes, a cache line (152,
+ * then 88, before). The parser does not align nodes to a line: the padding cost 0.33 MB of
+ * the shipped set for 1% fewer lines read (docs/server.md, "Memory"). Flags are single bits,
+ * counters are as narrow as the limits that bound them (the _Static_asserts below), and the
+ * fields that only some kinds use share storage in the unions: each member names the kinds
+ * that own it, and reading it on another kind reads another kind's field. Walkers that go
+ * over the children of any node use node_b(), node_c() and node_nargs() below, which answer
+ * NULL and 0 for kinds without them. The checker turns an N_SELECT naming a library type
+ * (net.IP) into an N_LIT of that type: 'lit' is then set, and 'a', 'name' and 'name_len',
+ * outside its union, keep the selection's (has() reads them; test_expr_node.c). */
 struct expr_node {
-    uint8_t op;       /* enum node_op */
-    uint8_t sub;      /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
-    uint8_t optional; /* N_SELECT .?f, N_INDEX [?k] */
-    uint8_t member;   /* N_CALL: receiver style, receiver in 'a' */
-    uint8_t name_nul; /* N_SELECT: the field name holds a NUL (`a\0b`: no JSON key can) */
-    expr_span span;
-    expr_value lit;   /* N_LIT; for N_IDENT of a type name, the type value */
-    const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
-    const char *name2; /* N_COMP of two variables: the second (value) one; else NULL */
-    uint32_t name_len; /* N_SELECT: the field name's length, so evaluation needs no strlen */
-    expr_node *a, *b, *c; /* operands; N_COMP: a range, b step/predicate, c transform;
-                           * cel.bind: a the bound value, b the body */
-    expr_node **args;     /* N_CALL arguments; N_LIST items; N_MAP key, value, key, ... */
-    uint8_t *opt;         /* N_LIST/N_MAP: which entries are optional (?x) */
-    uint32_t nargs;
-    const expr_fn_def *fn; /* N_CALL: resolved by the checker */
-    bool is_type;          /* N_IDENT that names a type */
-    bool int_overflow;     /* N_LIT 9223372036854775808, valid only when negated */
-    const struct expr_regex *re; /* N_CALL matches() with a literal pattern, compiled once */
-    const char *qualified; /* N_SELECT chain of plain names ("a.b.c"): may name a binding */
-    int32_t decl;          /* N_IDENT, qualified N_SELECT: index of the declared name, or -1 */
-    int16_t local;         /* N_IDENT of a comprehension variable: its slot (the number of
-                            * comprehensions around its own), or -1 */
-    bool distinct_keys;    /* N_MAP: every key is a string literal, no two alike */
-    bool folded;           /* N_LIST/N_MAP of literals: 'lit' is its value (check.c) */
-    uint32_t fold_steps;   /* and the steps its entries cost, charged when it is answered */
-    bool or_value;         /* N_CALL x.?f.orValue(d) (receiver an unqualified N_SELECT):
-                            * evaluated without making the optional (eval.c) */
-    uint16_t height;       /* longest path to a leaf; capped against deep recursion */
+    uint8_t op;             /* enum node_op */
+    uint8_t sub;            /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
+    bool optional : 1;      /* N_SELECT .?f, N_INDEX [?k] */
+    bool member : 1;        /* N_CALL: receiver style, receiver in 'a' */
+    bool name_nul : 1;      /* N_SELECT: the field name holds a NUL (`a\0b`: no JSON key can) */
+    bool is_type : 1;       /* N_IDENT that names a type; N_LIT made of a type's N_SELECT */
+    bool int_overflow : 1;  /* N_LIT 9223372036854775808, valid only when negated */
+    bool distinct_keys : 1; /* N_MAP: every key is a string literal, no two alike */
+    bool folded : 1;        /* N_LIST/N_MAP of literals: 'lit' is its value (check.c) */
+    bool or_value : 1;      /* N_CALL x.?f.orValue(d) (receiver an unqualified N_SELECT):
+                             * evaluated without making the optional (eval.c) */
+    int8_t local;           /* N_IDENT of a comprehension variable: its slot (the number of
+                             * comprehensions around its own), or -1 */
+    uint16_t nargs;         /* N_CALL arguments; N_LIST items; N_MAP keys and values; else 0 */
+    uint16_t height;        /* longest path to a leaf; capped against deep recursion */
+    expr_node *a;           /* operand: N_SELECT, N_HAS, N_INDEX, N_NOT, N_NEG, N_BIN, N_AND,
+                             * N_OR; N_COND the condition; N_CALL the receiver; N_COMP the
+                             * range (cel.bind: the bound value) */
+    union {
+        expr_value lit; /* N_LIT; N_IDENT of a type name, the type value; folded N_LIST/N_MAP */
+        struct {
+            expr_node *b, *c; /* N_INDEX, N_BIN, N_AND, N_OR, N_COND, N_COMP (node_has_bc):
+                               * N_COMP b step/predicate, c transform; cel.bind b the body */
+        };
+        struct {
+            const expr_fn_def *fn;       /* N_CALL: resolved by the checker */
+            const struct expr_regex *re; /* N_CALL matches() with a literal pattern, compiled
+                                          * once */
+        };
+    };
+    union {
+        const char *name; /* N_IDENT, N_SELECT field, N_CALL function, N_COMP variable */
+        uint8_t *opt;     /* N_LIST/N_MAP: which entries are optional (?x) */
+    };
+    union {
+        expr_node **args;      /* N_CALL arguments; N_LIST items; N_MAP key, value, key, ... */
+        const char *qualified; /* N_SELECT chain of plain names ("a.b.c"): may name a binding */
+        const char *name2;     /* N_COMP of two variables: the second (value) one; else NULL */
+    };
+    int32_t decl; /* N_IDENT, qualified N_SELECT: index of the declared name, or -1 */
+    union {
+        uint32_t name_len;   /* N_SELECT: the field name's length, so evaluation needs no strlen */
+        uint32_t fold_steps; /* folded N_LIST/N_MAP: the steps its entries cost, charged when
+                              * it is answered */
+    };
+    expr_span span; /* read for errors only: last, where a node that straddles two cache
+                     * lines puts it in the second */
 };
 
+/* Whether 'n' is of a kind whose 'b' and 'c' are operands (on the others that storage is
+ * 'lit' or 'fn' and 're'). */
+static inline bool node_has_bc(const expr_node *n)
+{
+    switch (n->op) {
+    case N_INDEX: case N_BIN: case N_AND: case N_OR: case N_COND: case N_COMP: return true;
+    default: return false;
+    }
+}
+
+/* The second and third operands of 'n', or NULL for kinds that have none. */
+static inline expr_node *node_b(const expr_node *n)
+{
+    return node_has_bc(n) ? n->b : NULL;
+}
+
+static inline expr_node *node_c(const expr_node *n)
+{
+    return node_has_bc(n) ? n->c : NULL;
+}
+
+/* How many entries 'args' of 'n' holds: 0 for kinds without them (there 'args' is
+ * 'qualified' or 'name2'). */
+static inline uint32_t node_nargs(const expr_node *n)
+{
+    return n->op == N_CALL || n->op == N_LIST || n->op == N_MAP ? n->nargs : 0;
+}
+
 #define EXPR_MAX_HEIGHT 400
+
+/* The parser's caps on a call's arguments, a list's items and a map's entries (parse.c). */
+#define EXPR_MAX_ARGS 256
+#define EXPR_MAX_ENTRIES 256
+
+/* What the narrow fields of expr_node rely on: the limits the parser and the checker enforce
+ * (with expr.limit errors) keep each count within its field. */
+_Static_assert(EXPR_MAX_HEIGHT + 1 <= UINT16_MAX, "expr_node.height is 16 bits");
+_Static_assert(EXPR_MAX_ARGS <= UINT16_MAX && 2 * EXPR_MAX_ENTRIES <= UINT16_MAX,
+               "expr_node.nargs is 16 bits");
+_Static_assert(EXPR_MAX_DEPTH + 1 <= INT8_MAX, "expr_node.local is 8 bits");
+/* The size the walk's locality depends on (see above): one cache line. A field added must
+ * keep it. */
+#define EXPR_NODE_BYTES 64
+_Static_assert(sizeof(expr_node) <= EXPR_NODE_BYTES, "expr_node grew past a cache line");
 
 struct expr_prog {
     expr_node *root;

@@ -99,11 +99,11 @@ static expr_node *grow(parser *p, expr_node *n)
     if (n == NULL)
         return NULL;
     uint16_t h = 0;
-    expr_node *kids[3] = {n->a, n->b, n->c};
+    expr_node *kids[3] = {n->a, node_b(n), node_c(n)};
     for (int i = 0; i < 3; i++)
         if (kids[i] && kids[i]->height > h)
             h = kids[i]->height;
-    for (uint32_t i = 0; i < n->nargs; i++)
+    for (uint32_t i = 0; i < node_nargs(n); i++)
         if (n->args[i] && n->args[i]->height > h)
             h = n->args[i]->height;
     n->height = (uint16_t)(h + 1);
@@ -130,16 +130,16 @@ static expr_node *error_node(parser *p, expr_span span)
 static uint32_t parse_args(parser *p, expr_node ***out, enum tok close, uint8_t **opt,
                            bool allow_opt)
 {
-    expr_node *buf[256];
-    uint8_t obuf[256];
+    expr_node *buf[EXPR_MAX_ARGS];
+    uint8_t obuf[EXPR_MAX_ARGS];
     uint32_t n = 0;
     while (p->cur.t != close && p->cur.t != T_EOF) {
-        obuf[n < 256 ? n : 255] = allow_opt && accept(p, T_QUESTION);
+        obuf[n < EXPR_MAX_ARGS ? n : EXPR_MAX_ARGS - 1] = allow_opt && accept(p, T_QUESTION);
         expr_node *e = parse_expr(p);
-        if (n < 256)
+        if (n < EXPR_MAX_ARGS)
             buf[n++] = e;
         else
-            perr(p, p->cur.span, "expr.limit", "more than 256 elements");
+            perr(p, p->cur.span, "expr.limit", "more than %d elements", EXPR_MAX_ARGS);
         if (!accept(p, T_COMMA))
             break;
     }
@@ -269,7 +269,7 @@ static expr_node *parse_call(parser *p, expr_node *target, const char *name, exp
     n->a = target;
     n->member = target != NULL;
     n->args = args;
-    n->nargs = nargs;
+    n->nargs = (uint16_t)nargs;
     return grow(p, n);
 }
 
@@ -301,25 +301,25 @@ static expr_node *parse_aggregate(parser *p, bool map)
     if (n == NULL)
         return NULL;
     if (!map) {
-        n->nargs = parse_args(p, &n->args, T_RBRACKET, &n->opt, true);
+        n->nargs = (uint16_t)parse_args(p, &n->args, T_RBRACKET, &n->opt, true);
         n->span.end = p->cur.span.end;
         expect(p, T_RBRACKET, "after the list elements");
         return grow(p, n);
     }
-    expr_node *buf[512];
-    uint8_t obuf[256];
+    expr_node *buf[2 * EXPR_MAX_ENTRIES];
+    uint8_t obuf[EXPR_MAX_ENTRIES];
     uint32_t k = 0;
     while (p->cur.t != T_RBRACE && p->cur.t != T_EOF) {
         bool opt = accept(p, T_QUESTION);
         expr_node *key = parse_expr(p);
         expect(p, T_COLON, "between a map key and its value");
         expr_node *val = parse_expr(p);
-        if (k < 512) {
+        if (k < 2 * EXPR_MAX_ENTRIES) {
             obuf[k / 2] = opt;
             buf[k++] = key;
             buf[k++] = val;
         } else {
-            perr(p, p->cur.span, "expr.limit", "more than 256 map entries");
+            perr(p, p->cur.span, "expr.limit", "more than %d map entries", EXPR_MAX_ENTRIES);
         }
         if (!accept(p, T_COMMA))
             break;
@@ -330,7 +330,7 @@ static expr_node *parse_aggregate(parser *p, bool map)
         return NULL;
     memcpy(n->args, buf, k * sizeof *buf);
     memcpy(n->opt, obuf, k / 2);
-    n->nargs = k;
+    n->nargs = (uint16_t)k;
     n->span.end = p->cur.span.end;
     expect(p, T_RBRACE, "after the map entries");
     return grow(p, n);

@@ -86,9 +86,9 @@ static void walk_calls(call_walk *w, const expr_node *n)
         w->visit(w->ctx, &cs);
     }
     walk_calls(w, n->a);
-    walk_calls(w, n->b);
-    walk_calls(w, n->c);
-    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+    walk_calls(w, node_b(n));
+    walk_calls(w, node_c(n));
+    for (uint32_t i = 0; i < node_nargs(n); i++)
         walk_calls(w, n->args[i]);
 }
 
@@ -138,9 +138,9 @@ static void walk_decls(const decl_walk *w, const expr_node *n)
         return;
     }
     walk_decls(w, n->a);
-    walk_decls(w, n->b);
-    walk_decls(w, n->c);
-    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+    walk_decls(w, node_b(n));
+    walk_decls(w, node_c(n));
+    for (uint32_t i = 0; i < node_nargs(n); i++)
         walk_decls(w, n->args[i]);
 }
 
@@ -160,9 +160,9 @@ static bool calls_pure(const expr_node *n)
         return true;
     if (n->op == N_CALL && (n->fn == NULL || n->fn->impure))
         return false;
-    if (!calls_pure(n->a) || !calls_pure(n->b) || !calls_pure(n->c))
+    if (!calls_pure(n->a) || !calls_pure(node_b(n)) || !calls_pure(node_c(n)))
         return false;
-    for (uint32_t i = 0; n->args != NULL && i < n->nargs; i++)
+    for (uint32_t i = 0; i < node_nargs(n); i++)
         if (!calls_pure(n->args[i]))
             return false;
     return true;

@@ -727,13 +727,21 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     doc d = {.orig = r->object, .work = NULL};
     match_view mv;
     match_view_init(&mv, r);
+    /* Each match class decided once: 0 not yet, 1 no, 2 yes (indexed by match_class). */
+    size_t nc = policy_set_match_classes(s);
+    unsigned char *decided = arena_calloc(a, nc > 0 ? nc : 1, 1);
+    if (decided == NULL)
+        return -1;
     const policy_observer *ob = r->observer;
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];
         bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
         if (!relevant || (mode == ENGINE_MUTATE && r->object == NULL)) /* DELETE: no mutation */
             continue;
-        if (!matches(p, &mv))
+        unsigned char *m = &decided[p->match_class];
+        if (*m == 0)
+            *m = matches(p, &mv) ? 2 : 1;
+        if (*m == 1)
             continue;
         out->n_matched++;
         if (ob != NULL && ob->matched != NULL)

@@ -1605,6 +1605,48 @@ static void test_match_classes(void **state)
     policy_set_unref(s);
 }
 
+/* Validations of one request share an evaluation context, pointed at each policy in turn: a
+ * policy sees its own params and variables (evaluated afresh, not the last policy's of the
+ * same name and position), none when it has none, and its own step budget. */
+static void test_validation_context_per_policy(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        CLASS_POLICY("a", CLASS_DEPLOY, "  params: {v: 1}\n"
+                     "  variables: [{name: x, expression: 'params.v + 0'}]\n"
+                     "  validations: [{expression: 'variables.x != 1', message: a}]\n")
+        CLASS_POLICY("b", CLASS_DEPLOY, "  params: {v: 2}\n"
+                     "  variables: [{name: x, expression: 'params.v + object.n'}]\n"
+                     "  validations: [{expression: 'variables.x != 2', message: b}]\n")
+        CLASS_POLICY("c", CLASS_DEPLOY, "  validations: [{expression: 'params == null', "
+                     "message: c}, {expression: 'size(object.items.map(i, i)) == 0', message: "
+                     "c2}]\n")
+        CLASS_POLICY("d", CLASS_DEPLOY, "  params: {v: 4}\n"
+                     "  variables: [{name: y, expression: 'params.v'}, {name: x, "
+                     "expression: 'variables.y + object.n'}]\n"
+                     "  validations: [{expression: 'variables.x != 4', message: d}]\n"));
+    char items[64] = "[0";
+    for (int i = 1; i < 9; i++)
+        strcat(items, ",0");
+    char obj_json[128];
+    snprintf(obj_json, sizeof obj_json, "{\"n\":0,\"items\":%s]}", items);
+    cJSON *obj = cJSON_Parse(obj_json);
+    policy_request r;
+    make_request(&r, obj, "x", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    char got[256] = "";
+    for (size_t i = 0; i < o.n_findings; i++) {
+        strcat(got, o.findings[i].message);
+        strcat(got, ";");
+    }
+    assert_string_equal(got, "[a] a;[b] b;[c] c2;[d] d;");
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
 /* Variables of different policies share one value per run when their texts are the same, they
  * name no variable or forEach element, and the params they name are the same. */
 static void test_share_groups(void **state)
@@ -2191,6 +2233,7 @@ int main(void)
         cmocka_unit_test(test_flink_memo),
         cmocka_unit_test(test_share_groups),
         cmocka_unit_test(test_match_classes),
+        cmocka_unit_test(test_validation_context_per_policy),
         cmocka_unit_test(test_share_budget),
         cmocka_unit_test(test_share_shipped_flink_cfg),
         cmocka_unit_test(test_scalar_text_numbers),

@@ -39,8 +39,8 @@ extern const node_fn eval_node_fns[N_COMP + 1]; /* by enum node_op; eval.c */
 __attribute__((noinline, cold)) expr_value eval_step_limit(evalctx *e, const expr_node *n);
 
 /* The expr.no_overload error of 'fn' applied to 'a' (and 'b' unless NULL; eval.c). */
-expr_value eval_no_overload(evalctx *e, expr_span span, const char *fn, const expr_value *a,
-                            const expr_value *b);
+__attribute__((cold)) expr_value eval_no_overload(evalctx *e, expr_span span, const char *fn,
+                                                 const expr_value *a, const expr_value *b);
 
 /* A comprehension (eval_comp.c): all, exists, existsOne, map, filter, cel.bind, optMap,
  * optFlatMap and the two-variable forms; a row of eval_node_fns. */

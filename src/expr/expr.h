@@ -373,9 +373,12 @@ const char *expr_source(const expr_prog *p);
  * double otherwise. Borrows 'j'. */
 expr_value expr_from_json(const cJSON *j);
 
-/* Makes an error value; 'msg' is formatted into 'a'. */
+/* Makes an error value; 'msg' is formatted into 'a'. Declared cold, as are the error makers
+ * built on it: an error is the exception on a review, so gcc lays the branches that make one
+ * out of line (.text.unlikely), and a review runs through fewer lines of code (cache lines
+ * of code are much of what a request costs in the server: docs/server.md). */
 expr_value expr_error_new(arena *a, const char *code, expr_span span, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5), cold));
 
 /* A string an extension function builds in its call's arena, capped at EXPR_MAX_STRING bytes
  * like the strings CEL builds. Start it as {.a = arena} (or with 'p' and 'cap' set to room

@@ -19,8 +19,9 @@ static inline const expr_value *fn_subject(const expr_value *recv, const expr_va
     return &args[0];
 }
 
-expr_value fn_no_overload(const expr_call *c, const char *fn, const expr_value *a);
-expr_value fn_error(const expr_call *c, const char *code, const char *msg);
+__attribute__((cold)) expr_value fn_no_overload(const expr_call *c, const char *fn,
+                                                const expr_value *a);
+__attribute__((cold)) expr_value fn_error(const expr_call *c, const char *code, const char *msg);
 
 /* String family (fn_string.c) and list family (fn_list.c). */
 expr_value fn_lower_ascii(const expr_call *c, const expr_value *r, const expr_value *a, size_t n);

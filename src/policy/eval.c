@@ -280,15 +280,11 @@ typedef struct bindings {
     expr_binding v[PB_COUNT];
 } bindings;
 
-/* Starts policy 'p''s evaluation context on 'object' (the request's, or the working copy of a
- * mutation), from the bindings the run's policies share ('bound', made once per request by
- * findings_init()). Values and states of the variables are one block, none without variables. */
-static int run_init(run *rn, const policy *p, const bindings *bound, const cJSON *object,
-                    policy_fn_ctx *fnc, expr_index *index, shared_value *shared, arena *a)
+/* Points evaluation context 'rn' at policy 'p': its params, and its variables' values and
+ * states, one block (none without variables). The rest is the run's and stays as it is. */
+static int run_policy(run *rn, const policy *p, arena *a)
 {
     rn->p = p;
-    rn->a = a;
-    rn->shared = shared;
     rn->values = NULL;
     rn->state = NULL;
     if (p->n_vars > 0) { /* only the states need zeroing: a value is read once its state is 2 */
@@ -297,16 +293,30 @@ static int run_init(run *rn, const policy *p, const bindings *bound, const cJSON
             return -1;
         rn->state = memset(rn->values + p->n_vars, 0, p->n_vars);
     }
+    rn->vars[PB_PARAMS].value = expr_from_json(p->params);
+    rn->env.memo = rn->values;
+    rn->env.memo_state = rn->state;
+    rn->env.n_memo = p->n_vars;
+    rn->env.budget = NULL;
+    return 0;
+}
+
+/* Starts policy 'p''s evaluation context on 'object' (the request's, or the working copy of a
+ * mutation), from the bindings the run's policies share ('bound', made once per request by
+ * findings_init()). */
+static int run_init(run *rn, const policy *p, const bindings *bound, const cJSON *object,
+                    policy_fn_ctx *fnc, expr_index *index, shared_value *shared, arena *a)
+{
+    rn->a = a;
+    rn->shared = shared;
     memcpy(rn->vars, bound->v, sizeof rn->vars);
     if (object != bound->object)
         rn->vars[PB_OBJECT].value = expr_from_json(object);
-    rn->vars[PB_PARAMS].value = expr_from_json(p->params);
     rn->env = (expr_env){.vars = rn->vars, .n_vars = PB_COUNT, .vars_are_decls = true,
                          .resolve = resolve_variable,
                          .resolve_decl = resolve_decl,
-                         .memo = rn->values, .memo_state = rn->state, .n_memo = p->n_vars,
                          .resolve_ctx = rn, .fn_ctx = fnc, .index = index};
-    return 0;
+    return run_policy(rn, p, a);
 }
 
 /* ---- findings ---- */
@@ -322,6 +332,12 @@ typedef struct findings {
     shared_value *shared; /* policy_set_shared_count(set) of them */
     size_t n_shared;
     bindings bound; /* made once for the run's policies */
+    /* The context validations evaluate in: made by the first policy that validates, then
+     * pointed at each next one (run_policy()), as validations leave the bindings as they are
+     * (mutations make their own: they change the object). */
+    run validating;
+    expr_budget validating_budget; /* the validation's running (one per validation) */
+    bool validating_made;
 } findings;
 
 /* Starts a run's state; -1 when out of memory. */
@@ -457,21 +473,23 @@ static const char *failure_message(run *rn, const policy_validation *val)
  * evaluated already costs nothing: its value is kept for the policy's run. */
 static int validate(const policy *p, const policy_request *r, findings *f, arena *a)
 {
-    run rn;
-    if (run_init(&rn, p, &f->bound, r->object, f->fnc, f->index, f->shared, a) != 0)
+    run *rn = &f->validating;
+    if ((f->validating_made ? run_policy(rn, p, a)
+                            : run_init(rn, p, &f->bound, r->object, f->fnc, f->index, f->shared,
+                                       a)) != 0)
         return -1;
-    expr_budget budget;
-    rn.env.budget = &budget;
+    f->validating_made = true;
+    rn->env.budget = &f->validating_budget;
     for (size_t i = 0; i < p->n_validations; i++) {
         const policy_validation *val = &p->validations[i];
-        budget = (expr_budget){0, 0, NULL};
-        expr_value v = expr_eval(val->expr, &rn.env, a);
+        f->validating_budget = (expr_budget){0, 0, NULL};
+        expr_value v = expr_eval(val->expr, &rn->env, a);
         int rc = 0;
         if (v.kind != EXPR_BOOL)
             rc = eval_error(f, p, NULL, val->expr, &v, &val->at);
         else if (!v.v.b)
             rc = add_finding(f, p, val->action == POLICY_WARN ? RULE_WARN : RULE_FAIL,
-                             val->action, failure_message(&rn, val), val->field, val->reason,
+                             val->action, failure_message(rn, val), val->field, val->reason,
                              &val->at);
         if (rc != 0)
             return -1;
@@ -727,13 +745,21 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     doc d = {.orig = r->object, .work = NULL};
     match_view mv;
     match_view_init(&mv, r);
+    /* Each match class decided once: 0 not yet, 1 no, 2 yes (indexed by match_class). */
+    size_t nc = policy_set_match_classes(s);
+    unsigned char *decided = arena_calloc(a, nc > 0 ? nc : 1, 1);
+    if (decided == NULL)
+        return -1;
     const policy_observer *ob = r->observer;
     for (size_t i = 0; i < n; i++) {
         const policy *p = &ps[i];
         bool relevant = mode == ENGINE_VALIDATE ? p->n_validations > 0 : p->n_mutations > 0;
         if (!relevant || (mode == ENGINE_MUTATE && r->object == NULL)) /* DELETE: no mutation */
             continue;
-        if (!matches(p, &mv))
+        unsigned char *m = &decided[p->match_class];
+        if (*m == 0)
+            *m = matches(p, &mv) ? 2 : 1;
+        if (*m == 1)
             continue;
         out->n_matched++;
         if (ob != NULL && ob->matched != NULL)

@@ -10,7 +10,8 @@
 #include "../k8s/flinkpath.h"
 #include "policy_int.h"
 
-static expr_value not_string(const expr_call *c, const char *fn, const expr_value *v)
+__attribute__((cold)) static expr_value not_string(const expr_call *c, const char *fn,
+                                                 const expr_value *v)
 {
     return expr_error_new(c->a, "expr.no_overload", c->span,
                           "no matching overload for '%s' applied to (%s)", fn, expr_type_name(v));

@@ -49,8 +49,8 @@ static bool str_is(const expr_value *v, const char *s, size_t len)
 }
 
 /* A value of the wrong type where the function (or the pod spec) needs another. */
-static expr_value bad(const expr_call *c, const char *fn, const char *what, const char *want,
-                      const expr_value *v)
+__attribute__((cold)) static expr_value bad(const expr_call *c, const char *fn, const char *what,
+                                            const char *want, const expr_value *v)
 {
     return expr_error_new(c->a, "expr.no_overload", c->span, "%s: %s must be %s, not %s", fn,
                           what, want, expr_type_name(v));

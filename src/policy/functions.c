@@ -29,7 +29,8 @@ static const char *q_to_string(const expr_opaque *o, arena *a)
 
 static const expr_opaque_type quantity_type = {"kubernetes.Quantity", q_equal, q_to_string};
 
-static expr_value err(const expr_call *c, const char *code, const char *what, const char *why)
+__attribute__((cold)) static expr_value err(const expr_call *c, const char *code,
+                                            const char *what, const char *why)
 {
     return expr_error_new(c->a, code, c->span, "%s: %s", what, why);
 }

@@ -132,6 +132,9 @@ typedef struct policy {
     enum policy_action action;
     enum policy_failure failure;
     policy_match match;
+    /* Policies whose matches are written alike share a class (0, 1, ... in the order of their
+     * first policies in the set): the engine decides each class once per request. */
+    size_t match_class;
     const cJSON *params; /* owned by the set; NULL when none */
     policy_variable *vars;
     size_t n_vars;

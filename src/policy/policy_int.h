@@ -149,6 +149,9 @@ size_t policy_set_bytes(const policy_set *s);
 /* How many values variables of several policies of 's' share (policy_share_variables). */
 size_t policy_set_shared_count(const policy_set *s);
 
+/* How many match classes the policies of 's' fall in (policy.match_class is below it). */
+size_t policy_set_match_classes(const policy_set *s);
+
 /* Why 's' ('len' bytes) cannot be an apiVersion, or a kind; NULL when it can. */
 const char *policy_api_version_problem(const char *s, size_t len);
 const char *policy_kind_problem(const char *s, size_t len);

@@ -1554,6 +1554,99 @@ static policy_set *load_yaml_set(const char *yaml)
     "  variables:\n    - {name: x, expression: \"" var "\"}\n" rule "---\n"
 #define SHARE_CHECK "  validations: [{expression: 'variables.x != null'}]\n"
 
+#define CLASS_POLICY(name, match, rule)                                                        \
+    "apiVersion: streamguard.dev/v1alpha1\nkind: Policy\nmetadata: {name: " name "}\n"         \
+    "spec:\n  match: " match "\n" rule "---\n"
+#define CLASS_DENY "  validations: [{expression: 'false', message: no}]\n"
+#define CLASS_MUTATE "  mutations: [{patch: [{op: add, path: /x, value: 1}]}]\n"
+#define CLASS_DEPLOY "{resources: [{kinds: [Deployment]}]}"
+
+/* Policies whose matches are written alike share a match class, which the engine decides once
+ * per request; any difference makes a class of its own. A class whose first policy does not
+ * run (only mutations, under validation) is still decided for the next. */
+static void test_match_classes(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        CLASS_POLICY("a", CLASS_DEPLOY, CLASS_MUTATE)
+        CLASS_POLICY("b", CLASS_DEPLOY, CLASS_DENY)
+        CLASS_POLICY("c", "{resources: [{kinds: [Deployment, StatefulSet]}]}", CLASS_DENY)
+        CLASS_POLICY("d", "{resources: [{kinds: [Deployment]}], objectSelector: {matchLabels: "
+                          "{team: a}}}", CLASS_DENY)
+        CLASS_POLICY("e", "{resources: [{kinds: [Deployment, StatefulSet]}]}", CLASS_DENY)
+        CLASS_POLICY("f", "{resources: [{kinds: [Deployment]}], namespaces: {exclude: [x]}}",
+                     CLASS_DENY)
+        CLASS_POLICY("g", "{resources: [{kinds: [Deployment]}], objectSelector: {matchLabels: "
+                          "{team: b}}}", CLASS_DENY)
+        CLASS_POLICY("h", "{resources: [{kinds: [StatefulSet]}]}", CLASS_DENY)
+        CLASS_POLICY("i", "{resources: [{kinds: [Deployment], operations: [UPDATE]}]}",
+                     CLASS_DENY)
+        CLASS_POLICY("j", CLASS_DEPLOY, CLASS_DENY));
+    size_t n;
+    const policy *p = policy_set_items(s, &n);
+    static const size_t want[] = {0, 0, 1, 2, 1, 3, 4, 5, 6, 0};
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++)
+        if (p[i].match_class != want[i])
+            fail_msg("policy %s: class %zu, want %zu", p[i].name, p[i].match_class, want[i]);
+    assert_int_equal(policy_set_match_classes(s), 7);
+    cJSON *obj = cJSON_Parse("{\"metadata\":{\"labels\":{\"team\":\"a\"}}}");
+    policy_request r;
+    make_request(&r, obj, "x", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    char got[64] = "";
+    for (size_t i = 0; i < o.n_findings; i++)
+        strcat(got, o.findings[i].policy->name);
+    assert_string_equal(got, "bcdej"); /* not f (namespace x), g (team b), h, i (CREATE) */
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
+/* Validations of one request share an evaluation context, pointed at each policy in turn: a
+ * policy sees its own params and variables (evaluated afresh, not the last policy's of the
+ * same name and position), none when it has none, and its own step budget. */
+static void test_validation_context_per_policy(void **state)
+{
+    (void)state;
+    policy_set *s = load_yaml_set(
+        CLASS_POLICY("a", CLASS_DEPLOY, "  params: {v: 1}\n"
+                     "  variables: [{name: x, expression: 'params.v + 0'}]\n"
+                     "  validations: [{expression: 'variables.x != 1', message: a}]\n")
+        CLASS_POLICY("b", CLASS_DEPLOY, "  params: {v: 2}\n"
+                     "  variables: [{name: x, expression: 'params.v + object.n'}]\n"
+                     "  validations: [{expression: 'variables.x != 2', message: b}]\n")
+        CLASS_POLICY("c", CLASS_DEPLOY, "  validations: [{expression: 'params == null', "
+                     "message: c}, {expression: 'size(object.items.map(i, i)) == 0', message: "
+                     "c2}]\n")
+        CLASS_POLICY("d", CLASS_DEPLOY, "  params: {v: 4}\n"
+                     "  variables: [{name: y, expression: 'params.v'}, {name: x, "
+                     "expression: 'variables.y + object.n'}]\n"
+                     "  validations: [{expression: 'variables.x != 4', message: d}]\n"));
+    char items[64] = "[0";
+    for (int i = 1; i < 9; i++)
+        strcat(items, ",0");
+    char obj_json[128];
+    snprintf(obj_json, sizeof obj_json, "{\"n\":0,\"items\":%s]}", items);
+    cJSON *obj = cJSON_Parse(obj_json);
+    policy_request r;
+    make_request(&r, obj, "x", "bob", "", 0, NULL);
+    arena *a = arena_new(ARENA_REQUEST_BUDGET);
+    policy_outcome o;
+    assert_int_equal(policy_engine_run(s, ENGINE_VALIDATE, &r, false, a, &o), 0);
+    char got[256] = "";
+    for (size_t i = 0; i < o.n_findings; i++) {
+        strcat(got, o.findings[i].message);
+        strcat(got, ";");
+    }
+    assert_string_equal(got, "[a] a;[b] b;[c] c2;[d] d;");
+    arena_free(a);
+    cJSON_Delete(obj);
+    policy_set_unref(s);
+}
+
 /* Variables of different policies share one value per run when their texts are the same, they
  * name no variable or forEach element, and the params they name are the same. */
 static void test_share_groups(void **state)
@@ -2139,6 +2232,8 @@ int main(void)
         cmocka_unit_test(test_engine_resets_library_ctx),
         cmocka_unit_test(test_flink_memo),
         cmocka_unit_test(test_share_groups),
+        cmocka_unit_test(test_match_classes),
+        cmocka_unit_test(test_validation_context_per_policy),
         cmocka_unit_test(test_share_budget),
         cmocka_unit_test(test_share_shipped_flink_cfg),
         cmocka_unit_test(test_scalar_text_numbers),

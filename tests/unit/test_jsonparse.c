@@ -468,6 +468,33 @@ static void test_jsonparse_blocks(void **state)
             JSONPARSE_SSE2 ? "SSE2" : "portable");
 }
 
+/* scan_string()'s first block: a string whose quote is its first stop byte ends there, one
+ * with anything before the quote (an escape, a control character, a byte from 0x80 up) goes
+ * on the loop's way. Each piece at every offset of the first block, the quote right after it,
+ * and more than a block of text behind, in a key and in a value. */
+static void test_jsonparse_first_block(void **state)
+{
+    (void)state;
+    size_t before = n_inputs, np = sizeof pieces / sizeof *pieces;
+    char doc[256];
+    for (size_t i = 0; i <= np; i++) {
+        const char *piece = i < np ? pieces[i] : ""; /* "": the quote alone */
+        size_t plen = strlen(piece);
+        for (size_t pre = 0; pre + plen <= 16; pre++) {
+            for (int in_key = 0; in_key < 2; in_key++) {
+                size_t o = (size_t)sprintf(doc, in_key ? "{\"" : "{\"k\":\"");
+                o += filler(doc + o, pre);
+                memcpy(doc + o, piece, plen);
+                o += plen;
+                o += (size_t)sprintf(doc + o, in_key ? "\":\"%s\"}" : "\",\"%s\":1}",
+                                     "abcdefghijklmnopqrstuvwxyz");
+                differ_exact(doc, o, in_key ? "first block of a key" : "first block of a value");
+            }
+        }
+    }
+    fprintf(stderr, "jsonparse: %zu inputs on first blocks\n", n_inputs - before);
+}
+
 /* The hostile cases by name, with the answers the review path gives. */
 static void test_jsonparse_hostile(void **state)
 {
@@ -591,6 +618,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonparse_hostile),
         cmocka_unit_test(test_jsonparse_blocks),
+        cmocka_unit_test(test_jsonparse_first_block),
         cmocka_unit_test(test_jsonparse_numbers),
         cmocka_unit_test(test_jsonparse_strings),
         cmocka_unit_test(test_jsonparse_structure),

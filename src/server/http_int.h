@@ -57,6 +57,14 @@ struct request {
     void *corked;       /* the GnuTLS session corked for the reply (conns.h), or NULL */
 };
 
+/* The arena for a review of a body of 'len' bytes (cap: admission_arena_cap()): the one the
+ * thread's last request gave back (server_request_arena_done()), else a new one. NULL when out
+ * of memory. */
+arena *server_request_arena(size_t len);
+
+/* Frees 'a' (NULL is accepted) or, reset, keeps it for the thread's next request. */
+void server_request_arena_done(arena *a);
+
 /* Queues 'body' (malloc-owned and taken over, or static when 'owned' is false) with 'status'
  * and 'ctype'. A 405 carries the Allow header of the request's row; a reply while draining,
  * or after a framing doubt, carries "Connection: close". Returns MHD_NO when it cannot be

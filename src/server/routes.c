@@ -19,7 +19,7 @@
 static enum MHD_Result answer_review(server *s, struct MHD_Connection *c, struct request *r,
                                      enum admission_mode mode)
 {
-    r->arena = arena_new(admission_arena_cap(r->body.len));
+    r->arena = server_request_arena(r->body.len);
     if (r->arena == NULL)
         return MHD_NO;
     const char *body = r->body.data ? r->body.data : "";

@@ -130,6 +130,13 @@ void arena_reset(arena *a)
     rebump(a);
 }
 
+void arena_set_cap(arena *a, size_t cap)
+{
+    sync(a);
+    a->cap = cap > a->handed ? cap : a->handed;
+    rebump(a);
+}
+
 void *arena_alloc_slow(arena *a, size_t n)
 {
     sync(a);

@@ -24,6 +24,11 @@ void arena_free(arena *a);
  * block for reuse, so that a loop of short-lived uses costs no malloc. */
 void arena_reset(arena *a);
 
+/* Sets the cap of 'a' to 'cap' bytes in total, what was handed out so far included (when
+ * that is more, the cap is what was handed out: nothing more is): for an arena reset and used
+ * again for a request of another size (the server keeps one per thread). */
+void arena_set_cap(arena *a, size_t cap);
+
 /* The start of every arena: where the next allocation goes and how far it may go in the
  * current block without passing the cap. Only arena_alloc() below reads it. */
 struct arena_bump {

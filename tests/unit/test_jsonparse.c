@@ -468,6 +468,71 @@ static void test_jsonparse_blocks(void **state)
             JSONPARSE_SSE2 ? "SSE2" : "portable");
 }
 
+/* scan_string()'s first block: a string whose quote is its first stop byte ends there, one
+ * with anything before the quote (an escape, a control character, a byte from 0x80 up) goes
+ * on the loop's way. Each piece at every offset of the first block, the quote right after it,
+ * and more than a block of text behind, in a key and in a value. */
+static void test_jsonparse_first_block(void **state)
+{
+    (void)state;
+    size_t before = n_inputs, np = sizeof pieces / sizeof *pieces;
+    char doc[256];
+    for (size_t i = 0; i <= np; i++) {
+        const char *piece = i < np ? pieces[i] : ""; /* "": the quote alone */
+        size_t plen = strlen(piece);
+        for (size_t pre = 0; pre + plen <= 16; pre++) {
+            for (int in_key = 0; in_key < 2; in_key++) {
+                size_t o = (size_t)sprintf(doc, in_key ? "{\"" : "{\"k\":\"");
+                o += filler(doc + o, pre);
+                memcpy(doc + o, piece, plen);
+                o += plen;
+                o += (size_t)sprintf(doc + o, in_key ? "\":\"%s\"}" : "\",\"%s\":1}",
+                                     "abcdefghijklmnopqrstuvwxyz");
+                differ_exact(doc, o, in_key ? "first block of a key" : "first block of a value");
+            }
+        }
+    }
+    fprintf(stderr, "jsonparse: %zu inputs on first blocks\n", n_inputs - before);
+}
+
+/* scan_escaped()'s blocks: an escape, then a gap, then a second piece (every piece, a
+ * control character among them: the one-byte pieces below 0x20), at every offset of the first
+ * two blocks of a value and of a key, so that blocks of lone escapes, blocks with a stop or a
+ * bad byte after an escape, and an escape at a block's last byte all come up; with more text
+ * behind and with the text cut after the second piece. */
+static void test_jsonparse_escape_blocks(void **state)
+{
+    (void)state;
+    static const char *const escapes[] = {"\\\"", "\\n", "\\\\", "\\u00e9", "\\/"};
+    size_t before = n_inputs, np = sizeof pieces / sizeof *pieces;
+    char doc[256];
+    for (size_t e = 0; e < sizeof escapes / sizeof *escapes; e++) {
+        for (size_t i = 0; i < np + 0x20; i++) {
+            char ctl[1] = {(char)(i - np)};
+            const char *piece = i < np ? pieces[i] : ctl;
+            size_t plen = i < np ? strlen(piece) : 1;
+            for (size_t pre = 0; pre < 20; pre++) {
+                for (size_t gap = 0; gap < 3; gap++) {
+                    for (int in_key = 0; in_key < 2; in_key++) {
+                        size_t o = (size_t)sprintf(doc, in_key ? "{\"" : "{\"k\":\"");
+                        o += filler(doc + o, pre);
+                        o += (size_t)sprintf(doc + o, "%s", escapes[e]);
+                        o += filler(doc + o, gap);
+                        memcpy(doc + o, piece, plen);
+                        o += plen;
+                        size_t cut = o;
+                        o += filler(doc + o, 17);
+                        o += (size_t)sprintf(doc + o, in_key ? "\":1}" : "\"}");
+                        differ_exact(doc, o, "escape then a piece");
+                        differ_exact(doc, cut, "escape then a piece at the end of the text");
+                    }
+                }
+            }
+        }
+    }
+    fprintf(stderr, "jsonparse: %zu inputs on blocks with escapes\n", n_inputs - before);
+}
+
 /* The hostile cases by name, with the answers the review path gives. */
 static void test_jsonparse_hostile(void **state)
 {
@@ -591,6 +656,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonparse_hostile),
         cmocka_unit_test(test_jsonparse_blocks),
+        cmocka_unit_test(test_jsonparse_first_block),
+        cmocka_unit_test(test_jsonparse_escape_blocks),
         cmocka_unit_test(test_jsonparse_numbers),
         cmocka_unit_test(test_jsonparse_strings),
         cmocka_unit_test(test_jsonparse_structure),

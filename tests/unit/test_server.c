@@ -809,6 +809,45 @@ static void test_routes_answer(void **state)
     tls_pair_clear(&p);
 }
 
+/* A thread's requests share one arena: given back, it is reset and kept, and the next one
+ * gets it with the cap of its own body; one that held more than SPARE_ARENA_MAX, or a second
+ * while one is kept, is freed. */
+static void *arena_in_thread(void *arg)
+{
+    (void)arg;
+    server_request_arena_done(server_request_arena(10)); /* kept, freed when the thread ends */
+    return NULL;
+}
+
+static void test_request_arena_reuse(void **state)
+{
+    (void)state;
+    arena *a = server_request_arena(100);
+    assert_non_null(a);
+    assert_non_null(arena_alloc(a, 20000));
+    server_request_arena_done(a);
+    arena *b = server_request_arena(5000);
+    assert_ptr_equal(a, b);
+    assert_int_equal(arena_used(b), 0);
+    assert_null(arena_alloc(b, admission_arena_cap(5000) + 1));
+    assert_non_null(arena_alloc(b, 20000)); /* in the block it kept */
+    arena *c = server_request_arena(100); /* none kept now: a new one */
+    assert_non_null(c);
+    assert_ptr_not_equal(b, c);
+    server_request_arena_done(b);
+    server_request_arena_done(c); /* one is kept already: freed */
+    assert_ptr_equal(pthread_getspecific(spare_key), b);
+    b = server_request_arena(100);
+    assert_non_null(arena_alloc(b, SPARE_ARENA_MAX + 1));
+    server_request_arena_done(b); /* too large to keep */
+    assert_null(pthread_getspecific(spare_key));
+    server_request_arena_done(NULL);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, arena_in_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    spare_drop();
+}
+
 /* The row functions on their own: methods are exact tokens of the list. */
 static void test_route_rows(void **state)
 {
@@ -1230,6 +1269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drain_counts_own_requests, setup_certs,
                                         teardown_certs),
         cmocka_unit_test(test_route_rows),
+        cmocka_unit_test(test_request_arena_reuse),
         cmocka_unit_test_setup_teardown(test_routes_answer, setup_certs, teardown_certs),
         cmocka_unit_test_setup_teardown(test_cert_swap_keeps_connections, setup_certs,
                                         teardown_certs),

@@ -152,6 +152,37 @@ static void test_arena_large_and_strings(void **state)
     arena_free(NULL);
 }
 
+/* A new cap counts what is already handed out, and holds across blocks and resets. */
+static void test_arena_set_cap(void **state)
+{
+    (void)state;
+    arena *a = arena_new(1 << 20);
+    assert_non_null(arena_alloc(a, 1000)); /* 1008 */
+    arena_set_cap(a, 2000);
+    assert_null(arena_alloc(a, 1000));
+    assert_non_null(arena_alloc(a, 992));
+    assert_null(arena_alloc(a, 1));
+    arena_set_cap(a, 100); /* below what is out: the cap is what is out */
+    assert_null(arena_alloc(a, 1));
+    assert_int_equal(arena_used(a), 2000);
+    arena_reset(a);
+    assert_null(arena_alloc(a, 2001)); /* the cap stays over a reset */
+    assert_non_null(arena_alloc(a, 2000));
+    arena_reset(a);
+    arena_set_cap(a, 100);
+    assert_null(arena_alloc(a, 101));
+    assert_non_null(arena_alloc(a, 96));
+    arena_reset(a);
+    arena_set_cap(a, 100016); /* more than the block it kept: new blocks, to the byte */
+    size_t got = 0;
+    while (arena_alloc(a, 4000) != NULL)
+        got++;
+    assert_int_equal(got, 25);
+    assert_non_null(arena_alloc(a, 16));
+    assert_null(arena_alloc(a, 1));
+    arena_free(a);
+}
+
 static int deferred_calls;
 static void count_call(void *p)
 {
@@ -1067,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_log_numbers_as_printf),
         cmocka_unit_test(test_arena_cap_small),        cmocka_unit_test(test_arena_large_and_strings),
         cmocka_unit_test(test_arena_reset_and_defer),
+        cmocka_unit_test(test_arena_set_cap),
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_buf_put_label),          cmocka_unit_test(test_base64_table),
         cmocka_unit_test(test_diag_format_and_cap), cmocka_unit_test(test_diag_source),
         cmocka_unit_test(test_diag_source_line_breaks),

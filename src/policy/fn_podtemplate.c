@@ -109,7 +109,10 @@ static size_t group_by_name(const expr_call *c, const entry *e, size_t n, entry 
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         expr_value name;
-        element_name(c, &e[i].val, &name);
+        if (!element_name(c, &e[i].val, &name)) { /* cannot be: the caller checked */
+            out[k++] = e[i];
+            continue;
+        }
         entry *hit = (entry *)keyindex_find(ix, name.v.s, name.len);
         if (hit != NULL) {
             hit->val = e[i].val;

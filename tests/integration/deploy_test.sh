@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy_test.sh BIN - renders every kustomize directory of deploy/ with kubectl 1.20 (Debian's
 # kubernetes-client, whose built-in kustomize is the oldest we support) and checks the objects
-# (tests/integration/deploy_check.py), the ClusterRole against `BIN lint --lookups policies/`.
+# (tests/integration/deploy_check.py), the ClusterRole against `BIN lint --lookups policies/`,
+# and deploy/Dockerfile (tests/integration/image_check.py).
 # Uses $KUBECTL if set, else a kubectl 1.20 on the PATH, else the binary from the
 # kubernetes-client package, unpacked without installing it (a machine may have another kubectl
 # installed) by scripts/kube-apiserver.sh, as the e2e tests use it.
@@ -44,5 +45,10 @@ done
     echo "deploy_test: streamguard audit --list-kinds -p policies/ failed" >&2
     exit 1
 }
+rc=0
 python3 tests/integration/deploy_check.py "$TMP" "$TMP/deploy/static-certs/certs/tls.crt" "$TMP/lookups.txt" \
-    "$TMP/audit-kinds.txt"
+    "$TMP/audit-kinds.txt" || rc=1
+# deploy/Dockerfile without Docker: its packages against what BIN links and builds with, and
+# its build context (COPY, .dockerignore) built with its make command.
+python3 tests/integration/image_check.py "$BIN" || rc=1
+exit $rc

@@ -56,11 +56,7 @@ PGO     := 0
 endif
 LTO_CFLAGS  := $(if $(filter 1,$(LTO)),-flto=auto -ffat-lto-objects)
 LDFLAGS     += $(if $(filter 1,$(LTO)),-fno-lto) # the linker plugin would do LTO on its own
-# -Wno-error: gcc 12 warns "Missing counts for called function" (a warning no option turns
-# off) for a static function the instrumented build inlined where this one calls it; every
-# other warning still fails the sanitizer build (make check) and PGO=0.
-PGO_CFLAGS  := $(if $(filter 1,$(PGO)),-fprofile-use -fprofile-partial-training -Wno-missing-profile \
-                 -Wno-error)
+PGO_CFLAGS  := $(if $(filter 1,$(PGO)),-fprofile-use -fprofile-partial-training -Wno-missing-profile)
 PGO_DIR     := $(BUILD)/pgo
 PGO_NAME     = $(if $(filter 1,$(PGO)),-dumpbase $(PGO_DIR)/prof/$(1))
 PGO_MKDIR    = $(if $(filter 1,$(PGO)),$(dir $(PGO_DIR)/prof/$(1)))

@@ -127,19 +127,21 @@ static void test_string_literals_cost_their_length(void **state)
     free(ints);
 }
 
+/* The programs both tests below compile, each laid out 4 x 40 times (grid()). */
+static const char *const cost_srcs[] = {
+    "[1, 2, 3].all(x, x > 0 && x < 10 || x == -1) && size('abc') == 3 && !(1.5 > 2.0)",
+    "{'a': 1, 'b': 2}.exists(k, k.startsWith('a') && k.endsWith('a')) ? 'yes' : 'no'",
+    "[[true, false], [false]].map(l, l.filter(b, b)).size() + int('3') * 2 - 1 >= 0",
+};
+
 /* A compiled expression costs its nodes, its names and its text, and little else: the
  * checker's types (one per node, 64 bytes each, until shared) are the loader's, not the
  * program's. */
 static void test_compile_bytes_per_node(void **state)
 {
     (void)state;
-    static const char *const srcs[] = {
-        "[1, 2, 3].all(x, x > 0 && x < 10 || x == -1) && size('abc') == 3 && !(1.5 > 2.0)",
-        "{'a': 1, 'b': 2}.exists(k, k.startsWith('a') && k.endsWith('a')) ? 'yes' : 'no'",
-        "[[true, false], [false]].map(l, l.filter(b, b)).size() + int('3') * 2 - 1 >= 0",
-    };
-    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
-        char *many = grid(srcs[i], 4, 40);
+    for (size_t i = 0; i < sizeof cost_srcs / sizeof cost_srcs[0]; i++) {
+        char *many = grid(cost_srcs[i], 4, 40);
         size_t nodes = 0, used = compile_cost(many, &nodes);
         print_message("%zu nodes, %zu bytes: %.1f a node (the node itself %zu)\n", nodes, used,
                       (double)used / (double)nodes, sizeof(expr_node));
@@ -157,13 +159,8 @@ static void test_compile_bytes_per_node(void **state)
 static void test_nodes_are_small(void **state)
 {
     (void)state;
-    static const char *const srcs[] = {
-        "[1, 2, 3].all(x, x > 0 && x < 10 || x == -1) && size('abc') == 3 && !(1.5 > 2.0)",
-        "{'a': 1, 'b': 2}.exists(k, k.startsWith('a') && k.endsWith('a')) ? 'yes' : 'no'",
-        "[[true, false], [false]].map(l, l.filter(b, b)).size() + int('3') * 2 - 1 >= 0",
-    };
-    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
-        char *many = grid(srcs[i], 4, 40);
+    for (size_t i = 0; i < sizeof cost_srcs / sizeof cost_srcs[0]; i++) {
+        char *many = grid(cost_srcs[i], 4, 40);
         size_t nodes = 0, used = compile_cost(many, &nodes);
         print_message("%zu nodes, %zu bytes: %.1f a node\n", nodes, used,
                       (double)used / (double)nodes);

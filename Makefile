@@ -50,9 +50,10 @@ LDLIBS  += -lm
 # (-ffat-lto-objects), so the tests link them without LTO.
 LTO     ?= 1
 PGO     ?= 1
+# override: also when PGO=1 or LTO=1 came on make check's command line
 ifeq ($(SAN),1)
-LTO     := 0
-PGO     := 0
+override LTO := 0
+override PGO := 0
 endif
 LTO_CFLAGS  := $(if $(filter 1,$(LTO)),-flto=auto -ffat-lto-objects)
 LDFLAGS     += $(if $(filter 1,$(LTO)),-fno-lto) # the linker plugin would do LTO on its own
@@ -108,10 +109,10 @@ $(BUILD)/obj/gen/schemas.o: $(BUILD)/gen/schemas.c
 ifeq ($(PGO),1)
 PGO_OBJ := $(CORE_OBJ:$(BUILD)/obj/%=$(PGO_DIR)/obj/%)
 $(PGO_DIR)/obj/%.o: %.c
-	@mkdir -p $(dir $@) $(dir $(PGO_DIR)/prof/$*)
+	@mkdir -p $(dir $@) $(call PGO_MKDIR,$*)
 	$(CC) $(CFLAGS) $(PGO_GEN) $(call PGO_NAME,$*) -c $< -o $@
 $(PGO_DIR)/obj/gen/schemas.o: $(BUILD)/gen/schemas.c
-	@mkdir -p $(dir $@) $(PGO_DIR)/prof/gen
+	@mkdir -p $(dir $@) $(call PGO_MKDIR,gen/schemas)
 	$(CC) $(CFLAGS) $(PGO_GEN) $(call PGO_NAME,gen/schemas) -Isrc -c $< -o $@
 $(PGO_DIR)/pgo_train: scripts/pgo_train.c $(PGO_OBJ)
 	$(CC) $(CFLAGS) $(PGO_GEN) -Isrc $(LDFLAGS) -o $@ $< $(PGO_OBJ) $(LDLIBS)

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""image_check.py BIN - what deploy/Dockerfile needs, checked without Docker.
+"""image_check.py - what deploy/Dockerfile needs, checked without Docker.
 
-- The runtime stage installs the Debian package of every library BIN links (its NEEDED
-  entries, resolved by ldd, found with dpkg -S), libc6 aside (the base image has it).
+- The runtime stage installs the Debian package of every library the binary the build stage
+  makes links (its NEEDED entries, resolved by ldd, found with dpkg -S), libc6 aside (the base
+  image has it). That binary, not the one under test: make check's has the sanitizers'.
 - The build stage installs the -dev package of each pkg-config module the Makefile builds with
   (PKGS: the package of its .pc file) and of each library it links by -l alone (mimalloc).
 - The build context: the build stage's COPY sources, filtered by .dockerignore as Docker does
   (the last matching pattern decides, '!' takes back), copied into an empty directory, and the
-  stage's make command run there (-j2): it must build, and the binary must answer `version`.
+  stage's make command run there (-j2, without the make variables of a make this runs under,
+  as in a fresh container): it must build, and the binary must answer `version`.
   This is what broke unseen when the build came to need scripts/schemagen.c.
 
 Prints "ok - ..." or "FAIL - ..." per check and "image: N passed, N failed" last; exit 1 on a
@@ -94,13 +96,8 @@ def ignored(rel, patterns):
     return out
 
 
-def main():
-    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/streamguard")
-    with open(os.path.join(ROOT, "deploy/Dockerfile")) as f:
-        st = stages(f.read())
-    build, runtime = st[0], st[-1]
-    build_pkgs, runtime_pkgs = apt_packages(build), apt_packages(runtime)
-
+def runtime_libs(binary, runtime_pkgs):
+    """The runtime stage's packages against what 'binary' links."""
     ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
     paths = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
     dyn = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True)
@@ -111,6 +108,14 @@ def main():
             continue
         check(pkg is not None and pkg in runtime_pkgs,
               f"the runtime stage installs {pkg} ({lib})")
+
+
+def main():
+    with open(os.path.join(ROOT, "deploy/Dockerfile")) as f:
+        st = stages(f.read())
+    build, runtime = st[0], st[-1]
+    build_pkgs, runtime_pkgs = apt_packages(build), apt_packages(runtime)
+
 
     # the build's own list: the pkg-config modules of the Makefile (PKGS), each from the -dev
     # package that ships its .pc file, and the libraries it names with -l alone (mimalloc)
@@ -162,7 +167,9 @@ def main():
         if make is not None:
             cmd = make.replace('-j"$(nproc)"', "-j2").replace('"$COMMIT"', "image-check")
             src = os.path.join(ctx, os.path.relpath(workdir, "/"))
-            r = subprocess.run(cmd, shell=True, cwd=src, capture_output=True, text=True)
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+            r = subprocess.run(cmd, shell=True, cwd=src, env=env, capture_output=True, text=True)
             check(r.returncode == 0, f"the build context builds: {cmd}" +
                   ("" if r.returncode == 0 else "\n" + r.stderr[-2000:]))
             out = os.path.join(src, "build/streamguard")
@@ -170,6 +177,8 @@ def main():
                 if os.path.exists(out) else None
             check(r is not None and r.returncode == 0 and "image-check" in r.stdout,
                   "the binary it builds answers version")
+            if r is not None:
+                runtime_libs(out, runtime_pkgs)
     print(f"image: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

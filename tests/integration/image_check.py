@@ -8,8 +8,8 @@
   (PKGS: the package of its .pc file) and of each library it links by -l alone (mimalloc).
 - The build context: the build stage's COPY sources, filtered by .dockerignore as Docker does
   (the last matching pattern decides, '!' takes back), copied into an empty directory, and the
-  stage's make command run there (-j2, without the make variables of a make this runs under,
-  as in a fresh container): it must build, and the binary must answer `version`.
+  stage's make command run there (-j2, in an environment of PATH and HOME alone, as in a
+  fresh container): it must build, and the binary must answer `version`.
   This is what broke unseen when the build came to need scripts/schemagen.c.
 
 Prints "ok - ..." or "FAIL - ..." per check and "image: N passed, N failed" last; exit 1 on a
@@ -167,8 +167,10 @@ def main():
         if make is not None:
             cmd = make.replace('-j"$(nproc)"', "-j2").replace('"$COMMIT"', "image-check")
             src = os.path.join(ctx, os.path.relpath(workdir, "/"))
-            env = {k: v for k, v in os.environ.items()
-                   if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+            # a container's environment: none of the variables a make this runs under exports
+            # (make check's BUILD=build/san SAN=1 reach the environment, not only MAKEFLAGS)
+            env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR")
+                   if k in os.environ}
             r = subprocess.run(cmd, shell=True, cwd=src, env=env, capture_output=True, text=True)
             check(r.returncode == 0, f"the build context builds: {cmd}" +
                   ("" if r.returncode == 0 else "\n" + r.stderr[-2000:]))

@@ -116,7 +116,6 @@ def main():
     build, runtime = st[0], st[-1]
     build_pkgs, runtime_pkgs = apt_packages(build), apt_packages(runtime)
 
-
     # the build's own list: the pkg-config modules of the Makefile (PKGS), each from the -dev
     # package that ships its .pc file, and the libraries it names with -l alone (mimalloc)
     with open(os.path.join(ROOT, "Makefile")) as f:

@@ -21,6 +21,7 @@
 
 /* its string scan, the SSE2 one against the portable one */
 #include "util/jsonprint.c"
+#include "scan_paths.h"
 
 #define FIXTURES "tests/fixtures/admission/"
 
@@ -683,35 +684,32 @@ static void test_encode_as_cjson(void **state)
  * buffers of every length up to 80 at every offset from a 16-byte boundary, with bytes of
  * every class (quote, backslash, each control character boundary, DEL, bytes from 0x80) at
  * every place. */
+static const unsigned char *print_fast(const unsigned char *p, const unsigned char *end,
+                                       unsigned set)
+{
+    (void)set;
+    return plain_end(p, end);
+}
+
+static const unsigned char *print_slow(const unsigned char *p, const unsigned char *end,
+                                       unsigned set)
+{
+    (void)set;
+    return plain_end_portable(p, end);
+}
+
+static bool print_stop(unsigned char c, unsigned set)
+{
+    (void)set;
+    return needs_escape(c);
+}
+
 static void test_print_scan_paths(void **state)
 {
     (void)state;
     static const unsigned char kinds[] = {'a', ' ', '"', '\\', '\n', 0x00, 0x01, 0x1f, 0x20,
                                           0x7f, 0x80, 0xc3, 0xff};
-    static _Alignas(16) unsigned char buf[128];
-    const size_t nk = sizeof kinds;
-    for (size_t off = 0; off < 16; off++) {
-        for (size_t len = 0; len <= 80; len++) {
-            for (size_t at = 0; at <= len; at++) {
-                for (size_t k = 0; k < nk; k++) {
-                    unsigned char *p = buf + off;
-                    memset(p, 'x', len);
-                    if (at < len)
-                        p[at] = kinds[k];
-                    if (at + 3 < len)
-                        p[at + 3] = kinds[(k + 3) % nk];
-                    const unsigned char *want = p;
-                    while (want < p + len && !needs_escape(*want))
-                        want++;
-                    const unsigned char *fast = plain_end(p, p + len);
-                    const unsigned char *slow = plain_end_portable(p, p + len);
-                    if (fast != want || slow != want)
-                        fail_msg("off %zu len %zu byte 0x%02x at %zu: %td, %td, want %td", off,
-                                 len, kinds[k], at, fast - p, slow - p, want - p);
-                }
-            }
-        }
-    }
+    scan_paths_check(print_fast, print_slow, print_stop, 0, kinds, sizeof kinds, 80, 3);
 }
 
 static void test_status_encode(void **state)

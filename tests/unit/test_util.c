@@ -28,6 +28,7 @@
 #include "util/keyindex.c"
 /* its string scan, the SSE2 one against the portable one */
 #include "util/log.c"
+#include "scan_paths.h"
 
 /* Numbers in log lines are written without stdio (log.c), and must read exactly as printf
  * writes them: "%lld" for integers, "%.3f" for doubles below 1e15 (edges of rounding,
@@ -648,60 +649,39 @@ static void test_bytescan_sets(void **state)
 {
     (void)state;
     static const unsigned sets[] = {0, BYTESCAN_HIGH, BYTESCAN_DEL_UP};
-    static _Alignas(16) unsigned char buf[64];
-    const size_t nb = sizeof scan_bytes;
     for (size_t s = 0; s < 3; s++)
-        for (size_t off = 0; off < 16; off++)
-            for (size_t len = 0; len <= 40; len++)
-                for (size_t at = 0; at <= len; at++)
-                    for (size_t b = 0; b < nb; b++) {
-                        unsigned char *p = buf + off;
-                        memset(p, 'x', len);
-                        if (at < len)
-                            p[at] = scan_bytes[b];
-                        const unsigned char *want = p;
-                        while (want < p + len && !bytescan_is_stop(*want, sets[s]))
-                            want++;
-                        const unsigned char *fast = bytescan(p, p + len, sets[s]);
-                        const unsigned char *slow = bytescan_portable(p, p + len, sets[s]);
-                        if (fast != want || slow != want)
-                            fail_msg("set %u off %zu len %zu byte 0x%02x at %zu: %td, %td, "
-                                     "want %td", sets[s], off, len, scan_bytes[b], at, fast - p,
-                                     slow - p, want - p);
-                    }
+        scan_paths_check(bytescan, bytescan_portable, bytescan_is_stop, sets[s], scan_bytes,
+                         sizeof scan_bytes, 40, 0);
 }
 
 /* The quoted run's stop (log.c) is found 16 bytes a step with SSE2 and 8 bytes a step
  * without: both, and a byte by byte scan, find the same first stop in buffers of every
  * length up to 80 at every offset from a 16-byte boundary, with one or two bytes of each
  * class at every place (the rest plain). */
+static const unsigned char *log_fast(const unsigned char *p, const unsigned char *end,
+                                     unsigned set)
+{
+    (void)set;
+    return quoted_stop(p, end);
+}
+
+static const unsigned char *log_slow(const unsigned char *p, const unsigned char *end,
+                                     unsigned set)
+{
+    (void)set;
+    return quoted_stop_portable(p, end);
+}
+
+static bool log_stop(unsigned char c, unsigned set)
+{
+    (void)set;
+    return is_quoted_stop(c);
+}
+
 static void test_log_scan_paths(void **state)
 {
     (void)state;
-    static _Alignas(16) unsigned char buf[128];
-    const size_t nb = sizeof scan_bytes;
-    for (size_t off = 0; off < 16; off++) {
-        for (size_t len = 0; len <= 80; len++) {
-            for (size_t at = 0; at <= len; at++) {
-                for (size_t b = 0; b < nb; b++) {
-                    unsigned char *p = buf + off;
-                    memset(p, 'x', len);
-                    if (at < len)
-                        p[at] = scan_bytes[b];
-                    if (at + 5 < len)
-                        p[at + 5] = scan_bytes[(b + 5) % nb];
-                    const unsigned char *want = p;
-                    while (want < p + len && !is_quoted_stop(*want))
-                        want++;
-                    const unsigned char *fast = quoted_stop(p, p + len);
-                    const unsigned char *slow = quoted_stop_portable(p, p + len);
-                    if (fast != want || slow != want)
-                        fail_msg("off %zu len %zu byte 0x%02x at %zu: %td, %td, want %td", off,
-                                 len, scan_bytes[b], at, fast - p, slow - p, want - p);
-                }
-            }
-        }
-    }
+    scan_paths_check(log_fast, log_slow, log_stop, 0, scan_bytes, sizeof scan_bytes, 80, 5);
 }
 
 /* Valid and invalid UTF-8 by class: overlong forms, surrogates, > U+10FFFF, truncated and

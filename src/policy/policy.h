@@ -74,6 +74,9 @@ typedef struct policy_resource_rule {
     policy_selector objects;
 } policy_resource_rule;
 
+/* What a policy matches. A field added here (or to policy_resource_rule, policy_selector)
+ * must also be compared by match_equal() in set.c: policies whose matches it finds equal share
+ * one match decision per request (policy.match_class). */
 typedef struct policy_match {
     policy_resource_rule *rules;
     size_t n_rules;

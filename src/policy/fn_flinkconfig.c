@@ -147,9 +147,10 @@ static void sort_options(flat_opt *v, size_t n)
     }
 }
 
-static expr_value str_value(const char *s)
+/* The string 's' of 'len' bytes (its NUL after them) as a value. */
+static expr_value str_value(const char *s, size_t len)
 {
-    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)strlen(s)};
+    expr_value v = {.kind = EXPR_STRING, .len = (uint32_t)len};
     v.v.s = s;
     return v;
 }
@@ -218,11 +219,8 @@ static expr_value flat_config(const expr_call *c, const cJSON *obj)
             return expr_error_new(c->a, "expr.flink_config", c->span, "%s", why);
         if (blank)
             continue;
-        /* the lengths measured above, not again */
-        m->kv[2 * m->n] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)kl};
-        m->kv[2 * m->n].v.s = f.v[i].key;
-        m->kv[2 * m->n + 1] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)vl};
-        m->kv[2 * m->n + 1].v.s = f.v[i].val;
+        m->kv[2 * m->n] = str_value(f.v[i].key, kl);
+        m->kv[2 * m->n + 1] = str_value(f.v[i].val, vl);
         m->n++;
     }
     expr_value v = {.kind = EXPR_MAP};
@@ -281,8 +279,8 @@ static expr_value merge_defaults(const expr_call *c, const expr_map *spec, const
             i++;
             j += cmp == 0; /* the spec's value wins */
         } else {
-            m->kv[2 * m->n] = str_value(d[j].key);
-            m->kv[2 * m->n + 1] = str_value(d[j].val);
+            m->kv[2 * m->n] = str_value(d[j].key, strlen(d[j].key));
+            m->kv[2 * m->n + 1] = str_value(d[j].val, strlen(d[j].val));
             j++;
         }
         m->n++;

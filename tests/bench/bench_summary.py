@@ -63,6 +63,35 @@ def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
+def read_paced(text, how, send_what, send_key, cpu_fmt, budgets):
+    """The paced runs in 'text' (NAME TAB TARGET TAB LOAD TAB the 'paced:' line), printed; a run
+    with no result is a failed budget when 'budgets' is given. Returns {NAME: figures}."""
+    paced = {}
+    for line in text.strip().splitlines():
+        name, target, load, rest = (line.split("\t") + ["", "", ""])[:4]
+        f = rest.split()
+        if len(f) < 3:
+            print("Paced run of %s at %s req/s (%s): no result (%r)" % (name, target, how, rest))
+            if budgets is not None:
+                budgets.append(("p99 <= 2 ms at half the peak (%s), pacing converged" % name,
+                                "no result", False))
+            continue
+        d = {f[i]: float(f[i + 1]) for i in range(1, len(f) - 1, 2)}
+        d["target"], d["load"] = float(target), load
+        d["achieved"] = d["requests"] / d["seconds"] if d["seconds"] > 0 else 0
+        d["converged"] = abs(d["achieved"] / d["target"] - 1) <= CONVERGED if d["target"] else False
+        paced[name] = d
+        print("Paced (%s; latency from when each request was due): %s at half its peak: target "
+              "%d req/s, achieved %.0f (%s), p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms "
+              "(p99 %s: %.3f ms)%s, non-200 %d, errors %d, load1 %s" % (
+                  how, name, d["target"], d["achieved"],
+                  "converged" if d["converged"] else "NOT converged", d["p50_ms"], d["p99_ms"],
+                  d["p999_ms"], d["max_ms"], send_what, d[send_key],
+                  ", " + cpu_fmt % d["cpu_us_per_req"] if cpu_fmt else "", d["non200"],
+                  d["errors"], load))
+    return paced
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("runs")
@@ -74,6 +103,8 @@ def main():
     ap.add_argument("--strace", default="")
     ap.add_argument("--paced", default="")
     ap.add_argument("--paced-conns", default="16")
+    ap.add_argument("--paced-threads", default="2")
+    ap.add_argument("--paced-wrk", default="")
     ap.add_argument("--load-end", default="?")
     a = ap.parse_args()
     runs = read_runs(a.runs)
@@ -137,28 +168,13 @@ def main():
         print()
 
     budgets = []
-    paced = {}
-    for line in a.paced.strip().splitlines():
-        name, target, load, rest = (line.split("\t") + ["", "", ""])[:4]
-        f = rest.split()
-        if len(f) < 3:
-            print("Paced run of %s at %s req/s: wrk gave no result (%r)" % (name, target, rest))
-            budgets.append(("p99 <= 2 ms at half the peak (%s), pacing converged" % name,
-                            "no result", False))
-            continue
-        d = {f[i]: float(f[i + 1]) for i in range(1, len(f) - 1, 2)}
-        d["target"], d["load"] = float(target), load
-        d["achieved"] = d["requests"] / d["seconds"] if d["seconds"] > 0 else 0
-        paced[name] = d
-        conv = abs(d["achieved"] / d["target"] - 1) <= CONVERGED if d["target"] else False
-        print("Paced (%s connections, one per wrk thread, latency from when each request was "
-              "due): %s at half its peak: target %d req/s, achieved %.0f (%s), p50 %.3f ms, "
-              "p99 %.3f ms, p99.9 %.3f ms, max %.3f ms (wrk's own p99, from the send: %.3f ms), "
-              "non-200 %d, errors %d, load1 %s" % (
-                  a.paced_conns, name, d["target"], d["achieved"],
-                  "converged" if conv else "NOT converged", d["p50_ms"], d["p99_ms"],
-                  d["p999_ms"], d["max_ms"], d["wrk_p99_ms"], d["non200"], d["errors"], load))
-        d["converged"] = conv
+    paced = read_paced(a.paced, "pace, %s connections on %s threads" % (a.paced_conns,
+                                                                        a.paced_threads),
+                       "from the send", "send_p99_ms", "its own CPU %.1f us/request",
+                       budgets)
+    read_paced(a.paced_wrk, "wrk with tests/bench/paced.lua, %s connections, one per wrk thread, "
+               "for comparison with earlier rounds" % a.paced_conns, "wrk's own, from the send",
+               "wrk_p99_ms", None, None)
     print()
     if a.strace:
         print("Syscalls of the server per keep-alive request (strace -f -c, 1 connection, 2 s):")

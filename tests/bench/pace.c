@@ -1,0 +1,481 @@
+/* pace - a constant-rate HTTPS load generator for make bench's paced run (wrk2's method).
+ *
+ *   pace [-t THREADS] [-c CONNS] [-r RATE] [-d SECONDS] -b BODY https://HOST:PORT/PATH
+ *
+ * CONNS keep-alive TLS connections (default 16) share THREADS threads (default 2, one per CPU of
+ * the bench machine, as wrk -t2 in the bench's other runs) and together send RATE requests a
+ * second (POST BODY, application/json) for SECONDS. Each connection has an absolute schedule:
+ * its request k is due at t0 + (its place + k * CONNS) / RATE, so the arrivals of all of them are
+ * spread evenly. A request goes out when it is due, or at once when the answer before it came
+ * late; its latency is counted from when it was DUE (coordinated omission corrected, as wrk2
+ * does), so a stall of the server shows in every request it delayed. The schedule being absolute,
+ * the achieved rate converges on the target whenever the server keeps up.
+ *
+ * Why not wrk with a Lua pacer: wrk's Lua state is per thread and its callbacks do not say which
+ * connection they are about, so an exact per-connection schedule needs one thread a connection,
+ * 16 threads on the bench's 2 CPUs, and its timers are whole milliseconds. Those 16 threads cost
+ * about as much CPU per request as the server under test and they preempt it; this one costs a
+ * fraction, waits on a timerfd to the nanosecond and leaves the CPUs to the server.
+ *
+ * Prints one line:
+ *   paced: requests N seconds S p50_ms P p99_ms P p999_ms P max_ms P send_p99_ms P non200 N
+ *   errors N cpu_us_per_req C
+ * (send_p99_ms: from when the request was written; cpu_us_per_req: this program's own user +
+ * system time per answered request.) Exit status 0, or 1 with a message when it could not run. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem, timerfd; the Makefile defines it too */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+enum { RESP_MAX = 1 << 16, DRAIN_S = 5 };
+
+enum conn_state { C_WAIT, C_SEND, C_RECV, C_DEAD };
+
+typedef struct {
+    int fd;
+    SSL *ssl;
+    enum conn_state st;
+    uint64_t due;  /* ns: when the request being sent (or the next one) is due */
+    uint64_t sent; /* ns: when its first byte was written */
+    size_t off;    /* bytes of the request written */
+    size_t len;    /* bytes of the answer read */
+    char resp[RESP_MAX];
+} conn;
+
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+} samples;
+
+typedef struct {
+    pthread_t tid;
+    conn **conns;
+    size_t n_conns;
+    uint64_t end; /* ns: no request due at or after this is sent */
+    samples lat, sent_lat;
+    long non200, errors;
+} worker;
+
+static const char *request;
+static size_t request_len;
+static uint64_t interval; /* ns between two requests of one connection */
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("pace: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int samples_add(samples *s, uint64_t v)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        uint64_t *p = realloc(s->v, cap * sizeof *p);
+        if (p == NULL)
+            return -1;
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n++] = v;
+    return 0;
+}
+
+/* The answer in c->resp: 1 when it is whole (*status set), 0 when more is to come, -1 when it is
+ * not an HTTP/1.1 answer with a Content-Length this program can read. */
+static int response_complete(const conn *c, int *status)
+{
+    const char *end = memmem(c->resp, c->len, "\r\n\r\n", 4);
+    if (end == NULL)
+        return c->len < RESP_MAX ? 0 : -1;
+    size_t head = (size_t)(end - c->resp) + 4;
+    if (c->len < 12 || memcmp(c->resp, "HTTP/1.", 7) != 0)
+        return -1;
+    *status = atoi(c->resp + 9);
+    long clen = -1;
+    for (const char *p = c->resp; p < end;) {
+        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        const char *next = eol ? eol + 2 : end;
+        if (next - p > 15 && strncasecmp(p, "content-length:", 15) == 0)
+            clen = strtol(p + 15, NULL, 10);
+        p = next;
+    }
+    if (clen < 0 || head + (size_t)clen > RESP_MAX)
+        return -1;
+    if (c->len < head + (size_t)clen)
+        return 0;
+    return c->len == head + (size_t)clen ? 1 : -1; /* nothing was pipelined: no more bytes */
+}
+
+static void conn_fail(worker *w, conn *c)
+{
+    w->errors++;
+    c->st = C_DEAD;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* Writes what is left of the request; moves on to reading once it is all out. */
+static void conn_send(worker *w, conn *c, int ep)
+{
+    while (c->off < request_len) {
+        int n = SSL_write(c->ssl, request + c->off, (int)(request_len - c->off));
+        if (n > 0) {
+            c->off += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+            return;
+        }
+        conn_fail(w, c);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->st = C_RECV;
+    c->len = 0;
+}
+
+static void conn_start(worker *w, conn *c, int ep, uint64_t now)
+{
+    c->st = C_SEND;
+    c->sent = now;
+    c->off = 0;
+    conn_send(w, c, ep);
+}
+
+/* Reads what the server sent; a whole answer is counted and the connection waits for its next
+ * due time. */
+static void conn_read(worker *w, conn *c)
+{
+    for (;;) {
+        if (c->st == C_DEAD)
+            return;
+        if (c->len == RESP_MAX) {
+            conn_fail(w, c);
+            return;
+        }
+        int n = SSL_read(c->ssl, c->resp + c->len, (int)(RESP_MAX - c->len));
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                conn_fail(w, c); /* closed, or a TLS error */
+            return;
+        }
+        if (c->st != C_RECV) { /* bytes nobody asked for */
+            conn_fail(w, c);
+            return;
+        }
+        c->len += (size_t)n;
+        int status = 0, r = response_complete(c, &status);
+        if (r < 0) {
+            conn_fail(w, c);
+            return;
+        }
+        if (r == 0)
+            continue;
+        uint64_t t = now_ns();
+        if (samples_add(&w->lat, t - c->due) != 0 || samples_add(&w->sent_lat, t - c->sent) != 0)
+            die("out of memory");
+        if (status != 200)
+            w->non200++;
+        c->st = C_WAIT;
+        c->due += interval;
+    }
+}
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (ep < 0 || tfd < 0)
+        die("epoll/timerfd: %s", strerror(errno));
+    struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
+    for (size_t i = 0; i < w->n_conns; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w->conns[i]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, w->conns[i]->fd, &ev);
+    }
+    uint64_t drain_end = w->end + (uint64_t)DRAIN_S * 1000000000u;
+    struct epoll_event evs[64];
+    for (;;) {
+        uint64_t now = now_ns(), next = UINT64_MAX;
+        int busy = 0;
+        for (size_t i = 0; i < w->n_conns; i++) {
+            conn *c = w->conns[i];
+            if (c->st == C_WAIT && c->due < w->end && c->due <= now)
+                conn_start(w, c, ep, now);
+            if (c->st == C_WAIT && c->due < w->end && c->due < next)
+                next = c->due;
+            busy |= c->st == C_SEND || c->st == C_RECV;
+        }
+        if (next == UINT64_MAX && !busy)
+            break;
+        if (now >= drain_end) { /* answers that never came */
+            for (size_t i = 0; i < w->n_conns; i++)
+                if (w->conns[i]->st == C_SEND || w->conns[i]->st == C_RECV)
+                    conn_fail(w, w->conns[i]);
+            break;
+        }
+        uint64_t wake = next < drain_end ? next : drain_end;
+        struct itimerspec its = {.it_value = {.tv_sec = (time_t)(wake / 1000000000u),
+                                              .tv_nsec = (long)(wake % 1000000000u)}};
+        timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+        int n = epoll_wait(ep, evs, 64, -1);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            conn *c = evs[i].data.ptr;
+            if (c == NULL) {
+                uint64_t expirations;
+                if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+                    die("timerfd: %s", strerror(errno));
+                continue;
+            }
+            if (c->st == C_SEND)
+                conn_send(w, c, ep);
+            if (c->st != C_SEND && c->st != C_DEAD)
+                conn_read(w, c);
+        }
+    }
+    close(tfd);
+    close(ep);
+    return NULL;
+}
+
+/* A connected, TLS-handshaken, non-blocking connection to 'ai'. */
+static conn *conn_open(SSL_CTX *ctx, const struct addrinfo *ai, const char *host)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        die("out of memory");
+    c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        die("connect to %s: %s", host, strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+        die("SSL_new failed");
+    SSL_set_tlsext_host_name(c->ssl, host);
+    if (SSL_connect(c->ssl) != 1) {
+        char err[256];
+        ERR_error_string_n(ERR_get_error(), err, sizeof err);
+        die("TLS handshake with %s: %s", host, err);
+    }
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    c->st = C_WAIT;
+    return c;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th percentile in ms of the sorted 's' (the nearest-rank method: the ceil(n p / 100)-th
+ * smallest). */
+static double pct_ms(const samples *s, double p)
+{
+    if (s->n == 0)
+        return 0;
+    size_t k = (size_t)ceil((double)s->n * p / 100.0);
+    return (double)s->v[(k > 0 ? k : 1) - 1] / 1e6;
+}
+
+static samples merged(worker *ws, int nt, int sent)
+{
+    samples all = {0};
+    for (int i = 0; i < nt; i++) {
+        const samples *s = sent ? &ws[i].sent_lat : &ws[i].lat;
+        for (size_t k = 0; k < s->n; k++)
+            if (samples_add(&all, s->v[k]) != 0)
+                die("out of memory");
+    }
+    qsort(all.v, all.n, sizeof *all.v, cmp_u64);
+    return all;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        die("%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    for (size_t r; b != NULL && (r = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            char *bigger = realloc(b, cap *= 2);
+            if (bigger == NULL)
+                free(b);
+            b = bigger;
+        }
+    }
+    if (b == NULL || ferror(f))
+        die("%s: cannot read", path);
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void usage(void)
+{
+    fputs("usage: pace [-t THREADS] [-c CONNS] [-r RATE] [-d SECONDS] -b BODY "
+          "https://HOST:PORT/PATH\n"
+          "  POSTs BODY at RATE requests/s in all (default 1000) over CONNS keep-alive TLS\n"
+          "  connections (default 16) on THREADS threads (default 2) for SECONDS (default 10),\n"
+          "  and prints the latency percentiles, counted from when each request was due.\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int nt = 2, nc = 16, opt;
+    double rate = 1000, secs = 10;
+    const char *body_path = NULL;
+    while ((opt = getopt(argc, argv, "t:c:r:d:b:h")) != -1) {
+        switch (opt) {
+        case 't': nt = atoi(optarg); break;
+        case 'c': nc = atoi(optarg); break;
+        case 'r': rate = atof(optarg); break;
+        case 'd': secs = atof(optarg); break;
+        case 'b': body_path = optarg; break;
+        default: usage();
+        }
+    }
+    if (optind != argc - 1 || body_path == NULL || nt < 1 || nc < 1 || rate <= 0 || secs <= 0)
+        usage();
+    if (nt > nc)
+        nt = nc;
+    char host[256], port[16], path[1024] = "/";
+    if (sscanf(argv[optind], "https://%255[^:/]:%15[0-9]%1023s", host, port, path) < 2)
+        die("expected https://HOST:PORT/PATH, got %s", argv[optind]);
+
+    size_t body_len;
+    char *body = read_file(body_path, &body_len);
+    size_t cap = body_len + 512;
+    char *req = malloc(cap);
+    if (req == NULL)
+        die("out of memory");
+    int head = snprintf(req, cap,
+                        "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\n\r\n",
+                        path, host, port, body_len);
+    memcpy(req + head, body, body_len);
+    request = req;
+    request_len = (size_t)head + body_len;
+    interval = (uint64_t)(1e9 * nc / rate);
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0)
+        die("%s: %s", host, gai_strerror(gai));
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        die("SSL_CTX_new failed");
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* the bench's own certificate, as wrk */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+    worker *ws = calloc((size_t)nt, sizeof *ws);
+    conn **conns = calloc((size_t)nc, sizeof *conns);
+    if (ws == NULL || conns == NULL)
+        die("out of memory");
+    for (int i = 0; i < nc; i++)
+        conns[i] = conn_open(ctx, ai, host);
+    freeaddrinfo(ai);
+
+    /* Connection i's requests are due at t0 + (i + k * nc) / rate: all arrivals evenly spread. */
+    uint64_t t0 = now_ns() + 1000000, end = t0 + (uint64_t)(secs * 1e9);
+    for (int i = 0; i < nc; i++)
+        conns[i]->due = t0 + (uint64_t)(1e9 * i / rate);
+    for (int t = 0; t < nt; t++) {
+        ws[t].conns = conns + (size_t)nc * t / nt;
+        ws[t].n_conns = (size_t)nc * (t + 1) / nt - (size_t)nc * t / nt;
+        ws[t].end = end;
+    }
+    double cpu0 = cpu_s();
+    for (int t = 0; t < nt; t++)
+        if (pthread_create(&ws[t].tid, NULL, worker_run, &ws[t]) != 0)
+            die("pthread_create failed");
+    long non200 = 0, errors = 0;
+    for (int t = 0; t < nt; t++) {
+        pthread_join(ws[t].tid, NULL);
+        non200 += ws[t].non200;
+        errors += ws[t].errors;
+    }
+    double cpu = cpu_s() - cpu0;
+
+    samples lat = merged(ws, nt, 0), sent = merged(ws, nt, 1);
+    printf("paced: requests %zu seconds %.3f p50_ms %.3f p99_ms %.3f p999_ms %.3f max_ms %.3f "
+           "send_p99_ms %.3f non200 %ld errors %ld cpu_us_per_req %.1f\n",
+           lat.n, secs, pct_ms(&lat, 50), pct_ms(&lat, 99), pct_ms(&lat, 99.9),
+           pct_ms(&lat, 100), pct_ms(&sent, 99), non200, errors,
+           lat.n ? cpu * 1e6 / (double)lat.n : 0.0);
+
+    for (int i = 0; i < nc; i++) {
+        if (conns[i]->fd >= 0)
+            close(conns[i]->fd);
+        SSL_free(conns[i]->ssl);
+        free(conns[i]);
+    }
+    for (int t = 0; t < nt; t++) {
+        free(ws[t].lat.v);
+        free(ws[t].sent_lat.v);
+    }
+    free(lat.v);
+    free(sent.v);
+    free(conns);
+    free(ws);
+    free(req);
+    free(body);
+    SSL_CTX_free(ctx);
+    return 0;
+}

@@ -181,7 +181,7 @@ unit: $(UNIT_BIN)
 golden: $(BUILD)/tests/test_admission_golden
 	$(BUILD)/tests/test_admission_golden --update
 
-integration: $(BUILD)/streamguard
+integration: $(BUILD)/streamguard $(BUILD)/pace
 	tests/integration/cli_test.sh $(BUILD)/streamguard
 	tests/integration/ci_test.py $(BUILD)/streamguard
 	tests/integration/precommit_test.sh $(BUILD)/streamguard
@@ -189,6 +189,7 @@ integration: $(BUILD)/streamguard
 	tests/integration/transport_test.sh $(BUILD)/streamguard
 	tests/integration/reload_test.sh $(BUILD)/streamguard
 	tests/integration/cluster_test.sh $(BUILD)/streamguard
+	tests/integration/pace_test.sh $(BUILD)/streamguard $(BUILD)/pace
 
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test-only

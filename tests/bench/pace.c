@@ -33,6 +33,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,8 @@ typedef struct {
     int fd;
     SSL *ssl;
     enum conn_state st;
-    uint64_t due;  /* ns: when the request being sent (or the next one) is due */
+    uint64_t place; /* the index of its next request in the merged schedule of all */
+    uint64_t due;   /* ns: when the request being sent (or the next one) is due */
     uint64_t sent; /* ns: when its first byte was written */
     size_t off;    /* bytes of the request written */
     size_t len;    /* bytes of the answer read */
@@ -79,7 +81,12 @@ typedef struct {
 
 static const char *request;
 static size_t request_len;
-static uint64_t interval; /* ns between two requests of one connection */
+static uint64_t t0;       /* ns: when the first request is due */
+static double rate;       /* requests a second, all connections together */
+static int n_conns;
+static SSL_CTX *ssl_ctx;  /* these four are set before the workers start and only read after */
+static struct addrinfo *addr;
+static char host[256], port[16];
 
 static void die(const char *fmt, ...)
 {
@@ -113,9 +120,17 @@ static int samples_add(samples *s, uint64_t v)
     return 0;
 }
 
-/* The answer in c->resp: 1 when it is whole (*status set), 0 when more is to come, -1 when it is
- * not an HTTP/1.1 answer with a Content-Length this program can read. */
-static int response_complete(const conn *c, int *status)
+/* When request 'place' of the merged schedule is due: place / rate seconds after t0, computed
+ * from the place each time (no sum of rounded intervals drifts past the end). */
+static uint64_t due_at(uint64_t place)
+{
+    return t0 + (uint64_t)llround((double)place * 1e9 / rate);
+}
+
+/* The answer in c->resp: 1 when it is whole (*status set, *close when the server closes the
+ * connection after it), 0 when more is to come, -1 when it is not an HTTP/1.1 answer with a
+ * Content-Length this program can read. */
+static int response_complete(const conn *c, int *status, bool *close)
 {
     const char *end = memmem(c->resp, c->len, "\r\n\r\n", 4);
     if (end == NULL)
@@ -130,6 +145,9 @@ static int response_complete(const conn *c, int *status)
         const char *next = eol ? eol + 2 : end;
         if (next - p > 15 && strncasecmp(p, "content-length:", 15) == 0)
             clen = strtol(p + 15, NULL, 10);
+        if (next - p >= 17 && strncasecmp(p, "connection:", 11) == 0 &&
+            memmem(p, (size_t)(next - p), "close", 5) != NULL)
+            *close = true;
         p = next;
     }
     if (clen < 0 || head + (size_t)clen > RESP_MAX)
@@ -139,13 +157,48 @@ static int response_complete(const conn *c, int *status)
     return c->len == head + (size_t)clen ? 1 : -1; /* nothing was pipelined: no more bytes */
 }
 
+static void conn_close(conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    SSL_free(c->ssl);
+    c->fd = -1;
+    c->ssl = NULL;
+}
+
 static void conn_fail(worker *w, conn *c)
 {
     w->errors++;
     c->st = C_DEAD;
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    conn_close(c);
+}
+
+/* Connects 'c' and completes the TLS handshake (blocking), then makes it non-blocking. Returns
+ * 0, or -1 with the reason in 'why'. */
+static int conn_connect(conn *c, char *why, size_t cap)
+{
+    c->fd = socket(addr->ai_family, addr->ai_socktype | SOCK_CLOEXEC, addr->ai_protocol);
+    if (c->fd < 0 || connect(c->fd, addr->ai_addr, addr->ai_addrlen) != 0) {
+        snprintf(why, cap, "connect to %s:%s: %s", host, port, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->ssl = SSL_new(ssl_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        snprintf(why, cap, "SSL_new failed");
+        return -1;
+    }
+    SSL_set_tlsext_host_name(c->ssl, host);
+    if (SSL_connect(c->ssl) != 1) {
+        char err[256];
+        ERR_error_string_n(ERR_get_error(), err, sizeof err);
+        snprintf(why, cap, "TLS handshake with %s:%s: %s", host, port, err);
+        return -1;
+    }
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    c->st = C_WAIT;
+    return 0;
 }
 
 /* Writes what is left of the request; moves on to reading once it is all out. */
@@ -181,8 +234,9 @@ static void conn_start(worker *w, conn *c, int ep, uint64_t now)
 }
 
 /* Reads what the server sent; a whole answer is counted and the connection waits for its next
- * due time. */
-static void conn_read(worker *w, conn *c)
+ * due time, on a new connection when the server closed this one after the answer (as wrk
+ * does; the handshake delays the requests that fall due meanwhile, and they count it). */
+static void conn_read(worker *w, conn *c, int ep)
 {
     for (;;) {
         if (c->st == C_DEAD)
@@ -203,7 +257,9 @@ static void conn_read(worker *w, conn *c)
             return;
         }
         c->len += (size_t)n;
-        int status = 0, r = response_complete(c, &status);
+        int status = 0;
+        bool closing = false;
+        int r = response_complete(c, &status, &closing);
         if (r < 0) {
             conn_fail(w, c);
             return;
@@ -216,7 +272,21 @@ static void conn_read(worker *w, conn *c)
         if (status != 200)
             w->non200++;
         c->st = C_WAIT;
-        c->due += interval;
+        c->place += (uint64_t)n_conns;
+        c->due = due_at(c->place);
+        if (closing) {
+            char why[1024];
+            epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+            conn_close(c);
+            if (conn_connect(c, why, sizeof why) != 0) {
+                fprintf(stderr, "pace: %s\n", why);
+                conn_fail(w, c);
+                return;
+            }
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+            epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+            return;
+        }
     }
 }
 
@@ -272,7 +342,7 @@ static void *worker_run(void *arg)
             if (c->st == C_SEND)
                 conn_send(w, c, ep);
             if (c->st != C_SEND && c->st != C_DEAD)
-                conn_read(w, c);
+                conn_read(w, c, ep);
         }
     }
     close(tfd);
@@ -280,28 +350,15 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
-/* A connected, TLS-handshaken, non-blocking connection to 'ai'. */
-static conn *conn_open(SSL_CTX *ctx, const struct addrinfo *ai, const char *host)
+/* A connected, TLS-handshaken, non-blocking connection to the server. */
+static conn *conn_open(void)
 {
     conn *c = calloc(1, sizeof *c);
+    char why[1024];
     if (c == NULL)
         die("out of memory");
-    c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0)
-        die("connect to %s: %s", host, strerror(errno));
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->ssl = SSL_new(ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
-        die("SSL_new failed");
-    SSL_set_tlsext_host_name(c->ssl, host);
-    if (SSL_connect(c->ssl) != 1) {
-        char err[256];
-        ERR_error_string_n(ERR_get_error(), err, sizeof err);
-        die("TLS handshake with %s: %s", host, err);
-    }
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    c->st = C_WAIT;
+    if (conn_connect(c, why, sizeof why) != 0)
+        die("%s", why);
     return c;
 }
 
@@ -379,7 +436,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     int nt = 2, nc = 16, opt;
-    double rate = 1000, secs = 10;
+    double secs = 10;
+    rate = 1000;
     const char *body_path = NULL;
     while ((opt = getopt(argc, argv, "t:c:r:d:b:h")) != -1) {
         switch (opt) {
@@ -395,7 +453,7 @@ int main(int argc, char **argv)
         usage();
     if (nt > nc)
         nt = nc;
-    char host[256], port[16], path[1024] = "/";
+    char path[1024] = "/";
     if (sscanf(argv[optind], "https://%255[^:/]:%15[0-9]%1023s", host, port, path) < 2)
         die("expected https://HOST:PORT/PATH, got %s", argv[optind]);
 
@@ -412,30 +470,34 @@ int main(int argc, char **argv)
     memcpy(req + head, body, body_len);
     request = req;
     request_len = (size_t)head + body_len;
-    interval = (uint64_t)(1e9 * nc / rate);
+    n_conns = nc;
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    int gai = getaddrinfo(host, port, &hints, &ai);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int gai = getaddrinfo(host, port, &hints, &addr);
     if (gai != 0)
         die("%s: %s", host, gai_strerror(gai));
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL)
+    ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (ssl_ctx == NULL)
         die("SSL_CTX_new failed");
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* the bench's own certificate, as wrk */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL); /* the bench's own certificate, as wrk */
+    SSL_CTX_set_mode(ssl_ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     worker *ws = calloc((size_t)nt, sizeof *ws);
     conn **conns = calloc((size_t)nc, sizeof *conns);
     if (ws == NULL || conns == NULL)
         die("out of memory");
     for (int i = 0; i < nc; i++)
-        conns[i] = conn_open(ctx, ai, host);
-    freeaddrinfo(ai);
+        conns[i] = conn_open();
 
-    /* Connection i's requests are due at t0 + (i + k * nc) / rate: all arrivals evenly spread. */
-    uint64_t t0 = now_ns() + 1000000, end = t0 + (uint64_t)(secs * 1e9);
-    for (int i = 0; i < nc; i++)
-        conns[i]->due = t0 + (uint64_t)(1e9 * i / rate);
+    /* Connection i's requests are places i, i + nc, i + 2 nc ... of one schedule of 'rate' a
+     * second: all arrivals evenly spread. */
+    t0 = now_ns() + 1000000;
+    uint64_t end = t0 + (uint64_t)llround(secs * 1e9);
+    for (int i = 0; i < nc; i++) {
+        conns[i]->place = (uint64_t)i;
+        conns[i]->due = due_at(conns[i]->place);
+    }
     for (int t = 0; t < nt; t++) {
         ws[t].conns = conns + (size_t)nc * t / nt;
         ws[t].n_conns = (size_t)nc * (t + 1) / nt - (size_t)nc * t / nt;
@@ -461,9 +523,7 @@ int main(int argc, char **argv)
            lat.n ? cpu * 1e6 / (double)lat.n : 0.0);
 
     for (int i = 0; i < nc; i++) {
-        if (conns[i]->fd >= 0)
-            close(conns[i]->fd);
-        SSL_free(conns[i]->ssl);
+        conn_close(conns[i]);
         free(conns[i]);
     }
     for (int t = 0; t < nt; t++) {
@@ -476,6 +536,7 @@ int main(int argc, char **argv)
     free(ws);
     free(req);
     free(body);
-    SSL_CTX_free(ctx);
+    SSL_CTX_free(ssl_ctx);
+    freeaddrinfo(addr);
     return 0;
 }

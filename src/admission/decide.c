@@ -314,7 +314,8 @@ static int answer(const policy_outcome *o, const admission_request *req, arena *
     int rc = fill_response(o, req, a, resp);
     if (rc == 0 && o->mutated != NULL) {
         bool oom;
-        char *patch = jsonpatch_diff(req->object, o->mutated, &oom);
+        char *patch = jsonpatch_diff_at(req->object, o->mutated, o->mutated_paths,
+                                        o->n_mutated_paths, &oom);
         if (patch != NULL && arena_defer(a, free_text, patch) == 0) {
             resp->patch = patch;
             resp->patch_len = strlen(patch);

@@ -148,6 +148,12 @@ typedef struct step {
 typedef struct walk {
     arena *a; /* scratch for indexes and the step stack, NULL until first needed */
     bool no_arena;
+    /* The places that changed (JSON Pointers, jsonpatch_diff_at()), or none; 'whole' while
+     * the walk is at or under one of them, where every member is compared. */
+    const char *const *paths;
+    size_t n_paths;
+    bool whole;
+    bool differs; /* 'ops' NULL: the walk stops at the first operation and sets this */
     step *steps; /* 'inline_steps' until deeper */
     size_t depth, cap;
     step inline_steps[32];
@@ -288,6 +294,10 @@ static int append_token(buf *b, const char *tok)
  * (copied; NULL for none). */
 static bool add_op(walk *w, const char *op, const char *last, const cJSON *value)
 {
+    if (w->ops == NULL) { /* only asked whether there is a difference: there is */
+        w->differs = true;
+        return false;
+    }
     w->path.len = 0;
     if (buf_append(&w->path, "", 0) != 0)
         return false;
@@ -320,6 +330,34 @@ err:
 }
 
 static bool diff(walk *w, const cJSON *a, const cJSON *b);
+static bool diff_other(walk *w, const cJSON *a, const cJSON *b);
+
+/* The rest of JSON Pointer 'p' (at a '/') after its next reference token when that token,
+ * unescaped, is 'key'; else NULL. */
+static const char *token_is(const char *p, const char *key)
+{
+    if (*p != '/')
+        return NULL;
+    for (p++; *p != '\0' && *p != '/'; p++, key++) {
+        char c = *p;
+        if (c == '~' && (p[1] == '0' || p[1] == '1'))
+            c = *++p == '0' ? '~' : '/';
+        if (c != *key)
+            return NULL;
+    }
+    return *key == '\0' ? p : NULL;
+}
+
+/* Where JSON Pointer 'p' goes on from the object at the walk's place: the rest of it after
+ * the walk's steps, "" when it ends there or above (the object is under the changed place,
+ * and so is an array element the steps pass through: the answer errs towards comparing), or
+ * NULL when it leads elsewhere. */
+static const char *path_rest(const walk *w, const char *p)
+{
+    for (size_t d = 0; p != NULL && *p != '\0' && d < w->depth; d++)
+        p = w->steps[d].key == NULL ? "" : token_is(p, w->steps[d].key);
+    return p;
+}
 
 /* diff() of 'a' and 'b' one level down: member 'key', or element 'idx' when 'key' is NULL. */
 static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const cJSON *b)
@@ -343,6 +381,21 @@ static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const 
  * changed first would compare every subtree once per level above a change, O(n*depth). */
 static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
 {
+    /* Outside the changed places: where each of them goes on from this object (its rest, once
+     * for all members), so that a member none of them enters is skipped. */
+    const char *inline_rest[16], **rest = inline_rest;
+    size_t n_rest = 0;
+    bool was = w->whole;
+    if (!w->whole && w->n_paths > 16 &&
+        (scratch(w) == NULL || (rest = arena_alloc(w->a, w->n_paths * sizeof *rest)) == NULL))
+        w->whole = true; /* no memory to skip with: compare all */
+    for (size_t i = 0; !w->whole && i < w->n_paths; i++) {
+        const char *r = path_rest(w, w->paths[i]);
+        if (r != NULL && *r == '\0')
+            w->whole = true; /* this object is under a changed place */
+        else if (r != NULL)
+            rest[n_rest++] = r;
+    }
     members ma = {NULL, NULL}, mb = {NULL, NULL};
     bool ok = true;
     const cJSON *hint = b->child;
@@ -352,8 +405,26 @@ static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
     hint = a->child;
     for (const cJSON *c = b->child; c && ok; c = c->next, hint = hint ? hint->next : NULL) {
         const cJSON *old = counterpart(w, &ma, a, hint, c);
-        ok = old != NULL ? diff_under(w, c->string, 0, old, c) : add_op(w, "add", c->string, c);
+        if (old == NULL) {
+            ok = add_op(w, "add", c->string, c);
+            continue;
+        }
+        /* 2: a changed place is this member or holds it (compare it whole); 1: one is below
+         * it; 0: none is in it, so it is its copy's, equal by construction */
+        int rel = w->whole ? 2 : 0;
+        for (size_t i = 0; i < n_rest && rel < 2; i++) {
+            const char *r = token_is(rest[i], c->string);
+            if (r != NULL)
+                rel = *r == '\0' ? 2 : 1;
+        }
+        if (rel == 0)
+            continue;
+        bool here = w->whole;
+        w->whole = rel == 2;
+        ok = diff_under(w, c->string, 0, old, c);
+        w->whole = here;
     }
+    w->whole = was;
     return ok;
 }
 
@@ -361,6 +432,15 @@ static bool diff(walk *w, const cJSON *a, const cJSON *b)
 {
     if (cJSON_IsObject(a) && cJSON_IsObject(b))
         return diff_objects(w, a, b);
+    bool was = w->whole;
+    w->whole = true; /* arrays and the rest are compared whole */
+    bool ok = diff_other(w, a, b);
+    w->whole = was;
+    return ok;
+}
+
+static bool diff_other(walk *w, const cJSON *a, const cJSON *b)
+{
     int na = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1, nb = cJSON_GetArraySize(b);
     if (na >= 0 && cJSON_IsArray(b) && nb >= na) {
         /* element by element over the common length, then appends */
@@ -377,10 +457,37 @@ static bool diff(walk *w, const cJSON *a, const cJSON *b)
     return add_op(w, "replace", NULL, b); /* path "" replaces the whole document */
 }
 
+/* Whether the walk may skip members: there are places, and none of them is the whole
+ * document ("", which replace and remove may name). */
+static bool whole_documents(const char *const *paths, size_t n)
+{
+    if (paths == NULL)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (paths[i][0] == '\0')
+            return true;
+    return false;
+}
+
+bool jsonpatch_equal_at(const cJSON *a, const cJSON *b, const char *const *paths, size_t n)
+{
+    walk w = {.paths = paths, .n_paths = n, .whole = whole_documents(paths, n)};
+    bool ok = diff(&w, a, b);
+    arena_free(w.a);
+    return ok && !w.differs; /* out of memory: not known to be equal */
+}
+
 char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom)
 {
+    return jsonpatch_diff_at(from, to, NULL, 0, oom);
+}
+
+char *jsonpatch_diff_at(const cJSON *from, const cJSON *to, const char *const *paths, size_t n,
+                        bool *oom)
+{
     *oom = false;
-    walk w = {.ops = cJSON_CreateArray()};
+    walk w = {.ops = cJSON_CreateArray(), .paths = paths, .n_paths = n,
+              .whole = whole_documents(paths, n)};
     buf_init(&w.path, (size_t)1 << 20);
     bool ok = w.ops != NULL && diff(&w, from, to);
     buf_clear(&w.path);

@@ -93,6 +93,10 @@ typedef struct policy_outcome {
     size_t n_matched;            /* policies that matched the request */
     const cJSON *mutated;        /* ENGINE_MUTATE: the object after every mutation, or NULL when
                                     nothing changed; freed with the arena of the run */
+    const char *const *mutated_paths; /* the JSON Pointers the mutations patched: 'mutated' is
+                                         the request's object changed only there (for
+                                         jsonpatch_diff_at()) */
+    size_t n_mutated_paths;
 } policy_outcome;
 
 /* Runs the policies of 's' in 'mode' on 'r'. With 'warn_only' (--enforcement warn) a deny

@@ -525,6 +525,11 @@ static const char *const op_names[] = {"add", "replace", "remove"};
 typedef struct doc {
     const cJSON *orig;
     cJSON *work; /* NULL until the first patch; freed with the request arena */
+    /* The JSON Pointers patched so far (the policies' own or arena strings): the working copy
+     * differs from the request's object only there, which the comparisons below use
+     * (jsonpatch_equal_at(), jsonpatch_diff_at()). */
+    const char **paths;
+    size_t n_paths, cap_paths;
 } doc;
 
 static const cJSON *doc_current(const doc *d)
@@ -546,6 +551,11 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
         d->work = copy;
         rn->vars[PB_OBJECT].value = expr_from_json(d->work); /* the rule's next operations see it */
     }
+    /* recorded before it is applied: a failed operation changes nothing, but the record only
+     * makes the comparisons look at more */
+    if (vec_grow(rn->a, d->paths, d->n_paths, d->cap_paths, 4) != 0)
+        return -1;
+    d->paths[d->n_paths++] = path;
     if (jsonpatch_apply(d->work, ops[op->op], path, val, why, sizeof why) == 0)
         return 0;
     const char *label = rule_label(rn->a, &m->at);
@@ -780,7 +790,10 @@ int policy_engine_run(const policy_set *s, enum engine_mode mode, const policy_r
     }
     out->findings = f.v;
     out->n_findings = f.n;
-    if (d.work != NULL && !jsonpatch_equal(d.work, r->object))
+    if (d.work != NULL && !jsonpatch_equal_at(d.work, r->object, d.paths, d.n_paths)) {
         out->mutated = d.work;
+        out->mutated_paths = d.paths;
+        out->n_mutated_paths = d.n_paths;
+    }
     return 0;
 }

@@ -505,6 +505,169 @@ static void test_jsonpatch_deep_change(void **state)
     cJSON_Delete(to);
 }
 
+/* jsonpatch_diff_at() and jsonpatch_equal_at() against jsonpatch_diff() and jsonpatch_equal()
+ * on random documents, each copied and patched at random places (existing members and
+ * elements, new keys, array ends, keys with '/' and '~', places that do not exist, the whole
+ * document): the same patch text and the same answer, byte for byte. */
+static uint64_t rnd_state = 88172645463325252u;
+static unsigned rnd(unsigned n)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (unsigned)(rnd_state % n);
+}
+
+static const char *const rnd_keys[] = {"a", "b", "spec", "x/y", "m~n", "~1", "metadata", "0"};
+
+static cJSON *rnd_doc(int depth)
+{
+    unsigned k = depth > 3 ? rnd(3) : rnd(6);
+    if (k == 0)
+        return cJSON_CreateNumber(rnd(3));
+    if (k == 1)
+        return rnd(2) ? cJSON_CreateString(rnd(2) ? "s" : "t") : cJSON_CreateNull();
+    if (k == 2)
+        return cJSON_CreateBool(rnd(2));
+    if (k == 3) {
+        cJSON *l = cJSON_CreateArray();
+        for (unsigned i = rnd(4); i > 0; i--)
+            cJSON_AddItemToArray(l, rnd_doc(depth + 1));
+        return l;
+    }
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof rnd_keys / sizeof rnd_keys[0]; i++)
+        if (rnd(2))
+            cJSON_AddItemToObject(o, rnd_keys[i], rnd_doc(depth + 1));
+    return o;
+}
+
+/* A JSON Pointer into 'doc': down existing members and elements for a while, then maybe one
+ * step that need not exist ('-', a new key, an index past the end). */
+static void rnd_path(const cJSON *doc, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (rnd(20) == 0)
+        return; /* "": the whole document */
+    const cJSON *at = doc;
+    for (;;) {
+        bool stop = rnd(3) == 0 || !(cJSON_IsObject(at) || cJSON_IsArray(at)) || at->child == NULL;
+        char tok[64];
+        if (stop) {
+            if (cJSON_IsArray(at))
+                snprintf(tok, sizeof tok, rnd(2) ? "-" : "%d", cJSON_GetArraySize(at) + (int)rnd(2));
+            else
+                snprintf(tok, sizeof tok, "%s", rnd_keys[rnd(sizeof rnd_keys / sizeof rnd_keys[0])]);
+        } else {
+            int i = (int)rnd((unsigned)cJSON_GetArraySize(at));
+            const cJSON *c = at->child;
+            for (int k = 0; k < i; k++)
+                c = c->next;
+            if (cJSON_IsArray(at))
+                snprintf(tok, sizeof tok, "%d", i);
+            else
+                snprintf(tok, sizeof tok, "%s", c->string);
+            at = c;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "/");
+        for (const char *t = tok; *t && n + 3 < cap; t++)
+            n += (size_t)snprintf(out + n, cap - n, "%s", *t == '~' ? "~0" : *t == '/' ? "~1" : (char[2]){*t, 0});
+        if (stop)
+            return;
+    }
+}
+
+static void test_jsonpatch_diff_at_random(void **state)
+{
+    (void)state;
+    static const enum jsonpatch_op ops[] = {JSONPATCH_ADD, JSONPATCH_REPLACE, JSONPATCH_REMOVE};
+    int changed = 0, skipped_work = 0;
+    for (int round = 0; round < 3000; round++) {
+        cJSON *from = rnd_doc(0);
+        if (!cJSON_IsObject(from)) { /* a review's object is an object; the root kinds alike */
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToObject(o, "v", from);
+            from = o;
+        }
+        cJSON *to = cJSON_Duplicate(from, 1);
+        char paths[4][256];
+        const char *pp[4];
+        unsigned n = 1 + rnd(4);
+        for (unsigned i = 0; i < n; i++) {
+            rnd_path(to, paths[i], sizeof paths[i]);
+            pp[i] = paths[i];
+            cJSON *val = rnd_doc(2);
+            char err[256];
+            jsonpatch_apply(to, ops[rnd(3)], paths[i], val, err, sizeof err);
+            cJSON_Delete(val);
+        }
+        bool oom1, oom2;
+        uint64_t s0 = lookup_steps;
+        char *whole = jsonpatch_diff(from, to, &oom1);
+        uint64_t s1 = lookup_steps;
+        char *at = jsonpatch_diff_at(from, to, pp, n, &oom2);
+        skipped_work += lookup_steps - s1 < s1 - s0;
+        assert_false(oom1 || oom2);
+        if ((whole == NULL) != (at == NULL) || (whole && strcmp(whole, at) != 0)) {
+            char *f = cJSON_PrintUnformatted(from), *t = cJSON_PrintUnformatted(to);
+            fail_msg("round %d: from %s to %s at %s ...: diff %s, diff_at %s", round, f, t, pp[0],
+                     whole ? whole : "(none)", at ? at : "(none)");
+        }
+        assert_int_equal(jsonpatch_equal(from, to), jsonpatch_equal_at(to, from, pp, n));
+        changed += whole != NULL;
+        free(whole);
+        free(at);
+        cJSON_Delete(from);
+        cJSON_Delete(to);
+    }
+    if (changed < 1000 || skipped_work < 300) /* the cases are not all trivial */
+        fail_msg("%d of 3000 changed, %d walked less", changed, skipped_work);
+}
+
+/* A patch under spec beside a metadata of 10,000 members (managedFields, annotations): the
+ * diff that knows the patched places does not walk metadata; the patch is the same. */
+static void test_jsonpatch_diff_at_skips(void **state)
+{
+    (void)state;
+    cJSON *from = cJSON_CreateObject();
+    cJSON *md = cJSON_AddObjectToObject(from, "metadata");
+    char key[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        cJSON_AddStringToObject(md, key, "v");
+    }
+    cJSON_AddObjectToObject(cJSON_AddObjectToObject(from, "spec"), "flinkConfiguration");
+    cJSON *to = cJSON_Duplicate(from, 1);
+    const char *paths[] = {"/spec/flinkConfiguration/metrics.reporter.prom.port"};
+    cJSON *v = cJSON_CreateString("9249");
+    char err[256];
+    assert_int_equal(jsonpatch_apply(to, JSONPATCH_ADD, paths[0], v, err, sizeof err), 0);
+    bool oom;
+    uint64_t s0 = lookup_steps;
+    char *at = jsonpatch_diff_at(from, to, paths, 1, &oom);
+    uint64_t s1 = lookup_steps;
+    assert_false(jsonpatch_equal_at(from, to, paths, 1));
+    uint64_t s2 = lookup_steps;
+    char *whole = jsonpatch_diff(from, to, &oom);
+    if (s1 - s0 > 10 || s2 - s1 > 10 || lookup_steps - s2 < 10000)
+        fail_msg("key comparisons: diff_at %llu, equal_at %llu, diff %llu",
+                 (unsigned long long)(s1 - s0), (unsigned long long)(s2 - s1),
+                 (unsigned long long)(lookup_steps - s2));
+    assert_string_equal(at, "[{\"op\":\"add\",\"path\":\"/spec/flinkConfiguration/"
+                            "metrics.reporter.prom.port\",\"value\":\"9249\"}]");
+    assert_string_equal(at, whole);
+    /* a copy nobody patched, with no places: equal without a walk */
+    cJSON *same = cJSON_Duplicate(from, 1);
+    assert_true(jsonpatch_equal_at(from, same, paths, 0));
+    free(at);
+    free(whole);
+    cJSON_Delete(v);
+    cJSON_Delete(from);
+    cJSON_Delete(to);
+    cJSON_Delete(same);
+}
+
 /* Paths as Flink's Path(String) reads them. The first group is Flink's own PathTest
  * (testPathFromString, testIsAbsolute, testParsing: toUri().getPath(), getScheme(),
  * getAuthority(), isAbsolute()); the rest are the spellings an attacker tries. 'path' is the
@@ -947,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_jsonpatch_diff_table),
         cmocka_unit_test(test_jsonpatch_large_objects),
         cmocka_unit_test(test_jsonpatch_deep_change),
+        cmocka_unit_test(test_jsonpatch_diff_at_random),
+        cmocka_unit_test(test_jsonpatch_diff_at_skips),
         cmocka_unit_test(test_flink_path_table),
         cmocka_unit_test(test_flink_path_exhaustive),
         cmocka_unit_test(test_java_upper_table),

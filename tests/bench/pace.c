@@ -15,7 +15,7 @@
  * connection they are about, so an exact per-connection schedule needs one thread a connection,
  * 16 threads on the bench's 2 CPUs, and its timers are whole milliseconds. Those 16 threads cost
  * about as much CPU per request as the server under test and they preempt it; this one costs a
- * fraction, waits on a timerfd to the nanosecond and leaves the CPUs to the server.
+ * fraction, waits to the nanosecond (epoll_pwait2) and leaves the CPUs to the server.
  *
  * Prints one line:
  *   paced: requests N seconds S p50_ms P p99_ms P p999_ms P max_ms P send_p99_ms P non200 N
@@ -23,7 +23,7 @@
  * (send_p99_ms: from when the request was written; cpu_us_per_req: this program's own user +
  * system time per answered request.) Exit status 0, or 1 with a message when it could not run. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem, timerfd; the Makefile defines it too */
+#define _GNU_SOURCE /* memmem, epoll_pwait2; the Makefile defines it too */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +42,6 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -285,20 +284,34 @@ static void conn_read(worker *w, conn *c, int ep)
             }
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
             epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-            return;
         }
+        return; /* nothing more comes before the next request (no read to see EAGAIN) */
     }
+}
+
+/* Waits for events until 'wake' (ns, CLOCK_MONOTONIC) at the latest: epoll_pwait2() to the
+ * nanosecond, or, on a kernel without it (before 5.11), epoll_wait() to the next millisecond. */
+static int wait_until(int ep, struct epoll_event *evs, int max, uint64_t wake)
+{
+    static _Atomic int no_pwait2;
+    uint64_t now = now_ns(), left = wake > now ? wake - now : 0;
+    if (!no_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                              .tv_nsec = (long)(left % 1000000000u)};
+        int n = epoll_pwait2(ep, evs, max, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = 1;
+    }
+    return epoll_wait(ep, evs, max, (int)((left + 999999) / 1000000));
 }
 
 static void *worker_run(void *arg)
 {
     worker *w = arg;
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (ep < 0 || tfd < 0)
-        die("epoll/timerfd: %s", strerror(errno));
-    struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
+    if (ep < 0)
+        die("epoll: %s", strerror(errno));
     for (size_t i = 0; i < w->n_conns; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w->conns[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, w->conns[i]->fd, &ev);
@@ -324,28 +337,17 @@ static void *worker_run(void *arg)
                     conn_fail(w, w->conns[i]);
             break;
         }
-        uint64_t wake = next < drain_end ? next : drain_end;
-        struct itimerspec its = {.it_value = {.tv_sec = (time_t)(wake / 1000000000u),
-                                              .tv_nsec = (long)(wake % 1000000000u)}};
-        timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-        int n = epoll_wait(ep, evs, 64, -1);
+        int n = wait_until(ep, evs, 64, next < drain_end ? next : drain_end);
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++) {
             conn *c = evs[i].data.ptr;
-            if (c == NULL) {
-                uint64_t expirations;
-                if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
-                    die("timerfd: %s", strerror(errno));
-                continue;
-            }
             if (c->st == C_SEND)
                 conn_send(w, c, ep);
             if (c->st != C_SEND && c->st != C_DEAD)
                 conn_read(w, c, ep);
         }
     }
-    close(tfd);
     close(ep);
     return NULL;
 }

@@ -58,9 +58,9 @@ typedef struct {
     enum conn_state st;
     uint64_t place; /* the index of its next request in the merged schedule of all */
     uint64_t due;   /* ns: when the request being sent (or the next one) is due */
-    uint64_t sent; /* ns: when its first byte was written */
-    size_t off;    /* bytes of the request written */
-    size_t len;    /* bytes of the answer read */
+    uint64_t sent;  /* ns: when its first byte was written */
+    size_t off;     /* bytes of the request written */
+    size_t len;     /* bytes of the answer read */
     char resp[RESP_MAX];
 } conn;
 
@@ -78,12 +78,13 @@ typedef struct {
     long non200, errors;
 } worker;
 
-static const char *request;
+/* Set by main() before the workers start; only read after. */
+static const char *request; /* the whole HTTP request, head and body */
 static size_t request_len;
-static uint64_t t0;       /* ns: when the first request is due */
-static double rate;       /* requests a second, all connections together */
+static uint64_t t0;         /* ns: when the first request is due */
+static double rate;         /* requests a second, all connections together */
 static int n_conns;
-static SSL_CTX *ssl_ctx;  /* these four are set before the workers start and only read after */
+static SSL_CTX *ssl_ctx;
 static struct addrinfo *addr;
 static char host[256], port[16];
 

@@ -206,10 +206,17 @@ fi
 # The paced run at half of the peak of NAME (its best median req/s), with build/pace: PACED_CONNS
 # connections on PACED_THREADS threads at a constant rate, latency from when each request was due.
 # This is the run the p99 budget is judged on.
+# The server's CPU per request over the run is appended to pace's line (server_cpu_us_per_req).
 paced() { # NAME TARGET
-    local out
+    local out c0 c1 n
+    c0=$(cpu_ticks "${PID[$1]}")
     out=$("$PACE" -t "$PACED_THREADS" -c "$PACED_CONNS" -r "$2" -d "$PACED_SECONDS" -b "$BODY" \
         "https://127.0.0.1:${PORT[$1]}/validate" | grep '^paced:')
+    c1=$(cpu_ticks "${PID[$1]}")
+    n=$(sed -n 's/.* requests \([0-9]*\) .*/\1/p' <<<"$out")
+    [ -n "$n" ] && [ "$n" -gt 0 ] &&
+        out="$out server_cpu_us_per_req $(awk -v d=$((c1 - c0)) -v u="$TICK_US" -v n="$n" \
+            'BEGIN { printf "%.1f", d * u / n }')"
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(load1)" "$out"
 }
 # The same with wrk and tests/bench/paced.lua (one connection per wrk thread, 16 threads on the

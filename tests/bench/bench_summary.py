@@ -87,7 +87,8 @@ def read_paced(text, how, send_what, send_key, cpu_fmt, budgets):
                   how, name, d["target"], d["achieved"],
                   "converged" if d["converged"] else "NOT converged", d["p50_ms"], d["p99_ms"],
                   d["p999_ms"], d["max_ms"], send_what, d[send_key],
-                  ", " + cpu_fmt % d["cpu_us_per_req"] if cpu_fmt else "", d["non200"],
+                  ", " + cpu_fmt % (d.get("server_cpu_us_per_req", float("nan")),
+                                    d["cpu_us_per_req"]) if cpu_fmt else "", d["non200"],
                   d["errors"], load))
     return paced
 
@@ -170,7 +171,8 @@ def main():
     budgets = []
     paced = read_paced(a.paced, "pace, %s connections on %s threads" % (a.paced_conns,
                                                                         a.paced_threads),
-                       "from the send", "send_p99_ms", "its own CPU %.1f us/request",
+                       "from the send", "send_p99_ms",
+                       "the server's CPU %.1f us/request, pace's own %.1f",
                        budgets)
     read_paced(a.paced_wrk, "wrk with tests/bench/paced.lua, %s connections, one per wrk thread, "
                "for comparison with earlier rounds" % a.paced_conns, "wrk's own, from the send",

@@ -39,6 +39,18 @@ static bool each_next(each *it, expr_value *out)
     return it->list && expr_iter_next(&it->it, NULL, out);
 }
 
+/* Whether the 'len' bytes of 'key' are the first of 's' (a NUL-terminated JSON key when 'nul':
+ * then also its end). A byte loop: the keys read here are a few bytes long, shorter than the
+ * call into memcmp()/strncmp() and its dispatch; it stops at the first difference, so it never
+ * reads past a shorter key's NUL. */
+static inline bool key_is(const char *s, const char *key, size_t len, bool nul)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != key[i])
+            return false;
+    return !nul || s[len] == '\0';
+}
+
 /* m[key] ('len' bytes, no NUL) when 'm' is a map holding it; a null value otherwise. The first
  * 16 members are scanned here, first byte and length first, as expr_map_get() scans them (the
  * first of two equal keys wins): a pod reads a dozen keys of small maps (containers, resources,
@@ -53,8 +65,7 @@ static expr_value get_n(const expr_call *c, const expr_value *m, const char *key
     if (m->json) {
         const cJSON *j = m->v.j->child;
         for (int i = 0; j != NULL && i < SCAN_MAX; j = j->next, i++)
-            if (j->string[0] == key[0] && strncmp(j->string, key, len) == 0 &&
-                j->string[len] == '\0')
+            if (key_is(j->string, key, len, true))
                 return expr_from_json(j);
         if (j == NULL)
             return v;
@@ -62,8 +73,7 @@ static expr_value get_n(const expr_call *c, const expr_value *m, const char *key
         const expr_map *map = m->v.map;
         for (uint32_t i = 0; i < map->n; i++) {
             const expr_value *k = &map->kv[2 * i];
-            if (k->kind == EXPR_STRING && k->len == len && k->v.s[0] == key[0] &&
-                memcmp(k->v.s, key, len) == 0)
+            if (k->kind == EXPR_STRING && k->len == len && key_is(k->v.s, key, len, false))
                 return map->kv[2 * i + 1];
         }
         return v;
@@ -325,22 +335,26 @@ static int pod_totals(const expr_call *c, const expr_value *spec, const expr_val
     return -1;
 }
 
-/* A map of 'n' entries, the keys 'keys', the values to be filled in; NULL when out of memory. */
-static expr_map *new_map(const expr_call *c, const char *const *keys, uint32_t n)
+/* A map of 'n' entries, the keys 'keys' (of lengths 'lens'), the values to be filled in; NULL when
+ * out of memory. */
+static expr_map *new_map(const expr_call *c, const char *const *keys, const size_t *lens,
+                         uint32_t n)
 {
     expr_map *m = arena_alloc(c->a, sizeof *m + 2 * n * sizeof(expr_value));
     if (m == NULL)
         return NULL;
     m->n = n;
-    for (uint32_t k = 0; k < n; k++)
-        m->kv[2 * k] = cstr(keys[k]);
+    for (uint32_t k = 0; k < n; k++) {
+        m->kv[2 * k] = (expr_value){.kind = EXPR_STRING, .len = (uint32_t)lens[k]};
+        m->kv[2 * k].v.s = keys[k];
+    }
     return m;
 }
 
 /* {'cpu': Quantity, 'memory': Quantity} of 'r'. */
 static expr_value res_value(const expr_call *c, const res *r)
 {
-    expr_map *m = new_map(c, res_names, RES_COUNT);
+    expr_map *m = new_map(c, res_names, res_lens, RES_COUNT);
     if (m == NULL)
         return policy_oom(c);
     for (int k = 0; k < RES_COUNT; k++) {
@@ -396,6 +410,7 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
                                    size_t n)
 {
     static const char *const keys[] = {"requests", "limits"};
+    static const size_t key_lens[] = {8, 6};
     (void)r;
     expr_value none = {.kind = EXPR_NULL};
     const expr_value *own = n > 1 ? &a[1] : &none;
@@ -423,7 +438,7 @@ expr_value policy_fn_pod_resources(const expr_call *c, const expr_value *r, cons
     expr_value e;
     if (pod_totals(c, &a[0], own, t, &e) != 0)
         return e;
-    expr_map *m = new_map(c, keys, 2);
+    expr_map *m = new_map(c, keys, key_lens, 2);
     if (m == NULL)
         return policy_oom(c);
     for (int k = 0; k < 2; k++) {

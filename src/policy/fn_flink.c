@@ -17,29 +17,35 @@ __attribute__((cold)) static expr_value not_string(const expr_call *c, const cha
                           "no matching overload for '%s' applied to (%s)", fn, expr_type_name(v));
 }
 
-/* flinkPath(s): {scheme, authority, path, absolute, error}; see k8s_flink_path. */
+/* A key of flinkPath()'s map, its length counted once by the compiler. */
+#define PATH_KEY(text) {.kind = EXPR_STRING, .len = sizeof text - 1, .v.s = text}
+
+/* flinkPath(s): {scheme, authority, path, absolute, error}; see k8s_flink_path. A policy calls
+ * it once per directory option on every review, so the keys are constants, not measured. */
 expr_value policy_fn_flink_path(const expr_call *c, const expr_value *r, const expr_value *a,
                                 size_t n)
 {
     (void)r;
     (void)n;
+    static const expr_value keys[] = {PATH_KEY("scheme"), PATH_KEY("authority"), PATH_KEY("path"),
+                                      PATH_KEY("absolute"), PATH_KEY("error")};
     if (a[0].kind != EXPR_STRING)
         return not_string(c, "flinkPath", &a[0]);
     k8s_flink_path fp;
     expr_map *m = arena_alloc(c->a, sizeof *m + 10 * sizeof(expr_value));
     if (m == NULL || k8s_flink_path_parse(c->a, a[0].v.s, a[0].len, &fp) != 0)
         return policy_oom(c);
-    static const char *const keys[] = {"scheme", "authority", "path", "absolute", "error"};
-    const char *vals[] = {fp.scheme, fp.authority, fp.path, NULL, fp.error ? fp.error : ""};
+    const char *err = fp.error ? fp.error : "";
+    expr_value absolute = {.kind = EXPR_BOOL};
+    absolute.v.b = fp.absolute;
+    const expr_value vals[] = {policy_str_val(fp.scheme, strlen(fp.scheme)),
+                               policy_str_val(fp.authority, strlen(fp.authority)),
+                               policy_str_val(fp.path, strlen(fp.path)), absolute,
+                               policy_str_val(err, strlen(err))};
     m->n = 5;
     for (size_t i = 0; i < 5; i++) {
-        m->kv[2 * i] = policy_str_val(keys[i], strlen(keys[i]));
-        if (vals[i] != NULL) {
-            m->kv[2 * i + 1] = policy_str_val(vals[i], strlen(vals[i]));
-        } else {
-            m->kv[2 * i + 1] = (expr_value){.kind = EXPR_BOOL};
-            m->kv[2 * i + 1].v.b = fp.absolute;
-        }
+        m->kv[2 * i] = keys[i];
+        m->kv[2 * i + 1] = vals[i];
     }
     expr_value v = {.kind = EXPR_MAP};
     v.v.map = m;

@@ -54,12 +54,18 @@ static inline __attribute__((always_inline)) expr_value eval(evalctx *e, const e
 {
     if (__builtin_expect(--e->left < 0, 0))
         return eval_step_limit(e, n);
-    if (n->op == N_LIT && !n->int_overflow)
-        return n->lit;
-    if (n->op == N_IDENT && n->local >= 0)
-        return e->locals[n->local].v;
-    return eval_node_fns[n->op](e, n);
+    /* The two kinds answered in place are the first two, so that the others (two thirds of
+     * the nodes evaluated) go to their call after one comparison, not one for each kind. */
+    unsigned op = n->op;
+    if (op <= N_IDENT) {
+        if (op == N_LIT && !n->int_overflow)
+            return n->lit;
+        if (op == N_IDENT && n->local >= 0)
+            return e->locals[n->local].v;
+    }
+    return eval_node_fns[op](e, n);
 }
+_Static_assert(N_LIT == 0 && N_IDENT == 1, "eval(): the kinds answered in place come first");
 
 /* Counts 'n' elements an operator scanned or copied against the step budget, one step per
  * EXPR_SCAN_PER_STEP: `x in list`, list `+` and `==` cost O(n), and inside a comprehension over

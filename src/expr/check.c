@@ -730,6 +730,10 @@ static uint8_t node_run(const expr_node *n)
     case N_CALL:
         if (n->or_value)
             return R_OR_VALUE;
+        if (n->fn != NULL && n->re != NULL)
+            return R_MATCH;
+        if (n->fn != NULL && n->nargs <= R_CALL_ARGS)
+            return R_CALL;
         break;
     case N_COMP:
         if (n->sub == M_BIND && n->name2 == NULL)

@@ -608,6 +608,54 @@ static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv
     return has ? found : d;
 }
 
+/* matches() of 's' with the pattern the checker compiled for 'n'. */
+__attribute__((noinline)) static expr_value match_literal(evalctx *e, const expr_node *n,
+                                                          const expr_value *s)
+{
+    if (s->kind != EXPR_STRING)
+        return eval_no_overload(e, n->span, "matches", s, NULL);
+    char err[256];
+    int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
+    if (m < 0)
+        return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
+    return ev_bool(m == 1);
+}
+
+/* s.matches('literal') and matches(s, 'literal') (R_MATCH): the string and the pattern's
+ * literal evaluated in eval_call()'s order, then the pattern the checker compiled. */
+static expr_value eval_match(evalctx *e, const expr_node *n)
+{
+    expr_value s = eval(e, n->member ? n->a : n->args[0]);
+    if (ev_is_error(&s))
+        return s;
+    expr_value pat = eval(e, n->args[n->nargs - 1]);
+    if (ev_is_error(&pat))
+        return pat;
+    return match_literal(e, n, &s);
+}
+
+/* A call of a function of the table with at most R_CALL_ARGS arguments and no pattern
+ * compiled at load time (R_CALL), nearly every call: without eval_call()'s tests of which call
+ * it is, in a frame without its sixteen arguments and its message buffer for regex errors (the
+ * stack a review's nested calls span: cgcold.sh counts its lines written). */
+static expr_value eval_call_small(evalctx *e, const expr_node *n)
+{
+    expr_value recv, args[R_CALL_ARGS];
+    if (n->member) {
+        recv = eval(e, n->a);
+        if (ev_is_error(&recv))
+            return recv;
+    }
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        args[i] = eval(e, n->args[i]);
+        if (ev_is_error(&args[i]))
+            return args[i];
+    }
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
+    return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+}
+
 static expr_value eval_call(evalctx *e, const expr_node *n)
 {
     expr_value recv, args[16];
@@ -623,16 +671,8 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
         if (ev_is_error(&args[i]))
             return args[i];
     }
-    if (n->re != NULL) { /* matches() with a pattern compiled at load time */
-        const expr_value *s = n->member ? &recv : &args[0];
-        if (s->kind != EXPR_STRING)
-            return eval_no_overload(e, n->span, "matches", s, NULL);
-        char err[256];
-        int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
-        if (m < 0)
-            return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
-        return ev_bool(m == 1);
-    }
+    if (n->re != NULL) /* matches() with a pattern compiled at load time */
+        return match_literal(e, n, n->member ? &recv : &args[0]);
     expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
                    .index = e->ix};
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
@@ -735,6 +775,7 @@ const node_fn eval_node_fns[R_COUNT] = {
     [R_KIND + N_COMP] = eval_comp,
     [R_QUALIFIED] = eval_qualified,  [R_EQ] = eval_eq,
     [R_OR_VALUE] = eval_or_value_node, [R_BIND] = eval_bind,
+    [R_CALL] = eval_call_small,      [R_MATCH] = eval_match,
 };
 
 const char *expr_source(const expr_prog *p)

@@ -137,6 +137,8 @@ enum node_run {
     R_EQ,                /* N_BIN == and != */
     R_OR_VALUE,          /* N_CALL with 'or_value': x.?f.orValue(d) */
     R_BIND,              /* N_COMP cel.bind */
+    R_CALL,              /* N_CALL of at most R_CALL_ARGS arguments, no literal pattern */
+    R_MATCH,             /* N_CALL matches() of a literal pattern, compiled at load time */
     R_COUNT
 };
 
@@ -181,6 +183,7 @@ _Static_assert(EXPR_MAX_ARGS <= UINT16_MAX && 2 * EXPR_MAX_ENTRIES <= UINT16_MAX
                "expr_node.nargs is 16 bits");
 _Static_assert(EXPR_MAX_DEPTH + 1 <= INT8_MAX, "expr_node.local is 8 bits");
 _Static_assert(R_COUNT <= UINT8_MAX, "expr_node.run is 8 bits");
+#define R_CALL_ARGS 5 /* eval_call_small()'s arguments (eval.c): flinkConfig() has five */
 /* The size the walk's locality depends on (see above): one cache line. A field added must
  * keep it. */
 #define EXPR_NODE_BYTES 64

@@ -286,6 +286,10 @@ static uint8_t want_run(const expr_node *n)
         return n->local >= 0 ? R_LOCAL : R_KIND + N_IDENT;
     if (n->op == N_SELECT && n->qualified != NULL)
         return R_QUALIFIED;
+    if (n->op == N_CALL && !n->or_value && n->re != NULL)
+        return R_MATCH;
+    if (n->op == N_CALL && !n->or_value && n->nargs <= R_CALL_ARGS)
+        return R_CALL;
     if (n->op == N_BIN && (n->sub == B_EQ || n->sub == B_NE))
         return R_EQ;
     if (n->op == N_CALL && n->or_value)
@@ -382,6 +386,17 @@ static void test_run_forms(void **state)
         "cel.bind(x, 1, cel.bind(y, x + 1, [x, y, x == y]))",
         "[1, 2].map(v, v * 10) == [10, 20] && [1, 2].exists(i, v, v == i + 1)",
         "[1, 9223372036854775808]", "true",
+        /* a.f: JSON, built, missing, of a list, of an optional, of an error */
+        "[object.spec.m.k, {'a': {'b': 1}}.a.b, optional.of({'a': 1}).a.orValue(0)]",
+        "object.spec.m.nope", "object.spec.l.k", "object.missing.k", "(1 / 0).k",
+        "optional.none().a.hasValue()",
+        /* calls: global and member, with and without a literal pattern, and their errors */
+        "size(object.spec.l) + object.spec.s.size() + 'abc'.substring(1).size()",
+        "[object.spec.s.matches('^a'), object.spec.s.matches(object.spec.s), 'x'.upperAscii()]",
+        "size(1 / 0)", "object.spec.missing.size()", "'a'.substring(5)", "'a'.matches(1 / 0)",
+        "matches(object.spec.s, '^a') && !matches('b', 'a$')", "object.spec.n.matches('2')",
+        "(1 / 0).matches('a')", "object.spec.s.matches('(a+)+$') || true",
+        "object.spec.l.map(v, string(v)).join('-') == '1-2'",
     };
     unsigned seen[R_COUNT] = {0};
     for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
@@ -407,7 +422,8 @@ static void test_run_forms(void **state)
         }
     }
     /* each form and each value answered in place was run */
-    const uint8_t forms[] = {R_LIT, R_LOCAL, R_QUALIFIED, R_EQ, R_OR_VALUE, R_BIND};
+    const uint8_t forms[] = {R_LIT, R_LOCAL, R_QUALIFIED, R_EQ, R_OR_VALUE, R_BIND, R_CALL,
+                             R_MATCH};
     for (size_t i = 0; i < sizeof forms; i++)
         if (seen[forms[i]] == 0)
             fail_msg("no node runs by %d", forms[i]);

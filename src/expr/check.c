@@ -720,9 +720,7 @@ static uint8_t node_run(const expr_node *n)
             return R_LOCAL;
         break;
     case N_SELECT:
-        if (n->qualified != NULL)
-            return R_QUALIFIED;
-        break;
+        return n->qualified != NULL ? R_QUALIFIED : R_FIELD;
     case N_BIN:
         if (n->sub == B_EQ || n->sub == B_NE)
             return R_EQ;

@@ -132,12 +132,10 @@ static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
     return found;
 }
 
-static expr_value eval_select(evalctx *e, const expr_node *n)
+/* A selection that names no binding (R_FIELD): every checked one but variables.x, without
+ * eval_select()'s test for one. */
+static expr_value eval_field(evalctx *e, const expr_node *n)
 {
-    expr_value q;
-    if (n->qualified != NULL &&
-        (find_memo(e, n, &q) || find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
-        return q;
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
         return t;
@@ -165,6 +163,17 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
         return select_optional(e, t.v.opt, n);
     }
     return n->optional ? select_optional(e, &t, n) : select_field(e, &t, n, false);
+}
+
+/* A selection of any kind, checked or not: a binding its qualified name names, else the
+ * field. */
+static expr_value eval_select(evalctx *e, const expr_node *n)
+{
+    expr_value q;
+    if (n->qualified != NULL &&
+        (find_memo(e, n, &q) || find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
+        return q;
+    return eval_field(e, n);
 }
 
 /* A list index: int, uint, or a double with an integral value. */
@@ -722,20 +731,14 @@ static expr_value eval_eq(evalctx *e, const expr_node *n)
     return ev_bool(ev_equal(e->ix, &x, &y) == eq);
 }
 
-/* A selection that may name a binding, found neither in the memo nor otherwise: the
- * declaration, the binding by name, else the field of its operand, each as eval_select()
- * gives it (a qualified name is a chain of plain selections: never .?f). */
+/* A selection that may name a binding, not in the memo: the declaration, the binding by
+ * name, else the field of its operand, as eval_select() gives them. */
 __attribute__((noinline)) static expr_value qualified_rest(evalctx *e, const expr_node *n)
 {
     expr_value q;
     if (find_decl(e, n, &q) || find_binding(e, n->qualified, &q))
         return q;
-    q = eval(e, n->a);
-    if (ev_is_error(&q))
-        return q;
-    if (q.kind == EXPR_OPTIONAL)
-        return q.v.opt == NULL ? q : select_optional(e, q.v.opt, n);
-    return select_field(e, &q, n, false);
+    return eval_field(e, n);
 }
 
 /* variables.x and the other selections that may name a binding (R_QUALIFIED): a value the
@@ -776,6 +779,7 @@ const node_fn eval_node_fns[R_COUNT] = {
     [R_QUALIFIED] = eval_qualified,  [R_EQ] = eval_eq,
     [R_OR_VALUE] = eval_or_value_node, [R_BIND] = eval_bind,
     [R_CALL] = eval_call_small,      [R_MATCH] = eval_match,
+    [R_FIELD] = eval_field,
 };
 
 const char *expr_source(const expr_prog *p)

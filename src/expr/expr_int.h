@@ -139,6 +139,7 @@ enum node_run {
     R_BIND,              /* N_COMP cel.bind */
     R_CALL,              /* N_CALL of at most R_CALL_ARGS arguments, no literal pattern */
     R_MATCH,             /* N_CALL matches() of a literal pattern, compiled at load time */
+    R_FIELD,             /* N_SELECT that names no binding */
     R_COUNT
 };
 

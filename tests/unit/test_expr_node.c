@@ -284,8 +284,8 @@ static uint8_t want_run(const expr_node *n)
         return n->int_overflow ? R_KIND + N_LIT : R_LIT;
     if (n->op == N_IDENT)
         return n->local >= 0 ? R_LOCAL : R_KIND + N_IDENT;
-    if (n->op == N_SELECT && n->qualified != NULL)
-        return R_QUALIFIED;
+    if (n->op == N_SELECT)
+        return n->qualified != NULL ? R_QUALIFIED : R_FIELD;
     if (n->op == N_CALL && !n->or_value && n->re != NULL)
         return R_MATCH;
     if (n->op == N_CALL && !n->or_value && n->nargs <= R_CALL_ARGS)
@@ -423,7 +423,7 @@ static void test_run_forms(void **state)
     }
     /* each form and each value answered in place was run */
     const uint8_t forms[] = {R_LIT, R_LOCAL, R_QUALIFIED, R_EQ, R_OR_VALUE, R_BIND, R_CALL,
-                             R_MATCH};
+                             R_MATCH, R_FIELD};
     for (size_t i = 0; i < sizeof forms; i++)
         if (seen[forms[i]] == 0)
             fail_msg("no node runs by %d", forms[i]);

@@ -706,10 +706,58 @@ static void fold_literal(checker *k, expr_node *n)
     n->fold_steps = steps;
 }
 
+/* How eval() runs 'n' once it is checked (enum node_run): in place, or the form for its
+ * shape, or its kind's own function. */
+static uint8_t node_run(const expr_node *n)
+{
+    switch (n->op) {
+    case N_LIT:
+        if (!n->int_overflow)
+            return R_LIT;
+        break;
+    case N_IDENT:
+        if (n->local >= 0)
+            return R_LOCAL;
+        break;
+    case N_SELECT:
+        return n->qualified != NULL ? R_QUALIFIED : R_FIELD;
+    case N_BIN:
+        if (n->sub == B_EQ || n->sub == B_NE)
+            return R_EQ;
+        break;
+    case N_CALL:
+        if (n->or_value)
+            return R_OR_VALUE;
+        if (n->fn != NULL && n->re != NULL)
+            return R_MATCH;
+        if (n->fn != NULL && n->nargs <= R_CALL_ARGS)
+            return R_CALL;
+        break;
+    case N_COMP:
+        if (n->sub == M_BIND && n->name2 == NULL)
+            return R_BIND;
+        break;
+    default: break;
+    }
+    return (uint8_t)(R_KIND + n->op);
+}
+
+static ty check_kind(checker *k, expr_node *n);
+
+/* Checks 'n' (NULL: nothing), then chooses how it runs: the checker may have changed its
+ * kind (a type's name: a literal) or found its shape (a comprehension variable's slot,
+ * variables.x, x.?f.orValue(d)). */
 static ty check_node(checker *k, expr_node *n)
 {
     if (n == NULL)
         return NULL;
+    ty t = check_kind(k, n);
+    n->run = node_run(n);
+    return t;
+}
+
+static ty check_kind(checker *k, expr_node *n)
+{
     switch (n->op) {
     case N_LIT: return lit_type(k, n);
     case N_SELECT: return check_select(k, n);

@@ -132,12 +132,10 @@ static bool find_decl(evalctx *e, const expr_node *n, expr_value *out)
     return found;
 }
 
-static expr_value eval_select(evalctx *e, const expr_node *n)
+/* A selection that names no binding (R_FIELD): every checked one but variables.x, without
+ * eval_select()'s test for one. */
+static expr_value eval_field(evalctx *e, const expr_node *n)
 {
-    expr_value q;
-    if (n->qualified != NULL &&
-        (find_memo(e, n, &q) || find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
-        return q;
     expr_value t = eval(e, n->a);
     if (ev_is_error(&t))
         return t;
@@ -165,6 +163,17 @@ static expr_value eval_select(evalctx *e, const expr_node *n)
         return select_optional(e, t.v.opt, n);
     }
     return n->optional ? select_optional(e, &t, n) : select_field(e, &t, n, false);
+}
+
+/* A selection of any kind, checked or not: a binding its qualified name names, else the
+ * field. */
+static expr_value eval_select(evalctx *e, const expr_node *n)
+{
+    expr_value q;
+    if (n->qualified != NULL &&
+        (find_memo(e, n, &q) || find_decl(e, n, &q) || find_binding(e, n->qualified, &q)))
+        return q;
+    return eval_field(e, n);
 }
 
 /* A list index: int, uint, or a double with an integral value. */
@@ -608,18 +617,40 @@ static expr_value eval_or_value(evalctx *e, const expr_node *n, expr_value *recv
     return has ? found : d;
 }
 
-static expr_value eval_call(evalctx *e, const expr_node *n)
+/* matches() of 's' with the pattern the checker compiled for 'n'. */
+__attribute__((noinline)) static expr_value match_literal(evalctx *e, const expr_node *n,
+                                                          const expr_value *s)
 {
-    expr_value recv, args[16];
-    if (n->nargs > 16)
-        return ERR(e, "expr.limit", n->span, "too many arguments");
-    if (n->or_value) {
-        bool done = false;
-        expr_value v = eval_or_value(e, n, &recv, &done);
-        if (done)
-            return v;
-        /* recv holds the plain select's value: evaluate the argument and call */
-    } else if (n->member) {
+    if (s->kind != EXPR_STRING)
+        return eval_no_overload(e, n->span, "matches", s, NULL);
+    char err[256];
+    int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
+    if (m < 0)
+        return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
+    return ev_bool(m == 1);
+}
+
+/* s.matches('literal') and matches(s, 'literal') (R_MATCH): the string and the pattern's
+ * literal evaluated in eval_call()'s order, then the pattern the checker compiled. */
+static expr_value eval_match(evalctx *e, const expr_node *n)
+{
+    expr_value s = eval(e, n->member ? n->a : n->args[0]);
+    if (ev_is_error(&s))
+        return s;
+    expr_value pat = eval(e, n->args[n->nargs - 1]);
+    if (ev_is_error(&pat))
+        return pat;
+    return match_literal(e, n, &s);
+}
+
+/* A call of a function of the table with at most R_CALL_ARGS arguments and no pattern
+ * compiled at load time (R_CALL), nearly every call: without eval_call()'s tests of which call
+ * it is, in a frame without its sixteen arguments and its message buffer for regex errors (the
+ * stack a review's nested calls span: cgcold.sh counts its lines written). */
+static expr_value eval_call_small(evalctx *e, const expr_node *n)
+{
+    expr_value recv, args[R_CALL_ARGS];
+    if (n->member) {
         recv = eval(e, n->a);
         if (ev_is_error(&recv))
             return recv;
@@ -629,19 +660,102 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
         if (ev_is_error(&args[i]))
             return args[i];
     }
-    if (n->re != NULL) { /* matches() with a pattern compiled at load time */
-        const expr_value *s = n->member ? &recv : &args[0];
-        if (s->kind != EXPR_STRING)
-            return eval_no_overload(e, n->span, "matches", s, NULL);
-        char err[256];
-        int m = expr_regex_match(n->re, s->v.s, s->len, e->a, err, sizeof err);
-        if (m < 0)
-            return ERR(e, "expr.limit", n->span, "regular expression: %s", err);
-        return ev_bool(m == 1);
-    }
     expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
                    .index = e->ix};
     return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+}
+
+static expr_value eval_call(evalctx *e, const expr_node *n)
+{
+    expr_value recv, args[16];
+    if (n->nargs > 16)
+        return ERR(e, "expr.limit", n->span, "too many arguments");
+    if (n->member) { /* x.?f.orValue(d) runs through eval_or_value_node() (R_OR_VALUE) */
+        recv = eval(e, n->a);
+        if (ev_is_error(&recv))
+            return recv;
+    }
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        args[i] = eval(e, n->args[i]);
+        if (ev_is_error(&args[i]))
+            return args[i];
+    }
+    if (n->re != NULL) /* matches() with a pattern compiled at load time */
+        return match_literal(e, n, n->member ? &recv : &args[0]);
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
+    return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+}
+
+/* x.?f.orValue(d) whose receiver is not optional after all: the call, with its receiver
+ * evaluated, as eval_call() makes it (the call's no-overload error, for orValue). */
+__attribute__((noinline, cold)) static expr_value call_on(evalctx *e, const expr_node *n,
+                                                          const expr_value *recv)
+{
+    expr_value arg = eval(e, n->args[0]); /* or_value: one argument (check.c) */
+    if (ev_is_error(&arg))
+        return arg;
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
+    return n->fn->fn(&c, recv, &arg, 1);
+}
+
+/* x.?f.orValue(d) (R_OR_VALUE): eval_or_value() straight from eval(), without eval_call()'s
+ * tests of which call it is and the frame of its argument array. */
+static expr_value eval_or_value_node(evalctx *e, const expr_node *n)
+{
+    expr_value recv;
+    bool done = false;
+    expr_value v = eval_or_value(e, n, &recv, &done);
+    if (done)
+        return v;
+    return call_on(e, n, &recv);
+}
+
+/* == and != (R_EQ): eval_bin()'s case of them, without its switch over every operator. */
+static expr_value eval_eq(evalctx *e, const expr_node *n)
+{
+    expr_value x = eval(e, n->a);
+    if (ev_is_error(&x))
+        return x;
+    expr_value y = eval(e, n->b);
+    if (ev_is_error(&y))
+        return y;
+    bool eq = n->sub == B_EQ;
+    if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
+        return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == eq);
+    if (x.kind == EXPR_INT && y.kind == EXPR_INT)
+        return ev_bool((x.v.i == y.v.i) == eq);
+    if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
+        return aggregate_equal(e, n, &x, &y, eq);
+    return ev_bool(ev_equal(e->ix, &x, &y) == eq);
+}
+
+/* A selection that may name a binding, not in the memo: the declaration, the binding by
+ * name, else the field of its operand, as eval_select() gives them. */
+__attribute__((noinline)) static expr_value qualified_rest(evalctx *e, const expr_node *n)
+{
+    expr_value q;
+    if (find_decl(e, n, &q) || find_binding(e, n->qualified, &q))
+        return q;
+    return eval_field(e, n);
+}
+
+/* variables.x and the other selections that may name a binding (R_QUALIFIED): a value the
+ * caller already holds (a variable read before) answered without a saved register. */
+static expr_value eval_qualified(evalctx *e, const expr_node *n)
+{
+    expr_value q;
+    if (find_memo(e, n, &q))
+        return q;
+    return qualified_rest(e, n);
+}
+
+/* A comprehension variable (R_LOCAL), for a root evaluated by expr_eval() (eval() answers the
+ * others in place). */
+static expr_value eval_local(evalctx *e, const expr_node *n)
+{
+    return e->locals[n->local].v;
 }
 
 static expr_value eval_lit(evalctx *e, const expr_node *n)
@@ -651,12 +765,21 @@ static expr_value eval_lit(evalctx *e, const expr_node *n)
     return n->lit;
 }
 
-const node_fn eval_node_fns[N_COMP + 1] = {
-    [N_LIT] = eval_lit,     [N_IDENT] = lookup,      [N_SELECT] = eval_select,
-    [N_INDEX] = eval_index, [N_CALL] = eval_call,    [N_LIST] = eval_list,
-    [N_MAP] = eval_map,     [N_NOT] = eval_unary,    [N_NEG] = eval_unary,
-    [N_BIN] = eval_bin,     [N_AND] = eval_logic,    [N_OR] = eval_logic,
-    [N_COND] = eval_cond,   [N_HAS] = eval_has,      [N_COMP] = eval_comp,
+const node_fn eval_node_fns[R_COUNT] = {
+    [R_LIT] = eval_lit,
+    [R_LOCAL] = eval_local,
+    [R_KIND + N_LIT] = eval_lit,     [R_KIND + N_IDENT] = lookup,
+    [R_KIND + N_SELECT] = eval_select, [R_KIND + N_INDEX] = eval_index,
+    [R_KIND + N_CALL] = eval_call,   [R_KIND + N_LIST] = eval_list,
+    [R_KIND + N_MAP] = eval_map,     [R_KIND + N_NOT] = eval_unary,
+    [R_KIND + N_NEG] = eval_unary,   [R_KIND + N_BIN] = eval_bin,
+    [R_KIND + N_AND] = eval_logic,   [R_KIND + N_OR] = eval_logic,
+    [R_KIND + N_COND] = eval_cond,   [R_KIND + N_HAS] = eval_has,
+    [R_KIND + N_COMP] = eval_comp,
+    [R_QUALIFIED] = eval_qualified,  [R_EQ] = eval_eq,
+    [R_OR_VALUE] = eval_or_value_node, [R_BIND] = eval_bind,
+    [R_CALL] = eval_call_small,      [R_MATCH] = eval_match,
+    [R_FIELD] = eval_field,
 };
 
 const char *expr_source(const expr_prog *p)
@@ -693,7 +816,7 @@ expr_value expr_eval(const expr_prog *p, const expr_env *env, arena *a)
     /* eval()'s own steps, minus its fast paths: the root is never a literal worth it nor a
      * comprehension variable, and inlined here they would read the unset locals */
     expr_value v = --e.left < 0 ? eval_step_limit(&e, p->root)
-                                : eval_node_fns[p->root->op](&e, p->root);
+                                : eval_node_fns[p->root->run](&e, p->root);
     if (e.budget != NULL) { /* the steps go back to the evaluation around, or the budget */
         steps_publish(&e);
         e.budget->live = outer;

@@ -225,8 +225,9 @@ __attribute__((noinline)) static expr_value eval_comp2(evalctx *e, const expr_no
 }
 
 /* cel.bind(v, x, body), the most common comprehension of the shipped policies: kept apart
- * from the loops, in a function small enough to need no saved registers beyond its own. */
-static expr_value eval_bind(evalctx *e, const expr_node *n)
+ * from the loops, in a function small enough to need no saved registers beyond its own, which
+ * a checked bind runs straight from eval() (R_BIND). */
+expr_value eval_bind(evalctx *e, const expr_node *n)
 {
     /* cel.bind binds even an error: as in cel-go, it surfaces only where the body uses it */
     expr_value r = eval(e, n->a);

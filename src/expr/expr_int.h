@@ -69,7 +69,11 @@ typedef struct expr_node expr_node;
  * outside its union, keep the selection's (has() reads them; test_expr_node.c). */
 struct expr_node {
     uint8_t op;             /* enum node_op */
-    uint8_t sub;            /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
+    union {
+        uint8_t sub;        /* enum bin_op for N_BIN, enum macro_kind for N_COMP */
+        int8_t local;       /* N_IDENT of a comprehension variable: its slot (the number of
+                             * comprehensions around its own), or -1 */
+    };
     bool optional : 1;      /* N_SELECT .?f, N_INDEX [?k] */
     bool member : 1;        /* N_CALL: receiver style, receiver in 'a' */
     bool name_nul : 1;      /* N_SELECT: the field name holds a NUL (`a\0b`: no JSON key can) */
@@ -79,8 +83,8 @@ struct expr_node {
     bool folded : 1;        /* N_LIST/N_MAP of literals: 'lit' is its value (check.c) */
     bool or_value : 1;      /* N_CALL x.?f.orValue(d) (receiver an unqualified N_SELECT):
                              * evaluated without making the optional (eval.c) */
-    int8_t local;           /* N_IDENT of a comprehension variable: its slot (the number of
-                             * comprehensions around its own), or -1 */
+    uint8_t run;            /* how eval() runs it (enum node_run): the kind's own function
+                             * (parse.c), or in place or a form for its shape (check.c) */
     uint16_t nargs;         /* N_CALL arguments; N_LIST items; N_MAP keys and values; else 0 */
     uint16_t height;        /* longest path to a leaf; capped against deep recursion */
     expr_node *a;           /* operand: N_SELECT, N_HAS, N_INDEX, N_NOT, N_NEG, N_BIN, N_AND,
@@ -115,6 +119,28 @@ struct expr_node {
     };
     expr_span span; /* read for errors only: last, where a node that straddles two cache
                      * lines puts it in the second */
+};
+
+/* How eval() (eval_int.h) runs a node: its row of eval_node_fns (eval.c). The first two are
+ * answered in place, without a call. From R_KIND, each kind's own function, which serves every
+ * node of the kind; then the forms the checker chooses at load time for the shapes the
+ * policies use most, each the same values, errors and steps as its kind's function gives
+ * (expr_node_run() in check.c chooses; a tree that is parsed and not checked runs each node
+ * by its kind). A selection, a binary operator, a call or a comprehension is about two thirds
+ * of the nodes a review evaluates; a form skips its kind's tests of which case it is, and the
+ * registers that its other cases need saved. */
+enum node_run {
+    R_LIT,               /* N_LIT (not int_overflow): its value */
+    R_LOCAL,             /* N_IDENT with a slot: the comprehension variable's value */
+    R_KIND,              /* R_KIND + op: the kind's function */
+    R_QUALIFIED = R_KIND + N_COMP + 1, /* N_SELECT with 'qualified': variables.x, memo first */
+    R_EQ,                /* N_BIN == and != */
+    R_OR_VALUE,          /* N_CALL with 'or_value': x.?f.orValue(d) */
+    R_BIND,              /* N_COMP cel.bind */
+    R_CALL,              /* N_CALL of at most R_CALL_ARGS arguments, no literal pattern */
+    R_MATCH,             /* N_CALL matches() of a literal pattern, compiled at load time */
+    R_FIELD,             /* N_SELECT that names no binding */
+    R_COUNT
 };
 
 /* Whether 'n' is of a kind whose 'b' and 'c' are operands (on the others that storage is
@@ -157,6 +183,8 @@ _Static_assert(EXPR_MAX_HEIGHT + 1 <= UINT16_MAX, "expr_node.height is 16 bits")
 _Static_assert(EXPR_MAX_ARGS <= UINT16_MAX && 2 * EXPR_MAX_ENTRIES <= UINT16_MAX,
                "expr_node.nargs is 16 bits");
 _Static_assert(EXPR_MAX_DEPTH + 1 <= INT8_MAX, "expr_node.local is 8 bits");
+_Static_assert(R_COUNT <= UINT8_MAX, "expr_node.run is 8 bits");
+#define R_CALL_ARGS 5 /* eval_call_small()'s arguments (eval.c): flinkConfig() has five */
 /* The size the walk's locality depends on (see above): one cache line. A field added must
  * keep it. */
 #define EXPR_NODE_BYTES 64

@@ -84,7 +84,9 @@ static expr_node *new_node(parser *p, enum node_op op, expr_span span)
     n->span = span;
     n->height = 1;
     n->decl = -1;
-    n->local = -1;
+    n->run = (uint8_t)(R_KIND + op); /* the kind's own function, until the checker chooses */
+    if (op == N_IDENT)
+        n->local = -1;
     return n;
 }
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "expr/expr_int.h"
@@ -275,6 +276,182 @@ static void test_walks_over_every_kind(void **state)
     assert_int_equal(calls, 3);
 }
 
+/* How each checked node runs (enum node_run): in place, a form the checker chose for its
+ * shape, or its kind's own function. */
+static uint8_t want_run(const expr_node *n)
+{
+    if (n->op == N_LIT)
+        return n->int_overflow ? R_KIND + N_LIT : R_LIT;
+    if (n->op == N_IDENT)
+        return n->local >= 0 ? R_LOCAL : R_KIND + N_IDENT;
+    if (n->op == N_SELECT)
+        return n->qualified != NULL ? R_QUALIFIED : R_FIELD;
+    if (n->op == N_CALL && !n->or_value && n->re != NULL)
+        return R_MATCH;
+    if (n->op == N_CALL && !n->or_value && n->nargs <= R_CALL_ARGS)
+        return R_CALL;
+    if (n->op == N_BIN && (n->sub == B_EQ || n->sub == B_NE))
+        return R_EQ;
+    if (n->op == N_CALL && n->or_value)
+        return R_OR_VALUE;
+    if (n->op == N_COMP && n->sub == M_BIND && n->name2 == NULL)
+        return R_BIND;
+    return R_KIND + n->op;
+}
+
+/* Checks the run of every node under 'n' the checker reached (not the operand of a name it
+ * resolved: variables.x's 'variables', which keeps its kind's), counting each form in 'seen'. */
+static void check_runs(const expr_node *n, const char *src, unsigned seen[R_COUNT])
+{
+    if (n == NULL)
+        return;
+    if (n->run != want_run(n))
+        fail_msg("%s: a node of kind %d runs by %d, want %d", src, n->op, n->run, want_run(n));
+    seen[n->run]++;
+    if (n->op == N_SELECT && n->qualified != NULL)
+        return;
+    check_runs(n->a, src, seen);
+    check_runs(node_b(n), src, seen);
+    check_runs(node_c(n), src, seen);
+    for (uint32_t i = 0; i < node_nargs(n); i++)
+        check_runs(n->args[i], src, seen);
+}
+
+/* Every node back to its kind's own function, as a tree that is parsed and not checked. */
+static void reset_runs(expr_node *n)
+{
+    if (n == NULL)
+        return;
+    n->run = (uint8_t)(R_KIND + n->op);
+    reset_runs(n->a);
+    reset_runs(node_b(n));
+    reset_runs(node_c(n));
+    for (uint32_t i = 0; i < node_nargs(n); i++)
+        reset_runs(n->args[i]);
+}
+
+/* 'src' evaluated under a budget of 'max' steps: its JSON or "!code msg @start-end", and the
+ * steps, in 'out'. 'memo': variables.x comes from the memo, else from the bindings by name. */
+static void outcome(fixture *f, const expr_prog *p, uint32_t max, bool memo, char *out,
+                    size_t cap)
+{
+    cJSON *obj = cJSON_Parse("{\"spec\": {\"n\": 2, \"s\": \"a\", \"l\": [1, 2], "
+                             "\"m\": {\"k\": \"v\"}, \"o\": null}}");
+    cJSON *x = cJSON_Parse("{\"y\": 3}");
+    expr_binding vars[] = {{"object", expr_from_json(obj)}, {"variables.x", expr_from_json(x)}};
+    expr_value memo_v[1] = {expr_from_json(x)};
+    unsigned char memo_st[1] = {EXPR_MEMO_READY};
+    expr_budget b = {.max = max};
+    expr_env env = {.vars = vars, .n_vars = memo ? 1 : 2, .budget = &b};
+    if (memo) {
+        env.memo = memo_v;
+        env.memo_state = memo_st;
+        env.n_memo = 1;
+    }
+    expr_value v = expr_eval(p, &env, f->a);
+    if (v.kind == EXPR_ERROR) {
+        snprintf(out, cap, "!%s %s @%u-%u, %u steps", v.v.err->code, v.v.err->msg,
+                 v.v.err->span.start, v.v.err->span.end, b.used);
+    } else {
+        char *j = expr_to_json(&v, false);
+        snprintf(out, cap, "%s, %u steps", j ? j : "?", b.used);
+        free(j);
+    }
+    cJSON_Delete(obj);
+    cJSON_Delete(x);
+}
+
+/* The forms (R_EQ, R_QUALIFIED, R_OR_VALUE, R_BIND) and the values answered in place give what
+ * the kinds' own functions give, value or error (code, message, span) and steps, also when the
+ * step budget ends at any node of the expression: each expression is run checked and again
+ * with every node back to its kind's function, under every budget from 1 step to enough. */
+static void test_run_forms(void **state)
+{
+    fixture *f = *state;
+    static const char *const srcs[] = {
+        /* == and != of each kind, an error on either side, lists and maps (counted) */
+        "object.spec.s == 'a' && object.spec.s != 'b' && object.spec.n == 2",
+        "[object.spec.n == 2.0, object.spec.n != 2u, object.spec.o == null, [1] == 'a']",
+        "object.spec.l == [1, 2] && object.spec.m != {'k': 'w'} && object.spec.l == object.spec.l",
+        "object.spec.missing == 1", "1 != object.spec.missing", "object.spec.s == 1 / 0",
+        /* variables.x: from the memo or by name, its fields, and a missing field */
+        "variables.x.y == 3 && variables.x != {}", "variables.x.z", "[variables.x, variables.x.y]",
+        /* x.?f.orValue(d): present, absent, chained, none, not optional, errors on each side */
+        "object.spec.?n.orValue(0) + object.spec.?missing.orValue(7)",
+        "[object.?spec.?m.?k.orValue('d'), object.?nope.?m.orValue('d'), object.spec.?l.orValue([])]",
+        "object.spec.n.orValue(1)", "object.spec.?n.orValue(1 / 0)", "object.missing.?n.orValue(1)",
+        "object.spec.s.?x.orValue(1)", "object.spec.?o.orValue(1) == null",
+        /* cel.bind: used, an unused error, a used one, nested; comprehension variables */
+        "cel.bind(x, object.spec.n, x + x)", "cel.bind(x, 1 / 0, 2)", "cel.bind(x, 1 / 0, x)",
+        "cel.bind(x, 1, cel.bind(y, x + 1, [x, y, x == y]))",
+        "[1, 2].map(v, v * 10) == [10, 20] && [1, 2].exists(i, v, v == i + 1)",
+        "[1, 9223372036854775808]", "true",
+        /* a.f: JSON, built, missing, of a list, of an optional, of an error */
+        "[object.spec.m.k, {'a': {'b': 1}}.a.b, optional.of({'a': 1}).a.orValue(0)]",
+        "object.spec.m.nope", "object.spec.l.k", "object.missing.k", "(1 / 0).k",
+        "optional.none().a.hasValue()",
+        /* calls: global and member, with and without a literal pattern, and their errors */
+        "size(object.spec.l) + object.spec.s.size() + 'abc'.substring(1).size()",
+        "[object.spec.s.matches('^a'), object.spec.s.matches(object.spec.s), 'x'.upperAscii()]",
+        "size(1 / 0)", "object.spec.missing.size()", "'a'.substring(5)", "'a'.matches(1 / 0)",
+        "matches(object.spec.s, '^a') && !matches('b', 'a$')", "object.spec.n.matches('2')",
+        "(1 / 0).matches('a')", "object.spec.s.matches('(a+)+$') || true",
+        "object.spec.l.map(v, string(v)).join('-') == '1-2'",
+    };
+    unsigned seen[R_COUNT] = {0};
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        const char *src = srcs[i];
+        expr_prog *p = expr_compile(f->a, src, strlen(src), &decls, NULL, &f->dl);
+        expr_prog *q = expr_compile(f->a, src, strlen(src), &decls, NULL, &f->dl);
+        if (p == NULL || q == NULL)
+            fail_msg("%s: %s", src, f->dl.count ? f->dl.items[f->dl.count - 1].msg : "?");
+        check_runs(p->root, src, seen);
+        reset_runs(q->root);
+        for (int memo = 0; memo < 2; memo++) {
+            char full[512];
+            outcome(f, q, 1000, memo, full, sizeof full);
+            uint32_t steps = (uint32_t)strtoul(strrchr(full, ',') + 2, NULL, 10);
+            for (uint32_t max = 1; max <= steps + 1; max++) {
+                char got[512], want[512];
+                outcome(f, p, max, memo, got, sizeof got);
+                outcome(f, q, max, memo, want, sizeof want);
+                if (strcmp(got, want) != 0)
+                    fail_msg("%s (memo %d) under %u steps: %s; the kinds' functions give %s",
+                             src, memo, max, got, want);
+            }
+        }
+    }
+    /* each form and each value answered in place was run */
+    const uint8_t forms[] = {R_LIT, R_LOCAL, R_QUALIFIED, R_EQ, R_OR_VALUE, R_BIND, R_CALL,
+                             R_MATCH, R_FIELD};
+    for (size_t i = 0; i < sizeof forms; i++)
+        if (seen[forms[i]] == 0)
+            fail_msg("no node runs by %d", forms[i]);
+}
+
+/* 'sub' and 'local' share a byte: a comprehension variable's slot, and the operator of a
+ * binary node and the macro of a comprehension around it, each kept. */
+static void test_sub_local(void **state)
+{
+    fixture *f = *state;
+    const expr_node *n = tree(f, "[1].all(v, cel.bind(w, v, w == v))");
+    assert_int_equal(n->op, N_COMP);
+    assert_int_equal(n->sub, M_ALL);
+    const expr_node *bind = n->b;
+    assert_int_equal(bind->op, N_COMP);
+    assert_int_equal(bind->sub, M_BIND);
+    assert_int_equal(bind->a->op, N_IDENT);
+    assert_int_equal(bind->a->local, 0); /* v */
+    const expr_node *eq = bind->b;
+    assert_int_equal(eq->op, N_BIN);
+    assert_int_equal(eq->sub, B_EQ);
+    assert_int_equal(eq->a->local, 1); /* w */
+    assert_int_equal(eq->b->local, 0);
+    assert_string_equal(value(f, "[1].all(v, cel.bind(w, v, w == v))"), "true");
+    const expr_node *global = tree(f, "object");
+    assert_int_equal(global->local, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +460,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_optional_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_args_qualified_name2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walks_over_every_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sub_local, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

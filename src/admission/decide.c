@@ -383,7 +383,9 @@ static int merge(const policy_outcome *m, const policy_outcome *v, arena *a,
     if (v->n_findings > 0)
         memcpy(f + m->n_findings, v->findings, v->n_findings * sizeof *f);
     *out = (policy_outcome){.findings = f, .n_findings = n, .denied = m->denied || v->denied,
-                            .n_matched = m->n_matched + v->n_matched, .mutated = m->mutated};
+                            .n_matched = m->n_matched + v->n_matched, .mutated = m->mutated,
+                            .mutated_paths = m->mutated_paths,
+                            .n_mutated_paths = m->n_mutated_paths};
     return 0;
 }
 

@@ -125,7 +125,7 @@ struct expr_node {
  * answered in place, without a call. From R_KIND, each kind's own function, which serves every
  * node of the kind; then the forms the checker chooses at load time for the shapes the
  * policies use most, each the same values, errors and steps as its kind's function gives
- * (expr_node_run() in check.c chooses; a tree that is parsed and not checked runs each node
+ * (node_run() in check.c chooses; a tree that is parsed and not checked runs each node
  * by its kind). A selection, a binary operator, a call or a comprehension is about two thirds
  * of the nodes a review evaluates; a form skips its kind's tests of which case it is, and the
  * registers that its other cases need saved. */

@@ -137,6 +137,7 @@ oom:
  * answer). */
 
 #define SCAN_MAX 16 /* members up to which a scan beats building an index */
+#define MAX_PLACES 16 /* changed places up to which the diff skips what holds none of them */
 
 /* diff: where the node being compared is. Only a pointer per level: the JSON Pointer text is
  * made when an operation needs it, so that unchanged nodes cost no string building. */
@@ -383,12 +384,9 @@ static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
 {
     /* Outside the changed places: where each of them goes on from this object (its rest, once
      * for all members), so that a member none of them enters is skipped. */
-    const char *inline_rest[16], **rest = inline_rest;
+    const char *rest[MAX_PLACES];
     size_t n_rest = 0;
     bool was = w->whole;
-    if (!w->whole && w->n_paths > 16 &&
-        (scratch(w) == NULL || (rest = arena_alloc(w->a, w->n_paths * sizeof *rest)) == NULL))
-        w->whole = true; /* no memory to skip with: compare all */
     for (size_t i = 0; !w->whole && i < w->n_paths; i++) {
         const char *r = path_rest(w, w->paths[i]);
         if (r != NULL && *r == '\0')
@@ -457,11 +455,13 @@ static bool diff_other(walk *w, const cJSON *a, const cJSON *b)
     return add_op(w, "replace", NULL, b); /* path "" replaces the whole document */
 }
 
-/* Whether the walk may skip members: there are places, and none of them is the whole
- * document ("", which replace and remove may name). */
+/* Whether the walk must compare everything: no places known, more than MAX_PLACES of them
+ * (each member of an object on the way is tested against every place: a forEach that patches
+ * thousands of annotations would make that quadratic, where the whole walk is linear), or one
+ * of them the whole document ("", which replace and remove may name). */
 static bool whole_documents(const char *const *paths, size_t n)
 {
-    if (paths == NULL)
+    if (paths == NULL || n > MAX_PLACES)
         return true;
     for (size_t i = 0; i < n; i++)
         if (paths[i][0] == '\0')

@@ -33,7 +33,9 @@ char *jsonpatch_diff(const cJSON *from, const cJSON *to, bool *oom);
 /* jsonpatch_diff() and jsonpatch_equal() of a document 'from' and 'to', a copy of it changed
  * only at the places 'paths' ('n' JSON Pointers, as given to jsonpatch_apply(); NULL: no such
  * knowledge): a member of an object that holds none of those places is its copy, equal by
- * construction, and is not walked. Under a place, and in arrays on the way to one, everything
+ * construction, and is not walked (with up to 16 places; more, and the whole documents are
+ * walked, which is linear in their size where testing every member against every place is
+ * not). Under a place, and in arrays on the way to one, everything
  * is compared as by jsonpatch_diff(), so the answer is the same as theirs; the work is that of
  * the changed parts and the objects above them, not of the documents. A mutation of a
  * FlinkDeployment review thus compares spec.flinkConfiguration, not metadata.managedFields. */

@@ -551,8 +551,10 @@ static int patch_doc(const policy *p, const policy_mutation *m, const policy_pat
         d->work = copy;
         rn->vars[PB_OBJECT].value = expr_from_json(d->work); /* the rule's next operations see it */
     }
-    /* recorded before it is applied: a failed operation changes nothing, but the record only
-     * makes the comparisons look at more */
+    /* recorded before it is applied, and whatever comes of it: an add that fails on a later
+     * token (a bad escape, no memory) may already have created the parents before it, so a
+     * failed operation can change the copy too; a place recorded in vain only makes the
+     * comparisons look at more */
     if (vec_grow(rn->a, d->paths, d->n_paths, d->cap_paths, 4) != 0)
         return -1;
     d->paths[d->n_paths++] = path;

@@ -507,8 +507,10 @@ static void test_jsonpatch_deep_change(void **state)
 
 /* jsonpatch_diff_at() and jsonpatch_equal_at() against jsonpatch_diff() and jsonpatch_equal()
  * on random documents, each copied and patched at random places (existing members and
- * elements, new keys, array ends, keys with '/' and '~', places that do not exist, the whole
- * document): the same patch text and the same answer, byte for byte. */
+ * elements, new keys, array ends, keys with '/' and '~', places that do not exist, bad
+ * escapes, the whole document; 1 to 4 places, and in one round in 8 14 to 21, around the 16
+ * above which everything is compared): the same patch text and the same answer, byte for
+ * byte. */
 static uint64_t rnd_state = 88172645463325252u;
 static unsigned rnd(unsigned n)
 {
@@ -571,6 +573,10 @@ static void rnd_path(const cJSON *doc, char *out, size_t cap)
             at = c;
         }
         n += (size_t)snprintf(out + n, cap - n, "/");
+        if (stop && rnd(15) == 0) { /* a bad escape: apply fails, maybe after making parents */
+            snprintf(out + n, cap - n, rnd(2) ? "~2" : "x~");
+            return;
+        }
         for (const char *t = tok; *t && n + 3 < cap; t++)
             n += (size_t)snprintf(out + n, cap - n, "%s", *t == '~' ? "~0" : *t == '/' ? "~1" : (char[2]){*t, 0});
         if (stop)
@@ -591,9 +597,10 @@ static void test_jsonpatch_diff_at_random(void **state)
             from = o;
         }
         cJSON *to = cJSON_Duplicate(from, 1);
-        char paths[4][256];
-        const char *pp[4];
-        unsigned n = 1 + rnd(4);
+        char paths[24][256];
+        const char *pp[24];
+        /* 1-4 places; one round in 8 more than jsonpatch_diff_at() tests member by member */
+        unsigned n = round % 8 == 7 ? 14 + rnd(8) : 1 + rnd(4);
         for (unsigned i = 0; i < n; i++) {
             rnd_path(to, paths[i], sizeof paths[i]);
             pp[i] = paths[i];
@@ -626,7 +633,8 @@ static void test_jsonpatch_diff_at_random(void **state)
 }
 
 /* A patch under spec beside a metadata of 10,000 members (managedFields, annotations): the
- * diff that knows the patched places does not walk metadata; the patch is the same. */
+ * diff that knows the patched places does not walk metadata; the patch is the same. With
+ * more than 16 places it walks everything. */
 static void test_jsonpatch_diff_at_skips(void **state)
 {
     (void)state;
@@ -657,6 +665,19 @@ static void test_jsonpatch_diff_at_skips(void **state)
     assert_string_equal(at, "[{\"op\":\"add\",\"path\":\"/spec/flinkConfiguration/"
                             "metrics.reporter.prom.port\",\"value\":\"9249\"}]");
     assert_string_equal(at, whole);
+    /* More than 16 places: the whole documents are walked (linear), not each member of the
+     * objects on the way tested against every place (quadratic in a forEach over thousands of
+     * annotations). */
+    const char *many[17];
+    for (int i = 0; i < 17; i++)
+        many[i] = paths[0];
+    uint64_t s3 = lookup_steps;
+    char *at17 = jsonpatch_diff_at(from, to, many, 17, &oom);
+    if (lookup_steps - s3 < 10000)
+        fail_msg("17 places: %llu key comparisons, want the whole walk",
+                 (unsigned long long)(lookup_steps - s3));
+    assert_string_equal(at17, whole);
+    free(at17);
     /* a copy nobody patched, with no places: equal without a walk */
     cJSON *same = cJSON_Duplicate(from, 1);
     assert_true(jsonpatch_equal_at(from, same, paths, 0));

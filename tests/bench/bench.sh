@@ -15,8 +15,9 @@
 # 1-minute load average at its end. Then medians and ranges over the rounds, the ratios to
 # nginx, a paced run at half of streamguard's own peak (build/pace, tests/bench/pace.c: a
 # constant rate on 2 threads, latency from when each request was due; then the same target
-# with wrk and tests/bench/paced.lua, 16 threads, as in earlier rounds), the syscalls of a keep-alive request (strace), the
-# memory, and the budgets of DESIGN.md, each PASS or FAIL with its number.
+# with wrk and tests/bench/paced.lua, 16 threads, as in earlier rounds), the syscalls of a
+# keep-alive request (strace), the memory, and the budgets of DESIGN.md, each PASS or FAIL with
+# its number.
 #
 # Environment: DURATION (seconds per run, default 5), ROUNDS (default 5), CONNS (connection
 # counts, default "16 64"), THREADS (server threads and nginx workers, default nproc),
@@ -223,7 +224,9 @@ paced() { # NAME TARGET
 # machine's CPUs), the paced run of earlier rounds, for comparison.
 paced_wrk() { # NAME TARGET
     local out
-    out=$(SG_BODY="$BODY" SG_CONN_RATE="$(awk -v r="$2" -v c="$PACED_CONNS" 'BEGIN { printf "%.3f", r / c }')" \
+    local rate
+    rate=$(awk -v r="$2" -v c="$PACED_CONNS" 'BEGIN { printf "%.3f", r / c }')
+    out=$(SG_BODY="$BODY" SG_CONN_RATE="$rate" \
         wrk -t"$PACED_CONNS" -c"$PACED_CONNS" -d"${PACED_SECONDS}s" -s "$HERE/paced.lua" \
         "https://127.0.0.1:${PORT[$1]}/validate" | grep '^paced:')
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(load1)" "$out"

@@ -20,8 +20,12 @@
  * Prints one line:
  *   paced: requests N seconds S p50_ms P p99_ms P p999_ms P max_ms P send_p99_ms P non200 N
  *   errors N cpu_us_per_req C
- * (send_p99_ms: from when the request was written; cpu_us_per_req: this program's own user +
- * system time per answered request.) Exit status 0, or 1 with a message when it could not run. */
+ * (requests: answered; seconds: from the first due time to the end of the schedule or the
+ * last answer, whichever is later, so that requests / seconds falls short of RATE when the
+ * server does not keep up; send_p99_ms: from when the request was written; errors: requests
+ * lost to a failed connection, its scheduled ones included, or never answered within 5 s of
+ * the end; cpu_us_per_req: this program's own user + system time per answered request.)
+ * Exit status 0, or 1 with a message when it could not run (2: bad usage). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, epoll_pwait2; the Makefile defines it too */
 #endif
@@ -48,7 +52,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum { RESP_MAX = 1 << 16, DRAIN_S = 5 };
+enum { RESP_MAX = 1 << 16, DRAIN_S = 5, HANDSHAKE_S = 5 };
 
 enum conn_state { C_WAIT, C_SEND, C_RECV, C_DEAD };
 
@@ -73,7 +77,8 @@ typedef struct {
     pthread_t tid;
     conn **conns;
     size_t n_conns;
-    uint64_t end; /* ns: no request due at or after this is sent */
+    uint64_t end;  /* ns: no request due at or after this is sent */
+    uint64_t last; /* ns: when the last answer came */
     samples lat, sent_lat;
     long non200, errors;
 } worker;
@@ -139,15 +144,17 @@ static int response_complete(const conn *c, int *status, bool *close)
     if (c->len < 12 || memcmp(c->resp, "HTTP/1.", 7) != 0)
         return -1;
     *status = atoi(c->resp + 9);
+    *close = c->resp[7] == '0'; /* HTTP/1.0: closed after the answer unless it says keep-alive;
+                                   pace counts it closed either way */
     long clen = -1;
     for (const char *p = c->resp; p < end;) {
         const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
         const char *next = eol ? eol + 2 : end;
         if (next - p > 15 && strncasecmp(p, "content-length:", 15) == 0)
             clen = strtol(p + 15, NULL, 10);
-        if (next - p >= 17 && strncasecmp(p, "connection:", 11) == 0 &&
-            memmem(p, (size_t)(next - p), "close", 5) != NULL)
-            *close = true;
+        if (next - p >= 16 && strncasecmp(p, "connection:", 11) == 0)
+            for (const char *q = p + 11; q + 5 <= next; q++)
+                *close |= strncasecmp(q, "close", 5) == 0;
         p = next;
     }
     if (clen < 0 || head + (size_t)clen > RESP_MAX)
@@ -166,9 +173,13 @@ static void conn_close(conn *c)
     c->ssl = NULL;
 }
 
+/* A connection that failed: its request in flight and every request its schedule still held
+ * (all due before the end) are errors, so that the count of requests does not just fall short
+ * unexplained. */
 static void conn_fail(worker *w, conn *c)
 {
-    w->errors++;
+    for (uint64_t p = c->place; due_at(p) < w->end; p += (uint64_t)n_conns)
+        w->errors++;
     c->st = C_DEAD;
     conn_close(c);
 }
@@ -178,6 +189,13 @@ static void conn_fail(worker *w, conn *c)
 static int conn_connect(conn *c, char *why, size_t cap)
 {
     c->fd = socket(addr->ai_family, addr->ai_socktype | SOCK_CLOEXEC, addr->ai_protocol);
+    /* blocking until the handshake is done, but not for ever: a server that accepts and never
+     * answers the ClientHello must not hang the bench */
+    struct timeval tv = {.tv_sec = HANDSHAKE_S};
+    if (c->fd >= 0) {
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     if (c->fd < 0 || connect(c->fd, addr->ai_addr, addr->ai_addrlen) != 0) {
         snprintf(why, cap, "connect to %s:%s: %s", host, port, strerror(errno));
         return -1;
@@ -193,7 +211,8 @@ static int conn_connect(conn *c, char *why, size_t cap)
     if (SSL_connect(c->ssl) != 1) {
         char err[256];
         ERR_error_string_n(ERR_get_error(), err, sizeof err);
-        snprintf(why, cap, "TLS handshake with %s:%s: %s", host, port, err);
+        snprintf(why, cap, "TLS handshake with %s:%s: %s", host, port,
+                 ERR_peek_last_error() == 0 && errno != 0 ? strerror(errno) : err);
         return -1;
     }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
@@ -269,6 +288,7 @@ static void conn_read(worker *w, conn *c, int ep)
         uint64_t t = now_ns();
         if (samples_add(&w->lat, t - c->due) != 0 || samples_add(&w->sent_lat, t - c->sent) != 0)
             die("out of memory");
+        w->last = t;
         if (status != 200)
             w->non200++;
         c->st = C_WAIT;
@@ -462,14 +482,14 @@ int main(int argc, char **argv)
 
     size_t body_len;
     char *body = read_file(body_path, &body_len);
-    size_t cap = body_len + 512;
-    char *req = malloc(cap);
+    static const char head_fmt[] = "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
+                                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
+    int head = snprintf(NULL, 0, head_fmt, path, host, port, body_len);
+    size_t cap = (size_t)head + 1 + body_len;
+    char *req = head > 0 ? malloc(cap) : NULL;
     if (req == NULL)
         die("out of memory");
-    int head = snprintf(req, cap,
-                        "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\n\r\n",
-                        path, host, port, body_len);
+    snprintf(req, cap, head_fmt, path, host, port, body_len);
     memcpy(req + head, body, body_len);
     request = req;
     request_len = (size_t)head + body_len;
@@ -513,17 +533,19 @@ int main(int argc, char **argv)
         if (pthread_create(&ws[t].tid, NULL, worker_run, &ws[t]) != 0)
             die("pthread_create failed");
     long non200 = 0, errors = 0;
+    uint64_t last = end; /* the run lasts until its schedule ends, or its last answer came */
     for (int t = 0; t < nt; t++) {
         pthread_join(ws[t].tid, NULL);
         non200 += ws[t].non200;
         errors += ws[t].errors;
+        last = ws[t].last > last ? ws[t].last : last;
     }
     double cpu = cpu_s() - cpu0;
 
     samples lat = merged(ws, nt, 0), sent = merged(ws, nt, 1);
     printf("paced: requests %zu seconds %.3f p50_ms %.3f p99_ms %.3f p999_ms %.3f max_ms %.3f "
            "send_p99_ms %.3f non200 %ld errors %ld cpu_us_per_req %.1f\n",
-           lat.n, secs, pct_ms(&lat, 50), pct_ms(&lat, 99), pct_ms(&lat, 99.9),
+           lat.n, (double)(last - t0) / 1e9, pct_ms(&lat, 50), pct_ms(&lat, 99), pct_ms(&lat, 99.9),
            pct_ms(&lat, 100), pct_ms(&sent, 99), non200, errors,
            lat.n ? cpu * 1e6 / (double)lat.n : 0.0);
 

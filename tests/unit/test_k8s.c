@@ -558,9 +558,11 @@ static void rnd_path(const cJSON *doc, char *out, size_t cap)
         char tok[64];
         if (stop) {
             if (cJSON_IsArray(at))
-                snprintf(tok, sizeof tok, rnd(2) ? "-" : "%d", cJSON_GetArraySize(at) + (int)rnd(2));
+                snprintf(tok, sizeof tok, rnd(2) ? "-" : "%d",
+                         cJSON_GetArraySize(at) + (int)rnd(2));
             else
-                snprintf(tok, sizeof tok, "%s", rnd_keys[rnd(sizeof rnd_keys / sizeof rnd_keys[0])]);
+                snprintf(tok, sizeof tok, "%s",
+                         rnd_keys[rnd(sizeof rnd_keys / sizeof rnd_keys[0])]);
         } else {
             int i = (int)rnd((unsigned)cJSON_GetArraySize(at));
             const cJSON *c = at->child;
@@ -577,8 +579,11 @@ static void rnd_path(const cJSON *doc, char *out, size_t cap)
             snprintf(out + n, cap - n, rnd(2) ? "~2" : "x~");
             return;
         }
-        for (const char *t = tok; *t && n + 3 < cap; t++)
-            n += (size_t)snprintf(out + n, cap - n, "%s", *t == '~' ? "~0" : *t == '/' ? "~1" : (char[2]){*t, 0});
+        for (const char *t = tok; *t && n + 3 < cap; t++) {
+            const char *esc = *t == '~' ? "~0" : *t == '/' ? "~1" : NULL;
+            n += (size_t)(esc ? snprintf(out + n, cap - n, "%s", esc)
+                              : snprintf(out + n, cap - n, "%c", *t));
+        }
         if (stop)
             return;
     }

@@ -643,6 +643,35 @@ static expr_value eval_match(evalctx *e, const expr_node *n)
     return match_literal(e, n, &s);
 }
 
+/* The receiver of call 'n' (when it has one) into '*recv' and its arguments into 'args', in
+ * that order: NULL, or the first error among them. Inline into each caller, whose argument
+ * arrays differ in size. */
+static inline __attribute__((always_inline)) const expr_value *
+call_operands(evalctx *e, const expr_node *n, expr_value *recv, expr_value *args)
+{
+    if (n->member) {
+        *recv = eval(e, n->a);
+        if (ev_is_error(recv))
+            return recv;
+    }
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        args[i] = eval(e, n->args[i]);
+        if (ev_is_error(&args[i]))
+            return &args[i];
+    }
+    return NULL;
+}
+
+/* Calls the function of 'n' with its evaluated receiver (NULL: none) and arguments. */
+static inline __attribute__((always_inline)) expr_value
+call_fn(evalctx *e, const expr_node *n, const expr_value *recv, const expr_value *args,
+        uint32_t nargs)
+{
+    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
+                   .index = e->ix};
+    return n->fn->fn(&c, recv, args, nargs);
+}
+
 /* A call of a function of the table with at most R_CALL_ARGS arguments and no pattern
  * compiled at load time (R_CALL), nearly every call: without eval_call()'s tests of which call
  * it is, in a frame without its sixteen arguments and its message buffer for regex errors (the
@@ -650,19 +679,10 @@ static expr_value eval_match(evalctx *e, const expr_node *n)
 static expr_value eval_call_small(evalctx *e, const expr_node *n)
 {
     expr_value recv, args[R_CALL_ARGS];
-    if (n->member) {
-        recv = eval(e, n->a);
-        if (ev_is_error(&recv))
-            return recv;
-    }
-    for (uint32_t i = 0; i < n->nargs; i++) {
-        args[i] = eval(e, n->args[i]);
-        if (ev_is_error(&args[i]))
-            return args[i];
-    }
-    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
-                   .index = e->ix};
-    return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+    const expr_value *err = call_operands(e, n, &recv, args);
+    if (err != NULL)
+        return *err;
+    return call_fn(e, n, n->member ? &recv : NULL, args, n->nargs);
 }
 
 static expr_value eval_call(evalctx *e, const expr_node *n)
@@ -670,21 +690,13 @@ static expr_value eval_call(evalctx *e, const expr_node *n)
     expr_value recv, args[16];
     if (n->nargs > 16)
         return ERR(e, "expr.limit", n->span, "too many arguments");
-    if (n->member) { /* x.?f.orValue(d) runs through eval_or_value_node() (R_OR_VALUE) */
-        recv = eval(e, n->a);
-        if (ev_is_error(&recv))
-            return recv;
-    }
-    for (uint32_t i = 0; i < n->nargs; i++) {
-        args[i] = eval(e, n->args[i]);
-        if (ev_is_error(&args[i]))
-            return args[i];
-    }
+    /* x.?f.orValue(d) runs through eval_or_value_node() (R_OR_VALUE) */
+    const expr_value *err = call_operands(e, n, &recv, args);
+    if (err != NULL)
+        return *err;
     if (n->re != NULL) /* matches() with a pattern compiled at load time */
         return match_literal(e, n, n->member ? &recv : &args[0]);
-    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
-                   .index = e->ix};
-    return n->fn->fn(&c, n->member ? &recv : NULL, args, n->nargs);
+    return call_fn(e, n, n->member ? &recv : NULL, args, n->nargs);
 }
 
 /* x.?f.orValue(d) whose receiver is not optional after all: the call, with its receiver
@@ -695,9 +707,7 @@ __attribute__((noinline, cold)) static expr_value call_on(evalctx *e, const expr
     expr_value arg = eval(e, n->args[0]); /* or_value: one argument (check.c) */
     if (ev_is_error(&arg))
         return arg;
-    expr_call c = {.a = e->a, .span = n->span, .ctx = e->env ? e->env->fn_ctx : NULL,
-                   .index = e->ix};
-    return n->fn->fn(&c, recv, &arg, 1);
+    return call_fn(e, n, recv, &arg, 1);
 }
 
 /* x.?f.orValue(d) (R_OR_VALUE): eval_or_value() straight from eval(), without eval_call()'s

@@ -383,7 +383,9 @@ static bool diff_under(walk *w, const char *key, int idx, const cJSON *a, const 
 static bool diff_objects(walk *w, const cJSON *a, const cJSON *b)
 {
     /* Outside the changed places: where each of them goes on from this object (its rest, once
-     * for all members), so that a member none of them enters is skipped. */
+     * for all members), so that a member none of them enters is skipped. A walk that is not
+     * whole has at most MAX_PLACES places (more make it whole from the start:
+     * whole_documents()). */
     const char *rest[MAX_PLACES];
     size_t n_rest = 0;
     bool was = w->whole;

@@ -209,10 +209,14 @@ static int conn_connect(conn *c, char *why, size_t cap)
     }
     SSL_set_tlsext_host_name(c->ssl, host);
     if (SSL_connect(c->ssl) != 1) {
+        /* OpenSSL's reason when it has one, else the socket's (a timeout, a reset) */
+        unsigned long code = ERR_get_error();
         char err[256];
-        ERR_error_string_n(ERR_get_error(), err, sizeof err);
-        snprintf(why, cap, "TLS handshake with %s:%s: %s", host, port,
-                 ERR_peek_last_error() == 0 && errno != 0 ? strerror(errno) : err);
+        if (code != 0)
+            ERR_error_string_n(code, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "%s", errno != 0 ? strerror(errno) : "connection closed");
+        snprintf(why, cap, "TLS handshake with %s:%s: %s", host, port, err);
         return -1;
     }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);

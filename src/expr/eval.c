@@ -225,14 +225,24 @@ static expr_value index_value(evalctx *e, const expr_value *t, const expr_value 
     return eval_no_overload(e, span, "_[_]", t, k);
 }
 
+/* The two operands of binary node 'n' into '*x' and '*y', in that order: NULL, or the first
+ * error of them. Inline into each operator's function. */
+static inline __attribute__((always_inline)) const expr_value *
+operands(evalctx *e, const expr_node *n, expr_value *x, expr_value *y)
+{
+    *x = eval(e, n->a);
+    if (ev_is_error(x))
+        return x;
+    *y = eval(e, n->b);
+    return ev_is_error(y) ? y : NULL;
+}
+
 static expr_value eval_index(evalctx *e, const expr_node *n)
 {
-    expr_value t = eval(e, n->a);
-    if (ev_is_error(&t))
-        return t;
-    expr_value k = eval(e, n->b);
-    if (ev_is_error(&k))
-        return k;
+    expr_value t, k;
+    const expr_value *err = operands(e, n, &t, &k);
+    if (err != NULL)
+        return *err;
     /* list[int] of a built list, the policies' rows (d[2], v[0][3]): answered here, without
      * the calls index_value() makes for every kind of list, map and key */
     if (t.kind == EXPR_LIST && !t.json && k.kind == EXPR_INT && !n->optional && k.v.i >= 0 &&
@@ -488,27 +498,32 @@ __attribute__((noinline)) static expr_value aggregate_equal(evalctx *e, const ex
     return ev_bool(ev_equal(e->ix, x, y) == eq);
 }
 
+/* x == y ('eq') or x != y: a string against a string (d[3] == 'file', v[0] != 'deny'), the
+ * most common comparison, and int against int (size(l) == 0, r[0] == 1) compared here rather
+ * than through ev_equal()'s checks of every kind. */
+static inline __attribute__((always_inline)) expr_value
+equality(evalctx *e, const expr_node *n, const expr_value *x, const expr_value *y, bool eq)
+{
+    if (x->kind == EXPR_STRING && y->kind == EXPR_STRING)
+        return ev_bool((x->len == y->len && ev_bytes_equal(x->v.s, y->v.s, x->len)) == eq);
+    if (x->kind == EXPR_INT && y->kind == EXPR_INT)
+        return ev_bool((x->v.i == y->v.i) == eq);
+    if ((x->kind == EXPR_LIST || x->kind == EXPR_MAP) && x->kind == y->kind)
+        return aggregate_equal(e, n, x, y, eq);
+    return ev_bool(ev_equal(e->ix, x, y) == eq);
+}
+
 static expr_value eval_bin(evalctx *e, const expr_node *n)
 {
-    expr_value x = eval(e, n->a);
-    if (ev_is_error(&x))
-        return x;
-    expr_value y = eval(e, n->b);
-    if (ev_is_error(&y))
-        return y;
+    expr_value x, y;
+    const expr_value *err = operands(e, n, &x, &y);
+    if (err != NULL)
+        return *err;
     enum bin_op op = (enum bin_op)n->sub;
     switch (op) {
     case B_EQ:
     case B_NE:
-        /* a string against a string (d[3] == 'file', v[0] != 'deny'), the most common
-         * comparison: compared here rather than through ev_equal()'s checks of every kind */
-        if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
-            return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == (op == B_EQ));
-        if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) == 0, r[0] == 1 */
-            return ev_bool((x.v.i == y.v.i) == (op == B_EQ));
-        if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
-            return aggregate_equal(e, n, &x, &y, op == B_EQ);
-        return ev_bool(ev_equal(e->ix, &x, &y) == (op == B_EQ));
+        return equality(e, n, &x, &y, op == B_EQ);
     case B_IN: return eval_in(e, &x, &y, n->span);
     case B_LT: case B_LE: case B_GT: case B_GE: {
         if (x.kind == EXPR_INT && y.kind == EXPR_INT) /* size(l) > 0, the commonest order */
@@ -725,20 +740,11 @@ static expr_value eval_or_value_node(evalctx *e, const expr_node *n)
 /* == and != (R_EQ): eval_bin()'s case of them, without its switch over every operator. */
 static expr_value eval_eq(evalctx *e, const expr_node *n)
 {
-    expr_value x = eval(e, n->a);
-    if (ev_is_error(&x))
-        return x;
-    expr_value y = eval(e, n->b);
-    if (ev_is_error(&y))
-        return y;
-    bool eq = n->sub == B_EQ;
-    if (x.kind == EXPR_STRING && y.kind == EXPR_STRING)
-        return ev_bool((x.len == y.len && ev_bytes_equal(x.v.s, y.v.s, x.len)) == eq);
-    if (x.kind == EXPR_INT && y.kind == EXPR_INT)
-        return ev_bool((x.v.i == y.v.i) == eq);
-    if ((x.kind == EXPR_LIST || x.kind == EXPR_MAP) && x.kind == y.kind)
-        return aggregate_equal(e, n, &x, &y, eq);
-    return ev_bool(ev_equal(e->ix, &x, &y) == eq);
+    expr_value x, y;
+    const expr_value *err = operands(e, n, &x, &y);
+    if (err != NULL)
+        return *err;
+    return equality(e, n, &x, &y, n->sub == B_EQ);
 }
 
 /* A selection that may name a binding, not in the memo: the declaration, the binding by

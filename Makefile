@@ -251,10 +251,9 @@ $(BUILD)/bench_engine: tests/bench/bench_engine.c $(BUILD)/libcore.a
 $(BUILD)/bench_kube: tests/bench/bench_kube.c $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
 
-# make bench's constant-rate load generator (OpenSSL, like the server's outgoing TLS): no libcore
-$(BUILD)/pace: tests/bench/pace.c
-	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs openssl) -lpthread -lm
+# make bench's constant-rate load generator (OpenSSL, like the server's outgoing TLS)
+$(BUILD)/pace: tests/bench/pace.c $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libcore.a $(LDLIBS)
 
 bench: deps all $(BUILD)/bench_expr $(BUILD)/bench_engine $(BUILD)/bench_kube $(BUILD)/pace
 	@scripts/deps.sh bench

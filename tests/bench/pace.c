@@ -52,7 +52,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-enum { RESP_MAX = 1 << 16, DRAIN_S = 5, HANDSHAKE_S = 5 };
+#include "util/file.h"
+
+enum { RESP_MAX = 1 << 16, DRAIN_S = 5, HANDSHAKE_S = 5, BODY_MAX = 4 << 20 };
 
 enum conn_state { C_WAIT, C_SEND, C_RECV, C_DEAD };
 
@@ -418,29 +420,6 @@ static samples merged(worker *ws, int nt, int sent)
     return all;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        die("%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    for (size_t r; b != NULL && (r = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            char *bigger = realloc(b, cap *= 2);
-            if (bigger == NULL)
-                free(b);
-            b = bigger;
-        }
-    }
-    if (b == NULL || ferror(f))
-        die("%s: cannot read", path);
-    fclose(f);
-    *len = n;
-    return b;
-}
-
 static double cpu_s(void)
 {
     struct rusage ru;
@@ -484,8 +463,15 @@ int main(int argc, char **argv)
     if (sscanf(argv[optind], "https://%255[^:/]:%15[0-9]%1023s", host, port, path) < 2)
         die("expected https://HOST:PORT/PATH, got %s", argv[optind]);
 
-    size_t body_len;
-    char *body = read_file(body_path, &body_len);
+    buf file;
+    diag_list dl;
+    diag_list_init(&dl);
+    buf_init(&file, BODY_MAX);
+    if (file_read(body_path, file.cap, &file, &dl) != 0)
+        die("%s: %s", body_path, dl.count > 0 ? dl.items[0].msg : "cannot read");
+    diag_list_clear(&dl);
+    const char *body = file.data;
+    size_t body_len = file.len;
     static const char head_fmt[] = "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
                                    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
     int head = snprintf(NULL, 0, head_fmt, path, host, port, body_len);
@@ -566,7 +552,7 @@ int main(int argc, char **argv)
     free(conns);
     free(ws);
     free(req);
-    free(body);
+    buf_clear(&file);
     SSL_CTX_free(ssl_ctx);
     freeaddrinfo(addr);
     return 0;
